@@ -1,0 +1,260 @@
+//! Administration: brands, API keys, backups and vault-key rotation, for the CLI.
+//!
+//! The same [`execute`] runs in two places. With the daemon stopped, the CLI opens the store
+//! itself and calls it directly. With the daemon running (it holds the store's file lock), the
+//! CLI sends the request over the admin channel: a Unix socket in the data directory, mode
+//! 0600 inside a 0700 directory, so only the daemon's own OS user can reach it. The protocol is
+//! one JSON request line and one JSON answer line per connection.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::auth;
+use crate::model::{Brand, BrandId, KeyId};
+use crate::store::{KeyRef, Store};
+use crate::time::{Clock, format_utc, tz};
+use crate::vault::Vault;
+
+/// File name of the admin socket inside the data directory.
+pub const SOCKET_FILE: &str = "admin.sock";
+/// Longest request line accepted on the socket.
+const REQUEST_BYTES_MAX: usize = 64 * 1024;
+const BRAND_NAME_CHARS_MAX: usize = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum AdminRequest {
+    BrandCreate {
+        name: String,
+        timezone: String,
+    },
+    BrandList,
+    KeyCreate {
+        brand: String,
+    },
+    KeyList {
+        brand: String,
+    },
+    KeyRevoke {
+        key: String,
+    },
+    /// Writes a consistent snapshot to `out` (a path in the data directory; the CLI moves it).
+    Backup {
+        out: PathBuf,
+    },
+    VaultRotate,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminAnswer {
+    Ok(Value),
+    Error(String),
+}
+
+/// What admin operations act on.
+pub struct AdminCtx {
+    pub store: Store,
+    pub vault: Vault,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn parse_brand(s: &str) -> Result<BrandId, String> {
+    BrandId::parse(s).ok_or_else(|| format!("{s:?} is not a brand UUID"))
+}
+
+fn opt_time(t: Option<i64>) -> Value {
+    t.map(|t| Value::String(format_utc(t)))
+        .unwrap_or(Value::Null)
+}
+
+/// Runs one admin operation. Errors are operator-facing sentences.
+pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> {
+    let now = cx.clock.now_ms();
+    match req {
+        AdminRequest::BrandCreate { name, timezone } => {
+            let name = name.trim().to_string();
+            if name.is_empty() || name.chars().count() > BRAND_NAME_CHARS_MAX {
+                return Err(format!(
+                    "--name must be 1 to {BRAND_NAME_CHARS_MAX} characters"
+                ));
+            }
+            if tz::zone(&timezone).is_none() {
+                return Err(format!(
+                    "--timezone {timezone:?} is not an IANA time zone (see GET /v1/api/get_timezones/)"
+                ));
+            }
+            let brand = Brand {
+                id: BrandId::new(),
+                name,
+                timezone,
+                created_ms: now,
+            };
+            let b = cx
+                .store
+                .create_brand(brand)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"brand_uuid": b.id.to_string(), "name": b.name, "timezone": b.timezone}))
+        }
+        AdminRequest::BrandList => {
+            let brands = cx.store.list_brands().map_err(|e| e.to_string())?;
+            Ok(json!({"brands": brands.iter().map(|b| json!({
+                "brand_uuid": b.id.to_string(), "name": b.name, "timezone": b.timezone, "created_at": format_utc(b.created_ms),
+            })).collect::<Vec<_>>()}))
+        }
+        AdminRequest::KeyCreate { brand } => {
+            let brand = parse_brand(&brand)?;
+            let (record, plain) = auth::generate_key(brand, now);
+            let k = cx
+                .store
+                .create_key(record)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(
+                json!({"key_id": k.id.to_string(), "api_key": plain.as_str(), "brand_uuid": brand.to_string(), "prefix": k.prefix}),
+            )
+        }
+        AdminRequest::KeyList { brand } => {
+            let brand = parse_brand(&brand)?;
+            if cx
+                .store
+                .get_brand(brand)
+                .map_err(|e| e.to_string())?
+                .is_none()
+            {
+                return Err(format!("brand {brand} not found"));
+            }
+            let keys = cx.store.list_keys(brand).map_err(|e| e.to_string())?;
+            Ok(json!({"keys": keys.iter().map(|k| json!({
+                "key_id": k.id.to_string(), "prefix": k.prefix, "created_at": format_utc(k.created_ms),
+                "last_used_at": opt_time(k.last_used_ms), "revoked_at": opt_time(k.revoked_ms),
+            })).collect::<Vec<_>>()}))
+        }
+        AdminRequest::KeyRevoke { key } => {
+            let which = if let Some(id) = KeyId::parse(&key) {
+                KeyRef::Id(id)
+            } else if key.starts_with(auth::KEY_PREFIX) && key.len() > auth::SHOWN_PREFIX_CHARS {
+                // The whole key was given: find it by hash.
+                match cx
+                    .store
+                    .find_key_by_hash(&auth::sha256(key.as_bytes()))
+                    .map_err(|e| e.to_string())?
+                {
+                    Some(k) => KeyRef::Id(k.id),
+                    None => return Err("no such API key".into()),
+                }
+            } else if key.starts_with(auth::KEY_PREFIX) && key.len() == auth::SHOWN_PREFIX_CHARS {
+                KeyRef::Prefix(key)
+            } else {
+                return Err(format!(
+                    "give a key id (UUID) or the key's {}-character prefix (hwk_...)",
+                    auth::SHOWN_PREFIX_CHARS
+                ));
+            };
+            let k = cx
+                .store
+                .revoke_key(which, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(
+                json!({"key_id": k.id.to_string(), "prefix": k.prefix, "revoked_at": opt_time(k.revoked_ms)}),
+            )
+        }
+        AdminRequest::Backup { out } => {
+            let rows = cx.store.backup_to(&out).map_err(|e| e.to_string())?;
+            Ok(json!({"path": out, "rows": rows}))
+        }
+        AdminRequest::VaultRotate => {
+            let n = cx
+                .vault
+                .rotate_key(&cx.store)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(json!({"resealed_secrets": n}))
+        }
+    }
+}
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_FILE)
+}
+
+/// Serves the admin socket until the task is dropped. Removes a stale socket file first.
+pub async fn serve(path: PathBuf, cx: Arc<AdminCtx>) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let cx = cx.clone();
+        tokio::spawn(async move {
+            let (read, mut write) = stream.into_split();
+            let mut line = String::new();
+            let mut reader = BufReader::new(read).take(REQUEST_BYTES_MAX as u64);
+            if reader.read_line(&mut line).await.is_err() {
+                return;
+            }
+            let answer = match serde_json::from_str::<AdminRequest>(&line) {
+                Ok(req) => {
+                    let op = format!("{req:?}");
+                    let op = op.split([' ', '{']).next().unwrap_or("").to_string();
+                    let result = execute(&cx, req).await;
+                    tracing::info!(op, ok = result.is_ok(), "admin request");
+                    match result {
+                        Ok(v) => AdminAnswer::Ok(v),
+                        Err(e) => AdminAnswer::Error(e),
+                    }
+                }
+                Err(e) => AdminAnswer::Error(format!("bad admin request: {e}")),
+            };
+            let mut text = serde_json::to_string(&answer).unwrap_or_default();
+            text.push('\n');
+            let _ = write.write_all(text.as_bytes()).await;
+        });
+    }
+}
+
+use tokio::io::AsyncReadExt as _;
+
+/// Sends one request to a running daemon. `Ok(None)` means no daemon answers on the socket.
+pub fn call(data_dir: &Path, req: &AdminRequest) -> Result<Option<Result<Value, String>>, String> {
+    use std::io::{BufRead, Write};
+    let path = socket_path(data_dir);
+    let stream = match std::os::unix::net::UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(format!(
+                "cannot reach the daemon's admin socket {}: {e}",
+                path.display()
+            ));
+        }
+    };
+    let mut text = serde_json::to_string(req).map_err(|e| e.to_string())?;
+    text.push('\n');
+    (&stream)
+        .write_all(text.as_bytes())
+        .map_err(|e| format!("admin socket: {e}"))?;
+    let mut line = String::new();
+    std::io::BufReader::new(&stream)
+        .read_line(&mut line)
+        .map_err(|e| format!("admin socket: {e}"))?;
+    match serde_json::from_str::<AdminAnswer>(&line) {
+        Ok(AdminAnswer::Ok(v)) => Ok(Some(Ok(v))),
+        Ok(AdminAnswer::Error(e)) => Ok(Some(Err(e))),
+        Err(_) => Err("the daemon closed the admin connection without an answer".into()),
+    }
+}

@@ -1,0 +1,374 @@
+//! The one entry point for `/v1/api/<action>/`: lookup, auth, rate limit, body, idempotency,
+//! handler, envelope, metrics. Handlers never see an unauthenticated or malformed request.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value};
+
+use super::endpoints::{self, Endpoint};
+use super::error::ApiError;
+use super::ratelimit::Decision;
+use super::reply::Reply;
+use super::request::{Req, json_depth};
+use super::{App, LiveSettings};
+use crate::auth;
+use crate::model::{Brand, BrandId, KeyId};
+use crate::store::IdempotentReply;
+use crate::time::{Millis, Stopwatch};
+
+/// What a handler knows about the caller.
+#[derive(Clone)]
+pub struct Cx {
+    pub app: Arc<App>,
+    pub brand: Brand,
+    pub key_id: KeyId,
+    pub now: Millis,
+    pub page_size: u64,
+}
+
+const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub async fn not_found(State(app): State<Arc<App>>) -> Response {
+    let rid = new_request_id();
+    app.metrics.observe_request("unknown", 404, 0.0);
+    error_response(&ApiError::NotFound("Resource"), &rid, None)
+}
+
+pub async fn entry(
+    State(app): State<Arc<App>>,
+    Path(action): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let watch = Stopwatch::start();
+    let rid = new_request_id();
+    let endpoint = endpoints::find(action.trim_end_matches('/'));
+    let route = endpoint.map(|e| e.name).unwrap_or("unknown");
+    let mut rate = None;
+    let outcome = handle(&app, endpoint, method, &headers, query, body, &mut rate).await;
+    let response = match outcome {
+        Ok((reply, replayed)) => {
+            let mut r = (reply.status, axum::Json(reply.body)).into_response();
+            if replayed {
+                r.headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            }
+            r
+        }
+        Err(e) => {
+            if let ApiError::Internal(detail) = &e {
+                tracing::error!(request_id = %rid, route, error = %detail, "internal error");
+            }
+            error_response(&e, &rid, endpoint)
+        }
+    };
+    finish(response, &rid, rate, &app, route, watch)
+}
+
+fn finish(
+    mut r: Response,
+    rid: &str,
+    rate: Option<Decision>,
+    app: &App,
+    route: &str,
+    watch: Stopwatch,
+) -> Response {
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert(REQUEST_ID, v);
+    }
+    if let Some(d) = rate {
+        h.insert("x-ratelimit-limit", HeaderValue::from(d.limit));
+        h.insert("x-ratelimit-remaining", HeaderValue::from(d.remaining));
+        h.insert("x-ratelimit-reset", HeaderValue::from(d.reset_epoch_s));
+        if !d.allowed {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_s));
+        }
+    }
+    app.metrics
+        .observe_request(route, r.status().as_u16(), watch.elapsed_secs());
+    r
+}
+
+fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Response {
+    let mut r = (e.status(), axum::Json(e.body(rid))).into_response();
+    if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
+        let allow = ep
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Ok(v) = HeaderValue::from_str(&allow) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+    }
+    r
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+async fn handle(
+    app: &Arc<App>,
+    endpoint: Option<&'static Endpoint>,
+    method: Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: Body,
+    rate: &mut Option<Decision>,
+) -> Result<(Reply, bool), ApiError> {
+    let endpoint = endpoint.ok_or(ApiError::NotFound("Resource"))?;
+    let live = app.live();
+    let now = app.clock.now_ms();
+    let (brand, key_id) = authenticate(app, headers)?;
+
+    if live.api.rate_limit_per_minute > 0 {
+        let d = app.rate.check(key_id, live.api.rate_limit_per_minute, now);
+        *rate = Some(d);
+        if !d.allowed {
+            return Err(ApiError::RateLimited);
+        }
+    }
+    app.key_usage
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key_id, now);
+
+    if !endpoint.methods.contains(&method) {
+        let allowed = endpoint
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        return Err(ApiError::MethodNotAllowed(allowed));
+    }
+    let raw = read_body(headers, body, &live).await?;
+    let req = Req {
+        method,
+        body: parse_body(&raw, &live)?,
+        query: parse_query(query.as_deref()),
+    };
+    let cx = Cx {
+        app: app.clone(),
+        brand,
+        key_id,
+        now,
+        page_size: live.api.page_size,
+    };
+
+    let idem_key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::to_string));
+    match idem_key {
+        Some(key) if endpoint.mutating => {
+            let key =
+                key.map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            if key.is_empty() || key.len() > IDEMPOTENCY_KEY_CHARS_MAX {
+                return Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    format!("must be 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters"),
+                ));
+            }
+            idempotent(
+                cx,
+                endpoint,
+                req,
+                &key,
+                &raw,
+                live.api.idempotency_ttl_seconds,
+            )
+            .await
+        }
+        _ => (endpoint.handler)(cx, req).await.map(|r| (r, false)),
+    }
+}
+
+/// Runs a mutating call at most once per (brand, Idempotency-Key) within the TTL and replays
+/// the first successful answer. Concurrent duplicates get 409 while the first is running.
+async fn idempotent(
+    cx: Cx,
+    endpoint: &Endpoint,
+    req: Req,
+    key: &str,
+    raw: &[u8],
+    ttl_s: u64,
+) -> Result<(Reply, bool), ApiError> {
+    let app = cx.app.clone();
+    let brand = cx.brand.id;
+    let key_hash = auth::sha256(key.as_bytes());
+    let request_hash = auth::sha256(raw);
+    let now = cx.now;
+    if let Some(prev) = app.store.get_idempotent(brand, &key_hash)?
+        && prev.created_ms + (ttl_s as i64) * 1000 > now
+    {
+        if prev.action != endpoint.name || prev.request_hash != request_hash {
+            return Err(ApiError::conflict(
+                "Idempotency-Key was already used for a different request",
+            ));
+        }
+        let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
+        let body: Value =
+            serde_json::from_str(&prev.body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        return Ok((Reply { status, body }, true));
+    }
+    let slot = (brand, key_hash);
+    if !app
+        .idempotency_in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(slot)
+    {
+        return Err(ApiError::conflict(
+            "A request with this Idempotency-Key is still in progress",
+        ));
+    }
+    let result = (endpoint.handler)(cx, req).await;
+    if let Ok(reply) = &result
+        && reply.status.is_success()
+    {
+        let rec = IdempotentReply {
+            action: endpoint.name.to_string(),
+            request_hash,
+            status: reply.status.as_u16(),
+            body: reply.body.to_string(),
+            created_ms: now,
+        };
+        if let Err(e) = app.store.put_idempotent(brand, key_hash, rec).await {
+            tracing::warn!(error = %e, "could not record an idempotent answer");
+        }
+    }
+    app.idempotency_in_flight
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&slot);
+    result.map(|r| (r, false))
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// Checks `x-hookpulse-api-key` + `x-brand-uuid`: the key must exist, be unrevoked and belong
+/// to that brand. Every failure is a 401 that reveals nothing about which part was wrong
+/// beyond the documented messages.
+fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiError> {
+    let presented = header_str(headers, "x-hookpulse-api-key")
+        .ok_or(ApiError::Unauthorized("Missing API key"))?;
+    let brand_raw =
+        header_str(headers, "x-brand-uuid").ok_or(ApiError::Unauthorized("Missing brand UUID"))?;
+    let brand_id = BrandId::parse(brand_raw).ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
+    let key = app
+        .store
+        .find_key_by_hash(&auth::sha256(presented.as_bytes()))?
+        .filter(|k| auth::verify(presented, k) && k.revoked_ms.is_none())
+        .ok_or(ApiError::Unauthorized("Invalid API key"))?;
+    if key.brand != brand_id {
+        return Err(ApiError::Unauthorized("Authentication failed"));
+    }
+    let brand = app
+        .store
+        .get_brand(brand_id)?
+        .ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
+    Ok((brand, key.id))
+}
+
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    live: &LiveSettings,
+) -> Result<bytes::Bytes, ApiError> {
+    let limit = live.api.body_bytes_max;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::TooLarge(limit));
+    }
+    let raw = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::TooLarge(limit))?;
+    if !raw.iter().all(u8::is_ascii_whitespace)
+        && let Some(ct) = header_str(headers, "content-type")
+    {
+        let mime = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    Ok(raw)
+}
+
+fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    let depth = json_depth(raw);
+    if depth > live.api.json_depth_max {
+        return Err(ApiError::BadBody(Some(format!(
+            "JSON nested {depth} levels deep; the limit is {}",
+            live.api.json_depth_max
+        ))));
+    }
+    match serde_json::from_slice::<Value>(raw) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(ApiError::BadBody(Some("expected a JSON object".into()))),
+        Err(_) => Err(ApiError::BadBody(None)),
+    }
+}
+
+fn parse_query(q: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        out.insert(percent_decode(k), percent_decode(v));
+    }
+    out
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding) in a query component.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,248 @@
+//! Domain endpoints: `add_domain`, `get_domain_paginated`, and the extensions
+//! `get_domain_uuid` (SDK), `update_domain`, `delete_domain`.
+
+use serde_json::{Value, json};
+
+use super::dispatch::Cx;
+use super::error::ApiError;
+use super::reply::{ApiResult, ok, paginated};
+use super::request::Req;
+use crate::model::{Domain, DomainId, Protocol};
+use crate::time::tz::format_in_zone;
+
+const PROTOCOL: &[&str] = &["protocol_type", "protocol"];
+const DOMAIN: &[&str] = &["domain", "domain_name"];
+const RATE_ENABLED: &[&str] = &["rate_limit_enabled"];
+const CONC_ENABLED: &[&str] = &["concurrency_control_enabled"];
+const MAX_CONC: &[&str] = &["max_concurrent_jobs", "max_concurrent"];
+const MAX_RPS: &[&str] = &["max_requests_per_second", "rate_limit_per_second"];
+const DOMAIN_UUID: &[&str] = &["domain_uuid"];
+
+/// Upper bounds for the traffic-guard settings.
+const MAX_CONCURRENT_JOBS_MAX: i64 = 10_000;
+const MAX_REQUESTS_PER_SECOND_MAX: i64 = 100_000;
+const HOST_CHARS_MAX: usize = 253;
+
+/// Normalises and validates a host with optional port: `api.example.com`, `127.0.0.1:8080`,
+/// `[::1]:9000`. No scheme, path, query, credentials or whitespace.
+pub fn parse_host(raw: &str, field: &str) -> Result<String, ApiError> {
+    let host = raw.trim().to_ascii_lowercase();
+    let bad = |why: &str| ApiError::invalid(field, why.to_string());
+    if host.is_empty() {
+        return Err(bad("must not be empty"));
+    }
+    if host.len() > HOST_CHARS_MAX {
+        return Err(bad("too long"));
+    }
+    if host.contains("://") {
+        return Err(bad(
+            "give the host only, without a scheme; the scheme is protocol_type",
+        ));
+    }
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| bad("not an IPv6 address"))?;
+        (
+            format!("[{v6}]"),
+            after.strip_prefix(':').map(str::to_string),
+        )
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, p)) => (n.to_string(), Some(p.to_string())),
+            None => (host.clone(), None),
+        }
+    };
+    if !name.starts_with('[') {
+        let ok_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+        if name.is_empty()
+            || !ok_chars
+            || name.starts_with('.')
+            || name.ends_with('.')
+            || name.contains("..")
+        {
+            return Err(bad(
+                "not a host name (letters, digits, '-', '.', optional :port; no path)",
+            ));
+        }
+    }
+    if let Some(p) = &port {
+        match p.parse::<u16>() {
+            Ok(n) if n > 0 => {}
+            _ => return Err(bad("port must be 1-65535")),
+        }
+    }
+    Ok(match port {
+        Some(p) => format!("{name}:{p}"),
+        None => name,
+    })
+}
+
+pub fn parse_protocol(req: &Req) -> Result<Option<Protocol>, ApiError> {
+    match req.opt_string(PROTOCOL)? {
+        None => Ok(None),
+        Some(s) => {
+            let (name, _) = req.field(PROTOCOL).expect("present");
+            Protocol::parse(&s)
+                .map(Some)
+                .ok_or_else(|| ApiError::invalid(name, "expected \"https\" or \"http\""))
+        }
+    }
+}
+
+/// Applies the traffic-guard fields. A flag that is not sent defaults to whether its limit was
+/// sent (the SDK sends only the limits); an enabled limit must be given and positive.
+fn apply_limits(req: &Req, d: &mut Domain) -> Result<(), ApiError> {
+    let max_conc = req.opt_int(MAX_CONC, 0, MAX_CONCURRENT_JOBS_MAX)?;
+    let max_rps = req.opt_int(MAX_RPS, 0, MAX_REQUESTS_PER_SECOND_MAX)?;
+    let conc_on = req.opt_bool(CONC_ENABLED)?;
+    let rate_on = req.opt_bool(RATE_ENABLED)?;
+    if let Some(v) = max_conc {
+        d.max_concurrent_jobs = v as u32;
+    }
+    if let Some(v) = max_rps {
+        d.max_requests_per_second = v as u32;
+    }
+    d.concurrency_control_enabled =
+        conc_on.unwrap_or(d.concurrency_control_enabled || max_conc.is_some_and(|v| v > 0));
+    d.rate_limit_enabled =
+        rate_on.unwrap_or(d.rate_limit_enabled || max_rps.is_some_and(|v| v > 0));
+    if d.concurrency_control_enabled && d.max_concurrent_jobs == 0 {
+        return Err(match max_conc {
+            None => ApiError::Missing("max_concurrent_jobs".into()),
+            Some(_) => ApiError::invalid(
+                "max_concurrent_jobs",
+                "must be at least 1 when concurrency_control_enabled is true",
+            ),
+        });
+    }
+    if d.rate_limit_enabled && d.max_requests_per_second == 0 {
+        return Err(match max_rps {
+            None => ApiError::Missing("max_requests_per_second".into()),
+            Some(_) => ApiError::invalid(
+                "max_requests_per_second",
+                "must be at least 1 when rate_limit_enabled is true",
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn domain_item(d: &Domain, tz: &str) -> Value {
+    json!({
+        "protocol_type": d.protocol.as_str(),
+        "rate_limit_enabled": d.rate_limit_enabled,
+        "concurrency_control_enabled": d.concurrency_control_enabled,
+        "max_concurrent_jobs": d.max_concurrent_jobs,
+        "max_requests_per_second": d.max_requests_per_second,
+        "domain_uuid": d.id.to_string(),
+        "domain_name": d.host,
+        "inserted_at": format_in_zone(d.created_ms, tz),
+    })
+}
+
+fn domain_id(req: &Req) -> Result<DomainId, ApiError> {
+    req.uuid(DOMAIN_UUID).map(DomainId)
+}
+
+pub async fn add(cx: Cx, req: Req) -> ApiResult {
+    let protocol =
+        parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
+    let host = parse_host(&req.string(DOMAIN)?, "domain")?;
+    let mut d = Domain {
+        id: DomainId::new(),
+        brand: cx.brand.id,
+        protocol,
+        host,
+        rate_limit_enabled: false,
+        concurrency_control_enabled: false,
+        max_concurrent_jobs: 0,
+        max_requests_per_second: 0,
+        created_ms: cx.now,
+        updated_ms: cx.now,
+    };
+    apply_limits(&req, &mut d)?;
+    let d = cx.app.store.create_domain(d).await?;
+    ok(
+        json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}),
+    )
+}
+
+pub async fn list(cx: Cx, req: Req) -> ApiResult {
+    let page = req.page()?;
+    let items = cx.app.store.list_domains(cx.brand.id, page, cx.page_size)?;
+    let tz = cx.brand.timezone.as_str();
+    paginated(items, page, cx.page_size, tz, |d| domain_item(d, tz))
+}
+
+pub async fn find_uuid(cx: Cx, req: Req) -> ApiResult {
+    let host = parse_host(&req.string(DOMAIN)?, "domain")?;
+    let protocol = parse_protocol(&req)?.unwrap_or(Protocol::Https);
+    let d = cx
+        .app
+        .store
+        .find_domain(cx.brand.id, protocol, &host)?
+        .ok_or(ApiError::NotFound("Domain"))?;
+    let id = d.id.to_string();
+    ok(json!({"success": true, "domain_uuid": id, "data": domain_item(&d, &cx.brand.timezone)}))
+}
+
+pub async fn update(cx: Cx, req: Req) -> ApiResult {
+    let id = domain_id(&req)?;
+    let mut d = cx
+        .app
+        .store
+        .get_domain(cx.brand.id, id)?
+        .ok_or(ApiError::NotFound("Domain"))?;
+    if let Some(p) = parse_protocol(&req)? {
+        d.protocol = p;
+    }
+    if let Some(h) = req.opt_string(DOMAIN)? {
+        d.host = parse_host(&h, "domain")?;
+    }
+    apply_limits(&req, &mut d)?;
+    d.updated_ms = cx.now;
+    cx.app.store.update_domain(d).await?;
+    ok(
+        json!({"success": true, "details": "Domain updated successfully", "domain_uuid": id.to_string()}),
+    )
+}
+
+pub async fn delete(cx: Cx, req: Req) -> ApiResult {
+    let id = domain_id(&req)?;
+    cx.app.store.delete_domain(cx.brand.id, id).await?;
+    ok(
+        json!({"success": true, "details": "Domain deleted successfully", "domain_uuid": id.to_string()}),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_host;
+
+    #[test]
+    fn hosts_are_normalised_and_checked() {
+        assert_eq!(
+            parse_host(" API.Example.com ", "d").unwrap(),
+            "api.example.com"
+        );
+        assert_eq!(parse_host("127.0.0.1:8080", "d").unwrap(), "127.0.0.1:8080");
+        assert_eq!(parse_host("[::1]:9000", "d").unwrap(), "[::1]:9000");
+        for bad in [
+            "",
+            "https://x.com",
+            "x.com/path",
+            "x.com:0",
+            "x.com:99999",
+            "a b.com",
+            "user@x.com",
+            "x.com?q",
+        ] {
+            assert!(parse_host(bad, "d").is_err(), "{bad:?} accepted");
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `ApiError`: every way an API call can fail, each knowing its status and client message.
+//! Internal detail (store faults) is logged with the request id, never sent to the client.
+
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 400 `Missing required field: <name>`
+    Missing(String),
+    /// 400 `Invalid field value: <name>` with an optional explanation
+    Invalid { field: String, why: Option<String> },
+    /// 400 `Invalid request body` with an optional explanation
+    BadBody(Option<String>),
+    /// 401 with one of the documented auth messages
+    Unauthorized(&'static str),
+    /// 404 `<Thing> not found`
+    NotFound(&'static str),
+    /// 404 `<Thing> not found`, plus the id that was asked for under `key`
+    NotFoundWith {
+        what: &'static str,
+        key: &'static str,
+        id: String,
+    },
+    /// 405
+    MethodNotAllowed(String),
+    /// 409 with a message and extra keys (e.g. the existing object's id)
+    Conflict {
+        message: String,
+        extra: Map<String, Value>,
+    },
+    /// 413
+    TooLarge(usize),
+    /// 415
+    UnsupportedMediaType,
+    /// 429 (headers are added by the dispatcher)
+    RateLimited,
+    /// 500: a real internal fault; the detail goes to the log only
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, why: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.to_string(),
+            why: Some(why.into()),
+        }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiError::Conflict {
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Missing(_) | ApiError::Invalid { .. } | ApiError::BadBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) | ApiError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ApiError::Missing(f) => format!("Missing required field: {f}"),
+            ApiError::Invalid { field, why: None } => format!("Invalid field value: {field}"),
+            ApiError::Invalid {
+                field,
+                why: Some(w),
+            } => format!("Invalid field value: {field} ({w})"),
+            ApiError::BadBody(None) => "Invalid request body".into(),
+            ApiError::BadBody(Some(w)) => format!("Invalid request body: {w}"),
+            ApiError::Unauthorized(m) => (*m).into(),
+            ApiError::NotFound(what) | ApiError::NotFoundWith { what, .. } => {
+                format!("{what} not found")
+            }
+            ApiError::MethodNotAllowed(allowed) => format!("Method not allowed; use {allowed}"),
+            ApiError::Conflict { message, .. } => message.clone(),
+            ApiError::TooLarge(limit) => format!("Request body too large (limit {limit} bytes)"),
+            ApiError::UnsupportedMediaType => {
+                "Unsupported Content-Type; send application/json".into()
+            }
+            ApiError::RateLimited => "Rate limit exceeded".into(),
+            ApiError::Internal(_) => "Internal server error".into(),
+        }
+    }
+
+    /// `{"success": false, "error": ..., "request_id": ..., <extra>}`
+    pub fn body(&self, request_id: &str) -> Value {
+        let mut body = json!({"success": false, "error": self.message(), "request_id": request_id});
+        let obj = body.as_object_mut().expect("object literal");
+        match self {
+            ApiError::Conflict { extra, .. } => {
+                for (k, v) in extra {
+                    obj.insert(k.clone(), v.clone());
+                }
+            }
+            ApiError::NotFoundWith { key, id, .. } => {
+                obj.insert((*key).into(), Value::String(id.clone()));
+            }
+            _ => {}
+        }
+        body
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict { what, existing } => {
+                let mut extra = Map::new();
+                if let Some(id) = existing {
+                    let key = match what {
+                        "Secret" => "secret_uuid",
+                        "Domain" => "domain_uuid",
+                        _ => "existing_uuid",
+                    };
+                    extra.insert(key.into(), Value::String(id.to_string()));
+                }
+                ApiError::Conflict {
+                    message: format!("{what} already exists"),
+                    extra,
+                }
+            }
+            StoreError::InUse { what, by } => ApiError::conflict(format!(
+                "{what} is in use by {by}; delete or re-point them first"
+            )),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The HTTP API: HookPulse-compatible RPC endpoints under `/v1/api/<action>/`, plus the
+//! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
+//!
+//! Every `/v1/api/` call goes through one dispatcher ([`dispatch`]): endpoint lookup, auth,
+//! per-key rate limit, body limits, idempotency, then the endpoint's handler, which validates
+//! its fields, makes one store call and maps the result to the documented envelope. The
+//! endpoint table ([`endpoints`]) is the single list that routing and `/openapi.json` share.
+
+mod dispatch;
+mod domains;
+pub mod endpoints;
+pub mod error;
+pub mod openapi;
+mod ops;
+mod ratelimit;
+mod reply;
+pub mod request;
+mod secrets;
+mod templates;
+mod timezones;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use axum::Router;
+use axum::routing::{any, get};
+
+use crate::config::ApiLimits;
+use crate::metrics::Metrics;
+use crate::model::{BrandId, KeyId};
+use crate::store::Store;
+use crate::time::{Clock, Millis};
+use crate::vault::Vault;
+
+/// Settings that a reload may change while the daemon runs.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub api: ApiLimits,
+    pub metrics_bearer_token: Option<String>,
+}
+
+/// Shared state of the API.
+pub struct App {
+    pub store: Store,
+    pub vault: Vault,
+    pub metrics: Metrics,
+    pub clock: Arc<dyn Clock>,
+    live: RwLock<LiveSettings>,
+    rate: ratelimit::RateLimiter,
+    /// Last use per key, flushed to the store periodically (not a write per request).
+    key_usage: Mutex<HashMap<KeyId, Millis>>,
+    /// Idempotency keys whose first request is still running.
+    idempotency_in_flight: Mutex<HashSet<(BrandId, [u8; 32])>>,
+    ready: AtomicBool,
+}
+
+impl App {
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        metrics: Metrics,
+        clock: Arc<dyn Clock>,
+        live: LiveSettings,
+    ) -> Arc<App> {
+        Arc::new(App {
+            store,
+            vault,
+            metrics,
+            clock,
+            live: RwLock::new(live),
+            rate: ratelimit::RateLimiter::default(),
+            key_usage: Mutex::new(HashMap::new()),
+            idempotency_in_flight: Mutex::new(HashSet::new()),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    pub fn live(&self) -> LiveSettings {
+        self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_live(&self, live: LiveSettings) {
+        *self.live.write().unwrap_or_else(|e| e.into_inner()) = live;
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst) && self.store.is_healthy()
+    }
+
+    /// Takes the key-usage times collected since the last call.
+    pub fn take_key_usage(&self) -> HashMap<KeyId, Millis> {
+        std::mem::take(&mut *self.key_usage.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The complete router.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(ops::openapi))
+        .route("/v1/api/{action}", any(dispatch::entry))
+        .route("/v1/api/{action}/", any(dispatch::entry))
+        .fallback(dispatch::not_found)
+        .with_state(app)
+}

@@ -1,0 +1,385 @@
+//! The command line: one function per subcommand. Errors become a message on stderr and a
+//! non-zero exit code; `anyhow` lives here and in `daemon`, nowhere deeper.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+use crate::admin::{self, AdminCtx, AdminRequest};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::daemon;
+use crate::metrics::Metrics;
+use crate::time::{SystemClock, tz};
+use crate::vault::Vault;
+
+fn long_version() -> &'static str {
+    let (v, source) = tz::database_version();
+    Box::leak(format!("{} (tzdb {v}, {source})", env!("CARGO_PKG_VERSION")).into_boxed_str())
+}
+
+#[derive(Parser)]
+#[command(name = "hookwheel", version = long_version(), about = "Self-hosted scheduler daemon with a HookPulse-compatible API")]
+struct Cli {
+    /// Configuration file (TOML). Without it, the embedded defaults apply.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides server.data_dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon.
+    Serve {
+        /// Address to listen on (overrides server.listen; repeat for several).
+        #[arg(long, value_name = "ADDR")]
+        listen: Vec<String>,
+    },
+    /// Manage brands (tenants).
+    #[command(subcommand)]
+    Brand(BrandCmd),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Write a consistent copy of the store to a new file.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Secret-vault tools.
+    #[command(subcommand)]
+    Vault(VaultCmd),
+}
+
+#[derive(Args)]
+struct JsonFlag {
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum BrandCmd {
+    /// Create a brand; prints its UUID.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// IANA time zone for timestamps shown to this brand.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List brands.
+    List {
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCmd {
+    /// Create an API key for a brand; prints the key once.
+    Create {
+        #[arg(long, value_name = "UUID")]
+        brand: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// List a brand's keys (prefix, created, last used, revoked).
+    List {
+        #[arg(long, value_name = "UUID")]
+        brand: String,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
+    /// Revoke a key by its id or its shown prefix (hwk_ + 8 characters). Takes effect at once.
+    Revoke {
+        #[arg(value_name = "KEY_PREFIX_OR_ID")]
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Validate the configuration; lists every problem and exits non-zero if there is any.
+    Check,
+    /// Print the commented default configuration.
+    Defaults,
+}
+
+#[derive(Subcommand)]
+enum VaultCmd {
+    /// Generate a new master key and re-encrypt every secret with it.
+    RotateKey,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hookwheel: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(cli: &Cli, listen: Option<Vec<String>>) -> anyhow::Result<(Config, Overrides)> {
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
+    let cfg =
+        Config::load(cli.config.as_deref(), &overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((cfg, overrides))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve { listen } => {
+            let listen = if listen.is_empty() {
+                None
+            } else {
+                Some(listen.clone())
+            };
+            let (cfg, overrides) = load_config(&cli, listen)?;
+            let reload = init_logging(cfg.log_format, &cfg.log_level);
+            runtime()?.block_on(daemon::serve(cfg, cli.config.clone(), overrides, reload))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCmd::Check) => {
+            let source = cli
+                .config
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "embedded defaults".into());
+            match Config::load(
+                cli.config.as_deref(),
+                &Overrides {
+                    listen: None,
+                    data_dir: cli.data_dir.clone(),
+                },
+            ) {
+                Ok(_) => {
+                    println!("{source}: OK");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprint!("{source}: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Config(ConfigCmd::Defaults) => {
+            print!("{}", crate::config::DEFAULT_TOML);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Brand(BrandCmd::Create {
+            name,
+            timezone,
+            out,
+        }) => {
+            let v = admin_call(
+                &cli,
+                AdminRequest::BrandCreate {
+                    name: name.clone(),
+                    timezone: timezone.clone(),
+                },
+            )?;
+            print_value(&v, out.json, |v| {
+                format!("{}\n", v["brand_uuid"].as_str().unwrap_or(""))
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Brand(BrandCmd::List { out }) => {
+            let v = admin_call(&cli, AdminRequest::BrandList)?;
+            print_value(&v, out.json, |v| {
+                let mut s = format!("{:<36}  {:<24}  {}\n", "BRAND UUID", "TIMEZONE", "NAME");
+                for b in v["brands"].as_array().into_iter().flatten() {
+                    s += &format!(
+                        "{:<36}  {:<24}  {}\n",
+                        str_of(&b["brand_uuid"]),
+                        str_of(&b["timezone"]),
+                        str_of(&b["name"])
+                    );
+                }
+                s
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCmd::Create { brand, out }) => {
+            let v = admin_call(
+                &cli,
+                AdminRequest::KeyCreate {
+                    brand: brand.clone(),
+                },
+            )?;
+            print_value(&v, out.json, |v| format!("{}\n", str_of(&v["api_key"])));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCmd::List { brand, out }) => {
+            let v = admin_call(
+                &cli,
+                AdminRequest::KeyList {
+                    brand: brand.clone(),
+                },
+            )?;
+            print_value(&v, out.json, |v| {
+                let mut s = format!(
+                    "{:<36}  {:<12}  {:<24}  {:<24}  {}\n",
+                    "KEY ID", "PREFIX", "CREATED", "LAST USED", "REVOKED"
+                );
+                for k in v["keys"].as_array().into_iter().flatten() {
+                    s += &format!(
+                        "{:<36}  {:<12}  {:<24}  {:<24}  {}\n",
+                        str_of(&k["key_id"]),
+                        str_of(&k["prefix"]),
+                        str_of(&k["created_at"]),
+                        str_of(&k["last_used_at"]),
+                        str_of(&k["revoked_at"])
+                    );
+                }
+                s
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Key(KeyCmd::Revoke { key }) => {
+            let v = admin_call(&cli, AdminRequest::KeyRevoke { key: key.clone() })?;
+            println!(
+                "revoked {} ({})",
+                str_of(&v["key_id"]),
+                str_of(&v["prefix"])
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { out } => {
+            backup(&cli, out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vault(VaultCmd::RotateKey) => {
+            let v = admin_call(&cli, AdminRequest::VaultRotate)?;
+            println!(
+                "vault master key rotated; {} secret(s) re-encrypted",
+                v["resealed_secrets"]
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn str_of(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+fn print_value(v: &Value, json: bool, text: impl Fn(&Value) -> String) {
+    if json {
+        println!("{v}");
+    } else {
+        print!("{}", text(v));
+    }
+}
+
+/// Sends the request to the running daemon, or, when none runs, executes it on the store.
+fn admin_call(cli: &Cli, req: AdminRequest) -> anyhow::Result<Value> {
+    let (cfg, _) = load_config(cli, None)?;
+    if let Some(answer) = admin::call(&cfg.data_dir, &req).map_err(anyhow::Error::msg)? {
+        return answer.map_err(anyhow::Error::msg);
+    }
+    offline(&cfg, req)
+}
+
+fn offline(cfg: &Config, req: AdminRequest) -> anyhow::Result<Value> {
+    daemon::prepare_data_dir(&cfg.data_dir)?;
+    runtime()?.block_on(async {
+        let store = daemon::open_store(cfg, Metrics::new())?;
+        let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
+        let cx = AdminCtx {
+            store: store.clone(),
+            vault,
+            clock: Arc::new(SystemClock),
+        };
+        let result = admin::execute(&cx, req).await.map_err(anyhow::Error::msg);
+        store.shutdown().await;
+        result
+    })
+}
+
+fn backup(cli: &Cli, out: &Path) -> anyhow::Result<()> {
+    if out.exists() {
+        bail!("{} already exists; choose a new file", out.display());
+    }
+    let (cfg, _) = load_config(cli, None)?;
+    let partial = cfg.data_dir.join(format!(
+        "backup-{}.redb.partial",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let req = AdminRequest::Backup {
+        out: partial.clone(),
+    };
+    let rows = match admin::call(&cfg.data_dir, &req).map_err(anyhow::Error::msg)? {
+        Some(answer) => {
+            let v = answer.map_err(anyhow::Error::msg)?;
+            let copied = std::fs::copy(&partial, out)
+                .with_context(|| format!("cannot write {}", out.display()));
+            let _ = std::fs::remove_file(&partial);
+            copied?;
+            std::fs::File::open(out)?.sync_all()?;
+            v["rows"].as_u64().unwrap_or(0)
+        }
+        None => offline(
+            &cfg,
+            AdminRequest::Backup {
+                out: out.to_path_buf(),
+            },
+        )?["rows"]
+            .as_u64()
+            .unwrap_or(0),
+    };
+    println!("backup written to {} ({rows} records)", out.display());
+    Ok(())
+}
+
+/// Sets up tracing to stderr in the configured format; returns a function that changes the
+/// filter later (SIGHUP).
+fn init_logging(format: LogFormat, level: &str) -> daemon::LogReload {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, reload};
+    let filter = EnvFilter::builder()
+        .parse(level)
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
+    let _ = match format {
+        LogFormat::Json => registry.with(fmt.json()).try_init(),
+        LogFormat::Text => registry.with(fmt).try_init(),
+    };
+    Box::new(move |level: &str| {
+        let f = EnvFilter::builder()
+            .parse(level)
+            .map_err(|e| e.to_string())?;
+        handle.reload(f).map_err(|e| e.to_string())
+    })
+}

@@ -1,0 +1,434 @@
+//! Configuration: one TOML file over embedded defaults, validated completely, then typed.
+//!
+//! The defaults *are* `config/hookwheel.toml` (embedded at build time), so that file lists every
+//! key by construction. Loading: parse the user's file, compare it key by key against the
+//! defaults (unknown keys and wrong types are errors), merge, then validate values. Every problem
+//! is collected with its key path and reported together. [`Config`] has no `Default`: the only
+//! way to get one is through this pipeline, which `hookwheel config check` runs too.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::{Table, Value};
+
+use crate::vault::KeySource;
+
+/// The commented example file, which doubles as the defaults.
+pub const DEFAULT_TOML: &str = include_str!("../../config/hookwheel.toml");
+
+/// One configuration problem, with the dotted key path it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "{} configuration problem(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub listen: Vec<SocketAddr>,
+    pub data_dir: PathBuf,
+    pub shutdown_grace: Duration,
+    pub tls: Option<TlsFiles>,
+    pub log_format: LogFormat,
+    /// A validated tracing filter directive.
+    pub log_level: String,
+    pub api: ApiLimits,
+    pub metrics_bearer_token: Option<String>,
+    pub vault_key: KeySource,
+    pub commit_batch_max: usize,
+    pub write_queue_capacity: usize,
+}
+
+/// API limits that can change on reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    pub body_bytes_max: usize,
+    pub json_depth_max: usize,
+    pub page_size: u64,
+    /// 0 = unlimited.
+    pub rate_limit_per_minute: u32,
+    pub idempotency_ttl_seconds: u64,
+}
+
+/// Command-line values that override the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<Vec<String>>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads `file` (or only the defaults), applies overrides, validates.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+        let text = match file {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| {
+                ConfigErrors(vec![ConfigError {
+                    path: String::new(),
+                    message: format!("cannot read {}: {e}", p.display()),
+                }])
+            })?,
+            None => String::new(),
+        };
+        Config::from_toml(&text, overrides)
+    }
+
+    /// Validates a TOML text over the defaults.
+    pub fn from_toml(text: &str, overrides: &Overrides) -> Result<Config, ConfigErrors> {
+        let mut merged: Table = DEFAULT_TOML
+            .parse()
+            .expect("the embedded default config parses");
+        let user: Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigErrors(vec![ConfigError {
+                path: String::new(),
+                message: format!("not valid TOML: {}", e.message()),
+            }])
+        })?;
+        let mut errors = Vec::new();
+        merge_checked(&mut merged, user, "", &mut errors);
+        if let Some(l) = &overrides.listen {
+            set(
+                &mut merged,
+                &["server", "listen"],
+                Value::Array(l.iter().cloned().map(Value::String).collect()),
+            );
+        }
+        if let Some(d) = &overrides.data_dir {
+            set(
+                &mut merged,
+                &["server", "data_dir"],
+                Value::String(d.display().to_string()),
+            );
+        }
+        let config = validate(&merged, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+fn set(t: &mut Table, path: &[&str], v: Value) {
+    let mut cur = t;
+    for p in &path[..path.len() - 1] {
+        cur = cur
+            .get_mut(*p)
+            .and_then(Value::as_table_mut)
+            .expect("section exists in defaults");
+    }
+    cur.insert(path[path.len() - 1].to_string(), v);
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date-time",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// Merges `user` into `defaults`, reporting keys the defaults lack and values of another type.
+fn merge_checked(defaults: &mut Table, user: Table, prefix: &str, errors: &mut Vec<ConfigError>) {
+    for (k, v) in user {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        match defaults.get_mut(&k) {
+            None => errors.push(ConfigError {
+                path,
+                message: "unknown key".into(),
+            }),
+            Some(Value::Table(d)) => match v {
+                Value::Table(u) => merge_checked(d, u, &path, errors),
+                other => errors.push(ConfigError {
+                    path,
+                    message: format!("expected a table, found {}", type_name(&other)),
+                }),
+            },
+            Some(d) => {
+                if std::mem::discriminant(d) == std::mem::discriminant(&v) {
+                    *d = v;
+                } else {
+                    errors.push(ConfigError {
+                        path,
+                        message: format!("expected {}, found {}", type_name(d), type_name(&v)),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Reads typed values out of the merged table, recording semantic problems.
+struct Reader<'a> {
+    root: &'a Table,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Reader<'_> {
+    fn value(&self, path: &str) -> &Value {
+        let mut cur = self.root;
+        let parts: Vec<&str> = path.split('.').collect();
+        for p in &parts[..parts.len() - 1] {
+            cur = cur[*p].as_table().expect("section exists in defaults");
+        }
+        &cur[parts[parts.len() - 1]]
+    }
+    fn err(&mut self, path: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+    fn str(&self, path: &str) -> String {
+        self.value(path).as_str().unwrap_or_default().to_string()
+    }
+    fn opt_str(&self, path: &str) -> Option<String> {
+        Some(self.str(path)).filter(|s| !s.is_empty())
+    }
+    fn int(&mut self, path: &str, min: i64, max: i64) -> i64 {
+        let v = self.value(path).as_integer().unwrap_or_default();
+        if v < min || v > max {
+            self.err(path, format!("must be between {min} and {max}, found {v}"));
+            return min;
+        }
+        v
+    }
+    fn one_of(&mut self, path: &str, allowed: &[&str]) -> String {
+        let v = self.str(path);
+        if !allowed.contains(&v.as_str()) {
+            self.err(
+                path,
+                format!("must be one of {}, found {v:?}", allowed.join(", ")),
+            );
+        }
+        v
+    }
+}
+
+fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
+    let mut r = Reader { root, errors };
+
+    let mut listen = Vec::new();
+    let listen_values = r
+        .value("server.listen")
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if listen_values.is_empty() {
+        r.err("server.listen", "needs at least one address");
+    }
+    for (i, v) in listen_values.iter().enumerate() {
+        let path = format!("server.listen[{i}]");
+        match v.as_str().map(str::parse::<SocketAddr>) {
+            Some(Ok(a)) => listen.push(a),
+            Some(Err(_)) => r.err(&path, format!("not an IP:port address: {}", v)),
+            None => r.err(&path, format!("expected a string, found {}", type_name(v))),
+        }
+    }
+    let data_dir = PathBuf::from(r.str("server.data_dir"));
+    if data_dir.as_os_str().is_empty() {
+        r.err("server.data_dir", "must not be empty");
+    }
+    let shutdown_grace =
+        Duration::from_secs(r.int("server.shutdown_grace_seconds", 0, 3600) as u64);
+    let tls = match (
+        r.opt_str("server.tls.cert_file"),
+        r.opt_str("server.tls.key_file"),
+    ) {
+        (Some(c), Some(k)) => Some(TlsFiles {
+            cert_file: c.into(),
+            key_file: k.into(),
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            r.err(
+                "server.tls.key_file",
+                "must be set when server.tls.cert_file is",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            r.err(
+                "server.tls.cert_file",
+                "must be set when server.tls.key_file is",
+            );
+            None
+        }
+    };
+
+    let log_format = match r.one_of("log.format", &["text", "json"]).as_str() {
+        "json" => LogFormat::Json,
+        _ => LogFormat::Text,
+    };
+    let log_level = r.str("log.level");
+    if tracing_subscriber::EnvFilter::builder()
+        .parse(&log_level)
+        .is_err()
+    {
+        r.err(
+            "log.level",
+            format!("not a valid log filter: {log_level:?}"),
+        );
+    }
+
+    let api = ApiLimits {
+        body_bytes_max: r.int("api.body_bytes_max", 1024, 64 * 1024 * 1024) as usize,
+        json_depth_max: r.int("api.json_depth_max", 2, 128) as usize,
+        page_size: r.int("api.page_size", 1, 1000) as u64,
+        rate_limit_per_minute: r.int("api.rate_limit_per_minute", 0, 10_000_000) as u32,
+        idempotency_ttl_seconds: r.int("api.idempotency_ttl_seconds", 60, 30 * 86_400) as u64,
+    };
+    let metrics_bearer_token = r.opt_str("metrics.bearer_token");
+
+    let vault_key = match r
+        .one_of("vault.master_key_source", &["file", "systemd-credential"])
+        .as_str()
+    {
+        "systemd-credential" => {
+            let name = r.str("vault.credential_name");
+            if name.is_empty() || name.contains('/') {
+                r.err("vault.credential_name", "must be a plain file name");
+            }
+            KeySource::Credential(name)
+        }
+        _ => KeySource::File(
+            r.opt_str("vault.master_key_file")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("vault.key")),
+        ),
+    };
+
+    let commit_batch_max = r.int("store.commit_batch_max", 1, 100_000) as usize;
+    let write_queue_capacity = r.int("store.write_queue_capacity", 1, 1_000_000) as usize;
+
+    Config {
+        listen,
+        data_dir,
+        shutdown_grace,
+        tls,
+        log_format,
+        log_level,
+        api,
+        metrics_bearer_token,
+        vault_key,
+        commit_batch_max,
+        write_queue_capacity,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Config, Vec<String>> {
+        Config::from_toml(text, &Overrides::default())
+            .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+    }
+
+    #[test]
+    fn embedded_defaults_are_valid() {
+        let c = check("").unwrap();
+        assert_eq!(
+            c.listen,
+            vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
+        );
+        assert_eq!(c.data_dir, PathBuf::from("./hookwheel-data"));
+        assert_eq!(
+            c.vault_key,
+            KeySource::File(PathBuf::from("./hookwheel-data/vault.key"))
+        );
+        assert_eq!(c.api.body_bytes_max, 1 << 20);
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let errs = check(
+            "[server]\nlisten = [\"nope\"]\nport = 1\n[log]\nformat = \"xml\"\n[api]\npage_size = \"ten\"\n[server.tls]\ncert_file = \"c.pem\"\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 5, "{errs:#?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("server.port: unknown key"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("server.listen[0]: not an IP:port"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("log.format: must be one of text, json"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("api.page_size: expected an integer, found a string"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("server.tls.key_file: must be set"))
+        );
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let o = Overrides {
+            listen: Some(vec!["127.0.0.1:0".into()]),
+            data_dir: Some("/tmp/x".into()),
+        };
+        let c = Config::from_toml("[server]\nlisten = [\"127.0.0.1:9\"]\n", &o).unwrap();
+        assert_eq!(c.listen, vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn invalid_toml_is_one_clear_error() {
+        let errs = check("[server\n").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].contains("not valid TOML"));
+    }
+}

@@ -1,0 +1,333 @@
+//! `hookwheel serve`: opens the store and vault, bootstraps the first brand, serves the API
+//! (plain or TLS) and the admin socket, talks to systemd, reloads on SIGHUP and stops cleanly
+//! on SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::admin::{self, AdminCtx};
+use crate::api::{self, App, LiveSettings};
+use crate::auth;
+use crate::config::{Config, Overrides};
+use crate::metrics::Metrics;
+use crate::model::{Brand, BrandId};
+use crate::store::{STORE_FILE, Store, WriterSettings};
+use crate::time::{Clock, SystemClock};
+use crate::vault::Vault;
+
+/// File written on first start with the bootstrap credentials (mode 0600).
+pub const INITIAL_CREDENTIALS_FILE: &str = "initial-credentials.json";
+/// How often key last-use times are flushed to the store.
+const KEY_USAGE_FLUSH_SECONDS: u64 = 30;
+/// How often expired idempotency records are pruned.
+const IDEMPOTENCY_PRUNE_SECONDS: u64 = 3600;
+
+/// Changes the live log filter (set up by the CLI).
+pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// Creates the data directory with mode 0700 (the admin socket's protection relies on it).
+pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot set mode 0700 on {}", dir.display()))?;
+    Ok(())
+}
+
+/// Opens the store of a data directory with the configured writer settings.
+pub fn open_store(cfg: &Config, metrics: Metrics) -> anyhow::Result<Store> {
+    let path = cfg.data_dir.join(STORE_FILE);
+    Store::open(
+        &path,
+        WriterSettings {
+            commit_batch_max: cfg.commit_batch_max,
+            write_queue_capacity: cfg.write_queue_capacity,
+        },
+        metrics,
+    )
+    .with_context(|| format!("cannot open the store {}", path.display()))
+}
+
+/// With an empty store, creates brand `default` and one key, prints both once and writes them
+/// to a 0600 file. Brand and key are committed together.
+async fn bootstrap(store: &Store, data_dir: &Path, now: i64) -> anyhow::Result<()> {
+    if !store.list_brands()?.is_empty() {
+        return Ok(());
+    }
+    let brand = Brand {
+        id: BrandId::new(),
+        name: "default".into(),
+        timezone: "UTC".into(),
+        created_ms: now,
+    };
+    let (key, plain) = auth::generate_key(brand.id, now);
+    let creds = json!({"brand_uuid": brand.id.to_string(), "api_key": plain.as_str()});
+    let path = data_dir.join(INITIAL_CREDENTIALS_FILE);
+    write_private(&path, format!("{creds:#}\n").as_bytes())?;
+    let brand_id = brand.id;
+    store.create_brand_with_key(brand, key).await?;
+    println!("hookwheel: first start, created brand \"default\" and an API key (shown once):");
+    println!("  x-brand-uuid:        {brand_id}");
+    println!("  x-hookpulse-api-key: {}", plain.as_str());
+    println!("  (also saved to {}, mode 0600)", path.display());
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn live_settings(cfg: &Config) -> LiveSettings {
+    LiveSettings {
+        api: cfg.api,
+        metrics_bearer_token: cfg.metrics_bearer_token.clone(),
+    }
+}
+
+fn notify(states: &[sd_notify::NotifyState]) {
+    // Outside systemd there is no NOTIFY_SOCKET and this does nothing.
+    let _ = sd_notify::notify(states);
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn serve(
+    cfg: Config,
+    config_file: Option<PathBuf>,
+    overrides: Overrides,
+    log_reload: LogReload,
+) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    prepare_data_dir(&cfg.data_dir)?;
+    let metrics = Metrics::new();
+    let store = open_store(&cfg, metrics.clone())?;
+    let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    bootstrap(&store, &cfg.data_dir, clock.now_ms()).await?;
+
+    let app = App::new(
+        store.clone(),
+        vault.clone(),
+        metrics,
+        clock.clone(),
+        live_settings(&cfg),
+    );
+    let router = api::router(app.clone());
+    let handle: Handle<SocketAddr> = Handle::new();
+    let tls = match &cfg.tls {
+        Some(t) => Some(
+            RustlsConfig::from_pem_file(&t.cert_file, &t.key_file)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot load TLS certificate {} / key {}",
+                        t.cert_file.display(),
+                        t.key_file.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let mut servers = Vec::new();
+    for addr in &cfg.listen {
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let local = listener.local_addr()?;
+        let service = router.clone().into_make_service();
+        let h = handle.clone();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        servers.push(match &tls {
+            Some(t) => {
+                let server = axum_server::from_tcp_rustls(listener, t.clone())?.handle(h);
+                tokio::spawn(async move { server.serve(service).await })
+            }
+            None => {
+                let server = axum_server::from_tcp(listener)?.handle(h);
+                tokio::spawn(async move { server.serve(service).await })
+            }
+        });
+        println!("hookwheel listening on {scheme}://{local}");
+        tracing::info!(%local, scheme, "listening");
+    }
+
+    let admin_cx = Arc::new(AdminCtx {
+        store: store.clone(),
+        vault: vault.clone(),
+        clock: clock.clone(),
+    });
+    let socket = admin::socket_path(&cfg.data_dir);
+    let admin_task = tokio::spawn(admin::serve(socket.clone(), admin_cx));
+
+    let maintenance = tokio::spawn(maintenance(app.clone(), cfg.api.idempotency_ttl_seconds));
+    if let Some(interval) = sd_notify::watchdog_enabled() {
+        tokio::spawn(watchdog(app.clone(), interval));
+    }
+    app.set_ready(true);
+    let (tzv, tzs) = crate::time::tz::database_version();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), tzdb = tzv, tzdb_source = tzs, data_dir = %cfg.data_dir.display(), "hookwheel ready");
+    notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("serving"),
+    ]);
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut current = cfg.clone();
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                current = reload(&app, current, config_file.as_deref(), &overrides, tls.as_ref(), &log_reload).await;
+            }
+        }
+    }
+
+    tracing::info!(
+        grace_seconds = cfg.shutdown_grace.as_secs(),
+        "stopping: no new requests, finishing in-flight ones"
+    );
+    notify(&[sd_notify::NotifyState::Stopping]);
+    app.set_ready(false);
+    handle.graceful_shutdown(Some(cfg.shutdown_grace));
+    for s in servers {
+        let _ = tokio::time::timeout(cfg.shutdown_grace + Duration::from_secs(1), s).await;
+    }
+    admin_task.abort();
+    maintenance.abort();
+    let _ = std::fs::remove_file(&socket);
+    let usage = app.take_key_usage();
+    if !usage.is_empty() {
+        let _ = store.touch_keys(usage).await;
+    }
+    store.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// SIGHUP: re-reads the config file; applies what can change live and logs what needs a restart.
+async fn reload(
+    app: &App,
+    old: Config,
+    file: Option<&Path>,
+    overrides: &Overrides,
+    tls: Option<&RustlsConfig>,
+    log_reload: &LogReload,
+) -> Config {
+    notify(&[sd_notify::NotifyState::Reloading, monotonic()]);
+    let new = match Config::load(file, overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("reload refused, keeping the running configuration: {e}");
+            notify(&[sd_notify::NotifyState::Ready]);
+            return old;
+        }
+    };
+    if let Err(e) = log_reload(&new.log_level) {
+        tracing::error!("log.level not applied: {e}");
+    }
+    app.set_live(live_settings(&new));
+    if let (Some(cfg), Some(files)) = (tls, &new.tls) {
+        match cfg
+            .reload_from_pem_file(&files.cert_file, &files.key_file)
+            .await
+        {
+            Ok(()) => tracing::info!("TLS certificate reloaded"),
+            Err(e) => tracing::error!("TLS certificate not reloaded: {e}"),
+        }
+    }
+    let mut restart = Vec::new();
+    if new.listen != old.listen {
+        restart.push("server.listen");
+    }
+    if new.data_dir != old.data_dir {
+        restart.push("server.data_dir");
+    }
+    if new.tls.is_some() != old.tls.is_some() {
+        restart.push("server.tls (on/off)");
+    }
+    if new.log_format != old.log_format {
+        restart.push("log.format");
+    }
+    if new.vault_key != old.vault_key {
+        restart.push("vault.*");
+    }
+    if new.commit_batch_max != old.commit_batch_max
+        || new.write_queue_capacity != old.write_queue_capacity
+    {
+        restart.push("store.*");
+    }
+    if new.shutdown_grace != old.shutdown_grace {
+        restart.push("server.shutdown_grace_seconds");
+    }
+    if restart.is_empty() {
+        tracing::info!("configuration reloaded");
+    } else {
+        tracing::warn!(needs_restart = %restart.join(", "), "configuration reloaded; these changes take effect after a restart");
+    }
+    notify(&[sd_notify::NotifyState::Ready]);
+    new
+}
+
+fn monotonic() -> sd_notify::NotifyState<'static> {
+    sd_notify::NotifyState::monotonic_usec_now()
+        .unwrap_or(sd_notify::NotifyState::Status("reloading"))
+}
+
+/// Periodic housekeeping: key last-use flush, idempotency-record pruning.
+async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(KEY_USAGE_FLUSH_SECONDS));
+    let mut since_prune = u64::MAX / 2;
+    loop {
+        tick.tick().await;
+        let usage = app.take_key_usage();
+        if !usage.is_empty()
+            && let Err(e) = app.store.touch_keys(usage).await
+        {
+            tracing::warn!(error = %e, "could not record API key usage");
+        }
+        since_prune += KEY_USAGE_FLUSH_SECONDS;
+        if since_prune >= IDEMPOTENCY_PRUNE_SECONDS {
+            since_prune = 0;
+            let before = app.clock.now_ms() - (idempotency_ttl_seconds as i64) * 1000;
+            match app.store.prune_idempotent(before).await {
+                Ok(n) if n > 0 => tracing::info!(pruned = n, "expired idempotency records removed"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not prune idempotency records"),
+            }
+        }
+    }
+}
+
+/// Pings the systemd watchdog at half its interval, but only while the store answers.
+async fn watchdog(app: Arc<App>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval / 2);
+    loop {
+        tick.tick().await;
+        if app.store.is_healthy() {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+        } else {
+            tracing::error!("store unhealthy: withholding the watchdog ping");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! hookwheel: a single-binary scheduler daemon with a HookPulse-compatible HTTP API.
+//!
+//! Modules in reading order: configuration and time first, then the domain model, the store
+//! and the vault that persist it, the credential logic, and finally the HTTP API, the admin
+//! channel and the daemon that wires them together. See ARCHITECTURE.md for the map.
+
+pub mod config;
+pub mod time;
+
+pub mod model;
+pub mod template;
+
+pub mod store;
+pub mod vault;
+
+pub mod auth;
+pub mod metrics;
+
+pub mod admin;
+pub mod api;
+
+pub mod cli;
+pub mod daemon;

@@ -1,0 +1,170 @@
+//! Prometheus metrics, kept in memory and rendered as text by `GET /metrics`.
+//!
+//! A small hand-written registry (counters and fixed-bucket histograms behind one mutex each):
+//! the set of series is small and known, and this avoids a global recorder that tests running
+//! several daemons in one process would share.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::{Arc, Mutex};
+
+/// Bucket upper bounds, in seconds, for every latency histogram.
+const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    counts: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn observe(&mut self, v: f64) {
+        if self.counts.is_empty() {
+            self.counts = vec![0; LATENCY_BUCKETS_SECONDS.len()];
+        }
+        for (i, b) in LATENCY_BUCKETS_SECONDS.iter().enumerate() {
+            if v <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (i, b) in LATENCY_BUCKETS_SECONDS.iter().enumerate() {
+            let c = self.counts.get(i).copied().unwrap_or(0);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (route, status) -> count
+    requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// route -> latency
+    request_latency: Mutex<BTreeMap<String, Histogram>>,
+    commit_latency: Mutex<Histogram>,
+    /// (commits, operations)
+    commits: Mutex<(u64, u64)>,
+}
+
+/// A handle to the registry; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Metrics(Arc<Inner>);
+
+impl Metrics {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
+        *lock(&self.0.requests)
+            .entry((route.to_string(), status))
+            .or_default() += 1;
+        lock(&self.0.request_latency)
+            .entry(route.to_string())
+            .or_default()
+            .observe(seconds);
+    }
+
+    pub fn observe_commit(&self, seconds: f64, operations: usize) {
+        lock(&self.0.commit_latency).observe(seconds);
+        let mut c = lock(&self.0.commits);
+        c.0 += 1;
+        c.1 += operations as u64;
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "# HELP hookwheel_build_info Build information.\n# TYPE hookwheel_build_info gauge\n",
+        );
+        let (tzv, tzs) = crate::time::tz::database_version();
+        let _ = writeln!(
+            out,
+            "hookwheel_build_info{{version=\"{}\",tzdb=\"{tzv}\",tzdb_source=\"{tzs}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+
+        out.push_str("# HELP hookwheel_http_requests_total API requests by route and status.\n# TYPE hookwheel_http_requests_total counter\n");
+        for ((route, status), n) in lock(&self.0.requests).iter() {
+            let _ = writeln!(
+                out,
+                "hookwheel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP hookwheel_http_request_duration_seconds API request latency.\n# TYPE hookwheel_http_request_duration_seconds histogram\n");
+        for (route, h) in lock(&self.0.request_latency).iter() {
+            h.render(
+                &mut out,
+                "hookwheel_http_request_duration_seconds",
+                &format!("route=\"{route}\""),
+            );
+        }
+        out.push_str("# HELP hookwheel_store_commit_duration_seconds Durable store commit latency.\n# TYPE hookwheel_store_commit_duration_seconds histogram\n");
+        lock(&self.0.commit_latency).render(
+            &mut out,
+            "hookwheel_store_commit_duration_seconds",
+            "",
+        );
+        let (commits, ops) = *lock(&self.0.commits);
+        out.push_str("# HELP hookwheel_store_commits_total Store commits.\n# TYPE hookwheel_store_commits_total counter\n");
+        let _ = writeln!(out, "hookwheel_store_commits_total {commits}");
+        out.push_str("# HELP hookwheel_store_operations_total Write operations folded into commits.\n# TYPE hookwheel_store_operations_total counter\n");
+        let _ = writeln!(out, "hookwheel_store_operations_total {ops}");
+        out
+    }
+}
+
+/// Metrics must keep working even if a thread panicked while holding a lock.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_histograms() {
+        let m = Metrics::new();
+        m.observe_request("add_domain", 200, 0.002);
+        m.observe_request("add_domain", 200, 0.2);
+        m.observe_request("add_domain", 400, 0.001);
+        let text = m.render();
+        assert!(
+            text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"200\"} 2")
+        );
+        assert!(
+            text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"400\"} 1")
+        );
+        assert!(text.contains(
+            "hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"0.0025\"} 2"
+        ));
+        assert!(text.contains(
+            "hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"+Inf\"} 3"
+        ));
+        assert!(
+            text.contains("hookwheel_http_request_duration_seconds_count{route=\"add_domain\"} 3")
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Domain types shared by the store, the vault and the API: tenants, credentials, domains,
+//! webhook templates and secrets, with typed ids.
+//!
+//! Invariants: every object belongs to exactly one brand, and every lookup is by (brand, id),
+//! so another brand's id behaves like an unknown one. These types derive serde only for the
+//! store's record codec (`store::codec`); the API has its own wire DTOs.
+
+mod ids;
+
+pub use ids::{BrandId, DomainId, KeyId, SecretId, TemplateId};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::time::Millis;
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Brand {
+    pub id: BrandId,
+    pub name: String,
+    /// IANA zone used for `inserted_at`, list `timezone` echoes and localised schedule times.
+    pub timezone: String,
+    pub created_ms: Millis,
+}
+
+/// An API key as stored: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub brand: BrandId,
+    /// The first characters of the key (`hwk_` + 8), safe to show and to revoke by.
+    pub prefix: String,
+    pub hash: [u8; 32],
+    pub created_ms: Millis,
+    pub last_used_ms: Option<Millis>,
+    pub revoked_ms: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Https,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "http" => Some(Protocol::Http),
+            "https" => Some(Protocol::Https),
+            _ => None,
+        }
+    }
+}
+
+/// A delivery target host with its traffic-guard settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Domain {
+    pub id: DomainId,
+    pub brand: BrandId,
+    pub protocol: Protocol,
+    /// Host name or address, with an optional `:port`; lower-cased; no scheme, no path.
+    pub host: String,
+    pub rate_limit_enabled: bool,
+    pub concurrency_control_enabled: bool,
+    pub max_concurrent_jobs: u32,
+    pub max_requests_per_second: u32,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpMethod {
+    Get,
+    Post,
+    Put,
+    Delete,
+    Patch,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Patch => "PATCH",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Some(HttpMethod::Get),
+            "POST" => Some(HttpMethod::Post),
+            "PUT" => Some(HttpMethod::Put),
+            "DELETE" => Some(HttpMethod::Delete),
+            "PATCH" => Some(HttpMethod::Patch),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    Linear,
+    Exponential,
+}
+
+impl Backoff {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backoff::Linear => "linear",
+            Backoff::Exponential => "exponential",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "linear" => Some(Backoff::Linear),
+            "exponential" => Some(Backoff::Exponential),
+            _ => None,
+        }
+    }
+}
+
+/// Retry and timeout settings of one HTTP call (template or workflow step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Base delay between attempts, in seconds.
+    pub retry_delay_seconds: u32,
+    pub backoff: Backoff,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Bound on one attempt, in milliseconds.
+    pub request_timeout_ms: u32,
+}
+
+impl RetryPolicy {
+    /// The defaults the HookPulse docs state for workflow steps, used for templates too.
+    pub const DEFAULT: RetryPolicy = RetryPolicy {
+        retry_delay_seconds: 10,
+        backoff: Backoff::Linear,
+        max_retries: 5,
+        request_timeout_ms: 5000,
+    };
+    /// Upper bounds accepted by the API.
+    pub const MAX_RETRIES_MAX: u32 = 100;
+    pub const RETRY_DELAY_SECONDS_MAX: u32 = 86_400;
+    pub const REQUEST_TIMEOUT_MS_MAX: u32 = 300_000;
+}
+
+/// A reusable outbound HTTP call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookTemplate {
+    pub id: TemplateId,
+    pub brand: BrandId,
+    pub name: String,
+    pub description: String,
+    pub method: HttpMethod,
+    /// Templatable path on the domain, starting with `/` (or a placeholder).
+    pub path: String,
+    pub domain: DomainId,
+    pub retry: RetryPolicy,
+    pub body: Value,
+    pub headers: Map<String, Value>,
+    pub query: Map<String, Value>,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+}
+
+/// A secret as stored: its value is sealed by the vault (AES-256-GCM, id as associated data).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Secret {
+    pub id: SecretId,
+    pub brand: BrandId,
+    /// The name used as `{{ #key }}`.
+    pub key: String,
+    pub sealed: Sealed,
+    pub created_ms: Millis,
+    pub updated_ms: Millis,
+}
+
+/// Ciphertext produced by the vault. Opaque to everything but `vault/`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealed({} bytes)", self.ciphertext.len())
+    }
+}
+
+/// One page of a brand-scoped list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Items in the whole list, all pages together.
+    pub total: u64,
+}

@@ -1,0 +1,126 @@
+//! Domain-level operations, one file per kind of object, plus the table helpers they share.
+
+pub mod brands;
+pub mod domains;
+pub mod idempotency;
+pub mod keys;
+pub mod secrets;
+pub mod templates;
+
+use redb::{ReadableTable, Table};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::StoreError;
+use super::codec;
+use crate::model::Page;
+
+pub(crate) type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
+
+/// Reads and decodes one record.
+pub(crate) fn get<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
+    match t.get(key).map_err(StoreError::from_db)? {
+        Some(v) => codec::decode(name, v.value()).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads a raw value (index tables).
+pub(crate) fn get_raw(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(t.get(key)
+        .map_err(StoreError::from_db)?
+        .map(|v| v.value().to_vec()))
+}
+
+pub(crate) fn put<T: Serialize>(
+    t: &mut BytesTable<'_>,
+    key: &[u8],
+    rec: &T,
+) -> Result<(), StoreError> {
+    t.insert(key, codec::encode(rec).as_slice())
+        .map_err(StoreError::from_db)?;
+    Ok(())
+}
+
+pub(crate) fn put_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    t.insert(key, value).map_err(StoreError::from_db)?;
+    Ok(())
+}
+
+pub(crate) fn remove(t: &mut BytesTable<'_>, key: &[u8]) -> Result<(), StoreError> {
+    t.remove(key).map_err(StoreError::from_db)?;
+    Ok(())
+}
+
+/// Visits every entry whose key starts with `prefix`, in key order, until `f` returns false.
+pub(crate) fn scan_prefix(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    for entry in t.range::<&[u8]>(prefix..).map_err(StoreError::from_db)? {
+        let (k, v) = entry.map_err(StoreError::from_db)?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        if !f(k.value(), v.value())? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// True when at least one key starts with `prefix`.
+pub(crate) fn any_with_prefix(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+) -> Result<bool, StoreError> {
+    let mut found = false;
+    scan_prefix(t, prefix, |_, _| {
+        found = true;
+        Ok(false)
+    })?;
+    Ok(found)
+}
+
+/// One page (1-based) of the records under `prefix`, plus the total count.
+pub(crate) fn page_prefix<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    prefix: &[u8],
+    page: u64,
+    per_page: u64,
+) -> Result<Page<T>, StoreError> {
+    let skip = page.saturating_sub(1).saturating_mul(per_page);
+    let mut items = Vec::new();
+    let mut total = 0u64;
+    scan_prefix(t, prefix, |_, v| {
+        if total >= skip && (items.len() as u64) < per_page {
+            items.push(codec::decode(name, v)?);
+        }
+        total += 1;
+        Ok(true)
+    })?;
+    Ok(Page { items, total })
+}
+
+/// Every record under `prefix`.
+pub(crate) fn all_prefix<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    prefix: &[u8],
+) -> Result<Vec<T>, StoreError> {
+    let mut items = Vec::new();
+    scan_prefix(t, prefix, |_, v| {
+        items.push(codec::decode(name, v)?);
+        Ok(true)
+    })?;
+    Ok(items)
+}

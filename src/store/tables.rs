@@ -1,0 +1,56 @@
+//! Table definitions. Every table maps bytes to bytes; keys are built from fixed-width ids so
+//! that a brand's objects sit in one contiguous, creation-ordered key range.
+
+use redb::TableDefinition;
+
+pub type Bytes = TableDefinition<'static, &'static [u8], &'static [u8]>;
+
+/// Store-wide records: schema version, vault key check.
+pub const META: Bytes = TableDefinition::new("meta");
+pub const META_SCHEMA_VERSION: &[u8] = b"schema_version";
+pub const META_VAULT_CHECK: &[u8] = b"vault_check";
+
+/// brand id (16) -> Brand
+pub const BRANDS: Bytes = TableDefinition::new("brands");
+/// key id (16) -> ApiKey
+pub const API_KEYS: Bytes = TableDefinition::new("api_keys");
+/// SHA-256 of the key (32) -> key id (16)
+pub const API_KEY_HASH: Bytes = TableDefinition::new("api_key_hash");
+/// brand (16) + domain id (16) -> Domain
+pub const DOMAINS: Bytes = TableDefinition::new("domains");
+/// brand (16) + "proto://host" -> domain id (16); uniqueness of a brand's domains
+pub const DOMAIN_NAMES: Bytes = TableDefinition::new("domain_names");
+/// brand (16) + template id (16) -> WebhookTemplate
+pub const TEMPLATES: Bytes = TableDefinition::new("templates");
+/// brand (16) + domain id (16) + template id (16) -> empty; who uses a domain
+pub const TEMPLATE_BY_DOMAIN: Bytes = TableDefinition::new("template_by_domain");
+/// brand (16) + secret id (16) -> Secret (value sealed)
+pub const SECRETS: Bytes = TableDefinition::new("secrets");
+/// brand (16) + secret key name -> secret id (16)
+pub const SECRET_NAMES: Bytes = TableDefinition::new("secret_names");
+/// brand (16) + SHA-256(Idempotency-Key) (32) -> IdempotentReply
+pub const IDEMPOTENCY: Bytes = TableDefinition::new("idempotency");
+
+/// Every table, for creation on open and for backups.
+pub const ALL_TABLES: &[Bytes] = &[
+    META,
+    BRANDS,
+    API_KEYS,
+    API_KEY_HASH,
+    DOMAINS,
+    DOMAIN_NAMES,
+    TEMPLATES,
+    TEMPLATE_BY_DOMAIN,
+    SECRETS,
+    SECRET_NAMES,
+    IDEMPOTENCY,
+];
+
+/// Concatenates key parts.
+pub fn key(parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}

@@ -1,0 +1,73 @@
+//! Time: the only module that reads the OS clock.
+//!
+//! Everything else receives `now` as an argument (a [`Millis`] since the Unix epoch) or asks a
+//! [`Clock`]. Tests use [`ManualClock`] to run hours of schedule time in microseconds.
+//! [`tz`] chooses the newest time-zone database available and formats instants in a zone.
+
+pub mod tz;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+/// Milliseconds since the Unix epoch, UTC. The unit of every stored instant.
+pub type Millis = i64;
+
+/// A source of wall-clock time.
+pub trait Clock: Send + Sync + 'static {
+    fn now_ms(&self) -> Millis;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)] // this is the one place that reads the OS clock
+    fn now_ms(&self) -> Millis {
+        jiff::Timestamp::now().as_millisecond()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+#[derive(Debug, Default, Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn new(start: Millis) -> Self {
+        Self(Arc::new(AtomicI64::new(start)))
+    }
+    pub fn set(&self, t: Millis) {
+        self.0.store(t, Ordering::SeqCst);
+    }
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Measures elapsed time for metrics (monotonic; never used for decisions).
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    #[allow(clippy::disallowed_methods)] // monotonic duration for metrics only
+    pub fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+    pub fn elapsed_secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// Formats an instant as RFC 3339 UTC with millisecond precision: `2026-03-08T07:00:00.000Z`.
+pub fn format_utc(t: Millis) -> String {
+    match jiff::Timestamp::from_millisecond(t) {
+        Ok(ts) => ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Err(_) => String::from("invalid-time"),
+    }
+}

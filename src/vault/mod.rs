@@ -1,0 +1,352 @@
+//! The vault: AES-256-GCM sealing of secret values under one master key.
+//!
+//! Each write uses a fresh random 96-bit nonce and binds the secret's id as associated data,
+//! so a ciphertext copied onto another secret does not open. The store keeps a sealed
+//! "key check" so that a wrong master key is detected at start instead of yielding garbage.
+//! Master-key custody and the crash-safe rotation protocol are described on [`rotate_key`].
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::model::{Sealed, SecretId};
+use crate::store::{SealedSecretRef, Store, StoreError};
+
+const CHECK_PLAINTEXT: &[u8] = b"hookwheel vault key check v1";
+const CHECK_AAD: &[u8] = b"hookwheel:vault-check";
+
+/// Where the master key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A key file (hex, 64 characters), created with mode 0600 on first start.
+    File(PathBuf),
+    /// `$CREDENTIALS_DIRECTORY/<name>` (systemd `LoadCredential[Encrypted]=`), raw 32 bytes or hex.
+    Credential(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error(
+        "the vault master key does not match this store (the key check failed to decrypt); \
+         refusing to start rather than return garbage. Restore the right key to {0}"
+    )]
+    WrongKey(String),
+    #[error(
+        "the store holds sealed secrets but the vault master key {0} is missing; restore it (a new key cannot open old secrets)"
+    )]
+    MissingKey(String),
+    #[error("vault master key {path}: {detail}")]
+    BadKeyFile { path: String, detail: String },
+    #[error(
+        "cannot read the systemd credential {0}: $CREDENTIALS_DIRECTORY is not set or the file is missing"
+    )]
+    NoCredential(String),
+    #[error(
+        "key rotation writes a new key file and cannot replace a systemd credential; rotate it with systemd-creds and restart"
+    )]
+    RotateNeedsFile,
+    #[error("a sealed value failed to decrypt (wrong key or tampered record)")]
+    Decrypt,
+    #[error("vault key file I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct MasterKey(Zeroizing<[u8; 32]>);
+
+impl MasterKey {
+    fn generate() -> MasterKey {
+        let mut k = Zeroizing::new([0u8; 32]);
+        getrandom::fill(k.as_mut()).expect("OS random source");
+        MasterKey(k)
+    }
+
+    fn parse(bytes: &[u8], origin: &str) -> Result<MasterKey, VaultError> {
+        let bad = |detail: &str| VaultError::BadKeyFile {
+            path: origin.to_string(),
+            detail: detail.to_string(),
+        };
+        let mut k = Zeroizing::new([0u8; 32]);
+        if bytes.len() == 32 {
+            k.copy_from_slice(bytes);
+            return Ok(MasterKey(k));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| bad("expected 32 raw bytes or 64 hex characters"))?
+            .trim();
+        if text.len() != 64 {
+            return Err(bad("expected 32 raw bytes or 64 hex characters"));
+        }
+        for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
+            let pair = std::str::from_utf8(chunk).map_err(|_| bad("not hex"))?;
+            k[i] = u8::from_str_radix(pair, 16).map_err(|_| bad("not hex"))?;
+        }
+        Ok(MasterKey(k))
+    }
+
+    fn to_hex(&self) -> Zeroizing<String> {
+        let mut s = Zeroizing::new(String::with_capacity(65));
+        for b in self.0.iter() {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s.push('\n');
+        s
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new_from_slice(self.0.as_ref()).expect("32-byte key")
+    }
+
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Sealed {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).expect("OS random source");
+        let ciphertext = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
+            .expect("AES-GCM encryption of an in-memory buffer");
+        Sealed { nonce, ciphertext }
+    }
+
+    fn open(&self, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.cipher()
+            .decrypt(
+                Nonce::from_slice(&sealed.nonce),
+                Payload {
+                    msg: &sealed.ciphertext,
+                    aad,
+                },
+            )
+            .map(Zeroizing::new)
+            .map_err(|_| VaultError::Decrypt)
+    }
+
+    fn opens_check(&self, check: &Sealed) -> bool {
+        self.open(CHECK_AAD, check)
+            .is_ok_and(|p| p.as_slice() == CHECK_PLAINTEXT)
+    }
+}
+
+/// Seals and opens secret values. Cheap to clone; rotation swaps the key for every clone.
+#[derive(Clone)]
+pub struct Vault {
+    key: Arc<RwLock<MasterKey>>,
+    source: KeySource,
+}
+
+impl Vault {
+    /// Loads the master key (generating it on a first start with the file source), verifies it
+    /// against the store's key check, and records the check if the store has none yet.
+    pub async fn load(source: KeySource, store: &Store) -> Result<Vault, VaultError> {
+        let check = store.vault_check()?;
+        let key = match &source {
+            KeySource::File(path) => load_key_file(path, check.as_ref())?,
+            KeySource::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
+                    .ok_or_else(|| VaultError::NoCredential(name.clone()))?;
+                let path = Path::new(&dir).join(name);
+                let bytes = Zeroizing::new(
+                    std::fs::read(&path).map_err(|_| VaultError::NoCredential(name.clone()))?,
+                );
+                MasterKey::parse(&bytes, &path.display().to_string())?
+            }
+        };
+        match &check {
+            Some(c) if !key.opens_check(c) => return Err(VaultError::WrongKey(describe(&source))),
+            Some(_) => {}
+            None => {
+                store
+                    .set_vault_check(key.seal(CHECK_AAD, CHECK_PLAINTEXT))
+                    .await?
+            }
+        }
+        Ok(Vault {
+            key: Arc::new(RwLock::new(key)),
+            source,
+        })
+    }
+
+    fn key(&self) -> std::sync::RwLockReadGuard<'_, MasterKey> {
+        self.key.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seals a secret value, binding the secret id.
+    pub fn seal(&self, id: SecretId, plaintext: &[u8]) -> Sealed {
+        self.key().seal(id.as_bytes(), plaintext)
+    }
+
+    /// Opens a secret value; fails if the ciphertext belongs to another id or was altered.
+    pub fn open(&self, id: SecretId, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.key().open(id.as_bytes(), sealed)
+    }
+
+    /// Re-encrypts every secret under a new master key.
+    ///
+    /// Crash-safe order: (1) write the new key to `<key file>.new` and fsync; (2) commit every
+    /// resealed value plus the new key check in one store transaction; (3) rename `.new` over the
+    /// key file. A crash after (1) leaves the old key valid (the `.new` file is ignored because it
+    /// fails the check); a crash after (2) is finished at the next start, which finds that only
+    /// `.new` opens the check and renames it into place.
+    pub async fn rotate_key(&self, store: &Store) -> Result<usize, VaultError> {
+        let KeySource::File(path) = &self.source else {
+            return Err(VaultError::RotateNeedsFile);
+        };
+        let new_key = MasterKey::generate();
+        let pending = pending_path(path);
+        write_key_file(&pending, &new_key)?;
+
+        let secrets = store.all_secrets()?;
+        let mut resealed = Vec::with_capacity(secrets.len());
+        for s in &secrets {
+            let plain = self.open(s.id, &s.sealed)?;
+            resealed.push(SealedSecretRef {
+                brand: s.brand,
+                id: s.id,
+                sealed: new_key.seal(s.id.as_bytes(), &plain),
+            });
+        }
+        let n = store
+            .reseal_all(resealed, secrets, new_key.seal(CHECK_AAD, CHECK_PLAINTEXT))
+            .await?;
+        std::fs::rename(&pending, path)?;
+        sync_parent(path);
+        *self.key.write().unwrap_or_else(|e| e.into_inner()) = new_key;
+        Ok(n)
+    }
+}
+
+fn describe(source: &KeySource) -> String {
+    match source {
+        KeySource::File(p) => p.display().to_string(),
+        KeySource::Credential(n) => format!("systemd credential {n}"),
+    }
+}
+
+fn pending_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(".new");
+    PathBuf::from(p)
+}
+
+fn load_key_file(path: &Path, check: Option<&Sealed>) -> Result<MasterKey, VaultError> {
+    let pending = pending_path(path);
+    let read = |p: &Path| -> Result<Option<MasterKey>, VaultError> {
+        match std::fs::read(p) {
+            Ok(bytes) => {
+                let bytes = Zeroizing::new(bytes);
+                MasterKey::parse(&bytes, &p.display().to_string()).map(Some)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let current = read(path)?;
+    let Some(check) = check else {
+        // A store without a key check has never sealed anything: use the file or create one.
+        if let Some(k) = current {
+            return Ok(k);
+        }
+        let k = MasterKey::generate();
+        write_key_file(path, &k)?;
+        return Ok(k);
+    };
+    if let Some(k) = &current
+        && k.opens_check(check)
+    {
+        let _ = std::fs::remove_file(&pending); // an abandoned rotation
+        return Ok(current.expect("checked above"));
+    }
+    // A rotation that committed but did not rename: finish it.
+    if let Some(k) = read(&pending)?
+        && k.opens_check(check)
+    {
+        std::fs::rename(&pending, path)?;
+        sync_parent(path);
+        return Ok(k);
+    }
+    match current {
+        Some(_) => Err(VaultError::WrongKey(path.display().to_string())),
+        None => Err(VaultError::MissingKey(path.display().to_string())),
+    }
+}
+
+/// Writes a key file with mode 0600 (never readable by others, even briefly) and fsyncs it.
+fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), VaultError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    let mut hex = key.to_hex();
+    f.write_all(hex.as_bytes())?;
+    hex.zeroize();
+    f.sync_all()?;
+    sync_parent(path);
+    Ok(())
+}
+
+fn sync_parent(path: &Path) {
+    if let Some(dir) = path.parent()
+        && let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        })
+    {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealing_binds_the_id_and_uses_fresh_nonces() {
+        let k = MasterKey::generate();
+        let a = SecretId::new();
+        let b = SecretId::new();
+        let s1 = k.seal(a.as_bytes(), b"hunter2");
+        let s2 = k.seal(a.as_bytes(), b"hunter2");
+        assert_ne!(s1.nonce, s2.nonce);
+        assert_ne!(s1.ciphertext, s2.ciphertext);
+        assert_eq!(k.open(a.as_bytes(), &s1).unwrap().as_slice(), b"hunter2");
+        assert!(
+            k.open(b.as_bytes(), &s1).is_err(),
+            "another id's AAD must not open it"
+        );
+        assert!(
+            MasterKey::generate().open(a.as_bytes(), &s1).is_err(),
+            "another key must not open it"
+        );
+        assert!(!s1.ciphertext.windows(7).any(|w| w == b"hunter2"));
+    }
+
+    #[test]
+    fn key_files_parse_as_hex_or_raw() {
+        let k = MasterKey::generate();
+        let hex = k.to_hex();
+        let parsed = MasterKey::parse(hex.as_bytes(), "t").unwrap();
+        assert_eq!(parsed.0.as_ref(), k.0.as_ref());
+        let raw = MasterKey::parse(k.0.as_ref(), "t").unwrap();
+        assert_eq!(raw.0.as_ref(), k.0.as_ref());
+        assert!(MasterKey::parse(b"short", "t").is_err());
+    }
+}
