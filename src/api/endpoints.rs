@@ -277,9 +277,9 @@ pub static ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         mutating: false,
         tag: "secret vault",
-        summary: "SDK alias of get_value_of_secret.",
+        summary: "One secret's metadata without its value (the SDK's get_secret; only get_value_of_secret reveals values).",
         fields: &[req("secret_uuid", "string")],
-        handler: handler!(secrets::value_of),
+        handler: handler!(secrets::metadata),
     },
     Endpoint {
         name: "update_secret_value",

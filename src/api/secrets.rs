@@ -116,6 +116,13 @@ pub async fn value_of(cx: Cx, req: Req) -> ApiResult {
     }}))
 }
 
+/// The SDK's `get_secret`: the secret without its value (the SDK documents that the value is
+/// not returned, and `get_value_of_secret` is the one endpoint that reveals values).
+pub async fn metadata(cx: Cx, req: Req) -> ApiResult {
+    let s = load(&cx, &req)?;
+    ok(json!({"success": true, "data": item(&s, &cx.brand.timezone)}))
+}
+
 pub async fn update(cx: Cx, req: Req) -> ApiResult {
     let s = load(&cx, &req)?;
     let plain = value(&req)?;

@@ -1,0 +1,147 @@
+"""Runs the official HookPulse Python SDK (hookpulse==1.0.2) against a running hookwheel.
+
+Started by the Rust integration test `sdk::official_python_sdk_works` with the daemon's URL and
+credentials in the environment. Each check is a function; the script prints one line per
+check and a final "N passed, M failed" line, and exits non-zero on any failure.
+"""
+
+import os
+import sys
+import traceback
+
+from hookpulse.client import HookPulseClient
+from hookpulse.exceptions import HookPulseAPIError, HookPulseAuthError
+
+BASE = os.environ["HOOKWHEEL_URL"]
+BRAND = os.environ["HOOKWHEEL_BRAND"]
+KEY = os.environ["HOOKWHEEL_KEY"]
+RECEIVER = os.environ.get("HOOKWHEEL_RECEIVER_HOST", "127.0.0.1:9")
+
+client = HookPulseClient(api_key=KEY, brand_uuid=BRAND, base_url=BASE + "/")
+CHECKS = []
+
+
+def check(fn):
+    CHECKS.append(fn)
+    return fn
+
+
+@check
+def domains():
+    r = client.add_domain("sdk-domain.example", protocol="https", rate_limit_per_second=5, max_concurrent=2)
+    assert r["success"] is True, r
+    uuid = r["domain_uuid"]
+    found = client.get_domain_uuid("sdk-domain.example", protocol="https")
+    assert found["success"] is True and found["domain_uuid"] == uuid, found
+    page = client.get_domains(page=1)
+    assert page["success"] is True and page["meta"]["page"] == 1, page
+    row = next(d for d in page["data"] if d["domain_uuid"] == uuid)
+    assert row["domain_name"] == "sdk-domain.example"
+    assert row["protocol_type"] == "https"
+    assert row["rate_limit_enabled"] is True and row["max_requests_per_second"] == 5
+    assert row["concurrency_control_enabled"] is True and row["max_concurrent_jobs"] == 2
+
+
+@check
+def webhook_templates():
+    url = f"http://{RECEIVER}/sdk/hook?source=sdk"
+    r = client.create_webhook_template("sdk template", url, method="PUT",
+                                       headers={"X-Token": "{{ #sdk_token }}"}, body={"a": "{{ initial.a }}"})
+    assert r["success"] is True, r
+    uuid = r["webhook_template_id"]
+    assert r["webhook_uuid"] == uuid
+    detail = client.get_webhook_template(uuid)["data"]
+    assert detail["webhook_name"] == "sdk template"
+    assert detail["method"] == "PUT"
+    assert detail["path"] == "/sdk/hook"
+    assert detail["query_params_json"] == {"source": "sdk"}
+    assert detail["headers_json"] == {"X-Token": "{{ #sdk_token }}"}
+    assert detail["request_body_json"] == {"a": "{{ initial.a }}"}
+    assert detail["expected_system_variables"] == ["sdk_token"]
+    assert detail["domain_details"] == {"domain": RECEIVER, "protocol_type": "http"}
+    listed = client.get_webhook_templates(page=1)
+    assert any(t["webhook_uuid"] == uuid for t in listed["data"]), listed
+    upd = client.update_webhook_template(uuid, name="renamed", method="POST")
+    assert upd["success"] is True, upd
+    detail = client.get_webhook_template(uuid)["data"]
+    assert detail["webhook_name"] == "renamed" and detail["method"] == "POST"
+    assert detail["path"] == "/sdk/hook", "fields not sent keep their values"
+    # The same url's domain is reused, not registered twice.
+    again = client.create_webhook_template("second", url)
+    d1 = client.get_webhook_template(again["webhook_uuid"])["data"]["domain_uuid"]
+    assert d1 == detail["domain_uuid"]
+    assert client.delete_webhook_template(uuid)["success"] is True
+    try:
+        client.get_webhook_template(uuid)
+        raise AssertionError("deleted template still readable")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404 and "not found" in str(e), e
+
+
+@check
+def secrets():
+    r = client.create_secret("sdk_token", "s3cr3t-value-1")
+    assert r["success"] is True, r
+    uuid = r["secret_uuid"]
+    try:
+        client.create_secret("sdk_token", "other")
+        raise AssertionError("duplicate accepted")
+    except HookPulseAPIError as e:
+        assert e.status_code == 409 and str(e).startswith("Key with same name already in database"), e
+    listed = client.get_secrets(page=1)
+    row = next(s for s in listed["data"] if s["secret_uuid"] == uuid)
+    assert row["secret_key"] == "sdk_token" and row["call_key"] == "{{ #sdk_token }}"
+    assert "s3cr3t" not in str(listed), "a list must never carry values"
+    meta = client.get_secret(uuid)
+    assert meta["data"]["secret_key"] == "sdk_token"
+    assert "s3cr3t" not in str(meta), "the SDK's get_secret documents that no value is returned"
+    assert client.update_secret(uuid, "s3cr3t-value-2")["success"] is True
+    # The documented endpoint (not in the SDK) reads the value back.
+    value = client._request("POST", "/v1/api/get_value_of_secret/", json_data={"secret_uuid": uuid})
+    assert value["data"]["secret_value"] == "s3cr3t-value-2", value
+    assert client.delete_secret(uuid)["success"] is True
+    try:
+        client.delete_secret(uuid)
+        raise AssertionError("second delete succeeded")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404, e
+
+
+@check
+def timezones():
+    r = client.get_timezones()
+    assert r["success"] is True
+    zones = r["data"]
+    assert len(zones) > 400, len(zones)
+    for z in ("America/New_York", "Asia/Kolkata", "Europe/London", "UTC"):
+        assert z in zones, z
+    assert "Factory" not in zones
+
+
+@check
+def wrong_credentials_raise_auth_error():
+    bad = HookPulseClient(api_key="hwk_wrong", brand_uuid=BRAND, base_url=BASE)
+    try:
+        bad.get_domains()
+        raise AssertionError("wrong key accepted")
+    except HookPulseAuthError:
+        pass
+
+
+def main():
+    passed = failed = 0
+    for fn in CHECKS:
+        try:
+            fn()
+            print(f"ok   {fn.__name__}")
+            passed += 1
+        except Exception:  # noqa: BLE001 - report every failing check
+            print(f"FAIL {fn.__name__}")
+            traceback.print_exc()
+            failed += 1
+    print(f"sdk: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
