@@ -10,6 +10,9 @@ pub mod time;
 pub mod model;
 pub mod template;
 
+pub mod schedule;
+pub mod wheel;
+
 pub mod store;
 pub mod vault;
 
