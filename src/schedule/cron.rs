@@ -1,0 +1,265 @@
+//! Cron driver, on croner: 5-field (minute resolution) or 6-field (with seconds) expressions,
+//! `@yearly` … `@hourly`, `L`, `W`, `#`, names, 0 and 7 = Sunday; evaluated in an IANA zone.
+//!
+//! Daylight saving follows Vixie/OCPS (croner implements it): a fixed-time fire that falls in a
+//! spring-forward gap runs at the first valid instant after the gap; a fixed-time fire in a
+//! fall-back overlap runs once; interval-like fields (`*/15`, `*`) fire at every real matching
+//! instant. `next_after` is strictly increasing by construction.
+
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+use serde::{Deserialize, Serialize};
+
+use crate::time::{Millis, tz};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CronSpec {
+    pub expression: String,
+    pub timezone: String,
+    pub one_off: bool,
+}
+
+/// Why an expression or zone was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CronError {
+    Expression(String),
+    Zone,
+    NeverFires,
+}
+
+/// How far ahead a next match is searched before an expression counts as never firing
+/// (e.g. `0 0 30 2 *`): a bit over four years covers every leap-day pattern.
+const SEARCH_HORIZON_MS: i64 = 4 * 366 * 86_400_000 + 86_400_000;
+
+fn parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .year(Year::Disallowed)
+        .build()
+}
+
+/// Parses an expression (5 or 6 fields, or a macro).
+pub fn parse(expression: &str) -> Result<Cron, CronError> {
+    let e = expression.trim();
+    if e.is_empty() {
+        return Err(CronError::Expression("empty expression".into()));
+    }
+    parser()
+        .parse(e)
+        .map_err(|err| CronError::Expression(err.to_string()))
+}
+
+impl CronSpec {
+    /// Checks the expression and zone, and that the expression fires at least once after `now`.
+    pub fn validate(&self, now: Millis) -> Result<(), CronError> {
+        parse(&self.expression)?;
+        if tz::zone(&self.timezone).is_none() {
+            return Err(CronError::Zone);
+        }
+        match self.next_after(now) {
+            Some(_) => Ok(()),
+            None => Err(CronError::NeverFires),
+        }
+    }
+
+    /// The first matching instant strictly after `t`.
+    pub fn next_after(&self, t: Millis) -> Option<Millis> {
+        let cron = parse(&self.expression).ok()?;
+        next_after_parsed(&cron, &self.timezone, t)
+    }
+}
+
+/// `next_after` with an already parsed expression (the scheduler keeps parsed ones).
+pub fn next_after_parsed(cron: &Cron, zone: &str, t: Millis) -> Option<Millis> {
+    let zone = tz::zone(zone)?;
+    let start = jiff::Timestamp::from_millisecond(t).ok()?.to_zoned(zone);
+    let next = cron.find_next_occurrence(&start, false).ok()?;
+    let at = next.timestamp().as_millisecond();
+    // croner works in whole seconds; keep the strictly-after contract for sub-second `t`.
+    let at = if at <= t {
+        let later = jiff::Timestamp::from_millisecond(at + 1000)
+            .ok()?
+            .to_zoned(start.time_zone().clone());
+        cron.find_next_occurrence(&later, true)
+            .ok()?
+            .timestamp()
+            .as_millisecond()
+    } else {
+        at
+    };
+    (at > t && at - t <= SEARCH_HORIZON_MS).then_some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(s: &str) -> Millis {
+        s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+    fn local(t: Millis, zone: &str) -> String {
+        crate::time::tz::format_in_zone(t, zone)
+    }
+    fn run(expr: &str, zone: &str, from: &str, n: usize) -> Vec<String> {
+        let s = CronSpec {
+            expression: expr.into(),
+            timezone: zone.into(),
+            one_off: false,
+        };
+        let mut t = ms(from);
+        (0..n)
+            .map(|_| {
+                t = s.next_after(t).expect("fires");
+                local(t, zone)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn documented_examples() {
+        assert_eq!(
+            run("0 9 * * 1-5", "UTC", "2026-11-27T10:00:00Z", 2),
+            [
+                "2026-11-30T09:00:00.000+00:00",
+                "2026-12-01T09:00:00.000+00:00"
+            ]
+        );
+        assert_eq!(
+            run("0 9 * * 0", "UTC", "2026-11-27T10:00:00Z", 1),
+            ["2026-11-29T09:00:00.000+00:00"]
+        );
+        assert_eq!(
+            run("0 9 * * 7", "UTC", "2026-11-27T10:00:00Z", 1),
+            ["2026-11-29T09:00:00.000+00:00"],
+            "7 = Sunday"
+        );
+        assert_eq!(
+            run("0 0 1,15 * *", "UTC", "2026-11-27T10:00:00Z", 2),
+            [
+                "2026-12-01T00:00:00.000+00:00",
+                "2026-12-15T00:00:00.000+00:00"
+            ]
+        );
+        assert_eq!(
+            run("*/15 * * * *", "UTC", "2026-11-27T10:07:00Z", 2),
+            [
+                "2026-11-27T10:15:00.000+00:00",
+                "2026-11-27T10:30:00.000+00:00"
+            ]
+        );
+        assert_eq!(
+            run("0 0-23/2 * * *", "UTC", "2026-11-27T10:00:00Z", 1),
+            ["2026-11-27T12:00:00.000+00:00"]
+        );
+    }
+
+    #[test]
+    fn seconds_macros_and_special_characters() {
+        assert_eq!(
+            run("*/20 * * * * *", "UTC", "2026-11-27T10:00:00Z", 2),
+            [
+                "2026-11-27T10:00:20.000+00:00",
+                "2026-11-27T10:00:40.000+00:00"
+            ]
+        );
+        assert_eq!(
+            run("@daily", "UTC", "2026-11-27T10:00:00Z", 1),
+            ["2026-11-28T00:00:00.000+00:00"]
+        );
+        assert_eq!(
+            run("@monthly", "UTC", "2026-11-27T10:00:00Z", 1),
+            ["2026-12-01T00:00:00.000+00:00"]
+        );
+        assert_eq!(
+            run("0 12 L * *", "UTC", "2026-02-01T00:00:00Z", 1),
+            ["2026-02-28T12:00:00.000+00:00"],
+            "L = last day"
+        );
+        assert_eq!(
+            run("0 12 15W * *", "UTC", "2026-08-01T00:00:00Z", 1),
+            ["2026-08-14T12:00:00.000+00:00"],
+            "15 Aug 2026 is a Saturday"
+        );
+        assert_eq!(
+            run("0 12 * * MON#2", "UTC", "2026-11-01T00:00:00Z", 1),
+            ["2026-11-09T12:00:00.000+00:00"],
+            "second Monday"
+        );
+        assert_eq!(
+            run("0 0 29 FEB *", "UTC", "2026-03-01T00:00:00Z", 1),
+            ["2028-02-29T00:00:00.000+00:00"],
+            "leap day"
+        );
+    }
+
+    #[test]
+    fn new_york_spring_forward_gap_runs_after_the_gap() {
+        // 2026-03-08: 02:00 EST jumps to 03:00 EDT.
+        assert_eq!(
+            run("30 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", 2),
+            [
+                "2026-03-08T03:00:00.000-04:00",
+                "2026-03-09T02:30:00.000-04:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn new_york_fall_back_overlap_runs_once() {
+        // 2026-11-01: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
+        assert_eq!(
+            run("30 1 * * *", "America/New_York", "2026-10-31T12:00:00Z", 2),
+            [
+                "2026-11-01T01:30:00.000-04:00",
+                "2026-11-02T01:30:00.000-05:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn interval_fields_fire_at_every_real_instant_across_fall_back() {
+        let got = run(
+            "*/30 * * * *",
+            "America/New_York",
+            "2026-11-01T04:45:00Z",
+            5,
+        );
+        assert_eq!(
+            got,
+            [
+                "2026-11-01T01:00:00.000-04:00",
+                "2026-11-01T01:30:00.000-04:00",
+                "2026-11-01T01:00:00.000-05:00",
+                "2026-11-01T01:30:00.000-05:00",
+                "2026-11-01T02:00:00.000-05:00"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_input_is_refused() {
+        let now = ms("2026-11-27T00:00:00Z");
+        let mk = |e: &str, z: &str| CronSpec {
+            expression: e.into(),
+            timezone: z.into(),
+            one_off: false,
+        };
+        assert!(matches!(
+            mk("61 * * * *", "UTC").validate(now),
+            Err(CronError::Expression(_))
+        ));
+        assert!(matches!(
+            mk("* * *", "UTC").validate(now),
+            Err(CronError::Expression(_))
+        ));
+        assert!(matches!(
+            mk("0 0 * * *", "Mars/Olympus").validate(now),
+            Err(CronError::Zone)
+        ));
+        assert!(matches!(
+            mk("0 0 30 2 *", "UTC").validate(now),
+            Err(CronError::NeverFires)
+        ));
+        assert!(mk("0 0 * * *", "Asia/Kolkata").validate(now).is_ok());
+    }
+}
