@@ -17,6 +17,7 @@ use crate::admin::{self, AdminCtx};
 use crate::api::{self, App, LiveSettings};
 use crate::auth;
 use crate::config::{Config, Overrides};
+use crate::delivery::SimpleDelivery;
 use crate::metrics::Metrics;
 use crate::model::{Brand, BrandId};
 use crate::store::{STORE_FILE, Store, WriterSettings};
@@ -117,6 +118,11 @@ pub async fn serve(
     log_reload: LogReload,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Signal handlers first: a SIGTERM or SIGHUP that arrives while starting (or right after
+    // "listening" is printed) must be handled, not kill the process with the default action.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
     prepare_data_dir(&cfg.data_dir)?;
     let metrics = Metrics::new();
     let store = open_store(&cfg, metrics.clone())?;
@@ -124,12 +130,31 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap(&store, &cfg.data_dir, clock.now_ms()).await?;
 
+    let (finished_tx, finished_rx) =
+        tokio::sync::mpsc::channel(crate::scheduler::COMMAND_QUEUE_CAPACITY);
+    let delivery = SimpleDelivery::new(
+        store.clone(),
+        vault.clone(),
+        clock.clone(),
+        metrics.clone(),
+        finished_tx,
+    );
+    let (scheduler, scheduler_task) = crate::scheduler::start(
+        store.clone(),
+        clock.clone(),
+        delivery.clone(),
+        metrics.clone(),
+        finished_rx,
+    )
+    .await?;
     let app = App::new(
         store.clone(),
         vault.clone(),
         metrics,
         clock.clone(),
         live_settings(&cfg),
+        scheduler.clone(),
+        Arc::new(delivery),
     );
     let router = api::router(app.clone());
     let handle: Handle<SocketAddr> = Handle::new();
@@ -147,6 +172,16 @@ pub async fn serve(
         ),
         None => None,
     };
+    let admin_cx = Arc::new(AdminCtx {
+        store: store.clone(),
+        vault: vault.clone(),
+        clock: clock.clone(),
+    });
+    let socket = admin::socket_path(&cfg.data_dir);
+    let admin_listener = admin::bind(&socket)
+        .with_context(|| format!("cannot bind the admin socket {}", socket.display()))?;
+    let admin_task = tokio::spawn(admin::serve(admin_listener, admin_cx));
+
     let mut servers = Vec::new();
     for addr in &cfg.listen {
         let listener = std::net::TcpListener::bind(addr)
@@ -169,14 +204,6 @@ pub async fn serve(
         tracing::info!(%local, scheme, "listening");
     }
 
-    let admin_cx = Arc::new(AdminCtx {
-        store: store.clone(),
-        vault: vault.clone(),
-        clock: clock.clone(),
-    });
-    let socket = admin::socket_path(&cfg.data_dir);
-    let admin_task = tokio::spawn(admin::serve(socket.clone(), admin_cx));
-
     let maintenance = tokio::spawn(maintenance(app.clone(), cfg.api.idempotency_ttl_seconds));
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(app.clone(), interval));
@@ -189,9 +216,6 @@ pub async fn serve(
         sd_notify::NotifyState::Status("serving"),
     ]);
 
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    let mut hup = signal(SignalKind::hangup())?;
     let mut current = cfg.clone();
     loop {
         tokio::select! {
@@ -213,6 +237,8 @@ pub async fn serve(
     for s in servers {
         let _ = tokio::time::timeout(cfg.shutdown_grace + Duration::from_secs(1), s).await;
     }
+    scheduler.shutdown().await;
+    let _ = scheduler_task.await;
     admin_task.abort();
     maintenance.abort();
     let _ = std::fs::remove_file(&socket);

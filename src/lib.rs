@@ -19,6 +19,9 @@ pub mod vault;
 pub mod auth;
 pub mod metrics;
 
+pub mod delivery;
+pub mod scheduler;
+
 pub mod admin;
 pub mod api;
 

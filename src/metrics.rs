@@ -64,6 +64,15 @@ struct Inner {
     commit_latency: Mutex<Histogram>,
     /// (commits, operations)
     commits: Mutex<(u64, u64)>,
+    /// (driver, execution status) -> count
+    fires: Mutex<BTreeMap<(String, String), u64>>,
+    fire_lateness: Mutex<Histogram>,
+    delivery_lateness: Mutex<Histogram>,
+    /// attempt outcome -> count
+    attempts: Mutex<BTreeMap<&'static str, u64>>,
+    /// execution final status -> count
+    executions: Mutex<BTreeMap<String, u64>>,
+    armed: std::sync::atomic::AtomicU64,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -90,6 +99,42 @@ impl Metrics {
         let mut c = lock(&self.0.commits);
         c.0 += 1;
         c.1 += operations as u64;
+    }
+
+    /// A schedule instant processed by the scheduler, by driver and resulting status
+    /// (`pending` = fired, `skipped`, `missed`).
+    pub fn observe_fire(&self, driver: &str, status: &str) {
+        *lock(&self.0.fires)
+            .entry((driver.to_string(), status.to_string()))
+            .or_default() += 1;
+    }
+
+    /// How late the scheduler processed a due instant (ms).
+    pub fn observe_fire_lateness(&self, ms: i64) {
+        lock(&self.0.fire_lateness).observe(ms.max(0) as f64 / 1000.0);
+    }
+
+    /// Request start minus scheduled instant (ms).
+    pub fn observe_lateness(&self, ms: i64) {
+        lock(&self.0.delivery_lateness).observe(ms.max(0) as f64 / 1000.0);
+    }
+
+    pub fn observe_attempt(&self, success: bool) {
+        *lock(&self.0.attempts)
+            .entry(if success { "success" } else { "failure" })
+            .or_default() += 1;
+    }
+
+    pub fn observe_execution(&self, status: &str) {
+        *lock(&self.0.executions)
+            .entry(status.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn set_armed(&self, n: usize) {
+        self.0
+            .armed
+            .store(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -131,6 +176,31 @@ impl Metrics {
         let _ = writeln!(out, "hookwheel_store_commits_total {commits}");
         out.push_str("# HELP hookwheel_store_operations_total Write operations folded into commits.\n# TYPE hookwheel_store_operations_total counter\n");
         let _ = writeln!(out, "hookwheel_store_operations_total {ops}");
+        out.push_str("# HELP hookwheel_fires_total Schedule instants processed, by driver and outcome (pending = fired).\n# TYPE hookwheel_fires_total counter\n");
+        for ((driver, status), n) in lock(&self.0.fires).iter() {
+            let _ = writeln!(
+                out,
+                "hookwheel_fires_total{{driver=\"{driver}\",status=\"{status}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP hookwheel_fire_lateness_seconds Scheduler processing time minus scheduled instant.\n# TYPE hookwheel_fire_lateness_seconds histogram\n");
+        lock(&self.0.fire_lateness).render(&mut out, "hookwheel_fire_lateness_seconds", "");
+        out.push_str("# HELP hookwheel_delivery_lateness_seconds Request start minus scheduled instant.\n# TYPE hookwheel_delivery_lateness_seconds histogram\n");
+        lock(&self.0.delivery_lateness).render(&mut out, "hookwheel_delivery_lateness_seconds", "");
+        out.push_str("# HELP hookwheel_attempts_total Delivery attempts by outcome.\n# TYPE hookwheel_attempts_total counter\n");
+        for (outcome, n) in lock(&self.0.attempts).iter() {
+            let _ = writeln!(out, "hookwheel_attempts_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP hookwheel_executions_total Executions by final status.\n# TYPE hookwheel_executions_total counter\n");
+        for (status, n) in lock(&self.0.executions).iter() {
+            let _ = writeln!(out, "hookwheel_executions_total{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n");
+        let _ = writeln!(
+            out,
+            "hookwheel_armed_timers {}",
+            self.0.armed.load(std::sync::atomic::Ordering::Relaxed)
+        );
         out
     }
 }

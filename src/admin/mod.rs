@@ -184,12 +184,18 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_FILE)
 }
 
-/// Serves the admin socket until the task is dropped. Removes a stale socket file first.
-pub async fn serve(path: PathBuf, cx: Arc<AdminCtx>) -> std::io::Result<()> {
+/// Binds the admin socket (mode 0600), removing a stale socket file first. Done before the
+/// daemon reports that it listens, so a CLI call right after start finds the socket.
+pub fn bind(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::remove_file(&path);
-    let listener = tokio::net::UnixListener::bind(&path)?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let _ = std::fs::remove_file(path);
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves the admin socket until the task is dropped.
+pub async fn serve(listener: tokio::net::UnixListener, cx: Arc<AdminCtx>) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let cx = cx.clone();

@@ -35,9 +35,10 @@ const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub async fn not_found(State(app): State<Arc<App>>) -> Response {
+    let watch = Stopwatch::start();
     let rid = new_request_id();
-    app.metrics.observe_request("unknown", 404, 0.0);
-    error_response(&ApiError::NotFound("Resource"), &rid, None)
+    let response = error_response(&ApiError::NotFound("Resource"), &rid, None);
+    finish(response, &rid, None, &app, "unknown", watch)
 }
 
 pub async fn entry(
@@ -100,6 +101,12 @@ fn finish(
 
 fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Response {
     let mut r = (e.status(), axum::Json(e.body(rid))).into_response();
+    if let ApiError::TooLarge(_) = e {
+        // The rest of the body is left unread and the connection is dropped: say so, or a
+        // client reuses the dead connection for its next request.
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
         let allow = ep
             .methods
@@ -297,12 +304,10 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared.is_some_and(|n| n > (limit + OVERSIZED_BODY_DRAIN_BYTES_MAX) as u64) {
         return Err(ApiError::TooLarge(limit));
     }
-    let raw = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge(limit))?;
+    let raw = read_limited(body, limit).await?;
     if !raw.iter().all(u8::is_ascii_whitespace)
         && let Some(ct) = header_str(headers, "content-type")
     {
@@ -317,6 +322,40 @@ async fn read_body(
         }
     }
     Ok(raw)
+}
+
+/// How much of an oversized body is still read, and dropped, before the 413 answer: closing a
+/// connection with unread data resets it, and a client still sending its body would see the
+/// reset instead of the answer. A body larger than the limit plus this is cut off.
+const OVERSIZED_BODY_DRAIN_BYTES_MAX: usize = 1024 * 1024;
+
+/// The body, if it has at most `limit` bytes. A longer one is read on (and dropped) up to
+/// [`OVERSIZED_BODY_DRAIN_BYTES_MAX`] more, then refused with 413.
+async fn read_limited(mut body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    use axum::body::HttpBody;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while seen <= limit + OVERSIZED_BODY_DRAIN_BYTES_MAX {
+        let next = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        let Some(frame) = next else { break };
+        let Ok(frame) = frame else {
+            return Err(if seen > limit {
+                ApiError::TooLarge(limit)
+            } else {
+                ApiError::BadBody(Some("the request body could not be read".into()))
+            });
+        };
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= limit {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::TooLarge(limit));
+    }
+    Ok(buf.freeze())
 }
 
 fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, ApiError> {

@@ -9,7 +9,7 @@ use axum::http::Method;
 use super::dispatch::Cx;
 use super::reply::ApiResult;
 use super::request::Req;
-use super::{domains, secrets, templates, timezones};
+use super::{domains, executions, schedules, secrets, templates, timezones};
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
 
@@ -113,6 +113,32 @@ const TEMPLATE_UPDATE_FIELDS: &[Field] = &[
     opt("body", "object"),
 ];
 
+macro_rules! schedule_fields {
+    ($($f:expr),* $(,)?) => {
+        &[req("schedule_to", "string"), req("model_to_schedule_uuid", "string"), $($f,)*
+          opt("initial_context_template", "object"), opt("misfire_policy", "string"), opt("misfire_grace_seconds", "integer"),
+          opt("overlap_policy", "string"), opt("jitter_seconds", "integer"), opt("name", "string")]
+    };
+}
+
+const RULE_BODY: &[Field] = &[
+    req("schedule_uuid", "string"),
+    req("rule_type", "string"),
+    opt("start_time", "string"),
+    opt("end_time", "string"),
+    opt("timezone", "string"),
+    opt("allow_days", "array"),
+    opt("allow_months", "array"),
+    opt("allow_weekdays", "array"),
+    opt("exclusion_dates", "array"),
+    opt("solar_start_event", "string"),
+    opt("solar_end_event", "string"),
+    opt("solar_lat", "number|string"),
+    opt("solar_long", "number|string"),
+    opt("max_run_to_terminate_after", "integer"),
+    opt("expire_at", "string"),
+];
+
 pub static ENDPOINTS: &[Endpoint] = &[
     // Domains
     Endpoint {
@@ -207,7 +233,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "SDK alias of single_webhook_template_detail.",
         fields: &[req("template_uuid", "string")],
-        handler: handler!(templates::detail),
+        handler: handler!(templates::detail_sdk),
     },
     Endpoint {
         name: "update_webhook_template",
@@ -324,6 +350,259 @@ pub static ENDPOINTS: &[Endpoint] = &[
         summary: "SDK alias of delete_secret.",
         fields: &[req("secret_uuid", "string")],
         handler: handler!(secrets::delete),
+    },
+    // Schedules
+    Endpoint {
+        name: "add_interval_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Fire every interval_value interval_period (second|minute|hour, extension day|week|month); returns schedule_uuid.",
+        fields: schedule_fields!(
+            req("interval_value", "integer"),
+            req("interval_period", "string"),
+            req("is_one_off_task", "boolean"),
+            opt("start_at", "string")
+        ),
+        handler: handler!(schedules::add_interval),
+    },
+    Endpoint {
+        name: "add_cron_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Fire on a 5- or 6-field cron expression in an IANA zone; returns schedule_uuid.",
+        fields: schedule_fields!(
+            req("cron_expression", "string"),
+            req("cron_timezone", "string"),
+            req("is_one_off_task", "boolean")
+        ),
+        handler: handler!(schedules::add_cron),
+    },
+    Endpoint {
+        name: "add_clocked_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Fire once at clocked_run_at; returns schedule_uuid.",
+        fields: schedule_fields!(
+            req("clocked_run_at", "string"),
+            req("clocked_timezone", "string")
+        ),
+        handler: handler!(schedules::add_clocked),
+    },
+    Endpoint {
+        name: "add_solar_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Fire at a solar event (plus offset) at a location, daily or once; returns schedule_uuid.",
+        fields: schedule_fields!(
+            req("solar_event", "string"),
+            req("solar_lat", "number|string"),
+            req("solar_long", "number|string"),
+            req("is_one_off_task", "boolean"),
+            opt("solar_offset_seconds", "integer")
+        ),
+        handler: handler!(schedules::add_solar),
+    },
+    Endpoint {
+        name: "add_debounce_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "A schedule fired by trigger_debounce_schedule, debounced (extension); returns schedule_uuid.",
+        fields: schedule_fields!(
+            req("debounce_seconds", "integer"),
+            opt("debounce_mode", "string"),
+            opt("max_wait_seconds", "integer")
+        ),
+        handler: handler!(schedules::add_debounce),
+    },
+    Endpoint {
+        name: "add_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "SDK create_schedule: schedule_type + driver fields, targeting webhook_url or a documented target.",
+        fields: &[
+            req("schedule_type", "string"),
+            opt("webhook_url", "string"),
+            opt("schedule_to", "string"),
+            opt("model_to_schedule_uuid", "string"),
+            opt("interval_seconds", "integer"),
+            opt("cron_expression", "string"),
+            opt("timezone", "string"),
+            opt("scheduled_time", "string"),
+            opt("solar_event", "string"),
+            opt("latitude", "number|string"),
+            opt("longitude", "number|string"),
+        ],
+        handler: handler!(schedules::add_sdk),
+    },
+    Endpoint {
+        name: "add_schedule_rule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Attach a rule (time_window, calendar_window, solar_window, exclusion, termination); returns rule_uuid.",
+        fields: RULE_BODY,
+        handler: handler!(schedules::add_rule),
+    },
+    Endpoint {
+        name: "list_schedule_rules",
+        methods: POST,
+        mutating: false,
+        tag: "schedules",
+        summary: "A schedule's rules (extension).",
+        fields: &[req("schedule_uuid", "string")],
+        handler: handler!(schedules::list_rules),
+    },
+    Endpoint {
+        name: "delete_schedule_rule",
+        methods: DELETE_OR_POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Remove a rule (extension).",
+        fields: &[req("rule_uuid", "string"), req("schedule_uuid", "string")],
+        handler: handler!(schedules::delete_rule),
+    },
+    Endpoint {
+        name: "get_schedules_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "schedules",
+        summary: "List schedules with a status.",
+        fields: &[req("filter_status", "string"), opt("page", "integer")],
+        handler: handler!(schedules::list),
+    },
+    Endpoint {
+        name: "get_schedule_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "schedules",
+        summary: "SDK get_schedules (status optional).",
+        fields: &[opt("status", "string"), opt("page", "integer")],
+        handler: handler!(schedules::list_sdk),
+    },
+    Endpoint {
+        name: "get_single_schedule_details",
+        methods: POST,
+        mutating: false,
+        tag: "schedules",
+        summary: "One schedule: driver, status, next/last run, rules.",
+        fields: &[req("schedule_uuid", "string")],
+        handler: handler!(schedules::detail),
+    },
+    Endpoint {
+        name: "get_schedule_uuid",
+        methods: POST,
+        mutating: false,
+        tag: "schedules",
+        summary: "SDK alias of get_single_schedule_details.",
+        fields: &[req("schedule_uuid", "string")],
+        handler: handler!(schedules::detail),
+    },
+    Endpoint {
+        name: "change_schedule_status",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Pause or resume (active|paused); completed and expired schedules cannot change.",
+        fields: &[
+            req("schedule_uuid", "string"),
+            req("update_status_to", "string"),
+        ],
+        handler: handler!(schedules::change_status),
+    },
+    Endpoint {
+        name: "update_schedule_status",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "SDK alias of change_schedule_status (status: active|paused|stopped).",
+        fields: &[req("schedule_uuid", "string"), req("status", "string")],
+        handler: handler!(schedules::change_status_sdk),
+    },
+    Endpoint {
+        name: "update_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Change a schedule's driver fields, context or policies; re-arms atomically (extension).",
+        fields: &[
+            req("schedule_uuid", "string"),
+            opt("initial_context_template", "object"),
+        ],
+        handler: handler!(schedules::update),
+    },
+    Endpoint {
+        name: "delete_schedule",
+        methods: DELETE_OR_POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Delete a schedule and its rules (success text under \"error\", as documented).",
+        fields: &[req("schedule_uuid", "string")],
+        handler: handler!(schedules::delete),
+    },
+    Endpoint {
+        name: "preview_schedule",
+        methods: POST,
+        mutating: false,
+        tag: "schedules",
+        summary: "The next fire instants of a schedule, or of driver fields + rules, without creating anything (extension).",
+        fields: &[
+            opt("schedule_uuid", "string"),
+            opt("driver_type", "string"),
+            opt("rules", "array"),
+            opt("count", "integer"),
+            opt("from", "string"),
+        ],
+        handler: handler!(schedules::preview_times),
+    },
+    Endpoint {
+        name: "trigger_schedule_now",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Run a schedule's target once now; the schedule is unchanged (extension).",
+        fields: &[req("schedule_uuid", "string"), opt("context", "object")],
+        handler: handler!(schedules::trigger_now),
+    },
+    Endpoint {
+        name: "trigger_debounce_schedule",
+        methods: POST,
+        mutating: true,
+        tag: "schedules",
+        summary: "Trigger a debounce schedule (extension).",
+        fields: &[req("schedule_uuid", "string"), opt("context", "object")],
+        handler: handler!(schedules::trigger_debounce),
+    },
+    // Executions
+    Endpoint {
+        name: "get_executions_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "executions",
+        summary: "Execution log, newest first; filters schedule_uuid, target_uuid, filter_status, from, to (extension).",
+        fields: &[
+            opt("page", "integer"),
+            opt("schedule_uuid", "string"),
+            opt("target_uuid", "string"),
+            opt("filter_status", "string"),
+            opt("from", "string"),
+            opt("to", "string"),
+        ],
+        handler: handler!(executions::list),
+    },
+    Endpoint {
+        name: "get_execution_details",
+        methods: POST,
+        mutating: false,
+        tag: "executions",
+        summary: "One execution with every attempt (secrets masked) (extension).",
+        fields: &[req("execution_uuid", "string")],
+        handler: handler!(executions::detail),
     },
     // Time zones
     Endpoint {

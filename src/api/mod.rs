@@ -10,11 +10,13 @@ mod dispatch;
 mod domains;
 pub mod endpoints;
 pub mod error;
+mod executions;
 pub mod openapi;
 mod ops;
 mod ratelimit;
 mod reply;
 pub mod request;
+mod schedules;
 mod secrets;
 mod templates;
 mod timezones;
@@ -27,8 +29,10 @@ use axum::Router;
 use axum::routing::{any, get};
 
 use crate::config::ApiLimits;
+use crate::delivery::Dispatch;
 use crate::metrics::Metrics;
 use crate::model::{BrandId, KeyId};
+use crate::scheduler::SchedulerHandle;
 use crate::store::Store;
 use crate::time::{Clock, Millis};
 use crate::vault::Vault;
@@ -43,6 +47,8 @@ pub struct LiveSettings {
 /// Shared state of the API.
 pub struct App {
     pub store: Store,
+    pub scheduler: SchedulerHandle,
+    delivery: Arc<dyn Dispatch>,
     pub vault: Vault,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
@@ -62,9 +68,13 @@ impl App {
         metrics: Metrics,
         clock: Arc<dyn Clock>,
         live: LiveSettings,
+        scheduler: SchedulerHandle,
+        delivery: Arc<dyn Dispatch>,
     ) -> Arc<App> {
         Arc::new(App {
             store,
+            scheduler,
+            delivery,
             vault,
             metrics,
             clock,
@@ -74,6 +84,11 @@ impl App {
             idempotency_in_flight: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
         })
+    }
+
+    /// Hands a recorded execution to delivery.
+    pub fn dispatch(&self, e: crate::model::Execution) {
+        self.delivery.dispatch(e);
     }
 
     pub fn live(&self) -> LiveSettings {

@@ -19,6 +19,8 @@ use crate::template::{for_each_string, secret_names};
 use crate::time::tz::format_in_zone;
 
 const ID: &[&str] = &["webhook_uuid", "template_uuid"];
+/// The SDK's `get_webhook_template_uuid` names its id `template_uuid`; errors name that field.
+const SDK_ID: &[&str] = &["template_uuid", "webhook_uuid"];
 const NAME: &[&str] = &["webhook_name", "name"];
 const DESCRIPTION: &[&str] = &["webhook_description", "description"];
 const METHOD: &[&str] = &["method"];
@@ -302,6 +304,46 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
     }))
 }
 
+/// The SDK's `create_schedule(webhook_url=...)`: a POST template for the URL (its domain
+/// registered with limits off, or reused), named after the URL.
+pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError> {
+    let u = parse_url(url)
+        .map_err(|_| ApiError::invalid("webhook_url", "expected http(s)://host/path"))?;
+    check_path(&u.path)?;
+    let domain = match cx.app.store.find_domain(cx.brand.id, u.protocol, &u.host)? {
+        Some(d) => d.id,
+        None => DomainId::new(),
+    };
+    let new_domain = Domain {
+        id: domain,
+        brand: cx.brand.id,
+        protocol: u.protocol,
+        host: u.host,
+        rate_limit_enabled: false,
+        concurrency_control_enabled: false,
+        max_concurrent_jobs: 0,
+        max_requests_per_second: 0,
+        created_ms: cx.now,
+        updated_ms: cx.now,
+    };
+    let t = WebhookTemplate {
+        id: TemplateId::new(),
+        brand: cx.brand.id,
+        name: url.chars().take(NAME_CHARS_MAX).collect(),
+        description: "created for an SDK schedule".into(),
+        method: HttpMethod::Post,
+        path: u.path,
+        domain,
+        retry: RetryPolicy::DEFAULT,
+        body: Value::Object(Map::new()),
+        headers: Map::new(),
+        query: u.query,
+        created_ms: cx.now,
+        updated_ms: cx.now,
+    };
+    Ok(cx.app.store.create_template(t, Some(new_domain)).await?.id)
+}
+
 pub async fn list(cx: Cx, req: Req) -> ApiResult {
     let page = req.page()?;
     let items = cx
@@ -327,7 +369,15 @@ pub async fn list(cx: Cx, req: Req) -> ApiResult {
 }
 
 fn load(cx: &Cx, req: &Req) -> Result<WebhookTemplate, ApiError> {
-    let id = TemplateId(req.uuid(ID)?);
+    load_by(cx, req, ID)
+}
+
+fn load_by(
+    cx: &Cx,
+    req: &Req,
+    names: &'static [&'static str],
+) -> Result<WebhookTemplate, ApiError> {
+    let id = TemplateId(req.uuid(names)?);
     cx.app
         .store
         .get_template(cx.brand.id, id)?
@@ -335,8 +385,16 @@ fn load(cx: &Cx, req: &Req) -> Result<WebhookTemplate, ApiError> {
 }
 
 pub async fn detail(cx: Cx, req: Req) -> ApiResult {
-    let t = load(&cx, &req)?;
-    let mut data = summary(&cx, &t)?;
+    detail_of(&cx, load(&cx, &req)?)
+}
+
+/// The SDK's `get_webhook_template_uuid` (`{template_uuid}`): the same answer as `detail`.
+pub async fn detail_sdk(cx: Cx, req: Req) -> ApiResult {
+    detail_of(&cx, load_by(&cx, &req, SDK_ID)?)
+}
+
+fn detail_of(cx: &Cx, t: WebhookTemplate) -> ApiResult {
+    let mut data = summary(cx, &t)?;
     let obj = data.as_object_mut().expect("summary is an object");
     obj.insert("timezone".into(), json!(cx.brand.timezone));
     obj.insert("headers_json".into(), Value::Object(t.headers.clone()));
@@ -368,7 +426,10 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
 
 pub async fn delete(cx: Cx, req: Req) -> ApiResult {
     let t = load(&cx, &req)?;
-    cx.app.store.delete_template(cx.brand.id, t.id).await?;
+    cx.app
+        .store
+        .delete_template(cx.brand.id, t.id, cx.now)
+        .await?;
     ok(
         json!({"success": true, "details": "Webhook template deleted successfully", "webhook_uuid": t.id.to_string()}),
     )

@@ -42,3 +42,6 @@ id_type!(KeyId, now_v7);
 id_type!(DomainId, now_v7);
 id_type!(TemplateId, now_v7);
 id_type!(SecretId, now_v7);
+id_type!(ScheduleId, now_v7);
+id_type!(RuleId, now_v7);
+id_type!(ExecutionId, now_v7);

@@ -6,8 +6,10 @@
 //! store's record codec (`store::codec`); the API has its own wire DTOs.
 
 mod ids;
+mod schedule;
 
-pub use ids::{BrandId, DomainId, KeyId, SecretId, TemplateId};
+pub use ids::{BrandId, DomainId, ExecutionId, KeyId, RuleId, ScheduleId, SecretId, TemplateId};
+pub use schedule::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

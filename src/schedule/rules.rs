@@ -131,11 +131,6 @@ fn local_date(t: Millis, zone: &str) -> Option<Date> {
     zoned(t, zone).map(|z| z.date())
 }
 
-/// The first restricting rule (by position) that blocks a fire at `t`.
-pub fn blocking<'r, T>(rules: &'r [T], rule_of: impl Fn(&T) -> &Rule, t: Millis) -> Option<&'r T> {
-    rules.iter().find(|r| !rule_of(r).allows(t))
-}
-
 /// The combined termination: the smallest run limit and the earliest expiry of all rules.
 pub fn termination<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> (Option<u64>, Option<Millis>) {
     let (mut max_runs, mut expire): (Option<u64>, Option<Millis>) = (None, None);

@@ -15,8 +15,10 @@ mod tables;
 mod writer;
 
 pub use error::StoreError;
+pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
+pub use ops::schedules::FireWrite;
 pub use ops::secrets::SealedSecretRef;
 
 use std::path::{Path, PathBuf};

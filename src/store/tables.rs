@@ -31,6 +31,17 @@ pub const SECRET_NAMES: Bytes = TableDefinition::new("secret_names");
 /// brand (16) + SHA-256(Idempotency-Key) (32) -> IdempotentReply
 pub const IDEMPOTENCY: Bytes = TableDefinition::new("idempotency");
 
+/// brand (16) + schedule id (16) -> Schedule (driver, rules, cursor, debounce state)
+pub const SCHEDULES: Bytes = TableDefinition::new("schedules");
+/// brand (16) + target id (16) + schedule id (16) -> empty; schedules of a template/workflow
+pub const SCHEDULE_BY_TARGET: Bytes = TableDefinition::new("schedule_by_target");
+/// brand (16) + execution id (16) -> Execution
+pub const EXECUTIONS: Bytes = TableDefinition::new("executions");
+/// brand (16) + schedule id (16) + execution id (16) -> empty
+pub const EXECUTIONS_BY_SCHEDULE: Bytes = TableDefinition::new("executions_by_schedule");
+/// execution id (16) -> brand (16); executions not finished yet (resumed after a restart)
+pub const PENDING_EXECUTIONS: Bytes = TableDefinition::new("pending_executions");
+
 /// Every table, for creation on open and for backups.
 pub const ALL_TABLES: &[Bytes] = &[
     META,
@@ -44,6 +55,11 @@ pub const ALL_TABLES: &[Bytes] = &[
     SECRETS,
     SECRET_NAMES,
     IDEMPOTENCY,
+    SCHEDULES,
+    SCHEDULE_BY_TARGET,
+    EXECUTIONS,
+    EXECUTIONS_BY_SCHEDULE,
+    PENDING_EXECUTIONS,
 ];
 
 /// Concatenates key parts.

@@ -123,6 +123,9 @@ fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, batch_max: usize, metrics
             }
         }
     }
+    // Release the database (and its file lock) before confirming the stop.
+    drop(db);
+    drop(rx);
     if let Some(s) = stop {
         let _ = s.send(());
     }

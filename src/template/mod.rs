@@ -4,6 +4,8 @@
 //! This module only parses: it finds placeholders in strings and JSON values. Whitespace inside
 //! the braces is ignored. Rendering (substitution at delivery time) builds on [`scan`].
 
+pub mod render;
+
 use serde_json::Value;
 
 /// One `{{ ... }}` occurrence in a string.

@@ -50,6 +50,29 @@ impl Clock for ManualClock {
     }
 }
 
+/// Wall-clock time that follows tokio's clock from a fixed start: under
+/// `tokio::time::pause` it advances only as the test runtime's time does.
+#[derive(Debug, Clone)]
+pub struct TokioClock {
+    base_ms: Millis,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn new(base_ms: Millis) -> Self {
+        Self {
+            base_ms,
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now_ms(&self) -> Millis {
+        self.base_ms + self.start.elapsed().as_millis() as i64
+    }
+}
+
 /// Measures elapsed time for metrics (monotonic; never used for decisions).
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch(std::time::Instant);
@@ -61,6 +84,16 @@ impl Stopwatch {
     }
     pub fn elapsed_secs(&self) -> f64 {
         self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// Formats an instant as RFC 3339 UTC, with milliseconds only when they are not zero:
+/// `2026-03-08T07:00:00Z`, `2026-03-08T07:00:00.250Z`.
+pub fn format_utc_seconds(t: Millis) -> String {
+    match jiff::Timestamp::from_millisecond(t) {
+        Ok(ts) if t.rem_euclid(1000) == 0 => ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Ok(_) => format_utc(t),
+        Err(_) => String::from("invalid-time"),
     }
 }
 

@@ -111,6 +111,19 @@ pub fn format_in_zone(t: Millis, zone_name: &str) -> String {
     }
 }
 
+/// Like [`format_in_zone`], with milliseconds only when they are not zero:
+/// `2026-03-08T03:00:00-04:00`.
+pub fn format_in_zone_seconds(t: Millis, zone_name: &str) -> String {
+    if t.rem_euclid(1000) != 0 {
+        return format_in_zone(t, zone_name);
+    }
+    let tz = zone(zone_name).unwrap_or(TimeZone::UTC);
+    match jiff::Timestamp::from_millisecond(t) {
+        Ok(ts) => ts.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        Err(_) => String::from("invalid-time"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

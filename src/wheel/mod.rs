@@ -1,4 +1,511 @@
-//! Hierarchical timing wheel (placeholder: the implementation is being written).
+//! Hierarchical timing wheel: owns the set of armed timers (a [`TimerId`] and an absolute
+//! deadline in epoch milliseconds) and nothing else. It is a data structure, not a task: no
+//! clock, no I/O; time moves only when the caller passes `now` to [`Wheel::advance`].
+//! Entry points: [`Wheel::insert`], [`Wheel::cancel`], [`Wheel::advance`] (returns every entry
+//! whose deadline is `<= now`, none early, none lost) and [`Wheel::next_deadline`] (when to wake).
+//!
+//! # Geometry
+//!
+//! Time is an integer count of milliseconds. There are [`LEVELS`] = 6 levels of 64 slots; at
+//! level `L` a slot is `64^L` ms wide and the level spans `64^(L+1)` ms:
+//!
+//! | level | slot width       | level span          |
+//! |-------|------------------|---------------------|
+//! | 0     | 1 ms             | 64 ms               |
+//! | 1     | 64 ms            | ~4.1 s              |
+//! | 2     | ~4.1 s           | ~4.4 min            |
+//! | 3     | ~4.4 min         | ~4.7 h              |
+//! | 4     | ~4.7 h           | ~12.4 days          |
+//! | 5     | ~12.4 days       | 2^36 ms ≈ 2.2 years |
+//!
+//! Read a deadline as base-64 digits. An entry lives at the level of the most significant digit
+//! in which its deadline differs from the wheel's time (`elapsed`), in the slot named by that
+//! digit of the deadline. Entries whose deadline differs from `elapsed` above bit 36 (beyond
+//! the top level's span) wait in the *overflow* list and are re-placed when time enters their
+//! 2^36 ms block. When time reaches the start of an occupied slot at level `L > 0`, the slot is
+//! emptied and its entries cascade to lower levels (or fire, if due exactly then); a level-0
+//! slot holds exactly one deadline, so all of its entries fire.
+//!
+//! # Invariants (checked by `debug_assert!`s and, in tests, by a full walk after every step)
+//!
+//! - Every armed entry has `deadline > elapsed`, and is in exactly one list: the one that
+//!   [`place_for`]`(elapsed, deadline)` names. Hence an occupied slot at level `L` is always
+//!   strictly after `elapsed`'s own digit at `L`, in the same `64^(L+1)` block, and an entry's
+//!   list can be recomputed from its deadline (no per-entry location field is stored).
+//! - A level's occupancy bit is set exactly when its slot list is non-empty.
+//! - `overflow_floor` is `<=` every overflow deadline, and its 2^36 block is after `elapsed`'s.
+//! - Time never moves backwards, and never past an occupied slot's start without processing it.
+//!
+//! # Cost and memory
+//!
+//! Insert and cancel are O(1): entries live in a slab (`Vec<Entry>` with a free list) and are
+//! chained into per-slot doubly linked lists by `u32` index; a `HashMap<TimerId, u32>` finds
+//! an entry by id. A 64-bit occupancy bitmap per level finds the next occupied slot with one
+//! `trailing_zeros`. `advance` costs O(levels) per occupied slot it passes plus O(1) per entry
+//! moved or fired; each entry moves at most [`LEVELS`] times, plus once per overflow rescan.
+//! An entry costs 24 bytes in the slab plus 16 bytes and 1 control byte per index bucket: at
+//! 1,000,000 armed timers (slab capacity 2^20, 2^21 index buckets) that is ≈ 61 bytes/timer.
+
+use std::collections::HashMap;
+use std::collections::hash_map;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Identifies an armed timer; assigned by the scheduler.
 pub type TimerId = u64;
+
+/// log2 of the slots per level: 64 slots, so one `u64` is a level's whole occupancy bitmap.
+const SLOT_BITS: u32 = 6;
+/// Slots per level.
+const SLOTS: usize = 1 << SLOT_BITS;
+/// Mask selecting one base-64 digit of a time.
+const DIGIT_MASK: u64 = SLOTS as u64 - 1;
+/// Number of levels. Six levels of 64 slots cover 64^6 ms = 2^36 ms ≈ 2.2 years, which holds
+/// every ordinary schedule; farther deadlines (rare: one-off fires years ahead) go to overflow.
+pub const LEVELS: usize = 6;
+/// Bits of time the wheel's levels cover; a deadline differing from `elapsed` above these
+/// bits is in overflow.
+const WHEEL_BITS: u32 = SLOT_BITS * LEVELS as u32;
+/// The top level's span, 2^36 ms: the size of the blocks in which overflow is rescanned.
+const WHEEL_SPAN_MS: u64 = 1 << WHEEL_BITS;
+/// "No entry" in the slab's `u32` links. Slab indices are `u32` to keep an entry at 24 bytes;
+/// 4 billion armed timers would need ~100 GiB, so the limit is never the binding one.
+const NIL: u32 = u32::MAX;
+
+/// One armed timer, or a vacant slab cell (then only `next` is meaningful: the free list).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    id: TimerId,
+    deadline: u64,
+    /// Previous entry in the same list, or `NIL` at the head.
+    prev: u32,
+    /// Next entry in the same list (or in the free list), or `NIL` at the tail.
+    next: u32,
+}
+
+/// Which list an entry belongs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Slot { level: usize, slot: usize },
+    Overflow,
+}
+
+/// The list that holds an entry due at `deadline` while the wheel's time is `elapsed`:
+/// the level of the most significant base-64 digit in which the two differ, the slot being
+/// that digit of `deadline`; overflow when they differ above the top level.
+fn place_for(elapsed: u64, deadline: u64) -> Place {
+    debug_assert!(deadline > elapsed, "only future deadlines have a place");
+    // `| DIGIT_MASK` maps a difference confined to the lowest digit to level 0.
+    let differing = (elapsed ^ deadline) | DIGIT_MASK;
+    let top_bit = u64::BITS - 1 - differing.leading_zeros();
+    let level = (top_bit / SLOT_BITS) as usize;
+    if level >= LEVELS {
+        Place::Overflow
+    } else {
+        let slot = ((deadline >> (level as u32 * SLOT_BITS)) & DIGIT_MASK) as usize;
+        Place::Slot { level, slot }
+    }
+}
+
+/// Entries by index, with vacant cells chained through `Entry::next`.
+#[derive(Debug)]
+struct Slab {
+    entries: Vec<Entry>,
+    free: u32,
+}
+
+impl Slab {
+    fn new() -> Slab {
+        Slab {
+            entries: Vec::new(),
+            free: NIL,
+        }
+    }
+
+    fn alloc(&mut self, id: TimerId, deadline: u64) -> u32 {
+        let entry = Entry {
+            id,
+            deadline,
+            prev: NIL,
+            next: NIL,
+        };
+        if self.free != NIL {
+            let idx = self.free;
+            self.free = self.entries[idx as usize].next;
+            self.entries[idx as usize] = entry;
+            idx
+        } else {
+            let idx = u32::try_from(self.entries.len())
+                .ok()
+                .filter(|&i| i != NIL)
+                .expect("timing wheel slab exceeds u32 indices");
+            self.entries.push(entry);
+            idx
+        }
+    }
+
+    fn release(&mut self, idx: u32) {
+        let entry = &mut self.entries[idx as usize];
+        entry.prev = NIL;
+        entry.next = self.free;
+        self.free = idx;
+    }
+
+    fn get(&self, idx: u32) -> &Entry {
+        &self.entries[idx as usize]
+    }
+
+    fn get_mut(&mut self, idx: u32) -> &mut Entry {
+        &mut self.entries[idx as usize]
+    }
+}
+
+/// Hashes a `TimerId` with the MurmurHash3 64-bit finalizer: a bijection that spreads
+/// sequential ids over all 64 bits (the map uses both the low bits and the top 7). Ids are
+/// assigned by the scheduler, never chosen by a client, so no keyed (DoS-resistant) hash is
+/// needed, and this one is several times cheaper than SipHash.
+#[derive(Debug, Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached if a non-u64 key is ever hashed; fold bytes in, then mix.
+        for &b in bytes {
+            self.0 = fmix64(self.0.rotate_left(8) ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = fmix64(self.0 ^ n);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// A hierarchical timing wheel holding timer ids and their deadlines (see the module docs).
+pub struct Wheel {
+    /// The wheel's time: every armed deadline is later than this.
+    elapsed: u64,
+    slab: Slab,
+    index: HashMap<TimerId, u32, BuildHasherDefault<IdHasher>>,
+    /// Head of each slot's list.
+    heads: [[u32; SLOTS]; LEVELS],
+    /// Bit `s` of `occupied[L]` is set iff `heads[L][s]` is not `NIL`.
+    occupied: [u64; LEVELS],
+    overflow_head: u32,
+    overflow_len: usize,
+    /// A lower bound of the overflow deadlines (exact after a rescan, may be stale-low after a
+    /// cancel); `u64::MAX` when overflow is empty.
+    overflow_floor: u64,
+}
+
+impl fmt::Debug for Wheel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wheel")
+            .field("elapsed", &self.elapsed)
+            .field("len", &self.len())
+            .field("overflow_len", &self.overflow_len)
+            .field("next_deadline", &self.next_deadline())
+            .finish()
+    }
+}
+
+impl Wheel {
+    /// An empty wheel whose time starts at `now_ms` (absolute epoch milliseconds).
+    pub fn new(now_ms: u64) -> Wheel {
+        Wheel {
+            elapsed: now_ms,
+            slab: Slab::new(),
+            index: HashMap::default(),
+            heads: [[NIL; SLOTS]; LEVELS],
+            occupied: [0; LEVELS],
+            overflow_head: NIL,
+            overflow_len: 0,
+            overflow_floor: u64::MAX,
+        }
+    }
+
+    /// The wheel's current time: the last `now_ms` passed to [`Wheel::advance`] (or to `new`).
+    pub fn elapsed(&self) -> u64 {
+        self.elapsed
+    }
+
+    /// Number of armed timers.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Arms `id` to fire at `deadline_ms`, replacing its previous deadline if it is armed.
+    ///
+    /// Returns `Err(id)` when the deadline is already due (`<= elapsed()`): nothing is stored,
+    /// and a previous deadline of `id` is cancelled too, so the caller fires it exactly once.
+    pub fn insert(&mut self, id: TimerId, deadline_ms: u64) -> Result<(), TimerId> {
+        if deadline_ms <= self.elapsed {
+            self.cancel(id);
+            return Err(id);
+        }
+        let idx = match self.index.entry(id) {
+            hash_map::Entry::Occupied(o) => {
+                let idx = *o.get();
+                self.unlink(idx);
+                self.slab.get_mut(idx).deadline = deadline_ms;
+                idx
+            }
+            hash_map::Entry::Vacant(v) => *v.insert(self.slab.alloc(id, deadline_ms)),
+        };
+        self.link(idx);
+        Ok(())
+    }
+
+    /// Disarms `id`; returns the deadline it had, or `None` if it was not armed.
+    pub fn cancel(&mut self, id: TimerId) -> Option<u64> {
+        let idx = self.index.remove(&id)?;
+        let deadline = self.slab.get(idx).deadline;
+        self.unlink(idx);
+        self.slab.release(idx);
+        Some(deadline)
+    }
+
+    /// The deadline of `id`, if armed.
+    pub fn deadline(&self, id: TimerId) -> Option<u64> {
+        self.index.get(&id).map(|&idx| self.slab.get(idx).deadline)
+    }
+
+    /// When the event loop should next call [`Wheel::advance`]: a lower bound of the earliest
+    /// armed deadline, exact when that entry is in level 0 (due within the current 64 ms
+    /// block). Otherwise it is the start of the slot (or overflow block) to cascade, which is
+    /// never later than any deadline in it. `None` when nothing is armed.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.next_expiration().map(|(at, _)| at)
+    }
+
+    /// Moves the wheel's time to `now_ms` and appends every entry with `deadline <= now_ms` to
+    /// `expired` as `(id, deadline)`, disarming it. Entries come out slot by slot, so in
+    /// nondecreasing deadline order per cascade step but not overall. A `now_ms` earlier than
+    /// [`Wheel::elapsed`] changes nothing: the wheel's time never moves backwards.
+    pub fn advance(&mut self, now_ms: u64, expired: &mut Vec<(TimerId, u64)>) {
+        while let Some((at, place)) = self.next_expiration() {
+            if at > now_ms {
+                break;
+            }
+            debug_assert!(at > self.elapsed, "an occupied slot lies in the past");
+            self.elapsed = at;
+            let head = self.detach(place);
+            self.replace_all(head, place, expired);
+        }
+        self.elapsed = self.elapsed.max(now_ms);
+    }
+
+    /// The earliest slot (or the overflow list) to process and the time at which to process
+    /// it. The first non-empty level wins: every occupied slot of level `L + 1` starts after
+    /// the current `64^(L+1)` block, in which all of level `L` lies; likewise overflow lies
+    /// beyond the current 2^36 block that contains the whole wheel.
+    fn next_expiration(&self) -> Option<(u64, Place)> {
+        for level in 0..LEVELS {
+            let occupied = self.occupied[level];
+            let shift = level as u32 * SLOT_BITS;
+            let digit = (self.elapsed >> shift) & DIGIT_MASK;
+            debug_assert_eq!(
+                occupied & (u64::MAX >> (DIGIT_MASK - digit)),
+                0,
+                "level {level} has an occupied slot at or before the current one"
+            );
+            if occupied != 0 {
+                let slot = u64::from(occupied.trailing_zeros());
+                let block_start = self.elapsed & !((1u64 << (shift + SLOT_BITS)) - 1);
+                let at = block_start + (slot << shift);
+                let place = Place::Slot {
+                    level,
+                    slot: slot as usize,
+                };
+                return Some((at, place));
+            }
+        }
+        if self.overflow_len > 0 {
+            let at = self.overflow_floor & !(WHEEL_SPAN_MS - 1);
+            debug_assert!(
+                at > self.elapsed,
+                "overflow floor lies in the current block"
+            );
+            return Some((at, Place::Overflow));
+        }
+        None
+    }
+
+    /// Empties the list at `place` and returns its former head.
+    fn detach(&mut self, place: Place) -> u32 {
+        match place {
+            Place::Slot { level, slot } => {
+                self.occupied[level] &= !(1u64 << slot);
+                std::mem::replace(&mut self.heads[level][slot], NIL)
+            }
+            Place::Overflow => {
+                self.overflow_len = 0;
+                self.overflow_floor = u64::MAX;
+                std::mem::replace(&mut self.overflow_head, NIL)
+            }
+        }
+    }
+
+    /// Re-places every entry of a detached list (starting at `head`, formerly at `from`)
+    /// relative to the new `elapsed`: due entries fire, the rest move to a lower level (or,
+    /// from overflow, into the wheel or back into overflow).
+    fn replace_all(&mut self, mut idx: u32, from: Place, expired: &mut Vec<(TimerId, u64)>) {
+        while idx != NIL {
+            let Entry {
+                id, deadline, next, ..
+            } = *self.slab.get(idx);
+            if deadline <= self.elapsed {
+                debug_assert_eq!(deadline, self.elapsed, "entry {id} was not fired in time");
+                expired.push((id, deadline));
+                let removed = self.index.remove(&id);
+                debug_assert_eq!(removed, Some(idx));
+                self.slab.release(idx);
+            } else {
+                debug_assert!(
+                    match (from, place_for(self.elapsed, deadline)) {
+                        (Place::Slot { level: 0, .. }, _) => false,
+                        (Place::Slot { level: old, .. }, Place::Slot { level: new, .. }) =>
+                            new < old,
+                        (Place::Slot { .. }, Place::Overflow) => false,
+                        (Place::Overflow, _) => true,
+                    },
+                    "entry {id} did not cascade downwards"
+                );
+                self.link(idx);
+            }
+            idx = next;
+        }
+    }
+
+    /// Pushes entry `idx` onto the head of the list its deadline belongs in.
+    fn link(&mut self, idx: u32) {
+        let deadline = self.slab.get(idx).deadline;
+        let place = place_for(self.elapsed, deadline);
+        let head = match place {
+            Place::Slot { level, slot } => {
+                self.occupied[level] |= 1u64 << slot;
+                &mut self.heads[level][slot]
+            }
+            Place::Overflow => {
+                self.overflow_len += 1;
+                self.overflow_floor = self.overflow_floor.min(deadline);
+                &mut self.overflow_head
+            }
+        };
+        let old_head = std::mem::replace(head, idx);
+        let entry = self.slab.get_mut(idx);
+        entry.prev = NIL;
+        entry.next = old_head;
+        if old_head != NIL {
+            self.slab.get_mut(old_head).prev = idx;
+        }
+    }
+
+    /// Removes entry `idx` from its list (recomputed from its deadline, see the invariants).
+    fn unlink(&mut self, idx: u32) {
+        let Entry {
+            deadline,
+            prev,
+            next,
+            ..
+        } = *self.slab.get(idx);
+        let place = place_for(self.elapsed, deadline);
+        if next != NIL {
+            self.slab.get_mut(next).prev = prev;
+        }
+        if prev != NIL {
+            self.slab.get_mut(prev).next = next;
+        } else {
+            match place {
+                Place::Slot { level, slot } => {
+                    debug_assert_eq!(self.heads[level][slot], idx, "entry not in its slot");
+                    self.heads[level][slot] = next;
+                    if next == NIL {
+                        self.occupied[level] &= !(1u64 << slot);
+                    }
+                }
+                Place::Overflow => {
+                    debug_assert_eq!(self.overflow_head, idx, "entry not in overflow");
+                    self.overflow_head = next;
+                }
+            }
+        }
+        if place == Place::Overflow {
+            self.overflow_len -= 1;
+            if self.overflow_len == 0 {
+                self.overflow_floor = u64::MAX;
+            }
+        }
+    }
+
+    /// Walks every list and checks every invariant of the module docs. O(n): tests only.
+    #[cfg(test)]
+    fn check_invariants(&self) {
+        let mut seen = 0usize;
+        let mut walk = |head: u32, expect: Place| {
+            let mut prev = NIL;
+            let mut idx = head;
+            let mut count = 0usize;
+            while idx != NIL {
+                let e = self.slab.get(idx);
+                assert_eq!(e.prev, prev, "broken back link");
+                assert!(e.deadline > self.elapsed, "armed entry {} is overdue", e.id);
+                assert_eq!(
+                    place_for(self.elapsed, e.deadline),
+                    expect,
+                    "misplaced {}",
+                    e.id
+                );
+                assert_eq!(self.index.get(&e.id), Some(&idx), "index disagrees");
+                if expect == Place::Overflow {
+                    assert!(e.deadline >= self.overflow_floor, "overflow floor too high");
+                }
+                prev = idx;
+                idx = e.next;
+                count += 1;
+            }
+            seen += count;
+            count
+        };
+        for level in 0..LEVELS {
+            for slot in 0..SLOTS {
+                let count = walk(self.heads[level][slot], Place::Slot { level, slot });
+                let bit = self.occupied[level] & (1u64 << slot) != 0;
+                assert_eq!(bit, count > 0, "occupancy bit of level {level} slot {slot}");
+            }
+        }
+        let overflow = walk(self.overflow_head, Place::Overflow);
+        assert_eq!(overflow, self.overflow_len);
+        if overflow > 0 {
+            assert!(self.overflow_floor & !(WHEEL_SPAN_MS - 1) > self.elapsed);
+        } else {
+            assert_eq!(self.overflow_floor, u64::MAX);
+        }
+        assert_eq!(seen, self.index.len(), "entries outside every list");
+        let mut free = 0usize;
+        let mut idx = self.slab.free;
+        while idx != NIL {
+            free += 1;
+            idx = self.slab.get(idx).next;
+        }
+        assert_eq!(free + seen, self.slab.entries.len(), "slab cells leaked");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,15 @@
 //! Integration tests: every test drives the real `hookwheel` binary over loopback HTTP.
 
+mod cli;
+mod conventions;
+mod crash;
+mod domains;
+mod durability;
 mod python;
+mod receiver;
 mod sdk;
+mod secrets;
 mod support;
+mod templates;
+mod timezones;
+mod tls;

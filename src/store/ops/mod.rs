@@ -2,8 +2,10 @@
 
 pub mod brands;
 pub mod domains;
+pub mod executions;
 pub mod idempotency;
 pub mod keys;
+pub mod schedules;
 pub mod secrets;
 pub mod templates;
 

@@ -95,7 +95,13 @@ impl Store {
         .await
     }
 
-    pub async fn delete_template(&self, brand: BrandId, id: TemplateId) -> Result<(), StoreError> {
+    /// Deletes a template; schedules that target it become `inactive` (their ids are returned).
+    pub async fn delete_template(
+        &self,
+        brand: BrandId,
+        id: TemplateId,
+        now: i64,
+    ) -> Result<Vec<crate::model::ScheduleId>, StoreError> {
         self.write(move |w| {
             let mut table = w.open_table(TEMPLATES).map_err(StoreError::from_db)?;
             let k = key(&[brand.as_bytes(), id.as_bytes()]);
@@ -105,7 +111,9 @@ impl Store {
                 .open_table(TEMPLATE_BY_DOMAIN)
                 .map_err(StoreError::from_db)?;
             remove(&mut usage, &usage_key(&old))?;
-            remove(&mut table, &k)
+            remove(&mut table, &k)?;
+            drop((table, usage));
+            Store::deactivate_schedules_of(w, brand, id.0, "target webhook template deleted", now)
         })
         .await
     }

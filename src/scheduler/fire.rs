@@ -1,0 +1,561 @@
+//! What a due schedule does, decided without I/O: which instants fire, which are skipped by a
+//! rule or by overlap, which were missed while the daemon was down, and where the cursor goes.
+//! The loop in `mod.rs` persists the result and performs it.
+
+use std::collections::VecDeque;
+
+use serde_json::{Map, Value};
+
+use crate::model::{
+    Execution, ExecutionId, ExecutionStatus, FIRE_ALL_MAX, MisfirePolicy, OverlapPolicy, Schedule,
+    ScheduleStatus, Trigger, fire_idempotency_key, jitter_ms,
+};
+use crate::schedule::Driver;
+use crate::schedule::rules;
+use crate::time::Millis;
+
+/// Most due instants enumerated in one catch-up; older ones are summarised in one record.
+pub const CATCHUP_INSTANTS_MAX: usize = 1000;
+
+/// The outcome of processing a schedule's due cursor.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub schedule: Schedule,
+    /// Every execution to record (fired ones are `Pending`; also skipped and missed ones).
+    pub executions: Vec<Execution>,
+}
+
+impl Plan {
+    pub fn fired(&self) -> impl Iterator<Item = &Execution> {
+        self.executions
+            .iter()
+            .filter(|e| e.status == ExecutionStatus::Pending)
+    }
+}
+
+fn new_execution(
+    s: &Schedule,
+    instant: Millis,
+    now: Millis,
+    status: ExecutionStatus,
+    trigger: Trigger,
+) -> Execution {
+    let key = fire_idempotency_key(s.id, instant);
+    let due = instant + jitter_ms(&key, s.jitter_seconds);
+    Execution {
+        id: ExecutionId::new(),
+        brand: s.brand,
+        schedule: Some(s.id),
+        target_kind: s.target_kind,
+        target_id: s.target_id,
+        trigger,
+        scheduled_ms: instant,
+        due_ms: due,
+        idempotency_key: key,
+        status,
+        context: s.initial_context.clone(),
+        skipped_rule: None,
+        reason: None,
+        attempts: Vec::new(),
+        lateness_ms: None,
+        created_ms: now,
+        finished_ms: if status.is_finished() {
+            Some(now)
+        } else {
+            None
+        },
+    }
+}
+
+/// The instant at which the schedule's timer should go off: the cursor plus its jitter.
+pub fn timer_deadline(s: &Schedule) -> Option<Millis> {
+    let at = s.next_fire_ms?;
+    Some(at + jitter_ms(&fire_idempotency_key(s.id, at), s.jitter_seconds))
+}
+
+/// Processes a schedule whose cursor came due. `started_at` is when this daemon process
+/// started: instants before it came due while the daemon was down and follow the misfire
+/// policy; later ones all fire. `running` is how many of its executions are still running.
+pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> Plan {
+    let mut s = s.clone();
+    let mut executions = Vec::new();
+    if s.status != ScheduleStatus::Active {
+        return Plan {
+            schedule: s,
+            executions,
+        };
+    }
+    let Some(cursor) = s.next_fire_ms else {
+        return Plan {
+            schedule: s,
+            executions,
+        };
+    };
+
+    if let Driver::Debounce(spec) = &s.driver {
+        // A debounce fire: the burst's latest context over the initial context.
+        let mut spec_state = s.debounce.clone();
+        let ctx = spec.take_burst(&mut spec_state);
+        s.debounce = spec_state;
+        let mut e = new_execution(&s, cursor, now, ExecutionStatus::Pending, Trigger::Debounce);
+        merge(&mut e.context, ctx);
+        s.next_fire_ms = None;
+        s.total_triggered += 1;
+        s.last_run_ms = Some(now);
+        executions.push(e);
+        return Plan {
+            schedule: s,
+            executions,
+        };
+    }
+
+    // Every due instant from the cursor up to now, in two groups: instants that came due
+    // before this process started (misfires: the newest CATCHUP_INSTANTS_MAX are kept, older
+    // ones are summarised in one record) and live ones (at most CATCHUP_INSTANTS_MAX per
+    // round; the cursor then stays on the next one, which the loop processes at once).
+    let mut pre: VecDeque<Millis> = VecDeque::new();
+    let mut omitted: (u64, Option<Millis>, Option<Millis>) = (0, None, None);
+    let mut live: Vec<Millis> = Vec::new();
+    let mut resume_at = None;
+    let mut last_due = cursor;
+    let mut next = Some(cursor);
+    while let Some(i) = next {
+        if i > now {
+            break;
+        }
+        if i < started_at {
+            if pre.len() == CATCHUP_INSTANTS_MAX
+                && let Some(old) = pre.pop_front()
+            {
+                omitted.0 += 1;
+                omitted.1 = omitted.1.or(Some(old));
+                omitted.2 = Some(old);
+            }
+            pre.push_back(i);
+        } else {
+            if live.len() == CATCHUP_INSTANTS_MAX {
+                resume_at = Some(i);
+                break;
+            }
+            live.push(i);
+        }
+        last_due = i;
+        next = s.driver.next_after(i);
+    }
+    let missed_window: Vec<Millis> = pre.into_iter().collect();
+    let mut to_fire: Vec<Millis> = Vec::new();
+    let mut missed: Vec<Millis> = Vec::new();
+    match s.misfire {
+        MisfirePolicy::Skip => missed.extend_from_slice(&missed_window),
+        MisfirePolicy::FireOnce => {
+            if let Some((&newest, older)) = missed_window.split_last() {
+                missed.extend_from_slice(older);
+                if now - newest <= i64::from(s.misfire_grace_seconds) * 1000 {
+                    to_fire.push(newest);
+                } else {
+                    missed.push(newest);
+                }
+            }
+        }
+        MisfirePolicy::FireAll => {
+            let keep_from = missed_window.len().saturating_sub(FIRE_ALL_MAX);
+            missed.extend_from_slice(&missed_window[..keep_from]);
+            to_fire.extend_from_slice(&missed_window[keep_from..]);
+        }
+    }
+    to_fire.extend_from_slice(&live);
+    let policy = s.misfire.as_str();
+    if let (n, Some(first), Some(last)) = omitted {
+        let mut e = new_execution(&s, last, now, ExecutionStatus::Missed, Trigger::Schedule);
+        e.reason = Some(format!(
+            "came due while the daemon was down: {n} instants from {} to {} (summarised in this record; misfire_policy {policy})",
+            crate::time::format_utc(first),
+            crate::time::format_utc(last)
+        ));
+        executions.push(e);
+    }
+    for &m in &missed {
+        let mut e = new_execution(&s, m, now, ExecutionStatus::Missed, Trigger::Schedule);
+        e.reason = Some(format!(
+            "came due while the daemon was down (misfire_policy {policy})"
+        ));
+        executions.push(e);
+    }
+
+    let (max_runs, expire) = rules::termination(s.rules.iter().map(|r| &r.rule));
+    let mut in_flight = running;
+    let mut done = false;
+    for instant in to_fire {
+        if expire.is_some_and(|e| instant >= e) {
+            s.status = ScheduleStatus::Expired;
+            s.reason = Some("expire_at reached".into());
+            done = true;
+            break;
+        }
+        if let Some(blocker) = s.rules.iter().find(|r| !r.rule.allows(instant)) {
+            let mut e = new_execution(
+                &s,
+                instant,
+                now,
+                ExecutionStatus::Skipped,
+                Trigger::Schedule,
+            );
+            e.skipped_rule = Some(blocker.id);
+            e.reason = Some(format!(
+                "blocked by rule {} ({})",
+                blocker.id,
+                blocker.rule.type_name()
+            ));
+            executions.push(e);
+            continue;
+        }
+        if in_flight > 0 && !s.driver.is_one_off() {
+            match s.overlap {
+                OverlapPolicy::Allow => {}
+                OverlapPolicy::Skip => {
+                    let mut e = new_execution(
+                        &s,
+                        instant,
+                        now,
+                        ExecutionStatus::Skipped,
+                        Trigger::Schedule,
+                    );
+                    e.reason =
+                        Some("previous execution still running (overlap_policy skip)".into());
+                    executions.push(e);
+                    continue;
+                }
+                OverlapPolicy::BufferOne => {
+                    if s.buffered_ms.is_some() {
+                        let mut e = new_execution(
+                            &s,
+                            instant,
+                            now,
+                            ExecutionStatus::Skipped,
+                            Trigger::Schedule,
+                        );
+                        e.reason = Some("previous execution still running and one fire already buffered (overlap_policy buffer_one)".into());
+                        executions.push(e);
+                    } else {
+                        s.buffered_ms = Some(instant);
+                    }
+                    continue;
+                }
+            }
+        }
+        executions.push(new_execution(
+            &s,
+            instant,
+            now,
+            ExecutionStatus::Pending,
+            Trigger::Schedule,
+        ));
+        in_flight += 1;
+        s.total_triggered += 1;
+        s.last_run_ms = Some(now);
+        if s.driver.is_one_off() {
+            s.status = ScheduleStatus::Completed;
+            s.reason = Some("one-off schedule ran".into());
+            done = true;
+            break;
+        }
+        if max_runs.is_some_and(|m| s.total_triggered >= m) {
+            s.status = ScheduleStatus::Completed;
+            s.reason = Some("max_run_to_terminate_after reached".into());
+            done = true;
+            break;
+        }
+    }
+    if done {
+        s.next_fire_ms = None;
+        return Plan {
+            schedule: s,
+            executions,
+        };
+    }
+    match resume_at {
+        Some(r) => s.next_fire_ms = Some(r),
+        None => advance_cursor(&mut s, last_due),
+    }
+    if let (Some(next), Some(e)) = (s.next_fire_ms, expire)
+        && next >= e
+    {
+        s.status = ScheduleStatus::Expired;
+        s.reason = Some("expire_at reached".into());
+        s.next_fire_ms = None;
+    }
+    Plan {
+        schedule: s,
+        executions,
+    }
+}
+
+/// Moves the cursor to the first instant after `after`; a driver with no more instants
+/// completes the schedule with a reason.
+pub fn advance_cursor(s: &mut Schedule, after: Millis) {
+    s.next_fire_ms = s.driver.next_after(after);
+    if s.next_fire_ms.is_none() && !matches!(s.driver, Driver::Debounce(_)) {
+        s.status = ScheduleStatus::Completed;
+        s.reason = Some(match &s.driver {
+            Driver::Solar(_) => "the solar event does not occur within the next 366 days".into(),
+            _ => "no further fire times".into(),
+        });
+    }
+}
+
+/// A `buffer_one` fire released when the running execution finished.
+pub fn release_buffered(s: &Schedule, now: Millis) -> Option<Plan> {
+    let instant = s.buffered_ms?;
+    let mut s = s.clone();
+    s.buffered_ms = None;
+    if s.status != ScheduleStatus::Active {
+        return Some(Plan {
+            schedule: s,
+            executions: Vec::new(),
+        });
+    }
+    let e = new_execution(
+        &s,
+        instant,
+        now,
+        ExecutionStatus::Pending,
+        Trigger::Schedule,
+    );
+    s.total_triggered += 1;
+    s.last_run_ms = Some(now);
+    let (max_runs, _) = rules::termination(s.rules.iter().map(|r| &r.rule));
+    if max_runs.is_some_and(|m| s.total_triggered >= m) {
+        s.status = ScheduleStatus::Completed;
+        s.reason = Some("max_run_to_terminate_after reached".into());
+        s.next_fire_ms = None;
+    }
+    Some(Plan {
+        schedule: s,
+        executions: vec![e],
+    })
+}
+
+fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
+    for (k, v) in from {
+        into.insert(k, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BrandId, ScheduleId, ScheduleRule, TargetKind};
+    use crate::schedule::interval::{IntervalSpec, Period};
+    use crate::schedule::rules::Rule;
+
+    const SEC: i64 = 1000;
+
+    fn every_second(misfire: MisfirePolicy) -> Schedule {
+        Schedule {
+            id: ScheduleId::new(),
+            brand: BrandId::new(),
+            name: None,
+            target_kind: TargetKind::Webhook,
+            target_id: uuid::Uuid::new_v4(),
+            driver: Driver::Interval(IntervalSpec {
+                value: 1,
+                period: Period::Second,
+                anchor_ms: 0,
+                anchor_fires: false,
+                one_off: false,
+            }),
+            initial_context: Map::new(),
+            misfire,
+            misfire_grace_seconds: 3600,
+            overlap: OverlapPolicy::Allow,
+            jitter_seconds: 0,
+            status: ScheduleStatus::Active,
+            reason: None,
+            rules: Vec::new(),
+            next_fire_ms: Some(SEC),
+            last_run_ms: None,
+            total_triggered: 0,
+            debounce: Default::default(),
+            buffered_ms: None,
+            version: 0,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn statuses(p: &Plan) -> Vec<(i64, &'static str)> {
+        p.executions
+            .iter()
+            .map(|e| (e.scheduled_ms / SEC, e.status.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_live_fire_fires_and_advances_the_cursor() {
+        let s = every_second(MisfirePolicy::FireOnce);
+        let p = on_due(&s, SEC + 3, 0, 0);
+        assert_eq!(statuses(&p), [(1, "pending")]);
+        assert_eq!(p.schedule.next_fire_ms, Some(2 * SEC));
+        assert_eq!(p.schedule.total_triggered, 1);
+    }
+
+    #[test]
+    fn misfire_policies_after_downtime() {
+        // Down from 1 s to 5.5 s: instants 1..5 came due before the process started at 5.5 s.
+        let now = 5 * SEC + 500;
+        let once = on_due(&every_second(MisfirePolicy::FireOnce), now, now, 0);
+        assert_eq!(
+            statuses(&once),
+            [
+                (1, "missed"),
+                (2, "missed"),
+                (3, "missed"),
+                (4, "missed"),
+                (5, "pending")
+            ]
+        );
+        assert_eq!(once.schedule.next_fire_ms, Some(6 * SEC));
+        let skip = on_due(&every_second(MisfirePolicy::Skip), now, now, 0);
+        assert_eq!(
+            statuses(&skip).iter().filter(|x| x.1 == "missed").count(),
+            5
+        );
+        let all = on_due(&every_second(MisfirePolicy::FireAll), now, now, 0);
+        assert_eq!(
+            statuses(&all).iter().filter(|x| x.1 == "pending").count(),
+            5
+        );
+        assert_eq!(all.schedule.total_triggered, 5);
+    }
+
+    #[test]
+    fn fire_once_outside_the_grace_period_misses_everything() {
+        let mut s = every_second(MisfirePolicy::FireOnce);
+        s.misfire_grace_seconds = 0;
+        let now = 10 * SEC + 500;
+        let p = on_due(&s, now, now, 0);
+        assert!(
+            p.executions
+                .iter()
+                .all(|e| e.status == ExecutionStatus::Missed),
+            "{:?}",
+            statuses(&p)
+        );
+        assert_eq!(p.executions.len(), 10);
+    }
+
+    #[test]
+    fn long_catch_ups_lose_nothing() {
+        // Live instants beyond one round stay on the cursor for the next round.
+        let s = every_second(MisfirePolicy::FireOnce);
+        let p = on_due(&s, 1500 * SEC, 0, 0);
+        assert_eq!(p.executions.len(), CATCHUP_INSTANTS_MAX);
+        assert_eq!(
+            p.schedule.next_fire_ms,
+            Some((CATCHUP_INSTANTS_MAX as i64 + 1) * SEC)
+        );
+        let p2 = on_due(&p.schedule, 1500 * SEC, 0, 0);
+        assert_eq!(p2.executions.len(), 500);
+        assert_eq!(p2.schedule.next_fire_ms, Some(1501 * SEC));
+        // Downtime instants beyond the cap are summarised in one record.
+        let q = on_due(&s, 1500 * SEC + 1, 1500 * SEC + 1, 0);
+        let missed = q
+            .executions
+            .iter()
+            .filter(|e| e.status == ExecutionStatus::Missed)
+            .count();
+        assert_eq!(missed, CATCHUP_INSTANTS_MAX, "999 listed + 1 summary");
+        assert!(q.executions.iter().any(|e| {
+            e.reason
+                .as_deref()
+                .is_some_and(|r| r.contains("500 instants"))
+        }));
+    }
+
+    #[test]
+    fn instants_due_after_start_all_fire() {
+        let p = on_due(&every_second(MisfirePolicy::Skip), 3 * SEC, 0, 0);
+        assert_eq!(
+            statuses(&p),
+            [(1, "pending"), (2, "pending"), (3, "pending")]
+        );
+    }
+
+    #[test]
+    fn rules_skip_without_counting_and_termination_completes() {
+        let mut s = every_second(MisfirePolicy::FireOnce);
+        s.rules = vec![ScheduleRule {
+            id: crate::model::RuleId::new(),
+            rule: Rule::Termination {
+                max_runs: Some(2),
+                expire_at_ms: None,
+            },
+            created_ms: 0,
+        }];
+        let p1 = on_due(&s, SEC, 0, 0);
+        let p2 = on_due(&p1.schedule, 2 * SEC, 0, 0);
+        assert_eq!(p2.schedule.status, ScheduleStatus::Completed);
+        assert_eq!(p2.schedule.next_fire_ms, None);
+        assert_eq!(p2.schedule.total_triggered, 2);
+    }
+
+    #[test]
+    fn overlap_skip_and_buffer_one() {
+        let mut s = every_second(MisfirePolicy::FireOnce);
+        s.overlap = OverlapPolicy::Skip;
+        let p = on_due(&s, SEC, 0, 1);
+        assert_eq!(statuses(&p), [(1, "skipped")]);
+        assert_eq!(p.schedule.total_triggered, 0);
+        s.overlap = OverlapPolicy::BufferOne;
+        let p = on_due(&s, SEC, 0, 1);
+        assert!(p.executions.is_empty());
+        assert_eq!(p.schedule.buffered_ms, Some(SEC));
+        let p2 = on_due(&p.schedule, 2 * SEC, 0, 1);
+        assert_eq!(statuses(&p2), [(2, "skipped")], "only one buffered");
+        let released = release_buffered(&p2.schedule, 2 * SEC + 10).unwrap();
+        assert_eq!(statuses(&released), [(1, "pending")]);
+        assert_eq!(released.schedule.buffered_ms, None);
+    }
+
+    #[test]
+    fn expiry_ends_the_schedule_before_firing() {
+        let mut s = every_second(MisfirePolicy::FireOnce);
+        s.rules = vec![ScheduleRule {
+            id: crate::model::RuleId::new(),
+            rule: Rule::Termination {
+                max_runs: None,
+                expire_at_ms: Some(2 * SEC),
+            },
+            created_ms: 0,
+        }];
+        let p = on_due(&s, SEC, 0, 0);
+        assert_eq!(statuses(&p), [(1, "pending")]);
+        assert_eq!(
+            p.schedule.status,
+            ScheduleStatus::Expired,
+            "the next instant is at expire_at"
+        );
+    }
+
+    #[test]
+    fn idempotency_keys_are_deterministic_and_jitter_is_bounded() {
+        let mut s = every_second(MisfirePolicy::FireOnce);
+        s.jitter_seconds = 3;
+        let a = on_due(&s, 10 * SEC, 0, 0);
+        let b = on_due(&s, 10 * SEC, 0, 0);
+        let ka: Vec<_> = a
+            .executions
+            .iter()
+            .map(|e| e.idempotency_key.clone())
+            .collect();
+        let kb: Vec<_> = b
+            .executions
+            .iter()
+            .map(|e| e.idempotency_key.clone())
+            .collect();
+        assert_eq!(ka, kb);
+        for e in &a.executions {
+            assert!((0..3000).contains(&(e.due_ms - e.scheduled_ms)));
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The scheduler loop under tokio's paused clock: years of schedule time in milliseconds,
+//! against a real store file, with a recording dispatcher in place of HTTP delivery.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Map;
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::delivery::{Dispatch, Finished};
+use crate::model::{
+    Execution, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind,
+};
+use crate::schedule::cron::CronSpec;
+use crate::schedule::interval::{IntervalSpec, Period};
+use crate::schedule::{Driver, preview};
+use crate::store::{Store, WriterSettings};
+use crate::time::TokioClock;
+
+/// Records every dispatched execution and reports it finished at once.
+#[derive(Clone)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<Execution>>>,
+    finished: mpsc::Sender<Finished>,
+}
+
+impl Dispatch for Recorder {
+    fn dispatch(&self, exec: Execution) {
+        let schedule = exec.schedule;
+        self.seen.lock().unwrap().push(exec);
+        let f = self.finished.clone();
+        tokio::spawn(async move {
+            let _ = f.send(Finished { schedule }).await;
+        });
+    }
+}
+
+fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(
+        &dir.path().join("s.redb"),
+        WriterSettings {
+            commit_batch_max: 1024,
+            write_queue_capacity: 1024,
+        },
+        Metrics::new(),
+    )
+    .unwrap()
+}
+
+fn schedule(driver: Driver, now: i64) -> Schedule {
+    let mut s = Schedule {
+        id: ScheduleId::new(),
+        brand: crate::model::BrandId::new(),
+        name: None,
+        target_kind: TargetKind::Workflow,
+        target_id: uuid::Uuid::new_v4(),
+        driver,
+        initial_context: Map::new(),
+        misfire: MisfirePolicy::FireOnce,
+        misfire_grace_seconds: 3600,
+        overlap: OverlapPolicy::Allow,
+        jitter_seconds: 0,
+        status: ScheduleStatus::Active,
+        reason: None,
+        rules: Vec::new(),
+        next_fire_ms: None,
+        last_run_ms: None,
+        total_triggered: 0,
+        debounce: Default::default(),
+        buffered_ms: None,
+        version: 0,
+        created_ms: now,
+        updated_ms: now,
+    };
+    s.next_fire_ms = s.driver.next_after(now);
+    s
+}
+
+/// A small deterministic generator (no dependency, printed seed).
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn preview_equals_what_the_loop_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let start: i64 = 1_798_761_600_000; // 2027-01-01T00:00:00Z
+    let clock = Arc::new(TokioClock::new(start));
+    let seed = 0x5eed_2026;
+    let mut rng = Lcg(seed);
+    let zones = [
+        "UTC",
+        "America/New_York",
+        "Europe/London",
+        "Australia/Lord_Howe",
+        "Asia/Kolkata",
+        "America/Santiago",
+    ];
+    let mut schedules = Vec::new();
+    for i in 0..40 {
+        let driver = if i % 2 == 0 {
+            let period = [Period::Second, Period::Minute, Period::Hour][rng.next(3) as usize];
+            let value = if period == Period::Second {
+                10 + rng.next(80) as u32
+            } else {
+                1 + rng.next(90) as u32
+            };
+            Driver::Interval(IntervalSpec {
+                value,
+                period,
+                anchor_ms: start,
+                anchor_fires: false,
+                one_off: false,
+            })
+        } else {
+            let exprs = [
+                "*/7 * * * *",
+                "0 */3 * * *",
+                "30 2 * * *",
+                "15,45 * * * *",
+                "0 0 * * 1-5",
+                "*/30 * * * * *",
+                "0 30 1 * * *",
+            ];
+            Driver::Cron(CronSpec {
+                expression: exprs[rng.next(exprs.len() as u64) as usize].into(),
+                timezone: zones[rng.next(zones.len() as u64) as usize].into(),
+                one_off: false,
+            })
+        };
+        let s = schedule(driver, start);
+        store.create_schedule(s.clone()).await.unwrap();
+        schedules.push(s);
+    }
+    let (ftx, frx) = mpsc::channel(1024);
+    let rec = Recorder {
+        seen: Arc::new(Mutex::new(Vec::new())),
+        finished: ftx,
+    };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    // Eight simulated hours, in one-second steps: tokio's paused clock jumps to the next timer
+    // whenever the runtime idles (e.g. while the store thread commits), so short steps keep
+    // each jump small, as real time would.
+    let horizon_ms: i64 = 8 * 3_600_000;
+    advance_in_steps(horizon_ms / 1000 + 1).await;
+    // While the store thread commits, the paused clock may run ahead of the loop; let the loop
+    // catch up until every cursor is past the horizon (it fires late then, never wrongly).
+    for _ in 0..100_000 {
+        let behind = schedules.iter().any(|s| {
+            let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+            stored.next_fire_ms.is_some_and(|n| n <= start + horizon_ms)
+        });
+        if !behind {
+            break;
+        }
+        advance_in_steps(1).await;
+    }
+    handle.shutdown().await;
+    task.await.unwrap();
+
+    let mut fired: BTreeMap<ScheduleId, Vec<i64>> = BTreeMap::new();
+    for e in rec.seen.lock().unwrap().iter() {
+        fired
+            .entry(e.schedule.unwrap())
+            .or_default()
+            .push(e.scheduled_ms);
+    }
+    let mut checked = 0;
+    for s in &schedules {
+        let expected: Vec<i64> =
+            preview(&s.driver, &[], start, crate::schedule::PREVIEW_COUNT_MAX, 0)
+                .into_iter()
+                .filter(|t| *t <= start + horizon_ms)
+                .collect();
+        let got: Vec<i64> = fired
+            .remove(&s.id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| *t <= start + horizon_ms)
+            .collect();
+        let n = expected.len().min(got.len());
+        checked += usize::from(!expected.is_empty());
+        if let Some(i) = (0..n).find(|&i| got[i] != expected[i]) {
+            panic!(
+                "seed {seed:#x}: {:?}: fire #{i} at {} but the preview said {}",
+                s.driver, got[i], expected[i]
+            );
+        }
+        if expected.len() < crate::schedule::PREVIEW_COUNT_MAX {
+            assert!(
+                got.len().abs_diff(expected.len()) <= 1,
+                "seed {seed:#x}: {:?}: {} fired, {} previewed",
+                s.driver,
+                got.len(),
+                expected.len()
+            );
+        } else {
+            assert!(
+                got.len() >= expected.len(),
+                "seed {seed:#x}: {:?}: {} fired",
+                s.driver,
+                got.len()
+            );
+        }
+    }
+    assert!(
+        checked >= 30,
+        "only {checked} schedules fired within the horizon"
+    );
+}
+
+/// Lets `seconds` of paused time pass one second at a time (see the note in the first test).
+async fn advance_in_steps(seconds: i64) {
+    for _ in 0..seconds {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn start_scheduler(
+    store: Store,
+    clock: Arc<TokioClock>,
+    rec: Recorder,
+    frx: mpsc::Receiver<Finished>,
+) -> (SchedulerHandle, tokio::task::JoinHandle<()>) {
+    start(store, clock, rec, Metrics::new(), frx).await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_resumes_and_applies_the_misfire_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_ms: i64 = 1_798_761_600_000;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let s = {
+        let store = store(&dir);
+        let mut s = schedule(
+            Driver::Interval(IntervalSpec {
+                value: 10,
+                period: Period::Second,
+                anchor_ms: start_ms,
+                anchor_fires: false,
+                one_off: false,
+            }),
+            start_ms,
+        );
+        s.misfire = MisfirePolicy::FireOnce;
+        store.create_schedule(s.clone()).await.unwrap();
+        store.shutdown().await;
+        s
+    };
+    // The daemon is down for 95 s: instants 10 … 90 s came due meanwhile.
+    advance_in_steps(95).await;
+    let store = store(&dir);
+    let (ftx, frx) = mpsc::channel(16);
+    let rec = Recorder {
+        seen: Arc::new(Mutex::new(Vec::new())),
+        finished: ftx,
+    };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    advance_in_steps(10).await;
+    // Let the loop catch up with the paused clock (see the note in the first test).
+    for _ in 0..1000 {
+        let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+        if stored.next_fire_ms.is_some_and(|n| n > start_ms + 100_000) {
+            break;
+        }
+        advance_in_steps(1).await;
+    }
+    handle.shutdown().await;
+    task.await.unwrap();
+    let fired: Vec<i64> = rec
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| (e.scheduled_ms - start_ms) / 1000)
+        .filter(|t| *t <= 100)
+        .collect();
+    assert_eq!(
+        fired,
+        vec![90, 100],
+        "the newest missed instant catches up, then normal fires"
+    );
+    let missed = store
+        .list_executions(
+            s.brand,
+            &crate::store::ExecutionFilter {
+                status: Some(crate::model::ExecutionStatus::Missed),
+                ..Default::default()
+            },
+            1,
+            100,
+        )
+        .unwrap();
+    let mut missed_at: Vec<i64> = missed
+        .items
+        .iter()
+        .map(|e| (e.scheduled_ms - start_ms) / 1000)
+        .collect();
+    missed_at.sort();
+    assert_eq!(missed_at, vec![10, 20, 30, 40, 50, 60, 70, 80]);
+    let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+    assert!(stored.total_triggered >= 2);
+    assert!(
+        stored
+            .next_fire_ms
+            .is_some_and(|n| n > start_ms + 100_000 && (n - start_ms) % 10_000 == 0)
+    );
+}

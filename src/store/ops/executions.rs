@@ -1,0 +1,155 @@
+//! Executions: one per fire or manual run, updated attempt by attempt; unfinished ones are
+//! indexed so that a restart resumes them.
+
+use super::{get, get_raw, page_prefix, put, remove, scan_prefix};
+use crate::model::{BrandId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId};
+use crate::store::codec;
+use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, key};
+use crate::store::{Store, StoreError};
+
+/// Filters of the execution list.
+#[derive(Debug, Clone, Default)]
+pub struct ExecutionFilter {
+    pub schedule: Option<ScheduleId>,
+    pub status: Option<ExecutionStatus>,
+    pub target: Option<uuid::Uuid>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+impl ExecutionFilter {
+    fn matches(&self, e: &Execution) -> bool {
+        self.status.is_none_or(|s| e.status == s)
+            && self.target.is_none_or(|t| e.target_id == t)
+            && self.schedule.is_none_or(|s| e.schedule == Some(s))
+            && self.from_ms.is_none_or(|f| e.scheduled_ms >= f)
+            && self.to_ms.is_none_or(|t| e.scheduled_ms < t)
+    }
+}
+
+impl Store {
+    /// Records a new execution (manual runs; fires go through `record_fires`).
+    pub async fn create_execution(&self, e: Execution) -> Result<Execution, StoreError> {
+        self.write(move |w| {
+            super::schedules::insert_executions(w, std::slice::from_ref(&e))?;
+            Ok(e)
+        })
+        .await
+    }
+
+    /// Replaces an execution record (attempt results, status); a finished one leaves the
+    /// pending index.
+    pub async fn put_execution(&self, e: Execution) -> Result<(), StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
+            if get_raw(&t, &k)?.is_none() {
+                return Err(StoreError::NotFound("Execution"));
+            }
+            put(&mut t, &k, &e)?;
+            if e.status.is_finished() {
+                let mut pending = w
+                    .open_table(PENDING_EXECUTIONS)
+                    .map_err(StoreError::from_db)?;
+                remove(&mut pending, e.id.as_bytes())?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub fn get_execution(
+        &self,
+        brand: BrandId,
+        id: ExecutionId,
+    ) -> Result<Option<Execution>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            get(&t, "executions", &key(&[brand.as_bytes(), id.as_bytes()]))
+        })
+    }
+
+    /// A brand's executions, newest first, filtered, one page.
+    pub fn list_executions(
+        &self,
+        brand: BrandId,
+        filter: &ExecutionFilter,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<Execution>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            if filter.schedule.is_none()
+                && filter.status.is_none()
+                && filter.target.is_none()
+                && filter.from_ms.is_none()
+                && filter.to_ms.is_none()
+            {
+                let mut p: Page<Execution> =
+                    page_prefix(&t, "executions", brand.as_bytes(), 1, u64::MAX)?;
+                p.items.reverse();
+                let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
+                p.items = p
+                    .items
+                    .into_iter()
+                    .skip(skip)
+                    .take(per_page as usize)
+                    .collect();
+                return Ok(p);
+            }
+            let mut all: Vec<Execution> = Vec::new();
+            match filter.schedule {
+                Some(s) => {
+                    let idx = r
+                        .open_table(EXECUTIONS_BY_SCHEDULE)
+                        .map_err(StoreError::from_db)?;
+                    let prefix = key(&[brand.as_bytes(), s.as_bytes()]);
+                    let mut ids = Vec::new();
+                    scan_prefix(&idx, &prefix, |k, _| {
+                        ids.push(k[32..48].to_vec());
+                        Ok(true)
+                    })?;
+                    for id in ids {
+                        if let Some(e) =
+                            get::<Execution>(&t, "executions", &key(&[brand.as_bytes(), &id]))?
+                        {
+                            all.push(e);
+                        }
+                    }
+                }
+                None => {
+                    scan_prefix(&t, brand.as_bytes(), |_, v| {
+                        all.push(codec::decode("executions", v)?);
+                        Ok(true)
+                    })?;
+                }
+            }
+            all.retain(|e| filter.matches(e));
+            all.reverse();
+            let total = all.len() as u64;
+            let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
+            Ok(Page {
+                items: all.into_iter().skip(skip).take(per_page as usize).collect(),
+                total,
+            })
+        })
+    }
+
+    /// Executions recorded but not finished (to resume after a restart).
+    pub fn pending_executions(&self) -> Result<Vec<Execution>, StoreError> {
+        self.read(|r| {
+            let pending = r
+                .open_table(PENDING_EXECUTIONS)
+                .map_err(StoreError::from_db)?;
+            let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            let mut out = Vec::new();
+            scan_prefix(&pending, &[], |k, v| {
+                if let Some(e) = get::<Execution>(&t, "executions", &key(&[v, k]))? {
+                    out.push(e);
+                }
+                Ok(true)
+            })?;
+            Ok(out)
+        })
+    }
+}

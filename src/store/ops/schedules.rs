@@ -1,0 +1,231 @@
+//! Schedules: created against an existing target, changed only by read-modify-write inside the
+//! writer (each write bumps `version`), and fired by [`Store::record_fires`], which commits the
+//! executions of a fire together with the schedule's advanced cursor.
+
+use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
+use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
+use crate::store::codec;
+use crate::store::tables::{
+    EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SCHEDULE_BY_TARGET, SCHEDULES,
+    TEMPLATES, key,
+};
+use crate::store::{Store, StoreError};
+
+fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
+    key(&[brand.as_bytes(), id.as_bytes()])
+}
+
+fn target_key(s: &Schedule) -> Vec<u8> {
+    key(&[s.brand.as_bytes(), s.target_id.as_bytes(), s.id.as_bytes()])
+}
+
+/// Writes executions (and their indexes) inside an open transaction.
+pub(crate) fn insert_executions(
+    w: &redb::WriteTransaction,
+    execs: &[Execution],
+) -> Result<(), StoreError> {
+    let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+    let mut by_schedule = w
+        .open_table(EXECUTIONS_BY_SCHEDULE)
+        .map_err(StoreError::from_db)?;
+    let mut pending = w
+        .open_table(PENDING_EXECUTIONS)
+        .map_err(StoreError::from_db)?;
+    for e in execs {
+        put(&mut t, &key(&[e.brand.as_bytes(), e.id.as_bytes()]), e)?;
+        if let Some(s) = e.schedule {
+            put_raw(
+                &mut by_schedule,
+                &key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]),
+                &[],
+            )?;
+        }
+        if !e.status.is_finished() {
+            put_raw(&mut pending, e.id.as_bytes(), e.brand.as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// One schedule's fire, as computed by the scheduler from `expected_version`.
+#[derive(Debug, Clone)]
+pub struct FireWrite {
+    pub schedule: Schedule,
+    pub expected_version: u64,
+    pub executions: Vec<Execution>,
+}
+
+impl Store {
+    /// Creates a schedule; a webhook target must be a template of the same brand.
+    pub async fn create_schedule(&self, s: Schedule) -> Result<Schedule, StoreError> {
+        self.write(move |w| {
+            if s.target_kind == TargetKind::Webhook {
+                let templates = w.open_table(TEMPLATES).map_err(StoreError::from_db)?;
+                if get_raw(
+                    &templates,
+                    &key(&[s.brand.as_bytes(), s.target_id.as_bytes()]),
+                )?
+                .is_none()
+                {
+                    return Err(StoreError::NotFound("Webhook"));
+                }
+            }
+            let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let mut by_target = w
+                .open_table(SCHEDULE_BY_TARGET)
+                .map_err(StoreError::from_db)?;
+            put(&mut t, &skey(s.brand, s.id), &s)?;
+            put_raw(&mut by_target, &target_key(&s), &[])?;
+            Ok(s)
+        })
+        .await
+    }
+
+    pub fn get_schedule(
+        &self,
+        brand: BrandId,
+        id: ScheduleId,
+    ) -> Result<Option<Schedule>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            get(&t, "schedules", &skey(brand, id))
+        })
+    }
+
+    /// A brand's schedules, optionally only those in `status`, one page.
+    pub fn list_schedules(
+        &self,
+        brand: BrandId,
+        status: Option<ScheduleStatus>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<Schedule>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let skip = page.saturating_sub(1).saturating_mul(per_page);
+            let mut items = Vec::new();
+            let mut total = 0u64;
+            scan_prefix(&t, brand.as_bytes(), |_, v| {
+                let s: Schedule = codec::decode("schedules", v)?;
+                if status.is_none_or(|st| s.status == st) {
+                    if total >= skip && (items.len() as u64) < per_page {
+                        items.push(s);
+                    }
+                    total += 1;
+                }
+                Ok(true)
+            })?;
+            Ok(Page { items, total })
+        })
+    }
+
+    /// Every schedule of every brand (start-up re-arm).
+    pub fn all_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            all_prefix(&t, "schedules", &[])
+        })
+    }
+
+    /// Read-modify-write of one schedule inside the writer. `f` may refuse (its error is
+    /// returned and nothing is written); the version and `updated_ms` are bumped on success.
+    pub async fn update_schedule<T: Send + 'static>(
+        &self,
+        brand: BrandId,
+        id: ScheduleId,
+        now: i64,
+        f: impl FnOnce(&mut Schedule) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<(Schedule, T), StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let k = skey(brand, id);
+            let mut s: Schedule =
+                get(&t, "schedules", &k)?.ok_or(StoreError::NotFound("Schedule"))?;
+            let out = f(&mut s)?;
+            s.version += 1;
+            s.updated_ms = now;
+            put(&mut t, &k, &s)?;
+            Ok((s, out))
+        })
+        .await
+    }
+
+    /// Deletes a schedule and its rules (its executions stay in the log).
+    pub async fn delete_schedule(&self, brand: BrandId, id: ScheduleId) -> Result<(), StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let k = skey(brand, id);
+            let s: Schedule = get(&t, "schedules", &k)?.ok_or(StoreError::NotFound("Schedule"))?;
+            let mut by_target = w
+                .open_table(SCHEDULE_BY_TARGET)
+                .map_err(StoreError::from_db)?;
+            remove(&mut by_target, &target_key(&s))?;
+            remove(&mut t, &k)
+        })
+        .await
+    }
+
+    /// Commits fires: for each schedule whose stored version still equals the one the fire was
+    /// computed from, the new schedule state and its executions, all in this one commit.
+    /// Returns, per fire, whether it was committed (`false`: the schedule changed meanwhile).
+    pub async fn record_fires(&self, fires: Vec<FireWrite>) -> Result<Vec<bool>, StoreError> {
+        self.write(move |w| {
+            let mut results = Vec::with_capacity(fires.len());
+            let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let mut accepted = Vec::new();
+            for f in fires {
+                let k = skey(f.schedule.brand, f.schedule.id);
+                let current: Option<Schedule> = get(&t, "schedules", &k)?;
+                let ok = current.is_some_and(|c| c.version == f.expected_version);
+                if ok {
+                    let mut s = f.schedule;
+                    s.version = f.expected_version + 1;
+                    put(&mut t, &k, &s)?;
+                    accepted.extend(f.executions);
+                }
+                results.push(ok);
+            }
+            drop(t);
+            insert_executions(w, &accepted)?;
+            Ok(results)
+        })
+        .await
+    }
+
+    /// Marks the schedules of a deleted target `inactive` (inside the target's delete).
+    pub(crate) fn deactivate_schedules_of(
+        w: &redb::WriteTransaction,
+        brand: BrandId,
+        target: uuid::Uuid,
+        reason: &str,
+        now: i64,
+    ) -> Result<Vec<ScheduleId>, StoreError> {
+        let by_target = w
+            .open_table(SCHEDULE_BY_TARGET)
+            .map_err(StoreError::from_db)?;
+        let prefix = key(&[brand.as_bytes(), target.as_bytes()]);
+        let mut ids = Vec::new();
+        scan_prefix(&by_target, &prefix, |k, _| {
+            ids.push(ScheduleId(codec::decode_id(
+                "schedule_by_target",
+                &k[32..48],
+            )?));
+            Ok(true)
+        })?;
+        drop(by_target);
+        let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+        for id in &ids {
+            let k = skey(brand, *id);
+            if let Some(mut s) = get::<Schedule>(&t, "schedules", &k)?
+                && !s.status.is_final()
+            {
+                s.status = ScheduleStatus::Inactive;
+                s.reason = Some(reason.to_string());
+                s.version += 1;
+                s.updated_ms = now;
+                put(&mut t, &k, &s)?;
+            }
+        }
+        Ok(ids)
+    }
+}

@@ -1,0 +1,766 @@
+//! Conventions every endpoint shares (product.md §1, §2, §7, §8; compat §1), driven by
+//! `/openapi.json` so that a new endpoint is covered as soon as it is documented: auth, body
+//! validation, limits, envelopes, trailing slashes, pagination, time zones, rate limits,
+//! idempotency and the operational endpoints.
+
+use std::collections::BTreeSet;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{
+    Api, Resp, TestDaemon, assert_error, assert_error_envelope, assert_error_starts, assert_ok,
+    unix_now_s,
+};
+
+/// One documented operation of `/openapi.json`.
+#[derive(Debug, Clone)]
+struct Op {
+    path: String,
+    method: Method,
+    /// Required body fields (or, for GET, query parameters), in document order.
+    required: Vec<String>,
+}
+
+impl Op {
+    fn is_get(&self) -> bool {
+        self.method == Method::GET
+    }
+    fn action(&self) -> &str {
+        self.path
+            .trim_start_matches("/v1/api/")
+            .trim_end_matches('/')
+    }
+}
+
+fn openapi(api: &Api) -> Value {
+    let r = api.plain_get("/openapi.json");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.json["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1")),
+        "not OpenAPI 3.1: {}",
+        r.json["openapi"]
+    );
+    r.json
+}
+
+/// Every `/v1/api/...` operation of the OpenAPI document.
+fn documented_ops(api: &Api) -> Vec<Op> {
+    let doc = openapi(api);
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        if !path.starts_with("/v1/api/") {
+            continue;
+        }
+        for (method, op) in item.as_object().expect("path item") {
+            let body = &op["requestBody"]["content"]["application/json"]["schema"];
+            let mut required: Vec<String> = body["required"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|f| f.as_str().expect("field name").to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                if p["in"] == "query" && p["required"] == true {
+                    required.push(p["name"].as_str().expect("parameter name").to_string());
+                }
+            }
+            ops.push(Op {
+                path: path.clone(),
+                method: Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                    .expect("HTTP method"),
+                required,
+            });
+        }
+    }
+    assert!(ops.len() >= 20, "suspiciously few operations: {ops:?}");
+    ops
+}
+
+/// A request to `op` with `{}` as the body (for non-GET methods).
+fn with_empty_body(
+    rb: reqwest::blocking::RequestBuilder,
+    op: &Op,
+) -> reqwest::blocking::RequestBuilder {
+    if op.is_get() { rb } else { rb.json(&json!({})) }
+}
+
+#[test]
+fn openapi_documents_every_compat_and_sdk_endpoint() {
+    let d = TestDaemon::start();
+    let ops = documented_ops(&d.client());
+    let have: BTreeSet<(String, String)> = ops
+        .iter()
+        .map(|o| (o.action().to_string(), o.method.to_string()))
+        .collect();
+    let expected = [
+        // compat §2.1 + SDK + extensions
+        ("add_domain", "POST"),
+        ("get_domain_paginated", "GET"),
+        ("get_domain_uuid", "POST"),
+        ("update_domain", "POST"),
+        ("delete_domain", "DELETE"),
+        ("delete_domain", "POST"),
+        // §2.2
+        ("add_webhook_template", "POST"),
+        ("get_webhook_template_paginated", "GET"),
+        ("single_webhook_template_detail", "POST"),
+        ("get_webhook_template_uuid", "POST"),
+        ("update_webhook_template", "POST"),
+        ("delete_webhook_template", "POST"),
+        ("delete_webhook_template", "DELETE"),
+        // §2.6
+        ("add_system_secret", "POST"),
+        ("get_secrets_paginated", "GET"),
+        ("get_system_secret_paginated", "GET"),
+        ("get_value_of_secret", "POST"),
+        ("get_system_secret_uuid", "POST"),
+        ("update_secret_value", "POST"),
+        ("update_system_secret", "POST"),
+        ("delete_secret", "DELETE"),
+        ("delete_secret", "POST"),
+        ("delete_system_secret", "POST"),
+        // §2.7
+        ("get_timezones", "GET"),
+        ("get_timezone_options", "GET"),
+    ];
+    for (action, method) in expected {
+        assert!(
+            have.contains(&(action.to_string(), method.to_string())),
+            "/openapi.json lacks {method} /v1/api/{action}/"
+        );
+    }
+    for o in &ops {
+        assert!(
+            o.path.ends_with('/'),
+            "documented path without the trailing slash: {}",
+            o.path
+        );
+    }
+    // The operational endpoints are documented too.
+    let doc = openapi(&d.client());
+    for p in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        assert!(doc["paths"][p]["get"].is_object(), "{p} is not documented");
+    }
+}
+
+#[test]
+fn every_operation_requires_credentials_of_the_same_brand() {
+    let d = TestDaemon::start();
+    let a = d.client();
+    let b = d.new_brand("b", None);
+    let wrong_key = format!("hwk_{}", "A".repeat(43));
+    for op in documented_ops(&a) {
+        let what = format!("{} {}", op.method, op.path);
+
+        let r = Api::send(with_empty_body(a.bare(op.method.clone(), &op.path), &op));
+        assert_error(&r, 401, "Missing API key");
+
+        let rb = a
+            .bare(op.method.clone(), &op.path)
+            .header("x-hookpulse-api-key", &a.key);
+        let r = Api::send(with_empty_body(rb, &op));
+        assert_error(&r, 401, "Missing brand UUID");
+
+        let rb = a
+            .bare(op.method.clone(), &op.path)
+            .header("x-hookpulse-api-key", &wrong_key)
+            .header("x-brand-uuid", &a.brand);
+        let r = Api::send(with_empty_body(rb, &op));
+        assert_error(&r, 401, "Invalid API key");
+
+        // A valid key of brand A sent with brand B's UUID, and the other way round.
+        let r = Api::send(with_empty_body(
+            a.as_brand(&b.brand, &a.key)
+                .authed(op.method.clone(), &op.path),
+            &op,
+        ));
+        assert_error(&r, 401, "Authentication failed");
+        let r = Api::send(with_empty_body(
+            a.as_brand(&a.brand, &b.key)
+                .authed(op.method.clone(), &op.path),
+            &op,
+        ));
+        assert_error(&r, 401, "Authentication failed");
+
+        // And the right pair passes auth (whatever the handler then says).
+        let r = Api::send(with_empty_body(a.authed(op.method.clone(), &op.path), &op));
+        assert_ne!(
+            r.status, 401,
+            "{what} refused valid credentials: {}",
+            r.text
+        );
+        let r = Api::send(with_empty_body(
+            a.as_brand(&b.brand, &b.key)
+                .authed(op.method.clone(), &op.path),
+            &op,
+        ));
+        assert_ne!(
+            r.status, 401,
+            "{what} refused brand B's valid credentials: {}",
+            r.text
+        );
+    }
+}
+
+#[test]
+fn write_operations_validate_their_bodies() {
+    let d = TestDaemon::start_with("[api]\nbody_bytes_max = 2048\n");
+    let api = d.client();
+    let mut checked_required = 0;
+    for op in documented_ops(&api).into_iter().filter(|o| !o.is_get()) {
+        let what = format!("{} {}", op.method, op.path);
+        let req = || api.authed(op.method.clone(), &op.path);
+
+        if let Some(first) = op.required.first() {
+            let r = Api::send(req().json(&json!({})));
+            assert_error(&r, 400, &format!("Missing required field: {first}"));
+            checked_required += 1;
+        }
+
+        let r = Api::send(
+            req()
+                .header("content-type", "application/json")
+                .body(r#"{"a":"#),
+        );
+        assert_error(&r, 400, "Invalid request body");
+
+        let r = Api::send(
+            req()
+                .header("content-type", "application/json")
+                .body("[1, 2]"),
+        );
+        assert_error_starts(&r, 400, "Invalid request body");
+
+        let big = json!({"pad": "x".repeat(4096)});
+        let r = Api::send(req().json(&big));
+        assert_eq!(r.status, 413, "{what}: {}", r.text);
+        assert_error_envelope(&r);
+        assert_connection_close(&r);
+
+        let r = Api::send(req().header("content-type", "text/plain").body("hello"));
+        assert_eq!(r.status, 415, "{what}: {}", r.text);
+        assert_error_envelope(&r);
+    }
+    assert!(
+        checked_required >= 15,
+        "only {checked_required} operations had required fields"
+    );
+
+    // A body without Content-Length (chunked) is cut off at the limit too.
+    let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(
+        json!({"pad": "y".repeat(8192)}).to_string().into_bytes(),
+    ));
+    let r = Api::send(
+        api.authed(Method::POST, "/v1/api/add_domain/")
+            .header("content-type", "application/json")
+            .body(chunked),
+    );
+    assert_eq!(r.status, 413, "{}", r.text);
+    assert_error_envelope(&r);
+    assert_connection_close(&r);
+
+    // Just under the limit is fine, and nothing above was stored.
+    assert_eq!(api.total("get_domain_paginated"), 0);
+    let r = api.post(
+        "add_domain",
+        json!({"protocol_type": "https", "domain": "ok.example", "note": "z".repeat(1500)}),
+    );
+    assert_ok(&r);
+}
+
+/// A 413 leaves the body unread and ends the connection, and must say so.
+fn assert_connection_close(r: &Resp) {
+    let c = r.headers.get("connection").and_then(|v| v.to_str().ok());
+    assert_eq!(
+        c,
+        Some("close"),
+        "413 without Connection: close: {:?}",
+        r.headers
+    );
+}
+
+#[test]
+fn paths_answer_with_and_without_the_trailing_slash() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    api.add_domain("slash.example");
+    for op in documented_ops(&api) {
+        let bare = op.path.trim_end_matches('/').to_string();
+        let with = Api::send(with_empty_body(
+            api.authed(op.method.clone(), &op.path),
+            &op,
+        ));
+        let without = Api::send(with_empty_body(api.authed(op.method.clone(), &bare), &op));
+        let what = format!("{} {} vs {}", op.method, op.path, bare);
+        assert_eq!(
+            with.status, without.status,
+            "{what}: {} / {}",
+            with.text, without.text
+        );
+        assert_ne!(with.error(), "Resource not found", "{what} is not routed");
+        match op.required.first() {
+            None if op.is_get() => {
+                assert_ok(&with);
+                assert_eq!(with.json, without.json, "{what}");
+            }
+            // Nothing given: both name the first required field.
+            Some(first) => {
+                assert_error(&with, 400, &format!("Missing required field: {first}"));
+                assert_eq!(with.error(), without.error(), "{what}");
+            }
+            None => assert_eq!(with.error(), without.error(), "{what}"),
+        }
+    }
+}
+
+#[test]
+fn unknown_actions_and_paths_are_404_envelopes() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    for path in [
+        "/v1/api/no_such_action/",
+        "/v1/api/no_such_action",
+        "/v1/api/",
+        "/v2/api/add_domain/",
+        "/nope",
+    ] {
+        let r = Api::send(api.authed(Method::POST, path).json(&json!({})));
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert_error_envelope(&r);
+        let r = Api::send(api.bare(Method::GET, path));
+        assert_eq!(r.status, 404, "{path} without credentials: {}", r.text);
+        assert_error_envelope(&r);
+    }
+    let r = Api::send(api.authed(Method::GET, "/v1/api/no_such_action/"));
+    assert_error(&r, 404, "Resource not found");
+}
+
+#[test]
+fn wrong_methods_are_405_with_allow() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let ops = documented_ops(&api);
+    let paths: BTreeSet<&str> = ops.iter().map(|o| o.path.as_str()).collect();
+    for path in paths {
+        let allowed: Vec<Method> = ops
+            .iter()
+            .filter(|o| o.path == path)
+            .map(|o| o.method.clone())
+            .collect();
+        for m in [
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ] {
+            if allowed.contains(&m) {
+                continue;
+            }
+            let rb = api.authed(m.clone(), path);
+            let rb = if m == Method::GET {
+                rb
+            } else {
+                rb.json(&json!({}))
+            };
+            let r = Api::send(rb);
+            assert_eq!(r.status, 405, "{m} {path}: {}", r.text);
+            assert_error_envelope(&r);
+            let allow = r
+                .headers
+                .get("allow")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            for a in &allowed {
+                assert!(
+                    allow.contains(a.as_str()),
+                    "{m} {path}: Allow {allow:?} lacks {a}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn pagination_meta_is_right() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let mut made = BTreeSet::new();
+    for i in 0..25 {
+        made.insert(api.add_domain(&format!("p{i:02}.example")));
+    }
+    let p1 = api.get("get_domain_paginated?page=1");
+    assert_ok(&p1);
+    assert_eq!(p1.json["data"].as_array().unwrap().len(), 20, "{}", p1.text);
+    assert_eq!(
+        p1.json["meta"],
+        json!({"page": 1, "total_count": 25, "per_page": 20, "total_pages": 2, "has_next": true, "has_prev": false})
+    );
+    assert_eq!(p1.json["timezone"], "UTC");
+    let p2 = api.get("get_domain_paginated?page=2");
+    assert_ok(&p2);
+    assert_eq!(p2.json["data"].as_array().unwrap().len(), 5, "{}", p2.text);
+    assert_eq!(
+        p2.json["meta"],
+        json!({"page": 2, "total_count": 25, "per_page": 20, "total_pages": 2, "has_next": false, "has_prev": true})
+    );
+    let seen: BTreeSet<String> = p1.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(p2.json["data"].as_array().unwrap())
+        .map(|d| d["domain_uuid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        seen, made,
+        "the two pages together are exactly the 25 domains"
+    );
+
+    // Past the end: empty, still well-formed.
+    let p3 = api.get("get_domain_paginated?page=3");
+    assert_ok(&p3);
+    assert_eq!(p3.json["data"], json!([]));
+    assert_eq!(p3.json["meta"]["has_next"], false);
+    assert_eq!(p3.json["meta"]["has_prev"], true);
+    // Without `page`: page 1.
+    let p = api.get("get_domain_paginated");
+    assert_eq!(p.json["meta"]["page"], 1);
+    assert_eq!(p.json["data"], p1.json["data"]);
+
+    for bad in ["0", "-1", "abc", "1.5"] {
+        let r = api.get(&format!("get_domain_paginated?page={bad}"));
+        assert_error_starts(&r, 400, "Invalid field value: page");
+    }
+    // The other lists use the same meta.
+    let t = api.get("get_webhook_template_paginated?page=1");
+    assert_eq!(
+        t.json["meta"],
+        json!({"page": 1, "total_count": 0, "per_page": 20, "total_pages": 0, "has_next": false, "has_prev": false})
+    );
+}
+
+#[test]
+fn brand_timezone_is_echoed_in_lists_and_timestamps() {
+    let d = TestDaemon::start();
+    let creds = d.new_brand("kolkata", Some("Asia/Kolkata"));
+    let api = d.client().as_brand(&creds.brand, &creds.key);
+    let domain = api.add_domain("tz.example");
+    let template = api.add_template(&domain, "tz hook");
+    api.add_secret("tz_secret", "v");
+    for list in [
+        "get_domain_paginated",
+        "get_webhook_template_paginated",
+        "get_secrets_paginated",
+    ] {
+        let r = api.get(&format!("{list}?page=1"));
+        assert_ok(&r);
+        assert_eq!(r.json["timezone"], "Asia/Kolkata", "{list}: {}", r.text);
+        let item = &r.json["data"][0];
+        let at = item["inserted_at"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{list}: no inserted_at: {item}"));
+        assert!(
+            at.ends_with("+05:30"),
+            "{list}: inserted_at {at} is not in the brand's zone"
+        );
+    }
+    let r = api.post(
+        "single_webhook_template_detail",
+        json!({"webhook_uuid": template}),
+    );
+    assert_ok(&r);
+    assert_eq!(r.json["data"]["timezone"], "Asia/Kolkata");
+    assert!(
+        r.json["data"]["inserted_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+05:30"),
+        "{}",
+        r.text
+    );
+
+    // The default brand stays in UTC.
+    let default = d.client();
+    default.add_domain("utc.example");
+    let r = default.get("get_domain_paginated?page=1");
+    assert_eq!(r.json["timezone"], "UTC");
+    assert!(
+        r.json["data"][0]["inserted_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("+00:00"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.json["meta"]["total_count"], 1,
+        "brands see only their own domains"
+    );
+
+    // An unknown zone is refused.
+    let (code, _, err) = d.cli(&[
+        "brand",
+        "create",
+        "--name",
+        "x",
+        "--timezone",
+        "Mars/Olympus",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Mars/Olympus"), "{err}");
+}
+
+/// `{"protocol_type": "https", "domain": host, "x": <depth-1 levels of nesting>}`.
+fn nested_domain_body(host: &str, depth: usize) -> String {
+    let inner = "{\"n\":".repeat(depth - 2) + "{}" + &"}".repeat(depth - 2);
+    format!(r#"{{"protocol_type":"https","domain":"{host}","x":{inner}}}"#)
+}
+
+#[test]
+fn json_depth_is_limited() {
+    let d = TestDaemon::start_with("[api]\njson_depth_max = 4\n");
+    let api = d.client();
+    let send = |body: String| {
+        Api::send(
+            api.authed(Method::POST, "/v1/api/add_domain/")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+    };
+    let r = send(nested_domain_body("deep6.example", 6));
+    assert_error_starts(&r, 400, "Invalid request body");
+    let r = send(nested_domain_body("deep5.example", 5));
+    assert_error_starts(&r, 400, "Invalid request body");
+    let r = send(nested_domain_body("deep4.example", 4));
+    assert_ok(&r);
+    // Brackets inside strings are not nesting.
+    let r = api.post(
+        "add_domain",
+        json!({"protocol_type": "https", "domain": "str.example", "note": "[[[[[{{{{{"}),
+    );
+    assert_ok(&r);
+    assert_eq!(api.total("get_domain_paginated"), 2);
+}
+
+fn header_i64(r: &Resp, name: &str) -> i64 {
+    r.headers
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header: {:?}", r.headers))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn api_rate_limit_per_key() {
+    let d = TestDaemon::start_with("[api]\nrate_limit_per_minute = 5\n");
+    let api = d.client();
+    let before = unix_now_s();
+    let mut remaining = Vec::new();
+    for _ in 0..5 {
+        let r = api.get("get_domain_paginated?page=1");
+        assert_ok(&r);
+        assert_eq!(header_i64(&r, "x-ratelimit-limit"), 5);
+        remaining.push(header_i64(&r, "x-ratelimit-remaining"));
+        let reset = header_i64(&r, "x-ratelimit-reset");
+        assert!(
+            reset >= before && reset <= unix_now_s() + 61,
+            "X-RateLimit-Reset {reset} is not a Unix time within the next minute (now {before})"
+        );
+    }
+    assert_eq!(remaining, vec![4, 3, 2, 1, 0]);
+    let r = api.get("get_domain_paginated?page=1");
+    assert_error(&r, 429, "Rate limit exceeded");
+    let retry = header_i64(&r, "retry-after");
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    assert_eq!(header_i64(&r, "x-ratelimit-remaining"), 0);
+    // Writes are refused too, and do not happen.
+    let r = api.post(
+        "add_domain",
+        json!({"protocol_type": "https", "domain": "limited.example"}),
+    );
+    assert_eq!(r.status, 429, "{}", r.text);
+
+    // The limit is per key: another key of the same brand has its own bucket.
+    let (code, out, err) = d.cli(&["key", "create", "--brand", &d.brand, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let key2: Value = serde_json::from_str(out.trim()).unwrap();
+    let other = api.as_brand(&d.brand, key2["api_key"].as_str().unwrap());
+    let r = other.get("get_domain_paginated?page=1");
+    assert_ok(&r);
+    assert_eq!(
+        r.json["meta"]["total_count"], 0,
+        "the refused add_domain must not have run"
+    );
+    assert_eq!(header_i64(&r, "x-ratelimit-remaining"), 4);
+}
+
+#[test]
+fn idempotency_key_replays_the_first_answer() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let body = json!({"protocol_type": "https", "domain": "idem.example", "rate_limit_enabled": false,
+        "concurrency_control_enabled": false, "max_concurrent_jobs": 0, "max_requests_per_second": 0});
+    let call = |key: &str, body: &Value| {
+        Api::send(
+            api.request(Method::POST, "add_domain")
+                .header("Idempotency-Key", key)
+                .json(body),
+        )
+    };
+    let first = call("k-1", &body);
+    assert_ok(&first);
+    assert!(
+        first.headers.get("idempotent-replayed").is_none(),
+        "the first answer is not a replay"
+    );
+    let second = call("k-1", &body);
+    assert_ok(&second);
+    assert_eq!(
+        second.text, first.text,
+        "a replay returns the first body byte for byte"
+    );
+    assert_eq!(second.json["domain_uuid"], first.json["domain_uuid"]);
+    assert_eq!(
+        second
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(
+        api.total("get_domain_paginated"),
+        1,
+        "the retry created nothing"
+    );
+
+    // The same key with another body is a conflict.
+    let mut other = body.clone();
+    other["domain"] = json!("other.example");
+    let r = call("k-1", &other);
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_error_envelope(&r);
+    // The same key on another endpoint too.
+    let r = Api::send(
+        api.request(Method::POST, "add_system_secret")
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"secret_key": "k", "secret_value": "v"})),
+    );
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(api.total("get_domain_paginated"), 1);
+    assert_eq!(api.total("get_secrets_paginated"), 0);
+
+    // A failed first call is not remembered: the corrected retry with the same key runs once.
+    let r = call(
+        "k-2",
+        &json!({"protocol_type": "gopher", "domain": "fix.example"}),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    let mut fixed = body.clone();
+    fixed["domain"] = json!("fix.example");
+    let r1 = call("k-2", &fixed);
+    assert_ok(&r1);
+    let r2 = call("k-2", &fixed);
+    assert_eq!(r2.text, r1.text);
+    assert_eq!(api.total("get_domain_paginated"), 2);
+
+    // Keys belong to the brand: another brand may use the same key for its own call.
+    let b = d.new_brand("idem-b", None);
+    let r = Api::send(
+        api.as_brand(&b.brand, &b.key)
+            .request(Method::POST, "add_domain")
+            .header("Idempotency-Key", "k-1")
+            .json(&body),
+    );
+    assert_ok(&r);
+    assert!(r.headers.get("idempotent-replayed").is_none());
+    assert_ne!(r.json["domain_uuid"], first.json["domain_uuid"]);
+}
+
+#[test]
+fn operational_endpoints() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let r = api.plain_get("/healthz");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = api.plain_get("/readyz");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let version = r.json["tzdb"]["version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no tzdb version: {}", r.text));
+    assert!(
+        version.len() == 5
+            && version[..4].parse::<u32>().is_ok_and(|y| y >= 2024)
+            && version.as_bytes()[4].is_ascii_lowercase(),
+        "tzdb version {version:?} is not like 2025b"
+    );
+
+    let before = api.plain_get("/metrics");
+    assert_eq!(before.status, 200);
+    assert!(
+        !before.text.contains("route=\"add_domain\",status=\"200\""),
+        "{}",
+        before.text
+    );
+    api.add_domain("metrics.example");
+    let r = api.post(
+        "add_domain",
+        json!({"protocol_type": "nope", "domain": "x.example"}),
+    );
+    assert_eq!(r.status, 400);
+    let after = api.plain_get("/metrics");
+    assert_eq!(after.status, 200);
+    assert!(
+        after
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.starts_with("text/plain")),
+        "{:?}",
+        after.headers
+    );
+    assert!(
+        after
+            .text
+            .contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"200\"} 1"),
+        "{}",
+        after.text
+    );
+    assert!(
+        after
+            .text
+            .contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"400\"} 1"),
+        "{}",
+        after.text
+    );
+}
+
+#[test]
+fn metrics_bearer_token() {
+    let d = TestDaemon::start_with("[metrics]\nbearer_token = \"t0k\"\n");
+    let api = d.client();
+    let r = api.plain_get("/metrics");
+    assert_eq!(r.status, 401, "{}", r.text);
+    for wrong in ["Bearer nope", "Bearer t0k0", "t0k", "Basic dDBr"] {
+        let r = Api::send(
+            api.bare(Method::GET, "/metrics")
+                .header("authorization", wrong),
+        );
+        assert_eq!(r.status, 401, "{wrong}: {}", r.text);
+    }
+    let r = Api::send(
+        api.bare(Method::GET, "/metrics")
+            .header("authorization", "Bearer t0k"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("hookwheel_build_info"), "{}", r.text);
+    // The token protects only /metrics.
+    assert_eq!(api.plain_get("/healthz").status, 200);
+}
