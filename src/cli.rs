@@ -59,6 +59,26 @@ enum Command {
     /// Secret-vault tools.
     #[command(subcommand)]
     Vault(VaultCmd),
+    /// Schedule tools that need no daemon.
+    #[command(subcommand)]
+    Schedule(ScheduleCmd),
+}
+
+#[derive(Subcommand)]
+enum ScheduleCmd {
+    /// The next fire instants of a driver with rules, computed offline exactly as the daemon's
+    /// preview_schedule does. Give the fields of the matching add_*_schedule call as KEY=VALUE,
+    /// e.g. `driver_type=cron cron_expression='30 2 * * *' cron_timezone=America/New_York count=5`;
+    /// values that parse as JSON (numbers, true/false, arrays, objects) are taken as such.
+    Preview {
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        fields: Vec<String>,
+        /// Rules as a JSON array of add_schedule_rule bodies.
+        #[arg(long, value_name = "JSON")]
+        rules: Option<String>,
+        #[command(flatten)]
+        out: JsonFlag,
+    },
 }
 
 #[derive(Args)]
@@ -274,6 +294,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             backup(&cli, out)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Schedule(ScheduleCmd::Preview { fields, rules, out }) => {
+            let v = preview_offline(fields, rules.as_deref())?;
+            print_value(&v, out.json, |v| {
+                let mut s = String::new();
+                for t in v["fire_times"].as_array().into_iter().flatten() {
+                    s += &format!("{}  {}\n", str_of(&t["utc"]), str_of(&t["local"]));
+                }
+                s
+            });
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Vault(VaultCmd::RotateKey) => {
             let v = admin_call(&cli, AdminRequest::VaultRotate)?;
             println!(
@@ -283,6 +314,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn preview_offline(fields: &[String], rules: Option<&str>) -> anyhow::Result<Value> {
+    let mut body = serde_json::Map::new();
+    for f in fields {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("{f:?}: expected KEY=VALUE"))?;
+        let value = match serde_json::from_str::<Value>(v) {
+            Ok(j @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => j,
+            _ => Value::String(v.to_string()),
+        };
+        body.insert(k.to_string(), value);
+    }
+    if let Some(r) = rules {
+        body.insert(
+            "rules".into(),
+            serde_json::from_str(r).context("--rules must be a JSON array")?,
+        );
+    }
+    let req = crate::api::request::Req {
+        method: axum::http::Method::POST,
+        body,
+        query: Default::default(),
+    };
+    let now = <SystemClock as crate::time::Clock>::now_ms(&SystemClock);
+    crate::api::schedules::preview_request(&req, None, "UTC", now)
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))
 }
 
 fn str_of(v: &Value) -> &str {

@@ -17,7 +17,7 @@ use crate::admin::{self, AdminCtx};
 use crate::api::{self, App, LiveSettings};
 use crate::auth;
 use crate::config::{Config, Overrides};
-use crate::delivery::SimpleDelivery;
+use crate::delivery::Engine;
 use crate::metrics::Metrics;
 use crate::model::{Brand, BrandId};
 use crate::store::{STORE_FILE, Store, WriterSettings};
@@ -102,6 +102,8 @@ fn live_settings(cfg: &Config) -> LiveSettings {
     LiveSettings {
         api: cfg.api,
         metrics_bearer_token: cfg.metrics_bearer_token.clone(),
+        schedule_defaults: cfg.schedule_defaults,
+        delivery: cfg.delivery,
     }
 }
 
@@ -130,21 +132,25 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap(&store, &cfg.data_dir, clock.now_ms()).await?;
 
-    let (finished_tx, finished_rx) =
+    ensure_signing_secrets(&store, &vault, clock.now_ms()).await?;
+
+    let (events_tx, events_rx) =
         tokio::sync::mpsc::channel(crate::scheduler::COMMAND_QUEUE_CAPACITY);
-    let delivery = SimpleDelivery::new(
+    let delivery = Engine::new(
         store.clone(),
         vault.clone(),
         clock.clone(),
         metrics.clone(),
-        finished_tx,
+        cfg.delivery,
+        cfg.egress.clone(),
+        events_tx,
     );
     let (scheduler, scheduler_task) = crate::scheduler::start(
         store.clone(),
         clock.clone(),
         delivery.clone(),
         metrics.clone(),
-        finished_rx,
+        events_rx,
     )
     .await?;
     let app = App::new(
@@ -154,7 +160,7 @@ pub async fn serve(
         clock.clone(),
         live_settings(&cfg),
         scheduler.clone(),
-        Arc::new(delivery),
+        delivery.clone(),
     );
     let router = api::router(app.clone());
     let handle: Handle<SocketAddr> = Handle::new();
@@ -204,7 +210,11 @@ pub async fn serve(
         tracing::info!(%local, scheme, "listening");
     }
 
-    let maintenance = tokio::spawn(maintenance(app.clone(), cfg.api.idempotency_ttl_seconds));
+    let maintenance = tokio::spawn(maintenance(
+        app.clone(),
+        cfg.api.idempotency_ttl_seconds,
+        cfg.retention_days,
+    ));
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(app.clone(), interval));
     }
@@ -273,6 +283,10 @@ async fn reload(
         tracing::error!("log.level not applied: {e}");
     }
     app.set_live(live_settings(&new));
+    app.delivery.reconfigure(new.delivery, new.egress.clone());
+    if new.delivery.max_in_flight != old.delivery.max_in_flight {
+        tracing::warn!("delivery.max_in_flight changes after a restart");
+    }
     if let (Some(cfg), Some(files)) = (tls, &new.tls) {
         match cfg
             .reload_from_pem_file(&files.cert_file, &files.key_file)
@@ -320,8 +334,30 @@ fn monotonic() -> sd_notify::NotifyState<'static> {
         .unwrap_or(sd_notify::NotifyState::Status("reloading"))
 }
 
-/// Periodic housekeeping: key last-use flush, idempotency-record pruning.
-async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64) {
+/// Gives every domain without one a signing secret: domains created before signing existed
+/// (schema version 1) are migrated on the first start of a version that signs.
+async fn ensure_signing_secrets(store: &Store, vault: &Vault, now: i64) -> anyhow::Result<()> {
+    let mut n = 0;
+    for d in store.all_domains()? {
+        if d.signing.is_empty() {
+            let key = crate::model::SigningKey {
+                sealed: vault.seal_signing(d.id, now, &crate::delivery::signing::new_secret()),
+                created_ms: now,
+                expires_ms: None,
+            };
+            store.set_domain_signing(d.brand, d.id, vec![key]).await?;
+            n += 1;
+        }
+    }
+    if n > 0 {
+        tracing::info!(domains = n, "created signing secrets for existing domains");
+    }
+    Ok(())
+}
+
+/// Periodic housekeeping: key last-use flush, queue-depth gauges, idempotency-record and
+/// execution-retention pruning.
+async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(KEY_USAGE_FLUSH_SECONDS));
     let mut since_prune = u64::MAX / 2;
     loop {
@@ -332,9 +368,20 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64) {
         {
             tracing::warn!(error = %e, "could not record API key usage");
         }
+        app.metrics.set_queue_depths(app.delivery.queue_depths());
         since_prune += KEY_USAGE_FLUSH_SECONDS;
         if since_prune >= IDEMPOTENCY_PRUNE_SECONDS {
             since_prune = 0;
+            if retention_days > 0 {
+                let before = app.clock.now_ms() - i64::from(retention_days) * 86_400_000;
+                match app.store.prune_executions(before).await {
+                    Ok(n) if n > 0 => {
+                        tracing::info!(pruned = n, "executions past retention removed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not prune executions"),
+                }
+            }
             let before = app.clock.now_ms() - (idempotency_ttl_seconds as i64) * 1000;
             match app.store.prune_idempotent(before).await {
                 Ok(n) if n > 0 => tracing::info!(pruned = n, "expired idempotency records removed"),

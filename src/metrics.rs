@@ -68,11 +68,14 @@ struct Inner {
     fires: Mutex<BTreeMap<(String, String), u64>>,
     fire_lateness: Mutex<Histogram>,
     delivery_lateness: Mutex<Histogram>,
+    delivery_latency: Mutex<Histogram>,
     /// attempt outcome -> count
     attempts: Mutex<BTreeMap<&'static str, u64>>,
     /// execution final status -> count
     executions: Mutex<BTreeMap<String, u64>>,
     armed: std::sync::atomic::AtomicU64,
+    /// domain id -> executions waiting at its traffic guard
+    queue_depths: Mutex<Vec<(String, usize)>>,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -119,6 +122,11 @@ impl Metrics {
         lock(&self.0.delivery_lateness).observe(ms.max(0) as f64 / 1000.0);
     }
 
+    /// Time from request start to the end of the response (ms).
+    pub fn observe_delivery_latency(&self, ms: i64) {
+        lock(&self.0.delivery_latency).observe(ms.max(0) as f64 / 1000.0);
+    }
+
     pub fn observe_attempt(&self, success: bool) {
         *lock(&self.0.attempts)
             .entry(if success { "success" } else { "failure" })
@@ -129,6 +137,13 @@ impl Metrics {
         *lock(&self.0.executions)
             .entry(status.to_string())
             .or_default() += 1;
+    }
+
+    pub fn set_queue_depths(&self, depths: Vec<(crate::model::DomainId, usize)>) {
+        *lock(&self.0.queue_depths) = depths
+            .into_iter()
+            .map(|(d, n)| (d.to_string(), n))
+            .collect();
     }
 
     pub fn set_armed(&self, n: usize) {
@@ -187,6 +202,8 @@ impl Metrics {
         lock(&self.0.fire_lateness).render(&mut out, "hookwheel_fire_lateness_seconds", "");
         out.push_str("# HELP hookwheel_delivery_lateness_seconds Request start minus scheduled instant.\n# TYPE hookwheel_delivery_lateness_seconds histogram\n");
         lock(&self.0.delivery_lateness).render(&mut out, "hookwheel_delivery_lateness_seconds", "");
+        out.push_str("# HELP hookwheel_delivery_latency_seconds Request start to end of response.\n# TYPE hookwheel_delivery_latency_seconds histogram\n");
+        lock(&self.0.delivery_latency).render(&mut out, "hookwheel_delivery_latency_seconds", "");
         out.push_str("# HELP hookwheel_attempts_total Delivery attempts by outcome.\n# TYPE hookwheel_attempts_total counter\n");
         for (outcome, n) in lock(&self.0.attempts).iter() {
             let _ = writeln!(out, "hookwheel_attempts_total{{outcome=\"{outcome}\"}} {n}");
@@ -194,6 +211,13 @@ impl Metrics {
         out.push_str("# HELP hookwheel_executions_total Executions by final status.\n# TYPE hookwheel_executions_total counter\n");
         for (status, n) in lock(&self.0.executions).iter() {
             let _ = writeln!(out, "hookwheel_executions_total{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP hookwheel_domain_queue_depth Executions waiting at a domain's traffic guard.\n# TYPE hookwheel_domain_queue_depth gauge\n");
+        for (domain, n) in lock(&self.0.queue_depths).iter() {
+            let _ = writeln!(
+                out,
+                "hookwheel_domain_queue_depth{{domain=\"{domain}\"}} {n}"
+            );
         }
         out.push_str("# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n");
         let _ = writeln!(

@@ -7,7 +7,8 @@ use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::Req;
-use crate::model::{Domain, DomainId, Protocol};
+use crate::delivery::signing;
+use crate::model::{Domain, DomainId, Protocol, SigningKey};
 use crate::time::tz::format_in_zone;
 
 const PROTOCOL: &[&str] = &["protocol_type", "protocol"];
@@ -149,6 +150,16 @@ fn domain_id(req: &Req) -> Result<DomainId, ApiError> {
     req.uuid(DOMAIN_UUID).map(DomainId)
 }
 
+/// A fresh signing secret for a new domain, sealed by the vault.
+pub fn new_signing_key(cx: &Cx, domain: DomainId) -> SigningKey {
+    let secret = zeroize::Zeroizing::new(signing::new_secret());
+    SigningKey {
+        sealed: cx.app.vault.seal_signing(domain, cx.now, &secret),
+        created_ms: cx.now,
+        expires_ms: None,
+    }
+}
+
 pub async fn add(cx: Cx, req: Req) -> ApiResult {
     let protocol =
         parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
@@ -162,10 +173,12 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
         concurrency_control_enabled: false,
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
+        signing: Vec::new(),
         created_ms: cx.now,
         updated_ms: cx.now,
     };
     apply_limits(&req, &mut d)?;
+    d.signing = vec![new_signing_key(&cx, d.id)];
     let d = cx.app.store.create_domain(d).await?;
     ok(
         json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}),
@@ -218,6 +231,65 @@ pub async fn delete(cx: Cx, req: Req) -> ApiResult {
     ok(
         json!({"success": true, "details": "Domain deleted successfully", "domain_uuid": id.to_string()}),
     )
+}
+
+/// `get_domain_signing_secret` (extension): the `whsec_` secret(s) that sign this domain's
+/// requests — the one endpoint besides `get_value_of_secret` that reveals a secret.
+pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
+    let id = domain_id(&req)?;
+    let d = cx
+        .app
+        .store
+        .get_domain(cx.brand.id, id)?
+        .ok_or(ApiError::NotFound("Domain"))?;
+    let mut keys = Vec::new();
+    for k in d.active_signing(cx.now) {
+        let secret = cx
+            .app
+            .vault
+            .open_signing(d.id, k)
+            .map_err(|e| ApiError::Internal(format!("domain {}: {e}", d.id)))?;
+        keys.push(json!({
+            "signing_secret": secret.as_str(),
+            "created_at": crate::time::format_utc(k.created_ms),
+            "expires_at": k.expires_ms.map(crate::time::format_utc),
+        }));
+    }
+    let current = keys
+        .first()
+        .map(|k| k["signing_secret"].clone())
+        .unwrap_or(Value::Null);
+    ok(
+        json!({"success": true, "data": {"domain_uuid": d.id.to_string(), "signing_secret": current, "active_secrets": keys}}),
+    )
+}
+
+/// `rotate_domain_signing_secret` (extension): a new secret signs from now on; the previous
+/// one keeps signing alongside for `delivery.signing_overlap_seconds`.
+pub async fn rotate_signing_secret(cx: Cx, req: Req) -> ApiResult {
+    let id = domain_id(&req)?;
+    let d = cx
+        .app
+        .store
+        .get_domain(cx.brand.id, id)?
+        .ok_or(ApiError::NotFound("Domain"))?;
+    let overlap = cx.app.delivery_limits().signing_overlap_ms;
+    let mut keys: Vec<SigningKey> = d.active_signing(cx.now).cloned().collect();
+    for k in &mut keys {
+        let until = cx.now + overlap;
+        k.expires_ms = Some(k.expires_ms.map_or(until, |e| e.min(until)));
+    }
+    keys.insert(0, new_signing_key(&cx, d.id));
+    cx.app
+        .store
+        .set_domain_signing(cx.brand.id, d.id, keys)
+        .await?;
+    ok(json!({
+        "success": true,
+        "details": "Signing secret rotated",
+        "domain_uuid": d.id.to_string(),
+        "previous_expires_at": crate::time::format_utc(cx.now + overlap),
+    }))
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::Req;
-use crate::model::{Execution, ExecutionId, ExecutionStatus, ScheduleId};
+use crate::model::{
+    Execution, ExecutionId, ExecutionStatus, ScheduleId, TargetKind, TemplateId, Trigger,
+};
 use crate::store::ExecutionFilter;
 use crate::time::{format_utc, tz};
 
@@ -29,6 +31,8 @@ fn summary(e: &Execution) -> Value {
         "skipped_rule_uuid": e.skipped_rule.map(|r| r.to_string()),
         "created_at": format_utc(e.created_ms),
         "finished_at": e.finished_ms.map(format_utc),
+        "next_attempt_at": e.next_attempt_ms.map(format_utc),
+        "retry_of": e.retry_of.map(|r| r.to_string()),
     })
 }
 
@@ -123,4 +127,98 @@ pub async fn detail(cx: Cx, req: Req) -> ApiResult {
         ),
     );
     ok(json!({"success": true, "data": data}))
+}
+
+/// `retry_execution`: re-runs a failed (or cancelled) execution as a new one linked to it,
+/// with the same idempotency key (it is the same message to the receiver).
+pub async fn retry(cx: Cx, req: Req) -> ApiResult {
+    let id = ExecutionId(req.uuid(&["execution_uuid"])?);
+    let old = cx
+        .app
+        .store
+        .get_execution(cx.brand.id, id)?
+        .ok_or(ApiError::NotFound("Execution"))?;
+    if !matches!(
+        old.status,
+        ExecutionStatus::Failed | ExecutionStatus::Cancelled
+    ) {
+        return Err(ApiError::conflict(format!(
+            "Only failed or cancelled executions can be retried; this one is {}",
+            old.status.as_str()
+        )));
+    }
+    let new = Execution {
+        id: ExecutionId::new(),
+        trigger: Trigger::Manual,
+        status: ExecutionStatus::Pending,
+        scheduled_ms: cx.now,
+        due_ms: cx.now,
+        attempts: Vec::new(),
+        lateness_ms: None,
+        next_attempt_ms: None,
+        retry_of: Some(old.id),
+        skipped_rule: None,
+        reason: None,
+        created_ms: cx.now,
+        finished_ms: None,
+        ..old
+    };
+    let e = cx.app.store.create_execution(new).await?;
+    let new_id = e.id;
+    cx.app.dispatch(e);
+    ok(
+        json!({"success": true, "details": "Execution retried", "execution_uuid": new_id.to_string(), "retry_of": id.to_string()}),
+    )
+}
+
+/// `cancel_execution`: stops a pending execution (a waiting retry included).
+pub async fn cancel(cx: Cx, req: Req) -> ApiResult {
+    let id = ExecutionId(req.uuid(&["execution_uuid"])?);
+    match cx.app.store.cancel_execution(cx.brand.id, id, cx.now).await {
+        Ok(e) => ok(
+            json!({"success": true, "details": "Execution cancelled", "execution_uuid": e.id.to_string()}),
+        ),
+        Err(crate::store::StoreError::Invalid(why)) => Err(ApiError::conflict(format!(
+            "Execution cannot be cancelled: {why}"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `execute_webhook_template` (`{webhook_uuid, initial_context}`): runs a template once, now.
+pub async fn execute_template(cx: Cx, req: Req) -> ApiResult {
+    let template = TemplateId(req.uuid(&["webhook_uuid", "template_uuid"])?);
+    if cx.app.store.get_template(cx.brand.id, template)?.is_none() {
+        return Err(ApiError::NotFound("Webhook"));
+    }
+    let context = req
+        .opt_object(&["initial_context", "initial_context_template", "context"])?
+        .unwrap_or_default();
+    let id = ExecutionId::new();
+    let e = Execution {
+        id,
+        brand: cx.brand.id,
+        schedule: None,
+        target_kind: TargetKind::Webhook,
+        target_id: template.0,
+        trigger: Trigger::Manual,
+        scheduled_ms: cx.now,
+        due_ms: cx.now,
+        idempotency_key: format!("hw_manual_{}", id.0.simple()),
+        status: ExecutionStatus::Pending,
+        context,
+        skipped_rule: None,
+        reason: None,
+        attempts: Vec::new(),
+        lateness_ms: None,
+        next_attempt_ms: None,
+        retry_of: None,
+        created_ms: cx.now,
+        finished_ms: None,
+    };
+    let e = cx.app.store.create_execution(e).await?;
+    cx.app.dispatch(e);
+    ok(
+        json!({"success": true, "details": "Webhook execution started", "execution_uuid": id.to_string()}),
+    )
 }

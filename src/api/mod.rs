@@ -16,7 +16,7 @@ mod ops;
 mod ratelimit;
 mod reply;
 pub mod request;
-mod schedules;
+pub mod schedules;
 mod secrets;
 mod templates;
 mod timezones;
@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use axum::Router;
 use axum::routing::{any, get};
 
-use crate::config::ApiLimits;
-use crate::delivery::Dispatch;
+use crate::config::{ApiLimits, ScheduleDefaults};
+use crate::delivery::{Dispatch, Engine};
 use crate::metrics::Metrics;
 use crate::model::{BrandId, KeyId};
 use crate::scheduler::SchedulerHandle;
@@ -42,13 +42,15 @@ use crate::vault::Vault;
 pub struct LiveSettings {
     pub api: ApiLimits,
     pub metrics_bearer_token: Option<String>,
+    pub schedule_defaults: ScheduleDefaults,
+    pub delivery: crate::config::DeliveryLimits,
 }
 
 /// Shared state of the API.
 pub struct App {
     pub store: Store,
     pub scheduler: SchedulerHandle,
-    delivery: Arc<dyn Dispatch>,
+    pub delivery: Arc<Engine>,
     pub vault: Vault,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
@@ -69,7 +71,7 @@ impl App {
         clock: Arc<dyn Clock>,
         live: LiveSettings,
         scheduler: SchedulerHandle,
-        delivery: Arc<dyn Dispatch>,
+        delivery: Arc<Engine>,
     ) -> Arc<App> {
         Arc::new(App {
             store,
@@ -84,6 +86,10 @@ impl App {
             idempotency_in_flight: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
         })
+    }
+
+    pub fn delivery_limits(&self) -> crate::config::DeliveryLimits {
+        self.live().delivery
     }
 
     /// Hands a recorded execution to delivery.

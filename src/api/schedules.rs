@@ -35,7 +35,6 @@ const CONTEXT: Names = &["initial_context_template", "initial_context"];
 const ONE_OFF: Names = &["is_one_off_task"];
 
 const INTERVAL_VALUE_MAX: i64 = 1_000_000;
-const MISFIRE_GRACE_SECONDS_DEFAULT: u32 = 3600;
 const MISFIRE_GRACE_SECONDS_MAX: i64 = 30 * 86_400;
 const JITTER_SECONDS_MAX: i64 = 86_400;
 const DEBOUNCE_SECONDS_MAX: i64 = 30 * 86_400;
@@ -446,8 +445,8 @@ async fn create(cx: Cx, req: Req, kind: &str, sdk: bool) -> ApiResult {
         target_id,
         driver,
         initial_context: Map::new(),
-        misfire: MisfirePolicy::FireOnce,
-        misfire_grace_seconds: MISFIRE_GRACE_SECONDS_DEFAULT,
+        misfire: cx.app.live().schedule_defaults.misfire_policy,
+        misfire_grace_seconds: cx.app.live().schedule_defaults.misfire_grace_seconds,
         overlap: OverlapPolicy::Allow,
         jitter_seconds: 0,
         status: ScheduleStatus::Active,
@@ -517,12 +516,22 @@ pub fn human_duration(ms: i64) -> String {
         .join(" ")
 }
 
+/// The next run shown to clients: only an active schedule has one (a paused or inactive
+/// schedule keeps its stored cursor, but it will not fire there; resuming recomputes it).
+fn next_run(s: &Schedule) -> Option<Millis> {
+    if s.status == ScheduleStatus::Active {
+        s.next_fire_ms
+    } else {
+        None
+    }
+}
+
 fn locale_details(s: &Schedule, brand_tz: &str, now: Millis) -> Value {
     json!({
         "preferred_timezone": brand_tz,
-        "time_left_to_trigger": s.next_fire_ms.map(|n| human_duration(n - now)),
+        "time_left_to_trigger": next_run(s).map(|n| human_duration(n - now)),
         "last_run_at_by_preferred_timezone": s.last_run_ms.map(|t| tz::format_in_zone(t, brand_tz)),
-        "next_run_at_by_preferred_timezone": s.next_fire_ms.map(|t| tz::format_in_zone(t, brand_tz)),
+        "next_run_at_by_preferred_timezone": next_run(s).map(|t| tz::format_in_zone(t, brand_tz)),
     })
 }
 
@@ -539,7 +548,7 @@ fn list_item(s: &Schedule, brand_tz: &str, now: Millis) -> Value {
         "model_uuid": s.target_id.to_string(),
         "driver_type": s.driver.kind(),
         "last_run_at": opt_utc(s.last_run_ms),
-        "next_run_at": opt_utc(s.next_fire_ms),
+        "next_run_at": opt_utc(next_run(s)),
         "total_schedule_triggered": s.total_triggered,
         "locale_timezone_converted_details": locale_details(s, brand_tz, now),
         "schedule_uuid": s.id.to_string(),
@@ -676,7 +685,7 @@ fn detail_view(cx: &Cx, s: &Schedule) -> Value {
         "reason": s.reason,
         "type": s.target_kind.as_str(),
         "last_run_at": opt_utc(s.last_run_ms),
-        "next_run_at": opt_utc(s.next_fire_ms),
+        "next_run_at": opt_utc(next_run(s)),
         "locale_timezone_converted_details": locale_details(s, tz, cx.now),
         "schedule_uuid": s.id.to_string(),
         "schedule_applied_model_uuid": s.target_id.to_string(),
@@ -917,7 +926,7 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
         .map_err(|e| store_invalid_to_api(e, "schedule_uuid"))?;
     cx.app.scheduler.arm(s.brand, s.id).await;
     ok(
-        json!({"success": true, "details": "Schedule updated successfully", "schedule_uuid": s.id.to_string(), "next_run_at": opt_utc(s.next_fire_ms)}),
+        json!({"success": true, "details": "Schedule updated successfully", "schedule_uuid": s.id.to_string(), "next_run_at": opt_utc(next_run(&s))}),
     )
 }
 
@@ -1141,6 +1150,24 @@ pub async fn delete_rule(cx: Cx, req: Req) -> ApiResult {
 // ---- preview and triggers ----
 
 pub async fn preview_times(cx: Cx, req: Req) -> ApiResult {
+    let schedule = if req.has(SCHEDULE_UUID) {
+        Some(load(&cx, &req)?)
+    } else {
+        None
+    };
+    let data = preview_request(&req, schedule.as_ref(), &cx.brand.timezone, cx.now)?;
+    ok(json!({"success": true, "data": data}))
+}
+
+/// The preview itself, shared by `preview_schedule` and the offline `hookwheel schedule
+/// preview`: the next `count` instants of a stored schedule (from its cursor) or of driver
+/// fields (`driver_type` + the fields of the matching `add_*_schedule`), with `rules` applied.
+pub fn preview_request(
+    req: &Req,
+    schedule: Option<&Schedule>,
+    brand_zone: &str,
+    now: Millis,
+) -> Result<Value, ApiError> {
     let count = req
         .opt_int(&["count"], 1, PREVIEW_COUNT_MAX as i64)?
         .map(|c| c as usize)
@@ -1160,7 +1187,7 @@ pub async fn preview_times(cx: Cx, req: Req) -> ApiResult {
                         body: o.clone(),
                         query: Default::default(),
                     },
-                    &cx.brand.timezone,
+                    brand_zone,
                 ),
                 _ => Err(ApiError::invalid("rules", "expected rule objects")),
             })
@@ -1172,32 +1199,42 @@ pub async fn preview_times(cx: Cx, req: Req) -> ApiResult {
             ));
         }
     };
-    let (driver, mut rules, runs_done, start, zone) = if req.has(SCHEDULE_UUID) {
-        let s = load(&cx, &req)?;
-        let zone = s.display_zone(&cx.brand.timezone).to_string();
-        let start = match (from, s.next_fire_ms) {
-            (Some(f), _) => f,
-            // Start at the cursor, so the first instant shown is the next one that fires.
-            (None, Some(c)) => c - 1,
-            (None, None) => cx.now,
-        };
-        let rules = s.rules.iter().map(|r| r.rule.clone()).collect::<Vec<_>>();
-        if s.status != ScheduleStatus::Active {
-            return ok(
-                json!({"success": true, "data": {"fire_times": [], "status": s.status.as_str()}}),
-            );
+    let (driver, mut rules, runs_done, start, zone) = match schedule {
+        Some(s) => {
+            let zone = s.display_zone(brand_zone).to_string();
+            if s.status != ScheduleStatus::Active {
+                return Ok(
+                    json!({"fire_times": [], "timezone": zone, "status": s.status.as_str()}),
+                );
+            }
+            let start = match (from, s.next_fire_ms) {
+                (Some(f), _) => f,
+                // Start at the cursor, so the first instant shown is the next one that fires.
+                (None, Some(c)) => c - 1,
+                (None, None) => now,
+            };
+            (
+                s.driver.clone(),
+                s.rules.iter().map(|r| r.rule.clone()).collect::<Vec<_>>(),
+                s.total_triggered,
+                start,
+                zone,
+            )
         }
-        (s.driver, rules, s.total_triggered, start, zone)
-    } else {
-        let kind = req.string(&["driver_type", "schedule_type"])?;
-        let driver = parse_driver(&req, &kind, cx.now, None, true)?;
-        let zone = driver.zone().unwrap_or(&cx.brand.timezone).to_string();
-        (driver, Vec::new(), 0, from.unwrap_or(cx.now), zone)
+        None => {
+            let kind = req.string(&["driver_type", "schedule_type"])?;
+            let driver = parse_driver(req, &kind, now, None, true)?;
+            let zone = driver.zone().unwrap_or(brand_zone).to_string();
+            (driver, Vec::new(), 0, from.unwrap_or(now), zone)
+        }
     };
     rules.extend(extra_rules);
     let times = preview(&driver, &rules, start, count, runs_done);
-    let data: Vec<Value> = times.iter().map(|t| json!({"utc": crate::time::format_utc_seconds(*t), "local": tz::format_in_zone_seconds(*t, &zone)})).collect();
-    ok(json!({"success": true, "data": {"fire_times": data, "timezone": zone}}))
+    let data: Vec<Value> = times
+        .iter()
+        .map(|t| json!({"utc": crate::time::format_utc_seconds(*t), "local": tz::format_in_zone_seconds(*t, &zone)}))
+        .collect();
+    Ok(json!({"fire_times": data, "timezone": zone}))
 }
 
 fn manual_execution(
@@ -1223,6 +1260,8 @@ fn manual_execution(
         reason: None,
         attempts: Vec::new(),
         lateness_ms: None,
+        next_attempt_ms: None,
+        retry_of: None,
         created_ms: now,
         finished_ms: None,
     }

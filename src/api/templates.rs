@@ -189,6 +189,7 @@ fn apply(
             concurrency_control_enabled: false,
             max_concurrent_jobs: 0,
             max_requests_per_second: 0,
+            signing: Vec::new(),
             created_ms: cx.now,
             updated_ms: cx.now,
         });
@@ -294,6 +295,10 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
         updated_ms: cx.now,
     };
     let new_domain = apply(&cx, &req, &mut t, true)?;
+    let new_domain = new_domain.map(|mut d| {
+        d.signing = vec![super::domains::new_signing_key(&cx, d.id)];
+        d
+    });
     let t = cx.app.store.create_template(t, new_domain).await?;
     let id = t.id.to_string();
     ok(json!({
@@ -323,6 +328,7 @@ pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError
         concurrency_control_enabled: false,
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
+        signing: Vec::new(),
         created_ms: cx.now,
         updated_ms: cx.now,
     };
@@ -341,6 +347,8 @@ pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError
         created_ms: cx.now,
         updated_ms: cx.now,
     };
+    let mut new_domain = new_domain;
+    new_domain.signing = vec![super::domains::new_signing_key(cx, new_domain.id)];
     Ok(cx.app.store.create_template(t, Some(new_domain)).await?.id)
 }
 
@@ -414,7 +422,11 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
         // An SDK update with a url: reuse or register that domain first.
         t.domain = match cx.app.store.find_domain(cx.brand.id, d.protocol, &d.host)? {
             Some(existing) => existing.id,
-            None => cx.app.store.create_domain(d).await?.id,
+            None => {
+                let mut d = d;
+                d.signing = vec![super::domains::new_signing_key(&cx, d.id)];
+                cx.app.store.create_domain(d).await?.id
+            }
         };
     }
     t.updated_ms = cx.now;

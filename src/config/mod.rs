@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+use crate::delivery::egress::{Cidr, EgressPolicy, Preset};
+use crate::model::MisfirePolicy;
 use crate::vault::KeySource;
 
 /// The commented example file, which doubles as the defaults.
@@ -74,6 +76,28 @@ pub struct Config {
     pub vault_key: KeySource,
     pub commit_batch_max: usize,
     pub write_queue_capacity: usize,
+    pub schedule_defaults: ScheduleDefaults,
+    pub delivery: DeliveryLimits,
+    pub egress: EgressPolicy,
+    /// 0 = keep forever.
+    pub retention_days: u32,
+}
+
+/// Defaults for schedules created without the corresponding fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScheduleDefaults {
+    pub misfire_policy: MisfirePolicy,
+    pub misfire_grace_seconds: u32,
+}
+
+/// Delivery limits that can change on reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryLimits {
+    pub max_in_flight: usize,
+    pub max_response_bytes: usize,
+    pub retry_delay_max_ms: i64,
+    pub queue_memory_max: usize,
+    pub signing_overlap_ms: i64,
 }
 
 /// API limits that can change on reload.
@@ -345,6 +369,46 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     let commit_batch_max = r.int("store.commit_batch_max", 1, 100_000) as usize;
     let write_queue_capacity = r.int("store.write_queue_capacity", 1, 1_000_000) as usize;
 
+    let misfire = r.one_of(
+        "schedules.misfire_policy",
+        &["fire_once", "skip", "fire_all"],
+    );
+    let schedule_defaults = ScheduleDefaults {
+        misfire_policy: MisfirePolicy::parse(&misfire).unwrap_or(MisfirePolicy::FireOnce),
+        misfire_grace_seconds: r.int("schedules.misfire_grace_seconds", 0, 30 * 86_400) as u32,
+    };
+    let delivery = DeliveryLimits {
+        max_in_flight: r.int("delivery.max_in_flight", 1, 1_000_000) as usize,
+        max_response_bytes: r.int("delivery.max_response_bytes", 0, 64 * 1024 * 1024) as usize,
+        retry_delay_max_ms: r.int("delivery.retry_delay_max_seconds", 1, 30 * 86_400) * 1000,
+        queue_memory_max: r.int("delivery.queue_memory_max", 1, 10_000_000) as usize,
+        signing_overlap_ms: r.int("delivery.signing_overlap_seconds", 0, 30 * 86_400) * 1000,
+    };
+    let preset = match r.one_of("egress.preset", &["default", "strict"]).as_str() {
+        "strict" => Preset::Strict,
+        _ => Preset::Default,
+    };
+    let mut cidrs = |path: &str| -> Vec<Cidr> {
+        let values = r.value(path).as_array().cloned().unwrap_or_default();
+        let mut out = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            match v.as_str().and_then(Cidr::parse) {
+                Some(c) => out.push(c),
+                None => r.err(
+                    &format!("{path}[{i}]"),
+                    format!("not an address range like \"10.0.0.0/8\": {v}"),
+                ),
+            }
+        }
+        out
+    };
+    let egress = EgressPolicy {
+        preset,
+        allow: cidrs("egress.allow_cidrs"),
+        deny: cidrs("egress.deny_cidrs"),
+    };
+    let retention_days = r.int("retention.executions_days", 0, 36_500) as u32;
+
     Config {
         listen,
         data_dir,
@@ -357,6 +421,10 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         vault_key,
         commit_batch_max,
         write_queue_capacity,
+        schedule_defaults,
+        delivery,
+        egress,
+        retention_days,
     }
 }
 
@@ -383,6 +451,9 @@ mod tests {
         );
         assert_eq!(c.api.body_bytes_max, 1 << 20);
         assert!(c.tls.is_none());
+        assert_eq!(c.egress, EgressPolicy::default());
+        assert_eq!(c.delivery.retry_delay_max_ms, 86_400_000);
+        assert_eq!(c.schedule_defaults.misfire_policy, MisfirePolicy::FireOnce);
     }
 
     #[test]
@@ -412,6 +483,19 @@ mod tests {
             errs.iter()
                 .any(|e| e.starts_with("server.tls.key_file: must be set"))
         );
+    }
+
+    #[test]
+    fn egress_ranges_are_validated_one_by_one() {
+        let errs = check(
+            "[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n",
+        )
+        .unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("egress.allow_cidrs[1]: not an address range"));
+        let c = check("[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\"]\n").unwrap();
+        assert_eq!(c.egress.preset, Preset::Strict);
+        assert_eq!(c.egress.allow.len(), 1);
     }
 
     #[test]

@@ -1,223 +1,163 @@
-//! Delivery: turns a recorded execution into its HTTP request and records the outcome.
+//! Delivery: turns a recorded execution into the exact HTTP request its template describes
+//! and records what happened, attempt by attempt.
 //!
-//! The scheduler hands executions over through the [`Dispatch`] seam and is told when each one
-//! finishes (for overlap policies). This is the single-attempt delivery: render, send once,
-//! record status, latency and lateness. The full engine (retries, traffic guard, signing,
-//! egress policy) replaces [`SimpleDelivery`] behind the same trait.
+//! The scheduler hands executions over through the [`Dispatch`] seam. For each attempt the
+//! [`Engine`] waits for the execution's instant (fires are recorded ahead of time), renders the
+//! template (secrets injected only into the request, masked in the record), passes the
+//! domain's traffic guard ([`guard`]: FIFO, concurrency cap, GCRA rate, spill to the store when
+//! the in-memory queue is full), signs (Standard Webhooks), sends through the pooled client
+//! whose resolver enforces the egress policy ([`client`]), and classifies the outcome
+//! ([`retry`]). A retry is not a sleep: the execution is persisted with its next attempt time
+//! and the scheduler arms a wheel timer ([`DeliveryEvent::RetryAt`]), so it survives restarts.
 
-use std::sync::Arc;
+pub mod client;
+pub mod egress;
+pub mod guard;
+pub mod request;
+pub mod retry;
+pub mod signing;
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 
+use crate::config::DeliveryLimits;
 use crate::metrics::Metrics;
 use crate::model::{
-    Attempt, Domain, Execution, ExecutionStatus, ScheduleId, TargetKind, TemplateId,
-    WebhookTemplate,
+    Attempt, BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, ScheduleId, TargetKind,
+    TemplateId,
 };
 use crate::store::Store;
-use crate::template::render::{ContextResolver, Masked, Unresolved, render_str, render_value};
-use crate::time::Clock;
+use crate::time::{Clock, Millis, Stopwatch};
 use crate::vault::Vault;
-
-/// Most response bytes kept in an execution record.
-const RESPONSE_EXCERPT_BYTES_MAX: usize = 1024;
+use client::SharedPolicy;
+use egress::EgressPolicy;
+use retry::Outcome;
 
 /// Receives executions to carry out.
 pub trait Dispatch: Send + Sync + 'static {
     fn dispatch(&self, exec: Execution);
 }
 
-/// Sent when an execution reaches a final status.
+/// What delivery tells the scheduler.
 #[derive(Debug, Clone, Copy)]
-pub struct Finished {
-    pub schedule: Option<ScheduleId>,
+pub enum DeliveryEvent {
+    /// An execution reached a final status (for overlap policies).
+    Finished {
+        brand: BrandId,
+        schedule: Option<ScheduleId>,
+    },
+    /// An execution failed an attempt and retries at `at`: arm a timer.
+    RetryAt {
+        brand: BrandId,
+        execution: ExecutionId,
+        at: Millis,
+    },
 }
 
-pub struct SimpleDelivery {
+/// Most bytes of a response excerpt shown in an execution record.
+const RESPONSE_EXCERPT_BYTES_MAX: usize = 2048;
+
+pub struct Engine {
     store: Store,
     vault: Vault,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
     http: reqwest::Client,
-    finished: mpsc::Sender<Finished>,
+    policy: SharedPolicy,
+    limits: RwLock<DeliveryLimits>,
+    global: Arc<Semaphore>,
+    gates: Mutex<HashMap<DomainId, Arc<guard::Gate>>>,
+    events: mpsc::Sender<DeliveryEvent>,
 }
 
-/// The shared HTTP client: pooled, HTTP/1.1 keep-alive and HTTP/2, no redirects followed.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("hookwheel/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(64)
-        .build()
-        .expect("HTTP client")
-}
-
-impl SimpleDelivery {
+impl Engine {
     pub fn new(
         store: Store,
         vault: Vault,
         clock: Arc<dyn Clock>,
         metrics: Metrics,
-        finished: mpsc::Sender<Finished>,
-    ) -> Arc<Self> {
-        Arc::new(SimpleDelivery {
+        limits: DeliveryLimits,
+        policy: EgressPolicy,
+        events: mpsc::Sender<DeliveryEvent>,
+    ) -> Arc<Engine> {
+        let policy: SharedPolicy = Arc::new(RwLock::new(policy));
+        Arc::new(Engine {
+            http: client::build(policy.clone()),
+            policy,
+            global: Arc::new(Semaphore::new(limits.max_in_flight)),
+            limits: RwLock::new(limits),
+            gates: Mutex::new(HashMap::new()),
             store,
             vault,
             clock,
             metrics,
-            http: http_client(),
-            finished,
+            events,
         })
+    }
+
+    /// Applies reloaded limits and egress policy (`max_in_flight` needs a restart).
+    pub fn reconfigure(&self, limits: DeliveryLimits, policy: EgressPolicy) {
+        *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    fn limits(&self) -> DeliveryLimits {
+        *self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn gate(&self, domain: DomainId) -> Arc<guard::Gate> {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates
+            .entry(domain)
+            .or_insert_with(|| Arc::new(guard::Gate::new(self.clock.clone())))
+            .clone()
+    }
+
+    /// Queue depth per domain (in memory + spilled), for metrics.
+    pub fn queue_depths(&self) -> Vec<(DomainId, usize)> {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(d, g)| (*d, g.depth()))
+            .collect()
     }
 }
 
-impl Dispatch for Arc<SimpleDelivery> {
+impl Dispatch for Arc<Engine> {
     fn dispatch(&self, exec: Execution) {
         let me = self.clone();
-        tokio::spawn(async move {
-            let schedule = exec.schedule;
-            let final_status = me.deliver(exec).await;
-            if final_status.is_some() {
-                let _ = me.finished.send(Finished { schedule }).await;
-            }
-        });
+        tokio::spawn(async move { me.run(exec, false).await });
     }
 }
 
-/// The request an execution makes, rendered twice: to send, and with secrets masked to store.
-struct Rendered {
-    method: reqwest::Method,
-    url: String,
-    headers: Vec<(String, String)>,
-    body: Option<Value>,
-    masked: Value,
+/// How one attempt ended, before it is recorded.
+struct AttemptResult {
+    attempt: Attempt,
+    outcome: Outcome,
 }
 
-fn encode_query_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
+impl Engine {
+    /// Carries out the next attempt of an execution (`refill`: it comes back from the spill,
+    /// so it goes straight into the in-memory queue).
+    async fn run(self: Arc<Self>, exec: Execution, refill: bool) {
+        let at = exec.next_attempt_ms.unwrap_or(exec.due_ms);
+        let wait = at - self.clock.now_ms();
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
-    }
-    out
-}
-
-fn scalar_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-impl SimpleDelivery {
-    fn render(
-        &self,
-        t: &WebhookTemplate,
-        d: &Domain,
-        context: &Map<String, Value>,
-        brand: crate::model::BrandId,
-    ) -> Result<Rendered, Unresolved> {
-        let store = &self.store;
-        let vault = &self.vault;
-        let secrets = |name: &str| -> Option<String> {
-            let s = store.find_secret(brand, name).ok().flatten()?;
-            let plain = vault.open(s.id, &s.sealed).ok()?;
-            String::from_utf8(plain.to_vec()).ok()
+        // The record may have changed (cancelled) since it was handed over.
+        let mut exec = match self.store.get_execution(exec.brand, exec.id) {
+            Ok(Some(e)) if !e.status.is_finished() => e,
+            _ => return,
         };
-        let mut r = ContextResolver {
-            initial: context,
-            secrets,
-        };
-        let path = render_str(&t.path, &mut r)?;
-        let mut query = Vec::new();
-        for (k, v) in &t.query {
-            query.push((k.clone(), scalar_text(&render_value(v, &mut r)?)));
-        }
-        let mut headers = Vec::new();
-        for (k, v) in &t.headers {
-            headers.push((k.clone(), scalar_text(&render_value(v, &mut r)?)));
-        }
-        let has_body = !matches!(t.method, crate::model::HttpMethod::Get);
-        let body = if has_body {
-            Some(render_value(&t.body, &mut r)?)
-        } else {
-            None
-        };
-
-        let mut masked_r = Masked(&mut r);
-        let masked_path = render_str(&t.path, &mut masked_r)?;
-        let masked_headers: Map<String, Value> = t
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.clone(),
-                    Value::String(scalar_text(&render_value(v, &mut masked_r)?)),
-                ))
-            })
-            .collect::<Result<_, Unresolved>>()?;
-        let masked_query: Map<String, Value> = t
-            .query
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.clone(),
-                    Value::String(scalar_text(&render_value(v, &mut masked_r)?)),
-                ))
-            })
-            .collect::<Result<_, Unresolved>>()?;
-        let masked_body = if has_body {
-            render_value(&t.body, &mut masked_r)?
-        } else {
-            Value::Null
-        };
-
-        let base = format!("{}://{}", d.protocol.as_str(), d.host);
-        let qs = |q: &[(String, String)]| {
-            q.iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}={}",
-                        encode_query_component(k),
-                        encode_query_component(v)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("&")
-        };
-        let mut url = format!("{base}{path}");
-        if !query.is_empty() {
-            url = format!("{url}?{}", qs(&query));
-        }
-        let masked = json!({
-            "method": t.method.as_str(),
-            "url": format!("{base}{masked_path}"),
-            "query": masked_query,
-            "headers": masked_headers,
-            "body": masked_body,
-        });
-        let method =
-            reqwest::Method::from_bytes(t.method.as_str().as_bytes()).expect("known method");
-        Ok(Rendered {
-            method,
-            url,
-            headers,
-            body,
-            masked,
-        })
-    }
-
-    /// Carries out one execution; returns its final status (None: left pending).
-    async fn deliver(&self, mut exec: Execution) -> Option<ExecutionStatus> {
         if exec.target_kind == TargetKind::Workflow {
             // Workflow runs start when the workflow engine exists; the execution stays pending.
-            return None;
+            return;
         }
         let template = self
             .store
@@ -227,94 +167,310 @@ impl SimpleDelivery {
         let domain = template
             .as_ref()
             .and_then(|t| self.store.get_domain(exec.brand, t.domain).ok().flatten());
-        let outcome = match (template, domain) {
-            (None, _) => Err("webhook template not found (deleted?)".to_string()),
-            (Some(_), None) => Err("the template's domain was not found".to_string()),
-            (Some(t), Some(d)) => self
-                .render(&t, &d, &exec.context, exec.brand)
-                .map(|r| (r, t.retry.request_timeout_ms))
-                .map_err(|e| e.to_string()),
-        };
-        let (req, timeout_ms) = match outcome {
-            Ok(x) => x,
-            Err(error) => {
-                exec.status = ExecutionStatus::Failed;
-                exec.reason = Some(error);
-                exec.finished_ms = Some(self.clock.now_ms());
-                return self.save(exec).await;
+        let (template, domain) = match (template, domain) {
+            (Some(t), Some(d)) => (t, d),
+            (None, _) => {
+                return self
+                    .fail(exec, "webhook template not found (deleted?)".into())
+                    .await;
+            }
+            (Some(_), None) => {
+                return self
+                    .fail(exec, "the template's domain was not found".into())
+                    .await;
             }
         };
-        let started = self.clock.now_ms();
-        let lateness = started - exec.scheduled_ms;
-        if exec.lateness_ms.is_none() {
-            exec.lateness_ms = Some(lateness);
-            self.metrics.observe_lateness(lateness);
+        let req = match request::render(
+            &self.store,
+            &self.vault,
+            exec.brand,
+            &template,
+            &domain,
+            &exec.context,
+        ) {
+            Ok(r) => r,
+            Err(e) => return self.fail(exec, e.to_string()).await,
+        };
+
+        // The domain's traffic guard; beyond the in-memory bound, park in the store.
+        let gate = self.gate(domain.id);
+        let limits = self.limits();
+        if !refill
+            && (gate.spilled.load(Ordering::SeqCst) > 0
+                || gate.queued.load(Ordering::SeqCst) >= limits.queue_memory_max)
+        {
+            match self.store.spill(domain.id, exec.brand, exec.id).await {
+                Ok(()) => {
+                    gate.spilled.fetch_add(1, Ordering::SeqCst);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not park an execution; it waits in memory")
+                }
+            }
         }
+        let Some(pass) = gate.pass(guard::Limits::of(&domain)).await else {
+            return;
+        };
+        self.clone()
+            .refill(domain.id, gate.clone(), limits.queue_memory_max);
+        let Ok(global) = self.global.clone().acquire_owned().await else {
+            return;
+        };
+
+        let result = self
+            .attempt(
+                &exec,
+                &domain,
+                &req,
+                template.retry.request_timeout_ms,
+                limits.max_response_bytes,
+            )
+            .await;
+        drop((pass, global));
+
+        let attempts_done = exec.attempts.len() as u32 + 1;
+        let now = self.clock.now_ms();
+        if exec.lateness_ms.is_none() {
+            exec.lateness_ms = Some(result.attempt.started_ms - exec.scheduled_ms);
+            self.metrics
+                .observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
+        }
+        self.metrics
+            .observe_attempt(result.outcome == Outcome::Success);
+        self.metrics
+            .observe_delivery_latency(result.attempt.latency_ms);
+        exec.attempts.push(result.attempt);
+        match retry::next_attempt_at(
+            &template.retry,
+            attempts_done,
+            &result.outcome,
+            now,
+            limits.retry_delay_max_ms,
+        ) {
+            Some(at) => {
+                exec.next_attempt_ms = Some(at);
+                let (brand, id) = (exec.brand, exec.id);
+                if let Ok(true) = self.store.put_execution(exec).await {
+                    let _ = self
+                        .events
+                        .send(DeliveryEvent::RetryAt {
+                            brand,
+                            execution: id,
+                            at,
+                        })
+                        .await;
+                }
+            }
+            None => {
+                exec.next_attempt_ms = None;
+                exec.status = if result.outcome == Outcome::Success {
+                    ExecutionStatus::Succeeded
+                } else {
+                    ExecutionStatus::Failed
+                };
+                exec.finished_ms = Some(now);
+                self.finish(exec).await;
+            }
+        }
+    }
+
+    /// Brings parked executions back once the in-memory queue has room.
+    fn refill(self: Arc<Self>, domain: DomainId, gate: Arc<guard::Gate>, max: usize) {
+        let spilled = gate.spilled.load(Ordering::SeqCst);
+        let room = (max / 2).saturating_sub(gate.queued.load(Ordering::SeqCst));
+        if spilled == 0 || room == 0 {
+            return;
+        }
+        tokio::spawn(async move {
+            let Ok(taken) = self.store.take_spilled(domain, room.min(spilled)).await else {
+                return;
+            };
+            gate.spilled.fetch_sub(taken.len(), Ordering::SeqCst);
+            for (brand, id) in taken {
+                if let Ok(Some(e)) = self.store.get_execution(brand, id) {
+                    tokio::spawn(self.clone().run(e, true));
+                }
+            }
+        });
+    }
+
+    async fn attempt(
+        &self,
+        exec: &Execution,
+        domain: &crate::model::Domain,
+        req: &request::Rendered,
+        timeout_ms: u32,
+        max_response: usize,
+    ) -> AttemptResult {
+        let started = self.clock.now_ms();
+        let n = exec.attempts.len() as u32 + 1;
+        let finish = |status_code: Option<u16>,
+                      error: Option<String>,
+                      excerpt: Option<String>,
+                      latency_ms: i64,
+                      outcome: Outcome| AttemptResult {
+            attempt: Attempt {
+                n,
+                started_ms: started,
+                latency_ms,
+                status_code,
+                error,
+                request: req.masked.clone(),
+                response_excerpt: excerpt,
+            },
+            outcome,
+        };
+        let url = match reqwest::Url::parse(&req.url) {
+            Ok(u) => u,
+            Err(e) => {
+                return finish(
+                    None,
+                    Some(format!("invalid URL: {e}")),
+                    None,
+                    0,
+                    Outcome::Permanent,
+                );
+            }
+        };
+        if let Err(why) = client::check_literal(&url, &self.policy) {
+            return finish(None, Some(why), None, 0, Outcome::Permanent);
+        }
+        let ts = started.div_euclid(1000);
+        let body = req.body.clone().unwrap_or_default();
+        let secrets: Vec<zeroize::Zeroizing<String>> = domain
+            .active_signing(started)
+            .filter_map(|k| self.vault.open_signing(domain.id, k).ok())
+            .collect();
+        let refs: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let mut rb = self
             .http
-            .request(req.method.clone(), &req.url)
+            .request(req.method.clone(), url)
             .timeout(Duration::from_millis(u64::from(timeout_ms)))
             .header("idempotency-key", &exec.idempotency_key)
-            .header("webhook-id", &exec.idempotency_key);
+            .header("webhook-id", &exec.idempotency_key)
+            .header("webhook-timestamp", ts.to_string());
+        if !refs.is_empty() {
+            rb = rb.header(
+                "webhook-signature",
+                signing::signature_header(&refs, &exec.idempotency_key, ts, &body),
+            );
+        }
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
         if let Some(b) = &req.body {
-            rb = rb.json(b);
+            rb = rb
+                .header("content-type", "application/json")
+                .body(b.clone());
         }
-        let watch = crate::time::Stopwatch::start();
-        let result = rb.send().await;
-        let (status_code, error, excerpt) = match result {
-            Ok(resp) => {
+        let watch = Stopwatch::start();
+        match rb.send().await {
+            Ok(mut resp) => {
                 let code = resp.status().as_u16();
-                let bytes = resp.bytes().await.unwrap_or_default();
-                let cut = &bytes[..bytes.len().min(RESPONSE_EXCERPT_BYTES_MAX)];
-                (
-                    Some(code),
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let location = resp
+                    .headers()
+                    .get("location")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                // Keep at most max_response bytes; stop reading there.
+                let mut kept: Vec<u8> = Vec::new();
+                let mut read_error = None;
+                while kept.len() < max_response {
+                    match resp.chunk().await {
+                        Ok(Some(c)) => {
+                            kept.extend_from_slice(&c[..c.len().min(max_response - kept.len())])
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            read_error = Some(format!("reading the response: {e}"));
+                            break;
+                        }
+                    }
+                }
+                let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
+                let outcome =
+                    retry::classify(Some(code), retry_after.as_deref(), self.clock.now_ms());
+                let error = match (code, location) {
+                    (300..=399, Some(loc)) => {
+                        Some(format!("redirect to {loc} (redirects are not followed)"))
+                    }
+                    _ if code == 410 => {
+                        Some("410 Gone: the receiver asked to stop; no more retries".into())
+                    }
+                    _ => read_error,
+                };
+                let excerpt =
+                    String::from_utf8_lossy(&kept[..kept.len().min(RESPONSE_EXCERPT_BYTES_MAX)])
+                        .into_owned();
+                finish(Some(code), error, Some(excerpt), latency_ms, outcome)
+            }
+            Err(e) => {
+                let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
+                if client::is_egress_denial(&e) {
+                    let why = error_chain(&e);
+                    return finish(None, Some(why), None, latency_ms, Outcome::Permanent);
+                }
+                let what = if e.is_timeout() {
+                    format!("timeout after {timeout_ms} ms")
+                } else if e.is_connect() {
+                    format!("connection failed: {}", error_chain(&e))
+                } else {
+                    format!("request failed: {}", error_chain(&e))
+                };
+                finish(
                     None,
-                    Some(String::from_utf8_lossy(cut).into_owned()),
+                    Some(what),
+                    None,
+                    latency_ms,
+                    Outcome::Retryable {
+                        retry_after_ms: None,
+                    },
                 )
             }
-            Err(e) => (
-                None,
-                Some(if e.is_timeout() {
-                    "timeout".to_string()
-                } else {
-                    format!("request failed: {e}")
-                }),
-                None,
-            ),
-        };
-        let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
-        let ok = status_code.is_some_and(|c| (200..300).contains(&c));
-        exec.attempts.push(Attempt {
-            n: exec.attempts.len() as u32 + 1,
-            started_ms: started,
-            latency_ms,
-            status_code,
-            error,
-            request: req.masked,
-            response_excerpt: excerpt,
-        });
-        exec.status = if ok {
-            ExecutionStatus::Succeeded
-        } else {
-            ExecutionStatus::Failed
-        };
-        exec.finished_ms = Some(self.clock.now_ms());
-        self.metrics.observe_attempt(ok);
-        self.save(exec).await
-    }
-
-    async fn save(&self, exec: Execution) -> Option<ExecutionStatus> {
-        let status = exec.status;
-        self.metrics.observe_execution(status.as_str());
-        match self.store.put_execution(exec).await {
-            Ok(()) => Some(status),
-            Err(e) => {
-                tracing::error!(error = %e, "could not record an execution outcome");
-                None
-            }
         }
     }
+
+    /// Fails an execution before any request (rendering, missing template): not retried.
+    async fn fail(&self, mut exec: Execution, reason: String) {
+        exec.status = ExecutionStatus::Failed;
+        exec.reason = Some(reason);
+        exec.next_attempt_ms = None;
+        exec.finished_ms = Some(self.clock.now_ms());
+        self.finish(exec).await;
+    }
+
+    async fn finish(&self, exec: Execution) {
+        let (brand, schedule, status) = (exec.brand, exec.schedule, exec.status);
+        self.metrics.observe_execution(status.as_str());
+        match self.store.put_execution(exec).await {
+            Ok(_) => {
+                let _ = self
+                    .events
+                    .send(DeliveryEvent::Finished { brand, schedule })
+                    .await;
+            }
+            Err(e) => tracing::error!(error = %e, "could not record an execution outcome"),
+        }
+    }
+}
+
+/// An error and its sources, one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
 }

@@ -74,8 +74,30 @@ pub struct Domain {
     pub concurrency_control_enabled: bool,
     pub max_concurrent_jobs: u32,
     pub max_requests_per_second: u32,
+    /// Standard Webhooks signing secrets, newest first; older ones sign until `expires_ms`
+    /// (rotation overlap). Sealed by the vault with the domain id as associated data.
+    #[serde(default)]
+    pub signing: Vec<SigningKey>,
     pub created_ms: Millis,
     pub updated_ms: Millis,
+}
+
+/// One signing secret of a domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SigningKey {
+    pub sealed: Sealed,
+    pub created_ms: Millis,
+    /// Set on the previous secret when a new one replaces it.
+    pub expires_ms: Option<Millis>,
+}
+
+impl Domain {
+    /// The secrets that sign at `now`, newest first.
+    pub fn active_signing(&self, now: Millis) -> impl Iterator<Item = &SigningKey> {
+        self.signing
+            .iter()
+            .filter(move |k| k.expires_ms.is_none_or(|e| e > now))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -166,6 +166,15 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// When the schedule's timer should go off: the cursor plus its jitter, if it is active.
+    pub fn timer_deadline(&self) -> Option<Millis> {
+        if self.status != ScheduleStatus::Active {
+            return None;
+        }
+        let at = self.next_fire_ms?;
+        Some(at + jitter_ms(&fire_idempotency_key(self.id, at), self.jitter_seconds))
+    }
+
     /// The zone used to show this schedule's times: the driver's, else the brand's.
     pub fn display_zone<'a>(&'a self, brand_zone: &'a str) -> &'a str {
         self.driver.zone().unwrap_or(brand_zone)
@@ -256,6 +265,12 @@ pub struct Execution {
     pub attempts: Vec<Attempt>,
     /// First request start minus the scheduled instant.
     pub lateness_ms: Option<i64>,
+    /// When the next attempt is due (a retry waiting for its backoff).
+    #[serde(default)]
+    pub next_attempt_ms: Option<Millis>,
+    /// The failed execution this one re-runs (`retry_execution`).
+    #[serde(default)]
+    pub retry_of: Option<ExecutionId>,
     pub created_ms: Millis,
     pub finished_ms: Option<Millis>,
 }

@@ -4,10 +4,13 @@
 //! Daylight saving follows Vixie/OCPS (croner implements it): a fixed-time fire that falls in a
 //! spring-forward gap runs at the first valid instant after the gap; a fixed-time fire in a
 //! fall-back overlap runs once; interval-like fields (`*/15`, `*`) fire at every real matching
-//! instant. `next_after` is strictly increasing by construction.
+//! instant. `next_after` is strictly increasing by construction. croner carries a gap's fire
+//! only to the same calendar day and gives up on gaps over two hours; `gap_fire` covers the
+//! rest (a gap ending at midnight, Apia's skipped day). Table tests: `super::dst_tests`.
 
-use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
+use croner::{Cron, JobType};
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::time::{Millis, tz};
@@ -28,8 +31,10 @@ pub enum CronError {
 }
 
 /// How far ahead a next match is searched before an expression counts as never firing
-/// (e.g. `0 0 30 2 *`): a bit over four years covers every leap-day pattern.
-const SEARCH_HORIZON_MS: i64 = 4 * 366 * 86_400_000 + 86_400_000;
+/// (e.g. `0 0 30 2 *`). Rare expressions wait long: `0 0 29 2 *` eight years across 2100, and
+/// a fifth weekday of February (`0 9 * 2 5#5`: Feb 29 on a Friday, 2036 then 2064) up to 40
+/// years in the Gregorian cycle; 41 years cover every expression.
+const SEARCH_HORIZON_MS: i64 = 41 * 366 * 86_400_000;
 
 fn parser() -> CronParser {
     CronParser::builder()
@@ -72,8 +77,24 @@ impl CronSpec {
 /// `next_after` with an already parsed expression (the scheduler keeps parsed ones).
 pub fn next_after_parsed(cron: &Cron, zone: &str, t: Millis) -> Option<Millis> {
     let zone = tz::zone(zone)?;
-    let start = jiff::Timestamp::from_millisecond(t).ok()?.to_zoned(zone);
-    let next = cron.find_next_occurrence(&start, false).ok()?;
+    let start = jiff::Timestamp::from_millisecond(t)
+        .ok()?
+        .to_zoned(zone.clone());
+    let at = croner_next(cron, &start, t).filter(|&at| at - t <= SEARCH_HORIZON_MS);
+    match gap_fire(
+        cron,
+        &zone,
+        t,
+        at.unwrap_or(t.saturating_add(SEARCH_HORIZON_MS)),
+    ) {
+        Some(gap) => Some(at.map_or(gap, |a| a.min(gap))),
+        None => at,
+    }
+}
+
+/// croner's next occurrence strictly after `t` (`start` is `t` in the zone).
+fn croner_next(cron: &Cron, start: &jiff::Zoned, t: Millis) -> Option<Millis> {
+    let next = cron.find_next_occurrence(start, false).ok()?;
     let at = next.timestamp().as_millisecond();
     // croner works in whole seconds; keep the strictly-after contract for sub-second `t`.
     let at = if at <= t {
@@ -87,7 +108,55 @@ pub fn next_after_parsed(cron: &Cron, zone: &str, t: Millis) -> Option<Millis> {
     } else {
         at
     };
-    (at > t && at - t <= SEARCH_HORIZON_MS).then_some(at)
+    (at > t).then_some(at)
+}
+
+/// The first fixed-time fire in `(t, until)` that falls in a spring-forward gap, at the first
+/// valid instant after that gap (the transition instant). croner carries such a fire past the
+/// gap only when the instant after the gap is on the same calendar day (OCPS), so a gap that
+/// ends at midnight (America/Nuuk: Saturday 23:00 → Sunday 00:00) would drop a fire
+/// restricted to that Saturday (`30 23 * * 6`, `30 23 28 3 *`), and a gap longer than two
+/// hours makes croner give up. Interval-like expressions skip gaps by design: `None`.
+fn gap_fire(cron: &Cron, zone: &TimeZone, t: Millis, until: Millis) -> Option<Millis> {
+    if cron.determine_job_type() != JobType::FixedTime {
+        return None;
+    }
+    // A fixed-time job has exactly one hour, minute and second.
+    let p = &cron.pattern;
+    let hour = (0..24).find(|&h| p.hour_match(h).unwrap_or(false))?;
+    let minute = (0..60).find(|&m| p.minute_match(m).unwrap_or(false))?;
+    let second = (0..60).find(|&s| p.second_match(s).unwrap_or(false))?;
+    let time = jiff::civil::Time::new(hour as i8, minute as i8, second as i8, 0).ok()?;
+    let from = jiff::Timestamp::from_millisecond(t).ok()?;
+    for tr in zone.following(from) {
+        let at = tr.timestamp();
+        if at.as_millisecond() >= until {
+            break;
+        }
+        let before = zone.to_offset(at - jiff::SignedDuration::from_secs(1));
+        let after = tr.offset();
+        if after <= before {
+            continue;
+        }
+        // The wall-clock times that do not exist: [gap_start, gap_end).
+        let (gap_start, gap_end) = (before.to_datetime(at), after.to_datetime(at));
+        let mut day = gap_start.date();
+        while day <= gap_end.date() {
+            let wall = day.to_datetime(time);
+            if gap_start <= wall && wall < gap_end {
+                // Match the date fields on that wall-clock time, read in the old offset.
+                let probe = before
+                    .to_timestamp(wall)
+                    .ok()?
+                    .to_zoned(TimeZone::fixed(before));
+                if cron.is_time_matching(&probe).unwrap_or(false) {
+                    return Some(at.as_millisecond());
+                }
+            }
+            day = day.tomorrow().ok()?;
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 pub mod clocked;
 pub mod cron;
 pub mod debounce;
+#[cfg(test)]
+mod dst_tests;
 pub mod interval;
 pub mod rules;
 pub mod solar;

@@ -58,6 +58,8 @@ fn new_execution(
         reason: None,
         attempts: Vec::new(),
         lateness_ms: None,
+        next_attempt_ms: None,
+        retry_of: None,
         created_ms: now,
         finished_ms: if status.is_finished() {
             Some(now)
@@ -69,14 +71,26 @@ fn new_execution(
 
 /// The instant at which the schedule's timer should go off: the cursor plus its jitter.
 pub fn timer_deadline(s: &Schedule) -> Option<Millis> {
-    let at = s.next_fire_ms?;
-    Some(at + jitter_ms(&fire_idempotency_key(s.id, at), s.jitter_seconds))
+    s.timer_deadline()
 }
 
 /// Processes a schedule whose cursor came due. `started_at` is when this daemon process
 /// started: instants before it came due while the daemon was down and follow the misfire
 /// policy; later ones all fire. `running` is how many of its executions are still running.
 pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> Plan {
+    on_due_until(s, now, now, started_at, running)
+}
+
+/// [`on_due`] that also takes the instants due up to `until` (≥ `now`): the scheduler records
+/// fires a little ahead of their instant, so that the durable commit is off the critical path
+/// and delivery only has to wait for the instant.
+pub fn on_due_until(
+    s: &Schedule,
+    now: Millis,
+    until: Millis,
+    started_at: Millis,
+    running: usize,
+) -> Plan {
     let mut s = s.clone();
     let mut executions = Vec::new();
     if s.status != ScheduleStatus::Active {
@@ -101,7 +115,7 @@ pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> 
         merge(&mut e.context, ctx);
         s.next_fire_ms = None;
         s.total_triggered += 1;
-        s.last_run_ms = Some(now);
+        s.last_run_ms = Some(now.max(e.due_ms));
         executions.push(e);
         return Plan {
             schedule: s,
@@ -120,7 +134,7 @@ pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> 
     let mut last_due = cursor;
     let mut next = Some(cursor);
     while let Some(i) = next {
-        if i > now {
+        if i > until {
             break;
         }
         if i < started_at {
@@ -252,7 +266,7 @@ pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> 
         ));
         in_flight += 1;
         s.total_triggered += 1;
-        s.last_run_ms = Some(now);
+        s.last_run_ms = executions.last().map(|e| now.max(e.due_ms));
         if s.driver.is_one_off() {
             s.status = ScheduleStatus::Completed;
             s.reason = Some("one-off schedule ran".into());

@@ -19,9 +19,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::delivery::{Dispatch, Finished};
+use crate::delivery::{DeliveryEvent, Dispatch};
 use crate::metrics::Metrics;
-use crate::model::{BrandId, Schedule, ScheduleId, ScheduleStatus};
+use crate::model::{BrandId, ExecutionId, Schedule, ScheduleId};
 use crate::store::{FireWrite, Store};
 use crate::time::{Clock, Millis};
 use crate::wheel::{TimerId, Wheel};
@@ -30,6 +30,10 @@ use crate::wheel::{TimerId, Wheel};
 pub const COMMAND_QUEUE_CAPACITY: usize = 4096;
 /// Longest sleep between wall-clock checks, so a clock step is noticed within this bound.
 const SLEEP_MAX_MS: i64 = 1000;
+/// How long before its instant a fire is recorded. The durable commit (an fsync) then happens
+/// ahead of time and delivery waits for the instant, so lateness is not the commit latency.
+/// A schedule paused or changed within this window still fires the already recorded instant.
+pub const PREFIRE_MS: i64 = 20;
 
 pub enum Command {
     /// (Re)load a schedule from the store and arm it per its status and cursor.
@@ -69,9 +73,51 @@ impl SchedulerHandle {
     }
 }
 
+/// What a timer is for: a schedule's next fire, or an execution's next attempt (a retry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Schedule(ScheduleId),
+    Retry(ExecutionId),
+}
+
+/// The armed timers, compactly: a slot per timer (its index is its timer id in the wheel) plus
+/// a map from key to slot. About 100 bytes per armed schedule with the wheel's own entry, so a
+/// million armed schedules fit well inside the memory goal.
+#[derive(Default)]
 struct Armed {
-    brand: BrandId,
-    timer: TimerId,
+    slots: Vec<Option<(BrandId, Key)>>,
+    free: Vec<u32>,
+    by_key: HashMap<Key, u32>,
+}
+
+impl Armed {
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+    fn insert(&mut self, brand: BrandId, key: Key) -> TimerId {
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slots[s as usize] = Some((brand, key));
+                s
+            }
+            None => {
+                self.slots.push(Some((brand, key)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.by_key.insert(key, slot);
+        TimerId::from(slot)
+    }
+    /// Forgets a timer; returns its id if it was armed.
+    fn remove(&mut self, key: Key) -> Option<TimerId> {
+        let slot = self.by_key.remove(&key)?;
+        self.slots[slot as usize].take()?;
+        self.free.push(slot);
+        Some(TimerId::from(slot))
+    }
+    fn by_timer(&self, timer: TimerId) -> Option<(BrandId, Key)> {
+        self.slots.get(timer as usize).copied().flatten()
+    }
 }
 
 pub struct Scheduler<D: Dispatch> {
@@ -80,9 +126,7 @@ pub struct Scheduler<D: Dispatch> {
     delivery: D,
     metrics: Metrics,
     wheel: Wheel,
-    armed: HashMap<ScheduleId, Armed>,
-    timers: HashMap<TimerId, ScheduleId>,
-    next_timer: TimerId,
+    armed: Armed,
     /// Executions of each schedule that are still running (overlap policies).
     running: HashMap<ScheduleId, usize>,
     started_at: Millis,
@@ -95,7 +139,7 @@ pub async fn start<D: Dispatch>(
     clock: Arc<dyn Clock>,
     delivery: D,
     metrics: Metrics,
-    finished: mpsc::Receiver<Finished>,
+    finished: mpsc::Receiver<DeliveryEvent>,
 ) -> Result<(SchedulerHandle, tokio::task::JoinHandle<()>), crate::store::StoreError> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
     let now = clock.now_ms();
@@ -105,24 +149,31 @@ pub async fn start<D: Dispatch>(
         delivery,
         metrics,
         wheel: Wheel::new(now.max(0) as u64),
-        armed: HashMap::new(),
-        timers: HashMap::new(),
-        next_timer: 1,
+        armed: Armed::default(),
         running: HashMap::new(),
         started_at: now,
     };
     let watch = crate::time::Stopwatch::start();
     let mut due_now = Vec::new();
-    for sched in s.store.all_schedules()? {
-        s.arm(&sched, &mut due_now);
+    let mut armed = Vec::new();
+    s.store
+        .for_each_armed(|brand, id, deadline| armed.push((brand, id, deadline)))?;
+    for (brand, id, deadline) in armed {
+        s.arm_at(brand, id, Some(deadline), &mut due_now);
     }
+    // Every unfinished execution is resumed: a retry waiting for its backoff gets its timer
+    // back, the rest go to delivery now (which re-parks what its queues cannot hold).
+    s.store.clear_spilled().await?;
     let pending = s.store.pending_executions()?;
     let resumed = pending.len();
     for e in pending {
         if let Some(id) = e.schedule {
             *s.running.entry(id).or_default() += 1;
         }
-        s.delivery.dispatch(e);
+        match e.next_attempt_ms {
+            Some(at) if at > now => s.arm_retry(e.brand, e.id, at),
+            _ => s.delivery.dispatch(e),
+        }
     }
     tracing::info!(
         armed = s.armed.len(),
@@ -138,43 +189,63 @@ pub async fn start<D: Dispatch>(
 impl<D: Dispatch> Scheduler<D> {
     /// Arms (or re-arms, or disarms) a schedule per its stored state. A timer that is already
     /// due is queued in `due_now`.
-    fn arm(&mut self, s: &Schedule, due_now: &mut Vec<ScheduleId>) {
-        self.disarm(s.id);
-        if s.status != ScheduleStatus::Active {
-            return;
+    fn arm(&mut self, s: &Schedule, due_now: &mut Vec<(BrandId, ScheduleId)>) {
+        self.arm_at(s.brand, s.id, s.timer_deadline(), due_now);
+    }
+
+    /// Arms a retry timer: at `at` the execution goes back to delivery.
+    fn arm_retry(&mut self, brand: BrandId, execution: ExecutionId, at: Millis) {
+        if let Some(old) = self.armed.remove(Key::Retry(execution)) {
+            self.wheel.cancel(old);
         }
-        let Some(deadline) = fire::timer_deadline(s) else {
+        let timer = self.armed.insert(brand, Key::Retry(execution));
+        if self.wheel.insert(timer, at.max(0) as u64).is_err() {
+            self.armed.remove(Key::Retry(execution));
+            self.resume_execution(brand, execution);
+        }
+    }
+
+    fn resume_execution(&self, brand: BrandId, execution: ExecutionId) {
+        match self.store.get_execution(brand, execution) {
+            Ok(Some(e)) if !e.status.is_finished() => self.delivery.dispatch(e),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, execution = %execution, "cannot load an execution to retry")
+            }
+        }
+    }
+
+    fn arm_at(
+        &mut self,
+        brand: BrandId,
+        id: ScheduleId,
+        deadline: Option<Millis>,
+        due_now: &mut Vec<(BrandId, ScheduleId)>,
+    ) {
+        self.disarm(id);
+        let Some(deadline) = deadline.map(|d| d - PREFIRE_MS) else {
             return;
         };
-        let timer = self.next_timer;
-        self.next_timer += 1;
-        self.armed.insert(
-            s.id,
-            Armed {
-                brand: s.brand,
-                timer,
-            },
-        );
-        self.timers.insert(timer, s.id);
+        let timer = self.armed.insert(brand, Key::Schedule(id));
         if self.wheel.insert(timer, deadline.max(0) as u64).is_err() {
-            due_now.push(s.id);
+            self.armed.remove(Key::Schedule(id));
+            due_now.push((brand, id));
         }
     }
 
     fn disarm(&mut self, id: ScheduleId) {
-        if let Some(a) = self.armed.remove(&id) {
-            self.wheel.cancel(a.timer);
-            self.timers.remove(&a.timer);
+        if let Some(timer) = self.armed.remove(Key::Schedule(id)) {
+            self.wheel.cancel(timer);
         }
     }
 
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Command>,
-        mut finished: mpsc::Receiver<Finished>,
-        initial_due: Vec<ScheduleId>,
+        mut finished: mpsc::Receiver<DeliveryEvent>,
+        initial_due: Vec<(BrandId, ScheduleId)>,
     ) {
-        let mut due: Vec<ScheduleId> = initial_due;
+        let mut due: Vec<(BrandId, ScheduleId)> = initial_due;
         let mut expired = Vec::new();
         loop {
             if !due.is_empty() {
@@ -204,11 +275,11 @@ impl<D: Dispatch> Scheduler<D> {
                     Some(Command::Shutdown(reply)) => { let _ = reply.send(()); return; }
                     None => return,
                 },
-                Some(f) = finished.recv() => {
-                    if let Some(id) = f.schedule {
-                        self.on_finished(id).await;
-                    }
-                }
+                Some(ev) = finished.recv() => match ev {
+                    DeliveryEvent::Finished { brand, schedule: Some(id) } => self.on_finished(brand, id).await,
+                    DeliveryEvent::Finished { schedule: None, .. } => {}
+                    DeliveryEvent::RetryAt { brand, execution, at } => self.arm_retry(brand, execution, at),
+                },
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
             }
             // Re-read the wall clock: fire whatever is due now, however long we slept.
@@ -216,22 +287,28 @@ impl<D: Dispatch> Scheduler<D> {
             expired.clear();
             self.wheel.advance(now.max(0) as u64, &mut expired);
             for (timer, _) in expired.drain(..) {
-                if let Some(id) = self.timers.remove(&timer) {
-                    due.push(id);
+                match self.armed.by_timer(timer) {
+                    Some((brand, key @ Key::Schedule(id))) => {
+                        self.armed.remove(key);
+                        due.push((brand, id));
+                    }
+                    Some((brand, key @ Key::Retry(execution))) => {
+                        self.armed.remove(key);
+                        self.resume_execution(brand, execution);
+                    }
+                    None => {}
                 }
             }
         }
     }
 
     /// Fires every due schedule of this tick with one store commit.
-    async fn fire(&mut self, ids: Vec<ScheduleId>) {
+    async fn fire(&mut self, ids: Vec<(BrandId, ScheduleId)>) {
         let now = self.clock.now_ms();
         let mut writes = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(armed) = self.armed.remove(&id) else {
-                continue;
-            };
-            let s = match self.store.get_schedule(armed.brand, id) {
+        for (brand, id) in ids {
+            self.disarm(id);
+            let s = match self.store.get_schedule(brand, id) {
                 Ok(Some(s)) => s,
                 Ok(None) => continue,
                 Err(e) => {
@@ -240,9 +317,9 @@ impl<D: Dispatch> Scheduler<D> {
                 }
             };
             let running = self.running.get(&id).copied().unwrap_or(0);
-            let plan = fire::on_due(&s, now, self.started_at, running);
-            if let Some(at) = s.next_fire_ms {
-                self.metrics.observe_fire_lateness(now - at);
+            let plan = fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running);
+            if let Some(at) = s.timer_deadline() {
+                self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
             }
             writes.push(FireWrite {
                 expected_version: s.version,
@@ -304,7 +381,7 @@ impl<D: Dispatch> Scheduler<D> {
         }
     }
 
-    async fn on_finished(&mut self, id: ScheduleId) {
+    async fn on_finished(&mut self, brand: BrandId, id: ScheduleId) {
         let left = match self.running.get_mut(&id) {
             Some(n) => {
                 *n = n.saturating_sub(1);
@@ -318,9 +395,6 @@ impl<D: Dispatch> Scheduler<D> {
         if left > 0 {
             return;
         }
-        let Some(brand) = self.armed.get(&id).map(|a| a.brand) else {
-            return;
-        };
         let Ok(Some(s)) = self.store.get_schedule(brand, id) else {
             return;
         };

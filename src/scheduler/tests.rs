@@ -9,7 +9,7 @@ use serde_json::Map;
 use tokio::sync::mpsc;
 
 use super::*;
-use crate::delivery::{Dispatch, Finished};
+use crate::delivery::{DeliveryEvent, Dispatch};
 use crate::model::{
     Execution, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind,
 };
@@ -23,16 +23,16 @@ use crate::time::TokioClock;
 #[derive(Clone)]
 struct Recorder {
     seen: Arc<Mutex<Vec<Execution>>>,
-    finished: mpsc::Sender<Finished>,
+    finished: mpsc::Sender<DeliveryEvent>,
 }
 
 impl Dispatch for Recorder {
     fn dispatch(&self, exec: Execution) {
-        let schedule = exec.schedule;
+        let (brand, schedule) = (exec.brand, exec.schedule);
         self.seen.lock().unwrap().push(exec);
         let f = self.finished.clone();
         tokio::spawn(async move {
-            let _ = f.send(Finished { schedule }).await;
+            let _ = f.send(DeliveryEvent::Finished { brand, schedule }).await;
         });
     }
 }
@@ -230,7 +230,7 @@ async fn start_scheduler(
     store: Store,
     clock: Arc<TokioClock>,
     rec: Recorder,
-    frx: mpsc::Receiver<Finished>,
+    frx: mpsc::Receiver<DeliveryEvent>,
 ) -> (SchedulerHandle, tokio::task::JoinHandle<()>) {
     start(store, clock, rec, Metrics::new(), frx).await.unwrap()
 }

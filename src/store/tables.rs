@@ -33,6 +33,9 @@ pub const IDEMPOTENCY: Bytes = TableDefinition::new("idempotency");
 
 /// brand (16) + schedule id (16) -> Schedule (driver, rules, cursor, debounce state)
 pub const SCHEDULES: Bytes = TableDefinition::new("schedules");
+/// brand (16) + schedule id (16) -> timer deadline (i64 LE ms): every active schedule with a
+/// next fire, so a restart re-arms without decoding schedule records
+pub const ARMED_SCHEDULES: Bytes = TableDefinition::new("armed_schedules");
 /// brand (16) + target id (16) + schedule id (16) -> empty; schedules of a template/workflow
 pub const SCHEDULE_BY_TARGET: Bytes = TableDefinition::new("schedule_by_target");
 /// brand (16) + execution id (16) -> Execution
@@ -41,6 +44,10 @@ pub const EXECUTIONS: Bytes = TableDefinition::new("executions");
 pub const EXECUTIONS_BY_SCHEDULE: Bytes = TableDefinition::new("executions_by_schedule");
 /// execution id (16) -> brand (16); executions not finished yet (resumed after a restart)
 pub const PENDING_EXECUTIONS: Bytes = TableDefinition::new("pending_executions");
+
+/// domain id (16) + execution id (16) -> brand (16); executions parked because their
+/// domain's in-memory queue was full (delivery.queue_memory_max), in creation order
+pub const SPILLED: Bytes = TableDefinition::new("spilled");
 
 /// Every table, for creation on open and for backups.
 pub const ALL_TABLES: &[Bytes] = &[
@@ -56,10 +63,12 @@ pub const ALL_TABLES: &[Bytes] = &[
     SECRET_NAMES,
     IDEMPOTENCY,
     SCHEDULES,
+    ARMED_SCHEDULES,
     SCHEDULE_BY_TARGET,
     EXECUTIONS,
     EXECUTIONS_BY_SCHEDULE,
     PENDING_EXECUTIONS,
+    SPILLED,
 ];
 
 /// Concatenates key parts.

@@ -13,7 +13,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::model::{Sealed, SecretId};
+use crate::model::{DomainId, Sealed, SecretId, SigningKey};
 use crate::store::{SealedSecretRef, Store, StoreError};
 
 const CHECK_PLAINTEXT: &[u8] = b"hookwheel vault key check v1";
@@ -190,6 +190,26 @@ impl Vault {
         self.key().open(id.as_bytes(), sealed)
     }
 
+    /// Seals a domain signing secret, binding the domain id and the key's creation time.
+    pub fn seal_signing(&self, domain: DomainId, created_ms: i64, secret: &str) -> Sealed {
+        self.key()
+            .seal(&signing_aad(domain, created_ms), secret.as_bytes())
+    }
+
+    /// Opens a domain signing secret.
+    pub fn open_signing(
+        &self,
+        domain: DomainId,
+        key: &SigningKey,
+    ) -> Result<Zeroizing<String>, VaultError> {
+        let plain = self
+            .key()
+            .open(&signing_aad(domain, key.created_ms), &key.sealed)?;
+        String::from_utf8(plain.to_vec())
+            .map(Zeroizing::new)
+            .map_err(|_| VaultError::Decrypt)
+    }
+
     /// Re-encrypts every secret under a new master key.
     ///
     /// Crash-safe order: (1) write the new key to `<key file>.new` and fsync; (2) commit every
@@ -215,14 +235,37 @@ impl Vault {
                 sealed: new_key.seal(s.id.as_bytes(), &plain),
             });
         }
+        let domains = store.all_domains()?;
+        let mut resealed_domains = domains.clone();
+        for d in &mut resealed_domains {
+            for k in &mut d.signing {
+                let aad = signing_aad(d.id, k.created_ms);
+                let plain = self.key().open(&aad, &k.sealed)?;
+                k.sealed = new_key.seal(&aad, &plain);
+            }
+        }
         let n = store
-            .reseal_all(resealed, secrets, new_key.seal(CHECK_AAD, CHECK_PLAINTEXT))
+            .reseal_all(
+                resealed,
+                secrets,
+                resealed_domains,
+                domains,
+                new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
+            )
             .await?;
         std::fs::rename(&pending, path)?;
         sync_parent(path);
         *self.key.write().unwrap_or_else(|e| e.into_inner()) = new_key;
         Ok(n)
     }
+}
+
+/// Associated data of a domain signing secret: domain id and creation time.
+fn signing_aad(domain: DomainId, created_ms: i64) -> Vec<u8> {
+    let mut aad = b"domain-signing:".to_vec();
+    aad.extend_from_slice(domain.as_bytes());
+    aad.extend_from_slice(&created_ms.to_le_bytes());
+    aad
 }
 
 fn describe(source: &KeySource) -> String {

@@ -7,6 +7,7 @@ mod domains;
 mod durability;
 mod python;
 mod receiver;
+mod schedules;
 mod sdk;
 mod secrets;
 mod support;

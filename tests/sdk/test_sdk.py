@@ -108,6 +108,59 @@ def secrets():
 
 
 @check
+def schedules():
+    url = f"http://{RECEIVER}/sdk/scheduled"
+    r = client.create_schedule(webhook_url=url, schedule_type="interval", interval_seconds=3600)
+    assert r["success"] is True and r["details"] == "Schedule added successfully", r
+    uuid = r["schedule_uuid"]
+    detail = client.get_schedule(uuid)
+    assert detail["success"] is True, detail
+    data = detail["data"]
+    assert data["schedule_uuid"] == uuid and data["status"] == "active", data
+    assert data["driver"]["type"] == "interval", data
+    assert data["driver"]["interval_value"] == 3600 and data["driver"]["interval_period"] == "second", data
+    assert data["driver"]["is_one_off"] is False, data
+    assert data["next_run_at"] is not None and data["next_run_at"].endswith("Z"), data
+    cron = client.create_schedule(webhook_url=url, schedule_type="cron", cron_expression="0 9 * * *",
+                                  timezone="America/New_York")
+    assert cron["success"] is True, cron
+    cron_uuid = cron["schedule_uuid"]
+    cron_driver = client.get_schedule(cron_uuid)["data"]["driver"]
+    assert cron_driver["cron_expression"] == "0 9 * * *", cron_driver
+    assert cron_driver["cron_timezone"] == "America/New_York", cron_driver
+
+    listed = client.get_schedules(page=1)
+    assert listed["success"] is True and listed["meta"]["page"] == 1, listed
+    ids = {s["schedule_uuid"] for s in listed["data"]}
+    assert {uuid, cron_uuid} <= ids, listed
+    row = next(s for s in listed["data"] if s["schedule_uuid"] == uuid)
+    assert row["driver_type"] == "interval" and row["status"] == "active", row
+
+    assert client.update_schedule_status(uuid, "paused")["success"] is True
+    assert client.get_schedule(uuid)["data"]["status"] == "paused"
+    paused = client.get_schedules(page=1, status="paused")
+    assert [s["schedule_uuid"] for s in paused["data"]] == [uuid], paused
+    assert client.update_schedule_status(uuid, "active")["success"] is True
+    assert client.get_schedule(uuid)["data"]["status"] == "active"
+    assert client.update_schedule_status(uuid, "stopped")["success"] is True
+    assert client.get_schedule(uuid)["data"]["status"] == "paused", "stopped means paused"
+
+    deleted = client.delete_schedule(uuid)
+    assert deleted["success"] is True and deleted["error"] == "Schedule deleted successfully", deleted
+    try:
+        client.delete_schedule(uuid)
+        raise AssertionError("second delete succeeded")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404 and str(e) == "Schedule not found", e
+    try:
+        client.get_schedule(uuid)
+        raise AssertionError("deleted schedule still readable")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404, e
+    assert client.delete_schedule(cron_uuid)["success"] is True
+
+
+@check
 def timezones():
     r = client.get_timezones()
     assert r["success"] is True

@@ -62,6 +62,32 @@ impl Store {
         })
     }
 
+    /// Every domain of every brand (vault rotation, signing-secret migration).
+    pub fn all_domains(&self) -> Result<Vec<Domain>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(DOMAINS).map_err(StoreError::from_db)?;
+            super::all_prefix(&t, "domains", &[])
+        })
+    }
+
+    /// Replaces a domain's signing keys (rotation, migration); other fields are kept.
+    pub async fn set_domain_signing(
+        &self,
+        brand: BrandId,
+        id: DomainId,
+        signing: Vec<crate::model::SigningKey>,
+    ) -> Result<Domain, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
+            let k = key(&[brand.as_bytes(), id.as_bytes()]);
+            let mut d: Domain = get(&t, "domains", &k)?.ok_or(StoreError::NotFound("Domain"))?;
+            d.signing = signing;
+            put(&mut t, &k, &d)?;
+            Ok(d)
+        })
+        .await
+    }
+
     pub fn list_domains(
         &self,
         brand: BrandId,

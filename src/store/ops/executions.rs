@@ -1,10 +1,10 @@
 //! Executions: one per fire or manual run, updated attempt by attempt; unfinished ones are
 //! indexed so that a restart resumes them.
 
-use super::{get, get_raw, page_prefix, put, remove, scan_prefix};
-use crate::model::{BrandId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId};
+use super::{get, page_prefix, put, remove, scan_prefix};
+use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId};
 use crate::store::codec;
-use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, key};
+use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SPILLED, key};
 use crate::store::{Store, StoreError};
 
 /// Filters of the execution list.
@@ -38,13 +38,20 @@ impl Store {
     }
 
     /// Replaces an execution record (attempt results, status); a finished one leaves the
-    /// pending index.
-    pub async fn put_execution(&self, e: Execution) -> Result<(), StoreError> {
+    /// pending index. A record cancelled meanwhile stays cancelled: `Ok(false)`.
+    pub async fn put_execution(&self, e: Execution) -> Result<bool, StoreError> {
         self.write(move |w| {
             let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
-            if get_raw(&t, &k)?.is_none() {
-                return Err(StoreError::NotFound("Execution"));
+            match get::<Execution>(&t, "executions", &k)? {
+                None => return Err(StoreError::NotFound("Execution")),
+                Some(stored)
+                    if stored.status == ExecutionStatus::Cancelled
+                        && e.status != ExecutionStatus::Cancelled =>
+                {
+                    return Ok(false);
+                }
+                Some(_) => {}
             }
             put(&mut t, &k, &e)?;
             if e.status.is_finished() {
@@ -53,7 +60,118 @@ impl Store {
                     .map_err(StoreError::from_db)?;
                 remove(&mut pending, e.id.as_bytes())?;
             }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Cancels an unfinished execution; a finished one is a conflict.
+    pub async fn cancel_execution(
+        &self,
+        brand: BrandId,
+        id: ExecutionId,
+        now: i64,
+    ) -> Result<Execution, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            let k = key(&[brand.as_bytes(), id.as_bytes()]);
+            let mut e: Execution =
+                get(&t, "executions", &k)?.ok_or(StoreError::NotFound("Execution"))?;
+            if e.status.is_finished() {
+                return Err(StoreError::Invalid(format!(
+                    "the execution is already {}",
+                    e.status.as_str()
+                )));
+            }
+            e.status = ExecutionStatus::Cancelled;
+            e.finished_ms = Some(now);
+            e.next_attempt_ms = None;
+            put(&mut t, &k, &e)?;
+            let mut pending = w
+                .open_table(PENDING_EXECUTIONS)
+                .map_err(StoreError::from_db)?;
+            remove(&mut pending, id.as_bytes())?;
+            Ok(e)
+        })
+        .await
+    }
+
+    /// Parks an execution of `domain` in the store (its in-memory queue is full).
+    pub async fn spill(
+        &self,
+        domain: DomainId,
+        brand: BrandId,
+        id: ExecutionId,
+    ) -> Result<(), StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SPILLED).map_err(StoreError::from_db)?;
+            super::put_raw(
+                &mut t,
+                &key(&[domain.as_bytes(), id.as_bytes()]),
+                brand.as_bytes(),
+            )
+        })
+        .await
+    }
+
+    /// Takes (and removes) up to `n` parked executions of `domain`, oldest first.
+    pub async fn take_spilled(
+        &self,
+        domain: DomainId,
+        n: usize,
+    ) -> Result<Vec<(BrandId, ExecutionId)>, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SPILLED).map_err(StoreError::from_db)?;
+            let mut found = Vec::new();
+            scan_prefix(&t, domain.as_bytes(), |k, v| {
+                found.push((k.to_vec(), v.to_vec()));
+                Ok(found.len() < n)
+            })?;
+            let mut out = Vec::with_capacity(found.len());
+            for (k, v) in found {
+                remove(&mut t, &k)?;
+                out.push((
+                    BrandId(codec::decode_id("spilled", &v)?),
+                    ExecutionId(codec::decode_id("spilled", &k[16..32])?),
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Forgets every parked execution (on start, when all pending executions are re-queued).
+    pub async fn clear_spilled(&self) -> Result<(), StoreError> {
+        self.write(move |w| {
+            w.delete_table(SPILLED).map_err(StoreError::from_db)?;
+            w.open_table(SPILLED).map_err(StoreError::from_db)?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Deletes finished executions that finished before `before`; returns how many.
+    pub async fn prune_executions(&self, before: i64) -> Result<usize, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            let mut stale = Vec::new();
+            scan_prefix(&t, &[], |k, v| {
+                let e: Execution = codec::decode("executions", v)?;
+                if e.status.is_finished() && e.finished_ms.is_some_and(|f| f < before) {
+                    stale.push((k.to_vec(), e.schedule));
+                }
+                Ok(true)
+            })?;
+            let mut idx = w
+                .open_table(EXECUTIONS_BY_SCHEDULE)
+                .map_err(StoreError::from_db)?;
+            for (k, schedule) in &stale {
+                if let Some(s) = schedule {
+                    remove(&mut idx, &key(&[&k[..16], s.as_bytes(), &k[16..32]]))?;
+                }
+                remove(&mut t, k)?;
+            }
+            Ok(stale.len())
         })
         .await
     }

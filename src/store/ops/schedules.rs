@@ -6,13 +6,28 @@ use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
-    EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SCHEDULE_BY_TARGET, SCHEDULES,
-    TEMPLATES, key,
+    ARMED_SCHEDULES, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SCHEDULE_BY_TARGET,
+    SCHEDULES, TEMPLATES, key,
 };
 use crate::store::{Store, StoreError};
 
 fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
     key(&[brand.as_bytes(), id.as_bytes()])
+}
+
+/// Writes a schedule record and keeps its armed-index entry in step.
+fn save(
+    w: &redb::WriteTransaction,
+    t: &mut super::BytesTable<'_>,
+    s: &Schedule,
+) -> Result<(), StoreError> {
+    let k = skey(s.brand, s.id);
+    put(t, &k, s)?;
+    let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
+    match s.timer_deadline() {
+        Some(d) => put_raw(&mut armed, &k, &d.to_le_bytes()),
+        None => remove(&mut armed, &k),
+    }
 }
 
 fn target_key(s: &Schedule) -> Vec<u8> {
@@ -74,7 +89,7 @@ impl Store {
             let mut by_target = w
                 .open_table(SCHEDULE_BY_TARGET)
                 .map_err(StoreError::from_db)?;
-            put(&mut t, &skey(s.brand, s.id), &s)?;
+            save(w, &mut t, &s)?;
             put_raw(&mut by_target, &target_key(&s), &[])?;
             Ok(s)
         })
@@ -119,11 +134,32 @@ impl Store {
         })
     }
 
-    /// Every schedule of every brand (start-up re-arm).
+    /// Every schedule of every brand.
     pub fn all_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
         self.read(|r| {
             let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             all_prefix(&t, "schedules", &[])
+        })
+    }
+
+    /// Calls `f(brand, schedule, timer deadline)` for every armed schedule, from the compact
+    /// index (start-up re-arm reads 40 bytes per schedule, no records).
+    pub fn for_each_armed(
+        &self,
+        mut f: impl FnMut(BrandId, ScheduleId, i64),
+    ) -> Result<(), StoreError> {
+        self.read(|r| {
+            let t = r.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
+            scan_prefix(&t, &[], |k, v| {
+                let brand = BrandId(codec::decode_id("armed_schedules", &k[..16])?);
+                let id = ScheduleId(codec::decode_id("armed_schedules", &k[16..32])?);
+                let d = i64::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt {
+                    table: "armed_schedules",
+                    detail: "bad deadline".into(),
+                })?);
+                f(brand, id, d);
+                Ok(true)
+            })
         })
     }
 
@@ -144,7 +180,7 @@ impl Store {
             let out = f(&mut s)?;
             s.version += 1;
             s.updated_ms = now;
-            put(&mut t, &k, &s)?;
+            save(w, &mut t, &s)?;
             Ok((s, out))
         })
         .await
@@ -160,6 +196,8 @@ impl Store {
                 .open_table(SCHEDULE_BY_TARGET)
                 .map_err(StoreError::from_db)?;
             remove(&mut by_target, &target_key(&s))?;
+            let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
+            remove(&mut armed, &k)?;
             remove(&mut t, &k)
         })
         .await
@@ -180,7 +218,7 @@ impl Store {
                 if ok {
                     let mut s = f.schedule;
                     s.version = f.expected_version + 1;
-                    put(&mut t, &k, &s)?;
+                    save(w, &mut t, &s)?;
                     accepted.extend(f.executions);
                 }
                 results.push(ok);
@@ -223,7 +261,7 @@ impl Store {
                 s.reason = Some(reason.to_string());
                 s.version += 1;
                 s.updated_ms = now;
-                put(&mut t, &k, &s)?;
+                save(w, &mut t, &s)?;
             }
         }
         Ok(ids)

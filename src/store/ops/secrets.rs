@@ -2,9 +2,9 @@
 //! key-check record.
 
 use super::{all_prefix, get, get_raw, page_prefix, put, put_raw, remove};
-use crate::model::{BrandId, Page, Sealed, Secret, SecretId};
+use crate::model::{BrandId, Domain, Page, Sealed, Secret, SecretId};
 use crate::store::codec::{self, decode_id};
-use crate::store::tables::{META, META_VAULT_CHECK, SECRET_NAMES, SECRETS, key};
+use crate::store::tables::{DOMAINS, META, META_VAULT_CHECK, SECRET_NAMES, SECRETS, key};
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
 
@@ -127,19 +127,27 @@ impl Store {
 
     /// Master-key rotation: replaces every secret's ciphertext and the key check in one commit.
     /// Fails (writing nothing) if a secret changed or vanished since it was read.
+    /// Domains are replaced whole (their signing keys resealed); they too must be unchanged.
     pub async fn reseal_all(
         &self,
         resealed: Vec<SealedSecretRef>,
         expected: Vec<Secret>,
+        domains: Vec<Domain>,
+        expected_domains: Vec<Domain>,
         check: Sealed,
     ) -> Result<usize, StoreError> {
         self.write(move |w| {
             let mut t = w.open_table(SECRETS).map_err(StoreError::from_db)?;
             let current: Vec<Secret> = all_prefix(&t, "secrets", &[])?;
-            if current != expected {
+            let mut dt = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
+            let current_domains: Vec<Domain> = all_prefix(&dt, "domains", &[])?;
+            if current != expected || current_domains != expected_domains {
                 return Err(StoreError::Invalid(
                     "secrets changed during key rotation; run it again".into(),
                 ));
+            }
+            for d in &domains {
+                put(&mut dt, &key(&[d.brand.as_bytes(), d.id.as_bytes()]), d)?;
             }
             for r in &resealed {
                 let k = key(&[r.brand.as_bytes(), r.id.as_bytes()]);

@@ -1,0 +1,475 @@
+//! Load harness: runs the release daemon against its own store and a loopback receiver and
+//! prints one table of the performance goals (product.md §9) with the measured figures.
+//!
+//!     cargo bench --bench load                  # everything, default sizes
+//!     HW_LOAD_SCHEDULES=200000 cargo bench --bench load -- rearm
+//!
+//! Scenarios (names as arguments select a subset):
+//! - `rearm`: a store with HW_LOAD_SCHEDULES (1,000,000) active schedules is written through
+//!   the library, then the daemon is started on it HW_LOAD_RUNS (3) times: time to re-arm
+//!   (from the daemon's log) and resident memory once it serves (VmRSS), medians.
+//! - `lateness`: HW_LOAD_FIRES (2,000) schedules firing every second to a loopback receiver
+//!   for HW_LOAD_SECONDS (20), anchors spread evenly over the second: lateness = arrival at the receiver − scheduled instant (from the
+//!   Idempotency-Key), p50/p99/max over all fires after a 3 s warm-up; HW_LOAD_RUNS runs.
+//! - `create`: schedule creations through the API with 16 concurrent clients (durable
+//!   acknowledgement, group commit), creations per second.
+//!
+//! The wheel's own per-operation cost is `cargo bench --bench wheel`.
+
+#[path = "../tests/it/receiver.rs"]
+mod receiver;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookwheel::metrics::Metrics;
+use hookwheel::model::{
+    BrandId, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind,
+};
+use hookwheel::schedule::Driver;
+use hookwheel::schedule::interval::{IntervalSpec, Period};
+use hookwheel::store::{STORE_FILE, Store, WriterSettings};
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hookwheel");
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[allow(clippy::disallowed_methods)] // the harness measures against the real clock
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[allow(clippy::disallowed_methods)]
+fn stopwatch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn percentile(sorted: &[i64], p: f64) -> i64 {
+    if sorted.is_empty() {
+        return -1;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+struct Daemon {
+    child: Child,
+    base: String,
+    log: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Daemon {
+    /// Starts `serve` on `data` and waits until it listens.
+    fn start(dir: &Path, extra: &str) -> Daemon {
+        let config = dir.join("hookwheel.toml");
+        std::fs::write(
+            &config,
+            format!("[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\n{extra}", dir.join("data").display()),
+        )
+        .unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hookwheel");
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let l2 = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                l2.lock().unwrap().push(line);
+            }
+        });
+        let mut base = String::new();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("hookwheel listening on ") {
+                base = a.trim().to_string();
+                break;
+            }
+        }
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        assert!(
+            !base.is_empty(),
+            "daemon did not start: {:?}",
+            log.lock().unwrap()
+        );
+        Daemon { child, base, log }
+    }
+
+    fn rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+
+    fn rearm_seconds(&self) -> Option<f64> {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|l| l.contains("scheduler re-armed schedules"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("seconds="))
+                    .and_then(|s| s.parse().ok())
+            })
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn credentials(dir: &Path) -> (String, String) {
+    let v: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("data/initial-credentials.json")).unwrap(),
+    )
+    .unwrap();
+    (
+        v["brand_uuid"].as_str().unwrap().into(),
+        v["api_key"].as_str().unwrap().into(),
+    )
+}
+
+struct Api {
+    base: String,
+    brand: String,
+    key: String,
+    http: reqwest::blocking::Client,
+}
+
+impl Api {
+    fn new(d: &Daemon, dir: &Path) -> Api {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (brand, key) = credentials(dir);
+        Api {
+            base: d.base.clone(),
+            brand,
+            key,
+            http: reqwest::blocking::Client::new(),
+        }
+    }
+    fn post(&self, action: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/v1/api/{action}/", self.base))
+            .header("x-hookpulse-api-key", &self.key)
+            .header("x-brand-uuid", &self.brand)
+            .json(&body)
+            .send()
+            .expect("request");
+        r.json().unwrap_or(Value::Null)
+    }
+}
+
+/// Writes `n` active hourly schedules (workflow targets, spread over the next hour) straight
+/// into a store file, through the library's group-committing writer.
+fn populate(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(
+            &dir.join("data").join(STORE_FILE),
+            WriterSettings {
+                commit_batch_max: 4096,
+                write_queue_capacity: 16384,
+            },
+            Metrics::new(),
+        )
+        .unwrap();
+        let brand = BrandId::new();
+        let now = now_ms();
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let anchor = now - (i as i64 * 3_600_000 / n as i64);
+            let driver = Driver::Interval(IntervalSpec {
+                value: 1,
+                period: Period::Hour,
+                anchor_ms: anchor,
+                anchor_fires: false,
+                one_off: false,
+            });
+            let s = Schedule {
+                id: ScheduleId::new(),
+                brand,
+                name: None,
+                target_kind: TargetKind::Workflow,
+                target_id: uuid::Uuid::new_v4(),
+                next_fire_ms: driver.next_after(now),
+                driver,
+                initial_context: Default::default(),
+                misfire: MisfirePolicy::FireOnce,
+                misfire_grace_seconds: 3600,
+                overlap: OverlapPolicy::Allow,
+                jitter_seconds: 0,
+                status: ScheduleStatus::Active,
+                reason: None,
+                rules: Vec::new(),
+                last_run_ms: None,
+                total_triggered: 0,
+                debounce: Default::default(),
+                buffered_ms: None,
+                version: 0,
+                created_ms: now,
+                updated_ms: now,
+            };
+            let st = store.clone();
+            set.spawn(async move { st.create_schedule(s).await.map(|_| ()) });
+            if set.len() >= 8192 {
+                while let Some(r) = set.join_next().await {
+                    r.unwrap().unwrap();
+                    if set.len() < 4096 {
+                        break;
+                    }
+                }
+            }
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap().unwrap();
+        }
+        store.shutdown().await;
+    });
+}
+
+struct Row {
+    metric: String,
+    goal: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn rearm(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_SCHEDULES", 1_000_000);
+    let runs = env_usize("HW_LOAD_RUNS", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let t = stopwatch();
+    populate(dir.path(), n);
+    let populate_s = t.elapsed().as_secs_f64();
+    eprintln!(
+        "rearm: wrote {n} schedules in {populate_s:.1} s ({:.0}/s through the library writer)",
+        n as f64 / populate_s
+    );
+    let (mut secs, mut rss, mut ready) = (Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let t = stopwatch();
+        let d = Daemon::start(dir.path(), "");
+        ready.push(t.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_millis(500));
+        let s = d.rearm_seconds().unwrap_or(f64::NAN);
+        let r = d.rss_mib();
+        eprintln!(
+            "rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s, RSS {r:.0} MiB",
+            ready.last().unwrap()
+        );
+        secs.push(s);
+        rss.push(r);
+        d.stop();
+    }
+    let (s, r, ready_s) = (median(secs), median(rss), median(ready));
+    rows.push(Row {
+        metric: format!("restart re-arm, {n} schedules (median of {runs})"),
+        goal: "≤ 3 s".into(),
+        measured: format!("{s:.2} s (ready to serve after {ready_s:.2} s)"),
+        met: Some(s <= 3.0),
+    });
+    rows.push(Row {
+        metric: format!("RSS with {n} armed schedules (median of {runs})"),
+        goal: "≤ 512 MiB".into(),
+        measured: format!("{r:.0} MiB"),
+        met: Some(r <= 512.0),
+    });
+}
+
+fn lateness(rows: &mut Vec<Row>) {
+    let fires = env_usize("HW_LOAD_FIRES", 2000);
+    let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;
+    let runs = env_usize("HW_LOAD_RUNS", 3);
+    let (mut p50s, mut p99s, mut maxes, mut counts) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        let rx = receiver::Receiver::start();
+        let dir = tempfile::tempdir().unwrap();
+        let d = Daemon::start(dir.path(), "");
+        let api = Api::new(&d, dir.path());
+        let domain = api.post(
+            "add_domain",
+            json!({"protocol_type": "http", "domain": rx.host()}),
+        )["domain_uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let template = api.post(
+            "add_webhook_template",
+            json!({"webhook_name": "load", "method": "POST", "path": "/load", "domain_uuid": domain, "max_retries": 0}),
+        )["webhook_uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Anchors spread evenly over one second: `fires` fires per second, about the same
+        // number due in every millisecond.
+        let start = (now_ms() / 1000 + 2 + fires as i64 / 2000) * 1000;
+        for i in 0..fires {
+            let start_iso =
+                jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / fires as i64)
+                    .unwrap()
+                    .to_string();
+            let r = api.post(
+                "add_interval_schedule",
+                json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1, "interval_period": "second",
+                       "is_one_off_task": false, "start_at": start_iso}),
+            );
+            assert_eq!(r["success"], true, "{r}");
+        }
+        let run_start = now_ms().max(start);
+        std::thread::sleep(Duration::from_millis(
+            (run_start - now_ms()).max(0) as u64 + seconds as u64 * 1000 + 1500,
+        ));
+        d.stop();
+        let warm = run_start + 3000;
+        let end = run_start + seconds * 1000;
+        let mut late: Vec<i64> = rx
+            .requests()
+            .iter()
+            .filter_map(|r| {
+                let key = r.header("idempotency-key")?;
+                let instant: i64 = key.rsplit('_').next()?.parse().ok()?;
+                (instant >= warm && instant < end).then_some(r.at_ms - instant)
+            })
+            .collect();
+        late.sort();
+        let expected = fires as i64 * (end - warm) / 1000;
+        eprintln!(
+            "lateness run {run}: {} fires (expected {expected}): p50 {} ms, p99 {} ms, max {} ms",
+            late.len(),
+            percentile(&late, 0.5),
+            percentile(&late, 0.99),
+            late.last().copied().unwrap_or(-1)
+        );
+        p50s.push(percentile(&late, 0.5) as f64);
+        p99s.push(percentile(&late, 0.99) as f64);
+        maxes.push(late.last().copied().unwrap_or(-1) as f64);
+        counts.push(late.len() as f64 / expected as f64);
+    }
+    let (p50, p99, max, delivered) = (median(p50s), median(p99s), median(maxes), median(counts));
+    rows.push(Row {
+        metric: format!(
+            "fire lateness at {fires} fires/s, receiver arrival − instant (median of {runs} runs)"
+        ),
+        goal: "p99 ≤ 2 ms".into(),
+        measured: format!(
+            "p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms; {:.1}% of due fires arrived",
+            delivered * 100.0
+        ),
+        met: Some(p99 <= 2.0),
+    });
+}
+
+fn create(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_CREATES", 20_000);
+    let threads = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let api = Arc::new(Api::new(&d, dir.path()));
+    let domain = api.post(
+        "add_domain",
+        json!({"protocol_type": "http", "domain": "127.0.0.1:9"}),
+    )["domain_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let template = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "c", "method": "POST", "path": "/c", "domain_uuid": domain}),
+    )["webhook_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = stopwatch();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let api = api.clone();
+            let template = template.clone();
+            std::thread::spawn(move || {
+                for _ in 0..n / threads {
+                    let r = api.post(
+                        "add_interval_schedule",
+                        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1, "interval_period": "hour", "is_one_off_task": false}),
+                    );
+                    assert_eq!(r["success"], true);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let rate = (n / threads * threads) as f64 / t.elapsed().as_secs_f64();
+    d.stop();
+    rows.push(Row {
+        metric: format!("schedule creations through the API, {threads} clients, durable"),
+        goal: "≥ 10,000 /s".into(),
+        measured: format!("{rate:.0} /s"),
+        met: Some(rate >= 10_000.0),
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let mut rows = Vec::new();
+    if want("rearm") {
+        rearm(&mut rows);
+    }
+    if want("lateness") {
+        lateness(&mut rows);
+    }
+    if want("create") {
+        create(&mut rows);
+    }
+    println!("\n| metric | goal | measured | met |\n|---|---|---|---|");
+    for r in rows {
+        let met = match r.met {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "-",
+        };
+        println!("| {} | {} | {} | {met} |", r.metric, r.goal, r.measured);
+    }
+}
