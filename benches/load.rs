@@ -11,6 +11,9 @@
 //! - `lateness`: HW_LOAD_FIRES (2,000) schedules firing every second to a loopback receiver
 //!   for HW_LOAD_SECONDS (20), anchors spread evenly over the second: lateness = arrival at the receiver − scheduled instant (from the
 //!   Idempotency-Key), p50/p99/max over all fires after a 3 s warm-up; HW_LOAD_RUNS runs.
+//! - `throughput`: HW_LOAD_THROUGHPUT_SCHEDULES (10,000) schedules firing every second to a
+//!   loopback receiver: executions recorded as succeeded per second (from /metrics), and the
+//!   delivery overhead (arrival − instant) p50/p99.
 //! - `create`: schedule creations through the API with 16 concurrent clients (durable
 //!   acknowledgement, group commit), creations per second.
 //!
@@ -26,9 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookwheel::metrics::Metrics;
-use hookwheel::model::{
-    BrandId, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind,
-};
+use hookwheel::model::{BrandId, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use hookwheel::schedule::Driver;
 use hookwheel::schedule::interval::{IntervalSpec, Period};
 use hookwheel::store::{STORE_FILE, Store, WriterSettings};
@@ -37,18 +38,12 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_hookwheel");
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 #[allow(clippy::disallowed_methods)] // the harness measures against the real clock
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -58,11 +53,7 @@ fn stopwatch() -> std::time::Instant {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    if v.is_empty() {
-        f64::NAN
-    } else {
-        v[v.len() / 2]
-    }
+    if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
 fn percentile(sorted: &[i64], p: f64) -> i64 {
@@ -85,7 +76,10 @@ impl Daemon {
         let config = dir.join("hookwheel.toml");
         std::fs::write(
             &config,
-            format!("[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\n{extra}", dir.join("data").display()),
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\n{extra}",
+                dir.join("data").display()
+            ),
         )
         .unwrap();
         let mut child = Command::new(BIN)
@@ -113,17 +107,12 @@ impl Daemon {
             }
         }
         std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
-        assert!(
-            !base.is_empty(),
-            "daemon did not start: {:?}",
-            log.lock().unwrap()
-        );
+        assert!(!base.is_empty(), "daemon did not start: {:?}", log.lock().unwrap());
         Daemon { child, base, log }
     }
 
     fn rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmRSS:"))
@@ -139,30 +128,19 @@ impl Daemon {
             .unwrap()
             .iter()
             .find(|l| l.contains("scheduler re-armed schedules"))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix("seconds="))
-                    .and_then(|s| s.parse().ok())
-            })
+            .and_then(|l| l.split_whitespace().find_map(|w| w.strip_prefix("seconds=")).and_then(|s| s.parse().ok()))
     }
 
     fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
         let _ = self.child.wait();
     }
 }
 
 fn credentials(dir: &Path) -> (String, String) {
-    let v: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("data/initial-credentials.json")).unwrap(),
-    )
-    .unwrap();
-    (
-        v["brand_uuid"].as_str().unwrap().into(),
-        v["api_key"].as_str().unwrap().into(),
-    )
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data/initial-credentials.json")).unwrap()).unwrap();
+    (v["brand_uuid"].as_str().unwrap().into(), v["api_key"].as_str().unwrap().into())
 }
 
 struct Api {
@@ -176,12 +154,7 @@ impl Api {
     fn new(d: &Daemon, dir: &Path) -> Api {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let (brand, key) = credentials(dir);
-        Api {
-            base: d.base.clone(),
-            brand,
-            key,
-            http: reqwest::blocking::Client::new(),
-        }
+        Api { base: d.base.clone(), brand, key, http: reqwest::blocking::Client::new() }
     }
     fn post(&self, action: &str, body: Value) -> Value {
         let r = self
@@ -204,10 +177,7 @@ fn populate(dir: &Path, n: usize) {
     rt.block_on(async {
         let store = Store::open(
             &dir.join("data").join(STORE_FILE),
-            WriterSettings {
-                commit_batch_max: 4096,
-                write_queue_capacity: 16384,
-            },
+            WriterSettings { commit_batch_max: 4096, write_queue_capacity: 16384 },
             Metrics::new(),
         )
         .unwrap();
@@ -291,10 +261,7 @@ fn rearm(rows: &mut Vec<Row>) {
         std::thread::sleep(Duration::from_millis(500));
         let s = d.rearm_seconds().unwrap_or(f64::NAN);
         let r = d.rss_mib();
-        eprintln!(
-            "rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s, RSS {r:.0} MiB",
-            ready.last().unwrap()
-        );
+        eprintln!("rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s, RSS {r:.0} MiB", ready.last().unwrap());
         secs.push(s);
         rss.push(r);
         d.stop();
@@ -318,17 +285,13 @@ fn lateness(rows: &mut Vec<Row>) {
     let fires = env_usize("HW_LOAD_FIRES", 2000);
     let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;
     let runs = env_usize("HW_LOAD_RUNS", 3);
-    let (mut p50s, mut p99s, mut maxes, mut counts) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut p50s, mut p99s, mut maxes, mut counts) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let rx = receiver::Receiver::start();
         let dir = tempfile::tempdir().unwrap();
         let d = Daemon::start(dir.path(), "");
         let api = Api::new(&d, dir.path());
-        let domain = api.post(
-            "add_domain",
-            json!({"protocol_type": "http", "domain": rx.host()}),
-        )["domain_uuid"]
+        let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
             .as_str()
             .unwrap()
             .to_string();
@@ -344,9 +307,7 @@ fn lateness(rows: &mut Vec<Row>) {
         let start = (now_ms() / 1000 + 2 + fires as i64 / 2000) * 1000;
         for i in 0..fires {
             let start_iso =
-                jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / fires as i64)
-                    .unwrap()
-                    .to_string();
+                jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / fires as i64).unwrap().to_string();
             let r = api.post(
                 "add_interval_schedule",
                 json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1, "interval_period": "second",
@@ -355,9 +316,7 @@ fn lateness(rows: &mut Vec<Row>) {
             assert_eq!(r["success"], true, "{r}");
         }
         let run_start = now_ms().max(start);
-        std::thread::sleep(Duration::from_millis(
-            (run_start - now_ms()).max(0) as u64 + seconds as u64 * 1000 + 1500,
-        ));
+        std::thread::sleep(Duration::from_millis((run_start - now_ms()).max(0) as u64 + seconds as u64 * 1000 + 1500));
         d.stop();
         let warm = run_start + 3000;
         let end = run_start + seconds * 1000;
@@ -386,9 +345,7 @@ fn lateness(rows: &mut Vec<Row>) {
     }
     let (p50, p99, max, delivered) = (median(p50s), median(p99s), median(maxes), median(counts));
     rows.push(Row {
-        metric: format!(
-            "fire lateness at {fires} fires/s, receiver arrival − instant (median of {runs} runs)"
-        ),
+        metric: format!("fire lateness at {fires} fires/s, receiver arrival − instant (median of {runs} runs)"),
         goal: "p99 ≤ 2 ms".into(),
         measured: format!(
             "p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms; {:.1}% of due fires arrived",
@@ -398,16 +355,99 @@ fn lateness(rows: &mut Vec<Row>) {
     });
 }
 
+/// Reads one counter from /metrics (sum over label sets matching `filter`).
+fn metric(base: &str, name: &str, filter: &str) -> f64 {
+    let text = reqwest::blocking::get(format!("{base}/metrics")).and_then(|r| r.text()).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// End-to-end throughput: HW_LOAD_THROUGHPUT_SCHEDULES (10,000) schedules firing every second,
+/// anchors spread over the second, to a loopback receiver; executions recorded as succeeded
+/// per second over HW_LOAD_SECONDS, and the delivery overhead (request arrival − instant).
+fn throughput(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_THROUGHPUT_SCHEDULES", 10_000);
+    let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;
+    let rx = receiver::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let api = Api::new(&d, dir.path());
+    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let template = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "tp", "method": "POST", "path": "/tp", "domain_uuid": domain, "max_retries": 0, "request_body_json": {"k": "v"}}),
+    )["webhook_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = (now_ms() / 1000 + 5 + n as i64 / 2000) * 1000;
+    let api = Arc::new(api);
+    let threads = 8;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (api, template) = (api.clone(), template.clone());
+            std::thread::spawn(move || {
+                for i in (t..n).step_by(threads) {
+                    let at =
+                        jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / n as i64).unwrap().to_string();
+                    let r = api.post(
+                        "add_interval_schedule",
+                        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1,
+                               "interval_period": "second", "is_one_off_task": false, "start_at": at}),
+                    );
+                    assert_eq!(r["success"], true, "{r}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert!(now_ms() < start, "creating {n} schedules took too long; lower HW_LOAD_THROUGHPUT_SCHEDULES");
+    std::thread::sleep(Duration::from_millis((start - now_ms()) as u64 + 3000));
+    let (t0, c0) = (now_ms(), metric(&d.base, "hookwheel_executions_total", "succeeded"));
+    std::thread::sleep(Duration::from_secs(seconds as u64));
+    let (t1, c1) = (now_ms(), metric(&d.base, "hookwheel_executions_total", "succeeded"));
+    let rate = (c1 - c0) / ((t1 - t0) as f64 / 1000.0);
+    d.stop();
+    let mut over: Vec<i64> = rx
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let instant: i64 = r.header("idempotency-key")?.rsplit('_').next()?.parse().ok()?;
+            (instant >= t0 && instant < t1).then_some(r.at_ms - instant)
+        })
+        .collect();
+    over.sort();
+    eprintln!(
+        "throughput: {rate:.0} executions/s recorded; overhead p50 {} ms, p99 {} ms",
+        percentile(&over, 0.5),
+        percentile(&over, 0.99)
+    );
+    rows.push(Row {
+        metric: format!("end-to-end executions/s, {n} schedules × 1/s, durable (fire recorded, sent, result recorded)"),
+        goal: "≥ 10,000 /s".into(),
+        measured: format!(
+            "{rate:.0} /s; delivery overhead p50 {} ms, p99 {} ms",
+            percentile(&over, 0.5),
+            percentile(&over, 0.99)
+        ),
+        met: Some(rate >= 10_000.0),
+    });
+}
+
 fn create(rows: &mut Vec<Row>) {
     let n = env_usize("HW_LOAD_CREATES", 20_000);
     let threads = 16;
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");
     let api = Arc::new(Api::new(&d, dir.path()));
-    let domain = api.post(
-        "add_domain",
-        json!({"protocol_type": "http", "domain": "127.0.0.1:9"}),
-    )["domain_uuid"]
+    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": "127.0.0.1:9"}))["domain_uuid"]
         .as_str()
         .unwrap()
         .to_string();
@@ -448,10 +488,7 @@ fn create(rows: &mut Vec<Row>) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
     let mut rows = Vec::new();
     if want("rearm") {
@@ -462,6 +499,9 @@ fn main() {
     }
     if want("create") {
         create(&mut rows);
+    }
+    if want("throughput") {
+        throughput(&mut rows);
     }
     println!("\n| metric | goal | measured | met |\n|---|---|---|---|");
     for r in rows {

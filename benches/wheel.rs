@@ -57,12 +57,7 @@ impl Armed {
             let per_timer = after.saturating_sub(before) as f64 / ARMED as f64;
             println!("wheel resident memory: {per_timer:.1} bytes per timer at {ARMED} armed");
         }
-        Armed {
-            wheel,
-            ids: (0..ARMED).collect(),
-            next_id: ARMED,
-            rng,
-        }
+        Armed { wheel, ids: (0..ARMED).collect(), next_id: ARMED, rng }
     }
 
     /// Replaces a random armed id by a fresh one; returns (old id, fresh id, fresh deadline).
@@ -128,12 +123,7 @@ struct Due {
 
 impl Due {
     fn new(per_ms: u64) -> Due {
-        let mut due = Due {
-            wheel: Wheel::new(T0),
-            expired: Vec::new(),
-            next_id: 0,
-            per_ms,
-        };
+        let mut due = Due { wheel: Wheel::new(T0), expired: Vec::new(), next_id: 0, per_ms };
         due.refill(ARMED);
         due
     }

@@ -156,48 +156,28 @@ pub fn main() -> ExitCode {
 }
 
 fn load_config(cli: &Cli, listen: Option<Vec<String>>) -> anyhow::Result<(Config, Overrides)> {
-    let overrides = Overrides {
-        listen,
-        data_dir: cli.data_dir.clone(),
-    };
-    let cfg =
-        Config::load(cli.config.as_deref(), &overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let overrides = Overrides { listen, data_dir: cli.data_dir.clone() };
+    let cfg = Config::load(cli.config.as_deref(), &overrides).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((cfg, overrides))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Serve { listen } => {
-            let listen = if listen.is_empty() {
-                None
-            } else {
-                Some(listen.clone())
-            };
+            let listen = if listen.is_empty() { None } else { Some(listen.clone()) };
             let (cfg, overrides) = load_config(&cli, listen)?;
             let reload = init_logging(cfg.log_format, &cfg.log_level);
             runtime()?.block_on(daemon::serve(cfg, cli.config.clone(), overrides, reload))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCmd::Check) => {
-            let source = cli
-                .config
-                .as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|| "embedded defaults".into());
-            match Config::load(
-                cli.config.as_deref(),
-                &Overrides {
-                    listen: None,
-                    data_dir: cli.data_dir.clone(),
-                },
-            ) {
+            let source =
+                cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded defaults".into());
+            match Config::load(cli.config.as_deref(), &Overrides { listen: None, data_dir: cli.data_dir.clone() }) {
                 Ok(_) => {
                     println!("{source}: OK");
                     Ok(ExitCode::SUCCESS)
@@ -212,21 +192,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::config::DEFAULT_TOML);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Brand(BrandCmd::Create {
-            name,
-            timezone,
-            out,
-        }) => {
-            let v = admin_call(
-                &cli,
-                AdminRequest::BrandCreate {
-                    name: name.clone(),
-                    timezone: timezone.clone(),
-                },
-            )?;
-            print_value(&v, out.json, |v| {
-                format!("{}\n", v["brand_uuid"].as_str().unwrap_or(""))
-            });
+        Command::Brand(BrandCmd::Create { name, timezone, out }) => {
+            let v = admin_call(&cli, AdminRequest::BrandCreate { name: name.clone(), timezone: timezone.clone() })?;
+            print_value(&v, out.json, |v| format!("{}\n", v["brand_uuid"].as_str().unwrap_or("")));
             Ok(ExitCode::SUCCESS)
         }
         Command::Brand(BrandCmd::List { out }) => {
@@ -246,22 +214,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCmd::Create { brand, out }) => {
-            let v = admin_call(
-                &cli,
-                AdminRequest::KeyCreate {
-                    brand: brand.clone(),
-                },
-            )?;
+            let v = admin_call(&cli, AdminRequest::KeyCreate { brand: brand.clone() })?;
             print_value(&v, out.json, |v| format!("{}\n", str_of(&v["api_key"])));
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCmd::List { brand, out }) => {
-            let v = admin_call(
-                &cli,
-                AdminRequest::KeyList {
-                    brand: brand.clone(),
-                },
-            )?;
+            let v = admin_call(&cli, AdminRequest::KeyList { brand: brand.clone() })?;
             print_value(&v, out.json, |v| {
                 let mut s = format!(
                     "{:<36}  {:<12}  {:<24}  {:<24}  {}\n",
@@ -283,11 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Key(KeyCmd::Revoke { key }) => {
             let v = admin_call(&cli, AdminRequest::KeyRevoke { key: key.clone() })?;
-            println!(
-                "revoked {} ({})",
-                str_of(&v["key_id"]),
-                str_of(&v["prefix"])
-            );
+            println!("revoked {} ({})", str_of(&v["key_id"]), str_of(&v["prefix"]));
             Ok(ExitCode::SUCCESS)
         }
         Command::Backup { out } => {
@@ -307,10 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Vault(VaultCmd::RotateKey) => {
             let v = admin_call(&cli, AdminRequest::VaultRotate)?;
-            println!(
-                "vault master key rotated; {} secret(s) re-encrypted",
-                v["resealed_secrets"]
-            );
+            println!("vault master key rotated; {} secret(s) re-encrypted", v["resealed_secrets"]);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -319,9 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn preview_offline(fields: &[String], rules: Option<&str>) -> anyhow::Result<Value> {
     let mut body = serde_json::Map::new();
     for f in fields {
-        let (k, v) = f
-            .split_once('=')
-            .ok_or_else(|| anyhow::anyhow!("{f:?}: expected KEY=VALUE"))?;
+        let (k, v) = f.split_once('=').ok_or_else(|| anyhow::anyhow!("{f:?}: expected KEY=VALUE"))?;
         let value = match serde_json::from_str::<Value>(v) {
             Ok(j @ (Value::Number(_) | Value::Bool(_) | Value::Array(_) | Value::Object(_))) => j,
             _ => Value::String(v.to_string()),
@@ -329,19 +278,11 @@ fn preview_offline(fields: &[String], rules: Option<&str>) -> anyhow::Result<Val
         body.insert(k.to_string(), value);
     }
     if let Some(r) = rules {
-        body.insert(
-            "rules".into(),
-            serde_json::from_str(r).context("--rules must be a JSON array")?,
-        );
+        body.insert("rules".into(), serde_json::from_str(r).context("--rules must be a JSON array")?);
     }
-    let req = crate::api::request::Req {
-        method: axum::http::Method::POST,
-        body,
-        query: Default::default(),
-    };
+    let req = crate::api::request::Req { method: axum::http::Method::POST, body, query: Default::default() };
     let now = <SystemClock as crate::time::Clock>::now_ms(&SystemClock);
-    crate::api::schedules::preview_request(&req, None, "UTC", now)
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))
+    crate::api::schedules::preview_request(&req, None, "UTC", now).map_err(|e| anyhow::anyhow!("{}", e.message()))
 }
 
 fn str_of(v: &Value) -> &str {
@@ -370,11 +311,7 @@ fn offline(cfg: &Config, req: AdminRequest) -> anyhow::Result<Value> {
     runtime()?.block_on(async {
         let store = daemon::open_store(cfg, Metrics::new())?;
         let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
-        let cx = AdminCtx {
-            store: store.clone(),
-            vault,
-            clock: Arc::new(SystemClock),
-        };
+        let cx = AdminCtx { store: store.clone(), vault, clock: Arc::new(SystemClock) };
         let result = admin::execute(&cx, req).await.map_err(anyhow::Error::msg);
         store.shutdown().await;
         result
@@ -386,31 +323,18 @@ fn backup(cli: &Cli, out: &Path) -> anyhow::Result<()> {
         bail!("{} already exists; choose a new file", out.display());
     }
     let (cfg, _) = load_config(cli, None)?;
-    let partial = cfg.data_dir.join(format!(
-        "backup-{}.redb.partial",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let req = AdminRequest::Backup {
-        out: partial.clone(),
-    };
+    let partial = cfg.data_dir.join(format!("backup-{}.redb.partial", uuid::Uuid::new_v4().simple()));
+    let req = AdminRequest::Backup { out: partial.clone() };
     let rows = match admin::call(&cfg.data_dir, &req).map_err(anyhow::Error::msg)? {
         Some(answer) => {
             let v = answer.map_err(anyhow::Error::msg)?;
-            let copied = std::fs::copy(&partial, out)
-                .with_context(|| format!("cannot write {}", out.display()));
+            let copied = std::fs::copy(&partial, out).with_context(|| format!("cannot write {}", out.display()));
             let _ = std::fs::remove_file(&partial);
             copied?;
             std::fs::File::open(out)?.sync_all()?;
             v["rows"].as_u64().unwrap_or(0)
         }
-        None => offline(
-            &cfg,
-            AdminRequest::Backup {
-                out: out.to_path_buf(),
-            },
-        )?["rows"]
-            .as_u64()
-            .unwrap_or(0),
+        None => offline(&cfg, AdminRequest::Backup { out: out.to_path_buf() })?["rows"].as_u64().unwrap_or(0),
     };
     println!("backup written to {} ({rows} records)", out.display());
     Ok(())
@@ -422,23 +346,17 @@ fn init_logging(format: LogFormat, level: &str) -> daemon::LogReload {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{EnvFilter, reload};
-    let filter = EnvFilter::builder()
-        .parse(level)
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::builder().parse(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => registry.with(fmt.json()).try_init(),
         LogFormat::Text => registry.with(fmt).try_init(),
     };
     Box::new(move |level: &str| {
-        let f = EnvFilter::builder()
-            .parse(level)
-            .map_err(|e| e.to_string())?;
+        let f = EnvFilter::builder().parse(level).map_err(|e| e.to_string())?;
         handle.reload(f).map_err(|e| e.to_string())
     })
 }

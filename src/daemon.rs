@@ -37,8 +37,7 @@ pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 /// Creates the data directory with mode 0700 (the admin socket's protection relies on it).
 pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot set mode 0700 on {}", dir.display()))?;
     Ok(())
@@ -49,10 +48,7 @@ pub fn open_store(cfg: &Config, metrics: Metrics) -> anyhow::Result<Store> {
     let path = cfg.data_dir.join(STORE_FILE);
     Store::open(
         &path,
-        WriterSettings {
-            commit_batch_max: cfg.commit_batch_max,
-            write_queue_capacity: cfg.write_queue_capacity,
-        },
+        WriterSettings { commit_batch_max: cfg.commit_batch_max, write_queue_capacity: cfg.write_queue_capacity },
         metrics,
     )
     .with_context(|| format!("cannot open the store {}", path.display()))
@@ -64,12 +60,7 @@ async fn bootstrap(store: &Store, data_dir: &Path, now: i64) -> anyhow::Result<(
     if !store.list_brands()?.is_empty() {
         return Ok(());
     }
-    let brand = Brand {
-        id: BrandId::new(),
-        name: "default".into(),
-        timezone: "UTC".into(),
-        created_ms: now,
-    };
+    let brand = Brand { id: BrandId::new(), name: "default".into(), timezone: "UTC".into(), created_ms: now };
     let (key, plain) = auth::generate_key(brand.id, now);
     let creds = json!({"brand_uuid": brand.id.to_string(), "api_key": plain.as_str()});
     let path = data_dir.join(INITIAL_CREDENTIALS_FILE);
@@ -104,6 +95,7 @@ fn live_settings(cfg: &Config) -> LiveSettings {
         metrics_bearer_token: cfg.metrics_bearer_token.clone(),
         schedule_defaults: cfg.schedule_defaults,
         delivery: cfg.delivery,
+        workflows: cfg.workflows,
     }
 }
 
@@ -134,8 +126,7 @@ pub async fn serve(
 
     ensure_signing_secrets(&store, &vault, clock.now_ms()).await?;
 
-    let (events_tx, events_rx) =
-        tokio::sync::mpsc::channel(crate::scheduler::COMMAND_QUEUE_CAPACITY);
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(crate::scheduler::COMMAND_QUEUE_CAPACITY);
     let delivery = Engine::new(
         store.clone(),
         vault.clone(),
@@ -145,14 +136,9 @@ pub async fn serve(
         cfg.egress.clone(),
         events_tx,
     );
-    let (scheduler, scheduler_task) = crate::scheduler::start(
-        store.clone(),
-        clock.clone(),
-        delivery.clone(),
-        metrics.clone(),
-        events_rx,
-    )
-    .await?;
+    let (scheduler, scheduler_task) =
+        crate::scheduler::start(store.clone(), clock.clone(), delivery.clone(), metrics.clone(), events_rx).await?;
+    scheduler.set_step_visits_max(cfg.workflows.step_visits_per_run_max).await;
     let app = App::new(
         store.clone(),
         vault.clone(),
@@ -165,33 +151,20 @@ pub async fn serve(
     let router = api::router(app.clone());
     let handle: Handle<SocketAddr> = Handle::new();
     let tls = match &cfg.tls {
-        Some(t) => Some(
-            RustlsConfig::from_pem_file(&t.cert_file, &t.key_file)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot load TLS certificate {} / key {}",
-                        t.cert_file.display(),
-                        t.key_file.display()
-                    )
-                })?,
-        ),
+        Some(t) => Some(RustlsConfig::from_pem_file(&t.cert_file, &t.key_file).await.with_context(|| {
+            format!("cannot load TLS certificate {} / key {}", t.cert_file.display(), t.key_file.display())
+        })?),
         None => None,
     };
-    let admin_cx = Arc::new(AdminCtx {
-        store: store.clone(),
-        vault: vault.clone(),
-        clock: clock.clone(),
-    });
+    let admin_cx = Arc::new(AdminCtx { store: store.clone(), vault: vault.clone(), clock: clock.clone() });
     let socket = admin::socket_path(&cfg.data_dir);
-    let admin_listener = admin::bind(&socket)
-        .with_context(|| format!("cannot bind the admin socket {}", socket.display()))?;
+    let admin_listener =
+        admin::bind(&socket).with_context(|| format!("cannot bind the admin socket {}", socket.display()))?;
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_cx));
 
     let mut servers = Vec::new();
     for addr in &cfg.listen {
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("cannot listen on {addr}"))?;
+        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         let local = listener.local_addr()?;
         let service = router.clone().into_make_service();
         let h = handle.clone();
@@ -210,21 +183,14 @@ pub async fn serve(
         tracing::info!(%local, scheme, "listening");
     }
 
-    let maintenance = tokio::spawn(maintenance(
-        app.clone(),
-        cfg.api.idempotency_ttl_seconds,
-        cfg.retention_days,
-    ));
+    let maintenance = tokio::spawn(maintenance(app.clone(), cfg.api.idempotency_ttl_seconds, cfg.retention_days));
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(app.clone(), interval));
     }
     app.set_ready(true);
     let (tzv, tzs) = crate::time::tz::database_version();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), tzdb = tzv, tzdb_source = tzs, data_dir = %cfg.data_dir.display(), "hookwheel ready");
-    notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status("serving"),
-    ]);
+    notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status("serving")]);
 
     let mut current = cfg.clone();
     loop {
@@ -237,10 +203,7 @@ pub async fn serve(
         }
     }
 
-    tracing::info!(
-        grace_seconds = cfg.shutdown_grace.as_secs(),
-        "stopping: no new requests, finishing in-flight ones"
-    );
+    tracing::info!(grace_seconds = cfg.shutdown_grace.as_secs(), "stopping: no new requests, finishing in-flight ones");
     notify(&[sd_notify::NotifyState::Stopping]);
     app.set_ready(false);
     handle.graceful_shutdown(Some(cfg.shutdown_grace));
@@ -284,14 +247,12 @@ async fn reload(
     }
     app.set_live(live_settings(&new));
     app.delivery.reconfigure(new.delivery, new.egress.clone());
+    app.scheduler.set_step_visits_max(new.workflows.step_visits_per_run_max).await;
     if new.delivery.max_in_flight != old.delivery.max_in_flight {
         tracing::warn!("delivery.max_in_flight changes after a restart");
     }
     if let (Some(cfg), Some(files)) = (tls, &new.tls) {
-        match cfg
-            .reload_from_pem_file(&files.cert_file, &files.key_file)
-            .await
-        {
+        match cfg.reload_from_pem_file(&files.cert_file, &files.key_file).await {
             Ok(()) => tracing::info!("TLS certificate reloaded"),
             Err(e) => tracing::error!("TLS certificate not reloaded: {e}"),
         }
@@ -312,9 +273,7 @@ async fn reload(
     if new.vault_key != old.vault_key {
         restart.push("vault.*");
     }
-    if new.commit_batch_max != old.commit_batch_max
-        || new.write_queue_capacity != old.write_queue_capacity
-    {
+    if new.commit_batch_max != old.commit_batch_max || new.write_queue_capacity != old.write_queue_capacity {
         restart.push("store.*");
     }
     if new.shutdown_grace != old.shutdown_grace {
@@ -330,8 +289,7 @@ async fn reload(
 }
 
 fn monotonic() -> sd_notify::NotifyState<'static> {
-    sd_notify::NotifyState::monotonic_usec_now()
-        .unwrap_or(sd_notify::NotifyState::Status("reloading"))
+    sd_notify::NotifyState::monotonic_usec_now().unwrap_or(sd_notify::NotifyState::Status("reloading"))
 }
 
 /// Gives every domain without one a signing secret: domains created before signing existed

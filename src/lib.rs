@@ -21,6 +21,7 @@ pub mod metrics;
 
 pub mod delivery;
 pub mod scheduler;
+pub mod workflow;
 
 pub mod admin;
 pub mod api;

@@ -9,9 +9,8 @@ use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 
 /// Bucket upper bounds, in seconds, for every latency histogram.
-const LATENCY_BUCKETS_SECONDS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
+const LATENCY_BUCKETS_SECONDS: &[f64] =
+    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Debug, Clone, Default)]
 struct Histogram {
@@ -40,16 +39,8 @@ impl Histogram {
             let c = self.counts.get(i).copied().unwrap_or(0);
             let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{b}\"}} {c}");
         }
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
-            self.count
-        );
-        let braces = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
         let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
         let _ = writeln!(out, "{name}_count{braces} {}", self.count);
     }
@@ -88,13 +79,8 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
-        *lock(&self.0.requests)
-            .entry((route.to_string(), status))
-            .or_default() += 1;
-        lock(&self.0.request_latency)
-            .entry(route.to_string())
-            .or_default()
-            .observe(seconds);
+        *lock(&self.0.requests).entry((route.to_string(), status)).or_default() += 1;
+        lock(&self.0.request_latency).entry(route.to_string()).or_default().observe(seconds);
     }
 
     pub fn observe_commit(&self, seconds: f64, operations: usize) {
@@ -107,9 +93,7 @@ impl Metrics {
     /// A schedule instant processed by the scheduler, by driver and resulting status
     /// (`pending` = fired, `skipped`, `missed`).
     pub fn observe_fire(&self, driver: &str, status: &str) {
-        *lock(&self.0.fires)
-            .entry((driver.to_string(), status.to_string()))
-            .or_default() += 1;
+        *lock(&self.0.fires).entry((driver.to_string(), status.to_string())).or_default() += 1;
     }
 
     /// How late the scheduler processed a due instant (ms).
@@ -128,36 +112,25 @@ impl Metrics {
     }
 
     pub fn observe_attempt(&self, success: bool) {
-        *lock(&self.0.attempts)
-            .entry(if success { "success" } else { "failure" })
-            .or_default() += 1;
+        *lock(&self.0.attempts).entry(if success { "success" } else { "failure" }).or_default() += 1;
     }
 
     pub fn observe_execution(&self, status: &str) {
-        *lock(&self.0.executions)
-            .entry(status.to_string())
-            .or_default() += 1;
+        *lock(&self.0.executions).entry(status.to_string()).or_default() += 1;
     }
 
     pub fn set_queue_depths(&self, depths: Vec<(crate::model::DomainId, usize)>) {
-        *lock(&self.0.queue_depths) = depths
-            .into_iter()
-            .map(|(d, n)| (d.to_string(), n))
-            .collect();
+        *lock(&self.0.queue_depths) = depths.into_iter().map(|(d, n)| (d.to_string(), n)).collect();
     }
 
     pub fn set_armed(&self, n: usize) {
-        self.0
-            .armed
-            .store(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.0.armed.store(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP hookwheel_build_info Build information.\n# TYPE hookwheel_build_info gauge\n",
-        );
+        out.push_str("# HELP hookwheel_build_info Build information.\n# TYPE hookwheel_build_info gauge\n");
         let (tzv, tzs) = crate::time::tz::database_version();
         let _ = writeln!(
             out,
@@ -167,36 +140,24 @@ impl Metrics {
 
         out.push_str("# HELP hookwheel_http_requests_total API requests by route and status.\n# TYPE hookwheel_http_requests_total counter\n");
         for ((route, status), n) in lock(&self.0.requests).iter() {
-            let _ = writeln!(
-                out,
-                "hookwheel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
-            );
+            let _ = writeln!(out, "hookwheel_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
         }
         out.push_str("# HELP hookwheel_http_request_duration_seconds API request latency.\n# TYPE hookwheel_http_request_duration_seconds histogram\n");
         for (route, h) in lock(&self.0.request_latency).iter() {
-            h.render(
-                &mut out,
-                "hookwheel_http_request_duration_seconds",
-                &format!("route=\"{route}\""),
-            );
+            h.render(&mut out, "hookwheel_http_request_duration_seconds", &format!("route=\"{route}\""));
         }
         out.push_str("# HELP hookwheel_store_commit_duration_seconds Durable store commit latency.\n# TYPE hookwheel_store_commit_duration_seconds histogram\n");
-        lock(&self.0.commit_latency).render(
-            &mut out,
-            "hookwheel_store_commit_duration_seconds",
-            "",
-        );
+        lock(&self.0.commit_latency).render(&mut out, "hookwheel_store_commit_duration_seconds", "");
         let (commits, ops) = *lock(&self.0.commits);
-        out.push_str("# HELP hookwheel_store_commits_total Store commits.\n# TYPE hookwheel_store_commits_total counter\n");
+        out.push_str(
+            "# HELP hookwheel_store_commits_total Store commits.\n# TYPE hookwheel_store_commits_total counter\n",
+        );
         let _ = writeln!(out, "hookwheel_store_commits_total {commits}");
         out.push_str("# HELP hookwheel_store_operations_total Write operations folded into commits.\n# TYPE hookwheel_store_operations_total counter\n");
         let _ = writeln!(out, "hookwheel_store_operations_total {ops}");
         out.push_str("# HELP hookwheel_fires_total Schedule instants processed, by driver and outcome (pending = fired).\n# TYPE hookwheel_fires_total counter\n");
         for ((driver, status), n) in lock(&self.0.fires).iter() {
-            let _ = writeln!(
-                out,
-                "hookwheel_fires_total{{driver=\"{driver}\",status=\"{status}\"}} {n}"
-            );
+            let _ = writeln!(out, "hookwheel_fires_total{{driver=\"{driver}\",status=\"{status}\"}} {n}");
         }
         out.push_str("# HELP hookwheel_fire_lateness_seconds Scheduler processing time minus scheduled instant.\n# TYPE hookwheel_fire_lateness_seconds histogram\n");
         lock(&self.0.fire_lateness).render(&mut out, "hookwheel_fire_lateness_seconds", "");
@@ -204,7 +165,9 @@ impl Metrics {
         lock(&self.0.delivery_lateness).render(&mut out, "hookwheel_delivery_lateness_seconds", "");
         out.push_str("# HELP hookwheel_delivery_latency_seconds Request start to end of response.\n# TYPE hookwheel_delivery_latency_seconds histogram\n");
         lock(&self.0.delivery_latency).render(&mut out, "hookwheel_delivery_latency_seconds", "");
-        out.push_str("# HELP hookwheel_attempts_total Delivery attempts by outcome.\n# TYPE hookwheel_attempts_total counter\n");
+        out.push_str(
+            "# HELP hookwheel_attempts_total Delivery attempts by outcome.\n# TYPE hookwheel_attempts_total counter\n",
+        );
         for (outcome, n) in lock(&self.0.attempts).iter() {
             let _ = writeln!(out, "hookwheel_attempts_total{{outcome=\"{outcome}\"}} {n}");
         }
@@ -214,17 +177,12 @@ impl Metrics {
         }
         out.push_str("# HELP hookwheel_domain_queue_depth Executions waiting at a domain's traffic guard.\n# TYPE hookwheel_domain_queue_depth gauge\n");
         for (domain, n) in lock(&self.0.queue_depths).iter() {
-            let _ = writeln!(
-                out,
-                "hookwheel_domain_queue_depth{{domain=\"{domain}\"}} {n}"
-            );
+            let _ = writeln!(out, "hookwheel_domain_queue_depth{{domain=\"{domain}\"}} {n}");
         }
-        out.push_str("# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n");
-        let _ = writeln!(
-            out,
-            "hookwheel_armed_timers {}",
-            self.0.armed.load(std::sync::atomic::Ordering::Relaxed)
+        out.push_str(
+            "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );
+        let _ = writeln!(out, "hookwheel_armed_timers {}", self.0.armed.load(std::sync::atomic::Ordering::Relaxed));
         out
     }
 }
@@ -245,20 +203,10 @@ mod tests {
         m.observe_request("add_domain", 200, 0.2);
         m.observe_request("add_domain", 400, 0.001);
         let text = m.render();
-        assert!(
-            text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"200\"} 2")
-        );
-        assert!(
-            text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"400\"} 1")
-        );
-        assert!(text.contains(
-            "hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"0.0025\"} 2"
-        ));
-        assert!(text.contains(
-            "hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"+Inf\"} 3"
-        ));
-        assert!(
-            text.contains("hookwheel_http_request_duration_seconds_count{route=\"add_domain\"} 3")
-        );
+        assert!(text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"200\"} 2"));
+        assert!(text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"400\"} 1"));
+        assert!(text.contains("hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"0.0025\"} 2"));
+        assert!(text.contains("hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"+Inf\"} 3"));
+        assert!(text.contains("hookwheel_http_request_duration_seconds_count{route=\"add_domain\"} 3"));
     }
 }

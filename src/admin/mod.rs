@@ -68,8 +68,7 @@ fn parse_brand(s: &str) -> Result<BrandId, String> {
 }
 
 fn opt_time(t: Option<i64>) -> Value {
-    t.map(|t| Value::String(format_utc(t)))
-        .unwrap_or(Value::Null)
+    t.map(|t| Value::String(format_utc(t))).unwrap_or(Value::Null)
 }
 
 /// Runs one admin operation. Errors are operator-facing sentences.
@@ -79,26 +78,15 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
         AdminRequest::BrandCreate { name, timezone } => {
             let name = name.trim().to_string();
             if name.is_empty() || name.chars().count() > BRAND_NAME_CHARS_MAX {
-                return Err(format!(
-                    "--name must be 1 to {BRAND_NAME_CHARS_MAX} characters"
-                ));
+                return Err(format!("--name must be 1 to {BRAND_NAME_CHARS_MAX} characters"));
             }
             if tz::zone(&timezone).is_none() {
                 return Err(format!(
                     "--timezone {timezone:?} is not an IANA time zone (see GET /v1/api/get_timezones/)"
                 ));
             }
-            let brand = Brand {
-                id: BrandId::new(),
-                name,
-                timezone,
-                created_ms: now,
-            };
-            let b = cx
-                .store
-                .create_brand(brand)
-                .await
-                .map_err(|e| e.to_string())?;
+            let brand = Brand { id: BrandId::new(), name, timezone, created_ms: now };
+            let b = cx.store.create_brand(brand).await.map_err(|e| e.to_string())?;
             Ok(json!({"brand_uuid": b.id.to_string(), "name": b.name, "timezone": b.timezone}))
         }
         AdminRequest::BrandList => {
@@ -110,23 +98,14 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
         AdminRequest::KeyCreate { brand } => {
             let brand = parse_brand(&brand)?;
             let (record, plain) = auth::generate_key(brand, now);
-            let k = cx
-                .store
-                .create_key(record)
-                .await
-                .map_err(|e| e.to_string())?;
+            let k = cx.store.create_key(record).await.map_err(|e| e.to_string())?;
             Ok(
                 json!({"key_id": k.id.to_string(), "api_key": plain.as_str(), "brand_uuid": brand.to_string(), "prefix": k.prefix}),
             )
         }
         AdminRequest::KeyList { brand } => {
             let brand = parse_brand(&brand)?;
-            if cx
-                .store
-                .get_brand(brand)
-                .map_err(|e| e.to_string())?
-                .is_none()
-            {
+            if cx.store.get_brand(brand).map_err(|e| e.to_string())?.is_none() {
                 return Err(format!("brand {brand} not found"));
             }
             let keys = cx.store.list_keys(brand).map_err(|e| e.to_string())?;
@@ -140,11 +119,7 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
                 KeyRef::Id(id)
             } else if key.starts_with(auth::KEY_PREFIX) && key.len() > auth::SHOWN_PREFIX_CHARS {
                 // The whole key was given: find it by hash.
-                match cx
-                    .store
-                    .find_key_by_hash(&auth::sha256(key.as_bytes()))
-                    .map_err(|e| e.to_string())?
-                {
+                match cx.store.find_key_by_hash(&auth::sha256(key.as_bytes())).map_err(|e| e.to_string())? {
                     Some(k) => KeyRef::Id(k.id),
                     None => return Err("no such API key".into()),
                 }
@@ -156,25 +131,15 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
                     auth::SHOWN_PREFIX_CHARS
                 ));
             };
-            let k = cx
-                .store
-                .revoke_key(which, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(
-                json!({"key_id": k.id.to_string(), "prefix": k.prefix, "revoked_at": opt_time(k.revoked_ms)}),
-            )
+            let k = cx.store.revoke_key(which, now).await.map_err(|e| e.to_string())?;
+            Ok(json!({"key_id": k.id.to_string(), "prefix": k.prefix, "revoked_at": opt_time(k.revoked_ms)}))
         }
         AdminRequest::Backup { out } => {
             let rows = cx.store.backup_to(&out).map_err(|e| e.to_string())?;
             Ok(json!({"path": out, "rows": rows}))
         }
         AdminRequest::VaultRotate => {
-            let n = cx
-                .vault
-                .rotate_key(&cx.store)
-                .await
-                .map_err(|e| e.to_string())?;
+            let n = cx.vault.rotate_key(&cx.store).await.map_err(|e| e.to_string())?;
             Ok(json!({"resealed_secrets": n}))
         }
     }
@@ -234,30 +199,18 @@ pub fn call(data_dir: &Path, req: &AdminRequest) -> Result<Option<Result<Value, 
     let path = socket_path(data_dir);
     let stream = match std::os::unix::net::UnixStream::connect(&path) {
         Ok(s) => s,
-        Err(e)
-            if matches!(
-                e.kind(),
-                std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
             return Ok(None);
         }
         Err(e) => {
-            return Err(format!(
-                "cannot reach the daemon's admin socket {}: {e}",
-                path.display()
-            ));
+            return Err(format!("cannot reach the daemon's admin socket {}: {e}", path.display()));
         }
     };
     let mut text = serde_json::to_string(req).map_err(|e| e.to_string())?;
     text.push('\n');
-    (&stream)
-        .write_all(text.as_bytes())
-        .map_err(|e| format!("admin socket: {e}"))?;
+    (&stream).write_all(text.as_bytes()).map_err(|e| format!("admin socket: {e}"))?;
     let mut line = String::new();
-    std::io::BufReader::new(&stream)
-        .read_line(&mut line)
-        .map_err(|e| format!("admin socket: {e}"))?;
+    std::io::BufReader::new(&stream).read_line(&mut line).map_err(|e| format!("admin socket: {e}"))?;
     match serde_json::from_str::<AdminAnswer>(&line) {
         Ok(AdminAnswer::Ok(v)) => Ok(Some(Ok(v))),
         Ok(AdminAnswer::Error(e)) => Ok(Some(Err(e))),

@@ -59,8 +59,7 @@ pub async fn entry(
         Ok((reply, replayed)) => {
             let mut r = (reply.status, axum::Json(reply.body)).into_response();
             if replayed {
-                r.headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                r.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
             }
             r
         }
@@ -74,14 +73,7 @@ pub async fn entry(
     finish(response, &rid, rate, &app, route, watch)
 }
 
-fn finish(
-    mut r: Response,
-    rid: &str,
-    rate: Option<Decision>,
-    app: &App,
-    route: &str,
-    watch: Stopwatch,
-) -> Response {
+fn finish(mut r: Response, rid: &str, rate: Option<Decision>, app: &App, route: &str, watch: Stopwatch) -> Response {
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(rid) {
         h.insert(REQUEST_ID, v);
@@ -94,8 +86,7 @@ fn finish(
             h.insert(header::RETRY_AFTER, HeaderValue::from(d.retry_after_s));
         }
     }
-    app.metrics
-        .observe_request(route, r.status().as_u16(), watch.elapsed_secs());
+    app.metrics.observe_request(route, r.status().as_u16(), watch.elapsed_secs());
     r
 }
 
@@ -104,16 +95,10 @@ fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Respo
     if let ApiError::TooLarge(_) = e {
         // The rest of the body is left unread and the connection is dropped: say so, or a
         // client reuses the dead connection for its next request.
-        r.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
-        let allow = ep
-            .methods
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let allow = ep.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
         if let Ok(v) = HeaderValue::from_str(&allow) {
             r.headers_mut().insert(header::ALLOW, v);
         }
@@ -146,56 +131,27 @@ async fn handle(
             return Err(ApiError::RateLimited);
         }
     }
-    app.key_usage
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(key_id, now);
+    app.key_usage.lock().unwrap_or_else(|e| e.into_inner()).insert(key_id, now);
 
     if !endpoint.methods.contains(&method) {
-        let allowed = endpoint
-            .methods
-            .iter()
-            .map(Method::as_str)
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let allowed = endpoint.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(" or ");
         return Err(ApiError::MethodNotAllowed(allowed));
     }
     let raw = read_body(headers, body, &live).await?;
-    let req = Req {
-        method,
-        body: parse_body(&raw, &live)?,
-        query: parse_query(query.as_deref()),
-    };
-    let cx = Cx {
-        app: app.clone(),
-        brand,
-        key_id,
-        now,
-        page_size: live.api.page_size,
-    };
+    let req = Req { method, body: parse_body(&raw, &live)?, query: parse_query(query.as_deref()) };
+    let cx = Cx { app: app.clone(), brand, key_id, now, page_size: live.api.page_size };
 
-    let idem_key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::to_string));
+    let idem_key = headers.get("idempotency-key").map(|v| v.to_str().map(str::to_string));
     match idem_key {
         Some(key) if endpoint.mutating => {
-            let key =
-                key.map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
+            let key = key.map_err(|_| ApiError::invalid("Idempotency-Key", "must be visible ASCII"))?;
             if key.is_empty() || key.len() > IDEMPOTENCY_KEY_CHARS_MAX {
                 return Err(ApiError::invalid(
                     "Idempotency-Key",
                     format!("must be 1 to {IDEMPOTENCY_KEY_CHARS_MAX} characters"),
                 ));
             }
-            idempotent(
-                cx,
-                endpoint,
-                req,
-                &key,
-                &raw,
-                live.api.idempotency_ttl_seconds,
-            )
-            .await
+            idempotent(cx, endpoint, req, &key, &raw, live.api.idempotency_ttl_seconds).await
         }
         _ => (endpoint.handler)(cx, req).await.map(|r| (r, false)),
     }
@@ -220,25 +176,15 @@ async fn idempotent(
         && prev.created_ms + (ttl_s as i64) * 1000 > now
     {
         if prev.action != endpoint.name || prev.request_hash != request_hash {
-            return Err(ApiError::conflict(
-                "Idempotency-Key was already used for a different request",
-            ));
+            return Err(ApiError::conflict("Idempotency-Key was already used for a different request"));
         }
         let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-        let body: Value =
-            serde_json::from_str(&prev.body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let body: Value = serde_json::from_str(&prev.body).map_err(|e| ApiError::Internal(e.to_string()))?;
         return Ok((Reply { status, body }, true));
     }
     let slot = (brand, key_hash);
-    if !app
-        .idempotency_in_flight
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(slot)
-    {
-        return Err(ApiError::conflict(
-            "A request with this Idempotency-Key is still in progress",
-        ));
+    if !app.idempotency_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(slot) {
+        return Err(ApiError::conflict("A request with this Idempotency-Key is still in progress"));
     }
     let result = (endpoint.handler)(cx, req).await;
     if let Ok(reply) = &result
@@ -255,29 +201,20 @@ async fn idempotent(
             tracing::warn!(error = %e, "could not record an idempotent answer");
         }
     }
-    app.idempotency_in_flight
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&slot);
+    app.idempotency_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot);
     result.map(|r| (r, false))
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Checks `x-hookpulse-api-key` + `x-brand-uuid`: the key must exist, be unrevoked and belong
 /// to that brand. Every failure is a 401 that reveals nothing about which part was wrong
 /// beyond the documented messages.
 fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiError> {
-    let presented = header_str(headers, "x-hookpulse-api-key")
-        .ok_or(ApiError::Unauthorized("Missing API key"))?;
-    let brand_raw =
-        header_str(headers, "x-brand-uuid").ok_or(ApiError::Unauthorized("Missing brand UUID"))?;
+    let presented = header_str(headers, "x-hookpulse-api-key").ok_or(ApiError::Unauthorized("Missing API key"))?;
+    let brand_raw = header_str(headers, "x-brand-uuid").ok_or(ApiError::Unauthorized("Missing brand UUID"))?;
     let brand_id = BrandId::parse(brand_raw).ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
     let key = app
         .store
@@ -287,23 +224,14 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiErr
     if key.brand != brand_id {
         return Err(ApiError::Unauthorized("Authentication failed"));
     }
-    let brand = app
-        .store
-        .get_brand(brand_id)?
-        .ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
+    let brand = app.store.get_brand(brand_id)?.ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
     Ok((brand, key.id))
 }
 
-async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    live: &LiveSettings,
-) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(headers: &HeaderMap, body: Body, live: &LiveSettings) -> Result<bytes::Bytes, ApiError> {
     let limit = live.api.body_bytes_max;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > (limit + OVERSIZED_BODY_DRAIN_BYTES_MAX) as u64) {
         return Err(ApiError::TooLarge(limit));
     }
@@ -311,12 +239,7 @@ async fn read_body(
     if !raw.iter().all(u8::is_ascii_whitespace)
         && let Some(ct) = header_str(headers, "content-type")
     {
-        let mime = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(ApiError::UnsupportedMediaType);
         }
@@ -394,10 +317,7 @@ pub fn percent_decode(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => {
                         out.push(b);
                         i += 2;

@@ -36,20 +36,12 @@ pub fn parse_host(raw: &str, field: &str) -> Result<String, ApiError> {
         return Err(bad("too long"));
     }
     if host.contains("://") {
-        return Err(bad(
-            "give the host only, without a scheme; the scheme is protocol_type",
-        ));
+        return Err(bad("give the host only, without a scheme; the scheme is protocol_type"));
     }
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
-        let (v6, after) = rest
-            .split_once(']')
-            .ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
-        v6.parse::<std::net::Ipv6Addr>()
-            .map_err(|_| bad("not an IPv6 address"))?;
-        (
-            format!("[{v6}]"),
-            after.strip_prefix(':').map(str::to_string),
-        )
+        let (v6, after) = rest.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
+        v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad("not an IPv6 address"))?;
+        (format!("[{v6}]"), after.strip_prefix(':').map(str::to_string))
     } else {
         match host.rsplit_once(':') {
             Some((n, p)) => (n.to_string(), Some(p.to_string())),
@@ -57,18 +49,9 @@ pub fn parse_host(raw: &str, field: &str) -> Result<String, ApiError> {
         }
     };
     if !name.starts_with('[') {
-        let ok_chars = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
-        if name.is_empty()
-            || !ok_chars
-            || name.starts_with('.')
-            || name.ends_with('.')
-            || name.contains("..")
-        {
-            return Err(bad(
-                "not a host name (letters, digits, '-', '.', optional :port; no path)",
-            ));
+        let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_');
+        if name.is_empty() || !ok_chars || name.starts_with('.') || name.ends_with('.') || name.contains("..") {
+            return Err(bad("not a host name (letters, digits, '-', '.', optional :port; no path)"));
         }
     }
     if let Some(p) = &port {
@@ -88,9 +71,7 @@ pub fn parse_protocol(req: &Req) -> Result<Option<Protocol>, ApiError> {
         None => Ok(None),
         Some(s) => {
             let (name, _) = req.field(PROTOCOL).expect("present");
-            Protocol::parse(&s)
-                .map(Some)
-                .ok_or_else(|| ApiError::invalid(name, "expected \"https\" or \"http\""))
+            Protocol::parse(&s).map(Some).ok_or_else(|| ApiError::invalid(name, "expected \"https\" or \"http\""))
         }
     }
 }
@@ -108,26 +89,22 @@ fn apply_limits(req: &Req, d: &mut Domain) -> Result<(), ApiError> {
     if let Some(v) = max_rps {
         d.max_requests_per_second = v as u32;
     }
-    d.concurrency_control_enabled =
-        conc_on.unwrap_or(d.concurrency_control_enabled || max_conc.is_some_and(|v| v > 0));
-    d.rate_limit_enabled =
-        rate_on.unwrap_or(d.rate_limit_enabled || max_rps.is_some_and(|v| v > 0));
+    d.concurrency_control_enabled = conc_on.unwrap_or(d.concurrency_control_enabled || max_conc.is_some_and(|v| v > 0));
+    d.rate_limit_enabled = rate_on.unwrap_or(d.rate_limit_enabled || max_rps.is_some_and(|v| v > 0));
     if d.concurrency_control_enabled && d.max_concurrent_jobs == 0 {
         return Err(match max_conc {
             None => ApiError::Missing("max_concurrent_jobs".into()),
-            Some(_) => ApiError::invalid(
-                "max_concurrent_jobs",
-                "must be at least 1 when concurrency_control_enabled is true",
-            ),
+            Some(_) => {
+                ApiError::invalid("max_concurrent_jobs", "must be at least 1 when concurrency_control_enabled is true")
+            }
         });
     }
     if d.rate_limit_enabled && d.max_requests_per_second == 0 {
         return Err(match max_rps {
             None => ApiError::Missing("max_requests_per_second".into()),
-            Some(_) => ApiError::invalid(
-                "max_requests_per_second",
-                "must be at least 1 when rate_limit_enabled is true",
-            ),
+            Some(_) => {
+                ApiError::invalid("max_requests_per_second", "must be at least 1 when rate_limit_enabled is true")
+            }
         });
     }
     Ok(())
@@ -153,16 +130,11 @@ fn domain_id(req: &Req) -> Result<DomainId, ApiError> {
 /// A fresh signing secret for a new domain, sealed by the vault.
 pub fn new_signing_key(cx: &Cx, domain: DomainId) -> SigningKey {
     let secret = zeroize::Zeroizing::new(signing::new_secret());
-    SigningKey {
-        sealed: cx.app.vault.seal_signing(domain, cx.now, &secret),
-        created_ms: cx.now,
-        expires_ms: None,
-    }
+    SigningKey { sealed: cx.app.vault.seal_signing(domain, cx.now, &secret), created_ms: cx.now, expires_ms: None }
 }
 
 pub async fn add(cx: Cx, req: Req) -> ApiResult {
-    let protocol =
-        parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
+    let protocol = parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
     let host = parse_host(&req.string(DOMAIN)?, "domain")?;
     let mut d = Domain {
         id: DomainId::new(),
@@ -180,9 +152,7 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
     apply_limits(&req, &mut d)?;
     d.signing = vec![new_signing_key(&cx, d.id)];
     let d = cx.app.store.create_domain(d).await?;
-    ok(
-        json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}))
 }
 
 pub async fn list(cx: Cx, req: Req) -> ApiResult {
@@ -195,22 +165,14 @@ pub async fn list(cx: Cx, req: Req) -> ApiResult {
 pub async fn find_uuid(cx: Cx, req: Req) -> ApiResult {
     let host = parse_host(&req.string(DOMAIN)?, "domain")?;
     let protocol = parse_protocol(&req)?.unwrap_or(Protocol::Https);
-    let d = cx
-        .app
-        .store
-        .find_domain(cx.brand.id, protocol, &host)?
-        .ok_or(ApiError::NotFound("Domain"))?;
+    let d = cx.app.store.find_domain(cx.brand.id, protocol, &host)?.ok_or(ApiError::NotFound("Domain"))?;
     let id = d.id.to_string();
     ok(json!({"success": true, "domain_uuid": id, "data": domain_item(&d, &cx.brand.timezone)}))
 }
 
 pub async fn update(cx: Cx, req: Req) -> ApiResult {
     let id = domain_id(&req)?;
-    let mut d = cx
-        .app
-        .store
-        .get_domain(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Domain"))?;
+    let mut d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
     if let Some(p) = parse_protocol(&req)? {
         d.protocol = p;
     }
@@ -220,45 +182,31 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
     apply_limits(&req, &mut d)?;
     d.updated_ms = cx.now;
     cx.app.store.update_domain(d).await?;
-    ok(
-        json!({"success": true, "details": "Domain updated successfully", "domain_uuid": id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Domain updated successfully", "domain_uuid": id.to_string()}))
 }
 
 pub async fn delete(cx: Cx, req: Req) -> ApiResult {
     let id = domain_id(&req)?;
     cx.app.store.delete_domain(cx.brand.id, id).await?;
-    ok(
-        json!({"success": true, "details": "Domain deleted successfully", "domain_uuid": id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Domain deleted successfully", "domain_uuid": id.to_string()}))
 }
 
 /// `get_domain_signing_secret` (extension): the `whsec_` secret(s) that sign this domain's
 /// requests — the one endpoint besides `get_value_of_secret` that reveals a secret.
 pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
     let id = domain_id(&req)?;
-    let d = cx
-        .app
-        .store
-        .get_domain(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Domain"))?;
+    let d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
     let mut keys = Vec::new();
     for k in d.active_signing(cx.now) {
-        let secret = cx
-            .app
-            .vault
-            .open_signing(d.id, k)
-            .map_err(|e| ApiError::Internal(format!("domain {}: {e}", d.id)))?;
+        let secret =
+            cx.app.vault.open_signing(d.id, k).map_err(|e| ApiError::Internal(format!("domain {}: {e}", d.id)))?;
         keys.push(json!({
             "signing_secret": secret.as_str(),
             "created_at": crate::time::format_utc(k.created_ms),
             "expires_at": k.expires_ms.map(crate::time::format_utc),
         }));
     }
-    let current = keys
-        .first()
-        .map(|k| k["signing_secret"].clone())
-        .unwrap_or(Value::Null);
+    let current = keys.first().map(|k| k["signing_secret"].clone()).unwrap_or(Value::Null);
     ok(
         json!({"success": true, "data": {"domain_uuid": d.id.to_string(), "signing_secret": current, "active_secrets": keys}}),
     )
@@ -268,11 +216,7 @@ pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
 /// one keeps signing alongside for `delivery.signing_overlap_seconds`.
 pub async fn rotate_signing_secret(cx: Cx, req: Req) -> ApiResult {
     let id = domain_id(&req)?;
-    let d = cx
-        .app
-        .store
-        .get_domain(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Domain"))?;
+    let d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
     let overlap = cx.app.delivery_limits().signing_overlap_ms;
     let mut keys: Vec<SigningKey> = d.active_signing(cx.now).cloned().collect();
     for k in &mut keys {
@@ -280,10 +224,7 @@ pub async fn rotate_signing_secret(cx: Cx, req: Req) -> ApiResult {
         k.expires_ms = Some(k.expires_ms.map_or(until, |e| e.min(until)));
     }
     keys.insert(0, new_signing_key(&cx, d.id));
-    cx.app
-        .store
-        .set_domain_signing(cx.brand.id, d.id, keys)
-        .await?;
+    cx.app.store.set_domain_signing(cx.brand.id, d.id, keys).await?;
     ok(json!({
         "success": true,
         "details": "Signing secret rotated",
@@ -298,22 +239,10 @@ mod tests {
 
     #[test]
     fn hosts_are_normalised_and_checked() {
-        assert_eq!(
-            parse_host(" API.Example.com ", "d").unwrap(),
-            "api.example.com"
-        );
+        assert_eq!(parse_host(" API.Example.com ", "d").unwrap(), "api.example.com");
         assert_eq!(parse_host("127.0.0.1:8080", "d").unwrap(), "127.0.0.1:8080");
         assert_eq!(parse_host("[::1]:9000", "d").unwrap(), "[::1]:9000");
-        for bad in [
-            "",
-            "https://x.com",
-            "x.com/path",
-            "x.com:0",
-            "x.com:99999",
-            "a b.com",
-            "user@x.com",
-            "x.com?q",
-        ] {
+        for bad in ["", "https://x.com", "x.com/path", "x.com:0", "x.com:99999", "a b.com", "user@x.com", "x.com?q"] {
             assert!(parse_host(bad, "d").is_err(), "{bad:?} accepted");
         }
     }

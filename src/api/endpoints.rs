@@ -9,7 +9,7 @@ use axum::http::Method;
 use super::dispatch::Cx;
 use super::reply::ApiResult;
 use super::request::Req;
-use super::{domains, executions, schedules, secrets, templates, timezones};
+use super::{domains, executions, schedules, secrets, templates, timezones, workflows};
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
 
@@ -23,18 +23,10 @@ pub struct Field {
 }
 
 const fn req(name: &'static str, ty: &'static str) -> Field {
-    Field {
-        name,
-        ty,
-        required: true,
-    }
+    Field { name, ty, required: true }
 }
 const fn opt(name: &'static str, ty: &'static str) -> Field {
-    Field {
-        name,
-        ty,
-        required: false,
-    }
+    Field { name, ty, required: false }
 }
 
 pub struct Endpoint {
@@ -165,11 +157,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "domains",
         summary: "Find a domain's uuid by name and protocol (SDK).",
-        fields: &[
-            req("domain", "string"),
-            opt("protocol", "string"),
-            opt("protocol_type", "string"),
-        ],
+        fields: &[req("domain", "string"), opt("protocol", "string"), opt("protocol_type", "string")],
         handler: handler!(domains::find_uuid),
     },
     Endpoint {
@@ -250,10 +238,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "webhook templates",
         summary: "Delete a webhook template (extension).",
-        fields: &[
-            req("webhook_uuid", "string"),
-            opt("template_uuid", "string"),
-        ],
+        fields: &[req("webhook_uuid", "string"), opt("template_uuid", "string")],
         handler: handler!(templates::delete),
     },
     // Secret vault
@@ -313,11 +298,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "Replace a secret's value.",
-        fields: &[
-            req("secret_uuid", "string"),
-            req("secret_value", "string"),
-            opt("value", "string"),
-        ],
+        fields: &[req("secret_uuid", "string"), req("secret_value", "string"), opt("value", "string")],
         handler: handler!(secrets::update),
     },
     Endpoint {
@@ -326,11 +307,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "SDK alias of update_secret_value.",
-        fields: &[
-            req("secret_uuid", "string"),
-            req("secret_value", "string"),
-            opt("value", "string"),
-        ],
+        fields: &[req("secret_uuid", "string"), req("secret_value", "string"), opt("value", "string")],
         handler: handler!(secrets::update),
     },
     Endpoint {
@@ -385,10 +362,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Fire once at clocked_run_at; returns schedule_uuid.",
-        fields: schedule_fields!(
-            req("clocked_run_at", "string"),
-            req("clocked_timezone", "string")
-        ),
+        fields: schedule_fields!(req("clocked_run_at", "string"), req("clocked_timezone", "string")),
         handler: handler!(schedules::add_clocked),
     },
     Endpoint {
@@ -509,10 +483,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Pause or resume (active|paused); completed and expired schedules cannot change.",
-        fields: &[
-            req("schedule_uuid", "string"),
-            req("update_status_to", "string"),
-        ],
+        fields: &[req("schedule_uuid", "string"), req("update_status_to", "string")],
         handler: handler!(schedules::change_status),
     },
     Endpoint {
@@ -530,10 +501,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Change a schedule's driver fields, context or policies; re-arms atomically (extension).",
-        fields: &[
-            req("schedule_uuid", "string"),
-            opt("initial_context_template", "object"),
-        ],
+        fields: &[req("schedule_uuid", "string"), opt("initial_context_template", "object")],
         handler: handler!(schedules::update),
     },
     Endpoint {
@@ -628,10 +596,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "executions",
         summary: "Run a webhook template once, now, with an initial context (extension).",
-        fields: &[
-            req("webhook_uuid", "string"),
-            opt("initial_context", "object"),
-        ],
+        fields: &[req("webhook_uuid", "string"), opt("initial_context", "object")],
         handler: handler!(executions::execute_template),
     },
     // Domain signing
@@ -652,6 +617,177 @@ pub static ENDPOINTS: &[Endpoint] = &[
         summary: "New signing secret; the old one keeps signing during the overlap (extension).",
         fields: &[req("domain_uuid", "string")],
         handler: handler!(domains::rotate_signing_secret),
+    },
+    // Workflows
+    Endpoint {
+        name: "add_workflow_template",
+        methods: POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Create a workflow (runtype fifo_sequential|concurrently; SDK: name, mode, inline steps); returns workflow_uuid.",
+        fields: &[
+            req("workflow_name", "string"),
+            req("workflow_description", "string"),
+            req("runtype", "string"),
+            opt("failure_strategy", "string"),
+            opt("retry_strategy", "string"),
+            opt("workflow_max_retries", "integer"),
+            opt("workflow_retry_delay", "integer"),
+            opt("name", "string"),
+            opt("mode", "string"),
+            opt("steps", "array"),
+        ],
+        handler: handler!(workflows::add_template),
+    },
+    Endpoint {
+        name: "add_workflow_step",
+        methods: POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Add a step (its own inline webhook, routing, condition, approval); returns step_uuid.",
+        fields: &[
+            req("workflow_uuid", "string"),
+            req("webhook_name", "string"),
+            req("method", "string"),
+            req("path", "string"),
+            req("domain_uuid", "string"),
+            req("index", "integer"),
+            req("step_identifier", "string"),
+            opt("webhook_description", "string"),
+            opt("human_approval_required", "boolean"),
+            opt("on_success_next_step_identifier", "string"),
+            opt("on_fail_next_step_identifier", "string"),
+            opt("delay_to_next_step", "integer"),
+            opt("execution_condition", "object"),
+            opt("retry_delay", "integer"),
+            opt("retry_backoff_mode", "string"),
+            opt("max_retries", "integer"),
+            opt("request_timeout_in_milliseconds", "integer"),
+            opt("request_body_json", "object"),
+            opt("headers_json", "object"),
+            opt("query_params_json", "object"),
+            opt("approval_timeout_seconds", "integer"),
+            opt("approval_timeout_action", "string"),
+        ],
+        handler: handler!(workflows::add_step),
+    },
+    Endpoint {
+        name: "get_workflow_template_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "workflows",
+        summary: "List workflows.",
+        fields: PAGE,
+        handler: handler!(workflows::list),
+    },
+    Endpoint {
+        name: "single_workflow_template_detail",
+        methods: POST,
+        mutating: false,
+        tag: "workflows",
+        summary: "One workflow with its steps.",
+        fields: &[req("workflow_uuid", "string")],
+        handler: handler!(workflows::detail),
+    },
+    Endpoint {
+        name: "get_workflow_template_uuid",
+        methods: POST,
+        mutating: false,
+        tag: "workflows",
+        summary: "SDK alias of single_workflow_template_detail.",
+        fields: &[req("template_uuid", "string")],
+        handler: handler!(workflows::detail_sdk),
+    },
+    Endpoint {
+        name: "update_workflow_template",
+        methods: POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Change a workflow's name, description, runtype or strategies (extension).",
+        fields: &[req("workflow_uuid", "string"), opt("template_uuid", "string")],
+        handler: handler!(workflows::update_template),
+    },
+    Endpoint {
+        name: "delete_workflow_template",
+        methods: DELETE_OR_POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Delete a workflow; its schedules become inactive (extension).",
+        fields: &[req("workflow_uuid", "string"), opt("template_uuid", "string")],
+        handler: handler!(workflows::delete_template),
+    },
+    Endpoint {
+        name: "update_workflow_step",
+        methods: POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Change a step (extension).",
+        fields: &[req("step_uuid", "string"), opt("workflow_uuid", "string")],
+        handler: handler!(workflows::update_step),
+    },
+    Endpoint {
+        name: "delete_workflow_step",
+        methods: DELETE_OR_POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Remove a step (extension).",
+        fields: &[req("step_uuid", "string"), opt("workflow_uuid", "string")],
+        handler: handler!(workflows::delete_step),
+    },
+    Endpoint {
+        name: "execute_workflow",
+        methods: POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Start one run now with an initial context (extension); returns run_uuid.",
+        fields: &[req("workflow_uuid", "string"), opt("initial_context", "object")],
+        handler: handler!(workflows::execute),
+    },
+    Endpoint {
+        name: "get_workflow_runs_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "workflows",
+        summary: "Runs, newest first; filter workflow_uuid (extension).",
+        fields: &[opt("page", "integer"), opt("workflow_uuid", "string")],
+        handler: handler!(workflows::list_runs),
+    },
+    Endpoint {
+        name: "get_workflow_run_details",
+        methods: POST,
+        mutating: false,
+        tag: "workflows",
+        summary: "A run's timeline: each step visit's status, attempts, timings, response, context (extension).",
+        fields: &[req("run_uuid", "string")],
+        handler: handler!(workflows::run_details),
+    },
+    Endpoint {
+        name: "rerun_workflow_run",
+        methods: POST,
+        mutating: true,
+        tag: "workflows",
+        summary: "Run a finished run again from initial_step or failed_step, optionally with a new context (extension).",
+        fields: &[req("run_uuid", "string"), opt("from", "string"), opt("initial_context", "object")],
+        handler: handler!(workflows::rerun),
+    },
+    // Human approval
+    Endpoint {
+        name: "get_all_pending_approvals_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "human approval",
+        summary: "Execution plans waiting for a decision.",
+        fields: PAGE,
+        handler: handler!(workflows::pending_approvals),
+    },
+    Endpoint {
+        name: "human_approval_action",
+        methods: POST,
+        mutating: true,
+        tag: "human approval",
+        summary: "Approve or reject a waiting execution plan (409 when it is not waiting).",
+        fields: &[req("action", "string"), req("execution_plan_uuid", "string")],
+        handler: handler!(workflows::approval_action),
     },
     // Time zones
     Endpoint {

@@ -19,18 +19,11 @@ pub enum ApiError {
     /// 404 `<Thing> not found`
     NotFound(&'static str),
     /// 404 `<Thing> not found`, plus the id that was asked for under `key`
-    NotFoundWith {
-        what: &'static str,
-        key: &'static str,
-        id: String,
-    },
+    NotFoundWith { what: &'static str, key: &'static str, id: String },
     /// 405
     MethodNotAllowed(String),
     /// 409 with a message and extra keys (e.g. the existing object's id)
-    Conflict {
-        message: String,
-        extra: Map<String, Value>,
-    },
+    Conflict { message: String, extra: Map<String, Value> },
     /// 413
     TooLarge(usize),
     /// 415
@@ -43,24 +36,16 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn invalid(field: &str, why: impl Into<String>) -> Self {
-        ApiError::Invalid {
-            field: field.to_string(),
-            why: Some(why.into()),
-        }
+        ApiError::Invalid { field: field.to_string(), why: Some(why.into()) }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        ApiError::Conflict {
-            message: message.into(),
-            extra: Map::new(),
-        }
+        ApiError::Conflict { message: message.into(), extra: Map::new() }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Missing(_) | ApiError::Invalid { .. } | ApiError::BadBody(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            ApiError::Missing(_) | ApiError::Invalid { .. } | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -76,10 +61,7 @@ impl ApiError {
         match self {
             ApiError::Missing(f) => format!("Missing required field: {f}"),
             ApiError::Invalid { field, why: None } => format!("Invalid field value: {field}"),
-            ApiError::Invalid {
-                field,
-                why: Some(w),
-            } => format!("Invalid field value: {field} ({w})"),
+            ApiError::Invalid { field, why: Some(w) } => format!("Invalid field value: {field} ({w})"),
             ApiError::BadBody(None) => "Invalid request body".into(),
             ApiError::BadBody(Some(w)) => format!("Invalid request body: {w}"),
             ApiError::Unauthorized(m) => (*m).into(),
@@ -89,9 +71,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(allowed) => format!("Method not allowed; use {allowed}"),
             ApiError::Conflict { message, .. } => message.clone(),
             ApiError::TooLarge(limit) => format!("Request body too large (limit {limit} bytes)"),
-            ApiError::UnsupportedMediaType => {
-                "Unsupported Content-Type; send application/json".into()
-            }
+            ApiError::UnsupportedMediaType => "Unsupported Content-Type; send application/json".into(),
             ApiError::RateLimited => "Rate limit exceeded".into(),
             ApiError::Internal(_) => "Internal server error".into(),
         }
@@ -130,14 +110,11 @@ impl From<StoreError> for ApiError {
                     };
                     extra.insert(key.into(), Value::String(id.to_string()));
                 }
-                ApiError::Conflict {
-                    message: format!("{what} already exists"),
-                    extra,
-                }
+                ApiError::Conflict { message: format!("{what} already exists"), extra }
             }
-            StoreError::InUse { what, by } => ApiError::conflict(format!(
-                "{what} is in use by {by}; delete or re-point them first"
-            )),
+            StoreError::InUse { what, by } => {
+                ApiError::conflict(format!("{what} is in use by {by}; delete or re-point them first"))
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

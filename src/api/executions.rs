@@ -7,9 +7,7 @@ use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::Req;
-use crate::model::{
-    Execution, ExecutionId, ExecutionStatus, ScheduleId, TargetKind, TemplateId, Trigger,
-};
+use crate::model::{Execution, ExecutionId, ExecutionStatus, ScheduleId, TargetKind, TemplateId, Trigger};
 use crate::store::ExecutionFilter;
 use crate::time::{format_utc, tz};
 
@@ -37,26 +35,14 @@ fn summary(e: &Execution) -> Value {
 }
 
 fn query_uuid(req: &Req, name: &'static str) -> Result<Option<uuid::Uuid>, ApiError> {
-    match req
-        .query
-        .get(name)
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
+    match req.query.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(s) => uuid::Uuid::parse_str(s)
-            .map(Some)
-            .map_err(|_| ApiError::invalid(name, "expected a UUID")),
+        Some(s) => uuid::Uuid::parse_str(s).map(Some).map_err(|_| ApiError::invalid(name, "expected a UUID")),
     }
 }
 
 fn query_time(req: &Req, name: &'static str) -> Result<Option<i64>, ApiError> {
-    match req
-        .query
-        .get(name)
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    {
+    match req.query.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
         None => Ok(None),
         Some(s) => s
             .parse::<jiff::Timestamp>()
@@ -67,12 +53,7 @@ fn query_time(req: &Req, name: &'static str) -> Result<Option<i64>, ApiError> {
 
 pub async fn list(cx: Cx, req: Req) -> ApiResult {
     let page = req.page()?;
-    let status = match req
-        .query
-        .get("filter_status")
-        .or(req.query.get("status"))
-        .filter(|s| !s.is_empty())
-    {
+    let status = match req.query.get("filter_status").or(req.query.get("status")).filter(|s| !s.is_empty()) {
         None => None,
         Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| {
             ApiError::invalid(
@@ -88,27 +69,17 @@ pub async fn list(cx: Cx, req: Req) -> ApiResult {
         from_ms: query_time(&req, "from")?,
         to_ms: query_time(&req, "to")?,
     };
-    let items = cx
-        .app
-        .store
-        .list_executions(cx.brand.id, &filter, page, cx.page_size)?;
+    let items = cx.app.store.list_executions(cx.brand.id, &filter, page, cx.page_size)?;
     paginated(items, page, cx.page_size, &cx.brand.timezone, summary)
 }
 
 pub async fn detail(cx: Cx, req: Req) -> ApiResult {
     let id = ExecutionId(req.uuid(&["execution_uuid"])?);
-    let e = cx
-        .app
-        .store
-        .get_execution(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Execution"))?;
+    let e = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
     let mut data = summary(&e);
     let o = data.as_object_mut().expect("object");
     o.insert("context".into(), Value::Object(e.context.clone()));
-    o.insert(
-        "inserted_at".into(),
-        json!(tz::format_in_zone(e.created_ms, &cx.brand.timezone)),
-    );
+    o.insert("inserted_at".into(), json!(tz::format_in_zone(e.created_ms, &cx.brand.timezone)));
     o.insert(
         "attempts".into(),
         json!(
@@ -133,15 +104,8 @@ pub async fn detail(cx: Cx, req: Req) -> ApiResult {
 /// with the same idempotency key (it is the same message to the receiver).
 pub async fn retry(cx: Cx, req: Req) -> ApiResult {
     let id = ExecutionId(req.uuid(&["execution_uuid"])?);
-    let old = cx
-        .app
-        .store
-        .get_execution(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Execution"))?;
-    if !matches!(
-        old.status,
-        ExecutionStatus::Failed | ExecutionStatus::Cancelled
-    ) {
+    let old = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
+    if !matches!(old.status, ExecutionStatus::Failed | ExecutionStatus::Cancelled) {
         return Err(ApiError::conflict(format!(
             "Only failed or cancelled executions can be retried; this one is {}",
             old.status.as_str()
@@ -175,12 +139,10 @@ pub async fn retry(cx: Cx, req: Req) -> ApiResult {
 pub async fn cancel(cx: Cx, req: Req) -> ApiResult {
     let id = ExecutionId(req.uuid(&["execution_uuid"])?);
     match cx.app.store.cancel_execution(cx.brand.id, id, cx.now).await {
-        Ok(e) => ok(
-            json!({"success": true, "details": "Execution cancelled", "execution_uuid": e.id.to_string()}),
-        ),
-        Err(crate::store::StoreError::Invalid(why)) => Err(ApiError::conflict(format!(
-            "Execution cannot be cancelled: {why}"
-        ))),
+        Ok(e) => ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": e.id.to_string()})),
+        Err(crate::store::StoreError::Invalid(why)) => {
+            Err(ApiError::conflict(format!("Execution cannot be cancelled: {why}")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -191,9 +153,7 @@ pub async fn execute_template(cx: Cx, req: Req) -> ApiResult {
     if cx.app.store.get_template(cx.brand.id, template)?.is_none() {
         return Err(ApiError::NotFound("Webhook"));
     }
-    let context = req
-        .opt_object(&["initial_context", "initial_context_template", "context"])?
-        .unwrap_or_default();
+    let context = req.opt_object(&["initial_context", "initial_context_template", "context"])?.unwrap_or_default();
     let id = ExecutionId::new();
     let e = Execution {
         id,
@@ -213,12 +173,11 @@ pub async fn execute_template(cx: Cx, req: Req) -> ApiResult {
         lateness_ms: None,
         next_attempt_ms: None,
         retry_of: None,
+        step: None,
         created_ms: cx.now,
         finished_ms: None,
     };
     let e = cx.app.store.create_execution(e).await?;
     cx.app.dispatch(e);
-    ok(
-        json!({"success": true, "details": "Webhook execution started", "execution_uuid": id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Webhook execution started", "execution_uuid": id.to_string()}))
 }

@@ -20,6 +20,7 @@ pub mod schedules;
 mod secrets;
 mod templates;
 mod timezones;
+mod workflows;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,6 +45,7 @@ pub struct LiveSettings {
     pub metrics_bearer_token: Option<String>,
     pub schedule_defaults: ScheduleDefaults,
     pub delivery: crate::config::DeliveryLimits,
+    pub workflows: crate::config::WorkflowLimits,
 }
 
 /// Shared state of the API.

@@ -50,17 +50,9 @@ pub fn document() -> Value {
                     .collect();
                 obj.insert("parameters".into(), Value::Array(params));
             } else {
-                let props: Map<String, Value> = e
-                    .fields
-                    .iter()
-                    .map(|f| (f.name.to_string(), field_schema(f)))
-                    .collect();
-                let required: Vec<&str> = e
-                    .fields
-                    .iter()
-                    .filter(|f| f.required)
-                    .map(|f| f.name)
-                    .collect();
+                let props: Map<String, Value> =
+                    e.fields.iter().map(|f| (f.name.to_string(), field_schema(f))).collect();
+                let required: Vec<&str> = e.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
                 obj.insert(
                     "requestBody".into(),
                     json!({"required": !required.is_empty(), "content": {"application/json": {"schema": {
@@ -74,10 +66,7 @@ pub fn document() -> Value {
     }
     for (path, summary) in [
         ("/healthz", "Process is up."),
-        (
-            "/readyz",
-            "Store open and start-up finished; shows the tzdb version.",
-        ),
+        ("/readyz", "Store open and start-up finished; shows the tzdb version."),
         ("/metrics", "Prometheus metrics (optional bearer token)."),
         ("/openapi.json", "This document."),
     ] {

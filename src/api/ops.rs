@@ -20,11 +20,7 @@ pub async fn healthz() -> Response {
 pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let (version, source) = tz::database_version();
     let ready = app.is_ready();
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "store": if app.store.is_healthy() { "ok" } else { "unavailable" },
@@ -36,30 +32,18 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     if let Some(token) = app.live().metrics_bearer_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+        let presented =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         let matches = presented.is_some_and(|p| {
             use subtle::ConstantTimeEq;
-            bool::from(
-                crate::auth::sha256(p.as_bytes()).ct_eq(&crate::auth::sha256(token.as_bytes())),
-            )
+            bool::from(crate::auth::sha256(p.as_bytes()).ct_eq(&crate::auth::sha256(token.as_bytes())))
         });
         if !matches {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                "metrics need a bearer token\n",
-            )
+            return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")], "metrics need a bearer token\n")
                 .into_response();
         }
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
 }
 
 pub async fn openapi() -> Response {

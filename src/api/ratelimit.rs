@@ -42,11 +42,7 @@ impl RateLimiter {
         }
         let missing = cap - *tokens;
         let reset_ms = now + (missing / per_ms).ceil() as i64;
-        let retry_after_s = if allowed {
-            0
-        } else {
-            (((1.0 - *tokens) / per_ms) / 1000.0).ceil().max(1.0) as u64
-        };
+        let retry_after_s = if allowed { 0 } else { (((1.0 - *tokens) / per_ms) / 1000.0).ceil().max(1.0) as u64 };
         Decision {
             allowed,
             limit: limit_per_minute,
@@ -73,10 +69,7 @@ mod tests {
         let d = rl.check(k, 3, 1_000);
         assert!(!d.allowed);
         assert_eq!(d.retry_after_s, 20, "one token per 20 s at 3/min");
-        assert!(
-            rl.check(k, 3, 21_000).allowed,
-            "refilled one token after 20 s"
-        );
+        assert!(rl.check(k, 3, 21_000).allowed, "refilled one token after 20 s");
         assert!(!rl.check(k, 3, 21_001).allowed);
     }
 }

@@ -14,10 +14,7 @@ pub struct Reply {
 pub type ApiResult = Result<Reply, super::error::ApiError>;
 
 pub fn ok(body: Value) -> ApiResult {
-    Ok(Reply {
-        status: StatusCode::OK,
-        body,
-    })
+    Ok(Reply { status: StatusCode::OK, body })
 }
 
 /// `{"success": true, "data": [...], "meta": {...}, "timezone": "<brand zone>"}`

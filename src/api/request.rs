@@ -31,8 +31,7 @@ impl Req {
     }
 
     pub fn string(&self, names: Names) -> Result<String, ApiError> {
-        self.opt_string(names)?
-            .ok_or_else(|| ApiError::Missing(names[0].into()))
+        self.opt_string(names)?.ok_or_else(|| ApiError::Missing(names[0].into()))
     }
 
     pub fn opt_string(&self, names: Names) -> Result<Option<String>, ApiError> {
@@ -44,8 +43,7 @@ impl Req {
     }
 
     pub fn boolean(&self, names: Names) -> Result<bool, ApiError> {
-        self.opt_bool(names)?
-            .ok_or_else(|| ApiError::Missing(names[0].into()))
+        self.opt_bool(names)?.ok_or_else(|| ApiError::Missing(names[0].into()))
     }
 
     pub fn opt_bool(&self, names: Names) -> Result<Option<bool>, ApiError> {
@@ -62,18 +60,14 @@ impl Req {
             None => Ok(None),
             Some((n, v)) => match v.as_i64() {
                 Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
-                Some(_) => Err(ApiError::invalid(
-                    n,
-                    format!("must be between {min} and {max}"),
-                )),
+                Some(_) => Err(ApiError::invalid(n, format!("must be between {min} and {max}"))),
                 None => Err(ApiError::invalid(n, "expected an integer")),
             },
         }
     }
 
     pub fn int(&self, names: Names, min: i64, max: i64) -> Result<i64, ApiError> {
-        self.opt_int(names, min, max)?
-            .ok_or_else(|| ApiError::Missing(names[0].into()))
+        self.opt_int(names, min, max)?.ok_or_else(|| ApiError::Missing(names[0].into()))
     }
 
     pub fn opt_object(&self, names: Names) -> Result<Option<Map<String, Value>>, ApiError> {

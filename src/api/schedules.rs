@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::{Names, Req};
 use crate::model::{
-    Execution, ExecutionId, ExecutionStatus, MisfirePolicy, OverlapPolicy, RuleId, Schedule,
-    ScheduleId, ScheduleRule, ScheduleStatus, TargetKind, TemplateId, Trigger,
+    Execution, ExecutionId, ExecutionStatus, MisfirePolicy, OverlapPolicy, RuleId, Schedule, ScheduleId, ScheduleRule,
+    ScheduleStatus, TargetKind, TemplateId, Trigger,
 };
 use crate::schedule::clocked::{ClockedSpec, parse_instant};
 use crate::schedule::cron::{CronError, CronSpec};
@@ -48,31 +48,23 @@ fn sid(req: &Req) -> Result<ScheduleId, ApiError> {
 }
 
 fn load(cx: &Cx, req: &Req) -> Result<Schedule, ApiError> {
-    cx.app
-        .store
-        .get_schedule(cx.brand.id, sid(req)?)?
-        .ok_or(ApiError::NotFound("Schedule"))
+    cx.app.store.get_schedule(cx.brand.id, sid(req)?)?.ok_or(ApiError::NotFound("Schedule"))
 }
 
 fn zone_field(req: &Req, names: Names) -> Result<Option<String>, ApiError> {
     match req.opt_string(names)? {
         None => Ok(None),
         Some(z) if tz::zone(&z).is_some() => Ok(Some(z)),
-        Some(_) => Err(ApiError::invalid(
-            req.field(names).expect("present").0,
-            "not an IANA time zone; see get_timezones",
-        )),
+        Some(_) => {
+            Err(ApiError::invalid(req.field(names).expect("present").0, "not an IANA time zone; see get_timezones"))
+        }
     }
 }
 
 /// A coordinate given as a string (documented) or a number (SDK), within ±`max`.
 fn coordinate(req: &Req, names: Names, max: f64, required: bool) -> Result<Option<f64>, ApiError> {
     let Some((name, v)) = req.field(names) else {
-        return if required {
-            Err(ApiError::Missing(names[0].into()))
-        } else {
-            Ok(None)
-        };
+        return if required { Err(ApiError::Missing(names[0].into())) } else { Ok(None) };
     };
     let x = match v {
         Value::String(s) => s.trim().parse::<f64>().ok(),
@@ -81,14 +73,8 @@ fn coordinate(req: &Req, names: Names, max: f64, required: bool) -> Result<Optio
     };
     match x {
         Some(x) if x.is_finite() && x.abs() <= max => Ok(Some(x)),
-        Some(_) => Err(ApiError::invalid(
-            name,
-            format!("must be between -{max} and {max}"),
-        )),
-        None => Err(ApiError::invalid(
-            name,
-            "expected decimal degrees, e.g. \"40.7128\"",
-        )),
+        Some(_) => Err(ApiError::invalid(name, format!("must be between -{max} and {max}"))),
+        None => Err(ApiError::invalid(name, "expected decimal degrees, e.g. \"40.7128\"")),
     }
 }
 
@@ -104,13 +90,7 @@ fn solar_event(req: &Req, names: Names, required: bool) -> Result<Option<SolarEv
 
 /// Builds a driver of `kind` from the request. With `base`, absent fields keep its values
 /// (update); otherwise required fields must be present.
-fn parse_driver(
-    req: &Req,
-    kind: &str,
-    now: Millis,
-    base: Option<&Driver>,
-    sdk: bool,
-) -> Result<Driver, ApiError> {
+fn parse_driver(req: &Req, kind: &str, now: Millis, base: Option<&Driver>, sdk: bool) -> Result<Driver, ApiError> {
     let one_off = |current: bool| -> Result<bool, ApiError> {
         match req.opt_bool(ONE_OFF)? {
             Some(b) => Ok(b),
@@ -131,14 +111,9 @@ fn parse_driver(
                 (Some(v), _) => {
                     let p = match req.opt_string(&["interval_period"])? {
                         Some(p) => Period::parse(&p).ok_or_else(|| {
-                            ApiError::invalid(
-                                "interval_period",
-                                "expected second, minute, hour, day, week or month",
-                            )
+                            ApiError::invalid("interval_period", "expected second, minute, hour, day, week or month")
                         })?,
-                        None => cur
-                            .map(|c| c.period)
-                            .ok_or_else(|| ApiError::Missing("interval_period".into()))?,
+                        None => cur.map(|c| c.period).ok_or_else(|| ApiError::Missing("interval_period".into()))?,
                     };
                     (v as u32, p)
                 }
@@ -160,18 +135,14 @@ fn parse_driver(
                 },
             };
             let start_at = match req.opt_string(&["start_at"])? {
-                Some(s) => Some(
-                    parse_instant(&s, "UTC").map_err(|why| ApiError::invalid("start_at", why))?,
-                ),
+                Some(s) => Some(parse_instant(&s, "UTC").map_err(|why| ApiError::invalid("start_at", why))?),
                 None => None,
             };
             let (anchor_ms, anchor_fires) = match (start_at, cur) {
                 (Some(s), _) => (s, true),
                 (None, Some(c))
                     if base.is_some()
-                        && req
-                            .opt_int(&["interval_value"], 1, INTERVAL_VALUE_MAX)?
-                            .is_none()
+                        && req.opt_int(&["interval_value"], 1, INTERVAL_VALUE_MAX)?.is_none()
                         && req.opt_string(&["interval_period"])?.is_none() =>
                 {
                     (c.anchor_ms, c.anchor_fires)
@@ -196,28 +167,18 @@ fn parse_driver(
                 (None, Some(c)) => c.expression.clone(),
                 (None, None) => return Err(ApiError::Missing("cron_expression".into())),
             };
-            let tz_names: Names = if sdk {
-                &["cron_timezone", "timezone"]
-            } else {
-                &["cron_timezone"]
-            };
+            let tz_names: Names = if sdk { &["cron_timezone", "timezone"] } else { &["cron_timezone"] };
             let timezone = match (zone_field(req, tz_names)?, &cur) {
                 (Some(z), _) => z,
                 (None, Some(c)) => c.timezone.clone(),
                 (None, None) if sdk => "UTC".into(),
                 (None, None) => return Err(ApiError::Missing("cron_timezone".into())),
             };
-            let spec = CronSpec {
-                expression,
-                timezone,
-                one_off: one_off(cur.as_ref().is_some_and(|c| c.one_off))?,
-            };
+            let spec = CronSpec { expression, timezone, one_off: one_off(cur.as_ref().is_some_and(|c| c.one_off))? };
             spec.validate(now).map_err(|e| match e {
                 CronError::Expression(why) => ApiError::invalid("cron_expression", why),
                 CronError::Zone => ApiError::invalid("cron_timezone", "not an IANA time zone"),
-                CronError::NeverFires => {
-                    ApiError::invalid("cron_expression", "never matches a date")
-                }
+                CronError::NeverFires => ApiError::invalid("cron_expression", "never matches a date"),
             })?;
             Driver::Cron(spec)
         }
@@ -226,16 +187,8 @@ fn parse_driver(
                 Some(Driver::Clocked(s)) => Some(s.clone()),
                 _ => None,
             };
-            let at_names: Names = if sdk {
-                &["clocked_run_at", "scheduled_time"]
-            } else {
-                &["clocked_run_at"]
-            };
-            let tz_names: Names = if sdk {
-                &["clocked_timezone", "timezone"]
-            } else {
-                &["clocked_timezone"]
-            };
+            let at_names: Names = if sdk { &["clocked_run_at", "scheduled_time"] } else { &["clocked_run_at"] };
+            let tz_names: Names = if sdk { &["clocked_timezone", "timezone"] } else { &["clocked_timezone"] };
             let timezone = match (zone_field(req, tz_names)?, &cur) {
                 (Some(z), _) => z,
                 (None, Some(c)) => c.timezone.clone(),
@@ -247,40 +200,26 @@ fn parse_driver(
                 (None, Some(c)) => c.run_at.clone(),
                 (None, None) => return Err(ApiError::Missing("clocked_run_at".into())),
             };
-            let run_at_ms = parse_instant(&run_at, &timezone)
-                .map_err(|why| ApiError::invalid("clocked_run_at", why))?;
-            Driver::Clocked(ClockedSpec {
-                run_at_ms,
-                run_at,
-                timezone,
-            })
+            let run_at_ms =
+                parse_instant(&run_at, &timezone).map_err(|why| ApiError::invalid("clocked_run_at", why))?;
+            Driver::Clocked(ClockedSpec { run_at_ms, run_at, timezone })
         }
         "solar" => {
             let cur = match base {
                 Some(Driver::Solar(s)) => Some(s.clone()),
                 _ => None,
             };
-            let lat_names: Names = if sdk {
-                &["solar_lat", "latitude"]
-            } else {
-                &["solar_lat"]
-            };
-            let lon_names: Names = if sdk {
-                &["solar_long", "longitude"]
-            } else {
-                &["solar_long"]
-            };
+            let lat_names: Names = if sdk { &["solar_lat", "latitude"] } else { &["solar_lat"] };
+            let lon_names: Names = if sdk { &["solar_long", "longitude"] } else { &["solar_long"] };
             let event = match (solar_event(req, &["solar_event"], cur.is_none())?, &cur) {
                 (Some(e), _) => e,
                 (None, Some(c)) => c.event,
                 (None, None) => return Err(ApiError::Missing("solar_event".into())),
             };
-            let lat = coordinate(req, lat_names, 90.0, cur.is_none())?
-                .or(cur.as_ref().map(|c| c.lat))
-                .expect("required");
-            let lon = coordinate(req, lon_names, 180.0, cur.is_none())?
-                .or(cur.as_ref().map(|c| c.lon))
-                .expect("required");
+            let lat =
+                coordinate(req, lat_names, 90.0, cur.is_none())?.or(cur.as_ref().map(|c| c.lat)).expect("required");
+            let lon =
+                coordinate(req, lon_names, 180.0, cur.is_none())?.or(cur.as_ref().map(|c| c.lon)).expect("required");
             let offset = req
                 .opt_int(&["solar_offset_seconds"], -86_400, 86_400)?
                 .map(|o| o as i32)
@@ -299,47 +238,31 @@ fn parse_driver(
                 Some(Driver::Debounce(s)) => Some(*s),
                 _ => None,
             };
-            let window = match (
-                req.opt_int(&["debounce_seconds"], 1, DEBOUNCE_SECONDS_MAX)?,
-                cur,
-            ) {
+            let window = match (req.opt_int(&["debounce_seconds"], 1, DEBOUNCE_SECONDS_MAX)?, cur) {
                 (Some(w), _) => w as u32,
                 (None, Some(c)) => c.window_seconds,
                 (None, None) => return Err(ApiError::Missing("debounce_seconds".into())),
             };
             let mode = match req.opt_string(&["debounce_mode"])? {
-                Some(m) => Mode::parse(&m).ok_or_else(|| {
-                    ApiError::invalid("debounce_mode", "expected trailing or leading")
-                })?,
+                Some(m) => {
+                    Mode::parse(&m).ok_or_else(|| ApiError::invalid("debounce_mode", "expected trailing or leading"))?
+                }
                 None => cur.map(|c| c.mode).unwrap_or(Mode::Trailing),
             };
             let max_wait = match req.opt_int(&["max_wait_seconds"], 1, DEBOUNCE_SECONDS_MAX)? {
                 Some(m) if (m as u32) < window => {
-                    return Err(ApiError::invalid(
-                        "max_wait_seconds",
-                        "must be at least debounce_seconds",
-                    ));
+                    return Err(ApiError::invalid("max_wait_seconds", "must be at least debounce_seconds"));
                 }
                 Some(m) => Some(m as u32),
                 None => cur.and_then(|c| c.max_wait_seconds),
             };
             if max_wait.is_some() && mode == Mode::Leading {
-                return Err(ApiError::invalid(
-                    "max_wait_seconds",
-                    "only applies to debounce_mode trailing",
-                ));
+                return Err(ApiError::invalid("max_wait_seconds", "only applies to debounce_mode trailing"));
             }
-            Driver::Debounce(DebounceSpec {
-                window_seconds: window,
-                mode,
-                max_wait_seconds: max_wait,
-            })
+            Driver::Debounce(DebounceSpec { window_seconds: window, mode, max_wait_seconds: max_wait })
         }
         _ => {
-            return Err(ApiError::invalid(
-                "schedule_type",
-                "expected interval, cron, clocked, solar or debounce",
-            ));
+            return Err(ApiError::invalid("schedule_type", "expected interval, cron, clocked, solar or debounce"));
         }
     })
 }
@@ -350,27 +273,22 @@ fn apply_common(req: &Req, s: &mut Schedule) -> Result<(), ApiError> {
         s.initial_context = c;
     }
     if let Some(m) = req.opt_string(&["misfire_policy"])? {
-        s.misfire = MisfirePolicy::parse(&m).ok_or_else(|| {
-            ApiError::invalid("misfire_policy", "expected fire_once, skip or fire_all")
-        })?;
+        s.misfire = MisfirePolicy::parse(&m)
+            .ok_or_else(|| ApiError::invalid("misfire_policy", "expected fire_once, skip or fire_all"))?;
     }
     if let Some(g) = req.opt_int(&["misfire_grace_seconds"], 0, MISFIRE_GRACE_SECONDS_MAX)? {
         s.misfire_grace_seconds = g as u32;
     }
     if let Some(o) = req.opt_string(&["overlap_policy"])? {
-        s.overlap = OverlapPolicy::parse(&o).ok_or_else(|| {
-            ApiError::invalid("overlap_policy", "expected allow, skip or buffer_one")
-        })?;
+        s.overlap = OverlapPolicy::parse(&o)
+            .ok_or_else(|| ApiError::invalid("overlap_policy", "expected allow, skip or buffer_one"))?;
     }
     if let Some(j) = req.opt_int(&["jitter_seconds"], 0, JITTER_SECONDS_MAX)? {
         s.jitter_seconds = j as u32;
     }
     if let Some(n) = req.opt_string(&["name"])? {
         if n.chars().count() > NAME_CHARS_MAX {
-            return Err(ApiError::invalid(
-                "name",
-                format!("longer than {NAME_CHARS_MAX} characters"),
-            ));
+            return Err(ApiError::invalid("name", format!("longer than {NAME_CHARS_MAX} characters")));
         }
         s.name = Some(n);
     }
@@ -390,10 +308,7 @@ fn initial_cursor(s: &mut Schedule, now: Millis) -> Result<(), ApiError> {
             } else {
                 return Err(ApiError::invalid(
                     "clocked_run_at",
-                    format!(
-                        "is more than misfire_grace_seconds ({}) in the past",
-                        s.misfire_grace_seconds
-                    ),
+                    format!("is more than misfire_grace_seconds ({}) in the past", s.misfire_grace_seconds),
                 ));
             }
         }
@@ -419,16 +334,10 @@ async fn target(cx: &Cx, req: &Req, sdk: bool) -> Result<(TargetKind, Uuid), Api
         return Ok((TargetKind::Webhook, id.0));
     }
     let kind = req.string(SCHEDULE_TO)?;
-    let kind = TargetKind::parse(&kind)
-        .ok_or_else(|| ApiError::invalid("schedule_to", "expected webhook or workflow"))?;
+    let kind =
+        TargetKind::parse(&kind).ok_or_else(|| ApiError::invalid("schedule_to", "expected webhook or workflow"))?;
     let id = req.uuid(MODEL_UUID)?;
-    if kind == TargetKind::Webhook
-        && cx
-            .app
-            .store
-            .get_template(cx.brand.id, TemplateId(id))?
-            .is_none()
-    {
+    if kind == TargetKind::Webhook && cx.app.store.get_template(cx.brand.id, TemplateId(id))?.is_none() {
         return Err(ApiError::NotFound("Webhook"));
     }
     Ok((kind, id))
@@ -465,9 +374,7 @@ async fn create(cx: Cx, req: Req, kind: &str, sdk: bool) -> ApiResult {
     initial_cursor(&mut s, cx.now)?;
     let s = cx.app.store.create_schedule(s).await?;
     cx.app.scheduler.arm(s.brand, s.id).await;
-    ok(
-        json!({"success": true, "details": "Schedule added successfully", "schedule_uuid": s.id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Schedule added successfully", "schedule_uuid": s.id.to_string()}))
 }
 
 pub async fn add_interval(cx: Cx, req: Req) -> ApiResult {
@@ -501,12 +408,7 @@ pub fn human_duration(ms: i64) -> String {
         return "less than a second".into();
     }
     let secs = ms / 1000;
-    let units = [
-        (secs / 86_400, "day"),
-        (secs / 3600 % 24, "hour"),
-        (secs / 60 % 60, "minute"),
-        (secs % 60, "second"),
-    ];
+    let units = [(secs / 86_400, "day"), (secs / 3600 % 24, "hour"), (secs / 60 % 60, "minute"), (secs % 60, "second")];
     units
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -519,11 +421,7 @@ pub fn human_duration(ms: i64) -> String {
 /// The next run shown to clients: only an active schedule has one (a paused or inactive
 /// schedule keeps its stored cursor, but it will not fire there; resuming recomputes it).
 fn next_run(s: &Schedule) -> Option<Millis> {
-    if s.status == ScheduleStatus::Active {
-        s.next_fire_ms
-    } else {
-        None
-    }
+    if s.status == ScheduleStatus::Active { s.next_fire_ms } else { None }
 }
 
 fn locale_details(s: &Schedule, brand_tz: &str, now: Millis) -> Value {
@@ -536,8 +434,7 @@ fn locale_details(s: &Schedule, brand_tz: &str, now: Millis) -> Value {
 }
 
 fn opt_utc(t: Option<Millis>) -> Value {
-    t.map(|t| Value::String(format_utc(t)))
-        .unwrap_or(Value::Null)
+    t.map(|t| Value::String(format_utc(t))).unwrap_or(Value::Null)
 }
 
 fn list_item(s: &Schedule, brand_tz: &str, now: Millis) -> Value {
@@ -611,51 +508,28 @@ pub fn rule_view(r: &ScheduleRule, zone_default: &str) -> Value {
     });
     let o = v.as_object_mut().expect("object literal");
     match &r.rule {
-        Rule::TimeWindow {
-            start_seconds,
-            end_seconds,
-            timezone,
-        } => {
-            o.insert(
-                "start_time".into(),
-                json!(format_time_of_day(*start_seconds)),
-            );
+        Rule::TimeWindow { start_seconds, end_seconds, timezone } => {
+            o.insert("start_time".into(), json!(format_time_of_day(*start_seconds)));
             o.insert("end_time".into(), json!(format_time_of_day(*end_seconds)));
             o.insert("timezone".into(), json!(timezone));
         }
-        Rule::CalendarWindow {
-            days,
-            months,
-            weekdays,
-            timezone,
-        } => {
+        Rule::CalendarWindow { days, months, weekdays, timezone } => {
             o.insert("allow_days".into(), json!(days));
             o.insert("allow_months".into(), json!(months));
             o.insert("allow_weekdays".into(), json!(weekdays));
             o.insert("timezone".into(), json!(timezone));
         }
-        Rule::SolarWindow {
-            start,
-            end,
-            lat,
-            lon,
-        } => {
+        Rule::SolarWindow { start, end, lat, lon } => {
             o.insert("solar_start_event".into(), json!(start.as_str()));
             o.insert("solar_end_event".into(), json!(end.as_str()));
             o.insert("solar_lat".into(), json!(lat.to_string()));
             o.insert("solar_long".into(), json!(lon.to_string()));
         }
         Rule::Exclusion { dates, timezone } => {
-            o.insert(
-                "exclusion_dates".into(),
-                json!(dates.iter().map(|d| d.to_string()).collect::<Vec<_>>()),
-            );
+            o.insert("exclusion_dates".into(), json!(dates.iter().map(|d| d.to_string()).collect::<Vec<_>>()));
             o.insert("timezone".into(), json!(timezone));
         }
-        Rule::Termination {
-            max_runs,
-            expire_at_ms,
-        } => {
+        Rule::Termination { max_runs, expire_at_ms } => {
             o.insert("max_run_to_terminate_after".into(), json!(max_runs));
             o.insert("expire_at".into(), opt_utc(*expire_at_ms));
         }
@@ -666,10 +540,7 @@ pub fn rule_view(r: &ScheduleRule, zone_default: &str) -> Value {
 
 fn target_names(cx: &Cx, s: &Schedule) -> (Value, Value) {
     if s.target_kind == TargetKind::Webhook
-        && let Ok(Some(t)) = cx
-            .app
-            .store
-            .get_template(cx.brand.id, TemplateId(s.target_id))
+        && let Ok(Some(t)) = cx.app.store.get_template(cx.brand.id, TemplateId(s.target_id))
     {
         return (json!(t.name), json!(t.description));
     }
@@ -705,30 +576,18 @@ fn detail_view(cx: &Cx, s: &Schedule) -> Value {
 
 async fn list_with(cx: Cx, req: Req, status_names: &[&str], required: bool) -> ApiResult {
     let page = req.page()?;
-    let raw = status_names.iter().find_map(|n| {
-        req.query
-            .get(*n)
-            .filter(|v| !v.is_empty())
-            .map(|v| (*n, v.clone()))
-    });
+    let raw = status_names.iter().find_map(|n| req.query.get(*n).filter(|v| !v.is_empty()).map(|v| (*n, v.clone())));
     let status = match raw {
         None if required => return Err(ApiError::Missing(status_names[0].into())),
         None => None,
-        Some((name, v)) => Some(ScheduleStatus::parse(&v).ok_or_else(|| {
-            ApiError::invalid(
-                name,
-                "expected active, inactive, paused, completed or expired",
-            )
-        })?),
+        Some((name, v)) => Some(
+            ScheduleStatus::parse(&v)
+                .ok_or_else(|| ApiError::invalid(name, "expected active, inactive, paused, completed or expired"))?,
+        ),
     };
-    let items = cx
-        .app
-        .store
-        .list_schedules(cx.brand.id, status, page, cx.page_size)?;
+    let items = cx.app.store.list_schedules(cx.brand.id, status, page, cx.page_size)?;
     let tz = cx.brand.timezone.clone();
-    paginated(items, page, cx.page_size, &tz, |s| {
-        list_item(s, &tz, cx.now)
-    })
+    paginated(items, page, cx.page_size, &tz, |s| list_item(s, &tz, cx.now))
 }
 
 pub async fn list(cx: Cx, req: Req) -> ApiResult {
@@ -747,17 +606,9 @@ pub async fn detail(cx: Cx, req: Req) -> ApiResult {
 
 // ---- changing ----
 
-fn status_change(
-    cx: &Cx,
-    s: &mut Schedule,
-    to: ScheduleStatus,
-    field: &str,
-) -> Result<(), StoreError> {
+fn status_change(cx: &Cx, s: &mut Schedule, to: ScheduleStatus, field: &str) -> Result<(), StoreError> {
     if s.status.is_final() {
-        return Err(StoreError::Invalid(format!(
-            "{field}: a {} schedule cannot change status",
-            s.status.as_str()
-        )));
+        return Err(StoreError::Invalid(format!("{field}: a {} schedule cannot change status", s.status.as_str())));
     }
     match to {
         ScheduleStatus::Paused => {
@@ -769,17 +620,9 @@ fn status_change(
                 return Ok(());
             }
             if s.target_kind == TargetKind::Webhook
-                && cx
-                    .app
-                    .store
-                    .get_template(s.brand, TemplateId(s.target_id))
-                    .ok()
-                    .flatten()
-                    .is_none()
+                && cx.app.store.get_template(s.brand, TemplateId(s.target_id)).ok().flatten().is_none()
             {
-                return Err(StoreError::Invalid(format!(
-                    "{field}: the target webhook template no longer exists"
-                )));
+                return Err(StoreError::Invalid(format!("{field}: the target webhook template no longer exists")));
             }
             // Resume: next fire computed from now, no catch-up.
             let mut fresh = s.clone();
@@ -796,10 +639,7 @@ fn status_change(
 fn store_invalid_to_api(e: StoreError, field: &str) -> ApiError {
     match e {
         StoreError::Invalid(msg) => {
-            let why = msg
-                .split_once(": ")
-                .map(|(_, w)| w.to_string())
-                .unwrap_or(msg);
+            let why = msg.split_once(": ").map(|(_, w)| w.to_string()).unwrap_or(msg);
             ApiError::invalid(field, why)
         }
         other => other.into(),
@@ -820,9 +660,7 @@ async fn change_status_with(cx: Cx, req: Req, names: Names) -> ApiResult {
     let (s, ()) = cx
         .app
         .store
-        .update_schedule(cx.brand.id, id, cx.now, move |s| {
-            status_change(&cx2, s, to, &field_owned)
-        })
+        .update_schedule(cx.brand.id, id, cx.now, move |s| status_change(&cx2, s, to, &field_owned))
         .await
         .map_err(|e| store_invalid_to_api(e, field))?;
     cx.app.scheduler.arm(s.brand, s.id).await;
@@ -844,9 +682,7 @@ pub async fn delete(cx: Cx, req: Req) -> ApiResult {
         Ok(()) => {
             cx.app.scheduler.disarm(id).await;
             // The documented success text really is under "error".
-            ok(
-                json!({"success": true, "error": "Schedule deleted successfully", "schedule_uuid": id.to_string()}),
-            )
+            ok(json!({"success": true, "error": "Schedule deleted successfully", "schedule_uuid": id.to_string()}))
         }
         Err(StoreError::NotFound(_)) => Err(ApiError::NotFound("Schedule")),
         Err(e) => Err(e.into()),
@@ -873,17 +709,9 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
         "debounce_mode",
         "max_wait_seconds",
     ];
-    let driver_changed = driver_fields
-        .iter()
-        .any(|f| req.body.get(*f).is_some_and(|v| !v.is_null()));
+    let driver_changed = driver_fields.iter().any(|f| req.body.get(*f).is_some_and(|v| !v.is_null()));
     let new_driver = if driver_changed {
-        Some(parse_driver(
-            &req,
-            current.driver.kind(),
-            cx.now,
-            Some(&current.driver),
-            false,
-        )?)
+        Some(parse_driver(&req, current.driver.kind(), cx.now, Some(&current.driver), false)?)
     } else {
         None
     };
@@ -901,10 +729,7 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
         .store
         .update_schedule(cx.brand.id, current.id, now, move |s| {
             if s.status.is_final() && new_driver.is_some() {
-                return Err(StoreError::Invalid(format!(
-                    "a {} schedule cannot be changed",
-                    s.status.as_str()
-                )));
+                return Err(StoreError::Invalid(format!("a {} schedule cannot be changed", s.status.as_str())));
             }
             s.initial_context = probe.initial_context;
             s.misfire = probe.misfire;
@@ -934,19 +759,8 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
 
 const RULE_FIELDS: &[(&str, &[&str])] = &[
     ("time_window", &["start_time", "end_time", "timezone"]),
-    (
-        "calendar_window",
-        &["allow_days", "allow_months", "allow_weekdays", "timezone"],
-    ),
-    (
-        "solar_window",
-        &[
-            "solar_start_event",
-            "solar_end_event",
-            "solar_lat",
-            "solar_long",
-        ],
-    ),
+    ("calendar_window", &["allow_days", "allow_months", "allow_weekdays", "timezone"]),
+    ("solar_window", &["solar_start_event", "solar_end_event", "solar_lat", "solar_long"]),
     ("exclusion", &["exclusion_dates", "timezone"]),
     ("termination", &["max_run_to_terminate_after", "expire_at"]),
 ];
@@ -958,10 +772,7 @@ fn int_list(req: &Req, name: &'static str, min: i64, max: i64) -> Result<Vec<u8>
             .iter()
             .map(|v| match v.as_i64() {
                 Some(i) if (min..=max).contains(&i) => Ok(i as u8),
-                _ => Err(ApiError::invalid(
-                    name,
-                    format!("expected integers from {min} to {max}"),
-                )),
+                _ => Err(ApiError::invalid(name, format!("expected integers from {min} to {max}"))),
             })
             .collect(),
         Some(_) => Err(ApiError::invalid(name, "expected an array of integers")),
@@ -980,10 +791,7 @@ pub fn parse_rule(req: &Req, default_zone: &str) -> Result<Rule, ApiError> {
     for (_, fields) in RULE_FIELDS {
         for f in *fields {
             if !own.contains(f) && req.body.get(*f).is_some_and(|v| !v.is_null()) {
-                return Err(ApiError::invalid(
-                    f,
-                    format!("not a field of rule_type {rule_type}"),
-                ));
+                return Err(ApiError::invalid(f, format!("not a field of rule_type {rule_type}")));
             }
         }
     }
@@ -997,11 +805,7 @@ pub fn parse_rule(req: &Req, default_zone: &str) -> Result<Rule, ApiError> {
             if start == end {
                 return Err(ApiError::invalid("end_time", "must differ from start_time"));
             }
-            Rule::TimeWindow {
-                start_seconds: start,
-                end_seconds: end,
-                timezone: zone,
-            }
+            Rule::TimeWindow { start_seconds: start, end_seconds: end, timezone: zone }
         }
         "calendar_window" => {
             let days = int_list(req, "allow_days", 1, 31)?;
@@ -1010,12 +814,7 @@ pub fn parse_rule(req: &Req, default_zone: &str) -> Result<Rule, ApiError> {
             if days.is_empty() && months.is_empty() && weekdays.is_empty() {
                 return Err(ApiError::Missing("allow_days".into()));
             }
-            Rule::CalendarWindow {
-                days,
-                months,
-                weekdays,
-                timezone: zone,
-            }
+            Rule::CalendarWindow { days, months, weekdays, timezone: zone }
         }
         "solar_window" => Rule::SolarWindow {
             start: solar_event(req, &["solar_start_event"], true)?.expect("required"),
@@ -1029,47 +828,31 @@ pub fn parse_rule(req: &Req, default_zone: &str) -> Result<Rule, ApiError> {
                     .iter()
                     .map(|v| v.as_str().and_then(|s| s.parse::<jiff::civil::Date>().ok()))
                     .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| {
-                        ApiError::invalid("exclusion_dates", "expected YYYY-MM-DD dates")
-                    })?,
+                    .ok_or_else(|| ApiError::invalid("exclusion_dates", "expected YYYY-MM-DD dates"))?,
                 None | Some(Value::Null) => {
                     return Err(ApiError::Missing("exclusion_dates".into()));
                 }
                 Some(_) => {
-                    return Err(ApiError::invalid(
-                        "exclusion_dates",
-                        "expected a non-empty array of YYYY-MM-DD dates",
-                    ));
+                    return Err(ApiError::invalid("exclusion_dates", "expected a non-empty array of YYYY-MM-DD dates"));
                 }
             };
-            Rule::Exclusion {
-                dates,
-                timezone: zone,
-            }
+            Rule::Exclusion { dates, timezone: zone }
         }
         _ => {
-            let max_runs = req
-                .opt_int(&["max_run_to_terminate_after"], 1, i64::MAX)?
-                .map(|m| m as u64);
+            let max_runs = req.opt_int(&["max_run_to_terminate_after"], 1, i64::MAX)?.map(|m| m as u64);
             let expire = match req.body.get("expire_at") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(s)) => Some(
-                    parse_instant(s, &zone).map_err(|why| ApiError::invalid("expire_at", why))?,
-                ),
+                Some(Value::String(s)) => {
+                    Some(parse_instant(s, &zone).map_err(|why| ApiError::invalid("expire_at", why))?)
+                }
                 Some(_) => {
-                    return Err(ApiError::invalid(
-                        "expire_at",
-                        "expected an ISO-8601 date-time",
-                    ));
+                    return Err(ApiError::invalid("expire_at", "expected an ISO-8601 date-time"));
                 }
             };
             if max_runs.is_none() && expire.is_none() {
                 return Err(ApiError::Missing("max_run_to_terminate_after".into()));
             }
-            Rule::Termination {
-                max_runs,
-                expire_at_ms: expire,
-            }
+            Rule::Termination { max_runs, expire_at_ms: expire }
         }
     })
 }
@@ -1084,14 +867,9 @@ pub async fn add_rule(cx: Cx, req: Req) -> ApiResult {
         .store
         .update_schedule(cx.brand.id, current.id, now, move |s| {
             if s.rules.len() >= RULES_PER_SCHEDULE_MAX {
-                return Err(StoreError::Invalid(format!(
-                    "a schedule has at most {RULES_PER_SCHEDULE_MAX} rules"
-                )));
+                return Err(StoreError::Invalid(format!("a schedule has at most {RULES_PER_SCHEDULE_MAX} rules")));
             }
-            if let Rule::Termination {
-                max_runs,
-                expire_at_ms,
-            } = &rule
+            if let Rule::Termination { max_runs, expire_at_ms } = &rule
                 && s.status == ScheduleStatus::Active
             {
                 if max_runs.is_some_and(|m| s.total_triggered >= m) {
@@ -1104,27 +882,19 @@ pub async fn add_rule(cx: Cx, req: Req) -> ApiResult {
                     s.next_fire_ms = None;
                 }
             }
-            s.rules.push(ScheduleRule {
-                id,
-                rule,
-                created_ms: now,
-            });
+            s.rules.push(ScheduleRule { id, rule, created_ms: now });
             Ok(())
         })
         .await
         .map_err(|e| store_invalid_to_api(e, "schedule_uuid"))?;
     cx.app.scheduler.arm(s.brand, s.id).await;
-    ok(
-        json!({"success": true, "details": "Schedule rule added successfully", "rule_uuid": id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Schedule rule added successfully", "rule_uuid": id.to_string()}))
 }
 
 pub async fn list_rules(cx: Cx, req: Req) -> ApiResult {
     let s = load(&cx, &req)?;
     let zone = s.display_zone(&cx.brand.timezone).to_string();
-    ok(
-        json!({"success": true, "data": s.rules.iter().map(|r| rule_view(r, &zone)).collect::<Vec<_>>()}),
-    )
+    ok(json!({"success": true, "data": s.rules.iter().map(|r| rule_view(r, &zone)).collect::<Vec<_>>()}))
 }
 
 pub async fn delete_rule(cx: Cx, req: Req) -> ApiResult {
@@ -1142,19 +912,13 @@ pub async fn delete_rule(cx: Cx, req: Req) -> ApiResult {
         })
         .await?;
     cx.app.scheduler.arm(s.brand, s.id).await;
-    ok(
-        json!({"success": true, "details": "Schedule rule deleted successfully", "rule_uuid": rule_id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Schedule rule deleted successfully", "rule_uuid": rule_id.to_string()}))
 }
 
 // ---- preview and triggers ----
 
 pub async fn preview_times(cx: Cx, req: Req) -> ApiResult {
-    let schedule = if req.has(SCHEDULE_UUID) {
-        Some(load(&cx, &req)?)
-    } else {
-        None
-    };
+    let schedule = if req.has(SCHEDULE_UUID) { Some(load(&cx, &req)?) } else { None };
     let data = preview_request(&req, schedule.as_ref(), &cx.brand.timezone, cx.now)?;
     ok(json!({"success": true, "data": data}))
 }
@@ -1168,10 +932,8 @@ pub fn preview_request(
     brand_zone: &str,
     now: Millis,
 ) -> Result<Value, ApiError> {
-    let count = req
-        .opt_int(&["count"], 1, PREVIEW_COUNT_MAX as i64)?
-        .map(|c| c as usize)
-        .unwrap_or(PREVIEW_COUNT_DEFAULT);
+    let count =
+        req.opt_int(&["count"], 1, PREVIEW_COUNT_MAX as i64)?.map(|c| c as usize).unwrap_or(PREVIEW_COUNT_DEFAULT);
     let from = match req.opt_string(&["from"])? {
         Some(f) => Some(parse_instant(&f, "UTC").map_err(|why| ApiError::invalid("from", why))?),
         None => None,
@@ -1182,30 +944,21 @@ pub fn preview_request(
             .iter()
             .map(|r| match r {
                 Value::Object(o) => parse_rule(
-                    &Req {
-                        method: req.method.clone(),
-                        body: o.clone(),
-                        query: Default::default(),
-                    },
+                    &Req { method: req.method.clone(), body: o.clone(), query: Default::default() },
                     brand_zone,
                 ),
                 _ => Err(ApiError::invalid("rules", "expected rule objects")),
             })
             .collect::<Result<_, _>>()?,
         Some(_) => {
-            return Err(ApiError::invalid(
-                "rules",
-                "expected an array of rule objects",
-            ));
+            return Err(ApiError::invalid("rules", "expected an array of rule objects"));
         }
     };
     let (driver, mut rules, runs_done, start, zone) = match schedule {
         Some(s) => {
             let zone = s.display_zone(brand_zone).to_string();
             if s.status != ScheduleStatus::Active {
-                return Ok(
-                    json!({"fire_times": [], "timezone": zone, "status": s.status.as_str()}),
-                );
+                return Ok(json!({"fire_times": [], "timezone": zone, "status": s.status.as_str()}));
             }
             let start = match (from, s.next_fire_ms) {
                 (Some(f), _) => f,
@@ -1237,12 +990,7 @@ pub fn preview_request(
     Ok(json!({"fire_times": data, "timezone": zone}))
 }
 
-fn manual_execution(
-    s: &Schedule,
-    now: Millis,
-    trigger: Trigger,
-    context: Map<String, Value>,
-) -> Execution {
+fn manual_execution(s: &Schedule, now: Millis, trigger: Trigger, context: Map<String, Value>) -> Execution {
     let id = ExecutionId::new();
     Execution {
         id,
@@ -1262,6 +1010,7 @@ fn manual_execution(
         lateness_ms: None,
         next_attempt_ms: None,
         retry_of: None,
+        step: None,
         created_ms: now,
         finished_ms: None,
     }
@@ -1273,11 +1022,7 @@ pub async fn trigger_now(cx: Cx, req: Req) -> ApiResult {
     if let Some(extra) = req.opt_object(&["context", "initial_context"])? {
         context.extend(extra);
     }
-    let e = cx
-        .app
-        .store
-        .create_execution(manual_execution(&s, cx.now, Trigger::Manual, context))
-        .await?;
+    let e = cx.app.store.create_execution(manual_execution(&s, cx.now, Trigger::Manual, context)).await?;
     let id = e.id;
     cx.app.dispatch(e);
     ok(json!({"success": true, "details": "Schedule triggered", "execution_uuid": id.to_string()}))
@@ -1286,10 +1031,7 @@ pub async fn trigger_now(cx: Cx, req: Req) -> ApiResult {
 pub async fn trigger_debounce(cx: Cx, req: Req) -> ApiResult {
     let current = load(&cx, &req)?;
     if !matches!(current.driver, Driver::Debounce(_)) {
-        return Err(ApiError::invalid(
-            "schedule_uuid",
-            "not a debounce schedule",
-        ));
+        return Err(ApiError::invalid("schedule_uuid", "not a debounce schedule"));
     }
     if current.status != ScheduleStatus::Active {
         return Err(ApiError::conflict(format!(
@@ -1322,7 +1064,5 @@ pub async fn trigger_debounce(cx: Cx, req: Req) -> ApiResult {
         TriggerOutcome::FireAt(at) => (json!(format_utc(at)), false),
         TriggerOutcome::Absorbed => (Value::Null, true),
     };
-    ok(
-        json!({"success": true, "details": "Debounce trigger accepted", "fire_at": fire_at, "absorbed": absorbed}),
-    )
+    ok(json!({"success": true, "details": "Debounce trigger accepted", "fire_at": fire_at, "absorbed": absorbed}))
 }

@@ -27,10 +27,7 @@ fn call_key(key: &str) -> String {
 
 fn check_key(key: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.len() > KEY_CHARS_MAX || !key.chars().all(is_name_char) {
-        return Err(ApiError::invalid(
-            "secret_key",
-            format!("use 1-{KEY_CHARS_MAX} letters, digits, '_' or '-'"),
-        ));
+        return Err(ApiError::invalid("secret_key", format!("use 1-{KEY_CHARS_MAX} letters, digits, '_' or '-'")));
     }
     Ok(())
 }
@@ -38,10 +35,7 @@ fn check_key(key: &str) -> Result<(), ApiError> {
 fn value(req: &Req) -> Result<Zeroizing<String>, ApiError> {
     let v = Zeroizing::new(req.string(VALUE)?);
     if v.is_empty() || v.len() > VALUE_BYTES_MAX {
-        return Err(ApiError::invalid(
-            "secret_value",
-            format!("must be 1 to {VALUE_BYTES_MAX} bytes"),
-        ));
+        return Err(ApiError::invalid("secret_value", format!("must be 1 to {VALUE_BYTES_MAX} bytes")));
     }
     Ok(v)
 }
@@ -58,10 +52,7 @@ fn item(s: &Secret, tz: &str) -> Value {
 
 fn load(cx: &Cx, req: &Req) -> Result<Secret, ApiError> {
     let id = SecretId(req.uuid(ID)?);
-    cx.app
-        .store
-        .get_secret(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Secret"))
+    cx.app.store.get_secret(cx.brand.id, id)?.ok_or(ApiError::NotFound("Secret"))
 }
 
 pub async fn add(cx: Cx, req: Req) -> ApiResult {
@@ -70,14 +61,7 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
     let plain = value(&req)?;
     let id = SecretId::new();
     let sealed = cx.app.vault.seal(id, plain.as_bytes());
-    let s = Secret {
-        id,
-        brand: cx.brand.id,
-        key,
-        sealed,
-        created_ms: cx.now,
-        updated_ms: cx.now,
-    };
+    let s = Secret { id, brand: cx.brand.id, key, sealed, created_ms: cx.now, updated_ms: cx.now };
     match cx.app.store.create_secret(s).await {
         Ok(s) => ok(
             json!({"success": true, "details": "Variable added successfully in vault", "secret_uuid": s.id.to_string()}),
@@ -102,11 +86,7 @@ pub async fn list(cx: Cx, req: Req) -> ApiResult {
 
 pub async fn value_of(cx: Cx, req: Req) -> ApiResult {
     let s = load(&cx, &req)?;
-    let plain = cx
-        .app
-        .vault
-        .open(s.id, &s.sealed)
-        .map_err(|e| ApiError::Internal(format!("secret {}: {e}", s.id)))?;
+    let plain = cx.app.vault.open(s.id, &s.sealed).map_err(|e| ApiError::Internal(format!("secret {}: {e}", s.id)))?;
     let text = String::from_utf8_lossy(&plain).into_owned();
     ok(json!({"success": true, "data": {
         "secret_key": s.key,
@@ -127,27 +107,20 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
     let s = load(&cx, &req)?;
     let plain = value(&req)?;
     let sealed = cx.app.vault.seal(s.id, plain.as_bytes());
-    cx.app
-        .store
-        .update_secret_value(cx.brand.id, s.id, sealed, cx.now)
-        .await?;
-    ok(
-        json!({"success": true, "details": "Secret value updated successfully", "secret_uuid": s.id.to_string()}),
-    )
+    cx.app.store.update_secret_value(cx.brand.id, s.id, sealed, cx.now).await?;
+    ok(json!({"success": true, "details": "Secret value updated successfully", "secret_uuid": s.id.to_string()}))
 }
 
 pub async fn delete(cx: Cx, req: Req) -> ApiResult {
     let id = SecretId(req.uuid(ID)?);
     match cx.app.store.delete_secret(cx.brand.id, id).await {
-        Ok(()) => ok(
-            json!({"success": true, "details": "System secret deleted successfully", "secret_uuid": id.to_string()}),
-        ),
+        Ok(()) => {
+            ok(json!({"success": true, "details": "System secret deleted successfully", "secret_uuid": id.to_string()}))
+        }
         // The documented failure body carries the secret_uuid; ours adds the standard keys.
-        Err(crate::store::StoreError::NotFound(_)) => Err(ApiError::NotFoundWith {
-            what: "Secret",
-            key: "secret_uuid",
-            id: id.to_string(),
-        }),
+        Err(crate::store::StoreError::NotFound(_)) => {
+            Err(ApiError::NotFoundWith { what: "Secret", key: "secret_uuid", id: id.to_string() })
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -12,9 +12,7 @@ use super::domains::parse_host;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::Req;
-use crate::model::{
-    Backoff, Domain, DomainId, HttpMethod, Protocol, RetryPolicy, TemplateId, WebhookTemplate,
-};
+use crate::model::{Backoff, Domain, DomainId, HttpMethod, Protocol, RetryPolicy, TemplateId, WebhookTemplate};
 use crate::template::{for_each_string, secret_names};
 use crate::time::tz::format_in_zone;
 
@@ -49,10 +47,8 @@ struct ParsedUrl {
 
 fn parse_url(raw: &str) -> Result<ParsedUrl, ApiError> {
     let bad = |why: &str| ApiError::invalid("url", why.to_string());
-    let (scheme, rest) = raw
-        .trim()
-        .split_once("://")
-        .ok_or_else(|| bad("expected http://host/path or https://host/path"))?;
+    let (scheme, rest) =
+        raw.trim().split_once("://").ok_or_else(|| bad("expected http://host/path or https://host/path"))?;
     let protocol = Protocol::parse(scheme).ok_or_else(|| bad("scheme must be http or https"))?;
     let rest = rest.split('#').next().unwrap_or("");
     let cut = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -64,40 +60,22 @@ fn parse_url(raw: &str) -> Result<ParsedUrl, ApiError> {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         query.insert(percent_decode(k), Value::String(percent_decode(v)));
     }
-    Ok(ParsedUrl {
-        protocol,
-        host,
-        path: if path.is_empty() {
-            "/".into()
-        } else {
-            path.into()
-        },
-        query,
-    })
+    Ok(ParsedUrl { protocol, host, path: if path.is_empty() { "/".into() } else { path.into() }, query })
 }
 
 fn check_path(path: &str) -> Result<(), ApiError> {
     if path.len() > PATH_CHARS_MAX {
-        return Err(ApiError::invalid(
-            "path",
-            format!("longer than {PATH_CHARS_MAX} characters"),
-        ));
+        return Err(ApiError::invalid("path", format!("longer than {PATH_CHARS_MAX} characters")));
     }
     if !(path.starts_with('/') || path.starts_with("{{")) {
-        return Err(ApiError::invalid(
-            "path",
-            "must start with / (or a {{ placeholder }})",
-        ));
+        return Err(ApiError::invalid("path", "must start with / (or a {{ placeholder }})"));
     }
     Ok(())
 }
 
 fn check_len(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
     if s.chars().count() > max {
-        return Err(ApiError::invalid(
-            field,
-            format!("longer than {max} characters"),
-        ));
+        return Err(ApiError::invalid(field, format!("longer than {max} characters")));
     }
     Ok(())
 }
@@ -115,21 +93,12 @@ fn scalar_map(
     let field = req.field(names).expect("present").0;
     for (k, v) in &map {
         if header_names
-            && (k.is_empty()
-                || !k
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+            && (k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
         {
-            return Err(ApiError::invalid(
-                field,
-                format!("{k:?} is not a valid header name"),
-            ));
+            return Err(ApiError::invalid(field, format!("{k:?} is not a valid header name")));
         }
         if matches!(v, Value::Object(_) | Value::Array(_)) {
-            return Err(ApiError::invalid(
-                field,
-                format!("value of {k:?} must be a string, number or boolean"),
-            ));
+            return Err(ApiError::invalid(field, format!("value of {k:?} must be a string, number or boolean")));
         }
     }
     Ok(Some(map))
@@ -138,17 +107,8 @@ fn scalar_map(
 /// Applies every template field present in the request onto `t`. On create, `t` starts from
 /// the defaults and the required fields are enforced; on update, absent fields stay.
 /// Returns a domain to create alongside when the SDK's `url` names an unknown one.
-fn apply(
-    cx: &Cx,
-    req: &Req,
-    t: &mut WebhookTemplate,
-    creating: bool,
-) -> Result<Option<Domain>, ApiError> {
-    if let Some(name) = if creating {
-        Some(req.string(NAME)?)
-    } else {
-        req.opt_string(NAME)?
-    } {
+pub(super) fn apply(cx: &Cx, req: &Req, t: &mut WebhookTemplate, creating: bool) -> Result<Option<Domain>, ApiError> {
+    if let Some(name) = if creating { Some(req.string(NAME)?) } else { req.opt_string(NAME)? } {
         check_len("webhook_name", &name, NAME_CHARS_MAX)?;
         if name.trim().is_empty() {
             return Err(ApiError::invalid("webhook_name", "must not be empty"));
@@ -159,15 +119,10 @@ fn apply(
         check_len("webhook_description", &d, DESCRIPTION_CHARS_MAX)?;
         t.description = d;
     }
-    let method = if creating {
-        Some(req.string(METHOD)?)
-    } else {
-        req.opt_string(METHOD)?
-    };
+    let method = if creating { Some(req.string(METHOD)?) } else { req.opt_string(METHOD)? };
     if let Some(m) = method {
-        t.method = HttpMethod::parse(&m).ok_or_else(|| {
-            ApiError::invalid("method", "expected GET, POST, PUT, DELETE or PATCH")
-        })?;
+        t.method = HttpMethod::parse(&m)
+            .ok_or_else(|| ApiError::invalid("method", "expected GET, POST, PUT, DELETE or PATCH"))?;
     }
 
     // Target: documented path + domain_uuid, or the SDK's full url.
@@ -194,11 +149,7 @@ fn apply(
             updated_ms: cx.now,
         });
     } else {
-        if let Some(p) = if creating {
-            Some(req.string(PATH)?)
-        } else {
-            req.opt_string(PATH)?
-        } {
+        if let Some(p) = if creating { Some(req.string(PATH)?) } else { req.opt_string(PATH)? } {
             check_path(&p)?;
             t.path = p;
         }
@@ -207,20 +158,12 @@ fn apply(
         }
     }
 
-    if let Some(v) = req.opt_int(
-        RETRY_DELAY,
-        0,
-        i64::from(RetryPolicy::RETRY_DELAY_SECONDS_MAX),
-    )? {
+    if let Some(v) = req.opt_int(RETRY_DELAY, 0, i64::from(RetryPolicy::RETRY_DELAY_SECONDS_MAX))? {
         t.retry.retry_delay_seconds = v as u32;
     }
     if let Some(b) = req.opt_string(BACKOFF)? {
-        t.retry.backoff = Backoff::parse(&b).ok_or_else(|| {
-            ApiError::invalid(
-                "retry_backoff_mode",
-                "expected \"linear\" or \"exponential\"",
-            )
-        })?;
+        t.retry.backoff = Backoff::parse(&b)
+            .ok_or_else(|| ApiError::invalid("retry_backoff_mode", "expected \"linear\" or \"exponential\""))?;
     }
     if let Some(v) = req.opt_int(MAX_RETRIES, 0, i64::from(RetryPolicy::MAX_RETRIES_MAX))? {
         t.retry.max_retries = v as u32;
@@ -259,9 +202,7 @@ pub fn expected_system_variables(t: &WebhookTemplate) -> Vec<String> {
 fn summary(cx: &Cx, t: &WebhookTemplate) -> Result<Value, ApiError> {
     let tz = cx.brand.timezone.as_str();
     let domain = cx.app.store.get_domain(cx.brand.id, t.domain)?;
-    let (host, proto) = domain
-        .map(|d| (d.host, d.protocol.as_str()))
-        .unwrap_or_default();
+    let (host, proto) = domain.map(|d| (d.host, d.protocol.as_str())).unwrap_or_default();
     Ok(json!({
         "path": t.path,
         "method": t.method.as_str(),
@@ -312,8 +253,7 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
 /// The SDK's `create_schedule(webhook_url=...)`: a POST template for the URL (its domain
 /// registered with limits off, or reused), named after the URL.
 pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError> {
-    let u = parse_url(url)
-        .map_err(|_| ApiError::invalid("webhook_url", "expected http(s)://host/path"))?;
+    let u = parse_url(url).map_err(|_| ApiError::invalid("webhook_url", "expected http(s)://host/path"))?;
     check_path(&u.path)?;
     let domain = match cx.app.store.find_domain(cx.brand.id, u.protocol, &u.host)? {
         Some(d) => d.id,
@@ -354,42 +294,19 @@ pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError
 
 pub async fn list(cx: Cx, req: Req) -> ApiResult {
     let page = req.page()?;
-    let items = cx
-        .app
-        .store
-        .list_templates(cx.brand.id, page, cx.page_size)?;
-    let rows = items
-        .items
-        .iter()
-        .map(|t| summary(&cx, t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let page_of_rows = crate::model::Page {
-        items: rows,
-        total: items.total,
-    };
-    paginated(
-        page_of_rows,
-        page,
-        cx.page_size,
-        &cx.brand.timezone,
-        Clone::clone,
-    )
+    let items = cx.app.store.list_templates(cx.brand.id, page, cx.page_size)?;
+    let rows = items.items.iter().map(|t| summary(&cx, t)).collect::<Result<Vec<_>, _>>()?;
+    let page_of_rows = crate::model::Page { items: rows, total: items.total };
+    paginated(page_of_rows, page, cx.page_size, &cx.brand.timezone, Clone::clone)
 }
 
 fn load(cx: &Cx, req: &Req) -> Result<WebhookTemplate, ApiError> {
     load_by(cx, req, ID)
 }
 
-fn load_by(
-    cx: &Cx,
-    req: &Req,
-    names: &'static [&'static str],
-) -> Result<WebhookTemplate, ApiError> {
+fn load_by(cx: &Cx, req: &Req, names: &'static [&'static str]) -> Result<WebhookTemplate, ApiError> {
     let id = TemplateId(req.uuid(names)?);
-    cx.app
-        .store
-        .get_template(cx.brand.id, id)?
-        .ok_or(ApiError::NotFound("Webhook"))
+    cx.app.store.get_template(cx.brand.id, id)?.ok_or(ApiError::NotFound("Webhook"))
 }
 
 pub async fn detail(cx: Cx, req: Req) -> ApiResult {
@@ -408,10 +325,7 @@ fn detail_of(cx: &Cx, t: WebhookTemplate) -> ApiResult {
     obj.insert("headers_json".into(), Value::Object(t.headers.clone()));
     obj.insert("query_params_json".into(), Value::Object(t.query.clone()));
     obj.insert("request_body_json".into(), t.body.clone());
-    obj.insert(
-        "expected_system_variables".into(),
-        json!(expected_system_variables(&t)),
-    );
+    obj.insert("expected_system_variables".into(), json!(expected_system_variables(&t)));
     ok(json!({"success": true, "data": data}))
 }
 
@@ -431,20 +345,13 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
     }
     t.updated_ms = cx.now;
     let t = cx.app.store.update_template(t).await?;
-    ok(
-        json!({"success": true, "details": "Webhook template updated successfully", "webhook_uuid": t.id.to_string()}),
-    )
+    ok(json!({"success": true, "details": "Webhook template updated successfully", "webhook_uuid": t.id.to_string()}))
 }
 
 pub async fn delete(cx: Cx, req: Req) -> ApiResult {
     let t = load(&cx, &req)?;
-    cx.app
-        .store
-        .delete_template(cx.brand.id, t.id, cx.now)
-        .await?;
-    ok(
-        json!({"success": true, "details": "Webhook template deleted successfully", "webhook_uuid": t.id.to_string()}),
-    )
+    cx.app.store.delete_template(cx.brand.id, t.id, cx.now).await?;
+    ok(json!({"success": true, "details": "Webhook template deleted successfully", "webhook_uuid": t.id.to_string()}))
 }
 
 #[cfg(test)]

@@ -9,7 +9,5 @@ use crate::time::tz;
 
 pub async fn list(_cx: Cx, _req: Req) -> ApiResult {
     let (version, source) = tz::database_version();
-    ok(
-        json!({"success": true, "data": tz::all_zone_names(), "tzdb_version": version, "tzdb_source": source}),
-    )
+    ok(json!({"success": true, "data": tz::all_zone_names(), "tzdb_version": version, "tzdb_source": source}))
 }

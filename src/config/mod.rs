@@ -28,11 +28,7 @@ pub struct ConfigError {
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
+        if self.path.is_empty() { write!(f, "{}", self.message) } else { write!(f, "{}: {}", self.path, self.message) }
     }
 }
 
@@ -81,6 +77,13 @@ pub struct Config {
     pub egress: EgressPolicy,
     /// 0 = keep forever.
     pub retention_days: u32,
+    pub workflows: WorkflowLimits,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowLimits {
+    pub steps_per_workflow_max: usize,
+    pub step_visits_per_run_max: u32,
 }
 
 /// Defaults for schedules created without the corresponding fields.
@@ -135,47 +138,27 @@ impl Config {
 
     /// Validates a TOML text over the defaults.
     pub fn from_toml(text: &str, overrides: &Overrides) -> Result<Config, ConfigErrors> {
-        let mut merged: Table = DEFAULT_TOML
-            .parse()
-            .expect("the embedded default config parses");
+        let mut merged: Table = DEFAULT_TOML.parse().expect("the embedded default config parses");
         let user: Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigErrors(vec![ConfigError {
-                path: String::new(),
-                message: format!("not valid TOML: {}", e.message()),
-            }])
+            ConfigErrors(vec![ConfigError { path: String::new(), message: format!("not valid TOML: {}", e.message()) }])
         })?;
         let mut errors = Vec::new();
         merge_checked(&mut merged, user, "", &mut errors);
         if let Some(l) = &overrides.listen {
-            set(
-                &mut merged,
-                &["server", "listen"],
-                Value::Array(l.iter().cloned().map(Value::String).collect()),
-            );
+            set(&mut merged, &["server", "listen"], Value::Array(l.iter().cloned().map(Value::String).collect()));
         }
         if let Some(d) = &overrides.data_dir {
-            set(
-                &mut merged,
-                &["server", "data_dir"],
-                Value::String(d.display().to_string()),
-            );
+            set(&mut merged, &["server", "data_dir"], Value::String(d.display().to_string()));
         }
         let config = validate(&merged, &mut errors);
-        if errors.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigErrors(errors))
-        }
+        if errors.is_empty() { Ok(config) } else { Err(ConfigErrors(errors)) }
     }
 }
 
 fn set(t: &mut Table, path: &[&str], v: Value) {
     let mut cur = t;
     for p in &path[..path.len() - 1] {
-        cur = cur
-            .get_mut(*p)
-            .and_then(Value::as_table_mut)
-            .expect("section exists in defaults");
+        cur = cur.get_mut(*p).and_then(Value::as_table_mut).expect("section exists in defaults");
     }
     cur.insert(path[path.len() - 1].to_string(), v);
 }
@@ -195,22 +178,14 @@ fn type_name(v: &Value) -> &'static str {
 /// Merges `user` into `defaults`, reporting keys the defaults lack and values of another type.
 fn merge_checked(defaults: &mut Table, user: Table, prefix: &str, errors: &mut Vec<ConfigError>) {
     for (k, v) in user {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match defaults.get_mut(&k) {
-            None => errors.push(ConfigError {
-                path,
-                message: "unknown key".into(),
-            }),
+            None => errors.push(ConfigError { path, message: "unknown key".into() }),
             Some(Value::Table(d)) => match v {
                 Value::Table(u) => merge_checked(d, u, &path, errors),
-                other => errors.push(ConfigError {
-                    path,
-                    message: format!("expected a table, found {}", type_name(&other)),
-                }),
+                other => {
+                    errors.push(ConfigError { path, message: format!("expected a table, found {}", type_name(&other)) })
+                }
             },
             Some(d) => {
                 if std::mem::discriminant(d) == std::mem::discriminant(&v) {
@@ -242,10 +217,7 @@ impl Reader<'_> {
         &cur[parts[parts.len() - 1]]
     }
     fn err(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.errors.push(ConfigError { path: path.into(), message: message.into() });
     }
     fn str(&self, path: &str) -> String {
         self.value(path).as_str().unwrap_or_default().to_string()
@@ -264,10 +236,7 @@ impl Reader<'_> {
     fn one_of(&mut self, path: &str, allowed: &[&str]) -> String {
         let v = self.str(path);
         if !allowed.contains(&v.as_str()) {
-            self.err(
-                path,
-                format!("must be one of {}, found {v:?}", allowed.join(", ")),
-            );
+            self.err(path, format!("must be one of {}, found {v:?}", allowed.join(", ")));
         }
         v
     }
@@ -277,11 +246,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     let mut r = Reader { root, errors };
 
     let mut listen = Vec::new();
-    let listen_values = r
-        .value("server.listen")
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let listen_values = r.value("server.listen").as_array().cloned().unwrap_or_default();
     if listen_values.is_empty() {
         r.err("server.listen", "needs at least one address");
     }
@@ -297,29 +262,16 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     if data_dir.as_os_str().is_empty() {
         r.err("server.data_dir", "must not be empty");
     }
-    let shutdown_grace =
-        Duration::from_secs(r.int("server.shutdown_grace_seconds", 0, 3600) as u64);
-    let tls = match (
-        r.opt_str("server.tls.cert_file"),
-        r.opt_str("server.tls.key_file"),
-    ) {
-        (Some(c), Some(k)) => Some(TlsFiles {
-            cert_file: c.into(),
-            key_file: k.into(),
-        }),
+    let shutdown_grace = Duration::from_secs(r.int("server.shutdown_grace_seconds", 0, 3600) as u64);
+    let tls = match (r.opt_str("server.tls.cert_file"), r.opt_str("server.tls.key_file")) {
+        (Some(c), Some(k)) => Some(TlsFiles { cert_file: c.into(), key_file: k.into() }),
         (None, None) => None,
         (Some(_), None) => {
-            r.err(
-                "server.tls.key_file",
-                "must be set when server.tls.cert_file is",
-            );
+            r.err("server.tls.key_file", "must be set when server.tls.cert_file is");
             None
         }
         (None, Some(_)) => {
-            r.err(
-                "server.tls.cert_file",
-                "must be set when server.tls.key_file is",
-            );
+            r.err("server.tls.cert_file", "must be set when server.tls.key_file is");
             None
         }
     };
@@ -329,14 +281,8 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         _ => LogFormat::Text,
     };
     let log_level = r.str("log.level");
-    if tracing_subscriber::EnvFilter::builder()
-        .parse(&log_level)
-        .is_err()
-    {
-        r.err(
-            "log.level",
-            format!("not a valid log filter: {log_level:?}"),
-        );
+    if tracing_subscriber::EnvFilter::builder().parse(&log_level).is_err() {
+        r.err("log.level", format!("not a valid log filter: {log_level:?}"));
     }
 
     let api = ApiLimits {
@@ -348,10 +294,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     };
     let metrics_bearer_token = r.opt_str("metrics.bearer_token");
 
-    let vault_key = match r
-        .one_of("vault.master_key_source", &["file", "systemd-credential"])
-        .as_str()
-    {
+    let vault_key = match r.one_of("vault.master_key_source", &["file", "systemd-credential"]).as_str() {
         "systemd-credential" => {
             let name = r.str("vault.credential_name");
             if name.is_empty() || name.contains('/') {
@@ -360,19 +303,14 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
             KeySource::Credential(name)
         }
         _ => KeySource::File(
-            r.opt_str("vault.master_key_file")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| data_dir.join("vault.key")),
+            r.opt_str("vault.master_key_file").map(PathBuf::from).unwrap_or_else(|| data_dir.join("vault.key")),
         ),
     };
 
     let commit_batch_max = r.int("store.commit_batch_max", 1, 100_000) as usize;
     let write_queue_capacity = r.int("store.write_queue_capacity", 1, 1_000_000) as usize;
 
-    let misfire = r.one_of(
-        "schedules.misfire_policy",
-        &["fire_once", "skip", "fire_all"],
-    );
+    let misfire = r.one_of("schedules.misfire_policy", &["fire_once", "skip", "fire_all"]);
     let schedule_defaults = ScheduleDefaults {
         misfire_policy: MisfirePolicy::parse(&misfire).unwrap_or(MisfirePolicy::FireOnce),
         misfire_grace_seconds: r.int("schedules.misfire_grace_seconds", 0, 30 * 86_400) as u32,
@@ -394,20 +332,17 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         for (i, v) in values.iter().enumerate() {
             match v.as_str().and_then(Cidr::parse) {
                 Some(c) => out.push(c),
-                None => r.err(
-                    &format!("{path}[{i}]"),
-                    format!("not an address range like \"10.0.0.0/8\": {v}"),
-                ),
+                None => r.err(&format!("{path}[{i}]"), format!("not an address range like \"10.0.0.0/8\": {v}")),
             }
         }
         out
     };
-    let egress = EgressPolicy {
-        preset,
-        allow: cidrs("egress.allow_cidrs"),
-        deny: cidrs("egress.deny_cidrs"),
-    };
+    let egress = EgressPolicy { preset, allow: cidrs("egress.allow_cidrs"), deny: cidrs("egress.deny_cidrs") };
     let retention_days = r.int("retention.executions_days", 0, 36_500) as u32;
+    let workflows = WorkflowLimits {
+        steps_per_workflow_max: r.int("workflows.steps_per_workflow_max", 1, 10_000) as usize,
+        step_visits_per_run_max: r.int("workflows.step_visits_per_run_max", 1, 1_000_000) as u32,
+    };
 
     Config {
         listen,
@@ -425,6 +360,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         delivery,
         egress,
         retention_days,
+        workflows,
     }
 }
 
@@ -433,22 +369,15 @@ mod tests {
     use super::*;
 
     fn check(text: &str) -> Result<Config, Vec<String>> {
-        Config::from_toml(text, &Overrides::default())
-            .map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
+        Config::from_toml(text, &Overrides::default()).map_err(|e| e.0.iter().map(|e| e.to_string()).collect())
     }
 
     #[test]
     fn embedded_defaults_are_valid() {
         let c = check("").unwrap();
-        assert_eq!(
-            c.listen,
-            vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]
-        );
+        assert_eq!(c.listen, vec!["127.0.0.1:8080".parse::<SocketAddr>().unwrap()]);
         assert_eq!(c.data_dir, PathBuf::from("./hookwheel-data"));
-        assert_eq!(
-            c.vault_key,
-            KeySource::File(PathBuf::from("./hookwheel-data/vault.key"))
-        );
+        assert_eq!(c.vault_key, KeySource::File(PathBuf::from("./hookwheel-data/vault.key")));
         assert_eq!(c.api.body_bytes_max, 1 << 20);
         assert!(c.tls.is_none());
         assert_eq!(c.egress, EgressPolicy::default());
@@ -463,34 +392,17 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errs.len(), 5, "{errs:#?}");
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("server.port: unknown key"))
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("server.listen[0]: not an IP:port"))
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("log.format: must be one of text, json"))
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("api.page_size: expected an integer, found a string"))
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("server.tls.key_file: must be set"))
-        );
+        assert!(errs.iter().any(|e| e.starts_with("server.port: unknown key")));
+        assert!(errs.iter().any(|e| e.starts_with("server.listen[0]: not an IP:port")));
+        assert!(errs.iter().any(|e| e.starts_with("log.format: must be one of text, json")));
+        assert!(errs.iter().any(|e| e.starts_with("api.page_size: expected an integer, found a string")));
+        assert!(errs.iter().any(|e| e.starts_with("server.tls.key_file: must be set")));
     }
 
     #[test]
     fn egress_ranges_are_validated_one_by_one() {
-        let errs = check(
-            "[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n",
-        )
-        .unwrap_err();
+        let errs =
+            check("[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n").unwrap_err();
         assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(errs[0].starts_with("egress.allow_cidrs[1]: not an address range"));
         let c = check("[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\"]\n").unwrap();
@@ -500,10 +412,7 @@ mod tests {
 
     #[test]
     fn overrides_win_over_the_file() {
-        let o = Overrides {
-            listen: Some(vec!["127.0.0.1:0".into()]),
-            data_dir: Some("/tmp/x".into()),
-        };
+        let o = Overrides { listen: Some(vec!["127.0.0.1:0".into()]), data_dir: Some("/tmp/x".into()) };
         let c = Config::from_toml("[server]\nlisten = [\"127.0.0.1:9\"]\n", &o).unwrap();
         assert_eq!(c.listen, vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));

@@ -22,8 +22,7 @@ impl Resolve for PolicyResolver {
         let policy = self.0.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let policy = policy.read().unwrap_or_else(|e| e.into_inner()).clone();
             let mut denied = None;
             let allowed: Vec<SocketAddr> = addrs
@@ -38,9 +37,7 @@ impl Resolve for PolicyResolver {
                 .collect();
             if allowed.is_empty() {
                 let why = denied.unwrap_or_else(|| "no addresses".into());
-                return Err(
-                    format!("{EGRESS_DENIED}: {host} resolves to a denied address: {why}").into(),
-                );
+                return Err(format!("{EGRESS_DENIED}: {host} resolves to a denied address: {why}").into());
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })
@@ -66,11 +63,9 @@ pub fn check_literal(url: &reqwest::Url, policy: &SharedPolicy) -> Result<(), St
         _ => None,
     };
     match ip {
-        Some(ip) => policy
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .check(ip)
-            .map_err(|why| format!("{EGRESS_DENIED}: {why}")),
+        Some(ip) => {
+            policy.read().unwrap_or_else(|e| e.into_inner()).check(ip).map_err(|why| format!("{EGRESS_DENIED}: {why}"))
+        }
         None => Ok(()),
     }
 }
@@ -105,19 +100,9 @@ mod tests {
             let url = reqwest::Url::parse(u).unwrap();
             assert!(check_literal(&url, &policy).is_err(), "{u} allowed");
         }
+        assert!(check_literal(&reqwest::Url::parse("http://127.0.0.1:9/").unwrap(), &policy).is_ok());
         assert!(
-            check_literal(
-                &reqwest::Url::parse("http://127.0.0.1:9/").unwrap(),
-                &policy
-            )
-            .is_ok()
-        );
-        assert!(
-            check_literal(
-                &reqwest::Url::parse("http://example.com/").unwrap(),
-                &policy
-            )
-            .is_ok(),
+            check_literal(&reqwest::Url::parse("http://example.com/").unwrap(), &policy).is_ok(),
             "names go through the resolver"
         );
     }

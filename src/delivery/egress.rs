@@ -29,28 +29,17 @@ impl Cidr {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
             None => max,
         };
-        Some(Cidr {
-            addr: canonical(addr),
-            prefix,
-        })
+        Some(Cidr { addr: canonical(addr), prefix })
     }
 
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(self.prefix))
-                };
+                let mask = if self.prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix)) };
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = if self.prefix == 0 {
-                    0
-                } else {
-                    u128::MAX << (128 - u32::from(self.prefix))
-                };
+                let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -77,13 +66,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// Denied by every preset: link-local (which holds 169.254.169.254, the metadata address of
 /// most clouds) and AWS's IPv6 metadata address; "this network" 0.0.0.0/8 and `::`.
-const ALWAYS_DENIED: &[&str] = &[
-    "169.254.0.0/16",
-    "fe80::/10",
-    "fd00:ec2::254/128",
-    "0.0.0.0/8",
-    "::/128",
-];
+const ALWAYS_DENIED: &[&str] = &["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "0.0.0.0/8", "::/128"];
 
 /// Denied by `strict` in addition: loopback, private, shared (CGNAT), unique-local, multicast,
 /// benchmarking, reserved and documentation ranges.
@@ -121,11 +104,7 @@ pub struct EgressPolicy {
 
 impl Default for EgressPolicy {
     fn default() -> Self {
-        EgressPolicy {
-            preset: Preset::Default,
-            allow: Vec::new(),
-            deny: Vec::new(),
-        }
+        EgressPolicy { preset: Preset::Default, allow: Vec::new(), deny: Vec::new() }
     }
 }
 
@@ -144,11 +123,7 @@ impl EgressPolicy {
             Preset::Strict => STRICT_DENIED,
         };
         for list in [ALWAYS_DENIED, preset] {
-            if let Some(c) = list
-                .iter()
-                .filter_map(|c| Cidr::parse(c))
-                .find(|c| c.contains(ip))
-            {
+            if let Some(c) = list.iter().filter_map(|c| Cidr::parse(c)).find(|c| c.contains(ip)) {
                 return Err(format!("{ip} is denied by the egress policy ({c})"));
             }
         }
@@ -173,35 +148,17 @@ mod tests {
         let p = EgressPolicy::default();
         assert!(p.check(IpAddr::V4(METADATA_V4)).is_err());
         assert!(p.check(IpAddr::V6(METADATA_V6)).is_err());
-        assert!(
-            p.check(ip("::ffff:169.254.169.254")).is_err(),
-            "IPv4-mapped"
-        );
+        assert!(p.check(ip("::ffff:169.254.169.254")).is_err(), "IPv4-mapped");
         assert!(p.check(ip("fe80::1")).is_err());
-        assert!(
-            p.check(ip("127.0.0.1")).is_ok(),
-            "loopback is allowed by default"
-        );
+        assert!(p.check(ip("127.0.0.1")).is_ok(), "loopback is allowed by default");
         assert!(p.check(ip("10.1.2.3")).is_ok());
         assert!(p.check(ip("93.184.216.34")).is_ok());
     }
 
     #[test]
     fn strict_denies_private_ranges_and_allow_overrides() {
-        let mut p = EgressPolicy {
-            preset: Preset::Strict,
-            allow: Vec::new(),
-            deny: Vec::new(),
-        };
-        for a in [
-            "127.0.0.1",
-            "10.0.0.1",
-            "172.20.0.1",
-            "192.168.1.1",
-            "::1",
-            "fd12::1",
-            "::ffff:127.0.0.1",
-        ] {
+        let mut p = EgressPolicy { preset: Preset::Strict, allow: Vec::new(), deny: Vec::new() };
+        for a in ["127.0.0.1", "10.0.0.1", "172.20.0.1", "192.168.1.1", "::1", "fd12::1", "::ffff:127.0.0.1"] {
             assert!(p.check(ip(a)).is_err(), "{a}");
         }
         assert!(p.check(ip("93.184.216.34")).is_ok());
@@ -220,10 +177,7 @@ mod tests {
         assert!(p.check(ip("203.0.113.9")).is_err());
         assert!(Cidr::parse("10.0.0.0/33").is_none());
         assert!(Cidr::parse("nope").is_none());
-        assert_eq!(
-            Cidr::parse("2001:db8::/32").unwrap().to_string(),
-            "2001:db8::/32"
-        );
+        assert_eq!(Cidr::parse("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
         assert!(Cidr::parse("0.0.0.0/0").unwrap().contains(ip("8.8.8.8")));
     }
 }

@@ -36,8 +36,7 @@ impl Limits {
         Limits {
             max_concurrent: (d.concurrency_control_enabled && d.max_concurrent_jobs > 0)
                 .then_some(d.max_concurrent_jobs),
-            per_second: (d.rate_limit_enabled && d.max_requests_per_second > 0)
-                .then_some(d.max_requests_per_second),
+            per_second: (d.rate_limit_enabled && d.max_requests_per_second > 0).then_some(d.max_requests_per_second),
         }
     }
 }
@@ -65,11 +64,7 @@ impl Gate {
         let (tx, rx) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         tokio::spawn(pump(rx, clock));
-        Gate {
-            tx,
-            queued,
-            spilled: AtomicUsize::new(0),
-        }
+        Gate { tx, queued, spilled: AtomicUsize::new(0) }
     }
 
     /// Waits for this domain's turn under `limits` (the domain's current settings).
@@ -129,11 +124,7 @@ mod tests {
             starts.push(s);
             tat = n;
         }
-        assert_eq!(
-            starts,
-            [1000, 1200, 1400, 1600],
-            "a burst of 4 at 5/s is spread over 600 ms"
-        );
+        assert_eq!(starts, [1000, 1200, 1400, 1600], "a burst of 4 at 5/s is spread over 600 ms");
         let (s, _) = gcra(tat, 5000, 200);
         assert_eq!(s, 5000, "after a quiet spell, no delay");
     }
@@ -142,22 +133,14 @@ mod tests {
     async fn rate_and_concurrency_are_enforced_in_fifo_order() {
         let clock = Arc::new(TokioClock::new(0));
         let gate = Arc::new(Gate::new(clock.clone()));
-        let limits = Limits {
-            max_concurrent: Some(2),
-            per_second: Some(10),
-        };
+        let limits = Limits { max_concurrent: Some(2), per_second: Some(10) };
         let log = Arc::new(std::sync::Mutex::new(Vec::new()));
         let in_flight = Arc::new(AtomicUsize::new(0));
         let max_seen = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for i in 0..6 {
-            let (gate, log, in_flight, max_seen, clock) = (
-                gate.clone(),
-                log.clone(),
-                in_flight.clone(),
-                max_seen.clone(),
-                clock.clone(),
-            );
+            let (gate, log, in_flight, max_seen, clock) =
+                (gate.clone(), log.clone(), in_flight.clone(), max_seen.clone(), clock.clone());
             tasks.push(tokio::spawn(async move {
                 let _pass = gate.pass(limits).await.unwrap();
                 let n = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
@@ -172,21 +155,10 @@ mod tests {
             t.await.unwrap();
         }
         let log = log.lock().unwrap().clone();
-        assert_eq!(
-            log.iter().map(|x| x.0).collect::<Vec<_>>(),
-            [0, 1, 2, 3, 4, 5],
-            "FIFO"
-        );
-        assert_eq!(
-            max_seen.load(Ordering::SeqCst),
-            2,
-            "never more than 2 in flight"
-        );
+        assert_eq!(log.iter().map(|x| x.0).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5], "FIFO");
+        assert_eq!(max_seen.load(Ordering::SeqCst), 2, "never more than 2 in flight");
         for w in log.windows(2) {
-            assert!(
-                w[1].1 - w[0].1 >= 100,
-                "starts at least 100 ms apart at 10/s: {log:?}"
-            );
+            assert!(w[1].1 - w[0].1 >= 100, "starts at least 100 ms apart at 10/s: {log:?}");
         }
     }
 }

@@ -27,8 +27,8 @@ use tokio::sync::{Semaphore, mpsc};
 use crate::config::DeliveryLimits;
 use crate::metrics::Metrics;
 use crate::model::{
-    Attempt, BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, ScheduleId, TargetKind,
-    TemplateId,
+    Attempt, BrandId, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, ScheduleId, StepRef, TargetKind,
+    TemplateId, WebhookTemplate,
 };
 use crate::store::Store;
 use crate::time::{Clock, Millis, Stopwatch};
@@ -43,19 +43,21 @@ pub trait Dispatch: Send + Sync + 'static {
 }
 
 /// What delivery tells the scheduler.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum DeliveryEvent {
+    /// A workflow step's delivery reached a final status.
+    StepFinished {
+        brand: BrandId,
+        step: StepRef,
+        ok: bool,
+        status_code: Option<u16>,
+        response: Option<serde_json::Value>,
+        error: Option<String>,
+    },
     /// An execution reached a final status (for overlap policies).
-    Finished {
-        brand: BrandId,
-        schedule: Option<ScheduleId>,
-    },
+    Finished { brand: BrandId, schedule: Option<ScheduleId> },
     /// An execution failed an attempt and retries at `at`: arm a timer.
-    RetryAt {
-        brand: BrandId,
-        execution: ExecutionId,
-        at: Millis,
-    },
+    RetryAt { brand: BrandId, execution: ExecutionId, at: Millis },
 }
 
 /// Most bytes of a response excerpt shown in an execution record.
@@ -111,20 +113,12 @@ impl Engine {
 
     fn gate(&self, domain: DomainId) -> Arc<guard::Gate> {
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
-        gates
-            .entry(domain)
-            .or_insert_with(|| Arc::new(guard::Gate::new(self.clock.clone())))
-            .clone()
+        gates.entry(domain).or_insert_with(|| Arc::new(guard::Gate::new(self.clock.clone()))).clone()
     }
 
     /// Queue depth per domain (in memory + spilled), for metrics.
     pub fn queue_depths(&self) -> Vec<(DomainId, usize)> {
-        self.gates
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .map(|(d, g)| (*d, g.depth()))
-            .collect()
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(d, g)| (*d, g.depth())).collect()
     }
 }
 
@@ -132,6 +126,37 @@ impl Dispatch for Arc<Engine> {
     fn dispatch(&self, exec: Execution) {
         let me = self.clone();
         tokio::spawn(async move { me.run(exec, false).await });
+    }
+}
+
+impl Engine {
+    fn template_target(&self, brand: BrandId, id: TemplateId) -> Result<(WebhookTemplate, Domain), String> {
+        let t = self.store.get_template(brand, id).ok().flatten().ok_or("webhook template not found (deleted?)")?;
+        let d = self.store.get_domain(brand, t.domain).ok().flatten().ok_or("the template's domain was not found")?;
+        Ok((t, d))
+    }
+
+    /// A workflow step's inline call, as a template.
+    fn step_target(&self, brand: BrandId, sr: StepRef) -> Result<(WebhookTemplate, Domain), String> {
+        let wf = self.store.get_workflow(brand, sr.workflow).ok().flatten().ok_or("workflow not found (deleted?)")?;
+        let s = wf.steps.iter().find(|s| s.id == sr.step).ok_or("workflow step not found (deleted?)")?;
+        let d = self.store.get_domain(brand, s.domain).ok().flatten().ok_or("the step's domain was not found")?;
+        let t = WebhookTemplate {
+            id: TemplateId(s.webhook_id),
+            brand,
+            name: s.name.clone(),
+            description: s.description.clone(),
+            method: s.method,
+            path: s.path.clone(),
+            domain: s.domain,
+            retry: s.retry,
+            body: s.body.clone(),
+            headers: s.headers.clone(),
+            query: s.query.clone(),
+            created_ms: s.created_ms,
+            updated_ms: s.created_ms,
+        };
+        Ok((t, d))
     }
 }
 
@@ -155,39 +180,17 @@ impl Engine {
             Ok(Some(e)) if !e.status.is_finished() => e,
             _ => return,
         };
-        if exec.target_kind == TargetKind::Workflow {
-            // Workflow runs start when the workflow engine exists; the execution stays pending.
-            return;
-        }
-        let template = self
-            .store
-            .get_template(exec.brand, TemplateId(exec.target_id))
-            .ok()
-            .flatten();
-        let domain = template
-            .as_ref()
-            .and_then(|t| self.store.get_domain(exec.brand, t.domain).ok().flatten());
-        let (template, domain) = match (template, domain) {
-            (Some(t), Some(d)) => (t, d),
-            (None, _) => {
-                return self
-                    .fail(exec, "webhook template not found (deleted?)".into())
-                    .await;
-            }
-            (Some(_), None) => {
-                return self
-                    .fail(exec, "the template's domain was not found".into())
-                    .await;
-            }
+        let target = match exec.step {
+            Some(sr) => self.step_target(exec.brand, sr),
+            // A workflow run itself is driven by the scheduler; only its steps come here.
+            None if exec.target_kind == TargetKind::Workflow => return,
+            None => self.template_target(exec.brand, TemplateId(exec.target_id)),
         };
-        let req = match request::render(
-            &self.store,
-            &self.vault,
-            exec.brand,
-            &template,
-            &domain,
-            &exec.context,
-        ) {
+        let (template, domain) = match target {
+            Ok(x) => x,
+            Err(why) => return self.fail(exec, why).await,
+        };
+        let req = match request::render(&self.store, &self.vault, exec.brand, &template, &domain, &exec.context) {
             Ok(r) => r,
             Err(e) => return self.fail(exec, e.to_string()).await,
         };
@@ -212,54 +215,30 @@ impl Engine {
         let Some(pass) = gate.pass(guard::Limits::of(&domain)).await else {
             return;
         };
-        self.clone()
-            .refill(domain.id, gate.clone(), limits.queue_memory_max);
+        self.clone().refill(domain.id, gate.clone(), limits.queue_memory_max);
         let Ok(global) = self.global.clone().acquire_owned().await else {
             return;
         };
 
-        let result = self
-            .attempt(
-                &exec,
-                &domain,
-                &req,
-                template.retry.request_timeout_ms,
-                limits.max_response_bytes,
-            )
-            .await;
+        let result =
+            self.attempt(&exec, &domain, &req, template.retry.request_timeout_ms, limits.max_response_bytes).await;
         drop((pass, global));
 
         let attempts_done = exec.attempts.len() as u32 + 1;
         let now = self.clock.now_ms();
         if exec.lateness_ms.is_none() {
             exec.lateness_ms = Some(result.attempt.started_ms - exec.scheduled_ms);
-            self.metrics
-                .observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
+            self.metrics.observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
         }
-        self.metrics
-            .observe_attempt(result.outcome == Outcome::Success);
-        self.metrics
-            .observe_delivery_latency(result.attempt.latency_ms);
+        self.metrics.observe_attempt(result.outcome == Outcome::Success);
+        self.metrics.observe_delivery_latency(result.attempt.latency_ms);
         exec.attempts.push(result.attempt);
-        match retry::next_attempt_at(
-            &template.retry,
-            attempts_done,
-            &result.outcome,
-            now,
-            limits.retry_delay_max_ms,
-        ) {
+        match retry::next_attempt_at(&template.retry, attempts_done, &result.outcome, now, limits.retry_delay_max_ms) {
             Some(at) => {
                 exec.next_attempt_ms = Some(at);
                 let (brand, id) = (exec.brand, exec.id);
                 if let Ok(true) = self.store.put_execution(exec).await {
-                    let _ = self
-                        .events
-                        .send(DeliveryEvent::RetryAt {
-                            brand,
-                            execution: id,
-                            at,
-                        })
-                        .await;
+                    let _ = self.events.send(DeliveryEvent::RetryAt { brand, execution: id, at }).await;
                 }
             }
             None => {
@@ -318,19 +297,14 @@ impl Engine {
                 error,
                 request: req.masked.clone(),
                 response_excerpt: excerpt,
+                response_json: None,
             },
             outcome,
         };
         let url = match reqwest::Url::parse(&req.url) {
             Ok(u) => u,
             Err(e) => {
-                return finish(
-                    None,
-                    Some(format!("invalid URL: {e}")),
-                    None,
-                    0,
-                    Outcome::Permanent,
-                );
+                return finish(None, Some(format!("invalid URL: {e}")), None, 0, Outcome::Permanent);
             }
         };
         if let Err(why) = client::check_literal(&url, &self.policy) {
@@ -338,10 +312,8 @@ impl Engine {
         }
         let ts = started.div_euclid(1000);
         let body = req.body.clone().unwrap_or_default();
-        let secrets: Vec<zeroize::Zeroizing<String>> = domain
-            .active_signing(started)
-            .filter_map(|k| self.vault.open_signing(domain.id, k).ok())
-            .collect();
+        let secrets: Vec<zeroize::Zeroizing<String>> =
+            domain.active_signing(started).filter_map(|k| self.vault.open_signing(domain.id, k).ok()).collect();
         let refs: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
         let mut rb = self
             .http
@@ -351,41 +323,26 @@ impl Engine {
             .header("webhook-id", &exec.idempotency_key)
             .header("webhook-timestamp", ts.to_string());
         if !refs.is_empty() {
-            rb = rb.header(
-                "webhook-signature",
-                signing::signature_header(&refs, &exec.idempotency_key, ts, &body),
-            );
+            rb = rb.header("webhook-signature", signing::signature_header(&refs, &exec.idempotency_key, ts, &body));
         }
         for (k, v) in &req.headers {
             rb = rb.header(k.as_str(), v.as_str());
         }
         if let Some(b) = &req.body {
-            rb = rb
-                .header("content-type", "application/json")
-                .body(b.clone());
+            rb = rb.header("content-type", "application/json").body(b.clone());
         }
         let watch = Stopwatch::start();
         match rb.send().await {
             Ok(mut resp) => {
                 let code = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let location = resp
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+                let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
                 // Keep at most max_response bytes; stop reading there.
                 let mut kept: Vec<u8> = Vec::new();
                 let mut read_error = None;
                 while kept.len() < max_response {
                     match resp.chunk().await {
-                        Ok(Some(c)) => {
-                            kept.extend_from_slice(&c[..c.len().min(max_response - kept.len())])
-                        }
+                        Ok(Some(c)) => kept.extend_from_slice(&c[..c.len().min(max_response - kept.len())]),
                         Ok(None) => break,
                         Err(e) => {
                             read_error = Some(format!("reading the response: {e}"));
@@ -394,21 +351,16 @@ impl Engine {
                     }
                 }
                 let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
-                let outcome =
-                    retry::classify(Some(code), retry_after.as_deref(), self.clock.now_ms());
+                let outcome = retry::classify(Some(code), retry_after.as_deref(), self.clock.now_ms());
                 let error = match (code, location) {
-                    (300..=399, Some(loc)) => {
-                        Some(format!("redirect to {loc} (redirects are not followed)"))
-                    }
-                    _ if code == 410 => {
-                        Some("410 Gone: the receiver asked to stop; no more retries".into())
-                    }
+                    (300..=399, Some(loc)) => Some(format!("redirect to {loc} (redirects are not followed)")),
+                    _ if code == 410 => Some("410 Gone: the receiver asked to stop; no more retries".into()),
                     _ => read_error,
                 };
-                let excerpt =
-                    String::from_utf8_lossy(&kept[..kept.len().min(RESPONSE_EXCERPT_BYTES_MAX)])
-                        .into_owned();
-                finish(Some(code), error, Some(excerpt), latency_ms, outcome)
+                let excerpt = String::from_utf8_lossy(&kept[..kept.len().min(RESPONSE_EXCERPT_BYTES_MAX)]).into_owned();
+                let mut r = finish(Some(code), error, Some(excerpt), latency_ms, outcome);
+                r.attempt.response_json = serde_json::from_slice(&kept).ok();
+                r
             }
             Err(e) => {
                 let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
@@ -423,15 +375,7 @@ impl Engine {
                 } else {
                     format!("request failed: {}", error_chain(&e))
                 };
-                finish(
-                    None,
-                    Some(what),
-                    None,
-                    latency_ms,
-                    Outcome::Retryable {
-                        retry_after_ms: None,
-                    },
-                )
+                finish(None, Some(what), None, latency_ms, Outcome::Retryable { retry_after_ms: None })
             }
         }
     }
@@ -448,12 +392,21 @@ impl Engine {
     async fn finish(&self, exec: Execution) {
         let (brand, schedule, status) = (exec.brand, exec.schedule, exec.status);
         self.metrics.observe_execution(status.as_str());
+        let step_event = exec.step.map(|step| {
+            let last = exec.attempts.last();
+            DeliveryEvent::StepFinished {
+                brand,
+                step,
+                ok: status == ExecutionStatus::Succeeded,
+                status_code: last.and_then(|a| a.status_code),
+                response: last.and_then(|a| a.response_json.clone()),
+                error: exec.reason.clone().or_else(|| last.and_then(|a| a.error.clone())),
+            }
+        });
         match self.store.put_execution(exec).await {
             Ok(_) => {
-                let _ = self
-                    .events
-                    .send(DeliveryEvent::Finished { brand, schedule })
-                    .await;
+                let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule });
+                let _ = self.events.send(ev).await;
             }
             Err(e) => tracing::error!(error = %e, "could not record an execution outcome"),
         }

@@ -43,16 +43,11 @@ fn render_map(
     m: &Map<String, Value>,
     r: &mut impl crate::template::render::Resolver,
 ) -> Result<Vec<(String, String)>, Unresolved> {
-    m.iter()
-        .map(|(k, v)| Ok((k.clone(), scalar_text(&render_value(v, r)?))))
-        .collect()
+    m.iter().map(|(k, v)| Ok((k.clone(), scalar_text(&render_value(v, r)?)))).collect()
 }
 
 fn as_object(pairs: &[(String, String)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
 }
 
 /// Renders `t` against `context`; an unresolvable variable or missing secret is an error
@@ -70,49 +65,28 @@ pub fn render(
         let plain = vault.open(s.id, &s.sealed).ok()?;
         String::from_utf8(plain.to_vec()).ok()
     };
-    let mut r = ContextResolver {
-        initial: context,
-        secrets,
-    };
+    let mut r = ContextResolver { initial: context, secrets };
     let path = render_str(&t.path, &mut r)?;
     let query = render_map(&t.query, &mut r)?;
     let headers = render_map(&t.headers, &mut r)?;
     let has_body = t.method != HttpMethod::Get;
-    let body = if has_body {
-        Some(render_value(&t.body, &mut r)?)
-    } else {
-        None
-    };
+    let body = if has_body { Some(render_value(&t.body, &mut r)?) } else { None };
 
     let mut m = Masked(&mut r);
     let masked_path = render_str(&t.path, &mut m)?;
     let masked_query = render_map(&t.query, &mut m)?;
     let masked_headers = render_map(&t.headers, &mut m)?;
-    let masked_body = if has_body {
-        render_value(&t.body, &mut m)?
-    } else {
-        Value::Null
-    };
+    let masked_body = if has_body { render_value(&t.body, &mut m)? } else { Value::Null };
 
     let base = format!("{}://{}", d.protocol.as_str(), d.host);
     let qs = |q: &[(String, String)]| {
         q.iter()
-            .map(|(k, v)| {
-                format!(
-                    "{}={}",
-                    encode_query_component(k),
-                    encode_query_component(v)
-                )
-            })
+            .map(|(k, v)| format!("{}={}", encode_query_component(k), encode_query_component(v)))
             .collect::<Vec<_>>()
             .join("&")
     };
     let with_query = |p: String, q: &[(String, String)]| {
-        if q.is_empty() {
-            format!("{base}{p}")
-        } else {
-            format!("{base}{p}?{}", qs(q))
-        }
+        if q.is_empty() { format!("{base}{p}") } else { format!("{base}{p}?{}", qs(q)) }
     };
     let masked = json!({
         "method": t.method.as_str(),

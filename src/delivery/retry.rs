@@ -26,12 +26,8 @@ pub fn classify(status: Option<u16>, retry_after: Option<&str>, now: Millis) -> 
     match status {
         Some(s) if (200..300).contains(&s) => Outcome::Success,
         Some(410) => Outcome::Permanent,
-        Some(429 | 503) => Outcome::Retryable {
-            retry_after_ms: retry_after.and_then(|v| parse_retry_after(v, now)),
-        },
-        _ => Outcome::Retryable {
-            retry_after_ms: None,
-        },
+        Some(429 | 503) => Outcome::Retryable { retry_after_ms: retry_after.and_then(|v| parse_retry_after(v, now)) },
+        _ => Outcome::Retryable { retry_after_ms: None },
     }
 }
 
@@ -41,10 +37,7 @@ pub fn parse_retry_after(v: &str, now: Millis) -> Option<i64> {
     if let Ok(secs) = v.parse::<u64>() {
         return Some((secs.min(u64::from(u32::MAX)) as i64) * 1000);
     }
-    let when = jiff::fmt::rfc2822::parse(v)
-        .ok()?
-        .timestamp()
-        .as_millisecond();
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp().as_millisecond();
     Some((when - now).max(0))
 }
 
@@ -53,11 +46,9 @@ pub fn backoff_ms(policy: &RetryPolicy, n: u32, cap_ms: i64) -> i64 {
     let base = i64::from(policy.retry_delay_seconds) * 1000;
     let raw = match policy.backoff {
         Backoff::Linear => base.saturating_mul(i64::from(n)),
-        Backoff::Exponential => base.saturating_mul(
-            1i64.checked_shl(n.saturating_sub(1))
-                .filter(|m| *m > 0)
-                .unwrap_or(i64::MAX),
-        ),
+        Backoff::Exponential => {
+            base.saturating_mul(1i64.checked_shl(n.saturating_sub(1)).filter(|m| *m > 0).unwrap_or(i64::MAX))
+        }
     };
     raw.clamp(0, cap_ms)
 }
@@ -92,12 +83,7 @@ mod tests {
     use super::*;
 
     fn policy(backoff: Backoff, delay: u32, max: u32) -> RetryPolicy {
-        RetryPolicy {
-            retry_delay_seconds: delay,
-            backoff,
-            max_retries: max,
-            request_timeout_ms: 1000,
-        }
+        RetryPolicy { retry_delay_seconds: delay, backoff, max_retries: max, request_timeout_ms: 1000 }
     }
 
     #[test]
@@ -105,67 +91,31 @@ mod tests {
         assert_eq!(classify(Some(200), None, 0), Outcome::Success);
         assert_eq!(classify(Some(204), None, 0), Outcome::Success);
         assert_eq!(classify(Some(410), None, 0), Outcome::Permanent);
-        assert_eq!(
-            classify(Some(302), None, 0),
-            Outcome::Retryable {
-                retry_after_ms: None
-            }
-        );
+        assert_eq!(classify(Some(302), None, 0), Outcome::Retryable { retry_after_ms: None });
         assert_eq!(
             classify(Some(500), Some("7"), 0),
-            Outcome::Retryable {
-                retry_after_ms: None
-            },
+            Outcome::Retryable { retry_after_ms: None },
             "only 429/503 honour Retry-After"
         );
-        assert_eq!(
-            classify(Some(429), Some("7"), 0),
-            Outcome::Retryable {
-                retry_after_ms: Some(7000)
-            }
-        );
-        assert_eq!(
-            classify(None, None, 0),
-            Outcome::Retryable {
-                retry_after_ms: None
-            }
-        );
+        assert_eq!(classify(Some(429), Some("7"), 0), Outcome::Retryable { retry_after_ms: Some(7000) });
+        assert_eq!(classify(None, None, 0), Outcome::Retryable { retry_after_ms: None });
     }
 
     #[test]
     fn retry_after_takes_seconds_or_an_http_date() {
-        let now = "2026-11-27T12:00:00Z"
-            .parse::<jiff::Timestamp>()
-            .unwrap()
-            .as_millisecond();
+        let now = "2026-11-27T12:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
         assert_eq!(parse_retry_after("120", now), Some(120_000));
-        assert_eq!(
-            parse_retry_after("Fri, 27 Nov 2026 12:00:30 GMT", now),
-            Some(30_000)
-        );
-        assert_eq!(
-            parse_retry_after("Fri, 27 Nov 2026 11:00:00 GMT", now),
-            Some(0)
-        );
+        assert_eq!(parse_retry_after("Fri, 27 Nov 2026 12:00:30 GMT", now), Some(30_000));
+        assert_eq!(parse_retry_after("Fri, 27 Nov 2026 11:00:00 GMT", now), Some(0));
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]
     fn linear_and_exponential_delays_with_the_cap() {
         let lin = policy(Backoff::Linear, 10, 5);
-        assert_eq!(
-            (1..=5)
-                .map(|n| backoff_ms(&lin, n, i64::MAX) / 1000)
-                .collect::<Vec<_>>(),
-            [10, 20, 30, 40, 50]
-        );
+        assert_eq!((1..=5).map(|n| backoff_ms(&lin, n, i64::MAX) / 1000).collect::<Vec<_>>(), [10, 20, 30, 40, 50]);
         let exp = policy(Backoff::Exponential, 10, 5);
-        assert_eq!(
-            (1..=5)
-                .map(|n| backoff_ms(&exp, n, i64::MAX) / 1000)
-                .collect::<Vec<_>>(),
-            [10, 20, 40, 80, 160]
-        );
+        assert_eq!((1..=5).map(|n| backoff_ms(&exp, n, i64::MAX) / 1000).collect::<Vec<_>>(), [10, 20, 40, 80, 160]);
         assert_eq!(backoff_ms(&exp, 5, 60_000), 60_000, "capped");
         assert_eq!(backoff_ms(&exp, 200, 86_400_000), 86_400_000, "no overflow");
     }
@@ -173,27 +123,12 @@ mod tests {
     #[test]
     fn retries_stop_after_max_retries_and_on_410() {
         let p = policy(Backoff::Linear, 1, 2);
-        let fail = Outcome::Retryable {
-            retry_after_ms: None,
-        };
+        let fail = Outcome::Retryable { retry_after_ms: None };
         assert_eq!(next_attempt_at(&p, 1, &fail, 0, i64::MAX), Some(1000));
         assert_eq!(next_attempt_at(&p, 2, &fail, 0, i64::MAX), Some(2000));
-        assert_eq!(
-            next_attempt_at(&p, 3, &fail, 0, i64::MAX),
-            None,
-            "1 attempt + 2 retries"
-        );
-        assert_eq!(
-            next_attempt_at(&p, 1, &Outcome::Permanent, 0, i64::MAX),
-            None
-        );
-        let ra = Outcome::Retryable {
-            retry_after_ms: Some(90_000),
-        };
-        assert_eq!(
-            next_attempt_at(&p, 1, &ra, 0, 60_000),
-            Some(60_000),
-            "Retry-After capped"
-        );
+        assert_eq!(next_attempt_at(&p, 3, &fail, 0, i64::MAX), None, "1 attempt + 2 retries");
+        assert_eq!(next_attempt_at(&p, 1, &Outcome::Permanent, 0, i64::MAX), None);
+        let ra = Outcome::Retryable { retry_after_ms: Some(90_000) };
+        assert_eq!(next_attempt_at(&p, 1, &ra, 0, 60_000), Some(60_000), "Retry-After capped");
     }
 }

@@ -19,28 +19,19 @@ pub fn new_secret() -> String {
 
 /// `v1,<signature>` for one secret; `None` if the secret is not valid base64.
 pub fn sign(secret: &str, msg_id: &str, timestamp_s: i64, body: &[u8]) -> Option<String> {
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").unwrap_or(secret))
-        .ok()?;
+    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok()?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).ok()?;
     mac.update(msg_id.as_bytes());
     mac.update(b".");
     mac.update(timestamp_s.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    Some(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
+    Some(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))
 }
 
 /// The header value for all active secrets (newest first).
 pub fn signature_header(secrets: &[&str], msg_id: &str, timestamp_s: i64, body: &[u8]) -> String {
-    secrets
-        .iter()
-        .filter_map(|s| sign(s, msg_id, timestamp_s, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    secrets.iter().filter_map(|s| sign(s, msg_id, timestamp_s, body)).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -55,10 +46,7 @@ mod tests {
             1614265330,
             br#"{"test": 2432232314}"#,
         );
-        assert_eq!(
-            sig.as_deref(),
-            Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
-        );
+        assert_eq!(sig.as_deref(), Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
     }
 
     #[test]
@@ -67,12 +55,7 @@ mod tests {
         assert!(s.starts_with("whsec_"));
         assert!(sign(&s, "id", 1, b"{}").is_some());
         assert_ne!(s, new_secret());
-        let both = signature_header(
-            &[&s, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
-            "id",
-            1,
-            b"{}",
-        );
+        let both = signature_header(&[&s, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], "id", 1, b"{}");
         assert_eq!(both.split(' ').count(), 2);
     }
 }

@@ -6,9 +6,7 @@ use uuid::Uuid;
 
 macro_rules! id_type {
     ($name:ident, $new:ident) => {
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-        )]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub struct $name(pub Uuid);
 
         impl $name {
@@ -45,3 +43,6 @@ id_type!(SecretId, now_v7);
 id_type!(ScheduleId, now_v7);
 id_type!(RuleId, now_v7);
 id_type!(ExecutionId, now_v7);
+id_type!(WorkflowId, now_v7);
+id_type!(StepId, now_v7);
+id_type!(PlanId, now_v7);

@@ -7,9 +7,13 @@
 
 mod ids;
 mod schedule;
+mod workflow;
 
-pub use ids::{BrandId, DomainId, ExecutionId, KeyId, RuleId, ScheduleId, SecretId, TemplateId};
+pub use ids::{
+    BrandId, DomainId, ExecutionId, KeyId, PlanId, RuleId, ScheduleId, SecretId, StepId, TemplateId, WorkflowId,
+};
 pub use schedule::*;
+pub use workflow::*;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -94,9 +98,7 @@ pub struct SigningKey {
 impl Domain {
     /// The secrets that sign at `now`, newest first.
     pub fn active_signing(&self, now: Millis) -> impl Iterator<Item = &SigningKey> {
-        self.signing
-            .iter()
-            .filter(move |k| k.expires_ms.is_none_or(|e| e > now))
+        self.signing.iter().filter(move |k| k.expires_ms.is_none_or(|e| e > now))
     }
 }
 
@@ -168,12 +170,8 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// The defaults the HookPulse docs state for workflow steps, used for templates too.
-    pub const DEFAULT: RetryPolicy = RetryPolicy {
-        retry_delay_seconds: 10,
-        backoff: Backoff::Linear,
-        max_retries: 5,
-        request_timeout_ms: 5000,
-    };
+    pub const DEFAULT: RetryPolicy =
+        RetryPolicy { retry_delay_seconds: 10, backoff: Backoff::Linear, max_retries: 5, request_timeout_ms: 5000 };
     /// Upper bounds accepted by the API.
     pub const MAX_RETRIES_MAX: u32 = 100;
     pub const RETRY_DELAY_SECONDS_MAX: u32 = 86_400;

@@ -241,6 +241,9 @@ pub struct Attempt {
     /// The request as sent, with secrets shown as `{{ #key }}`.
     pub request: Value,
     pub response_excerpt: Option<String>,
+    /// The response parsed as JSON (workflow steps read it; not shown in the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_json: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,8 +274,20 @@ pub struct Execution {
     /// The failed execution this one re-runs (`retry_execution`).
     #[serde(default)]
     pub retry_of: Option<ExecutionId>,
+    /// For a workflow step's delivery: which run and visit it belongs to.
+    #[serde(default)]
+    pub step: Option<StepRef>,
     pub created_ms: Millis,
     pub finished_ms: Option<Millis>,
+}
+
+/// The workflow step an execution delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepRef {
+    pub run: ExecutionId,
+    pub workflow: super::WorkflowId,
+    pub step: super::StepId,
+    pub visit: usize,
 }
 
 /// The idempotency key of a schedule's fire: derived only from the schedule and the instant,

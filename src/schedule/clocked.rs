@@ -22,14 +22,9 @@ pub fn parse_instant(raw: &str, zone: &str) -> Result<Millis, &'static str> {
     if let Ok(ts) = s.parse::<Timestamp>() {
         return Ok(ts.as_millisecond());
     }
-    let dt: DateTime = s
-        .parse()
-        .map_err(|_| "expected an ISO-8601 date-time such as 2026-12-25T00:00:00Z")?;
+    let dt: DateTime = s.parse().map_err(|_| "expected an ISO-8601 date-time such as 2026-12-25T00:00:00Z")?;
     let zone = tz::zone(zone).ok_or("unknown time zone")?;
-    let zoned = zone
-        .to_ambiguous_zoned(dt)
-        .compatible()
-        .map_err(|_| "not a valid local time")?;
+    let zoned = zone.to_ambiguous_zoned(dt).compatible().map_err(|_| "not a valid local time")?;
     Ok(zoned.timestamp().as_millisecond())
 }
 
@@ -49,38 +44,19 @@ mod tests {
 
     #[test]
     fn offsets_win_and_local_times_use_the_zone() {
-        assert_eq!(
-            parse_instant("2026-12-25T00:00:00Z", "Asia/Kolkata"),
-            Ok(ms("2026-12-25T00:00:00Z"))
-        );
-        assert_eq!(
-            parse_instant("2026-12-25T00:00:00+05:30", "UTC"),
-            Ok(ms("2026-12-24T18:30:00Z"))
-        );
-        assert_eq!(
-            parse_instant("2026-12-25T00:00:00", "Asia/Kolkata"),
-            Ok(ms("2026-12-24T18:30:00Z"))
-        );
-        assert_eq!(
-            parse_instant("2026-12-25T00:00:00.250Z", "UTC"),
-            Ok(ms("2026-12-25T00:00:00.250Z"))
-        );
+        assert_eq!(parse_instant("2026-12-25T00:00:00Z", "Asia/Kolkata"), Ok(ms("2026-12-25T00:00:00Z")));
+        assert_eq!(parse_instant("2026-12-25T00:00:00+05:30", "UTC"), Ok(ms("2026-12-24T18:30:00Z")));
+        assert_eq!(parse_instant("2026-12-25T00:00:00", "Asia/Kolkata"), Ok(ms("2026-12-24T18:30:00Z")));
+        assert_eq!(parse_instant("2026-12-25T00:00:00.250Z", "UTC"), Ok(ms("2026-12-25T00:00:00.250Z")));
         // In the New York spring-forward gap: moved past the gap.
-        assert_eq!(
-            parse_instant("2026-03-08T02:30:00", "America/New_York"),
-            Ok(ms("2026-03-08T07:30:00Z"))
-        );
+        assert_eq!(parse_instant("2026-03-08T02:30:00", "America/New_York"), Ok(ms("2026-03-08T07:30:00Z")));
         assert!(parse_instant("tomorrow", "UTC").is_err());
         assert!(parse_instant("2026-12-25T00:00:00", "Nowhere/Zone").is_err());
     }
 
     #[test]
     fn fires_once() {
-        let s = ClockedSpec {
-            run_at_ms: 1000,
-            run_at: String::new(),
-            timezone: "UTC".into(),
-        };
+        let s = ClockedSpec { run_at_ms: 1000, run_at: String::new(), timezone: "UTC".into() };
         assert_eq!(s.next_after(0), Some(1000));
         assert_eq!(s.next_after(1000), None);
     }

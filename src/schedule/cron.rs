@@ -37,10 +37,7 @@ pub enum CronError {
 const SEARCH_HORIZON_MS: i64 = 41 * 366 * 86_400_000;
 
 fn parser() -> CronParser {
-    CronParser::builder()
-        .seconds(Seconds::Optional)
-        .year(Year::Disallowed)
-        .build()
+    CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build()
 }
 
 /// Parses an expression (5 or 6 fields, or a macro).
@@ -49,9 +46,7 @@ pub fn parse(expression: &str) -> Result<Cron, CronError> {
     if e.is_empty() {
         return Err(CronError::Expression("empty expression".into()));
     }
-    parser()
-        .parse(e)
-        .map_err(|err| CronError::Expression(err.to_string()))
+    parser().parse(e).map_err(|err| CronError::Expression(err.to_string()))
 }
 
 impl CronSpec {
@@ -77,16 +72,9 @@ impl CronSpec {
 /// `next_after` with an already parsed expression (the scheduler keeps parsed ones).
 pub fn next_after_parsed(cron: &Cron, zone: &str, t: Millis) -> Option<Millis> {
     let zone = tz::zone(zone)?;
-    let start = jiff::Timestamp::from_millisecond(t)
-        .ok()?
-        .to_zoned(zone.clone());
+    let start = jiff::Timestamp::from_millisecond(t).ok()?.to_zoned(zone.clone());
     let at = croner_next(cron, &start, t).filter(|&at| at - t <= SEARCH_HORIZON_MS);
-    match gap_fire(
-        cron,
-        &zone,
-        t,
-        at.unwrap_or(t.saturating_add(SEARCH_HORIZON_MS)),
-    ) {
+    match gap_fire(cron, &zone, t, at.unwrap_or(t.saturating_add(SEARCH_HORIZON_MS))) {
         Some(gap) => Some(at.map_or(gap, |a| a.min(gap))),
         None => at,
     }
@@ -98,13 +86,8 @@ fn croner_next(cron: &Cron, start: &jiff::Zoned, t: Millis) -> Option<Millis> {
     let at = next.timestamp().as_millisecond();
     // croner works in whole seconds; keep the strictly-after contract for sub-second `t`.
     let at = if at <= t {
-        let later = jiff::Timestamp::from_millisecond(at + 1000)
-            .ok()?
-            .to_zoned(start.time_zone().clone());
-        cron.find_next_occurrence(&later, true)
-            .ok()?
-            .timestamp()
-            .as_millisecond()
+        let later = jiff::Timestamp::from_millisecond(at + 1000).ok()?.to_zoned(start.time_zone().clone());
+        cron.find_next_occurrence(&later, true).ok()?.timestamp().as_millisecond()
     } else {
         at
     };
@@ -145,10 +128,7 @@ fn gap_fire(cron: &Cron, zone: &TimeZone, t: Millis, until: Millis) -> Option<Mi
             let wall = day.to_datetime(time);
             if gap_start <= wall && wall < gap_end {
                 // Match the date fields on that wall-clock time, read in the old offset.
-                let probe = before
-                    .to_timestamp(wall)
-                    .ok()?
-                    .to_zoned(TimeZone::fixed(before));
+                let probe = before.to_timestamp(wall).ok()?.to_zoned(TimeZone::fixed(before));
                 if cron.is_time_matching(&probe).unwrap_or(false) {
                     return Some(at.as_millisecond());
                 }
@@ -170,11 +150,7 @@ mod tests {
         crate::time::tz::format_in_zone(t, zone)
     }
     fn run(expr: &str, zone: &str, from: &str, n: usize) -> Vec<String> {
-        let s = CronSpec {
-            expression: expr.into(),
-            timezone: zone.into(),
-            one_off: false,
-        };
+        let s = CronSpec { expression: expr.into(), timezone: zone.into(), one_off: false };
         let mut t = ms(from);
         (0..n)
             .map(|_| {
@@ -188,57 +164,29 @@ mod tests {
     fn documented_examples() {
         assert_eq!(
             run("0 9 * * 1-5", "UTC", "2026-11-27T10:00:00Z", 2),
-            [
-                "2026-11-30T09:00:00.000+00:00",
-                "2026-12-01T09:00:00.000+00:00"
-            ]
+            ["2026-11-30T09:00:00.000+00:00", "2026-12-01T09:00:00.000+00:00"]
         );
-        assert_eq!(
-            run("0 9 * * 0", "UTC", "2026-11-27T10:00:00Z", 1),
-            ["2026-11-29T09:00:00.000+00:00"]
-        );
-        assert_eq!(
-            run("0 9 * * 7", "UTC", "2026-11-27T10:00:00Z", 1),
-            ["2026-11-29T09:00:00.000+00:00"],
-            "7 = Sunday"
-        );
+        assert_eq!(run("0 9 * * 0", "UTC", "2026-11-27T10:00:00Z", 1), ["2026-11-29T09:00:00.000+00:00"]);
+        assert_eq!(run("0 9 * * 7", "UTC", "2026-11-27T10:00:00Z", 1), ["2026-11-29T09:00:00.000+00:00"], "7 = Sunday");
         assert_eq!(
             run("0 0 1,15 * *", "UTC", "2026-11-27T10:00:00Z", 2),
-            [
-                "2026-12-01T00:00:00.000+00:00",
-                "2026-12-15T00:00:00.000+00:00"
-            ]
+            ["2026-12-01T00:00:00.000+00:00", "2026-12-15T00:00:00.000+00:00"]
         );
         assert_eq!(
             run("*/15 * * * *", "UTC", "2026-11-27T10:07:00Z", 2),
-            [
-                "2026-11-27T10:15:00.000+00:00",
-                "2026-11-27T10:30:00.000+00:00"
-            ]
+            ["2026-11-27T10:15:00.000+00:00", "2026-11-27T10:30:00.000+00:00"]
         );
-        assert_eq!(
-            run("0 0-23/2 * * *", "UTC", "2026-11-27T10:00:00Z", 1),
-            ["2026-11-27T12:00:00.000+00:00"]
-        );
+        assert_eq!(run("0 0-23/2 * * *", "UTC", "2026-11-27T10:00:00Z", 1), ["2026-11-27T12:00:00.000+00:00"]);
     }
 
     #[test]
     fn seconds_macros_and_special_characters() {
         assert_eq!(
             run("*/20 * * * * *", "UTC", "2026-11-27T10:00:00Z", 2),
-            [
-                "2026-11-27T10:00:20.000+00:00",
-                "2026-11-27T10:00:40.000+00:00"
-            ]
+            ["2026-11-27T10:00:20.000+00:00", "2026-11-27T10:00:40.000+00:00"]
         );
-        assert_eq!(
-            run("@daily", "UTC", "2026-11-27T10:00:00Z", 1),
-            ["2026-11-28T00:00:00.000+00:00"]
-        );
-        assert_eq!(
-            run("@monthly", "UTC", "2026-11-27T10:00:00Z", 1),
-            ["2026-12-01T00:00:00.000+00:00"]
-        );
+        assert_eq!(run("@daily", "UTC", "2026-11-27T10:00:00Z", 1), ["2026-11-28T00:00:00.000+00:00"]);
+        assert_eq!(run("@monthly", "UTC", "2026-11-27T10:00:00Z", 1), ["2026-12-01T00:00:00.000+00:00"]);
         assert_eq!(
             run("0 12 L * *", "UTC", "2026-02-01T00:00:00Z", 1),
             ["2026-02-28T12:00:00.000+00:00"],
@@ -266,10 +214,7 @@ mod tests {
         // 2026-03-08: 02:00 EST jumps to 03:00 EDT.
         assert_eq!(
             run("30 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", 2),
-            [
-                "2026-03-08T03:00:00.000-04:00",
-                "2026-03-09T02:30:00.000-04:00"
-            ]
+            ["2026-03-08T03:00:00.000-04:00", "2026-03-09T02:30:00.000-04:00"]
         );
     }
 
@@ -278,21 +223,13 @@ mod tests {
         // 2026-11-01: 02:00 EDT falls back to 01:00 EST; 01:30 happens twice.
         assert_eq!(
             run("30 1 * * *", "America/New_York", "2026-10-31T12:00:00Z", 2),
-            [
-                "2026-11-01T01:30:00.000-04:00",
-                "2026-11-02T01:30:00.000-05:00"
-            ]
+            ["2026-11-01T01:30:00.000-04:00", "2026-11-02T01:30:00.000-05:00"]
         );
     }
 
     #[test]
     fn interval_fields_fire_at_every_real_instant_across_fall_back() {
-        let got = run(
-            "*/30 * * * *",
-            "America/New_York",
-            "2026-11-01T04:45:00Z",
-            5,
-        );
+        let got = run("*/30 * * * *", "America/New_York", "2026-11-01T04:45:00Z", 5);
         assert_eq!(
             got,
             [
@@ -308,27 +245,11 @@ mod tests {
     #[test]
     fn bad_input_is_refused() {
         let now = ms("2026-11-27T00:00:00Z");
-        let mk = |e: &str, z: &str| CronSpec {
-            expression: e.into(),
-            timezone: z.into(),
-            one_off: false,
-        };
-        assert!(matches!(
-            mk("61 * * * *", "UTC").validate(now),
-            Err(CronError::Expression(_))
-        ));
-        assert!(matches!(
-            mk("* * *", "UTC").validate(now),
-            Err(CronError::Expression(_))
-        ));
-        assert!(matches!(
-            mk("0 0 * * *", "Mars/Olympus").validate(now),
-            Err(CronError::Zone)
-        ));
-        assert!(matches!(
-            mk("0 0 30 2 *", "UTC").validate(now),
-            Err(CronError::NeverFires)
-        ));
+        let mk = |e: &str, z: &str| CronSpec { expression: e.into(), timezone: z.into(), one_off: false };
+        assert!(matches!(mk("61 * * * *", "UTC").validate(now), Err(CronError::Expression(_))));
+        assert!(matches!(mk("* * *", "UTC").validate(now), Err(CronError::Expression(_))));
+        assert!(matches!(mk("0 0 * * *", "Mars/Olympus").validate(now), Err(CronError::Zone)));
+        assert!(matches!(mk("0 0 30 2 *", "UTC").validate(now), Err(CronError::NeverFires)));
         assert!(mk("0 0 * * *", "Asia/Kolkata").validate(now).is_ok());
     }
 }

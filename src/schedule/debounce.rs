@@ -122,11 +122,7 @@ mod tests {
     use super::*;
 
     fn spec(mode: Mode, window: u32, max_wait: Option<u32>) -> DebounceSpec {
-        DebounceSpec {
-            window_seconds: window,
-            mode,
-            max_wait_seconds: max_wait,
-        }
+        DebounceSpec { window_seconds: window, mode, max_wait_seconds: max_wait }
     }
 
     #[test]
@@ -134,14 +130,8 @@ mod tests {
         let s = spec(Mode::Trailing, 10, None);
         let mut st = DebounceState::default();
         assert_eq!(s.trigger(&mut st, 0, None), TriggerOutcome::FireAt(10_000));
-        assert_eq!(
-            s.trigger(&mut st, 4_000, None),
-            TriggerOutcome::FireAt(14_000)
-        );
-        assert_eq!(
-            s.trigger(&mut st, 9_000, None),
-            TriggerOutcome::FireAt(19_000)
-        );
+        assert_eq!(s.trigger(&mut st, 4_000, None), TriggerOutcome::FireAt(14_000));
+        assert_eq!(s.trigger(&mut st, 9_000, None), TriggerOutcome::FireAt(19_000));
         assert_eq!(s.due(&st), Some(19_000));
         s.take_burst(&mut st);
         assert_eq!(s.due(&st), None);
@@ -153,10 +143,7 @@ mod tests {
         let mut st = DebounceState::default();
         for t in (0..=40_000).step_by(5_000) {
             let out = s.trigger(&mut st, t, None);
-            assert!(
-                matches!(out, TriggerOutcome::FireAt(at) if at <= 25_000.max(t)),
-                "{t}: {out:?}"
-            );
+            assert!(matches!(out, TriggerOutcome::FireAt(at) if at <= 25_000.max(t)), "{t}: {out:?}");
         }
         assert_eq!(s.due(&st), Some(25_000));
     }
@@ -178,9 +165,6 @@ mod tests {
         assert_eq!(s.trigger(&mut st, 0, None), TriggerOutcome::FireAt(0));
         assert_eq!(s.trigger(&mut st, 5_000, None), TriggerOutcome::Absorbed);
         assert_eq!(s.trigger(&mut st, 9_999, None), TriggerOutcome::Absorbed);
-        assert_eq!(
-            s.trigger(&mut st, 10_000, None),
-            TriggerOutcome::FireAt(10_000)
-        );
+        assert_eq!(s.trigger(&mut st, 10_000, None), TriggerOutcome::FireAt(10_000));
     }
 }

@@ -70,29 +70,13 @@ pub fn add_months(anchor: Millis, months: i64) -> Option<Millis> {
     let ts = jiff::Timestamp::from_millisecond(anchor).ok()?;
     let dt: DateTime = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
     let total = i64::from(dt.year()) * 12 + i64::from(dt.month() - 1) + months;
-    let (year, month) = (
-        i16::try_from(total.div_euclid(12)).ok()?,
-        (total.rem_euclid(12) + 1) as i8,
-    );
+    let (year, month) = (i16::try_from(total.div_euclid(12)).ok()?, (total.rem_euclid(12) + 1) as i8);
     let first = jiff::civil::date(year, month, 1);
     let day = dt.day().min(first.days_in_month());
-    let target = jiff::civil::DateTime::new(
-        year,
-        month,
-        day,
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.subsec_nanosecond(),
-    )
-    .ok()?;
-    Some(
-        target
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .ok()?
-            .timestamp()
-            .as_millisecond(),
-    )
+    let target =
+        jiff::civil::DateTime::new(year, month, day, dt.hour(), dt.minute(), dt.second(), dt.subsec_nanosecond())
+            .ok()?;
+    Some(target.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond())
 }
 
 impl IntervalSpec {
@@ -103,9 +87,7 @@ impl IntervalSpec {
     /// The k-th instant.
     fn nth(&self, k: i64) -> Option<Millis> {
         match self.period.unit_ms() {
-            Some(unit) => k
-                .checked_mul(unit * i64::from(self.value))?
-                .checked_add(self.anchor_ms),
+            Some(unit) => k.checked_mul(unit * i64::from(self.value))?.checked_add(self.anchor_ms),
             None => add_months(self.anchor_ms, k.checked_mul(i64::from(self.value))?),
         }
     }
@@ -148,13 +130,7 @@ mod tests {
         crate::time::format_utc(t)
     }
     fn spec(value: u32, period: Period, anchor: &str, anchor_fires: bool) -> IntervalSpec {
-        IntervalSpec {
-            value,
-            period,
-            anchor_ms: ms(anchor),
-            anchor_fires,
-            one_off: false,
-        }
+        IntervalSpec { value, period, anchor_ms: ms(anchor), anchor_fires, one_off: false }
     }
     fn firsts(s: &IntervalSpec, from: &str, n: usize) -> Vec<String> {
         let mut t = ms(from);
@@ -171,45 +147,25 @@ mod tests {
         let s = spec(15, Period::Minute, "2026-01-01T12:00:00Z", false);
         assert_eq!(
             firsts(&s, "2026-01-01T12:00:00Z", 3),
-            [
-                "2026-01-01T12:15:00.000Z",
-                "2026-01-01T12:30:00.000Z",
-                "2026-01-01T12:45:00.000Z"
-            ]
+            ["2026-01-01T12:15:00.000Z", "2026-01-01T12:30:00.000Z", "2026-01-01T12:45:00.000Z"]
         );
         // Computed from any later instant, still on the grid (no drift).
-        assert_eq!(
-            firsts(&s, "2026-01-01T13:07:12.345Z", 1),
-            ["2026-01-01T13:15:00.000Z"]
-        );
-        assert_eq!(
-            firsts(&s, "2026-01-01T13:15:00Z", 1),
-            ["2026-01-01T13:30:00.000Z"],
-            "strictly after"
-        );
+        assert_eq!(firsts(&s, "2026-01-01T13:07:12.345Z", 1), ["2026-01-01T13:15:00.000Z"]);
+        assert_eq!(firsts(&s, "2026-01-01T13:15:00Z", 1), ["2026-01-01T13:30:00.000Z"], "strictly after");
     }
 
     #[test]
     fn start_at_fires_itself_and_keeps_milliseconds() {
         let s = spec(2, Period::Second, "2026-01-01T00:00:00.250Z", true);
-        assert_eq!(
-            firsts(&s, "2025-12-31T00:00:00Z", 2),
-            ["2026-01-01T00:00:00.250Z", "2026-01-01T00:00:02.250Z"]
-        );
+        assert_eq!(firsts(&s, "2025-12-31T00:00:00Z", 2), ["2026-01-01T00:00:00.250Z", "2026-01-01T00:00:02.250Z"]);
     }
 
     #[test]
     fn days_and_weeks_are_fixed_24h_and_168h() {
         let d = spec(1, Period::Day, "2026-03-07T12:00:00Z", false);
-        assert_eq!(
-            firsts(&d, "2026-03-07T12:00:00Z", 2),
-            ["2026-03-08T12:00:00.000Z", "2026-03-09T12:00:00.000Z"]
-        );
+        assert_eq!(firsts(&d, "2026-03-07T12:00:00Z", 2), ["2026-03-08T12:00:00.000Z", "2026-03-09T12:00:00.000Z"]);
         let w = spec(2, Period::Week, "2026-03-07T12:00:00Z", false);
-        assert_eq!(
-            firsts(&w, "2026-03-07T12:00:00Z", 1),
-            ["2026-03-21T12:00:00.000Z"]
-        );
+        assert_eq!(firsts(&w, "2026-03-07T12:00:00Z", 1), ["2026-03-21T12:00:00.000Z"]);
     }
 
     #[test]
@@ -225,29 +181,17 @@ mod tests {
             ]
         );
         let leap = spec(12, Period::Month, "2024-02-29T00:00:00Z", false);
-        assert_eq!(
-            firsts(&leap, "2024-02-29T00:00:00Z", 4)[3],
-            "2028-02-29T00:00:00.000Z"
-        );
-        assert_eq!(
-            firsts(&leap, "2024-02-29T00:00:00Z", 1),
-            ["2025-02-28T00:00:00.000Z"]
-        );
+        assert_eq!(firsts(&leap, "2024-02-29T00:00:00Z", 4)[3], "2028-02-29T00:00:00.000Z");
+        assert_eq!(firsts(&leap, "2024-02-29T00:00:00Z", 1), ["2025-02-28T00:00:00.000Z"]);
         // From far ahead, the estimate still lands on the right month.
-        assert_eq!(
-            firsts(&s, "2030-06-15T00:00:00Z", 1),
-            ["2030-06-30T09:30:00.000Z"]
-        );
+        assert_eq!(firsts(&s, "2030-06-15T00:00:00Z", 1), ["2030-06-30T09:30:00.000Z"]);
     }
 
     #[test]
     fn one_off_fires_once_one_interval_after_the_anchor() {
         let mut s = spec(5, Period::Minute, "2026-01-01T00:00:00Z", false);
         s.one_off = true;
-        assert_eq!(
-            s.next_after(ms("2026-01-01T00:00:00Z")),
-            Some(ms("2026-01-01T00:05:00Z"))
-        );
+        assert_eq!(s.next_after(ms("2026-01-01T00:00:00Z")), Some(ms("2026-01-01T00:05:00Z")));
         assert_eq!(s.next_after(ms("2026-01-01T00:05:00Z")), None);
     }
 }

@@ -97,13 +97,7 @@ pub const PREVIEW_COUNT_MAX: usize = 1000;
 /// The next `count` fire instants after `from` with rules applied: blocked instants are left
 /// out, termination (runs already done + expiry) ends the list. Exactly the instants the
 /// scheduler would fire, given no downtime.
-pub fn preview(
-    driver: &Driver,
-    rules: &[rules::Rule],
-    from: Millis,
-    count: usize,
-    runs_done: u64,
-) -> Vec<Millis> {
+pub fn preview(driver: &Driver, rules: &[rules::Rule], from: Millis, count: usize, runs_done: u64) -> Vec<Millis> {
     let (max_runs, expire) = rules::termination(rules.iter());
     let mut out = Vec::new();
     let mut t = from;
@@ -149,20 +143,11 @@ mod tests {
             one_off: false,
         });
         let rules = vec![
-            Rule::TimeWindow {
-                start_seconds: 9 * 3600,
-                end_seconds: 12 * 3600,
-                timezone: "UTC".into(),
-            },
-            Rule::Termination {
-                max_runs: Some(4),
-                expire_at_ms: None,
-            },
+            Rule::TimeWindow { start_seconds: 9 * 3600, end_seconds: 12 * 3600, timezone: "UTC".into() },
+            Rule::Termination { max_runs: Some(4), expire_at_ms: None },
         ];
-        let got: Vec<String> = preview(&d, &rules, ms("2026-11-27T00:00:00Z"), 10, 0)
-            .into_iter()
-            .map(crate::time::format_utc)
-            .collect();
+        let got: Vec<String> =
+            preview(&d, &rules, ms("2026-11-27T00:00:00Z"), 10, 0).into_iter().map(crate::time::format_utc).collect();
         assert_eq!(
             got,
             [
@@ -173,31 +158,15 @@ mod tests {
             ]
         );
         // Runs already done count against the limit.
-        assert_eq!(
-            preview(&d, &rules, ms("2026-11-27T00:00:00Z"), 10, 3).len(),
-            1
-        );
+        assert_eq!(preview(&d, &rules, ms("2026-11-27T00:00:00Z"), 10, 3).len(), 1);
         // Expiry cuts the list.
-        let expiring = vec![Rule::Termination {
-            max_runs: None,
-            expire_at_ms: Some(ms("2026-11-27T03:00:00Z")),
-        }];
-        assert_eq!(
-            preview(&d, &expiring, ms("2026-11-27T00:00:00Z"), 10, 0).len(),
-            2
-        );
+        let expiring = vec![Rule::Termination { max_runs: None, expire_at_ms: Some(ms("2026-11-27T03:00:00Z")) }];
+        assert_eq!(preview(&d, &expiring, ms("2026-11-27T00:00:00Z"), 10, 0).len(), 2);
     }
 
     #[test]
     fn one_off_previews_one_instant() {
-        let d = Driver::Cron(cron::CronSpec {
-            expression: "0 9 * * *".into(),
-            timezone: "UTC".into(),
-            one_off: true,
-        });
-        assert_eq!(
-            preview(&d, &[], ms("2026-11-27T00:00:00Z"), 5, 0),
-            vec![ms("2026-11-27T09:00:00Z")]
-        );
+        let d = Driver::Cron(cron::CronSpec { expression: "0 9 * * *".into(), timezone: "UTC".into(), one_off: true });
+        assert_eq!(preview(&d, &[], ms("2026-11-27T00:00:00Z"), 5, 0), vec![ms("2026-11-27T09:00:00Z")]);
     }
 }

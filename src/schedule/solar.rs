@@ -77,16 +77,10 @@ pub fn event_on(date: jiff::civil::Date, lat: f64, lon: f64, event: SolarEvent) 
     if !valid_location(lat, lon) {
         return None;
     }
-    let midnight = date
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .ok()?
-        .timestamp()
-        .as_millisecond();
+    let midnight = date.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp().as_millisecond();
     let minutes = match event.zenith() {
         None => solar_noon_minutes(midnight, lon),
-        Some((zenith, morning)) => {
-            event_minutes(midnight, lat, lon, geocentric_zenith(zenith), morning)?
-        }
+        Some((zenith, morning)) => event_minutes(midnight, lat, lon, geocentric_zenith(zenith), morning)?,
     };
     if !minutes.is_finite() {
         return None;
@@ -104,10 +98,7 @@ pub fn next_event_after(t: Millis, lat: f64, lon: f64, event: SolarEvent) -> Opt
     if !valid_location(lat, lon) {
         return None;
     }
-    let start = jiff::Timestamp::from_millisecond(t)
-        .ok()?
-        .to_zoned(jiff::tz::TimeZone::UTC)
-        .date();
+    let start = jiff::Timestamp::from_millisecond(t).ok()?.to_zoned(jiff::tz::TimeZone::UTC).date();
     let mut day = start.yesterday().ok()?;
     for _ in 0..=367 {
         if let Some(at) = event_on(day, lat, lon, event)
@@ -186,22 +177,15 @@ fn sun_position(jd: f64) -> SunPosition {
     let true_long = mean_long + center;
     let omega = (125.04 - 1934.136 * jc).to_radians();
     let app_long = true_long - 0.00569 - 0.00478 * omega.sin();
-    let mean_obliq =
-        23.0 + (26.0 + (21.448 - jc * (46.815 + jc * (0.00059 - jc * 0.001813))) / 60.0) / 60.0;
+    let mean_obliq = 23.0 + (26.0 + (21.448 - jc * (46.815 + jc * (0.00059 - jc * 0.001813))) / 60.0) / 60.0;
     let obliq = (mean_obliq + 0.00256 * omega.cos()).to_radians();
-    let declination = (obliq.sin() * app_long.to_radians().sin())
-        .asin()
-        .to_degrees();
+    let declination = (obliq.sin() * app_long.to_radians().sin()).asin().to_degrees();
     let y = (obliq / 2.0).tan().powi(2);
     let l0 = mean_long.to_radians();
-    let eot = y * (2.0 * l0).sin() - 2.0 * ecc * m.sin()
-        + 4.0 * ecc * y * m.sin() * (2.0 * l0).cos()
+    let eot = y * (2.0 * l0).sin() - 2.0 * ecc * m.sin() + 4.0 * ecc * y * m.sin() * (2.0 * l0).cos()
         - 0.5 * y * y * (4.0 * l0).sin()
         - 1.25 * ecc * ecc * (2.0 * m).sin();
-    SunPosition {
-        declination,
-        equation_of_time: 4.0 * eot.to_degrees(),
-    }
+    SunPosition { declination, equation_of_time: 4.0 * eot.to_degrees() }
 }
 
 /// Solar noon (transit) in minutes after `midnight_ms`, for the day whose noon is near
@@ -228,13 +212,7 @@ fn hour_angle_cos(lat: f64, declination: f64, zenith: f64) -> f64 {
 
 /// The morning (or evening) crossing of `zenith`, in minutes after `midnight_ms`; `None`
 /// when the sun does not reach that zenith angle that day.
-fn event_minutes(
-    midnight_ms: Millis,
-    lat: f64,
-    lon: f64,
-    zenith: f64,
-    morning: bool,
-) -> Option<f64> {
+fn event_minutes(midnight_ms: Millis, lat: f64, lon: f64, zenith: f64, morning: bool) -> Option<f64> {
     let sign = if morning { -1.0 } else { 1.0 };
     // Start at solar noon, then solve t = noon(t) ± 4·H(δ(t)) by fixed-point iteration,
     // evaluating the sun's position at the event's own time. While iterating, an
@@ -305,10 +283,7 @@ mod tests {
     }
 
     fn utc_date(t: Millis) -> jiff::civil::Date {
-        jiff::Timestamp::from_millisecond(t)
-            .unwrap()
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date()
+        jiff::Timestamp::from_millisecond(t).unwrap().to_zoned(jiff::tz::TimeZone::UTC).date()
     }
 
     fn show(t: Option<Millis>) -> String {
@@ -342,11 +317,7 @@ mod tests {
 
     fn stats(errors: &[f64], mismatches: &[String]) -> (f64, String) {
         let n = errors.len();
-        let median = if n % 2 == 1 {
-            errors[n / 2]
-        } else {
-            (errors[n / 2 - 1] + errors[n / 2]) / 2.0
-        };
+        let median = if n % 2 == 1 { errors[n / 2] } else { (errors[n / 2 - 1] + errors[n / 2]) / 2.0 };
         let max = errors[n - 1];
         let text = format!(
             "{n} timed rows: median error {median:.1} s, max {max:.1} s; \
@@ -362,10 +333,7 @@ mod tests {
         let table: Vec<&Row> = rows.iter().filter(|r| r.lat.abs() <= 60.0).collect();
         assert!(table.len() >= 120, "only {} rows", table.len());
         for e in SolarEvent::ALL {
-            assert!(
-                table.iter().any(|r| r.event == e && r.at.is_some()),
-                "no {e:?} rows"
-            );
+            assert!(table.iter().any(|r| r.event == e && r.at.is_some()), "no {e:?} rows");
         }
         let (errors, mismatches) = compare(|r| r.lat.abs() <= 60.0);
         let (max, text) = stats(&errors, &mismatches);
@@ -411,13 +379,7 @@ mod tests {
     #[test]
     fn tromso_midnight_sun_and_polar_night_are_skipped() {
         let (lat, lon) = TROMSO;
-        for day in [
-            "2025-06-21",
-            "2025-07-01",
-            "2025-07-24",
-            "2025-12-21",
-            "2026-01-14",
-        ] {
+        for day in ["2025-06-21", "2025-07-01", "2025-07-24", "2025-12-21", "2026-01-14"] {
             for e in [SolarEvent::Sunrise, SolarEvent::Sunset] {
                 assert_eq!(event_on(date(day), lat, lon, e), None, "{day} {e:?}");
             }
@@ -428,35 +390,15 @@ mod tests {
 
         // First events after the midnight sun / polar night, from the reference table.
         let cases = [
-            (
-                "2025-06-21T12:00:00Z",
-                SolarEvent::Sunrise,
-                "2025-07-25T23:13:53Z",
-            ),
-            (
-                "2025-06-21T12:00:00Z",
-                SolarEvent::Sunset,
-                "2025-07-25T22:28:27Z",
-            ),
-            (
-                "2025-12-21T12:00:00Z",
-                SolarEvent::Sunrise,
-                "2026-01-15T10:29:05Z",
-            ),
-            (
-                "2025-12-21T12:00:00Z",
-                SolarEvent::Sunset,
-                "2026-01-15T11:18:45Z",
-            ),
+            ("2025-06-21T12:00:00Z", SolarEvent::Sunrise, "2025-07-25T23:13:53Z"),
+            ("2025-06-21T12:00:00Z", SolarEvent::Sunset, "2025-07-25T22:28:27Z"),
+            ("2025-12-21T12:00:00Z", SolarEvent::Sunrise, "2026-01-15T10:29:05Z"),
+            ("2025-12-21T12:00:00Z", SolarEvent::Sunset, "2026-01-15T11:18:45Z"),
         ];
         for (from, e, want) in cases {
             let got = next_event_after(ms(from), lat, lon, e).expect("event returns");
             let err = (got - ms(want)).abs();
-            assert!(
-                err <= 60_000,
-                "{e:?} after {from}: got {}, ephem {want}",
-                show(Some(got))
-            );
+            assert!(err <= 60_000, "{e:?} after {from}: got {}, ephem {want}", show(Some(got)));
             // And every day before it had none.
             let mut day = utc_date(ms(from));
             while day < utc_date(got).yesterday().unwrap() {
@@ -520,12 +462,7 @@ mod tests {
                 120_000,
             ),
             (89.9, SolarEvent::Sunset, &["2025-09-24T19:43:36Z"], DAY),
-            (
-                89.9,
-                SolarEvent::AstronomicalDusk,
-                &["2025-01-28T18:58:41Z", "2025-11-12T20:40:03Z"],
-                DAY,
-            ),
+            (89.9, SolarEvent::AstronomicalDusk, &["2025-01-28T18:58:41Z", "2025-11-12T20:40:03Z"], DAY),
         ];
         for (lat, e, want, tolerance) in cases {
             let start = ms("2025-01-01T00:00:00Z");
@@ -542,27 +479,15 @@ mod tests {
             let shown: Vec<String> = got.iter().map(|&g| show(Some(g))).collect();
             assert_eq!(got.len(), want.len(), "{lat} {e:?}: {shown:?} vs {want:?}");
             for (&g, w) in got.iter().zip(want) {
-                assert_eq!(
-                    utc_date(g),
-                    utc_date(ms(w)),
-                    "{lat} {e:?}: {shown:?} vs {want:?}"
-                );
-                assert!(
-                    (g - ms(w)).abs() <= tolerance,
-                    "{lat} {e:?}: {shown:?} vs {want:?}"
-                );
+                assert_eq!(utc_date(g), utc_date(ms(w)), "{lat} {e:?}: {shown:?} vs {want:?}");
+                assert!((g - ms(w)).abs() <= tolerance, "{lat} {e:?}: {shown:?} vs {want:?}");
             }
         }
     }
 
     #[test]
     fn next_event_after_is_strictly_after() {
-        let places = [
-            (40.7128, -74.006),
-            (-33.8688, 151.2093),
-            (-16.8, 180.0),
-            (51.88, -176.66),
-        ];
+        let places = [(40.7128, -74.006), (-33.8688, 151.2093), (-16.8, 180.0), (51.88, -176.66)];
         for (lat, lon) in places {
             for e in SolarEvent::ALL {
                 let first = next_event_after(ms("2025-03-01T00:00:00Z"), lat, lon, e).unwrap();
@@ -570,10 +495,7 @@ mod tests {
                 let second = next_event_after(first, lat, lon, e).unwrap();
                 assert!(second > first);
                 let gap = second - first;
-                assert!(
-                    (DAY - 300_000..=DAY + 300_000).contains(&gap),
-                    "{e:?} gap {gap} ms"
-                );
+                assert!((DAY - 300_000..=DAY + 300_000).contains(&gap), "{e:?} gap {gap} ms");
             }
         }
     }
@@ -628,15 +550,9 @@ mod tests {
         }
         assert_eq!(gaps.len(), 1, "{gaps:?}");
         let (from, to) = &gaps[0];
-        assert!(
-            from.starts_with("2025-05") && to.starts_with("2025-07"),
-            "{gaps:?}"
-        );
+        assert!(from.starts_with("2025-05") && to.starts_with("2025-07"), "{gaps:?}");
         assert!((300..365).contains(&count), "{count}");
-        assert_eq!(
-            event_on(date("2025-06-21"), lat, lon, SolarEvent::AstronomicalDusk),
-            None
-        );
+        assert_eq!(event_on(date("2025-06-21"), lat, lon, SolarEvent::AstronomicalDusk), None);
     }
 
     /// The day is the local solar day around 12:00 − lon/15 h UTC: at the antimeridian that is
@@ -644,29 +560,17 @@ mod tests {
     #[test]
     fn event_on_uses_the_local_solar_day() {
         let d = date("2025-03-20");
-        for (lon, noon_near) in [
-            (180.0, "2025-03-20T00:00:00Z"),
-            (-180.0, "2025-03-21T00:00:00Z"),
-            (0.0, "2025-03-20T12:00:00Z"),
-        ] {
+        for (lon, noon_near) in
+            [(180.0, "2025-03-20T00:00:00Z"), (-180.0, "2025-03-21T00:00:00Z"), (0.0, "2025-03-20T12:00:00Z")]
+        {
             let noon = event_on(d, 10.0, lon, SolarEvent::SolarNoon).unwrap();
-            assert!(
-                (noon - ms(noon_near)).abs() < 20 * 60_000,
-                "{lon}: {}",
-                show(Some(noon))
-            );
+            assert!((noon - ms(noon_near)).abs() < 20 * 60_000, "{lon}: {}", show(Some(noon)));
             for e in SolarEvent::ALL {
                 let at = event_on(d, 10.0, lon, e).unwrap();
                 let morning = e.zenith().is_some_and(|(_, m)| m);
                 let evening = e.zenith().is_some_and(|(_, m)| !m);
-                assert!(
-                    !morning || (noon - DAY / 2 < at && at < noon),
-                    "{lon} {e:?}"
-                );
-                assert!(
-                    !evening || (noon < at && at < noon + DAY / 2),
-                    "{lon} {e:?}"
-                );
+                assert!(!morning || (noon - DAY / 2 < at && at < noon), "{lon} {e:?}");
+                assert!(!evening || (noon < at && at < noon + DAY / 2), "{lon} {e:?}");
             }
         }
         // Solar noon on consecutive dates is a day apart (± the equation of time's drift).
@@ -679,24 +583,12 @@ mod tests {
     fn invalid_inputs_give_none() {
         let d = date("2025-06-21");
         let t = ms("2025-06-21T00:00:00Z");
-        for (lat, lon) in [
-            (f64::NAN, 0.0),
-            (0.0, f64::NAN),
-            (90.5, 0.0),
-            (0.0, 180.5),
-            (0.0, f64::INFINITY),
-        ] {
+        for (lat, lon) in [(f64::NAN, 0.0), (0.0, f64::NAN), (90.5, 0.0), (0.0, 180.5), (0.0, f64::INFINITY)] {
             assert_eq!(event_on(d, lat, lon, SolarEvent::SolarNoon), None);
             assert_eq!(next_event_after(t, lat, lon, SolarEvent::Sunrise), None);
         }
-        assert_eq!(
-            next_event_after(i64::MAX, 0.0, 0.0, SolarEvent::Sunrise),
-            None
-        );
-        assert_eq!(
-            next_event_after(i64::MIN, 0.0, 0.0, SolarEvent::Sunrise),
-            None
-        );
+        assert_eq!(next_event_after(i64::MAX, 0.0, 0.0, SolarEvent::Sunrise), None);
+        assert_eq!(next_event_after(i64::MIN, 0.0, 0.0, SolarEvent::Sunrise), None);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use std::collections::VecDeque;
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Execution, ExecutionId, ExecutionStatus, FIRE_ALL_MAX, MisfirePolicy, OverlapPolicy, Schedule,
-    ScheduleStatus, Trigger, fire_idempotency_key, jitter_ms,
+    Execution, ExecutionId, ExecutionStatus, FIRE_ALL_MAX, MisfirePolicy, OverlapPolicy, Schedule, ScheduleStatus,
+    Trigger, fire_idempotency_key, jitter_ms,
 };
 use crate::schedule::Driver;
 use crate::schedule::rules;
@@ -27,19 +27,11 @@ pub struct Plan {
 
 impl Plan {
     pub fn fired(&self) -> impl Iterator<Item = &Execution> {
-        self.executions
-            .iter()
-            .filter(|e| e.status == ExecutionStatus::Pending)
+        self.executions.iter().filter(|e| e.status == ExecutionStatus::Pending)
     }
 }
 
-fn new_execution(
-    s: &Schedule,
-    instant: Millis,
-    now: Millis,
-    status: ExecutionStatus,
-    trigger: Trigger,
-) -> Execution {
+fn new_execution(s: &Schedule, instant: Millis, now: Millis, status: ExecutionStatus, trigger: Trigger) -> Execution {
     let key = fire_idempotency_key(s.id, instant);
     let due = instant + jitter_ms(&key, s.jitter_seconds);
     Execution {
@@ -60,12 +52,9 @@ fn new_execution(
         lateness_ms: None,
         next_attempt_ms: None,
         retry_of: None,
+        step: None,
         created_ms: now,
-        finished_ms: if status.is_finished() {
-            Some(now)
-        } else {
-            None
-        },
+        finished_ms: if status.is_finished() { Some(now) } else { None },
     }
 }
 
@@ -84,26 +73,14 @@ pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> 
 /// [`on_due`] that also takes the instants due up to `until` (≥ `now`): the scheduler records
 /// fires a little ahead of their instant, so that the durable commit is off the critical path
 /// and delivery only has to wait for the instant.
-pub fn on_due_until(
-    s: &Schedule,
-    now: Millis,
-    until: Millis,
-    started_at: Millis,
-    running: usize,
-) -> Plan {
+pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis, running: usize) -> Plan {
     let mut s = s.clone();
     let mut executions = Vec::new();
     if s.status != ScheduleStatus::Active {
-        return Plan {
-            schedule: s,
-            executions,
-        };
+        return Plan { schedule: s, executions };
     }
     let Some(cursor) = s.next_fire_ms else {
-        return Plan {
-            schedule: s,
-            executions,
-        };
+        return Plan { schedule: s, executions };
     };
 
     if let Driver::Debounce(spec) = &s.driver {
@@ -117,10 +94,7 @@ pub fn on_due_until(
         s.total_triggered += 1;
         s.last_run_ms = Some(now.max(e.due_ms));
         executions.push(e);
-        return Plan {
-            schedule: s,
-            executions,
-        };
+        return Plan { schedule: s, executions };
     }
 
     // Every due instant from the cursor up to now, in two groups: instants that came due
@@ -190,9 +164,7 @@ pub fn on_due_until(
     }
     for &m in &missed {
         let mut e = new_execution(&s, m, now, ExecutionStatus::Missed, Trigger::Schedule);
-        e.reason = Some(format!(
-            "came due while the daemon was down (misfire_policy {policy})"
-        ));
+        e.reason = Some(format!("came due while the daemon was down (misfire_policy {policy})"));
         executions.push(e);
     }
 
@@ -207,19 +179,9 @@ pub fn on_due_until(
             break;
         }
         if let Some(blocker) = s.rules.iter().find(|r| !r.rule.allows(instant)) {
-            let mut e = new_execution(
-                &s,
-                instant,
-                now,
-                ExecutionStatus::Skipped,
-                Trigger::Schedule,
-            );
+            let mut e = new_execution(&s, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
             e.skipped_rule = Some(blocker.id);
-            e.reason = Some(format!(
-                "blocked by rule {} ({})",
-                blocker.id,
-                blocker.rule.type_name()
-            ));
+            e.reason = Some(format!("blocked by rule {} ({})", blocker.id, blocker.rule.type_name()));
             executions.push(e);
             continue;
         }
@@ -227,27 +189,14 @@ pub fn on_due_until(
             match s.overlap {
                 OverlapPolicy::Allow => {}
                 OverlapPolicy::Skip => {
-                    let mut e = new_execution(
-                        &s,
-                        instant,
-                        now,
-                        ExecutionStatus::Skipped,
-                        Trigger::Schedule,
-                    );
-                    e.reason =
-                        Some("previous execution still running (overlap_policy skip)".into());
+                    let mut e = new_execution(&s, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
+                    e.reason = Some("previous execution still running (overlap_policy skip)".into());
                     executions.push(e);
                     continue;
                 }
                 OverlapPolicy::BufferOne => {
                     if s.buffered_ms.is_some() {
-                        let mut e = new_execution(
-                            &s,
-                            instant,
-                            now,
-                            ExecutionStatus::Skipped,
-                            Trigger::Schedule,
-                        );
+                        let mut e = new_execution(&s, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
                         e.reason = Some("previous execution still running and one fire already buffered (overlap_policy buffer_one)".into());
                         executions.push(e);
                     } else {
@@ -257,13 +206,7 @@ pub fn on_due_until(
                 }
             }
         }
-        executions.push(new_execution(
-            &s,
-            instant,
-            now,
-            ExecutionStatus::Pending,
-            Trigger::Schedule,
-        ));
+        executions.push(new_execution(&s, instant, now, ExecutionStatus::Pending, Trigger::Schedule));
         in_flight += 1;
         s.total_triggered += 1;
         s.last_run_ms = executions.last().map(|e| now.max(e.due_ms));
@@ -282,10 +225,7 @@ pub fn on_due_until(
     }
     if done {
         s.next_fire_ms = None;
-        return Plan {
-            schedule: s,
-            executions,
-        };
+        return Plan { schedule: s, executions };
     }
     match resume_at {
         Some(r) => s.next_fire_ms = Some(r),
@@ -298,10 +238,7 @@ pub fn on_due_until(
         s.reason = Some("expire_at reached".into());
         s.next_fire_ms = None;
     }
-    Plan {
-        schedule: s,
-        executions,
-    }
+    Plan { schedule: s, executions }
 }
 
 /// Moves the cursor to the first instant after `after`; a driver with no more instants
@@ -323,18 +260,9 @@ pub fn release_buffered(s: &Schedule, now: Millis) -> Option<Plan> {
     let mut s = s.clone();
     s.buffered_ms = None;
     if s.status != ScheduleStatus::Active {
-        return Some(Plan {
-            schedule: s,
-            executions: Vec::new(),
-        });
+        return Some(Plan { schedule: s, executions: Vec::new() });
     }
-    let e = new_execution(
-        &s,
-        instant,
-        now,
-        ExecutionStatus::Pending,
-        Trigger::Schedule,
-    );
+    let e = new_execution(&s, instant, now, ExecutionStatus::Pending, Trigger::Schedule);
     s.total_triggered += 1;
     s.last_run_ms = Some(now);
     let (max_runs, _) = rules::termination(s.rules.iter().map(|r| &r.rule));
@@ -343,10 +271,7 @@ pub fn release_buffered(s: &Schedule, now: Millis) -> Option<Plan> {
         s.reason = Some("max_run_to_terminate_after reached".into());
         s.next_fire_ms = None;
     }
-    Some(Plan {
-        schedule: s,
-        executions: vec![e],
-    })
+    Some(Plan { schedule: s, executions: vec![e] })
 }
 
 fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
@@ -398,10 +323,7 @@ mod tests {
     }
 
     fn statuses(p: &Plan) -> Vec<(i64, &'static str)> {
-        p.executions
-            .iter()
-            .map(|e| (e.scheduled_ms / SEC, e.status.as_str()))
-            .collect()
+        p.executions.iter().map(|e| (e.scheduled_ms / SEC, e.status.as_str())).collect()
     }
 
     #[test]
@@ -418,27 +340,12 @@ mod tests {
         // Down from 1 s to 5.5 s: instants 1..5 came due before the process started at 5.5 s.
         let now = 5 * SEC + 500;
         let once = on_due(&every_second(MisfirePolicy::FireOnce), now, now, 0);
-        assert_eq!(
-            statuses(&once),
-            [
-                (1, "missed"),
-                (2, "missed"),
-                (3, "missed"),
-                (4, "missed"),
-                (5, "pending")
-            ]
-        );
+        assert_eq!(statuses(&once), [(1, "missed"), (2, "missed"), (3, "missed"), (4, "missed"), (5, "pending")]);
         assert_eq!(once.schedule.next_fire_ms, Some(6 * SEC));
         let skip = on_due(&every_second(MisfirePolicy::Skip), now, now, 0);
-        assert_eq!(
-            statuses(&skip).iter().filter(|x| x.1 == "missed").count(),
-            5
-        );
+        assert_eq!(statuses(&skip).iter().filter(|x| x.1 == "missed").count(), 5);
         let all = on_due(&every_second(MisfirePolicy::FireAll), now, now, 0);
-        assert_eq!(
-            statuses(&all).iter().filter(|x| x.1 == "pending").count(),
-            5
-        );
+        assert_eq!(statuses(&all).iter().filter(|x| x.1 == "pending").count(), 5);
         assert_eq!(all.schedule.total_triggered, 5);
     }
 
@@ -448,13 +355,7 @@ mod tests {
         s.misfire_grace_seconds = 0;
         let now = 10 * SEC + 500;
         let p = on_due(&s, now, now, 0);
-        assert!(
-            p.executions
-                .iter()
-                .all(|e| e.status == ExecutionStatus::Missed),
-            "{:?}",
-            statuses(&p)
-        );
+        assert!(p.executions.iter().all(|e| e.status == ExecutionStatus::Missed), "{:?}", statuses(&p));
         assert_eq!(p.executions.len(), 10);
     }
 
@@ -464,35 +365,21 @@ mod tests {
         let s = every_second(MisfirePolicy::FireOnce);
         let p = on_due(&s, 1500 * SEC, 0, 0);
         assert_eq!(p.executions.len(), CATCHUP_INSTANTS_MAX);
-        assert_eq!(
-            p.schedule.next_fire_ms,
-            Some((CATCHUP_INSTANTS_MAX as i64 + 1) * SEC)
-        );
+        assert_eq!(p.schedule.next_fire_ms, Some((CATCHUP_INSTANTS_MAX as i64 + 1) * SEC));
         let p2 = on_due(&p.schedule, 1500 * SEC, 0, 0);
         assert_eq!(p2.executions.len(), 500);
         assert_eq!(p2.schedule.next_fire_ms, Some(1501 * SEC));
         // Downtime instants beyond the cap are summarised in one record.
         let q = on_due(&s, 1500 * SEC + 1, 1500 * SEC + 1, 0);
-        let missed = q
-            .executions
-            .iter()
-            .filter(|e| e.status == ExecutionStatus::Missed)
-            .count();
+        let missed = q.executions.iter().filter(|e| e.status == ExecutionStatus::Missed).count();
         assert_eq!(missed, CATCHUP_INSTANTS_MAX, "999 listed + 1 summary");
-        assert!(q.executions.iter().any(|e| {
-            e.reason
-                .as_deref()
-                .is_some_and(|r| r.contains("500 instants"))
-        }));
+        assert!(q.executions.iter().any(|e| { e.reason.as_deref().is_some_and(|r| r.contains("500 instants")) }));
     }
 
     #[test]
     fn instants_due_after_start_all_fire() {
         let p = on_due(&every_second(MisfirePolicy::Skip), 3 * SEC, 0, 0);
-        assert_eq!(
-            statuses(&p),
-            [(1, "pending"), (2, "pending"), (3, "pending")]
-        );
+        assert_eq!(statuses(&p), [(1, "pending"), (2, "pending"), (3, "pending")]);
     }
 
     #[test]
@@ -500,10 +387,7 @@ mod tests {
         let mut s = every_second(MisfirePolicy::FireOnce);
         s.rules = vec![ScheduleRule {
             id: crate::model::RuleId::new(),
-            rule: Rule::Termination {
-                max_runs: Some(2),
-                expire_at_ms: None,
-            },
+            rule: Rule::Termination { max_runs: Some(2), expire_at_ms: None },
             created_ms: 0,
         }];
         let p1 = on_due(&s, SEC, 0, 0);
@@ -536,19 +420,12 @@ mod tests {
         let mut s = every_second(MisfirePolicy::FireOnce);
         s.rules = vec![ScheduleRule {
             id: crate::model::RuleId::new(),
-            rule: Rule::Termination {
-                max_runs: None,
-                expire_at_ms: Some(2 * SEC),
-            },
+            rule: Rule::Termination { max_runs: None, expire_at_ms: Some(2 * SEC) },
             created_ms: 0,
         }];
         let p = on_due(&s, SEC, 0, 0);
         assert_eq!(statuses(&p), [(1, "pending")]);
-        assert_eq!(
-            p.schedule.status,
-            ScheduleStatus::Expired,
-            "the next instant is at expire_at"
-        );
+        assert_eq!(p.schedule.status, ScheduleStatus::Expired, "the next instant is at expire_at");
     }
 
     #[test]
@@ -557,16 +434,8 @@ mod tests {
         s.jitter_seconds = 3;
         let a = on_due(&s, 10 * SEC, 0, 0);
         let b = on_due(&s, 10 * SEC, 0, 0);
-        let ka: Vec<_> = a
-            .executions
-            .iter()
-            .map(|e| e.idempotency_key.clone())
-            .collect();
-        let kb: Vec<_> = b
-            .executions
-            .iter()
-            .map(|e| e.idempotency_key.clone())
-            .collect();
+        let ka: Vec<_> = a.executions.iter().map(|e| e.idempotency_key.clone()).collect();
+        let kb: Vec<_> = b.executions.iter().map(|e| e.idempotency_key.clone()).collect();
         assert_eq!(ka, kb);
         for e in &a.executions {
             assert!((0..3000).contains(&(e.due_ms - e.scheduled_ms)));

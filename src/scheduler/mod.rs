@@ -10,6 +10,7 @@
 //! forward fires everything that became due; sleeps are capped so a step is noticed quickly.
 
 pub mod fire;
+mod runs;
 #[cfg(test)]
 mod tests;
 
@@ -42,6 +43,20 @@ pub enum Command {
     Disarm(ScheduleId),
     /// How many timers are armed (tests, metrics).
     Armed(oneshot::Sender<usize>),
+    /// Sets the bound on step visits per workflow run (config, reload).
+    SetStepVisitsMax(u32),
+    /// Start the run of a recorded workflow execution (`execute_workflow`, reruns).
+    StartRun(BrandId, ExecutionId),
+    /// Continue a stored run (a rerun from its failed step) at these steps.
+    ResumeRun(BrandId, ExecutionId, Vec<crate::model::StepId>),
+    /// A person's approval decision; the answer says whether the plan was waiting.
+    Decide {
+        brand: BrandId,
+        plan: crate::model::PlanId,
+        approve: bool,
+        by: crate::model::KeyId,
+        reply: oneshot::Sender<Result<(), crate::workflow::Refused>>,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -58,6 +73,33 @@ impl SchedulerHandle {
     pub async fn disarm(&self, id: ScheduleId) {
         let _ = self.tx.send(Command::Disarm(id)).await;
     }
+    pub async fn resume_run(&self, brand: BrandId, run: ExecutionId, steps: Vec<crate::model::StepId>) {
+        let _ = self.tx.send(Command::ResumeRun(brand, run, steps)).await;
+    }
+
+    pub async fn start_run(&self, brand: BrandId, execution: ExecutionId) {
+        let _ = self.tx.send(Command::StartRun(brand, execution)).await;
+    }
+
+    /// Applies an approval decision; `Err` when the plan is not waiting.
+    pub async fn decide(
+        &self,
+        brand: BrandId,
+        plan: crate::model::PlanId,
+        approve: bool,
+        by: crate::model::KeyId,
+    ) -> Result<(), crate::workflow::Refused> {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::Decide { brand, plan, approve, by, reply }).await.is_err() {
+            return Err(crate::workflow::Refused::RunFinished);
+        }
+        rx.await.unwrap_or(Err(crate::workflow::Refused::RunFinished))
+    }
+
+    pub async fn set_step_visits_max(&self, n: u32) {
+        let _ = self.tx.send(Command::SetStepVisitsMax(n)).await;
+    }
+
     pub async fn armed(&self) -> usize {
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Armed(tx)).await.is_err() {
@@ -78,6 +120,10 @@ impl SchedulerHandle {
 enum Key {
     Schedule(ScheduleId),
     Retry(ExecutionId),
+    /// A workflow run's delay or retry timer.
+    RunTimer(ExecutionId),
+    /// An approval plan's deadline.
+    Approval(crate::model::PlanId),
 }
 
 /// The armed timers, compactly: a slot per timer (its index is its timer id in the wheel) plus
@@ -130,6 +176,8 @@ pub struct Scheduler<D: Dispatch> {
     /// Executions of each schedule that are still running (overlap policies).
     running: HashMap<ScheduleId, usize>,
     started_at: Millis,
+    /// Most step visits one workflow run may make.
+    step_visits_max: u32,
 }
 
 /// Starts the scheduler: re-arms every active schedule, resumes unfinished executions, and
@@ -152,12 +200,12 @@ pub async fn start<D: Dispatch>(
         armed: Armed::default(),
         running: HashMap::new(),
         started_at: now,
+        step_visits_max: runs::MAX_STEPS_PER_RUN,
     };
     let watch = crate::time::Stopwatch::start();
     let mut due_now = Vec::new();
     let mut armed = Vec::new();
-    s.store
-        .for_each_armed(|brand, id, deadline| armed.push((brand, id, deadline)))?;
+    s.store.for_each_armed(|brand, id, deadline| armed.push((brand, id, deadline)))?;
     for (brand, id, deadline) in armed {
         s.arm_at(brand, id, Some(deadline), &mut due_now);
     }
@@ -166,18 +214,25 @@ pub async fn start<D: Dispatch>(
     s.store.clear_spilled().await?;
     let pending = s.store.pending_executions()?;
     let resumed = pending.len();
+    let mut workflow_starts = Vec::new();
     for e in pending {
         if let Some(id) = e.schedule {
             *s.running.entry(id).or_default() += 1;
         }
         match e.next_attempt_ms {
+            _ if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => workflow_starts.push(e),
             Some(at) if at > now => s.arm_retry(e.brand, e.id, at),
             _ => s.delivery.dispatch(e),
         }
     }
+    let runs = s.rearm_runs()?;
+    for e in workflow_starts {
+        s.start_run(e).await;
+    }
     tracing::info!(
         armed = s.armed.len(),
         resumed,
+        runs,
         seconds = watch.elapsed_secs(),
         "scheduler re-armed schedules"
     );
@@ -195,14 +250,17 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// Arms a retry timer: at `at` the execution goes back to delivery.
     fn arm_retry(&mut self, brand: BrandId, execution: ExecutionId, at: Millis) {
-        if let Some(old) = self.armed.remove(Key::Retry(execution)) {
+        self.arm_key(brand, Key::Retry(execution), at);
+    }
+
+    /// Arms (or re-arms) a non-schedule timer; one already due goes off on the next tick.
+    fn arm_key(&mut self, brand: BrandId, key: Key, at: Millis) {
+        if let Some(old) = self.armed.remove(key) {
             self.wheel.cancel(old);
         }
-        let timer = self.armed.insert(brand, Key::Retry(execution));
-        if self.wheel.insert(timer, at.max(0) as u64).is_err() {
-            self.armed.remove(Key::Retry(execution));
-            self.resume_execution(brand, execution);
-        }
+        let at = (at.max(0) as u64).max(self.wheel.elapsed() + 1);
+        let timer = self.armed.insert(brand, key);
+        let _ = self.wheel.insert(timer, at);
     }
 
     fn resume_execution(&self, brand: BrandId, execution: ExecutionId) {
@@ -247,6 +305,7 @@ impl<D: Dispatch> Scheduler<D> {
     ) {
         let mut due: Vec<(BrandId, ScheduleId)> = initial_due;
         let mut expired = Vec::new();
+        let mut run_timers = Vec::new();
         loop {
             if !due.is_empty() {
                 self.fire(std::mem::take(&mut due)).await;
@@ -272,6 +331,23 @@ impl<D: Dispatch> Scheduler<D> {
                         self.metrics.set_armed(self.armed.len());
                     }
                     Some(Command::Armed(reply)) => { let _ = reply.send(self.armed.len()); }
+                    Some(Command::SetStepVisitsMax(n)) => self.step_visits_max = n,
+                    Some(Command::StartRun(brand, id)) => {
+                        if let Ok(Some(e)) = self.store.get_execution(brand, id) {
+                            self.start_run(e).await;
+                        }
+                    }
+                    Some(Command::ResumeRun(brand, run, steps)) => {
+                        if let (Ok(Some(r)), Ok(Some(e))) = (self.store.get_run(brand, run), self.store.get_execution(brand, run))
+                            && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
+                        {
+                            let _ = self.apply(r, &wf, crate::workflow::Event::StartAt(steps), Some(e)).await;
+                        }
+                    }
+                    Some(Command::Decide { brand, plan, approve, by, reply }) => {
+                        let r = self.decide(brand, plan, Some((approve, by))).await;
+                        let _ = reply.send(r);
+                    }
                     Some(Command::Shutdown(reply)) => { let _ = reply.send(()); return; }
                     None => return,
                 },
@@ -279,6 +355,9 @@ impl<D: Dispatch> Scheduler<D> {
                     DeliveryEvent::Finished { brand, schedule: Some(id) } => self.on_finished(brand, id).await,
                     DeliveryEvent::Finished { schedule: None, .. } => {}
                     DeliveryEvent::RetryAt { brand, execution, at } => self.arm_retry(brand, execution, at),
+                    DeliveryEvent::StepFinished { brand, step, ok, status_code, response, error } => {
+                        self.on_step_finished(brand, step, ok, status_code, response, error).await;
+                    }
                 },
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
             }
@@ -296,7 +375,18 @@ impl<D: Dispatch> Scheduler<D> {
                         self.armed.remove(key);
                         self.resume_execution(brand, execution);
                     }
+                    Some((brand, key @ (Key::RunTimer(_) | Key::Approval(_)))) => {
+                        self.armed.remove(key);
+                        run_timers.push((brand, key));
+                    }
                     None => {}
+                }
+            }
+            for (brand, key) in run_timers.drain(..) {
+                match key {
+                    Key::RunTimer(run) => self.on_run_timer(brand, run).await,
+                    Key::Approval(plan) => self.on_approval_deadline(brand, plan).await,
+                    _ => {}
                 }
             }
         }
@@ -335,10 +425,8 @@ impl<D: Dispatch> Scheduler<D> {
         if writes.is_empty() {
             return;
         }
-        let plans: Vec<(Schedule, Vec<crate::model::Execution>)> = writes
-            .iter()
-            .map(|w| (w.schedule.clone(), w.executions.clone()))
-            .collect();
+        let plans: Vec<(Schedule, Vec<crate::model::Execution>)> =
+            writes.iter().map(|w| (w.schedule.clone(), w.executions.clone())).collect();
         let results = match self.store.record_fires(writes).await {
             Ok(r) => r,
             Err(e) => {
@@ -367,11 +455,14 @@ impl<D: Dispatch> Scheduler<D> {
             s.version += 1;
             self.arm(&s, &mut due);
             for e in execs {
-                self.metrics
-                    .observe_fire(s.driver.kind(), e.status.as_str());
+                self.metrics.observe_fire(s.driver.kind(), e.status.as_str());
                 if e.status == crate::model::ExecutionStatus::Pending {
                     *self.running.entry(s.id).or_default() += 1;
-                    self.delivery.dispatch(e);
+                    if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
+                        self.start_run(e).await;
+                    } else {
+                        self.delivery.dispatch(e);
+                    }
                 }
             }
         }

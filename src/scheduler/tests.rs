@@ -10,9 +10,7 @@ use tokio::sync::mpsc;
 
 use super::*;
 use crate::delivery::{DeliveryEvent, Dispatch};
-use crate::model::{
-    Execution, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind,
-};
+use crate::model::{Execution, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::schedule::cron::CronSpec;
 use crate::schedule::interval::{IntervalSpec, Period};
 use crate::schedule::{Driver, preview};
@@ -40,22 +38,57 @@ impl Dispatch for Recorder {
 fn store(dir: &tempfile::TempDir) -> Store {
     Store::open(
         &dir.path().join("s.redb"),
-        WriterSettings {
-            commit_batch_max: 1024,
-            write_queue_capacity: 1024,
-        },
+        WriterSettings { commit_batch_max: 1024, write_queue_capacity: 1024 },
         Metrics::new(),
     )
     .unwrap()
 }
 
-fn schedule(driver: Driver, now: i64) -> Schedule {
+/// A brand with one webhook template in the store: schedules target it (workflow targets
+/// would start workflow runs instead of reaching the recording dispatcher).
+async fn fixture(store: &Store) -> (crate::model::BrandId, uuid::Uuid) {
+    use crate::model::{Domain, DomainId, HttpMethod, Protocol, RetryPolicy, TemplateId, WebhookTemplate};
+    let brand = crate::model::BrandId::new();
+    let d = Domain {
+        id: DomainId::new(),
+        brand,
+        protocol: Protocol::Http,
+        host: "127.0.0.1:9".into(),
+        rate_limit_enabled: false,
+        concurrency_control_enabled: false,
+        max_concurrent_jobs: 0,
+        max_requests_per_second: 0,
+        signing: Vec::new(),
+        created_ms: 0,
+        updated_ms: 0,
+    };
+    let t = WebhookTemplate {
+        id: TemplateId::new(),
+        brand,
+        name: "t".into(),
+        description: String::new(),
+        method: HttpMethod::Post,
+        path: "/".into(),
+        domain: d.id,
+        retry: RetryPolicy::DEFAULT,
+        body: serde_json::json!({}),
+        headers: Map::new(),
+        query: Map::new(),
+        created_ms: 0,
+        updated_ms: 0,
+    };
+    store.create_domain(d).await.unwrap();
+    let t = store.create_template(t, None).await.unwrap();
+    (brand, t.id.0)
+}
+
+fn schedule(driver: Driver, now: i64, (brand, target): (crate::model::BrandId, uuid::Uuid)) -> Schedule {
     let mut s = Schedule {
         id: ScheduleId::new(),
-        brand: crate::model::BrandId::new(),
+        brand,
         name: None,
-        target_kind: TargetKind::Workflow,
-        target_id: uuid::Uuid::new_v4(),
+        target_kind: TargetKind::Webhook,
+        target_id: target,
         driver,
         initial_context: Map::new(),
         misfire: MisfirePolicy::FireOnce,
@@ -82,10 +115,7 @@ fn schedule(driver: Driver, now: i64) -> Schedule {
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
@@ -98,30 +128,14 @@ async fn preview_equals_what_the_loop_fires() {
     let clock = Arc::new(TokioClock::new(start));
     let seed = 0x5eed_2026;
     let mut rng = Lcg(seed);
-    let zones = [
-        "UTC",
-        "America/New_York",
-        "Europe/London",
-        "Australia/Lord_Howe",
-        "Asia/Kolkata",
-        "America/Santiago",
-    ];
+    let zones = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "America/Santiago"];
     let mut schedules = Vec::new();
+    let fix = fixture(&store).await;
     for i in 0..40 {
         let driver = if i % 2 == 0 {
             let period = [Period::Second, Period::Minute, Period::Hour][rng.next(3) as usize];
-            let value = if period == Period::Second {
-                10 + rng.next(80) as u32
-            } else {
-                1 + rng.next(90) as u32
-            };
-            Driver::Interval(IntervalSpec {
-                value,
-                period,
-                anchor_ms: start,
-                anchor_fires: false,
-                one_off: false,
-            })
+            let value = if period == Period::Second { 10 + rng.next(80) as u32 } else { 1 + rng.next(90) as u32 };
+            Driver::Interval(IntervalSpec { value, period, anchor_ms: start, anchor_fires: false, one_off: false })
         } else {
             let exprs = [
                 "*/7 * * * *",
@@ -138,15 +152,12 @@ async fn preview_equals_what_the_loop_fires() {
                 one_off: false,
             })
         };
-        let s = schedule(driver, start);
+        let s = schedule(driver, start, fix);
         store.create_schedule(s.clone()).await.unwrap();
         schedules.push(s);
     }
     let (ftx, frx) = mpsc::channel(1024);
-    let rec = Recorder {
-        seen: Arc::new(Mutex::new(Vec::new())),
-        finished: ftx,
-    };
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
     let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
     // Eight simulated hours, in one-second steps: tokio's paused clock jumps to the next timer
     // whenever the runtime idles (e.g. while the store thread commits), so short steps keep
@@ -170,31 +181,20 @@ async fn preview_equals_what_the_loop_fires() {
 
     let mut fired: BTreeMap<ScheduleId, Vec<i64>> = BTreeMap::new();
     for e in rec.seen.lock().unwrap().iter() {
-        fired
-            .entry(e.schedule.unwrap())
-            .or_default()
-            .push(e.scheduled_ms);
+        fired.entry(e.schedule.unwrap()).or_default().push(e.scheduled_ms);
     }
     let mut checked = 0;
     for s in &schedules {
-        let expected: Vec<i64> =
-            preview(&s.driver, &[], start, crate::schedule::PREVIEW_COUNT_MAX, 0)
-                .into_iter()
-                .filter(|t| *t <= start + horizon_ms)
-                .collect();
-        let got: Vec<i64> = fired
-            .remove(&s.id)
-            .unwrap_or_default()
+        let expected: Vec<i64> = preview(&s.driver, &[], start, crate::schedule::PREVIEW_COUNT_MAX, 0)
             .into_iter()
             .filter(|t| *t <= start + horizon_ms)
             .collect();
+        let got: Vec<i64> =
+            fired.remove(&s.id).unwrap_or_default().into_iter().filter(|t| *t <= start + horizon_ms).collect();
         let n = expected.len().min(got.len());
         checked += usize::from(!expected.is_empty());
         if let Some(i) = (0..n).find(|&i| got[i] != expected[i]) {
-            panic!(
-                "seed {seed:#x}: {:?}: fire #{i} at {} but the preview said {}",
-                s.driver, got[i], expected[i]
-            );
+            panic!("seed {seed:#x}: {:?}: fire #{i} at {} but the preview said {}", s.driver, got[i], expected[i]);
         }
         if expected.len() < crate::schedule::PREVIEW_COUNT_MAX {
             assert!(
@@ -205,18 +205,10 @@ async fn preview_equals_what_the_loop_fires() {
                 expected.len()
             );
         } else {
-            assert!(
-                got.len() >= expected.len(),
-                "seed {seed:#x}: {:?}: {} fired",
-                s.driver,
-                got.len()
-            );
+            assert!(got.len() >= expected.len(), "seed {seed:#x}: {:?}: {} fired", s.driver, got.len());
         }
     }
-    assert!(
-        checked >= 30,
-        "only {checked} schedules fired within the horizon"
-    );
+    assert!(checked >= 30, "only {checked} schedules fired within the horizon");
 }
 
 /// Lets `seconds` of paused time pass one second at a time (see the note in the first test).
@@ -251,6 +243,7 @@ async fn a_restart_resumes_and_applies_the_misfire_policy() {
                 one_off: false,
             }),
             start_ms,
+            fixture(&store).await,
         );
         s.misfire = MisfirePolicy::FireOnce;
         store.create_schedule(s.clone()).await.unwrap();
@@ -261,10 +254,7 @@ async fn a_restart_resumes_and_applies_the_misfire_policy() {
     advance_in_steps(95).await;
     let store = store(&dir);
     let (ftx, frx) = mpsc::channel(16);
-    let rec = Recorder {
-        seen: Arc::new(Mutex::new(Vec::new())),
-        finished: ftx,
-    };
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
     let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
     advance_in_steps(10).await;
     // Let the loop catch up with the paused clock (see the note in the first test).
@@ -277,19 +267,9 @@ async fn a_restart_resumes_and_applies_the_misfire_policy() {
     }
     handle.shutdown().await;
     task.await.unwrap();
-    let fired: Vec<i64> = rec
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| (e.scheduled_ms - start_ms) / 1000)
-        .filter(|t| *t <= 100)
-        .collect();
-    assert_eq!(
-        fired,
-        vec![90, 100],
-        "the newest missed instant catches up, then normal fires"
-    );
+    let fired: Vec<i64> =
+        rec.seen.lock().unwrap().iter().map(|e| (e.scheduled_ms - start_ms) / 1000).filter(|t| *t <= 100).collect();
+    assert_eq!(fired, vec![90, 100], "the newest missed instant catches up, then normal fires");
     let missed = store
         .list_executions(
             s.brand,
@@ -301,18 +281,10 @@ async fn a_restart_resumes_and_applies_the_misfire_policy() {
             100,
         )
         .unwrap();
-    let mut missed_at: Vec<i64> = missed
-        .items
-        .iter()
-        .map(|e| (e.scheduled_ms - start_ms) / 1000)
-        .collect();
+    let mut missed_at: Vec<i64> = missed.items.iter().map(|e| (e.scheduled_ms - start_ms) / 1000).collect();
     missed_at.sort();
     assert_eq!(missed_at, vec![10, 20, 30, 40, 50, 60, 70, 80]);
     let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
     assert!(stored.total_triggered >= 2);
-    assert!(
-        stored
-            .next_fire_ms
-            .is_some_and(|n| n > start_ms + 100_000 && (n - start_ms) % 10_000 == 0)
-    );
+    assert!(stored.next_fire_ms.is_some_and(|n| n > start_ms + 100_000 && (n - start_ms) % 10_000 == 0));
 }

@@ -10,10 +10,7 @@ pub enum StoreError {
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{what} already exists")]
-    Conflict {
-        what: &'static str,
-        existing: Option<uuid::Uuid>,
-    },
+    Conflict { what: &'static str, existing: Option<uuid::Uuid> },
     #[error("{what} is in use by {by}")]
     InUse { what: &'static str, by: String },
     #[error("{0}")]

@@ -20,6 +20,7 @@ pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
 pub use ops::schedules::FireWrite;
 pub use ops::secrets::SealedSecretRef;
+pub use ops::workflows::RunWrite;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,11 +57,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store file, migrates it to [`SCHEMA_VERSION`] and starts the
     /// writer thread. Fails with [`StoreError::Locked`] when another process has it open.
-    pub fn open(
-        path: &Path,
-        settings: WriterSettings,
-        metrics: Metrics,
-    ) -> Result<Store, StoreError> {
+    pub fn open(path: &Path, settings: WriterSettings, metrics: Metrics) -> Result<Store, StoreError> {
         let db = match Database::create(path) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
@@ -71,11 +68,7 @@ impl Store {
         let db = Arc::new(db);
         migrate(&db)?;
         let writer = writer::Writer::start(db.clone(), settings, metrics);
-        Ok(Store {
-            db,
-            writer,
-            path: path.to_path_buf(),
-        })
+        Ok(Store { db, writer, path: path.to_path_buf() })
     }
 
     pub fn path(&self) -> &Path {
@@ -91,19 +84,14 @@ impl Store {
     }
 
     /// Runs `f` against a consistent snapshot.
-    pub(crate) fn read<T>(
-        &self,
-        f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let r = self.db.begin_read().map_err(StoreError::from_db)?;
         f(&r)
     }
 
     /// True when the store answers reads (for `/readyz` and the watchdog).
     pub fn is_healthy(&self) -> bool {
-        self.read(|r| Ok(r.open_table(META).is_ok()))
-            .unwrap_or(false)
-            && !self.writer.is_closed()
+        self.read(|r| Ok(r.open_table(META).is_ok())).unwrap_or(false) && !self.writer.is_closed()
     }
 
     /// Waits for queued writes to commit, then stops the writer thread.
@@ -114,10 +102,7 @@ impl Store {
     /// Writes a consistent copy of the whole store (one read snapshot) to `out`, a new file.
     pub fn backup_to(&self, out: &Path) -> Result<u64, StoreError> {
         if out.exists() {
-            return Err(StoreError::Invalid(format!(
-                "{} already exists",
-                out.display()
-            )));
+            return Err(StoreError::Invalid(format!("{} already exists", out.display())));
         }
         let snapshot = self.db.begin_read().map_err(StoreError::from_db)?;
         let copy = Database::create(out).map_err(StoreError::from_db)?;
@@ -130,12 +115,9 @@ impl Store {
                 Err(e) => return Err(StoreError::from_db(e)),
             };
             let mut dst = w.open_table(*def).map_err(StoreError::from_db)?;
-            for entry in
-                redb::ReadableTable::range::<&[u8]>(&src, ..).map_err(StoreError::from_db)?
-            {
+            for entry in redb::ReadableTable::range::<&[u8]>(&src, ..).map_err(StoreError::from_db)? {
                 let (k, v) = entry.map_err(StoreError::from_db)?;
-                dst.insert(k.value(), v.value())
-                    .map_err(StoreError::from_db)?;
+                dst.insert(k.value(), v.value()).map_err(StoreError::from_db)?;
                 rows += 1;
             }
         }
@@ -157,11 +139,8 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
             .map(|v| codec::decode_u32(v.value()))
             .transpose()?;
         if found.is_none() {
-            meta.insert(
-                tables::META_SCHEMA_VERSION,
-                SCHEMA_VERSION.to_le_bytes().as_slice(),
-            )
-            .map_err(StoreError::from_db)?;
+            meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())
+                .map_err(StoreError::from_db)?;
         }
         found
     };
@@ -176,9 +155,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
         }
         Some(v) => {
             // No older version exists yet: version 1 is the first. Future steps go here.
-            return Err(StoreError::Invalid(format!(
-                "no migration from schema version {v}"
-            )));
+            return Err(StoreError::Invalid(format!("no migration from schema version {v}")));
         }
     }
     for def in ALL_TABLES {

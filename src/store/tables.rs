@@ -49,6 +49,15 @@ pub const PENDING_EXECUTIONS: Bytes = TableDefinition::new("pending_executions")
 /// domain's in-memory queue was full (delivery.queue_memory_max), in creation order
 pub const SPILLED: Bytes = TableDefinition::new("spilled");
 
+/// brand (16) + workflow id (16) -> Workflow (steps inline)
+pub const WORKFLOWS: Bytes = TableDefinition::new("workflows");
+/// brand (16) + domain id (16) + workflow id (16) -> empty; workflows whose steps use a domain
+pub const WORKFLOW_BY_DOMAIN: Bytes = TableDefinition::new("workflow_by_domain");
+/// brand (16) + run id (= execution id) (16) -> Run
+pub const RUNS: Bytes = TableDefinition::new("runs");
+/// brand (16) + plan id (16) -> ApprovalPlan
+pub const PLANS: Bytes = TableDefinition::new("plans");
+
 /// Every table, for creation on open and for backups.
 pub const ALL_TABLES: &[Bytes] = &[
     META,
@@ -69,6 +78,10 @@ pub const ALL_TABLES: &[Bytes] = &[
     EXECUTIONS_BY_SCHEDULE,
     PENDING_EXECUTIONS,
     SPILLED,
+    WORKFLOWS,
+    WORKFLOW_BY_DOMAIN,
+    RUNS,
+    PLANS,
 ];
 
 /// Concatenates key parts.

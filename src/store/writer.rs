@@ -67,10 +67,7 @@ impl Writer {
                 let _ = reply.send(out);
             })
         });
-        self.tx
-            .send(Msg::Job(job))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.tx.send(Msg::Job(job)).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 

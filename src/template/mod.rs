@@ -44,11 +44,7 @@ pub fn scan(s: &str) -> Vec<Placeholder<'_>> {
             Some(name) => Kind::Secret(name.trim()),
             None => Kind::Path(inner),
         };
-        out.push(Placeholder {
-            start: open,
-            end: close + 2,
-            kind,
-        });
+        out.push(Placeholder { start: open, end: close + 2, kind });
         from = close + 2;
     }
     out
@@ -89,12 +85,7 @@ mod tests {
         let kinds: Vec<_> = scan(s).into_iter().map(|p| p.kind).collect();
         assert_eq!(
             kinds,
-            vec![
-                Kind::Secret("key"),
-                Kind::Path("initial.x"),
-                Kind::Path("step.s1.response.id"),
-                Kind::Secret("key")
-            ]
+            vec![Kind::Secret("key"), Kind::Path("initial.x"), Kind::Path("step.s1.response.id"), Kind::Secret("key")]
         );
     }
 

@@ -66,10 +66,7 @@ fn as_text(v: &Value) -> String {
 
 fn resolve(r: &mut impl Resolver, kind: &Kind<'_>) -> Result<Value, Unresolved> {
     match kind {
-        Kind::Secret(name) => r
-            .secret(name)
-            .map(Value::String)
-            .ok_or_else(|| Unresolved(format!("#{name}"))),
+        Kind::Secret(name) => r.secret(name).map(Value::String).ok_or_else(|| Unresolved(format!("#{name}"))),
         Kind::Path(p) => r.path(p).ok_or_else(|| Unresolved((*p).to_string())),
     }
 }
@@ -97,11 +94,7 @@ pub fn render_value(v: &Value, r: &mut impl Resolver) -> Result<Value, Unresolve
                 _ => Value::String(render_str(s, r)?),
             }
         }
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| render_value(x, r))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| render_value(x, r)).collect::<Result<_, _>>()?),
         Value::Object(o) => {
             let mut m = Map::with_capacity(o.len());
             for (k, x) in o {
@@ -131,55 +124,31 @@ mod tests {
     use serde_json::json;
 
     fn ctx() -> Map<String, Value> {
-        json!({"n": 5, "user": {"email": "a@b.c", "tags": ["x", "y"]}, "flag": true})
-            .as_object()
-            .unwrap()
-            .clone()
+        json!({"n": 5, "user": {"email": "a@b.c", "tags": ["x", "y"]}, "flag": true}).as_object().unwrap().clone()
     }
 
     #[test]
     fn whole_placeholders_keep_their_type_and_embedded_ones_become_text() {
         let initial = ctx();
-        let mut r = ContextResolver {
-            initial: &initial,
-            secrets: |k: &str| (k == "tok").then(|| "S3".to_string()),
-        };
+        let mut r = ContextResolver { initial: &initial, secrets: |k: &str| (k == "tok").then(|| "S3".to_string()) };
         let body = json!({"count": "{{ initial.n }}", "t": "{{user.tags}}", "msg": "n={{ n }} {{ #tok }}", "f": "{{flag}}", "k": 1});
         let out = render_value(&body, &mut r).unwrap();
-        assert_eq!(
-            out,
-            json!({"count": 5, "t": ["x", "y"], "msg": "n=5 S3", "f": true, "k": 1})
-        );
-        assert_eq!(
-            render_str("/u/{{ user.email }}/{{ user.tags.1 }}", &mut r).unwrap(),
-            "/u/a@b.c/y"
-        );
+        assert_eq!(out, json!({"count": 5, "t": ["x", "y"], "msg": "n=5 S3", "f": true, "k": 1}));
+        assert_eq!(render_str("/u/{{ user.email }}/{{ user.tags.1 }}", &mut r).unwrap(), "/u/a@b.c/y");
     }
 
     #[test]
     fn unresolved_variables_and_missing_secrets_are_named() {
         let initial = ctx();
-        let mut r = ContextResolver {
-            initial: &initial,
-            secrets: |_: &str| None,
-        };
-        assert_eq!(
-            render_str("{{ initial.nope }}", &mut r),
-            Err(Unresolved("initial.nope".into()))
-        );
-        assert_eq!(
-            render_value(&json!({"a": "{{ #gone }}"}), &mut r),
-            Err(Unresolved("#gone".into()))
-        );
+        let mut r = ContextResolver { initial: &initial, secrets: |_: &str| None };
+        assert_eq!(render_str("{{ initial.nope }}", &mut r), Err(Unresolved("initial.nope".into())));
+        assert_eq!(render_value(&json!({"a": "{{ #gone }}"}), &mut r), Err(Unresolved("#gone".into())));
     }
 
     #[test]
     fn masking_shows_the_placeholder_not_the_value() {
         let initial = ctx();
-        let mut inner = ContextResolver {
-            initial: &initial,
-            secrets: |_: &str| Some("SECRET".to_string()),
-        };
+        let mut inner = ContextResolver { initial: &initial, secrets: |_: &str| Some("SECRET".to_string()) };
         let out = render_str("Bearer {{#tok}}", &mut Masked(&mut inner)).unwrap();
         assert_eq!(out, "Bearer {{ #tok }}");
     }

@@ -60,10 +60,7 @@ pub struct TokioClock {
 
 impl TokioClock {
     pub fn new(base_ms: Millis) -> Self {
-        Self {
-            base_ms,
-            start: tokio::time::Instant::now(),
-        }
+        Self { base_ms, start: tokio::time::Instant::now() }
     }
 }
 

@@ -27,9 +27,7 @@ static DB: OnceLock<Db> = OnceLock::new();
 fn system_version() -> Option<String> {
     let text = std::fs::read_to_string(format!("{SYSTEM_ZONEINFO}/tzdata.zi")).ok()?;
     let first = text.lines().next()?;
-    first
-        .strip_prefix("# version ")
-        .map(|v| v.trim().to_string())
+    first.strip_prefix("# version ").map(|v| v.trim().to_string())
 }
 
 /// Orders tzdb versions like "2025b" < "2026f": year first, then the letter suffix.
@@ -44,23 +42,11 @@ fn db() -> &'static Db {
         match system_version() {
             Some(sys) if version_key(&sys) > version_key(&bundled_version) => {
                 match TimeZoneDatabase::from_dir(SYSTEM_ZONEINFO) {
-                    Ok(db) => Db {
-                        db,
-                        version: sys,
-                        source: "system",
-                    },
-                    Err(_) => Db {
-                        db: TimeZoneDatabase::bundled(),
-                        version: bundled_version,
-                        source: "bundled",
-                    },
+                    Ok(db) => Db { db, version: sys, source: "system" },
+                    Err(_) => Db { db: TimeZoneDatabase::bundled(), version: bundled_version, source: "bundled" },
                 }
             }
-            _ => Db {
-                db: TimeZoneDatabase::bundled(),
-                version: bundled_version,
-                source: "bundled",
-            },
+            _ => Db { db: TimeZoneDatabase::bundled(), version: bundled_version, source: "bundled" },
         }
     })
 }
@@ -84,12 +70,8 @@ pub fn zone(name: &str) -> Option<TimeZone> {
 
 /// Every selectable zone name, sorted.
 pub fn all_zone_names() -> Vec<String> {
-    let mut names: Vec<String> = db()
-        .db
-        .available()
-        .map(|n| n.as_str().to_string())
-        .filter(|n| !EXCLUDED_NAMES.contains(&n.as_str()))
-        .collect();
+    let mut names: Vec<String> =
+        db().db.available().map(|n| n.as_str().to_string()).filter(|n| !EXCLUDED_NAMES.contains(&n.as_str())).collect();
     if !names.iter().any(|n| n == "UTC") {
         names.push("UTC".into());
     }
@@ -103,10 +85,7 @@ pub fn all_zone_names() -> Vec<String> {
 pub fn format_in_zone(t: Millis, zone_name: &str) -> String {
     let tz = zone(zone_name).unwrap_or(TimeZone::UTC);
     match jiff::Timestamp::from_millisecond(t) {
-        Ok(ts) => ts
-            .to_zoned(tz)
-            .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
-            .to_string(),
+        Ok(ts) => ts.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
         Err(_) => String::from("invalid-time"),
     }
 }
@@ -138,12 +117,7 @@ mod tests {
     fn the_zone_list_is_the_iana_list_without_pseudo_zones() {
         let names = all_zone_names();
         assert!(names.len() > 400, "only {} zones", names.len());
-        for n in [
-            "America/New_York",
-            "Asia/Kolkata",
-            "Australia/Lord_Howe",
-            "UTC",
-        ] {
+        for n in ["America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "UTC"] {
             assert!(names.iter().any(|z| z == n), "{n} missing");
         }
         for n in EXCLUDED_NAMES {
@@ -155,10 +129,7 @@ mod tests {
     fn formats_with_the_zone_offset() {
         // 2026-01-01T00:00:00Z
         let t = 1_767_225_600_000;
-        assert_eq!(
-            format_in_zone(t, "Asia/Kolkata"),
-            "2026-01-01T05:30:00.000+05:30"
-        );
+        assert_eq!(format_in_zone(t, "Asia/Kolkata"), "2026-01-01T05:30:00.000+05:30");
         assert_eq!(format_in_zone(t, "UTC"), "2026-01-01T00:00:00.000+00:00");
         assert_eq!(super::super::format_utc(t), "2026-01-01T00:00:00.000Z");
     }

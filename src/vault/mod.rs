@@ -41,9 +41,7 @@ pub enum VaultError {
     MissingKey(String),
     #[error("vault master key {path}: {detail}")]
     BadKeyFile { path: String, detail: String },
-    #[error(
-        "cannot read the systemd credential {0}: $CREDENTIALS_DIRECTORY is not set or the file is missing"
-    )]
+    #[error("cannot read the systemd credential {0}: $CREDENTIALS_DIRECTORY is not set or the file is missing")]
     NoCredential(String),
     #[error(
         "key rotation writes a new key file and cannot replace a systemd credential; rotate it with systemd-creds and restart"
@@ -67,18 +65,13 @@ impl MasterKey {
     }
 
     fn parse(bytes: &[u8], origin: &str) -> Result<MasterKey, VaultError> {
-        let bad = |detail: &str| VaultError::BadKeyFile {
-            path: origin.to_string(),
-            detail: detail.to_string(),
-        };
+        let bad = |detail: &str| VaultError::BadKeyFile { path: origin.to_string(), detail: detail.to_string() };
         let mut k = Zeroizing::new([0u8; 32]);
         if bytes.len() == 32 {
             k.copy_from_slice(bytes);
             return Ok(MasterKey(k));
         }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| bad("expected 32 raw bytes or 64 hex characters"))?
-            .trim();
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("expected 32 raw bytes or 64 hex characters"))?.trim();
         if text.len() != 64 {
             return Err(bad("expected 32 raw bytes or 64 hex characters"));
         }
@@ -107,33 +100,20 @@ impl MasterKey {
         getrandom::fill(&mut nonce).expect("OS random source");
         let ciphertext = self
             .cipher()
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad,
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
             .expect("AES-GCM encryption of an in-memory buffer");
         Sealed { nonce, ciphertext }
     }
 
     fn open(&self, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         self.cipher()
-            .decrypt(
-                Nonce::from_slice(&sealed.nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad,
-                },
-            )
+            .decrypt(Nonce::from_slice(&sealed.nonce), Payload { msg: &sealed.ciphertext, aad })
             .map(Zeroizing::new)
             .map_err(|_| VaultError::Decrypt)
     }
 
     fn opens_check(&self, check: &Sealed) -> bool {
-        self.open(CHECK_AAD, check)
-            .is_ok_and(|p| p.as_slice() == CHECK_PLAINTEXT)
+        self.open(CHECK_AAD, check).is_ok_and(|p| p.as_slice() == CHECK_PLAINTEXT)
     }
 }
 
@@ -152,28 +132,19 @@ impl Vault {
         let key = match &source {
             KeySource::File(path) => load_key_file(path, check.as_ref())?,
             KeySource::Credential(name) => {
-                let dir = std::env::var_os("CREDENTIALS_DIRECTORY")
-                    .ok_or_else(|| VaultError::NoCredential(name.clone()))?;
+                let dir =
+                    std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| VaultError::NoCredential(name.clone()))?;
                 let path = Path::new(&dir).join(name);
-                let bytes = Zeroizing::new(
-                    std::fs::read(&path).map_err(|_| VaultError::NoCredential(name.clone()))?,
-                );
+                let bytes = Zeroizing::new(std::fs::read(&path).map_err(|_| VaultError::NoCredential(name.clone()))?);
                 MasterKey::parse(&bytes, &path.display().to_string())?
             }
         };
         match &check {
             Some(c) if !key.opens_check(c) => return Err(VaultError::WrongKey(describe(&source))),
             Some(_) => {}
-            None => {
-                store
-                    .set_vault_check(key.seal(CHECK_AAD, CHECK_PLAINTEXT))
-                    .await?
-            }
+            None => store.set_vault_check(key.seal(CHECK_AAD, CHECK_PLAINTEXT)).await?,
         }
-        Ok(Vault {
-            key: Arc::new(RwLock::new(key)),
-            source,
-        })
+        Ok(Vault { key: Arc::new(RwLock::new(key)), source })
     }
 
     fn key(&self) -> std::sync::RwLockReadGuard<'_, MasterKey> {
@@ -192,22 +163,13 @@ impl Vault {
 
     /// Seals a domain signing secret, binding the domain id and the key's creation time.
     pub fn seal_signing(&self, domain: DomainId, created_ms: i64, secret: &str) -> Sealed {
-        self.key()
-            .seal(&signing_aad(domain, created_ms), secret.as_bytes())
+        self.key().seal(&signing_aad(domain, created_ms), secret.as_bytes())
     }
 
     /// Opens a domain signing secret.
-    pub fn open_signing(
-        &self,
-        domain: DomainId,
-        key: &SigningKey,
-    ) -> Result<Zeroizing<String>, VaultError> {
-        let plain = self
-            .key()
-            .open(&signing_aad(domain, key.created_ms), &key.sealed)?;
-        String::from_utf8(plain.to_vec())
-            .map(Zeroizing::new)
-            .map_err(|_| VaultError::Decrypt)
+    pub fn open_signing(&self, domain: DomainId, key: &SigningKey) -> Result<Zeroizing<String>, VaultError> {
+        let plain = self.key().open(&signing_aad(domain, key.created_ms), &key.sealed)?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
     }
 
     /// Re-encrypts every secret under a new master key.
@@ -229,11 +191,7 @@ impl Vault {
         let mut resealed = Vec::with_capacity(secrets.len());
         for s in &secrets {
             let plain = self.open(s.id, &s.sealed)?;
-            resealed.push(SealedSecretRef {
-                brand: s.brand,
-                id: s.id,
-                sealed: new_key.seal(s.id.as_bytes(), &plain),
-            });
+            resealed.push(SealedSecretRef { brand: s.brand, id: s.id, sealed: new_key.seal(s.id.as_bytes(), &plain) });
         }
         let domains = store.all_domains()?;
         let mut resealed_domains = domains.clone();
@@ -245,13 +203,7 @@ impl Vault {
             }
         }
         let n = store
-            .reseal_all(
-                resealed,
-                secrets,
-                resealed_domains,
-                domains,
-                new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
-            )
+            .reseal_all(resealed, secrets, resealed_domains, domains, new_key.seal(CHECK_AAD, CHECK_PLAINTEXT))
             .await?;
         std::fs::rename(&pending, path)?;
         sync_parent(path);
@@ -332,11 +284,7 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), VaultError> {
         std::fs::create_dir_all(dir)?;
     }
     let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     let mut hex = key.to_hex();
     f.write_all(hex.as_bytes())?;
     hex.zeroize();
@@ -347,11 +295,7 @@ fn write_key_file(path: &Path, key: &MasterKey) -> Result<(), VaultError> {
 
 fn sync_parent(path: &Path) {
     if let Some(dir) = path.parent()
-        && let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })
+        && let Ok(d) = std::fs::File::open(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
     {
         let _ = d.sync_all();
     }
@@ -371,14 +315,8 @@ mod tests {
         assert_ne!(s1.nonce, s2.nonce);
         assert_ne!(s1.ciphertext, s2.ciphertext);
         assert_eq!(k.open(a.as_bytes(), &s1).unwrap().as_slice(), b"hunter2");
-        assert!(
-            k.open(b.as_bytes(), &s1).is_err(),
-            "another id's AAD must not open it"
-        );
-        assert!(
-            MasterKey::generate().open(a.as_bytes(), &s1).is_err(),
-            "another key must not open it"
-        );
+        assert!(k.open(b.as_bytes(), &s1).is_err(), "another id's AAD must not open it");
+        assert!(MasterKey::generate().open(a.as_bytes(), &s1).is_err(), "another key must not open it");
         assert!(!s1.ciphertext.windows(7).any(|w| w == b"hunter2"));
     }
 

@@ -116,19 +116,11 @@ struct Slab {
 
 impl Slab {
     fn new() -> Slab {
-        Slab {
-            entries: Vec::new(),
-            free: NIL,
-        }
+        Slab { entries: Vec::new(), free: NIL }
     }
 
     fn alloc(&mut self, id: TimerId, deadline: u64) -> u32 {
-        let entry = Entry {
-            id,
-            deadline,
-            prev: NIL,
-            next: NIL,
-        };
+        let entry = Entry { id, deadline, prev: NIL, next: NIL };
         if self.free != NIL {
             let idx = self.free;
             self.free = self.entries[idx as usize].next;
@@ -328,19 +320,13 @@ impl Wheel {
                 let slot = u64::from(occupied.trailing_zeros());
                 let block_start = self.elapsed & !((1u64 << (shift + SLOT_BITS)) - 1);
                 let at = block_start + (slot << shift);
-                let place = Place::Slot {
-                    level,
-                    slot: slot as usize,
-                };
+                let place = Place::Slot { level, slot: slot as usize };
                 return Some((at, place));
             }
         }
         if self.overflow_len > 0 {
             let at = self.overflow_floor & !(WHEEL_SPAN_MS - 1);
-            debug_assert!(
-                at > self.elapsed,
-                "overflow floor lies in the current block"
-            );
+            debug_assert!(at > self.elapsed, "overflow floor lies in the current block");
             return Some((at, Place::Overflow));
         }
         None
@@ -366,9 +352,7 @@ impl Wheel {
     /// from overflow, into the wheel or back into overflow).
     fn replace_all(&mut self, mut idx: u32, from: Place, expired: &mut Vec<(TimerId, u64)>) {
         while idx != NIL {
-            let Entry {
-                id, deadline, next, ..
-            } = *self.slab.get(idx);
+            let Entry { id, deadline, next, .. } = *self.slab.get(idx);
             if deadline <= self.elapsed {
                 debug_assert_eq!(deadline, self.elapsed, "entry {id} was not fired in time");
                 expired.push((id, deadline));
@@ -379,8 +363,7 @@ impl Wheel {
                 debug_assert!(
                     match (from, place_for(self.elapsed, deadline)) {
                         (Place::Slot { level: 0, .. }, _) => false,
-                        (Place::Slot { level: old, .. }, Place::Slot { level: new, .. }) =>
-                            new < old,
+                        (Place::Slot { level: old, .. }, Place::Slot { level: new, .. }) => new < old,
                         (Place::Slot { .. }, Place::Overflow) => false,
                         (Place::Overflow, _) => true,
                     },
@@ -418,12 +401,7 @@ impl Wheel {
 
     /// Removes entry `idx` from its list (recomputed from its deadline, see the invariants).
     fn unlink(&mut self, idx: u32) {
-        let Entry {
-            deadline,
-            prev,
-            next,
-            ..
-        } = *self.slab.get(idx);
+        let Entry { deadline, prev, next, .. } = *self.slab.get(idx);
         let place = place_for(self.elapsed, deadline);
         if next != NIL {
             self.slab.get_mut(next).prev = prev;
@@ -465,12 +443,7 @@ impl Wheel {
                 let e = self.slab.get(idx);
                 assert_eq!(e.prev, prev, "broken back link");
                 assert!(e.deadline > self.elapsed, "armed entry {} is overdue", e.id);
-                assert_eq!(
-                    place_for(self.elapsed, e.deadline),
-                    expect,
-                    "misplaced {}",
-                    e.id
-                );
+                assert_eq!(place_for(self.elapsed, e.deadline), expect, "misplaced {}", e.id);
                 assert_eq!(self.index.get(&e.id), Some(&idx), "index disagrees");
                 if expect == Place::Overflow {
                     assert!(e.deadline >= self.overflow_floor, "overflow floor too high");

@@ -28,10 +28,7 @@ fn run_event_loop(w: &mut Wheel) -> usize {
     while let Some(at) = w.next_deadline() {
         assert!(at > w.elapsed(), "next_deadline {at} is not in the future");
         for (id, deadline) in advance(w, at) {
-            assert_eq!(
-                deadline, at,
-                "timer {id} fired at {at}, not at its deadline"
-            );
+            assert_eq!(deadline, at, "timer {id} fired at {at}, not at its deadline");
         }
         wakes += 1;
     }
@@ -66,11 +63,7 @@ fn placement_follows_level_geometry() {
         (T0, u64::MAX, Place::Overflow),
     ];
     for (elapsed, deadline, expect) in cases {
-        assert_eq!(
-            place_for(elapsed, deadline),
-            expect,
-            "place_for({elapsed}, {deadline})"
-        );
+        assert_eq!(place_for(elapsed, deadline), expect, "place_for({elapsed}, {deadline})");
     }
 }
 
@@ -114,23 +107,14 @@ fn insert_replaces_an_armed_id() {
     w.check_invariants();
     assert_eq!(advance(&mut w, T0 + 1_499), vec![]);
     assert_eq!(advance(&mut w, T0 + 10 * SECOND), vec![(1, T0 + 1_500)]);
-    assert_eq!(
-        advance(&mut w, T0 + 3 * YEAR),
-        vec![(2, T0 + 3 * YEAR), (3, T0 + 3 * YEAR)]
-    );
+    assert_eq!(advance(&mut w, T0 + 3 * YEAR), vec![(2, T0 + 3 * YEAR), (3, T0 + 3 * YEAR)]);
     assert!(w.is_empty());
 }
 
 #[test]
 fn cancel_returns_the_deadline_and_forgets_the_entry() {
     let mut w = Wheel::new(T0);
-    let deadlines = [
-        T0 + 1,
-        T0 + 64,
-        T0 + 5 * SECOND,
-        T0 + 40 * DAY,
-        T0 + 4 * YEAR,
-    ];
+    let deadlines = [T0 + 1, T0 + 64, T0 + 5 * SECOND, T0 + 40 * DAY, T0 + 4 * YEAR];
     for (id, &d) in (0..).zip(&deadlines) {
         w.insert(id, d).unwrap();
     }
@@ -186,10 +170,7 @@ fn far_future_entries_fire_exactly_when_due() {
     distinct.dedup();
     for d in distinct {
         assert_eq!(advance(&mut w, d - 1), vec![], "fired early before {d}");
-        let expect: Vec<(TimerId, u64)> = (0..)
-            .zip(deadlines)
-            .filter(|&(_, deadline)| deadline == d)
-            .collect();
+        let expect: Vec<(TimerId, u64)> = (0..).zip(deadlines).filter(|&(_, deadline)| deadline == d).collect();
         assert_eq!(advance(&mut w, d), expect);
     }
     assert!(w.is_empty());
@@ -247,10 +228,7 @@ fn advance_in_small_steps_fires_each_entry_at_its_deadline() {
     for now in T0 + 1..=T0 + horizon {
         let mut expired = Vec::new();
         w.advance(now, &mut expired);
-        assert!(
-            expired.iter().all(|&(_, d)| d == now),
-            "early or late at {now}"
-        );
+        assert!(expired.iter().all(|&(_, d)| d == now), "early or late at {now}");
         fired += expired.len();
     }
     w.check_invariants();
@@ -270,10 +248,7 @@ fn advance_in_small_steps_fires_each_entry_at_its_deadline() {
         now += stride;
         stride = (stride * 3 / 2 + 7) % (40 * DAY);
         for (id, d) in advance(&mut w, now) {
-            assert!(
-                before < d && d <= now,
-                "timer {id} due {d} fired in ({before}, {now}]"
-            );
+            assert!(before < d && d <= now, "timer {id} due {d} fired in ({before}, {now}]");
             fired += 1;
         }
     }
@@ -301,17 +276,9 @@ fn next_deadline_is_never_later_than_the_earliest_deadline() {
         w.insert(id + 10, d).unwrap();
     }
     while let Some(next) = w.next_deadline() {
-        let earliest = entries
-            .iter()
-            .map(|&(id, _)| id + 10)
-            .chain([1, 2])
-            .filter_map(|id| w.deadline(id))
-            .min()
-            .unwrap();
-        assert!(
-            next <= earliest,
-            "next_deadline {next} > earliest {earliest}"
-        );
+        let earliest =
+            entries.iter().map(|&(id, _)| id + 10).chain([1, 2]).filter_map(|id| w.deadline(id)).min().unwrap();
+        assert!(next <= earliest, "next_deadline {next} > earliest {earliest}");
         if earliest >> SLOT_BITS == w.elapsed() >> SLOT_BITS {
             assert_eq!(next, earliest, "not exact for a level-0 entry");
         }
@@ -426,10 +393,7 @@ fn check_against(w: &Wheel, oracle: &HashMap<TimerId, u64>) {
         (None, None) => {}
         (Some(next), Some(earliest)) => {
             assert!(next > w.elapsed(), "next_deadline {next} not in the future");
-            assert!(
-                next <= earliest,
-                "next_deadline {next} > earliest {earliest}"
-            );
+            assert!(next <= earliest, "next_deadline {next} > earliest {earliest}");
             if earliest >> SLOT_BITS == w.elapsed() >> SLOT_BITS {
                 assert_eq!(next, earliest, "not exact for a level-0 entry");
             }
@@ -445,11 +409,7 @@ fn run_ops(start: u64, ops: &[Op]) {
         let now = w.elapsed();
         let advance_to = match *op {
             Op::Insert { id, ahead, past } => {
-                let deadline = if past {
-                    now.saturating_sub(ahead)
-                } else {
-                    now.saturating_add(ahead)
-                };
+                let deadline = if past { now.saturating_sub(ahead) } else { now.saturating_add(ahead) };
                 let result = w.insert(id, deadline);
                 if deadline <= now {
                     assert_eq!(result, Err(id));
@@ -466,9 +426,7 @@ fn run_ops(start: u64, ops: &[Op]) {
             }
             Op::Advance { by } => Some(now.saturating_add(by)),
             Op::AdvanceToNext => Some(w.next_deadline().unwrap_or(now)),
-            Op::AdvanceToDeadline { id } => {
-                Some(oracle.get(&id).copied().unwrap_or(now.saturating_add(1)))
-            }
+            Op::AdvanceToDeadline { id } => Some(oracle.get(&id).copied().unwrap_or(now.saturating_add(1))),
             Op::Backwards { by } => Some(now.saturating_sub(by)),
         };
         if let Some(to) = advance_to {
@@ -477,11 +435,8 @@ fn run_ops(start: u64, ops: &[Op]) {
             let effective = to.max(now);
             assert_eq!(w.elapsed(), effective);
             fired.sort_unstable();
-            let mut due: Vec<(TimerId, u64)> = oracle
-                .iter()
-                .filter(|&(_, &d)| d <= effective)
-                .map(|(&id, &d)| (id, d))
-                .collect();
+            let mut due: Vec<(TimerId, u64)> =
+                oracle.iter().filter(|&(_, &d)| d <= effective).map(|(&id, &d)| (id, d)).collect();
             due.sort_unstable();
             oracle.retain(|_, &mut d| d > effective);
             assert_eq!(fired, due, "advance {now} -> {to}");

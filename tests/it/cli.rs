@@ -7,21 +7,12 @@ use crate::support::{Api, Credentials, TestDaemon, assert_error, assert_ok, run_
 
 fn json_out(code: i32, out: &str, err: &str) -> Value {
     assert_eq!(code, 0, "{out}{err}");
-    serde_json::from_str(out.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {out:?}"))
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not one JSON object ({e}): {out:?}"))
 }
 
 /// Creates a brand and a key with the CLI, checking the documented `--json` shapes.
 fn brand_and_key(d: &TestDaemon, name: &str) -> Credentials {
-    let (code, out, err) = d.cli(&[
-        "brand",
-        "create",
-        "--name",
-        name,
-        "--timezone",
-        "Europe/London",
-        "--json",
-    ]);
+    let (code, out, err) = d.cli(&["brand", "create", "--name", name, "--timezone", "Europe/London", "--json"]);
     let b = json_out(code, &out, &err);
     let brand = b["brand_uuid"].as_str().expect("brand_uuid").to_string();
     assert!(uuid::Uuid::parse_str(&brand).is_ok(), "{b}");
@@ -30,17 +21,9 @@ fn brand_and_key(d: &TestDaemon, name: &str) -> Credentials {
     let (code, out, err) = d.cli(&["key", "create", "--brand", &brand, "--json"]);
     let k = json_out(code, &out, &err);
     assert_eq!(k["brand_uuid"], brand.as_str());
-    assert!(
-        k["key_id"]
-            .as_str()
-            .is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()),
-        "{k}"
-    );
+    assert!(k["key_id"].as_str().is_some_and(|id| uuid::Uuid::parse_str(id).is_ok()), "{k}");
     let key = k["api_key"].as_str().expect("api_key").to_string();
-    assert!(
-        key.starts_with("hwk_") && key.len() >= 4 + 43,
-        "a key has a prefix and 256 bits: {key}"
-    );
+    assert!(key.starts_with("hwk_") && key.len() >= 4 + 43, "a key has a prefix and 256 bits: {key}");
     Credentials { brand, key }
 }
 
@@ -71,32 +54,19 @@ fn brands_and_keys_with_the_daemon_stopped_and_running() {
     // The brands are listed, whether the daemon runs or not.
     let (code, out, err) = d.cli(&["brand", "list", "--json"]);
     let list = json_out(code, &out, &err);
-    let names: Vec<&str> = list["brands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = list["brands"].as_array().unwrap().iter().map(|b| b["name"].as_str().unwrap()).collect();
     for n in ["default", "made offline", "text", "made online"] {
         assert!(names.contains(&n), "{n} not in {names:?}");
     }
     let (_, text, _) = d.cli(&["brand", "list"]);
-    assert!(
-        text.contains(&online.brand) && text.contains("Europe/London"),
-        "{text}"
-    );
+    assert!(text.contains(&online.brand) && text.contains("Europe/London"), "{text}");
     assert_eq!(d.stop(), Some(0));
     let (code, out, err) = d.cli(&["brand", "list", "--json"]);
     assert_eq!(json_out(code, &out, &err)["brands"], list["brands"]);
 
     // Errors: unknown brand, bad zone, bad name.
     d.restart();
-    let (code, _, err) = d.cli(&[
-        "key",
-        "create",
-        "--brand",
-        &uuid::Uuid::new_v4().to_string(),
-    ]);
+    let (code, _, err) = d.cli(&["key", "create", "--brand", &uuid::Uuid::new_v4().to_string()]);
     assert_ne!(code, 0);
     assert!(err.to_lowercase().contains("not found"), "{err}");
     let (code, _, err) = d.cli(&["key", "create", "--brand", "nope"]);
@@ -110,10 +80,7 @@ fn key_list_and_revoke_take_effect_at_once() {
     let d = TestDaemon::start();
     let c = brand_and_key(&d, "revocable");
     let (code, out, err) = d.cli(&["key", "create", "--brand", &c.brand, "--json"]);
-    let second = json_out(code, &out, &err)["api_key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = json_out(code, &out, &err)["api_key"].as_str().unwrap().to_string();
     let prefix = &c.key[..12];
     works(&d, &c);
 
@@ -135,45 +102,24 @@ fn key_list_and_revoke_take_effect_at_once() {
     let api = d.client().as_brand(&c.brand, &c.key);
     let r = api.get("get_domain_paginated?page=1");
     assert_error(&r, 401, "Invalid API key");
-    let r = api.post(
-        "add_domain",
-        serde_json::json!({"protocol_type": "https", "domain": "x.example"}),
-    );
+    let r = api.post("add_domain", serde_json::json!({"protocol_type": "https", "domain": "x.example"}));
     assert_eq!(r.status, 401);
     // The brand's other key still works.
-    assert_ok(
-        &api.as_brand(&c.brand, &second)
-            .get("get_domain_paginated?page=1"),
-    );
+    assert_ok(&api.as_brand(&c.brand, &second).get("get_domain_paginated?page=1"));
     let (code, out, err) = d.cli(&["key", "list", "--brand", &c.brand, "--json"]);
     let keys = json_out(code, &out, &err);
-    let revoked: Vec<&Value> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|k| !k["revoked_at"].is_null())
-        .collect();
+    let revoked: Vec<&Value> = keys["keys"].as_array().unwrap().iter().filter(|k| !k["revoked_at"].is_null()).collect();
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0]["prefix"], prefix);
 
     // Revoking by key id, and bad references.
-    let id = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["revoked_at"].is_null())
-        .unwrap()["key_id"]
+    let id = keys["keys"].as_array().unwrap().iter().find(|k| k["revoked_at"].is_null()).unwrap()["key_id"]
         .as_str()
         .unwrap()
         .to_string();
     let (code, _, err) = d.cli(&["key", "revoke", &id]);
     assert_eq!(code, 0, "{err}");
-    assert_eq!(
-        api.as_brand(&c.brand, &second)
-            .get("get_domain_paginated?page=1")
-            .status,
-        401
-    );
+    assert_eq!(api.as_brand(&c.brand, &second).get("get_domain_paginated?page=1").status, 401);
     let (code, _, _) = d.cli(&["key", "revoke", "hwk_zzzzzzzz"]);
     assert_ne!(code, 0);
     let (code, _, _) = d.cli(&["key", "revoke", "short"]);

@@ -9,8 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Api, Resp, TestDaemon, assert_error, assert_error_envelope, assert_error_starts, assert_ok,
-    unix_now_s,
+    Api, Resp, TestDaemon, assert_error, assert_error_envelope, assert_error_starts, assert_ok, unix_now_s,
 };
 
 /// One documented operation of `/openapi.json`.
@@ -27,22 +26,14 @@ impl Op {
         self.method == Method::GET
     }
     fn action(&self) -> &str {
-        self.path
-            .trim_start_matches("/v1/api/")
-            .trim_end_matches('/')
+        self.path.trim_start_matches("/v1/api/").trim_end_matches('/')
     }
 }
 
 fn openapi(api: &Api) -> Value {
     let r = api.plain_get("/openapi.json");
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(
-        r.json["openapi"]
-            .as_str()
-            .is_some_and(|v| v.starts_with("3.1")),
-        "not OpenAPI 3.1: {}",
-        r.json["openapi"]
-    );
+    assert!(r.json["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "not OpenAPI 3.1: {}", r.json["openapi"]);
     r.json
 }
 
@@ -58,11 +49,7 @@ fn documented_ops(api: &Api) -> Vec<Op> {
             let body = &op["requestBody"]["content"]["application/json"]["schema"];
             let mut required: Vec<String> = body["required"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|f| f.as_str().expect("field name").to_string())
-                        .collect()
-                })
+                .map(|a| a.iter().map(|f| f.as_str().expect("field name").to_string()).collect())
                 .unwrap_or_default();
             for p in op["parameters"].as_array().into_iter().flatten() {
                 if p["in"] == "query" && p["required"] == true {
@@ -71,8 +58,7 @@ fn documented_ops(api: &Api) -> Vec<Op> {
             }
             ops.push(Op {
                 path: path.clone(),
-                method: Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-                    .expect("HTTP method"),
+                method: Method::from_bytes(method.to_ascii_uppercase().as_bytes()).expect("HTTP method"),
                 required,
             });
         }
@@ -82,10 +68,7 @@ fn documented_ops(api: &Api) -> Vec<Op> {
 }
 
 /// A request to `op` with `{}` as the body (for non-GET methods).
-fn with_empty_body(
-    rb: reqwest::blocking::RequestBuilder,
-    op: &Op,
-) -> reqwest::blocking::RequestBuilder {
+fn with_empty_body(rb: reqwest::blocking::RequestBuilder, op: &Op) -> reqwest::blocking::RequestBuilder {
     if op.is_get() { rb } else { rb.json(&json!({})) }
 }
 
@@ -93,10 +76,7 @@ fn with_empty_body(
 fn openapi_documents_every_compat_and_sdk_endpoint() {
     let d = TestDaemon::start();
     let ops = documented_ops(&d.client());
-    let have: BTreeSet<(String, String)> = ops
-        .iter()
-        .map(|o| (o.action().to_string(), o.method.to_string()))
-        .collect();
+    let have: BTreeSet<(String, String)> = ops.iter().map(|o| (o.action().to_string(), o.method.to_string())).collect();
     let expected = [
         // compat §2.1 + SDK + extensions
         ("add_domain", "POST"),
@@ -135,11 +115,7 @@ fn openapi_documents_every_compat_and_sdk_endpoint() {
         );
     }
     for o in &ops {
-        assert!(
-            o.path.ends_with('/'),
-            "documented path without the trailing slash: {}",
-            o.path
-        );
+        assert!(o.path.ends_with('/'), "documented path without the trailing slash: {}", o.path);
     }
     // The operational endpoints are documented too.
     let doc = openapi(&d.client());
@@ -160,9 +136,7 @@ fn every_operation_requires_credentials_of_the_same_brand() {
         let r = Api::send(with_empty_body(a.bare(op.method.clone(), &op.path), &op));
         assert_error(&r, 401, "Missing API key");
 
-        let rb = a
-            .bare(op.method.clone(), &op.path)
-            .header("x-hookpulse-api-key", &a.key);
+        let rb = a.bare(op.method.clone(), &op.path).header("x-hookpulse-api-key", &a.key);
         let r = Api::send(with_empty_body(rb, &op));
         assert_error(&r, 401, "Missing brand UUID");
 
@@ -174,36 +148,16 @@ fn every_operation_requires_credentials_of_the_same_brand() {
         assert_error(&r, 401, "Invalid API key");
 
         // A valid key of brand A sent with brand B's UUID, and the other way round.
-        let r = Api::send(with_empty_body(
-            a.as_brand(&b.brand, &a.key)
-                .authed(op.method.clone(), &op.path),
-            &op,
-        ));
+        let r = Api::send(with_empty_body(a.as_brand(&b.brand, &a.key).authed(op.method.clone(), &op.path), &op));
         assert_error(&r, 401, "Authentication failed");
-        let r = Api::send(with_empty_body(
-            a.as_brand(&a.brand, &b.key)
-                .authed(op.method.clone(), &op.path),
-            &op,
-        ));
+        let r = Api::send(with_empty_body(a.as_brand(&a.brand, &b.key).authed(op.method.clone(), &op.path), &op));
         assert_error(&r, 401, "Authentication failed");
 
         // And the right pair passes auth (whatever the handler then says).
         let r = Api::send(with_empty_body(a.authed(op.method.clone(), &op.path), &op));
-        assert_ne!(
-            r.status, 401,
-            "{what} refused valid credentials: {}",
-            r.text
-        );
-        let r = Api::send(with_empty_body(
-            a.as_brand(&b.brand, &b.key)
-                .authed(op.method.clone(), &op.path),
-            &op,
-        ));
-        assert_ne!(
-            r.status, 401,
-            "{what} refused brand B's valid credentials: {}",
-            r.text
-        );
+        assert_ne!(r.status, 401, "{what} refused valid credentials: {}", r.text);
+        let r = Api::send(with_empty_body(a.as_brand(&b.brand, &b.key).authed(op.method.clone(), &op.path), &op));
+        assert_ne!(r.status, 401, "{what} refused brand B's valid credentials: {}", r.text);
     }
 }
 
@@ -222,18 +176,10 @@ fn write_operations_validate_their_bodies() {
             checked_required += 1;
         }
 
-        let r = Api::send(
-            req()
-                .header("content-type", "application/json")
-                .body(r#"{"a":"#),
-        );
+        let r = Api::send(req().header("content-type", "application/json").body(r#"{"a":"#));
         assert_error(&r, 400, "Invalid request body");
 
-        let r = Api::send(
-            req()
-                .header("content-type", "application/json")
-                .body("[1, 2]"),
-        );
+        let r = Api::send(req().header("content-type", "application/json").body("[1, 2]"));
         assert_error_starts(&r, 400, "Invalid request body");
 
         let big = json!({"pad": "x".repeat(4096)});
@@ -246,19 +192,13 @@ fn write_operations_validate_their_bodies() {
         assert_eq!(r.status, 415, "{what}: {}", r.text);
         assert_error_envelope(&r);
     }
-    assert!(
-        checked_required >= 15,
-        "only {checked_required} operations had required fields"
-    );
+    assert!(checked_required >= 15, "only {checked_required} operations had required fields");
 
     // A body without Content-Length (chunked) is cut off at the limit too.
-    let chunked = reqwest::blocking::Body::new(std::io::Cursor::new(
-        json!({"pad": "y".repeat(8192)}).to_string().into_bytes(),
-    ));
+    let chunked =
+        reqwest::blocking::Body::new(std::io::Cursor::new(json!({"pad": "y".repeat(8192)}).to_string().into_bytes()));
     let r = Api::send(
-        api.authed(Method::POST, "/v1/api/add_domain/")
-            .header("content-type", "application/json")
-            .body(chunked),
+        api.authed(Method::POST, "/v1/api/add_domain/").header("content-type", "application/json").body(chunked),
     );
     assert_eq!(r.status, 413, "{}", r.text);
     assert_error_envelope(&r);
@@ -266,22 +206,14 @@ fn write_operations_validate_their_bodies() {
 
     // Just under the limit is fine, and nothing above was stored.
     assert_eq!(api.total("get_domain_paginated"), 0);
-    let r = api.post(
-        "add_domain",
-        json!({"protocol_type": "https", "domain": "ok.example", "note": "z".repeat(1500)}),
-    );
+    let r = api.post("add_domain", json!({"protocol_type": "https", "domain": "ok.example", "note": "z".repeat(1500)}));
     assert_ok(&r);
 }
 
 /// A 413 leaves the body unread and ends the connection, and must say so.
 fn assert_connection_close(r: &Resp) {
     let c = r.headers.get("connection").and_then(|v| v.to_str().ok());
-    assert_eq!(
-        c,
-        Some("close"),
-        "413 without Connection: close: {:?}",
-        r.headers
-    );
+    assert_eq!(c, Some("close"), "413 without Connection: close: {:?}", r.headers);
 }
 
 #[test]
@@ -291,17 +223,10 @@ fn paths_answer_with_and_without_the_trailing_slash() {
     api.add_domain("slash.example");
     for op in documented_ops(&api) {
         let bare = op.path.trim_end_matches('/').to_string();
-        let with = Api::send(with_empty_body(
-            api.authed(op.method.clone(), &op.path),
-            &op,
-        ));
+        let with = Api::send(with_empty_body(api.authed(op.method.clone(), &op.path), &op));
         let without = Api::send(with_empty_body(api.authed(op.method.clone(), &bare), &op));
         let what = format!("{} {} vs {}", op.method, op.path, bare);
-        assert_eq!(
-            with.status, without.status,
-            "{what}: {} / {}",
-            with.text, without.text
-        );
+        assert_eq!(with.status, without.status, "{what}: {} / {}", with.text, without.text);
         assert_ne!(with.error(), "Resource not found", "{what} is not routed");
         match op.required.first() {
             None if op.is_get() => {
@@ -322,13 +247,7 @@ fn paths_answer_with_and_without_the_trailing_slash() {
 fn unknown_actions_and_paths_are_404_envelopes() {
     let d = TestDaemon::start();
     let api = d.client();
-    for path in [
-        "/v1/api/no_such_action/",
-        "/v1/api/no_such_action",
-        "/v1/api/",
-        "/v2/api/add_domain/",
-        "/nope",
-    ] {
+    for path in ["/v1/api/no_such_action/", "/v1/api/no_such_action", "/v1/api/", "/v2/api/add_domain/", "/nope"] {
         let r = Api::send(api.authed(Method::POST, path).json(&json!({})));
         assert_eq!(r.status, 404, "{path}: {}", r.text);
         assert_error_envelope(&r);
@@ -347,41 +266,19 @@ fn wrong_methods_are_405_with_allow() {
     let ops = documented_ops(&api);
     let paths: BTreeSet<&str> = ops.iter().map(|o| o.path.as_str()).collect();
     for path in paths {
-        let allowed: Vec<Method> = ops
-            .iter()
-            .filter(|o| o.path == path)
-            .map(|o| o.method.clone())
-            .collect();
-        for m in [
-            Method::GET,
-            Method::POST,
-            Method::PUT,
-            Method::DELETE,
-            Method::PATCH,
-        ] {
+        let allowed: Vec<Method> = ops.iter().filter(|o| o.path == path).map(|o| o.method.clone()).collect();
+        for m in [Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
             if allowed.contains(&m) {
                 continue;
             }
             let rb = api.authed(m.clone(), path);
-            let rb = if m == Method::GET {
-                rb
-            } else {
-                rb.json(&json!({}))
-            };
+            let rb = if m == Method::GET { rb } else { rb.json(&json!({})) };
             let r = Api::send(rb);
             assert_eq!(r.status, 405, "{m} {path}: {}", r.text);
             assert_error_envelope(&r);
-            let allow = r
-                .headers
-                .get("allow")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string();
+            let allow = r.headers.get("allow").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
             for a in &allowed {
-                assert!(
-                    allow.contains(a.as_str()),
-                    "{m} {path}: Allow {allow:?} lacks {a}"
-                );
+                assert!(allow.contains(a.as_str()), "{m} {path}: Allow {allow:?} lacks {a}");
             }
         }
     }
@@ -417,10 +314,7 @@ fn pagination_meta_is_right() {
         .chain(p2.json["data"].as_array().unwrap())
         .map(|d| d["domain_uuid"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(
-        seen, made,
-        "the two pages together are exactly the 25 domains"
-    );
+    assert_eq!(seen, made, "the two pages together are exactly the 25 domains");
 
     // Past the end: empty, still well-formed.
     let p3 = api.get("get_domain_paginated?page=3");
@@ -453,65 +347,29 @@ fn brand_timezone_is_echoed_in_lists_and_timestamps() {
     let domain = api.add_domain("tz.example");
     let template = api.add_template(&domain, "tz hook");
     api.add_secret("tz_secret", "v");
-    for list in [
-        "get_domain_paginated",
-        "get_webhook_template_paginated",
-        "get_secrets_paginated",
-    ] {
+    for list in ["get_domain_paginated", "get_webhook_template_paginated", "get_secrets_paginated"] {
         let r = api.get(&format!("{list}?page=1"));
         assert_ok(&r);
         assert_eq!(r.json["timezone"], "Asia/Kolkata", "{list}: {}", r.text);
         let item = &r.json["data"][0];
-        let at = item["inserted_at"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{list}: no inserted_at: {item}"));
-        assert!(
-            at.ends_with("+05:30"),
-            "{list}: inserted_at {at} is not in the brand's zone"
-        );
+        let at = item["inserted_at"].as_str().unwrap_or_else(|| panic!("{list}: no inserted_at: {item}"));
+        assert!(at.ends_with("+05:30"), "{list}: inserted_at {at} is not in the brand's zone");
     }
-    let r = api.post(
-        "single_webhook_template_detail",
-        json!({"webhook_uuid": template}),
-    );
+    let r = api.post("single_webhook_template_detail", json!({"webhook_uuid": template}));
     assert_ok(&r);
     assert_eq!(r.json["data"]["timezone"], "Asia/Kolkata");
-    assert!(
-        r.json["data"]["inserted_at"]
-            .as_str()
-            .unwrap()
-            .ends_with("+05:30"),
-        "{}",
-        r.text
-    );
+    assert!(r.json["data"]["inserted_at"].as_str().unwrap().ends_with("+05:30"), "{}", r.text);
 
     // The default brand stays in UTC.
     let default = d.client();
     default.add_domain("utc.example");
     let r = default.get("get_domain_paginated?page=1");
     assert_eq!(r.json["timezone"], "UTC");
-    assert!(
-        r.json["data"][0]["inserted_at"]
-            .as_str()
-            .unwrap()
-            .ends_with("+00:00"),
-        "{}",
-        r.text
-    );
-    assert_eq!(
-        r.json["meta"]["total_count"], 1,
-        "brands see only their own domains"
-    );
+    assert!(r.json["data"][0]["inserted_at"].as_str().unwrap().ends_with("+00:00"), "{}", r.text);
+    assert_eq!(r.json["meta"]["total_count"], 1, "brands see only their own domains");
 
     // An unknown zone is refused.
-    let (code, _, err) = d.cli(&[
-        "brand",
-        "create",
-        "--name",
-        "x",
-        "--timezone",
-        "Mars/Olympus",
-    ]);
+    let (code, _, err) = d.cli(&["brand", "create", "--name", "x", "--timezone", "Mars/Olympus"]);
     assert_ne!(code, 0);
     assert!(err.contains("Mars/Olympus"), "{err}");
 }
@@ -527,11 +385,7 @@ fn json_depth_is_limited() {
     let d = TestDaemon::start_with("[api]\njson_depth_max = 4\n");
     let api = d.client();
     let send = |body: String| {
-        Api::send(
-            api.authed(Method::POST, "/v1/api/add_domain/")
-                .header("content-type", "application/json")
-                .body(body),
-        )
+        Api::send(api.authed(Method::POST, "/v1/api/add_domain/").header("content-type", "application/json").body(body))
     };
     let r = send(nested_domain_body("deep6.example", 6));
     assert_error_starts(&r, 400, "Invalid request body");
@@ -540,10 +394,7 @@ fn json_depth_is_limited() {
     let r = send(nested_domain_body("deep4.example", 4));
     assert_ok(&r);
     // Brackets inside strings are not nesting.
-    let r = api.post(
-        "add_domain",
-        json!({"protocol_type": "https", "domain": "str.example", "note": "[[[[[{{{{{"}),
-    );
+    let r = api.post("add_domain", json!({"protocol_type": "https", "domain": "str.example", "note": "[[[[[{{{{{"}));
     assert_ok(&r);
     assert_eq!(api.total("get_domain_paginated"), 2);
 }
@@ -582,10 +433,7 @@ fn api_rate_limit_per_key() {
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     assert_eq!(header_i64(&r, "x-ratelimit-remaining"), 0);
     // Writes are refused too, and do not happen.
-    let r = api.post(
-        "add_domain",
-        json!({"protocol_type": "https", "domain": "limited.example"}),
-    );
+    let r = api.post("add_domain", json!({"protocol_type": "https", "domain": "limited.example"}));
     assert_eq!(r.status, 429, "{}", r.text);
 
     // The limit is per key: another key of the same brand has its own bucket.
@@ -595,10 +443,7 @@ fn api_rate_limit_per_key() {
     let other = api.as_brand(&d.brand, key2["api_key"].as_str().unwrap());
     let r = other.get("get_domain_paginated?page=1");
     assert_ok(&r);
-    assert_eq!(
-        r.json["meta"]["total_count"], 0,
-        "the refused add_domain must not have run"
-    );
+    assert_eq!(r.json["meta"]["total_count"], 0, "the refused add_domain must not have run");
     assert_eq!(header_i64(&r, "x-ratelimit-remaining"), 4);
 }
 
@@ -609,37 +454,17 @@ fn idempotency_key_replays_the_first_answer() {
     let body = json!({"protocol_type": "https", "domain": "idem.example", "rate_limit_enabled": false,
         "concurrency_control_enabled": false, "max_concurrent_jobs": 0, "max_requests_per_second": 0});
     let call = |key: &str, body: &Value| {
-        Api::send(
-            api.request(Method::POST, "add_domain")
-                .header("Idempotency-Key", key)
-                .json(body),
-        )
+        Api::send(api.request(Method::POST, "add_domain").header("Idempotency-Key", key).json(body))
     };
     let first = call("k-1", &body);
     assert_ok(&first);
-    assert!(
-        first.headers.get("idempotent-replayed").is_none(),
-        "the first answer is not a replay"
-    );
+    assert!(first.headers.get("idempotent-replayed").is_none(), "the first answer is not a replay");
     let second = call("k-1", &body);
     assert_ok(&second);
-    assert_eq!(
-        second.text, first.text,
-        "a replay returns the first body byte for byte"
-    );
+    assert_eq!(second.text, first.text, "a replay returns the first body byte for byte");
     assert_eq!(second.json["domain_uuid"], first.json["domain_uuid"]);
-    assert_eq!(
-        second
-            .headers
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
-        Some("true")
-    );
-    assert_eq!(
-        api.total("get_domain_paginated"),
-        1,
-        "the retry created nothing"
-    );
+    assert_eq!(second.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(api.total("get_domain_paginated"), 1, "the retry created nothing");
 
     // The same key with another body is a conflict.
     let mut other = body.clone();
@@ -658,10 +483,7 @@ fn idempotency_key_replays_the_first_answer() {
     assert_eq!(api.total("get_secrets_paginated"), 0);
 
     // A failed first call is not remembered: the corrected retry with the same key runs once.
-    let r = call(
-        "k-2",
-        &json!({"protocol_type": "gopher", "domain": "fix.example"}),
-    );
+    let r = call("k-2", &json!({"protocol_type": "gopher", "domain": "fix.example"}));
     assert_eq!(r.status, 400, "{}", r.text);
     let mut fixed = body.clone();
     fixed["domain"] = json!("fix.example");
@@ -674,10 +496,7 @@ fn idempotency_key_replays_the_first_answer() {
     // Keys belong to the brand: another brand may use the same key for its own call.
     let b = d.new_brand("idem-b", None);
     let r = Api::send(
-        api.as_brand(&b.brand, &b.key)
-            .request(Method::POST, "add_domain")
-            .header("Idempotency-Key", "k-1")
-            .json(&body),
+        api.as_brand(&b.brand, &b.key).request(Method::POST, "add_domain").header("Idempotency-Key", "k-1").json(&body),
     );
     assert_ok(&r);
     assert!(r.headers.get("idempotent-replayed").is_none());
@@ -692,9 +511,7 @@ fn operational_endpoints() {
     assert_eq!(r.status, 200, "{}", r.text);
     let r = api.plain_get("/readyz");
     assert_eq!(r.status, 200, "{}", r.text);
-    let version = r.json["tzdb"]["version"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no tzdb version: {}", r.text));
+    let version = r.json["tzdb"]["version"].as_str().unwrap_or_else(|| panic!("no tzdb version: {}", r.text));
     assert!(
         version.len() == 5
             && version[..4].parse::<u32>().is_ok_and(|y| y >= 2024)
@@ -704,39 +521,24 @@ fn operational_endpoints() {
 
     let before = api.plain_get("/metrics");
     assert_eq!(before.status, 200);
-    assert!(
-        !before.text.contains("route=\"add_domain\",status=\"200\""),
-        "{}",
-        before.text
-    );
+    assert!(!before.text.contains("route=\"add_domain\",status=\"200\""), "{}", before.text);
     api.add_domain("metrics.example");
-    let r = api.post(
-        "add_domain",
-        json!({"protocol_type": "nope", "domain": "x.example"}),
-    );
+    let r = api.post("add_domain", json!({"protocol_type": "nope", "domain": "x.example"}));
     assert_eq!(r.status, 400);
     let after = api.plain_get("/metrics");
     assert_eq!(after.status, 200);
     assert!(
-        after
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|c| c.starts_with("text/plain")),
+        after.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|c| c.starts_with("text/plain")),
         "{:?}",
         after.headers
     );
     assert!(
-        after
-            .text
-            .contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"200\"} 1"),
+        after.text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"200\"} 1"),
         "{}",
         after.text
     );
     assert!(
-        after
-            .text
-            .contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"400\"} 1"),
+        after.text.contains("hookwheel_http_requests_total{route=\"add_domain\",status=\"400\"} 1"),
         "{}",
         after.text
     );
@@ -749,16 +551,10 @@ fn metrics_bearer_token() {
     let r = api.plain_get("/metrics");
     assert_eq!(r.status, 401, "{}", r.text);
     for wrong in ["Bearer nope", "Bearer t0k0", "t0k", "Basic dDBr"] {
-        let r = Api::send(
-            api.bare(Method::GET, "/metrics")
-                .header("authorization", wrong),
-        );
+        let r = Api::send(api.bare(Method::GET, "/metrics").header("authorization", wrong));
         assert_eq!(r.status, 401, "{wrong}: {}", r.text);
     }
-    let r = Api::send(
-        api.bare(Method::GET, "/metrics")
-            .header("authorization", "Bearer t0k"),
-    );
+    let r = Api::send(api.bare(Method::GET, "/metrics").header("authorization", "Bearer t0k"));
     assert_eq!(r.status, 200, "{}", r.text);
     assert!(r.text.contains("hookwheel_build_info"), "{}", r.text);
     // The token protects only /metrics.

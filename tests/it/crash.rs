@@ -17,20 +17,14 @@ const KILLS: usize = 10;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
 }
 
 #[allow(clippy::disallowed_methods)] // the test compares against the real clock the daemon uses
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[test]
@@ -46,9 +40,7 @@ fn kill_9_ten_times_loses_no_fire() {
 
     // A common anchor a few seconds ahead, on a whole second: instants are start + k s.
     let start = (now_ms() / 1000 + 4) * 1000;
-    let start_iso = jiff::Timestamp::from_millisecond(start)
-        .unwrap()
-        .to_string();
+    let start_iso = jiff::Timestamp::from_millisecond(start).unwrap().to_string();
     let mut ids = Vec::new();
     for _ in 0..SCHEDULES {
         let r = api.post(
@@ -77,15 +69,8 @@ fn kill_9_ten_times_loses_no_fire() {
     // What the receiver got, by idempotency key.
     let mut received: HashMap<String, usize> = HashMap::new();
     for r in rx.requests() {
-        let key = r
-            .header("idempotency-key")
-            .expect("every request carries Idempotency-Key")
-            .to_string();
-        assert_eq!(
-            r.header("webhook-id"),
-            Some(key.as_str()),
-            "webhook-id equals the Idempotency-Key"
-        );
+        let key = r.header("idempotency-key").expect("every request carries Idempotency-Key").to_string();
+        assert_eq!(r.header("webhook-id"), Some(key.as_str()), "webhook-id equals the Idempotency-Key");
         *received.entry(key).or_default() += 1;
     }
     let valid: HashSet<String> = ids
@@ -99,10 +84,7 @@ fn kill_9_ten_times_loses_no_fire() {
         })
         .collect();
     for key in received.keys() {
-        assert!(
-            valid.contains(key),
-            "a request carried an unknown key {key}"
-        );
+        assert!(valid.contains(key), "a request carried an unknown key {key}");
     }
 
     d.restart();
@@ -113,28 +95,15 @@ fn kill_9_ten_times_loses_no_fire() {
         let simple = id.replace('-', "");
         let mut accounted: HashSet<i64> = HashSet::new();
         for status in ["missed", "skipped"] {
-            let r = api.get(&format!(
-                "get_executions_paginated?schedule_uuid={id}&filter_status={status}&page=1"
-            ));
+            let r = api.get(&format!("get_executions_paginated?schedule_uuid={id}&filter_status={status}&page=1"));
             assert_eq!(r.status, 200, "{}", r.text);
-            assert!(
-                r.json["meta"]["total_count"].as_u64().unwrap() <= 1000,
-                "more than one page"
-            );
+            assert!(r.json["meta"]["total_count"].as_u64().unwrap() <= 1000, "more than one page");
             for e in r.json["data"].as_array().unwrap() {
-                let at = jiff::Timestamp::strptime(
-                    "%Y-%m-%dT%H:%M:%S%.fZ",
-                    e["scheduled_at"].as_str().unwrap(),
-                )
-                .map(|t| t.as_millisecond())
-                .unwrap_or_else(|_| {
-                    e["scheduled_at"]
-                        .as_str()
-                        .unwrap()
-                        .parse::<jiff::Timestamp>()
-                        .unwrap()
-                        .as_millisecond()
-                });
+                let at = jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", e["scheduled_at"].as_str().unwrap())
+                    .map(|t| t.as_millisecond())
+                    .unwrap_or_else(|_| {
+                        e["scheduled_at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond()
+                    });
                 accounted.insert(at);
                 missed += 1;
             }
@@ -160,8 +129,5 @@ fn kill_9_ten_times_loses_no_fire() {
         missing.len(),
         &missing[..missing.len().min(10)]
     );
-    assert!(
-        fired > SCHEDULES * 30,
-        "seed {seed}: only {fired} deliveries"
-    );
+    assert!(fired > SCHEDULES * 30, "seed {seed}: only {fired} deliveries");
 }

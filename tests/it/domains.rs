@@ -5,9 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{
-    Api, TestDaemon, assert_error, assert_error_starts, assert_invalid, assert_ok, keys_of,
-};
+use crate::support::{Api, TestDaemon, assert_error, assert_error_starts, assert_invalid, assert_ok, keys_of};
 
 /// The list item of one domain.
 fn listed(api: &Api, uuid: &str) -> Value {
@@ -28,10 +26,7 @@ fn add_domain_documented_request_and_list_shape() {
     );
     assert_ok(&r);
     assert_eq!(r.json["details"], "Domain added successfully");
-    let uuid = r.json["domain_uuid"]
-        .as_str()
-        .expect("domain_uuid")
-        .to_string();
+    let uuid = r.json["domain_uuid"].as_str().expect("domain_uuid").to_string();
     assert!(uuid::Uuid::parse_str(&uuid).is_ok(), "{uuid}");
 
     let list = api.get("get_domain_paginated?page=1");
@@ -58,16 +53,10 @@ fn add_domain_documented_request_and_list_shape() {
     assert_eq!(item["max_requests_per_second"], 10);
     assert_eq!(item["domain_uuid"], uuid.as_str());
     assert_eq!(item["domain_name"], "api.example.com");
-    assert!(
-        item.get("domain").is_none(),
-        "the list calls it domain_name: {item}"
-    );
+    assert!(item.get("domain").is_none(), "the list calls it domain_name: {item}");
 
     // Host normalisation and ports.
-    let r = api.post(
-        "add_domain",
-        json!({"protocol_type": "HTTP", "domain": " Hooks.Example.COM:8443 "}),
-    );
+    let r = api.post("add_domain", json!({"protocol_type": "HTTP", "domain": " Hooks.Example.COM:8443 "}));
     assert_ok(&r);
     let item = listed(&api, r.json["domain_uuid"].as_str().unwrap());
     assert_eq!(item["domain_name"], "hooks.example.com:8443");
@@ -95,38 +84,23 @@ fn add_domain_sdk_field_names() {
     assert_eq!(item["max_concurrent_jobs"], 3);
 
     // Without limits, both controls are off.
-    let r = api.post(
-        "add_domain",
-        json!({"domain": "plain.example", "protocol": "https"}),
-    );
+    let r = api.post("add_domain", json!({"domain": "plain.example", "protocol": "https"}));
     assert_ok(&r);
     let plain = listed(&api, r.json["domain_uuid"].as_str().unwrap());
     assert_eq!(plain["rate_limit_enabled"], false);
     assert_eq!(plain["concurrency_control_enabled"], false);
 
     // get_domain_uuid finds it by name and protocol (SDK body), and the documented name works too.
-    let r = api.post(
-        "get_domain_uuid",
-        json!({"domain": "sdk.example", "protocol": "http"}),
-    );
+    let r = api.post("get_domain_uuid", json!({"domain": "sdk.example", "protocol": "http"}));
     assert_ok(&r);
     assert_eq!(r.json["domain_uuid"], uuid.as_str());
     assert_eq!(r.json["data"], item);
-    let r = api.post(
-        "get_domain_uuid",
-        json!({"domain": "SDK.example", "protocol_type": "http"}),
-    );
+    let r = api.post("get_domain_uuid", json!({"domain": "SDK.example", "protocol_type": "http"}));
     assert_eq!(r.json["domain_uuid"], uuid.as_str(), "{}", r.text);
     // The protocol is part of the identity.
-    let r = api.post(
-        "get_domain_uuid",
-        json!({"domain": "sdk.example", "protocol": "https"}),
-    );
+    let r = api.post("get_domain_uuid", json!({"domain": "sdk.example", "protocol": "https"}));
     assert_error(&r, 404, "Domain not found");
-    let r = api.post(
-        "get_domain_uuid",
-        json!({"domain": "unknown.example", "protocol": "http"}),
-    );
+    let r = api.post("get_domain_uuid", json!({"domain": "unknown.example", "protocol": "http"}));
     assert_error(&r, 404, "Domain not found");
 }
 
@@ -141,22 +115,10 @@ fn add_domain_rejects_bad_values_and_stores_nothing() {
         ("max_concurrent_jobs", json!(-1), "max_concurrent_jobs"),
         ("max_concurrent_jobs", json!(2.5), "max_concurrent_jobs"),
         ("max_concurrent_jobs", json!(0), "max_concurrent_jobs"),
-        (
-            "max_requests_per_second",
-            json!("10"),
-            "max_requests_per_second",
-        ),
-        (
-            "max_requests_per_second",
-            json!(0),
-            "max_requests_per_second",
-        ),
+        ("max_requests_per_second", json!("10"), "max_requests_per_second"),
+        ("max_requests_per_second", json!(0), "max_requests_per_second"),
         ("rate_limit_enabled", json!("yes"), "rate_limit_enabled"),
-        (
-            "concurrency_control_enabled",
-            json!(1),
-            "concurrency_control_enabled",
-        ),
+        ("concurrency_control_enabled", json!(1), "concurrency_control_enabled"),
         ("protocol_type", json!("ftp"), "protocol_type"),
         ("protocol_type", json!(true), "protocol_type"),
         ("domain", json!("https://bad.example"), "domain"),
@@ -173,29 +135,17 @@ fn add_domain_rejects_bad_values_and_stores_nothing() {
         assert_invalid(&r, named);
     }
     // SDK names are validated under their own name.
-    let r = api.post(
-        "add_domain",
-        json!({"domain": "bad.example", "protocol": "smtp"}),
-    );
+    let r = api.post("add_domain", json!({"domain": "bad.example", "protocol": "smtp"}));
     assert_invalid(&r, "protocol");
-    let r = api.post(
-        "add_domain",
-        json!({"domain": "bad.example", "protocol": "https", "max_concurrent": "x"}),
-    );
+    let r = api.post("add_domain", json!({"domain": "bad.example", "protocol": "https", "max_concurrent": "x"}));
     assert_invalid(&r, "max_concurrent");
     // An enabled control without its limit is a missing field.
-    let r = api.post(
-        "add_domain",
-        json!({"protocol_type": "https", "domain": "bad.example", "rate_limit_enabled": true}),
-    );
+    let r =
+        api.post("add_domain", json!({"protocol_type": "https", "domain": "bad.example", "rate_limit_enabled": true}));
     assert_error(&r, 400, "Missing required field: max_requests_per_second");
     let r = api.post("add_domain", json!({"protocol_type": "https"}));
     assert_error(&r, 400, "Missing required field: domain");
-    assert_eq!(
-        api.total("get_domain_paginated"),
-        0,
-        "a refused add stored something"
-    );
+    assert_eq!(api.total("get_domain_paginated"), 0, "a refused add stored something");
 
     // A duplicate is a conflict naming the existing domain.
     let first = api.post("add_domain", base.clone());
@@ -223,10 +173,7 @@ fn update_domain_changes_given_fields_and_keeps_others() {
     let uuid = r.json["domain_uuid"].as_str().unwrap().to_string();
     let before = listed(&api, &uuid);
 
-    let r = api.post(
-        "update_domain",
-        json!({"domain_uuid": uuid, "max_requests_per_second": 50}),
-    );
+    let r = api.post("update_domain", json!({"domain_uuid": uuid, "max_requests_per_second": 50}));
     assert_ok(&r);
     assert_eq!(r.json["domain_uuid"], uuid.as_str());
     let after = listed(&api, &uuid);
@@ -247,15 +194,9 @@ fn update_domain_changes_given_fields_and_keeps_others() {
     assert_eq!(after["max_requests_per_second"], 50);
     assert_eq!(after["inserted_at"], before["inserted_at"]);
     // The name index follows the rename.
-    let r = api.post(
-        "get_domain_uuid",
-        json!({"domain": "renamed.example", "protocol": "http"}),
-    );
+    let r = api.post("get_domain_uuid", json!({"domain": "renamed.example", "protocol": "http"}));
     assert_eq!(r.json["domain_uuid"], uuid.as_str(), "{}", r.text);
-    let r = api.post(
-        "get_domain_uuid",
-        json!({"domain": "upd.example", "protocol": "https"}),
-    );
+    let r = api.post("get_domain_uuid", json!({"domain": "upd.example", "protocol": "https"}));
     assert_eq!(r.status, 404);
 
     // Bad values change nothing.
@@ -272,18 +213,13 @@ fn update_domain_changes_given_fields_and_keeps_others() {
     }
     // Renaming onto another domain of the brand is a conflict.
     let other = api.add_domain("taken.example");
-    let r = api.post(
-        "update_domain",
-        json!({"domain_uuid": uuid, "domain": "taken.example", "protocol_type": "http"}),
-    );
+    let r = api.post("update_domain", json!({"domain_uuid": uuid, "domain": "taken.example", "protocol_type": "http"}));
     assert_eq!(r.status, 409, "{}", r.text);
     assert_eq!(listed(&api, &uuid), snapshot);
     assert!(!other.is_empty());
 
-    let r = api.post(
-        "update_domain",
-        json!({"domain_uuid": uuid::Uuid::now_v7().to_string(), "max_requests_per_second": 1}),
-    );
+    let r = api
+        .post("update_domain", json!({"domain_uuid": uuid::Uuid::now_v7().to_string(), "max_requests_per_second": 1}));
     assert_error(&r, 404, "Domain not found");
     let r = api.post("update_domain", json!({"domain_uuid": "not-a-uuid"}));
     assert_invalid(&r, "domain_uuid");
@@ -331,16 +267,8 @@ fn another_brands_domains_are_invisible() {
 
     // Reads.
     let listed_by_a = a.all_pages("get_domain_paginated");
-    assert!(
-        listed_by_a
-            .iter()
-            .all(|x| x["domain_uuid"] != b_domain.as_str()),
-        "A lists B's domain"
-    );
-    let r = a.post(
-        "get_domain_uuid",
-        json!({"domain": "b-only.example", "protocol": "http"}),
-    );
+    assert!(listed_by_a.iter().all(|x| x["domain_uuid"] != b_domain.as_str()), "A lists B's domain");
+    let r = a.post("get_domain_uuid", json!({"domain": "b-only.example", "protocol": "http"}));
     assert_error(&r, 404, "Domain not found");
     // Updates and deletes.
     let r = a.post(
@@ -349,10 +277,7 @@ fn another_brands_domains_are_invisible() {
     );
     assert_error(&r, 404, "Domain not found");
     for m in [Method::DELETE, Method::POST] {
-        let r = Api::send(
-            a.request(m, "delete_domain")
-                .json(&json!({"domain_uuid": b_domain})),
-        );
+        let r = Api::send(a.request(m, "delete_domain").json(&json!({"domain_uuid": b_domain})));
         assert_error(&r, 404, "Domain not found");
     }
     // Using B's domain from A's templates.
@@ -363,26 +288,13 @@ fn another_brands_domains_are_invisible() {
     assert_error(&r, 404, "Domain not found");
     let a_domain = a.add_domain("a2.example");
     let a_template = a.add_template(&a_domain, "a's");
-    let r = a.post(
-        "update_webhook_template",
-        json!({"webhook_uuid": a_template, "domain_uuid": b_domain}),
-    );
+    let r = a.post("update_webhook_template", json!({"webhook_uuid": a_template, "domain_uuid": b_domain}));
     assert_error(&r, 404, "Domain not found");
     // Names are per brand: A may register the same host.
-    assert_ok(&a.post(
-        "add_domain",
-        json!({"protocol_type": "http", "domain": "b-only.example"}),
-    ));
+    assert_ok(&a.post("add_domain", json!({"protocol_type": "http", "domain": "b-only.example"})));
 
-    assert_eq!(
-        b.all_pages("get_domain_paginated"),
-        b_before,
-        "B's domains changed"
-    );
-    let r = b.post(
-        "single_webhook_template_detail",
-        json!({"webhook_uuid": b_template}),
-    );
+    assert_eq!(b.all_pages("get_domain_paginated"), b_before, "B's domains changed");
+    let r = b.post("single_webhook_template_detail", json!({"webhook_uuid": b_template}));
     assert_eq!(r.json["data"]["domain_uuid"], b_domain.as_str());
     // B still cannot delete its domain: its template uses it (A's attempts did not unlink it).
     let r = b.delete("delete_domain", json!({"domain_uuid": b_domain}));

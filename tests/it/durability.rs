@@ -22,36 +22,19 @@ struct Snapshot {
 }
 
 fn by_id(items: Vec<Value>, id: &str) -> BTreeMap<String, Value> {
-    items
-        .into_iter()
-        .map(|v| {
-            (
-                v[id]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("no {id}: {v}"))
-                    .to_string(),
-                v,
-            )
-        })
-        .collect()
+    items.into_iter().map(|v| (v[id].as_str().unwrap_or_else(|| panic!("no {id}: {v}")).to_string(), v)).collect()
 }
 
 fn snapshot(api: &Api) -> Snapshot {
     let domains = by_id(api.all_pages("get_domain_paginated"), "domain_uuid");
-    let templates = by_id(
-        api.all_pages("get_webhook_template_paginated"),
-        "webhook_uuid",
-    )
-    .into_keys()
-    .map(|id| {
-        let r = api.post(
-            "single_webhook_template_detail",
-            json!({"webhook_uuid": id}),
-        );
-        assert_ok(&r);
-        (id, r.json["data"].clone())
-    })
-    .collect();
+    let templates = by_id(api.all_pages("get_webhook_template_paginated"), "webhook_uuid")
+        .into_keys()
+        .map(|id| {
+            let r = api.post("single_webhook_template_detail", json!({"webhook_uuid": id}));
+            assert_ok(&r);
+            (id, r.json["data"].clone())
+        })
+        .collect();
     let secrets = by_id(api.all_pages("get_secrets_paginated"), "secret_uuid");
     let values = secrets
         .keys()
@@ -61,12 +44,7 @@ fn snapshot(api: &Api) -> Snapshot {
             (id.clone(), r.json["data"].clone())
         })
         .collect();
-    Snapshot {
-        domains,
-        templates,
-        secrets,
-        values,
-    }
+    Snapshot { domains, templates, secrets, values }
 }
 
 fn secret_value(api: &Api, id: &str) -> String {
@@ -113,29 +91,17 @@ fn acknowledged_writes_survive_kill_9() {
             })
         })
         .collect();
-    let acked: Vec<Acked> = handles
-        .into_iter()
-        .map(|h| h.join().expect("burst thread"))
-        .collect();
+    let acked: Vec<Acked> = handles.into_iter().map(|h| h.join().expect("burst thread")).collect();
 
     let before = snapshot(&api);
-    let total: usize = acked
-        .iter()
-        .map(|a| a.domains.len() + a.templates.len() + a.secrets.len())
-        .sum();
+    let total: usize = acked.iter().map(|a| a.domains.len() + a.templates.len() + a.secrets.len()).sum();
     assert_eq!(total, THREADS * PER_THREAD * 3);
     for a in &acked {
         for id in &a.domains {
-            assert!(
-                before.domains.contains_key(id),
-                "acknowledged domain {id} not listed"
-            );
+            assert!(before.domains.contains_key(id), "acknowledged domain {id} not listed");
         }
         for id in &a.templates {
-            assert!(
-                before.templates.contains_key(id),
-                "acknowledged template {id} not listed"
-            );
+            assert!(before.templates.contains_key(id), "acknowledged template {id} not listed");
         }
         for (id, value) in &a.secrets {
             assert_eq!(before.values[id]["secret_value"], value.as_str());
@@ -148,10 +114,7 @@ fn acknowledged_writes_survive_kill_9() {
     d.kill9();
     d.restart();
     let after = snapshot(&d.client());
-    assert_eq!(
-        after, before,
-        "the store after kill -9 differs from what was acknowledged"
-    );
+    assert_eq!(after, before, "the store after kill -9 differs from what was acknowledged");
 }
 
 #[test]
@@ -167,13 +130,11 @@ fn kill_9_during_a_burst_loses_no_acknowledged_write() {
                 let mut acked = Vec::new();
                 for i in 0..500 {
                     let value = format!("live-{t}-{i}-{}", uuid::Uuid::new_v4());
-                    let body =
-                        json!({"secret_key": format!("live_{t}_{i}"), "secret_value": value});
+                    let body = json!({"secret_key": format!("live_{t}_{i}"), "secret_value": value});
                     match api.try_post("add_system_secret", body) {
                         Ok(r) => {
                             assert_ok(&r);
-                            acked
-                                .push((r.json["secret_uuid"].as_str().unwrap().to_string(), value));
+                            acked.push((r.json["secret_uuid"].as_str().unwrap().to_string(), value));
                             count.fetch_add(1, Ordering::SeqCst);
                         }
                         // The daemon is gone: what was not answered may or may not be stored.
@@ -184,30 +145,17 @@ fn kill_9_during_a_burst_loses_no_acknowledged_write() {
             })
         })
         .collect();
-    wait_for("30 acknowledged writes", Duration::from_secs(60), || {
-        (count.load(Ordering::SeqCst) >= 30).then_some(())
-    });
+    wait_for("30 acknowledged writes", Duration::from_secs(60), || (count.load(Ordering::SeqCst) >= 30).then_some(()));
     d.kill9();
-    let acked: Vec<(String, String)> = handles
-        .into_iter()
-        .flat_map(|h| h.join().expect("writer thread"))
-        .collect();
+    let acked: Vec<(String, String)> = handles.into_iter().flat_map(|h| h.join().expect("writer thread")).collect();
     assert!(acked.len() >= 30);
 
     d.restart();
     let api = d.client();
     let stored = api.total("get_secrets_paginated") as usize;
-    assert!(
-        stored >= acked.len(),
-        "{stored} stored < {} acknowledged",
-        acked.len()
-    );
+    assert!(stored >= acked.len(), "{stored} stored < {} acknowledged", acked.len());
     for (id, value) in &acked {
-        assert_eq!(
-            &secret_value(&api, id),
-            value,
-            "acknowledged secret {id} lost or changed"
-        );
+        assert_eq!(&secret_value(&api, id), value, "acknowledged secret {id} lost or changed");
     }
 }
 
@@ -217,17 +165,8 @@ fn encodings(s: &str) -> Vec<Vec<u8>> {
     let bytes = s.as_bytes();
     vec![
         bytes.to_vec(),
-        bytes
-            .iter()
-            .map(|b| b.to_string())
-            .collect::<Vec<_>>()
-            .join(",")
-            .into_bytes(),
-        bytes
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-            .into_bytes(),
+        bytes.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(",").into_bytes(),
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes(),
     ]
 }
 
@@ -267,26 +206,16 @@ fn store_file_never_holds_secret_values_or_api_keys() {
     assert_ok(&r);
     // A second API key, used once (its last use is recorded at shutdown).
     let other = d.new_brand("canary-brand", None);
-    assert_ok(
-        &api.as_brand(&other.brand, &other.key)
-            .get("get_domain_paginated?page=1"),
-    );
+    assert_ok(&api.as_brand(&other.brand, &other.key).get("get_domain_paginated?page=1"));
     assert_eq!(secret_value(&api, &s0), values[0]);
     assert_eq!(secret_value(&api, &s2), values[3]);
 
     assert_eq!(d.stop(), Some(0));
     let file = std::fs::read(d.store_file()).expect("store file");
-    assert!(
-        contains(&file, name.as_bytes()),
-        "the secret's name is not in the store: the search does not work"
-    );
+    assert!(contains(&file, name.as_bytes()), "the secret's name is not in the store: the search does not work");
     for v in &values {
         for e in encodings(v) {
-            assert!(
-                !contains(&file, &e),
-                "secret value {v} is in the store file ({})",
-                String::from_utf8_lossy(&e)
-            );
+            assert!(!contains(&file, &e), "secret value {v} is in the store file ({})", String::from_utf8_lossy(&e));
         }
     }
     for key in [&d.key, &other.key] {
@@ -295,18 +224,12 @@ fn store_file_never_holds_secret_values_or_api_keys() {
             assert!(!contains(&file, &e), "API key {key} is in the store file");
         }
         // The key's shown prefix is stored (for listing), which shows the search sees keys.
-        assert!(
-            contains(&file, &key.as_bytes()[..12]),
-            "key prefix not stored?"
-        );
+        assert!(contains(&file, &key.as_bytes()[..12]), "key prefix not stored?");
     }
     // Nor in the daemon's log.
     let log = d.output();
     for v in &values {
-        assert!(
-            !log.contains(v.as_str()),
-            "secret value {v} was logged:\n{log}"
-        );
+        assert!(!log.contains(v.as_str()), "secret value {v} was logged:\n{log}");
     }
     assert!(!log.contains(other.key.as_str()), "an API key was logged");
 }
@@ -319,16 +242,8 @@ fn a_wrong_or_missing_master_key_refuses_to_start() {
     assert_eq!(d.stop(), Some(0));
 
     let original = std::fs::read_to_string(d.vault_key_file()).expect("vault.key");
-    assert_eq!(
-        original.trim().len(),
-        64,
-        "the key file holds 64 hex characters"
-    );
-    let other: String = original
-        .trim()
-        .chars()
-        .map(|c| if c == '0' { '1' } else { '0' })
-        .collect();
+    assert_eq!(original.trim().len(), 64, "the key file holds 64 hex characters");
+    let other: String = original.trim().chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
     std::fs::write(d.vault_key_file(), format!("{other}\n")).unwrap();
     let out = failed_launch(&mut d, "the daemon started with the wrong master key");
     assert!(out.contains("does not match"), "{out}");
@@ -340,8 +255,7 @@ fn a_wrong_or_missing_master_key_refuses_to_start() {
     assert!(!out.contains("does not match"), "{out}");
 
     std::fs::write(d.vault_key_file(), &original).unwrap();
-    d.launch()
-        .unwrap_or_else(|out| panic!("the right key was refused:\n{out}"));
+    d.launch().unwrap_or_else(|out| panic!("the right key was refused:\n{out}"));
     assert_eq!(secret_value(&d.client(), &id), "GUARDED-VALUE");
 }
 
@@ -351,10 +265,7 @@ fn vault_key_rotation_while_running_and_while_stopped() {
     let api = d.client();
     let b = d.new_brand("rot-b", None);
     let b_api = api.as_brand(&b.brand, &b.key);
-    let ids = [
-        api.add_secret("rot_one", "ROT-ONE"),
-        api.add_secret("rot_two", "ROT-TWO"),
-    ];
+    let ids = [api.add_secret("rot_one", "ROT-ONE"), api.add_secret("rot_two", "ROT-TWO")];
     let b_id = b_api.add_secret("rot_b", "ROT-B");
     let key0 = std::fs::read(d.vault_key_file()).unwrap();
 
@@ -380,12 +291,8 @@ fn vault_key_rotation_while_running_and_while_stopped() {
     assert!(out.contains("4 secret(s)"), "{out}");
     let key2 = std::fs::read(d.vault_key_file()).unwrap();
     assert_ne!(key2, key1);
-    assert!(
-        !d.data_dir().join("vault.key.new").exists(),
-        "a rotation left vault.key.new behind"
-    );
-    d.launch()
-        .unwrap_or_else(|out| panic!("no start after an offline rotation:\n{out}"));
+    assert!(!d.data_dir().join("vault.key.new").exists(), "a rotation left vault.key.new behind");
+    d.launch().unwrap_or_else(|out| panic!("no start after an offline rotation:\n{out}"));
     let api = d.client();
     let b_api = api.as_brand(&b.brand, &b.key);
     assert_eq!(secret_value(&api, &ids[0]), "ROT-ONE");
@@ -407,11 +314,7 @@ fn failed_launch(d: &mut TestDaemon, what: &str) -> String {
 }
 
 /// Starts a daemon on a copy of `backup` with `vault_key`, as the restore procedure says.
-fn restore(
-    backup: &std::path::Path,
-    vault_key: &std::path::Path,
-    creds: &crate::support::Credentials,
-) -> TestDaemon {
+fn restore(backup: &std::path::Path, vault_key: &std::path::Path, creds: &crate::support::Credentials) -> TestDaemon {
     let tmp = temp_dir();
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -439,10 +342,7 @@ fn backups_while_running_and_while_stopped_restore() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains("backup"))
         .collect();
-    assert!(
-        leftovers.is_empty(),
-        "partial backup files left in the data dir: {leftovers:?}"
-    );
+    assert!(leftovers.is_empty(), "partial backup files left in the data dir: {leftovers:?}");
     // An existing file is never overwritten.
     let (code, _, err) = d.cli(&["backup", "--out", running.to_str().unwrap()]);
     assert_ne!(code, 0);
@@ -458,17 +358,9 @@ fn backups_while_running_and_while_stopped_restore() {
 
     let creds = d.credentials();
     let r1 = restore(&running, &d.vault_key_file(), &creds);
-    assert_eq!(
-        snapshot(&r1.client()),
-        first,
-        "the running backup differs from the store at that time"
-    );
+    assert_eq!(snapshot(&r1.client()), first, "the running backup differs from the store at that time");
     let r2 = restore(&stopped, &d.vault_key_file(), &creds);
-    assert_eq!(
-        snapshot(&r2.client()),
-        second,
-        "the stopped backup differs from the store"
-    );
+    assert_eq!(snapshot(&r2.client()), second, "the stopped backup differs from the store");
     // The restored store is fully usable.
     let c = r2.client();
     c.add_secret("after_restore", "NEW");
@@ -480,27 +372,15 @@ fn sigterm_stops_cleanly_with_exit_code_0() {
     let mut d = TestDaemon::start();
     let api = d.client();
     api.add_domain("term.example");
-    assert!(
-        d.data_dir().join("admin.sock").exists(),
-        "the admin socket is bound before \"listening\""
-    );
+    assert!(d.data_dir().join("admin.sock").exists(), "the admin socket is bound before \"listening\"");
     assert_eq!(d.stop(), Some(0));
-    assert!(
-        !d.data_dir().join("admin.sock").exists(),
-        "the admin socket was left behind"
-    );
+    assert!(!d.data_dir().join("admin.sock").exists(), "the admin socket was left behind");
     // A signal right after "listening" is handled, never fatal: SIGTERM exits 0, SIGHUP reloads.
     for _ in 0..5 {
-        d.launch()
-            .unwrap_or_else(|out| panic!("no restart:\n{out}"));
-        assert_eq!(
-            d.stop(),
-            Some(0),
-            "SIGTERM right after start was not handled"
-        );
+        d.launch().unwrap_or_else(|out| panic!("no restart:\n{out}"));
+        assert_eq!(d.stop(), Some(0), "SIGTERM right after start was not handled");
     }
-    d.launch()
-        .unwrap_or_else(|out| panic!("no restart:\n{out}"));
+    d.launch().unwrap_or_else(|out| panic!("no restart:\n{out}"));
     d.sighup();
     assert_eq!(d.client().plain_get("/healthz").status, 200);
     assert!(d.is_running(), "SIGHUP right after start killed the daemon");

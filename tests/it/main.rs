@@ -3,6 +3,7 @@
 mod cli;
 mod conventions;
 mod crash;
+mod delivery;
 mod domains;
 mod durability;
 mod python;

@@ -1,11 +1,16 @@
 //! A recording HTTP/1.1 receiver on loopback for delivery tests: it records every request
-//! (arrival time, method, path, headers, body) and answers as scripted (status, delay, body).
+//! (arrival time, method, path, headers, body) and answers as scripted (status, delay, body,
+//! extra headers such as `Retry-After`, an oversized body, or a reset: the connection is
+//! closed without an answer). Scripts queued with [`Receiver::push_script`] answer the next
+//! requests in order; after the queue runs out the default script answers. It also tracks how
+//! many requests are in flight (arrived, not yet answered) and the most seen at once.
 
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,9 +26,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
@@ -34,9 +37,14 @@ impl Received {
 #[derive(Debug, Clone)]
 pub struct Script {
     pub status: u16,
+    /// Waited after the request arrived, before answering (or resetting).
     pub delay: Duration,
     pub body: String,
     pub extra_headers: Vec<(String, String)>,
+    /// Close the connection without answering.
+    pub reset: bool,
+    /// Answer with this many bytes of body (`x` repeated) instead of `body`.
+    pub body_bytes: Option<usize>,
 }
 
 impl Default for Script {
@@ -46,7 +54,32 @@ impl Default for Script {
             delay: Duration::ZERO,
             body: "{\"ok\":true}".into(),
             extra_headers: Vec::new(),
+            reset: false,
+            body_bytes: None,
         }
+    }
+}
+
+impl Script {
+    /// Answers `status` with the default body.
+    pub fn status(status: u16) -> Script {
+        Script { status, ..Script::default() }
+    }
+    /// Closes the connection without answering.
+    pub fn reset() -> Script {
+        Script { reset: true, ..Script::default() }
+    }
+    pub fn with_delay(mut self, delay: Duration) -> Script {
+        self.delay = delay;
+        self
+    }
+    pub fn with_header(mut self, name: &str, value: &str) -> Script {
+        self.extra_headers.push((name.into(), value.into()));
+        self
+    }
+    pub fn with_body_bytes(mut self, n: usize) -> Script {
+        self.body_bytes = Some(n);
+        self
     }
 }
 
@@ -55,14 +88,17 @@ pub struct Receiver {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub script: Arc<Mutex<Script>>,
+    /// Scripts for the next requests, in order, before `script` applies.
+    pub queue: Arc<Mutex<VecDeque<Script>>>,
+    /// Requests arrived and not answered yet.
+    pub in_flight: Arc<AtomicUsize>,
+    /// The most requests ever in flight at once.
+    pub max_in_flight: Arc<AtomicUsize>,
 }
 
 #[allow(clippy::disallowed_methods)] // the receiver timestamps arrivals with the real clock
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 impl Receiver {
@@ -73,6 +109,9 @@ impl Receiver {
             port,
             received: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(Script::default())),
+            queue: Arc::new(Mutex::new(VecDeque::new())),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: Arc::new(AtomicUsize::new(0)),
         };
         let me = r.clone();
         std::thread::spawn(move || {
@@ -90,6 +129,21 @@ impl Receiver {
 
     pub fn set_script(&self, s: Script) {
         *self.script.lock().unwrap() = s;
+    }
+
+    /// Queues a script for one request; queued scripts answer in order before the default.
+    pub fn push_script(&self, s: Script) {
+        self.queue.lock().unwrap().push_back(s);
+    }
+
+    /// Queues several scripts (see [`Receiver::push_script`]).
+    pub fn push_scripts(&self, scripts: impl IntoIterator<Item = Script>) {
+        self.queue.lock().unwrap().extend(scripts);
+    }
+
+    /// The most requests that were in flight (arrived, not yet answered) at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
 
     pub fn requests(&self) -> Vec<Received> {
@@ -139,37 +193,48 @@ impl Receiver {
                     headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
                 }
             }
-            let len = headers
-                .get("content-length")
-                .and_then(|v| v.parse::<usize>().ok())
-                .unwrap_or(0);
+            let len = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
             let mut body = vec![0u8; len];
             if reader.read_exact(&mut body).is_err() {
                 return;
             }
             let at_ms = now_ms();
-            self.received.lock().unwrap().push(Received {
-                at_ms,
-                method,
-                path,
-                headers,
-                body,
-            });
-            let script = self.script.lock().unwrap().clone();
+            let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(n, Ordering::SeqCst);
+            // The script is chosen under the same lock as the recording, so queued scripts
+            // answer requests in arrival order.
+            let script = {
+                let mut received = self.received.lock().unwrap();
+                received.push(Received { at_ms, method, path, headers, body });
+                let queued = self.queue.lock().unwrap().pop_front();
+                queued.unwrap_or_else(|| self.script.lock().unwrap().clone())
+            };
             if !script.delay.is_zero() {
                 std::thread::sleep(script.delay);
             }
+            // No longer in flight once the answer is decided: decremented before the bytes go
+            // out, so the client cannot start a follow-up request that is counted alongside.
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            if script.reset {
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
+            let body = match script.body_bytes {
+                Some(n) => vec![b'x'; n],
+                None => script.body.clone().into_bytes(),
+            };
             let mut resp = format!(
                 "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
                 script.status,
-                script.body.len()
+                body.len()
             );
             for (k, v) in &script.extra_headers {
                 resp.push_str(&format!("{k}: {v}\r\n"));
             }
             resp.push_str("\r\n");
-            resp.push_str(&script.body);
-            if writer.write_all(resp.as_bytes()).is_err() {
+            let mut bytes = resp.into_bytes();
+            bytes.extend_from_slice(&body);
+            if writer.write_all(&bytes).is_err() {
                 return;
             }
         }

@@ -9,9 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::receiver::{Received, Receiver};
-use crate::support::{
-    Api, TestDaemon, assert_error, assert_invalid, assert_ok, keys_of, now, wait_for,
-};
+use crate::support::{Api, TestDaemon, assert_error, assert_invalid, assert_ok, keys_of, now, wait_for};
 
 const DRIVER_DOC: &[&str] = &[
     "type",
@@ -28,12 +26,7 @@ const DRIVER_DOC: &[&str] = &[
     "solar_offset",
 ];
 /// Driver fields of the extensions (`start_at`, debounce).
-const DRIVER_EXT: &[&str] = &[
-    "start_at",
-    "debounce_seconds",
-    "debounce_mode",
-    "max_wait_seconds",
-];
+const DRIVER_EXT: &[&str] = &["start_at", "debounce_seconds", "debounce_mode", "max_wait_seconds"];
 const DETAIL_DOC: &[&str] = &[
     "driver",
     "status",
@@ -82,16 +75,11 @@ const SECRET_VALUE: &str = "s3cr3t-Value-9f1c";
 
 #[allow(clippy::disallowed_methods)] // the test compares against the real clock the daemon uses
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 fn ms(s: &str) -> i64 {
-    s.parse::<jiff::Timestamp>()
-        .unwrap_or_else(|e| panic!("not an ISO-8601 instant: {s:?}: {e}"))
-        .as_millisecond()
+    s.parse::<jiff::Timestamp>().unwrap_or_else(|e| panic!("not an ISO-8601 instant: {s:?}: {e}")).as_millisecond()
 }
 
 fn iso(t: i64) -> String {
@@ -114,22 +102,14 @@ fn webhook(template: &str, fields: Value) -> Value {
 }
 
 fn every(template: &str, value: i64, period: &str) -> Value {
-    webhook(
-        template,
-        json!({"interval_value": value, "interval_period": period, "is_one_off_task": false}),
-    )
+    webhook(template, json!({"interval_value": value, "interval_period": period, "is_one_off_task": false}))
 }
 
 /// A create call: the documented answer plus the `schedule_uuid` extension; returns the uuid.
 fn create(api: &Api, action: &str, body: Value) -> String {
     let r = api.post(action, body);
     assert_ok(&r);
-    assert_eq!(
-        keys_of(&r.json),
-        ["details", "schedule_uuid", "success"],
-        "{}",
-        r.text
-    );
+    assert_eq!(keys_of(&r.json), ["details", "schedule_uuid", "success"], "{}", r.text);
     assert_eq!(r.json["details"], "Schedule added successfully");
     let id = r.json["schedule_uuid"].as_str().expect("schedule_uuid");
     uuid::Uuid::parse_str(id).expect("a UUID");
@@ -149,21 +129,13 @@ fn status_of(api: &Api, id: &str) -> String {
 
 /// The schedule's item in `get_schedules_paginated?filter_status=<status>`, if listed there.
 fn find_listed(api: &Api, id: &str, status: &str) -> Option<Value> {
-    let r = api.get(&format!(
-        "get_schedules_paginated?filter_status={status}&page=1"
-    ));
+    let r = api.get(&format!("get_schedules_paginated?filter_status={status}&page=1"));
     assert_ok(&r);
-    r.json["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .find(|s| s["schedule_uuid"] == id)
-        .cloned()
+    r.json["data"].as_array().expect("data").iter().find(|s| s["schedule_uuid"] == id).cloned()
 }
 
 fn listed(api: &Api, id: &str, status: &str) -> Value {
-    find_listed(api, id, status)
-        .unwrap_or_else(|| panic!("schedule {id} not listed with filter_status={status}"))
+    find_listed(api, id, status).unwrap_or_else(|| panic!("schedule {id} not listed with filter_status={status}"))
 }
 
 /// How many schedules the brand has, in any status.
@@ -172,12 +144,8 @@ fn schedule_count(api: &Api) -> u64 {
 }
 
 fn executions(api: &Api, id: &str, status: Option<&str>) -> Vec<Value> {
-    let filter = status
-        .map(|s| format!("&filter_status={s}"))
-        .unwrap_or_default();
-    let r = api.get(&format!(
-        "get_executions_paginated?schedule_uuid={id}{filter}&page=1"
-    ));
+    let filter = status.map(|s| format!("&filter_status={s}")).unwrap_or_default();
+    let r = api.get(&format!("get_executions_paginated?schedule_uuid={id}{filter}&page=1"));
     assert_ok(&r);
     r.json["data"].as_array().expect("data").clone()
 }
@@ -192,21 +160,14 @@ fn wait_status(api: &Api, id: &str, status: &str, timeout: Duration) -> Value {
 /// The scheduled instant in a fire's idempotency key `hw_<uuid without dashes>_<ms>`.
 fn instant_of(key: &str, id: &str) -> i64 {
     let prefix = format!("hw_{}_", id.replace('-', ""));
-    let rest = key
-        .strip_prefix(&prefix)
-        .unwrap_or_else(|| panic!("key {key:?} is not {prefix}<instant>"));
-    rest.parse()
-        .unwrap_or_else(|_| panic!("key {key:?}: no instant"))
+    let rest = key.strip_prefix(&prefix).unwrap_or_else(|| panic!("key {key:?} is not {prefix}<instant>"));
+    rest.parse().unwrap_or_else(|_| panic!("key {key:?}: no instant"))
 }
 
 /// Checks the fire headers of a received request and returns its scheduled instant.
 fn fire_instant(r: &Received, id: &str) -> i64 {
     let key = r.header("idempotency-key").expect("Idempotency-Key header");
-    assert_eq!(
-        r.header("webhook-id"),
-        Some(key),
-        "webhook-id = Idempotency-Key"
-    );
+    assert_eq!(r.header("webhook-id"), Some(key), "webhook-id = Idempotency-Key");
     instant_of(key, id)
 }
 
@@ -225,13 +186,7 @@ fn env() -> Env {
     let api = d.client();
     let domain = api.add_domain(&rx.host());
     let template = api.add_template(&domain, "schedule target");
-    Env {
-        d,
-        api,
-        rx,
-        domain,
-        template,
-    }
+    Env { d, api, rx, domain, template }
 }
 
 /// A template on its own receiver, so a test can watch several schedules apart.
@@ -264,18 +219,12 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
     let cron = create(
         &api,
         "add_cron_schedule",
-        webhook(
-            &t,
-            json!({"cron_expression": "0 9 * * *", "cron_timezone": "Asia/Kolkata", "is_one_off_task": false}),
-        ),
+        webhook(&t, json!({"cron_expression": "0 9 * * *", "cron_timezone": "Asia/Kolkata", "is_one_off_task": false})),
     );
     let clocked = create(
         &api,
         "add_clocked_schedule",
-        webhook(
-            &t,
-            json!({"clocked_run_at": "2030-12-25T00:00:00+05:30", "clocked_timezone": "Asia/Kolkata"}),
-        ),
+        webhook(&t, json!({"clocked_run_at": "2030-12-25T00:00:00+05:30", "clocked_timezone": "Asia/Kolkata"})),
     );
     let solar = create(
         &api,
@@ -286,30 +235,14 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
                    "solar_offset_seconds": -300, "is_one_off_task": false}),
         ),
     );
-    let debounce = create(
-        &api,
-        "add_debounce_schedule",
-        webhook(&t, json!({"debounce_seconds": 5})),
-    );
+    let debounce = create(&api, "add_debounce_schedule", webhook(&t, json!({"debounce_seconds": 5})));
 
     let own: &[(&str, &str, &[&str])] = &[
-        (
-            &interval,
-            "interval",
-            &["interval_value", "interval_period"],
-        ),
+        (&interval, "interval", &["interval_value", "interval_period"]),
         (&cron, "cron", &["cron_expression", "cron_timezone"]),
         (&clocked, "clocked", &["clocked_run_at", "clocked_timezone"]),
-        (
-            &solar,
-            "solar",
-            &["solar_event", "solar_lat", "solar_long", "solar_offset"],
-        ),
-        (
-            &debounce,
-            "debounce",
-            &["debounce_seconds", "debounce_mode"],
-        ),
+        (&solar, "solar", &["solar_event", "solar_lat", "solar_long", "solar_offset"]),
+        (&debounce, "debounce", &["debounce_seconds", "debounce_mode"]),
     ];
     let t_now = now_ms();
     for (id, kind, fields) in own {
@@ -353,10 +286,7 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
                     .unwrap_or_else(|| panic!("{kind}: no local next run: {loc}"));
                 assert!(local.ends_with("+05:30"), "{kind}: {local}");
                 assert_eq!(ms(local), ms(next), "{kind}: same instant");
-                assert!(
-                    ms(next) > t_now,
-                    "{kind}: next_run_at {next} not in the future"
-                );
+                assert!(ms(next) > t_now, "{kind}: next_run_at {next} not in the future");
                 assert!(loc["time_left_to_trigger"].is_string(), "{kind}: {loc}");
             }
             None => {
@@ -376,26 +306,15 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
         assert_eq!(item["last_run_at"], Value::Null);
         assert_eq!(item["next_run_at"], data["next_run_at"], "{kind}");
         assert_eq!(item["total_schedule_triggered"], 0);
-        assert_keys(
-            &item["locale_timezone_converted_details"],
-            LOCALE,
-            &[],
-            kind,
-        );
-        assert_eq!(
-            item["locale_timezone_converted_details"]["preferred_timezone"],
-            "Asia/Kolkata"
-        );
+        assert_keys(&item["locale_timezone_converted_details"], LOCALE, &[], kind);
+        assert_eq!(item["locale_timezone_converted_details"]["preferred_timezone"], "Asia/Kolkata");
     }
 
     // Driver values, and next_run_at per driver.
     let i = detail(&api, &interval);
     assert_eq!(i["driver"]["interval_value"], 10);
     assert_eq!(i["driver"]["interval_period"], "minute");
-    assert_eq!(
-        i["initial_context_template"],
-        json!({"test_name": "a", "n": 1})
-    );
+    assert_eq!(i["initial_context_template"], json!({"test_name": "a", "n": 1}));
     let next = ms(i["next_run_at"].as_str().unwrap());
     assert!(
         (before + 600_000..=after + 600_000).contains(&next),
@@ -406,14 +325,9 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
     assert_eq!(c["driver"]["cron_expression"], "0 9 * * *");
     assert_eq!(c["driver"]["cron_timezone"], "Asia/Kolkata");
     let next = c["next_run_at"].as_str().unwrap();
-    assert!(
-        next.ends_with("T03:30:00.000Z"),
-        "09:00 in Kolkata is 03:30Z: {next}"
-    );
+    assert!(next.ends_with("T03:30:00.000Z"), "09:00 in Kolkata is 03:30Z: {next}");
     assert!(ms(next) - t_now <= 86_400_000, "the next match: {next}");
-    let local = c["locale_timezone_converted_details"]["next_run_at_by_preferred_timezone"]
-        .as_str()
-        .unwrap();
+    let local = c["locale_timezone_converted_details"]["next_run_at_by_preferred_timezone"].as_str().unwrap();
     assert!(local.ends_with("T09:00:00.000+05:30"), "{local}");
 
     let k = detail(&api, &clocked);
@@ -431,11 +345,7 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
     assert!(next - t_now <= 2 * 86_400_000, "a daily event: {next}");
     // Sunrise in New York minus 5 minutes is between 09:00Z and 12:30Z all year.
     let minute_of_day = next.rem_euclid(86_400_000) / 60_000;
-    assert!(
-        (9 * 60..=12 * 60 + 30).contains(&minute_of_day),
-        "New York sunrise - 5 min at {}",
-        iso(next)
-    );
+    assert!((9 * 60..=12 * 60 + 30).contains(&minute_of_day), "New York sunrise - 5 min at {}", iso(next));
 
     let b = detail(&api, &debounce);
     assert_eq!(b["driver"]["debounce_seconds"], 5);
@@ -460,10 +370,7 @@ fn every_create_endpoint_answers_and_reads_back_in_the_documented_shapes() {
     // Another brand sees none of them.
     let other = d.client();
     assert_eq!(schedule_count(&other), 0);
-    let r = other.post(
-        "get_single_schedule_details",
-        json!({"schedule_uuid": interval}),
-    );
+    let r = other.post("get_single_schedule_details", json!({"schedule_uuid": interval}));
     assert_error(&r, 404, "Schedule not found");
 }
 
@@ -496,10 +403,7 @@ fn an_interval_delivers_rendered_requests_on_a_fixed_grid() {
     for r in &reqs {
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/hook/abc?q=abc");
-        assert_eq!(
-            r.header("authorization"),
-            Some(format!("Bearer {SECRET_VALUE}").as_str())
-        );
+        assert_eq!(r.header("authorization"), Some(format!("Bearer {SECRET_VALUE}").as_str()));
         assert_eq!(r.header("x-init"), Some("abc"));
         assert_eq!(
             r.json(),
@@ -507,31 +411,16 @@ fn an_interval_delivers_rendered_requests_on_a_fixed_grid() {
             "the body keeps the context value's type"
         );
         let at = fire_instant(r, &id);
-        assert!(
-            r.at_ms >= at,
-            "a request arrived before its instant: {} < {at}",
-            r.at_ms
-        );
-        assert!(
-            r.at_ms - at < 1000,
-            "a request arrived {} ms late",
-            r.at_ms - at
-        );
+        assert!(r.at_ms >= at, "a request arrived before its instant: {} < {at}", r.at_ms);
+        assert!(r.at_ms - at < 1000, "a request arrived {} ms late", r.at_ms - at);
         instants.push(at);
     }
     for w in instants.windows(2) {
-        assert_eq!(
-            w[1] - w[0],
-            1000,
-            "instants exactly 1 s apart: {instants:?}"
-        );
+        assert_eq!(w[1] - w[0], 1000, "instants exactly 1 s apart: {instants:?}");
     }
     for w in reqs.windows(2) {
         let gap = w[1].at_ms - w[0].at_ms;
-        assert!(
-            (250..=1750).contains(&gap),
-            "requests about 1 s apart, got {gap} ms"
-        );
+        assert!((250..=1750).contains(&gap), "requests about 1 s apart, got {gap} ms");
     }
 
     // The counters advance with each fire.
@@ -540,10 +429,7 @@ fn an_interval_delivers_rendered_requests_on_a_fixed_grid() {
     let last1 = ms(first_item["last_run_at"].as_str().expect("last_run_at"));
     let next1 = ms(first_item["next_run_at"].as_str().expect("next_run_at"));
     assert_eq!((next1 - instants[0]) % 1000, 0, "next_run_at on the grid");
-    assert!(
-        next1 > *instants.last().unwrap(),
-        "the cursor is past every instant sent"
-    );
+    assert!(next1 > *instants.last().unwrap(), "the cursor is past every instant sent");
     let item2 = wait_for("another fire", Duration::from_secs(5), || {
         let it = listed(&api, &id, "active");
         (it["total_schedule_triggered"].as_u64().unwrap() > n1).then_some(it)
@@ -556,11 +442,8 @@ fn an_interval_delivers_rendered_requests_on_a_fixed_grid() {
         let e = executions(&api, &id, Some("succeeded"));
         (e.len() >= 3).then_some(e)
     });
-    let received_keys: BTreeSet<String> = rx
-        .requests()
-        .iter()
-        .map(|r| r.header("idempotency-key").unwrap().to_string())
-        .collect();
+    let received_keys: BTreeSet<String> =
+        rx.requests().iter().map(|r| r.header("idempotency-key").unwrap().to_string()).collect();
     for e in &done {
         assert_eq!(e["status"], "succeeded");
         assert_eq!(e["schedule_uuid"], id.as_str());
@@ -569,23 +452,14 @@ fn an_interval_delivers_rendered_requests_on_a_fixed_grid() {
         assert_eq!(e["last_status_code"], 200);
         let key = e["idempotency_key"].as_str().unwrap();
         assert!(received_keys.contains(key), "{key} was not received");
-        assert_eq!(
-            ms(e["scheduled_at"].as_str().unwrap()),
-            instant_of(key, &id)
-        );
-        let late = e["lateness_ms"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("lateness_ms: {e}"));
+        assert_eq!(ms(e["scheduled_at"].as_str().unwrap()), instant_of(key, &id));
+        let late = e["lateness_ms"].as_i64().unwrap_or_else(|| panic!("lateness_ms: {e}"));
         assert!((0..1000).contains(&late), "lateness {late}");
     }
     let eid = done[0]["execution_uuid"].as_str().unwrap();
     let r = api.post("get_execution_details", json!({"execution_uuid": eid}));
     assert_ok(&r);
-    assert!(
-        !r.text.contains(SECRET_VALUE),
-        "the secret value leaked into execution details: {}",
-        r.text
-    );
+    assert!(!r.text.contains(SECRET_VALUE), "the secret value leaked into execution details: {}", r.text);
     let attempts = r.json["data"]["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 1, "{}", r.text);
     let a = &attempts[0];
@@ -597,20 +471,12 @@ fn an_interval_delivers_rendered_requests_on_a_fixed_grid() {
     assert_eq!(req["query"], json!({"q": "abc"}));
     assert_eq!(req["headers"]["Authorization"], "Bearer {{ #api_token }}");
     assert_eq!(req["headers"]["X-Init"], "abc");
-    assert_eq!(
-        req["body"],
-        json!({"x": "abc", "n": 5, "token": "{{ #api_token }}"})
-    );
+    assert_eq!(req["body"], json!({"x": "abc", "n": 5, "token": "{{ #api_token }}"}));
     // Nor anywhere else a schedule is read.
     for text in [
-        api.get(&format!(
-            "get_executions_paginated?schedule_uuid={id}&page=1"
-        ))
-        .text,
-        api.post("get_single_schedule_details", json!({"schedule_uuid": id}))
-            .text,
-        api.get("get_schedules_paginated?filter_status=active&page=1")
-            .text,
+        api.get(&format!("get_executions_paginated?schedule_uuid={id}&page=1")).text,
+        api.post("get_single_schedule_details", json!({"schedule_uuid": id})).text,
+        api.get("get_schedules_paginated?filter_status=active&page=1").text,
     ] {
         assert!(!text.contains(SECRET_VALUE), "secret leaked: {text}");
     }
@@ -621,11 +487,8 @@ fn sdk_variants_create_list_read_change_and_delete() {
     let e = env();
     let api = &e.api;
     let url = format!("http://{}/sdk/hook?src=sdk", e.rx.host());
-    let interval = create(
-        api,
-        "add_schedule",
-        json!({"webhook_url": url, "schedule_type": "interval", "interval_seconds": 1}),
-    );
+    let interval =
+        create(api, "add_schedule", json!({"webhook_url": url, "schedule_type": "interval", "interval_seconds": 1}));
     let cron = create(
         api,
         "add_schedule",
@@ -651,10 +514,7 @@ fn sdk_variants_create_list_read_change_and_delete() {
     assert_eq!(c["driver"]["cron_expression"], "0 9 * * *");
     assert_eq!(c["driver"]["cron_timezone"], "America/New_York");
     let next = ms(c["next_run_at"].as_str().unwrap());
-    let local = jiff::Timestamp::from_millisecond(next)
-        .unwrap()
-        .in_tz("America/New_York")
-        .unwrap();
+    let local = jiff::Timestamp::from_millisecond(next).unwrap().in_tz("America/New_York").unwrap();
     assert_eq!((local.hour(), local.minute()), (9, 0), "{local}");
 
     let ids = |status: &str| -> BTreeSet<String> {
@@ -665,22 +525,14 @@ fn sdk_variants_create_list_read_change_and_delete() {
         };
         let r = api.get(&q);
         assert_ok(&r);
-        r.json["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["schedule_uuid"].as_str().unwrap().to_string())
-            .collect()
+        r.json["data"].as_array().unwrap().iter().map(|s| s["schedule_uuid"].as_str().unwrap().to_string()).collect()
     };
     let both: BTreeSet<String> = [interval.clone(), cron.clone()].into();
     assert_eq!(ids(""), both);
     assert_eq!(ids("active"), both);
 
     let change = |status: &str| {
-        let r = api.post(
-            "update_schedule_status",
-            json!({"schedule_uuid": interval, "status": status}),
-        );
+        let r = api.post("update_schedule_status", json!({"schedule_uuid": interval, "status": status}));
         assert_ok(&r);
         assert_eq!(r.json["details"], "Schedule status updated");
     };
@@ -692,10 +544,7 @@ fn sdk_variants_create_list_read_change_and_delete() {
     assert_eq!(status_of(api, &interval), "active");
     change("stopped");
     assert_eq!(status_of(api, &interval), "paused", "stopped means paused");
-    let r = api.post(
-        "update_schedule_status",
-        json!({"schedule_uuid": interval, "status": "finished"}),
-    );
+    let r = api.post("update_schedule_status", json!({"schedule_uuid": interval, "status": "finished"}));
     assert_invalid(&r, "status");
 
     // delete_schedule via POST, as the SDK sends it.
@@ -713,33 +562,19 @@ fn sdk_variants_create_list_read_change_and_delete() {
 fn pause_stops_fires_and_resume_continues_on_the_grid_without_catch_up() {
     let e = env();
     let api = &e.api;
-    let id = create(
-        api,
-        "add_interval_schedule",
-        every(&e.template, 1, "second"),
-    );
+    let id = create(api, "add_interval_schedule", every(&e.template, 1, "second"));
     // Pause just after a fire, so no fire is in flight.
     let n = e.rx.wait_for(2, Duration::from_secs(5));
     assert!(n >= 2);
-    let r = api.post(
-        "change_schedule_status",
-        json!({"schedule_uuid": id, "update_status_to": "paused"}),
-    );
+    let r = api.post("change_schedule_status", json!({"schedule_uuid": id, "update_status_to": "paused"}));
     assert_ok(&r);
     assert_eq!(r.json["details"], "Schedule status updated");
     let paused_at = now_ms();
     let n = e.rx.count();
     let d = detail(api, &id);
     assert_eq!(d["status"], "paused");
-    assert_eq!(
-        d["next_run_at"],
-        Value::Null,
-        "a paused schedule has no next run"
-    );
-    assert_eq!(
-        d["locale_timezone_converted_details"]["time_left_to_trigger"],
-        Value::Null
-    );
+    assert_eq!(d["next_run_at"], Value::Null, "a paused schedule has no next run");
+    assert_eq!(d["locale_timezone_converted_details"]["time_left_to_trigger"], Value::Null);
     assert!(find_listed(api, &id, "paused").is_some());
     assert!(find_listed(api, &id, "active").is_none());
     let total_paused = d["total_triggered"].as_u64().unwrap();
@@ -748,10 +583,7 @@ fn pause_stops_fires_and_resume_continues_on_the_grid_without_catch_up() {
     assert_eq!(e.rx.count(), n, "a request arrived while paused");
     assert_eq!(detail(api, &id)["total_triggered"], total_paused);
 
-    let r = api.post(
-        "change_schedule_status",
-        json!({"schedule_uuid": id, "update_status_to": "active"}),
-    );
+    let r = api.post("change_schedule_status", json!({"schedule_uuid": id, "update_status_to": "active"}));
     assert_ok(&r);
     let resumed_at = now_ms();
     let d = detail(api, &id);
@@ -760,19 +592,12 @@ fn pause_stops_fires_and_resume_continues_on_the_grid_without_catch_up() {
     let grid = fire_instant(&e.rx.requests()[0], &id);
     let next = ms(d["next_run_at"].as_str().expect("next_run_at after resume"));
     assert_eq!((next - grid) % 1000, 0, "still on the creation grid");
-    assert!(
-        next > paused_at + 3000 && next <= resumed_at + 1000,
-        "the next fire is computed from now: {}",
-        iso(next)
-    );
+    assert!(next > paused_at + 3000 && next <= resumed_at + 1000, "the next fire is computed from now: {}", iso(next));
     assert!(e.rx.wait_for(n + 1, Duration::from_secs(5)) > n);
     // No catch-up burst: the first fire after resuming is the next grid instant, and no instant
     // of the paused period fired or was recorded.
     std::thread::sleep(Duration::from_millis(300));
-    let after: Vec<i64> = e.rx.requests()[n..]
-        .iter()
-        .map(|r| fire_instant(r, &id))
-        .collect();
+    let after: Vec<i64> = e.rx.requests()[n..].iter().map(|r| fire_instant(r, &id)).collect();
     assert_eq!(after[0], next, "{after:?}");
     assert!(after.len() <= 2, "a catch-up burst: {after:?}");
     for status in ["missed", "skipped"] {
@@ -790,20 +615,14 @@ fn one_off_clocked_delete_and_target_deletion() {
     let one_off = create(
         api,
         "add_interval_schedule",
-        webhook(
-            &e.template,
-            json!({"interval_value": 1, "interval_period": "second", "is_one_off_task": true}),
-        ),
+        webhook(&e.template, json!({"interval_value": 1, "interval_period": "second", "is_one_off_task": true})),
     );
     assert_eq!(detail(api, &one_off)["driver"]["is_one_off"], true);
     // Five seconds ago: within the default misfire grace, so it fires at once.
     let clocked = create(
         api,
         "add_clocked_schedule",
-        webhook(
-            &t_clocked,
-            json!({"clocked_run_at": iso((now_ms() - 5000) / 1000 * 1000), "clocked_timezone": "UTC"}),
-        ),
+        webhook(&t_clocked, json!({"clocked_run_at": iso((now_ms() - 5000) / 1000 * 1000), "clocked_timezone": "UTC"})),
     );
     let doomed = create(api, "add_interval_schedule", every(&t_doomed, 1, "hour"));
 
@@ -824,10 +643,7 @@ fn one_off_clocked_delete_and_target_deletion() {
 
     // completed is final.
     for to in ["active", "paused"] {
-        let r = api.post(
-            "change_schedule_status",
-            json!({"schedule_uuid": one_off, "update_status_to": to}),
-        );
+        let r = api.post("change_schedule_status", json!({"schedule_uuid": one_off, "update_status_to": to}));
         assert_invalid(&r, "update_status_to");
     }
     assert_eq!(status_of(api, &one_off), "completed");
@@ -837,19 +653,13 @@ fn one_off_clocked_delete_and_target_deletion() {
     assert_ok(&r);
     let d = detail(api, &doomed);
     assert_eq!(d["status"], "inactive");
-    assert!(
-        d["reason"].as_str().is_some_and(|r| r.contains("deleted")),
-        "{d}"
-    );
+    assert!(d["reason"].as_str().is_some_and(|r| r.contains("deleted")), "{d}");
     assert_eq!(d["next_run_at"], Value::Null);
     let item = listed(api, &doomed, "inactive");
     assert!(item["reason"].is_string());
     assert!(find_listed(api, &doomed, "active").is_none());
     // It cannot be resumed without a target.
-    let r = api.post(
-        "change_schedule_status",
-        json!({"schedule_uuid": doomed, "update_status_to": "active"}),
-    );
+    let r = api.post("change_schedule_status", json!({"schedule_uuid": doomed, "update_status_to": "active"}));
     assert_invalid(&r, "update_status_to");
     assert_eq!(rx_target.count(), 0);
 
@@ -863,16 +673,10 @@ fn one_off_clocked_delete_and_target_deletion() {
         assert_error(&r, 404, "Schedule not found");
     }
     assert_eq!(schedule_count(api), before - 2);
-    let r = api.post(
-        "get_single_schedule_details",
-        json!({"schedule_uuid": one_off}),
-    );
+    let r = api.post("get_single_schedule_details", json!({"schedule_uuid": one_off}));
     assert_error(&r, 404, "Schedule not found");
     // Deleting a schedule keeps its target.
-    let r = api.post(
-        "single_webhook_template_detail",
-        json!({"webhook_uuid": e.template}),
-    );
+    let r = api.post("single_webhook_template_detail", json!({"webhook_uuid": e.template}));
     assert_ok(&r);
 }
 
@@ -887,26 +691,17 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "add_cron_schedule",
-            webhook(
-                t,
-                json!({"cron_expression": "61 * * * *", "cron_timezone": "UTC", "is_one_off_task": false}),
-            ),
+            webhook(t, json!({"cron_expression": "61 * * * *", "cron_timezone": "UTC", "is_one_off_task": false})),
             "cron_expression",
         ),
         (
             "add_cron_schedule",
-            webhook(
-                t,
-                json!({"cron_expression": "0 9 * * *", "cron_timezone": "Mars/Base", "is_one_off_task": false}),
-            ),
+            webhook(t, json!({"cron_expression": "0 9 * * *", "cron_timezone": "Mars/Base", "is_one_off_task": false})),
             "cron_timezone",
         ),
         (
             "add_clocked_schedule",
-            webhook(
-                t,
-                json!({"clocked_run_at": "2030-01-01T00:00:00", "clocked_timezone": "Mars/Base"}),
-            ),
+            webhook(t, json!({"clocked_run_at": "2030-01-01T00:00:00", "clocked_timezone": "Mars/Base"})),
             "clocked_timezone",
         ),
         (
@@ -927,26 +722,17 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
         ),
         (
             "add_interval_schedule",
-            webhook(
-                t,
-                json!({"interval_value": 0, "interval_period": "second", "is_one_off_task": false}),
-            ),
+            webhook(t, json!({"interval_value": 0, "interval_period": "second", "is_one_off_task": false})),
             "interval_value",
         ),
         (
             "add_interval_schedule",
-            webhook(
-                t,
-                json!({"interval_value": 1, "interval_period": "fortnight", "is_one_off_task": false}),
-            ),
+            webhook(t, json!({"interval_value": 1, "interval_period": "fortnight", "is_one_off_task": false})),
             "interval_period",
         ),
         (
             "add_clocked_schedule",
-            webhook(
-                t,
-                json!({"clocked_run_at": day_ago, "clocked_timezone": "UTC"}),
-            ),
+            webhook(t, json!({"clocked_run_at": day_ago, "clocked_timezone": "UTC"})),
             "clocked_run_at",
         ),
         (
@@ -957,34 +743,19 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
         ),
         (
             "add_debounce_schedule",
-            webhook(
-                t,
-                json!({"debounce_seconds": 1, "debounce_mode": "sideways"}),
-            ),
+            webhook(t, json!({"debounce_seconds": 1, "debounce_mode": "sideways"})),
             "debounce_mode",
         ),
     ];
     for (action, body, field) in cases {
         let r = api.post(action, body.clone());
         assert_invalid(&r, field);
-        assert_eq!(
-            schedule_count(api),
-            count,
-            "{action} {body} stored something"
-        );
+        assert_eq!(schedule_count(api), count, "{action} {body} stored something");
     }
-    let r = api.post(
-        "add_interval_schedule",
-        webhook(t, json!({"interval_value": 1, "interval_period": "second"})),
-    );
+    let r = api.post("add_interval_schedule", webhook(t, json!({"interval_value": 1, "interval_period": "second"})));
     assert_error(&r, 400, "Missing required field: is_one_off_task");
-    let r = api.post(
-        "add_cron_schedule",
-        webhook(
-            t,
-            json!({"cron_expression": "0 9 * * *", "is_one_off_task": false}),
-        ),
-    );
+    let r =
+        api.post("add_cron_schedule", webhook(t, json!({"cron_expression": "0 9 * * *", "is_one_off_task": false})));
     assert_error(&r, 400, "Missing required field: cron_timezone");
     assert_eq!(schedule_count(api), count);
 
@@ -994,10 +765,7 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
     let r = other.post("add_interval_schedule", every(t, 1, "second"));
     assert_error(&r, 404, "Webhook not found");
     assert_eq!(schedule_count(&other), 0);
-    let r = other.post(
-        "change_schedule_status",
-        json!({"schedule_uuid": kept, "update_status_to": "paused"}),
-    );
+    let r = other.post("change_schedule_status", json!({"schedule_uuid": kept, "update_status_to": "paused"}));
     assert_error(&r, 404, "Schedule not found");
     assert_eq!(status_of(api, &kept), "active");
 
@@ -1008,23 +776,11 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
                    "timezone": "UTC", "exclusion_dates": ["2026-12-25"]}),
             "exclusion_dates",
         ),
-        (
-            json!({"rule_type": "termination", "max_run_to_terminate_after": 2, "allow_days": [1]}),
-            "allow_days",
-        ),
+        (json!({"rule_type": "termination", "max_run_to_terminate_after": 2, "allow_days": [1]}), "allow_days"),
         (json!({"rule_type": "lunar_window"}), "rule_type"),
-        (
-            json!({"rule_type": "time_window", "start_time": "25:00:00", "end_time": "17:00:00"}),
-            "start_time",
-        ),
-        (
-            json!({"rule_type": "calendar_window", "allow_days": [0, 15]}),
-            "allow_days",
-        ),
-        (
-            json!({"rule_type": "exclusion", "exclusion_dates": ["2026-02-30"]}),
-            "exclusion_dates",
-        ),
+        (json!({"rule_type": "time_window", "start_time": "25:00:00", "end_time": "17:00:00"}), "start_time"),
+        (json!({"rule_type": "calendar_window", "allow_days": [0, 15]}), "allow_days"),
+        (json!({"rule_type": "exclusion", "exclusion_dates": ["2026-02-30"]}), "exclusion_dates"),
         (
             json!({"rule_type": "time_window", "start_time": "09:00:00", "end_time": "17:00:00",
                    "timezone": "Mars/Base"}),
@@ -1055,11 +811,7 @@ fn rules_skip_fires_and_termination_completes() {
     let mut body = every(&t_term, 1, "second");
     body["start_at"] = json!(iso(start));
     let term = create(api, "add_interval_schedule", body);
-    assert_eq!(
-        ms(detail(api, &windowed)["next_run_at"].as_str().unwrap()),
-        start,
-        "start_at fires at k = 0"
-    );
+    assert_eq!(ms(detail(api, &windowed)["next_run_at"].as_str().unwrap()), start, "start_at fires at k = 0");
 
     // A window two to three hours from now (UTC), so now is outside it.
     let sod = (now_ms() / 1000).rem_euclid(86_400);
@@ -1092,14 +844,8 @@ fn rules_skip_fires_and_termination_completes() {
     assert_eq!(rules[0]["start_time"], hms(sod + 7200));
     assert_eq!(rules[0]["end_time"], hms(sod + 10_800));
     assert_eq!(rules[0]["timezone"], "UTC");
-    assert_eq!(
-        detail(api, &windowed)["rules"][0]["rule_uuid"],
-        rule.as_str()
-    );
-    assert_eq!(
-        detail(api, &term)["rules"][0]["max_run_to_terminate_after"],
-        2
-    );
+    assert_eq!(detail(api, &windowed)["rules"][0]["rule_uuid"], rule.as_str());
+    assert_eq!(detail(api, &term)["rules"][0]["max_run_to_terminate_after"], 2);
 
     // Blocked fires are recorded as skipped executions naming the rule; nothing is sent.
     let skipped = wait_for("2 skipped fires", Duration::from_secs(6), || {
@@ -1126,22 +872,13 @@ fn rules_skip_fires_and_termination_completes() {
     assert_eq!(rx_term.wait_for(2, Duration::from_secs(3)), 2);
 
     // Removing the rule lets the fires through.
-    let r = api.post(
-        "delete_schedule_rule",
-        json!({"schedule_uuid": windowed, "rule_uuid": rule}),
-    );
+    let r = api.post("delete_schedule_rule", json!({"schedule_uuid": windowed, "rule_uuid": rule}));
     assert_ok(&r);
     let r = api.post("list_schedule_rules", json!({"schedule_uuid": windowed}));
     assert_eq!(r.json["data"], json!([]));
-    let r = api.post(
-        "delete_schedule_rule",
-        json!({"schedule_uuid": windowed, "rule_uuid": rule}),
-    );
+    let r = api.post("delete_schedule_rule", json!({"schedule_uuid": windowed, "rule_uuid": rule}));
     assert_eq!(r.status, 404, "{}", r.text);
-    assert!(
-        e.rx.wait_for(1, Duration::from_secs(4)) >= 1,
-        "fires resume"
-    );
+    assert!(e.rx.wait_for(1, Duration::from_secs(4)) >= 1, "fires resume");
     for r in e.rx.requests() {
         assert_eq!((fire_instant(&r, &windowed) - start) % 1000, 0);
     }
@@ -1178,21 +915,10 @@ fn preview_lists_the_next_instants() {
                          {"rule_type": "calendar_window", "allow_weekdays": [1, 2, 3, 4, 5]}]}),
     );
     assert_ok(&r);
-    let utc: Vec<&str> = r.json["data"]["fire_times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["utc"].as_str().unwrap())
-        .collect();
+    let utc: Vec<&str> =
+        r.json["data"]["fire_times"].as_array().unwrap().iter().map(|f| f["utc"].as_str().unwrap()).collect();
     // 2026-03-07 is a Saturday, the 9th is excluded.
-    assert_eq!(
-        utc,
-        [
-            "2026-03-10T12:00:00Z",
-            "2026-03-11T12:00:00Z",
-            "2026-03-12T12:00:00Z"
-        ]
-    );
+    assert_eq!(utc, ["2026-03-10T12:00:00Z", "2026-03-11T12:00:00Z", "2026-03-12T12:00:00Z"]);
     let r = api.post(
         "preview_schedule",
         json!({"driver_type": "cron", "cron_expression": "0 12 * * *", "cron_timezone": "UTC",
@@ -1215,10 +941,7 @@ fn preview_lists_the_next_instants() {
         .unwrap()
         .iter()
         .map(|f| {
-            assert_eq!(
-                ms(f["local"].as_str().unwrap()),
-                ms(f["utc"].as_str().unwrap())
-            );
+            assert_eq!(ms(f["local"].as_str().unwrap()), ms(f["utc"].as_str().unwrap()));
             ms(f["utc"].as_str().unwrap())
         })
         .collect();
@@ -1230,12 +953,7 @@ fn preview_lists_the_next_instants() {
     );
     assert_ok(&r);
     let r = api.post("preview_schedule", json!({"schedule_uuid": id, "count": 5}));
-    assert_eq!(
-        r.json["data"]["fire_times"].as_array().unwrap().len(),
-        2,
-        "{}",
-        r.text
-    );
+    assert_eq!(r.json["data"]["fire_times"].as_array().unwrap().len(), 2, "{}", r.text);
 }
 
 #[test]
@@ -1260,29 +978,19 @@ fn trigger_now_and_debounce_triggers() {
     body["initial_context_template"] = ctx.clone();
     let hourly = create(api, "add_interval_schedule", body);
     let before = detail(api, &hourly);
-    let r = api.post(
-        "trigger_schedule_now",
-        json!({"schedule_uuid": hourly, "context": {"who": "manual"}}),
-    );
+    let r = api.post("trigger_schedule_now", json!({"schedule_uuid": hourly, "context": {"who": "manual"}}));
     assert_ok(&r);
-    let exec = r.json["execution_uuid"]
-        .as_str()
-        .expect("execution_uuid")
-        .to_string();
+    let exec = r.json["execution_uuid"].as_str().expect("execution_uuid").to_string();
     assert_eq!(e.rx.wait_for(1, Duration::from_secs(3)), 1);
     assert_eq!(e.rx.requests()[0].json(), json!({"n": 0, "who": "manual"}));
     assert!(e.rx.requests()[0].header("idempotency-key").is_some());
     let after = detail(api, &hourly);
     assert_eq!(after["next_run_at"], before["next_run_at"]);
     assert_eq!(after["status"], "active");
-    let d = wait_for(
-        "the manual execution to finish",
-        Duration::from_secs(3),
-        || {
-            let r = api.post("get_execution_details", json!({"execution_uuid": exec}));
-            (r.json["data"]["status"] == "succeeded").then_some(r.json["data"].clone())
-        },
-    );
+    let d = wait_for("the manual execution to finish", Duration::from_secs(3), || {
+        let r = api.post("get_execution_details", json!({"execution_uuid": exec}));
+        (r.json["data"]["status"] == "succeeded").then_some(r.json["data"].clone())
+    });
     assert_eq!(d["trigger"], "manual");
     assert_eq!(d["schedule_uuid"], hourly.as_str());
     e.rx.received.lock().unwrap().clear();
@@ -1297,32 +1005,19 @@ fn trigger_now_and_debounce_triggers() {
         if n > 1 {
             std::thread::sleep(Duration::from_millis(300));
         }
-        let r = api.post(
-            "trigger_debounce_schedule",
-            json!({"schedule_uuid": trailing, "context": {"n": n}}),
-        );
+        let r = api.post("trigger_debounce_schedule", json!({"schedule_uuid": trailing, "context": {"n": n}}));
         assert_ok(&r);
         assert_eq!(r.json["absorbed"], false);
         let at = ms(r.json["fire_at"].as_str().expect("fire_at"));
         assert!(at > last_fire_at, "each trigger pushes the fire back");
         last_fire_at = at;
     }
-    assert!(
-        now() - started < Duration::from_millis(1000),
-        "the triggers were not within one window"
-    );
-    assert_eq!(
-        ms(detail(api, &trailing)["next_run_at"].as_str().unwrap()),
-        last_fire_at
-    );
+    assert!(now() - started < Duration::from_millis(1000), "the triggers were not within one window");
+    assert_eq!(ms(detail(api, &trailing)["next_run_at"].as_str().unwrap()), last_fire_at);
     assert_eq!(e.rx.count(), 0, "trailing mode waits for quiet");
     assert_eq!(e.rx.wait_for(1, Duration::from_secs(4)), 1);
     let got = &e.rx.requests()[0];
-    assert!(
-        got.at_ms >= last_fire_at,
-        "fired {} ms before the window closed",
-        last_fire_at - got.at_ms
-    );
+    assert!(got.at_ms >= last_fire_at, "fired {} ms before the window closed", last_fire_at - got.at_ms);
     assert_eq!(got.json(), json!({"n": 3, "who": "initial"}));
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(e.rx.count(), 1, "one fire per burst");
@@ -1332,33 +1027,21 @@ fn trigger_now_and_debounce_triggers() {
     e.rx.received.lock().unwrap().clear();
 
     // Leading debounce: the first trigger fires at once, the window absorbs the next.
-    let mut body = webhook(
-        &t,
-        json!({"debounce_seconds": 30, "debounce_mode": "leading"}),
-    );
+    let mut body = webhook(&t, json!({"debounce_seconds": 30, "debounce_mode": "leading"}));
     body["initial_context_template"] = ctx;
     let leading = create(api, "add_debounce_schedule", body);
-    let r = api.post(
-        "trigger_debounce_schedule",
-        json!({"schedule_uuid": leading, "context": {"n": 7}}),
-    );
+    let r = api.post("trigger_debounce_schedule", json!({"schedule_uuid": leading, "context": {"n": 7}}));
     assert_ok(&r);
     assert_eq!(r.json["absorbed"], false);
     assert_eq!(e.rx.wait_for(1, Duration::from_secs(2)), 1);
     assert_eq!(e.rx.requests()[0].json(), json!({"n": 7, "who": "initial"}));
-    let r = api.post(
-        "trigger_debounce_schedule",
-        json!({"schedule_uuid": leading, "context": {"n": 8}}),
-    );
+    let r = api.post("trigger_debounce_schedule", json!({"schedule_uuid": leading, "context": {"n": 8}}));
     assert_ok(&r);
     assert_eq!(r.json["absorbed"], true);
     assert_eq!(r.json["fire_at"], Value::Null);
 
     // Only debounce schedules take debounce triggers.
-    let r = api.post(
-        "trigger_debounce_schedule",
-        json!({"schedule_uuid": hourly}),
-    );
+    let r = api.post("trigger_debounce_schedule", json!({"schedule_uuid": hourly}));
     assert_invalid(&r, "schedule_uuid");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(e.rx.count(), 1, "the absorbed trigger fired");
@@ -1367,11 +1050,7 @@ fn trigger_now_and_debounce_triggers() {
 #[test]
 fn after_kill_9_an_interval_keeps_its_grid_and_counters() {
     let mut e = env();
-    let id = create(
-        &e.api,
-        "add_interval_schedule",
-        every(&e.template, 1, "second"),
-    );
+    let id = create(&e.api, "add_interval_schedule", every(&e.template, 1, "second"));
     assert!(e.rx.wait_for(2, Duration::from_secs(5)) >= 2);
     let first = fire_instant(&e.rx.requests()[0], &id);
     e.d.kill9();
@@ -1388,45 +1067,25 @@ fn after_kill_9_an_interval_keeps_its_grid_and_counters() {
     assert!(next <= now_ms() + 1000, "next_run_at {} too far", iso(next));
     for r in &received {
         let at = fire_instant(r, &id);
-        assert_eq!(
-            (at - first) % 1000,
-            0,
-            "instant {at} off the grid from {first}"
-        );
+        assert_eq!((at - first) % 1000, 0, "instant {at} off the grid from {first}");
         assert!(at < next, "an instant at or after the cursor fired");
     }
 
     // Settle (pause, let deliveries finish), then the counter matches what was delivered.
-    let r = api.post(
-        "change_schedule_status",
-        json!({"schedule_uuid": id, "update_status_to": "paused"}),
-    );
+    let r = api.post("change_schedule_status", json!({"schedule_uuid": id, "update_status_to": "paused"}));
     assert_ok(&r);
     let total = wait_for("deliveries to finish", Duration::from_secs(5), || {
-        let pending = executions(&api, &id, Some("pending")).len()
-            + executions(&api, &id, Some("running")).len();
+        let pending = executions(&api, &id, Some("pending")).len() + executions(&api, &id, Some("running")).len();
         (pending == 0).then(|| detail(&api, &id)["total_triggered"].as_u64().unwrap())
     });
     let keys: BTreeSet<String> =
-        e.rx.requests()
-            .iter()
-            .map(|r| r.header("idempotency-key").unwrap().to_string())
-            .collect();
-    assert_eq!(
-        total,
-        keys.len() as u64,
-        "total_triggered = distinct fires delivered"
-    );
+        e.rx.requests().iter().map(|r| r.header("idempotency-key").unwrap().to_string()).collect();
+    assert_eq!(total, keys.len() as u64, "total_triggered = distinct fires delivered");
     let succeeded = executions(&api, &id, Some("succeeded"));
     assert_eq!(succeeded.len() as u64, total);
     let item = listed(&api, &id, "paused");
     assert_eq!(item["total_schedule_triggered"], total);
     let last = ms(item["last_run_at"].as_str().unwrap());
     let newest = keys.iter().map(|k| instant_of(k, &id)).max().unwrap();
-    assert!(
-        last >= newest,
-        "last_run_at {} is before the newest run {}",
-        iso(last),
-        iso(newest)
-    );
+    assert!(last >= newest, "last_run_at {} is before the newest run {}", iso(last), iso(newest));
 }

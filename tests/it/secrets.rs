@@ -4,9 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{
-    Api, TestDaemon, assert_error, assert_error_envelope, assert_invalid, assert_ok, keys_of,
-};
+use crate::support::{Api, TestDaemon, assert_error, assert_error_envelope, assert_invalid, assert_ok, keys_of};
 
 fn value_of(api: &Api, uuid: &str) -> Value {
     let r = api.post("get_value_of_secret", json!({"secret_uuid": uuid}));
@@ -18,22 +16,13 @@ fn value_of(api: &Api, uuid: &str) -> Value {
 fn add_duplicate_read_update_delete() {
     let d = TestDaemon::start();
     let api = d.client();
-    let r = api.post(
-        "add_system_secret",
-        json!({"secret_key": "stripe_api_key", "secret_value": "sk_live_ORIGINAL"}),
-    );
+    let r = api.post("add_system_secret", json!({"secret_key": "stripe_api_key", "secret_value": "sk_live_ORIGINAL"}));
     assert_ok(&r);
     assert_eq!(r.json["details"], "Variable added successfully in vault");
-    let uuid = r.json["secret_uuid"]
-        .as_str()
-        .expect("secret_uuid")
-        .to_string();
+    let uuid = r.json["secret_uuid"].as_str().expect("secret_uuid").to_string();
 
     // Duplicate name: 409 with the documented message and the existing id.
-    let r = api.post(
-        "add_system_secret",
-        json!({"secret_key": "stripe_api_key", "secret_value": "other"}),
-    );
+    let r = api.post("add_system_secret", json!({"secret_key": "stripe_api_key", "secret_value": "other"}));
     assert_error(&r, 409, "Key with same name already in database");
     assert_eq!(r.json["secret_uuid"], uuid.as_str());
     assert_eq!(api.total("get_secrets_paginated"), 1);
@@ -54,23 +43,12 @@ fn add_duplicate_read_update_delete() {
     assert_eq!(item["secret_key"], "stripe_api_key");
     assert_eq!(item["call_key"], "{{ #stripe_api_key }}");
     assert!(item.get("secret_value").is_none(), "{item}");
-    assert!(
-        !list.text.contains("ORIGINAL"),
-        "a list carries the value: {}",
-        list.text
-    );
+    assert!(!list.text.contains("ORIGINAL"), "a list carries the value: {}", list.text);
 
     // update_secret_value changes it.
-    let r = api.post(
-        "update_secret_value",
-        json!({"secret_uuid": uuid, "secret_value": "sk_live_ROTATED"}),
-    );
+    let r = api.post("update_secret_value", json!({"secret_uuid": uuid, "secret_value": "sk_live_ROTATED"}));
     assert_ok(&r);
-    assert!(
-        !r.text.contains("ROTATED"),
-        "an update answer echoes the value: {}",
-        r.text
-    );
+    assert!(!r.text.contains("ROTATED"), "an update answer echoes the value: {}", r.text);
     assert_eq!(value_of(&api, &uuid)["secret_value"], "sk_live_ROTATED");
     assert_eq!(api.total("get_secrets_paginated"), 1);
 
@@ -84,17 +62,11 @@ fn add_duplicate_read_update_delete() {
     assert_error_envelope(&r);
     let r = api.post("get_value_of_secret", json!({"secret_uuid": uuid}));
     assert_error(&r, 404, "Secret not found");
-    let r = api.post(
-        "update_secret_value",
-        json!({"secret_uuid": uuid, "secret_value": "x"}),
-    );
+    let r = api.post("update_secret_value", json!({"secret_uuid": uuid, "secret_value": "x"}));
     assert_error(&r, 404, "Secret not found");
     assert_eq!(api.total("get_secrets_paginated"), 0);
     // The name is free again.
-    assert_ok(&api.post(
-        "add_system_secret",
-        json!({"secret_key": "stripe_api_key", "secret_value": "again"}),
-    ));
+    assert_ok(&api.post("add_system_secret", json!({"secret_key": "stripe_api_key", "secret_value": "again"})));
 }
 
 #[test]
@@ -102,17 +74,11 @@ fn sdk_names_and_paths() {
     let d = TestDaemon::start();
     let api = d.client();
     // create_secret(key, value)
-    let r = api.post(
-        "add_system_secret",
-        json!({"key": "sdk_token", "value": "SDKVALUE-1"}),
-    );
+    let r = api.post("add_system_secret", json!({"key": "sdk_token", "value": "SDKVALUE-1"}));
     assert_ok(&r);
     let uuid = r.json["secret_uuid"].as_str().unwrap().to_string();
     assert_eq!(value_of(&api, &uuid)["secret_key"], "sdk_token");
-    let r = api.post(
-        "add_system_secret",
-        json!({"key": "sdk_token", "value": "dup"}),
-    );
+    let r = api.post("add_system_secret", json!({"key": "sdk_token", "value": "dup"}));
     assert_error(&r, 409, "Key with same name already in database");
 
     // get_secrets -> get_system_secret_paginated: the same list.
@@ -129,22 +95,13 @@ fn sdk_names_and_paths() {
     assert!(!r.text.contains("SDKVALUE"), "{}", r.text);
 
     // update_secret(secret_uuid, value) -> update_system_secret.
-    let r = api.post(
-        "update_system_secret",
-        json!({"secret_uuid": uuid, "value": "SDKVALUE-2"}),
-    );
+    let r = api.post("update_system_secret", json!({"secret_uuid": uuid, "value": "SDKVALUE-2"}));
     assert_ok(&r);
     assert_eq!(value_of(&api, &uuid)["secret_value"], "SDKVALUE-2");
     // The documented name on the alias path, and the SDK name on the documented path.
-    assert_ok(&api.post(
-        "update_system_secret",
-        json!({"secret_uuid": uuid, "secret_value": "SDKVALUE-3"}),
-    ));
+    assert_ok(&api.post("update_system_secret", json!({"secret_uuid": uuid, "secret_value": "SDKVALUE-3"})));
     assert_eq!(value_of(&api, &uuid)["secret_value"], "SDKVALUE-3");
-    assert_ok(&api.post(
-        "update_secret_value",
-        json!({"secret_uuid": uuid, "value": "SDKVALUE-4"}),
-    ));
+    assert_ok(&api.post("update_secret_value", json!({"secret_uuid": uuid, "value": "SDKVALUE-4"})));
     assert_eq!(value_of(&api, &uuid)["secret_value"], "SDKVALUE-4");
 
     // delete_secret(secret_uuid) -> POST delete_system_secret.
@@ -156,21 +113,13 @@ fn sdk_names_and_paths() {
     assert_eq!(api.total("get_secrets_paginated"), 0);
 
     // delete_secret answers both DELETE and POST; delete_system_secret DELETE too.
-    for (m, action) in [
-        (Method::DELETE, "delete_secret"),
-        (Method::POST, "delete_secret"),
-        (Method::DELETE, "delete_system_secret"),
-    ] {
+    for (m, action) in
+        [(Method::DELETE, "delete_secret"), (Method::POST, "delete_secret"), (Method::DELETE, "delete_system_secret")]
+    {
         let id = api.add_secret("to_delete", "v");
-        let r = Api::send(
-            api.request(m.clone(), action)
-                .json(&json!({"secret_uuid": id})),
-        );
+        let r = Api::send(api.request(m.clone(), action).json(&json!({"secret_uuid": id})));
         assert_ok(&r);
-        assert_eq!(
-            r.json["details"], "System secret deleted successfully",
-            "{m} {action}"
-        );
+        assert_eq!(r.json["details"], "System secret deleted successfully", "{m} {action}");
         assert_eq!(api.total("get_secrets_paginated"), 0, "{m} {action}");
     }
 }
@@ -180,32 +129,14 @@ fn bad_values_are_refused_and_store_nothing() {
     let d = TestDaemon::start();
     let api = d.client();
     let cases: &[(Value, &str)] = &[
-        (
-            json!({"secret_key": "bad key!", "secret_value": "v"}),
-            "secret_key",
-        ),
-        (
-            json!({"secret_key": "dotted.name", "secret_value": "v"}),
-            "secret_key",
-        ),
+        (json!({"secret_key": "bad key!", "secret_value": "v"}), "secret_key"),
+        (json!({"secret_key": "dotted.name", "secret_value": "v"}), "secret_key"),
         (json!({"secret_key": "", "secret_value": "v"}), "secret_key"),
-        (
-            json!({"secret_key": "k".repeat(129), "secret_value": "v"}),
-            "secret_key",
-        ),
+        (json!({"secret_key": "k".repeat(129), "secret_value": "v"}), "secret_key"),
         (json!({"secret_key": 12, "secret_value": "v"}), "secret_key"),
-        (
-            json!({"secret_key": "ok_key", "secret_value": 12}),
-            "secret_value",
-        ),
-        (
-            json!({"secret_key": "ok_key", "secret_value": ""}),
-            "secret_value",
-        ),
-        (
-            json!({"secret_key": "ok_key", "secret_value": "x".repeat(65_537)}),
-            "secret_value",
-        ),
+        (json!({"secret_key": "ok_key", "secret_value": 12}), "secret_value"),
+        (json!({"secret_key": "ok_key", "secret_value": ""}), "secret_value"),
+        (json!({"secret_key": "ok_key", "secret_value": "x".repeat(65_537)}), "secret_value"),
         // A value error names the documented field, whichever alias carried it.
         (json!({"key": "bad key!", "value": "v"}), "secret_key"),
         (json!({"key": "ok_key", "value": {"a": 1}}), "value"),
@@ -218,39 +149,24 @@ fn bad_values_are_refused_and_store_nothing() {
     assert_error(&r, 400, "Missing required field: secret_value");
     let r = api.post("add_system_secret", json!({"secret_value": "v"}));
     assert_error(&r, 400, "Missing required field: secret_key");
-    assert_eq!(
-        api.total("get_secrets_paginated"),
-        0,
-        "a refused add stored something"
-    );
+    assert_eq!(api.total("get_secrets_paginated"), 0, "a refused add stored something");
 
     // Edge values that are allowed.
     let long_ok = "x".repeat(65_536);
     let id = api.add_secret("Edge-Key_9", &long_ok);
     assert_eq!(value_of(&api, &id)["secret_value"], long_ok.as_str());
     let unicode = api.add_secret("unicode", "pässwörd ✓ \"quoted\" \\ {{ #not_a_ref }}");
-    assert_eq!(
-        value_of(&api, &unicode)["secret_value"],
-        "pässwörd ✓ \"quoted\" \\ {{ #not_a_ref }}"
-    );
+    assert_eq!(value_of(&api, &unicode)["secret_value"], "pässwörd ✓ \"quoted\" \\ {{ #not_a_ref }}");
 
     // Updates are validated too and change nothing when refused.
-    for body in [
-        json!({"secret_uuid": id, "secret_value": ""}),
-        json!({"secret_uuid": id, "secret_value": 5}),
-    ] {
+    for body in [json!({"secret_uuid": id, "secret_value": ""}), json!({"secret_uuid": id, "secret_value": 5})] {
         let r = api.post("update_secret_value", body);
         assert_invalid(&r, "secret_value");
     }
     let r = api.post("update_secret_value", json!({"secret_uuid": id}));
     assert_error(&r, 400, "Missing required field: secret_value");
     assert_eq!(value_of(&api, &id)["secret_value"], long_ok.as_str());
-    for action in [
-        "get_value_of_secret",
-        "get_system_secret_uuid",
-        "delete_secret",
-        "update_secret_value",
-    ] {
+    for action in ["get_value_of_secret", "get_system_secret_uuid", "delete_secret", "update_secret_value"] {
         let r = api.post(action, json!({"secret_uuid": "12345", "secret_value": "v"}));
         assert_invalid(&r, "secret_uuid");
     }
@@ -275,10 +191,7 @@ fn another_brands_secrets_are_invisible() {
         assert!(!r.text.contains("B-ONLY"), "{}", r.text);
     }
     for action in ["update_secret_value", "update_system_secret"] {
-        let r = a.post(
-            action,
-            json!({"secret_uuid": b_uuid, "secret_value": "A-WAS-HERE", "value": "A-WAS-HERE"}),
-        );
+        let r = a.post(action, json!({"secret_uuid": b_uuid, "secret_value": "A-WAS-HERE", "value": "A-WAS-HERE"}));
         assert_error(&r, 404, "Secret not found");
     }
     for (m, action) in [
@@ -287,36 +200,19 @@ fn another_brands_secrets_are_invisible() {
         (Method::POST, "delete_system_secret"),
         (Method::DELETE, "delete_system_secret"),
     ] {
-        let r = Api::send(
-            a.request(m.clone(), action)
-                .json(&json!({"secret_uuid": b_uuid})),
-        );
+        let r = Api::send(a.request(m.clone(), action).json(&json!({"secret_uuid": b_uuid})));
         assert_eq!(r.status, 404, "{m} {action}: {}", r.text);
         assert_error_envelope(&r);
     }
     // Names are per brand: A may use B's name, and the conflict check does not leak B's id.
-    let r = a.post(
-        "add_system_secret",
-        json!({"secret_key": "shared_name", "secret_value": "A-VALUE"}),
-    );
+    let r = a.post("add_system_secret", json!({"secret_key": "shared_name", "secret_value": "A-VALUE"}));
     assert_ok(&r);
     assert_ne!(r.json["secret_uuid"], b_uuid.as_str());
     let a_uuid = r.json["secret_uuid"].as_str().unwrap().to_string();
-    let r = a.post(
-        "add_system_secret",
-        json!({"secret_key": "shared_name", "secret_value": "again"}),
-    );
-    assert_eq!(
-        r.json["secret_uuid"],
-        a_uuid.as_str(),
-        "the conflict names A's own secret"
-    );
+    let r = a.post("add_system_secret", json!({"secret_key": "shared_name", "secret_value": "again"}));
+    assert_eq!(r.json["secret_uuid"], a_uuid.as_str(), "the conflict names A's own secret");
 
     assert_eq!(value_of(&b, &b_uuid), b_before, "B's secret changed");
-    assert_eq!(
-        b.get("get_secrets_paginated?page=1").json,
-        b_list,
-        "B's list changed"
-    );
+    assert_eq!(b.get("get_secrets_paginated?page=1").json, b_list, "B's list changed");
     assert_eq!(value_of(&a, &a_uuid)["secret_value"], "A-VALUE");
 }

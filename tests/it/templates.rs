@@ -39,10 +39,7 @@ fn documented_body(domain_uuid: &str) -> Value {
 }
 
 fn detail(api: &Api, uuid: &str) -> Value {
-    let r = api.post(
-        "single_webhook_template_detail",
-        json!({"webhook_uuid": uuid}),
-    );
+    let r = api.post("single_webhook_template_detail", json!({"webhook_uuid": uuid}));
     assert_ok(&r);
     r.json["data"].clone()
 }
@@ -62,15 +59,8 @@ fn add_list_and_detail_have_the_documented_shapes() {
     let r = api.post("add_webhook_template", documented_body(&domain));
     assert_ok(&r);
     assert_eq!(r.json["message"], "Webhook template created successfully");
-    let uuid = r.json["webhook_template_id"]
-        .as_str()
-        .expect("webhook_template_id")
-        .to_string();
-    assert_eq!(
-        r.json["webhook_uuid"],
-        uuid.as_str(),
-        "the canonical id is returned too"
-    );
+    let uuid = r.json["webhook_template_id"].as_str().expect("webhook_template_id").to_string();
+    assert_eq!(r.json["webhook_uuid"], uuid.as_str(), "the canonical id is returned too");
 
     let list = api.get("get_webhook_template_paginated?page=1");
     assert_ok(&list);
@@ -91,10 +81,7 @@ fn add_list_and_detail_have_the_documented_shapes() {
     assert_eq!(item["max_retries"], 3);
     assert_eq!(item["retry_delay"], 7);
     assert_eq!(item["retry_backoff_mode"], "exponential");
-    assert_eq!(
-        item["domain_details"],
-        json!({"domain": "hr.example", "protocol_type": "http"})
-    );
+    assert_eq!(item["domain_details"], json!({"domain": "hr.example", "protocol_type": "http"}));
 
     let data = detail(&api, &uuid);
     for k in LIST_FIELDS.iter().chain(&[
@@ -114,14 +101,9 @@ fn add_list_and_detail_have_the_documented_shapes() {
     assert_eq!(data["headers_json"], sent["headers_json"]);
     assert_eq!(data["query_params_json"], sent["query_params_json"]);
     assert_eq!(data["request_body_json"], sent["request_body_json"]);
-    let mut vars: Vec<String> =
-        serde_json::from_value(data["expected_system_variables"].clone()).unwrap();
+    let mut vars: Vec<String> = serde_json::from_value(data["expected_system_variables"].clone()).unwrap();
     vars.sort();
-    assert_eq!(
-        vars,
-        ["deep_secret", "key", "path_token", "query_secret"],
-        "{data}"
-    );
+    assert_eq!(vars, ["deep_secret", "key", "path_token", "query_secret"], "{data}");
     assert_eq!(data["domain_uuid"], domain.as_str());
 }
 
@@ -165,25 +147,16 @@ fn sdk_create_from_a_url_registers_then_reuses_the_domain() {
     assert_eq!(data["webhook_name"], "sdk hook");
     assert_eq!(data["method"], "PUT");
     assert_eq!(data["path"], "/in/bound");
-    assert_eq!(
-        data["query_params_json"],
-        json!({"source": "sdk", "x": "a b"})
-    );
+    assert_eq!(data["query_params_json"], json!({"source": "sdk", "x": "a b"}));
     assert_eq!(data["headers_json"], json!({"X-Token": "{{ #sdk_token }}"}));
     assert_eq!(data["request_body_json"], json!({"amount": "{{ amount }}"}));
     assert_eq!(data["expected_system_variables"], json!(["sdk_token"]));
-    assert_eq!(
-        data["domain_details"],
-        json!({"domain": "hooks.example.com:8443", "protocol_type": "https"})
-    );
+    assert_eq!(data["domain_details"], json!({"domain": "hooks.example.com:8443", "protocol_type": "https"}));
     let domains = api.all_pages("get_domain_paginated");
     assert_eq!(domains.len(), 1, "{domains:?}");
     assert_eq!(domains[0]["domain_name"], "hooks.example.com:8443");
     assert_eq!(domains[0]["domain_uuid"], data["domain_uuid"]);
-    assert_eq!(
-        domains[0]["rate_limit_enabled"], false,
-        "an SDK-registered domain has limits off"
-    );
+    assert_eq!(domains[0]["rate_limit_enabled"], false, "an SDK-registered domain has limits off");
     assert_eq!(domains[0]["concurrency_control_enabled"], false);
 
     // The second time the same domain is reused.
@@ -202,23 +175,12 @@ fn sdk_create_from_a_url_registers_then_reuses_the_domain() {
         json!({"name": "plain", "url": "http://hooks.example.com:8443/", "method": "POST"}),
     );
     assert_ok(&r);
-    assert_eq!(
-        detail(&api, r.json["webhook_uuid"].as_str().unwrap())["path"],
-        "/"
-    );
+    assert_eq!(detail(&api, r.json["webhook_uuid"].as_str().unwrap())["path"], "/");
     assert_eq!(api.total("get_domain_paginated"), 2);
 
     // Bad urls register nothing.
-    for url in [
-        "ftp://x.example/a",
-        "x.example/a",
-        "https://x.example:99999/a",
-        "https:///a",
-    ] {
-        let r = api.post(
-            "add_webhook_template",
-            json!({"name": "bad", "url": url, "method": "POST"}),
-        );
+    for url in ["ftp://x.example/a", "x.example/a", "https://x.example:99999/a", "https:///a"] {
+        let r = api.post("add_webhook_template", json!({"name": "bad", "url": url, "method": "POST"}));
         assert_invalid(&r, "url");
     }
     assert_eq!(api.total("get_domain_paginated"), 2);
@@ -252,24 +214,16 @@ fn sdk_aliases_read_update_and_delete_by_template_uuid() {
     expected["headers_json"] = json!({"X-New": "1"});
     expected["expected_system_variables"] = after["expected_system_variables"].clone();
     assert_eq!(after, expected, "only the sent fields change");
-    let mut vars: Vec<String> =
-        serde_json::from_value(after["expected_system_variables"].clone()).unwrap();
+    let mut vars: Vec<String> = serde_json::from_value(after["expected_system_variables"].clone()).unwrap();
     vars.sort();
-    assert_eq!(
-        vars,
-        ["deep_secret", "key", "path_token", "query_secret"],
-        "recomputed from the new headers"
-    );
+    assert_eq!(vars, ["deep_secret", "key", "path_token", "query_secret"], "recomputed from the new headers");
 
     // delete_webhook_template via POST with template_uuid.
     let r = api.post("delete_webhook_template", json!({"template_uuid": uuid}));
     assert_ok(&r);
     let r = api.post("get_webhook_template_uuid", json!({"template_uuid": uuid}));
     assert_error(&r, 404, "Webhook not found");
-    let r = api.post(
-        "single_webhook_template_detail",
-        json!({"webhook_uuid": uuid}),
-    );
+    let r = api.post("single_webhook_template_detail", json!({"webhook_uuid": uuid}));
     assert_error(&r, 404, "Webhook not found");
     let r = api.post("delete_webhook_template", json!({"template_uuid": uuid}));
     assert_error(&r, 404, "Webhook not found");
@@ -289,12 +243,8 @@ fn update_webhook_template_changes_fields_and_keeps_others() {
     let api = d.client();
     let domain = api.add_domain("u1.example");
     let domain2 = api.add_domain("u2.example");
-    let uuid = api
-        .post("add_webhook_template", documented_body(&domain))
-        .json["webhook_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let uuid =
+        api.post("add_webhook_template", documented_body(&domain)).json["webhook_uuid"].as_str().unwrap().to_string();
     let before = detail(&api, &uuid);
 
     let r = api.post(
@@ -309,10 +259,7 @@ fn update_webhook_template_changes_fields_and_keeps_others() {
     assert_eq!(after["retry_backoff_mode"], "linear");
     assert_eq!(after["path"], "/v2");
     assert_eq!(after["request_body_json"], json!({"only": "{{ #fresh }}"}));
-    assert_eq!(
-        after["domain_details"],
-        json!({"domain": "u2.example", "protocol_type": "http"})
-    );
+    assert_eq!(after["domain_details"], json!({"domain": "u2.example", "protocol_type": "http"}));
     let item = list_item(&api, &uuid);
     for k in LIST_FIELDS {
         assert_eq!(item[*k], after[*k], "the list shows the old {k}");
@@ -330,17 +277,12 @@ fn update_webhook_template_changes_fields_and_keeps_others() {
     ] {
         assert_eq!(after[k], before[k], "{k} changed");
     }
-    let mut vars: Vec<String> =
-        serde_json::from_value(after["expected_system_variables"].clone()).unwrap();
+    let mut vars: Vec<String> = serde_json::from_value(after["expected_system_variables"].clone()).unwrap();
     vars.sort();
     assert_eq!(vars, ["fresh", "key", "query_secret"]);
     // The old domain is free now; the new one is in use.
     assert_ok(&api.delete("delete_domain", json!({"domain_uuid": domain})));
-    assert_eq!(
-        api.delete("delete_domain", json!({"domain_uuid": domain2}))
-            .status,
-        409
-    );
+    assert_eq!(api.delete("delete_domain", json!({"domain_uuid": domain2})).status, 409);
 
     // Invalid updates change nothing.
     let snapshot = detail(&api, &uuid);
@@ -357,11 +299,7 @@ fn update_webhook_template_changes_fields_and_keeps_others() {
         body["webhook_uuid"] = json!(uuid);
         let r = api.post("update_webhook_template", body);
         assert_invalid(&r, field);
-        assert_eq!(
-            detail(&api, &uuid),
-            snapshot,
-            "{change} changed the template"
-        );
+        assert_eq!(detail(&api, &uuid), snapshot, "{change} changed the template");
     }
     let r = api.post(
         "update_webhook_template",
@@ -369,10 +307,8 @@ fn update_webhook_template_changes_fields_and_keeps_others() {
     );
     assert_error(&r, 404, "Domain not found");
     assert_eq!(detail(&api, &uuid), snapshot);
-    let r = api.post(
-        "update_webhook_template",
-        json!({"webhook_uuid": uuid::Uuid::now_v7().to_string(), "max_retries": 1}),
-    );
+    let r = api
+        .post("update_webhook_template", json!({"webhook_uuid": uuid::Uuid::now_v7().to_string(), "max_retries": 1}));
     assert_error(&r, 404, "Webhook not found");
 }
 
@@ -425,11 +361,7 @@ fn add_webhook_template_rejects_bad_values_and_stores_nothing() {
         let r = api.post("add_webhook_template", body);
         assert_error(&r, 400, &format!("Missing required field: {missing}"));
     }
-    assert_eq!(
-        api.total("get_webhook_template_paginated"),
-        0,
-        "a refused add stored something"
-    );
+    assert_eq!(api.total("get_webhook_template_paginated"), 0, "a refused add stored something");
     // The domain is not in use after all these refusals.
     assert_ok(&api.delete("delete_domain", json!({"domain_uuid": domain})));
 }
@@ -441,47 +373,26 @@ fn another_brands_templates_are_invisible() {
     let creds = d.new_brand("b", None);
     let b = a.as_brand(&creds.brand, &creds.key);
     let b_domain = b.add_domain("b.example");
-    let b_uuid = b
-        .post("add_webhook_template", documented_body(&b_domain))
-        .json["webhook_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let b_uuid =
+        b.post("add_webhook_template", documented_body(&b_domain)).json["webhook_uuid"].as_str().unwrap().to_string();
     let b_before = detail(&b, &b_uuid);
     let a_domain = a.add_domain("a.example");
     a.add_template(&a_domain, "a's own");
 
     assert!(
-        a.all_pages("get_webhook_template_paginated")
-            .iter()
-            .all(|t| t["webhook_uuid"] != b_uuid.as_str()),
+        a.all_pages("get_webhook_template_paginated").iter().all(|t| t["webhook_uuid"] != b_uuid.as_str()),
         "A lists B's template"
     );
-    let r = a.post(
-        "single_webhook_template_detail",
-        json!({"webhook_uuid": b_uuid}),
-    );
+    let r = a.post("single_webhook_template_detail", json!({"webhook_uuid": b_uuid}));
     assert_error(&r, 404, "Webhook not found");
-    let r = a.post(
-        "get_webhook_template_uuid",
-        json!({"template_uuid": b_uuid}),
-    );
+    let r = a.post("get_webhook_template_uuid", json!({"template_uuid": b_uuid}));
     assert_error(&r, 404, "Webhook not found");
-    let r = a.post(
-        "update_webhook_template",
-        json!({"webhook_uuid": b_uuid, "webhook_name": "hijacked"}),
-    );
+    let r = a.post("update_webhook_template", json!({"webhook_uuid": b_uuid, "webhook_name": "hijacked"}));
     assert_error(&r, 404, "Webhook not found");
-    let r = a.post(
-        "update_webhook_template",
-        json!({"template_uuid": b_uuid, "domain_uuid": a_domain}),
-    );
+    let r = a.post("update_webhook_template", json!({"template_uuid": b_uuid, "domain_uuid": a_domain}));
     assert_error(&r, 404, "Webhook not found");
     for m in [Method::DELETE, Method::POST] {
-        let r = Api::send(
-            a.request(m, "delete_webhook_template")
-                .json(&json!({"webhook_uuid": b_uuid})),
-        );
+        let r = Api::send(a.request(m, "delete_webhook_template").json(&json!({"webhook_uuid": b_uuid})));
         assert_error(&r, 404, "Webhook not found");
     }
     assert_eq!(detail(&b, &b_uuid), b_before, "B's template changed");

@@ -7,12 +7,7 @@ use crate::store::tables::{DOMAIN_NAMES, DOMAINS, TEMPLATE_BY_DOMAIN, key};
 use crate::store::{Store, StoreError};
 
 pub(crate) fn name_key(brand: BrandId, protocol: Protocol, host: &str) -> Vec<u8> {
-    key(&[
-        brand.as_bytes(),
-        protocol.as_str().as_bytes(),
-        b"://",
-        host.as_bytes(),
-    ])
+    key(&[brand.as_bytes(), protocol.as_str().as_bytes(), b"://", host.as_bytes()])
 }
 
 /// Inserts a new domain inside an open write transaction, refusing a duplicate name.
@@ -20,10 +15,7 @@ pub(crate) fn insert_domain(w: &redb::WriteTransaction, d: &Domain) -> Result<()
     let mut names = w.open_table(DOMAIN_NAMES).map_err(StoreError::from_db)?;
     let nk = name_key(d.brand, d.protocol, &d.host);
     if let Some(existing) = get_raw(&names, &nk)? {
-        return Err(StoreError::Conflict {
-            what: "Domain",
-            existing: Some(decode_id("domain_names", &existing)?),
-        });
+        return Err(StoreError::Conflict { what: "Domain", existing: Some(decode_id("domain_names", &existing)?) });
     }
     let mut t = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
     put(&mut t, &key(&[d.brand.as_bytes(), d.id.as_bytes()]), d)?;
@@ -46,12 +38,7 @@ impl Store {
         })
     }
 
-    pub fn find_domain(
-        &self,
-        brand: BrandId,
-        protocol: Protocol,
-        host: &str,
-    ) -> Result<Option<Domain>, StoreError> {
+    pub fn find_domain(&self, brand: BrandId, protocol: Protocol, host: &str) -> Result<Option<Domain>, StoreError> {
         self.read(|r| {
             let names = r.open_table(DOMAIN_NAMES).map_err(StoreError::from_db)?;
             let Some(id) = get_raw(&names, &name_key(brand, protocol, host))? else {
@@ -88,12 +75,7 @@ impl Store {
         .await
     }
 
-    pub fn list_domains(
-        &self,
-        brand: BrandId,
-        page: u64,
-        per_page: u64,
-    ) -> Result<Page<Domain>, StoreError> {
+    pub fn list_domains(&self, brand: BrandId, page: u64, per_page: u64) -> Result<Page<Domain>, StoreError> {
         self.read(|r| {
             let t = r.open_table(DOMAINS).map_err(StoreError::from_db)?;
             page_prefix(&t, "domains", brand.as_bytes(), page, per_page)
@@ -130,14 +112,12 @@ impl Store {
             let mut t = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
             let k = key(&[brand.as_bytes(), id.as_bytes()]);
             let d: Domain = get(&t, "domains", &k)?.ok_or(StoreError::NotFound("Domain"))?;
-            let users = w
-                .open_table(TEMPLATE_BY_DOMAIN)
-                .map_err(StoreError::from_db)?;
+            let users = w.open_table(TEMPLATE_BY_DOMAIN).map_err(StoreError::from_db)?;
             if any_with_prefix(&users, &k)? {
-                return Err(StoreError::InUse {
-                    what: "Domain",
-                    by: "webhook templates".into(),
-                });
+                return Err(StoreError::InUse { what: "Domain", by: "webhook templates".into() });
+            }
+            if Store::domain_used_by_workflows(w, brand, id)? {
+                return Err(StoreError::InUse { what: "Domain", by: "workflow steps".into() });
             }
             let mut names = w.open_table(DOMAIN_NAMES).map_err(StoreError::from_db)?;
             remove(&mut names, &name_key(brand, d.protocol, &d.host))?;

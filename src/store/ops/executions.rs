@@ -46,8 +46,7 @@ impl Store {
             match get::<Execution>(&t, "executions", &k)? {
                 None => return Err(StoreError::NotFound("Execution")),
                 Some(stored)
-                    if stored.status == ExecutionStatus::Cancelled
-                        && e.status != ExecutionStatus::Cancelled =>
+                    if stored.status == ExecutionStatus::Cancelled && e.status != ExecutionStatus::Cancelled =>
                 {
                     return Ok(false);
                 }
@@ -55,9 +54,7 @@ impl Store {
             }
             put(&mut t, &k, &e)?;
             if e.status.is_finished() {
-                let mut pending = w
-                    .open_table(PENDING_EXECUTIONS)
-                    .map_err(StoreError::from_db)?;
+                let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
                 remove(&mut pending, e.id.as_bytes())?;
             }
             Ok(true)
@@ -66,30 +63,19 @@ impl Store {
     }
 
     /// Cancels an unfinished execution; a finished one is a conflict.
-    pub async fn cancel_execution(
-        &self,
-        brand: BrandId,
-        id: ExecutionId,
-        now: i64,
-    ) -> Result<Execution, StoreError> {
+    pub async fn cancel_execution(&self, brand: BrandId, id: ExecutionId, now: i64) -> Result<Execution, StoreError> {
         self.write(move |w| {
             let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             let k = key(&[brand.as_bytes(), id.as_bytes()]);
-            let mut e: Execution =
-                get(&t, "executions", &k)?.ok_or(StoreError::NotFound("Execution"))?;
+            let mut e: Execution = get(&t, "executions", &k)?.ok_or(StoreError::NotFound("Execution"))?;
             if e.status.is_finished() {
-                return Err(StoreError::Invalid(format!(
-                    "the execution is already {}",
-                    e.status.as_str()
-                )));
+                return Err(StoreError::Invalid(format!("the execution is already {}", e.status.as_str())));
             }
             e.status = ExecutionStatus::Cancelled;
             e.finished_ms = Some(now);
             e.next_attempt_ms = None;
             put(&mut t, &k, &e)?;
-            let mut pending = w
-                .open_table(PENDING_EXECUTIONS)
-                .map_err(StoreError::from_db)?;
+            let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
             remove(&mut pending, id.as_bytes())?;
             Ok(e)
         })
@@ -97,29 +83,16 @@ impl Store {
     }
 
     /// Parks an execution of `domain` in the store (its in-memory queue is full).
-    pub async fn spill(
-        &self,
-        domain: DomainId,
-        brand: BrandId,
-        id: ExecutionId,
-    ) -> Result<(), StoreError> {
+    pub async fn spill(&self, domain: DomainId, brand: BrandId, id: ExecutionId) -> Result<(), StoreError> {
         self.write(move |w| {
             let mut t = w.open_table(SPILLED).map_err(StoreError::from_db)?;
-            super::put_raw(
-                &mut t,
-                &key(&[domain.as_bytes(), id.as_bytes()]),
-                brand.as_bytes(),
-            )
+            super::put_raw(&mut t, &key(&[domain.as_bytes(), id.as_bytes()]), brand.as_bytes())
         })
         .await
     }
 
     /// Takes (and removes) up to `n` parked executions of `domain`, oldest first.
-    pub async fn take_spilled(
-        &self,
-        domain: DomainId,
-        n: usize,
-    ) -> Result<Vec<(BrandId, ExecutionId)>, StoreError> {
+    pub async fn take_spilled(&self, domain: DomainId, n: usize) -> Result<Vec<(BrandId, ExecutionId)>, StoreError> {
         self.write(move |w| {
             let mut t = w.open_table(SPILLED).map_err(StoreError::from_db)?;
             let mut found = Vec::new();
@@ -162,9 +135,7 @@ impl Store {
                 }
                 Ok(true)
             })?;
-            let mut idx = w
-                .open_table(EXECUTIONS_BY_SCHEDULE)
-                .map_err(StoreError::from_db)?;
+            let mut idx = w.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
             for (k, schedule) in &stale {
                 if let Some(s) = schedule {
                     remove(&mut idx, &key(&[&k[..16], s.as_bytes(), &k[16..32]]))?;
@@ -176,11 +147,7 @@ impl Store {
         .await
     }
 
-    pub fn get_execution(
-        &self,
-        brand: BrandId,
-        id: ExecutionId,
-    ) -> Result<Option<Execution>, StoreError> {
+    pub fn get_execution(&self, brand: BrandId, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
         self.read(|r| {
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             get(&t, "executions", &key(&[brand.as_bytes(), id.as_bytes()]))
@@ -203,24 +170,16 @@ impl Store {
                 && filter.from_ms.is_none()
                 && filter.to_ms.is_none()
             {
-                let mut p: Page<Execution> =
-                    page_prefix(&t, "executions", brand.as_bytes(), 1, u64::MAX)?;
+                let mut p: Page<Execution> = page_prefix(&t, "executions", brand.as_bytes(), 1, u64::MAX)?;
                 p.items.reverse();
                 let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
-                p.items = p
-                    .items
-                    .into_iter()
-                    .skip(skip)
-                    .take(per_page as usize)
-                    .collect();
+                p.items = p.items.into_iter().skip(skip).take(per_page as usize).collect();
                 return Ok(p);
             }
             let mut all: Vec<Execution> = Vec::new();
             match filter.schedule {
                 Some(s) => {
-                    let idx = r
-                        .open_table(EXECUTIONS_BY_SCHEDULE)
-                        .map_err(StoreError::from_db)?;
+                    let idx = r.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
                     let prefix = key(&[brand.as_bytes(), s.as_bytes()]);
                     let mut ids = Vec::new();
                     scan_prefix(&idx, &prefix, |k, _| {
@@ -228,9 +187,7 @@ impl Store {
                         Ok(true)
                     })?;
                     for id in ids {
-                        if let Some(e) =
-                            get::<Execution>(&t, "executions", &key(&[brand.as_bytes(), &id]))?
-                        {
+                        if let Some(e) = get::<Execution>(&t, "executions", &key(&[brand.as_bytes(), &id]))? {
                             all.push(e);
                         }
                     }
@@ -246,19 +203,14 @@ impl Store {
             all.reverse();
             let total = all.len() as u64;
             let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
-            Ok(Page {
-                items: all.into_iter().skip(skip).take(per_page as usize).collect(),
-                total,
-            })
+            Ok(Page { items: all.into_iter().skip(skip).take(per_page as usize).collect(), total })
         })
     }
 
     /// Executions recorded but not finished (to resume after a restart).
     pub fn pending_executions(&self) -> Result<Vec<Execution>, StoreError> {
         self.read(|r| {
-            let pending = r
-                .open_table(PENDING_EXECUTIONS)
-                .map_err(StoreError::from_db)?;
+            let pending = r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             let mut out = Vec::new();
             scan_prefix(&pending, &[], |k, v| {

@@ -22,11 +22,7 @@ pub struct IdempotentReply {
 }
 
 impl Store {
-    pub fn get_idempotent(
-        &self,
-        brand: BrandId,
-        key_hash: &[u8; 32],
-    ) -> Result<Option<IdempotentReply>, StoreError> {
+    pub fn get_idempotent(&self, brand: BrandId, key_hash: &[u8; 32]) -> Result<Option<IdempotentReply>, StoreError> {
         self.read(|r| {
             let t = r.open_table(IDEMPOTENCY).map_err(StoreError::from_db)?;
             get(&t, "idempotency", &key(&[brand.as_bytes(), key_hash]))

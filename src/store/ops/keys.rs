@@ -60,14 +60,11 @@ impl Store {
         self.write(move |w| {
             let mut t = w.open_table(API_KEYS).map_err(StoreError::from_db)?;
             let mut key: ApiKey = match &which {
-                KeyRef::Id(id) => {
-                    get(&t, "api_keys", id.as_bytes())?.ok_or(StoreError::NotFound("API key"))?
-                }
+                KeyRef::Id(id) => get(&t, "api_keys", id.as_bytes())?.ok_or(StoreError::NotFound("API key"))?,
                 KeyRef::Prefix(p) => {
                     let all: Vec<ApiKey> = all_prefix(&t, "api_keys", &[])?;
-                    let mut hits = all
-                        .into_iter()
-                        .filter(|k| k.prefix.starts_with(p.as_str()) || p.starts_with(&k.prefix));
+                    let mut hits =
+                        all.into_iter().filter(|k| k.prefix.starts_with(p.as_str()) || p.starts_with(&k.prefix));
                     let first = hits.next().ok_or(StoreError::NotFound("API key"))?;
                     if hits.next().is_some() {
                         return Err(StoreError::Invalid(format!(

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod schedules;
 pub mod secrets;
 pub mod templates;
+pub mod workflows;
 
 use redb::{ReadableTable, Table};
 use serde::Serialize;
@@ -36,18 +37,11 @@ pub(crate) fn get_raw(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(t.get(key)
-        .map_err(StoreError::from_db)?
-        .map(|v| v.value().to_vec()))
+    Ok(t.get(key).map_err(StoreError::from_db)?.map(|v| v.value().to_vec()))
 }
 
-pub(crate) fn put<T: Serialize>(
-    t: &mut BytesTable<'_>,
-    key: &[u8],
-    rec: &T,
-) -> Result<(), StoreError> {
-    t.insert(key, codec::encode(rec).as_slice())
-        .map_err(StoreError::from_db)?;
+pub(crate) fn put<T: Serialize>(t: &mut BytesTable<'_>, key: &[u8], rec: &T) -> Result<(), StoreError> {
+    t.insert(key, codec::encode(rec).as_slice()).map_err(StoreError::from_db)?;
     Ok(())
 }
 

@@ -6,8 +6,8 @@ use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
-    ARMED_SCHEDULES, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SCHEDULE_BY_TARGET,
-    SCHEDULES, TEMPLATES, key,
+    ARMED_SCHEDULES, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SCHEDULE_BY_TARGET, SCHEDULES, TEMPLATES,
+    key,
 };
 use crate::store::{Store, StoreError};
 
@@ -16,11 +16,7 @@ fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
 }
 
 /// Writes a schedule record and keeps its armed-index entry in step.
-fn save(
-    w: &redb::WriteTransaction,
-    t: &mut super::BytesTable<'_>,
-    s: &Schedule,
-) -> Result<(), StoreError> {
+fn save(w: &redb::WriteTransaction, t: &mut super::BytesTable<'_>, s: &Schedule) -> Result<(), StoreError> {
     let k = skey(s.brand, s.id);
     put(t, &k, s)?;
     let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
@@ -35,29 +31,28 @@ fn target_key(s: &Schedule) -> Vec<u8> {
 }
 
 /// Writes executions (and their indexes) inside an open transaction.
-pub(crate) fn insert_executions(
-    w: &redb::WriteTransaction,
-    execs: &[Execution],
-) -> Result<(), StoreError> {
+pub(crate) fn insert_executions(w: &redb::WriteTransaction, execs: &[Execution]) -> Result<(), StoreError> {
     let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-    let mut by_schedule = w
-        .open_table(EXECUTIONS_BY_SCHEDULE)
-        .map_err(StoreError::from_db)?;
-    let mut pending = w
-        .open_table(PENDING_EXECUTIONS)
-        .map_err(StoreError::from_db)?;
+    let mut by_schedule = w.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
+    let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
     for e in execs {
         put(&mut t, &key(&[e.brand.as_bytes(), e.id.as_bytes()]), e)?;
         if let Some(s) = e.schedule {
-            put_raw(
-                &mut by_schedule,
-                &key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]),
-                &[],
-            )?;
+            put_raw(&mut by_schedule, &key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]), &[])?;
         }
         if !e.status.is_finished() {
             put_raw(&mut pending, e.id.as_bytes(), e.brand.as_bytes())?;
         }
+    }
+    Ok(())
+}
+
+/// Writes executions whether new or existing (updates keep the indexes right).
+pub(crate) fn upsert_executions(w: &redb::WriteTransaction, execs: &[Execution]) -> Result<(), StoreError> {
+    insert_executions(w, execs)?;
+    let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+    for e in execs.iter().filter(|e| e.status.is_finished()) {
+        remove(&mut pending, e.id.as_bytes())?;
     }
     Ok(())
 }
@@ -76,19 +71,12 @@ impl Store {
         self.write(move |w| {
             if s.target_kind == TargetKind::Webhook {
                 let templates = w.open_table(TEMPLATES).map_err(StoreError::from_db)?;
-                if get_raw(
-                    &templates,
-                    &key(&[s.brand.as_bytes(), s.target_id.as_bytes()]),
-                )?
-                .is_none()
-                {
+                if get_raw(&templates, &key(&[s.brand.as_bytes(), s.target_id.as_bytes()]))?.is_none() {
                     return Err(StoreError::NotFound("Webhook"));
                 }
             }
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
-            let mut by_target = w
-                .open_table(SCHEDULE_BY_TARGET)
-                .map_err(StoreError::from_db)?;
+            let mut by_target = w.open_table(SCHEDULE_BY_TARGET).map_err(StoreError::from_db)?;
             save(w, &mut t, &s)?;
             put_raw(&mut by_target, &target_key(&s), &[])?;
             Ok(s)
@@ -96,11 +84,7 @@ impl Store {
         .await
     }
 
-    pub fn get_schedule(
-        &self,
-        brand: BrandId,
-        id: ScheduleId,
-    ) -> Result<Option<Schedule>, StoreError> {
+    pub fn get_schedule(&self, brand: BrandId, id: ScheduleId) -> Result<Option<Schedule>, StoreError> {
         self.read(|r| {
             let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             get(&t, "schedules", &skey(brand, id))
@@ -144,19 +128,17 @@ impl Store {
 
     /// Calls `f(brand, schedule, timer deadline)` for every armed schedule, from the compact
     /// index (start-up re-arm reads 40 bytes per schedule, no records).
-    pub fn for_each_armed(
-        &self,
-        mut f: impl FnMut(BrandId, ScheduleId, i64),
-    ) -> Result<(), StoreError> {
+    pub fn for_each_armed(&self, mut f: impl FnMut(BrandId, ScheduleId, i64)) -> Result<(), StoreError> {
         self.read(|r| {
             let t = r.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
             scan_prefix(&t, &[], |k, v| {
                 let brand = BrandId(codec::decode_id("armed_schedules", &k[..16])?);
                 let id = ScheduleId(codec::decode_id("armed_schedules", &k[16..32])?);
-                let d = i64::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt {
-                    table: "armed_schedules",
-                    detail: "bad deadline".into(),
-                })?);
+                let d =
+                    i64::from_le_bytes(v.try_into().map_err(|_| StoreError::Corrupt {
+                        table: "armed_schedules",
+                        detail: "bad deadline".into(),
+                    })?);
                 f(brand, id, d);
                 Ok(true)
             })
@@ -175,8 +157,7 @@ impl Store {
         self.write(move |w| {
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             let k = skey(brand, id);
-            let mut s: Schedule =
-                get(&t, "schedules", &k)?.ok_or(StoreError::NotFound("Schedule"))?;
+            let mut s: Schedule = get(&t, "schedules", &k)?.ok_or(StoreError::NotFound("Schedule"))?;
             let out = f(&mut s)?;
             s.version += 1;
             s.updated_ms = now;
@@ -192,9 +173,7 @@ impl Store {
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             let k = skey(brand, id);
             let s: Schedule = get(&t, "schedules", &k)?.ok_or(StoreError::NotFound("Schedule"))?;
-            let mut by_target = w
-                .open_table(SCHEDULE_BY_TARGET)
-                .map_err(StoreError::from_db)?;
+            let mut by_target = w.open_table(SCHEDULE_BY_TARGET).map_err(StoreError::from_db)?;
             remove(&mut by_target, &target_key(&s))?;
             let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
             remove(&mut armed, &k)?;
@@ -238,16 +217,11 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<Vec<ScheduleId>, StoreError> {
-        let by_target = w
-            .open_table(SCHEDULE_BY_TARGET)
-            .map_err(StoreError::from_db)?;
+        let by_target = w.open_table(SCHEDULE_BY_TARGET).map_err(StoreError::from_db)?;
         let prefix = key(&[brand.as_bytes(), target.as_bytes()]);
         let mut ids = Vec::new();
         scan_prefix(&by_target, &prefix, |k, _| {
-            ids.push(ScheduleId(codec::decode_id(
-                "schedule_by_target",
-                &k[32..48],
-            )?));
+            ids.push(ScheduleId(codec::decode_id("schedule_by_target", &k[32..48])?));
             Ok(true)
         })?;
         drop(by_target);

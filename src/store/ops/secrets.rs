@@ -58,12 +58,7 @@ impl Store {
         })
     }
 
-    pub fn list_secrets(
-        &self,
-        brand: BrandId,
-        page: u64,
-        per_page: u64,
-    ) -> Result<Page<Secret>, StoreError> {
+    pub fn list_secrets(&self, brand: BrandId, page: u64, per_page: u64) -> Result<Page<Secret>, StoreError> {
         self.read(|r| {
             let t = r.open_table(SECRETS).map_err(StoreError::from_db)?;
             page_prefix(&t, "secrets", brand.as_bytes(), page, per_page)
@@ -142,9 +137,7 @@ impl Store {
             let mut dt = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
             let current_domains: Vec<Domain> = all_prefix(&dt, "domains", &[])?;
             if current != expected || current_domains != expected_domains {
-                return Err(StoreError::Invalid(
-                    "secrets changed during key rotation; run it again".into(),
-                ));
+                return Err(StoreError::Invalid("secrets changed during key rotation; run it again".into()));
             }
             for d in &domains {
                 put(&mut dt, &key(&[d.brand.as_bytes(), d.id.as_bytes()]), d)?;

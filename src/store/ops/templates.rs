@@ -43,9 +43,7 @@ impl Store {
             }
             require_domain(w, &t)?;
             let mut table = w.open_table(TEMPLATES).map_err(StoreError::from_db)?;
-            let mut usage = w
-                .open_table(TEMPLATE_BY_DOMAIN)
-                .map_err(StoreError::from_db)?;
+            let mut usage = w.open_table(TEMPLATE_BY_DOMAIN).map_err(StoreError::from_db)?;
             put(&mut table, &key(&[t.brand.as_bytes(), t.id.as_bytes()]), &t)?;
             put_raw(&mut usage, &usage_key(&t), &[])?;
             Ok(t)
@@ -53,11 +51,7 @@ impl Store {
         .await
     }
 
-    pub fn get_template(
-        &self,
-        brand: BrandId,
-        id: TemplateId,
-    ) -> Result<Option<WebhookTemplate>, StoreError> {
+    pub fn get_template(&self, brand: BrandId, id: TemplateId) -> Result<Option<WebhookTemplate>, StoreError> {
         self.read(|r| {
             let t = r.open_table(TEMPLATES).map_err(StoreError::from_db)?;
             get(&t, "templates", &key(&[brand.as_bytes(), id.as_bytes()]))
@@ -81,12 +75,9 @@ impl Store {
         self.write(move |w| {
             let mut table = w.open_table(TEMPLATES).map_err(StoreError::from_db)?;
             let k = key(&[t.brand.as_bytes(), t.id.as_bytes()]);
-            let old: WebhookTemplate =
-                get(&table, "templates", &k)?.ok_or(StoreError::NotFound("Webhook"))?;
+            let old: WebhookTemplate = get(&table, "templates", &k)?.ok_or(StoreError::NotFound("Webhook"))?;
             require_domain(w, &t)?;
-            let mut usage = w
-                .open_table(TEMPLATE_BY_DOMAIN)
-                .map_err(StoreError::from_db)?;
+            let mut usage = w.open_table(TEMPLATE_BY_DOMAIN).map_err(StoreError::from_db)?;
             remove(&mut usage, &usage_key(&old))?;
             put_raw(&mut usage, &usage_key(&t), &[])?;
             put(&mut table, &k, &t)?;
@@ -105,11 +96,8 @@ impl Store {
         self.write(move |w| {
             let mut table = w.open_table(TEMPLATES).map_err(StoreError::from_db)?;
             let k = key(&[brand.as_bytes(), id.as_bytes()]);
-            let old: WebhookTemplate =
-                get(&table, "templates", &k)?.ok_or(StoreError::NotFound("Webhook"))?;
-            let mut usage = w
-                .open_table(TEMPLATE_BY_DOMAIN)
-                .map_err(StoreError::from_db)?;
+            let old: WebhookTemplate = get(&table, "templates", &k)?.ok_or(StoreError::NotFound("Webhook"))?;
+            let mut usage = w.open_table(TEMPLATE_BY_DOMAIN).map_err(StoreError::from_db)?;
             remove(&mut usage, &usage_key(&old))?;
             remove(&mut table, &k)?;
             drop((table, usage));

@@ -37,10 +37,7 @@ pub struct TestDaemon {
 
 /// Creates a fresh temporary directory for a daemon.
 pub fn temp_dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("hookwheel-it-")
-        .tempdir()
-        .expect("temp dir")
+    tempfile::Builder::new().prefix("hookwheel-it-").tempdir().expect("temp dir")
 }
 
 impl TestDaemon {
@@ -80,18 +77,14 @@ impl TestDaemon {
     /// Starts a daemon on a prepared directory (e.g. a restored backup) with known credentials.
     pub fn start_on(tmp: tempfile::TempDir, extra_config: &str, creds: &Credentials) -> TestDaemon {
         let mut d = TestDaemon::unstarted(tmp, extra_config);
-        d.launch()
-            .unwrap_or_else(|out| panic!("daemon did not start:\n{out}"));
+        d.launch().unwrap_or_else(|out| panic!("daemon did not start:\n{out}"));
         d.brand = creds.brand.clone();
         d.key = creds.key.clone();
         d
     }
 
     pub fn credentials(&self) -> Credentials {
-        Credentials {
-            brand: self.brand.clone(),
-            key: self.key.clone(),
-        }
+        Credentials { brand: self.brand.clone(), key: self.key.clone() }
     }
 
     /// The store file.
@@ -113,18 +106,15 @@ impl TestDaemon {
         }
         let (code, out, err) = self.cli(&args);
         assert_eq!(code, 0, "brand create failed: {out}{err}");
-        let v: Value = serde_json::from_str(out.trim())
-            .unwrap_or_else(|e| panic!("brand create --json printed {out:?}: {e}"));
+        let v: Value =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("brand create --json printed {out:?}: {e}"));
         let brand = v["brand_uuid"].as_str().expect("brand_uuid").to_string();
         let (code, out, err) = self.cli(&["key", "create", "--brand", &brand, "--json"]);
         assert_eq!(code, 0, "key create failed: {out}{err}");
-        let v: Value = serde_json::from_str(out.trim())
-            .unwrap_or_else(|e| panic!("key create --json printed {out:?}: {e}"));
+        let v: Value =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("key create --json printed {out:?}: {e}"));
         assert_eq!(v["brand_uuid"], brand.as_str(), "{v}");
-        Credentials {
-            brand,
-            key: v["api_key"].as_str().expect("api_key").to_string(),
-        }
+        Credentials { brand, key: v["api_key"].as_str().expect("api_key").to_string() }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -202,16 +192,10 @@ impl TestDaemon {
                     }
                 }
                 Err(_) => {
-                    let status = self
-                        .child
-                        .as_mut()
-                        .and_then(|c| c.try_wait().ok().flatten());
+                    let status = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
                     if status.is_some() || now() >= deadline {
                         std::thread::sleep(Duration::from_millis(200));
-                        let _ = self
-                            .child
-                            .take()
-                            .map(|mut c| c.kill().and_then(|_| c.wait()));
+                        let _ = self.child.take().map(|mut c| c.kill().and_then(|_| c.wait()));
                         return Err(self.output());
                     }
                 }
@@ -220,13 +204,9 @@ impl TestDaemon {
     }
 
     pub fn initial_credentials(&self) -> Credentials {
-        let text = std::fs::read_to_string(self.data_dir().join("initial-credentials.json"))
-            .expect("credentials file");
+        let text = std::fs::read_to_string(self.data_dir().join("initial-credentials.json")).expect("credentials file");
         let v: Value = serde_json::from_str(&text).unwrap();
-        Credentials {
-            brand: v["brand_uuid"].as_str().unwrap().into(),
-            key: v["api_key"].as_str().unwrap().into(),
-        }
+        Credentials { brand: v["brand_uuid"].as_str().unwrap().into(), key: v["api_key"].as_str().unwrap().into() }
     }
 
     /// Everything the daemon printed so far.
@@ -239,11 +219,7 @@ impl TestDaemon {
     }
 
     fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.pid().to_string()])
-            .status()
-            .expect("kill")
-            .success();
+        let ok = Command::new("kill").args([sig, &self.pid().to_string()]).status().expect("kill").success();
         assert!(ok, "kill {sig} failed");
     }
 
@@ -268,14 +244,11 @@ impl TestDaemon {
         if self.child.is_some() {
             self.stop();
         }
-        self.launch()
-            .unwrap_or_else(|out| panic!("daemon did not restart:\n{out}"));
+        self.launch().unwrap_or_else(|out| panic!("daemon did not restart:\n{out}"));
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| c.try_wait().ok().flatten().is_none())
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
     }
 
     pub fn client(&self) -> Api {
@@ -295,21 +268,13 @@ impl Drop for TestDaemon {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            eprintln!(
-                "---- daemon output ----\n{}\n-----------------------",
-                self.output()
-            );
+            eprintln!("---- daemon output ----\n{}\n-----------------------", self.output());
         }
     }
 }
 
 pub fn run_cli(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run cli");
+    let out = Command::new(BIN).args(args).arg("--config").arg(config).output().expect("run cli");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -348,16 +313,8 @@ pub fn install_crypto() {
 impl Api {
     pub fn new(base: &str, brand: &str, key: &str) -> Api {
         install_crypto();
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        Api {
-            base: base.into(),
-            brand: brand.into(),
-            key: key.into(),
-            http,
-        }
+        let http = reqwest::blocking::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        Api { base: base.into(), brand: brand.into(), key: key.into(), http }
     }
 
     pub fn with_http(mut self, http: reqwest::blocking::Client) -> Api {
@@ -366,12 +323,7 @@ impl Api {
     }
 
     pub fn as_brand(&self, brand: &str, key: &str) -> Api {
-        Api {
-            base: self.base.clone(),
-            brand: brand.into(),
-            key: key.into(),
-            http: self.http.clone(),
-        }
+        Api { base: self.base.clone(), brand: brand.into(), key: key.into(), http: self.http.clone() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -379,11 +331,7 @@ impl Api {
     }
 
     /// An authenticated request builder for `/v1/api/<action>/`.
-    pub fn request(
-        &self,
-        method: reqwest::Method,
-        action: &str,
-    ) -> reqwest::blocking::RequestBuilder {
+    pub fn request(&self, method: reqwest::Method, action: &str) -> reqwest::blocking::RequestBuilder {
         self.http
             .request(method, self.url(&format!("/v1/api/{action}/")))
             .header("x-hookpulse-api-key", &self.key)
@@ -396,12 +344,7 @@ impl Api {
         let headers = r.headers().clone();
         let text = r.text().unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp {
-            status,
-            headers,
-            json,
-            text,
-        }
+        Resp { status, headers, json, text }
     }
 
     pub fn post(&self, action: &str, body: Value) -> Resp {
@@ -413,20 +356,13 @@ impl Api {
     }
 
     pub fn get(&self, action_and_query: &str) -> Resp {
-        let (action, query) = action_and_query
-            .split_once('?')
-            .unwrap_or((action_and_query, ""));
+        let (action, query) = action_and_query.split_once('?').unwrap_or((action_and_query, ""));
         let url = if query.is_empty() {
             self.url(&format!("/v1/api/{action}/"))
         } else {
             self.url(&format!("/v1/api/{action}/?{query}"))
         };
-        Self::send(
-            self.http
-                .get(url)
-                .header("x-hookpulse-api-key", &self.key)
-                .header("x-brand-uuid", &self.brand),
-        )
+        Self::send(self.http.get(url).header("x-hookpulse-api-key", &self.key).header("x-brand-uuid", &self.brand))
     }
 
     /// A request to any path (e.g. `/v1/api/add_domain` without the slash), with credentials.
@@ -444,20 +380,12 @@ impl Api {
 
     /// Like [`Api::post`], but a transport error (e.g. the daemon was killed) is returned.
     pub fn try_post(&self, action: &str, body: Value) -> Result<Resp, reqwest::Error> {
-        let r = self
-            .request(reqwest::Method::POST, action)
-            .json(&body)
-            .send()?;
+        let r = self.request(reqwest::Method::POST, action).json(&body).send()?;
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text()?;
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Resp {
-            status,
-            headers,
-            json,
-            text,
-        })
+        Ok(Resp { status, headers, json, text })
     }
 
     /// Every item of a paginated list, page after page.
@@ -466,9 +394,7 @@ impl Api {
         for page in 1.. {
             let r = self.get(&format!("{action}?page={page}"));
             assert_eq!(r.status, 200, "{action} page {page}: {}", r.text);
-            let items = r.json["data"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{action}: no data array: {}", r.text));
+            let items = r.json["data"].as_array().unwrap_or_else(|| panic!("{action}: no data array: {}", r.text));
             out.extend(items.iter().cloned());
             if !r.json["meta"]["has_next"].as_bool().expect("meta.has_next") {
                 break;
@@ -482,9 +408,7 @@ impl Api {
     pub fn total(&self, action: &str) -> u64 {
         let r = self.get(&format!("{action}?page=1"));
         assert_eq!(r.status, 200, "{action}: {}", r.text);
-        r.json["meta"]["total_count"]
-            .as_u64()
-            .unwrap_or_else(|| panic!("{action}: no total_count: {}", r.text))
+        r.json["meta"]["total_count"].as_u64().unwrap_or_else(|| panic!("{action}: no total_count: {}", r.text))
     }
 
     /// GET without auth (operational endpoints).
@@ -500,10 +424,7 @@ impl Api {
                 "concurrency_control_enabled": false, "max_concurrent_jobs": 0, "max_requests_per_second": 0}),
         );
         assert_eq!(r.status, 200, "{}", r.text);
-        r.json["domain_uuid"]
-            .as_str()
-            .expect("domain_uuid")
-            .to_string()
+        r.json["domain_uuid"].as_str().expect("domain_uuid").to_string()
     }
 
     /// Adds a template on a domain; returns its uuid.
@@ -515,23 +436,14 @@ impl Api {
                 "request_timeout_in_milliseconds": 1000, "request_body_json": {}, "headers_json": {}, "query_params_json": {}}),
         );
         assert_eq!(r.status, 200, "{}", r.text);
-        r.json["webhook_uuid"]
-            .as_str()
-            .expect("webhook_uuid")
-            .to_string()
+        r.json["webhook_uuid"].as_str().expect("webhook_uuid").to_string()
     }
 
     /// Adds a secret; returns its uuid.
     pub fn add_secret(&self, key: &str, value: &str) -> String {
-        let r = self.post(
-            "add_system_secret",
-            serde_json::json!({"secret_key": key, "secret_value": value}),
-        );
+        let r = self.post("add_system_secret", serde_json::json!({"secret_key": key, "secret_value": value}));
         assert_eq!(r.status, 200, "{}", r.text);
-        r.json["secret_uuid"]
-            .as_str()
-            .expect("secret_uuid")
-            .to_string()
+        r.json["secret_uuid"].as_str().expect("secret_uuid").to_string()
     }
 }
 
@@ -545,10 +457,7 @@ pub fn now() -> Instant {
 /// Seconds since the Unix epoch (to check epoch-valued headers).
 #[allow(clippy::disallowed_methods)]
 pub fn unix_now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
 }
 
 /// Polls `f` until it returns `Some`, for at most `timeout`; panics naming `what` otherwise.
@@ -558,10 +467,7 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(
-            now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(now() < deadline, "timed out after {timeout:?} waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -569,37 +475,17 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
 /// Checks the error envelope: `success: false`, a non-empty `error`, and a `request_id` that is
 /// also in the `x-request-id` header.
 pub fn assert_error_envelope(r: &Resp) {
-    assert_eq!(
-        r.json["success"],
-        Value::Bool(false),
-        "not an error envelope: {} {}",
-        r.status,
-        r.text
-    );
-    assert!(
-        r.json["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "no error message: {}",
-        r.text
-    );
-    let rid = r.json["request_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no request_id: {}", r.text));
+    assert_eq!(r.json["success"], Value::Bool(false), "not an error envelope: {} {}", r.status, r.text);
+    assert!(r.json["error"].as_str().is_some_and(|e| !e.is_empty()), "no error message: {}", r.text);
+    let rid = r.json["request_id"].as_str().unwrap_or_else(|| panic!("no request_id: {}", r.text));
     assert!(!rid.is_empty(), "empty request_id: {}", r.text);
     let header = r.headers.get("x-request-id").and_then(|v| v.to_str().ok());
-    assert_eq!(
-        header,
-        Some(rid),
-        "x-request-id header differs from the body's request_id"
-    );
+    assert_eq!(header, Some(rid), "x-request-id header differs from the body's request_id");
 }
 
 /// An error answer with this status whose message is exactly `error`.
 pub fn assert_error(r: &Resp, status: u16, error: &str) {
-    assert_eq!(
-        r.status, status,
-        "expected {status} {error:?}, got: {}",
-        r.text
-    );
+    assert_eq!(r.status, status, "expected {status} {error:?}, got: {}", r.text);
     assert_error_envelope(r);
     assert_eq!(r.error(), error, "{}", r.text);
 }
@@ -607,28 +493,16 @@ pub fn assert_error(r: &Resp, status: u16, error: &str) {
 /// An error answer with this status whose message starts with `prefix` (the daemon may add an
 /// explanation in parentheses after the documented message).
 pub fn assert_error_starts(r: &Resp, status: u16, prefix: &str) {
-    assert_eq!(
-        r.status, status,
-        "expected {status} {prefix:?}..., got: {}",
-        r.text
-    );
+    assert_eq!(r.status, status, "expected {status} {prefix:?}..., got: {}", r.text);
     assert_error_envelope(r);
-    assert!(
-        r.error().starts_with(prefix),
-        "expected an error starting with {prefix:?}, got {:?}",
-        r.error()
-    );
+    assert!(r.error().starts_with(prefix), "expected an error starting with {prefix:?}, got {:?}", r.error());
 }
 
 /// A 400 `Invalid field value: <field>...`.
 pub fn assert_invalid(r: &Resp, field: &str) {
     assert_error_starts(r, 400, &format!("Invalid field value: {field}"));
     let rest = &r.error()[format!("Invalid field value: {field}").len()..];
-    assert!(
-        rest.is_empty() || rest.starts_with(' '),
-        "the error names another field: {:?}",
-        r.error()
-    );
+    assert!(rest.is_empty() || rest.starts_with(' '), "the error names another field: {:?}", r.error());
 }
 
 /// A successful answer: 200 and `success: true`.
@@ -639,12 +513,7 @@ pub fn assert_ok(r: &Resp) {
 
 /// The keys of a JSON object, sorted.
 pub fn keys_of(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .cloned()
-        .collect();
+    let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("not an object: {v}")).keys().cloned().collect();
     k.sort();
     k
 }

@@ -1,0 +1,208 @@
+//! Workflow runs inside the scheduler loop: the loop feeds events to the pure engine
+//! (`workflow::step`), commits the new run state together with everything the effects create
+//! (step executions, approval plans, the parent execution's final status) in one write, then
+//! dispatches step deliveries and arms timers (delays, workflow retries, approval deadlines).
+
+use super::{Key, Scheduler};
+use crate::delivery::Dispatch;
+use crate::model::{
+    ApprovalPlan, BrandId, Execution, ExecutionId, ExecutionStatus, KeyId, PlanId, Run, RunStatus, StepRef, Trigger,
+    Workflow, WorkflowId,
+};
+use crate::store::RunWrite;
+use crate::workflow::{self, Effect, Event, Refused};
+
+/// Default bound on step visits per run (cycles are allowed, runs are not endless);
+/// `workflows.step_visits_per_run_max` sets it.
+pub const MAX_STEPS_PER_RUN: u32 = 1000;
+
+impl<D: Dispatch> Scheduler<D> {
+    /// Starts a run for a workflow execution (a schedule's fire or `execute_workflow`).
+    pub(super) async fn start_run(&mut self, exec: Execution) {
+        if self.store.get_run(exec.brand, exec.id).ok().flatten().is_some() {
+            return; // already started (a resumed execution)
+        }
+        let Some(wf) = self.store.get_workflow(exec.brand, WorkflowId(exec.target_id)).ok().flatten() else {
+            let mut e = exec;
+            e.status = ExecutionStatus::Failed;
+            e.reason = Some("workflow not found (deleted?)".into());
+            e.finished_ms = Some(self.clock.now_ms());
+            let (brand, schedule) = (e.brand, e.schedule);
+            if self.store.put_execution(e).await.is_ok()
+                && let Some(s) = schedule
+            {
+                Box::pin(self.on_finished(brand, s)).await;
+            }
+            return;
+        };
+        let run = workflow::new_run(exec.id, &wf, exec.context.clone(), self.clock.now_ms());
+        let _ = self.apply(run, &wf, Event::Start, Some(exec)).await;
+    }
+
+    /// Feeds one event to the engine and performs its effects.
+    pub(super) async fn apply(
+        &mut self,
+        run: Run,
+        wf: &Workflow,
+        ev: Event,
+        parent: Option<Execution>,
+    ) -> Result<(), Refused> {
+        let now = self.clock.now_ms();
+        let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max)?;
+        let parent = match parent {
+            Some(p) => Some(p),
+            None => self.store.get_execution(run.brand, run.id).ok().flatten(),
+        };
+        let base_key = parent
+            .as_ref()
+            .map(|p| p.idempotency_key.clone())
+            .unwrap_or_else(|| format!("hw_run_{}", run.id.0.simple()));
+        let mut rw = RunWrite::default();
+        let mut dispatch = Vec::new();
+        let mut timers = Vec::new();
+        let mut finished = false;
+        for e in effects {
+            match e {
+                Effect::Deliver { visit } => {
+                    let v = &run.visits[visit];
+                    let id = ExecutionId::new();
+                    let context = v.context.clone().and_then(|c| c.as_object().cloned()).unwrap_or_default();
+                    let exec = Execution {
+                        id,
+                        brand: run.brand,
+                        schedule: parent.as_ref().and_then(|p| p.schedule),
+                        target_kind: crate::model::TargetKind::Workflow,
+                        target_id: wf.id.0,
+                        trigger: parent.as_ref().map(|p| p.trigger).unwrap_or(Trigger::Manual),
+                        scheduled_ms: now,
+                        due_ms: now,
+                        idempotency_key: format!("{base_key}_{}_{visit}", v.identifier),
+                        status: ExecutionStatus::Pending,
+                        context,
+                        skipped_rule: None,
+                        reason: None,
+                        attempts: Vec::new(),
+                        lateness_ms: None,
+                        next_attempt_ms: None,
+                        retry_of: None,
+                        step: Some(StepRef { run: run.id, workflow: wf.id, step: v.step, visit }),
+                        created_ms: now,
+                        finished_ms: None,
+                    };
+                    run.visits[visit].execution = Some(id);
+                    rw.executions.push(exec.clone());
+                    dispatch.push(exec);
+                }
+                Effect::CreatePlan(p) => rw.plans.push(p),
+                Effect::DecidePlan { plan, status, by, at } => {
+                    if let Ok(Some(mut p)) = self.store.get_plan(run.brand, plan) {
+                        p.status = status;
+                        p.decided_by = by;
+                        p.decided_at = Some(at);
+                        rw.plans.push(p);
+                    }
+                }
+                Effect::Timer { at } => timers.push((Key::RunTimer(run.id), at)),
+                Effect::ApprovalTimer { plan, at } => timers.push((Key::Approval(plan), at)),
+                Effect::Finished => finished = true,
+            }
+        }
+        let mut finished_schedule = None;
+        if finished && let Some(mut p) = parent.clone() {
+            p.status = match run.status {
+                RunStatus::Succeeded | RunStatus::CompletedWithFailures => ExecutionStatus::Succeeded,
+                RunStatus::Cancelled => ExecutionStatus::Cancelled,
+                _ => ExecutionStatus::Failed,
+            };
+            p.reason = Some(match &run.reason {
+                Some(r) => format!("workflow run {}: {r}", run.status.as_str()),
+                None => format!("workflow run {}", run.status.as_str()),
+            });
+            p.finished_ms = Some(now);
+            self.metrics.observe_execution(p.status.as_str());
+            finished_schedule = p.schedule;
+            rw.executions.push(p);
+        }
+        let brand = run.brand;
+        rw.run = Some(run);
+        if let Err(e) = self.store.write_run(rw).await {
+            tracing::error!(error = %e, "could not record a workflow step; the run resumes from its last state");
+            return Ok(());
+        }
+        for (key, at) in timers {
+            self.arm_key(brand, key, at);
+        }
+        for e in dispatch {
+            self.delivery.dispatch(e);
+        }
+        if let Some(s) = finished_schedule {
+            Box::pin(self.on_finished(brand, s)).await;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn on_step_finished(
+        &mut self,
+        brand: BrandId,
+        step: StepRef,
+        ok: bool,
+        status_code: Option<u16>,
+        response: Option<serde_json::Value>,
+        error: Option<String>,
+    ) {
+        let (Ok(Some(run)), Ok(Some(wf))) =
+            (self.store.get_run(brand, step.run), self.store.get_workflow(brand, step.workflow))
+        else {
+            return;
+        };
+        let ev = Event::StepDone { visit: step.visit, ok, status_code, response, error };
+        let _ = self.apply(run, &wf, ev, None).await;
+    }
+
+    /// The run's delay/retry timer fired.
+    pub(super) async fn on_run_timer(&mut self, brand: BrandId, run: ExecutionId) {
+        let Ok(Some(r)) = self.store.get_run(brand, run) else { return };
+        let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow) else { return };
+        let _ = self.apply(r, &wf, Event::Timer, None).await;
+    }
+
+    pub(super) async fn on_approval_deadline(&mut self, brand: BrandId, plan: PlanId) {
+        let _ = self.decide(brand, plan, None).await;
+    }
+
+    /// Approve/reject (`approve` Some) or apply the timeout action (`None`).
+    pub(super) async fn decide(
+        &mut self,
+        brand: BrandId,
+        plan: PlanId,
+        decision: Option<(bool, KeyId)>,
+    ) -> Result<(), Refused> {
+        let p: ApprovalPlan = self.store.get_plan(brand, plan).ok().flatten().ok_or(Refused::PlanNotWaiting)?;
+        let run = self.store.get_run(brand, p.run).ok().flatten().ok_or(Refused::PlanNotWaiting)?;
+        let wf = self.store.get_workflow(brand, run.workflow).ok().flatten().ok_or(Refused::PlanNotWaiting)?;
+        let ev = match decision {
+            Some((approve, by)) => Event::Decision { plan, approve, by: Some(by) },
+            None => Event::ApprovalDeadline { plan },
+        };
+        self.apply(run, &wf, ev, None).await
+    }
+
+    /// Start-up: re-arms the timers of unfinished runs and approval deadlines.
+    pub(super) fn rearm_runs(&mut self) -> Result<usize, crate::store::StoreError> {
+        let runs = self.store.unfinished_runs()?;
+        for r in &runs {
+            if let Some(w) = &r.waiting {
+                let at = match w {
+                    crate::model::Waiting::Delay { until, .. } | crate::model::Waiting::Retry { until, .. } => *until,
+                };
+                self.arm_key(r.brand, Key::RunTimer(r.id), at);
+            }
+        }
+        for p in self.store.all_waiting_plans()? {
+            if let Some(at) = p.deadline_ms {
+                self.arm_key(p.brand, Key::Approval(p.id), at);
+            }
+        }
+        Ok(runs.len())
+    }
+}
