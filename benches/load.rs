@@ -14,6 +14,8 @@
 //! - `throughput`: HW_LOAD_THROUGHPUT_SCHEDULES (10,000) schedules firing every second to a
 //!   loopback receiver: executions recorded as succeeded per second (from /metrics), and the
 //!   delivery overhead (arrival − instant) p50/p99.
+//! - `workflows`: HW_LOAD_RUNS_WF (1,000) 3-step FIFO workflow runs started at once: runs
+//!   per second and the step-to-step overhead p50/p99.
 //! - `create`: schedule creations through the API with 16 concurrent clients (durable
 //!   acknowledgement, group commit), creations per second.
 //!
@@ -441,6 +443,97 @@ fn throughput(rows: &mut Vec<Row>) {
     });
 }
 
+/// HW_LOAD_RUNS_WF (1,000) runs of a 3-step FIFO workflow started at once (execute_workflow
+/// from 8 clients) against a loopback receiver: runs per second until all finished, and the
+/// step-to-step overhead (arrival of step n+1 − arrival of step n) p50/p99.
+fn workflows(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_RUNS_WF", 1000);
+    let rx = receiver::Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(dir.path(), "");
+    let api = Arc::new(Api::new(&d, dir.path()));
+    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wf = api.post(
+        "add_workflow_template",
+        json!({"workflow_name": "bench", "workflow_description": "", "runtype": "fifo_sequential"}),
+    )["workflow_uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (i, ident) in ["one", "two", "three"].iter().enumerate() {
+        let r = api.post(
+            "add_workflow_step",
+            json!({"workflow_uuid": wf, "index": i, "step_identifier": ident, "webhook_name": ident, "webhook_description": "",
+                   "method": "POST", "path": format!("/{ident}"), "domain_uuid": domain, "human_approval_required": false,
+                   "on_success_next_step_identifier": "", "on_fail_next_step_identifier": "", "delay_to_next_step": 0,
+                   "request_body_json": if i == 0 { json!({"k": "{{ initial.k }}"}) } else { json!({"prev": "{{ step.response.ok }}"}) }}),
+        );
+        assert_eq!(r["success"], true, "{r}");
+    }
+    let before = metric(&d.base, "hookwheel_executions_total", "succeeded");
+    let t = stopwatch();
+    let threads = 8;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (api, wf) = (api.clone(), wf.clone());
+            std::thread::spawn(move || {
+                for _ in 0..n / threads {
+                    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {"k": 1}}));
+                    assert_eq!(r["success"], true, "{r}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let total = (n / threads * threads) as f64;
+    // Each run records 3 step executions and its own execution.
+    let target = before + total * 4.0;
+    let deadline = stopwatch() + Duration::from_secs(600);
+    while metric(&d.base, "hookwheel_executions_total", "succeeded") < target && stopwatch() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    d.stop();
+    let mut by_run: std::collections::HashMap<String, Vec<(usize, i64)>> = std::collections::HashMap::new();
+    for r in rx.requests() {
+        let Some(key) = r.header("idempotency-key") else { continue };
+        // hw_manual_<run>_<identifier>_<visit>
+        let parts: Vec<&str> = key.rsplitn(3, '_').collect();
+        if let [visit, _ident, run] = parts[..] {
+            by_run.entry(run.to_string()).or_default().push((visit.parse().unwrap_or(0), r.at_ms));
+        }
+    }
+    let mut gaps = Vec::new();
+    for v in by_run.values_mut() {
+        v.sort();
+        for w in v.windows(2) {
+            gaps.push(w[1].1 - w[0].1);
+        }
+    }
+    gaps.sort();
+    let rate = total / secs;
+    eprintln!(
+        "workflows: {total} runs in {secs:.1} s ({rate:.0}/s); step-to-step p50 {} ms, p99 {} ms",
+        percentile(&gaps, 0.5),
+        percentile(&gaps, 0.99)
+    );
+    rows.push(Row {
+        metric: format!("{total} concurrent 3-step FIFO workflow runs (execute_workflow, loopback receiver)"),
+        goal: "(report)".into(),
+        measured: format!(
+            "{rate:.0} runs/s; step-to-step overhead p50 {} ms, p99 {} ms",
+            percentile(&gaps, 0.5),
+            percentile(&gaps, 0.99)
+        ),
+        met: None,
+    });
+}
+
 fn create(rows: &mut Vec<Row>) {
     let n = env_usize("HW_LOAD_CREATES", 20_000);
     let threads = 16;
@@ -502,6 +595,9 @@ fn main() {
     }
     if want("throughput") {
         throughput(&mut rows);
+    }
+    if want("workflows") {
+        workflows(&mut rows);
     }
     println!("\n| metric | goal | measured | met |\n|---|---|---|---|");
     for r in rows {

@@ -105,6 +105,9 @@ pub async fn detail(cx: Cx, req: Req) -> ApiResult {
 pub async fn retry(cx: Cx, req: Req) -> ApiResult {
     let id = ExecutionId(req.uuid(&["execution_uuid"])?);
     let old = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
+    if old.step.is_some() {
+        return Err(ApiError::conflict("This execution is a workflow step; rerun its run with rerun_workflow_run"));
+    }
     if !matches!(old.status, ExecutionStatus::Failed | ExecutionStatus::Cancelled) {
         return Err(ApiError::conflict(format!(
             "Only failed or cancelled executions can be retried; this one is {}",
@@ -129,7 +132,7 @@ pub async fn retry(cx: Cx, req: Req) -> ApiResult {
     };
     let e = cx.app.store.create_execution(new).await?;
     let new_id = e.id;
-    cx.app.dispatch(e);
+    cx.app.dispatch(e).await;
     ok(
         json!({"success": true, "details": "Execution retried", "execution_uuid": new_id.to_string(), "retry_of": id.to_string()}),
     )
@@ -138,6 +141,15 @@ pub async fn retry(cx: Cx, req: Req) -> ApiResult {
 /// `cancel_execution`: stops a pending execution (a waiting retry included).
 pub async fn cancel(cx: Cx, req: Req) -> ApiResult {
     let id = ExecutionId(req.uuid(&["execution_uuid"])?);
+    let e = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
+    if e.target_kind == TargetKind::Workflow && e.step.is_none() && cx.app.store.get_run(cx.brand.id, id)?.is_some() {
+        // A workflow run: the engine cancels it (and rejects its waiting approvals).
+        return if cx.app.scheduler.cancel_run(cx.brand.id, id).await {
+            ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": id.to_string()}))
+        } else {
+            Err(ApiError::conflict(format!("Execution cannot be cancelled: the run is already {}", e.status.as_str())))
+        };
+    }
     match cx.app.store.cancel_execution(cx.brand.id, id, cx.now).await {
         Ok(e) => ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": e.id.to_string()})),
         Err(crate::store::StoreError::Invalid(why)) => {
@@ -178,6 +190,6 @@ pub async fn execute_template(cx: Cx, req: Req) -> ApiResult {
         finished_ms: None,
     };
     let e = cx.app.store.create_execution(e).await?;
-    cx.app.dispatch(e);
+    cx.app.dispatch(e).await;
     ok(json!({"success": true, "details": "Webhook execution started", "execution_uuid": id.to_string()}))
 }

@@ -95,8 +95,14 @@ impl App {
     }
 
     /// Hands a recorded execution to delivery.
-    pub fn dispatch(&self, e: crate::model::Execution) {
-        self.delivery.dispatch(e);
+    /// Starts a recorded execution: a workflow's run through the scheduler, anything else
+    /// through delivery.
+    pub async fn dispatch(&self, e: crate::model::Execution) {
+        if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
+            self.scheduler.start_run(e.brand, e.id).await;
+        } else {
+            self.delivery.dispatch(e);
+        }
     }
 
     pub fn live(&self) -> LiveSettings {

@@ -16,7 +16,7 @@ use super::reply::{ApiResult, ok, paginated};
 use super::request::{Names, Req};
 use crate::model::{
     Execution, ExecutionId, ExecutionStatus, MisfirePolicy, OverlapPolicy, RuleId, Schedule, ScheduleId, ScheduleRule,
-    ScheduleStatus, TargetKind, TemplateId, Trigger,
+    ScheduleStatus, TargetKind, TemplateId, Trigger, WorkflowId,
 };
 use crate::schedule::clocked::{ClockedSpec, parse_instant};
 use crate::schedule::cron::{CronError, CronSpec};
@@ -340,6 +340,9 @@ async fn target(cx: &Cx, req: &Req, sdk: bool) -> Result<(TargetKind, Uuid), Api
     if kind == TargetKind::Webhook && cx.app.store.get_template(cx.brand.id, TemplateId(id))?.is_none() {
         return Err(ApiError::NotFound("Webhook"));
     }
+    if kind == TargetKind::Workflow && cx.app.store.get_workflow(cx.brand.id, WorkflowId(id))?.is_none() {
+        return Err(ApiError::NotFound("Workflow"));
+    }
     Ok((kind, id))
 }
 
@@ -544,6 +547,11 @@ fn target_names(cx: &Cx, s: &Schedule) -> (Value, Value) {
     {
         return (json!(t.name), json!(t.description));
     }
+    if s.target_kind == TargetKind::Workflow
+        && let Ok(Some(w)) = cx.app.store.get_workflow(cx.brand.id, WorkflowId(s.target_id))
+    {
+        return (json!(w.name), json!(w.description));
+    }
     (Value::Null, Value::Null)
 }
 
@@ -623,6 +631,11 @@ fn status_change(cx: &Cx, s: &mut Schedule, to: ScheduleStatus, field: &str) -> 
                 && cx.app.store.get_template(s.brand, TemplateId(s.target_id)).ok().flatten().is_none()
             {
                 return Err(StoreError::Invalid(format!("{field}: the target webhook template no longer exists")));
+            }
+            if s.target_kind == TargetKind::Workflow
+                && cx.app.store.get_workflow(s.brand, WorkflowId(s.target_id)).ok().flatten().is_none()
+            {
+                return Err(StoreError::Invalid(format!("{field}: the target workflow no longer exists")));
             }
             // Resume: next fire computed from now, no catch-up.
             let mut fresh = s.clone();
@@ -1024,7 +1037,7 @@ pub async fn trigger_now(cx: Cx, req: Req) -> ApiResult {
     }
     let e = cx.app.store.create_execution(manual_execution(&s, cx.now, Trigger::Manual, context)).await?;
     let id = e.id;
-    cx.app.dispatch(e);
+    cx.app.dispatch(e).await;
     ok(json!({"success": true, "details": "Schedule triggered", "execution_uuid": id.to_string()}))
 }
 

@@ -85,21 +85,32 @@ fn apply_settings(req: &Req, wf: &mut Workflow, creating: bool) -> Result<(), Ap
     Ok(())
 }
 
-/// True when any string of the step references `{{ step… }}`.
-fn uses_step_variables(s: &Step) -> bool {
-    let mut strings: Vec<&str> = vec![&s.path];
-    for v in s.headers.values().chain(s.query.values()) {
-        for_each_string(v, &mut |x| strings.push(x));
+/// The request field of the step that references `{{ step… }}`, if any.
+fn step_variable_field(s: &Step) -> Option<&'static str> {
+    let is_step = |path: &str| path == "step" || path.starts_with("step.");
+    let uses = |v: &Value| {
+        let mut found = false;
+        for_each_string(v, &mut |x| {
+            found |= scan(x).iter().any(|p| matches!(p.kind, Kind::Path(path) if is_step(path)))
+        });
+        found
+    };
+    if uses(&Value::String(s.path.clone())) {
+        return Some("path");
     }
-    for_each_string(&s.body, &mut |x| strings.push(x));
-    let mut found = strings.iter().any(|x| {
-        scan(x).iter().any(|p| matches!(p.kind, Kind::Path(path) if path == "step" || path.starts_with("step.")))
-    });
-    if let Some(c) = &s.condition {
-        let f = crate::workflow::condition::field_path(&c.field);
-        found |= f == "step" || f.starts_with("step.");
+    if s.headers.values().any(uses) {
+        return Some("headers_json");
     }
-    found
+    if s.query.values().any(uses) {
+        return Some("query_params_json");
+    }
+    if uses(&s.body) {
+        return Some("request_body_json");
+    }
+    match &s.condition {
+        Some(c) if is_step(crate::workflow::condition::field_path(&c.field)) => Some("execution_condition.field"),
+        _ => None,
+    }
 }
 
 fn route(req: &Req, name: &'static str) -> Result<Option<Option<String>>, ApiError> {
@@ -277,9 +288,11 @@ fn validate(wf: &Workflow, steps_max: usize) -> Result<(), StoreError> {
                 )));
             }
         }
-        if wf.runtype == RunType::Concurrently && uses_step_variables(s) {
+        if wf.runtype == RunType::Concurrently
+            && let Some(field) = step_variable_field(s)
+        {
             return Err(StoreError::Invalid(format!(
-                "step_identifier: step {:?} uses {{{{ step… }}}} variables, which concurrent workflows cannot resolve",
+                "{field}: step {:?} uses {{{{ step… }}}} variables, which concurrent workflows cannot resolve",
                 s.identifier
             )));
         }
@@ -322,7 +335,9 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
         updated_ms: cx.now,
     };
     apply_settings(&req, &mut wf, true)?;
-    // The SDK sends inline `steps`.
+    // The SDK sends inline `steps`; domains their urls name are registered only once the
+    // whole workflow checked out (a refused call writes nothing).
+    let mut new_domains: Vec<(StepId, Domain)> = Vec::new();
     match req.body.get("steps") {
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
@@ -330,9 +345,8 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
                 let Value::Object(o) = item else { return Err(ApiError::invalid("steps", "expected step objects")) };
                 let sreq = Req { method: req.method.clone(), body: o.clone(), query: Default::default() };
                 let mut s = blank_step(cx.now);
-                let nd = apply_step(&cx, &sreq, &mut s, true, i)?;
-                if let Some(d) = ensure_domain(&cx, nd).await? {
-                    s.domain = d;
+                if let Some(d) = apply_step(&cx, &sreq, &mut s, true, i)? {
+                    new_domains.push((s.id, d));
                 }
                 wf.steps.push(s);
             }
@@ -341,6 +355,16 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
         Some(_) => return Err(ApiError::invalid("steps", "expected an array of step objects")),
     }
     validate(&wf, cx.app.live().workflows.steps_per_workflow_max).map_err(invalid)?;
+    for s in wf.steps.iter().filter(|s| !new_domains.iter().any(|(id, _)| *id == s.id)) {
+        cx.app.store.get_domain(cx.brand.id, s.domain)?.ok_or(ApiError::NotFound("Domain"))?;
+    }
+    for (id, d) in new_domains {
+        if let Some(d) = ensure_domain(&cx, Some(d)).await?
+            && let Some(s) = wf.steps.iter_mut().find(|s| s.id == id)
+        {
+            s.domain = d;
+        }
+    }
     let wf = cx.app.store.create_workflow(wf).await?;
     // The documented success text really says "Webhook Template added".
     ok(json!({"success": true, "details": "Webhook Template added", "workflow_uuid": wf.id.to_string()}))
@@ -356,11 +380,17 @@ pub async fn add_step(cx: Cx, req: Req) -> ApiResult {
     if !req.has(&["step_identifier"]) {
         return Err(ApiError::Missing("step_identifier".into()));
     }
+    let steps_max = cx.app.live().workflows.steps_per_workflow_max;
+    if nd.is_some() {
+        // Check before registering the url's domain (the writer checks again).
+        let mut probe = wf.clone();
+        probe.steps.push(s.clone());
+        validate(&probe, steps_max).map_err(invalid)?;
+    }
     if let Some(d) = ensure_domain(&cx, nd).await? {
         s.domain = d;
     }
     let id = s.id;
-    let steps_max = cx.app.live().workflows.steps_per_workflow_max;
     cx.app
         .store
         .update_workflow(cx.brand.id, wf.id, cx.now, move |w| {
@@ -399,10 +429,18 @@ pub async fn update_step(cx: Cx, req: Req) -> ApiResult {
     let (wf, step_id) = find_step(&cx, &req)?;
     let mut s = wf.steps.iter().find(|s| s.id == step_id).cloned().expect("found");
     let nd = apply_step(&cx, &req, &mut s, false, 0)?;
+    let steps_max = cx.app.live().workflows.steps_per_workflow_max;
+    if nd.is_some() {
+        // Check before registering the url's domain (the writer checks again).
+        let mut probe = wf.clone();
+        if let Some(slot) = probe.steps.iter_mut().find(|x| x.id == step_id) {
+            *slot = s.clone();
+        }
+        validate(&probe, steps_max).map_err(invalid)?;
+    }
     if let Some(d) = ensure_domain(&cx, nd).await? {
         s.domain = d;
     }
-    let steps_max = cx.app.live().workflows.steps_per_workflow_max;
     cx.app
         .store
         .update_workflow(cx.brand.id, wf.id, cx.now, move |w| {
@@ -447,6 +485,17 @@ pub async fn update_template(cx: Cx, req: Req) -> ApiResult {
     let wf = load(&cx, &req, WF_ID)?;
     let mut probe = wf.clone();
     apply_settings(&req, &mut probe, false)?;
+    if probe.runtype == RunType::Concurrently
+        && let Some(s) = probe.steps.iter().find(|s| step_variable_field(s).is_some())
+    {
+        return Err(ApiError::invalid(
+            "runtype",
+            format!(
+                "step {:?} uses {{{{ step… }}}} variables, which concurrent workflows cannot resolve",
+                s.identifier
+            ),
+        ));
+    }
     let steps_max = cx.app.live().workflows.steps_per_workflow_max;
     cx.app
         .store
@@ -688,7 +737,31 @@ pub async fn list_runs(cx: Cx, req: Req) -> ApiResult {
 
 pub async fn run_details(cx: Cx, req: Req) -> ApiResult {
     let id = ExecutionId(req.uuid(&["run_uuid"])?);
-    let r = cx.app.store.get_run(cx.brand.id, id)?.ok_or(ApiError::NotFound("Run"))?;
+    let Some(r) = cx.app.store.get_run(cx.brand.id, id)? else {
+        // The scheduler writes the run when it starts it, just after `execute_workflow` or a
+        // fire answered with its id: until then the run is its execution, with no step yet.
+        let e = cx
+            .app
+            .store
+            .get_execution(cx.brand.id, id)?
+            .filter(|e| e.target_kind == TargetKind::Workflow && e.step.is_none())
+            .ok_or(ApiError::NotFound("Run"))?;
+        let status = match e.status {
+            ExecutionStatus::Pending | ExecutionStatus::Running => "running",
+            other => other.as_str(),
+        };
+        return ok(json!({"success": true, "data": {
+            "run_uuid": e.id.to_string(),
+            "workflow_uuid": WorkflowId(e.target_id).to_string(),
+            "status": status,
+            "reason": e.reason,
+            "initial_context": e.context,
+            "created_at": format_utc(e.created_ms),
+            "finished_at": e.finished_ms.map(format_utc),
+            "workflow_retries": 0,
+            "steps": [],
+        }}));
+    };
     let mut timeline = Vec::new();
     for v in &r.visits {
         let exec = match v.execution {

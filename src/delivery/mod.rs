@@ -205,6 +205,9 @@ impl Engine {
             match self.store.spill(domain.id, exec.brand, exec.id).await {
                 Ok(()) => {
                     gate.spilled.fetch_add(1, Ordering::SeqCst);
+                    // The queue may have drained while this one was being parked (its last
+                    // pass saw nothing spilled): without this nothing would bring it back.
+                    self.refill(domain.id, gate, limits.queue_memory_max);
                     return;
                 }
                 Err(e) => {
@@ -257,7 +260,8 @@ impl Engine {
     /// Brings parked executions back once the in-memory queue has room.
     fn refill(self: Arc<Self>, domain: DomainId, gate: Arc<guard::Gate>, max: usize) {
         let spilled = gate.spilled.load(Ordering::SeqCst);
-        let room = (max / 2).saturating_sub(gate.queued.load(Ordering::SeqCst));
+        // At least one, so a queue bound of 1 still refills.
+        let room = (max / 2).max(1).saturating_sub(gate.queued.load(Ordering::SeqCst));
         if spilled == 0 || room == 0 {
             return;
         }
@@ -345,7 +349,7 @@ impl Engine {
                         Ok(Some(c)) => kept.extend_from_slice(&c[..c.len().min(max_response - kept.len())]),
                         Ok(None) => break,
                         Err(e) => {
-                            read_error = Some(format!("reading the response: {e}"));
+                            read_error = Some(format!("reading the response: {}", error_chain(&e.without_url())));
                             break;
                         }
                     }
@@ -363,6 +367,8 @@ impl Engine {
                 r
             }
             Err(e) => {
+                // The error would show the rendered URL, which may carry secrets.
+                let e = e.without_url();
                 let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
                 if client::is_egress_denial(&e) {
                     let why = error_chain(&e);

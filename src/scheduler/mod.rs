@@ -47,6 +47,8 @@ pub enum Command {
     SetStepVisitsMax(u32),
     /// Start the run of a recorded workflow execution (`execute_workflow`, reruns).
     StartRun(BrandId, ExecutionId),
+    /// Cancel a workflow run (its execution was cancelled through the API).
+    CancelRun(BrandId, ExecutionId, oneshot::Sender<bool>),
     /// Continue a stored run (a rerun from its failed step) at these steps.
     ResumeRun(BrandId, ExecutionId, Vec<crate::model::StepId>),
     /// A person's approval decision; the answer says whether the plan was waiting.
@@ -73,6 +75,15 @@ impl SchedulerHandle {
     pub async fn disarm(&self, id: ScheduleId) {
         let _ = self.tx.send(Command::Disarm(id)).await;
     }
+    /// Cancels a run; false when it had already finished.
+    pub async fn cancel_run(&self, brand: BrandId, run: ExecutionId) -> bool {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Command::CancelRun(brand, run, reply)).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
+    }
+
     pub async fn resume_run(&self, brand: BrandId, run: ExecutionId, steps: Vec<crate::model::StepId>) {
         let _ = self.tx.send(Command::ResumeRun(brand, run, steps)).await;
     }
@@ -216,7 +227,11 @@ pub async fn start<D: Dispatch>(
     let resumed = pending.len();
     let mut workflow_starts = Vec::new();
     for e in pending {
-        if let Some(id) = e.schedule {
+        // A workflow step's execution carries its run's schedule, but only the run's own
+        // execution counts as running (it alone reports its end to `on_finished`).
+        if let Some(id) = e.schedule
+            && e.step.is_none()
+        {
             *s.running.entry(id).or_default() += 1;
         }
         match e.next_attempt_ms {
@@ -336,6 +351,15 @@ impl<D: Dispatch> Scheduler<D> {
                         if let Ok(Some(e)) = self.store.get_execution(brand, id) {
                             self.start_run(e).await;
                         }
+                    }
+                    Some(Command::CancelRun(brand, run, reply)) => {
+                        let mut done = false;
+                        if let Ok(Some(r)) = self.store.get_run(brand, run)
+                            && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
+                        {
+                            done = self.apply(r, &wf, crate::workflow::Event::Cancel, None).await.is_ok();
+                        }
+                        let _ = reply.send(done);
                     }
                     Some(Command::ResumeRun(brand, run, steps)) => {
                         if let (Ok(Some(r)), Ok(Some(e))) = (self.store.get_run(brand, run), self.store.get_execution(brand, run))

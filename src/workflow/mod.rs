@@ -38,6 +38,8 @@ pub enum Event {
     },
     /// The run's timer (delay or workflow retry) fired.
     Timer,
+    /// `cancel_execution` on the run's execution.
+    Cancel,
     /// An approval plan's deadline passed.
     ApprovalDeadline {
         plan: PlanId,
@@ -113,6 +115,8 @@ struct Ctx<'a> {
     now: Millis,
     max_steps: u32,
     effects: Vec<Effect>,
+    /// Concurrent mode: steps are still being entered together; settle once they all are.
+    starting: bool,
 }
 
 impl Ctx<'_> {
@@ -137,7 +141,7 @@ pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) ->
     if r.status.is_finished() {
         return Err(Refused::RunFinished);
     }
-    let mut cx = Ctx { wf, now, max_steps, effects: Vec::new() };
+    let mut cx = Ctx { wf, now, max_steps, effects: Vec::new(), starting: false };
     match ev {
         Event::Start => match wf.runtype {
             RunType::FifoSequential => match cx.first().map(|s| s.id) {
@@ -149,9 +153,11 @@ pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) ->
                 if ids.is_empty() {
                     finish(&mut r, &mut cx, RunStatus::Succeeded, Some("the workflow has no steps".into()));
                 }
+                cx.starting = true;
                 for id in ids {
                     enter(&mut r, &mut cx, id);
                 }
+                cx.starting = false;
                 settle_concurrent(&mut r, &mut cx);
             }
         },
@@ -161,9 +167,11 @@ pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) ->
                 None => finish(&mut r, &mut cx, RunStatus::Succeeded, None),
             },
             RunType::Concurrently => {
+                cx.starting = true;
                 for s in steps {
                     enter(&mut r, &mut cx, s);
                 }
+                cx.starting = false;
                 settle_concurrent(&mut r, &mut cx);
             }
         },
@@ -204,9 +212,11 @@ pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) ->
                                 failed
                             }
                         };
+                        cx.starting = true;
                         for id in ids {
                             enter(&mut r, &mut cx, id);
                         }
+                        cx.starting = false;
                         settle_concurrent(&mut r, &mut cx);
                     }
                 }
@@ -222,6 +232,14 @@ pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) ->
         Event::Decision { plan, approve, by } => {
             let Some(visit) = waiting_visit(&r, plan) else { return Err(Refused::PlanNotWaiting) };
             decide(&mut r, &mut cx, visit, plan, approve, by);
+        }
+        Event::Cancel => {
+            let waiting: Vec<PlanId> =
+                r.visits.iter().filter(|v| v.status == StepStatus::WaitingApproval).filter_map(|v| v.plan).collect();
+            for plan in waiting {
+                cx.effects.push(Effect::DecidePlan { plan, status: PlanStatus::Rejected, by: None, at: now });
+            }
+            finish(&mut r, &mut cx, RunStatus::Cancelled, Some("cancelled through the API".into()));
         }
     }
     Ok((r, cx.effects))
@@ -357,7 +375,10 @@ fn after_step(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId, ok: bool) {
         settle_concurrent(r, cx);
         return;
     }
-    let Some(step) = cx.step(step_id).cloned() else { return };
+    let Some(step) = cx.step(step_id).cloned() else {
+        finish(r, cx, RunStatus::Failed, Some("a step of the run no longer exists (deleted during the run)".into()));
+        return;
+    };
     let route = if ok { step.on_success.as_deref() } else { step.on_fail.as_deref() };
     let next = match route.filter(|s| !s.is_empty()) {
         Some(ident) => match cx.by_identifier(ident) {
@@ -399,11 +420,13 @@ fn after_step(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId, ok: bool) {
 
 /// Concurrent mode: when no visit is still open, the run ends.
 fn settle_concurrent(r: &mut Run, cx: &mut Ctx<'_>) {
-    if r.status.is_finished() || r.waiting.is_some() {
+    if r.status.is_finished() || r.waiting.is_some() || cx.starting {
         return;
     }
+    // Only the steps the run started count: a step added to the workflow meanwhile does not
+    // hold the run open.
     let latest = latest_visits(r);
-    if latest.iter().any(|v| !v.status.is_finished()) || latest.len() < cx.wf.steps.len() {
+    if latest.iter().any(|v| !v.status.is_finished()) {
         return;
     }
     let failed = latest

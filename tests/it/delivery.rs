@@ -163,18 +163,30 @@ fn secrets_reach_the_receiver_only_and_values_keep_their_types() {
     for (k, v) in &secrets {
         api.add_secret(k, v);
     }
-    let t = template(
-        api,
-        &e.domain,
-        json!({
-            "path": "/hook/{{ #path_tok }}",
-            "headers_json": {"authorization": "Bearer {{ #hdr_tok }}", "x-count": "{{ initial.n }}"},
-            "query_params_json": {"key": "{{#query_tok}}", "n": "{{ n }}"},
-            "request_body_json": {"n": "{{ initial.n }}", "obj": "{{ initial.obj }}",
-                "text": "n is {{ initial.n }}!", "secret": "{{ #body_tok }}",
-                "nested": {"list": ["{{ initial.obj.b }}", "x-{{ #body_tok }}"]}},
-        }),
-    );
+    let fields = json!({
+        "path": "/hook/{{ #path_tok }}",
+        "headers_json": {"authorization": "Bearer {{ #hdr_tok }}", "x-count": "{{ initial.n }}"},
+        "query_params_json": {"key": "{{#query_tok}}", "n": "{{ n }}"},
+        "request_body_json": {"n": "{{ initial.n }}", "obj": "{{ initial.obj }}",
+            "text": "n is {{ initial.n }}!", "secret": "{{ #body_tok }}",
+            "nested": {"list": ["{{ initial.obj.b }}", "x-{{ #body_tok }}"]}},
+    });
+    let t = template(api, &e.domain, fields.clone());
+    // The same request to a receiver that resets the connection and to a closed port: the
+    // recorded errors must not carry the rendered URL (secrets in its path and query).
+    let resetting = Receiver::start();
+    resetting.set_script(Script::reset());
+    let closed_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let failing: Vec<String> = [resetting.host(), format!("127.0.0.1:{closed_port}")]
+        .iter()
+        .map(|host| {
+            let t = template(api, &api.add_domain(host), fields.clone());
+            execute(api, &t, json!({"n": 1, "obj": {"b": "c"}}))
+        })
+        .collect();
     // A schedule on the template (far in the future), so its detail responses are searched too.
     let r = api.post(
         "add_interval_schedule",
@@ -217,8 +229,15 @@ fn secrets_reach_the_receiver_only_and_values_keep_their_types() {
     assert_eq!(req["body"]["secret"], "{{ #body_tok }}");
     assert_eq!(req["body"]["n"], 5);
 
+    for id in &failing {
+        let f = wait_final(api, id, WAIT);
+        assert_eq!(f["status"], "failed", "{f:#}");
+        assert!(attempts(&f)[0]["error"].as_str().is_some_and(|s| !s.is_empty()), "{f:#}");
+    }
+    assert_eq!(resetting.count(), 1, "the resetting receiver saw the request");
+
     // Nowhere else: logs, execution views, template and schedule views, the store file.
-    let texts = [
+    let mut texts = vec![
         ("daemon output", e.d.output()),
         ("get_execution_details", api.post("get_execution_details", json!({"execution_uuid": id})).text),
         ("get_executions_paginated", api.get("get_executions_paginated?page=1").text),
@@ -231,10 +250,20 @@ fn secrets_reach_the_receiver_only_and_values_keep_their_types() {
         ("get_schedules_paginated", api.get("get_schedules_paginated?page=1").text),
         ("get_secrets_paginated", api.get("get_secrets_paginated?page=1").text),
     ];
+    for id in &failing {
+        texts.push((
+            "get_execution_details of a failed attempt",
+            api.post("get_execution_details", json!({"execution_uuid": id})).text,
+        ));
+    }
     for (what, text) in &texts {
         assert!(text.len() > 20, "{what} answered nothing to search: {text:?}");
         for (k, v) in &secrets {
-            assert!(!text.contains(v.as_str()), "secret {k} appears in {what}");
+            if let Some(at) = text.find(v.as_str()) {
+                let from = text.floor_char_boundary(at.saturating_sub(120));
+                let to = text.ceil_char_boundary((at + v.len() + 40).min(text.len()));
+                panic!("secret {k} appears in {what}: …{}…", &text[from..to]);
+            }
         }
     }
     let store = std::fs::read(e.d.store_file()).expect("read the store file");
@@ -550,14 +579,20 @@ fn rate_limit_spaces_request_starts_evenly() {
     let rx = Receiver::start();
     let domain = domain_with(&api, &rx.host(), json!({"rate_limit_enabled": true, "max_requests_per_second": 5}));
     let t = template(&api, &domain, json!({"max_retries": 0}));
+    // One request first, so the burst reuses a pooled connection: otherwise the first one's
+    // arrival is later by the connection setup, which shortens the first measured gap.
+    execute(&api, &t, json!({"warm-up": true}));
+    assert_eq!(rx.wait_for(1, WAIT), 1);
+    std::thread::sleep(Duration::from_millis(300));
     for i in 0..N {
         execute(&api, &t, json!({"i": i}));
     }
-    assert_eq!(rx.wait_for(N, Duration::from_secs(30)), N);
-    let mut at: Vec<i64> = rx.requests().iter().map(|r| r.at_ms).collect();
+    assert_eq!(rx.wait_for(N + 1, Duration::from_secs(30)), N + 1);
+    let mut at: Vec<i64> = rx.requests()[1..].iter().map(|r| r.at_ms).collect();
     at.sort();
     let g: Vec<i64> = at.windows(2).map(|w| w[1] - w[0]).collect();
     assert!(g.iter().all(|x| *x >= 180), "request starts at 5/s are ~200 ms apart: {g:?}");
+    assert!(at.windows(6).all(|w| w[5] - w[0] >= 950), "at most 5 starts in any one-second window: {g:?}");
     let total = at[N - 1] - at[0];
     assert!(total >= 2600, "15 starts at 5/s take ≥ 2.8 s, took {total} ms");
 }
@@ -737,6 +772,8 @@ fn egress_policy_blocks_metadata_addresses_in_every_encoding() {
         "[::ffff:169.254.169.254]",
         "2852039166",
         "0xa9fea9fe",
+        "0251.0376.0251.0376",
+        "169.254.43518",
         "169.254.169.254:8080",
         "[fd00:ec2::254]",
         METADATA_NAME,
@@ -899,4 +936,45 @@ fn metrics_count_attempts_and_latency() {
     assert_eq!(failure, 1.0, "one failed attempt: {text}");
     let count = metric(&text, "hookwheel_delivery_latency_seconds_count");
     assert_eq!(count, Some(2.0), "two attempts observed: {text}");
+}
+
+/// Regression: parked executions were never brought back when the in-memory queue drained
+/// while they were being written to the store (the last pass saw nothing spilled), and never at
+/// all with `queue_memory_max = 1` (the refill room was `max / 2` = 0). A burst against a cap
+/// of one with a tiny queue hits both.
+#[test]
+fn spilled_executions_come_back_even_when_the_queue_drains_meanwhile() {
+    const N: usize = 150;
+    for max in [1, 2] {
+        let d = daemon(&format!("[delivery]\nqueue_memory_max = {max}\n"));
+        let api = d.client();
+        let rx = Receiver::start();
+        let domain =
+            domain_with(&api, &rx.host(), json!({"concurrency_control_enabled": true, "max_concurrent_jobs": 1}));
+        let t = template(&api, &domain, json!({"max_retries": 0}));
+        let threads: Vec<_> = (0..8)
+            .map(|k| {
+                let (api, t) = (api.clone(), t.clone());
+                std::thread::spawn(move || {
+                    for i in (k..N).step_by(8) {
+                        execute(&api, &t, json!({"i": i}));
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().expect("client thread");
+        }
+        let query = format!("target_uuid={t}&filter_status=succeeded");
+        let mut succeeded = 0;
+        let all = poll(Duration::from_secs(30), || {
+            succeeded = count_executions(&api, &query);
+            (succeeded == N as u64).then_some(())
+        });
+        assert!(all.is_some(), "queue_memory_max = {max}: only {succeeded} of {N} succeeded; received {}", rx.count());
+        let keys: HashSet<String> =
+            rx.requests().iter().map(|r| r.header("idempotency-key").unwrap().to_string()).collect();
+        assert_eq!((rx.count(), keys.len()), (N, N), "each exactly once");
+        assert_eq!(rx.max_in_flight(), 1, "the cap of one held");
+    }
 }

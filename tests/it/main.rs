@@ -15,3 +15,4 @@ mod support;
 mod templates;
 mod timezones;
 mod tls;
+mod workflows;

@@ -7,6 +7,7 @@ check and a final "N passed, M failed" line, and exits non-zero on any failure.
 
 import os
 import sys
+import time
 import traceback
 
 from hookpulse.client import HookPulseClient
@@ -158,6 +159,118 @@ def schedules():
     except HookPulseAPIError as e:
         assert e.status_code == 404, e
     assert client.delete_schedule(cron_uuid)["success"] is True
+
+
+@check
+def workflow_templates():
+    # The README's step shape (name, type, url, method, condition) plus an identifier.
+    steps = [
+        {"name": "Validate Payment", "type": "webhook", "url": f"http://{RECEIVER}/sdk/validate", "method": "POST",
+         "id": "validate"},
+        {"name": "Process Payment", "type": "webhook", "url": f"http://{RECEIVER}/sdk/process", "method": "POST",
+         "condition": {"field": "{{ step.validate.response.status }}", "operator": "eq", "value": "valid"}},
+    ]
+    r = client.create_workflow_template("Payment Processing", steps, mode="fifo")
+    assert r["success"] is True and r["details"] == "Webhook Template added", r
+    uuid = r["workflow_uuid"]
+    data = client.get_workflow_template(uuid)["data"]
+    assert data["workflow_uuid"] == uuid and data["workflow_name"] == "Payment Processing", data
+    assert data["runtype"] == "fifo_sequential", data
+    s = data["workflow_steps"]
+    assert [x["step_identifier"] for x in s] == ["validate", "step_1"], s
+    assert [x["index"] for x in s] == [0, 1], s
+    assert s[0]["webhook"]["path"] == "/sdk/validate" and s[0]["webhook"]["method"] == "POST", s[0]
+    assert s[0]["webhook"]["webhook_name"] == "Validate Payment", s[0]
+    assert s[0]["webhook"]["domain"] == {"protocol": "http", "domain": RECEIVER}, s[0]
+    assert s[0]["execution_conditions"] == [], s[0]
+    assert s[1]["execution_conditions"] == [
+        {"field": "{{ step.validate.response.status }}", "operator": "eq", "value": "valid"}], s[1]
+    listed = client.get_workflow_templates(page=1)
+    assert listed["success"] is True and listed["meta"]["page"] == 1, listed
+    row = next(w for w in listed["data"] if w["workflow_uuid"] == uuid)
+    assert row["workflow_name"] == "Payment Processing", row
+    assert row["total_workflow_steps"] == 2 and row["runtype"] == "fifo_sequential", row
+
+    # The SDK's default mode is concurrent, where step variables cannot resolve.
+    try:
+        client.create_workflow_template("concurrent", steps)
+        raise AssertionError("step variables accepted in a concurrent workflow")
+    except HookPulseAPIError as e:
+        assert e.status_code == 400 and "execution_condition.field" in str(e), e
+    conc = client.create_workflow_template("concurrent", steps[:1])["workflow_uuid"]
+    assert client.get_workflow_template(conc)["data"]["runtype"] == "concurrently"
+
+    upd = client.update_workflow_template(uuid, name="Payments v2", failure_strategy="continue")
+    assert upd["success"] is True, upd
+    data = client.get_workflow_template(uuid)["data"]
+    assert data["workflow_name"] == "Payments v2" and data["failure_strategy"] == "continue", data
+    assert data["runtype"] == "fifo_sequential" and len(data["workflow_steps"]) == 2, "fields not sent keep their values"
+
+    for wf in (uuid, conc):
+        assert client.delete_workflow_template(wf)["success"] is True
+    try:
+        client.get_workflow_template(uuid)
+        raise AssertionError("deleted workflow still readable")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404 and str(e) == "Workflow not found", e
+    try:
+        client.delete_workflow_template(uuid)
+        raise AssertionError("second delete succeeded")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404, e
+    assert not any(w["workflow_uuid"] == uuid for w in client.get_workflow_templates(page=1)["data"])
+
+
+@check
+def approvals():
+    r = client.create_workflow_template("needs a human", [
+        {"name": "gate", "url": f"http://{RECEIVER}/sdk/gate", "method": "POST", "id": "gate",
+         "human_approval_required": True, "max_retries": 0}], mode="fifo")
+    wf = r["workflow_uuid"]
+
+    def start_and_wait_for_plan():
+        run = client._request("POST", "/v1/api/execute_workflow/",
+                              json_data={"workflow_uuid": wf, "initial_context": {}})["run_uuid"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            page = client._request("GET", "/v1/api/get_all_pending_approvals_paginated/", params={"page": 1})
+            for p in page["data"]:
+                if p["run_uuid"] == run:
+                    assert p["status"] == "waiting_approval" and p["step_identifier"] == "gate", p
+                    return run, p["execution_plan_uuid"]
+            time.sleep(0.02)
+        raise AssertionError(f"run {run} never waited for approval")
+
+    def run_status(run):
+        return client._request("POST", "/v1/api/get_workflow_run_details/", json_data={"run_uuid": run})["data"]
+
+    run, plan = start_and_wait_for_plan()
+    assert run_status(run)["status"] == "waiting_approval"
+    r = client.approve_execution(plan)
+    assert r == {"success": True, "message": "Workflow approved and resumed"}, r
+    for again in (client.approve_execution, client.reject_execution):
+        try:
+            again(plan)
+            raise AssertionError("a decided plan was decided again")
+        except HookPulseAPIError as e:
+            assert e.status_code == 409, e
+    assert run_status(run)["steps"][0]["status"] != "waiting_approval"
+
+    run2, plan2 = start_and_wait_for_plan()
+    r = client.reject_execution(plan2)
+    assert r == {"success": True, "message": "Workflow rejected and skipped"}, r
+    data = run_status(run2)
+    assert data["status"] == "failed" and data["steps"][0]["status"] == "rejected", data
+    try:
+        client.approve_execution(plan2)
+        raise AssertionError("a rejected plan was approved")
+    except HookPulseAPIError as e:
+        assert e.status_code == 409, e
+    try:
+        client.reject_execution("00000000-0000-0000-0000-000000000000")
+        raise AssertionError("an unknown plan was rejected")
+    except HookPulseAPIError as e:
+        assert e.status_code == 404, e
 
 
 @check
