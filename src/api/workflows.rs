@@ -704,7 +704,7 @@ pub async fn rerun(cx: Cx, req: Req) -> ApiResult {
     if start.is_empty() {
         cx.app.scheduler.start_run(cx.brand.id, e.id).await;
     } else {
-        cx.app.store.write_run(crate::store::RunWrite { run: Some(run), ..Default::default() }).await?;
+        cx.app.store.write_run(crate::store::RunWrite { runs: vec![run], ..Default::default() }).await?;
         cx.app.scheduler.resume_run(cx.brand.id, e.id, start).await;
     }
     ok(

@@ -44,11 +44,13 @@ impl Resolve for PolicyResolver {
     }
 }
 
-pub fn build(policy: SharedPolicy) -> reqwest::Client {
+/// `idle_per_host`: connections kept open per host between requests; at the global in-flight
+/// cap, so a busy receiver is not reconnected to for every burst.
+pub fn build(policy: SharedPolicy, idle_per_host: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("hookwheel/", env!("CARGO_PKG_VERSION")))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(idle_per_host)
         .dns_resolver(Arc::new(PolicyResolver(policy)))
         .build()
         .expect("HTTP client")

@@ -89,6 +89,16 @@ const STRICT_DENIED: &[&str] = &[
     "2001:db8::/32",
 ];
 
+/// The preset lists, parsed once (the check runs on every connection).
+fn preset_ranges() -> (&'static [Cidr], &'static [Cidr]) {
+    static RANGES: std::sync::OnceLock<(Vec<Cidr>, Vec<Cidr>)> = std::sync::OnceLock::new();
+    let (a, s) = RANGES.get_or_init(|| {
+        let parse = |l: &[&str]| l.iter().map(|c| Cidr::parse(c).expect("built-in range")).collect::<Vec<_>>();
+        (parse(ALWAYS_DENIED), parse(STRICT_DENIED))
+    });
+    (a, s)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Preset {
     Default,
@@ -118,12 +128,13 @@ impl EgressPolicy {
         if let Some(c) = self.deny.iter().find(|c| c.contains(ip)) {
             return Err(format!("{ip} is in egress.deny_cidrs ({c})"));
         }
-        let preset: &[&str] = match self.preset {
-            Preset::Default => ALWAYS_DENIED,
-            Preset::Strict => STRICT_DENIED,
+        let (always, strict) = preset_ranges();
+        let lists: &[&[Cidr]] = match self.preset {
+            Preset::Default => &[always],
+            Preset::Strict => &[always, strict],
         };
-        for list in [ALWAYS_DENIED, preset] {
-            if let Some(c) = list.iter().filter_map(|c| Cidr::parse(c)).find(|c| c.contains(ip)) {
+        for list in lists {
+            if let Some(c) = list.iter().find(|c| c.contains(ip)) {
                 return Err(format!("{ip} is denied by the egress policy ({c})"));
             }
         }

@@ -88,7 +88,7 @@ impl Engine {
     ) -> Arc<Engine> {
         let policy: SharedPolicy = Arc::new(RwLock::new(policy));
         Arc::new(Engine {
-            http: client::build(policy.clone()),
+            http: client::build(policy.clone(), limits.max_in_flight),
             policy,
             global: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits: RwLock::new(limits),
@@ -175,10 +175,16 @@ impl Engine {
         if wait > 0 {
             tokio::time::sleep(Duration::from_millis(wait as u64)).await;
         }
-        // The record may have changed (cancelled) since it was handed over.
-        let mut exec = match self.store.get_execution(exec.brand, exec.id) {
-            Ok(Some(e)) if !e.status.is_finished() => e,
-            _ => return,
+        // A retry re-reads its record: it may have been cancelled while it waited. (A first
+        // attempt comes straight from its commit; a cancel racing it still wins, because the
+        // outcome is not written over a cancelled record.)
+        let mut exec = if exec.attempts.is_empty() && exec.next_attempt_ms.is_none() {
+            exec
+        } else {
+            match self.store.get_execution(exec.brand, exec.id) {
+                Ok(Some(e)) if !e.status.is_finished() => e,
+                _ => return,
+            }
         };
         let target = match exec.step {
             Some(sr) => self.step_target(exec.brand, sr),

@@ -35,6 +35,8 @@ const SLEEP_MAX_MS: i64 = 1000;
 /// ahead of time and delivery waits for the instant, so lateness is not the commit latency.
 /// A schedule paused or changed within this window still fires the already recorded instant.
 pub const PREFIRE_MS: i64 = 20;
+/// Most workflow step results folded into one commit.
+const STEP_RESULTS_BATCH_MAX: usize = 512;
 
 pub enum Command {
     /// (Re)load a schedule from the store and arm it per its status and cursor.
@@ -333,56 +335,55 @@ impl<D: Dispatch> Scheduler<D> {
             };
             tokio::select! {
                 cmd = rx.recv() => match cmd {
-                    Some(Command::Arm(brand, id)) => {
-                        match self.store.get_schedule(brand, id) {
-                            Ok(Some(s)) => self.arm(&s, &mut due),
-                            Ok(None) => self.disarm(id),
-                            Err(e) => tracing::error!(error = %e, schedule = %id, "cannot load schedule to arm"),
-                        }
-                        self.metrics.set_armed(self.armed.len());
-                    }
-                    Some(Command::Disarm(id)) => {
-                        self.disarm(id);
-                        self.metrics.set_armed(self.armed.len());
-                    }
-                    Some(Command::Armed(reply)) => { let _ = reply.send(self.armed.len()); }
-                    Some(Command::SetStepVisitsMax(n)) => self.step_visits_max = n,
-                    Some(Command::StartRun(brand, id)) => {
-                        if let Ok(Some(e)) = self.store.get_execution(brand, id) {
-                            self.start_run(e).await;
-                        }
-                    }
-                    Some(Command::CancelRun(brand, run, reply)) => {
-                        let mut done = false;
-                        if let Ok(Some(r)) = self.store.get_run(brand, run)
-                            && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
-                        {
-                            done = self.apply(r, &wf, crate::workflow::Event::Cancel, None).await.is_ok();
-                        }
-                        let _ = reply.send(done);
-                    }
-                    Some(Command::ResumeRun(brand, run, steps)) => {
-                        if let (Ok(Some(r)), Ok(Some(e))) = (self.store.get_run(brand, run), self.store.get_execution(brand, run))
-                            && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
-                        {
-                            let _ = self.apply(r, &wf, crate::workflow::Event::StartAt(steps), Some(e)).await;
-                        }
-                    }
-                    Some(Command::Decide { brand, plan, approve, by, reply }) => {
-                        let r = self.decide(brand, plan, Some((approve, by))).await;
-                        let _ = reply.send(r);
-                    }
-                    Some(Command::Shutdown(reply)) => { let _ = reply.send(()); return; }
                     None => return,
-                },
-                Some(ev) = finished.recv() => match ev {
-                    DeliveryEvent::Finished { brand, schedule: Some(id) } => self.on_finished(brand, id).await,
-                    DeliveryEvent::Finished { schedule: None, .. } => {}
-                    DeliveryEvent::RetryAt { brand, execution, at } => self.arm_retry(brand, execution, at),
-                    DeliveryEvent::StepFinished { brand, step, ok, status_code, response, error } => {
-                        self.on_step_finished(brand, step, ok, status_code, response, error).await;
+                    Some(Command::StartRun(brand, id)) => {
+                        // Start every run queued right now together (one commit).
+                        let mut execs: Vec<crate::model::Execution> =
+                            self.store.get_execution(brand, id).ok().flatten().into_iter().collect();
+                        let mut other = None;
+                        while execs.len() < STEP_RESULTS_BATCH_MAX {
+                            match rx.try_recv() {
+                                Ok(Command::StartRun(b, i)) => execs.extend(self.store.get_execution(b, i).ok().flatten()),
+                                Ok(cmd) => {
+                                    other = Some(cmd);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        self.start_runs(execs).await;
+                        if let Some(cmd) = other
+                            && self.command(cmd, &mut due).await
+                        {
+                            return;
+                        }
+                    }
+                    Some(cmd) => {
+                        if self.command(cmd, &mut due).await {
+                            return;
+                        }
                     }
                 },
+                Some(ev) = finished.recv() => {
+                    // Drain what else is queued: step results of many runs commit together.
+                    let mut steps = Vec::new();
+                    let mut next = Some(ev);
+                    while let Some(ev) = next.take() {
+                        match ev {
+                            DeliveryEvent::Finished { brand, schedule: Some(id) } => self.on_finished(brand, id).await,
+                            DeliveryEvent::Finished { schedule: None, .. } => {}
+                            DeliveryEvent::RetryAt { brand, execution, at } => self.arm_retry(brand, execution, at),
+                            DeliveryEvent::StepFinished { brand, step, ok, status_code, response, error } => {
+                                let ev = crate::workflow::Event::StepDone { visit: step.visit, ok, status_code, response, error };
+                                steps.push((brand, step, ev));
+                            }
+                        }
+                        if steps.len() < STEP_RESULTS_BATCH_MAX {
+                            next = finished.try_recv().ok();
+                        }
+                    }
+                    self.on_steps_finished(steps).await;
+                }
                 _ = tokio::time::sleep(Duration::from_millis(sleep_ms as u64)) => {}
             }
             // Re-read the wall clock: fire whatever is due now, however long we slept.
@@ -414,6 +415,59 @@ impl<D: Dispatch> Scheduler<D> {
                 }
             }
         }
+    }
+
+    /// Handles one API command; true when the loop must stop.
+    async fn command(&mut self, cmd: Command, due: &mut Vec<(BrandId, ScheduleId)>) -> bool {
+        match cmd {
+            Command::Arm(brand, id) => {
+                match self.store.get_schedule(brand, id) {
+                    Ok(Some(s)) => self.arm(&s, due),
+                    Ok(None) => self.disarm(id),
+                    Err(e) => tracing::error!(error = %e, schedule = %id, "cannot load schedule to arm"),
+                }
+                self.metrics.set_armed(self.armed.len());
+            }
+            Command::Disarm(id) => {
+                self.disarm(id);
+                self.metrics.set_armed(self.armed.len());
+            }
+            Command::Armed(reply) => {
+                let _ = reply.send(self.armed.len());
+            }
+            Command::SetStepVisitsMax(n) => self.step_visits_max = n,
+            Command::CancelRun(brand, run, reply) => {
+                let mut done = false;
+                if let Ok(Some(r)) = self.store.get_run(brand, run)
+                    && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
+                {
+                    done = self.apply(r, &wf, crate::workflow::Event::Cancel, None).await.is_ok();
+                }
+                let _ = reply.send(done);
+            }
+            Command::ResumeRun(brand, run, steps) => {
+                if let (Ok(Some(r)), Ok(Some(e))) =
+                    (self.store.get_run(brand, run), self.store.get_execution(brand, run))
+                    && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
+                {
+                    let _ = self.apply(r, &wf, crate::workflow::Event::StartAt(steps), Some(e)).await;
+                }
+            }
+            Command::Decide { brand, plan, approve, by, reply } => {
+                let r = self.decide(brand, plan, Some((approve, by))).await;
+                let _ = reply.send(r);
+            }
+            Command::StartRun(brand, id) => {
+                if let Ok(Some(e)) = self.store.get_execution(brand, id) {
+                    self.start_run(e).await;
+                }
+            }
+            Command::Shutdown(reply) => {
+                let _ = reply.send(());
+                return true;
+            }
+        }
+        false
     }
 
     /// Fires every due schedule of this tick with one store commit.
@@ -468,6 +522,7 @@ impl<D: Dispatch> Scheduler<D> {
             }
         };
         let mut due = Vec::new();
+        let mut runs = Vec::new();
         for ((mut s, execs), committed) in plans.into_iter().zip(results) {
             if !committed {
                 // The schedule changed under us (API update, delete): act on what is stored now.
@@ -483,13 +538,14 @@ impl<D: Dispatch> Scheduler<D> {
                 if e.status == crate::model::ExecutionStatus::Pending {
                     *self.running.entry(s.id).or_default() += 1;
                     if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
-                        self.start_run(e).await;
+                        runs.push(e);
                     } else {
                         self.delivery.dispatch(e);
                     }
                 }
             }
         }
+        self.start_runs(runs).await;
         self.metrics.set_armed(self.armed.len());
         if !due.is_empty() {
             Box::pin(self.fire(due)).await;

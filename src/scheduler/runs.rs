@@ -3,6 +3,8 @@
 //! (step executions, approval plans, the parent execution's final status) in one write, then
 //! dispatches step deliveries and arms timers (delays, workflow retries, approval deadlines).
 
+use std::collections::HashMap;
+
 use super::{Key, Scheduler};
 use crate::delivery::Dispatch;
 use crate::model::{
@@ -12,6 +14,15 @@ use crate::model::{
 use crate::store::RunWrite;
 use crate::workflow::{self, Effect, Event, Refused};
 
+/// One engine step, ready to be committed and performed.
+pub(super) struct Prepared {
+    run: Run,
+    write: RunWrite,
+    timers: Vec<(Key, crate::time::Millis)>,
+    dispatch: Vec<Execution>,
+    finished_schedule: Option<crate::model::ScheduleId>,
+}
+
 /// Default bound on step visits per run (cycles are allowed, runs are not endless);
 /// `workflows.step_visits_per_run_max` sets it.
 pub const MAX_STEPS_PER_RUN: u32 = 1000;
@@ -19,24 +30,35 @@ pub const MAX_STEPS_PER_RUN: u32 = 1000;
 impl<D: Dispatch> Scheduler<D> {
     /// Starts a run for a workflow execution (a schedule's fire or `execute_workflow`).
     pub(super) async fn start_run(&mut self, exec: Execution) {
-        if self.store.get_run(exec.brand, exec.id).ok().flatten().is_some() {
-            return; // already started (a resumed execution)
-        }
-        let Some(wf) = self.store.get_workflow(exec.brand, WorkflowId(exec.target_id)).ok().flatten() else {
-            let mut e = exec;
-            e.status = ExecutionStatus::Failed;
-            e.reason = Some("workflow not found (deleted?)".into());
-            e.finished_ms = Some(self.clock.now_ms());
-            let (brand, schedule) = (e.brand, e.schedule);
-            if self.store.put_execution(e).await.is_ok()
-                && let Some(s) = schedule
-            {
-                Box::pin(self.on_finished(brand, s)).await;
+        self.start_runs(vec![exec]).await;
+    }
+
+    /// Starts several runs with one commit (a burst of `execute_workflow` calls or fires).
+    pub(super) async fn start_runs(&mut self, execs: Vec<Execution>) {
+        let mut prepared = Vec::with_capacity(execs.len());
+        for exec in execs {
+            if self.store.get_run(exec.brand, exec.id).ok().flatten().is_some() {
+                continue; // already started (a resumed execution)
             }
-            return;
-        };
-        let run = workflow::new_run(exec.id, &wf, exec.context.clone(), self.clock.now_ms());
-        let _ = self.apply(run, &wf, Event::Start, Some(exec)).await;
+            let Some(wf) = self.store.get_workflow(exec.brand, WorkflowId(exec.target_id)).ok().flatten() else {
+                let mut e = exec;
+                e.status = ExecutionStatus::Failed;
+                e.reason = Some("workflow not found (deleted?)".into());
+                e.finished_ms = Some(self.clock.now_ms());
+                let (brand, schedule) = (e.brand, e.schedule);
+                if self.store.put_execution(e).await.is_ok()
+                    && let Some(s) = schedule
+                {
+                    Box::pin(self.on_finished(brand, s)).await;
+                }
+                continue;
+            };
+            let run = workflow::new_run(exec.id, &wf, exec.context.clone(), self.clock.now_ms());
+            if let Ok(p) = self.prepare(run, &wf, Event::Start, Some(exec)) {
+                prepared.push(p);
+            }
+        }
+        self.perform(prepared).await;
     }
 
     /// Feeds one event to the engine and performs its effects.
@@ -47,6 +69,48 @@ impl<D: Dispatch> Scheduler<D> {
         ev: Event,
         parent: Option<Execution>,
     ) -> Result<(), Refused> {
+        let p = self.prepare(run, wf, ev, parent)?;
+        self.perform(vec![p]).await;
+        Ok(())
+    }
+
+    /// Step results of many runs at once (a burst of completions): one engine step each, one
+    /// commit for all of them. Events of the same run apply in order to its newest state.
+    pub(super) async fn on_steps_finished(&mut self, events: Vec<(BrandId, StepRef, Event)>) {
+        let mut latest: HashMap<ExecutionId, Run> = HashMap::new();
+        let mut workflows: HashMap<WorkflowId, Workflow> = HashMap::new();
+        let mut prepared = Vec::with_capacity(events.len());
+        for (brand, step, ev) in events {
+            let run = match latest.remove(&step.run) {
+                Some(r) => r,
+                None => match self.store.get_run(brand, step.run) {
+                    Ok(Some(r)) => r,
+                    _ => continue,
+                },
+            };
+            let wf = match workflows.entry(step.workflow) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => match self.store.get_workflow(brand, step.workflow) {
+                    Ok(Some(wf)) => v.insert(wf),
+                    _ => continue,
+                },
+            };
+            match self.prepare(run.clone(), wf, ev, None) {
+                Ok(p) => {
+                    latest.insert(step.run, p.run.clone());
+                    prepared.push(p);
+                }
+                Err(_) => {
+                    latest.insert(step.run, run);
+                }
+            }
+        }
+        self.perform(prepared).await;
+    }
+
+    /// Runs the engine for one event and turns its effects into records to write and actions
+    /// to take after the write.
+    fn prepare(&mut self, run: Run, wf: &Workflow, ev: Event, parent: Option<Execution>) -> Result<Prepared, Refused> {
         let now = self.clock.now_ms();
         let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max)?;
         let parent = match parent {
@@ -123,40 +187,37 @@ impl<D: Dispatch> Scheduler<D> {
             finished_schedule = p.schedule;
             rw.executions.push(p);
         }
-        let brand = run.brand;
-        rw.run = Some(run);
-        if let Err(e) = self.store.write_run(rw).await {
-            tracing::error!(error = %e, "could not record a workflow step; the run resumes from its last state");
-            return Ok(());
-        }
-        for (key, at) in timers {
-            self.arm_key(brand, key, at);
-        }
-        for e in dispatch {
-            self.delivery.dispatch(e);
-        }
-        if let Some(s) = finished_schedule {
-            Box::pin(self.on_finished(brand, s)).await;
-        }
-        Ok(())
+        Ok(Prepared { run, write: rw, timers, dispatch, finished_schedule })
     }
 
-    pub(super) async fn on_step_finished(
-        &mut self,
-        brand: BrandId,
-        step: StepRef,
-        ok: bool,
-        status_code: Option<u16>,
-        response: Option<serde_json::Value>,
-        error: Option<String>,
-    ) {
-        let (Ok(Some(run)), Ok(Some(wf))) =
-            (self.store.get_run(brand, step.run), self.store.get_workflow(brand, step.workflow))
-        else {
+    /// Commits prepared engine steps in one write, then arms their timers, starts their step
+    /// deliveries and reports finished runs to their schedules.
+    async fn perform(&mut self, prepared: Vec<Prepared>) {
+        if prepared.is_empty() {
             return;
-        };
-        let ev = Event::StepDone { visit: step.visit, ok, status_code, response, error };
-        let _ = self.apply(run, &wf, ev, None).await;
+        }
+        let mut rw = RunWrite::default();
+        for p in &prepared {
+            rw.runs.push(p.run.clone());
+            rw.plans.extend(p.write.plans.iter().cloned());
+            rw.executions.extend(p.write.executions.iter().cloned());
+        }
+        if let Err(e) = self.store.write_run(rw).await {
+            tracing::error!(error = %e, "could not record workflow steps; the runs resume from their last state");
+            return;
+        }
+        for p in prepared {
+            let brand = p.run.brand;
+            for (key, at) in p.timers {
+                self.arm_key(brand, key, at);
+            }
+            for e in p.dispatch {
+                self.delivery.dispatch(e);
+            }
+            if let Some(s) = p.finished_schedule {
+                Box::pin(self.on_finished(brand, s)).await;
+            }
+        }
     }
 
     /// The run's delay/retry timer fired.

@@ -37,7 +37,7 @@ fn save_workflow(w: &redb::WriteTransaction, old: Option<&Workflow>, wf: &Workfl
 /// Everything one workflow-engine step writes, in one commit.
 #[derive(Debug, Clone, Default)]
 pub struct RunWrite {
-    pub run: Option<Run>,
+    pub runs: Vec<Run>,
     pub plans: Vec<ApprovalPlan>,
     /// New step executions and parent-execution updates.
     pub executions: Vec<Execution>,
@@ -124,10 +124,11 @@ impl Store {
     /// Commits one engine step: the run, its plans, new or updated executions.
     pub async fn write_run(&self, rw: RunWrite) -> Result<(), StoreError> {
         self.write(move |w| {
-            if let Some(run) = &rw.run {
-                let mut t = w.open_table(RUNS).map_err(StoreError::from_db)?;
+            let mut t = w.open_table(RUNS).map_err(StoreError::from_db)?;
+            for run in &rw.runs {
                 put(&mut t, &key(&[run.brand.as_bytes(), run.id.as_bytes()]), run)?;
             }
+            drop(t);
             let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
             for p in &rw.plans {
                 put(&mut plans, &key(&[p.brand.as_bytes(), p.id.as_bytes()]), p)?;
