@@ -166,29 +166,8 @@ pub async fn execute_template(cx: Cx, req: Req) -> ApiResult {
         return Err(ApiError::NotFound("Webhook"));
     }
     let context = req.opt_object(&["initial_context", "initial_context_template", "context"])?.unwrap_or_default();
-    let id = ExecutionId::new();
-    let e = Execution {
-        id,
-        brand: cx.brand.id,
-        schedule: None,
-        target_kind: TargetKind::Webhook,
-        target_id: template.0,
-        trigger: Trigger::Manual,
-        scheduled_ms: cx.now,
-        due_ms: cx.now,
-        idempotency_key: format!("hw_manual_{}", id.0.simple()),
-        status: ExecutionStatus::Pending,
-        context,
-        skipped_rule: None,
-        reason: None,
-        attempts: Vec::new(),
-        lateness_ms: None,
-        next_attempt_ms: None,
-        retry_of: None,
-        step: None,
-        created_ms: cx.now,
-        finished_ms: None,
-    };
+    let e = Execution::manual(cx.brand.id, None, (TargetKind::Webhook, template.0), context, cx.now);
+    let id = e.id;
     let e = cx.app.store.create_execution(e).await?;
     cx.app.dispatch(e).await;
     ok(json!({"success": true, "details": "Webhook execution started", "execution_uuid": id.to_string()}))

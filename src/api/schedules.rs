@@ -15,8 +15,8 @@ use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::{Names, Req};
 use crate::model::{
-    Execution, ExecutionId, ExecutionStatus, MisfirePolicy, OverlapPolicy, RuleId, Schedule, ScheduleId, ScheduleRule,
-    ScheduleStatus, TargetKind, TemplateId, Trigger, WorkflowId,
+    Execution, MisfirePolicy, OverlapPolicy, RuleId, Schedule, ScheduleId, ScheduleRule, ScheduleStatus, TargetKind,
+    TemplateId, WorkflowId,
 };
 use crate::schedule::clocked::{ClockedSpec, parse_instant};
 use crate::schedule::cron::{CronError, CronSpec};
@@ -1003,30 +1003,8 @@ pub fn preview_request(
     Ok(json!({"fire_times": data, "timezone": zone}))
 }
 
-fn manual_execution(s: &Schedule, now: Millis, trigger: Trigger, context: Map<String, Value>) -> Execution {
-    let id = ExecutionId::new();
-    Execution {
-        id,
-        brand: s.brand,
-        schedule: Some(s.id),
-        target_kind: s.target_kind,
-        target_id: s.target_id,
-        trigger,
-        scheduled_ms: now,
-        due_ms: now,
-        idempotency_key: format!("hw_manual_{}", id.0.simple()),
-        status: ExecutionStatus::Pending,
-        context,
-        skipped_rule: None,
-        reason: None,
-        attempts: Vec::new(),
-        lateness_ms: None,
-        next_attempt_ms: None,
-        retry_of: None,
-        step: None,
-        created_ms: now,
-        finished_ms: None,
-    }
+fn manual_execution(s: &Schedule, now: Millis, context: Map<String, Value>) -> Execution {
+    Execution::manual(s.brand, Some(s.id), (s.target_kind, s.target_id), context, now)
 }
 
 pub async fn trigger_now(cx: Cx, req: Req) -> ApiResult {
@@ -1035,7 +1013,7 @@ pub async fn trigger_now(cx: Cx, req: Req) -> ApiResult {
     if let Some(extra) = req.opt_object(&["context", "initial_context"])? {
         context.extend(extra);
     }
-    let e = cx.app.store.create_execution(manual_execution(&s, cx.now, Trigger::Manual, context)).await?;
+    let e = cx.app.store.create_execution(manual_execution(&s, cx.now, context)).await?;
     let id = e.id;
     cx.app.dispatch(e).await;
     ok(json!({"success": true, "details": "Schedule triggered", "execution_uuid": id.to_string()}))

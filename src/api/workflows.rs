@@ -13,8 +13,8 @@ use super::reply::{ApiResult, ok, paginated};
 use super::request::{Names, Req};
 use crate::model::{
     Condition, ConditionOp, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, FailureStrategy, HttpMethod,
-    PlanId, RetryPolicy, RetryStrategy, RunType, Step, StepId, StepStatus, TargetKind, TemplateId, TimeoutAction,
-    Trigger, WebhookTemplate, Workflow, WorkflowId,
+    PlanId, RetryPolicy, RetryStrategy, RunType, Step, StepId, StepStatus, TargetKind, TimeoutAction, Workflow,
+    WorkflowId,
 };
 use crate::store::StoreError;
 use crate::template::{Kind, for_each_string, scan};
@@ -151,21 +151,7 @@ fn parse_condition(req: &Req) -> Result<Option<Option<Condition>>, ApiError> {
 /// Returns a domain to create when the step names a new `url`'s domain.
 fn apply_step(cx: &Cx, req: &Req, s: &mut Step, creating: bool, position: usize) -> Result<Option<Domain>, ApiError> {
     // The inline webhook: reuse the template field rules.
-    let mut t = WebhookTemplate {
-        id: TemplateId(s.webhook_id),
-        brand: cx.brand.id,
-        name: s.name.clone(),
-        description: s.description.clone(),
-        method: s.method,
-        path: s.path.clone(),
-        domain: s.domain,
-        retry: s.retry,
-        body: s.body.clone(),
-        headers: s.headers.clone(),
-        query: s.query.clone(),
-        created_ms: s.created_ms,
-        updated_ms: cx.now,
-    };
+    let mut t = s.as_template(cx.brand.id);
     let creating_webhook = creating && !req.has(&["webhook_name", "name"]);
     if creating_webhook {
         t.name = format!("step {position}");
@@ -544,21 +530,7 @@ fn step_view(cx: &Cx, s: &Step) -> Result<Value, ApiError> {
     let zone = cx.brand.timezone.as_str();
     let d = cx.app.store.get_domain(cx.brand.id, s.domain)?;
     let (host, proto) = d.map(|d| (d.host, d.protocol.as_str())).unwrap_or_default();
-    let t = WebhookTemplate {
-        id: TemplateId(s.webhook_id),
-        brand: cx.brand.id,
-        name: s.name.clone(),
-        description: s.description.clone(),
-        method: s.method,
-        path: s.path.clone(),
-        domain: s.domain,
-        retry: s.retry,
-        body: s.body.clone(),
-        headers: s.headers.clone(),
-        query: s.query.clone(),
-        created_ms: s.created_ms,
-        updated_ms: s.created_ms,
-    };
+    let t = s.as_template(cx.brand.id);
     Ok(json!({
         "index": s.index,
         "timezone": zone,
@@ -623,29 +595,9 @@ pub async fn detail_sdk(cx: Cx, req: Req) -> ApiResult {
 // ---- runs ----
 
 fn run_execution(cx: &Cx, wf: &Workflow, context: Map<String, Value>, retry_of: Option<ExecutionId>) -> Execution {
-    let id = ExecutionId::new();
-    Execution {
-        id,
-        brand: cx.brand.id,
-        schedule: None,
-        target_kind: TargetKind::Workflow,
-        target_id: wf.id.0,
-        trigger: Trigger::Manual,
-        scheduled_ms: cx.now,
-        due_ms: cx.now,
-        idempotency_key: format!("hw_manual_{}", id.0.simple()),
-        status: ExecutionStatus::Pending,
-        context,
-        skipped_rule: None,
-        reason: None,
-        attempts: Vec::new(),
-        lateness_ms: None,
-        next_attempt_ms: None,
-        retry_of,
-        step: None,
-        created_ms: cx.now,
-        finished_ms: None,
-    }
+    let mut e = Execution::manual(cx.brand.id, None, (TargetKind::Workflow, wf.id.0), context, cx.now);
+    e.retry_of = retry_of;
+    e
 }
 
 /// `execute_workflow` (`{workflow_uuid, initial_context}`): starts one run now.

@@ -141,22 +141,7 @@ impl Engine {
         let wf = self.store.get_workflow(brand, sr.workflow).ok().flatten().ok_or("workflow not found (deleted?)")?;
         let s = wf.steps.iter().find(|s| s.id == sr.step).ok_or("workflow step not found (deleted?)")?;
         let d = self.store.get_domain(brand, s.domain).ok().flatten().ok_or("the step's domain was not found")?;
-        let t = WebhookTemplate {
-            id: TemplateId(s.webhook_id),
-            brand,
-            name: s.name.clone(),
-            description: s.description.clone(),
-            method: s.method,
-            path: s.path.clone(),
-            domain: s.domain,
-            retry: s.retry,
-            body: s.body.clone(),
-            headers: s.headers.clone(),
-            query: s.query.clone(),
-            created_ms: s.created_ms,
-            updated_ms: s.created_ms,
-        };
-        Ok((t, d))
+        Ok((s.as_template(brand), d))
     }
 }
 

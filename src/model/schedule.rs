@@ -281,6 +281,41 @@ pub struct Execution {
     pub finished_ms: Option<Millis>,
 }
 
+impl Execution {
+    /// A new pending execution run by hand (API), due now, with its own idempotency key.
+    pub fn manual(
+        brand: BrandId,
+        schedule: Option<ScheduleId>,
+        target: (TargetKind, Uuid),
+        context: Map<String, Value>,
+        now: Millis,
+    ) -> Execution {
+        let id = ExecutionId::new();
+        Execution {
+            id,
+            brand,
+            schedule,
+            target_kind: target.0,
+            target_id: target.1,
+            trigger: Trigger::Manual,
+            scheduled_ms: now,
+            due_ms: now,
+            idempotency_key: format!("hw_manual_{}", id.0.simple()),
+            status: ExecutionStatus::Pending,
+            context,
+            skipped_rule: None,
+            reason: None,
+            attempts: Vec::new(),
+            lateness_ms: None,
+            next_attempt_ms: None,
+            retry_of: None,
+            step: None,
+            created_ms: now,
+            finished_ms: None,
+        }
+    }
+}
+
 /// The workflow step an execution delivers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepRef {

@@ -128,6 +128,27 @@ pub struct Step {
     pub created_ms: Millis,
 }
 
+impl Step {
+    /// The step's inline call as a webhook template (rendering and views treat both alike).
+    pub fn as_template(&self, brand: BrandId) -> super::WebhookTemplate {
+        super::WebhookTemplate {
+            id: super::TemplateId(self.webhook_id),
+            brand,
+            name: self.name.clone(),
+            description: self.description.clone(),
+            method: self.method,
+            path: self.path.clone(),
+            domain: self.domain,
+            retry: self.retry,
+            body: self.body.clone(),
+            headers: self.headers.clone(),
+            query: self.query.clone(),
+            created_ms: self.created_ms,
+            updated_ms: self.created_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Workflow {
     pub id: WorkflowId,
