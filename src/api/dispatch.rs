@@ -14,22 +14,12 @@ use super::endpoints::{self, Endpoint};
 use super::error::ApiError;
 use super::ratelimit::Decision;
 use super::reply::Reply;
-use super::request::{Req, json_depth};
+use super::request::{Cx, Req, json_depth, percent_decode};
 use super::{App, LiveSettings};
 use crate::auth;
 use crate::model::{Brand, BrandId, KeyId};
 use crate::store::IdempotentReply;
-use crate::time::{Millis, Stopwatch};
-
-/// What a handler knows about the caller.
-#[derive(Clone)]
-pub struct Cx {
-    pub app: Arc<App>,
-    pub brand: Brand,
-    pub key_id: KeyId,
-    pub now: Millis,
-    pub page_size: u64,
-}
+use crate::time::Stopwatch;
 
 const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -306,28 +296,4 @@ fn parse_query(q: Option<&str>) -> HashMap<String, String> {
         out.insert(percent_decode(k), percent_decode(v));
     }
     out
-}
-
-/// Decodes `%XX` escapes and `+` (form encoding) in a query component.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

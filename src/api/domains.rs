@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
+use super::request::Cx;
 use super::request::Req;
 use crate::delivery::signing;
 use crate::model::{Domain, DomainId, Protocol, SigningKey};

@@ -6,8 +6,8 @@ use std::pin::Pin;
 
 use axum::http::Method;
 
-use super::dispatch::Cx;
 use super::reply::ApiResult;
+use super::request::Cx;
 use super::request::Req;
 use super::{domains, executions, schedules, secrets, templates, timezones, workflows};
 

@@ -9,6 +9,16 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 
+/// What a handler knows about the caller.
+#[derive(Clone)]
+pub struct Cx {
+    pub app: std::sync::Arc<super::App>,
+    pub brand: crate::model::Brand,
+    pub key_id: crate::model::KeyId,
+    pub now: crate::time::Millis,
+    pub page_size: u64,
+}
+
 pub struct Req {
     pub method: Method,
     pub body: Map<String, Value>,
@@ -95,6 +105,30 @@ impl Req {
             },
         }
     }
+}
+
+/// Decodes `%XX` escapes and `+` (form encoding) in a query component.
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Depth of the deepest nesting of arrays/objects in a JSON text, computed without parsing

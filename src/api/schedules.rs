@@ -10,9 +10,9 @@
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
+use super::request::Cx;
 use super::request::{Names, Req};
 use crate::model::{
     Execution, MisfirePolicy, OverlapPolicy, RuleId, Schedule, ScheduleId, ScheduleRule, ScheduleStatus, TargetKind,

@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
+use super::request::Cx;
 use super::request::Req;
 use crate::model::{Secret, SecretId};
 use crate::template::is_name_char;

@@ -7,11 +7,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::dispatch::{Cx, percent_decode};
 use super::domains::parse_host;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
 use super::request::Req;
+use super::request::{Cx, percent_decode};
 use crate::model::{Backoff, Domain, DomainId, HttpMethod, Protocol, RetryPolicy, TemplateId, WebhookTemplate};
 use crate::template::{for_each_string, secret_names};
 use crate::time::tz::format_in_zone;

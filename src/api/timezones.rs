@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::dispatch::Cx;
 use super::reply::{ApiResult, ok};
+use super::request::Cx;
 use super::request::Req;
 use crate::time::tz;
 

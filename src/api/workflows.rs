@@ -7,9 +7,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::dispatch::Cx;
 use super::error::ApiError;
 use super::reply::{ApiResult, ok, paginated};
+use super::request::Cx;
 use super::request::{Names, Req};
 use crate::model::{
     Condition, ConditionOp, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, FailureStrategy, HttpMethod,

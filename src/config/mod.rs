@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use toml::{Table, Value};
 
+pub use crate::delivery::DeliveryLimits;
 use crate::delivery::egress::{Cidr, EgressPolicy, Preset};
 use crate::model::MisfirePolicy;
 use crate::vault::KeySource;
@@ -91,16 +92,6 @@ pub struct WorkflowLimits {
 pub struct ScheduleDefaults {
     pub misfire_policy: MisfirePolicy,
     pub misfire_grace_seconds: u32,
-}
-
-/// Delivery limits that can change on reload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeliveryLimits {
-    pub max_in_flight: usize,
-    pub max_response_bytes: usize,
-    pub retry_delay_max_ms: i64,
-    pub queue_memory_max: usize,
-    pub signing_overlap_ms: i64,
 }
 
 /// API limits that can change on reload.

@@ -24,7 +24,6 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::config::DeliveryLimits;
 use crate::metrics::Metrics;
 use crate::model::{
     Attempt, BrandId, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, ScheduleId, StepRef, TargetKind,
@@ -40,6 +39,16 @@ use retry::Outcome;
 /// Receives executions to carry out.
 pub trait Dispatch: Send + Sync + 'static {
     fn dispatch(&self, exec: Execution);
+}
+
+/// Delivery limits (config `[delivery]`) that can change on reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryLimits {
+    pub max_in_flight: usize,
+    pub max_response_bytes: usize,
+    pub retry_delay_max_ms: i64,
+    pub queue_memory_max: usize,
+    pub signing_overlap_ms: i64,
 }
 
 /// What delivery tells the scheduler.

@@ -336,7 +336,8 @@ pub fn jitter_ms(key: &str, jitter_seconds: u32) -> i64 {
     if jitter_seconds == 0 {
         return 0;
     }
-    let h = crate::auth::sha256(key.as_bytes());
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(key.as_bytes());
     let n = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
     (n % (u64::from(jitter_seconds) * 1000)) as i64
 }
