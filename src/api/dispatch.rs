@@ -160,7 +160,7 @@ async fn idempotent(
     let app = cx.app.clone();
     let brand = cx.brand.id;
     let key_hash = auth::sha256(key.as_bytes());
-    let request_hash = auth::sha256(raw);
+    let request_hash = fingerprint(&req, raw);
     let now = cx.now;
     if let Some(prev) = app.store.get_idempotent(brand, &key_hash)?
         && prev.created_ms + (ttl_s as i64) * 1000 > now
@@ -176,6 +176,14 @@ async fn idempotent(
     if !app.idempotency_in_flight.lock().unwrap_or_else(|e| e.into_inner()).insert(slot) {
         return Err(ApiError::conflict("A request with this Idempotency-Key is still in progress"));
     }
+    // Frees the slot however the call ends (also when the client goes away mid-call).
+    struct InFlight<'a>(&'a App, (BrandId, [u8; 32]));
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.idempotency_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.1);
+        }
+    }
+    let _in_flight = InFlight(&app, slot);
     let result = (endpoint.handler)(cx, req).await;
     if let Ok(reply) = &result
         && reply.status.is_success()
@@ -191,8 +199,23 @@ async fn idempotent(
             tracing::warn!(error = %e, "could not record an idempotent answer");
         }
     }
-    app.idempotency_in_flight.lock().unwrap_or_else(|e| e.into_inner()).remove(&slot);
     result.map(|r| (r, false))
+}
+
+/// Fields whose values are secrets: left out of a request's fingerprint, so the stored
+/// idempotency record holds no hash of a secret value (a short one could be guessed from it).
+const SECRET_FIELDS: &[&str] = &["secret_value", "value"];
+
+/// What identifies "the same request" for an Idempotency-Key: the body, without secrets.
+fn fingerprint(req: &Req, raw: &[u8]) -> [u8; 32] {
+    if SECRET_FIELDS.iter().any(|f| req.body.contains_key(*f)) {
+        let mut body = req.body.clone();
+        for f in SECRET_FIELDS {
+            body.remove(*f);
+        }
+        return auth::sha256(Value::Object(body).to_string().as_bytes());
+    }
+    auth::sha256(raw)
 }
 
 fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -40,6 +40,9 @@ pub fn parse_host(raw: &str, field: &str) -> Result<String, ApiError> {
     }
     let (name, port) = if let Some(rest) = host.strip_prefix('[') {
         let (v6, after) = rest.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 address"))?;
+        if !after.is_empty() && !after.starts_with(':') {
+            return Err(bad("only :port may follow an IPv6 address"));
+        }
         v6.parse::<std::net::Ipv6Addr>().map_err(|_| bad("not an IPv6 address"))?;
         (format!("[{v6}]"), after.strip_prefix(':').map(str::to_string))
     } else {
@@ -134,6 +137,9 @@ pub fn new_signing_key(cx: &Cx, domain: DomainId) -> SigningKey {
 }
 
 pub async fn add(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let protocol = parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
     let host = parse_host(&req.string(DOMAIN)?, "domain")?;
     let mut d = Domain {
@@ -215,6 +221,9 @@ pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
 /// `rotate_domain_signing_secret` (extension): a new secret signs from now on; the previous
 /// one keeps signing alongside for `delivery.signing_overlap_seconds`.
 pub async fn rotate_signing_secret(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let id = domain_id(&req)?;
     let d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
     let overlap = cx.app.delivery_limits().signing_overlap_ms;
@@ -242,7 +251,18 @@ mod tests {
         assert_eq!(parse_host(" API.Example.com ", "d").unwrap(), "api.example.com");
         assert_eq!(parse_host("127.0.0.1:8080", "d").unwrap(), "127.0.0.1:8080");
         assert_eq!(parse_host("[::1]:9000", "d").unwrap(), "[::1]:9000");
-        for bad in ["", "https://x.com", "x.com/path", "x.com:0", "x.com:99999", "a b.com", "user@x.com", "x.com?q"] {
+        for bad in [
+            "",
+            "[::1]/x",
+            "[::1]junk",
+            "https://x.com",
+            "x.com/path",
+            "x.com:0",
+            "x.com:99999",
+            "a b.com",
+            "user@x.com",
+            "x.com?q",
+        ] {
             assert!(parse_host(bad, "d").is_err(), "{bad:?} accepted");
         }
     }

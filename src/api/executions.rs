@@ -144,10 +144,15 @@ pub async fn cancel(cx: Cx, req: Req) -> ApiResult {
     let e = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
     if e.target_kind == TargetKind::Workflow && e.step.is_none() && cx.app.store.get_run(cx.brand.id, id)?.is_some() {
         // A workflow run: the engine cancels it (and rejects its waiting approvals).
-        return if cx.app.scheduler.cancel_run(cx.brand.id, id).await {
-            ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": id.to_string()}))
-        } else {
-            Err(ApiError::conflict(format!("Execution cannot be cancelled: the run is already {}", e.status.as_str())))
+        return match cx.app.scheduler.cancel_run(cx.brand.id, id).await {
+            Ok(()) => ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": id.to_string()})),
+            Err(crate::workflow::Refused::NotStored) => {
+                Err(ApiError::Internal("the cancellation could not be stored".into()))
+            }
+            Err(_) => Err(ApiError::conflict(format!(
+                "Execution cannot be cancelled: the run is already {}",
+                e.status.as_str()
+            ))),
         };
     }
     match cx.app.store.cancel_execution(cx.brand.id, id, cx.now).await {

@@ -35,6 +35,8 @@ const CONTEXT: Names = &["initial_context_template", "initial_context"];
 const ONE_OFF: Names = &["is_one_off_task"];
 
 const INTERVAL_VALUE_MAX: i64 = 1_000_000;
+/// Months: a century, well inside the calendar's range.
+const INTERVAL_MONTHS_MAX: i64 = 1200;
 const MISFIRE_GRACE_SECONDS_MAX: i64 = 30 * 86_400;
 const JITTER_SECONDS_MAX: i64 = 86_400;
 const DEBOUNCE_SECONDS_MAX: i64 = 30 * 86_400;
@@ -115,6 +117,12 @@ fn parse_driver(req: &Req, kind: &str, now: Millis, base: Option<&Driver>, sdk: 
                         })?,
                         None => cur.map(|c| c.period).ok_or_else(|| ApiError::Missing("interval_period".into()))?,
                     };
+                    if p == Period::Month && v > INTERVAL_MONTHS_MAX {
+                        return Err(ApiError::invalid(
+                            "interval_value",
+                            format!("at most {INTERVAL_MONTHS_MAX} for months"),
+                        ));
+                    }
                     (v as u32, p)
                 }
                 (None, Some(secs)) if sdk => (secs as u32, Period::Second),
@@ -347,8 +355,13 @@ async fn target(cx: &Cx, req: &Req, sdk: bool) -> Result<(TargetKind, Uuid), Api
 }
 
 async fn create(cx: Cx, req: Req, kind: &str, sdk: bool) -> ApiResult {
+    // The SDK's webhook_url registers a template: validate the driver before writing it.
+    let early = if sdk { Some(parse_driver(&req, kind, cx.now, None, sdk)?) } else { None };
     let (target_kind, target_id) = target(&cx, &req, sdk).await?;
-    let driver = parse_driver(&req, kind, cx.now, None, sdk)?;
+    let driver = match early {
+        Some(d) => d,
+        None => parse_driver(&req, kind, cx.now, None, sdk)?,
+    };
     let mut s = Schedule {
         id: ScheduleId::new(),
         brand: cx.brand.id,
@@ -399,6 +412,9 @@ pub async fn add_debounce(cx: Cx, req: Req) -> ApiResult {
 /// The SDK's `create_schedule`: `schedule_type` plus the driver's fields (SDK or documented
 /// names), targeting `webhook_url` or a documented target.
 pub async fn add_sdk(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let kind = req.string(&["schedule_type", "driver_type"])?;
     create(cx, req, &kind.clone(), true).await
 }

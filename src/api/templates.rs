@@ -220,6 +220,9 @@ fn summary(cx: &Cx, t: &WebhookTemplate) -> Result<Value, ApiError> {
 }
 
 pub async fn add(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let mut t = WebhookTemplate {
         id: TemplateId::new(),
         brand: cx.brand.id,
@@ -330,6 +333,9 @@ fn detail_of(cx: &Cx, t: WebhookTemplate) -> ApiResult {
 }
 
 pub async fn update(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let mut t = load(&cx, &req)?;
     let new_domain = apply(&cx, &req, &mut t, false)?;
     if let Some(d) = new_domain {

@@ -306,6 +306,9 @@ async fn ensure_domain(cx: &Cx, d: Option<Domain>) -> Result<Option<DomainId>, A
 }
 
 pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let mut wf = Workflow {
         id: WorkflowId::new(),
         brand: cx.brand.id,
@@ -357,6 +360,9 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
 }
 
 pub async fn add_step(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let wf = load(&cx, &req, &["workflow_uuid"])?;
     let mut s = blank_step(cx.now);
     let nd = apply_step(&cx, &req, &mut s, true, wf.steps.len())?;
@@ -412,6 +418,9 @@ fn find_step(cx: &Cx, req: &Req) -> Result<(Workflow, StepId), ApiError> {
 }
 
 pub async fn update_step(cx: Cx, req: Req) -> ApiResult {
+    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
+    let vault = cx.app.vault.clone();
+    let _sealing = vault.sealing().await;
     let (wf, step_id) = find_step(&cx, &req)?;
     let mut s = wf.steps.iter().find(|s| s.id == step_id).cloned().expect("found");
     let nd = apply_step(&cx, &req, &mut s, false, 0)?;
@@ -799,6 +808,7 @@ pub async fn approval_action(cx: Cx, req: Req) -> ApiResult {
     match cx.app.scheduler.decide(cx.brand.id, plan, approve, cx.key_id).await {
         Ok(()) if approve => ok(json!({"success": true, "message": "Workflow approved and resumed"})),
         Ok(()) => ok(json!({"success": true, "message": "Workflow rejected and skipped"})),
+        Err(crate::workflow::Refused::NotStored) => Err(ApiError::Internal("the approval could not be stored".into())),
         Err(_) => Err(ApiError::conflict("Execution plan is not waiting for approval")),
     }
 }

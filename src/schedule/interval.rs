@@ -71,7 +71,8 @@ pub fn add_months(anchor: Millis, months: i64) -> Option<Millis> {
     let dt: DateTime = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
     let total = i64::from(dt.year()) * 12 + i64::from(dt.month() - 1) + months;
     let (year, month) = (i16::try_from(total.div_euclid(12)).ok()?, (total.rem_euclid(12) + 1) as i8);
-    let first = jiff::civil::date(year, month, 1);
+    // Years past jiff's range (±9999) have no fire: None, not a panic.
+    let first = jiff::civil::Date::new(year, month, 1).ok()?;
     let day = dt.day().min(first.days_in_month());
     let target =
         jiff::civil::DateTime::new(year, month, day, dt.hour(), dt.minute(), dt.second(), dt.subsec_nanosecond())
@@ -185,6 +186,9 @@ mod tests {
         assert_eq!(firsts(&leap, "2024-02-29T00:00:00Z", 1), ["2025-02-28T00:00:00.000Z"]);
         // From far ahead, the estimate still lands on the right month.
         assert_eq!(firsts(&s, "2030-06-15T00:00:00Z", 1), ["2030-06-30T09:30:00.000Z"]);
+        // Beyond the calendar's range there is no next fire (and no panic).
+        let far = spec(100_000, Period::Month, "2026-01-01T00:00:00Z", false);
+        assert_eq!(far.next_after(ms("2026-01-01T00:00:00Z")), None);
     }
 
     #[test]

@@ -170,6 +170,16 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
 
     let (max_runs, expire) = rules::termination(s.rules.iter().map(|r| &r.rule));
     let mut in_flight = running;
+    // A buffer_one instant whose release was lost (a crash after the running execution
+    // finished): nothing is running any more, so it fires first.
+    if running == 0
+        && let Some(b) = s.buffered_ms.take()
+    {
+        executions.push(new_execution(&s, b, now, ExecutionStatus::Pending, Trigger::Schedule));
+        in_flight += 1;
+        s.total_triggered += 1;
+        s.last_run_ms = Some(now.max(b));
+    }
     let mut done = false;
     for instant in to_fire {
         if expire.is_some_and(|e| instant >= e) {
@@ -413,6 +423,17 @@ mod tests {
         let released = release_buffered(&p2.schedule, 2 * SEC + 10).unwrap();
         assert_eq!(statuses(&released), [(1, "pending")]);
         assert_eq!(released.schedule.buffered_ms, None);
+    }
+
+    #[test]
+    fn a_buffered_instant_left_by_a_crash_fires_when_nothing_runs() {
+        let mut s = every_second(MisfirePolicy::FireOnce);
+        s.overlap = OverlapPolicy::BufferOne;
+        s.buffered_ms = Some(SEC);
+        s.next_fire_ms = Some(2 * SEC);
+        let p = on_due(&s, 2 * SEC, 0, 0);
+        assert_eq!(statuses(&p), [(1, "pending")], "the buffered instant fires; the current one is buffered behind it");
+        assert_eq!(p.schedule.buffered_ms, Some(2 * SEC));
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub enum Command {
     /// Start the run of a recorded workflow execution (`execute_workflow`, reruns).
     StartRun(BrandId, ExecutionId),
     /// Cancel a workflow run (its execution was cancelled through the API).
-    CancelRun(BrandId, ExecutionId, oneshot::Sender<bool>),
+    CancelRun(BrandId, ExecutionId, oneshot::Sender<Result<(), crate::workflow::Refused>>),
     /// Continue a stored run (a rerun from its failed step) at these steps.
     ResumeRun(BrandId, ExecutionId, Vec<crate::model::StepId>),
     /// A person's approval decision; the answer says whether the plan was waiting.
@@ -77,13 +77,13 @@ impl SchedulerHandle {
     pub async fn disarm(&self, id: ScheduleId) {
         let _ = self.tx.send(Command::Disarm(id)).await;
     }
-    /// Cancels a run; false when it had already finished.
-    pub async fn cancel_run(&self, brand: BrandId, run: ExecutionId) -> bool {
+    /// Cancels a run; `Err(RunFinished)` when it had already finished.
+    pub async fn cancel_run(&self, brand: BrandId, run: ExecutionId) -> Result<(), crate::workflow::Refused> {
         let (reply, rx) = oneshot::channel();
         if self.tx.send(Command::CancelRun(brand, run, reply)).await.is_err() {
-            return false;
+            return Err(crate::workflow::Refused::NotStored);
         }
-        rx.await.unwrap_or(false)
+        rx.await.unwrap_or(Err(crate::workflow::Refused::NotStored))
     }
 
     pub async fn resume_run(&self, brand: BrandId, run: ExecutionId, steps: Vec<crate::model::StepId>) {
@@ -242,7 +242,7 @@ pub async fn start<D: Dispatch>(
             _ => s.delivery.dispatch(e),
         }
     }
-    let runs = s.rearm_runs()?;
+    let runs = s.rearm_runs().await?;
     for e in workflow_starts {
         s.start_run(e).await;
     }
@@ -437,11 +437,11 @@ impl<D: Dispatch> Scheduler<D> {
             }
             Command::SetStepVisitsMax(n) => self.step_visits_max = n,
             Command::CancelRun(brand, run, reply) => {
-                let mut done = false;
+                let mut done = Err(crate::workflow::Refused::RunFinished);
                 if let Ok(Some(r)) = self.store.get_run(brand, run)
                     && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
                 {
-                    done = self.apply(r, &wf, crate::workflow::Event::Cancel, None).await.is_ok();
+                    done = self.apply(r, &wf, crate::workflow::Event::Cancel, None).await;
                 }
                 let _ = reply.send(done);
             }

@@ -70,8 +70,7 @@ impl<D: Dispatch> Scheduler<D> {
         parent: Option<Execution>,
     ) -> Result<(), Refused> {
         let p = self.prepare(run, wf, ev, parent)?;
-        self.perform(vec![p]).await;
-        Ok(())
+        if self.perform(vec![p]).await { Ok(()) } else { Err(Refused::NotStored) }
     }
 
     /// Step results of many runs at once (a burst of completions): one engine step each, one
@@ -192,9 +191,10 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// Commits prepared engine steps in one write, then arms their timers, starts their step
     /// deliveries and reports finished runs to their schedules.
-    async fn perform(&mut self, prepared: Vec<Prepared>) {
+    /// False when nothing could be stored (the runs stay at their last stored state).
+    async fn perform(&mut self, prepared: Vec<Prepared>) -> bool {
         if prepared.is_empty() {
-            return;
+            return true;
         }
         let mut rw = RunWrite::default();
         for p in &prepared {
@@ -204,7 +204,7 @@ impl<D: Dispatch> Scheduler<D> {
         }
         if let Err(e) = self.store.write_run(rw).await {
             tracing::error!(error = %e, "could not record workflow steps; the runs resume from their last state");
-            return;
+            return false;
         }
         for p in prepared {
             let brand = p.run.brand;
@@ -218,6 +218,7 @@ impl<D: Dispatch> Scheduler<D> {
                 Box::pin(self.on_finished(brand, s)).await;
             }
         }
+        true
     }
 
     /// The run's delay/retry timer fired.
@@ -249,7 +250,7 @@ impl<D: Dispatch> Scheduler<D> {
     }
 
     /// Start-up: re-arms the timers of unfinished runs and approval deadlines.
-    pub(super) fn rearm_runs(&mut self) -> Result<usize, crate::store::StoreError> {
+    pub(super) async fn rearm_runs(&mut self) -> Result<usize, crate::store::StoreError> {
         let runs = self.store.unfinished_runs()?;
         for r in &runs {
             if let Some(w) = &r.waiting {
@@ -262,6 +263,43 @@ impl<D: Dispatch> Scheduler<D> {
         for p in self.store.all_waiting_plans()? {
             if let Some(at) = p.deadline_ms {
                 self.arm_key(p.brand, Key::Approval(p.id), at);
+            }
+        }
+        // A step whose result was committed just before a crash, before its run moved on: its
+        // result is fed to the engine again (from the finished step execution).
+        let mut results = Vec::new();
+        let mut restart = Vec::new();
+        for r in &runs {
+            let active = r.visits.iter().any(|v| !v.status.is_finished());
+            if !active && r.waiting.is_none() {
+                restart.push(r.clone());
+            }
+            for (visit, v) in r.visits.iter().enumerate() {
+                let Some(exec_id) = v.execution.filter(|_| v.status == crate::model::StepStatus::Running) else {
+                    continue;
+                };
+                let Ok(Some(e)) = self.store.get_execution(r.brand, exec_id) else { continue };
+                if !e.status.is_finished() {
+                    continue; // still pending: delivery resumes it and reports back
+                }
+                let last = e.attempts.last();
+                let ev = Event::StepDone {
+                    visit,
+                    ok: e.status == ExecutionStatus::Succeeded,
+                    status_code: last.and_then(|a| a.status_code),
+                    response: last.and_then(|a| a.response_json.clone()),
+                    error: e.reason.clone().or_else(|| last.and_then(|a| a.error.clone())),
+                };
+                let step = StepRef { run: r.id, workflow: r.workflow, step: v.step, visit };
+                results.push((r.brand, step, ev));
+            }
+        }
+        self.on_steps_finished(results).await;
+        // A run with nothing running and nothing to wait for (a crash inside a rerun, between
+        // storing the run and starting its first step): start it from its first step.
+        for r in restart {
+            if let Ok(Some(wf)) = self.store.get_workflow(r.brand, r.workflow) {
+                let _ = self.apply(r, &wf, Event::Start, None).await;
             }
         }
         Ok(runs.len())

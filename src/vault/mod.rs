@@ -122,6 +122,9 @@ impl MasterKey {
 pub struct Vault {
     key: Arc<RwLock<MasterKey>>,
     source: KeySource,
+    /// Held shared from sealing a value until its record is committed, and exclusively by a
+    /// key rotation, so no value sealed with the old key commits after the rotation resealed.
+    rotation: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Vault {
@@ -144,11 +147,16 @@ impl Vault {
             Some(_) => {}
             None => store.set_vault_check(key.seal(CHECK_AAD, CHECK_PLAINTEXT)).await?,
         }
-        Ok(Vault { key: Arc::new(RwLock::new(key)), source })
+        Ok(Vault { key: Arc::new(RwLock::new(key)), source, rotation: Arc::new(tokio::sync::RwLock::new(())) })
     }
 
     fn key(&self) -> std::sync::RwLockReadGuard<'_, MasterKey> {
         self.key.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hold this from sealing a value until its record is committed.
+    pub async fn sealing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.rotation.read().await
     }
 
     /// Seals a secret value, binding the secret id.
@@ -183,6 +191,7 @@ impl Vault {
         let KeySource::File(path) = &self.source else {
             return Err(VaultError::RotateNeedsFile);
         };
+        let _exclusive = self.rotation.write().await;
         let new_key = MasterKey::generate();
         let pending = pending_path(path);
         write_key_file(&pending, &new_key)?;

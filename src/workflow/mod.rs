@@ -84,6 +84,8 @@ pub enum Refused {
     PlanNotWaiting,
     /// The run is finished.
     RunFinished,
+    /// The new state could not be stored (the caller reports an internal error).
+    NotStored,
 }
 
 /// The context a step sees: the initial context's keys, plus `step` with `response` (the

@@ -101,6 +101,9 @@ impl Store {
                 remove(&mut names, &old_name)?;
                 put_raw(&mut names, &new_name, d.id.as_bytes())?;
             }
+            // Signing keys change only through set_domain_signing (a concurrent rotation wins).
+            let mut d = d;
+            d.signing = old.signing;
             put(&mut t, &k, &d)?;
             Ok(d)
         })
