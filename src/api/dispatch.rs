@@ -131,6 +131,10 @@ async fn handle(
     let req = Req { method, body: parse_body(&raw, &live)?, query: parse_query(query.as_deref()) };
     let cx = Cx { app: app.clone(), brand, key_id, now, page_size: live.api.page_size };
 
+    // A change may seal values (secrets, signing keys): it holds the vault's sealing guard
+    // until its records are committed, so a master-key rotation never misses one.
+    let vault = app.vault.clone();
+    let _sealing = if endpoint.mutating { Some(vault.sealing().await) } else { None };
     let idem_key = headers.get("idempotency-key").map(|v| v.to_str().map(str::to_string));
     match idem_key {
         Some(key) if endpoint.mutating => {

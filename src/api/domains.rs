@@ -136,14 +136,12 @@ pub fn new_signing_key(cx: &Cx, domain: DomainId) -> SigningKey {
     SigningKey { sealed: cx.app.vault.seal_signing(domain, cx.now, &secret), created_ms: cx.now, expires_ms: None }
 }
 
-pub async fn add(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
-    let protocol = parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
-    let host = parse_host(&req.string(DOMAIN)?, "domain")?;
-    let mut d = Domain {
-        id: DomainId::new(),
+/// A new domain of the caller's brand: limits off, a fresh signing secret. Every path that
+/// registers a domain (add_domain, a template's or step's `url`) starts here.
+pub fn new_domain(cx: &Cx, protocol: Protocol, host: String) -> Domain {
+    let id = DomainId::new();
+    Domain {
+        id,
         brand: cx.brand.id,
         protocol,
         host,
@@ -151,12 +149,25 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
         concurrency_control_enabled: false,
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
-        signing: Vec::new(),
+        signing: vec![new_signing_key(cx, id)],
         created_ms: cx.now,
         updated_ms: cx.now,
-    };
+    }
+}
+
+/// The id of the brand's domain with `d`'s name, registering `d` when there is none.
+pub async fn ensure_domain(cx: &Cx, d: Domain) -> Result<DomainId, ApiError> {
+    if let Some(existing) = cx.app.store.find_domain(cx.brand.id, d.protocol, &d.host)? {
+        return Ok(existing.id);
+    }
+    Ok(cx.app.store.create_domain(d).await?.id)
+}
+
+pub async fn add(cx: Cx, req: Req) -> ApiResult {
+    let protocol = parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
+    let host = parse_host(&req.string(DOMAIN)?, "domain")?;
+    let mut d = new_domain(&cx, protocol, host);
     apply_limits(&req, &mut d)?;
-    d.signing = vec![new_signing_key(&cx, d.id)];
     let d = cx.app.store.create_domain(d).await?;
     ok(json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}))
 }
@@ -221,9 +232,6 @@ pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
 /// `rotate_domain_signing_secret` (extension): a new secret signs from now on; the previous
 /// one keeps signing alongside for `delivery.signing_overlap_seconds`.
 pub async fn rotate_signing_secret(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let id = domain_id(&req)?;
     let d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
     let overlap = cx.app.delivery_limits().signing_overlap_ms;

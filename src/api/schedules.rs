@@ -362,6 +362,7 @@ async fn create(cx: Cx, req: Req, kind: &str, sdk: bool) -> ApiResult {
         Some(d) => d,
         None => parse_driver(&req, kind, cx.now, None, sdk)?,
     };
+    let defaults = cx.app.live().schedule_defaults;
     let mut s = Schedule {
         id: ScheduleId::new(),
         brand: cx.brand.id,
@@ -370,8 +371,8 @@ async fn create(cx: Cx, req: Req, kind: &str, sdk: bool) -> ApiResult {
         target_id,
         driver,
         initial_context: Map::new(),
-        misfire: cx.app.live().schedule_defaults.misfire_policy,
-        misfire_grace_seconds: cx.app.live().schedule_defaults.misfire_grace_seconds,
+        misfire: defaults.misfire_policy,
+        misfire_grace_seconds: defaults.misfire_grace_seconds,
         overlap: OverlapPolicy::Allow,
         jitter_seconds: 0,
         status: ScheduleStatus::Active,
@@ -412,9 +413,6 @@ pub async fn add_debounce(cx: Cx, req: Req) -> ApiResult {
 /// The SDK's `create_schedule`: `schedule_type` plus the driver's fields (SDK or documented
 /// names), targeting `webhook_url` or a documented target.
 pub async fn add_sdk(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let kind = req.string(&["schedule_type", "driver_type"])?;
     create(cx, req, &kind.clone(), true).await
 }

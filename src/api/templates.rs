@@ -135,19 +135,7 @@ pub(super) fn apply(cx: &Cx, req: &Req, t: &mut WebhookTemplate, creating: bool)
         for (k, v) in u.query {
             t.query.entry(k).or_insert(v);
         }
-        new_domain = Some(Domain {
-            id: DomainId::new(),
-            brand: cx.brand.id,
-            protocol: u.protocol,
-            host: u.host,
-            rate_limit_enabled: false,
-            concurrency_control_enabled: false,
-            max_concurrent_jobs: 0,
-            max_requests_per_second: 0,
-            signing: Vec::new(),
-            created_ms: cx.now,
-            updated_ms: cx.now,
-        });
+        new_domain = Some(super::domains::new_domain(cx, u.protocol, u.host));
     } else {
         if let Some(p) = if creating { Some(req.string(PATH)?) } else { req.opt_string(PATH)? } {
             check_path(&p)?;
@@ -220,9 +208,6 @@ fn summary(cx: &Cx, t: &WebhookTemplate) -> Result<Value, ApiError> {
 }
 
 pub async fn add(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let mut t = WebhookTemplate {
         id: TemplateId::new(),
         brand: cx.brand.id,
@@ -239,10 +224,6 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
         updated_ms: cx.now,
     };
     let new_domain = apply(&cx, &req, &mut t, true)?;
-    let new_domain = new_domain.map(|mut d| {
-        d.signing = vec![super::domains::new_signing_key(&cx, d.id)];
-        d
-    });
     let t = cx.app.store.create_template(t, new_domain).await?;
     let id = t.id.to_string();
     ok(json!({
@@ -258,23 +239,8 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
 pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError> {
     let u = parse_url(url).map_err(|_| ApiError::invalid("webhook_url", "expected http(s)://host/path"))?;
     check_path(&u.path)?;
-    let domain = match cx.app.store.find_domain(cx.brand.id, u.protocol, &u.host)? {
-        Some(d) => d.id,
-        None => DomainId::new(),
-    };
-    let new_domain = Domain {
-        id: domain,
-        brand: cx.brand.id,
-        protocol: u.protocol,
-        host: u.host,
-        rate_limit_enabled: false,
-        concurrency_control_enabled: false,
-        max_concurrent_jobs: 0,
-        max_requests_per_second: 0,
-        signing: Vec::new(),
-        created_ms: cx.now,
-        updated_ms: cx.now,
-    };
+    // create_template reuses a domain of this name, or registers this one in the same commit.
+    let new_domain = super::domains::new_domain(cx, u.protocol, u.host);
     let t = WebhookTemplate {
         id: TemplateId::new(),
         brand: cx.brand.id,
@@ -282,7 +248,7 @@ pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError
         description: "created for an SDK schedule".into(),
         method: HttpMethod::Post,
         path: u.path,
-        domain,
+        domain: new_domain.id,
         retry: RetryPolicy::DEFAULT,
         body: Value::Object(Map::new()),
         headers: Map::new(),
@@ -290,8 +256,6 @@ pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError
         created_ms: cx.now,
         updated_ms: cx.now,
     };
-    let mut new_domain = new_domain;
-    new_domain.signing = vec![super::domains::new_signing_key(cx, new_domain.id)];
     Ok(cx.app.store.create_template(t, Some(new_domain)).await?.id)
 }
 
@@ -333,21 +297,11 @@ fn detail_of(cx: &Cx, t: WebhookTemplate) -> ApiResult {
 }
 
 pub async fn update(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let mut t = load(&cx, &req)?;
     let new_domain = apply(&cx, &req, &mut t, false)?;
     if let Some(d) = new_domain {
         // An SDK update with a url: reuse or register that domain first.
-        t.domain = match cx.app.store.find_domain(cx.brand.id, d.protocol, &d.host)? {
-            Some(existing) => existing.id,
-            None => {
-                let mut d = d;
-                d.signing = vec![super::domains::new_signing_key(&cx, d.id)];
-                cx.app.store.create_domain(d).await?.id
-            }
-        };
+        t.domain = super::domains::ensure_domain(&cx, d).await?;
     }
     t.updated_ms = cx.now;
     let t = cx.app.store.update_template(t).await?;

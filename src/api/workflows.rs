@@ -164,15 +164,7 @@ fn apply_step(cx: &Cx, req: &Req, s: &mut Step, creating: bool, position: usize)
         }
         super::templates::apply(cx, req, &mut t, false)?;
     }
-    s.name = t.name;
-    s.description = t.description;
-    s.method = t.method;
-    s.path = t.path;
-    s.domain = t.domain;
-    s.retry = t.retry;
-    s.body = t.body;
-    s.headers = t.headers;
-    s.query = t.query;
+    s.set_call(t);
     if let Some(i) = if creating {
         Some(req.opt_int(&["index"], i64::MIN, i64::MAX)?.unwrap_or(position as i64))
     } else {
@@ -297,18 +289,13 @@ fn invalid(e: StoreError) -> ApiError {
 }
 
 async fn ensure_domain(cx: &Cx, d: Option<Domain>) -> Result<Option<DomainId>, ApiError> {
-    let Some(mut d) = d else { return Ok(None) };
-    if let Some(existing) = cx.app.store.find_domain(cx.brand.id, d.protocol, &d.host)? {
-        return Ok(Some(existing.id));
+    match d {
+        Some(d) => super::domains::ensure_domain(cx, d).await.map(Some),
+        None => Ok(None),
     }
-    d.signing = vec![super::domains::new_signing_key(cx, d.id)];
-    Ok(Some(cx.app.store.create_domain(d).await?.id))
 }
 
 pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let mut wf = Workflow {
         id: WorkflowId::new(),
         brand: cx.brand.id,
@@ -360,9 +347,6 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
 }
 
 pub async fn add_step(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let wf = load(&cx, &req, &["workflow_uuid"])?;
     let mut s = blank_step(cx.now);
     let nd = apply_step(&cx, &req, &mut s, true, wf.steps.len())?;
@@ -418,9 +402,6 @@ fn find_step(cx: &Cx, req: &Req) -> Result<(Workflow, StepId), ApiError> {
 }
 
 pub async fn update_step(cx: Cx, req: Req) -> ApiResult {
-    // Values sealed here commit before a vault key rotation can reseal (see Vault::sealing).
-    let vault = cx.app.vault.clone();
-    let _sealing = vault.sealing().await;
     let (wf, step_id) = find_step(&cx, &req)?;
     let mut s = wf.steps.iter().find(|s| s.id == step_id).cloned().expect("found");
     let nd = apply_step(&cx, &req, &mut s, false, 0)?;

@@ -147,6 +147,19 @@ impl Step {
             updated_ms: self.created_ms,
         }
     }
+
+    /// Takes the call fields back from a template (the inverse of [`Step::as_template`]).
+    pub fn set_call(&mut self, t: super::WebhookTemplate) {
+        self.name = t.name;
+        self.description = t.description;
+        self.method = t.method;
+        self.path = t.path;
+        self.domain = t.domain;
+        self.retry = t.retry;
+        self.body = t.body;
+        self.headers = t.headers;
+        self.query = t.query;
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -122,8 +122,9 @@ impl MasterKey {
 pub struct Vault {
     key: Arc<RwLock<MasterKey>>,
     source: KeySource,
-    /// Held shared from sealing a value until its record is committed, and exclusively by a
-    /// key rotation, so no value sealed with the old key commits after the rotation resealed.
+    /// Held shared by every mutating API call (from sealing a value until its record is
+    /// committed), and exclusively by a key rotation, so no value sealed with the old key
+    /// commits after the rotation resealed.
     rotation: Arc<tokio::sync::RwLock<()>>,
 }
 
