@@ -22,6 +22,9 @@ use crate::store::IdempotentReply;
 use crate::time::Stopwatch;
 
 const IDEMPOTENCY_KEY_CHARS_MAX: usize = 255;
+/// `Retry-After` (seconds) on a 507/503 answer while the store cannot write: about how often
+/// the store retries its writes while it recovers.
+const STORE_UNAVAILABLE_RETRY_AFTER_S: u32 = 5;
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub async fn not_found(State(app): State<Arc<App>>) -> Response {
@@ -86,6 +89,9 @@ fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Respo
         // The rest of the body is left unread and the connection is dropped: say so, or a
         // client reuses the dead connection for its next request.
         r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let ApiError::Unavailable { .. } = e {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(STORE_UNAVAILABLE_RETRY_AFTER_S));
     }
     if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
         let allow = ep.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");

@@ -30,6 +30,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 429 (headers are added by the dispatcher)
     RateLimited,
+    /// 507 (`disk_full`) or 503: the store cannot write right now; nothing was changed and the
+    /// client may retry (the dispatcher adds `Retry-After`).
+    Unavailable { disk_full: bool },
     /// 500: a real internal fault; the detail goes to the log only
     Internal(String),
 }
@@ -53,6 +56,8 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { disk_full: true } => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Unavailable { disk_full: false } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -73,6 +78,12 @@ impl ApiError {
             ApiError::TooLarge(limit) => format!("Request body too large (limit {limit} bytes)"),
             ApiError::UnsupportedMediaType => "Unsupported Content-Type; send application/json".into(),
             ApiError::RateLimited => "Rate limit exceeded".into(),
+            ApiError::Unavailable { disk_full: true } => {
+                "Insufficient storage: the store cannot write (disk full); nothing was changed, retry later".into()
+            }
+            ApiError::Unavailable { disk_full: false } => {
+                "Service unavailable: the store cannot write right now; nothing was changed, retry later".into()
+            }
             ApiError::Internal(_) => "Internal server error".into(),
         }
     }
@@ -115,6 +126,9 @@ impl From<StoreError> for ApiError {
             StoreError::InUse { what, by } => {
                 ApiError::conflict(format!("{what} is in use by {by}; delete or re-point them first"))
             }
+            StoreError::Rejected { field, why } => ApiError::Invalid { field, why: Some(why) },
+            StoreError::State(message) => ApiError::conflict(message),
+            StoreError::Unavailable { disk_full, .. } => ApiError::Unavailable { disk_full },
             other => ApiError::Internal(other.to_string()),
         }
     }
