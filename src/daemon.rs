@@ -112,6 +112,8 @@ pub async fn serve(
     log_reload: LogReload,
 ) -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    #[cfg(feature = "failpoints")]
+    configure_failpoints_from_env()?;
     // Signal handlers first: a SIGTERM or SIGHUP that arrives while starting (or right after
     // "listening" is printed) must be handled, not kill the process with the default action.
     let mut term = signal(SignalKind::terminate())?;
@@ -221,6 +223,20 @@ pub async fn serve(
     }
     store.shutdown().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Test builds: configures the failpoints listed in `FAILPOINTS` (`name=actions;...`, the
+/// `fail` crate's format).
+#[cfg(feature = "failpoints")]
+fn configure_failpoints_from_env() -> anyhow::Result<()> {
+    let Ok(spec) = std::env::var("FAILPOINTS") else { return Ok(()) };
+    for item in spec.split(';').filter(|s| !s.trim().is_empty()) {
+        let (name, actions) =
+            item.split_once('=').with_context(|| format!("FAILPOINTS: {item:?} is not name=actions"))?;
+        fail::cfg(name.trim(), actions.trim()).map_err(|e| anyhow::anyhow!("FAILPOINTS {name}: {e}"))?;
+        tracing::warn!(failpoint = name.trim(), actions = actions.trim(), "fault injection configured");
+    }
     Ok(())
 }
 

@@ -65,6 +65,10 @@ struct Inner {
     /// execution final status -> count
     executions: Mutex<BTreeMap<String, u64>>,
     armed: std::sync::atomic::AtomicU64,
+    /// store fault kind (`write`, `commit`, `panic`, `reopen`) -> count
+    store_faults: Mutex<BTreeMap<&'static str, u64>>,
+    /// 1 while the store accepts writes, 0 while it cannot write (disk full, I/O error)
+    store_writable: std::sync::atomic::AtomicU64,
     /// domain id -> executions waiting at its traffic guard
     queue_depths: Mutex<Vec<(String, usize)>>,
 }
@@ -123,6 +127,17 @@ impl Metrics {
         *lock(&self.0.queue_depths) = depths.into_iter().map(|(d, n)| (d.to_string(), n)).collect();
     }
 
+    /// A store fault: `write` (an operation's write failed), `commit`, `panic` (an operation
+    /// panicked inside the writer), `reopen` (the database file was reopened after an I/O error).
+    pub fn observe_store_fault(&self, kind: &'static str) {
+        *lock(&self.0.store_faults).entry(kind).or_default() += 1;
+    }
+
+    /// Whether the store currently accepts writes.
+    pub fn set_store_writable(&self, writable: bool) {
+        self.0.store_writable.store(u64::from(writable), std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn set_armed(&self, n: usize) {
         self.0.armed.store(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
@@ -155,6 +170,16 @@ impl Metrics {
         let _ = writeln!(out, "hookwheel_store_commits_total {commits}");
         out.push_str("# HELP hookwheel_store_operations_total Write operations folded into commits.\n# TYPE hookwheel_store_operations_total counter\n");
         let _ = writeln!(out, "hookwheel_store_operations_total {ops}");
+        out.push_str("# HELP hookwheel_store_writable 1 while the store accepts writes, 0 while it cannot write (disk full, I/O error).\n# TYPE hookwheel_store_writable gauge\n");
+        let _ = writeln!(
+            out,
+            "hookwheel_store_writable {}",
+            self.0.store_writable.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        out.push_str("# HELP hookwheel_store_faults_total Store faults by kind (write, commit, panic, reopen).\n# TYPE hookwheel_store_faults_total counter\n");
+        for (kind, n) in lock(&self.0.store_faults).iter() {
+            let _ = writeln!(out, "hookwheel_store_faults_total{{kind=\"{kind}\"}} {n}");
+        }
         out.push_str("# HELP hookwheel_fires_total Schedule instants processed, by driver and outcome (pending = fired).\n# TYPE hookwheel_fires_total counter\n");
         for ((driver, status), n) in lock(&self.0.fires).iter() {
             let _ = writeln!(out, "hookwheel_fires_total{{driver=\"{driver}\",status=\"{status}\"}} {n}");

@@ -47,6 +47,13 @@ pub enum AdminRequest {
         out: PathBuf,
     },
     VaultRotate,
+    /// Configures a fault-injection point (test builds only): `actions` in the `fail` crate's
+    /// syntax (`return`, `return(corrupt)`, `panic`, `1*off->return`, `off`...).
+    #[cfg(feature = "failpoints")]
+    Failpoint {
+        name: String,
+        actions: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -141,6 +148,15 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
         AdminRequest::VaultRotate => {
             let n = cx.vault.rotate_key(&cx.store).await.map_err(|e| e.to_string())?;
             Ok(json!({"resealed_secrets": n}))
+        }
+        #[cfg(feature = "failpoints")]
+        AdminRequest::Failpoint { name, actions } => {
+            if actions == "off" {
+                fail::remove(&name);
+            } else {
+                fail::cfg(&name, &actions)?;
+            }
+            Ok(json!({"failpoint": name, "actions": actions}))
         }
     }
 }

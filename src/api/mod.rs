@@ -94,12 +94,14 @@ impl App {
         self.live().delivery
     }
 
-    /// Hands a recorded execution to delivery.
-    /// Starts a recorded execution: a workflow's run through the scheduler, anything else
-    /// through delivery.
+    /// Starts a recorded execution: a workflow's run through the scheduler; an execution of a
+    /// schedule through the scheduler too (it counts as running for the overlap policy until
+    /// it finishes); anything else straight through delivery.
     pub async fn dispatch(&self, e: crate::model::Execution) {
         if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
             self.scheduler.start_run(e.brand, e.id).await;
+        } else if e.schedule.is_some() {
+            self.scheduler.dispatch(e).await;
         } else {
             self.delivery.dispatch(e);
         }

@@ -64,7 +64,7 @@ pub enum DeliveryEvent {
         error: Option<String>,
     },
     /// An execution reached a final status (for overlap policies).
-    Finished { brand: BrandId, schedule: Option<ScheduleId> },
+    Finished { brand: BrandId, schedule: Option<ScheduleId>, execution: ExecutionId },
     /// An execution failed an attempt and retries at `at`: arm a timer.
     RetryAt { brand: BrandId, execution: ExecutionId, at: Millis },
 }
@@ -396,7 +396,7 @@ impl Engine {
     }
 
     async fn finish(&self, exec: Execution) {
-        let (brand, schedule, status) = (exec.brand, exec.schedule, exec.status);
+        let (brand, schedule, status, execution) = (exec.brand, exec.schedule, exec.status, exec.id);
         self.metrics.observe_execution(status.as_str());
         let step_event = exec.step.map(|step| {
             let last = exec.attempts.last();
@@ -411,7 +411,7 @@ impl Engine {
         });
         match self.store.put_execution(exec).await {
             Ok(_) => {
-                let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule });
+                let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule, execution });
                 let _ = self.events.send(ev).await;
             }
             Err(e) => tracing::error!(error = %e, "could not record an execution outcome"),

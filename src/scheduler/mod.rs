@@ -8,14 +8,22 @@
 //! source of truth (the loop re-reads a schedule before acting on it).
 //! After waking it re-reads the wall clock, so an early wake-up fires nothing and a clock step
 //! forward fires everything that became due; sleeps are capped so a step is noticed quickly.
+//!
+//! When the store cannot write (disk full, I/O error) the loop waits and retries with backoff
+//! instead of dropping work: its inputs queue up in their bounded channels (back-pressure),
+//! and the instants that came due meanwhile follow their schedule's misfire policy once the
+//! store recovers, exactly as after a restart. Nothing here recurses: follow-up work (a
+//! schedule due again at once, a buffered fire released) goes back to the loop's work queue.
 
 pub mod fire;
 mod runs;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,7 +31,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::delivery::{DeliveryEvent, Dispatch};
 use crate::metrics::Metrics;
 use crate::model::{BrandId, ExecutionId, Schedule, ScheduleId};
-use crate::store::{FireWrite, Store};
+use crate::store::{FireWrite, Store, StoreError};
 use crate::time::{Clock, Millis};
 use crate::wheel::{TimerId, Wheel};
 
@@ -37,6 +45,15 @@ const SLEEP_MAX_MS: i64 = 1000;
 pub const PREFIRE_MS: i64 = 20;
 /// Most workflow step results folded into one commit.
 const STEP_RESULTS_BATCH_MAX: usize = 512;
+/// Most due schedules fired in one tick (one commit); the rest follow in the next tick, after
+/// the loop has looked at its channels.
+const FIRES_PER_TICK_MAX: usize = 4096;
+/// Backoff while the store cannot write: from this, doubling, up to [`STORE_RETRY_MAX_MS`].
+const STORE_RETRY_MIN_MS: u64 = 100;
+const STORE_RETRY_MAX_MS: u64 = 5000;
+/// How long a schedule whose fire cannot be recorded (a corrupt record, not an I/O fault)
+/// waits before it is tried again.
+const FIRE_ERROR_RETRY_MS: i64 = 60_000;
 
 pub enum Command {
     /// (Re)load a schedule from the store and arm it per its status and cursor.
@@ -49,6 +66,10 @@ pub enum Command {
     SetStepVisitsMax(u32),
     /// Start the run of a recorded workflow execution (`execute_workflow`, reruns).
     StartRun(BrandId, ExecutionId),
+    /// Deliver a recorded execution started outside the loop (`trigger_schedule_now`,
+    /// `retry_execution`, `execute_webhook_template`): an execution of a schedule counts as
+    /// running for its overlap policy from now until it finishes.
+    Dispatch(Box<crate::model::Execution>),
     /// Cancel a workflow run (its execution was cancelled through the API).
     CancelRun(BrandId, ExecutionId, oneshot::Sender<Result<(), crate::workflow::Refused>>),
     /// Continue a stored run (a rerun from its failed step) at these steps.
@@ -68,6 +89,8 @@ pub enum Command {
 #[derive(Clone)]
 pub struct SchedulerHandle {
     tx: mpsc::Sender<Command>,
+    /// Set by [`SchedulerHandle::shutdown`]: a loop waiting for the store gives up.
+    stopping: Arc<AtomicBool>,
 }
 
 impl SchedulerHandle {
@@ -92,6 +115,11 @@ impl SchedulerHandle {
 
     pub async fn start_run(&self, brand: BrandId, execution: ExecutionId) {
         let _ = self.tx.send(Command::StartRun(brand, execution)).await;
+    }
+
+    /// Hands a recorded execution to delivery through the loop (see [`Command::Dispatch`]).
+    pub async fn dispatch(&self, e: crate::model::Execution) {
+        let _ = self.tx.send(Command::Dispatch(Box::new(e))).await;
     }
 
     /// Applies an approval decision; `Err` when the plan is not waiting.
@@ -121,6 +149,7 @@ impl SchedulerHandle {
         rx.await.unwrap_or(0)
     }
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         if self.tx.send(Command::Shutdown(tx)).await.is_ok() {
             let _ = rx.await;
@@ -186,11 +215,28 @@ pub struct Scheduler<D: Dispatch> {
     metrics: Metrics,
     wheel: Wheel,
     armed: Armed,
-    /// Executions of each schedule that are still running (overlap policies).
-    running: HashMap<ScheduleId, usize>,
+    /// Executions of each schedule that are still running (overlap policies), by id: each is
+    /// counted once when it starts and once when it ends, however it was started.
+    running: HashMap<ScheduleId, HashSet<ExecutionId>>,
+    /// Instants due before this came due while the daemon was down (or the store could not
+    /// write) and follow the misfire policy; later ones all fire.
     started_at: Millis,
     /// Most step visits one workflow run may make.
     step_visits_max: u32,
+    /// Follow-up work for the loop (schedules due now, buffered fires to release).
+    work: VecDeque<Work>,
+    /// Since when the store has been failing (None while it works).
+    outage_since: Option<Millis>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// Work the loop queues for itself instead of recursing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Work {
+    /// A schedule's timer is due: fire it.
+    Fire(BrandId, ScheduleId),
+    /// Nothing of a schedule runs any more: release its buffered fire, if any.
+    Release(BrandId, ScheduleId),
 }
 
 /// Starts the scheduler: re-arms every active schedule, resumes unfinished executions, and
@@ -204,6 +250,7 @@ pub async fn start<D: Dispatch>(
 ) -> Result<(SchedulerHandle, tokio::task::JoinHandle<()>), crate::store::StoreError> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
     let now = clock.now_ms();
+    let stopping = Arc::new(AtomicBool::new(false));
     let mut s = Scheduler {
         store,
         clock,
@@ -214,13 +261,15 @@ pub async fn start<D: Dispatch>(
         running: HashMap::new(),
         started_at: now,
         step_visits_max: runs::MAX_STEPS_PER_RUN,
+        work: VecDeque::new(),
+        outage_since: None,
+        stopping: stopping.clone(),
     };
     let watch = crate::time::Stopwatch::start();
-    let mut due_now = Vec::new();
     let mut armed = Vec::new();
     s.store.for_each_armed(|brand, id, deadline| armed.push((brand, id, deadline)))?;
     for (brand, id, deadline) in armed {
-        s.arm_at(brand, id, Some(deadline), &mut due_now);
+        s.arm_at(brand, id, Some(deadline));
     }
     // Every unfinished execution is resumed: a retry waiting for its backoff gets its timer
     // back, the rest go to delivery now (which re-parks what its queues cannot hold).
@@ -234,7 +283,7 @@ pub async fn start<D: Dispatch>(
         if let Some(id) = e.schedule
             && e.step.is_none()
         {
-            *s.running.entry(id).or_default() += 1;
+            s.running.entry(id).or_default().insert(e.id);
         }
         match e.next_attempt_ms {
             _ if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => workflow_starts.push(e),
@@ -254,15 +303,15 @@ pub async fn start<D: Dispatch>(
         "scheduler re-armed schedules"
     );
     s.metrics.set_armed(s.armed.len());
-    let task = tokio::spawn(s.run(rx, finished, due_now));
-    Ok((SchedulerHandle { tx }, task))
+    let task = tokio::spawn(s.run(rx, finished));
+    Ok((SchedulerHandle { tx, stopping }, task))
 }
 
 impl<D: Dispatch> Scheduler<D> {
     /// Arms (or re-arms, or disarms) a schedule per its stored state. A timer that is already
-    /// due is queued in `due_now`.
-    fn arm(&mut self, s: &Schedule, due_now: &mut Vec<(BrandId, ScheduleId)>) {
-        self.arm_at(s.brand, s.id, s.timer_deadline(), due_now);
+    /// due goes to the work queue.
+    fn arm(&mut self, s: &Schedule) {
+        self.arm_at(s.brand, s.id, s.timer_deadline());
     }
 
     /// Arms a retry timer: at `at` the execution goes back to delivery.
@@ -280,8 +329,8 @@ impl<D: Dispatch> Scheduler<D> {
         let _ = self.wheel.insert(timer, at);
     }
 
-    fn resume_execution(&self, brand: BrandId, execution: ExecutionId) {
-        match self.store.get_execution(brand, execution) {
+    async fn resume_execution(&mut self, brand: BrandId, execution: ExecutionId) {
+        match self.read(|st| st.get_execution(brand, execution)).await {
             Ok(Some(e)) if !e.status.is_finished() => self.delivery.dispatch(e),
             Ok(_) => {}
             Err(e) => {
@@ -290,13 +339,7 @@ impl<D: Dispatch> Scheduler<D> {
         }
     }
 
-    fn arm_at(
-        &mut self,
-        brand: BrandId,
-        id: ScheduleId,
-        deadline: Option<Millis>,
-        due_now: &mut Vec<(BrandId, ScheduleId)>,
-    ) {
+    fn arm_at(&mut self, brand: BrandId, id: ScheduleId, deadline: Option<Millis>) {
         self.disarm(id);
         let Some(deadline) = deadline.map(|d| d - PREFIRE_MS) else {
             return;
@@ -304,7 +347,7 @@ impl<D: Dispatch> Scheduler<D> {
         let timer = self.armed.insert(brand, Key::Schedule(id));
         if self.wheel.insert(timer, deadline.max(0) as u64).is_err() {
             self.armed.remove(Key::Schedule(id));
-            due_now.push((brand, id));
+            self.work.push_back(Work::Fire(brand, id));
         }
     }
 
@@ -314,36 +357,30 @@ impl<D: Dispatch> Scheduler<D> {
         }
     }
 
-    async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Command>,
-        mut finished: mpsc::Receiver<DeliveryEvent>,
-        initial_due: Vec<(BrandId, ScheduleId)>,
-    ) {
-        let mut due: Vec<(BrandId, ScheduleId)> = initial_due;
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut finished: mpsc::Receiver<DeliveryEvent>) {
         let mut expired = Vec::new();
         let mut run_timers = Vec::new();
         loop {
-            if !due.is_empty() {
-                self.fire(std::mem::take(&mut due)).await;
-                continue;
-            }
+            self.do_work().await;
             let now = self.clock.now_ms();
-            let sleep_ms = match self.wheel.next_deadline() {
-                Some(d) => (d as i64 - now).clamp(0, SLEEP_MAX_MS),
-                None => SLEEP_MAX_MS,
+            let sleep_ms = if !self.work.is_empty() {
+                0 // more work queued: just give the channels a turn
+            } else {
+                match self.wheel.next_deadline() {
+                    Some(d) => (d as i64 - now).clamp(0, SLEEP_MAX_MS),
+                    None => SLEEP_MAX_MS,
+                }
             };
             tokio::select! {
                 cmd = rx.recv() => match cmd {
                     None => return,
                     Some(Command::StartRun(brand, id)) => {
                         // Start every run queued right now together (one commit).
-                        let mut execs: Vec<crate::model::Execution> =
-                            self.store.get_execution(brand, id).ok().flatten().into_iter().collect();
+                        let mut ids = vec![(brand, id)];
                         let mut other = None;
-                        while execs.len() < STEP_RESULTS_BATCH_MAX {
+                        while ids.len() < STEP_RESULTS_BATCH_MAX {
                             match rx.try_recv() {
-                                Ok(Command::StartRun(b, i)) => execs.extend(self.store.get_execution(b, i).ok().flatten()),
+                                Ok(Command::StartRun(b, i)) => ids.push((b, i)),
                                 Ok(cmd) => {
                                     other = Some(cmd);
                                     break;
@@ -351,15 +388,23 @@ impl<D: Dispatch> Scheduler<D> {
                                 Err(_) => break,
                             }
                         }
+                        let mut execs = Vec::with_capacity(ids.len());
+                        for (b, i) in ids {
+                            match self.read(|st| st.get_execution(b, i)).await {
+                                Ok(Some(e)) => execs.push(e),
+                                Ok(None) => {}
+                                Err(e) => tracing::error!(error = %e, execution = %i, "cannot load a workflow execution to start"),
+                            }
+                        }
                         self.start_runs(execs).await;
                         if let Some(cmd) = other
-                            && self.command(cmd, &mut due).await
+                            && self.command(cmd).await
                         {
                             return;
                         }
                     }
                     Some(cmd) => {
-                        if self.command(cmd, &mut due).await {
+                        if self.command(cmd).await {
                             return;
                         }
                     }
@@ -370,7 +415,7 @@ impl<D: Dispatch> Scheduler<D> {
                     let mut next = Some(ev);
                     while let Some(ev) = next.take() {
                         match ev {
-                            DeliveryEvent::Finished { brand, schedule: Some(id) } => self.on_finished(brand, id).await,
+                            DeliveryEvent::Finished { brand, schedule: Some(id), execution } => self.on_finished(brand, id, execution),
                             DeliveryEvent::Finished { schedule: None, .. } => {}
                             DeliveryEvent::RetryAt { brand, execution, at } => self.arm_retry(brand, execution, at),
                             DeliveryEvent::StepFinished { brand, step, ok, status_code, response, error } => {
@@ -394,35 +439,60 @@ impl<D: Dispatch> Scheduler<D> {
                 match self.armed.by_timer(timer) {
                     Some((brand, key @ Key::Schedule(id))) => {
                         self.armed.remove(key);
-                        due.push((brand, id));
+                        self.work.push_back(Work::Fire(brand, id));
                     }
-                    Some((brand, key @ Key::Retry(execution))) => {
-                        self.armed.remove(key);
-                        self.resume_execution(brand, execution);
-                    }
-                    Some((brand, key @ (Key::RunTimer(_) | Key::Approval(_)))) => {
+                    Some((brand, key @ (Key::Retry(_) | Key::RunTimer(_) | Key::Approval(_)))) => {
                         self.armed.remove(key);
                         run_timers.push((brand, key));
                     }
                     None => {}
                 }
             }
-            for (brand, key) in run_timers.drain(..) {
+            for (brand, key) in std::mem::take(&mut run_timers) {
                 match key {
+                    Key::Retry(execution) => self.resume_execution(brand, execution).await,
                     Key::RunTimer(run) => self.on_run_timer(brand, run).await,
                     Key::Approval(plan) => self.on_approval_deadline(brand, plan).await,
-                    _ => {}
+                    Key::Schedule(_) => {}
                 }
             }
         }
     }
 
+    /// Does one round of queued work: every due schedule (up to [`FIRES_PER_TICK_MAX`]) in
+    /// one commit, then the buffered fires to release.
+    async fn do_work(&mut self) {
+        if self.work.is_empty() {
+            return;
+        }
+        let mut fires = Vec::new();
+        let mut releases = Vec::new();
+        let mut seen = HashSet::new();
+        while let Some(w) = self.work.pop_front() {
+            match w {
+                Work::Fire(brand, id) => {
+                    if seen.insert(id) {
+                        fires.push((brand, id));
+                    }
+                    if fires.len() >= FIRES_PER_TICK_MAX {
+                        break;
+                    }
+                }
+                Work::Release(brand, id) => releases.push((brand, id)),
+            }
+        }
+        self.fire(fires).await;
+        for (brand, id) in releases {
+            self.release(brand, id).await;
+        }
+    }
+
     /// Handles one API command; true when the loop must stop.
-    async fn command(&mut self, cmd: Command, due: &mut Vec<(BrandId, ScheduleId)>) -> bool {
+    async fn command(&mut self, cmd: Command) -> bool {
         match cmd {
             Command::Arm(brand, id) => {
-                match self.store.get_schedule(brand, id) {
-                    Ok(Some(s)) => self.arm(&s, due),
+                match self.read(|st| st.get_schedule(brand, id)).await {
+                    Ok(Some(s)) => self.arm(&s),
                     Ok(None) => self.disarm(id),
                     Err(e) => tracing::error!(error = %e, schedule = %id, "cannot load schedule to arm"),
                 }
@@ -437,30 +507,41 @@ impl<D: Dispatch> Scheduler<D> {
             }
             Command::SetStepVisitsMax(n) => self.step_visits_max = n,
             Command::CancelRun(brand, run, reply) => {
-                let mut done = Err(crate::workflow::Refused::RunFinished);
-                if let Ok(Some(r)) = self.store.get_run(brand, run)
-                    && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
-                {
-                    done = self.apply(r, &wf, crate::workflow::Event::Cancel, None).await;
-                }
+                let done = match self.load_run(brand, run).await {
+                    Ok(Some((r, wf))) => self.apply(r, &wf, crate::workflow::Event::Cancel, None).await,
+                    Ok(None) => Err(crate::workflow::Refused::RunFinished),
+                    Err(_) => Err(crate::workflow::Refused::NotStored),
+                };
                 let _ = reply.send(done);
             }
             Command::ResumeRun(brand, run, steps) => {
-                if let (Ok(Some(r)), Ok(Some(e))) =
-                    (self.store.get_run(brand, run), self.store.get_execution(brand, run))
-                    && let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow)
-                {
-                    let _ = self.apply(r, &wf, crate::workflow::Event::StartAt(steps), Some(e)).await;
+                let parent = self.read(|st| st.get_execution(brand, run)).await;
+                match (self.load_run(brand, run).await, parent) {
+                    (Ok(Some((r, wf))), Ok(Some(e))) => {
+                        let _ = self.apply(r, &wf, crate::workflow::Event::StartAt(steps), Some(e)).await;
+                    }
+                    (Err(e), _) | (_, Err(e)) => {
+                        tracing::error!(error = %e, run = %run, "cannot load a workflow run to resume")
+                    }
+                    _ => {}
                 }
             }
             Command::Decide { brand, plan, approve, by, reply } => {
                 let r = self.decide(brand, plan, Some((approve, by))).await;
                 let _ = reply.send(r);
             }
-            Command::StartRun(brand, id) => {
-                if let Ok(Some(e)) = self.store.get_execution(brand, id) {
-                    self.start_run(e).await;
+            Command::StartRun(brand, id) => match self.read(|st| st.get_execution(brand, id)).await {
+                Ok(Some(e)) => self.start_run(e).await,
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, execution = %id, "cannot load a workflow execution to start"),
+            },
+            Command::Dispatch(e) => {
+                if let Some(id) = e.schedule
+                    && e.step.is_none()
+                {
+                    self.running.entry(id).or_default().insert(e.id);
                 }
+                self.delivery.dispatch(*e);
             }
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
@@ -470,73 +551,106 @@ impl<D: Dispatch> Scheduler<D> {
         false
     }
 
-    /// Fires every due schedule of this tick with one store commit.
-    async fn fire(&mut self, ids: Vec<(BrandId, ScheduleId)>) {
-        let now = self.clock.now_ms();
-        let mut writes = Vec::with_capacity(ids.len());
-        for (brand, id) in ids {
-            self.disarm(id);
-            let s = match self.store.get_schedule(brand, id) {
-                Ok(Some(s)) => s,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, schedule = %id, "cannot load a due schedule");
-                    continue;
-                }
-            };
-            let running = self.running.get(&id).copied().unwrap_or(0);
-            let plan = fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running);
-            if let Some(at) = s.timer_deadline() {
-                self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
-            }
-            writes.push(FireWrite {
-                expected_version: s.version,
-                schedule: plan.schedule,
-                executions: plan.executions,
-            });
-        }
-        self.commit(writes).await;
+    /// A run and its workflow, from the store.
+    async fn load_run(
+        &mut self,
+        brand: BrandId,
+        run: ExecutionId,
+    ) -> Result<Option<(crate::model::Run, crate::model::Workflow)>, StoreError> {
+        let Some(r) = self.read(|st| st.get_run(brand, run)).await? else { return Ok(None) };
+        let workflow = r.workflow;
+        Ok(self.read(|st| st.get_workflow(brand, workflow)).await?.map(|wf| (r, wf)))
     }
 
-    /// Persists fire plans, re-arms their schedules and dispatches what fired.
-    async fn commit(&mut self, writes: Vec<FireWrite>) {
-        if writes.is_empty() {
+    /// Fires due schedules with one store commit. Waits for the store while it cannot write,
+    /// recomputing the fires on every attempt (so instants that came due meanwhile follow the
+    /// misfire policy); a fire that fails for another reason is retried on its own, so one bad
+    /// record cannot hold up the others.
+    async fn fire(&mut self, ids: Vec<(BrandId, ScheduleId)>) {
+        if ids.is_empty() {
             return;
         }
-        let plans: Vec<(Schedule, Vec<crate::model::Execution>)> =
-            writes.iter().map(|w| (w.schedule.clone(), w.executions.clone())).collect();
-        let results = match self.store.record_fires(writes).await {
-            Ok(r) => r,
-            Err(e) => {
-                // Nothing was committed: re-arm from the stored state and try again then.
-                tracing::error!(error = %e, fires = plans.len(), "could not record fires; retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                let mut due = Vec::new();
-                for (s, _) in &plans {
-                    if let Ok(Some(stored)) = self.store.get_schedule(s.brand, s.id) {
-                        self.arm(&stored, &mut due);
+        let mut attempt = 0;
+        loop {
+            let now = self.clock.now_ms();
+            let mut writes = Vec::with_capacity(ids.len());
+            for &(brand, id) in &ids {
+                self.disarm(id);
+                let s = match self.read(|st| st.get_schedule(brand, id)).await {
+                    Ok(Some(s)) => s,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, schedule = %id, "cannot load a due schedule");
+                        self.arm_key(brand, Key::Schedule(id), now + FIRE_ERROR_RETRY_MS);
+                        continue;
                     }
+                };
+                let running = self.running.get(&id).map_or(0, HashSet::len);
+                let plan = fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running);
+                if let Some(at) = s.timer_deadline() {
+                    self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
                 }
-                Box::pin(self.fire(due)).await;
+                writes.push(FireWrite {
+                    expected_version: s.version,
+                    schedule: plan.schedule,
+                    executions: plan.executions,
+                });
+            }
+            if writes.is_empty() {
                 return;
             }
-        };
-        let mut due = Vec::new();
+            match self.store.record_fires(writes.clone()).await {
+                Ok(results) => {
+                    self.store_recovered();
+                    self.after_fires(writes, results).await;
+                    return;
+                }
+                Err(e) if e.is_unavailable() => {
+                    if !self.store_wait(&e, &mut attempt).await {
+                        return;
+                    }
+                }
+                Err(e) if writes.len() > 1 => {
+                    tracing::warn!(error = %e, fires = writes.len(), "could not record fires; recording them one by one");
+                    for w in writes {
+                        Box::pin(self.fire(vec![(w.schedule.brand, w.schedule.id)])).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    let s = &writes[0].schedule;
+                    tracing::error!(
+                        error = %e, brand = %s.brand, schedule = %s.id,
+                        retry_in_seconds = FIRE_ERROR_RETRY_MS / 1000,
+                        "could not record a schedule's fire"
+                    );
+                    self.arm_key(s.brand, Key::Schedule(s.id), now + FIRE_ERROR_RETRY_MS);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// After a fire commit: re-arms the schedules and dispatches what fired.
+    async fn after_fires(&mut self, writes: Vec<FireWrite>, results: Vec<bool>) {
         let mut runs = Vec::new();
-        for ((mut s, execs), committed) in plans.into_iter().zip(results) {
+        for (w, committed) in writes.into_iter().zip(results) {
+            let mut s = w.schedule;
             if !committed {
                 // The schedule changed under us (API update, delete): act on what is stored now.
-                if let Ok(Some(stored)) = self.store.get_schedule(s.brand, s.id) {
-                    self.arm(&stored, &mut due);
-                }
+                self.work.push_back(Work::Fire(s.brand, s.id));
                 continue;
             }
             s.version += 1;
-            self.arm(&s, &mut due);
-            for e in execs {
+            self.arm(&s);
+            if s.status.is_final() {
+                tracing::info!(brand = %s.brand, schedule = %s.id, status = s.status.as_str(),
+                    reason = s.reason.as_deref().unwrap_or(""), "schedule ended");
+            }
+            for e in w.executions {
                 self.metrics.observe_fire(s.driver.kind(), e.status.as_str());
                 if e.status == crate::model::ExecutionStatus::Pending {
-                    *self.running.entry(s.id).or_default() += 1;
+                    self.running.entry(s.id).or_default().insert(e.id);
                     if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
                         runs.push(e);
                     } else {
@@ -547,35 +661,120 @@ impl<D: Dispatch> Scheduler<D> {
         }
         self.start_runs(runs).await;
         self.metrics.set_armed(self.armed.len());
-        if !due.is_empty() {
-            Box::pin(self.fire(due)).await;
+    }
+
+    /// An execution of a schedule finished: it no longer counts as running; when none does, a
+    /// buffered fire is released (by the loop).
+    fn on_finished(&mut self, brand: BrandId, id: ScheduleId, execution: ExecutionId) {
+        let Some(set) = self.running.get_mut(&id) else { return };
+        if !set.remove(&execution) || !set.is_empty() {
+            return;
+        }
+        self.running.remove(&id);
+        self.work.push_back(Work::Release(brand, id));
+    }
+
+    /// Releases a schedule's buffered fire, if nothing of it runs (any more).
+    async fn release(&mut self, brand: BrandId, id: ScheduleId) {
+        if self.running.get(&id).is_some_and(|r| !r.is_empty()) {
+            return;
+        }
+        let s = match self.read(|st| st.get_schedule(brand, id)).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, schedule = %id, "cannot load a schedule to release its buffered fire");
+                return;
+            }
+        };
+        let Some(plan) = fire::release_buffered(&s, self.clock.now_ms()) else { return };
+        let write = FireWrite { expected_version: s.version, schedule: plan.schedule, executions: plan.executions };
+        let mut attempt = 0;
+        loop {
+            match self.store.record_fires(vec![write.clone()]).await {
+                Ok(results) => {
+                    self.store_recovered();
+                    return self.after_fires(vec![write], results).await;
+                }
+                Err(e) if e.is_unavailable() => {
+                    if !self.store_wait(&e, &mut attempt).await {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // The buffered instant stays stored: it fires when the schedule next comes due.
+                    tracing::error!(error = %e, schedule = %id, "could not release a buffered fire");
+                    return;
+                }
+            }
         }
     }
 
-    async fn on_finished(&mut self, brand: BrandId, id: ScheduleId) {
-        let left = match self.running.get_mut(&id) {
-            Some(n) => {
-                *n = n.saturating_sub(1);
-                *n
+    /// A store read for the loop: while the store is unavailable (reopening after an I/O
+    /// error), waits and tries again; other errors are returned.
+    async fn read<T>(&mut self, f: impl Fn(&Store) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut attempt = 0;
+        loop {
+            match f(&self.store) {
+                Err(e) if e.is_unavailable() => {
+                    if !self.store_wait(&e, &mut attempt).await {
+                        return Err(e);
+                    }
+                }
+                other => return other,
             }
-            None => 0,
-        };
-        if left == 0 {
-            self.running.remove(&id);
         }
-        if left > 0 {
-            return;
+    }
+
+    /// A store write for the loop, retried like [`Scheduler::read`]. `f` builds the write
+    /// afresh for each attempt.
+    async fn write<T, F>(&mut self, f: impl Fn(Store) -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match f(self.store.clone()).await {
+                Err(e) if e.is_unavailable() => {
+                    if !self.store_wait(&e, &mut attempt).await {
+                        return Err(e);
+                    }
+                }
+                other => {
+                    if other.is_ok() {
+                        self.store_recovered();
+                    }
+                    return other;
+                }
+            }
         }
-        let Ok(Some(s)) = self.store.get_schedule(brand, id) else {
-            return;
-        };
-        if let Some(plan) = fire::release_buffered(&s, self.clock.now_ms()) {
-            self.commit(vec![FireWrite {
-                expected_version: s.version,
-                schedule: plan.schedule,
-                executions: plan.executions,
-            }])
-            .await;
+    }
+
+    /// The store cannot write (or read): logs the outage once, moves the misfire boundary to
+    /// now (instants due while the store is down are treated like instants due while the daemon
+    /// was down) and sleeps with backoff. False when the daemon is stopping (give up).
+    async fn store_wait(&mut self, e: &StoreError, attempt: &mut u32) -> bool {
+        if self.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        let now = self.clock.now_ms();
+        if self.outage_since.is_none() {
+            tracing::warn!(error = %e, "scheduler: the store cannot write; fires wait and follow their misfire policy once it recovers");
+            self.outage_since = Some(now);
+        }
+        self.started_at = self.started_at.max(now);
+        let ms = (STORE_RETRY_MIN_MS << (*attempt).min(6)).min(STORE_RETRY_MAX_MS);
+        *attempt += 1;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        true
+    }
+
+    fn store_recovered(&mut self) {
+        if let Some(since) = self.outage_since.take() {
+            tracing::info!(
+                outage_seconds = (self.clock.now_ms() - since) / 1000,
+                "scheduler: the store writes again; resuming"
+            );
         }
     }
 }

@@ -20,7 +20,8 @@ pub(super) struct Prepared {
     write: RunWrite,
     timers: Vec<(Key, crate::time::Millis)>,
     dispatch: Vec<Execution>,
-    finished_schedule: Option<crate::model::ScheduleId>,
+    /// The run's own execution finished: (its schedule, its id), for overlap counting.
+    finished_schedule: Option<(crate::model::ScheduleId, ExecutionId)>,
 }
 
 /// Default bound on step visits per run (cycles are allowed, runs are not endless);
@@ -37,24 +38,50 @@ impl<D: Dispatch> Scheduler<D> {
     pub(super) async fn start_runs(&mut self, execs: Vec<Execution>) {
         let mut prepared = Vec::with_capacity(execs.len());
         for exec in execs {
-            if self.store.get_run(exec.brand, exec.id).ok().flatten().is_some() {
-                continue; // already started (a resumed execution)
+            let (brand, id) = (exec.brand, exec.id);
+            if let Some(s) = exec.schedule {
+                self.running.entry(s).or_default().insert(id);
             }
-            let Some(wf) = self.store.get_workflow(exec.brand, WorkflowId(exec.target_id)).ok().flatten() else {
-                let mut e = exec;
-                e.status = ExecutionStatus::Failed;
-                e.reason = Some("workflow not found (deleted?)".into());
-                e.finished_ms = Some(self.clock.now_ms());
-                let (brand, schedule) = (e.brand, e.schedule);
-                if self.store.put_execution(e).await.is_ok()
-                    && let Some(s) = schedule
-                {
-                    Box::pin(self.on_finished(brand, s)).await;
+            match self.read(|st| st.get_run(brand, id)).await {
+                Ok(None) => {}
+                Ok(Some(_)) => continue, // already started (a resumed execution)
+                Err(e) => {
+                    // The execution stays pending: the next start resumes it.
+                    tracing::error!(error = %e, execution = %id, "cannot check a workflow execution's run");
+                    continue;
                 }
-                continue;
+            }
+            let workflow = WorkflowId(exec.target_id);
+            let wf = match self.read(|st| st.get_workflow(brand, workflow)).await {
+                Ok(Some(wf)) => wf,
+                Ok(None) => {
+                    let mut e = exec;
+                    e.status = ExecutionStatus::Failed;
+                    e.reason = Some("workflow not found (deleted?)".into());
+                    e.finished_ms = Some(self.clock.now_ms());
+                    let schedule = e.schedule;
+                    tracing::warn!(brand = %brand, execution = %id, schedule = ?schedule.map(|s| s.to_string()),
+                        reason = "workflow not found (deleted?)", "execution failed");
+                    if self
+                        .write(|st| {
+                            let e = e.clone();
+                            async move { st.put_execution(e).await }
+                        })
+                        .await
+                        .is_ok()
+                        && let Some(s) = schedule
+                    {
+                        self.on_finished(brand, s, id);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, execution = %id, "cannot load the workflow of an execution");
+                    continue;
+                }
             };
             let run = workflow::new_run(exec.id, &wf, exec.context.clone(), self.clock.now_ms());
-            if let Ok(p) = self.prepare(run, &wf, Event::Start, Some(exec)) {
+            if let Ok(p) = self.prepare(run, &wf, Event::Start, Some(exec)).await {
                 prepared.push(p);
             }
         }
@@ -69,7 +96,7 @@ impl<D: Dispatch> Scheduler<D> {
         ev: Event,
         parent: Option<Execution>,
     ) -> Result<(), Refused> {
-        let p = self.prepare(run, wf, ev, parent)?;
+        let p = self.prepare(run, wf, ev, parent).await?;
         if self.perform(vec![p]).await { Ok(()) } else { Err(Refused::NotStored) }
     }
 
@@ -82,19 +109,29 @@ impl<D: Dispatch> Scheduler<D> {
         for (brand, step, ev) in events {
             let run = match latest.remove(&step.run) {
                 Some(r) => r,
-                None => match self.store.get_run(brand, step.run) {
+                None => match self.read(|st| st.get_run(brand, step.run)).await {
                     Ok(Some(r)) => r,
-                    _ => continue,
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, run = %step.run, "cannot load a workflow run for a step result");
+                        continue;
+                    }
                 },
             };
-            let wf = match workflows.entry(step.workflow) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => match self.store.get_workflow(brand, step.workflow) {
-                    Ok(Some(wf)) => v.insert(wf),
-                    _ => continue,
-                },
-            };
-            match self.prepare(run.clone(), wf, ev, None) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = workflows.entry(step.workflow) {
+                match self.read(|st| st.get_workflow(brand, step.workflow)).await {
+                    Ok(Some(wf)) => {
+                        slot.insert(wf);
+                    }
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::error!(error = %e, workflow = %step.workflow, "cannot load a workflow for a step result");
+                        continue;
+                    }
+                }
+            }
+            let Some(wf) = workflows.get(&step.workflow) else { continue };
+            match self.prepare(run.clone(), wf, ev, None).await {
                 Ok(p) => {
                     latest.insert(step.run, p.run.clone());
                     prepared.push(p);
@@ -109,12 +146,24 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// Runs the engine for one event and turns its effects into records to write and actions
     /// to take after the write.
-    fn prepare(&mut self, run: Run, wf: &Workflow, ev: Event, parent: Option<Execution>) -> Result<Prepared, Refused> {
+    async fn prepare(
+        &mut self,
+        run: Run,
+        wf: &Workflow,
+        ev: Event,
+        parent: Option<Execution>,
+    ) -> Result<Prepared, Refused> {
         let now = self.clock.now_ms();
         let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max)?;
         let parent = match parent {
             Some(p) => Some(p),
-            None => self.store.get_execution(run.brand, run.id).ok().flatten(),
+            None => {
+                let (brand, id) = (run.brand, run.id);
+                self.read(|st| st.get_execution(brand, id)).await.map_err(|e| {
+                    tracing::error!(error = %e, run = %id, "cannot load a workflow run's execution");
+                    Refused::NotStored
+                })?
+            }
         };
         let base_key = parent
             .as_ref()
@@ -158,11 +207,19 @@ impl<D: Dispatch> Scheduler<D> {
                 }
                 Effect::CreatePlan(p) => rw.plans.push(p),
                 Effect::DecidePlan { plan, status, by, at } => {
-                    if let Ok(Some(mut p)) = self.store.get_plan(run.brand, plan) {
-                        p.status = status;
-                        p.decided_by = by;
-                        p.decided_at = Some(at);
-                        rw.plans.push(p);
+                    let brand = run.brand;
+                    match self.read(|st| st.get_plan(brand, plan)).await {
+                        Ok(Some(mut p)) => {
+                            p.status = status;
+                            p.decided_by = by;
+                            p.decided_at = Some(at);
+                            rw.plans.push(p);
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e, plan = %plan, "cannot load an approval plan");
+                            return Err(Refused::NotStored);
+                        }
                     }
                 }
                 Effect::Timer { at } => timers.push((Key::RunTimer(run.id), at)),
@@ -183,7 +240,11 @@ impl<D: Dispatch> Scheduler<D> {
             });
             p.finished_ms = Some(now);
             self.metrics.observe_execution(p.status.as_str());
-            finished_schedule = p.schedule;
+            finished_schedule = p.schedule.map(|s| (s, p.id));
+            if p.status == ExecutionStatus::Failed {
+                tracing::warn!(brand = %p.brand, execution = %p.id, schedule = ?p.schedule.map(|s| s.to_string()),
+                    workflow = %wf.id, reason = p.reason.as_deref().unwrap_or(""), "execution failed");
+            }
             rw.executions.push(p);
         }
         Ok(Prepared { run, write: rw, timers, dispatch, finished_schedule })
@@ -202,7 +263,15 @@ impl<D: Dispatch> Scheduler<D> {
             rw.plans.extend(p.write.plans.iter().cloned());
             rw.executions.extend(p.write.executions.iter().cloned());
         }
-        if let Err(e) = self.store.write_run(rw).await {
+        // While the store cannot write, this waits (and retries the same write): the loop
+        // handles nothing else meanwhile, so no other change to these runs can come between.
+        if let Err(e) = self
+            .write(|st| {
+                let rw = rw.clone();
+                async move { st.write_run(rw).await }
+            })
+            .await
+        {
             tracing::error!(error = %e, "could not record workflow steps; the runs resume from their last state");
             return false;
         }
@@ -214,8 +283,8 @@ impl<D: Dispatch> Scheduler<D> {
             for e in p.dispatch {
                 self.delivery.dispatch(e);
             }
-            if let Some(s) = p.finished_schedule {
-                Box::pin(self.on_finished(brand, s)).await;
+            if let Some((s, execution)) = p.finished_schedule {
+                self.on_finished(brand, s, execution);
             }
         }
         true
@@ -223,9 +292,13 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// The run's delay/retry timer fired.
     pub(super) async fn on_run_timer(&mut self, brand: BrandId, run: ExecutionId) {
-        let Ok(Some(r)) = self.store.get_run(brand, run) else { return };
-        let Ok(Some(wf)) = self.store.get_workflow(brand, r.workflow) else { return };
-        let _ = self.apply(r, &wf, Event::Timer, None).await;
+        match self.load_run(brand, run).await {
+            Ok(Some((r, wf))) => {
+                let _ = self.apply(r, &wf, Event::Timer, None).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, run = %run, "cannot load a workflow run for its timer"),
+        }
     }
 
     pub(super) async fn on_approval_deadline(&mut self, brand: BrandId, plan: PlanId) {
@@ -239,9 +312,13 @@ impl<D: Dispatch> Scheduler<D> {
         plan: PlanId,
         decision: Option<(bool, KeyId)>,
     ) -> Result<(), Refused> {
-        let p: ApprovalPlan = self.store.get_plan(brand, plan).ok().flatten().ok_or(Refused::PlanNotWaiting)?;
-        let run = self.store.get_run(brand, p.run).ok().flatten().ok_or(Refused::PlanNotWaiting)?;
-        let wf = self.store.get_workflow(brand, run.workflow).ok().flatten().ok_or(Refused::PlanNotWaiting)?;
+        let stored = |e: crate::store::StoreError| {
+            tracing::error!(error = %e, plan = %plan, "cannot load an approval plan");
+            Refused::NotStored
+        };
+        let p: ApprovalPlan =
+            self.read(|st| st.get_plan(brand, plan)).await.map_err(stored)?.ok_or(Refused::PlanNotWaiting)?;
+        let (run, wf) = self.load_run(brand, p.run).await.map_err(stored)?.ok_or(Refused::PlanNotWaiting)?;
         let ev = match decision {
             Some((approve, by)) => Event::Decision { plan, approve, by: Some(by) },
             None => Event::ApprovalDeadline { plan },
@@ -278,7 +355,11 @@ impl<D: Dispatch> Scheduler<D> {
                 let Some(exec_id) = v.execution.filter(|_| v.status == crate::model::StepStatus::Running) else {
                     continue;
                 };
-                let Ok(Some(e)) = self.store.get_execution(r.brand, exec_id) else { continue };
+                let e = match self.read(|st| st.get_execution(r.brand, exec_id)).await {
+                    Ok(Some(e)) => e,
+                    Ok(None) => continue,
+                    Err(e) => return Err(e),
+                };
                 if !e.status.is_finished() {
                     continue; // still pending: delivery resumes it and reports back
                 }
@@ -298,7 +379,8 @@ impl<D: Dispatch> Scheduler<D> {
         // A run with nothing running and nothing to wait for (a crash inside a rerun, between
         // storing the run and starting its first step): start it from its first step.
         for r in restart {
-            if let Ok(Some(wf)) = self.store.get_workflow(r.brand, r.workflow) {
+            let (brand, workflow) = (r.brand, r.workflow);
+            if let Some(wf) = self.read(|st| st.get_workflow(brand, workflow)).await? {
                 let _ = self.apply(r, &wf, Event::Start, None).await;
             }
         }

@@ -26,11 +26,11 @@ struct Recorder {
 
 impl Dispatch for Recorder {
     fn dispatch(&self, exec: Execution) {
-        let (brand, schedule) = (exec.brand, exec.schedule);
+        let (brand, schedule, execution) = (exec.brand, exec.schedule, exec.id);
         self.seen.lock().unwrap().push(exec);
         let f = self.finished.clone();
         tokio::spawn(async move {
-            let _ = f.send(DeliveryEvent::Finished { brand, schedule }).await;
+            let _ = f.send(DeliveryEvent::Finished { brand, schedule, execution }).await;
         });
     }
 }

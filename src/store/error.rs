@@ -30,6 +30,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("the store file {0} is open in another process")]
     Locked(PathBuf),
+    /// An admin command found no store where it looked (only `serve` creates one).
+    #[error("no store at {}; pass --data-dir (or --config) to name the daemon's data directory", .0.display())]
+    Missing(PathBuf),
     #[error("corrupt record in table {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
     /// The store cannot write at the moment: the disk is full (`disk_full`) or the file gave an
@@ -41,15 +44,38 @@ pub enum StoreError {
     Db(Arc<redb::Error>),
     #[error("the store is shut down")]
     Closed,
+    /// The operation panicked inside the writer (a bug): it was logged and its writes undone.
+    #[error("a store operation failed unexpectedly; nothing of it was written")]
+    Panicked,
 }
 
 impl StoreError {
+    /// Wraps a redb error. I/O errors (and redb's refusal after one, until the file is
+    /// reopened) become [`StoreError::Unavailable`], with `disk_full` for ENOSPC and EDQUOT.
     pub(crate) fn from_db(e: impl Into<redb::Error>) -> Self {
-        StoreError::Db(Arc::new(e.into()))
+        let e = e.into();
+        match &e {
+            redb::Error::Io(io) => StoreError::Unavailable { disk_full: is_disk_full(io), cause: e.to_string() },
+            redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+                StoreError::Unavailable { disk_full: false, cause: e.to_string() }
+            }
+            _ => StoreError::Db(Arc::new(e)),
+        }
+    }
+
+    /// True for faults of the file itself (I/O), after which the write transaction that saw
+    /// them cannot commit.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
     }
 
     /// A `Rejected` error for `field`.
     pub fn rejected(field: impl Into<String>, why: impl Into<String>) -> Self {
         StoreError::Rejected { field: field.into(), why: why.into() }
     }
+}
+
+/// ENOSPC or EDQUOT: the file system has no room (or the user's quota is used up).
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
 }

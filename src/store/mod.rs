@@ -10,11 +10,14 @@
 
 mod codec;
 mod error;
+mod health;
 mod ops;
 mod tables;
+mod undo;
 mod writer;
 
 pub use error::StoreError;
+pub use health::WriteHealth;
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
@@ -23,12 +26,63 @@ pub use ops::secrets::SealedSecretRef;
 pub use ops::workflows::RunWrite;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, WriteTransaction};
 
 use crate::metrics::Metrics;
+use health::Health;
 use tables::{ALL_TABLES, META};
+
+/// A fault-injection point, compiled only with the `failpoints` feature (tests): `$name` is
+/// configured through the `fail` crate (`FAILPOINTS` env var or `fail::cfg`); the closure gets
+/// the configured argument and returns the enclosing function's value.
+/// Only stores whose fault injection is on (see `Store::inject_faults`) are affected, so unit
+/// tests that run in parallel in one process do not see each other's faults.
+macro_rules! failpoint {
+    ($name:literal, $f:expr) => {
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!($name, $crate::store::faults::in_scope(), $f);
+    };
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        if $crate::store::faults::in_scope() {
+            fail::fail_point!($name);
+        }
+    };
+}
+pub(crate) use failpoint;
+
+/// Which thread's store operations the failpoints apply to: the writer thread and every
+/// reading thread set this from their store's switch before each operation. On by default in
+/// the daemon (test builds configure it with `FAILPOINTS`); off by default in unit tests.
+#[cfg(feature = "failpoints")]
+pub(crate) mod faults {
+    use std::cell::Cell;
+
+    thread_local! {
+        static IN_SCOPE: Cell<bool> = const { Cell::new(!cfg!(test)) };
+    }
+
+    pub fn in_scope() -> bool {
+        IN_SCOPE.with(Cell::get)
+    }
+
+    pub fn set(on: bool) {
+        IN_SCOPE.with(|c| c.set(on));
+    }
+}
+
+/// The error an injected store fault returns: `corrupt` → a corrupt-record error (a fault that
+/// leaves the transaction usable); anything else → an I/O error "no space left on device".
+#[cfg(feature = "failpoints")]
+pub(crate) fn injected_fault(arg: Option<String>) -> StoreError {
+    match arg.as_deref() {
+        Some("corrupt") => StoreError::Corrupt { table: "injected", detail: "injected fault".into() },
+        Some("eio") => StoreError::from_db(std::io::Error::other("injected I/O error")),
+        _ => StoreError::from_db(std::io::Error::from(std::io::ErrorKind::StorageFull)),
+    }
+}
 
 /// The schema version this binary writes. Bump it and add a step to [`migrate`] whenever a
 /// table or a record encoding changes.
@@ -46,36 +100,93 @@ pub struct WriterSettings {
     pub write_queue_capacity: usize,
 }
 
+/// The open database, replaceable: after an I/O error redb refuses every further operation
+/// ("previous I/O error") until the file is opened again, which the writer does while it
+/// recovers. Readers take a clone of the current handle for the length of one read.
+pub(crate) struct DbSlot {
+    db: RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+}
+
+impl DbSlot {
+    /// The current database, or `Unavailable` while it is being reopened.
+    fn get(&self) -> Result<Arc<Database>, StoreError> {
+        self.db.read().unwrap_or_else(|e| e.into_inner()).clone().ok_or_else(|| StoreError::Unavailable {
+            disk_full: false,
+            cause: "the store is being reopened after an I/O error".into(),
+        })
+    }
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file (and its tables) when it does not exist: `serve` only.
+    CreateIfMissing,
+    /// The file must exist: admin commands, so a command run in the wrong directory never
+    /// leaves an empty store behind.
+    MustExist,
+}
+
 /// A handle to the open store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    slot: Arc<DbSlot>,
+    health: Arc<Health>,
     writer: writer::Writer,
-    path: PathBuf,
+    /// Whether failpoints apply to this store (test builds).
+    #[cfg(feature = "failpoints")]
+    faults: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Store {
     /// Opens (or creates) the store file, migrates it to [`SCHEMA_VERSION`] and starts the
     /// writer thread. Fails with [`StoreError::Locked`] when another process has it open.
     pub fn open(path: &Path, settings: WriterSettings, metrics: Metrics) -> Result<Store, StoreError> {
-        let db = match Database::create(path) {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::Locked(path.to_path_buf()));
-            }
-            Err(e) => return Err(StoreError::from_db(e)),
-        };
-        let db = Arc::new(db);
+        Self::open_with(path, OpenMode::CreateIfMissing, settings, metrics)
+    }
+
+    /// [`Store::open`] with an explicit [`OpenMode`]; `MustExist` fails with
+    /// [`StoreError::Missing`] when there is no store file at `path`.
+    pub fn open_with(
+        path: &Path,
+        mode: OpenMode,
+        settings: WriterSettings,
+        metrics: Metrics,
+    ) -> Result<Store, StoreError> {
+        if mode == OpenMode::MustExist && !path.exists() {
+            return Err(StoreError::Missing(path.to_path_buf()));
+        }
+        let db = Arc::new(open_file(path)?);
         migrate(&db)?;
-        let writer = writer::Writer::start(db.clone(), settings, metrics);
-        Ok(Store { db, writer, path: path.to_path_buf() })
+        let slot = Arc::new(DbSlot { db: RwLock::new(Some(db)), path: path.to_path_buf() });
+        let health = Arc::new(Health::new(metrics.clone()));
+        #[cfg(feature = "failpoints")]
+        let faults = Arc::new(std::sync::atomic::AtomicBool::new(!cfg!(test)));
+        let writer = writer::Writer::start(
+            slot.clone(),
+            health.clone(),
+            settings,
+            metrics,
+            #[cfg(feature = "failpoints")]
+            faults.clone(),
+        );
+        Ok(Store {
+            slot,
+            health,
+            writer,
+            #[cfg(feature = "failpoints")]
+            faults,
+        })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.slot.path
     }
 
     /// Runs `op` inside the next group commit and returns its result once the commit is durable.
+    /// An operation that fails (error or panic) has its writes undone; the others of its batch
+    /// still commit.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
         op: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
@@ -85,13 +196,24 @@ impl Store {
 
     /// Runs `f` against a consistent snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        let r = self.db.begin_read().map_err(StoreError::from_db)?;
+        #[cfg(feature = "failpoints")]
+        faults::set(self.faults.load(std::sync::atomic::Ordering::SeqCst));
+        failpoint!("store::read", |arg| Err(injected_fault(arg)));
+        let db = self.slot.get()?;
+        let r = db.begin_read().map_err(StoreError::from_db)?;
         f(&r)
     }
 
-    /// True when the store answers reads (for `/readyz` and the watchdog).
+    /// True when the store answers reads and accepts writes (for `/readyz` and the watchdog).
     pub fn is_healthy(&self) -> bool {
-        self.read(|r| Ok(r.open_table(META).is_ok())).unwrap_or(false) && !self.writer.is_closed()
+        self.write_health().writable
+            && !self.writer.is_closed()
+            && self.read(|r| Ok(r.open_table(META).is_ok())).unwrap_or(false)
+    }
+
+    /// Whether writes currently succeed, and the last write fault if not.
+    pub fn write_health(&self) -> WriteHealth {
+        self.health.snapshot()
     }
 
     /// Waits for queued writes to commit, then stops the writer thread.
@@ -99,13 +221,24 @@ impl Store {
         self.writer.shutdown().await;
     }
 
-    /// Writes a consistent copy of the whole store (one read snapshot) to `out`, a new file.
+    /// Writes a consistent copy of the whole store (one read snapshot) to `out`, a new file
+    /// created with mode 0600 (it holds sealed secrets and key hashes).
     pub fn backup_to(&self, out: &Path) -> Result<u64, StoreError> {
-        if out.exists() {
-            return Err(StoreError::Invalid(format!("{} already exists", out.display())));
-        }
-        let snapshot = self.db.begin_read().map_err(StoreError::from_db)?;
-        let copy = Database::create(out).map_err(StoreError::from_db)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(out).map_err(|e| {
+                match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => {
+                        StoreError::Invalid(format!("{} already exists", out.display()))
+                    }
+                    _ => StoreError::Invalid(format!("cannot create {}: {e}", out.display())),
+                }
+            })?;
+        let db = self.slot.get()?;
+        let snapshot = db.begin_read().map_err(StoreError::from_db)?;
+        let copy = Database::builder()
+            .create_with_backend(redb::backends::FileBackend::new(file).map_err(StoreError::from_db)?)
+            .map_err(StoreError::from_db)?;
         let w = copy.begin_write().map_err(StoreError::from_db)?;
         let mut rows = 0u64;
         for def in ALL_TABLES {
@@ -123,6 +256,42 @@ impl Store {
         }
         w.commit().map_err(StoreError::from_db)?;
         Ok(rows)
+    }
+
+    /// Turns fault injection on or off for this store (test builds).
+    #[cfg(feature = "failpoints")]
+    pub fn inject_faults(&self, on: bool) {
+        self.faults.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every row of every table, in order (tests compare the whole store before and after an
+    /// operation that must write nothing).
+    #[cfg(feature = "failpoints")]
+    pub fn dump(&self) -> Result<Vec<DumpRow>, StoreError> {
+        self.read(|r| {
+            let mut rows = Vec::new();
+            for def in ALL_TABLES {
+                let t = r.open_table(*def).map_err(StoreError::from_db)?;
+                for entry in redb::ReadableTable::range::<&[u8]>(&t, ..).map_err(StoreError::from_db)? {
+                    let (k, v) = entry.map_err(StoreError::from_db)?;
+                    rows.push((redb::TableHandle::name(def), k.value().to_vec(), v.value().to_vec()));
+                }
+            }
+            Ok(rows)
+        })
+    }
+}
+
+/// One row of [`Store::dump`]: table, key, value.
+#[cfg(feature = "failpoints")]
+pub type DumpRow = (&'static str, Vec<u8>, Vec<u8>);
+
+/// Opens (creating if needed) the database file.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    match Database::create(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked(path.to_path_buf())),
+        Err(e) => Err(StoreError::from_db(e)),
     }
 }
 
@@ -164,3 +333,6 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     w.commit().map_err(StoreError::from_db)?;
     Ok(())
 }
+
+#[cfg(all(test, feature = "failpoints"))]
+mod fault_tests;

@@ -9,6 +9,8 @@ pub type Bytes = TableDefinition<'static, &'static [u8], &'static [u8]>;
 pub const META: Bytes = TableDefinition::new("meta");
 pub const META_SCHEMA_VERSION: &[u8] = b"schema_version";
 pub const META_VAULT_CHECK: &[u8] = b"vault_check";
+/// Written by the writer's recovery probe (a small real commit after an I/O fault).
+pub const META_WRITE_PROBE: &[u8] = b"write_probe";
 
 /// brand id (16) -> Brand
 pub const BRANDS: Bytes = TableDefinition::new("brands");

@@ -5,20 +5,48 @@
 //! them all in one write transaction and commits once (`Durability::Immediate`: durable when
 //! `commit` returns). Only then does each caller get its result. A write transaction is never
 //! held across an `.await`, because it lives on this thread alone.
+//!
+//! Faults never end the thread:
+//! - an operation that returns an error or panics has its writes undone ([`super::undo`]) and
+//!   gets its error; the rest of the batch commits;
+//! - an I/O error (disk full, EIO) fails the whole batch with [`StoreError::Unavailable`] and
+//!   marks the store not writable ([`Health`]). redb refuses every later operation on that
+//!   handle ("previous I/O error"), so the thread reopens the database file, at most once per
+//!   [`RECOVERY_INTERVAL`], and probes with a small write until a commit succeeds again. While
+//!   not writable, writes fail fast with `Unavailable` between probes.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use redb::{Database, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, WriterSettings};
+use super::health::Health;
+#[cfg(feature = "failpoints")]
+use super::injected_fault;
+use super::{DbSlot, StoreError, WriterSettings, failpoint, undo};
 use crate::metrics::Metrics;
 use crate::time::Stopwatch;
 
-/// Runs an operation (or, with `None`, reports that no transaction could be opened) and
-/// returns the continuation that delivers its result once the commit outcome is known.
-type Job = Box<dyn FnOnce(Option<&WriteTransaction>) -> Completion + Send>;
+/// How often a store that cannot write tries to recover (reopen the file, commit a probe).
+/// Writes that arrive in between fail at once instead of waiting for the disk.
+pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a reopen waits for readers to let go of the old database handle.
+const REOPEN_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs an operation inside the batch's transaction (or, with `Err`, reports why it could not
+/// run) and returns its outcome plus the continuation that delivers its result once the
+/// commit outcome is known.
+type Job = Box<dyn FnOnce(Result<&WriteTransaction, StoreError>) -> Ran + Send>;
 type Completion = Box<dyn FnOnce(&Result<(), StoreError>) + Send>;
+
+struct Ran {
+    /// The operation's own error, if it failed (its writes must then be undone).
+    error: Option<StoreError>,
+    complete: Completion,
+}
 
 enum Msg {
     Job(Job),
@@ -31,12 +59,27 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn start(db: Arc<Database>, settings: WriterSettings, metrics: Metrics) -> Writer {
+    pub fn start(
+        slot: Arc<DbSlot>,
+        health: Arc<Health>,
+        settings: WriterSettings,
+        metrics: Metrics,
+        #[cfg(feature = "failpoints")] faults: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Writer {
         let (tx, rx) = mpsc::channel(settings.write_queue_capacity.max(1));
         let batch_max = settings.commit_batch_max.max(1);
+        let thread = Thread {
+            slot,
+            health,
+            metrics,
+            batch_max,
+            last_recovery: None,
+            #[cfg(feature = "failpoints")]
+            faults,
+        };
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run(db, rx, batch_max, metrics))
+            .spawn(move || thread.run(rx))
             .expect("spawn the store writer thread");
         Writer { tx }
     }
@@ -51,24 +94,26 @@ impl Writer {
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move |w| {
-            let result = match w {
-                Some(w) => op(w),
-                None => Err(StoreError::Closed),
-            };
-            Box::new(move |commit: &Result<(), StoreError>| {
-                let out = match (commit, result) {
-                    (Ok(()), r) => r,
-                    // The operation failed on its own: it wrote nothing, report its error.
-                    // No transaction could be opened: report why.
-                    (Err(e), Err(StoreError::Closed)) => Err(e.clone()),
-                    (Err(_), Err(e)) => Err(e),
-                    (Err(e), Ok(_)) => Err(e.clone()),
-                };
-                let _ = reply.send(out);
-            })
+            failpoint!("store::op");
+            let result = w.and_then(op);
+            let error = result.as_ref().err().cloned();
+            Ran {
+                error,
+                complete: Box::new(move |commit: &Result<(), StoreError>| {
+                    let out = match (commit, result) {
+                        (Ok(()), r) => r,
+                        // The operation failed on its own (its writes were undone): its error.
+                        (Err(_), Err(e)) => Err(e),
+                        (Err(e), Ok(_)) => Err(e.clone()),
+                    };
+                    let _ = reply.send(out);
+                }),
+            }
         });
         self.tx.send(Msg::Job(job)).await.map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        // A dropped reply without an answer: the operation panicked (the writer logged it and
+        // undid its writes).
+        answer.await.map_err(|_| StoreError::Panicked)?
     }
 
     pub async fn shutdown(&self) {
@@ -79,51 +124,261 @@ impl Writer {
     }
 }
 
-fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Msg>, batch_max: usize, metrics: Metrics) {
-    let mut stop: Option<oneshot::Sender<()>> = None;
-    while stop.is_none() {
-        let Some(first) = rx.blocking_recv() else {
-            break;
+struct Thread {
+    slot: Arc<DbSlot>,
+    health: Arc<Health>,
+    metrics: Metrics,
+    batch_max: usize,
+    /// When the last recovery attempt started (while not writable).
+    last_recovery: Option<Stopwatch>,
+    #[cfg(feature = "failpoints")]
+    faults: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Thread {
+    fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        // A small runtime of its own, only to wait on the queue with a timeout while the store
+        // recovers (the thread is not inside the daemon's runtime).
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().ok();
+        let stop = loop {
+            match catch_unwind(AssertUnwindSafe(|| self.serve(&mut rx, rt.as_ref()))) {
+                Ok(stop) => break stop,
+                Err(panic) => {
+                    // Not an operation's panic (those are caught per operation): the batch
+                    // logic itself. Keep serving; the callers of the lost batch got an error.
+                    self.metrics.observe_store_fault("panic");
+                    tracing::error!(panic = panic_message(&*panic), "store writer panicked; it keeps serving");
+                    // Never spin on a fault that repeats.
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
         };
-        let mut jobs = Vec::new();
-        match first {
-            Msg::Job(j) => jobs.push(j),
-            Msg::Stop(s) => stop = Some(s),
+        // Release the database (and its file lock) before confirming the stop.
+        *self.slot.db.write().unwrap_or_else(|e| e.into_inner()) = None;
+        drop(rx);
+        if let Some(s) = stop {
+            let _ = s.send(());
         }
-        // Drain what is already queued, without waiting: this is the group in group commit.
-        while jobs.len() < batch_max && stop.is_none() {
-            match rx.try_recv() {
-                Ok(Msg::Job(j)) => jobs.push(j),
-                Ok(Msg::Stop(s)) => stop = Some(s),
-                Err(_) => break,
+    }
+
+    /// Serves batches until asked to stop (`Some`) or every sender is gone (`None`).
+    fn serve(
+        &mut self,
+        rx: &mut mpsc::Receiver<Msg>,
+        rt: Option<&tokio::runtime::Runtime>,
+    ) -> Option<oneshot::Sender<()>> {
+        loop {
+            let first = if self.health.is_writable() {
+                rx.blocking_recv()
+            } else {
+                // Not writable: wake up to probe even when no write arrives.
+                match rt {
+                    Some(rt) => match rt.block_on(async { tokio::time::timeout(RECOVERY_INTERVAL, rx.recv()).await }) {
+                        Ok(m) => m,
+                        Err(_) => {
+                            self.try_recover();
+                            continue;
+                        }
+                    },
+                    None => rx.blocking_recv(),
+                }
+            };
+            let first = first?;
+            let mut jobs = Vec::new();
+            let mut stop = None;
+            match first {
+                Msg::Job(j) => jobs.push(j),
+                Msg::Stop(s) => stop = Some(s),
+            }
+            // Drain what is already queued, without waiting: this is the group in group commit.
+            while jobs.len() < self.batch_max && stop.is_none() {
+                match rx.try_recv() {
+                    Ok(Msg::Job(j)) => jobs.push(j),
+                    Ok(Msg::Stop(s)) => stop = Some(s),
+                    Err(_) => break,
+                }
+            }
+            if !jobs.is_empty() {
+                self.batch(jobs);
+            }
+            if stop.is_some() {
+                return stop;
             }
         }
-        if jobs.is_empty() {
-            continue;
+    }
+
+    /// Runs one batch: every job in one transaction, one commit.
+    fn batch(&mut self, jobs: Vec<Job>) {
+        #[cfg(feature = "failpoints")]
+        super::faults::set(self.faults.load(std::sync::atomic::Ordering::SeqCst));
+        if !self.health.is_writable() && !self.try_recover() {
+            let err = self.health.unavailable();
+            fail_all(jobs, &err);
+            return;
         }
+        let db = match self.slot.get() {
+            Ok(db) => db,
+            Err(e) => return fail_all(jobs, &e),
+        };
         let watch = Stopwatch::start();
         let batch = jobs.len();
-        match db.begin_write() {
-            Ok(w) => {
-                let completions: Vec<Completion> = jobs.into_iter().map(|j| j(Some(&w))).collect();
-                let outcome = w.commit().map_err(StoreError::from_db);
-                if let Err(e) = &outcome {
-                    tracing::error!(error = %e, batch, "store commit failed");
+        let w = match db.begin_write() {
+            Ok(w) => w,
+            Err(e) => {
+                let e = StoreError::from_db(e);
+                self.fault("commit", &e);
+                return fail_all(jobs, &e);
+            }
+        };
+        let mut completions: Vec<Completion> = Vec::with_capacity(batch);
+        let mut broken: Option<StoreError> = None;
+        let mut jobs = jobs.into_iter();
+        for job in jobs.by_ref() {
+            undo::begin();
+            let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
+            let writes = undo::take();
+            let failed = match ran {
+                Ok(Ran { error: None, complete }) => {
+                    completions.push(complete);
+                    continue;
                 }
-                metrics.observe_commit(watch.elapsed_secs(), batch);
-                completions.into_iter().for_each(|c| c(&outcome));
+                Ok(Ran { error: Some(e), complete }) => {
+                    completions.push(complete);
+                    e
+                }
+                Err(panic) => {
+                    // The job (and its reply channel) is gone: its caller sees the panic as an
+                    // error. Undo what it wrote and go on with the batch.
+                    self.metrics.observe_store_fault("panic");
+                    tracing::error!(
+                        panic = panic_message(&*panic),
+                        "a store operation panicked; its writes are undone"
+                    );
+                    StoreError::Panicked
+                }
+            };
+            if failed.is_unavailable() {
+                // An I/O fault: redb will not commit this transaction.
+                broken = Some(failed);
+                break;
+            }
+            if !writes.is_empty()
+                && let Err(e) = undo::rollback(&w, writes)
+            {
+                tracing::error!(error = %e, "could not undo a failed store operation; the batch is abandoned");
+                broken = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = broken {
+            drop(w);
+            let e =
+                if e.is_unavailable() { e } else { StoreError::Unavailable { disk_full: false, cause: e.to_string() } };
+            self.fault("write", &e);
+            let outcome = Err(e.clone());
+            completions.into_iter().for_each(|c| c(&outcome));
+            fail_all(jobs.collect(), &e);
+            return;
+        }
+        let outcome = commit(w);
+        match &outcome {
+            Ok(()) => self.health.succeeded(),
+            Err(e) => self.fault("commit", e),
+        }
+        self.metrics.observe_commit(watch.elapsed_secs(), batch);
+        completions.into_iter().for_each(|c| c(&outcome));
+    }
+
+    /// Records a fault. An I/O fault makes the store not writable and drops the database
+    /// handle (redb refuses it from now on); the next recovery reopens the file.
+    fn fault(&mut self, kind: &'static str, e: &StoreError) {
+        self.metrics.observe_store_fault(kind);
+        match e {
+            StoreError::Unavailable { disk_full, cause } => {
+                self.health.failed(*disk_full, cause);
+                *self.slot.db.write().unwrap_or_else(|e| e.into_inner()) = None;
+                self.last_recovery = Some(Stopwatch::start());
+            }
+            other => tracing::error!(error = %other, kind, "store write failed"),
+        }
+    }
+
+    /// While not writable: at most once per [`RECOVERY_INTERVAL`], reopens the database file if
+    /// needed and commits a probe write. True when the store writes again.
+    fn try_recover(&mut self) -> bool {
+        if self.last_recovery.as_ref().is_some_and(|w| w.elapsed_secs() < RECOVERY_INTERVAL.as_secs_f64()) {
+            return false;
+        }
+        self.last_recovery = Some(Stopwatch::start());
+        if self.slot.db.read().unwrap_or_else(|e| e.into_inner()).is_none() {
+            match self.reopen() {
+                Ok(db) => {
+                    self.metrics.observe_store_fault("reopen");
+                    tracing::info!("store: database file reopened after an I/O error");
+                    *self.slot.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "store: cannot reopen the database file yet");
+                    return false;
+                }
+            }
+        }
+        let probe = (|| {
+            let db = self.slot.get()?;
+            let w = db.begin_write().map_err(StoreError::from_db)?;
+            {
+                let mut meta = w.open_table(super::tables::META).map_err(StoreError::from_db)?;
+                meta.insert(super::tables::META_WRITE_PROBE, [1u8].as_slice()).map_err(StoreError::from_db)?;
+            }
+            commit(w)
+        })();
+        match probe {
+            Ok(()) => {
+                self.health.succeeded();
+                true
             }
             Err(e) => {
-                let err = Err(StoreError::from_db(e));
-                tracing::error!(batch, "cannot open a store write transaction");
-                jobs.into_iter().for_each(|j| j(None)(&err));
+                self.fault("commit", &e);
+                false
             }
         }
     }
-    // Release the database (and its file lock) before confirming the stop.
-    drop(db);
-    drop(rx);
-    if let Some(s) = stop {
-        let _ = s.send(());
+
+    /// Opens the database file again, once every reader has let go of the old handle (redb
+    /// holds a file lock per open handle).
+    fn reopen(&self) -> Result<Database, StoreError> {
+        let watch = Stopwatch::start();
+        loop {
+            match super::open_file(&self.slot.path) {
+                Err(StoreError::Locked(_)) if watch.elapsed_secs() < REOPEN_WAIT.as_secs_f64() => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => return other,
+            }
+        }
     }
+}
+
+/// Commits (durably). The `store::commit` failpoint fails it instead.
+fn commit(w: WriteTransaction) -> Result<(), StoreError> {
+    // An injected failure drops (aborts) the transaction, as a failed commit does.
+    failpoint!("store::commit", |arg| Err(injected_fault(arg)));
+    w.commit().map_err(StoreError::from_db)
+}
+
+fn fail_all(jobs: Vec<Job>, e: &StoreError) {
+    let outcome = Err(e.clone());
+    for j in jobs {
+        // Not run: the job reports `e` and its completion sees the failed outcome.
+        if let Ok(ran) = catch_unwind(AssertUnwindSafe(|| j(Err(e.clone())))) {
+            (ran.complete)(&outcome);
+        }
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
 }

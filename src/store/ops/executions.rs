@@ -116,8 +116,15 @@ impl Store {
     /// Forgets every parked execution (on start, when all pending executions are re-queued).
     pub async fn clear_spilled(&self) -> Result<(), StoreError> {
         self.write(move |w| {
-            w.delete_table(SPILLED).map_err(StoreError::from_db)?;
-            w.open_table(SPILLED).map_err(StoreError::from_db)?;
+            let mut t = w.open_table(SPILLED).map_err(StoreError::from_db)?;
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            super::scan_prefix(&t, &[], |k, _| {
+                keys.push(k.to_vec());
+                Ok(true)
+            })?;
+            for k in keys {
+                remove(&mut t, &k)?;
+            }
             Ok(())
         })
         .await

@@ -10,13 +10,17 @@ pub mod secrets;
 pub mod templates;
 pub mod workflows;
 
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, Table, TableHandle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::StoreError;
 use super::codec;
+#[cfg(feature = "failpoints")]
+use super::injected_fault;
+use super::undo;
 use crate::model::Page;
+use crate::store::failpoint;
 
 pub(crate) type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
@@ -26,6 +30,7 @@ pub(crate) fn get<T: DeserializeOwned>(
     name: &'static str,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
+    failpoint!("store::get", |arg| Err(injected_fault(arg)));
     match t.get(key).map_err(StoreError::from_db)? {
         Some(v) => codec::decode(name, v.value()).map(Some),
         None => Ok(None),
@@ -37,21 +42,34 @@ pub(crate) fn get_raw(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
+    failpoint!("store::get", |arg| Err(injected_fault(arg)));
     Ok(t.get(key).map_err(StoreError::from_db)?.map(|v| v.value().to_vec()))
 }
 
+/// Encodes and writes one record. Every write of an operation goes through [`put`],
+/// [`put_raw`] or [`remove`]: they record the previous value in the undo log, so the writer
+/// can take back the writes of an operation that fails.
 pub(crate) fn put<T: Serialize>(t: &mut BytesTable<'_>, key: &[u8], rec: &T) -> Result<(), StoreError> {
-    t.insert(key, codec::encode(rec).as_slice()).map_err(StoreError::from_db)?;
-    Ok(())
+    put_raw(t, key, codec::encode(rec).as_slice())
 }
 
 pub(crate) fn put_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-    t.insert(key, value).map_err(StoreError::from_db)?;
+    failpoint!("store::write", |arg| Err(injected_fault(arg)));
+    let old = t.insert(key, value).map_err(StoreError::from_db)?.map(|g| g.value().to_vec());
+    if undo::active() {
+        undo::record(t.name(), key, old);
+    }
     Ok(())
 }
 
 pub(crate) fn remove(t: &mut BytesTable<'_>, key: &[u8]) -> Result<(), StoreError> {
-    t.remove(key).map_err(StoreError::from_db)?;
+    failpoint!("store::write", |arg| Err(injected_fault(arg)));
+    let old = t.remove(key).map_err(StoreError::from_db)?.map(|g| g.value().to_vec());
+    if let Some(old) = old
+        && undo::active()
+    {
+        undo::record(t.name(), key, Some(old));
+    }
     Ok(())
 }
 
@@ -61,6 +79,7 @@ pub(crate) fn scan_prefix(
     prefix: &[u8],
     mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
 ) -> Result<(), StoreError> {
+    failpoint!("store::get", |arg| Err(injected_fault(arg)));
     for entry in t.range::<&[u8]>(prefix..).map_err(StoreError::from_db)? {
         let (k, v) = entry.map_err(StoreError::from_db)?;
         if !k.value().starts_with(prefix) {

@@ -1,0 +1,609 @@
+//! Fault injection in every store operation: an operation that fails — an error, an I/O fault
+//! or a panic, after any number of its writes — leaves the store exactly as it was, and the
+//! other operations of its batch still commit.
+//!
+//! Failpoints are process-wide (the `fail` crate), so these tests take one lock; each turns
+//! fault injection on for its own store only (`Store::inject_faults`), which keeps the other
+//! unit tests that run in parallel out of it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::{Map, json};
+
+use super::*;
+use crate::model::*;
+use crate::schedule::Driver;
+use crate::schedule::interval::{IntervalSpec, Period};
+
+/// One fault test at a time (failpoints are process-wide).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(
+        &dir.path().join("s.redb"),
+        WriterSettings { commit_batch_max: 64, write_queue_capacity: 64 },
+        Metrics::new(),
+    )
+    .expect("open store")
+}
+
+fn sealed(n: u8) -> Sealed {
+    Sealed { nonce: [n; 12], ciphertext: vec![n; 24] }
+}
+
+fn domain(brand: BrandId, host: &str) -> Domain {
+    Domain {
+        id: DomainId::new(),
+        brand,
+        protocol: Protocol::Https,
+        host: host.into(),
+        rate_limit_enabled: false,
+        concurrency_control_enabled: false,
+        max_concurrent_jobs: 0,
+        max_requests_per_second: 0,
+        signing: vec![SigningKey { sealed: sealed(1), created_ms: 0, expires_ms: None }],
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn template(brand: BrandId, domain: DomainId) -> WebhookTemplate {
+    WebhookTemplate {
+        id: TemplateId::new(),
+        brand,
+        name: "t".into(),
+        description: String::new(),
+        method: HttpMethod::Post,
+        path: "/hook".into(),
+        domain,
+        retry: RetryPolicy::DEFAULT,
+        body: json!({"a": 1}),
+        headers: Map::new(),
+        query: Map::new(),
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn schedule(brand: BrandId, target_kind: TargetKind, target: uuid::Uuid) -> Schedule {
+    Schedule {
+        id: ScheduleId::new(),
+        brand,
+        name: Some("s".into()),
+        target_kind,
+        target_id: target,
+        driver: Driver::Interval(IntervalSpec {
+            value: 1,
+            period: Period::Minute,
+            anchor_ms: 0,
+            anchor_fires: false,
+            one_off: false,
+        }),
+        initial_context: Map::new(),
+        misfire: MisfirePolicy::FireOnce,
+        misfire_grace_seconds: 60,
+        overlap: OverlapPolicy::Allow,
+        jitter_seconds: 0,
+        status: ScheduleStatus::Active,
+        reason: None,
+        rules: Vec::new(),
+        next_fire_ms: Some(60_000),
+        last_run_ms: None,
+        total_triggered: 0,
+        debounce: Default::default(),
+        buffered_ms: None,
+        version: 0,
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn step(identifier: &str, index: i64, domain: DomainId) -> Step {
+    Step {
+        id: StepId::new(),
+        index,
+        identifier: identifier.into(),
+        webhook_id: uuid::Uuid::now_v7(),
+        name: identifier.into(),
+        description: String::new(),
+        method: HttpMethod::Post,
+        path: "/step".into(),
+        domain,
+        retry: RetryPolicy::DEFAULT,
+        body: json!({}),
+        headers: Map::new(),
+        query: Map::new(),
+        human_approval_required: false,
+        on_success: None,
+        on_fail: None,
+        delay_to_next_step_seconds: 0,
+        condition: None,
+        approval_timeout_seconds: None,
+        approval_timeout_action: TimeoutAction::Reject,
+        created_ms: 0,
+    }
+}
+
+fn workflow(brand: BrandId, domain: DomainId) -> Workflow {
+    Workflow {
+        id: WorkflowId::new(),
+        brand,
+        name: "w".into(),
+        description: String::new(),
+        runtype: RunType::FifoSequential,
+        failure_strategy: FailureStrategy::Stop,
+        retry_strategy: RetryStrategy::None,
+        max_retries: 0,
+        retry_delay_seconds: 0,
+        steps: vec![step("a", 0, domain), step("b", 1, domain)],
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn run(brand: BrandId, id: ExecutionId, wf: &Workflow) -> Run {
+    Run {
+        id,
+        brand,
+        workflow: wf.id,
+        status: RunStatus::Running,
+        initial_context: Map::new(),
+        visits: Vec::new(),
+        waiting: None,
+        steps_started: 0,
+        workflow_retries: 0,
+        created_ms: 0,
+        finished_ms: None,
+        reason: None,
+    }
+}
+
+fn plan(brand: BrandId, run: ExecutionId, wf: &Workflow) -> ApprovalPlan {
+    ApprovalPlan {
+        id: PlanId::new(),
+        brand,
+        run,
+        workflow: wf.id,
+        workflow_name: wf.name.clone(),
+        step: wf.steps[0].id,
+        identifier: "a".into(),
+        index: 0,
+        visit: 0,
+        delay_to_next_step_seconds: 0,
+        status: PlanStatus::WaitingApproval,
+        deadline_ms: None,
+        timeout_action: TimeoutAction::Reject,
+        decided_by: None,
+        decided_at: None,
+        created_ms: 0,
+    }
+}
+
+fn api_key(brand: BrandId, n: u8) -> ApiKey {
+    ApiKey {
+        id: KeyId::new(),
+        brand,
+        prefix: format!("hwk_test{n}"),
+        hash: [n; 32],
+        created_ms: 0,
+        last_used_ms: None,
+        revoked_ms: None,
+    }
+}
+
+/// Everything the operations under test refer to.
+struct Fixture {
+    brand: BrandId,
+    key: ApiKey,
+    domain: Domain,
+    spare_domain: Domain,
+    template: WebhookTemplate,
+    spare_template: WebhookTemplate,
+    secret: Secret,
+    schedule: Schedule,
+    execution: Execution,
+    to_cancel: Execution,
+    finished: Execution,
+    workflow: Workflow,
+    run: Run,
+    plan: ApprovalPlan,
+}
+
+async fn fixture(store: &Store) -> Fixture {
+    let brand = BrandId::new();
+    let key = api_key(brand, 1);
+    store
+        .create_brand_with_key(
+            Brand { id: brand, name: "b".into(), timezone: "UTC".into(), created_ms: 0 },
+            key.clone(),
+        )
+        .await
+        .unwrap();
+    let main_domain = store.create_domain(domain(brand, "a.example")).await.unwrap();
+    let spare_domain = store.create_domain(domain(brand, "spare.example")).await.unwrap();
+    let main_template = store.create_template(template(brand, main_domain.id), None).await.unwrap();
+    let spare_template = store.create_template(template(brand, main_domain.id), None).await.unwrap();
+    let secret = store
+        .create_secret(Secret {
+            id: SecretId::new(),
+            brand,
+            key: "tok".into(),
+            sealed: sealed(2),
+            created_ms: 0,
+            updated_ms: 0,
+        })
+        .await
+        .unwrap();
+    let schedule = store.create_schedule(schedule(brand, TargetKind::Webhook, main_template.id.0)).await.unwrap();
+    let mut execution =
+        Execution::manual(brand, Some(schedule.id), (TargetKind::Webhook, main_template.id.0), Map::new(), 1_000);
+    execution.idempotency_key = "k1".into();
+    let execution = store.create_execution(execution).await.unwrap();
+    let mut finished = Execution::manual(brand, None, (TargetKind::Webhook, main_template.id.0), Map::new(), 1_000);
+    finished.status = ExecutionStatus::Succeeded;
+    finished.finished_ms = Some(1_000);
+    let finished = store.create_execution(finished).await.unwrap();
+    let workflow = store.create_workflow(workflow(brand, main_domain.id)).await.unwrap();
+    let run_exec = store
+        .create_execution(Execution::manual(brand, None, (TargetKind::Workflow, workflow.id.0), Map::new(), 0))
+        .await
+        .unwrap();
+    let run = run(brand, run_exec.id, &workflow);
+    let plan = plan(brand, run.id, &workflow);
+    store
+        .write_run(RunWrite { runs: vec![run.clone()], plans: vec![plan.clone()], executions: Vec::new() })
+        .await
+        .unwrap();
+    store
+        .put_idempotent(
+            brand,
+            [7; 32],
+            IdempotentReply {
+                action: "add_domain".into(),
+                request_hash: [0; 32],
+                status: 200,
+                body: "{}".into(),
+                created_ms: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let to_cancel = store
+        .create_execution(Execution::manual(brand, None, (TargetKind::Webhook, main_template.id.0), Map::new(), 2_000))
+        .await
+        .unwrap();
+    store.spill(main_domain.id, brand, execution.id).await.unwrap();
+    store.spill(spare_domain.id, brand, to_cancel.id).await.unwrap();
+    Fixture {
+        brand,
+        key,
+        domain: main_domain,
+        spare_domain,
+        template: main_template,
+        spare_template,
+        secret,
+        schedule,
+        execution,
+        to_cancel,
+        finished,
+        workflow,
+        run,
+        plan,
+    }
+}
+
+type OpFuture = Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>;
+type Op = Box<dyn Fn(Store) -> OpFuture>;
+
+/// `op!(name, [captures...], |store| body)`: an [`Op`] whose captures are cloned for each run.
+macro_rules! op {
+    ($name:expr, [$($c:ident),*], |$st:ident| $body:expr) => {
+        ($name, Box::new(move |$st: Store| -> OpFuture {
+            $(let $c = $c.clone();)*
+            Box::pin(async move { $body.map(|_| ()) })
+        }) as Op)
+    };
+}
+
+/// Every write operation of the store, each valid on the fixture in this order (creates and
+/// updates first, deletes last). Each closure builds its arguments afresh, so it can run again.
+fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
+    let b = f.brand;
+    let (d, sd, t, st) = (f.domain.clone(), f.spare_domain.clone(), f.template.clone(), f.spare_template.clone());
+    let (sec, sch, ex, fin) = (f.secret.clone(), f.schedule.clone(), f.execution.clone(), f.finished.clone());
+    let (wf, run, plan, key) = (f.workflow.clone(), f.run.clone(), f.plan.clone(), f.key.clone());
+    let mut ops: Vec<(&'static str, Op)> = Vec::new();
+    ops.push(op!("create_brand", [], |s| s
+        .create_brand(Brand { id: BrandId::new(), name: "x".into(), timezone: "UTC".into(), created_ms: 0 })
+        .await));
+    ops.push(op!("create_brand_with_key", [], |s| {
+        let id = BrandId::new();
+        s.create_brand_with_key(Brand { id, name: "y".into(), timezone: "UTC".into(), created_ms: 0 }, api_key(id, 9))
+            .await
+    }));
+    ops.push(op!("create_key", [], |s| s.create_key(api_key(b, 3)).await));
+    let k = key.clone();
+    ops.push(op!("touch_keys", [k], |s| s.touch_keys(HashMap::from([(k.id, 5_000)])).await));
+    ops.push(op!("create_domain", [], |s| s.create_domain(domain(b, "new.example")).await));
+    let dd = d.clone();
+    ops.push(op!("update_domain", [dd], |s| {
+        let mut x = dd.clone();
+        x.host = "renamed.example".into();
+        s.update_domain(x).await
+    }));
+    let dd = d.clone();
+    ops.push(op!("set_domain_signing", [dd], |s| s
+        .set_domain_signing(b, dd.id, vec![SigningKey { sealed: sealed(5), created_ms: 1, expires_ms: None }])
+        .await));
+    let dd = d.clone();
+    ops.push(op!("create_template", [dd], |s| s.create_template(template(b, dd.id), None).await));
+    ops.push(op!("create_template_with_new_domain", [], |s| {
+        let nd = domain(b, "implicit.example");
+        s.create_template(template(b, nd.id), Some(nd)).await
+    }));
+    let tt = t.clone();
+    ops.push(op!("update_template", [tt], |s| {
+        let mut x = tt.clone();
+        x.path = "/changed".into();
+        s.update_template(x).await
+    }));
+    ops.push(op!("create_secret", [], |s| s
+        .create_secret(Secret {
+            id: SecretId::new(),
+            brand: b,
+            key: "new".into(),
+            sealed: sealed(3),
+            created_ms: 0,
+            updated_ms: 0
+        })
+        .await));
+    let ss = sec.clone();
+    ops.push(op!("update_secret_value", [ss], |s| s.update_secret_value(b, ss.id, sealed(4), 10).await));
+    ops.push(op!("set_vault_check", [], |s| s.set_vault_check(sealed(6)).await));
+    let tt = t.clone();
+    ops.push(op!("create_schedule", [tt], |s| s.create_schedule(schedule(b, TargetKind::Webhook, tt.id.0)).await));
+    let sc = sch.clone();
+    ops.push(op!("update_schedule", [sc], |s| s
+        .update_schedule(b, sc.id, 10, |x| {
+            x.name = Some("renamed".into());
+            x.next_fire_ms = Some(120_000);
+            Ok(())
+        })
+        .await));
+    let sc = sch.clone();
+    ops.push(op!("record_fires", [sc], |s| {
+        let stored = s.get_schedule(b, sc.id)?.expect("schedule");
+        let mut next = stored.clone();
+        next.next_fire_ms = Some(next.next_fire_ms.unwrap_or(0) + 60_000);
+        let mut e = Execution::manual(b, Some(sc.id), (TargetKind::Webhook, sc.target_id), Map::new(), 60_000);
+        e.trigger = Trigger::Schedule;
+        s.record_fires(vec![FireWrite { expected_version: stored.version, schedule: next, executions: vec![e] }]).await
+    }));
+    let tt = t.clone();
+    ops.push(op!("create_execution", [tt], |s| s
+        .create_execution(Execution::manual(b, None, (TargetKind::Webhook, tt.id.0), Map::new(), 2_000))
+        .await));
+    let e = ex.clone();
+    ops.push(op!("put_execution", [e], |s| {
+        let mut x = s.get_execution(b, e.id)?.expect("execution");
+        x.status = ExecutionStatus::Succeeded;
+        x.finished_ms = Some(3_000);
+        s.put_execution(x).await
+    }));
+    let e = f.to_cancel.clone();
+    ops.push(op!("cancel_execution", [e], |s| s.cancel_execution(b, e.id, 4_000).await));
+    let (dd, e) = (d.clone(), ex.clone());
+    ops.push(op!("spill", [dd, e], |s| s.spill(dd.id, b, e.id).await));
+    let dd = d.clone();
+    ops.push(op!("take_spilled", [dd], |s| s.take_spilled(dd.id, 10).await));
+    ops.push(op!("clear_spilled", [], |s| s.clear_spilled().await));
+    let (r, p, e) = (run.clone(), plan.clone(), fin.clone());
+    ops.push(op!("write_run", [e, r, p], |s| {
+        let mut r = r.clone();
+        r.status = RunStatus::WaitingApproval;
+        let mut p = p.clone();
+        p.status = PlanStatus::Approved;
+        let mut e = e.clone();
+        e.reason = Some("touched".into());
+        s.write_run(RunWrite { runs: vec![r], plans: vec![p], executions: vec![e] }).await
+    }));
+    let w = wf.clone();
+    ops.push(op!("create_workflow", [w], |s| {
+        let mut x = w.clone();
+        x.id = WorkflowId::new();
+        s.create_workflow(x).await
+    }));
+    let (w, dd) = (wf.clone(), sd.clone());
+    ops.push(op!("update_workflow", [dd, w], |s| s
+        .update_workflow(b, w.id, 10, move |x| {
+            x.steps.push(step("c", 2, dd.id));
+            Ok(())
+        })
+        .await));
+    ops.push(op!("put_idempotent", [], |s| s
+        .put_idempotent(
+            b,
+            [8; 32],
+            IdempotentReply {
+                action: "x".into(),
+                request_hash: [1; 32],
+                status: 200,
+                body: "{}".into(),
+                created_ms: 0
+            },
+        )
+        .await));
+    ops.push(op!("prune_idempotent", [], |s| s.prune_idempotent(1).await));
+    ops.push(op!("prune_executions", [], |s| s.prune_executions(i64::MAX).await));
+    let kk = key.clone();
+    ops.push(op!("revoke_key", [kk], |s| s.revoke_key(KeyRef::Id(kk.id), 9_000).await));
+    let ss = sec.clone();
+    ops.push(op!("delete_secret", [ss], |s| s.delete_secret(b, ss.id).await));
+    let sc = sch.clone();
+    ops.push(op!("delete_schedule", [sc], |s| s.delete_schedule(b, sc.id).await));
+    let stt = st.clone();
+    ops.push(op!("delete_template", [stt], |s| s.delete_template(b, stt.id, 10).await));
+    let w = wf.clone();
+    ops.push(op!("delete_workflow", [w], |s| s.delete_workflow(b, w.id, 10).await));
+    let dd = sd.clone();
+    ops.push(op!("delete_domain", [dd], |s| s.delete_domain(b, dd.id).await));
+    ops
+}
+
+/// Runs `op` with the `store::write` failpoint failing the write after the first `k` ones with
+/// `action`, for k = 0, 1, 2... until the operation gets through: every failed attempt must
+/// leave the store byte-for-byte unchanged. Returns how many writes the operation made.
+async fn fail_after_each_write(store: &Store, name: &str, op: &Op, action: &str) -> usize {
+    for k in 0..200 {
+        let before = store.dump().unwrap();
+        fail::cfg("store::write", &format!("{k}*off->{action}")).unwrap();
+        store.inject_faults(true);
+        let result = op(store.clone()).await;
+        store.inject_faults(false);
+        fail::remove("store::write");
+        match result {
+            Ok(()) => {
+                assert!(k > 0, "{name}: succeeded although its first write failed");
+                return k;
+            }
+            Err(e) => {
+                let after = store.dump().unwrap();
+                assert!(before == after, "{name}: failing write #{} ({action}) left a change behind: {e}", k + 1);
+            }
+        }
+    }
+    panic!("{name}: still failing after 200 writes");
+}
+
+#[tokio::test]
+async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    let mut counted = Vec::new();
+    for (name, op) in operations(&fx) {
+        // A fault that is not an I/O error: the writer undoes the operation's writes and
+        // commits the rest of the batch.
+        let writes = fail_after_each_write(&store, name, &op, "return(corrupt)").await;
+        counted.push((name, writes));
+    }
+    assert!(counted.iter().all(|(_, n)| *n >= 1), "{counted:?}");
+    assert!(counted.len() >= 33, "every write operation is exercised: {counted:?}");
+}
+
+#[tokio::test]
+async fn a_panicking_operation_is_undone_and_the_writer_keeps_serving() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    let before = store.dump().unwrap();
+    // The second write of update_domain (its name index) panics.
+    fail::cfg("store::write", "1*off->panic").unwrap();
+    store.inject_faults(true);
+    let mut d = fx.domain.clone();
+    d.host = "panic.example".into();
+    let r = store.update_domain(d).await;
+    store.inject_faults(false);
+    fail::remove("store::write");
+    assert!(matches!(r, Err(StoreError::Panicked)), "{r:?}");
+    assert!(before == store.dump().unwrap(), "the panicking operation left a change behind");
+    // The writer still serves, and the store is healthy.
+    store.create_domain(domain(fx.brand, "after.example")).await.unwrap();
+    assert!(store.write_health().writable);
+    assert!(store.find_domain(fx.brand, Protocol::Https, "after.example").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_failed_commit_fails_the_batch_marks_the_store_unwritable_and_recovers() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    let before = store.dump().unwrap();
+    fail::cfg("store::commit", "return").unwrap();
+    store.inject_faults(true);
+    let r = store.create_domain(domain(fx.brand, "lost.example")).await;
+    assert!(matches!(r, Err(StoreError::Unavailable { disk_full: true, .. })), "{r:?}");
+    let h = store.write_health();
+    assert!(!h.writable && h.disk_full, "{h:?}");
+    // While it cannot write, writes fail at once with the same error; reads work after the
+    // database is reopened (or fail as unavailable, never as "not found").
+    let r = store.create_domain(domain(fx.brand, "lost2.example")).await;
+    assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
+    fail::remove("store::commit");
+    store.inject_faults(false);
+    // The writer probes about once a second; wait for the recovery (bounded).
+    let mut recovered = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if store.write_health().writable {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the store did not recover: {:?}", store.write_health());
+    let after: Vec<_> =
+        store.dump().unwrap().into_iter().filter(|(t, k, _)| !(*t == "meta" && k == b"write_probe")).collect();
+    assert!(before == after, "nothing of the failed batch was written");
+    store.create_domain(domain(fx.brand, "back.example")).await.unwrap();
+    assert!(store.find_domain(fx.brand, Protocol::Https, "back.example").unwrap().is_some());
+}
+
+#[tokio::test]
+async fn an_io_fault_inside_an_operation_fails_its_batch_and_the_store_recovers() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    let before = store.dump().unwrap();
+    fail::cfg("store::write", "1*off->return(eio)").unwrap();
+    store.inject_faults(true);
+    let mut t = fx.template.clone();
+    t.path = "/io".into();
+    let r = store.create_template(t, None).await;
+    store.inject_faults(false);
+    fail::remove("store::write");
+    assert!(matches!(r, Err(StoreError::Unavailable { disk_full: false, .. })), "{r:?}");
+    assert!(!store.write_health().writable);
+    let mut ok = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if store.create_domain(domain(fx.brand, "io-after.example")).await.is_ok() {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "writes did not resume: {:?}", store.write_health());
+    let after = store.dump().unwrap();
+    assert!(
+        before.iter().all(|row| after.contains(row)) && after.len() > before.len(),
+        "the failed create left nothing, the later create committed"
+    );
+}
+
+#[tokio::test]
+async fn read_faults_are_errors_not_absent_records() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    for (point, action) in [("store::read", "return"), ("store::get", "return(eio)")] {
+        fail::cfg(point, action).unwrap();
+        store.inject_faults(true);
+        let t = store.get_template(fx.brand, fx.template.id);
+        let d = store.find_domain(fx.brand, Protocol::Https, "a.example");
+        let s = store.find_secret(fx.brand, "tok");
+        let e = store.get_execution(fx.brand, fx.execution.id);
+        store.inject_faults(false);
+        fail::remove(point);
+        assert!(matches!(t, Err(StoreError::Unavailable { .. })), "{point}: {t:?}");
+        assert!(matches!(d, Err(StoreError::Unavailable { .. })), "{point}: {d:?}");
+        assert!(s.is_err(), "{point}: a secret read fault is an error");
+        assert!(e.is_err(), "{point}: an execution read fault is an error");
+    }
+    assert!(store.get_template(fx.brand, fx.template.id).unwrap().is_some());
+}
