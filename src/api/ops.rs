@@ -21,9 +21,11 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
     let (version, source) = tz::database_version();
     let ready = app.is_ready();
     let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let health = app.store.write_health();
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
-        "store": if app.store.is_healthy() { "ok" } else { "unavailable" },
+        "store": if app.store.is_healthy() { "ok" } else if health.disk_full { "disk full" } else { "unavailable" },
+        "store_error": health.last_error,
         "tzdb": {"version": version, "source": source},
         "version": env!("CARGO_PKG_VERSION"),
     });

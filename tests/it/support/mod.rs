@@ -255,6 +255,24 @@ impl TestDaemon {
         Api::new(&self.base, &self.brand, &self.key)
     }
 
+    /// Configures a fault-injection point in the running daemon (test builds have failpoints)
+    /// through its admin socket: `actions` in the `fail` crate's syntax, or `off`.
+    pub fn failpoint(&self, name: &str, actions: &str) {
+        use std::io::{BufRead, Write};
+        let socket = self.data_dir().join("admin.sock");
+        let mut stream = std::os::unix::net::UnixStream::connect(&socket).expect("admin socket");
+        let req = serde_json::json!({"op": "failpoint", "name": name, "actions": actions});
+        writeln!(stream, "{req}").expect("write admin request");
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line).expect("admin answer");
+        assert!(line.contains("\"ok\""), "failpoint {name}={actions} refused: {line}");
+    }
+
+    /// The daemon's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        self.client().plain_get("/metrics").text
+    }
+
     /// Runs the CLI against this daemon's config; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
         run_cli(&self.config_path(), args)
@@ -392,7 +410,8 @@ impl Api {
     pub fn all_pages(&self, action: &str) -> Vec<Value> {
         let mut out = Vec::new();
         for page in 1.. {
-            let r = self.get(&format!("{action}?page={page}"));
+            let sep = if action.contains('?') { '&' } else { '?' };
+            let r = self.get(&format!("{action}{sep}page={page}"));
             assert_eq!(r.status, 200, "{action} page {page}: {}", r.text);
             let items = r.json["data"].as_array().unwrap_or_else(|| panic!("{action}: no data array: {}", r.text));
             out.extend(items.iter().cloned());
