@@ -485,7 +485,8 @@ impl<D: Dispatch> Scheduler<D> {
                 }
             };
             let running = self.running.get(&id).copied().unwrap_or(0);
-            let plan = fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running);
+            let plan =
+                fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running, &mut crate::model::FreshIds);
             if let Some(at) = s.timer_deadline() {
                 self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
             }
@@ -569,7 +570,7 @@ impl<D: Dispatch> Scheduler<D> {
         let Ok(Some(s)) = self.store.get_schedule(brand, id) else {
             return;
         };
-        if let Some(plan) = fire::release_buffered(&s, self.clock.now_ms()) {
+        if let Some(plan) = fire::release_buffered(&s, self.clock.now_ms(), &mut crate::model::FreshIds) {
             self.commit(vec![FireWrite {
                 expected_version: s.version,
                 schedule: plan.schedule,

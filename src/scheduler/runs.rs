@@ -111,7 +111,7 @@ impl<D: Dispatch> Scheduler<D> {
     /// to take after the write.
     fn prepare(&mut self, run: Run, wf: &Workflow, ev: Event, parent: Option<Execution>) -> Result<Prepared, Refused> {
         let now = self.clock.now_ms();
-        let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max)?;
+        let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max, &mut crate::model::FreshIds)?;
         let parent = match parent {
             Some(p) => Some(p),
             None => self.store.get_execution(run.brand, run.id).ok().flatten(),

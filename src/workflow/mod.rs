@@ -1,8 +1,10 @@
-//! The workflow engine, pure: `step(run, workflow, event, now) -> (run, effects)`.
+//! The workflow engine, pure: `step(run, workflow, event, now, max_steps, ids) -> (run,
+//! effects)`.
 //!
 //! The scheduler loop owns runs: it persists the new run state with the effects' records in
 //! one commit, then performs the effects (step deliveries through the delivery engine, timers
-//! in the wheel). Nothing here does I/O or reads the clock.
+//! in the wheel). Nothing here does I/O, reads the clock or draws an id: time and the ids of
+//! new approval plans ([`IdSource`]) come from the caller.
 //!
 //! FIFO (`fifo_sequential`): start at the lowest index; after a step, success follows
 //! `on_success_next_step_identifier` or the next index; failure follows
@@ -18,8 +20,8 @@ pub mod condition;
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    ApprovalPlan, ExecutionId, FailureStrategy, KeyId, PlanId, PlanStatus, RetryStrategy, Run, RunStatus, RunType,
-    Step, StepId, StepRun, StepStatus, TimeoutAction, Waiting, Workflow,
+    ApprovalPlan, ExecutionId, FailureStrategy, IdSource, KeyId, PlanId, PlanStatus, RetryStrategy, Run, RunStatus,
+    RunType, Step, StepId, StepRun, StepStatus, TimeoutAction, Waiting, Workflow,
 };
 use crate::time::Millis;
 
@@ -114,6 +116,7 @@ pub fn step_context(run: &Run) -> Value {
 
 struct Ctx<'a> {
     wf: &'a Workflow,
+    ids: &'a mut dyn IdSource,
     now: Millis,
     max_steps: u32,
     effects: Vec<Effect>,
@@ -136,14 +139,22 @@ impl Ctx<'_> {
     }
 }
 
-/// Applies one event. `Err` when the event cannot apply (the caller answers 409 for a
+/// Applies one event at `now`, bounding the run to `max_steps` step visits; new approval plans
+/// take their ids from `ids`. `Err` when the event cannot apply (the caller answers 409 for a
 /// decision on a plan that is not waiting).
-pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) -> Result<(Run, Vec<Effect>), Refused> {
+pub fn step(
+    run: &Run,
+    wf: &Workflow,
+    ev: Event,
+    now: Millis,
+    max_steps: u32,
+    ids: &mut dyn IdSource,
+) -> Result<(Run, Vec<Effect>), Refused> {
     let mut r = run.clone();
     if r.status.is_finished() {
         return Err(Refused::RunFinished);
     }
-    let mut cx = Ctx { wf, now, max_steps, effects: Vec::new(), starting: false };
+    let mut cx = Ctx { wf, ids, now, max_steps, effects: Vec::new(), starting: false };
     match ev {
         Event::Start => match wf.runtype {
             RunType::FifoSequential => match cx.first().map(|s| s.id) {
@@ -305,7 +316,7 @@ fn enter(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId) {
     }
     let idx = r.visits.len();
     if step.human_approval_required {
-        let plan = PlanId::new();
+        let plan = cx.ids.plan();
         let deadline = step.approval_timeout_seconds.map(|s| cx.now + i64::from(s) * 1000);
         visit.status = StepStatus::WaitingApproval;
         visit.plan = Some(plan);
