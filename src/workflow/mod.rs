@@ -13,7 +13,9 @@
 //! route. `delay_to_next_step` waits on a timer. An approval step pauses before it runs.
 //! Concurrent: every step starts at once; the run ends when all have; `continue` makes a run
 //! with failures `completed_with_failures`. A failed run retries per `retry_strategy`. Every run
-//! is bounded by `max_steps_per_run` step visits (cycles are allowed).
+//! is bounded by `max_steps_per_run` step visits (cycles are allowed). A route that names no
+//! step of the workflow (routes may point forward when they are written) fails the run when a
+//! visit reaches it, with a reason naming the route and its step.
 
 pub mod condition;
 
@@ -392,12 +394,21 @@ fn after_step(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId, ok: bool) {
         finish(r, cx, RunStatus::Failed, Some("a step of the run no longer exists (deleted during the run)".into()));
         return;
     };
-    let route = if ok { step.on_success.as_deref() } else { step.on_fail.as_deref() };
+    let (route_field, route) = if ok {
+        ("on_success_next_step_identifier", step.on_success.as_deref())
+    } else {
+        ("on_fail_next_step_identifier", step.on_fail.as_deref())
+    };
     let next = match route.filter(|s| !s.is_empty()) {
         Some(ident) => match cx.by_identifier(ident) {
             Some(s) => Some(s.id),
             None => {
-                finish(r, cx, RunStatus::Failed, Some(format!("route to unknown step {ident:?}")));
+                // A route may be written before its target step exists; one that still names
+                // no step is a mistake in the workflow, not a failure of the call, so it ends
+                // the run without a workflow retry (a retry would reach the same route).
+                let why =
+                    format!("{route_field} {ident:?} of step {:?} names no step in this workflow", step.identifier);
+                finish(r, cx, RunStatus::Failed, Some(why));
                 return;
             }
         },

@@ -591,6 +591,124 @@ fn fifo_routing_table() {
     }
 }
 
+/// A route that names no step when a run reaches it (routes may be written before their
+/// target step exists): the run fails at once, naming the route field, its value and its step;
+/// no workflow retry, no `failure_strategy` fallback.
+struct Dangling {
+    name: &'static str,
+    steps: &'static [(&'static str, i64)],
+    setup: fn(&mut Workflow),
+    answers: &'static [bool],
+    trail: &'static [&'static str],
+    status: RunStatus,
+    reason: Option<&'static str>,
+}
+
+#[test]
+fn routes_that_name_no_step_table() {
+    let cases = [
+        Dangling {
+            name: "on_fail route to a step not added (yet)",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| set(w, "ask", |s| s.on_fail = Some("cleanup".into())),
+            answers: &[false],
+            trail: &["ask:failed"],
+            status: RunStatus::Failed,
+            reason: Some("on_fail_next_step_identifier \"cleanup\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "on_success route to a step not added (yet)",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| set(w, "ask", |s| s.on_success = Some("done".into())),
+            answers: &[true],
+            trail: &["ask:succeeded"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"done\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "a later step's dangling route, reached after earlier steps ran",
+            steps: &[("a", 0), ("b", 1), ("c", 2)],
+            setup: |w| set(w, "b", |s| s.on_success = Some("gone".into())),
+            answers: &[true, true],
+            trail: &["a:succeeded", "b:succeeded"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"gone\" of step \"b\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "a skipped step follows its success route, dangling too",
+            steps: &[("a", 0), ("b", 1), ("c", 2)],
+            setup: |w| {
+                set(w, "b", |s| {
+                    s.condition = cond("n", "gt", json!(100));
+                    s.on_success = Some("gone".into());
+                })
+            },
+            answers: &[true],
+            trail: &["a:succeeded", "b:skipped"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"gone\" of step \"b\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "a dangling failure route is not followed when the step succeeds",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| set(w, "ask", |s| s.on_fail = Some("cleanup".into())),
+            answers: &[true, true],
+            trail: &["ask:succeeded", "next:succeeded"],
+            status: RunStatus::Succeeded,
+            reason: None,
+        },
+        Dangling {
+            name: "failure_strategy continue does not paper over a dangling failure route",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| {
+                w.failure_strategy = FailureStrategy::Continue;
+                set(w, "ask", |s| s.on_fail = Some("cleanup".into()));
+            },
+            answers: &[false],
+            trail: &["ask:failed"],
+            status: RunStatus::Failed,
+            reason: Some("on_fail_next_step_identifier \"cleanup\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "no workflow retry for a dangling route (it would reach the same route)",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| {
+                w.retry_strategy = RetryStrategy::FromFailedStep;
+                w.max_retries = 3;
+                set(w, "ask", |s| s.on_success = Some("done".into()));
+            },
+            answers: &[true],
+            trail: &["ask:succeeded"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"done\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "the forward route of case 13 once its step was added: followed",
+            steps: &[("ask", 0), ("next", 1), ("cleanup", 2)],
+            setup: |w| set(w, "ask", |s| s.on_fail = Some("cleanup".into())),
+            answers: &[false, true],
+            trail: &["ask:failed", "cleanup:succeeded"],
+            status: RunStatus::Succeeded,
+            reason: None,
+        },
+    ];
+    for c in cases {
+        let mut w = wf(RunType::FifoSequential, c.steps);
+        (c.setup)(&mut w);
+        let mut s = Sim::start(w);
+        for (i, ok) in c.answers.iter().enumerate() {
+            assert!(!s.run.status.is_finished(), "{}: run ended before answer {i}: {:?}", c.name, s.trail());
+            s.answer(*ok, json!({"i": i}));
+        }
+        assert_eq!(s.trail(), c.trail, "{}", c.name);
+        assert_eq!(s.run.status, c.status, "{}", c.name);
+        assert_eq!(s.run.reason.as_deref(), c.reason, "{}", c.name);
+        assert_eq!(s.effects, vec![Effect::Finished], "{}: ends at once, no retry timer, nothing delivered", c.name);
+        assert!(s.run.waiting.is_none(), "{}", c.name);
+        assert_eq!(s.run.workflow_retries, 0, "{}", c.name);
+    }
+}
+
 #[test]
 fn every_step_skipped_or_no_steps_ends_at_start() {
     let mut w = wf(RunType::FifoSequential, &[("a", 0), ("b", 1)]);
