@@ -688,6 +688,26 @@ fn fifo_passes_a_typed_response_value_forward_and_skips_by_condition() {
 }
 
 #[test]
+fn conditions_compare_big_integers_exactly() {
+    // 2^53 + 1 in a response against 2^53 in a condition: the same f64, different integers.
+    let d = daemon();
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let wf = add_workflow(&api, "big numbers", "fifo_sequential", json!({}));
+    add_step(&api, &wf, &domain, "read", 0, "/read", json!({}));
+    let when = |value: Value| json!({"execution_condition": {"field": "{{ step.read.response.v }}", "operator": "eq", "value": value}});
+    add_step(&api, &wf, &domain, "two53", 1, "/two53", when(json!(9007199254740992u64)));
+    add_step(&api, &wf, &domain, "two53_text", 2, "/two53_text", when(json!("9007199254740992")));
+    add_step(&api, &wf, &domain, "exact", 3, "/exact", when(json!(9007199254740993u64)));
+    rx.push_script(Script { body: r#"{"v": 9007199254740993}"#.into(), ..Script::default() });
+    let run = execute(&api, &wf, json!({}));
+    let done = wait_final(&api, &run, "succeeded");
+    assert_eq!(trail(&done), ["read:succeeded", "two53:skipped", "two53_text:skipped", "exact:succeeded"]);
+    assert_eq!((hits(&rx, "/two53"), hits(&rx, "/exact")), (0, 1));
+}
+
+#[test]
 fn concurrent_steps_are_in_flight_together() {
     let d = daemon();
     let api = d.client();
