@@ -3,7 +3,8 @@
 //! 2xx succeeds. `410 Gone` fails for good (the receiver asked us to stop). Everything else —
 //! other statuses (3xx included: redirects are not followed), timeouts, connection and TLS
 //! errors — fails the attempt and is retried while retries remain. `429` and `503` honour
-//! `Retry-After` (seconds or an HTTP date), capped by the maximum delay.
+//! `Retry-After` (RFC 9110 §10.2.3: delay-seconds, or an HTTP-date in any of the three forms
+//! of §5.6.7), capped by the maximum delay.
 //! Delays: `linear` = retry_delay × n, `exponential` = retry_delay × 2^(n−1), for retry n ≥ 1,
 //! capped at `retry_delay_max`.
 
@@ -31,14 +32,28 @@ pub fn classify(status: Option<u16>, retry_after: Option<&str>, now: Millis) -> 
     }
 }
 
-/// `Retry-After`: delay-seconds or an HTTP-date; a date in the past means "now".
+/// Longest delay a `Retry-After` in seconds is read as (about 136 years); longer values are
+/// saturated to it, never ignored, and the caller's cap (`retry_delay_max`) applies after.
+const RETRY_AFTER_SECONDS_MAX: u64 = u32::MAX as u64;
+
+/// `Retry-After` (RFC 9110 §10.2.3) as a delay in ms from `now`, or `None` when it is neither
+/// form (the header is then ignored):
+/// - delay-seconds: one or more digits (any length; saturated at [`RETRY_AFTER_SECONDS_MAX`]);
+/// - an HTTP-date (§5.6.7) in any of its three forms — IMF-fixdate `Sun, 06 Nov 1994 08:49:37
+///   GMT`, RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT` (two-digit years are 1970–2069), asctime
+///   `Sun Nov  6 08:49:37 1994` — parsed by the `httpdate` crate; other RFC 5322 dates (a
+///   numeric zone such as `+0000`) are accepted too. A date in the past means "now" (0).
 pub fn parse_retry_after(v: &str, now: Millis) -> Option<i64> {
     let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some((secs.min(u64::from(u32::MAX)) as i64) * 1000);
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = v.parse::<u64>().unwrap_or(u64::MAX).min(RETRY_AFTER_SECONDS_MAX);
+        return Some(secs as i64 * 1000);
     }
-    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp().as_millisecond();
-    Some((when - now).max(0))
+    let when = match httpdate::parse_http_date(v) {
+        Ok(t) => i64::try_from(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis()).ok()?,
+        Err(_) => jiff::fmt::rfc2822::parse(v).ok()?.timestamp().as_millisecond(),
+    };
+    Some(when.saturating_sub(now).max(0))
 }
 
 /// The delay before retry `n` (1-based) under `policy`, capped at `cap_ms`.
@@ -108,6 +123,64 @@ mod tests {
         assert_eq!(parse_retry_after("Fri, 27 Nov 2026 12:00:30 GMT", now), Some(30_000));
         assert_eq!(parse_retry_after("Fri, 27 Nov 2026 11:00:00 GMT", now), Some(0));
         assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    /// Every form of RFC 9110 §10.2.3 / §5.6.7, past dates, garbage and huge values.
+    #[test]
+    fn retry_after_in_every_form() {
+        let now = "2026-11-27T12:00:00Z".parse::<jiff::Timestamp>().unwrap().as_millisecond();
+        let cases: &[(&str, Option<i64>)] = &[
+            // delay-seconds
+            ("0", Some(0)),
+            ("7", Some(7_000)),
+            (" 120 ", Some(120_000)),
+            ("0042", Some(42_000)),
+            // IMF-fixdate, RFC 850 and asctime: the same instant, 90 s from now.
+            ("Fri, 27 Nov 2026 12:01:30 GMT", Some(90_000)),
+            ("Friday, 27-Nov-26 12:01:30 GMT", Some(90_000)),
+            ("Fri Nov 27 12:01:30 2026", Some(90_000)),
+            ("Tue Dec  1 12:00:00 2026", Some(4 * 86_400_000)),
+            ("Tuesday, 01-Dec-26 12:00:00 GMT", Some(4 * 86_400_000)),
+            // Another RFC 5322 spelling (numeric zone) is understood too.
+            ("Fri, 27 Nov 2026 13:01:30 +0100", Some(90_000)),
+            // The examples of RFC 9110 §5.6.7 (1994): in the past, so retry now.
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(0)),
+            ("Sunday, 06-Nov-94 08:49:37 GMT", Some(0)),
+            ("Sun Nov  6 08:49:37 1994", Some(0)),
+            ("Fri, 27 Nov 2026 11:59:59 GMT", Some(0)),
+            ("Fri, 27 Nov 2026 12:00:00 GMT", Some(0)),
+            // Huge values are saturated (the caller then caps them), never ignored.
+            ("4294967295", Some(4_294_967_295_000)),
+            ("4294967296", Some(4_294_967_295_000)),
+            ("99999999999999999999999999", Some(4_294_967_295_000)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(253_402_300_799_000 - now)),
+            // Garbage is ignored.
+            ("", None),
+            ("soon", None),
+            ("-5", None),
+            ("1.5", None),
+            ("+5", None),
+            ("5 s", None),
+            ("Sat, 27 Nov 2026 12:01:30 GMT", None),
+            ("Fri, 27 Nov 2026 25:01:30 GMT", None),
+            ("Friday, 27-Nov-2026 12:01:30 GMT", None),
+            ("Fri Nov 27 12:01:30", None),
+            ("Fri, 27 Nov 2026 12:01:30 GMT garbage", None),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(parse_retry_after(header, now), *expected, "Retry-After: {header:?}");
+        }
+        // Through the classification and the retry timing: the cap applies.
+        let p = policy(Backoff::Linear, 1, 3);
+        for header in ["Friday, 27-Nov-26 12:01:30 GMT", "Fri Nov 27 12:01:30 2026"] {
+            let o = classify(Some(503), Some(header), now);
+            assert_eq!(o, Outcome::Retryable { retry_after_ms: Some(90_000) }, "{header}");
+            assert_eq!(next_attempt_at(&p, 1, &o, now, 60_000), Some(now + 60_000), "{header}: capped");
+        }
+        let o = classify(Some(429), Some("Sunday, 06-Nov-94 08:49:37 GMT"), now);
+        assert_eq!(next_attempt_at(&p, 1, &o, now, 60_000), Some(now), "a past date retries now");
+        let o = classify(Some(429), Some("garbage"), now);
+        assert_eq!(next_attempt_at(&p, 1, &o, now, 60_000), Some(now + 1_000), "ignored: the backoff applies");
     }
 
     #[test]

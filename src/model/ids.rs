@@ -1,5 +1,6 @@
 //! Typed ids. Brands and keys use random (v4) UUIDs; stored objects use time-ordered (v7)
 //! UUIDs so that a brand's objects list in creation order straight from the store's key order.
+//! The pure core never draws ids itself: it takes an [`IdSource`] from its caller.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,3 +47,56 @@ id_type!(ExecutionId, now_v7);
 id_type!(WorkflowId, now_v7);
 id_type!(StepId, now_v7);
 id_type!(PlanId, now_v7);
+
+/// Where the pure core (fire planning in `scheduler::fire`, the workflow engine) gets the ids
+/// of the records it creates, so that its output is a function of its inputs: the scheduler
+/// passes [`FreshIds`], tests pass [`SeqIds`] and can name the ids they expect.
+pub trait IdSource {
+    /// The id of a new execution (a fire, a missed or skipped instant).
+    fn execution(&mut self) -> ExecutionId;
+    /// The id of a new approval plan.
+    fn plan(&mut self) -> PlanId;
+}
+
+/// Fresh time-ordered (v7) ids, as every stored object gets; what the daemon uses.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FreshIds;
+
+impl IdSource for FreshIds {
+    fn execution(&mut self) -> ExecutionId {
+        ExecutionId::new()
+    }
+    fn plan(&mut self) -> PlanId {
+        PlanId::new()
+    }
+}
+
+/// Deterministic ids for tests and simulations: the n-th id drawn (from 1, shared by every
+/// kind) is `Uuid::from_u128(n)`, so ids increase in draw order like v7 ids do.
+#[derive(Debug, Default, Clone)]
+pub struct SeqIds {
+    drawn: u128,
+}
+
+impl SeqIds {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The id `n` as a [`Uuid`] (for assertions: `SeqIds::id(1)` is the first id drawn).
+    pub fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+    fn next(&mut self) -> Uuid {
+        self.drawn += 1;
+        Uuid::from_u128(self.drawn)
+    }
+}
+
+impl IdSource for SeqIds {
+    fn execution(&mut self) -> ExecutionId {
+        ExecutionId(self.next())
+    }
+    fn plan(&mut self) -> PlanId {
+        PlanId(self.next())
+    }
+}

@@ -10,7 +10,8 @@ mod schedule;
 mod workflow;
 
 pub use ids::{
-    BrandId, DomainId, ExecutionId, KeyId, PlanId, RuleId, ScheduleId, SecretId, StepId, TemplateId, WorkflowId,
+    BrandId, DomainId, ExecutionId, FreshIds, IdSource, KeyId, PlanId, RuleId, ScheduleId, SecretId, SeqIds, StepId,
+    TemplateId, WorkflowId,
 };
 pub use schedule::*;
 pub use workflow::*;

@@ -282,7 +282,9 @@ pub struct Execution {
 }
 
 impl Execution {
-    /// A new pending execution run by hand (API), due now, with its own idempotency key.
+    /// A new pending execution run by hand (API), due now, with a fresh id and its own
+    /// idempotency key. Handlers use it; code that must be deterministic uses
+    /// [`Execution::manual_as`].
     pub fn manual(
         brand: BrandId,
         schedule: Option<ScheduleId>,
@@ -290,7 +292,18 @@ impl Execution {
         context: Map<String, Value>,
         now: Millis,
     ) -> Execution {
-        let id = ExecutionId::new();
+        Execution::manual_as(ExecutionId::new(), brand, schedule, target, context, now)
+    }
+
+    /// [`Execution::manual`] with the id chosen by the caller.
+    pub fn manual_as(
+        id: ExecutionId,
+        brand: BrandId,
+        schedule: Option<ScheduleId>,
+        target: (TargetKind, Uuid),
+        context: Map<String, Value>,
+        now: Millis,
+    ) -> Execution {
         Execution {
             id,
             brand,

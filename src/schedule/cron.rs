@@ -1,6 +1,12 @@
 //! Cron driver, on croner: 5-field (minute resolution) or 6-field (with seconds) expressions,
 //! `@yearly` … `@hourly`, `L`, `W`, `#`, names, 0 and 7 = Sunday; evaluated in an IANA zone.
 //!
+//! Day-of-month and day-of-week combine as in Linux crontab (Vixie cron, cronie: `find_jobs`
+//! in `cron.c`, with `DOM_STAR`/`DOW_STAR` set in `entry.c` from each field's first
+//! character): when either field starts with `*`, a day must match both; otherwise either.
+//! So `0 0 */2 * 1` fires on Mondays that are odd days of the month, `0 0 1 * 1` on the 1st
+//! and on every Monday. See [`days_must_match_both`].
+//!
 //! Daylight saving follows Vixie/OCPS (croner implements it): a fixed-time fire that falls in a
 //! spring-forward gap runs at the first valid instant after the gap; a fixed-time fire in a
 //! fall-back overlap runs once; interval-like fields (`*/15`, `*`) fire at every real matching
@@ -36,17 +42,29 @@ pub enum CronError {
 /// years in the Gregorian cycle; 41 years cover every expression.
 const SEARCH_HORIZON_MS: i64 = 41 * 366 * 86_400_000;
 
-fn parser() -> CronParser {
-    CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).build()
+fn parser(dom_and_dow: bool) -> CronParser {
+    CronParser::builder().seconds(Seconds::Optional).year(Year::Disallowed).dom_and_dow(dom_and_dow).build()
 }
 
-/// Parses an expression (5 or 6 fields, or a macro).
+/// Crontab's rule for the two day fields: true (a day must match both) when the day-of-month
+/// or the day-of-week field starts with `*` (`*`, `*/2`; croner's `?` counts as `*`), false
+/// (either matches) otherwise. Macros have a `*` day field, where both readings agree.
+pub fn days_must_match_both(expression: &str) -> bool {
+    let fields: Vec<&str> = expression.split_whitespace().collect();
+    let (dom, dow) = match fields.as_slice() {
+        [_, _, dom, _, dow] | [_, _, _, dom, _, dow] => (*dom, *dow),
+        _ => return false,
+    };
+    [dom, dow].iter().any(|f| f.starts_with('*') || f.starts_with('?'))
+}
+
+/// Parses an expression (5 or 6 fields, or a macro), with crontab's day rule.
 pub fn parse(expression: &str) -> Result<Cron, CronError> {
     let e = expression.trim();
     if e.is_empty() {
         return Err(CronError::Expression("empty expression".into()));
     }
-    parser().parse(e).map_err(|err| CronError::Expression(err.to_string()))
+    parser(days_must_match_both(e)).parse(e).map_err(|err| CronError::Expression(err.to_string()))
 }
 
 impl CronSpec {
@@ -240,6 +258,73 @@ mod tests {
                 "2026-11-01T02:00:00.000-05:00"
             ]
         );
+    }
+
+    /// Case 20b and crontab's day rule (Vixie cron, cronie): AND when either day field starts
+    /// with `*`, OR otherwise. From Tuesday 2024-12-31 23:59 UTC.
+    #[test]
+    fn day_of_month_and_day_of_week_follow_crontab() {
+        let from = "2024-12-31T23:59:00Z";
+        let cases: &[(&str, &[&str])] = &[
+            // `*/2` starts with `*`: odd days that are Mondays (Jan 13 and 27, Feb 3 …), not
+            // Wednesday Jan 1 (odd) nor Monday Jan 6 (even).
+            (
+                "0 0 */2 * 1",
+                &["2025-01-13T00:00:00.000+00:00", "2025-01-27T00:00:00.000+00:00", "2025-02-03T00:00:00.000+00:00"],
+            ),
+            // The same with seconds.
+            ("0 0 0 */2 * 1", &["2025-01-13T00:00:00.000+00:00", "2025-01-27T00:00:00.000+00:00"]),
+            // Neither starts with `*`: the 1st of the month or any Monday.
+            (
+                "0 0 1 * 1",
+                &[
+                    "2025-01-01T00:00:00.000+00:00",
+                    "2025-01-06T00:00:00.000+00:00",
+                    "2025-01-13T00:00:00.000+00:00",
+                    "2025-01-20T00:00:00.000+00:00",
+                    "2025-01-27T00:00:00.000+00:00",
+                    "2025-02-01T00:00:00.000+00:00",
+                    "2025-02-03T00:00:00.000+00:00",
+                ],
+            ),
+            ("0 0 1,15 * MON", &["2025-01-01T00:00:00.000+00:00", "2025-01-06T00:00:00.000+00:00"]),
+            // A `*` day-of-month: every Monday.
+            ("0 0 * * 1", &["2025-01-06T00:00:00.000+00:00", "2025-01-13T00:00:00.000+00:00"]),
+            // A `*` day-of-week: days 1–7, whatever their weekday.
+            (
+                "0 0 1-7 * *",
+                &[
+                    "2025-01-01T00:00:00.000+00:00",
+                    "2025-01-02T00:00:00.000+00:00",
+                    "2025-01-03T00:00:00.000+00:00",
+                    "2025-01-04T00:00:00.000+00:00",
+                    "2025-01-05T00:00:00.000+00:00",
+                    "2025-01-06T00:00:00.000+00:00",
+                    "2025-01-07T00:00:00.000+00:00",
+                    "2025-02-01T00:00:00.000+00:00",
+                ],
+            ),
+            // Both start with `*`: odd days.
+            (
+                "0 0 */2 * *",
+                &["2025-01-01T00:00:00.000+00:00", "2025-01-03T00:00:00.000+00:00", "2025-01-05T00:00:00.000+00:00"],
+            ),
+            // A day-of-week starting with `*` with a fixed day-of-month: the 1st when it is a
+            // Sunday, Tuesday, Thursday or Saturday (`*/2` = 0,2,4,6): Feb 1 2025 is a Saturday.
+            ("0 0 1 * */2", &["2025-02-01T00:00:00.000+00:00", "2025-03-01T00:00:00.000+00:00"]),
+            // croner's `?` reads as `*`.
+            ("0 0 ? * 1", &["2025-01-06T00:00:00.000+00:00"]),
+            // Last-day and nth-weekday forms keep their meaning.
+            ("0 0 L * *", &["2025-01-31T00:00:00.000+00:00", "2025-02-28T00:00:00.000+00:00"]),
+            ("0 0 * * MON#2", &["2025-01-13T00:00:00.000+00:00", "2025-02-10T00:00:00.000+00:00"]),
+        ];
+        for (expr, expected) in cases {
+            assert_eq!(run(expr, "UTC", from, expected.len()), *expected, "{expr}");
+        }
+        assert!(days_must_match_both("0 0 */2 * 1"));
+        assert!(days_must_match_both("0 0 0 1 * *"));
+        assert!(!days_must_match_both("0 0 1 * 1"));
+        assert!(!days_must_match_both("@daily"));
     }
 
     #[test]

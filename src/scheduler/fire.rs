@@ -1,13 +1,14 @@
 //! What a due schedule does, decided without I/O: which instants fire, which are skipped by a
 //! rule or by overlap, which were missed while the daemon was down, and where the cursor goes.
-//! The loop in `mod.rs` persists the result and performs it.
+//! The loop in `mod.rs` persists the result and performs it. Time (`now`) and the ids of new
+//! executions ([`IdSource`]) come from the caller, so a plan is a function of its inputs.
 
 use std::collections::VecDeque;
 
 use serde_json::{Map, Value};
 
 use crate::model::{
-    Execution, ExecutionId, ExecutionStatus, FIRE_ALL_MAX, MisfirePolicy, OverlapPolicy, Schedule, ScheduleStatus,
+    Execution, ExecutionStatus, FIRE_ALL_MAX, IdSource, MisfirePolicy, OverlapPolicy, Schedule, ScheduleStatus,
     Trigger, fire_idempotency_key, jitter_ms,
 };
 use crate::schedule::Driver;
@@ -31,11 +32,18 @@ impl Plan {
     }
 }
 
-fn new_execution(s: &Schedule, instant: Millis, now: Millis, status: ExecutionStatus, trigger: Trigger) -> Execution {
+fn new_execution(
+    s: &Schedule,
+    ids: &mut dyn IdSource,
+    instant: Millis,
+    now: Millis,
+    status: ExecutionStatus,
+    trigger: Trigger,
+) -> Execution {
     let key = fire_idempotency_key(s.id, instant);
     let due = instant + jitter_ms(&key, s.jitter_seconds);
     Execution {
-        id: ExecutionId::new(),
+        id: ids.execution(),
         brand: s.brand,
         schedule: Some(s.id),
         target_kind: s.target_kind,
@@ -66,14 +74,22 @@ pub fn timer_deadline(s: &Schedule) -> Option<Millis> {
 /// Processes a schedule whose cursor came due. `started_at` is when this daemon process
 /// started: instants before it came due while the daemon was down and follow the misfire
 /// policy; later ones all fire. `running` is how many of its executions are still running.
-pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> Plan {
-    on_due_until(s, now, now, started_at, running)
+/// New executions take their ids from `ids`.
+pub fn on_due(s: &Schedule, now: Millis, started_at: Millis, running: usize, ids: &mut dyn IdSource) -> Plan {
+    on_due_until(s, now, now, started_at, running, ids)
 }
 
 /// [`on_due`] that also takes the instants due up to `until` (≥ `now`): the scheduler records
 /// fires a little ahead of their instant, so that the durable commit is off the critical path
 /// and delivery only has to wait for the instant.
-pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis, running: usize) -> Plan {
+pub fn on_due_until(
+    s: &Schedule,
+    now: Millis,
+    until: Millis,
+    started_at: Millis,
+    running: usize,
+    ids: &mut dyn IdSource,
+) -> Plan {
     let mut s = s.clone();
     let mut executions = Vec::new();
     if s.status != ScheduleStatus::Active {
@@ -88,7 +104,7 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
         let mut spec_state = s.debounce.clone();
         let ctx = spec.take_burst(&mut spec_state);
         s.debounce = spec_state;
-        let mut e = new_execution(&s, cursor, now, ExecutionStatus::Pending, Trigger::Debounce);
+        let mut e = new_execution(&s, ids, cursor, now, ExecutionStatus::Pending, Trigger::Debounce);
         merge(&mut e.context, ctx);
         s.next_fire_ms = None;
         s.total_triggered += 1;
@@ -154,7 +170,7 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
     to_fire.extend_from_slice(&live);
     let policy = s.misfire.as_str();
     if let (n, Some(first), Some(last)) = omitted {
-        let mut e = new_execution(&s, last, now, ExecutionStatus::Missed, Trigger::Schedule);
+        let mut e = new_execution(&s, ids, last, now, ExecutionStatus::Missed, Trigger::Schedule);
         e.reason = Some(format!(
             "came due while the daemon was down: {n} instants from {} to {} (summarised in this record; misfire_policy {policy})",
             crate::time::format_utc(first),
@@ -163,7 +179,7 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
         executions.push(e);
     }
     for &m in &missed {
-        let mut e = new_execution(&s, m, now, ExecutionStatus::Missed, Trigger::Schedule);
+        let mut e = new_execution(&s, ids, m, now, ExecutionStatus::Missed, Trigger::Schedule);
         e.reason = Some(format!("came due while the daemon was down (misfire_policy {policy})"));
         executions.push(e);
     }
@@ -175,7 +191,7 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
     if running == 0
         && let Some(b) = s.buffered_ms.take()
     {
-        executions.push(new_execution(&s, b, now, ExecutionStatus::Pending, Trigger::Schedule));
+        executions.push(new_execution(&s, ids, b, now, ExecutionStatus::Pending, Trigger::Schedule));
         in_flight += 1;
         s.total_triggered += 1;
         s.last_run_ms = Some(now.max(b));
@@ -189,7 +205,7 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
             break;
         }
         if let Some(blocker) = s.rules.iter().find(|r| !r.rule.allows(instant)) {
-            let mut e = new_execution(&s, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
+            let mut e = new_execution(&s, ids, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
             e.skipped_rule = Some(blocker.id);
             e.reason = Some(format!("blocked by rule {} ({})", blocker.id, blocker.rule.type_name()));
             executions.push(e);
@@ -199,14 +215,14 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
             match s.overlap {
                 OverlapPolicy::Allow => {}
                 OverlapPolicy::Skip => {
-                    let mut e = new_execution(&s, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
+                    let mut e = new_execution(&s, ids, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
                     e.reason = Some("previous execution still running (overlap_policy skip)".into());
                     executions.push(e);
                     continue;
                 }
                 OverlapPolicy::BufferOne => {
                     if s.buffered_ms.is_some() {
-                        let mut e = new_execution(&s, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
+                        let mut e = new_execution(&s, ids, instant, now, ExecutionStatus::Skipped, Trigger::Schedule);
                         e.reason = Some("previous execution still running and one fire already buffered (overlap_policy buffer_one)".into());
                         executions.push(e);
                     } else {
@@ -216,7 +232,7 @@ pub fn on_due_until(s: &Schedule, now: Millis, until: Millis, started_at: Millis
                 }
             }
         }
-        executions.push(new_execution(&s, instant, now, ExecutionStatus::Pending, Trigger::Schedule));
+        executions.push(new_execution(&s, ids, instant, now, ExecutionStatus::Pending, Trigger::Schedule));
         in_flight += 1;
         s.total_triggered += 1;
         s.last_run_ms = executions.last().map(|e| now.max(e.due_ms));
@@ -265,14 +281,14 @@ pub fn advance_cursor(s: &mut Schedule, after: Millis) {
 }
 
 /// A `buffer_one` fire released when the running execution finished.
-pub fn release_buffered(s: &Schedule, now: Millis) -> Option<Plan> {
+pub fn release_buffered(s: &Schedule, now: Millis, ids: &mut dyn IdSource) -> Option<Plan> {
     let instant = s.buffered_ms?;
     let mut s = s.clone();
     s.buffered_ms = None;
     if s.status != ScheduleStatus::Active {
         return Some(Plan { schedule: s, executions: Vec::new() });
     }
-    let e = new_execution(&s, instant, now, ExecutionStatus::Pending, Trigger::Schedule);
+    let e = new_execution(&s, ids, instant, now, ExecutionStatus::Pending, Trigger::Schedule);
     s.total_triggered += 1;
     s.last_run_ms = Some(now);
     let (max_runs, _) = rules::termination(s.rules.iter().map(|r| &r.rule));
@@ -293,11 +309,16 @@ fn merge(into: &mut Map<String, Value>, from: Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BrandId, ScheduleId, ScheduleRule, TargetKind};
+    use crate::model::{BrandId, ExecutionId, ScheduleId, ScheduleRule, SeqIds, TargetKind};
     use crate::schedule::interval::{IntervalSpec, Period};
     use crate::schedule::rules::Rule;
 
     const SEC: i64 = 1000;
+
+    /// `on_due` with deterministic ids: the plan's executions are ids 1, 2, 3, … in order.
+    fn due(s: &Schedule, now: Millis, started_at: Millis, running: usize) -> Plan {
+        on_due(s, now, started_at, running, &mut SeqIds::new())
+    }
 
     fn every_second(misfire: MisfirePolicy) -> Schedule {
         Schedule {
@@ -339,7 +360,7 @@ mod tests {
     #[test]
     fn a_live_fire_fires_and_advances_the_cursor() {
         let s = every_second(MisfirePolicy::FireOnce);
-        let p = on_due(&s, SEC + 3, 0, 0);
+        let p = due(&s, SEC + 3, 0, 0);
         assert_eq!(statuses(&p), [(1, "pending")]);
         assert_eq!(p.schedule.next_fire_ms, Some(2 * SEC));
         assert_eq!(p.schedule.total_triggered, 1);
@@ -349,12 +370,12 @@ mod tests {
     fn misfire_policies_after_downtime() {
         // Down from 1 s to 5.5 s: instants 1..5 came due before the process started at 5.5 s.
         let now = 5 * SEC + 500;
-        let once = on_due(&every_second(MisfirePolicy::FireOnce), now, now, 0);
+        let once = due(&every_second(MisfirePolicy::FireOnce), now, now, 0);
         assert_eq!(statuses(&once), [(1, "missed"), (2, "missed"), (3, "missed"), (4, "missed"), (5, "pending")]);
         assert_eq!(once.schedule.next_fire_ms, Some(6 * SEC));
-        let skip = on_due(&every_second(MisfirePolicy::Skip), now, now, 0);
+        let skip = due(&every_second(MisfirePolicy::Skip), now, now, 0);
         assert_eq!(statuses(&skip).iter().filter(|x| x.1 == "missed").count(), 5);
-        let all = on_due(&every_second(MisfirePolicy::FireAll), now, now, 0);
+        let all = due(&every_second(MisfirePolicy::FireAll), now, now, 0);
         assert_eq!(statuses(&all).iter().filter(|x| x.1 == "pending").count(), 5);
         assert_eq!(all.schedule.total_triggered, 5);
     }
@@ -364,7 +385,7 @@ mod tests {
         let mut s = every_second(MisfirePolicy::FireOnce);
         s.misfire_grace_seconds = 0;
         let now = 10 * SEC + 500;
-        let p = on_due(&s, now, now, 0);
+        let p = due(&s, now, now, 0);
         assert!(p.executions.iter().all(|e| e.status == ExecutionStatus::Missed), "{:?}", statuses(&p));
         assert_eq!(p.executions.len(), 10);
     }
@@ -373,14 +394,14 @@ mod tests {
     fn long_catch_ups_lose_nothing() {
         // Live instants beyond one round stay on the cursor for the next round.
         let s = every_second(MisfirePolicy::FireOnce);
-        let p = on_due(&s, 1500 * SEC, 0, 0);
+        let p = due(&s, 1500 * SEC, 0, 0);
         assert_eq!(p.executions.len(), CATCHUP_INSTANTS_MAX);
         assert_eq!(p.schedule.next_fire_ms, Some((CATCHUP_INSTANTS_MAX as i64 + 1) * SEC));
-        let p2 = on_due(&p.schedule, 1500 * SEC, 0, 0);
+        let p2 = due(&p.schedule, 1500 * SEC, 0, 0);
         assert_eq!(p2.executions.len(), 500);
         assert_eq!(p2.schedule.next_fire_ms, Some(1501 * SEC));
         // Downtime instants beyond the cap are summarised in one record.
-        let q = on_due(&s, 1500 * SEC + 1, 1500 * SEC + 1, 0);
+        let q = due(&s, 1500 * SEC + 1, 1500 * SEC + 1, 0);
         let missed = q.executions.iter().filter(|e| e.status == ExecutionStatus::Missed).count();
         assert_eq!(missed, CATCHUP_INSTANTS_MAX, "999 listed + 1 summary");
         assert!(q.executions.iter().any(|e| { e.reason.as_deref().is_some_and(|r| r.contains("500 instants")) }));
@@ -388,7 +409,7 @@ mod tests {
 
     #[test]
     fn instants_due_after_start_all_fire() {
-        let p = on_due(&every_second(MisfirePolicy::Skip), 3 * SEC, 0, 0);
+        let p = due(&every_second(MisfirePolicy::Skip), 3 * SEC, 0, 0);
         assert_eq!(statuses(&p), [(1, "pending"), (2, "pending"), (3, "pending")]);
     }
 
@@ -400,8 +421,8 @@ mod tests {
             rule: Rule::Termination { max_runs: Some(2), expire_at_ms: None },
             created_ms: 0,
         }];
-        let p1 = on_due(&s, SEC, 0, 0);
-        let p2 = on_due(&p1.schedule, 2 * SEC, 0, 0);
+        let p1 = due(&s, SEC, 0, 0);
+        let p2 = due(&p1.schedule, 2 * SEC, 0, 0);
         assert_eq!(p2.schedule.status, ScheduleStatus::Completed);
         assert_eq!(p2.schedule.next_fire_ms, None);
         assert_eq!(p2.schedule.total_triggered, 2);
@@ -411,16 +432,16 @@ mod tests {
     fn overlap_skip_and_buffer_one() {
         let mut s = every_second(MisfirePolicy::FireOnce);
         s.overlap = OverlapPolicy::Skip;
-        let p = on_due(&s, SEC, 0, 1);
+        let p = due(&s, SEC, 0, 1);
         assert_eq!(statuses(&p), [(1, "skipped")]);
         assert_eq!(p.schedule.total_triggered, 0);
         s.overlap = OverlapPolicy::BufferOne;
-        let p = on_due(&s, SEC, 0, 1);
+        let p = due(&s, SEC, 0, 1);
         assert!(p.executions.is_empty());
         assert_eq!(p.schedule.buffered_ms, Some(SEC));
-        let p2 = on_due(&p.schedule, 2 * SEC, 0, 1);
+        let p2 = due(&p.schedule, 2 * SEC, 0, 1);
         assert_eq!(statuses(&p2), [(2, "skipped")], "only one buffered");
-        let released = release_buffered(&p2.schedule, 2 * SEC + 10).unwrap();
+        let released = release_buffered(&p2.schedule, 2 * SEC + 10, &mut SeqIds::new()).unwrap();
         assert_eq!(statuses(&released), [(1, "pending")]);
         assert_eq!(released.schedule.buffered_ms, None);
     }
@@ -431,7 +452,7 @@ mod tests {
         s.overlap = OverlapPolicy::BufferOne;
         s.buffered_ms = Some(SEC);
         s.next_fire_ms = Some(2 * SEC);
-        let p = on_due(&s, 2 * SEC, 0, 0);
+        let p = due(&s, 2 * SEC, 0, 0);
         assert_eq!(statuses(&p), [(1, "pending")], "the buffered instant fires; the current one is buffered behind it");
         assert_eq!(p.schedule.buffered_ms, Some(2 * SEC));
     }
@@ -444,7 +465,7 @@ mod tests {
             rule: Rule::Termination { max_runs: None, expire_at_ms: Some(2 * SEC) },
             created_ms: 0,
         }];
-        let p = on_due(&s, SEC, 0, 0);
+        let p = due(&s, SEC, 0, 0);
         assert_eq!(statuses(&p), [(1, "pending")]);
         assert_eq!(p.schedule.status, ScheduleStatus::Expired, "the next instant is at expire_at");
     }
@@ -453,13 +474,40 @@ mod tests {
     fn idempotency_keys_are_deterministic_and_jitter_is_bounded() {
         let mut s = every_second(MisfirePolicy::FireOnce);
         s.jitter_seconds = 3;
-        let a = on_due(&s, 10 * SEC, 0, 0);
-        let b = on_due(&s, 10 * SEC, 0, 0);
+        let a = due(&s, 10 * SEC, 0, 0);
+        let b = due(&s, 10 * SEC, 0, 0);
         let ka: Vec<_> = a.executions.iter().map(|e| e.idempotency_key.clone()).collect();
         let kb: Vec<_> = b.executions.iter().map(|e| e.idempotency_key.clone()).collect();
         assert_eq!(ka, kb);
         for e in &a.executions {
             assert!((0..3000).contains(&(e.due_ms - e.scheduled_ms)));
         }
+    }
+
+    #[test]
+    fn a_plan_is_a_function_of_its_inputs() {
+        // The same schedule, time and id source give the same plan, ids included: missed
+        // instants first, then the fired ones, each with the next id drawn.
+        let s = every_second(MisfirePolicy::FireOnce);
+        let now = 3 * SEC + 500;
+        let (a, b) = (due(&s, now, 2 * SEC, 0), due(&s, now, 2 * SEC, 0));
+        let ids = |p: &Plan| p.executions.iter().map(|e| (e.id, e.status.as_str())).collect::<Vec<_>>();
+        let id = |n| ExecutionId(SeqIds::id(n));
+        assert_eq!(ids(&a), [(id(1), "pending"), (id(2), "pending"), (id(3), "pending")]);
+        assert_eq!(ids(&a), ids(&b));
+        let mut ids_src = SeqIds::new();
+        let p = on_due(&s, 5 * SEC + 500, 5 * SEC + 500, 0, &mut ids_src);
+        assert_eq!(
+            ids(&p),
+            [(id(1), "missed"), (id(2), "missed"), (id(3), "missed"), (id(4), "missed"), (id(5), "pending")]
+        );
+        // A later call draws on from the same source.
+        let next = on_due(&p.schedule, 6 * SEC, 0, 0, &mut ids_src);
+        assert_eq!(ids(&next), [(id(6), "pending")]);
+        let mut buffered = s.clone();
+        buffered.buffered_ms = Some(SEC);
+        let released = release_buffered(&buffered, 2 * SEC, &mut ids_src).expect("a buffered fire");
+        assert_eq!(ids(&released), [(id(7), "pending")]);
+        assert_eq!(released.executions[0].created_ms, 2 * SEC, "time comes from the caller too");
     }
 }

@@ -586,7 +586,14 @@ impl<D: Dispatch> Scheduler<D> {
                     }
                 };
                 let running = self.running.get(&id).map_or(0, HashSet::len);
-                let plan = fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running);
+                let plan = fire::on_due_until(
+                    &s,
+                    now,
+                    now + PREFIRE_MS,
+                    self.started_at,
+                    running,
+                    &mut crate::model::FreshIds,
+                );
                 if let Some(at) = s.timer_deadline() {
                     self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
                 }
@@ -687,7 +694,7 @@ impl<D: Dispatch> Scheduler<D> {
                 return;
             }
         };
-        let Some(plan) = fire::release_buffered(&s, self.clock.now_ms()) else { return };
+        let Some(plan) = fire::release_buffered(&s, self.clock.now_ms(), &mut crate::model::FreshIds) else { return };
         let write = FireWrite { expected_version: s.version, schedule: plan.schedule, executions: plan.executions };
         let mut attempt = 0;
         loop {

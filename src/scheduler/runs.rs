@@ -154,7 +154,8 @@ impl<D: Dispatch> Scheduler<D> {
         parent: Option<Execution>,
     ) -> Result<Prepared, Refused> {
         let now = self.clock.now_ms();
-        let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max)?;
+        let starts = matches!(ev, Event::Start | Event::StartAt(_));
+        let (mut run, effects) = workflow::step(&run, wf, ev, now, self.step_visits_max, &mut crate::model::FreshIds)?;
         let parent = match parent {
             Some(p) => Some(p),
             None => {
@@ -164,6 +165,13 @@ impl<D: Dispatch> Scheduler<D> {
                     Refused::NotStored
                 })?
             }
+        };
+        // A fire is recorded (and its run started) up to PREFIRE_MS before its instant, but no
+        // step may be sent before it: the steps a run starts with are due when the run is, and
+        // their lateness counts from the run's scheduled instant. Later steps are due at once.
+        let (step_scheduled_ms, step_due_ms) = match &parent {
+            Some(p) if starts => (p.scheduled_ms, p.due_ms),
+            _ => (now, now),
         };
         let base_key = parent
             .as_ref()
@@ -186,8 +194,8 @@ impl<D: Dispatch> Scheduler<D> {
                         target_kind: crate::model::TargetKind::Workflow,
                         target_id: wf.id.0,
                         trigger: parent.as_ref().map(|p| p.trigger).unwrap_or(Trigger::Manual),
-                        scheduled_ms: now,
-                        due_ms: now,
+                        scheduled_ms: step_scheduled_ms,
+                        due_ms: step_due_ms,
                         idempotency_key: format!("{base_key}_{}_{visit}", v.identifier),
                         status: ExecutionStatus::Pending,
                         context,
@@ -239,6 +247,9 @@ impl<D: Dispatch> Scheduler<D> {
                 None => format!("workflow run {}", run.status.as_str()),
             });
             p.finished_ms = Some(now);
+            if p.lateness_ms.is_none() {
+                p.lateness_ms = self.first_request_lateness(&run, p.scheduled_ms);
+            }
             self.metrics.observe_execution(p.status.as_str());
             finished_schedule = p.schedule.map(|s| (s, p.id));
             if p.status == ExecutionStatus::Failed {
@@ -248,6 +259,33 @@ impl<D: Dispatch> Scheduler<D> {
             rw.executions.push(p);
         }
         Ok(Prepared { run, write: rw, timers, dispatch, finished_schedule })
+    }
+
+    /// A run's lateness: its first step request's start minus the run's `scheduled_ms` (the
+    /// meaning `lateness_ms` has for every execution); `None` when no step request was made.
+    fn first_request_lateness(&self, run: &Run, scheduled_ms: crate::time::Millis) -> Option<i64> {
+        let mut first: Option<crate::time::Millis> = None;
+        for v in &run.visits {
+            // Visits are entered in time order: one entered after the earliest request found
+            // cannot have made an earlier one.
+            if first.is_some_and(|f| v.started_ms.is_some_and(|s| s > f)) {
+                break;
+            }
+            let Some(id) = v.execution else { continue };
+            match self.store.get_execution(run.brand, id) {
+                Ok(Some(e)) => {
+                    if let Some(a) = e.attempts.first() {
+                        first = Some(first.map_or(a.started_ms, |f| f.min(a.started_ms)));
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, run = %run.id, "cannot read a step execution; the run's lateness is not recorded");
+                    return None;
+                }
+            }
+        }
+        first.map(|f| f - scheduled_ms)
     }
 
     /// Commits prepared engine steps in one write, then arms their timers, starts their step

@@ -288,3 +288,98 @@ async fn a_restart_resumes_and_applies_the_misfire_policy() {
     assert!(stored.total_triggered >= 2);
     assert!(stored.next_fire_ms.is_some_and(|n| n > start_ms + 100_000 && (n - start_ms) % 10_000 == 0));
 }
+
+/// A one-step workflow on the fixture's domain (the recorder never sends).
+async fn workflow_fixture(store: &Store, (brand, template): (crate::model::BrandId, uuid::Uuid)) -> uuid::Uuid {
+    use crate::model::{
+        FailureStrategy, HttpMethod, RetryPolicy, RetryStrategy, RunType, Step, StepId, TimeoutAction, Workflow,
+        WorkflowId,
+    };
+    let domain = store.get_template(brand, crate::model::TemplateId(template)).unwrap().unwrap().domain;
+    let wf = Workflow {
+        id: WorkflowId::new(),
+        brand,
+        name: "wf".into(),
+        description: String::new(),
+        runtype: RunType::FifoSequential,
+        failure_strategy: FailureStrategy::Stop,
+        retry_strategy: RetryStrategy::None,
+        max_retries: 0,
+        retry_delay_seconds: 0,
+        steps: vec![Step {
+            id: StepId::new(),
+            index: 0,
+            identifier: "first".into(),
+            webhook_id: uuid::Uuid::new_v4(),
+            name: "first".into(),
+            description: String::new(),
+            method: HttpMethod::Post,
+            path: "/".into(),
+            domain,
+            retry: RetryPolicy::DEFAULT,
+            body: serde_json::json!({}),
+            headers: Map::new(),
+            query: Map::new(),
+            human_approval_required: false,
+            on_success: None,
+            on_fail: None,
+            delay_to_next_step_seconds: 0,
+            condition: None,
+            approval_timeout_seconds: None,
+            approval_timeout_action: TimeoutAction::Reject,
+            created_ms: 0,
+        }],
+        created_ms: 0,
+        updated_ms: 0,
+    };
+    store.create_workflow(wf).await.unwrap().id.0
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduled_runs_first_step_is_due_at_the_runs_instant_not_when_it_was_recorded() {
+    // Fires are recorded PREFIRE_MS ahead of their instant and the run starts then; its first
+    // step's execution must still be due at the instant (delivery waits for `due_ms`) and
+    // count its lateness from the run's scheduled instant.
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let start_ms: i64 = 1_798_761_600_000;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let fix = fixture(&store).await;
+    let brand = fix.0;
+    let wf = workflow_fixture(&store, fix).await;
+    let mut s = schedule(
+        Driver::Interval(IntervalSpec {
+            value: 1,
+            period: Period::Second,
+            anchor_ms: start_ms,
+            anchor_fires: false,
+            one_off: false,
+        }),
+        start_ms,
+        (brand, wf),
+    );
+    s.target_kind = TargetKind::Workflow;
+    store.create_schedule(s.clone()).await.unwrap();
+    let (ftx, frx) = mpsc::channel(64);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    // Until two runs started (the paused clock may run ahead of the loop while the store
+    // thread commits; see the note in the first test).
+    for _ in 0..1000 {
+        if rec.seen.lock().unwrap().len() >= 2 {
+            break;
+        }
+        advance_in_steps(1).await;
+    }
+    handle.shutdown().await;
+    task.await.unwrap();
+    let steps: Vec<Execution> = rec.seen.lock().unwrap().clone();
+    assert!(steps.len() >= 2, "runs started: {steps:?}");
+    for e in &steps {
+        let sr = e.step.expect("only workflow steps reach delivery");
+        let run = store.get_execution(brand, sr.run).unwrap().expect("the run's execution");
+        assert_eq!(run.scheduled_ms % 1000, start_ms % 1000, "runs are on the 1 s grid");
+        assert_eq!(e.scheduled_ms, run.scheduled_ms, "the first step counts lateness from the run's instant");
+        assert_eq!(e.due_ms, run.due_ms, "the first step is due when its run is, not when it was recorded");
+    }
+}

@@ -1,8 +1,10 @@
-//! The workflow engine, pure: `step(run, workflow, event, now) -> (run, effects)`.
+//! The workflow engine, pure: `step(run, workflow, event, now, max_steps, ids) -> (run,
+//! effects)`.
 //!
 //! The scheduler loop owns runs: it persists the new run state with the effects' records in
 //! one commit, then performs the effects (step deliveries through the delivery engine, timers
-//! in the wheel). Nothing here does I/O or reads the clock.
+//! in the wheel). Nothing here does I/O, reads the clock or draws an id: time and the ids of
+//! new approval plans ([`IdSource`]) come from the caller.
 //!
 //! FIFO (`fifo_sequential`): start at the lowest index; after a step, success follows
 //! `on_success_next_step_identifier` or the next index; failure follows
@@ -11,15 +13,17 @@
 //! route. `delay_to_next_step` waits on a timer. An approval step pauses before it runs.
 //! Concurrent: every step starts at once; the run ends when all have; `continue` makes a run
 //! with failures `completed_with_failures`. A failed run retries per `retry_strategy`. Every run
-//! is bounded by `max_steps_per_run` step visits (cycles are allowed).
+//! is bounded by `max_steps_per_run` step visits (cycles are allowed). A route that names no
+//! step of the workflow (routes may point forward when they are written) fails the run when a
+//! visit reaches it, with a reason naming the route and its step.
 
 pub mod condition;
 
 use serde_json::{Map, Value, json};
 
 use crate::model::{
-    ApprovalPlan, ExecutionId, FailureStrategy, KeyId, PlanId, PlanStatus, RetryStrategy, Run, RunStatus, RunType,
-    Step, StepId, StepRun, StepStatus, TimeoutAction, Waiting, Workflow,
+    ApprovalPlan, ExecutionId, FailureStrategy, IdSource, KeyId, PlanId, PlanStatus, RetryStrategy, Run, RunStatus,
+    RunType, Step, StepId, StepRun, StepStatus, TimeoutAction, Waiting, Workflow,
 };
 use crate::time::Millis;
 
@@ -114,6 +118,7 @@ pub fn step_context(run: &Run) -> Value {
 
 struct Ctx<'a> {
     wf: &'a Workflow,
+    ids: &'a mut dyn IdSource,
     now: Millis,
     max_steps: u32,
     effects: Vec<Effect>,
@@ -136,14 +141,22 @@ impl Ctx<'_> {
     }
 }
 
-/// Applies one event. `Err` when the event cannot apply (the caller answers 409 for a
+/// Applies one event at `now`, bounding the run to `max_steps` step visits; new approval plans
+/// take their ids from `ids`. `Err` when the event cannot apply (the caller answers 409 for a
 /// decision on a plan that is not waiting).
-pub fn step(run: &Run, wf: &Workflow, ev: Event, now: Millis, max_steps: u32) -> Result<(Run, Vec<Effect>), Refused> {
+pub fn step(
+    run: &Run,
+    wf: &Workflow,
+    ev: Event,
+    now: Millis,
+    max_steps: u32,
+    ids: &mut dyn IdSource,
+) -> Result<(Run, Vec<Effect>), Refused> {
     let mut r = run.clone();
     if r.status.is_finished() {
         return Err(Refused::RunFinished);
     }
-    let mut cx = Ctx { wf, now, max_steps, effects: Vec::new(), starting: false };
+    let mut cx = Ctx { wf, ids, now, max_steps, effects: Vec::new(), starting: false };
     match ev {
         Event::Start => match wf.runtype {
             RunType::FifoSequential => match cx.first().map(|s| s.id) {
@@ -305,7 +318,7 @@ fn enter(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId) {
     }
     let idx = r.visits.len();
     if step.human_approval_required {
-        let plan = PlanId::new();
+        let plan = cx.ids.plan();
         let deadline = step.approval_timeout_seconds.map(|s| cx.now + i64::from(s) * 1000);
         visit.status = StepStatus::WaitingApproval;
         visit.plan = Some(plan);
@@ -381,12 +394,21 @@ fn after_step(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId, ok: bool) {
         finish(r, cx, RunStatus::Failed, Some("a step of the run no longer exists (deleted during the run)".into()));
         return;
     };
-    let route = if ok { step.on_success.as_deref() } else { step.on_fail.as_deref() };
+    let (route_field, route) = if ok {
+        ("on_success_next_step_identifier", step.on_success.as_deref())
+    } else {
+        ("on_fail_next_step_identifier", step.on_fail.as_deref())
+    };
     let next = match route.filter(|s| !s.is_empty()) {
         Some(ident) => match cx.by_identifier(ident) {
             Some(s) => Some(s.id),
             None => {
-                finish(r, cx, RunStatus::Failed, Some(format!("route to unknown step {ident:?}")));
+                // A route may be written before its target step exists; one that still names
+                // no step is a mistake in the workflow, not a failure of the call, so it ends
+                // the run without a workflow retry (a retry would reach the same route).
+                let why =
+                    format!("{route_field} {ident:?} of step {:?} names no step in this workflow", step.identifier);
+                finish(r, cx, RunStatus::Failed, Some(why));
                 return;
             }
         },

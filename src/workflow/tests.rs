@@ -3,12 +3,18 @@
 use serde_json::{Map, json};
 
 use super::*;
-use crate::model::{BrandId, Condition, ConditionOp, DomainId, HttpMethod, RetryPolicy};
+use crate::model::{BrandId, Condition, ConditionOp, DomainId, HttpMethod, RetryPolicy, SeqIds};
 
+/// The run of every table: the engine's output depends only on its inputs, ids included.
+const RUN: ExecutionId = ExecutionId(uuid::Uuid::from_u128(0x5EED));
+
+/// A workflow with these (identifier, index) steps; every id is fixed (step `i` of the list is
+/// `0x5700 + i`), so two builds of the same workflow are equal.
 pub(crate) fn wf(runtype: RunType, steps: &[(&str, i64)]) -> Workflow {
+    let id = |n: u128| uuid::Uuid::from_u128(n);
     Workflow {
-        id: crate::model::WorkflowId::new(),
-        brand: BrandId::new(),
+        id: crate::model::WorkflowId(id(0xF10)),
+        brand: BrandId(id(0xB0)),
         name: "wf".into(),
         description: String::new(),
         runtype,
@@ -18,16 +24,17 @@ pub(crate) fn wf(runtype: RunType, steps: &[(&str, i64)]) -> Workflow {
         retry_delay_seconds: 0,
         steps: steps
             .iter()
-            .map(|(ident, index)| Step {
-                id: StepId::new(),
+            .enumerate()
+            .map(|(i, (ident, index))| Step {
+                id: StepId(id(0x5700 + i as u128)),
                 index: *index,
                 identifier: (*ident).into(),
-                webhook_id: uuid::Uuid::new_v4(),
+                webhook_id: id(0x4700 + i as u128),
                 name: (*ident).into(),
                 description: String::new(),
                 method: HttpMethod::Post,
                 path: "/".into(),
-                domain: DomainId::new(),
+                domain: DomainId(id(0xD0)),
                 retry: RetryPolicy::DEFAULT,
                 body: json!({}),
                 headers: Map::new(),
@@ -56,17 +63,19 @@ struct Sim {
     run: Run,
     now: Millis,
     effects: Vec<Effect>,
+    /// Plans get ids 1, 2, 3, … in the order the engine creates them.
+    ids: SeqIds,
 }
 
 impl Sim {
     fn start(wf: Workflow) -> Sim {
-        let run = new_run(ExecutionId::new(), &wf, json!({"n": 5}).as_object().unwrap().clone(), 0);
-        let mut s = Sim { wf, run, now: 0, effects: Vec::new() };
+        let run = new_run(RUN, &wf, json!({"n": 5}).as_object().unwrap().clone(), 0);
+        let mut s = Sim { wf, run, now: 0, effects: Vec::new(), ids: SeqIds::new() };
         s.ev(Event::Start);
         s
     }
     fn ev(&mut self, e: Event) {
-        let (r, fx) = step(&self.run, &self.wf, e, self.now, 50).unwrap();
+        let (r, fx) = step(&self.run, &self.wf, e, self.now, 50, &mut self.ids).unwrap();
         self.run = r;
         self.effects = fx;
     }
@@ -184,7 +193,7 @@ fn approval_approve_reject_and_timeout() {
     s.ev(Event::Decision { plan, approve: true, by: None });
     assert_eq!(s.run.status, RunStatus::Running);
     assert!(
-        step(&s.run, &s.wf, Event::Decision { plan, approve: true, by: None }, 0, 50).is_err(),
+        step(&s.run, &s.wf, Event::Decision { plan, approve: true, by: None }, 0, 50, &mut SeqIds::new()).is_err(),
         "a decided plan is not waiting"
     );
     s.answer(true, json!({}));
@@ -269,14 +278,14 @@ fn cond(field: &str, op: &str, value: serde_json::Value) -> Option<Condition> {
 impl Sim {
     /// Like `start`, with this initial context.
     fn start_with(wf: Workflow, context: serde_json::Value) -> Sim {
-        let run = new_run(ExecutionId::new(), &wf, context.as_object().unwrap().clone(), 0);
-        let mut s = Sim { wf, run, now: 0, effects: Vec::new() };
+        let run = new_run(RUN, &wf, context.as_object().unwrap().clone(), 0);
+        let mut s = Sim { wf, run, now: 0, effects: Vec::new(), ids: SeqIds::new() };
         s.ev(Event::Start);
         s
     }
     /// Applies an event and keeps the state only when it was accepted.
     fn try_ev(&mut self, e: Event) -> Result<(), Refused> {
-        let (r, fx) = step(&self.run, &self.wf, e, self.now, 50)?;
+        let (r, fx) = step(&self.run, &self.wf, e, self.now, 50, &mut self.ids)?;
         self.run = r;
         self.effects = fx;
         Ok(())
@@ -582,6 +591,124 @@ fn fifo_routing_table() {
     }
 }
 
+/// A route that names no step when a run reaches it (routes may be written before their
+/// target step exists): the run fails at once, naming the route field, its value and its step;
+/// no workflow retry, no `failure_strategy` fallback.
+struct Dangling {
+    name: &'static str,
+    steps: &'static [(&'static str, i64)],
+    setup: fn(&mut Workflow),
+    answers: &'static [bool],
+    trail: &'static [&'static str],
+    status: RunStatus,
+    reason: Option<&'static str>,
+}
+
+#[test]
+fn routes_that_name_no_step_table() {
+    let cases = [
+        Dangling {
+            name: "on_fail route to a step not added (yet)",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| set(w, "ask", |s| s.on_fail = Some("cleanup".into())),
+            answers: &[false],
+            trail: &["ask:failed"],
+            status: RunStatus::Failed,
+            reason: Some("on_fail_next_step_identifier \"cleanup\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "on_success route to a step not added (yet)",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| set(w, "ask", |s| s.on_success = Some("done".into())),
+            answers: &[true],
+            trail: &["ask:succeeded"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"done\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "a later step's dangling route, reached after earlier steps ran",
+            steps: &[("a", 0), ("b", 1), ("c", 2)],
+            setup: |w| set(w, "b", |s| s.on_success = Some("gone".into())),
+            answers: &[true, true],
+            trail: &["a:succeeded", "b:succeeded"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"gone\" of step \"b\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "a skipped step follows its success route, dangling too",
+            steps: &[("a", 0), ("b", 1), ("c", 2)],
+            setup: |w| {
+                set(w, "b", |s| {
+                    s.condition = cond("n", "gt", json!(100));
+                    s.on_success = Some("gone".into());
+                })
+            },
+            answers: &[true],
+            trail: &["a:succeeded", "b:skipped"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"gone\" of step \"b\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "a dangling failure route is not followed when the step succeeds",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| set(w, "ask", |s| s.on_fail = Some("cleanup".into())),
+            answers: &[true, true],
+            trail: &["ask:succeeded", "next:succeeded"],
+            status: RunStatus::Succeeded,
+            reason: None,
+        },
+        Dangling {
+            name: "failure_strategy continue does not paper over a dangling failure route",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| {
+                w.failure_strategy = FailureStrategy::Continue;
+                set(w, "ask", |s| s.on_fail = Some("cleanup".into()));
+            },
+            answers: &[false],
+            trail: &["ask:failed"],
+            status: RunStatus::Failed,
+            reason: Some("on_fail_next_step_identifier \"cleanup\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "no workflow retry for a dangling route (it would reach the same route)",
+            steps: &[("ask", 0), ("next", 1)],
+            setup: |w| {
+                w.retry_strategy = RetryStrategy::FromFailedStep;
+                w.max_retries = 3;
+                set(w, "ask", |s| s.on_success = Some("done".into()));
+            },
+            answers: &[true],
+            trail: &["ask:succeeded"],
+            status: RunStatus::Failed,
+            reason: Some("on_success_next_step_identifier \"done\" of step \"ask\" names no step in this workflow"),
+        },
+        Dangling {
+            name: "the forward route of case 13 once its step was added: followed",
+            steps: &[("ask", 0), ("next", 1), ("cleanup", 2)],
+            setup: |w| set(w, "ask", |s| s.on_fail = Some("cleanup".into())),
+            answers: &[false, true],
+            trail: &["ask:failed", "cleanup:succeeded"],
+            status: RunStatus::Succeeded,
+            reason: None,
+        },
+    ];
+    for c in cases {
+        let mut w = wf(RunType::FifoSequential, c.steps);
+        (c.setup)(&mut w);
+        let mut s = Sim::start(w);
+        for (i, ok) in c.answers.iter().enumerate() {
+            assert!(!s.run.status.is_finished(), "{}: run ended before answer {i}: {:?}", c.name, s.trail());
+            s.answer(*ok, json!({"i": i}));
+        }
+        assert_eq!(s.trail(), c.trail, "{}", c.name);
+        assert_eq!(s.run.status, c.status, "{}", c.name);
+        assert_eq!(s.run.reason.as_deref(), c.reason, "{}", c.name);
+        assert_eq!(s.effects, vec![Effect::Finished], "{}: ends at once, no retry timer, nothing delivered", c.name);
+        assert!(s.run.waiting.is_none(), "{}", c.name);
+        assert_eq!(s.run.workflow_retries, 0, "{}", c.name);
+    }
+}
+
 #[test]
 fn every_step_skipped_or_no_steps_ends_at_start() {
     let mut w = wf(RunType::FifoSequential, &[("a", 0), ("b", 1)]);
@@ -747,12 +874,13 @@ fn timers_are_idempotent() {
             &s.wf,
             Event::StepDone { visit: 1, ok: true, status_code: None, response: None, error: None },
             0,
-            50
+            50,
+            &mut SeqIds::new()
         ),
         Err(Refused::RunFinished)
     );
-    assert_eq!(step(&before, &s.wf, Event::Timer, 0, 50), Err(Refused::RunFinished));
-    assert_eq!(step(&before, &s.wf, Event::Start, 0, 50), Err(Refused::RunFinished));
+    assert_eq!(step(&before, &s.wf, Event::Timer, 0, 50, &mut SeqIds::new()), Err(Refused::RunFinished));
+    assert_eq!(step(&before, &s.wf, Event::Start, 0, 50, &mut SeqIds::new()), Err(Refused::RunFinished));
 }
 
 #[test]
@@ -915,6 +1043,7 @@ fn approval_approve_creates_plan_and_resumes_the_same_visit() {
     assert_eq!(s.run.status, RunStatus::WaitingApproval);
     assert!(s.delivers().is_empty(), "an approval step does not run before the decision");
     let plan = s.plan();
+    assert_eq!(plan.id, PlanId(SeqIds::id(1)), "the first id the engine drew from its caller's source");
     assert_eq!(plan.run, s.run.id);
     assert_eq!(plan.workflow, s.wf.id);
     assert_eq!(plan.identifier, "gate");
@@ -947,9 +1076,9 @@ fn approval_approve_creates_plan_and_resumes_the_same_visit() {
         Event::Decision { plan: plan.id, approve: true, by: Some(key) },
         Event::Decision { plan: plan.id, approve: false, by: Some(key) },
         Event::ApprovalDeadline { plan: plan.id },
-        Event::Decision { plan: PlanId::new(), approve: true, by: None },
+        Event::Decision { plan: PlanId(SeqIds::id(999)), approve: true, by: None },
     ] {
-        assert_eq!(step(&s.run, &s.wf, ev.clone(), 0, 50), Err(Refused::PlanNotWaiting), "{ev:?}");
+        assert_eq!(step(&s.run, &s.wf, ev.clone(), 0, 50, &mut SeqIds::new()), Err(Refused::PlanNotWaiting), "{ev:?}");
     }
     // The step's delay and success route apply after it ran.
     s.answer(true, json!({}));
@@ -1030,7 +1159,14 @@ fn approval_timeout_rejects_or_approves() {
         assert_eq!(s.effects[0], Effect::DecidePlan { plan: plan.id, status, by: None, at: 31_000 }, "{expect}");
         // A person deciding after the timeout is refused.
         assert_eq!(
-            step(&s.run, &s.wf, Event::Decision { plan: plan.id, approve: true, by: Some(KeyId::new()) }, 0, 50),
+            step(
+                &s.run,
+                &s.wf,
+                Event::Decision { plan: plan.id, approve: true, by: Some(KeyId::new()) },
+                0,
+                50,
+                &mut SeqIds::new()
+            ),
             Err(Refused::PlanNotWaiting),
             "{expect}"
         );
@@ -1175,8 +1311,9 @@ fn cycles_through_two_steps_and_retry_loops_are_bounded() {
     // a → b → a → … stops at the visit bound.
     let mut w = wf(RunType::FifoSequential, &[("a", 0), ("b", 1)]);
     set(&mut w, "b", |s| s.on_success = Some("a".into()));
-    let run = new_run(ExecutionId::new(), &w, Map::new(), 0);
-    let (mut run, mut fx) = step(&run, &w, Event::Start, 0, 5).unwrap();
+    let run = new_run(RUN, &w, Map::new(), 0);
+    let mut ids = SeqIds::new();
+    let (mut run, mut fx) = step(&run, &w, Event::Start, 0, 5, &mut ids).unwrap();
     while !run.status.is_finished() {
         let visit =
             fx.iter().find_map(|e| if let Effect::Deliver { visit } = e { Some(*visit) } else { None }).unwrap();
@@ -1186,6 +1323,7 @@ fn cycles_through_two_steps_and_retry_loops_are_bounded() {
             Event::StepDone { visit, ok: true, status_code: Some(200), response: None, error: None },
             0,
             5,
+            &mut ids,
         )
         .unwrap();
     }
@@ -1226,10 +1364,10 @@ fn start_at_reruns_from_a_failed_step_fifo() {
     first.answer(false, json!({}));
     assert_eq!(first.run.status, RunStatus::Failed);
     // The rerun carries the earlier successes and starts at b (as rerun_workflow_run does).
-    let mut run = new_run(ExecutionId::new(), &w, first.run.initial_context.clone(), 100);
+    let mut run = new_run(RUN, &w, first.run.initial_context.clone(), 100);
     run.visits = first.run.visits[..1].to_vec();
     let b = w.steps[1].id;
-    let mut s = Sim { wf: w.clone(), run, now: 100, effects: Vec::new() };
+    let mut s = Sim { wf: w.clone(), run, now: 100, effects: Vec::new(), ids: SeqIds::new() };
     s.ev(Event::StartAt(vec![b, w.steps[2].id]));
     assert_eq!(s.delivers(), [1], "FIFO starts at the first of the given steps only");
     assert_eq!(s.run.visits[1].identifier, "b");
@@ -1239,11 +1377,12 @@ fn start_at_reruns_from_a_failed_step_fifo() {
     assert_eq!(s.trail(), ["a:succeeded", "b:succeeded", "c:succeeded"]);
     assert_eq!(s.run.status, RunStatus::Succeeded);
     // Nothing to start: the run ends succeeded.
-    let mut s = Sim { wf: w.clone(), run: new_run(ExecutionId::new(), &w, Map::new(), 0), now: 0, effects: Vec::new() };
+    let mut s =
+        Sim { wf: w.clone(), run: new_run(RUN, &w, Map::new(), 0), now: 0, effects: Vec::new(), ids: SeqIds::new() };
     s.ev(Event::StartAt(Vec::new()));
     assert_eq!(s.run.status, RunStatus::Succeeded);
     // A finished run cannot be started again.
-    assert_eq!(step(&first.run, &w, Event::StartAt(vec![b]), 0, 50), Err(Refused::RunFinished));
+    assert_eq!(step(&first.run, &w, Event::StartAt(vec![b]), 0, 50, &mut SeqIds::new()), Err(Refused::RunFinished));
 }
 
 #[test]
@@ -1254,9 +1393,9 @@ fn start_at_reruns_the_failed_steps_concurrently() {
     first.done(1, false);
     first.done(2, false);
     assert_eq!(first.run.status, RunStatus::Failed);
-    let mut run = new_run(ExecutionId::new(), &w, Map::new(), 0);
+    let mut run = new_run(RUN, &w, Map::new(), 0);
     run.visits = first.run.visits.iter().filter(|v| v.status == StepStatus::Succeeded).cloned().collect();
-    let mut s = Sim { wf: w.clone(), run, now: 0, effects: Vec::new() };
+    let mut s = Sim { wf: w.clone(), run, now: 0, effects: Vec::new(), ids: SeqIds::new() };
     s.ev(Event::StartAt(vec![w.steps[1].id, w.steps[2].id]));
     assert_eq!(s.delivers(), [1, 2], "only the failed steps start, together");
     s.done(2, true);
@@ -1271,7 +1410,8 @@ fn a_step_added_during_a_concurrent_run_does_not_hold_the_run_open() {
     let mut s = Sim::start(wf(RunType::Concurrently, &[("a", 0), ("b", 1)]));
     assert_eq!(s.delivers(), [0, 1]);
     // add_workflow_step while the run is in flight: the run goes on with the steps it started.
-    let extra = wf(RunType::Concurrently, &[("late", 2)]).steps.remove(0);
+    let mut extra = wf(RunType::Concurrently, &[("late", 2)]).steps.remove(0);
+    extra.id = StepId(uuid::Uuid::from_u128(0x57FF));
     s.wf.steps.push(extra);
     s.done(0, true);
     s.done(1, true);

@@ -400,6 +400,48 @@ fn retry_after_is_honoured_on_429_and_503() {
     }
 }
 
+#[test]
+fn retry_after_is_honoured_in_every_http_date_form() {
+    // RFC 9110 §5.6.7: IMF-fixdate, RFC 850 and asctime name the same instant; the retry is
+    // scheduled exactly at it (whole seconds, a minute ahead, so no rounding or race). A value
+    // in no form is ignored and the template's backoff (1 s) applies.
+    let d = daemon("");
+    let api = d.client();
+    let at = jiff::Timestamp::from_second(now_ms() / 1000 + 60).unwrap();
+    let utc = at.to_zoned(jiff::tz::TimeZone::UTC);
+    let forms = [
+        ("IMF-fixdate", utc.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string()),
+        ("RFC 850", utc.strftime("%A, %d-%b-%y %H:%M:%S GMT").to_string()),
+        ("asctime", utc.strftime("%a %b %e %H:%M:%S %Y").to_string()),
+        ("garbage", "in a minute".to_string()),
+    ];
+    let mut runs = Vec::new();
+    for (form, value) in forms {
+        let rx = Receiver::start();
+        let domain = api.add_domain(&rx.host());
+        let t = template(&api, &domain, json!({"max_retries": 1, "retry_delay": 1, "retry_backoff_mode": "linear"}));
+        rx.push_script(Script::status(503).with_header("Retry-After", &value));
+        runs.push((form, value, rx, execute(&api, &t, json!({}))));
+    }
+    for (form, value, _rx, id) in &runs {
+        if *form == "garbage" {
+            let done = wait_final(&api, id, WAIT);
+            let a = attempts(&done);
+            assert_eq!(a.len(), 2, "{form}: retried after the backoff: {done:#}");
+            let gap = ms(a[1]["started_at"].as_str().unwrap()) - ms(a[0]["started_at"].as_str().unwrap());
+            assert!((1000..10_000).contains(&gap), "{form} {value:?}: the backoff (1 s) applies: {gap} ms");
+            continue;
+        }
+        let waiting = wait_retry_pending(&api, id, 1);
+        assert_eq!(
+            ms(waiting["next_attempt_at"].as_str().unwrap()),
+            at.as_millisecond(),
+            "{form} {value:?}: the retry is due at the date: {waiting:#}"
+        );
+        assert_ok(&api.post("cancel_execution", json!({"execution_uuid": id})));
+    }
+}
+
 // 6 ------------------------------------------------------------------------------------------
 
 #[test]

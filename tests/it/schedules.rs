@@ -957,6 +957,32 @@ fn preview_lists_the_next_instants() {
 }
 
 #[test]
+fn cron_day_fields_combine_as_in_crontab() {
+    // Day-of-month `*/2` starts with `*`, so it is AND-ed with day-of-week `1` (Vixie cron,
+    // cronie): odd days that are Mondays. Neither field starting with `*`: OR.
+    let e = env();
+    let preview = |expr: &str| -> Vec<String> {
+        let r = e.api.post(
+            "preview_schedule",
+            json!({"driver_type": "cron", "cron_expression": expr, "cron_timezone": "UTC",
+                   "from": "2024-12-31T23:59:00Z", "count": 3}),
+        );
+        assert_ok(&r);
+        r.json["data"]["fire_times"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["utc"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(preview("0 0 */2 * 1"), ["2025-01-13T00:00:00Z", "2025-01-27T00:00:00Z", "2025-02-03T00:00:00Z"]);
+    assert_eq!(preview("0 0 1 * 1"), ["2025-01-01T00:00:00Z", "2025-01-06T00:00:00Z", "2025-01-13T00:00:00Z"]);
+    assert_eq!(preview("0 0 * * 1"), ["2025-01-06T00:00:00Z", "2025-01-13T00:00:00Z", "2025-01-20T00:00:00Z"]);
+    assert_eq!(preview("0 0 1-7 * *"), ["2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z", "2025-01-03T00:00:00Z"]);
+    assert_eq!(preview("0 0 */2 * *"), ["2025-01-01T00:00:00Z", "2025-01-03T00:00:00Z", "2025-01-05T00:00:00Z"]);
+}
+
+#[test]
 fn trigger_now_and_debounce_triggers() {
     let e = env();
     let api = &e.api;

@@ -688,6 +688,26 @@ fn fifo_passes_a_typed_response_value_forward_and_skips_by_condition() {
 }
 
 #[test]
+fn conditions_compare_big_integers_exactly() {
+    // 2^53 + 1 in a response against 2^53 in a condition: the same f64, different integers.
+    let d = daemon();
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let wf = add_workflow(&api, "big numbers", "fifo_sequential", json!({}));
+    add_step(&api, &wf, &domain, "read", 0, "/read", json!({}));
+    let when = |value: Value| json!({"execution_condition": {"field": "{{ step.read.response.v }}", "operator": "eq", "value": value}});
+    add_step(&api, &wf, &domain, "two53", 1, "/two53", when(json!(9007199254740992u64)));
+    add_step(&api, &wf, &domain, "two53_text", 2, "/two53_text", when(json!("9007199254740992")));
+    add_step(&api, &wf, &domain, "exact", 3, "/exact", when(json!(9007199254740993u64)));
+    rx.push_script(Script { body: r#"{"v": 9007199254740993}"#.into(), ..Script::default() });
+    let run = execute(&api, &wf, json!({}));
+    let done = wait_final(&api, &run, "succeeded");
+    assert_eq!(trail(&done), ["read:succeeded", "two53:skipped", "two53_text:skipped", "exact:succeeded"]);
+    assert_eq!((hits(&rx, "/two53"), hits(&rx, "/exact")), (0, 1));
+}
+
+#[test]
 fn concurrent_steps_are_in_flight_together() {
     let d = daemon();
     let api = d.client();
@@ -995,6 +1015,74 @@ fn execute_schedule_and_rerun_start_runs() {
             "interval_period": "hour", "is_one_off_task": false}),
     );
     assert_error(&r, 404, "Workflow not found");
+}
+
+/// `get_execution_details` data of an execution (a run or a step).
+fn execution(api: &Api, id: &str) -> Value {
+    let r = api.post("get_execution_details", json!({"execution_uuid": id}));
+    assert_ok(&r);
+    r.json["data"].clone()
+}
+
+#[test]
+fn scheduled_runs_send_no_step_before_their_instant() {
+    // Fires are recorded (and their runs started) a little ahead of their instant; the first
+    // step must still reach the receiver at or after the instant recorded in the run's
+    // execution, and the lateness on record must be measured from it.
+    let d = daemon();
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let wf = add_workflow(&api, "on time", "fifo_sequential", json!({}));
+    add_step(&api, &wf, &domain, "first", 0, "/first", json!({}));
+    add_step(&api, &wf, &domain, "second", 1, "/second", json!({}));
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "workflow", "model_to_schedule_uuid": wf, "interval_value": 1,
+            "interval_period": "second", "is_one_off_task": false}),
+    );
+    assert_ok(&r);
+    let schedule = r.json["schedule_uuid"].as_str().unwrap().to_string();
+    wait_for("three scheduled runs to call the receiver", WAIT, || (hits(&rx, "/first") >= 3).then_some(()));
+    assert_ok(&api.delete("delete_schedule", json!({"schedule_uuid": schedule})));
+    let runs = runs_of(&api, &wf);
+    assert!(runs.len() >= 3, "{runs:#?}");
+    let received = rx.requests();
+    for r in &runs {
+        let run_id = r["run_uuid"].as_str().unwrap();
+        let done = wait_final(&api, run_id, "succeeded");
+        let run = execution(&api, run_id);
+        assert_eq!(run["trigger"], "schedule", "{run:#}");
+        let instant = ms(run["scheduled_at"].as_str().unwrap());
+        let due = ms(run["due_at"].as_str().unwrap());
+        for (i, visit) in done["steps"].as_array().unwrap().iter().enumerate() {
+            let step = execution(&api, visit["execution_uuid"].as_str().unwrap());
+            let key = step["idempotency_key"].as_str().unwrap();
+            let arrivals: Vec<i64> =
+                received.iter().filter(|q| q.header("idempotency-key") == Some(key)).map(|q| q.at_ms).collect();
+            assert_eq!(arrivals.len(), 1, "step {i} of run {run_id} was received once: {step:#}");
+            assert!(
+                arrivals[0] >= due,
+                "step {i} of run {run_id} arrived at {} ms, {} ms before the run's instant {}",
+                arrivals[0],
+                due - arrivals[0],
+                run["due_at"]
+            );
+            let started = ms(step["attempts"][0]["started_at"].as_str().unwrap());
+            assert!(started >= due, "step {i} started before the run's instant: {step:#}");
+            let lateness = step["lateness_ms"].as_i64().unwrap_or_else(|| panic!("no lateness: {step:#}"));
+            assert_eq!(lateness, started - ms(step["scheduled_at"].as_str().unwrap()), "{step:#}");
+            if i == 0 {
+                // The first step is due with its run; its lateness counts from the run's instant.
+                assert_eq!(step["scheduled_at"], run["scheduled_at"], "{step:#}");
+                assert_eq!(step["due_at"], run["due_at"], "{step:#}");
+                assert_eq!(lateness, started - instant);
+                // The run's own lateness is its first request's.
+                assert_eq!(run["lateness_ms"], lateness, "{run:#}");
+            }
+            assert!(lateness >= 0, "{step:#}");
+        }
+    }
 }
 
 #[test]
