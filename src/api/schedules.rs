@@ -182,7 +182,7 @@ fn parse_driver(req: &Req, kind: &str, now: Millis, base: Option<&Driver>, sdk: 
                 (None, None) if sdk => "UTC".into(),
                 (None, None) => return Err(ApiError::Missing("cron_timezone".into())),
             };
-            let spec = CronSpec { expression, timezone, one_off: one_off(cur.as_ref().is_some_and(|c| c.one_off))? };
+            let spec = CronSpec::new(expression, timezone, one_off(cur.as_ref().is_some_and(|c| c.one_off))?);
             spec.validate(now).map_err(|e| match e {
                 CronError::Expression(why) => ApiError::invalid("cron_expression", why),
                 CronError::Zone => ApiError::invalid("cron_timezone", "not an IANA time zone"),

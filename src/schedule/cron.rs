@@ -26,6 +26,28 @@ pub struct CronSpec {
     pub expression: String,
     pub timezone: String,
     pub one_off: bool,
+    /// The expression, parsed once per spec (not stored): a catch-up walks thousands of
+    /// instants of one schedule, and parsing is most of a `next_after`.
+    #[serde(skip)]
+    pub parsed: ParsedCron,
+}
+
+/// A lazily parsed expression. It never takes part in equality (it is derived data), and a
+/// spec whose expression changes is a new spec, so the cache cannot go stale.
+#[derive(Clone, Default)]
+pub struct ParsedCron(std::sync::OnceLock<Option<std::sync::Arc<Cron>>>);
+
+impl PartialEq for ParsedCron {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for ParsedCron {}
+
+impl std::fmt::Debug for ParsedCron {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() { "parsed" } else { "unparsed" })
+    }
 }
 
 /// Why an expression or zone was refused.
@@ -68,6 +90,15 @@ pub fn parse(expression: &str) -> Result<Cron, CronError> {
 }
 
 impl CronSpec {
+    pub fn new(expression: impl Into<String>, timezone: impl Into<String>, one_off: bool) -> CronSpec {
+        CronSpec { expression: expression.into(), timezone: timezone.into(), one_off, parsed: ParsedCron::default() }
+    }
+
+    /// The parsed expression (parsed on first use, then kept).
+    fn cron(&self) -> Option<&Cron> {
+        self.parsed.0.get_or_init(|| parse(&self.expression).ok().map(std::sync::Arc::new)).as_deref()
+    }
+
     /// Checks the expression and zone, and that the expression fires at least once after `now`.
     pub fn validate(&self, now: Millis) -> Result<(), CronError> {
         parse(&self.expression)?;
@@ -82,8 +113,7 @@ impl CronSpec {
 
     /// The first matching instant strictly after `t`.
     pub fn next_after(&self, t: Millis) -> Option<Millis> {
-        let cron = parse(&self.expression).ok()?;
-        next_after_parsed(&cron, &self.timezone, t)
+        next_after_parsed(self.cron()?, &self.timezone, t)
     }
 }
 
@@ -168,7 +198,7 @@ mod tests {
         crate::time::tz::format_in_zone(t, zone)
     }
     fn run(expr: &str, zone: &str, from: &str, n: usize) -> Vec<String> {
-        let s = CronSpec { expression: expr.into(), timezone: zone.into(), one_off: false };
+        let s = CronSpec::new(expr, zone, false);
         let mut t = ms(from);
         (0..n)
             .map(|_| {
@@ -330,7 +360,7 @@ mod tests {
     #[test]
     fn bad_input_is_refused() {
         let now = ms("2026-11-27T00:00:00Z");
-        let mk = |e: &str, z: &str| CronSpec { expression: e.into(), timezone: z.into(), one_off: false };
+        let mk = |e: &str, z: &str| CronSpec::new(e, z, false);
         assert!(matches!(mk("61 * * * *", "UTC").validate(now), Err(CronError::Expression(_))));
         assert!(matches!(mk("* * *", "UTC").validate(now), Err(CronError::Expression(_))));
         assert!(matches!(mk("0 0 * * *", "Mars/Olympus").validate(now), Err(CronError::Zone)));

@@ -66,7 +66,7 @@ fn run(next: impl Fn(Millis) -> Option<Millis>, from: Millis, n: usize) -> Vec<M
 }
 
 fn cron(expression: &str, zone_name: &str) -> CronSpec {
-    CronSpec { expression: expression.into(), timezone: zone_name.into(), one_off: false }
+    CronSpec::new(expression, zone_name, false)
 }
 
 /// The next fires of a cron expression in `zone_name` after `after`, as local times.

@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn one_off_previews_one_instant() {
-        let d = Driver::Cron(cron::CronSpec { expression: "0 9 * * *".into(), timezone: "UTC".into(), one_off: true });
+        let d = Driver::Cron(cron::CronSpec::new("0 9 * * *", "UTC", true));
         assert_eq!(preview(&d, &[], ms("2026-11-27T00:00:00Z"), 5, 0), vec![ms("2026-11-27T09:00:00Z")]);
     }
 }

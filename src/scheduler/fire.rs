@@ -18,6 +18,12 @@ use crate::time::Millis;
 /// Most due instants enumerated in one catch-up; older ones are summarised in one record.
 pub const CATCHUP_INSTANTS_MAX: usize = 1000;
 
+/// Most missed instants walked in one round of a catch-up after a long outage (each is a
+/// `next_after` call: a few microseconds for a parsed cron expression). A longer backlog is
+/// walked over several rounds, the scheduler handling its other work in between; every
+/// instant of a finished round is decided, none is lost.
+pub const CATCHUP_WALK_MAX: usize = 10_000;
+
 /// The outcome of processing a schedule's due cursor.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -123,11 +129,16 @@ pub fn on_due_until(
     let mut resume_at = None;
     let mut last_due = cursor;
     let mut next = Some(cursor);
+    let mut walked = 0usize;
     while let Some(i) = next {
         if i > until {
             break;
         }
         if i < started_at {
+            if walked == CATCHUP_WALK_MAX {
+                return partial_catch_up(s, ids, now, pre, omitted);
+            }
+            walked += 1;
             if pre.len() == CATCHUP_INSTANTS_MAX
                 && let Some(old) = pre.pop_front()
             {
@@ -263,6 +274,40 @@ pub fn on_due_until(
         s.status = ScheduleStatus::Expired;
         s.reason = Some("expire_at reached".into());
         s.next_fire_ms = None;
+    }
+    Plan { schedule: s, executions }
+}
+
+/// One bounded round of a long catch-up that has not reached the newest missed instant: every
+/// walked instant that cannot be among the newest [`FIRE_ALL_MAX`] missed ones (those the
+/// misfire policies may still fire) is recorded as missed in one summary record; the cursor
+/// goes back to the oldest of the newest ones, which the next round walks again.
+fn partial_catch_up(
+    mut s: Schedule,
+    ids: &mut dyn IdSource,
+    now: Millis,
+    pre: VecDeque<Millis>,
+    omitted: (u64, Option<Millis>, Option<Millis>),
+) -> Plan {
+    let pre: Vec<Millis> = pre.into_iter().collect();
+    let keep_from = pre.len().saturating_sub(FIRE_ALL_MAX);
+    let decided = &pre[..keep_from];
+    let n = omitted.0 + decided.len() as u64;
+    let first = omitted.1.or(decided.first().copied());
+    let last = decided.last().copied().or(omitted.2);
+    let mut executions = Vec::new();
+    if let (Some(first), Some(last)) = (first, last) {
+        let mut e = new_execution(&s, ids, last, now, ExecutionStatus::Missed, Trigger::Schedule);
+        e.reason = Some(format!(
+            "came due while the daemon was down: {n} instants from {} to {} (summarised in this record; misfire_policy {})",
+            crate::time::format_utc(first),
+            crate::time::format_utc(last),
+            s.misfire.as_str()
+        ));
+        executions.push(e);
+    }
+    if let Some(&resume) = pre.get(keep_from) {
+        s.next_fire_ms = Some(resume);
     }
     Plan { schedule: s, executions }
 }
@@ -509,5 +554,53 @@ mod tests {
         let released = release_buffered(&buffered, 2 * SEC, &mut ids_src).expect("a buffered fire");
         assert_eq!(ids(&released), [(id(7), "pending")]);
         assert_eq!(released.executions[0].created_ms, 2 * SEC, "time comes from the caller too");
+    }
+
+    /// Counts the instants a plan decides: its records, with a summary record counting for
+    /// the instants it summarises.
+    fn instants_decided(p: &Plan) -> u64 {
+        p.executions
+            .iter()
+            .map(|e| match e.reason.as_deref().and_then(|r| r.split("down: ").nth(1)) {
+                Some(rest) => rest.split(' ').next().and_then(|n| n.parse().ok()).unwrap_or(1),
+                None => 1,
+            })
+            .sum()
+    }
+
+    #[test]
+    fn a_long_outage_is_caught_up_in_bounded_rounds_and_every_instant_is_decided() {
+        // Three days of a one-second cron expression came due while the daemon was down.
+        for misfire in [MisfirePolicy::FireOnce, MisfirePolicy::Skip, MisfirePolicy::FireAll] {
+            let mut s = every_second(misfire);
+            s.driver = Driver::Cron(crate::schedule::cron::CronSpec::new("* * * * * *", "America/New_York", false));
+            let now = 3 * 86_400 * SEC + 500;
+            let total = (now / SEC) as u64; // instants 1 s ..= now
+            let mut ids = SeqIds::new();
+            let (mut rounds, mut decided, mut records, mut fired) = (0u64, 0u64, 0usize, 0usize);
+            loop {
+                let p = on_due(&s, now, now, 0, &mut ids);
+                rounds += 1;
+                decided += instants_decided(&p);
+                records += p.executions.len();
+                fired += p.fired().count();
+                let done = p.schedule.next_fire_ms.is_some_and(|n| n > now);
+                s = p.schedule;
+                if done {
+                    break;
+                }
+                assert!(rounds < 1000, "the catch-up does not progress");
+            }
+            assert_eq!(decided, total, "{misfire:?}: every missed instant is recorded once");
+            assert!(rounds as usize >= (total as usize) / CATCHUP_WALK_MAX, "bounded rounds: {rounds}");
+            assert!(records < rounds as usize + CATCHUP_INSTANTS_MAX + 10, "{misfire:?}: {records} records");
+            let expected_fired = match misfire {
+                MisfirePolicy::FireOnce => 1,
+                MisfirePolicy::Skip => 0,
+                MisfirePolicy::FireAll => FIRE_ALL_MAX,
+            };
+            assert_eq!(fired, expected_fired, "{misfire:?}");
+            assert_eq!(s.next_fire_ms, Some((now / SEC + 1) * SEC));
+        }
     }
 }

@@ -146,11 +146,11 @@ async fn preview_equals_what_the_loop_fires() {
                 "*/30 * * * * *",
                 "0 30 1 * * *",
             ];
-            Driver::Cron(CronSpec {
-                expression: exprs[rng.next(exprs.len() as u64) as usize].into(),
-                timezone: zones[rng.next(zones.len() as u64) as usize].into(),
-                one_off: false,
-            })
+            Driver::Cron(CronSpec::new(
+                exprs[rng.next(exprs.len() as u64) as usize],
+                zones[rng.next(zones.len() as u64) as usize],
+                false,
+            ))
         };
         let s = schedule(driver, start, fix);
         store.create_schedule(s.clone()).await.unwrap();
