@@ -17,7 +17,7 @@ use crate::admin::{self, AdminCtx};
 use crate::api::{self, App, LiveSettings};
 use crate::auth;
 use crate::config::{Config, Overrides};
-use crate::delivery::Engine;
+use crate::delivery::{Egress, Engine};
 use crate::metrics::Metrics;
 use crate::model::{Brand, BrandId};
 use crate::store::{STORE_FILE, Store, WriterSettings};
@@ -133,9 +133,10 @@ pub async fn serve(
         clock.clone(),
         metrics.clone(),
         cfg.delivery,
-        cfg.egress.clone(),
+        Egress { policy: cfg.egress.clone(), proxy: cfg.egress_proxy.clone() },
         events_tx,
-    );
+    )
+    .context("cannot set up the delivery HTTP client")?;
     let (scheduler, scheduler_task) =
         crate::scheduler::start(store.clone(), clock.clone(), delivery.clone(), metrics.clone(), events_rx).await?;
     scheduler.set_step_visits_max(cfg.workflows.step_visits_per_run_max).await;
@@ -278,6 +279,9 @@ async fn reload(
     }
     if new.shutdown_grace != old.shutdown_grace {
         restart.push("server.shutdown_grace_seconds");
+    }
+    if new.egress_proxy != old.egress_proxy {
+        restart.push("egress.proxy_url");
     }
     if restart.is_empty() {
         tracing::info!("configuration reloaded");

@@ -76,6 +76,9 @@ pub struct Config {
     pub schedule_defaults: ScheduleDefaults,
     pub delivery: DeliveryLimits,
     pub egress: EgressPolicy,
+    /// `egress.proxy_url`: the only proxy deliveries use (none when empty; the environment's
+    /// proxy variables are never read). Restart to change.
+    pub egress_proxy: Option<url::Url>,
     /// 0 = keep forever.
     pub retention_days: u32,
     pub workflows: WorkflowLimits,
@@ -233,6 +236,20 @@ impl Reader<'_> {
     }
 }
 
+/// `egress.proxy_url`: `http://` or `https://`, a host, an optional port and credentials,
+/// nothing else. The message never repeats the value (it may hold a password).
+fn proxy_url(raw: &str) -> Result<url::Url, &'static str> {
+    const SHAPE: &str = "expected a proxy URL like \"http://proxy.internal:3128\" (http or https, a host, \
+                         an optional port, no path, query or fragment)";
+    let u = url::Url::parse(raw.trim()).map_err(|_| SHAPE)?;
+    let ok = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none();
+    if ok { Ok(u) } else { Err(SHAPE) }
+}
+
 fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     let mut r = Reader { root, errors };
 
@@ -329,6 +346,13 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         out
     };
     let egress = EgressPolicy { preset, allow: cidrs("egress.allow_cidrs"), deny: cidrs("egress.deny_cidrs") };
+    let egress_proxy = r.opt_str("egress.proxy_url").and_then(|raw| match proxy_url(&raw) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            r.err("egress.proxy_url", why);
+            None
+        }
+    });
     let retention_days = r.int("retention.executions_days", 0, 36_500) as u32;
     let workflows = WorkflowLimits {
         steps_per_workflow_max: r.int("workflows.steps_per_workflow_max", 1, 10_000) as usize,
@@ -350,6 +374,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         schedule_defaults,
         delivery,
         egress,
+        egress_proxy,
         retention_days,
         workflows,
     }
@@ -399,6 +424,20 @@ mod tests {
         let c = check("[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\"]\n").unwrap();
         assert_eq!(c.egress.preset, Preset::Strict);
         assert_eq!(c.egress.allow.len(), 1);
+    }
+
+    #[test]
+    fn the_proxy_url_is_validated_without_repeating_it() {
+        assert_eq!(check("").unwrap().egress_proxy, None);
+        let c = check("[egress]\nproxy_url = \"http://user:pw@proxy.internal:3128\"\n").unwrap();
+        assert_eq!(c.egress_proxy.unwrap().host_str(), Some("proxy.internal"));
+        for bad in ["socks5://p:1080", "http://p:3128/path", "proxy:3128", "http://p:3128/?q", "ftp://p:21"] {
+            let errs = check(&format!("[egress]\nproxy_url = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert!(errs[0].starts_with("egress.proxy_url: expected a proxy URL"), "{bad}: {errs:?}");
+        }
+        let errs = check("[egress]\nproxy_url = \"http://user:s3cret@p:3128/x\"\n").unwrap_err();
+        assert!(!errs[0].contains("s3cret"), "{errs:?}");
     }
 
     #[test]

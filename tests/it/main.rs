@@ -11,6 +11,7 @@ mod receiver;
 mod schedules;
 mod sdk;
 mod secrets;
+mod security;
 mod support;
 mod templates;
 mod timezones;
