@@ -79,6 +79,8 @@ pub struct Config {
     /// `egress.proxy_url`: the only proxy deliveries use (none when empty; the environment's
     /// proxy variables are never read). Restart to change.
     pub egress_proxy: Option<url::Url>,
+    /// `[server]` connection limits. Restart to change.
+    pub server: ServerLimits,
     /// 0 = keep forever.
     pub retention_days: u32,
     pub workflows: WorkflowLimits,
@@ -106,6 +108,21 @@ pub struct ApiLimits {
     /// 0 = unlimited.
     pub rate_limit_per_minute: u32,
     pub idempotency_ttl_seconds: u64,
+}
+
+/// Connection limits of the API listeners (config `[server]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A new connection must send a complete request head (after the TLS handshake, which
+    /// this bounds too) within this; so must a kept-alive one once its next request started.
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with no request in flight is closed after this long quiet.
+    pub idle_timeout: Duration,
+    /// The whole request body must arrive within this of the request head (408 otherwise).
+    pub body_timeout: Duration,
+    /// Most open connections over all listeners; at the cap no more are accepted (they wait
+    /// in the kernel's backlog) until one closes.
+    pub connections_max: usize,
 }
 
 /// Command-line values that override the file.
@@ -353,6 +370,12 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
             None
         }
     });
+    let server = ServerLimits {
+        header_read_timeout: Duration::from_secs(r.int("server.header_read_timeout_seconds", 1, 3600) as u64),
+        idle_timeout: Duration::from_secs(r.int("server.idle_timeout_seconds", 1, 86_400) as u64),
+        body_timeout: Duration::from_secs(r.int("server.body_timeout_seconds", 1, 3600) as u64),
+        connections_max: r.int("server.connections_max", 1, 1_000_000) as usize,
+    };
     let retention_days = r.int("retention.executions_days", 0, 36_500) as u32;
     let workflows = WorkflowLimits {
         steps_per_workflow_max: r.int("workflows.steps_per_workflow_max", 1, 10_000) as usize,
@@ -375,6 +398,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         delivery,
         egress,
         egress_proxy,
+        server,
         retention_days,
         workflows,
     }
@@ -438,6 +462,19 @@ mod tests {
         }
         let errs = check("[egress]\nproxy_url = \"http://user:s3cret@p:3128/x\"\n").unwrap_err();
         assert!(!errs[0].contains("s3cret"), "{errs:?}");
+    }
+
+    #[test]
+    fn server_limits_have_units_and_bounds() {
+        let c = check("").unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.server.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.connections_max, 1024);
+        let errs = check("[server]\nheader_read_timeout_seconds = 0\nconnections_max = 0\n").unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("server.header_read_timeout_seconds: must be between 1")));
+        assert!(errs.iter().any(|e| e.starts_with("server.connections_max: must be between 1")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod schedules;
 mod sdk;
 mod secrets;
 mod security;
+mod server;
 mod support;
 mod templates;
 mod timezones;

@@ -53,7 +53,8 @@ impl TestDaemon {
     }
 
     /// Starts a daemon on a new temp dir; `extra_config` is TOML appended to the test config
-    /// (it may add keys to any section except `[server]`'s listen/data_dir).
+    /// (it may add keys to any section, `[server]` too, except `listen`, `data_dir` and
+    /// `shutdown_grace_seconds`).
     pub fn start_with(extra_config: &str) -> TestDaemon {
         let mut d = TestDaemon::unstarted(temp_dir(), extra_config);
         d.launch().expect("daemon starts");
@@ -146,12 +147,26 @@ impl TestDaemon {
         self.dir.join("hookwheel.toml")
     }
 
-    /// The config file the daemon runs with.
+    /// The config file the daemon runs with. Keys of a `[server]` table in `extra` join the
+    /// test's own `[server]` table (TOML allows a table once).
     pub fn write_config(&self, extra: &str) {
+        let (mut server, mut rest) = (String::new(), String::new());
+        let mut in_server = false;
+        for line in extra.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                in_server = t == "[server]";
+                if in_server {
+                    continue;
+                }
+            }
+            let to = if in_server { &mut server } else { &mut rest };
+            to.push_str(line);
+            to.push('\n');
+        }
         let text = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\nshutdown_grace_seconds = 5\n\n{}\n",
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\nshutdown_grace_seconds = 5\n{server}\n{rest}\n",
             self.data_dir().display(),
-            extra
         );
         std::fs::write(self.config_path(), text).expect("write config");
     }
