@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum_server::Handle;
-use axum_server::tls_rustls::RustlsConfig;
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -17,9 +15,10 @@ use crate::admin::{self, AdminCtx};
 use crate::api::{self, App, LiveSettings};
 use crate::auth;
 use crate::config::{Config, Overrides};
-use crate::delivery::Engine;
+use crate::delivery::{Egress, Engine};
 use crate::metrics::Metrics;
 use crate::model::{Brand, BrandId};
+use crate::server::{Server, Tls};
 use crate::store::{STORE_FILE, Store, WriterSettings};
 use crate::time::{Clock, SystemClock};
 use crate::vault::Vault;
@@ -135,9 +134,10 @@ pub async fn serve(
         clock.clone(),
         metrics.clone(),
         cfg.delivery,
-        cfg.egress.clone(),
+        Egress { policy: cfg.egress.clone(), proxy: cfg.egress_proxy.clone() },
         events_tx,
-    );
+    )
+    .context("cannot set up the delivery HTTP client")?;
     let (scheduler, scheduler_task) =
         crate::scheduler::start(store.clone(), clock.clone(), delivery.clone(), metrics.clone(), events_rx).await?;
     scheduler.set_step_visits_max(cfg.workflows.step_visits_per_run_max).await;
@@ -151,11 +151,10 @@ pub async fn serve(
         delivery.clone(),
     );
     let router = api::router(app.clone());
-    let handle: Handle<SocketAddr> = Handle::new();
     let tls = match &cfg.tls {
-        Some(t) => Some(RustlsConfig::from_pem_file(&t.cert_file, &t.key_file).await.with_context(|| {
+        Some(t) => Some(Arc::new(Tls::load(&t.cert_file, &t.key_file).with_context(|| {
             format!("cannot load TLS certificate {} / key {}", t.cert_file.display(), t.key_file.display())
-        })?),
+        })?)),
         None => None,
     };
     let admin_cx = Arc::new(AdminCtx { store: store.clone(), vault: vault.clone(), clock: clock.clone() });
@@ -164,23 +163,16 @@ pub async fn serve(
         admin::bind(&socket).with_context(|| format!("cannot bind the admin socket {}", socket.display()))?;
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_cx));
 
-    let mut servers = Vec::new();
+    let mut listeners = Vec::new();
+    let mut locals: Vec<SocketAddr> = Vec::new();
     for addr in &cfg.listen {
         let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        let local = listener.local_addr()?;
-        let service = router.clone().into_make_service();
-        let h = handle.clone();
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        servers.push(match &tls {
-            Some(t) => {
-                let server = axum_server::from_tcp_rustls(listener, t.clone())?.handle(h);
-                tokio::spawn(async move { server.serve(service).await })
-            }
-            None => {
-                let server = axum_server::from_tcp(listener)?.handle(h);
-                tokio::spawn(async move { server.serve(service).await })
-            }
-        });
+        locals.push(listener.local_addr()?);
+        listeners.push(listener);
+    }
+    let server = Server::start(listeners, router, tls.clone(), cfg.server).context("cannot start the HTTP server")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    for local in locals {
         println!("hookwheel listening on {scheme}://{local}");
         tracing::info!(%local, scheme, "listening");
     }
@@ -208,10 +200,7 @@ pub async fn serve(
     tracing::info!(grace_seconds = cfg.shutdown_grace.as_secs(), "stopping: no new requests, finishing in-flight ones");
     notify(&[sd_notify::NotifyState::Stopping]);
     app.set_ready(false);
-    handle.graceful_shutdown(Some(cfg.shutdown_grace));
-    for s in servers {
-        let _ = tokio::time::timeout(cfg.shutdown_grace + Duration::from_secs(1), s).await;
-    }
+    server.shutdown(cfg.shutdown_grace).await;
     scheduler.shutdown().await;
     let _ = scheduler_task.await;
     admin_task.abort();
@@ -246,7 +235,7 @@ async fn reload(
     old: Config,
     file: Option<&Path>,
     overrides: &Overrides,
-    tls: Option<&RustlsConfig>,
+    tls: Option<&Arc<Tls>>,
     log_reload: &LogReload,
 ) -> Config {
     notify(&[sd_notify::NotifyState::Reloading, monotonic()]);
@@ -268,7 +257,7 @@ async fn reload(
         tracing::warn!("delivery.max_in_flight changes after a restart");
     }
     if let (Some(cfg), Some(files)) = (tls, &new.tls) {
-        match cfg.reload_from_pem_file(&files.cert_file, &files.key_file).await {
+        match cfg.reload(&files.cert_file, &files.key_file) {
             Ok(()) => tracing::info!("TLS certificate reloaded"),
             Err(e) => tracing::error!("TLS certificate not reloaded: {e}"),
         }
@@ -294,6 +283,12 @@ async fn reload(
     }
     if new.shutdown_grace != old.shutdown_grace {
         restart.push("server.shutdown_grace_seconds");
+    }
+    if new.server != old.server {
+        restart.push("server.*_timeout_seconds / server.connections_max");
+    }
+    if new.egress_proxy != old.egress_proxy {
+        restart.push("egress.proxy_url");
     }
     if restart.is_empty() {
         tracing::info!("configuration reloaded");

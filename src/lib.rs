@@ -2,7 +2,8 @@
 //!
 //! Modules in reading order: configuration and time first, then the domain model, the store
 //! and the vault that persist it, the credential logic, and finally the HTTP API, the admin
-//! channel and the daemon that wires them together. See ARCHITECTURE.md for the map.
+//! channel, the HTTP server and the daemon that wires them together. See ARCHITECTURE.md for
+//! the map.
 
 pub mod config;
 pub mod time;
@@ -25,6 +26,7 @@ pub mod workflow;
 
 pub mod admin;
 pub mod api;
+pub mod server;
 
 pub mod cli;
 pub mod daemon;

@@ -86,8 +86,9 @@ fn finish(mut r: Response, rid: &str, rate: Option<Decision>, app: &App, route: 
 fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Response {
     let mut r = (e.status(), axum::Json(e.body(rid))).into_response();
     if let ApiError::TooLarge(_) = e {
-        // The rest of the body is left unread and the connection is dropped: say so, or a
-        // client reuses the dead connection for its next request.
+        // The rest of the body is left unread and the connection is closed after this answer
+        // (lingering, so a client still sending reads it: see `server`): say so, or a client
+        // reuses the dead connection for its next request.
         r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     if let ApiError::Unavailable { .. } = e {
@@ -270,9 +271,10 @@ async fn read_body(headers: &HeaderMap, body: Body, live: &LiveSettings) -> Resu
     Ok(raw)
 }
 
-/// How much of an oversized body is still read, and dropped, before the 413 answer: closing a
-/// connection with unread data resets it, and a client still sending its body would see the
-/// reset instead of the answer. A body larger than the limit plus this is cut off.
+/// How much of an oversized body is still read, and dropped, before the 413 answer (a body
+/// declared larger than the limit plus this is refused unread). Either way the connection then
+/// closes with a lingering close (`server`), which keeps reading what the client still sends
+/// for a bounded time, so the client reads its 413 instead of a reset.
 const OVERSIZED_BODY_DRAIN_BYTES_MAX: usize = 1024 * 1024;
 
 /// The body, if it has at most `limit` bytes. A longer one is read on (and dropped) up to

@@ -165,6 +165,7 @@ pub(super) fn apply(cx: &Cx, req: &Req, t: &mut WebhookTemplate, creating: bool)
         Some((n, _)) => return Err(ApiError::invalid(n, "expected a JSON object or array")),
     }
     if let Some(h) = scalar_map(req, HEADERS, true)? {
+        crate::delivery::request::check_headers(&h).map_err(|why| ApiError::invalid("headers_json", why))?;
         t.headers = h;
     }
     if let Some(q) = scalar_map(req, QUERY, false)? {

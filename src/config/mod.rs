@@ -76,6 +76,11 @@ pub struct Config {
     pub schedule_defaults: ScheduleDefaults,
     pub delivery: DeliveryLimits,
     pub egress: EgressPolicy,
+    /// `egress.proxy_url`: the only proxy deliveries use (none when empty; the environment's
+    /// proxy variables are never read). Restart to change.
+    pub egress_proxy: Option<url::Url>,
+    /// `[server]` connection limits. Restart to change.
+    pub server: ServerLimits,
     /// 0 = keep forever.
     pub retention_days: u32,
     pub workflows: WorkflowLimits,
@@ -103,6 +108,21 @@ pub struct ApiLimits {
     /// 0 = unlimited.
     pub rate_limit_per_minute: u32,
     pub idempotency_ttl_seconds: u64,
+}
+
+/// Connection limits of the API listeners (config `[server]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// A new connection must send a complete request head (after the TLS handshake, which
+    /// this bounds too) within this; so must a kept-alive one once its next request started.
+    pub header_read_timeout: Duration,
+    /// A kept-alive connection with no request in flight is closed after this long quiet.
+    pub idle_timeout: Duration,
+    /// The whole request body must arrive within this of the request head (408 otherwise).
+    pub body_timeout: Duration,
+    /// Most open connections over all listeners; at the cap no more are accepted (they wait
+    /// in the kernel's backlog) until one closes.
+    pub connections_max: usize,
 }
 
 /// Command-line values that override the file.
@@ -233,6 +253,20 @@ impl Reader<'_> {
     }
 }
 
+/// `egress.proxy_url`: `http://` or `https://`, a host, an optional port and credentials,
+/// nothing else. The message never repeats the value (it may hold a password).
+fn proxy_url(raw: &str) -> Result<url::Url, &'static str> {
+    const SHAPE: &str = "expected a proxy URL like \"http://proxy.internal:3128\" (http or https, a host, \
+                         an optional port, no path, query or fragment)";
+    let u = url::Url::parse(raw.trim()).map_err(|_| SHAPE)?;
+    let ok = matches!(u.scheme(), "http" | "https")
+        && u.host().is_some()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none();
+    if ok { Ok(u) } else { Err(SHAPE) }
+}
+
 fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     let mut r = Reader { root, errors };
 
@@ -329,6 +363,19 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         out
     };
     let egress = EgressPolicy { preset, allow: cidrs("egress.allow_cidrs"), deny: cidrs("egress.deny_cidrs") };
+    let egress_proxy = r.opt_str("egress.proxy_url").and_then(|raw| match proxy_url(&raw) {
+        Ok(u) => Some(u),
+        Err(why) => {
+            r.err("egress.proxy_url", why);
+            None
+        }
+    });
+    let server = ServerLimits {
+        header_read_timeout: Duration::from_secs(r.int("server.header_read_timeout_seconds", 1, 3600) as u64),
+        idle_timeout: Duration::from_secs(r.int("server.idle_timeout_seconds", 1, 86_400) as u64),
+        body_timeout: Duration::from_secs(r.int("server.body_timeout_seconds", 1, 3600) as u64),
+        connections_max: r.int("server.connections_max", 1, 1_000_000) as usize,
+    };
     let retention_days = r.int("retention.executions_days", 0, 36_500) as u32;
     let workflows = WorkflowLimits {
         steps_per_workflow_max: r.int("workflows.steps_per_workflow_max", 1, 10_000) as usize,
@@ -350,6 +397,8 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         schedule_defaults,
         delivery,
         egress,
+        egress_proxy,
+        server,
         retention_days,
         workflows,
     }
@@ -399,6 +448,33 @@ mod tests {
         let c = check("[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\"]\n").unwrap();
         assert_eq!(c.egress.preset, Preset::Strict);
         assert_eq!(c.egress.allow.len(), 1);
+    }
+
+    #[test]
+    fn the_proxy_url_is_validated_without_repeating_it() {
+        assert_eq!(check("").unwrap().egress_proxy, None);
+        let c = check("[egress]\nproxy_url = \"http://user:pw@proxy.internal:3128\"\n").unwrap();
+        assert_eq!(c.egress_proxy.unwrap().host_str(), Some("proxy.internal"));
+        for bad in ["socks5://p:1080", "http://p:3128/path", "proxy:3128", "http://p:3128/?q", "ftp://p:21"] {
+            let errs = check(&format!("[egress]\nproxy_url = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+            assert!(errs[0].starts_with("egress.proxy_url: expected a proxy URL"), "{bad}: {errs:?}");
+        }
+        let errs = check("[egress]\nproxy_url = \"http://user:s3cret@p:3128/x\"\n").unwrap_err();
+        assert!(!errs[0].contains("s3cret"), "{errs:?}");
+    }
+
+    #[test]
+    fn server_limits_have_units_and_bounds() {
+        let c = check("").unwrap();
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.server.body_timeout, Duration::from_secs(30));
+        assert_eq!(c.server.connections_max, 1024);
+        let errs = check("[server]\nheader_read_timeout_seconds = 0\nconnections_max = 0\n").unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("server.header_read_timeout_seconds: must be between 1")));
+        assert!(errs.iter().any(|e| e.starts_with("server.connections_max: must be between 1")));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use reqwest::header::{self, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::metrics::Metrics;
@@ -49,6 +50,15 @@ pub struct DeliveryLimits {
     pub retry_delay_max_ms: i64,
     pub queue_memory_max: usize,
     pub signing_overlap_ms: i64,
+}
+
+/// Where deliveries may go (config `[egress]`): the address policy and the optional proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egress {
+    pub policy: EgressPolicy,
+    /// `egress.proxy_url`; `None` = direct connections (proxy variables of the environment
+    /// are never used).
+    pub proxy: Option<reqwest::Url>,
 }
 
 /// What delivery tells the scheduler.
@@ -79,6 +89,8 @@ pub struct Engine {
     metrics: Metrics,
     http: reqwest::Client,
     policy: SharedPolicy,
+    /// `egress.proxy_url` is set: targets are resolved and judged before they go to the proxy.
+    proxied: bool,
     limits: RwLock<DeliveryLimits>,
     global: Arc<Semaphore>,
     gates: Mutex<HashMap<DomainId, Arc<guard::Gate>>>,
@@ -92,13 +104,15 @@ impl Engine {
         clock: Arc<dyn Clock>,
         metrics: Metrics,
         limits: DeliveryLimits,
-        policy: EgressPolicy,
+        egress: Egress,
         events: mpsc::Sender<DeliveryEvent>,
-    ) -> Arc<Engine> {
+    ) -> Result<Arc<Engine>, reqwest::Error> {
+        let Egress { policy, proxy } = egress;
         let policy: SharedPolicy = Arc::new(RwLock::new(policy));
-        Arc::new(Engine {
-            http: client::build(policy.clone(), limits.max_in_flight),
+        Ok(Arc::new(Engine {
+            http: client::build(policy.clone(), limits.max_in_flight, proxy.as_ref())?,
             policy,
+            proxied: proxy.is_some(),
             global: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits: RwLock::new(limits),
             gates: Mutex::new(HashMap::new()),
@@ -107,7 +121,7 @@ impl Engine {
             clock,
             metrics,
             events,
-        })
+        }))
     }
 
     /// Applies reloaded limits and egress policy (`max_in_flight` needs a restart).
@@ -305,35 +319,59 @@ impl Engine {
             },
             outcome,
         };
-        let url = match reqwest::Url::parse(&req.url) {
-            Ok(u) => u,
-            Err(e) => {
-                return finish(None, Some(format!("invalid URL: {e}")), None, 0, Outcome::Permanent);
+        let url = req.url.clone();
+        if let Err(denied) = client::check_literal(&url, &self.policy) {
+            return finish(None, Some(denied.to_string()), None, 0, Outcome::Permanent);
+        }
+        if self.proxied {
+            match client::check_via_proxy(&url, &self.policy).await {
+                Ok(()) => {}
+                Err(client::ProxyCheckError::Denied(denied)) => {
+                    return finish(None, Some(denied.to_string()), None, 0, Outcome::Permanent);
+                }
+                Err(e) => {
+                    let why = format!("connection failed: {}", error_chain(&e));
+                    return finish(None, Some(why), None, 0, Outcome::Retryable { retry_after_ms: None });
+                }
             }
-        };
-        if let Err(why) = client::check_literal(&url, &self.policy) {
-            return finish(None, Some(why), None, 0, Outcome::Permanent);
         }
         let ts = started.div_euclid(1000);
         let body = req.body.clone().unwrap_or_default();
         let secrets: Vec<zeroize::Zeroizing<String>> =
             domain.active_signing(started).filter_map(|k| self.vault.open_signing(domain.id, k).ok()).collect();
         let refs: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
+        // One line per header name: the template's headers, the daemon's default content type
+        // unless the template set one, then the daemon's own headers over any template value.
+        let mut headers = req.headers.clone();
+        if req.body.is_some() && !headers.contains_key(header::CONTENT_TYPE) {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let Ok(key) = HeaderValue::from_str(&exec.idempotency_key) else {
+            let why = "the execution's idempotency key is not a valid header value".to_string();
+            return finish(None, Some(why), None, 0, Outcome::Permanent);
+        };
+        headers.insert("idempotency-key", key.clone());
+        headers.insert("webhook-id", key);
+        headers.insert("webhook-timestamp", HeaderValue::from(ts));
+        if refs.is_empty() {
+            headers.remove("webhook-signature");
+        } else {
+            let sig = signing::signature_header(&refs, &exec.idempotency_key, ts, &body);
+            match HeaderValue::from_str(&sig) {
+                Ok(v) => headers.insert("webhook-signature", v),
+                Err(_) => {
+                    let why = "the signature is not a valid header value".to_string();
+                    return finish(None, Some(why), None, 0, Outcome::Permanent);
+                }
+            };
+        }
         let mut rb = self
             .http
             .request(req.method.clone(), url)
             .timeout(Duration::from_millis(u64::from(timeout_ms)))
-            .header("idempotency-key", &exec.idempotency_key)
-            .header("webhook-id", &exec.idempotency_key)
-            .header("webhook-timestamp", ts.to_string());
-        if !refs.is_empty() {
-            rb = rb.header("webhook-signature", signing::signature_header(&refs, &exec.idempotency_key, ts, &body));
-        }
-        for (k, v) in &req.headers {
-            rb = rb.header(k.as_str(), v.as_str());
-        }
+            .headers(headers);
         if let Some(b) = &req.body {
-            rb = rb.header("content-type", "application/json").body(b.clone());
+            rb = rb.body(b.clone());
         }
         let watch = Stopwatch::start();
         match rb.send().await {
@@ -370,9 +408,8 @@ impl Engine {
                 // The error would show the rendered URL, which may carry secrets.
                 let e = e.without_url();
                 let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
-                if client::is_egress_denial(&e) {
-                    let why = error_chain(&e);
-                    return finish(None, Some(why), None, latency_ms, Outcome::Permanent);
+                if let Some(denied) = client::egress_denial(&e) {
+                    return finish(None, Some(denied.to_string()), None, latency_ms, Outcome::Permanent);
                 }
                 let what = if e.is_timeout() {
                     format!("timeout after {timeout_ms} ms")

@@ -1,17 +1,72 @@
 //! Builds the HTTP request of an execution from its template, context and the brand's
 //! secrets — twice: once to send, once with secrets shown as `{{ #name }}` for the record.
+//!
+//! The URL is built with `url`'s setters on the domain's base URL, never by concatenation,
+//! and its authority is checked against the domain's afterwards: a rendered value can change
+//! the path and the query, never the host. Values substituted into the path are path data
+//! (percent-encoded, `/` included; a path that is one whole placeholder keeps its `/`s), and
+//! the rendered path must begin with `/` and hold no `.`/`..` segment. Header names and
+//! rendered values are checked here too, and the template's headers become one line per name.
+//! Every [`RenderError`] fails the execution before any request, once (no retries), naming
+//! the field or header — never a rendered value, which may hold a secret.
 
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use crate::model::{BrandId, Domain, HttpMethod, WebhookTemplate};
 use crate::store::Store;
-use crate::template::render::{ContextResolver, Masked, Unresolved, render_str, render_value};
+use crate::template::render::{
+    ContextResolver, Masked, Resolver, Unresolved, is_whole_placeholder, render_str_with, render_value,
+};
+use crate::template::{Kind, scan};
 use crate::vault::Vault;
+
+/// Headers the daemon sets on every delivery; a template's value for one of them is ignored
+/// (the daemon's wins: receivers verify signatures and deduplicate with these).
+pub const DAEMON_HEADERS: &[&str] = &["idempotency-key", "webhook-id", "webhook-timestamp", "webhook-signature"];
+
+/// Connection and framing headers, which the HTTP client derives from the domain and the body
+/// (RFC 9110 §7.6.1, RFC 9112 §6-7): a template may not set them (`host` would name another
+/// authority than the domain's; the others would corrupt the framing).
+pub const TRANSPORT_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-connection",
+    "proxy-authorization",
+];
+
+/// Why a template could not be turned into a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// A variable or secret that does not resolve.
+    #[error(transparent)]
+    Unresolved(#[from] Unresolved),
+    /// The rendered path is not a path of the domain (the text says why, never what).
+    #[error("path: {0}")]
+    Path(&'static str),
+    /// A header name, or a rendered header value, that HTTP does not allow.
+    #[error("header {name}: {why}")]
+    Header { name: String, why: &'static str },
+    /// The domain's host does not make a base URL (a record written by an older version).
+    #[error("the domain {host:?} is not a valid host for a URL")]
+    Domain { host: String },
+}
+
+const BAD_VALUE: &str = "the rendered value contains CR, LF or another character not allowed in a header value";
 
 pub struct Rendered {
     pub method: reqwest::Method,
-    pub url: String,
-    pub headers: Vec<(String, String)>,
+    /// The final URL: the domain's scheme and authority, the rendered path and query.
+    pub url: reqwest::Url,
+    /// The template's headers, one per name, without [`DAEMON_HEADERS`] and
+    /// [`TRANSPORT_HEADERS`]; values that carry a secret are marked sensitive.
+    pub headers: HeaderMap,
     /// The JSON body, serialised (what is signed is exactly what is sent).
     pub body: Option<Vec<u8>>,
     /// The request as recorded: method, url (without the query), query, headers, body;
@@ -19,10 +74,12 @@ pub struct Rendered {
     pub masked: Value,
 }
 
-fn encode_query_component(s: &str) -> String {
+/// Percent-encodes every byte except RFC 3986 unreserved characters (and `/` when
+/// `keep_slash`).
+fn percent_encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) || (keep_slash && b == b'/') {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -39,10 +96,7 @@ fn scalar_text(v: &Value) -> String {
     }
 }
 
-fn render_map(
-    m: &Map<String, Value>,
-    r: &mut impl crate::template::render::Resolver,
-) -> Result<Vec<(String, String)>, Unresolved> {
+fn render_map(m: &Map<String, Value>, r: &mut impl Resolver) -> Result<Vec<(String, String)>, Unresolved> {
     m.iter().map(|(k, v)| Ok((k.clone(), scalar_text(&render_value(v, r)?)))).collect()
 }
 
@@ -50,8 +104,126 @@ fn as_object(pairs: &[(String, String)]) -> Map<String, Value> {
     pairs.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect()
 }
 
-/// Renders `t` against `context`; an unresolvable variable or missing secret is an error
-/// naming it (the execution then fails before any request).
+/// Renders a path template: substituted values are percent-encoded as path data (RFC 6570
+/// simple expansion: only unreserved characters stay); a path that is exactly one
+/// placeholder keeps the `/`s of its value. `masked`: secrets stay as their placeholder.
+fn render_path(template: &str, r: &mut impl Resolver, masked: bool) -> Result<String, Unresolved> {
+    let whole = is_whole_placeholder(template);
+    render_str_with(template, r, |kind, text| match kind {
+        Kind::Secret(_) if masked => text,
+        _ => percent_encode(&text, whole),
+    })
+}
+
+/// A `.` or `..` segment, also percent-encoded (WHATWG URL treats `%2e` as `.`): `url` would
+/// remove it, so the request would go to another path than the one rendered.
+fn is_dot_segment(seg: &str) -> bool {
+    let s = seg.to_ascii_lowercase().replace("%2e", ".");
+    s == "." || s == ".."
+}
+
+fn check_path(path: &str) -> Result<(), RenderError> {
+    if !path.starts_with('/') {
+        return Err(RenderError::Path("the rendered path does not begin with \"/\""));
+    }
+    if path.split('/').any(is_dot_segment) {
+        return Err(RenderError::Path("the rendered path has a \".\" or \"..\" segment"));
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]/` of a domain.
+fn base_url(d: &Domain) -> Result<reqwest::Url, RenderError> {
+    let bad = || RenderError::Domain { host: d.host.clone() };
+    let u = reqwest::Url::parse(&format!("{}://{}/", d.protocol.as_str(), d.host)).map_err(|_| bad())?;
+    let clean = u.host().is_some()
+        && u.username().is_empty()
+        && u.password().is_none()
+        && u.path() == "/"
+        && u.query().is_none()
+        && u.fragment().is_none();
+    if clean { Ok(u) } else { Err(bad()) }
+}
+
+/// Builds the final URL on the domain's base with `url`'s setters and checks that its
+/// authority is still the domain's.
+fn build_url(base: &reqwest::Url, path: &str, query: &[(String, String)]) -> Result<reqwest::Url, RenderError> {
+    check_path(path)?;
+    let mut url = base.clone();
+    url.set_path(path);
+    if !query.is_empty() {
+        let qs = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", percent_encode(k, false), percent_encode(v, false)))
+            .collect::<Vec<_>>()
+            .join("&");
+        url.set_query(Some(&qs));
+    }
+    if url.scheme() != base.scheme() || url.authority() != base.authority() {
+        return Err(RenderError::Path("the rendered URL would leave the domain"));
+    }
+    Ok(url)
+}
+
+fn is_reserved(name: &HeaderName) -> bool {
+    DAEMON_HEADERS.contains(&name.as_str()) || TRANSPORT_HEADERS.contains(&name.as_str())
+}
+
+/// True when a template header value uses a secret.
+fn uses_secret(v: &Value) -> bool {
+    matches!(v, Value::String(s) if scan(s).iter().any(|p| matches!(p.kind, Kind::Secret(_))))
+}
+
+/// The template's rendered headers as one line per name (a later name that differs only in
+/// case replaces an earlier one; templates created now cannot have both).
+fn header_map(t: &WebhookTemplate, rendered: &[(String, String)]) -> Result<HeaderMap, RenderError> {
+    let mut map = HeaderMap::with_capacity(rendered.len());
+    for (k, v) in rendered {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| RenderError::Header { name: k.clone(), why: "not a valid header name" })?;
+        if is_reserved(&name) {
+            continue;
+        }
+        let mut value =
+            HeaderValue::from_str(v).map_err(|_| RenderError::Header { name: k.clone(), why: BAD_VALUE })?;
+        if t.headers.get(k).is_some_and(uses_secret) {
+            value.set_sensitive(true);
+        }
+        map.insert(name, value);
+    }
+    Ok(map)
+}
+
+/// Checks a template's `headers_json` when it is created or changed: names are HTTP tokens,
+/// unique regardless of case and not [`TRANSPORT_HEADERS`]; string values hold no CR, LF or
+/// other byte a header value may not hold (RFC 9110 §5.5). `Err` explains, naming the header.
+/// Values are scalars here (the API checked that); placeholders inside them are checked again
+/// when they are rendered.
+pub fn check_headers(headers: &Map<String, Value>) -> Result<(), String> {
+    let mut seen: Vec<(HeaderName, &str)> = Vec::with_capacity(headers.len());
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| format!("{k:?} is not a valid header name"))?;
+        if TRANSPORT_HEADERS.contains(&name.as_str()) {
+            return Err(format!(
+                "{k:?} is set by the HTTP client (from the domain and the body); a template cannot set it"
+            ));
+        }
+        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+            return Err(format!("{first:?} and {k:?} are the same header (names are case-insensitive)"));
+        }
+        if let Value::String(s) = v
+            && HeaderValue::from_str(s).is_err()
+        {
+            return Err(format!("the value of {k:?} contains CR, LF or another character not allowed in a header"));
+        }
+        seen.push((name, k));
+    }
+    Ok(())
+}
+
+/// Renders `t` against `context`; an unresolvable variable, a missing secret, a path that
+/// leaves the domain or a header HTTP does not allow is an error naming it (the execution then
+/// fails before any request).
 pub fn render(
     store: &Store,
     vault: &Vault,
@@ -59,47 +231,88 @@ pub fn render(
     t: &WebhookTemplate,
     d: &Domain,
     context: &Map<String, Value>,
-) -> Result<Rendered, Unresolved> {
+) -> Result<Rendered, RenderError> {
     let secrets = |name: &str| -> Option<String> {
         let s = store.find_secret(brand, name).ok().flatten()?;
         let plain = vault.open(s.id, &s.sealed).ok()?;
         String::from_utf8(plain.to_vec()).ok()
     };
     let mut r = ContextResolver { initial: context, secrets };
-    let path = render_str(&t.path, &mut r)?;
+    let path = render_path(&t.path, &mut r, false)?;
     let query = render_map(&t.query, &mut r)?;
     let headers = render_map(&t.headers, &mut r)?;
     let has_body = t.method != HttpMethod::Get;
     let body = if has_body { Some(render_value(&t.body, &mut r)?) } else { None };
 
     let mut m = Masked(&mut r);
-    let masked_path = render_str(&t.path, &mut m)?;
+    let masked_path = render_path(&t.path, &mut m, true)?;
     let masked_query = render_map(&t.query, &mut m)?;
-    let masked_headers = render_map(&t.headers, &mut m)?;
+    let mut masked_headers = render_map(&t.headers, &mut m)?;
     let masked_body = if has_body { render_value(&t.body, &mut m)? } else { Value::Null };
 
-    let base = format!("{}://{}", d.protocol.as_str(), d.host);
-    let qs = |q: &[(String, String)]| {
-        q.iter()
-            .map(|(k, v)| format!("{}={}", encode_query_component(k), encode_query_component(v)))
-            .collect::<Vec<_>>()
-            .join("&")
-    };
-    let with_query = |p: String, q: &[(String, String)]| {
-        if q.is_empty() { format!("{base}{p}") } else { format!("{base}{p}?{}", qs(q)) }
-    };
+    let base = base_url(d)?;
+    let url = build_url(&base, &path, &query)?;
+    let header_map = header_map(t, &headers)?;
+    masked_headers.retain(|(k, _)| HeaderName::from_bytes(k.as_bytes()).is_ok_and(|n| !is_reserved(&n)));
     let masked = json!({
         "method": t.method.as_str(),
-        "url": format!("{base}{masked_path}"),
+        "url": format!("{}{masked_path}", base.as_str().trim_end_matches('/')),
         "query": as_object(&masked_query),
         "headers": as_object(&masked_headers),
         "body": masked_body,
     });
     Ok(Rendered {
         method: reqwest::Method::from_bytes(t.method.as_str().as_bytes()).expect("known method"),
-        url: with_query(path, &query),
-        headers,
+        url,
+        headers: header_map,
         body: body.map(|b| serde_json::to_vec(&b).expect("JSON values serialise")),
         masked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ctx(Value);
+
+    impl Resolver for Ctx {
+        fn secret(&mut self, name: &str) -> Option<String> {
+            Some(format!("S-{name}"))
+        }
+        fn path(&mut self, path: &str) -> Option<Value> {
+            crate::template::render::lookup(&self.0, path).cloned()
+        }
+    }
+
+    fn url_of(path_template: &str, ctx: Value) -> Result<String, RenderError> {
+        let base = reqwest::Url::parse("http://127.0.0.1:8080/").unwrap();
+        let path = render_path(path_template, &mut Ctx(ctx), false)?;
+        build_url(&base, &path, &[]).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn values_in_a_path_are_path_data_and_cannot_change_the_authority() {
+        let ok = |t: &str, ctx: Value| url_of(t, ctx).unwrap();
+        assert_eq!(ok("/u/{{ id }}", json!({"id": "a/b?c#d e%"})), "http://127.0.0.1:8080/u/a%2Fb%3Fc%23d%20e%25");
+        assert_eq!(ok("/u/{{ id }}/x", json!({"id": "../../admin"})), "http://127.0.0.1:8080/u/..%2F..%2Fadmin/x");
+        assert_eq!(ok("{{ p }}", json!({"p": "/a/b c"})), "http://127.0.0.1:8080/a/b%20c", "a whole-path value");
+        assert_eq!(ok("/p/{{ #k }}", json!({})), "http://127.0.0.1:8080/p/S-k");
+        for (t, ctx) in [
+            ("{{ p }}", json!({"p": "@127.0.0.2:9/x"})),
+            ("{{ p }}", json!({"p": "127.0.0.2/x"})),
+            ("{{ p }}", json!({"p": ""})),
+            ("{{ p }}", json!({"p": "/a/../admin"})),
+            ("/u/{{ id }}", json!({"id": ".."})),
+            ("/u/{{ id }}/x", json!({"id": "."})),
+        ] {
+            let e = url_of(t, ctx.clone()).expect_err(&format!("{t} {ctx}"));
+            assert!(matches!(e, RenderError::Path(_)), "{e}");
+            assert!(e.to_string().starts_with("path: "), "{e}");
+        }
+        // A value's `%` is data too, so it cannot spell a dot segment.
+        assert_eq!(ok("{{ p }}", json!({"p": "/a/%2e%2e/b"})), "http://127.0.0.1:8080/a/%252e%252e/b");
+        // `//host` as a whole path stays a path of the domain.
+        assert_eq!(ok("{{ p }}", json!({"p": "//evil.example/x"})), "http://127.0.0.1:8080//evil.example/x");
+    }
 }

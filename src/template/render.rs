@@ -27,6 +27,8 @@ impl std::fmt::Display for Unresolved {
     }
 }
 
+impl std::error::Error for Unresolved {}
+
 /// Looks up a dotted path (`a.b.0.c`) in a JSON value.
 pub fn lookup<'v>(root: &'v Value, path: &str) -> Option<&'v Value> {
     let mut cur = root;
@@ -73,27 +75,40 @@ fn resolve(r: &mut impl Resolver, kind: &Kind<'_>) -> Result<Value, Unresolved> 
 
 /// Renders a string to text.
 pub fn render_str(s: &str, r: &mut impl Resolver) -> Result<String, Unresolved> {
+    render_str_with(s, r, |_, text| text)
+}
+
+/// Renders a string to text, passing the text of each substituted value through `f` (with the
+/// placeholder's kind) before it is inserted; the template's own text is kept as written. Used
+/// to percent-encode values that go into a URL path.
+pub fn render_str_with(
+    s: &str,
+    r: &mut impl Resolver,
+    mut f: impl FnMut(&Kind<'_>, String) -> String,
+) -> Result<String, Unresolved> {
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
     for p in scan(s) {
         out.push_str(&s[last..p.start]);
-        out.push_str(&as_text(&resolve(r, &p.kind)?));
+        out.push_str(&f(&p.kind, as_text(&resolve(r, &p.kind)?)));
         last = p.end;
     }
     out.push_str(&s[last..]);
     Ok(out)
 }
 
+/// True when `s` is exactly one placeholder (its value then stands for the whole field).
+pub fn is_whole_placeholder(s: &str) -> bool {
+    matches!(scan(s).as_slice(), [only] if only.start == 0 && only.end == s.len())
+}
+
 /// Renders every string inside a JSON value (object keys are left alone).
 pub fn render_value(v: &Value, r: &mut impl Resolver) -> Result<Value, Unresolved> {
     Ok(match v {
-        Value::String(s) => {
-            let found = scan(s);
-            match found.as_slice() {
-                [only] if only.start == 0 && only.end == s.len() => resolve(r, &only.kind)?,
-                _ => Value::String(render_str(s, r)?),
-            }
-        }
+        Value::String(s) => match scan(s).as_slice() {
+            [only] if only.start == 0 && only.end == s.len() => resolve(r, &only.kind)?,
+            _ => Value::String(render_str(s, r)?),
+        },
         Value::Array(a) => Value::Array(a.iter().map(|x| render_value(x, r)).collect::<Result<_, _>>()?),
         Value::Object(o) => {
             let mut m = Map::with_capacity(o.len());

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::python::python;
 use crate::receiver::{Received, Receiver, Script};
+use crate::support::netns::{self, METADATA_NAME};
 use crate::support::{Api, TestDaemon, assert_ok, now, unix_now_s};
 
 /// Config every daemon here runs with: no API rate limit (the bulk tests start hundreds of
@@ -752,36 +753,6 @@ fn requests_are_signed_per_standard_webhooks() {
 
 // 13 -----------------------------------------------------------------------------------------
 
-/// A name that resolves to the metadata address, for the resolver-hook check. The test adds
-/// `169.254.169.254 metadata.hookwheel.test` to /etc/hosts if missing: the daemon resolves
-/// names with the system resolver (getaddrinfo), so this is the only way to make a name resolve
-/// to a link-local address without running a DNS server. The tests run as root in a throwaway
-/// environment; `.test` is reserved (RFC 2606), so the line cannot shadow a real name.
-const METADATA_NAME: &str = "metadata.hookwheel.test";
-
-fn ensure_metadata_name() {
-    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let present = hosts.lines().any(|l| {
-        let mut f = l.split_whitespace();
-        f.next() == Some("169.254.169.254") && f.any(|n| n == METADATA_NAME)
-    });
-    if !present {
-        let mut f = std::fs::OpenOptions::new().append(true).open("/etc/hosts").unwrap_or_else(|e| {
-            panic!(
-                "this test needs the line `169.254.169.254 {METADATA_NAME}` in /etc/hosts \
-                     and could not add it ({e}); add it by hand or run the tests as root"
-            )
-        });
-        writeln!(f, "\n169.254.169.254 {METADATA_NAME}").expect("append to /etc/hosts");
-    }
-    let resolved: Vec<std::net::SocketAddr> =
-        std::net::ToSocketAddrs::to_socket_addrs(&(METADATA_NAME, 80)).map(Iterator::collect).unwrap_or_default();
-    assert!(
-        resolved.iter().any(|a| a.ip().to_string() == "169.254.169.254"),
-        "{METADATA_NAME} does not resolve to 169.254.169.254: {resolved:?}"
-    );
-}
-
 /// Runs a template with retries and expects an egress refusal: failed, one attempt at most,
 /// no retry, the error naming the egress policy.
 fn assert_egress_blocked(api: &Api, template: &str, what: &str) {
@@ -802,9 +773,22 @@ fn assert_egress_blocked(api: &Api, template: &str, what: &str) {
     }
 }
 
+/// Runs in its own network namespace (only loopback) with a private /etc/hosts that maps
+/// `metadata.hookwheel.test` to the metadata address: nothing outside the test changes, and a
+/// regression cannot send a packet off the machine.
 #[test]
 fn egress_policy_blocks_metadata_addresses_in_every_encoding() {
-    ensure_metadata_name();
+    netns::isolated(
+        module_path!(),
+        "egress_policy_blocks_metadata_addresses_in_every_encoding",
+        METADATA_HOSTS,
+        metadata_addresses_are_blocked,
+    );
+}
+
+const METADATA_HOSTS: &[(&str, &str)] = &[("169.254.169.254", METADATA_NAME)];
+
+fn metadata_addresses_are_blocked() {
     let d = daemon("");
     let api = d.client();
     let retrying = json!({"max_retries": 2, "retry_delay": 1});

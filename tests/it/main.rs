@@ -12,6 +12,8 @@ mod receiver;
 mod schedules;
 mod sdk;
 mod secrets;
+mod security;
+mod server;
 mod support;
 mod templates;
 mod timezones;

@@ -21,6 +21,8 @@ pub struct Received {
     pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
+    /// Every header line as it arrived (name as sent, trimmed value), in order.
+    pub raw_headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -30,6 +32,10 @@ impl Received {
     }
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    /// How many header lines carry `name` (case-insensitive).
+    pub fn header_lines(&self, name: &str) -> usize {
+        self.raw_headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(name)).count()
     }
 }
 
@@ -85,6 +91,8 @@ impl Script {
 
 #[derive(Clone)]
 pub struct Receiver {
+    /// The loopback address it listens on.
+    pub ip: String,
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub script: Arc<Mutex<Script>>,
@@ -103,9 +111,15 @@ fn now_ms() -> i64 {
 
 impl Receiver {
     pub fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
+        Receiver::start_on("127.0.0.1")
+    }
+
+    /// A receiver on another loopback address (e.g. `127.0.0.2`), port chosen by the system.
+    pub fn start_on(ip: &str) -> Receiver {
+        let listener = TcpListener::bind((ip, 0)).expect("bind receiver");
         let port = listener.local_addr().unwrap().port();
         let r = Receiver {
+            ip: ip.to_string(),
             port,
             received: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(Script::default())),
@@ -124,7 +138,7 @@ impl Receiver {
     }
 
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.ip, self.port)
     }
 
     pub fn set_script(&self, s: Script) {
@@ -180,6 +194,7 @@ impl Receiver {
             let method = parts.next().unwrap_or("").to_string();
             let path = parts.next().unwrap_or("").to_string();
             let mut headers = HashMap::new();
+            let mut raw_headers = Vec::new();
             loop {
                 let mut h = String::new();
                 if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -191,6 +206,7 @@ impl Receiver {
                 }
                 if let Some((k, v)) = h.split_once(':') {
                     headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    raw_headers.push((k.to_string(), v.trim().to_string()));
                 }
             }
             let len = headers.get("content-length").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
@@ -205,7 +221,7 @@ impl Receiver {
             // answer requests in arrival order.
             let script = {
                 let mut received = self.received.lock().unwrap();
-                received.push(Received { at_ms, method, path, headers, body });
+                received.push(Received { at_ms, method, path, headers, raw_headers, body });
                 let queued = self.queue.lock().unwrap().pop_front();
                 queued.unwrap_or_else(|| self.script.lock().unwrap().clone())
             };

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub mod netns;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_hookwheel");
 
 /// How long to wait for a starting daemon to print its address. A readiness wait, not an
@@ -33,6 +35,10 @@ pub struct TestDaemon {
     output: Arc<Mutex<Vec<String>>>,
     extra_config: String,
     pub tls: bool,
+    /// Extra environment variables of the daemon process.
+    pub env: Vec<(String, String)>,
+    /// A command the daemon is started under, e.g. `["prlimit", "--nofile=64"]`.
+    pub command_prefix: Vec<String>,
 }
 
 /// Creates a fresh temporary directory for a daemon.
@@ -47,7 +53,8 @@ impl TestDaemon {
     }
 
     /// Starts a daemon on a new temp dir; `extra_config` is TOML appended to the test config
-    /// (it may add keys to any section except `[server]`'s listen/data_dir).
+    /// (it may add keys to any section, `[server]` too, except `listen`, `data_dir` and
+    /// `shutdown_grace_seconds`).
     pub fn start_with(extra_config: &str) -> TestDaemon {
         let mut d = TestDaemon::unstarted(temp_dir(), extra_config);
         d.launch().expect("daemon starts");
@@ -71,7 +78,22 @@ impl TestDaemon {
             output: Arc::new(Mutex::new(Vec::new())),
             extra_config: extra_config.to_string(),
             tls: extra_config.contains("cert_file"),
+            env: Vec::new(),
+            command_prefix: Vec::new(),
         }
+    }
+
+    /// Starts a daemon on a new temp dir like [`TestDaemon::start_with`], with extra
+    /// environment variables and a command it runs under (`prefix`, may be empty).
+    pub fn start_custom(extra_config: &str, env: &[(&str, &str)], prefix: &[&str]) -> TestDaemon {
+        let mut d = TestDaemon::unstarted(temp_dir(), extra_config);
+        d.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        d.command_prefix = prefix.iter().map(|s| s.to_string()).collect();
+        d.launch().unwrap_or_else(|out| panic!("daemon did not start:\n{out}"));
+        let creds = d.initial_credentials();
+        d.brand = creds.brand;
+        d.key = creds.key;
+        d
     }
 
     /// Starts a daemon on a prepared directory (e.g. a restored backup) with known credentials.
@@ -125,12 +147,26 @@ impl TestDaemon {
         self.dir.join("hookwheel.toml")
     }
 
-    /// The config file the daemon runs with.
+    /// The config file the daemon runs with. Keys of a `[server]` table in `extra` join the
+    /// test's own `[server]` table (TOML allows a table once).
     pub fn write_config(&self, extra: &str) {
+        let (mut server, mut rest) = (String::new(), String::new());
+        let mut in_server = false;
+        for line in extra.lines() {
+            let t = line.trim();
+            if t.starts_with('[') {
+                in_server = t == "[server]";
+                if in_server {
+                    continue;
+                }
+            }
+            let to = if in_server { &mut server } else { &mut rest };
+            to.push_str(line);
+            to.push('\n');
+        }
         let text = format!(
-            "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\nshutdown_grace_seconds = 5\n\n{}\n",
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\nshutdown_grace_seconds = 5\n{server}\n{rest}\n",
             self.data_dir().display(),
-            extra
         );
         std::fs::write(self.config_path(), text).expect("write config");
     }
@@ -143,11 +179,20 @@ impl TestDaemon {
     /// Starts the process; returns the daemon's stderr if it exits before listening.
     pub fn launch(&mut self) -> Result<(), String> {
         self.write_config(&self.extra_config.clone());
-        let mut child = Command::new(BIN)
+        let mut cmd = match self.command_prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = cmd
             .args(["serve", "--config"])
             .arg(self.config_path())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
