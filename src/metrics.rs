@@ -67,6 +67,8 @@ struct Inner {
     armed: std::sync::atomic::AtomicU64,
     /// domain id -> executions waiting at its traffic guard
     queue_depths: Mutex<Vec<(String, usize)>>,
+    /// CPU-bound API tasks (previews, schedule checks): (running, waiting for a permit)
+    compute: Mutex<(i64, i64)>,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -121,6 +123,13 @@ impl Metrics {
 
     pub fn set_queue_depths(&self, depths: Vec<(crate::model::DomainId, usize)>) {
         *lock(&self.0.queue_depths) = depths.into_iter().map(|(d, n)| (d.to_string(), n)).collect();
+    }
+
+    /// Adjusts the CPU-bound API task gauges (running on the blocking pool, waiting for a permit).
+    pub fn add_compute(&self, running: i64, waiting: i64) {
+        let mut c = lock(&self.0.compute);
+        c.0 += running;
+        c.1 += waiting;
     }
 
     pub fn set_armed(&self, n: usize) {
@@ -183,6 +192,10 @@ impl Metrics {
             "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );
         let _ = writeln!(out, "hookwheel_armed_timers {}", self.0.armed.load(std::sync::atomic::Ordering::Relaxed));
+        let (running, waiting) = *lock(&self.0.compute);
+        out.push_str("# HELP hookwheel_compute_tasks CPU-bound API tasks (previews, schedule checks) by state.\n# TYPE hookwheel_compute_tasks gauge\n");
+        let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"running\"}} {running}");
+        let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"waiting\"}} {waiting}");
         out
     }
 }

@@ -6,6 +6,7 @@ mod crash;
 mod delivery;
 mod domains;
 mod durability;
+mod inputs;
 mod python;
 mod receiver;
 mod schedules;
