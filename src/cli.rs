@@ -267,6 +267,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// How long the offline preview may search, in milliseconds: longer than the daemon's default
+/// budget, since it holds up nobody else.
+const PREVIEW_OFFLINE_BUDGET_MS: u64 = 10_000;
+
 fn preview_offline(fields: &[String], rules: Option<&str>) -> anyhow::Result<Value> {
     let mut body = serde_json::Map::new();
     for f in fields {
@@ -280,9 +284,11 @@ fn preview_offline(fields: &[String], rules: Option<&str>) -> anyhow::Result<Val
     if let Some(r) = rules {
         body.insert("rules".into(), serde_json::from_str(r).context("--rules must be a JSON array")?);
     }
-    let req = crate::api::request::Req { method: axum::http::Method::POST, body, query: Default::default() };
+    let input = crate::api::input::from_body(body).map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     let now = <SystemClock as crate::time::Clock>::now_ms(&SystemClock);
-    crate::api::schedules::preview_request(&req, None, "UTC", now).map_err(|e| anyhow::anyhow!("{}", e.message()))
+    let budget = crate::api::compute::Budget::new(PREVIEW_OFFLINE_BUDGET_MS);
+    crate::api::schedules::preview_request(input, None, "UTC", now, &budget)
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))
 }
 
 fn str_of(v: &Value) -> &str {

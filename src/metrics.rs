@@ -71,6 +71,8 @@ struct Inner {
     store_writable: std::sync::atomic::AtomicU64,
     /// domain id -> executions waiting at its traffic guard
     queue_depths: Mutex<Vec<(String, usize)>>,
+    /// CPU-bound API tasks (previews, schedule checks): (running, waiting for a permit)
+    compute: Mutex<(i64, i64)>,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -136,6 +138,13 @@ impl Metrics {
     /// Whether the store currently accepts writes.
     pub fn set_store_writable(&self, writable: bool) {
         self.0.store_writable.store(u64::from(writable), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Adjusts the CPU-bound API task gauges (running on the blocking pool, waiting for a permit).
+    pub fn add_compute(&self, running: i64, waiting: i64) {
+        let mut c = lock(&self.0.compute);
+        c.0 += running;
+        c.1 += waiting;
     }
 
     pub fn set_armed(&self, n: usize) {
@@ -208,6 +217,10 @@ impl Metrics {
             "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );
         let _ = writeln!(out, "hookwheel_armed_timers {}", self.0.armed.load(std::sync::atomic::Ordering::Relaxed));
+        let (running, waiting) = *lock(&self.0.compute);
+        out.push_str("# HELP hookwheel_compute_tasks CPU-bound API tasks (previews, schedule checks) by state.\n# TYPE hookwheel_compute_tasks gauge\n");
+        let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"running\"}} {running}");
+        let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"waiting\"}} {waiting}");
         out
     }
 }

@@ -1,7 +1,6 @@
 //! The one entry point for `/v1/api/<action>/`: lookup, auth, rate limit, body, idempotency,
 //! handler, envelope, metrics. Handlers never see an unauthenticated or malformed request.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -135,7 +134,11 @@ async fn handle(
         return Err(ApiError::MethodNotAllowed(allowed));
     }
     let raw = read_body(headers, body, &live).await?;
-    let req = Req { method, body: parse_body(&raw, &live)?, query: parse_query(query.as_deref()) };
+    let req = Req {
+        body: parse_body(&raw, &live)?,
+        query: parse_query(query.as_deref()),
+        from_query: endpoint.reads_query(),
+    };
     let cx = Cx { app: app.clone(), brand, key_id, now, page_size: live.api.page_size };
 
     // A change may seal values (secrets, signing keys): it holds the vault's sealing guard
@@ -154,7 +157,7 @@ async fn handle(
             }
             idempotent(cx, endpoint, req, &key, &raw, live.api.idempotency_ttl_seconds).await
         }
-        _ => (endpoint.handler)(cx, req).await.map(|r| (r, false)),
+        _ => (endpoint.op.run)(cx, req).await.map(|r| (r, false)),
     }
 }
 
@@ -195,7 +198,7 @@ async fn idempotent(
         }
     }
     let _in_flight = InFlight(&app, slot);
-    let result = (endpoint.handler)(cx, req).await;
+    let result = (endpoint.op.run)(cx, req).await;
     if let Ok(reply) = &result
         && reply.status.is_success()
     {
@@ -324,11 +327,15 @@ fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, Api
     }
 }
 
-fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.insert(percent_decode(k), percent_decode(v));
-    }
-    out
+/// The decoded `name=value` pairs of a query string, in order (duplicates kept: the input
+/// reader refuses them).
+fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
 }

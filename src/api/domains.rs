@@ -1,28 +1,99 @@
 //! Domain endpoints: `add_domain`, `get_domain_paginated`, and the extensions
 //! `get_domain_uuid` (SDK), `update_domain`, `delete_domain`.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::reply::{ApiResult, ok, paginated};
+use super::fields::{Id, Int, Line, OneOf};
+use super::reply::{ApiResult, PageQuery, ok, paginated};
 use super::request::Cx;
-use super::request::Req;
 use crate::delivery::signing;
 use crate::model::{Domain, DomainId, Protocol, SigningKey};
 use crate::time::tz::format_in_zone;
 
-const PROTOCOL: &[&str] = &["protocol_type", "protocol"];
-const DOMAIN: &[&str] = &["domain", "domain_name"];
-const RATE_ENABLED: &[&str] = &["rate_limit_enabled"];
-const CONC_ENABLED: &[&str] = &["concurrency_control_enabled"];
-const MAX_CONC: &[&str] = &["max_concurrent_jobs", "max_concurrent"];
-const MAX_RPS: &[&str] = &["max_requests_per_second", "rate_limit_per_second"];
-const DOMAIN_UUID: &[&str] = &["domain_uuid"];
-
 /// Upper bounds for the traffic-guard settings.
 const MAX_CONCURRENT_JOBS_MAX: i64 = 10_000;
 const MAX_REQUESTS_PER_SECOND_MAX: i64 = 100_000;
+/// Longest host (a DNS name has at most 253 characters), with its optional `:port`.
 const HOST_CHARS_MAX: usize = 253;
+
+/// `add_domain`. The SDK's names (`protocol`, `max_concurrent`, `rate_limit_per_second`) are
+/// aliases; it sends no `*_enabled` flags, so a flag that is not sent defaults to whether its
+/// limit was sent (> 0). An enabled limit must be at least 1.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDomain {
+    /// `https` or `http`.
+    #[serde(alias = "protocol")]
+    #[schemars(extend("x-aliases" = ["protocol"]))]
+    pub protocol_type: OneOf<Protocol>,
+    /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
+    #[serde(alias = "domain_name")]
+    #[schemars(extend("x-aliases" = ["domain_name"]))]
+    pub domain: Line<HOST_CHARS_MAX>,
+    /// Space request starts `1/max_requests_per_second` s apart.
+    pub rate_limit_enabled: Option<bool>,
+    /// Allow at most `max_concurrent_jobs` requests in flight.
+    pub concurrency_control_enabled: Option<bool>,
+    /// Most requests in flight to the domain at once.
+    #[serde(alias = "max_concurrent")]
+    #[schemars(extend("x-aliases" = ["max_concurrent"]))]
+    pub max_concurrent_jobs: Option<Int<0, MAX_CONCURRENT_JOBS_MAX>>,
+    /// Most request starts per second.
+    #[serde(alias = "rate_limit_per_second")]
+    #[schemars(extend("x-aliases" = ["rate_limit_per_second"]))]
+    pub max_requests_per_second: Option<Int<0, MAX_REQUESTS_PER_SECOND_MAX>>,
+}
+
+/// `update_domain` (extension): absent fields keep their values.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDomain {
+    pub domain_uuid: Id,
+    #[serde(alias = "protocol")]
+    #[schemars(extend("x-aliases" = ["protocol"]))]
+    pub protocol_type: Option<OneOf<Protocol>>,
+    #[serde(alias = "domain_name")]
+    #[schemars(extend("x-aliases" = ["domain_name"]))]
+    pub domain: Option<Line<HOST_CHARS_MAX>>,
+    pub rate_limit_enabled: Option<bool>,
+    pub concurrency_control_enabled: Option<bool>,
+    #[serde(alias = "max_concurrent")]
+    #[schemars(extend("x-aliases" = ["max_concurrent"]))]
+    pub max_concurrent_jobs: Option<Int<0, MAX_CONCURRENT_JOBS_MAX>>,
+    #[serde(alias = "rate_limit_per_second")]
+    #[schemars(extend("x-aliases" = ["rate_limit_per_second"]))]
+    pub max_requests_per_second: Option<Int<0, MAX_REQUESTS_PER_SECOND_MAX>>,
+}
+
+/// The SDK's `get_domain_uuid`: a domain by name and protocol (default `https`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FindDomain {
+    #[serde(alias = "domain_name")]
+    #[schemars(extend("x-aliases" = ["domain_name"]))]
+    pub domain: Line<HOST_CHARS_MAX>,
+    #[serde(alias = "protocol")]
+    #[schemars(extend("x-aliases" = ["protocol"]))]
+    pub protocol_type: Option<OneOf<Protocol>>,
+}
+
+/// A domain by id: `delete_domain`, `get_domain_signing_secret`, `rotate_domain_signing_secret`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DomainRef {
+    pub domain_uuid: Id,
+}
+
+/// The traffic-guard values of a create or update.
+struct Limits {
+    rate_on: Option<bool>,
+    conc_on: Option<bool>,
+    max_conc: Option<i64>,
+    max_rps: Option<i64>,
+}
 
 /// Normalises and validates a host with optional port: `api.example.com`, `127.0.0.1:8080`,
 /// `[::1]:9000`. No scheme, path, query, credentials or whitespace.
@@ -69,23 +140,10 @@ pub fn parse_host(raw: &str, field: &str) -> Result<String, ApiError> {
     })
 }
 
-pub fn parse_protocol(req: &Req) -> Result<Option<Protocol>, ApiError> {
-    match req.opt_string(PROTOCOL)? {
-        None => Ok(None),
-        Some(s) => {
-            let (name, _) = req.field(PROTOCOL).expect("present");
-            Protocol::parse(&s).map(Some).ok_or_else(|| ApiError::invalid(name, "expected \"https\" or \"http\""))
-        }
-    }
-}
-
 /// Applies the traffic-guard fields. A flag that is not sent defaults to whether its limit was
 /// sent (the SDK sends only the limits); an enabled limit must be given and positive.
-fn apply_limits(req: &Req, d: &mut Domain) -> Result<(), ApiError> {
-    let max_conc = req.opt_int(MAX_CONC, 0, MAX_CONCURRENT_JOBS_MAX)?;
-    let max_rps = req.opt_int(MAX_RPS, 0, MAX_REQUESTS_PER_SECOND_MAX)?;
-    let conc_on = req.opt_bool(CONC_ENABLED)?;
-    let rate_on = req.opt_bool(RATE_ENABLED)?;
+fn apply_limits(l: Limits, d: &mut Domain) -> Result<(), ApiError> {
+    let Limits { rate_on, conc_on, max_conc, max_rps } = l;
     if let Some(v) = max_conc {
         d.max_concurrent_jobs = v as u32;
     }
@@ -126,10 +184,6 @@ fn domain_item(d: &Domain, tz: &str) -> Value {
     })
 }
 
-fn domain_id(req: &Req) -> Result<DomainId, ApiError> {
-    req.uuid(DOMAIN_UUID).map(DomainId)
-}
-
 /// A fresh signing secret for a new domain, sealed by the vault.
 pub fn new_signing_key(cx: &Cx, domain: DomainId) -> SigningKey {
     let secret = zeroize::Zeroizing::new(signing::new_secret());
@@ -163,56 +217,70 @@ pub async fn ensure_domain(cx: &Cx, d: Domain) -> Result<DomainId, ApiError> {
     Ok(cx.app.store.create_domain(d).await?.id)
 }
 
-pub async fn add(cx: Cx, req: Req) -> ApiResult {
-    let protocol = parse_protocol(&req)?.ok_or_else(|| ApiError::Missing("protocol_type".into()))?;
-    let host = parse_host(&req.string(DOMAIN)?, "domain")?;
-    let mut d = new_domain(&cx, protocol, host);
-    apply_limits(&req, &mut d)?;
+pub async fn add(cx: Cx, input: AddDomain) -> ApiResult {
+    let host = parse_host(&input.domain.0, "domain")?;
+    let mut d = new_domain(&cx, input.protocol_type.0, host);
+    let limits = Limits {
+        rate_on: input.rate_limit_enabled,
+        conc_on: input.concurrency_control_enabled,
+        max_conc: input.max_concurrent_jobs.map(|v| v.get()),
+        max_rps: input.max_requests_per_second.map(|v| v.get()),
+    };
+    apply_limits(limits, &mut d)?;
     let d = cx.app.store.create_domain(d).await?;
     ok(json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}))
 }
 
-pub async fn list(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
+pub async fn list(cx: Cx, input: PageQuery) -> ApiResult {
+    let page = input.number();
     let items = cx.app.store.list_domains(cx.brand.id, page, cx.page_size)?;
     let tz = cx.brand.timezone.as_str();
     paginated(items, page, cx.page_size, tz, |d| domain_item(d, tz))
 }
 
-pub async fn find_uuid(cx: Cx, req: Req) -> ApiResult {
-    let host = parse_host(&req.string(DOMAIN)?, "domain")?;
-    let protocol = parse_protocol(&req)?.unwrap_or(Protocol::Https);
+pub async fn find_uuid(cx: Cx, input: FindDomain) -> ApiResult {
+    let host = parse_host(&input.domain.0, "domain")?;
+    let protocol = input.protocol_type.map_or(Protocol::Https, |p| p.0);
     let d = cx.app.store.find_domain(cx.brand.id, protocol, &host)?.ok_or(ApiError::NotFound("Domain"))?;
     let id = d.id.to_string();
     ok(json!({"success": true, "domain_uuid": id, "data": domain_item(&d, &cx.brand.timezone)}))
 }
 
-pub async fn update(cx: Cx, req: Req) -> ApiResult {
-    let id = domain_id(&req)?;
-    let mut d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
-    if let Some(p) = parse_protocol(&req)? {
-        d.protocol = p;
+fn load(cx: &Cx, id: Id) -> Result<Domain, ApiError> {
+    cx.app.store.get_domain(cx.brand.id, DomainId(id.0))?.ok_or(ApiError::NotFound("Domain"))
+}
+
+pub async fn update(cx: Cx, input: UpdateDomain) -> ApiResult {
+    let mut d = load(&cx, input.domain_uuid)?;
+    if let Some(p) = input.protocol_type {
+        d.protocol = p.0;
     }
-    if let Some(h) = req.opt_string(DOMAIN)? {
-        d.host = parse_host(&h, "domain")?;
+    if let Some(h) = &input.domain {
+        d.host = parse_host(&h.0, "domain")?;
     }
-    apply_limits(&req, &mut d)?;
+    let limits = Limits {
+        rate_on: input.rate_limit_enabled,
+        conc_on: input.concurrency_control_enabled,
+        max_conc: input.max_concurrent_jobs.map(|v| v.get()),
+        max_rps: input.max_requests_per_second.map(|v| v.get()),
+    };
+    apply_limits(limits, &mut d)?;
     d.updated_ms = cx.now;
+    let id = d.id;
     cx.app.store.update_domain(d).await?;
     ok(json!({"success": true, "details": "Domain updated successfully", "domain_uuid": id.to_string()}))
 }
 
-pub async fn delete(cx: Cx, req: Req) -> ApiResult {
-    let id = domain_id(&req)?;
+pub async fn delete(cx: Cx, input: DomainRef) -> ApiResult {
+    let id = DomainId(input.domain_uuid.0);
     cx.app.store.delete_domain(cx.brand.id, id).await?;
     ok(json!({"success": true, "details": "Domain deleted successfully", "domain_uuid": id.to_string()}))
 }
 
 /// `get_domain_signing_secret` (extension): the `whsec_` secret(s) that sign this domain's
 /// requests — the one endpoint besides `get_value_of_secret` that reveals a secret.
-pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
-    let id = domain_id(&req)?;
-    let d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
+pub async fn signing_secret(cx: Cx, input: DomainRef) -> ApiResult {
+    let d = load(&cx, input.domain_uuid)?;
     let mut keys = Vec::new();
     for k in d.active_signing(cx.now) {
         let secret =
@@ -231,9 +299,8 @@ pub async fn signing_secret(cx: Cx, req: Req) -> ApiResult {
 
 /// `rotate_domain_signing_secret` (extension): a new secret signs from now on; the previous
 /// one keeps signing alongside for `delivery.signing_overlap_seconds`.
-pub async fn rotate_signing_secret(cx: Cx, req: Req) -> ApiResult {
-    let id = domain_id(&req)?;
-    let d = cx.app.store.get_domain(cx.brand.id, id)?.ok_or(ApiError::NotFound("Domain"))?;
+pub async fn rotate_signing_secret(cx: Cx, input: DomainRef) -> ApiResult {
+    let d = load(&cx, input.domain_uuid)?;
     let overlap = cx.app.delivery_limits().signing_overlap_ms;
     let mut keys: Vec<SigningKey> = d.active_signing(cx.now).cloned().collect();
     for k in &mut keys {

@@ -1,32 +1,29 @@
-//! The endpoint table: every `/v1/api/` action with its methods, its documented fields and its
-//! handler. Routing and `/openapi.json` both read this one list, so they cannot drift apart.
+//! The endpoint table: every `/v1/api/` action with its methods, summary and handler. Each
+//! handler takes one typed input (see [`super::input`]); the table reads the input's schema
+//! from the handler's own signature, so routing, `/openapi.json` and validation share one
+//! definition of every request.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use axum::http::Method;
+use schemars::Schema;
 
+use super::input;
 use super::reply::ApiResult;
-use super::request::Cx;
-use super::request::Req;
+use super::request::{Cx, Req};
 use super::{domains, executions, schedules, secrets, templates, timezones, workflows};
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
 
-/// One documented request field.
-#[derive(Debug, Clone, Copy)]
-pub struct Field {
-    pub name: &'static str,
-    /// JSON type: "string", "integer", "boolean", "object", "array", "number|string".
-    pub ty: &'static str,
-    pub required: bool,
-}
-
-const fn req(name: &'static str, ty: &'static str) -> Field {
-    Field { name, ty, required: true }
-}
-const fn opt(name: &'static str, ty: &'static str) -> Field {
-    Field { name, ty, required: false }
+/// A handler together with what the table knows about its input type.
+pub struct Op {
+    /// Reads the typed input from the request, then runs the handler.
+    pub run: Handler,
+    /// The input type's JSON Schema (body object, or query parameters for `GET`).
+    pub schema: fn() -> Schema,
+    /// Every name the input type accepts at its top level, aliases included.
+    pub accepted: fn() -> &'static [&'static str],
 }
 
 pub struct Endpoint {
@@ -36,100 +33,31 @@ pub struct Endpoint {
     pub mutating: bool,
     pub tag: &'static str,
     pub summary: &'static str,
-    /// Body fields (POST/DELETE) or query parameters (GET).
-    pub fields: &'static [Field],
-    pub handler: Handler,
+    pub op: Op,
+}
+
+impl Endpoint {
+    /// `GET` endpoints take their input from the query string.
+    pub fn reads_query(&self) -> bool {
+        self.methods == GET
+    }
 }
 
 const GET: &[Method] = &[Method::GET];
 const POST: &[Method] = &[Method::POST];
 const DELETE_OR_POST: &[Method] = &[Method::DELETE, Method::POST];
 
-macro_rules! handler {
+/// `op!(module::handler)`: the handler, its input schema and accepted names, with the input
+/// type taken from the handler's signature `async fn handler(cx: Cx, input: TheInput)`.
+macro_rules! op {
     ($f:path) => {
-        |cx, req| Box::pin($f(cx, req))
+        Op {
+            run: |cx, req| Box::pin(async move { $f(cx, req.input()?).await }),
+            schema: || input::schema_of_handler($f),
+            accepted: || input::accepted_names_of_handler($f),
+        }
     };
 }
-
-const PAGE: &[Field] = &[opt("page", "integer")];
-
-const DOMAIN_FIELDS: &[Field] = &[
-    req("protocol_type", "string"),
-    req("domain", "string"),
-    opt("rate_limit_enabled", "boolean"),
-    opt("concurrency_control_enabled", "boolean"),
-    opt("max_concurrent_jobs", "integer"),
-    opt("max_requests_per_second", "integer"),
-    opt("protocol", "string"),
-    opt("max_concurrent", "integer"),
-    opt("rate_limit_per_second", "integer"),
-];
-
-const TEMPLATE_FIELDS: &[Field] = &[
-    req("webhook_name", "string"),
-    opt("webhook_description", "string"),
-    req("method", "string"),
-    req("path", "string"),
-    req("domain_uuid", "string"),
-    opt("retry_delay", "integer"),
-    opt("retry_backoff_mode", "string"),
-    opt("max_retries", "integer"),
-    opt("request_timeout_in_milliseconds", "integer"),
-    opt("request_body_json", "object"),
-    opt("headers_json", "object"),
-    opt("query_params_json", "object"),
-    opt("name", "string"),
-    opt("url", "string"),
-    opt("headers", "object"),
-    opt("body", "object"),
-];
-
-const TEMPLATE_UPDATE_FIELDS: &[Field] = &[
-    req("webhook_uuid", "string"),
-    opt("template_uuid", "string"),
-    opt("webhook_name", "string"),
-    opt("webhook_description", "string"),
-    opt("method", "string"),
-    opt("path", "string"),
-    opt("domain_uuid", "string"),
-    opt("retry_delay", "integer"),
-    opt("retry_backoff_mode", "string"),
-    opt("max_retries", "integer"),
-    opt("request_timeout_in_milliseconds", "integer"),
-    opt("request_body_json", "object"),
-    opt("headers_json", "object"),
-    opt("query_params_json", "object"),
-    opt("name", "string"),
-    opt("url", "string"),
-    opt("headers", "object"),
-    opt("body", "object"),
-];
-
-macro_rules! schedule_fields {
-    ($($f:expr),* $(,)?) => {
-        &[req("schedule_to", "string"), req("model_to_schedule_uuid", "string"), $($f,)*
-          opt("initial_context_template", "object"), opt("misfire_policy", "string"), opt("misfire_grace_seconds", "integer"),
-          opt("overlap_policy", "string"), opt("jitter_seconds", "integer"), opt("name", "string")]
-    };
-}
-
-const RULE_BODY: &[Field] = &[
-    req("schedule_uuid", "string"),
-    req("rule_type", "string"),
-    opt("start_time", "string"),
-    opt("end_time", "string"),
-    opt("timezone", "string"),
-    opt("allow_days", "array"),
-    opt("allow_months", "array"),
-    opt("allow_weekdays", "array"),
-    opt("exclusion_dates", "array"),
-    opt("solar_start_event", "string"),
-    opt("solar_end_event", "string"),
-    opt("solar_lat", "number|string"),
-    opt("solar_long", "number|string"),
-    opt("max_run_to_terminate_after", "integer"),
-    opt("expire_at", "string"),
-];
 
 pub static ENDPOINTS: &[Endpoint] = &[
     // Domains
@@ -139,8 +67,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "domains",
         summary: "Register a delivery domain with its traffic-guard settings; returns domain_uuid.",
-        fields: DOMAIN_FIELDS,
-        handler: handler!(domains::add),
+        op: op!(domains::add),
     },
     Endpoint {
         name: "get_domain_paginated",
@@ -148,8 +75,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "domains",
         summary: "List the brand's domains.",
-        fields: PAGE,
-        handler: handler!(domains::list),
+        op: op!(domains::list),
     },
     Endpoint {
         name: "get_domain_uuid",
@@ -157,8 +83,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "domains",
         summary: "Find a domain's uuid by name and protocol (SDK).",
-        fields: &[req("domain", "string"), opt("protocol", "string"), opt("protocol_type", "string")],
-        handler: handler!(domains::find_uuid),
+        op: op!(domains::find_uuid),
     },
     Endpoint {
         name: "update_domain",
@@ -166,16 +91,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "domains",
         summary: "Change a domain (extension). Absent fields keep their values.",
-        fields: &[
-            req("domain_uuid", "string"),
-            opt("protocol_type", "string"),
-            opt("domain", "string"),
-            opt("rate_limit_enabled", "boolean"),
-            opt("concurrency_control_enabled", "boolean"),
-            opt("max_concurrent_jobs", "integer"),
-            opt("max_requests_per_second", "integer"),
-        ],
-        handler: handler!(domains::update),
+        op: op!(domains::update),
     },
     Endpoint {
         name: "delete_domain",
@@ -183,8 +99,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "domains",
         summary: "Delete a domain (extension); 409 while webhook templates use it.",
-        fields: &[req("domain_uuid", "string")],
-        handler: handler!(domains::delete),
+        op: op!(domains::delete),
     },
     // Webhook templates
     Endpoint {
@@ -193,8 +108,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "webhook templates",
         summary: "Create a webhook template (or, SDK style, from a full url); returns webhook_uuid.",
-        fields: TEMPLATE_FIELDS,
-        handler: handler!(templates::add),
+        op: op!(templates::add),
     },
     Endpoint {
         name: "get_webhook_template_paginated",
@@ -202,8 +116,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "webhook templates",
         summary: "List the brand's webhook templates.",
-        fields: PAGE,
-        handler: handler!(templates::list),
+        op: op!(templates::list),
     },
     Endpoint {
         name: "single_webhook_template_detail",
@@ -211,8 +124,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "webhook templates",
         summary: "One webhook template with its body, headers and query.",
-        fields: &[req("webhook_uuid", "string")],
-        handler: handler!(templates::detail),
+        op: op!(templates::detail),
     },
     Endpoint {
         name: "get_webhook_template_uuid",
@@ -220,8 +132,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "webhook templates",
         summary: "SDK alias of single_webhook_template_detail.",
-        fields: &[req("template_uuid", "string")],
-        handler: handler!(templates::detail_sdk),
+        op: op!(templates::detail_sdk),
     },
     Endpoint {
         name: "update_webhook_template",
@@ -229,8 +140,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "webhook templates",
         summary: "Change a webhook template (extension). Absent fields keep their values.",
-        fields: TEMPLATE_UPDATE_FIELDS,
-        handler: handler!(templates::update),
+        op: op!(templates::update),
     },
     Endpoint {
         name: "delete_webhook_template",
@@ -238,8 +148,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "webhook templates",
         summary: "Delete a webhook template (extension).",
-        fields: &[req("webhook_uuid", "string"), opt("template_uuid", "string")],
-        handler: handler!(templates::delete),
+        op: op!(templates::delete),
     },
     // Secret vault
     Endpoint {
@@ -248,13 +157,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "Store a secret, usable as {{ #secret_key }}; returns secret_uuid.",
-        fields: &[
-            req("secret_key", "string"),
-            req("secret_value", "string"),
-            opt("key", "string"),
-            opt("value", "string"),
-        ],
-        handler: handler!(secrets::add),
+        op: op!(secrets::add),
     },
     Endpoint {
         name: "get_secrets_paginated",
@@ -262,8 +165,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "secret vault",
         summary: "List secret names (never values).",
-        fields: PAGE,
-        handler: handler!(secrets::list),
+        op: op!(secrets::list),
     },
     Endpoint {
         name: "get_system_secret_paginated",
@@ -271,8 +173,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "secret vault",
         summary: "SDK alias of get_secrets_paginated.",
-        fields: PAGE,
-        handler: handler!(secrets::list),
+        op: op!(secrets::list),
     },
     Endpoint {
         name: "get_value_of_secret",
@@ -280,8 +181,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "secret vault",
         summary: "Read one secret, including its value (the only endpoint that returns it).",
-        fields: &[req("secret_uuid", "string")],
-        handler: handler!(secrets::value_of),
+        op: op!(secrets::value_of),
     },
     Endpoint {
         name: "get_system_secret_uuid",
@@ -289,8 +189,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "secret vault",
         summary: "One secret's metadata without its value (the SDK's get_secret; only get_value_of_secret reveals values).",
-        fields: &[req("secret_uuid", "string")],
-        handler: handler!(secrets::metadata),
+        op: op!(secrets::metadata),
     },
     Endpoint {
         name: "update_secret_value",
@@ -298,8 +197,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "Replace a secret's value.",
-        fields: &[req("secret_uuid", "string"), req("secret_value", "string"), opt("value", "string")],
-        handler: handler!(secrets::update),
+        op: op!(secrets::update),
     },
     Endpoint {
         name: "update_system_secret",
@@ -307,8 +205,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "SDK alias of update_secret_value.",
-        fields: &[req("secret_uuid", "string"), req("secret_value", "string"), opt("value", "string")],
-        handler: handler!(secrets::update),
+        op: op!(secrets::update),
     },
     Endpoint {
         name: "delete_secret",
@@ -316,8 +213,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "Delete a secret.",
-        fields: &[req("secret_uuid", "string")],
-        handler: handler!(secrets::delete),
+        op: op!(secrets::delete),
     },
     Endpoint {
         name: "delete_system_secret",
@@ -325,8 +221,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "secret vault",
         summary: "SDK alias of delete_secret.",
-        fields: &[req("secret_uuid", "string")],
-        handler: handler!(secrets::delete),
+        op: op!(secrets::delete),
     },
     // Schedules
     Endpoint {
@@ -335,13 +230,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Fire every interval_value interval_period (second|minute|hour, extension day|week|month); returns schedule_uuid.",
-        fields: schedule_fields!(
-            req("interval_value", "integer"),
-            req("interval_period", "string"),
-            req("is_one_off_task", "boolean"),
-            opt("start_at", "string")
-        ),
-        handler: handler!(schedules::add_interval),
+        op: op!(schedules::add_interval),
     },
     Endpoint {
         name: "add_cron_schedule",
@@ -349,12 +238,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Fire on a 5- or 6-field cron expression in an IANA zone; returns schedule_uuid.",
-        fields: schedule_fields!(
-            req("cron_expression", "string"),
-            req("cron_timezone", "string"),
-            req("is_one_off_task", "boolean")
-        ),
-        handler: handler!(schedules::add_cron),
+        op: op!(schedules::add_cron),
     },
     Endpoint {
         name: "add_clocked_schedule",
@@ -362,8 +246,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Fire once at clocked_run_at; returns schedule_uuid.",
-        fields: schedule_fields!(req("clocked_run_at", "string"), req("clocked_timezone", "string")),
-        handler: handler!(schedules::add_clocked),
+        op: op!(schedules::add_clocked),
     },
     Endpoint {
         name: "add_solar_schedule",
@@ -371,14 +254,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Fire at a solar event (plus offset) at a location, daily or once; returns schedule_uuid.",
-        fields: schedule_fields!(
-            req("solar_event", "string"),
-            req("solar_lat", "number|string"),
-            req("solar_long", "number|string"),
-            req("is_one_off_task", "boolean"),
-            opt("solar_offset_seconds", "integer")
-        ),
-        handler: handler!(schedules::add_solar),
+        op: op!(schedules::add_solar),
     },
     Endpoint {
         name: "add_debounce_schedule",
@@ -386,12 +262,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "A schedule fired by trigger_debounce_schedule, debounced (extension); returns schedule_uuid.",
-        fields: schedule_fields!(
-            req("debounce_seconds", "integer"),
-            opt("debounce_mode", "string"),
-            opt("max_wait_seconds", "integer")
-        ),
-        handler: handler!(schedules::add_debounce),
+        op: op!(schedules::add_debounce),
     },
     Endpoint {
         name: "add_schedule",
@@ -399,20 +270,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "SDK create_schedule: schedule_type + driver fields, targeting webhook_url or a documented target.",
-        fields: &[
-            req("schedule_type", "string"),
-            opt("webhook_url", "string"),
-            opt("schedule_to", "string"),
-            opt("model_to_schedule_uuid", "string"),
-            opt("interval_seconds", "integer"),
-            opt("cron_expression", "string"),
-            opt("timezone", "string"),
-            opt("scheduled_time", "string"),
-            opt("solar_event", "string"),
-            opt("latitude", "number|string"),
-            opt("longitude", "number|string"),
-        ],
-        handler: handler!(schedules::add_sdk),
+        op: op!(schedules::add_sdk),
     },
     Endpoint {
         name: "add_schedule_rule",
@@ -420,8 +278,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Attach a rule (time_window, calendar_window, solar_window, exclusion, termination); returns rule_uuid.",
-        fields: RULE_BODY,
-        handler: handler!(schedules::add_rule),
+        op: op!(schedules::add_rule),
     },
     Endpoint {
         name: "list_schedule_rules",
@@ -429,8 +286,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "schedules",
         summary: "A schedule's rules (extension).",
-        fields: &[req("schedule_uuid", "string")],
-        handler: handler!(schedules::list_rules),
+        op: op!(schedules::list_rules),
     },
     Endpoint {
         name: "delete_schedule_rule",
@@ -438,8 +294,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Remove a rule (extension).",
-        fields: &[req("rule_uuid", "string"), req("schedule_uuid", "string")],
-        handler: handler!(schedules::delete_rule),
+        op: op!(schedules::delete_rule),
     },
     Endpoint {
         name: "get_schedules_paginated",
@@ -447,8 +302,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "schedules",
         summary: "List schedules with a status.",
-        fields: &[req("filter_status", "string"), opt("page", "integer")],
-        handler: handler!(schedules::list),
+        op: op!(schedules::list),
     },
     Endpoint {
         name: "get_schedule_paginated",
@@ -456,8 +310,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "schedules",
         summary: "SDK get_schedules (status optional).",
-        fields: &[opt("status", "string"), opt("page", "integer")],
-        handler: handler!(schedules::list_sdk),
+        op: op!(schedules::list_sdk),
     },
     Endpoint {
         name: "get_single_schedule_details",
@@ -465,8 +318,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "schedules",
         summary: "One schedule: driver, status, next/last run, rules.",
-        fields: &[req("schedule_uuid", "string")],
-        handler: handler!(schedules::detail),
+        op: op!(schedules::detail),
     },
     Endpoint {
         name: "get_schedule_uuid",
@@ -474,8 +326,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "schedules",
         summary: "SDK alias of get_single_schedule_details.",
-        fields: &[req("schedule_uuid", "string")],
-        handler: handler!(schedules::detail),
+        op: op!(schedules::detail),
     },
     Endpoint {
         name: "change_schedule_status",
@@ -483,8 +334,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Pause or resume (active|paused); completed and expired schedules cannot change.",
-        fields: &[req("schedule_uuid", "string"), req("update_status_to", "string")],
-        handler: handler!(schedules::change_status),
+        op: op!(schedules::change_status),
     },
     Endpoint {
         name: "update_schedule_status",
@@ -492,8 +342,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "SDK alias of change_schedule_status (status: active|paused|stopped).",
-        fields: &[req("schedule_uuid", "string"), req("status", "string")],
-        handler: handler!(schedules::change_status_sdk),
+        op: op!(schedules::change_status_sdk),
     },
     Endpoint {
         name: "update_schedule",
@@ -501,8 +350,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Change a schedule's driver fields, context or policies; re-arms atomically (extension).",
-        fields: &[req("schedule_uuid", "string"), opt("initial_context_template", "object")],
-        handler: handler!(schedules::update),
+        op: op!(schedules::update),
     },
     Endpoint {
         name: "delete_schedule",
@@ -510,8 +358,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Delete a schedule and its rules (success text under \"error\", as documented).",
-        fields: &[req("schedule_uuid", "string")],
-        handler: handler!(schedules::delete),
+        op: op!(schedules::delete),
     },
     Endpoint {
         name: "preview_schedule",
@@ -519,14 +366,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "schedules",
         summary: "The next fire instants of a schedule, or of driver fields + rules, without creating anything (extension).",
-        fields: &[
-            opt("schedule_uuid", "string"),
-            opt("driver_type", "string"),
-            opt("rules", "array"),
-            opt("count", "integer"),
-            opt("from", "string"),
-        ],
-        handler: handler!(schedules::preview_times),
+        op: op!(schedules::preview_times),
     },
     Endpoint {
         name: "trigger_schedule_now",
@@ -534,8 +374,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Run a schedule's target once now; the schedule is unchanged (extension).",
-        fields: &[req("schedule_uuid", "string"), opt("context", "object")],
-        handler: handler!(schedules::trigger_now),
+        op: op!(schedules::trigger_now),
     },
     Endpoint {
         name: "trigger_debounce_schedule",
@@ -543,8 +382,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "schedules",
         summary: "Trigger a debounce schedule (extension).",
-        fields: &[req("schedule_uuid", "string"), opt("context", "object")],
-        handler: handler!(schedules::trigger_debounce),
+        op: op!(schedules::trigger_debounce),
     },
     // Executions
     Endpoint {
@@ -553,15 +391,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "executions",
         summary: "Execution log, newest first; filters schedule_uuid, target_uuid, filter_status, from, to (extension).",
-        fields: &[
-            opt("page", "integer"),
-            opt("schedule_uuid", "string"),
-            opt("target_uuid", "string"),
-            opt("filter_status", "string"),
-            opt("from", "string"),
-            opt("to", "string"),
-        ],
-        handler: handler!(executions::list),
+        op: op!(executions::list),
     },
     Endpoint {
         name: "get_execution_details",
@@ -569,8 +399,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "executions",
         summary: "One execution with every attempt (secrets masked) (extension).",
-        fields: &[req("execution_uuid", "string")],
-        handler: handler!(executions::detail),
+        op: op!(executions::detail),
     },
     Endpoint {
         name: "retry_execution",
@@ -578,8 +407,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "executions",
         summary: "Re-run a failed or cancelled execution as a new one linked to it (extension).",
-        fields: &[req("execution_uuid", "string")],
-        handler: handler!(executions::retry),
+        op: op!(executions::retry),
     },
     Endpoint {
         name: "cancel_execution",
@@ -587,8 +415,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "executions",
         summary: "Cancel a pending execution, including one waiting to retry (extension).",
-        fields: &[req("execution_uuid", "string")],
-        handler: handler!(executions::cancel),
+        op: op!(executions::cancel),
     },
     Endpoint {
         name: "execute_webhook_template",
@@ -596,8 +423,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "executions",
         summary: "Run a webhook template once, now, with an initial context (extension).",
-        fields: &[req("webhook_uuid", "string"), opt("initial_context", "object")],
-        handler: handler!(executions::execute_template),
+        op: op!(executions::execute_template),
     },
     // Domain signing
     Endpoint {
@@ -606,8 +432,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "domains",
         summary: "The whsec_ secret(s) signing this domain's requests (Standard Webhooks) (extension).",
-        fields: &[req("domain_uuid", "string")],
-        handler: handler!(domains::signing_secret),
+        op: op!(domains::signing_secret),
     },
     Endpoint {
         name: "rotate_domain_signing_secret",
@@ -615,8 +440,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "domains",
         summary: "New signing secret; the old one keeps signing during the overlap (extension).",
-        fields: &[req("domain_uuid", "string")],
-        handler: handler!(domains::rotate_signing_secret),
+        op: op!(domains::rotate_signing_secret),
     },
     // Workflows
     Endpoint {
@@ -625,19 +449,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Create a workflow (runtype fifo_sequential|concurrently; SDK: name, mode, inline steps); returns workflow_uuid.",
-        fields: &[
-            req("workflow_name", "string"),
-            req("workflow_description", "string"),
-            req("runtype", "string"),
-            opt("failure_strategy", "string"),
-            opt("retry_strategy", "string"),
-            opt("workflow_max_retries", "integer"),
-            opt("workflow_retry_delay", "integer"),
-            opt("name", "string"),
-            opt("mode", "string"),
-            opt("steps", "array"),
-        ],
-        handler: handler!(workflows::add_template),
+        op: op!(workflows::add_template),
     },
     Endpoint {
         name: "add_workflow_step",
@@ -645,31 +457,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Add a step (its own inline webhook, routing, condition, approval); returns step_uuid.",
-        fields: &[
-            req("workflow_uuid", "string"),
-            req("webhook_name", "string"),
-            req("method", "string"),
-            req("path", "string"),
-            req("domain_uuid", "string"),
-            req("index", "integer"),
-            req("step_identifier", "string"),
-            opt("webhook_description", "string"),
-            opt("human_approval_required", "boolean"),
-            opt("on_success_next_step_identifier", "string"),
-            opt("on_fail_next_step_identifier", "string"),
-            opt("delay_to_next_step", "integer"),
-            opt("execution_condition", "object"),
-            opt("retry_delay", "integer"),
-            opt("retry_backoff_mode", "string"),
-            opt("max_retries", "integer"),
-            opt("request_timeout_in_milliseconds", "integer"),
-            opt("request_body_json", "object"),
-            opt("headers_json", "object"),
-            opt("query_params_json", "object"),
-            opt("approval_timeout_seconds", "integer"),
-            opt("approval_timeout_action", "string"),
-        ],
-        handler: handler!(workflows::add_step),
+        op: op!(workflows::add_step),
     },
     Endpoint {
         name: "get_workflow_template_paginated",
@@ -677,8 +465,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "workflows",
         summary: "List workflows.",
-        fields: PAGE,
-        handler: handler!(workflows::list),
+        op: op!(workflows::list),
     },
     Endpoint {
         name: "single_workflow_template_detail",
@@ -686,8 +473,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "workflows",
         summary: "One workflow with its steps.",
-        fields: &[req("workflow_uuid", "string")],
-        handler: handler!(workflows::detail),
+        op: op!(workflows::detail),
     },
     Endpoint {
         name: "get_workflow_template_uuid",
@@ -695,8 +481,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "workflows",
         summary: "SDK alias of single_workflow_template_detail.",
-        fields: &[req("template_uuid", "string")],
-        handler: handler!(workflows::detail_sdk),
+        op: op!(workflows::detail_sdk),
     },
     Endpoint {
         name: "update_workflow_template",
@@ -704,8 +489,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Change a workflow's name, description, runtype or strategies (extension).",
-        fields: &[req("workflow_uuid", "string"), opt("template_uuid", "string")],
-        handler: handler!(workflows::update_template),
+        op: op!(workflows::update_template),
     },
     Endpoint {
         name: "delete_workflow_template",
@@ -713,8 +497,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Delete a workflow; its schedules become inactive (extension).",
-        fields: &[req("workflow_uuid", "string"), opt("template_uuid", "string")],
-        handler: handler!(workflows::delete_template),
+        op: op!(workflows::delete_template),
     },
     Endpoint {
         name: "update_workflow_step",
@@ -722,8 +505,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Change a step (extension).",
-        fields: &[req("step_uuid", "string"), opt("workflow_uuid", "string")],
-        handler: handler!(workflows::update_step),
+        op: op!(workflows::update_step),
     },
     Endpoint {
         name: "delete_workflow_step",
@@ -731,8 +513,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Remove a step (extension).",
-        fields: &[req("step_uuid", "string"), opt("workflow_uuid", "string")],
-        handler: handler!(workflows::delete_step),
+        op: op!(workflows::delete_step),
     },
     Endpoint {
         name: "execute_workflow",
@@ -740,8 +521,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Start one run now with an initial context (extension); returns run_uuid.",
-        fields: &[req("workflow_uuid", "string"), opt("initial_context", "object")],
-        handler: handler!(workflows::execute),
+        op: op!(workflows::execute),
     },
     Endpoint {
         name: "get_workflow_runs_paginated",
@@ -749,8 +529,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "workflows",
         summary: "Runs, newest first; filter workflow_uuid (extension).",
-        fields: &[opt("page", "integer"), opt("workflow_uuid", "string")],
-        handler: handler!(workflows::list_runs),
+        op: op!(workflows::list_runs),
     },
     Endpoint {
         name: "get_workflow_run_details",
@@ -758,8 +537,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "workflows",
         summary: "A run's timeline: each step visit's status, attempts, timings, response, context (extension).",
-        fields: &[req("run_uuid", "string")],
-        handler: handler!(workflows::run_details),
+        op: op!(workflows::run_details),
     },
     Endpoint {
         name: "rerun_workflow_run",
@@ -767,8 +545,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "workflows",
         summary: "Run a finished run again from initial_step or failed_step, optionally with a new context (extension).",
-        fields: &[req("run_uuid", "string"), opt("from", "string"), opt("initial_context", "object")],
-        handler: handler!(workflows::rerun),
+        op: op!(workflows::rerun),
     },
     // Human approval
     Endpoint {
@@ -777,8 +554,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "human approval",
         summary: "Execution plans waiting for a decision.",
-        fields: PAGE,
-        handler: handler!(workflows::pending_approvals),
+        op: op!(workflows::pending_approvals),
     },
     Endpoint {
         name: "human_approval_action",
@@ -786,8 +562,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "human approval",
         summary: "Approve or reject a waiting execution plan (409 when it is not waiting).",
-        fields: &[req("action", "string"), req("execution_plan_uuid", "string")],
-        handler: handler!(workflows::approval_action),
+        op: op!(workflows::approval_action),
     },
     // Time zones
     Endpoint {
@@ -796,8 +571,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "time zones",
         summary: "Every IANA zone name accepted by the API.",
-        fields: &[],
-        handler: handler!(timezones::list),
+        op: op!(timezones::list),
     },
     Endpoint {
         name: "get_timezone_options",
@@ -805,8 +579,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "time zones",
         summary: "Alias of get_timezones.",
-        fields: &[],
-        handler: handler!(timezones::list),
+        op: op!(timezones::list),
     },
 ];
 

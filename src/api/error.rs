@@ -14,6 +14,8 @@ pub enum ApiError {
     Invalid { field: String, why: Option<String> },
     /// 400 `Invalid request body` with an optional explanation
     BadBody(Option<String>),
+    /// 400 `Unknown field: <path>`, with `(did you mean <name>?)` when a declared name is close
+    UnknownField { field: String, suggestion: Option<String> },
     /// 401 with one of the documented auth messages
     Unauthorized(&'static str),
     /// 404 `<Thing> not found`
@@ -42,13 +44,27 @@ impl ApiError {
         ApiError::Invalid { field: field.to_string(), why: Some(why.into()) }
     }
 
+    /// The same error with its field named inside `parent`: `steps[0]` and `method` make
+    /// `steps[0].method`. Errors that name no field are unchanged.
+    pub fn within(self, parent: &str) -> Self {
+        let join = |f: String| format!("{parent}.{f}");
+        match self {
+            ApiError::Missing(f) => ApiError::Missing(join(f)),
+            ApiError::Invalid { field, why } => ApiError::Invalid { field: join(field), why },
+            ApiError::UnknownField { field, suggestion } => ApiError::UnknownField { field: join(field), suggestion },
+            other => other,
+        }
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         ApiError::Conflict { message: message.into(), extra: Map::new() }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Missing(_) | ApiError::Invalid { .. } | ApiError::BadBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::Missing(_) | ApiError::Invalid { .. } | ApiError::BadBody(_) | ApiError::UnknownField { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) | ApiError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
@@ -69,6 +85,10 @@ impl ApiError {
             ApiError::Invalid { field, why: Some(w) } => format!("Invalid field value: {field} ({w})"),
             ApiError::BadBody(None) => "Invalid request body".into(),
             ApiError::BadBody(Some(w)) => format!("Invalid request body: {w}"),
+            ApiError::UnknownField { field, suggestion: None } => format!("Unknown field: {field}"),
+            ApiError::UnknownField { field, suggestion: Some(s) } => {
+                format!("Unknown field: {field} (did you mean {s}?)")
+            }
             ApiError::Unauthorized(m) => (*m).into(),
             ApiError::NotFound(what) | ApiError::NotFoundWith { what, .. } => {
                 format!("{what} not found")

@@ -1,15 +1,57 @@
 //! Execution log (extension): `get_executions_paginated` (filters) and `get_execution_details`.
 //! Failed executions are the dead-letter queue (`?filter_status=failed`).
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::reply::{ApiResult, ok, paginated};
+use super::fields::{Context, Id, InstantText, Int, OneOf};
+use super::reply::{ApiResult, PAGE_MAX, ok, page_number, paginated};
 use super::request::Cx;
-use super::request::Req;
 use crate::model::{Execution, ExecutionId, ExecutionStatus, ScheduleId, TargetKind, TemplateId, Trigger};
 use crate::store::ExecutionFilter;
 use crate::time::{format_utc, tz};
+
+/// `get_executions_paginated` (query): every filter is optional.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionsQuery {
+    /// 1-based page number (default 1).
+    pub page: Option<Int<1, PAGE_MAX>>,
+    /// Only this schedule's executions.
+    pub schedule_uuid: Option<Id>,
+    /// Only executions of this webhook template or workflow.
+    pub target_uuid: Option<Id>,
+    /// Only executions in this status (`failed` = the dead-letter queue).
+    #[serde(alias = "status")]
+    #[schemars(extend("x-aliases" = ["status"]))]
+    pub filter_status: Option<OneOf<ExecutionStatus>>,
+    /// Scheduled at or after this RFC 3339 instant.
+    pub from: Option<InstantText>,
+    /// Scheduled before this RFC 3339 instant.
+    pub to: Option<InstantText>,
+}
+
+/// An execution by id: `get_execution_details`, `retry_execution`, `cancel_execution`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionRef {
+    pub execution_uuid: Id,
+}
+
+/// `execute_webhook_template`: run a template once, now.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteTemplate {
+    #[serde(alias = "template_uuid")]
+    #[schemars(extend("x-aliases" = ["template_uuid"]))]
+    pub webhook_uuid: Id,
+    /// Keys the template reads as `{{ initial.key }}`.
+    #[serde(alias = "initial_context_template", alias = "context")]
+    #[schemars(extend("x-aliases" = ["initial_context_template", "context"]))]
+    pub initial_context: Option<Context>,
+}
 
 fn summary(e: &Execution) -> Value {
     json!({
@@ -34,47 +76,32 @@ fn summary(e: &Execution) -> Value {
     })
 }
 
-fn query_uuid(req: &Req, name: &'static str) -> Result<Option<uuid::Uuid>, ApiError> {
-    match req.query.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
+fn query_time(t: Option<&InstantText>, name: &str) -> Result<Option<i64>, ApiError> {
+    match t {
         None => Ok(None),
-        Some(s) => uuid::Uuid::parse_str(s).map(Some).map_err(|_| ApiError::invalid(name, "expected a UUID")),
+        Some(s) => {
+            s.0.parse::<jiff::Timestamp>()
+                .map(|t| Some(t.as_millisecond()))
+                .map_err(|_| ApiError::invalid(name, "expected an RFC 3339 instant"))
+        }
     }
 }
 
-fn query_time(req: &Req, name: &'static str) -> Result<Option<i64>, ApiError> {
-    match req.query.get(name).map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<jiff::Timestamp>()
-            .map(|t| Some(t.as_millisecond()))
-            .map_err(|_| ApiError::invalid(name, "expected an RFC 3339 instant")),
-    }
-}
-
-pub async fn list(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
-    let status = match req.query.get("filter_status").or(req.query.get("status")).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| {
-            ApiError::invalid(
-                "filter_status",
-                "expected pending, running, succeeded, failed, skipped, missed or cancelled",
-            )
-        })?),
-    };
+pub async fn list(cx: Cx, input: ExecutionsQuery) -> ApiResult {
+    let page = page_number(input.page);
     let filter = ExecutionFilter {
-        schedule: query_uuid(&req, "schedule_uuid")?.map(ScheduleId),
-        status,
-        target: query_uuid(&req, "target_uuid")?,
-        from_ms: query_time(&req, "from")?,
-        to_ms: query_time(&req, "to")?,
+        schedule: input.schedule_uuid.map(|i| ScheduleId(i.0)),
+        status: input.filter_status.map(|s| s.0),
+        target: input.target_uuid.map(|i| i.0),
+        from_ms: query_time(input.from.as_ref(), "from")?,
+        to_ms: query_time(input.to.as_ref(), "to")?,
     };
     let items = cx.app.store.list_executions(cx.brand.id, &filter, page, cx.page_size)?;
     paginated(items, page, cx.page_size, &cx.brand.timezone, summary)
 }
 
-pub async fn detail(cx: Cx, req: Req) -> ApiResult {
-    let id = ExecutionId(req.uuid(&["execution_uuid"])?);
+pub async fn detail(cx: Cx, input: ExecutionRef) -> ApiResult {
+    let id = ExecutionId(input.execution_uuid.0);
     let e = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
     let mut data = summary(&e);
     let o = data.as_object_mut().expect("object");
@@ -102,8 +129,8 @@ pub async fn detail(cx: Cx, req: Req) -> ApiResult {
 
 /// `retry_execution`: re-runs a failed (or cancelled) execution as a new one linked to it,
 /// with the same idempotency key (it is the same message to the receiver).
-pub async fn retry(cx: Cx, req: Req) -> ApiResult {
-    let id = ExecutionId(req.uuid(&["execution_uuid"])?);
+pub async fn retry(cx: Cx, input: ExecutionRef) -> ApiResult {
+    let id = ExecutionId(input.execution_uuid.0);
     let old = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
     if old.step.is_some() {
         return Err(ApiError::conflict("This execution is a workflow step; rerun its run with rerun_workflow_run"));
@@ -139,8 +166,8 @@ pub async fn retry(cx: Cx, req: Req) -> ApiResult {
 }
 
 /// `cancel_execution`: stops a pending execution (a waiting retry included).
-pub async fn cancel(cx: Cx, req: Req) -> ApiResult {
-    let id = ExecutionId(req.uuid(&["execution_uuid"])?);
+pub async fn cancel(cx: Cx, input: ExecutionRef) -> ApiResult {
+    let id = ExecutionId(input.execution_uuid.0);
     let e = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
     if e.target_kind == TargetKind::Workflow && e.step.is_none() && cx.app.store.get_run(cx.brand.id, id)?.is_some() {
         // A workflow run: the engine cancels it (and rejects its waiting approvals).
@@ -155,22 +182,18 @@ pub async fn cancel(cx: Cx, req: Req) -> ApiResult {
             ))),
         };
     }
-    match cx.app.store.cancel_execution(cx.brand.id, id, cx.now).await {
-        Ok(e) => ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": e.id.to_string()})),
-        Err(crate::store::StoreError::Invalid(why)) => {
-            Err(ApiError::conflict(format!("Execution cannot be cancelled: {why}")))
-        }
-        Err(e) => Err(e.into()),
-    }
+    // A finished execution is the store's `State` conflict (409).
+    let e = cx.app.store.cancel_execution(cx.brand.id, id, cx.now).await?;
+    ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": e.id.to_string()}))
 }
 
 /// `execute_webhook_template` (`{webhook_uuid, initial_context}`): runs a template once, now.
-pub async fn execute_template(cx: Cx, req: Req) -> ApiResult {
-    let template = TemplateId(req.uuid(&["webhook_uuid", "template_uuid"])?);
+pub async fn execute_template(cx: Cx, input: ExecuteTemplate) -> ApiResult {
+    let template = TemplateId(input.webhook_uuid.0);
     if cx.app.store.get_template(cx.brand.id, template)?.is_none() {
         return Err(ApiError::NotFound("Webhook"));
     }
-    let context = req.opt_object(&["initial_context", "initial_context_template", "context"])?.unwrap_or_default();
+    let context = input.initial_context.unwrap_or_default().0;
     let e = Execution::manual(cx.brand.id, None, (TargetKind::Webhook, template.0), context, cx.now);
     let id = e.id;
     let e = cx.app.store.create_execution(e).await?;

@@ -2,15 +2,21 @@
 //! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
 //!
 //! Every `/v1/api/` call goes through one dispatcher ([`dispatch`]): endpoint lookup, auth,
-//! per-key rate limit, body limits, idempotency, then the endpoint's handler, which validates
-//! its fields, makes one store call and maps the result to the documented envelope. The
-//! endpoint table ([`endpoints`]) is the single list that routing and `/openapi.json` share.
+//! per-key rate limit, body limits, idempotency, then the endpoint's handler. A handler takes
+//! one typed input (read and bounds-checked by [`input`] from the field types in [`fields`]),
+//! validates what the types cannot, makes one store call and maps the result to the documented
+//! envelope. The endpoint table ([`endpoints`]) is the single list that routing and
+//! `/openapi.json` share; the request schemas come from the handlers' input types. CPU-bound
+//! work runs through [`compute`], off the async workers.
 
+pub mod compute;
 mod dispatch;
 mod domains;
 pub mod endpoints;
 pub mod error;
 mod executions;
+pub mod fields;
+pub mod input;
 pub mod openapi;
 mod ops;
 mod ratelimit;
@@ -56,6 +62,8 @@ pub struct App {
     pub vault: Vault,
     pub metrics: Metrics,
     pub clock: Arc<dyn Clock>,
+    /// The gate in front of the blocking pool for CPU-bound requests.
+    pub compute: compute::Compute,
     live: RwLock<LiveSettings>,
     rate: ratelimit::RateLimiter,
     /// Last use per key, flushed to the store periodically (not a write per request).
@@ -80,6 +88,7 @@ impl App {
             scheduler,
             delivery,
             vault,
+            compute: compute::Compute::new(metrics.clone()),
             metrics,
             clock,
             live: RwLock::new(live),

@@ -1,11 +1,8 @@
-//! A parsed API request and the field readers handlers use to validate it. Each reader names
-//! the field in its error, and accepts aliases (the SDK's names) after the documented name.
+//! The handler context ([`Cx`]) and the raw request ([`Req`]) a handler's typed input is read
+//! from (see [`super::input`]), plus the small decoders the dispatcher uses.
 
-use std::collections::HashMap;
-
-use axum::http::Method;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 use super::error::ApiError;
 
@@ -19,91 +16,26 @@ pub struct Cx {
     pub page_size: u64,
 }
 
+/// A request as the dispatcher read it: the JSON body (an object; `{}` when empty) and the
+/// decoded query-string pairs. Handlers never see it: the endpoint table reads their typed
+/// input from it with [`Req::input`].
 pub struct Req {
-    pub method: Method,
     pub body: Map<String, Value>,
-    pub query: HashMap<String, String>,
+    pub query: Vec<(String, String)>,
+    /// `GET` endpoints read the query string, all others the body.
+    pub from_query: bool,
 }
 
-pub type Names = &'static [&'static str];
-
 impl Req {
-    /// The first of `names` present with a non-null value.
-    pub fn field(&self, names: Names) -> Option<(&'static str, &Value)> {
-        names.iter().find_map(|n| match self.body.get(*n) {
-            None | Some(Value::Null) => None,
-            Some(v) => Some((*n, v)),
-        })
-    }
-
-    pub fn has(&self, names: Names) -> bool {
-        self.field(names).is_some()
-    }
-
-    pub fn string(&self, names: Names) -> Result<String, ApiError> {
-        self.opt_string(names)?.ok_or_else(|| ApiError::Missing(names[0].into()))
-    }
-
-    pub fn opt_string(&self, names: Names) -> Result<Option<String>, ApiError> {
-        match self.field(names) {
-            None => Ok(None),
-            Some((_, Value::String(s))) => Ok(Some(s.clone())),
-            Some((n, _)) => Err(ApiError::invalid(n, "expected a string")),
+    /// The endpoint's typed input. A body endpoint takes no query parameters: any is unknown.
+    pub fn input<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        if self.from_query {
+            return super::input::from_query(&self.query);
         }
-    }
-
-    pub fn boolean(&self, names: Names) -> Result<bool, ApiError> {
-        self.opt_bool(names)?.ok_or_else(|| ApiError::Missing(names[0].into()))
-    }
-
-    pub fn opt_bool(&self, names: Names) -> Result<Option<bool>, ApiError> {
-        match self.field(names) {
-            None => Ok(None),
-            Some((_, Value::Bool(b))) => Ok(Some(*b)),
-            Some((n, _)) => Err(ApiError::invalid(n, "expected true or false")),
+        if let Some((name, _)) = self.query.first() {
+            return Err(ApiError::UnknownField { field: name.clone(), suggestion: None });
         }
-    }
-
-    /// An integer in `min..=max`.
-    pub fn opt_int(&self, names: Names, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
-        match self.field(names) {
-            None => Ok(None),
-            Some((n, v)) => match v.as_i64() {
-                Some(i) if (min..=max).contains(&i) => Ok(Some(i)),
-                Some(_) => Err(ApiError::invalid(n, format!("must be between {min} and {max}"))),
-                None => Err(ApiError::invalid(n, "expected an integer")),
-            },
-        }
-    }
-
-    pub fn int(&self, names: Names, min: i64, max: i64) -> Result<i64, ApiError> {
-        self.opt_int(names, min, max)?.ok_or_else(|| ApiError::Missing(names[0].into()))
-    }
-
-    pub fn opt_object(&self, names: Names) -> Result<Option<Map<String, Value>>, ApiError> {
-        match self.field(names) {
-            None => Ok(None),
-            Some((_, Value::Object(o))) => Ok(Some(o.clone())),
-            Some((n, _)) => Err(ApiError::invalid(n, "expected a JSON object")),
-        }
-    }
-
-    /// A UUID-valued field; a malformed id is a 400, a well-formed unknown one is the caller's 404.
-    pub fn uuid(&self, names: Names) -> Result<Uuid, ApiError> {
-        let s = self.string(names)?;
-        let (name, _) = self.field(names).expect("present");
-        Uuid::parse_str(s.trim()).map_err(|_| ApiError::invalid(name, "expected a UUID"))
-    }
-
-    /// The 1-based `page` query parameter (default 1).
-    pub fn page(&self) -> Result<u64, ApiError> {
-        match self.query.get("page").map(|s| s.trim()) {
-            None | Some("") => Ok(1),
-            Some(s) => match s.parse::<u64>() {
-                Ok(p) if p >= 1 => Ok(p),
-                _ => Err(ApiError::invalid("page", "expected an integer >= 1")),
-            },
-        }
+        super::input::from_body(self.body)
     }
 }
 

@@ -2,42 +2,62 @@
 //! `get_value_of_secret`, `update_secret_value`, `delete_secret`, and their SDK aliases.
 //! Values are sealed before they reach the store; only `get_value_of_secret` returns one.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
 use super::error::ApiError;
-use super::reply::{ApiResult, ok, paginated};
+use super::fields::{Id, Line, SecretValue};
+use super::reply::{ApiResult, PageQuery, ok, paginated};
 use super::request::Cx;
-use super::request::Req;
 use crate::model::{Secret, SecretId};
 use crate::template::is_name_char;
 use crate::time::tz::format_in_zone;
 
-const ID: &[&str] = &["secret_uuid"];
-const KEY: &[&str] = &["secret_key", "key"];
-const VALUE: &[&str] = &["secret_value", "value"];
-
+/// Longest secret name.
 const KEY_CHARS_MAX: usize = 128;
-/// Largest secret value accepted, in bytes.
-const VALUE_BYTES_MAX: usize = 65_536;
+
+/// `add_system_secret`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSecret {
+    /// The name templates use as `{{ #secret_key }}`: 1–128 of `[A-Za-z0-9_-]`.
+    #[serde(alias = "key")]
+    #[schemars(extend("x-aliases" = ["key"]))]
+    pub secret_key: Line<KEY_CHARS_MAX>,
+    /// The value (1–65536 bytes), sealed before it is stored.
+    #[serde(alias = "value")]
+    #[schemars(extend("x-aliases" = ["value"]))]
+    pub secret_value: SecretValue,
+}
+
+/// `get_value_of_secret`, `get_system_secret_uuid`, `delete_secret`, `delete_system_secret`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    pub secret_uuid: Id,
+}
+
+/// `update_secret_value` and the SDK's `update_system_secret`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSecret {
+    pub secret_uuid: Id,
+    /// The new value (1–65536 bytes).
+    #[serde(alias = "value")]
+    #[schemars(extend("x-aliases" = ["value"]))]
+    pub secret_value: SecretValue,
+}
 
 fn call_key(key: &str) -> String {
     format!("{{{{ #{key} }}}}")
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > KEY_CHARS_MAX || !key.chars().all(is_name_char) {
+    if key.is_empty() || !key.chars().all(is_name_char) {
         return Err(ApiError::invalid("secret_key", format!("use 1-{KEY_CHARS_MAX} letters, digits, '_' or '-'")));
     }
     Ok(())
-}
-
-fn value(req: &Req) -> Result<Zeroizing<String>, ApiError> {
-    let v = Zeroizing::new(req.string(VALUE)?);
-    if v.is_empty() || v.len() > VALUE_BYTES_MAX {
-        return Err(ApiError::invalid("secret_value", format!("must be 1 to {VALUE_BYTES_MAX} bytes")));
-    }
-    Ok(v)
 }
 
 fn item(s: &Secret, tz: &str) -> Value {
@@ -50,17 +70,15 @@ fn item(s: &Secret, tz: &str) -> Value {
     })
 }
 
-fn load(cx: &Cx, req: &Req) -> Result<Secret, ApiError> {
-    let id = SecretId(req.uuid(ID)?);
-    cx.app.store.get_secret(cx.brand.id, id)?.ok_or(ApiError::NotFound("Secret"))
+fn load(cx: &Cx, id: Id) -> Result<Secret, ApiError> {
+    cx.app.store.get_secret(cx.brand.id, SecretId(id.0))?.ok_or(ApiError::NotFound("Secret"))
 }
 
-pub async fn add(cx: Cx, req: Req) -> ApiResult {
-    let key = req.string(KEY)?;
+pub async fn add(cx: Cx, input: AddSecret) -> ApiResult {
+    let key = input.secret_key.0;
     check_key(&key)?;
-    let plain = value(&req)?;
     let id = SecretId::new();
-    let sealed = cx.app.vault.seal(id, plain.as_bytes());
+    let sealed = cx.app.vault.seal(id, input.secret_value.0.as_bytes());
     let s = Secret { id, brand: cx.brand.id, key, sealed, created_ms: cx.now, updated_ms: cx.now };
     match cx.app.store.create_secret(s).await {
         Ok(s) => ok(
@@ -77,15 +95,15 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
     }
 }
 
-pub async fn list(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
+pub async fn list(cx: Cx, input: PageQuery) -> ApiResult {
+    let page = input.number();
     let items = cx.app.store.list_secrets(cx.brand.id, page, cx.page_size)?;
     let tz = cx.brand.timezone.as_str();
     paginated(items, page, cx.page_size, tz, |s| item(s, tz))
 }
 
-pub async fn value_of(cx: Cx, req: Req) -> ApiResult {
-    let s = load(&cx, &req)?;
+pub async fn value_of(cx: Cx, input: SecretRef) -> ApiResult {
+    let s = load(&cx, input.secret_uuid)?;
     let plain = cx.app.vault.open(s.id, &s.sealed).map_err(|e| ApiError::Internal(format!("secret {}: {e}", s.id)))?;
     let text = String::from_utf8_lossy(&plain).into_owned();
     ok(json!({"success": true, "data": {
@@ -98,21 +116,20 @@ pub async fn value_of(cx: Cx, req: Req) -> ApiResult {
 
 /// The SDK's `get_secret`: the secret without its value (the SDK documents that the value is
 /// not returned, and `get_value_of_secret` is the one endpoint that reveals values).
-pub async fn metadata(cx: Cx, req: Req) -> ApiResult {
-    let s = load(&cx, &req)?;
+pub async fn metadata(cx: Cx, input: SecretRef) -> ApiResult {
+    let s = load(&cx, input.secret_uuid)?;
     ok(json!({"success": true, "data": item(&s, &cx.brand.timezone)}))
 }
 
-pub async fn update(cx: Cx, req: Req) -> ApiResult {
-    let s = load(&cx, &req)?;
-    let plain = value(&req)?;
-    let sealed = cx.app.vault.seal(s.id, plain.as_bytes());
+pub async fn update(cx: Cx, input: UpdateSecret) -> ApiResult {
+    let s = load(&cx, input.secret_uuid)?;
+    let sealed = cx.app.vault.seal(s.id, input.secret_value.0.as_bytes());
     cx.app.store.update_secret_value(cx.brand.id, s.id, sealed, cx.now).await?;
     ok(json!({"success": true, "details": "Secret value updated successfully", "secret_uuid": s.id.to_string()}))
 }
 
-pub async fn delete(cx: Cx, req: Req) -> ApiResult {
-    let id = SecretId(req.uuid(ID)?);
+pub async fn delete(cx: Cx, input: SecretRef) -> ApiResult {
+    let id = SecretId(input.secret_uuid.0);
     match cx.app.store.delete_secret(cx.brand.id, id).await {
         Ok(()) => {
             ok(json!({"success": true, "details": "System secret deleted successfully", "secret_uuid": id.to_string()}))

@@ -5,37 +5,201 @@
 //! The SDK creates templates from a full `url`; its domain is registered on the fly (limits
 //! off) or reused, in the same commit as the template.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::domains::parse_host;
 use super::error::ApiError;
-use super::reply::{ApiResult, ok, paginated};
-use super::request::Req;
+use super::fields::{Id, Int, JsonBody, JsonObject, Line, OneOf, Text};
+use super::reply::{ApiResult, PageQuery, ok, paginated};
 use super::request::{Cx, percent_decode};
 use crate::model::{Backoff, Domain, DomainId, HttpMethod, Protocol, RetryPolicy, TemplateId, WebhookTemplate};
 use crate::template::{for_each_string, secret_names};
 use crate::time::tz::format_in_zone;
 
-const ID: &[&str] = &["webhook_uuid", "template_uuid"];
-/// The SDK's `get_webhook_template_uuid` names its id `template_uuid`; errors name that field.
-const SDK_ID: &[&str] = &["template_uuid", "webhook_uuid"];
-const NAME: &[&str] = &["webhook_name", "name"];
-const DESCRIPTION: &[&str] = &["webhook_description", "description"];
-const METHOD: &[&str] = &["method"];
-const PATH: &[&str] = &["path"];
-const DOMAIN_UUID: &[&str] = &["domain_uuid"];
-const URL: &[&str] = &["url"];
-const RETRY_DELAY: &[&str] = &["retry_delay"];
-const BACKOFF: &[&str] = &["retry_backoff_mode"];
-const MAX_RETRIES: &[&str] = &["max_retries"];
-const TIMEOUT: &[&str] = &["request_timeout_in_milliseconds"];
-const BODY: &[&str] = &["request_body_json", "body"];
-const HEADERS: &[&str] = &["headers_json", "headers"];
-const QUERY: &[&str] = &["query_params_json", "query_params"];
+/// Longest template (or step webhook) name.
+pub const NAME_CHARS_MAX: usize = 200;
+/// Longest description.
+pub const DESCRIPTION_CHARS_MAX: usize = 2000;
+/// Longest path template.
+pub const PATH_CHARS_MAX: usize = 2048;
+/// Longest full URL (the SDK's `url`, `webhook_url`): a host, a path and a query.
+pub const URL_CHARS_MAX: usize = 4096;
+/// Most headers, and most query parameters, one template sets.
+pub const HEADERS_MAX: usize = 100;
+pub const QUERY_PARAMS_MAX: usize = 100;
 
-const NAME_CHARS_MAX: usize = 200;
-const DESCRIPTION_CHARS_MAX: usize = 2000;
-const PATH_CHARS_MAX: usize = 2048;
+pub type RetryDelay = Int<0, { RetryPolicy::RETRY_DELAY_SECONDS_MAX as i64 }>;
+pub type MaxRetries = Int<0, { RetryPolicy::MAX_RETRIES_MAX as i64 }>;
+pub type TimeoutMs = Int<1, { RetryPolicy::REQUEST_TIMEOUT_MS_MAX as i64 }>;
+
+/// `add_webhook_template`: the documented fields, or the SDK's `name` + full `url` (whose domain
+/// is reused, or registered with limits off, in the same commit).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddTemplate {
+    /// Display name (not blank).
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub webhook_name: Line<NAME_CHARS_MAX>,
+    /// `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
+    pub method: OneOf<HttpMethod>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable. Required
+    /// unless `url` is given.
+    pub path: Option<Line<PATH_CHARS_MAX>>,
+    /// The domain to call. Required unless `url` is given.
+    pub domain_uuid: Option<Id>,
+    /// SDK: `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid`.
+    pub url: Option<Line<URL_CHARS_MAX>>,
+    /// Seconds between retries (default 10).
+    pub retry_delay: Option<RetryDelay>,
+    /// `linear` (default) or `exponential`.
+    pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    /// Retries after the first attempt (default 5).
+    pub max_retries: Option<MaxRetries>,
+    /// Per-attempt timeout (default 5000).
+    pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    /// The body: an object or array; string values are templatable.
+    #[serde(alias = "body")]
+    #[schemars(extend("x-aliases" = ["body"]))]
+    pub request_body_json: Option<JsonBody>,
+    /// Header name → value (scalars); values are templatable.
+    #[serde(alias = "headers")]
+    #[schemars(extend("x-aliases" = ["headers"]))]
+    pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    /// Query parameter → value (scalars); values are templatable.
+    #[serde(alias = "query_params")]
+    #[schemars(extend("x-aliases" = ["query_params"]))]
+    pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+}
+
+/// `update_webhook_template` (extension; the SDK sends `template_uuid` plus any fields): absent
+/// fields keep their values.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTemplate {
+    #[serde(alias = "template_uuid")]
+    #[schemars(extend("x-aliases" = ["template_uuid"]))]
+    pub webhook_uuid: Id,
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    pub method: Option<OneOf<HttpMethod>>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    pub path: Option<Line<PATH_CHARS_MAX>>,
+    pub domain_uuid: Option<Id>,
+    pub url: Option<Line<URL_CHARS_MAX>>,
+    pub retry_delay: Option<RetryDelay>,
+    pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    pub max_retries: Option<MaxRetries>,
+    pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    #[serde(alias = "body")]
+    #[schemars(extend("x-aliases" = ["body"]))]
+    pub request_body_json: Option<JsonBody>,
+    #[serde(alias = "headers")]
+    #[schemars(extend("x-aliases" = ["headers"]))]
+    pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    #[serde(alias = "query_params")]
+    #[schemars(extend("x-aliases" = ["query_params"]))]
+    pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+}
+
+/// A template by id: `single_webhook_template_detail`, `delete_webhook_template`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRef {
+    #[serde(alias = "template_uuid")]
+    #[schemars(extend("x-aliases" = ["template_uuid"]))]
+    pub webhook_uuid: Id,
+}
+
+/// The SDK's `get_webhook_template_uuid` (`{template_uuid}`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SdkTemplateRef {
+    #[serde(alias = "webhook_uuid")]
+    #[schemars(extend("x-aliases" = ["webhook_uuid"]))]
+    pub template_uuid: Id,
+}
+
+/// The call fields shared by webhook templates and workflow steps, as one request gave them.
+/// Every input type that carries them converts into this; [`apply`] validates and applies it.
+#[derive(Default)]
+pub(super) struct CallFields {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub method: Option<HttpMethod>,
+    pub path: Option<String>,
+    pub domain_uuid: Option<Id>,
+    pub url: Option<String>,
+    pub retry_delay: Option<RetryDelay>,
+    pub backoff: Option<Backoff>,
+    pub max_retries: Option<MaxRetries>,
+    pub timeout_ms: Option<TimeoutMs>,
+    pub body: Option<JsonBody>,
+    pub headers: Option<JsonObject<HEADERS_MAX>>,
+    pub query: Option<JsonObject<QUERY_PARAMS_MAX>>,
+}
+
+impl From<AddTemplate> for CallFields {
+    fn from(i: AddTemplate) -> Self {
+        CallFields {
+            name: Some(i.webhook_name.0),
+            description: i.webhook_description.map(|d| d.0),
+            method: Some(i.method.0),
+            path: i.path.map(|p| p.0),
+            domain_uuid: i.domain_uuid,
+            url: i.url.map(|u| u.0),
+            retry_delay: i.retry_delay,
+            backoff: i.retry_backoff_mode.map(|b| b.0),
+            max_retries: i.max_retries,
+            timeout_ms: i.request_timeout_in_milliseconds,
+            body: i.request_body_json,
+            headers: i.headers_json,
+            query: i.query_params_json,
+        }
+    }
+}
+
+impl From<UpdateTemplate> for CallFields {
+    fn from(i: UpdateTemplate) -> Self {
+        CallFields {
+            name: i.webhook_name.map(|n| n.0),
+            description: i.webhook_description.map(|d| d.0),
+            method: i.method.map(|m| m.0),
+            path: i.path.map(|p| p.0),
+            domain_uuid: i.domain_uuid,
+            url: i.url.map(|u| u.0),
+            retry_delay: i.retry_delay,
+            backoff: i.retry_backoff_mode.map(|b| b.0),
+            max_retries: i.max_retries,
+            timeout_ms: i.request_timeout_in_milliseconds,
+            body: i.request_body_json,
+            headers: i.headers_json,
+            query: i.query_params_json,
+        }
+    }
+}
+
+/// Which call fields a request must give.
+#[derive(Clone, Copy)]
+pub(super) struct Required {
+    pub name: bool,
+    pub method: bool,
+    /// `path` + `domain_uuid`, or `url`.
+    pub target: bool,
+}
+
+impl Required {
+    pub const ALL: Required = Required { name: true, method: true, target: true };
+    pub const NONE: Required = Required { name: false, method: false, target: false };
+}
 
 /// A `url` split into what a template stores.
 struct ParsedUrl {
@@ -73,24 +237,9 @@ fn check_path(path: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_len(field: &str, s: &str, max: usize) -> Result<(), ApiError> {
-    if s.chars().count() > max {
-        return Err(ApiError::invalid(field, format!("longer than {max} characters")));
-    }
-    Ok(())
-}
-
 /// Header and query values must be scalars (they become text on the wire); header names must
 /// be HTTP tokens.
-fn scalar_map(
-    req: &Req,
-    names: &'static [&'static str],
-    header_names: bool,
-) -> Result<Option<Map<String, Value>>, ApiError> {
-    let Some(map) = req.opt_object(names)? else {
-        return Ok(None);
-    };
-    let field = req.field(names).expect("present").0;
+fn scalar_map(map: Map<String, Value>, field: &str, header_names: bool) -> Result<Map<String, Value>, ApiError> {
     for (k, v) in &map {
         if header_names
             && (k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
@@ -101,35 +250,38 @@ fn scalar_map(
             return Err(ApiError::invalid(field, format!("value of {k:?} must be a string, number or boolean")));
         }
     }
-    Ok(Some(map))
+    Ok(map)
 }
 
-/// Applies every template field present in the request onto `t`. On create, `t` starts from
-/// the defaults and the required fields are enforced; on update, absent fields stay.
-/// Returns a domain to create alongside when the SDK's `url` names an unknown one.
-pub(super) fn apply(cx: &Cx, req: &Req, t: &mut WebhookTemplate, creating: bool) -> Result<Option<Domain>, ApiError> {
-    if let Some(name) = if creating { Some(req.string(NAME)?) } else { req.opt_string(NAME)? } {
-        check_len("webhook_name", &name, NAME_CHARS_MAX)?;
-        if name.trim().is_empty() {
-            return Err(ApiError::invalid("webhook_name", "must not be empty"));
-        }
-        t.name = name;
+/// Applies the call fields given onto `t` (a template, or a step's inline call). Fields not
+/// given keep `t`'s values; `required` says which must be given. Returns a domain to create
+/// alongside when the SDK's `url` names one the brand does not have yet.
+pub(super) fn apply(
+    cx: &Cx,
+    f: CallFields,
+    t: &mut WebhookTemplate,
+    required: Required,
+) -> Result<Option<Domain>, ApiError> {
+    match f.name {
+        Some(name) if name.trim().is_empty() => return Err(ApiError::invalid("webhook_name", "must not be empty")),
+        Some(name) => t.name = name,
+        None if required.name => return Err(ApiError::Missing("webhook_name".into())),
+        None => {}
     }
-    if let Some(d) = req.opt_string(DESCRIPTION)? {
-        check_len("webhook_description", &d, DESCRIPTION_CHARS_MAX)?;
+    if let Some(d) = f.description {
         t.description = d;
     }
-    let method = if creating { Some(req.string(METHOD)?) } else { req.opt_string(METHOD)? };
-    if let Some(m) = method {
-        t.method = HttpMethod::parse(&m)
-            .ok_or_else(|| ApiError::invalid("method", "expected GET, POST, PUT, DELETE or PATCH"))?;
+    match f.method {
+        Some(m) => t.method = m,
+        None if required.method => return Err(ApiError::Missing("method".into())),
+        None => {}
     }
 
     // Target: documented path + domain_uuid, or the SDK's full url.
     let mut new_domain = None;
-    let url_only = !req.has(PATH) && !req.has(DOMAIN_UUID) && req.has(URL);
-    if url_only {
-        let u = parse_url(&req.string(URL)?)?;
+    let url_only = f.path.is_none() && f.domain_uuid.is_none() && f.url.is_some();
+    if let Some(url) = f.url.as_deref().filter(|_| url_only) {
+        let u = parse_url(url)?;
         check_path(&u.path)?;
         t.path = u.path;
         for (k, v) in u.query {
@@ -137,38 +289,46 @@ pub(super) fn apply(cx: &Cx, req: &Req, t: &mut WebhookTemplate, creating: bool)
         }
         new_domain = Some(super::domains::new_domain(cx, u.protocol, u.host));
     } else {
-        if let Some(p) = if creating { Some(req.string(PATH)?) } else { req.opt_string(PATH)? } {
-            check_path(&p)?;
-            t.path = p;
+        if f.url.is_some() {
+            return Err(ApiError::invalid("url", "give either url or path and domain_uuid, not both"));
         }
-        if creating || req.has(DOMAIN_UUID) {
-            t.domain = DomainId(req.uuid(DOMAIN_UUID)?);
+        match f.path {
+            Some(p) => {
+                check_path(&p)?;
+                t.path = p;
+            }
+            None if required.target => return Err(ApiError::Missing("path".into())),
+            None => {}
+        }
+        match f.domain_uuid {
+            Some(d) => t.domain = DomainId(d.0),
+            None if required.target => return Err(ApiError::Missing("domain_uuid".into())),
+            None => {}
         }
     }
 
-    if let Some(v) = req.opt_int(RETRY_DELAY, 0, i64::from(RetryPolicy::RETRY_DELAY_SECONDS_MAX))? {
-        t.retry.retry_delay_seconds = v as u32;
+    if let Some(v) = f.retry_delay {
+        t.retry.retry_delay_seconds = v.u32();
     }
-    if let Some(b) = req.opt_string(BACKOFF)? {
-        t.retry.backoff = Backoff::parse(&b)
-            .ok_or_else(|| ApiError::invalid("retry_backoff_mode", "expected \"linear\" or \"exponential\""))?;
+    if let Some(b) = f.backoff {
+        t.retry.backoff = b;
     }
-    if let Some(v) = req.opt_int(MAX_RETRIES, 0, i64::from(RetryPolicy::MAX_RETRIES_MAX))? {
-        t.retry.max_retries = v as u32;
+    if let Some(v) = f.max_retries {
+        t.retry.max_retries = v.u32();
     }
-    if let Some(v) = req.opt_int(TIMEOUT, 1, i64::from(RetryPolicy::REQUEST_TIMEOUT_MS_MAX))? {
-        t.retry.request_timeout_ms = v as u32;
+    if let Some(v) = f.timeout_ms {
+        t.retry.request_timeout_ms = v.u32();
     }
-    match req.field(BODY) {
-        None => {}
-        Some((_, v @ (Value::Object(_) | Value::Array(_)))) => t.body = v.clone(),
-        Some((n, _)) => return Err(ApiError::invalid(n, "expected a JSON object or array")),
+    if let Some(b) = f.body {
+        t.body = b.0;
     }
-    if let Some(h) = scalar_map(req, HEADERS, true)? {
+    if let Some(h) = f.headers {
+        let h = scalar_map(h.0, "headers_json", true)?;
         crate::delivery::request::check_headers(&h).map_err(|why| ApiError::invalid("headers_json", why))?;
         t.headers = h;
     }
-    if let Some(q) = scalar_map(req, QUERY, false)? {
+    if let Some(q) = f.query {
+        let q = scalar_map(q.0, "query_params_json", false)?;
         if url_only {
             t.query.extend(q);
         } else {
@@ -208,7 +368,7 @@ fn summary(cx: &Cx, t: &WebhookTemplate) -> Result<Value, ApiError> {
     }))
 }
 
-pub async fn add(cx: Cx, req: Req) -> ApiResult {
+pub async fn add(cx: Cx, input: AddTemplate) -> ApiResult {
     let mut t = WebhookTemplate {
         id: TemplateId::new(),
         brand: cx.brand.id,
@@ -224,7 +384,7 @@ pub async fn add(cx: Cx, req: Req) -> ApiResult {
         created_ms: cx.now,
         updated_ms: cx.now,
     };
-    let new_domain = apply(&cx, &req, &mut t, true)?;
+    let new_domain = apply(&cx, input.into(), &mut t, Required::ALL)?;
     let t = cx.app.store.create_template(t, new_domain).await?;
     let id = t.id.to_string();
     ok(json!({
@@ -260,30 +420,25 @@ pub async fn template_for_url(cx: &Cx, url: &str) -> Result<TemplateId, ApiError
     Ok(cx.app.store.create_template(t, Some(new_domain)).await?.id)
 }
 
-pub async fn list(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
+pub async fn list(cx: Cx, input: PageQuery) -> ApiResult {
+    let page = input.number();
     let items = cx.app.store.list_templates(cx.brand.id, page, cx.page_size)?;
     let rows = items.items.iter().map(|t| summary(&cx, t)).collect::<Result<Vec<_>, _>>()?;
     let page_of_rows = crate::model::Page { items: rows, total: items.total };
     paginated(page_of_rows, page, cx.page_size, &cx.brand.timezone, Clone::clone)
 }
 
-fn load(cx: &Cx, req: &Req) -> Result<WebhookTemplate, ApiError> {
-    load_by(cx, req, ID)
+fn load(cx: &Cx, id: Id) -> Result<WebhookTemplate, ApiError> {
+    cx.app.store.get_template(cx.brand.id, TemplateId(id.0))?.ok_or(ApiError::NotFound("Webhook"))
 }
 
-fn load_by(cx: &Cx, req: &Req, names: &'static [&'static str]) -> Result<WebhookTemplate, ApiError> {
-    let id = TemplateId(req.uuid(names)?);
-    cx.app.store.get_template(cx.brand.id, id)?.ok_or(ApiError::NotFound("Webhook"))
-}
-
-pub async fn detail(cx: Cx, req: Req) -> ApiResult {
-    detail_of(&cx, load(&cx, &req)?)
+pub async fn detail(cx: Cx, input: TemplateRef) -> ApiResult {
+    detail_of(&cx, load(&cx, input.webhook_uuid)?)
 }
 
 /// The SDK's `get_webhook_template_uuid` (`{template_uuid}`): the same answer as `detail`.
-pub async fn detail_sdk(cx: Cx, req: Req) -> ApiResult {
-    detail_of(&cx, load_by(&cx, &req, SDK_ID)?)
+pub async fn detail_sdk(cx: Cx, input: SdkTemplateRef) -> ApiResult {
+    detail_of(&cx, load(&cx, input.template_uuid)?)
 }
 
 fn detail_of(cx: &Cx, t: WebhookTemplate) -> ApiResult {
@@ -297,9 +452,9 @@ fn detail_of(cx: &Cx, t: WebhookTemplate) -> ApiResult {
     ok(json!({"success": true, "data": data}))
 }
 
-pub async fn update(cx: Cx, req: Req) -> ApiResult {
-    let mut t = load(&cx, &req)?;
-    let new_domain = apply(&cx, &req, &mut t, false)?;
+pub async fn update(cx: Cx, input: UpdateTemplate) -> ApiResult {
+    let mut t = load(&cx, input.webhook_uuid)?;
+    let new_domain = apply(&cx, input.into(), &mut t, Required::NONE)?;
     if let Some(d) = new_domain {
         // An SDK update with a url: reuse or register that domain first.
         t.domain = super::domains::ensure_domain(&cx, d).await?;
@@ -309,8 +464,8 @@ pub async fn update(cx: Cx, req: Req) -> ApiResult {
     ok(json!({"success": true, "details": "Webhook template updated successfully", "webhook_uuid": t.id.to_string()}))
 }
 
-pub async fn delete(cx: Cx, req: Req) -> ApiResult {
-    let t = load(&cx, &req)?;
+pub async fn delete(cx: Cx, input: TemplateRef) -> ApiResult {
+    let t = load(&cx, input.webhook_uuid)?;
     cx.app.store.delete_template(cx.brand.id, t.id, cx.now).await?;
     ok(json!({"success": true, "details": "Webhook template deleted successfully", "webhook_uuid": t.id.to_string()}))
 }

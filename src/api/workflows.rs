@@ -4,83 +4,530 @@
 //! `execute_workflow`, run history (`get_workflow_runs_paginated`, `get_workflow_run_details`,
 //! `rerun_workflow_run`); human approval (`get_all_pending_approvals_paginated`,
 //! `human_approval_action`).
+//!
+//! Routes (`on_success_next_step_identifier`, `on_fail_next_step_identifier`) may name a step
+//! that does not exist yet (HookPulse clients add steps in index order); the detail view lists
+//! such dangling routes, and a run that reaches one fails.
 
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::ApiError;
-use super::reply::{ApiResult, ok, paginated};
+use super::fields::{Context, Id, Int, JsonBody, JsonObject, Line, List, Nullable, OneOf, Text};
+use super::reply::{ApiResult, PAGE_MAX, PageQuery, ok, page_number, paginated};
 use super::request::Cx;
-use super::request::{Names, Req};
+use super::templates::{
+    CallFields, DESCRIPTION_CHARS_MAX, HEADERS_MAX, MaxRetries, NAME_CHARS_MAX, PATH_CHARS_MAX, QUERY_PARAMS_MAX,
+    Required, RetryDelay, TimeoutMs, URL_CHARS_MAX,
+};
 use crate::model::{
-    Condition, ConditionOp, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, FailureStrategy, HttpMethod,
-    PlanId, RetryPolicy, RetryStrategy, RunType, Step, StepId, StepStatus, TargetKind, TimeoutAction, Workflow,
-    WorkflowId,
+    Backoff, Condition, ConditionOp, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, FailureStrategy,
+    HttpMethod, PlanId, RetryPolicy, RetryStrategy, RunType, Step, StepId, StepStatus, TargetKind, TimeoutAction,
+    Workflow, WorkflowId,
 };
 use crate::store::StoreError;
 use crate::template::{Kind, for_each_string, scan};
 use crate::time::{format_utc, tz};
 
-const WF_ID: Names = &["workflow_uuid", "template_uuid"];
-const SDK_WF_ID: Names = &["template_uuid", "workflow_uuid"];
-const NAME: Names = &["workflow_name", "name"];
-const DESCRIPTION: Names = &["workflow_description", "description"];
-const RUNTYPE: Names = &["runtype", "mode"];
-const NAME_CHARS_MAX: usize = 200;
+/// Longest `step_identifier` (and route target).
 const IDENTIFIER_CHARS_MAX: usize = 100;
 const WORKFLOW_RETRIES_MAX: i64 = 100;
+/// Longest delay, retry delay or approval timeout: 30 days, in seconds.
 const DELAY_SECONDS_MAX: i64 = 30 * 86_400;
+/// Most steps one request may carry; the configured `workflows.steps_per_workflow_max` (at most
+/// this) applies on top.
+const STEPS_PER_REQUEST_MAX: usize = 10_000;
+/// Longest condition field path.
+const CONDITION_FIELD_CHARS_MAX: usize = 1024;
+/// Steps may be ordered anywhere in ±this range.
+const INDEX_ABS_MAX: i64 = 1_000_000;
 
-fn load(cx: &Cx, req: &Req, names: Names) -> Result<Workflow, ApiError> {
-    let id = WorkflowId(req.uuid(names)?);
-    cx.app.store.get_workflow(cx.brand.id, id)?.ok_or(ApiError::NotFound("Workflow"))
+type Identifier = Line<IDENTIFIER_CHARS_MAX>;
+type Delay = Int<0, DELAY_SECONDS_MAX>;
+type ApprovalTimeout = Int<1, DELAY_SECONDS_MAX>;
+type Index = Int<{ -INDEX_ABS_MAX }, INDEX_ABS_MAX>;
+
+/// `add_workflow_template`: the documented fields, or the SDK's `name`, `mode` and inline
+/// `steps` (each step object takes the `add_workflow_step` fields, or `name` + `url`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddWorkflow {
+    /// Display name (not blank).
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub workflow_name: Line<NAME_CHARS_MAX>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub workflow_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// `fifo_sequential` or `concurrently` (also `fifo`, `concurrent`). Required, except that
+    /// a request with inline `steps` defaults to `concurrently` (the SDK's default mode).
+    #[serde(alias = "mode")]
+    #[schemars(extend("x-aliases" = ["mode"]))]
+    pub runtype: Option<OneOf<RunType>>,
+    /// `stop` (default) or `continue`.
+    pub failure_strategy: Option<OneOf<FailureStrategy>>,
+    /// `none` (default), `from_failed_step` or `from_initial_step`.
+    pub retry_strategy: Option<OneOf<RetryStrategy>>,
+    pub workflow_max_retries: Option<Int<0, WORKFLOW_RETRIES_MAX>>,
+    /// Seconds before a failed run is retried.
+    pub workflow_retry_delay: Option<Delay>,
+    /// SDK: the steps, created with the workflow.
+    pub steps: Option<List<InlineStep, STEPS_PER_REQUEST_MAX>>,
 }
 
-fn apply_settings(req: &Req, wf: &mut Workflow, creating: bool) -> Result<(), ApiError> {
-    if let Some(n) = if creating { Some(req.string(NAME)?) } else { req.opt_string(NAME)? } {
-        if n.trim().is_empty() || n.chars().count() > NAME_CHARS_MAX {
+/// `update_workflow_template` (extension; the SDK sends `template_uuid` plus any fields).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWorkflow {
+    #[serde(alias = "template_uuid")]
+    #[schemars(extend("x-aliases" = ["template_uuid"]))]
+    pub workflow_uuid: Id,
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub workflow_name: Option<Line<NAME_CHARS_MAX>>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub workflow_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    #[serde(alias = "mode")]
+    #[schemars(extend("x-aliases" = ["mode"]))]
+    pub runtype: Option<OneOf<RunType>>,
+    pub failure_strategy: Option<OneOf<FailureStrategy>>,
+    pub retry_strategy: Option<OneOf<RetryStrategy>>,
+    pub workflow_max_retries: Option<Int<0, WORKFLOW_RETRIES_MAX>>,
+    pub workflow_retry_delay: Option<Delay>,
+}
+
+/// A step's `execution_condition`: `{field, operator, value}`; `{}` or `null` means none.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionIn {
+    /// Template path of the value to test, e.g. `step.response.status` (braces optional).
+    pub field: Option<Line<CONDITION_FIELD_CHARS_MAX>>,
+    pub operator: Option<OneOf<ConditionOp>>,
+    /// The value to compare with: any JSON value.
+    pub value: Option<Value>,
+}
+
+/// `add_workflow_step`: a step with its own inline webhook, routing, condition and approval.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddStep {
+    pub workflow_uuid: Id,
+    /// `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
+    pub method: OneOf<HttpMethod>,
+    /// Order in a FIFO run (lowest first).
+    pub index: Index,
+    /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
+    #[serde(alias = "identifier")]
+    #[schemars(extend("x-aliases" = ["identifier"]))]
+    pub step_identifier: Identifier,
+    /// Default `step <n>`.
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// Required unless `url` is given.
+    pub path: Option<Line<PATH_CHARS_MAX>>,
+    /// Required unless `url` is given.
+    pub domain_uuid: Option<Id>,
+    pub url: Option<Line<URL_CHARS_MAX>>,
+    pub retry_delay: Option<RetryDelay>,
+    pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    pub max_retries: Option<MaxRetries>,
+    pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    #[serde(alias = "body")]
+    #[schemars(extend("x-aliases" = ["body"]))]
+    pub request_body_json: Option<JsonBody>,
+    #[serde(alias = "headers")]
+    #[schemars(extend("x-aliases" = ["headers"]))]
+    pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    #[serde(alias = "query_params")]
+    #[schemars(extend("x-aliases" = ["query_params"]))]
+    pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+    pub human_approval_required: Option<bool>,
+    /// The step to go to after success; empty or null = the next index. It may name a step
+    /// added later.
+    pub on_success_next_step_identifier: Option<Identifier>,
+    /// The step to go to after failure; empty or null = `failure_strategy`. It may name a step
+    /// added later.
+    pub on_fail_next_step_identifier: Option<Identifier>,
+    /// Seconds to wait before the next step.
+    pub delay_to_next_step: Option<Delay>,
+    #[serde(alias = "condition")]
+    #[schemars(extend("x-aliases" = ["condition"]))]
+    pub execution_condition: Option<ConditionIn>,
+    pub approval_timeout_seconds: Option<ApprovalTimeout>,
+    /// `reject` (default) or `approve`.
+    pub approval_timeout_action: Option<OneOf<TimeoutAction>>,
+}
+
+/// What an inline step is (the SDK README's step objects carry `"type": "webhook"`).
+#[derive(Deserialize, JsonSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    Webhook,
+}
+
+/// One step of `add_workflow_template`'s `steps` (SDK): the `add_workflow_step` fields, all
+/// optional. `index` defaults to the position, `step_identifier` to `step_<position>`; a step
+/// without a name needs no `method` (POST).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InlineStep {
+    #[serde(alias = "identifier", alias = "id")]
+    #[schemars(extend("x-aliases" = ["identifier", "id"]))]
+    pub step_identifier: Option<Identifier>,
+    /// SDK: only `webhook` steps exist.
+    #[serde(rename = "type")]
+    pub step_type: Option<StepType>,
+    pub index: Option<Index>,
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    pub method: Option<OneOf<HttpMethod>>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    pub path: Option<Line<PATH_CHARS_MAX>>,
+    pub domain_uuid: Option<Id>,
+    pub url: Option<Line<URL_CHARS_MAX>>,
+    pub retry_delay: Option<RetryDelay>,
+    pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    pub max_retries: Option<MaxRetries>,
+    pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    #[serde(alias = "body")]
+    #[schemars(extend("x-aliases" = ["body"]))]
+    pub request_body_json: Option<JsonBody>,
+    #[serde(alias = "headers")]
+    #[schemars(extend("x-aliases" = ["headers"]))]
+    pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    #[serde(alias = "query_params")]
+    #[schemars(extend("x-aliases" = ["query_params"]))]
+    pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+    pub human_approval_required: Option<bool>,
+    pub on_success_next_step_identifier: Option<Identifier>,
+    pub on_fail_next_step_identifier: Option<Identifier>,
+    pub delay_to_next_step: Option<Delay>,
+    #[serde(alias = "condition")]
+    #[schemars(extend("x-aliases" = ["condition"]))]
+    pub execution_condition: Option<ConditionIn>,
+    pub approval_timeout_seconds: Option<ApprovalTimeout>,
+    pub approval_timeout_action: Option<OneOf<TimeoutAction>>,
+}
+
+/// `update_workflow_step` (extension): absent fields keep their values; a route or condition
+/// given as `null` (or `""`, `{}`) is removed.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStep {
+    pub step_uuid: Id,
+    /// Speeds up the lookup; must be the step's workflow when given.
+    pub workflow_uuid: Option<Id>,
+    pub index: Option<Index>,
+    #[serde(alias = "identifier")]
+    #[schemars(extend("x-aliases" = ["identifier"]))]
+    pub step_identifier: Option<Identifier>,
+    #[serde(alias = "name")]
+    #[schemars(extend("x-aliases" = ["name"]))]
+    pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    pub method: Option<OneOf<HttpMethod>>,
+    #[serde(alias = "description")]
+    #[schemars(extend("x-aliases" = ["description"]))]
+    pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    pub path: Option<Line<PATH_CHARS_MAX>>,
+    pub domain_uuid: Option<Id>,
+    pub url: Option<Line<URL_CHARS_MAX>>,
+    pub retry_delay: Option<RetryDelay>,
+    pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    pub max_retries: Option<MaxRetries>,
+    pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    #[serde(alias = "body")]
+    #[schemars(extend("x-aliases" = ["body"]))]
+    pub request_body_json: Option<JsonBody>,
+    #[serde(alias = "headers")]
+    #[schemars(extend("x-aliases" = ["headers"]))]
+    pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    #[serde(alias = "query_params")]
+    #[schemars(extend("x-aliases" = ["query_params"]))]
+    pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+    pub human_approval_required: Option<bool>,
+    #[serde(default)]
+    pub on_success_next_step_identifier: Nullable<Identifier>,
+    #[serde(default)]
+    pub on_fail_next_step_identifier: Nullable<Identifier>,
+    pub delay_to_next_step: Option<Delay>,
+    #[serde(default, alias = "condition")]
+    #[schemars(extend("x-aliases" = ["condition"]))]
+    pub execution_condition: Nullable<ConditionIn>,
+    pub approval_timeout_seconds: Option<ApprovalTimeout>,
+    pub approval_timeout_action: Option<OneOf<TimeoutAction>>,
+}
+
+/// `delete_workflow_step` (extension).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StepRef {
+    pub step_uuid: Id,
+    /// Speeds up the lookup; must be the step's workflow when given.
+    pub workflow_uuid: Option<Id>,
+}
+
+/// A workflow by id: `single_workflow_template_detail`, `delete_workflow_template`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowRef {
+    #[serde(alias = "template_uuid")]
+    #[schemars(extend("x-aliases" = ["template_uuid"]))]
+    pub workflow_uuid: Id,
+}
+
+/// The SDK's `get_workflow_template_uuid` (`{template_uuid}`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SdkWorkflowRef {
+    #[serde(alias = "workflow_uuid")]
+    #[schemars(extend("x-aliases" = ["workflow_uuid"]))]
+    pub template_uuid: Id,
+}
+
+/// `execute_workflow`: start one run now.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecuteWorkflow {
+    #[serde(alias = "template_uuid")]
+    #[schemars(extend("x-aliases" = ["template_uuid"]))]
+    pub workflow_uuid: Id,
+    /// The run's initial context (`{{ initial.key }}`).
+    #[serde(alias = "initial_context_template", alias = "context")]
+    #[schemars(extend("x-aliases" = ["initial_context_template", "context"]))]
+    pub initial_context: Option<Context>,
+}
+
+/// `get_workflow_runs_paginated` (query).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunsQuery {
+    /// 1-based page number (default 1).
+    pub page: Option<Int<1, PAGE_MAX>>,
+    /// Only this workflow's runs.
+    pub workflow_uuid: Option<Id>,
+}
+
+/// A run by id: `get_workflow_run_details`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRef {
+    pub run_uuid: Id,
+}
+
+/// Where a rerun starts.
+#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RerunFrom {
+    InitialStep,
+    FailedStep,
+}
+
+/// `rerun_workflow_run`: a finished run again, from its first step or its failed step.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rerun {
+    pub run_uuid: Id,
+    /// `initial_step` (default) or `failed_step`.
+    pub from: Option<RerunFrom>,
+    /// A new initial context (default: the run's).
+    #[serde(alias = "context")]
+    #[schemars(extend("x-aliases" = ["context"]))]
+    pub initial_context: Option<Context>,
+}
+
+/// A human decision.
+#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// `human_approval_action`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalAction {
+    /// `approve` or `reject`.
+    pub action: Decision,
+    #[serde(alias = "execution_plan_id")]
+    #[schemars(extend("x-aliases" = ["execution_plan_id"]))]
+    pub execution_plan_uuid: Id,
+}
+
+/// The step fields of one request, whichever input type carried them.
+#[derive(Default)]
+struct StepFields {
+    call: CallFields,
+    index: Option<i64>,
+    identifier: Option<String>,
+    human_approval_required: Option<bool>,
+    on_success: Nullable<String>,
+    on_fail: Nullable<String>,
+    delay: Option<u32>,
+    condition: Nullable<ConditionIn>,
+    approval_timeout_seconds: Option<u32>,
+    approval_timeout_action: Option<TimeoutAction>,
+}
+
+fn present<T>(o: Option<T>) -> Nullable<T> {
+    o.map_or(Nullable::Absent, Nullable::Value)
+}
+
+fn line<const N: usize>(l: Line<N>) -> String {
+    l.0
+}
+
+fn nullable_line<const N: usize>(n: Nullable<Line<N>>) -> Nullable<String> {
+    match n {
+        Nullable::Absent => Nullable::Absent,
+        Nullable::Null => Nullable::Null,
+        Nullable::Value(l) => Nullable::Value(l.0),
+    }
+}
+
+impl From<AddStep> for StepFields {
+    fn from(i: AddStep) -> Self {
+        StepFields {
+            call: CallFields {
+                name: i.webhook_name.map(line),
+                description: i.webhook_description.map(|d| d.0),
+                method: Some(i.method.0),
+                path: i.path.map(line),
+                domain_uuid: i.domain_uuid,
+                url: i.url.map(line),
+                retry_delay: i.retry_delay,
+                backoff: i.retry_backoff_mode.map(|b| b.0),
+                max_retries: i.max_retries,
+                timeout_ms: i.request_timeout_in_milliseconds,
+                body: i.request_body_json,
+                headers: i.headers_json,
+                query: i.query_params_json,
+            },
+            index: Some(i.index.get()),
+            identifier: Some(i.step_identifier.0),
+            human_approval_required: i.human_approval_required,
+            on_success: present(i.on_success_next_step_identifier.map(line)),
+            on_fail: present(i.on_fail_next_step_identifier.map(line)),
+            delay: i.delay_to_next_step.map(Int::u32),
+            condition: present(i.execution_condition),
+            approval_timeout_seconds: i.approval_timeout_seconds.map(Int::u32),
+            approval_timeout_action: i.approval_timeout_action.map(|a| a.0),
+        }
+    }
+}
+
+impl From<InlineStep> for StepFields {
+    fn from(i: InlineStep) -> Self {
+        // `type` can only be `webhook` (its type has that one value): nothing to apply.
+        let _: Option<StepType> = i.step_type;
+        StepFields {
+            call: CallFields {
+                name: i.webhook_name.map(line),
+                description: i.webhook_description.map(|d| d.0),
+                method: i.method.map(|m| m.0),
+                path: i.path.map(line),
+                domain_uuid: i.domain_uuid,
+                url: i.url.map(line),
+                retry_delay: i.retry_delay,
+                backoff: i.retry_backoff_mode.map(|b| b.0),
+                max_retries: i.max_retries,
+                timeout_ms: i.request_timeout_in_milliseconds,
+                body: i.request_body_json,
+                headers: i.headers_json,
+                query: i.query_params_json,
+            },
+            index: i.index.map(Int::get),
+            identifier: i.step_identifier.map(line),
+            human_approval_required: i.human_approval_required,
+            on_success: present(i.on_success_next_step_identifier.map(line)),
+            on_fail: present(i.on_fail_next_step_identifier.map(line)),
+            delay: i.delay_to_next_step.map(Int::u32),
+            condition: present(i.execution_condition),
+            approval_timeout_seconds: i.approval_timeout_seconds.map(Int::u32),
+            approval_timeout_action: i.approval_timeout_action.map(|a| a.0),
+        }
+    }
+}
+
+impl From<UpdateStep> for StepFields {
+    fn from(i: UpdateStep) -> Self {
+        StepFields {
+            call: CallFields {
+                name: i.webhook_name.map(line),
+                description: i.webhook_description.map(|d| d.0),
+                method: i.method.map(|m| m.0),
+                path: i.path.map(line),
+                domain_uuid: i.domain_uuid,
+                url: i.url.map(line),
+                retry_delay: i.retry_delay,
+                backoff: i.retry_backoff_mode.map(|b| b.0),
+                max_retries: i.max_retries,
+                timeout_ms: i.request_timeout_in_milliseconds,
+                body: i.request_body_json,
+                headers: i.headers_json,
+                query: i.query_params_json,
+            },
+            index: i.index.map(Int::get),
+            identifier: i.step_identifier.map(line),
+            human_approval_required: i.human_approval_required,
+            on_success: nullable_line(i.on_success_next_step_identifier),
+            on_fail: nullable_line(i.on_fail_next_step_identifier),
+            delay: i.delay_to_next_step.map(Int::u32),
+            condition: i.execution_condition,
+            approval_timeout_seconds: i.approval_timeout_seconds.map(Int::u32),
+            approval_timeout_action: i.approval_timeout_action.map(|a| a.0),
+        }
+    }
+}
+
+/// The workflow-level settings of a create or update.
+struct Settings {
+    name: Option<String>,
+    description: Option<String>,
+    runtype: Option<RunType>,
+    failure_strategy: Option<FailureStrategy>,
+    retry_strategy: Option<RetryStrategy>,
+    max_retries: Option<u32>,
+    retry_delay: Option<u32>,
+}
+
+fn load(cx: &Cx, id: Id) -> Result<Workflow, ApiError> {
+    cx.app.store.get_workflow(cx.brand.id, WorkflowId(id.0))?.ok_or(ApiError::NotFound("Workflow"))
+}
+
+fn apply_settings(s: Settings, wf: &mut Workflow) -> Result<(), ApiError> {
+    if let Some(n) = s.name {
+        if n.trim().is_empty() {
             return Err(ApiError::invalid("workflow_name", format!("1 to {NAME_CHARS_MAX} characters")));
         }
         wf.name = n;
     }
-    if let Some(d) = req.opt_string(DESCRIPTION)? {
+    if let Some(d) = s.description {
         wf.description = d;
     }
-    let runtype = if creating && !req.has(RUNTYPE) && req.has(&["steps"]) {
-        Some("concurrently".to_string()) // the SDK's default mode
-    } else if creating {
-        Some(req.string(RUNTYPE)?)
-    } else {
-        req.opt_string(RUNTYPE)?
-    };
-    if let Some(rt) = runtype {
-        wf.runtype = RunType::parse(&rt)
-            .ok_or_else(|| ApiError::invalid("runtype", "expected fifo_sequential or concurrently"))?;
+    if let Some(rt) = s.runtype {
+        wf.runtype = rt;
     }
-    if let Some(f) = req.opt_string(&["failure_strategy"])? {
-        wf.failure_strategy = match f.as_str() {
-            "stop" => FailureStrategy::Stop,
-            "continue" => FailureStrategy::Continue,
-            _ => return Err(ApiError::invalid("failure_strategy", "expected stop or continue")),
-        };
+    if let Some(f) = s.failure_strategy {
+        wf.failure_strategy = f;
     }
-    if let Some(r) = req.opt_string(&["retry_strategy"])? {
-        wf.retry_strategy = match r.as_str() {
-            "none" => RetryStrategy::None,
-            "from_failed_step" => RetryStrategy::FromFailedStep,
-            "from_initial_step" => RetryStrategy::FromInitialStep,
-            _ => {
-                return Err(ApiError::invalid(
-                    "retry_strategy",
-                    "expected none, from_failed_step or from_initial_step",
-                ));
-            }
-        };
+    if let Some(r) = s.retry_strategy {
+        wf.retry_strategy = r;
     }
-    if let Some(m) = req.opt_int(&["workflow_max_retries"], 0, WORKFLOW_RETRIES_MAX)? {
-        wf.max_retries = m as u32;
+    if let Some(m) = s.max_retries {
+        wf.max_retries = m;
     }
-    if let Some(d) = req.opt_int(&["workflow_retry_delay"], 0, DELAY_SECONDS_MAX)? {
-        wf.retry_delay_seconds = d as u32;
+    if let Some(d) = s.retry_delay {
+        wf.retry_delay_seconds = d;
     }
     Ok(())
 }
@@ -113,103 +560,101 @@ fn step_variable_field(s: &Step) -> Option<&'static str> {
     }
 }
 
-fn route(req: &Req, name: &'static str) -> Result<Option<Option<String>>, ApiError> {
-    match req.body.get(name) {
-        None => Ok(None),
-        Some(Value::Null) => Ok(Some(None)),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(Some(None)),
-        Some(Value::String(s)) => Ok(Some(Some(s.trim().to_string()))),
-        Some(_) => Err(ApiError::invalid(name, "expected a step_identifier string (empty or null = no route)")),
+fn check_identifier(field: &str, i: &str) -> Result<(), ApiError> {
+    if i.is_empty() || !i.chars().all(crate::template::is_name_char) {
+        return Err(ApiError::invalid(field, format!("1-{IDENTIFIER_CHARS_MAX} letters, digits, '_' or '-'")));
     }
+    Ok(())
 }
 
-fn parse_condition(req: &Req) -> Result<Option<Option<Condition>>, ApiError> {
-    let raw = match req.body.get("execution_condition").or(req.body.get("condition")) {
-        None => return Ok(None),
-        Some(Value::Null) => return Ok(Some(None)),
-        Some(Value::Object(o)) if o.is_empty() => return Ok(Some(None)),
-        Some(Value::Object(o)) => o.clone(),
-        Some(_) => return Err(ApiError::invalid("execution_condition", "expected an object {field, operator, value}")),
-    };
-    let field = raw
-        .get("field")
-        .and_then(Value::as_str)
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ApiError::Missing("execution_condition.field".into()))?;
-    let op = raw
-        .get("operator")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::Missing("execution_condition.operator".into()))?;
-    let operator = ConditionOp::parse(op).ok_or_else(|| {
-        ApiError::invalid("execution_condition.operator", "expected eq, ne, lt, gt, lte, gte, in or contains")
-    })?;
-    let value = raw.get("value").cloned().unwrap_or(Value::Null);
-    Ok(Some(Some(Condition { field: field.to_string(), operator, value })))
-}
-
-/// Builds or changes a step from a request body (documented names, SDK `name`/`url`).
-/// Returns a domain to create when the step names a new `url`'s domain.
-fn apply_step(cx: &Cx, req: &Req, s: &mut Step, creating: bool, position: usize) -> Result<Option<Domain>, ApiError> {
-    // The inline webhook: reuse the template field rules.
-    let mut t = s.as_template(cx.brand.id);
-    let creating_webhook = creating && !req.has(&["webhook_name", "name"]);
-    if creating_webhook {
-        t.name = format!("step {position}");
-    }
-    let new_domain = super::templates::apply(cx, req, &mut t, creating && !creating_webhook)?;
-    if creating && creating_webhook {
-        // The SDK's inline steps may omit names; path/domain or url are still required.
-        if !req.has(&["url"]) && (!req.has(&["path"]) || !req.has(&["domain_uuid"])) {
-            return Err(ApiError::Missing(if req.has(&["path"]) { "domain_uuid" } else { "path" }.into()));
+/// A route as given: absent keeps it, `null` or `""` removes it, else it names a step (which
+/// need not exist yet).
+fn route(field: &'static str, r: Nullable<String>) -> Result<Option<Option<String>>, ApiError> {
+    match r {
+        Nullable::Absent => Ok(None),
+        Nullable::Null => Ok(Some(None)),
+        Nullable::Value(s) if s.trim().is_empty() => Ok(Some(None)),
+        Nullable::Value(s) => {
+            let s = s.trim().to_string();
+            check_identifier(field, &s)?;
+            Ok(Some(Some(s)))
         }
-        super::templates::apply(cx, req, &mut t, false)?;
     }
+}
+
+fn condition(c: Nullable<ConditionIn>) -> Result<Option<Option<Condition>>, ApiError> {
+    let c = match c {
+        Nullable::Absent => return Ok(None),
+        Nullable::Null => return Ok(Some(None)),
+        Nullable::Value(c) => c,
+    };
+    if c.field.is_none() && c.operator.is_none() && c.value.is_none() {
+        return Ok(Some(None));
+    }
+    let field = c
+        .field
+        .map(|f| f.0)
+        .filter(|f| !f.trim().is_empty())
+        .ok_or_else(|| ApiError::Missing("execution_condition.field".into()))?;
+    let operator = c.operator.ok_or_else(|| ApiError::Missing("execution_condition.operator".into()))?.0;
+    Ok(Some(Some(Condition { field, operator, value: c.value.unwrap_or(Value::Null) })))
+}
+
+/// Builds or changes a step from the fields given. On create, a step without a name is named
+/// `step <position>` and needs no method (POST); `index` defaults to the position and
+/// `step_identifier` to `step_<position>`. Returns a domain to create when the step names a new
+/// `url`'s domain.
+fn apply_step(
+    cx: &Cx,
+    f: StepFields,
+    s: &mut Step,
+    creating: bool,
+    position: usize,
+) -> Result<Option<Domain>, ApiError> {
+    let mut t = s.as_template(cx.brand.id);
+    let required = match (creating, f.call.name.is_some()) {
+        (false, _) => Required::NONE,
+        (true, true) => Required::ALL,
+        (true, false) => {
+            t.name = format!("step {position}");
+            Required { name: false, method: false, target: true }
+        }
+    };
+    let new_domain = super::templates::apply(cx, f.call, &mut t, required)?;
     s.set_call(t);
-    if let Some(i) = if creating {
-        Some(req.opt_int(&["index"], i64::MIN, i64::MAX)?.unwrap_or(position as i64))
-    } else {
-        req.opt_int(&["index"], i64::MIN, i64::MAX)?
-    } {
-        s.index = i;
+    match f.index {
+        Some(i) => s.index = i,
+        None if creating => s.index = position as i64,
+        None => {}
     }
-    let ident = if creating {
-        req.opt_string(&["step_identifier", "identifier", "id"])?.or(Some(format!("step_{position}")))
-    } else {
-        req.opt_string(&["step_identifier", "identifier"])?
+    let ident = match f.identifier {
+        None if creating => Some(format!("step_{position}")),
+        other => other,
     };
     if let Some(i) = ident {
-        if i.is_empty() || i.len() > IDENTIFIER_CHARS_MAX || !i.chars().all(crate::template::is_name_char) {
-            return Err(ApiError::invalid(
-                "step_identifier",
-                format!("1-{IDENTIFIER_CHARS_MAX} letters, digits, '_' or '-'"),
-            ));
-        }
+        check_identifier("step_identifier", &i)?;
         s.identifier = i;
     }
-    if let Some(b) = req.opt_bool(&["human_approval_required"])? {
+    if let Some(b) = f.human_approval_required {
         s.human_approval_required = b;
     }
-    if let Some(r) = route(req, "on_success_next_step_identifier")? {
+    if let Some(r) = route("on_success_next_step_identifier", f.on_success)? {
         s.on_success = r;
     }
-    if let Some(r) = route(req, "on_fail_next_step_identifier")? {
+    if let Some(r) = route("on_fail_next_step_identifier", f.on_fail)? {
         s.on_fail = r;
     }
-    if let Some(d) = req.opt_int(&["delay_to_next_step"], 0, DELAY_SECONDS_MAX)? {
-        s.delay_to_next_step_seconds = d as u32;
+    if let Some(d) = f.delay {
+        s.delay_to_next_step_seconds = d;
     }
-    if let Some(c) = parse_condition(req)? {
+    if let Some(c) = condition(f.condition)? {
         s.condition = c;
     }
-    if let Some(t) = req.opt_int(&["approval_timeout_seconds"], 1, DELAY_SECONDS_MAX)? {
-        s.approval_timeout_seconds = Some(t as u32);
+    if let Some(t) = f.approval_timeout_seconds {
+        s.approval_timeout_seconds = Some(t);
     }
-    if let Some(a) = req.opt_string(&["approval_timeout_action"])? {
-        s.approval_timeout_action = match a.as_str() {
-            "reject" => TimeoutAction::Reject,
-            "approve" => TimeoutAction::Approve,
-            _ => return Err(ApiError::invalid("approval_timeout_action", "expected reject or approve")),
-        };
+    if let Some(a) = f.approval_timeout_action {
+        s.approval_timeout_action = a;
     }
     Ok(new_domain)
 }
@@ -240,52 +685,53 @@ fn blank_step(now: i64) -> Step {
     }
 }
 
-/// Checks a workflow as a whole: unique identifiers, routes to existing steps, no step
-/// variables in concurrent mode, the step-count bound.
+/// Checks a workflow as a whole: the step-count bound, unique identifiers, no step variables in
+/// concurrent mode. Routes are not checked here: they may name steps added later (see
+/// [`dangling_routes`]).
 fn validate(wf: &Workflow, steps_max: usize) -> Result<(), StoreError> {
     if wf.steps.len() > steps_max {
-        return Err(StoreError::Invalid(format!(
-            "steps: a workflow has at most {steps_max} steps (workflows.steps_per_workflow_max)"
-        )));
+        return Err(StoreError::rejected(
+            "steps",
+            format!("a workflow has at most {steps_max} steps (workflows.steps_per_workflow_max)"),
+        ));
     }
     for (i, s) in wf.steps.iter().enumerate() {
         if wf.steps[..i].iter().any(|o| o.identifier == s.identifier) {
-            return Err(StoreError::Invalid(format!(
-                "step_identifier: {:?} is already used in this workflow",
-                s.identifier
-            )));
-        }
-        for (field, r) in
-            [("on_success_next_step_identifier", &s.on_success), ("on_fail_next_step_identifier", &s.on_fail)]
-        {
-            if let Some(r) = r
-                && !wf.steps.iter().any(|o| &o.identifier == r)
-            {
-                return Err(StoreError::Invalid(format!(
-                    "{field}: no step {r:?} in this workflow (add that step first, or leave it empty)"
-                )));
-            }
+            return Err(StoreError::rejected(
+                "step_identifier",
+                format!("{:?} is already used in this workflow", s.identifier),
+            ));
         }
         if wf.runtype == RunType::Concurrently
             && let Some(field) = step_variable_field(s)
         {
-            return Err(StoreError::Invalid(format!(
-                "{field}: step {:?} uses {{{{ step… }}}} variables, which concurrent workflows cannot resolve",
-                s.identifier
-            )));
+            return Err(StoreError::rejected(
+                field,
+                format!(
+                    "step {:?} uses {{{{ step… }}}} variables, which concurrent workflows cannot resolve",
+                    s.identifier
+                ),
+            ));
         }
     }
     Ok(())
 }
 
-fn invalid(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Invalid(msg) => match msg.split_once(": ") {
-            Some((field, why)) => ApiError::invalid(field, why.to_string()),
-            None => ApiError::BadBody(Some(msg)),
-        },
-        other => other.into(),
+/// Routes that name no step of the workflow: (step identifier, route field, target).
+fn dangling_routes(wf: &Workflow) -> Vec<(&str, &'static str, &str)> {
+    let mut out = Vec::new();
+    for s in &wf.steps {
+        for (field, r) in
+            [("on_success_next_step_identifier", &s.on_success), ("on_fail_next_step_identifier", &s.on_fail)]
+        {
+            if let Some(target) = r
+                && !wf.steps.iter().any(|o| &o.identifier == target)
+            {
+                out.push((s.identifier.as_str(), field, target.as_str()));
+            }
+        }
     }
+    out
 }
 
 async fn ensure_domain(cx: &Cx, d: Option<Domain>) -> Result<Option<DomainId>, ApiError> {
@@ -295,7 +741,7 @@ async fn ensure_domain(cx: &Cx, d: Option<Domain>) -> Result<Option<DomainId>, A
     }
 }
 
-pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
+pub async fn add_template(cx: Cx, input: AddWorkflow) -> ApiResult {
     let mut wf = Workflow {
         id: WorkflowId::new(),
         brand: cx.brand.id,
@@ -310,27 +756,35 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
         created_ms: cx.now,
         updated_ms: cx.now,
     };
-    apply_settings(&req, &mut wf, true)?;
+    let runtype = match (input.runtype, &input.steps) {
+        (Some(rt), _) => rt.0,
+        // The SDK's default mode.
+        (None, Some(_)) => RunType::Concurrently,
+        (None, None) => return Err(ApiError::Missing("runtype".into())),
+    };
+    let settings = Settings {
+        name: Some(input.workflow_name.0),
+        description: input.workflow_description.map(|d| d.0),
+        runtype: Some(runtype),
+        failure_strategy: input.failure_strategy.map(|f| f.0),
+        retry_strategy: input.retry_strategy.map(|r| r.0),
+        max_retries: input.workflow_max_retries.map(Int::u32),
+        retry_delay: input.workflow_retry_delay.map(Int::u32),
+    };
+    apply_settings(settings, &mut wf)?;
     // The SDK sends inline `steps`; domains their urls name are registered only once the
     // whole workflow checked out (a refused call writes nothing).
     let mut new_domains: Vec<(StepId, Domain)> = Vec::new();
-    match req.body.get("steps") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let Value::Object(o) = item else { return Err(ApiError::invalid("steps", "expected step objects")) };
-                let sreq = Req { method: req.method.clone(), body: o.clone(), query: Default::default() };
-                let mut s = blank_step(cx.now);
-                if let Some(d) = apply_step(&cx, &sreq, &mut s, true, i)? {
-                    new_domains.push((s.id, d));
-                }
-                wf.steps.push(s);
-            }
-            wf.steps.sort_by_key(|s| s.index);
+    for (i, item) in input.steps.map(|l| l.0).unwrap_or_default().into_iter().enumerate() {
+        let mut s = blank_step(cx.now);
+        let nd = apply_step(&cx, item.into(), &mut s, true, i).map_err(|e| e.within(&format!("steps[{i}]")))?;
+        if let Some(d) = nd {
+            new_domains.push((s.id, d));
         }
-        Some(_) => return Err(ApiError::invalid("steps", "expected an array of step objects")),
+        wf.steps.push(s);
     }
-    validate(&wf, cx.app.live().workflows.steps_per_workflow_max).map_err(invalid)?;
+    wf.steps.sort_by_key(|s| s.index);
+    validate(&wf, cx.app.live().workflows.steps_per_workflow_max)?;
     for s in wf.steps.iter().filter(|s| !new_domains.iter().any(|(id, _)| *id == s.id)) {
         cx.app.store.get_domain(cx.brand.id, s.domain)?.ok_or(ApiError::NotFound("Domain"))?;
     }
@@ -346,22 +800,16 @@ pub async fn add_template(cx: Cx, req: Req) -> ApiResult {
     ok(json!({"success": true, "details": "Webhook Template added", "workflow_uuid": wf.id.to_string()}))
 }
 
-pub async fn add_step(cx: Cx, req: Req) -> ApiResult {
-    let wf = load(&cx, &req, &["workflow_uuid"])?;
+pub async fn add_step(cx: Cx, input: AddStep) -> ApiResult {
+    let wf = load(&cx, input.workflow_uuid)?;
     let mut s = blank_step(cx.now);
-    let nd = apply_step(&cx, &req, &mut s, true, wf.steps.len())?;
-    if !req.has(&["index"]) {
-        return Err(ApiError::Missing("index".into()));
-    }
-    if !req.has(&["step_identifier"]) {
-        return Err(ApiError::Missing("step_identifier".into()));
-    }
+    let nd = apply_step(&cx, input.into(), &mut s, true, wf.steps.len())?;
     let steps_max = cx.app.live().workflows.steps_per_workflow_max;
     if nd.is_some() {
         // Check before registering the url's domain (the writer checks again).
         let mut probe = wf.clone();
         probe.steps.push(s.clone());
-        validate(&probe, steps_max).map_err(invalid)?;
+        validate(&probe, steps_max)?;
     }
     if let Some(d) = ensure_domain(&cx, nd).await? {
         s.domain = d;
@@ -374,15 +822,14 @@ pub async fn add_step(cx: Cx, req: Req) -> ApiResult {
             w.steps.sort_by_key(|s| s.index);
             validate(w, steps_max)
         })
-        .await
-        .map_err(invalid)?;
+        .await?;
     ok(json!({"success": true, "details": "Workflow webhook added successfully", "step_uuid": id.to_string()}))
 }
 
-fn find_step(cx: &Cx, req: &Req) -> Result<(Workflow, StepId), ApiError> {
-    let step = StepId(req.uuid(&["step_uuid"])?);
-    if req.has(&["workflow_uuid"]) {
-        let wf = load(cx, req, &["workflow_uuid"])?;
+fn find_step(cx: &Cx, step: Id, workflow: Option<Id>) -> Result<(Workflow, StepId), ApiError> {
+    let step = StepId(step.0);
+    if let Some(w) = workflow {
+        let wf = load(cx, w)?;
         if wf.steps.iter().any(|s| s.id == step) {
             return Ok((wf, step));
         }
@@ -401,10 +848,10 @@ fn find_step(cx: &Cx, req: &Req) -> Result<(Workflow, StepId), ApiError> {
     }
 }
 
-pub async fn update_step(cx: Cx, req: Req) -> ApiResult {
-    let (wf, step_id) = find_step(&cx, &req)?;
-    let mut s = wf.steps.iter().find(|s| s.id == step_id).cloned().expect("found");
-    let nd = apply_step(&cx, &req, &mut s, false, 0)?;
+pub async fn update_step(cx: Cx, input: UpdateStep) -> ApiResult {
+    let (wf, step_id) = find_step(&cx, input.step_uuid, input.workflow_uuid)?;
+    let mut s = wf.steps.iter().find(|s| s.id == step_id).cloned().ok_or(ApiError::NotFound("Step"))?;
+    let nd = apply_step(&cx, input.into(), &mut s, false, 0)?;
     let steps_max = cx.app.live().workflows.steps_per_workflow_max;
     if nd.is_some() {
         // Check before registering the url's domain (the writer checks again).
@@ -412,7 +859,7 @@ pub async fn update_step(cx: Cx, req: Req) -> ApiResult {
         if let Some(slot) = probe.steps.iter_mut().find(|x| x.id == step_id) {
             *slot = s.clone();
         }
-        validate(&probe, steps_max).map_err(invalid)?;
+        validate(&probe, steps_max)?;
     }
     if let Some(d) = ensure_domain(&cx, nd).await? {
         s.domain = d;
@@ -421,16 +868,29 @@ pub async fn update_step(cx: Cx, req: Req) -> ApiResult {
         .store
         .update_workflow(cx.brand.id, wf.id, cx.now, move |w| {
             let slot = w.steps.iter_mut().find(|x| x.id == step_id).ok_or(StoreError::NotFound("Step"))?;
-            *slot = s;
+            let old = std::mem::replace(slot, s);
+            // A route may name a step not added yet, but a change must not break one that
+            // resolves today.
+            if !w.steps.iter().any(|x| x.identifier == old.identifier)
+                && let Some(by) = w.steps.iter().find(|x| {
+                    x.on_success.as_deref() == Some(old.identifier.as_str())
+                        || x.on_fail.as_deref() == Some(old.identifier.as_str())
+                })
+            {
+                return Err(StoreError::rejected(
+                    "step_identifier",
+                    format!("step {:?} routes to {:?}; change its routes first", by.identifier, old.identifier),
+                ));
+            }
+            w.steps.sort_by_key(|s| s.index);
             validate(w, steps_max)
         })
-        .await
-        .map_err(invalid)?;
+        .await?;
     ok(json!({"success": true, "details": "Workflow step updated successfully", "step_uuid": step_id.to_string()}))
 }
 
-pub async fn delete_step(cx: Cx, req: Req) -> ApiResult {
-    let (wf, step_id) = find_step(&cx, &req)?;
+pub async fn delete_step(cx: Cx, input: StepRef) -> ApiResult {
+    let (wf, step_id) = find_step(&cx, input.step_uuid, input.workflow_uuid)?;
     let steps_max = cx.app.live().workflows.steps_per_workflow_max;
     cx.app
         .store
@@ -446,21 +906,30 @@ pub async fn delete_step(cx: Cx, req: Req) -> ApiResult {
                 .iter()
                 .any(|x| x.on_success.as_deref() == Some(gone.as_str()) || x.on_fail.as_deref() == Some(gone.as_str()))
             {
-                return Err(StoreError::Invalid(format!(
-                    "step_uuid: other steps route to {gone:?}; change their routes first"
-                )));
+                return Err(StoreError::rejected(
+                    "step_uuid",
+                    format!("other steps route to {gone:?}; change their routes first"),
+                ));
             }
             validate(w, steps_max)
         })
-        .await
-        .map_err(invalid)?;
+        .await?;
     ok(json!({"success": true, "details": "Workflow step deleted successfully", "step_uuid": step_id.to_string()}))
 }
 
-pub async fn update_template(cx: Cx, req: Req) -> ApiResult {
-    let wf = load(&cx, &req, WF_ID)?;
+pub async fn update_template(cx: Cx, input: UpdateWorkflow) -> ApiResult {
+    let wf = load(&cx, input.workflow_uuid)?;
     let mut probe = wf.clone();
-    apply_settings(&req, &mut probe, false)?;
+    let settings = Settings {
+        name: input.workflow_name.map(|n| n.0),
+        description: input.workflow_description.map(|d| d.0),
+        runtype: input.runtype.map(|r| r.0),
+        failure_strategy: input.failure_strategy.map(|f| f.0),
+        retry_strategy: input.retry_strategy.map(|r| r.0),
+        max_retries: input.workflow_max_retries.map(Int::u32),
+        retry_delay: input.workflow_retry_delay.map(Int::u32),
+    };
+    apply_settings(settings, &mut probe)?;
     if probe.runtype == RunType::Concurrently
         && let Some(s) = probe.steps.iter().find(|s| step_variable_field(s).is_some())
     {
@@ -485,23 +954,22 @@ pub async fn update_template(cx: Cx, req: Req) -> ApiResult {
             w.retry_delay_seconds = probe.retry_delay_seconds;
             validate(w, steps_max)
         })
-        .await
-        .map_err(invalid)?;
+        .await?;
     ok(
         json!({"success": true, "details": "Workflow template updated successfully", "workflow_uuid": wf.id.to_string()}),
     )
 }
 
-pub async fn delete_template(cx: Cx, req: Req) -> ApiResult {
-    let wf = load(&cx, &req, WF_ID)?;
+pub async fn delete_template(cx: Cx, input: WorkflowRef) -> ApiResult {
+    let wf = load(&cx, input.workflow_uuid)?;
     cx.app.store.delete_workflow(cx.brand.id, wf.id, cx.now).await?;
     ok(
         json!({"success": true, "details": "Workflow template deleted successfully", "workflow_uuid": wf.id.to_string()}),
     )
 }
 
-pub async fn list(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
+pub async fn list(cx: Cx, input: PageQuery) -> ApiResult {
+    let page = input.number();
     let items = cx.app.store.list_workflows(cx.brand.id, page, cx.page_size)?;
     let zone = cx.brand.timezone.clone();
     paginated(items, page, cx.page_size, &zone, |w| {
@@ -568,17 +1036,21 @@ fn detail_of(cx: &Cx, wf: &Workflow) -> ApiResult {
         "retry_strategy": match wf.retry_strategy { RetryStrategy::None => "none", RetryStrategy::FromFailedStep => "from_failed_step", RetryStrategy::FromInitialStep => "from_initial_step" },
         "workflow_max_retries": wf.max_retries,
         "workflow_retry_delay": wf.retry_delay_seconds,
+        "dangling_routes": dangling_routes(wf)
+            .into_iter()
+            .map(|(step, field, target)| json!({"step_identifier": step, "field": field, "target": target}))
+            .collect::<Vec<_>>(),
     }}))
 }
 
-pub async fn detail(cx: Cx, req: Req) -> ApiResult {
-    let wf = load(&cx, &req, WF_ID)?;
+pub async fn detail(cx: Cx, input: WorkflowRef) -> ApiResult {
+    let wf = load(&cx, input.workflow_uuid)?;
     detail_of(&cx, &wf)
 }
 
 /// The SDK's `get_workflow_template_uuid` (`{template_uuid}`).
-pub async fn detail_sdk(cx: Cx, req: Req) -> ApiResult {
-    let wf = load(&cx, &req, SDK_WF_ID)?;
+pub async fn detail_sdk(cx: Cx, input: SdkWorkflowRef) -> ApiResult {
+    let wf = load(&cx, input.template_uuid)?;
     detail_of(&cx, &wf)
 }
 
@@ -591,9 +1063,9 @@ fn run_execution(cx: &Cx, wf: &Workflow, context: Map<String, Value>, retry_of: 
 }
 
 /// `execute_workflow` (`{workflow_uuid, initial_context}`): starts one run now.
-pub async fn execute(cx: Cx, req: Req) -> ApiResult {
-    let wf = load(&cx, &req, WF_ID)?;
-    let context = req.opt_object(&["initial_context", "initial_context_template", "context"])?.unwrap_or_default();
+pub async fn execute(cx: Cx, input: ExecuteWorkflow) -> ApiResult {
+    let wf = load(&cx, input.workflow_uuid)?;
+    let context = input.initial_context.unwrap_or_default().0;
     let e = cx.app.store.create_execution(run_execution(&cx, &wf, context, None)).await?;
     cx.app.scheduler.start_run(cx.brand.id, e.id).await;
     ok(
@@ -602,20 +1074,20 @@ pub async fn execute(cx: Cx, req: Req) -> ApiResult {
 }
 
 /// `rerun_workflow_run` (`{run_uuid, from: initial_step | failed_step, initial_context?}`).
-pub async fn rerun(cx: Cx, req: Req) -> ApiResult {
-    let old_id = ExecutionId(req.uuid(&["run_uuid"])?);
+pub async fn rerun(cx: Cx, input: Rerun) -> ApiResult {
+    let old_id = ExecutionId(input.run_uuid.0);
     let old = cx.app.store.get_run(cx.brand.id, old_id)?.ok_or(ApiError::NotFound("Run"))?;
     if !old.status.is_finished() {
         return Err(ApiError::conflict(format!("Run is still {}", old.status.as_str())));
     }
     let wf = cx.app.store.get_workflow(cx.brand.id, old.workflow)?.ok_or(ApiError::NotFound("Workflow"))?;
-    let from = req.opt_string(&["from"])?.unwrap_or_else(|| "initial_step".into());
-    let context = req.opt_object(&["initial_context", "context"])?.unwrap_or_else(|| old.initial_context.clone());
+    let from = input.from.unwrap_or(RerunFrom::InitialStep);
+    let context = input.initial_context.map(|c| c.0).unwrap_or_else(|| old.initial_context.clone());
     let e = run_execution(&cx, &wf, context.clone(), Some(old.id));
     let mut run = crate::workflow::new_run(e.id, &wf, context, cx.now);
-    let start: Vec<StepId> = match from.as_str() {
-        "initial_step" => Vec::new(),
-        "failed_step" => {
+    let start: Vec<StepId> = match from {
+        RerunFrom::InitialStep => Vec::new(),
+        RerunFrom::FailedStep => {
             let failed =
                 old.visits.iter().rev().find(|v| matches!(v.status, StepStatus::Failed | StepStatus::Rejected));
             let Some(failed) = failed else {
@@ -640,7 +1112,6 @@ pub async fn rerun(cx: Cx, req: Req) -> ApiResult {
                 }
             }
         }
-        _ => return Err(ApiError::invalid("from", "expected initial_step or failed_step")),
     };
     let e = cx.app.store.create_execution(e).await?;
     if start.is_empty() {
@@ -654,14 +1125,9 @@ pub async fn rerun(cx: Cx, req: Req) -> ApiResult {
     )
 }
 
-pub async fn list_runs(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
-    let wf = match req.query.get("workflow_uuid").filter(|s| !s.is_empty()) {
-        Some(s) => Some(WorkflowId(
-            uuid::Uuid::parse_str(s).map_err(|_| ApiError::invalid("workflow_uuid", "expected a UUID"))?,
-        )),
-        None => None,
-    };
+pub async fn list_runs(cx: Cx, input: RunsQuery) -> ApiResult {
+    let page = page_number(input.page);
+    let wf = input.workflow_uuid.map(|w| WorkflowId(w.0));
     let items = cx.app.store.list_runs(cx.brand.id, wf, page, cx.page_size)?;
     paginated(items, page, cx.page_size, &cx.brand.timezone, |r| {
         json!({
@@ -677,8 +1143,8 @@ pub async fn list_runs(cx: Cx, req: Req) -> ApiResult {
     })
 }
 
-pub async fn run_details(cx: Cx, req: Req) -> ApiResult {
-    let id = ExecutionId(req.uuid(&["run_uuid"])?);
+pub async fn run_details(cx: Cx, input: RunRef) -> ApiResult {
+    let id = ExecutionId(input.run_uuid.0);
     let Some(r) = cx.app.store.get_run(cx.brand.id, id)? else {
         // The scheduler writes the run when it starts it, just after `execute_workflow` or a
         // fire answered with its id: until then the run is its execution, with no step yet.
@@ -750,8 +1216,8 @@ pub async fn run_details(cx: Cx, req: Req) -> ApiResult {
 
 // ---- approvals ----
 
-pub async fn pending_approvals(cx: Cx, req: Req) -> ApiResult {
-    let page = req.page()?;
+pub async fn pending_approvals(cx: Cx, input: PageQuery) -> ApiResult {
+    let page = input.number();
     let items = cx.app.store.waiting_plans(cx.brand.id, page, cx.page_size)?;
     let zone = cx.brand.timezone.clone();
     paginated(items, page, cx.page_size, &zone, |p| {
@@ -771,14 +1237,9 @@ pub async fn pending_approvals(cx: Cx, req: Req) -> ApiResult {
     })
 }
 
-pub async fn approval_action(cx: Cx, req: Req) -> ApiResult {
-    let action = req.string(&["action"])?;
-    let plan = PlanId(req.uuid(&["execution_plan_uuid", "execution_plan_id"])?);
-    let approve = match action.as_str() {
-        "approve" => true,
-        "reject" => false,
-        _ => return Err(ApiError::invalid("action", "expected approve or reject")),
-    };
+pub async fn approval_action(cx: Cx, input: ApprovalAction) -> ApiResult {
+    let plan = PlanId(input.execution_plan_uuid.0);
+    let approve = input.action == Decision::Approve;
     let p = cx.app.store.get_plan(cx.brand.id, plan)?.ok_or(ApiError::NotFound("Execution plan"))?;
     if p.status != crate::model::PlanStatus::WaitingApproval {
         return Err(ApiError::conflict(format!(

@@ -108,6 +108,8 @@ pub struct ApiLimits {
     /// 0 = unlimited.
     pub rate_limit_per_minute: u32,
     pub idempotency_ttl_seconds: u64,
+    /// Longest time one CPU-bound request (a schedule preview) may compute, in milliseconds.
+    pub compute_budget_ms: u64,
 }
 
 /// Connection limits of the API listeners (config `[server]`).
@@ -316,6 +318,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         page_size: r.int("api.page_size", 1, 1000) as u64,
         rate_limit_per_minute: r.int("api.rate_limit_per_minute", 0, 10_000_000) as u32,
         idempotency_ttl_seconds: r.int("api.idempotency_ttl_seconds", 60, 30 * 86_400) as u64,
+        compute_budget_ms: r.int("api.compute_budget_ms", 1, 60_000) as u64,
     };
     let metrics_bearer_token = r.opt_str("metrics.bearer_token");
 

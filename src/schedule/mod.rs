@@ -57,15 +57,16 @@ impl Driver {
 
     /// The next calendar fire strictly after `t`; `None` when there is none (a one-off that
     /// passed, a solar event that stopped occurring, a debounce schedule — those fire from
-    /// triggers).
+    /// triggers — or a fire that would come after [`crate::time::INSTANT_MS_MAX`]).
     pub fn next_after(&self, t: Millis) -> Option<Millis> {
-        match self {
+        let next = match self {
             Driver::Interval(s) => s.next_after(t),
             Driver::Cron(s) => s.next_after(t),
             Driver::Clocked(s) => s.next_after(t),
             Driver::Solar(s) => s.next_after(t),
             Driver::Debounce(_) => None,
-        }
+        };
+        next.filter(|&n| n <= crate::time::INSTANT_MS_MAX)
     }
 
     /// One-off drivers complete after their first run.
@@ -89,22 +90,49 @@ impl Driver {
     }
 }
 
-/// Most candidates a preview examines before giving up (rules that block nearly everything).
+/// Most candidates [`preview`] examines before giving up (rules that block nearly everything).
 pub const PREVIEW_CANDIDATES_MAX: usize = 100_000;
 /// Most instants one preview returns.
 pub const PREVIEW_COUNT_MAX: usize = 1000;
+/// How many candidates [`preview_until`] examines between two calls of its `stop` callback.
+const PREVIEW_STOP_CHECK_EVERY: usize = 64;
+
+/// The result of [`preview_until`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub times: Vec<Millis>,
+    /// False when `stop` ended the search before `count` instants (or the schedule's end) were
+    /// found: `times` is then a prefix of the full answer.
+    pub complete: bool,
+    /// The last candidate instant examined: a search that was stopped can go on from there.
+    pub searched_to: Millis,
+}
 
 /// The next `count` fire instants after `from` with rules applied: blocked instants are left
 /// out, termination (runs already done + expiry) ends the list. Exactly the instants the
-/// scheduler would fire, given no downtime.
-pub fn preview(driver: &Driver, rules: &[rules::Rule], from: Millis, count: usize, runs_done: u64) -> Vec<Millis> {
+/// scheduler would fire, given no downtime. Rules that block nearly every candidate make this
+/// long: `stop` is asked every few candidates whether to give up (the caller's time budget;
+/// this module never reads the clock).
+pub fn preview_until(
+    driver: &Driver,
+    rules: &[rules::Rule],
+    from: Millis,
+    count: usize,
+    runs_done: u64,
+    stop: &mut dyn FnMut() -> bool,
+) -> Preview {
     let (max_runs, expire) = rules::termination(rules.iter());
     let mut out = Vec::new();
     let mut t = from;
     let mut runs = runs_done;
-    for _ in 0..PREVIEW_CANDIDATES_MAX {
+    let mut examined = 0usize;
+    loop {
         if out.len() >= count.min(PREVIEW_COUNT_MAX) || max_runs.is_some_and(|m| runs >= m) {
             break;
+        }
+        examined += 1;
+        if examined.is_multiple_of(PREVIEW_STOP_CHECK_EVERY) && stop() {
+            return Preview { times: out, complete: false, searched_to: t };
         }
         let Some(next) = driver.next_after(t) else {
             break;
@@ -121,7 +149,18 @@ pub fn preview(driver: &Driver, rules: &[rules::Rule], from: Millis, count: usiz
             }
         }
     }
-    out
+    Preview { times: out, complete: true, searched_to: t }
+}
+
+/// [`preview_until`] bounded by a candidate count ([`PREVIEW_CANDIDATES_MAX`]) instead of a
+/// caller's budget: for tests and tools that want a plain list.
+pub fn preview(driver: &Driver, rules: &[rules::Rule], from: Millis, count: usize, runs_done: u64) -> Vec<Millis> {
+    let mut examined = 0usize;
+    let mut stop = || {
+        examined += PREVIEW_STOP_CHECK_EVERY;
+        examined >= PREVIEW_CANDIDATES_MAX
+    };
+    preview_until(driver, rules, from, count, runs_done, &mut stop).times
 }
 
 #[cfg(test)]
@@ -162,6 +201,38 @@ mod tests {
         // Expiry cuts the list.
         let expiring = vec![Rule::Termination { max_runs: None, expire_at_ms: Some(ms("2026-11-27T03:00:00Z")) }];
         assert_eq!(preview(&d, &expiring, ms("2026-11-27T00:00:00Z"), 10, 0).len(), 2);
+    }
+
+    #[test]
+    fn preview_stops_when_asked_and_says_so() {
+        let every_second = Driver::Cron(cron::CronSpec::new("* * * * * *", "UTC", false));
+        // February 31st never comes: no candidate is ever allowed.
+        let never =
+            vec![Rule::CalendarWindow { days: vec![31], months: vec![2], weekdays: vec![], timezone: "UTC".into() }];
+        let mut asked = 0;
+        let p = preview_until(&every_second, &never, ms("2026-11-27T00:00:00Z"), 10, 0, &mut || {
+            asked += 1;
+            asked == 3
+        });
+        assert!(!p.complete && p.times.is_empty(), "{p:?}");
+        assert!(p.searched_to > ms("2026-11-27T00:00:00Z"), "{p:?}");
+        assert_eq!(asked, 3, "asked every {PREVIEW_STOP_CHECK_EVERY} candidates until it said stop");
+        // Found everything before being asked to stop: complete.
+        let p = preview_until(&every_second, &[], ms("2026-11-27T00:00:00Z"), 3, 0, &mut || true);
+        assert!(p.complete);
+        assert_eq!(p.times.len(), 3);
+    }
+
+    #[test]
+    fn fires_after_the_last_representable_instant_do_not_exist() {
+        let d = Driver::Interval(interval::IntervalSpec {
+            value: 1_000_000,
+            period: interval::Period::Week,
+            anchor_ms: ms("2026-11-27T00:00:00Z"),
+            anchor_fires: false,
+            one_off: false,
+        });
+        assert_eq!(d.next_after(ms("2026-11-27T00:00:00Z")), None);
     }
 
     #[test]

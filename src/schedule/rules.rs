@@ -105,10 +105,29 @@ pub fn termination<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> (Option<u64
     (max_runs, expire)
 }
 
-/// Parses `HH:MM[:SS]` into seconds of the day.
+/// Parses `HH:MM[:SS]` (two digits each; hours 00–23, minutes and seconds 00–59, so no leap
+/// second) into seconds of the day.
 pub fn parse_time_of_day(s: &str) -> Option<u32> {
-    let t: Time = s.trim().parse().ok()?;
-    Some(t.hour() as u32 * 3600 + t.minute() as u32 * 60 + t.second() as u32)
+    let mut parts = s.trim().split(':');
+    let mut field = |max: u32| -> Option<u32> {
+        let p = parts.next()?;
+        if p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse::<u32>().ok().filter(|v| *v <= max)
+    };
+    let (h, m) = (field(23)?, field(59)?);
+    let sec = match parts.next() {
+        None => 0,
+        Some(p) if p.len() == 2 && p.bytes().all(|b| b.is_ascii_digit()) => {
+            p.parse::<u32>().ok().filter(|v| *v <= 59)?
+        }
+        Some(_) => return None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(h * 3600 + m * 60 + sec)
 }
 
 pub fn format_time_of_day(seconds: u32) -> String {
@@ -174,6 +193,11 @@ mod tests {
         assert_eq!(parse_time_of_day("09:00:00"), Some(32_400));
         assert_eq!(parse_time_of_day("17:30"), Some(63_000));
         assert_eq!(parse_time_of_day("25:00:00"), None);
+        assert_eq!(parse_time_of_day("23:59:60"), None, "no leap second");
+        assert_eq!(parse_time_of_day("23:59:59"), Some(86_399));
+        for bad in ["9:00", "09:00:00:00", "09:0a", "", "09:00:00.5", "-1:00"] {
+            assert_eq!(parse_time_of_day(bad), None, "{bad:?}");
+        }
         assert_eq!(format_time_of_day(63_005), "17:30:05");
     }
 }

@@ -12,6 +12,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// Milliseconds since the Unix epoch, UTC. The unit of every stored instant.
 pub type Millis = i64;
 
+/// The earliest instant the API accepts (1970-01-01T00:00:00Z): schedules anchor, fire and
+/// expire from the Unix epoch on.
+pub const INSTANT_MS_MIN: Millis = 0;
+/// The latest instant a schedule fires at, and the latest the API accepts
+/// (9999-12-30T00:00:00Z): one day before the end of the calendar range the API can format
+/// (year 9999), which leaves room for jitter and solar offsets (each at most a day).
+pub const INSTANT_MS_MAX: Millis = 253_402_128_000_000;
+
 /// A source of wall-clock time.
 pub trait Clock: Send + Sync + 'static {
     fn now_ms(&self) -> Millis;
@@ -70,12 +78,13 @@ impl Clock for TokioClock {
     }
 }
 
-/// Measures elapsed time for metrics (monotonic; never used for decisions).
+/// Measures elapsed time (monotonic): for metrics, and for the time budget of CPU-bound API
+/// requests (a preview stops when its budget is spent). Never used for scheduling decisions.
 #[derive(Debug, Clone, Copy)]
 pub struct Stopwatch(std::time::Instant);
 
 impl Stopwatch {
-    #[allow(clippy::disallowed_methods)] // monotonic duration for metrics only
+    #[allow(clippy::disallowed_methods)] // monotonic durations: metrics and request time budgets
     pub fn start() -> Self {
         Self(std::time::Instant::now())
     }

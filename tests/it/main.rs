@@ -7,6 +7,7 @@ mod delivery;
 mod domains;
 mod durability;
 mod faults;
+mod inputs;
 mod python;
 mod receiver;
 mod schedules;

@@ -779,8 +779,8 @@ fn bad_input_is_a_400_naming_the_field_and_stores_nothing() {
         (json!({"rule_type": "termination", "max_run_to_terminate_after": 2, "allow_days": [1]}), "allow_days"),
         (json!({"rule_type": "lunar_window"}), "rule_type"),
         (json!({"rule_type": "time_window", "start_time": "25:00:00", "end_time": "17:00:00"}), "start_time"),
-        (json!({"rule_type": "calendar_window", "allow_days": [0, 15]}), "allow_days"),
-        (json!({"rule_type": "exclusion", "exclusion_dates": ["2026-02-30"]}), "exclusion_dates"),
+        (json!({"rule_type": "calendar_window", "allow_days": [0, 15]}), "allow_days[0]"),
+        (json!({"rule_type": "exclusion", "exclusion_dates": ["2026-02-30"]}), "exclusion_dates[0]"),
         (
             json!({"rule_type": "time_window", "start_time": "09:00:00", "end_time": "17:00:00",
                    "timezone": "Mars/Base"}),
@@ -924,7 +924,7 @@ fn preview_lists_the_next_instants() {
         json!({"driver_type": "cron", "cron_expression": "0 12 * * *", "cron_timezone": "UTC",
                "rules": [{"rule_type": "time_window", "exclusion_dates": ["2026-03-09"]}]}),
     );
-    assert_invalid(&r, "exclusion_dates");
+    assert_invalid(&r, "rules[0].exclusion_dates");
     let r = api.post(
         "preview_schedule",
         json!({"driver_type": "cron", "cron_expression": "0 12 * * *", "cron_timezone": "UTC", "count": 1001}),
@@ -1114,4 +1114,77 @@ fn after_kill_9_an_interval_keeps_its_grid_and_counters() {
     let last = ms(item["last_run_at"].as_str().unwrap());
     let newest = keys.iter().map(|k| instant_of(k, &id)).max().unwrap();
     assert!(last >= newest, "last_run_at {} is before the newest run {}", iso(last), iso(newest));
+}
+
+/// `hookwheel_compute_tasks` gauges from `/metrics`: (running, waiting).
+fn compute_tasks(api: &Api) -> (u64, u64) {
+    let m = api.plain_get("/metrics");
+    let read = |state: &str| {
+        let prefix = format!("hookwheel_compute_tasks{{state=\"{state}\"}} ");
+        m.text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in /metrics:\n{}", m.text))
+            .trim()
+            .parse::<u64>()
+            .expect("a gauge value")
+    };
+    (read("running"), read("waiting"))
+}
+
+/// Case 8: a preview whose rules never allow a fire is CPU-bound work. It runs off the request
+/// workers, at most one per core, and stops at its time budget saying so; meanwhile `/healthz`
+/// answers. No speed is assumed: the preview can only end by its budget (February 31st never
+/// comes), and the previews are seen in flight (by the daemon's own gauges) both before and
+/// after `/healthz` answered.
+#[test]
+fn heavy_previews_run_off_the_workers_and_stop_at_their_budget() {
+    const BUDGET_MS: u64 = 3000;
+    const PREVIEWS: u64 = 4;
+    let d = TestDaemon::start_with(&format!("[api]\ncompute_budget_ms = {BUDGET_MS}\n"));
+    let api = d.client();
+    let body = json!({"driver_type": "cron", "cron_expression": "* * * * * *", "cron_timezone": "America/New_York",
+                      "count": 1000,
+                      "rules": [{"rule_type": "calendar_window", "allow_days": [31], "allow_months": [2]}]});
+    assert_eq!(compute_tasks(&api), (0, 0));
+    let clients: Vec<_> = (0..PREVIEWS)
+        .map(|_| {
+            let (api, body) = (api.clone(), body.clone());
+            std::thread::spawn(move || api.post("preview_schedule", body))
+        })
+        .collect();
+    wait_for("every preview in flight", Duration::from_secs(30), || {
+        let (running, waiting) = compute_tasks(&api);
+        (running >= 1 && running + waiting == PREVIEWS).then_some(())
+    });
+    for _ in 0..5 {
+        let r = api.plain_get("/healthz");
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json["status"], "ok");
+    }
+    let (running, waiting) = compute_tasks(&api);
+    assert!(running + waiting >= 1, "the previews ended before /healthz had answered: the test proves nothing");
+    for c in clients {
+        let r = c.join().expect("client thread");
+        assert_ok(&r);
+        let data = &r.json["data"];
+        assert_eq!(data["fire_times"], json!([]), "{}", r.text);
+        assert_eq!(data["complete"], false, "{}", r.text);
+        assert_eq!(data["stopped_by"], "time_budget", "{}", r.text);
+        assert!(data["searched_until"].as_str().is_some_and(|s| s.ends_with('Z')), "{}", r.text);
+        assert!(
+            data["note"].as_str().is_some_and(|n| n.contains(&format!("{BUDGET_MS} ms (api.compute_budget_ms)"))),
+            "{}",
+            r.text
+        );
+    }
+    assert_eq!(compute_tasks(&api), (0, 0), "every task left the gauges");
+    // A preview that finds its instants within the budget is complete.
+    let r = api.post(
+        "preview_schedule",
+        json!({"driver_type": "cron", "cron_expression": "0 9 * * *", "cron_timezone": "UTC", "count": 3}),
+    );
+    assert_ok(&r);
+    assert_eq!(r.json["data"]["complete"], true, "{}", r.text);
+    assert!(r.json["data"].get("stopped_by").is_none(), "{}", r.text);
 }

@@ -191,7 +191,8 @@ fn another_brands_secrets_are_invisible() {
         assert!(!r.text.contains("B-ONLY"), "{}", r.text);
     }
     for action in ["update_secret_value", "update_system_secret"] {
-        let r = a.post(action, json!({"secret_uuid": b_uuid, "secret_value": "A-WAS-HERE", "value": "A-WAS-HERE"}));
+        let value_field = if action == "update_secret_value" { "secret_value" } else { "value" };
+        let r = a.post(action, json!({"secret_uuid": b_uuid, value_field: "A-WAS-HERE"}));
         assert_error(&r, 404, "Secret not found");
     }
     for (m, action) in [

@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::receiver::{Receiver, Script};
-use crate::support::{Api, TestDaemon, assert_error, assert_invalid, assert_ok, keys_of, wait_for};
+use crate::support::{
+    Api, TestDaemon, assert_error, assert_error_starts, assert_invalid, assert_ok, keys_of, wait_for,
+};
 
 /// No API rate limit: the tests poll a lot.
 const BASE_CONFIG: &str = "[api]\nrate_limit_per_minute = 0\n";
@@ -427,8 +429,8 @@ fn validation_names_the_field_and_writes_nothing() {
     let cases: &[(Value, &str)] = &[
         (json!({"step_identifier": "a"}), "step_identifier"),
         (json!({"step_identifier": "has space"}), "step_identifier"),
-        (json!({"on_success_next_step_identifier": "nope"}), "on_success_next_step_identifier"),
-        (json!({"on_fail_next_step_identifier": "nope"}), "on_fail_next_step_identifier"),
+        (json!({"on_success_next_step_identifier": "not an id"}), "on_success_next_step_identifier"),
+        (json!({"on_fail_next_step_identifier": "x/y"}), "on_fail_next_step_identifier"),
         (json!({"on_success_next_step_identifier": 5}), "on_success_next_step_identifier"),
         (
             json!({"execution_condition": {"field": "x", "operator": "between", "value": "1"}}),
@@ -464,7 +466,7 @@ fn validation_names_the_field_and_writes_nothing() {
     // Renaming a step other steps route to would break the route.
     let a = detail(&api, &wf)["workflow_steps"][0]["step_uuid"].as_str().unwrap().to_string();
     let r = api.post("update_workflow_step", json!({"step_uuid": a, "step_identifier": "a2"}));
-    assert_invalid(&r, "on_fail_next_step_identifier");
+    assert_invalid(&r, "step_identifier");
 
     // Concurrent workflows cannot resolve {{ step… }}: the 400 names the field that uses it.
     let cw = add_workflow(&api, "conc", "concurrently", json!({}));
@@ -507,9 +509,9 @@ fn validation_names_the_field_and_writes_nothing() {
     );
     assert_invalid(&r, "request_body_json");
     let r = api.post("add_workflow_template", json!({"name": "sdk", "mode": "fifo", "steps": [{"name": "no target"}]}));
-    assert_error(&r, 400, "Missing required field: method");
+    assert_error(&r, 400, "Missing required field: steps[0].method");
     let r = api.post("add_workflow_template", json!({"name": "sdk", "mode": "fifo", "steps": [{"method": "GET"}]}));
-    assert_error(&r, 400, "Missing required field: path");
+    assert_error(&r, 400, "Missing required field: steps[0].path");
     let r = api.post(
         "add_workflow_template",
         json!({"name": "sdk", "mode": "fifo", "steps": [{"url": "http://api.example.com/x", "id": "s"}, {"url": "http://api.example.com/y", "id": "s"}]}),
@@ -541,6 +543,57 @@ fn validation_names_the_field_and_writes_nothing() {
     assert_invalid(&r, "step_identifier");
     assert_eq!(api.total("get_domain_paginated"), domains, "refused calls registered no domain");
     assert_eq!(api.total("get_workflow_template_paginated"), before);
+}
+
+/// Case 13 (API half): HookPulse clients add steps in index order, so a route may name a step
+/// that does not exist yet. It is accepted, and the detail view flags it until that step exists.
+#[test]
+fn a_route_may_name_a_step_added_later_and_dangling_routes_are_flagged() {
+    let d = daemon();
+    let api = d.client();
+    let domain = api.add_domain("api.example.com");
+    let wf = add_workflow(&api, "forward", "fifo_sequential", json!({}));
+    let r = api.post(
+        "add_workflow_step",
+        step_body(&wf, &domain, "ask", 0, "/ask", json!({"on_fail_next_step_identifier": "cleanup"})),
+    );
+    assert_ok(&r);
+    let data = detail(&api, &wf);
+    assert_eq!(
+        data["dangling_routes"],
+        json!([{"step_identifier": "ask", "field": "on_fail_next_step_identifier", "target": "cleanup"}])
+    );
+    assert_eq!(data["workflow_steps"][0]["on_fail_next_step_identifier"], "cleanup");
+    add_step(&api, &wf, &domain, "next", 1, "/next", json!({"on_success_next_step_identifier": "later"}));
+    let data = detail(&api, &wf);
+    assert_eq!(
+        data["dangling_routes"],
+        json!([
+            {"step_identifier": "ask", "field": "on_fail_next_step_identifier", "target": "cleanup"},
+            {"step_identifier": "next", "field": "on_success_next_step_identifier", "target": "later"},
+        ])
+    );
+    add_step(&api, &wf, &domain, "cleanup", 2, "/cleanup", json!({}));
+    let data = detail(&api, &wf);
+    assert_eq!(
+        data["dangling_routes"],
+        json!([{"step_identifier": "next", "field": "on_success_next_step_identifier", "target": "later"}])
+    );
+    // Clearing the route (null) removes the flag; the SDK's get_workflow_template_uuid shows it too.
+    let next = data["workflow_steps"][1]["step_uuid"].as_str().unwrap().to_string();
+    let r = api.post("update_workflow_step", json!({"step_uuid": next, "on_success_next_step_identifier": null}));
+    assert_ok(&r);
+    let r = api.post("get_workflow_template_uuid", json!({"template_uuid": wf}));
+    assert_ok(&r);
+    assert_eq!(r.json["data"]["dangling_routes"], json!([]));
+    assert_eq!(r.json["data"]["workflow_steps"][1]["on_success_next_step_identifier"], Value::Null);
+    // A route must still be a possible identifier.
+    let r = api.post(
+        "add_workflow_step",
+        step_body(&wf, &domain, "bad", 3, "/bad", json!({"on_fail_next_step_identifier": "no such step!"})),
+    );
+    assert_error_starts(&r, 400, "Invalid field value: on_fail_next_step_identifier (");
+    assert_eq!(detail(&api, &wf)["workflow_steps"].as_array().unwrap().len(), 3);
 }
 
 #[test]
@@ -1047,10 +1100,12 @@ fn scheduled_runs_send_no_step_before_their_instant() {
     assert_ok(&api.delete("delete_schedule", json!({"schedule_uuid": schedule})));
     let runs = runs_of(&api, &wf);
     assert!(runs.len() >= 3, "{runs:#?}");
+    // Every step of every run has been received once its run is final.
+    let finals: Vec<Value> =
+        runs.iter().map(|r| wait_final(&api, r["run_uuid"].as_str().unwrap(), "succeeded")).collect();
     let received = rx.requests();
-    for r in &runs {
+    for (r, done) in runs.iter().zip(finals) {
         let run_id = r["run_uuid"].as_str().unwrap();
-        let done = wait_final(&api, run_id, "succeeded");
         let run = execution(&api, run_id);
         assert_eq!(run["trigger"], "schedule", "{run:#}");
         let instant = ms(run["scheduled_at"].as_str().unwrap());

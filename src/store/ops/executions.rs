@@ -69,7 +69,10 @@ impl Store {
             let k = key(&[brand.as_bytes(), id.as_bytes()]);
             let mut e: Execution = get(&t, "executions", &k)?.ok_or(StoreError::NotFound("Execution"))?;
             if e.status.is_finished() {
-                return Err(StoreError::Invalid(format!("the execution is already {}", e.status.as_str())));
+                return Err(StoreError::State(format!(
+                    "Execution cannot be cancelled: the execution is already {}",
+                    e.status.as_str()
+                )));
             }
             e.status = ExecutionStatus::Cancelled;
             e.finished_ms = Some(now);
