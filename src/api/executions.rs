@@ -173,9 +173,7 @@ pub async fn cancel(cx: Cx, input: ExecutionRef) -> ApiResult {
         // A workflow run: the engine cancels it (and rejects its waiting approvals).
         return match cx.app.scheduler.cancel_run(cx.brand.id, id).await {
             Ok(()) => ok(json!({"success": true, "details": "Execution cancelled", "execution_uuid": id.to_string()})),
-            Err(crate::workflow::Refused::NotStored) => {
-                Err(ApiError::Internal("the cancellation could not be stored".into()))
-            }
+            Err(crate::workflow::Refused::NotStored) => Err(store_unavailable(&cx)),
             Err(_) => Err(ApiError::conflict(format!(
                 "Execution cannot be cancelled: the run is already {}",
                 e.status.as_str()
@@ -199,4 +197,10 @@ pub async fn execute_template(cx: Cx, input: ExecuteTemplate) -> ApiResult {
     let e = cx.app.store.create_execution(e).await?;
     cx.app.dispatch(e).await;
     ok(json!({"success": true, "details": "Webhook execution started", "execution_uuid": id.to_string()}))
+}
+
+/// The scheduler could not store a change (the store cannot write, or the scheduler waits for
+/// it): 507 when the disk is full, else 503; the client may retry.
+pub(super) fn store_unavailable(cx: &Cx) -> ApiError {
+    ApiError::Unavailable { disk_full: cx.app.store.write_health().disk_full }
 }

@@ -466,7 +466,8 @@ pub async fn update(cx: Cx, input: UpdateTemplate) -> ApiResult {
 
 pub async fn delete(cx: Cx, input: TemplateRef) -> ApiResult {
     let t = load(&cx, input.webhook_uuid)?;
-    cx.app.store.delete_template(cx.brand.id, t.id, cx.now).await?;
+    let deactivated = cx.app.store.delete_template(cx.brand.id, t.id, cx.now).await?;
+    super::schedules::deactivated(&cx, &deactivated, "its webhook template was deleted").await;
     ok(json!({"success": true, "details": "Webhook template deleted successfully", "webhook_uuid": t.id.to_string()}))
 }
 

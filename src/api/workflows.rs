@@ -962,7 +962,8 @@ pub async fn update_template(cx: Cx, input: UpdateWorkflow) -> ApiResult {
 
 pub async fn delete_template(cx: Cx, input: WorkflowRef) -> ApiResult {
     let wf = load(&cx, input.workflow_uuid)?;
-    cx.app.store.delete_workflow(cx.brand.id, wf.id, cx.now).await?;
+    let deactivated = cx.app.store.delete_workflow(cx.brand.id, wf.id, cx.now).await?;
+    super::schedules::deactivated(&cx, &deactivated, "its workflow template was deleted").await;
     ok(
         json!({"success": true, "details": "Workflow template deleted successfully", "workflow_uuid": wf.id.to_string()}),
     )
@@ -1250,7 +1251,7 @@ pub async fn approval_action(cx: Cx, input: ApprovalAction) -> ApiResult {
     match cx.app.scheduler.decide(cx.brand.id, plan, approve, cx.key_id).await {
         Ok(()) if approve => ok(json!({"success": true, "message": "Workflow approved and resumed"})),
         Ok(()) => ok(json!({"success": true, "message": "Workflow rejected and skipped"})),
-        Err(crate::workflow::Refused::NotStored) => Err(ApiError::Internal("the approval could not be stored".into())),
+        Err(crate::workflow::Refused::NotStored) => Err(super::executions::store_unavailable(&cx)),
         Err(_) => Err(ApiError::conflict("Execution plan is not waiting for approval")),
     }
 }

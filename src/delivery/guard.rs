@@ -71,8 +71,13 @@ struct Waiter {
     reply: oneshot::Sender<Pass>,
 }
 
+/// Capacity of a gate's channel to its pump. The number of executions waiting in memory at a
+/// domain is bounded by `delivery.queue_memory_max` (beyond it they are parked in the store);
+/// this bounds the channel itself, and a full channel makes a waiter wait to enter it.
+const GATE_CHANNEL_CAPACITY: usize = 1024;
+
 pub struct Gate {
-    tx: mpsc::UnboundedSender<Waiter>,
+    tx: mpsc::Sender<Waiter>,
     /// Waiters in memory (queued or being served).
     pub queued: Arc<AtomicUsize>,
     /// Executions of this domain parked in the store because the queue was full.
@@ -81,7 +86,7 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(clock: Arc<dyn Clock>) -> Gate {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(GATE_CHANNEL_CAPACITY);
         let queued = Arc::new(AtomicUsize::new(0));
         tokio::spawn(pump(rx, clock));
         Gate { tx, queued, spilled: AtomicUsize::new(0) }
@@ -91,7 +96,7 @@ impl Gate {
     pub async fn pass(&self, limits: Limits) -> Option<Pass> {
         let (reply, rx) = oneshot::channel();
         self.queued.fetch_add(1, Ordering::SeqCst);
-        let sent = self.tx.send(Waiter { limits, reply }).is_ok();
+        let sent = self.tx.send(Waiter { limits, reply }).await.is_ok();
         let pass = if sent { rx.await.ok() } else { None };
         self.queued.fetch_sub(1, Ordering::SeqCst);
         pass
@@ -102,7 +107,7 @@ impl Gate {
     }
 }
 
-async fn pump(mut rx: mpsc::UnboundedReceiver<Waiter>, clock: Arc<dyn Clock>) {
+async fn pump(mut rx: mpsc::Receiver<Waiter>, clock: Arc<dyn Clock>) {
     let mut sem: Option<(u32, Arc<Semaphore>)> = None;
     let mut tat: i128 = i128::from(Millis::MIN) * NANOS_PER_MS;
     while let Some(w) = rx.recv().await {

@@ -6,9 +6,17 @@
 //! template (secrets injected only into the request, masked in the record), passes the
 //! domain's traffic guard ([`guard`]: FIFO, concurrency cap, GCRA rate, spill to the store when
 //! the in-memory queue is full), signs (Standard Webhooks), sends through the pooled client
-//! whose resolver enforces the egress policy ([`client`]), and classifies the outcome
-//! ([`retry`]). A retry is not a sleep: the execution is persisted with its next attempt time
-//! and the scheduler arms a wheel timer ([`DeliveryEvent::RetryAt`]), so it survives restarts.
+//! whose resolver enforces the egress policy ([`client`], behind the [`transport`] seam), and
+//! classifies the outcome ([`retry`]). A retry is not a sleep: the execution is persisted with
+//! its next attempt time and the scheduler arms a wheel timer ([`DeliveryEvent::RetryAt`]), so
+//! it survives restarts.
+//!
+//! One attempt is four steps with a type between each: [`Engine::prepare`] (wait for the
+//! instant, reload, resolve the target, render) → [`Engine::admit`] (the domain's guard, or a
+//! spill) → [`Engine::attempt`] (sign, send, classify) → [`Engine::record`] (a retry time or
+//! the final status). A store that cannot be read or written delays an execution — it waits
+//! and tries again — and never fails it: only the receiver's answers and the template decide
+//! an outcome.
 
 pub mod client;
 pub mod egress;
@@ -16,6 +24,7 @@ pub mod guard;
 pub mod request;
 pub mod retry;
 pub mod signing;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -24,13 +33,14 @@ use std::time::Duration;
 
 use reqwest::header::{self, HeaderValue};
 use tokio::sync::{Semaphore, mpsc};
+use transport::{Incoming, Outgoing, SendError, Transport};
 
 use crate::metrics::Metrics;
 use crate::model::{
     Attempt, BrandId, Domain, DomainId, Execution, ExecutionId, ExecutionStatus, ScheduleId, StepRef, TargetKind,
     TemplateId, WebhookTemplate,
 };
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::time::{Clock, Millis, Stopwatch};
 use crate::vault::Vault;
 use client::SharedPolicy;
@@ -40,6 +50,12 @@ use retry::Outcome;
 /// Receives executions to carry out.
 pub trait Dispatch: Send + Sync + 'static {
     fn dispatch(&self, exec: Execution);
+    /// Executions handed over and not yet done (waiting for their instant, queued at a
+    /// domain, in flight, being recorded). The scheduler resumes a start-up backlog only while
+    /// this is low, so a restart with many pending executions does not start them all at once.
+    fn load(&self) -> usize {
+        0
+    }
 }
 
 /// Delivery limits (config `[delivery]`) that can change on reload.
@@ -87,14 +103,14 @@ pub struct Engine {
     vault: Vault,
     clock: Arc<dyn Clock>,
     metrics: Metrics,
-    http: reqwest::Client,
+    transport: Arc<dyn Transport>,
     policy: SharedPolicy,
-    /// `egress.proxy_url` is set: targets are resolved and judged before they go to the proxy.
-    proxied: bool,
     limits: RwLock<DeliveryLimits>,
     global: Arc<Semaphore>,
     gates: Mutex<HashMap<DomainId, Arc<guard::Gate>>>,
     events: mpsc::Sender<DeliveryEvent>,
+    /// Dispatched executions whose task has not ended ([`Dispatch::load`]).
+    live: std::sync::atomic::AtomicUsize,
 }
 
 impl Engine {
@@ -109,10 +125,26 @@ impl Engine {
     ) -> Result<Arc<Engine>, reqwest::Error> {
         let Egress { policy, proxy } = egress;
         let policy: SharedPolicy = Arc::new(RwLock::new(policy));
-        Ok(Arc::new(Engine {
-            http: client::build(policy.clone(), limits.max_in_flight, proxy.as_ref())?,
+        let http = client::build(policy.clone(), limits.max_in_flight, proxy.as_ref())?;
+        let transport = Arc::new(transport::HttpTransport::new(http, policy.clone(), proxy.is_some()));
+        Ok(Self::with_transport(store, vault, clock, metrics, limits, policy, transport, events))
+    }
+
+    /// An engine that sends through `transport` (tests: a scripted one).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_transport(
+        store: Store,
+        vault: Vault,
+        clock: Arc<dyn Clock>,
+        metrics: Metrics,
+        limits: DeliveryLimits,
+        policy: SharedPolicy,
+        transport: Arc<dyn Transport>,
+        events: mpsc::Sender<DeliveryEvent>,
+    ) -> Arc<Engine> {
+        Arc::new(Engine {
+            transport,
             policy,
-            proxied: proxy.is_some(),
             global: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits: RwLock::new(limits),
             gates: Mutex::new(HashMap::new()),
@@ -121,7 +153,8 @@ impl Engine {
             clock,
             metrics,
             events,
-        }))
+            live: std::sync::atomic::AtomicUsize::new(0),
+        })
     }
 
     /// Applies reloaded limits and egress policy (`max_in_flight` needs a restart).
@@ -148,36 +181,79 @@ impl Engine {
 impl Dispatch for Arc<Engine> {
     fn dispatch(&self, exec: Execution) {
         let me = self.clone();
-        tokio::spawn(async move { me.run(exec, false).await });
+        me.live.fetch_add(1, Ordering::SeqCst);
+        tokio::spawn(async move {
+            me.clone().run(exec, false).await;
+            me.live.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+
+    fn load(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 }
 
-impl Engine {
-    fn template_target(&self, brand: BrandId, id: TemplateId) -> Result<(WebhookTemplate, Domain), String> {
-        let t = self.store.get_template(brand, id).ok().flatten().ok_or("webhook template not found (deleted?)")?;
-        let d = self.store.get_domain(brand, t.domain).ok().flatten().ok_or("the template's domain was not found")?;
-        Ok((t, d))
-    }
+/// Backoff while the store cannot be read or written: from this, doubling, up to
+/// [`STORE_RETRY_MAX_MS`]. The execution waits; it is neither failed nor retried for it.
+const STORE_RETRY_MIN_MS: u64 = 100;
+const STORE_RETRY_MAX_MS: u64 = 5000;
 
-    /// A workflow step's inline call, as a template.
-    fn step_target(&self, brand: BrandId, sr: StepRef) -> Result<(WebhookTemplate, Domain), String> {
-        let wf = self.store.get_workflow(brand, sr.workflow).ok().flatten().ok_or("workflow not found (deleted?)")?;
-        let s = wf.steps.iter().find(|s| s.id == sr.step).ok_or("workflow step not found (deleted?)")?;
-        let d = self.store.get_domain(brand, s.domain).ok().flatten().ok_or("the step's domain was not found")?;
-        Ok((s.as_template(brand), d))
+/// What an execution is delivered to.
+struct Target {
+    template: WebhookTemplate,
+    domain: Domain,
+}
+
+/// Why a target could not be resolved.
+enum Unresolvable {
+    /// The template, workflow step or domain is gone: the execution fails (not retried).
+    Gone(&'static str),
+    /// The store did not answer: the execution waits for it.
+    Store(StoreError),
+}
+
+impl From<StoreError> for Unresolvable {
+    fn from(e: StoreError) -> Self {
+        Unresolvable::Store(e)
     }
+}
+
+/// An execution ready to go through its domain's guard: its current record, target and
+/// rendered request.
+struct Prepared {
+    exec: Execution,
+    target: Target,
+    req: request::Rendered,
 }
 
 /// How one attempt ended, before it is recorded.
 struct AttemptResult {
     attempt: Attempt,
     outcome: Outcome,
+    /// When the outcome was classified: a `Retry-After` delay counts from here, so the retry
+    /// lands exactly on a `Retry-After` date however long recording takes.
+    classified_ms: Millis,
 }
 
 impl Engine {
     /// Carries out the next attempt of an execution (`refill`: it comes back from the spill,
     /// so it goes straight into the in-memory queue).
     async fn run(self: Arc<Self>, exec: Execution, refill: bool) {
+        let Some(p) = self.prepare(exec).await else { return };
+        let limits = self.limits();
+        let Some((p, pass)) = self.clone().admit(p, refill, limits).await else { return };
+        let Ok(global) = self.global.clone().acquire_owned().await else {
+            return;
+        };
+        let result = self.attempt(&p, limits.max_response_bytes).await;
+        drop((pass, global));
+        self.record(p, result, limits).await;
+    }
+
+    /// Waits for the execution's instant, reloads a retry's record (a cancel wins), resolves
+    /// its target and renders its request. `None` when there is nothing to send (cancelled,
+    /// finished, a workflow run, or failed here: a gone target, a render error).
+    async fn prepare(&self, exec: Execution) -> Option<Prepared> {
         let at = exec.next_attempt_ms.unwrap_or(exec.due_ms);
         let wait = at - self.clock.now_ms();
         if wait > 0 {
@@ -186,89 +262,121 @@ impl Engine {
         // A retry re-reads its record: it may have been cancelled while it waited. (A first
         // attempt comes straight from its commit; a cancel racing it still wins, because the
         // outcome is not written over a cancelled record.)
-        let mut exec = if exec.attempts.is_empty() && exec.next_attempt_ms.is_none() {
+        let exec = if exec.attempts.is_empty() && exec.next_attempt_ms.is_none() {
             exec
         } else {
-            match self.store.get_execution(exec.brand, exec.id) {
+            let (brand, id) = (exec.brand, exec.id);
+            match self.patiently(id, || self.store.get_execution(brand, id)).await {
                 Ok(Some(e)) if !e.status.is_finished() => e,
-                _ => return,
+                Ok(_) => return None,
+                Err(e) => {
+                    tracing::error!(error = %e, execution = %id, "cannot read an execution to retry; it resumes on the next start");
+                    return None;
+                }
             }
         };
-        let target = match exec.step {
-            Some(sr) => self.step_target(exec.brand, sr),
-            // A workflow run itself is driven by the scheduler; only its steps come here.
-            None if exec.target_kind == TargetKind::Workflow => return,
-            None => self.template_target(exec.brand, TemplateId(exec.target_id)),
-        };
-        let (template, domain) = match target {
-            Ok(x) => x,
-            Err(why) => return self.fail(exec, why).await,
-        };
-        let req = match request::render(&self.store, &self.vault, exec.brand, &template, &domain, &exec.context) {
-            Ok(r) => r,
-            Err(e) => return self.fail(exec, e.to_string()).await,
-        };
+        // A workflow run itself is driven by the scheduler; only its steps come here.
+        if exec.step.is_none() && exec.target_kind == TargetKind::Workflow {
+            return None;
+        }
+        let mut attempt = 0u32;
+        loop {
+            let failure = match self.target(&exec) {
+                Ok(target) => {
+                    let r = request::render(
+                        &self.store,
+                        &self.vault,
+                        exec.brand,
+                        &target.template,
+                        &target.domain,
+                        &exec.context,
+                    );
+                    match r {
+                        Ok(req) => return Some(Prepared { exec, target, req }),
+                        Err(request::RenderError::Store(e)) => Unresolvable::Store(e),
+                        Err(e) => {
+                            self.fail(exec, e.to_string()).await;
+                            return None;
+                        }
+                    }
+                }
+                Err(u) => u,
+            };
+            match failure {
+                Unresolvable::Gone(why) => {
+                    self.fail(exec, why.to_string()).await;
+                    return None;
+                }
+                Unresolvable::Store(e) if e.is_unavailable() => {
+                    self.store_wait(exec.id, &e, &mut attempt).await;
+                }
+                Unresolvable::Store(e) => {
+                    // A corrupt record: no later attempt can do better.
+                    self.fail(exec, format!("store: {e}")).await;
+                    return None;
+                }
+            }
+        }
+    }
 
-        // The domain's traffic guard; beyond the in-memory bound, park in the store.
-        let gate = self.gate(domain.id);
-        let limits = self.limits();
+    /// The template (or workflow step) and domain an execution goes to.
+    fn target(&self, exec: &Execution) -> Result<Target, Unresolvable> {
+        let brand = exec.brand;
+        let template = match exec.step {
+            Some(sr) => {
+                let wf = self
+                    .store
+                    .get_workflow(brand, sr.workflow)?
+                    .ok_or(Unresolvable::Gone("workflow not found (deleted?)"))?;
+                let step = wf
+                    .steps
+                    .iter()
+                    .find(|s| s.id == sr.step)
+                    .ok_or(Unresolvable::Gone("workflow step not found (deleted?)"))?;
+                step.as_template(brand)
+            }
+            None => self
+                .store
+                .get_template(brand, TemplateId(exec.target_id))?
+                .ok_or(Unresolvable::Gone("webhook template not found (deleted?)"))?,
+        };
+        let domain = self
+            .store
+            .get_domain(brand, template.domain)?
+            .ok_or(Unresolvable::Gone("the target's domain was not found"))?;
+        Ok(Target { template, domain })
+    }
+
+    /// Passes the domain's traffic guard; beyond the in-memory bound, parks the execution in
+    /// the store instead (`None`: parked, it comes back through [`Engine::refill`]).
+    async fn admit(
+        self: Arc<Self>,
+        p: Prepared,
+        refill: bool,
+        limits: DeliveryLimits,
+    ) -> Option<(Prepared, guard::Pass)> {
+        let domain = p.target.domain.id;
+        let gate = self.gate(domain);
         if !refill
             && (gate.spilled.load(Ordering::SeqCst) > 0
                 || gate.queued.load(Ordering::SeqCst) >= limits.queue_memory_max)
         {
-            match self.store.spill(domain.id, exec.brand, exec.id).await {
+            match self.store.spill(domain, p.exec.brand, p.exec.id).await {
                 Ok(()) => {
                     gate.spilled.fetch_add(1, Ordering::SeqCst);
                     // The queue may have drained while this one was being parked (its last
                     // pass saw nothing spilled): without this nothing would bring it back.
-                    self.refill(domain.id, gate, limits.queue_memory_max);
-                    return;
+                    self.refill(domain, gate, limits.queue_memory_max);
+                    return None;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not park an execution; it waits in memory")
+                    tracing::warn!(error = %e, execution = %p.exec.id, "could not park an execution; it waits in memory")
                 }
             }
         }
-        let Some(pass) = gate.pass(guard::Limits::of(&domain)).await else {
-            return;
-        };
-        self.clone().refill(domain.id, gate.clone(), limits.queue_memory_max);
-        let Ok(global) = self.global.clone().acquire_owned().await else {
-            return;
-        };
-
-        let result =
-            self.attempt(&exec, &domain, &req, template.retry.request_timeout_ms, limits.max_response_bytes).await;
-        drop((pass, global));
-
-        let attempts_done = exec.attempts.len() as u32 + 1;
-        let now = self.clock.now_ms();
-        if exec.lateness_ms.is_none() {
-            exec.lateness_ms = Some(result.attempt.started_ms - exec.scheduled_ms);
-            self.metrics.observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
-        }
-        self.metrics.observe_attempt(result.outcome == Outcome::Success);
-        self.metrics.observe_delivery_latency(result.attempt.latency_ms);
-        exec.attempts.push(result.attempt);
-        match retry::next_attempt_at(&template.retry, attempts_done, &result.outcome, now, limits.retry_delay_max_ms) {
-            Some(at) => {
-                exec.next_attempt_ms = Some(at);
-                let (brand, id) = (exec.brand, exec.id);
-                if let Ok(true) = self.store.put_execution(exec).await {
-                    let _ = self.events.send(DeliveryEvent::RetryAt { brand, execution: id, at }).await;
-                }
-            }
-            None => {
-                exec.next_attempt_ms = None;
-                exec.status = if result.outcome == Outcome::Success {
-                    ExecutionStatus::Succeeded
-                } else {
-                    ExecutionStatus::Failed
-                };
-                exec.finished_ms = Some(now);
-                self.finish(exec).await;
-            }
-        }
+        let pass = gate.pass(guard::Limits::of(&p.target.domain)).await?;
+        self.clone().refill(domain, gate.clone(), limits.queue_memory_max);
+        Some((p, pass))
     }
 
     /// Brings parked executions back once the in-memory queue has room.
@@ -280,26 +388,33 @@ impl Engine {
             return;
         }
         tokio::spawn(async move {
-            let Ok(taken) = self.store.take_spilled(domain, room.min(spilled)).await else {
-                return;
+            let taken = match self.store.take_spilled(domain, room.min(spilled)).await {
+                Ok(t) => t,
+                Err(e) => {
+                    // Still parked: the next pass of this domain's queue tries again.
+                    tracing::warn!(error = %e, domain = %domain, "could not bring parked executions back yet");
+                    return;
+                }
             };
             gate.spilled.fetch_sub(taken.len(), Ordering::SeqCst);
             for (brand, id) in taken {
-                if let Ok(Some(e)) = self.store.get_execution(brand, id) {
-                    tokio::spawn(self.clone().run(e, true));
+                match self.patiently(id, || self.store.get_execution(brand, id)).await {
+                    Ok(Some(e)) => {
+                        tokio::spawn(self.clone().run(e, true));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, execution = %id, "cannot read a parked execution; it resumes on the next start")
+                    }
                 }
             }
         });
     }
 
-    async fn attempt(
-        &self,
-        exec: &Execution,
-        domain: &crate::model::Domain,
-        req: &request::Rendered,
-        timeout_ms: u32,
-        max_response: usize,
-    ) -> AttemptResult {
+    /// Signs and sends one attempt and classifies what came back.
+    async fn attempt(&self, p: &Prepared, max_response_bytes: usize) -> AttemptResult {
+        let (exec, domain, req) = (&p.exec, &p.target.domain, &p.req);
+        let timeout_ms = p.target.template.retry.request_timeout_ms;
         let started = self.clock.now_ms();
         let n = exec.attempts.len() as u32 + 1;
         let finish = |status_code: Option<u16>,
@@ -318,23 +433,8 @@ impl Engine {
                 response_json: None,
             },
             outcome,
+            classified_ms: self.clock.now_ms(),
         };
-        let url = req.url.clone();
-        if let Err(denied) = client::check_literal(&url, &self.policy) {
-            return finish(None, Some(denied.to_string()), None, 0, Outcome::Permanent);
-        }
-        if self.proxied {
-            match client::check_via_proxy(&url, &self.policy).await {
-                Ok(()) => {}
-                Err(client::ProxyCheckError::Denied(denied)) => {
-                    return finish(None, Some(denied.to_string()), None, 0, Outcome::Permanent);
-                }
-                Err(e) => {
-                    let why = format!("connection failed: {}", error_chain(&e));
-                    return finish(None, Some(why), None, 0, Outcome::Retryable { retry_after_ms: None });
-                }
-            }
-        }
         let ts = started.div_euclid(1000);
         let body = req.body.clone().unwrap_or_default();
         let secrets: Vec<zeroize::Zeroizing<String>> =
@@ -365,35 +465,21 @@ impl Engine {
                 }
             };
         }
-        let mut rb = self
-            .http
-            .request(req.method.clone(), url)
-            .timeout(Duration::from_millis(u64::from(timeout_ms)))
-            .headers(headers);
-        if let Some(b) = &req.body {
-            rb = rb.body(b.clone());
-        }
+        let out = Outgoing {
+            method: req.method.clone(),
+            url: req.url.clone(),
+            headers,
+            body: req.body.clone(),
+            timeout: Duration::from_millis(u64::from(timeout_ms)),
+            max_response_bytes,
+        };
         let watch = Stopwatch::start();
-        match rb.send().await {
-            Ok(mut resp) => {
-                let code = resp.status().as_u16();
-                let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-                let location = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
-                // Keep at most max_response bytes; stop reading there.
-                let mut kept: Vec<u8> = Vec::new();
-                let mut read_error = None;
-                while kept.len() < max_response {
-                    match resp.chunk().await {
-                        Ok(Some(c)) => kept.extend_from_slice(&c[..c.len().min(max_response - kept.len())]),
-                        Ok(None) => break,
-                        Err(e) => {
-                            read_error = Some(format!("reading the response: {}", error_chain(&e.without_url())));
-                            break;
-                        }
-                    }
-                }
-                let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
-                let outcome = retry::classify(Some(code), retry_after.as_deref(), self.clock.now_ms());
+        let sent = self.transport.send(out).await;
+        let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
+        match sent {
+            Ok(Incoming { status: code, retry_after, location, body: kept, read_error }) => {
+                let now = self.clock.now_ms();
+                let outcome = retry::classify(Some(code), retry_after.as_deref(), now);
                 let error = match (code, location) {
                     (300..=399, Some(loc)) => Some(format!("redirect to {loc} (redirects are not followed)")),
                     _ if code == 410 => Some("410 Gone: the receiver asked to stop; no more retries".into()),
@@ -402,23 +488,64 @@ impl Engine {
                 let excerpt = String::from_utf8_lossy(&kept[..kept.len().min(RESPONSE_EXCERPT_BYTES_MAX)]).into_owned();
                 let mut r = finish(Some(code), error, Some(excerpt), latency_ms, outcome);
                 r.attempt.response_json = serde_json::from_slice(&kept).ok();
+                r.classified_ms = now;
                 r
             }
+            Err(SendError::Denied(denied)) => {
+                finish(None, Some(denied.to_string()), None, latency_ms, Outcome::Permanent)
+            }
             Err(e) => {
-                // The error would show the rendered URL, which may carry secrets.
-                let e = e.without_url();
-                let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
-                if let Some(denied) = client::egress_denial(&e) {
-                    return finish(None, Some(denied.to_string()), None, latency_ms, Outcome::Permanent);
-                }
-                let what = if e.is_timeout() {
-                    format!("timeout after {timeout_ms} ms")
-                } else if e.is_connect() {
-                    format!("connection failed: {}", error_chain(&e))
-                } else {
-                    format!("request failed: {}", error_chain(&e))
+                let what = match e {
+                    SendError::Timeout => format!("timeout after {timeout_ms} ms"),
+                    SendError::Connect(why) => format!("connection failed: {why}"),
+                    SendError::Other(why) => format!("request failed: {why}"),
+                    SendError::Denied(_) => unreachable!("handled above"),
                 };
                 finish(None, Some(what), None, latency_ms, Outcome::Retryable { retry_after_ms: None })
+            }
+        }
+    }
+
+    /// Records an attempt: the next attempt's time (and a wheel timer), or the final status.
+    async fn record(&self, p: Prepared, result: AttemptResult, limits: DeliveryLimits) {
+        let Prepared { mut exec, target, .. } = p;
+        let attempts_done = exec.attempts.len() as u32 + 1;
+        let now = self.clock.now_ms();
+        if exec.lateness_ms.is_none() {
+            exec.lateness_ms = Some(result.attempt.started_ms - exec.scheduled_ms);
+            self.metrics.observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
+        }
+        self.metrics.observe_attempt(result.outcome == Outcome::Success);
+        self.metrics.observe_delivery_latency(result.attempt.latency_ms);
+        let last = attempt_summary(&result.attempt);
+        exec.attempts.push(result.attempt);
+        let retry = &target.template.retry;
+        match retry::next_attempt_at(
+            retry,
+            attempts_done,
+            &result.outcome,
+            result.classified_ms,
+            limits.retry_delay_max_ms,
+        ) {
+            Some(at) => {
+                exec.next_attempt_ms = Some(at);
+                let (brand, id) = (exec.brand, exec.id);
+                if let Some(true) = self.put_patiently(exec).await {
+                    let _ = self.events.send(DeliveryEvent::RetryAt { brand, execution: id, at }).await;
+                }
+            }
+            None => {
+                exec.next_attempt_ms = None;
+                if result.outcome == Outcome::Success {
+                    exec.status = ExecutionStatus::Succeeded;
+                } else {
+                    exec.status = ExecutionStatus::Failed;
+                    let tries =
+                        if attempts_done == 1 { "1 attempt".to_string() } else { format!("{attempts_done} attempts") };
+                    exec.reason = Some(format!("failed after {tries}: {last}"));
+                }
+                exec.finished_ms = Some(now);
+                self.finish(exec).await;
             }
         }
     }
@@ -432,9 +559,23 @@ impl Engine {
         self.finish(exec).await;
     }
 
+    /// Records a final status and tells the scheduler. A failed execution is logged (WARN)
+    /// with its ids, target and last error.
     async fn finish(&self, exec: Execution) {
         let (brand, schedule, status, execution) = (exec.brand, exec.schedule, exec.status, exec.id);
         self.metrics.observe_execution(status.as_str());
+        if status == ExecutionStatus::Failed {
+            tracing::warn!(
+                brand = %brand,
+                schedule = schedule.map(|s| s.to_string()).unwrap_or_default(),
+                execution = %execution,
+                target = %exec.target_id,
+                target_kind = ?exec.target_kind,
+                url = exec.attempts.last().and_then(|a| a.request["url"].as_str()).unwrap_or(""),
+                reason = exec.reason.as_deref().unwrap_or(""),
+                "execution failed"
+            );
+        }
         let step_event = exec.step.map(|step| {
             let last = exec.attempts.last();
             DeliveryEvent::StepFinished {
@@ -446,27 +587,57 @@ impl Engine {
                 error: exec.reason.clone().or_else(|| last.and_then(|a| a.error.clone())),
             }
         });
-        match self.store.put_execution(exec).await {
-            Ok(_) => {
-                let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule, execution });
-                let _ = self.events.send(ev).await;
-            }
-            Err(e) => tracing::error!(error = %e, "could not record an execution outcome"),
+        if self.put_patiently(exec).await.is_some() {
+            let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule, execution });
+            let _ = self.events.send(ev).await;
         }
+    }
+
+    /// Writes an execution record, waiting while the store cannot write (the outcome stays
+    /// in memory meanwhile). `Some(false)`: it was cancelled meanwhile and stays cancelled;
+    /// `None`: a fault other than an unavailable store (logged; the execution stays pending in
+    /// the store and resumes on the next start).
+    async fn put_patiently(&self, exec: Execution) -> Option<bool> {
+        let mut attempt = 0u32;
+        loop {
+            match self.store.put_execution(exec.clone()).await {
+                Ok(written) => return Some(written),
+                Err(e) if e.is_unavailable() => self.store_wait(exec.id, &e, &mut attempt).await,
+                Err(e) => {
+                    tracing::error!(error = %e, execution = %exec.id, "could not record an execution outcome");
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// A store read that waits while the store is unavailable.
+    async fn patiently<T>(&self, id: ExecutionId, f: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            match f() {
+                Err(e) if e.is_unavailable() => self.store_wait(id, &e, &mut attempt).await,
+                other => return other,
+            }
+        }
+    }
+
+    async fn store_wait(&self, id: ExecutionId, e: &StoreError, attempt: &mut u32) {
+        if *attempt == 0 {
+            tracing::warn!(error = %e, execution = %id, "the store is unavailable; the execution waits for it");
+        }
+        let ms = (STORE_RETRY_MIN_MS << (*attempt).min(6)).min(STORE_RETRY_MAX_MS);
+        *attempt += 1;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
     }
 }
 
-/// An error and its sources, one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
+/// One line on how an attempt ended (the status or the error), for an execution's `reason`.
+fn attempt_summary(a: &Attempt) -> String {
+    match (a.status_code, &a.error) {
+        (Some(code), Some(e)) => format!("HTTP {code}: {e}"),
+        (Some(code), None) => format!("HTTP {code}"),
+        (None, Some(e)) => e.clone(),
+        (None, None) => "no answer".into(),
     }
-    s
 }

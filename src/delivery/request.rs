@@ -42,7 +42,7 @@ pub const TRANSPORT_HEADERS: &[&str] = &[
 ];
 
 /// Why a template could not be turned into a request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RenderError {
     /// A variable or secret that does not resolve.
     #[error(transparent)]
@@ -56,6 +56,9 @@ pub enum RenderError {
     /// The domain's host does not make a base URL (a record written by an older version).
     #[error("the domain {host:?} is not a valid host for a URL")]
     Domain { host: String },
+    /// A secret could not be read from the store: the execution waits, it does not fail.
+    #[error("store: {0}")]
+    Store(crate::store::StoreError),
 }
 
 const BAD_VALUE: &str = "the rendered value contains CR, LF or another character not allowed in a header value";
@@ -232,11 +235,33 @@ pub fn render(
     d: &Domain,
     context: &Map<String, Value>,
 ) -> Result<Rendered, RenderError> {
+    // A secret the store cannot read is not a missing secret: remember the fault and report
+    // it instead of "unresolved".
+    let store_fault: std::cell::RefCell<Option<crate::store::StoreError>> = std::cell::RefCell::new(None);
     let secrets = |name: &str| -> Option<String> {
-        let s = store.find_secret(brand, name).ok().flatten()?;
+        let s = match store.find_secret(brand, name) {
+            Ok(s) => s?,
+            Err(e) => {
+                store_fault.borrow_mut().get_or_insert(e);
+                return None;
+            }
+        };
         let plain = vault.open(s.id, &s.sealed).ok()?;
         String::from_utf8(plain.to_vec()).ok()
     };
+    let rendered = render_with(context, secrets, t, d);
+    match store_fault.into_inner() {
+        Some(e) => Err(RenderError::Store(e)),
+        None => rendered,
+    }
+}
+
+fn render_with(
+    context: &Map<String, Value>,
+    secrets: impl FnMut(&str) -> Option<String>,
+    t: &WebhookTemplate,
+    d: &Domain,
+) -> Result<Rendered, RenderError> {
     let mut r = ContextResolver { initial: context, secrets };
     let path = render_path(&t.path, &mut r, false)?;
     let query = render_map(&t.query, &mut r)?;

@@ -37,6 +37,10 @@ use crate::wheel::{TimerId, Wheel};
 
 /// Capacity of the command channel (API → scheduler); senders wait when it is full.
 pub const COMMAND_QUEUE_CAPACITY: usize = 4096;
+/// Longest an API call waits for the scheduler's answer (a cancel, an approval decision). The
+/// loop answers at once unless it is waiting for the store; then the call answers 503/507
+/// instead of hanging.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest sleep between wall-clock checks, so a clock step is noticed within this bound.
 const SLEEP_MAX_MS: i64 = 1000;
 /// How long before its instant a fire is recorded. The durable commit (an fsync) then happens
@@ -51,6 +55,10 @@ const FIRES_PER_TICK_MAX: usize = 4096;
 /// Backoff while the store cannot write: from this, doubling, up to [`STORE_RETRY_MAX_MS`].
 const STORE_RETRY_MIN_MS: u64 = 100;
 const STORE_RETRY_MAX_MS: u64 = 5000;
+/// A start-up backlog of pending executions is handed to delivery this many at a time, and
+/// only while delivery has fewer than [`RESUME_LOAD_MAX`] executions on hand.
+const RESUME_BATCH: usize = 256;
+const RESUME_LOAD_MAX: usize = 10_000;
 /// How long a schedule whose fire cannot be recorded (a corrupt record, not an I/O fault)
 /// waits before it is tried again.
 const FIRE_ERROR_RETRY_MS: i64 = 60_000;
@@ -106,7 +114,11 @@ impl SchedulerHandle {
         if self.tx.send(Command::CancelRun(brand, run, reply)).await.is_err() {
             return Err(crate::workflow::Refused::NotStored);
         }
-        rx.await.unwrap_or(Err(crate::workflow::Refused::NotStored))
+        tokio::time::timeout(REPLY_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(Err(crate::workflow::Refused::NotStored))
     }
 
     pub async fn resume_run(&self, brand: BrandId, run: ExecutionId, steps: Vec<crate::model::StepId>) {
@@ -134,7 +146,10 @@ impl SchedulerHandle {
         if self.tx.send(Command::Decide { brand, plan, approve, by, reply }).await.is_err() {
             return Err(crate::workflow::Refused::RunFinished);
         }
-        rx.await.unwrap_or(Err(crate::workflow::Refused::RunFinished))
+        match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+            Ok(answer) => answer.unwrap_or(Err(crate::workflow::Refused::RunFinished)),
+            Err(_) => Err(crate::workflow::Refused::NotStored),
+        }
     }
 
     pub async fn set_step_visits_max(&self, n: u32) {
@@ -225,6 +240,9 @@ pub struct Scheduler<D: Dispatch> {
     step_visits_max: u32,
     /// Follow-up work for the loop (schedules due now, buffered fires to release).
     work: VecDeque<Work>,
+    /// Unfinished executions found at start-up, still to hand to delivery (or to start, for a
+    /// workflow run): ids only, resumed in batches as delivery's load allows.
+    resume: VecDeque<(BrandId, ExecutionId)>,
     /// Since when the store has been failing (None while it works).
     outage_since: Option<Millis>,
     stopping: Arc<AtomicBool>,
@@ -262,6 +280,7 @@ pub async fn start<D: Dispatch>(
         started_at: now,
         step_visits_max: runs::MAX_STEPS_PER_RUN,
         work: VecDeque::new(),
+        resume: VecDeque::new(),
         outage_since: None,
         stopping: stopping.clone(),
     };
@@ -274,27 +293,29 @@ pub async fn start<D: Dispatch>(
     // Every unfinished execution is resumed: a retry waiting for its backoff gets its timer
     // back, the rest go to delivery now (which re-parks what its queues cannot hold).
     s.store.clear_spilled().await?;
-    let pending = s.store.pending_executions()?;
-    let resumed = pending.len();
-    let mut workflow_starts = Vec::new();
-    for e in pending {
+    let mut resumed = 0usize;
+    let mut retries = Vec::new();
+    let (running, resume) = (&mut s.running, &mut s.resume);
+    s.store.for_each_pending(|e| {
+        resumed += 1;
         // A workflow step's execution carries its run's schedule, but only the run's own
         // execution counts as running (it alone reports its end to `on_finished`).
         if let Some(id) = e.schedule
             && e.step.is_none()
         {
-            s.running.entry(id).or_default().insert(e.id);
+            running.entry(id).or_default().insert(e.id);
         }
         match e.next_attempt_ms {
-            _ if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => workflow_starts.push(e),
-            Some(at) if at > now => s.arm_retry(e.brand, e.id, at),
-            _ => s.delivery.dispatch(e),
+            Some(at) if at > now && !(e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none()) => {
+                retries.push((e.brand, e.id, at))
+            }
+            _ => resume.push_back((e.brand, e.id)),
         }
+    })?;
+    for (brand, id, at) in retries {
+        s.arm_retry(brand, id, at);
     }
     let runs = s.rearm_runs().await?;
-    for e in workflow_starts {
-        s.start_run(e).await;
-    }
     tracing::info!(
         armed = s.armed.len(),
         resumed,
@@ -365,6 +386,9 @@ impl<D: Dispatch> Scheduler<D> {
             let now = self.clock.now_ms();
             let sleep_ms = if !self.work.is_empty() {
                 0 // more work queued: just give the channels a turn
+            } else if !self.resume.is_empty() {
+                // A start-up backlog waits for delivery's load to drop: look again soon.
+                50
             } else {
                 match self.wheel.next_deadline() {
                     Some(d) => (d as i64 - now).clamp(0, SLEEP_MAX_MS),
@@ -462,6 +486,7 @@ impl<D: Dispatch> Scheduler<D> {
     /// Does one round of queued work: every due schedule (up to [`FIRES_PER_TICK_MAX`]) in
     /// one commit, then the buffered fires to release.
     async fn do_work(&mut self) {
+        self.resume_some().await;
         if self.work.is_empty() {
             return;
         }
@@ -484,6 +509,29 @@ impl<D: Dispatch> Scheduler<D> {
         self.fire(fires).await;
         for (brand, id) in releases {
             self.release(brand, id).await;
+        }
+    }
+
+    /// Hands the next batch of the start-up backlog to delivery (workflow runs to the engine),
+    /// if delivery's load allows.
+    async fn resume_some(&mut self) {
+        if self.resume.is_empty() || self.delivery.load() >= RESUME_LOAD_MAX {
+            return;
+        }
+        let mut runs = Vec::new();
+        for _ in 0..RESUME_BATCH {
+            let Some((brand, id)) = self.resume.pop_front() else { break };
+            match self.read(|st| st.get_execution(brand, id)).await {
+                Ok(Some(e)) if e.status.is_finished() => {}
+                Ok(Some(e)) if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => runs.push(e),
+                Ok(Some(e)) => self.delivery.dispatch(e),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, execution = %id, "cannot load an execution to resume"),
+            }
+        }
+        self.start_runs(runs).await;
+        if self.resume.is_empty() {
+            tracing::info!("scheduler: every unfinished execution has been resumed");
         }
     }
 

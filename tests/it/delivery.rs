@@ -1004,3 +1004,54 @@ fn spilled_executions_come_back_even_when_the_queue_drains_meanwhile() {
         assert_eq!(rx.max_in_flight(), 1, "the cap of one held");
     }
 }
+
+#[test]
+fn failures_are_logged_with_their_ids_and_the_reason_is_always_set() {
+    // Case 24: an execution that ends failed after its retries, one failed by an unresolved
+    // variable, and a schedule that turns inactive each give one WARN line with the ids and
+    // the last error; a failed execution's `reason` is set in lists.
+    let d = daemon("");
+    let api = d.client();
+    let rx = Receiver::start();
+    rx.set_script(Script::status(500));
+    let domain = api.add_domain(&rx.host());
+    let t = template(&api, &domain, json!({"max_retries": 1, "retry_delay": 1}));
+    let failed = execute(&api, &t, json!({}));
+    let done = wait_final(&api, &failed, WAIT);
+    assert_eq!(done["status"], "failed", "{done:#}");
+    assert_eq!(done["reason"], "failed after 2 attempts: HTTP 500", "{done:#}");
+    let unresolved_t = template(&api, &domain, json!({"path": "/u/{{ initial.missing }}"}));
+    let unresolved = execute(&api, &unresolved_t, json!({}));
+    let done = wait_final(&api, &unresolved, WAIT);
+    assert!(done["reason"].as_str().is_some_and(|r| r.contains("missing")), "{done:#}");
+    // A schedule whose template is deleted turns inactive.
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": unresolved_t, "interval_value": 1,
+               "interval_period": "hour", "is_one_off_task": false}),
+    );
+    assert_ok(&r);
+    let schedule = r.json["schedule_uuid"].as_str().unwrap().to_string();
+    assert_ok(&api.delete("delete_webhook_template", json!({"webhook_uuid": unresolved_t})));
+
+    let list = api.all_pages("get_executions_paginated?filter_status=failed");
+    assert!(list.len() >= 2, "{list:#?}");
+    for e in &list {
+        assert!(e["reason"].as_str().is_some_and(|r| !r.is_empty()), "a failed execution without a reason: {e:#}");
+    }
+    let out = crate::support::wait_for("the WARN lines", Duration::from_secs(10), || {
+        let out = d.output();
+        (out.matches("execution failed").count() >= 2 && out.contains("schedule turned inactive")).then_some(out)
+    });
+    let line = |needle: &str| {
+        out.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle}:\n{out}")).to_string()
+    };
+    let l = line(&format!("execution={failed}"));
+    assert!(l.contains("WARN") && l.contains("execution failed"), "{l}");
+    assert!(l.contains(&format!("brand={}", d.brand)) && l.contains(&format!("target={t}")), "{l}");
+    assert!(l.contains("HTTP 500"), "the last error is in the line: {l}");
+    let l = line(&format!("execution={unresolved}"));
+    assert!(l.contains("WARN") && l.contains("missing"), "{l}");
+    let l = line(&format!("schedule={schedule}"));
+    assert!(l.contains("WARN") && l.contains("schedule turned inactive"), "{l}");
+}

@@ -220,3 +220,37 @@ fn deliveries_and_fires_survive_a_commit_outage_without_a_restart() {
         assert_eq!(w[1] - w[0], 1000, "an instant is neither delivered nor recorded between {} and {}", w[0], w[1]);
     }
 }
+
+#[test]
+fn a_delivery_that_cannot_read_its_domain_waits_for_the_store_and_is_not_failed() {
+    // Case 7: a read error inside delivery is neither "template not found" nor an unresolved
+    // secret; the execution waits and is delivered once the store answers.
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    api.add_secret("tok", "s3cret-value");
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "t", "method": "POST", "path": "/x", "domain_uuid": domain,
+               "headers_json": {"Authorization": "Bearer {{ #tok }}"}}),
+    );
+    assert_ok(&r);
+    let template = r.json["webhook_uuid"].as_str().unwrap().to_string();
+    // Only reads of domain records fail: the API call (which reads the template) commits the
+    // execution, then delivery cannot read the template's domain.
+    d.failpoint("store::get", "return(eio:domains)");
+    let r = api.post("execute_webhook_template", json!({"webhook_uuid": template}));
+    assert_ok(&r);
+    let id = r.json["execution_uuid"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.count(), 0, "nothing was sent while the store could not be read");
+    d.failpoint("store::get", "off");
+    rx.wait_for(1, Duration::from_secs(30));
+    let e = wait_for("the execution to succeed", Duration::from_secs(30), || {
+        let r = api.post("get_execution_details", json!({"execution_uuid": id}));
+        (r.json["data"]["status"] == "succeeded").then_some(r.json)
+    });
+    assert_eq!(rx.requests()[0].header("authorization"), Some("Bearer s3cret-value"), "{e:#}");
+    assert!(d.output().contains("the execution waits for it"), "{}", d.output());
+}

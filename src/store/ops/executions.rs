@@ -218,18 +218,18 @@ impl Store {
     }
 
     /// Executions recorded but not finished (to resume after a restart).
-    pub fn pending_executions(&self) -> Result<Vec<Execution>, StoreError> {
+    /// Visits every unfinished execution (one read snapshot; nothing is collected, so a
+    /// start-up with a million pending executions does not hold them all in memory).
+    pub fn for_each_pending(&self, mut f: impl FnMut(Execution)) -> Result<(), StoreError> {
         self.read(|r| {
             let pending = r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-            let mut out = Vec::new();
             scan_prefix(&pending, &[], |k, v| {
                 if let Some(e) = get::<Execution>(&t, "executions", &key(&[v, k]))? {
-                    out.push(e);
+                    f(e);
                 }
                 Ok(true)
-            })?;
-            Ok(out)
+            })
         })
     }
 }

@@ -24,13 +24,35 @@ use crate::store::failpoint;
 
 pub(crate) type BytesTable<'t> = Table<'t, &'static [u8], &'static [u8]>;
 
+/// The `store::get` failpoint (test builds): `return(<fault>)` fails every record read,
+/// `return(<fault>:<table>)` only the record reads of that table (e.g. `eio:domains`); the
+/// fault is as in [`injected_fault`].
+#[cfg(feature = "failpoints")]
+fn read_fault(table: Option<&str>) -> Result<(), StoreError> {
+    if !crate::store::faults::in_scope() {
+        return Ok(());
+    }
+    let Some(arg) = fail::eval("store::get", |arg| arg) else { return Ok(()) };
+    let arg = arg.unwrap_or_default();
+    let (fault, only) = match arg.split_once(':') {
+        Some((f, t)) => (f, Some(t)),
+        None => (arg.as_str(), None),
+    };
+    match (only, table) {
+        (Some(only), Some(t)) if only == t => Err(injected_fault(Some(fault.to_string()))),
+        (Some(_), _) => Ok(()),
+        (None, _) => Err(injected_fault(Some(fault.to_string()))),
+    }
+}
+
 /// Reads and decodes one record.
 pub(crate) fn get<T: DeserializeOwned>(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     name: &'static str,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
-    failpoint!("store::get", |arg| Err(injected_fault(arg)));
+    #[cfg(feature = "failpoints")]
+    read_fault(Some(name))?;
     match t.get(key).map_err(StoreError::from_db)? {
         Some(v) => codec::decode(name, v.value()).map(Some),
         None => Ok(None),
@@ -42,7 +64,8 @@ pub(crate) fn get_raw(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &[u8],
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    failpoint!("store::get", |arg| Err(injected_fault(arg)));
+    #[cfg(feature = "failpoints")]
+    read_fault(None)?;
     Ok(t.get(key).map_err(StoreError::from_db)?.map(|v| v.value().to_vec()))
 }
 
@@ -79,7 +102,8 @@ pub(crate) fn scan_prefix(
     prefix: &[u8],
     mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
 ) -> Result<(), StoreError> {
-    failpoint!("store::get", |arg| Err(injected_fault(arg)));
+    #[cfg(feature = "failpoints")]
+    read_fault(None)?;
     for entry in t.range::<&[u8]>(prefix..).map_err(StoreError::from_db)? {
         let (k, v) = entry.map_err(StoreError::from_db)?;
         if !k.value().starts_with(prefix) {
