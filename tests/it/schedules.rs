@@ -1188,3 +1188,40 @@ fn heavy_previews_run_off_the_workers_and_stop_at_their_budget() {
     assert_eq!(r.json["data"]["complete"], true, "{}", r.text);
     assert!(r.json["data"].get("stopped_by").is_none(), "{}", r.text);
 }
+
+#[test]
+fn manual_triggers_and_retries_count_as_running_for_the_overlap_policy() {
+    // Case 11: a `skip` schedule with a `trigger_schedule_now` in flight. Every execution of
+    // the schedule, however started, counts once when it starts and once when it ends, so two
+    // of them never overlap at the receiver.
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    rx.set_script(crate::receiver::Script::status(200).with_delay(Duration::from_millis(2500)));
+    let domain = api.add_domain(&rx.host());
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "slow", "method": "POST", "path": "/slow", "domain_uuid": domain,
+               "max_retries": 0, "request_timeout_in_milliseconds": 10000}),
+    );
+    assert_ok(&r);
+    let t = r.json["webhook_uuid"].as_str().unwrap().to_string();
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": t, "interval_value": 1,
+               "interval_period": "second", "is_one_off_task": false, "overlap_policy": "skip"}),
+    );
+    assert_ok(&r);
+    let schedule = r.json["schedule_uuid"].as_str().unwrap().to_string();
+    let r = api.post("trigger_schedule_now", json!({"schedule_uuid": schedule}));
+    assert_ok(&r);
+    // Several receiver holds (2.5 s each) with a fire due every second.
+    rx.wait_for(3, Duration::from_secs(60));
+    assert_ok(&api.post("change_schedule_status", json!({"schedule_uuid": schedule, "update_status_to": "paused"})));
+    assert_eq!(rx.max_in_flight(), 1, "two executions of one skip schedule overlapped");
+    let skipped = api.all_pages(&format!("get_executions_paginated?schedule_uuid={schedule}&filter_status=skipped"));
+    assert!(
+        skipped.iter().any(|e| e["reason"].as_str().is_some_and(|r| r.contains("still running"))),
+        "fires were skipped while an execution ran: {skipped:#?}"
+    );
+}
