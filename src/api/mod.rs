@@ -116,6 +116,15 @@ impl App {
         }
     }
 
+    /// Schedules a delete turned `inactive` (their target is gone): one WARN line each, and
+    /// their timers are dropped.
+    pub async fn schedules_deactivated(&self, brand: BrandId, ids: &[crate::model::ScheduleId], why: &str) {
+        for id in ids {
+            tracing::warn!(brand = %brand, schedule = %id, reason = why, "schedule turned inactive");
+            self.scheduler.disarm(*id).await;
+        }
+    }
+
     pub fn live(&self) -> LiveSettings {
         self.live.read().unwrap_or_else(|e| e.into_inner()).clone()
     }

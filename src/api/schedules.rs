@@ -1649,12 +1649,3 @@ pub async fn trigger_debounce(cx: Cx, i: Trigger) -> ApiResult {
     };
     ok(json!({"success": true, "details": "Debounce trigger accepted", "fire_at": fire_at, "absorbed": absorbed}))
 }
-
-/// Schedules a delete turned `inactive` (their target is gone): one WARN line each, and their
-/// timers are dropped.
-pub(super) async fn deactivated(cx: &Cx, ids: &[ScheduleId], why: &str) {
-    for id in ids {
-        tracing::warn!(brand = %cx.brand.id, schedule = %id, reason = why, "schedule turned inactive");
-        cx.app.scheduler.disarm(*id).await;
-    }
-}

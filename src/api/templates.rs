@@ -467,7 +467,7 @@ pub async fn update(cx: Cx, input: UpdateTemplate) -> ApiResult {
 pub async fn delete(cx: Cx, input: TemplateRef) -> ApiResult {
     let t = load(&cx, input.webhook_uuid)?;
     let deactivated = cx.app.store.delete_template(cx.brand.id, t.id, cx.now).await?;
-    super::schedules::deactivated(&cx, &deactivated, "its webhook template was deleted").await;
+    cx.app.schedules_deactivated(cx.brand.id, &deactivated, "its webhook template was deleted").await;
     ok(json!({"success": true, "details": "Webhook template deleted successfully", "webhook_uuid": t.id.to_string()}))
 }
 

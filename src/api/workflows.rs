@@ -963,7 +963,7 @@ pub async fn update_template(cx: Cx, input: UpdateWorkflow) -> ApiResult {
 pub async fn delete_template(cx: Cx, input: WorkflowRef) -> ApiResult {
     let wf = load(&cx, input.workflow_uuid)?;
     let deactivated = cx.app.store.delete_workflow(cx.brand.id, wf.id, cx.now).await?;
-    super::schedules::deactivated(&cx, &deactivated, "its workflow template was deleted").await;
+    cx.app.schedules_deactivated(cx.brand.id, &deactivated, "its workflow template was deleted").await;
     ok(
         json!({"success": true, "details": "Workflow template deleted successfully", "workflow_uuid": wf.id.to_string()}),
     )
