@@ -104,6 +104,11 @@ pub fn on_due_until(
     let Some(cursor) = s.next_fire_ms else {
         return Plan { schedule: s, executions };
     };
+    if cursor > until {
+        // Not due yet (a timer that went off early, a stale wake-up): nothing fires and the
+        // cursor stays where it is.
+        return Plan { schedule: s, executions };
+    }
 
     if let Driver::Debounce(spec) = &s.driver {
         // A debounce fire: the burst's latest context over the initial context.
@@ -602,5 +607,13 @@ mod tests {
             assert_eq!(fired, expected_fired, "{misfire:?}");
             assert_eq!(s.next_fire_ms, Some((now / SEC + 1) * SEC));
         }
+    }
+
+    #[test]
+    fn a_schedule_that_is_not_due_yet_is_left_alone() {
+        let s = every_second(MisfirePolicy::FireOnce);
+        let p = due(&s, SEC - 100, 0, 0);
+        assert!(p.executions.is_empty());
+        assert_eq!(p.schedule.next_fire_ms, Some(SEC), "the cursor stays on the instant");
     }
 }

@@ -693,7 +693,15 @@ impl<D: Dispatch> Scheduler<D> {
             let mut s = w.schedule;
             if !committed {
                 // The schedule changed under us (API update, delete): act on what is stored now.
-                self.work.push_back(Work::Fire(s.brand, s.id));
+                let (brand, id) = (s.brand, s.id);
+                match self.read(|st| st.get_schedule(brand, id)).await {
+                    Ok(Some(stored)) => self.arm(&stored),
+                    Ok(None) => self.disarm(id),
+                    Err(e) => {
+                        tracing::error!(error = %e, schedule = %id, "cannot reload a changed schedule");
+                        self.arm_key(brand, Key::Schedule(id), self.clock.now_ms() + FIRE_ERROR_RETRY_MS);
+                    }
+                }
                 continue;
             }
             s.version += 1;
