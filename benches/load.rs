@@ -3,6 +3,7 @@
 //!
 //!     cargo bench --bench load                  # everything, default sizes
 //!     HW_LOAD_SCHEDULES=200000 cargo bench --bench load -- rearm
+//!     cargo bench --bench load -- soak          # the 10-minute soak (never part of the default run)
 //!
 //! Scenarios (names as arguments select a subset):
 //! - `rearm`: a store with HW_LOAD_SCHEDULES (1,000,000) active schedules is written through
@@ -18,11 +19,26 @@
 //!   per second and the step-to-step overhead p50/p99.
 //! - `create`: schedule creations through the API with 16 concurrent clients (durable
 //!   acknowledgement, group commit), creations per second.
+//! - `soak` (only when named: it takes HW_SOAK_SECONDS, 600 by default, plus set-up and
+//!   check): HW_SOAK_SCHEDULES (2,000) schedules × 1/s to a loopback receiver that answers a
+//!   seeded random share of requests with faults (HW_SOAK_FAULTS, default
+//!   `500=0.05,timeout=0.03,reset=0.03,slow=0.04`: status 500, an answer after the template's
+//!   1 s request timeout, a connection closed without an answer, a body sent slowly; the
+//!   template retries 3 times, 1/2/3 s apart), with HW_SOAK_KILLS (10) `kill -9`s at random
+//!   moments, each followed by a restart on the same data directory. Then a Chronos-style
+//!   check: every due instant reached the receiver or is recorded as an execution (lost = 0),
+//!   duplicates counted; the daemon's RSS and open fds per life with a flat/growing verdict;
+//!   store commits and attempts by outcome from /metrics. HW_SOAK_SEED replays a run (the
+//!   seed is printed); HW_SOAK_QUIET_SECONDS (20) is the wait for retries after the load;
+//!   HW_SOAK_KEEP=1 keeps the data directory and the daemon logs (kept anyway when an instant
+//!   is lost). Details in `benches/load/soak.rs`.
 //!
 //! The wheel's own per-operation cost is `cargo bench --bench wheel`.
 
 #[path = "../tests/it/receiver.rs"]
 mod receiver;
+#[path = "load/soak.rs"]
+mod soak;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -79,7 +95,7 @@ impl Daemon {
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\n{extra}",
+                "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\npage_size = 1000\n{extra}",
                 dir.join("data").display()
             ),
         )
@@ -124,6 +140,18 @@ impl Daemon {
             .unwrap_or(f64::NAN)
     }
 
+    /// Open file descriptors of the daemon (entries of /proc/<pid>/fd).
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map(|d| d.count()).unwrap_or(0)
+    }
+
+    /// SIGKILL, then reaps the process; returns the lines it logged.
+    fn kill9(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+
     fn rearm_seconds(&self) -> Option<f64> {
         self.log
             .lock()
@@ -165,6 +193,18 @@ impl Api {
             .header("x-hookpulse-api-key", &self.key)
             .header("x-brand-uuid", &self.brand)
             .json(&body)
+            .send()
+            .expect("request");
+        r.json().unwrap_or(Value::Null)
+    }
+    /// GET `/v1/api/<action>/?<query>` (`action_and_query` = `action?query`).
+    fn get(&self, action_and_query: &str) -> Value {
+        let (action, query) = action_and_query.split_once('?').unwrap_or((action_and_query, ""));
+        let r = self
+            .http
+            .get(format!("{}/v1/api/{action}/?{query}", self.base))
+            .header("x-hookpulse-api-key", &self.key)
+            .header("x-brand-uuid", &self.brand)
             .send()
             .expect("request");
         r.json().unwrap_or(Value::Null)
@@ -598,6 +638,10 @@ fn main() {
     }
     if want("workflows") {
         workflows(&mut rows);
+    }
+    // Ten minutes by default: only when asked for by name.
+    if args.iter().any(|a| a == "soak") {
+        soak::soak(&mut rows);
     }
     println!("\n| metric | goal | measured | met |\n|---|---|---|---|");
     for r in rows {

@@ -1,9 +1,10 @@
 //! A recording HTTP/1.1 receiver on loopback for delivery tests: it records every request
 //! (arrival time, method, path, headers, body) and answers as scripted (status, delay, body,
-//! extra headers such as `Retry-After`, an oversized body, or a reset: the connection is
-//! closed without an answer). Scripts queued with [`Receiver::push_script`] answer the next
-//! requests in order; after the queue runs out the default script answers. It also tracks how
-//! many requests are in flight (arrived, not yet answered) and the most seen at once.
+//! extra headers such as `Retry-After`, an oversized body, a body sent slowly, or a reset: the
+//! connection is closed without an answer). Scripts queued with [`Receiver::push_script`]
+//! answer the next requests in order; after the queue runs out a chooser set with
+//! [`Receiver::set_chooser`] decides per request, else the default script answers. It also
+//! tracks how many requests are in flight (arrived, not yet answered) and the most seen at once.
 
 #![allow(dead_code)]
 
@@ -51,7 +52,12 @@ pub struct Script {
     pub reset: bool,
     /// Answer with this many bytes of body (`x` repeated) instead of `body`.
     pub body_bytes: Option<usize>,
+    /// Send the head at once and the body in 8 pieces spread over this long.
+    pub slow_body: Option<Duration>,
 }
+
+/// Decides the answer to one request from the request itself (called in arrival order).
+pub type Chooser = Box<dyn FnMut(&Received) -> Script + Send>;
 
 impl Default for Script {
     fn default() -> Self {
@@ -62,6 +68,7 @@ impl Default for Script {
             extra_headers: Vec::new(),
             reset: false,
             body_bytes: None,
+            slow_body: None,
         }
     }
 }
@@ -87,6 +94,11 @@ impl Script {
         self.body_bytes = Some(n);
         self
     }
+    /// Sends the body in pieces over `total` (the head goes out at once).
+    pub fn with_slow_body(mut self, total: Duration) -> Script {
+        self.slow_body = Some(total);
+        self
+    }
 }
 
 #[derive(Clone)]
@@ -98,6 +110,8 @@ pub struct Receiver {
     pub script: Arc<Mutex<Script>>,
     /// Scripts for the next requests, in order, before `script` applies.
     pub queue: Arc<Mutex<VecDeque<Script>>>,
+    /// Decides the answer when the queue is empty (instead of `script`).
+    pub chooser: Arc<Mutex<Option<Chooser>>>,
     /// Requests arrived and not answered yet.
     pub in_flight: Arc<AtomicUsize>,
     /// The most requests ever in flight at once.
@@ -124,6 +138,7 @@ impl Receiver {
             received: Arc::new(Mutex::new(Vec::new())),
             script: Arc::new(Mutex::new(Script::default())),
             queue: Arc::new(Mutex::new(VecDeque::new())),
+            chooser: Arc::new(Mutex::new(None)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_in_flight: Arc::new(AtomicUsize::new(0)),
         };
@@ -148,6 +163,16 @@ impl Receiver {
     /// Queues a script for one request; queued scripts answer in order before the default.
     pub fn push_script(&self, s: Script) {
         self.queue.lock().unwrap().push_back(s);
+    }
+
+    /// Lets `f` decide the answer to every request the queue does not answer.
+    pub fn set_chooser(&self, f: impl FnMut(&Received) -> Script + Send + 'static) {
+        *self.chooser.lock().unwrap() = Some(Box::new(f));
+    }
+
+    /// Takes the requests recorded so far (the record starts empty again).
+    pub fn take_requests(&self) -> Vec<Received> {
+        std::mem::take(&mut *self.received.lock().unwrap())
     }
 
     /// Queues several scripts (see [`Receiver::push_script`]).
@@ -221,9 +246,17 @@ impl Receiver {
             // answer requests in arrival order.
             let script = {
                 let mut received = self.received.lock().unwrap();
-                received.push(Received { at_ms, method, path, headers, raw_headers, body });
+                let request = Received { at_ms, method, path, headers, raw_headers, body };
                 let queued = self.queue.lock().unwrap().pop_front();
-                queued.unwrap_or_else(|| self.script.lock().unwrap().clone())
+                let script = match queued {
+                    Some(s) => s,
+                    None => match self.chooser.lock().unwrap().as_mut() {
+                        Some(choose) => choose(&request),
+                        None => self.script.lock().unwrap().clone(),
+                    },
+                };
+                received.push(request);
+                script
             };
             if !script.delay.is_zero() {
                 std::thread::sleep(script.delay);
@@ -248,6 +281,19 @@ impl Receiver {
                 resp.push_str(&format!("{k}: {v}\r\n"));
             }
             resp.push_str("\r\n");
+            if let Some(total) = script.slow_body {
+                if writer.write_all(resp.as_bytes()).and_then(|_| writer.flush()).is_err() {
+                    return;
+                }
+                let piece = body.len().div_ceil(8).max(1);
+                for chunk in body.chunks(piece) {
+                    std::thread::sleep(total / 8);
+                    if writer.write_all(chunk).and_then(|_| writer.flush()).is_err() {
+                        return;
+                    }
+                }
+                continue;
+            }
             let mut bytes = resp.into_bytes();
             bytes.extend_from_slice(&body);
             if writer.write_all(&bytes).is_err() {
