@@ -219,7 +219,7 @@ fn populate(dir: &Path, n: usize) {
     rt.block_on(async {
         let store = Store::open(
             &dir.join("data").join(STORE_FILE),
-            WriterSettings { commit_batch_max: 4096, write_queue_capacity: 16384 },
+            WriterSettings { commit_batch_max: 4096, write_queue_capacity: 16384, cache_bytes: 256 * 1024 * 1024 },
             Metrics::new(),
         )
         .unwrap();

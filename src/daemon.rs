@@ -47,7 +47,11 @@ pub fn open_store(cfg: &Config, metrics: Metrics) -> anyhow::Result<Store> {
     let path = cfg.data_dir.join(STORE_FILE);
     Store::open(
         &path,
-        WriterSettings { commit_batch_max: cfg.commit_batch_max, write_queue_capacity: cfg.write_queue_capacity },
+        WriterSettings {
+            commit_batch_max: cfg.commit_batch_max,
+            write_queue_capacity: cfg.write_queue_capacity,
+            cache_bytes: cfg.store_cache_bytes,
+        },
         metrics,
     )
     .with_context(|| format!("cannot open the store {}", path.display()))
@@ -278,7 +282,10 @@ async fn reload(
     if new.vault_key != old.vault_key {
         restart.push("vault.*");
     }
-    if new.commit_batch_max != old.commit_batch_max || new.write_queue_capacity != old.write_queue_capacity {
+    if new.commit_batch_max != old.commit_batch_max
+        || new.write_queue_capacity != old.write_queue_capacity
+        || new.store_cache_bytes != old.store_cache_bytes
+    {
         restart.push("store.*");
     }
     if new.shutdown_grace != old.shutdown_grace {

@@ -73,6 +73,8 @@ pub struct Config {
     pub vault_key: KeySource,
     pub commit_batch_max: usize,
     pub write_queue_capacity: usize,
+    /// `store.cache_mib`, in bytes.
+    pub store_cache_bytes: usize,
     pub schedule_defaults: ScheduleDefaults,
     pub delivery: DeliveryLimits,
     pub egress: EgressPolicy,
@@ -337,6 +339,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
 
     let commit_batch_max = r.int("store.commit_batch_max", 1, 100_000) as usize;
     let write_queue_capacity = r.int("store.write_queue_capacity", 1, 1_000_000) as usize;
+    let store_cache_bytes = r.int("store.cache_mib", 1, 65_536) as usize * 1024 * 1024;
 
     let misfire = r.one_of("schedules.misfire_policy", &["fire_once", "skip", "fire_all"]);
     let schedule_defaults = ScheduleDefaults {
@@ -397,6 +400,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         vault_key,
         commit_batch_max,
         write_queue_capacity,
+        store_cache_bytes,
         schedule_defaults,
         delivery,
         egress,

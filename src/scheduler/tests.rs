@@ -38,7 +38,11 @@ impl Dispatch for Recorder {
 fn store(dir: &tempfile::TempDir) -> Store {
     Store::open(
         &dir.path().join("s.redb"),
-        WriterSettings { commit_batch_max: 1024, write_queue_capacity: 1024 },
+        WriterSettings {
+            commit_batch_max: 1024,
+            write_queue_capacity: 1024,
+            cache_bytes: crate::store::CACHE_BYTES_DEFAULT,
+        },
         Metrics::new(),
     )
     .unwrap()

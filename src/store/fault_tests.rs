@@ -23,7 +23,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(
         &dir.path().join("s.redb"),
-        WriterSettings { commit_batch_max: 64, write_queue_capacity: 64 },
+        WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT },
         Metrics::new(),
     )
     .expect("open store")

@@ -98,7 +98,12 @@ pub struct WriterSettings {
     pub commit_batch_max: usize,
     /// Capacity of the queue in front of the writer.
     pub write_queue_capacity: usize,
+    /// Bytes of redb's page cache (`store.cache_mib`).
+    pub cache_bytes: usize,
 }
+
+/// The page cache of stores opened without a configuration (tools, tests): 64 MiB.
+pub const CACHE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
 
 /// The open database, replaceable: after an I/O error redb refuses every further operation
 /// ("previous I/O error") until the file is opened again, which the writer does while it
@@ -106,6 +111,7 @@ pub struct WriterSettings {
 pub(crate) struct DbSlot {
     db: RwLock<Option<Arc<Database>>>,
     path: PathBuf,
+    cache_bytes: usize,
 }
 
 impl DbSlot {
@@ -157,9 +163,10 @@ impl Store {
         if mode == OpenMode::MustExist && !path.exists() {
             return Err(StoreError::Missing(path.to_path_buf()));
         }
-        let db = Arc::new(open_file(path)?);
+        let db = Arc::new(open_file(path, settings.cache_bytes)?);
         migrate(&db)?;
-        let slot = Arc::new(DbSlot { db: RwLock::new(Some(db)), path: path.to_path_buf() });
+        let slot =
+            Arc::new(DbSlot { db: RwLock::new(Some(db)), path: path.to_path_buf(), cache_bytes: settings.cache_bytes });
         let health = Arc::new(Health::new(metrics.clone()));
         #[cfg(feature = "failpoints")]
         let faults = Arc::new(std::sync::atomic::AtomicBool::new(!cfg!(test)));
@@ -286,9 +293,9 @@ impl Store {
 #[cfg(feature = "failpoints")]
 pub type DumpRow = (&'static str, Vec<u8>, Vec<u8>);
 
-/// Opens (creating if needed) the database file.
-fn open_file(path: &Path) -> Result<Database, StoreError> {
-    match Database::create(path) {
+/// Opens (creating if needed) the database file with a page cache of `cache_bytes`.
+fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    match Database::builder().set_cache_size(cache_bytes).create(path) {
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked(path.to_path_buf())),
         Err(e) => Err(StoreError::from_db(e)),

@@ -349,7 +349,7 @@ impl Thread {
     fn reopen(&self) -> Result<Database, StoreError> {
         let watch = Stopwatch::start();
         loop {
-            match super::open_file(&self.slot.path) {
+            match super::open_file(&self.slot.path, self.slot.cache_bytes) {
                 Err(StoreError::Locked(_)) if watch.elapsed_secs() < REOPEN_WAIT.as_secs_f64() => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
