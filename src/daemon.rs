@@ -27,8 +27,8 @@ use crate::vault::Vault;
 pub const INITIAL_CREDENTIALS_FILE: &str = "initial-credentials.json";
 /// How often key last-use times are flushed to the store.
 const KEY_USAGE_FLUSH_SECONDS: u64 = 30;
-/// How often expired idempotency records are pruned.
-const IDEMPOTENCY_PRUNE_SECONDS: u64 = 3600;
+/// How often the retention sweep runs (executions, runs, plans, idempotency records).
+const PRUNE_SECONDS: u64 = 3600;
 
 /// Changes the live log filter (set up by the CLI).
 pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
@@ -393,8 +393,8 @@ async fn ensure_signing_secrets(store: &Store, vault: &Vault, now: i64) -> anyho
     Ok(())
 }
 
-/// Periodic housekeeping: key last-use flush, queue-depth gauges, idempotency-record and
-/// execution-retention pruning.
+/// Periodic housekeeping: key last-use flush, queue-depth gauges and the retention sweep
+/// ([`prune`]).
 async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(KEY_USAGE_FLUSH_SECONDS));
     let mut since_prune = u64::MAX / 2;
@@ -408,26 +408,40 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days
         }
         app.metrics.set_queue_depths(app.delivery.queue_depths());
         since_prune += KEY_USAGE_FLUSH_SECONDS;
-        if since_prune >= IDEMPOTENCY_PRUNE_SECONDS {
+        if since_prune >= PRUNE_SECONDS {
             since_prune = 0;
-            if retention_days > 0 {
-                let before = app.clock.now_ms() - i64::from(retention_days) * 86_400_000;
-                match app.store.prune_executions(before).await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(pruned = n, "executions past retention removed")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not prune executions"),
-                }
-            }
-            let before = app.clock.now_ms() - (idempotency_ttl_seconds as i64) * 1000;
-            match app.store.prune_idempotent(before).await {
-                Ok(n) if n > 0 => tracing::info!(pruned = n, "expired idempotency records removed"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not prune idempotency records"),
-            }
+            prune(&app.store, app.clock.now_ms(), idempotency_ttl_seconds, retention_days).await;
         }
     }
+}
+
+/// One retention sweep: executions past `retention_days` (0 = kept forever) with their runs
+/// and plans, then runs and plans left without their execution or run, then idempotency
+/// records past their TTL. Each pass works in small batches ([`crate::store::PRUNE_BATCH_MAX`]
+/// records per store write), so API writes and fires interleave with it; a failed pass is
+/// logged and retried at the next sweep.
+async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_days: u32) {
+    let log = |what: &str, r: Result<crate::store::PruneCounts, StoreError>| match r {
+        Ok(c) if c.removed() > 0 => tracing::info!(
+            executions = c.executions,
+            runs = c.runs,
+            plans = c.plans,
+            idempotency_records = c.idempotency,
+            batches = c.batches,
+            longest_batch_ms = c.longest_batch_ms,
+            "pruned {what}"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not prune {what}; retrying at the next sweep"),
+    };
+    if retention_days > 0 {
+        let before = now - i64::from(retention_days) * 86_400_000;
+        log("executions past retention", store.prune_executions(before).await);
+        log("runs without an execution", store.prune_runs().await);
+        log("approval plans without a run", store.prune_plans().await);
+    }
+    let before = now - i64::try_from(idempotency_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    log("expired idempotency records", store.prune_idempotent(before).await);
 }
 
 /// Pings the systemd watchdog at half its interval, but only while the store answers.

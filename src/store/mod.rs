@@ -21,6 +21,7 @@ pub use health::WriteHealth;
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
+pub use ops::prune::{PRUNE_BATCH_MAX, PRUNE_SCAN_MAX, PruneCounts};
 pub use ops::schedules::FireWrite;
 pub use ops::secrets::SealedSecretRef;
 pub use ops::workflows::RunWrite;
@@ -370,3 +371,5 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
 
 #[cfg(all(test, feature = "failpoints"))]
 mod fault_tests;
+#[cfg(test)]
+mod prune_tests;
