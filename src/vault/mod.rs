@@ -346,6 +346,31 @@ mod tests {
         assert!(!s1.ciphertext.windows(7).any(|w| w == b"hunter2"));
     }
 
+    #[tokio::test]
+    async fn only_create_if_missing_generates_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("s.redb"),
+            crate::store::WriterSettings { commit_batch_max: 8, write_queue_capacity: 8 },
+            crate::metrics::Metrics::new(),
+        )
+        .unwrap();
+        let path = dir.path().join("vault.key");
+        // A store that never sealed anything (no key check) and no key file: an admin command
+        // refuses and creates nothing.
+        let r = Vault::load_with(KeySource::File(path.clone()), &store, OpenMode::MustExist).await;
+        assert!(matches!(&r, Err(VaultError::NoKeyFile(p)) if p == &path.display().to_string()), "{:?}", r.err());
+        assert!(!path.exists());
+        assert!(store.vault_check().unwrap().is_none(), "nothing recorded in the store");
+        // serve creates it; afterwards both modes load the same key.
+        let created = Vault::load(KeySource::File(path.clone()), &store).await.unwrap();
+        assert!(path.exists());
+        let loaded = Vault::load_with(KeySource::File(path.clone()), &store, OpenMode::MustExist).await.unwrap();
+        let id = SecretId::new();
+        assert_eq!(loaded.open(id, &created.seal(id, b"v")).unwrap().as_slice(), b"v");
+        store.shutdown().await;
+    }
+
     #[test]
     fn key_files_parse_as_hex_or_raw() {
         let k = MasterKey::generate();
