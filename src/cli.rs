@@ -11,8 +11,9 @@ use serde_json::Value;
 
 use crate::admin::{self, AdminCtx, AdminRequest};
 use crate::config::{Config, LogFormat, Overrides};
-use crate::daemon;
+use crate::daemon::{self, DataDir};
 use crate::metrics::Metrics;
+use crate::store::{OpenMode, STORE_FILE, StoreError};
 use crate::time::{SystemClock, tz};
 use crate::vault::Vault;
 
@@ -312,20 +313,33 @@ fn admin_call(cli: &Cli, req: AdminRequest) -> anyhow::Result<Value> {
     offline(&cfg, req)
 }
 
+/// Runs an admin request on the store itself (no daemon answers). Only `serve` creates a
+/// store: a missing data directory, store file or vault key is an error and nothing is created.
 fn offline(cfg: &Config, req: AdminRequest) -> anyhow::Result<Value> {
-    daemon::prepare_data_dir(&cfg.data_dir)?;
+    let store_file = cfg.data_dir.join(STORE_FILE);
+    if !store_file.exists() {
+        return Err(StoreError::Missing(store_file).into());
+    }
+    daemon::ensure_data_dir(&cfg.data_dir, DataDir::MustExist)?;
     runtime()?.block_on(async {
-        let store = daemon::open_store(cfg, Metrics::new())?;
-        let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
-        let cx = AdminCtx { store: store.clone(), vault, clock: Arc::new(SystemClock) };
-        let result = admin::execute(&cx, req).await.map_err(anyhow::Error::msg);
+        let store = daemon::open_store(cfg, OpenMode::MustExist, Metrics::new())?;
+        let result = async {
+            let vault = Vault::load_with(cfg.vault_key.clone(), &store, OpenMode::MustExist).await?;
+            let cx = AdminCtx { store: store.clone(), vault, clock: Arc::new(SystemClock) };
+            admin::execute(&cx, req).await.map_err(anyhow::Error::msg)
+        }
+        .await;
         store.shutdown().await;
         result
     })
 }
 
+/// `backup --out FILE`: the file is created new (an existing one is refused, never
+/// overwritten) and ends up with mode 0600 whatever the umask, since it holds sealed secrets
+/// and key hashes. With the daemon running, the daemon writes the copy into the data directory
+/// (0600) and it is hard-linked to `out` (or, across file systems, copied into a new 0600 file).
 fn backup(cli: &Cli, out: &Path) -> anyhow::Result<()> {
-    if out.exists() {
+    if out.symlink_metadata().is_ok() {
         bail!("{} already exists; choose a new file", out.display());
     }
     let (cfg, _) = load_config(cli, None)?;
@@ -334,15 +348,54 @@ fn backup(cli: &Cli, out: &Path) -> anyhow::Result<()> {
     let rows = match admin::call(&cfg.data_dir, &req).map_err(anyhow::Error::msg)? {
         Some(answer) => {
             let v = answer.map_err(anyhow::Error::msg)?;
-            let copied = std::fs::copy(&partial, out).with_context(|| format!("cannot write {}", out.display()));
+            let moved = move_private(&partial, out);
             let _ = std::fs::remove_file(&partial);
-            copied?;
-            std::fs::File::open(out)?.sync_all()?;
+            moved?;
             v["rows"].as_u64().unwrap_or(0)
         }
         None => offline(&cfg, AdminRequest::Backup { out: out.to_path_buf() })?["rows"].as_u64().unwrap_or(0),
     };
     println!("backup written to {} ({rows} records)", out.display());
+    Ok(())
+}
+
+/// Puts the file `from` at `to`, which must not exist yet, with mode 0600, and makes it
+/// durable. A hard link keeps the one inode (no copy, no window with other permissions); when
+/// linking is not possible (another file system, a link restriction) the bytes are copied into
+/// a file created new with mode 0600.
+fn move_private(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let exists = || anyhow::anyhow!("{} already exists; choose a new file", to.display());
+    match std::fs::hard_link(from, to) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists()),
+        Err(_) => {
+            let mut src = std::fs::File::open(from).with_context(|| format!("cannot read {}", from.display()))?;
+            let mut dst =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to).map_err(|e| {
+                    match e.kind() {
+                        std::io::ErrorKind::AlreadyExists => exists(),
+                        _ => anyhow::Error::new(e).context(format!("cannot write {}", to.display())),
+                    }
+                })?;
+            let copied = std::io::copy(&mut src, &mut dst).and_then(|_| dst.sync_all());
+            if let Err(e) = copied {
+                drop(dst);
+                let _ = std::fs::remove_file(to);
+                return Err(e).with_context(|| format!("cannot write {}", to.display()));
+            }
+        }
+    }
+    let f = std::fs::File::open(to).with_context(|| format!("cannot open {}", to.display()))?;
+    // The file is ours and new: make it exactly 0600 whatever the umask let through.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot set mode 0600 on {}", to.display()))?;
+    f.sync_all()?;
+    if let Some(dir) = to.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
     Ok(())
 }
 

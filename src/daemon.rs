@@ -19,7 +19,7 @@ use crate::delivery::{Egress, Engine};
 use crate::metrics::Metrics;
 use crate::model::{Brand, BrandId};
 use crate::server::{Server, Tls};
-use crate::store::{STORE_FILE, Store, WriterSettings};
+use crate::store::{OpenMode, STORE_FILE, Store, StoreError, WriterSettings};
 use crate::time::{Clock, SystemClock};
 use crate::vault::Vault;
 
@@ -27,34 +27,102 @@ use crate::vault::Vault;
 pub const INITIAL_CREDENTIALS_FILE: &str = "initial-credentials.json";
 /// How often key last-use times are flushed to the store.
 const KEY_USAGE_FLUSH_SECONDS: u64 = 30;
-/// How often expired idempotency records are pruned.
-const IDEMPOTENCY_PRUNE_SECONDS: u64 = 3600;
+/// How often the retention sweep runs (executions, runs, plans, idempotency records).
+const PRUNE_SECONDS: u64 = 3600;
 
 /// Changes the live log filter (set up by the CLI).
 pub type LogReload = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
-/// Creates the data directory with mode 0700 (the admin socket's protection relies on it).
-pub fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot set mode 0700 on {}", dir.display()))?;
+/// The bits of a data directory's mode that let someone other than its owner create, replace
+/// or remove the files in it (group- and world-writable).
+const DATA_DIR_FOREIGN_WRITE_BITS: u32 = 0o022;
+
+/// What to do about a data directory that does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataDir {
+    /// `serve`: create it (and missing parents) with mode 0700.
+    Create,
+    /// Admin commands: a missing directory means there is no store ([`crate::store::StoreError::Missing`]).
+    MustExist,
+}
+
+/// Makes sure the data directory is safe to keep the store, the vault key and the admin socket
+/// in, without ever changing an existing directory.
+///
+/// A missing directory is created with mode 0700 (parents as `create_dir_all` makes them) when
+/// `missing` is [`DataDir::Create`]. An existing one (symlinks followed) must be a directory
+/// owned by the user hookwheel runs as and writable by nobody else (no `g+w`/`o+w` bit, so a
+/// 1777 directory such as `/tmp` is refused); read and search access for group and others
+/// (0750, 0755) is accepted, since every file hookwheel keeps there is itself 0600 — the
+/// decision is written down in README.md, "Configuration". The error names the path, what is
+/// wrong with it and the command that fixes it; the directory is left as it was.
+pub fn ensure_data_dir(dir: &Path, missing: DataDir) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && missing == DataDir::Create => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create the parent directory {}", parent.display()))?;
+            }
+            match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+                Ok(()) => {
+                    // Ours since a moment ago: give it exactly 0700 whatever the umask took away.
+                    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                        .with_context(|| format!("cannot set mode 0700 on the new data directory {}", dir.display()))?;
+                    return Ok(());
+                }
+                // Created by someone else in between: check it like any existing directory.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::metadata(dir)
+                    .with_context(|| format!("cannot inspect the data directory {}", dir.display()))?,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot create the data directory {}", dir.display()));
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(crate::store::StoreError::Missing(dir.join(STORE_FILE)).into());
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect the data directory {}", dir.display())),
+    };
+    let shown = dir.display();
+    if !meta.is_dir() {
+        anyhow::bail!("data directory {shown} is not a directory");
+    }
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        anyhow::bail!(
+            "data directory {shown} is owned by uid {}, not by uid {me} that runs hookwheel; \
+             run hookwheel as its owner, or give it to this user with `chown {me} {shown}`",
+            meta.uid()
+        );
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & DATA_DIR_FOREIGN_WRITE_BITS != 0 {
+        anyhow::bail!(
+            "data directory {shown} has mode {mode:04o}: other users can write to it and could replace the \
+             store, the vault key or the admin socket; hookwheel does not change it itself: run `chmod 700 {shown}` \
+             (or point --data-dir at a directory of its own)"
+        );
+    }
     Ok(())
 }
 
-/// Opens the store of a data directory with the configured writer settings.
-pub fn open_store(cfg: &Config, metrics: Metrics) -> anyhow::Result<Store> {
+/// Opens the store of a data directory with the configured writer settings. With
+/// [`OpenMode::MustExist`] a missing store is the error "no store at <path>; pass --data-dir"
+/// and nothing is created.
+pub fn open_store(cfg: &Config, mode: OpenMode, metrics: Metrics) -> anyhow::Result<Store> {
     let path = cfg.data_dir.join(STORE_FILE);
-    Store::open(
-        &path,
-        WriterSettings {
-            commit_batch_max: cfg.commit_batch_max,
-            write_queue_capacity: cfg.write_queue_capacity,
-            cache_bytes: cfg.store_cache_bytes,
-        },
-        metrics,
-    )
-    .with_context(|| format!("cannot open the store {}", path.display()))
+    let settings = WriterSettings {
+        commit_batch_max: cfg.commit_batch_max,
+        write_queue_capacity: cfg.write_queue_capacity,
+        cache_bytes: cfg.store_cache_bytes,
+    };
+    match Store::open_with(&path, mode, settings, metrics) {
+        Ok(store) => Ok(store),
+        Err(e @ StoreError::Missing(_)) => Err(e.into()),
+        Err(e) => Err(e).with_context(|| format!("cannot open the store {}", path.display())),
+    }
 }
 
 /// With an empty store, creates brand `default` and one key, prints both once and writes them
@@ -122,9 +190,9 @@ pub async fn serve(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    prepare_data_dir(&cfg.data_dir)?;
+    ensure_data_dir(&cfg.data_dir, DataDir::Create)?;
     let metrics = Metrics::new();
-    let store = open_store(&cfg, metrics.clone())?;
+    let store = open_store(&cfg, OpenMode::CreateIfMissing, metrics.clone())?;
     let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap(&store, &cfg.data_dir, clock.now_ms()).await?;
@@ -331,8 +399,8 @@ async fn ensure_signing_secrets(store: &Store, vault: &Vault, now: i64) -> anyho
     Ok(())
 }
 
-/// Periodic housekeeping: key last-use flush, queue-depth gauges, idempotency-record and
-/// execution-retention pruning.
+/// Periodic housekeeping: key last-use flush, queue-depth gauges and the retention sweep
+/// ([`prune`]).
 async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(KEY_USAGE_FLUSH_SECONDS));
     let mut since_prune = u64::MAX / 2;
@@ -346,26 +414,40 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days
         }
         app.metrics.set_queue_depths(app.delivery.queue_depths());
         since_prune += KEY_USAGE_FLUSH_SECONDS;
-        if since_prune >= IDEMPOTENCY_PRUNE_SECONDS {
+        if since_prune >= PRUNE_SECONDS {
             since_prune = 0;
-            if retention_days > 0 {
-                let before = app.clock.now_ms() - i64::from(retention_days) * 86_400_000;
-                match app.store.prune_executions(before).await {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(pruned = n, "executions past retention removed")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not prune executions"),
-                }
-            }
-            let before = app.clock.now_ms() - (idempotency_ttl_seconds as i64) * 1000;
-            match app.store.prune_idempotent(before).await {
-                Ok(n) if n > 0 => tracing::info!(pruned = n, "expired idempotency records removed"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not prune idempotency records"),
-            }
+            prune(&app.store, app.clock.now_ms(), idempotency_ttl_seconds, retention_days).await;
         }
     }
+}
+
+/// One retention sweep: executions past `retention_days` (0 = kept forever) with their runs
+/// and plans, then runs and plans left without their execution or run, then idempotency
+/// records past their TTL. Each pass works in small batches ([`crate::store::PRUNE_BATCH_MAX`]
+/// records per store write), so API writes and fires interleave with it; a failed pass is
+/// logged and retried at the next sweep.
+async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_days: u32) {
+    let log = |what: &str, r: Result<crate::store::PruneCounts, StoreError>| match r {
+        Ok(c) if c.removed() > 0 => tracing::info!(
+            executions = c.executions,
+            runs = c.runs,
+            plans = c.plans,
+            idempotency_records = c.idempotency,
+            batches = c.batches,
+            longest_batch_ms = c.longest_batch_ms,
+            "pruned {what}"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not prune {what}; retrying at the next sweep"),
+    };
+    if retention_days > 0 {
+        let before = now - i64::from(retention_days) * 86_400_000;
+        log("executions past retention", store.prune_executions(before).await);
+        log("runs without an execution", store.prune_runs().await);
+        log("approval plans without a run", store.prune_plans().await);
+    }
+    let before = now - i64::try_from(idempotency_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+    log("expired idempotency records", store.prune_idempotent(before).await);
 }
 
 /// Pings the systemd watchdog at half its interval, but only while the store answers.

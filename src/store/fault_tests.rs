@@ -211,6 +211,60 @@ struct Fixture {
     plan: ApprovalPlan,
 }
 
+/// A finished visit of the workflow's first step, carried by `execution`, gated by `plan`.
+fn visit(wf: &Workflow, execution: Option<ExecutionId>, plan: Option<PlanId>) -> StepRun {
+    StepRun {
+        step: wf.steps[0].id,
+        identifier: "a".into(),
+        index: 0,
+        status: StepStatus::Succeeded,
+        execution,
+        status_code: Some(200),
+        response: None,
+        error: None,
+        started_ms: Some(0),
+        finished_ms: Some(500),
+        context: None,
+        plan,
+    }
+}
+
+/// Records the prune operations remove: a finished run with its finished execution, a step
+/// execution and a decided plan (`prune_executions`); a finished run whose execution is gone,
+/// with its plan (`prune_runs`); a plan whose run is gone (`prune_plans`).
+async fn prunable(store: &Store, brand: BrandId, wf: &Workflow) {
+    let mut done = Execution::manual(brand, None, (TargetKind::Workflow, wf.id.0), Map::new(), 0);
+    done.status = ExecutionStatus::Succeeded;
+    done.finished_ms = Some(500);
+    let done = store.create_execution(done).await.unwrap();
+    let mut step_exec = Execution::manual(brand, None, (TargetKind::Workflow, wf.id.0), Map::new(), 0);
+    step_exec.status = ExecutionStatus::Succeeded;
+    step_exec.finished_ms = Some(500);
+    step_exec.step = Some(StepRef { run: done.id, workflow: wf.id, step: wf.steps[0].id, visit: 0 });
+    let mut done_plan = plan(brand, done.id, wf);
+    done_plan.status = PlanStatus::Approved;
+    let mut done_run = run(brand, done.id, wf);
+    done_run.status = RunStatus::Succeeded;
+    done_run.finished_ms = Some(500);
+    done_run.visits = vec![visit(wf, Some(step_exec.id), Some(done_plan.id))];
+
+    let mut orphan_plan = plan(brand, ExecutionId::new(), wf);
+    orphan_plan.status = PlanStatus::Rejected;
+    let mut orphan = run(brand, orphan_plan.run, wf);
+    orphan.status = RunStatus::Failed;
+    orphan.finished_ms = Some(500);
+    orphan.visits = vec![visit(wf, None, Some(orphan_plan.id))];
+    let stray_plan = plan(brand, ExecutionId::new(), wf);
+    store
+        .write_run(RunWrite {
+            runs: vec![done_run, orphan],
+            plans: vec![done_plan, orphan_plan, stray_plan],
+            executions: vec![step_exec],
+        })
+        .await
+        .unwrap();
+}
+
 async fn fixture(store: &Store) -> Fixture {
     let brand = BrandId::new();
     let key = api_key(brand, 1);
@@ -274,6 +328,7 @@ async fn fixture(store: &Store) -> Fixture {
         .create_execution(Execution::manual(brand, None, (TargetKind::Webhook, main_template.id.0), Map::new(), 2_000))
         .await
         .unwrap();
+    prunable(store, brand, &workflow).await;
     store.spill(main_domain.id, brand, execution.id).await.unwrap();
     store.spill(spare_domain.id, brand, to_cancel.id).await.unwrap();
     Fixture {
@@ -436,7 +491,11 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
         )
         .await));
     ops.push(op!("prune_idempotent", [], |s| s.prune_idempotent(1).await));
+    // Each prune pass is a loop of batches, each its own store write; the fixture's records
+    // fit in one batch, so here the pass is exactly one write operation.
     ops.push(op!("prune_executions", [], |s| s.prune_executions(i64::MAX).await));
+    ops.push(op!("prune_runs", [], |s| s.prune_runs().await));
+    ops.push(op!("prune_plans", [], |s| s.prune_plans().await));
     let kk = key.clone();
     ops.push(op!("revoke_key", [kk], |s| s.revoke_key(KeyRef::Id(kk.id), 9_000).await));
     let ss = sec.clone();
@@ -490,6 +549,12 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
         let writes = fail_after_each_write(&store, name, &op, "return(corrupt)").await;
         counted.push((name, writes));
     }
+    // The prune passes exercise records of every kind they remove: five executions with their
+    // index rows, a run and its plan; a run without its execution and its plan; a stray plan.
+    let writes = |name: &str| counted.iter().find(|(n, _)| *n == name).map(|(_, w)| *w);
+    assert_eq!(writes("prune_executions"), Some(13), "{counted:?}");
+    assert_eq!(writes("prune_runs"), Some(2), "{counted:?}");
+    assert_eq!(writes("prune_plans"), Some(1), "{counted:?}");
     assert!(counted.iter().all(|(_, n)| *n >= 1), "{counted:?}");
     assert!(counted.len() >= 33, "every write operation is exercised: {counted:?}");
 }

@@ -21,6 +21,7 @@ pub use health::WriteHealth;
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
+pub use ops::prune::{PRUNE_BATCH_MAX, PRUNE_SCAN_MAX, PruneCounts};
 pub use ops::schedules::FireWrite;
 pub use ops::secrets::SealedSecretRef;
 pub use ops::workflows::RunWrite;
@@ -160,10 +161,10 @@ impl Store {
         settings: WriterSettings,
         metrics: Metrics,
     ) -> Result<Store, StoreError> {
-        if mode == OpenMode::MustExist && !path.exists() {
-            return Err(StoreError::Missing(path.to_path_buf()));
-        }
-        let db = Arc::new(open_file(path, settings.cache_bytes)?);
+        let db = Arc::new(match mode {
+            OpenMode::CreateIfMissing => open_file(path, settings.cache_bytes)?,
+            OpenMode::MustExist => open_existing_file(path, settings.cache_bytes)?,
+        });
         migrate(&db)?;
         let slot =
             Arc::new(DbSlot { db: RwLock::new(Some(db)), path: path.to_path_buf(), cache_bytes: settings.cache_bytes });
@@ -229,9 +230,10 @@ impl Store {
     }
 
     /// Writes a consistent copy of the whole store (one read snapshot) to `out`, a new file
-    /// created with mode 0600 (it holds sealed secrets and key hashes).
+    /// created with mode 0600 whatever the umask (it holds sealed secrets and key hashes); an
+    /// existing file is refused, never overwritten. A copy that fails is removed.
     pub fn backup_to(&self, out: &Path) -> Result<u64, StoreError> {
-        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         let file =
             std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(out).map_err(|e| {
                 match e.kind() {
@@ -241,6 +243,18 @@ impl Store {
                     _ => StoreError::Invalid(format!("cannot create {}: {e}", out.display())),
                 }
             })?;
+        let copied = file
+            .set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::Invalid(format!("cannot set mode 0600 on {}: {e}", out.display())))
+            .and_then(|()| self.copy_into(file));
+        if copied.is_err() {
+            let _ = std::fs::remove_file(out);
+        }
+        copied
+    }
+
+    /// Copies every table from one read snapshot into a new database in `file`.
+    fn copy_into(&self, file: std::fs::File) -> Result<u64, StoreError> {
         let db = self.slot.get()?;
         let snapshot = db.begin_read().map_err(StoreError::from_db)?;
         let copy = Database::builder()
@@ -293,11 +307,32 @@ impl Store {
 #[cfg(feature = "failpoints")]
 pub type DumpRow = (&'static str, Vec<u8>, Vec<u8>);
 
-/// Opens (creating if needed) the database file with a page cache of `cache_bytes`.
+/// Opens (creating if needed) the database file with a page cache of `cache_bytes`. A new file
+/// is created with mode 0600 whatever the umask (redb itself would create it 0666 minus the
+/// umask): it holds sealed secrets and key hashes.
 fn open_file(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(path) {
+        Ok(f) => f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(StoreError::from_db)?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(StoreError::from_db(e)),
+    }
     match Database::builder().set_cache_size(cache_bytes).create(path) {
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked(path.to_path_buf())),
+        Err(e) => Err(StoreError::from_db(e)),
+    }
+}
+
+/// Opens the database file only if it exists ([`StoreError::Missing`] otherwise): nothing is
+/// created, not even an empty file.
+fn open_existing_file(path: &Path, cache_bytes: usize) -> Result<Database, StoreError> {
+    match Database::builder().set_cache_size(cache_bytes).open(path) {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked(path.to_path_buf())),
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(StoreError::Missing(path.to_path_buf()))
+        }
         Err(e) => Err(StoreError::from_db(e)),
     }
 }
@@ -343,3 +378,5 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
 
 #[cfg(all(test, feature = "failpoints"))]
 mod fault_tests;
+#[cfg(test)]
+mod prune_tests;

@@ -14,7 +14,7 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::model::{DomainId, Sealed, SecretId, SigningKey};
-use crate::store::{SealedSecretRef, Store, StoreError};
+use crate::store::{OpenMode, SealedSecretRef, Store, StoreError};
 
 const CHECK_PLAINTEXT: &[u8] = b"hookwheel vault key check v1";
 const CHECK_AAD: &[u8] = b"hookwheel:vault-check";
@@ -39,6 +39,12 @@ pub enum VaultError {
         "the store holds sealed secrets but the vault master key {0} is missing; restore it (a new key cannot open old secrets)"
     )]
     MissingKey(String),
+    /// An admin command found no key file and the store has no key check: only `serve`
+    /// creates a master key.
+    #[error(
+        "no vault master key at {0}; only `hookwheel serve` creates one (pass --data-dir or --config to name the daemon's)"
+    )]
+    NoKeyFile(String),
     #[error("vault master key {path}: {detail}")]
     BadKeyFile { path: String, detail: String },
     #[error("cannot read the systemd credential {0}: $CREDENTIALS_DIRECTORY is not set or the file is missing")]
@@ -132,9 +138,16 @@ impl Vault {
     /// Loads the master key (generating it on a first start with the file source), verifies it
     /// against the store's key check, and records the check if the store has none yet.
     pub async fn load(source: KeySource, store: &Store) -> Result<Vault, VaultError> {
+        Self::load_with(source, store, OpenMode::CreateIfMissing).await
+    }
+
+    /// [`Vault::load`] where `mode` says whether a missing key file may be generated:
+    /// [`OpenMode::MustExist`] (admin commands) fails with [`VaultError::NoKeyFile`] instead, so
+    /// only `serve` ever creates a master key.
+    pub async fn load_with(source: KeySource, store: &Store, mode: OpenMode) -> Result<Vault, VaultError> {
         let check = store.vault_check()?;
         let key = match &source {
-            KeySource::File(path) => load_key_file(path, check.as_ref())?,
+            KeySource::File(path) => load_key_file(path, check.as_ref(), mode)?,
             KeySource::Credential(name) => {
                 let dir =
                     std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| VaultError::NoCredential(name.clone()))?;
@@ -243,7 +256,7 @@ fn pending_path(path: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-fn load_key_file(path: &Path, check: Option<&Sealed>) -> Result<MasterKey, VaultError> {
+fn load_key_file(path: &Path, check: Option<&Sealed>, mode: OpenMode) -> Result<MasterKey, VaultError> {
     let pending = pending_path(path);
     let read = |p: &Path| -> Result<Option<MasterKey>, VaultError> {
         match std::fs::read(p) {
@@ -260,6 +273,9 @@ fn load_key_file(path: &Path, check: Option<&Sealed>) -> Result<MasterKey, Vault
         // A store without a key check has never sealed anything: use the file or create one.
         if let Some(k) = current {
             return Ok(k);
+        }
+        if mode == OpenMode::MustExist {
+            return Err(VaultError::NoKeyFile(path.display().to_string()));
         }
         let k = MasterKey::generate();
         write_key_file(path, &k)?;
@@ -328,6 +344,35 @@ mod tests {
         assert!(k.open(b.as_bytes(), &s1).is_err(), "another id's AAD must not open it");
         assert!(MasterKey::generate().open(a.as_bytes(), &s1).is_err(), "another key must not open it");
         assert!(!s1.ciphertext.windows(7).any(|w| w == b"hunter2"));
+    }
+
+    #[tokio::test]
+    async fn only_create_if_missing_generates_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(
+            &dir.path().join("s.redb"),
+            crate::store::WriterSettings {
+                commit_batch_max: 8,
+                write_queue_capacity: 8,
+                cache_bytes: crate::store::CACHE_BYTES_DEFAULT,
+            },
+            crate::metrics::Metrics::new(),
+        )
+        .unwrap();
+        let path = dir.path().join("vault.key");
+        // A store that never sealed anything (no key check) and no key file: an admin command
+        // refuses and creates nothing.
+        let r = Vault::load_with(KeySource::File(path.clone()), &store, OpenMode::MustExist).await;
+        assert!(matches!(&r, Err(VaultError::NoKeyFile(p)) if p == &path.display().to_string()), "{:?}", r.err());
+        assert!(!path.exists());
+        assert!(store.vault_check().unwrap().is_none(), "nothing recorded in the store");
+        // serve creates it; afterwards both modes load the same key.
+        let created = Vault::load(KeySource::File(path.clone()), &store).await.unwrap();
+        assert!(path.exists());
+        let loaded = Vault::load_with(KeySource::File(path.clone()), &store, OpenMode::MustExist).await.unwrap();
+        let id = SecretId::new();
+        assert_eq!(loaded.open(id, &created.seal(id, b"v")).unwrap().as_slice(), b"v");
+        store.shutdown().await;
     }
 
     #[test]

@@ -1,9 +1,16 @@
 //! The admin CLI (product.md §2, §3): brands and keys with the daemon stopped and running,
-//! key listing and revocation, and `config check`.
+//! key listing and revocation, and `config check`; operations safety (issue 8 cases 21–23):
+//! only `serve` creates a store, the data directory is checked and never chmodded, backups
+//! are private.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Api, Credentials, TestDaemon, assert_error, assert_ok, run_cli};
+use crate::support::{Api, BIN, Credentials, TestDaemon, assert_error, assert_ok, now, run_cli, temp_dir};
 
 fn json_out(code: i32, out: &str, err: &str) -> Value {
     assert_eq!(code, 0, "{out}{err}");
@@ -175,4 +182,259 @@ fn config_check_lists_every_problem_with_its_key_path() {
     assert!(err.contains("not valid TOML"), "{err}");
     let (code, _, _) = run_cli(&dir.path().join("missing.toml"), &["config", "check"]);
     assert_ne!(code, 0);
+}
+
+/// A shell prefix that runs the program with umask 000, so every permission bit a file or
+/// directory ends up with is one hookwheel asked for.
+const UMASK_000: [&str; 3] = ["sh", "-c", "umask 000 && exec \"$0\" \"$@\""];
+
+/// Runs the CLI in `cwd` with `args` (no `--config` added) under umask 000.
+fn cli_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(UMASK_000[0])
+        .args(&UMASK_000[1..])
+        .arg(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run cli");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every path under `dir` (relative), sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            if p.is_dir() {
+                todo.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).mode() & 0o7777
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// The admin commands that need a store, each with valid arguments.
+fn admin_commands(out: &Path) -> Vec<Vec<String>> {
+    let brand = uuid::Uuid::new_v4().to_string();
+    let backup_out = out.to_str().unwrap().to_string();
+    [
+        vec!["brand", "list"],
+        vec!["brand", "list", "--json"],
+        vec!["brand", "create", "--name", "acme"],
+        vec!["key", "create", "--brand", &brand],
+        vec!["key", "list", "--brand", &brand],
+        vec!["key", "revoke", "hwk_abcdefgh"],
+        vec!["backup", "--out", &backup_out],
+        vec!["vault", "rotate-key"],
+    ]
+    .into_iter()
+    .map(|c| c.into_iter().map(String::from).collect())
+    .collect()
+}
+
+#[test]
+fn admin_commands_without_a_store_fail_and_create_nothing() {
+    let cwd = temp_dir();
+    let elsewhere = temp_dir();
+    let backup = elsewhere.path().join("b.redb");
+    let existing_empty = temp_dir();
+    for cmd in admin_commands(&backup) {
+        let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+        // The default data directory (./hookwheel-data) does not exist.
+        let (code, out, err) = cli_in(cwd.path(), &args);
+        assert_ne!(code, 0, "{cmd:?} succeeded without a store: {out}{err}");
+        assert!(err.contains("no store at ./hookwheel-data/hookwheel.redb; pass --data-dir"), "{cmd:?}: {err}");
+        assert_eq!(tree(cwd.path()), Vec::<PathBuf>::new(), "{cmd:?} created files");
+        // --data-dir naming a missing directory, and an existing empty one.
+        let missing = cwd.path().join("nope/data");
+        let mut with_dir = args.clone();
+        with_dir.extend(["--data-dir", missing.to_str().unwrap()]);
+        let (code, _, err) = cli_in(cwd.path(), &with_dir);
+        assert_ne!(code, 0, "{cmd:?} --data-dir <missing>");
+        assert!(err.contains(&format!("no store at {}/hookwheel.redb; pass --data-dir", missing.display())), "{err}");
+        assert_eq!(tree(cwd.path()), Vec::<PathBuf>::new(), "{cmd:?} --data-dir <missing> created files");
+        let mut with_dir = args.clone();
+        with_dir.extend(["--data-dir", existing_empty.path().to_str().unwrap()]);
+        let (code, _, err) = cli_in(cwd.path(), &with_dir);
+        assert_ne!(code, 0, "{cmd:?} --data-dir <empty>");
+        assert!(err.contains("no store at"), "{err}");
+        assert_eq!(tree(existing_empty.path()), Vec::<PathBuf>::new(), "{cmd:?} wrote into an empty data dir");
+        assert!(!backup.exists(), "{cmd:?} wrote a backup without a store");
+    }
+    // Commands that need no store still work there, and create nothing either.
+    let (code, out, err) = cli_in(
+        cwd.path(),
+        &["schedule", "preview", "driver_type=interval", "interval_value=1", "interval_period=hour", "count=2"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = cli_in(cwd.path(), &["config", "check"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tree(cwd.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn admin_commands_never_create_a_vault_key() {
+    let mut d = TestDaemon::start();
+    assert_eq!(d.stop(), Some(0));
+    // A store whose key file is gone: the commands refuse, and no new key appears.
+    std::fs::remove_file(d.vault_key_file()).unwrap();
+    let (code, _, err) = d.cli(&["brand", "list"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("vault master key") && err.contains("missing"), "{err}");
+    let (code, _, _) = d.cli(&["vault", "rotate-key"]);
+    assert_ne!(code, 0);
+    assert!(!d.vault_key_file().exists(), "an admin command created a vault key");
+}
+
+/// Runs `serve` on `d`'s config, which must refuse to start; returns (exit code, stderr).
+fn refused_serve(d: &TestDaemon) -> (i32, String) {
+    d.write_config("");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(d.config_path())
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Bounds a hang only: a refusal is immediate.
+    let deadline = now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started on an unsafe data directory");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status.code().unwrap_or(-1), err)
+}
+
+#[test]
+fn serve_refuses_a_data_directory_others_can_write_and_never_changes_its_mode() {
+    for unsafe_mode in [0o1777, 0o777, 0o770, 0o720, 0o702] {
+        let d = TestDaemon::unstarted(temp_dir(), "");
+        let data = d.data_dir();
+        std::fs::create_dir(&data).unwrap();
+        set_mode(&data, unsafe_mode);
+        let (code, err) = refused_serve(&d);
+        assert_ne!(code, 0, "mode {unsafe_mode:o} accepted: {err}");
+        for part in
+            [data.to_str().unwrap(), &format!("mode {unsafe_mode:04o}"), &format!("chmod 700 {}", data.display())]
+        {
+            assert!(err.contains(part), "{part:?} missing from: {err}");
+        }
+        assert_eq!(mode(&data), unsafe_mode, "the data directory's mode was changed");
+        assert_eq!(tree(&data), Vec::<PathBuf>::new(), "files were created in a refused directory");
+    }
+}
+
+#[test]
+fn serve_refuses_a_data_directory_owned_by_another_user() {
+    let d = TestDaemon::unstarted(temp_dir(), "");
+    let data = d.data_dir();
+    std::fs::create_dir(&data).unwrap();
+    set_mode(&data, 0o700);
+    // nobody:nogroup (the tests run as root, like CI).
+    std::os::unix::fs::chown(&data, Some(65534), Some(65534)).expect("chown needs root");
+    let (code, err) = refused_serve(&d);
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains(data.to_str().unwrap()) && err.contains("owned by uid 65534"), "{err}");
+    assert!(err.contains("chown"), "the message says how to fix it: {err}");
+    let meta = std::fs::metadata(&data).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (65534, 0o700), "owner or mode changed");
+    assert_eq!(tree(&data), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn serve_creates_a_missing_data_directory_0700_and_accepts_one_others_may_only_read() {
+    // Missing: created with exactly 0700 even under umask 000.
+    let mut d = TestDaemon::unstarted(temp_dir(), "");
+    d.command_prefix = UMASK_000.iter().map(|s| s.to_string()).collect();
+    d.launch().unwrap_or_else(|out| panic!("no start:\n{out}"));
+    assert_eq!(mode(&d.data_dir()), 0o700);
+    for f in ["hookwheel.redb", "vault.key", "initial-credentials.json"] {
+        assert_eq!(mode(&d.data_dir().join(f)) & 0o077, 0, "{f} is readable by others");
+    }
+    assert_eq!(d.stop(), Some(0));
+
+    // 0755 (readable, not writable, by others) is accepted and left as it is.
+    let mut d = TestDaemon::unstarted(temp_dir(), "");
+    std::fs::create_dir(d.data_dir()).unwrap();
+    set_mode(&d.data_dir(), 0o755);
+    d.launch().unwrap_or_else(|out| panic!("a 0755 data directory was refused:\n{out}"));
+    assert_eq!(mode(&d.data_dir()), 0o755, "the data directory was chmodded");
+    assert_eq!(mode(&d.data_dir().join("admin.sock")) & 0o077, 0);
+    assert_eq!(d.stop(), Some(0));
+}
+
+#[test]
+fn admin_commands_refuse_an_unsafe_data_directory_without_changing_it() {
+    let mut d = TestDaemon::start();
+    assert_eq!(d.stop(), Some(0));
+    set_mode(&d.data_dir(), 0o1777);
+    let (code, _, err) = d.cli(&["brand", "list"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("mode 1777") && err.contains("chmod 700"), "{err}");
+    assert_eq!(mode(&d.data_dir()), 0o1777);
+    set_mode(&d.data_dir(), 0o700);
+    let (code, _, err) = d.cli(&["brand", "list"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// `backup --out` with umask 000 for the CLI (and the daemon, when it runs): the file is 0600;
+/// an existing `--out` is refused and left untouched.
+fn check_backup(d: &TestDaemon, out_dir: &Path, name: &str) {
+    let out = out_dir.join(name);
+    let config = d.config_path();
+    let (code, stdout, err) =
+        cli_in(out_dir, &["backup", "--out", out.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    assert_eq!(mode(&out), 0o600, "{name}: the backup is readable by others");
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    let leftovers: Vec<_> =
+        tree(&d.data_dir()).into_iter().filter(|p| p.to_string_lossy().contains("backup")).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    let existing = out_dir.join(format!("existing-{name}"));
+    std::fs::write(&existing, b"keep me").unwrap();
+    set_mode(&existing, 0o644);
+    let (code, _, err) =
+        cli_in(out_dir, &["backup", "--out", existing.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    assert_ne!(code, 0, "{name}: an existing --out was accepted");
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&existing).unwrap(), b"keep me");
+    assert_eq!(mode(&existing), 0o644);
+}
+
+#[test]
+fn backups_are_0600_with_the_daemon_running_and_stopped() {
+    let mut d = TestDaemon::unstarted(temp_dir(), "");
+    d.command_prefix = UMASK_000.iter().map(|s| s.to_string()).collect();
+    d.launch().unwrap_or_else(|out| panic!("no start:\n{out}"));
+    let out_dir = temp_dir();
+    check_backup(&d, out_dir.path(), "running.redb");
+    assert_eq!(d.stop(), Some(0));
+    check_backup(&d, out_dir.path(), "stopped.redb");
 }

@@ -133,30 +133,6 @@ impl Store {
         .await
     }
 
-    /// Deletes finished executions that finished before `before`; returns how many.
-    pub async fn prune_executions(&self, before: i64) -> Result<usize, StoreError> {
-        self.write(move |w| {
-            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-            let mut stale = Vec::new();
-            scan_prefix(&t, &[], |k, v| {
-                let e: Execution = codec::decode("executions", v)?;
-                if e.status.is_finished() && e.finished_ms.is_some_and(|f| f < before) {
-                    stale.push((k.to_vec(), e.schedule));
-                }
-                Ok(true)
-            })?;
-            let mut idx = w.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
-            for (k, schedule) in &stale {
-                if let Some(s) = schedule {
-                    remove(&mut idx, &key(&[&k[..16], s.as_bytes(), &k[16..32]]))?;
-                }
-                remove(&mut t, k)?;
-            }
-            Ok(stale.len())
-        })
-        .await
-    }
-
     pub fn get_execution(&self, brand: BrandId, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
         self.read(|r| {
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;

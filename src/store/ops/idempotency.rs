@@ -2,9 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{get, put, remove, scan_prefix};
+use super::{get, put};
 use crate::model::BrandId;
-use crate::store::codec;
 use crate::store::tables::{IDEMPOTENCY, key};
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
@@ -43,26 +42,6 @@ impl Store {
                 put(&mut t, &k, &reply)?;
             }
             Ok(())
-        })
-        .await
-    }
-
-    /// Deletes answers recorded before `before`; returns how many.
-    pub async fn prune_idempotent(&self, before: Millis) -> Result<usize, StoreError> {
-        self.write(move |w| {
-            let mut t = w.open_table(IDEMPOTENCY).map_err(StoreError::from_db)?;
-            let mut stale = Vec::new();
-            scan_prefix(&t, &[], |k, v| {
-                let r: IdempotentReply = codec::decode("idempotency", v)?;
-                if r.created_ms < before {
-                    stale.push(k.to_vec());
-                }
-                Ok(true)
-            })?;
-            for k in &stale {
-                remove(&mut t, k)?;
-            }
-            Ok(stale.len())
         })
         .await
     }

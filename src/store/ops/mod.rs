@@ -5,6 +5,7 @@ pub mod domains;
 pub mod executions;
 pub mod idempotency;
 pub mod keys;
+pub mod prune;
 pub mod schedules;
 pub mod secrets;
 pub mod templates;

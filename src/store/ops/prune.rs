@@ -1,0 +1,380 @@
+//! Retention: pruning finished executions (with their runs and approval plans), orphaned runs
+//! and plans, and expired idempotency records, in small batches.
+//!
+//! A pass never holds the writer for long: it reads candidates from a snapshot (outside the
+//! writer, from a key cursor, at most [`PRUNE_SCAN_MAX`] records per read), then removes at
+//! most [`PRUNE_BATCH_MAX`] of them in one store write that checks each candidate again, so
+//! other writes run between batches and a record that changed since the read is left alone.
+//! Each batch is one operation of the writer: it removes all of its records or, on failure,
+//! none. Entry points: [`Store::prune_executions`], [`Store::prune_runs`],
+//! [`Store::prune_plans`], [`Store::prune_idempotent`].
+
+use std::ops::Bound;
+
+use redb::WriteTransaction;
+use serde::Deserialize;
+
+use super::idempotency::IdempotentReply;
+use super::{get, get_raw, remove};
+use crate::model::{ApprovalPlan, ExecutionStatus, Run, RunStatus};
+#[cfg(feature = "failpoints")]
+use crate::store::injected_fault;
+use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, IDEMPOTENCY, PENDING_EXECUTIONS, PLANS, RUNS, key};
+use crate::store::{Store, StoreError, failpoint};
+use crate::time::{Millis, Stopwatch};
+
+/// Most records one prune batch removes (executions, runs, plans or idempotency records; an
+/// execution's index rows, run and plans go with it). Measured on 100,000 finished executions
+/// in a release build (`cargo bench --bench prune`, docs/design.md "Retention"): a batch of 128
+/// holds the writer about 1.3 ms on average (500 took 4.7 ms, up to 9 ms), so other writes
+/// wait at most a few ms for a batch, well inside the fire path's 20 ms lead
+/// (`scheduler::PREFIRE_MS`).
+pub const PRUNE_BATCH_MAX: usize = 128;
+
+/// Most records one candidate read examines, so that a read snapshot stays short even when
+/// few records are due for removal.
+pub const PRUNE_SCAN_MAX: usize = 10_000;
+
+/// What one prune pass removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PruneCounts {
+    /// Execution records removed (each with its index rows).
+    pub executions: u64,
+    /// Workflow run records removed.
+    pub runs: u64,
+    /// Approval plans removed.
+    pub plans: u64,
+    /// Idempotency records removed.
+    pub idempotency: u64,
+    /// Store writes the pass made (batches that removed something or found their candidates
+    /// changed).
+    pub batches: u64,
+    /// The longest time one batch ran inside the writer's transaction, in milliseconds
+    /// (excluding the commit, which other operations of the group share).
+    pub longest_batch_ms: f64,
+}
+
+impl PruneCounts {
+    fn add(&mut self, b: &PruneCounts) {
+        self.executions += b.executions;
+        self.runs += b.runs;
+        self.plans += b.plans;
+        self.idempotency += b.idempotency;
+        self.batches += b.batches;
+        self.longest_batch_ms = self.longest_batch_ms.max(b.longest_batch_ms);
+    }
+
+    /// Records removed, all kinds together.
+    pub fn removed(&self) -> u64 {
+        self.executions + self.runs + self.plans + self.idempotency
+    }
+}
+
+/// Which table a pass sweeps and its rule.
+#[derive(Debug, Clone, Copy)]
+enum Sweep {
+    /// Finished executions that finished before the instant.
+    Executions { before: Millis },
+    /// Finished runs whose execution no longer exists.
+    Runs,
+    /// Plans whose run no longer exists.
+    Plans,
+    /// Idempotency records created before the instant.
+    Idempotency { before: Millis },
+}
+
+/// The fields of an execution record the candidate read needs (decoding less is faster).
+#[derive(Deserialize)]
+struct ExecutionEnd {
+    status: ExecutionStatus,
+    finished_ms: Option<Millis>,
+}
+
+/// The fields of an execution record a batch needs to remove it and its index rows.
+#[derive(Deserialize)]
+struct ExecutionRef {
+    id: crate::model::ExecutionId,
+    brand: crate::model::BrandId,
+    schedule: Option<crate::model::ScheduleId>,
+    status: ExecutionStatus,
+    finished_ms: Option<Millis>,
+    #[serde(default)]
+    step: Option<crate::model::StepRef>,
+}
+
+#[derive(Deserialize)]
+struct RunEnd {
+    status: RunStatus,
+}
+
+#[derive(Deserialize)]
+struct PlanOwner {
+    brand: crate::model::BrandId,
+    run: crate::model::ExecutionId,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    created_ms: Millis,
+}
+
+/// Candidates found by one read, and where the next read starts (`None`: the table is done).
+struct Candidates {
+    keys: Vec<Vec<u8>>,
+    next: Option<Vec<u8>>,
+}
+
+impl Store {
+    /// Deletes finished executions that finished before `before`, with their
+    /// `executions_by_schedule` rows; an execution that is a workflow run's goes together with
+    /// the run record (finished) and the run's approval plans. Never touches an unfinished
+    /// execution, nor any execution of a run that is still running or waiting (its own or a
+    /// step's). Runs in batches of at most [`PRUNE_BATCH_MAX`] executions, each its own write.
+    pub async fn prune_executions(&self, before: Millis) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Executions { before }).await
+    }
+
+    /// Deletes finished runs whose execution no longer exists (pruned before runs were pruned
+    /// with it), with their approval plans. A run that is running or waiting stays.
+    pub async fn prune_runs(&self) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Runs).await
+    }
+
+    /// Deletes approval plans whose run no longer exists; a plan of an existing run (waiting
+    /// or decided) stays.
+    pub async fn prune_plans(&self) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Plans).await
+    }
+
+    /// Deletes idempotency records created before `before`, in batches.
+    pub async fn prune_idempotent(&self, before: Millis) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Idempotency { before }).await
+    }
+
+    /// One pass over a table: read candidates from the cursor, remove them in one write, go on
+    /// until the table's end.
+    async fn sweep(&self, sweep: Sweep) -> Result<PruneCounts, StoreError> {
+        self.sweep_with(sweep, PRUNE_SCAN_MAX, PRUNE_BATCH_MAX).await
+    }
+
+    /// [`Store::sweep`] with explicit read and batch sizes.
+    async fn sweep_with(&self, sweep: Sweep, scan_max: usize, batch_max: usize) -> Result<PruneCounts, StoreError> {
+        let mut total = PruneCounts::default();
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let found = self.prune_candidates(sweep, cursor.as_deref(), scan_max, batch_max)?;
+            if !found.keys.is_empty() {
+                let keys = found.keys;
+                let batch = self.write(move |w| remove_batch(w, sweep, &keys)).await?;
+                total.add(&batch);
+                // Let other tasks (and their writes) go first.
+                tokio::task::yield_now().await;
+            }
+            match found.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(total),
+            }
+        }
+    }
+
+    /// Reads up to `batch_max` candidates of `sweep` after the key `after`, examining at most
+    /// `scan_max` records.
+    fn prune_candidates(
+        &self,
+        sweep: Sweep,
+        after: Option<&[u8]>,
+        scan_max: usize,
+        batch_max: usize,
+    ) -> Result<Candidates, StoreError> {
+        self.read(|r| {
+            let table = match sweep {
+                Sweep::Executions { .. } => EXECUTIONS,
+                Sweep::Runs => RUNS,
+                Sweep::Plans => PLANS,
+                Sweep::Idempotency { .. } => IDEMPOTENCY,
+            };
+            let t = r.open_table(table).map_err(StoreError::from_db)?;
+            let executions = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            let runs = r.open_table(RUNS).map_err(StoreError::from_db)?;
+            failpoint!("store::get", |arg| Err(injected_fault(arg)));
+            let range = match after {
+                Some(k) => t.range::<&[u8]>((Bound::Excluded(k), Bound::Unbounded)),
+                None => t.range::<&[u8]>(..),
+            }
+            .map_err(StoreError::from_db)?;
+            let mut keys = Vec::new();
+            let mut examined = 0;
+            for entry in range {
+                let (k, v) = entry.map_err(StoreError::from_db)?;
+                let (k, v) = (k.value(), v.value());
+                examined += 1;
+                let due = match sweep {
+                    Sweep::Executions { before } => {
+                        let e: ExecutionEnd = crate::store::codec::decode("executions", v)?;
+                        e.status.is_finished() && e.finished_ms.is_some_and(|f| f < before)
+                    }
+                    Sweep::Runs => {
+                        let run: RunEnd = crate::store::codec::decode("runs", v)?;
+                        run.status.is_finished() && get_raw(&executions, k)?.is_none()
+                    }
+                    Sweep::Plans => {
+                        let p: PlanOwner = crate::store::codec::decode("plans", v)?;
+                        get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_none()
+                    }
+                    Sweep::Idempotency { before } => {
+                        let c: Created = crate::store::codec::decode("idempotency", v)?;
+                        c.created_ms < before
+                    }
+                };
+                if due {
+                    keys.push(k.to_vec());
+                }
+                if keys.len() >= batch_max || examined >= scan_max {
+                    return Ok(Candidates { keys, next: Some(k.to_vec()) });
+                }
+            }
+            Ok(Candidates { keys, next: None })
+        })
+    }
+}
+
+/// One batch inside the writer: removes every candidate that still qualifies (the rule is
+/// checked again on the current data) and counts what went.
+fn remove_batch(w: &WriteTransaction, sweep: Sweep, keys: &[Vec<u8>]) -> Result<PruneCounts, StoreError> {
+    let clock = Stopwatch::start();
+    let mut counts = PruneCounts { batches: 1, ..PruneCounts::default() };
+    match sweep {
+        Sweep::Executions { before } => {
+            for k in keys {
+                remove_execution(w, k, before, &mut counts)?;
+            }
+        }
+        Sweep::Runs => {
+            for k in keys {
+                let runs = w.open_table(RUNS).map_err(StoreError::from_db)?;
+                let Some(run) = get::<Run>(&runs, "runs", k)? else { continue };
+                drop(runs);
+                let executions = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+                if !run.status.is_finished() || get_raw(&executions, k)?.is_some() {
+                    continue;
+                }
+                drop(executions);
+                remove_run(w, &run, &mut counts)?;
+            }
+        }
+        Sweep::Plans => {
+            let runs = w.open_table(RUNS).map_err(StoreError::from_db)?;
+            let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
+            for k in keys {
+                let Some(p) = get::<ApprovalPlan>(&plans, "plans", k)? else { continue };
+                if get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_some() {
+                    continue;
+                }
+                remove(&mut plans, k)?;
+                counts.plans += 1;
+            }
+        }
+        Sweep::Idempotency { before } => {
+            let mut t = w.open_table(IDEMPOTENCY).map_err(StoreError::from_db)?;
+            for k in keys {
+                match get::<IdempotentReply>(&t, "idempotency", k)? {
+                    Some(r) if r.created_ms < before => {
+                        remove(&mut t, k)?;
+                        counts.idempotency += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    counts.longest_batch_ms = clock.elapsed_secs() * 1000.0;
+    Ok(counts)
+}
+
+/// Removes the execution at `k` (brand ‖ id) if it finished before `before` and belongs to no
+/// run that is still unfinished; a run of its own goes with it.
+fn remove_execution(
+    w: &WriteTransaction,
+    k: &[u8],
+    before: Millis,
+    counts: &mut PruneCounts,
+) -> Result<(), StoreError> {
+    let mut executions = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+    let Some(e) = get::<ExecutionRef>(&executions, "executions", k)? else { return Ok(()) };
+    if !e.status.is_finished() || e.finished_ms.is_none_or(|f| f >= before) {
+        return Ok(());
+    }
+    let runs = w.open_table(RUNS).map_err(StoreError::from_db)?;
+    let own_run = get::<Run>(&runs, "runs", k)?;
+    // The run this execution is part of: its own (a workflow run's execution) or the one its
+    // step belongs to. While that run is unfinished, the execution stays.
+    let part_of = match (&own_run, &e.step) {
+        (Some(run), _) => Some(run.clone()),
+        (None, Some(step)) => get::<Run>(&runs, "runs", &key(&[e.brand.as_bytes(), step.run.as_bytes()]))?,
+        (None, None) => None,
+    };
+    drop(runs);
+    if part_of.is_some_and(|r| !r.status.is_finished()) {
+        return Ok(());
+    }
+    remove(&mut executions, k)?;
+    drop(executions);
+    counts.executions += 1;
+    if let Some(s) = e.schedule {
+        let mut idx = w.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
+        remove(&mut idx, &key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]))?;
+    }
+    // A finished execution has left the pending index already; a stale row would point at
+    // nothing once the record is gone.
+    let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+    remove(&mut pending, e.id.as_bytes())?;
+    drop(pending);
+    if let Some(run) = own_run {
+        remove_run(w, &run, counts)?;
+    }
+    Ok(())
+}
+
+/// Removes a finished run and the approval plans it owns (those its visits name whose `run` is
+/// this run; a rerun's visits may name its predecessor's plans, which stay with their own run).
+fn remove_run(w: &WriteTransaction, run: &Run, counts: &mut PruneCounts) -> Result<(), StoreError> {
+    let mut runs = w.open_table(RUNS).map_err(StoreError::from_db)?;
+    remove(&mut runs, &key(&[run.brand.as_bytes(), run.id.as_bytes()]))?;
+    drop(runs);
+    counts.runs += 1;
+    let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
+    for id in run.visits.iter().filter_map(|v| v.plan) {
+        let k = key(&[run.brand.as_bytes(), id.as_bytes()]);
+        if get::<ApprovalPlan>(&plans, "plans", &k)?.is_some_and(|p| p.run == run.id) {
+            remove(&mut plans, &k)?;
+            counts.plans += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Hooks for the unit tests (`store::prune_tests`): the two halves of an executions batch, and
+/// a pass with small read and batch sizes.
+#[cfg(test)]
+impl Store {
+    pub(crate) fn prune_candidates_for_tests(&self, before: Millis) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.prune_candidates(Sweep::Executions { before }, None, PRUNE_SCAN_MAX, PRUNE_BATCH_MAX)?.keys)
+    }
+
+    pub(crate) async fn prune_batch_for_tests(
+        &self,
+        before: Millis,
+        keys: Vec<Vec<u8>>,
+    ) -> Result<PruneCounts, StoreError> {
+        self.write(move |w| remove_batch(w, Sweep::Executions { before }, &keys)).await
+    }
+
+    pub(crate) async fn prune_executions_with(
+        &self,
+        before: Millis,
+        scan_max: usize,
+        batch_max: usize,
+    ) -> Result<PruneCounts, StoreError> {
+        self.sweep_with(Sweep::Executions { before }, scan_max, batch_max).await
+    }
+}
