@@ -99,10 +99,22 @@ pub fn ensure_data_dir(dir: &Path, missing: DataDir) -> anyhow::Result<()> {
     }
     let mode = meta.mode() & 0o7777;
     if mode & DATA_DIR_FOREIGN_WRITE_BITS != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and every user can write to it",
+            (true, false) => "members of its group can write to it",
+            _ => "every user can write to it",
+        };
+        // A shared directory (sticky bit: /tmp, /var/tmp) is never one to chmod.
+        let fix = if mode & 0o1000 != 0 {
+            format!("point --data-dir (or server.data_dir) at a directory of hookwheel's own, e.g. {shown}/hookwheel")
+        } else {
+            format!(
+                "point --data-dir at a directory of hookwheel's own, or, if {shown} is hookwheel's alone, run `chmod 700 {shown}`"
+            )
+        };
         anyhow::bail!(
-            "data directory {shown} has mode {mode:04o}: other users can write to it and could replace the \
-             store, the vault key or the admin socket; hookwheel does not change it itself: run `chmod 700 {shown}` \
-             (or point --data-dir at a directory of its own)"
+            "data directory {shown} has mode {mode:04o}: {who}, so others could replace the store, the vault key \
+             or the admin socket; hookwheel does not change a directory's mode itself: {fix}"
         );
     }
     Ok(())

@@ -340,10 +340,19 @@ fn serve_refuses_a_data_directory_others_can_write_and_never_changes_its_mode() 
         set_mode(&data, unsafe_mode);
         let (code, err) = refused_serve(&d);
         assert_ne!(code, 0, "mode {unsafe_mode:o} accepted: {err}");
-        for part in
-            [data.to_str().unwrap(), &format!("mode {unsafe_mode:04o}"), &format!("chmod 700 {}", data.display())]
-        {
+        // A shared (sticky) directory such as /tmp is never one to chmod: the advice is a
+        // directory of hookwheel's own; otherwise chmod is offered too.
+        let fix = if unsafe_mode & 0o1000 != 0 {
+            format!("{}/hookwheel", data.display())
+        } else {
+            format!("chmod 700 {}", data.display())
+        };
+        let who = if unsafe_mode & 0o022 == 0o020 { "group" } else { "user" };
+        for part in [data.to_str().unwrap(), &format!("mode {unsafe_mode:04o}"), &fix, who] {
             assert!(err.contains(part), "{part:?} missing from: {err}");
+        }
+        if unsafe_mode & 0o1000 != 0 {
+            assert!(!err.contains("chmod"), "no chmod advice for a shared directory: {err}");
         }
         assert_eq!(mode(&data), unsafe_mode, "the data directory's mode was changed");
         assert_eq!(tree(&data), Vec::<PathBuf>::new(), "files were created in a refused directory");
@@ -396,7 +405,7 @@ fn admin_commands_refuse_an_unsafe_data_directory_without_changing_it() {
     set_mode(&d.data_dir(), 0o1777);
     let (code, _, err) = d.cli(&["brand", "list"]);
     assert_ne!(code, 0);
-    assert!(err.contains("mode 1777") && err.contains("chmod 700"), "{err}");
+    assert!(err.contains("mode 1777") && err.contains("a directory of hookwheel's own"), "{err}");
     assert_eq!(mode(&d.data_dir()), 0o1777);
     set_mode(&d.data_dir(), 0o700);
     let (code, _, err) = d.cli(&["brand", "list"]);
