@@ -12,8 +12,12 @@
 //! - **per-connection deadlines**, enforced by the connection's I/O wrapper ([`Io`]): a fresh
 //!   connection must complete its request head within `header_read_timeout`, a kept-alive one
 //!   may stay quiet for `idle_timeout` and then has `header_read_timeout` from its next first
-//!   byte; while a request is in flight neither applies. hyper's own `header_read_timeout` is
-//!   not used: it starts as soon as a connection is idle, so it cannot tell "idle" from "slow";
+//!   byte; while a request is in flight, the connection must make progress writing its
+//!   responses: no byte written for `idle_timeout` (at least [`BUSY_STALL_MIN`]) closes it, so
+//!   an HTTP/2 client that opens streams and never reads (a zero flow-control window) cannot
+//!   hold a connection and its responses forever. hyper's own `header_read_timeout` is not
+//!   used: it starts as soon as a connection is idle, so it cannot tell "idle" from "slow";
+//! - **HTTP/2 streams** per connection are capped at [`H2_STREAMS_MAX`];
 //! - **a request-body deadline** (`body_timeout`) over the *whole* body, counted from the
 //!   request head ([`DeadlineBody`]); tower-http's body timeout restarts at every frame, so a
 //!   client trickling a byte at a time would never hit it. A late body is answered 408;
@@ -55,6 +59,15 @@ use tokio::time::Sleep;
 use tower::ServiceExt;
 
 pub use crate::config::ServerLimits;
+
+/// Shortest "no progress" deadline of a connection with requests in flight: a handler may
+/// legitimately write nothing for a while (a preview within its budget, an approval waiting
+/// for the scheduler's reply, which times out after 10 s).
+pub const BUSY_STALL_MIN: Duration = Duration::from_secs(15);
+
+/// Most concurrent HTTP/2 streams per connection: with `connections_max` it bounds the
+/// responses one client can keep the daemon holding.
+pub const H2_STREAMS_MAX: u32 = 32;
 
 /// First pause after an accept error that is not the client's; doubled up to the maximum.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
@@ -157,7 +170,7 @@ impl Server {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         // The deadlines are enforced by `Io` (see the module doc), not by hyper's timer.
         builder.http1().timer(TokioTimer::new()).header_read_timeout(None);
-        builder.http2().timer(TokioTimer::new());
+        builder.http2().timer(TokioTimer::new()).max_concurrent_streams(H2_STREAMS_MAX);
         let shared = Arc::new(Shared {
             router,
             tls,
@@ -283,8 +296,15 @@ async fn connection(
     };
     let phase = Arc::new(PhaseCell::new());
     let (give_back, taken_back) = oneshot::channel();
-    let io =
-        Io { stream: Some(stream), phase: phase.clone(), seen: 0, sleep: None, limits, give_back: Some(give_back) };
+    let io = Io {
+        stream: Some(stream),
+        phase: phase.clone(),
+        seen: 0,
+        sleep: None,
+        stall: None,
+        limits,
+        give_back: Some(give_back),
+    };
     let router = shared.router.clone();
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let (router, phase) = (router.clone(), phase.clone());
@@ -414,11 +434,17 @@ struct Io {
     /// The phase generation the current `sleep` belongs to.
     seen: u64,
     sleep: Option<Pin<Box<Sleep>>>,
+    /// While requests are in flight: the "no byte written" deadline, pushed back by every write.
+    stall: Option<Pin<Box<Sleep>>>,
     limits: ServerLimits,
     give_back: Option<oneshot::Sender<TcpStream>>,
 }
 
 impl Io {
+    fn stall_after(&self) -> Duration {
+        self.limits.idle_timeout.max(BUSY_STALL_MIN)
+    }
+
     /// Polls the current deadline; `Err` when it passed.
     fn poll_deadline(&mut self, cx: &mut Context<'_>, writing: bool) -> io::Result<()> {
         let (phase, generation) = self.phase.get();
@@ -429,6 +455,17 @@ impl Io {
                 Phase::Idle => Some(Box::pin(tokio::time::sleep(self.limits.idle_timeout))),
                 Phase::Busy => None,
             };
+            self.stall = match phase {
+                Phase::Busy => Some(Box::pin(tokio::time::sleep(self.stall_after()))),
+                _ => None,
+            };
+        }
+        if phase == Phase::Busy {
+            let stalled = self.stall.as_mut().is_some_and(|s| s.as_mut().poll(cx).is_ready());
+            if stalled {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no response progress"));
+            }
+            return Ok(());
         }
         if writing && phase != Phase::Idle {
             return Ok(());
@@ -443,6 +480,16 @@ impl Io {
 
     fn stream(&mut self) -> io::Result<&mut Stream> {
         self.stream.as_mut().ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
+    /// A write made progress: push the in-flight stall deadline back.
+    fn wrote(&mut self, r: &Poll<io::Result<usize>>) {
+        if matches!(r, Poll::Ready(Ok(n)) if *n > 0) {
+            let at = tokio::time::Instant::now() + self.stall_after();
+            if let Some(s) = self.stall.as_mut() {
+                s.as_mut().reset(at);
+            }
+        }
     }
 }
 
@@ -470,10 +517,12 @@ impl AsyncWrite for Io {
         if let Err(e) = this.poll_deadline(cx, true) {
             return Poll::Ready(Err(e));
         }
-        match this.stream()? {
+        let r = match this.stream()? {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
+        };
+        this.wrote(&r);
+        r
     }
 
     fn poll_write_vectored(
@@ -485,10 +534,12 @@ impl AsyncWrite for Io {
         if let Err(e) = this.poll_deadline(cx, true) {
             return Poll::Ready(Err(e));
         }
-        match this.stream()? {
+        let r = match this.stream()? {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
+        };
+        this.wrote(&r);
+        r
     }
 
     fn is_write_vectored(&self) -> bool {

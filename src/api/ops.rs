@@ -48,6 +48,10 @@ pub async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Respons
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render()).into_response()
 }
 
+/// The OpenAPI document, rendered once: every answer shares the same bytes (it is large, and
+/// served without credentials).
 pub async fn openapi() -> Response {
-    axum::Json(super::openapi::document()).into_response()
+    static DOCUMENT: std::sync::OnceLock<bytes::Bytes> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| bytes::Bytes::from(super::openapi::document().to_string())).clone();
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

@@ -254,3 +254,36 @@ fn a_raw_client_still_sending_its_body_reads_the_413() {
         assert!(text.contains(TOO_LARGE), "{what}: {text}");
     }
 }
+
+#[test]
+fn an_http2_client_that_never_reads_its_responses_is_disconnected() {
+    // HTTP/2 with a zero flow-control window: the server cannot send a byte of its answers, so
+    // the connection makes no progress while its streams are in flight. It must be closed
+    // after the stall deadline (idle_timeout, at least 15 s), not held forever with its
+    // responses in memory.
+    let d = TestDaemon::start_with("[server]\nidle_timeout_seconds = 1\n");
+    let target = addr(&d);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let closed_after = rt.block_on(async move {
+        let tcp = tokio::net::TcpStream::connect(&target).await.expect("connect");
+        let (client, conn) =
+            h2::client::Builder::new().initial_window_size(0).handshake::<_, bytes::Bytes>(tcp).await.expect("h2c");
+        let driver = tokio::spawn(conn);
+        let mut client = client.ready().await.expect("ready");
+        let mut streams = Vec::new();
+        for _ in 0..4 {
+            let req = http::Request::get(format!("http://{target}/openapi.json")).body(()).unwrap();
+            let (resp, _) = client.send_request(req, true).expect("send");
+            streams.push(resp);
+            client = client.ready().await.expect("ready");
+        }
+        let started = tokio::time::Instant::now();
+        // A bound on the wait only (a hang fails the test), never a speed requirement.
+        let ended = tokio::time::timeout(Duration::from_secs(60), driver).await;
+        (ended.is_ok(), started.elapsed())
+    });
+    assert!(closed_after.0, "the stalled HTTP/2 connection was still open after 60 s");
+    assert!(closed_after.1 >= Duration::from_secs(10), "closed before the stall deadline: {:?}", closed_after.1);
+    let api = d.client();
+    assert_eq!(api.plain_get("/healthz").status, 200);
+}
