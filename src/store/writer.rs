@@ -33,6 +33,11 @@ use crate::time::Stopwatch;
 /// Writes that arrive in between fail at once instead of waiting for the disk.
 pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
 
+/// While the last fault was a full disk, a recovery probe is only tried once the file system
+/// has at least this much free space: a probe on a full disk fails, and every failure makes
+/// redb refuse the handle (reads included) until the file is reopened.
+const PROBE_FREE_BYTES_MIN: u64 = 4 * 1024 * 1024;
+
 /// How long a reopen waits for readers to let go of the old database handle.
 const REOPEN_WAIT: Duration = Duration::from_secs(5);
 
@@ -226,6 +231,8 @@ impl Thread {
             Ok(w) => w,
             Err(e) => {
                 let e = StoreError::from_db(e);
+                // This handle must be let go of before the file can be reopened.
+                drop(db);
                 self.fault("commit", &e);
                 return fail_all(jobs, &e);
             }
@@ -272,6 +279,7 @@ impl Thread {
         }
         if let Some(e) = broken {
             drop(w);
+            drop(db);
             let e =
                 if e.is_unavailable() { e } else { StoreError::Unavailable { disk_full: false, cause: e.to_string() } };
             self.fault("write", &e);
@@ -281,6 +289,7 @@ impl Thread {
             return;
         }
         let outcome = commit(w);
+        drop(db);
         match &outcome {
             Ok(()) => self.health.succeeded(),
             Err(e) => self.fault("commit", e),
@@ -298,6 +307,8 @@ impl Thread {
                 self.health.failed(*disk_full, cause);
                 *self.slot.db.write().unwrap_or_else(|e| e.into_inner()) = None;
                 self.last_recovery = Some(Stopwatch::start());
+                // Reads need a handle redb accepts: reopen at once, not at the next probe.
+                self.reopen_now();
             }
             other => tracing::error!(error = %other, kind, "store write failed"),
         }
@@ -310,18 +321,11 @@ impl Thread {
             return false;
         }
         self.last_recovery = Some(Stopwatch::start());
-        if self.slot.db.read().unwrap_or_else(|e| e.into_inner()).is_none() {
-            match self.reopen() {
-                Ok(db) => {
-                    self.metrics.observe_store_fault("reopen");
-                    tracing::info!("store: database file reopened after an I/O error");
-                    *self.slot.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "store: cannot reopen the database file yet");
-                    return false;
-                }
-            }
+        if self.slot.db.read().unwrap_or_else(|e| e.into_inner()).is_none() && !self.reopen_now() {
+            return false;
+        }
+        if self.health.snapshot().disk_full && self.free_bytes().is_some_and(|free| free < PROBE_FREE_BYTES_MIN) {
+            return false;
         }
         let probe = (|| {
             let db = self.slot.get()?;
@@ -342,6 +346,28 @@ impl Thread {
                 false
             }
         }
+    }
+
+    /// Reopens the database file into the slot; false (logged) when it cannot yet.
+    fn reopen_now(&mut self) -> bool {
+        match self.reopen() {
+            Ok(db) => {
+                self.metrics.observe_store_fault("reopen");
+                tracing::info!("store: database file reopened after an I/O error");
+                *self.slot.db.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(db));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "store: cannot reopen the database file yet");
+                false
+            }
+        }
+    }
+
+    /// Free bytes for an unprivileged writer on the store's file system (`None` if unknown).
+    fn free_bytes(&self) -> Option<u64> {
+        let dir = self.slot.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        rustix::fs::statvfs(dir).ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize))
     }
 
     /// Opens the database file again, once every reader has let go of the old handle (redb
