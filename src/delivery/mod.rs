@@ -125,8 +125,7 @@ impl Engine {
     ) -> Result<Arc<Engine>, reqwest::Error> {
         let Egress { policy, proxy } = egress;
         let policy: SharedPolicy = Arc::new(RwLock::new(policy));
-        let http = client::build(policy.clone(), limits.max_in_flight, proxy.as_ref())?;
-        let transport = Arc::new(transport::HttpTransport::new(http, policy.clone(), proxy.is_some()));
+        let transport = Arc::new(transport::HttpTransport::new(policy.clone(), limits.max_in_flight, proxy)?);
         Ok(Self::with_transport(store, vault, clock, metrics, limits, policy, transport, events))
     }
 
@@ -160,7 +159,16 @@ impl Engine {
     /// Applies reloaded limits and egress policy (`max_in_flight` needs a restart).
     pub fn reconfigure(&self, limits: DeliveryLimits, policy: EgressPolicy) {
         *self.limits.write().unwrap_or_else(|e| e.into_inner()) = limits;
-        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+        let changed = {
+            let mut current = self.policy.write().unwrap_or_else(|e| e.into_inner());
+            let changed = *current != policy;
+            *current = policy;
+            changed
+        };
+        if changed {
+            // Pooled connections were judged under the old policy: drop them with the client.
+            self.transport.policy_changed();
+        }
     }
 
     fn limits(&self) -> DeliveryLimits {

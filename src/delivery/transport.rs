@@ -59,34 +59,57 @@ pub type Sending<'a> = Pin<Box<dyn Future<Output = Result<Incoming, SendError>> 
 /// Sends prepared requests.
 pub trait Transport: Send + Sync + 'static {
     fn send(&self, req: Outgoing) -> Sending<'_>;
+
+    /// The egress policy changed (reload): connections opened under the old one must not
+    /// carry new requests.
+    fn policy_changed(&self) {}
 }
 
-/// The real transport: one pooled client whose resolver enforces the egress policy.
+/// The real transport: one pooled client whose resolver enforces the egress policy. The
+/// resolver judges the addresses of a new connection; a pooled connection was judged when it
+/// opened, so a policy change replaces the client (and with it the pool).
 pub struct HttpTransport {
-    http: reqwest::Client,
+    http: std::sync::RwLock<reqwest::Client>,
     policy: SharedPolicy,
-    /// `egress.proxy_url` is set: targets are resolved and judged before they go to the proxy.
-    proxied: bool,
+    /// `egress.proxy_url`, if set: targets are resolved and judged before they go to the proxy.
+    proxy: Option<reqwest::Url>,
+    idle_per_host: usize,
 }
 
 impl HttpTransport {
-    pub fn new(http: reqwest::Client, policy: SharedPolicy, proxied: bool) -> HttpTransport {
-        HttpTransport { http, policy, proxied }
+    pub fn new(
+        policy: SharedPolicy,
+        idle_per_host: usize,
+        proxy: Option<reqwest::Url>,
+    ) -> Result<HttpTransport, reqwest::Error> {
+        let http = client::build(policy.clone(), idle_per_host, proxy.as_ref())?;
+        Ok(HttpTransport { http: std::sync::RwLock::new(http), policy, proxy, idle_per_host })
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.http.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
 impl Transport for HttpTransport {
+    fn policy_changed(&self) {
+        match client::build(self.policy.clone(), self.idle_per_host, self.proxy.as_ref()) {
+            Ok(http) => *self.http.write().unwrap_or_else(|e| e.into_inner()) = http,
+            Err(e) => tracing::error!(error = %e, "the delivery client was not rebuilt for the new egress policy"),
+        }
+    }
+
     fn send(&self, req: Outgoing) -> Sending<'_> {
         Box::pin(async move {
             client::check_literal(&req.url, &self.policy).map_err(SendError::Denied)?;
-            if self.proxied {
+            if self.proxy.is_some() {
                 match client::check_via_proxy(&req.url, &self.policy).await {
                     Ok(()) => {}
                     Err(client::ProxyCheckError::Denied(denied)) => return Err(SendError::Denied(denied)),
                     Err(e) => return Err(SendError::Connect(error_chain(&e))),
                 }
             }
-            let mut rb = self.http.request(req.method, req.url).timeout(req.timeout).headers(req.headers);
+            let mut rb = self.client().request(req.method, req.url).timeout(req.timeout).headers(req.headers);
             if let Some(b) = req.body {
                 rb = rb.body(b);
             }

@@ -532,3 +532,23 @@ fn exactly_one_line_per_header_name_reaches_the_receiver() {
     keys.sort();
     assert_eq!(keys, ["Accept", "Content-Type", "User-Agent"], "{done:#}");
 }
+
+#[test]
+fn a_reloaded_egress_policy_applies_to_connections_already_pooled() {
+    // A connection opened under the `default` preset must not carry a request after a reload
+    // to `strict` denies its address (loopback here; nothing leaves the machine).
+    let mut d = daemon("");
+    let api = d.client();
+    let rx = Receiver::start();
+    let port = rx.host().rsplit(':').next().unwrap().to_string();
+    let domain = add_domain(&api, "http", &format!("localhost:{port}"));
+    let t = template(&api, &domain, json!({"max_retries": 0}));
+    let first = wait_final(&api, &execute(&api, &t, json!({})));
+    assert_eq!(first["status"], "succeeded", "{first:#}");
+    d.set_extra_config(&format!("{BASE_CONFIG}\n[egress]\npreset = \"strict\"\n"));
+    d.sighup();
+    crate::support::wait_for("the reload", WAIT, || d.output().contains("configuration reloaded").then_some(()));
+    let seen = rx.count();
+    assert_egress_refused(&api, &t, "after the reload to strict");
+    assert_eq!(rx.count(), seen, "a request reached the receiver over the old pooled connection");
+}
