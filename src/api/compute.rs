@@ -4,8 +4,14 @@
 //! request beyond that waits for a permit without holding a worker), each with a time budget
 //! (`api.compute_budget_ms`) that the work checks cooperatively. `/healthz`, the scheduler loop
 //! and every other request keep their workers however many heavy requests arrive.
+//!
+//! Two lanes, each with its own permits: previews (read-only, any number of them a client may
+//! send) and changes (the checks of a schedule create or update), so a flood of previews never
+//! delays another brand's creates. The preview lane's queue is bounded: beyond
+//! [`PREVIEW_WAITING_MAX`] waiting previews a new one is refused with 429 and `Retry-After`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::Semaphore;
 
@@ -37,22 +43,42 @@ impl Budget {
     }
 }
 
+/// Most previews waiting for a permit; one more is refused (429).
+pub const PREVIEW_WAITING_MAX: usize = 16;
+
+/// Which permits a piece of work takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// `preview_schedule`: bounded queue, refused with 429 beyond it.
+    Preview,
+    /// The checks of a schedule create or update: waits its turn.
+    Change,
+}
+
 /// The gate in front of the blocking pool.
 pub struct Compute {
-    permits: Arc<Semaphore>,
+    previews: Arc<Semaphore>,
+    changes: Arc<Semaphore>,
+    previews_waiting: Arc<AtomicUsize>,
     metrics: Metrics,
 }
 
 impl Compute {
-    /// One permit per core (at least one).
+    /// One permit per core (at least one) in each lane.
     pub fn new(metrics: Metrics) -> Compute {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Compute { permits: Arc::new(Semaphore::new(cores)), metrics }
+        Compute {
+            previews: Arc::new(Semaphore::new(cores)),
+            changes: Arc::new(Semaphore::new(cores)),
+            previews_waiting: Arc::new(AtomicUsize::new(0)),
+            metrics,
+        }
     }
 
-    /// Runs `work` on the blocking pool once a permit is free, with a fresh budget of
-    /// `budget_ms`. A panic in `work` is a 500 (logged by the dispatcher), never a crash.
-    pub async fn run<T, F>(&self, budget_ms: u64, work: F) -> Result<T, ApiError>
+    /// Runs `work` on the blocking pool once a permit of `lane` is free, with a fresh budget
+    /// of `budget_ms`. A panic in `work` is a 500 (logged by the dispatcher), never a crash;
+    /// a preview beyond the lane's queue bound is [`ApiError::Busy`] (429).
+    pub async fn run<T, F>(&self, lane: Lane, budget_ms: u64, work: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
         F: FnOnce(&Budget) -> T + Send + 'static,
@@ -71,14 +97,27 @@ impl Compute {
                 self.0.add_compute(-self.1, -self.2);
             }
         }
+        /// Holds a place in the preview queue.
+        struct Place(Arc<AtomicUsize>);
+        impl Drop for Place {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let (permits, place) = match lane {
+            Lane::Change => (self.changes.clone(), None),
+            Lane::Preview => {
+                if self.previews_waiting.fetch_add(1, Ordering::SeqCst) >= PREVIEW_WAITING_MAX {
+                    self.previews_waiting.fetch_sub(1, Ordering::SeqCst);
+                    return Err(ApiError::Busy("Too many previews in progress; retry shortly"));
+                }
+                (self.previews.clone(), Some(Place(self.previews_waiting.clone())))
+            }
+        };
         let waiting = Gauge::new(&self.metrics, 0, 1);
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ApiError::Internal("the compute gate is closed".into()))?;
-        drop(waiting);
+        let permit =
+            permits.acquire_owned().await.map_err(|_| ApiError::Internal("the compute gate is closed".into()))?;
+        drop((waiting, place));
         let running = Gauge::new(&self.metrics, 1, 0);
         tokio::task::spawn_blocking(move || {
             let _running = running;

@@ -93,6 +93,9 @@ fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Respo
     if let ApiError::Unavailable { .. } = e {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(STORE_UNAVAILABLE_RETRY_AFTER_S));
     }
+    if let ApiError::Busy(_) = e {
+        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+    }
     if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
         let allow = ep.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
         if let Ok(v) = HeaderValue::from_str(&allow) {

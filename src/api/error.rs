@@ -32,6 +32,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// 429 (headers are added by the dispatcher)
     RateLimited,
+    /// 429: a bounded queue of heavy work is full (`Retry-After: 1`); the message says which.
+    Busy(&'static str),
     /// 507 (`disk_full`) or 503: the store cannot write right now; nothing was changed and the
     /// client may retry (the dispatcher adds `Retry-After`).
     Unavailable { disk_full: bool },
@@ -71,7 +73,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { disk_full: true } => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unavailable { disk_full: false } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -98,6 +100,7 @@ impl ApiError {
             ApiError::TooLarge(limit) => format!("Request body too large (limit {limit} bytes)"),
             ApiError::UnsupportedMediaType => "Unsupported Content-Type; send application/json".into(),
             ApiError::RateLimited => "Rate limit exceeded".into(),
+            ApiError::Busy(m) => (*m).into(),
             ApiError::Unavailable { disk_full: true } => {
                 "Insufficient storage: the store cannot write (disk full); nothing was changed, retry later".into()
             }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use super::compute::Budget;
+use super::compute::{Budget, Lane};
 use super::error::ApiError;
 use super::fields::{Context, Date, Degrees, Id, InstantText, Int, Line, List, OneOf, Zone};
 use super::reply::{ApiResult, PAGE_MAX, ok, page_number, paginated};
@@ -925,7 +925,7 @@ async fn create(cx: Cx, kind: DriverKind, target: Target, d: DriverFields, setti
     let (driver, cursor) = cx
         .app
         .compute
-        .run(live.api.compute_budget_ms, move |_| -> Result<(Driver, Cursor), ApiError> {
+        .run(Lane::Change, live.api.compute_budget_ms, move |_| -> Result<(Driver, Cursor), ApiError> {
             let driver = build_driver(kind, &d, now, None, sdk)?;
             let cursor = first_fire(&driver, grace, &DebounceState::default(), now)?;
             Ok((driver, cursor))
@@ -1336,11 +1336,15 @@ pub async fn update(cx: Cx, i: UpdateSchedule) -> ApiResult {
         let (driver, cursor) = cx
             .app
             .compute
-            .run(cx.app.live().api.compute_budget_ms, move |_| -> Result<(Driver, Option<Cursor>), ApiError> {
-                let driver = build_driver(kind, &d, now, Some(&base), false)?;
-                let cursor = if active { Some(first_fire(&driver, grace, &debounce, now)?) } else { None };
-                Ok((driver, cursor))
-            })
+            .run(
+                Lane::Change,
+                cx.app.live().api.compute_budget_ms,
+                move |_| -> Result<(Driver, Option<Cursor>), ApiError> {
+                    let driver = build_driver(kind, &d, now, Some(&base), false)?;
+                    let cursor = if active { Some(first_fire(&driver, grace, &debounce, now)?) } else { None };
+                    Ok((driver, cursor))
+                },
+            )
             .await??;
         probe.driver = driver;
         if let Some(c) = cursor {
@@ -1509,7 +1513,7 @@ pub async fn preview_times(cx: Cx, i: PreviewInput) -> ApiResult {
     let data = cx
         .app
         .compute
-        .run(cx.app.live().api.compute_budget_ms, move |budget| {
+        .run(Lane::Preview, cx.app.live().api.compute_budget_ms, move |budget| {
             preview_request(i, schedule.as_ref(), &zone, now, budget)
         })
         .await??;

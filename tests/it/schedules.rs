@@ -1225,3 +1225,48 @@ fn manual_triggers_and_retries_count_as_running_for_the_overlap_policy() {
         "fires were skipped while an execution ran: {skipped:#?}"
     );
 }
+
+#[test]
+fn a_flood_of_previews_is_bounded_and_never_delays_creates() {
+    // Previews and schedule changes take separate permits, and waiting previews are bounded:
+    // beyond the bound a preview is refused with 429 and Retry-After; a cron create goes
+    // through while the previews still queue.
+    const BUDGET_MS: u64 = 1500;
+    let d = TestDaemon::start_with(&format!("[api]\ncompute_budget_ms = {BUDGET_MS}\nrate_limit_per_minute = 0\n"));
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let template = api.add_template(&domain, "t");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let waiting_max = 16; // compute::PREVIEW_WAITING_MAX
+    let clients = cores + waiting_max + 8;
+    let body = json!({"driver_type": "cron", "cron_expression": "* * * * * *", "cron_timezone": "America/New_York",
+                      "count": 1000,
+                      "rules": [{"rule_type": "calendar_window", "allow_days": [31], "allow_months": [2]}]});
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let (api, body) = (api.clone(), body.clone());
+            std::thread::spawn(move || api.post("preview_schedule", body))
+        })
+        .collect();
+    wait_for("previews queued", Duration::from_secs(30), || {
+        let (running, waiting) = compute_tasks(&api);
+        (running >= 1 && waiting >= 1).then_some(())
+    });
+    let r = api.post(
+        "add_cron_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "cron_expression": "0 9 * * 1-5",
+               "cron_timezone": "America/New_York", "is_one_off_task": false}),
+    );
+    assert_ok(&r);
+    let (_, still_waiting) = compute_tasks(&api);
+    assert!(still_waiting >= 1, "the previews were done before the create answered: the test proves nothing");
+    let answers: Vec<_> = threads.into_iter().map(|t| t.join().expect("client")).collect();
+    let refused: Vec<_> = answers.iter().filter(|r| r.status == 429).collect();
+    assert!(answers.iter().all(|r| r.status == 200 || r.status == 429), "only 200 or 429");
+    assert!(refused.len() >= clients - cores - waiting_max, "{} refused", refused.len());
+    for r in refused {
+        assert_eq!(r.error(), "Too many previews in progress; retry shortly");
+        assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"));
+    }
+}
