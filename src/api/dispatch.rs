@@ -323,10 +323,83 @@ fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, Api
             live.api.json_depth_max
         ))));
     }
-    match serde_json::from_slice::<Value>(raw) {
+    let duplicate = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(raw);
+    let parsed = serde::de::DeserializeSeed::deserialize(NoDuplicateKeys(&duplicate), &mut de).and_then(|v| {
+        de.end()?;
+        Ok(v)
+    });
+    match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::BadBody(Some("expected a JSON object".into()))),
-        Err(_) => Err(ApiError::BadBody(None)),
+        Err(_) => match duplicate.into_inner() {
+            Some(key) => Err(ApiError::invalid(&key, "given more than once in the body")),
+            None => Err(ApiError::BadBody(None)),
+        },
+    }
+}
+
+/// Reads a JSON value like `serde_json::Value` does, but refuses an object that names a key
+/// twice (RFC 8259 leaves the meaning open; serde_json keeps the last, a proxy in front may
+/// keep the first): the key is recorded in the cell and the read fails.
+struct NoDuplicateKeys<'a>(&'a std::cell::RefCell<Option<String>>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for NoDuplicateKeys<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(NoDuplicateKeys(self.0))? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                let e = serde::de::Error::custom(format!("duplicate key {key:?}"));
+                *self.0.borrow_mut() = Some(key);
+                return Err(e);
+            }
+            let v = map.next_value_seed(NoDuplicateKeys(self.0))?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Api, TestDaemon, assert_error, assert_ok};
+use crate::support::{Api, TestDaemon, assert_error, assert_invalid, assert_ok};
 
 struct Env {
     _d: TestDaemon,
@@ -382,4 +382,34 @@ fn instants_before_1970_or_after_9999_12_30_are_refused() {
     assert_eq!(utc, ["9999-12-27T00:00:00Z", "9999-12-28T00:00:00Z", "9999-12-29T00:00:00Z", "9999-12-30T00:00:00Z"]);
     assert_eq!(r.json["data"]["complete"], true);
     assert!(!r.text.contains("invalid-time"), "{}", r.text);
+}
+
+#[test]
+fn a_key_given_twice_in_a_body_is_refused_and_nothing_is_stored() {
+    // RFC 8259 leaves duplicate keys open: a proxy may read the first, serde the last. The
+    // daemon reads neither: 400 naming the key, at any depth.
+    let d = TestDaemon::start();
+    let api = d.client();
+    let before = api.total("get_domain_paginated");
+    let send = |raw: &str| {
+        Api::send(
+            api.request(reqwest::Method::POST, "add_domain")
+                .header("content-type", "application/json")
+                .body(raw.to_string()),
+        )
+    };
+    let r = send(r#"{"protocol_type":"http","domain":"first.example","domain":"second.example"}"#);
+    assert_invalid(&r, "domain");
+    assert!(r.error().contains("more than once"), "{}", r.text);
+    assert_eq!(api.total("get_domain_paginated"), before);
+    let domain = api.add_domain("127.0.0.1:9");
+    let r = Api::send(
+        api.request(reqwest::Method::POST, "add_webhook_template").header("content-type", "application/json").body(
+            format!(
+                r#"{{"webhook_name":"t","method":"POST","path":"/x","domain_uuid":"{domain}","request_body_json":{{"a":1,"a":2}}}}"#
+            ),
+        ),
+    );
+    assert_invalid(&r, "a");
+    assert_eq!(api.total("get_webhook_template_paginated"), 0);
 }
