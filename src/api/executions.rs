@@ -76,13 +76,13 @@ fn summary(e: &Execution) -> Value {
     })
 }
 
+/// An instant filter, read by the same rules as every instant the API takes (RFC 3339 with a
+/// valid offset, no leap second, 1970-01-01..9999-12-30; docs/api.md, "Limits").
 fn query_time(t: Option<&InstantText>, name: &str) -> Result<Option<i64>, ApiError> {
     match t {
         None => Ok(None),
         Some(s) => {
-            s.0.parse::<jiff::Timestamp>()
-                .map(|t| Some(t.as_millisecond()))
-                .map_err(|_| ApiError::invalid(name, "expected an RFC 3339 instant"))
+            crate::schedule::clocked::parse_instant(&s.0, "UTC").map(Some).map_err(|why| ApiError::invalid(name, why))
         }
     }
 }

@@ -413,3 +413,24 @@ fn a_key_given_twice_in_a_body_is_refused_and_nothing_is_stored() {
     assert_invalid(&r, "a");
     assert_eq!(api.total("get_webhook_template_paginated"), 0);
 }
+
+#[test]
+fn execution_list_time_filters_follow_the_instant_rules() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    for bad in [
+        "2024-01-01T00:00:00%2B25:00",
+        "2024-01-01T23:59:60Z",
+        "0001-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "9999-12-30T00:00:01Z",
+        "9999-12-31T23:59:59Z",
+    ] {
+        for field in ["from", "to"] {
+            let r = api.get(&format!("get_executions_paginated?{field}={bad}"));
+            assert_invalid(&r, field);
+        }
+    }
+    let r = api.get("get_executions_paginated?from=2024-01-01T00:00:00Z&to=2024-01-02T00:00:00%2B02:00");
+    assert_eq!(r.status, 200, "{}", r.text);
+}
