@@ -177,7 +177,7 @@ async fn idempotent(
     let app = cx.app.clone();
     let brand = cx.brand.id;
     let key_hash = auth::sha256(key.as_bytes());
-    let request_hash = fingerprint(&req, raw);
+    let request_hash = fingerprint(&app, &req, raw);
     let now = cx.now;
     if let Some(prev) = app.store.get_idempotent(brand, &key_hash)?
         && prev.created_ms + (ttl_s as i64) * 1000 > now
@@ -219,16 +219,21 @@ async fn idempotent(
     result.map(|r| (r, false))
 }
 
-/// Fields whose values are secrets: left out of a request's fingerprint, so the stored
-/// idempotency record holds no hash of a secret value (a short one could be guessed from it).
+/// Fields whose values are secrets: in a request's fingerprint only as a keyed digest (the
+/// vault's key), so the stored idempotency record holds nothing a short secret could be
+/// guessed from, and a retry with the same key but another secret value is still "a
+/// different request" (409), not a silent replay of the first.
 const SECRET_FIELDS: &[&str] = &["secret_value", "value"];
 
-/// What identifies "the same request" for an Idempotency-Key: the body, without secrets.
-fn fingerprint(req: &Req, raw: &[u8]) -> [u8; 32] {
+/// What identifies "the same request" for an Idempotency-Key: the body, secrets digested.
+fn fingerprint(app: &App, req: &Req, raw: &[u8]) -> [u8; 32] {
     if SECRET_FIELDS.iter().any(|f| req.body.contains_key(*f)) {
         let mut body = req.body.clone();
         for f in SECRET_FIELDS {
-            body.remove(*f);
+            if let Some(v) = body.get_mut(*f) {
+                let digest = app.vault.keyed_digest("idempotency fingerprint", v.to_string().as_bytes());
+                *v = Value::String(digest.iter().map(|b| format!("{b:02x}")).collect());
+            }
         }
         return auth::sha256(Value::Object(body).to_string().as_bytes());
     }

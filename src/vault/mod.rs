@@ -118,6 +118,19 @@ impl MasterKey {
             .map_err(|_| VaultError::Decrypt)
     }
 
+    /// HMAC-SHA256 under a key derived from the master key for `purpose` (HKDF-style: the
+    /// derived key is HMAC(master, purpose)), so a digest stored somewhere reveals nothing of
+    /// a short value without the master key.
+    fn keyed_digest(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut derive = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
+        derive.update(purpose);
+        let derived: Zeroizing<[u8; 32]> = Zeroizing::new(derive.finalize().into_bytes().into());
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(derived.as_ref()).expect("any key length");
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+
     fn opens_check(&self, check: &Sealed) -> bool {
         self.open(CHECK_AAD, check).is_ok_and(|p| p.as_slice() == CHECK_PLAINTEXT)
     }
@@ -181,6 +194,13 @@ impl Vault {
     /// Opens a secret value; fails if the ciphertext belongs to another id or was altered.
     pub fn open(&self, id: SecretId, sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         self.key().open(id.as_bytes(), sealed)
+    }
+
+    /// A keyed digest of `data` for `purpose` (e.g. the fingerprint of a request that carries a
+    /// secret value): equal inputs give equal digests under one master key, and a digest
+    /// cannot be turned back into a short value without that key.
+    pub fn keyed_digest(&self, purpose: &str, data: &[u8]) -> [u8; 32] {
+        self.key().keyed_digest(purpose.as_bytes(), data)
     }
 
     /// Seals a domain signing secret, binding the domain id and the key's creation time.

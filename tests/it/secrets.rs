@@ -217,3 +217,29 @@ fn another_brands_secrets_are_invisible() {
     assert_eq!(b.get("get_secrets_paginated?page=1").json, b_list, "B's list changed");
     assert_eq!(value_of(&a, &a_uuid)["secret_value"], "A-VALUE");
 }
+
+#[test]
+fn an_idempotency_key_reused_with_another_secret_value_is_a_conflict() {
+    // The fingerprint of a request that carries a secret holds a keyed digest of the value, so
+    // a retry with a different value is "a different request" (409), not a silent replay.
+    let d = TestDaemon::start();
+    let api = d.client();
+    let id = api.add_secret("rot", "ORIGINAL-1");
+    let update = |value: &str| {
+        Api::send(
+            api.request(reqwest::Method::POST, "update_secret_value")
+                .header("idempotency-key", "rotate-1")
+                .json(&json!({"secret_uuid": id, "secret_value": value})),
+        )
+    };
+    let first = update("ROTATED-1");
+    assert_ok(&first);
+    let replay = update("ROTATED-1");
+    assert_ok(&replay);
+    assert_eq!(replay.headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    let other = update("ROTATED-2");
+    assert_eq!(other.status, 409, "{}", other.text);
+    let r = api.post("get_value_of_secret", json!({"secret_uuid": id}));
+    assert_ok(&r);
+    assert!(r.text.contains("ROTATED-1") && !r.text.contains("ROTATED-2"), "{}", r.text);
+}
