@@ -155,8 +155,10 @@ pub fn embedded_ipv4(v6: Ipv6Addr) -> Vec<(Embedding, Ipv4Addr)> {
 /// most clouds) and AWS's IPv6 metadata address; "this network" 0.0.0.0/8 and `::`.
 const ALWAYS_DENIED: &[&str] = &["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "0.0.0.0/8", "::/128"];
 
-/// Denied by `strict` in addition: loopback, private, shared (CGNAT), unique-local, multicast,
-/// benchmarking, reserved and documentation ranges.
+/// Denied by `strict` in addition: loopback, private, shared (CGNAT), unique-local and the
+/// deprecated site-local, multicast, benchmarking (198.18/15, 2001:2::/48), discard-only
+/// (100::/64), ORCHID, SRv6 SIDs (5f00::/16, RFC 9602), reserved and documentation ranges
+/// (IANA's special-purpose address registries).
 const STRICT_DENIED: &[&str] = &[
     "127.0.0.0/8",
     "10.0.0.0/8",
@@ -172,8 +174,15 @@ const STRICT_DENIED: &[&str] = &[
     "240.0.0.0/4",
     "::1/128",
     "fc00::/7",
+    "fec0::/10",
     "ff00::/8",
+    "100::/64",
+    "2001:2::/48",
+    "2001:10::/28",
+    "2001:20::/28",
     "2001:db8::/32",
+    "3fff::/20",
+    "5f00::/16",
 ];
 
 /// The preset lists, parsed once (the check runs on every connection).
@@ -330,9 +339,25 @@ mod tests {
     #[test]
     fn strict_denies_private_ranges_and_allow_overrides() {
         let mut p = EgressPolicy { preset: Preset::Strict, allow: Vec::new(), deny: Vec::new() };
-        for a in ["127.0.0.1", "10.0.0.1", "172.20.0.1", "192.168.1.1", "::1", "fd12::1", "::ffff:127.0.0.1"] {
+        for a in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.20.0.1",
+            "192.168.1.1",
+            "::1",
+            "fd12::1",
+            "::ffff:127.0.0.1",
+            "fec0::1",
+            "100::1",
+            "2001:2::1",
+            "2001:10::1",
+            "2001:20::1",
+            "3fff::1",
+            "5f00::1",
+        ] {
             assert!(p.check(ip(a)).is_err(), "{a}");
         }
+        assert!(p.check(ip("2606:4700::1111")).is_ok(), "a public IPv6 address");
         assert!(p.check(ip("93.184.216.34")).is_ok());
         p.allow.push(Cidr::parse("10.20.0.0/16").unwrap());
         assert!(p.check(ip("10.20.3.4")).is_ok());
