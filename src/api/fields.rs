@@ -4,8 +4,8 @@
 //!
 //! | Type | JSON | Checked |
 //! |---|---|---|
-//! | [`Line<MAX>`] | string | ≤ MAX characters, no control characters (names, ids, zones, times) |
-//! | [`Text<MAX>`] | string | ≤ MAX characters, no control characters but tab, CR, LF (descriptions) |
+//! | [`Line<MAX>`] | string | ≤ MAX characters, no control characters, no invisible bidi/zero-width characters (names, ids, zones, times) |
+//! | [`Text<MAX>`] | string | ≤ MAX characters, no control characters but tab, CR, LF, no invisible bidi/zero-width characters (descriptions) |
 //! | [`Int<MIN, MAX>`] | integer | MIN ≤ value ≤ MAX (a float or a string is refused) |
 //! | [`Id`] | string | a UUID (surrounding spaces allowed) |
 //! | [`OneOf<T>`] | string | one of `T::VALUES` (read with the model's own parser) |
@@ -28,12 +28,23 @@ use serde_json::{Map, Value};
 
 use super::input::or_list;
 
+/// Invisible format characters that can disguise text in a list, a log line or a terminal:
+/// the bidirectional controls (Unicode's "Trojan Source" set: ALM, LRM, RLM, LRE…RLO,
+/// LRI…PDI) and the zero-width or invisible characters without a joining use (ZWSP, word
+/// joiner and invisible operators, BOM). ZWJ/ZWNJ stay allowed: scripts and emoji need them.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
 fn check_chars(s: &str, max: usize, multiline: bool) -> Result<(), String> {
     if s.chars().count() > max {
         return Err(format!("longer than {max} characters"));
     }
     if let Some(c) = s.chars().find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
         return Err(format!("contains the control character U+{:04X}", c as u32));
+    }
+    if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
+        return Err(format!("contains the invisible formatting character U+{:04X}", c as u32));
     }
     Ok(())
 }

@@ -242,6 +242,21 @@ fn nul_and_control_characters_in_names_are_refused() {
             "Invalid field value: secret_key (contains the control character U+0007)",
         ),
         (
+            "add_webhook_template",
+            json!({"webhook_name": "invoice\u{202e}fdp.exe", "method": "POST", "path": "/x", "domain_uuid": e.domain}),
+            "Invalid field value: webhook_name (contains the invisible formatting character U+202E)",
+        ),
+        (
+            "add_workflow_template",
+            json!({"workflow_name": "zero\u{200b}width", "runtype": "fifo_sequential"}),
+            "Invalid field value: workflow_name (contains the invisible formatting character U+200B)",
+        ),
+        (
+            "add_interval_schedule",
+            interval(&e.template, json!({"name": "\u{feff}bom"})),
+            "Invalid field value: name (contains the invisible formatting character U+FEFF)",
+        ),
+        (
             "add_workflow_template",
             json!({"name": "w", "mode": "fifo", "steps": [{"url": "http://127.0.0.1:9/a", "id": "a\u{7f}"}]}),
             "Invalid field value: steps[0].id (contains the control character U+007F)",
