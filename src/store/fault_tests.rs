@@ -4,8 +4,8 @@
 //!
 //! Failpoints are process-wide (the `fail` crate), so these tests take one lock
 //! ([`super::FAULT_LOCK`], shared with the simulation test); each turns fault injection on for
-//! its own store only (`Store::inject_faults`), which keeps the other
-//! unit tests that run in parallel out of it.
+//! its own store only (`Store::inject_faults`), which keeps the other unit tests that run in
+//! parallel out of it.
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -10,7 +10,8 @@
 //! - a record is for an instant of its schedule's driver, with the fire's idempotency key and
 //!   the deterministic jitter; `missed` only for an instant that came due while the daemon or
 //!   the store was down; `skipped` only by a rule or an overlap policy the schedule has;
-//! - cursors never move back; schedules without an end stay active;
+//! - cursors never move back; schedules without an end stay active; a `skip` or `buffer_one`
+//!   schedule never has two unfinished executions;
 //! - an execution leaves the pending index only with a final status, and a final status never
 //!   changes (checked on a rotating sample every step, on all of them at the end);
 //! - every request on the wire has a record, is not for a `missed`/`skipped` instant, is not
@@ -81,6 +82,8 @@ struct SchedState {
     deferred: Vec<Millis>,
     /// Records of instants that fired (pending, then succeeded/failed).
     fired: u64,
+    /// Of those, the ones not finished.
+    unfinished: HashSet<ExecutionId>,
 }
 
 struct ExecState {
@@ -176,6 +179,7 @@ impl Checker {
             summaries: BTreeMap::new(),
             deferred: Vec::new(),
             fired: 0,
+            unfinished: HashSet::new(),
             spec,
         });
     }
@@ -252,11 +256,12 @@ impl Checker {
         if seen != self.scheds.len() {
             self.fail(format!("{seen} schedules stored, {} created", self.scheds.len()));
         }
-        for e in fresh {
-            self.ingest(e);
-        }
+        // What finished first: a fire recorded in the same snapshot may depend on it.
         for (id, e) in left {
             self.left_pending(id, e);
+        }
+        for e in fresh {
+            self.ingest(e);
         }
         if let Some(pending) = &pending {
             for id in pending {
@@ -350,6 +355,21 @@ impl Checker {
             self.count_final(&e);
         } else {
             self.pending.insert(e.id);
+            self.scheds[i].unfinished.insert(e.id);
+            // `skip` and `buffer_one` start a fire only when nothing of the schedule runs.
+            let s = &self.scheds[i];
+            if s.unfinished.len() > 1 && s.spec.overlap != OverlapPolicy::Allow && !s.spec.driver.is_one_off() {
+                let others: Vec<_> = s
+                    .unfinished
+                    .iter()
+                    .filter(|x| **x != e.id)
+                    .map(|x| (self.execs[x].instant, self.execs[x].attempts))
+                    .collect();
+                self.fail(format!(
+                    "schedule {sid} (overlap {:?}): {key} ({:?}, created {}) fired while {others:?} (instant, attempts) had not finished",
+                    s.spec.overlap, e.trigger, e.created_ms
+                ));
+            }
         }
         self.by_key.insert(key, e.id);
         self.order.push(e.id);
@@ -418,6 +438,7 @@ impl Checker {
         if let Some(st) = self.execs.get_mut(&id) {
             st.status = e.status;
             st.attempts = e.attempts.len();
+            self.scheds[st.sched].unfinished.remove(&id);
         }
         self.pending.remove(&id);
         self.count_final(&e);
