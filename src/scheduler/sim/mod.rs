@@ -185,6 +185,7 @@ struct ActiveFault {
 struct Counters {
     steps: u64,
     kills: u64,
+    queues_lost: u64,
     store_faults: u64,
     mix_changes: u64,
     downtime_ms: i64,
@@ -206,6 +207,8 @@ struct Sim {
     fault: Option<ActiveFault>,
     /// The step at which the last store fault was switched off.
     fault_ended_step: u64,
+    /// The last life was killed with its writer's queue lost (commits fail until it ends).
+    lose_queue: bool,
     counters: Counters,
 }
 
@@ -230,7 +233,7 @@ fn simulation() {
     let secs = wall.elapsed_secs();
     let (c, s) = (&sim.counters, &sim.checker.stats);
     eprintln!(
-        "simulation: seed {:#x}: {} steps, {:.1} simulated min ({:.1} min down), {} lives, {} kills, {} store faults, \
+        "simulation: seed {:#x}: {} steps, {:.1} simulated min ({:.1} min down), {} lives, {} kills ({} losing the writer's queue), {} store faults, \
          {} receiver mixes; {} records: {} fired, {} missed (+{} summarised), {} skipped; {} requests, {} succeeded, \
          {} failed, {} duplicates after kills; {} unreadable steps; {:.1} s, {:.0} steps/s",
         sim.cfg.seed,
@@ -239,6 +242,7 @@ fn simulation() {
         c.downtime_ms as f64 / 60_000.0,
         sim.lives,
         c.kills,
+        c.queues_lost,
         c.store_faults,
         c.mix_changes,
         s.records,
@@ -280,6 +284,7 @@ impl Sim {
             phase: Phase::Faulty,
             fault: None,
             fault_ended_step: 0,
+            lose_queue: false,
             counters: Counters::default(),
             cfg,
         }
@@ -339,6 +344,10 @@ impl Sim {
         self.lives += 1;
         let clock = Arc::new(TokioClock::new(self.now_ms));
         let store = self.open_store();
+        // The previous life's writer has let go of the file: nothing it had queued committed.
+        if std::mem::take(&mut self.lose_queue) {
+            fail::remove("store::commit");
+        }
         let vault = Vault::load(KeySource::File(self.key_path.clone()), &store)
             .await
             .unwrap_or_else(|e| self.die(format!("vault: {e}")));
@@ -421,6 +430,14 @@ impl Sim {
             let faulty = self.fault.is_some() || !writable || step < self.fault_ended_step + 3;
             self.checker.check(&store, &self.log, now, faulty, life_start);
             if kill {
+                // Half the kills also lose what the writer has queued and not committed yet (a
+                // `kill -9` before the fsync); the others let it commit (a kill just after).
+                if self.rng.chance(0.5) && self.fault.as_ref().is_none_or(|f| f.point != "store::commit") {
+                    fail::cfg("store::commit", "return").unwrap_or_else(|e| self.die(e));
+                    store.inject_faults(true);
+                    self.lose_queue = true;
+                    self.counters.queues_lost += 1;
+                }
                 return LifeEnd::Killed;
             }
             match self.phase {
