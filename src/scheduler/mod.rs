@@ -17,6 +17,8 @@
 
 pub mod fire;
 mod runs;
+#[cfg(all(test, feature = "failpoints"))]
+mod sim;
 #[cfg(test)]
 mod tests;
 

@@ -2,9 +2,10 @@
 //! or a panic, after any number of its writes — leaves the store exactly as it was, and the
 //! other operations of its batch still commit.
 //!
-//! Failpoints are process-wide (the `fail` crate), so these tests take one lock; each turns
-//! fault injection on for its own store only (`Store::inject_faults`), which keeps the other
-//! unit tests that run in parallel out of it.
+//! Failpoints are process-wide (the `fail` crate), so these tests take one lock
+//! ([`super::FAULT_LOCK`], shared with the simulation test); each turns fault injection on for
+//! its own store only (`Store::inject_faults`), which keeps the other unit tests that run in
+//! parallel out of it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -16,9 +17,6 @@ use super::*;
 use crate::model::*;
 use crate::schedule::Driver;
 use crate::schedule::interval::{IntervalSpec, Period};
-
-/// One fault test at a time (failpoints are process-wide).
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(
@@ -538,7 +536,7 @@ async fn fail_after_each_write(store: &Store, name: &str, op: &Op, action: &str)
 
 #[tokio::test]
 async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() {
-    let _serial = SERIAL.lock().await;
+    let _serial = super::FAULT_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let fx = fixture(&store).await;
@@ -561,7 +559,7 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
 
 #[tokio::test]
 async fn a_panicking_operation_is_undone_and_the_writer_keeps_serving() {
-    let _serial = SERIAL.lock().await;
+    let _serial = super::FAULT_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let fx = fixture(&store).await;
@@ -584,7 +582,7 @@ async fn a_panicking_operation_is_undone_and_the_writer_keeps_serving() {
 
 #[tokio::test]
 async fn a_failed_commit_fails_the_batch_marks_the_store_unwritable_and_recovers() {
-    let _serial = SERIAL.lock().await;
+    let _serial = super::FAULT_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let fx = fixture(&store).await;
@@ -620,7 +618,7 @@ async fn a_failed_commit_fails_the_batch_marks_the_store_unwritable_and_recovers
 
 #[tokio::test]
 async fn an_io_fault_inside_an_operation_fails_its_batch_and_the_store_recovers() {
-    let _serial = SERIAL.lock().await;
+    let _serial = super::FAULT_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let fx = fixture(&store).await;
@@ -652,7 +650,7 @@ async fn an_io_fault_inside_an_operation_fails_its_batch_and_the_store_recovers(
 
 #[tokio::test]
 async fn read_faults_are_errors_not_absent_records() {
-    let _serial = SERIAL.lock().await;
+    let _serial = super::FAULT_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let fx = fixture(&store).await;

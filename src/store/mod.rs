@@ -11,6 +11,8 @@
 mod codec;
 mod error;
 mod health;
+#[cfg(all(test, feature = "failpoints"))]
+mod inspect;
 mod ops;
 mod tables;
 mod undo;
@@ -18,6 +20,8 @@ mod writer;
 
 pub use error::StoreError;
 pub use health::WriteHealth;
+#[cfg(all(test, feature = "failpoints"))]
+pub(crate) use inspect::Inspect;
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
@@ -144,6 +148,60 @@ pub struct Store {
     /// Whether failpoints apply to this store (test builds).
     #[cfg(feature = "failpoints")]
     faults: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Counts the writes queued in the writer or being committed, and signals when one is handed
+/// over (test builds). The simulation test (`scheduler::sim`) runs the daemon under tokio's
+/// paused clock, which jumps to the next timer whenever the runtime has nothing to do — also
+/// while every task waits for the writer thread. The simulation blocks the runtime while a
+/// write is in flight, so that a commit takes no simulated time, as it takes almost none of the
+/// real time schedules are measured in.
+#[cfg(all(test, feature = "failpoints"))]
+#[derive(Default)]
+pub(crate) struct WriteGauge {
+    in_flight: std::sync::Mutex<usize>,
+    idle: std::sync::Condvar,
+    started: tokio::sync::Notify,
+}
+
+#[cfg(all(test, feature = "failpoints"))]
+impl WriteGauge {
+    /// Writes in flight.
+    pub fn in_flight(&self) -> usize {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Blocks the calling thread until no write is in flight (or `max` has passed).
+    pub fn wait_idle(&self, max: std::time::Duration) {
+        let n = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.idle.wait_timeout_while(n, max, |n| *n > 0);
+    }
+
+    /// Waits until a write is handed over (at once if one was since the last wait).
+    pub async fn started(&self) {
+        self.started.notified().await;
+    }
+
+    pub(crate) fn enter(self: &Arc<Self>) -> WriteInFlight {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.started.notify_one();
+        WriteInFlight(self.clone())
+    }
+}
+
+/// One write in flight; counted down when dropped (answered, or dropped unanswered).
+#[cfg(all(test, feature = "failpoints"))]
+pub(crate) struct WriteInFlight(Arc<WriteGauge>);
+
+#[cfg(all(test, feature = "failpoints"))]
+impl Drop for WriteInFlight {
+    fn drop(&mut self) {
+        let mut n = self.0.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            self.0.idle.notify_all();
+        }
+    }
 }
 
 impl Store {
@@ -285,6 +343,12 @@ impl Store {
         self.faults.store(on, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// The writes in flight (test builds; see [`WriteGauge`]).
+    #[cfg(all(test, feature = "failpoints"))]
+    pub(crate) fn write_gauge(&self) -> Arc<WriteGauge> {
+        self.writer.gauge.clone()
+    }
+
     /// Every row of every table, in order (tests compare the whole store before and after an
     /// operation that must write nothing).
     #[cfg(feature = "failpoints")]
@@ -375,6 +439,12 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     w.commit().map_err(StoreError::from_db)?;
     Ok(())
 }
+
+/// One fault-injecting test at a time: failpoints are process-wide (the `fail` crate), so the
+/// store's fault tests and the simulation test (`scheduler::sim`) hold this while they
+/// configure them.
+#[cfg(all(test, feature = "failpoints"))]
+pub(crate) static FAULT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[cfg(all(test, feature = "failpoints"))]
 mod fault_tests;

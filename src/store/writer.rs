@@ -30,8 +30,10 @@ use crate::metrics::Metrics;
 use crate::time::Stopwatch;
 
 /// How often a store that cannot write tries to recover (reopen the file, commit a probe).
-/// Writes that arrive in between fail at once instead of waiting for the disk.
-pub const RECOVERY_INTERVAL: Duration = Duration::from_secs(1);
+/// Writes that arrive in between fail at once instead of waiting for the disk. Unit tests use
+/// a short interval: the simulation test (`scheduler::sim`) injects many store outages and
+/// would otherwise spend a real second on each.
+pub const RECOVERY_INTERVAL: Duration = Duration::from_millis(if cfg!(test) { 50 } else { 1000 });
 
 /// While the last fault was a full disk, a recovery probe is only tried once the file system
 /// has at least this much free space: a probe on a full disk fails, and every failure makes
@@ -61,6 +63,9 @@ enum Msg {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Msg>,
+    /// Writes queued or being committed (unit tests: the simulation test waits for them).
+    #[cfg(all(test, feature = "failpoints"))]
+    pub(super) gauge: Arc<super::WriteGauge>,
 }
 
 impl Writer {
@@ -86,7 +91,11 @@ impl Writer {
             .name("store-writer".into())
             .spawn(move || thread.run(rx))
             .expect("spawn the store writer thread");
-        Writer { tx }
+        Writer {
+            tx,
+            #[cfg(all(test, feature = "failpoints"))]
+            gauge: Arc::default(),
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -98,6 +107,8 @@ impl Writer {
         op: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
+        #[cfg(all(test, feature = "failpoints"))]
+        let busy = self.gauge.enter();
         let job: Job = Box::new(move |w| {
             failpoint!("store::op");
             let result = w.and_then(op);
@@ -112,6 +123,8 @@ impl Writer {
                         (Err(e), Ok(_)) => Err(e.clone()),
                     };
                     let _ = reply.send(out);
+                    #[cfg(all(test, feature = "failpoints"))]
+                    drop(busy);
                 }),
             }
         });
