@@ -294,7 +294,11 @@ pub async fn start<D: Dispatch>(
     }
     // Every unfinished execution is resumed: a retry waiting for its backoff gets its timer
     // back, the rest go to delivery now (which re-parks what its queues cannot hold).
-    s.store.clear_spilled().await?;
+    if let Err(e) = s.store.clear_spilled().await {
+        // A store that cannot write at start-up (a full disk) must not keep the daemon from
+        // starting: parked entries left behind only point at executions resumed below.
+        tracing::warn!(error = %e, "could not clear the parked-execution table at start-up");
+    }
     let mut resumed = 0usize;
     let mut retries = Vec::new();
     let (running, resume) = (&mut s.running, &mut s.resume);
