@@ -137,7 +137,7 @@ impl Store {
             let mut dt = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
             let current_domains: Vec<Domain> = all_prefix(&dt, "domains", &[])?;
             if current != expected || current_domains != expected_domains {
-                return Err(StoreError::Invalid("secrets changed during key rotation; run it again".into()));
+                return Err(StoreError::State("secrets changed during key rotation; run it again".into()));
             }
             for d in &domains {
                 put(&mut dt, &key(&[d.brand.as_bytes(), d.id.as_bytes()]), d)?;
