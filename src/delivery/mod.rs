@@ -493,9 +493,16 @@ impl Engine {
                     _ if code == 410 => Some("410 Gone: the receiver asked to stop; no more retries".into()),
                     _ => read_error,
                 };
-                let excerpt = String::from_utf8_lossy(&kept[..kept.len().min(RESPONSE_EXCERPT_BYTES_MAX)]).into_owned();
+                // A receiver may echo what it was sent: the secrets of this request never
+                // reach the record (nor, through a step's response, the next step's context).
+                let text = req.mask_secrets(&String::from_utf8_lossy(&kept));
+                let mut cut = text.len().min(RESPONSE_EXCERPT_BYTES_MAX);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let excerpt = text[..cut].to_string();
                 let mut r = finish(Some(code), error, Some(excerpt), latency_ms, outcome);
-                r.attempt.response_json = serde_json::from_slice(&kept).ok();
+                r.attempt.response_json = serde_json::from_slice(&kept).ok().map(|v| req.mask_secrets_in(v));
                 r.classified_ms = now;
                 r
             }

@@ -75,6 +75,43 @@ pub struct Rendered {
     /// The request as recorded: method, url (without the query), query, headers, body;
     /// secrets masked.
     pub masked: Value,
+    /// The secrets this request carries (name, value), so that a receiver that echoes one
+    /// back does not get it into the record: [`Rendered::mask_secrets`].
+    pub secrets: Vec<(String, zeroize::Zeroizing<String>)>,
+}
+
+/// Secret values shorter than this are not masked in responses: a one- or two-character
+/// "secret" would mask ordinary text everywhere.
+const MASKED_SECRET_CHARS_MIN: usize = 4;
+
+impl Rendered {
+    /// `text` with every value of a secret this request carries replaced by its placeholder
+    /// `{{ #name }}`: response excerpts and parsed responses are stored, and a receiver may
+    /// echo what it was sent.
+    pub fn mask_secrets(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (name, value) in &self.secrets {
+            if value.chars().count() >= MASKED_SECRET_CHARS_MIN && out.contains(value.as_str()) {
+                out = out.replace(value.as_str(), &format!("{{{{ #{name} }}}}"));
+            }
+        }
+        out
+    }
+
+    /// [`Rendered::mask_secrets`] over every string (keys too) of a JSON value.
+    pub fn mask_secrets_in(&self, v: Value) -> Value {
+        if self.secrets.is_empty() {
+            return v;
+        }
+        match v {
+            Value::String(s) => Value::String(self.mask_secrets(&s)),
+            Value::Array(a) => Value::Array(a.into_iter().map(|x| self.mask_secrets_in(x)).collect()),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, x)| (self.mask_secrets(&k), self.mask_secrets_in(x))).collect())
+            }
+            other => other,
+        }
+    }
 }
 
 /// Percent-encodes every byte except RFC 3986 unreserved characters (and `/` when
@@ -238,6 +275,7 @@ pub fn render(
     // A secret the store cannot read is not a missing secret: remember the fault and report
     // it instead of "unresolved".
     let store_fault: std::cell::RefCell<Option<crate::store::StoreError>> = std::cell::RefCell::new(None);
+    let used: std::cell::RefCell<Vec<(String, zeroize::Zeroizing<String>)>> = std::cell::RefCell::new(Vec::new());
     let secrets = |name: &str| -> Option<String> {
         let s = match store.find_secret(brand, name) {
             Ok(s) => s?,
@@ -247,12 +285,20 @@ pub fn render(
             }
         };
         let plain = vault.open(s.id, &s.sealed).ok()?;
-        String::from_utf8(plain.to_vec()).ok()
+        let value = String::from_utf8(plain.to_vec()).ok()?;
+        let mut used = used.borrow_mut();
+        if !used.iter().any(|(n, _)| n == name) {
+            used.push((name.to_string(), zeroize::Zeroizing::new(value.clone())));
+        }
+        Some(value)
     };
     let rendered = render_with(context, secrets, t, d);
     match store_fault.into_inner() {
         Some(e) => Err(RenderError::Store(e)),
-        None => rendered,
+        None => rendered.map(|mut r| {
+            r.secrets = used.into_inner();
+            r
+        }),
     }
 }
 
@@ -292,6 +338,7 @@ fn render_with(
         headers: header_map,
         body: body.map(|b| serde_json::to_vec(&b).expect("JSON values serialise")),
         masked,
+        secrets: Vec::new(),
     })
 }
 

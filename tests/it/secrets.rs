@@ -243,3 +243,38 @@ fn an_idempotency_key_reused_with_another_secret_value_is_a_conflict() {
     assert_ok(&r);
     assert!(r.text.contains("ROTATED-1") && !r.text.contains("ROTATED-2"), "{}", r.text);
 }
+
+#[test]
+fn a_receiver_that_echoes_a_secret_does_not_get_it_into_the_record() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = crate::receiver::Receiver::start();
+    let secret = "sk_live_ECHOED_51f0c2";
+    rx.set_script(crate::receiver::Script {
+        body: format!("{{\"you_sent\": \"Bearer {secret}\", \"note\": \"{secret}\"}}"),
+        ..crate::receiver::Script::default()
+    });
+    let domain = api.add_domain(&rx.host());
+    api.add_secret("tok", secret);
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "echo", "method": "POST", "path": "/e", "domain_uuid": domain,
+               "headers_json": {"Authorization": "Bearer {{ #tok }}"}}),
+    );
+    assert_ok(&r);
+    let t = r.json["webhook_uuid"].as_str().unwrap().to_string();
+    let r = api.post("execute_webhook_template", json!({"webhook_uuid": t}));
+    assert_ok(&r);
+    let id = r.json["execution_uuid"].as_str().unwrap().to_string();
+    let e = crate::support::wait_for("the execution to succeed", std::time::Duration::from_secs(30), || {
+        let r = api.post("get_execution_details", json!({"execution_uuid": id}));
+        (r.json["data"]["status"] == "succeeded").then_some(r.json["data"].clone())
+    });
+    let text = e.to_string();
+    assert!(!text.contains(secret), "the echoed secret is in the record: {e:#}");
+    assert!(text.contains("{{ #tok }}"), "the echo is masked with the placeholder: {e:#}");
+    let mut d = d;
+    assert_eq!(d.stop(), Some(0));
+    let file = std::fs::read(d.store_file()).expect("read the store file");
+    assert!(!file.windows(secret.len()).any(|w| w == secret.as_bytes()), "the store file holds the echoed secret");
+}
