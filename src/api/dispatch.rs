@@ -46,7 +46,7 @@ pub async fn entry(
     let endpoint = endpoints::find(action.trim_end_matches('/'));
     let route = endpoint.map(|e| e.name).unwrap_or("unknown");
     let mut rate = None;
-    let outcome = handle(&app, endpoint, method, &headers, query, body, &mut rate).await;
+    let outcome = handle(&app, &action, endpoint, method, &headers, query, body, &mut rate).await;
     let response = match outcome {
         Ok((reply, replayed)) => {
             let mut r = (reply.status, axum::Json(reply.body)).into_response();
@@ -105,12 +105,29 @@ fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Respo
     r
 }
 
+/// The 404 for an action name no endpoint has, naming the closest one when it is close
+/// enough to be a typo (`add_interval_schedul`, `get_execution_paginated`).
+fn unknown_action(action: &str) -> ApiError {
+    let action = action.trim_end_matches('/');
+    let suggestion = endpoints::ENDPOINTS
+        .iter()
+        .map(|e| (strsim::jaro_winkler(action, e.name), e.name))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name);
+    // The name is echoed, so keep it short and printable.
+    let shown: String = action.chars().filter(|c| !c.is_control()).take(64).collect();
+    ApiError::UnknownAction { action: shown, suggestion }
+}
+
 fn new_request_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     app: &Arc<App>,
+    action: &str,
     endpoint: Option<&'static Endpoint>,
     method: Method,
     headers: &HeaderMap,
@@ -118,7 +135,7 @@ async fn handle(
     body: Body,
     rate: &mut Option<Decision>,
 ) -> Result<(Reply, bool), ApiError> {
-    let endpoint = endpoint.ok_or(ApiError::NotFound("Resource"))?;
+    let endpoint = endpoint.ok_or_else(|| unknown_action(action))?;
     let live = app.live();
     let now = app.clock.now_ms();
     let (brand, key_id) = authenticate(app, headers)?;
@@ -248,8 +265,10 @@ fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// to that brand. Every failure is a 401 that reveals nothing about which part was wrong
 /// beyond the documented messages.
 fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiError> {
-    let presented = header_str(headers, "x-hookpulse-api-key").ok_or(ApiError::Unauthorized("Missing API key"))?;
-    let brand_raw = header_str(headers, "x-brand-uuid").ok_or(ApiError::Unauthorized("Missing brand UUID"))?;
+    let presented = header_str(headers, "x-hookpulse-api-key")
+        .ok_or(ApiError::Unauthorized("Missing API key: send it in the x-hookpulse-api-key header"))?;
+    let brand_raw = header_str(headers, "x-brand-uuid")
+        .ok_or(ApiError::Unauthorized("Missing brand UUID: send it in the x-brand-uuid header"))?;
     let brand_id = BrandId::parse(brand_raw).ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
     let key = app
         .store
@@ -337,11 +356,31 @@ fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, Api
     match parsed {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(ApiError::BadBody(Some("expected a JSON object".into()))),
-        Err(_) => match duplicate.into_inner() {
+        Err(e) => match duplicate.into_inner() {
             Some(key) => Err(ApiError::invalid(&key, "given more than once in the body")),
-            None => Err(ApiError::BadBody(None)),
+            None => Err(ApiError::BadBody(Some(json_syntax_error(&e)))),
         },
     }
+}
+
+/// `not valid JSON: <what> at line L, column C` for a body serde_json could not read. Only the
+/// kind of error is named, never the text around it (a body may hold a secret).
+fn json_syntax_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "the body ends early".to_string(),
+        serde_json::error::Category::Syntax => {
+            // serde_json's messages ("expected `,` or `}`", "trailing comma", "invalid escape",
+            // "control character (\\u0000-\\u001F) found while parsing a string") never quote
+            // the input; its Display adds the position, which is given below instead.
+            let full = e.to_string();
+            match full.rsplit_once(" at line ") {
+                Some((msg, _)) => msg.to_string(),
+                None => full,
+            }
+        }
+        serde_json::error::Category::Io | serde_json::error::Category::Data => "unreadable value".to_string(),
+    };
+    format!("not valid JSON: {what} at line {}, column {}", e.line(), e.column())
 }
 
 /// Reads a JSON value like `serde_json::Value` does, but refuses an object that names a key

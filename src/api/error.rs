@@ -20,6 +20,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     /// 404 `<Thing> not found`
     NotFound(&'static str),
+    /// 404 `Resource not found: no action <name>`, with `(did you mean <action>?)` when an
+    /// action's name is close (Jaro–Winkler ≥ 0.85) and a pointer to `/openapi.json`
+    UnknownAction { action: String, suggestion: Option<&'static str> },
     /// 404 `<Thing> not found`, plus the id that was asked for under `key`
     NotFoundWith { what: &'static str, key: &'static str, id: String },
     /// 405
@@ -68,7 +71,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::NotFound(_) | ApiError::NotFoundWith { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotFoundWith { .. } | ApiError::UnknownAction { .. } => {
+                StatusCode::NOT_FOUND
+            }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -94,6 +99,10 @@ impl ApiError {
             ApiError::Unauthorized(m) => (*m).into(),
             ApiError::NotFound(what) | ApiError::NotFoundWith { what, .. } => {
                 format!("{what} not found")
+            }
+            ApiError::UnknownAction { action, suggestion } => {
+                let hint = suggestion.map(|s| format!(" (did you mean {s}?)")).unwrap_or_default();
+                format!("Resource not found: no action {action:?}{hint}; GET /openapi.json lists them all")
             }
             ApiError::MethodNotAllowed(allowed) => format!("Method not allowed; use {allowed}"),
             ApiError::Conflict { message, .. } => message.clone(),

@@ -23,13 +23,27 @@ pub const DEFAULT_TOML: &str = include_str!("../../config/hookwheel.toml");
 /// One configuration problem, with the dotted key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The key's dotted path (`server.listen[0]`), empty for a file-level problem.
     pub path: String,
     pub message: String,
+    /// The 1-based line of the file where the key (or, for a missing key, its table) is
+    /// written; `None` for a value that comes from the defaults or an override.
+    pub line: Option<usize>,
+}
+
+impl ConfigError {
+    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError { path: path.into(), message: message.into(), line: None }
+    }
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() { write!(f, "{}", self.message) } else { write!(f, "{}: {}", self.path, self.message) }
+        match (&self.path, self.line) {
+            (p, _) if p.is_empty() => write!(f, "{}", self.message),
+            (p, Some(l)) => write!(f, "{p}: {} (line {l})", self.message),
+            (p, None) => write!(f, "{p}: {}", self.message),
+        }
     }
 }
 
@@ -140,12 +154,8 @@ impl Config {
     /// Loads `file` (or only the defaults), applies overrides, validates.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigErrors> {
         let text = match file {
-            Some(p) => std::fs::read_to_string(p).map_err(|e| {
-                ConfigErrors(vec![ConfigError {
-                    path: String::new(),
-                    message: format!("cannot read {}: {e}", p.display()),
-                }])
-            })?,
+            Some(p) => std::fs::read_to_string(p)
+                .map_err(|e| ConfigErrors(vec![ConfigError::new("", format!("cannot read {}: {e}", p.display()))]))?,
             None => String::new(),
         };
         Config::from_toml(&text, overrides)
@@ -155,7 +165,11 @@ impl Config {
     pub fn from_toml(text: &str, overrides: &Overrides) -> Result<Config, ConfigErrors> {
         let mut merged: Table = DEFAULT_TOML.parse().expect("the embedded default config parses");
         let user: Table = text.parse().map_err(|e: toml::de::Error| {
-            ConfigErrors(vec![ConfigError { path: String::new(), message: format!("not valid TOML: {}", e.message()) }])
+            let at = e.span().map(|s| line_column(text, s.start)).map(|(l, c)| format!(" at line {l}, column {c}"));
+            ConfigErrors(vec![ConfigError::new(
+                "",
+                format!("not valid TOML{}: {}", at.unwrap_or_default(), e.message().trim_end()),
+            )])
         })?;
         let mut errors = Vec::new();
         merge_checked(&mut merged, user, "", &mut errors);
@@ -166,8 +180,60 @@ impl Config {
             set(&mut merged, &["server", "data_dir"], Value::String(d.display().to_string()));
         }
         let config = validate(&merged, &mut errors);
-        if errors.is_empty() { Ok(config) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            return Ok(config);
+        }
+        if let Ok(doc) = toml::de::DeTable::parse(text) {
+            for e in &mut errors {
+                e.line = key_offset(doc.get_ref(), &e.path).map(|at| line_column(text, at).0);
+            }
+        }
+        Err(ConfigErrors(errors))
     }
+}
+
+/// Where the key at `path` (`server.tls.cert_file`, `server.listen[1]`) is written in the
+/// parsed file: the byte offset of the deepest part of the path the file has (so a missing key
+/// points at its table's header), `None` when the file has none of it.
+fn key_offset(doc: &toml::de::DeTable<'_>, path: &str) -> Option<usize> {
+    let mut table = doc;
+    let mut found = None;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (key, index) = match part.split_once('[') {
+            Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let Some((k, v)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == key) else { return found };
+        found = Some(k.span().start);
+        let mut value = v;
+        if let (Some(i), toml::de::DeValue::Array(items)) = (index, v.get_ref()) {
+            match items.get(i) {
+                Some(item) => {
+                    found = Some(item.span().start);
+                    value = item;
+                }
+                None => return found,
+            }
+        }
+        match value.get_ref() {
+            toml::de::DeValue::Table(t) if parts.peek().is_some() => table = t,
+            _ => return found,
+        }
+    }
+    found
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &text[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
 }
 
 fn set(t: &mut Table, path: &[&str], v: Value) {
@@ -195,21 +261,24 @@ fn merge_checked(defaults: &mut Table, user: Table, prefix: &str, errors: &mut V
     for (k, v) in user {
         let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match defaults.get_mut(&k) {
-            None => errors.push(ConfigError { path, message: "unknown key".into() }),
+            None => {
+                let near = defaults
+                    .keys()
+                    .map(|d| (strsim::jaro_winkler(&k, d), d))
+                    .filter(|(score, _)| *score >= 0.85)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, d)| format!(" (did you mean {d}?)"));
+                errors.push(ConfigError::new(path, format!("unknown key{}", near.unwrap_or_default())))
+            }
             Some(Value::Table(d)) => match v {
                 Value::Table(u) => merge_checked(d, u, &path, errors),
-                other => {
-                    errors.push(ConfigError { path, message: format!("expected a table, found {}", type_name(&other)) })
-                }
+                other => errors.push(ConfigError::new(path, format!("expected a table, found {}", type_name(&other)))),
             },
             Some(d) => {
                 if std::mem::discriminant(d) == std::mem::discriminant(&v) {
                     *d = v;
                 } else {
-                    errors.push(ConfigError {
-                        path,
-                        message: format!("expected {}, found {}", type_name(d), type_name(&v)),
-                    });
+                    errors.push(ConfigError::new(path, format!("expected {}, found {}", type_name(d), type_name(&v))));
                 }
             }
         }
@@ -232,7 +301,7 @@ impl Reader<'_> {
         &cur[parts[parts.len() - 1]]
     }
     fn err(&mut self, path: &str, message: impl Into<String>) {
-        self.errors.push(ConfigError { path: path.into(), message: message.into() });
+        self.errors.push(ConfigError::new(path, message));
     }
     fn str(&self, path: &str) -> String {
         self.value(path).as_str().unwrap_or_default().to_string()
@@ -444,6 +513,26 @@ mod tests {
         assert!(errs.iter().any(|e| e.starts_with("log.format: must be one of text, json")));
         assert!(errs.iter().any(|e| e.starts_with("api.page_size: expected an integer, found a string")));
         assert!(errs.iter().any(|e| e.starts_with("server.tls.key_file: must be set")));
+    }
+
+    #[test]
+    fn problems_name_the_line_and_syntax_errors_the_column() {
+        let errs = check("# comment\n[server]\nlisten = [\"127.0.0.1:1\", \"nope\"]\ndata_dri = \"/x\"\n").unwrap_err();
+        assert_eq!(
+            errs,
+            vec![
+                "server.data_dri: unknown key (did you mean data_dir?) (line 4)".to_string(),
+                "server.listen[1]: not an IP:port address: \"nope\" (line 3)".to_string(),
+            ]
+        );
+        let errs = check("[server]\nlisten = [\"127.0.0.1:1\"\n[log]\n").unwrap_err();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("not valid TOML at line 3, column 1: "), "{errs:?}");
+        let errs = check("[log]\nlevel = info\n").unwrap_err();
+        assert!(errs[0].starts_with("not valid TOML at line 2, column 9: "), "{errs:?}");
+        // A key missing from the file points at its table.
+        let errs = check("\n[server.tls]\ncert_file = \"c.pem\"\n").unwrap_err();
+        assert_eq!(errs, vec!["server.tls.key_file: must be set when server.tls.cert_file is (line 2)".to_string()]);
     }
 
     #[test]

@@ -86,7 +86,102 @@ pub fn parse(expression: &str) -> Result<Cron, CronError> {
     if e.is_empty() {
         return Err(CronError::Expression("empty expression".into()));
     }
-    parser(days_must_match_both(e)).parse(e).map_err(|err| CronError::Expression(err.to_string()))
+    parser(days_must_match_both(e)).parse(e).map_err(|err| CronError::Expression(explain(e, &err)))
+}
+
+/// The fields of a 5-field expression and, with seconds first, of a 6-field one, with the
+/// values each takes (crontab(5); 0 and 7 are both Sunday).
+const FIELDS_5: [(&str, &str); 5] = [
+    ("minute", "0–59"),
+    ("hour", "0–23"),
+    ("day-of-month", "1–31"),
+    ("month", "1–12 or JAN–DEC"),
+    ("day-of-week", "0–7 or SUN–SAT"),
+];
+const SECOND: (&str, &str) = ("second", "0–59");
+
+/// A refusal that names the field, its column (1-based, in characters) and what is wrong:
+/// `minute field (column 1): 61 is out of range 0–59`. croner reports only what failed, not
+/// where, so each field (then each comma-separated item of it) is tried alone with `*` in the
+/// other fields; the first one refused is the culprit. Falls back to croner's own message.
+fn explain(expression: &str, err: &croner::errors::CronError) -> String {
+    let fallback = || croner_message(err);
+    if expression.starts_with('@') {
+        return format!("unknown macro {expression:?}; use @yearly, @annually, @monthly, @weekly, @daily or @hourly");
+    }
+    let fields: Vec<(usize, &str)> = split_with_columns(expression, ' ');
+    let names: Vec<(&str, &str)> = match fields.len() {
+        5 => FIELDS_5.to_vec(),
+        6 => std::iter::once(SECOND).chain(FIELDS_5).collect(),
+        n => {
+            return format!(
+                "expected 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), found {n}"
+            );
+        }
+    };
+    let alone = |i: usize, text: &str| {
+        let probe: Vec<&str> = (0..fields.len()).map(|j| if j == i { text } else { "*" }).collect();
+        parser(true).parse(&probe.join(" "))
+    };
+    for (i, &(column, field)) in fields.iter().enumerate() {
+        let Err(field_err) = alone(i, field) else { continue };
+        let (name, values) = names[i];
+        // The first item of a list that is refused on its own, or the whole field.
+        let (at, item, why) = split_with_columns(field, ',')
+            .into_iter()
+            .find_map(|(c, item)| alone(i, item).err().map(|e| (column + c - 1, item, e)))
+            .unwrap_or((column, field, field_err));
+        let out_of_range = item
+            .split(['-', '/'])
+            .take(if item.contains('/') { 1 } else { 2 })
+            .filter_map(|n| n.parse::<u32>().ok())
+            .find(|n| !value_in(name, *n));
+        return match out_of_range {
+            Some(n) => format!("{name} field (column {at}): {n} is out of range {values}"),
+            None => format!("{name} field (column {at}): {item:?} is not valid ({})", croner_message(&why)),
+        };
+    }
+    fallback()
+}
+
+fn value_in(field: &str, n: u32) -> bool {
+    match field {
+        "second" | "minute" => n <= 59,
+        "hour" => n <= 23,
+        "day-of-month" => (1..=31).contains(&n),
+        "month" => (1..=12).contains(&n),
+        _ => n <= 7,
+    }
+}
+
+/// croner's message without its prefix and final period: `Invalid step`.
+fn croner_message(err: &croner::errors::CronError) -> String {
+    let text = err.to_string();
+    let text = ["Component error: ", "Invalid pattern: ", "Pattern contains illegal characters: CronPattern contains "]
+        .iter()
+        .find_map(|p| text.strip_prefix(p))
+        .unwrap_or(&text);
+    text.trim_end_matches('.').to_string()
+}
+
+/// The non-empty parts of `text` split on `sep` (runs of whitespace when `sep` is a space),
+/// each with its 1-based column in characters.
+fn split_with_columns(text: &str, sep: char) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    let is_sep = |c: char| if sep == ' ' { c.is_whitespace() } else { c == sep };
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), sep))) {
+        match (is_sep(c), start) {
+            (true, Some(s)) => {
+                out.push((text[..s].chars().count() + 1, &text[s..i]));
+                start = None;
+            }
+            (true, None) => {}
+            (false, None) => start = Some(i),
+            (false, Some(_)) => {}
+        }
+    }
+    out
 }
 
 impl CronSpec {
@@ -355,6 +450,35 @@ mod tests {
         assert!(days_must_match_both("0 0 0 1 * *"));
         assert!(!days_must_match_both("0 0 1 * 1"));
         assert!(!days_must_match_both("@daily"));
+    }
+
+    #[test]
+    fn refusals_name_the_field_and_its_column() {
+        let why = |e: &str| match parse(e) {
+            Err(CronError::Expression(w)) => w,
+            other => panic!("{e}: {other:?}"),
+        };
+        assert_eq!(why("61 * * * *"), "minute field (column 1): 61 is out of range 0–59");
+        assert_eq!(why("0 24 * * *"), "hour field (column 3): 24 is out of range 0–23");
+        assert_eq!(why("0 0 0 * *"), "day-of-month field (column 5): 0 is out of range 1–31");
+        assert_eq!(why("0 0 1 13 *"), "month field (column 7): 13 is out of range 1–12 or JAN–DEC");
+        assert_eq!(why("0 0 * * 1,8"), "day-of-week field (column 11): 8 is out of range 0–7 or SUN–SAT");
+        assert_eq!(why("0 5-70 * * *"), "hour field (column 3): 70 is out of range 0–23");
+        assert_eq!(why("60 0 0 * * *"), "second field (column 1): 60 is out of range 0–59");
+        assert_eq!(
+            why("0  0 * * MON,1,XYZ"),
+            "day-of-week field (column 16): \"XYZ\" is not valid (illegal character 'X' in part 'XYZ')"
+        );
+        assert!(
+            why("*/0 * * * *").starts_with("minute field (column 1): \"*/0\" is not valid ("),
+            "{}",
+            why("*/0 * * * *")
+        );
+        assert_eq!(
+            why("* * *"),
+            "expected 5 fields (minute hour day-of-month month day-of-week) or 6 (second first), found 3"
+        );
+        assert!(why("@fortnightly").starts_with("unknown macro \"@fortnightly\""));
     }
 
     #[test]

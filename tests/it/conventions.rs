@@ -134,11 +134,11 @@ fn every_operation_requires_credentials_of_the_same_brand() {
         let what = format!("{} {}", op.method, op.path);
 
         let r = Api::send(with_empty_body(a.bare(op.method.clone(), &op.path), &op));
-        assert_error(&r, 401, "Missing API key");
+        assert_error(&r, 401, "Missing API key: send it in the x-hookpulse-api-key header");
 
         let rb = a.bare(op.method.clone(), &op.path).header("x-hookpulse-api-key", &a.key);
         let r = Api::send(with_empty_body(rb, &op));
-        assert_error(&r, 401, "Missing brand UUID");
+        assert_error(&r, 401, "Missing brand UUID: send it in the x-brand-uuid header");
 
         let rb = a
             .bare(op.method.clone(), &op.path)
@@ -177,7 +177,7 @@ fn write_operations_validate_their_bodies() {
         }
 
         let r = Api::send(req().header("content-type", "application/json").body(r#"{"a":"#));
-        assert_error(&r, 400, "Invalid request body");
+        assert_error(&r, 400, "Invalid request body: not valid JSON: the body ends early at line 1, column 5");
 
         let r = Api::send(req().header("content-type", "application/json").body("[1, 2]"));
         assert_error_starts(&r, 400, "Invalid request body");
@@ -293,7 +293,7 @@ fn paths_answer_with_and_without_the_trailing_slash() {
         let without = Api::send(with_empty_body(api.authed(op.method.clone(), &bare), &op));
         let what = format!("{} {} vs {}", op.method, op.path, bare);
         assert_eq!(with.status, without.status, "{what}: {} / {}", with.text, without.text);
-        assert_ne!(with.error(), "Resource not found", "{what} is not routed");
+        assert!(!with.error().starts_with("Resource not found"), "{what} is not routed");
         match op.required.first() {
             None if op.is_get() => {
                 assert_ok(&with);
@@ -322,7 +322,40 @@ fn unknown_actions_and_paths_are_404_envelopes() {
         assert_error_envelope(&r);
     }
     let r = Api::send(api.authed(Method::GET, "/v1/api/no_such_action/"));
-    assert_error(&r, 404, "Resource not found");
+    assert_error(&r, 404, "Resource not found: no action \"no_such_action\"; GET /openapi.json lists them all");
+    // A near miss names the action meant, with or without credentials.
+    let r = Api::send(api.authed(Method::POST, "/v1/api/add_interval_schedul/").json(&json!({})));
+    assert_error(
+        &r,
+        404,
+        "Resource not found: no action \"add_interval_schedul\" (did you mean add_interval_schedule?); \
+         GET /openapi.json lists them all",
+    );
+    let r = Api::send(api.bare(Method::GET, "/v1/api/get_execution_paginated"));
+    assert_error_starts(
+        &r,
+        404,
+        "Resource not found: no action \"get_execution_paginated\" (did you mean get_executions_paginated?)",
+    );
+}
+
+#[test]
+fn unreadable_json_bodies_are_located_by_line_and_column() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let send = |body: &str| {
+        Api::send(
+            api.authed(Method::POST, "/v1/api/add_domain/")
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    };
+    let r = send("{\n  \"domain\": \"a.example\",\n  \"protocol_type\": \"https\",\n}");
+    assert_error(&r, 400, "Invalid request body: not valid JSON: trailing comma at line 4, column 1");
+    let r = send("{\"domain\": \"sk_live_123\" \"x\": 1}");
+    assert_error(&r, 400, "Invalid request body: not valid JSON: expected `,` or `}` at line 1, column 26");
+    let r = send("{\"domain\": ");
+    assert_error(&r, 400, "Invalid request body: not valid JSON: the body ends early at line 1, column 11");
 }
 
 #[test]
