@@ -425,11 +425,27 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days
             tracing::warn!(error = %e, "could not record API key usage");
         }
         app.metrics.set_queue_depths(app.delivery.queue_depths());
+        let _ = tokio::task::spawn_blocking(release_free_heap).await;
         since_prune += KEY_USAGE_FLUSH_SECONDS;
         if since_prune >= PRUNE_SECONDS {
             since_prune = 0;
             prune(&app.store, app.clock.now_ms(), idempotency_ttl_seconds, retention_days).await;
         }
+    }
+}
+
+/// Hands the allocator's free heap pages back to the OS (glibc `malloc_trim(0)`, which also
+/// releases whole free pages inside the heap). glibc keeps freed small blocks for reuse, so
+/// the burst of 4 KiB page buffers the store frees after a crash repair or a sweep over a large
+/// table would otherwise stay resident for the life of the process: measured on a 1.5 GiB store
+/// after a `kill -9`, RSS 273 MiB after start-up without it, 145 MiB with it (as after a clean
+/// start). Runs every maintenance tick (30 s) off the async workers; takes a few ms.
+fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and works on glibc's own heap under its own locks;
+    // it is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
