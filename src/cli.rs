@@ -63,6 +63,36 @@ enum Command {
     /// Schedule tools that need no daemon.
     #[command(subcommand)]
     Schedule(ScheduleCmd),
+    /// Tools for trying hookwheel out on a development machine.
+    #[command(subcommand)]
+    Dev(DevCmd),
+}
+
+#[derive(Subcommand)]
+enum DevCmd {
+    /// A tiny HTTP receiver that prints every request it gets and checks Standard Webhooks
+    /// signatures when given the domain's signing secret (get_domain_signing_secret).
+    /// It answers each request with --status and the JSON {"ok", "method", "path",
+    /// "received_at", "echo": <the request body>}.
+    #[command(
+        after_help = "Examples:\n  hookwheel dev receiver\n  HOOKWHEEL_WEBHOOK_SECRET=whsec_... hookwheel dev receiver --listen 127.0.0.1:9000\n  hookwheel dev receiver --status 503 --json"
+    )]
+    Receiver {
+        /// Address to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9000")]
+        listen: std::net::SocketAddr,
+        /// A `whsec_…` signing secret to check signatures with (repeat during a rotation).
+        /// Prefer the HOOKWHEEL_WEBHOOK_SECRET environment variable (space-separated secrets):
+        /// command lines are visible to other users of the machine.
+        #[arg(long, value_name = "WHSEC")]
+        secret: Vec<String>,
+        /// HTTP status to answer every request with (e.g. 500 to watch retries).
+        #[arg(long, value_name = "CODE", default_value_t = 200, value_parser = clap::value_parser!(u16).range(200..=599))]
+        status: u16,
+        /// Print one JSON object per request instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -263,6 +293,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Vault(VaultCmd::RotateKey) => {
             let v = admin_call(&cli, AdminRequest::VaultRotate)?;
             println!("vault master key rotated; {} secret(s) re-encrypted", v["resealed_secrets"]);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(DevCmd::Receiver { listen, secret, status, json }) => {
+            let mut secrets = secret.clone();
+            if let Ok(env) = std::env::var("HOOKWHEEL_WEBHOOK_SECRET") {
+                secrets.extend(env.split_whitespace().map(str::to_string));
+            }
+            let status = axum::http::StatusCode::from_u16(*status).context("--status")?;
+            crate::devreceiver::run(crate::devreceiver::Options { listen: *listen, secrets, status, json: *json })?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -30,3 +30,4 @@ pub mod server;
 
 pub mod cli;
 pub mod daemon;
+pub mod devreceiver;
