@@ -31,7 +31,8 @@
 //!   store commits and attempts by outcome from /metrics. HW_SOAK_SEED replays a run (the
 //!   seed is printed); HW_SOAK_QUIET_SECONDS (20) is the wait for retries after the load;
 //!   HW_SOAK_KEEP=1 keeps the data directory and the daemon logs (kept anyway when an instant
-//!   is lost). Details in `benches/load/soak.rs`.
+//!   is lost); HW_SOAK_CACHE_MIB (16) is the daemon's `store.cache_mib`, small so that the page
+//!   cache filling up is not mistaken for growth. Details in `benches/load/soak.rs`.
 //!
 //! The wheel's own per-operation cost is `cargo bench --bench wheel`.
 

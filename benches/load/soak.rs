@@ -340,6 +340,9 @@ pub fn soak(rows: &mut Vec<Row>) {
     let n = env_usize("HW_SOAK_SCHEDULES", 2000);
     let kills = env_usize("HW_SOAK_KILLS", 10);
     let quiet = env_usize("HW_SOAK_QUIET_SECONDS", 20) as i64;
+    // The store's page cache is a configured bound (`store.cache_mib`, 128 by default) that
+    // fills over the first minutes; a small one keeps that filling from hiding a leak.
+    let store_config = format!("[store]\ncache_mib = {}\n", env_usize("HW_SOAK_CACHE_MIB", 16));
     let mix = Mix::parse(&std::env::var("HW_SOAK_FAULTS").unwrap_or_else(|_| DEFAULT_FAULTS.into()));
     let seed = std::env::var("HW_SOAK_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(now_ms() as u64);
     eprintln!(
@@ -371,7 +374,7 @@ pub fn soak(rows: &mut Vec<Row>) {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(dir.path(), "");
+    let mut d = Daemon::start(dir.path(), &store_config);
     let mut api = Api::new(&d, dir.path());
     let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
         .as_str()
@@ -457,7 +460,7 @@ pub fn soak(rows: &mut Vec<Row>) {
             );
             lives.last_mut().unwrap().ended = "exited by itself";
             life_logs.push(lines);
-            d = Daemon::start(dir.path(), "");
+            d = Daemon::start(dir.path(), &store_config);
             api = Api::new(&d, dir.path());
             lives.push(Life::new());
             continue;
@@ -470,7 +473,7 @@ pub fn soak(rows: &mut Vec<Row>) {
             life_logs.push(d.kill9());
             std::thread::sleep(Duration::from_millis(downs[next_kill] as u64));
             let spawned = stopwatch();
-            d = Daemon::start(dir.path(), "");
+            d = Daemon::start(dir.path(), &store_config);
             let startup_ms = spawned.elapsed().as_millis();
             api = Api::new(&d, dir.path());
             kill_log.push((killed_at, now_ms()));

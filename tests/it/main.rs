@@ -9,6 +9,7 @@ mod durability;
 mod faults;
 mod inputs;
 mod python;
+mod readme;
 mod receiver;
 mod schedules;
 mod sdk;
