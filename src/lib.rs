@@ -30,3 +30,5 @@ pub mod server;
 
 pub mod cli;
 pub mod daemon;
+pub mod firstrun;
+pub mod manual;
