@@ -299,7 +299,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
-            crate::manual::completions(Cli::command(), *shell, &mut std::io::stdout().lock());
+            crate::manual::completions(Cli::command(), *shell, &mut std::io::stdout().lock())
+                .context("cannot write the completion script")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { out_dir } => crate::manual::man(Cli::command(), out_dir.as_deref()),

@@ -115,15 +115,19 @@ impl Shell {
     }
 }
 
-/// Writes the completion script of `cmd` for `shell` to `out`.
-pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) {
+/// Writes the completion script of `cmd` for `shell` to `out` (a closed pipe is an error,
+/// not a panic: the script is generated into memory first).
+pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) -> std::io::Result<()> {
     let name = cmd.get_name().to_string();
     let generator = match shell {
         Shell::Bash => clap_complete::Shell::Bash,
         Shell::Zsh => clap_complete::Shell::Zsh,
         Shell::Fish => clap_complete::Shell::Fish,
     };
-    clap_complete::generate(generator, &mut cmd, name, out);
+    let mut script = Vec::new();
+    clap_complete::generate(generator, &mut cmd, name, &mut script);
+    out.write_all(&script)?;
+    out.flush()
 }
 
 /// Writes the man page of the top-level command (section 1, roff) to `out`.

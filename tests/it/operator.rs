@@ -352,3 +352,71 @@ fn a_busy_port_fails_serve_before_the_first_run_creates_anything() {
     assert!(creds.key.starts_with("hwk_"));
     assert_ok(&crate::support::Api::new(&d.base, &creds.brand, &creds.key).get("get_domain_paginated?page=1"));
 }
+
+fn repo_file(path: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Lines that run an admin command (one that reaches the daemon's socket or store).
+fn admin_command_lines(text: &str) -> Vec<&str> {
+    let admin =
+        ["hookwheel brand ", "hookwheel key ", "hookwheel backup ", "hookwheel vault ", "hookwheel config check "];
+    text.lines().filter(|l| admin.iter().any(|a| l.contains(a))).collect()
+}
+
+/// The unit, the packaged configuration, the maintainer scripts and README's install section
+/// agree: a fixed system user `hookwheel`, /usr/bin, /etc/hookwheel/hookwheel.toml,
+/// /var/lib/hookwheel; every admin command shown runs as that user. (scripts/check-package
+/// installs the built package and runs them.)
+#[test]
+fn the_unit_the_package_and_the_readme_agree_on_the_user_and_the_paths() {
+    const CONFIG: &str = "--config /etc/hookwheel/hookwheel.toml";
+    let unit = repo_file("systemd/hookwheel.service");
+    let directives: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).collect();
+    for d in ["User=hookwheel", "Group=hookwheel", "StateDirectory=hookwheel", "WorkingDirectory=/var/lib/hookwheel"] {
+        assert!(directives.contains(&d), "{d} missing from the unit");
+    }
+    assert!(!directives.iter().any(|d| d.starts_with("DynamicUser")), "the unit uses DynamicUser");
+    let exec: Vec<&&str> = directives.iter().filter(|d| d.starts_with("ExecStart")).collect();
+    assert_eq!(exec.len(), 2, "{exec:?}");
+    for d in exec {
+        assert!(d.contains("=/usr/bin/hookwheel ") && d.ends_with(CONFIG), "{d}");
+    }
+
+    let header: String = unit.lines().take_while(|l| l.starts_with('#') || l.is_empty()).collect::<Vec<_>>().join("\n");
+    let readme = repo_file("README.md");
+    let install = readme.split("## Install on a server").nth(1).expect("README has the install section");
+    let install = install.split("\n## ").next().unwrap();
+    for (what, text) in [("unit header", header.as_str()), ("README install section", install)] {
+        let lines = admin_command_lines(text);
+        assert!(lines.len() >= 2, "{what} shows no admin commands");
+        for l in lines {
+            assert!(
+                l.contains("sudo -u hookwheel hookwheel ") || l.contains("runuser -u hookwheel -- hookwheel "),
+                "{what}: not run as the daemon's user: {l}"
+            );
+            assert!(l.contains(CONFIG), "{what}: not on the service's configuration: {l}");
+        }
+    }
+
+    // The packaged configuration is valid and puts the data where the unit's StateDirectory is.
+    let packaged = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/deb/hookwheel.toml");
+    let (code, out, err) = run(&["config", "check", "--config", packaged.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let cfg: toml::Table = repo_file("packaging/deb/hookwheel.toml").parse().unwrap();
+    assert_eq!(cfg["server"]["data_dir"].as_str(), Some("/var/lib/hookwheel"));
+    let postinst = repo_file("packaging/deb/postinst");
+    assert!(postinst.contains("useradd --system") && postinst.contains("#DEBHELPER#"), "{postinst}");
+
+    // The package metadata installs the unit from systemd/ and the configuration as a conffile.
+    let manifest: toml::Table = repo_file("Cargo.toml").parse().unwrap();
+    let deb = &manifest["package"]["metadata"]["deb"];
+    assert_eq!(deb["systemd-units"]["unit-scripts"].as_str(), Some("systemd/"));
+    assert_eq!(deb["conf-files"].as_array().unwrap()[0].as_str(), Some("/etc/hookwheel/hookwheel.toml"));
+    let assets: Vec<String> =
+        deb["assets"].as_array().unwrap().iter().map(|a| a[1].as_str().unwrap().to_string()).collect();
+    for dest in ["usr/bin/", "etc/hookwheel/hookwheel.toml", "usr/share/man/man1/", "usr/share/doc/hookwheel/"] {
+        assert!(assets.iter().any(|a| a == dest), "{dest} not in {assets:?}");
+    }
+}
