@@ -17,11 +17,11 @@ Examples:
   hookwheel serve                                     # run on the embedded defaults (127.0.0.1:8080, ./hookwheel-data)
   hookwheel serve --config /etc/hookwheel/hookwheel.toml
   hookwheel config check --config /etc/hookwheel/hookwheel.toml
-  hookwheel brand list --config /etc/hookwheel/hookwheel.toml
+  sudo -u hookwheel hookwheel brand list --config /etc/hookwheel/hookwheel.toml   # as the daemon's user
   hookwheel completions bash > /usr/share/bash-completion/completions/hookwheel
 
 Admin commands work with the daemon running (over its admin socket) or stopped (on the store);
-run them as the user the daemon runs as, e.g. `sudo -u hookwheel hookwheel brand list ...`.";
+run them as the user the daemon runs as (the package's service runs as `hookwheel`).";
 
 /// Examples under `hookwheel serve --help`.
 pub const SERVE_EXAMPLES: &str = "\
