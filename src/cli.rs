@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde_json::Value;
 
 use crate::admin::{self, AdminCtx, AdminRequest};
@@ -23,7 +23,12 @@ fn long_version() -> &'static str {
 }
 
 #[derive(Parser)]
-#[command(name = "hookwheel", version = long_version(), about = "Self-hosted scheduler daemon with a HookPulse-compatible API")]
+#[command(
+    name = "hookwheel",
+    version = long_version(),
+    about = "Self-hosted scheduler daemon with a HookPulse-compatible API",
+    after_help = crate::manual::MAIN_EXAMPLES
+)]
 struct Cli {
     /// Configuration file (TOML). Without it, the embedded defaults apply.
     #[arg(long, global = true, value_name = "FILE")]
@@ -38,22 +43,25 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
+    #[command(after_help = crate::manual::SERVE_EXAMPLES)]
     Serve {
         /// Address to listen on (overrides server.listen; repeat for several).
         #[arg(long, value_name = "ADDR")]
         listen: Vec<String>,
     },
     /// Manage brands (tenants).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::manual::BRAND_EXAMPLES)]
     Brand(BrandCmd),
     /// Manage API keys.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::manual::KEY_EXAMPLES)]
     Key(KeyCmd),
     /// Configuration tools.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::manual::CONFIG_EXAMPLES)]
     Config(ConfigCmd),
     /// Write a consistent copy of the store to a new file.
+    #[command(after_help = crate::manual::BACKUP_EXAMPLES)]
     Backup {
+        /// The backup file to create (mode 0600); an existing file is never overwritten.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -61,8 +69,23 @@ enum Command {
     #[command(subcommand)]
     Vault(VaultCmd),
     /// Schedule tools that need no daemon.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = crate::manual::SCHEDULE_EXAMPLES)]
     Schedule(ScheduleCmd),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = crate::manual::COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: crate::manual::Shell,
+    },
+    /// Print the man page hookwheel(1) on stdout, or write every page into a directory.
+    #[command(after_help = crate::manual::MAN_EXAMPLES)]
+    Man {
+        /// Write hookwheel.1 and one page per subcommand (hookwheel-key-revoke.1, ...) into DIR
+        /// instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
     /// Tools for trying hookwheel out on a development machine.
     #[command(subcommand)]
     Dev(DevCmd),
@@ -102,6 +125,7 @@ enum ScheduleCmd {
     /// e.g. `driver_type=cron cron_expression='30 2 * * *' cron_timezone=America/New_York count=5`;
     /// values that parse as JSON (numbers, true/false, arrays, objects) are taken as such.
     Preview {
+        /// A field of the add_*_schedule body, e.g. driver_type=interval or interval_seconds=300.
         #[arg(value_name = "KEY=VALUE", required = true)]
         fields: Vec<String>,
         /// Rules as a JSON array of add_schedule_rule bodies.
@@ -123,6 +147,7 @@ struct JsonFlag {
 enum BrandCmd {
     /// Create a brand; prints its UUID.
     Create {
+        /// The brand's display name.
         #[arg(long)]
         name: String,
         /// IANA time zone for timestamps shown to this brand.
@@ -142,6 +167,7 @@ enum BrandCmd {
 enum KeyCmd {
     /// Create an API key for a brand; prints the key once.
     Create {
+        /// The brand the key belongs to (its UUID, as `brand list` shows it).
         #[arg(long, value_name = "UUID")]
         brand: String,
         #[command(flatten)]
@@ -149,13 +175,17 @@ enum KeyCmd {
     },
     /// List a brand's keys (prefix, created, last used, revoked).
     List {
+        /// The brand whose keys to list (its UUID).
         #[arg(long, value_name = "UUID")]
         brand: String,
         #[command(flatten)]
         out: JsonFlag,
     },
     /// Revoke a key by its id or its shown prefix (hwk_ + 8 characters). Takes effect at once.
+    ///
+    /// The whole key is refused: on a command line it would stay in the shell's history.
     Revoke {
+        /// The key's id (UUID) or its prefix (hwk_ + 8 characters), as `key list` shows them.
         #[arg(value_name = "KEY_PREFIX_OR_ID")]
         key: String,
     },
@@ -173,6 +203,11 @@ enum ConfigCmd {
 enum VaultCmd {
     /// Generate a new master key and re-encrypt every secret with it.
     RotateKey,
+}
+
+/// The command line's definition, for the completion and man page generators and their tests.
+pub fn command() -> clap::Command {
+    Cli::command()
 }
 
 pub fn main() -> ExitCode {
@@ -271,6 +306,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Key(KeyCmd::Revoke { key }) => {
+            if let Some(refusal) = crate::auth::whole_key_refusal(key) {
+                bail!(refusal);
+            }
             let v = admin_call(&cli, AdminRequest::KeyRevoke { key: key.clone() })?;
             println!("revoked {} ({})", str_of(&v["key_id"]), str_of(&v["prefix"]));
             Ok(ExitCode::SUCCESS)
@@ -290,6 +328,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             Ok(ExitCode::SUCCESS)
         }
+        Command::Completions { shell } => {
+            crate::manual::completions(Cli::command(), *shell, &mut std::io::stdout().lock())
+                .context("cannot write the completion script")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { out_dir } => crate::manual::man(Cli::command(), out_dir.as_deref()),
         Command::Vault(VaultCmd::RotateKey) => {
             let v = admin_call(&cli, AdminRequest::VaultRotate)?;
             println!("vault master key rotated; {} secret(s) re-encrypted", v["resealed_secrets"]);

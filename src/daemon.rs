@@ -137,8 +137,9 @@ pub fn open_store(cfg: &Config, mode: OpenMode, metrics: Metrics) -> anyhow::Res
     }
 }
 
-/// With an empty store, creates brand `default` and one key, prints both once and writes them
-/// to a 0600 file. Brand and key are committed together.
+/// With an empty store, creates brand `default` and one key, writes them to a 0600 file and
+/// prints them once (the key only where the output is not kept: see [`crate::firstrun`]).
+/// Brand and key are committed together.
 async fn bootstrap(store: &Store, data_dir: &Path, now: i64) -> anyhow::Result<()> {
     if !store.list_brands()?.is_empty() {
         return Ok(());
@@ -150,10 +151,8 @@ async fn bootstrap(store: &Store, data_dir: &Path, now: i64) -> anyhow::Result<(
     write_private(&path, format!("{creds:#}\n").as_bytes())?;
     let brand_id = brand.id;
     store.create_brand_with_key(brand, key).await?;
-    println!("hookwheel: first start, created brand \"default\" and an API key (shown once):");
-    println!("  x-brand-uuid:        {brand_id}");
-    println!("  x-hookpulse-api-key: {}", plain.as_str());
-    println!("  (also saved to {}, mode 0600)", path.display());
+    let output = crate::firstrun::Environment::current().output();
+    print!("{}", crate::firstrun::announcement(output, brand_id, plain.as_str(), &path));
     Ok(())
 }
 
@@ -202,12 +201,23 @@ pub async fn serve(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
+    // The listen addresses first: a busy port must fail the start before anything is created,
+    // above all before the first-run bootstrap shows its key once.
+    let mut listeners = Vec::new();
+    let mut locals: Vec<SocketAddr> = Vec::new();
+    for addr in &cfg.listen {
+        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        locals.push(listener.local_addr()?);
+        listeners.push(listener);
+    }
     ensure_data_dir(&cfg.data_dir, DataDir::Create)?;
     let metrics = Metrics::new();
+    metrics.set_tenant_labels(cfg.metrics_tenant_labels);
     let store = open_store(&cfg, OpenMode::CreateIfMissing, metrics.clone())?;
     let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     bootstrap(&store, &cfg.data_dir, clock.now_ms()).await?;
+    crate::firstrun::warn_if_present(&cfg.data_dir.join(INITIAL_CREDENTIALS_FILE));
 
     ensure_signing_secrets(&store, &vault, clock.now_ms()).await?;
 
@@ -247,13 +257,6 @@ pub async fn serve(
         admin::bind(&socket).with_context(|| format!("cannot bind the admin socket {}", socket.display()))?;
     let admin_task = tokio::spawn(admin::serve(admin_listener, admin_cx));
 
-    let mut listeners = Vec::new();
-    let mut locals: Vec<SocketAddr> = Vec::new();
-    for addr in &cfg.listen {
-        let listener = std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
-        locals.push(listener.local_addr()?);
-        listeners.push(listener);
-    }
     let server = Server::start(listeners, router, tls.clone(), cfg.server).context("cannot start the HTTP server")?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     for local in locals {
@@ -335,6 +338,7 @@ async fn reload(
         tracing::error!("log.level not applied: {e}");
     }
     app.set_live(live_settings(&new));
+    app.metrics.set_tenant_labels(new.metrics_tenant_labels);
     app.delivery.reconfigure(new.delivery, new.egress.clone());
     app.scheduler.set_step_visits_max(new.workflows.step_visits_per_run_max).await;
     if new.delivery.max_in_flight != old.delivery.max_in_flight {

@@ -31,3 +31,5 @@ pub mod server;
 pub mod cli;
 pub mod daemon;
 pub mod devreceiver;
+pub mod firstrun;
+pub mod manual;

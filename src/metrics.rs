@@ -3,6 +3,10 @@
 //! A small hand-written registry (counters and fixed-bucket histograms behind one mutex each):
 //! the set of series is small and known, and this avoids a global recorder that tests running
 //! several daemons in one process would share.
+//!
+//! Labels carry no tenant identifiers (brand, domain or schedule UUIDs) unless
+//! `metrics.tenant_labels` is on: per-domain series are then labelled `domain="<uuid>"`,
+//! otherwise summed into one unlabelled sample. Routes are action names, never raw paths.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -73,6 +77,8 @@ struct Inner {
     queue_depths: Mutex<Vec<(String, usize)>>,
     /// CPU-bound API tasks (previews, schedule checks): (running, waiting for a permit)
     compute: Mutex<(i64, i64)>,
+    /// `metrics.tenant_labels`: label per-domain series with the domain's UUID
+    tenant_labels: std::sync::atomic::AtomicBool,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -147,6 +153,11 @@ impl Metrics {
         c.1 += waiting;
     }
 
+    /// Whether series may carry tenant identifiers as labels (`metrics.tenant_labels`).
+    pub fn set_tenant_labels(&self, on: bool) {
+        self.0.tenant_labels.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn set_armed(&self, n: usize) {
         self.0.armed.store(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
@@ -209,10 +220,16 @@ impl Metrics {
         for (status, n) in lock(&self.0.executions).iter() {
             let _ = writeln!(out, "hookwheel_executions_total{{status=\"{status}\"}} {n}");
         }
-        out.push_str("# HELP hookwheel_domain_queue_depth Executions waiting at a domain's traffic guard.\n# TYPE hookwheel_domain_queue_depth gauge\n");
-        for (domain, n) in lock(&self.0.queue_depths).iter() {
-            let _ = writeln!(out, "hookwheel_domain_queue_depth{{domain=\"{domain}\"}} {n}");
+        out.push_str("# HELP hookwheel_domain_queue_depth Executions waiting at the domains' traffic guards (per domain with metrics.tenant_labels).\n# TYPE hookwheel_domain_queue_depth gauge\n");
+        let depths = lock(&self.0.queue_depths);
+        if self.0.tenant_labels.load(std::sync::atomic::Ordering::Relaxed) {
+            for (domain, n) in depths.iter() {
+                let _ = writeln!(out, "hookwheel_domain_queue_depth{{domain=\"{domain}\"}} {n}");
+            }
+        } else {
+            let _ = writeln!(out, "hookwheel_domain_queue_depth {}", depths.iter().map(|(_, n)| n).sum::<usize>());
         }
+        drop(depths);
         out.push_str(
             "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );
@@ -246,5 +263,21 @@ mod tests {
         assert!(text.contains("hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"0.0025\"} 2"));
         assert!(text.contains("hookwheel_http_request_duration_seconds_bucket{route=\"add_domain\",le=\"+Inf\"} 3"));
         assert!(text.contains("hookwheel_http_request_duration_seconds_count{route=\"add_domain\"} 3"));
+    }
+
+    #[test]
+    fn domain_ids_label_series_only_when_tenant_labels_are_on() {
+        let m = Metrics::new();
+        let (a, b) = (crate::model::DomainId::new(), crate::model::DomainId::new());
+        m.set_queue_depths(vec![(a, 3), (b, 4)]);
+        let text = m.render();
+        assert!(text.contains("\nhookwheel_domain_queue_depth 7\n"), "{text}");
+        assert!(!text.contains(&a.to_string()) && !text.contains(&b.to_string()), "{text}");
+        m.set_tenant_labels(true);
+        let text = m.render();
+        assert!(text.contains(&format!("hookwheel_domain_queue_depth{{domain=\"{a}\"}} 3")), "{text}");
+        assert!(text.contains(&format!("hookwheel_domain_queue_depth{{domain=\"{b}\"}} 4")), "{text}");
+        m.set_tenant_labels(false);
+        assert!(!m.render().contains(&a.to_string()));
     }
 }

@@ -124,12 +124,8 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
         AdminRequest::KeyRevoke { key } => {
             let which = if let Some(id) = KeyId::parse(&key) {
                 KeyRef::Id(id)
-            } else if key.starts_with(auth::KEY_PREFIX) && key.len() > auth::SHOWN_PREFIX_CHARS {
-                // The whole key was given: find it by hash.
-                match cx.store.find_key_by_hash(&auth::sha256(key.as_bytes())).map_err(|e| e.to_string())? {
-                    Some(k) => KeyRef::Id(k.id),
-                    None => return Err("no such API key".into()),
-                }
+            } else if let Some(refusal) = auth::whole_key_refusal(&key) {
+                return Err(refusal);
             } else if key.starts_with(auth::KEY_PREFIX) && key.len() == auth::SHOWN_PREFIX_CHARS {
                 KeyRef::Prefix(key)
             } else {

@@ -37,6 +37,23 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// Why `key revoke` refuses `reference`, when it is more than a key's shown prefix: a whole key
+/// (or most of one) does not belong on a command line, where shell history and the process
+/// list keep it. The message names the prefix to give instead (shown by `key list`, not a
+/// secret) and never repeats the rest. `None` for anything else (an id, a prefix, garbage,
+/// which the lookup answers).
+pub fn whole_key_refusal(reference: &str) -> Option<String> {
+    let prefix = reference.get(..SHOWN_PREFIX_CHARS)?;
+    if !reference.starts_with(KEY_PREFIX) || reference.len() == SHOWN_PREFIX_CHARS {
+        return None;
+    }
+    Some(format!(
+        "refusing a whole API key on the command line (it was not used or sent anywhere): give the key's \
+         prefix {prefix} or its id, as `hookwheel key list --brand UUID` shows them; then clear the key \
+         from your shell history"
+    ))
+}
+
 /// A new key: the stored record and the plaintext, which is shown once and never stored.
 pub fn generate_key(brand: BrandId, now: Millis) -> (ApiKey, Zeroizing<String>) {
     let mut random = Zeroizing::new([0u8; KEY_RANDOM_BYTES]);
@@ -62,6 +79,21 @@ pub fn verify(presented: &str, stored: &ApiKey) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_whole_key_is_refused_for_revocation_without_being_repeated() {
+        let (_, plain) = generate_key(BrandId::new(), 0);
+        let msg = whole_key_refusal(&plain).expect("refused");
+        assert!(msg.contains(&plain[..SHOWN_PREFIX_CHARS]), "names the prefix: {msg}");
+        assert!(!msg.contains(&plain[SHOWN_PREFIX_CHARS..SHOWN_PREFIX_CHARS + 4]), "repeats the key: {msg}");
+        // One character more than the prefix is already too much of the key.
+        assert!(whole_key_refusal(&plain[..SHOWN_PREFIX_CHARS + 1]).is_some());
+        assert_eq!(whole_key_refusal(&plain[..SHOWN_PREFIX_CHARS]), None);
+        assert_eq!(whole_key_refusal("0192f6a4-1c7e-7d3a-9a51-2f0c8e6b4d21"), None);
+        assert_eq!(whole_key_refusal("short"), None);
+        // Not a character boundary at the prefix length: no panic, and no key format either.
+        assert_eq!(whole_key_refusal("hwk_a€€€€€"), None);
+    }
 
     #[test]
     fn keys_are_long_random_typed_and_verifiable() {

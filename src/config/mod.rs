@@ -84,6 +84,9 @@ pub struct Config {
     pub log_level: String,
     pub api: ApiLimits,
     pub metrics_bearer_token: Option<String>,
+    /// `metrics.tenant_labels`: whether `/metrics` labels series with tenant identifiers
+    /// (domain UUIDs). Off by default. Live.
+    pub metrics_tenant_labels: bool,
     pub vault_key: KeySource,
     pub commit_batch_max: usize,
     pub write_queue_capacity: usize,
@@ -392,6 +395,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         compute_budget_ms: r.int("api.compute_budget_ms", 1, 60_000) as u64,
     };
     let metrics_bearer_token = r.opt_str("metrics.bearer_token");
+    let metrics_tenant_labels = r.value("metrics.tenant_labels").as_bool().unwrap_or(false);
 
     let vault_key = match r.one_of("vault.master_key_source", &["file", "systemd-credential"]).as_str() {
         "systemd-credential" => {
@@ -466,6 +470,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         log_level,
         api,
         metrics_bearer_token,
+        metrics_tenant_labels,
         vault_key,
         commit_batch_max,
         write_queue_capacity,

@@ -8,6 +8,7 @@ mod domains;
 mod durability;
 mod faults;
 mod inputs;
+mod operator;
 mod python;
 mod readme;
 mod receiver;

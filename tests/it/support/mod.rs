@@ -192,6 +192,9 @@ impl TestDaemon {
             .arg(self.config_path())
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")
+            // Not a systemd unit's process unless a test says so (the first-start key is shown).
+            .env_remove("INVOCATION_ID")
+            .env_remove("JOURNAL_STREAM")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
