@@ -73,6 +73,8 @@ struct Inner {
     queue_depths: Mutex<Vec<(String, usize)>>,
     /// CPU-bound API tasks (previews, schedule checks): (running, waiting for a permit)
     compute: Mutex<(i64, i64)>,
+    /// Recent activity for the summary log line, `status` and `executions tail`.
+    activity: crate::activity::Activity,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -149,6 +151,16 @@ impl Metrics {
 
     pub fn set_armed(&self, n: usize) {
         self.0.armed.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Timers armed in the scheduler's wheel, as last reported by the scheduler.
+    pub fn armed(&self) -> u64 {
+        self.0.armed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The daemon's recent activity (summary counts, last failures, ended executions).
+    pub fn activity(&self) -> &crate::activity::Activity {
+        &self.0.activity
     }
 
     /// The Prometheus text exposition.

@@ -68,6 +68,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A validated tracing filter directive.
     pub log_level: String,
+    /// `log.summary_interval_seconds`: how often the one-line activity summary is logged;
+    /// `None` (0) = never. Restart to change.
+    pub log_summary_interval: Option<Duration>,
     pub api: ApiLimits,
     pub metrics_bearer_token: Option<String>,
     pub vault_key: KeySource,
@@ -314,6 +317,11 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         r.err("log.level", format!("not a valid log filter: {log_level:?}"));
     }
 
+    let log_summary_interval = match r.int("log.summary_interval_seconds", 0, 86_400) {
+        0 => None,
+        n => Some(Duration::from_secs(n as u64)),
+    };
+
     let api = ApiLimits {
         body_bytes_max: r.int("api.body_bytes_max", 1024, 64 * 1024 * 1024) as usize,
         json_depth_max: r.int("api.json_depth_max", 2, 128) as usize,
@@ -395,6 +403,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         tls,
         log_format,
         log_level,
+        log_summary_interval,
         api,
         metrics_bearer_token,
         vault_key,
