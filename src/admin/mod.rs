@@ -284,8 +284,14 @@ pub async fn serve(listener: tokio::net::UnixListener, cx: Arc<AdminCtx>) -> std
                 Ok(req) => {
                     let op = format!("{req:?}");
                     let op = op.split([' ', '{']).next().unwrap_or("").to_string();
+                    let view = req.is_view();
                     let result = execute(&cx, req).await;
-                    tracing::info!(op, ok = result.is_ok(), "admin request");
+                    // Views only read: a `watch hookwheel status` must not fill the journal.
+                    if view {
+                        tracing::debug!(op, ok = result.is_ok(), "admin request");
+                    } else {
+                        tracing::info!(op, ok = result.is_ok(), "admin request");
+                    }
                     match result {
                         Ok(v) => AdminAnswer::Ok(v),
                         Err(e) => AdminAnswer::Error(e),
@@ -323,7 +329,7 @@ async fn tail(
         return;
     }
     let mut ended = live.metrics.activity().subscribe();
-    tracing::info!(op = "ExecutionTail", "admin request");
+    tracing::debug!(op = "ExecutionTail", "admin request");
     if write.write_all(answer_line(&AdminAnswer::Ok(json!({"tailing": true}))).as_bytes()).await.is_err() {
         return;
     }

@@ -456,6 +456,16 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_interval_is_in_seconds_and_zero_turns_it_off() {
+        assert_eq!(check("").unwrap().log_summary_interval, Some(Duration::from_secs(60)));
+        let c = check("[log]\nsummary_interval_seconds = 2\n").unwrap();
+        assert_eq!(c.log_summary_interval, Some(Duration::from_secs(2)));
+        assert_eq!(check("[log]\nsummary_interval_seconds = 0\n").unwrap().log_summary_interval, None);
+        let errs = check("[log]\nsummary_interval_seconds = -1\n").unwrap_err();
+        assert_eq!(errs, ["log.summary_interval_seconds: must be between 0 and 86400, found -1"]);
+    }
+
+    #[test]
     fn egress_ranges_are_validated_one_by_one() {
         let errs =
             check("[egress]\npreset = \"strict\"\nallow_cidrs = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n").unwrap_err();

@@ -521,3 +521,37 @@ pub(crate) static FAULT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 mod fault_tests;
 #[cfg(test)]
 mod prune_tests;
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+    use crate::model::{Brand, BrandId};
+
+    fn settings() -> WriterSettings {
+        WriterSettings { commit_batch_max: 8, write_queue_capacity: 8, cache_bytes: CACHE_BYTES_DEFAULT }
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_reads_refuses_writes_and_never_opens_beside_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        assert!(matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Missing(_))));
+        assert!(!path.exists(), "a read-only open created the file");
+        let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+        let brand = Brand { id: BrandId::new(), name: "b".into(), timezone: "UTC".into(), created_ms: 1 };
+        store.create_brand(brand.clone()).await.unwrap();
+        assert!(matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Locked(_))));
+        store.shutdown().await;
+        let before = std::fs::read(&path).unwrap();
+
+        let ro = Store::open_read_only(&path, Metrics::new()).unwrap();
+        let second = Store::open_read_only(&path, Metrics::new()).expect("readers share the file");
+        assert_eq!(ro.list_brands().unwrap(), vec![brand.clone()]);
+        assert_eq!(second.get_brand(brand.id).unwrap(), Some(brand));
+        let other = Brand { id: BrandId::new(), name: "c".into(), timezone: "UTC".into(), created_ms: 2 };
+        assert!(matches!(ro.create_brand(other).await, Err(StoreError::Invalid(_))));
+        ro.shutdown().await;
+        second.shutdown().await;
+        assert_eq!(std::fs::read(&path).unwrap(), before, "a read-only store changed the file");
+    }
+}

@@ -405,3 +405,19 @@ fn executions_tail_prints_each_execution_as_it_ends() {
     let rest: Vec<String> = json_rx.try_iter().collect();
     assert!(rest.iter().any(|l| l.starts_with("err ") && l.contains("stopped")), "{rest:?}");
 }
+
+#[test]
+fn the_views_read_a_store_that_a_kill_9_left_unclean() {
+    let mut d = TestDaemon::start_with("[api]\nrate_limit_per_minute = 0\n");
+    let api = d.client();
+    let rx = Receiver::start();
+    let t = template(&api, &api.add_domain(&rx.host()), 0);
+    let id = execute(&api, &t);
+    wait_status(&api, &id, "succeeded");
+    d.kill9();
+    let list = cli_json(&d, &["executions", "list"]);
+    assert_eq!(ids(&list, "executions", "execution_uuid"), [id.as_str()], "{list:#}");
+    assert_eq!(cli_json(&d, &["status"])["daemon"], "stopped");
+    d.restart();
+    assert_eq!(cli_json(&d, &["executions", "show", &id])["status"], "succeeded");
+}
