@@ -94,16 +94,20 @@ impl Activity {
     /// An execution reached its final status: counted, kept among the recent failures when
     /// it failed, and sent to every `executions tail` reader.
     pub fn ended(&self, e: &Execution) {
+        self.ended_row(e.status, execution_row(e));
+    }
+
+    /// [`Activity::ended`] for an execution already turned into its [`execution_row`].
+    pub fn ended_row(&self, status: ExecutionStatus, row: Value) {
         {
             let mut w = lock(&self.0.window);
-            match e.status {
+            match status {
                 ExecutionStatus::Succeeded => w.succeeded += 1,
                 ExecutionStatus::Failed => w.failed += 1,
                 _ => {}
             }
         }
-        let row = execution_row(e);
-        if e.status == ExecutionStatus::Failed {
+        if status == ExecutionStatus::Failed {
             let mut errors = lock(&self.0.errors);
             if errors.len() == RECENT_ERRORS_MAX {
                 errors.pop_front();

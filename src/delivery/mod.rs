@@ -403,7 +403,7 @@ impl Engine {
                     return None;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, execution = %p.exec.id, "could not park an execution; it waits in memory")
+                    tracing::warn!(error = %e, "could not park an execution; it waits in memory")
                 }
             }
         }
@@ -614,7 +614,8 @@ impl Engine {
     async fn finish(&self, exec: Execution) {
         let (brand, schedule, status, execution) = (exec.brand, exec.schedule, exec.status, exec.id);
         self.metrics.observe_execution(status.as_str());
-        self.metrics.activity().ended(&exec);
+        // Reported once recorded, so that a tail reader who looks the execution up finds it ended.
+        let ended = crate::activity::execution_row(&exec);
         if status == ExecutionStatus::Failed {
             tracing::warn!(
                 target = %exec.target_id,
@@ -638,6 +639,7 @@ impl Engine {
             }
         });
         if self.put_patiently(exec).await.is_some() {
+            self.metrics.activity().ended_row(status, ended);
             let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule, execution });
             let _ = self.events.send(ev).await;
         }
