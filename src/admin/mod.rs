@@ -236,7 +236,13 @@ pub async fn execute(cx: &AdminCtx, req: AdminRequest) -> Result<Value, String> 
         | AdminRequest::ExecutionList { .. }
         | AdminRequest::ExecutionShow { .. }
         | AdminRequest::ExecutionTail { .. }
-        | AdminRequest::Status) => view(&cx.store, cx.live.as_ref(), &r, now),
+        | AdminRequest::Status) => {
+            // Views read (a status counts every schedule): off the async workers.
+            let (store, live) = (cx.store.clone(), cx.live.clone());
+            tokio::task::spawn_blocking(move || view(&store, live.as_ref(), &r, now))
+                .await
+                .unwrap_or_else(|e| Err(format!("the view failed: {e}")))
+        }
         #[cfg(feature = "failpoints")]
         AdminRequest::Failpoint { name, actions } => {
             if actions == "off" {
@@ -324,10 +330,13 @@ async fn tail(
     mut write: tokio::net::unix::OwnedWriteHalf,
 ) {
     let Some(live) = &cx.live else { return };
-    if let Err(e) = q.check(&cx.store) {
-        let _ = write.write_all(answer_line(&AdminAnswer::Error(e)).as_bytes()).await;
-        return;
-    }
+    let q = match q.check(&cx.store) {
+        Ok(q) => q,
+        Err(e) => {
+            let _ = write.write_all(answer_line(&AdminAnswer::Error(e)).as_bytes()).await;
+            return;
+        }
+    };
     let mut ended = live.metrics.activity().subscribe();
     tracing::debug!(op = "ExecutionTail", "admin request");
     if write.write_all(answer_line(&AdminAnswer::Ok(json!({"tailing": true}))).as_bytes()).await.is_err() {

@@ -153,18 +153,22 @@ impl ExecutionQuery {
             .transpose()
     }
 
-    /// Checks the filters (a brand that exists, well-formed ids) before a tail starts.
-    pub fn check(&self, store: &Store) -> Result<(), String> {
-        brands(store, self.brand.as_deref())?;
-        self.schedule_id()?;
-        Ok(())
+    /// Checks the filters (a brand that exists, well-formed ids) before a tail starts; returns
+    /// them with the ids spelled as the rows spell them, for [`ExecutionQuery::matches`].
+    pub fn check(&self, store: &Store) -> Result<ExecutionQuery, String> {
+        let brand = match self.brand.as_deref() {
+            Some(b) => brands(store, Some(b))?.first().map(|b| b.id.to_string()),
+            None => None,
+        };
+        let schedule = self.schedule_id()?.map(|s| s.to_string());
+        Ok(ExecutionQuery { brand, schedule, failed: self.failed })
     }
 
-    /// Whether an [`execution_row`] passes the filters.
+    /// Whether an [`execution_row`] passes the filters (as returned by [`ExecutionQuery::check`]).
     pub fn matches(&self, row: &Value) -> bool {
         (!self.failed || row["status"] == ExecutionStatus::Failed.as_str())
-            && self.brand.as_deref().is_none_or(|b| row["brand_uuid"].as_str() == Some(&b.to_lowercase()))
-            && self.schedule.as_deref().is_none_or(|s| row["schedule_uuid"].as_str() == Some(&s.to_lowercase()))
+            && self.brand.as_deref().is_none_or(|b| row["brand_uuid"].as_str() == Some(b))
+            && self.schedule.as_deref().is_none_or(|s| row["schedule_uuid"].as_str() == Some(s))
     }
 }
 

@@ -373,7 +373,8 @@ fn executions_tail_prints_each_execution_as_it_ends() {
     let good = template(&api, &api.add_domain(&ok_rx.host()), 0);
     let bad = template(&api, &api.add_domain(&failing.host()), 0);
     let (mut json_tail, json_rx) = start_tail(&d, &["--json"]);
-    let (mut failed_tail, failed_rx) = start_tail(&d, &["--failed"]);
+    // Ids are taken in any spelling a UUID has.
+    let (mut failed_tail, failed_rx) = start_tail(&d, &["--failed", "--brand", &d.brand.to_uppercase()]);
 
     let s = execute(&api, &good);
     let line = next_line(&json_rx);
