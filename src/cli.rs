@@ -89,6 +89,16 @@ enum Command {
     /// Tools for trying hookwheel out on a development machine.
     #[command(subcommand)]
     Dev(DevCmd),
+    /// View schedules of every brand (daemon running or stopped).
+    #[command(subcommand)]
+    Schedules(crate::cli_views::SchedulesCmd),
+    /// View executions of every brand, or follow them as they end (daemon running or stopped;
+    /// tail needs it running).
+    #[command(subcommand)]
+    Executions(crate::cli_views::ExecutionsCmd),
+    /// Whether the daemon runs: uptime, armed timers, queue depths, last errors, and what the
+    /// store holds.
+    Status(crate::cli_views::StatusArgs),
 }
 
 #[derive(Subcommand)]
@@ -334,6 +344,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Man { out_dir } => crate::manual::man(Cli::command(), out_dir.as_deref()),
+        Command::Schedules(cmd) => crate::cli_views::schedules(&load_config(&cli, None)?.0, cmd),
+        Command::Executions(cmd) => crate::cli_views::executions(&load_config(&cli, None)?.0, cmd),
+        Command::Status(args) => crate::cli_views::status(&load_config(&cli, None)?.0, args),
         Command::Vault(VaultCmd::RotateKey) => {
             let v = admin_call(&cli, AdminRequest::VaultRotate)?;
             println!("vault master key rotated; {} secret(s) re-encrypted", v["resealed_secrets"]);
@@ -408,7 +421,7 @@ fn offline(cfg: &Config, req: AdminRequest) -> anyhow::Result<Value> {
         let store = daemon::open_store(cfg, OpenMode::MustExist, Metrics::new())?;
         let result = async {
             let vault = Vault::load_with(cfg.vault_key.clone(), &store, OpenMode::MustExist).await?;
-            let cx = AdminCtx { store: store.clone(), vault, clock: Arc::new(SystemClock) };
+            let cx = AdminCtx { store: store.clone(), vault, clock: Arc::new(SystemClock), live: None };
             admin::execute(&cx, req).await.map_err(anyhow::Error::msg)
         }
         .await;

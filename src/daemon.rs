@@ -213,6 +213,7 @@ pub async fn serve(
     ensure_data_dir(&cfg.data_dir, DataDir::Create)?;
     let metrics = Metrics::new();
     metrics.set_tenant_labels(cfg.metrics_tenant_labels);
+    let started_ms = SystemClock.now_ms();
     let store = open_store(&cfg, OpenMode::CreateIfMissing, metrics.clone())?;
     let vault = Vault::load(cfg.vault_key.clone(), &store).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -235,6 +236,9 @@ pub async fn serve(
     let (scheduler, scheduler_task) =
         crate::scheduler::start(store.clone(), clock.clone(), delivery.clone(), metrics.clone(), events_rx).await?;
     scheduler.set_step_visits_max(cfg.workflows.step_visits_per_run_max).await;
+    let live =
+        admin::views::Live { metrics: metrics.clone(), started_ms, engine: Arc::new(EngineLoad(delivery.clone())) };
+    let summary = cfg.log_summary_interval.map(|every| tokio::spawn(summary(metrics.clone(), every)));
     let app = App::new(
         store.clone(),
         vault.clone(),
@@ -251,7 +255,8 @@ pub async fn serve(
         })?)),
         None => None,
     };
-    let admin_cx = Arc::new(AdminCtx { store: store.clone(), vault: vault.clone(), clock: clock.clone() });
+    let admin_cx =
+        Arc::new(AdminCtx { store: store.clone(), vault: vault.clone(), clock: clock.clone(), live: Some(live) });
     let socket = admin::socket_path(&cfg.data_dir);
     let admin_listener =
         admin::bind(&socket).with_context(|| format!("cannot bind the admin socket {}", socket.display()))?;
@@ -292,6 +297,9 @@ pub async fn serve(
     let _ = scheduler_task.await;
     admin_task.abort();
     maintenance.abort();
+    if let Some(t) = summary {
+        t.abort();
+    }
     let _ = std::fs::remove_file(&socket);
     let usage = app.take_key_usage();
     if !usage.is_empty() {
@@ -380,6 +388,9 @@ async fn reload(
     }
     if new.egress_proxy != old.egress_proxy {
         restart.push("egress.proxy_url");
+    }
+    if new.log_summary_interval != old.log_summary_interval {
+        restart.push("log.summary_interval_seconds");
     }
     if restart.is_empty() {
         tracing::info!("configuration reloaded");
@@ -480,6 +491,44 @@ async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_
     }
     let before = now - i64::try_from(idempotency_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     log("expired idempotency records", store.prune_idempotent(before).await);
+}
+
+/// The running delivery engine's load, for `hookwheel status`.
+struct EngineLoad(Arc<Engine>);
+
+impl admin::views::EngineView for EngineLoad {
+    fn queue_depths(&self) -> Vec<(crate::model::DomainId, usize)> {
+        self.0.queue_depths()
+    }
+    fn in_flight(&self) -> usize {
+        crate::delivery::Dispatch::load(&self.0)
+    }
+}
+
+/// Logs one INFO line per interval (`log.summary_interval_seconds`) summing it up: fires,
+/// executions succeeded and failed, and the p99 of their lateness in ms (see
+/// [`crate::activity::Window`]). An interval in which nothing happened logs nothing.
+async fn summary(metrics: Metrics, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate: the first interval starts now.
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let w = metrics.activity().take_window();
+        if w.is_idle() {
+            continue;
+        }
+        let p99 = w.lateness_p99_ms.map_or_else(|| "-".to_string(), |ms| ms.to_string());
+        tracing::info!(
+            interval_seconds = every.as_secs(),
+            fires = w.fires,
+            succeeded = w.succeeded,
+            failed = w.failed,
+            lateness_p99_ms = %p99,
+            "summary"
+        );
+    }
 }
 
 /// Pings the systemd watchdog at half its interval, but only while the store answers.

@@ -17,6 +17,7 @@ pub mod wheel;
 pub mod store;
 pub mod vault;
 
+pub mod activity;
 pub mod auth;
 pub mod metrics;
 
@@ -29,6 +30,7 @@ pub mod api;
 pub mod server;
 
 pub mod cli;
+pub mod cli_views;
 pub mod daemon;
 pub mod devreceiver;
 pub mod firstrun;

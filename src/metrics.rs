@@ -79,6 +79,8 @@ struct Inner {
     compute: Mutex<(i64, i64)>,
     /// `metrics.tenant_labels`: label per-domain series with the domain's UUID
     tenant_labels: std::sync::atomic::AtomicBool,
+    /// Recent activity for the summary log line, `status` and `executions tail`.
+    activity: crate::activity::Activity,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -160,6 +162,16 @@ impl Metrics {
 
     pub fn set_armed(&self, n: usize) {
         self.0.armed.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Timers armed in the scheduler's wheel, as last reported by the scheduler.
+    pub fn armed(&self) -> u64 {
+        self.0.armed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The daemon's recent activity (summary counts, last failures, ended executions).
+    pub fn activity(&self) -> &crate::activity::Activity {
+        &self.0.activity
     }
 
     /// The Prometheus text exposition.

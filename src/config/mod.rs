@@ -82,6 +82,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// A validated tracing filter directive.
     pub log_level: String,
+    /// `log.summary_interval_seconds`: how often the one-line activity summary is logged;
+    /// `None` (0) = never. Restart to change.
+    pub log_summary_interval: Option<Duration>,
     pub api: ApiLimits,
     pub metrics_bearer_token: Option<String>,
     /// `metrics.tenant_labels`: whether `/metrics` labels series with tenant identifiers
@@ -386,6 +389,11 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         r.err("log.level", format!("not a valid log filter: {log_level:?}"));
     }
 
+    let log_summary_interval = match r.int("log.summary_interval_seconds", 0, 86_400) {
+        0 => None,
+        n => Some(Duration::from_secs(n as u64)),
+    };
+
     let api = ApiLimits {
         body_bytes_max: r.int("api.body_bytes_max", 1024, 64 * 1024 * 1024) as usize,
         json_depth_max: r.int("api.json_depth_max", 2, 128) as usize,
@@ -468,6 +476,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         tls,
         log_format,
         log_level,
+        log_summary_interval,
         api,
         metrics_bearer_token,
         metrics_tenant_labels,
@@ -538,6 +547,16 @@ mod tests {
         // A key missing from the file points at its table.
         let errs = check("\n[server.tls]\ncert_file = \"c.pem\"\n").unwrap_err();
         assert_eq!(errs, vec!["server.tls.key_file: must be set when server.tls.cert_file is (line 2)".to_string()]);
+    }
+
+    #[test]
+    fn the_summary_interval_is_in_seconds_and_zero_turns_it_off() {
+        assert_eq!(check("").unwrap().log_summary_interval, Some(Duration::from_secs(60)));
+        let c = check("[log]\nsummary_interval_seconds = 2\n").unwrap();
+        assert_eq!(c.log_summary_interval, Some(Duration::from_secs(2)));
+        assert_eq!(check("[log]\nsummary_interval_seconds = 0\n").unwrap().log_summary_interval, None);
+        let errs = check("[log]\nsummary_interval_seconds = -1\n").unwrap_err();
+        assert_eq!(errs, ["log.summary_interval_seconds: must be between 0 and 86400, found -1 (line 2)"]);
     }
 
     #[test]

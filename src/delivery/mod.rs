@@ -246,7 +246,25 @@ struct AttemptResult {
 impl Engine {
     /// Carries out the next attempt of an execution (`refill`: it comes back from the spill,
     /// so it goes straight into the in-memory queue).
+    ///
+    /// Runs inside the span `execution{brand, schedule, execution}` and its child
+    /// `attempt{attempt, domain}` (error level, so that they are on at every log level and every
+    /// line an attempt logs carries the ids). At `info` an execution logs nothing unless it
+    /// fails (one WARN line); `debug` adds a line per attempt.
     async fn run(self: Arc<Self>, exec: Execution, refill: bool) {
+        use tracing::Instrument;
+        let span = tracing::error_span!(
+            "execution",
+            brand = %exec.brand,
+            schedule = exec.schedule.map(tracing::field::display),
+            execution = %exec.id
+        );
+        // Both are recorded by `prepare` once known (a field recorded twice would show twice).
+        let attempt = tracing::error_span!(parent: &span, "attempt", attempt = tracing::field::Empty, domain = tracing::field::Empty);
+        self.run_attempt(exec, refill).instrument(attempt).await
+    }
+
+    async fn run_attempt(self: Arc<Self>, exec: Execution, refill: bool) {
         let Some(p) = self.prepare(exec).await else { return };
         let limits = self.limits();
         let Some((p, pass)) = self.clone().admit(p, refill, limits).await else { return };
@@ -287,10 +305,17 @@ impl Engine {
         if exec.step.is_none() && exec.target_kind == TargetKind::Workflow {
             return None;
         }
+        // A retry's record was just re-read: its attempt number is the stored one.
+        tracing::Span::current().record("attempt", exec.attempts.len() + 1);
         let mut attempt = 0u32;
+        let mut domain_known = false;
         loop {
             let failure = match self.target(&exec) {
                 Ok(target) => {
+                    if !domain_known {
+                        tracing::Span::current().record("domain", tracing::field::display(target.domain.id));
+                        domain_known = true;
+                    }
                     let r = request::render(
                         &self.store,
                         &self.vault,
@@ -378,7 +403,7 @@ impl Engine {
                     return None;
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, execution = %p.exec.id, "could not park an execution; it waits in memory")
+                    tracing::warn!(error = %e, "could not park an execution; it waits in memory")
                 }
             }
         }
@@ -529,7 +554,15 @@ impl Engine {
         if exec.lateness_ms.is_none() {
             exec.lateness_ms = Some(result.attempt.started_ms - exec.scheduled_ms);
             self.metrics.observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
+            self.metrics.activity().lateness(result.attempt.started_ms - exec.scheduled_ms);
         }
+        tracing::debug!(
+            status_code = result.attempt.status_code,
+            error = result.attempt.error.as_deref(),
+            latency_ms = result.attempt.latency_ms,
+            outcome = ?result.outcome,
+            "attempt ended"
+        );
         self.metrics.observe_attempt(result.outcome == Outcome::Success);
         self.metrics.observe_delivery_latency(result.attempt.latency_ms);
         let last = attempt_summary(&result.attempt);
@@ -543,6 +576,7 @@ impl Engine {
             limits.retry_delay_max_ms,
         ) {
             Some(at) => {
+                tracing::debug!(next_attempt_at = %crate::time::format_utc(at), "retry scheduled");
                 exec.next_attempt_ms = Some(at);
                 let (brand, id) = (exec.brand, exec.id);
                 if let Some(true) = self.put_patiently(exec).await {
@@ -574,22 +608,24 @@ impl Engine {
         self.finish(exec).await;
     }
 
-    /// Records a final status and tells the scheduler. A failed execution is logged (WARN)
-    /// with its ids, target and last error.
+    /// Records a final status and tells the scheduler. A failed execution is logged: one WARN
+    /// line, whose span ([`Engine::run`]) carries the brand, schedule, execution, attempt and
+    /// domain, with the target and the last error.
     async fn finish(&self, exec: Execution) {
         let (brand, schedule, status, execution) = (exec.brand, exec.schedule, exec.status, exec.id);
         self.metrics.observe_execution(status.as_str());
+        // Reported once recorded, so that a tail reader who looks the execution up finds it ended.
+        let ended = crate::activity::execution_row(&exec);
         if status == ExecutionStatus::Failed {
             tracing::warn!(
-                brand = %brand,
-                schedule = schedule.map(|s| s.to_string()).unwrap_or_default(),
-                execution = %execution,
                 target = %exec.target_id,
                 target_kind = ?exec.target_kind,
                 url = exec.attempts.last().and_then(|a| a.request["url"].as_str()).unwrap_or(""),
                 reason = exec.reason.as_deref().unwrap_or(""),
                 "execution failed"
             );
+        } else {
+            tracing::debug!(status = status.as_str(), attempts = exec.attempts.len(), "execution ended");
         }
         let step_event = exec.step.map(|step| {
             let last = exec.attempts.last();
@@ -603,6 +639,7 @@ impl Engine {
             }
         });
         if self.put_patiently(exec).await.is_some() {
+            self.metrics.activity().ended_row(status, ended);
             let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule, execution });
             let _ = self.events.send(ev).await;
         }

@@ -716,9 +716,20 @@ impl<D: Dispatch> Scheduler<D> {
                 tracing::info!(brand = %s.brand, schedule = %s.id, status = s.status.as_str(),
                     reason = s.reason.as_deref().unwrap_or(""), "schedule ended");
             }
+            // Error level so that it is on whenever anything is logged: every line about this
+            // fire carries the brand and schedule.
+            let span = tracing::error_span!("fire", brand = %s.brand, schedule = %s.id);
+            let _in_fire = span.enter();
             for e in w.executions {
                 self.metrics.observe_fire(s.driver.kind(), e.status.as_str());
+                tracing::debug!(
+                    execution = %e.id,
+                    status = e.status.as_str(),
+                    scheduled_at = %crate::time::format_utc(e.scheduled_ms),
+                    "fired"
+                );
                 if e.status == crate::model::ExecutionStatus::Pending {
+                    self.metrics.activity().fired(1);
                     self.running.entry(s.id).or_default().insert(e.id);
                     if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
                         runs.push(e);

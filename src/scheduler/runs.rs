@@ -62,6 +62,7 @@ impl<D: Dispatch> Scheduler<D> {
                     let schedule = e.schedule;
                     tracing::warn!(brand = %brand, execution = %id, schedule = ?schedule.map(|s| s.to_string()),
                         reason = "workflow not found (deleted?)", "execution failed");
+                    self.metrics.activity().ended(&e);
                     if self
                         .write(|st| {
                             let e = e.clone();
@@ -251,6 +252,7 @@ impl<D: Dispatch> Scheduler<D> {
                 p.lateness_ms = self.first_request_lateness(&run, p.scheduled_ms);
             }
             self.metrics.observe_execution(p.status.as_str());
+            self.metrics.activity().ended(&p);
             finished_schedule = p.schedule.map(|s| (s, p.id));
             if p.status == ExecutionStatus::Failed {
                 tracing::warn!(brand = %p.brand, execution = %p.id, schedule = ?p.schedule.map(|s| s.to_string()),

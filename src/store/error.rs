@@ -33,6 +33,10 @@ pub enum StoreError {
     /// An admin command found no store where it looked (only `serve` creates one).
     #[error("no store at {}; pass --data-dir (or --config) to name the daemon's data directory", .0.display())]
     Missing(PathBuf),
+    /// A read-only open found a file that was not closed cleanly: redb repairs it only when it
+    /// is opened for writing.
+    #[error("the store file {} was not closed cleanly and needs a repair, which only a writable open makes", .0.display())]
+    NeedsRepair(PathBuf),
     #[error("corrupt record in table {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
     /// The store cannot write at the moment: the disk is full (`disk_full`) or the file gave an

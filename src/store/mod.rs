@@ -115,6 +115,8 @@ pub const CACHE_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
 /// recovers. Readers take a clone of the current handle for the length of one read.
 pub(crate) struct DbSlot {
     db: RwLock<Option<Arc<Database>>>,
+    /// Set instead of `db` for a store opened with [`Store::open_read_only`].
+    read_only: Option<Arc<redb::ReadOnlyDatabase>>,
     path: PathBuf,
     cache_bytes: usize,
 }
@@ -224,11 +226,75 @@ impl Store {
             OpenMode::MustExist => open_existing_file(path, settings.cache_bytes)?,
         });
         migrate(&db)?;
-        let slot =
-            Arc::new(DbSlot { db: RwLock::new(Some(db)), path: path.to_path_buf(), cache_bytes: settings.cache_bytes });
+        let slot = Arc::new(DbSlot {
+            db: RwLock::new(Some(db)),
+            read_only: None,
+            path: path.to_path_buf(),
+            cache_bytes: settings.cache_bytes,
+        });
         let health = Arc::new(Health::new(metrics.clone()));
         #[cfg(feature = "failpoints")]
         let faults = Arc::new(std::sync::atomic::AtomicBool::new(!cfg!(test)));
+        let writer = writer::Writer::start(
+            slot.clone(),
+            health.clone(),
+            settings,
+            metrics,
+            #[cfg(feature = "failpoints")]
+            faults.clone(),
+        );
+        Ok(Store {
+            slot,
+            health,
+            writer,
+            #[cfg(feature = "failpoints")]
+            faults,
+        })
+    }
+
+    /// Opens an existing store file for reading only (the CLI's views while the daemon is
+    /// stopped): nothing is created, migrated or written, and any number of readers may have it
+    /// open at once, but not while a daemon holds it ([`StoreError::Locked`]). Writes fail with
+    /// [`StoreError::Invalid`]. A file that was not closed cleanly needs redb's repair, which
+    /// only a writable open does: that is [`StoreError::NeedsRepair`].
+    pub fn open_read_only(path: &Path, metrics: Metrics) -> Result<Store, StoreError> {
+        let db = match redb::Builder::new().set_cache_size(CACHE_BYTES_DEFAULT).open_read_only(path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StoreError::Locked(path.to_path_buf())),
+            Err(redb::DatabaseError::RepairAborted) => return Err(StoreError::NeedsRepair(path.to_path_buf())),
+            Err(redb::DatabaseError::Storage(redb::StorageError::Io(e)))
+                if e.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Err(StoreError::Missing(path.to_path_buf()));
+            }
+            Err(e) => return Err(StoreError::from_db(e)),
+        };
+        let found = {
+            let r = db.begin_read().map_err(StoreError::from_db)?;
+            let meta = r.open_table(META).map_err(StoreError::from_db)?;
+            let v = meta.get(tables::META_SCHEMA_VERSION).map_err(StoreError::from_db)?;
+            v.map(|v| codec::decode_u32(v.value())).transpose()?
+        };
+        if found != Some(SCHEMA_VERSION) {
+            return Err(StoreError::Invalid(format!(
+                "the store has schema version {}, this binary reads version {SCHEMA_VERSION}; \
+                 start the daemon of the matching version once (it migrates the store)",
+                found.map_or_else(|| "none".to_string(), |v| v.to_string())
+            )));
+        }
+        let slot = Arc::new(DbSlot {
+            db: RwLock::new(None),
+            read_only: Some(Arc::new(db)),
+            path: path.to_path_buf(),
+            cache_bytes: CACHE_BYTES_DEFAULT,
+        });
+        let health = Arc::new(Health::new(metrics.clone()));
+        #[cfg(feature = "failpoints")]
+        let faults = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The writer refuses every job of a read-only store (see `Store::write`); it only
+        // exists so that the handle has the one shape.
+        let settings =
+            WriterSettings { commit_batch_max: 1, write_queue_capacity: 1, cache_bytes: CACHE_BYTES_DEFAULT };
         let writer = writer::Writer::start(
             slot.clone(),
             health.clone(),
@@ -257,6 +323,9 @@ impl Store {
         &self,
         op: impl FnOnce(&WriteTransaction) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        if self.slot.read_only.is_some() {
+            return Err(StoreError::Invalid("the store is open read-only".into()));
+        }
         self.writer.write(op).await
     }
 
@@ -265,8 +334,10 @@ impl Store {
         #[cfg(feature = "failpoints")]
         faults::set(self.faults.load(std::sync::atomic::Ordering::SeqCst));
         failpoint!("store::read", |arg| Err(injected_fault(arg)));
-        let db = self.slot.get()?;
-        let r = db.begin_read().map_err(StoreError::from_db)?;
+        let r = match &self.slot.read_only {
+            Some(db) => db.begin_read().map_err(StoreError::from_db)?,
+            None => self.slot.get()?.begin_read().map_err(StoreError::from_db)?,
+        };
         f(&r)
     }
 
@@ -450,3 +521,37 @@ pub(crate) static FAULT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 mod fault_tests;
 #[cfg(test)]
 mod prune_tests;
+
+#[cfg(test)]
+mod read_only_tests {
+    use super::*;
+    use crate::model::{Brand, BrandId};
+
+    fn settings() -> WriterSettings {
+        WriterSettings { commit_batch_max: 8, write_queue_capacity: 8, cache_bytes: CACHE_BYTES_DEFAULT }
+    }
+
+    #[tokio::test]
+    async fn a_read_only_store_reads_refuses_writes_and_never_opens_beside_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(STORE_FILE);
+        assert!(matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Missing(_))));
+        assert!(!path.exists(), "a read-only open created the file");
+        let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+        let brand = Brand { id: BrandId::new(), name: "b".into(), timezone: "UTC".into(), created_ms: 1 };
+        store.create_brand(brand.clone()).await.unwrap();
+        assert!(matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Locked(_))));
+        store.shutdown().await;
+        let before = std::fs::read(&path).unwrap();
+
+        let ro = Store::open_read_only(&path, Metrics::new()).unwrap();
+        let second = Store::open_read_only(&path, Metrics::new()).expect("readers share the file");
+        assert_eq!(ro.list_brands().unwrap(), vec![brand.clone()]);
+        assert_eq!(second.get_brand(brand.id).unwrap(), Some(brand));
+        let other = Brand { id: BrandId::new(), name: "c".into(), timezone: "UTC".into(), created_ms: 2 };
+        assert!(matches!(ro.create_brand(other).await, Err(StoreError::Invalid(_))));
+        ro.shutdown().await;
+        second.shutdown().await;
+        assert_eq!(std::fs::read(&path).unwrap(), before, "a read-only store changed the file");
+    }
+}

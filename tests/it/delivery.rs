@@ -141,7 +141,10 @@ struct Env {
 }
 
 fn env(extra: &str) -> Env {
-    let d = daemon(extra);
+    env_on(daemon(extra))
+}
+
+fn env_on(d: TestDaemon) -> Env {
     let api = d.client();
     let rx = Receiver::start();
     let domain = api.add_domain(&rx.host());
@@ -152,7 +155,8 @@ fn env(extra: &str) -> Env {
 
 #[test]
 fn secrets_reach_the_receiver_only_and_values_keep_their_types() {
-    let e = env("");
+    // Every log line of every crate, at trace level, is searched for the secrets below.
+    let e = env_on(TestDaemon::start_with("[api]\nrate_limit_per_minute = 0\n\n[log]\nlevel = \"trace\"\n"));
     let api = &e.api;
     let tag = now_ms();
     let secrets = [
@@ -238,6 +242,8 @@ fn secrets_reach_the_receiver_only_and_values_keep_their_types() {
     assert_eq!(resetting.count(), 1, "the resetting receiver saw the request");
 
     // Nowhere else: logs, execution views, template and schedule views, the store file.
+    let log = e.d.output();
+    assert!(log.contains(" TRACE ") && log.contains("attempt ended"), "the daemon did not log at trace level:\n{log}");
     let mut texts = vec![
         ("daemon output", e.d.output()),
         ("get_execution_details", api.post("get_execution_details", json!({"execution_uuid": id})).text),
@@ -256,6 +262,20 @@ fn secrets_reach_the_receiver_only_and_values_keep_their_types() {
             "get_execution_details of a failed attempt",
             api.post("get_execution_details", json!({"execution_uuid": id})).text,
         ));
+        texts.push(("hookwheel executions show (failed)", e.d.cli(&["executions", "show", id]).1));
+    }
+    // The operator's CLI views, as text and JSON.
+    for args in [
+        vec!["executions", "show", id.as_str()],
+        vec!["executions", "show", id.as_str(), "--json"],
+        vec!["executions", "list", "--json"],
+        vec!["executions", "list"],
+        vec!["schedules", "show", schedule.as_str(), "--json"],
+        vec!["status", "--json"],
+    ] {
+        let (code, out, err) = e.d.cli(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        texts.push(("a CLI view", out));
     }
     for (what, text) in &texts {
         assert!(text.len() > 20, "{what} answered nothing to search: {text:?}");
@@ -1043,8 +1063,11 @@ fn failures_are_logged_with_their_ids_and_the_reason_is_always_set() {
         let out = d.output();
         (out.matches("execution failed").count() >= 2 && out.contains("schedule turned inactive")).then_some(out)
     });
+    // This daemon logs hookwheel's debug lines too (a line per attempt): the WARN line, once.
     let line = |needle: &str| {
-        out.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no line with {needle}:\n{out}")).to_string()
+        let warns: Vec<&str> = out.lines().filter(|l| l.contains(needle) && l.contains(" WARN ")).collect();
+        assert_eq!(warns.len(), 1, "not one WARN line with {needle}:\n{out}");
+        warns[0].to_string()
     };
     let l = line(&format!("execution={failed}"));
     assert!(l.contains("WARN") && l.contains("execution failed"), "{l}");

@@ -8,6 +8,7 @@ mod domains;
 mod durability;
 mod faults;
 mod inputs;
+mod observe;
 mod operator;
 mod python;
 mod readme;

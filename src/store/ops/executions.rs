@@ -193,6 +193,14 @@ impl Store {
         })
     }
 
+    /// How many executions are recorded and not finished (the unfinished index's length).
+    pub fn pending_count(&self) -> Result<u64, StoreError> {
+        self.read(|r| {
+            let pending = r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+            redb::ReadableTableMetadata::len(&pending).map_err(StoreError::from_db)
+        })
+    }
+
     /// Executions recorded but not finished (to resume after a restart).
     /// Visits every unfinished execution (one read snapshot; nothing is collected, so a
     /// start-up with a million pending executions does not hold them all in memory).

@@ -1,0 +1,215 @@
+//! What the daemon did lately, for the people who run it: the counts behind the periodic
+//! summary log line, the last failures shown by `hookwheel status`, and the stream of ended
+//! executions behind `hookwheel executions tail`.
+//!
+//! One [`Activity`] lives inside the daemon's [`crate::metrics::Metrics`] handle, so the
+//! scheduler and the delivery engine report to it through the handle they already hold. It
+//! never reads the clock: callers pass the instants (an execution's own `finished_ms`).
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::model::{Execution, ExecutionStatus};
+use crate::time::{Millis, format_utc};
+
+/// Most lateness samples kept per summary interval; past it the oldest are overwritten, so the
+/// p99 is that of the last this-many executions of the interval (80 KiB at most).
+pub const LATENESS_SAMPLES_MAX: usize = 10_000;
+/// How many recent failures `hookwheel status` shows.
+pub const RECENT_ERRORS_MAX: usize = 10;
+/// Ended executions buffered for slow `executions tail` readers; one that falls further behind
+/// is told how many it missed.
+pub const TAIL_BUFFER: usize = 1024;
+
+/// The counts of one summary interval (see [`Activity::take_window`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Executions created by schedule fires (pending ones; skipped and missed instants do not
+    /// count).
+    pub fires: u64,
+    /// Executions that ended succeeded.
+    pub succeeded: u64,
+    /// Executions that ended failed.
+    pub failed: u64,
+    /// 99th percentile of the lateness (first request start minus scheduled instant, ms) of
+    /// the executions whose first request was made in the interval; `None` without any.
+    pub lateness_p99_ms: Option<i64>,
+}
+
+impl Window {
+    /// True when nothing was fired or ended.
+    pub fn is_idle(&self) -> bool {
+        self.fires == 0 && self.succeeded == 0 && self.failed == 0 && self.lateness_p99_ms.is_none()
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    fires: u64,
+    succeeded: u64,
+    failed: u64,
+    lateness: Vec<i64>,
+    /// Samples seen in this interval (the next overwrite position once `lateness` is full).
+    seen: usize,
+}
+
+struct Inner {
+    window: Mutex<Counts>,
+    errors: Mutex<VecDeque<Value>>,
+    ended: broadcast::Sender<Value>,
+}
+
+/// A handle to the daemon's recent activity; cheap to clone.
+#[derive(Clone)]
+pub struct Activity(Arc<Inner>);
+
+impl Default for Activity {
+    fn default() -> Self {
+        let (ended, _) = broadcast::channel(TAIL_BUFFER);
+        Activity(Arc::new(Inner { window: Mutex::default(), errors: Mutex::default(), ended }))
+    }
+}
+
+impl Activity {
+    /// `n` executions were created by schedule fires.
+    pub fn fired(&self, n: u64) {
+        lock(&self.0.window).fires += n;
+    }
+
+    /// An execution made its first request `ms` after its scheduled instant.
+    pub fn lateness(&self, ms: i64) {
+        let mut w = lock(&self.0.window);
+        if w.lateness.len() < LATENESS_SAMPLES_MAX {
+            w.lateness.push(ms);
+        } else {
+            let at = w.seen % LATENESS_SAMPLES_MAX;
+            w.lateness[at] = ms;
+        }
+        w.seen += 1;
+    }
+
+    /// An execution reached its final status: counted, kept among the recent failures when
+    /// it failed, and sent to every `executions tail` reader.
+    pub fn ended(&self, e: &Execution) {
+        self.ended_row(e.status, execution_row(e));
+    }
+
+    /// [`Activity::ended`] for an execution already turned into its [`execution_row`].
+    pub fn ended_row(&self, status: ExecutionStatus, row: Value) {
+        {
+            let mut w = lock(&self.0.window);
+            match status {
+                ExecutionStatus::Succeeded => w.succeeded += 1,
+                ExecutionStatus::Failed => w.failed += 1,
+                _ => {}
+            }
+        }
+        if status == ExecutionStatus::Failed {
+            let mut errors = lock(&self.0.errors);
+            if errors.len() == RECENT_ERRORS_MAX {
+                errors.pop_front();
+            }
+            errors.push_back(row.clone());
+        }
+        // No reader is not an error.
+        let _ = self.0.ended.send(row);
+    }
+
+    /// The counts since the last call, and a fresh interval.
+    pub fn take_window(&self) -> Window {
+        let c = std::mem::take(&mut *lock(&self.0.window));
+        Window { fires: c.fires, succeeded: c.succeeded, failed: c.failed, lateness_p99_ms: p99(c.lateness) }
+    }
+
+    /// The last [`RECENT_ERRORS_MAX`] failed executions, oldest first, as [`execution_row`]s.
+    pub fn recent_errors(&self) -> Vec<Value> {
+        lock(&self.0.errors).iter().cloned().collect()
+    }
+
+    /// A receiver of every execution that ends from now on, as [`execution_row`]s.
+    pub fn subscribe(&self) -> broadcast::Receiver<Value> {
+        self.0.ended.subscribe()
+    }
+}
+
+/// The nearest-rank 99th percentile.
+fn p99(mut samples: Vec<i64>) -> Option<i64> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    let rank = (samples.len() * 99).div_ceil(100).max(1);
+    samples.get(rank - 1).copied()
+}
+
+fn time(t: Option<Millis>) -> Value {
+    t.map(|t| Value::String(format_utc(t))).unwrap_or(Value::Null)
+}
+
+/// One execution as a line of `executions list` / `executions tail` (JSON): ids, status,
+/// times (RFC 3339 UTC), attempts, lateness and the reason. Records hold secrets only masked,
+/// so neither does this.
+pub fn execution_row(e: &Execution) -> Value {
+    let last = e.attempts.last();
+    json!({
+        "execution_uuid": e.id.to_string(),
+        "brand_uuid": e.brand.to_string(),
+        "schedule_uuid": e.schedule.map(|s| s.to_string()),
+        "target_kind": e.target_kind.as_str(),
+        "target_uuid": e.target_id.to_string(),
+        "status": e.status.as_str(),
+        "scheduled_at": format_utc(e.scheduled_ms),
+        "finished_at": time(e.finished_ms),
+        "next_attempt_at": time(e.next_attempt_ms),
+        "attempts": e.attempts.len(),
+        "last_status_code": last.and_then(|a| a.status_code),
+        "lateness_ms": e.lateness_ms,
+        "reason": e.reason,
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn p99_is_the_nearest_rank() {
+        assert_eq!(p99(vec![]), None);
+        assert_eq!(p99(vec![7]), Some(7));
+        assert_eq!(p99((1..=100).rev().collect()), Some(99));
+        assert_eq!(p99((1..=1000).collect()), Some(990));
+    }
+
+    #[test]
+    fn a_window_counts_since_the_last_take() {
+        let a = Activity::default();
+        a.fired(3);
+        for ms in 0..200 {
+            a.lateness(ms);
+        }
+        let w = a.take_window();
+        assert_eq!((w.fires, w.succeeded, w.failed, w.lateness_p99_ms), (3, 0, 0, Some(197)));
+        assert!(a.take_window().is_idle());
+    }
+
+    #[test]
+    fn lateness_samples_are_bounded() {
+        let a = Activity::default();
+        for _ in 0..LATENESS_SAMPLES_MAX {
+            a.lateness(1_000);
+        }
+        // The next ones overwrite the oldest: the p99 now sees the recent values.
+        for _ in 0..LATENESS_SAMPLES_MAX {
+            a.lateness(5);
+        }
+        assert_eq!(lock(&a.0.window).lateness.len(), LATENESS_SAMPLES_MAX);
+        assert_eq!(a.take_window().lateness_p99_ms, Some(5));
+    }
+}
