@@ -35,6 +35,7 @@ pub struct AddSecret {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
+    /// The secret's id.
     pub secret_uuid: Id,
 }
 
@@ -42,6 +43,7 @@ pub struct SecretRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSecret {
+    /// The secret's id.
     pub secret_uuid: Id,
     /// The new value (1–65536 bytes).
     #[serde(alias = "value")]
