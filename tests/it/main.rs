@@ -11,6 +11,7 @@ mod inputs;
 mod python;
 mod receiver;
 mod schedules;
+mod schemathesis;
 mod sdk;
 mod secrets;
 mod security;
