@@ -21,6 +21,7 @@ pub mod input;
 pub mod openapi;
 mod ops;
 mod ratelimit;
+pub mod reference;
 mod reply;
 pub mod request;
 pub mod responses;

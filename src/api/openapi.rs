@@ -94,11 +94,11 @@ fn add_aliases(schema: &mut Value) {
             }
         }
         let required = obj.get_mut("required").and_then(Value::as_array_mut);
-        if let Some(required) = required {
-            if let Some(at) = required.iter().position(|r| r == &group[0]) {
-                required.remove(at);
-                all_of.push(json!({"anyOf": group.iter().map(|n| json!({"required": [n]})).collect::<Vec<_>>()}));
-            }
+        if let Some(required) = required
+            && let Some(at) = required.iter().position(|r| r == &group[0])
+        {
+            required.remove(at);
+            all_of.push(json!({"anyOf": group.iter().map(|n| json!({"required": [n]})).collect::<Vec<_>>()}));
         }
     }
     if !all_of.is_empty() {
@@ -391,7 +391,7 @@ mod tests {
         assert!(props.len() > 500, "the walk finds the properties ({})", props.len());
         let missing: Vec<&str> = props
             .iter()
-            .filter(|(_, p)| !p["description"].as_str().is_some_and(|d| !d.trim().is_empty()))
+            .filter(|(_, p)| p["description"].as_str().is_none_or(|d| d.trim().is_empty()))
             .map(|(path, _)| path.as_str())
             .collect();
         assert!(missing.is_empty(), "{} properties without a description:\n{}", missing.len(), missing.join("\n"));
@@ -459,7 +459,7 @@ mod tests {
             let name = path.rsplit(['.', '?']).next().unwrap_or("");
             let schema = if p["schema"].is_object() { &p["schema"] } else { &p };
             if CLOSED.contains(&name)
-                && schema["enum"].as_array().is_none_or(|v| v.len() < 1)
+                && schema["enum"].as_array().is_none_or(|v| v.is_empty())
                 && schema.get("const").is_none()
             {
                 bad.push(path);
