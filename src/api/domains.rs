@@ -32,6 +32,7 @@ pub struct AddDomain {
     /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
     #[serde(alias = "domain_name")]
     #[schemars(extend("x-aliases" = ["domain_name"]))]
+    #[schemars(extend("format" = "host-port"))]
     pub domain: Line<HOST_CHARS_MAX>,
     /// Space request starts `1/max_requests_per_second` s apart.
     pub rate_limit_enabled: Option<bool>,
@@ -60,6 +61,7 @@ pub struct UpdateDomain {
     /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
     #[serde(alias = "domain_name")]
     #[schemars(extend("x-aliases" = ["domain_name"]))]
+    #[schemars(extend("format" = "host-port"))]
     pub domain: Option<Line<HOST_CHARS_MAX>>,
     /// Space request starts `1/max_requests_per_second` s apart.
     pub rate_limit_enabled: Option<bool>,
@@ -82,6 +84,7 @@ pub struct FindDomain {
     /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
     #[serde(alias = "domain_name")]
     #[schemars(extend("x-aliases" = ["domain_name"]))]
+    #[schemars(extend("format" = "host-port"))]
     pub domain: Line<HOST_CHARS_MAX>,
     /// `https` (default) or `http`.
     #[serde(alias = "protocol")]

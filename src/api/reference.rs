@@ -28,7 +28,9 @@ fn types(v: &Value) -> Vec<String> {
 /// The accepted values or bounds of a schema, in words.
 fn values(v: &Value) -> String {
     let mut parts = Vec::new();
-    if let Some(e) = v["enum"].as_array() {
+    if let Some(e) = v["enum"].as_array().filter(|e| e.len() > 50) {
+        parts.push(format!("one of {} names (`get_timezones` lists them)", e.len()));
+    } else if let Some(e) = v["enum"].as_array() {
         let vals: Vec<String> =
             e.iter().filter(|x| !x.is_null()).map(|x| format!("`{}`", x.as_str().unwrap_or(""))).collect();
         parts.push(format!("one of {}", vals.join(", ")));
@@ -52,6 +54,12 @@ fn values(v: &Value) -> String {
     }
     if let Some(n) = v["maxProperties"].as_u64() {
         parts.push(format!("≤ {n} keys"));
+    }
+    if let Some(p) = v["pattern"].as_str().filter(|p| !p.starts_with("^[^")) {
+        parts.push(format!("matches `{p}`"));
+    }
+    if let Some(r) = v["x-instant-range"].as_str() {
+        parts.push(format!("from {r}"));
     }
     if let Some(b) = v["x-bounded-by"].as_str() {
         parts.push(format!("bounded by {b}"));

@@ -163,6 +163,7 @@ macro_rules! schedule_input {
             /// interval, cron, solar: fire once, then complete (default false for the SDK's calls).
             pub is_one_off_task: Option<bool>,
             /// cron: 5 or 6 fields, macros, `L`, `W`, `#`.
+            #[schemars(extend("format" = "cron"))]
             pub cron_expression: Option<Line<CRON_CHARS_MAX>>,
             /// cron: the IANA zone the expression is read in.
             pub cron_timezone: Option<Zone>,
@@ -269,6 +270,7 @@ schedule_create! {
     /// `add_cron_schedule`: fire on a cron expression in a zone.
     pub struct AddCron {
         /// 5 or 6 fields (seconds first), macros, `L`, `W`, `#`, names.
+        #[schemars(extend("format" = "cron"))]
         pub cron_expression: Line<CRON_CHARS_MAX>,
         /// The IANA zone the expression is read in.
         pub cron_timezone: Zone,

@@ -24,6 +24,7 @@ pub struct AddSecret {
     /// The name templates use as `{{ #secret_key }}`: 1–128 of `[A-Za-z0-9_-]`.
     #[serde(alias = "key")]
     #[schemars(extend("x-aliases" = ["key"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub secret_key: Line<KEY_CHARS_MAX>,
     /// The value (1–65536 bytes), sealed before it is stored.
     #[serde(alias = "value")]

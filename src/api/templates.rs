@@ -42,6 +42,7 @@ pub struct AddTemplate {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Line<NAME_CHARS_MAX>,
     /// `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: OneOf<HttpMethod>,
@@ -90,6 +91,7 @@ pub struct UpdateTemplate {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
     /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<OneOf<HttpMethod>>,

@@ -56,6 +56,7 @@ pub struct AddWorkflow {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub workflow_name: Line<NAME_CHARS_MAX>,
     /// Free-text description (default empty).
     #[serde(alias = "description")]
@@ -89,6 +90,7 @@ pub struct UpdateWorkflow {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub workflow_name: Option<Line<NAME_CHARS_MAX>>,
     /// Free-text description (default empty).
     #[serde(alias = "description")]
@@ -133,6 +135,7 @@ pub struct AddStep {
     /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
     #[serde(alias = "identifier")]
     #[schemars(extend("x-aliases" = ["identifier"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub step_identifier: Identifier,
     /// Default `step <n>`.
     #[serde(alias = "name")]
@@ -172,9 +175,11 @@ pub struct AddStep {
     pub human_approval_required: Option<bool>,
     /// The step to go to after success; empty or null = the next index. It may name a step
     /// added later.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_success_next_step_identifier: Option<Identifier>,
     /// The step to go to after failure; empty or null = `failure_strategy`. It may name a step
     /// added later.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_fail_next_step_identifier: Option<Identifier>,
     /// Seconds to wait before the next step.
     pub delay_to_next_step: Option<Delay>,
@@ -204,6 +209,7 @@ pub struct InlineStep {
     /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
     #[serde(alias = "identifier", alias = "id")]
     #[schemars(extend("x-aliases" = ["identifier", "id"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub step_identifier: Option<Identifier>,
     /// SDK: only `webhook` steps exist.
     #[serde(rename = "type")]
@@ -249,8 +255,10 @@ pub struct InlineStep {
     /// Whether the step waits for `human_approval_action` before its request (default false).
     pub human_approval_required: Option<bool>,
     /// The step to go to after success; empty or null = the next index.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_success_next_step_identifier: Option<Identifier>,
     /// The step to go to after failure; empty or null = `failure_strategy`.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_fail_next_step_identifier: Option<Identifier>,
     /// Seconds to wait before the next step (default 0).
     pub delay_to_next_step: Option<Delay>,
@@ -278,6 +286,7 @@ pub struct UpdateStep {
     /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
     #[serde(alias = "identifier")]
     #[schemars(extend("x-aliases" = ["identifier"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub step_identifier: Option<Identifier>,
     /// Display name (not blank).
     #[serde(alias = "name")]
@@ -319,9 +328,11 @@ pub struct UpdateStep {
     pub human_approval_required: Option<bool>,
     /// The step to go to after success; empty or null = the next index.
     #[serde(default)]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_success_next_step_identifier: Nullable<Identifier>,
     /// The step to go to after failure; empty or null = `failure_strategy`.
     #[serde(default)]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_fail_next_step_identifier: Nullable<Identifier>,
     /// Seconds to wait before the next step (default 0).
     pub delay_to_next_step: Option<Delay>,

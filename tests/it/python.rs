@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 /// The python of the venv `target/<name>` with `requirements` (relative to the crate)
 /// installed; rebuilt when the requirements file changes. Panics with pip's output on failure.
-fn venv(name: &str, requirements: &str) -> PathBuf {
+fn venv(name: &str, requirements: &str, interpreters: &[&str]) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = root.join("target").join(name);
     let py = dir.join("bin").join("python");
@@ -18,7 +18,11 @@ fn venv(name: &str, requirements: &str) -> PathBuf {
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
         return py;
     }
-    let out = Command::new("python3").args(["-m", "venv"]).arg(&dir).output().expect("python3 -m venv");
+    let python = interpreters
+        .iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .unwrap_or(&"python3");
+    let out = Command::new(python).args(["-m", "venv", "--clear"]).arg(&dir).output().expect("python3 -m venv");
     assert!(out.status.success(), "venv: {}", String::from_utf8_lossy(&out.stderr));
     let out = Command::new(&py)
         .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
@@ -38,7 +42,7 @@ fn venv(name: &str, requirements: &str) -> PathBuf {
 /// The SDK venv's python.
 pub fn python() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
-    READY.get_or_init(|| venv("py-venv", "tests/sdk/requirements.txt")).clone()
+    READY.get_or_init(|| venv("py-venv", "tests/sdk/requirements.txt", &["python3"])).clone()
 }
 
 /// The `schemathesis` command of its own venv.
@@ -46,7 +50,13 @@ pub fn schemathesis() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
-            let py = venv("schemathesis-venv", "tests/schemathesis/requirements.txt");
+            // Python 3.11.7's compiler fails under the generator's deep recursion ("AST
+            // constructor recursion depth mismatch"); a newer interpreter is used when present.
+            let py = venv(
+                "schemathesis-venv",
+                "tests/schemathesis/requirements.txt",
+                &["python3.13", "python3.12", "python3"],
+            );
             py.with_file_name("schemathesis")
         })
         .clone()

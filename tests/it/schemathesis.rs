@@ -4,6 +4,8 @@
 //! of `/openapi.json`. The run fails on any finding not listed in
 //! `tests/schemathesis/known-findings.txt` and prints schemathesis's report.
 //!
+//! String formats JSON Schema cannot spell out (`date-time` within the accepted range, `cron`,
+//! `host-port`) get their value generators from `tests/schemathesis/hooks.py`.
 //! `negative_data_rejection` also counts 413 as a rejection: a body over `api.body_bytes_max`
 //! is refused before its fields are read. The bound is about three minutes on two cores
 //! (`--max-examples`, fixed seed).
@@ -81,6 +83,8 @@ fn schemathesis_finds_nothing_new() {
         .args(["-H", &format!("x-hookpulse-api-key: {}", d.key), "-H", &format!("x-brand-uuid: {}", d.brand)])
         .args(["--max-examples", MAX_EXAMPLES, "--workers", "2", "--seed", "20261130", "--no-color"])
         .env("NO_COLOR", "1")
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .env("PYTHONPATH", concat!(env!("CARGO_MANIFEST_DIR"), "/tests/schemathesis"))
         .current_dir(&d.dir)
         .output()
         .expect("run schemathesis");
