@@ -32,6 +32,7 @@ pub struct AddDomain {
     /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
     #[serde(alias = "domain_name")]
     #[schemars(extend("x-aliases" = ["domain_name"]))]
+    #[schemars(extend("format" = "host-port"))]
     pub domain: Line<HOST_CHARS_MAX>,
     /// Space request starts `1/max_requests_per_second` s apart.
     pub rate_limit_enabled: Option<bool>,
@@ -51,18 +52,26 @@ pub struct AddDomain {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDomain {
+    /// The domain's id.
     pub domain_uuid: Id,
+    /// `https` (default) or `http`.
     #[serde(alias = "protocol")]
     #[schemars(extend("x-aliases" = ["protocol"]))]
     pub protocol_type: Option<OneOf<Protocol>>,
+    /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
     #[serde(alias = "domain_name")]
     #[schemars(extend("x-aliases" = ["domain_name"]))]
+    #[schemars(extend("format" = "host-port"))]
     pub domain: Option<Line<HOST_CHARS_MAX>>,
+    /// Space request starts `1/max_requests_per_second` s apart.
     pub rate_limit_enabled: Option<bool>,
+    /// Allow at most `max_concurrent_jobs` requests in flight.
     pub concurrency_control_enabled: Option<bool>,
+    /// Most requests in flight to the domain at once.
     #[serde(alias = "max_concurrent")]
     #[schemars(extend("x-aliases" = ["max_concurrent"]))]
     pub max_concurrent_jobs: Option<Int<0, MAX_CONCURRENT_JOBS_MAX>>,
+    /// Most request starts per second.
     #[serde(alias = "rate_limit_per_second")]
     #[schemars(extend("x-aliases" = ["rate_limit_per_second"]))]
     pub max_requests_per_second: Option<Int<0, MAX_REQUESTS_PER_SECOND_MAX>>,
@@ -72,9 +81,12 @@ pub struct UpdateDomain {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FindDomain {
+    /// The host, with an optional port: `api.example.com`, `127.0.0.1:8080`, `[::1]:9000`.
     #[serde(alias = "domain_name")]
     #[schemars(extend("x-aliases" = ["domain_name"]))]
+    #[schemars(extend("format" = "host-port"))]
     pub domain: Line<HOST_CHARS_MAX>,
+    /// `https` (default) or `http`.
     #[serde(alias = "protocol")]
     #[schemars(extend("x-aliases" = ["protocol"]))]
     pub protocol_type: Option<OneOf<Protocol>>,
@@ -84,6 +96,7 @@ pub struct FindDomain {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainRef {
+    /// The domain's id.
     pub domain_uuid: Id,
 }
 

@@ -12,7 +12,7 @@ use schemars::Schema;
 use super::input;
 use super::reply::ApiResult;
 use super::request::{Cx, Req};
-use super::{domains, executions, schedules, secrets, templates, timezones, workflows};
+use super::{domains, executions, responses, schedules, secrets, templates, timezones, workflows};
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
 
@@ -24,6 +24,14 @@ pub struct Op {
     pub schema: fn() -> Schema,
     /// Every name the input type accepts at its top level, aliases included.
     pub accepted: fn() -> &'static [&'static str],
+    /// Reads a JSON body as the input type, without running the handler (for the examples'
+    /// test).
+    pub check: fn(serde_json::Map<String, serde_json::Value>) -> Result<(), super::error::ApiError>,
+}
+
+/// The JSON Schema of a success answer (a type of [`super::responses`]).
+pub fn reply<T: schemars::JsonSchema>() -> Schema {
+    input::schema_of::<T>()
 }
 
 pub struct Endpoint {
@@ -34,6 +42,8 @@ pub struct Endpoint {
     pub tag: &'static str,
     pub summary: &'static str,
     pub op: Op,
+    /// The schema of the `200` answer's body.
+    pub reply: fn() -> Schema,
 }
 
 impl Endpoint {
@@ -55,6 +65,7 @@ macro_rules! op {
             run: |cx, req| Box::pin(async move { $f(cx, req.input()?).await }),
             schema: || input::schema_of_handler($f),
             accepted: || input::accepted_names_of_handler($f),
+            check: |body| input::check_body_of_handler($f, body),
         }
     };
 }
@@ -68,6 +79,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "Register a delivery domain with its traffic-guard settings; returns domain_uuid.",
         op: op!(domains::add),
+        reply: reply::<responses::DomainChanged>,
     },
     Endpoint {
         name: "get_domain_paginated",
@@ -76,6 +88,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "List the brand's domains.",
         op: op!(domains::list),
+        reply: reply::<responses::Paginated<responses::DomainItem>>,
     },
     Endpoint {
         name: "get_domain_uuid",
@@ -84,6 +97,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "Find a domain's uuid by name and protocol (SDK).",
         op: op!(domains::find_uuid),
+        reply: reply::<responses::DomainFound>,
     },
     Endpoint {
         name: "update_domain",
@@ -92,6 +106,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "Change a domain (extension). Absent fields keep their values.",
         op: op!(domains::update),
+        reply: reply::<responses::DomainChanged>,
     },
     Endpoint {
         name: "delete_domain",
@@ -100,6 +115,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "Delete a domain (extension); 409 while webhook templates use it.",
         op: op!(domains::delete),
+        reply: reply::<responses::DomainChanged>,
     },
     // Webhook templates
     Endpoint {
@@ -109,6 +125,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "Create a webhook template (or, SDK style, from a full url); returns webhook_uuid.",
         op: op!(templates::add),
+        reply: reply::<responses::TemplateAdded>,
     },
     Endpoint {
         name: "get_webhook_template_paginated",
@@ -117,6 +134,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "List the brand's webhook templates.",
         op: op!(templates::list),
+        reply: reply::<responses::Paginated<responses::TemplateItem>>,
     },
     Endpoint {
         name: "single_webhook_template_detail",
@@ -125,6 +143,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "One webhook template with its body, headers and query.",
         op: op!(templates::detail),
+        reply: reply::<responses::TemplateDetailAnswer>,
     },
     Endpoint {
         name: "get_webhook_template_uuid",
@@ -133,6 +152,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "SDK alias of single_webhook_template_detail.",
         op: op!(templates::detail_sdk),
+        reply: reply::<responses::TemplateDetailAnswer>,
     },
     Endpoint {
         name: "update_webhook_template",
@@ -141,6 +161,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "Change a webhook template (extension). Absent fields keep their values.",
         op: op!(templates::update),
+        reply: reply::<responses::TemplateChanged>,
     },
     Endpoint {
         name: "delete_webhook_template",
@@ -149,6 +170,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "webhook templates",
         summary: "Delete a webhook template (extension).",
         op: op!(templates::delete),
+        reply: reply::<responses::TemplateChanged>,
     },
     // Secret vault
     Endpoint {
@@ -158,6 +180,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "Store a secret, usable as {{ #secret_key }}; returns secret_uuid.",
         op: op!(secrets::add),
+        reply: reply::<responses::SecretChanged>,
     },
     Endpoint {
         name: "get_secrets_paginated",
@@ -166,6 +189,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "List secret names (never values).",
         op: op!(secrets::list),
+        reply: reply::<responses::Paginated<responses::SecretItem>>,
     },
     Endpoint {
         name: "get_system_secret_paginated",
@@ -174,6 +198,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "SDK alias of get_secrets_paginated.",
         op: op!(secrets::list),
+        reply: reply::<responses::Paginated<responses::SecretItem>>,
     },
     Endpoint {
         name: "get_value_of_secret",
@@ -182,6 +207,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "Read one secret, including its value (the only endpoint that returns it).",
         op: op!(secrets::value_of),
+        reply: reply::<responses::SecretValueAnswer>,
     },
     Endpoint {
         name: "get_system_secret_uuid",
@@ -190,6 +216,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "One secret's metadata without its value (the SDK's get_secret; only get_value_of_secret reveals values).",
         op: op!(secrets::metadata),
+        reply: reply::<responses::SecretAnswer>,
     },
     Endpoint {
         name: "update_secret_value",
@@ -198,6 +225,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "Replace a secret's value.",
         op: op!(secrets::update),
+        reply: reply::<responses::SecretChanged>,
     },
     Endpoint {
         name: "update_system_secret",
@@ -206,6 +234,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "SDK alias of update_secret_value.",
         op: op!(secrets::update),
+        reply: reply::<responses::SecretChanged>,
     },
     Endpoint {
         name: "delete_secret",
@@ -214,6 +243,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "Delete a secret.",
         op: op!(secrets::delete),
+        reply: reply::<responses::SecretChanged>,
     },
     Endpoint {
         name: "delete_system_secret",
@@ -222,6 +252,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "secret vault",
         summary: "SDK alias of delete_secret.",
         op: op!(secrets::delete),
+        reply: reply::<responses::SecretChanged>,
     },
     // Schedules
     Endpoint {
@@ -231,6 +262,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Fire every interval_value interval_period (second|minute|hour, extension day|week|month); returns schedule_uuid.",
         op: op!(schedules::add_interval),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "add_cron_schedule",
@@ -239,6 +271,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Fire on a 5- or 6-field cron expression in an IANA zone; returns schedule_uuid.",
         op: op!(schedules::add_cron),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "add_clocked_schedule",
@@ -247,6 +280,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Fire once at clocked_run_at; returns schedule_uuid.",
         op: op!(schedules::add_clocked),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "add_solar_schedule",
@@ -255,6 +289,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Fire at a solar event (plus offset) at a location, daily or once; returns schedule_uuid.",
         op: op!(schedules::add_solar),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "add_debounce_schedule",
@@ -263,6 +298,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "A schedule fired by trigger_debounce_schedule, debounced (extension); returns schedule_uuid.",
         op: op!(schedules::add_debounce),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "add_schedule",
@@ -271,6 +307,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "SDK create_schedule: schedule_type + driver fields, targeting webhook_url or a documented target.",
         op: op!(schedules::add_sdk),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "add_schedule_rule",
@@ -279,6 +316,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Attach a rule (time_window, calendar_window, solar_window, exclusion, termination); returns rule_uuid.",
         op: op!(schedules::add_rule),
+        reply: reply::<responses::RuleChanged>,
     },
     Endpoint {
         name: "list_schedule_rules",
@@ -287,6 +325,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "A schedule's rules (extension).",
         op: op!(schedules::list_rules),
+        reply: reply::<responses::RulesAnswer>,
     },
     Endpoint {
         name: "delete_schedule_rule",
@@ -295,6 +334,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Remove a rule (extension).",
         op: op!(schedules::delete_rule),
+        reply: reply::<responses::RuleChanged>,
     },
     Endpoint {
         name: "get_schedules_paginated",
@@ -303,6 +343,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "List schedules with a status.",
         op: op!(schedules::list),
+        reply: reply::<responses::Paginated<responses::ScheduleItem>>,
     },
     Endpoint {
         name: "get_schedule_paginated",
@@ -311,6 +352,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "SDK get_schedules (status optional).",
         op: op!(schedules::list_sdk),
+        reply: reply::<responses::Paginated<responses::ScheduleItem>>,
     },
     Endpoint {
         name: "get_single_schedule_details",
@@ -319,6 +361,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "One schedule: driver, status, next/last run, rules.",
         op: op!(schedules::detail),
+        reply: reply::<responses::ScheduleDetailAnswer>,
     },
     Endpoint {
         name: "get_schedule_uuid",
@@ -327,6 +370,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "SDK alias of get_single_schedule_details.",
         op: op!(schedules::detail),
+        reply: reply::<responses::ScheduleDetailAnswer>,
     },
     Endpoint {
         name: "change_schedule_status",
@@ -335,6 +379,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Pause or resume (active|paused); completed and expired schedules cannot change.",
         op: op!(schedules::change_status),
+        reply: reply::<responses::StatusChanged>,
     },
     Endpoint {
         name: "update_schedule_status",
@@ -343,6 +388,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "SDK alias of change_schedule_status (status: active|paused|stopped).",
         op: op!(schedules::change_status_sdk),
+        reply: reply::<responses::StatusChanged>,
     },
     Endpoint {
         name: "update_schedule",
@@ -351,6 +397,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Change a schedule's driver fields, context or policies; re-arms atomically (extension).",
         op: op!(schedules::update),
+        reply: reply::<responses::ScheduleChanged>,
     },
     Endpoint {
         name: "delete_schedule",
@@ -359,6 +406,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Delete a schedule and its rules (success text under \"error\", as documented).",
         op: op!(schedules::delete),
+        reply: reply::<responses::ScheduleDeleted>,
     },
     Endpoint {
         name: "preview_schedule",
@@ -367,6 +415,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "The next fire instants of a schedule, or of driver fields + rules, without creating anything (extension).",
         op: op!(schedules::preview_times),
+        reply: reply::<responses::PreviewAnswer>,
     },
     Endpoint {
         name: "trigger_schedule_now",
@@ -375,6 +424,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Run a schedule's target once now; the schedule is unchanged (extension).",
         op: op!(schedules::trigger_now),
+        reply: reply::<responses::ExecutionStarted>,
     },
     Endpoint {
         name: "trigger_debounce_schedule",
@@ -383,6 +433,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "schedules",
         summary: "Trigger a debounce schedule (extension).",
         op: op!(schedules::trigger_debounce),
+        reply: reply::<responses::DebounceTriggered>,
     },
     // Executions
     Endpoint {
@@ -392,6 +443,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "executions",
         summary: "Execution log, newest first; filters schedule_uuid, target_uuid, filter_status, from, to (extension).",
         op: op!(executions::list),
+        reply: reply::<responses::Paginated<responses::ExecutionItem>>,
     },
     Endpoint {
         name: "get_execution_details",
@@ -400,6 +452,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "executions",
         summary: "One execution with every attempt (secrets masked) (extension).",
         op: op!(executions::detail),
+        reply: reply::<responses::ExecutionDetailAnswer>,
     },
     Endpoint {
         name: "retry_execution",
@@ -408,6 +461,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "executions",
         summary: "Re-run a failed or cancelled execution as a new one linked to it (extension).",
         op: op!(executions::retry),
+        reply: reply::<responses::ExecutionRetried>,
     },
     Endpoint {
         name: "cancel_execution",
@@ -416,6 +470,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "executions",
         summary: "Cancel a pending execution, including one waiting to retry (extension).",
         op: op!(executions::cancel),
+        reply: reply::<responses::ExecutionStarted>,
     },
     Endpoint {
         name: "execute_webhook_template",
@@ -424,6 +479,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "executions",
         summary: "Run a webhook template once, now, with an initial context (extension).",
         op: op!(executions::execute_template),
+        reply: reply::<responses::ExecutionStarted>,
     },
     // Domain signing
     Endpoint {
@@ -433,6 +489,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "The whsec_ secret(s) signing this domain's requests (Standard Webhooks) (extension).",
         op: op!(domains::signing_secret),
+        reply: reply::<responses::SigningSecretAnswer>,
     },
     Endpoint {
         name: "rotate_domain_signing_secret",
@@ -441,6 +498,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "domains",
         summary: "New signing secret; the old one keeps signing during the overlap (extension).",
         op: op!(domains::rotate_signing_secret),
+        reply: reply::<responses::SigningRotated>,
     },
     // Workflows
     Endpoint {
@@ -450,6 +508,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Create a workflow (runtype fifo_sequential|concurrently; SDK: name, mode, inline steps); returns workflow_uuid.",
         op: op!(workflows::add_template),
+        reply: reply::<responses::WorkflowChanged>,
     },
     Endpoint {
         name: "add_workflow_step",
@@ -458,6 +517,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Add a step (its own inline webhook, routing, condition, approval); returns step_uuid.",
         op: op!(workflows::add_step),
+        reply: reply::<responses::StepChanged>,
     },
     Endpoint {
         name: "get_workflow_template_paginated",
@@ -466,6 +526,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "List workflows.",
         op: op!(workflows::list),
+        reply: reply::<responses::Paginated<responses::WorkflowItem>>,
     },
     Endpoint {
         name: "single_workflow_template_detail",
@@ -474,6 +535,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "One workflow with its steps.",
         op: op!(workflows::detail),
+        reply: reply::<responses::WorkflowDetailAnswer>,
     },
     Endpoint {
         name: "get_workflow_template_uuid",
@@ -482,6 +544,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "SDK alias of single_workflow_template_detail.",
         op: op!(workflows::detail_sdk),
+        reply: reply::<responses::WorkflowDetailAnswer>,
     },
     Endpoint {
         name: "update_workflow_template",
@@ -490,6 +553,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Change a workflow's name, description, runtype or strategies (extension).",
         op: op!(workflows::update_template),
+        reply: reply::<responses::WorkflowChanged>,
     },
     Endpoint {
         name: "delete_workflow_template",
@@ -498,6 +562,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Delete a workflow; its schedules become inactive (extension).",
         op: op!(workflows::delete_template),
+        reply: reply::<responses::WorkflowChanged>,
     },
     Endpoint {
         name: "update_workflow_step",
@@ -506,6 +571,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Change a step (extension).",
         op: op!(workflows::update_step),
+        reply: reply::<responses::StepChanged>,
     },
     Endpoint {
         name: "delete_workflow_step",
@@ -514,6 +580,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Remove a step (extension).",
         op: op!(workflows::delete_step),
+        reply: reply::<responses::StepChanged>,
     },
     Endpoint {
         name: "execute_workflow",
@@ -522,6 +589,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Start one run now with an initial context (extension); returns run_uuid.",
         op: op!(workflows::execute),
+        reply: reply::<responses::RunStarted>,
     },
     Endpoint {
         name: "get_workflow_runs_paginated",
@@ -530,6 +598,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Runs, newest first; filter workflow_uuid (extension).",
         op: op!(workflows::list_runs),
+        reply: reply::<responses::Paginated<responses::RunItem>>,
     },
     Endpoint {
         name: "get_workflow_run_details",
@@ -538,6 +607,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "A run's timeline: each step visit's status, attempts, timings, response, context (extension).",
         op: op!(workflows::run_details),
+        reply: reply::<responses::RunDetailAnswer>,
     },
     Endpoint {
         name: "rerun_workflow_run",
@@ -546,6 +616,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "workflows",
         summary: "Run a finished run again from initial_step or failed_step, optionally with a new context (extension).",
         op: op!(workflows::rerun),
+        reply: reply::<responses::RunRestarted>,
     },
     // Human approval
     Endpoint {
@@ -555,6 +626,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "human approval",
         summary: "Execution plans waiting for a decision.",
         op: op!(workflows::pending_approvals),
+        reply: reply::<responses::Paginated<responses::ApprovalItem>>,
     },
     Endpoint {
         name: "human_approval_action",
@@ -563,6 +635,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "human approval",
         summary: "Approve or reject a waiting execution plan (409 when it is not waiting).",
         op: op!(workflows::approval_action),
+        reply: reply::<responses::Decided>,
     },
     // Time zones
     Endpoint {
@@ -572,6 +645,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "time zones",
         summary: "Every IANA zone name accepted by the API.",
         op: op!(timezones::list),
+        reply: reply::<responses::Timezones>,
     },
     Endpoint {
         name: "get_timezone_options",
@@ -580,6 +654,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         tag: "time zones",
         summary: "Alias of get_timezones.",
         op: op!(timezones::list),
+        reply: reply::<responses::Timezones>,
     },
 ];
 

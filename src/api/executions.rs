@@ -37,6 +37,7 @@ pub struct ExecutionsQuery {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutionRef {
+    /// The execution's id.
     pub execution_uuid: Id,
 }
 
@@ -44,6 +45,7 @@ pub struct ExecutionRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteTemplate {
+    /// The webhook template's id.
     #[serde(alias = "template_uuid")]
     #[schemars(extend("x-aliases" = ["template_uuid"]))]
     pub webhook_uuid: Id,

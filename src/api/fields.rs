@@ -36,6 +36,14 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{061C}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// The characters a single-line field refuses, as a regular-expression class body: control
+/// characters (Unicode Cc: U+0000–U+001F, U+007F–U+009F) and the invisible formatting
+/// characters of [`is_invisible_format`]. Shown in the schema as `pattern`.
+const REFUSED_LINE_CHARS: &str =
+    "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
+/// The same for free text, where tab, LF and CR are allowed.
+const REFUSED_TEXT_CHARS: &str = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
+
 fn check_chars(s: &str, max: usize, multiline: bool) -> Result<(), String> {
     if s.chars().count() > max {
         return Err(format!("longer than {max} characters"));
@@ -88,7 +96,7 @@ impl<const MAX: usize> JsonSchema for Line<MAX> {
         format!("Line{MAX}").into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "maxLength": MAX, "x-control-characters": false})
+        json_schema!({"type": "string", "maxLength": MAX, "x-control-characters": false, "pattern": format!("^[^{REFUSED_LINE_CHARS}]*$")})
     }
 }
 
@@ -113,7 +121,7 @@ impl<const MAX: usize> JsonSchema for Text<MAX> {
         format!("Text{MAX}").into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "maxLength": MAX})
+        json_schema!({"type": "string", "maxLength": MAX, "pattern": format!("^[^{REFUSED_TEXT_CHARS}]*$")})
     }
 }
 
@@ -152,6 +160,17 @@ impl<'de, const MIN: i64, const MAX: i64> Deserialize<'de> for Int<MIN, MAX> {
                     Ok(v) => self.visit_i64(v),
                     Err(_) => Err(E::custom(format!("must be between {MIN} and {MAX}"))),
                 }
+            }
+            /// A number with no fractional part is an integer (JSON Schema's `integer`):
+            /// `5.0` is 5; `5.5` is refused.
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v.fract() != 0.0 || !v.is_finite() {
+                    return Err(E::invalid_type(de::Unexpected::Float(v), &self));
+                }
+                if v < MIN as f64 || v > MAX as f64 {
+                    return Err(E::custom(format!("must be between {MIN} and {MAX}")));
+                }
+                self.visit_i64(v as i64)
             }
         }
         d.deserialize_i64(V::<MIN, MAX>)
@@ -384,8 +403,34 @@ pub type Context = JsonObject<CONTEXT_KEYS_MAX>;
 pub const INSTANT_CHARS_MAX: usize = 64;
 
 /// An ISO-8601 date-time as given; the handler reads it with its zone (see
-/// `schedule::clocked::parse_instant`).
-pub type InstantText = Line<INSTANT_CHARS_MAX>;
+/// `schedule::clocked::parse_instant`): RFC 3339, or a wall time without an offset (then the
+/// field's zone applies), between 1970-01-01 and 9999-12-30.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstantText(pub String);
+
+impl<'de> Deserialize<'de> for InstantText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Line::<INSTANT_CHARS_MAX>::deserialize(d).map(|l| InstantText(l.0))
+    }
+}
+
+impl JsonSchema for InstantText {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        "InstantText".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "maxLength": INSTANT_CHARS_MAX,
+            "x-control-characters": false,
+            "x-instant-range": "1970-01-01T00:00:00Z to 9999-12-30T00:00:00Z",
+        })
+    }
+}
 
 /// A request body template: a JSON object or array.
 #[derive(Debug, Clone, PartialEq)]
@@ -465,7 +510,18 @@ impl<const MAX: u32> JsonSchema for Degrees<MAX> {
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         let max = f64::from(MAX);
-        json_schema!({"type": ["number", "string"], "minimum": -max, "maximum": max, "maxLength": DEGREES_CHARS_MAX})
+        // The text form, within the range (a pattern applies to strings only).
+        let int_part = match MAX {
+            90 => "90(\\.0+)?|[1-8]?[0-9](\\.[0-9]+)?",
+            _ => "180(\\.0+)?|(1[0-7][0-9]|[1-9]?[0-9])(\\.[0-9]+)?",
+        };
+        json_schema!({
+            "type": ["number", "string"],
+            "minimum": -max,
+            "maximum": max,
+            "maxLength": DEGREES_CHARS_MAX,
+            "pattern": format!("^[+-]?({int_part})$"),
+        })
     }
 }
 
@@ -523,7 +579,12 @@ impl JsonSchema for Zone {
         "Zone".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "string", "maxLength": ZONE_CHARS_MAX, "description": "An IANA time-zone name (see get_timezones)."})
+        json_schema!({
+            "type": "string",
+            "maxLength": ZONE_CHARS_MAX,
+            "enum": crate::time::tz::all_zone_names(),
+            "description": "An IANA time-zone name (the list of get_timezones).",
+        })
     }
 }
 

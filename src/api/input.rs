@@ -75,6 +75,15 @@ where
     accepted_names::<I>()
 }
 
+/// Reads a body as the input type of a handler `f(cx, input)`, and drops it: whether the
+/// handler's input type accepts `body`.
+pub fn check_body_of_handler<C, I: DeserializeOwned, F, Fut>(_f: F, body: Map<String, Value>) -> Result<(), ApiError>
+where
+    F: FnOnce(C, I) -> Fut,
+{
+    from_body::<I>(body).map(|_| ())
+}
+
 /// See [`accepted_names_of_handler`].
 pub fn accepted_names<T: DeserializeOwned>() -> &'static [&'static str] {
     struct Probe;

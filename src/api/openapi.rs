@@ -6,19 +6,44 @@
 
 use serde_json::{Map, Value, json};
 
-use super::endpoints::{ENDPOINTS, Endpoint};
+use schemars::Schema;
 
-fn envelope() -> Value {
-    json!({
-        "type": "object",
-        "required": ["success"],
-        "properties": {"success": {"type": "boolean"}},
-        "additionalProperties": true,
-    })
+use super::endpoints::{ENDPOINTS, Endpoint, reply};
+use super::responses;
+
+/// The error answers every `/v1/api/` operation may give, with what each means.
+const ERRORS: &[(&str, &str)] = &[
+    ("400", "A field is missing, unknown or invalid (the message names it), or the body is not JSON."),
+    ("401", "The API key or brand header is missing, malformed, unknown or revoked."),
+    ("404", "The object named by an id does not exist for this brand."),
+    ("405", "The method is not one the operation answers."),
+    ("408", "The body did not arrive in time (`server.body_timeout_seconds`)."),
+    ("409", "The object's state forbids the change, a name is taken, or an `Idempotency-Key` was reused."),
+    ("413", "The body is larger than `api.body_bytes_max`."),
+    ("415", "The body is not `application/json`."),
+    ("429", "The key's rate limit is spent (see `Retry-After`), or the server is busy."),
+    ("500", "An internal error (logged with the `request_id`)."),
+    ("503", "The store cannot write just now; retry."),
+    ("507", "The store's disk is full; retry when space is free."),
+];
+
+fn error_ref(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
 }
 
-fn error_ref() -> Value {
-    json!({"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+/// The `responses` of an operation: its own success schema, then the shared errors.
+fn responses(e: &Endpoint) -> Value {
+    let mut schema = (e.reply)().to_value();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.remove("$schema");
+        obj.remove("title");
+    }
+    let mut out = Map::new();
+    out.insert("200".into(), json!({"description": "Success", "content": {"application/json": {"schema": schema}}}));
+    for (code, description) in ERRORS {
+        out.insert((*code).into(), error_ref(description));
+    }
+    Value::Object(out)
 }
 
 /// The input schema of `e`, with each alias added as a deprecated copy of its field.
@@ -33,12 +58,16 @@ pub fn input_schema(e: &Endpoint) -> Value {
 }
 
 /// Adds, for every property (at any depth) with `x-aliases`, one deprecated property per alias.
+/// A field may be sent under one of its names only (both is 400), so the object also says
+/// that at most one of them is present, and a required field is required under any of them.
 fn add_aliases(schema: &mut Value) {
     let Some(obj) = schema.as_object_mut() else { return };
+    let mut groups: Vec<Vec<String>> = Vec::new();
     if let Some(Value::Object(props)) = obj.get_mut("properties") {
         let mut extra = Vec::new();
         for (name, prop) in props.iter_mut() {
             add_aliases(prop);
+            let mut group = vec![name.clone()];
             for alias in prop.get("x-aliases").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(alias) = alias.as_str() {
                     let mut copy = prop.clone();
@@ -48,10 +77,32 @@ fn add_aliases(schema: &mut Value) {
                         c.insert("description".into(), Value::String(format!("Alias of `{name}`.")));
                     }
                     extra.push((alias.to_string(), copy));
+                    group.push(alias.to_string());
                 }
+            }
+            if group.len() > 1 {
+                groups.push(group);
             }
         }
         props.extend(extra);
+    }
+    let mut all_of = Vec::new();
+    for group in &groups {
+        for (i, a) in group.iter().enumerate() {
+            for b in &group[i + 1..] {
+                all_of.push(json!({"not": {"required": [a, b]}}));
+            }
+        }
+        let required = obj.get_mut("required").and_then(Value::as_array_mut);
+        if let Some(required) = required
+            && let Some(at) = required.iter().position(|r| r == &group[0])
+        {
+            required.remove(at);
+            all_of.push(json!({"anyOf": group.iter().map(|n| json!({"required": [n]})).collect::<Vec<_>>()}));
+        }
+    }
+    if !all_of.is_empty() {
+        obj.insert("allOf".into(), Value::Array(all_of));
     }
     for key in ["items", "anyOf", "oneOf"] {
         match obj.get_mut(key) {
@@ -62,11 +113,38 @@ fn add_aliases(schema: &mut Value) {
     }
 }
 
+/// The names under which a required field may be sent: the field's own, then its aliases
+/// (`webhook_uuid` or `template_uuid`). A field that is required under its name only has one.
+pub fn required_names(schema: &Value) -> Vec<Vec<String>> {
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+    };
+    let mut out: Vec<Vec<String>> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|n| vec![n.to_string()])
+        .collect();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        if let Some(any) = part["anyOf"].as_array() {
+            let names: Vec<String> = any.iter().flat_map(|r| strs(&r["required"])).collect::<Vec<String>>();
+            out.push(names);
+        }
+    }
+    out
+}
+
 /// `GET` operations: the input object's properties as query parameters.
 fn query_parameters(schema: &Value) -> Vec<Value> {
-    let required: Vec<&str> = schema["required"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+    let required: Vec<String> = required_names(schema).into_iter().filter_map(|g| g.into_iter().next()).collect();
     let mut out = Vec::new();
     for (name, prop) in schema["properties"].as_object().into_iter().flatten() {
+        // A query string cannot say "one of these two names": aliases are accepted but not
+        // listed as parameters (the field's description names them).
+        if prop.get("deprecated") == Some(&Value::Bool(true)) {
+            continue;
+        }
         // A query parameter is absent rather than null: drop the null the optional type adds.
         let mut prop = prop.clone();
         if let Some(Value::Array(types)) = prop.get_mut("type") {
@@ -78,9 +156,19 @@ fn query_parameters(schema: &Value) -> Vec<Value> {
         if let Some(Value::Array(values)) = prop.get_mut("enum") {
             values.retain(|v| !v.is_null());
         }
-        let mut p = json!({"name": name, "in": "query", "required": required.contains(&name.as_str()), "schema": prop});
+        let is_required = required.contains(name);
+        let mut p = json!({"name": name, "in": "query", "required": is_required, "schema": prop});
         if let Some(d) = prop.get("description") {
-            p["description"] = d.clone();
+            let mut d = d.as_str().unwrap_or_default().to_string();
+            if let Some(aliases) = prop.get("x-aliases").and_then(Value::as_array) {
+                let names: Vec<String> = aliases.iter().filter_map(Value::as_str).map(|a| format!("`{a}`")).collect();
+                d.push_str(&format!(" Also accepted as {} (deprecated).", names.join(", ")));
+            }
+            p["description"] = Value::String(d);
+        }
+        if !is_required {
+            // An empty value (`?status=`) is the same as leaving the parameter out.
+            p["allowEmptyValue"] = Value::Bool(true);
         }
         if prop.get("deprecated") == Some(&Value::Bool(true)) {
             p["deprecated"] = Value::Bool(true);
@@ -101,11 +189,7 @@ pub fn document() -> Value {
                 "summary": e.summary,
                 "tags": [e.tag],
                 "security": [{"apiKey": [], "brandUuid": []}],
-                "responses": {
-                    "200": {"description": "Success", "content": {"application/json": {"schema": envelope()}}},
-                    "400": error_ref(), "401": error_ref(), "404": error_ref(), "409": error_ref(),
-                    "413": error_ref(), "415": error_ref(), "429": error_ref(),
-                },
+                "responses": responses(e),
             });
             let obj = op.as_object_mut().expect("object literal");
             if let Some(d) = schema.get("description") {
@@ -114,23 +198,62 @@ pub fn document() -> Value {
             if e.reads_query() {
                 obj.insert("parameters".into(), Value::Array(query_parameters(&schema)));
             } else {
-                let required = schema["required"].as_array().is_some_and(|r| !r.is_empty());
+                let required = !required_names(&schema).is_empty();
+                let mut content = json!({"schema": schema});
+                if let Some(example) = super::examples::request(e.name) {
+                    content["example"] = example;
+                }
                 obj.insert(
                     "requestBody".into(),
-                    json!({"required": required, "content": {"application/json": {"schema": schema}}}),
+                    json!({"required": required, "content": {"application/json": content}}),
                 );
             }
             ops.insert(m.as_str().to_ascii_lowercase(), op);
         }
         paths.insert(format!("/v1/api/{}/", e.name), Value::Object(ops));
     }
-    for (path, summary) in [
-        ("/healthz", "Process is up."),
-        ("/readyz", "Store open and start-up finished; shows the tzdb version."),
-        ("/metrics", "Prometheus metrics (optional bearer token)."),
-        ("/openapi.json", "This document."),
-    ] {
-        paths.insert(path.into(), json!({"get": {"operationId": path.trim_start_matches('/').replace('.', "_"), "summary": summary, "security": [], "responses": {"200": {"description": "OK"}}}}));
+    let schema_of = |s: Schema| {
+        let mut v = s.to_value();
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("$schema");
+            obj.remove("title");
+        }
+        v
+    };
+    let json_answer = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    let ops = [
+        (
+            "/healthz",
+            "Process is up.",
+            json!({"200": json_answer("The process serves HTTP.", schema_of(reply::<responses::Health>()))}),
+        ),
+        (
+            "/readyz",
+            "Store open and start-up finished; shows the tzdb version.",
+            json!({
+                "200": json_answer("Ready.", schema_of(reply::<responses::Ready>())),
+                "503": json_answer("Not ready (starting, or the store cannot write).", schema_of(reply::<responses::Ready>())),
+            }),
+        ),
+        (
+            "/metrics",
+            "Prometheus metrics (optional bearer token).",
+            json!({
+                "200": {"description": "Metrics in the Prometheus text format.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                "401": {"description": "`metrics.bearer_token` is set and the request's `Authorization: Bearer` does not match it.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            }),
+        ),
+        (
+            "/openapi.json",
+            "This document.",
+            json!({"200": json_answer("The OpenAPI 3.1 document.", json!({"type": "object"}))}),
+        ),
+    ];
+    for (path, summary, responses) in ops {
+        paths.insert(
+            path.into(),
+            json!({"get": {"operationId": path.trim_start_matches('/').replace('.', "_"), "summary": summary, "security": [], "responses": responses}}),
+        );
     }
     json!({
         "openapi": "3.1.0",
@@ -144,13 +267,18 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {
-                "apiKey": {"type": "apiKey", "in": "header", "name": "x-hookpulse-api-key"},
-                "brandUuid": {"type": "apiKey", "in": "header", "name": "x-brand-uuid"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-hookpulse-api-key", "description": "An API key of the brand (`hookwheel key create`)."},
+                "brandUuid": {"type": "apiKey", "in": "header", "name": "x-brand-uuid", "description": "The brand's UUID."},
             },
             "schemas": {"Error": {
                 "type": "object",
+                "description": "An error answer. A 409 may add the id of the object in the way (e.g. `secret_uuid`).",
                 "required": ["success", "error", "request_id"],
-                "properties": {"success": {"const": false}, "error": {"type": "string"}, "request_id": {"type": "string"}},
+                "properties": {
+                    "success": {"const": false, "description": "Always `false` on an error answer."},
+                    "error": {"type": "string", "description": "What went wrong, naming the field when a field is at fault."},
+                    "request_id": {"type": "string", "description": "The request's id, also in the `x-request-id` header and the log."},
+                },
             }},
         },
     })
@@ -215,6 +343,152 @@ mod tests {
             walk(e.name, &input_schema(e), &mut bad);
         }
         assert!(bad.is_empty(), "unbounded fields:\n{}", bad.join("\n"));
+    }
+
+    /// Every property of every schema in the document (requests, query parameters, answers,
+    /// nested objects and array items), as `(path, schema)`.
+    fn all_properties(doc: &Value) -> Vec<(String, Value)> {
+        fn walk(path: &str, v: &Value, out: &mut Vec<(String, Value)>) {
+            for (k, p) in v["properties"].as_object().into_iter().flatten() {
+                let here = format!("{path}.{k}");
+                out.push((here.clone(), p.clone()));
+                walk(&here, p, out);
+            }
+            if v["items"].is_object() {
+                walk(&format!("{path}[]"), &v["items"], out);
+            }
+            for key in ["anyOf", "oneOf", "allOf"] {
+                for (n, s) in v[key].as_array().into_iter().flatten().enumerate() {
+                    walk(&format!("{path}<{key}{n}>"), s, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let at = format!("{method} {path}");
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    out.push((format!("{at} ?{}", p["name"].as_str().unwrap_or("")), p.clone()));
+                }
+                walk(&format!("{at} body"), &op["requestBody"]["content"]["application/json"]["schema"], &mut out);
+                for (code, r) in op["responses"].as_object().into_iter().flatten() {
+                    walk(&format!("{at} {code}"), &r["content"]["application/json"]["schema"], &mut out);
+                }
+            }
+        }
+        for (name, s) in doc["components"]["schemas"].as_object().into_iter().flatten() {
+            walk(&format!("#/components/schemas/{name}"), s, &mut out);
+        }
+        out
+    }
+
+    /// Every property in `/openapi.json` says what it is: a client generator turns the
+    /// descriptions into the documentation of its types.
+    #[test]
+    fn every_property_has_a_description() {
+        let doc = document();
+        let props = all_properties(&doc);
+        assert!(props.len() > 500, "the walk finds the properties ({})", props.len());
+        let missing: Vec<&str> = props
+            .iter()
+            .filter(|(_, p)| p["description"].as_str().is_none_or(|d| d.trim().is_empty()))
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(missing.is_empty(), "{} properties without a description:\n{}", missing.len(), missing.join("\n"));
+    }
+
+    /// Every operation that reads a body shows an example of one, and the example is a request
+    /// the operation's own input type accepts (so it cannot go stale).
+    #[test]
+    fn every_request_body_has_an_example_the_input_type_accepts() {
+        let doc = document();
+        for e in ENDPOINTS {
+            if e.reads_query() {
+                continue;
+            }
+            for m in e.methods {
+                let op = &doc["paths"][format!("/v1/api/{}/", e.name)][m.as_str().to_ascii_lowercase()];
+                let example = &op["requestBody"]["content"]["application/json"]["example"];
+                assert!(example.is_object(), "{} {}: no request example", m, e.name);
+            }
+            let example = super::super::examples::request(e.name).expect("an example");
+            let Value::Object(body) = example else { panic!("{}: the example is not an object", e.name) };
+            (e.op.check)(body).unwrap_or_else(|err| panic!("{}: the example is refused: {err:?}", e.name));
+        }
+    }
+
+    /// Fields that hold one of a closed set of values are enums in the schema, wherever they
+    /// appear (requests, query parameters and answers).
+    #[test]
+    fn closed_sets_are_enums() {
+        const CLOSED: &[&str] = &[
+            "protocol_type",
+            "protocol",
+            "method",
+            "retry_backoff_mode",
+            "misfire_policy",
+            "overlap_policy",
+            "interval_period",
+            "solar_event",
+            "solar_start_event",
+            "solar_end_event",
+            "debounce_mode",
+            "mode",
+            "runtype",
+            "operator",
+            "status",
+            "filter_status",
+            "update_status_to",
+            "schedule_type",
+            "driver_type",
+            "rule_type",
+            "target_type",
+            "model_type",
+            "failure_strategy",
+            "retry_strategy",
+            "approval_timeout_action",
+            "action",
+            "trigger",
+            "type",
+            "step_type",
+            "from_step",
+        ];
+        let doc = document();
+        let mut bad = Vec::new();
+        for (path, p) in all_properties(&doc) {
+            let name = path.rsplit(['.', '?']).next().unwrap_or("");
+            let schema = if p["schema"].is_object() { &p["schema"] } else { &p };
+            if CLOSED.contains(&name)
+                && schema["enum"].as_array().is_none_or(|v| v.is_empty())
+                && schema.get("const").is_none()
+            {
+                bad.push(path);
+            }
+        }
+        assert!(bad.is_empty(), "closed sets without an enum:\n{}", bad.join("\n"));
+    }
+
+    /// Ids are `format: uuid` and instants `format: date-time` in every answer.
+    #[test]
+    fn ids_and_instants_have_formats() {
+        let doc = document();
+        let mut bad = Vec::new();
+        for (path, p) in all_properties(&doc) {
+            let name = path.rsplit(['.', '?']).next().unwrap_or("");
+            let schema = if p["schema"].is_object() { &p["schema"] } else { &p };
+            if p["deprecated"] == true || schema["type"] == "array" {
+                continue;
+            }
+            if name.ends_with("_uuid") && schema["format"] != "uuid" {
+                bad.push(format!("{path}: no format uuid"));
+            }
+            // `clocked_run_at` is shown as it was given: a wall time in its zone may have no offset.
+            let answer = !path.contains(" body") && !path.contains(" ?") && name != "clocked_run_at";
+            if answer && name.ends_with("_at") && schema["format"] != "date-time" {
+                bad.push(format!("{path}: no format date-time"));
+            }
+        }
+        assert!(bad.is_empty(), "{}", bad.join("\n"));
     }
 
     /// The limit a property's schema states, in words (`None` for closed vocabularies and ids,

@@ -34,6 +34,7 @@ pub fn page_number(page: Option<Int<1, PAGE_MAX>>) -> u64 {
 
 /// A handler's successful answer.
 pub struct Reply {
+    /// The HTTP status (200 unless a handler says otherwise).
     pub status: StatusCode,
     pub body: Value,
 }

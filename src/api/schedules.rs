@@ -163,6 +163,7 @@ macro_rules! schedule_input {
             /// interval, cron, solar: fire once, then complete (default false for the SDK's calls).
             pub is_one_off_task: Option<bool>,
             /// cron: 5 or 6 fields, macros, `L`, `W`, `#`.
+            #[schemars(extend("format" = "cron"))]
             pub cron_expression: Option<Line<CRON_CHARS_MAX>>,
             /// cron: the IANA zone the expression is read in.
             pub cron_timezone: Option<Zone>,
@@ -197,10 +198,15 @@ macro_rules! schedule_input {
             #[serde(alias = "initial_context")]
             #[schemars(extend("x-aliases" = ["initial_context"]))]
             pub initial_context_template: Option<Context>,
+            /// Fires missed while the daemon was down: `fire_once` (default: one catch-up fire), `skip`, or `fire_all`.
             pub misfire_policy: Option<OneOf<MisfirePolicy>>,
+            /// How late a missed fire may still run, in seconds (default 60); later ones follow `misfire_policy`.
             pub misfire_grace_seconds: Option<Int<0, MISFIRE_GRACE_SECONDS_MAX>>,
+            /// A fire while the previous run is unfinished: `allow` (default), `skip`, or `buffer_one` (run once after it).
             pub overlap_policy: Option<OneOf<OverlapPolicy>>,
+            /// Random delay added to each fire, up to this many seconds (default 0).
             pub jitter_seconds: Option<Int<0, JITTER_SECONDS_MAX>>,
+            /// Display name (default: the driver's description).
             pub name: Option<Line<NAME_CHARS_MAX>>,
         }
     };
@@ -264,6 +270,7 @@ schedule_create! {
     /// `add_cron_schedule`: fire on a cron expression in a zone.
     pub struct AddCron {
         /// 5 or 6 fields (seconds first), macros, `L`, `W`, `#`, names.
+        #[schemars(extend("format" = "cron"))]
         pub cron_expression: Line<CRON_CHARS_MAX>,
         /// The IANA zone the expression is read in.
         pub cron_timezone: Zone,
@@ -287,6 +294,7 @@ schedule_create! {
 schedule_create! {
     /// `add_solar_schedule`: fire at a solar event at a location, daily or once.
     pub struct AddSolar {
+        /// The solar event: `sunrise`, `sunset`, `civil_dawn`, `civil_dusk`, `nautical_dawn`, `nautical_dusk`, `astronomical_dawn`, `astronomical_dusk` or `solar_noon`.
         pub solar_event: OneOf<SolarEvent>,
         /// Latitude in decimal degrees (string, or number).
         pub solar_lat: Degrees<90>,
@@ -322,7 +330,9 @@ schedule_input! {
         pub schedule_type: DriverKind,
         /// The URL to call (SDK); instead of `schedule_to` + `model_to_schedule_uuid`.
         pub webhook_url: Option<Line<URL_CHARS_MAX>>,
+        /// What the schedule fires: `webhook` (a webhook template) or `workflow`.
         pub schedule_to: Option<OneOf<TargetKind>>,
+        /// The target's id: a webhook template (`schedule_to: webhook`) or a workflow (`schedule_to: workflow`).
         pub model_to_schedule_uuid: Option<Id>,
     }
 }
@@ -331,6 +341,7 @@ schedule_input! {
     /// `update_schedule` (extension): the fields of the schedule's own driver type, context or
     /// policies; absent fields keep their values, the schedule re-arms atomically.
     pub struct UpdateSchedule {
+        /// The schedule's id.
         pub schedule_uuid: Id,
     }
 }
@@ -340,6 +351,7 @@ schedule_input! {
     /// or of driver fields (`driver_type` + the fields of the matching create call; its target
     /// and settings are accepted and unused), with `rules` applied.
     pub struct PreviewInput {
+        /// The schedule's id.
         pub schedule_uuid: Option<Id>,
         #[serde(alias = "schedule_type")]
         #[schemars(extend("x-aliases" = ["schedule_type"]))]
@@ -350,8 +362,11 @@ schedule_input! {
         pub count: Option<Int<1, { PREVIEW_COUNT_MAX as i64 }>>,
         /// Start after this instant (ISO-8601; default now, or the schedule's cursor).
         pub from: Option<InstantText>,
+        /// SDK: a full `http(s)://` URL to POST to; a template is created for it. Instead of `schedule_to` + `model_to_schedule_uuid`.
         pub webhook_url: Option<Line<URL_CHARS_MAX>>,
+        /// What the schedule fires: `webhook` (a webhook template) or `workflow`.
         pub schedule_to: Option<OneOf<TargetKind>>,
+        /// The target's id: a webhook template (`schedule_to: webhook`) or a workflow (`schedule_to: workflow`).
         pub model_to_schedule_uuid: Option<Id>,
     }
 }
@@ -435,6 +450,7 @@ macro_rules! rule_input {
 rule_input! {
     /// `add_schedule_rule`: attach one rule to a schedule.
     pub struct AddRule {
+        /// The schedule's id.
         pub schedule_uuid: Id,
     }
 }
@@ -474,6 +490,7 @@ fn small_ints<const MIN: i64, const MAX: i64, const N: usize>(l: List<Int<MIN, M
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleRef {
+    /// The schedule's id.
     pub schedule_uuid: Id,
 }
 
@@ -481,7 +498,9 @@ pub struct ScheduleRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteRule {
+    /// The rule's id.
     pub rule_uuid: Id,
+    /// The schedule's id.
     pub schedule_uuid: Id,
 }
 
@@ -498,6 +517,7 @@ pub enum StatusTo {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeStatus {
+    /// The schedule's id.
     pub schedule_uuid: Id,
     /// `active` or `paused`.
     pub update_status_to: StatusTo,
@@ -507,6 +527,7 @@ pub struct ChangeStatus {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SdkChangeStatus {
+    /// The schedule's id.
     pub schedule_uuid: Id,
     /// `active`, `paused` or `stopped` (= paused).
     #[serde(alias = "update_status_to")]
@@ -528,9 +549,11 @@ pub struct SchedulesQuery {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SdkSchedulesQuery {
+    /// Only schedules in this status (default: all).
     #[serde(alias = "filter_status")]
     #[schemars(extend("x-aliases" = ["filter_status"]))]
     pub status: Option<OneOf<ScheduleStatus>>,
+    /// 1-based page number (default 1).
     pub page: Option<Int<1, PAGE_MAX>>,
 }
 
@@ -538,6 +561,7 @@ pub struct SdkSchedulesQuery {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Trigger {
+    /// The schedule's id.
     pub schedule_uuid: Id,
     /// Merged over the schedule's initial context for this execution.
     #[serde(alias = "initial_context")]

@@ -24,6 +24,7 @@ pub struct AddSecret {
     /// The name templates use as `{{ #secret_key }}`: 1–128 of `[A-Za-z0-9_-]`.
     #[serde(alias = "key")]
     #[schemars(extend("x-aliases" = ["key"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub secret_key: Line<KEY_CHARS_MAX>,
     /// The value (1–65536 bytes), sealed before it is stored.
     #[serde(alias = "value")]
@@ -35,6 +36,7 @@ pub struct AddSecret {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretRef {
+    /// The secret's id.
     pub secret_uuid: Id,
 }
 
@@ -42,6 +44,7 @@ pub struct SecretRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSecret {
+    /// The secret's id.
     pub secret_uuid: Id,
     /// The new value (1–65536 bytes).
     #[serde(alias = "value")]

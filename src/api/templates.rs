@@ -42,9 +42,11 @@ pub struct AddTemplate {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Line<NAME_CHARS_MAX>,
     /// `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: OneOf<HttpMethod>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
@@ -82,29 +84,44 @@ pub struct AddTemplate {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateTemplate {
+    /// The webhook template's id.
     #[serde(alias = "template_uuid")]
     #[schemars(extend("x-aliases" = ["template_uuid"]))]
     pub webhook_uuid: Id,
+    /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<OneOf<HttpMethod>>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
     pub path: Option<Line<PATH_CHARS_MAX>>,
+    /// The domain's id.
     pub domain_uuid: Option<Id>,
+    /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
     pub url: Option<Line<URL_CHARS_MAX>>,
+    /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
+    /// How the delay grows: `linear` (default) or `exponential`.
     pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    /// Retries after the first attempt (default 5).
     pub max_retries: Option<MaxRetries>,
+    /// Per-attempt timeout in milliseconds (default 5000).
     pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    /// The body: an object or array; string values are templatable.
     #[serde(alias = "body")]
     #[schemars(extend("x-aliases" = ["body"]))]
     pub request_body_json: Option<JsonBody>,
+    /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
     #[schemars(extend("x-aliases" = ["query_params"]))]
     pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
@@ -114,6 +131,7 @@ pub struct UpdateTemplate {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateRef {
+    /// The webhook template's id.
     #[serde(alias = "template_uuid")]
     #[schemars(extend("x-aliases" = ["template_uuid"]))]
     pub webhook_uuid: Id,
@@ -123,6 +141,7 @@ pub struct TemplateRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SdkTemplateRef {
+    /// The template's id (the SDK's name).
     #[serde(alias = "webhook_uuid")]
     #[schemars(extend("x-aliases" = ["webhook_uuid"]))]
     pub template_uuid: Id,
@@ -132,14 +151,21 @@ pub struct SdkTemplateRef {
 /// Every input type that carries them converts into this; [`apply`] validates and applies it.
 #[derive(Default)]
 pub(super) struct CallFields {
+    /// Display name (default: the driver's description).
     pub name: Option<String>,
     pub description: Option<String>,
+    /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<HttpMethod>,
+    /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
     pub path: Option<String>,
+    /// The domain's id.
     pub domain_uuid: Option<Id>,
+    /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
     pub url: Option<String>,
+    /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
     pub backoff: Option<Backoff>,
+    /// Retries after the first attempt (default 5).
     pub max_retries: Option<MaxRetries>,
     pub timeout_ms: Option<TimeoutMs>,
     pub body: Option<JsonBody>,
@@ -190,7 +216,9 @@ impl From<UpdateTemplate> for CallFields {
 /// Which call fields a request must give.
 #[derive(Clone, Copy)]
 pub(super) struct Required {
+    /// Display name (default: the driver's description).
     pub name: bool,
+    /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: bool,
     /// `path` + `domain_uuid`, or `url`.
     pub target: bool,

@@ -56,7 +56,9 @@ pub struct AddWorkflow {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub workflow_name: Line<NAME_CHARS_MAX>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub workflow_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
@@ -69,6 +71,7 @@ pub struct AddWorkflow {
     pub failure_strategy: Option<OneOf<FailureStrategy>>,
     /// `none` (default), `from_failed_step` or `from_initial_step`.
     pub retry_strategy: Option<OneOf<RetryStrategy>>,
+    /// Times a failed run is retried by `retry_strategy` (default 0).
     pub workflow_max_retries: Option<Int<0, WORKFLOW_RETRIES_MAX>>,
     /// Seconds before a failed run is retried.
     pub workflow_retry_delay: Option<Delay>,
@@ -80,21 +83,30 @@ pub struct AddWorkflow {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWorkflow {
+    /// The workflow's id.
     #[serde(alias = "template_uuid")]
     #[schemars(extend("x-aliases" = ["template_uuid"]))]
     pub workflow_uuid: Id,
+    /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub workflow_name: Option<Line<NAME_CHARS_MAX>>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub workflow_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// `fifo_sequential` (one step after another, by index) or `concurrently` (all at once).
     #[serde(alias = "mode")]
     #[schemars(extend("x-aliases" = ["mode"]))]
     pub runtype: Option<OneOf<RunType>>,
+    /// A failed step without `on_fail_next_step_identifier`: `stop` the run (default) or `continue`.
     pub failure_strategy: Option<OneOf<FailureStrategy>>,
+    /// How a failed run is retried: `none` (default), `from_failed_step` or `from_initial_step`.
     pub retry_strategy: Option<OneOf<RetryStrategy>>,
+    /// Times a failed run is retried by `retry_strategy` (default 0).
     pub workflow_max_retries: Option<Int<0, WORKFLOW_RETRIES_MAX>>,
+    /// Seconds before a failed run is retried.
     pub workflow_retry_delay: Option<Delay>,
 }
 
@@ -104,6 +116,7 @@ pub struct UpdateWorkflow {
 pub struct ConditionIn {
     /// Template path of the value to test, e.g. `step.response.status` (braces optional).
     pub field: Option<Line<CONDITION_FIELD_CHARS_MAX>>,
+    /// The comparison: `eq`, `ne`, `lt`, `gt`, `lte`, `gte`, `in` (value is a list holding the field) or `contains` (the field holds the value).
     pub operator: Option<OneOf<ConditionOp>>,
     /// The value to compare with: any JSON value.
     pub value: Option<Value>,
@@ -113,6 +126,7 @@ pub struct ConditionIn {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddStep {
+    /// The workflow's id.
     pub workflow_uuid: Id,
     /// `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: OneOf<HttpMethod>,
@@ -121,11 +135,13 @@ pub struct AddStep {
     /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
     #[serde(alias = "identifier")]
     #[schemars(extend("x-aliases" = ["identifier"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub step_identifier: Identifier,
     /// Default `step <n>`.
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
@@ -133,32 +149,45 @@ pub struct AddStep {
     pub path: Option<Line<PATH_CHARS_MAX>>,
     /// Required unless `url` is given.
     pub domain_uuid: Option<Id>,
+    /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
     pub url: Option<Line<URL_CHARS_MAX>>,
+    /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
+    /// How the delay grows: `linear` (default) or `exponential`.
     pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    /// Retries after the first attempt (default 5).
     pub max_retries: Option<MaxRetries>,
+    /// Per-attempt timeout in milliseconds (default 5000).
     pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    /// The body: an object or array; string values are templatable.
     #[serde(alias = "body")]
     #[schemars(extend("x-aliases" = ["body"]))]
     pub request_body_json: Option<JsonBody>,
+    /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
     #[schemars(extend("x-aliases" = ["query_params"]))]
     pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+    /// Whether the step waits for `human_approval_action` before its request (default false).
     pub human_approval_required: Option<bool>,
     /// The step to go to after success; empty or null = the next index. It may name a step
     /// added later.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_success_next_step_identifier: Option<Identifier>,
     /// The step to go to after failure; empty or null = `failure_strategy`. It may name a step
     /// added later.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_fail_next_step_identifier: Option<Identifier>,
     /// Seconds to wait before the next step.
     pub delay_to_next_step: Option<Delay>,
+    /// Run the step only when this holds; `{}` or `null` means always.
     #[serde(alias = "condition")]
     #[schemars(extend("x-aliases" = ["condition"]))]
     pub execution_condition: Option<ConditionIn>,
+    /// How long a step waiting for approval waits, in seconds (default: no timeout).
     pub approval_timeout_seconds: Option<ApprovalTimeout>,
     /// `reject` (default) or `approve`.
     pub approval_timeout_action: Option<OneOf<TimeoutAction>>,
@@ -177,44 +206,69 @@ pub enum StepType {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InlineStep {
+    /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
     #[serde(alias = "identifier", alias = "id")]
     #[schemars(extend("x-aliases" = ["identifier", "id"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub step_identifier: Option<Identifier>,
     /// SDK: only `webhook` steps exist.
     #[serde(rename = "type")]
     pub step_type: Option<StepType>,
+    /// Order in a FIFO run (lowest first).
     pub index: Option<Index>,
+    /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<OneOf<HttpMethod>>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
     pub path: Option<Line<PATH_CHARS_MAX>>,
+    /// The domain's id.
     pub domain_uuid: Option<Id>,
+    /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
     pub url: Option<Line<URL_CHARS_MAX>>,
+    /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
+    /// How the delay grows: `linear` (default) or `exponential`.
     pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    /// Retries after the first attempt (default 5).
     pub max_retries: Option<MaxRetries>,
+    /// Per-attempt timeout in milliseconds (default 5000).
     pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    /// The body: an object or array; string values are templatable.
     #[serde(alias = "body")]
     #[schemars(extend("x-aliases" = ["body"]))]
     pub request_body_json: Option<JsonBody>,
+    /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
     #[schemars(extend("x-aliases" = ["query_params"]))]
     pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+    /// Whether the step waits for `human_approval_action` before its request (default false).
     pub human_approval_required: Option<bool>,
+    /// The step to go to after success; empty or null = the next index.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_success_next_step_identifier: Option<Identifier>,
+    /// The step to go to after failure; empty or null = `failure_strategy`.
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_fail_next_step_identifier: Option<Identifier>,
+    /// Seconds to wait before the next step (default 0).
     pub delay_to_next_step: Option<Delay>,
+    /// Run the step only when this holds; `{}` or `null` means always.
     #[serde(alias = "condition")]
     #[schemars(extend("x-aliases" = ["condition"]))]
     pub execution_condition: Option<ConditionIn>,
+    /// How long a step waiting for approval waits, in seconds (default: no timeout).
     pub approval_timeout_seconds: Option<ApprovalTimeout>,
+    /// What happens when the approval times out: `reject` (default) or `approve`.
     pub approval_timeout_action: Option<OneOf<TimeoutAction>>,
 }
 
@@ -223,46 +277,72 @@ pub struct InlineStep {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStep {
+    /// The step's id.
     pub step_uuid: Id,
     /// Speeds up the lookup; must be the step's workflow when given.
     pub workflow_uuid: Option<Id>,
+    /// Order in a FIFO run (lowest first).
     pub index: Option<Index>,
+    /// Unique in the workflow: 1–100 of `[A-Za-z0-9_-]`.
     #[serde(alias = "identifier")]
     #[schemars(extend("x-aliases" = ["identifier"]))]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]+$"))]
     pub step_identifier: Option<Identifier>,
+    /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
+    /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<OneOf<HttpMethod>>,
+    /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
+    /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
     pub path: Option<Line<PATH_CHARS_MAX>>,
+    /// The domain's id.
     pub domain_uuid: Option<Id>,
+    /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
     pub url: Option<Line<URL_CHARS_MAX>>,
+    /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
+    /// How the delay grows: `linear` (default) or `exponential`.
     pub retry_backoff_mode: Option<OneOf<Backoff>>,
+    /// Retries after the first attempt (default 5).
     pub max_retries: Option<MaxRetries>,
+    /// Per-attempt timeout in milliseconds (default 5000).
     pub request_timeout_in_milliseconds: Option<TimeoutMs>,
+    /// The body: an object or array; string values are templatable.
     #[serde(alias = "body")]
     #[schemars(extend("x-aliases" = ["body"]))]
     pub request_body_json: Option<JsonBody>,
+    /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
+    /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
     #[schemars(extend("x-aliases" = ["query_params"]))]
     pub query_params_json: Option<JsonObject<QUERY_PARAMS_MAX>>,
+    /// Whether the step waits for `human_approval_action` before its request (default false).
     pub human_approval_required: Option<bool>,
+    /// The step to go to after success; empty or null = the next index.
     #[serde(default)]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_success_next_step_identifier: Nullable<Identifier>,
+    /// The step to go to after failure; empty or null = `failure_strategy`.
     #[serde(default)]
+    #[schemars(extend("pattern" = "^[A-Za-z0-9_-]*$"))]
     pub on_fail_next_step_identifier: Nullable<Identifier>,
+    /// Seconds to wait before the next step (default 0).
     pub delay_to_next_step: Option<Delay>,
+    /// Run the step only when this holds; `{}` or `null` means always.
     #[serde(default, alias = "condition")]
     #[schemars(extend("x-aliases" = ["condition"]))]
     pub execution_condition: Nullable<ConditionIn>,
+    /// How long a step waiting for approval waits, in seconds (default: no timeout).
     pub approval_timeout_seconds: Option<ApprovalTimeout>,
+    /// What happens when the approval times out: `reject` (default) or `approve`.
     pub approval_timeout_action: Option<OneOf<TimeoutAction>>,
 }
 
@@ -270,6 +350,7 @@ pub struct UpdateStep {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepRef {
+    /// The step's id.
     pub step_uuid: Id,
     /// Speeds up the lookup; must be the step's workflow when given.
     pub workflow_uuid: Option<Id>,
@@ -279,6 +360,7 @@ pub struct StepRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowRef {
+    /// The workflow's id.
     #[serde(alias = "template_uuid")]
     #[schemars(extend("x-aliases" = ["template_uuid"]))]
     pub workflow_uuid: Id,
@@ -288,6 +370,7 @@ pub struct WorkflowRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SdkWorkflowRef {
+    /// The template's id (the SDK's name).
     #[serde(alias = "workflow_uuid")]
     #[schemars(extend("x-aliases" = ["workflow_uuid"]))]
     pub template_uuid: Id,
@@ -297,6 +380,7 @@ pub struct SdkWorkflowRef {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecuteWorkflow {
+    /// The workflow's id.
     #[serde(alias = "template_uuid")]
     #[schemars(extend("x-aliases" = ["template_uuid"]))]
     pub workflow_uuid: Id,
@@ -320,6 +404,7 @@ pub struct RunsQuery {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRef {
+    /// The run's id (the execution id `execute_workflow` returned).
     pub run_uuid: Id,
 }
 
@@ -335,6 +420,7 @@ pub enum RerunFrom {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rerun {
+    /// The run's id (the execution id `execute_workflow` returned).
     pub run_uuid: Id,
     /// `initial_step` (default) or `failed_step`.
     pub from: Option<RerunFrom>,
@@ -358,6 +444,7 @@ pub enum Decision {
 pub struct ApprovalAction {
     /// `approve` or `reject`.
     pub action: Decision,
+    /// The waiting execution plan's id (from `get_all_pending_approvals_paginated`).
     #[serde(alias = "execution_plan_id")]
     #[schemars(extend("x-aliases" = ["execution_plan_id"]))]
     pub execution_plan_uuid: Id,

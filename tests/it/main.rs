@@ -14,6 +14,7 @@ mod python;
 mod readme;
 mod receiver;
 mod schedules;
+mod schemathesis;
 mod sdk;
 mod secrets;
 mod security;

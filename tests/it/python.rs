@@ -1,42 +1,63 @@
-//! Helpers for tests that run Python tools: a virtualenv under `target/` with the pinned
-//! packages from `tests/sdk/requirements.txt`, created on first use (needs PyPI access once).
+//! Helpers for tests that run Python tools: virtualenvs under `target/` with pinned packages
+//! (`tests/sdk/requirements.txt` for the SDK, `tests/schemathesis/requirements.txt` for the
+//! API fuzzer), each created on first use (needs PyPI access once).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-fn venv_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("py-venv")
+/// The python of the venv `target/<name>` with `requirements` (relative to the crate)
+/// installed; rebuilt when the requirements file changes. Panics with pip's output on failure.
+fn venv(name: &str, requirements: &str, interpreters: &[&str]) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("target").join(name);
+    let py = dir.join("bin").join("python");
+    let requirements = root.join(requirements);
+    let stamp = dir.join(".requirements");
+    let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
+        return py;
+    }
+    let python = interpreters
+        .iter()
+        .find(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .unwrap_or(&"python3");
+    let out = Command::new(python).args(["-m", "venv", "--clear"]).arg(&dir).output().expect("python3 -m venv");
+    assert!(out.status.success(), "venv: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&py)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements)
+        .output()
+        .expect("pip install");
+    assert!(
+        out.status.success(),
+        "pip install failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&stamp, wanted).expect("stamp");
+    py
 }
 
-/// The venv's python, with the requirements installed. Panics with pip's output on failure.
+/// The SDK venv's python.
 pub fn python() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| venv("py-venv", "tests/sdk/requirements.txt", &["python3"])).clone()
+}
+
+/// The `schemathesis` command of its own venv.
+pub fn schemathesis() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
-            let dir = venv_dir();
-            let py = dir.join("bin").join("python");
-            let requirements = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/requirements.txt");
-            let stamp = dir.join(".requirements");
-            let wanted = std::fs::read_to_string(&requirements).expect("requirements.txt");
-            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
-                return py;
-            }
-            let out = Command::new("python3").args(["-m", "venv"]).arg(&dir).output().expect("python3 -m venv");
-            assert!(out.status.success(), "venv: {}", String::from_utf8_lossy(&out.stderr));
-            let out = Command::new(&py)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(&requirements)
-                .output()
-                .expect("pip install");
-            assert!(
-                out.status.success(),
-                "pip install failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
+            // Python 3.11.7's compiler fails under the generator's deep recursion ("AST
+            // constructor recursion depth mismatch"); a newer interpreter is used when present.
+            let py = venv(
+                "schemathesis-venv",
+                "tests/schemathesis/requirements.txt",
+                &["python3.13", "python3.12", "python3"],
             );
-            std::fs::write(&stamp, wanted).expect("stamp");
-            py
+            py.with_file_name("schemathesis")
         })
         .clone()
 }

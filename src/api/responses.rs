@@ -1,0 +1,1208 @@
+//! The success answers of the API, as JSON Schema types: one type per answer shape, named in
+//! the endpoint table next to the handler, so `/openapi.json` states per operation what a
+//! `200` carries. The handlers build these answers as JSON; the schemathesis run
+//! (`tests/it/schemathesis.rs`, check `response_schema_conformance`) holds every answer of
+//! every operation against its schema here, so the two cannot drift apart unnoticed.
+//!
+//! Objects are open (`additionalProperties` unset): a client must ignore fields it does not
+//! know, and the daemon may add some. A field that may be `null` is optional in the schema.
+
+// Schema-only types: the handlers' JSON is checked against them, nothing constructs them.
+#![allow(dead_code)]
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde_json::{Map, Value};
+
+use super::fields::OneOf;
+use crate::model::{ExecutionStatus, HttpMethod, Protocol, RunType, ScheduleStatus, TargetKind};
+
+/// A string schema with a fixed shape; `$name` is the type, the rest is the schema.
+macro_rules! string_schema {
+    ($(#[$m:meta])* $name:ident => $schema:tt) => {
+        $(#[$m])*
+        pub struct $name;
+        impl JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
+}
+
+string_schema!(
+    /// A UUID in its hyphenated form.
+    Uuid => {"type": "string", "format": "uuid"}
+);
+string_schema!(
+    /// An RFC 3339 instant in UTC with milliseconds: `2026-03-08T08:00:00.000Z`.
+    Utc => {"type": "string", "format": "date-time"}
+);
+string_schema!(
+    /// An RFC 3339 instant with the offset of a zone: `2026-03-08T03:00:00.000-05:00`.
+    Local => {"type": "string", "format": "date-time"}
+);
+string_schema!(
+    /// A schedule driver type.
+    DriverType => {"type": "string", "enum": ["interval", "cron", "clocked", "solar", "debounce"]}
+);
+string_schema!(
+    /// A schedule rule type.
+    RuleType => {"type": "string", "enum": ["time_window", "calendar_window", "solar_window", "exclusion", "termination"]}
+);
+string_schema!(
+    /// What started an execution.
+    TriggerKind => {"type": "string", "enum": ["schedule", "manual", "debounce"]}
+);
+string_schema!(
+    /// A workflow run's status.
+    RunStatus => {"type": "string", "enum": ["running", "waiting_approval", "succeeded", "failed", "completed_with_failures", "cancelled"]}
+);
+string_schema!(
+    /// A step visit's status in a run.
+    StepStatus => {"type": "string", "enum": ["pending", "running", "succeeded", "failed", "skipped", "waiting_approval", "rejected"]}
+);
+string_schema!(
+    /// An execution plan's status (`active` once approved).
+    PlanStatus => {"type": "string", "enum": ["waiting_approval", "active", "rejected"]}
+);
+string_schema!(
+    /// What happens when an approval times out.
+    TimeoutActionValue => {"type": "string", "enum": ["reject", "approve"]}
+);
+string_schema!(
+    /// A retry backoff mode.
+    BackoffValue => {"type": "string", "enum": ["linear", "exponential"]}
+);
+string_schema!(
+    /// A workflow's failure strategy.
+    FailureStrategyValue => {"type": "string", "enum": ["stop", "continue"]}
+);
+string_schema!(
+    /// A workflow's retry strategy.
+    RetryStrategyValue => {"type": "string", "enum": ["none", "from_failed_step", "from_initial_step"]}
+);
+string_schema!(
+    /// A misfire policy.
+    MisfireValue => {"type": "string", "enum": ["fire_once", "skip", "fire_all"]}
+);
+string_schema!(
+    /// An overlap policy.
+    OverlapValue => {"type": "string", "enum": ["allow", "skip", "buffer_one"]}
+);
+string_schema!(
+    /// A debounce mode.
+    DebounceModeValue => {"type": "string", "enum": ["trailing", "leading"]}
+);
+string_schema!(
+    /// A solar event name.
+    SolarEventValue => {"type": "string", "enum": ["sunrise", "sunset", "civil_dawn", "civil_dusk", "nautical_dawn",
+        "nautical_dusk", "astronomical_dawn", "astronomical_dusk", "solar_noon"]}
+);
+string_schema!(
+    /// An interval period.
+    PeriodValue => {"type": "string", "enum": ["second", "minute", "hour", "day", "week", "month"]}
+);
+string_schema!(
+    /// A condition operator.
+    OperatorValue => {"type": "string", "enum": ["eq", "ne", "lt", "gt", "lte", "gte", "in", "contains"]}
+);
+string_schema!(
+    /// A routing field of a step.
+    RouteField => {"type": "string", "enum": ["on_success_next_step_identifier", "on_fail_next_step_identifier"]}
+);
+string_schema!(
+    /// A domain's scheme; empty when the domain is gone.
+    ProtocolOrGone => {"type": "string", "enum": ["https", "http", ""]}
+);
+string_schema!(
+    /// Why a preview stopped early.
+    StoppedBy => {"type": "string", "enum": ["time_budget"]}
+);
+
+/// Every success answer starts with `"success": true`.
+#[derive(JsonSchema)]
+pub struct Done {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+}
+
+/// `add_domain`, `update_domain`, `delete_domain`.
+#[derive(JsonSchema)]
+pub struct DomainChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+}
+
+/// The traffic-guard settings and identity of a domain.
+#[derive(JsonSchema)]
+pub struct DomainItem {
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// The host, with its port when one was given.
+    pub domain_name: String,
+    /// The scheme requests use.
+    pub protocol_type: OneOf<Protocol>,
+    /// Whether request starts are spaced by `max_requests_per_second`.
+    pub rate_limit_enabled: bool,
+    /// Whether at most `max_concurrent_jobs` requests are in flight.
+    pub concurrency_control_enabled: bool,
+    /// Most requests in flight at once (0 when off).
+    pub max_concurrent_jobs: u32,
+    /// Most request starts per second (0 when off).
+    pub max_requests_per_second: u32,
+    /// When the domain was added, in the brand's zone.
+    pub inserted_at: Local,
+}
+
+/// `get_domain_uuid`.
+#[derive(JsonSchema)]
+pub struct DomainFound {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// The domain.
+    pub data: DomainItem,
+}
+
+/// One active signing secret of a domain.
+#[derive(JsonSchema)]
+pub struct SigningSecretItem {
+    /// The secret, `whsec_` followed by base64 (Standard Webhooks).
+    pub signing_secret: String,
+    /// When the secret was made.
+    pub created_at: Utc,
+    /// When the secret stops signing; `null` for the current one.
+    pub expires_at: Option<Utc>,
+}
+
+/// The signing secrets of a domain.
+#[derive(JsonSchema)]
+pub struct SigningSecrets {
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// The secret that signs new requests.
+    pub signing_secret: Option<String>,
+    /// Every secret signing now, newest first.
+    pub active_secrets: Vec<SigningSecretItem>,
+}
+
+/// `get_domain_signing_secret`.
+#[derive(JsonSchema)]
+pub struct SigningSecretAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The domain's signing secrets.
+    pub data: SigningSecrets,
+}
+
+/// `rotate_domain_signing_secret`.
+#[derive(JsonSchema)]
+pub struct SigningRotated {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// When the previous secret stops signing.
+    pub previous_expires_at: Utc,
+}
+
+/// Paging of a list answer.
+#[derive(JsonSchema)]
+pub struct PageMeta {
+    /// The page shown (1-based).
+    pub page: u64,
+    /// Items in the whole list.
+    pub total_count: u64,
+    /// Items per page (`api.page_size`).
+    pub per_page: u64,
+    /// Pages in the whole list (0 for an empty list).
+    pub total_pages: u64,
+    /// Whether a later page exists.
+    pub has_next: bool,
+    /// Whether an earlier page exists.
+    pub has_prev: bool,
+}
+
+/// A page of a list.
+#[derive(JsonSchema)]
+pub struct Paginated<T> {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The items of this page.
+    pub data: Vec<T>,
+    /// Where this page lies in the list.
+    pub meta: PageMeta,
+    /// The brand's zone, in which local times are shown.
+    pub timezone: String,
+}
+
+/// A webhook template's domain.
+#[derive(JsonSchema)]
+pub struct DomainRefView {
+    /// The host (empty when the domain is gone).
+    pub domain: String,
+    /// The scheme (empty when the domain is gone).
+    pub protocol_type: ProtocolOrGone,
+}
+
+/// A webhook template as listed.
+#[derive(JsonSchema)]
+pub struct TemplateItem {
+    /// The template's id.
+    pub webhook_uuid: Uuid,
+    /// The template's name.
+    pub webhook_name: String,
+    /// The template's description.
+    pub webhook_description: String,
+    /// The HTTP method.
+    pub method: OneOf<HttpMethod>,
+    /// The request path, with `{{ }}` placeholders.
+    pub path: String,
+    /// Timeout of one attempt, in milliseconds.
+    pub request_timeout_in_milliseconds: u64,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Seconds before the first retry.
+    pub retry_delay: u64,
+    /// How the delay grows between retries.
+    pub retry_backoff_mode: BackoffValue,
+    /// The domain requests go to.
+    pub domain_details: DomainRefView,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// When the template was created, in the brand's zone.
+    pub inserted_at: Local,
+}
+
+/// A webhook template with its request parts.
+#[derive(JsonSchema)]
+pub struct TemplateDetail {
+    /// The template's id.
+    pub webhook_uuid: Uuid,
+    /// The template's name.
+    pub webhook_name: String,
+    /// The template's description.
+    pub webhook_description: String,
+    /// The HTTP method.
+    pub method: OneOf<HttpMethod>,
+    /// The request path, with `{{ }}` placeholders.
+    pub path: String,
+    /// Timeout of one attempt, in milliseconds.
+    pub request_timeout_in_milliseconds: u64,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Seconds before the first retry.
+    pub retry_delay: u64,
+    /// How the delay grows between retries.
+    pub retry_backoff_mode: BackoffValue,
+    /// The domain requests go to.
+    pub domain_details: DomainRefView,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// When the template was created, in the brand's zone.
+    pub inserted_at: Local,
+    /// The brand's zone.
+    pub timezone: String,
+    /// Request headers (values may hold placeholders).
+    pub headers_json: Map<String, Value>,
+    /// Query parameters (values may hold placeholders).
+    pub query_params_json: Map<String, Value>,
+    /// The request body template (an object or an array).
+    pub request_body_json: Value,
+    /// Secret names the template reads as `{{ #name }}`.
+    pub expected_system_variables: Vec<String>,
+}
+
+/// `single_webhook_template_detail`, `get_webhook_template_uuid`.
+#[derive(JsonSchema)]
+pub struct TemplateDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The template.
+    pub data: TemplateDetail,
+}
+
+/// `add_webhook_template`.
+#[derive(JsonSchema)]
+pub struct TemplateAdded {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The new template's id.
+    pub webhook_uuid: Uuid,
+    /// The new template's id (the SDK's name).
+    pub webhook_template_id: Uuid,
+    /// What was done, in words.
+    pub message: String,
+}
+
+/// `update_webhook_template`, `delete_webhook_template`.
+#[derive(JsonSchema)]
+pub struct TemplateChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The template's id.
+    pub webhook_uuid: Uuid,
+}
+
+/// `add_system_secret`, `update_secret_value`, `delete_secret`.
+#[derive(JsonSchema)]
+pub struct SecretChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The secret's id.
+    pub secret_uuid: Uuid,
+}
+
+/// A secret without its value.
+#[derive(JsonSchema)]
+pub struct SecretItem {
+    /// The secret's id.
+    pub secret_uuid: Uuid,
+    /// The secret's name.
+    pub secret_key: String,
+    /// How a template reads it: `{{ #name }}`.
+    pub call_key: String,
+    /// When the secret was stored, in the brand's zone.
+    pub inserted_at: Local,
+    /// When its value last changed, in the brand's zone.
+    pub updated_at: Local,
+}
+
+/// `get_system_secret_uuid`.
+#[derive(JsonSchema)]
+pub struct SecretAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The secret, without its value.
+    pub data: SecretItem,
+}
+
+/// A secret with its value.
+#[derive(JsonSchema)]
+pub struct SecretValueItem {
+    /// The secret's id.
+    pub secret_uuid: Uuid,
+    /// The secret's name.
+    pub secret_key: String,
+    /// The secret's value.
+    pub secret_value: String,
+    /// How a template reads it: `{{ #name }}`.
+    pub call_key: String,
+}
+
+/// `get_value_of_secret`.
+#[derive(JsonSchema)]
+pub struct SecretValueAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The secret with its value.
+    pub data: SecretValueItem,
+}
+
+/// `add_*_schedule`, `add_schedule`, `update_schedule`.
+#[derive(JsonSchema)]
+pub struct ScheduleChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The schedule's id.
+    pub schedule_uuid: Uuid,
+}
+
+/// `delete_schedule`: the documented answer carries its success text under `error`.
+#[derive(JsonSchema)]
+pub struct ScheduleDeleted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// `Schedule deleted successfully` (the documented field name).
+    pub error: String,
+    /// The deleted schedule's id.
+    pub schedule_uuid: Uuid,
+}
+
+/// `change_schedule_status`, `update_schedule_status`.
+#[derive(JsonSchema)]
+pub struct StatusChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The schedule's status now.
+    pub status: OneOf<ScheduleStatus>,
+}
+
+/// `add_schedule_rule`, `delete_schedule_rule`.
+#[derive(JsonSchema)]
+pub struct RuleChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The rule's id.
+    pub rule_uuid: Uuid,
+}
+
+/// Local times of a schedule in the brand's zone.
+#[derive(JsonSchema)]
+pub struct LocaleDetails {
+    /// The brand's zone.
+    pub preferred_timezone: String,
+    /// Time until the next fire, in words; `null` when none is due.
+    pub time_left_to_trigger: Option<String>,
+    /// The last fire, in the brand's zone.
+    pub last_run_at_by_preferred_timezone: Option<Local>,
+    /// The next fire, in the brand's zone.
+    pub next_run_at_by_preferred_timezone: Option<Local>,
+}
+
+/// A schedule as listed.
+#[derive(JsonSchema)]
+pub struct ScheduleItem {
+    /// The schedule's id.
+    pub schedule_uuid: Uuid,
+    /// The schedule's name.
+    pub name: String,
+    /// The schedule's status.
+    pub status: OneOf<ScheduleStatus>,
+    /// Why the schedule is in its status (e.g. its target was deleted), when known.
+    pub reason: Option<String>,
+    /// The kind of target.
+    #[serde(rename = "type")]
+    pub target_type: OneOf<TargetKind>,
+    /// The target's id (webhook template or workflow).
+    pub model_uuid: Uuid,
+    /// The driver type.
+    pub driver_type: DriverType,
+    /// The last fire.
+    pub last_run_at: Option<Utc>,
+    /// The next fire.
+    pub next_run_at: Option<Utc>,
+    /// Fires so far.
+    pub total_schedule_triggered: u64,
+    /// The same times in the brand's zone.
+    pub locale_timezone_converted_details: LocaleDetails,
+}
+
+/// A schedule's driver; the fields of other driver types are `null`.
+#[derive(JsonSchema)]
+pub struct DriverView {
+    /// The driver type.
+    #[serde(rename = "type")]
+    pub driver_type: DriverType,
+    /// Interval: how many periods between fires.
+    pub interval_value: Option<u64>,
+    /// Interval: the period.
+    pub interval_period: Option<PeriodValue>,
+    /// Interval: the anchor instant, when one was given.
+    pub start_at: Option<Utc>,
+    /// Cron: the expression.
+    pub cron_expression: Option<String>,
+    /// Cron: the IANA zone.
+    pub cron_timezone: Option<String>,
+    /// Clocked: the run instant as given (a local time in `clocked_timezone`, or with an offset).
+    pub clocked_run_at: Option<String>,
+    /// Clocked: the IANA zone.
+    pub clocked_timezone: Option<String>,
+    /// Solar: the event.
+    pub solar_event: Option<SolarEventValue>,
+    /// Solar: latitude in decimal degrees, as text.
+    pub solar_lat: Option<String>,
+    /// Solar: longitude in decimal degrees, as text.
+    pub solar_long: Option<String>,
+    /// Solar: seconds added to the event.
+    pub solar_offset: Option<i64>,
+    /// Whether the schedule fires once only.
+    pub is_one_off: bool,
+    /// Debounce: the quiet window in seconds.
+    pub debounce_seconds: Option<u64>,
+    /// Debounce: the mode.
+    pub debounce_mode: Option<DebounceModeValue>,
+    /// Debounce: the longest wait from the first trigger, in seconds.
+    pub max_wait_seconds: Option<u64>,
+}
+
+/// A schedule rule; the fields of other rule types are `null`.
+#[derive(JsonSchema)]
+pub struct RuleView {
+    /// The rule's id.
+    pub rule_uuid: Uuid,
+    /// The rule type.
+    pub rule_type: RuleType,
+    /// Time window: start, `HH:MM:SS`.
+    pub start_time: Option<String>,
+    /// Time window: end, `HH:MM:SS`.
+    pub end_time: Option<String>,
+    /// The IANA zone the rule reads dates and times in.
+    pub timezone: Option<String>,
+    /// Calendar window: days of the month allowed (1–31).
+    pub allow_days: Option<Vec<u8>>,
+    /// Calendar window: months allowed (1–12).
+    pub allow_months: Option<Vec<u8>>,
+    /// Calendar window: weekdays allowed (0 = Sunday … 6).
+    pub allow_weekdays: Option<Vec<u8>>,
+    /// Exclusion: dates (`YYYY-MM-DD`) without fires.
+    pub exclusion_dates: Option<Vec<String>>,
+    /// Solar window: the event that opens the window.
+    pub solar_start_event: Option<SolarEventValue>,
+    /// Solar window: the event that closes the window.
+    pub solar_end_event: Option<SolarEventValue>,
+    /// Solar window: latitude, as text.
+    pub solar_lat: Option<String>,
+    /// Solar window: longitude, as text.
+    pub solar_long: Option<String>,
+    /// Termination: the schedule completes after this many fires.
+    pub max_run_to_terminate_after: Option<u64>,
+    /// Termination: the schedule expires at this instant.
+    pub expire_at: Option<Utc>,
+}
+
+/// A schedule with its driver, rules and policies.
+#[derive(JsonSchema)]
+pub struct ScheduleDetail {
+    /// The schedule's id.
+    pub schedule_uuid: Uuid,
+    /// The schedule's name.
+    pub name: String,
+    /// The driver.
+    pub driver: DriverView,
+    /// The schedule's status.
+    pub status: OneOf<ScheduleStatus>,
+    /// Why the schedule is in its status, when known.
+    pub reason: Option<String>,
+    /// The kind of target.
+    #[serde(rename = "type")]
+    pub target_type: OneOf<TargetKind>,
+    /// The target's id.
+    pub schedule_applied_model_uuid: Uuid,
+    /// The target's name (`null` when the target is gone).
+    pub target_name: Option<String>,
+    /// The target's description (`null` when the target is gone).
+    pub target_description: Option<String>,
+    /// The last fire.
+    pub last_run_at: Option<Utc>,
+    /// The next fire.
+    pub next_run_at: Option<Utc>,
+    /// The same times in the brand's zone.
+    pub locale_timezone_converted_details: LocaleDetails,
+    /// Fires so far.
+    pub total_triggered: u64,
+    /// The schedule's rules.
+    pub rules: Vec<RuleView>,
+    /// The context each execution starts with.
+    pub initial_context_template: Map<String, Value>,
+    /// What happens to fires missed while the daemon was down.
+    pub misfire_policy: MisfireValue,
+    /// How late a missed fire may still run, in seconds.
+    pub misfire_grace_seconds: u64,
+    /// What happens when a fire comes while the previous run is unfinished.
+    pub overlap_policy: OverlapValue,
+    /// Random delay added to each fire, up to this many seconds.
+    pub jitter_seconds: u64,
+    /// When the schedule was created, in the brand's zone.
+    pub inserted_at: Local,
+}
+
+/// `get_single_schedule_details`, `get_schedule_uuid`.
+#[derive(JsonSchema)]
+pub struct ScheduleDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The schedule.
+    pub data: ScheduleDetail,
+}
+
+/// `list_schedule_rules`.
+#[derive(JsonSchema)]
+pub struct RulesAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The schedule's rules.
+    pub data: Vec<RuleView>,
+}
+
+/// One fire instant of a preview.
+#[derive(JsonSchema)]
+pub struct FireTime {
+    /// The instant in UTC.
+    pub utc: Utc,
+    /// The instant in the schedule's zone.
+    pub local: Local,
+}
+
+/// The next fire instants.
+#[derive(JsonSchema)]
+pub struct Preview {
+    /// The instants, earliest first.
+    pub fire_times: Vec<FireTime>,
+    /// The zone of the `local` times.
+    pub timezone: String,
+    /// `false` when the time budget ran out before `count` instants were found.
+    pub complete: bool,
+    /// The schedule's status, when it is not active (then no instants are listed).
+    pub status: Option<OneOf<ScheduleStatus>>,
+    /// Why the search stopped early.
+    pub stopped_by: Option<StoppedBy>,
+    /// Where the search stopped; ask again with `from` set to it.
+    pub searched_until: Option<Utc>,
+    /// An explanation of an early stop.
+    pub note: Option<String>,
+}
+
+/// `preview_schedule`.
+#[derive(JsonSchema)]
+pub struct PreviewAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The preview.
+    pub data: Preview,
+}
+
+/// `trigger_schedule_now`, `cancel_execution`, `execute_webhook_template`.
+#[derive(JsonSchema)]
+pub struct ExecutionStarted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The execution's id.
+    pub execution_uuid: Uuid,
+}
+
+/// `retry_execution`.
+#[derive(JsonSchema)]
+pub struct ExecutionRetried {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The new execution's id.
+    pub execution_uuid: Uuid,
+    /// The execution it retries.
+    pub retry_of: Uuid,
+}
+
+/// `trigger_debounce_schedule`.
+#[derive(JsonSchema)]
+pub struct DebounceTriggered {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// When the schedule fires now; `null` when the trigger was absorbed.
+    pub fire_at: Option<Utc>,
+    /// Whether the trigger was absorbed into an already planned fire.
+    pub absorbed: bool,
+}
+
+/// An execution as listed.
+#[derive(JsonSchema)]
+pub struct ExecutionItem {
+    /// The execution's id.
+    pub execution_uuid: Uuid,
+    /// The schedule that fired it (`null` for a manual run).
+    pub schedule_uuid: Option<Uuid>,
+    /// The kind of target.
+    pub target_type: OneOf<TargetKind>,
+    /// The target's id.
+    pub target_uuid: Uuid,
+    /// What started it.
+    pub trigger: TriggerKind,
+    /// Its status.
+    pub status: OneOf<ExecutionStatus>,
+    /// The instant it was due by its schedule.
+    pub scheduled_at: Utc,
+    /// The instant it was due with jitter applied.
+    pub due_at: Utc,
+    /// The `Idempotency-Key` header sent with its requests.
+    pub idempotency_key: String,
+    /// How late it started, in milliseconds.
+    pub lateness_ms: Option<i64>,
+    /// HTTP attempts so far.
+    pub attempt_count: u64,
+    /// The status code of the last attempt.
+    pub last_status_code: Option<u16>,
+    /// Why it ended as it did, when known.
+    pub reason: Option<String>,
+    /// The rule that skipped it.
+    pub skipped_rule_uuid: Option<Uuid>,
+    /// When it was recorded.
+    pub created_at: Utc,
+    /// When it finished.
+    pub finished_at: Option<Utc>,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<Utc>,
+    /// The execution it retries.
+    pub retry_of: Option<Uuid>,
+}
+
+/// One HTTP attempt.
+#[derive(JsonSchema)]
+pub struct AttemptView {
+    /// The attempt's number (1 for the first).
+    pub attempt: u32,
+    /// When it started.
+    pub started_at: Utc,
+    /// How long it took, in milliseconds.
+    pub latency_ms: i64,
+    /// The answer's status code (`null` when none came).
+    pub status_code: Option<u16>,
+    /// What went wrong, when something did.
+    pub error: Option<String>,
+    /// The request as sent, with secrets shown as `{{ #key }}`.
+    pub request: Value,
+    /// The start of the answer's body, secrets masked.
+    pub response_excerpt: Option<String>,
+}
+
+/// An execution with its attempts.
+#[derive(JsonSchema)]
+pub struct ExecutionDetail {
+    /// The execution's id.
+    pub execution_uuid: Uuid,
+    /// The schedule that fired it (`null` for a manual run).
+    pub schedule_uuid: Option<Uuid>,
+    /// The kind of target.
+    pub target_type: OneOf<TargetKind>,
+    /// The target's id.
+    pub target_uuid: Uuid,
+    /// What started it.
+    pub trigger: TriggerKind,
+    /// Its status.
+    pub status: OneOf<ExecutionStatus>,
+    /// The instant it was due by its schedule.
+    pub scheduled_at: Utc,
+    /// The instant it was due with jitter applied.
+    pub due_at: Utc,
+    /// The `Idempotency-Key` header sent with its requests.
+    pub idempotency_key: String,
+    /// How late it started, in milliseconds.
+    pub lateness_ms: Option<i64>,
+    /// HTTP attempts so far.
+    pub attempt_count: u64,
+    /// The status code of the last attempt.
+    pub last_status_code: Option<u16>,
+    /// Why it ended as it did, when known.
+    pub reason: Option<String>,
+    /// The rule that skipped it.
+    pub skipped_rule_uuid: Option<Uuid>,
+    /// When it was recorded.
+    pub created_at: Utc,
+    /// When it finished.
+    pub finished_at: Option<Utc>,
+    /// When the next attempt is due.
+    pub next_attempt_at: Option<Utc>,
+    /// The execution it retries.
+    pub retry_of: Option<Uuid>,
+    /// The context its templates read.
+    pub context: Map<String, Value>,
+    /// When it was recorded, in the brand's zone.
+    pub inserted_at: Local,
+    /// Every attempt, first first.
+    pub attempts: Vec<AttemptView>,
+}
+
+/// `get_execution_details`.
+#[derive(JsonSchema)]
+pub struct ExecutionDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The execution.
+    pub data: ExecutionDetail,
+}
+
+/// `add_workflow_template`, `update_workflow_template`, `delete_workflow_template`.
+#[derive(JsonSchema)]
+pub struct WorkflowChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The workflow's id.
+    pub workflow_uuid: Uuid,
+}
+
+/// `add_workflow_step`, `update_workflow_step`, `delete_workflow_step`.
+#[derive(JsonSchema)]
+pub struct StepChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The step's id.
+    pub step_uuid: Uuid,
+}
+
+/// A workflow as listed.
+#[derive(JsonSchema)]
+pub struct WorkflowItem {
+    /// The workflow's id.
+    pub workflow_uuid: Uuid,
+    /// The workflow's name.
+    pub workflow_name: String,
+    /// The workflow's description.
+    pub workflow_description: String,
+    /// How its steps run.
+    pub runtype: OneOf<RunType>,
+    /// How many steps it has.
+    pub total_workflow_steps: u64,
+    /// When it was created, in the brand's zone.
+    pub inserted_at: Local,
+}
+
+/// The domain of a step's request.
+#[derive(JsonSchema)]
+pub struct StepDomain {
+    /// The scheme (empty when the domain is gone).
+    pub protocol: ProtocolOrGone,
+    /// The host (empty when the domain is gone).
+    pub domain: String,
+}
+
+/// A step's request.
+#[derive(JsonSchema)]
+pub struct StepWebhook {
+    /// The request path, with placeholders.
+    pub path: String,
+    /// The domain requests go to.
+    pub domain: StepDomain,
+    /// The HTTP method.
+    pub method: OneOf<HttpMethod>,
+    /// The id of the step's webhook.
+    pub webhook_uuid: Uuid,
+    /// The step's webhook name.
+    pub webhook_name: String,
+    /// Request headers.
+    pub headers_json: Map<String, Value>,
+    /// Query parameters.
+    pub query_params_json: Map<String, Value>,
+    /// The request body template.
+    pub request_body_json: Value,
+    /// Secret names the request reads as `{{ #name }}`.
+    pub expected_system_variables: Vec<String>,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+}
+
+/// A condition on a step.
+#[derive(JsonSchema)]
+pub struct ConditionView {
+    /// The context path compared.
+    pub field: String,
+    /// The comparison.
+    pub operator: OperatorValue,
+    /// The value compared with.
+    pub value: Value,
+}
+
+/// A workflow step.
+#[derive(JsonSchema)]
+pub struct StepView {
+    /// The step's id.
+    pub step_uuid: Uuid,
+    /// The step's position.
+    pub index: i64,
+    /// The step's name, used by routes.
+    pub step_identifier: String,
+    /// The brand's zone.
+    pub timezone: String,
+    /// When the step was added, in the brand's zone.
+    pub inserted_at: Local,
+    /// Whether the step waits for a human decision.
+    pub human_approval_required: bool,
+    /// Seconds to wait before the next step.
+    pub delay_to_next_step: u64,
+    /// The step's request.
+    pub webhook: StepWebhook,
+    /// Conditions that must hold for the step to run.
+    pub execution_conditions: Vec<ConditionView>,
+    /// The step run after a success.
+    pub on_success_next_step_identifier: Option<String>,
+    /// The step run after a failure.
+    pub on_fail_next_step_identifier: Option<String>,
+    /// Seconds before the first retry.
+    pub retry_delay: u64,
+    /// How the delay grows between retries.
+    pub retry_backoff_mode: BackoffValue,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Timeout of one attempt, in milliseconds.
+    pub request_timeout_in_milliseconds: u64,
+    /// How long an approval may wait, in seconds.
+    pub approval_timeout_seconds: Option<u64>,
+    /// What happens when the approval times out.
+    pub approval_timeout_action: TimeoutActionValue,
+}
+
+/// A route to a step that does not exist.
+#[derive(JsonSchema)]
+pub struct DanglingRoute {
+    /// The step with the route.
+    pub step_identifier: String,
+    /// The routing field.
+    pub field: RouteField,
+    /// The missing step it names.
+    pub target: String,
+}
+
+/// A workflow with its steps.
+#[derive(JsonSchema)]
+pub struct WorkflowDetail {
+    /// The workflow's id.
+    pub workflow_uuid: Uuid,
+    /// The workflow's name.
+    pub workflow_name: String,
+    /// The workflow's description.
+    pub workflow_description: String,
+    /// How its steps run.
+    pub runtype: OneOf<RunType>,
+    /// The brand's zone.
+    pub timezone: String,
+    /// When it was created, in the brand's zone.
+    pub inserted_at: Local,
+    /// Its steps, in order.
+    pub workflow_steps: Vec<StepView>,
+    /// What a failed step does to the run.
+    pub failure_strategy: FailureStrategyValue,
+    /// How a failed run is retried.
+    pub retry_strategy: RetryStrategyValue,
+    /// Run retries after a failure.
+    pub workflow_max_retries: u32,
+    /// Seconds before a run retry.
+    pub workflow_retry_delay: u64,
+    /// Routes naming steps that do not exist.
+    pub dangling_routes: Vec<DanglingRoute>,
+}
+
+/// `single_workflow_template_detail`, `get_workflow_template_uuid`.
+#[derive(JsonSchema)]
+pub struct WorkflowDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The workflow.
+    pub data: WorkflowDetail,
+}
+
+/// `execute_workflow`.
+#[derive(JsonSchema)]
+pub struct RunStarted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The run's id.
+    pub run_uuid: Uuid,
+    /// The run's id again (a run is an execution of the workflow).
+    pub execution_uuid: Uuid,
+}
+
+/// `rerun_workflow_run`.
+#[derive(JsonSchema)]
+pub struct RunRestarted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The new run's id.
+    pub run_uuid: Uuid,
+    /// The run it repeats.
+    pub rerun_of: Uuid,
+}
+
+/// A run as listed.
+#[derive(JsonSchema)]
+pub struct RunItem {
+    /// The run's id.
+    pub run_uuid: Uuid,
+    /// The workflow's id.
+    pub workflow_uuid: Uuid,
+    /// The run's status.
+    pub status: RunStatus,
+    /// Why it ended as it did, when known.
+    pub reason: Option<String>,
+    /// When it started.
+    pub created_at: Utc,
+    /// When it finished.
+    pub finished_at: Option<Utc>,
+    /// Step visits started.
+    pub steps_started: u64,
+    /// Run retries so far.
+    pub workflow_retries: u32,
+}
+
+/// One visit of a step in a run.
+#[derive(JsonSchema)]
+pub struct VisitView {
+    /// The step's id.
+    pub step_uuid: Uuid,
+    /// The step's name.
+    pub step_identifier: String,
+    /// The step's position.
+    pub index: i64,
+    /// The visit's status.
+    pub status: StepStatus,
+    /// The execution that made the step's request.
+    pub execution_uuid: Option<Uuid>,
+    /// The plan waiting for an approval.
+    pub execution_plan_uuid: Option<Uuid>,
+    /// When the visit started.
+    pub started_at: Option<Utc>,
+    /// When it finished.
+    pub finished_at: Option<Utc>,
+    /// The last answer's status code.
+    pub status_code: Option<u16>,
+    /// What went wrong, when something did.
+    pub error: Option<String>,
+    /// The start of the last answer's body, secrets masked.
+    pub response_excerpt: Option<String>,
+    /// Every attempt.
+    pub attempts: Vec<AttemptView>,
+    /// The context after the step.
+    pub context: Option<Value>,
+}
+
+/// A run's timeline.
+#[derive(JsonSchema)]
+pub struct RunDetail {
+    /// The run's id.
+    pub run_uuid: Uuid,
+    /// The workflow's id.
+    pub workflow_uuid: Uuid,
+    /// The run's status.
+    pub status: RunStatus,
+    /// Why it ended as it did, when known.
+    pub reason: Option<String>,
+    /// The context the run started with.
+    pub initial_context: Map<String, Value>,
+    /// When it started.
+    pub created_at: Utc,
+    /// When it finished.
+    pub finished_at: Option<Utc>,
+    /// Run retries so far.
+    pub workflow_retries: u32,
+    /// Each step visit, in order.
+    pub steps: Vec<VisitView>,
+}
+
+/// `get_workflow_run_details`.
+#[derive(JsonSchema)]
+pub struct RunDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The run.
+    pub data: RunDetail,
+}
+
+/// An execution plan waiting for a decision.
+#[derive(JsonSchema)]
+pub struct ApprovalItem {
+    /// The plan's id (what `human_approval_action` takes).
+    pub execution_plan_uuid: Uuid,
+    /// The workflow's id.
+    pub workflow_uuid: Uuid,
+    /// The workflow's name.
+    pub workflow_name: String,
+    /// The waiting step's name.
+    pub step_identifier: String,
+    /// The waiting step's position.
+    pub workflow_index: i64,
+    /// The plan's status.
+    pub status: PlanStatus,
+    /// Always `true`.
+    pub human_approval_required: bool,
+    /// Seconds to wait before the next step.
+    pub delay_to_next_step: u64,
+    /// When the plan was made, in the brand's zone.
+    pub inserted_at: Local,
+    /// The run's id.
+    pub run_uuid: Uuid,
+    /// When the approval times out.
+    pub deadline_at: Option<Utc>,
+}
+
+/// `human_approval_action`.
+#[derive(JsonSchema)]
+pub struct Decided {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub message: String,
+}
+
+/// `get_timezones`.
+#[derive(JsonSchema)]
+pub struct Timezones {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// Every IANA zone name the API accepts.
+    pub data: Vec<String>,
+    /// The version of the time-zone database.
+    pub tzdb_version: String,
+    /// Where the time-zone database was read from.
+    pub tzdb_source: String,
+}
+
+string_schema!(
+    /// Always `ok`.
+    HealthStatus => {"type": "string", "enum": ["ok"]}
+);
+string_schema!(
+    /// Whether the daemon serves.
+    ReadyStatus => {"type": "string", "enum": ["ready", "not ready"]}
+);
+string_schema!(
+    /// The store's state.
+    StoreStatus => {"type": "string", "enum": ["ok", "disk full", "unavailable"]}
+);
+
+/// `/healthz`.
+#[derive(JsonSchema)]
+pub struct Health {
+    /// Always `ok`: the process serves HTTP.
+    pub status: HealthStatus,
+}
+
+/// The time-zone database in use.
+#[derive(JsonSchema)]
+pub struct Tzdb {
+    /// Its version (`2025b`).
+    pub version: String,
+    /// Where it was read from (the system or the bundled copy).
+    pub source: String,
+}
+
+/// `/readyz` (200 when ready, 503 when not).
+#[derive(JsonSchema)]
+pub struct Ready {
+    /// Whether the store is open and writable and start-up has finished.
+    pub status: ReadyStatus,
+    /// The store's state.
+    pub store: StoreStatus,
+    /// The store's last write error.
+    pub store_error: Option<String>,
+    /// The time-zone database.
+    pub tzdb: Tzdb,
+    /// The daemon's version.
+    pub version: String,
+}
