@@ -254,7 +254,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let source =
                 cli.config.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded defaults".into());
             match Config::load(cli.config.as_deref(), &Overrides { listen: None, data_dir: cli.data_dir.clone() }) {
-                Ok(_) => {
+                Ok(cfg) => {
+                    // The files the configuration names must load too (`ExecStartPre` runs this).
+                    if let Some(t) = &cfg.tls
+                        && let Err(e) = crate::server::Tls::load(&t.cert_file, &t.key_file)
+                    {
+                        eprintln!(
+                            "{source}: server.tls: cannot load certificate {} / key {}: {e}",
+                            t.cert_file.display(),
+                            t.key_file.display()
+                        );
+                        return Ok(ExitCode::FAILURE);
+                    }
                     println!("{source}: OK");
                     Ok(ExitCode::SUCCESS)
                 }

@@ -130,12 +130,27 @@ pub fn open_store(cfg: &Config, mode: OpenMode, metrics: Metrics) -> anyhow::Res
         write_queue_capacity: cfg.write_queue_capacity,
         cache_bytes: cfg.store_cache_bytes,
     };
-    match Store::open_with(&path, mode, settings, metrics) {
-        Ok(store) => Ok(store),
-        Err(e @ StoreError::Missing(_)) => Err(e.into()),
-        Err(e) => Err(e).with_context(|| format!("cannot open the store {}", path.display())),
+    // Another process may hold the file for a moment (an admin command or view reading the
+    // stopped store while the service starts): wait for it rather than fail the start.
+    let mut waits = 0;
+    loop {
+        match Store::open_with(&path, mode, settings, metrics.clone()) {
+            Ok(store) => return Ok(store),
+            Err(StoreError::Locked(_)) if waits < STORE_LOCKED_WAITS => {
+                waits += 1;
+                std::thread::sleep(STORE_LOCKED_WAIT);
+            }
+            Err(e @ StoreError::Missing(_)) => return Err(e.into()),
+            Err(e) => return Err(e).with_context(|| format!("cannot open the store {}", path.display())),
+        }
     }
 }
+
+/// How long [`open_store`] waits for another process to close the store file: 50 × 100 ms.
+/// Longer than any admin command or view holds it; a second daemon on the same directory fails
+/// after it.
+const STORE_LOCKED_WAITS: u32 = 50;
+const STORE_LOCKED_WAIT: Duration = Duration::from_millis(100);
 
 /// With an empty store, creates brand `default` and one key, writes them to a 0600 file and
 /// prints them once (the key only where the output is not kept: see [`crate::firstrun`]).
@@ -201,8 +216,9 @@ pub async fn serve(
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
-    // The listen addresses first: a busy port must fail the start before anything is created,
-    // above all before the first-run bootstrap shows its key once.
+    // The listen addresses and the TLS certificate first: a busy port or an unreadable
+    // certificate must fail the start before anything is created, above all before the
+    // first-run bootstrap shows its key once.
     let mut listeners = Vec::new();
     let mut locals: Vec<SocketAddr> = Vec::new();
     for addr in &cfg.listen {
@@ -210,6 +226,13 @@ pub async fn serve(
         locals.push(listener.local_addr()?);
         listeners.push(listener);
     }
+    // The certificate too: a start that cannot serve creates nothing.
+    let tls = match &cfg.tls {
+        Some(t) => Some(Arc::new(Tls::load(&t.cert_file, &t.key_file).with_context(|| {
+            format!("cannot load TLS certificate {} / key {}", t.cert_file.display(), t.key_file.display())
+        })?)),
+        None => None,
+    };
     ensure_data_dir(&cfg.data_dir, DataDir::Create)?;
     let metrics = Metrics::new();
     metrics.set_tenant_labels(cfg.metrics_tenant_labels);
@@ -249,12 +272,6 @@ pub async fn serve(
         delivery.clone(),
     );
     let router = api::router(app.clone());
-    let tls = match &cfg.tls {
-        Some(t) => Some(Arc::new(Tls::load(&t.cert_file, &t.key_file).with_context(|| {
-            format!("cannot load TLS certificate {} / key {}", t.cert_file.display(), t.key_file.display())
-        })?)),
-        None => None,
-    };
     let admin_cx =
         Arc::new(AdminCtx { store: store.clone(), vault: vault.clone(), clock: clock.clone(), live: Some(live) });
     let socket = admin::socket_path(&cfg.data_dir);

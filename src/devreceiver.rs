@@ -72,15 +72,16 @@ pub fn check_signature(secrets: &[String], headers: &HeaderMap, body: &[u8], now
         return SignatureCheck::NotChecked;
     }
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let (Some(id), Some(ts), Some(sigs)) = (get("webhook-id"), get("webhook-timestamp"), get("webhook-signature"))
-    else {
+    // Several signature header lines count as one space-separated list (RFC 9110 §5.3).
+    let sigs: Vec<&str> = headers.get_all("webhook-signature").iter().filter_map(|v| v.to_str().ok()).collect();
+    let (Some(id), Some(ts), false) = (get("webhook-id"), get("webhook-timestamp"), sigs.is_empty()) else {
         return SignatureCheck::Missing;
     };
     let Ok(ts) = ts.trim().parse::<i64>() else { return SignatureCheck::StaleTimestamp };
-    if (now_s - ts).abs() > TIMESTAMP_TOLERANCE_S {
+    if now_s.abs_diff(ts) > TIMESTAMP_TOLERANCE_S.unsigned_abs() {
         return SignatureCheck::StaleTimestamp;
     }
-    let presented: Vec<&str> = sigs.split(' ').filter_map(|s| s.strip_prefix("v1,")).collect();
+    let presented: Vec<&str> = sigs.iter().flat_map(|h| h.split(' ')).filter_map(|s| s.strip_prefix("v1,")).collect();
     let ok = secrets.iter().any(|secret| presented.iter().any(|sig| signing::verify(secret, id, ts, body, sig)));
     if ok { SignatureCheck::Valid } else { SignatureCheck::Invalid }
 }
@@ -90,8 +91,25 @@ struct Ctx {
     clock: SystemClock,
 }
 
-/// Runs the receiver until Ctrl-C. Errors: the address cannot be bound.
+/// Refuses a secret that cannot check anything: empty (an unset shell variable), or whose key
+/// part (after `whsec_`) is not base64 — Standard Webhooks keys are base64, and an empty key
+/// would accept a signature anyone can compute.
+pub fn check_secret(secret: &str) -> Result<(), String> {
+    use base64::Engine;
+    let key = secret.strip_prefix("whsec_").unwrap_or(secret);
+    match base64::engine::general_purpose::STANDARD.decode(key) {
+        Ok(k) if !k.is_empty() => Ok(()),
+        Ok(_) => Err("a signing secret is empty (is the variable that should hold it set?)".into()),
+        Err(_) => Err("a signing secret is not a whsec_ secret: its part after whsec_ is not base64".into()),
+    }
+}
+
+/// Runs the receiver until Ctrl-C. Errors: a secret is refused by [`check_secret`]; the
+/// address cannot be bound.
 pub fn run(opts: Options) -> anyhow::Result<()> {
+    for secret in &opts.secrets {
+        check_secret(secret).map_err(|e| anyhow::anyhow!(e))?;
+    }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(opts.listen)
@@ -163,7 +181,7 @@ async fn receive(
             } else {
                 String::new()
             };
-            println!("  {}{more}", String::from_utf8_lossy(shown));
+            println!("  {}{more}", printable(&String::from_utf8_lossy(shown)));
         }
     }
     let answer = json!({
@@ -174,6 +192,12 @@ async fn receive(
         "echo": parsed,
     });
     (ctx.opts.status, axum::Json(answer))
+}
+
+/// `text` with control characters (terminal escapes included) shown as `\u{..}` escapes, so
+/// a sender cannot drive the terminal the receiver prints to.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 #[cfg(test)]
@@ -206,5 +230,23 @@ mod tests {
         assert_eq!(check_signature(&other, &h, body, 1614265330), SignatureCheck::Invalid);
         assert_eq!(check_signature(&secret, &HeaderMap::new(), body, 0), SignatureCheck::Missing);
         assert_eq!(check_signature(&[], &h, body, 0), SignatureCheck::NotChecked);
+        // Extreme timestamps are stale, never an overflow.
+        let far = headers("msg_p5jXN8AQM9LWM0D4loKWxJek", i64::MIN, good);
+        assert_eq!(check_signature(&secret, &far, body, 1614265330), SignatureCheck::StaleTimestamp);
+        let far = headers("msg_p5jXN8AQM9LWM0D4loKWxJek", i64::MAX, good);
+        assert_eq!(check_signature(&secret, &far, body, -1), SignatureCheck::StaleTimestamp);
+        // The valid signature on a second header line counts.
+        let mut split = headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, "v1,AAAA");
+        split.append("webhook-signature", HeaderValue::from_static("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="));
+        assert_eq!(check_signature(&secret, &split, body, 1614265330), SignatureCheck::Valid);
+    }
+
+    #[test]
+    fn secrets_that_check_nothing_are_refused_and_output_is_printable() {
+        assert!(check_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_ok());
+        assert!(check_secret("").unwrap_err().contains("empty"));
+        assert!(check_secret("whsec_").unwrap_err().contains("empty"));
+        assert!(check_secret("whsec_not base64!").unwrap_err().contains("not base64"));
+        assert_eq!(printable("a\u{1b}[31mb\n"), "a\\u{1b}[31mb\\u{a}");
     }
 }

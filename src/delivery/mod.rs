@@ -97,6 +97,16 @@ pub enum DeliveryEvent {
 
 /// Most bytes of a response excerpt shown in an execution record.
 const RESPONSE_EXCERPT_BYTES_MAX: usize = 2048;
+/// Characters of a redirect's `Location` kept in an attempt's error.
+const REDIRECT_LOCATION_CHARS_MAX: usize = 512;
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
 
 pub struct Engine {
     store: Store,
@@ -514,7 +524,12 @@ impl Engine {
                 let now = self.clock.now_ms();
                 let outcome = retry::classify(Some(code), retry_after.as_deref(), now);
                 let error = match (code, location) {
-                    (300..=399, Some(loc)) => Some(format!("redirect to {loc} (redirects are not followed)")),
+                    // The location is the receiver's text: it may echo this request's
+                    // secrets (a path or query holding one) and may be of any length.
+                    (300..=399, Some(loc)) => Some(format!(
+                        "redirect to {} (redirects are not followed)",
+                        clip(&req.mask_secrets(&loc), REDIRECT_LOCATION_CHARS_MAX)
+                    )),
                     _ if code == 410 => Some("410 Gone: the receiver asked to stop; no more retries".into()),
                     _ => read_error,
                 };

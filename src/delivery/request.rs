@@ -88,11 +88,20 @@ impl Rendered {
     /// `text` with every value of a secret this request carries replaced by its placeholder
     /// `{{ #name }}`: response excerpts and parsed responses are stored, and a receiver may
     /// echo what it was sent.
+    ///
+    /// Each value is looked for in every form a receiver may echo it in: as sent in a path or a
+    /// query (percent-encoded, upper- or lower-case hex, a space as `%20` or `+`), inside a
+    /// JSON string (escaped), and raw.
     pub fn mask_secrets(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (name, value) in &self.secrets {
-            if value.chars().count() >= MASKED_SECRET_CHARS_MIN && out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), &format!("{{{{ #{name} }}}}"));
+            if value.chars().count() < MASKED_SECRET_CHARS_MIN {
+                continue;
+            }
+            for form in echoed_forms(value) {
+                if out.contains(form.as_str()) {
+                    out = out.replace(form.as_str(), &format!("{{{{ #{name} }}}}"));
+                }
             }
         }
         out
@@ -112,6 +121,45 @@ impl Rendered {
             other => other,
         }
     }
+}
+
+/// The spellings of `value` a receiver may send back, longest first (so that a longer form
+/// is masked before a shorter one inside it): percent-encoded as this module sends it and as
+/// other encoders write it (lower-case hex, `+` for a space), JSON-escaped, and raw.
+fn echoed_forms(value: &str) -> Vec<zeroize::Zeroizing<String>> {
+    let encoded = percent_encode(value, false);
+    let lower = lower_hex(&encoded);
+    let mut forms = vec![
+        percent_encode(value, true),
+        encoded.replace("%20", "+"),
+        lower.replace("%20", "+"),
+        lower,
+        encoded,
+        serde_json::to_string(value).map(|q| q[1..q.len() - 1].to_string()).unwrap_or_default(),
+        value.to_string(),
+    ];
+    forms.retain(|f| !f.is_empty());
+    forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    forms.dedup();
+    forms.into_iter().map(zeroize::Zeroizing::new).collect()
+}
+
+/// `%2F` → `%2f`: the hex digits of each escape in lower case, the rest unchanged.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Percent-encodes every byte except RFC 3986 unreserved characters (and `/` when

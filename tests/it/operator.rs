@@ -353,6 +353,32 @@ fn a_busy_port_fails_serve_before_the_first_run_creates_anything() {
     assert_ok(&crate::support::Api::new(&d.base, &creds.brand, &creds.key).get("get_domain_paginated?page=1"));
 }
 
+#[test]
+fn an_unreadable_certificate_fails_config_check_and_serve_before_anything_is_created() {
+    let tmp = temp_dir();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("tls.toml");
+    let missing = tmp.path().join("missing.pem");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            data.display(),
+            missing.display(),
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&config).output().expect("config check");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "config check passes a configuration serve cannot start with: {err}");
+    assert!(err.contains("server.tls") && err.contains(&missing.display().to_string()), "{err}");
+    let (code, err) = failed_serve(&config);
+    assert_ne!(code, 0);
+    assert!(err.contains("cannot load TLS certificate"), "{err}");
+    assert!(!data.exists(), "created {} on a failed start", data.display());
+}
+
 fn repo_file(path: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))

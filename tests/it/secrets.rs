@@ -278,3 +278,66 @@ fn a_receiver_that_echoes_a_secret_does_not_get_it_into_the_record() {
     let file = std::fs::read(d.store_file()).expect("read the store file");
     assert!(!file.windows(secret.len()).any(|w| w == secret.as_bytes()), "the store file holds the echoed secret");
 }
+
+#[test]
+fn a_secret_echoed_encoded_or_in_a_redirect_never_reaches_the_record_or_the_log() {
+    let d = TestDaemon::start_with("[log]\nlevel = \"trace\"\n");
+    let api = d.client();
+    let rx = crate::receiver::Receiver::start();
+    // A value that every encoding changes: a space, a slash, a quote, a hash, a non-ASCII letter.
+    let secret = "Enc Val/x\"y#9é";
+    // Every request is answered with what it was sent (path and query percent-encoded, the
+    // body inside a JSON string, so escaped); the path /r is answered with a redirect whose
+    // Location repeats the path and query.
+    rx.set_chooser(|r: &crate::receiver::Received| {
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        if r.path.starts_with("/r/") {
+            crate::receiver::Script {
+                status: 302,
+                extra_headers: vec![("Location".into(), format!("https://elsewhere.example{}", r.path))],
+                ..crate::receiver::Script::default()
+            }
+        } else {
+            crate::receiver::Script {
+                body: serde_json::json!({"path": r.path, "body": body}).to_string(),
+                ..crate::receiver::Script::default()
+            }
+        }
+    });
+    let domain = api.add_domain(&rx.host());
+    api.add_secret("enc", secret);
+    let mut ids = Vec::new();
+    for prefix in ["/e/", "/r/"] {
+        let r = api.post(
+            "add_webhook_template",
+            json!({"webhook_name": format!("echo {prefix}"), "method": "POST", "path": format!("{prefix}{{{{ #enc }}}}"),
+                   "domain_uuid": domain, "query_params_json": {"k": "{{ #enc }}"},
+                   "request_body_json": {"v": "{{ #enc }}"}, "max_retries": 0}),
+        );
+        assert_ok(&r);
+        let t = r.json["webhook_uuid"].as_str().unwrap().to_string();
+        let r = api.post("execute_webhook_template", json!({"webhook_uuid": t}));
+        assert_ok(&r);
+        ids.push(r.json["execution_uuid"].as_str().unwrap().to_string());
+    }
+    let mut records = String::new();
+    for id in &ids {
+        let e = crate::support::wait_for("the execution to end", std::time::Duration::from_secs(30), || {
+            let r = api.post("get_execution_details", json!({"execution_uuid": id}));
+            ["succeeded", "failed"]
+                .contains(&r.json["data"]["status"].as_str().unwrap_or(""))
+                .then_some(r.json["data"].clone())
+        });
+        records.push_str(&e.to_string());
+    }
+    assert!(records.contains("redirect to https://elsewhere.example/r/{{ #enc }}"), "{records}");
+    let forms = [secret.to_string(), "Enc%20Val%2Fx%22y%239%C3%A9".into(), "Enc Val/x\\\"y#9é".into()];
+    let mut d = d;
+    assert_eq!(d.stop(), Some(0));
+    let log = d.output();
+    assert!(log.contains("TRACE") || log.contains("DEBUG"), "the daemon logged at trace level");
+    for form in &forms {
+        assert!(!records.contains(form.as_str()), "the record holds the secret as {form:?}: {records}");
+        assert!(!log.contains(form.as_str()), "the log holds the secret as {form:?}");
+    }
+}
