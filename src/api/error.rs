@@ -92,9 +92,9 @@ impl ApiError {
             ApiError::Invalid { field, why: Some(w) } => format!("Invalid field value: {field} ({w})"),
             ApiError::BadBody(None) => "Invalid request body".into(),
             ApiError::BadBody(Some(w)) => format!("Invalid request body: {w}"),
-            ApiError::UnknownField { field, suggestion: None } => format!("Unknown field: {field}"),
+            ApiError::UnknownField { field, suggestion: None } => format!("Unknown field: {}", shown_name(field)),
             ApiError::UnknownField { field, suggestion: Some(s) } => {
-                format!("Unknown field: {field} (did you mean {s}?)")
+                format!("Unknown field: {} (did you mean {s}?)", shown_name(field))
             }
             ApiError::Unauthorized(m) => (*m).into(),
             ApiError::NotFound(what) | ApiError::NotFoundWith { what, .. } => {
@@ -139,6 +139,17 @@ impl ApiError {
     }
 }
 
+/// A name the client sent, as echoed in an error: at most [`ECHOED_NAME_CHARS_MAX`]
+/// characters (then `…`), control characters dropped — a 900 KB field name gets a short error.
+fn shown_name(name: &str) -> String {
+    let mut chars = name.chars().filter(|c| !c.is_control());
+    let head: String = chars.by_ref().take(ECHOED_NAME_CHARS_MAX).collect();
+    if chars.next().is_some() { format!("{head}…") } else { head }
+}
+
+/// See [`shown_name`].
+const ECHOED_NAME_CHARS_MAX: usize = 128;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -163,5 +174,18 @@ impl From<StoreError> for ApiError {
             StoreError::Unavailable { disk_full, .. } => ApiError::Unavailable { disk_full },
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_field_name_is_echoed_short_and_printable() {
+        let long = ApiError::UnknownField { field: "x".repeat(900_000), suggestion: None }.message();
+        assert_eq!(long, format!("Unknown field: {}…", "x".repeat(ECHOED_NAME_CHARS_MAX)));
+        let odd = ApiError::UnknownField { field: "a\u{1b}[31mb".into(), suggestion: Some("ab".into()) }.message();
+        assert_eq!(odd, "Unknown field: a[31mb (did you mean ab?)");
     }
 }

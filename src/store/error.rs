@@ -31,7 +31,7 @@ pub enum StoreError {
     #[error("the store file {0} is open in another process")]
     Locked(PathBuf),
     /// An admin command found no store where it looked (only `serve` creates one).
-    #[error("no store at {}; pass --data-dir (or --config) to name the daemon's data directory", .0.display())]
+    #[error("no store at {}: the daemon has not run with this data directory yet (start it first), or this is not its data directory (pass --data-dir, or --config with the daemon's configuration)", .0.display())]
     Missing(PathBuf),
     /// A read-only open found a file that was not closed cleanly: redb repairs it only when it
     /// is opened for writing.

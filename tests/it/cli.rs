@@ -259,7 +259,12 @@ fn admin_commands_without_a_store_fail_and_create_nothing() {
         // The default data directory (./hookwheel-data) does not exist.
         let (code, out, err) = cli_in(cwd.path(), &args);
         assert_ne!(code, 0, "{cmd:?} succeeded without a store: {out}{err}");
-        assert!(err.contains("no store at ./hookwheel-data/hookwheel.redb; pass --data-dir"), "{cmd:?}: {err}");
+        assert!(
+            err.contains(
+                "no store at ./hookwheel-data/hookwheel.redb: the daemon has not run with this data directory yet"
+            ),
+            "{cmd:?}: {err}"
+        );
         assert_eq!(tree(cwd.path()), Vec::<PathBuf>::new(), "{cmd:?} created files");
         // --data-dir naming a missing directory, and an existing empty one.
         let missing = cwd.path().join("nope/data");
@@ -267,7 +272,13 @@ fn admin_commands_without_a_store_fail_and_create_nothing() {
         with_dir.extend(["--data-dir", missing.to_str().unwrap()]);
         let (code, _, err) = cli_in(cwd.path(), &with_dir);
         assert_ne!(code, 0, "{cmd:?} --data-dir <missing>");
-        assert!(err.contains(&format!("no store at {}/hookwheel.redb; pass --data-dir", missing.display())), "{err}");
+        assert!(
+            err.contains(&format!(
+                "no store at {}/hookwheel.redb: the daemon has not run with this data directory yet",
+                missing.display()
+            )),
+            "{err}"
+        );
         assert_eq!(tree(cwd.path()), Vec::<PathBuf>::new(), "{cmd:?} --data-dir <missing> created files");
         let mut with_dir = args.clone();
         with_dir.extend(["--data-dir", existing_empty.path().to_str().unwrap()]);
