@@ -107,15 +107,32 @@ impl Activity {
                 _ => {}
             }
         }
+        let mut errors = lock(&self.0.errors);
+        // An execution that was retrying has ended: its retry entry gives way to the outcome.
+        errors.retain(|r| r["execution_uuid"] != row["execution_uuid"]);
         if status == ExecutionStatus::Failed {
-            let mut errors = lock(&self.0.errors);
             if errors.len() == RECENT_ERRORS_MAX {
                 errors.pop_front();
             }
             errors.push_back(row.clone());
         }
+        drop(errors);
         // No reader is not an error.
         let _ = self.0.ended.send(row);
+    }
+
+    /// An attempt failed and another is scheduled: kept among the recent errors (status
+    /// `pending`, with `last_error` and `next_attempt_at`), so that a target failing through
+    /// its retries shows in `hookwheel status` before the execution ends failed.
+    pub fn retrying(&self, e: &Execution) {
+        let mut errors = lock(&self.0.errors);
+        // One entry per execution: its latest attempt.
+        let id = e.id.to_string();
+        errors.retain(|r| r["execution_uuid"] != id.as_str());
+        if errors.len() == RECENT_ERRORS_MAX {
+            errors.pop_front();
+        }
+        errors.push_back(execution_row(e));
     }
 
     /// The counts since the last call, and a fresh interval.
@@ -150,7 +167,8 @@ fn time(t: Option<Millis>) -> Value {
 }
 
 /// One execution as a line of `executions list` / `executions tail` (JSON): ids, status,
-/// times (RFC 3339 UTC), attempts, lateness and the reason. Records hold secrets only masked,
+/// times (RFC 3339 UTC), attempts, lateness, the reason (final) and the last attempt's error
+/// (`last_error`: also while retries are pending). Records hold secrets only masked,
 /// so neither does this.
 pub fn execution_row(e: &Execution) -> Value {
     let last = e.attempts.last();
@@ -168,6 +186,11 @@ pub fn execution_row(e: &Execution) -> Value {
         "last_status_code": last.and_then(|a| a.status_code),
         "lateness_ms": e.lateness_ms,
         "reason": e.reason,
+        "last_error": last.and_then(|a| match (a.status_code, &a.error) {
+            (_, Some(err)) => Some(err.clone()),
+            (Some(code), None) if !(200..300).contains(&code) => Some(format!("HTTP {code}")),
+            _ => None,
+        }),
     })
 }
 

@@ -298,6 +298,16 @@ fn schedule_text(v: &Value) -> String {
     out
 }
 
+/// The REASON shown for an execution row: its final reason, or while retries are pending
+/// `retrying at <time>: <last attempt's error>`.
+fn why(r: &Value) -> Value {
+    match (&r["reason"], &r["last_error"], &r["next_attempt_at"]) {
+        (Value::String(reason), _, _) => Value::String(reason.clone()),
+        (_, Value::String(err), Value::String(at)) => Value::String(format!("retrying at {at}: {err}")),
+        _ => Value::Null,
+    }
+}
+
 fn execution_table(v: &Value) -> String {
     let mut out = format!(
         "{:<36}  {:<36}  {:<9}  {:<24}  {:>5}  {:>8}  {}\n",
@@ -312,7 +322,7 @@ fn execution_table(v: &Value) -> String {
             s(&r["scheduled_at"]),
             s(&r["attempts"]),
             s(&r["lateness_ms"]),
-            short(&r["reason"])
+            short(&why(r))
         );
     }
     if let Some(total) = v["total"].as_u64() {
@@ -435,12 +445,13 @@ fn status_text(v: &Value) -> String {
     } else {
         out += "last errors:\n";
         for e in &errors {
+            let when = if e["finished_at"].is_null() { &e["next_attempt_at"] } else { &e["finished_at"] };
             out += &format!(
                 "  {}  execution {}  schedule {}  {}\n",
-                s(&e["finished_at"]),
+                s(when),
                 s(&e["execution_uuid"]),
                 s(&e["schedule_uuid"]),
-                short(&e["reason"])
+                short(&why(e))
             );
         }
     }

@@ -594,6 +594,7 @@ impl Engine {
                 tracing::debug!(next_attempt_at = %crate::time::format_utc(at), "retry scheduled");
                 exec.next_attempt_ms = Some(at);
                 let (brand, id) = (exec.brand, exec.id);
+                self.metrics.activity().retrying(&exec);
                 if let Some(true) = self.put_patiently(exec).await {
                     let _ = self.events.send(DeliveryEvent::RetryAt { brand, execution: id, at }).await;
                 }

@@ -422,3 +422,33 @@ fn the_views_read_a_store_that_a_kill_9_left_unclean() {
     d.restart();
     assert_eq!(cli_json(&d, &["executions", "show", &id])["status"], "succeeded");
 }
+
+#[test]
+fn a_target_failing_through_its_retries_shows_before_the_execution_ends() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let failing = Receiver::start();
+    failing.set_script(Script::status(503));
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "slow retries", "method": "POST", "path": "/hook",
+               "domain_uuid": api.add_domain(&failing.host()), "retry_delay": 3600,
+               "retry_backoff_mode": "linear", "max_retries": 3, "request_body_json": {}}),
+    );
+    assert_ok(&r);
+    let id = execute(&api, r.json["webhook_uuid"].as_str().unwrap());
+    // The first attempt fails; the next is an hour away.
+    wait_for("the first attempt", WAIT, || (failing.requests().len() == 1).then_some(()));
+    let status = wait_for("status to list the retrying execution", WAIT, || {
+        let v = cli_json(&d, &["status"]);
+        v["last_errors"].as_array().and_then(|e| e.iter().find(|r| r["execution_uuid"] == id.as_str()).cloned())
+    });
+    assert_eq!(status["status"], "pending", "{status:#}");
+    assert_eq!(status["last_error"], "HTTP 503", "{status:#}");
+    assert!(status["next_attempt_at"].is_string(), "{status:#}");
+    let text = text_out("status", d.cli(&["status"]));
+    assert!(text.contains(&format!("execution {id}")) && text.contains(": HTTP 503"), "{text}");
+    let list = text_out("executions list", d.cli(&["executions", "list"]));
+    let row = list.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{id} not listed: {list}"));
+    assert!(row.contains("retrying at ") && row.ends_with(": HTTP 503"), "{row}");
+}
