@@ -350,9 +350,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
-            crate::manual::completions(Cli::command(), *shell, &mut std::io::stdout().lock())
-                .context("cannot write the completion script")?;
-            Ok(ExitCode::SUCCESS)
+            match crate::manual::completions(Cli::command(), *shell, &mut std::io::stdout().lock()) {
+                // A reader that stops early (`| head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+                other => {
+                    other.context("cannot write the completion script")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
         }
         Command::Man { out_dir } => crate::manual::man(Cli::command(), out_dir.as_deref()),
         Command::Schedules(cmd) => crate::cli_views::schedules(&load_config(&cli, None)?.0, cmd),

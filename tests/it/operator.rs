@@ -446,3 +446,14 @@ fn the_unit_the_package_and_the_readme_agree_on_the_user_and_the_paths() {
         assert!(assets.iter().any(|a| a == dest), "{dest} not in {assets:?}");
     }
 }
+
+#[test]
+fn completions_written_to_a_closed_pipe_say_nothing() {
+    // A pipe whose reader is gone before anything is written (`| head` that has stopped).
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(BIN).args(["completions", "bash"]).stdout(writer).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr, "", "a closed pipe is not an error");
+}
