@@ -457,6 +457,23 @@ fn share_zone_enum(v: &mut Value, zones: &[Value]) {
     }
 }
 
+/// Whether an empty object fails `schema` for want of a field: a `required` list, at the top or
+/// in the `allOf` rules that apply to `{}` (a rule's `if` holds on `{}` unless it requires a
+/// field). A body whose `{}` fails is a required body: a call without one is read as `{}`.
+fn requires_a_field(schema: &Value) -> bool {
+    if schema["required"].as_array().is_some_and(|r| !r.is_empty()) {
+        return true;
+    }
+    if schema["allOf"].as_array().into_iter().flatten().any(requires_a_field) {
+        return true;
+    }
+    match schema.get("if") {
+        Some(condition) if !requires_a_field(condition) => schema.get("then").is_some_and(requires_a_field),
+        Some(_) => schema.get("else").is_some_and(requires_a_field),
+        None => false,
+    }
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     for e in ENDPOINTS {
@@ -477,7 +494,7 @@ pub fn document() -> Value {
             if e.reads_query() {
                 obj.insert("parameters".into(), Value::Array(query_parameters(&schema)));
             } else {
-                let required = !required_names(&schema).is_empty();
+                let required = requires_a_field(&schema);
                 let mut content = json!({"schema": schema});
                 if let Some(example) = super::examples::request(e.name) {
                     content["example"] = example;
