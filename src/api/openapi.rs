@@ -227,6 +227,10 @@ fn non_null(prop: &Value) -> Value {
 /// Replaces the [`given`] placeholders in the rules of an object (its `allOf`, `anyOf`, `if`,
 /// ... at any depth) by the non-null types of the object's property `props[name]`.
 fn resolve_given(props: &Value, v: &mut Value) {
+    if let Value::Array(parts) = v {
+        parts.iter_mut().for_each(|part| resolve_given(props, part));
+        return;
+    }
     let Value::Object(obj) = v else { return };
     if let Some(Value::Object(ps)) = obj.get_mut("properties") {
         for (name, p) in ps.iter_mut() {
@@ -690,6 +694,37 @@ mod tests {
             walk(&format!("#/components/schemas/{name}"), s, &mut out);
         }
         out
+    }
+
+    /// The time-zone list is in the document once, as a component every zone field refers to.
+    #[test]
+    fn the_zone_enum_is_one_component() {
+        let doc = document();
+        let text = doc.to_string();
+        let zones = crate::time::tz::all_zone_names();
+        assert!(zones.len() > 300, "{}", zones.len());
+        let list = serde_json::to_string(&zones).expect("names");
+        assert_eq!(text.matches(&list[1..list.len() - 1]).count(), 1, "the zone list appears once");
+        assert_eq!(doc["components"]["schemas"]["TimeZone"]["enum"].as_array().map(Vec::len), Some(zones.len()));
+        let body = &doc["paths"]["/v1/api/add_cron_schedule/"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(body["schema"]["properties"]["cron_timezone"]["$ref"], TIME_ZONE_REF);
+        assert!(text.len() < 450_000, "the document is {} bytes", text.len());
+    }
+
+    /// The rules' placeholders are all resolved, and a body that `{}` cannot satisfy is required.
+    #[test]
+    fn rules_are_resolved_and_empty_bodies_judged_by_them() {
+        let doc = document();
+        assert!(!doc.to_string().contains("x-given"), "an unresolved placeholder");
+        let body = |name: &str| doc["paths"][format!("/v1/api/{name}/")]["post"]["requestBody"].clone();
+        assert_eq!(body("preview_schedule")["required"], true, "driver_type unless schedule_uuid");
+        assert_eq!(body("add_schedule")["required"], true);
+        assert_eq!(body("trigger_schedule_now")["required"], true);
+        let preview = &body("preview_schedule")["content"]["application/json"]["schema"];
+        assert!(preview["required"].as_array().is_none_or(|r| r.is_empty()), "{}", preview["required"]);
+        // `Option` fields with their own schema function are not required.
+        let add = &body("add_schedule")["content"]["application/json"]["schema"];
+        assert_eq!(add["required"], json!(["schedule_type"]), "{}", add["required"]);
     }
 
     /// Every property in `/openapi.json` says what it is: a client generator turns the

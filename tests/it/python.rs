@@ -50,10 +50,10 @@ pub fn schemathesis() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
-            // The system's `python3` (Debian's 3.11 on CI), before one found on PATH (pyenv's,
-            // a developer's). hooks.py avoids lambdas, whose
-            // source Hypothesis parses and where some 3.11 builds fail ("AST constructor
-            // recursion depth mismatch").
+            // The system's `python3` (Debian's 3.11 on CI) before one found on PATH (pyenv's,
+            // a developer's). hooks.py uses no lambdas: Hypothesis parses a lambda's source to
+            // describe it, and that parse is where some 3.11 builds have failed ("AST
+            // constructor recursion depth mismatch").
             let py = venv("schemathesis-venv", "tests/schemathesis/requirements.txt", &["/usr/bin/python3", "python3"]);
             py.with_file_name("schemathesis")
         })
