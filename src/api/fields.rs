@@ -39,7 +39,7 @@ fn is_invisible_format(c: char) -> bool {
 /// The characters a single-line field refuses, as a regular-expression class body: control
 /// characters (Unicode Cc: U+0000–U+001F, U+007F–U+009F) and the invisible formatting
 /// characters of [`is_invisible_format`]. Shown in the schema as `pattern`.
-const REFUSED_LINE_CHARS: &str =
+pub(crate) const REFUSED_LINE_CHARS: &str =
     "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
 /// The same for free text, where tab, LF and CR are allowed.
 const REFUSED_TEXT_CHARS: &str = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
@@ -388,7 +388,11 @@ impl<const MAX: usize> JsonSchema for JsonObject<MAX> {
         format!("JsonObject{MAX}").into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({"type": "object", "maxProperties": MAX})
+        json_schema!({
+            "type": "object",
+            "maxProperties": MAX,
+            "additionalProperties": {"type": ["string", "number", "boolean", "null"]},
+        })
     }
 }
 

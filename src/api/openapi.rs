@@ -1,8 +1,8 @@
 //! `/openapi.json`: an OpenAPI 3.1 document generated from the endpoint table. Each operation's
 //! request schema (body, or query parameters for `GET`) is the JSON Schema of the handler's
 //! typed input, so it lists exactly the fields the handler accepts, with their bounds, and
-//! `additionalProperties: false`. Aliases a field accepts (declared with `#[serde(alias)]` and
-//! listed under the field's `x-aliases`) appear as deprecated properties of their own.
+//! `additionalProperties: false`. Aliases a field accepts (declared with `#[serde(alias)]`) are
+//! listed under the field's `x-aliases`.
 
 use serde_json::{Map, Value, json};
 
@@ -46,93 +46,342 @@ fn responses(e: &Endpoint) -> Value {
     Value::Object(out)
 }
 
-/// The input schema of `e`, with each alias added as a deprecated copy of its field.
+/// The input schema of `e`. A field's aliases (`#[serde(alias)]`) are listed under its
+/// `x-aliases` only, not as properties: a field may be sent under one of its names only (both
+/// is 400), and stating that exclusion in JSON Schema (`not: {required: [a, b]}` per pair)
+/// leaves generators unable to draw a valid body. The operation's description says so.
 pub fn input_schema(e: &Endpoint) -> Value {
     let mut schema = (e.op.schema)().to_value();
     if let Some(obj) = schema.as_object_mut() {
         obj.remove("$schema");
         obj.remove("title");
     }
-    add_aliases(&mut schema);
+    drop_nullable_required(&mut schema);
+    let mut rules = Value::Array(cross_field_rules(e.name));
+    for rule in rules.as_array_mut().into_iter().flatten() {
+        resolve_given(&schema["properties"], rule);
+    }
+    if rules.as_array().is_some_and(|r| !r.is_empty()) {
+        schema["allOf"] = rules;
+    }
+    add_rule_alternatives(&mut schema);
+    match e.name {
+        "add_workflow_template" => {
+            add_step_rules(&mut schema["properties"]["steps"]["items"]);
+            schema["properties"]["steps"]["x-unique-by"] = json!("step_identifier");
+            // A concurrent workflow (`runtype: concurrently`, the default when `steps` are
+            // given) cannot resolve `{{ step… }}` variables; where they may appear is the
+            // template grammar's business, so the rule is a vendor keyword.
+            schema["x-concurrent-without-step-variables"] = json!(true);
+        }
+        "add_workflow_step" => add_step_rules(&mut schema),
+        _ => {}
+    }
+    if schema["properties"]["debounce_seconds"].is_object()
+        && let Some(max_wait) = schema["properties"].get_mut("max_wait_seconds")
+    {
+        max_wait["x-minimum-field"] = json!("debounce_seconds");
+    }
     schema
 }
 
-/// Adds, for every property (at any depth) with `x-aliases`, one deprecated property per alias.
-/// A field may be sent under one of its names only (both is 400), so the object also says
-/// that at most one of them is present, and a required field is required under any of them.
-fn add_aliases(schema: &mut Value) {
-    let Some(obj) = schema.as_object_mut() else { return };
-    let mut groups: Vec<Vec<String>> = Vec::new();
-    if let Some(Value::Object(props)) = obj.get_mut("properties") {
-        let mut extra = Vec::new();
-        for (name, prop) in props.iter_mut() {
-            add_aliases(prop);
-            let mut group = vec![name.clone()];
-            for alias in prop.get("x-aliases").and_then(Value::as_array).into_iter().flatten() {
-                if let Some(alias) = alias.as_str() {
-                    let mut copy = prop.clone();
-                    if let Some(c) = copy.as_object_mut() {
-                        c.remove("x-aliases");
-                        c.insert("deprecated".into(), Value::Bool(true));
-                        c.insert("description".into(), Value::String(format!("Alias of `{name}`.")));
-                    }
-                    extra.push((alias.to_string(), copy));
-                    group.push(alias.to_string());
+/// Removes from `required`, at any depth, the properties whose schema admits `null`: an
+/// `Option` field with its own schema function (`schema_with`) is listed as required by
+/// schemars, but `null` and absent are the same to the handlers.
+fn drop_nullable_required(schema: &mut Value) {
+    let admits_null = |p: &Value| {
+        p["type"] == "null"
+            || p["type"].as_array().is_some_and(|t| t.iter().any(|t| t == "null"))
+            || p["anyOf"].as_array().is_some_and(|a| a.iter().any(|s| s["type"] == "null"))
+    };
+    if let Some(items) = schema.get_mut("items") {
+        drop_nullable_required(items);
+    }
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        props.values_mut().for_each(drop_nullable_required);
+    }
+    let nullable: Vec<String> = schema["properties"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, p)| admits_null(p))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|r| !r.as_str().is_some_and(|r| nullable.iter().any(|n| n == r)));
+    }
+}
+
+/// Adds to every object with a `rule_type` (a schedule rule, at any depth) one alternative per
+/// rule type: its required fields, and no field of another type (`not a field of rule_type`).
+fn add_rule_alternatives(schema: &mut Value) {
+    use super::schedules::RuleType;
+    if let Some(items) = schema.get_mut("items") {
+        add_rule_alternatives(items);
+    }
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        props.values_mut().for_each(add_rule_alternatives);
+    }
+    if !schema["properties"]["rule_type"].is_object() {
+        return;
+    }
+    let mut every: Vec<&str> = RuleType::ALL.iter().flat_map(|t| t.fields().iter().copied()).collect();
+    every.sort_unstable();
+    every.dedup();
+    let non_empty = |f: &str| all(&[given(f), json!({"properties": {f: {"minItems": 1}}})]);
+    let rules: Vec<Value> = RuleType::ALL
+        .iter()
+        .map(|t| {
+            let mut parts: Vec<Value> = every.iter().filter(|f| !t.fields().contains(f)).map(|f| absent(f)).collect();
+            match t {
+                RuleType::TimeWindow => parts.extend(["start_time", "end_time"].map(given)),
+                RuleType::CalendarWindow => parts.push(json!({"anyOf": [
+                    non_empty("allow_days"), non_empty("allow_months"), non_empty("allow_weekdays"),
+                ]})),
+                RuleType::SolarWindow => {
+                    parts.extend(["solar_start_event", "solar_end_event", "solar_lat", "solar_long"].map(given))
+                }
+                RuleType::Exclusion => parts.push(non_empty("exclusion_dates")),
+                RuleType::Termination => {
+                    parts.push(json!({"if": absent("max_run_to_terminate_after"), "then": given("expire_at")}))
                 }
             }
-            if group.len() > 1 {
-                groups.push(group);
+            json!({"if": is("rule_type", t.as_str()), "then": all(&parts)})
+        })
+        .collect();
+    let mut rules = Value::Array(rules);
+    resolve_given(&schema["properties"], &mut rules);
+    let Value::Array(rules) = rules else { return };
+    match schema.get_mut("allOf") {
+        Some(Value::Array(parts)) => parts.extend(rules),
+        _ => schema["allOf"] = Value::Array(rules),
+    }
+}
+
+/// The rules of a step being created (an item of `add_workflow_template`'s `steps`, or
+/// `add_workflow_step`'s body): a named step needs its method; the call goes to `url`, or to
+/// `path` + `domain_uuid`; a condition with any part needs its `field` and `operator`.
+fn add_step_rules(step: &mut Value) {
+    let mut rules = vec![
+        json!({"if": given("webhook_name"), "then": given("method")}),
+        json!({
+            "if": given("url"),
+            "then": all(&[absent("path"), absent("domain_uuid")]),
+            "else": all(&[given("path"), given("domain_uuid")]),
+        }),
+    ];
+    for rule in &mut rules {
+        resolve_given(&step["properties"], rule);
+    }
+    let condition = &mut step["properties"]["execution_condition"];
+    if condition.is_object() {
+        let mut rule = json!({
+            "if": all(&[absent("field"), absent("operator"), absent("value")]),
+            "else": all(&[given("field"), given("operator"), json!({"properties": {"field": {"pattern": "\\S"}}})]),
+        });
+        resolve_given(&condition["properties"], &mut rule);
+        condition["allOf"] = json!([rule]);
+    }
+    match step.get_mut("allOf") {
+        Some(Value::Array(parts)) => parts.extend(rules),
+        _ => step["allOf"] = Value::Array(rules),
+    }
+}
+
+/// `field` is left out or `null` (which the handlers read as left out).
+fn absent(field: &str) -> Value {
+    json!({"properties": {field: {"type": "null"}}})
+}
+
+/// `field` is given, not `null`. The property's own types without `null` replace the
+/// placeholder in [`resolve_given`] (a positive `type` rather than `not: {type: null}`, which
+/// keeps a format the only constraint on the value, so generators draw from the format).
+fn given(field: &str) -> Value {
+    json!({"required": [field], "properties": {field: {"x-given": true}}})
+}
+
+/// The types of property schema `prop` other than `null`, as a schema.
+fn non_null(prop: &Value) -> Value {
+    let names = |t: &Value| -> Vec<Value> {
+        match t {
+            Value::String(_) => vec![t.clone()],
+            Value::Array(ts) => ts.clone(),
+            _ => Vec::new(),
+        }
+    };
+    let mut types = names(&prop["type"]);
+    for alternative in prop["anyOf"].as_array().into_iter().flatten() {
+        types.extend(names(&alternative["type"]));
+    }
+    if prop["$ref"].is_string() {
+        types.push(json!("string"));
+    }
+    types.retain(|t| t != "null");
+    match types.len() {
+        0 => json!({"not": {"type": "null"}}),
+        1 => json!({"type": types[0]}),
+        _ => json!({"type": types}),
+    }
+}
+
+/// Replaces the [`given`] placeholders in the rules of an object (its `allOf`, `anyOf`, `if`,
+/// ... at any depth) by the non-null types of the object's property `props[name]`.
+fn resolve_given(props: &Value, v: &mut Value) {
+    if let Value::Array(parts) = v {
+        parts.iter_mut().for_each(|part| resolve_given(props, part));
+        return;
+    }
+    let Value::Object(obj) = v else { return };
+    if let Some(Value::Object(ps)) = obj.get_mut("properties") {
+        for (name, p) in ps.iter_mut() {
+            if p.get("x-given").is_some() {
+                *p = non_null(&props[name]);
             }
         }
-        props.extend(extra);
     }
-    let mut all_of = Vec::new();
-    for group in &groups {
-        for (i, a) in group.iter().enumerate() {
-            for b in &group[i + 1..] {
-                all_of.push(json!({"not": {"required": [a, b]}}));
-            }
-        }
-        let required = obj.get_mut("required").and_then(Value::as_array_mut);
-        if let Some(required) = required
-            && let Some(at) = required.iter().position(|r| r == &group[0])
-        {
-            required.remove(at);
-            all_of.push(json!({"anyOf": group.iter().map(|n| json!({"required": [n]})).collect::<Vec<_>>()}));
+    for key in ["allOf", "anyOf", "oneOf"] {
+        if let Some(Value::Array(parts)) = obj.get_mut(key) {
+            parts.iter_mut().for_each(|part| resolve_given(props, part));
         }
     }
-    if !all_of.is_empty() {
-        obj.insert("allOf".into(), Value::Array(all_of));
-    }
-    for key in ["items", "anyOf", "oneOf"] {
-        match obj.get_mut(key) {
-            Some(Value::Array(items)) => items.iter_mut().for_each(add_aliases),
-            Some(v @ Value::Object(_)) => add_aliases(v),
-            _ => {}
+    for key in ["if", "then", "else", "not"] {
+        if let Some(part) = obj.get_mut(key) {
+            resolve_given(props, part);
         }
     }
 }
 
-/// The names under which a required field may be sent: the field's own, then its aliases
-/// (`webhook_uuid` or `template_uuid`). A field that is required under its name only has one.
-pub fn required_names(schema: &Value) -> Vec<Vec<String>> {
-    let strs = |v: &Value| -> Vec<String> {
-        v.as_array().into_iter().flatten().filter_map(Value::as_str).map(String::from).collect()
+/// All of `parts` (each an object schema with `properties` / `required`), as one schema.
+fn all(parts: &[Value]) -> Value {
+    json!({"allOf": parts})
+}
+
+/// `field` holds `value` (and is given): the condition of a rule in `if`/`then` form.
+///
+/// Rules are written as `if`/`then`(/`else`) rather than `anyOf` alternatives: a generator
+/// that makes negative data by leaving out a required field of one alternative would otherwise
+/// produce bodies that another alternative still admits.
+fn is(field: &str, value: &str) -> Value {
+    json!({"required": [field], "properties": {field: {"const": value}}})
+}
+
+/// The rules of an interval driver beyond each field's own bounds: at most
+/// `INTERVAL_MONTHS_MAX` months.
+fn interval_rules() -> Vec<Value> {
+    let months = json!({"properties": {"interval_value": {"maximum": super::schedules::INTERVAL_MONTHS_MAX}}});
+    vec![json!({"if": is("interval_period", "month"), "then": months})]
+}
+
+/// The rules of a debounce driver beyond each field's own bounds: `max_wait_seconds` only with
+/// the trailing mode (its relation to `debounce_seconds` is `x-minimum-field`).
+fn debounce_rules() -> Vec<Value> {
+    vec![json!({"if": is("debounce_mode", "leading"), "then": absent("max_wait_seconds")})]
+}
+
+/// One rule per driver type for a request that names its type in `type_field`: with that type,
+/// the type's own required fields, no field of another type (`not a field of a cron
+/// schedule`), and the type's rules (zones default to UTC, `is_one_off_task` to false).
+fn driver_rules(type_field: &str) -> Vec<Value> {
+    use super::schedules::DriverKind;
+    let every: Vec<&str> = {
+        let mut v: Vec<&str> = DriverKind::ALL.iter().flat_map(|k| k.fields().iter().copied()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
     };
-    let mut out: Vec<Vec<String>> = schema["required"]
+    DriverKind::ALL
+        .iter()
+        .map(|kind| {
+            let mut parts: Vec<Value> =
+                every.iter().filter(|f| !kind.fields().contains(f)).map(|f| absent(f)).collect();
+            match kind {
+                DriverKind::Interval => {
+                    parts.push(json!({
+                        "if": given("interval_seconds"),
+                        "then": all(&[absent("interval_value"), absent("interval_period")]),
+                        "else": all(&[given("interval_value"), given("interval_period")]),
+                    }));
+                    parts.extend(interval_rules());
+                }
+                DriverKind::Cron => parts.push(given("cron_expression")),
+                DriverKind::Clocked => parts.push(given("clocked_run_at")),
+                DriverKind::Solar => parts.extend(["solar_event", "solar_lat", "solar_long"].map(given)),
+                DriverKind::Debounce => {
+                    parts.push(given("debounce_seconds"));
+                    parts.extend(debounce_rules());
+                }
+            }
+            json!({"if": is(type_field, kind.as_str()), "then": all(&parts)})
+        })
+        .collect()
+}
+
+/// The rules across fields of operation `name` that the handlers check, as JSON Schema (an
+/// `allOf` of the input object). A rule JSON Schema cannot state (a number at least another
+/// field's) is the property's `x-minimum-field`.
+fn cross_field_rules(name: &str) -> Vec<Value> {
+    let target = || {
+        json!({
+            "if": given("webhook_url"),
+            "then": all(&[absent("schedule_to"), absent("model_to_schedule_uuid")]),
+            "else": all(&[given("schedule_to"), given("model_to_schedule_uuid")]),
+        })
+    };
+    match name {
+        "add_domain" => {
+            [("rate_limit_enabled", "max_requests_per_second"), ("concurrency_control_enabled", "max_concurrent_jobs")]
+                .iter()
+                .map(|(flag, max)| {
+                    json!({
+                        "if": {"required": [flag], "properties": {*flag: {"const": true}}},
+                        "then": {"required": [max], "properties": {*max: {"type": "integer", "minimum": 1}}},
+                    })
+                })
+                .collect()
+        }
+        "add_webhook_template" => vec![json!({
+            "if": given("url"),
+            "then": all(&[absent("path"), absent("domain_uuid")]),
+            "else": all(&[given("path"), given("domain_uuid")]),
+        })],
+        "add_workflow_template" => vec![json!({"if": absent("steps"), "then": given("runtype")})],
+        "add_interval_schedule" => interval_rules(),
+        "add_debounce_schedule" => debounce_rules(),
+        "add_schedule" => {
+            let mut rules = vec![target()];
+            rules.extend(driver_rules("schedule_type"));
+            rules
+        }
+        "preview_schedule" => {
+            let mut stored = vec![absent("driver_type")];
+            let mut fields: Vec<&str> =
+                super::schedules::DriverKind::ALL.iter().flat_map(|k| k.fields().iter().copied()).collect();
+            fields.sort_unstable();
+            fields.dedup();
+            stored.extend(fields.into_iter().map(absent));
+            let mut fresh = vec![given("driver_type")];
+            fresh.extend(driver_rules("driver_type"));
+            vec![json!({"if": given("schedule_uuid"), "then": all(&stored), "else": all(&fresh)})]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The names under which each required field may be sent: the field's own, then its aliases
+/// (`webhook_uuid` or `template_uuid`).
+pub fn required_names(schema: &Value) -> Vec<Vec<String>> {
+    schema["required"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
-        .map(|n| vec![n.to_string()])
-        .collect();
-    for part in schema["allOf"].as_array().into_iter().flatten() {
-        if let Some(any) = part["anyOf"].as_array() {
-            let names: Vec<String> = any.iter().flat_map(|r| strs(&r["required"])).collect::<Vec<String>>();
-            out.push(names);
-        }
-    }
-    out
+        .map(|n| {
+            let mut group = vec![n.to_string()];
+            let aliases = schema["properties"][n]["x-aliases"].as_array().into_iter().flatten();
+            group.extend(aliases.filter_map(Value::as_str).map(String::from));
+            group
+        })
+        .collect()
 }
 
 /// `GET` operations: the input object's properties as query parameters.
@@ -178,6 +427,57 @@ fn query_parameters(schema: &Value) -> Vec<Value> {
     out
 }
 
+/// Where the time-zone enum lives: one component, referred to from every zone field (it is
+/// hundreds of names; inline at each field it made the document half a megabyte).
+pub const TIME_ZONE_REF: &str = "#/components/schemas/TimeZone";
+
+/// Replaces, at any depth, each schema whose `enum` is the zone list (`zones`, maybe with
+/// `null`) by a `$ref` to [`TIME_ZONE_REF`] (or `anyOf` it and `null`), keeping its other keys.
+fn share_zone_enum(v: &mut Value, zones: &[Value]) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|i| share_zone_enum(i, zones)),
+        Value::Object(obj) => {
+            let is_zone_list = |e: &Vec<Value>| {
+                let names: Vec<&Value> = e.iter().filter(|x| !x.is_null()).collect();
+                names.len() == zones.len() && names.iter().zip(zones).all(|(a, b)| *a == b)
+            };
+            if let Some(Value::Array(e)) = obj.get("enum")
+                && is_zone_list(e)
+            {
+                let nullable = e.iter().any(Value::is_null);
+                for key in ["enum", "type", "maxLength"] {
+                    obj.remove(key);
+                }
+                if nullable {
+                    obj.insert("anyOf".into(), json!([{"$ref": TIME_ZONE_REF}, {"type": "null"}]));
+                } else {
+                    obj.insert("$ref".into(), json!(TIME_ZONE_REF));
+                }
+                return;
+            }
+            obj.values_mut().for_each(|x| share_zone_enum(x, zones));
+        }
+        _ => {}
+    }
+}
+
+/// Whether an empty object fails `schema` for want of a field: a `required` list, at the top or
+/// in the `allOf` rules that apply to `{}` (a rule's `if` holds on `{}` unless it requires a
+/// field). A body whose `{}` fails is a required body: a call without one is read as `{}`.
+fn requires_a_field(schema: &Value) -> bool {
+    if schema["required"].as_array().is_some_and(|r| !r.is_empty()) {
+        return true;
+    }
+    if schema["allOf"].as_array().into_iter().flatten().any(requires_a_field) {
+        return true;
+    }
+    match schema.get("if") {
+        Some(condition) if !requires_a_field(condition) => schema.get("then").is_some_and(requires_a_field),
+        Some(_) => schema.get("else").is_some_and(requires_a_field),
+        None => false,
+    }
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     for e in ENDPOINTS {
@@ -198,7 +498,7 @@ pub fn document() -> Value {
             if e.reads_query() {
                 obj.insert("parameters".into(), Value::Array(query_parameters(&schema)));
             } else {
-                let required = !required_names(&schema).is_empty();
+                let required = requires_a_field(&schema);
                 let mut content = json!({"schema": schema});
                 if let Some(example) = super::examples::request(e.name) {
                     content["example"] = example;
@@ -255,6 +555,15 @@ pub fn document() -> Value {
             json!({"get": {"operationId": path.trim_start_matches('/').replace('.', "_"), "summary": summary, "security": [], "responses": responses}}),
         );
     }
+    let mut paths = Value::Object(paths);
+    let zones: Vec<Value> = crate::time::tz::all_zone_names().into_iter().map(Value::String).collect();
+    share_zone_enum(&mut paths, &zones);
+    let zone_schema = json!({
+        "type": "string",
+        "maxLength": super::fields::ZONE_CHARS_MAX,
+        "enum": zones,
+        "description": "An IANA time-zone name (the list of get_timezones).",
+    });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -270,7 +579,7 @@ pub fn document() -> Value {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-hookpulse-api-key", "description": "An API key of the brand (`hookwheel key create`)."},
                 "brandUuid": {"type": "apiKey", "in": "header", "name": "x-brand-uuid", "description": "The brand's UUID."},
             },
-            "schemas": {"Error": {
+            "schemas": {"TimeZone": zone_schema, "Error": {
                 "type": "object",
                 "description": "An error answer. A 409 may add the id of the object in the way (e.g. `secret_uuid`).",
                 "required": ["success", "error", "request_id"],
@@ -299,8 +608,13 @@ mod tests {
             let schema = input_schema(e);
             assert_eq!(schema["type"], "object", "{}: {schema}", e.name);
             assert_eq!(schema["additionalProperties"], false, "{}: {schema}", e.name);
-            let documented: BTreeSet<String> =
-                schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+            let mut documented = BTreeSet::new();
+            for (name, p) in schema["properties"].as_object().into_iter().flatten() {
+                documented.insert(name.clone());
+                for alias in p["x-aliases"].as_array().into_iter().flatten() {
+                    documented.insert(alias.as_str().unwrap_or_default().to_string());
+                }
+            }
             let accepted: BTreeSet<String> = (e.op.accepted)().iter().map(|s| s.to_string()).collect();
             assert_eq!(documented, accepted, "{}: documented vs accepted names", e.name);
         }
@@ -380,6 +694,37 @@ mod tests {
             walk(&format!("#/components/schemas/{name}"), s, &mut out);
         }
         out
+    }
+
+    /// The time-zone list is in the document once, as a component every zone field refers to.
+    #[test]
+    fn the_zone_enum_is_one_component() {
+        let doc = document();
+        let text = doc.to_string();
+        let zones = crate::time::tz::all_zone_names();
+        assert!(zones.len() > 300, "{}", zones.len());
+        let list = serde_json::to_string(&zones).expect("names");
+        assert_eq!(text.matches(&list[1..list.len() - 1]).count(), 1, "the zone list appears once");
+        assert_eq!(doc["components"]["schemas"]["TimeZone"]["enum"].as_array().map(Vec::len), Some(zones.len()));
+        let body = &doc["paths"]["/v1/api/add_cron_schedule/"]["post"]["requestBody"]["content"]["application/json"];
+        assert_eq!(body["schema"]["properties"]["cron_timezone"]["$ref"], TIME_ZONE_REF);
+        assert!(text.len() < 450_000, "the document is {} bytes", text.len());
+    }
+
+    /// The rules' placeholders are all resolved, and a body that `{}` cannot satisfy is required.
+    #[test]
+    fn rules_are_resolved_and_empty_bodies_judged_by_them() {
+        let doc = document();
+        assert!(!doc.to_string().contains("x-given"), "an unresolved placeholder");
+        let body = |name: &str| doc["paths"][format!("/v1/api/{name}/")]["post"]["requestBody"].clone();
+        assert_eq!(body("preview_schedule")["required"], true, "driver_type unless schedule_uuid");
+        assert_eq!(body("add_schedule")["required"], true);
+        assert_eq!(body("trigger_schedule_now")["required"], true);
+        let preview = &body("preview_schedule")["content"]["application/json"]["schema"];
+        assert!(preview["required"].as_array().is_none_or(|r| r.is_empty()), "{}", preview["required"]);
+        // `Option` fields with their own schema function are not required.
+        let add = &body("add_schedule")["content"]["application/json"]["schema"];
+        assert_eq!(add["required"], json!(["schedule_type"]), "{}", add["required"]);
     }
 
     /// Every property in `/openapi.json` says what it is: a client generator turns the
@@ -506,6 +851,11 @@ mod tests {
             return Some("a `YYYY-MM-DD` date".into());
         }
         if let Some(b) = v["x-bounded-by"].as_str() {
+            let alternatives = v["anyOf"].as_array().into_iter().flatten();
+            let format = v["format"].as_str().or_else(|| alternatives.clone().find_map(|a| a["format"].as_str()));
+            if let Some(format) = format {
+                return Some(format!("format `{format}`; {b}"));
+            }
             return Some(format!("object or array; bounded by {b}"));
         }
         match types.as_slice() {

@@ -7,14 +7,15 @@
 use serde_json::Value;
 
 use super::endpoints::ENDPOINTS;
-use super::openapi::{document, required_names};
+use super::openapi::{TIME_ZONE_REF, document, required_names};
 
 /// The JSON types of a schema, `null` left out (it means "absent" in a request).
 fn types(v: &Value) -> Vec<String> {
     let mut out: Vec<String> = match &v["type"] {
         Value::String(t) => vec![t.clone()],
         Value::Array(ts) => ts.iter().filter_map(Value::as_str).map(String::from).collect(),
-        _ => Vec::new(),
+        _ if v["$ref"] == TIME_ZONE_REF => vec!["string".into()],
+        _ => v["anyOf"].as_array().into_iter().flatten().flat_map(types).filter(|t| t != "any").collect(),
     };
     out.retain(|t| t != "null");
     if let Some(f) = v["format"].as_str()
@@ -28,8 +29,10 @@ fn types(v: &Value) -> Vec<String> {
 /// The accepted values or bounds of a schema, in words.
 fn values(v: &Value) -> String {
     let mut parts = Vec::new();
-    if let Some(e) = v["enum"].as_array().filter(|e| e.len() > 50) {
-        parts.push(format!("one of {} names (`get_timezones` lists them)", e.len()));
+    let zone = v["$ref"] == TIME_ZONE_REF
+        || v["anyOf"].as_array().is_some_and(|a| a.iter().any(|s| s["$ref"] == TIME_ZONE_REF));
+    if zone {
+        parts.push("an IANA zone name (`get_timezones` lists them)".to_string());
     } else if let Some(e) = v["enum"].as_array() {
         let vals: Vec<String> =
             e.iter().filter(|x| !x.is_null()).map(|x| format!("`{}`", x.as_str().unwrap_or(""))).collect();

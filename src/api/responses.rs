@@ -482,8 +482,8 @@ pub struct LocaleDetails {
 pub struct ScheduleItem {
     /// The schedule's id.
     pub schedule_uuid: Uuid,
-    /// The schedule's name.
-    pub name: String,
+    /// The schedule's name (`null` when it has none).
+    pub name: Option<String>,
     /// The schedule's status.
     pub status: OneOf<ScheduleStatus>,
     /// Why the schedule is in its status (e.g. its target was deleted), when known.
@@ -583,8 +583,8 @@ pub struct RuleView {
 pub struct ScheduleDetail {
     /// The schedule's id.
     pub schedule_uuid: Uuid,
-    /// The schedule's name.
-    pub name: String,
+    /// The schedule's name (`null` when it has none).
+    pub name: Option<String>,
     /// The driver.
     pub driver: DriverView,
     /// The schedule's status.

@@ -37,7 +37,7 @@ use crate::time::{INSTANT_MS_MAX, Millis, format_utc, tz};
 
 const INTERVAL_VALUE_MAX: i64 = 1_000_000;
 /// Months: a century, well inside the calendar's range.
-const INTERVAL_MONTHS_MAX: i64 = 1200;
+pub(crate) const INTERVAL_MONTHS_MAX: i64 = 1200;
 const MISFIRE_GRACE_SECONDS_MAX: i64 = 30 * 86_400;
 const JITTER_SECONDS_MAX: i64 = 86_400;
 const DEBOUNCE_SECONDS_MAX: i64 = 30 * 86_400;
@@ -61,6 +61,26 @@ type IntervalValue = Int<1, INTERVAL_VALUE_MAX>;
 type SolarOffset = Int<{ -SOLAR_OFFSET_SECONDS_MAX }, SOLAR_OFFSET_SECONDS_MAX>;
 type DebounceSeconds = Int<1, DEBOUNCE_SECONDS_MAX>;
 
+/// The schema of a cron expression: `format: cron` (the grammar of [`crate::schedule::cron`],
+/// which a pattern cannot state: field ranges, names, `L`/`W`/`#`, and an expression that never
+/// matches a date is refused) and the length bound in `x-bounded-by`. No `maxLength` or
+/// `pattern` beside the format: a generator that honours the format draws from it alone.
+fn cron_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "format": "cron",
+        "x-bounded-by": format!("the cron grammar, at most {CRON_CHARS_MAX} characters"),
+    })
+}
+
+/// [`cron_schema`] or `null` (the same as leaving the field out).
+fn optional_cron_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [{"type": "string", "format": "cron"}, {"type": "null"}],
+        "x-bounded-by": format!("the cron grammar, at most {CRON_CHARS_MAX} characters"),
+    })
+}
+
 /// A schedule's driver type (`schedule_type` / `driver_type`).
 #[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Debug)]
 #[serde(rename_all = "snake_case")]
@@ -73,6 +93,10 @@ pub enum DriverKind {
 }
 
 impl DriverKind {
+    /// Every driver type.
+    pub(crate) const ALL: [DriverKind; 5] =
+        [DriverKind::Interval, DriverKind::Cron, DriverKind::Clocked, DriverKind::Solar, DriverKind::Debounce];
+
     fn of(d: &Driver) -> DriverKind {
         match d {
             Driver::Interval(_) => DriverKind::Interval,
@@ -83,7 +107,7 @@ impl DriverKind {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DriverKind::Interval => "interval",
             DriverKind::Cron => "cron",
@@ -96,7 +120,7 @@ impl DriverKind {
     /// The driver fields this type uses (`timezone`, the SDK's, for cron, clocked and solar —
     /// solar instants are absolute, so there it is accepted and unused; `is_one_off_task` for
     /// clocked too, which always fires once).
-    fn fields(self) -> &'static [&'static str] {
+    pub(crate) fn fields(self) -> &'static [&'static str] {
         match self {
             DriverKind::Interval => {
                 &["interval_value", "interval_period", "interval_seconds", "start_at", "is_one_off_task"]
@@ -163,7 +187,7 @@ macro_rules! schedule_input {
             /// interval, cron, solar: fire once, then complete (default false for the SDK's calls).
             pub is_one_off_task: Option<bool>,
             /// cron: 5 or 6 fields, macros, `L`, `W`, `#`.
-            #[schemars(extend("format" = "cron"))]
+            #[schemars(schema_with = "optional_cron_schema")]
             pub cron_expression: Option<Line<CRON_CHARS_MAX>>,
             /// cron: the IANA zone the expression is read in.
             pub cron_timezone: Option<Zone>,
@@ -270,7 +294,7 @@ schedule_create! {
     /// `add_cron_schedule`: fire on a cron expression in a zone.
     pub struct AddCron {
         /// 5 or 6 fields (seconds first), macros, `L`, `W`, `#`, names.
-        #[schemars(extend("format" = "cron"))]
+        #[schemars(schema_with = "cron_schema")]
         pub cron_expression: Line<CRON_CHARS_MAX>,
         /// The IANA zone the expression is read in.
         pub cron_timezone: Zone,
@@ -329,6 +353,7 @@ schedule_input! {
         #[schemars(extend("x-aliases" = ["driver_type"]))]
         pub schedule_type: DriverKind,
         /// The URL to call (SDK); instead of `schedule_to` + `model_to_schedule_uuid`.
+        #[schemars(schema_with = "super::templates::optional_url_schema")]
         pub webhook_url: Option<Line<URL_CHARS_MAX>>,
         /// What the schedule fires: `webhook` (a webhook template) or `workflow`.
         pub schedule_to: Option<OneOf<TargetKind>>,
@@ -363,6 +388,7 @@ schedule_input! {
         /// Start after this instant (ISO-8601; default now, or the schedule's cursor).
         pub from: Option<InstantText>,
         /// SDK: a full `http(s)://` URL to POST to; a template is created for it. Instead of `schedule_to` + `model_to_schedule_uuid`.
+        #[schemars(schema_with = "super::templates::optional_url_schema")]
         pub webhook_url: Option<Line<URL_CHARS_MAX>>,
         /// What the schedule fires: `webhook` (a webhook template) or `workflow`.
         pub schedule_to: Option<OneOf<TargetKind>>,
@@ -383,7 +409,16 @@ pub enum RuleType {
 }
 
 impl RuleType {
-    fn as_str(self) -> &'static str {
+    /// Every rule type.
+    pub(crate) const ALL: [RuleType; 5] = [
+        RuleType::TimeWindow,
+        RuleType::CalendarWindow,
+        RuleType::SolarWindow,
+        RuleType::Exclusion,
+        RuleType::Termination,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RuleType::TimeWindow => "time_window",
             RuleType::CalendarWindow => "calendar_window",
@@ -395,7 +430,7 @@ impl RuleType {
 
     /// The fields this rule type uses (a field of another type is refused; `null` is absent, as
     /// the documented example sends every field).
-    fn fields(self) -> &'static [&'static str] {
+    pub(crate) fn fields(self) -> &'static [&'static str] {
         match self {
             RuleType::TimeWindow => &["start_time", "end_time", "timezone"],
             RuleType::CalendarWindow => &["allow_days", "allow_months", "allow_weekdays", "timezone"],
@@ -417,8 +452,11 @@ macro_rules! rule_input {
             /// `time_window`, `calendar_window`, `solar_window`, `exclusion` or `termination`.
             pub rule_type: RuleType,
             /// time_window: `HH:MM:SS`, inclusive.
+            #[schemars(extend("pattern" = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"))]
             pub start_time: Option<Line<TIME_OF_DAY_CHARS_MAX>>,
             /// time_window: `HH:MM:SS`, exclusive; before `start_time` wraps past midnight.
+            #[schemars(extend("pattern" = "^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"))]
+            #[schemars(extend("x-differs-from" = "start_time"))]
             pub end_time: Option<Line<TIME_OF_DAY_CHARS_MAX>>,
             /// time_window, calendar_window, exclusion: the zone (default the schedule's, or the
             /// brand's).

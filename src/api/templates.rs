@@ -34,6 +34,54 @@ pub type RetryDelay = Int<0, { RetryPolicy::RETRY_DELAY_SECONDS_MAX as i64 }>;
 pub type MaxRetries = Int<0, { RetryPolicy::MAX_RETRIES_MAX as i64 }>;
 pub type TimeoutMs = Int<1, { RetryPolicy::REQUEST_TIMEOUT_MS_MAX as i64 }>;
 
+/// The schema of an optional request path: a single line of at most `PATH_CHARS_MAX`
+/// characters starting with `/` or a `{{ placeholder }}` (`check_path`).
+pub(crate) fn optional_path_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": ["string", "null"],
+        "maxLength": PATH_CHARS_MAX,
+        "x-control-characters": false,
+        "pattern": format!("^(/|\\{{\\{{)[^{}]*$", super::fields::REFUSED_LINE_CHARS),
+    })
+}
+
+/// The schema of optional request headers (`scalar_map` and
+/// [`crate::delivery::request::check_headers`]): names are HTTP tokens other than the transport
+/// headers the client sets, in any case, and unique ignoring case (`x-keys-unique-ignoring-case`,
+/// which JSON Schema cannot state); values are scalars, strings without control characters but
+/// tab.
+pub(crate) fn optional_headers_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let any_case = |name: &&str| -> String {
+        name.chars()
+            .map(|c| if c.is_ascii_alphabetic() { format!("[{}{}]", c.to_ascii_uppercase(), c) } else { c.to_string() })
+            .collect()
+    };
+    let reserved: Vec<String> = crate::delivery::request::TRANSPORT_HEADERS.iter().map(any_case).collect();
+    schemars::json_schema!({
+        "type": ["object", "null"],
+        "maxProperties": HEADERS_MAX,
+        "propertyNames": {
+            "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+            "not": {"pattern": format!("^({})$", reserved.join("|"))},
+        },
+        "additionalProperties": {"anyOf": [
+            {"type": "string", "pattern": "^[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$"},
+            {"type": ["number", "boolean", "null"]},
+        ]},
+        "x-keys-unique-ignoring-case": true,
+    })
+}
+
+/// The schema of an optional `http(s)://host[:port][/path][?query]` URL (`parse_url`):
+/// `format: http-url` alone (the host rules of `host-port` are more than a pattern can state),
+/// with the length bound in `x-bounded-by`, or `null` (the same as leaving it out).
+pub(crate) fn optional_url_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [{"type": "string", "format": "http-url"}, {"type": "null"}],
+        "x-bounded-by": format!("an http(s) URL, at most {URL_CHARS_MAX} characters"),
+    })
+}
+
 /// `add_webhook_template`: the documented fields, or the SDK's `name` + full `url` (whose domain
 /// is reused, or registered with limits off, in the same commit).
 #[derive(Deserialize, JsonSchema)]
@@ -52,10 +100,12 @@ pub struct AddTemplate {
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
     /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable. Required
     /// unless `url` is given.
+    #[schemars(schema_with = "optional_path_schema")]
     pub path: Option<Line<PATH_CHARS_MAX>>,
     /// The domain to call. Required unless `url` is given.
     pub domain_uuid: Option<Id>,
     /// SDK: `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid`.
+    #[schemars(schema_with = "optional_url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// Seconds between retries (default 10).
     pub retry_delay: Option<RetryDelay>,
@@ -72,6 +122,7 @@ pub struct AddTemplate {
     /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
+    #[schemars(schema_with = "optional_headers_schema")]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
     /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
@@ -100,10 +151,12 @@ pub struct UpdateTemplate {
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
     /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
+    #[schemars(schema_with = "optional_path_schema")]
     pub path: Option<Line<PATH_CHARS_MAX>>,
     /// The domain's id.
     pub domain_uuid: Option<Id>,
     /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
+    #[schemars(schema_with = "optional_url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
@@ -120,6 +173,7 @@ pub struct UpdateTemplate {
     /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
+    #[schemars(schema_with = "optional_headers_schema")]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
     /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]

@@ -140,16 +140,19 @@ pub struct AddStep {
     /// Default `step <n>`.
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
     /// Free-text description (default empty).
     #[serde(alias = "description")]
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
     /// Required unless `url` is given.
+    #[schemars(schema_with = "super::templates::optional_path_schema")]
     pub path: Option<Line<PATH_CHARS_MAX>>,
     /// Required unless `url` is given.
     pub domain_uuid: Option<Id>,
     /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
+    #[schemars(schema_with = "super::templates::optional_url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
@@ -166,6 +169,7 @@ pub struct AddStep {
     /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
+    #[schemars(schema_with = "super::templates::optional_headers_schema")]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
     /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
@@ -219,6 +223,7 @@ pub struct InlineStep {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
     /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<OneOf<HttpMethod>>,
@@ -227,10 +232,12 @@ pub struct InlineStep {
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
     /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
+    #[schemars(schema_with = "super::templates::optional_path_schema")]
     pub path: Option<Line<PATH_CHARS_MAX>>,
     /// The domain's id.
     pub domain_uuid: Option<Id>,
     /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
+    #[schemars(schema_with = "super::templates::optional_url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
@@ -247,6 +254,7 @@ pub struct InlineStep {
     /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
+    #[schemars(schema_with = "super::templates::optional_headers_schema")]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
     /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]
@@ -291,6 +299,7 @@ pub struct UpdateStep {
     /// Display name (not blank).
     #[serde(alias = "name")]
     #[schemars(extend("x-aliases" = ["name"]))]
+    #[schemars(extend("pattern" = "^[^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff]*$"))]
     pub webhook_name: Option<Line<NAME_CHARS_MAX>>,
     /// The HTTP method: `GET`, `POST`, `PUT`, `DELETE` or `PATCH`.
     pub method: Option<OneOf<HttpMethod>>,
@@ -299,10 +308,12 @@ pub struct UpdateStep {
     #[schemars(extend("x-aliases" = ["description"]))]
     pub webhook_description: Option<Text<DESCRIPTION_CHARS_MAX>>,
     /// Path on the domain, starting with `/` (or a `{{ placeholder }}`); templatable.
+    #[schemars(schema_with = "super::templates::optional_path_schema")]
     pub path: Option<Line<PATH_CHARS_MAX>>,
     /// The domain's id.
     pub domain_uuid: Option<Id>,
     /// `http(s)://host[:port]/path?query` instead of `path` + `domain_uuid` (the domain is reused or registered).
+    #[schemars(schema_with = "super::templates::optional_url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// Seconds before the first retry (default 10).
     pub retry_delay: Option<RetryDelay>,
@@ -319,6 +330,7 @@ pub struct UpdateStep {
     /// Header name → value (scalars); values are templatable.
     #[serde(alias = "headers")]
     #[schemars(extend("x-aliases" = ["headers"]))]
+    #[schemars(schema_with = "super::templates::optional_headers_schema")]
     pub headers_json: Option<JsonObject<HEADERS_MAX>>,
     /// Query parameter → value (scalars); values are templatable.
     #[serde(alias = "query_params")]

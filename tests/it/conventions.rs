@@ -47,17 +47,12 @@ fn documented_ops(api: &Api) -> Vec<Op> {
         }
         for (method, op) in item.as_object().expect("path item") {
             let body = &op["requestBody"]["content"]["application/json"]["schema"];
-            // Required fields: `required`, plus a field that may be sent under an alias
-            // (`allOf: [{anyOf: [{required: [name]}, {required: [alias]}]}]`), in field order.
+            // Required fields: `required`, in field order (a rule across fields in `allOf` may
+            // require more, depending on what else is given).
             let mut required: Vec<String> = body["required"]
                 .as_array()
                 .map(|a| a.iter().map(|f| f.as_str().expect("field name").to_string()).collect())
                 .unwrap_or_default();
-            for part in body["allOf"].as_array().into_iter().flatten() {
-                if let Some(first) = part["anyOf"][0]["required"][0].as_str() {
-                    required.push(first.to_string());
-                }
-            }
             let order: Vec<&String> = body["properties"].as_object().map(|p| p.keys().collect()).unwrap_or_default();
             required.sort_by_key(|name| order.iter().position(|k| *k == name));
             for p in op["parameters"].as_array().into_iter().flatten() {
