@@ -232,9 +232,19 @@ impl Store {
             path: path.to_path_buf(),
             cache_bytes: settings.cache_bytes,
         });
+        // Failpoints act in the daemon's test builds, not in the store's own unit tests
+        // (which turn them on where they want them).
+        Ok(Self::assemble(slot, settings, metrics, !cfg!(test)))
+    }
+
+    /// The handle around an opened file: its health and its writer thread. `faults_on`: the
+    /// failpoints act (test builds with the `failpoints` feature only).
+    fn assemble(slot: Arc<DbSlot>, settings: WriterSettings, metrics: Metrics, faults_on: bool) -> Store {
         let health = Arc::new(Health::new(metrics.clone()));
         #[cfg(feature = "failpoints")]
-        let faults = Arc::new(std::sync::atomic::AtomicBool::new(!cfg!(test)));
+        let faults = Arc::new(std::sync::atomic::AtomicBool::new(faults_on));
+        #[cfg(not(feature = "failpoints"))]
+        let _ = faults_on;
         let writer = writer::Writer::start(
             slot.clone(),
             health.clone(),
@@ -243,13 +253,13 @@ impl Store {
             #[cfg(feature = "failpoints")]
             faults.clone(),
         );
-        Ok(Store {
+        Store {
             slot,
             health,
             writer,
             #[cfg(feature = "failpoints")]
             faults,
-        })
+        }
     }
 
     /// Opens an existing store file for reading only (the CLI's views while the daemon is
@@ -288,28 +298,11 @@ impl Store {
             path: path.to_path_buf(),
             cache_bytes: CACHE_BYTES_DEFAULT,
         });
-        let health = Arc::new(Health::new(metrics.clone()));
-        #[cfg(feature = "failpoints")]
-        let faults = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // The writer refuses every job of a read-only store (see `Store::write`); it only
         // exists so that the handle has the one shape.
         let settings =
             WriterSettings { commit_batch_max: 1, write_queue_capacity: 1, cache_bytes: CACHE_BYTES_DEFAULT };
-        let writer = writer::Writer::start(
-            slot.clone(),
-            health.clone(),
-            settings,
-            metrics,
-            #[cfg(feature = "failpoints")]
-            faults.clone(),
-        );
-        Ok(Store {
-            slot,
-            health,
-            writer,
-            #[cfg(feature = "failpoints")]
-            faults,
-        })
+        Ok(Self::assemble(slot, settings, metrics, false))
     }
 
     pub fn path(&self) -> &Path {

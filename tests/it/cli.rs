@@ -5,12 +5,11 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{Api, BIN, Credentials, TestDaemon, assert_error, assert_ok, now, run_cli, temp_dir};
+use crate::support::{Api, BIN, Credentials, TestDaemon, assert_error, assert_ok, run_cli, temp_dir};
 
 fn json_out(code: i32, out: &str, err: &str) -> Value {
     assert_eq!(code, 0, "{out}{err}");
@@ -316,30 +315,7 @@ fn admin_commands_never_create_a_vault_key() {
 /// Runs `serve` on `d`'s config, which must refuse to start; returns (exit code, stderr).
 fn refused_serve(d: &TestDaemon) -> (i32, String) {
     d.write_config("");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(d.config_path())
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Bounds a hang only: a refusal is immediate.
-    let deadline = now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve started on an unsafe data directory");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
-    (status.code().unwrap_or(-1), err)
+    crate::support::refused_serve(&d.config_path(), "on an unsafe data directory")
 }
 
 #[test]

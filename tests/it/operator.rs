@@ -4,14 +4,13 @@
 //! refusing a whole key, `/metrics` without tenant identifiers, and a busy port that fails the
 //! start before any credentials exist.
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{BIN, TestDaemon, assert_ok, now, temp_dir, wait_for};
+use crate::support::{BIN, TestDaemon, assert_ok, temp_dir, wait_for};
 
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).output().expect("run hookwheel");
@@ -303,30 +302,7 @@ fn metrics_carry_no_tenant_identifiers_by_default() {
 
 /// Runs `serve` with `config`, which must fail; returns (exit code, stderr).
 fn failed_serve(config: &Path) -> (i32, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(config)
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    // Bounds a hang only: the refusal is immediate.
-    let deadline = now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve started on a busy port");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    (status.code().unwrap_or(-1), err)
+    crate::support::refused_serve(config, "it should have failed before creating anything")
 }
 
 #[test]

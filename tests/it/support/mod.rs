@@ -584,3 +584,33 @@ pub fn keys_of(v: &Value) -> Vec<String> {
     k.sort();
     k
 }
+
+/// Runs `serve --config <config>`, which must refuse to start (a refusal is immediate; a
+/// minute bounds a hang only, and a start that goes on is killed and fails the test with
+/// `what`); returns (exit code, stderr).
+pub fn refused_serve(config: &std::path::Path, what: &str) -> (i32, String) {
+    use std::io::Read;
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let deadline = now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for serve") {
+            break s;
+        }
+        if now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve started: {what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+    (status.code().unwrap_or(-1), err)
+}
