@@ -22,6 +22,7 @@ pub mod auth;
 pub mod metrics;
 
 pub mod delivery;
+pub mod events;
 pub mod scheduler;
 pub mod workflow;
 
