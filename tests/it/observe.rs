@@ -403,7 +403,12 @@ fn executions_tail_prints_each_execution_as_it_ends() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(!status.success());
-    let rest: Vec<String> = json_rx.try_iter().collect();
+    // The readers of its output end when the pipes close: read until then (a line may still
+    // be on its way when the process has exited).
+    let mut rest = Vec::new();
+    while let Ok(l) = json_rx.recv_timeout(WAIT) {
+        rest.push(l);
+    }
     assert!(rest.iter().any(|l| l.starts_with("err ") && l.contains("stopped")), "{rest:?}");
 }
 
