@@ -194,6 +194,21 @@ pub fn execution_row(e: &Execution) -> Value {
     })
 }
 
+/// One attempt as shown by `get_execution_details` and `hookwheel executions show`: number,
+/// start (RFC 3339 UTC), latency, status code, error, the request as recorded (secrets masked)
+/// and the response excerpt.
+pub fn attempt_row(a: &crate::model::Attempt) -> Value {
+    json!({
+        "attempt": a.n,
+        "started_at": format_utc(a.started_ms),
+        "latency_ms": a.latency_ms,
+        "status_code": a.status_code,
+        "error": a.error,
+        "request": a.request,
+        "response_excerpt": a.response_excerpt,
+    })
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -206,21 +206,7 @@ pub fn execution_show(store: &Store, id: &str) -> Result<Value, String> {
     }
     let e = found.ok_or_else(|| format!("execution {eid} not found"))?;
     let mut v = execution_row(&e);
-    let attempts: Vec<Value> = e
-        .attempts
-        .iter()
-        .map(|a| {
-            json!({
-                "attempt": a.n,
-                "started_at": format_utc(a.started_ms),
-                "latency_ms": a.latency_ms,
-                "status_code": a.status_code,
-                "error": a.error,
-                "request": a.request,
-                "response_excerpt": a.response_excerpt,
-            })
-        })
-        .collect();
+    let attempts: Vec<Value> = e.attempts.iter().map(crate::activity::attempt_row).collect();
     let extra = json!({
         "trigger": e.trigger,
         "idempotency_key": e.idempotency_key,

@@ -109,23 +109,7 @@ pub async fn detail(cx: Cx, input: ExecutionRef) -> ApiResult {
     let o = data.as_object_mut().expect("object");
     o.insert("context".into(), Value::Object(e.context.clone()));
     o.insert("inserted_at".into(), json!(tz::format_in_zone(e.created_ms, &cx.brand.timezone)));
-    o.insert(
-        "attempts".into(),
-        json!(
-            e.attempts
-                .iter()
-                .map(|a| json!({
-                    "attempt": a.n,
-                    "started_at": format_utc(a.started_ms),
-                    "latency_ms": a.latency_ms,
-                    "status_code": a.status_code,
-                    "error": a.error,
-                    "request": a.request,
-                    "response_excerpt": a.response_excerpt,
-                }))
-                .collect::<Vec<_>>()
-        ),
-    );
+    o.insert("attempts".into(), Value::Array(e.attempts.iter().map(crate::activity::attempt_row).collect()));
     ok(json!({"success": true, "data": data}))
 }
 
