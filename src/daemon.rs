@@ -193,6 +193,7 @@ fn live_settings(cfg: &Config) -> LiveSettings {
         schedule_defaults: cfg.schedule_defaults,
         delivery: cfg.delivery,
         workflows: cfg.workflows,
+        events: cfg.events,
     }
 }
 
@@ -286,6 +287,11 @@ pub async fn serve(
         tracing::info!(%local, scheme, "listening");
     }
 
+    match crate::api::jobs::resume(&app) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "resumed running replay and bulk-retry jobs"),
+        Err(e) => tracing::warn!(error = %e, "could not read running jobs; they resume at the next start"),
+    }
     let maintenance = tokio::spawn(maintenance(app.clone(), cfg.api.idempotency_ttl_seconds, cfg.retention_days));
     if let Some(interval) = sd_notify::watchdog_enabled() {
         tokio::spawn(watchdog(app.clone(), interval));
@@ -461,7 +467,14 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days
         since_prune += KEY_USAGE_FLUSH_SECONDS;
         if since_prune >= PRUNE_SECONDS {
             since_prune = 0;
-            prune(&app.store, app.clock.now_ms(), idempotency_ttl_seconds, retention_days).await;
+            prune(
+                &app.store,
+                app.clock.now_ms(),
+                idempotency_ttl_seconds,
+                retention_days,
+                app.live().events.retention_days,
+            )
+            .await;
         }
     }
 }
@@ -486,13 +499,15 @@ fn release_free_heap() {
 /// records past their TTL. Each pass works in small batches ([`crate::store::PRUNE_BATCH_MAX`]
 /// records per store write), so API writes and fires interleave with it; a failed pass is
 /// logged and retried at the next sweep.
-async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_days: u32) {
+async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_days: u32, event_retention_days: u32) {
     let log = |what: &str, r: Result<crate::store::PruneCounts, StoreError>| match r {
         Ok(c) if c.removed() > 0 => tracing::info!(
             executions = c.executions,
             runs = c.runs,
             plans = c.plans,
             idempotency_records = c.idempotency,
+            events = c.events,
+            dedup_entries = c.dedup,
             batches = c.batches,
             longest_batch_ms = c.longest_batch_ms,
             "pruned {what}"
@@ -508,6 +523,11 @@ async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_
     }
     let before = now - i64::try_from(idempotency_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     log("expired idempotency records", store.prune_idempotent(before).await);
+    if event_retention_days > 0 {
+        let before = now - i64::from(event_retention_days) * 86_400_000;
+        log("events past retention", store.prune_events(before).await);
+    }
+    log("expired dedup entries", store.prune_dedup(now).await);
 }
 
 /// The running delivery engine's load, for `hookwheel status`.

@@ -79,6 +79,10 @@ struct Inner {
     compute: Mutex<(i64, i64)>,
     /// `metrics.tenant_labels`: label per-domain series with the domain's UUID
     tenant_labels: std::sync::atomic::AtomicBool,
+    /// (source id or `send_event`, outcome `accepted`/`rejected`/`duplicate`) -> count
+    events: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// subscription id -> executions created
+    event_executions: Mutex<BTreeMap<String, u64>>,
     /// Recent activity for the summary log line, `status` and `executions tail`.
     activity: crate::activity::Activity,
 }
@@ -158,6 +162,17 @@ impl Metrics {
     /// Whether series may carry tenant identifiers as labels (`metrics.tenant_labels`).
     pub fn set_tenant_labels(&self, on: bool) {
         self.0.tenant_labels.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// An inbound event by source (`None`: `send_event`) and outcome.
+    pub fn observe_event(&self, source: Option<crate::model::SourceId>, outcome: &'static str) {
+        let source = source.map_or_else(|| "send_event".to_string(), |s| s.to_string());
+        *lock(&self.0.events).entry((source, outcome)).or_default() += 1;
+    }
+
+    /// Executions an event created for a subscription.
+    pub fn observe_event_executions(&self, subscription: crate::model::SubscriptionId, n: u64) {
+        *lock(&self.0.event_executions).entry(subscription.to_string()).or_default() += n;
     }
 
     pub fn set_armed(&self, n: usize) {
@@ -242,6 +257,29 @@ impl Metrics {
             let _ = writeln!(out, "hookwheel_domain_queue_depth {}", depths.iter().map(|(_, n)| n).sum::<usize>());
         }
         drop(depths);
+        let tenant = self.0.tenant_labels.load(std::sync::atomic::Ordering::Relaxed);
+        out.push_str("# HELP hookwheel_events_total Inbound events by outcome (accepted, rejected, duplicate); per source with metrics.tenant_labels.\n# TYPE hookwheel_events_total counter\n");
+        let mut by_outcome: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((source, outcome), n) in lock(&self.0.events).iter() {
+            if tenant {
+                let _ = writeln!(out, "hookwheel_events_total{{source=\"{source}\",outcome=\"{outcome}\"}} {n}");
+            } else {
+                *by_outcome.entry(outcome).or_default() += n;
+            }
+        }
+        for (outcome, n) in by_outcome {
+            let _ = writeln!(out, "hookwheel_events_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP hookwheel_event_executions_total Executions created by inbound events; per subscription with metrics.tenant_labels.\n# TYPE hookwheel_event_executions_total counter\n");
+        let created = lock(&self.0.event_executions);
+        if tenant {
+            for (sub, n) in created.iter() {
+                let _ = writeln!(out, "hookwheel_event_executions_total{{subscription=\"{sub}\"}} {n}");
+            }
+        } else {
+            let _ = writeln!(out, "hookwheel_event_executions_total {}", created.values().sum::<u64>());
+        }
+        drop(created);
         out.push_str(
             "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );

@@ -306,7 +306,9 @@ async fn connection(
         give_back: Some(give_back),
     };
     let router = shared.router.clone();
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+        // The client's address, for ingest allow-lists and the event log.
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
         let (router, phase) = (router.clone(), phase.clone());
         async move { Ok::<_, Infallible>(serve_request(router, phase, limits, req).await) }
     });

@@ -309,7 +309,7 @@ const OVERSIZED_BODY_DRAIN_BYTES_MAX: usize = 1024 * 1024;
 
 /// The body, if it has at most `limit` bytes. A longer one is read on (and dropped) up to
 /// [`OVERSIZED_BODY_DRAIN_BYTES_MAX`] more, then refused with 413.
-async fn read_limited(mut body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(super) async fn read_limited(mut body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     use axum::body::HttpBody;
     let mut buf = bytes::BytesMut::new();
     let mut seen = 0usize;

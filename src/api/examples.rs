@@ -14,6 +14,10 @@ const EXECUTION: &str = "0193a4e2-ae6f-7081-82d3-6e7f8091a2b5";
 const WORKFLOW: &str = "0193a4e2-bf70-7192-93e4-7f8091a2b3c6";
 const STEP: &str = "0193a4e2-c081-72a3-a4f5-8091a2b3c4d7";
 const PLAN: &str = "0193a4e2-d192-73b4-b506-91a2b3c4d5e8";
+const SOURCE: &str = "0193a4e2-e2a3-74c5-86a7-a2b3c4d5e6f9";
+const SUBSCRIPTION: &str = "0193a4e2-f3b4-75d6-97b8-b3c4d5e6f70a";
+const EVENT: &str = "0193a4e3-04c5-76e7-a8c9-c4d5e6f7081b";
+const JOB: &str = "0193a4e3-15d6-77f8-b9da-d5e6f708192c";
 
 /// The example body of the endpoint `name` (`None` for query-string endpoints and names that
 /// are no endpoint).
@@ -165,6 +169,39 @@ pub fn request(name: &str) -> Option<Value> {
         "get_workflow_run_details" => json!({"run_uuid": EXECUTION}),
         "rerun_workflow_run" => json!({"run_uuid": EXECUTION, "from": "failed_step"}),
         "human_approval_action" => json!({"execution_plan_uuid": PLAN, "action": "approve"}),
+        "add_source" => json!({
+            "source_name": "GitHub pushes",
+            "verification": {"type": "github", "secret_key": "github_webhook_secret"},
+            "dedup": {"by": "header", "key": "x-github-delivery", "window_seconds": 86400},
+            "event_type_from": {"header": "x-github-event"},
+        }),
+        "update_source" => json!({"source_uuid": SOURCE, "ip_allow_cidrs": ["192.30.252.0/22", "140.82.112.0/20"]}),
+        "get_source_details" | "delete_source" | "rotate_source_ingest_token" => json!({"source_uuid": SOURCE}),
+        "add_subscription" => json!({
+            "subscription_name": "Paid orders to billing",
+            "source_uuid": SOURCE,
+            "event_types": ["order.*"],
+            "filter": [{"field": "event.body.total", "operator": "gte", "value": 100}],
+            "transform": "{order: .event.body.id, total: .event.body.total}",
+            "schedule_to": "webhook",
+            "model_to_schedule_uuid": WEBHOOK,
+            "delay_seconds": 0,
+        }),
+        "update_subscription" => json!({"subscription_uuid": SUBSCRIPTION, "enabled": false}),
+        "get_subscription_details" | "delete_subscription" => json!({"subscription_uuid": SUBSCRIPTION}),
+        "send_event" => json!({
+            "event_type": "user.created",
+            "payload": {"user_id": "user_123", "plan": "pro"},
+            "labels": {"environment": "production"},
+            "event_id": "user_123-created",
+        }),
+        "get_event_details" => json!({"event_uuid": EVENT}),
+        "replay_events" => json!({
+            "from": "2026-11-30T00:00:00Z", "to": "2026-12-01T00:00:00Z",
+            "subscription_uuid": SUBSCRIPTION, "rate_per_second": 50,
+        }),
+        "bulk_retry_executions" => json!({"from": "2026-11-30T00:00:00Z", "subscription_uuid": SUBSCRIPTION}),
+        "get_replay_job" | "cancel_replay_job" => json!({"job_uuid": JOB}),
         _ => return None,
     })
 }

@@ -75,6 +75,8 @@ fn summary(e: &Execution) -> Value {
         "finished_at": e.finished_ms.map(format_utc),
         "next_attempt_at": e.next_attempt_ms.map(format_utc),
         "retry_of": e.retry_of.map(|r| r.to_string()),
+        "event_uuid": e.event.map(|r| r.event.to_string()),
+        "subscription_uuid": e.event.map(|r| r.subscription.to_string()),
     })
 }
 
@@ -127,28 +129,35 @@ pub async fn retry(cx: Cx, input: ExecutionRef) -> ApiResult {
             old.status.as_str()
         )));
     }
-    let new = Execution {
-        id: ExecutionId::new(),
-        trigger: Trigger::Manual,
-        status: ExecutionStatus::Pending,
-        scheduled_ms: cx.now,
-        due_ms: cx.now,
-        attempts: Vec::new(),
-        lateness_ms: None,
-        next_attempt_ms: None,
-        retry_of: Some(old.id),
-        skipped_rule: None,
-        reason: None,
-        created_ms: cx.now,
-        finished_ms: None,
-        ..old
-    };
+    let new = retried(old, cx.now);
     let e = cx.app.store.create_execution(new).await?;
     let new_id = e.id;
     cx.app.dispatch(e).await;
     ok(
         json!({"success": true, "details": "Execution retried", "execution_uuid": new_id.to_string(), "retry_of": id.to_string()}),
     )
+}
+
+/// A new pending execution that re-runs `old` (a failed or cancelled one) now: same target,
+/// context, idempotency key and event link, `retry_of` set. `retry_execution` and
+/// `bulk_retry_executions` both make theirs here.
+pub fn retried(old: Execution, now: crate::time::Millis) -> Execution {
+    Execution {
+        id: ExecutionId::new(),
+        trigger: Trigger::Manual,
+        status: ExecutionStatus::Pending,
+        scheduled_ms: now,
+        due_ms: now,
+        attempts: Vec::new(),
+        lateness_ms: None,
+        next_attempt_ms: None,
+        retry_of: Some(old.id),
+        skipped_rule: None,
+        reason: None,
+        created_ms: now,
+        finished_ms: None,
+        ..old
+    }
 }
 
 /// `cancel_execution`: stops a pending execution (a waiting retry included).

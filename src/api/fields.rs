@@ -270,8 +270,8 @@ macro_rules! choices {
 }
 
 use crate::model::{
-    Backoff, ConditionOp, ExecutionStatus, FailureStrategy, HttpMethod, MisfirePolicy, OverlapPolicy, Protocol,
-    RetryStrategy, RunType, ScheduleStatus, TargetKind, TimeoutAction,
+    Backoff, ConditionOp, EventStatus, ExecutionStatus, FailureStrategy, HttpMethod, MisfirePolicy, OverlapPolicy,
+    Protocol, RetryStrategy, RunType, ScheduleStatus, SubscriptionTarget, TargetKind, TimeoutAction,
 };
 use crate::schedule::debounce::Mode;
 use crate::schedule::interval::Period;
@@ -289,7 +289,9 @@ choices! {
         "astronomical_dawn", "astronomical_dusk", "solar_noon"] by SolarEvent::parse;
     Mode => ["trailing", "leading"] by Mode::parse;
     RunType => ["fifo_sequential", "concurrently"] by RunType::parse;
-    ConditionOp => ["eq", "ne", "lt", "gt", "lte", "gte", "in", "contains"] by ConditionOp::parse;
+    ConditionOp => ["eq", "ne", "lt", "gt", "lte", "gte", "in", "contains", "exists"] by ConditionOp::parse;
+    SubscriptionTarget => ["webhook", "workflow", "debounce_schedule"] by SubscriptionTarget::parse;
+    EventStatus => ["accepted", "rejected", "duplicate"] by EventStatus::parse;
     ScheduleStatus => ["active", "inactive", "paused", "completed", "expired"] by ScheduleStatus::parse;
     ExecutionStatus => ["pending", "running", "succeeded", "failed", "skipped", "missed", "cancelled"]
         by ExecutionStatus::parse;

@@ -14,10 +14,13 @@ mod dispatch;
 mod domains;
 pub mod endpoints;
 pub mod error;
+pub mod events;
 mod examples;
 mod executions;
 pub mod fields;
+mod ingest;
 pub mod input;
+pub mod jobs;
 pub mod openapi;
 mod ops;
 mod ratelimit;
@@ -55,6 +58,7 @@ pub struct LiveSettings {
     pub schedule_defaults: ScheduleDefaults,
     pub delivery: crate::config::DeliveryLimits,
     pub workflows: crate::config::WorkflowLimits,
+    pub events: crate::config::EventLimits,
 }
 
 /// Shared state of the API.
@@ -74,6 +78,8 @@ pub struct App {
     /// Idempotency keys whose first request is still running.
     idempotency_in_flight: Mutex<HashSet<(BrandId, [u8; 32])>>,
     ready: AtomicBool,
+    /// The per-source rate limit of ingest URLs.
+    ingest_limiter: ingest::IngestLimiter,
 }
 
 impl App {
@@ -99,6 +105,7 @@ impl App {
             key_usage: Mutex::new(HashMap::new()),
             idempotency_in_flight: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
+            ingest_limiter: ingest::IngestLimiter::default(),
         })
     }
 
@@ -110,7 +117,10 @@ impl App {
     /// schedule through the scheduler too (it counts as running for the overlap policy until
     /// it finishes); anything else straight through delivery.
     pub async fn dispatch(&self, e: crate::model::Execution) {
-        if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
+        if e.next_attempt_ms.is_some_and(|at| at > self.clock.now_ms()) && e.attempts.is_empty() {
+            // A delayed start waits in the scheduler's wheel, durable across restarts.
+            self.scheduler.dispatch(e).await;
+        } else if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() {
             self.scheduler.start_run(e.brand, e.id).await;
         } else if e.schedule.is_some() {
             self.scheduler.dispatch(e).await;
@@ -159,6 +169,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/api/{action}", any(dispatch::entry))
         .route("/v1/api/{action}/", any(dispatch::entry))
+        .route("/v1/ingest/{token}", any(ingest::entry))
+        .route("/v1/ingest/{token}/{*rest}", any(ingest::entry))
         .fallback(dispatch::not_found)
         .with_state(app)
 }

@@ -59,7 +59,7 @@ string_schema!(
 );
 string_schema!(
     /// What started an execution.
-    TriggerKind => {"type": "string", "enum": ["schedule", "manual", "debounce"]}
+    TriggerKind => {"type": "string", "enum": ["schedule", "manual", "debounce", "event"]}
 );
 string_schema!(
     /// A workflow run's status.
@@ -112,7 +112,7 @@ string_schema!(
 );
 string_schema!(
     /// A condition operator.
-    OperatorValue => {"type": "string", "enum": ["eq", "ne", "lt", "gt", "lte", "gte", "in", "contains"]}
+    OperatorValue => {"type": "string", "enum": ["eq", "ne", "lt", "gt", "lte", "gte", "in", "contains", "exists"]}
 );
 string_schema!(
     /// A routing field of a step.
@@ -755,6 +755,10 @@ pub struct ExecutionItem {
     pub next_attempt_at: Option<Utc>,
     /// The execution it retries.
     pub retry_of: Option<Uuid>,
+    /// The inbound event that created it.
+    pub event_uuid: Option<Uuid>,
+    /// The subscription that routed the event here.
+    pub subscription_uuid: Option<Uuid>,
 }
 
 /// One HTTP attempt.
@@ -815,6 +819,10 @@ pub struct ExecutionDetail {
     pub next_attempt_at: Option<Utc>,
     /// The execution it retries.
     pub retry_of: Option<Uuid>,
+    /// The inbound event that created it.
+    pub event_uuid: Option<Uuid>,
+    /// The subscription that routed the event here.
+    pub subscription_uuid: Option<Uuid>,
     /// The context its templates read.
     pub context: Map<String, Value>,
     /// When it was recorded, in the brand's zone.
@@ -1205,4 +1213,272 @@ pub struct Ready {
     pub tzdb: Tzdb,
     /// The daemon's version.
     pub version: String,
+}
+
+string_schema!(
+    /// An inbound event's status.
+    EventStatusValue => {"type": "string", "enum": ["accepted", "rejected", "duplicate"]}
+);
+string_schema!(
+    /// A subscription's target kind.
+    SubscriptionTargetValue => {"type": "string", "enum": ["webhook", "workflow", "debounce_schedule"]}
+);
+string_schema!(
+    /// What routing an event to a subscription led to.
+    RouteOutcomeValue => {"type": "string", "enum": ["execution", "debounce_triggered", "transform_failed", "target_missing"]}
+);
+string_schema!(
+    /// A job's kind.
+    JobKindValue => {"type": "string", "enum": ["replay", "bulk_retry"]}
+);
+string_schema!(
+    /// A job's status.
+    JobStatusValue => {"type": "string", "enum": ["running", "completed", "cancelled"]}
+);
+
+/// `add_source`, `rotate_source_ingest_token`.
+#[derive(JsonSchema)]
+pub struct SourceAdded {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The source's id.
+    pub source_uuid: Uuid,
+    /// The path of the source's public ingest URL: `/v1/ingest/<token>`.
+    pub ingest_url: String,
+}
+
+/// `update_source`, `delete_source`.
+#[derive(JsonSchema)]
+pub struct SourceChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The source's id.
+    pub source_uuid: Uuid,
+}
+
+/// A source as listed (without its ingest URL).
+#[derive(JsonSchema)]
+pub struct SourceItem {
+    /// The source's id.
+    pub source_uuid: Uuid,
+    /// Its display name.
+    pub source_name: String,
+    /// `{type, header?, prefix?, encoding?, secret_key?, tolerance_seconds?, username?,
+    /// password_secret_key?}`: names of vault secrets, never values.
+    pub verification: Map<String, Value>,
+    /// Addresses allowed to send (empty: any).
+    pub ip_allow_cidrs: Vec<String>,
+    /// `{by, key?, window_seconds}`.
+    pub dedup: Option<Map<String, Value>>,
+    /// `{header | body_field | fixed}`.
+    pub event_type_from: Option<Map<String, Value>>,
+    /// The status an accepted request is answered with.
+    pub response_status_code: u16,
+    /// The body an accepted request is answered with, when set.
+    pub response_body: Option<Value>,
+    /// Created, in the brand's zone.
+    pub inserted_at: Local,
+    /// Last changed, in the brand's zone.
+    pub updated_at: Local,
+}
+
+/// A source with its ingest URL.
+#[derive(JsonSchema)]
+pub struct SourceDetail {
+    /// The source's id.
+    pub source_uuid: Uuid,
+    /// Its display name.
+    pub source_name: String,
+    /// Verification settings (secret names only).
+    pub verification: Map<String, Value>,
+    /// Addresses allowed to send (empty: any).
+    pub ip_allow_cidrs: Vec<String>,
+    /// The path of the public ingest URL: `/v1/ingest/<token>`.
+    pub ingest_url: String,
+    /// The status an accepted request is answered with.
+    pub response_status_code: u16,
+}
+
+/// `get_source_details`.
+#[derive(JsonSchema)]
+pub struct SourceDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The source.
+    pub data: SourceDetail,
+}
+
+/// `add_subscription`, `update_subscription`, `delete_subscription`.
+#[derive(JsonSchema)]
+pub struct SubscriptionChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The subscription's id.
+    pub subscription_uuid: Uuid,
+}
+
+/// A subscription.
+#[derive(JsonSchema)]
+pub struct SubscriptionItem {
+    /// The subscription's id.
+    pub subscription_uuid: Uuid,
+    /// Its display name.
+    pub subscription_name: String,
+    /// Only this source's events (`null`: every source and `send_event`).
+    pub source_uuid: Option<Uuid>,
+    /// Type patterns (`*` wildcards); empty: every type.
+    pub event_types: Vec<String>,
+    /// `{field, operator, value}` conditions, all of which must hold.
+    pub filter: Vec<Map<String, Value>>,
+    /// The jq transform, if any.
+    pub transform: Option<String>,
+    /// The target kind.
+    pub schedule_to: SubscriptionTargetValue,
+    /// The target's id.
+    pub model_to_schedule_uuid: Uuid,
+    /// Seconds between an event and its execution.
+    pub delay_seconds: u32,
+    /// Whether it routes events.
+    pub enabled: bool,
+    /// Created, in the brand's zone.
+    pub inserted_at: Local,
+    /// Last changed, in the brand's zone.
+    pub updated_at: Local,
+}
+
+/// `get_subscription_details`.
+#[derive(JsonSchema)]
+pub struct SubscriptionDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The subscription.
+    pub data: SubscriptionItem,
+}
+
+/// `send_event`.
+#[derive(JsonSchema)]
+pub struct EventSent {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The event's id (the first event's, for a duplicate `event_id`).
+    pub event_uuid: Uuid,
+    /// Whether an event with this `event_id` had already been received.
+    pub duplicate: bool,
+    /// Executions the event created.
+    pub executions_created: u64,
+}
+
+/// An event as listed.
+#[derive(JsonSchema)]
+pub struct EventItem {
+    /// The event's id.
+    pub event_uuid: Uuid,
+    /// Its source (`null` for `send_event`).
+    pub source_uuid: Option<Uuid>,
+    /// Its type, when the source extracts one.
+    pub event_type: Option<String>,
+    /// `accepted`, `rejected` or `duplicate`.
+    pub status: EventStatusValue,
+    /// Why it was rejected.
+    pub reason: Option<String>,
+    /// A duplicate's original event.
+    pub duplicate_of: Option<Uuid>,
+    /// The dedup key or the caller's `event_id`.
+    pub event_id: Option<String>,
+    /// When it was received.
+    pub received_at: Utc,
+    /// Subscriptions it was routed to.
+    pub routes: u64,
+    /// Executions it created.
+    pub executions: u64,
+}
+
+/// One subscription's share of an event.
+#[derive(JsonSchema)]
+pub struct EventDelivery {
+    /// The subscription.
+    pub subscription_uuid: Uuid,
+    /// What routing led to.
+    pub outcome: RouteOutcomeValue,
+    /// Why no execution was made, when none was.
+    pub detail: Option<String>,
+    /// The execution it created.
+    pub execution_uuid: Option<Uuid>,
+    /// That execution's status now.
+    pub execution_status: Option<OneOf<ExecutionStatus>>,
+    /// The replay job that made it (`null`: routed on arrival).
+    pub job_uuid: Option<Uuid>,
+    /// When it was routed.
+    pub routed_at: Utc,
+}
+
+/// An event with its request and deliveries.
+#[derive(JsonSchema)]
+pub struct EventDetail {
+    /// The event's id.
+    pub event_uuid: Uuid,
+    /// `accepted`, `rejected` or `duplicate`.
+    pub status: EventStatusValue,
+    /// When it was received.
+    pub received_at: Utc,
+    /// `{method, path, query, headers, body, body_encoding, client_ip}` with credentials and
+    /// signatures redacted.
+    pub request: Map<String, Value>,
+    /// Labels (`send_event`).
+    pub labels: Map<String, Value>,
+    /// Each subscription's share.
+    pub deliveries: Vec<EventDelivery>,
+}
+
+/// `get_event_details`.
+#[derive(JsonSchema)]
+pub struct EventDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The event.
+    pub data: EventDetail,
+}
+
+/// A replay or bulk-retry job.
+#[derive(JsonSchema)]
+pub struct JobView {
+    /// The job's id.
+    pub job_uuid: Uuid,
+    /// `replay` or `bulk_retry`.
+    pub kind: JobKindValue,
+    /// `running`, `completed` or `cancelled`.
+    pub status: JobStatusValue,
+    /// What it selects.
+    pub filter: Map<String, Value>,
+    /// Executions created per second at most.
+    pub rate_per_second: Option<u32>,
+    /// Records looked at.
+    pub scanned: u64,
+    /// Records that matched.
+    pub matched: u64,
+    /// Executions created.
+    pub created: u64,
+    /// When it started.
+    pub created_at: Utc,
+    /// Its last progress.
+    pub updated_at: Utc,
+    /// When it ended.
+    pub finished_at: Option<Utc>,
+}
+
+/// `replay_events`, `bulk_retry_executions`, `get_replay_job`, `cancel_replay_job`.
+#[derive(JsonSchema)]
+pub struct JobAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The job.
+    pub data: JobView,
 }

@@ -106,6 +106,18 @@ pub struct Config {
     /// 0 = keep forever.
     pub retention_days: u32,
     pub workflows: WorkflowLimits,
+    pub events: EventLimits,
+}
+
+/// `[events]`: ingest limits and event retention.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventLimits {
+    /// Requests per second per source; 0 = unlimited.
+    pub ingest_rate_per_second: u32,
+    pub ingest_burst: u32,
+    pub transform_budget_ms: u64,
+    /// 0 = keep forever.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,6 +476,12 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         connections_max: r.int("server.connections_max", 1, 1_000_000) as usize,
     };
     let retention_days = r.int("retention.executions_days", 0, 36_500) as u32;
+    let events = EventLimits {
+        ingest_rate_per_second: r.int("events.ingest_rate_per_second", 0, 10_000_000) as u32,
+        ingest_burst: r.int("events.ingest_burst", 1, 10_000_000) as u32,
+        transform_budget_ms: r.int("events.transform_budget_ms", 1, 10_000) as u64,
+        retention_days: r.int("events.retention_days", 0, 36_500) as u32,
+    };
     let workflows = WorkflowLimits {
         steps_per_workflow_max: r.int("workflows.steps_per_workflow_max", 1, 10_000) as usize,
         step_visits_per_run_max: r.int("workflows.step_visits_per_run_max", 1, 1_000_000) as u32,
@@ -491,6 +509,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         server,
         retention_days,
         workflows,
+        events,
     }
 }
 

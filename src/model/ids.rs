@@ -47,6 +47,10 @@ id_type!(ExecutionId, now_v7);
 id_type!(WorkflowId, now_v7);
 id_type!(StepId, now_v7);
 id_type!(PlanId, now_v7);
+id_type!(SourceId, now_v7);
+id_type!(SubscriptionId, now_v7);
+id_type!(EventId, now_v7);
+id_type!(JobId, now_v7);
 
 /// Where the pure core (fire planning in `scheduler::fire`, the workflow engine) gets the ids
 /// of the records it creates, so that its output is a function of its inputs: the scheduler

@@ -5,13 +5,15 @@
 //! so another brand's id behaves like an unknown one. These types derive serde only for the
 //! store's record codec (`store::codec`); the API has its own wire DTOs.
 
+mod event;
 mod ids;
 mod schedule;
 mod workflow;
 
+pub use event::*;
 pub use ids::{
-    BrandId, DomainId, ExecutionId, FreshIds, IdSource, KeyId, PlanId, RuleId, ScheduleId, SecretId, SeqIds, StepId,
-    TemplateId, WorkflowId,
+    BrandId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId, PlanId, RuleId, ScheduleId, SecretId,
+    SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
 };
 pub use schedule::*;
 pub use workflow::*;

@@ -228,6 +228,8 @@ pub enum Trigger {
     Schedule,
     Manual,
     Debounce,
+    /// An inbound event matched a subscription (`Execution::event`).
+    Event,
 }
 
 /// One HTTP attempt of an execution.
@@ -277,6 +279,9 @@ pub struct Execution {
     /// For a workflow step's delivery: which run and visit it belongs to.
     #[serde(default)]
     pub step: Option<StepRef>,
+    /// For an event's execution: the event and the subscription that created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<super::EventRef>,
     pub created_ms: Millis,
     pub finished_ms: Option<Millis>,
 }
@@ -323,6 +328,7 @@ impl Execution {
             next_attempt_ms: None,
             retry_of: None,
             step: None,
+            event: None,
             created_ms: now,
             finished_ms: None,
         }

@@ -56,6 +56,8 @@ pub enum ConditionOp {
     Gte,
     In,
     Contains,
+    /// The field is present and not `null` (`value` `false`: absent or `null`).
+    Exists,
 }
 
 impl ConditionOp {
@@ -69,6 +71,7 @@ impl ConditionOp {
             "gte" => ConditionOp::Gte,
             "in" => ConditionOp::In,
             "contains" => ConditionOp::Contains,
+            "exists" => ConditionOp::Exists,
             _ => return None,
         })
     }
@@ -82,6 +85,7 @@ impl ConditionOp {
             ConditionOp::Gte => "gte",
             ConditionOp::In => "in",
             ConditionOp::Contains => "contains",
+            ConditionOp::Exists => "exists",
         }
     }
 }

@@ -67,6 +67,7 @@ fn new_execution(
         next_attempt_ms: None,
         retry_of: None,
         step: None,
+        event: None,
         created_ms: now,
         finished_ms: if status.is_finished() { Some(now) } else { None },
     }

@@ -312,7 +312,11 @@ pub async fn start<D: Dispatch>(
             running.entry(id).or_default().insert(e.id);
         }
         match e.next_attempt_ms {
-            Some(at) if at > now && !(e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none()) => {
+            Some(at)
+                if at > now
+                    && (e.trigger == crate::model::Trigger::Event
+                        || !(e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none())) =>
+            {
                 retries.push((e.brand, e.id, at))
             }
             _ => resume.push_back((e.brand, e.id)),
@@ -358,7 +362,13 @@ impl<D: Dispatch> Scheduler<D> {
 
     async fn resume_execution(&mut self, brand: BrandId, execution: ExecutionId) {
         match self.read(|st| st.get_execution(brand, execution)).await {
-            Ok(Some(e)) if !e.status.is_finished() => self.delivery.dispatch(e),
+            Ok(Some(e)) if e.status.is_finished() => {}
+            // A workflow run whose start was delayed: the engine starts it (once: a run that
+            // exists already is left alone).
+            Ok(Some(e)) if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => {
+                self.start_run(e).await
+            }
+            Ok(Some(e)) => self.delivery.dispatch(e),
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(error = %e, execution = %execution, "cannot load an execution to retry")
@@ -590,6 +600,14 @@ impl<D: Dispatch> Scheduler<D> {
                 Err(e) => tracing::error!(error = %e, execution = %id, "cannot load a workflow execution to start"),
             },
             Command::Dispatch(e) => {
+                // A delayed start (an event subscription's `delay_seconds`) waits in the wheel.
+                if let Some(at) = e.next_attempt_ms
+                    && at > self.clock.now_ms()
+                    && e.attempts.is_empty()
+                {
+                    self.arm_retry(e.brand, e.id, at);
+                    return false;
+                }
                 if let Some(id) = e.schedule
                     && e.step.is_none()
                 {

@@ -207,6 +207,7 @@ impl<D: Dispatch> Scheduler<D> {
                         next_attempt_ms: None,
                         retry_of: None,
                         step: Some(StepRef { run: run.id, workflow: wf.id, step: v.step, visit }),
+                        event: parent.as_ref().and_then(|p| p.event),
                         created_ms: now,
                         finished_ms: None,
                     };

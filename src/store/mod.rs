@@ -22,12 +22,13 @@ pub use error::StoreError;
 pub use health::WriteHealth;
 #[cfg(all(test, feature = "failpoints"))]
 pub(crate) use inspect::Inspect;
+pub use ops::events::{DedupWrite, EventFilter, EventWrite, JobStep, Recorded, SEND_EVENT_SCOPE};
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
 pub use ops::prune::{PRUNE_BATCH_MAX, PRUNE_SCAN_MAX, PruneCounts};
 pub use ops::schedules::FireWrite;
-pub use ops::secrets::SealedSecretRef;
+pub use ops::secrets::{Resealed, SealedSecretRef};
 pub use ops::workflows::RunWrite;
 
 use std::path::{Path, PathBuf};

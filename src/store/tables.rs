@@ -60,6 +60,22 @@ pub const RUNS: Bytes = TableDefinition::new("runs");
 /// brand (16) + plan id (16) -> ApprovalPlan
 pub const PLANS: Bytes = TableDefinition::new("plans");
 
+/// brand (16) + source id (16) -> Source
+pub const SOURCES: Bytes = TableDefinition::new("sources");
+/// SHA-256 of an ingest token (32) -> brand (16) + source id (16)
+pub const SOURCE_TOKENS: Bytes = TableDefinition::new("source_tokens");
+/// brand (16) + subscription id (16) -> Subscription
+pub const SUBSCRIPTIONS: Bytes = TableDefinition::new("subscriptions");
+/// brand (16) + event id (16) -> Event (accepted, rejected and duplicate requests)
+pub const EVENTS: Bytes = TableDefinition::new("events");
+/// brand (16) + scope (16: the source id, or zeros for `send_event`) + SHA-256 of the dedup
+/// key (32) -> first event id (16) + expiry (i64 LE ms)
+pub const EVENT_DEDUP: Bytes = TableDefinition::new("event_dedup");
+/// brand (16) + job id (16) -> Job (replays, bulk retries)
+pub const JOBS: Bytes = TableDefinition::new("jobs");
+/// job id (16) -> brand (16); jobs still running (resumed after a restart)
+pub const RUNNING_JOBS: Bytes = TableDefinition::new("running_jobs");
+
 /// Every table, for creation on open and for backups.
 pub const ALL_TABLES: &[Bytes] = &[
     META,
@@ -84,6 +100,13 @@ pub const ALL_TABLES: &[Bytes] = &[
     WORKFLOW_BY_DOMAIN,
     RUNS,
     PLANS,
+    SOURCES,
+    SOURCE_TOKENS,
+    SUBSCRIPTIONS,
+    EVENTS,
+    EVENT_DEDUP,
+    JOBS,
+    RUNNING_JOBS,
 ];
 
 /// Concatenates key parts.

@@ -13,7 +13,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::model::{DomainId, Sealed, SecretId, SigningKey};
+use crate::model::{DomainId, Sealed, SecretId, SigningKey, SourceId};
 use crate::store::{OpenMode, SealedSecretRef, Store, StoreError};
 
 const CHECK_PLAINTEXT: &[u8] = b"hookwheel vault key check v1";
@@ -214,6 +214,17 @@ impl Vault {
         String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
     }
 
+    /// Seals a source's ingest token, binding the source id.
+    pub fn seal_token(&self, source: SourceId, token: &str) -> Sealed {
+        self.key().seal(&token_aad(source), token.as_bytes())
+    }
+
+    /// Opens a source's ingest token.
+    pub fn open_token(&self, source: SourceId, sealed: &Sealed) -> Result<Zeroizing<String>, VaultError> {
+        let plain = self.key().open(&token_aad(source), sealed)?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
+    }
+
     /// Re-encrypts every secret under a new master key.
     ///
     /// Crash-safe order: (1) write the new key to `<key file>.new` and fsync; (2) commit every
@@ -245,8 +256,25 @@ impl Vault {
                 k.sealed = new_key.seal(&aad, &plain);
             }
         }
+        let sources = store.all_sources()?;
+        let mut resealed_sources = sources.clone();
+        for src in &mut resealed_sources {
+            let aad = token_aad(src.id);
+            let plain = self.key().open(&aad, &src.token)?;
+            src.token = new_key.seal(&aad, &plain);
+        }
         let n = store
-            .reseal_all(resealed, secrets, resealed_domains, domains, new_key.seal(CHECK_AAD, CHECK_PLAINTEXT))
+            .reseal_all(
+                crate::store::Resealed {
+                    secrets: resealed,
+                    expected_secrets: secrets,
+                    domains: resealed_domains,
+                    expected_domains: domains,
+                    sources: resealed_sources,
+                    expected_sources: sources,
+                },
+                new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
+            )
             .await?;
         std::fs::rename(&pending, path)?;
         sync_parent(path);
@@ -256,6 +284,13 @@ impl Vault {
 }
 
 /// Associated data of a domain signing secret: domain id and creation time.
+/// Associated data of a source's ingest token.
+fn token_aad(source: SourceId) -> Vec<u8> {
+    let mut aad = b"ingest-token:".to_vec();
+    aad.extend_from_slice(source.as_bytes());
+    aad
+}
+
 fn signing_aad(domain: DomainId, created_ms: i64) -> Vec<u8> {
     let mut aad = b"domain-signing:".to_vec();
     aad.extend_from_slice(domain.as_bytes());

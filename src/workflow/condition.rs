@@ -1,8 +1,9 @@
 //! `execution_condition` evaluation: `field` is a template path (with or without braces),
 //! resolved against the step's context; numbers compare as numbers when both sides parse as
 //! numbers, otherwise as strings; `in` takes a JSON array or a comma-separated list;
-//! `contains` is substring (string field) or membership (array field). A field that does not
-//! resolve makes the condition false.
+//! `contains` is substring (string field) or membership (array field); `exists` holds when the
+//! field resolves to a value other than `null` (with `value` `false`: when it does not). A
+//! field that does not resolve makes every other condition false.
 //!
 //! Numbers (JSON numbers, or strings that parse as numbers) compare by value, exactly: an
 //! integer is its decimal digits, of any size, so `9007199254740993` is not
@@ -132,7 +133,8 @@ fn equal(a: &Value, b: &Value) -> bool {
 pub fn holds(c: &Condition, context: &Value) -> bool {
     let path = field_path(&c.field);
     let path = path.strip_prefix("initial.").unwrap_or(path);
-    let Some(field) = lookup(context, path) else { return false };
+    let absent_wanted = matches!(c.value, Value::Bool(false));
+    let Some(field) = lookup(context, path) else { return c.operator == ConditionOp::Exists && absent_wanted };
     let order = || match (Num::of(field), Num::of(&c.value)) {
         (Some(x), Some(y)) => x.cmp(&y),
         _ => Some(text(field).cmp(&text(&c.value))),
@@ -149,6 +151,7 @@ pub fn holds(c: &Condition, context: &Value) -> bool {
             Value::Array(a) => a.iter().any(|x| equal(x, &c.value)),
             other => text(other).contains(&text(&c.value)),
         },
+        ConditionOp::Exists => field.is_null() == absent_wanted,
     }
 }
 
@@ -159,6 +162,24 @@ mod tests {
 
     fn c(field: &str, op: &str, value: Value) -> Condition {
         Condition { field: field.into(), operator: ConditionOp::parse(op).unwrap(), value }
+    }
+
+    #[test]
+    fn exists_tells_present_from_absent_and_null() {
+        let ctx = json!({"event": {"body": {"a": 1, "n": null, "zero": 0, "empty": ""}}});
+        for (field, value, want) in [
+            ("event.body.a", json!(true), true),
+            ("event.body.zero", json!(true), true),
+            ("event.body.empty", json!(true), true),
+            ("event.body.n", json!(true), false),
+            ("event.body.missing", json!(true), false),
+            ("event.body.missing", json!(false), true),
+            ("event.body.n", json!(false), true),
+            ("event.body.a", json!(false), false),
+            ("event.nothing.deeper", json!(null), false),
+        ] {
+            assert_eq!(holds(&c(field, "exists", value.clone()), &ctx), want, "{field} exists {value}");
+        }
     }
 
     #[test]

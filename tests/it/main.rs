@@ -6,6 +6,7 @@ mod crash;
 mod delivery;
 mod domains;
 mod durability;
+mod events;
 mod faults;
 mod inputs;
 mod observe;

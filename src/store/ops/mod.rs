@@ -2,6 +2,7 @@
 
 pub mod brands;
 pub mod domains;
+pub mod events;
 pub mod executions;
 pub mod idempotency;
 pub mod keys;

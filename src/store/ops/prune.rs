@@ -7,7 +7,8 @@
 //! other writes run between batches and a record that changed since the read is left alone.
 //! Each batch is one operation of the writer: it removes all of its records or, on failure,
 //! none. Entry points: [`Store::prune_executions`], [`Store::prune_runs`],
-//! [`Store::prune_plans`], [`Store::prune_idempotent`].
+//! [`Store::prune_plans`], [`Store::prune_idempotent`], [`Store::prune_events`],
+//! [`Store::prune_dedup`].
 
 use std::ops::Bound;
 
@@ -19,7 +20,9 @@ use super::{get, get_raw, remove};
 use crate::model::{ApprovalPlan, ExecutionStatus, Run, RunStatus};
 #[cfg(feature = "failpoints")]
 use crate::store::injected_fault;
-use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, IDEMPOTENCY, PENDING_EXECUTIONS, PLANS, RUNS, key};
+use crate::store::tables::{
+    EVENT_DEDUP, EVENTS, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, IDEMPOTENCY, PENDING_EXECUTIONS, PLANS, RUNS, key,
+};
 use crate::store::{Store, StoreError, failpoint};
 use crate::time::{Millis, Stopwatch};
 
@@ -46,6 +49,10 @@ pub struct PruneCounts {
     pub plans: u64,
     /// Idempotency records removed.
     pub idempotency: u64,
+    /// Event records removed.
+    pub events: u64,
+    /// Expired dedup entries removed.
+    pub dedup: u64,
     /// Store writes the pass made (batches that removed something or found their candidates
     /// changed).
     pub batches: u64,
@@ -60,13 +67,15 @@ impl PruneCounts {
         self.runs += b.runs;
         self.plans += b.plans;
         self.idempotency += b.idempotency;
+        self.events += b.events;
+        self.dedup += b.dedup;
         self.batches += b.batches;
         self.longest_batch_ms = self.longest_batch_ms.max(b.longest_batch_ms);
     }
 
     /// Records removed, all kinds together.
     pub fn removed(&self) -> u64 {
-        self.executions + self.runs + self.plans + self.idempotency
+        self.executions + self.runs + self.plans + self.idempotency + self.events + self.dedup
     }
 }
 
@@ -81,6 +90,10 @@ enum Sweep {
     Plans,
     /// Idempotency records created before the instant.
     Idempotency { before: Millis },
+    /// Events received before the instant (accepted, rejected and duplicate).
+    Events { before: Millis },
+    /// Dedup entries that expired before the instant.
+    Dedup { before: Millis },
 }
 
 /// The fields of an execution record the candidate read needs (decoding less is faster).
@@ -118,6 +131,16 @@ struct Created {
     created_ms: Millis,
 }
 
+#[derive(Deserialize)]
+struct Received {
+    received_ms: Millis,
+}
+
+/// The expiry of a dedup entry (first event id (16) + expiry (i64 LE)).
+fn dedup_expiry(v: &[u8]) -> Millis {
+    v.get(16..24).and_then(|b| b.try_into().ok()).map_or(Millis::MIN, i64::from_le_bytes)
+}
+
 /// Candidates found by one read, and where the next read starts (`None`: the table is done).
 struct Candidates {
     keys: Vec<Vec<u8>>,
@@ -149,6 +172,17 @@ impl Store {
     /// Deletes idempotency records created before `before`, in batches.
     pub async fn prune_idempotent(&self, before: Millis) -> Result<PruneCounts, StoreError> {
         self.sweep(Sweep::Idempotency { before }).await
+    }
+
+    /// Deletes events received before `before` (their executions follow the executions'
+    /// retention), in batches.
+    pub async fn prune_events(&self, before: Millis) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Events { before }).await
+    }
+
+    /// Deletes dedup entries whose window ended before `now`, in batches.
+    pub async fn prune_dedup(&self, now: Millis) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Dedup { before: now }).await
     }
 
     /// One pass over a table: read candidates from the cursor, remove them in one write, go on
@@ -192,6 +226,8 @@ impl Store {
                 Sweep::Runs => RUNS,
                 Sweep::Plans => PLANS,
                 Sweep::Idempotency { .. } => IDEMPOTENCY,
+                Sweep::Events { .. } => EVENTS,
+                Sweep::Dedup { .. } => EVENT_DEDUP,
             };
             let t = r.open_table(table).map_err(StoreError::from_db)?;
             let executions = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
@@ -225,6 +261,11 @@ impl Store {
                         let c: Created = crate::store::codec::decode("idempotency", v)?;
                         c.created_ms < before
                     }
+                    Sweep::Events { before } => {
+                        let e: Received = crate::store::codec::decode("events", v)?;
+                        e.received_ms < before
+                    }
+                    Sweep::Dedup { before } => dedup_expiry(v) < before,
                 };
                 if due {
                     keys.push(k.to_vec());
@@ -283,6 +324,27 @@ fn remove_batch(w: &WriteTransaction, sweep: Sweep, keys: &[Vec<u8>]) -> Result<
                         counts.idempotency += 1;
                     }
                     _ => {}
+                }
+            }
+        }
+        Sweep::Events { before } => {
+            let mut t = w.open_table(EVENTS).map_err(StoreError::from_db)?;
+            for k in keys {
+                match get::<Received>(&t, "events", k)? {
+                    Some(e) if e.received_ms < before => {
+                        remove(&mut t, k)?;
+                        counts.events += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Sweep::Dedup { before } => {
+            let mut t = w.open_table(EVENT_DEDUP).map_err(StoreError::from_db)?;
+            for k in keys {
+                if get_raw(&t, k)?.is_some_and(|v| dedup_expiry(&v) < before) {
+                    remove(&mut t, k)?;
+                    counts.dedup += 1;
                 }
             }
         }

@@ -11,12 +11,12 @@ use crate::store::tables::{
 };
 use crate::store::{Store, StoreError};
 
-fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
+pub(crate) fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
     key(&[brand.as_bytes(), id.as_bytes()])
 }
 
 /// Writes a schedule record and keeps its armed-index entry in step.
-fn save(w: &redb::WriteTransaction, t: &mut super::BytesTable<'_>, s: &Schedule) -> Result<(), StoreError> {
+pub(crate) fn save(w: &redb::WriteTransaction, t: &mut super::BytesTable<'_>, s: &Schedule) -> Result<(), StoreError> {
     let k = skey(s.brand, s.id);
     put(t, &k, s)?;
     let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;

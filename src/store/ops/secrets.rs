@@ -2,9 +2,9 @@
 //! key-check record.
 
 use super::{all_prefix, get, get_raw, page_prefix, put, put_raw, remove};
-use crate::model::{BrandId, Domain, Page, Sealed, Secret, SecretId};
+use crate::model::{BrandId, Domain, Page, Sealed, Secret, SecretId, Source};
 use crate::store::codec::{self, decode_id};
-use crate::store::tables::{DOMAINS, META, META_VAULT_CHECK, SECRET_NAMES, SECRETS, key};
+use crate::store::tables::{DOMAINS, META, META_VAULT_CHECK, SECRET_NAMES, SECRETS, SOURCES, key};
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
 
@@ -14,6 +14,18 @@ pub struct SealedSecretRef {
     pub brand: BrandId,
     pub id: SecretId,
     pub sealed: Sealed,
+}
+
+/// Everything a master-key rotation re-encrypts, with the records as read before (the
+/// rotation commits only if they are unchanged).
+#[derive(Debug, Clone)]
+pub struct Resealed {
+    pub secrets: Vec<SealedSecretRef>,
+    pub expected_secrets: Vec<Secret>,
+    pub domains: Vec<Domain>,
+    pub expected_domains: Vec<Domain>,
+    pub sources: Vec<Source>,
+    pub expected_sources: Vec<Source>,
 }
 
 fn name_key(brand: BrandId, name: &str) -> Vec<u8> {
@@ -122,25 +134,32 @@ impl Store {
 
     /// Master-key rotation: replaces every secret's ciphertext and the key check in one commit.
     /// Fails (writing nothing) if a secret changed or vanished since it was read.
-    /// Domains are replaced whole (their signing keys resealed); they too must be unchanged.
-    pub async fn reseal_all(
-        &self,
-        resealed: Vec<SealedSecretRef>,
-        expected: Vec<Secret>,
-        domains: Vec<Domain>,
-        expected_domains: Vec<Domain>,
-        check: Sealed,
-    ) -> Result<usize, StoreError> {
+    /// Domains and sources are replaced whole (signing keys and ingest tokens resealed); they
+    /// too must be unchanged.
+    pub async fn reseal_all(&self, r: Resealed, check: Sealed) -> Result<usize, StoreError> {
         self.write(move |w| {
+            let Resealed {
+                secrets: resealed,
+                expected_secrets: expected,
+                domains,
+                expected_domains,
+                sources,
+                expected_sources,
+            } = r;
             let mut t = w.open_table(SECRETS).map_err(StoreError::from_db)?;
             let current: Vec<Secret> = all_prefix(&t, "secrets", &[])?;
             let mut dt = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
             let current_domains: Vec<Domain> = all_prefix(&dt, "domains", &[])?;
-            if current != expected || current_domains != expected_domains {
+            let mut st = w.open_table(SOURCES).map_err(StoreError::from_db)?;
+            let current_sources: Vec<Source> = all_prefix(&st, "sources", &[])?;
+            if current != expected || current_domains != expected_domains || current_sources != expected_sources {
                 return Err(StoreError::State("secrets changed during key rotation; run it again".into()));
             }
             for d in &domains {
                 put(&mut dt, &key(&[d.brand.as_bytes(), d.id.as_bytes()]), d)?;
+            }
+            for s in &sources {
+                put(&mut st, &key(&[s.brand.as_bytes(), s.id.as_bytes()]), s)?;
             }
             for r in &resealed {
                 let k = key(&[r.brand.as_bytes(), r.id.as_bytes()]);

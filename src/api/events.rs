@@ -1,0 +1,1307 @@
+//! Inbound-event endpoints (product.md §10): sources (`add_source`, `get_sources_paginated`,
+//! `get_source_details`, `update_source`, `delete_source`, `rotate_source_ingest_token`),
+//! subscriptions (`add_subscription`, `get_subscriptions_paginated`,
+//! `get_subscription_details`, `update_subscription`, `delete_subscription`), `send_event`,
+//! the event log (`get_events_paginated`, `get_event_details`) and jobs (`replay_events`,
+//! `bulk_retry_executions`, `get_replay_job`, `cancel_replay_job`).
+//!
+//! [`route_event`] is the one path from an event to its executions, shared by the ingest URL
+//! (`super::ingest`), `send_event`, the Hook0 dialect and replays: it selects subscriptions
+//! (`events::route`), runs their transforms on the compute pool, and hands the event with
+//! everything it creates to one store operation (`Store::record_event`), then dispatches.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+use super::App;
+use super::compute::Lane;
+use super::error::ApiError;
+use super::fields::{Context, Id, InstantText, Int, JsonBody, Line, List, Nullable, OneOf, Text};
+use super::reply::{ApiResult, PAGE_MAX, PageQuery, ok, page_number, paginated};
+use super::request::Cx;
+use crate::delivery::egress::Cidr;
+use crate::events::route;
+use crate::model::{
+    BodyEncoding, Condition, ConditionOp, Dedup, DedupBy, Event, EventId, EventRef, EventStatus, Execution,
+    ExecutionId, Job, JobId, JobKind, JobStatus, Route, RouteOutcome, ScheduleId, Source, SourceId, SourceVerification,
+    Subscription, SubscriptionId, SubscriptionTarget, TargetKind, TemplateId, Trigger, TypeFrom, VerificationKind,
+    WorkflowId, event_idempotency_key,
+};
+use crate::store::StoreError;
+use crate::store::{DedupWrite, EventFilter, EventWrite, Recorded, SEND_EVENT_SCOPE};
+use crate::time::{Millis, format_utc, tz};
+
+const NAME_CHARS_MAX: usize = 256;
+const HEADER_NAME_CHARS_MAX: usize = 128;
+const SECRET_NAME_CHARS_MAX: usize = 128;
+const PATH_CHARS_MAX: usize = 1024;
+const EVENT_TYPE_CHARS_MAX: usize = route::EVENT_TYPE_CHARS_MAX;
+const CIDRS_MAX: usize = 64;
+const EVENT_TYPES_MAX: usize = 64;
+const FILTERS_MAX: usize = 32;
+/// Longest dedup window: 30 days, in seconds.
+const DEDUP_WINDOW_SECONDS_MAX: i64 = 30 * 86_400;
+/// Longest timestamp tolerance: one day, in seconds.
+const TOLERANCE_SECONDS_MAX: i64 = 86_400;
+/// Longest subscription delay: 30 days, in seconds.
+const DELAY_SECONDS_MAX: i64 = 30 * 86_400;
+/// Default accepted clock difference of timestamped signatures (Standard Webhooks, Stripe).
+pub const TOLERANCE_SECONDS_DEFAULT: u32 = 300;
+/// Bytes of randomness in an ingest token (≥ 128 bits, product.md §10).
+const TOKEN_BYTES: usize = 24;
+/// Where an event's filter paths may point.
+const FILTER_ROOTS: &[&str] = &[
+    "event.body",
+    "event.headers",
+    "event.query",
+    "event.labels",
+    "event.type",
+    "event.method",
+    "event.path",
+    "event.source_uuid",
+];
+
+/// The verification modes and the sender presets that expand to one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationType {
+    Mode(VerificationKind),
+    /// GitHub: `x-hub-signature-256`, `sha256=`, hex.
+    Github,
+    /// Shopify: `x-shopify-hmac-sha256`, base64.
+    Shopify,
+}
+
+impl super::fields::Choices for VerificationType {
+    const VALUES: &'static [&'static str] =
+        &["none", "hmac_sha256", "standard_webhooks", "stripe", "basic_auth", "header_token", "github", "shopify"];
+    fn choose(s: &str) -> Option<Self> {
+        match s {
+            "github" => Some(VerificationType::Github),
+            "shopify" => Some(VerificationType::Shopify),
+            other => VerificationKind::parse(other).map(VerificationType::Mode),
+        }
+    }
+}
+
+/// `hex` or `base64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base64Encoding(pub bool);
+
+impl super::fields::Choices for Base64Encoding {
+    const VALUES: &'static [&'static str] = &["hex", "base64"];
+    fn choose(s: &str) -> Option<Self> {
+        match s {
+            "hex" => Some(Base64Encoding(false)),
+            "base64" => Some(Base64Encoding(true)),
+            _ => None,
+        }
+    }
+}
+
+/// `header`, `body_field` or `payload_hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupByName {
+    Header,
+    BodyField,
+    PayloadHash,
+}
+
+impl super::fields::Choices for DedupByName {
+    const VALUES: &'static [&'static str] = &["header", "body_field", "payload_hash"];
+    fn choose(s: &str) -> Option<Self> {
+        match s {
+            "header" => Some(DedupByName::Header),
+            "body_field" => Some(DedupByName::BodyField),
+            "payload_hash" => Some(DedupByName::PayloadHash),
+            _ => None,
+        }
+    }
+}
+
+/// A source's `verification`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationIn {
+    /// `none`, `hmac_sha256`, `standard_webhooks`, `stripe`, `basic_auth`, `header_token`, or a
+    /// sender preset: `github` (`x-hub-signature-256`, `sha256=`, hex) or `shopify`
+    /// (`x-shopify-hmac-sha256`, base64).
+    #[serde(rename = "type")]
+    pub kind: OneOf<VerificationType>,
+    /// `hmac_sha256`: the signature header; `header_token`: the header holding the token.
+    pub header: Option<Line<HEADER_NAME_CHARS_MAX>>,
+    /// `hmac_sha256`: text before the signature, e.g. `sha256=`.
+    pub prefix: Option<Line<64>>,
+    /// `hmac_sha256`: `hex` (default) or `base64`.
+    pub encoding: Option<OneOf<Base64Encoding>>,
+    /// The vault secret (its `secret_key` name) holding the HMAC key, the `whsec_…` secret, the
+    /// Stripe endpoint secret or the token.
+    pub secret_key: Option<Line<SECRET_NAME_CHARS_MAX>>,
+    /// `standard_webhooks`, `stripe`: accepted clock difference in seconds (default 300).
+    pub tolerance_seconds: Option<Int<1, TOLERANCE_SECONDS_MAX>>,
+    /// `basic_auth`: the user name.
+    pub username: Option<Line<NAME_CHARS_MAX>>,
+    /// `basic_auth`: the vault secret holding the password.
+    pub password_secret_key: Option<Line<SECRET_NAME_CHARS_MAX>>,
+}
+
+/// A source's `dedup`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DedupIn {
+    /// `header` (a header's value), `body_field` (a path in the JSON body) or `payload_hash`.
+    pub by: OneOf<DedupByName>,
+    /// The header name or body path (not for `payload_hash`).
+    pub key: Option<Line<PATH_CHARS_MAX>>,
+    /// How long a key marks repeats, in seconds (1 to 2,592,000).
+    pub window_seconds: Int<1, DEDUP_WINDOW_SECONDS_MAX>,
+}
+
+/// A source's `event_type_from`: exactly one of the three.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TypeFromIn {
+    /// A header whose value is the type (`x-github-event`).
+    pub header: Option<Line<HEADER_NAME_CHARS_MAX>>,
+    /// A path in the JSON body (`type`, `data.kind`).
+    pub body_field: Option<Line<PATH_CHARS_MAX>>,
+    /// A fixed type for every event of the source.
+    pub fixed: Option<Line<EVENT_TYPE_CHARS_MAX>>,
+}
+
+/// `add_source`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSource {
+    /// Display name (not blank).
+    pub source_name: Line<NAME_CHARS_MAX>,
+    /// How requests are verified (default `{"type": "none"}`).
+    pub verification: Option<VerificationIn>,
+    /// Addresses allowed to send (`203.0.113.0/24`, `2001:db8::1`); empty or absent: any.
+    pub ip_allow_cidrs: Option<List<Line<64>, CIDRS_MAX>>,
+    /// Repeats of one delivery within a window are answered `duplicate: true` and not routed.
+    pub dedup: Option<DedupIn>,
+    /// Where the event type comes from (default: no type).
+    pub event_type_from: Option<TypeFromIn>,
+    /// The status answered to an accepted request, 200–299 (default 202).
+    pub response_status_code: Option<Int<200, 299>>,
+    /// A JSON body answered to an accepted request instead of the default answer.
+    pub response_body: Option<JsonBody>,
+}
+
+/// `update_source` (absent fields keep their values; `dedup`, `event_type_from` and
+/// `response_body` given as `null` are removed).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSource {
+    /// The source's id.
+    pub source_uuid: Id,
+    /// Display name (not blank).
+    pub source_name: Option<Line<NAME_CHARS_MAX>>,
+    /// How requests are verified.
+    pub verification: Option<VerificationIn>,
+    /// Addresses allowed to send; `[]`: any.
+    pub ip_allow_cidrs: Option<List<Line<64>, CIDRS_MAX>>,
+    /// Dedup window; `null` removes it.
+    #[serde(default)]
+    pub dedup: Nullable<DedupIn>,
+    /// Event type extraction; `null` removes it.
+    #[serde(default)]
+    pub event_type_from: Nullable<TypeFromIn>,
+    /// The status answered to an accepted request, 200–299.
+    pub response_status_code: Option<Int<200, 299>>,
+    /// The body answered to an accepted request; `null` restores the default answer.
+    #[serde(default)]
+    pub response_body: Nullable<JsonBody>,
+}
+
+/// `get_source_details`, `delete_source`, `rotate_source_ingest_token`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceRef {
+    /// The source's id.
+    pub source_uuid: Id,
+}
+
+/// One condition of a subscription's `filter`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FilterIn {
+    /// A path under `event.body`, `event.headers`, `event.query`, `event.labels`,
+    /// `event.type`, `event.method`, `event.path` or `event.source_uuid`.
+    pub field: Line<PATH_CHARS_MAX>,
+    /// `eq`, `ne`, `lt`, `gt`, `lte`, `gte`, `in`, `contains` or `exists`.
+    pub operator: OneOf<ConditionOp>,
+    /// The value to compare with (for `exists`: `true`, the default, or `false`).
+    pub value: Option<Value>,
+}
+
+/// `add_subscription`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddSubscription {
+    /// Display name (not blank).
+    pub subscription_name: Line<NAME_CHARS_MAX>,
+    /// Only events of this source (absent: every source of the brand and `send_event`).
+    pub source_uuid: Option<Id>,
+    /// Type patterns with `*` wildcards (`order.*`); absent or empty: every type.
+    pub event_types: Option<List<Line<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>,
+    /// Conditions over the event, all of which must hold.
+    pub filter: Option<List<FilterIn, FILTERS_MAX>>,
+    /// A jq program mapping `{"event": …}` to the target's initial context (an object).
+    pub transform: Option<Text<{ crate::events::transform::TRANSFORM_CHARS_MAX }>>,
+    /// `webhook` (a webhook template), `workflow` or `debounce_schedule`.
+    pub schedule_to: OneOf<SubscriptionTarget>,
+    /// The webhook template, workflow or debounce schedule.
+    pub model_to_schedule_uuid: Id,
+    /// Start the execution this many seconds after the event (0 to 2,592,000; not with
+    /// `debounce_schedule`, whose window is its delay).
+    pub delay_seconds: Option<Int<0, DELAY_SECONDS_MAX>>,
+    /// Whether it routes events (default true).
+    pub enabled: Option<bool>,
+}
+
+/// `update_subscription` (absent fields keep their values; `source_uuid` and `transform` given
+/// as `null` are removed).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSubscription {
+    /// The subscription's id.
+    pub subscription_uuid: Id,
+    /// Display name (not blank).
+    pub subscription_name: Option<Line<NAME_CHARS_MAX>>,
+    /// Only events of this source; `null`: every source.
+    #[serde(default)]
+    pub source_uuid: Nullable<Id>,
+    /// Type patterns; `[]`: every type.
+    pub event_types: Option<List<Line<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>,
+    /// Conditions; `[]`: none.
+    pub filter: Option<List<FilterIn, FILTERS_MAX>>,
+    /// A jq program; `null` removes it.
+    #[serde(default)]
+    pub transform: Nullable<Text<{ crate::events::transform::TRANSFORM_CHARS_MAX }>>,
+    /// `webhook`, `workflow` or `debounce_schedule` (with `model_to_schedule_uuid`).
+    pub schedule_to: Option<OneOf<SubscriptionTarget>>,
+    /// The target's id.
+    pub model_to_schedule_uuid: Option<Id>,
+    /// Seconds between the event and the execution.
+    pub delay_seconds: Option<Int<0, DELAY_SECONDS_MAX>>,
+    /// Whether it routes events.
+    pub enabled: Option<bool>,
+}
+
+/// `get_subscription_details`, `delete_subscription`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRef {
+    /// The subscription's id.
+    pub subscription_uuid: Id,
+}
+
+/// `send_event`: an event the application publishes itself.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendEvent {
+    /// The event's type (`order.created`).
+    pub event_type: Line<EVENT_TYPE_CHARS_MAX>,
+    /// The event's body (any JSON).
+    pub payload: Option<JsonBody>,
+    /// Labels, read by filters as `event.labels.<name>`.
+    pub labels: Option<Context>,
+    /// The caller's id for the event: a second `send_event` with the same `event_id` is
+    /// answered with the first event's `event_uuid` and `duplicate: true`, and not routed.
+    pub event_id: Option<Line<NAME_CHARS_MAX>>,
+}
+
+/// `get_events_paginated`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// 1-based page number (default 1); newest first.
+    pub page: Option<Int<1, PAGE_MAX>>,
+    /// Only this source's events.
+    pub source_uuid: Option<Id>,
+    /// Only events whose type matches this pattern (`*` wildcards).
+    pub event_type: Option<Line<EVENT_TYPE_CHARS_MAX>>,
+    /// `accepted`, `rejected` or `duplicate`.
+    pub filter_status: Option<OneOf<EventStatus>>,
+    /// Received at or after this instant (RFC 3339).
+    pub from: Option<InstantText>,
+    /// Received before this instant (RFC 3339).
+    pub to: Option<InstantText>,
+}
+
+/// `get_event_details`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventRefIn {
+    /// The event's id.
+    pub event_uuid: Id,
+}
+
+/// `replay_events`: route accepted events again, as new executions.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayEvents {
+    /// Events received at or after this instant (RFC 3339).
+    pub from: InstantText,
+    /// Events received before this instant (RFC 3339).
+    pub to: InstantText,
+    /// Only this source's events.
+    pub source_uuid: Option<Id>,
+    /// Only events whose type matches this pattern.
+    pub event_type: Option<Line<EVENT_TYPE_CHARS_MAX>>,
+    /// Only to this subscription (it need not be enabled); absent: every enabled subscription
+    /// that selects the event.
+    pub subscription_uuid: Option<Id>,
+    /// Executions created per second at most (default: as fast as the store takes them).
+    pub rate_per_second: Option<Int<1, 100_000>>,
+}
+
+/// `bulk_retry_executions`: re-run failed executions, as new executions.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRetry {
+    /// Executions created at or after this instant (RFC 3339; default: the oldest).
+    pub from: Option<InstantText>,
+    /// Executions created before this instant (RFC 3339; default: now).
+    pub to: Option<InstantText>,
+    /// Only executions this subscription created.
+    pub subscription_uuid: Option<Id>,
+    /// Only executions of this webhook template or workflow.
+    pub target_uuid: Option<Id>,
+    /// Executions created per second at most (default: as fast as the store takes them).
+    pub rate_per_second: Option<Int<1, 100_000>>,
+}
+
+/// `get_replay_job`, `cancel_replay_job`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRef {
+    /// The job's id.
+    pub job_uuid: Id,
+}
+
+fn not_blank(field: &str, s: &str) -> Result<String, ApiError> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(ApiError::invalid(field, "must not be blank"));
+    }
+    Ok(t.to_string())
+}
+
+fn header_name(field: &str, s: &str) -> Result<String, ApiError> {
+    let name = s.trim().to_ascii_lowercase();
+    if axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(ApiError::invalid(field, "not a valid HTTP header name"));
+    }
+    Ok(name)
+}
+
+/// Checks that a named vault secret exists (its value is read only when a request arrives).
+fn secret_named(cx: &Cx, field: &str, name: Option<&Line<SECRET_NAME_CHARS_MAX>>) -> Result<String, ApiError> {
+    let name = name.ok_or_else(|| ApiError::Missing(field.to_string()))?.0.trim().trim_start_matches('#').to_string();
+    if cx.app.store.find_secret(cx.brand.id, &name)?.is_none() {
+        return Err(ApiError::invalid(
+            field,
+            format!("no vault secret named {name:?}: add it with add_system_secret first"),
+        ));
+    }
+    Ok(name)
+}
+
+fn verification(cx: &Cx, v: Option<VerificationIn>) -> Result<SourceVerification, ApiError> {
+    let Some(v) = v else {
+        return Ok(SourceVerification {
+            kind: VerificationKind::None,
+            preset: None,
+            header: None,
+            prefix: None,
+            base64: false,
+            secret_key: None,
+            tolerance_seconds: TOLERANCE_SECONDS_DEFAULT,
+            username: None,
+            password_secret_key: None,
+        });
+    };
+    let (kind, preset, header, prefix, base64) = match v.kind.0 {
+        VerificationType::Github => (
+            VerificationKind::HmacSha256,
+            Some("github"),
+            Some("x-hub-signature-256".to_string()),
+            Some("sha256=".to_string()),
+            false,
+        ),
+        VerificationType::Shopify => {
+            (VerificationKind::HmacSha256, Some("shopify"), Some("x-shopify-hmac-sha256".to_string()), None, true)
+        }
+        VerificationType::Mode(k) => (
+            k,
+            None,
+            v.header.as_ref().map(|h| header_name("verification.header", &h.0)).transpose()?,
+            v.prefix.as_ref().map(|p| p.0.clone()).filter(|p| !p.is_empty()),
+            v.encoding.is_some_and(|e| e.0.0),
+        ),
+    };
+    let mut out = SourceVerification {
+        kind,
+        preset: preset.map(str::to_string),
+        header: None,
+        prefix: None,
+        base64: false,
+        secret_key: None,
+        tolerance_seconds: v.tolerance_seconds.map_or(TOLERANCE_SECONDS_DEFAULT, |t| t.get() as u32),
+        username: None,
+        password_secret_key: None,
+    };
+    match kind {
+        VerificationKind::None => {}
+        VerificationKind::HmacSha256 => {
+            out.header = Some(header.ok_or_else(|| ApiError::Missing("verification.header".into()))?);
+            out.prefix = prefix;
+            out.base64 = base64;
+            out.secret_key = Some(secret_named(cx, "verification.secret_key", v.secret_key.as_ref())?);
+        }
+        VerificationKind::StandardWebhooks | VerificationKind::Stripe => {
+            out.secret_key = Some(secret_named(cx, "verification.secret_key", v.secret_key.as_ref())?);
+        }
+        VerificationKind::HeaderToken => {
+            out.header = Some(header.ok_or_else(|| ApiError::Missing("verification.header".into()))?);
+            out.secret_key = Some(secret_named(cx, "verification.secret_key", v.secret_key.as_ref())?);
+        }
+        VerificationKind::BasicAuth => {
+            let user = v.username.as_ref().ok_or_else(|| ApiError::Missing("verification.username".into()))?;
+            if user.0.contains(':') || user.0.is_empty() {
+                return Err(ApiError::invalid("verification.username", "must be non-empty without ':' (RFC 7617)"));
+            }
+            out.username = Some(user.0.clone());
+            out.password_secret_key =
+                Some(secret_named(cx, "verification.password_secret_key", v.password_secret_key.as_ref())?);
+        }
+    }
+    Ok(out)
+}
+
+fn cidrs(list: Option<List<Line<64>, CIDRS_MAX>>) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    for (i, c) in list.map(|l| l.0).unwrap_or_default().into_iter().enumerate() {
+        let text = c.0.trim().to_string();
+        let parsed = Cidr::parse(&text).or_else(|| {
+            let ip: std::net::IpAddr = text.parse().ok()?;
+            Cidr::parse(&format!("{ip}/{}", if ip.is_ipv4() { 32 } else { 128 }))
+        });
+        if parsed.is_none() {
+            return Err(ApiError::invalid(
+                &format!("ip_allow_cidrs[{i}]"),
+                "not an address or range like 203.0.113.0/24",
+            ));
+        }
+        out.push(text);
+    }
+    Ok(out)
+}
+
+fn dedup(d: DedupIn) -> Result<Dedup, ApiError> {
+    let key = d.key.map(|k| k.0.trim().to_string()).filter(|k| !k.is_empty());
+    let by = match d.by.0 {
+        DedupByName::Header => {
+            DedupBy::Header(header_name("dedup.key", &key.ok_or_else(|| ApiError::Missing("dedup.key".into()))?)?)
+        }
+        DedupByName::BodyField => DedupBy::BodyField(key.ok_or_else(|| ApiError::Missing("dedup.key".into()))?),
+        DedupByName::PayloadHash => DedupBy::PayloadHash,
+    };
+    Ok(Dedup { by, window_seconds: d.window_seconds.get() as u32 })
+}
+
+fn type_from(t: TypeFromIn) -> Result<TypeFrom, ApiError> {
+    match (t.header, t.body_field, t.fixed) {
+        (Some(h), None, None) => Ok(TypeFrom::Header(header_name("event_type_from.header", &h.0)?)),
+        (None, Some(b), None) => Ok(TypeFrom::BodyField(not_blank("event_type_from.body_field", &b.0)?)),
+        (None, None, Some(f)) => Ok(TypeFrom::Fixed(not_blank("event_type_from.fixed", &f.0)?)),
+        _ => Err(ApiError::invalid("event_type_from", "give exactly one of header, body_field or fixed")),
+    }
+}
+
+/// A fresh ingest token: 192 random bits, URL-safe base64 (32 characters).
+fn new_token() -> Result<String, ApiError> {
+    use base64::Engine;
+    let mut raw = [0u8; TOKEN_BYTES];
+    getrandom::fill(&mut raw).map_err(|e| ApiError::Internal(format!("random: {e}")))?;
+    Ok(format!("src_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)))
+}
+
+/// SHA-256 of an ingest token: the key that finds its source.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn ingest_url(token: &str) -> String {
+    format!("/v1/ingest/{token}")
+}
+
+fn verification_view(v: &SourceVerification) -> Value {
+    let mut o = json!({"type": v.preset.clone().unwrap_or_else(|| v.kind.as_str().to_string())});
+    let m = o.as_object_mut().expect("object literal");
+    if v.preset.is_some() {
+        m.insert("mode".into(), json!(v.kind.as_str()));
+    }
+    if let Some(h) = &v.header {
+        m.insert("header".into(), json!(h));
+    }
+    if let Some(p) = &v.prefix {
+        m.insert("prefix".into(), json!(p));
+    }
+    if v.kind == VerificationKind::HmacSha256 {
+        m.insert("encoding".into(), json!(if v.base64 { "base64" } else { "hex" }));
+    }
+    if let Some(k) = &v.secret_key {
+        m.insert("secret_key".into(), json!(k));
+    }
+    if matches!(v.kind, VerificationKind::StandardWebhooks | VerificationKind::Stripe) {
+        m.insert("tolerance_seconds".into(), json!(v.tolerance_seconds));
+    }
+    if let Some(u) = &v.username {
+        m.insert("username".into(), json!(u));
+    }
+    if let Some(k) = &v.password_secret_key {
+        m.insert("password_secret_key".into(), json!(k));
+    }
+    o
+}
+
+fn source_item(s: &Source, tz_name: &str) -> Value {
+    json!({
+        "source_uuid": s.id.to_string(),
+        "source_name": s.name,
+        "verification": verification_view(&s.verification),
+        "ip_allow_cidrs": s.ip_allow_cidrs,
+        "dedup": s.dedup.as_ref().map(|d| match &d.by {
+            DedupBy::Header(h) => json!({"by": "header", "key": h, "window_seconds": d.window_seconds}),
+            DedupBy::BodyField(p) => json!({"by": "body_field", "key": p, "window_seconds": d.window_seconds}),
+            DedupBy::PayloadHash => json!({"by": "payload_hash", "window_seconds": d.window_seconds}),
+        }),
+        "event_type_from": s.event_type_from.as_ref().map(|t| match t {
+            TypeFrom::Header(h) => json!({"header": h}),
+            TypeFrom::BodyField(p) => json!({"body_field": p}),
+            TypeFrom::Fixed(f) => json!({"fixed": f}),
+        }),
+        "response_status_code": s.response_status_code,
+        "response_body": s.response_body,
+        "inserted_at": tz::format_in_zone(s.created_ms, tz_name),
+        "updated_at": tz::format_in_zone(s.updated_ms, tz_name),
+    })
+}
+
+fn load_source(cx: &Cx, id: Id) -> Result<Source, ApiError> {
+    cx.app.store.get_source(cx.brand.id, SourceId(id.0))?.ok_or(ApiError::NotFound("Source"))
+}
+
+/// The source's details with its ingest URL (the token opened from the vault).
+fn source_detail(cx: &Cx, s: &Source) -> Result<Value, ApiError> {
+    let token =
+        cx.app.vault.open_token(s.id, &s.token).map_err(|e| ApiError::Internal(format!("source {}: {e}", s.id)))?;
+    let mut v = source_item(s, &cx.brand.timezone);
+    v["ingest_url"] = json!(ingest_url(&token));
+    Ok(v)
+}
+
+pub async fn add_source(cx: Cx, i: AddSource) -> ApiResult {
+    let name = not_blank("source_name", &i.source_name.0)?;
+    let verification = verification(&cx, i.verification)?;
+    let id = SourceId::new();
+    let token = new_token()?;
+    let s = Source {
+        id,
+        brand: cx.brand.id,
+        name,
+        verification,
+        ip_allow_cidrs: cidrs(i.ip_allow_cidrs)?,
+        dedup: i.dedup.map(dedup).transpose()?,
+        event_type_from: i.event_type_from.map(type_from).transpose()?,
+        response_status_code: i.response_status_code.map_or(202, |c| c.get() as u16),
+        response_body: i.response_body.map(|b| b.0),
+        token: cx.app.vault.seal_token(id, &token),
+        token_hash: token_hash(&token),
+        created_ms: cx.now,
+        updated_ms: cx.now,
+    };
+    cx.app.store.create_source(s).await?;
+    ok(
+        json!({"success": true, "details": "Source added", "source_uuid": id.to_string(), "ingest_url": ingest_url(&token)}),
+    )
+}
+
+pub async fn list_sources(cx: Cx, i: PageQuery) -> ApiResult {
+    let page = i.number();
+    let items = cx.app.store.list_sources(cx.brand.id, page, cx.page_size)?;
+    let tz_name = cx.brand.timezone.clone();
+    paginated(items, page, cx.page_size, &tz_name, |s| source_item(s, &tz_name))
+}
+
+pub async fn source_details(cx: Cx, i: SourceRef) -> ApiResult {
+    let s = load_source(&cx, i.source_uuid)?;
+    ok(json!({"success": true, "data": source_detail(&cx, &s)?}))
+}
+
+pub async fn update_source(cx: Cx, i: UpdateSource) -> ApiResult {
+    let current = load_source(&cx, i.source_uuid)?;
+    let name = i.source_name.map(|n| not_blank("source_name", &n.0)).transpose()?;
+    let verification = i.verification.map(|v| verification(&cx, Some(v))).transpose()?;
+    let allow = i.ip_allow_cidrs.map(|l| cidrs(Some(l))).transpose()?;
+    let dedup = match i.dedup {
+        Nullable::Absent => None,
+        Nullable::Null => Some(None),
+        Nullable::Value(d) => Some(Some(dedup(d)?)),
+    };
+    let type_from = match i.event_type_from {
+        Nullable::Absent => None,
+        Nullable::Null => Some(None),
+        Nullable::Value(t) => Some(Some(type_from(t)?)),
+    };
+    let body = match i.response_body {
+        Nullable::Absent => None,
+        Nullable::Null => Some(None),
+        Nullable::Value(b) => Some(Some(b.0)),
+    };
+    let status = i.response_status_code.map(|c| c.get() as u16);
+    let s = cx
+        .app
+        .store
+        .update_source(cx.brand.id, current.id, cx.now, move |s| {
+            if let Some(n) = name {
+                s.name = n;
+            }
+            if let Some(v) = verification {
+                s.verification = v;
+            }
+            if let Some(a) = allow {
+                s.ip_allow_cidrs = a;
+            }
+            if let Some(d) = dedup {
+                s.dedup = d;
+            }
+            if let Some(t) = type_from {
+                s.event_type_from = t;
+            }
+            if let Some(b) = body {
+                s.response_body = b;
+            }
+            if let Some(c) = status {
+                s.response_status_code = c;
+            }
+            Ok(())
+        })
+        .await?;
+    ok(json!({"success": true, "details": "Source updated", "source_uuid": s.id.to_string()}))
+}
+
+pub async fn rotate_token(cx: Cx, i: SourceRef) -> ApiResult {
+    let current = load_source(&cx, i.source_uuid)?;
+    let token = new_token()?;
+    let sealed = cx.app.vault.seal_token(current.id, &token);
+    let hash = token_hash(&token);
+    cx.app
+        .store
+        .update_source(cx.brand.id, current.id, cx.now, move |s| {
+            s.token = sealed;
+            s.token_hash = hash;
+            Ok(())
+        })
+        .await?;
+    ok(json!({
+        "success": true,
+        "details": "Ingest token rotated; the previous ingest URL answers 404 from now on",
+        "source_uuid": current.id.to_string(),
+        "ingest_url": ingest_url(&token),
+    }))
+}
+
+pub async fn delete_source(cx: Cx, i: SourceRef) -> ApiResult {
+    let id = SourceId(i.source_uuid.0);
+    cx.app.store.delete_source(cx.brand.id, id).await?;
+    ok(json!({"success": true, "details": "Source deleted", "source_uuid": id.to_string()}))
+}
+
+// ---- subscriptions ----
+
+fn filter(list: Option<List<FilterIn, FILTERS_MAX>>) -> Result<Vec<Condition>, ApiError> {
+    let mut out = Vec::new();
+    for (i, f) in list.map(|l| l.0).unwrap_or_default().into_iter().enumerate() {
+        let field = crate::workflow::condition::field_path(&f.field.0).to_string();
+        let rooted = FILTER_ROOTS.iter().any(|r| field == *r || field.starts_with(&format!("{r}.")));
+        if !rooted {
+            return Err(ApiError::invalid(
+                &format!("filter[{i}].field"),
+                format!("must start with one of {}", FILTER_ROOTS.join(", ")),
+            ));
+        }
+        let value = match (f.operator.0, f.value) {
+            (ConditionOp::Exists, None) => Value::Bool(true),
+            (ConditionOp::Exists, Some(v @ Value::Bool(_))) => v,
+            (ConditionOp::Exists, Some(_)) => {
+                return Err(ApiError::invalid(&format!("filter[{i}].value"), "exists takes true or false"));
+            }
+            (_, None) => return Err(ApiError::Missing(format!("filter[{i}].value"))),
+            (_, Some(v)) => v,
+        };
+        out.push(Condition { field, operator: f.operator.0, value });
+    }
+    Ok(out)
+}
+
+fn event_types(list: Option<List<Line<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>) -> Result<Vec<String>, ApiError> {
+    let mut out = Vec::new();
+    for (i, t) in list.map(|l| l.0).unwrap_or_default().into_iter().enumerate() {
+        out.push(not_blank(&format!("event_types[{i}]"), &t.0)?);
+    }
+    Ok(out)
+}
+
+fn transform(t: Option<String>) -> Result<Option<String>, ApiError> {
+    match t {
+        None => Ok(None),
+        Some(src) if src.trim().is_empty() => Ok(None),
+        Some(src) => {
+            crate::events::transform::compile(&src).map_err(|e| ApiError::invalid("transform", e.to_string()))?;
+            Ok(Some(src))
+        }
+    }
+}
+
+/// Checks the target exists in the brand and fits the target kind.
+fn check_target(cx: &Cx, target: SubscriptionTarget, id: uuid::Uuid, delay: u32) -> Result<(), ApiError> {
+    let found = match target {
+        SubscriptionTarget::Webhook => cx.app.store.get_template(cx.brand.id, TemplateId(id))?.is_some(),
+        SubscriptionTarget::Workflow => cx.app.store.get_workflow(cx.brand.id, WorkflowId(id))?.is_some(),
+        SubscriptionTarget::DebounceSchedule => {
+            if delay > 0 {
+                return Err(ApiError::invalid(
+                    "delay_seconds",
+                    "a debounce_schedule target has no delay of its own: its debounce window is the delay",
+                ));
+            }
+            match cx.app.store.get_schedule(cx.brand.id, ScheduleId(id))? {
+                None => false,
+                Some(s) if !matches!(s.driver, crate::schedule::Driver::Debounce(_)) => {
+                    return Err(ApiError::invalid("model_to_schedule_uuid", "not a debounce schedule"));
+                }
+                Some(_) => true,
+            }
+        }
+    };
+    if !found {
+        return Err(ApiError::invalid(
+            "model_to_schedule_uuid",
+            format!("no {} with this id in this brand", target.as_str().replace('_', " ")),
+        ));
+    }
+    Ok(())
+}
+
+fn subscription_item(s: &Subscription, tz_name: &str) -> Value {
+    json!({
+        "subscription_uuid": s.id.to_string(),
+        "subscription_name": s.name,
+        "source_uuid": s.source.map(|x| x.to_string()),
+        "event_types": s.event_types,
+        "filter": s.filter.iter().map(|c| json!({"field": c.field, "operator": c.operator.as_str(), "value": c.value})).collect::<Vec<_>>(),
+        "transform": s.transform,
+        "schedule_to": s.target.as_str(),
+        "model_to_schedule_uuid": s.target_id.to_string(),
+        "delay_seconds": s.delay_seconds,
+        "enabled": s.enabled,
+        "inserted_at": tz::format_in_zone(s.created_ms, tz_name),
+        "updated_at": tz::format_in_zone(s.updated_ms, tz_name),
+    })
+}
+
+fn load_subscription(cx: &Cx, id: Id) -> Result<Subscription, ApiError> {
+    cx.app.store.get_subscription(cx.brand.id, SubscriptionId(id.0))?.ok_or(ApiError::NotFound("Subscription"))
+}
+
+pub async fn add_subscription(cx: Cx, i: AddSubscription) -> ApiResult {
+    let name = not_blank("subscription_name", &i.subscription_name.0)?;
+    let source = i.source_uuid.map(|s| SourceId(s.0));
+    if let Some(s) = source
+        && cx.app.store.get_source(cx.brand.id, s)?.is_none()
+    {
+        return Err(ApiError::invalid("source_uuid", "no source with this id in this brand"));
+    }
+    let delay = i.delay_seconds.map_or(0, |d| d.get() as u32);
+    check_target(&cx, i.schedule_to.0, i.model_to_schedule_uuid.0, delay)?;
+    let s = Subscription {
+        id: SubscriptionId::new(),
+        brand: cx.brand.id,
+        name,
+        source,
+        event_types: event_types(i.event_types)?,
+        filter: filter(i.filter)?,
+        transform: transform(i.transform.map(|t| t.0))?,
+        target: i.schedule_to.0,
+        target_id: i.model_to_schedule_uuid.0,
+        delay_seconds: delay,
+        enabled: i.enabled.unwrap_or(true),
+        created_ms: cx.now,
+        updated_ms: cx.now,
+    };
+    let s = cx.app.store.put_subscription(s).await?;
+    ok(json!({"success": true, "details": "Subscription added", "subscription_uuid": s.id.to_string()}))
+}
+
+pub async fn list_subscriptions(cx: Cx, i: PageQuery) -> ApiResult {
+    let page = i.number();
+    let items = cx.app.store.list_subscriptions(cx.brand.id, page, cx.page_size)?;
+    let tz_name = cx.brand.timezone.clone();
+    paginated(items, page, cx.page_size, &tz_name, |s| subscription_item(s, &tz_name))
+}
+
+pub async fn subscription_details(cx: Cx, i: SubscriptionRef) -> ApiResult {
+    let s = load_subscription(&cx, i.subscription_uuid)?;
+    ok(json!({"success": true, "data": subscription_item(&s, &cx.brand.timezone)}))
+}
+
+pub async fn update_subscription(cx: Cx, i: UpdateSubscription) -> ApiResult {
+    let mut s = load_subscription(&cx, i.subscription_uuid)?;
+    if let Some(n) = i.subscription_name {
+        s.name = not_blank("subscription_name", &n.0)?;
+    }
+    match i.source_uuid {
+        Nullable::Absent => {}
+        Nullable::Null => s.source = None,
+        Nullable::Value(id) => {
+            if cx.app.store.get_source(cx.brand.id, SourceId(id.0))?.is_none() {
+                return Err(ApiError::invalid("source_uuid", "no source with this id in this brand"));
+            }
+            s.source = Some(SourceId(id.0));
+        }
+    }
+    if i.event_types.is_some() {
+        s.event_types = event_types(i.event_types)?;
+    }
+    if i.filter.is_some() {
+        s.filter = filter(i.filter)?;
+    }
+    match i.transform {
+        Nullable::Absent => {}
+        Nullable::Null => s.transform = None,
+        Nullable::Value(t) => s.transform = transform(Some(t.0))?,
+    }
+    match (i.schedule_to, i.model_to_schedule_uuid) {
+        (Some(t), Some(id)) => {
+            s.target = t.0;
+            s.target_id = id.0;
+        }
+        (None, Some(id)) => s.target_id = id.0,
+        (Some(_), None) => return Err(ApiError::Missing("model_to_schedule_uuid".into())),
+        (None, None) => {}
+    }
+    if let Some(d) = i.delay_seconds {
+        s.delay_seconds = d.get() as u32;
+    }
+    if let Some(e) = i.enabled {
+        s.enabled = e;
+    }
+    check_target(&cx, s.target, s.target_id, s.delay_seconds)?;
+    let new = s.clone();
+    let s = cx
+        .app
+        .store
+        .update_subscription(cx.brand.id, s.id, cx.now, move |stored| {
+            let (created, id, brand) = (stored.created_ms, stored.id, stored.brand);
+            *stored = Subscription { created_ms: created, id, brand, ..new };
+            Ok(())
+        })
+        .await?;
+    ok(json!({"success": true, "details": "Subscription updated", "subscription_uuid": s.id.to_string()}))
+}
+
+pub async fn delete_subscription(cx: Cx, i: SubscriptionRef) -> ApiResult {
+    let id = SubscriptionId(i.subscription_uuid.0);
+    cx.app.store.delete_subscription(cx.brand.id, id).await?;
+    ok(json!({"success": true, "details": "Subscription deleted", "subscription_uuid": id.to_string()}))
+}
+
+// ---- routing ----
+
+/// A new execution of `sub`'s target for event `e` (after its delay).
+pub fn event_execution(
+    e: &Event,
+    sub: &Subscription,
+    context: Map<String, Value>,
+    now: Millis,
+    job: Option<JobId>,
+) -> Execution {
+    let kind = if sub.target == SubscriptionTarget::Workflow { TargetKind::Workflow } else { TargetKind::Webhook };
+    let mut x = Execution::manual(e.brand, None, (kind, sub.target_id), context, now);
+    x.trigger = Trigger::Event;
+    x.idempotency_key = event_idempotency_key(e.id, sub.id, job);
+    x.event = Some(EventRef { event: e.id, subscription: sub.id });
+    if sub.delay_seconds > 0 {
+        let at = now + i64::from(sub.delay_seconds) * 1000;
+        x.scheduled_ms = at;
+        x.due_ms = at;
+        x.next_attempt_ms = Some(at);
+    }
+    x
+}
+
+/// The initial context of each selected subscription: its transform's output, or the event
+/// context's object. Transforms run on the compute pool with `events.transform_budget_ms`
+/// each; a failing one is `Err(message)`.
+pub async fn contexts(
+    app: &App,
+    subs: &[Subscription],
+    ctx: &Value,
+) -> Result<Vec<Result<Map<String, Value>, String>>, ApiError> {
+    let plain = ctx.as_object().cloned().unwrap_or_default();
+    if subs.iter().all(|s| s.transform.is_none()) {
+        return Ok(subs.iter().map(|_| Ok(plain.clone())).collect());
+    }
+    let programs: Vec<Option<String>> = subs.iter().map(|s| s.transform.clone()).collect();
+    let budget_ms = app.live().events.transform_budget_ms;
+    let input = ctx.clone();
+    app.compute
+        .run(Lane::Change, budget_ms * programs.len().max(1) as u64, move |_| {
+            programs
+                .iter()
+                .map(|p| match p {
+                    None => Ok(input.as_object().cloned().unwrap_or_default()),
+                    Some(src) => {
+                        let watch = crate::time::Stopwatch::start();
+                        let t = crate::events::transform::compile(src).map_err(|e| e.to_string())?;
+                        let mut spent = || watch.elapsed_secs() * 1000.0 > budget_ms as f64;
+                        match t.apply(&input, &mut spent).map_err(|e| e.to_string())? {
+                            Value::Object(m) => Ok(m),
+                            other => Err(format!("the transform gave {other}, not an object")),
+                        }
+                    }
+                })
+                .collect()
+        })
+        .await
+}
+
+/// What an event leads to: its routes, executions and debounce triggers.
+pub struct Routing {
+    pub routes: Vec<Route>,
+    pub executions: Vec<Execution>,
+    pub debounce: Vec<(usize, ScheduleId, Map<String, Value>)>,
+}
+
+/// Routes an event to `subs` (already selected): one route each, an execution for webhook and
+/// workflow targets, a trigger for debounce schedules.
+pub async fn plan_routes(
+    app: &App,
+    e: &Event,
+    subs: &[Subscription],
+    now: Millis,
+    job: Option<JobId>,
+) -> Result<Routing, ApiError> {
+    let ctx = route::context(e);
+    let contexts = contexts(app, subs, &ctx).await?;
+    let mut r = Routing { routes: Vec::new(), executions: Vec::new(), debounce: Vec::new() };
+    for (sub, context) in subs.iter().zip(contexts) {
+        let mut route =
+            Route { subscription: sub.id, outcome: RouteOutcome::Execution, execution: None, job, routed_ms: now };
+        match context {
+            Err(why) => route.outcome = RouteOutcome::TransformFailed(why),
+            Ok(context) => match sub.target {
+                SubscriptionTarget::DebounceSchedule => {
+                    if job.is_some() {
+                        route.outcome = RouteOutcome::TargetMissing("replays do not trigger debounce schedules".into());
+                    } else {
+                        route.outcome = RouteOutcome::DebounceTriggered;
+                        r.debounce.push((r.routes.len(), ScheduleId(sub.target_id), context));
+                    }
+                }
+                SubscriptionTarget::Webhook | SubscriptionTarget::Workflow => {
+                    let x = event_execution(e, sub, context, now, job);
+                    route.execution = Some(x.id);
+                    r.executions.push(x);
+                }
+            },
+        }
+        r.routes.push(route);
+    }
+    Ok(r)
+}
+
+/// Selects, plans and stores an arriving event (with its dedup check), then dispatches what it
+/// created. The event is durable, with all its routing, before this returns.
+pub async fn route_event(
+    app: &Arc<App>,
+    mut event: Event,
+    dedup: Option<DedupWrite>,
+    now: Millis,
+) -> Result<Recorded, ApiError> {
+    let subs: Vec<Subscription> = if event.status == EventStatus::Accepted {
+        let ctx = route::context(&event);
+        app.store.brand_subscriptions(event.brand)?.into_iter().filter(|s| route::selects(s, &event, &ctx)).collect()
+    } else {
+        Vec::new()
+    };
+    let routing = plan_routes(app, &event, &subs, now, None).await?;
+    event.routes = routing.routes;
+    let source = event.source;
+    let recorded = app
+        .store
+        .record_event(EventWrite { event, dedup, executions: routing.executions, debounce: routing.debounce, now })
+        .await?;
+    match &recorded {
+        Recorded::Accepted { event, executions, debounced } => {
+            app.metrics
+                .observe_event(source, if event.status == EventStatus::Rejected { "rejected" } else { "accepted" });
+            for x in executions {
+                if let Some(r) = x.event {
+                    app.metrics.observe_event_executions(r.subscription, 1);
+                }
+                app.dispatch(x.clone()).await;
+            }
+            for s in debounced {
+                app.scheduler.arm(event.brand, *s).await;
+            }
+        }
+        Recorded::Duplicate { .. } => app.metrics.observe_event(source, "duplicate"),
+    }
+    Ok(recorded)
+}
+
+pub async fn send_event(cx: Cx, i: SendEvent) -> ApiResult {
+    let ty = not_blank("event_type", &i.event_type.0)?;
+    let event_id = i.event_id.map(|e| not_blank("event_id", &e.0)).transpose()?;
+    let (id, duplicate, executions) =
+        publish(&cx.app, &cx.brand.id, ty, i.payload.map(|p| p.0), i.labels.map(|l| l.0), event_id, cx.now).await?;
+    ok(json!({
+        "success": true,
+        "details": if duplicate { "Duplicate event: already received with this event_id" } else { "Event accepted" },
+        "event_uuid": id.to_string(),
+        "duplicate": duplicate,
+        "executions_created": executions,
+    }))
+}
+
+/// `send_event` and the Hook0 dialect's `POST /api/v1/events`: (event id, duplicate?, executions).
+pub async fn publish(
+    app: &Arc<App>,
+    brand: &crate::model::BrandId,
+    event_type: String,
+    payload: Option<Value>,
+    labels: Option<Map<String, Value>>,
+    event_id: Option<String>,
+    now: Millis,
+) -> Result<(EventId, bool, usize), ApiError> {
+    let event = Event {
+        id: EventId::new(),
+        brand: *brand,
+        source: None,
+        status: EventStatus::Accepted,
+        reason: None,
+        event_type: Some(event_type),
+        dedup_key: event_id.clone(),
+        duplicate_of: None,
+        method: String::new(),
+        path: String::new(),
+        query: Map::new(),
+        headers: Map::new(),
+        body: payload.unwrap_or(Value::Null),
+        body_encoding: BodyEncoding::Json,
+        client_ip: None,
+        labels: labels.unwrap_or_default(),
+        received_ms: now,
+        routes: Vec::new(),
+    };
+    let dedup = event_id.map(|key| DedupWrite { scope: SEND_EVENT_SCOPE, key, window_ms: i64::MAX });
+    Ok(match route_event(app, event, dedup, now).await? {
+        Recorded::Accepted { event, executions, .. } => (event.id, false, executions.len()),
+        Recorded::Duplicate { first, .. } => (first, true, 0),
+    })
+}
+
+// ---- the event log ----
+
+fn query_time(t: Option<&InstantText>, name: &str) -> Result<Option<i64>, ApiError> {
+    t.map(|s| crate::schedule::clocked::parse_instant(&s.0, "UTC").map_err(|why| ApiError::invalid(name, why)))
+        .transpose()
+}
+
+/// One event in a list.
+pub fn event_item(e: &Event) -> Value {
+    json!({
+        "event_uuid": e.id.to_string(),
+        "source_uuid": e.source.map(|s| s.to_string()),
+        "event_type": e.event_type,
+        "status": e.status.as_str(),
+        "reason": e.reason,
+        "duplicate_of": e.duplicate_of.map(|d| d.to_string()),
+        "event_id": e.dedup_key,
+        "received_at": format_utc(e.received_ms),
+        "routes": e.routes.len(),
+        "executions": e.routes.iter().filter(|r| r.execution.is_some()).count(),
+    })
+}
+
+pub async fn list_events(cx: Cx, i: EventsQuery) -> ApiResult {
+    let page = page_number(i.page);
+    let filter = EventFilter {
+        source: i.source_uuid.map(|s| SourceId(s.0)),
+        event_type: i.event_type.map(|t| t.0),
+        status: i.filter_status.map(|s| s.0),
+        from_ms: query_time(i.from.as_ref(), "from")?,
+        to_ms: query_time(i.to.as_ref(), "to")?,
+    };
+    let items = cx.app.store.list_events(cx.brand.id, &filter, page, cx.page_size)?;
+    paginated(items, page, cx.page_size, &cx.brand.timezone, event_item)
+}
+
+/// An event with the request as received and each route with its execution's status.
+pub fn event_detail(app: &App, e: &Event, tz_name: &str) -> Result<Value, ApiError> {
+    let ids: Vec<ExecutionId> = e.routes.iter().filter_map(|r| r.execution).collect();
+    let execs = app.store.executions_by_id(e.brand, &ids)?;
+    let status_of = |id: ExecutionId| {
+        ids.iter().position(|x| *x == id).and_then(|i| execs.get(i).cloned().flatten()).map(|x| x.status.as_str())
+    };
+    let mut v = event_item(e);
+    let m = v.as_object_mut().expect("object literal");
+    m.insert("inserted_at".into(), json!(tz::format_in_zone(e.received_ms, tz_name)));
+    m.insert(
+        "request".into(),
+        json!({
+            "method": e.method,
+            "path": e.path,
+            "query": e.query,
+            "headers": e.headers,
+            "body": e.body,
+            "body_encoding": e.body_encoding.as_str(),
+            "client_ip": e.client_ip,
+        }),
+    );
+    m.insert("labels".into(), Value::Object(e.labels.clone()));
+    m.insert(
+        "deliveries".into(),
+        Value::Array(
+            e.routes
+                .iter()
+                .map(|r| {
+                    json!({
+                        "subscription_uuid": r.subscription.to_string(),
+                        "outcome": r.outcome.kind(),
+                        "detail": r.outcome.detail(),
+                        "execution_uuid": r.execution.map(|x| x.to_string()),
+                        "execution_status": r.execution.and_then(status_of),
+                        "job_uuid": r.job.map(|j| j.to_string()),
+                        "routed_at": format_utc(r.routed_ms),
+                    })
+                })
+                .collect(),
+        ),
+    );
+    Ok(v)
+}
+
+pub async fn event_details(cx: Cx, i: EventRefIn) -> ApiResult {
+    let e = cx.app.store.get_event(cx.brand.id, EventId(i.event_uuid.0))?.ok_or(ApiError::NotFound("Event"))?;
+    ok(json!({"success": true, "data": event_detail(&cx.app, &e, &cx.brand.timezone)?}))
+}
+
+// ---- jobs ----
+
+fn job_view(j: &Job) -> Value {
+    let (kind, filter) = match &j.kind {
+        JobKind::Replay { source, event_type, from_ms, to_ms, subscription } => (
+            "replay",
+            json!({
+                "source_uuid": source.map(|s| s.to_string()),
+                "event_type": event_type,
+                "from": format_utc(*from_ms),
+                "to": format_utc(*to_ms),
+                "subscription_uuid": subscription.map(|s| s.to_string()),
+            }),
+        ),
+        JobKind::BulkRetry { subscription, target, from_ms, to_ms } => (
+            "bulk_retry",
+            json!({
+                "subscription_uuid": subscription.map(|s| s.to_string()),
+                "target_uuid": target.map(|t| t.to_string()),
+                "from": format_utc(*from_ms),
+                "to": format_utc(*to_ms),
+            }),
+        ),
+    };
+    json!({
+        "job_uuid": j.id.to_string(),
+        "kind": kind,
+        "status": j.status.as_str(),
+        "filter": filter,
+        "rate_per_second": j.rate_per_second,
+        "scanned": j.scanned,
+        "matched": j.matched,
+        "created": j.created,
+        "created_at": format_utc(j.created_ms),
+        "updated_at": format_utc(j.updated_ms),
+        "finished_at": j.finished_ms.map(format_utc),
+    })
+}
+
+fn new_job(cx: &Cx, kind: JobKind, rate: Option<Int<1, 100_000>>) -> Job {
+    Job {
+        id: JobId::new(),
+        brand: cx.brand.id,
+        kind,
+        rate_per_second: rate.map(|r| r.get() as u32),
+        status: JobStatus::Running,
+        cursor: None,
+        scanned: 0,
+        matched: 0,
+        created: 0,
+        created_ms: cx.now,
+        updated_ms: cx.now,
+        finished_ms: None,
+    }
+}
+
+async fn start_job(cx: &Cx, job: Job) -> ApiResult {
+    let job = cx.app.store.create_job(job).await?;
+    super::jobs::spawn(cx.app.clone(), job.clone());
+    ok(json!({"success": true, "details": "Job started", "job_uuid": job.id.to_string(), "data": job_view(&job)}))
+}
+
+pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
+    let from_ms = query_time(Some(&i.from), "from")?.unwrap_or(0);
+    let to_ms = query_time(Some(&i.to), "to")?.unwrap_or(0);
+    if to_ms <= from_ms {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
+    let source = i.source_uuid.map(|s| load_source(&cx, s)).transpose()?.map(|s| s.id);
+    let kind = JobKind::Replay { source, event_type: i.event_type.map(|t| t.0), from_ms, to_ms, subscription };
+    let job = new_job(&cx, kind, i.rate_per_second);
+    start_job(&cx, job).await
+}
+
+pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
+    let from_ms = query_time(i.from.as_ref(), "from")?.unwrap_or(0);
+    let to_ms = query_time(i.to.as_ref(), "to")?.unwrap_or(cx.now);
+    if to_ms <= from_ms {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
+    let kind = JobKind::BulkRetry { subscription, target: i.target_uuid.map(|t| t.0), from_ms, to_ms };
+    let job = new_job(&cx, kind, i.rate_per_second);
+    start_job(&cx, job).await
+}
+
+pub async fn job_details(cx: Cx, i: JobRef) -> ApiResult {
+    let j = cx.app.store.get_job(cx.brand.id, JobId(i.job_uuid.0))?.ok_or(ApiError::NotFound("Job"))?;
+    ok(json!({"success": true, "data": job_view(&j)}))
+}
+
+pub async fn cancel_job(cx: Cx, i: JobRef) -> ApiResult {
+    let j = cx.app.store.cancel_job(cx.brand.id, JobId(i.job_uuid.0), cx.now).await.map_err(|e| match e {
+        StoreError::State(m) => ApiError::conflict(m),
+        other => other.into(),
+    })?;
+    ok(json!({"success": true, "details": "Job cancelled", "job_uuid": j.id.to_string(), "data": job_view(&j)}))
+}

@@ -1,0 +1,583 @@
+//! Inbound events: sources (found by the SHA-256 of their ingest token), subscriptions, the
+//! event log, dedup windows, and replay / bulk-retry jobs.
+//!
+//! [`Store::record_event`] is the one write of an arriving event: the dedup check, the event
+//! with its routing, the executions it creates (`hw_evt_<event>_<subscription>`) and the
+//! debounce schedules it triggers are one operation of the writer, so they commit together or
+//! not at all: a crash can never leave an event stored but unrouted, or routed twice.
+//! [`Store::job_step`] commits a job's batch (new executions, the routes they add to their
+//! events) with the job's advanced cursor, so a restarted job continues after its last commit.
+
+use std::ops::Bound;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::{get, get_raw, put, put_raw, remove, scan_prefix};
+use crate::model::{
+    BrandId, Event, EventId, EventStatus, Execution, ExecutionId, ExecutionStatus, Job, JobId, JobStatus, Page, Route,
+    RouteOutcome, Schedule, ScheduleId, ScheduleStatus, Source, SourceId, Subscription, SubscriptionId,
+};
+use crate::schedule::Driver;
+use crate::schedule::debounce::TriggerOutcome;
+use crate::store::codec;
+use crate::store::tables::{
+    EVENT_DEDUP, EVENTS, EXECUTIONS, JOBS, RUNNING_JOBS, SCHEDULES, SOURCE_TOKENS, SOURCES, SUBSCRIPTIONS, key,
+};
+use crate::store::{Store, StoreError};
+use crate::time::Millis;
+
+/// The dedup scope of `send_event` (its events have no source).
+pub const SEND_EVENT_SCOPE: [u8; 16] = [0; 16];
+
+/// A dedup check to make with an event: same scope and key within the window → duplicate.
+#[derive(Debug, Clone)]
+pub struct DedupWrite {
+    /// The source id's bytes, or [`SEND_EVENT_SCOPE`].
+    pub scope: [u8; 16],
+    pub key: String,
+    /// How long the key marks repeats, in ms (`i64::MAX`: for as long as the event is kept).
+    pub window_ms: i64,
+}
+
+/// An arriving event with everything its routing creates.
+#[derive(Debug, Clone)]
+pub struct EventWrite {
+    pub event: Event,
+    pub dedup: Option<DedupWrite>,
+    pub executions: Vec<Execution>,
+    /// Debounce schedules to trigger: (index of the route in `event.routes`, schedule, the
+    /// context the fire will carry).
+    pub debounce: Vec<(usize, ScheduleId, Map<String, Value>)>,
+    pub now: Millis,
+}
+
+/// What [`Store::record_event`] stored.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// The event, its executions (to dispatch) and the debounce schedules it triggered (to
+    /// re-arm).
+    Accepted { event: Event, executions: Vec<Execution>, debounced: Vec<ScheduleId> },
+    /// A repeat within the dedup window: stored as `duplicate` of `first`, nothing routed.
+    Duplicate { event: Event, first: EventId },
+}
+
+/// A job's batch, committed with the job's new state.
+#[derive(Debug, Clone)]
+pub struct JobStep {
+    /// The job as it will be stored (cursor and counts advanced).
+    pub job: Job,
+    /// The cursor the batch was read from: the step commits only if it is still stored.
+    pub expected_cursor: Option<uuid::Uuid>,
+    pub executions: Vec<Execution>,
+    /// Routes a replay adds to its events.
+    pub routes: Vec<(EventId, Route)>,
+}
+
+/// Filters of the event log.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub source: Option<SourceId>,
+    pub event_type: Option<String>,
+    pub status: Option<EventStatus>,
+    pub from_ms: Option<Millis>,
+    pub to_ms: Option<Millis>,
+}
+
+impl EventFilter {
+    pub fn matches(&self, e: &Event) -> bool {
+        self.source.is_none_or(|s| e.source == Some(s))
+            && self.event_type.as_ref().is_none_or(|t| crate::events::route::type_matches(t, e.event_type.as_deref()))
+            && self.status.is_none_or(|s| e.status == s)
+            && self.from_ms.is_none_or(|f| e.received_ms >= f)
+            && self.to_ms.is_none_or(|t| e.received_ms < t)
+    }
+}
+
+fn bkey(brand: BrandId, id: &[u8; 16]) -> Vec<u8> {
+    key(&[brand.as_bytes(), id])
+}
+
+/// The smallest v7 id of millisecond `ms` (ids of later instants sort after it).
+fn v7_floor(ms: Millis) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..6].copy_from_slice(&(ms.clamp(0, (1 << 48) - 1) as u64).to_be_bytes()[2..]);
+    b
+}
+
+fn dedup_key(brand: BrandId, d: &DedupWrite) -> Vec<u8> {
+    key(&[brand.as_bytes(), &d.scope, &Sha256::digest(d.key.as_bytes())])
+}
+
+/// Triggers a debounce schedule inside the event's write; the outcome says why not, if not.
+fn trigger_debounce(
+    w: &redb::WriteTransaction,
+    brand: BrandId,
+    id: ScheduleId,
+    now: Millis,
+    context: Map<String, Value>,
+) -> Result<Result<(), String>, StoreError> {
+    let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+    let k = super::schedules::skey(brand, id);
+    let Some(mut s) = get::<Schedule>(&t, "schedules", &k)? else {
+        return Ok(Err("schedule not found (deleted?)".into()));
+    };
+    let Driver::Debounce(spec) = s.driver.clone() else {
+        return Ok(Err("not a debounce schedule".into()));
+    };
+    if s.status != ScheduleStatus::Active {
+        return Ok(Err(format!("schedule is {}", s.status.as_str())));
+    }
+    if let TriggerOutcome::FireAt(at) = spec.trigger(&mut s.debounce, now, Some(context)) {
+        s.next_fire_ms = Some(at);
+    }
+    s.version += 1;
+    s.updated_ms = now;
+    super::schedules::save(w, &mut t, &s)?;
+    Ok(Ok(()))
+}
+
+impl Store {
+    // ---- sources ----
+
+    /// Creates a source with its token index entry.
+    pub async fn create_source(&self, s: Source) -> Result<Source, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SOURCES).map_err(StoreError::from_db)?;
+            put(&mut t, &bkey(s.brand, s.id.as_bytes()), &s)?;
+            let mut tokens = w.open_table(SOURCE_TOKENS).map_err(StoreError::from_db)?;
+            put_raw(&mut tokens, &s.token_hash, &key(&[s.brand.as_bytes(), s.id.as_bytes()]))?;
+            Ok(s)
+        })
+        .await
+    }
+
+    pub fn get_source(&self, brand: BrandId, id: SourceId) -> Result<Option<Source>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SOURCES).map_err(StoreError::from_db)?;
+            get(&t, "sources", &bkey(brand, id.as_bytes()))
+        })
+    }
+
+    /// The source whose token has this SHA-256 (any brand: the token is the credential).
+    pub fn find_source_by_token(&self, hash: &[u8; 32]) -> Result<Option<Source>, StoreError> {
+        self.read(|r| {
+            let tokens = r.open_table(SOURCE_TOKENS).map_err(StoreError::from_db)?;
+            let Some(k) = get_raw(&tokens, hash)? else { return Ok(None) };
+            let t = r.open_table(SOURCES).map_err(StoreError::from_db)?;
+            get(&t, "sources", &k)
+        })
+    }
+
+    pub fn list_sources(&self, brand: BrandId, page: u64, per_page: u64) -> Result<Page<Source>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SOURCES).map_err(StoreError::from_db)?;
+            super::page_prefix(&t, "sources", brand.as_bytes(), page, per_page)
+        })
+    }
+
+    /// Every source of every brand (vault key rotation).
+    pub fn all_sources(&self) -> Result<Vec<Source>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SOURCES).map_err(StoreError::from_db)?;
+            super::all_prefix(&t, "sources", &[])
+        })
+    }
+
+    /// Read-modify-write of a source; a changed token moves its index entry.
+    pub async fn update_source(
+        &self,
+        brand: BrandId,
+        id: SourceId,
+        now: Millis,
+        f: impl FnOnce(&mut Source) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<Source, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SOURCES).map_err(StoreError::from_db)?;
+            let k = bkey(brand, id.as_bytes());
+            let mut s: Source = get(&t, "sources", &k)?.ok_or(StoreError::NotFound("Source"))?;
+            let old_hash = s.token_hash;
+            f(&mut s)?;
+            s.updated_ms = now;
+            put(&mut t, &k, &s)?;
+            if s.token_hash != old_hash {
+                let mut tokens = w.open_table(SOURCE_TOKENS).map_err(StoreError::from_db)?;
+                remove(&mut tokens, &old_hash)?;
+                put_raw(&mut tokens, &s.token_hash, &k)?;
+            }
+            Ok(s)
+        })
+        .await
+    }
+
+    /// Deletes a source; refused while a subscription names it.
+    pub async fn delete_source(&self, brand: BrandId, id: SourceId) -> Result<(), StoreError> {
+        self.write(move |w| {
+            let subs = w.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            let mut users = 0usize;
+            scan_prefix(&subs, brand.as_bytes(), |_, v| {
+                let s: Subscription = codec::decode("subscriptions", v)?;
+                users += usize::from(s.source == Some(id));
+                Ok(true)
+            })?;
+            if users > 0 {
+                return Err(StoreError::InUse { what: "Source", by: format!("{users} subscription(s)") });
+            }
+            let mut t = w.open_table(SOURCES).map_err(StoreError::from_db)?;
+            let k = bkey(brand, id.as_bytes());
+            let s: Source = get(&t, "sources", &k)?.ok_or(StoreError::NotFound("Source"))?;
+            let mut tokens = w.open_table(SOURCE_TOKENS).map_err(StoreError::from_db)?;
+            remove(&mut tokens, &s.token_hash)?;
+            remove(&mut t, &k)
+        })
+        .await
+    }
+
+    // ---- subscriptions ----
+
+    pub async fn put_subscription(&self, s: Subscription) -> Result<Subscription, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            put(&mut t, &bkey(s.brand, s.id.as_bytes()), &s)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    pub fn get_subscription(&self, brand: BrandId, id: SubscriptionId) -> Result<Option<Subscription>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            get(&t, "subscriptions", &bkey(brand, id.as_bytes()))
+        })
+    }
+
+    pub fn list_subscriptions(
+        &self,
+        brand: BrandId,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<Subscription>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            super::page_prefix(&t, "subscriptions", brand.as_bytes(), page, per_page)
+        })
+    }
+
+    /// Every subscription of a brand (routing).
+    pub fn brand_subscriptions(&self, brand: BrandId) -> Result<Vec<Subscription>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            super::all_prefix(&t, "subscriptions", brand.as_bytes())
+        })
+    }
+
+    /// Read-modify-write of a subscription.
+    pub async fn update_subscription(
+        &self,
+        brand: BrandId,
+        id: SubscriptionId,
+        now: Millis,
+        f: impl FnOnce(&mut Subscription) -> Result<(), StoreError> + Send + 'static,
+    ) -> Result<Subscription, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            let k = bkey(brand, id.as_bytes());
+            let mut s: Subscription = get(&t, "subscriptions", &k)?.ok_or(StoreError::NotFound("Subscription"))?;
+            f(&mut s)?;
+            s.updated_ms = now;
+            put(&mut t, &k, &s)?;
+            Ok(s)
+        })
+        .await
+    }
+
+    pub async fn delete_subscription(&self, brand: BrandId, id: SubscriptionId) -> Result<(), StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(SUBSCRIPTIONS).map_err(StoreError::from_db)?;
+            let k = bkey(brand, id.as_bytes());
+            if get_raw(&t, &k)?.is_none() {
+                return Err(StoreError::NotFound("Subscription"));
+            }
+            remove(&mut t, &k)
+        })
+        .await
+    }
+
+    // ---- events ----
+
+    /// Stores an arriving event with its routing, in one operation (see the module docs).
+    pub async fn record_event(&self, ew: EventWrite) -> Result<Recorded, StoreError> {
+        self.write(move |w| {
+            let EventWrite { mut event, dedup, executions, debounce, now } = ew;
+            let brand = event.brand;
+            if let Some(d) = &dedup {
+                let mut dt = w.open_table(EVENT_DEDUP).map_err(StoreError::from_db)?;
+                let dk = dedup_key(brand, d);
+                if let Some(v) = get_raw(&dt, &dk)?
+                    && v.len() == 24
+                {
+                    let first = EventId(codec::decode_id("event_dedup", &v[..16])?);
+                    let expires = i64::from_le_bytes(v[16..24].try_into().unwrap_or([0; 8]));
+                    if expires > now {
+                        event.status = EventStatus::Duplicate;
+                        event.duplicate_of = Some(first);
+                        event.routes.clear();
+                        let mut t = w.open_table(EVENTS).map_err(StoreError::from_db)?;
+                        put(&mut t, &bkey(brand, event.id.as_bytes()), &event)?;
+                        return Ok(Recorded::Duplicate { event, first });
+                    }
+                }
+                let mut v = event.id.as_bytes().to_vec();
+                v.extend_from_slice(&now.saturating_add(d.window_ms).to_le_bytes());
+                put_raw(&mut dt, &dk, &v)?;
+            }
+            let mut debounced = Vec::new();
+            for (route, schedule, context) in debounce {
+                match trigger_debounce(w, brand, schedule, now, context)? {
+                    Ok(()) => debounced.push(schedule),
+                    Err(why) => {
+                        if let Some(r) = event.routes.get_mut(route) {
+                            r.outcome = RouteOutcome::TargetMissing(why);
+                        }
+                    }
+                }
+            }
+            super::schedules::insert_executions(w, &executions)?;
+            let mut t = w.open_table(EVENTS).map_err(StoreError::from_db)?;
+            put(&mut t, &bkey(brand, event.id.as_bytes()), &event)?;
+            Ok(Recorded::Accepted { event, executions, debounced })
+        })
+        .await
+    }
+
+    pub fn get_event(&self, brand: BrandId, id: EventId) -> Result<Option<Event>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EVENTS).map_err(StoreError::from_db)?;
+            get(&t, "events", &bkey(brand, id.as_bytes()))
+        })
+    }
+
+    /// One page of a brand's events, newest first.
+    pub fn list_events(
+        &self,
+        brand: BrandId,
+        filter: &EventFilter,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page<Event>, StoreError> {
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
+        self.read(|r| {
+            let t = r.open_table(EVENTS).map_err(StoreError::from_db)?;
+            let lo = bkey(brand, &v7_floor(filter.from_ms.unwrap_or(0)));
+            let hi = match filter.to_ms {
+                Some(to) => bkey(brand, &v7_floor(to.saturating_add(1))),
+                None => bkey(brand, &[0xff; 16]),
+            };
+            let mut items = Vec::new();
+            let mut total = 0u64;
+            for entry in t
+                .range::<&[u8]>((Bound::Included(lo.as_slice()), Bound::Included(hi.as_slice())))
+                .map_err(StoreError::from_db)?
+                .rev()
+            {
+                let (_, v) = entry.map_err(StoreError::from_db)?;
+                let e: Event = codec::decode("events", v.value())?;
+                if !filter.matches(&e) {
+                    continue;
+                }
+                if total >= skip && (items.len() as u64) < per_page {
+                    items.push(e);
+                }
+                total += 1;
+            }
+            Ok(Page { items, total })
+        })
+    }
+
+    /// Up to `n` events of a brand after `cursor` (oldest first) received in `[from, to)`,
+    /// with the last id looked at (the next cursor) and how many were looked at.
+    pub fn events_after(
+        &self,
+        brand: BrandId,
+        cursor: Option<uuid::Uuid>,
+        from_ms: Millis,
+        to_ms: Millis,
+        n: usize,
+    ) -> Result<(Vec<Event>, Option<uuid::Uuid>, u64), StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EVENTS).map_err(StoreError::from_db)?;
+            let lo = match cursor {
+                Some(c) => Bound::Excluded(bkey(brand, c.as_bytes())),
+                None => Bound::Included(bkey(brand, &v7_floor(from_ms))),
+            };
+            let hi = Bound::Excluded(bkey(brand, &v7_floor(to_ms.saturating_add(1))));
+            let mut out = Vec::new();
+            let mut last = cursor;
+            let mut scanned = 0u64;
+            for entry in t
+                .range::<&[u8]>((lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice)))
+                .map_err(StoreError::from_db)?
+            {
+                let (k, v) = entry.map_err(StoreError::from_db)?;
+                last = Some(codec::decode_id("events", &k.value()[16..32])?);
+                scanned += 1;
+                let e: Event = codec::decode("events", v.value())?;
+                if e.received_ms >= from_ms && e.received_ms < to_ms {
+                    out.push(e);
+                }
+                if out.len() >= n || scanned >= 4 * n as u64 {
+                    break;
+                }
+            }
+            Ok((out, last, scanned))
+        })
+    }
+
+    /// Up to `n` failed executions of a brand after `cursor` (oldest first), with the next
+    /// cursor and how many records were looked at.
+    pub fn failed_executions_after(
+        &self,
+        brand: BrandId,
+        cursor: Option<uuid::Uuid>,
+        n: usize,
+        keep: impl Fn(&Execution) -> bool,
+    ) -> Result<(Vec<Execution>, Option<uuid::Uuid>, u64), StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            let lo = match cursor {
+                Some(c) => Bound::Excluded(bkey(brand, c.as_bytes())),
+                None => Bound::Included(bkey(brand, &[0; 16])),
+            };
+            let hi = Bound::Included(bkey(brand, &[0xff; 16]));
+            let mut out = Vec::new();
+            let mut last = cursor;
+            let mut scanned = 0u64;
+            for entry in t
+                .range::<&[u8]>((lo.as_ref().map(Vec::as_slice), hi.as_ref().map(Vec::as_slice)))
+                .map_err(StoreError::from_db)?
+            {
+                let (k, v) = entry.map_err(StoreError::from_db)?;
+                last = Some(codec::decode_id("executions", &k.value()[16..32])?);
+                scanned += 1;
+                let e: Execution = codec::decode("executions", v.value())?;
+                if e.status == ExecutionStatus::Failed && e.step.is_none() && keep(&e) {
+                    out.push(e);
+                }
+                if out.len() >= n || scanned >= 4 * n as u64 {
+                    break;
+                }
+            }
+            Ok((out, last, scanned))
+        })
+    }
+
+    // ---- jobs ----
+
+    pub async fn create_job(&self, j: Job) -> Result<Job, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(JOBS).map_err(StoreError::from_db)?;
+            put(&mut t, &bkey(j.brand, j.id.as_bytes()), &j)?;
+            if j.status == JobStatus::Running {
+                let mut running = w.open_table(RUNNING_JOBS).map_err(StoreError::from_db)?;
+                put_raw(&mut running, j.id.as_bytes(), j.brand.as_bytes())?;
+            }
+            Ok(j)
+        })
+        .await
+    }
+
+    pub fn get_job(&self, brand: BrandId, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(JOBS).map_err(StoreError::from_db)?;
+            get(&t, "jobs", &bkey(brand, id.as_bytes()))
+        })
+    }
+
+    /// Every running job (resumed on start).
+    pub fn running_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        self.read(|r| {
+            let running = r.open_table(RUNNING_JOBS).map_err(StoreError::from_db)?;
+            let t = r.open_table(JOBS).map_err(StoreError::from_db)?;
+            let mut out = Vec::new();
+            scan_prefix(&running, &[], |k, v| {
+                if let Some(j) = get::<Job>(&t, "jobs", &key(&[v, k]))? {
+                    out.push(j);
+                }
+                Ok(true)
+            })?;
+            Ok(out)
+        })
+    }
+
+    /// Commits a job's batch with its new state; `Ok(false)` (nothing written) when the job
+    /// was cancelled or advanced meanwhile.
+    pub async fn job_step(&self, step: JobStep) -> Result<bool, StoreError> {
+        self.write(move |w| {
+            let JobStep { job, expected_cursor, executions, routes } = step;
+            let mut t = w.open_table(JOBS).map_err(StoreError::from_db)?;
+            let k = bkey(job.brand, job.id.as_bytes());
+            let stored: Job = get(&t, "jobs", &k)?.ok_or(StoreError::NotFound("Job"))?;
+            if stored.status != JobStatus::Running || stored.cursor != expected_cursor {
+                return Ok(false);
+            }
+            super::schedules::insert_executions(w, &executions)?;
+            let mut et = w.open_table(EVENTS).map_err(StoreError::from_db)?;
+            for (event, route) in routes {
+                let ek = bkey(job.brand, event.as_bytes());
+                if let Some(mut e) = get::<Event>(&et, "events", &ek)? {
+                    e.routes.push(route);
+                    put(&mut et, &ek, &e)?;
+                }
+            }
+            put(&mut t, &k, &job)?;
+            if job.status != JobStatus::Running {
+                let mut running = w.open_table(RUNNING_JOBS).map_err(StoreError::from_db)?;
+                remove(&mut running, job.id.as_bytes())?;
+            }
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Cancels a running job; a finished one is a conflict.
+    pub async fn cancel_job(&self, brand: BrandId, id: JobId, now: Millis) -> Result<Job, StoreError> {
+        self.write(move |w| {
+            let mut t = w.open_table(JOBS).map_err(StoreError::from_db)?;
+            let k = bkey(brand, id.as_bytes());
+            let mut j: Job = get(&t, "jobs", &k)?.ok_or(StoreError::NotFound("Job"))?;
+            if j.status != JobStatus::Running {
+                return Err(StoreError::State(format!("The job is already {}", j.status.as_str())));
+            }
+            j.status = JobStatus::Cancelled;
+            j.finished_ms = Some(now);
+            j.updated_ms = now;
+            put(&mut t, &k, &j)?;
+            let mut running = w.open_table(RUNNING_JOBS).map_err(StoreError::from_db)?;
+            remove(&mut running, id.as_bytes())?;
+            Ok(j)
+        })
+        .await
+    }
+
+    /// The executions of one event, by id (event details).
+    pub fn executions_by_id(&self, brand: BrandId, ids: &[ExecutionId]) -> Result<Vec<Option<Execution>>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            ids.iter().map(|id| get(&t, "executions", &bkey(brand, id.as_bytes()))).collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v7_floor_orders_like_v7_ids() {
+        let id = uuid::Uuid::now_v7();
+        let ms = id.get_timestamp().map(|t| t.to_unix()).map(|(s, n)| s as i64 * 1000 + i64::from(n / 1_000_000));
+        let ms = ms.expect("v7 has a timestamp");
+        assert!(v7_floor(ms).as_slice() <= id.as_bytes().as_slice());
+        assert!(v7_floor(ms + 1).as_slice() > id.as_bytes().as_slice());
+    }
+}

@@ -1,0 +1,336 @@
+//! Inbound events (product.md §10) against the real binary: sources with their verification
+//! modes, the ingest URL, dedup, subscriptions with type patterns, filters and transforms,
+//! fan-out to webhooks, workflows and debounce schedules, `send_event`, the event log and
+//! tenancy.
+
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::receiver::Receiver;
+use crate::support::*;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A webhook template whose body carries the event's fields through `{{ event.… }}`.
+fn event_template(api: &Api, rx: &Receiver, body: Value) -> String {
+    let domain = api.add_domain(&rx.host());
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "event sink", "webhook_description": "events", "method": "POST", "path": "/sink",
+            "domain_uuid": domain, "retry_delay": 1, "retry_backoff_mode": "linear", "max_retries": 0,
+            "request_timeout_in_milliseconds": 2000, "request_body_json": body, "headers_json": {}, "query_params_json": {}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["webhook_uuid"].as_str().expect("webhook_uuid").to_string()
+}
+
+fn add_source(api: &Api, body: Value) -> (String, String) {
+    let r = api.post("add_source", body);
+    assert_eq!(r.status, 200, "{}", r.text);
+    (r.json["source_uuid"].as_str().expect("uuid").to_string(), r.json["ingest_url"].as_str().expect("url").to_string())
+}
+
+fn subscribe(api: &Api, body: Value) -> String {
+    let r = api.post("add_subscription", body);
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["subscription_uuid"].as_str().expect("subscription_uuid").to_string()
+}
+
+fn hmac_hex(key: &[u8], body: &[u8]) -> String {
+    let mut m = Hmac::<Sha256>::new_from_slice(key).expect("key");
+    m.update(body);
+    hex::encode(m.finalize().into_bytes())
+}
+
+fn ingest(api: &Api, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut rb = api.bare(reqwest::Method::POST, url).body(body.to_vec());
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    Api::send(rb)
+}
+
+fn event_details(api: &Api, id: &str) -> Value {
+    let r = api.post("get_event_details", json!({"event_uuid": id}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json["data"].clone()
+}
+
+#[test]
+fn a_signed_github_push_is_stored_routed_and_delivered_and_a_forged_one_is_refused_and_logged() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    api.add_secret("gh_secret", "It's a Secret to Everybody");
+    let template = event_template(
+        &api,
+        &rx,
+        json!({"ref": "{{ event.body.ref }}", "type": "{{ event.type }}", "id": "{{ event.uuid }}"}),
+    );
+    let (source, url) = add_source(
+        &api,
+        json!({"source_name": "GitHub", "verification": {"type": "github", "secret_key": "gh_secret"},
+            "event_type_from": {"header": "X-GitHub-Event"}}),
+    );
+    assert!(url.starts_with("/v1/ingest/src_") && url.len() >= "/v1/ingest/src_".len() + 32, "{url}");
+    subscribe(
+        &api,
+        json!({"subscription_name": "pushes", "source_uuid": source, "event_types": ["push"],
+            "schedule_to": "webhook", "model_to_schedule_uuid": template}),
+    );
+
+    let body = br#"{"ref":"refs/heads/main","commits":[1,2]}"#;
+    let sig = format!("sha256={}", hmac_hex(b"It's a Secret to Everybody", body));
+    let r = ingest(
+        &api,
+        &url,
+        &[("x-hub-signature-256", &sig), ("x-github-event", "push"), ("content-type", "application/json")],
+        body,
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    let event = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+    assert_eq!(r.json["duplicate"], false);
+
+    rx.wait_for(1, WAIT);
+    let got = rx.requests();
+    assert_eq!(got[0].json(), json!({"ref": "refs/heads/main", "type": "push", "id": event}));
+    let key = format!("hw_evt_{}_", event.replace('-', ""));
+    assert!(got[0].header("idempotency-key").is_some_and(|k| k.starts_with(&key)), "{:?}", got[0].headers);
+
+    // A forged signature: 401, recorded as rejected with its reason, never routed.
+    let r = ingest(&api, &url, &[("x-hub-signature-256", "sha256=00ff"), ("x-github-event", "push")], body);
+    assert_eq!(r.status, 401, "{}", r.text);
+    let rejected = r.json["event_uuid"].as_str().expect("rejected event_uuid").to_string();
+    let r = ingest(&api, &url, &[("x-github-event", "push")], body);
+    assert_eq!(r.status, 401, "{}", r.text);
+
+    let detail = event_details(&api, &event);
+    assert_eq!(detail["status"], "accepted");
+    assert_eq!(detail["event_type"], "push");
+    assert_eq!(detail["request"]["headers"]["x-hub-signature-256"], "[redacted]", "{detail}");
+    assert_eq!(detail["request"]["body"]["ref"], "refs/heads/main");
+    let deliveries = detail["deliveries"].as_array().expect("deliveries");
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0]["outcome"], "execution");
+    let execution = deliveries[0]["execution_uuid"].as_str().expect("execution").to_string();
+    wait_for("the execution to succeed", WAIT, || {
+        (event_details(&api, &event)["deliveries"][0]["execution_status"] == "succeeded").then_some(())
+    });
+    let x = api.post("get_execution_details", json!({"execution_uuid": execution}));
+    assert_eq!(x.json["data"]["trigger"], "event");
+    assert_eq!(x.json["data"]["event_uuid"], event.as_str());
+
+    let forged = event_details(&api, &rejected);
+    assert_eq!(forged["status"], "rejected");
+    assert_eq!(forged["reason"], "verification failed: signature does not match", "{forged}");
+    assert_eq!(forged["deliveries"], json!([]));
+    let log = api.get(&format!("get_events_paginated?source_uuid={source}&filter_status=rejected"));
+    assert_eq!(log.json["meta"]["total_count"], 2, "{}", log.text);
+    let accepted = api.get("get_events_paginated?filter_status=accepted");
+    assert_eq!(accepted.json["meta"]["total_count"], 1, "{}", accepted.text);
+    assert_eq!(rx.count(), 1, "refused requests are never delivered");
+    let metrics = d.metrics();
+    assert!(metrics.contains("hookwheel_events_total{outcome=\"accepted\"} 1"), "{metrics}");
+    assert!(metrics.contains("hookwheel_events_total{outcome=\"rejected\"} 2"), "{metrics}");
+    assert!(metrics.contains("hookwheel_event_executions_total 1"), "{metrics}");
+}
+
+#[test]
+fn repeats_within_the_dedup_window_are_one_event_and_answer_duplicate() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let template = event_template(&api, &rx, json!({"n": "{{ event.body.n }}"}));
+    let (_, url) = add_source(
+        &api,
+        json!({"source_name": "deduped", "dedup": {"by": "header", "key": "x-delivery", "window_seconds": 3600}}),
+    );
+    subscribe(&api, json!({"subscription_name": "all", "schedule_to": "webhook", "model_to_schedule_uuid": template}));
+    let first = ingest(&api, &url, &[("x-delivery", "d-1")], br#"{"n":1}"#);
+    assert_eq!(first.status, 202, "{}", first.text);
+    let again = ingest(&api, &url, &[("x-delivery", "d-1")], br#"{"n":1}"#);
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.json, json!({"success": true, "duplicate": true, "event_uuid": first.json["event_uuid"]}));
+    let other = ingest(&api, &url, &[("x-delivery", "d-2")], br#"{"n":2}"#);
+    assert_eq!(other.status, 202);
+    rx.wait_for(2, WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(rx.count(), 2, "the duplicate is not routed");
+    let dupes = api.get("get_events_paginated?filter_status=duplicate");
+    assert_eq!(dupes.json["meta"]["total_count"], 1);
+    assert_eq!(dupes.json["data"][0]["duplicate_of"], first.json["event_uuid"]);
+
+    // send_event is idempotent by event_id.
+    let a = api.post("send_event", json!({"event_type": "x", "payload": {"n": 3}, "event_id": "ext-1"}));
+    let b = api.post("send_event", json!({"event_type": "x", "payload": {"n": 3}, "event_id": "ext-1"}));
+    assert_eq!((a.json["duplicate"].clone(), b.json["duplicate"].clone()), (json!(false), json!(true)));
+    assert_eq!(a.json["event_uuid"], b.json["event_uuid"]);
+}
+
+#[test]
+fn subscriptions_select_by_wildcard_types_and_filters() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let template = event_template(&api, &rx, json!({"sub": "{{ sub }}", "id": "{{ event.body.id }}"}));
+    let add = |name: &str, types: Value, filter: Value| {
+        subscribe(
+            &api,
+            json!({"subscription_name": name, "event_types": types, "filter": filter, "schedule_to": "webhook",
+                "model_to_schedule_uuid": template, "transform": format!("{{sub: \"{name}\", event: .event}}")}),
+        )
+    };
+    add("orders", json!(["order.*"]), json!([]));
+    add("big", json!([]), json!([{"field": "event.body.total", "operator": "gt", "value": 100}]));
+    add(
+        "eu",
+        json!(["*"]),
+        json!([{"field": "event.labels.region", "operator": "in", "value": ["eu", "uk"]},
+        {"field": "event.body.tags", "operator": "contains", "value": "vip"}]),
+    );
+    add(
+        "no_coupon",
+        json!(["order.created"]),
+        json!([{"field": "event.body.coupon", "operator": "exists", "value": false}]),
+    );
+
+    let send = |id: &str, ty: &str, body: Value, labels: Value| {
+        let mut body = body;
+        body["id"] = json!(id);
+        let r = api.post("send_event", json!({"event_type": ty, "payload": body, "labels": labels}));
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json["executions_created"].as_u64().expect("count")
+    };
+    assert_eq!(send("e1", "order.created", json!({"total": 250, "tags": ["vip"]}), json!({"region": "eu"})), 4);
+    assert_eq!(send("e2", "order.item.added", json!({"total": "99.5", "coupon": "X"}), json!({})), 1);
+    assert_eq!(
+        send("e3", "user.created", json!({"note": "no total"}), json!({"region": "us"})),
+        0,
+        "a missing field never compares"
+    );
+    assert_eq!(send("e4", "user.created", json!({"total": 101, "tags": "vip"}), json!({"region": "uk"})), 2);
+    rx.wait_for(7, WAIT);
+    let mut seen: Vec<(String, String)> = rx
+        .requests()
+        .iter()
+        .map(|r| (r.json()["id"].as_str().unwrap_or("").into(), r.json()["sub"].as_str().unwrap_or("").into()))
+        .collect();
+    seen.sort();
+    let want: Vec<(String, String)> = [
+        ("e1", "big"),
+        ("e1", "eu"),
+        ("e1", "no_coupon"),
+        ("e1", "orders"),
+        ("e2", "orders"),
+        ("e4", "big"),
+        ("e4", "eu"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn another_brands_sources_subscriptions_and_events_are_404() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let other = d.new_brand("other", None);
+    let them = api.as_brand(&other.brand, &other.key);
+    let (source, url) = add_source(&api, json!({"source_name": "mine"}));
+    let r = ingest(&api, &url, &[], br#"{"a":1}"#);
+    let event = r.json["event_uuid"].as_str().expect("event").to_string();
+    for (action, body) in [
+        ("get_source_details", json!({"source_uuid": source})),
+        ("update_source", json!({"source_uuid": source, "source_name": "x"})),
+        ("rotate_source_ingest_token", json!({"source_uuid": source})),
+        ("delete_source", json!({"source_uuid": source})),
+        ("get_event_details", json!({"event_uuid": event})),
+    ] {
+        let r = them.post(action, body);
+        assert_eq!(r.status, 404, "{action}: {}", r.text);
+    }
+    // Their subscription may not name my source.
+    let r = them.post(
+        "add_subscription",
+        json!({"subscription_name": "x", "source_uuid": source, "schedule_to": "webhook",
+        "model_to_schedule_uuid": "0193a4e2-6a2b-7c4d-8e9f-2a3b4c5d6e71"}),
+    );
+    assert_invalid(&r, "source_uuid");
+    assert_eq!(them.get("get_events_paginated").json["meta"]["total_count"], 0);
+    // Rotating the token retires the old URL at once.
+    let r = api.post("rotate_source_ingest_token", json!({"source_uuid": source}));
+    let new_url = r.json["ingest_url"].as_str().expect("url").to_string();
+    assert_ne!(new_url, url);
+    assert_eq!(ingest(&api, &url, &[], b"{}").status, 404);
+    assert_eq!(ingest(&api, &new_url, &[], b"{}").status, 202);
+    let detail = api.post("get_source_details", json!({"source_uuid": source}));
+    assert_eq!(detail.json["data"]["ingest_url"], new_url.as_str());
+}
+
+#[test]
+fn a_standard_webhooks_and_a_basic_auth_source_verify_and_refuse() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let secret =
+        format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(b"0123456789abcdef0123456789abcdef"));
+    api.add_secret("sw", &secret);
+    api.add_secret("pw", "opensesame");
+    let (_, sw_url) = add_source(
+        &api,
+        json!({"source_name": "sw", "verification": {"type": "standard_webhooks", "secret_key": "sw"}}),
+    );
+    let (_, basic_url) = add_source(
+        &api,
+        json!({"source_name": "basic", "verification": {"type": "basic_auth", "username": "aladdin", "password_secret_key": "pw"},
+            "response_status_code": 200, "response_body": {"ok": true}}),
+    );
+    let body = br#"{"x":1}"#;
+    let sign = |ts: i64| {
+        let key = base64::engine::general_purpose::STANDARD.decode(secret.trim_start_matches("whsec_")).expect("b64");
+        let mut m = Hmac::<Sha256>::new_from_slice(&key).expect("key");
+        m.update(format!("msg_1.{ts}.").as_bytes());
+        m.update(body);
+        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(m.finalize().into_bytes()))
+    };
+    let now = unix_now_s();
+    let ok = ingest(
+        &api,
+        &sw_url,
+        &[("webhook-id", "msg_1"), ("webhook-timestamp", &now.to_string()), ("webhook-signature", &sign(now))],
+        body,
+    );
+    assert_eq!(ok.status, 202, "{}", ok.text);
+    let stale_ts = now - 301;
+    let stale = ingest(
+        &api,
+        &sw_url,
+        &[
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &stale_ts.to_string()),
+            ("webhook-signature", &sign(stale_ts)),
+        ],
+        body,
+    );
+    assert_eq!(stale.status, 401, "{}", stale.text);
+    let reason = event_details(&api, stale.json["event_uuid"].as_str().expect("id"))["reason"].clone();
+    assert_eq!(reason, "verification failed: timestamp outside the tolerance");
+
+    let good = ingest(&api, &basic_url, &[("authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l")], b"a=1");
+    assert_eq!((good.status, good.json.clone()), (200, json!({"ok": true})), "{}", good.text);
+    let bad = ingest(&api, &basic_url, &[("authorization", "Basic YWxhZGRpbjpvcGVu")], b"a=1");
+    assert_eq!(bad.status, 401);
+    let log = api.get("get_events_paginated?filter_status=accepted");
+    assert_eq!(log.json["meta"]["total_count"], 2, "{}", log.text);
+    let basic = &log.json["data"][0];
+    let detail = event_details(&api, basic["event_uuid"].as_str().expect("id"));
+    assert_eq!(detail["request"]["headers"]["authorization"], "[redacted]");
+    assert_eq!(
+        (detail["request"]["body"].clone(), detail["request"]["body_encoding"].clone()),
+        (json!("a=1"), json!("text"))
+    );
+}
