@@ -207,6 +207,80 @@ struct Fixture {
     workflow: Workflow,
     run: Run,
     plan: ApprovalPlan,
+    source: Source,
+    spare_source: Source,
+    subscription: Subscription,
+    debounce: Schedule,
+    job: Job,
+}
+
+fn source(brand: BrandId, n: u8) -> Source {
+    Source {
+        id: SourceId::new(),
+        brand,
+        name: "src".into(),
+        verification: SourceVerification {
+            kind: VerificationKind::None,
+            preset: None,
+            header: None,
+            prefix: None,
+            base64: false,
+            secret_key: None,
+            tolerance_seconds: 300,
+            username: None,
+            password_secret_key: None,
+        },
+        ip_allow_cidrs: Vec::new(),
+        dedup: None,
+        event_type_from: None,
+        response_status_code: 202,
+        response_body: None,
+        token: sealed(n),
+        token_hash: [n; 32],
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn subscription(brand: BrandId, source: SourceId, target: uuid::Uuid) -> Subscription {
+    Subscription {
+        id: SubscriptionId::new(),
+        brand,
+        name: "sub".into(),
+        source: Some(source),
+        event_types: Vec::new(),
+        filter: Vec::new(),
+        transform: None,
+        target: SubscriptionTarget::Webhook,
+        target_id: target,
+        delay_seconds: 0,
+        enabled: true,
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn event(brand: BrandId, source: SourceId) -> Event {
+    Event {
+        id: EventId::new(),
+        brand,
+        source: Some(source),
+        status: EventStatus::Accepted,
+        reason: None,
+        event_type: Some("t".into()),
+        dedup_key: Some("k".into()),
+        duplicate_of: None,
+        method: "POST".into(),
+        path: String::new(),
+        query: Map::new(),
+        headers: Map::new(),
+        body: json!({"a": 1}),
+        body_encoding: BodyEncoding::Json,
+        client_ip: None,
+        labels: Map::new(),
+        received_ms: 5_000,
+        routes: Vec::new(),
+    }
 }
 
 /// A finished visit of the workflow's first step, carried by `execution`, gated by `plan`.
@@ -327,6 +401,45 @@ async fn fixture(store: &Store) -> Fixture {
         .await
         .unwrap();
     prunable(store, brand, &workflow).await;
+    let source_rec = store.create_source(source(brand, 1)).await.unwrap();
+    let spare_source = store.create_source(source(brand, 2)).await.unwrap();
+    let subscription = store.put_subscription(subscription(brand, source_rec.id, main_template.id.0)).await.unwrap();
+    let mut debounce = self::schedule(brand, TargetKind::Webhook, main_template.id.0);
+    debounce.driver = Driver::Debounce(crate::schedule::debounce::DebounceSpec {
+        window_seconds: 5,
+        mode: crate::schedule::debounce::Mode::Trailing,
+        max_wait_seconds: None,
+    });
+    debounce.next_fire_ms = None;
+    let debounce = store.create_schedule(debounce).await.unwrap();
+    let old_event = event(brand, source_rec.id);
+    store
+        .record_event(EventWrite {
+            event: old_event,
+            dedup: Some(DedupWrite { scope: *source_rec.id.as_bytes(), key: "old".into(), window_ms: 1 }),
+            executions: Vec::new(),
+            debounce: Vec::new(),
+            now: 5_000,
+        })
+        .await
+        .unwrap();
+    let job = store
+        .create_job(Job {
+            id: JobId::new(),
+            brand,
+            kind: JobKind::Replay { source: None, event_type: None, from_ms: 0, to_ms: 10_000, subscription: None },
+            rate_per_second: None,
+            status: JobStatus::Running,
+            cursor: None,
+            scanned: 0,
+            matched: 0,
+            created: 0,
+            created_ms: 0,
+            updated_ms: 0,
+            finished_ms: None,
+        })
+        .await
+        .unwrap();
     store.spill(main_domain.id, brand, execution.id).await.unwrap();
     store.spill(spare_domain.id, brand, to_cancel.id).await.unwrap();
     Fixture {
@@ -344,6 +457,11 @@ async fn fixture(store: &Store) -> Fixture {
         workflow,
         run,
         plan,
+        source: source_rec,
+        spare_source,
+        subscription,
+        debounce,
+        job,
     }
 }
 
@@ -502,6 +620,121 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
     ops.push(op!("delete_schedule", [sc], |s| s.delete_schedule(b, sc.id).await));
     let stt = st.clone();
     ops.push(op!("delete_template", [stt], |s| s.delete_template(b, stt.id, 10).await));
+    let (src, ssrc, sub, deb, job) =
+        (f.source.clone(), f.spare_source.clone(), f.subscription.clone(), f.debounce.clone(), f.job.clone());
+    {
+        ops.push(op!("create_source", [], |s| s.create_source(source(b, 3)).await));
+    }
+    {
+        let src = src.clone();
+        ops.push(op!("update_source", [src], |s| s
+            .update_source(b, src.id, 6_000, |x| {
+                x.token_hash = [9; 32];
+                x.name = "renamed".into();
+                Ok(())
+            })
+            .await));
+    }
+    {
+        let src = src.clone();
+        let t = t.clone();
+        ops.push(op!("put_subscription", [src, t], |s| s.put_subscription(subscription(b, src.id, t.id.0)).await));
+    }
+    {
+        let sub = sub.clone();
+        ops.push(op!("update_subscription", [sub], |s| s
+            .update_subscription(b, sub.id, 6_000, |x| {
+                x.enabled = false;
+                Ok(())
+            })
+            .await));
+    }
+    {
+        let src = src.clone();
+        let sub = sub.clone();
+        let t = t.clone();
+        let deb = deb.clone();
+        ops.push(op!("record_event", [src, sub, t, deb], |s| {
+            let e = event(b, src.id);
+            let mut x = Execution::manual(b, None, (TargetKind::Webhook, t.id.0), Map::new(), 6_000);
+            x.event = Some(EventRef { event: e.id, subscription: sub.id });
+            let mut e = e;
+            e.routes = vec![
+                Route {
+                    subscription: sub.id,
+                    outcome: RouteOutcome::Execution,
+                    execution: Some(x.id),
+                    job: None,
+                    routed_ms: 6_000,
+                },
+                Route {
+                    subscription: sub.id,
+                    outcome: RouteOutcome::DebounceTriggered,
+                    execution: None,
+                    job: None,
+                    routed_ms: 6_000,
+                },
+            ];
+            s.record_event(EventWrite {
+                event: e,
+                dedup: Some(DedupWrite { scope: *src.id.as_bytes(), key: "new".into(), window_ms: 60_000 }),
+                executions: vec![x],
+                debounce: vec![(1, deb.id, Map::new())],
+                now: 6_000,
+            })
+            .await
+        }));
+    }
+    {
+        let job = job.clone();
+        let sub = sub.clone();
+        let fin = fin.clone();
+        ops.push(op!("job_step", [job, sub, fin], |s| {
+            let mut next = job.clone();
+            next.cursor = Some(uuid::Uuid::from_u128(1));
+            next.created = 1;
+            let old = fin.clone();
+            let x = Execution {
+                id: ExecutionId::new(),
+                status: ExecutionStatus::Pending,
+                finished_ms: None,
+                retry_of: Some(old.id),
+                ..old
+            };
+            let route = Route {
+                subscription: sub.id,
+                outcome: RouteOutcome::Execution,
+                execution: Some(x.id),
+                job: Some(job.id),
+                routed_ms: 7_000,
+            };
+            s.job_step(JobStep {
+                job: next,
+                expected_cursor: None,
+                executions: vec![x],
+                routes: vec![(EventId::new(), route)],
+            })
+            .await
+        }));
+    }
+    {
+        ops.push(op!("prune_events", [], |s| s.prune_events(i64::MAX).await));
+    }
+    {
+        ops.push(op!("prune_dedup", [], |s| s.prune_dedup(i64::MAX).await));
+    }
+    {
+        let job = job.clone();
+        ops.push(op!("cancel_job", [job], |s| s.cancel_job(b, job.id, 8_000).await));
+    }
+    {
+        let sub = sub.clone();
+        ops.push(op!("delete_subscription", [sub], |s| s.delete_subscription(b, sub.id).await));
+    }
+    {
+        let ssrc = ssrc.clone();
+        ops.push(op!("delete_source", [ssrc], |s| s.delete_source(b, ssrc.id).await));
+    }
     let w = wf.clone();
     ops.push(op!("delete_workflow", [w], |s| s.delete_workflow(b, w.id, 10).await));
     let dd = sd.clone();
