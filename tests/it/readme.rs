@@ -112,6 +112,7 @@ fn the_readme_walkthrough_runs_verbatim_and_the_receiver_sees_every_delivery() {
             assert_eq!(count("POST /orders"), 1, "{text}");
             assert_eq!(count("{\"created\":\"A-17\"}"), 1, "the second step used the first's response:\n{text}");
             assert_eq!(count("POST /refund"), 1, "the approved step ran once:\n{text}");
+            assert_eq!(count("{\"hello\":\"order A-18\"}"), 1, "the event, transformed, reached the template:\n{text}");
         },
     );
 }
