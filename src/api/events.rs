@@ -1094,7 +1094,7 @@ pub async fn publish(
     now: Millis,
 ) -> Result<(EventId, bool, usize), ApiError> {
     let event = Event {
-        id: EventId::new(),
+        id: EventId::received_at(now),
         brand: *brand,
         source: None,
         status: EventStatus::Accepted,
