@@ -623,14 +623,17 @@ fn a_delayed_subscription_waits_its_delay_even_across_a_restart() {
         let detail = event_details(api, event);
         let received = ms(&detail["received_at"]);
         let x = execution(api, detail["deliveries"][0]["execution_uuid"].as_str().expect("execution"));
-        assert_eq!((ms(&x["next_attempt_at"]), ms(&x["scheduled_at"])), (received + 2000, received + 2000), "{x}");
+        assert_eq!(ms(&x["scheduled_at"]), received + 2000, "{x}");
+        // Until its attempt starts (the receiver's clock below says when that was).
+        if x["status"] == "pending" {
+            assert_eq!(ms(&x["next_attempt_at"]), received + 2000, "{x}");
+        }
         (x, received)
     };
 
     let (event, created) = send_event(&api, "x", json!({"n": 1}));
     assert_eq!(created, 1);
     let (x, received) = pending(&api, &event);
-    assert_eq!(x["status"], "pending", "{x}");
     let first = x["execution_uuid"].as_str().expect("execution").to_string();
     assert_eq!(rx.wait_for(1, WAIT), 1);
     let at = rx.requests()[0].at_ms;
