@@ -367,7 +367,7 @@ pub struct ReplayEvents {
 pub struct BulkRetry {
     /// Executions created at or after this instant (RFC 3339; default: the oldest).
     pub from: Option<InstantText>,
-    /// Executions created before this instant (RFC 3339; default: now).
+    /// Executions created before this instant (RFC 3339; default, and at most: now).
     pub to: Option<InstantText>,
     /// Only executions this subscription created.
     pub subscription_uuid: Option<Id>,
@@ -1094,7 +1094,7 @@ pub async fn publish(
     now: Millis,
 ) -> Result<(EventId, bool, usize), ApiError> {
     let event = Event {
-        id: EventId::new(),
+        id: EventId::received_at(now),
         brand: *brand,
         source: None,
         status: EventStatus::Accepted,
@@ -1287,6 +1287,9 @@ pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
     if to_ms <= from_ms {
         return Err(ApiError::invalid("to", "must be after from"));
     }
+    // Only executions that exist now: the job's own retries (created from now on) must never
+    // match, or a target that keeps failing would have them retried again and again.
+    let to_ms = to_ms.min(cx.now);
     let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
     let kind = JobKind::BulkRetry { subscription, target: i.target_uuid.map(|t| t.0), from_ms, to_ms };
     let job = new_job(&cx, kind, i.rate_per_second);

@@ -145,7 +145,7 @@ async fn ingest(
         source.verification.header.as_deref(),
     );
     let mut event = Event {
-        id: EventId::new(),
+        id: EventId::received_at(now),
         brand: source.brand,
         source: Some(source.id),
         status: EventStatus::Accepted,

@@ -2,8 +2,10 @@
 //! [`JOB_BATCH`], and commits each batch's new executions (and the routes a replay adds to
 //! its events) together with the advanced cursor and counts (`Store::job_step`). A restart
 //! resumes every running job from its last commit ([`resume`]), so no item is skipped or done
-//! twice. A job with `rate_per_second` paces its batches to that many new executions per
-//! second. A store that cannot write makes the job wait and try the same batch again.
+//! twice. A job with `rate_per_second` reads at most that many items per batch (a replay
+//! fewer when each event may go to several subscriptions) and waits after each batch until
+//! its new executions fit the rate. A store that cannot write makes the job wait and try the
+//! same batch again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +18,7 @@ use crate::model::{Job, JobKind, JobStatus, Subscription};
 use crate::store::JobStep;
 use crate::store::StoreError;
 
-/// Items one job step reads and commits.
+/// Items one job step reads and commits (a paced job takes at most its `rate_per_second`).
 pub const JOB_BATCH: usize = 64;
 /// How long a job waits before trying a batch again after a store error.
 const RETRY_WAIT: Duration = Duration::from_secs(1);
@@ -72,24 +74,29 @@ async fn step(app: &Arc<App>, job: &Job) -> Result<Option<Job>, String> {
     let now = app.clock.now_ms();
     let mut next = job.clone();
     next.updated_ms = now;
+    // A paced job reads at most one second's worth per step, so that no second sees more new
+    // executions than its rate (a whole batch at once would be a burst of 64).
+    let batch = job.rate_per_second.map_or(JOB_BATCH, |r| (r as usize).clamp(1, JOB_BATCH));
     let mut executions = Vec::new();
     let mut routes = Vec::new();
     let done;
     match &job.kind {
         JobKind::Replay { source, event_type, from_ms, to_ms, subscription } => {
-            let (events, cursor, scanned) = app
-                .store
-                .events_after(job.brand, job.cursor, *from_ms, *to_ms, JOB_BATCH)
-                .map_err(|e| e.to_string())?;
-            done = scanned == 0;
-            next.cursor = cursor;
-            next.scanned += scanned;
             let subs: Vec<Subscription> = match subscription {
                 Some(id) => {
                     app.store.get_subscription(job.brand, *id).map_err(|e| e.to_string())?.into_iter().collect()
                 }
                 None => app.store.brand_subscriptions(job.brand).map_err(|e| e.to_string())?,
             };
+            // An event may go to every enabled subscription: a paced batch reads as many
+            // events as fit its rate when each does.
+            let fan_out = if subscription.is_some() { 1 } else { subs.iter().filter(|s| s.enabled).count().max(1) };
+            let n = if job.rate_per_second.is_some() { (batch / fan_out).max(1) } else { batch };
+            let (events, cursor, scanned) =
+                app.store.events_after(job.brand, job.cursor, *from_ms, *to_ms, n).map_err(|e| e.to_string())?;
+            done = scanned == 0;
+            next.cursor = cursor;
+            next.scanned += scanned;
             for e in events.iter().filter(|e| {
                 e.status == crate::model::EventStatus::Accepted
                     && source.is_none_or(|s| e.source == Some(s))
@@ -117,7 +124,7 @@ async fn step(app: &Arc<App>, job: &Job) -> Result<Option<Job>, String> {
         JobKind::BulkRetry { subscription, target, from_ms, to_ms } => {
             let (failed, cursor, scanned) = app
                 .store
-                .failed_executions_after(job.brand, job.cursor, JOB_BATCH, |x| {
+                .failed_executions_after(job.brand, job.cursor, batch, |x| {
                     x.created_ms >= *from_ms
                         && x.created_ms < *to_ms
                         && subscription.is_none_or(|s| x.event.is_some_and(|r| r.subscription == s))

@@ -52,6 +52,20 @@ id_type!(SubscriptionId, now_v7);
 id_type!(EventId, now_v7);
 id_type!(JobId, now_v7);
 
+impl EventId {
+    /// A v7 id whose timestamp is the event's `received_ms` (ms since the epoch) instead of the
+    /// moment the id is drawn, so the event log's key order and the time ranges read from it
+    /// (`from`/`to` of `get_events_paginated` and of replays) agree with `received_at`, however
+    /// long the request's body took to arrive. The other bits are a fresh v7's (its counter and
+    /// random bits), so ids drawn for the same millisecond still differ.
+    pub fn received_at(received_ms: i64) -> Self {
+        let mut b = *Uuid::now_v7().as_bytes();
+        let ms = received_ms.clamp(0, (1 << 48) - 1) as u64;
+        b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        Self(Uuid::from_bytes(b))
+    }
+}
+
 /// Where the pure core (fire planning in `scheduler::fire`, the workflow engine) gets the ids
 /// of the records it creates, so that its output is a function of its inputs: the scheduler
 /// passes [`FreshIds`], tests pass [`SeqIds`] and can name the ids they expect.
@@ -102,5 +116,23 @@ impl IdSource for SeqIds {
     }
     fn plan(&mut self) -> PlanId {
         PlanId(self.next())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_id_carries_its_received_time() {
+        let ms = 1_700_000_000_123;
+        let (a, b) = (EventId::received_at(ms), EventId::received_at(ms));
+        assert_ne!(a, b, "two events of one millisecond");
+        for id in [a, b] {
+            assert_eq!(id.0.get_version_num(), 7);
+            let (s, n) = id.0.get_timestamp().expect("a v7 timestamp").to_unix();
+            assert_eq!(s as i64 * 1000 + i64::from(n / 1_000_000), ms);
+        }
+        assert!(EventId::received_at(ms - 1) < a && a < EventId::received_at(ms + 1), "ordered by received time");
     }
 }

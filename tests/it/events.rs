@@ -13,10 +13,10 @@ use sha2::Sha256;
 use crate::receiver::Receiver;
 use crate::support::*;
 
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// A webhook template whose body carries the event's fields through `{{ event.… }}`.
-fn event_template(api: &Api, rx: &Receiver, body: Value) -> String {
+pub(crate) fn event_template(api: &Api, rx: &Receiver, body: Value) -> String {
     let domain = api.add_domain(&rx.host());
     let r = api.post(
         "add_webhook_template",
@@ -28,13 +28,13 @@ fn event_template(api: &Api, rx: &Receiver, body: Value) -> String {
     r.json["webhook_uuid"].as_str().expect("webhook_uuid").to_string()
 }
 
-fn add_source(api: &Api, body: Value) -> (String, String) {
+pub(crate) fn add_source(api: &Api, body: Value) -> (String, String) {
     let r = api.post("add_source", body);
     assert_eq!(r.status, 200, "{}", r.text);
     (r.json["source_uuid"].as_str().expect("uuid").to_string(), r.json["ingest_url"].as_str().expect("url").to_string())
 }
 
-fn subscribe(api: &Api, body: Value) -> String {
+pub(crate) fn subscribe(api: &Api, body: Value) -> String {
     let r = api.post("add_subscription", body);
     assert_eq!(r.status, 200, "{}", r.text);
     r.json["subscription_uuid"].as_str().expect("subscription_uuid").to_string()
@@ -46,7 +46,7 @@ fn hmac_hex(key: &[u8], body: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
-fn ingest(api: &Api, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub(crate) fn ingest(api: &Api, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     let mut rb = api.bare(reqwest::Method::POST, url).body(body.to_vec());
     for (k, v) in headers {
         rb = rb.header(*k, *v);
@@ -54,7 +54,7 @@ fn ingest(api: &Api, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     Api::send(rb)
 }
 
-fn event_details(api: &Api, id: &str) -> Value {
+pub(crate) fn event_details(api: &Api, id: &str) -> Value {
     let r = api.post("get_event_details", json!({"event_uuid": id}));
     assert_eq!(r.status, 200, "{}", r.text);
     r.json["data"].clone()

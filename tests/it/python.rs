@@ -1,6 +1,7 @@
 //! Helpers for tests that run Python tools: virtualenvs under `target/` with pinned packages
 //! (`tests/sdk/requirements.txt` for the SDK, `tests/schemathesis/requirements.txt` for the
-//! API fuzzer), each created on first use (needs PyPI access once).
+//! API fuzzer, `tests/senders/requirements.txt` for the webhook senders' signing libraries),
+//! each created on first use (needs PyPI access once).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,4 +59,11 @@ pub fn schemathesis() -> PathBuf {
             py.with_file_name("schemathesis")
         })
         .clone()
+}
+
+/// The python of the senders' venv: the reference signing libraries of Standard Webhooks
+/// (`standardwebhooks`) and Stripe (`stripe`), pinned in `tests/senders/requirements.txt`.
+pub fn senders() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| venv("senders-venv", "tests/senders/requirements.txt", &["python3"])).clone()
 }
