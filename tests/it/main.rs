@@ -8,6 +8,7 @@ mod domains;
 mod durability;
 mod events;
 mod faults;
+mod hook0;
 mod inputs;
 mod observe;
 mod operator;
