@@ -16,7 +16,7 @@ use super::reply::Reply;
 use super::request::{Cx, Req, json_depth, percent_decode};
 use super::{App, LiveSettings};
 use crate::auth;
-use crate::model::{Brand, BrandId, KeyId};
+use crate::model::{ApiKey, Brand, BrandId, KeyId};
 use crate::store::IdempotentReply;
 use crate::time::Stopwatch;
 
@@ -65,7 +65,14 @@ pub async fn entry(
     finish(response, &rid, rate, &app, route, watch)
 }
 
-fn finish(mut r: Response, rid: &str, rate: Option<Decision>, app: &App, route: &str, watch: Stopwatch) -> Response {
+pub(super) fn finish(
+    mut r: Response,
+    rid: &str,
+    rate: Option<Decision>,
+    app: &App,
+    route: &str,
+    watch: Stopwatch,
+) -> Response {
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(rid) {
         h.insert(REQUEST_ID, v);
@@ -84,6 +91,19 @@ fn finish(mut r: Response, rid: &str, rate: Option<Decision>, app: &App, route: 
 
 fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Response {
     let mut r = (e.status(), axum::Json(e.body(rid))).into_response();
+    error_headers(e, &mut r);
+    if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
+        let allow = ep.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        if let Ok(v) = HeaderValue::from_str(&allow) {
+            r.headers_mut().insert(header::ALLOW, v);
+        }
+    }
+    r
+}
+
+/// The headers an error's answer carries whatever its body's dialect: `Connection: close`
+/// after a 413, `Retry-After` while the store cannot write or a queue is full.
+pub(super) fn error_headers(e: &ApiError, r: &mut Response) {
     if let ApiError::TooLarge(_) = e {
         // The rest of the body is left unread and the connection is closed after this answer
         // (lingering, so a client still sending reads it: see `server`): say so, or a client
@@ -96,13 +116,6 @@ fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Respo
     if let ApiError::Busy(_) = e {
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1u32));
     }
-    if let (ApiError::MethodNotAllowed(_), Some(ep)) = (e, endpoint) {
-        let allow = ep.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
-        if let Ok(v) = HeaderValue::from_str(&allow) {
-            r.headers_mut().insert(header::ALLOW, v);
-        }
-    }
-    r
 }
 
 /// The 404 for an action name no endpoint has, naming the closest one when it is close
@@ -120,7 +133,7 @@ fn unknown_action(action: &str) -> ApiError {
     ApiError::UnknownAction { action: shown, suggestion }
 }
 
-fn new_request_id() -> String {
+pub(super) fn new_request_id() -> String {
     uuid::Uuid::now_v7().simple().to_string()
 }
 
@@ -139,15 +152,7 @@ async fn handle(
     let live = app.live();
     let now = app.clock.now_ms();
     let (brand, key_id) = authenticate(app, headers)?;
-
-    if live.api.rate_limit_per_minute > 0 {
-        let d = app.rate.check(key_id, live.api.rate_limit_per_minute, now);
-        *rate = Some(d);
-        if !d.allowed {
-            return Err(ApiError::RateLimited);
-        }
-    }
-    app.key_usage.lock().unwrap_or_else(|e| e.into_inner()).insert(key_id, now);
+    admit(app, key_id, &live, now, rate)?;
 
     if !endpoint.methods.contains(&method) {
         let allowed = endpoint.methods.iter().map(Method::as_str).collect::<Vec<_>>().join(" or ");
@@ -270,11 +275,7 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiErr
     let brand_raw = header_str(headers, "x-brand-uuid")
         .ok_or(ApiError::Unauthorized("Missing brand UUID: send it in the x-brand-uuid header"))?;
     let brand_id = BrandId::parse(brand_raw).ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
-    let key = app
-        .store
-        .find_key_by_hash(&auth::sha256(presented.as_bytes()))?
-        .filter(|k| auth::verify(presented, k) && k.revoked_ms.is_none())
-        .ok_or(ApiError::Unauthorized("Invalid API key"))?;
+    let key = api_key(app, presented)?;
     if key.brand != brand_id {
         return Err(ApiError::Unauthorized("Authentication failed"));
     }
@@ -282,7 +283,37 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiErr
     Ok((brand, key.id))
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, live: &LiveSettings) -> Result<bytes::Bytes, ApiError> {
+/// The unrevoked API key `presented` is: 401 `Invalid API key` for an unknown or a revoked key
+/// alike. The one key check of both schemes (`x-hookpulse-api-key` here, `Authorization:
+/// Bearer` in the Hook0 dialect).
+pub(super) fn api_key(app: &App, presented: &str) -> Result<ApiKey, ApiError> {
+    app.store
+        .find_key_by_hash(&auth::sha256(presented.as_bytes()))?
+        .filter(|k| auth::verify(presented, k) && k.revoked_ms.is_none())
+        .ok_or(ApiError::Unauthorized("Invalid API key"))
+}
+
+/// The per-key rate limit (`api.rate_limit_per_minute`; its decision goes to `rate` for the
+/// `X-RateLimit-*` headers) and the key's last use. Shared with the Hook0 dialect.
+pub(super) fn admit(
+    app: &App,
+    key_id: KeyId,
+    live: &LiveSettings,
+    now: crate::time::Millis,
+    rate: &mut Option<Decision>,
+) -> Result<(), ApiError> {
+    if live.api.rate_limit_per_minute > 0 {
+        let d = app.rate.check(key_id, live.api.rate_limit_per_minute, now);
+        *rate = Some(d);
+        if !d.allowed {
+            return Err(ApiError::RateLimited);
+        }
+    }
+    app.key_usage.lock().unwrap_or_else(|e| e.into_inner()).insert(key_id, now);
+    Ok(())
+}
+
+pub(super) async fn read_body(headers: &HeaderMap, body: Body, live: &LiveSettings) -> Result<bytes::Bytes, ApiError> {
     let limit = live.api.body_bytes_max;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -336,7 +367,7 @@ pub(super) async fn read_limited(mut body: Body, limit: usize) -> Result<bytes::
     Ok(buf.freeze())
 }
 
-fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, ApiError> {
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -449,7 +480,7 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys<'_> {
 
 /// The decoded `name=value` pairs of a query string, in order (duplicates kept: the input
 /// reader refuses them).
-fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
+pub(super) fn parse_query(q: Option<&str>) -> Vec<(String, String)> {
     q.unwrap_or("")
         .split('&')
         .filter(|p| !p.is_empty())

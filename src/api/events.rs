@@ -1070,10 +1070,7 @@ pub async fn route_event(
 }
 
 pub async fn send_event(cx: Cx, i: SendEvent) -> ApiResult {
-    let ty = not_blank("event_type", &i.event_type.0)?;
-    let event_id = i.event_id.map(|e| not_blank("event_id", &e.0)).transpose()?;
-    let (id, duplicate, executions) =
-        publish(&cx.app, &cx.brand.id, ty, i.payload.map(|p| p.0), i.labels.map(|l| l.0), event_id, cx.now).await?;
+    let (id, duplicate, executions) = publish_input(&cx.app, &cx.brand.id, i, cx.now).await?;
     ok(json!({
         "success": true,
         "details": if duplicate { "Duplicate event: already received with this event_id" } else { "Event accepted" },
@@ -1081,6 +1078,19 @@ pub async fn send_event(cx: Cx, i: SendEvent) -> ApiResult {
         "duplicate": duplicate,
         "executions_created": executions,
     }))
+}
+
+/// A `send_event` input's checks, then [`publish`]: `send_event` and every event of the Hook0
+/// dialect (`super::hook0`) go through here. Errors name the input's fields.
+pub async fn publish_input(
+    app: &Arc<App>,
+    brand: &crate::model::BrandId,
+    i: SendEvent,
+    now: Millis,
+) -> Result<(EventId, bool, usize), ApiError> {
+    let ty = not_blank("event_type", &i.event_type.0)?;
+    let event_id = i.event_id.map(|e| not_blank("event_id", &e.0)).transpose()?;
+    publish(app, brand, ty, i.payload.map(|p| p.0), i.labels.map(|l| l.0), event_id, now).await
 }
 
 /// `send_event` and the Hook0 dialect's `POST /api/v1/events`: (event id, duplicate?, executions).

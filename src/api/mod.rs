@@ -1,5 +1,7 @@
 //! The HTTP API: HookPulse-compatible RPC endpoints under `/v1/api/<action>/`, plus the
-//! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`.
+//! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, a source's
+//! ingest URL `/v1/ingest/<token>` ([`ingest`]) and the Hook0 dialect `/api/v1/events…`
+//! ([`hook0`]), whose routes share the dispatcher's key check, rate limit and body reading.
 //!
 //! Every `/v1/api/` call goes through one dispatcher ([`dispatch`]): endpoint lookup, auth,
 //! per-key rate limit, body limits, idempotency, then the endpoint's handler. A handler takes
@@ -18,6 +20,7 @@ pub mod events;
 mod examples;
 mod executions;
 pub mod fields;
+mod hook0;
 mod ingest;
 pub mod input;
 pub mod jobs;
@@ -171,6 +174,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/api/{action}/", any(dispatch::entry))
         .route("/v1/ingest/{token}", any(ingest::entry))
         .route("/v1/ingest/{token}/{*rest}", any(ingest::entry))
+        .route("/api/v1/events", any(hook0::events))
+        .route("/api/v1/events/", any(hook0::events))
+        .route("/api/v1/events/batch", any(hook0::batch))
+        .route("/api/v1/events/batch/", any(hook0::batch))
+        .route("/api/v1/events/{event_id}", any(hook0::event))
+        .route("/api/v1/events/{event_id}/", any(hook0::event))
         .fallback(dispatch::not_found)
         .with_state(app)
 }

@@ -22,7 +22,7 @@ pub use error::StoreError;
 pub use health::WriteHealth;
 #[cfg(all(test, feature = "failpoints"))]
 pub(crate) use inspect::Inspect;
-pub use ops::events::{DedupWrite, EventFilter, EventWrite, JobStep, Recorded, SEND_EVENT_SCOPE};
+pub use ops::events::{DedupWrite, EVENTS_PAGE_SCAN_MAX, EventFilter, EventWrite, JobStep, Recorded, SEND_EVENT_SCOPE};
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;

@@ -9,6 +9,7 @@ mod durability;
 mod events;
 mod events_durability;
 mod faults;
+mod hook0;
 mod inputs;
 mod observe;
 mod operator;

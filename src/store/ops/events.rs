@@ -30,6 +30,10 @@ use crate::time::Millis;
 /// The dedup scope of `send_event` (its events have no source).
 pub const SEND_EVENT_SCOPE: [u8; 16] = [0; 16];
 
+/// Most event records [`Store::events_before`] looks at for one page (a read of a few
+/// megabytes at most, however selective the filter).
+pub const EVENTS_PAGE_SCAN_MAX: u64 = 5_000;
+
 /// A dedup check to make with an event: same scope and key within the window → duplicate.
 #[derive(Debug, Clone)]
 pub struct DedupWrite {
@@ -394,6 +398,66 @@ impl Store {
         })
     }
 
+    /// One page of a brand's events matching `filter`, newest first, for a cursor-paged list
+    /// (the Hook0 dialect): up to `n` events strictly older than `cursor` (an event id; `None`:
+    /// from the newest), and the cursor to continue from (`None`: the range is exhausted).
+    /// A reverse range scan from the cursor, never a skip; it looks at no more than
+    /// [`EVENTS_PAGE_SCAN_MAX`] records, so a filter that rarely matches gives a short (even
+    /// empty) page with a cursor to go on from, never an unbounded read.
+    pub fn events_before(
+        &self,
+        brand: BrandId,
+        cursor: Option<uuid::Uuid>,
+        n: usize,
+        filter: &EventFilter,
+    ) -> Result<(Vec<Event>, Option<uuid::Uuid>), StoreError> {
+        self.read(|r| {
+            let t = r.open_table(EVENTS).map_err(StoreError::from_db)?;
+            let lo = bkey(brand, &v7_floor(filter.from_ms.unwrap_or(0)));
+            let top = match filter.to_ms {
+                Some(to) => bkey(brand, &v7_floor(to.saturating_add(1))),
+                None => bkey(brand, &[0xff; 16]),
+            };
+            let (hi, empty) = match cursor.map(|c| bkey(brand, c.as_bytes())) {
+                Some(c) if c <= top => {
+                    let empty = c <= lo;
+                    (Bound::Excluded(c), empty)
+                }
+                _ => {
+                    let empty = top < lo;
+                    (Bound::Included(top), empty)
+                }
+            };
+            if empty {
+                return Ok((Vec::new(), None));
+            }
+            let mut out: Vec<Event> = Vec::new();
+            let mut scanned = 0u64;
+            for entry in t
+                .range::<&[u8]>((Bound::Included(lo.as_slice()), hi.as_ref().map(Vec::as_slice)))
+                .map_err(StoreError::from_db)?
+                .rev()
+            {
+                let (k, v) = entry.map_err(StoreError::from_db)?;
+                let id = codec::decode_id("events", &k.value()[16..32])?;
+                let e: Event = codec::decode("events", v.value())?;
+                if filter.matches(&e) {
+                    if out.len() >= n {
+                        // One more matches: the page is full and there is a next one.
+                        let next = out.last().map(|e| e.id.0);
+                        return Ok((out, next));
+                    }
+                    out.push(e);
+                }
+                scanned += 1;
+                if scanned >= EVENTS_PAGE_SCAN_MAX {
+                    return Ok((out, Some(id)));
+                }
+            }
+            Ok((out, None))
+        })
+    }
+
     /// Up to `n` events of a brand after `cursor` (oldest first) received in `[from, to)`,
     /// with the last id looked at (the next cursor) and how many were looked at.
     pub fn events_after(
@@ -571,6 +635,131 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::BodyEncoding;
+    use crate::store::{CACHE_BYTES_DEFAULT, WriterSettings};
+
+    fn open(dir: &tempfile::TempDir) -> Store {
+        Store::open(
+            &dir.path().join("s.redb"),
+            WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT },
+            crate::metrics::Metrics::new(),
+        )
+        .expect("open store")
+    }
+
+    /// An event received at `ms` whose id sorts like a v7 id of that millisecond (`seq`
+    /// orders events of one millisecond).
+    fn event(brand: BrandId, ms: Millis, seq: u16, ty: &str, status: EventStatus) -> Event {
+        let mut id = v7_floor(ms);
+        id[14..16].copy_from_slice(&seq.to_be_bytes());
+        Event {
+            id: EventId(uuid::Uuid::from_bytes(id)),
+            brand,
+            source: None,
+            status,
+            reason: None,
+            event_type: Some(ty.into()),
+            dedup_key: None,
+            duplicate_of: None,
+            method: String::new(),
+            path: String::new(),
+            query: Map::new(),
+            headers: Map::new(),
+            body: Value::Null,
+            body_encoding: BodyEncoding::Json,
+            client_ip: None,
+            labels: Map::new(),
+            received_ms: ms,
+            routes: Vec::new(),
+        }
+    }
+
+    async fn insert(store: &Store, events: Vec<Event>) {
+        for chunk in events.chunks(1_000) {
+            let chunk = chunk.to_vec();
+            store
+                .write(move |w| {
+                    let mut t = w.open_table(EVENTS).map_err(StoreError::from_db)?;
+                    for e in &chunk {
+                        put(&mut t, &bkey(e.brand, e.id.as_bytes()), e)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("insert events");
+        }
+    }
+
+    /// Every page of `events_before`, walked by its cursors.
+    fn walk(store: &Store, brand: BrandId, n: usize, filter: &EventFilter) -> (Vec<EventId>, usize) {
+        let (mut ids, mut pages, mut cursor) = (Vec::new(), 0, None);
+        loop {
+            let (page, next) = store.events_before(brand, cursor, n, filter).expect("page");
+            assert!(page.len() <= n);
+            ids.extend(page.iter().map(|e| e.id));
+            pages += 1;
+            match next {
+                Some(c) => cursor = Some(c),
+                None => return (ids, pages),
+            }
+            assert!(pages < 10_000, "the cursor does not advance");
+        }
+    }
+
+    #[tokio::test]
+    async fn events_before_walks_each_matching_event_once_newest_first() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = open(&dir);
+        let (brand, other) = (BrandId::new(), BrandId::new());
+        let mut all = Vec::new();
+        for i in 0..230u16 {
+            let ms = 1_000 + i64::from(i / 3) * 10; // three events per millisecond
+            let ty = if i % 4 == 0 { "order.created" } else { "user.created" };
+            let status = if i % 11 == 0 { EventStatus::Rejected } else { EventStatus::Accepted };
+            all.push(event(brand, ms, i, ty, status));
+            all.push(event(other, ms, i, ty, EventStatus::Accepted));
+        }
+        insert(&store, all.clone()).await;
+        let filters = [
+            EventFilter::default(),
+            EventFilter { status: Some(EventStatus::Accepted), ..Default::default() },
+            EventFilter { event_type: Some("order.*".into()), ..Default::default() },
+            EventFilter { from_ms: Some(1_200), to_ms: Some(1_500), ..Default::default() },
+            EventFilter { from_ms: Some(5_000), ..Default::default() },
+        ];
+        for filter in &filters {
+            let mut want: Vec<EventId> =
+                all.iter().filter(|e| e.brand == brand && filter.matches(e)).map(|e| e.id).collect();
+            want.reverse();
+            for n in [1, 7, 20, 500] {
+                let (got, pages) = walk(&store, brand, n, filter);
+                assert_eq!(got, want, "n = {n}, {filter:?}");
+                assert_eq!(pages, want.len().div_ceil(n).max(1), "no empty trailing page: n = {n}, {filter:?}");
+            }
+        }
+        let (page, next) = store.events_before(brand, Some(all[0].id.0), 10, &EventFilter::default()).expect("page");
+        assert!(page.is_empty() && next.is_none(), "nothing is older than the oldest");
+    }
+
+    #[tokio::test]
+    async fn events_before_stops_after_its_scan_limit_and_continues_from_its_cursor() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = open(&dir);
+        let brand = BrandId::new();
+        let rare = event(brand, 1_000, 0, "rare", EventStatus::Accepted);
+        let mut all = vec![rare.clone()];
+        for i in 0..EVENTS_PAGE_SCAN_MAX as u16 + 10 {
+            all.push(event(brand, 2_000 + i64::from(i), 0, "common", EventStatus::Accepted));
+        }
+        insert(&store, all).await;
+        let filter = EventFilter { event_type: Some("rare".into()), ..Default::default() };
+        let (page, next) = store.events_before(brand, None, 20, &filter).expect("page");
+        assert!(page.is_empty(), "a bounded read");
+        assert!(next.is_some());
+        let (page, next) = store.events_before(brand, next, 20, &filter).expect("page");
+        assert_eq!(page.iter().map(|e| e.id).collect::<Vec<_>>(), vec![rare.id]);
+        assert_eq!(next, None);
+    }
 
     #[test]
     fn v7_floor_orders_like_v7_ids() {
