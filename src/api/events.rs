@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::App;
 use super::compute::Lane;
 use super::error::ApiError;
-use super::fields::{Context, Id, InstantText, Int, JsonBody, Line, List, Nullable, OneOf, Text};
+use super::fields::{Context, HeaderName, Id, InstantText, Int, JsonBody, Line, List, Name, Nullable, OneOf, Text};
 use super::reply::{ApiResult, PAGE_MAX, PageQuery, ok, page_number, paginated};
 use super::request::Cx;
 use crate::delivery::egress::Cidr;
@@ -132,20 +132,20 @@ pub struct VerificationIn {
     #[serde(rename = "type")]
     pub kind: OneOf<VerificationType>,
     /// `hmac_sha256`: the signature header; `header_token`: the header holding the token.
-    pub header: Option<Line<HEADER_NAME_CHARS_MAX>>,
+    pub header: Option<HeaderName<HEADER_NAME_CHARS_MAX>>,
     /// `hmac_sha256`: text before the signature, e.g. `sha256=`.
     pub prefix: Option<Line<64>>,
     /// `hmac_sha256`: `hex` (default) or `base64`.
     pub encoding: Option<OneOf<Base64Encoding>>,
     /// The vault secret (its `secret_key` name) holding the HMAC key, the `whsec_…` secret, the
     /// Stripe endpoint secret or the token.
-    pub secret_key: Option<Line<SECRET_NAME_CHARS_MAX>>,
+    pub secret_key: Option<Name<SECRET_NAME_CHARS_MAX>>,
     /// `standard_webhooks`, `stripe`: accepted clock difference in seconds (default 300).
     pub tolerance_seconds: Option<Int<1, TOLERANCE_SECONDS_MAX>>,
     /// `basic_auth`: the user name.
-    pub username: Option<Line<NAME_CHARS_MAX>>,
+    pub username: Option<Name<NAME_CHARS_MAX>>,
     /// `basic_auth`: the vault secret holding the password.
-    pub password_secret_key: Option<Line<SECRET_NAME_CHARS_MAX>>,
+    pub password_secret_key: Option<Name<SECRET_NAME_CHARS_MAX>>,
 }
 
 /// A source's `dedup`.
@@ -155,7 +155,7 @@ pub struct DedupIn {
     /// `header` (a header's value), `body_field` (a path in the JSON body) or `payload_hash`.
     pub by: OneOf<DedupByName>,
     /// The header name or body path (not for `payload_hash`).
-    pub key: Option<Line<PATH_CHARS_MAX>>,
+    pub key: Option<Name<PATH_CHARS_MAX>>,
     /// How long a key marks repeats, in seconds (1 to 2,592,000).
     pub window_seconds: Int<1, DEDUP_WINDOW_SECONDS_MAX>,
 }
@@ -165,11 +165,11 @@ pub struct DedupIn {
 #[serde(deny_unknown_fields)]
 pub struct TypeFromIn {
     /// A header whose value is the type (`x-github-event`).
-    pub header: Option<Line<HEADER_NAME_CHARS_MAX>>,
+    pub header: Option<HeaderName<HEADER_NAME_CHARS_MAX>>,
     /// A path in the JSON body (`type`, `data.kind`).
-    pub body_field: Option<Line<PATH_CHARS_MAX>>,
+    pub body_field: Option<Name<PATH_CHARS_MAX>>,
     /// A fixed type for every event of the source.
-    pub fixed: Option<Line<EVENT_TYPE_CHARS_MAX>>,
+    pub fixed: Option<Name<EVENT_TYPE_CHARS_MAX>>,
 }
 
 /// `add_source`.
@@ -177,7 +177,7 @@ pub struct TypeFromIn {
 #[serde(deny_unknown_fields)]
 pub struct AddSource {
     /// Display name (not blank).
-    pub source_name: Line<NAME_CHARS_MAX>,
+    pub source_name: Name<NAME_CHARS_MAX>,
     /// How requests are verified (default `{"type": "none"}`).
     pub verification: Option<VerificationIn>,
     /// Addresses allowed to send (`203.0.113.0/24`, `2001:db8::1`); empty or absent: any.
@@ -200,7 +200,7 @@ pub struct UpdateSource {
     /// The source's id.
     pub source_uuid: Id,
     /// Display name (not blank).
-    pub source_name: Option<Line<NAME_CHARS_MAX>>,
+    pub source_name: Option<Name<NAME_CHARS_MAX>>,
     /// How requests are verified.
     pub verification: Option<VerificationIn>,
     /// Addresses allowed to send; `[]`: any.
@@ -232,6 +232,7 @@ pub struct SourceRef {
 pub struct FilterIn {
     /// A path under `event.body`, `event.headers`, `event.query`, `event.labels`,
     /// `event.type`, `event.method`, `event.path` or `event.source_uuid`.
+    #[schemars(extend("pattern" = "^event\\.(body|headers|query|labels)(\\.[A-Za-z0-9_.-]+)?$|^event\\.(type|method|path|source_uuid)$"))]
     pub field: Line<PATH_CHARS_MAX>,
     /// `eq`, `ne`, `lt`, `gt`, `lte`, `gte`, `in`, `contains` or `exists`.
     pub operator: OneOf<ConditionOp>,
@@ -244,11 +245,11 @@ pub struct FilterIn {
 #[serde(deny_unknown_fields)]
 pub struct AddSubscription {
     /// Display name (not blank).
-    pub subscription_name: Line<NAME_CHARS_MAX>,
+    pub subscription_name: Name<NAME_CHARS_MAX>,
     /// Only events of this source (absent: every source of the brand and `send_event`).
     pub source_uuid: Option<Id>,
     /// Type patterns with `*` wildcards (`order.*`); absent or empty: every type.
-    pub event_types: Option<List<Line<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>,
+    pub event_types: Option<List<Name<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>,
     /// Conditions over the event, all of which must hold.
     pub filter: Option<List<FilterIn, FILTERS_MAX>>,
     /// A jq program mapping `{"event": …}` to the target's initial context (an object).
@@ -272,12 +273,12 @@ pub struct UpdateSubscription {
     /// The subscription's id.
     pub subscription_uuid: Id,
     /// Display name (not blank).
-    pub subscription_name: Option<Line<NAME_CHARS_MAX>>,
+    pub subscription_name: Option<Name<NAME_CHARS_MAX>>,
     /// Only events of this source; `null`: every source.
     #[serde(default)]
     pub source_uuid: Nullable<Id>,
     /// Type patterns; `[]`: every type.
-    pub event_types: Option<List<Line<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>,
+    pub event_types: Option<List<Name<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>,
     /// Conditions; `[]`: none.
     pub filter: Option<List<FilterIn, FILTERS_MAX>>,
     /// A jq program; `null` removes it.
@@ -306,14 +307,14 @@ pub struct SubscriptionRef {
 #[serde(deny_unknown_fields)]
 pub struct SendEvent {
     /// The event's type (`order.created`).
-    pub event_type: Line<EVENT_TYPE_CHARS_MAX>,
+    pub event_type: Name<EVENT_TYPE_CHARS_MAX>,
     /// The event's body (any JSON).
     pub payload: Option<JsonBody>,
     /// Labels, read by filters as `event.labels.<name>`.
     pub labels: Option<Context>,
     /// The caller's id for the event: a second `send_event` with the same `event_id` is
     /// answered with the first event's `event_uuid` and `duplicate: true`, and not routed.
-    pub event_id: Option<Line<NAME_CHARS_MAX>>,
+    pub event_id: Option<Name<NAME_CHARS_MAX>>,
 }
 
 /// `get_events_paginated`.
@@ -325,7 +326,7 @@ pub struct EventsQuery {
     /// Only this source's events.
     pub source_uuid: Option<Id>,
     /// Only events whose type matches this pattern (`*` wildcards).
-    pub event_type: Option<Line<EVENT_TYPE_CHARS_MAX>>,
+    pub event_type: Option<Name<EVENT_TYPE_CHARS_MAX>>,
     /// `accepted`, `rejected` or `duplicate`.
     pub filter_status: Option<OneOf<EventStatus>>,
     /// Received at or after this instant (RFC 3339).
@@ -349,11 +350,12 @@ pub struct ReplayEvents {
     /// Events received at or after this instant (RFC 3339).
     pub from: InstantText,
     /// Events received before this instant (RFC 3339).
+    #[schemars(extend("x-not-before-field" = "from"))]
     pub to: InstantText,
     /// Only this source's events.
     pub source_uuid: Option<Id>,
     /// Only events whose type matches this pattern.
-    pub event_type: Option<Line<EVENT_TYPE_CHARS_MAX>>,
+    pub event_type: Option<Name<EVENT_TYPE_CHARS_MAX>>,
     /// Only to this subscription (it need not be enabled); absent: every enabled subscription
     /// that selects the event.
     pub subscription_uuid: Option<Id>,
@@ -368,6 +370,7 @@ pub struct BulkRetry {
     /// Executions created at or after this instant (RFC 3339; default: the oldest).
     pub from: Option<InstantText>,
     /// Executions created before this instant (RFC 3339; default, and at most: now).
+    #[schemars(extend("x-not-before-field" = "from"))]
     pub to: Option<InstantText>,
     /// Only executions this subscription created.
     pub subscription_uuid: Option<Id>,
@@ -402,13 +405,11 @@ fn header_name(field: &str, s: &str) -> Result<String, ApiError> {
 }
 
 /// Checks that a named vault secret exists (its value is read only when a request arrives).
-fn secret_named(cx: &Cx, field: &str, name: Option<&Line<SECRET_NAME_CHARS_MAX>>) -> Result<String, ApiError> {
+fn secret_named(cx: &Cx, field: &'static str, name: Option<&Name<SECRET_NAME_CHARS_MAX>>) -> Result<String, ApiError> {
     let name = name.ok_or_else(|| ApiError::Missing(field.to_string()))?.0.trim().trim_start_matches('#').to_string();
     if cx.app.store.find_secret(cx.brand.id, &name)?.is_none() {
-        return Err(ApiError::invalid(
-            field,
-            format!("no vault secret named {name:?}: add it with add_system_secret first"),
-        ));
+        // 404 naming the field and the name: the secret must be added (add_system_secret) first.
+        return Err(ApiError::NotFoundWith { what: "Secret", key: field, id: name });
     }
     Ok(name)
 }
@@ -508,7 +509,7 @@ fn dedup(d: DedupIn) -> Result<Dedup, ApiError> {
     let key = d.key.map(|k| k.0.trim().to_string()).filter(|k| !k.is_empty());
     let by = match d.by.0 {
         DedupByName::Header => {
-            DedupBy::Header(header_name("dedup.key", &key.ok_or_else(|| ApiError::Missing("dedup.key".into()))?)?)
+            DedupBy::Header(key.ok_or_else(|| ApiError::Missing("dedup.key".into()))?.to_ascii_lowercase())
         }
         DedupByName::BodyField => DedupBy::BodyField(key.ok_or_else(|| ApiError::Missing("dedup.key".into()))?),
         DedupByName::PayloadHash => DedupBy::PayloadHash,
@@ -730,29 +731,46 @@ pub async fn delete_source(cx: Cx, i: SourceRef) -> ApiResult {
 fn filter(list: Option<List<FilterIn, FILTERS_MAX>>) -> Result<Vec<Condition>, ApiError> {
     let mut out = Vec::new();
     for (i, f) in list.map(|l| l.0).unwrap_or_default().into_iter().enumerate() {
-        let field = crate::workflow::condition::field_path(&f.field.0).to_string();
-        let rooted = FILTER_ROOTS.iter().any(|r| field == *r || field.starts_with(&format!("{r}.")));
-        if !rooted {
+        let field = f.field.0.clone();
+        if !filter_field_ok(&field) {
             return Err(ApiError::invalid(
                 &format!("filter[{i}].field"),
-                format!("must start with one of {}", FILTER_ROOTS.join(", ")),
+                format!(
+                    "must be one of {} followed by an optional .path of letters, digits, '_', '.' or '-', \
+                     or event.type, event.method, event.path, event.source_uuid",
+                    FILTER_ROOTS[..4].join(", ")
+                ),
             ));
         }
+        // `exists` takes `false` for "absent"; anything else (or nothing) means "present".
+        // Other operators compare with `value`, `null` when left out.
         let value = match (f.operator.0, f.value) {
-            (ConditionOp::Exists, None) => Value::Bool(true),
-            (ConditionOp::Exists, Some(v @ Value::Bool(_))) => v,
-            (ConditionOp::Exists, Some(_)) => {
-                return Err(ApiError::invalid(&format!("filter[{i}].value"), "exists takes true or false"));
-            }
-            (_, None) => return Err(ApiError::Missing(format!("filter[{i}].value"))),
-            (_, Some(v)) => v,
+            (ConditionOp::Exists, Some(Value::Bool(false))) => Value::Bool(false),
+            (ConditionOp::Exists, _) => Value::Bool(true),
+            (_, v) => v.unwrap_or(Value::Null),
         };
         out.push(Condition { field, operator: f.operator.0, value });
     }
     Ok(out)
 }
 
-fn event_types(list: Option<List<Line<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>) -> Result<Vec<String>, ApiError> {
+/// A filter path: `event.body|headers|query|labels` with an optional `.path` of
+/// `[A-Za-z0-9_.-]`, or exactly `event.type|method|path|source_uuid` (the schema's pattern).
+fn filter_field_ok(field: &str) -> bool {
+    let Some(rest) = field.strip_prefix("event.") else { return false };
+    if matches!(rest, "type" | "method" | "path" | "source_uuid") {
+        return true;
+    }
+    ["body", "headers", "query", "labels"].iter().any(|root| match rest.strip_prefix(root) {
+        Some("") => true,
+        Some(path) => path.strip_prefix('.').is_some_and(|p| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        }),
+        None => false,
+    })
+}
+
+fn event_types(list: Option<List<Name<EVENT_TYPE_CHARS_MAX>, EVENT_TYPES_MAX>>) -> Result<Vec<String>, ApiError> {
     let mut out = Vec::new();
     for (i, t) in list.map(|l| l.0).unwrap_or_default().into_iter().enumerate() {
         out.push(not_blank(&format!("event_types[{i}]"), &t.0)?);
@@ -776,27 +794,27 @@ fn check_target(cx: &Cx, target: SubscriptionTarget, id: uuid::Uuid, delay: u32)
     let found = match target {
         SubscriptionTarget::Webhook => cx.app.store.get_template(cx.brand.id, TemplateId(id))?.is_some(),
         SubscriptionTarget::Workflow => cx.app.store.get_workflow(cx.brand.id, WorkflowId(id))?.is_some(),
-        SubscriptionTarget::DebounceSchedule => {
-            if delay > 0 {
+        SubscriptionTarget::DebounceSchedule => match cx.app.store.get_schedule(cx.brand.id, ScheduleId(id))? {
+            None => false,
+            Some(s) if !matches!(s.driver, crate::schedule::Driver::Debounce(_)) => {
+                return Err(ApiError::invalid("model_to_schedule_uuid", "not a debounce schedule"));
+            }
+            Some(_) if delay > 0 => {
                 return Err(ApiError::invalid(
                     "delay_seconds",
                     "a debounce_schedule target has no delay of its own: its debounce window is the delay",
                 ));
             }
-            match cx.app.store.get_schedule(cx.brand.id, ScheduleId(id))? {
-                None => false,
-                Some(s) if !matches!(s.driver, crate::schedule::Driver::Debounce(_)) => {
-                    return Err(ApiError::invalid("model_to_schedule_uuid", "not a debounce schedule"));
-                }
-                Some(_) => true,
-            }
-        }
+            Some(_) => true,
+        },
     };
     if !found {
-        return Err(ApiError::invalid(
-            "model_to_schedule_uuid",
-            format!("no {} with this id in this brand", target.as_str().replace('_', " ")),
-        ));
+        let what = match target {
+            SubscriptionTarget::Webhook => "Webhook",
+            SubscriptionTarget::Workflow => "Workflow",
+            SubscriptionTarget::DebounceSchedule => "Schedule",
+        };
+        return Err(ApiError::NotFoundWith { what, key: "model_to_schedule_uuid", id: id.to_string() });
     }
     Ok(())
 }
@@ -828,7 +846,7 @@ pub async fn add_subscription(cx: Cx, i: AddSubscription) -> ApiResult {
     if let Some(s) = source
         && cx.app.store.get_source(cx.brand.id, s)?.is_none()
     {
-        return Err(ApiError::invalid("source_uuid", "no source with this id in this brand"));
+        return Err(ApiError::NotFoundWith { what: "Source", key: "source_uuid", id: s.to_string() });
     }
     let delay = i.delay_seconds.map_or(0, |d| d.get() as u32);
     check_target(&cx, i.schedule_to.0, i.model_to_schedule_uuid.0, delay)?;
@@ -873,7 +891,7 @@ pub async fn update_subscription(cx: Cx, i: UpdateSubscription) -> ApiResult {
         Nullable::Null => s.source = None,
         Nullable::Value(id) => {
             if cx.app.store.get_source(cx.brand.id, SourceId(id.0))?.is_none() {
-                return Err(ApiError::invalid("source_uuid", "no source with this id in this brand"));
+                return Err(ApiError::NotFoundWith { what: "Source", key: "source_uuid", id: id.0.to_string() });
             }
             s.source = Some(SourceId(id.0));
         }
@@ -1281,8 +1299,8 @@ async fn start_job(cx: &Cx, job: Job) -> ApiResult {
 pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
     let from_ms = query_time(Some(&i.from), "from")?.unwrap_or(0);
     let to_ms = query_time(Some(&i.to), "to")?.unwrap_or(0);
-    if to_ms <= from_ms {
-        return Err(ApiError::invalid("to", "must be after from"));
+    if to_ms < from_ms {
+        return Err(ApiError::invalid("to", "must not be before from"));
     }
     let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
     let source = i.source_uuid.map(|s| load_source(&cx, s)).transpose()?.map(|s| s.id);
@@ -1294,8 +1312,8 @@ pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
 pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
     let from_ms = query_time(i.from.as_ref(), "from")?.unwrap_or(0);
     let to_ms = query_time(i.to.as_ref(), "to")?.unwrap_or(cx.now);
-    if to_ms <= from_ms {
-        return Err(ApiError::invalid("to", "must be after from"));
+    if i.to.is_some() && to_ms < from_ms {
+        return Err(ApiError::invalid("to", "must not be before from"));
     }
     // Only executions that exist now: the job's own retries (created from now on) must never
     // match, or a target that keeps failing would have them retried again and again.

@@ -100,6 +100,62 @@ impl<const MAX: usize> JsonSchema for Line<MAX> {
     }
 }
 
+/// A [`Line`] that is not blank (names, event types): at least one character other than
+/// white space. A blank one is refused as "must not be blank"; the value is kept trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name<const MAX: usize>(pub String);
+
+impl<'de, const MAX: usize> Deserialize<'de> for Name<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Line(s) = Line::<MAX>::deserialize(d)?;
+        let t = s.trim();
+        if t.is_empty() {
+            return Err(de::Error::custom("must not be blank"));
+        }
+        Ok(Name(t.to_string()))
+    }
+}
+
+impl<const MAX: usize> JsonSchema for Name<MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("Name{MAX}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "maxLength": MAX, "x-control-characters": false,
+            "pattern": format!("^[^{REFUSED_LINE_CHARS}]*[^\\s{REFUSED_LINE_CHARS}][^{REFUSED_LINE_CHARS}]*$")})
+    }
+}
+
+/// An HTTP header name (RFC 9110 token), at most `MAX` characters; kept lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderName<const MAX: usize>(pub String);
+
+impl<'de, const MAX: usize> Deserialize<'de> for HeaderName<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = string_of_at_most(d, MAX)?;
+        let name = s.to_ascii_lowercase();
+        if name.is_empty() || axum::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(de::Error::custom("not a valid HTTP header name"));
+        }
+        Ok(HeaderName(name))
+    }
+}
+
+impl<const MAX: usize> JsonSchema for HeaderName<MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("HeaderName{MAX}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "minLength": 1, "maxLength": MAX, "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"})
+    }
+}
+
 /// Free text (descriptions): at most `MAX` characters; tab, CR and LF are the only control
 /// characters allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -75,6 +75,7 @@ pub fn input_schema(e: &Endpoint) -> Value {
             schema["x-concurrent-without-step-variables"] = json!(true);
         }
         "add_workflow_step" => add_step_rules(&mut schema),
+        "add_source" | "update_source" => add_source_rules(&mut schema["properties"]),
         _ => {}
     }
     if schema["properties"]["debounce_seconds"].is_object()
@@ -185,6 +186,51 @@ fn add_step_rules(step: &mut Value) {
     match step.get_mut("allOf") {
         Some(Value::Array(parts)) => parts.extend(rules),
         _ => step["allOf"] = Value::Array(rules),
+    }
+}
+
+/// The rules of a source's nested objects: each verification mode needs its own fields;
+/// `event_type_from` takes exactly one of its three; a dedup by header or body field names it.
+fn add_source_rules(props: &mut Value) {
+    let with = |props: &Value, mut rules: Vec<Value>| {
+        for rule in &mut rules {
+            resolve_given(props, rule);
+        }
+        Value::Array(rules)
+    };
+    let v = &mut props["verification"];
+    if v.is_object() {
+        let needs = |t: &str, fields: &[&str]| json!({"if": is("type", t), "then": all(&fields.iter().map(|f| given(f)).collect::<Vec<_>>())});
+        let rules = vec![
+            needs("hmac_sha256", &["header", "secret_key"]),
+            needs("header_token", &["header", "secret_key"]),
+            needs("standard_webhooks", &["secret_key"]),
+            needs("stripe", &["secret_key"]),
+            needs("github", &["secret_key"]),
+            needs("shopify", &["secret_key"]),
+            needs("basic_auth", &["username", "password_secret_key"]),
+        ];
+        v["allOf"] = with(&v["properties"], rules);
+        // RFC 7617: a user-id holds no ':'.
+        v["properties"]["username"]["pattern"] =
+            json!(format!("^[^:{r}]*[^:\\s{r}][^:{r}]*$", r = super::fields::REFUSED_LINE_CHARS));
+    }
+    let t = &mut props["event_type_from"];
+    if t.is_object() {
+        let rule = json!({
+            "if": given("header"),
+            "then": all(&[absent("body_field"), absent("fixed")]),
+            "else": {"if": given("body_field"), "then": absent("fixed"), "else": given("fixed")},
+        });
+        t["allOf"] = with(&t["properties"], vec![rule]);
+    }
+    let d = &mut props["dedup"];
+    if d.is_object() {
+        let rules = vec![
+            json!({"if": is("by", "header"), "then": given("key")}),
+            json!({"if": is("by", "body_field"), "then": given("key")}),
+        ];
+        d["allOf"] = with(&d["properties"], rules);
     }
 }
 

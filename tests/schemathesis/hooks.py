@@ -13,6 +13,8 @@ Keywords:
 - `x-minimum-field: <other>` on a property: its value is at least the value of the sibling
   property `<other>` when both are given (a relation between two values, which JSON Schema
   cannot state). Schema-valid cases that break it are not drawn as positive data.
+- `x-not-before-field: <other>`: an instant not before the sibling instant `<other>` when both
+  are given.
 - `x-differs-from: <other>`: its value differs from the sibling `<other>` when both are given.
 - `x-keys-unique-ignoring-case: true` on an object: no two keys differ only in case.
 - `x-unique-by: <key>` on an array of objects: no two items have the same `<key>`.
@@ -175,6 +177,19 @@ def _same(a, b):
     return a == b
 
 
+def _instant(text):
+    """An RFC 3339 instant as a UTC datetime, or None when it does not parse."""
+    import datetime
+
+    try:
+        t = datetime.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=datetime.timezone.utc)
+    return t
+
+
 def _relations_hold(schema, value):
     """Whether the `x-minimum-field` and `x-differs-from` relations of `schema` hold in `value`
     and in the objects nested in it (properties and array items)."""
@@ -198,6 +213,11 @@ def _relations_hold(schema, value):
         other = prop.get("x-minimum-field")
         if other is not None and _is_number(mine) and _is_number(value.get(other)) and mine < value[other]:
             return False
+        other = prop.get("x-not-before-field")
+        if other is not None and isinstance(mine, str) and isinstance(value.get(other), str):
+            a, b = _instant(mine), _instant(value[other])
+            if a is not None and b is not None and a < b:
+                return False
         other = prop.get("x-differs-from")
         if other is not None and mine is not None and _same(mine, value.get(other)):
             return False
