@@ -56,13 +56,23 @@ impl EventId {
     /// A v7 id whose timestamp is the event's `received_ms` (ms since the epoch) instead of the
     /// moment the id is drawn, so the event log's key order and the time ranges read from it
     /// (`from`/`to` of `get_events_paginated` and of replays) agree with `received_at`, however
-    /// long the request's body took to arrive. The other bits are a fresh v7's (its counter and
-    /// random bits), so ids drawn for the same millisecond still differ.
+    /// long the request's body took to arrive. The other bits are a fresh v7's (random), and
+    /// ids drawn in this process for one millisecond increase in drawing order (RFC 9562
+    /// §6.2, method 2: the 62 random bits of the last id plus one), so a batch's events list in
+    /// the batch's order.
     pub fn received_at(received_ms: i64) -> Self {
+        static LAST: std::sync::Mutex<u128> = std::sync::Mutex::new(0);
         let mut b = *Uuid::now_v7().as_bytes();
         let ms = received_ms.clamp(0, (1 << 48) - 1) as u64;
         b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-        Self(Uuid::from_bytes(b))
+        let mut id = u128::from_be_bytes(b);
+        let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+        const RAND_B: u128 = (1 << 62) - 1;
+        if *last >> 80 == id >> 80 && id <= *last && *last & RAND_B != RAND_B {
+            id = *last + 1;
+        }
+        *last = id;
+        Self(Uuid::from_u128(id))
     }
 }
 
@@ -134,5 +144,8 @@ mod tests {
             assert_eq!(s as i64 * 1000 + i64::from(n / 1_000_000), ms);
         }
         assert!(EventId::received_at(ms - 1) < a && a < EventId::received_at(ms + 1), "ordered by received time");
+        let run: Vec<EventId> = (0..1000).map(|_| EventId::received_at(ms + 5)).collect();
+        assert!(run.windows(2).all(|w| w[0] < w[1]), "one millisecond's ids increase in drawing order");
+        assert!(run.iter().all(|id| id.0.get_version_num() == 7 && id.0.get_variant() == uuid::Variant::RFC4122));
     }
 }
