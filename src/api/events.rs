@@ -25,6 +25,7 @@ use super::reply::{ApiResult, PAGE_MAX, PageQuery, ok, page_number, paginated};
 use super::request::Cx;
 use crate::delivery::egress::Cidr;
 use crate::events::route;
+use crate::events::transform::Transform;
 use crate::model::{
     BodyEncoding, Condition, ConditionOp, Dedup, DedupBy, Event, EventId, EventRef, EventStatus, Execution,
     ExecutionId, Job, JobId, JobKind, JobStatus, Route, RouteOutcome, ScheduleId, Source, SourceId, SourceVerification,
@@ -51,6 +52,8 @@ const TOLERANCE_SECONDS_MAX: i64 = 86_400;
 const DELAY_SECONDS_MAX: i64 = 30 * 86_400;
 /// Default accepted clock difference of timestamped signatures (Standard Webhooks, Stripe).
 pub const TOLERANCE_SECONDS_DEFAULT: u32 = 300;
+/// Compiled transforms kept by [`App::transforms`] (cleared whole when full).
+pub const TRANSFORM_CACHE_MAX: usize = 1024;
 /// Bytes of randomness in an ingest token (≥ 128 bits, product.md §10).
 const TOKEN_BYTES: usize = 24;
 /// Where an event's filter paths may point.
@@ -978,28 +981,62 @@ pub async fn contexts(
     if subs.iter().all(|s| s.transform.is_none()) {
         return Ok(subs.iter().map(|_| Ok(plain.clone())).collect());
     }
-    let programs: Vec<Option<String>> = subs.iter().map(|s| s.transform.clone()).collect();
+    // Compiled programs are kept by source text (`App::transforms`), so an event compiles none
+    // that an earlier one already compiled.
+    let cached: Vec<Option<(String, Option<Transform>)>> = {
+        let cache = app.transforms.lock().unwrap_or_else(|e| e.into_inner());
+        subs.iter().map(|s| s.transform.as_ref().map(|src| (src.clone(), cache.get(src).cloned()))).collect()
+    };
     let budget_ms = app.live().events.transform_budget_ms;
     let input = ctx.clone();
-    app.compute
-        .run(Lane::Change, budget_ms * programs.len().max(1) as u64, move |_| {
-            programs
-                .iter()
+    let (out, compiled) = app
+        .compute
+        .run(Lane::Change, budget_ms * cached.len().max(1) as u64, move |_| {
+            let mut compiled = Vec::new();
+            let out = cached
+                .into_iter()
                 .map(|p| match p {
                     None => Ok(input.as_object().cloned().unwrap_or_default()),
-                    Some(src) => {
+                    Some((src, t)) => {
                         let watch = crate::time::Stopwatch::start();
-                        let t = crate::events::transform::compile(src).map_err(|e| e.to_string())?;
+                        let t = match t {
+                            Some(t) => t,
+                            None => {
+                                let t = crate::events::transform::compile(&src).map_err(|e| e.to_string())?;
+                                compiled.push((src, t.clone()));
+                                t
+                            }
+                        };
                         let mut spent = || watch.elapsed_secs() * 1000.0 > budget_ms as f64;
                         match t.apply(&input, &mut spent).map_err(|e| e.to_string())? {
                             Value::Object(m) => Ok(m),
-                            other => Err(format!("the transform gave {other}, not an object")),
+                            other => Err(format!("the transform gave {}, not an object", json_type(&other))),
                         }
                     }
                 })
-                .collect()
+                .collect::<Vec<_>>();
+            (out, compiled)
         })
-        .await
+        .await?;
+    if !compiled.is_empty() {
+        let mut cache = app.transforms.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() + compiled.len() > TRANSFORM_CACHE_MAX {
+            cache.clear();
+        }
+        cache.extend(compiled);
+    }
+    Ok(out)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// What an event leads to: its routes, executions and debounce triggers.

@@ -83,6 +83,8 @@ pub struct App {
     ready: AtomicBool,
     /// The per-source rate limit of ingest URLs.
     ingest_limiter: ingest::IngestLimiter,
+    /// Compiled subscription transforms by source text (`events::contexts`).
+    transforms: Mutex<HashMap<String, crate::events::transform::Transform>>,
 }
 
 impl App {
@@ -109,6 +111,7 @@ impl App {
             idempotency_in_flight: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
             ingest_limiter: ingest::IngestLimiter::default(),
+            transforms: Mutex::new(HashMap::new()),
         })
     }
 

@@ -334,3 +334,43 @@ fn a_standard_webhooks_and_a_basic_auth_source_verify_and_refuse() {
         (json!("a=1"), json!("text"))
     );
 }
+
+#[test]
+fn a_failing_transform_records_its_route_and_creates_no_execution() {
+    let d = TestDaemon::start_with("[events]\ntransform_budget_ms = 50\n");
+    let api = d.client();
+    let rx = Receiver::start();
+    let template = event_template(&api, &rx, json!({"n": "{{ n }}"}));
+    let bad = api.post(
+        "add_subscription",
+        json!({"subscription_name": "x", "schedule_to": "webhook", "model_to_schedule_uuid": template, "transform": "{n: .event.body.n"}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert!(bad.text.contains("transform"), "{}", bad.text);
+    for (name, program) in [("number", ".event.body.n"), ("runaway", "def f: f; f"), ("ok", "{n: .event.body.n}")] {
+        subscribe(
+            &api,
+            json!({"subscription_name": name, "schedule_to": "webhook", "model_to_schedule_uuid": template, "transform": program}),
+        );
+    }
+    let r = api.post("send_event", json!({"event_type": "t", "payload": {"n": 7}}));
+    assert_eq!((r.status, r.json["executions_created"].clone()), (200, json!(1)), "{}", r.text);
+    let detail = event_details(&api, r.json["event_uuid"].as_str().expect("id"));
+    let mut outcomes: Vec<String> = detail["deliveries"]
+        .as_array()
+        .expect("deliveries")
+        .iter()
+        .map(|d| d["outcome"].as_str().unwrap_or("").to_string())
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["execution", "transform_failed", "transform_failed"], "{detail}");
+    for d in detail["deliveries"].as_array().expect("deliveries") {
+        if d["outcome"] == "transform_failed" {
+            assert!(d["detail"].as_str().is_some_and(|s| !s.is_empty()) && d["execution_uuid"].is_null(), "{d}");
+        }
+    }
+    rx.wait_for(1, WAIT);
+    assert_eq!(rx.requests()[0].json(), json!({"n": 7}));
+    // The daemon kept answering while the runaway transform ran.
+    assert_eq!(api.get("get_sources_paginated").status, 200);
+}
