@@ -29,15 +29,20 @@
 //! - the natives that reach outside the event are not there: `env`/`$ENV`, `input(s)`, `now`,
 //!   `localtime`, `strflocaltime`, `debug`, `stderr`, `halt` (which exits the process in jaq).
 //!
+//! - a step also checks the depth of the value passing it (a definition's input and `$`
+//!   parameters, the state of `reduce`/`foreach` after each update): a loop that wraps a value
+//!   in itself (`reduce range(100000) as $i (0; [.])`) stops at [`VALUE_DEPTH_MAX`] levels, far
+//!   before jaq's recursive freeing of such a value could exhaust the stack. Depths are cached
+//!   by address, so a step costs a hash look-up, not a walk of the value.
+//!
 //! Not metered: the work of one native call or one comparison on values within those limits
-//! (a sort of a large array, an equality of two large values), and jaq's recursive freeing of
-//! a value nested many thousands of levels deep, which a loop such as
-//! `reduce range(100000) as $i (0; [.])` builds in 100,000 steps (the depth is refused only
-//! where the value is measured). Transforms are configuration written by holders of a brand's
-//! API key; these bounds stop runaway mistakes, they do not make jq a sandbox.
+//! (a sort of a large array, an equality of two large values). Transforms are configuration
+//! written by holders of a brand's API key; these bounds stop runaway mistakes and make the
+//! daemon safe from them, but jq is not a sandbox for hostile code.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use jaq_core::box_iter::box_once;
@@ -107,6 +112,8 @@ pub enum TransformError {
     ResultTooLarge,
     #[error("result is nested more than {VALUE_DEPTH_MAX} levels deep")]
     ResultTooDeep,
+    #[error("built a value nested more than {VALUE_DEPTH_MAX} levels deep")]
+    ValueTooDeep,
     /// A definition calls itself with a filter argument: jaq keeps every level's closure
     /// until the run ends, so such a loop cannot be bounded by steps alone.
     #[error("definition `{0}` calls itself with a filter argument; use `$name` parameters for recursion")]
@@ -162,7 +169,7 @@ impl Transform {
             let mut outputs = filter.id.run((ctx, from_json(input)));
             let mut first = None;
             loop {
-                meter.step()?;
+                meter.step(None)?;
                 match outputs.next() {
                     None => break,
                     Some(Ok(value)) if first.is_none() => first = Some(value),
@@ -263,6 +270,7 @@ fn compile_on_this_thread(src: &str) -> Result<Transform, TransformError> {
 const MAIN: &str = "__hw_main";
 const TICK: &str = "__hw_tick";
 const MEASURE: &str = "__hw_measure";
+const TICK_VAR: &str = "__hw_tick_var";
 
 /// Definitions placed before jaq's own: `range/3` steps once per value (jaq's `range/1` and
 /// `range/2` call it), and the renamed natives are wrapped with a size check.
@@ -288,8 +296,9 @@ fn natives() -> Vec<Fun<Jq>> {
             let renamed = NATIVES_RENAMED.iter().find(|(from, _)| *from == name);
             (renamed.map_or(name, |(_, to)| *to), args, f)
         });
-    let ours: [Fun<Jq>; 5] = [
+    let ours: [Fun<Jq>; 6] = [
         (TICK, v(0), step_native()),
+        (TICK_VAR, v(1), step_var_native()),
         (MEASURE, v(0), measure_native()),
         ("__hw_add", v(2), Native::new(|cv| checked(cv, Math::Add))),
         ("__hw_sub", v(2), Native::new(|cv| checked(cv, Math::Sub))),
@@ -303,17 +312,46 @@ fn step_native() -> Native<Jq> {
     fn fail<'a, T: 'a>(e: TransformError) -> jaq_core::ValXs<'a, T, Val> {
         box_once(Err(Exn::from(Error::str(e))))
     }
-    Native::<Jq>::new(|cv| match cv.0.data().meter.step() {
+    Native::<Jq>::new(|cv| match cv.0.data().meter.step(Some(&cv.1)) {
         Ok(()) => box_once(Ok(cv.1)),
         Err(e) => fail(e),
     })
-    .with_paths(|cv| match cv.0.data().meter.step() {
+    .with_paths(|cv| match cv.0.data().meter.step(Some(&cv.1.0)) {
         Ok(()) => box_once(Ok(cv.1)),
         Err(e) => fail(e),
     })
-    .with_update(|cv, f| match cv.0.data().meter.step() {
+    .with_update(|cv, f| match cv.0.data().meter.step(Some(&cv.1)) {
         Ok(()) => f(cv.1),
         Err(e) => fail(e),
+    })
+}
+
+/// The step native for a `$` parameter: the identity on its input, after a step that checks
+/// the parameter's value.
+fn step_var_native() -> Native<Jq> {
+    fn fail<'a, T: 'a>(e: TransformError) -> jaq_core::ValXs<'a, T, Val> {
+        box_once(Err(Exn::from(Error::str(e))))
+    }
+    Native::<Jq>::new(|mut cv| {
+        let x = cv.0.pop_var();
+        match cv.0.data().meter.step(Some(&x)) {
+            Ok(()) => box_once(Ok(cv.1)),
+            Err(e) => fail(e),
+        }
+    })
+    .with_paths(|mut cv| {
+        let x = cv.0.pop_var();
+        match cv.0.data().meter.step(Some(&x)) {
+            Ok(()) => box_once(Ok(cv.1)),
+            Err(e) => fail(e),
+        }
+    })
+    .with_update(|mut cv, f| {
+        let x = cv.0.pop_var();
+        match cv.0.data().meter.step(Some(&x)) {
+            Ok(()) => f(cv.1),
+            Err(e) => fail(e),
+        }
     })
 }
 
@@ -443,19 +481,28 @@ impl<'a> HasLut<'a, Jq> for Run<'a> {
     }
 }
 
-/// Counts steps, asks the budget, watches the stack; once stopped, stays stopped.
+/// Counts steps, asks the budget, watches the stack and the depth of the values that pass a
+/// step; once stopped, stays stopped.
 struct Meter<'a> {
     budget: RefCell<&'a mut dyn FnMut() -> bool>,
     steps: Cell<u64>,
     stack_base: usize,
     stopped: Cell<Option<Stop>>,
+    /// Depths of the arrays and objects seen, by address, each kept alive by its entry so
+    /// that an address is not reused while cached. A value built by wrapping an earlier one
+    /// (`[.]` in a loop) is measured in constant time per step.
+    depths: RefCell<std::collections::HashMap<usize, (Val, usize)>>,
 }
+
+/// Most entries of [`Meter::depths`] before it is emptied.
+const DEPTHS_CACHED_MAX: usize = 65_536;
 
 #[derive(Clone, Copy)]
 enum Stop {
     Budget,
     Steps,
     Stack,
+    Depth,
 }
 
 impl<'a> Meter<'a> {
@@ -465,10 +512,12 @@ impl<'a> Meter<'a> {
             steps: Cell::new(0),
             stack_base: stack_address(),
             stopped: Cell::new(None),
+            depths: RefCell::new(std::collections::HashMap::new()),
         }
     }
 
-    fn step(&self) -> Result<(), TransformError> {
+    /// One step; `value` is the value passing it, if any.
+    fn step(&self, value: Option<&Val>) -> Result<(), TransformError> {
         if let Some(e) = self.stopped() {
             return Err(e);
         }
@@ -478,6 +527,8 @@ impl<'a> Meter<'a> {
             Some(Stop::Steps)
         } else if stack_address().abs_diff(self.stack_base) > STACK_BYTES_MAX {
             Some(Stop::Stack)
+        } else if value.is_some_and(|v| self.depth(v, 0).is_none()) {
+            Some(Stop::Depth)
         } else if self.budget.try_borrow_mut().map(|mut spent| spent()).unwrap_or(true) {
             Some(Stop::Budget)
         } else {
@@ -492,7 +543,45 @@ impl<'a> Meter<'a> {
             Stop::Budget => TransformError::BudgetSpent,
             Stop::Steps => TransformError::TooManySteps,
             Stop::Stack => TransformError::TooDeepRecursion,
+            Stop::Depth => TransformError::ValueTooDeep,
         })
+    }
+
+    /// The nesting depth of `v` (0 for a scalar), or `None` past [`VALUE_DEPTH_MAX`]; the walk
+    /// never goes deeper than that, whatever the value.
+    fn depth(&self, v: &Val, level: usize) -> Option<usize> {
+        let key = match v {
+            Val::Arr(a) => Rc::as_ptr(a) as usize,
+            Val::Obj(o) => Rc::as_ptr(o) as usize,
+            _ => return Some(0),
+        };
+        if let Some((_, d)) = self.depths.try_borrow().ok()?.get(&key) {
+            return (level + d <= VALUE_DEPTH_MAX).then_some(*d);
+        }
+        if level >= VALUE_DEPTH_MAX {
+            return None;
+        }
+        let mut deepest = 0;
+        match v {
+            Val::Arr(a) => {
+                for x in a.iter() {
+                    deepest = deepest.max(self.depth(x, level + 1)?);
+                }
+            }
+            Val::Obj(o) => {
+                for (k, x) in o.iter() {
+                    deepest = deepest.max(self.depth(k, level + 1)?).max(self.depth(x, level + 1)?);
+                }
+            }
+            _ => {}
+        }
+        let d = deepest + 1;
+        let mut depths = self.depths.try_borrow_mut().ok()?;
+        if depths.len() >= DEPTHS_CACHED_MAX {
+            depths.clear();
+        }
+        depths.insert(key, (v.clone(), d));
+        Some(d)
     }
 }
 
@@ -533,7 +622,12 @@ fn rewrite_def(def: Def<&str>, depth: usize) -> Result<Def<&str>, TransformError
     if def.args.iter().any(|a| !a.starts_with('$')) && calls(&def.body, def.name, def.args.len()) {
         return Err(TransformError::RecursiveFilterArgument(format!("{}/{}", def.name, def.args.len())));
     }
-    let body = pipe(tick(), rewrite(def.body, depth + 1)?);
+    // A step, then one for each `$` parameter (whose value a tail call may grow).
+    let mut body = rewrite(def.body, depth + 1)?;
+    for arg in def.args.iter().rev().filter(|a| a.starts_with('$')) {
+        body = pipe(call(TICK_VAR, vec![Term::Var(*arg)]), body);
+    }
+    let body = pipe(tick(), body);
     Ok(Def { name: def.name, args: def.args, body })
 }
 
@@ -588,11 +682,16 @@ fn rewrite<'s>(t: Term<&'s str>, depth: usize) -> Result<Term<&'s str>, Transfor
             }
         }
         Term::Label(s, t) => Term::Label(s, boxed(t)?),
+        // `reduce`/`foreach`: the updated state passes a step (its depth is checked there).
         Term::Fold(s, xs, p, inits) => Term::Fold(
             s,
             boxed(xs)?,
             rewrite_pattern(p, d)?,
-            inits.into_iter().map(|t| rewrite(t, d)).collect::<Result<_, _>>()?,
+            inits
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| rewrite(t, d).map(|t| if i == 1 { pipe(t, tick()) } else { t }))
+                .collect::<Result<_, _>>()?,
         ),
         Term::TryCatch(t, c) => Term::TryCatch(boxed(t)?, c.map(boxed).transpose()?),
         Term::IfThenElse(branches, otherwise) => Term::IfThenElse(
@@ -968,7 +1067,7 @@ mod tests {
         let e = compile("{a: 1}\n| {b: .a ]").unwrap_err();
         assert_eq!(e.to_string(), "expected closing brace at line 2, column 10");
         let e = compile("{a: \"open}").unwrap_err();
-        assert_eq!(e.to_string(), "expected closing quote at line 1, column 5");
+        assert_eq!(e.to_string(), "expected closing quote at line 1, column 11");
         let e = compile("{a: .x | frobnicate}").unwrap_err();
         assert_eq!(e.to_string(), "undefined filter `frobnicate` at line 1, column 10");
         let e = compile("{a: $nope}").unwrap_err();
@@ -1115,10 +1214,34 @@ mod tests {
 
     #[test]
     fn values_nested_past_the_limit_are_refused_when_measured_or_returned() {
-        let e = run("{a: reduce range(200) as $i (0; [.])}", &json!(0)).unwrap_err();
+        // Built without a loop (no step sees it), refused when it is returned.
+        let e = run(r#"{a: ("[" * 200 + "]" * 200 | fromjson)}"#, &json!(0)).unwrap_err();
         assert_eq!(e, TransformError::ResultTooDeep);
+        let e = run("{a: reduce range(200) as $i (0; [.])}", &json!(0)).unwrap_err();
+        assert_eq!(e, TransformError::ValueTooDeep);
         let e = run("reduce range(200) as $i (0; [.]) | {s: tojson}", &json!(0)).unwrap_err();
         assert!(e.to_string().contains("nested more than"), "{e}");
+        // Loops that wrap a value in itself stop at the depth limit, long before freeing the
+        // value could exhaust the stack.
+        for src in [
+            "reduce range(1e6) as $i (0; [.]) | {}",
+            "reduce range(1e6) as $i (0; {a: .}) | {}",
+            "reduce range(1e6) as $i ({}; .a = .) | {}",
+            "[foreach range(1e6) as $i (0; [[.]]; 1)] | {}",
+            "0 | until(false; [.]) | {}",
+            "def f($x): f([$x]); f(0)",
+            "[limit(1e6; recurse([.]))] | {}",
+        ] {
+            let e = run(src, &json!(0)).unwrap_err();
+            assert!(matches!(e, TransformError::ValueTooDeep | TransformError::TooDeepRecursion), "{src}: {e}");
+        }
+        // The envelope's own depth (serde_json's 128 levels of body) is within the limit.
+        let mut body = json!(1);
+        for _ in 0..120 {
+            body = json!([body]);
+        }
+        let input = event("deep", json!({}), body);
+        assert_eq!(run("{n: [.event.body | .. | numbers] | length}", &input).unwrap(), json!({"n": 1}));
     }
 
     #[test]
