@@ -19,6 +19,11 @@
 //!   per second and the step-to-step overhead p50/p99.
 //! - `create`: schedule creations through the API with 16 concurrent clients (durable
 //!   acknowledgement, group commit), creations per second.
+//! - `ingest`: HW_LOAD_INGEST_CLIENTS (64) closed-loop keep-alive clients post events to one
+//!   source's ingest URL for HW_LOAD_INGEST_SECONDS (60), each event fanned out by 2
+//!   subscriptions to webhooks on a loopback receiver: events/s accepted, ingest latency
+//!   p50/p99, executions/s delivered and the backlog left, CPU of the daemon, the receiver and
+//!   the clients, the daemon's RSS at the start and the end. Details in `benches/load/ingest.rs`.
 //! - `soak` (only when named: it takes HW_SOAK_SECONDS, 600 by default, plus set-up and
 //!   check): HW_SOAK_SCHEDULES (2,000) schedules × 1/s to a loopback receiver that answers a
 //!   seeded random share of requests with faults (HW_SOAK_FAULTS, default
@@ -34,8 +39,13 @@
 //!   is lost); HW_SOAK_CACHE_MIB (16) is the daemon's `store.cache_mib`, small so that the page
 //!   cache filling up is not mistaken for growth. Details in `benches/load/soak.rs`.
 //!
+//! HW_LOAD_BIN runs another build of the daemon instead of this one (e.g. a copy of
+//! `target/release/hookwheel` from another commit, to compare two builds in one sitting).
+//!
 //! The wheel's own per-operation cost is `cargo bench --bench wheel`.
 
+#[path = "load/ingest.rs"]
+mod ingest;
 #[path = "../tests/it/receiver.rs"]
 mod receiver;
 #[path = "load/soak.rs"]
@@ -101,7 +111,8 @@ impl Daemon {
             ),
         )
         .unwrap();
-        let mut child = Command::new(BIN)
+        let bin = std::env::var("HW_LOAD_BIN").unwrap_or_else(|_| BIN.to_string());
+        let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&config)
             .stdout(Stdio::piped())
@@ -639,6 +650,9 @@ fn main() {
     }
     if want("workflows") {
         workflows(&mut rows);
+    }
+    if want("ingest") {
+        ingest::ingest(&mut rows);
     }
     // Ten minutes by default: only when asked for by name.
     if args.iter().any(|a| a == "soak") {

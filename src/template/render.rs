@@ -53,9 +53,14 @@ impl<S: FnMut(&str) -> Option<String>> Resolver for ContextResolver<'_, S> {
         (self.secrets)(name)
     }
     fn path(&mut self, path: &str) -> Option<Value> {
-        let root = Value::Object(self.initial.clone());
-        let p = path.strip_prefix("initial.").unwrap_or(path);
-        lookup(&root, p).cloned()
+        // Looked up in place: only the value found is cloned, not the whole context (which for
+        // an event's execution holds the event's headers and body).
+        let p = path.strip_prefix("initial.").unwrap_or(path).trim_start_matches('.');
+        if p.is_empty() {
+            return Some(Value::Object(self.initial.clone()));
+        }
+        let (first, rest) = p.split_once('.').unwrap_or((p, ""));
+        lookup(self.initial.get(first)?, rest).cloned()
     }
 }
 
@@ -158,6 +163,22 @@ mod tests {
         let mut r = ContextResolver { initial: &initial, secrets: |_: &str| None };
         assert_eq!(render_str("{{ initial.nope }}", &mut r), Err(Unresolved("initial.nope".into())));
         assert_eq!(render_value(&json!({"a": "{{ #gone }}"}), &mut r), Err(Unresolved("#gone".into())));
+    }
+
+    #[test]
+    fn paths_resolve_in_place_as_against_the_whole_context() {
+        let initial = ctx();
+        let root = Value::Object(initial.clone());
+        let mut r = ContextResolver { initial: &initial, secrets: |_: &str| None };
+        for path in
+            ["n", "initial.n", "user.email", "initial.user.tags.1", "user..email", ".n", "user.tags.5", "nope", ""]
+        {
+            let expected = lookup(&root, path.strip_prefix("initial.").unwrap_or(path)).cloned();
+            assert_eq!(r.path(path), expected, "{path:?}");
+        }
+        assert_eq!(r.path("initial."), Some(root.clone()));
+        assert_eq!(r.path("user.tags.0"), Some(json!("x")));
+        assert_eq!(r.path("flag.x"), None);
     }
 
     #[test]
