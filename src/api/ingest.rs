@@ -31,6 +31,9 @@ use crate::model::{Event, EventId, EventStatus, Source, SourceId, SourceVerifica
 use crate::store::{DedupWrite, Recorded};
 use crate::time::Stopwatch;
 
+/// Bytes of a refused request's body kept in the event log.
+pub const REJECTED_BODY_BYTES_MAX: usize = 1024;
+
 /// The per-source ingest rate limiter, rebuilt when `[events]` changes on reload.
 #[derive(Default)]
 pub struct IngestLimiter(Mutex<Option<(EventLimits, Arc<Keyed>)>>);
@@ -205,7 +208,9 @@ async fn ingest(
                 .response_body
                 .clone()
                 .unwrap_or_else(|| json!({"success": true, "duplicate": false, "event_uuid": event.id.to_string()}));
-            let mut r = answer(status, body);
+            // 204 and 205 carry no body (RFC 9110 §15.3.5, §15.3.6).
+            let mut r =
+                if matches!(status.as_u16(), 204 | 205) { status.into_response() } else { answer(status, body) };
             if let Ok(v) = HeaderValue::from_str(&event.id.to_string()) {
                 r.headers_mut().insert("x-hookwheel-event-uuid", v);
             }
@@ -223,6 +228,20 @@ async fn refuse(
     now: i64,
 ) -> Result<Response, ApiError> {
     event.status = EventStatus::Rejected;
+    // Whoever knows the URL can send refused requests: keep only the start of their bodies, so
+    // forged requests cannot fill the disk at the body limit's rate.
+    let text = match &event.body {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.len() > REJECTED_BODY_BYTES_MAX {
+        let mut cut = REJECTED_BODY_BYTES_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        event.body = Value::String(format!("{}… ({} bytes, truncated)", &text[..cut], text.len()));
+        event.body_encoding = crate::model::BodyEncoding::Text;
+    }
     event.reason = Some(why.to_string());
     let id = event.id;
     route_event(app, event, None, now).await?;

@@ -39,7 +39,12 @@ impl Cidr {
             Some(p) => p.parse::<u8>().ok().filter(|p| *p <= max)?,
             None => max,
         };
-        Some(Cidr { addr: canonical(addr), prefix })
+        // An IPv4-mapped range (`::ffff:a.b.c.d/n`) is the IPv4 range of its last 32 bits; a
+        // prefix shorter than 96 reaches beyond the mapped block and is refused.
+        match (addr, canonical(addr)) {
+            (IpAddr::V6(_), v4 @ IpAddr::V4(_)) => Some(Cidr { addr: v4, prefix: prefix.checked_sub(96)? }),
+            (_, a) => Some(Cidr { addr: a, prefix }),
+        }
     }
 
     /// True when `ip` (IPv4-mapped IPv6 taken as IPv4) is in the range.
@@ -319,6 +324,15 @@ pub const METADATA_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ipv4_mapped_ranges_are_their_ipv4_ranges() {
+        let c = Cidr::parse("::ffff:127.0.0.1/128").expect("range");
+        assert!(c.contains("127.0.0.1".parse().expect("ip")) && !c.contains("127.0.0.2".parse().expect("ip")));
+        let c = Cidr::parse("::ffff:10.0.0.0/104").expect("range");
+        assert!(c.contains("10.1.2.3".parse().expect("ip")) && !c.contains("11.0.0.1".parse().expect("ip")));
+        assert_eq!(Cidr::parse("::ffff:10.0.0.0/64"), None, "reaches beyond the mapped block");
+    }
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -35,6 +35,12 @@ const REDACTED_HEADERS: &[&str] = &[
     "x-api-key",
 ];
 
+/// Whether a header's value is never stored (a credential or signature), so it may not be a
+/// source's event type or dedup key either.
+pub fn is_redacted_header(name: &str) -> bool {
+    REDACTED_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+}
+
 /// The body as the event keeps it: JSON when it parses as JSON (whatever the content type
 /// says), else UTF-8 text, else base64. An empty body is `null`.
 pub fn keep_body(raw: &[u8]) -> (Value, BodyEncoding) {

@@ -347,7 +347,12 @@ fn a_failing_transform_records_its_route_and_creates_no_execution() {
     );
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert!(bad.text.contains("transform"), "{}", bad.text);
-    for (name, program) in [("number", ".event.body.n"), ("runaway", "def f: f; f"), ("ok", "{n: .event.body.n}")] {
+    for (name, program) in [
+        ("number", ".event.body.n"),
+        ("runaway", "def f: f; f"),
+        ("nesting", "reduce range(100000) as $i (0; [.]) | {a: 1}"),
+        ("ok", "{n: .event.body.n}"),
+    ] {
         subscribe(
             &api,
             json!({"subscription_name": name, "schedule_to": "webhook", "model_to_schedule_uuid": template, "transform": program}),
@@ -363,7 +368,7 @@ fn a_failing_transform_records_its_route_and_creates_no_execution() {
         .map(|d| d["outcome"].as_str().unwrap_or("").to_string())
         .collect();
     outcomes.sort();
-    assert_eq!(outcomes, ["execution", "transform_failed", "transform_failed"], "{detail}");
+    assert_eq!(outcomes, ["execution", "transform_failed", "transform_failed", "transform_failed"], "{detail}");
     for d in detail["deliveries"].as_array().expect("deliveries") {
         if d["outcome"] == "transform_failed" {
             assert!(d["detail"].as_str().is_some_and(|s| !s.is_empty()) && d["execution_uuid"].is_null(), "{d}");
@@ -373,4 +378,34 @@ fn a_failing_transform_records_its_route_and_creates_no_execution() {
     assert_eq!(rx.requests()[0].json(), json!({"n": 7}));
     // The daemon kept answering while the runaway transform ran.
     assert_eq!(api.get("get_sources_paginated").status, 200);
+}
+
+#[test]
+fn credentials_cannot_become_an_event_type_or_dedup_key_and_refused_bodies_are_cut() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    api.add_secret("tok", "s3cr3t-token-value");
+    let token = json!({"type": "header_token", "header": "X-Token", "secret_key": "tok"});
+    let r = api.post(
+        "add_source",
+        json!({"source_name": "a", "verification": token, "event_type_from": {"header": "x-token"}}),
+    );
+    assert_invalid(&r, "event_type_from.header");
+    let r = api.post(
+        "add_source",
+        json!({"source_name": "b", "verification": token, "dedup": {"by": "header", "key": "Authorization", "window_seconds": 60}}),
+    );
+    assert_invalid(&r, "dedup.key");
+    let (source, url) =
+        add_source(&api, json!({"source_name": "c", "verification": token, "response_status_code": 204}));
+    let r = api.post("update_source", json!({"source_uuid": source, "event_type_from": {"header": "X-Token"}}));
+    assert_invalid(&r, "event_type_from.header");
+    let ok = ingest(&api, &url, &[("x-token", "s3cr3t-token-value")], b"{}");
+    assert_eq!((ok.status, ok.text.as_str()), (204, ""));
+    let big = vec![b'x'; 64 * 1024];
+    let refused = ingest(&api, &url, &[("x-token", "wrong")], &big);
+    assert_eq!(refused.status, 401);
+    let detail = event_details(&api, refused.json["event_uuid"].as_str().expect("id"));
+    let body = detail["request"]["body"].as_str().expect("text");
+    assert!(body.len() < 1200 && body.ends_with("(65536 bytes, truncated)"), "{body}");
 }
