@@ -44,7 +44,10 @@ pub const LIST_LIMIT_MAX: i64 = 100;
 /// Longest `cursor` text (ours are 22 characters: an event id in URL-safe base64).
 const CURSOR_CHARS_MAX: usize = 64;
 /// Longest `application_id` (accepted and ignored: the brand is the API key's).
-const APPLICATION_ID_CHARS_MAX: usize = 256;
+pub const APPLICATION_ID_CHARS_MAX: usize = 256;
+/// The cursors [`cursor_of`] gives: 16 bytes in URL-safe base64 without padding, so 22
+/// characters whose last holds 2 bits (the base64 crate refuses other trailing bits).
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
 
 /// `POST /api/v1/events/batch`.
 #[derive(Deserialize, JsonSchema)]
@@ -219,9 +222,17 @@ async fn read(
     Ok(Req { body, query: dispatch::parse_query(query.as_deref()), from_query })
 }
 
-/// One event of a Hook0 body as a `send_event` input (`application_id` dropped).
+/// One event of a Hook0 body as a `send_event` input: `application_id`, when given, must be
+/// a string of at most [`APPLICATION_ID_CHARS_MAX`] characters and is then dropped.
 fn event_input(mut body: Map<String, Value>) -> Result<SendEvent, ApiError> {
-    body.remove("application_id");
+    match body.remove("application_id") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) if s.chars().count() <= APPLICATION_ID_CHARS_MAX => {}
+        Some(Value::String(_)) => {
+            return Err(ApiError::invalid("application_id", format!("at most {APPLICATION_ID_CHARS_MAX} characters")));
+        }
+        Some(_) => return Err(ApiError::invalid("application_id", "expected a string")),
+    }
     super::input::from_body(body)
 }
 
@@ -421,7 +432,34 @@ fn field_of(e: &ApiError) -> Option<&str> {
     }
 }
 
-/// Hook0's `type` and `code` of an error.
+/// Every `type` of a Hook0 error body ([`kind_of`]).
+pub const ERROR_TYPES: &[&str] = &[
+    "validation_error",
+    "authentication_error",
+    "not_found",
+    "invalid_request",
+    "conflict",
+    "rate_limit_error",
+    "service_unavailable",
+    "internal_error",
+];
+/// Every `code` of a Hook0 error body ([`kind_of`]).
+pub const ERROR_CODES: &[&str] = &[
+    "MISSING_PARAMETER",
+    "INVALID_PARAMETER",
+    "INVALID_BODY",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "PAYLOAD_TOO_LARGE",
+    "UNAUTHORIZED",
+    "NOT_FOUND",
+    "METHOD_NOT_ALLOWED",
+    "CONFLICT",
+    "RATE_LIMIT_EXCEEDED",
+    "STORE_UNAVAILABLE",
+    "INTERNAL_ERROR",
+];
+
+/// Hook0's `type` and `code` of an error (one of [`ERROR_TYPES`], one of [`ERROR_CODES`]).
 fn kind_of(e: &ApiError) -> (&'static str, &'static str) {
     match e {
         ApiError::Missing(_) => ("validation_error", "MISSING_PARAMETER"),
@@ -494,8 +532,43 @@ mod tests {
         );
     }
 
+    /// The document's enums of `type` and `code` hold every error's (a new `ApiError` variant
+    /// must be added here, and to the lists if its kind is new).
+    #[test]
+    fn every_error_kind_is_in_the_documented_lists() {
+        let all = [
+            ApiError::Missing("f".into()),
+            ApiError::invalid("f", "x"),
+            ApiError::BadBody(None),
+            ApiError::UnknownField { field: "f".into(), suggestion: None },
+            ApiError::Unauthorized("Invalid API key"),
+            ApiError::NotFound("Event"),
+            ApiError::UnknownAction { action: "a".into(), suggestion: None },
+            ApiError::NotFoundWith { what: "Event", key: "event_uuid", id: "x".into() },
+            ApiError::MethodNotAllowed("GET".into()),
+            ApiError::Conflict { message: "m".into(), extra: Map::new() },
+            ApiError::TooLarge(1),
+            ApiError::UnsupportedMediaType,
+            ApiError::RateLimited,
+            ApiError::Busy("b"),
+            ApiError::Unavailable { disk_full: true },
+            ApiError::Internal("i".into()),
+        ];
+        for e in &all {
+            let (kind, code) = kind_of(e);
+            assert!(ERROR_TYPES.contains(&kind), "{kind}");
+            assert!(ERROR_CODES.contains(&code), "{code}");
+        }
+    }
+
     #[test]
     fn a_cursor_is_the_event_id_and_nothing_else_is_one() {
+        for id in [uuid::Uuid::nil(), uuid::Uuid::max(), uuid::Uuid::now_v7()] {
+            let c = cursor_of(id);
+            let (head, last) = c.split_at(21);
+            assert!(head.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'), "{c}");
+            assert!("AQgw".contains(last), "{c} does not match CURSOR_PATTERN");
+        }
         let id = uuid::Uuid::now_v7();
         let c = cursor_of(id);
         assert_eq!(c.len(), 22);

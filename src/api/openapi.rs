@@ -601,6 +601,7 @@ pub fn document() -> Value {
             json!({"get": {"operationId": path.trim_start_matches('/').replace('.', "_"), "summary": summary, "security": [], "responses": responses}}),
         );
     }
+    inbound_paths(&mut paths);
     let mut paths = Value::Object(paths);
     let zones: Vec<Value> = crate::time::tz::all_zone_names().into_iter().map(Value::String).collect();
     share_zone_enum(&mut paths, &zones);
@@ -624,8 +625,9 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-hookpulse-api-key", "description": "An API key of the brand (`hookwheel key create`)."},
                 "brandUuid": {"type": "apiKey", "in": "header", "name": "x-brand-uuid", "description": "The brand's UUID."},
+                "bearerKey": {"type": "http", "scheme": "bearer", "description": "An API key of the brand as `Authorization: Bearer <key>` (the Hook0 dialect)."},
             },
-            "schemas": {"TimeZone": zone_schema, "Error": {
+            "schemas": {"TimeZone": zone_schema, "Hook0Error": hook0_error_schema(), "Error": {
                 "type": "object",
                 "description": "An error answer. A 409 may add the id of the object in the way (e.g. `secret_uuid`).",
                 "required": ["success", "error", "request_id"],
@@ -637,6 +639,219 @@ pub fn document() -> Value {
             }},
         },
     })
+}
+
+/// Hook0's error body (`super::hook0::error_body`).
+fn hook0_error_schema() -> Value {
+    json!({
+        "type": "object",
+        "description": "An error of the Hook0 dialect (Hook0's reference, \"Error Handling\").",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "description": "The error.",
+            "required": ["type", "message", "code", "details", "request_id"],
+            "properties": {
+                "type": {"enum": super::hook0::ERROR_TYPES, "description": "The kind of error."},
+                "message": {"type": "string", "description": "What went wrong, naming the field when a field is at fault."},
+                "code": {"enum": super::hook0::ERROR_CODES, "description": "The error's code."},
+                "details": {"type": "array", "description": "The field at fault, when there is one.", "items": {"type": "object", "properties": {
+                    "field": {"type": "string", "description": "The field's name (`events[3].event_type` in a batch)."},
+                    "message": {"type": "string", "description": "What is wrong with it."},
+                }}},
+                "request_id": {"type": "string", "description": "The request's id, also in the `x-request-id` header and the log."},
+            },
+        }},
+    })
+}
+
+/// The error answers of the Hook0 routes.
+fn hook0_errors(codes: &[(&str, &str)]) -> Map<String, Value> {
+    codes
+        .iter()
+        .map(|(code, description)| {
+            let body = json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Hook0Error"}}}});
+            ((*code).to_string(), body)
+        })
+        .collect()
+}
+
+/// The ingest URL and the Hook0 dialect (product.md §10; docs/api.md "Inbound events"): routes
+/// outside the endpoint table, described here by hand from the same input types.
+fn inbound_paths(paths: &mut Map<String, Value>) {
+    let send_event = ENDPOINTS.iter().find(|e| e.name == "send_event").map(input_schema).unwrap_or_default();
+    let mut hook0_event = send_event;
+    if let Some(props) = hook0_event["properties"].as_object_mut() {
+        props.insert(
+            "application_id".into(),
+            json!({"type": ["string", "null"], "maxLength": super::hook0::APPLICATION_ID_CHARS_MAX, "description": "Hook0's application id: accepted and ignored (the brand is the API key's)."}),
+        );
+    }
+    let strip = |s: Schema| {
+        let mut v = s.to_value();
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("$schema");
+            obj.remove("title");
+        }
+        v
+    };
+    let mut list_query = strip(schemars::schema_for!(super::hook0::ListQuery));
+    // A cursor is one this API gave, not any text of its length.
+    list_query["properties"]["cursor"]["pattern"] = json!(super::hook0::CURSOR_PATTERN);
+    let common = [
+        ("401", "`Authorization: Bearer <key>` is missing or the key is unknown or revoked."),
+        ("405", "The method is not one the route answers."),
+        ("429", "The key's rate limit is spent (see `Retry-After`)."),
+        ("503", "The store cannot write just now; retry."),
+    ];
+    let body_errors = [
+        ("400", "A field is missing, unknown or invalid (`details` names it), or the body is not JSON."),
+        ("404", "A subscription's target or another referenced object is gone."),
+        ("413", "The body is larger than `api.body_bytes_max`."),
+        ("415", "The body is not `application/json`."),
+    ];
+    let with = |ok: Value, extra: &[(&str, &str)]| {
+        let mut r = hook0_errors(&common);
+        r.extend(hook0_errors(extra));
+        if let Value::Object(ok) = ok {
+            r.extend(ok);
+        }
+        Value::Object(r)
+    };
+    let json_answer = |description: &str, schema: Value| json!({"description": description, "content": {"application/json": {"schema": schema}}});
+    let accepted = json!({
+        "type": "object",
+        "required": ["event_id", "status", "created_at"],
+        "properties": {
+            "event_id": {"type": "string", "format": "uuid", "description": "The event's id (the first event's, for a duplicate)."},
+            "status": {"enum": ["accepted", "duplicate"], "description": "`duplicate` when an event with this `event_id` was published before."},
+            "created_at": {"type": "string", "format": "date-time", "description": "When the event was received (UTC)."},
+        },
+    });
+    let event_item = json!({
+        "type": "object",
+        "required": ["id", "event_type", "payload", "labels", "created_at", "processed_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid", "description": "The event's id."},
+            "event_type": {"type": ["string", "null"], "description": "The event's type."},
+            "payload": {"description": "The event's body: JSON as sent, text, or base64 for bytes."},
+            "labels": {"type": "object", "description": "The event's labels."},
+            "created_at": {"type": "string", "format": "date-time", "description": "When it was received (UTC)."},
+            "processed_at": {"type": "string", "format": "date-time", "description": "When it was last routed (UTC)."},
+        },
+    });
+    let bearer = json!([{"bearerKey": []}]);
+    paths.insert(
+        "/api/v1/events".into(),
+        json!({
+            "post": {
+                "operationId": "hook0_send_event",
+                "summary": "Publish one event (Hook0 dialect): the body of send_event, plus Hook0's ignored application_id.",
+                "tags": ["hook0 dialect"],
+                "security": bearer,
+                "requestBody": {"required": true, "content": {"application/json": {"schema": hook0_event}}},
+                "responses": with(json!({
+                    "201": json_answer("Accepted.", accepted.clone()),
+                    "200": json_answer("A repeated `event_id`: the first event's id and `\"status\": \"duplicate\"`.", accepted),
+                }), &body_errors),
+            },
+            "get": {
+                "operationId": "hook0_list_events",
+                "summary": "Accepted events, newest first, paged by cursor (Hook0 dialect).",
+                "tags": ["hook0 dialect"],
+                "security": bearer,
+                "parameters": query_parameters(&list_query),
+                "responses": with(json!({"200": json_answer("A page of events.", json!({
+                    "type": "object",
+                    "required": ["data", "pagination"],
+                    "properties": {
+                        "data": {"type": "array", "items": event_item.clone(), "description": "Up to `limit` events."},
+                        "pagination": {"type": "object", "description": "Where the next page starts.", "required": ["next_cursor", "has_more"], "properties": {
+                            "next_cursor": {"type": ["string", "null"], "description": "The `cursor` of the next page; null on the last."},
+                            "has_more": {"type": "boolean", "description": "Whether a next page exists."},
+                        }},
+                    },
+                }))}), &[("400", "A parameter is unknown or invalid (`details` names it).")]),
+            },
+        }),
+    );
+    let mut batch_body = strip(schemars::schema_for!(super::hook0::Batch));
+    // Each event is checked on its own, and refused alone (`"status": "rejected"` with an
+    // error naming `events[i].<field>`): the batch itself takes any items.
+    batch_body["properties"]["events"]["items"] = json!({
+        "description": "One event: the body of `POST /api/v1/events`. Each item is checked on its own; one that is not a valid event (not even an object) is `rejected` alone.",
+        "example": super::examples::request("send_event"),
+    });
+    paths.insert(
+        "/api/v1/events/batch".into(),
+        json!({"post": {
+            "operationId": "hook0_send_events_batch",
+            "summary": "Publish up to 100 events, each checked on its own (Hook0 dialect).",
+            "tags": ["hook0 dialect"],
+            "security": bearer,
+            "requestBody": {"required": true, "content": {"application/json": {"schema": batch_body}}},
+            "responses": with(json!({
+                "201": json_answer("At least one event was accepted.", json!({"type": "object", "required": ["events", "total_accepted", "total_rejected"]})),
+                "200": json_answer("No event was accepted (each was a duplicate or rejected).", json!({"type": "object", "required": ["events", "total_accepted", "total_rejected"]})),
+            }), &body_errors),
+        }}),
+    );
+    let mut shown = event_item;
+    shown["required"].as_array_mut().into_iter().for_each(|r| r.push(json!("delivery_stats")));
+    shown["properties"]["delivery_stats"] = json!({
+        "type": "object",
+        "description": "Counts over the event's executions (those retention has not removed).",
+        "required": ["total_attempts", "successful_deliveries", "failed_deliveries", "pending_deliveries"],
+        "properties": {
+            "total_attempts": {"type": "integer", "description": "Every delivery attempt made."},
+            "successful_deliveries": {"type": "integer", "description": "Executions that succeeded."},
+            "failed_deliveries": {"type": "integer", "description": "Executions that ended otherwise (failed, cancelled)."},
+            "pending_deliveries": {"type": "integer", "description": "Executions still to run or retry."},
+        },
+    });
+    paths.insert(
+        "/api/v1/events/{event_id}".into(),
+        json!({"get": {
+            "operationId": "hook0_get_event",
+            "summary": "One accepted event with its delivery counts (Hook0 dialect).",
+            "tags": ["hook0 dialect"],
+            "security": bearer,
+            "parameters": [{"name": "event_id", "in": "path", "required": true, "description": "The event's id.", "schema": {"type": "string", "format": "uuid", "maxLength": 36, "description": "The event's id."}}],
+            "responses": with(json!({"200": json_answer("The event.", shown)}), &[
+                ("400", "`event_id` is not a UUID, or a query parameter was given."),
+                ("404", "No accepted event of this brand has this id."),
+            ]),
+        }}),
+    );
+    let ingest_errors = [
+        ("401", "The source's verification refused the request (recorded as a rejected event with its reason)."),
+        ("403", "The sender's address is outside the source's `ip_allow_cidrs` (recorded)."),
+        ("404", "No source has this ingest token (or it was rotated away)."),
+        ("413", "The body is larger than the source's limit (recorded, the body cut to 1 KiB)."),
+        (
+            "429",
+            "The source's rate limit (`events.ingest_rate_per_second`, `events.ingest_burst`) is spent; counted, not stored.",
+        ),
+        ("503", "The store cannot write just now; the sender should retry."),
+    ];
+    let mut responses: Map<String, Value> =
+        ingest_errors.iter().map(|(c, d)| ((*c).to_string(), error_ref(d))).collect();
+    responses.insert(
+        "2XX".into(),
+        json!({"description": "Stored (and routed) before this answer: the source's `response_status_code` and `response_body`, else 202 `{\"success\": true, \"event_uuid\"}`; a duplicate within the dedup window answers 200 with `\"duplicate\": true`. 204 and 205 have no body.", "content": {"application/json": {"schema": {}}}}),
+    );
+    let ingest = |method: &str| {
+        json!({
+            "operationId": format!("ingest_{method}"),
+            "summary": "A source's ingest URL: any method, any content type, any path below the token (kept as the event's `path`).",
+            "tags": ["inbound events"],
+            "security": [],
+            "parameters": [{"name": "token", "in": "path", "required": true, "description": "The source's ingest token (`add_source`, `rotate_source_ingest_token`).", "schema": {"type": "string", "maxLength": 64}}],
+            "requestBody": {"required": false, "content": {"application/json": {"schema": {}}, "text/plain": {"schema": {"type": "string", "maxLength": 1024}}}},
+            "responses": responses.clone(),
+        })
+    };
+    paths.insert("/v1/ingest/{token}".into(), json!({"post": ingest("post"), "put": ingest("put")}));
 }
 
 #[cfg(test)]

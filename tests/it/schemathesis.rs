@@ -76,6 +76,8 @@ fn schemathesis_finds_nothing() {
         .arg("run")
         .arg(format!("{}/openapi.json", d.base))
         .args(["-H", &format!("x-hookpulse-api-key: {}", d.key), "-H", &format!("x-brand-uuid: {}", d.brand)])
+        // The Hook0 dialect's routes take the same key as a bearer token.
+        .args(["-H", &format!("Authorization: Bearer {}", d.key)])
         .args(["--max-examples", MAX_EXAMPLES, "--workers", "1", "--generation-deterministic", "--no-color"])
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_HOOKS", "hooks")
