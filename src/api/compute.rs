@@ -5,9 +5,10 @@
 //! (`api.compute_budget_ms`) that the work checks cooperatively. `/healthz`, the scheduler loop
 //! and every other request keep their workers however many heavy requests arrive.
 //!
-//! Two lanes, each with its own permits: previews (read-only, any number of them a client may
-//! send) and changes (the checks of a schedule create or update), so a flood of previews never
-//! delays another brand's creates. The preview lane's queue is bounded: beyond
+//! Three lanes, each with its own permits: previews (read-only, any number of them a client may
+//! send), changes (the checks of a schedule create or update) and transforms (subscription
+//! transforms run on each routed event), so a flood of previews, or of events whose transforms
+//! are slow, never delays another brand's creates. The preview lane's queue is bounded: beyond
 //! [`PREVIEW_WAITING_MAX`] waiting previews a new one is refused with 429 and `Retry-After`.
 
 use std::sync::Arc;
@@ -53,12 +54,17 @@ pub enum Lane {
     Preview,
     /// The checks of a schedule create or update: waits its turn.
     Change,
+    /// Subscription transforms of a routed event (`api::events::contexts`): waits its turn.
+    /// A single built-in call of a program cannot be interrupted by the budget, so a slow one
+    /// may overrun it; its own permits keep that from reaching the other lanes.
+    Transform,
 }
 
 /// The gate in front of the blocking pool.
 pub struct Compute {
     previews: Arc<Semaphore>,
     changes: Arc<Semaphore>,
+    transforms: Arc<Semaphore>,
     previews_waiting: Arc<AtomicUsize>,
     metrics: Metrics,
 }
@@ -70,6 +76,7 @@ impl Compute {
         Compute {
             previews: Arc::new(Semaphore::new(cores)),
             changes: Arc::new(Semaphore::new(cores)),
+            transforms: Arc::new(Semaphore::new(cores)),
             previews_waiting: Arc::new(AtomicUsize::new(0)),
             metrics,
         }
@@ -106,6 +113,7 @@ impl Compute {
         }
         let (permits, place) = match lane {
             Lane::Change => (self.changes.clone(), None),
+            Lane::Transform => (self.transforms.clone(), None),
             Lane::Preview => {
                 if self.previews_waiting.fetch_add(1, Ordering::SeqCst) >= PREVIEW_WAITING_MAX {
                     self.previews_waiting.fetch_sub(1, Ordering::SeqCst);
@@ -126,5 +134,47 @@ impl Compute {
         })
         .await
         .map_err(|e| ApiError::Internal(format!("a compute task failed: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Transforms that hold every permit of their lane (a slow built-in overrunning its
+    /// budget) leave schedule creates and previews their own permits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn transforms_that_hold_their_lane_do_not_delay_the_other_lanes() {
+        let compute = Arc::new(Compute::new(Metrics::new()));
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        let mut held = Vec::new();
+        for _ in 0..cores {
+            let (c, rx, started) = (compute.clone(), release_rx.clone(), started_tx.clone());
+            held.push(tokio::spawn(async move {
+                c.run(Lane::Transform, 1, move |_| {
+                    let _ = started.send(());
+                    let _ = rx.lock().map(|r| r.recv());
+                })
+                .await
+            }));
+        }
+        for _ in 0..cores {
+            started_rx.recv().expect("a transform started");
+        }
+        assert_eq!(compute.transforms.available_permits(), 0, "the transform lane is full");
+        // A create's checks and a preview still run while every transform permit is held.
+        assert_eq!(compute.run(Lane::Change, 100, |_| 7).await.expect("change ran"), 7);
+        assert_eq!(compute.run(Lane::Preview, 100, |_| 8).await.expect("preview ran"), 8);
+        for _ in 0..cores {
+            release_tx.send(()).expect("release");
+        }
+        for h in held {
+            h.await.expect("join").expect("transform ran");
+        }
     }
 }

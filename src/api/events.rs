@@ -90,6 +90,36 @@ impl super::fields::Choices for VerificationType {
     }
 }
 
+impl VerificationType {
+    /// The name the API knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerificationType::Mode(k) => k.as_str(),
+            VerificationType::Github => "github",
+            VerificationType::Shopify => "shopify",
+        }
+    }
+}
+
+/// What each verification type reads of `verification`: `(type, required, optional)`. Any
+/// other field is refused (400 naming it) rather than stored and ignored: a `header` given
+/// with the `github` preset, or a `secret_key` with `none`, is a mistake the sender would
+/// otherwise only find when requests are refused (or, worse, accepted unverified).
+pub const VERIFICATION_FIELDS: &[(&str, &[&str], &[&str])] = &[
+    ("none", &[], &[]),
+    ("hmac_sha256", &["header", "secret_key"], &["prefix", "encoding"]),
+    ("standard_webhooks", &["secret_key"], &["tolerance_seconds"]),
+    ("stripe", &["secret_key"], &["tolerance_seconds"]),
+    ("basic_auth", &["username", "password_secret_key"], &[]),
+    ("header_token", &["header", "secret_key"], &[]),
+    ("github", &["secret_key"], &[]),
+    ("shopify", &["secret_key"], &[]),
+];
+
+/// The fields of `verification` besides `type`.
+pub const VERIFICATION_SETTINGS: &[&str] =
+    &["header", "prefix", "encoding", "secret_key", "tolerance_seconds", "username", "password_secret_key"];
+
 /// `hex` or `base64`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Base64Encoding(pub bool);
@@ -335,6 +365,7 @@ pub struct EventsQuery {
     /// Received at or after this instant (RFC 3339).
     pub from: Option<InstantText>,
     /// Received before this instant (RFC 3339).
+    #[schemars(extend("x-not-before-field" = "from"))]
     pub to: Option<InstantText>,
 }
 
@@ -431,6 +462,26 @@ fn verification(cx: &Cx, v: Option<VerificationIn>) -> Result<SourceVerification
             password_secret_key: None,
         });
     };
+    let given = [
+        ("header", v.header.is_some()),
+        ("prefix", v.prefix.is_some()),
+        ("encoding", v.encoding.is_some()),
+        ("secret_key", v.secret_key.is_some()),
+        ("tolerance_seconds", v.tolerance_seconds.is_some()),
+        ("username", v.username.is_some()),
+        ("password_secret_key", v.password_secret_key.is_some()),
+    ];
+    let name = v.kind.0.name();
+    if let Some((_, required, optional)) = VERIFICATION_FIELDS.iter().find(|(t, _, _)| *t == name) {
+        for (field, is_given) in given {
+            if is_given && !required.contains(&field) && !optional.contains(&field) {
+                return Err(ApiError::invalid(
+                    &format!("verification.{field}"),
+                    format!("not used by verification type {name}"),
+                ));
+            }
+        }
+    }
     let (kind, preset, header, prefix, base64) = match v.kind.0 {
         VerificationType::Github => (
             VerificationKind::HmacSha256,
@@ -1015,7 +1066,7 @@ pub async fn contexts(
     let input = ctx.clone();
     let (out, compiled) = app
         .compute
-        .run(Lane::Change, budget_ms * cached.len().max(1) as u64, move |_| {
+        .run(Lane::Transform, budget_ms * cached.len().max(1) as u64, move |_| {
             let mut compiled = Vec::new();
             let out = cached
                 .into_iter()
@@ -1242,6 +1293,11 @@ pub async fn list_events(cx: Cx, i: EventsQuery) -> ApiResult {
         from_ms: query_time(i.from.as_ref(), "from")?,
         to_ms: query_time(i.to.as_ref(), "to")?,
     };
+    if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms)
+        && to < from
+    {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
     let items = cx.app.store.list_events(cx.brand.id, &filter, page, cx.page_size)?;
     paginated(items, page, cx.page_size, &cx.brand.timezone, event_item)
 }
@@ -1381,6 +1437,15 @@ pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
     // match, or a target that keeps failing would have them retried again and again.
     let to_ms = to_ms.min(cx.now);
     let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
+    // Like `subscription_uuid`, an unknown target is 404 rather than a job that matches nothing.
+    if let Some(t) = &i.target_uuid {
+        let store = &cx.app.store;
+        let known = store.get_template(cx.brand.id, TemplateId(t.0))?.is_some()
+            || store.get_workflow(cx.brand.id, WorkflowId(t.0))?.is_some();
+        if !known {
+            return Err(ApiError::NotFoundWith { what: "Target", key: "target_uuid", id: t.0.to_string() });
+        }
+    }
     let kind = JobKind::BulkRetry { subscription, target: i.target_uuid.map(|t| t.0), from_ms, to_ms };
     let job = new_job(&cx, kind, i.rate_per_second);
     start_job(&cx, job).await

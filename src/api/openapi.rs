@@ -200,16 +200,17 @@ fn add_source_rules(props: &mut Value) {
     };
     let v = &mut props["verification"];
     if v.is_object() {
-        let needs = |t: &str, fields: &[&str]| json!({"if": is("type", t), "then": all(&fields.iter().map(|f| given(f)).collect::<Vec<_>>())});
-        let rules = vec![
-            needs("hmac_sha256", &["header", "secret_key"]),
-            needs("header_token", &["header", "secret_key"]),
-            needs("standard_webhooks", &["secret_key"]),
-            needs("stripe", &["secret_key"]),
-            needs("github", &["secret_key"]),
-            needs("shopify", &["secret_key"]),
-            needs("basic_auth", &["username", "password_secret_key"]),
-        ];
+        use super::events::{VERIFICATION_FIELDS, VERIFICATION_SETTINGS};
+        // Each type's own fields are given; the others are left out (the handler refuses them).
+        let rules = VERIFICATION_FIELDS
+            .iter()
+            .map(|(t, required, optional)| {
+                let mut parts: Vec<Value> = required.iter().map(|f| given(f)).collect();
+                let unused = VERIFICATION_SETTINGS.iter().filter(|f| !required.contains(f) && !optional.contains(f));
+                parts.extend(unused.map(|f| absent(f)));
+                json!({"if": is("type", t), "then": all(&parts)})
+            })
+            .collect();
         v["allOf"] = with(&v["properties"], rules);
         // RFC 7617: a user-id holds no ':'.
         v["properties"]["username"]["pattern"] =

@@ -93,6 +93,8 @@ pub fn verify(
         Verification::StandardWebhooks { secrets, tolerance_s } => {
             let id = need("webhook-id")?;
             let ts = need("webhook-timestamp")?;
+            // Signed as the number it is, like the reference libraries (they parse the header
+            // and sign the integer again), so `0017…` and `17…` sign the same text.
             let ts: i64 = ts.trim().parse().map_err(|_| Refusal::Malformed("webhook-timestamp"))?;
             if now_s.abs_diff(ts) > *tolerance_s {
                 return Err(Refusal::StaleTimestamp);
@@ -126,7 +128,9 @@ pub fn verify(
             for part in value.split(',') {
                 match part.trim().split_once('=') {
                     Some(("t", x)) => t = Some(x.parse::<i64>().map_err(|_| Refusal::Malformed("stripe-signature t"))?),
-                    Some(("v1", x)) => v1.push(hex::decode(x).map_err(|_| Refusal::Malformed("stripe-signature v1"))?),
+                    // Stripe's libraries compare each `v1` as text: one that is not hex
+                    // matches nothing, and the others are still tried.
+                    Some(("v1", x)) => v1.extend(hex::decode(x).ok()),
                     _ => {}
                 }
             }
@@ -140,7 +144,13 @@ pub fn verify(
         }
         Verification::BasicAuth { username, password } => {
             let value = need("authorization")?;
-            let encoded = value.trim().strip_prefix("Basic ").ok_or(Refusal::Malformed("authorization scheme"))?;
+            // The scheme's name is case-insensitive (RFC 9110 §11.1).
+            let encoded = value
+                .trim()
+                .split_once(' ')
+                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+                .map(|(_, rest)| rest)
+                .ok_or(Refusal::Malformed("authorization scheme"))?;
             let decoded = STANDARD.decode(encoded.trim()).map_err(|_| Refusal::Malformed("basic credentials"))?;
             let expected = format!("{username}:{}", password.as_str());
             if same(&decoded, expected.as_bytes()) { Ok(()) } else { Err(Refusal::Mismatch) }
@@ -249,6 +259,12 @@ mod tests {
         assert_eq!(verify(&v, &headers(pairs), body, 1_700_000_100), Ok(()));
         assert_eq!(verify(&v, &headers(pairs), body, 1_700_000_301), Err(Refusal::StaleTimestamp));
         assert_eq!(verify(&v, &headers(pairs), b"{}", 1_700_000_000), Err(Refusal::Mismatch));
+        // A `v1` that is not hex matches nothing; a valid one after it still verifies.
+        let junk_first: &'static str = Box::leak(format!("t=1700000000,v1=not-hex,v1={good}").into_boxed_str());
+        let pairs: &'static [(&str, &str)] = Box::leak(vec![("stripe-signature", junk_first)].into_boxed_slice());
+        assert_eq!(verify(&v, &headers(pairs), body, 1_700_000_000), Ok(()));
+        let only_junk = headers(&[("stripe-signature", "t=1700000000,v1=zz")]);
+        assert_eq!(verify(&v, &only_junk, body, 1_700_000_000), Err(Refusal::Mismatch));
         let no_t = headers(&[("stripe-signature", "v1=00")]);
         assert_eq!(verify(&v, &no_t, body, 0), Err(Refusal::Malformed("stripe-signature without t")));
     }
@@ -259,6 +275,12 @@ mod tests {
         // RFC 7617 §2's example credentials.
         let ok = headers(&[("authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW1l")]);
         assert_eq!(verify(&v, &ok, b"", 0), Ok(()));
+        // The scheme's name in any case (RFC 9110 §11.1).
+        for scheme in ["basic", "BASIC", "bAsIc"] {
+            let value: &'static str = Box::leak(format!("{scheme} YWxhZGRpbjpvcGVuc2VzYW1l").into_boxed_str());
+            let pairs: &'static [(&str, &str)] = Box::leak(vec![("authorization", value)].into_boxed_slice());
+            assert_eq!(verify(&v, &headers(pairs), b"", 0), Ok(()), "{scheme}");
+        }
         let wrong = headers(&[("authorization", "Basic YWxhZGRpbjpvcGVuc2VzYW0=")]);
         assert_eq!(verify(&v, &wrong, b"", 0), Err(Refusal::Mismatch));
         let bearer = headers(&[("authorization", "Bearer x")]);

@@ -262,6 +262,15 @@ fn another_brands_sources_subscriptions_and_events_are_404() {
     );
     assert_eq!((r.status, r.json["source_uuid"].clone()), (404, json!(source)), "{}", r.text);
     assert_eq!(them.get("get_events_paginated").json["meta"]["total_count"], 0);
+    // Nor may their bulk retry name my template (an unknown target is 404 like an unknown
+    // subscription, not a job that matches nothing).
+    let template = api.add_template(&api.add_domain("127.0.0.1:9"), "mine");
+    let r = them.post("bulk_retry_executions", json!({"target_uuid": template}));
+    assert_eq!((r.status, r.json["target_uuid"].clone()), (404, json!(template)), "{}", r.text);
+    assert_eq!(api.post("bulk_retry_executions", json!({"target_uuid": template})).status, 200);
+    // A range that ends before it starts is refused, naming `to`.
+    let r = api.get("get_events_paginated?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z");
+    assert_invalid(&r, "to");
     // Rotating the token retires the old URL at once.
     let r = api.post("rotate_source_ingest_token", json!({"source_uuid": source}));
     let new_url = r.json["ingest_url"].as_str().expect("url").to_string();
@@ -396,6 +405,20 @@ fn credentials_cannot_become_an_event_type_or_dedup_key_and_refused_bodies_are_c
         json!({"source_name": "b", "verification": token, "dedup": {"by": "header", "key": "Authorization", "window_seconds": 60}}),
     );
     assert_invalid(&r, "dedup.key");
+    // A setting the type does not read is refused, not stored and ignored.
+    for (verification, field) in [
+        (json!({"type": "github", "secret_key": "tok", "header": "X-Other"}), "verification.header"),
+        (json!({"type": "none", "secret_key": "tok"}), "verification.secret_key"),
+        (json!({"type": "stripe", "secret_key": "tok", "prefix": "v1="}), "verification.prefix"),
+        (
+            json!({"type": "header_token", "header": "X-Token", "secret_key": "tok", "tolerance_seconds": 60}),
+            "verification.tolerance_seconds",
+        ),
+    ] {
+        let r = api.post("add_source", json!({"source_name": "x", "verification": verification}));
+        assert_invalid(&r, field);
+    }
+    assert_eq!(api.get("get_sources_paginated").json["meta"]["total_count"], 0, "nothing was stored");
     let (source, url) =
         add_source(&api, json!({"source_name": "c", "verification": token, "response_status_code": 204}));
     let r = api.post("update_source", json!({"source_uuid": source, "event_type_from": {"header": "X-Token"}}));

@@ -122,15 +122,24 @@ def _body_schema(operation):
     return body.get("content", {}).get("application/json", {}).get("schema", {})
 
 
+def _query_schema(operation):
+    """The query parameters of `operation` as one object schema (their relations are the body's)."""
+    params = operation.definition.raw.get("parameters") or []
+    props = {p["name"]: p.get("schema", {}) for p in params if isinstance(p, dict) and p.get("in") == "query"}
+    return {"properties": props}
+
+
 def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @schemathesis.hook
 def filter_case(context, case):
-    """Keeps a positive case only if every `x-minimum-field` relation of its body holds."""
+    """Keeps a positive case only if every relation of its query and body holds."""
     if case.meta is None or case.meta.generation.mode != GenerationMode.POSITIVE:
         return True
+    if isinstance(case.query, dict) and not _relations_hold(_query_schema(case.operation), case.query):
+        return False
     if not isinstance(case.body, dict):
         return True
     schema = _body_schema(case.operation)
