@@ -442,8 +442,13 @@ fn header_name(field: &str, s: &str) -> Result<String, ApiError> {
 fn secret_named(cx: &Cx, field: &'static str, name: Option<&Name<SECRET_NAME_CHARS_MAX>>) -> Result<String, ApiError> {
     let name = name.ok_or_else(|| ApiError::Missing(field.to_string()))?.0.trim().trim_start_matches('#').to_string();
     if cx.app.store.find_secret(cx.brand.id, &name)?.is_none() {
-        // 404 naming the field and the name: the secret must be added (add_system_secret) first.
-        return Err(ApiError::NotFoundWith { what: "Secret", key: field, id: name });
+        // 404 naming the field, with what to do. The name is not echoed: a secret's value
+        // pasted here by mistake must not come back in an answer a proxy may log.
+        return Err(ApiError::NotFoundWith {
+            what: "Secret",
+            key: field,
+            id: "no vault secret has this name; add it first with add_system_secret".into(),
+        });
     }
     Ok(name)
 }
@@ -1263,11 +1268,6 @@ pub async fn publish(
 
 // ---- the event log ----
 
-fn query_time(t: Option<&InstantText>, name: &str) -> Result<Option<i64>, ApiError> {
-    t.map(|s| crate::schedule::clocked::parse_instant(&s.0, "UTC").map_err(|why| ApiError::invalid(name, why)))
-        .transpose()
-}
-
 /// One event in a list.
 pub fn event_item(e: &Event) -> Value {
     json!({
@@ -1290,8 +1290,8 @@ pub async fn list_events(cx: Cx, i: EventsQuery) -> ApiResult {
         source: i.source_uuid.map(|s| SourceId(s.0)),
         event_type: i.event_type.map(|t| t.0),
         status: i.filter_status.map(|s| s.0),
-        from_ms: query_time(i.from.as_ref(), "from")?,
-        to_ms: query_time(i.to.as_ref(), "to")?,
+        from_ms: InstantText::utc_millis_of(i.from.as_ref(), "from")?,
+        to_ms: InstantText::utc_millis_of(i.to.as_ref(), "to")?,
     };
     if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms)
         && to < from
@@ -1415,8 +1415,8 @@ async fn start_job(cx: &Cx, job: Job) -> ApiResult {
 }
 
 pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
-    let from_ms = query_time(Some(&i.from), "from")?.unwrap_or(0);
-    let to_ms = query_time(Some(&i.to), "to")?.unwrap_or(0);
+    let from_ms = i.from.utc_millis("from")?;
+    let to_ms = i.to.utc_millis("to")?;
     if to_ms < from_ms {
         return Err(ApiError::invalid("to", "must not be before from"));
     }
@@ -1428,8 +1428,8 @@ pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
 }
 
 pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
-    let from_ms = query_time(i.from.as_ref(), "from")?.unwrap_or(0);
-    let to_ms = query_time(i.to.as_ref(), "to")?.unwrap_or(cx.now);
+    let from_ms = InstantText::utc_millis_of(i.from.as_ref(), "from")?.unwrap_or(0);
+    let to_ms = InstantText::utc_millis_of(i.to.as_ref(), "to")?.unwrap_or(cx.now);
     if i.to.is_some() && to_ms < from_ms {
         return Err(ApiError::invalid("to", "must not be before from"));
     }

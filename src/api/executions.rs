@@ -82,14 +82,6 @@ fn summary(e: &Execution) -> Value {
 
 /// An instant filter, read by the same rules as every instant the API takes (RFC 3339 with a
 /// valid offset, no leap second, 1970-01-01..9999-12-30; docs/api.md, "Limits").
-fn query_time(t: Option<&InstantText>, name: &str) -> Result<Option<i64>, ApiError> {
-    match t {
-        None => Ok(None),
-        Some(s) => {
-            crate::schedule::clocked::parse_instant(&s.0, "UTC").map(Some).map_err(|why| ApiError::invalid(name, why))
-        }
-    }
-}
 
 pub async fn list(cx: Cx, input: ExecutionsQuery) -> ApiResult {
     let page = page_number(input.page);
@@ -97,8 +89,8 @@ pub async fn list(cx: Cx, input: ExecutionsQuery) -> ApiResult {
         schedule: input.schedule_uuid.map(|i| ScheduleId(i.0)),
         status: input.filter_status.map(|s| s.0),
         target: input.target_uuid.map(|i| i.0),
-        from_ms: query_time(input.from.as_ref(), "from")?,
-        to_ms: query_time(input.to.as_ref(), "to")?,
+        from_ms: InstantText::utc_millis_of(input.from.as_ref(), "from")?,
+        to_ms: InstantText::utc_millis_of(input.to.as_ref(), "to")?,
     };
     let items = cx.app.store.list_executions(cx.brand.id, &filter, page, cx.page_size)?;
     paginated(items, page, cx.page_size, &cx.brand.timezone, summary)

@@ -470,6 +470,26 @@ pub const INSTANT_CHARS_MAX: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstantText(pub String);
 
+impl InstantText {
+    /// The instant in ms since the epoch, a text without an offset read as UTC; 400 naming
+    /// `field` otherwise. A space where the offset's `+` belongs gets a hint: in a query
+    /// string an unencoded `+` arrives as a space (send it as `%2B`).
+    pub fn utc_millis(&self, field: &str) -> Result<crate::time::Millis, super::error::ApiError> {
+        crate::schedule::clocked::parse_instant(&self.0, "UTC").map_err(|why| {
+            let hint = if self.0.trim().contains(' ') { " (in a query string, send + as %2B)" } else { "" };
+            super::error::ApiError::invalid(field, format!("{why}{hint}"))
+        })
+    }
+
+    /// [`InstantText::utc_millis`] of an optional field.
+    pub fn utc_millis_of(
+        t: Option<&InstantText>,
+        field: &str,
+    ) -> Result<Option<crate::time::Millis>, super::error::ApiError> {
+        t.map(|t| t.utc_millis(field)).transpose()
+    }
+}
+
 impl<'de> Deserialize<'de> for InstantText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Line::<INSTANT_CHARS_MAX>::deserialize(d).map(|l| InstantText(l.0))

@@ -97,9 +97,28 @@ pub async fn events(
     let (app, headers) = (&app, &headers);
     serve(app, route, headers, |c| async move {
         match method {
-            Method::POST => send(app, &c, read(headers, query, body, &c.live, false).await?).await,
+            Method::POST => send(app, &c, read(headers, query, body, &c.live, false).await?, false).await,
             Method::GET => list(app, &c, read(headers, query, Body::empty(), &c.live, true).await?),
             _ => Err(ApiError::MethodNotAllowed("GET or POST".into())),
+        }
+    })
+    .await
+}
+
+/// `ANY /api/v1/event`: Hook0's ingestion path (singular), `POST` only, the same as
+/// `POST /api/v1/events`.
+pub async fn event_singular(
+    State(app): State<Arc<App>>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let (app, headers) = (&app, &headers);
+    serve(app, "hook0_send_event", headers, |c| async move {
+        match method {
+            Method::POST => send(app, &c, read(headers, query, body, &c.live, false).await?, true).await,
+            _ => Err(ApiError::MethodNotAllowed("POST".into())),
         }
     })
     .await
@@ -222,9 +241,48 @@ async fn read(
     Ok(Req { body, query: dispatch::parse_query(query.as_deref()), from_query })
 }
 
-/// One event of a Hook0 body as a `send_event` input: `application_id`, when given, must be
-/// a string of at most [`APPLICATION_ID_CHARS_MAX`] characters and is then dropped.
+/// The `payload_content_type`s of Hook0's ingestion API, and the one this dialect routes.
+const PAYLOAD_TYPES: &[&str] = &["application/json", "text/plain", "application/octet-stream+base64"];
+
+/// One event of a Hook0 body as a `send_event` input. Hook0's own fields are read first:
+/// `application_id` (a string of at most [`APPLICATION_ID_CHARS_MAX`] characters, dropped),
+/// `occurred_at` (RFC 3339, checked and dropped: events are ordered by when they arrived) and
+/// `payload_content_type` with a `payload` given as a string (Hook0's ingestion format):
+/// `application/json` is parsed as the payload; text and binary payloads are refused (400
+/// naming the field) — an ingest URL takes those.
 fn event_input(mut body: Map<String, Value>) -> Result<SendEvent, ApiError> {
+    if let Some(t) = body.remove("occurred_at")
+        && !t.is_null()
+    {
+        let text = t.as_str().ok_or_else(|| ApiError::invalid("occurred_at", "expected an RFC 3339 date-time"))?;
+        crate::schedule::clocked::parse_instant(text, "UTC").map_err(|why| ApiError::invalid("occurred_at", why))?;
+    }
+    match body.remove("payload_content_type") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t == PAYLOAD_TYPES[0] => {
+            if let Some(Value::String(text)) = body.get("payload") {
+                let parsed: Value = serde_json::from_str(text).map_err(|_| {
+                    ApiError::invalid(
+                        "payload",
+                        "payload_content_type is application/json but payload is not JSON text",
+                    )
+                })?;
+                body.insert("payload".into(), parsed);
+            }
+        }
+        Some(Value::String(t)) if PAYLOAD_TYPES.contains(&t.as_str()) => {
+            return Err(ApiError::invalid(
+                "payload_content_type",
+                "only application/json payloads are published here; send text or binary bodies to a source's ingest URL",
+            ));
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "payload_content_type",
+                format!("expected one of {}", PAYLOAD_TYPES.join(", ")),
+            ));
+        }
+    }
     match body.remove("application_id") {
         None | Some(Value::Null) => {}
         Some(Value::String(s)) if s.chars().count() <= APPLICATION_ID_CHARS_MAX => {}
@@ -243,7 +301,7 @@ fn created_at(app: &App, c: &Caller, id: EventId) -> Result<String, ApiError> {
 
 /// `POST /api/v1/events`: `201 {"event_id", "status": "accepted", "created_at"}`; a repeated
 /// `event_id` is `200` with the first event's id and `"status": "duplicate"`.
-async fn send(app: &Arc<App>, c: &Caller, req: Req) -> Answer {
+async fn send(app: &Arc<App>, c: &Caller, req: Req, ingestion_path: bool) -> Answer {
     if let Some((name, _)) = req.query.first() {
         return Err(ApiError::UnknownField { field: name.clone(), suggestion: None });
     }
@@ -253,7 +311,12 @@ async fn send(app: &Arc<App>, c: &Caller, req: Req) -> Answer {
     } else {
         (StatusCode::CREATED, "accepted", format_utc(c.now))
     };
-    Ok((status, json!({"event_id": id.to_string(), "status": word, "created_at": created_at})))
+    let mut answer = json!({"event_id": id.to_string(), "status": word, "created_at": created_at});
+    // Hook0's ingestion path answers the instant as `received_at`.
+    if ingestion_path {
+        answer["received_at"] = answer["created_at"].clone();
+    }
+    Ok((status, answer))
 }
 
 /// The outcome of one event of a batch.
@@ -345,11 +408,6 @@ fn cursor_id(s: &str) -> Result<uuid::Uuid, ApiError> {
         .ok_or_else(|| ApiError::invalid("cursor", "not a cursor this API gave (use pagination.next_cursor)"))
 }
 
-fn instant(t: Option<&InstantText>, name: &str) -> Result<Option<Millis>, ApiError> {
-    t.map(|s| crate::schedule::clocked::parse_instant(&s.0, "UTC").map_err(|why| ApiError::invalid(name, why)))
-        .transpose()
-}
-
 /// `GET /api/v1/events`: accepted events, newest first, `limit` per page, paged by cursor.
 fn list(app: &App, c: &Caller, req: Req) -> Answer {
     let q: ListQuery = req.input()?;
@@ -357,8 +415,8 @@ fn list(app: &App, c: &Caller, req: Req) -> Answer {
         source: None,
         event_type: q.event_type.map(|t| t.0),
         status: Some(EventStatus::Accepted),
-        from_ms: instant(q.since.as_ref(), "since")?,
-        to_ms: instant(q.until.as_ref(), "until")?,
+        from_ms: InstantText::utc_millis_of(q.since.as_ref(), "since")?,
+        to_ms: InstantText::utc_millis_of(q.until.as_ref(), "until")?,
     };
     let cursor = q.cursor.map(|s| cursor_id(&s.0)).transpose()?;
     let limit = q.limit.map_or(LIST_LIMIT_DEFAULT, |l| l.get() as usize);

@@ -84,10 +84,11 @@ fn error(e: &ApiError, rid: &str) -> Response {
     r
 }
 
-/// `ANY /v1/ingest/{token}` and `/v1/ingest/{token}/{*rest}`.
+/// `ANY /v1/ingest/{token}`, `/v1/ingest/{token}/` (path `/`) and `/v1/ingest/{token}/{*rest}`.
 pub async fn entry(
     State(app): State<Arc<App>>,
     Path(params): Path<Vec<(String, String)>>,
+    uri: axum::http::Uri,
     method: Method,
     headers: HeaderMap,
     peer: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
@@ -97,9 +98,13 @@ pub async fn entry(
     let watch = Stopwatch::start();
     let rid = uuid::Uuid::now_v7().simple().to_string();
     let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str()).unwrap_or("");
-    let rest = params.iter().find(|(k, _)| k == "rest").map(|(_, v)| format!("/{v}")).unwrap_or_default();
+    let rest = match params.iter().find(|(k, _)| k == "rest") {
+        Some((_, v)) => format!("/{v}"),
+        None if uri.path().ends_with('/') => "/".to_string(),
+        None => String::new(),
+    };
     let peer = peer.map(|axum::Extension(ConnectInfo(a))| a.ip().to_canonical());
-    let r = match ingest(&app, token, rest, method, &headers, peer, query, body).await {
+    let r = match ingest(&app, token, rest, method, &headers, peer, query, body, &rid).await {
         Ok(r) => r,
         Err(e) => {
             if let ApiError::Internal(detail) = &e {
@@ -126,6 +131,7 @@ async fn ingest(
     peer: Option<std::net::IpAddr>,
     query: Option<String>,
     body: Body,
+    rid: &str,
 ) -> Result<Response, ApiError> {
     let source = app.store.find_source_by_token(&token_hash(token))?.ok_or(ApiError::NotFound("Ingest URL"))?;
     let live = app.live();
@@ -180,19 +186,21 @@ async fn ingest(
     let (body, encoding) = route::keep_body(&raw);
     event.body = body;
     event.body_encoding = encoding;
+    // The type is read before the checks, so a refused request is listed with its claimed type
+    // (for triage; a refused event is never routed).
+    event.event_type = source.event_type_from.as_ref().and_then(|t| route::event_type(t, &header, &event.body));
     if !source.ip_allow_cidrs.is_empty() && !peer.is_some_and(|ip| allowed(&source.ip_allow_cidrs, ip)) {
-        return refuse(app, event, StatusCode::FORBIDDEN, "address not allowed", now).await;
+        return refuse(app, event, StatusCode::FORBIDDEN, "address not allowed", now, rid).await;
     }
     match verification(app, &source) {
-        Err(why) => return refuse(app, event, StatusCode::UNAUTHORIZED, &why, now).await,
+        Err(why) => return refuse(app, event, StatusCode::UNAUTHORIZED, &why, now, rid).await,
         Ok(v) => {
             if let Err(refusal) = verify(&v, &header, &raw, now.div_euclid(1000)) {
-                return refuse(app, event, StatusCode::UNAUTHORIZED, &format!("verification failed: {refusal}"), now)
-                    .await;
+                let why = format!("verification failed: {refusal}");
+                return refuse(app, event, StatusCode::UNAUTHORIZED, &why, now, rid).await;
             }
         }
     }
-    event.event_type = source.event_type_from.as_ref().and_then(|t| route::event_type(t, &header, &event.body));
     let dedup = source.dedup.as_ref().and_then(|d| {
         let key = route::dedup_key(&d.by, &header, &event.body, &raw)?;
         Some(DedupWrite { scope: *source.id.as_bytes(), key, window_ms: i64::from(d.window_seconds) * 1000 })
@@ -200,7 +208,9 @@ async fn ingest(
     event.dedup_key = dedup.as_ref().map(|d| d.key.clone());
     match route_event(app, event, dedup, now).await? {
         Recorded::Duplicate { first, .. } => {
-            Ok(answer(StatusCode::OK, json!({"success": true, "duplicate": true, "event_uuid": first.to_string()})))
+            let r =
+                answer(StatusCode::OK, json!({"success": true, "duplicate": true, "event_uuid": first.to_string()}));
+            Ok(with_event_header(r, first))
         }
         Recorded::Accepted { event, .. } => {
             let status = StatusCode::from_u16(source.response_status_code).unwrap_or(StatusCode::ACCEPTED);
@@ -209,12 +219,8 @@ async fn ingest(
                 .clone()
                 .unwrap_or_else(|| json!({"success": true, "duplicate": false, "event_uuid": event.id.to_string()}));
             // 204 and 205 carry no body (RFC 9110 §15.3.5, §15.3.6).
-            let mut r =
-                if matches!(status.as_u16(), 204 | 205) { status.into_response() } else { answer(status, body) };
-            if let Ok(v) = HeaderValue::from_str(&event.id.to_string()) {
-                r.headers_mut().insert("x-hookwheel-event-uuid", v);
-            }
-            Ok(r)
+            let r = if matches!(status.as_u16(), 204 | 205) { status.into_response() } else { answer(status, body) };
+            Ok(with_event_header(r, event.id))
         }
     }
 }
@@ -226,6 +232,7 @@ async fn refuse(
     status: StatusCode,
     why: &str,
     now: i64,
+    rid: &str,
 ) -> Result<Response, ApiError> {
     event.status = EventStatus::Rejected;
     // Whoever knows the URL can send refused requests: keep only the start of their bodies, so
@@ -249,7 +256,18 @@ async fn refuse(
         StatusCode::FORBIDDEN => "Forbidden: this address may not send to this source",
         _ => "Unauthorized: the request's signature or credentials did not verify",
     };
-    Ok(answer(status, json!({"success": false, "error": message, "event_uuid": id.to_string()})))
+    let r =
+        answer(status, json!({"success": false, "error": message, "event_uuid": id.to_string(), "request_id": rid}));
+    Ok(with_event_header(r, id))
+}
+
+/// `x-hookwheel-event-uuid`: the stored event's id (the first event's, for a duplicate), on
+/// every answer that stored or matched an event.
+fn with_event_header(mut r: Response, id: EventId) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&id.to_string()) {
+        r.headers_mut().insert("x-hookwheel-event-uuid", v);
+    }
+    r
 }
 
 fn allowed(cidrs: &[String], ip: std::net::IpAddr) -> bool {

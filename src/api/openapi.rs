@@ -687,6 +687,14 @@ fn inbound_paths(paths: &mut Map<String, Value>) {
             "application_id".into(),
             json!({"type": ["string", "null"], "maxLength": super::hook0::APPLICATION_ID_CHARS_MAX, "description": "Hook0's application id: accepted and ignored (the brand is the API key's)."}),
         );
+        props.insert(
+            "occurred_at".into(),
+            json!({"type": ["string", "null"], "format": "date-time", "maxLength": 64, "description": "When the event happened (RFC 3339): checked, not kept (events are ordered by arrival)."}),
+        );
+        props.insert(
+            "payload_content_type".into(),
+            json!({"enum": ["application/json", null], "description": "Hook0's ingestion format: with `application/json`, `payload` may also be JSON text (a string), parsed as the payload. `text/plain` and `application/octet-stream+base64` are refused here (an ingest URL takes them)."}),
+        );
     }
     let strip = |s: Schema| {
         let mut v = s.to_value();
@@ -727,6 +735,7 @@ fn inbound_paths(paths: &mut Map<String, Value>) {
             "event_id": {"type": "string", "format": "uuid", "description": "The event's id (the first event's, for a duplicate)."},
             "status": {"enum": ["accepted", "duplicate"], "description": "`duplicate` when an event with this `event_id` was published before."},
             "created_at": {"type": "string", "format": "date-time", "description": "When the event was received (UTC)."},
+            "received_at": {"type": "string", "format": "date-time", "description": "The same instant, under the name Hook0's ingestion API uses."},
         },
     });
     let event_item = json!({
@@ -750,10 +759,10 @@ fn inbound_paths(paths: &mut Map<String, Value>) {
                 "summary": "Publish one event (Hook0 dialect): the body of send_event, plus Hook0's ignored application_id.",
                 "tags": ["hook0 dialect"],
                 "security": bearer,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": hook0_event}}},
+                "requestBody": {"required": true, "content": {"application/json": {"schema": hook0_event.clone()}}},
                 "responses": with(json!({
                     "201": json_answer("Accepted.", accepted.clone()),
-                    "200": json_answer("A repeated `event_id`: the first event's id and `\"status\": \"duplicate\"`.", accepted),
+                    "200": json_answer("A repeated `event_id`: the first event's id and `\"status\": \"duplicate\"`.", accepted.clone()),
                 }), &body_errors),
             },
             "get": {
@@ -775,6 +784,20 @@ fn inbound_paths(paths: &mut Map<String, Value>) {
                 }))}), &[("400", "A parameter is unknown or invalid (`details` names it).")]),
             },
         }),
+    );
+    paths.insert(
+        "/api/v1/event".into(),
+        json!({"post": {
+            "operationId": "hook0_ingest_event",
+            "summary": "Hook0's ingestion path (singular): the same as `POST /api/v1/events`.",
+            "tags": ["hook0 dialect"],
+            "security": bearer,
+            "requestBody": {"required": true, "content": {"application/json": {"schema": hook0_event}}},
+            "responses": with(json!({
+                "201": json_answer("Accepted.", accepted.clone()),
+                "200": json_answer("A repeated `event_id`: the first event's id and `\"status\": \"duplicate\"`.", accepted),
+            }), &body_errors),
+        }}),
     );
     let mut batch_body = strip(schemars::schema_for!(super::hook0::Batch));
     // Each event is checked on its own, and refused alone (`"status": "rejected"` with an

@@ -189,6 +189,31 @@ pub fn markdown() -> String {
             ans.join("\n")
         ));
     }
+    // The routes beside the endpoint table (operations, the ingest URL, dialects): one line
+    // each; their fields and answers are in /openapi.json and docs/api.md.
+    let mut other = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        if path.starts_with("/v1/api/") {
+            continue;
+        }
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let auth = match op["security"].as_array().and_then(|s| s.first()).and_then(Value::as_object) {
+                Some(s) if s.contains_key("bearerKey") => "`Authorization: Bearer <api key>`",
+                Some(_) => "API key headers",
+                None => "none",
+            };
+            other.push(format!(
+                "| `{} {path}` | {auth} | {} |",
+                method.to_ascii_uppercase(),
+                cell(op["summary"].as_str().unwrap_or(""))
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "\n## Other routes\n\nRoutes outside `/v1/api/`; their fields and answers are in `/openapi.json` and \
+         [api.md](api.md).\n\n| Route | Credentials | What it does |\n|---|---|---|\n{}\n",
+        other.join("\n")
+    ));
     out
 }
 

@@ -1286,21 +1286,14 @@ pub struct SourceItem {
     pub updated_at: Local,
 }
 
-/// A source with its ingest URL.
+/// A source with its ingest URL: every field of a listed source, plus `ingest_url`.
 #[derive(JsonSchema)]
 pub struct SourceDetail {
-    /// The source's id.
-    pub source_uuid: Uuid,
-    /// Its display name.
-    pub source_name: String,
-    /// Verification settings (secret names only).
-    pub verification: Map<String, Value>,
-    /// Addresses allowed to send (empty: any).
-    pub ip_allow_cidrs: Vec<String>,
+    /// The fields of a listed source.
+    #[schemars(flatten)]
+    pub item: SourceItem,
     /// The path of the public ingest URL: `/v1/ingest/<token>`.
     pub ingest_url: String,
-    /// The status an accepted request is answered with.
-    pub response_status_code: u16,
 }
 
 /// `get_source_details`.

@@ -101,10 +101,18 @@ fn a_signed_github_push_is_stored_routed_and_delivered_and_a_forged_one_is_refus
     let key = format!("hw_evt_{}_", event.replace('-', ""));
     assert!(got[0].header("idempotency-key").is_some_and(|k| k.starts_with(&key)), "{:?}", got[0].headers);
 
-    // A forged signature: 401, recorded as rejected with its reason, never routed.
+    // A forged signature: 401, recorded as rejected with its reason, never routed; the answer
+    // names the stored event (body and header) and the request.
     let r = ingest(&api, &url, &[("x-hub-signature-256", "sha256=00ff"), ("x-github-event", "push")], body);
     assert_eq!(r.status, 401, "{}", r.text);
     let rejected = r.json["event_uuid"].as_str().expect("rejected event_uuid").to_string();
+    assert_eq!(r.headers.get("x-hookwheel-event-uuid").and_then(|v| v.to_str().ok()), Some(rejected.as_str()));
+    assert_eq!(r.headers.get("x-request-id").and_then(|v| v.to_str().ok()), r.json["request_id"].as_str());
+    // The URL with a trailing slash is the same source, path `/`.
+    let r = ingest(&api, &format!("{url}/"), &[("x-github-event", "push")], body);
+    assert_eq!(r.status, 401, "{}", r.text);
+    let slash = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+    assert_eq!(event_details(&api, &slash)["request"]["path"], "/");
     let r = ingest(&api, &url, &[("x-github-event", "push")], body);
     assert_eq!(r.status, 401, "{}", r.text);
 
@@ -126,16 +134,17 @@ fn a_signed_github_push_is_stored_routed_and_delivered_and_a_forged_one_is_refus
 
     let forged = event_details(&api, &rejected);
     assert_eq!(forged["status"], "rejected");
+    assert_eq!(forged["event_type"], "push", "a refused request is listed with its claimed type");
     assert_eq!(forged["reason"], "verification failed: signature does not match", "{forged}");
     assert_eq!(forged["deliveries"], json!([]));
     let log = api.get(&format!("get_events_paginated?source_uuid={source}&filter_status=rejected"));
-    assert_eq!(log.json["meta"]["total_count"], 2, "{}", log.text);
+    assert_eq!(log.json["meta"]["total_count"], 3, "{}", log.text);
     let accepted = api.get("get_events_paginated?filter_status=accepted");
     assert_eq!(accepted.json["meta"]["total_count"], 1, "{}", accepted.text);
     assert_eq!(rx.count(), 1, "refused requests are never delivered");
     let metrics = d.metrics();
     assert!(metrics.contains("hookwheel_events_total{outcome=\"accepted\"} 1"), "{metrics}");
-    assert!(metrics.contains("hookwheel_events_total{outcome=\"rejected\"} 2"), "{metrics}");
+    assert!(metrics.contains("hookwheel_events_total{outcome=\"rejected\"} 3"), "{metrics}");
     assert!(metrics.contains("hookwheel_event_executions_total 1"), "{metrics}");
 }
 
@@ -155,6 +164,10 @@ fn repeats_within_the_dedup_window_are_one_event_and_answer_duplicate() {
     let again = ingest(&api, &url, &[("x-delivery", "d-1")], br#"{"n":1}"#);
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.json, json!({"success": true, "duplicate": true, "event_uuid": first.json["event_uuid"]}));
+    assert_eq!(
+        again.headers.get("x-hookwheel-event-uuid").and_then(|v| v.to_str().ok()),
+        first.json["event_uuid"].as_str()
+    );
     let other = ingest(&api, &url, &[("x-delivery", "d-2")], br#"{"n":2}"#);
     assert_eq!(other.status, 202);
     rx.wait_for(2, WAIT);
@@ -271,6 +284,10 @@ fn another_brands_sources_subscriptions_and_events_are_404() {
     // A range that ends before it starts is refused, naming `to`.
     let r = api.get("get_events_paginated?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z");
     assert_invalid(&r, "to");
+    // An unencoded `+` arrives as a space: the error says how to send it.
+    let r = api.get("get_events_paginated?from=2026-01-01T00:00:00+01:00");
+    assert_invalid(&r, "from");
+    assert!(r.text.contains("%2B"), "{}", r.text);
     // Rotating the token retires the old URL at once.
     let r = api.post("rotate_source_ingest_token", json!({"source_uuid": source}));
     let new_url = r.json["ingest_url"].as_str().expect("url").to_string();
@@ -418,6 +435,14 @@ fn credentials_cannot_become_an_event_type_or_dedup_key_and_refused_bodies_are_c
         let r = api.post("add_source", json!({"source_name": "x", "verification": verification}));
         assert_invalid(&r, field);
     }
+    // A secret's value pasted where its name goes: 404 naming the field, the value not echoed.
+    let r = api.post(
+        "add_source",
+        json!({"source_name": "x", "verification": {"type": "github", "secret_key": "It's a Secret to Everybody"}}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(r.json["verification.secret_key"].as_str().is_some_and(|m| m.contains("add_system_secret")), "{}", r.text);
+    assert!(!r.text.contains("Secret to Everybody"), "{}", r.text);
     assert_eq!(api.get("get_sources_paginated").json["meta"]["total_count"], 0, "nothing was stored");
     let (source, url) =
         add_source(&api, json!({"source_name": "c", "verification": token, "response_status_code": 204}));

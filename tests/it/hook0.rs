@@ -411,3 +411,48 @@ fn hook0_calls_share_the_keys_rate_limit() {
     assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
     assert_eq!(api.get("get_events_paginated").status, 429, "one bucket per key, whichever dialect");
 }
+
+/// Hook0's ingestion path (`POST /api/v1/event`, singular) with its own body format: `payload`
+/// as JSON text with `payload_content_type`, `occurred_at`, `application_id`. The payload is
+/// parsed and routed like any event; Hook0's other payload types are refused naming the field.
+#[test]
+fn hook0s_ingestion_path_and_json_text_payloads_are_accepted() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let h = hook0(&api);
+    let body = json!({
+        "application_id": "2b1c2a6e-0a4f-4bd7-9f7b-5d4e1b6f2a11",
+        "event_id": "8a3c8f6e-5a8e-4a59-9f2a-4c1b0a3e7d21",
+        "event_type": "users.account.created",
+        "payload": "{\"user_id\": 42, \"plan\": \"pro\"}",
+        "payload_content_type": "application/json",
+        "labels": {"all": "yes"},
+        "occurred_at": "2026-11-30T10:00:00Z",
+    });
+    let r = h.post("/api/v1/event/", body.clone());
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json["status"], "accepted");
+    assert_eq!(r.json["received_at"], r.json["created_at"]);
+    let id = r.json["event_id"].as_str().expect("event_id").to_string();
+    let shown = h.get(&format!("/api/v1/events/{id}"));
+    assert_eq!(shown.json["payload"], json!({"user_id": 42, "plan": "pro"}), "{}", shown.text);
+    // The same event_id again is a duplicate of the first, on either path.
+    let again = h.post("/api/v1/events", body.clone());
+    assert_eq!((again.status, again.json["event_id"].as_str()), (200, Some(id.as_str())), "{}", again.text);
+
+    let mut bad = body.clone();
+    bad["event_id"] = json!("another");
+    bad["payload"] = json!("not json");
+    assert_eq!(assert_hook0_error(&h.post("/api/v1/event", bad.clone()), 400, "INVALID_PARAMETER"), ["payload"]);
+    bad["payload_content_type"] = json!("text/plain");
+    assert_eq!(
+        assert_hook0_error(&h.post("/api/v1/event", bad.clone()), 400, "INVALID_PARAMETER"),
+        ["payload_content_type"]
+    );
+    bad["payload_content_type"] = json!("application/json");
+    bad["payload"] = json!({"ok": true});
+    bad["occurred_at"] = json!("yesterday");
+    assert_eq!(assert_hook0_error(&h.post("/api/v1/event", bad), 400, "INVALID_PARAMETER"), ["occurred_at"]);
+    let r = h.get("/api/v1/event");
+    assert_eq!(r.status, 405, "{}", r.text);
+}
