@@ -7,6 +7,7 @@ mod delivery;
 mod domains;
 mod durability;
 mod events;
+mod events_abuse;
 mod events_durability;
 mod faults;
 mod hook0;
