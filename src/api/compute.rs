@@ -11,8 +11,9 @@
 //! are slow, never delays another brand's creates. The preview lane's queue is bounded: beyond
 //! [`PREVIEW_WAITING_MAX`] waiting previews a new one is refused with 429 and `Retry-After`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
@@ -65,6 +66,10 @@ pub struct Compute {
     previews: Arc<Semaphore>,
     changes: Arc<Semaphore>,
     transforms: Arc<Semaphore>,
+    /// Per tenant (brand), the permits of [`Compute::run_fair`]: one fewer than the cores (at
+    /// least one), so no tenant holds every permit of a lane while another waits.
+    tenants: Mutex<HashMap<uuid::Uuid, Arc<Semaphore>>>,
+    per_tenant: usize,
     previews_waiting: Arc<AtomicUsize>,
     metrics: Metrics,
 }
@@ -77,9 +82,27 @@ impl Compute {
             previews: Arc::new(Semaphore::new(cores)),
             changes: Arc::new(Semaphore::new(cores)),
             transforms: Arc::new(Semaphore::new(cores)),
+            tenants: Mutex::new(HashMap::new()),
+            per_tenant: cores.saturating_sub(1).max(1),
             previews_waiting: Arc::new(AtomicUsize::new(0)),
             metrics,
         }
+    }
+
+    /// [`Compute::run`] after a permit of `tenant`'s own: a tenant's work waits behind its own
+    /// earlier work, never taking every permit of the lane, so one brand's slow transforms
+    /// cannot hold up another brand's events.
+    pub async fn run_fair<T, F>(&self, lane: Lane, tenant: uuid::Uuid, budget_ms: u64, work: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Budget) -> T + Send + 'static,
+    {
+        let gate = {
+            let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
+            tenants.entry(tenant).or_insert_with(|| Arc::new(Semaphore::new(self.per_tenant))).clone()
+        };
+        let _mine = gate.acquire_owned().await.map_err(|_| ApiError::Internal("the compute gate is closed".into()))?;
+        self.run(lane, budget_ms, work).await
     }
 
     /// Runs `work` on the blocking pool once a permit of `lane` is free, with a fresh budget
@@ -175,6 +198,39 @@ mod tests {
         }
         for h in held {
             h.await.expect("join").expect("transform ran");
+        }
+    }
+
+    /// A tenant that keeps its share of the transform lane busy leaves a permit for another.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_tenant_never_holds_every_transform_permit() {
+        let compute = Arc::new(Compute::new(Metrics::new()));
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+        let (started_tx, started_rx) = mpsc::channel::<()>();
+        // Tenant a sends more slow work than there are cores.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let (c, rx, started) = (compute.clone(), release_rx.clone(), started_tx.clone());
+            held.push(tokio::spawn(async move {
+                c.run_fair(Lane::Transform, a, 1, move |_| {
+                    let _ = started.send(());
+                    let _ = rx.lock().map(|r| r.recv());
+                })
+                .await
+            }));
+        }
+        for _ in 0..compute.per_tenant {
+            started_rx.recv().expect("a's work started");
+        }
+        // Tenant b still runs while a's work holds a's share.
+        assert_eq!(compute.run_fair(Lane::Transform, b, 100, |_| 9).await.expect("b ran"), 9);
+        for _ in 0..4 {
+            release_tx.send(()).expect("release");
+        }
+        for h in held {
+            h.await.expect("join").expect("a's work ran");
         }
     }
 }

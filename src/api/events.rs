@@ -1068,10 +1068,11 @@ pub async fn contexts(
         subs.iter().map(|s| s.transform.as_ref().map(|src| (src.clone(), cache.get(src).cloned()))).collect()
     };
     let budget_ms = app.live().events.transform_budget_ms;
+    let tenant = subs.first().map_or(uuid::Uuid::nil(), |s| s.brand.0);
     let input = ctx.clone();
     let (out, compiled) = app
         .compute
-        .run(Lane::Transform, budget_ms * cached.len().max(1) as u64, move |_| {
+        .run_fair(Lane::Transform, tenant, budget_ms * cached.len().max(1) as u64, move |_| {
             let mut compiled = Vec::new();
             let out = cached
                 .into_iter()
@@ -1259,7 +1260,11 @@ pub async fn publish(
         received_ms: now,
         routes: Vec::new(),
     };
-    let dedup = event_id.map(|key| DedupWrite { scope: SEND_EVENT_SCOPE, key, window_ms: i64::MAX });
+    // An `event_id` counts as long as its first event is kept: the window is the events'
+    // retention (the dedup entry is pruned with it; 0 = forever).
+    let retention_days = app.live().events.retention_days;
+    let window_ms = if retention_days == 0 { i64::MAX } else { i64::from(retention_days) * 86_400_000 };
+    let dedup = event_id.map(|key| DedupWrite { scope: SEND_EVENT_SCOPE, key, window_ms });
     Ok(match route_event(app, event, dedup, now).await? {
         Recorded::Accepted { event, executions, .. } => (event.id, false, executions.len()),
         Recorded::Duplicate { first, .. } => (first, true, 0),
@@ -1420,6 +1425,9 @@ pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
     if to_ms < from_ms {
         return Err(ApiError::invalid("to", "must not be before from"));
     }
+    // Only events received before the job: one that arrives while it runs is routed live, and
+    // a replay of it too would deliver it twice (a `to` in the future is read as now).
+    let to_ms = to_ms.min(cx.now);
     let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
     let source = i.source_uuid.map(|s| load_source(&cx, s)).transpose()?.map(|s| s.id);
     let kind = JobKind::Replay { source, event_type: i.event_type.map(|t| t.0), from_ms, to_ms, subscription };
@@ -1436,6 +1444,9 @@ pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
     // Only executions that exist now: the job's own retries (created from now on) must never
     // match, or a target that keeps failing would have them retried again and again.
     let to_ms = to_ms.min(cx.now);
+    if from_ms > to_ms {
+        return Err(ApiError::invalid("from", "is after now: nothing can have failed yet"));
+    }
     let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
     // Like `subscription_uuid`, an unknown target is 404 rather than a job that matches nothing.
     if let Some(t) = &i.target_uuid {

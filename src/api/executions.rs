@@ -80,9 +80,6 @@ fn summary(e: &Execution) -> Value {
     })
 }
 
-/// An instant filter, read by the same rules as every instant the API takes (RFC 3339 with a
-/// valid offset, no leap second, 1970-01-01..9999-12-30; docs/api.md, "Limits").
-
 pub async fn list(cx: Cx, input: ExecutionsQuery) -> ApiResult {
     let page = page_number(input.page);
     let filter = ExecutionFilter {

@@ -70,6 +70,7 @@ pub struct ListQuery {
     /// Received at or after this instant (RFC 3339).
     pub since: Option<InstantText>,
     /// Received before this instant (RFC 3339).
+    #[schemars(extend("x-not-before-field" = "since"))]
     pub until: Option<InstantText>,
     /// Hook0's application filter: accepted and ignored (a brand is one application).
     #[allow(dead_code, reason = "accepted so that Hook0 clients may send it; never read")]
@@ -418,6 +419,11 @@ fn list(app: &App, c: &Caller, req: Req) -> Answer {
         from_ms: InstantText::utc_millis_of(q.since.as_ref(), "since")?,
         to_ms: InstantText::utc_millis_of(q.until.as_ref(), "until")?,
     };
+    if let (Some(since), Some(until)) = (filter.from_ms, filter.to_ms)
+        && until < since
+    {
+        return Err(ApiError::invalid("until", "must not be before since"));
+    }
     let cursor = q.cursor.map(|s| cursor_id(&s.0)).transpose()?;
     let limit = q.limit.map_or(LIST_LIMIT_DEFAULT, |l| l.get() as usize);
     let (items, next) = app.store.events_before(c.brand.id, cursor, limit, &filter)?;

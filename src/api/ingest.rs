@@ -85,6 +85,7 @@ fn error(e: &ApiError, rid: &str) -> Response {
 }
 
 /// `ANY /v1/ingest/{token}`, `/v1/ingest/{token}/` (path `/`) and `/v1/ingest/{token}/{*rest}`.
+#[allow(clippy::too_many_arguments, reason = "one axum extractor per part of the request")]
 pub async fn entry(
     State(app): State<Arc<App>>,
     Path(params): Path<Vec<(String, String)>>,
@@ -177,6 +178,7 @@ async fn ingest(
         Ok(raw) => raw,
         Err(e @ ApiError::TooLarge(_)) => {
             event.status = EventStatus::Rejected;
+            bound_refused(&mut event);
             event.reason = Some(format!("body larger than {} bytes", live.api.body_bytes_max));
             route_event(app, event, None, now).await?;
             return Err(e);
@@ -235,20 +237,7 @@ async fn refuse(
     rid: &str,
 ) -> Result<Response, ApiError> {
     event.status = EventStatus::Rejected;
-    // Whoever knows the URL can send refused requests: keep only the start of their bodies, so
-    // forged requests cannot fill the disk at the body limit's rate.
-    let text = match &event.body {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    if text.len() > REJECTED_BODY_BYTES_MAX {
-        let mut cut = REJECTED_BODY_BYTES_MAX;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        event.body = Value::String(format!("{}… ({} bytes, truncated)", &text[..cut], text.len()));
-        event.body_encoding = crate::model::BodyEncoding::Text;
-    }
+    bound_refused(&mut event);
     event.reason = Some(why.to_string());
     let id = event.id;
     route_event(app, event, None, now).await?;
@@ -259,6 +248,57 @@ async fn refuse(
     let r =
         answer(status, json!({"success": false, "error": message, "event_uuid": id.to_string(), "request_id": rid}));
     Ok(with_event_header(r, id))
+}
+
+/// Most bytes of a refused request's path, of each header value and of its query string kept.
+const REJECTED_PART_BYTES_MAX: usize = 256;
+/// Most headers of a refused request kept.
+const REJECTED_HEADERS_MAX: usize = 32;
+
+/// `text` cut to at most `max` bytes (at a character boundary), saying how long it was.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes, truncated)", &text[..end], text.len())
+}
+
+/// Whoever knows an ingest URL can send refused requests: their records are bounded as a
+/// whole, so forged requests cannot fill the disk at the request limit's rate. The body is cut
+/// to [`REJECTED_BODY_BYTES_MAX`], the path and each header value to
+/// [`REJECTED_PART_BYTES_MAX`], at most [`REJECTED_HEADERS_MAX`] headers are kept (names cut
+/// too), and a query string longer than [`REJECTED_PART_BYTES_MAX`] is kept as its cut text.
+fn bound_refused(event: &mut Event) {
+    let text = match &event.body {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.len() > REJECTED_BODY_BYTES_MAX {
+        event.body = Value::String(cut(&text, REJECTED_BODY_BYTES_MAX));
+        event.body_encoding = crate::model::BodyEncoding::Text;
+    }
+    event.path = cut(&event.path, REJECTED_PART_BYTES_MAX);
+    let total = event.headers.len();
+    let mut kept = Map::new();
+    for (name, value) in std::mem::take(&mut event.headers).into_iter().take(REJECTED_HEADERS_MAX) {
+        let value = match value {
+            Value::String(v) => Value::String(cut(&v, REJECTED_PART_BYTES_MAX)),
+            other => Value::String(cut(&other.to_string(), REJECTED_PART_BYTES_MAX)),
+        };
+        kept.insert(cut(&name, REJECTED_PART_BYTES_MAX), value);
+    }
+    if total > REJECTED_HEADERS_MAX {
+        kept.insert("…".into(), Value::String(format!("{} more headers not kept", total - REJECTED_HEADERS_MAX)));
+    }
+    event.headers = kept;
+    let query = serde_json::to_string(&event.query).unwrap_or_default();
+    if query.len() > REJECTED_PART_BYTES_MAX {
+        event.query = Map::from_iter([("…".to_string(), Value::String(cut(&query, REJECTED_PART_BYTES_MAX)))]);
+    }
 }
 
 /// `x-hookwheel-event-uuid`: the stored event's id (the first event's, for a duplicate), on

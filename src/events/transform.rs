@@ -69,6 +69,11 @@ pub const STACK_BYTES_MAX: usize = 512 * 1024;
 pub const STRING_BYTES_MAX: usize = 1024 * 1024;
 /// Most elements (or object entries) that `+` may produce.
 pub const ARRAY_ITEMS_MAX: usize = 1024 * 1024;
+/// Longest string a regular expression (`test`, `match`, `capture`, `scan`, `split/2`, `sub`,
+/// `gsub`, ...) may search, in bytes. jaq builds all matches of one call at once, out of reach
+/// of the step meter and the time budget: a bound on the input bounds the matches (and a
+/// 64 KiB input makes at most a few MiB of match objects).
+pub const REGEX_INPUT_BYTES_MAX: usize = 64 * 1024;
 /// Largest integer that `+` or `*` may produce, in bits.
 pub const NUMBER_BITS_MAX: u64 = 4096;
 /// Most element comparisons of an array difference (`[...] - [...]`).
@@ -277,6 +282,9 @@ const TICK_VAR: &str = "__hw_tick_var";
 const PRELUDE: &str = r#"
 def range($from; $to; $by): __hw_range($from; $to; $by) | __hw_tick;
 def tojson: __hw_measure | __hw_tojson;
+def matches(re; flags): __hw_regex_input | __hw_matches(re; flags);
+def split_matches(re; flags): __hw_regex_input | __hw_split_matches(re; flags);
+def split_(re; flags): __hw_regex_input | __hw_split_(re; flags);
 "#;
 
 /// Library definitions not offered: they print, log or exit the process.
@@ -285,7 +293,13 @@ const DEFS_LEFT_OUT: &[&str] = &["stderr", "debug", "halt", "halt_error"];
 const NATIVES_LEFT_OUT: &[&str] =
     &["env", "now", "localtime", "strflocaltime", "halt", "debug_empty", "stderr_empty", "input", "inputs"];
 /// Natives renamed so that a prelude definition can wrap them.
-const NATIVES_RENAMED: &[(&str, &str)] = &[("range", "__hw_range"), ("tojson", "__hw_tojson")];
+const NATIVES_RENAMED: &[(&str, &str)] = &[
+    ("range", "__hw_range"),
+    ("tojson", "__hw_tojson"),
+    ("matches", "__hw_matches"),
+    ("split_matches", "__hw_split_matches"),
+    ("split_", "__hw_split_"),
+];
 
 fn natives() -> Vec<Fun<Jq>> {
     let library = jaq_core::funs::<Jq>()
@@ -296,8 +310,9 @@ fn natives() -> Vec<Fun<Jq>> {
             let renamed = NATIVES_RENAMED.iter().find(|(from, _)| *from == name);
             (renamed.map_or(name, |(_, to)| *to), args, f)
         });
-    let ours: [Fun<Jq>; 6] = [
+    let ours: [Fun<Jq>; 7] = [
         (TICK, v(0), step_native()),
+        ("__hw_regex_input", v(0), Native::new(|cv| box_once(regex_input(&cv.1).map(|()| cv.1).map_err(Exn::from)))),
         (TICK_VAR, v(1), step_var_native()),
         (MEASURE, v(0), measure_native()),
         ("__hw_add", v(2), Native::new(|cv| checked(cv, Math::Add))),
@@ -395,6 +410,18 @@ fn measure(v: &Val) -> Result<(), Error<Val>> {
         Err(Error::str(format_args!(
             "value is larger than {VALUE_UNITS_MAX} units (nodes and string bytes) or nested more than {VALUE_DEPTH_MAX} levels"
         )))
+    }
+}
+
+/// Refuses a string longer than [`REGEX_INPUT_BYTES_MAX`] as a regular expression's input
+/// (other values pass: the regex native refuses them itself).
+fn regex_input(v: &Val) -> Result<(), Error<Val>> {
+    match v {
+        Val::TStr(s) | Val::BStr(s) if s.len() > REGEX_INPUT_BYTES_MAX => Err(Error::str(format_args!(
+            "a regular expression may search at most {REGEX_INPUT_BYTES_MAX} bytes, this string has {}",
+            s.len()
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -1275,6 +1302,34 @@ mod tests {
         assert_eq!(e, TransformError::ResultTooLarge);
         let fits = run(&format!(r#"{{s: ("x" * {})}}"#, RESULT_BYTES_MAX - 100), &input).unwrap();
         assert_eq!(fits["s"].as_str().map(str::len), Some(RESULT_BYTES_MAX - 100));
+    }
+
+    /// Regular expressions keep jq's meaning and refuse inputs whose matches would all be built
+    /// at once beyond [`REGEX_INPUT_BYTES_MAX`].
+    #[test]
+    fn regular_expressions_search_bounded_inputs() {
+        let input = json!({"s": "a1b22c333"});
+        for (src, expected) in [
+            (r#"{r: [.s | scan("[0-9]+")]}"#, json!({"r": ["1", "22", "333"]})),
+            (r#"{r: (.s | test("b2"))}"#, json!({"r": true})),
+            (r#"{r: (.s | sub("[0-9]+"; "_"))}"#, json!({"r": "a_b22c333"})),
+            (r#"{r: (.s | gsub("[0-9]+"; "_"))}"#, json!({"r": "a_b_c_"})),
+            (r#"{r: [.s | splits("[0-9]+")]}"#, json!({"r": ["a", "b", "c", ""]})),
+            (r#"{r: (.s | capture("(?<n>[0-9]{3})").n)}"#, json!({"r": "333"})),
+        ] {
+            assert_eq!(run(src, &input).unwrap_or_else(|e| panic!("{src}: {e}")), expected, "{src}");
+        }
+        for src in [
+            r#"{n: ("a" * 600000 | [matches(".";"g")] | length)}"#,
+            r#"{n: ("a" * 70000 | test("b"))}"#,
+            r#"{n: ("a" * 70000 | gsub("a"; "b"))}"#,
+            r#"{n: [("a" * 70000 | splits("a"))] | length}"#,
+        ] {
+            let e = run(src, &json!({})).unwrap_err();
+            assert!(e.to_string().contains("a regular expression may search at most 65536 bytes"), "{src}: {e}");
+        }
+        let edge = format!(r#"{{n: ("a" * {REGEX_INPUT_BYTES_MAX} | test("b"))}}"#);
+        assert_eq!(run(&edge, &json!({})).expect("at the limit"), json!({"n": false}));
     }
 
     #[test]

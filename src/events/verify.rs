@@ -91,7 +91,10 @@ pub fn verify(
             mac(secret, &[body]).verify_slice(&presented).map_err(|_| Refusal::Mismatch)
         }
         Verification::StandardWebhooks { secrets, tolerance_s } => {
-            let id = need("webhook-id")?;
+            // An empty id is a missing one (the reference libraries refuse it too).
+            let id = need("webhook-id").and_then(|id| {
+                if id.trim().is_empty() { Err(Refusal::MissingHeader("webhook-id".into())) } else { Ok(id) }
+            })?;
             let ts = need("webhook-timestamp")?;
             // Signed as the number it is, like the reference libraries (they parse the header
             // and sign the integer again), so `0017…` and `17…` sign the same text.
@@ -244,6 +247,12 @@ mod tests {
         assert_eq!(verify(&v, &h, body, 1614265330 + 301), Err(Refusal::StaleTimestamp));
         assert_eq!(verify(&v, &h, body, i64::MIN), Err(Refusal::StaleTimestamp));
         assert_eq!(verify(&v, &h, b"{}", 1614265330), Err(Refusal::Mismatch));
+        let no_id = headers(&[
+            ("webhook-id", " "),
+            ("webhook-timestamp", "1614265330"),
+            ("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
+        ]);
+        assert_eq!(verify(&v, &no_id, body, 1614265330), Err(Refusal::MissingHeader("webhook-id".into())));
         let empty = Verification::StandardWebhooks { secrets: vec![Zeroizing::new("whsec_".into())], tolerance_s: 300 };
         assert_eq!(verify(&empty, &h, body, 1614265330), Err(Refusal::Mismatch), "an empty key never verifies");
     }
