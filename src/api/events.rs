@@ -265,7 +265,7 @@ pub struct SourceRef {
 pub struct FilterIn {
     /// A path under `event.body`, `event.headers`, `event.query`, `event.labels`,
     /// `event.type`, `event.method`, `event.path` or `event.source_uuid`.
-    #[schemars(extend("pattern" = "^event\\.(body|headers|query|labels)(\\.[A-Za-z0-9_.-]+)?$|^event\\.(type|method|path|source_uuid)$"))]
+    #[schemars(extend("pattern" = "^event\\.(body|headers|query|labels)(\\.[A-Za-z0-9_-]+)*$|^event\\.(type|method|path|source_uuid)$"))]
     pub field: Line<PATH_CHARS_MAX>,
     /// `eq`, `ne`, `lt`, `gt`, `lte`, `gte`, `in`, `contains` or `exists`.
     pub operator: OneOf<ConditionOp>,
@@ -837,8 +837,9 @@ fn filter(list: Option<List<FilterIn, FILTERS_MAX>>) -> Result<Vec<Condition>, A
     Ok(out)
 }
 
-/// A filter path: `event.body|headers|query|labels` with an optional `.path` of
-/// `[A-Za-z0-9_.-]`, or exactly `event.type|method|path|source_uuid` (the schema's pattern).
+/// A filter path: `event.body|headers|query|labels` followed by any number of `.segment`s of
+/// `[A-Za-z0-9_-]` (none empty: `event.body..x` is refused), or exactly
+/// `event.type|method|path|source_uuid` (the schema's pattern).
 fn filter_field_ok(field: &str) -> bool {
     let Some(rest) = field.strip_prefix("event.") else { return false };
     if matches!(rest, "type" | "method" | "path" | "source_uuid") {
@@ -847,7 +848,8 @@ fn filter_field_ok(field: &str) -> bool {
     ["body", "headers", "query", "labels"].iter().any(|root| match rest.strip_prefix(root) {
         Some("") => true,
         Some(path) => path.strip_prefix('.').is_some_and(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            p.split('.')
+                .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
         }),
         None => false,
     })
@@ -1473,4 +1475,27 @@ pub async fn cancel_job(cx: Cx, i: JobRef) -> ApiResult {
         other => other.into(),
     })?;
     ok(json!({"success": true, "details": "Job cancelled", "job_uuid": j.id.to_string(), "data": job_view(&j)}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter_field_ok;
+
+    #[test]
+    fn filter_paths_have_no_empty_segment() {
+        for ok in ["event.body", "event.body.a", "event.body.a.b-c_d", "event.labels.env", "event.type"] {
+            assert!(filter_field_ok(ok), "{ok}");
+        }
+        for bad in [
+            "event.body.",
+            "event.body..x",
+            "event.body.a..b",
+            "event.bodyx",
+            "event.type.x",
+            "body.a",
+            "event.body.a b",
+        ] {
+            assert!(!filter_field_ok(bad), "{bad}");
+        }
+    }
 }

@@ -28,17 +28,9 @@ use serde_json::{Map, Value};
 
 use super::input::or_list;
 
-/// Invisible format characters that can disguise text in a list, a log line or a terminal:
-/// the bidirectional controls (Unicode's "Trojan Source" set: ALM, LRM, RLM, LRE…RLO,
-/// LRI…PDI) and the zero-width or invisible characters without a joining use (ZWSP, word
-/// joiner and invisible operators, BOM). ZWJ/ZWNJ stay allowed: scripts and emoji need them.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-}
-
 /// The characters a single-line field refuses, as a regular-expression class body: control
 /// characters (Unicode Cc: U+0000–U+001F, U+007F–U+009F) and the invisible formatting
-/// characters of [`is_invisible_format`]. Shown in the schema as `pattern`.
+/// characters of [`crate::model::is_invisible_format`]. Shown in the schema as `pattern`.
 pub(crate) const REFUSED_LINE_CHARS: &str =
     "\\x00-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
 /// The same for free text, where tab, LF and CR are allowed.
@@ -51,7 +43,7 @@ fn check_chars(s: &str, max: usize, multiline: bool) -> Result<(), String> {
     if let Some(c) = s.chars().find(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
         return Err(format!("contains the control character U+{:04X}", c as u32));
     }
-    if let Some(c) = s.chars().find(|c| is_invisible_format(*c)) {
+    if let Some(c) = s.chars().find(|c| crate::model::is_invisible_format(*c)) {
         return Err(format!("contains the invisible formatting character U+{:04X}", c as u32));
     }
     Ok(())

@@ -111,6 +111,9 @@ pub fn event_type(from: &TypeFrom, header: &dyn Fn(&str) -> Option<String>, body
         TypeFrom::Header(name) => header(&name.to_ascii_lowercase()),
         TypeFrom::BodyField(path) => lookup(body, body_path(path)).and_then(scalar_text),
     }?;
+    // Control and format characters are dropped (a sender's type is text; `send_event` refuses
+    // them outright), so a type can be listed, matched and shown safely.
+    let t: String = t.chars().filter(|c| !c.is_control() && !crate::model::is_invisible_format(*c)).collect();
     let t = t.trim().to_string();
     (!t.is_empty()).then(|| cut(t, EVENT_TYPE_CHARS_MAX))
 }
@@ -341,5 +344,14 @@ mod tests {
         assert_eq!(dedup_key(&DedupBy::Header("x-none".into()), &h, &body, b""), None);
         let a = dedup_key(&DedupBy::PayloadHash, &h, &body, b"abc");
         assert_eq!(a.as_deref(), Some("sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+    }
+
+    #[test]
+    fn control_and_invisible_characters_are_dropped_from_types() {
+        let body = json!({"t": "order\u{0}.\u{202E}paid\n", "blank": "\u{200B}\u{7}"});
+        let none = |_: &str| None;
+        let t = event_type(&TypeFrom::BodyField("t".into()), &none, &body);
+        assert_eq!(t.as_deref(), Some("order.paid"));
+        assert_eq!(event_type(&TypeFrom::BodyField("blank".into()), &none, &body), None, "nothing left: no type");
     }
 }

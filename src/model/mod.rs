@@ -8,6 +8,7 @@
 mod event;
 mod ids;
 mod schedule;
+mod text;
 mod workflow;
 
 pub use event::*;
@@ -16,6 +17,7 @@ pub use ids::{
     SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
 };
 pub use schedule::*;
+pub use text::is_invisible_format;
 pub use workflow::*;
 
 use serde::{Deserialize, Serialize};
