@@ -5,11 +5,13 @@
 //! Checks in order: unknown token 404; the source's rate (`events.ingest_rate_per_second`,
 //! GCRA per source) 429; body over the API body limit 413; address not in `ip_allow_cidrs`
 //! 403; verification failed 401. Every refusal after the token is known is recorded as a
-//! `rejected` event with its reason (the 429s only counted, so a flood cannot fill the store).
+//! `rejected` event with its reason, in bounded form; of the 429s, the first of each second
+//! per source (with the count refused since), so a flood cannot fill the store.
 //! An accepted event is committed with its routing before the answer (`events::route_event`);
 //! a repeat within the dedup window is answered `200 {"success": true, "duplicate": true,
 //! "event_uuid": <the first>}` and not routed.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -34,9 +36,11 @@ use crate::time::Stopwatch;
 /// Bytes of a refused request's body kept in the event log.
 pub const REJECTED_BODY_BYTES_MAX: usize = 1024;
 
-/// The per-source ingest rate limiter, rebuilt when `[events]` changes on reload.
+/// The per-source ingest rate limiter, rebuilt when `[events]` changes on reload, and the
+/// record of its refusals: per source, the second of the last recorded 429 and how many were
+/// refused since without a record.
 #[derive(Default)]
-pub struct IngestLimiter(Mutex<Option<(EventLimits, Arc<Keyed>)>>);
+pub struct IngestLimiter(Mutex<Option<(EventLimits, Arc<Keyed>)>>, Mutex<HashMap<SourceId, (i64, u64)>>);
 
 type Keyed = governor::RateLimiter<
     SourceId,
@@ -66,6 +70,21 @@ impl IngestLimiter {
             use governor::clock::Clock;
             not_until.wait_time_from(governor::clock::MonotonicClock.now()).as_secs().max(1)
         })
+    }
+
+    /// Whether a 429 of `source` at `now_ms` is the first of its second, to be recorded:
+    /// `Some(refused since the last record, not recorded)`, else `None` (counted only).
+    fn record_refusal(&self, source: SourceId, now_ms: i64) -> Option<u64> {
+        let second = now_ms.div_euclid(1000);
+        let mut g = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = g.entry(source).or_insert((i64::MIN, 0));
+        if entry.0 == second {
+            entry.1 += 1;
+            return None;
+        }
+        let unrecorded = entry.1;
+        *entry = (second, 0);
+        Some(unrecorded)
     }
 }
 
@@ -138,11 +157,45 @@ async fn ingest(
     let live = app.live();
     let now = app.clock.now_ms();
     if let Err(wait) = app.ingest_limiter.check(live.events, source.id) {
-        app.metrics.observe_event(Some(source.id), "rejected");
-        let mut r = answer(
-            StatusCode::TOO_MANY_REQUESTS,
-            json!({"success": false, "error": "Too many requests for this source (events.ingest_rate_per_second)"}),
-        );
+        let mut body =
+            json!({"success": false, "error": "Too many requests for this source (events.ingest_rate_per_second)"});
+        // The first 429 of each second is stored (bounded, without body or headers) with how
+        // many went unrecorded before it; the rest are counted only, so a flood cannot fill
+        // the store at the rate it is sent.
+        match app.ingest_limiter.record_refusal(source.id, now) {
+            Some(unrecorded) => {
+                let mut event = Event {
+                    id: EventId::received_at(now),
+                    brand: source.brand,
+                    source: Some(source.id),
+                    status: EventStatus::Rejected,
+                    reason: Some(format!(
+                        "rate limited: over {} requests per second (events.ingest_rate_per_second); \
+                         {unrecorded} more refused since the last such record",
+                        live.events.ingest_rate_per_second
+                    )),
+                    event_type: None,
+                    dedup_key: None,
+                    duplicate_of: None,
+                    method: method.as_str().to_string(),
+                    path,
+                    query: Map::new(),
+                    headers: Map::new(),
+                    body: Value::Null,
+                    body_encoding: crate::model::BodyEncoding::Json,
+                    client_ip: peer.map(|p| p.to_string()),
+                    labels: Map::new(),
+                    received_ms: now,
+                    routes: Vec::new(),
+                };
+                bound_refused(&mut event);
+                let id = event.id;
+                route_event(app, event, None, now).await?;
+                body["event_uuid"] = json!(id.to_string());
+            }
+            None => app.metrics.observe_event(Some(source.id), "rejected"),
+        }
+        let mut r = answer(StatusCode::TOO_MANY_REQUESTS, body);
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(r);
     }

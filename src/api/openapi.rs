@@ -854,7 +854,7 @@ fn inbound_paths(paths: &mut Map<String, Value>) {
         ("413", "The body is larger than the source's limit (recorded, the body cut to 1 KiB)."),
         (
             "429",
-            "The source's rate limit (`events.ingest_rate_per_second`, `events.ingest_burst`) is spent; counted, not stored.",
+            "The source's rate limit (`events.ingest_rate_per_second`, `events.ingest_burst`) is spent; the first 429 of each second per source is stored with the count since, the rest counted.",
         ),
         ("503", "The store cannot write just now; the sender should retry."),
     ];

@@ -457,3 +457,38 @@ fn credentials_cannot_become_an_event_type_or_dedup_key_and_refused_bodies_are_c
     let body = detail["request"]["body"].as_str().expect("text");
     assert!(body.len() < 1200 && body.ends_with("(65536 bytes, truncated)"), "{body}");
 }
+
+/// Over its rate a source answers 429 with `Retry-After`; every 429 is counted, and the first
+/// of each second is on record as a rejected event with the count refused since.
+#[test]
+fn a_source_over_its_rate_answers_429_and_keeps_a_bounded_record() {
+    let d = TestDaemon::start_with("[events]\ningest_rate_per_second = 1\ningest_burst = 1\n");
+    let api = d.client();
+    let (source, url) = add_source(&api, json!({"source_name": "limited"}));
+    let answers: Vec<Resp> = (0..6).map(|i| ingest(&api, &url, &[], format!(r#"{{"i":{i}}}"#).as_bytes())).collect();
+    let limited: Vec<&Resp> = answers.iter().filter(|r| r.status == 429).collect();
+    assert!(
+        answers.iter().all(|r| r.status == 202 || r.status == 429),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(!limited.is_empty(), "six requests at once against 1/s with a burst of 1");
+    assert!(limited.iter().all(|r| r.headers.get("retry-after").is_some()));
+    let first = limited[0].json["event_uuid"].as_str().expect("the first 429 is recorded");
+    let detail = event_details(&api, first);
+    assert_eq!(detail["status"], "rejected");
+    assert!(
+        detail["reason"].as_str().is_some_and(|r| r.starts_with("rate limited: over 1 requests per second")),
+        "{detail}"
+    );
+    let recorded = api.get(&format!("get_events_paginated?source_uuid={source}&filter_status=rejected"));
+    let recorded = recorded.json["meta"]["total_count"].as_u64().expect("count");
+    let with_id = limited.iter().filter(|r| r.json["event_uuid"].is_string()).count() as u64;
+    assert_eq!(recorded, with_id, "each recorded 429 names its event");
+    assert!(recorded >= 1 && recorded < limited.len() as u64 + 1);
+    let metrics = d.metrics();
+    assert!(
+        metrics.contains(&format!("hookwheel_events_total{{outcome=\"rejected\"}} {}", limited.len())),
+        "every 429 is counted: {metrics}"
+    );
+}
