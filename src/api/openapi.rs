@@ -392,6 +392,20 @@ fn cross_field_rules(name: &str) -> Vec<Value> {
             "else": all(&[given("path"), given("domain_uuid")]),
         })],
         "add_workflow_template" => vec![json!({"if": absent("steps"), "then": given("runtype")})],
+        // A period is an interval or a cron expression (+ zone), not both; pipelines are not
+        // built yet.
+        "add_monitor" => vec![
+            json!({
+                "if": given("interval_seconds"),
+                "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
+                "else": given("cron_expression"),
+            }),
+            json!({"if": given("kind"), "then": {"properties": {"kind": {"const": "heartbeat"}}}}),
+        ],
+        "update_monitor" => vec![json!({
+            "if": given("interval_seconds"),
+            "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
+        })],
         "add_interval_schedule" => interval_rules(),
         "add_debounce_schedule" => debounce_rules(),
         "add_schedule" => {
