@@ -57,6 +57,10 @@ pub fn input_schema(e: &Endpoint) -> Value {
         obj.remove("title");
     }
     drop_nullable_required(&mut schema);
+    // An input without fields (`rotate_ping_key`) still states that it has none.
+    if schema["type"] == "object" && schema.get("properties").is_none() {
+        schema["properties"] = json!({});
+    }
     let mut rules = Value::Array(cross_field_rules(e.name));
     for rule in rules.as_array_mut().into_iter().flatten() {
         resolve_given(&schema["properties"], rule);

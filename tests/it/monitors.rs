@@ -4,11 +4,11 @@
 //! statuses, `rid` run durations, slug URLs under the brand's ping key, body capture, a
 //! `kill -9` across a deadline, brand isolation and input errors naming the field.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Api, TestDaemon};
+use crate::support::{Api, TestDaemon, wait_for};
 
 /// How long a poll waits for a status before the test fails (a bound on a hang, not a speed
 /// assertion).
@@ -48,15 +48,14 @@ fn get_ping(api: &Api, path: &str) {
 }
 
 fn wait_status(api: &Api, id: &str, status: &str) -> Value {
-    let start = Instant::now();
-    loop {
+    wait_for(&format!("monitor {id} to be {status}"), POLL_MAX, || {
         let d = details(api, id);
         if d["status"] == status {
-            return d;
+            return Some(d);
         }
-        assert!(start.elapsed() < POLL_MAX, "monitor never became {status}: {d}");
         std::thread::sleep(Duration::from_millis(100));
-    }
+        None
+    })
 }
 
 fn pings(api: &Api, id: &str) -> Vec<Value> {
