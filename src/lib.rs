@@ -11,6 +11,7 @@ pub mod time;
 pub mod model;
 pub mod template;
 
+pub mod monitor;
 pub mod schedule;
 pub mod wheel;
 

@@ -85,6 +85,12 @@ struct Inner {
     event_executions: Mutex<BTreeMap<String, u64>>,
     /// Recent activity for the summary log line, `status` and `executions tail`.
     activity: crate::activity::Activity,
+    /// monitor status -> monitors in it
+    monitors: Mutex<BTreeMap<&'static str, i64>>,
+    /// ping kind (`success`, `start`, `fail`) -> pings recorded
+    pings: Mutex<BTreeMap<&'static str, u64>>,
+    /// signal (`monitor_down`, `monitor_up`) -> raised
+    monitor_signals: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -182,6 +188,36 @@ impl Metrics {
     /// Timers armed in the scheduler's wheel, as last reported by the scheduler.
     pub fn armed(&self) -> u64 {
         self.0.armed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Sets the monitors-by-status gauge (at start, from the store).
+    pub fn set_monitor_counts(&self, counts: impl IntoIterator<Item = (&'static str, i64)>) {
+        *lock(&self.0.monitors) = counts.into_iter().collect();
+    }
+
+    /// A monitor entered `to` (or was created: `from` is `None`) or left `from` (deleted:
+    /// `to` is `None`).
+    pub fn monitor_moved(&self, from: Option<&'static str>, to: Option<&'static str>) {
+        if from == to {
+            return;
+        }
+        let mut m = lock(&self.0.monitors);
+        if let Some(f) = from {
+            *m.entry(f).or_default() -= 1;
+        }
+        if let Some(t) = to {
+            *m.entry(t).or_default() += 1;
+        }
+    }
+
+    /// A ping recorded, by kind.
+    pub fn observe_ping(&self, kind: &'static str) {
+        *lock(&self.0.pings).entry(kind).or_default() += 1;
+    }
+
+    /// A monitor signal raised (`monitor_down`, `monitor_up`).
+    pub fn observe_monitor_signal(&self, signal: &'static str) {
+        *lock(&self.0.monitor_signals).entry(signal).or_default() += 1;
     }
 
     /// The daemon's recent activity (summary counts, last failures, ended executions).
@@ -284,6 +320,20 @@ impl Metrics {
             "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );
         let _ = writeln!(out, "hookwheel_armed_timers {}", self.0.armed.load(std::sync::atomic::Ordering::Relaxed));
+        out.push_str("# HELP hookwheel_monitors Heartbeat monitors by status.\n# TYPE hookwheel_monitors gauge\n");
+        let monitors = lock(&self.0.monitors).clone();
+        for status in crate::monitor::heartbeat::Status::ALL {
+            let n = monitors.get(status.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(out, "hookwheel_monitors{{status=\"{}\"}} {n}", status.as_str());
+        }
+        out.push_str("# HELP hookwheel_pings_total Monitor pings recorded, by kind (success, start, fail).\n# TYPE hookwheel_pings_total counter\n");
+        for (kind, n) in lock(&self.0.pings).iter() {
+            let _ = writeln!(out, "hookwheel_pings_total{{kind=\"{kind}\"}} {n}");
+        }
+        out.push_str("# HELP hookwheel_monitor_signals_total Monitor signals raised (monitor_down, monitor_up).\n# TYPE hookwheel_monitor_signals_total counter\n");
+        for (signal, n) in lock(&self.0.monitor_signals).iter() {
+            let _ = writeln!(out, "hookwheel_monitor_signals_total{{signal=\"{signal}\"}} {n}");
+        }
         let (running, waiting) = *lock(&self.0.compute);
         out.push_str("# HELP hookwheel_compute_tasks CPU-bound API tasks (previews, schedule checks) by state.\n# TYPE hookwheel_compute_tasks gauge\n");
         let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"running\"}} {running}");

@@ -12,7 +12,7 @@ use schemars::Schema;
 use super::input;
 use super::reply::ApiResult;
 use super::request::{Cx, Req};
-use super::{domains, events, executions, responses, schedules, secrets, templates, timezones, workflows};
+use super::{domains, events, executions, monitors, responses, schedules, secrets, templates, timezones, workflows};
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
 
@@ -801,6 +801,97 @@ pub static ENDPOINTS: &[Endpoint] = &[
         reply: reply::<responses::JobAnswer>,
     },
     // Time zones
+    // Monitors
+    Endpoint {
+        name: "add_monitor",
+        methods: POST,
+        mutating: true,
+        tag: "monitors",
+        summary: "Create a heartbeat monitor (interval or cron period, grace); returns monitor_uuid, ping_url and slug.",
+        op: op!(monitors::add),
+        reply: reply::<responses::MonitorAdded>,
+    },
+    Endpoint {
+        name: "get_monitors_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "monitors",
+        summary: "List the brand's monitors with their status.",
+        op: op!(monitors::list),
+        reply: reply::<responses::Paginated<responses::MonitorItem>>,
+    },
+    Endpoint {
+        name: "get_monitor_details",
+        methods: POST,
+        mutating: false,
+        tag: "monitors",
+        summary: "A monitor with its ping URL, status, last ping, next due instant and recent status changes.",
+        op: op!(monitors::details),
+        reply: reply::<responses::MonitorDetailAnswer>,
+    },
+    Endpoint {
+        name: "update_monitor",
+        methods: POST,
+        mutating: true,
+        tag: "monitors",
+        summary: "Change a monitor's name, period, grace or slug; deadlines are recomputed from the last ping.",
+        op: op!(monitors::update),
+        reply: reply::<responses::MonitorChanged>,
+    },
+    Endpoint {
+        name: "delete_monitor",
+        methods: DELETE_OR_POST,
+        mutating: true,
+        tag: "monitors",
+        summary: "Delete a monitor with its ping history; its ping URLs answer 404 at once.",
+        op: op!(monitors::delete),
+        reply: reply::<responses::MonitorDeleted>,
+    },
+    Endpoint {
+        name: "pause_monitor",
+        methods: POST,
+        mutating: true,
+        tag: "monitors",
+        summary: "Pause a monitor: no deadlines until its next ping or resume_monitor.",
+        op: op!(monitors::pause),
+        reply: reply::<responses::MonitorChanged>,
+    },
+    Endpoint {
+        name: "resume_monitor",
+        methods: POST,
+        mutating: true,
+        tag: "monitors",
+        summary: "Resume a paused monitor as new (watched again from its next ping).",
+        op: op!(monitors::resume),
+        reply: reply::<responses::MonitorChanged>,
+    },
+    Endpoint {
+        name: "get_monitor_pings_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "monitors",
+        summary: "A monitor's ping history, newest first, with run durations and bodies (first 10 KiB).",
+        op: op!(monitors::pings),
+        reply: reply::<responses::Paginated<responses::PingItem>>,
+    },
+    Endpoint {
+        name: "get_ping_key",
+        methods: GET,
+        mutating: false,
+        tag: "monitors",
+        summary: "The brand's ping key for slug URLs (/ping/<ping_key>/<slug>); the first call creates it.",
+        op: op!(monitors::get_ping_key),
+        reply: reply::<responses::PingKeyAnswer>,
+    },
+    Endpoint {
+        name: "rotate_ping_key",
+        methods: POST,
+        mutating: true,
+        tag: "monitors",
+        summary: "Replace the brand's ping key; slug URLs under the previous key answer 404 at once.",
+        op: op!(monitors::rotate_ping_key),
+        reply: reply::<responses::PingKeyAnswer>,
+    },
     Endpoint {
         name: "get_timezones",
         methods: GET,

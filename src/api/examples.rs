@@ -18,6 +18,7 @@ const SOURCE: &str = "0193a4e2-e2a3-74c5-86a7-a2b3c4d5e6f9";
 const SUBSCRIPTION: &str = "0193a4e2-f3b4-75d6-97b8-b3c4d5e6f70a";
 const EVENT: &str = "0193a4e3-04c5-76e7-a8c9-c4d5e6f7081b";
 const JOB: &str = "0193a4e3-15d6-77f8-b9da-d5e6f708192c";
+const MONITOR: &str = "0193a4e3-26e7-7809-8aeb-e6f708192a3d";
 
 /// The example body of the endpoint `name` (`None` for query-string endpoints and names that
 /// are no endpoint).
@@ -202,6 +203,18 @@ pub fn request(name: &str) -> Option<Value> {
         }),
         "bulk_retry_executions" => json!({"from": "2026-11-30T00:00:00Z", "subscription_uuid": SUBSCRIPTION}),
         "get_replay_job" | "cancel_replay_job" => json!({"job_uuid": JOB}),
+        "add_monitor" => json!({
+            "monitor_name": "Nightly database backup",
+            "cron_expression": "30 2 * * *",
+            "cron_timezone": "Europe/Berlin",
+            "grace_seconds": 1800,
+            "slug": "db-backup",
+        }),
+        "update_monitor" => json!({"monitor_uuid": MONITOR, "grace_seconds": 3600}),
+        "get_monitor_details" | "delete_monitor" | "pause_monitor" | "resume_monitor" => {
+            json!({"monitor_uuid": MONITOR})
+        }
+        "rotate_ping_key" => json!({}),
         _ => return None,
     })
 }

@@ -1,6 +1,7 @@
 //! The HTTP API: HookPulse-compatible RPC endpoints under `/v1/api/<action>/`, plus the
 //! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, a source's
-//! ingest URL `/v1/ingest/<token>` ([`ingest`]) and the Hook0 dialect `/api/v1/events…`
+//! ingest URL `/v1/ingest/<token>` ([`ingest`]), the monitors' ping URLs `/ping/…` ([`ping`]),
+//! and the Hook0 dialect `/api/v1/events…`
 //! ([`hook0`]), whose routes share the dispatcher's key check, rate limit and body reading.
 //!
 //! Every `/v1/api/` call goes through one dispatcher ([`dispatch`]): endpoint lookup, auth,
@@ -24,8 +25,10 @@ mod hook0;
 mod ingest;
 pub mod input;
 pub mod jobs;
+pub mod monitors;
 pub mod openapi;
 mod ops;
+pub mod ping;
 mod ratelimit;
 pub mod reference;
 mod reply;
@@ -83,6 +86,8 @@ pub struct App {
     ready: AtomicBool,
     /// The per-source rate limit of ingest URLs.
     ingest_limiter: ingest::IngestLimiter,
+    /// The per-monitor rate limit of ping URLs.
+    ping_limiter: ping::PingLimiter,
     /// Compiled subscription transforms by source text (`events::contexts`).
     transforms: Mutex<HashMap<String, crate::events::transform::Transform>>,
 }
@@ -111,6 +116,7 @@ impl App {
             idempotency_in_flight: Mutex::new(HashSet::new()),
             ready: AtomicBool::new(false),
             ingest_limiter: ingest::IngestLimiter::default(),
+            ping_limiter: ping::PingLimiter::default(),
             transforms: Mutex::new(HashMap::new()),
         })
     }
@@ -178,6 +184,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/ingest/{token}", any(ingest::entry))
         .route("/v1/ingest/{token}/", any(ingest::entry))
         .route("/v1/ingest/{token}/{*rest}", any(ingest::entry))
+        .route("/ping/{a}", any(ping::entry))
+        .route("/ping/{a}/{b}", any(ping::entry))
+        .route("/ping/{a}/{b}/{c}", any(ping::entry))
         .route("/api/v1/events", any(hook0::events))
         .route("/api/v1/events/", any(hook0::events))
         .route("/api/v1/event", any(hook0::event_singular))

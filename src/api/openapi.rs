@@ -57,6 +57,10 @@ pub fn input_schema(e: &Endpoint) -> Value {
         obj.remove("title");
     }
     drop_nullable_required(&mut schema);
+    // An input without fields (`rotate_ping_key`) still states that it has none.
+    if schema["type"] == "object" && schema.get("properties").is_none() {
+        schema["properties"] = json!({});
+    }
     let mut rules = Value::Array(cross_field_rules(e.name));
     for rule in rules.as_array_mut().into_iter().flatten() {
         resolve_given(&schema["properties"], rule);
@@ -392,6 +396,20 @@ fn cross_field_rules(name: &str) -> Vec<Value> {
             "else": all(&[given("path"), given("domain_uuid")]),
         })],
         "add_workflow_template" => vec![json!({"if": absent("steps"), "then": given("runtype")})],
+        // A period is an interval or a cron expression (+ zone), not both; pipelines are not
+        // built yet.
+        "add_monitor" => vec![
+            json!({
+                "if": given("interval_seconds"),
+                "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
+                "else": given("cron_expression"),
+            }),
+            json!({"if": given("kind"), "then": {"properties": {"kind": {"const": "heartbeat"}}}}),
+        ],
+        "update_monitor" => vec![json!({
+            "if": given("interval_seconds"),
+            "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
+        })],
         "add_interval_schedule" => interval_rules(),
         "add_debounce_schedule" => debounce_rules(),
         "add_schedule" => {
@@ -603,6 +621,7 @@ pub fn document() -> Value {
         );
     }
     inbound_paths(&mut paths);
+    ping_paths(&mut paths);
     let mut paths = Value::Object(paths);
     let zones: Vec<Value> = crate::time::tz::all_zone_names().into_iter().map(Value::String).collect();
     share_zone_enum(&mut paths, &zones);
@@ -876,6 +895,66 @@ fn inbound_paths(paths: &mut Map<String, Value>) {
         })
     };
     paths.insert("/v1/ingest/{token}".into(), json!({"post": ingest("post"), "put": ingest("put")}));
+}
+
+/// The monitors' ping URLs (product.md §11; docs/api.md "Heartbeat monitors"): Healthchecks'
+/// URL family, outside the endpoint table, no API key (the token or ping key is the
+/// credential). `HEAD` is answered like `GET` and is not listed.
+fn ping_paths(paths: &mut Map<String, Value>) {
+    let text = |d: &str| json!({"description": d, "content": {"text/plain": {"schema": {"type": "string"}}}});
+    let responses = json!({
+        "200": text("`OK`: the ping is stored (one durable write) and the monitor's deadline moved."),
+        "400": text("`invalid exit status (0-255)` or `invalid rid …`."),
+        "404": text("`not found`: no monitor has this token, or no monitor of the ping key's brand has this slug."),
+        "413": text("The body is larger than `api.body_bytes_max` (a body is otherwise kept to its first 10 KiB)."),
+        "429": text("`rate limited`: the monitor's ping rate (`events.ingest_rate_per_second`, `events.ingest_burst`) is spent; not stored."),
+        "503": text("The store cannot write just now; the sender should retry."),
+    });
+    let segment = |name: &str, d: &str| json!({"name": name, "in": "path", "required": true, "description": d, "schema": {"type": "string", "minLength": 1, "maxLength": 128}});
+    let rid = json!({"name": "rid", "in": "query", "required": false, "description": "A run id pairing a `/start` with its end ping (the run's duration is recorded with the end).", "schema": {"type": "string", "minLength": 1, "maxLength": super::ping::RID_CHARS_MAX, "pattern": "^[!-~]+$"}});
+    let body = json!({"required": false, "content": {"text/plain": {"schema": {"type": "string"}}, "application/json": {"schema": {}}}});
+    let op = |id: String, summary: &str, params: Vec<Value>| {
+        let mut params = params;
+        params.push(rid.clone());
+        json!({
+            "operationId": id,
+            "summary": summary,
+            "tags": ["monitors"],
+            "security": [],
+            "parameters": params,
+            "requestBody": body.clone(),
+            "responses": responses.clone(),
+        })
+    };
+    let token = segment("token", "The monitor's ping token (`add_monitor`, `get_monitor_details`).");
+    let action = segment(
+        "suffix",
+        "`start` (a run begins), `fail`, or an exit status 0-255 (0 success, 1-255 failure). When the first segment is the brand's ping key rather than a token, this is a monitor's slug and the ping is a success.",
+    );
+    let key = segment("ping_key", "The brand's ping key (`get_ping_key`).");
+    let slug = segment("slug", "The monitor's slug.");
+    let both = |id: &str, summary: &str, params: Vec<Value>| {
+        json!({
+            "get": op(format!("{id}_get"), summary, params.clone()),
+            "post": op(format!("{id}_post"), summary, params),
+        })
+    };
+    paths.insert(
+        "/ping/{token}".into(),
+        both("ping", "A success ping (Healthchecks' ping URL). The body's first 10 KiB is kept.", vec![token.clone()]),
+    );
+    paths.insert(
+        "/ping/{token}/{suffix}".into(),
+        both(
+            "ping_action",
+            "A start, failure or exit-status ping by token; or a success ping by ping key and slug.",
+            vec![token, action.clone()],
+        ),
+    );
+    paths.insert(
+        "/ping/{ping_key}/{slug}/{suffix}".into(),
+        both("ping_slug_action", "A start, failure or exit-status ping by ping key and slug.", vec![key, slug, action]),
+    );
 }
 
 #[cfg(test)]

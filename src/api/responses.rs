@@ -1475,3 +1475,220 @@ pub struct JobAnswer {
     /// The job.
     pub data: JobView,
 }
+
+string_schema!(
+    /// A monitor's status.
+    MonitorStatusValue => {"type": "string", "enum": ["new", "up", "late", "down", "paused"]}
+);
+string_schema!(
+    /// A monitor's kind.
+    MonitorKindValue => {"type": "string", "enum": ["heartbeat"]}
+);
+string_schema!(
+    /// A ping's kind.
+    PingKindValue => {"type": "string", "enum": ["success", "start", "fail"]}
+);
+string_schema!(
+    /// The method of a ping.
+    PingMethodValue => {"type": "string", "enum": ["GET", "POST", "HEAD"]}
+);
+string_schema!(
+    /// What changed a monitor's status.
+    FlipCauseValue => {"type": "string", "enum": ["ping", "deadline", "pause", "resume", "update"]}
+);
+string_schema!(
+    /// A monitor signal.
+    SignalValue => {"type": "string", "enum": ["monitor_down", "monitor_up"]}
+);
+
+/// `add_monitor`.
+#[derive(JsonSchema)]
+pub struct MonitorAdded {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The monitor's id.
+    pub monitor_uuid: Uuid,
+    /// The path of the monitor's ping URL: `/ping/<token>`.
+    pub ping_url: String,
+    /// The monitor's slug (its address under the brand's ping key).
+    pub slug: String,
+    /// `new`.
+    pub status: MonitorStatusValue,
+}
+
+/// `update_monitor`, `pause_monitor`, `resume_monitor`.
+#[derive(JsonSchema)]
+pub struct MonitorChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The monitor's id.
+    pub monitor_uuid: Uuid,
+    /// The status after the change.
+    pub status: MonitorStatusValue,
+    /// `update_monitor`: the slug after the change.
+    pub slug: Option<String>,
+}
+
+/// `delete_monitor`.
+#[derive(JsonSchema)]
+pub struct MonitorDeleted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The monitor's id.
+    pub monitor_uuid: Uuid,
+}
+
+/// A monitor as listed.
+#[derive(JsonSchema)]
+pub struct MonitorItem {
+    /// The monitor's id.
+    pub monitor_uuid: Uuid,
+    /// Its name.
+    pub monitor_name: String,
+    /// `heartbeat`.
+    pub kind: MonitorKindValue,
+    /// Its slug.
+    pub slug: String,
+    /// `new`, `up`, `late`, `down` or `paused`.
+    pub status: MonitorStatusValue,
+    /// The interval period, seconds (`null` for a cron period).
+    pub interval_seconds: Option<u32>,
+    /// The cron period's expression.
+    pub cron_expression: Option<String>,
+    /// The cron period's zone.
+    pub cron_timezone: Option<String>,
+    /// Grace, seconds.
+    pub grace_seconds: u32,
+    /// The last success or failure ping (a start does not count).
+    pub last_ping_at: Option<Local>,
+    /// When the next success ping is due (up or late monitors).
+    pub next_due_at: Option<Local>,
+    /// When the monitor turns `down` if no ping comes.
+    pub down_at: Option<Local>,
+    /// When the monitor entered its status.
+    pub status_since: Local,
+    /// The open run's start (a `/start` without its end yet).
+    pub started_at: Option<Local>,
+    /// Pings received in all.
+    pub pings_total: u64,
+    /// Created, in the brand's zone.
+    pub inserted_at: Local,
+    /// Last changed, in the brand's zone.
+    pub updated_at: Local,
+}
+
+/// One status change.
+#[derive(JsonSchema)]
+pub struct MonitorFlipItem {
+    /// The status before.
+    pub from: MonitorStatusValue,
+    /// The status after.
+    pub to: MonitorStatusValue,
+    /// When it changed.
+    pub at: Local,
+    /// A deadline's change: the deadline that expired (`at − deadline_at` is how late the
+    /// change was noticed).
+    pub deadline_at: Option<Local>,
+    /// `ping`, `deadline`, `pause`, `resume` or `update`.
+    pub cause: FlipCauseValue,
+    /// The signal raised, if any.
+    pub signal: Option<SignalValue>,
+}
+
+/// A monitor with its ping URL and recent status changes.
+#[derive(JsonSchema)]
+pub struct MonitorDetail {
+    /// The monitor's id.
+    pub monitor_uuid: Uuid,
+    /// Its name.
+    pub monitor_name: String,
+    /// `heartbeat`.
+    pub kind: MonitorKindValue,
+    /// Its slug.
+    pub slug: String,
+    /// The path of its ping URL: `/ping/<token>`.
+    pub ping_url: String,
+    /// `new`, `up`, `late`, `down` or `paused`.
+    pub status: MonitorStatusValue,
+    /// The interval period, seconds.
+    pub interval_seconds: Option<u32>,
+    /// The cron period's expression.
+    pub cron_expression: Option<String>,
+    /// The cron period's zone.
+    pub cron_timezone: Option<String>,
+    /// Grace, seconds.
+    pub grace_seconds: u32,
+    /// The last success or failure ping.
+    pub last_ping_at: Option<Local>,
+    /// When the next success ping is due.
+    pub next_due_at: Option<Local>,
+    /// When the monitor turns `down` if no ping comes.
+    pub down_at: Option<Local>,
+    /// When the monitor entered its status.
+    pub status_since: Local,
+    /// The newest status changes (at most 20), newest first.
+    pub status_changes: Vec<MonitorFlipItem>,
+}
+
+/// `get_monitor_details`.
+#[derive(JsonSchema)]
+pub struct MonitorDetailAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The monitor.
+    pub data: MonitorDetail,
+}
+
+/// One ping of a monitor's history.
+#[derive(JsonSchema)]
+pub struct PingItem {
+    /// The ping's id.
+    pub ping_uuid: Uuid,
+    /// `success`, `start` or `fail`.
+    pub kind: PingKindValue,
+    /// The exit status of an exit-status ping.
+    pub exit_status: Option<u8>,
+    /// The run id (`?rid=`).
+    pub rid: Option<String>,
+    /// `GET`, `POST` or `HEAD`.
+    pub method: PingMethodValue,
+    /// `token` or `slug`: which URL form was used.
+    pub via: String,
+    /// The sender's address.
+    pub client_ip: Option<String>,
+    /// The sender's `User-Agent` (first 256 characters).
+    pub user_agent: Option<String>,
+    /// The body's first 10 KiB, as text.
+    pub body: String,
+    /// The body's full length, bytes.
+    pub body_bytes: u64,
+    /// Whether `body` was cut at 10 KiB.
+    pub body_truncated: bool,
+    /// An end ping paired with its start: the run's duration, ms.
+    pub duration_ms: Option<i64>,
+    /// The monitor's status after this ping.
+    pub status_after: MonitorStatusValue,
+    /// When it arrived.
+    pub received_at: Local,
+}
+
+/// `get_ping_key`, `rotate_ping_key`.
+#[derive(JsonSchema)]
+pub struct PingKeyAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The brand's ping key: `/ping/<ping_key>/<slug>` addresses a monitor by slug.
+    pub ping_key: String,
+    /// `/ping/<ping_key>/<slug>`.
+    pub ping_url_template: String,
+    /// When the key was made.
+    pub inserted_at: Local,
+}

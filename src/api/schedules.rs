@@ -46,7 +46,7 @@ const SOLAR_OFFSET_SECONDS_MAX: i64 = 86_400;
 const NAME_CHARS_MAX: usize = 200;
 /// Longest cron expression: room for six fields of long lists (`0,1,2,…,59` alone is 170
 /// characters).
-const CRON_CHARS_MAX: usize = 1024;
+pub(super) const CRON_CHARS_MAX: usize = 1024;
 const PREVIEW_COUNT_DEFAULT: usize = 10;
 /// Most rules one schedule may carry (and one preview may add).
 const RULES_PER_SCHEDULE_MAX: usize = 50;
@@ -74,7 +74,7 @@ fn cron_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 /// [`cron_schema`] or `null` (the same as leaving the field out).
-fn optional_cron_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn optional_cron_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "anyOf": [{"type": "string", "format": "cron"}, {"type": "null"}],
         "x-bounded-by": format!("the cron grammar, at most {CRON_CHARS_MAX} characters"),

@@ -7,15 +7,17 @@
 
 mod event;
 mod ids;
+mod monitor;
 mod schedule;
 mod text;
 mod workflow;
 
 pub use event::*;
 pub use ids::{
-    BrandId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId, PlanId, RuleId, ScheduleId, SecretId,
-    SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
+    BrandId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId, MonitorId, PingId, PlanId, RuleId,
+    ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
 };
+pub use monitor::*;
 pub use schedule::*;
 pub use text::is_invisible_format;
 pub use workflow::*;

@@ -49,6 +49,8 @@ const SLEEP_MAX_MS: i64 = 1000;
 /// ahead of time and delivery waits for the instant, so lateness is not the commit latency.
 /// A schedule paused or changed within this window still fires the already recorded instant.
 pub const PREFIRE_MS: i64 = 20;
+/// Most monitor deadlines applied in one commit.
+const MONITOR_DEADLINES_PER_COMMIT_MAX: usize = 4096;
 /// Most workflow step results folded into one commit.
 const STEP_RESULTS_BATCH_MAX: usize = 512;
 /// Most due schedules fired in one tick (one commit); the rest follow in the next tick, after
@@ -92,6 +94,9 @@ pub enum Command {
         by: crate::model::KeyId,
         reply: oneshot::Sender<Result<(), crate::workflow::Refused>>,
     },
+    /// Arm (or with `None` disarm) a monitor's timer at its next deadline (after a ping, an
+    /// update, a pause or a delete has committed).
+    ArmMonitor(BrandId, crate::model::MonitorId, Option<Millis>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -106,6 +111,10 @@ pub struct SchedulerHandle {
 impl SchedulerHandle {
     pub async fn arm(&self, brand: BrandId, id: ScheduleId) {
         let _ = self.tx.send(Command::Arm(brand, id)).await;
+    }
+    /// Arms a monitor's timer at `deadline` (`None`: disarms it).
+    pub async fn arm_monitor(&self, brand: BrandId, id: crate::model::MonitorId, deadline: Option<Millis>) {
+        let _ = self.tx.send(Command::ArmMonitor(brand, id, deadline)).await;
     }
     pub async fn disarm(&self, id: ScheduleId) {
         let _ = self.tx.send(Command::Disarm(id)).await;
@@ -174,6 +183,27 @@ impl SchedulerHandle {
     }
 }
 
+/// Counts and logs what a committed ping or deadline did to a monitor: the status gauge, and
+/// its signal (one WARN line for `monitor_down`, INFO for `monitor_up`). Alert delivery is
+/// not wired yet (product.md §12): the signal is logged and counted.
+pub fn report_monitor_change(metrics: &Metrics, c: &crate::store::MonitorChange) {
+    let t = &c.transition;
+    if t.changed() {
+        metrics.monitor_moved(Some(t.from.as_str()), Some(t.state.status.as_str()));
+    }
+    match t.signal {
+        Some(crate::monitor::heartbeat::Signal::MonitorDown) => {
+            metrics.observe_monitor_signal("monitor_down");
+            tracing::warn!(brand = %c.brand, monitor = %c.monitor, from = t.from.as_str(), "monitor_down");
+        }
+        Some(crate::monitor::heartbeat::Signal::MonitorUp) => {
+            metrics.observe_monitor_signal("monitor_up");
+            tracing::info!(brand = %c.brand, monitor = %c.monitor, "monitor_up");
+        }
+        None => {}
+    }
+}
+
 /// What a timer is for: a schedule's next fire, or an execution's next attempt (a retry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Key {
@@ -183,6 +213,8 @@ enum Key {
     RunTimer(ExecutionId),
     /// An approval plan's deadline.
     Approval(crate::model::PlanId),
+    /// A heartbeat monitor's next deadline (late or down).
+    Monitor(crate::model::MonitorId),
 }
 
 /// The armed timers, compactly: a slot per timer (its index is its timer id in the wheel) plus
@@ -292,6 +324,16 @@ pub async fn start<D: Dispatch>(
     for (brand, id, deadline) in armed {
         s.arm_at(brand, id, Some(deadline));
     }
+    // Monitors: every deadline back in the wheel; one that passed while the daemon was down
+    // goes off on the first tick (one transition to the furthest state).
+    let mut monitors = Vec::new();
+    s.store.for_each_monitor_deadline(|brand, id, deadline| monitors.push((brand, id, deadline)))?;
+    let monitors_armed = monitors.len();
+    for (brand, id, deadline) in monitors {
+        s.arm_key(brand, Key::Monitor(id), deadline);
+    }
+    let counts = s.store.count_monitors_by_status()?;
+    s.metrics.set_monitor_counts(counts.into_iter().map(|(st, n)| (st.as_str(), n as i64)));
     // Every unfinished execution is resumed: a retry waiting for its backoff gets its timer
     // back, the rest go to delivery now (which re-parks what its queues cannot hold).
     if let Err(e) = s.store.clear_spilled().await {
@@ -328,6 +370,7 @@ pub async fn start<D: Dispatch>(
     let runs = s.rearm_runs().await?;
     tracing::info!(
         armed = s.armed.len(),
+        monitors = monitors_armed,
         resumed,
         runs,
         seconds = watch.elapsed_secs(),
@@ -397,6 +440,7 @@ impl<D: Dispatch> Scheduler<D> {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut finished: mpsc::Receiver<DeliveryEvent>) {
         let mut expired = Vec::new();
         let mut run_timers = Vec::new();
+        let mut monitors_due = Vec::new();
         loop {
             self.do_work().await;
             let now = self.clock.now_ms();
@@ -485,15 +529,22 @@ impl<D: Dispatch> Scheduler<D> {
                         self.armed.remove(key);
                         run_timers.push((brand, key));
                     }
+                    Some((brand, key @ Key::Monitor(id))) => {
+                        self.armed.remove(key);
+                        monitors_due.push((brand, id));
+                    }
                     None => {}
                 }
+            }
+            if !monitors_due.is_empty() {
+                self.on_monitor_deadlines(std::mem::take(&mut monitors_due)).await;
             }
             for (brand, key) in std::mem::take(&mut run_timers) {
                 match key {
                     Key::Retry(execution) => self.resume_execution(brand, execution).await,
                     Key::RunTimer(run) => self.on_run_timer(brand, run).await,
                     Key::Approval(plan) => self.on_approval_deadline(brand, plan).await,
-                    Key::Schedule(_) => {}
+                    Key::Schedule(_) | Key::Monitor(_) => {}
                 }
             }
         }
@@ -615,12 +666,61 @@ impl<D: Dispatch> Scheduler<D> {
                 }
                 self.delivery.dispatch(*e);
             }
+            Command::ArmMonitor(brand, id, deadline) => match deadline {
+                Some(at) => self.arm_key(brand, Key::Monitor(id), at),
+                None => {
+                    if let Some(timer) = self.armed.remove(Key::Monitor(id)) {
+                        self.wheel.cancel(timer);
+                    }
+                }
+            },
             Command::Shutdown(reply) => {
                 let _ = reply.send(());
                 return true;
             }
         }
         false
+    }
+
+    /// Monitors whose timers went off: their deadlines applied in one commit per
+    /// [`MONITOR_DEADLINES_PER_COMMIT_MAX`], each re-armed at its next deadline. A write that
+    /// fails for another reason than an unavailable store re-arms them a minute later.
+    async fn on_monitor_deadlines(&mut self, due: Vec<(BrandId, crate::model::MonitorId)>) {
+        for chunk in due.chunks(MONITOR_DEADLINES_PER_COMMIT_MAX) {
+            let clock = self.clock.clone();
+            let chunk = chunk.to_vec();
+            let batch = chunk.clone();
+            let result = self
+                .write(move |st| {
+                    let batch = batch.clone();
+                    let now = clock.now_ms();
+                    async move { st.monitor_deadlines(batch, now).await }
+                })
+                .await;
+            match result {
+                Ok(changes) => {
+                    for c in changes {
+                        report_monitor_change(&self.metrics, &c);
+                        match c.deadline {
+                            Some(at) => self.arm_key(c.brand, Key::Monitor(c.monitor), at),
+                            None => {
+                                if let Some(timer) = self.armed.remove(Key::Monitor(c.monitor)) {
+                                    self.wheel.cancel(timer);
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, monitors = chunk.len(), "could not apply monitor deadlines; trying again in a minute");
+                    let at = self.clock.now_ms() + FIRE_ERROR_RETRY_MS;
+                    for (brand, id) in chunk {
+                        self.arm_key(brand, Key::Monitor(id), at);
+                    }
+                }
+            }
+        }
+        self.metrics.set_armed(self.armed.len());
     }
 
     /// A run and its workflow, from the store.

@@ -212,6 +212,30 @@ struct Fixture {
     subscription: Subscription,
     debounce: Schedule,
     job: Job,
+    monitor: Monitor,
+    spare_monitor: Monitor,
+}
+
+fn monitor(brand: BrandId, slug: &str, n: u8) -> Monitor {
+    Monitor {
+        id: MonitorId::new(),
+        brand,
+        name: "backup".into(),
+        slug: slug.into(),
+        kind: MonitorKind::Heartbeat,
+        spec: crate::monitor::heartbeat::Spec {
+            period: crate::monitor::heartbeat::Period::Interval { seconds: 60 },
+            grace_seconds: 30,
+        },
+        token: sealed(n),
+        token_hash: [n; 32],
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn ping_write(target: PingTarget, kind: crate::monitor::heartbeat::PingKind, at: i64) -> PingWrite {
+    PingWrite { target, ping: new_ping(PingId::new(), kind, None, at) }
 }
 
 fn source(brand: BrandId, n: u8) -> Source {
@@ -442,6 +466,17 @@ async fn fixture(store: &Store) -> Fixture {
         .unwrap();
     store.spill(main_domain.id, brand, execution.id).await.unwrap();
     store.spill(spare_domain.id, brand, to_cancel.id).await.unwrap();
+    let monitor_rec = store.create_monitor(monitor(brand, "main", 40), MonitorState::new(0)).await.unwrap();
+    let spare_monitor = store.create_monitor(monitor(brand, "spare", 41), MonitorState::new(0)).await.unwrap();
+    store.put_ping_key(PingKey { brand, sealed: sealed(42), hash: [42; 32], created_ms: 0 }, false).await.unwrap();
+    use crate::monitor::heartbeat::PingKind;
+    for (target, kind, at) in [
+        (PingTarget::Token([40; 32]), PingKind::Success, 1_000),
+        (PingTarget::Token([41; 32]), PingKind::Start, 1_000),
+        (PingTarget::Token([41; 32]), PingKind::Fail, 2_000),
+    ] {
+        store.record_ping(ping_write(target, kind, at)).await.unwrap().expect("monitor found");
+    }
     Fixture {
         brand,
         key,
@@ -462,6 +497,8 @@ async fn fixture(store: &Store) -> Fixture {
         subscription,
         debounce,
         job,
+        monitor: monitor_rec,
+        spare_monitor,
     }
 }
 
@@ -735,6 +772,43 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
         let ssrc = ssrc.clone();
         ops.push(op!("delete_source", [ssrc], |s| s.delete_source(b, ssrc.id).await));
     }
+    {
+        use crate::monitor::heartbeat::PingKind;
+        ops.push(op!("create_monitor", [], |s| {
+            let m = monitor(b, &format!("m-{}", MonitorId::new()), 43);
+            s.create_monitor(m, MonitorState::new(0)).await
+        }));
+        let m = f.monitor.clone();
+        ops.push(op!("update_monitor", [m], |s| s
+            .update_monitor(b, m.id, 3_000, |m| {
+                m.slug = "renamed".into();
+                m.token_hash = [44; 32];
+                m.spec.grace_seconds = 5;
+                Ok(())
+            })
+            .await));
+        ops.push(op!("record_ping", [], |s| s
+            .record_ping(ping_write(PingTarget::Token([44; 32]), PingKind::Success, 4_000))
+            .await));
+        ops.push(op!("record_ping_slug", [], |s| s
+            .record_ping(ping_write(
+                PingTarget::Slug { key_hash: [42; 32], slug: "renamed".into() },
+                PingKind::Start,
+                4_500
+            ))
+            .await));
+        let m = f.monitor.clone();
+        ops.push(op!("monitor_deadlines", [m], |s| s.monitor_deadlines(vec![(b, m.id)], 1_000_000).await));
+        let m = f.spare_monitor.clone();
+        ops.push(op!("pause_monitor", [m], |s| s.set_monitor_paused(b, m.id, true, 5_000).await));
+        let m = f.spare_monitor.clone();
+        ops.push(op!("resume_monitor", [m], |s| s.set_monitor_paused(b, m.id, false, 6_000).await));
+        ops.push(op!("rotate_ping_key", [], |s| s
+            .put_ping_key(PingKey { brand: b, sealed: sealed(45), hash: [45; 32], created_ms: 1 }, true)
+            .await));
+        let m = f.spare_monitor.clone();
+        ops.push(op!("delete_monitor", [m], |s| s.delete_monitor(b, m.id).await));
+    }
     let w = wf.clone();
     ops.push(op!("delete_workflow", [w], |s| s.delete_workflow(b, w.id, 10).await));
     let dd = sd.clone();
@@ -787,7 +861,12 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
     assert_eq!(writes("prune_runs"), Some(2), "{counted:?}");
     assert_eq!(writes("prune_plans"), Some(1), "{counted:?}");
     assert!(counted.iter().all(|(_, n)| *n >= 1), "{counted:?}");
-    assert!(counted.len() >= 33, "every write operation is exercised: {counted:?}");
+    // A ping that keeps the status writes its row, the state and the deadline index; a delete
+    // removes the history (2 pings; 3 status changes: fail, pause, resume) and the five other
+    // records (slug, token, deadline, state, monitor).
+    assert_eq!(writes("record_ping"), Some(3), "{counted:?}");
+    assert_eq!(writes("delete_monitor"), Some(10), "{counted:?}");
+    assert!(counted.len() >= 42, "every write operation is exercised: {counted:?}");
 }
 
 #[tokio::test]

@@ -76,6 +76,26 @@ pub const JOBS: Bytes = TableDefinition::new("jobs");
 /// job id (16) -> brand (16); jobs still running (resumed after a restart)
 pub const RUNNING_JOBS: Bytes = TableDefinition::new("running_jobs");
 
+/// brand (16) + monitor id (16) -> Monitor (configuration, sealed ping token)
+pub const MONITORS: Bytes = TableDefinition::new("monitors");
+/// brand (16) + monitor id (16) -> MonitorState (status, deadlines, counters; written per ping)
+pub const MONITOR_STATES: Bytes = TableDefinition::new("monitor_states");
+/// SHA-256 of a ping token (32) -> brand (16) + monitor id (16)
+pub const MONITOR_TOKENS: Bytes = TableDefinition::new("monitor_tokens");
+/// brand (16) + slug -> monitor id (16); uniqueness of a brand's slugs
+pub const MONITOR_SLUGS: Bytes = TableDefinition::new("monitor_slugs");
+/// brand (16) + monitor id (16) + ping id (16, v7) -> Ping; the newest PINGS_KEPT_MAX
+pub const MONITOR_PINGS: Bytes = TableDefinition::new("monitor_pings");
+/// brand (16) + monitor id (16) + sequence (u64 BE) -> Flip; the newest FLIPS_KEPT_MAX
+pub const MONITOR_FLIPS: Bytes = TableDefinition::new("monitor_flips");
+/// brand (16) + monitor id (16) -> next deadline (i64 LE ms): every monitor with a timer, so a
+/// restart re-arms without decoding monitor records
+pub const ARMED_MONITORS: Bytes = TableDefinition::new("armed_monitors");
+/// brand (16) -> PingKey
+pub const PING_KEYS: Bytes = TableDefinition::new("ping_keys");
+/// SHA-256 of a ping key (32) -> brand (16)
+pub const PING_KEY_HASH: Bytes = TableDefinition::new("ping_key_hash");
+
 /// Every table, for creation on open and for backups.
 pub const ALL_TABLES: &[Bytes] = &[
     META,
@@ -107,6 +127,15 @@ pub const ALL_TABLES: &[Bytes] = &[
     EVENT_DEDUP,
     JOBS,
     RUNNING_JOBS,
+    MONITORS,
+    MONITOR_STATES,
+    MONITOR_TOKENS,
+    MONITOR_SLUGS,
+    MONITOR_PINGS,
+    MONITOR_FLIPS,
+    ARMED_MONITORS,
+    PING_KEYS,
+    PING_KEY_HASH,
 ];
 
 /// Concatenates key parts.

@@ -13,7 +13,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::model::{DomainId, Sealed, SecretId, SigningKey, SourceId};
+use crate::model::{BrandId, DomainId, MonitorId, Sealed, SecretId, SigningKey, SourceId};
 use crate::store::{OpenMode, SealedSecretRef, Store, StoreError};
 
 const CHECK_PLAINTEXT: &[u8] = b"hookwheel vault key check v1";
@@ -225,6 +225,28 @@ impl Vault {
         String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
     }
 
+    /// Seals a monitor's ping token, binding the monitor id.
+    pub fn seal_ping_token(&self, monitor: MonitorId, token: &str) -> Sealed {
+        self.key().seal(&ping_token_aad(monitor), token.as_bytes())
+    }
+
+    /// Opens a monitor's ping token.
+    pub fn open_ping_token(&self, monitor: MonitorId, sealed: &Sealed) -> Result<Zeroizing<String>, VaultError> {
+        let plain = self.key().open(&ping_token_aad(monitor), sealed)?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
+    }
+
+    /// Seals a brand's ping key, binding the brand id.
+    pub fn seal_ping_key(&self, brand: BrandId, ping_key: &str) -> Sealed {
+        self.key().seal(&ping_key_aad(brand), ping_key.as_bytes())
+    }
+
+    /// Opens a brand's ping key.
+    pub fn open_ping_key(&self, brand: BrandId, sealed: &Sealed) -> Result<Zeroizing<String>, VaultError> {
+        let plain = self.key().open(&ping_key_aad(brand), sealed)?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
+    }
+
     /// Re-encrypts every secret under a new master key.
     ///
     /// Crash-safe order: (1) write the new key to `<key file>.new` and fsync; (2) commit every
@@ -263,6 +285,20 @@ impl Vault {
             let plain = self.key().open(&aad, &src.token)?;
             src.token = new_key.seal(&aad, &plain);
         }
+        let monitors = store.all_monitors()?;
+        let mut resealed_monitors = monitors.clone();
+        for m in &mut resealed_monitors {
+            let aad = ping_token_aad(m.id);
+            let plain = self.key().open(&aad, &m.token)?;
+            m.token = new_key.seal(&aad, &plain);
+        }
+        let ping_keys = store.all_ping_keys()?;
+        let mut resealed_ping_keys = ping_keys.clone();
+        for k in &mut resealed_ping_keys {
+            let aad = ping_key_aad(k.brand);
+            let plain = self.key().open(&aad, &k.sealed)?;
+            k.sealed = new_key.seal(&aad, &plain);
+        }
         let n = store
             .reseal_all(
                 crate::store::Resealed {
@@ -272,6 +308,10 @@ impl Vault {
                     expected_domains: domains,
                     sources: resealed_sources,
                     expected_sources: sources,
+                    monitors: resealed_monitors,
+                    expected_monitors: monitors,
+                    ping_keys: resealed_ping_keys,
+                    expected_ping_keys: ping_keys,
                 },
                 new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
             )
@@ -288,6 +328,20 @@ impl Vault {
 fn token_aad(source: SourceId) -> Vec<u8> {
     let mut aad = b"ingest-token:".to_vec();
     aad.extend_from_slice(source.as_bytes());
+    aad
+}
+
+/// Associated data of a monitor's ping token.
+fn ping_token_aad(monitor: MonitorId) -> Vec<u8> {
+    let mut aad = b"ping-token:".to_vec();
+    aad.extend_from_slice(monitor.as_bytes());
+    aad
+}
+
+/// Associated data of a brand's ping key.
+fn ping_key_aad(brand: BrandId) -> Vec<u8> {
+    let mut aad = b"ping-key:".to_vec();
+    aad.extend_from_slice(brand.as_bytes());
     aad
 }
 

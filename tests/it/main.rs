@@ -12,6 +12,7 @@ mod events_durability;
 mod faults;
 mod hook0;
 mod inputs;
+mod monitors;
 mod observe;
 mod operator;
 mod python;

@@ -6,6 +6,7 @@ pub mod events;
 pub mod executions;
 pub mod idempotency;
 pub mod keys;
+pub mod monitors;
 pub mod prune;
 pub mod schedules;
 pub mod secrets;

@@ -2,9 +2,9 @@
 //! key-check record.
 
 use super::{all_prefix, get, get_raw, page_prefix, put, put_raw, remove};
-use crate::model::{BrandId, Domain, Page, Sealed, Secret, SecretId, Source};
+use crate::model::{BrandId, Domain, Monitor, Page, PingKey, Sealed, Secret, SecretId, Source};
 use crate::store::codec::{self, decode_id};
-use crate::store::tables::{DOMAINS, META, META_VAULT_CHECK, SECRET_NAMES, SECRETS, SOURCES, key};
+use crate::store::tables::{DOMAINS, META, META_VAULT_CHECK, MONITORS, PING_KEYS, SECRET_NAMES, SECRETS, SOURCES, key};
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
 
@@ -26,6 +26,12 @@ pub struct Resealed {
     pub expected_domains: Vec<Domain>,
     pub sources: Vec<Source>,
     pub expected_sources: Vec<Source>,
+    /// Monitors with their ping tokens resealed.
+    pub monitors: Vec<Monitor>,
+    pub expected_monitors: Vec<Monitor>,
+    /// Ping keys resealed.
+    pub ping_keys: Vec<PingKey>,
+    pub expected_ping_keys: Vec<PingKey>,
 }
 
 fn name_key(brand: BrandId, name: &str) -> Vec<u8> {
@@ -145,6 +151,10 @@ impl Store {
                 expected_domains,
                 sources,
                 expected_sources,
+                monitors,
+                expected_monitors,
+                ping_keys,
+                expected_ping_keys,
             } = r;
             let mut t = w.open_table(SECRETS).map_err(StoreError::from_db)?;
             let current: Vec<Secret> = all_prefix(&t, "secrets", &[])?;
@@ -152,7 +162,16 @@ impl Store {
             let current_domains: Vec<Domain> = all_prefix(&dt, "domains", &[])?;
             let mut st = w.open_table(SOURCES).map_err(StoreError::from_db)?;
             let current_sources: Vec<Source> = all_prefix(&st, "sources", &[])?;
-            if current != expected || current_domains != expected_domains || current_sources != expected_sources {
+            let mut mt = w.open_table(MONITORS).map_err(StoreError::from_db)?;
+            let current_monitors: Vec<Monitor> = all_prefix(&mt, "monitors", &[])?;
+            let mut kt = w.open_table(PING_KEYS).map_err(StoreError::from_db)?;
+            let current_ping_keys: Vec<PingKey> = all_prefix(&kt, "ping_keys", &[])?;
+            if current != expected
+                || current_domains != expected_domains
+                || current_sources != expected_sources
+                || current_monitors != expected_monitors
+                || current_ping_keys != expected_ping_keys
+            {
                 return Err(StoreError::State("secrets changed during key rotation; run it again".into()));
             }
             for d in &domains {
@@ -160,6 +179,12 @@ impl Store {
             }
             for s in &sources {
                 put(&mut st, &key(&[s.brand.as_bytes(), s.id.as_bytes()]), s)?;
+            }
+            for m in &monitors {
+                put(&mut mt, &key(&[m.brand.as_bytes(), m.id.as_bytes()]), m)?;
+            }
+            for k in &ping_keys {
+                put(&mut kt, k.brand.as_bytes(), k)?;
             }
             for r in &resealed {
                 let k = key(&[r.brand.as_bytes(), r.id.as_bytes()]);
