@@ -217,6 +217,7 @@ pub fn new_domain(cx: &Cx, protocol: Protocol, host: String) -> Domain {
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
         signing: vec![new_signing_key(cx, id)],
+        breaker: Default::default(),
         created_ms: cx.now,
         updated_ms: cx.now,
     }

@@ -18,6 +18,7 @@
 //! and tries again — and never fails it: only the receiver's answers and the template decide
 //! an outcome.
 
+pub mod breaker;
 pub mod client;
 pub mod egress;
 pub mod guard;

@@ -42,6 +42,7 @@ fn domain(brand: BrandId, host: &str) -> Domain {
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
         signing: vec![SigningKey { sealed: sealed(1), created_ms: 0, expires_ms: None }],
+        breaker: Default::default(),
         created_ms: 0,
         updated_ms: 0,
     }
