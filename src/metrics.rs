@@ -77,6 +77,11 @@ struct Inner {
     queue_depths: Mutex<Vec<(String, usize)>>,
     /// CPU-bound API tasks (previews, schedule checks): (running, waiting for a permit)
     compute: Mutex<(i64, i64)>,
+    /// domain id -> its circuit's state (`closed`, `open`, `half_open`), for the domains
+    /// delivery has seen since the start
+    circuits: Mutex<BTreeMap<String, &'static str>>,
+    /// state entered -> circuit transitions
+    circuit_transitions: Mutex<BTreeMap<&'static str, u64>>,
     /// `metrics.tenant_labels`: label per-domain series with the domain's UUID
     tenant_labels: std::sync::atomic::AtomicBool,
     /// (source id or `send_event`, outcome `accepted`/`rejected`/`duplicate`) -> count
@@ -163,6 +168,16 @@ impl Metrics {
         let mut c = lock(&self.0.compute);
         c.0 += running;
         c.1 += waiting;
+    }
+
+    /// A domain's circuit is now in `state` (`closed`, `open`, `half_open`).
+    pub fn set_circuit_state(&self, domain: crate::model::DomainId, state: &'static str) {
+        lock(&self.0.circuits).insert(domain.to_string(), state);
+    }
+
+    /// A circuit entered `state`.
+    pub fn observe_circuit_transition(&self, state: &'static str) {
+        *lock(&self.0.circuit_transitions).entry(state).or_default() += 1;
     }
 
     /// Whether series may carry tenant identifiers as labels (`metrics.tenant_labels`).
@@ -293,6 +308,23 @@ impl Metrics {
             let _ = writeln!(out, "hookwheel_domain_queue_depth {}", depths.iter().map(|(_, n)| n).sum::<usize>());
         }
         drop(depths);
+        out.push_str("# HELP hookwheel_circuit_state Domains whose circuit breaker is in each state (with metrics.tenant_labels: 1 per domain for its current state).\n# TYPE hookwheel_circuit_state gauge\n");
+        let circuits = lock(&self.0.circuits);
+        if self.0.tenant_labels.load(std::sync::atomic::Ordering::Relaxed) {
+            for (domain, state) in circuits.iter() {
+                let _ = writeln!(out, "hookwheel_circuit_state{{domain=\"{domain}\",state=\"{state}\"}} 1");
+            }
+        } else {
+            for state in ["closed", "open", "half_open"] {
+                let n = circuits.values().filter(|s| **s == state).count();
+                let _ = writeln!(out, "hookwheel_circuit_state{{state=\"{state}\"}} {n}");
+            }
+        }
+        drop(circuits);
+        out.push_str("# HELP hookwheel_circuit_transitions_total Circuit-breaker transitions, by the state entered.\n# TYPE hookwheel_circuit_transitions_total counter\n");
+        for (state, n) in lock(&self.0.circuit_transitions).iter() {
+            let _ = writeln!(out, "hookwheel_circuit_transitions_total{{to=\"{state}\"}} {n}");
+        }
         let tenant = self.0.tenant_labels.load(std::sync::atomic::Ordering::Relaxed);
         out.push_str("# HELP hookwheel_events_total Inbound events by outcome (accepted, rejected, duplicate); per source with metrics.tenant_labels.\n# TYPE hookwheel_events_total counter\n");
         let mut by_outcome: BTreeMap<&str, u64> = BTreeMap::new();
@@ -379,5 +411,26 @@ mod tests {
         assert!(text.contains(&format!("hookwheel_domain_queue_depth{{domain=\"{b}\"}} 4")), "{text}");
         m.set_tenant_labels(false);
         assert!(!m.render().contains(&a.to_string()));
+    }
+
+    #[test]
+    fn circuit_states_are_counted_per_state_and_per_domain_only_with_tenant_labels() {
+        let m = Metrics::new();
+        let (a, b, c) = (crate::model::DomainId::new(), crate::model::DomainId::new(), crate::model::DomainId::new());
+        m.set_circuit_state(a, "open");
+        m.set_circuit_state(b, "open");
+        m.set_circuit_state(c, "closed");
+        m.set_circuit_state(b, "half_open");
+        m.observe_circuit_transition("open");
+        m.observe_circuit_transition("open");
+        let text = m.render();
+        assert!(text.contains("\nhookwheel_circuit_state{state=\"open\"} 1\n"), "{text}");
+        assert!(text.contains("\nhookwheel_circuit_state{state=\"half_open\"} 1\n"), "{text}");
+        assert!(text.contains("\nhookwheel_circuit_state{state=\"closed\"} 1\n"), "{text}");
+        assert!(text.contains("\nhookwheel_circuit_transitions_total{to=\"open\"} 2\n"), "{text}");
+        assert!(!text.contains(&a.to_string()), "{text}");
+        m.set_tenant_labels(true);
+        let text = m.render();
+        assert!(text.contains(&format!("hookwheel_circuit_state{{domain=\"{b}\",state=\"half_open\"}} 1")), "{text}");
     }
 }

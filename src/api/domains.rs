@@ -1,5 +1,6 @@
 //! Domain endpoints: `add_domain`, `get_domain_paginated`, and the extensions
-//! `get_domain_uuid` (SDK), `update_domain`, `delete_domain`.
+//! `get_domain_uuid` (SDK), `update_domain`, `delete_domain`, the signing secret, and the
+//! circuit breaker's `get_domain_health` and `reset_domain_circuit`.
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -10,12 +11,17 @@ use super::fields::{Id, Int, Line, OneOf};
 use super::reply::{ApiResult, PageQuery, ok, paginated};
 use super::request::Cx;
 use crate::delivery::signing;
-use crate::model::{Domain, DomainId, Protocol, SigningKey};
+use crate::model::{BreakerSettings, CircuitState, Domain, DomainCircuit, DomainId, Protocol, SigningKey};
+use crate::time::format_utc;
 use crate::time::tz::format_in_zone;
 
 /// Upper bounds for the traffic-guard settings.
 const MAX_CONCURRENT_JOBS_MAX: i64 = 10_000;
 const MAX_REQUESTS_PER_SECOND_MAX: i64 = 100_000;
+/// Upper bounds of the circuit breaker's settings: a threshold above this never trips in
+/// practice, and an hour and a day bound how long a domain may be held between probes.
+const FAILURE_THRESHOLD_MAX: i64 = 1_000;
+const OPEN_SECONDS_MAX: i64 = 86_400;
 /// Longest host (a DNS name has at most 253 characters), with its optional `:port`.
 const HOST_CHARS_MAX: usize = 253;
 
@@ -46,6 +52,13 @@ pub struct AddDomain {
     #[serde(alias = "rate_limit_per_second")]
     #[schemars(extend("x-aliases" = ["rate_limit_per_second"]))]
     pub max_requests_per_second: Option<Int<0, MAX_REQUESTS_PER_SECOND_MAX>>,
+    /// Hold the domain's queue after `failure_threshold` failed attempts in a row, then probe
+    /// with one attempt after `open_seconds` (default `false`).
+    pub circuit_breaker_enabled: Option<bool>,
+    /// Failed attempts in a row (no answer, 5xx, 408, 429) that open the circuit (default 5).
+    pub failure_threshold: Option<Int<1, FAILURE_THRESHOLD_MAX>>,
+    /// Seconds the circuit stays open before one probe attempt goes (default 30).
+    pub open_seconds: Option<Int<1, OPEN_SECONDS_MAX>>,
 }
 
 /// `update_domain` (extension): absent fields keep their values.
@@ -75,6 +88,13 @@ pub struct UpdateDomain {
     #[serde(alias = "rate_limit_per_second")]
     #[schemars(extend("x-aliases" = ["rate_limit_per_second"]))]
     pub max_requests_per_second: Option<Int<0, MAX_REQUESTS_PER_SECOND_MAX>>,
+    /// Hold the domain's queue after `failure_threshold` failed attempts in a row, then probe
+    /// with one attempt after `open_seconds` (default `false`).
+    pub circuit_breaker_enabled: Option<bool>,
+    /// Failed attempts in a row (no answer, 5xx, 408, 429) that open the circuit (default 5).
+    pub failure_threshold: Option<Int<1, FAILURE_THRESHOLD_MAX>>,
+    /// Seconds the circuit stays open before one probe attempt goes (default 30).
+    pub open_seconds: Option<Int<1, OPEN_SECONDS_MAX>>,
 }
 
 /// The SDK's `get_domain_uuid`: a domain by name and protocol (default `https`).
@@ -92,7 +112,8 @@ pub struct FindDomain {
     pub protocol_type: Option<OneOf<Protocol>>,
 }
 
-/// A domain by id: `delete_domain`, `get_domain_signing_secret`, `rotate_domain_signing_secret`.
+/// A domain by id: `delete_domain`, `get_domain_signing_secret`, `rotate_domain_signing_secret`,
+/// `get_domain_health`, `reset_domain_circuit`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainRef {
@@ -184,8 +205,24 @@ fn apply_limits(l: Limits, d: &mut Domain) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Applies the circuit-breaker fields; absent ones keep their values.
+fn apply_breaker(enabled: Option<bool>, threshold: Option<i64>, open_seconds: Option<i64>, b: &mut BreakerSettings) {
+    if let Some(v) = enabled {
+        b.enabled = v;
+    }
+    if let Some(v) = threshold {
+        b.failure_threshold = v as u32;
+    }
+    if let Some(v) = open_seconds {
+        b.open_seconds = v as u32;
+    }
+}
+
 fn domain_item(d: &Domain, tz: &str) -> Value {
     json!({
+        "circuit_breaker_enabled": d.breaker.enabled,
+        "failure_threshold": d.breaker.failure_threshold,
+        "open_seconds": d.breaker.open_seconds,
         "protocol_type": d.protocol.as_str(),
         "rate_limit_enabled": d.rate_limit_enabled,
         "concurrency_control_enabled": d.concurrency_control_enabled,
@@ -217,6 +254,7 @@ pub fn new_domain(cx: &Cx, protocol: Protocol, host: String) -> Domain {
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
         signing: vec![new_signing_key(cx, id)],
+        breaker: Default::default(),
         created_ms: cx.now,
         updated_ms: cx.now,
     }
@@ -240,6 +278,8 @@ pub async fn add(cx: Cx, input: AddDomain) -> ApiResult {
         max_rps: input.max_requests_per_second.map(|v| v.get()),
     };
     apply_limits(limits, &mut d)?;
+    let threshold = input.failure_threshold.map(|v| v.get());
+    apply_breaker(input.circuit_breaker_enabled, threshold, input.open_seconds.map(|v| v.get()), &mut d.breaker);
     let d = cx.app.store.create_domain(d).await?;
     ok(json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}))
 }
@@ -278,9 +318,13 @@ pub async fn update(cx: Cx, input: UpdateDomain) -> ApiResult {
         max_rps: input.max_requests_per_second.map(|v| v.get()),
     };
     apply_limits(limits, &mut d)?;
+    let threshold = input.failure_threshold.map(|v| v.get());
+    apply_breaker(input.circuit_breaker_enabled, threshold, input.open_seconds.map(|v| v.get()), &mut d.breaker);
     d.updated_ms = cx.now;
     let id = d.id;
-    cx.app.store.update_domain(d).await?;
+    let d = cx.app.store.update_domain(d).await?;
+    // A queue held by the breaker sees the new settings at once (disabled: it drains).
+    cx.app.delivery.domain_changed(&d);
     ok(json!({"success": true, "details": "Domain updated successfully", "domain_uuid": id.to_string()}))
 }
 
@@ -327,6 +371,54 @@ pub async fn rotate_signing_secret(cx: Cx, input: DomainRef) -> ApiResult {
         "details": "Signing secret rotated",
         "domain_uuid": d.id.to_string(),
         "previous_expires_at": crate::time::format_utc(cx.now + overlap),
+    }))
+}
+
+/// The `data` of `get_domain_health` and `reset_domain_circuit`.
+fn health_item(d: &Domain, c: &DomainCircuit, queued: usize) -> Value {
+    let (opened, next_probe, probe_in_flight) = match c.state {
+        CircuitState::Closed => (None, None, false),
+        CircuitState::Open { opened_ms, until_ms } => (Some(opened_ms), Some(until_ms), false),
+        CircuitState::HalfOpen { opened_ms, probe_in_flight } => (Some(opened_ms), None, probe_in_flight),
+    };
+    json!({
+        "domain_uuid": d.id.to_string(),
+        "circuit_breaker_enabled": d.breaker.enabled,
+        "failure_threshold": d.breaker.failure_threshold,
+        "open_seconds": d.breaker.open_seconds,
+        "state": c.state.name(),
+        "consecutive_failures": c.consecutive_failures,
+        "opened_at": opened.map(format_utc),
+        "next_probe_at": next_probe.map(format_utc),
+        "probe_in_flight": probe_in_flight,
+        "state_changed_at": format_utc(c.changed_ms),
+        "queued": queued,
+        "counters": {
+            "attempts": c.attempts,
+            "successes": c.successes,
+            "failures": c.failures,
+            "since": format_utc(c.counters_since_ms),
+        },
+    })
+}
+
+/// `get_domain_health` (extension): the domain's circuit breaker and queue.
+pub async fn health(cx: Cx, input: DomainRef) -> ApiResult {
+    let d = load(&cx, input.domain_uuid)?;
+    let c = cx.app.delivery.circuit(&d)?.snapshot();
+    ok(json!({"success": true, "data": health_item(&d, &c, cx.app.delivery.queue_depth(d.id))}))
+}
+
+/// `reset_domain_circuit` (extension): closes the circuit and zeroes its counters; the
+/// attempts it held go at once. Answered once the closed circuit is stored.
+pub async fn reset_circuit(cx: Cx, input: DomainRef) -> ApiResult {
+    let d = load(&cx, input.domain_uuid)?;
+    let c = cx.app.delivery.circuit(&d)?.reset(cx.now).await?;
+    ok(json!({
+        "success": true,
+        "details": "Circuit closed",
+        "domain_uuid": d.id.to_string(),
+        "data": health_item(&d, &c, cx.app.delivery.queue_depth(d.id)),
     }))
 }
 

@@ -117,6 +117,24 @@ pub static ENDPOINTS: &[Endpoint] = &[
         op: op!(domains::delete),
         reply: reply::<responses::DomainChanged>,
     },
+    Endpoint {
+        name: "get_domain_health",
+        methods: POST,
+        mutating: false,
+        tag: "domains",
+        summary: "A domain's circuit breaker (state, failures in a row, next probe, counters) and queue (extension).",
+        op: op!(domains::health),
+        reply: reply::<responses::DomainHealthAnswer>,
+    },
+    Endpoint {
+        name: "reset_domain_circuit",
+        methods: POST,
+        mutating: true,
+        tag: "domains",
+        summary: "Close a domain's circuit by hand and zero its counters; held attempts go at once (extension).",
+        op: op!(domains::reset_circuit),
+        reply: reply::<responses::CircuitReset>,
+    },
     // Webhook templates
     Endpoint {
         name: "add_webhook_template",

@@ -47,10 +47,15 @@ pub fn request(name: &str) -> Option<Value> {
             "protocol_type": "https", "domain": "api.example.com",
             "rate_limit_enabled": true, "max_requests_per_second": 10,
             "concurrency_control_enabled": true, "max_concurrent_jobs": 5,
+            "circuit_breaker_enabled": true, "failure_threshold": 5, "open_seconds": 30,
         }),
         "get_domain_uuid" => json!({"domain": "api.example.com", "protocol_type": "https"}),
         "update_domain" => json!({"domain_uuid": DOMAIN, "max_requests_per_second": 20}),
-        "delete_domain" | "get_domain_signing_secret" | "rotate_domain_signing_secret" => {
+        "delete_domain"
+        | "get_domain_signing_secret"
+        | "rotate_domain_signing_secret"
+        | "get_domain_health"
+        | "reset_domain_circuit" => {
             json!({"domain_uuid": DOMAIN})
         }
         "add_webhook_template" => json!({

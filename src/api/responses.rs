@@ -123,6 +123,10 @@ string_schema!(
     ProtocolOrGone => {"type": "string", "enum": ["https", "http", ""]}
 );
 string_schema!(
+    /// A circuit breaker's state.
+    CircuitStateValue => {"type": "string", "enum": ["closed", "open", "half_open"]}
+);
+string_schema!(
     /// Why a preview stopped early.
     StoppedBy => {"type": "string", "enum": ["time_budget"]}
 );
@@ -164,8 +168,78 @@ pub struct DomainItem {
     pub max_concurrent_jobs: u32,
     /// Most request starts per second (0 when off).
     pub max_requests_per_second: u32,
+    /// Whether the circuit breaker holds the domain's queue after repeated failures.
+    pub circuit_breaker_enabled: bool,
+    /// Failed attempts in a row that open the circuit.
+    pub failure_threshold: u32,
+    /// Seconds the circuit stays open before one probe attempt.
+    pub open_seconds: u32,
     /// When the domain was added, in the brand's zone.
     pub inserted_at: Local,
+}
+
+/// Attempts to a domain since `since` (the first use since the start, or the last reset).
+#[derive(JsonSchema)]
+pub struct CircuitCounters {
+    /// Attempts that sent a request.
+    pub attempts: u64,
+    /// Attempts the receiver answered (not 5xx, 408 or 429).
+    pub successes: u64,
+    /// Attempts without an answer, or answered 5xx, 408 or 429.
+    pub failures: u64,
+    /// Since when they count.
+    pub since: Utc,
+}
+
+/// A domain's circuit breaker and queue.
+#[derive(JsonSchema)]
+pub struct DomainHealth {
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// Whether the breaker is on.
+    pub circuit_breaker_enabled: bool,
+    /// Failed attempts in a row that open the circuit.
+    pub failure_threshold: u32,
+    /// Seconds the circuit stays open before one probe attempt.
+    pub open_seconds: u32,
+    /// `closed` (attempts go), `open` (attempts wait), `half_open` (one probe goes).
+    pub state: CircuitStateValue,
+    /// Failed attempts since the last successful one.
+    pub consecutive_failures: u32,
+    /// When the current open spell began; `null` while closed.
+    pub opened_at: Option<Utc>,
+    /// While open: when the next probe may go (in the past: with the next attempt).
+    pub next_probe_at: Option<Utc>,
+    /// Whether the probe attempt is in flight (half-open).
+    pub probe_in_flight: bool,
+    /// When the state last changed.
+    pub state_changed_at: Utc,
+    /// Executions waiting in the domain's queue (in memory and parked in the store).
+    pub queued: u64,
+    /// Attempt counts.
+    pub counters: CircuitCounters,
+}
+
+/// `get_domain_health`.
+#[derive(JsonSchema)]
+pub struct DomainHealthAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The domain's circuit and queue.
+    pub data: DomainHealth,
+}
+
+/// `reset_domain_circuit`.
+#[derive(JsonSchema)]
+pub struct CircuitReset {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The domain's id.
+    pub domain_uuid: Uuid,
+    /// The domain's circuit and queue after the reset.
+    pub data: DomainHealth,
 }
 
 /// `get_domain_uuid`.

@@ -17,7 +17,13 @@
 //! the final status). A store that cannot be read or written delays an execution — it waits
 //! and tries again — and never fails it: only the receiver's answers and the template decide
 //! an outcome.
+//!
+//! Each domain has a circuit breaker ([`breaker`], run by its guard): after `failure_threshold`
+//! failed attempts in a row the domain's queue is held for `open_seconds`, then one probe
+//! attempt decides whether it drains or stays held. Each attempt's outcome is reported to the
+//! breaker before its concurrency slot is given back.
 
+pub mod breaker;
 pub mod client;
 pub mod egress;
 pub mod guard;
@@ -118,6 +124,8 @@ pub struct Engine {
     limits: RwLock<DeliveryLimits>,
     global: Arc<Semaphore>,
     gates: Mutex<HashMap<DomainId, Arc<guard::Gate>>>,
+    /// Each domain's circuit breaker, read from the store at its first use since the start.
+    circuits: Mutex<HashMap<DomainId, Arc<guard::Circuit>>>,
     events: mpsc::Sender<DeliveryEvent>,
     /// Dispatched executions whose task has not ended ([`Dispatch::load`]).
     live: std::sync::atomic::AtomicUsize,
@@ -157,6 +165,7 @@ impl Engine {
             global: Arc::new(Semaphore::new(limits.max_in_flight)),
             limits: RwLock::new(limits),
             gates: Mutex::new(HashMap::new()),
+            circuits: Mutex::new(HashMap::new()),
             store,
             vault,
             clock,
@@ -185,9 +194,46 @@ impl Engine {
         *self.limits.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn gate(&self, domain: DomainId) -> Arc<guard::Gate> {
+    fn gate(&self, circuit: &Arc<guard::Circuit>) -> Arc<guard::Gate> {
         let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
-        gates.entry(domain).or_insert_with(|| Arc::new(guard::Gate::new(self.clock.clone()))).clone()
+        gates
+            .entry(circuit.domain)
+            .or_insert_with(|| Arc::new(guard::Gate::new(self.clock.clone(), circuit.clone())))
+            .clone()
+    }
+
+    /// The circuit breaker of a domain (`d.brand`'s), read from the store at its first use.
+    pub fn circuit(&self, d: &Domain) -> Result<Arc<guard::Circuit>, StoreError> {
+        if let Some(c) = self.circuits.lock().unwrap_or_else(|e| e.into_inner()).get(&d.id) {
+            return Ok(c.clone());
+        }
+        let stored = self.store.get_domain_circuit(d.brand, d.id)?;
+        Ok(self.new_circuit(d, stored))
+    }
+
+    fn new_circuit(&self, d: &Domain, stored: Option<crate::model::DomainCircuit>) -> Arc<guard::Circuit> {
+        let c = guard::Circuit::new(
+            d.brand,
+            d.id,
+            stored,
+            (d.breaker, d.updated_ms),
+            self.clock.now_ms(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
+        self.circuits.lock().unwrap_or_else(|e| e.into_inner()).entry(d.id).or_insert_with(|| Arc::new(c)).clone()
+    }
+
+    /// A domain's settings changed (`update_domain`): a held queue re-reads its breaker's.
+    pub fn domain_changed(&self, d: &Domain) {
+        if let Some(c) = self.circuits.lock().unwrap_or_else(|e| e.into_inner()).get(&d.id) {
+            c.configure(d.breaker, d.updated_ms);
+        }
+    }
+
+    /// Executions of a domain waiting at its guard (in memory + parked in the store).
+    pub fn queue_depth(&self, domain: DomainId) -> usize {
+        self.gates.lock().unwrap_or_else(|e| e.into_inner()).get(&domain).map_or(0, |g| g.depth())
     }
 
     /// Queue depth per domain (in memory + spilled), for metrics.
@@ -281,8 +327,16 @@ impl Engine {
         let Ok(global) = self.global.clone().acquire_owned().await else {
             return;
         };
+        if pass.is_probe() {
+            tracing::debug!("this attempt is the circuit breaker's probe");
+        }
         let result = self.attempt(&p, limits.max_response_bytes).await;
-        drop((pass, global));
+        // Nothing was sent when the outcome is final without an HTTP status (egress refused,
+        // an invalid header value): the breaker does not count it.
+        let (status, outcome) = (result.attempt.status_code, &result.outcome);
+        let sent = !(status.is_none() && *outcome == Outcome::Permanent);
+        pass.finish(breaker::verdict(status, outcome, sent), self.clock.now_ms()).await;
+        drop(global);
         self.record(p, result, limits).await;
     }
 
@@ -399,7 +453,8 @@ impl Engine {
         limits: DeliveryLimits,
     ) -> Option<(Prepared, guard::Pass)> {
         let domain = p.target.domain.id;
-        let gate = self.gate(domain);
+        let circuit = self.circuit_patiently(&p).await;
+        let gate = self.gate(&circuit);
         if !refill
             && (gate.spilled.load(Ordering::SeqCst) > 0
                 || gate.queued.load(Ordering::SeqCst) >= limits.queue_memory_max)
@@ -420,6 +475,22 @@ impl Engine {
         let pass = gate.pass(guard::Limits::of(&p.target.domain)).await?;
         self.clone().refill(domain, gate.clone(), limits.queue_memory_max);
         Some((p, pass))
+    }
+
+    /// The domain's circuit, waiting while the store cannot be read; a record that cannot be
+    /// decoded is replaced by a closed circuit (logged), so the domain is never stuck on it.
+    async fn circuit_patiently(&self, p: &Prepared) -> Arc<guard::Circuit> {
+        let mut attempt = 0u32;
+        loop {
+            match self.circuit(&p.target.domain) {
+                Ok(c) => return c,
+                Err(e) if e.is_unavailable() => self.store_wait(p.exec.id, &e, &mut attempt).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the domain's circuit breaker record; it starts closed");
+                    return self.new_circuit(&p.target.domain, None);
+                }
+            }
+        }
     }
 
     /// Brings parked executions back once the in-memory queue has room.

@@ -89,8 +89,95 @@ pub struct Domain {
     /// (rotation overlap). Sealed by the vault with the domain id as associated data.
     #[serde(default)]
     pub signing: Vec<SigningKey>,
+    /// The circuit breaker's settings (absent in records written before it existed: off).
+    #[serde(default)]
+    pub breaker: BreakerSettings,
     pub created_ms: Millis,
     pub updated_ms: Millis,
+}
+
+/// A domain's circuit-breaker settings (product.md §12: `circuit_breaker_enabled`,
+/// `failure_threshold`, `open_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakerSettings {
+    pub enabled: bool,
+    /// Consecutive failed attempts that open the circuit.
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before one probe attempt goes through, in seconds.
+    pub open_seconds: u32,
+}
+
+impl BreakerSettings {
+    pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+    pub const DEFAULT_OPEN_SECONDS: u32 = 30;
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        BreakerSettings {
+            enabled: false,
+            failure_threshold: Self::DEFAULT_FAILURE_THRESHOLD,
+            open_seconds: Self::DEFAULT_OPEN_SECONDS,
+        }
+    }
+}
+
+/// Where a domain's circuit stands (`delivery::breaker` moves it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Attempts go through.
+    Closed,
+    /// Attempts wait until `until_ms`; `opened_ms` is when this open spell began (a failed
+    /// probe re-opens without moving it).
+    Open { opened_ms: Millis, until_ms: Millis },
+    /// One probe attempt may go (or is in flight); the others wait for its outcome.
+    HalfOpen { opened_ms: Millis, probe_in_flight: bool },
+}
+
+impl CircuitState {
+    /// `closed`, `open` or `half_open` (the API's and the metrics' names).
+    pub fn name(&self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open { .. } => "open",
+            CircuitState::HalfOpen { .. } => "half_open",
+        }
+    }
+}
+
+/// A domain's circuit as kept in memory by delivery and stored at each transition (table
+/// `domain_circuits`). Counters count attempts since `counters_since_ms` (the first use or the
+/// last `reset_domain_circuit`); between transitions they live in memory only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainCircuit {
+    pub state: CircuitState,
+    /// Failed attempts since the last successful one (or the last reset).
+    pub consecutive_failures: u32,
+    pub attempts: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub counters_since_ms: Millis,
+    /// When the state last changed.
+    pub changed_ms: Millis,
+    /// Bumped at every transition; the store keeps the record with the highest.
+    pub seq: u64,
+}
+
+impl DomainCircuit {
+    /// A closed circuit with zero counters.
+    pub fn new(now: Millis) -> Self {
+        DomainCircuit {
+            state: CircuitState::Closed,
+            consecutive_failures: 0,
+            attempts: 0,
+            successes: 0,
+            failures: 0,
+            counters_since_ms: now,
+            changed_ms: now,
+            seq: 0,
+        }
+    }
 }
 
 /// One signing secret of a domain.

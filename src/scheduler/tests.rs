@@ -63,6 +63,7 @@ async fn fixture(store: &Store) -> (crate::model::BrandId, uuid::Uuid) {
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
         signing: Vec::new(),
+        breaker: Default::default(),
         created_ms: 0,
         updated_ms: 0,
     };

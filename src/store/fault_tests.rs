@@ -42,6 +42,7 @@ fn domain(brand: BrandId, host: &str) -> Domain {
         max_concurrent_jobs: 0,
         max_requests_per_second: 0,
         signing: vec![SigningKey { sealed: sealed(1), created_ms: 0, expires_ms: None }],
+        breaker: Default::default(),
         created_ms: 0,
         updated_ms: 0,
     }
@@ -373,6 +374,10 @@ async fn fixture(store: &Store) -> Fixture {
         .unwrap();
     let main_domain = store.create_domain(domain(brand, "a.example")).await.unwrap();
     let spare_domain = store.create_domain(domain(brand, "spare.example")).await.unwrap();
+    // The spare domain's circuit record goes with it (delete_domain).
+    let mut circuit = DomainCircuit::new(0);
+    circuit.seq = 1;
+    store.record_circuit_transition(brand, spare_domain.id, circuit).await.unwrap();
     let main_template = store.create_template(template(brand, main_domain.id), None).await.unwrap();
     let spare_template = store.create_template(template(brand, main_domain.id), None).await.unwrap();
     let secret = store
@@ -545,6 +550,14 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
     ops.push(op!("set_domain_signing", [dd], |s| s
         .set_domain_signing(b, dd.id, vec![SigningKey { sealed: sealed(5), created_ms: 1, expires_ms: None }])
         .await));
+    let dd = d.clone();
+    ops.push(op!("record_circuit_transition", [dd], |s| {
+        let mut c = DomainCircuit::new(10);
+        c.state = CircuitState::Open { opened_ms: 10, until_ms: 30_010 };
+        c.consecutive_failures = 5;
+        c.seq = 2;
+        s.record_circuit_transition(b, dd.id, c).await
+    }));
     let dd = d.clone();
     ops.push(op!("create_template", [dd], |s| s.create_template(template(b, dd.id), None).await));
     ops.push(op!("create_template_with_new_domain", [], |s| {

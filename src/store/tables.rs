@@ -22,6 +22,9 @@ pub const API_KEY_HASH: Bytes = TableDefinition::new("api_key_hash");
 pub const DOMAINS: Bytes = TableDefinition::new("domains");
 /// brand (16) + "proto://host" -> domain id (16); uniqueness of a brand's domains
 pub const DOMAIN_NAMES: Bytes = TableDefinition::new("domain_names");
+/// brand (16) + domain id (16) -> DomainCircuit; the circuit breaker's state, written at each
+/// transition (absent: closed, never used)
+pub const DOMAIN_CIRCUITS: Bytes = TableDefinition::new("domain_circuits");
 /// brand (16) + template id (16) -> WebhookTemplate
 pub const TEMPLATES: Bytes = TableDefinition::new("templates");
 /// brand (16) + domain id (16) + template id (16) -> empty; who uses a domain
@@ -104,6 +107,7 @@ pub const ALL_TABLES: &[Bytes] = &[
     API_KEY_HASH,
     DOMAINS,
     DOMAIN_NAMES,
+    DOMAIN_CIRCUITS,
     TEMPLATES,
     TEMPLATE_BY_DOMAIN,
     SECRETS,

@@ -546,6 +546,7 @@ impl Sim {
                 max_concurrent_jobs: 4,
                 max_requests_per_second: 10,
                 signing,
+                breaker: Default::default(),
                 created_ms: now,
                 updated_ms: now,
             };

@@ -1,9 +1,10 @@
 //! Domains: unique per brand by `protocol://host`; cannot be deleted while templates use them.
+//! Each domain's circuit-breaker record sits beside it and goes with it.
 
 use super::{any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove};
-use crate::model::{BrandId, Domain, DomainId, Page, Protocol};
+use crate::model::{BrandId, Domain, DomainCircuit, DomainId, Page, Protocol};
 use crate::store::codec::decode_id;
-use crate::store::tables::{DOMAIN_NAMES, DOMAINS, TEMPLATE_BY_DOMAIN, key};
+use crate::store::tables::{DOMAIN_CIRCUITS, DOMAIN_NAMES, DOMAINS, TEMPLATE_BY_DOMAIN, key};
 use crate::store::{Store, StoreError};
 
 pub(crate) fn name_key(brand: BrandId, protocol: Protocol, host: &str) -> Vec<u8> {
@@ -124,8 +125,99 @@ impl Store {
             }
             let mut names = w.open_table(DOMAIN_NAMES).map_err(StoreError::from_db)?;
             remove(&mut names, &name_key(brand, d.protocol, &d.host))?;
+            let mut circuits = w.open_table(DOMAIN_CIRCUITS).map_err(StoreError::from_db)?;
+            if get_raw(&circuits, &k)?.is_some() {
+                remove(&mut circuits, &k)?;
+            }
             remove(&mut t, &k)
         })
         .await
+    }
+
+    /// The stored circuit-breaker record of a domain (`None`: never written — closed).
+    pub fn get_domain_circuit(&self, brand: BrandId, id: DomainId) -> Result<Option<DomainCircuit>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(DOMAIN_CIRCUITS).map_err(StoreError::from_db)?;
+            get(&t, "domain_circuits", &key(&[brand.as_bytes(), id.as_bytes()]))
+        })
+    }
+
+    /// Records a circuit-breaker transition (or a reset): written only when `c.seq` is newer
+    /// than the stored record's, so transitions persisted out of order keep the latest.
+    /// Returns whether it was written; `NotFound` when the domain is gone.
+    ///
+    /// This is the one place a transition becomes durable: the `circuit_open` alert rule
+    /// (product.md §12) is to enqueue its alert here, in the same write as the transition, so
+    /// that an alert is sent exactly when an opening is recorded, across crashes.
+    pub async fn record_circuit_transition(
+        &self,
+        brand: BrandId,
+        id: DomainId,
+        c: DomainCircuit,
+    ) -> Result<bool, StoreError> {
+        self.write(move |w| {
+            let k = key(&[brand.as_bytes(), id.as_bytes()]);
+            let domains = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
+            if get_raw(&domains, &k)?.is_none() {
+                return Err(StoreError::NotFound("Domain"));
+            }
+            let mut t = w.open_table(DOMAIN_CIRCUITS).map_err(StoreError::from_db)?;
+            let stored: Option<DomainCircuit> = get(&t, "domain_circuits", &k)?;
+            if stored.is_some_and(|s| s.seq >= c.seq) {
+                return Ok(false);
+            }
+            put(&mut t, &k, &c)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::Metrics;
+    use crate::model::*;
+    use crate::store::{CACHE_BYTES_DEFAULT, Store, StoreError, WriterSettings};
+
+    #[tokio::test]
+    async fn circuit_records_keep_the_newest_and_go_with_their_domain() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings =
+            WriterSettings { commit_batch_max: 8, write_queue_capacity: 8, cache_bytes: CACHE_BYTES_DEFAULT };
+        let store = Store::open(&dir.path().join("s.redb"), settings, Metrics::new()).unwrap();
+        let brand = BrandId::new();
+        let d = Domain {
+            id: DomainId::new(),
+            brand,
+            protocol: Protocol::Https,
+            host: "a.example".into(),
+            rate_limit_enabled: false,
+            concurrency_control_enabled: false,
+            max_concurrent_jobs: 0,
+            max_requests_per_second: 0,
+            signing: Vec::new(),
+            breaker: BreakerSettings { enabled: true, failure_threshold: 3, open_seconds: 2 },
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        store.create_domain(d.clone()).await.unwrap();
+        assert_eq!(store.get_domain(brand, d.id).unwrap().unwrap().breaker.failure_threshold, 3);
+        assert_eq!(store.get_domain_circuit(brand, d.id).unwrap(), None);
+        let mut open = DomainCircuit::new(0);
+        open.state = CircuitState::Open { opened_ms: 5, until_ms: 2_005 };
+        open.seq = 2;
+        assert!(store.record_circuit_transition(brand, d.id, open).await.unwrap());
+        let mut older = DomainCircuit::new(0);
+        older.seq = 1;
+        assert!(!store.record_circuit_transition(brand, d.id, older).await.unwrap(), "an older transition loses");
+        assert_eq!(store.get_domain_circuit(brand, d.id).unwrap(), Some(open));
+        // Another brand's id names nothing.
+        assert_eq!(store.get_domain_circuit(BrandId::new(), d.id).unwrap(), None);
+        let r = store.record_circuit_transition(BrandId::new(), d.id, open).await;
+        assert!(matches!(r, Err(StoreError::NotFound("Domain"))), "{r:?}");
+        store.delete_domain(brand, d.id).await.unwrap();
+        assert_eq!(store.get_domain_circuit(brand, d.id).unwrap(), None);
+        let r = store.record_circuit_transition(brand, d.id, open).await;
+        assert!(matches!(r, Err(StoreError::NotFound("Domain"))), "no record for a deleted domain: {r:?}");
     }
 }
