@@ -1072,7 +1072,9 @@ mod tests {
         assert_eq!(doc["components"]["schemas"]["TimeZone"]["enum"].as_array().map(Vec::len), Some(zones.len()));
         let body = &doc["paths"]["/v1/api/add_cron_schedule/"]["post"]["requestBody"]["content"]["application/json"];
         assert_eq!(body["schema"]["properties"]["cron_timezone"]["$ref"], TIME_ZONE_REF);
-        assert!(text.len() < 600_000, "the document is {} bytes", text.len());
+        // ~600 KB with the monitor, breaker and inbound-event endpoints; inlining the zone list
+        // at each zone field would add ~10 KB per field.
+        assert!(text.len() < 800_000, "the document is {} bytes", text.len());
     }
 
     /// The rules' placeholders are all resolved, and a body that `{}` cannot satisfy is required.
