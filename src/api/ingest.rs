@@ -13,7 +13,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
@@ -36,47 +35,25 @@ use crate::time::Stopwatch;
 /// Bytes of a refused request's body kept in the event log.
 pub const REJECTED_BODY_BYTES_MAX: usize = 1024;
 
-/// The per-source ingest rate limiter, rebuilt when `[events]` changes on reload, and the
-/// record of its refusals: per source, the second of the last recorded 429 and how many were
-/// refused since without a record.
+/// The per-source ingest rate limit, and the record of its refusals: per source, the second
+/// of the last recorded 429 and how many were refused since without a record.
 #[derive(Default)]
-pub struct IngestLimiter(Mutex<Option<(EventLimits, Arc<Keyed>)>>, Mutex<HashMap<SourceId, (i64, u64)>>);
-
-type Keyed = governor::RateLimiter<
-    SourceId,
-    governor::state::keyed::HashMapStateStore<SourceId>,
-    governor::clock::MonotonicClock,
->;
+pub struct IngestLimiter {
+    rate: super::ratelimit::KeyedRate<SourceId>,
+    refusals: Mutex<HashMap<SourceId, (i64, u64)>>,
+}
 
 impl IngestLimiter {
     /// `Err(seconds to wait)` when the source is over its rate.
     fn check(&self, limits: EventLimits, source: SourceId) -> Result<(), u64> {
-        let Some(rate) = NonZeroU32::new(limits.ingest_rate_per_second) else { return Ok(()) };
-        let limiter = {
-            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            match &*g {
-                Some((l, lim)) if *l == limits => lim.clone(),
-                _ => {
-                    let burst = NonZeroU32::new(limits.ingest_burst).unwrap_or(rate);
-                    let quota = governor::Quota::per_second(rate).allow_burst(burst);
-                    let lim =
-                        Arc::new(governor::RateLimiter::hashmap_with_clock(quota, governor::clock::MonotonicClock));
-                    *g = Some((limits, lim.clone()));
-                    lim
-                }
-            }
-        };
-        limiter.check_key(&source).map_err(|not_until| {
-            use governor::clock::Clock;
-            not_until.wait_time_from(governor::clock::MonotonicClock.now()).as_secs().max(1)
-        })
+        self.rate.check(limits, &source)
     }
 
     /// Whether a 429 of `source` at `now_ms` is the first of its second, to be recorded:
     /// `Some(refused since the last record, not recorded)`, else `None` (counted only).
     fn record_refusal(&self, source: SourceId, now_ms: i64) -> Option<u64> {
         let second = now_ms.div_euclid(1000);
-        let mut g = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = self.refusals.lock().unwrap_or_else(|e| e.into_inner());
         let entry = g.entry(source).or_insert((i64::MIN, 0));
         if entry.0 == second {
             entry.1 += 1;

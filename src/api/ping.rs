@@ -16,8 +16,7 @@
 //! the body is kept with its full length. Then the monitor's timer is re-armed.
 
 use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
@@ -27,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use super::App;
 use super::error::ApiError;
 use super::monitors::secret_hash;
-use crate::config::EventLimits;
 use crate::model::{MonitorId, PING_BODY_BYTES_MAX, PingId};
 use crate::monitor::heartbeat::PingKind;
 use crate::store::{PingTarget, PingWrite, new_ping};
@@ -40,40 +38,8 @@ const USER_AGENT_CHARS_MAX: usize = 256;
 /// Longest path segment looked up (tokens and keys are 32–37 characters; slugs at most 100).
 const SEGMENT_CHARS_MAX: usize = 128;
 
-type Keyed = governor::RateLimiter<
-    MonitorId,
-    governor::state::keyed::HashMapStateStore<MonitorId>,
-    governor::clock::MonotonicClock,
->;
-
-/// The per-monitor ping rate limit, rebuilt when `[events]` changes on reload.
-#[derive(Default)]
-pub struct PingLimiter(Mutex<Option<(EventLimits, Arc<Keyed>)>>);
-
-impl PingLimiter {
-    /// `Err(seconds to wait)` when the monitor is over its rate.
-    fn check(&self, limits: EventLimits, monitor: MonitorId) -> Result<(), u64> {
-        let Some(rate) = NonZeroU32::new(limits.ingest_rate_per_second) else { return Ok(()) };
-        let limiter = {
-            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-            match &*g {
-                Some((l, lim)) if *l == limits => lim.clone(),
-                _ => {
-                    let burst = NonZeroU32::new(limits.ingest_burst).unwrap_or(rate);
-                    let quota = governor::Quota::per_second(rate).allow_burst(burst);
-                    let lim =
-                        Arc::new(governor::RateLimiter::hashmap_with_clock(quota, governor::clock::MonotonicClock));
-                    *g = Some((limits, lim.clone()));
-                    lim
-                }
-            }
-        };
-        limiter.check_key(&monitor).map_err(|not_until| {
-            use governor::clock::Clock;
-            not_until.wait_time_from(governor::clock::MonotonicClock.now()).as_secs().max(1)
-        })
-    }
-}
+/// The per-monitor ping rate limit (the `[events]` ingest rate and burst).
+pub type PingLimiter = super::ratelimit::KeyedRate<MonitorId>;
 
 fn text(status: StatusCode, body: &'static str) -> Response {
     let mut r = (status, body).into_response();
@@ -217,7 +183,7 @@ async fn ping(
         Err((status, body)) => return Ok(text(status, body)),
     };
     let live = app.live();
-    if let Err(wait) = app.ping_limiter.check(live.events, monitor) {
+    if let Err(wait) = app.ping_limiter.check(live.events, &monitor) {
         let mut r = text(StatusCode::TOO_MANY_REQUESTS, "rate limited");
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(r);

@@ -1,5 +1,6 @@
 //! Per-API-key rate limit: a token bucket of `limit` tokens refilled continuously over a
-//! minute. The answer carries what the `X-RateLimit-*` headers report.
+//! minute. The answer carries what the `X-RateLimit-*` headers report. And [`KeyedRate`], the
+//! per-object GCRA limit of public URLs (ingest URLs, ping URLs), on the `governor` crate.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -50,6 +51,48 @@ impl RateLimiter {
             reset_epoch_s: reset_ms.div_euclid(1000) + i64::from(reset_ms.rem_euclid(1000) > 0),
             retry_after_s,
         }
+    }
+}
+
+type Gcra<K> = governor::RateLimiter<K, governor::state::keyed::HashMapStateStore<K>, governor::clock::MonotonicClock>;
+
+/// A GCRA limit per key (a source, a monitor) with the rate and burst of `[events]`
+/// (`ingest_rate_per_second`, `ingest_burst`; 0 = unlimited), rebuilt when they change on
+/// reload.
+pub struct KeyedRate<K: std::hash::Hash + Eq + Clone>(
+    Mutex<Option<(crate::config::EventLimits, std::sync::Arc<Gcra<K>>)>>,
+);
+
+impl<K: std::hash::Hash + Eq + Clone> Default for KeyedRate<K> {
+    fn default() -> Self {
+        KeyedRate(Mutex::new(None))
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> KeyedRate<K> {
+    /// `Err(seconds to wait, at least 1)` when `key` is over its rate.
+    pub fn check(&self, limits: crate::config::EventLimits, key: &K) -> Result<(), u64> {
+        let Some(rate) = std::num::NonZeroU32::new(limits.ingest_rate_per_second) else { return Ok(()) };
+        let limiter = {
+            let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match &*g {
+                Some((l, lim)) if *l == limits => lim.clone(),
+                _ => {
+                    let burst = std::num::NonZeroU32::new(limits.ingest_burst).unwrap_or(rate);
+                    let quota = governor::Quota::per_second(rate).allow_burst(burst);
+                    let lim = std::sync::Arc::new(governor::RateLimiter::hashmap_with_clock(
+                        quota,
+                        governor::clock::MonotonicClock,
+                    ));
+                    *g = Some((limits, lim.clone()));
+                    lim
+                }
+            }
+        };
+        limiter.check_key(key).map_err(|not_until| {
+            use governor::clock::Clock;
+            not_until.wait_time_from(governor::clock::MonotonicClock.now()).as_secs().max(1)
+        })
     }
 }
 
