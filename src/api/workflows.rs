@@ -1370,10 +1370,9 @@ pub async fn approval_action(cx: Cx, input: ApprovalAction) -> ApiResult {
     let approve = input.action == Decision::Approve;
     let p = cx.app.store.get_plan(cx.brand.id, plan)?.ok_or(ApiError::NotFound("Execution plan"))?;
     if p.status != crate::model::PlanStatus::WaitingApproval {
-        return Err(ApiError::conflict(format!(
-            "Execution plan is not waiting for approval (it is {})",
-            p.status.as_str()
-        )));
+        // A standalone request names its outcome as get_approval_request does (`timed_out`).
+        let status = if p.is_standalone() { crate::workflow::approval::request_status(&p) } else { p.status.as_str() };
+        return Err(ApiError::conflict(format!("Execution plan is not waiting for approval (it is {status})")));
     }
     let notes = input.notes.map(|n| n.0);
     match cx.app.scheduler.decide(cx.brand.id, plan, approve, cx.key_id, notes).await {

@@ -163,7 +163,7 @@ fn a_standalone_request_is_listed_with_workflow_approvals_and_approving_runs_its
     // A second decision, either way, is 409 and runs nothing.
     for action in ["approve", "reject"] {
         let r = decide(&api, &plan, action);
-        assert_error_starts(&r, 409, "Execution plan is not waiting for approval");
+        assert_error(&r, 409, "Execution plan is not waiting for approval (it is approved)");
     }
     let list = pending(&api);
     assert!(!list.iter().any(|p| p["execution_plan_uuid"] == plan.as_str()), "decided: no longer pending");
@@ -227,7 +227,7 @@ fn a_timeout_takes_its_action_and_runs_the_target_once() {
     assert_eq!(got[0]["approval"]["timed_out"], true);
     assert_eq!(got[0]["approval"]["decided_by"], Value::Null);
     assert!(hits(&rx, "/rejected").is_empty());
-    assert_error_starts(&decide(&api, &plan, "reject"), 409, "Execution plan is not waiting for approval");
+    assert_error(&decide(&api, &plan, "reject"), 409, "Execution plan is not waiting for approval (it is timed_out)");
 
     // The default timeout action rejects.
     let plan = create(
