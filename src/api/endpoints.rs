@@ -12,7 +12,9 @@ use schemars::Schema;
 use super::input;
 use super::reply::ApiResult;
 use super::request::{Cx, Req};
-use super::{domains, events, executions, monitors, responses, schedules, secrets, templates, timezones, workflows};
+use super::{
+    approvals, domains, events, executions, monitors, responses, schedules, secrets, templates, timezones, workflows,
+};
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
 
@@ -654,6 +656,24 @@ pub static ENDPOINTS: &[Endpoint] = &[
         summary: "Approve or reject a waiting execution plan (409 when it is not waiting).",
         op: op!(workflows::approval_action),
         reply: reply::<responses::Decided>,
+    },
+    Endpoint {
+        name: "create_approval_request",
+        methods: POST,
+        mutating: true,
+        tag: "human approval",
+        summary: "A standalone approval request (title, context, timeout_seconds + timeout_action, on_approve / on_reject targets); returns execution_plan_uuid.",
+        op: op!(approvals::create_approval_request),
+        reply: reply::<responses::ApprovalCreated>,
+    },
+    Endpoint {
+        name: "get_approval_request",
+        methods: POST,
+        mutating: false,
+        tag: "human approval",
+        summary: "A standalone approval request: status, decision, decided_by, notes, seconds_remaining, the target's execution.",
+        op: op!(approvals::get_approval_request),
+        reply: reply::<responses::ApprovalRequestAnswer>,
     },
     // Inbound events
     Endpoint {

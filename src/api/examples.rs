@@ -174,7 +174,18 @@ pub fn request(name: &str) -> Option<Value> {
         "execute_workflow" => json!({"workflow_uuid": WORKFLOW, "initial_context": {"customer_id": "c_42"}}),
         "get_workflow_run_details" => json!({"run_uuid": EXECUTION}),
         "rerun_workflow_run" => json!({"run_uuid": EXECUTION, "from": "failed_step"}),
-        "human_approval_action" => json!({"execution_plan_uuid": PLAN, "action": "approve"}),
+        "human_approval_action" => {
+            json!({"execution_plan_uuid": PLAN, "action": "approve", "notes": "Checked the invoice."})
+        }
+        "create_approval_request" => json!({
+            "title": "Refund order 1042",
+            "context": {"order_id": 1042, "amount": "129.00"},
+            "timeout_seconds": 3600,
+            "timeout_action": "reject",
+            "on_approve": {"schedule_to": "webhook", "model_to_schedule_uuid": WEBHOOK},
+            "on_reject": {"schedule_to": "workflow", "model_to_schedule_uuid": WORKFLOW},
+        }),
+        "get_approval_request" => json!({"execution_plan_uuid": PLAN}),
         "add_source" => json!({
             "source_name": "GitHub pushes",
             "verification": {"type": "github", "secret_key": "github_webhook_secret"},

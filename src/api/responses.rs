@@ -1196,31 +1196,122 @@ pub struct RunDetailAnswer {
     pub data: RunDetail,
 }
 
-/// An execution plan waiting for a decision.
+/// An execution plan waiting for a decision: a workflow step's (`kind` `workflow_step`, with
+/// its workflow, run and step) or a standalone approval request's (`kind` `standalone`, with
+/// `title` and `context`).
 #[derive(JsonSchema)]
 pub struct ApprovalItem {
     /// The plan's id (what `human_approval_action` takes).
     pub execution_plan_uuid: Uuid,
-    /// The workflow's id.
-    pub workflow_uuid: Uuid,
-    /// The workflow's name.
-    pub workflow_name: String,
-    /// The waiting step's name.
-    pub step_identifier: String,
-    /// The waiting step's position.
-    pub workflow_index: i64,
+    /// `workflow_step` or `standalone`.
+    pub kind: ApprovalKind,
+    /// The workflow's id (workflow steps).
+    pub workflow_uuid: Option<Uuid>,
+    /// The workflow's name (workflow steps).
+    pub workflow_name: Option<String>,
+    /// The waiting step's name (workflow steps).
+    pub step_identifier: Option<String>,
+    /// The waiting step's position (workflow steps).
+    pub workflow_index: Option<i64>,
+    /// The request's title (standalone requests).
+    pub title: Option<String>,
+    /// The request's context (standalone requests).
+    pub context: Option<Map<String, Value>>,
     /// The plan's status.
     pub status: PlanStatus,
     /// Always `true`.
     pub human_approval_required: bool,
-    /// Seconds to wait before the next step.
-    pub delay_to_next_step: u64,
+    /// Seconds to wait before the next step (workflow steps).
+    pub delay_to_next_step: Option<u64>,
     /// When the plan was made, in the brand's zone.
     pub inserted_at: Local,
-    /// The run's id.
-    pub run_uuid: Uuid,
+    /// The run's id (workflow steps).
+    pub run_uuid: Option<Uuid>,
     /// When the approval times out.
     pub deadline_at: Option<Utc>,
+    /// What the timeout decides.
+    pub timeout_action: TimeoutActionValue,
+}
+
+string_schema!(
+    /// What an execution plan gates.
+    ApprovalKind => {"type": "string", "enum": ["workflow_step", "standalone"]}
+);
+string_schema!(
+    /// A standalone approval request's status (`timed_out`: decided by `timeout_action`).
+    ApprovalRequestStatus => {"type": "string", "enum": ["waiting_approval", "approved", "rejected", "timed_out"]}
+);
+string_schema!(
+    /// A decision.
+    DecisionValue => {"type": "string", "enum": ["approve", "reject"]}
+);
+
+/// `create_approval_request`.
+#[derive(JsonSchema)]
+pub struct ApprovalCreated {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The request's id (what `human_approval_action` and `get_approval_request` take).
+    pub execution_plan_uuid: Uuid,
+    /// Always `waiting_approval`.
+    pub status: ApprovalRequestStatus,
+    /// When the timeout decides.
+    pub deadline_at: Utc,
+}
+
+/// An approval request's target (`on_approve`, `on_reject`).
+#[derive(JsonSchema)]
+pub struct ApprovalTargetView {
+    /// `webhook` or `workflow`.
+    pub schedule_to: OneOf<TargetKind>,
+    /// The webhook template or workflow.
+    pub model_to_schedule_uuid: Uuid,
+}
+
+/// A standalone approval request.
+#[derive(JsonSchema)]
+pub struct ApprovalRequest {
+    /// The request's id.
+    pub execution_plan_uuid: Uuid,
+    /// What is to be approved.
+    pub title: String,
+    /// The context given at creation.
+    pub context: Map<String, Value>,
+    /// `waiting_approval`, `approved`, `rejected` or `timed_out`.
+    pub status: ApprovalRequestStatus,
+    /// The decision once made (also by the timeout).
+    pub decision: Option<DecisionValue>,
+    /// What the timeout decides.
+    pub timeout_action: TimeoutActionValue,
+    /// When the timeout decides.
+    pub deadline_at: Option<Utc>,
+    /// Whole seconds until the timeout decides (0 once decided).
+    pub seconds_remaining: u64,
+    /// The id of the API key that decided (null: waiting or decided by the timeout).
+    pub decided_by: Option<Uuid>,
+    /// When it was decided.
+    pub decided_at: Option<Utc>,
+    /// The decider's note.
+    pub notes: Option<String>,
+    /// Runs on approval.
+    pub on_approve: Option<ApprovalTargetView>,
+    /// Runs on rejection.
+    pub on_reject: Option<ApprovalTargetView>,
+    /// The execution of the target the decision started (`get_execution_details`).
+    pub execution_uuid: Option<Uuid>,
+    /// When it was created.
+    pub created_at: Utc,
+}
+
+/// `get_approval_request`.
+#[derive(JsonSchema)]
+pub struct ApprovalRequestAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The request.
+    pub data: ApprovalRequest,
 }
 
 /// `human_approval_action`.

@@ -460,7 +460,12 @@ pub struct ApprovalAction {
     #[serde(alias = "execution_plan_id")]
     #[schemars(extend("x-aliases" = ["execution_plan_id"]))]
     pub execution_plan_uuid: Id,
+    /// A note recorded with the decision (extension; up to 2,000 characters).
+    pub notes: Option<Text<NOTES_CHARS_MAX>>,
 }
+
+/// Longest `notes` of a decision.
+const NOTES_CHARS_MAX: usize = 2000;
 
 /// The step fields of one request, whichever input type carried them.
 #[derive(Default)]
@@ -1321,8 +1326,23 @@ pub async fn pending_approvals(cx: Cx, input: PageQuery) -> ApiResult {
     let items = cx.app.store.waiting_plans(cx.brand.id, page, cx.page_size)?;
     let zone = cx.brand.timezone.clone();
     paginated(items, page, cx.page_size, &zone, |p| {
+        if let Some(s) = p.standalone.as_deref() {
+            // A standalone approval request: no workflow, run or step.
+            return json!({
+                "execution_plan_uuid": p.id.to_string(),
+                "kind": "standalone",
+                "title": s.title,
+                "context": s.context,
+                "status": p.status.as_str(),
+                "human_approval_required": true,
+                "inserted_at": tz::format_in_zone(p.created_ms, &zone),
+                "deadline_at": p.deadline_ms.map(format_utc),
+                "timeout_action": timeout_action_str(p.timeout_action),
+            });
+        }
         json!({
             "execution_plan_uuid": p.id.to_string(),
+            "kind": "workflow_step",
             "workflow_uuid": p.workflow.to_string(),
             "workflow_name": p.workflow_name,
             "step_identifier": p.identifier,
@@ -1333,8 +1353,16 @@ pub async fn pending_approvals(cx: Cx, input: PageQuery) -> ApiResult {
             "inserted_at": tz::format_in_zone(p.created_ms, &zone),
             "run_uuid": p.run.to_string(),
             "deadline_at": p.deadline_ms.map(format_utc),
+            "timeout_action": timeout_action_str(p.timeout_action),
         })
     })
+}
+
+fn timeout_action_str(a: TimeoutAction) -> &'static str {
+    match a {
+        TimeoutAction::Reject => "reject",
+        TimeoutAction::Approve => "approve",
+    }
 }
 
 pub async fn approval_action(cx: Cx, input: ApprovalAction) -> ApiResult {
@@ -1342,12 +1370,14 @@ pub async fn approval_action(cx: Cx, input: ApprovalAction) -> ApiResult {
     let approve = input.action == Decision::Approve;
     let p = cx.app.store.get_plan(cx.brand.id, plan)?.ok_or(ApiError::NotFound("Execution plan"))?;
     if p.status != crate::model::PlanStatus::WaitingApproval {
-        return Err(ApiError::conflict(format!(
-            "Execution plan is not waiting for approval (it is {})",
-            p.status.as_str()
-        )));
+        // A standalone request names its outcome as get_approval_request does (`timed_out`).
+        let status = if p.is_standalone() { crate::workflow::approval::request_status(&p) } else { p.status.as_str() };
+        return Err(ApiError::conflict(format!("Execution plan is not waiting for approval (it is {status})")));
     }
-    match cx.app.scheduler.decide(cx.brand.id, plan, approve, cx.key_id).await {
+    let notes = input.notes.map(|n| n.0);
+    match cx.app.scheduler.decide(cx.brand.id, plan, approve, cx.key_id, notes).await {
+        Ok(()) if p.is_standalone() && approve => ok(json!({"success": true, "message": "Approval request approved"})),
+        Ok(()) if p.is_standalone() => ok(json!({"success": true, "message": "Approval request rejected"})),
         Ok(()) if approve => ok(json!({"success": true, "message": "Workflow approved and resumed"})),
         Ok(()) => ok(json!({"success": true, "message": "Workflow rejected and skipped"})),
         Err(crate::workflow::Refused::NotStored) => Err(super::executions::store_unavailable(&cx)),

@@ -306,7 +306,10 @@ impl PlanStatus {
     }
 }
 
-/// A human-approval gate in front of one step visit.
+/// A human-approval gate: in front of one step visit of a workflow run, or a standalone
+/// approval request (`create_approval_request`, `standalone` set). A standalone plan has no
+/// run: its workflow fields (`run`, `workflow`, `step`) are nil ids, `workflow_name` and
+/// `identifier` empty, `index`, `visit` and `delay_to_next_step_seconds` 0.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApprovalPlan {
     pub id: PlanId,
@@ -326,4 +329,41 @@ pub struct ApprovalPlan {
     pub decided_by: Option<KeyId>,
     pub decided_at: Option<Millis>,
     pub created_ms: Millis,
+    /// The decider's note (`human_approval_action` `notes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// A standalone approval request's own data (None: a workflow step's plan).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standalone: Option<Box<StandaloneApproval>>,
+}
+
+impl ApprovalPlan {
+    /// True for a standalone approval request (no workflow run behind it).
+    pub fn is_standalone(&self) -> bool {
+        self.standalone.is_some()
+    }
+}
+
+/// What a standalone approval runs once decided: an execution of a webhook template or a
+/// workflow (the `schedule_to` + `model_to_schedule_uuid` pair of subscriptions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalTarget {
+    pub kind: super::TargetKind,
+    pub id: uuid::Uuid,
+}
+
+/// The part of a plan only a standalone approval request has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StandaloneApproval {
+    pub title: String,
+    /// Given at creation; the target's execution sees it plus `approval`.
+    pub context: Map<String, Value>,
+    pub on_approve: Option<ApprovalTarget>,
+    pub on_reject: Option<ApprovalTarget>,
+    /// The decision was the timeout's (`timeout_action`), not a person's.
+    #[serde(default)]
+    pub timed_out: bool,
+    /// The execution of the chosen target, created with the decision.
+    #[serde(default)]
+    pub execution: Option<ExecutionId>,
 }

@@ -92,11 +92,15 @@ pub enum Command {
         plan: crate::model::PlanId,
         approve: bool,
         by: crate::model::KeyId,
+        /// The decider's note, recorded on the plan.
+        notes: Option<String>,
         reply: oneshot::Sender<Result<(), crate::workflow::Refused>>,
     },
     /// Arm (or with `None` disarm) a monitor's timer at its next deadline (after a ping, an
     /// update, a pause or a delete has committed).
     ArmMonitor(BrandId, crate::model::MonitorId, Option<Millis>),
+    /// A new standalone approval request's deadline (stored already).
+    ArmApproval(BrandId, crate::model::PlanId, Millis),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -145,22 +149,29 @@ impl SchedulerHandle {
         let _ = self.tx.send(Command::Dispatch(Box::new(e))).await;
     }
 
-    /// Applies an approval decision; `Err` when the plan is not waiting.
+    /// Applies an approval decision (with the decider's note); `Err` when the plan is not
+    /// waiting.
     pub async fn decide(
         &self,
         brand: BrandId,
         plan: crate::model::PlanId,
         approve: bool,
         by: crate::model::KeyId,
+        notes: Option<String>,
     ) -> Result<(), crate::workflow::Refused> {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Command::Decide { brand, plan, approve, by, reply }).await.is_err() {
+        if self.tx.send(Command::Decide { brand, plan, approve, by, notes, reply }).await.is_err() {
             return Err(crate::workflow::Refused::RunFinished);
         }
         match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
             Ok(answer) => answer.unwrap_or(Err(crate::workflow::Refused::RunFinished)),
             Err(_) => Err(crate::workflow::Refused::NotStored),
         }
+    }
+
+    /// Arms the deadline of a stored standalone approval request at `at` (ms).
+    pub async fn arm_approval(&self, brand: BrandId, plan: crate::model::PlanId, at: Millis) {
+        let _ = self.tx.send(Command::ArmApproval(brand, plan, at)).await;
     }
 
     pub async fn set_step_visits_max(&self, n: u32) {
@@ -280,6 +291,8 @@ pub struct Scheduler<D: Dispatch> {
     /// Since when the store has been failing (None while it works).
     outage_since: Option<Millis>,
     stopping: Arc<AtomicBool>,
+    /// The note of the decision being applied to a workflow plan (taken by its `DecidePlan`).
+    decision_notes: Option<String>,
 }
 
 /// Work the loop queues for itself instead of recursing.
@@ -317,6 +330,7 @@ pub async fn start<D: Dispatch>(
         resume: VecDeque::new(),
         outage_since: None,
         stopping: stopping.clone(),
+        decision_notes: None,
     };
     let watch = crate::time::Stopwatch::start();
     let mut armed = Vec::new();
@@ -641,10 +655,11 @@ impl<D: Dispatch> Scheduler<D> {
                     _ => {}
                 }
             }
-            Command::Decide { brand, plan, approve, by, reply } => {
-                let r = self.decide(brand, plan, Some((approve, by))).await;
+            Command::Decide { brand, plan, approve, by, notes, reply } => {
+                let r = self.decide(brand, plan, Some((approve, by)), notes).await;
                 let _ = reply.send(r);
             }
+            Command::ArmApproval(brand, plan, at) => self.arm_key(brand, Key::Approval(plan), at),
             Command::StartRun(brand, id) => match self.read(|st| st.get_execution(brand, id)).await {
                 Ok(Some(e)) => self.start_run(e).await,
                 Ok(None) => {}

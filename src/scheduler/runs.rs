@@ -223,6 +223,7 @@ impl<D: Dispatch> Scheduler<D> {
                             p.status = status;
                             p.decided_by = by;
                             p.decided_at = Some(at);
+                            p.notes = self.decision_notes.take();
                             rw.plans.push(p);
                         }
                         Ok(None) => {}
@@ -343,15 +344,17 @@ impl<D: Dispatch> Scheduler<D> {
     }
 
     pub(super) async fn on_approval_deadline(&mut self, brand: BrandId, plan: PlanId) {
-        let _ = self.decide(brand, plan, None).await;
+        let _ = self.decide(brand, plan, None, None).await;
     }
 
-    /// Approve/reject (`approve` Some) or apply the timeout action (`None`).
+    /// Approve/reject (`approve` Some) or apply the timeout action (`None`), recording the
+    /// decider's `notes`.
     pub(super) async fn decide(
         &mut self,
         brand: BrandId,
         plan: PlanId,
         decision: Option<(bool, KeyId)>,
+        notes: Option<String>,
     ) -> Result<(), Refused> {
         let stored = |e: crate::store::StoreError| {
             tracing::error!(error = %e, plan = %plan, "cannot load an approval plan");
@@ -359,12 +362,57 @@ impl<D: Dispatch> Scheduler<D> {
         };
         let p: ApprovalPlan =
             self.read(|st| st.get_plan(brand, plan)).await.map_err(stored)?.ok_or(Refused::PlanNotWaiting)?;
+        if p.is_standalone() {
+            return self.decide_standalone(&p, decision, notes).await;
+        }
         let (run, wf) = self.load_run(brand, p.run).await.map_err(stored)?.ok_or(Refused::PlanNotWaiting)?;
         let ev = match decision {
             Some((approve, by)) => Event::Decision { plan, approve, by: Some(by) },
             None => Event::ApprovalDeadline { plan },
         };
-        self.apply(run, &wf, ev, None).await
+        self.decision_notes = notes;
+        let r = self.apply(run, &wf, ev, None).await;
+        self.decision_notes = None;
+        r
+    }
+
+    /// Decides a standalone approval request: the decided plan and the execution of the
+    /// chosen target are one commit; the execution is dispatched after it (a workflow target
+    /// starts its run). A crash after the commit resumes the execution like any pending one.
+    async fn decide_standalone(
+        &mut self,
+        p: &ApprovalPlan,
+        decision: Option<(bool, KeyId)>,
+        notes: Option<String>,
+    ) -> Result<(), Refused> {
+        let now = self.clock.now_ms();
+        let d = workflow::approval::decide(p, decision, notes, now, ExecutionId::new())?;
+        let rw = RunWrite {
+            runs: Vec::new(),
+            plans: vec![d.plan.clone()],
+            executions: d.execution.iter().cloned().collect(),
+        };
+        // While the store cannot write, this waits (and retries the same write).
+        if let Err(e) = self
+            .write(|st| {
+                let rw = rw.clone();
+                async move { st.write_run(rw).await }
+            })
+            .await
+        {
+            tracing::error!(error = %e, plan = %p.id, "could not record an approval decision; the request stays waiting");
+            return Err(Refused::NotStored);
+        }
+        tracing::info!(brand = %p.brand, plan = %p.id, decision = workflow::approval::decision_word(d.plan.status == crate::model::PlanStatus::Approved),
+            timed_out = decision.is_none(), execution = ?d.execution.as_ref().map(|e| e.id.to_string()), "approval request decided");
+        if let Some(e) = d.execution {
+            if e.target_kind == crate::model::TargetKind::Workflow {
+                self.start_run(e).await;
+            } else {
+                self.delivery.dispatch(e);
+            }
+        }
+        Ok(())
     }
 
     /// Start-up: re-arms the timers of unfinished runs and approval deadlines.

@@ -388,3 +388,107 @@ async fn a_scheduled_runs_first_step_is_due_at_the_runs_instant_not_when_it_was_
         assert_eq!(e.due_ms, run.due_ms, "the first step is due when its run is, not when it was recorded");
     }
 }
+
+/// Waits until `f` holds, for at most `seconds`.
+async fn until(seconds: i64, mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..seconds * 10 {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    f()
+}
+
+// Real time: the handle's replies wait on the store thread, which a paused clock would run
+// past (its reply timeout). The 1 s deadline is a lower bound checked, never a speed one.
+#[tokio::test]
+async fn approval_deadlines_and_notes_standalone_and_workflow() {
+    use crate::model::{
+        ApprovalPlan, ApprovalTarget, ExecutionId, KeyId, PlanId, PlanStatus, StandaloneApproval, StepId,
+        TimeoutAction, WorkflowId,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let start_ms: i64 = 1_798_761_600_000;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let fix = fixture(&store).await;
+    let (brand, template) = fix;
+    let nil = uuid::Uuid::nil();
+    let standalone = |deadline_ms: Option<i64>| ApprovalPlan {
+        id: PlanId::new(),
+        brand,
+        run: ExecutionId(nil),
+        workflow: WorkflowId(nil),
+        workflow_name: String::new(),
+        step: StepId(nil),
+        identifier: String::new(),
+        index: 0,
+        visit: 0,
+        delay_to_next_step_seconds: 0,
+        status: PlanStatus::WaitingApproval,
+        deadline_ms,
+        timeout_action: TimeoutAction::Approve,
+        decided_by: None,
+        decided_at: None,
+        created_ms: start_ms,
+        notes: None,
+        standalone: Some(Box::new(StandaloneApproval {
+            title: "t".into(),
+            context: Map::new(),
+            on_approve: Some(ApprovalTarget { kind: TargetKind::Webhook, id: template }),
+            on_reject: None,
+            timed_out: false,
+            execution: None,
+        })),
+    };
+    // Stored before the start: the start-up re-arms its deadline.
+    let timed = store.create_plan(standalone(Some(start_ms + 1_000))).await.unwrap();
+    // A workflow whose only step waits for approval.
+    let wf = WorkflowId(workflow_fixture(&store, fix).await);
+    store
+        .update_workflow(brand, wf, 0, |w| {
+            w.steps[0].human_approval_required = true;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let (ftx, frx) = mpsc::channel(64);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+
+    // The deadline decides by `timeout_action` and dispatches the target once.
+    assert!(until(30, || rec.seen.lock().unwrap().len() == 1).await, "the target was dispatched");
+    let p = store.get_plan(brand, timed.id).unwrap().unwrap();
+    assert_eq!((p.status, p.decided_by), (PlanStatus::Approved, None));
+    assert!(p.decided_at.is_some_and(|t| t >= start_ms + 1_000), "not before its deadline: {p:?}");
+    let e = rec.seen.lock().unwrap()[0].clone();
+    assert_eq!((e.target_id, e.idempotency_key.clone()), (template, format!("hw_apr_{}_approve", timed.id.0.simple())));
+    assert_eq!(p.standalone.as_deref().and_then(|s| s.execution), Some(e.id));
+    assert!(store.get_execution(brand, e.id).unwrap().is_some(), "the execution was stored with the decision");
+    let key = KeyId::new();
+    assert_eq!(handle.decide(brand, timed.id, false, key, None).await, Err(crate::workflow::Refused::PlanNotWaiting));
+
+    // A person's decision records the note, on a standalone plan and on a workflow step's.
+    let manual = store.create_plan(standalone(None)).await.unwrap();
+    assert_eq!(handle.decide(brand, manual.id, false, key, Some("not today".into())).await, Ok(()));
+    let p = store.get_plan(brand, manual.id).unwrap().unwrap();
+    assert_eq!((p.status, p.decided_by, p.notes.as_deref()), (PlanStatus::Rejected, Some(key), Some("not today")));
+    let exec = Execution::manual(brand, None, (TargetKind::Workflow, wf.0), Map::new(), start_ms);
+    store.create_execution(exec.clone()).await.unwrap();
+    handle.start_run(brand, exec.id).await;
+    let mut waiting = None;
+    assert!(
+        until(30, || {
+            waiting = store.waiting_plans(brand, 1, 10).unwrap().items.into_iter().find(|p| p.run == exec.id);
+            waiting.is_some()
+        })
+        .await
+    );
+    let plan = waiting.map(|p| p.id).unwrap();
+    assert_eq!(handle.decide(brand, plan, true, key, Some("ship it".into())).await, Ok(()));
+    let p = store.get_plan(brand, plan).unwrap().unwrap();
+    assert_eq!((p.status, p.notes.as_deref()), (PlanStatus::Approved, Some("ship it")));
+    handle.shutdown().await;
+    task.await.unwrap();
+}

@@ -177,6 +177,8 @@ fn plan(brand: BrandId, run: ExecutionId, wf: &Workflow) -> ApprovalPlan {
         decided_by: None,
         decided_at: None,
         created_ms: 0,
+        notes: None,
+        standalone: None,
     }
 }
 
@@ -629,6 +631,12 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
         let mut e = e.clone();
         e.reason = Some("touched".into());
         s.write_run(RunWrite { runs: vec![r], plans: vec![p], executions: vec![e] }).await
+    }));
+    let p = plan.clone();
+    ops.push(op!("create_plan", [p], |s| {
+        let mut x = p.clone();
+        x.id = PlanId::new();
+        s.create_plan(x).await
     }));
     let w = wf.clone();
     ops.push(op!("create_workflow", [w], |s| {

@@ -94,6 +94,8 @@ fn plan(brand: BrandId, run: ExecutionId, status: PlanStatus) -> ApprovalPlan {
         decided_by: None,
         decided_at: None,
         created_ms: 0,
+        notes: None,
+        standalone: None,
     }
 }
 
@@ -353,4 +355,31 @@ fn pending(store: &Store) -> Vec<Execution> {
     let mut out = Vec::new();
     store.for_each_pending(|e| out.push(e)).unwrap();
     out
+}
+
+#[tokio::test]
+async fn standalone_approval_requests_have_no_run_and_are_never_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let b = BrandId::new();
+    let standalone = |status: PlanStatus| {
+        let mut p = plan(b, ExecutionId(uuid::Uuid::nil()), status);
+        p.standalone = Some(Box::new(StandaloneApproval {
+            title: "t".into(),
+            context: Map::new(),
+            on_approve: None,
+            on_reject: None,
+            timed_out: false,
+            execution: None,
+        }));
+        p
+    };
+    let waiting = store.create_plan(standalone(PlanStatus::WaitingApproval)).await.unwrap();
+    let decided = store.create_plan(standalone(PlanStatus::Approved)).await.unwrap();
+    let stray = store.create_plan(plan(b, ExecutionId::new(), PlanStatus::WaitingApproval)).await.unwrap();
+    let counts = store.prune_plans().await.unwrap();
+    assert_eq!(counts.plans, 1);
+    assert_eq!(store.get_plan(b, stray.id).unwrap(), None);
+    assert_eq!(store.get_plan(b, decided.id).unwrap(), Some(decided));
+    assert_eq!(store.all_waiting_plans().unwrap(), vec![waiting]);
 }

@@ -17,6 +17,7 @@
 //! step of the workflow (routes may point forward when they are written) fails the run when a
 //! visit reaches it, with a reason naming the route and its step.
 
+pub mod approval;
 pub mod condition;
 
 use serde_json::{Map, Value, json};
@@ -341,6 +342,8 @@ fn enter(r: &mut Run, cx: &mut Ctx<'_>, step_id: StepId) {
             decided_by: None,
             decided_at: None,
             created_ms: cx.now,
+            notes: None,
+            standalone: None,
         }));
         if let Some(at) = deadline {
             cx.effects.push(Effect::ApprovalTimer { plan, at });

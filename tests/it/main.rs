@@ -1,5 +1,6 @@
 //! Integration tests: every test drives the real `hookwheel` binary over loopback HTTP.
 
+mod approvals;
 mod breaker;
 mod cli;
 mod conventions;

@@ -124,6 +124,9 @@ struct RunEnd {
 struct PlanOwner {
     brand: crate::model::BrandId,
     run: crate::model::ExecutionId,
+    /// Present on a standalone approval request, which has no run and is never an orphan.
+    #[serde(default)]
+    standalone: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -255,7 +258,8 @@ impl Store {
                     }
                     Sweep::Plans => {
                         let p: PlanOwner = crate::store::codec::decode("plans", v)?;
-                        get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_none()
+                        p.standalone.is_none()
+                            && get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_none()
                     }
                     Sweep::Idempotency { before } => {
                         let c: Created = crate::store::codec::decode("idempotency", v)?;
@@ -308,7 +312,7 @@ fn remove_batch(w: &WriteTransaction, sweep: Sweep, keys: &[Vec<u8>]) -> Result<
             let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
             for k in keys {
                 let Some(p) = get::<ApprovalPlan>(&plans, "plans", k)? else { continue };
-                if get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_some() {
+                if p.is_standalone() || get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_some() {
                     continue;
                 }
                 remove(&mut plans, k)?;

@@ -181,6 +181,16 @@ impl Store {
         })
     }
 
+    /// Stores a new standalone approval request (`create_approval_request`).
+    pub async fn create_plan(&self, plan: ApprovalPlan) -> Result<ApprovalPlan, StoreError> {
+        self.write(move |w| {
+            let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
+            put(&mut plans, &key(&[plan.brand.as_bytes(), plan.id.as_bytes()]), &plan)?;
+            Ok(plan)
+        })
+        .await
+    }
+
     pub fn get_plan(&self, brand: BrandId, id: PlanId) -> Result<Option<ApprovalPlan>, StoreError> {
         self.read(|r| {
             let t = r.open_table(PLANS).map_err(StoreError::from_db)?;
