@@ -267,6 +267,26 @@ fn vault_key_rotation_while_running_and_while_stopped() {
     let b_api = api.as_brand(&b.brand, &b.key);
     let ids = [api.add_secret("rot_one", "ROT-ONE"), api.add_secret("rot_two", "ROT-TWO")];
     let b_id = b_api.add_secret("rot_b", "ROT-B");
+    // Sealed tokens too: a source's ingest token, a monitor's ping token, the brand's ping key.
+    let r = api.post("add_source", json!({"source_name": "rot"}));
+    let (source, ingest_url) = (r.json["source_uuid"].clone(), r.json["ingest_url"].clone());
+    let r = api.post("add_monitor", json!({"monitor_name": "rot", "interval_seconds": 3600}));
+    let (monitor, ping_url) = (r.json["monitor_uuid"].clone(), r.json["ping_url"].clone());
+    let ping_key = api.get("get_ping_key").json["ping_key"].clone();
+    assert!(ingest_url.is_string() && ping_url.is_string() && ping_key.is_string());
+    // After each rotation the details still show the same URLs and key, and they still work.
+    let tokens_unchanged = |api: &Api| {
+        let s = api.post("get_source_details", json!({"source_uuid": source}));
+        assert_eq!(s.json["data"]["ingest_url"], ingest_url, "{}", s.text);
+        let m = api.post("get_monitor_details", json!({"monitor_uuid": monitor}));
+        assert_eq!(m.json["data"]["ping_url"], ping_url, "{}", m.text);
+        assert_eq!(api.get("get_ping_key").json["ping_key"], ping_key);
+        let url = ingest_url.as_str().unwrap_or_default();
+        let r = Api::send(api.bare(reqwest::Method::POST, url).body("{}"));
+        assert_eq!(r.status, 202, "{}", r.text);
+        let r = Api::send(api.bare(reqwest::Method::GET, ping_url.as_str().unwrap_or_default()));
+        assert_eq!(r.status, 200, "{}", r.text);
+    };
     let key0 = std::fs::read(d.vault_key_file()).unwrap();
 
     let (code, out, err) = d.cli(&["vault", "rotate-key"]);
@@ -277,6 +297,7 @@ fn vault_key_rotation_while_running_and_while_stopped() {
     assert_eq!(secret_value(&api, &ids[0]), "ROT-ONE");
     assert_eq!(secret_value(&api, &ids[1]), "ROT-TWO");
     assert_eq!(secret_value(&b_api, &b_id), "ROT-B");
+    tokens_unchanged(&api);
     // New secrets use the new key, and a restart loads it.
     let after = api.add_secret("rot_three", "ROT-THREE");
     d.restart();
@@ -299,6 +320,7 @@ fn vault_key_rotation_while_running_and_while_stopped() {
     assert_eq!(secret_value(&api, &ids[1]), "ROT-TWO");
     assert_eq!(secret_value(&api, &after), "ROT-THREE");
     assert_eq!(secret_value(&b_api, &b_id), "ROT-B");
+    tokens_unchanged(&api);
     // The old key no longer opens the store.
     assert_eq!(d.stop(), Some(0));
     std::fs::write(d.vault_key_file(), &key1).unwrap();
