@@ -13,7 +13,8 @@ use super::input;
 use super::reply::ApiResult;
 use super::request::{Cx, Req};
 use super::{
-    approvals, domains, events, executions, monitors, responses, schedules, secrets, templates, timezones, workflows,
+    approvals, domains, events, executions, jobs, monitors, responses, schedules, secrets, templates, timezones,
+    workflows,
 };
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
@@ -808,7 +809,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "inbound events",
         summary: "Route the accepted events of a time range again (new executions), as a job; returns job_uuid.",
-        op: op!(events::replay),
+        op: op!(jobs::replay),
         reply: reply::<responses::JobAnswer>,
     },
     Endpoint {
@@ -817,7 +818,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "inbound events",
         summary: "Re-run the failed executions of a time range (new executions), as a job; returns job_uuid.",
-        op: op!(events::bulk_retry),
+        op: op!(jobs::bulk_retry),
         reply: reply::<responses::JobAnswer>,
     },
     Endpoint {
@@ -826,7 +827,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: false,
         tag: "inbound events",
         summary: "A replay or bulk-retry job with its progress counts.",
-        op: op!(events::job_details),
+        op: op!(jobs::job_details),
         reply: reply::<responses::JobAnswer>,
     },
     Endpoint {
@@ -835,7 +836,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         mutating: true,
         tag: "inbound events",
         summary: "Stop a running replay or bulk-retry job (executions it created stay).",
-        op: op!(events::cancel_job),
+        op: op!(jobs::cancel_job),
         reply: reply::<responses::JobAnswer>,
     },
     // Time zones

@@ -28,9 +28,9 @@ use crate::events::route;
 use crate::events::transform::Transform;
 use crate::model::{
     BodyEncoding, Condition, ConditionOp, Dedup, DedupBy, Event, EventId, EventRef, EventStatus, Execution,
-    ExecutionId, Job, JobId, JobKind, JobStatus, Route, RouteOutcome, ScheduleId, Source, SourceId, SourceVerification,
-    Subscription, SubscriptionId, SubscriptionTarget, TargetKind, TemplateId, Trigger, TypeFrom, VerificationKind,
-    WorkflowId, event_idempotency_key,
+    ExecutionId, JobId, Route, RouteOutcome, ScheduleId, Source, SourceId, SourceVerification, Subscription,
+    SubscriptionId, SubscriptionTarget, TargetKind, TemplateId, Trigger, TypeFrom, VerificationKind, WorkflowId,
+    event_idempotency_key,
 };
 use crate::store::StoreError;
 use crate::store::{DedupWrite, EventFilter, EventWrite, Recorded, SEND_EVENT_SCOPE};
@@ -377,51 +377,6 @@ pub struct EventRefIn {
     pub event_uuid: Id,
 }
 
-/// `replay_events`: route accepted events again, as new executions.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayEvents {
-    /// Events received at or after this instant (RFC 3339).
-    pub from: InstantText,
-    /// Events received before this instant (RFC 3339).
-    #[schemars(extend("x-not-before-field" = "from"))]
-    pub to: InstantText,
-    /// Only this source's events.
-    pub source_uuid: Option<Id>,
-    /// Only events whose type matches this pattern.
-    pub event_type: Option<Name<EVENT_TYPE_CHARS_MAX>>,
-    /// Only to this subscription (it need not be enabled); absent: every enabled subscription
-    /// that selects the event.
-    pub subscription_uuid: Option<Id>,
-    /// Executions created per second at most (default: as fast as the store takes them).
-    pub rate_per_second: Option<Int<1, 100_000>>,
-}
-
-/// `bulk_retry_executions`: re-run failed executions, as new executions.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct BulkRetry {
-    /// Executions created at or after this instant (RFC 3339; default: the oldest).
-    pub from: Option<InstantText>,
-    /// Executions created before this instant (RFC 3339; default, and at most: now).
-    #[schemars(extend("x-not-before-field" = "from"))]
-    pub to: Option<InstantText>,
-    /// Only executions this subscription created.
-    pub subscription_uuid: Option<Id>,
-    /// Only executions of this webhook template or workflow.
-    pub target_uuid: Option<Id>,
-    /// Executions created per second at most (default: as fast as the store takes them).
-    pub rate_per_second: Option<Int<1, 100_000>>,
-}
-
-/// `get_replay_job`, `cancel_replay_job`.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct JobRef {
-    /// The job's id.
-    pub job_uuid: Id,
-}
-
 fn not_blank(field: &str, s: &str) -> Result<String, ApiError> {
     let t = s.trim();
     if t.is_empty() {
@@ -675,7 +630,7 @@ fn source_item(s: &Source, tz_name: &str) -> Value {
     })
 }
 
-fn load_source(cx: &Cx, id: Id) -> Result<Source, ApiError> {
+pub(super) fn load_source(cx: &Cx, id: Id) -> Result<Source, ApiError> {
     cx.app.store.get_source(cx.brand.id, SourceId(id.0))?.ok_or(ApiError::NotFound("Source"))
 }
 
@@ -921,7 +876,7 @@ fn subscription_item(s: &Subscription, tz_name: &str) -> Value {
     })
 }
 
-fn load_subscription(cx: &Cx, id: Id) -> Result<Subscription, ApiError> {
+pub(super) fn load_subscription(cx: &Cx, id: Id) -> Result<Subscription, ApiError> {
     cx.app.store.get_subscription(cx.brand.id, SubscriptionId(id.0))?.ok_or(ApiError::NotFound("Subscription"))
 }
 
@@ -1357,124 +1312,6 @@ pub fn event_detail(app: &App, e: &Event, tz_name: &str) -> Result<Value, ApiErr
 pub async fn event_details(cx: Cx, i: EventRefIn) -> ApiResult {
     let e = cx.app.store.get_event(cx.brand.id, EventId(i.event_uuid.0))?.ok_or(ApiError::NotFound("Event"))?;
     ok(json!({"success": true, "data": event_detail(&cx.app, &e, &cx.brand.timezone)?}))
-}
-
-// ---- jobs ----
-
-fn job_view(j: &Job) -> Value {
-    let (kind, filter) = match &j.kind {
-        JobKind::Replay { source, event_type, from_ms, to_ms, subscription } => (
-            "replay",
-            json!({
-                "source_uuid": source.map(|s| s.to_string()),
-                "event_type": event_type,
-                "from": format_utc(*from_ms),
-                "to": format_utc(*to_ms),
-                "subscription_uuid": subscription.map(|s| s.to_string()),
-            }),
-        ),
-        JobKind::BulkRetry { subscription, target, from_ms, to_ms } => (
-            "bulk_retry",
-            json!({
-                "subscription_uuid": subscription.map(|s| s.to_string()),
-                "target_uuid": target.map(|t| t.to_string()),
-                "from": format_utc(*from_ms),
-                "to": format_utc(*to_ms),
-            }),
-        ),
-    };
-    json!({
-        "job_uuid": j.id.to_string(),
-        "kind": kind,
-        "status": j.status.as_str(),
-        "filter": filter,
-        "rate_per_second": j.rate_per_second,
-        "scanned": j.scanned,
-        "matched": j.matched,
-        "created": j.created,
-        "created_at": format_utc(j.created_ms),
-        "updated_at": format_utc(j.updated_ms),
-        "finished_at": j.finished_ms.map(format_utc),
-    })
-}
-
-fn new_job(cx: &Cx, kind: JobKind, rate: Option<Int<1, 100_000>>) -> Job {
-    Job {
-        id: JobId::new(),
-        brand: cx.brand.id,
-        kind,
-        rate_per_second: rate.map(|r| r.get() as u32),
-        status: JobStatus::Running,
-        cursor: None,
-        scanned: 0,
-        matched: 0,
-        created: 0,
-        created_ms: cx.now,
-        updated_ms: cx.now,
-        finished_ms: None,
-    }
-}
-
-async fn start_job(cx: &Cx, job: Job) -> ApiResult {
-    let job = cx.app.store.create_job(job).await?;
-    super::jobs::spawn(cx.app.clone(), job.clone());
-    ok(json!({"success": true, "details": "Job started", "job_uuid": job.id.to_string(), "data": job_view(&job)}))
-}
-
-pub async fn replay(cx: Cx, i: ReplayEvents) -> ApiResult {
-    let from_ms = i.from.utc_millis("from")?;
-    let to_ms = i.to.utc_millis("to")?;
-    if to_ms < from_ms {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
-    // Only events received before the job: one that arrives while it runs is routed live, and
-    // a replay of it too would deliver it twice (a `to` in the future is read as now).
-    let to_ms = to_ms.min(cx.now);
-    let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
-    let source = i.source_uuid.map(|s| load_source(&cx, s)).transpose()?.map(|s| s.id);
-    let kind = JobKind::Replay { source, event_type: i.event_type.map(|t| t.0), from_ms, to_ms, subscription };
-    let job = new_job(&cx, kind, i.rate_per_second);
-    start_job(&cx, job).await
-}
-
-pub async fn bulk_retry(cx: Cx, i: BulkRetry) -> ApiResult {
-    let from_ms = InstantText::utc_millis_of(i.from.as_ref(), "from")?.unwrap_or(0);
-    let to_ms = InstantText::utc_millis_of(i.to.as_ref(), "to")?.unwrap_or(cx.now);
-    if i.to.is_some() && to_ms < from_ms {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
-    // Only executions that exist now: the job's own retries (created from now on) must never
-    // match, or a target that keeps failing would have them retried again and again.
-    let to_ms = to_ms.min(cx.now);
-    if from_ms > to_ms {
-        return Err(ApiError::invalid("from", "is after now: nothing can have failed yet"));
-    }
-    let subscription = i.subscription_uuid.map(|s| load_subscription(&cx, s)).transpose()?.map(|s| s.id);
-    // Like `subscription_uuid`, an unknown target is 404 rather than a job that matches nothing.
-    if let Some(t) = &i.target_uuid {
-        let store = &cx.app.store;
-        let known = store.get_template(cx.brand.id, TemplateId(t.0))?.is_some()
-            || store.get_workflow(cx.brand.id, WorkflowId(t.0))?.is_some();
-        if !known {
-            return Err(ApiError::NotFoundWith { what: "Target", key: "target_uuid", id: t.0.to_string() });
-        }
-    }
-    let kind = JobKind::BulkRetry { subscription, target: i.target_uuid.map(|t| t.0), from_ms, to_ms };
-    let job = new_job(&cx, kind, i.rate_per_second);
-    start_job(&cx, job).await
-}
-
-pub async fn job_details(cx: Cx, i: JobRef) -> ApiResult {
-    let j = cx.app.store.get_job(cx.brand.id, JobId(i.job_uuid.0))?.ok_or(ApiError::NotFound("Job"))?;
-    ok(json!({"success": true, "data": job_view(&j)}))
-}
-
-pub async fn cancel_job(cx: Cx, i: JobRef) -> ApiResult {
-    let j = cx.app.store.cancel_job(cx.brand.id, JobId(i.job_uuid.0), cx.now).await.map_err(|e| match e {
-        StoreError::State(m) => ApiError::conflict(m),
-        other => other.into(),
-    })?;
-    ok(json!({"success": true, "details": "Job cancelled", "job_uuid": j.id.to_string(), "data": job_view(&j)}))
 }
 
 #[cfg(test)]
