@@ -24,6 +24,13 @@
 //!   subscriptions to webhooks on a loopback receiver: events/s accepted, ingest latency
 //!   p50/p99, executions/s delivered and the backlog left, CPU of the daemon, the receiver and
 //!   the clients, the daemon's RSS at the start and the end. Details in `benches/load/ingest.rs`.
+//! - `monitors`: HW_LOAD_MONITORS (100,000) heartbeat monitors created through the API, pinged
+//!   round-robin at HW_LOAD_PING_RATE (2,000) pings/s by open-loop keep-alive clients for
+//!   HW_LOAD_PING_SECONDS (60) after a warm-up round: ping latency p50/p99/max beside a floor
+//!   (the same clients against the loopback receiver), CPU, RSS at the start and the end; then
+//!   HW_LOAD_MONITOR_SAMPLE (1,000) monitors are no longer pinged while the others are, and
+//!   detection − deadline of their `down` change is p50/p99/max. Details in
+//!   `benches/load/monitors.rs`.
 //! - `soak` (only when named: it takes HW_SOAK_SECONDS, 600 by default, plus set-up and
 //!   check): HW_SOAK_SCHEDULES (2,000) schedules × 1/s to a loopback receiver that answers a
 //!   seeded random share of requests with faults (HW_SOAK_FAULTS, default
@@ -46,6 +53,8 @@
 
 #[path = "load/ingest.rs"]
 mod ingest;
+#[path = "load/monitors.rs"]
+mod monitors;
 #[path = "../tests/it/receiver.rs"]
 mod receiver;
 #[path = "load/soak.rs"]
@@ -653,6 +662,9 @@ fn main() {
     }
     if want("ingest") {
         ingest::ingest(&mut rows);
+    }
+    if want("monitors") {
+        monitors::monitors(&mut rows);
     }
     // Ten minutes by default: only when asked for by name.
     if args.iter().any(|a| a == "soak") {

@@ -41,7 +41,7 @@ const WARM_UP_MS: i64 = 10_000;
 const SAMPLE_EVERY_MS: i64 = 5000;
 
 /// (`comm`, utime + stime in clock ticks) of a `/proc/…/stat` file.
-fn stat_ticks(path: &std::path::Path) -> Option<(String, u64)> {
+pub fn stat_ticks(path: &std::path::Path) -> Option<(String, u64)> {
     let s = std::fs::read_to_string(path).ok()?;
     let (open, close) = (s.find('(')?, s.rfind(')')?);
     // Fields after the `comm`: the first is field 3 (state); utime is field 14, stime 15.
@@ -50,7 +50,7 @@ fn stat_ticks(path: &std::path::Path) -> Option<(String, u64)> {
     Some((s[open + 1..close].to_string(), t))
 }
 
-fn ticks_per_second() -> f64 {
+pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf reads a constant of the system; no memory is passed.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 { t as f64 } else { 100.0 }
@@ -96,7 +96,7 @@ impl Cpu {
     }
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+pub fn peak_rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
