@@ -141,30 +141,13 @@ async fn ingest(
         // the store at the rate it is sent.
         match app.ingest_limiter.record_refusal(source.id, now) {
             Some(unrecorded) => {
-                let mut event = Event {
-                    id: EventId::received_at(now),
-                    brand: source.brand,
-                    source: Some(source.id),
-                    status: EventStatus::Rejected,
-                    reason: Some(format!(
-                        "rate limited: over {} requests per second (events.ingest_rate_per_second); \
-                         {unrecorded} more refused since the last such record",
-                        live.events.ingest_rate_per_second
-                    )),
-                    event_type: None,
-                    dedup_key: None,
-                    duplicate_of: None,
-                    method: method.as_str().to_string(),
-                    path,
-                    query: Map::new(),
-                    headers: Map::new(),
-                    body: Value::Null,
-                    body_encoding: crate::model::BodyEncoding::Json,
-                    client_ip: peer.map(|p| p.to_string()),
-                    labels: Map::new(),
-                    received_ms: now,
-                    routes: Vec::new(),
-                };
+                let mut event = request_event(&source, &method, path, peer, now);
+                event.status = EventStatus::Rejected;
+                event.reason = Some(format!(
+                    "rate limited: over {} requests per second (events.ingest_rate_per_second); \
+                     {unrecorded} more refused since the last such record",
+                    live.events.ingest_rate_per_second
+                ));
                 bound_refused(&mut event);
                 let id = event.id;
                 route_event(app, event, None, now).await?;
@@ -184,26 +167,9 @@ async fn ingest(
         headers.iter().map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes()).into_owned())),
         source.verification.header.as_deref(),
     );
-    let mut event = Event {
-        id: EventId::received_at(now),
-        brand: source.brand,
-        source: Some(source.id),
-        status: EventStatus::Accepted,
-        reason: None,
-        event_type: None,
-        dedup_key: None,
-        duplicate_of: None,
-        method: method.as_str().to_string(),
-        path,
-        query: query_map(query.as_deref()),
-        headers: kept_headers,
-        body: Value::Null,
-        body_encoding: crate::model::BodyEncoding::Json,
-        client_ip: peer.map(|p| p.to_string()),
-        labels: Map::new(),
-        received_ms: now,
-        routes: Vec::new(),
-    };
+    let mut event = request_event(&source, &method, path, peer, now);
+    event.query = query_map(query.as_deref());
+    event.headers = kept_headers;
     let raw = match super::dispatch::read_limited(body, live.api.body_bytes_max).await {
         Ok(raw) => raw,
         Err(e @ ApiError::TooLarge(_)) => {
@@ -254,6 +220,31 @@ async fn ingest(
             let r = if matches!(status.as_u16(), 204 | 205) { status.into_response() } else { answer(status, body) };
             Ok(with_event_header(r, event.id))
         }
+    }
+}
+
+/// The event a request to `source`'s URL starts as: accepted, with its method, path and client
+/// address, and nothing read from it yet.
+fn request_event(source: &Source, method: &Method, path: String, peer: Option<std::net::IpAddr>, now: i64) -> Event {
+    Event {
+        id: EventId::received_at(now),
+        brand: source.brand,
+        source: Some(source.id),
+        status: EventStatus::Accepted,
+        reason: None,
+        event_type: None,
+        dedup_key: None,
+        duplicate_of: None,
+        method: method.as_str().to_string(),
+        path,
+        query: Map::new(),
+        headers: Map::new(),
+        body: Value::Null,
+        body_encoding: crate::model::BodyEncoding::Json,
+        client_ip: peer.map(|p| p.to_string()),
+        labels: Map::new(),
+        received_ms: now,
+        routes: Vec::new(),
     }
 }
 
