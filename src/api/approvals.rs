@@ -9,15 +9,16 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::App;
 use super::error::ApiError;
 use super::fields::{Context, Id, Int, Name, OneOf};
 use super::reply::{ApiResult, ok};
 use super::request::Cx;
 use crate::model::{
-    ApprovalPlan, ApprovalTarget, ExecutionId, PlanId, PlanStatus, StandaloneApproval, StepId, TargetKind, TemplateId,
-    TimeoutAction, WorkflowId,
+    ApprovalPlan, ApprovalTarget, BrandId, ExecutionId, PlanId, PlanStatus, StandaloneApproval, StepId, TargetKind,
+    TemplateId, TimeoutAction, WorkflowId,
 };
-use crate::time::format_utc;
+use crate::time::{Millis, format_utc};
 use crate::workflow::approval::{request_status, seconds_remaining};
 
 /// Longest `title`.
@@ -80,15 +81,31 @@ fn target(cx: &Cx, t: Option<TargetIn>, field: &'static str) -> Result<Option<Ap
     Ok(Some(ApprovalTarget { kind, id }))
 }
 
-pub async fn create_approval_request(cx: Cx, i: CreateApproval) -> ApiResult {
-    let on_approve = target(&cx, i.on_approve, "on_approve.model_to_schedule_uuid")?;
-    let on_reject = target(&cx, i.on_reject, "on_reject.model_to_schedule_uuid")?;
-    let timeout = i.timeout_seconds.map_or(TIMEOUT_SECONDS_DEFAULT, |t| t.get());
-    let deadline = cx.now + timeout * 1000;
+/// A standalone approval request to create (checked already): what `create_approval_request`
+/// and PingPulse's `POST /api/approvals` share.
+pub struct Standalone {
+    pub title: String,
+    pub context: serde_json::Map<String, Value>,
+    /// 1 to [`TIMEOUT_SECONDS_MAX`].
+    pub timeout_seconds: i64,
+    pub timeout_action: TimeoutAction,
+    pub on_approve: Option<ApprovalTarget>,
+    pub on_reject: Option<ApprovalTarget>,
+}
+
+/// Stores a standalone approval plan waiting from `now` and arms its deadline
+/// (`now + timeout_seconds`). The one way such a request is created.
+pub async fn create_standalone(
+    app: &App,
+    brand: BrandId,
+    now: Millis,
+    r: Standalone,
+) -> Result<ApprovalPlan, ApiError> {
+    let deadline = now + r.timeout_seconds * 1000;
     let nil = uuid::Uuid::nil();
     let plan = ApprovalPlan {
         id: PlanId::new(),
-        brand: cx.brand.id,
+        brand,
         run: ExecutionId(nil),
         workflow: WorkflowId(nil),
         workflow_name: String::new(),
@@ -99,22 +116,39 @@ pub async fn create_approval_request(cx: Cx, i: CreateApproval) -> ApiResult {
         delay_to_next_step_seconds: 0,
         status: PlanStatus::WaitingApproval,
         deadline_ms: Some(deadline),
-        timeout_action: i.timeout_action.map_or(TimeoutAction::Reject, |a| a.0),
+        timeout_action: r.timeout_action,
         decided_by: None,
         decided_at: None,
-        created_ms: cx.now,
+        created_ms: now,
         notes: None,
         standalone: Some(Box::new(StandaloneApproval {
-            title: i.title.0,
-            context: i.context.map(|c| c.0).unwrap_or_default(),
-            on_approve,
-            on_reject,
+            title: r.title,
+            context: r.context,
+            on_approve: r.on_approve,
+            on_reject: r.on_reject,
             timed_out: false,
             execution: None,
         })),
     };
-    let plan = cx.app.store.create_plan(plan).await?;
-    cx.app.scheduler.arm_approval(plan.brand, plan.id, deadline).await;
+    let plan = app.store.create_plan(plan).await?;
+    app.scheduler.arm_approval(plan.brand, plan.id, deadline).await;
+    Ok(plan)
+}
+
+pub async fn create_approval_request(cx: Cx, i: CreateApproval) -> ApiResult {
+    let on_approve = target(&cx, i.on_approve, "on_approve.model_to_schedule_uuid")?;
+    let on_reject = target(&cx, i.on_reject, "on_reject.model_to_schedule_uuid")?;
+    let timeout = i.timeout_seconds.map_or(TIMEOUT_SECONDS_DEFAULT, |t| t.get());
+    let request = Standalone {
+        title: i.title.0,
+        context: i.context.map(|c| c.0).unwrap_or_default(),
+        timeout_seconds: timeout,
+        timeout_action: i.timeout_action.map_or(TimeoutAction::Reject, |a| a.0),
+        on_approve,
+        on_reject,
+    };
+    let plan = create_standalone(&cx.app, cx.brand.id, cx.now, request).await?;
+    let deadline = plan.deadline_ms.unwrap_or(cx.now);
     ok(json!({
         "success": true,
         "details": "Approval request created",

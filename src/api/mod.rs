@@ -1,7 +1,8 @@
 //! The HTTP API: HookPulse-compatible RPC endpoints under `/v1/api/<action>/`, plus the
 //! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, a source's
 //! ingest URL `/v1/ingest/<token>` ([`ingest`]), the monitors' ping URLs `/ping/…` ([`ping`]),
-//! and the Hook0 dialect `/api/v1/events…`
+//! the PingPulse dialect's pulses, process hooks and approvals `/hbk/…`, `/phk/…`,
+//! `/api/approvals…` ([`pingpulse`]), and the Hook0 dialect `/api/v1/events…`
 //! ([`hook0`]), whose routes share the dispatcher's key check, rate limit and body reading.
 //!
 //! Every `/v1/api/` call goes through one dispatcher ([`dispatch`]): endpoint lookup, auth,
@@ -30,6 +31,7 @@ pub mod monitors;
 pub mod openapi;
 mod ops;
 pub mod ping;
+pub mod pingpulse;
 mod ratelimit;
 pub mod reference;
 mod reply;
@@ -89,6 +91,8 @@ pub struct App {
     ingest_limiter: ingest::IngestLimiter,
     /// The per-monitor rate limit of ping URLs.
     ping_limiter: ping::PingLimiter,
+    /// The per-brand rate limit of PingPulse's `POST /api/approvals`.
+    approval_limiter: pingpulse::ApprovalLimiter,
     /// Compiled subscription transforms by source text (`events::contexts`).
     transforms: Mutex<HashMap<String, crate::events::transform::Transform>>,
 }
@@ -118,6 +122,7 @@ impl App {
             ready: AtomicBool::new(false),
             ingest_limiter: ingest::IngestLimiter::default(),
             ping_limiter: ping::PingLimiter::default(),
+            approval_limiter: pingpulse::ApprovalLimiter::default(),
             transforms: Mutex::new(HashMap::new()),
         })
     }
@@ -188,6 +193,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ping/{a}", any(ping::entry))
         .route("/ping/{a}/{b}", any(ping::entry))
         .route("/ping/{a}/{b}/{c}", any(ping::entry))
+        .route("/hbk/{target_id}", any(pingpulse::hbk))
+        .route("/phk/{id}/{action}", any(pingpulse::phk))
+        .route("/api/approvals", any(pingpulse::approvals))
+        .route("/api/approvals/{approval_id}", any(pingpulse::approval))
         .route("/api/v1/events", any(hook0::events))
         .route("/api/v1/events/", any(hook0::events))
         .route("/api/v1/event", any(hook0::event_singular))

@@ -622,6 +622,7 @@ pub fn document() -> Value {
     }
     inbound_paths(&mut paths);
     ping_paths(&mut paths);
+    pingpulse_paths(&mut paths);
     let mut paths = Value::Object(paths);
     let zones: Vec<Value> = crate::time::tz::all_zone_names().into_iter().map(Value::String).collect();
     share_zone_enum(&mut paths, &zones);
@@ -955,6 +956,104 @@ fn ping_paths(paths: &mut Map<String, Value>) {
         "/ping/{ping_key}/{slug}/{suffix}".into(),
         both("ping_slug_action", "A start, failure or exit-status ping by ping key and slug.", vec![key, slug, action]),
     );
+}
+
+/// The PingPulse dialect's pulse, process-hook and approval routes (product.md §11; docs/api.md
+/// "PingPulse dialect"): outside the endpoint table, keyed by the brand's ping key in `key`
+/// (query or JSON body). `HEAD` is not answered.
+fn pingpulse_paths(paths: &mut Map<String, Value>) {
+    let error = |d: &str| {
+        json!({"description": d, "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "status": {"const": "error", "description": "Always `error`."}, "error": {"type": "string", "description": "What is wrong (names the field for a 400)."}}, "required": ["status", "error"]}}}})
+    };
+    let errors = |extra: &[(&str, &str)]| {
+        let mut m = Map::new();
+        m.insert("400".into(), error("A field is invalid (the message names it) or the body is not a JSON object."));
+        m.insert("401".into(), error("`key` is missing or is not a brand's ping key."));
+        m.insert("404".into(), error("No such object in the key's brand."));
+        m.insert("405".into(), error("Another method."));
+        m.insert("413".into(), error("The body is larger than `api.body_bytes_max`."));
+        m.insert(
+            "429".into(),
+            error("Rate limited (`events.ingest_rate_per_second`, `events.ingest_burst`); see `Retry-After`."),
+        );
+        m.insert("503".into(), error("The store cannot write just now; retry (`Retry-After`)."));
+        for (c, d) in extra {
+            m.insert(
+                (*c).into(),
+                json!({"description": d, "content": {"application/json": {"schema": {"type": "object"}}}}),
+            );
+        }
+        Value::Object(m)
+    };
+    let key = json!({"name": "key", "in": "query", "required": false, "description": "The brand's ping key (`get_ping_key`); may be given as `key` in the JSON body instead.", "schema": {"type": "string", "maxLength": 128}});
+    let segment = |name: &str, d: &str| json!({"name": name, "in": "path", "required": true, "description": d, "schema": {"type": "string", "minLength": 1, "maxLength": 128}});
+    let any_body = json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "description": "`key` and any other fields; everything but `key` is kept as the ping's body (first 10 KiB)."}}}});
+    let op = |id: &str, summary: &str, params: Vec<Value>, body: Value, ok: (&str, &str)| {
+        json!({
+            "operationId": id,
+            "summary": summary,
+            "tags": ["monitors"],
+            "security": [],
+            "parameters": params,
+            "requestBody": body,
+            "responses": errors(&[ok]),
+        })
+    };
+    let target = segment("target_id", "The heartbeat monitor's slug.");
+    paths.insert(
+        "/hbk/{target_id}".into(),
+        json!({
+            "get": op("pingpulse_pulse_get", "A pulse: a success ping on the monitor with this slug.", vec![target.clone(), key.clone()], any_body.clone(), ("200", "`{\"status\": \"success\", \"target_id\", \"monitor_status\", \"received_at\"}`.")),
+            "post": op("pingpulse_pulse_post", "A pulse: a success ping on the monitor with this slug.", vec![target, key.clone()], any_body.clone(), ("200", "`{\"status\": \"success\", \"target_id\", \"monitor_status\", \"received_at\"}`.")),
+        }),
+    );
+    let hook = segment("id", "The monitor's slug.");
+    let action = json!({"name": "action", "in": "path", "required": true, "description": "`start` (a start ping with a new `run_id`) or `finish` (the success ping ending the run named by `run_id`, else the open run).", "schema": {"type": "string", "enum": ["start", "finish"]}});
+    let run_id = json!({"name": "run_id", "in": "query", "required": false, "description": "The run to finish (or the id to give a started run).", "schema": {"type": "string", "minLength": 1, "maxLength": super::ping::RID_CHARS_MAX, "pattern": "^[!-~]+$"}});
+    let metadata = json!({"name": "metadata", "in": "query", "required": false, "description": "Free-form run data (JSON text or plain text), kept with the ping.", "schema": {"type": "string", "maxLength": 10240}});
+    let phk_ok = (
+        "200",
+        "`start`: `{\"status\": \"success\", \"process_hook_id\", \"run_id\", \"run_status\": \"running\", \"started_at\"}`; `finish`: `{\"status\": \"success\", \"process_hook_id\", \"run_id\", \"run_status\": \"completed\", \"duration_ms\", \"finished_at\"}`.",
+    );
+    let phk_params = vec![hook, action, key.clone(), run_id, metadata];
+    paths.insert(
+        "/phk/{id}/{action}".into(),
+        json!({
+            "get": op("pingpulse_process_get", "A process run's start or finish.", phk_params.clone(), any_body.clone(), phk_ok),
+            "post": op("pingpulse_process_post", "A process run's start or finish.", phk_params, any_body, phk_ok),
+        }),
+    );
+    let create_body = json!({"required": true, "content": {"application/json": {"schema": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["context"],
+        "properties": {
+            "key": {"type": "string", "maxLength": 128, "description": "The brand's ping key (or `key` in the query)."},
+            "context": {"type": "string", "minLength": 1, "maxLength": super::pingpulse::CONTEXT_CHARS_MAX, "description": "What needs approval; its first line is the request's title."},
+            "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": super::approvals::TIMEOUT_SECONDS_MAX, "default": super::approvals::TIMEOUT_SECONDS_DEFAULT, "description": "Seconds until the request decides itself by `timeout_action`."},
+            "timeout_action": {"type": "string", "enum": ["deny", "approve"], "default": "deny", "description": "What the timeout decides (`deny` is `reject` in `get_approval_request`)."},
+        },
+    }}}});
+    paths.insert(
+        "/api/approvals".into(),
+        json!({"post": op("pingpulse_create_approval", "A standalone approval request (as `create_approval_request`).", vec![key.clone()], create_body, ("201", "`{\"approval_id\", \"status\": \"pending\", \"result\": null, \"expires_at\"}`."))}),
+    );
+    let id = segment("approval_id", "The request's `approval_id` (its `execution_plan_uuid`).");
+    let mut poll = op(
+        "pingpulse_get_approval",
+        "Polls an approval request until `result` is 1 (approved) or 0 (denied).",
+        vec![id, key],
+        Value::Null,
+        (
+            "200",
+            "Pending: `{\"approval_id\", \"status\": \"pending\", \"result\": null, \"seconds_remaining\", \"expires_at\"}`; decided: `{\"approval_id\", \"status\": \"approved\"|\"denied\", \"result\": 1|0, \"notes\", \"decided_by\", \"decided_at\", \"timed_out\"}`.",
+        ),
+    );
+    if let Some(o) = poll.as_object_mut() {
+        o.remove("requestBody");
+    }
+    paths.insert("/api/approvals/{approval_id}".into(), json!({"get": poll}));
 }
 
 #[cfg(test)]

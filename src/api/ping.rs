@@ -28,7 +28,7 @@ use super::error::ApiError;
 use super::monitors::secret_hash;
 use crate::model::{MonitorId, PING_BODY_BYTES_MAX, PingId};
 use crate::monitor::heartbeat::PingKind;
-use crate::store::{PingTarget, PingWrite, new_ping};
+use crate::store::{MonitorChange, PingTarget, PingWrite, new_ping};
 use crate::time::Stopwatch;
 
 /// Longest run id (`rid`) accepted.
@@ -183,7 +183,7 @@ async fn ping(
         Err((status, body)) => return Ok(text(status, body)),
     };
     let live = app.live();
-    if let Err(wait) = app.ping_limiter.check(live.events, &monitor) {
+    if let Err(wait) = check_rate(app, &monitor) {
         let mut r = text(StatusCode::TOO_MANY_REQUESTS, "rate limited");
         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(r);
@@ -196,25 +196,61 @@ async fn ping(
         Suffix::Fail => (PingKind::Fail, None),
         Suffix::Exit(code) => (PingKind::from_exit_status(code), Some(code)),
     };
-    let now = app.clock.now_ms();
-    let mut p = new_ping(PingId::new(), kind, exit_status, now);
-    p.rid = rid;
-    p.method = method.as_str().to_string();
-    p.via = match target {
-        PingTarget::Token(_) => "token".into(),
-        PingTarget::Slug { .. } => "slug".into(),
+    let via = match target {
+        PingTarget::Token(_) => "token",
+        PingTarget::Slug { .. } => "slug",
     };
+    let mut p = ping_record(app, kind, exit_status, &method, via, peer, headers);
+    p.rid = rid;
+    p.body = String::from_utf8_lossy(kept).into_owned();
+    p.body_bytes = raw.len() as u64;
+    match commit(app, target, p).await? {
+        Some(_) => Ok(text(StatusCode::OK, "OK")),
+        None => Ok(text(StatusCode::NOT_FOUND, "not found")),
+    }
+}
+
+/// The per-monitor ping rate limit (`events.ingest_rate_per_second`, `events.ingest_burst`),
+/// shared by every ping URL family (`/ping`, PingPulse's `/hbk` and `/phk`). `Err` is the
+/// number of seconds to wait (at least 1).
+pub(super) fn check_rate(app: &App, monitor: &MonitorId) -> Result<(), u64> {
+    app.ping_limiter.check(app.live().events, monitor)
+}
+
+/// A ping record received now through `via` (`token`, `slug`, `hbk`, `phk`): the request's
+/// method, client address and `User-Agent` (cut to 256 characters); no body, no run id.
+pub(super) fn ping_record(
+    app: &App,
+    kind: PingKind,
+    exit_status: Option<u8>,
+    method: &Method,
+    via: &str,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+) -> crate::model::Ping {
+    let mut p = new_ping(PingId::new(), kind, exit_status, app.clock.now_ms());
+    p.method = method.as_str().to_string();
+    p.via = via.to_string();
     p.client_ip = peer.map(|ip| ip.to_string());
     p.user_agent = headers
         .get(header::USER_AGENT)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(USER_AGENT_CHARS_MAX).collect());
-    p.body = String::from_utf8_lossy(kept).into_owned();
-    p.body_bytes = raw.len() as u64;
+    p
+}
+
+/// Stores a ping (one durable write, `Store::record_ping`), counts it and re-arms the
+/// monitor's timer. `None`: no monitor answers to `target` (deleted meanwhile).
+pub(super) async fn commit(
+    app: &App,
+    target: PingTarget,
+    p: crate::model::Ping,
+) -> Result<Option<MonitorChange>, ApiError> {
+    let kind = p.kind;
     let Some(change) = app.store.record_ping(PingWrite { target, ping: p }).await? else {
-        return Ok(text(StatusCode::NOT_FOUND, "not found"));
+        return Ok(None);
     };
     app.metrics.observe_ping(kind.as_str());
     crate::scheduler::report_monitor_change(&app.metrics, &change);
     app.scheduler.arm_monitor(change.brand, change.monitor, change.deadline).await;
-    Ok(text(StatusCode::OK, "OK"))
+    Ok(Some(change))
 }

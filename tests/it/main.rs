@@ -17,6 +17,7 @@ mod inputs;
 mod monitors;
 mod observe;
 mod operator;
+mod pingpulse;
 mod python;
 mod readme;
 mod receiver;

@@ -455,6 +455,14 @@ impl Store {
         })
     }
 
+    /// The brand whose ping key has this SHA-256, if any (the PingPulse dialect's `key`).
+    pub fn brand_for_ping_key(&self, key_hash: &[u8; 32]) -> Result<Option<BrandId>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(PING_KEY_HASH).map_err(StoreError::from_db)?;
+            get_raw(&t, key_hash)?.map(|b| Ok(BrandId(codec::decode_id("ping_key_hash", &b)?))).transpose()
+        })
+    }
+
     /// Every brand's ping key (vault key rotation).
     pub fn all_ping_keys(&self) -> Result<Vec<PingKey>, StoreError> {
         self.read(|r| {
