@@ -245,6 +245,10 @@ pub async fn serve(
     crate::firstrun::warn_if_present(&cfg.data_dir.join(INITIAL_CREDENTIALS_FILE));
 
     ensure_signing_secrets(&store, &vault, clock.now_ms()).await?;
+    // The circuit-state gauge covers every domain from the start, not only those used since.
+    for (domain, state) in store.circuit_states()? {
+        metrics.set_circuit_state(domain, state);
+    }
 
     let (events_tx, events_rx) = tokio::sync::mpsc::channel(crate::scheduler::COMMAND_QUEUE_CAPACITY);
     let delivery = Engine::new(

@@ -22,6 +22,8 @@ const MAX_REQUESTS_PER_SECOND_MAX: i64 = 100_000;
 /// practice, and an hour and a day bound how long a domain may be held between probes.
 const FAILURE_THRESHOLD_MAX: i64 = 1_000;
 const OPEN_SECONDS_MAX: i64 = 86_400;
+/// The longest failure-rate window: a day.
+const RATE_WINDOW_SECONDS_MAX: i64 = 86_400;
 /// Longest host (a DNS name has at most 253 characters), with its optional `:port`.
 const HOST_CHARS_MAX: usize = 253;
 
@@ -59,6 +61,13 @@ pub struct AddDomain {
     pub failure_threshold: Option<Int<1, FAILURE_THRESHOLD_MAX>>,
     /// Seconds the circuit stays open before one probe attempt goes (default 30).
     pub open_seconds: Option<Int<1, OPEN_SECONDS_MAX>>,
+    /// Also open the circuit when at least this percentage of the attempts in the window
+    /// failed (1-100; 0 = off, the default).
+    pub failure_rate_percent: Option<Int<0, 100>>,
+    /// The failure-rate window, in seconds (default 60).
+    pub failure_rate_window_seconds: Option<Int<1, RATE_WINDOW_SECONDS_MAX>>,
+    /// Fewest attempts in the window before the failure rate is judged (default 10).
+    pub failure_rate_min_count: Option<Int<1, FAILURE_THRESHOLD_MAX>>,
 }
 
 /// `update_domain` (extension): absent fields keep their values.
@@ -95,6 +104,13 @@ pub struct UpdateDomain {
     pub failure_threshold: Option<Int<1, FAILURE_THRESHOLD_MAX>>,
     /// Seconds the circuit stays open before one probe attempt goes (default 30).
     pub open_seconds: Option<Int<1, OPEN_SECONDS_MAX>>,
+    /// Also open the circuit when at least this percentage of the attempts in the window
+    /// failed (1-100; 0 = off, the default).
+    pub failure_rate_percent: Option<Int<0, 100>>,
+    /// The failure-rate window, in seconds (default 60).
+    pub failure_rate_window_seconds: Option<Int<1, RATE_WINDOW_SECONDS_MAX>>,
+    /// Fewest attempts in the window before the failure rate is judged (default 10).
+    pub failure_rate_min_count: Option<Int<1, FAILURE_THRESHOLD_MAX>>,
 }
 
 /// The SDK's `get_domain_uuid`: a domain by name and protocol (default `https`).
@@ -205,24 +221,56 @@ fn apply_limits(l: Limits, d: &mut Domain) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The circuit-breaker fields of `add_domain` / `update_domain`; absent ones keep their
+/// values.
+struct BreakerIn {
+    enabled: Option<bool>,
+    threshold: Option<i64>,
+    open_seconds: Option<i64>,
+    rate_percent: Option<i64>,
+    rate_window_seconds: Option<i64>,
+    rate_min_count: Option<i64>,
+}
+
 /// Applies the circuit-breaker fields; absent ones keep their values.
-fn apply_breaker(enabled: Option<bool>, threshold: Option<i64>, open_seconds: Option<i64>, b: &mut BreakerSettings) {
-    if let Some(v) = enabled {
+fn apply_breaker(i: BreakerIn, b: &mut BreakerSettings) {
+    let set = |v: Option<i64>, field: &mut u32| {
+        if let Some(v) = v {
+            *field = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+    };
+    if let Some(v) = i.enabled {
         b.enabled = v;
     }
-    if let Some(v) = threshold {
-        b.failure_threshold = v as u32;
+    set(i.threshold, &mut b.failure_threshold);
+    set(i.open_seconds, &mut b.open_seconds);
+    set(i.rate_percent, &mut b.failure_rate_percent);
+    set(i.rate_window_seconds, &mut b.failure_rate_window_seconds);
+    set(i.rate_min_count, &mut b.failure_rate_min_count);
+}
+
+/// The settings' JSON fields (the names `add_domain` takes).
+fn breaker_fields(b: &BreakerSettings) -> Value {
+    json!({
+        "circuit_breaker_enabled": b.enabled,
+        "failure_threshold": b.failure_threshold,
+        "open_seconds": b.open_seconds,
+        "failure_rate_percent": b.failure_rate_percent,
+        "failure_rate_window_seconds": b.failure_rate_window_seconds,
+        "failure_rate_min_count": b.failure_rate_min_count,
+    })
+}
+
+/// `a` with `b`'s keys added.
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
     }
-    if let Some(v) = open_seconds {
-        b.open_seconds = v as u32;
-    }
+    a
 }
 
 fn domain_item(d: &Domain, tz: &str) -> Value {
-    json!({
-        "circuit_breaker_enabled": d.breaker.enabled,
-        "failure_threshold": d.breaker.failure_threshold,
-        "open_seconds": d.breaker.open_seconds,
+    let item = json!({
         "protocol_type": d.protocol.as_str(),
         "rate_limit_enabled": d.rate_limit_enabled,
         "concurrency_control_enabled": d.concurrency_control_enabled,
@@ -231,7 +279,8 @@ fn domain_item(d: &Domain, tz: &str) -> Value {
         "domain_uuid": d.id.to_string(),
         "domain_name": d.host,
         "inserted_at": format_in_zone(d.created_ms, tz),
-    })
+    });
+    merged(item, breaker_fields(&d.breaker))
 }
 
 /// A fresh signing secret for a new domain, sealed by the vault.
@@ -278,8 +327,15 @@ pub async fn add(cx: Cx, input: AddDomain) -> ApiResult {
         max_rps: input.max_requests_per_second.map(|v| v.get()),
     };
     apply_limits(limits, &mut d)?;
-    let threshold = input.failure_threshold.map(|v| v.get());
-    apply_breaker(input.circuit_breaker_enabled, threshold, input.open_seconds.map(|v| v.get()), &mut d.breaker);
+    let breaker = BreakerIn {
+        enabled: input.circuit_breaker_enabled,
+        threshold: input.failure_threshold.map(|v| v.get()),
+        open_seconds: input.open_seconds.map(|v| v.get()),
+        rate_percent: input.failure_rate_percent.map(|v| v.get()),
+        rate_window_seconds: input.failure_rate_window_seconds.map(|v| v.get()),
+        rate_min_count: input.failure_rate_min_count.map(|v| v.get()),
+    };
+    apply_breaker(breaker, &mut d.breaker);
     let d = cx.app.store.create_domain(d).await?;
     ok(json!({"success": true, "details": "Domain added successfully", "domain_uuid": d.id.to_string()}))
 }
@@ -318,8 +374,15 @@ pub async fn update(cx: Cx, input: UpdateDomain) -> ApiResult {
         max_rps: input.max_requests_per_second.map(|v| v.get()),
     };
     apply_limits(limits, &mut d)?;
-    let threshold = input.failure_threshold.map(|v| v.get());
-    apply_breaker(input.circuit_breaker_enabled, threshold, input.open_seconds.map(|v| v.get()), &mut d.breaker);
+    let breaker = BreakerIn {
+        enabled: input.circuit_breaker_enabled,
+        threshold: input.failure_threshold.map(|v| v.get()),
+        open_seconds: input.open_seconds.map(|v| v.get()),
+        rate_percent: input.failure_rate_percent.map(|v| v.get()),
+        rate_window_seconds: input.failure_rate_window_seconds.map(|v| v.get()),
+        rate_min_count: input.failure_rate_min_count.map(|v| v.get()),
+    };
+    apply_breaker(breaker, &mut d.breaker);
     d.updated_ms = cx.now;
     let id = d.id;
     let d = cx.app.store.update_domain(d).await?;
@@ -375,17 +438,15 @@ pub async fn rotate_signing_secret(cx: Cx, input: DomainRef) -> ApiResult {
 }
 
 /// The `data` of `get_domain_health` and `reset_domain_circuit`.
-fn health_item(d: &Domain, c: &DomainCircuit, queued: usize) -> Value {
+fn health_item(d: &Domain, c: &DomainCircuit, queued: usize, now: crate::time::Millis) -> Value {
     let (opened, next_probe, probe_in_flight) = match c.state {
         CircuitState::Closed => (None, None, false),
         CircuitState::Open { opened_ms, until_ms } => (Some(opened_ms), Some(until_ms), false),
         CircuitState::HalfOpen { opened_ms, probe_in_flight } => (Some(opened_ms), None, probe_in_flight),
     };
-    json!({
+    let (window_attempts, window_failures) = crate::delivery::breaker::window_counts(&c.window, &d.breaker, now);
+    let item = json!({
         "domain_uuid": d.id.to_string(),
-        "circuit_breaker_enabled": d.breaker.enabled,
-        "failure_threshold": d.breaker.failure_threshold,
-        "open_seconds": d.breaker.open_seconds,
         "state": c.state.name(),
         "consecutive_failures": c.consecutive_failures,
         "opened_at": opened.map(format_utc),
@@ -399,14 +460,20 @@ fn health_item(d: &Domain, c: &DomainCircuit, queued: usize) -> Value {
             "failures": c.failures,
             "since": format_utc(c.counters_since_ms),
         },
-    })
+        "window": {
+            "seconds": d.breaker.failure_rate_window_seconds,
+            "attempts": window_attempts,
+            "failures": window_failures,
+        },
+    });
+    merged(item, breaker_fields(&d.breaker))
 }
 
 /// `get_domain_health` (extension): the domain's circuit breaker and queue.
 pub async fn health(cx: Cx, input: DomainRef) -> ApiResult {
     let d = load(&cx, input.domain_uuid)?;
     let c = cx.app.delivery.circuit(&d)?.snapshot();
-    ok(json!({"success": true, "data": health_item(&d, &c, cx.app.delivery.queue_depth(d.id))}))
+    ok(json!({"success": true, "data": health_item(&d, &c, cx.app.delivery.queue_depth(d.id), cx.now)}))
 }
 
 /// `reset_domain_circuit` (extension): closes the circuit and zeroes its counters; the
@@ -418,7 +485,7 @@ pub async fn reset_circuit(cx: Cx, input: DomainRef) -> ApiResult {
         "success": true,
         "details": "Circuit closed",
         "domain_uuid": d.id.to_string(),
-        "data": health_item(&d, &c, cx.app.delivery.queue_depth(d.id)),
+        "data": health_item(&d, &c, cx.app.delivery.queue_depth(d.id), cx.now),
     }))
 }
 

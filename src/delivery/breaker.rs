@@ -2,9 +2,14 @@
 //! `now` and the domain's settings, and persists the transitions this returns.
 //!
 //! States (product.md §12; semantics after hookstream's breaker):
-//! - **closed**: attempts go through. `failure_threshold` failed attempts in a row open it.
-//!   (Only consecutive failures trip it; a failure-rate trip over a window is not part of
-//!   the breaker: the `failure_rate` alert rule watches that.)
+//! - **closed**: attempts go through. `failure_threshold` failed attempts in a row open it,
+//!   and so does a failure rate: with `failure_rate_percent` > 0, a failure that brings the
+//!   window's failed share to at least that percentage opens it, once the window holds at
+//!   least `failure_rate_min_count` attempts (fewer are not judged). The window is the last
+//!   `failure_rate_window_seconds`, kept in ten buckets of a tenth of it each
+//!   ([`RateWindow`]): an attempt leaves the window between 0.9 and 1 window after it ended.
+//!   The window starts empty whenever the circuit closes (a successful probe, a reset), so
+//!   the failures that opened it do not open it again.
 //! - **open** until `opened + open_seconds`: attempts wait in the domain's queue. They are
 //!   not sent, not failed and do not use up retries.
 //! - **half_open**: once `open_seconds` have passed, exactly one attempt — the probe — goes
@@ -23,7 +28,7 @@
 //! outcomes only move the counters. A disabled breaker never opens (and disabling an open
 //! one closes it); its counters still count.
 
-use crate::model::{BreakerSettings, CircuitState, DomainCircuit};
+use crate::model::{BreakerSettings, CircuitState, DomainCircuit, RATE_WINDOW_BUCKETS, RateWindow};
 use crate::time::Millis;
 
 use super::retry::Outcome;
@@ -84,6 +89,55 @@ fn open_ms(s: &BreakerSettings) -> i64 {
     i64::from(s.open_seconds.max(1)) * 1000
 }
 
+/// The width of one bucket of the settings' window, ms (at least 1).
+fn bucket_ms(s: &BreakerSettings) -> i64 {
+    (i64::from(s.failure_rate_window_seconds.max(1)) * 1000 / RATE_WINDOW_BUCKETS as i64).max(1)
+}
+
+/// Counts an attempt that ended at `now` in the window (emptied first when the window's
+/// width changed).
+pub fn window_add(w: &mut RateWindow, s: &BreakerSettings, now: Millis, failed: bool) {
+    let width = bucket_ms(s);
+    if w.bucket_ms != width {
+        *w = RateWindow { bucket_ms: width, ..RateWindow::default() };
+    }
+    let n = now.div_euclid(width);
+    let slot = &mut w.buckets[n.rem_euclid(RATE_WINDOW_BUCKETS as i64) as usize];
+    if slot.0 != n {
+        *slot = (n, 0, 0);
+    }
+    slot.1 = slot.1.saturating_add(1);
+    if failed {
+        slot.2 = slot.2.saturating_add(1);
+    }
+}
+
+/// The attempts and failures in the window at `now`: the buckets of the last
+/// [`RATE_WINDOW_BUCKETS`] bucket numbers up to `now`'s.
+pub fn window_counts(w: &RateWindow, s: &BreakerSettings, now: Millis) -> (u64, u64) {
+    if w.bucket_ms == 0 || w.bucket_ms != bucket_ms(s) {
+        return (0, 0);
+    }
+    let n = now.div_euclid(w.bucket_ms);
+    let oldest = n - (RATE_WINDOW_BUCKETS as i64 - 1);
+    w.buckets
+        .iter()
+        .filter(|b| b.1 > 0 && (oldest..=n).contains(&b.0))
+        .fold((0, 0), |(a, f), b| (a + u64::from(b.1), f + u64::from(b.2)))
+}
+
+/// Whether the window's failure rate at `now` opens the circuit: the rate trip is on, the
+/// window holds at least `failure_rate_min_count` attempts (at least 1), and failures are at
+/// least `failure_rate_percent` % of them.
+pub fn rate_tripped(w: &RateWindow, s: &BreakerSettings, now: Millis) -> bool {
+    if s.failure_rate_percent == 0 {
+        return false;
+    }
+    let (attempts, failures) = window_counts(w, s, now);
+    attempts >= u64::from(s.failure_rate_min_count.max(1))
+        && failures * 100 >= u64::from(s.failure_rate_percent.min(100)) * attempts
+}
+
 impl Breaker {
     pub fn new(now: Millis) -> Self {
         Breaker(DomainCircuit::new(now))
@@ -106,6 +160,9 @@ impl Breaker {
         self.0.state = to;
         if from == to.name() {
             return None;
+        }
+        if to == CircuitState::Closed {
+            self.0.window = RateWindow::default();
         }
         self.0.changed_ms = now;
         self.0.seq += 1;
@@ -161,6 +218,9 @@ impl Breaker {
                 self.0.consecutive_failures = self.0.consecutive_failures.saturating_add(1);
             }
         }
+        if self.0.state == CircuitState::Closed {
+            window_add(&mut self.0.window, s, now, v == Verdict::Failure);
+        }
         match (self.0.state, probe) {
             (CircuitState::HalfOpen { opened_ms, .. }, true) => match v {
                 Verdict::Success => self.go(CircuitState::Closed, now, "probe succeeded"),
@@ -172,11 +232,16 @@ impl Breaker {
                     Some(Transition { from: "half_open", to: "open", why: "probe failed" })
                 }
             },
-            (CircuitState::Closed, _)
-                if s.enabled && v == Verdict::Failure && self.0.consecutive_failures >= s.failure_threshold.max(1) =>
-            {
+            (CircuitState::Closed, _) if s.enabled && v == Verdict::Failure => {
+                let why = if self.0.consecutive_failures >= s.failure_threshold.max(1) {
+                    "consecutive failures"
+                } else if rate_tripped(&self.0.window, s, now) {
+                    "failure rate"
+                } else {
+                    return None;
+                };
                 let until_ms = now + open_ms(s);
-                self.go(CircuitState::Open { opened_ms: now, until_ms }, now, "consecutive failures")
+                self.go(CircuitState::Open { opened_ms: now, until_ms }, now, why)
             }
             _ => None,
         }
@@ -205,6 +270,7 @@ impl Breaker {
         self.0.failures = 0;
         self.0.counters_since_ms = now;
         self.0.changed_ms = now;
+        self.0.window = RateWindow::default();
         // A reset is always written, also when the circuit was closed (the counters changed).
         if t.is_none() {
             self.0.seq += 1;
@@ -219,7 +285,7 @@ mod tests {
     use crate::time::{Clock, ManualClock};
 
     fn on(threshold: u32, open_seconds: u32) -> BreakerSettings {
-        BreakerSettings { enabled: true, failure_threshold: threshold, open_seconds }
+        BreakerSettings { enabled: true, failure_threshold: threshold, open_seconds, ..BreakerSettings::default() }
     }
 
     const FAIL: Verdict = Verdict::Failure;
@@ -376,6 +442,111 @@ mod tests {
         assert_eq!(b.record(&s, 80_001, OK, stale), None);
         assert_eq!(b.state(), CircuitState::HalfOpen { opened_ms: 40_003, probe_in_flight: true });
         assert_eq!(b.record(&s, 80_002, OK, fresh).map(|t| t.to), Some("closed"));
+    }
+
+    /// Rate trip only: the consecutive-failure threshold is out of reach.
+    fn rate(percent: u32, window_seconds: u32, min_count: u32) -> BreakerSettings {
+        BreakerSettings {
+            enabled: true,
+            failure_threshold: 1_000,
+            open_seconds: 10,
+            failure_rate_percent: percent,
+            failure_rate_window_seconds: window_seconds,
+            failure_rate_min_count: min_count,
+        }
+    }
+
+    /// closed → open by the failure rate, judged only from `failure_rate_min_count` attempts.
+    #[test]
+    fn a_failure_rate_over_the_window_opens_it_from_the_minimum_count() {
+        let clock = ManualClock::new(5_000);
+        let s = rate(50, 10, 10);
+        let mut b = Breaker::new(clock.now_ms());
+        // 60 % failures, never more than two in a row: nine attempts are below the minimum.
+        for (i, v) in [FAIL, OK, FAIL, FAIL, OK, FAIL, OK, FAIL, OK].into_iter().enumerate() {
+            assert_eq!(b.record(&s, clock.now_ms(), v, None), None, "attempt {} is below min_count", i + 1);
+            clock.advance(500);
+        }
+        assert_eq!(window_counts(&b.0.window, &s, clock.now_ms()), (9, 5));
+        let t = b.record(&s, clock.now_ms(), FAIL, None).expect("the 10th attempt: 6 of 10 failed");
+        assert_eq!((t.from, t.to, t.why), ("closed", "open", "failure rate"));
+        let now = clock.now_ms();
+        assert_eq!(b.state(), CircuitState::Open { opened_ms: now, until_ms: now + 10_000 });
+        assert_eq!(b.0.consecutive_failures, 1);
+    }
+
+    #[test]
+    fn below_the_rate_or_outside_the_window_it_stays_closed() {
+        let s = rate(50, 10, 4);
+        let mut b = Breaker::new(0);
+        // 1 of 4, then 2 of 5 failed: under 50 %.
+        for v in [OK, OK, OK, FAIL, FAIL] {
+            assert_eq!(b.record(&s, 1_000, v, None), None);
+        }
+        // Failures at 0 s leave the window by 10 s: three fresh failures of three attempts
+        // are below the minimum of 4.
+        let mut b = Breaker::new(0);
+        for _ in 0..3 {
+            assert_eq!(b.record(&s, 0, FAIL, None), None, "below min_count");
+        }
+        assert_eq!(window_counts(&b.0.window, &s, 10_000), (0, 0), "the window moved on");
+        for _ in 0..3 {
+            assert_eq!(b.record(&s, 10_000, FAIL, None), None);
+        }
+        assert_eq!(b.state(), CircuitState::Closed);
+        assert_eq!(b.record(&s, 10_500, FAIL, None).map(|t| t.why), Some("failure rate"), "4 of 4 in the window");
+        // Rate trip off (0 %): never by rate.
+        let off = rate(0, 10, 1);
+        let mut b = Breaker::new(0);
+        for _ in 0..50 {
+            assert_eq!(b.record(&off, 0, FAIL, None), None);
+        }
+    }
+
+    /// half_open → open (the probe fails) and half_open → closed (it succeeds) after a rate
+    /// trip; closing empties the window, so the failures that opened it do not open it again.
+    #[test]
+    fn after_a_rate_trip_the_probe_decides_and_closing_starts_a_fresh_window() {
+        let clock = ManualClock::new(0);
+        let s = rate(60, 60, 5);
+        let mut b = Breaker::new(0);
+        for v in [FAIL, OK, FAIL, OK] {
+            b.record(&s, clock.now_ms(), v, None);
+        }
+        assert_eq!(b.record(&s, clock.now_ms(), FAIL, None).map(|t| t.why), Some("failure rate"));
+        clock.advance(10_000);
+        let token = probe(&mut b, &s, clock.now_ms());
+        let t = b.record(&s, clock.now_ms(), FAIL, token).expect("a failed probe");
+        assert_eq!((t.from, t.to), ("half_open", "open"));
+        assert_eq!(b.state(), CircuitState::Open { opened_ms: 0, until_ms: 20_000 });
+        clock.advance(10_000);
+        let token = probe(&mut b, &s, clock.now_ms());
+        let t = b.record(&s, clock.now_ms(), OK, token).expect("a good probe");
+        assert_eq!((t.from, t.to), ("half_open", "closed"));
+        assert_eq!(window_counts(&b.0.window, &s, clock.now_ms()), (0, 0));
+        for _ in 0..4 {
+            assert_eq!(b.record(&s, clock.now_ms(), FAIL, None), None, "a fresh window, below min_count");
+        }
+        assert_eq!((b.0.attempts, b.0.failures), (11, 8), "the counters keep counting");
+    }
+
+    #[test]
+    fn records_without_the_rate_fields_read_with_defaults() {
+        let old: BreakerSettings =
+            serde_json::from_str(r#"{"enabled":true,"failure_threshold":3,"open_seconds":7}"#).unwrap();
+        assert_eq!(
+            old,
+            BreakerSettings { enabled: true, failure_threshold: 3, open_seconds: 7, ..BreakerSettings::default() }
+        );
+        assert_eq!(
+            (old.failure_rate_percent, old.failure_rate_window_seconds, old.failure_rate_min_count),
+            (0, 60, 10)
+        );
+        let c: DomainCircuit = serde_json::from_str(
+            r#"{"state":{"state":"closed"},"consecutive_failures":0,"attempts":4,"successes":4,"failures":0,"counters_since_ms":1,"changed_ms":1,"seq":2}"#,
+        )
+        .unwrap();
+        assert_eq!((c.attempts, c.window), (4, RateWindow::default()));
     }
 
     /// Random interleavings of admissions, outcomes (in any order), clock steps and resets:

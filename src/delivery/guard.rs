@@ -528,7 +528,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn an_open_circuit_holds_the_queue_and_sends_one_probe() {
         let clock = Arc::new(TokioClock::new(0));
-        let settings = BreakerSettings { enabled: true, failure_threshold: 2, open_seconds: 5 };
+        let settings =
+            BreakerSettings { enabled: true, failure_threshold: 2, open_seconds: 5, ..BreakerSettings::default() };
         let (circuit, store, _dir) = circuit_on(settings, 0).await;
         let gate = Arc::new(Gate::new(clock.clone(), circuit.clone()));
         let limits = Limits { breaker: settings, ..no_limits() };
@@ -604,7 +605,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_probe_dropped_unsent_lets_the_next_attempt_probe() {
         let clock = Arc::new(TokioClock::new(0));
-        let settings = BreakerSettings { enabled: true, failure_threshold: 1, open_seconds: 1 };
+        let settings =
+            BreakerSettings { enabled: true, failure_threshold: 1, open_seconds: 1, ..BreakerSettings::default() };
         let (circuit, _store, _dir) = circuit_on(settings, 0).await;
         let gate = Arc::new(Gate::new(clock.clone(), circuit.clone()));
         let limits = Limits { breaker: settings, ..no_limits() };
@@ -620,7 +622,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn disabling_or_resetting_releases_a_held_queue() {
         let clock = Arc::new(TokioClock::new(0));
-        let settings = BreakerSettings { enabled: true, failure_threshold: 1, open_seconds: 3_600 };
+        let settings =
+            BreakerSettings { enabled: true, failure_threshold: 1, open_seconds: 3_600, ..BreakerSettings::default() };
         let (circuit, store, _dir) = circuit_on(settings, 0).await;
         let gate = Arc::new(Gate::new(clock.clone(), circuit.clone()));
         let limits = Limits { breaker: settings, ..no_limits() };

@@ -97,7 +97,9 @@ pub struct Domain {
 }
 
 /// A domain's circuit-breaker settings (product.md §12: `circuit_breaker_enabled`,
-/// `failure_threshold`, `open_seconds`).
+/// `failure_threshold`, `open_seconds`; the failure-rate trip's `failure_rate_percent`,
+/// `failure_rate_window_seconds`, `failure_rate_min_count`, names chosen here as §12 gives
+/// none). Fields missing from older records take their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BreakerSettings {
     pub enabled: bool,
@@ -105,11 +107,31 @@ pub struct BreakerSettings {
     pub failure_threshold: u32,
     /// How long the circuit stays open before one probe attempt goes through, in seconds.
     pub open_seconds: u32,
+    /// The share of failed attempts (1-100 %) over the window that opens the circuit; 0 = the
+    /// rate trip is off.
+    #[serde(default)]
+    pub failure_rate_percent: u32,
+    /// The failure-rate window, in seconds.
+    #[serde(default = "BreakerSettings::default_rate_window")]
+    pub failure_rate_window_seconds: u32,
+    /// Fewest attempts in the window before the rate is judged.
+    #[serde(default = "BreakerSettings::default_rate_min_count")]
+    pub failure_rate_min_count: u32,
 }
 
 impl BreakerSettings {
     pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
     pub const DEFAULT_OPEN_SECONDS: u32 = 30;
+    pub const DEFAULT_RATE_WINDOW_SECONDS: u32 = 60;
+    pub const DEFAULT_RATE_MIN_COUNT: u32 = 10;
+
+    fn default_rate_window() -> u32 {
+        Self::DEFAULT_RATE_WINDOW_SECONDS
+    }
+
+    fn default_rate_min_count() -> u32 {
+        Self::DEFAULT_RATE_MIN_COUNT
+    }
 }
 
 impl Default for BreakerSettings {
@@ -118,8 +140,25 @@ impl Default for BreakerSettings {
             enabled: false,
             failure_threshold: Self::DEFAULT_FAILURE_THRESHOLD,
             open_seconds: Self::DEFAULT_OPEN_SECONDS,
+            failure_rate_percent: 0,
+            failure_rate_window_seconds: Self::DEFAULT_RATE_WINDOW_SECONDS,
+            failure_rate_min_count: Self::DEFAULT_RATE_MIN_COUNT,
         }
     }
+}
+
+/// Buckets of a [`RateWindow`].
+pub const RATE_WINDOW_BUCKETS: usize = 10;
+
+/// The attempts and failures of the breaker's failure-rate window, in
+/// [`RATE_WINDOW_BUCKETS`] buckets of a tenth of the window each (`delivery::breaker` fills
+/// and reads it). Empty: `bucket_ms` 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RateWindow {
+    /// The width of one bucket, ms.
+    pub bucket_ms: i64,
+    /// Per bucket: its number (instant / `bucket_ms`), attempts, failures.
+    pub buckets: [(i64, u32, u32); RATE_WINDOW_BUCKETS],
 }
 
 /// Where a domain's circuit stands (`delivery::breaker` moves it).
@@ -162,6 +201,9 @@ pub struct DomainCircuit {
     pub changed_ms: Millis,
     /// Bumped at every transition; the store keeps the record with the highest.
     pub seq: u64,
+    /// The failure-rate window (absent in records written before it existed: empty).
+    #[serde(default)]
+    pub window: RateWindow,
 }
 
 impl DomainCircuit {
@@ -176,6 +218,7 @@ impl DomainCircuit {
             counters_since_ms: now,
             changed_ms: now,
             seq: 0,
+            window: RateWindow::default(),
         }
     }
 }

@@ -311,3 +311,113 @@ fn reset_and_disable_close_the_circuit_and_other_brands_get_404() {
     assert_error(&theirs.post("get_domain_health", json!({"domain_uuid": domain})), 404, "Domain not found");
     assert_error(&theirs.post("reset_domain_circuit", json!({"domain_uuid": domain})), 404, "Domain not found");
 }
+
+/// A receiver failing 60 % of requests (500, 200, 500, 200, 500, repeating: never three
+/// failures in a row) until it recovers, logging every answer with its `Idempotency-Key`.
+fn sixty_percent() -> Flaky {
+    let rx = Receiver::start();
+    let healthy = Arc::new(AtomicBool::new(false));
+    let answers = Arc::new(Mutex::new(Vec::new()));
+    let (h, a) = (healthy.clone(), answers.clone());
+    let mut n = 0usize;
+    rx.set_chooser(move |r| {
+        let status = if h.load(Ordering::SeqCst) || n % 5 == 1 || n % 5 == 3 { 200 } else { 500 };
+        n += 1;
+        a.lock().unwrap().push((r.header("idempotency-key").unwrap_or("").to_string(), status));
+        Script::status(status)
+    });
+    Flaky { rx, healthy, answers }
+}
+
+/// The failure-rate trip: a receiver failing 60 % of its requests (never `failure_threshold`
+/// in a row) opens a circuit set to 50 % over 60 s from 10 attempts; the work queued meanwhile
+/// is held (pending, not attempted); the counters and the open state survive a restart; after
+/// recovery the probe closes it and every execution is delivered exactly once.
+#[test]
+fn a_receiver_failing_sixty_percent_trips_the_rate_breaker_and_nothing_is_lost() {
+    let mut d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let flaky = sixty_percent();
+    let r = api.post(
+        "add_domain",
+        json!({"protocol_type": "http", "domain": flaky.rx.host(), "circuit_breaker_enabled": true,
+            "failure_threshold": 100, "open_seconds": 2, "failure_rate_percent": 50,
+            "failure_rate_window_seconds": 60, "failure_rate_min_count": 10}),
+    );
+    assert_ok(&r);
+    let domain = r.json["domain_uuid"].as_str().unwrap().to_string();
+    let h = health(&api, &domain);
+    assert_eq!(
+        (&h["failure_rate_percent"], &h["failure_rate_window_seconds"], &h["failure_rate_min_count"]),
+        (&json!(50), &json!(60), &json!(10)),
+        "{h:#}"
+    );
+    for (field, value) in [
+        ("failure_rate_percent", json!(101)),
+        ("failure_rate_percent", json!(-1)),
+        ("failure_rate_window_seconds", json!(0)),
+        ("failure_rate_window_seconds", json!(86_401)),
+        ("failure_rate_min_count", json!(0)),
+    ] {
+        assert_invalid(&api.post("update_domain", json!({"domain_uuid": domain, field: value})), field);
+    }
+    // Retries 5 s apart: no retry starts before the ten first attempts have ended.
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "rate", "method": "POST", "path": "/hook", "domain_uuid": domain,
+            "retry_delay": 5, "retry_backoff_mode": "linear", "max_retries": 30,
+            "request_timeout_in_milliseconds": 3000, "request_body_json": {}}),
+    );
+    assert_ok(&r);
+    let t = r.json["webhook_uuid"].as_str().unwrap().to_string();
+
+    // Ten executions: their first attempts fail 6 of 10, never 3 in a row; the tenth outcome
+    // is the first judged (min_count 10) and opens the circuit.
+    let mut ids: Vec<String> = (0..10).map(|i| execute(&api, &t, i)).collect();
+    let opened = wait_for("the rate breaker to open", WAIT, || {
+        let h = health(&api, &domain);
+        (h["state"] == "open").then_some(h)
+    });
+    let attempts = opened["window"]["attempts"].as_u64().unwrap_or(0);
+    let failures = opened["window"]["failures"].as_u64().unwrap_or(0);
+    assert!(attempts >= 10 && failures * 100 >= 50 * attempts, "opened by the rate: {opened:#}");
+    assert!(opened["consecutive_failures"].as_u64() < Some(3), "not by a streak: {opened:#}");
+    assert_eq!(opened["window"]["seconds"], 60);
+
+    // Work queued while open is held: pending, never attempted.
+    ids.extend((10..15).map(|i| execute(&api, &t, i)));
+    for id in &ids[10..] {
+        let e = details(&api, id);
+        assert_eq!((e["status"].as_str(), e["attempts"].as_array().map(Vec::len)), (Some("pending"), Some(0)), "{e:#}");
+    }
+    // Each failed attempt is recorded after the transition it caused was stored.
+    wait_for("the ten first attempts to be recorded", WAIT, || {
+        ids[..10].iter().all(|id| details(&api, id)["attempt_count"].as_u64() >= Some(1)).then_some(())
+    });
+
+    // A restart keeps the state and the counters stored with the transition, and the gauge
+    // has them from the start.
+    let counted = opened["counters"]["attempts"].as_u64().unwrap_or(0);
+    d.stop();
+    d.restart();
+    let api = d.client();
+    let text = api.plain_get("/metrics").text;
+    assert!(
+        text.contains("hookwheel_circuit_state{state=\"open\"} 1")
+            || text.contains("hookwheel_circuit_state{state=\"half_open\"} 1"),
+        "{text}"
+    );
+    let h = health(&api, &domain);
+    let state = h["state"].as_str().unwrap_or("");
+    assert!(state == "open" || state == "half_open", "{h:#}");
+    assert!(counted >= 10 && h["counters"]["attempts"].as_u64() >= Some(counted), "counters kept: {h:#}");
+    assert_eq!(h["opened_at"], opened["opened_at"], "{h:#}");
+
+    // Recovery: the probe succeeds, the circuit closes, everything is delivered once.
+    flaky.recover();
+    let executions = wait_all_succeeded(&api, &ids);
+    assert_delivered_once(&flaky, &executions);
+    let closed = health(&api, &domain);
+    assert_eq!(closed["state"], "closed", "{closed:#}");
+    assert_eq!(closed["counters"]["successes"], 15, "one success per execution, across the restart: {closed:#}");
+}

@@ -142,6 +142,23 @@ impl Store {
         })
     }
 
+    /// Every domain of every brand with its circuit's state as stored (`closed` when no
+    /// transition was ever written): the `hookwheel_circuit_state` gauge's starting point.
+    pub fn circuit_states(&self) -> Result<Vec<(DomainId, &'static str)>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(DOMAINS).map_err(StoreError::from_db)?;
+            let circuits = r.open_table(DOMAIN_CIRCUITS).map_err(StoreError::from_db)?;
+            let mut out = Vec::new();
+            super::scan_prefix(&t, &[], |k, v| {
+                let d: Domain = crate::store::codec::decode("domains", v)?;
+                let c: Option<DomainCircuit> = get(&circuits, "domain_circuits", k)?;
+                out.push((d.id, c.map_or("closed", |c| c.state.name())));
+                Ok(true)
+            })?;
+            Ok(out)
+        })
+    }
+
     /// Records a circuit-breaker transition (or a reset): written only when `c.seq` is newer
     /// than the stored record's, so transitions persisted out of order keep the latest.
     /// Returns whether it was written; `NotFound` when the domain is gone.
@@ -196,7 +213,12 @@ mod tests {
             max_concurrent_jobs: 0,
             max_requests_per_second: 0,
             signing: Vec::new(),
-            breaker: BreakerSettings { enabled: true, failure_threshold: 3, open_seconds: 2 },
+            breaker: BreakerSettings {
+                enabled: true,
+                failure_threshold: 3,
+                open_seconds: 2,
+                ..BreakerSettings::default()
+            },
             created_ms: 0,
             updated_ms: 0,
         };
@@ -211,6 +233,15 @@ mod tests {
         older.seq = 1;
         assert!(!store.record_circuit_transition(brand, d.id, older).await.unwrap(), "an older transition loses");
         assert_eq!(store.get_domain_circuit(brand, d.id).unwrap(), Some(open));
+        // The gauge's starting point: the stored state, `closed` for a domain never written.
+        let quiet = Domain { id: DomainId::new(), host: "b.example".into(), ..d.clone() };
+        store.create_domain(quiet.clone()).await.unwrap();
+        let mut states = store.circuit_states().unwrap();
+        states.sort();
+        let mut expected = vec![(d.id, "open"), (quiet.id, "closed")];
+        expected.sort();
+        assert_eq!(states, expected);
+        store.delete_domain(brand, quiet.id).await.unwrap();
         // Another brand's id names nothing.
         assert_eq!(store.get_domain_circuit(BrandId::new(), d.id).unwrap(), None);
         let r = store.record_circuit_transition(BrandId::new(), d.id, open).await;
