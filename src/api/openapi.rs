@@ -1011,7 +1011,7 @@ fn pingpulse_paths(paths: &mut Map<String, Value>) {
     let hook = segment("id", "The monitor's slug.");
     let action = json!({"name": "action", "in": "path", "required": true, "description": "`start` (a start ping with a new `run_id`) or `finish` (the success ping ending the run named by `run_id`, else the open run).", "schema": {"type": "string", "enum": ["start", "finish"]}});
     let run_id = json!({"name": "run_id", "in": "query", "required": false, "description": "The run to finish (or the id to give a started run).", "schema": {"type": "string", "minLength": 1, "maxLength": super::ping::RID_CHARS_MAX, "pattern": "^[!-~]+$"}});
-    let metadata = json!({"name": "metadata", "in": "query", "required": false, "description": "Free-form run data (JSON text or plain text), kept with the ping.", "schema": {"type": "string", "maxLength": 10240}});
+    let metadata = json!({"name": "metadata", "in": "query", "required": false, "description": "Free-form run data (JSON text or plain text), kept with the ping; longer metadata goes in a JSON body.", "schema": {"type": "string", "maxLength": super::pingpulse::METADATA_QUERY_CHARS_MAX}});
     let phk_ok = (
         "200",
         "`start`: `{\"status\": \"success\", \"process_hook_id\", \"run_id\", \"run_status\": \"running\", \"started_at\"}`; `finish`: `{\"status\": \"success\", \"process_hook_id\", \"run_id\", \"run_status\": \"completed\", \"duration_ms\", \"finished_at\"}`.",
@@ -1030,7 +1030,7 @@ fn pingpulse_paths(paths: &mut Map<String, Value>) {
         "required": ["context"],
         "properties": {
             "key": {"type": "string", "maxLength": 128, "description": "The brand's ping key (or `key` in the query)."},
-            "context": {"type": "string", "minLength": 1, "maxLength": super::pingpulse::CONTEXT_CHARS_MAX, "description": "What needs approval; its first line is the request's title."},
+            "context": {"type": "string", "minLength": 1, "maxLength": super::pingpulse::CONTEXT_CHARS_MAX, "pattern": "\\S", "description": "What needs approval (not blank); its first line is the request's title."},
             "timeout_seconds": {"type": "integer", "minimum": 1, "maximum": super::approvals::TIMEOUT_SECONDS_MAX, "default": super::approvals::TIMEOUT_SECONDS_DEFAULT, "description": "Seconds until the request decides itself by `timeout_action`."},
             "timeout_action": {"type": "string", "enum": ["deny", "approve"], "default": "deny", "description": "What the timeout decides (`deny` is `reject` in `get_approval_request`)."},
         },

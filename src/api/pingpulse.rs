@@ -39,6 +39,9 @@ use crate::workflow::approval::seconds_remaining;
 
 /// Longest `context` of `POST /api/approvals`, in characters.
 pub const CONTEXT_CHARS_MAX: usize = 10_000;
+/// Longest `metadata` in the query string, in characters (longer metadata goes in a JSON
+/// body, bounded by `api.body_bytes_max`).
+pub const METADATA_QUERY_CHARS_MAX: usize = 1_024;
 /// Longest path segment looked up (slugs are at most 100 characters; approval ids 36).
 const SEGMENT_CHARS_MAX: usize = 128;
 /// Longest ping key looked up (keys are 37 characters).
@@ -119,6 +122,12 @@ impl Params {
     async fn read(app: &App, query: Option<&str>, body: Body) -> Result<Params, Fail> {
         let mut m = Map::new();
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            if k == "metadata" && v.chars().count() > METADATA_QUERY_CHARS_MAX {
+                let why = format!(
+                    "at most {METADATA_QUERY_CHARS_MAX} characters in the query; send longer metadata in a JSON body"
+                );
+                return Err(ApiError::invalid("metadata", why).into());
+            }
             m.insert(k.into_owned(), Value::String(v.into_owned()));
         }
         let raw = super::dispatch::read_limited(body, app.live().api.body_bytes_max).await?;

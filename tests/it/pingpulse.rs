@@ -197,11 +197,15 @@ fn finish_pairs_with_the_named_run_only_and_errors_answer_as_the_reference_says(
     let r = bare_get(&api, &format!("/phk/nightly/finish?key={key}&run_id="));
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.json["error"].as_str().unwrap_or_default().contains("run_id"), "{}", r.text);
+    let r = bare_get(&api, &format!("/phk/nightly/start?key={key}&metadata={}", "m".repeat(1025)));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.json["error"].as_str().unwrap_or_default().contains("metadata"), "{}", r.text);
     let r = Api::send(api.bare(reqwest::Method::POST, &format!("/hbk/nightly?key={key}")).body("not json"));
     assert_eq!(r.status, 400, "{}", r.text);
     for (body, field) in [
         (json!({"key": key}), "context"),
         (json!({"key": key, "context": ""}), "context"),
+        (json!({"key": key, "context": " \n "}), "context"),
         (json!({"key": key, "context": "x", "timeout_seconds": 86_401}), "timeout_seconds"),
         (json!({"key": key, "context": "x", "timeout_seconds": 0}), "timeout_seconds"),
         (json!({"key": key, "context": "x", "timeout_action": "maybe"}), "timeout_action"),
