@@ -323,3 +323,34 @@ fn an_approval_that_times_out_takes_its_timeout_action() {
     let d1 = settled(&approved);
     assert_eq!((&d1["status"], &d1["result"], &d1["timed_out"]), (&json!("approved"), &json!(1), &json!(true)), "{d1}");
 }
+
+/// While the store cannot write, pulses, process pings and approval creates answer 503 with
+/// `Retry-After` (nothing half-written), and work again once it can.
+#[test]
+fn a_store_that_cannot_write_answers_503_and_recovers() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    let id = monitor(&api, "cron_backup");
+    d.failpoint("store::write", "return(eio)");
+    for r in [
+        bare_get(&api, &format!("/hbk/cron_backup?key={key}")),
+        bare_get(&api, &format!("/phk/cron_backup/start?key={key}")),
+        bare_post(&api, "/api/approvals", json!({"key": key, "context": "Deploy"})),
+    ] {
+        assert_eq!((r.status, &r.json["status"]), (503, &json!("error")), "{}", r.text);
+        assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
+    }
+    d.failpoint("store::write", "off");
+    wait_for("pulses to be stored again", WAIT, || {
+        let r = bare_get(&api, &format!("/hbk/cron_backup?key={key}"));
+        if r.status == 200 {
+            return Some(());
+        }
+        assert_eq!(r.status, 503, "{}", r.text);
+        std::thread::sleep(Duration::from_millis(200));
+        None
+    });
+    assert_eq!(pings(&api, &id).len(), 1, "only the pulse after recovery was stored");
+    assert!(api.all_pages("get_all_pending_approvals_paginated").is_empty());
+}
