@@ -251,7 +251,6 @@ pub async fn hbk(
 /// one the monitor's open run (whatever its id); it answers `{"status": "success",
 /// "process_hook_id", "run_id", "run_status": "completed", "duration_ms", "finished_at"}`,
 /// with `run_id` and `duration_ms` null when no open run matched (the ping still counts).
-#[allow(clippy::too_many_arguments)]
 pub async fn phk(
     State(app): State<Arc<App>>,
     Path((id, action)): Path<(String, String)>,
