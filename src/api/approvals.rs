@@ -74,6 +74,8 @@ fn target(cx: &Cx, t: Option<TargetIn>, field: &'static str) -> Result<Option<Ap
     let (found, what) = match kind {
         TargetKind::Webhook => (cx.app.store.get_template(cx.brand.id, TemplateId(id))?.is_some(), "Webhook"),
         TargetKind::Workflow => (cx.app.store.get_workflow(cx.brand.id, WorkflowId(id))?.is_some(), "Workflow"),
+        // `schedule_to` never parses to a channel.
+        TargetKind::Channel => (false, "Webhook"),
     };
     if !found {
         return Err(ApiError::NotFoundWith { what, key: field, id: id.to_string() });

@@ -1252,6 +1252,7 @@ fn target_names(cx: &Cx, s: &Schedule) -> Result<(Value, Value), ApiError> {
             Some(w) => (json!(w.name), json!(w.description)),
             None => (Value::Null, Value::Null),
         },
+        TargetKind::Channel => (Value::Null, Value::Null),
     })
 }
 
@@ -1330,6 +1331,7 @@ fn status_change(cx: &Cx, s: &mut Schedule, to: StatusTo, field: &'static str) -
                     .get_workflow(s.brand, WorkflowId(s.target_id))?
                     .is_none()
                     .then_some("the target workflow no longer exists"),
+                TargetKind::Channel => Some("a schedule cannot target a notification channel"),
             };
             if let Some(why) = gone {
                 return Err(StoreError::rejected(field, why));

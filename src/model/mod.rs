@@ -5,6 +5,7 @@
 //! so another brand's id behaves like an unknown one. These types derive serde only for the
 //! store's record codec (`store::codec`); the API has its own wire DTOs.
 
+mod alert;
 mod event;
 mod ids;
 mod monitor;
@@ -12,10 +13,12 @@ mod schedule;
 mod text;
 mod workflow;
 
+pub use alert::*;
 pub use event::*;
 pub use ids::{
-    BrandId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId, MonitorId, PingId, PlanId, RuleId,
-    ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
+    AlertId, AlertRuleId, BrandId, ChannelId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId,
+    MonitorId, PingId, PlanId, RuleId, ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId, TemplateId,
+    WorkflowId,
 };
 pub use monitor::*;
 pub use schedule::*;

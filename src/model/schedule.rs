@@ -15,6 +15,9 @@ use crate::time::Millis;
 pub enum TargetKind {
     Webhook,
     Workflow,
+    /// A notification channel's alert send (`target_id` is the channel's id); never a
+    /// schedule's or an API caller's target.
+    Channel,
 }
 
 impl TargetKind {
@@ -22,6 +25,7 @@ impl TargetKind {
         match self {
             TargetKind::Webhook => "webhook",
             TargetKind::Workflow => "workflow",
+            TargetKind::Channel => "channel",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -230,6 +234,8 @@ pub enum Trigger {
     Debounce,
     /// An inbound event matched a subscription (`Execution::event`).
     Event,
+    /// An alert rule sent to a notification channel (or `test_notification_channel`).
+    Alert,
 }
 
 /// One HTTP attempt of an execution.

@@ -22,6 +22,7 @@ pub use error::StoreError;
 pub use health::WriteHealth;
 #[cfg(all(test, feature = "failpoints"))]
 pub(crate) use inspect::Inspect;
+pub use ops::alerts::{OUTBOX_BATCH_MAX, OutboxPass, SIGNAL_WAKE, channel_execution};
 pub use ops::events::{DedupWrite, EVENTS_PAGE_SCAN_MAX, EventFilter, EventWrite, JobStep, Recorded, SEND_EVENT_SCOPE};
 pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
@@ -321,7 +322,11 @@ impl Store {
         if self.slot.read_only.is_some() {
             return Err(StoreError::Invalid("the store is open read-only".into()));
         }
-        self.writer.write(op).await
+        let r = self.writer.write(op).await;
+        if r.is_ok() {
+            ops::alerts::after_commit();
+        }
+        r
     }
 
     /// Runs `f` against a consistent snapshot.

@@ -99,6 +99,24 @@ pub const PING_KEYS: Bytes = TableDefinition::new("ping_keys");
 /// SHA-256 of a ping key (32) -> brand (16)
 pub const PING_KEY_HASH: Bytes = TableDefinition::new("ping_key_hash");
 
+/// brand (16) + channel id (16) -> NotificationChannel (URL sealed)
+pub const NOTIFICATION_CHANNELS: Bytes = TableDefinition::new("notification_channels");
+/// brand (16) + alert rule id (16) -> AlertRule
+pub const ALERT_RULES: Bytes = TableDefinition::new("alert_rules");
+/// brand (16) + channel id (16) + alert rule id (16) -> empty; which rules use a channel
+pub const ALERT_RULE_BY_CHANNEL: Bytes = TableDefinition::new("alert_rule_by_channel");
+/// brand (16) + alert id (16, v7) -> AlertRecord; the newest ALERTS_KEPT_MAX per brand
+pub const ALERTS: Bytes = TableDefinition::new("alerts");
+/// brand (16) -> alerts in the history (u64 LE)
+pub const ALERT_COUNTS: Bytes = TableDefinition::new("alert_counts");
+/// outbox id (16, v7) -> OutboxSignal; raised signals the alert worker has not applied yet
+pub const ALERT_OUTBOX: Bytes = TableDefinition::new("alert_outbox");
+/// brand (16) + alert rule id (16) + subject id (16) -> last alert sent (i64 LE ms)
+pub const ALERT_COOLDOWNS: Bytes = TableDefinition::new("alert_cooldowns");
+/// brand (16) + alert rule id (16) + plan id (16) -> empty; approval_waiting raised once per
+/// rule and plan
+pub const ALERT_APPROVAL_MARKS: Bytes = TableDefinition::new("alert_approval_marks");
+
 /// Every table, for creation on open and for backups.
 pub const ALL_TABLES: &[Bytes] = &[
     META,
@@ -140,6 +158,14 @@ pub const ALL_TABLES: &[Bytes] = &[
     ARMED_MONITORS,
     PING_KEYS,
     PING_KEY_HASH,
+    NOTIFICATION_CHANNELS,
+    ALERT_RULES,
+    ALERT_RULE_BY_CHANNEL,
+    ALERTS,
+    ALERT_COUNTS,
+    ALERT_OUTBOX,
+    ALERT_COOLDOWNS,
+    ALERT_APPROVAL_MARKS,
 ];
 
 /// Concatenates key parts.

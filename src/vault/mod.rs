@@ -13,7 +13,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::model::{BrandId, DomainId, MonitorId, Sealed, SecretId, SigningKey, SourceId};
+use crate::model::{BrandId, ChannelId, DomainId, MonitorId, Sealed, SecretId, SigningKey, SourceId};
 use crate::store::{OpenMode, SealedSecretRef, Store, StoreError};
 
 const CHECK_PLAINTEXT: &[u8] = b"hookwheel vault key check v1";
@@ -247,6 +247,18 @@ impl Vault {
         String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
     }
 
+    /// Seals a notification channel's URL (Slack and Discord URLs are credentials), binding
+    /// the channel id.
+    pub fn seal_channel_url(&self, channel: ChannelId, url: &str) -> Sealed {
+        self.key().seal(&channel_url_aad(channel), url.as_bytes())
+    }
+
+    /// Opens a notification channel's URL.
+    pub fn open_channel_url(&self, channel: ChannelId, sealed: &Sealed) -> Result<Zeroizing<String>, VaultError> {
+        let plain = self.key().open(&channel_url_aad(channel), sealed)?;
+        String::from_utf8(plain.to_vec()).map(Zeroizing::new).map_err(|_| VaultError::Decrypt)
+    }
+
     /// Re-encrypts every secret under a new master key.
     ///
     /// Crash-safe order: (1) write the new key to `<key file>.new` and fsync; (2) commit every
@@ -299,6 +311,20 @@ impl Vault {
             let plain = self.key().open(&aad, &k.sealed)?;
             k.sealed = new_key.seal(&aad, &plain);
         }
+        let channels = store.all_channels()?;
+        let mut resealed_channels = channels.clone();
+        for c in &mut resealed_channels {
+            if let crate::model::ChannelAddress::Url { sealed, .. } = &mut c.address {
+                let aad = channel_url_aad(c.id);
+                let plain = self.key().open(&aad, sealed)?;
+                *sealed = new_key.seal(&aad, &plain);
+            }
+            if let Some(sealed) = &mut c.signing {
+                let aad = signing_aad(DomainId(c.id.0), c.created_ms);
+                let plain = self.key().open(&aad, sealed)?;
+                *sealed = new_key.seal(&aad, &plain);
+            }
+        }
         let n = store
             .reseal_all(
                 crate::store::Resealed {
@@ -312,6 +338,8 @@ impl Vault {
                     expected_monitors: monitors,
                     ping_keys: resealed_ping_keys,
                     expected_ping_keys: ping_keys,
+                    channels: resealed_channels,
+                    expected_channels: channels,
                 },
                 new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
             )
@@ -328,6 +356,13 @@ impl Vault {
 fn token_aad(source: SourceId) -> Vec<u8> {
     let mut aad = b"ingest-token:".to_vec();
     aad.extend_from_slice(source.as_bytes());
+    aad
+}
+
+/// Associated data of a notification channel's URL.
+fn channel_url_aad(channel: ChannelId) -> Vec<u8> {
+    let mut aad = b"channel-url:".to_vec();
+    aad.extend_from_slice(channel.as_bytes());
     aad
 }
 

@@ -2,7 +2,7 @@
 //! Each domain's circuit-breaker record sits beside it and goes with it.
 
 use super::{any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove};
-use crate::model::{BrandId, Domain, DomainCircuit, DomainId, Page, Protocol};
+use crate::model::{BrandId, CircuitState, Domain, DomainCircuit, DomainId, Page, Protocol};
 use crate::store::codec::decode_id;
 use crate::store::tables::{DOMAIN_CIRCUITS, DOMAIN_NAMES, DOMAINS, TEMPLATE_BY_DOMAIN, key};
 use crate::store::{Store, StoreError};
@@ -175,15 +175,24 @@ impl Store {
         self.write(move |w| {
             let k = key(&[brand.as_bytes(), id.as_bytes()]);
             let domains = w.open_table(DOMAINS).map_err(StoreError::from_db)?;
-            if get_raw(&domains, &k)?.is_none() {
+            let Some(domain) = get::<Domain>(&domains, "domains", &k)? else {
                 return Err(StoreError::NotFound("Domain"));
-            }
+            };
+            drop(domains);
             let mut t = w.open_table(DOMAIN_CIRCUITS).map_err(StoreError::from_db)?;
             let stored: Option<DomainCircuit> = get(&t, "domain_circuits", &k)?;
             if stored.is_some_and(|s| s.seq >= c.seq) {
                 return Ok(false);
             }
             put(&mut t, &k, &c)?;
+            drop(t);
+            // closed → open raises `circuit_open` (a failed probe re-opening does not).
+            let was_closed = stored.is_none_or(|s| matches!(s.state, CircuitState::Closed));
+            if was_closed && matches!(c.state, CircuitState::Open { .. }) {
+                let host = format!("{}://{}", domain.protocol.as_str(), domain.host);
+                let signal = crate::monitor::alert::Signal::CircuitOpen { domain: id.0, host };
+                super::alerts::enqueue_signal(w, brand, signal, c.changed_ms)?;
+            }
             Ok(true)
         })
         .await

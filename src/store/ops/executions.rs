@@ -2,7 +2,7 @@
 //! indexed so that a restart resumes them.
 
 use super::{get, page_prefix, put, remove, scan_prefix};
-use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId};
+use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SPILLED, key};
 use crate::store::{Store, StoreError};
@@ -27,6 +27,23 @@ impl ExecutionFilter {
     }
 }
 
+/// Raises `execution_failed` for an execution that has just ended failed after its retries:
+/// a webhook delivery or a workflow run (a workflow step's failure shows as its run's). A
+/// channel send never raises it (no alert loops).
+pub(crate) fn raise_execution_failed(w: &redb::WriteTransaction, e: &Execution) -> Result<(), StoreError> {
+    if e.status != ExecutionStatus::Failed || e.step.is_some() || e.target_kind == TargetKind::Channel {
+        return Ok(());
+    }
+    let signal = crate::monitor::alert::Signal::ExecutionFailed {
+        execution: e.id.0,
+        schedule: e.schedule.map(|s| s.0),
+        target_kind: e.target_kind.as_str().to_string(),
+        target: e.target_id,
+        reason: e.reason.clone().unwrap_or_default(),
+    };
+    super::alerts::enqueue_signal(w, e.brand, signal, e.finished_ms.unwrap_or(e.created_ms))
+}
+
 impl Store {
     /// Records a new execution (manual runs; fires go through `record_fires`).
     pub async fn create_execution(&self, e: Execution) -> Result<Execution, StoreError> {
@@ -43,16 +60,20 @@ impl Store {
         self.write(move |w| {
             let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
-            match get::<Execution>(&t, "executions", &k)? {
+            let stored = match get::<Execution>(&t, "executions", &k)? {
                 None => return Err(StoreError::NotFound("Execution")),
                 Some(stored)
                     if stored.status == ExecutionStatus::Cancelled && e.status != ExecutionStatus::Cancelled =>
                 {
                     return Ok(false);
                 }
-                Some(_) => {}
-            }
+                Some(stored) => stored,
+            };
             put(&mut t, &k, &e)?;
+            drop(t);
+            if stored.status != ExecutionStatus::Failed {
+                raise_execution_failed(w, &e)?;
+            }
             if e.status.is_finished() {
                 let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
                 remove(&mut pending, e.id.as_bytes())?;

@@ -1,5 +1,6 @@
 //! Domain-level operations, one file per kind of object, plus the table helpers they share.
 
+pub mod alerts;
 pub mod brands;
 pub mod domains;
 pub mod events;

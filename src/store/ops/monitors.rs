@@ -17,6 +17,7 @@ use crate::model::{
     BrandId, FLIPS_KEPT_MAX, Flip, FlipCause, Monitor, MonitorId, MonitorState, PINGS_KEPT_MAX, Page, Ping, PingId,
     PingKey,
 };
+use crate::monitor::alert;
 use crate::monitor::heartbeat::{self, PingKind, Status, Transition};
 use crate::store::codec;
 use crate::store::tables::{
@@ -106,6 +107,7 @@ fn apply(
     w: &redb::WriteTransaction,
     brand: BrandId,
     id: MonitorId,
+    name: &str,
     st: &mut MonitorState,
     t: &Transition,
     cause: FlipCause,
@@ -113,6 +115,14 @@ fn apply(
 ) -> Result<Option<Millis>, StoreError> {
     let k = mkey(brand, id);
     st.state = t.state.clone();
+    if let Some(signal) = t.signal {
+        let (monitor, name) = (id.0, name.to_string());
+        let s = match signal {
+            heartbeat::Signal::MonitorDown => alert::Signal::MonitorDown { monitor, name },
+            heartbeat::Signal::MonitorUp => alert::Signal::MonitorUp { monitor, name },
+        };
+        super::alerts::enqueue_signal(w, brand, s, now)?;
+    }
     if t.changed() {
         let mut flips = w.open_table(MONITOR_FLIPS).map_err(StoreError::from_db)?;
         let flip = Flip {
@@ -275,7 +285,7 @@ impl Store {
             put(&mut t, &k, &m)?;
             drop(t);
             let tr = heartbeat::reschedule(&m.spec, &st.state, now);
-            let deadline = apply(w, brand, id, &mut st, &tr, FlipCause::Update, now)?;
+            let deadline = apply(w, brand, id, &m.name, &mut st, &tr, FlipCause::Update, now)?;
             Ok((m, st, deadline))
         })
         .await
@@ -297,7 +307,7 @@ impl Store {
             } else {
                 (heartbeat::resume(&m.spec, &st.state, now), FlipCause::Resume)
             };
-            let deadline = apply(w, brand, id, &mut st, &tr, cause, now)?;
+            let deadline = apply(w, brand, id, &m.name, &mut st, &tr, cause, now)?;
             Ok((m, st, MonitorChange { brand, monitor: id, transition: tr, deadline }))
         })
         .await
@@ -362,7 +372,7 @@ impl Store {
                 st.pings_kept -= 1;
             }
             drop(pings);
-            let deadline = apply(w, brand, id, &mut st, &tr, FlipCause::Ping, now)?;
+            let deadline = apply(w, brand, id, &m.name, &mut st, &tr, FlipCause::Ping, now)?;
             Ok(Some(MonitorChange { brand, monitor: id, transition: tr, deadline }))
         })
         .await
@@ -383,7 +393,7 @@ impl Store {
                 let Some((m, mut st)) = load(w, &k)? else { continue };
                 let tr = heartbeat::on_deadline(&m.spec, &st.state, now);
                 let deadline = if tr.changed() {
-                    apply(w, brand, id, &mut st, &tr, FlipCause::Deadline, now)?
+                    apply(w, brand, id, &m.name, &mut st, &tr, FlipCause::Deadline, now)?
                 } else {
                     tr.state.next_deadline()
                 };

@@ -2,9 +2,11 @@
 //! key-check record.
 
 use super::{all_prefix, get, get_raw, page_prefix, put, put_raw, remove};
-use crate::model::{BrandId, Domain, Monitor, Page, PingKey, Sealed, Secret, SecretId, Source};
+use crate::model::{BrandId, Domain, Monitor, NotificationChannel, Page, PingKey, Sealed, Secret, SecretId, Source};
 use crate::store::codec::{self, decode_id};
-use crate::store::tables::{DOMAINS, META, META_VAULT_CHECK, MONITORS, PING_KEYS, SECRET_NAMES, SECRETS, SOURCES, key};
+use crate::store::tables::{
+    DOMAINS, META, META_VAULT_CHECK, MONITORS, NOTIFICATION_CHANNELS, PING_KEYS, SECRET_NAMES, SECRETS, SOURCES, key,
+};
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
 
@@ -32,6 +34,9 @@ pub struct Resealed {
     /// Ping keys resealed.
     pub ping_keys: Vec<PingKey>,
     pub expected_ping_keys: Vec<PingKey>,
+    /// Notification channels with their URLs and signing secrets resealed.
+    pub channels: Vec<NotificationChannel>,
+    pub expected_channels: Vec<NotificationChannel>,
 }
 
 fn name_key(brand: BrandId, name: &str) -> Vec<u8> {
@@ -155,6 +160,8 @@ impl Store {
                 expected_monitors,
                 ping_keys,
                 expected_ping_keys,
+                channels,
+                expected_channels,
             } = r;
             let mut t = w.open_table(SECRETS).map_err(StoreError::from_db)?;
             let current: Vec<Secret> = all_prefix(&t, "secrets", &[])?;
@@ -166,11 +173,14 @@ impl Store {
             let current_monitors: Vec<Monitor> = all_prefix(&mt, "monitors", &[])?;
             let mut kt = w.open_table(PING_KEYS).map_err(StoreError::from_db)?;
             let current_ping_keys: Vec<PingKey> = all_prefix(&kt, "ping_keys", &[])?;
+            let mut ct = w.open_table(NOTIFICATION_CHANNELS).map_err(StoreError::from_db)?;
+            let current_channels: Vec<NotificationChannel> = all_prefix(&ct, "notification_channels", &[])?;
             if current != expected
                 || current_domains != expected_domains
                 || current_sources != expected_sources
                 || current_monitors != expected_monitors
                 || current_ping_keys != expected_ping_keys
+                || current_channels != expected_channels
             {
                 return Err(StoreError::State("secrets changed during key rotation; run it again".into()));
             }
@@ -185,6 +195,9 @@ impl Store {
             }
             for k in &ping_keys {
                 put(&mut kt, k.brand.as_bytes(), k)?;
+            }
+            for c in &channels {
+                put(&mut ct, &key(&[c.brand.as_bytes(), c.id.as_bytes()]), c)?;
             }
             for r in &resealed {
                 let k = key(&[r.brand.as_bytes(), r.id.as_bytes()]);

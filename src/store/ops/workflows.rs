@@ -2,10 +2,11 @@
 
 use super::{all_prefix, any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove, scan_prefix};
 use crate::model::{
-    ApprovalPlan, BrandId, DomainId, Execution, ExecutionId, Page, PlanId, PlanStatus, Run, Workflow, WorkflowId,
+    ApprovalPlan, BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, PlanId, PlanStatus, Run, Workflow,
+    WorkflowId,
 };
 use crate::store::codec;
-use crate::store::tables::{DOMAINS, PLANS, RUNS, WORKFLOW_BY_DOMAIN, WORKFLOWS, key};
+use crate::store::tables::{DOMAINS, EXECUTIONS, PLANS, RUNS, WORKFLOW_BY_DOMAIN, WORKFLOWS, key};
 use crate::store::{Store, StoreError};
 
 fn wkey(brand: BrandId, id: WorkflowId) -> Vec<u8> {
@@ -134,6 +135,16 @@ impl Store {
                 put(&mut plans, &key(&[p.brand.as_bytes(), p.id.as_bytes()]), p)?;
             }
             drop(plans);
+            {
+                let t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+                for e in rw.executions.iter().filter(|e| e.status == ExecutionStatus::Failed) {
+                    let before: Option<Execution> =
+                        get(&t, "executions", &key(&[e.brand.as_bytes(), e.id.as_bytes()]))?;
+                    if before.is_none_or(|b| b.status != ExecutionStatus::Failed) {
+                        super::executions::raise_execution_failed(w, e)?;
+                    }
+                }
+            }
             super::schedules::upsert_executions(w, &rw.executions)
         })
         .await
