@@ -264,6 +264,9 @@ pub async fn serve(
     let (scheduler, scheduler_task) =
         crate::scheduler::start(store.clone(), clock.clone(), delivery.clone(), metrics.clone(), events_rx).await?;
     scheduler.set_step_visits_max(cfg.workflows.step_visits_per_run_max).await;
+    delivery.set_smtp(cfg.smtp.clone());
+    let alerts_task =
+        crate::scheduler::alerts::spawn(store.clone(), clock.clone(), metrics.clone(), Arc::new(delivery.clone()));
     let live =
         admin::views::Live { metrics: metrics.clone(), started_ms, engine: Arc::new(EngineLoad(delivery.clone())) };
     let summary = cfg.log_summary_interval.map(|every| tokio::spawn(summary(metrics.clone(), every)));
@@ -320,6 +323,7 @@ pub async fn serve(
     notify(&[sd_notify::NotifyState::Stopping]);
     app.set_ready(false);
     server.shutdown(cfg.shutdown_grace).await;
+    alerts_task.abort();
     scheduler.shutdown().await;
     let _ = scheduler_task.await;
     admin_task.abort();

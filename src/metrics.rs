@@ -96,7 +96,15 @@ struct Inner {
     pings: Mutex<BTreeMap<&'static str, u64>>,
     /// signal (`monitor_down`, `monitor_up`) -> raised
     monitor_signals: Mutex<BTreeMap<&'static str, u64>>,
+    /// (rule type, outcome `sent`/`suppressed`/`failed`) -> alerts
+    alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Ended executions not yet taken by the alert worker (the window rules' feed; bounded).
+    alert_feed: Mutex<Vec<crate::monitor::alert::Outcome>>,
 }
+
+/// Most ended executions waiting for the alert worker; beyond, the newest are dropped (the
+/// worker takes them every second).
+const ALERT_FEED_MAX: usize = 100_000;
 
 /// A handle to the registry; cheap to clone.
 #[derive(Clone, Default)]
@@ -228,6 +236,26 @@ impl Metrics {
     /// A ping recorded, by kind.
     pub fn observe_ping(&self, kind: &'static str) {
         *lock(&self.0.pings).entry(kind).or_default() += 1;
+    }
+
+    /// An alert of a rule type: `sent`, `suppressed` (cooldown) or `failed` (its channel send
+    /// ended failed).
+    pub fn observe_alert(&self, rule_type: &str, outcome: &'static str) {
+        *lock(&self.0.alerts).entry((rule_type.to_string(), outcome)).or_default() += 1;
+    }
+
+    /// An execution ended: fed to the alert worker's window rules (`failure_rate`,
+    /// `lateness`).
+    pub fn feed_alert_outcome(&self, o: crate::monitor::alert::Outcome) {
+        let mut feed = lock(&self.0.alert_feed);
+        if feed.len() < ALERT_FEED_MAX {
+            feed.push(o);
+        }
+    }
+
+    /// Takes the ended executions fed since the last call.
+    pub fn take_alert_outcomes(&self) -> Vec<crate::monitor::alert::Outcome> {
+        std::mem::take(&mut *lock(&self.0.alert_feed))
     }
 
     /// A monitor signal raised (`monitor_down`, `monitor_up`).
@@ -365,6 +393,10 @@ impl Metrics {
         out.push_str("# HELP hookwheel_monitor_signals_total Monitor signals raised (monitor_down, monitor_up).\n# TYPE hookwheel_monitor_signals_total counter\n");
         for (signal, n) in lock(&self.0.monitor_signals).iter() {
             let _ = writeln!(out, "hookwheel_monitor_signals_total{{signal=\"{signal}\"}} {n}");
+        }
+        out.push_str("# HELP hookwheel_alerts_total Alerts by rule type and outcome (sent, suppressed by the cooldown, failed: the channel send failed).\n# TYPE hookwheel_alerts_total counter\n");
+        for ((rule_type, outcome), n) in lock(&self.0.alerts).iter() {
+            let _ = writeln!(out, "hookwheel_alerts_total{{rule_type=\"{rule_type}\",outcome=\"{outcome}\"}} {n}");
         }
         let (running, waiting) = *lock(&self.0.compute);
         out.push_str("# HELP hookwheel_compute_tasks CPU-bound API tasks (previews, schedule checks) by state.\n# TYPE hookwheel_compute_tasks gauge\n");

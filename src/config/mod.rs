@@ -107,6 +107,33 @@ pub struct Config {
     pub retention_days: u32,
     pub workflows: WorkflowLimits,
     pub events: EventLimits,
+    /// `[smtp]`: where `email` channels send; `None` when `smtp.host` is empty.
+    pub smtp: Option<SmtpConfig>,
+}
+
+/// How an SMTP connection is secured (`smtp.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (a relay on the same machine).
+    None,
+    /// Upgrade with STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+/// `[smtp]`: the server email channels send through. The password is never in the file:
+/// `password_file` names a file read at each send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The sender address (`From`).
+    pub from: String,
+    pub timeout: Duration,
 }
 
 /// `[events]`: ingest limits and event retention.
@@ -487,6 +514,32 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         step_visits_per_run_max: r.int("workflows.step_visits_per_run_max", 1, 1_000_000) as u32,
     };
 
+    let smtp = r.opt_str("smtp.host").map(|host| {
+        let tls = match r.one_of("smtp.tls", &["none", "starttls", "tls"]).as_str() {
+            "none" => SmtpTls::None,
+            "tls" => SmtpTls::Tls,
+            _ => SmtpTls::StartTls,
+        };
+        let username = r.opt_str("smtp.username");
+        let password_file = r.opt_str("smtp.password_file").map(PathBuf::from);
+        if username.is_some() != password_file.is_some() {
+            r.err("smtp.password_file", "smtp.username and smtp.password_file go together");
+        }
+        let from = r.str("smtp.from");
+        if !from.contains('@') || from.chars().any(char::is_control) {
+            r.err("smtp.from", "expected an address like \"alerts@example.com\"");
+        }
+        SmtpConfig {
+            host,
+            port: r.int("smtp.port", 1, 65_535) as u16,
+            tls,
+            username,
+            password_file,
+            from,
+            timeout: Duration::from_secs(r.int("smtp.timeout_seconds", 1, 600) as u64),
+        }
+    });
+
     Config {
         listen,
         data_dir,
@@ -510,6 +563,7 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         retention_days,
         workflows,
         events,
+        smtp,
     }
 }
 
@@ -622,6 +676,21 @@ mod tests {
         let c = Config::from_toml("[server]\nlisten = [\"127.0.0.1:9\"]\n", &o).unwrap();
         assert_eq!(c.listen, vec!["127.0.0.1:0".parse::<SocketAddr>().unwrap()]);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn smtp_is_off_without_a_host_and_checked_with_one() {
+        assert_eq!(check("").unwrap().smtp, None);
+        let c = check("[smtp]\nhost = \"127.0.0.1\"\nport = 2525\ntls = \"none\"\n").unwrap();
+        let smtp = c.smtp.unwrap();
+        assert_eq!((smtp.port, smtp.tls, smtp.username), (2525, SmtpTls::None, None));
+        let errs = check("[smtp]\nhost = \"m\"\ntls = \"ssl\"\nusername = \"u\"\nfrom = \"x\"\n").unwrap_err();
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs.iter().any(|e| e.starts_with("smtp.tls: must be one of none, starttls, tls")));
+        assert!(errs.iter().any(|e| e.starts_with("smtp.password_file: smtp.username and")));
+        assert!(errs.iter().any(|e| e.starts_with("smtp.from: expected an address")));
+        // No inline password key exists.
+        assert!(check("[smtp]\npassword = \"x\"\n").unwrap_err()[0].starts_with("smtp.password: unknown key"));
     }
 
     #[test]

@@ -24,6 +24,7 @@
 //! breaker before its concurrency slot is given back.
 
 pub mod breaker;
+pub mod channel;
 pub mod client;
 pub mod egress;
 pub mod guard;
@@ -129,6 +130,8 @@ pub struct Engine {
     events: mpsc::Sender<DeliveryEvent>,
     /// Dispatched executions whose task has not ended ([`Dispatch::load`]).
     live: std::sync::atomic::AtomicUsize,
+    /// Config `[smtp]`: where `email` channel sends go (`None`: they fail with a reason).
+    smtp: RwLock<Option<crate::config::SmtpConfig>>,
 }
 
 impl Engine {
@@ -172,7 +175,17 @@ impl Engine {
             metrics,
             events,
             live: std::sync::atomic::AtomicUsize::new(0),
+            smtp: RwLock::new(None),
         })
+    }
+
+    /// Sets the SMTP server `email` channels send through (config `[smtp]`).
+    pub fn set_smtp(&self, smtp: Option<crate::config::SmtpConfig>) {
+        *self.smtp.write().unwrap_or_else(|e| e.into_inner()) = smtp;
+    }
+
+    fn smtp(&self) -> Option<crate::config::SmtpConfig> {
+        self.smtp.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Applies reloaded limits and egress policy (`max_in_flight` needs a restart).
@@ -266,6 +279,9 @@ const STORE_RETRY_MAX_MS: u64 = 5000;
 struct Target {
     template: WebhookTemplate,
     domain: Domain,
+    /// A notification channel's send: the template and domain are its carrier
+    /// ([`channel::carrier`]).
+    channel: Option<crate::model::NotificationChannel>,
 }
 
 /// Why a target could not be resolved.
@@ -323,19 +339,30 @@ impl Engine {
     async fn run_attempt(self: Arc<Self>, exec: Execution, refill: bool) {
         let Some(p) = self.prepare(exec).await else { return };
         let limits = self.limits();
-        let Some((p, pass)) = self.clone().admit(p, refill, limits).await else { return };
+        // A channel send passes no domain guard and no circuit breaker.
+        let (p, pass) = if p.target.channel.is_some() {
+            (p, None)
+        } else {
+            let Some((p, pass)) = self.clone().admit(p, refill, limits).await else { return };
+            (p, Some(pass))
+        };
         let Ok(global) = self.global.clone().acquire_owned().await else {
             return;
         };
-        if pass.is_probe() {
+        if pass.as_ref().is_some_and(|p| p.is_probe()) {
             tracing::debug!("this attempt is the circuit breaker's probe");
         }
-        let result = self.attempt(&p, limits.max_response_bytes).await;
-        // Nothing was sent when the outcome is final without an HTTP status (egress refused,
-        // an invalid header value): the breaker does not count it.
-        let (status, outcome) = (result.attempt.status_code, &result.outcome);
-        let sent = !(status.is_none() && *outcome == Outcome::Permanent);
-        pass.finish(breaker::verdict(status, outcome, sent), self.clock.now_ms()).await;
+        let result = match &p.target.channel {
+            Some(c) if c.kind == crate::model::ChannelKind::Email => self.attempt_email(&p, c).await,
+            _ => self.attempt(&p, limits.max_response_bytes).await,
+        };
+        if let Some(pass) = pass {
+            // Nothing was sent when the outcome is final without an HTTP status (egress
+            // refused, an invalid header value): the breaker does not count it.
+            let (status, outcome) = (result.attempt.status_code, &result.outcome);
+            let sent = !(status.is_none() && *outcome == Outcome::Permanent);
+            pass.finish(breaker::verdict(status, outcome, sent), self.clock.now_ms()).await;
+        }
         drop(global);
         self.record(p, result, limits).await;
     }
@@ -380,6 +407,15 @@ impl Engine {
                         tracing::Span::current().record("domain", tracing::field::display(target.domain.id));
                         domain_known = true;
                     }
+                    if let Some(c) = &target.channel {
+                        match self.render_channel(c, &exec) {
+                            Ok(req) => return Some(Prepared { exec, target, req }),
+                            Err(why) => {
+                                self.fail(exec, why).await;
+                                return None;
+                            }
+                        }
+                    }
                     let r = request::render(
                         &self.store,
                         &self.vault,
@@ -419,6 +455,14 @@ impl Engine {
     /// The template (or workflow step) and domain an execution goes to.
     fn target(&self, exec: &Execution) -> Result<Target, Unresolvable> {
         let brand = exec.brand;
+        if exec.target_kind == TargetKind::Channel {
+            let c = self
+                .store
+                .get_channel(brand, crate::model::ChannelId(exec.target_id))?
+                .ok_or(Unresolvable::Gone("notification channel not found (deleted?)"))?;
+            let (template, domain) = channel::carrier(&c);
+            return Ok(Target { template, domain, channel: Some(c) });
+        }
         let template = match exec.step {
             Some(sr) => {
                 let wf = self
@@ -441,7 +485,72 @@ impl Engine {
             .store
             .get_domain(brand, template.domain)?
             .ok_or(Unresolvable::Gone("the target's domain was not found"))?;
-        Ok(Target { template, domain })
+        Ok(Target { template, domain, channel: None })
+    }
+
+    /// The request (or, for email, the record) of a channel send; the error fails it.
+    fn render_channel(
+        &self,
+        c: &crate::model::NotificationChannel,
+        exec: &Execution,
+    ) -> Result<request::Rendered, String> {
+        match &c.address {
+            crate::model::ChannelAddress::Url { sealed, .. } => {
+                let url = self
+                    .vault
+                    .open_channel_url(c.id, sealed)
+                    .map_err(|_| "the channel URL cannot be opened with the vault's key".to_string())?;
+                channel::render_http(c, &url, &exec.context)
+            }
+            crate::model::ChannelAddress::Email { to } => {
+                let host = self.smtp().map(|s| s.host).unwrap_or_else(|| "smtp.invalid".into());
+                channel::render_email(to, &exec.context, &host)
+            }
+        }
+    }
+
+    /// Sends an email channel's alert through `[smtp]` and classifies the outcome like an
+    /// HTTP attempt (a connection failure or a 4xx answer is retried; a 5xx answer or a
+    /// missing `[smtp]` is final).
+    async fn attempt_email(&self, p: &Prepared, c: &crate::model::NotificationChannel) -> AttemptResult {
+        let started = self.clock.now_ms();
+        let n = p.exec.attempts.len() as u32 + 1;
+        let watch = Stopwatch::start();
+        let to = match &c.address {
+            crate::model::ChannelAddress::Email { to } => to.clone(),
+            crate::model::ChannelAddress::Url { .. } => Vec::new(),
+        };
+        let sent = match self.smtp() {
+            None => Err(channel::MailError {
+                retry: false,
+                why: "no SMTP server is configured ([smtp] host is empty)".into(),
+            }),
+            Some(smtp) => {
+                let subject = p.req.masked["headers"]["subject"].as_str().unwrap_or("[hookwheel] alert").to_string();
+                let text = String::from_utf8_lossy(p.req.body.as_deref().unwrap_or_default()).into_owned();
+                channel::send_email(&smtp, &to, &subject, text, &p.exec.idempotency_key).await
+            }
+        };
+        let latency_ms = (watch.elapsed_secs() * 1000.0) as i64;
+        let (error, outcome) = match sent {
+            Ok(()) => (None, Outcome::Success),
+            Err(e) if e.retry => (Some(e.why), Outcome::Retryable { retry_after_ms: None }),
+            Err(e) => (Some(e.why), Outcome::Permanent),
+        };
+        AttemptResult {
+            attempt: Attempt {
+                n,
+                started_ms: started,
+                latency_ms,
+                status_code: None,
+                error,
+                request: p.req.masked.clone(),
+                response_excerpt: None,
+                response_json: None,
+            },
+            outcome,
+            classified_ms: self.clock.now_ms(),
+        }
     }
 
     /// Passes the domain's traffic guard; beyond the in-memory bound, parks the execution in
@@ -672,6 +781,18 @@ impl Engine {
             }
             None => {
                 exec.next_attempt_ms = None;
+                if target.channel.is_none() {
+                    self.metrics.feed_alert_outcome(crate::monitor::alert::Outcome {
+                        at_ms: now,
+                        brand: exec.brand.0,
+                        ok: result.outcome == Outcome::Success,
+                        lateness_ms: exec.lateness_ms,
+                        domain: Some(target.domain.id.0),
+                        webhook: (exec.step.is_none()).then_some(exec.target_id),
+                        workflow: exec.step.map(|s| s.workflow.0),
+                        schedule: exec.schedule.map(|s| s.0),
+                    });
+                }
                 if result.outcome == Outcome::Success {
                     exec.status = ExecutionStatus::Succeeded;
                 } else {
@@ -703,6 +824,10 @@ impl Engine {
         self.metrics.observe_execution(status.as_str());
         // Reported once recorded, so that a tail reader who looks the execution up finds it ended.
         let ended = crate::activity::execution_row(&exec);
+        if status == ExecutionStatus::Failed && exec.target_kind == TargetKind::Channel {
+            let rule_type = exec.context.get("rule_type").and_then(|v| v.as_str()).unwrap_or("test");
+            self.metrics.observe_alert(rule_type, "failed");
+        }
         if status == ExecutionStatus::Failed {
             tracing::warn!(
                 target = %exec.target_id,

@@ -15,6 +15,7 @@
 //! store recovers, exactly as after a restart. Nothing here recurses: follow-up work (a
 //! schedule due again at once, a buffered fire released) goes back to the loop's work queue.
 
+pub mod alerts;
 pub mod fire;
 mod runs;
 #[cfg(all(test, feature = "failpoints"))]
@@ -195,8 +196,8 @@ impl SchedulerHandle {
 }
 
 /// Counts and logs what a committed ping or deadline did to a monitor: the status gauge, and
-/// its signal (one WARN line for `monitor_down`, INFO for `monitor_up`). Alert delivery is
-/// not wired yet (product.md §12): the signal is logged and counted.
+/// its signal (one WARN line for `monitor_down`, INFO for `monitor_up`). The alert itself was
+/// queued inside the same write (`store::ops::alerts`) and is sent by [`alerts`].
 pub fn report_monitor_change(metrics: &Metrics, c: &crate::store::MonitorChange) {
     let t = &c.transition;
     if t.changed() {

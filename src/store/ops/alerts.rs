@@ -320,6 +320,18 @@ impl Store {
         })
     }
 
+    /// Every `failure_rate` and `lateness` rule of every brand (the alert worker's windows).
+    pub fn window_alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(ALERT_RULES).map_err(StoreError::from_db)?;
+            let all: Vec<AlertRule> = all_prefix(&t, "alert_rules", &[])?;
+            Ok(all
+                .into_iter()
+                .filter(|r| matches!(r.spec.rule_type, RuleType::FailureRate | RuleType::Lateness))
+                .collect())
+        })
+    }
+
     /// Read-modify-write of a rule; `f` may refuse; the channel index follows.
     pub async fn update_alert_rule(
         &self,

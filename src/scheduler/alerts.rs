@@ -1,0 +1,117 @@
+//! The alert worker (product.md §12): applies queued signals and judges the window rules.
+//!
+//! It wakes at start, after every commit that queued a signal (`store::SIGNAL_WAKE`), and at
+//! least every second. Each round it (1) feeds the executions that ended since the last round
+//! into the in-memory [`OutcomeLog`] and judges every `failure_rate` and `lateness` rule over
+//! its window, queueing a signal for each that crossed its threshold (at most one per rule per
+//! cooldown; the log is empty after a restart); (2) raises `approval_waiting` for plans that
+//! waited long enough (`Store::check_waiting_approvals`); (3) applies the outbox
+//! (`Store::apply_alert_outbox`: rules, cooldowns, history and the channel executions in one
+//! write) and dispatches the executions it created. A store that cannot write makes it wait
+//! and try again next round: signals stay queued, nothing is lost.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::delivery::Dispatch;
+use crate::metrics::Metrics;
+use crate::model::{AlertOutcome, AlertRule, BrandId};
+use crate::monitor::alert::OutcomeLog;
+use crate::store::{OUTBOX_BATCH_MAX, SIGNAL_WAKE, Store};
+use crate::time::{Clock, Millis};
+
+/// The longest the worker sleeps between rounds.
+const ROUND_MS: u64 = 1000;
+
+/// Starts the worker; it runs until the runtime stops.
+pub fn spawn(
+    store: Store,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+    dispatch: Arc<dyn Dispatch>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut w = Worker { store, clock, metrics, dispatch, log: OutcomeLog::default(), raised: HashMap::new() };
+        loop {
+            w.round().await;
+            tokio::select! {
+                _ = SIGNAL_WAKE.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(ROUND_MS)) => {}
+            }
+        }
+    })
+}
+
+struct Worker {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+    dispatch: Arc<dyn Dispatch>,
+    log: OutcomeLog,
+    /// When each window rule last raised its signal (in memory: a restart may raise once more,
+    /// and the rule's cooldown in the store still applies).
+    raised: HashMap<uuid::Uuid, Millis>,
+}
+
+impl Worker {
+    async fn round(&mut self) {
+        let now = self.clock.now_ms();
+        if let Err(e) = self.windows(now).await {
+            tracing::warn!(error = %e, "could not judge the failure-rate and lateness rules; trying again");
+        }
+        if let Err(e) = self.store.check_waiting_approvals(now).await {
+            tracing::warn!(error = %e, "could not check waiting approvals for alerts; trying again");
+        }
+        loop {
+            let pass = match self.store.apply_alert_outbox(self.clock.now_ms()).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not apply queued alert signals; they stay queued");
+                    return;
+                }
+            };
+            for (rule_type, outcome) in &pass.outcomes {
+                self.metrics.observe_alert(rule_type.as_str(), outcome.as_str());
+                if *outcome == AlertOutcome::Sent {
+                    tracing::info!(rule_type = rule_type.as_str(), "alert sent");
+                } else {
+                    tracing::debug!(rule_type = rule_type.as_str(), "alert suppressed by its cooldown");
+                }
+            }
+            for e in pass.executions {
+                self.dispatch.dispatch(e);
+            }
+            if pass.signals < OUTBOX_BATCH_MAX {
+                return;
+            }
+        }
+    }
+
+    /// Feeds the log and queues the window rules' signals.
+    async fn windows(&mut self, now: Millis) -> Result<(), crate::store::StoreError> {
+        for o in self.metrics.take_alert_outcomes() {
+            self.log.push(o);
+        }
+        self.log.prune(now);
+        if self.log.is_empty() {
+            return Ok(());
+        }
+        let rules: Vec<AlertRule> = self.store.window_alert_rules()?;
+        let mut signals = Vec::new();
+        for r in rules {
+            let cooldown_ms = i64::from(r.spec.cooldown_seconds) * 1000;
+            if self.raised.get(&r.id.0).is_some_and(|at| now - at < cooldown_ms.max(1000)) {
+                continue;
+            }
+            if let Some(s) = self.log.evaluate(r.brand.0, r.id.0, &r.spec, now) {
+                self.raised.insert(r.id.0, now);
+                signals.push((BrandId(r.brand.0), s));
+            }
+        }
+        if !signals.is_empty() {
+            self.store.enqueue_signals(signals, now).await?;
+        }
+        Ok(())
+    }
+}
