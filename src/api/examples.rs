@@ -19,6 +19,8 @@ const SUBSCRIPTION: &str = "0193a4e2-f3b4-75d6-97b8-b3c4d5e6f70a";
 const EVENT: &str = "0193a4e3-04c5-76e7-a8c9-c4d5e6f7081b";
 const JOB: &str = "0193a4e3-15d6-77f8-b9da-d5e6f708192c";
 const MONITOR: &str = "0193a4e3-26e7-7809-8aeb-e6f708192a3d";
+const CHANNEL: &str = "0193a4e3-37f8-781a-9bfc-f708192a3b4e";
+const ALERT_RULE: &str = "0193a4e3-4809-792b-ac0d-08192a3b4c5f";
 
 /// The example body of the endpoint `name` (`None` for query-string endpoints and names that
 /// are no endpoint).
@@ -231,6 +233,23 @@ pub fn request(name: &str) -> Option<Value> {
             json!({"monitor_uuid": MONITOR})
         }
         "rotate_ping_key" => json!({}),
+        "add_notification_channel" => json!({
+            "channel_name": "Ops Slack",
+            "type": "slack",
+            "url": "https://hooks.slack.com/services/T000/B000/XXXXXXXX",
+        }),
+        "update_notification_channel" => json!({"channel_uuid": CHANNEL, "channel_name": "Ops Slack (night)"}),
+        "get_notification_channel_details" | "delete_notification_channel" | "test_notification_channel" => {
+            json!({"channel_uuid": CHANNEL})
+        }
+        "add_alert_rule" => json!({
+            "rule_type": "monitor_down",
+            "channel_uuids": [CHANNEL],
+            "monitor_uuid": MONITOR,
+            "cooldown_seconds": 300,
+        }),
+        "update_alert_rule" => json!({"alert_rule_uuid": ALERT_RULE, "cooldown_seconds": 900}),
+        "get_alert_rule_details" | "delete_alert_rule" => json!({"alert_rule_uuid": ALERT_RULE}),
         _ => return None,
     })
 }

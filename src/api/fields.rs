@@ -343,6 +343,10 @@ choices! {
     ScheduleStatus => ["active", "inactive", "paused", "completed", "expired"] by ScheduleStatus::parse;
     ExecutionStatus => ["pending", "running", "succeeded", "failed", "skipped", "missed", "cancelled"]
         by ExecutionStatus::parse;
+    crate::model::ChannelKind => ["webhook", "slack", "discord", "email"] by crate::model::ChannelKind::parse;
+    crate::model::AlertOutcome => ["sent", "suppressed"] by crate::model::AlertOutcome::parse;
+    crate::monitor::alert::RuleType => ["execution_failed", "failure_rate", "lateness", "monitor_down", "monitor_up",
+        "circuit_open", "approval_waiting", "budget_exceeded"] by crate::monitor::alert::RuleType::parse;
     FailureStrategy => ["stop", "continue"] by |s: &str| match s {
         "stop" => Some(FailureStrategy::Stop),
         "continue" => Some(FailureStrategy::Continue),

@@ -13,6 +13,7 @@
 //! `/openapi.json` share; the request schemas come from the handlers' input types. CPU-bound
 //! work runs through [`compute`], off the async workers.
 
+mod alerts;
 mod approvals;
 pub mod compute;
 mod dispatch;

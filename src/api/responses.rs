@@ -1857,3 +1857,181 @@ pub struct PingKeyAnswer {
     /// When the key was made.
     pub inserted_at: Local,
 }
+
+string_schema!(
+    /// A notification channel's type.
+    ChannelTypeValue => {"type": "string", "enum": ["webhook", "slack", "discord", "email"]}
+);
+string_schema!(
+    /// An alert rule's type.
+    AlertRuleTypeValue => {"type": "string", "enum": ["execution_failed", "failure_rate", "lateness", "monitor_down",
+        "monitor_up", "circuit_open", "approval_waiting", "budget_exceeded"]}
+);
+string_schema!(
+    /// What became of an alert: sent, or suppressed by its rule's cooldown.
+    AlertOutcomeValue => {"type": "string", "enum": ["sent", "suppressed"]}
+);
+
+/// A notification channel.
+#[derive(JsonSchema)]
+pub struct ChannelView {
+    /// The channel's id.
+    pub channel_uuid: Uuid,
+    /// Its name.
+    pub channel_name: String,
+    /// `webhook`, `slack`, `discord` or `email`.
+    #[serde(rename = "type")]
+    pub kind: ChannelTypeValue,
+    /// The URL's origin (`scheme://host[:port]`); the full URL is never shown.
+    pub url_origin: Option<String>,
+    /// An email channel's recipients, comma-separated.
+    pub email_to: Option<String>,
+    /// A `webhook` channel's Standard Webhooks signing secret (`add_notification_channel`
+    /// and `get_notification_channel_details` only).
+    pub signing_secret: Option<String>,
+    /// Created, in the brand's zone.
+    pub inserted_at: Local,
+    /// Last changed, in the brand's zone.
+    pub updated_at: Local,
+}
+
+/// `add_notification_channel`, `update_notification_channel`.
+#[derive(JsonSchema)]
+pub struct ChannelChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The channel's id.
+    pub channel_uuid: Uuid,
+    /// The channel.
+    pub data: ChannelView,
+}
+
+/// `get_notification_channel_details`.
+#[derive(JsonSchema)]
+pub struct ChannelAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The channel.
+    pub data: ChannelView,
+}
+
+/// `delete_notification_channel`.
+#[derive(JsonSchema)]
+pub struct ChannelDeleted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The channel's id.
+    pub channel_uuid: Uuid,
+}
+
+/// `test_notification_channel`.
+#[derive(JsonSchema)]
+pub struct ChannelTested {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The channel's id.
+    pub channel_uuid: Uuid,
+    /// The send (an execution with the channel's retries; see `get_execution_details`).
+    pub execution_uuid: Uuid,
+}
+
+/// An alert rule.
+#[derive(JsonSchema)]
+pub struct AlertRuleView {
+    /// The rule's id.
+    pub alert_rule_uuid: Uuid,
+    /// Its type.
+    pub rule_type: AlertRuleTypeValue,
+    /// The channels it alerts.
+    pub channel_uuids: Vec<Uuid>,
+    /// The watched monitor, if any.
+    pub monitor_uuid: Option<Uuid>,
+    /// The watched domain, if any.
+    pub domain_uuid: Option<Uuid>,
+    /// The watched webhook template, if any.
+    pub webhook_uuid: Option<Uuid>,
+    /// The watched workflow, if any.
+    pub workflow_uuid: Option<Uuid>,
+    /// The watched schedule, if any.
+    pub schedule_uuid: Option<Uuid>,
+    /// `failure_rate`: the threshold, %.
+    pub threshold_percent: Option<u32>,
+    /// `failure_rate`, `lateness`: the window, seconds.
+    pub window_seconds: Option<u32>,
+    /// `failure_rate`, `lateness`: the minimum count.
+    pub min_count: Option<u32>,
+    /// `lateness`: the p99 bound, ms.
+    pub lateness_ms: Option<u64>,
+    /// `approval_waiting`: the wait, seconds.
+    pub waiting_seconds: Option<u32>,
+    /// The cooldown, seconds.
+    pub cooldown_seconds: u32,
+    /// Created, in the brand's zone.
+    pub inserted_at: Local,
+    /// Last changed, in the brand's zone.
+    pub updated_at: Local,
+}
+
+/// `add_alert_rule`, `update_alert_rule`.
+#[derive(JsonSchema)]
+pub struct AlertRuleChanged {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The rule's id.
+    pub alert_rule_uuid: Uuid,
+    /// The rule.
+    pub data: AlertRuleView,
+}
+
+/// `get_alert_rule_details`.
+#[derive(JsonSchema)]
+pub struct AlertRuleAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// The rule.
+    pub data: AlertRuleView,
+}
+
+/// `delete_alert_rule`.
+#[derive(JsonSchema)]
+pub struct AlertRuleDeleted {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    /// What was done, in words.
+    pub details: String,
+    /// The rule's id.
+    pub alert_rule_uuid: Uuid,
+}
+
+/// One alert of the history.
+#[derive(JsonSchema)]
+pub struct AlertItem {
+    /// The alert's id (also `alert_uuid` in the payload channels receive).
+    pub alert_uuid: Uuid,
+    /// The rule that matched.
+    pub alert_rule_uuid: Uuid,
+    /// The rule's type.
+    pub rule_type: AlertRuleTypeValue,
+    /// `sent` or `suppressed` (cooldown).
+    pub outcome: AlertOutcomeValue,
+    /// What happened, in words.
+    pub summary: String,
+    /// The signal: `kind` and the ids it concerns.
+    pub signal: Map<String, Value>,
+    /// The rule's channels.
+    pub channel_uuids: Vec<Uuid>,
+    /// The channel sends (executions; empty when suppressed).
+    pub execution_uuids: Vec<Uuid>,
+    /// When the signal was raised.
+    pub raised_at: Local,
+    /// When the rule was applied.
+    pub inserted_at: Local,
+}

@@ -184,6 +184,11 @@ impl Engine {
         *self.smtp.write().unwrap_or_else(|e| e.into_inner()) = smtp;
     }
 
+    /// Whether an SMTP server is configured (`email` channels can be created).
+    pub fn smtp_configured(&self) -> bool {
+        self.smtp.read().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
     fn smtp(&self) -> Option<crate::config::SmtpConfig> {
         self.smtp.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
