@@ -1,5 +1,6 @@
 //! Integration tests: every test drives the real `hookwheel` binary over loopback HTTP.
 
+mod alerts;
 mod approvals;
 mod breaker;
 mod cli;

@@ -1,6 +1,7 @@
 //! Helpers for tests that run Python tools: virtualenvs under `target/` with pinned packages
 //! (`tests/sdk/requirements.txt` for the SDK, `tests/schemathesis/requirements.txt` for the
-//! API fuzzer, `tests/senders/requirements.txt` for the webhook senders' signing libraries),
+//! API fuzzer, `tests/senders/requirements.txt` for the webhook senders' signing libraries,
+//! `tests/smtp/requirements.txt` for the alert tests' SMTP sink),
 //! each created on first use (needs PyPI access once).
 
 use std::path::{Path, PathBuf};
@@ -66,4 +67,10 @@ pub fn schemathesis() -> PathBuf {
 pub fn senders() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| venv("senders-venv", "tests/senders/requirements.txt", &["python3"])).clone()
+}
+
+/// The python of the SMTP sink's venv (`aiosmtpd`, pinned in `tests/smtp/requirements.txt`).
+pub fn smtp_sink_python() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| venv("smtp-venv", "tests/smtp/requirements.txt", &["python3"])).clone()
 }
