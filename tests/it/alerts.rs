@@ -285,7 +285,7 @@ fn execution_failed_circuit_open_approval_waiting_and_the_test_send() {
     let r = api.post("execute_webhook_template", json!({"webhook_uuid": template, "initial_context": {}}));
     assert_ok(&r);
     let execution = r.json["execution_uuid"].as_str().unwrap().to_string();
-    let r = api.post("create_approval_request", json!({"title": "Deploy to production", "timeout": 3600}));
+    let r = api.post("create_approval_request", json!({"title": "Deploy to production", "timeout_seconds": 3600}));
     assert_ok(&r);
     let plan = r.json["execution_plan_uuid"].as_str().unwrap().to_string();
 
@@ -364,7 +364,7 @@ fn a_lateness_rule_fires_on_a_late_fire() {
     let r = api.post(
         "add_clocked_schedule",
         json!({"schedule_to": "webhook", "model_to_schedule_uuid": template,
-            "clocked_run_at": at.to_string(), "misfire_grace_seconds": 60}),
+            "clocked_run_at": at.to_string(), "clocked_timezone": "UTC", "misfire_grace_seconds": 60}),
     );
     assert_ok(&r);
     let got = wait_requests(&rx, 1);
