@@ -217,6 +217,38 @@ struct Fixture {
     job: Job,
     monitor: Monitor,
     spare_monitor: Monitor,
+    channel: NotificationChannel,
+    spare_channel: NotificationChannel,
+    rule: AlertRule,
+    spare_rule: AlertRule,
+}
+
+fn notification_channel(brand: BrandId, n: u8) -> NotificationChannel {
+    NotificationChannel {
+        id: ChannelId::new(),
+        brand,
+        name: format!("channel {n}"),
+        kind: ChannelKind::Webhook,
+        address: ChannelAddress::Url { sealed: sealed(n), origin: "https://alerts.example".into() },
+        signing: Some(sealed(n)),
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn alert_rule(brand: BrandId, rule_type: crate::monitor::alert::RuleType, channel: ChannelId) -> AlertRule {
+    let mut thresholds = crate::monitor::alert::Thresholds::default();
+    if rule_type == crate::monitor::alert::RuleType::ApprovalWaiting {
+        thresholds.waiting_seconds = Some(1);
+    }
+    AlertRule {
+        id: AlertRuleId::new(),
+        brand,
+        spec: crate::monitor::alert::RuleSpec { rule_type, watch: None, thresholds, cooldown_seconds: 300 },
+        channels: vec![channel],
+        created_ms: 0,
+        updated_ms: 0,
+    }
 }
 
 fn monitor(brand: BrandId, slug: &str, n: u8) -> Monitor {
@@ -484,7 +516,16 @@ async fn fixture(store: &Store) -> Fixture {
     ] {
         store.record_ping(ping_write(target, kind, at)).await.unwrap().expect("monitor found");
     }
+    use crate::monitor::alert::RuleType;
+    let channel = store.create_channel(notification_channel(brand, 50)).await.unwrap();
+    let spare_channel = store.create_channel(notification_channel(brand, 51)).await.unwrap();
+    let rule = store.create_alert_rule(alert_rule(brand, RuleType::MonitorDown, channel.id)).await.unwrap();
+    let spare_rule = store.create_alert_rule(alert_rule(brand, RuleType::ApprovalWaiting, channel.id)).await.unwrap();
     Fixture {
+        channel,
+        spare_channel,
+        rule,
+        spare_rule,
         brand,
         key,
         domain: main_domain,
@@ -830,6 +871,45 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
         let m = f.spare_monitor.clone();
         ops.push(op!("delete_monitor", [m], |s| s.delete_monitor(b, m.id).await));
     }
+    {
+        use crate::monitor::alert::{RuleType, Signal};
+        ops.push(op!("create_channel", [], |s| s.create_channel(notification_channel(b, 52)).await));
+        let c = f.channel.clone();
+        ops.push(op!("update_channel", [c], |s| s
+            .update_channel(b, c.id, 7_000, |c| {
+                c.name = "renamed".into();
+                Ok(())
+            })
+            .await));
+        let c = f.channel.clone();
+        ops.push(op!("create_alert_rule", [c], |s| s
+            .create_alert_rule(alert_rule(b, RuleType::CircuitOpen, c.id))
+            .await));
+        let (r, c) = (f.rule.clone(), f.spare_channel.clone());
+        ops.push(op!("update_alert_rule", [r, c], |s| s
+            .update_alert_rule(b, r.id, 7_000, move |r| {
+                r.channels.push(c.id);
+                r.spec.cooldown_seconds = 0;
+                Ok(())
+            })
+            .await));
+        ops.push(op!("enqueue_signals", [], |s| s
+            .enqueue_signals(vec![(b, Signal::MonitorDown { monitor: uuid::Uuid::nil(), name: "m".into() })], 8_000)
+            .await));
+        ops.push(op!("check_waiting_approvals", [], |s| s.check_waiting_approvals(10_000_000).await));
+        ops.push(op!("apply_alert_outbox", [], |s| s.apply_alert_outbox(10_000_000).await));
+        let r = f.spare_rule.clone();
+        ops.push(op!("delete_alert_rule", [r], |s| s.delete_alert_rule(b, r.id).await));
+        let r = f.rule.clone();
+        ops.push(op!("update_alert_rule_drop_a_channel", [r], |s| s
+            .update_alert_rule(b, r.id, 9_000, |r| {
+                r.channels.truncate(1);
+                Ok(())
+            })
+            .await));
+        let c = f.spare_channel.clone();
+        ops.push(op!("delete_channel", [c], |s| s.delete_channel(b, c.id).await));
+    }
     let w = wf.clone();
     ops.push(op!("delete_workflow", [w], |s| s.delete_workflow(b, w.id, 10).await));
     let dd = sd.clone();
@@ -887,7 +967,11 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
     // records (slug, token, deadline, state, monitor).
     assert_eq!(writes("record_ping"), Some(3), "{counted:?}");
     assert_eq!(writes("delete_monitor"), Some(10), "{counted:?}");
-    assert!(counted.len() >= 42, "every write operation is exercised: {counted:?}");
+    // Applying the outbox: the queued signals (two monitor_down, one approval_waiting per
+    // waiting plan) each write history, count, cooldown, channel executions and their
+    // pending index, and leave the outbox.
+    assert!(writes("apply_alert_outbox").is_some_and(|n| n >= 10), "{counted:?}");
+    assert!(counted.len() >= 52, "every write operation is exercised: {counted:?}");
 }
 
 #[tokio::test]

@@ -105,18 +105,17 @@ fn remove_oldest(t: &mut super::BytesTable<'_>, prefix: &[u8]) -> Result<(), Sto
 /// index entry. Returns the deadline to arm.
 fn apply(
     w: &redb::WriteTransaction,
-    brand: BrandId,
-    id: MonitorId,
-    name: &str,
+    m: &Monitor,
     st: &mut MonitorState,
     t: &Transition,
     cause: FlipCause,
     now: Millis,
 ) -> Result<Option<Millis>, StoreError> {
+    let (brand, id) = (m.brand, m.id);
     let k = mkey(brand, id);
     st.state = t.state.clone();
     if let Some(signal) = t.signal {
-        let (monitor, name) = (id.0, name.to_string());
+        let (monitor, name) = (id.0, m.name.clone());
         let s = match signal {
             heartbeat::Signal::MonitorDown => alert::Signal::MonitorDown { monitor, name },
             heartbeat::Signal::MonitorUp => alert::Signal::MonitorUp { monitor, name },
@@ -285,7 +284,7 @@ impl Store {
             put(&mut t, &k, &m)?;
             drop(t);
             let tr = heartbeat::reschedule(&m.spec, &st.state, now);
-            let deadline = apply(w, brand, id, &m.name, &mut st, &tr, FlipCause::Update, now)?;
+            let deadline = apply(w, &m, &mut st, &tr, FlipCause::Update, now)?;
             Ok((m, st, deadline))
         })
         .await
@@ -307,7 +306,7 @@ impl Store {
             } else {
                 (heartbeat::resume(&m.spec, &st.state, now), FlipCause::Resume)
             };
-            let deadline = apply(w, brand, id, &m.name, &mut st, &tr, cause, now)?;
+            let deadline = apply(w, &m, &mut st, &tr, cause, now)?;
             Ok((m, st, MonitorChange { brand, monitor: id, transition: tr, deadline }))
         })
         .await
@@ -372,7 +371,7 @@ impl Store {
                 st.pings_kept -= 1;
             }
             drop(pings);
-            let deadline = apply(w, brand, id, &m.name, &mut st, &tr, FlipCause::Ping, now)?;
+            let deadline = apply(w, &m, &mut st, &tr, FlipCause::Ping, now)?;
             Ok(Some(MonitorChange { brand, monitor: id, transition: tr, deadline }))
         })
         .await
@@ -393,7 +392,7 @@ impl Store {
                 let Some((m, mut st)) = load(w, &k)? else { continue };
                 let tr = heartbeat::on_deadline(&m.spec, &st.state, now);
                 let deadline = if tr.changed() {
-                    apply(w, brand, id, &m.name, &mut st, &tr, FlipCause::Deadline, now)?
+                    apply(w, &m, &mut st, &tr, FlipCause::Deadline, now)?
                 } else {
                     tr.state.next_deadline()
                 };
