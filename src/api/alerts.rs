@@ -17,7 +17,6 @@ use super::error::ApiError;
 use super::fields::{Id, Int, Line, List, OneOf};
 use super::reply::{ApiResult, PAGE_MAX, PageQuery, ok, page_number, paginated};
 use super::request::Cx;
-use crate::delivery::Dispatch;
 use crate::delivery::channel::{URL_CHARS_MAX, check_url};
 use crate::model::{
     AlertOutcome, AlertRecord, AlertRule, AlertRuleId, ChannelAddress, ChannelId, ChannelKind, DomainId, MonitorId,
@@ -365,7 +364,7 @@ pub async fn test_channel(cx: Cx, i: ChannelRef) -> ApiResult {
     let e = crate::store::channel_execution(cx.brand.id, c.id, &test.simple().to_string(), &payload, cx.now);
     let e = cx.app.store.create_execution(e).await?;
     let id = e.id;
-    cx.app.delivery.dispatch(e);
+    cx.app.dispatch(e).await;
     ok(json!({
         "success": true,
         "details": "Test alert sent to the notification channel",
