@@ -423,6 +423,9 @@ async fn reload(
     if new.log_summary_interval != old.log_summary_interval {
         restart.push("log.summary_interval_seconds");
     }
+    if new.smtp != old.smtp {
+        restart.push("smtp.*");
+    }
     if restart.is_empty() {
         tracing::info!("configuration reloaded");
     } else {

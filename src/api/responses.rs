@@ -59,7 +59,7 @@ string_schema!(
 );
 string_schema!(
     /// What started an execution.
-    TriggerKind => {"type": "string", "enum": ["schedule", "manual", "debounce", "event"]}
+    TriggerKind => {"type": "string", "enum": ["schedule", "manual", "debounce", "event", "alert"]}
 );
 string_schema!(
     /// A workflow run's status.
@@ -797,8 +797,8 @@ pub struct ExecutionItem {
     pub execution_uuid: Uuid,
     /// The schedule that fired it (`null` for a manual run).
     pub schedule_uuid: Option<Uuid>,
-    /// The kind of target.
-    pub target_type: OneOf<TargetKind>,
+    /// The kind of target: `webhook`, `workflow`, or `channel` (an alert send).
+    pub target_type: ExecutionTargetValue,
     /// The target's id.
     pub target_uuid: Uuid,
     /// What started it.
@@ -861,8 +861,8 @@ pub struct ExecutionDetail {
     pub execution_uuid: Uuid,
     /// The schedule that fired it (`null` for a manual run).
     pub schedule_uuid: Option<Uuid>,
-    /// The kind of target.
-    pub target_type: OneOf<TargetKind>,
+    /// The kind of target: `webhook`, `workflow`, or `channel` (an alert send).
+    pub target_type: ExecutionTargetValue,
     /// The target's id.
     pub target_uuid: Uuid,
     /// What started it.
@@ -1858,6 +1858,10 @@ pub struct PingKeyAnswer {
     pub inserted_at: Local,
 }
 
+string_schema!(
+    /// What an execution delivers to.
+    ExecutionTargetValue => {"type": "string", "enum": ["webhook", "workflow", "channel"]}
+);
 string_schema!(
     /// A notification channel's type.
     ChannelTypeValue => {"type": "string", "enum": ["webhook", "slack", "discord", "email"]}
