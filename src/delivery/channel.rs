@@ -118,6 +118,7 @@ pub fn render_http(c: &NotificationChannel, url: &str, context: &Map<String, Val
     let bytes = serde_json::to_vec(&body).map_err(|e| format!("alert body: {e}"))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let secrets = url_secrets(&u, url);
     let masked = json!({
         "method": "POST",
         "url": origin,
@@ -131,8 +132,22 @@ pub fn render_http(c: &NotificationChannel, url: &str, context: &Map<String, Val
         headers,
         body: Some(bytes),
         masked,
-        secrets: vec![("channel_url".to_string(), zeroize::Zeroizing::new(url.to_string()))],
+        secrets,
     })
+}
+
+/// The forms of a channel URL a receiver might echo: the whole URL, and its path with the
+/// query (where Slack and Discord put their secret).
+fn url_secrets(u: &reqwest::Url, raw: &str) -> Vec<(String, zeroize::Zeroizing<String>)> {
+    let mut out = vec![("channel_url".to_string(), zeroize::Zeroizing::new(raw.to_string()))];
+    let mut path = u.path().to_string();
+    if let Some(q) = u.query() {
+        path = format!("{path}?{q}");
+    }
+    if path.len() > 1 {
+        out.push(("channel_url_path".to_string(), zeroize::Zeroizing::new(path)));
+    }
+    out
 }
 
 /// The record of an email send (nothing is sent over HTTP; `url` is `smtp://<host>`).
@@ -265,6 +280,7 @@ mod tests {
         assert_eq!(r.url.as_str(), secret_url);
         assert!(!r.masked.to_string().contains("XXXXSECRET"), "{}", r.masked);
         assert_eq!(r.mask_secrets(&format!("echo {secret_url}")), "echo {{ #channel_url }}");
+        assert_eq!(r.mask_secrets("got /services/T000/B000/XXXXSECRET"), "got {{ #channel_url_path }}");
         let d = render_http(&channel(ChannelKind::Discord), secret_url, &payload()).unwrap();
         let sent: Value = serde_json::from_slice(d.body.as_ref().unwrap()).unwrap();
         assert!(sent["content"].as_str().unwrap().contains("is DOWN"));

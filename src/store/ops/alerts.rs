@@ -539,3 +539,148 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::metrics::Metrics;
+    use crate::model::*;
+    use crate::monitor::alert::{RuleSpec, RuleType, Signal, Thresholds};
+    use crate::store::{CACHE_BYTES_DEFAULT, Store, StoreError, WriterSettings};
+
+    fn open(dir: &tempfile::TempDir) -> Store {
+        let settings =
+            WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT };
+        Store::open(&dir.path().join("s.redb"), settings, Metrics::new()).unwrap()
+    }
+
+    fn channel(brand: BrandId) -> NotificationChannel {
+        NotificationChannel {
+            id: ChannelId::new(),
+            brand,
+            name: "ops".into(),
+            kind: ChannelKind::Webhook,
+            address: ChannelAddress::Url {
+                sealed: Sealed { nonce: [0; 12], ciphertext: vec![1] },
+                origin: "https://alerts.example".into(),
+            },
+            signing: None,
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn rule(brand: BrandId, t: RuleType, channel: ChannelId, thresholds: Thresholds) -> AlertRule {
+        AlertRule {
+            id: AlertRuleId::new(),
+            brand,
+            spec: RuleSpec { rule_type: t, watch: None, thresholds, cooldown_seconds: 300 },
+            channels: vec![channel],
+            created_ms: 0,
+            updated_ms: 0,
+        }
+    }
+
+    fn down(m: u128) -> Signal {
+        Signal::MonitorDown { monitor: uuid::Uuid::from_u128(m), name: "m".into() }
+    }
+
+    #[tokio::test]
+    async fn the_outbox_sends_once_per_cooldown_and_records_every_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let brand = BrandId::new();
+        let c = store.create_channel(channel(brand)).await.unwrap();
+        let r = store.create_alert_rule(rule(brand, RuleType::MonitorDown, c.id, Thresholds::default())).await.unwrap();
+        // Another brand's rule never sees this brand's signals.
+        let other = BrandId::new();
+        let oc = store.create_channel(channel(other)).await.unwrap();
+        store.create_alert_rule(rule(other, RuleType::MonitorDown, oc.id, Thresholds::default())).await.unwrap();
+
+        store.enqueue_signals(vec![(brand, down(1)), (brand, down(1)), (brand, down(2))], 1_000).await.unwrap();
+        assert_eq!(store.outbox_len().unwrap(), 3);
+        let pass = store.apply_alert_outbox(1_000).await.unwrap();
+        assert_eq!(store.outbox_len().unwrap(), 0);
+        let outcomes: Vec<AlertOutcome> = pass.outcomes.iter().map(|o| o.1).collect();
+        assert_eq!(outcomes, [AlertOutcome::Sent, AlertOutcome::Suppressed, AlertOutcome::Sent], "per subject");
+        assert_eq!(pass.executions.len(), 2);
+        let e = &pass.executions[0];
+        assert_eq!((e.target_kind, e.trigger, e.target_id), (TargetKind::Channel, Trigger::Alert, c.id.0));
+        assert_eq!(e.context["rule_type"], "monitor_down");
+        assert!(store.get_execution(brand, e.id).unwrap().is_some(), "the send is committed with the alert");
+        let history = store.list_alerts(brand, None, None, 1, 10).unwrap();
+        assert_eq!(history.total, 3);
+        assert_eq!(history.items[1].outcome, AlertOutcome::Suppressed, "newest first");
+        assert_eq!(store.list_alerts(brand, Some(r.id), Some(AlertOutcome::Sent), 1, 10).unwrap().total, 2);
+        assert_eq!(store.list_alerts(other, None, None, 1, 10).unwrap().total, 0);
+
+        // After the cooldown the same subject sends again.
+        store.enqueue_signals(vec![(brand, down(1))], 301_000).await.unwrap();
+        let pass = store.apply_alert_outbox(301_000).await.unwrap();
+        assert_eq!(pass.outcomes, [(RuleType::MonitorDown, AlertOutcome::Sent)]);
+
+        // A channel in use cannot be deleted; once the rule is gone it can.
+        assert!(matches!(store.delete_channel(brand, c.id).await, Err(StoreError::Conflict { .. })));
+        store.delete_alert_rule(brand, r.id).await.unwrap();
+        store.delete_channel(brand, c.id).await.unwrap();
+        // A rule naming a missing channel is refused.
+        let missing = rule(brand, RuleType::MonitorUp, ChannelId::new(), Thresholds::default());
+        assert!(matches!(store.create_alert_rule(missing).await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn the_history_keeps_the_newest_ten_thousand_per_brand() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let brand = BrandId::new();
+        let c = store.create_channel(channel(brand)).await.unwrap();
+        store.create_alert_rule(rule(brand, RuleType::MonitorDown, c.id, Thresholds::default())).await.unwrap();
+        let n = ALERTS_KEPT_MAX as usize + 5;
+        store.enqueue_signals((0..n).map(|_| (brand, down(1))).collect(), 1_000).await.unwrap();
+        let mut applied = 0;
+        while applied < n {
+            applied += store.apply_alert_outbox(2_000).await.unwrap().signals;
+        }
+        let page = store.list_alerts(brand, None, None, 1, 1).unwrap();
+        assert_eq!(page.total, ALERTS_KEPT_MAX);
+        // The first (the one sent) was among the oldest dropped; the rest were suppressed.
+        assert_eq!(store.list_alerts(brand, None, Some(AlertOutcome::Sent), 1, 1).unwrap().total, 0);
+    }
+
+    #[tokio::test]
+    async fn approval_waiting_is_raised_once_per_rule_and_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(&dir);
+        let brand = BrandId::new();
+        let c = store.create_channel(channel(brand)).await.unwrap();
+        let th = Thresholds { waiting_seconds: Some(60), ..Thresholds::default() };
+        store.create_alert_rule(rule(brand, RuleType::ApprovalWaiting, c.id, th)).await.unwrap();
+        let plan = ApprovalPlan {
+            id: PlanId::new(),
+            brand,
+            run: ExecutionId::new(),
+            workflow: WorkflowId::new(),
+            workflow_name: "deploy".into(),
+            step: StepId::new(),
+            identifier: "approve".into(),
+            index: 0,
+            visit: 0,
+            delay_to_next_step_seconds: 0,
+            status: PlanStatus::WaitingApproval,
+            deadline_ms: None,
+            timeout_action: TimeoutAction::Reject,
+            decided_by: None,
+            decided_at: None,
+            created_ms: 0,
+            notes: None,
+            standalone: None,
+        };
+        store.create_plan(plan).await.unwrap();
+        assert_eq!(store.check_waiting_approvals(59_999).await.unwrap(), 0, "not waited long enough");
+        assert_eq!(store.check_waiting_approvals(60_000).await.unwrap(), 1);
+        assert_eq!(store.check_waiting_approvals(120_000).await.unwrap(), 0, "once per rule and plan");
+        let pass = store.apply_alert_outbox(120_000).await.unwrap();
+        assert_eq!(pass.outcomes, [(RuleType::ApprovalWaiting, AlertOutcome::Sent)]);
+        let a = &store.list_alerts(brand, None, None, 1, 1).unwrap().items[0];
+        assert!(a.summary.contains("deploy / approve"), "{}", a.summary);
+    }
+}
