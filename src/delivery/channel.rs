@@ -126,14 +126,7 @@ pub fn render_http(c: &NotificationChannel, url: &str, context: &Map<String, Val
         "headers": {"content-type": "application/json"},
         "body": body,
     });
-    Ok(Rendered {
-        method: reqwest::Method::POST,
-        url: u,
-        headers,
-        body: Some(bytes),
-        masked,
-        secrets,
-    })
+    Ok(Rendered { method: reqwest::Method::POST, url: u, headers, body: Some(bytes), masked, secrets })
 }
 
 /// The forms of a channel URL a receiver might echo: the whole URL, and its path with the

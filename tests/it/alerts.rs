@@ -461,3 +461,42 @@ fn inputs_are_checked_and_name_the_field() {
     assert_eq!(r.status, 404, "{}", r.text);
     assert_eq!(other.total("get_notification_channels_paginated"), 0);
 }
+
+#[test]
+fn a_failed_workflow_run_alerts_once_and_its_failed_step_does_not_alert_on_its_own() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let (hook, _) = webhook_channel(&api, &rx, "ops");
+    let failing = Receiver::start();
+    failing.set_script(Script::status(500));
+    let domain = api.add_domain(&failing.host());
+    let r = api.post(
+        "add_workflow_template",
+        json!({"workflow_name": "nightly", "workflow_description": "test", "runtype": "fifo_sequential"}),
+    );
+    assert_ok(&r);
+    let wf = r.json["workflow_uuid"].as_str().unwrap().to_string();
+    let r = api.post(
+        "add_workflow_step",
+        json!({"index": 0, "workflow_uuid": wf, "webhook_name": "step a", "webhook_description": "a step",
+            "method": "POST", "path": "/a", "domain_uuid": domain, "human_approval_required": false,
+            "step_identifier": "a", "on_success_next_step_identifier": "", "on_fail_next_step_identifier": "",
+            "delay_to_next_step": 0, "retry_delay": 1, "retry_backoff_mode": "linear", "max_retries": 0,
+            "request_timeout_in_milliseconds": 5000, "request_body_json": {}, "headers_json": {},
+            "query_params_json": {}}),
+    );
+    assert_ok(&r);
+    // Brand-wide: a step's failure would match too if it raised one.
+    rule(&api, json!({"rule_type": "execution_failed", "channel_uuids": [hook]}));
+    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {}}));
+    assert_ok(&r);
+    let run = r.json["run_uuid"].as_str().unwrap().to_string();
+    let got = wait_requests(&rx, 1);
+    let b = got[0].json();
+    assert_eq!(b["signal"]["execution"], run.as_str(), "{b}");
+    assert_eq!(b["signal"]["target_kind"], "workflow");
+    assert_eq!(b["signal"]["target"], wf.as_str());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.count(), 1, "the run alerts, its step does not");
+}
