@@ -52,9 +52,27 @@ pub struct AddChannel {
     pub kind: OneOf<ChannelKind>,
     /// The http(s) URL to POST to (`webhook`, `slack`, `discord`). It is a credential: stored
     /// sealed, shown only as its origin.
+    #[schemars(schema_with = "url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// The recipients of an `email` channel, comma-separated (at most 20).
+    #[schemars(schema_with = "email_to_schema")]
     pub email_to: Option<Line<EMAIL_TO_CHARS_MAX>>,
+}
+
+/// An optional channel URL: `format: http-url`, bounded, or `null`.
+fn url_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [{"type": "string", "format": "http-url"}, {"type": "null"}],
+        "x-bounded-by": format!("an http(s) URL, at most {URL_CHARS_MAX} characters"),
+    })
+}
+
+/// Optional recipients: `format: email-list` (1–20 comma-separated addresses), or `null`.
+fn email_to_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [{"type": "string", "format": "email-list"}, {"type": "null"}],
+        "x-bounded-by": format!("1-{RECIPIENTS_MAX} comma-separated addresses, at most {EMAIL_TO_CHARS_MAX} characters"),
+    })
 }
 
 /// `get_notification_channel_details`, `delete_notification_channel`,
@@ -75,8 +93,10 @@ pub struct UpdateChannel {
     /// A new name.
     pub channel_name: Option<Line<NAME_CHARS_MAX>>,
     /// A new URL (`webhook`, `slack`, `discord`).
+    #[schemars(schema_with = "url_schema")]
     pub url: Option<Line<URL_CHARS_MAX>>,
     /// New recipients (`email`).
+    #[schemars(schema_with = "email_to_schema")]
     pub email_to: Option<Line<EMAIL_TO_CHARS_MAX>>,
 }
 

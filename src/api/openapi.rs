@@ -79,6 +79,9 @@ pub fn input_schema(e: &Endpoint) -> Value {
             schema["x-concurrent-without-step-variables"] = json!(true);
         }
         "add_workflow_step" => add_step_rules(&mut schema),
+        "add_alert_rule" | "update_alert_rule" => {
+            schema["properties"]["channel_uuids"]["minItems"] = json!(1);
+        }
         "add_source" | "update_source" => add_source_rules(&mut schema["properties"]),
         _ => {}
     }
@@ -127,7 +130,8 @@ fn add_rule_alternatives(schema: &mut Value) {
     if let Some(Value::Object(props)) = schema.get_mut("properties") {
         props.values_mut().for_each(add_rule_alternatives);
     }
-    if !schema["properties"]["rule_type"].is_object() {
+    // An alert rule's `rule_type` is another vocabulary (`alert_rule_rules`).
+    if !schema["properties"]["rule_type"].is_object() || schema["properties"]["channel_uuids"].is_object() {
         return;
     }
     let mut every: Vec<&str> = RuleType::ALL.iter().flat_map(|t| t.fields().iter().copied()).collect();
@@ -316,6 +320,42 @@ fn is(field: &str, value: &str) -> Value {
     json!({"required": [field], "properties": {field: {"const": value}}})
 }
 
+/// An alert rule's fields by `rule_type` (`monitor::alert::RuleSpec::validate`): at most one
+/// watched object, of a kind the type may watch; the thresholds the type needs, and no other.
+/// `update_alert_rule` (`new: false`) states only the one-watched-object rule: what else it
+/// needs depends on the stored rule.
+fn alert_rule_rules(new: bool) -> Vec<Value> {
+    use crate::monitor::alert::{RuleType, WatchKind};
+    let watch = [WatchKind::Monitor, WatchKind::Domain, WatchKind::Webhook, WatchKind::Workflow, WatchKind::Schedule];
+    let mut rules: Vec<Value> = watch
+        .iter()
+        .map(|w| {
+            let others: Vec<Value> = watch.iter().filter(|o| *o != w).map(|o| absent(o.field())).collect();
+            json!({"if": given(w.field()), "then": all(&others)})
+        })
+        .collect();
+    if !new {
+        return rules;
+    }
+    let thresholds = ["threshold_percent", "window_seconds", "min_count", "lateness_ms", "waiting_seconds"];
+    for t in RuleType::ALL {
+        let needs: &[&str] = match t {
+            RuleType::FailureRate => &["threshold_percent", "window_seconds"],
+            RuleType::Lateness => &["lateness_ms", "window_seconds"],
+            RuleType::ApprovalWaiting => &["waiting_seconds"],
+            _ => &[],
+        };
+        let reads = |f: &str| {
+            needs.contains(&f) || (f == "min_count" && matches!(t, RuleType::FailureRate | RuleType::Lateness))
+        };
+        let mut parts: Vec<Value> = needs.iter().map(|f| given(f)).collect();
+        parts.extend(thresholds.iter().filter(|f| !reads(f)).map(|f| absent(f)));
+        parts.extend(watch.iter().filter(|w| !t.watchable().contains(w)).map(|w| absent(w.field())));
+        rules.push(json!({"if": is("rule_type", t.as_str()), "then": all(&parts)}));
+    }
+    rules
+}
+
 /// The rules of an interval driver beyond each field's own bounds: at most
 /// `INTERVAL_MONTHS_MAX` months.
 fn interval_rules() -> Vec<Value> {
@@ -396,6 +436,15 @@ fn cross_field_rules(name: &str) -> Vec<Value> {
             "else": all(&[given("path"), given("domain_uuid")]),
         })],
         "add_workflow_template" => vec![json!({"if": absent("steps"), "then": given("runtype")})],
+        // A channel takes `url` or (email) `email_to`.
+        "add_notification_channel" => vec![json!({
+            "if": is("type", "email"),
+            "then": all(&[given("email_to"), absent("url")]),
+            "else": all(&[given("url"), absent("email_to")]),
+        })],
+        "update_notification_channel" => vec![json!({"if": given("url"), "then": absent("email_to")})],
+        "add_alert_rule" => alert_rule_rules(true),
+        "update_alert_rule" => alert_rule_rules(false),
         // A period is an interval or a cron expression (+ zone), not both; pipelines are not
         // built yet.
         "add_monitor" => vec![

@@ -58,10 +58,12 @@ fn schemathesis_finds_nothing() {
     let st = schemathesis();
     // The schema states the bounds of the largest configuration (`steps` up to the highest
     // `workflows.steps_per_workflow_max`); the daemon under test runs with those, and with a
-    // body limit that such a body fits in.
+    // body limit that such a body fits in. An SMTP server is configured (nothing listens on
+    // its port) so that `email` channels can be created.
     let d = TestDaemon::start_with(
         "[api]\nrate_limit_per_minute = 10000000\nbody_bytes_max = 67108864\n\
-         [workflows]\nsteps_per_workflow_max = 10000\n",
+         [workflows]\nsteps_per_workflow_max = 10000\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = 9\ntls = \"none\"\n",
     );
     let config = d.dir.join("schemathesis.toml");
     std::fs::write(

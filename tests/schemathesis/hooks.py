@@ -8,6 +8,7 @@ Formats:
 - `cron`: a 5-field cron expression (minute hour day-of-month month day-of-week).
 - `host-port`: a host name or IPv4 address with an optional port.
 - `http-url`: `http(s)://` + a `host-port` + an optional path and query.
+- `email-list`: 1-5 comma-separated addresses `<label>@<host>`.
 
 Keywords:
 - `x-minimum-field: <other>` on a property: its value is at least the value of the sibling
@@ -115,6 +116,18 @@ schemathesis.openapi.format("date-time", _instant)
 schemathesis.openapi.format("cron", _cron)
 schemathesis.openapi.format("host-port", _host_port)
 schemathesis.openapi.format("http-url", _http_url)
+
+
+def _address(parts):
+    return f"{parts[0]}@{parts[1]}.example"
+
+
+def _join_comma(parts):
+    return ", ".join(parts)
+
+
+_email_list = st.lists(st.tuples(_label, _label).map(_address), min_size=1, max_size=5).map(_join_comma)
+schemathesis.openapi.format("email-list", _email_list)
 
 
 def _body_schema(operation):
