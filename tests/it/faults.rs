@@ -260,3 +260,34 @@ fn a_delivery_that_cannot_read_its_domain_waits_for_the_store_and_is_not_failed(
     assert_eq!(rx.requests()[0].header("authorization"), Some("Bearer s3cret-value"), "{e:#}");
     assert!(d.output().contains("the execution waits for it"), "{}", d.output());
 }
+
+#[test]
+fn a_monitor_that_goes_down_during_a_commit_outage_is_alerted_once_when_the_store_recovers() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let r = api.post(
+        "add_notification_channel",
+        json!({"channel_name": "ops", "type": "webhook", "url": format!("http://{}/alerts", rx.host())}),
+    );
+    assert_ok(&r);
+    let channel = r.json["channel_uuid"].as_str().unwrap().to_string();
+    assert_ok(&api.post("add_alert_rule", json!({"rule_type": "monitor_down", "channel_uuids": [channel]})));
+    let r = api.post("add_monitor", json!({"monitor_name": "m", "interval_seconds": 1, "grace_seconds": 1}));
+    assert_ok(&r);
+    let (id, url) =
+        (r.json["monitor_uuid"].as_str().unwrap().to_string(), r.json["ping_url"].as_str().unwrap().to_string());
+    assert_eq!(Api::send(api.bare(reqwest::Method::GET, &url)).status, 200);
+    // The deadlines (late at +1 s, down at +2 s) pass while nothing can commit.
+    d.failpoint("store::commit", "return");
+    std::thread::sleep(Duration::from_secs(4));
+    d.failpoint("store::commit", "off");
+    wait_for("the monitor to be down", Duration::from_secs(30), || {
+        let r = api.post("get_monitor_details", json!({"monitor_uuid": id}));
+        (r.json["data"]["status"] == "down").then_some(())
+    });
+    rx.wait_for(1, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(rx.count(), 1, "one alert, neither lost nor repeated");
+    assert_eq!(api.total("get_alerts_paginated"), 1);
+}
