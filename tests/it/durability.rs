@@ -274,6 +274,14 @@ fn vault_key_rotation_while_running_and_while_stopped() {
     let (monitor, ping_url) = (r.json["monitor_uuid"].clone(), r.json["ping_url"].clone());
     let ping_key = api.get("get_ping_key").json["ping_key"].clone();
     assert!(ingest_url.is_string() && ping_url.is_string() && ping_key.is_string());
+    // A notification channel's sealed URL and signing secret.
+    let alerts_rx = crate::receiver::Receiver::start();
+    let r = api.post(
+        "add_notification_channel",
+        json!({"channel_name": "rot", "type": "webhook", "url": format!("http://{}/rot", alerts_rx.host())}),
+    );
+    let (channel, signing) = (r.json["channel_uuid"].clone(), r.json["data"]["signing_secret"].clone());
+    assert!(signing.is_string(), "{}", r.text);
     // After each rotation the details still show the same URLs and key, and they still work.
     let tokens_unchanged = |api: &Api| {
         let s = api.post("get_source_details", json!({"source_uuid": source}));
@@ -286,6 +294,12 @@ fn vault_key_rotation_while_running_and_while_stopped() {
         assert_eq!(r.status, 202, "{}", r.text);
         let r = Api::send(api.bare(reqwest::Method::GET, ping_url.as_str().unwrap_or_default()));
         assert_eq!(r.status, 200, "{}", r.text);
+        let c = api.post("get_notification_channel_details", json!({"channel_uuid": channel}));
+        assert_eq!(c.json["data"]["signing_secret"], signing, "{}", c.text);
+        let sent = alerts_rx.count();
+        let t = api.post("test_notification_channel", json!({"channel_uuid": channel}));
+        assert_eq!(t.status, 200, "{}", t.text);
+        assert_eq!(alerts_rx.wait_for(sent + 1, Duration::from_secs(30)), sent + 1, "the channel URL opens");
     };
     let key0 = std::fs::read(d.vault_key_file()).unwrap();
 
