@@ -32,7 +32,15 @@ pub fn spawn(
     dispatch: Arc<dyn Dispatch>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut w = Worker { store, clock, metrics, dispatch, log: OutcomeLog::default(), raised: HashMap::new() };
+        let mut w = Worker {
+            store,
+            clock,
+            metrics,
+            dispatch,
+            log: OutcomeLog::default(),
+            raised: HashMap::new(),
+            failing: false,
+        };
         loop {
             w.round().await;
             tokio::select! {
@@ -52,25 +60,41 @@ struct Worker {
     /// When each window rule last raised its signal (in memory: a restart may raise once more,
     /// and the rule's cooldown in the store still applies).
     raised: HashMap<uuid::Uuid, Millis>,
+    /// The last round failed (the store could not write): one WARN line per outage.
+    failing: bool,
 }
 
 impl Worker {
     async fn round(&mut self) {
         let now = self.clock.now_ms();
+        let mut failed = None;
         if let Err(e) = self.windows(now).await {
-            tracing::warn!(error = %e, "could not judge the failure-rate and lateness rules; trying again");
+            failed = Some(format!("judging the failure-rate and lateness rules: {e}"));
         }
         if let Err(e) = self.store.check_waiting_approvals(now).await {
-            tracing::warn!(error = %e, "could not check waiting approvals for alerts; trying again");
+            failed = Some(format!("checking waiting approvals: {e}"));
         }
+        if let Err(e) = self.outbox().await {
+            failed = Some(format!("applying queued signals (they stay queued): {e}"));
+        }
+        match failed {
+            Some(why) if !self.failing => {
+                tracing::warn!(error = %why, "the alert worker cannot use the store; it tries again every second");
+                self.failing = true;
+            }
+            Some(why) => tracing::debug!(error = %why, "the alert worker still cannot use the store"),
+            None if self.failing => {
+                tracing::info!("the alert worker can use the store again");
+                self.failing = false;
+            }
+            None => {}
+        }
+    }
+
+    /// Applies the outbox until it is empty and dispatches the sends.
+    async fn outbox(&mut self) -> Result<(), crate::store::StoreError> {
         loop {
-            let pass = match self.store.apply_alert_outbox(self.clock.now_ms()).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not apply queued alert signals; they stay queued");
-                    return;
-                }
-            };
+            let pass = self.store.apply_alert_outbox(self.clock.now_ms()).await?;
             for (rule_type, outcome) in &pass.outcomes {
                 self.metrics.observe_alert(rule_type.as_str(), outcome.as_str());
                 if *outcome == AlertOutcome::Sent {
@@ -83,7 +107,7 @@ impl Worker {
                 self.dispatch.dispatch(e);
             }
             if pass.signals < OUTBOX_BATCH_MAX {
-                return;
+                return Ok(());
             }
         }
     }
@@ -98,19 +122,23 @@ impl Worker {
             return Ok(());
         }
         let rules: Vec<AlertRule> = self.store.window_alert_rules()?;
-        let mut signals = Vec::new();
+        let (mut signals, mut raised) = (Vec::new(), Vec::new());
         for r in rules {
             let cooldown_ms = i64::from(r.spec.cooldown_seconds) * 1000;
             if self.raised.get(&r.id.0).is_some_and(|at| now - at < cooldown_ms.max(1000)) {
                 continue;
             }
             if let Some(s) = self.log.evaluate(r.brand.0, r.id.0, &r.spec, now) {
-                self.raised.insert(r.id.0, now);
+                raised.push(r.id.0);
                 signals.push((BrandId(r.brand.0), s));
             }
         }
         if !signals.is_empty() {
+            // Marked as raised once queued: a failed write judges them again next round.
             self.store.enqueue_signals(signals, now).await?;
+            for id in raised {
+                self.raised.insert(id, now);
+            }
         }
         Ok(())
     }
