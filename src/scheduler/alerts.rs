@@ -143,3 +143,113 @@ impl Worker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::model::*;
+    use crate::monitor::alert::{Outcome, RuleSpec, RuleType, Thresholds};
+    use crate::store::{CACHE_BYTES_DEFAULT, WriterSettings};
+    use crate::time::ManualClock;
+
+    #[derive(Default)]
+    struct Sent(Mutex<Vec<Execution>>);
+
+    impl Dispatch for Arc<Sent> {
+        fn dispatch(&self, exec: Execution) {
+            self.0.lock().unwrap().push(exec);
+        }
+    }
+
+    fn failed(brand: BrandId, domain: DomainId, at: Millis) -> Outcome {
+        Outcome {
+            at_ms: at,
+            brand: brand.0,
+            ok: false,
+            lateness_ms: Some(5),
+            domain: Some(domain.0),
+            webhook: None,
+            workflow: None,
+            schedule: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_rate_window_raises_once_per_cooldown_and_its_alert_is_dispatched() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings =
+            WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT };
+        let metrics = Metrics::new();
+        let store = Store::open(&dir.path().join("s.redb"), settings, metrics.clone()).unwrap();
+        let brand = BrandId::new();
+        let channel = NotificationChannel {
+            id: ChannelId::new(),
+            brand,
+            name: "ops".into(),
+            kind: ChannelKind::Discord,
+            address: ChannelAddress::Url {
+                sealed: Sealed { nonce: [0; 12], ciphertext: vec![1] },
+                origin: "https://discord.example".into(),
+            },
+            signing: None,
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        let channel = store.create_channel(channel).await.unwrap();
+        let domain = DomainId::new();
+        let rule = AlertRule {
+            id: AlertRuleId::new(),
+            brand,
+            spec: RuleSpec {
+                rule_type: RuleType::FailureRate,
+                watch: Some((crate::monitor::alert::WatchKind::Domain, domain.0)),
+                thresholds: Thresholds {
+                    threshold_percent: Some(50),
+                    window_seconds: Some(60),
+                    min_count: Some(2),
+                    ..Thresholds::default()
+                },
+                cooldown_seconds: 120,
+            },
+            channels: vec![channel.id],
+            created_ms: 0,
+            updated_ms: 0,
+        };
+        store.create_alert_rule(rule).await.unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let sent = Arc::new(Sent::default());
+        let mut w = Worker {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            dispatch: Arc::new(sent.clone()),
+            log: OutcomeLog::default(),
+            raised: HashMap::new(),
+            failing: false,
+        };
+        metrics.feed_alert_outcome(failed(brand, domain, 999_000));
+        w.round().await;
+        assert!(sent.0.lock().unwrap().is_empty(), "one execution is below min_count");
+        metrics.feed_alert_outcome(failed(brand, domain, 999_500));
+        w.round().await;
+        assert_eq!(sent.0.lock().unwrap().len(), 1);
+        // Still above the threshold: nothing more within the cooldown, nothing suppressed either.
+        clock.advance(10_000);
+        metrics.feed_alert_outcome(failed(brand, domain, 1_009_000));
+        w.round().await;
+        assert_eq!(sent.0.lock().unwrap().len(), 1);
+        assert_eq!(store.list_alerts(brand, None, None, 1, 10).unwrap().total, 1);
+        // After the cooldown, with failures still in the window, it alerts again.
+        clock.advance(120_000);
+        metrics.feed_alert_outcome(failed(brand, domain, 1_129_000));
+        metrics.feed_alert_outcome(failed(brand, domain, 1_129_500));
+        w.round().await;
+        assert_eq!(sent.0.lock().unwrap().len(), 2);
+        let e = &sent.0.lock().unwrap()[1];
+        assert_eq!((e.target_kind, e.target_id), (TargetKind::Channel, channel.id.0));
+        assert_eq!(e.context["rule_type"], "failure_rate");
+        assert!(metrics.render().contains("hookwheel_alerts_total{rule_type=\"failure_rate\",outcome=\"sent\"} 2"));
+    }
+}
