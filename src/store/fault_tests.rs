@@ -669,7 +669,7 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
     // fit in one batch, so here the pass is exactly one write operation.
     ops.push(op!("prune_executions", [], |s| s.prune_executions(i64::MAX).await));
     ops.push(op!("prune_runs", [], |s| s.prune_runs().await));
-    ops.push(op!("prune_plans", [], |s| s.prune_plans().await));
+    ops.push(op!("prune_plans", [], |s| s.prune_plans(i64::MAX).await));
     let kk = key.clone();
     ops.push(op!("revoke_key", [kk], |s| s.revoke_key(KeyRef::Id(kk.id), 9_000).await));
     let ss = sec.clone();
