@@ -355,8 +355,8 @@ fn rearm(rows: &mut Vec<Row>) {
     });
 }
 
-/// Lateness of every fire due in `[warm, end)` as the receiver saw it: arrival − the instant
-/// carried in the `Idempotency-Key` (`…_<instant ms>`), sorted.
+/// Lateness in µs of every fire due in `[warm, end)` as the receiver saw it: arrival − the
+/// instant carried in the `Idempotency-Key` (`…_<instant ms>`), sorted.
 fn lateness_at_receiver(rx: &receiver::Receiver, warm: i64, end: i64) -> Vec<i64> {
     let mut late: Vec<i64> = rx
         .requests()
@@ -364,7 +364,7 @@ fn lateness_at_receiver(rx: &receiver::Receiver, warm: i64, end: i64) -> Vec<i64
         .filter_map(|r| {
             let key = r.header("idempotency-key")?;
             let instant: i64 = key.rsplit('_').next()?.parse().ok()?;
-            (instant >= warm && instant < end).then_some(r.at_ms - instant)
+            (instant >= warm && instant < end).then_some(r.at_us - instant * 1000)
         })
         .collect();
     late.sort();
@@ -397,10 +397,11 @@ impl LatenessRun {
     fn measure(rx: &receiver::Receiver, warm: i64, end: i64, fires: usize, cpu: f64, receiver_cpu: f64) -> LatenessRun {
         let late = lateness_at_receiver(rx, warm, end);
         let expected = fires as f64 * (end - warm) as f64 / 1000.0;
+        let ms = |us: i64| us as f64 / 1000.0;
         LatenessRun {
-            p50: percentile(&late, 0.5) as f64,
-            p99: percentile(&late, 0.99) as f64,
-            max: late.last().copied().unwrap_or(-1) as f64,
+            p50: ms(percentile(&late, 0.5)),
+            p99: ms(percentile(&late, 0.99)),
+            max: ms(late.last().copied().unwrap_or(-1000)),
             arrived: late.len() as f64 / expected,
             cpu,
             receiver_cpu,
@@ -414,7 +415,7 @@ fn spread(runs: &[LatenessRun], f: impl Fn(&LatenessRun) -> f64) -> (f64, String
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let m = median(v);
-    (m, format!("{m:.0} ({lo:.0}–{hi:.0})"))
+    if hi < 100.0 { (m, format!("{m:.1} ({lo:.1}–{hi:.1})")) } else { (m, format!("{m:.0} ({lo:.0}–{hi:.0})")) }
 }
 
 /// The harness's own CPU over a window: the in-process receiver's (the harness's main thread
@@ -448,7 +449,7 @@ fn lateness(rows: &mut Vec<Row>) {
         for run in 0..runs {
             let r = lateness_hookwheel(fires, seconds);
             eprintln!(
-                "lateness {fires}/s run {run} hookwheel: p50 {} ms, p99 {} ms, max {} ms, {:.1}% arrived, CPU {:.0} %, receiver {:.0} %",
+                "lateness {fires}/s run {run} hookwheel: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, CPU {:.0} %, receiver {:.0} %",
                 r.p50,
                 r.p99,
                 r.max,
@@ -459,7 +460,7 @@ fn lateness(rows: &mut Vec<Row>) {
             ours.push(r);
             let f = lateness_floor(fires, seconds);
             eprintln!(
-                "lateness {fires}/s run {run} floor: p50 {} ms, p99 {} ms, max {} ms, {:.1}% arrived, CPU {:.0} %, receiver {:.0} %",
+                "lateness {fires}/s run {run} floor: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, CPU {:.0} %, receiver {:.0} %",
                 f.p50,
                 f.p99,
                 f.max,
@@ -483,7 +484,7 @@ fn lateness(rows: &mut Vec<Row>) {
             10_000.. => Some(5.0),
             _ => None,
         };
-        let ratio = p99 / floor_p99.max(1.0);
+        let ratio = p99 / floor_p99.max(0.001);
         rows.push(Row {
             metric: format!(
                 "fire lateness at {fires} fires/s, receiver arrival − instant, hookwheel / floor (median (min–max) of {runs} runs)"
