@@ -120,11 +120,11 @@ pub struct Receiver {
     pub max_in_flight: Arc<AtomicUsize>,
 }
 
-#[allow(clippy::disallowed_methods)] // the receiver timestamps arrivals with the real clock
 fn now_ms() -> i64 {
     now_us().div_euclid(1000)
 }
 
+#[allow(clippy::disallowed_methods)] // the receiver timestamps arrivals with the real clock
 fn now_us() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
 }
