@@ -774,12 +774,22 @@ fn create(rows: &mut Vec<Row>) {
         h.join().unwrap();
     }
     let rate = (n / threads * threads) as f64 / t.elapsed().as_secs_f64();
+    // What creation leaves behind: the daemon's RSS once the creations are answered and it
+    // has had a second to settle.
+    std::thread::sleep(Duration::from_secs(1));
+    let rss = d.rss_mib();
     d.stop();
     rows.push(Row {
         metric: format!("schedule creations through the API, {threads} clients, durable"),
         goal: "≥ 10,000 /s".into(),
         measured: format!("{rate:.0} /s"),
         met: Some(rate >= 10_000.0),
+    });
+    rows.push(Row {
+        metric: format!("RSS of the daemon after {} creations through the API", n / threads * threads),
+        goal: "1,000,000 armed in ≤ 128 MiB".into(),
+        measured: format!("{rss:.0} MiB"),
+        met: None,
     });
 }
 
