@@ -96,6 +96,10 @@ struct Inner {
     pings: Mutex<BTreeMap<&'static str, u64>>,
     /// signal (`monitor_down`, `monitor_up`) -> raised
     monitor_signals: Mutex<BTreeMap<&'static str, u64>>,
+    /// pipeline instance status -> kept instances in it
+    pipeline_instances: Mutex<BTreeMap<&'static str, i64>>,
+    /// pipeline instances that turned `stalled`
+    pipeline_stalled: std::sync::atomic::AtomicU64,
 }
 
 /// A handle to the registry; cheap to clone.
@@ -228,6 +232,28 @@ impl Metrics {
     /// A ping recorded, by kind.
     pub fn observe_ping(&self, kind: &'static str) {
         *lock(&self.0.pings).entry(kind).or_default() += 1;
+    }
+
+    /// Sets the pipeline-instances-by-status gauge (at start, from the store).
+    pub fn set_pipeline_instance_counts(&self, counts: impl IntoIterator<Item = (&'static str, i64)>) {
+        *lock(&self.0.pipeline_instances) = counts.into_iter().collect();
+    }
+
+    /// A pipeline instance entered `to` (or was opened: `from` is `None`).
+    pub fn pipeline_instance_moved(&self, from: Option<&'static str>, to: &'static str) {
+        if from == Some(to) {
+            return;
+        }
+        let mut m = lock(&self.0.pipeline_instances);
+        if let Some(f) = from {
+            *m.entry(f).or_default() -= 1;
+        }
+        *m.entry(to).or_default() += 1;
+    }
+
+    /// A pipeline instance turned `stalled`.
+    pub fn observe_pipeline_stalled(&self) {
+        self.0.pipeline_stalled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// A monitor signal raised (`monitor_down`, `monitor_up`).
@@ -366,6 +392,18 @@ impl Metrics {
         for (signal, n) in lock(&self.0.monitor_signals).iter() {
             let _ = writeln!(out, "hookwheel_monitor_signals_total{{signal=\"{signal}\"}} {n}");
         }
+        out.push_str("# HELP hookwheel_pipeline_instances Pipeline instances kept, by status.\n# TYPE hookwheel_pipeline_instances gauge\n");
+        let instances = lock(&self.0.pipeline_instances).clone();
+        for status in crate::monitor::pipeline::InstanceStatus::ALL {
+            let n = instances.get(status.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(out, "hookwheel_pipeline_instances{{status=\"{}\"}} {n}", status.as_str());
+        }
+        out.push_str("# HELP hookwheel_pipeline_stalled_total Pipeline instances that turned stalled.\n# TYPE hookwheel_pipeline_stalled_total counter\n");
+        let _ = writeln!(
+            out,
+            "hookwheel_pipeline_stalled_total {}",
+            self.0.pipeline_stalled.load(std::sync::atomic::Ordering::Relaxed)
+        );
         let (running, waiting) = *lock(&self.0.compute);
         out.push_str("# HELP hookwheel_compute_tasks CPU-bound API tasks (previews, schedule checks) by state.\n# TYPE hookwheel_compute_tasks gauge\n");
         let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"running\"}} {running}");

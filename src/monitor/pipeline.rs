@@ -655,7 +655,7 @@ mod tests {
         for bad in ["", "0", "1.", ".1", "a", "1..2", "-1", "1.2.3.4.5.6.7.8.9"] {
             assert_eq!(StagePath::parse(bad), None, "{bad:?}");
         }
-        let mut v = vec![path("10"), path("2.10"), path("2.2"), path("2"), path("1"), path("2.1")];
+        let mut v = [path("10"), path("2.10"), path("2.2"), path("2"), path("1"), path("2.1")];
         v.sort();
         let s: Vec<String> = v.iter().map(|p| p.to_string()).collect();
         assert_eq!(s, ["1", "2", "2.1", "2.2", "2.10", "10"]);
