@@ -384,7 +384,7 @@ impl Metrics {
             let n = monitors.get(status.as_str()).copied().unwrap_or(0);
             let _ = writeln!(out, "hookwheel_monitors{{status=\"{}\"}} {n}", status.as_str());
         }
-        out.push_str("# HELP hookwheel_pings_total Monitor pings recorded, by kind (success, start, fail).\n# TYPE hookwheel_pings_total counter\n");
+        out.push_str("# HELP hookwheel_pings_total Monitor pings recorded, by kind (success, start, fail; stage for pipelines).\n# TYPE hookwheel_pings_total counter\n");
         for (kind, n) in lock(&self.0.pings).iter() {
             let _ = writeln!(out, "hookwheel_pings_total{{kind=\"{kind}\"}} {n}");
         }

@@ -58,7 +58,9 @@ const RERUN_PAYLOAD_BYTES_MAX: usize = 10 * 1024;
 pub fn stages_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": ["array", "null"],
+        "minItems": 1,
         "maxItems": pipeline::STAGES_MAX,
+        "x-stages-ordered": true,
         "items": {"anyOf": [
             {"type": "string", "minLength": 1, "maxLength": LABEL_CHARS_MAX},
             {
@@ -825,7 +827,7 @@ pub async fn instances(cx: Cx, i: InstancesQuery) -> ApiResult {
     let (m, _) =
         cx.app.store.get_monitor(cx.brand.id, MonitorId(i.monitor_uuid.0))?.ok_or(ApiError::NotFound("Monitor"))?;
     if m.kind != MonitorKind::Pipeline {
-        return Err(ApiError::invalid("monitor_uuid", "not a pipeline monitor (kind: heartbeat)"));
+        return Err(ApiError::NotFound("Pipeline monitor"));
     }
     let page = page_number(i.page);
     let items = cx.app.store.list_instances(cx.brand.id, m.id, page, cx.page_size)?;

@@ -509,7 +509,6 @@ pub fn on_stage(
         }
         None => {
             out.refused = Some(Refusal::NoInstance);
-            out.instance = current.cloned();
             return Ok(out);
         }
         Some(i) => i.clone(),
@@ -711,6 +710,12 @@ mod tests {
         }
         // No instance open: a later stage is refused, nothing opened.
         let o = apply(&spec, None, &ping("2"), 3, T0);
+        assert_eq!((o.refused, o.opened, o.instance), (Some(Refusal::NoInstance), false, None));
+        // After completion too: the ended instance stays as it was.
+        let i = apply(&spec, Some(&i), &ping("2"), 5, T0 + 2).instance.unwrap();
+        let done = apply(&spec, Some(&i), &ping("3"), 5, T0 + 3).instance.unwrap();
+        assert_eq!(done.status, InstanceStatus::Completed);
+        let o = apply(&spec, Some(&done), &ping("2"), 6, T0 + 4);
         assert_eq!((o.refused, o.opened, o.instance), (Some(Refusal::NoInstance), false, None));
         // An unknown stage is an error.
         assert_eq!(on_stage(&spec, None, &DayBudget::default(), &ping("4"), id(4), T0), Err(StageError::UnknownStage));

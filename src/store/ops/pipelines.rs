@@ -289,7 +289,9 @@ impl Store {
                 }
                 None => ps.refused_without_instance += 1,
             }
-            let change = settle(w, brand, id, &ps, o.instance.as_ref(), o.signals.clone(), None, s.now)?;
+            // A refusal without an open instance leaves the current (ended) one as it is.
+            let shown = o.instance.as_ref().or(current.as_ref());
+            let change = settle(w, brand, id, &ps, shown, o.signals.clone(), None, s.now)?;
             Ok(StageResult::Applied(Box::new(PipelineChange {
                 monitor: m,
                 change,
