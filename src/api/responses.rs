@@ -1716,7 +1716,7 @@ pub struct MonitorItem {
     pub monitor_uuid: Uuid,
     /// Its name.
     pub monitor_name: String,
-    /// `heartbeat`.
+    /// `heartbeat` or `pipeline`.
     pub kind: MonitorKindValue,
     /// Its slug.
     pub slug: String,
@@ -1785,7 +1785,7 @@ pub struct MonitorDetail {
     pub monitor_uuid: Uuid,
     /// Its name.
     pub monitor_name: String,
-    /// `heartbeat`.
+    /// `heartbeat` or `pipeline`.
     pub kind: MonitorKindValue,
     /// Its slug.
     pub slug: String,

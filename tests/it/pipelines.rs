@@ -152,6 +152,22 @@ fn stage_pings_in_order_complete_an_instance_and_strict_mode_refuses_out_of_orde
     assert!(api.all_pages(&format!("get_monitor_pings_paginated?monitor_uuid={id}")).is_empty());
     let r = api.post("pause_monitor", json!({"monitor_uuid": id}));
     assert_eq!(r.status, 409, "{}", r.text);
+    let hb = api.all_pages("get_monitors_paginated").into_iter().find(|m| m["slug"] == "hb").unwrap_or_default();
+    let r = api.get(&format!(
+        "get_pipeline_instances_paginated?monitor_uuid={}",
+        hb["monitor_uuid"].as_str().unwrap_or_default()
+    ));
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // update_monitor: pipeline fields change, heartbeat fields are refused naming the field.
+    let r = api.post("update_monitor", json!({"monitor_uuid": id, "interval_seconds": 60}));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.error().contains("interval_seconds"), "{}", r.text);
+    let r = api.post("update_monitor", json!({"monitor_uuid": id, "stages": ["a", "b"], "strict": false}));
+    assert_ok(&r);
+    let det = details(&api, &id);
+    assert_eq!((&det["strict"], det["stages"].as_array().map(Vec::len)), (&json!(false), Some(2)), "{det}");
+    assert_eq!(ping("b").status, 200, "the new stage list applies");
 
     // Bad input names the field.
     for (body, field) in [
