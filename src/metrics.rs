@@ -239,16 +239,19 @@ impl Metrics {
         *lock(&self.0.pipeline_instances) = counts.into_iter().collect();
     }
 
-    /// A pipeline instance entered `to` (or was opened: `from` is `None`).
-    pub fn pipeline_instance_moved(&self, from: Option<&'static str>, to: &'static str) {
-        if from == Some(to) {
+    /// A pipeline instance entered `to` (or was opened: `from` is `None`; or was removed:
+    /// `to` is `None`).
+    pub fn pipeline_instance_moved(&self, from: Option<&'static str>, to: Option<&'static str>) {
+        if from == to {
             return;
         }
         let mut m = lock(&self.0.pipeline_instances);
         if let Some(f) = from {
             *m.entry(f).or_default() -= 1;
         }
-        *m.entry(to).or_default() += 1;
+        if let Some(t) = to {
+            *m.entry(t).or_default() += 1;
+        }
     }
 
     /// A pipeline instance turned `stalled`.

@@ -578,10 +578,20 @@ pub async fn update(cx: Cx, i: UpdateMonitor) -> ApiResult {
 }
 
 pub async fn delete(cx: Cx, i: MonitorRef) -> ApiResult {
-    let (_, st) = load(&cx, i.monitor_uuid)?;
+    let (current, st) = load(&cx, i.monitor_uuid)?;
+    // A pipeline's instances leave the instance gauge with it.
+    let instances = match current.kind {
+        MonitorKind::Pipeline => {
+            cx.app.store.list_instances(cx.brand.id, current.id, 1, u64::from(crate::model::INSTANCES_KEPT_MAX))?.items
+        }
+        MonitorKind::Heartbeat => Vec::new(),
+    };
     let m = cx.app.store.delete_monitor(cx.brand.id, MonitorId(i.monitor_uuid.0)).await?;
     cx.app.scheduler.arm_monitor(m.brand, m.id, None).await;
     cx.app.metrics.monitor_moved(Some(st.state.status.as_str()), None);
+    for inst in instances {
+        cx.app.metrics.pipeline_instance_moved(Some(inst.status.as_str()), None);
+    }
     ok(json!({"success": true, "details": "Monitor deleted", "monitor_uuid": m.id.to_string()}))
 }
 

@@ -260,7 +260,7 @@ fn stage_ping_of(p: &Map<String, Value>) -> Result<StagePing, ApiError> {
 async fn report(app: &App, c: &PipelineChange) {
     app.metrics.observe_ping("stage");
     for (from, to) in &c.moves {
-        app.metrics.pipeline_instance_moved(from.map(InstanceStatus::as_str), to.as_str());
+        app.metrics.pipeline_instance_moved(from.map(InstanceStatus::as_str), to.map(InstanceStatus::as_str));
     }
     crate::scheduler::report_monitor_change(&app.metrics, &c.change);
     app.scheduler.arm_monitor(c.change.brand, c.change.monitor, c.change.deadline).await;
@@ -749,7 +749,7 @@ pub async fn rerun(
         let new_id = InstanceId::new();
         let (_, inst, change, moves) = app.store.rerun_instance(brand, of, new_id, payload, app.clock.now_ms()).await?;
         for (from, to) in &moves {
-            app.metrics.pipeline_instance_moved(from.map(InstanceStatus::as_str), to.as_str());
+            app.metrics.pipeline_instance_moved(from.map(InstanceStatus::as_str), to.map(InstanceStatus::as_str));
         }
         crate::scheduler::report_monitor_change(&app.metrics, &change);
         app.scheduler.arm_monitor(change.brand, change.monitor, change.deadline).await;

@@ -217,7 +217,7 @@ pub fn report_monitor_change(metrics: &Metrics, c: &crate::store::MonitorChange)
         match sig {
             crate::monitor::pipeline::Signal::Stalled { instance, waiting_for, .. } => {
                 metrics.observe_pipeline_stalled();
-                metrics.pipeline_instance_moved(Some("running"), "stalled");
+                metrics.pipeline_instance_moved(Some("running"), Some("stalled"));
                 let waiting = waiting_for.as_ref().map(|p| p.to_string()).unwrap_or_default();
                 tracing::warn!(brand = %c.brand, monitor = %c.monitor, instance = %instance, waiting_for = %waiting, "stalled");
             }

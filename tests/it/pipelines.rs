@@ -221,6 +221,14 @@ fn a_stage_not_reached_in_time_stalls_the_instance_also_across_a_kill_9() {
     let i = newest_with_status(&api, &slow, "stalled");
     assert_eq!(i["failure_reason"], "Stage 2 timeout", "{i:#}");
     assert_eq!(details(&api, &slow)["status"], "down");
+    // The instance gauge is counted from the store at start and follows deletes.
+    let metrics = d.metrics();
+    assert!(metrics.contains("hookwheel_pipeline_instances{status=\"completed\"} 1"), "{metrics}");
+    assert!(metrics.contains("hookwheel_pipeline_instances{status=\"stalled\"} 1"), "{metrics}");
+    assert_ok(&api.post("delete_monitor", json!({"monitor_uuid": fast})));
+    let metrics = d.metrics();
+    assert!(metrics.contains("hookwheel_pipeline_instances{status=\"completed\"} 0"), "{metrics}");
+    assert!(instances(&api, &slow).len() == 1);
 }
 
 #[test]

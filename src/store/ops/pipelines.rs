@@ -64,9 +64,13 @@ pub struct PipelineChange {
     pub opened: bool,
     /// Strict mode refused the stage (recorded in the instance's history; 409 at the API).
     pub refused: Option<Refusal>,
-    /// Instances whose status changed: (before, after); `None` before: opened now.
-    pub moves: Vec<(Option<InstanceStatus>, InstanceStatus)>,
+    /// Instances whose status changed (for the instance gauge).
+    pub moves: Vec<Move>,
 }
+
+/// An instance's status change: (before, after); `None` before: opened now; `None` after:
+/// removed from the bounded history.
+pub type Move = (Option<InstanceStatus>, Option<InstanceStatus>);
 
 fn mkey(brand: BrandId, id: MonitorId) -> Vec<u8> {
     key(&[brand.as_bytes(), id.as_bytes()])
@@ -103,7 +107,8 @@ fn load_pipeline(
     Ok((ps, current))
 }
 
-/// Writes an instance (a new one into the bounded history with its id index entry).
+/// Writes an instance (a new one into the bounded history with its id index entry). Returns
+/// the status of the oldest instance removed to make room, if one was.
 fn put_instance(
     w: &redb::WriteTransaction,
     brand: BrandId,
@@ -111,7 +116,8 @@ fn put_instance(
     ps: &mut PipelineState,
     inst: &Instance,
     new: bool,
-) -> Result<(), StoreError> {
+) -> Result<Option<InstanceStatus>, StoreError> {
+    let mut removed = None;
     let mut t = w.open_table(PIPELINE_INSTANCES).map_err(StoreError::from_db)?;
     put(&mut t, &ikey(brand, id, inst.id), inst)?;
     if new {
@@ -121,8 +127,9 @@ fn put_instance(
         ps.instances_kept += 1;
         if ps.instances_kept > INSTANCES_KEPT_MAX {
             let mut oldest = None;
-            scan_prefix(&t, &mkey(brand, id), |k, _| {
+            scan_prefix(&t, &mkey(brand, id), |k, v| {
                 oldest = Some(k.to_vec());
+                removed = Some(codec::decode::<Instance>("pipeline_instances", v)?.status);
                 Ok(false)
             })?;
             if let Some(k) = oldest {
@@ -134,7 +141,7 @@ fn put_instance(
             }
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// Writes the monitor's status for its current instance, the pipeline state and the deadline
@@ -274,17 +281,19 @@ impl Store {
             let mut moves = Vec::new();
             if let Some(old) = &o.abandoned {
                 put_instance(w, brand, id, &mut ps, old, false)?;
-                moves.push((current.as_ref().map(|c| c.status), old.status));
+                moves.push((current.as_ref().map(|c| c.status), Some(old.status)));
             }
             if let Some(inst) = &o.instance {
                 let before = if o.opened { None } else { current.as_ref().map(|c| c.status) };
                 if before != Some(inst.status) {
-                    moves.push((before, inst.status));
+                    moves.push((before, Some(inst.status)));
                 }
             }
             match &o.instance {
                 Some(inst) => {
-                    put_instance(w, brand, id, &mut ps, inst, o.opened)?;
+                    if let Some(gone) = put_instance(w, brand, id, &mut ps, inst, o.opened)? {
+                        moves.push((Some(gone), None));
+                    }
                     ps.current = Some(inst.id);
                 }
                 None => ps.refused_without_instance += 1,
@@ -314,7 +323,7 @@ impl Store {
         new_id: InstanceId,
         payload: Option<String>,
         now: Millis,
-    ) -> Result<(Monitor, Instance, MonitorChange, Vec<(Option<InstanceStatus>, InstanceStatus)>), StoreError> {
+    ) -> Result<(Monitor, Instance, MonitorChange, Vec<Move>), StoreError> {
         self.write(move |w| {
             let id = {
                 let ids = w.open_table(PIPELINE_INSTANCE_IDS).map_err(StoreError::from_db)?;
@@ -329,7 +338,7 @@ impl Store {
             let (mut ps, current) = load_pipeline(w, brand, id)?;
             let mut moves = Vec::new();
             if let Some(mut old) = current.filter(|i| i.status.is_open()) {
-                moves.push((Some(old.status), InstanceStatus::Abandoned));
+                moves.push((Some(old.status), Some(InstanceStatus::Abandoned)));
                 old.status = InstanceStatus::Abandoned;
                 old.ended_ms = Some(now);
                 old.stall_at = None;
@@ -339,10 +348,12 @@ impl Store {
             let mut inst = Instance::new(new_id, now);
             inst.rerun_of = Some(of);
             inst.rerun_payload = payload;
-            put_instance(w, brand, id, &mut ps, &inst, true)?;
+            if let Some(gone) = put_instance(w, brand, id, &mut ps, &inst, true)? {
+                moves.push((Some(gone), None));
+            }
             ps.current = Some(inst.id);
             let change = settle(w, brand, id, &ps, Some(&inst), Vec::new(), None, now)?;
-            moves.push((None, inst.status));
+            moves.push((None, Some(inst.status)));
             Ok((m, inst, change, moves))
         })
         .await
