@@ -495,19 +495,9 @@ fn latest_events(i: &Instance) -> Vec<&StageEvent> {
     out
 }
 
-/// The stage a stalled instance waits for.
-fn awaited(m: &Monitor, i: &Instance) -> Option<String> {
-    if i.status != InstanceStatus::Stalled {
-        return None;
-    }
-    let reason = i.failure_reason.as_deref()?;
-    let _ = m;
-    reason.strip_prefix("Stage ").and_then(|r| r.strip_suffix(" timeout")).map(str::to_string)
-}
-
 /// `stage_statuses` of an instance: each reached stage `healthy` (or `refused`), the stage a
 /// stalled instance waits for `stalled`.
-fn stage_statuses(m: &Monitor, i: &Instance) -> Value {
+fn stage_statuses(i: &Instance) -> Value {
     let mut out = Map::new();
     for e in latest_events(i) {
         out.insert(
@@ -519,8 +509,8 @@ fn stage_statuses(m: &Monitor, i: &Instance) -> Value {
             }),
         );
     }
-    if let Some(p) = awaited(m, i) {
-        out.insert(p, json!({"status": "stalled", "stage_name": null, "agent_code": null}));
+    if let (InstanceStatus::Stalled, Some(p)) = (i.status, &i.waiting_for) {
+        out.insert(p.to_string(), json!({"status": "stalled", "stage_name": null, "agent_code": null}));
     }
     Value::Object(out)
 }
@@ -530,13 +520,13 @@ fn rounded(usd: f64) -> f64 {
 }
 
 /// An instance in the PingPulse shape (`running_instance`, `recent_instances`).
-fn instance_view(m: &Monitor, i: &Instance) -> Value {
+fn instance_view(i: &Instance) -> Value {
     let mut v = json!({
         "id": i.id.to_string(),
         "status": i.status.as_str(),
         "started_at": i.started_ms.map(format_utc),
         "agent_code": i.agent(),
-        "stage_statuses": stage_statuses(m, i),
+        "stage_statuses": stage_statuses(i),
         "total_cost_usd": rounded(i.cost_usd),
         "tokens_in": i.tokens_in,
         "tokens_out": i.tokens_out,
@@ -588,7 +578,7 @@ pub async fn tree(
     let r = async {
         let (brand, m) = workflow(&app, &workflow_id, &method, query.as_deref(), body).await?;
         let (ps, current) = app.store.get_pipeline_state(brand, m.id)?;
-        let statuses = current.as_ref().map(|i| stage_statuses(&m, i)).unwrap_or(Value::Object(Map::new()));
+        let statuses = current.as_ref().map(stage_statuses).unwrap_or(Value::Object(Map::new()));
         let mut out: Vec<(String, Value)> = Vec::new();
         for (path, name) in known_stages(&m, &ps.seen) {
             let key = path.to_string();
@@ -628,9 +618,9 @@ pub async fn workflow_instances(
         let mut recent = Vec::new();
         for i in &page.items {
             if Some(i.id) == ps.current && i.status.is_open() {
-                running = Some(instance_view(&m, i));
+                running = Some(instance_view(i));
             } else if (recent.len() as u64) < RECENT_INSTANCES {
-                recent.push(instance_view(&m, i));
+                recent.push(instance_view(i));
             }
         }
         Ok(answer(StatusCode::OK, json!({"running_instance": running, "recent_instances": recent})))

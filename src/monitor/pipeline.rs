@@ -313,8 +313,11 @@ pub struct Instance {
     pub furthest: Option<StagePath>,
     /// When it turns `stalled` (only while running).
     pub stall_at: Option<Millis>,
-    /// When it last turned `stalled`, and the stage it was waiting for.
+    /// When it last turned `stalled`.
     pub stalled_ms: Option<Millis>,
+    /// While stalled: the stage it waits for.
+    #[serde(default)]
+    pub waiting_for: Option<StagePath>,
     pub failure_reason: Option<String>,
     pub events: Vec<StageEvent>,
     /// Stage pings in all (accepted and refused); `events` keeps the first [`EVENTS_KEPT_MAX`].
@@ -342,6 +345,7 @@ impl Instance {
             furthest: None,
             stall_at: None,
             stalled_ms: None,
+            waiting_for: None,
             failure_reason: None,
             events: Vec::new(),
             events_total: 0,
@@ -537,6 +541,7 @@ pub fn on_stage(
     }
 
     // Accepted.
+    inst.waiting_for = None;
     let in_order = inst.furthest.as_ref().is_none_or(|f| &ping.path > f);
     if inst.started_ms.is_none() {
         inst.started_ms = Some(now);
@@ -594,6 +599,7 @@ pub fn on_deadline(spec: &Spec, inst: &Instance, now: Millis) -> Option<(Instanc
     i.status = InstanceStatus::Stalled;
     i.stall_at = None;
     i.stalled_ms = Some(now);
+    i.waiting_for = waiting_for.clone();
     i.failure_reason = Some(match &waiting_for {
         Some(p) => format!("Stage {p} timeout"),
         None => "Next stage timeout".into(),
@@ -758,12 +764,14 @@ mod tests {
             (s.status, s.stall_at, s.failure_reason.as_deref()),
             (InstanceStatus::Stalled, None, Some("Stage 3 timeout"))
         );
+        assert_eq!(s.waiting_for, Some(path("3")));
         assert_eq!(sig, Signal::Stalled { instance: id(1), waiting_for: Some(path("3")), deadline_ms: T0 + 11_000 });
         assert_eq!(sig.as_str(), "stalled");
         // Once only.
         assert_eq!(on_deadline(&spec, &s, clock.now_ms() + 100_000), None);
         let i = apply(&spec, Some(&s), &ping("3"), 2, clock.now_ms() + 5).instance.unwrap();
         assert_eq!((i.id, i.status, i.stalled_ms), (id(1), InstanceStatus::Completed, Some(T0 + 11_000)));
+        assert_eq!(i.waiting_for, None);
     }
 
     #[test]

@@ -200,6 +200,14 @@ fn a_stage_not_reached_in_time_stalls_the_instance_also_across_a_kill_9() {
     let i = newest_with_status(&api, &fast, "stalled");
     assert_eq!(i["failure_reason"], "Stage 2 timeout", "{i:#}");
     assert_eq!(details(&api, &fast)["status"], "down");
+    let key = ping_key(&api);
+    let r = bare_get(&api, &format!("/dhk/fast/tree?key={key}"));
+    assert_eq!(
+        r.json,
+        json!({"1": {"status": "healthy", "stage_name": "a"}, "2": {"status": "stalled", "stage_name": "b"}}),
+        "{}",
+        r.text
+    );
     let metrics = d.metrics();
     assert!(metrics.contains("hookwheel_pipeline_stalled_total 1"), "{metrics}");
     assert!(metrics.contains("hookwheel_pipeline_instances{status=\"stalled\"} 1"), "{metrics}");
