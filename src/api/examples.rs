@@ -231,6 +231,7 @@ pub fn request(name: &str) -> Option<Value> {
             json!({"monitor_uuid": MONITOR})
         }
         "rotate_ping_key" => json!({}),
+        "get_pipeline_instances_paginated" => json!({"monitor_uuid": MONITOR}),
         _ => return None,
     })
 }

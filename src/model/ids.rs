@@ -53,6 +53,7 @@ id_type!(EventId, now_v7);
 id_type!(JobId, now_v7);
 id_type!(MonitorId, now_v7);
 id_type!(PingId, now_v7);
+id_type!(InstanceId, now_v7);
 
 impl EventId {
     /// A v7 id whose timestamp is the event's `received_ms` (ms since the epoch) instead of the

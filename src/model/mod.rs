@@ -14,8 +14,8 @@ mod workflow;
 
 pub use event::*;
 pub use ids::{
-    BrandId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId, MonitorId, PingId, PlanId, RuleId,
-    ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
+    BrandId, DomainId, EventId, ExecutionId, FreshIds, IdSource, InstanceId, JobId, KeyId, MonitorId, PingId, PlanId,
+    RuleId, ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId, TemplateId, WorkflowId,
 };
 pub use monitor::*;
 pub use schedule::*;

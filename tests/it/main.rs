@@ -18,6 +18,7 @@ mod monitors;
 mod observe;
 mod operator;
 mod pingpulse;
+mod pipelines;
 mod python;
 mod readme;
 mod receiver;
