@@ -530,7 +530,7 @@ async fn prune(store: &Store, now: i64, idempotency_ttl_seconds: u64, retention_
         let before = now - i64::from(retention_days) * 86_400_000;
         log("executions past retention", store.prune_executions(before).await);
         log("runs without an execution", store.prune_runs().await);
-        log("approval plans without a run", store.prune_plans().await);
+        log("approval plans without a run", store.prune_plans(before).await);
     }
     let before = now - i64::try_from(idempotency_ttl_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
     log("expired idempotency records", store.prune_idempotent(before).await);

@@ -100,6 +100,10 @@ struct Inner {
     alerts: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Ended executions not yet taken by the alert worker (the window rules' feed; bounded).
     alert_feed: Mutex<Vec<crate::monitor::alert::Outcome>>,
+    /// pipeline instance status -> kept instances in it
+    pipeline_instances: Mutex<BTreeMap<&'static str, i64>>,
+    /// pipeline instances that turned `stalled`
+    pipeline_stalled: std::sync::atomic::AtomicU64,
 }
 
 /// Most ended executions waiting for the alert worker; beyond, the newest are dropped (the
@@ -258,6 +262,31 @@ impl Metrics {
         std::mem::take(&mut *lock(&self.0.alert_feed))
     }
 
+    /// Sets the pipeline-instances-by-status gauge (at start, from the store).
+    pub fn set_pipeline_instance_counts(&self, counts: impl IntoIterator<Item = (&'static str, i64)>) {
+        *lock(&self.0.pipeline_instances) = counts.into_iter().collect();
+    }
+
+    /// A pipeline instance entered `to` (or was opened: `from` is `None`; or was removed:
+    /// `to` is `None`).
+    pub fn pipeline_instance_moved(&self, from: Option<&'static str>, to: Option<&'static str>) {
+        if from == to {
+            return;
+        }
+        let mut m = lock(&self.0.pipeline_instances);
+        if let Some(f) = from {
+            *m.entry(f).or_default() -= 1;
+        }
+        if let Some(t) = to {
+            *m.entry(t).or_default() += 1;
+        }
+    }
+
+    /// A pipeline instance turned `stalled`.
+    pub fn observe_pipeline_stalled(&self) {
+        self.0.pipeline_stalled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// A monitor signal raised (`monitor_down`, `monitor_up`).
     pub fn observe_monitor_signal(&self, signal: &'static str) {
         *lock(&self.0.monitor_signals).entry(signal).or_default() += 1;
@@ -386,7 +415,7 @@ impl Metrics {
             let n = monitors.get(status.as_str()).copied().unwrap_or(0);
             let _ = writeln!(out, "hookwheel_monitors{{status=\"{}\"}} {n}", status.as_str());
         }
-        out.push_str("# HELP hookwheel_pings_total Monitor pings recorded, by kind (success, start, fail).\n# TYPE hookwheel_pings_total counter\n");
+        out.push_str("# HELP hookwheel_pings_total Monitor pings recorded, by kind (success, start, fail; stage for pipelines).\n# TYPE hookwheel_pings_total counter\n");
         for (kind, n) in lock(&self.0.pings).iter() {
             let _ = writeln!(out, "hookwheel_pings_total{{kind=\"{kind}\"}} {n}");
         }
@@ -398,6 +427,18 @@ impl Metrics {
         for ((rule_type, outcome), n) in lock(&self.0.alerts).iter() {
             let _ = writeln!(out, "hookwheel_alerts_total{{rule_type=\"{rule_type}\",outcome=\"{outcome}\"}} {n}");
         }
+        out.push_str("# HELP hookwheel_pipeline_instances Pipeline instances kept, by status.\n# TYPE hookwheel_pipeline_instances gauge\n");
+        let instances = lock(&self.0.pipeline_instances).clone();
+        for status in crate::monitor::pipeline::InstanceStatus::ALL {
+            let n = instances.get(status.as_str()).copied().unwrap_or(0);
+            let _ = writeln!(out, "hookwheel_pipeline_instances{{status=\"{}\"}} {n}", status.as_str());
+        }
+        out.push_str("# HELP hookwheel_pipeline_stalled_total Pipeline instances that turned stalled.\n# TYPE hookwheel_pipeline_stalled_total counter\n");
+        let _ = writeln!(
+            out,
+            "hookwheel_pipeline_stalled_total {}",
+            self.0.pipeline_stalled.load(std::sync::atomic::Ordering::Relaxed)
+        );
         let (running, waiting) = *lock(&self.0.compute);
         out.push_str("# HELP hookwheel_compute_tasks CPU-bound API tasks (previews, schedule checks) by state.\n# TYPE hookwheel_compute_tasks gauge\n");
         let _ = writeln!(out, "hookwheel_compute_tasks{{state=\"running\"}} {running}");

@@ -13,8 +13,8 @@ use super::input;
 use super::reply::ApiResult;
 use super::request::{Cx, Req};
 use super::{
-    alerts, approvals, domains, events, executions, jobs, monitors, responses, schedules, secrets, templates,
-    timezones, workflows,
+    alerts, approvals, domains, events, executions, jobs, monitors, pipelines, responses, schedules, secrets,
+    templates, timezones, workflows,
 };
 
 pub type Handler = fn(Cx, Req) -> Pin<Box<dyn Future<Output = ApiResult> + Send>>;
@@ -846,7 +846,7 @@ pub static ENDPOINTS: &[Endpoint] = &[
         methods: POST,
         mutating: true,
         tag: "monitors",
-        summary: "Create a heartbeat monitor (interval or cron period, grace); returns monitor_uuid, ping_url and slug.",
+        summary: "Create a heartbeat monitor (interval or cron period, grace) or a pipeline monitor (stages); returns monitor_uuid, ping_url and slug.",
         op: op!(monitors::add),
         reply: reply::<responses::MonitorAdded>,
     },
@@ -912,6 +912,15 @@ pub static ENDPOINTS: &[Endpoint] = &[
         summary: "A monitor's ping history, newest first, with run durations and bodies (first 10 KiB).",
         op: op!(monitors::pings),
         reply: reply::<responses::Paginated<responses::PingItem>>,
+    },
+    Endpoint {
+        name: "get_pipeline_instances_paginated",
+        methods: GET,
+        mutating: false,
+        tag: "monitors",
+        summary: "A pipeline monitor's instances, newest first, with each stage's timing, costs and refusals.",
+        op: op!(pipelines::instances),
+        reply: reply::<responses::Paginated<responses::PipelineInstanceItem>>,
     },
     Endpoint {
         name: "get_ping_key",

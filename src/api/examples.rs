@@ -250,6 +250,7 @@ pub fn request(name: &str) -> Option<Value> {
         }),
         "update_alert_rule" => json!({"alert_rule_uuid": ALERT_RULE, "cooldown_seconds": 900}),
         "get_alert_rule_details" | "delete_alert_rule" => json!({"alert_rule_uuid": ALERT_RULE}),
+        "get_pipeline_instances_paginated" => json!({"monitor_uuid": MONITOR}),
         _ => return None,
     })
 }

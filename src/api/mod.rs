@@ -2,7 +2,8 @@
 //! operational endpoints `/healthz`, `/readyz`, `/metrics` and `/openapi.json`, a source's
 //! ingest URL `/v1/ingest/<token>` ([`ingest`]), the monitors' ping URLs `/ping/…` ([`ping`]),
 //! the PingPulse dialect's pulses, process hooks and approvals `/hbk/…`, `/phk/…`,
-//! `/api/approvals…` ([`pingpulse`]), and the Hook0 dialect `/api/v1/events…`
+//! `/api/approvals…` ([`pingpulse`]), the pipelines' stage pings and workflow routes `/shk/…`,
+//! `/dhk/…`, `/api/workflows/…`, `/api/instances/…` ([`pipelines`]), and the Hook0 dialect `/api/v1/events…`
 //! ([`hook0`]), whose routes share the dispatcher's key check, rate limit and body reading.
 //!
 //! Every `/v1/api/` call goes through one dispatcher ([`dispatch`]): endpoint lookup, auth,
@@ -33,6 +34,7 @@ pub mod openapi;
 mod ops;
 pub mod ping;
 pub mod pingpulse;
+pub mod pipelines;
 mod ratelimit;
 pub mod reference;
 mod reply;
@@ -194,10 +196,17 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ping/{a}", any(ping::entry))
         .route("/ping/{a}/{b}", any(ping::entry))
         .route("/ping/{a}/{b}/{c}", any(ping::entry))
+        .route("/ping/{a}/{b}/{c}/{d}", any(ping::entry))
         .route("/hbk/{target_id}", any(pingpulse::hbk))
         .route("/phk/{id}/{action}", any(pingpulse::phk))
         .route("/api/approvals", any(pingpulse::approvals))
         .route("/api/approvals/{approval_id}", any(pingpulse::approval))
+        .route("/shk/{workflow_id}", any(pipelines::shk))
+        .route("/dhk/{workflow_id}", any(pipelines::dhk))
+        .route("/dhk/{workflow_id}/tree", any(pipelines::tree))
+        .route("/api/workflows/{workflow_id}/instances", any(pipelines::workflow_instances))
+        .route("/api/instances/{instance_id}/timeline", any(pipelines::timeline))
+        .route("/api/instances/{instance_id}/rerun", any(pipelines::rerun))
         .route("/api/v1/events", any(hook0::events))
         .route("/api/v1/events/", any(hook0::events))
         .route("/api/v1/event", any(hook0::event_singular))

@@ -14,12 +14,13 @@ use sha2::{Digest, Sha256};
 
 use super::compute::Lane;
 use super::error::ApiError;
-use super::fields::{Choices, Id, Int, Line, OneOf, Zone};
+use super::fields::{Choices, Id, Int, Line, List, OneOf, Zone};
 use super::reply::{ApiResult, PAGE_MAX, PageQuery, ok, page_number, paginated};
 use super::request::Cx;
 use super::schedules::{CRON_CHARS_MAX, optional_cron_schema};
 use crate::model::{Flip, Monitor, MonitorId, MonitorKind, MonitorState, PING_BODY_BYTES_MAX, Ping, PingKey};
 use crate::monitor::heartbeat::{self, GRACE_SECONDS_MAX, INTERVAL_SECONDS_MAX, Period, Spec};
+use crate::monitor::pipeline;
 use crate::schedule::cron::CronSpec;
 use crate::store::StoreError;
 use crate::time::tz::format_in_zone;
@@ -37,7 +38,7 @@ const TOKEN_BYTES: usize = 24;
 type IntervalSeconds = Int<1, { INTERVAL_SECONDS_MAX as i64 }>;
 type GraceSeconds = Int<0, { GRACE_SECONDS_MAX as i64 }>;
 
-/// `kind`: `heartbeat` (default) or `pipeline` (refused until pipelines exist).
+/// `kind`: `heartbeat` (default) or `pipeline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KindIn {
     Heartbeat,
@@ -61,7 +62,7 @@ impl Choices for KindIn {
 pub struct AddMonitor {
     /// A name for people (1–256 characters).
     pub monitor_name: Line<NAME_CHARS_MAX>,
-    /// `heartbeat` (default); `pipeline` is not yet supported (400).
+    /// `heartbeat` (default) or `pipeline` (stage pings; see `stages`).
     pub kind: Option<OneOf<KindIn>>,
     /// The expected period in seconds (1 to 31536000): a ping is due this long after the last
     /// success. Give this or `cron_expression`.
@@ -79,6 +80,25 @@ pub struct AddMonitor {
     /// brand. Default: made from `monitor_name`.
     #[schemars(extend("pattern" = "^[a-z0-9_-]+$"))]
     pub slug: Option<Line<SLUG_CHARS_MAX>>,
+    /// A pipeline's stages, in order (1–200): each a name (`"ingest"`) or an object
+    /// `{"name", "path", "timeout_seconds"}`; `path` is a hierarchical stage path such as
+    /// `2.1` (default: the stage's 1-based position), increasing in the order listed.
+    /// `kind` `pipeline` only.
+    #[schemars(schema_with = "super::pipelines::stages_schema")]
+    pub stages: Option<List<Value, { pipeline::STAGES_MAX }>>,
+    /// Strict mode: a stage out of order is refused (409) and recorded. Default `false`.
+    /// `kind` `pipeline` only.
+    pub strict: Option<bool>,
+    /// The time allowed to reach each next stage unless the stage gives its own, seconds
+    /// (1 to 604800); past it the instance is `stalled`. Default: none. `kind` `pipeline` only.
+    pub timeout_seconds: Option<Int<1, { pipeline::TIMEOUT_SECONDS_MAX as i64 }>>,
+    /// A budget per instance, USD: passing it raises `budget_exceeded` once per instance.
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub budget_per_instance_usd: Option<f64>,
+    /// A budget per UTC day over the monitor's instances, USD: passing it raises
+    /// `budget_exceeded` once per day.
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub budget_per_day_usd: Option<f64>,
 }
 
 /// `get_monitor_details`, `delete_monitor`, `pause_monitor`, `resume_monitor`.
@@ -109,6 +129,19 @@ pub struct UpdateMonitor {
     /// A new slug (the old slug URL answers 404 at once).
     #[schemars(extend("pattern" = "^[a-z0-9_-]+$"))]
     pub slug: Option<Line<SLUG_CHARS_MAX>>,
+    /// A pipeline's new stage list (as in `add_monitor`).
+    #[schemars(schema_with = "super::pipelines::stages_schema")]
+    pub stages: Option<List<Value, { pipeline::STAGES_MAX }>>,
+    /// A pipeline's strict mode.
+    pub strict: Option<bool>,
+    /// A pipeline's default stage timeout, seconds.
+    pub timeout_seconds: Option<Int<1, { pipeline::TIMEOUT_SECONDS_MAX as i64 }>>,
+    /// A pipeline's budget per instance, USD.
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub budget_per_instance_usd: Option<f64>,
+    /// A pipeline's budget per day, USD.
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub budget_per_day_usd: Option<f64>,
 }
 
 /// `get_monitor_pings_paginated`.
@@ -153,7 +186,7 @@ fn slugify(name: &str) -> String {
     if s.is_empty() { "monitor".into() } else { s.trim_end_matches('-').to_string() }
 }
 
-fn check_slug(field: &str, slug: &str) -> Result<String, ApiError> {
+pub(super) fn check_slug(field: &str, slug: &str) -> Result<String, ApiError> {
     if slug.is_empty() || !slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     {
         return Err(ApiError::invalid(field, format!("use 1-{SLUG_CHARS_MAX} of a-z, 0-9, '-' or '_'")));
@@ -218,6 +251,9 @@ fn item(m: &Monitor, st: &MonitorState, tz: &str) -> Value {
         "updated_at": format_in_zone(m.updated_ms, tz),
     });
     if let (Some(o), Value::Object(p)) = (v.as_object_mut(), period_fields(&m.spec)) {
+        o.extend(p);
+    }
+    if let (Some(o), Value::Object(p)) = (v.as_object_mut(), super::pipelines::monitor_fields(m, st, tz)) {
         o.extend(p);
     }
     v
@@ -290,37 +326,45 @@ fn period_of(
     }
 }
 
-pub async fn add(cx: Cx, i: AddMonitor) -> ApiResult {
-    let name = not_blank("monitor_name", &i.monitor_name.0)?;
-    if i.kind.is_some_and(|k| k.0 == KindIn::Pipeline) {
-        return Err(ApiError::invalid("kind", "pipeline monitors are not yet supported; use heartbeat"));
-    }
-    let period = period_of(i.interval_seconds, i.cron_expression.map(|c| c.0), i.cron_timezone.map(|z| z.0), None)?
-        .ok_or_else(|| ApiError::invalid("interval_seconds", "give interval_seconds or cron_expression"))?;
-    let grace = i.grace_seconds.map_or(GRACE_SECONDS_DEFAULT, |g| g.get() as u32);
-    let spec = validated(&cx, Spec { period, grace_seconds: grace }).await?;
-    let (slug, chosen) = match i.slug {
-        Some(s) => (check_slug("slug", &s.0)?, true),
+/// The heartbeat spec a pipeline monitor carries (unused: a pipeline has no period).
+pub(super) fn pipeline_placeholder_spec() -> Spec {
+    Spec { period: Period::Interval { seconds: INTERVAL_SECONDS_MAX }, grace_seconds: 0 }
+}
+
+/// Creates a monitor (a new ping token, sealed; a slug made from the name unless `slug` is
+/// chosen) and counts it. Returns it with its plain token.
+pub(super) async fn insert_monitor(
+    app: &super::App,
+    brand: crate::model::BrandId,
+    now: crate::time::Millis,
+    name: String,
+    slug: Option<String>,
+    spec: Spec,
+    pipeline: Option<pipeline::Spec>,
+) -> Result<(Monitor, String), ApiError> {
+    let (slug, chosen) = match slug {
+        Some(s) => (s, true),
         None => (slugify(&name), false),
     };
     let id = MonitorId::new();
     let token = new_secret_token("hwp_")?;
     let mut m = Monitor {
         id,
-        brand: cx.brand.id,
+        brand,
         name,
         slug: slug.clone(),
-        kind: MonitorKind::Heartbeat,
+        kind: if pipeline.is_some() { MonitorKind::Pipeline } else { MonitorKind::Heartbeat },
+        pipeline,
         spec,
-        token: cx.app.vault.seal_ping_token(id, &token),
+        token: app.vault.seal_ping_token(id, &token),
         token_hash: secret_hash(&token),
-        created_ms: cx.now,
-        updated_ms: cx.now,
+        created_ms: now,
+        updated_ms: now,
     };
     // A slug made from the name takes the first free `-2`, `-3`, … suffix; a chosen one is 409.
     let mut n = 1;
     let created = loop {
-        match cx.app.store.create_monitor(m.clone(), MonitorState::new(cx.now)).await {
+        match app.store.create_monitor(m.clone(), MonitorState::new(now)).await {
             Err(StoreError::Conflict { .. }) if !chosen && n < 20 => {
                 n += 1;
                 m.slug = format!("{slug}-{n}");
@@ -328,7 +372,85 @@ pub async fn add(cx: Cx, i: AddMonitor) -> ApiResult {
             other => break other?,
         }
     };
-    cx.app.metrics.monitor_moved(None, Some(heartbeat::Status::New.as_str()));
+    app.metrics.monitor_moved(None, Some(heartbeat::Status::New.as_str()));
+    Ok((created, token))
+}
+
+/// Refuses the pipeline fields on a heartbeat (400 naming the first one given).
+fn no_pipeline_fields(
+    stages: bool,
+    strict: bool,
+    timeout: bool,
+    per_instance: bool,
+    per_day: bool,
+) -> Result<(), ApiError> {
+    for (given, field) in [
+        (stages, "stages"),
+        (strict, "strict"),
+        (timeout, "timeout_seconds"),
+        (per_instance, "budget_per_instance_usd"),
+        (per_day, "budget_per_day_usd"),
+    ] {
+        if given {
+            return Err(ApiError::invalid(field, "only for kind pipeline"));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses the heartbeat fields on a pipeline (400 naming the first one given).
+fn no_heartbeat_fields(interval: bool, cron: bool, zone: bool, grace: bool) -> Result<(), ApiError> {
+    for (given, field) in
+        [(interval, "interval_seconds"), (cron, "cron_expression"), (zone, "cron_timezone"), (grace, "grace_seconds")]
+    {
+        if given {
+            return Err(ApiError::invalid(field, "not for kind pipeline (a pipeline has stages and timeouts)"));
+        }
+    }
+    Ok(())
+}
+
+pub async fn add(cx: Cx, i: AddMonitor) -> ApiResult {
+    let name = not_blank("monitor_name", &i.monitor_name.0)?;
+    let slug = i.slug.as_ref().map(|s| check_slug("slug", &s.0)).transpose()?;
+    if i.kind.is_some_and(|k| k.0 == KindIn::Pipeline) {
+        no_heartbeat_fields(
+            i.interval_seconds.is_some(),
+            i.cron_expression.is_some(),
+            i.cron_timezone.is_some(),
+            i.grace_seconds.is_some(),
+        )?;
+        let spec = super::pipelines::spec_of(
+            i.stages.map(|s| s.0).unwrap_or_default(),
+            i.strict.unwrap_or(false),
+            i.timeout_seconds.map(|t| t.u32()),
+            i.budget_per_instance_usd,
+            i.budget_per_day_usd,
+        )?;
+        let (created, token) =
+            insert_monitor(&cx.app, cx.brand.id, cx.now, name, slug, pipeline_placeholder_spec(), Some(spec)).await?;
+        return ok(json!({
+            "success": true,
+            "details": "Monitor added",
+            "monitor_uuid": created.id.to_string(),
+            "ping_url": ping_url(&token),
+            "slug": created.slug,
+            "status": "new",
+        }));
+    }
+    no_pipeline_fields(
+        i.stages.is_some(),
+        i.strict.is_some(),
+        i.timeout_seconds.is_some(),
+        i.budget_per_instance_usd.is_some(),
+        i.budget_per_day_usd.is_some(),
+    )?;
+    let period = period_of(i.interval_seconds, i.cron_expression.map(|c| c.0), i.cron_timezone.map(|z| z.0), None)?
+        .ok_or_else(|| ApiError::invalid("interval_seconds", "give interval_seconds or cron_expression"))?;
+    let grace = i.grace_seconds.map_or(GRACE_SECONDS_DEFAULT, |g| g.get() as u32);
+    let spec = validated(&cx, Spec { period, grace_seconds: grace }).await?;
+    let (created, token) = insert_monitor(&cx.app, cx.brand.id, cx.now, name, slug, spec, None).await?;
+    let id = created.id;
     ok(json!({
         "success": true,
         "details": "Monitor added",
@@ -365,6 +487,61 @@ pub async fn update(cx: Cx, i: UpdateMonitor) -> ApiResult {
     let (current, _) = load(&cx, i.monitor_uuid)?;
     let name = i.monitor_name.map(|n| not_blank("monitor_name", &n.0)).transpose()?;
     let slug = i.slug.map(|s| check_slug("slug", &s.0)).transpose()?;
+    if let Some(cur) = &current.pipeline {
+        no_heartbeat_fields(
+            i.interval_seconds.is_some(),
+            i.cron_expression.is_some(),
+            i.cron_timezone.is_some(),
+            i.grace_seconds.is_some(),
+        )?;
+        let spec = match (&i.stages, cur.dynamic) {
+            (Some(stages), _) => super::pipelines::spec_of(
+                stages.0.clone(),
+                i.strict.unwrap_or(cur.strict),
+                i.timeout_seconds.map(|t| t.u32()).or(cur.timeout_seconds),
+                i.budget_per_instance_usd.or(cur.budget_per_instance_usd),
+                i.budget_per_day_usd.or(cur.budget_per_day_usd),
+            )?,
+            (None, _) => {
+                let mut s = cur.clone();
+                s.strict = i.strict.unwrap_or(s.strict);
+                s.timeout_seconds = i.timeout_seconds.map(|t| t.u32()).or(s.timeout_seconds);
+                s.budget_per_instance_usd = i.budget_per_instance_usd.or(s.budget_per_instance_usd);
+                s.budget_per_day_usd = i.budget_per_day_usd.or(s.budget_per_day_usd);
+                s.validate().map_err(|e| ApiError::invalid(e.field, e.why))?;
+                s
+            }
+        };
+        let (m, st, deadline) = cx
+            .app
+            .store
+            .update_monitor(cx.brand.id, current.id, cx.now, move |m| {
+                if let Some(n) = name {
+                    m.name = n;
+                }
+                if let Some(s) = slug {
+                    m.slug = s;
+                }
+                m.pipeline = Some(spec);
+                Ok(())
+            })
+            .await?;
+        cx.app.scheduler.arm_monitor(m.brand, m.id, deadline).await;
+        return ok(json!({
+            "success": true,
+            "details": "Monitor updated",
+            "monitor_uuid": m.id.to_string(),
+            "slug": m.slug,
+            "status": st.state.status.as_str(),
+        }));
+    }
+    no_pipeline_fields(
+        i.stages.is_some(),
+        i.strict.is_some(),
+        i.timeout_seconds.is_some(),
+        i.budget_per_instance_usd.is_some(),
+        i.budget_per_day_usd.is_some(),
+    )?;
     let period = period_of(
         i.interval_seconds,
         i.cron_expression.map(|c| c.0),
@@ -401,10 +578,20 @@ pub async fn update(cx: Cx, i: UpdateMonitor) -> ApiResult {
 }
 
 pub async fn delete(cx: Cx, i: MonitorRef) -> ApiResult {
-    let (_, st) = load(&cx, i.monitor_uuid)?;
+    let (current, st) = load(&cx, i.monitor_uuid)?;
+    // A pipeline's instances leave the instance gauge with it.
+    let instances = match current.kind {
+        MonitorKind::Pipeline => {
+            cx.app.store.list_instances(cx.brand.id, current.id, 1, u64::from(crate::model::INSTANCES_KEPT_MAX))?.items
+        }
+        MonitorKind::Heartbeat => Vec::new(),
+    };
     let m = cx.app.store.delete_monitor(cx.brand.id, MonitorId(i.monitor_uuid.0)).await?;
     cx.app.scheduler.arm_monitor(m.brand, m.id, None).await;
     cx.app.metrics.monitor_moved(Some(st.state.status.as_str()), None);
+    for inst in instances {
+        cx.app.metrics.pipeline_instance_moved(Some(inst.status.as_str()), None);
+    }
     ok(json!({"success": true, "details": "Monitor deleted", "monitor_uuid": m.id.to_string()}))
 }
 

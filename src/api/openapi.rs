@@ -445,16 +445,30 @@ fn cross_field_rules(name: &str) -> Vec<Value> {
         "update_notification_channel" => vec![json!({"if": given("url"), "then": absent("email_to")})],
         "add_alert_rule" => alert_rule_rules(true),
         "update_alert_rule" => alert_rule_rules(false),
-        // A period is an interval or a cron expression (+ zone), not both; pipelines are not
-        // built yet.
-        "add_monitor" => vec![
-            json!({
-                "if": given("interval_seconds"),
-                "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
-                "else": given("cron_expression"),
-            }),
-            json!({"if": given("kind"), "then": {"properties": {"kind": {"const": "heartbeat"}}}}),
-        ],
+        // A heartbeat's period is an interval or a cron expression (+ zone), not both; a
+        // pipeline has stages and no period.
+        "add_monitor" => vec![json!({
+            "if": {"required": ["kind"], "properties": {"kind": {"const": "pipeline"}}},
+            "then": all(&[
+                given("stages"),
+                absent("interval_seconds"),
+                absent("cron_expression"),
+                absent("cron_timezone"),
+                absent("grace_seconds"),
+            ]),
+            "else": all(&[
+                json!({
+                    "if": given("interval_seconds"),
+                    "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
+                    "else": given("cron_expression"),
+                }),
+                absent("stages"),
+                absent("strict"),
+                absent("timeout_seconds"),
+                absent("budget_per_instance_usd"),
+                absent("budget_per_day_usd"),
+            ]),
+        })],
         "update_monitor" => vec![json!({
             "if": given("interval_seconds"),
             "then": all(&[absent("cron_expression"), absent("cron_timezone")]),
@@ -672,6 +686,7 @@ pub fn document() -> Value {
     inbound_paths(&mut paths);
     ping_paths(&mut paths);
     pingpulse_paths(&mut paths);
+    pipeline_paths(&mut paths);
     let mut paths = Value::Object(paths);
     let zones: Vec<Value> = crate::time::tz::all_zone_names().into_iter().map(Value::String).collect();
     share_zone_enum(&mut paths, &zones);
@@ -1103,6 +1118,130 @@ fn pingpulse_paths(paths: &mut Map<String, Value>) {
         o.remove("requestBody");
     }
     paths.insert("/api/approvals/{approval_id}".into(), json!({"get": poll}));
+}
+
+/// The pipelines' stage-ping URLs and the PingPulse dialect's workflow routes (product.md
+/// §11; docs/api.md "Pipelines"): outside the endpoint table, no API key (the token or the
+/// brand's ping key in `key` is the credential).
+fn pipeline_paths(paths: &mut Map<String, Value>) {
+    let text = |d: &str| json!({"description": d, "content": {"text/plain": {"schema": {"type": "string"}}}});
+    let segment = |name: &str, d: &str| json!({"name": name, "in": "path", "required": true, "description": d, "schema": {"type": "string", "minLength": 1, "maxLength": 128}});
+    let q = |name: &str, d: &str| json!({"name": name, "in": "query", "required": false, "description": d, "schema": {"type": "string", "maxLength": 200}});
+    let cost = vec![
+        q("stagename", "A label for the stage."),
+        q("agent", "The agent that ran the stage."),
+        q("final", "`yes`: this stage completes the instance."),
+        q("model_id", "The model used by the stage."),
+        q("tokens_in", "Input tokens (also `input_tokens`, or `usage.input_tokens` in a JSON body)."),
+        q("tokens_out", "Output tokens (also `output_tokens`, or `usage.output_tokens` in a JSON body)."),
+        q("cost_usd", "The stage's cost in USD."),
+    ];
+    let body = json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "description": "The same fields as the query, and any others (kept as the stage's payload, first 10 KiB; never `key`)."}}}});
+    let ping_responses = json!({
+        "200": text("`OK`: the stage is recorded (one durable write)."),
+        "400": text("A field is invalid (the message names it)."),
+        "404": text("`not found` (no such monitor) or `stage not found` (the pipeline does not list it)."),
+        "409": text("Strict mode refused the stage (recorded in the instance's history), or the monitor is a heartbeat (nothing written)."),
+        "413": text("The body is larger than `api.body_bytes_max`."),
+        "429": text("`rate limited`: the monitor's ping rate is spent; not stored."),
+        "503": text("The store cannot write just now; the sender should retry."),
+    });
+    let stage = segment("stage", "A listed stage's name or path (`3`, `2.1`).");
+    let ping_op = |id: &str, params: Vec<Value>| {
+        let mut all = params;
+        all.extend(cost.clone());
+        json!({"operationId": id, "summary": "A pipeline stage ping.", "tags": ["monitors"], "security": [], "parameters": all, "requestBody": body.clone(), "responses": ping_responses.clone()})
+    };
+    let token = segment("token", "The pipeline monitor's ping token.");
+    paths.insert(
+        "/ping/{token}/stage/{stage}".into(),
+        json!({"get": ping_op("ping_stage_get", vec![token.clone(), stage.clone()]), "post": ping_op("ping_stage_post", vec![token, stage.clone()])}),
+    );
+    let key_seg = segment("ping_key", "The brand's ping key (`get_ping_key`).");
+    let slug = segment("slug", "The pipeline monitor's slug.");
+    paths.insert(
+        "/ping/{ping_key}/{slug}/stage/{stage}".into(),
+        json!({"get": ping_op("ping_slug_stage_get", vec![key_seg.clone(), slug.clone(), stage.clone()]), "post": ping_op("ping_slug_stage_post", vec![key_seg, slug, stage])}),
+    );
+
+    let error = |d: &str| {
+        json!({"description": d, "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "status": {"const": "error", "description": "Always `error`."}, "error": {"type": "string", "description": "What is wrong (names the field for a 400)."}}, "required": ["status", "error"]}}}})
+    };
+    let errors = |ok: (&str, &str), conflict: bool| {
+        let mut m = Map::new();
+        m.insert(
+            ok.0.into(),
+            json!({"description": ok.1, "content": {"application/json": {"schema": {"type": "object"}}}}),
+        );
+        m.insert("400".into(), error("A field is invalid (the message names it) or the body is not a JSON object."));
+        m.insert("401".into(), error("`key` is missing or is not a brand's ping key."));
+        m.insert("404".into(), error("No such workflow, stage or instance in the key's brand."));
+        m.insert("405".into(), error("Another method."));
+        if conflict {
+            m.insert("409".into(), error("Strict mode refused the stage (recorded; `instance_id` names the instance), or the monitor is a heartbeat."));
+        }
+        m.insert("413".into(), error("The body is larger than `api.body_bytes_max`."));
+        m.insert("429".into(), error("Rate limited; see `Retry-After`."));
+        m.insert("503".into(), error("The store cannot write just now; retry (`Retry-After`)."));
+        Value::Object(m)
+    };
+    let key = json!({"name": "key", "in": "query", "required": false, "description": "The brand's ping key (`get_ping_key`); may be given as `key` in the JSON body instead.", "schema": {"type": "string", "maxLength": 128}});
+    let wf = segment("workflow_id", "The pipeline monitor's slug.");
+    let op = |id: &str, summary: &str, params: Vec<Value>, body: Option<Value>, ok: (&str, &str), conflict: bool| {
+        let mut o = json!({"operationId": id, "summary": summary, "tags": ["monitors"], "security": [], "parameters": params, "responses": errors(ok, conflict)});
+        if let Some(b) = body {
+            o["requestBody"] = b;
+        }
+        o
+    };
+    let shk_ok =
+        ("200", "`{\"status\": \"success\", \"workflow_id\", \"instance_id\", \"stage_order\", \"workflow_status\"}`.");
+    let mut shk_params = vec![wf.clone(), key.clone(), q("stage", "The stage's number, path or name (required).")];
+    shk_params.extend(cost.clone());
+    paths.insert(
+        "/shk/{workflow_id}".into(),
+        json!({
+            "get": op("pingpulse_static_stage_get", "A static workflow's stage ping (the first stage opens an instance).", shk_params.clone(), Some(body.clone()), shk_ok, true),
+            "post": op("pingpulse_static_stage_post", "A static workflow's stage ping (the first stage opens an instance).", shk_params, Some(body.clone()), shk_ok, true),
+        }),
+    );
+    let dhk_ok =
+        ("200", "`{\"status\": \"success\", \"workflow_id\", \"instance_id\", \"stage_path\", \"workflow_status\"}`.");
+    let mut dhk_params = vec![
+        wf.clone(),
+        key.clone(),
+        q("stagePath", "The stage path, e.g. `2.1` (required; `stage` is accepted too)."),
+        q("start", "`yes`: open a new instance (and create the dynamic workflow when its slug is new)."),
+    ];
+    dhk_params.extend(cost);
+    paths.insert(
+        "/dhk/{workflow_id}".into(),
+        json!({
+            "get": op("pingpulse_dynamic_stage_get", "A dynamic workflow's stage ping (hierarchical stage paths).", dhk_params.clone(), Some(body.clone()), dhk_ok, true),
+            "post": op("pingpulse_dynamic_stage_post", "A dynamic workflow's stage ping (hierarchical stage paths).", dhk_params, Some(body), dhk_ok, true),
+        }),
+    );
+    paths.insert(
+        "/dhk/{workflow_id}/tree".into(),
+        json!({"get": op("pingpulse_workflow_tree", "Each known stage path with its status in the current instance.", vec![wf.clone(), key.clone()], None, ("200", "`{\"<stage path>\": {\"status\": \"healthy\"|\"pending\"|\"stalled\"|\"refused\", \"stage_name\"}}`."), false)}),
+    );
+    paths.insert(
+        "/api/workflows/{workflow_id}/instances".into(),
+        json!({"get": op("pingpulse_workflow_instances", "The running instance and the 10 newest others, with their stage statuses.", vec![wf, key.clone()], None, ("200", "`{\"running_instance\", \"recent_instances\"}`."), false)}),
+    );
+    let inst = segment("instance_id", "The instance's id.");
+    paths.insert(
+        "/api/instances/{instance_id}/timeline".into(),
+        json!({"get": op("pingpulse_instance_timeline", "An instance's stage pings in order, with timings and costs.", vec![inst.clone(), key.clone()], None, ("200", "`{\"instance_id\", \"workflow_id\", \"status\", \"total_steps\", \"timeline\"}`."), false)}),
+    );
+    let rerun_body = json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+        "key": {"type": "string", "maxLength": 128, "description": "The brand's ping key (or `key` in the query)."},
+        "payload_modifications": {"type": ["object", "null"], "description": "Kept with the new instance (at most 10 KiB)."}}}}}});
+    paths.insert(
+        "/api/instances/{instance_id}/rerun".into(),
+        json!({"post": op("pingpulse_instance_rerun", "A new pending instance of the same pipeline, continued by its next opening stage.", vec![inst, key], Some(rerun_body), ("201", "`{\"new_instance_id\", \"session_id\", \"message\"}`."), false)}),
+    );
 }
 
 #[cfg(test)]

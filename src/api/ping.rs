@@ -3,7 +3,9 @@
 //!
 //! - `/ping/<token>` success, `/ping/<token>/start`, `/ping/<token>/fail`,
 //!   `/ping/<token>/<exit_status>` (0 success, 1–255 failure; above 255 → 400);
-//! - `/ping/<ping_key>/<slug>` and the same suffixes below it.
+//! - `/ping/<ping_key>/<slug>` and the same suffixes below it;
+//! - `/ping/<token>/stage/<stage>` and `/ping/<ping_key>/<slug>/stage/<stage>`: a pipeline
+//!   monitor's stage ping ([`super::pipelines`]).
 //!
 //! `GET`, `POST` and `HEAD`; `?rid=<run id>` pairs a start with its end. No API key: the token
 //! (or the brand's ping key) is the credential, found by its SHA-256. Answers are plain text as
@@ -71,7 +73,7 @@ fn suffix(s: &str) -> Result<Suffix, Refusal> {
     }
 }
 
-/// `GET|POST|HEAD /ping/{a}`, `/ping/{a}/{b}`, `/ping/{a}/{b}/{c}`.
+/// `GET|POST|HEAD /ping/{a}`, `/ping/{a}/{b}`, `/ping/{a}/{b}/{c}`, `/ping/{a}/{b}/{c}/{d}`.
 pub async fn entry(
     State(app): State<Arc<App>>,
     Path(segments): Path<Vec<(String, String)>>,
@@ -144,6 +146,31 @@ async fn ping(
     // Which monitor, and what the ping says.
     let token_target = || PingTarget::Token(secret_hash(segs[0]));
     let slug_target = |key: &str, slug: &str| PingTarget::Slug { key_hash: secret_hash(key), slug: slug.to_string() };
+    // Stage pings: `<token>/stage/<stage>` (when the first segment is a token) and
+    // `<key>/<slug>/stage/<stage>`.
+    let stage = match *segs {
+        [_, "stage", stage] => {
+            let t = token_target();
+            app.store.find_monitor_for_ping(&t)?.map(|found| (t, found, stage))
+        }
+        [key, slug, "stage", stage] => {
+            let t = slug_target(key, slug);
+            match app.store.find_monitor_for_ping(&t)? {
+                Some(found) => Some((t, found, stage)),
+                None => return Ok(text(StatusCode::NOT_FOUND, "not found")),
+            }
+        }
+        [_, _, _, _] => return Ok(text(StatusCode::NOT_FOUND, "not found")),
+        _ => None,
+    };
+    if let Some((target, (_, monitor), stage)) = stage {
+        if let Err(wait) = check_rate(app, &monitor) {
+            let mut r = text(StatusCode::TOO_MANY_REQUESTS, "rate limited");
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return Ok(r);
+        }
+        return super::pipelines::ping_stage(app, target, stage, query, body).await;
+    }
     let (target, found, what) = match *segs {
         [_] => {
             let t = token_target();

@@ -51,7 +51,7 @@ const KEY_CHARS_MAX: usize = 128;
 pub type ApprovalLimiter = super::ratelimit::KeyedRate<BrandId>;
 
 /// Why a request is refused: an API error, or the rate limit with the seconds to wait.
-enum Fail {
+pub(super) enum Fail {
     Api(ApiError),
     Slow(u64),
 }
@@ -62,7 +62,7 @@ impl<E: Into<ApiError>> From<E> for Fail {
     }
 }
 
-fn answer(status: StatusCode, v: Value) -> Response {
+pub(super) fn answer(status: StatusCode, v: Value) -> Response {
     (status, axum::Json(v)).into_response()
 }
 
@@ -71,7 +71,7 @@ fn error_body(message: impl Into<String>) -> Value {
 }
 
 /// Renders a route's outcome, with the request id and the request metric.
-fn finish(app: &App, watch: Stopwatch, r: Result<Response, Fail>) -> Response {
+pub(super) fn finish(app: &App, watch: Stopwatch, r: Result<Response, Fail>) -> Response {
     let rid = uuid::Uuid::now_v7().simple().to_string();
     let mut r = match r {
         Ok(r) => r,
@@ -109,17 +109,17 @@ fn finish(app: &App, watch: Stopwatch, r: Result<Response, Fail>) -> Response {
     r
 }
 
-fn only(method: &Method, allowed: &[Method], allow: &str) -> Result<(), Fail> {
+pub(super) fn only(method: &Method, allowed: &[Method], allow: &str) -> Result<(), Fail> {
     if allowed.contains(method) { Ok(()) } else { Err(Fail::Api(ApiError::MethodNotAllowed(allow.to_string()))) }
 }
 
 /// A request's parameters: the query's, then the JSON body's (an object) over them.
-struct Params(Map<String, Value>);
+pub(super) struct Params(pub(super) Map<String, Value>);
 
 impl Params {
     /// Reads the query and the body (at most `api.body_bytes_max` bytes; empty, or a JSON
     /// object).
-    async fn read(app: &App, query: Option<&str>, body: Body) -> Result<Params, Fail> {
+    pub(super) async fn read(app: &App, query: Option<&str>, body: Body) -> Result<Params, Fail> {
         let mut m = Map::new();
         for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             if k == "metadata" && v.chars().count() > METADATA_QUERY_CHARS_MAX {
@@ -142,7 +142,7 @@ impl Params {
     }
 
     /// The brand whose ping key is `key`: 401 when it is missing or unknown.
-    fn brand(&self, app: &App) -> Result<(BrandId, [u8; 32]), Fail> {
+    pub(super) fn brand(&self, app: &App) -> Result<(BrandId, [u8; 32]), Fail> {
         let key = match self.0.get("key") {
             Some(Value::String(k)) if !k.is_empty() => k,
             None => return Err(ApiError::Unauthorized("Missing API key: pass the ping key as `key`").into()),

@@ -1647,7 +1647,7 @@ string_schema!(
 );
 string_schema!(
     /// A monitor's kind.
-    MonitorKindValue => {"type": "string", "enum": ["heartbeat"]}
+    MonitorKindValue => {"type": "string", "enum": ["heartbeat", "pipeline"]}
 );
 string_schema!(
     /// A ping's kind.
@@ -1716,7 +1716,7 @@ pub struct MonitorItem {
     pub monitor_uuid: Uuid,
     /// Its name.
     pub monitor_name: String,
-    /// `heartbeat`.
+    /// `heartbeat` or `pipeline`.
     pub kind: MonitorKindValue,
     /// Its slug.
     pub slug: String,
@@ -1742,6 +1742,18 @@ pub struct MonitorItem {
     pub started_at: Option<Local>,
     /// Pings received in all.
     pub pings_total: u64,
+    /// A pipeline's stages (`null` for a heartbeat).
+    pub stages: Option<Vec<PipelineStageItem>>,
+    /// A pipeline's strict mode (`null` for a heartbeat).
+    pub strict: Option<bool>,
+    /// A pipeline created by a dynamic stage ping (`/dhk … start=yes`): it learns its stages.
+    pub dynamic: Option<bool>,
+    /// A pipeline's default stage timeout, seconds.
+    pub timeout_seconds: Option<u32>,
+    /// A pipeline's budget per instance, USD.
+    pub budget_per_instance_usd: Option<f64>,
+    /// A pipeline's budget per UTC day, USD.
+    pub budget_per_day_usd: Option<f64>,
     /// Created, in the brand's zone.
     pub inserted_at: Local,
     /// Last changed, in the brand's zone.
@@ -1773,7 +1785,7 @@ pub struct MonitorDetail {
     pub monitor_uuid: Uuid,
     /// Its name.
     pub monitor_name: String,
-    /// `heartbeat`.
+    /// `heartbeat` or `pipeline`.
     pub kind: MonitorKindValue,
     /// Its slug.
     pub slug: String,
@@ -1799,6 +1811,105 @@ pub struct MonitorDetail {
     pub status_since: Local,
     /// The newest status changes (at most 20), newest first.
     pub status_changes: Vec<MonitorFlipItem>,
+    /// A pipeline's stages (`null` for a heartbeat).
+    pub stages: Option<Vec<PipelineStageItem>>,
+    /// A pipeline's strict mode (`null` for a heartbeat).
+    pub strict: Option<bool>,
+    /// A pipeline created by a dynamic stage ping (`/dhk … start=yes`): it learns its stages.
+    pub dynamic: Option<bool>,
+    /// A pipeline's default stage timeout, seconds.
+    pub timeout_seconds: Option<u32>,
+    /// A pipeline's budget per instance, USD.
+    pub budget_per_instance_usd: Option<f64>,
+    /// A pipeline's budget per UTC day, USD.
+    pub budget_per_day_usd: Option<f64>,
+}
+
+/// A pipeline's listed stage.
+#[derive(JsonSchema)]
+pub struct PipelineStageItem {
+    /// Its path: `1`, `2`, or hierarchical such as `2.1`.
+    pub path: String,
+    /// Its name.
+    pub name: Option<String>,
+    /// The time allowed to reach it after the previous stage, seconds (else the pipeline's).
+    pub timeout_seconds: Option<u32>,
+}
+
+string_schema!(
+    /// A pipeline instance's status.
+    InstanceStatusValue => {"type": "string", "enum": ["pending", "running", "stalled", "completed", "abandoned"]}
+);
+
+/// One stage ping of an instance.
+#[derive(JsonSchema)]
+pub struct PipelineStageEventItem {
+    /// Its 0-based position in the instance's history.
+    pub step: u32,
+    /// The stage's path.
+    pub stage_path: String,
+    /// The stage's label.
+    pub stage_name: Option<String>,
+    /// Accepted (`false`: refused by strict mode).
+    pub accepted: bool,
+    /// Reached after no later stage (non-strict mode accepts stages out of order).
+    pub in_order: bool,
+    /// Why it was refused.
+    pub refusal: Option<String>,
+    /// When it arrived.
+    pub at: Local,
+    /// Time since the previous accepted stage (the instance's start for the first), ms.
+    pub elapsed_ms: i64,
+    /// The agent named by the ping.
+    pub agent: Option<String>,
+    /// The model named by the ping.
+    pub model_id: Option<String>,
+    /// Input tokens.
+    pub tokens_in: Option<u64>,
+    /// Output tokens.
+    pub tokens_out: Option<u64>,
+    /// Cost, USD.
+    pub cost_usd: Option<f64>,
+}
+
+/// One instance of a pipeline.
+#[derive(JsonSchema)]
+pub struct PipelineInstanceItem {
+    /// The instance's id (PingPulse's `instance_id`).
+    pub instance_uuid: Uuid,
+    /// `pending` (a rerun before its first stage), `running`, `stalled`, `completed` or
+    /// `abandoned` (a new instance was opened before it completed).
+    pub status: InstanceStatusValue,
+    /// Created.
+    pub created_at: Local,
+    /// Its first accepted stage.
+    pub started_at: Option<Local>,
+    /// Completed or abandoned.
+    pub ended_at: Option<Local>,
+    /// The furthest stage reached.
+    pub furthest_stage: Option<String>,
+    /// When it turns `stalled` unless the next stage arrives.
+    pub stall_at: Option<Local>,
+    /// When it last turned `stalled`.
+    pub stalled_at: Option<Local>,
+    /// Why it stalled or was abandoned.
+    pub failure_reason: Option<String>,
+    /// Stage pings in all (the first 500 are listed).
+    pub events_total: u32,
+    /// Stage pings refused (strict mode).
+    pub refused_total: u32,
+    /// Total cost, USD.
+    pub cost_usd: f64,
+    /// Total input tokens.
+    pub tokens_in: u64,
+    /// Total output tokens.
+    pub tokens_out: u64,
+    /// Its costs passed `budget_per_instance_usd`.
+    pub budget_exceeded: bool,
+    /// The instance this one reruns.
+    pub rerun_of: Option<Uuid>,
+    /// Its stage pings in order.
+    pub stages: Vec<PipelineStageEventItem>,
 }
 
 /// `get_monitor_details`.

@@ -16,9 +16,9 @@ mod workflow;
 pub use alert::*;
 pub use event::*;
 pub use ids::{
-    AlertId, AlertRuleId, BrandId, ChannelId, DomainId, EventId, ExecutionId, FreshIds, IdSource, JobId, KeyId,
-    MonitorId, PingId, PlanId, RuleId, ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId, TemplateId,
-    WorkflowId,
+    AlertId, AlertRuleId, BrandId, ChannelId, DomainId, EventId, ExecutionId, FreshIds, IdSource, InstanceId, JobId,
+    KeyId, MonitorId, PingId, PlanId, RuleId, ScheduleId, SecretId, SeqIds, SourceId, StepId, SubscriptionId,
+    TemplateId, WorkflowId,
 };
 pub use monitor::*;
 pub use schedule::*;

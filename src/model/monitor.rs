@@ -7,18 +7,20 @@ use super::{BrandId, MonitorId, PingId, Sealed};
 use crate::monitor::heartbeat::{self, PingKind, Signal, Status};
 use crate::time::Millis;
 
-/// A monitor's kind (product.md §11 `kind`). Only heartbeats exist so far; `pipeline` is
-/// refused by the API until pipelines are built.
+/// A monitor's kind (product.md §11 `kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MonitorKind {
     Heartbeat,
+    /// Stage pings (`crate::monitor::pipeline`); its `spec` is unused.
+    Pipeline,
 }
 
 impl MonitorKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MonitorKind::Heartbeat => "heartbeat",
+            MonitorKind::Pipeline => "pipeline",
         }
     }
 }
@@ -34,6 +36,9 @@ pub struct Monitor {
     pub slug: String,
     pub kind: MonitorKind,
     pub spec: heartbeat::Spec,
+    /// A pipeline monitor's stages, timeouts and budgets (`kind` `pipeline` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<crate::monitor::pipeline::Spec>,
     /// The ping token, sealed by the vault (the monitor id as associated data).
     pub token: Sealed,
     /// SHA-256 of the token: the index key that finds the monitor.
@@ -139,3 +144,25 @@ pub struct PingKey {
     pub hash: [u8; 32],
     pub created_ms: Millis,
 }
+
+/// A pipeline monitor's running record beside its [`MonitorState`]: its current instance, the
+/// bounded instance history's counters, the day's spending, and (dynamic pipelines) the stages
+/// seen so far.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PipelineState {
+    /// The instance stage pings apply to (the newest one).
+    pub current: Option<super::InstanceId>,
+    /// Instances opened in all (the history keeps the newest [`INSTANCES_KEPT_MAX`]).
+    pub instances_total: u64,
+    /// Instances in the history now.
+    pub instances_kept: u32,
+    /// Strict-mode refusals with no instance open (those with one are in its history).
+    pub refused_without_instance: u64,
+    pub day: crate::monitor::pipeline::DayBudget,
+    /// A dynamic pipeline's stages as seen (path, latest label), in path order; at most
+    /// `pipeline::STAGES_MAX`.
+    pub seen: Vec<(crate::monitor::pipeline::StagePath, Option<String>)>,
+}
+
+/// Instances kept per pipeline monitor (the oldest is removed beyond this).
+pub const INSTANCES_KEPT_MAX: u32 = 1000;

@@ -9,3 +9,8 @@
 
 pub mod alert;
 pub mod heartbeat;
+
+/// [`pipeline`]: ordered (or hierarchical) stages pinged in turn; an instance opened by the
+/// first stage must reach each next stage within its timeout, else it is `stalled`
+/// (PingPulse's stage pings).
+pub mod pipeline;

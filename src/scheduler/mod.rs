@@ -214,6 +214,19 @@ pub fn report_monitor_change(metrics: &Metrics, c: &crate::store::MonitorChange)
         }
         None => {}
     }
+    for sig in &c.pipeline_signals {
+        match sig {
+            crate::monitor::pipeline::Signal::Stalled { instance, waiting_for, .. } => {
+                metrics.observe_pipeline_stalled();
+                metrics.pipeline_instance_moved(Some("running"), Some("stalled"));
+                let waiting = waiting_for.as_ref().map(|p| p.to_string()).unwrap_or_default();
+                tracing::warn!(brand = %c.brand, monitor = %c.monitor, instance = %instance, waiting_for = %waiting, "stalled");
+            }
+            other => {
+                tracing::warn!(brand = %c.brand, monitor = %c.monitor, signal = ?other, "budget_exceeded");
+            }
+        }
+    }
 }
 
 /// What a timer is for: a schedule's next fire, or an execution's next attempt (a retry).
@@ -349,6 +362,8 @@ pub async fn start<D: Dispatch>(
     }
     let counts = s.store.count_monitors_by_status()?;
     s.metrics.set_monitor_counts(counts.into_iter().map(|(st, n)| (st.as_str(), n as i64)));
+    let instances = s.store.count_instances_by_status()?;
+    s.metrics.set_pipeline_instance_counts(instances.into_iter().map(|(st, n)| (st.as_str(), n as i64)));
     // Every unfinished execution is resumed: a retry waiting for its backoff gets its timer
     // back, the rest go to delivery now (which re-parks what its queues cannot hold).
     if let Err(e) = s.store.clear_spilled().await {

@@ -221,6 +221,8 @@ struct Fixture {
     spare_channel: NotificationChannel,
     rule: AlertRule,
     spare_rule: AlertRule,
+    pipeline: Monitor,
+    instance: InstanceId,
 }
 
 fn notification_channel(brand: BrandId, n: u8) -> NotificationChannel {
@@ -251,6 +253,35 @@ fn alert_rule(brand: BrandId, rule_type: crate::monitor::alert::RuleType, channe
     }
 }
 
+/// A strict three-stage pipeline monitor (token hash `[n; 32]`), 10 s per stage.
+fn pipeline_monitor(brand: BrandId, slug: &str, n: u8) -> Monitor {
+    let mut m = monitor(brand, slug, n);
+    m.kind = MonitorKind::Pipeline;
+    m.pipeline = Some(crate::monitor::pipeline::Spec {
+        stages: (1..=3)
+            .map(|i| crate::monitor::pipeline::Stage {
+                path: crate::monitor::pipeline::StagePath::nth(i),
+                name: None,
+                timeout_seconds: None,
+            })
+            .collect(),
+        strict: true,
+        dynamic: false,
+        timeout_seconds: Some(10),
+        budget_per_instance_usd: Some(0.01),
+        budget_per_day_usd: None,
+    });
+    m
+}
+
+fn stage_write(target: PingTarget, stage: &str, now: i64) -> StageWrite {
+    let ping = crate::monitor::pipeline::StagePing {
+        cost: crate::monitor::pipeline::Cost { cost_usd: Some(0.02), ..Default::default() },
+        ..Default::default()
+    };
+    StageWrite { target, stage: stage.into(), ping, new_instance: InstanceId::new(), now }
+}
+
 fn monitor(brand: BrandId, slug: &str, n: u8) -> Monitor {
     Monitor {
         id: MonitorId::new(),
@@ -258,6 +289,7 @@ fn monitor(brand: BrandId, slug: &str, n: u8) -> Monitor {
         name: "backup".into(),
         slug: slug.into(),
         kind: MonitorKind::Heartbeat,
+        pipeline: None,
         spec: crate::monitor::heartbeat::Spec {
             period: crate::monitor::heartbeat::Period::Interval { seconds: 60 },
             grace_seconds: 30,
@@ -509,6 +541,11 @@ async fn fixture(store: &Store) -> Fixture {
     let spare_monitor = store.create_monitor(monitor(brand, "spare", 41), MonitorState::new(0)).await.unwrap();
     store.put_ping_key(PingKey { brand, sealed: sealed(42), hash: [42; 32], created_ms: 0 }, false).await.unwrap();
     use crate::monitor::heartbeat::PingKind;
+    let pipeline = store.create_monitor(pipeline_monitor(brand, "pipe", 46), MonitorState::new(0)).await.unwrap();
+    let instance = match store.record_stage(stage_write(PingTarget::Token([46; 32]), "1", 1_000)).await.unwrap() {
+        StageResult::Applied(c) => c.instance.expect("opened").id,
+        other => panic!("{other:?}"),
+    };
     for (target, kind, at) in [
         (PingTarget::Token([40; 32]), PingKind::Success, 1_000),
         (PingTarget::Token([41; 32]), PingKind::Start, 1_000),
@@ -547,6 +584,8 @@ async fn fixture(store: &Store) -> Fixture {
         job,
         monitor: monitor_rec,
         spare_monitor,
+        pipeline,
+        instance,
     }
 }
 
@@ -710,7 +749,7 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
     // fit in one batch, so here the pass is exactly one write operation.
     ops.push(op!("prune_executions", [], |s| s.prune_executions(i64::MAX).await));
     ops.push(op!("prune_runs", [], |s| s.prune_runs().await));
-    ops.push(op!("prune_plans", [], |s| s.prune_plans().await));
+    ops.push(op!("prune_plans", [], |s| s.prune_plans(i64::MAX).await));
     let kk = key.clone();
     ops.push(op!("revoke_key", [kk], |s| s.revoke_key(KeyRef::Id(kk.id), 9_000).await));
     let ss = sec.clone();
@@ -870,6 +909,27 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
             .await));
         let m = f.spare_monitor.clone();
         ops.push(op!("delete_monitor", [m], |s| s.delete_monitor(b, m.id).await));
+        ops.push(op!("create_pipeline_monitor", [], |s| {
+            let m = pipeline_monitor(b, &format!("p-{}", MonitorId::new()), 47);
+            s.create_monitor(m, MonitorState::new(0)).await
+        }));
+        ops.push(op!("record_stage", [], |s| s
+            .record_stage(stage_write(PingTarget::Token([46; 32]), "2", 2_000))
+            .await
+            .map(|_| ())));
+        ops.push(op!("record_stage_refused", [], |s| s
+            .record_stage(stage_write(PingTarget::Token([46; 32]), "2", 2_500))
+            .await
+            .map(|_| ())));
+        let p = f.pipeline.clone();
+        ops.push(op!("pipeline_deadlines", [p], |s| s.monitor_deadlines(vec![(b, p.id)], 1_000_000).await));
+        let i = f.instance;
+        ops.push(op!("rerun_instance", [i], |s| s
+            .rerun_instance(b, i, InstanceId::new(), Some("{}".into()), 1_000_500)
+            .await
+            .map(|_| ())));
+        let p = f.pipeline.clone();
+        ops.push(op!("delete_pipeline_monitor", [p], |s| s.delete_monitor(b, p.id).await));
     }
     {
         use crate::monitor::alert::{RuleType, Signal};
@@ -971,7 +1031,52 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
     // waiting plan) each write history, count, cooldown, channel executions and their
     // pending index, and leave the outbox.
     assert!(writes("apply_alert_outbox").is_some_and(|n| n >= 10), "{counted:?}");
+    // A stage that advances writes the instance, the monitor state, the pipeline state and the
+    // deadline index; a refusal the same (its event is recorded in the instance).
+    assert_eq!(writes("record_stage"), Some(4), "{counted:?}");
+    assert_eq!(writes("record_stage_refused"), Some(4), "{counted:?}");
     assert!(counted.len() >= 52, "every write operation is exercised: {counted:?}");
+}
+
+/// Heartbeat pings on a pipeline monitor, and stage pings on a heartbeat monitor or naming a
+/// stage the pipeline does not list, are refused and write nothing.
+#[tokio::test]
+async fn refused_pings_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    let before = store.dump().unwrap();
+    use crate::monitor::heartbeat::PingKind;
+    let e = store.record_ping(ping_write(PingTarget::Token([46; 32]), PingKind::Success, 9_000)).await.unwrap_err();
+    assert!(matches!(&e, StoreError::State(m) if m.contains("kind: pipeline")), "{e}");
+    let r = store.record_stage(stage_write(PingTarget::Token([40; 32]), "1", 9_000)).await.unwrap();
+    assert!(matches!(r, StageResult::NotPipeline), "{r:?}");
+    let r = store.record_stage(stage_write(PingTarget::Token([46; 32]), "9", 9_000)).await.unwrap();
+    assert!(matches!(r, StageResult::UnknownStage), "{r:?}");
+    let r = store.record_stage(stage_write(PingTarget::Token([99; 32]), "1", 9_000)).await.unwrap();
+    assert!(matches!(r, StageResult::NotFound), "{r:?}");
+    let e = store.set_monitor_paused(fx.brand, fx.pipeline.id, true, 9_000).await.unwrap_err();
+    assert!(matches!(e, StoreError::State(_)), "{e}");
+    assert!(before == store.dump().unwrap(), "a refused ping changed the store");
+
+    // A stage out of strict order is refused but recorded in the instance's history.
+    let r = store.record_stage(stage_write(PingTarget::Token([46; 32]), "3", 9_500)).await.unwrap();
+    let StageResult::Applied(c) = r else { panic!("{r:?}") };
+    assert!(c.refused.is_some());
+    let (_, inst) = store.get_instance(fx.brand, fx.instance).unwrap().expect("instance");
+    assert_eq!((inst.refused_total, inst.events.len()), (1, 2));
+    assert!(!inst.events[1].accepted);
+    // The stall deadline is in the heartbeat deadline index, and a deadline pass stalls it.
+    let mut armed = Vec::new();
+    store.for_each_monitor_deadline(|_, id, d| armed.push((id, d))).unwrap();
+    assert!(armed.contains(&(fx.pipeline.id, 11_000)), "{armed:?}");
+    let changes = store.monitor_deadlines(vec![(fx.brand, fx.pipeline.id)], 11_000).await.unwrap();
+    assert_eq!(changes[0].pipeline_signals.len(), 1);
+    assert_eq!(changes[0].pipeline_signals[0].as_str(), "stalled");
+    assert_eq!(changes[0].transition.state.status, crate::monitor::heartbeat::Status::Down);
+    assert_eq!(changes[0].deadline, None);
+    let (_, inst) = store.get_instance(fx.brand, fx.instance).unwrap().expect("instance");
+    assert_eq!(inst.status, crate::monitor::pipeline::InstanceStatus::Stalled);
 }
 
 #[tokio::test]

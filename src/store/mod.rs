@@ -28,6 +28,7 @@ pub use ops::executions::ExecutionFilter;
 pub use ops::idempotency::IdempotentReply;
 pub use ops::keys::KeyRef;
 pub use ops::monitors::{MonitorChange, PingTarget, PingWrite, new_ping};
+pub use ops::pipelines::{PipelineChange, StageResult, StageWrite, dynamic_spec};
 pub use ops::prune::{PRUNE_BATCH_MAX, PRUNE_SCAN_MAX, PruneCounts};
 pub use ops::schedules::FireWrite;
 pub use ops::secrets::{Resealed, SealedSecretRef};

@@ -271,7 +271,7 @@ async fn runs_and_plans_go_with_their_execution_never_while_the_run_is_live() {
     assert!(store.get_plan(b, orphan_plan.id).unwrap().is_none());
     assert!(store.get_run(b, orphan_live.id).unwrap().is_some(), "an unfinished run is never pruned");
 
-    let c = store.prune_plans().await.unwrap();
+    let c = store.prune_plans(CUTOFF).await.unwrap();
     assert_eq!(c.plans, 1, "{c:?}");
     assert!(store.get_plan(b, stray_plan.id).unwrap().is_none());
     for p in [&live_plan, &recent_plan] {
@@ -358,7 +358,7 @@ fn pending(store: &Store) -> Vec<Execution> {
 }
 
 #[tokio::test]
-async fn standalone_approval_requests_have_no_run_and_are_never_orphans() {
+async fn standalone_approval_requests_are_never_orphans_and_go_once_decided_past_retention() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let b = BrandId::new();
@@ -374,12 +374,22 @@ async fn standalone_approval_requests_have_no_run_and_are_never_orphans() {
         }));
         p
     };
+    let decided_at = |status: PlanStatus, at: i64| {
+        let mut p = standalone(status);
+        p.decided_at = Some(at);
+        p
+    };
     let waiting = store.create_plan(standalone(PlanStatus::WaitingApproval)).await.unwrap();
-    let decided = store.create_plan(standalone(PlanStatus::Approved)).await.unwrap();
+    let recent = store.create_plan(decided_at(PlanStatus::Approved, CUTOFF)).await.unwrap();
+    let old = store.create_plan(decided_at(PlanStatus::Rejected, CUTOFF - 1)).await.unwrap();
     let stray = store.create_plan(plan(b, ExecutionId::new(), PlanStatus::WaitingApproval)).await.unwrap();
-    let counts = store.prune_plans().await.unwrap();
-    assert_eq!(counts.plans, 1);
+    let counts = store.prune_plans(CUTOFF).await.unwrap();
+    assert_eq!(counts.plans, 2, "the stray plan and the request decided before the cutoff");
     assert_eq!(store.get_plan(b, stray.id).unwrap(), None);
-    assert_eq!(store.get_plan(b, decided.id).unwrap(), Some(decided));
-    assert_eq!(store.all_waiting_plans().unwrap(), vec![waiting]);
+    assert_eq!(store.get_plan(b, old.id).unwrap(), None);
+    assert_eq!(store.get_plan(b, recent.id).unwrap(), Some(recent));
+    assert_eq!(store.all_waiting_plans().unwrap(), vec![waiting.clone()]);
+    // A waiting request stays whatever the cutoff.
+    store.prune_plans(i64::MAX).await.unwrap();
+    assert_eq!(store.get_plan(b, waiting.id).unwrap(), Some(waiting));
 }

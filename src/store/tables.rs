@@ -94,6 +94,13 @@ pub const MONITOR_FLIPS: Bytes = TableDefinition::new("monitor_flips");
 /// brand (16) + monitor id (16) -> next deadline (i64 LE ms): every monitor with a timer, so a
 /// restart re-arms without decoding monitor records
 pub const ARMED_MONITORS: Bytes = TableDefinition::new("armed_monitors");
+/// brand (16) + monitor id (16) -> PipelineState (current instance, counters, day budget)
+pub const PIPELINE_STATES: Bytes = TableDefinition::new("pipeline_states");
+/// brand (16) + monitor id (16) + instance id (16, v7) -> pipeline Instance (with its stage
+/// events); the newest INSTANCES_KEPT_MAX per monitor
+pub const PIPELINE_INSTANCES: Bytes = TableDefinition::new("pipeline_instances");
+/// brand (16) + instance id (16) -> monitor id (16); finds an instance by its id alone
+pub const PIPELINE_INSTANCE_IDS: Bytes = TableDefinition::new("pipeline_instance_ids");
 /// brand (16) -> PingKey
 pub const PING_KEYS: Bytes = TableDefinition::new("ping_keys");
 /// SHA-256 of a ping key (32) -> brand (16)
@@ -156,6 +163,9 @@ pub const ALL_TABLES: &[Bytes] = &[
     MONITOR_PINGS,
     MONITOR_FLIPS,
     ARMED_MONITORS,
+    PIPELINE_STATES,
+    PIPELINE_INSTANCES,
+    PIPELINE_INSTANCE_IDS,
     PING_KEYS,
     PING_KEY_HASH,
     NOTIFICATION_CHANNELS,

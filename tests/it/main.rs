@@ -19,6 +19,7 @@ mod monitors;
 mod observe;
 mod operator;
 mod pingpulse;
+mod pipelines;
 mod python;
 mod readme;
 mod receiver;

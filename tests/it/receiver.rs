@@ -19,6 +19,8 @@ use std::time::Duration;
 pub struct Received {
     /// Wall-clock arrival, ms since the epoch.
     pub at_ms: i64,
+    /// Wall-clock arrival, µs since the epoch (the load harness's lateness resolution).
+    pub at_us: i64,
     pub method: String,
     pub path: String,
     pub headers: HashMap<String, String>,
@@ -118,9 +120,13 @@ pub struct Receiver {
     pub max_in_flight: Arc<AtomicUsize>,
 }
 
-#[allow(clippy::disallowed_methods)] // the receiver timestamps arrivals with the real clock
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+    now_us().div_euclid(1000)
+}
+
+#[allow(clippy::disallowed_methods)] // the receiver timestamps arrivals with the real clock
+fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64
 }
 
 impl Receiver {
@@ -239,14 +245,15 @@ impl Receiver {
             if reader.read_exact(&mut body).is_err() {
                 return;
             }
-            let at_ms = now_ms();
+            let at_us = now_us();
+            let at_ms = at_us.div_euclid(1000);
             let n = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(n, Ordering::SeqCst);
             // The script is chosen under the same lock as the recording, so queued scripts
             // answer requests in arrival order.
             let script = {
                 let mut received = self.received.lock().unwrap();
-                let request = Received { at_ms, method, path, headers, raw_headers, body };
+                let request = Received { at_ms, at_us, method, path, headers, raw_headers, body };
                 let queued = self.queue.lock().unwrap().pop_front();
                 let script = match queued {
                     Some(s) => s,

@@ -19,6 +19,8 @@ Keywords:
 - `x-differs-from: <other>`: its value differs from the sibling `<other>` when both are given.
 - `x-keys-unique-ignoring-case: true` on an object: no two keys differ only in case.
 - `x-unique-by: <key>` on an array of objects: no two items have the same `<key>`.
+- `x-stages-ordered: true` on a pipeline's `stages`: stage names are unique and stage paths
+  (given, or the item's 1-based position) increase numerically, segment by segment.
 - `x-concurrent-without-step-variables: true` on a workflow: with `runtype: concurrently` (the
   default when `steps` are given), no step refers to `{{ step… }}` in its path, headers, query,
   body or condition field.
@@ -212,12 +214,39 @@ def _instant(text):
     return t
 
 
+def _stage_path(item, position):
+    """A stage's path as a tuple of numbers: its `path`, else its 1-based position."""
+    path = item.get("path") if isinstance(item, dict) else None
+    if not isinstance(path, str):
+        return (position,)
+    try:
+        return tuple(int(p) for p in path.split("."))
+    except ValueError:
+        return None
+
+
+def _stages_ordered(stages):
+    names = []
+    last = None
+    for n, item in enumerate(stages, start=1):
+        name = item if isinstance(item, str) else item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and name.strip():
+            names.append(name.strip())
+        path = _stage_path(item, n)
+        if path is None or (last is not None and path <= last):
+            return False
+        last = path
+    return len(names) == len(set(names))
+
+
 def _relations_hold(schema, value):
     """Whether the `x-minimum-field` and `x-differs-from` relations of `schema` hold in `value`
     and in the objects nested in it (properties and array items)."""
     if not isinstance(schema, dict):
         return True
     if isinstance(value, list):
+        if schema.get("x-stages-ordered") and not _stages_ordered(value):
+            return False
         key = schema.get("x-unique-by")
         if key is not None:
             seen = [v.get(key) for v in value if isinstance(v, dict) and v.get(key) is not None]

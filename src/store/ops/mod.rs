@@ -8,6 +8,7 @@ pub mod executions;
 pub mod idempotency;
 pub mod keys;
 pub mod monitors;
+pub mod pipelines;
 pub mod prune;
 pub mod schedules;
 pub mod secrets;

@@ -14,8 +14,8 @@ use redb::ReadableTable;
 
 use super::{get, get_raw, put, put_raw, remove, scan_prefix};
 use crate::model::{
-    BrandId, FLIPS_KEPT_MAX, Flip, FlipCause, Monitor, MonitorId, MonitorState, PINGS_KEPT_MAX, Page, Ping, PingId,
-    PingKey,
+    BrandId, FLIPS_KEPT_MAX, Flip, FlipCause, Monitor, MonitorId, MonitorKind, MonitorState, PINGS_KEPT_MAX, Page,
+    Ping, PingId, PingKey,
 };
 use crate::monitor::alert;
 use crate::monitor::heartbeat::{self, PingKind, Status, Transition};
@@ -26,6 +26,11 @@ use crate::store::tables::{
 };
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
+
+/// Why a heartbeat ping (`/ping`, `/hbk`, `/phk`) on a pipeline monitor is refused (409,
+/// nothing written).
+pub const PIPELINE_REFUSES_PINGS: &str =
+    "this monitor is a pipeline (kind: pipeline): send stage pings to /ping/<token>/stage/<stage>";
 
 /// How a ping names its monitor.
 #[derive(Debug, Clone)]
@@ -51,6 +56,9 @@ pub struct MonitorChange {
     pub transition: Transition,
     /// The timer to arm next (`None`: none).
     pub deadline: Option<Millis>,
+    /// A pipeline monitor's signals (`stalled`, `budget_exceeded`) for the alerting layer;
+    /// always empty for a heartbeat.
+    pub pipeline_signals: Vec<crate::monitor::pipeline::Signal>,
 }
 
 fn mkey(brand: BrandId, id: MonitorId) -> Vec<u8> {
@@ -69,7 +77,7 @@ fn decode_ref(table: &'static str, v: &[u8]) -> Result<(BrandId, MonitorId), Sto
 }
 
 /// The (brand, monitor) a ping names, from any readable snapshot.
-fn resolve(
+pub(super) fn resolve(
     tokens: &impl ReadableTable<&'static [u8], &'static [u8]>,
     keys: &impl ReadableTable<&'static [u8], &'static [u8]>,
     slugs: &impl ReadableTable<&'static [u8], &'static [u8]>,
@@ -283,6 +291,12 @@ impl Store {
             let mut t = w.open_table(MONITORS).map_err(StoreError::from_db)?;
             put(&mut t, &k, &m)?;
             drop(t);
+            if m.kind == MonitorKind::Pipeline {
+                // A pipeline's deadline is its current instance's, unchanged by an update.
+                let armed = w.open_table(ARMED_MONITORS).map_err(StoreError::from_db)?;
+                let deadline = get_raw(&armed, &k)?.and_then(|v| v.try_into().ok()).map(i64::from_le_bytes);
+                return Ok((m, st, deadline));
+            }
             let tr = heartbeat::reschedule(&m.spec, &st.state, now);
             let deadline = apply(w, &m, &mut st, &tr, FlipCause::Update, now)?;
             Ok((m, st, deadline))
@@ -301,13 +315,18 @@ impl Store {
         self.write(move |w| {
             let k = mkey(brand, id);
             let (m, mut st) = load(w, &k)?.ok_or(StoreError::NotFound("Monitor"))?;
+            if m.kind == MonitorKind::Pipeline {
+                return Err(StoreError::State(
+                    "a pipeline monitor cannot be paused or resumed (kind: pipeline)".into(),
+                ));
+            }
             let (tr, cause) = if pause {
                 (heartbeat::pause(&m.spec, &st.state, now), FlipCause::Pause)
             } else {
                 (heartbeat::resume(&m.spec, &st.state, now), FlipCause::Resume)
             };
             let deadline = apply(w, &m, &mut st, &tr, cause, now)?;
-            Ok((m, st, MonitorChange { brand, monitor: id, transition: tr, deadline }))
+            Ok((m, st, MonitorChange { brand, monitor: id, transition: tr, deadline, pipeline_signals: Vec::new() }))
         })
         .await
     }
@@ -317,6 +336,9 @@ impl Store {
         self.write(move |w| {
             let k = mkey(brand, id);
             let (m, _) = load(w, &k)?.ok_or(StoreError::NotFound("Monitor"))?;
+            if m.kind == MonitorKind::Pipeline {
+                super::pipelines::delete_pipeline(w, brand, id)?;
+            }
             for table in [MONITOR_PINGS, MONITOR_FLIPS] {
                 let mut t = w.open_table(table).map_err(StoreError::from_db)?;
                 let mut keys = Vec::new();
@@ -357,6 +379,9 @@ impl Store {
             let Some((brand, id)) = found else { return Ok(None) };
             let k = mkey(brand, id);
             let Some((m, mut st)) = load(w, &k)? else { return Ok(None) };
+            if m.kind == MonitorKind::Pipeline {
+                return Err(StoreError::State(PIPELINE_REFUSES_PINGS.into()));
+            }
             let mut ping = p.ping;
             let now = ping.received_ms;
             let tr = heartbeat::on_ping(&m.spec, &st.state, ping.kind, ping.rid.as_deref(), now);
@@ -372,7 +397,7 @@ impl Store {
             }
             drop(pings);
             let deadline = apply(w, &m, &mut st, &tr, FlipCause::Ping, now)?;
-            Ok(Some(MonitorChange { brand, monitor: id, transition: tr, deadline }))
+            Ok(Some(MonitorChange { brand, monitor: id, transition: tr, deadline, pipeline_signals: Vec::new() }))
         })
         .await
     }
@@ -390,13 +415,17 @@ impl Store {
             for (brand, id) in due {
                 let k = mkey(brand, id);
                 let Some((m, mut st)) = load(w, &k)? else { continue };
+                if m.kind == MonitorKind::Pipeline {
+                    out.push(super::pipelines::pipeline_deadline(w, &m, now)?);
+                    continue;
+                }
                 let tr = heartbeat::on_deadline(&m.spec, &st.state, now);
                 let deadline = if tr.changed() {
                     apply(w, &m, &mut st, &tr, FlipCause::Deadline, now)?
                 } else {
                     tr.state.next_deadline()
                 };
-                out.push(MonitorChange { brand, monitor: id, transition: tr, deadline });
+                out.push(MonitorChange { brand, monitor: id, transition: tr, deadline, pipeline_signals: Vec::new() });
             }
             Ok(out)
         })
@@ -504,7 +533,7 @@ impl Store {
 
 /// A page of the records under `prefix` in reverse key order (newest first for v7 ids and
 /// sequence numbers).
-fn newest_first<T: serde::de::DeserializeOwned>(
+pub(super) fn newest_first<T: serde::de::DeserializeOwned>(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     name: &'static str,
     prefix: &[u8],

@@ -86,8 +86,9 @@ enum Sweep {
     Executions { before: Millis },
     /// Finished runs whose execution no longer exists.
     Runs,
-    /// Plans whose run no longer exists.
-    Plans,
+    /// Plans whose run no longer exists, and standalone approval requests decided before
+    /// `before`.
+    Plans { before: Millis },
     /// Idempotency records created before the instant.
     Idempotency { before: Millis },
     /// Events received before the instant (accepted, rejected and duplicate).
@@ -127,6 +128,14 @@ struct PlanOwner {
     /// Present on a standalone approval request, which has no run and is never an orphan.
     #[serde(default)]
     standalone: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    decided_at: Option<Millis>,
+}
+
+/// A standalone approval request decided before `before` is past retention (one still waiting
+/// always stays).
+fn standalone_expired(decided_at: Option<Millis>, before: Millis) -> bool {
+    decided_at.is_some_and(|d| d < before)
 }
 
 #[derive(Deserialize)]
@@ -166,10 +175,11 @@ impl Store {
         self.sweep(Sweep::Runs).await
     }
 
-    /// Deletes approval plans whose run no longer exists; a plan of an existing run (waiting
-    /// or decided) stays.
-    pub async fn prune_plans(&self) -> Result<PruneCounts, StoreError> {
-        self.sweep(Sweep::Plans).await
+    /// Deletes approval plans whose run no longer exists, and standalone approval requests
+    /// decided before `before` (the executions' retention); a plan of an existing run (waiting
+    /// or decided) and a standalone request still waiting stay.
+    pub async fn prune_plans(&self, before: Millis) -> Result<PruneCounts, StoreError> {
+        self.sweep(Sweep::Plans { before }).await
     }
 
     /// Deletes idempotency records created before `before`, in batches.
@@ -227,7 +237,7 @@ impl Store {
             let table = match sweep {
                 Sweep::Executions { .. } => EXECUTIONS,
                 Sweep::Runs => RUNS,
-                Sweep::Plans => PLANS,
+                Sweep::Plans { .. } => PLANS,
                 Sweep::Idempotency { .. } => IDEMPOTENCY,
                 Sweep::Events { .. } => EVENTS,
                 Sweep::Dedup { .. } => EVENT_DEDUP,
@@ -256,10 +266,13 @@ impl Store {
                         let run: RunEnd = crate::store::codec::decode("runs", v)?;
                         run.status.is_finished() && get_raw(&executions, k)?.is_none()
                     }
-                    Sweep::Plans => {
+                    Sweep::Plans { before } => {
                         let p: PlanOwner = crate::store::codec::decode("plans", v)?;
-                        p.standalone.is_none()
-                            && get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_none()
+                        if p.standalone.is_some() {
+                            standalone_expired(p.decided_at, before)
+                        } else {
+                            get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_none()
+                        }
                     }
                     Sweep::Idempotency { before } => {
                         let c: Created = crate::store::codec::decode("idempotency", v)?;
@@ -307,12 +320,17 @@ fn remove_batch(w: &WriteTransaction, sweep: Sweep, keys: &[Vec<u8>]) -> Result<
                 remove_run(w, &run, &mut counts)?;
             }
         }
-        Sweep::Plans => {
+        Sweep::Plans { before } => {
             let runs = w.open_table(RUNS).map_err(StoreError::from_db)?;
             let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
             for k in keys {
                 let Some(p) = get::<ApprovalPlan>(&plans, "plans", k)? else { continue };
-                if p.is_standalone() || get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_some() {
+                let due = if p.is_standalone() {
+                    standalone_expired(p.decided_at, before)
+                } else {
+                    get_raw(&runs, &key(&[p.brand.as_bytes(), p.run.as_bytes()]))?.is_none()
+                };
+                if !due {
                     continue;
                 }
                 remove(&mut plans, k)?;
