@@ -500,3 +500,32 @@ fn a_failed_workflow_run_alerts_once_and_its_failed_step_does_not_alert_on_its_o
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rx.count(), 1, "the run alerts, its step does not");
 }
+
+#[test]
+fn a_stalled_pipeline_alerts_monitor_down_rules_and_a_budget_overrun_alerts_budget_exceeded() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let (hook, _) = webhook_channel(&api, &rx, "ops");
+    let r = api.post(
+        "add_monitor",
+        json!({"monitor_name": "etl", "kind": "pipeline", "stages": ["a", "b"], "timeout_seconds": 1,
+            "budget_per_instance_usd": 0.01}),
+    );
+    assert_ok(&r);
+    let (id, url) =
+        (r.json["monitor_uuid"].as_str().unwrap().to_string(), r.json["ping_url"].as_str().unwrap().to_string());
+    rule(&api, json!({"rule_type": "monitor_down", "channel_uuids": [hook], "monitor_uuid": id}));
+    rule(&api, json!({"rule_type": "budget_exceeded", "channel_uuids": [hook], "monitor_uuid": id}));
+    assert_eq!(api.plain_get(&format!("{url}/stage/a?cost_usd=0.02")).status, 200);
+    let got = wait_requests(&rx, 2);
+    let mut kinds: Vec<String> = got.iter().map(|g| g.json()["signal"]["kind"].as_str().unwrap().to_string()).collect();
+    kinds.sort();
+    assert_eq!(kinds, ["budget_exceeded", "stalled"]);
+    let stalled = got.iter().map(|g| g.json()).find(|b| b["signal"]["kind"] == "stalled").unwrap();
+    assert_eq!(stalled["rule_type"], "monitor_down");
+    assert_eq!(stalled["signal"]["monitor"], id.as_str());
+    assert!(stalled["summary"].as_str().unwrap().contains("\"etl\" stalled"), "{stalled}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(rx.count(), 2);
+}
