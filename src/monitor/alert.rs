@@ -41,7 +41,7 @@ pub enum RuleType {
     MonitorUp,
     CircuitOpen,
     ApprovalWaiting,
-    /// Pipelines' cost budgets (raised once pipelines exist).
+    /// Pipelines' cost budgets (per instance, per day).
     BudgetExceeded,
 }
 
@@ -231,9 +231,9 @@ pub enum Signal {
     FailureRate { rule: Uuid, watch: Watch, failed: u64, count: u64, percent: u32, window_seconds: u32 },
     /// A `lateness` rule's window p99 went above its bound (raised for that rule only).
     Lateness { rule: Uuid, watch: Watch, p99_ms: i64, count: u64, window_seconds: u32 },
-    /// A pipeline stage did not report in time (pipelines; not raised yet).
+    /// A pipeline instance stalled: its stage did not report in time (`monitor_down` rules).
     Stalled { monitor: Uuid, name: String, stage: String },
-    /// A pipeline's cost budget was exceeded (pipelines; not raised yet).
+    /// A pipeline's cost budget (per instance or per day) was exceeded.
     BudgetExceeded { monitor: Uuid, name: String, cost: f64, budget: f64 },
 }
 
