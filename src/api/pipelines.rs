@@ -269,7 +269,10 @@ async fn report(app: &App, c: &PipelineChange) {
 /// Records a stage ping (one durable write) and reports it.
 async fn commit(app: &App, target: PingTarget, stage: String, ping: StagePing) -> Result<StageResult, ApiError> {
     let now = app.clock.now_ms();
-    let r = app.store.record_stage(StageWrite { target, stage, ping, new_instance: InstanceId::new(), now }).await?;
+    let r = app
+        .store
+        .record_stage(StageWrite { target, stage, ping, new_instance: InstanceId(uuid::Uuid::now_v7()), now })
+        .await?;
     if let StageResult::Applied(c) = &r {
         report(app, c).await;
     }
@@ -736,7 +739,7 @@ pub async fn rerun(
             Some(_) => return Err(ApiError::invalid("payload_modifications", "an object is expected").into()),
         };
         let of = instance_id(&id)?;
-        let new_id = InstanceId::new();
+        let new_id = InstanceId(uuid::Uuid::now_v7());
         let (_, inst, change, moves) = app.store.rerun_instance(brand, of, new_id, payload, app.clock.now_ms()).await?;
         for (from, to) in &moves {
             app.metrics.pipeline_instance_moved(from.map(InstanceStatus::as_str), to.map(InstanceStatus::as_str));

@@ -13,6 +13,7 @@ use std::time::Duration;
 use toml::{Table, Value};
 
 pub use crate::delivery::DeliveryLimits;
+pub use crate::delivery::channel::{SmtpConfig, SmtpTls};
 use crate::delivery::egress::{Cidr, EgressPolicy, Preset};
 use crate::model::MisfirePolicy;
 use crate::vault::KeySource;
@@ -109,31 +110,6 @@ pub struct Config {
     pub events: EventLimits,
     /// `[smtp]`: where `email` channels send; `None` when `smtp.host` is empty.
     pub smtp: Option<SmtpConfig>,
-}
-
-/// How an SMTP connection is secured (`smtp.tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Plain text (a relay on the same machine).
-    None,
-    /// Upgrade with STARTTLS (required).
-    StartTls,
-    /// TLS from the first byte (SMTPS).
-    Tls,
-}
-
-/// `[smtp]`: the server email channels send through. The password is never in the file:
-/// `password_file` names a file read at each send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    pub username: Option<String>,
-    pub password_file: Option<PathBuf>,
-    /// The sender address (`From`).
-    pub from: String,
-    pub timeout: Duration,
 }
 
 /// `[events]`: ingest limits and event retention.

@@ -12,16 +12,43 @@
 //! [`CHANNEL_RETRY`]) but not through a domain's traffic guard or circuit breaker, and a
 //! failed channel send never raises `execution_failed` (no alert loops).
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Map, Value, json};
 
 use super::request::Rendered;
-use crate::config::{SmtpConfig, SmtpTls};
 use crate::model::{
     Backoff, BreakerSettings, ChannelAddress, ChannelKind, Domain, DomainId, HttpMethod, NotificationChannel, Protocol,
     RetryPolicy, SigningKey, TemplateId, WebhookTemplate,
 };
 use crate::monitor::alert;
+
+/// How an SMTP connection is secured (`smtp.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text (a relay on the same machine).
+    None,
+    /// Upgrade with STARTTLS (required).
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+/// `[smtp]`: the server email channels send through. The password is never in the file:
+/// `password_file` names a file read at each send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// The sender address (`From`).
+    pub from: String,
+    pub timeout: Duration,
+}
 
 /// Retries of a channel send: 5 after the first attempt, from 10 s, doubling; 10 s per
 /// attempt.

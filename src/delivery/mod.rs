@@ -131,7 +131,7 @@ pub struct Engine {
     /// Dispatched executions whose task has not ended ([`Dispatch::load`]).
     live: std::sync::atomic::AtomicUsize,
     /// Config `[smtp]`: where `email` channel sends go (`None`: they fail with a reason).
-    smtp: RwLock<Option<crate::config::SmtpConfig>>,
+    smtp: RwLock<Option<channel::SmtpConfig>>,
 }
 
 impl Engine {
@@ -180,7 +180,7 @@ impl Engine {
     }
 
     /// Sets the SMTP server `email` channels send through (config `[smtp]`).
-    pub fn set_smtp(&self, smtp: Option<crate::config::SmtpConfig>) {
+    pub fn set_smtp(&self, smtp: Option<channel::SmtpConfig>) {
         *self.smtp.write().unwrap_or_else(|e| e.into_inner()) = smtp;
     }
 
@@ -189,7 +189,7 @@ impl Engine {
         self.smtp.read().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
-    fn smtp(&self) -> Option<crate::config::SmtpConfig> {
+    fn smtp(&self) -> Option<channel::SmtpConfig> {
         self.smtp.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 

@@ -56,7 +56,8 @@ id_type!(PingId, now_v7);
 id_type!(ChannelId, now_v7);
 id_type!(AlertRuleId, now_v7);
 id_type!(AlertId, now_v7);
-id_type!(InstanceId, now_v7);
+/// A pipeline instance's id, defined with the pure pipeline core.
+pub use crate::monitor::pipeline::InstanceId;
 
 impl EventId {
     /// A v7 id whose timestamp is the event's `received_ms` (ms since the epoch) instead of the

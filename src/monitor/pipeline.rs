@@ -34,8 +34,30 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::InstanceId;
 use crate::time::Millis;
+
+/// A pipeline instance's id: a UUID v7 chosen by the caller (`model` re-exports it; the pure
+/// core never makes one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceId(pub uuid::Uuid);
+
+impl InstanceId {
+    /// Parses a hyphenated (or simple) UUID; `None` when it is not one.
+    pub fn parse(s: &str) -> Option<InstanceId> {
+        uuid::Uuid::parse_str(s.trim()).ok().map(InstanceId)
+    }
+
+    /// The 16 bytes of the UUID (store keys).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
 
 /// Most stages a pipeline lists (or a dynamic pipeline learns).
 pub const STAGES_MAX: usize = 200;

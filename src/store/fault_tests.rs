@@ -279,7 +279,7 @@ fn stage_write(target: PingTarget, stage: &str, now: i64) -> StageWrite {
         cost: crate::monitor::pipeline::Cost { cost_usd: Some(0.02), ..Default::default() },
         ..Default::default()
     };
-    StageWrite { target, stage: stage.into(), ping, new_instance: InstanceId::new(), now }
+    StageWrite { target, stage: stage.into(), ping, new_instance: InstanceId(uuid::Uuid::now_v7()), now }
 }
 
 fn monitor(brand: BrandId, slug: &str, n: u8) -> Monitor {
@@ -925,7 +925,7 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
         ops.push(op!("pipeline_deadlines", [p], |s| s.monitor_deadlines(vec![(b, p.id)], 1_000_000).await));
         let i = f.instance;
         ops.push(op!("rerun_instance", [i], |s| s
-            .rerun_instance(b, i, InstanceId::new(), Some("{}".into()), 1_000_500)
+            .rerun_instance(b, i, InstanceId(uuid::Uuid::now_v7()), Some("{}".into()), 1_000_500)
             .await
             .map(|_| ())));
         let p = f.pipeline.clone();

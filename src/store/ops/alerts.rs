@@ -17,7 +17,7 @@ use redb::ReadableTableMetadata;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::{all_prefix, any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove, scan_prefix};
+use super::{all_prefix, any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove, remove_oldest, scan_prefix};
 use crate::model::{
     ALERTS_KEPT_MAX, AlertId, AlertOutcome, AlertRecord, AlertRule, AlertRuleId, BrandId, ChannelId, Execution,
     ExecutionId, NotificationChannel, OutboxSignal, Page, PlanStatus, TargetKind, Trigger,
@@ -94,19 +94,6 @@ pub fn channel_execution(
     e.trigger = Trigger::Alert;
     e.idempotency_key = format!("hw_alert_{alert_key}_{}", channel.0.simple());
     e
-}
-
-/// Removes the first entry under `prefix` (the oldest of a bounded history).
-fn remove_oldest(t: &mut super::BytesTable<'_>, prefix: &[u8]) -> Result<(), StoreError> {
-    let mut first = None;
-    scan_prefix(t, prefix, |k, _| {
-        first = Some(k.to_vec());
-        Ok(false)
-    })?;
-    match first {
-        Some(k) => remove(t, &k),
-        None => Ok(()),
-    }
 }
 
 /// Applies one signal: every matching rule of its brand sends (one execution per channel) or

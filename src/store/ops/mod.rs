@@ -101,6 +101,19 @@ pub(crate) fn remove(t: &mut BytesTable<'_>, key: &[u8]) -> Result<(), StoreErro
     Ok(())
 }
 
+/// Removes the first entry under `prefix` (the oldest of a bounded history).
+pub(crate) fn remove_oldest(t: &mut BytesTable<'_>, prefix: &[u8]) -> Result<(), StoreError> {
+    let mut first = None;
+    scan_prefix(t, prefix, |k, _| {
+        first = Some(k.to_vec());
+        Ok(false)
+    })?;
+    match first {
+        Some(k) => remove(t, &k),
+        None => Ok(()),
+    }
+}
+
 /// Visits every entry whose key starts with `prefix`, in key order, until `f` returns false.
 pub(crate) fn scan_prefix(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use redb::ReadableTable;
 
-use super::{get, get_raw, put, put_raw, remove, scan_prefix};
+use super::{get, get_raw, put, put_raw, remove, remove_oldest, scan_prefix};
 use crate::model::{
     BrandId, FLIPS_KEPT_MAX, Flip, FlipCause, Monitor, MonitorId, MonitorKind, MonitorState, PINGS_KEPT_MAX, Page,
     Ping, PingId, PingKey,
@@ -93,19 +93,6 @@ pub(super) fn resolve(
                 None => Ok(None),
             }
         }
-    }
-}
-
-/// Removes the first entry under `prefix` (the oldest of a bounded history).
-fn remove_oldest(t: &mut super::BytesTable<'_>, prefix: &[u8]) -> Result<(), StoreError> {
-    let mut first = None;
-    scan_prefix(t, prefix, |k, _| {
-        first = Some(k.to_vec());
-        Ok(false)
-    })?;
-    match first {
-        Some(k) => remove(t, &k),
-        None => Ok(()),
     }
 }
 
