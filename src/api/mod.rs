@@ -193,17 +193,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/ingest/{token}", any(ingest::entry))
         .route("/v1/ingest/{token}/", any(ingest::entry))
         .route("/v1/ingest/{token}/{*rest}", any(ingest::entry))
-        .route("/ping/{a}", any(ping::entry))
-        .route("/ping/{a}/{b}", any(ping::entry))
-        .route("/ping/{a}/{b}/{c}", any(ping::entry))
-        .route("/ping/{a}/{b}/{c}/{d}", any(ping::entry))
-        .route("/hbk/{target_id}", any(pingpulse::hbk))
-        .route("/phk/{id}/{action}", any(pingpulse::phk))
         .route("/api/approvals", any(pingpulse::approvals))
         .route("/api/approvals/{approval_id}", any(pingpulse::approval))
-        .route("/shk/{workflow_id}", any(pipelines::shk))
-        .route("/dhk/{workflow_id}", any(pipelines::dhk))
-        .route("/dhk/{workflow_id}/tree", any(pipelines::tree))
         .route("/api/workflows/{workflow_id}/instances", any(pipelines::workflow_instances))
         .route("/api/instances/{instance_id}/timeline", any(pipelines::timeline))
         .route("/api/instances/{instance_id}/rerun", any(pipelines::rerun))
@@ -215,6 +206,40 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/events/batch/", any(hook0::batch))
         .route("/api/v1/events/{event_id}", any(hook0::event))
         .route("/api/v1/events/{event_id}/", any(hook0::event))
+        .merge(signal_routes())
         .fallback(dispatch::not_found)
         .with_state(app)
+}
+
+/// The public routes that report work to monitors (heartbeat pings, process runs, stage
+/// pings), behind the alert-loop guard.
+fn signal_routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/ping/{a}", any(ping::entry))
+        .route("/ping/{a}/{b}", any(ping::entry))
+        .route("/ping/{a}/{b}/{c}", any(ping::entry))
+        .route("/ping/{a}/{b}/{c}/{d}", any(ping::entry))
+        .route("/hbk/{target_id}", any(pingpulse::hbk))
+        .route("/phk/{id}/{action}", any(pingpulse::phk))
+        .route("/shk/{workflow_id}", any(pipelines::shk))
+        .route("/dhk/{workflow_id}", any(pipelines::dhk))
+        .route("/dhk/{workflow_id}/tree", any(pipelines::tree))
+        .route_layer(axum::middleware::from_fn(refuse_alert_loops))
+}
+
+/// Refuses (409) a monitor signal sent by a notification channel: every channel send carries
+/// [`crate::delivery::channel::ALERT_HEADER`], so an alert whose channel URL is a ping URL of
+/// this daemon (or of another hookwheel) cannot turn a monitor up or down and raise the next
+/// alert, round after round.
+async fn refuse_alert_loops(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.headers().contains_key(crate::delivery::channel::ALERT_HEADER) {
+        return (
+            axum::http::StatusCode::CONFLICT,
+            [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "refused: a notification channel's alert cannot signal a monitor (alert loop)",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }

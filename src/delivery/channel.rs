@@ -136,8 +136,14 @@ pub fn body(kind: ChannelKind, payload: &Value) -> Option<Value> {
     }
 }
 
+/// Header on every channel send over HTTP (value: the alert's rule type, e.g. `monitor_down`,
+/// else `alert`). The daemon's own ping, stage and process routes refuse a request carrying
+/// it, so an alert cannot drive a monitor and raise the next alert (src/api/mod.rs,
+/// `refuse_alert_loops`).
+pub const ALERT_HEADER: &str = "x-hookwheel-alert";
+
 /// The request of an HTTP channel's send. `url` is the opened channel URL; the record shows
-/// only its origin.
+/// only its origin and the headers sent.
 pub fn render_http(c: &NotificationChannel, url: &str, context: &Map<String, Value>) -> Result<Rendered, String> {
     let (u, origin) = check_url(url).map_err(|why| format!("channel URL: {why}"))?;
     let payload = Value::Object(context.clone());
@@ -145,19 +151,24 @@ pub fn render_http(c: &NotificationChannel, url: &str, context: &Map<String, Val
     let bytes = serde_json::to_vec(&body).map_err(|e| format!("alert body: {e}"))?;
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let kind = context.get("rule_type").and_then(Value::as_str).unwrap_or("alert");
+    let kind = HeaderValue::from_str(kind).unwrap_or(HeaderValue::from_static("alert"));
+    headers.insert(ALERT_HEADER, kind.clone());
     let secrets = url_secrets(&u, url);
     let masked = json!({
         "method": "POST",
         "url": origin,
         "query": {},
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", ALERT_HEADER: kind.to_str().unwrap_or("alert")},
         "body": body,
     });
     Ok(Rendered { method: reqwest::Method::POST, url: u, headers, body: Some(bytes), masked, secrets })
 }
 
-/// The forms of a channel URL a receiver might echo: the whole URL, and its path with the
-/// query (where Slack and Discord put their secret).
+/// The forms of a channel URL a receiver might echo: the whole URL, its path with the query
+/// (where Slack and Discord put their secret), and each path segment or query value that
+/// looks like a token (see [`token_like`]), since a receiver may echo just the token
+/// ("invalid_token <token>").
 fn url_secrets(u: &reqwest::Url, raw: &str) -> Vec<(String, zeroize::Zeroizing<String>)> {
     let mut out = vec![("channel_url".to_string(), zeroize::Zeroizing::new(raw.to_string()))];
     let mut path = u.path().to_string();
@@ -167,7 +178,20 @@ fn url_secrets(u: &reqwest::Url, raw: &str) -> Vec<(String, zeroize::Zeroizing<S
     if path.len() > 1 {
         out.push(("channel_url_path".to_string(), zeroize::Zeroizing::new(path)));
     }
+    let segments = u.path_segments().into_iter().flatten().map(str::to_string);
+    let values = u.query_pairs().map(|(_, v)| v.into_owned());
+    for part in segments.chain(values).filter(|p| token_like(p)) {
+        out.push(("channel_url_token".to_string(), zeroize::Zeroizing::new(part)));
+    }
     out
+}
+
+/// A URL part that may be a credential: at least 8 characters with a digit or an upper-case
+/// letter (Slack's `T…/B…/<24 characters>`, Discord's `<id>/<68 characters>`), or at least 20
+/// characters of anything. Plain words such as `services` or `webhooks` stay readable.
+fn token_like(part: &str) -> bool {
+    let n = part.chars().count();
+    n >= 20 || (n >= 8 && part.chars().any(|c| c.is_ascii_digit() || c.is_ascii_uppercase()))
 }
 
 /// The record of an email send (nothing is sent over HTTP; `url` is `smtp://<host>`).
@@ -307,6 +331,22 @@ mod tests {
         let w = render_http(&channel(ChannelKind::Webhook), secret_url, &payload()).unwrap();
         let sent: Value = serde_json::from_slice(w.body.as_ref().unwrap()).unwrap();
         assert_eq!(sent["rule_type"], "monitor_down");
+        // Every send says it is an alert, so the daemon's ping routes can refuse it.
+        assert_eq!(w.headers.get(ALERT_HEADER).unwrap(), "monitor_down");
+        assert_eq!(w.masked["headers"][ALERT_HEADER], "monitor_down");
+    }
+
+    #[test]
+    fn a_token_echoed_alone_is_masked_and_plain_words_stay() {
+        let url = "http://127.0.0.1:9104/api/webhooks/123456789012/DISCORDTOKENXYZ?wait=true&thread_id=98765432109";
+        let r = render_http(&channel(ChannelKind::Discord), url, &payload()).unwrap();
+        assert_eq!(
+            r.mask_secrets("invalid_token DISCORDTOKENXYZ ; query wait=true"),
+            "invalid_token {{ #channel_url_token }} ; query wait=true"
+        );
+        assert_eq!(r.mask_secrets("thread 98765432109 of webhooks"), "thread {{ #channel_url_token }} of webhooks");
+        assert!(token_like("T0123ABCD") && token_like("aaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(!token_like("webhooks") && !token_like("services") && !token_like("T000"));
     }
 
     #[test]

@@ -529,3 +529,42 @@ fn a_stalled_pipeline_alerts_monitor_down_rules_and_a_budget_overrun_alerts_budg
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rx.count(), 2);
 }
+
+#[test]
+fn an_alert_sent_to_a_ping_url_of_the_daemon_is_refused_and_does_not_loop() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let (id, url) = monitor(&api, 3600, 60);
+    ping(&api, &url);
+    wait_status(&api, &id, "up");
+    // A monitor_down alert pings the monitor back up, a monitor_up alert fails it again, with
+    // no cooldown: without the guard this turns round as fast as the daemon can send.
+    let (up, _) = channel(&api, json!({"channel_name": "up", "type": "webhook", "url": format!("{}{url}", d.base)}));
+    let (fail, _) =
+        channel(&api, json!({"channel_name": "fail", "type": "slack", "url": format!("{}{url}/fail", d.base)}));
+    rule(&api, json!({"rule_type": "monitor_down", "channel_uuids": [up], "cooldown_seconds": 0}));
+    rule(&api, json!({"rule_type": "monitor_up", "channel_uuids": [fail], "cooldown_seconds": 0}));
+    let r = Api::send(api.bare(reqwest::Method::GET, &format!("{url}/fail")));
+    assert_eq!(r.status, 200, "{}", r.text);
+    wait_status(&api, &id, "down");
+    // The channel's send reaches the ping route and is refused there.
+    let refused = wait_for("the alert's send answered", POLL_MAX, || {
+        let sent = alerts(&api).first().and_then(|a| a["execution_uuids"][0].as_str().map(str::to_string));
+        let status = sent.and_then(|e| {
+            let r = api.post("get_execution_details", json!({"execution_uuid": e}));
+            r.json["data"]["attempts"][0]["status_code"].as_i64()
+        });
+        if status.is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        status
+    });
+    assert_eq!(refused, 409);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(status(&api, &id), "down", "the refused alert did not ping the monitor up");
+    let history = alerts(&api);
+    assert_eq!(history.len(), 1, "one monitor_down alert, no round after it: {history:?}");
+    // A request without the header still pings.
+    ping(&api, &url);
+    wait_status(&api, &id, "up");
+}
