@@ -36,6 +36,12 @@ pub(crate) const REFUSED_LINE_CHARS: &str =
 /// The same for free text, where tab, LF and CR are allowed.
 const REFUSED_TEXT_CHARS: &str = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\u061c\\u200b\\u200e\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff";
 
+/// Checks free text (tab, LF and CR allowed): at most `max` characters, no other control or
+/// invisible formatting character. `Err` is the reason, for a 400 naming the field.
+pub(crate) fn check_text(s: &str, max: usize) -> Result<(), String> {
+    check_chars(s, max, true)
+}
+
 fn check_chars(s: &str, max: usize, multiline: bool) -> Result<(), String> {
     if s.chars().count() > max {
         return Err(format!("longer than {max} characters"));

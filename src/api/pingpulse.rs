@@ -321,7 +321,12 @@ fn approval_fields(p: &Params) -> Result<(String, i64, TimeoutAction), ApiError>
         Some(Value::String(s)) if s.chars().count() > CONTEXT_CHARS_MAX => {
             return Err(ApiError::invalid("context", format!("at most {CONTEXT_CHARS_MAX} characters")));
         }
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => {
+            // Free text, like `notes`: tab and line ends are allowed, other control and
+            // invisible formatting characters are not.
+            super::fields::check_text(s, CONTEXT_CHARS_MAX).map_err(|why| ApiError::invalid("context", why))?;
+            s.clone()
+        }
         Some(_) => return Err(ApiError::invalid("context", "a string is expected")),
     };
     let range = || ApiError::invalid("timeout_seconds", format!("an integer from 1 to {TIMEOUT_SECONDS_MAX}"));
@@ -347,7 +352,7 @@ fn approval_fields(p: &Params) -> Result<(String, i64, TimeoutAction), ApiError>
 /// 200 characters.
 fn title_of(context: &str) -> String {
     let line = context.trim().lines().next().unwrap_or_default().trim();
-    line.chars().take(TITLE_CHARS_MAX).collect()
+    line.chars().filter(|c| !c.is_control()).take(TITLE_CHARS_MAX).collect()
 }
 
 /// `POST /api/approvals`: a standalone approval request (the same as `create_approval_request`
@@ -468,6 +473,10 @@ mod tests {
         };
         assert_eq!(field(json!({})), "context");
         assert_eq!(field(json!({"context": "  "})), "context");
+        assert_eq!(field(json!({"context": "abc\rBcc: evil@x.com\u{0}"})), "context");
+        assert_eq!(field(json!({"context": "a\u{202e}b"})), "context");
+        assert!(approval_fields(&params(json!({"context": "Publish\n\tthe post\r\n"}))).is_ok());
+        assert_eq!(title_of("Pub\u{7}lish\nmore"), "Publish");
         assert_eq!(field(json!({"context": 5})), "context");
         assert_eq!(field(json!({"context": "x".repeat(CONTEXT_CHARS_MAX + 1)})), "context");
         assert_eq!(field(json!({"context": "x", "timeout_seconds": 0})), "timeout_seconds");

@@ -556,7 +556,17 @@ pub fn email_message(payload: &Value) -> (String, String) {
         payload["alert_uuid"].as_str().unwrap_or(""),
         payload["raised_at"].as_str().unwrap_or(""),
     );
-    (subject, body)
+    (subject, mail_text(&body))
+}
+
+/// A mail body safe for SMTP DATA: line ends are LF only (the client sends each as CRLF; a
+/// bare CR is never sent, RFC 5321 §2.3.8), and other control characters but tab are dropped.
+fn mail_text(body: &str) -> String {
+    body.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .collect()
 }
 
 #[cfg(test)]
@@ -565,6 +575,15 @@ mod tests {
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn a_mail_body_carries_no_bare_cr_nor_other_control_characters() {
+        let p = json!({"summary": "Approval \"a\rBcc: evil@x.com\u{0}\" waits", "signal": {"title": "x\ry\u{7}"}});
+        let (subject, body) = email_message(&p);
+        assert!(!subject.chars().any(char::is_control), "{subject:?}");
+        assert!(!body.contains('\r') && !body.contains('\u{0}') && !body.contains('\u{7}'), "{body:?}");
+        assert!(body.starts_with("Approval \"a\nBcc: evil@x.com\" waits\n"), "{body:?}");
     }
 
     fn rule(t: RuleType, watch: Watch) -> RuleSpec {
