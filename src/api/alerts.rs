@@ -377,7 +377,7 @@ pub async fn test_channel(cx: Cx, i: ChannelRef) -> ApiResult {
         "alert_rule_uuid": null,
         "rule_type": "test",
         "brand_uuid": cx.brand.id.to_string(),
-        "summary": format!("Test alert: the notification channel \"{}\" works", c.name),
+        "summary": format!("Test alert of the notification channel \"{}\"", c.name),
         "signal": {"kind": "test", "channel": c.id.to_string()},
         "raised_at": crate::time::format_utc(cx.now),
     });
@@ -387,7 +387,7 @@ pub async fn test_channel(cx: Cx, i: ChannelRef) -> ApiResult {
     cx.app.dispatch(e).await;
     ok(json!({
         "success": true,
-        "details": "Test alert sent to the notification channel",
+        "details": "Test alert queued: get_execution_details with execution_uuid shows whether it was delivered",
         "channel_uuid": c.id.to_string(),
         "execution_uuid": id.to_string(),
     }))

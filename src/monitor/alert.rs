@@ -211,7 +211,14 @@ pub type Subject = (WatchKind, Uuid);
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Signal {
     /// A heartbeat monitor went down.
-    MonitorDown { monitor: Uuid, name: String },
+    MonitorDown {
+        monitor: Uuid,
+        name: String,
+        /// A ping reported a failure (`/fail`, a non-zero exit status); false: a ping did not
+        /// arrive in time.
+        #[serde(default)]
+        failed: bool,
+    },
     /// A monitor that was down got a ping.
     MonitorUp { monitor: Uuid, name: String },
     /// An execution ended failed after its retries (a webhook delivery or a workflow run).
@@ -301,7 +308,12 @@ impl Signal {
     /// One line for people: what happened.
     pub fn summary(&self) -> String {
         match self {
-            Signal::MonitorDown { name, .. } => format!("Monitor \"{name}\" is DOWN: an expected ping did not arrive"),
+            Signal::MonitorDown { name, failed: false, .. } => {
+                format!("Monitor \"{name}\" is DOWN: an expected ping did not arrive")
+            }
+            Signal::MonitorDown { name, failed: true, .. } => {
+                format!("Monitor \"{name}\" is DOWN: a ping reported a failure")
+            }
             Signal::MonitorUp { name, .. } => format!("Monitor \"{name}\" is UP again"),
             Signal::ExecutionFailed { execution, target_kind, target, reason, .. } => {
                 format!("Execution {execution} of {target_kind} {target} failed: {reason}")
@@ -578,6 +590,18 @@ mod tests {
     }
 
     #[test]
+    fn a_monitor_down_summary_says_whether_a_ping_failed_or_none_came() {
+        let missed = Signal::MonitorDown { monitor: id(1), name: "backup".into(), failed: false };
+        let failed = Signal::MonitorDown { monitor: id(1), name: "backup".into(), failed: true };
+        assert_eq!(missed.summary(), "Monitor \"backup\" is DOWN: an expected ping did not arrive");
+        assert_eq!(failed.summary(), "Monitor \"backup\" is DOWN: a ping reported a failure");
+        // An outbox entry written before the field existed still reads (as a missed ping).
+        let old: Signal =
+            serde_json::from_value(json!({"kind": "monitor_down", "monitor": id(1), "name": "b"})).unwrap();
+        assert_eq!(old, Signal::MonitorDown { monitor: id(1), name: "b".into(), failed: false });
+    }
+
+    #[test]
     fn a_mail_body_carries_no_bare_cr_nor_other_control_characters() {
         let p = json!({"summary": "Approval \"a\rBcc: evil@x.com\u{0}\" waits", "signal": {"title": "x\ry\u{7}"}});
         let (subject, body) = email_message(&p);
@@ -591,7 +615,7 @@ mod tests {
     }
 
     fn down(m: u128) -> Signal {
-        Signal::MonitorDown { monitor: id(m), name: "backup".into() }
+        Signal::MonitorDown { monitor: id(m), name: "backup".into(), failed: false }
     }
 
     #[test]

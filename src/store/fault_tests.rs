@@ -954,7 +954,10 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
             })
             .await));
         ops.push(op!("enqueue_signals", [], |s| s
-            .enqueue_signals(vec![(b, Signal::MonitorDown { monitor: uuid::Uuid::nil(), name: "m".into() })], 8_000)
+            .enqueue_signals(
+                vec![(b, Signal::MonitorDown { monitor: uuid::Uuid::nil(), name: "m".into(), failed: false })],
+                8_000
+            )
             .await));
         ops.push(op!("check_waiting_approvals", [], |s| s.check_waiting_approvals(10_000_000).await));
         ops.push(op!("apply_alert_outbox", [], |s| s.apply_alert_outbox(10_000_000).await));

@@ -568,7 +568,7 @@ mod tests {
     }
 
     fn down(m: u128) -> Signal {
-        Signal::MonitorDown { monitor: uuid::Uuid::from_u128(m), name: "m".into() }
+        Signal::MonitorDown { monitor: uuid::Uuid::from_u128(m), name: "m".into(), failed: false }
     }
 
     #[tokio::test]

@@ -112,7 +112,9 @@ fn apply(
     if let Some(signal) = t.signal {
         let (monitor, name) = (id.0, m.name.clone());
         let s = match signal {
-            heartbeat::Signal::MonitorDown => alert::Signal::MonitorDown { monitor, name },
+            heartbeat::Signal::MonitorDown => {
+                alert::Signal::MonitorDown { monitor, name, failed: matches!(cause, FlipCause::Ping) }
+            }
             heartbeat::Signal::MonitorUp => alert::Signal::MonitorUp { monitor, name },
         };
         super::alerts::enqueue_signal(w, brand, s, now)?;
