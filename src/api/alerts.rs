@@ -378,7 +378,7 @@ pub async fn test_channel(cx: Cx, i: ChannelRef) -> ApiResult {
         "rule_type": "test",
         "brand_uuid": cx.brand.id.to_string(),
         "summary": format!("Test alert of the notification channel \"{}\"", c.name),
-        "signal": {"kind": "test", "channel": c.id.to_string()},
+        "signal": {"kind": "test", "channel_uuid": c.id.to_string()},
         "raised_at": crate::time::format_utc(cx.now),
     });
     let e = crate::store::channel_execution(cx.brand.id, c.id, &test.simple().to_string(), &payload, cx.now);

@@ -338,8 +338,29 @@ impl Signal {
     }
 
     /// The signal as JSON (its `kind` and fields; ids as strings).
+    ///
+    /// Ids are named as everywhere else in the API: `monitor_uuid`, `domain_uuid`,
+    /// `execution_uuid`, `schedule_uuid`, `target_uuid`, `execution_plan_uuid`,
+    /// `workflow_uuid`, `alert_rule_uuid` (the stored form keeps the short names).
     pub fn to_json(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
+        match serde_json::to_value(self) {
+            Ok(Value::Object(m)) => Value::Object(
+                m.into_iter()
+                    .map(|(k, v)| {
+                        let k = match k.as_str() {
+                            "monitor" | "domain" | "execution" | "schedule" | "target" | "workflow" => {
+                                format!("{k}_uuid")
+                            }
+                            "plan" => "execution_plan_uuid".into(),
+                            "rule" => "alert_rule_uuid".into(),
+                            _ => k,
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            _ => Value::Null,
+        }
     }
 }
 
@@ -770,7 +791,7 @@ mod tests {
         let p = webhook_payload(&f);
         assert_eq!(p["type"], "alert.monitor_down");
         assert_eq!(p["signal"]["kind"], "monitor_down");
-        assert_eq!(p["signal"]["monitor"], id(1).to_string());
+        assert_eq!(p["signal"]["monitor_uuid"], id(1).to_string());
         assert!(p["summary"].as_str().unwrap().contains("\"backup\" is DOWN"));
         let slack = slack_body(&p);
         assert!(slack["text"].as_str().unwrap().starts_with("[hookwheel] Monitor \"backup\" is DOWN"));

@@ -165,7 +165,7 @@ fn a_monitor_that_stops_pinging_alerts_once_per_channel_webhook_slack_and_email(
     assert_eq!(body["type"], "alert.monitor_down", "{body}");
     assert_eq!(body["rule_type"], "monitor_down");
     assert_eq!(body["alert_rule_uuid"], rule_id.as_str());
-    assert_eq!(body["signal"]["monitor"], id.as_str());
+    assert_eq!(body["signal"]["monitor_uuid"], id.as_str());
     assert!(body["summary"].as_str().unwrap().contains("\"Nightly backup\" is DOWN"), "{body}");
     assert_signed(&hooks[0], &secret);
 
@@ -223,7 +223,7 @@ fn a_kill_9_while_a_monitor_is_due_still_alerts_once_after_the_restart() {
     let api = d.client();
     wait_status(&api, &id, "down");
     let got = wait_requests(&rx, 1);
-    assert_eq!(got[0].json()["signal"]["monitor"], id.as_str());
+    assert_eq!(got[0].json()["signal"]["monitor_uuid"], id.as_str());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(rx.count(), 1, "alerted once");
     assert_eq!(alerts(&api).len(), 1);
@@ -298,12 +298,12 @@ fn execution_failed_circuit_open_approval_waiting_and_the_test_send() {
         let b = g.json();
         match b["rule_type"].as_str().unwrap() {
             "execution_failed" => {
-                assert_eq!(b["signal"]["execution"], execution.as_str());
+                assert_eq!(b["signal"]["execution_uuid"], execution.as_str());
                 assert!(b["signal"]["reason"].as_str().unwrap().contains("HTTP 500"), "{b}");
             }
-            "circuit_open" => assert_eq!(b["signal"]["domain"], domain.as_str()),
+            "circuit_open" => assert_eq!(b["signal"]["domain_uuid"], domain.as_str()),
             _ => {
-                assert_eq!(b["signal"]["plan"], plan.as_str());
+                assert_eq!(b["signal"]["execution_plan_uuid"], plan.as_str());
                 assert_eq!(b["signal"]["title"], "Deploy to production");
             }
         }
@@ -494,9 +494,9 @@ fn a_failed_workflow_run_alerts_once_and_its_failed_step_does_not_alert_on_its_o
     let run = r.json["run_uuid"].as_str().unwrap().to_string();
     let got = wait_requests(&rx, 1);
     let b = got[0].json();
-    assert_eq!(b["signal"]["execution"], run.as_str(), "{b}");
+    assert_eq!(b["signal"]["execution_uuid"], run.as_str(), "{b}");
     assert_eq!(b["signal"]["target_kind"], "workflow");
-    assert_eq!(b["signal"]["target"], wf.as_str());
+    assert_eq!(b["signal"]["target_uuid"], wf.as_str());
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rx.count(), 1, "the run alerts, its step does not");
 }
@@ -524,7 +524,7 @@ fn a_stalled_pipeline_alerts_monitor_down_rules_and_a_budget_overrun_alerts_budg
     assert_eq!(kinds, ["budget_exceeded", "stalled"]);
     let stalled = got.iter().map(|g| g.json()).find(|b| b["signal"]["kind"] == "stalled").unwrap();
     assert_eq!(stalled["rule_type"], "monitor_down");
-    assert_eq!(stalled["signal"]["monitor"], id.as_str());
+    assert_eq!(stalled["signal"]["monitor_uuid"], id.as_str());
     assert!(stalled["summary"].as_str().unwrap().contains("\"etl\" stalled"), "{stalled}");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(rx.count(), 2);
