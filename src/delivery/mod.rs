@@ -235,7 +235,9 @@ impl Engine {
             d.id,
             stored,
             (d.breaker, d.updated_ms),
-            self.clock.now_ms(),
+            // A circuit never stored yet dates from the domain's creation (its counters run
+            // since then), not from the first time someone looked.
+            d.created_ms.min(self.clock.now_ms()),
             self.store.clone(),
             self.metrics.clone(),
         );

@@ -102,6 +102,11 @@ fn health(api: &Api, domain: &str) -> Value {
     r.json["data"].clone()
 }
 
+#[allow(clippy::disallowed_methods)] // compared with the instants the daemon reads off the real clock
+fn wall_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
 fn ms(s: &Value) -> i64 {
     s.as_str()
         .and_then(|s| s.parse::<jiff::Timestamp>().ok())
@@ -147,8 +152,13 @@ fn an_open_circuit_holds_the_work_probes_once_and_delivers_everything_once() {
     let flaky = Flaky::start();
     let domain = breaker_domain(&api, &flaky.rx, 5, 2);
     let t = template(&api, &domain);
+    // A circuit never used dates from the domain's creation, not from its first read.
+    let created_by = wall_ms();
+    std::thread::sleep(Duration::from_millis(1100));
     let h = health(&api, &domain);
     assert_eq!((h["state"].as_str(), h["consecutive_failures"].as_u64()), (Some("closed"), Some(0)), "{h:#}");
+    assert!(ms(&h["state_changed_at"]) <= created_by, "{h:#}");
+    assert!(ms(&h["counters"]["since"]) <= created_by, "{h:#}");
 
     // Five executions fail once each: the circuit opens after the fifth.
     let mut ids: Vec<String> = (0..5).map(|i| execute(&api, &t, i)).collect();
