@@ -438,6 +438,9 @@ fn status_text(v: &Value) -> String {
     let schedules: Vec<String> =
         st["schedules"].as_object().into_iter().flatten().map(|(k, n)| format!("{} {k}", s(n))).collect();
     out += &format!("schedules:        {}\n", schedules.join(", "));
+    let monitors: Vec<String> =
+        st["monitors"].as_object().into_iter().flatten().map(|(k, n)| format!("{} {k}", s(n))).collect();
+    out += &format!("monitors:         {}\n", monitors.join(", "));
     out += &format!("unfinished executions: {}\n", s(&st["unfinished_executions"]));
     let errors = v["last_errors"].as_array().cloned().unwrap_or_default();
     if errors.is_empty() {
@@ -445,10 +448,15 @@ fn status_text(v: &Value) -> String {
     } else {
         out += "last errors:\n";
         for e in &errors {
-            let when = if e["finished_at"].is_null() { &e["next_attempt_at"] } else { &e["finished_at"] };
+            // A failure still retrying shows when its next attempt is due, marked as such.
+            let when = if e["finished_at"].is_null() {
+                format!("{} (next retry)", s(&e["next_attempt_at"]))
+            } else {
+                s(&e["finished_at"])
+            };
             out += &format!(
                 "  {}  execution {}  schedule {}  {}\n",
-                s(when),
+                when,
                 s(&e["execution_uuid"]),
                 s(&e["schedule_uuid"]),
                 short(&why(e))

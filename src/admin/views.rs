@@ -231,10 +231,16 @@ pub fn status(store: &Store, live: Option<&Live>, now: Millis) -> Result<Value, 
         *by_status.entry(s.status.as_str()).or_default() += 1;
     }
     let pending = store.pending_count().map_err(store_err)?;
+    let monitor_counts = store.count_monitors_by_status().map_err(store_err)?;
+    let monitors: BTreeMap<&'static str, u64> = crate::monitor::heartbeat::Status::ALL
+        .iter()
+        .map(|s| (s.as_str(), monitor_counts.get(s).copied().unwrap_or(0)))
+        .collect();
     let store_view = json!({
         "path": store.path().display().to_string(),
         "brands": brands.len(),
         "schedules": by_status,
+        "monitors": monitors,
         "unfinished_executions": pending,
     });
     let Some(live) = live else {

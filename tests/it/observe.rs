@@ -289,9 +289,11 @@ fn schedules_executions_and_status_with_the_daemon_running_and_stopped() {
     assert_eq!(st["store"]["schedules"]["active"], 1);
     assert_eq!(st["store"]["schedules"]["completed"], 1);
     assert_eq!(st["store"]["unfinished_executions"], 0);
+    assert_eq!(st["store"]["monitors"], json!({"new": 0, "up": 0, "late": 0, "down": 0, "paused": 0}));
     assert_eq!(ids(&st, "last_errors", "execution_uuid"), [failed.as_str()]);
     let t = text_out("status", d.cli(&["status"]));
     assert!(t.contains("running (pid") && t.contains("armed timers:     1") && t.contains(&failed), "{t}");
+    assert!(t.contains("monitors:         0 down, 0 late, 0 new, 0 paused, 0 up"), "{t}");
 
     // Bad input names what is wrong.
     let nobody = uuid::Uuid::new_v4().to_string();
