@@ -179,24 +179,27 @@ fn flag(p: &Map<String, Value>, field: &str) -> Result<bool, ApiError> {
 }
 
 fn count(field: &str, v: Option<&Value>) -> Result<Option<u64>, ApiError> {
-    let bad = || ApiError::invalid(field, "a whole number of tokens (0 or more)");
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(bad),
-        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| bad()),
-        Some(_) => Err(bad()),
-    }
+    let max = pipeline::STAGE_TOKENS_MAX;
+    let bad = || ApiError::invalid(field, format!("a whole number of tokens, 0 to {max}"));
+    let n = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(bad)?,
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if n <= max { Ok(Some(n)) } else { Err(bad()) }
 }
 
 fn usd(field: &str, v: Option<&Value>) -> Result<Option<f64>, ApiError> {
-    let bad = || ApiError::invalid(field, "an amount in USD (0 or more)");
+    let max = pipeline::STAGE_COST_USD_MAX;
+    let bad = || ApiError::invalid(field, format!("an amount in USD, 0 to {max}"));
     let x = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
         Some(Value::String(s)) if s.len() <= 32 => s.trim().parse::<f64>().map_err(|_| bad())?,
         Some(_) => return Err(bad()),
     };
-    if x.is_finite() && x >= 0.0 { Ok(Some(x)) } else { Err(bad()) }
+    if x.is_finite() && (0.0..=max).contains(&x) { Ok(Some(x)) } else { Err(bad()) }
 }
 
 /// The cost fields of a stage ping (PingPulse's `usage` object too); 400 naming the field.

@@ -69,6 +69,23 @@ pub const TIMEOUT_SECONDS_MAX: u32 = 604_800;
 pub const EVENTS_KEPT_MAX: usize = 500;
 /// One UTC day, ms.
 const DAY_MS: i64 = 86_400_000;
+/// Largest `cost_usd` one stage ping may carry, USD (larger ones are refused at the API).
+pub const STAGE_COST_USD_MAX: f64 = 1_000_000.0;
+/// Largest `tokens_in` / `tokens_out` one stage ping may carry (10^12).
+pub const STAGE_TOKENS_MAX: u64 = 1_000_000_000_000;
+/// Largest budget (`budget_per_instance_usd`, `budget_per_day_usd`), USD.
+pub const BUDGET_USD_MAX: f64 = 1_000_000_000.0;
+/// Cap of a running cost total (an instance's, a day's), USD: sums saturate here so a stored
+/// total is always finite (JSON has no infinity).
+pub const COST_TOTAL_USD_MAX: f64 = 1e15;
+
+/// `total + add`, saturating at [`COST_TOTAL_USD_MAX`]; a non-finite or negative `add` adds
+/// nothing, a non-finite `total` (an old record) counts as the cap.
+pub fn add_cost(total: f64, add: f64) -> f64 {
+    let total = if total.is_finite() { total.max(0.0) } else { COST_TOTAL_USD_MAX };
+    let add = if add.is_finite() && add > 0.0 { add.min(STAGE_COST_USD_MAX) } else { 0.0 };
+    (total + add).min(COST_TOTAL_USD_MAX)
+}
 
 /// A stage path: `1`, `2.1`, `3.4.2`; each segment 1 to 2^32-1. Ordered numerically by
 /// segments (the derived order of the segment vector).
@@ -180,8 +197,8 @@ impl Spec {
         for (field, b) in
             [("budget_per_instance_usd", self.budget_per_instance_usd), ("budget_per_day_usd", self.budget_per_day_usd)]
         {
-            if b.is_some_and(|b| !b.is_finite() || b <= 0.0) {
-                return err(field, "a positive amount in USD");
+            if b.is_some_and(|b| !b.is_finite() || b <= 0.0 || b > BUDGET_USD_MAX) {
+                return err(field, &format!("a positive amount in USD, at most {BUDGET_USD_MAX}"));
             }
         }
         Ok(())
@@ -345,6 +362,8 @@ pub struct Instance {
     /// Stage pings in all (accepted and refused); `events` keeps the first [`EVENTS_KEPT_MAX`].
     pub events_total: u32,
     pub refused_total: u32,
+    /// Accepted costs, USD; finite, at most [`COST_TOTAL_USD_MAX`].
+    #[serde(deserialize_with = "total_usd")]
     pub cost_usd: f64,
     pub tokens_in: u64,
     pub tokens_out: u64,
@@ -412,11 +431,20 @@ impl Instance {
     }
 }
 
+/// Reads a stored cost total; `null` (an infinite sum written before totals saturated) reads
+/// as the cap, so such a record still loads.
+fn total_usd<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = Option::<f64>::deserialize(d)?;
+    Ok(v.filter(|x| x.is_finite()).map_or(COST_TOTAL_USD_MAX, |x| x.clamp(0.0, COST_TOTAL_USD_MAX)))
+}
+
 /// The monitor's spending in one UTC day (the per-day budget).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayBudget {
     /// Days since the epoch (UTC).
     pub day: i64,
+    /// Finite, at most [`COST_TOTAL_USD_MAX`].
+    #[serde(deserialize_with = "total_usd")]
     pub cost_usd: f64,
     /// `budget_exceeded` raised for this day already.
     pub signaled: bool,
@@ -573,11 +601,11 @@ pub fn on_stage(
         inst.furthest = Some(ping.path.clone());
     }
     let c = &ping.cost;
-    let cost = c.cost_usd.filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0);
-    inst.cost_usd += cost;
-    inst.tokens_in = inst.tokens_in.saturating_add(c.tokens_in.unwrap_or(0));
-    inst.tokens_out = inst.tokens_out.saturating_add(c.tokens_out.unwrap_or(0));
-    day.cost_usd += cost;
+    let cost = c.cost_usd.unwrap_or(0.0);
+    inst.cost_usd = add_cost(inst.cost_usd, cost);
+    inst.tokens_in = inst.tokens_in.saturating_add(c.tokens_in.unwrap_or(0).min(STAGE_TOKENS_MAX));
+    inst.tokens_out = inst.tokens_out.saturating_add(c.tokens_out.unwrap_or(0).min(STAGE_TOKENS_MAX));
+    day.cost_usd = add_cost(day.cost_usd, cost);
     if let Some(b) = spec.budget_per_instance_usd
         && !inst.budget_exceeded
         && inst.cost_usd > b
@@ -846,6 +874,48 @@ mod tests {
         let o = step(None, &mut day, costly("1", 0.09), 3, T0 + DAY_MS);
         assert!(o.signals.is_empty());
         assert!((o.day.cost_usd - 0.09).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cost_totals_saturate_finite_and_an_old_null_total_still_loads() {
+        let spec = flat(3, false, None);
+        let big = |p: &str| StagePing {
+            path: path(p),
+            cost: Cost { cost_usd: Some(1e308), tokens_in: Some(u64::MAX), ..Cost::default() },
+            ..StagePing::default()
+        };
+        let mut day = DayBudget::default();
+        let mut cur: Option<Instance> = None;
+        for p in ["1", "2", "2", "2"] {
+            let o = on_stage(&spec, cur.as_ref(), &day, &big(p), id(1), T0).unwrap();
+            day = o.day.clone();
+            cur = o.instance;
+        }
+        let i = cur.unwrap();
+        // Each ping counts at most STAGE_COST_USD_MAX; the sums stay finite.
+        assert_eq!(i.cost_usd, 4.0 * STAGE_COST_USD_MAX);
+        assert_eq!(day.cost_usd, 4.0 * STAGE_COST_USD_MAX);
+        assert_eq!(i.tokens_in, 4 * STAGE_TOKENS_MAX);
+        assert_eq!(add_cost(COST_TOTAL_USD_MAX, 5.0), COST_TOTAL_USD_MAX);
+        assert_eq!(add_cost(f64::INFINITY, 1.0), COST_TOTAL_USD_MAX);
+        assert_eq!(add_cost(1.0, f64::NAN), 1.0);
+        assert_eq!(add_cost(1.0, -3.0), 1.0);
+        // A record written with a null total (an infinite sum, before saturation) reads.
+        let mut v = serde_json::to_value(&i).unwrap();
+        v["cost_usd"] = serde_json::Value::Null;
+        let back: Instance = serde_json::from_value(v).unwrap();
+        assert_eq!(back.cost_usd, COST_TOTAL_USD_MAX);
+        let d: DayBudget = serde_json::from_str(r#"{"day": 3, "cost_usd": null, "signaled": true}"#).unwrap();
+        assert_eq!(d.cost_usd, COST_TOTAL_USD_MAX);
+        assert!(serde_json::to_value(&back).unwrap()["cost_usd"].is_f64());
+        // Budgets are bounded.
+        let mut s = flat(1, false, None);
+        s.budget_per_instance_usd = Some(BUDGET_USD_MAX * 2.0);
+        assert_eq!(s.validate().unwrap_err().field, "budget_per_instance_usd");
+        s.budget_per_instance_usd = Some(f64::INFINITY);
+        assert_eq!(s.validate().unwrap_err().field, "budget_per_instance_usd");
+        s.budget_per_instance_usd = Some(BUDGET_USD_MAX);
+        assert_eq!(s.validate(), Ok(()));
     }
 
     #[test]

@@ -418,3 +418,56 @@ fn a_store_that_cannot_write_answers_503_to_stage_pings_and_recovers() {
     let got = instances(&api, &id);
     assert_eq!((got.len(), &got[0]["events_total"]), (1, &json!(1)), "only the ping after recovery: {got:#?}");
 }
+
+/// Issue 11 finding: a huge `cost_usd` made the running totals infinite (stored as JSON
+/// null), after which the pipeline could not be read and the daemon would not start. Stage
+/// numbers are bounded at input (400 naming the field); the pipeline reads and restarts fine.
+#[test]
+fn out_of_range_stage_numbers_answer_400_and_the_pipeline_still_reads_and_restarts() {
+    let mut d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=1&start=yes&cost_usd=1e308"));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.json["error"].as_str().unwrap_or_default().contains("cost_usd"), "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=1&start=yes&cost_usd=1000000"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (q, field) in [
+        ("cost_usd=1e308", "cost_usd"),
+        ("cost_usd=1000000.01", "cost_usd"),
+        ("cost_usd=-1", "cost_usd"),
+        ("cost_usd=inf", "cost_usd"),
+        ("cost_usd=NaN", "cost_usd"),
+        ("tokens_in=1000000000001", "tokens_in"),
+        ("tokens_out=18446744073709551615", "tokens_out"),
+        ("input_tokens=-5", "input_tokens"),
+    ] {
+        let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=2&{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.text);
+        assert!(r.json["error"].as_str().unwrap_or_default().contains(field), "{q}: {}", r.text);
+    }
+    let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=2&cost_usd=1000000&tokens_in=1000000000000"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = bare_get(&api, &format!("/api/workflows/poison/instances?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["running_instance"]["total_cost_usd"], json!(2_000_000.0), "{}", r.text);
+    assert_eq!(r.json["running_instance"]["tokens_in"], json!(1_000_000_000_000u64), "{}", r.text);
+    // Budgets are bounded too.
+    let id = api
+        .all_pages("get_monitors_paginated")
+        .into_iter()
+        .find(|m| m["slug"] == "poison")
+        .unwrap_or_else(|| panic!("poison created"))["monitor_uuid"]
+        .clone();
+    for field in ["budget_per_instance_usd", "budget_per_day_usd"] {
+        let r = api.post("update_monitor", json!({"monitor_uuid": id, field: 1e308}));
+        assert_eq!(r.status, 400, "{field}: {}", r.text);
+        assert!(r.text.contains(field), "{}", r.text);
+    }
+    d.restart();
+    let api = d.client();
+    let r = bare_get(&api, &format!("/api/workflows/poison/instances?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["running_instance"]["total_cost_usd"], json!(2_000_000.0), "{}", r.text);
+    assert_ok(&api.post("get_monitor_details", json!({"monitor_uuid": id})));
+}
