@@ -460,10 +460,11 @@ pub async fn dhk(
                 .await;
                 match created {
                     Ok((m, _)) => m.id,
-                    // Created meanwhile by a concurrent start.
-                    Err(ApiError::Conflict { .. }) => {
-                        app.store.find_monitor_for_ping(&target)?.ok_or(ApiError::NotFound("Workflow"))?.1
-                    }
+                    // Created meanwhile by a concurrent start, else the brand's cap (409).
+                    Err(e @ ApiError::Conflict { .. }) => match app.store.find_monitor_for_ping(&target)? {
+                        Some((_, id)) => id,
+                        None => return Err(e.into()),
+                    },
                     Err(e) => return Err(e.into()),
                 }
             }

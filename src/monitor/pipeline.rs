@@ -61,6 +61,9 @@ impl fmt::Display for InstanceId {
 
 /// Most stages a pipeline lists (or a dynamic pipeline learns).
 pub const STAGES_MAX: usize = 200;
+/// Most dynamic pipeline monitors (created by `/dhk … start=yes`) a brand may have; a start
+/// on a new slug beyond it is refused (409), so a leaked ping key cannot fill the store.
+pub const DYNAMIC_PIPELINES_PER_BRAND_MAX: usize = 1_000;
 /// Most segments of a hierarchical stage path.
 pub const PATH_SEGMENTS_MAX: usize = 8;
 /// Longest stage timeout, seconds (7 days).

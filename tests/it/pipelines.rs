@@ -471,3 +471,35 @@ fn out_of_range_stage_numbers_answer_400_and_the_pipeline_still_reads_and_restar
     assert_eq!(r.json["running_instance"]["total_cost_usd"], json!(2_000_000.0), "{}", r.text);
     assert_ok(&api.post("get_monitor_details", json!({"monitor_uuid": id})));
 }
+
+/// Issue 11 finding: `/dhk/<new slug>?start=yes` let a ping key create monitors without
+/// bound. A brand may have at most 1,000 dynamic pipelines; a start on a new slug beyond that
+/// answers 409 naming the cap, existing ones keep working, and deleting one frees a place.
+#[test]
+fn a_ping_key_creates_at_most_1000_dynamic_pipelines_per_brand() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    // A listed pipeline does not count.
+    pipeline(&api, json!({"monitor_name": "listed", "kind": "pipeline", "stages": ["a"]}));
+    for n in 0..1000 {
+        let r = bare_get(&api, &format!("/dhk/dyn-{n}?key={key}&stagePath=1&start=yes"));
+        assert_eq!(r.status, 200, "{n}: {}", r.text);
+    }
+    let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1&start=yes"));
+    assert_eq!((r.status, &r.json["status"]), (409, &json!("error")), "{}", r.text);
+    assert!(r.text.contains("1000"), "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1"));
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Existing ones still take pings.
+    let r = bare_get(&api, &format!("/dhk/dyn-7?key={key}&stagePath=2"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // add_monitor is not capped by it.
+    pipeline(&api, json!({"monitor_name": "listed 2", "kind": "pipeline", "stages": ["a"]}));
+    let all = api.all_pages("get_monitors_paginated");
+    assert_eq!(all.len(), 1002);
+    let victim = all.iter().find(|m| m["slug"] == "dyn-3").unwrap_or_else(|| panic!("dyn-3"));
+    assert_ok(&api.post("delete_monitor", json!({"monitor_uuid": victim["monitor_uuid"]})));
+    let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1&start=yes"));
+    assert_eq!(r.status, 200, "{}", r.text);
+}

@@ -163,6 +163,23 @@ impl Store {
     pub async fn create_monitor(&self, m: Monitor, st: MonitorState) -> Result<Monitor, StoreError> {
         self.write(move |w| {
             let k = mkey(m.brand, m.id);
+            if m.pipeline.as_ref().is_some_and(|p| p.dynamic) {
+                // A ping key creates dynamic pipelines (`/dhk … start=yes`): bounded per brand.
+                let t = w.open_table(MONITORS).map_err(StoreError::from_db)?;
+                let mut n = 0usize;
+                scan_prefix(&t, m.brand.as_bytes(), |_, v| {
+                    let o: Monitor = codec::decode("monitors", v)?;
+                    n += usize::from(o.pipeline.as_ref().is_some_and(|p| p.dynamic));
+                    Ok(true)
+                })?;
+                let max = crate::monitor::pipeline::DYNAMIC_PIPELINES_PER_BRAND_MAX;
+                if n >= max {
+                    return Err(StoreError::State(format!(
+                        "this brand has {n} dynamic pipeline monitors, the most a ping key may create ({max}); \
+                         delete some, or create the pipeline with add_monitor"
+                    )));
+                }
+            }
             let mut slugs = w.open_table(MONITOR_SLUGS).map_err(StoreError::from_db)?;
             let sk = slug_key(m.brand, &m.slug);
             if let Some(existing) = get_raw(&slugs, &sk)? {
