@@ -322,6 +322,7 @@ pub(super) async fn ping_stage(
     Ok(match commit(app, target, stage.to_string(), ping).await? {
         StageResult::NotFound => text(StatusCode::NOT_FOUND, "not found"),
         StageResult::UnknownStage => text(StatusCode::NOT_FOUND, "stage not found"),
+        StageResult::BadPath => return Err(bad_path("stage")),
         StageResult::NotPipeline => text(
             StatusCode::CONFLICT,
             "this monitor is a heartbeat (kind: heartbeat): stage pings are for pipeline monitors",
@@ -380,9 +381,20 @@ fn stage_answer(slug: &str, c: &PipelineChange, dynamic_route: bool) -> Result<R
     Ok(answer(StatusCode::OK, body))
 }
 
-fn applied(r: StageResult, what: &'static str) -> Result<Box<PipelineChange>, Fail> {
+/// 400 for a stage text that is not a path (`field`: the route's stage field).
+fn bad_path(field: &str) -> ApiError {
+    ApiError::invalid(field, pipeline::PATH_SHAPE)
+}
+
+/// The stage text, refused (400 naming `field`) when it is a malformed path.
+fn checked_stage(field: &str, stage: String) -> Result<String, ApiError> {
+    if pipeline::malformed_path(&stage) { Err(bad_path(field)) } else { Ok(stage) }
+}
+
+fn applied(r: StageResult, what: &'static str, field: &str) -> Result<Box<PipelineChange>, Fail> {
     match r {
         StageResult::Applied(c) => Ok(c),
+        StageResult::BadPath => Err(bad_path(field).into()),
         StageResult::NotFound => Err(ApiError::NotFound(what).into()),
         StageResult::UnknownStage => Err(ApiError::NotFound("Stage").into()),
         StageResult::NotPipeline => Err(ApiError::conflict(
@@ -409,11 +421,12 @@ pub async fn shk(
         let params = Params::read(&app, query.as_deref(), body).await?;
         let (_, key_hash) = params.brand(&app)?;
         let stage = stage_text(&params.0, "stage")?.ok_or_else(|| ApiError::Missing("stage".into()))?;
+        let stage = checked_stage("stage", stage)?;
         let target = slug_target(key_hash, &workflow_id)?;
         let (_, id) = app.store.find_monitor_for_ping(&target)?.ok_or(ApiError::NotFound("Workflow"))?;
         super::ping::check_rate(&app, &id).map_err(Fail::Slow)?;
         let ping = stage_ping_of(&params.0)?;
-        let c = applied(commit(&app, target, stage, ping).await?, "Workflow")?;
+        let c = applied(commit(&app, target, stage, ping).await?, "Workflow", "stage")?;
         stage_answer(&workflow_id, &c, false)
     }
     .await;
@@ -437,10 +450,12 @@ pub async fn dhk(
         only(&method, &[Method::GET, Method::POST], "GET, POST")?;
         let params = Params::read(&app, query.as_deref(), body).await?;
         let (brand, key_hash) = params.brand(&app)?;
-        let stage = match stage_text(&params.0, "stagePath")? {
-            Some(s) => s,
-            None => stage_text(&params.0, "stage")?.ok_or_else(|| ApiError::Missing("stagePath".into()))?,
+        let (field, stage) = match stage_text(&params.0, "stagePath")? {
+            Some(s) => ("stagePath", s),
+            None => ("stage", stage_text(&params.0, "stage")?.ok_or_else(|| ApiError::Missing("stagePath".into()))?),
         };
+        // Checked before a start may create the monitor.
+        let stage = checked_stage(field, stage)?;
         let ping = stage_ping_of(&params.0)?;
         let target = slug_target(key_hash, &workflow_id)?;
         let id = match app.store.find_monitor_for_ping(&target)? {
@@ -471,7 +486,7 @@ pub async fn dhk(
             None => return Err(ApiError::NotFound("Workflow").into()),
         };
         super::ping::check_rate(&app, &id).map_err(Fail::Slow)?;
-        let c = applied(commit(&app, target, stage, ping).await?, "Workflow")?;
+        let c = applied(commit(&app, target, stage, ping).await?, "Workflow", field)?;
         stage_answer(&workflow_id, &c, true)
     }
     .await;

@@ -125,6 +125,19 @@ impl StagePath {
     }
 }
 
+/// What a stage path looks like, for error messages.
+pub const PATH_SHAPE: &str = "a stage path such as \"2.1\": 1 to 8 numbers of 1 to 999999999, joined by dots";
+
+/// A stage text that is made like a path (digits, dots, signs) but is not a valid one (`0`,
+/// `-1`, `1..2`, nine segments, a segment of ten digits), or is empty: a malformed request
+/// (400 naming the stage field), never an unknown stage (404). Stage names cannot look like
+/// paths ([`Spec::validate`]), so this needs no spec.
+pub fn malformed_path(stage: &str) -> bool {
+    let t = stage.trim();
+    t.is_empty()
+        || (t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+')) && StagePath::parse(t).is_none())
+}
+
 impl fmt::Display for StagePath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, s) in self.0.iter().enumerate() {
@@ -712,7 +725,12 @@ mod tests {
         assert_eq!(path("3.4.2").to_string(), "3.4.2");
         for bad in ["", "0", "1.", ".1", "a", "1..2", "-1", "1.2.3.4.5.6.7.8.9"] {
             assert_eq!(StagePath::parse(bad), None, "{bad:?}");
+            assert!(malformed_path(bad), "{bad:?}");
         }
+        for fine in ["1", "2.10", " 3 ", "ingest", "stage-1", "v1.2a"] {
+            assert!(!malformed_path(fine), "{fine:?}");
+        }
+        assert!(malformed_path("99999999999") && malformed_path("+1"));
         let mut v = [path("10"), path("2.10"), path("2.2"), path("2"), path("1"), path("2.1")];
         v.sort();
         let s: Vec<String> = v.iter().map(|p| p.to_string()).collect();

@@ -503,3 +503,45 @@ fn a_ping_key_creates_at_most_1000_dynamic_pipelines_per_brand() {
     let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1&start=yes"));
     assert_eq!(r.status, 200, "{}", r.text);
 }
+
+/// Issue 11 finding: a malformed stage path answered 404 "Stage not found"; it is a bad
+/// request, 400 naming the stage field, on every stage route (nothing is created or recorded).
+#[test]
+fn a_malformed_stage_path_answers_400_naming_the_stage_field() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    let (id, url) =
+        pipeline(&api, json!({"monitor_name": "wf", "slug": "wf", "kind": "pipeline", "stages": ["a", "b", "c"]}));
+    assert_eq!(bare_get(&api, &format!("/dhk/dynwf?key={key}&stagePath=1&start=yes")).status, 200);
+    let bad = ["1..2", "-1", "0", "1.2.3.4.5.6.7.8.9", "99999999999", "", "1.", "+1"];
+    for b in bad {
+        let q: String = url::form_urlencoded::byte_serialize(b.as_bytes()).collect();
+        for (path, field) in [
+            (format!("/shk/wf?key={key}&stage={q}"), "stage"),
+            (format!("/dhk/wf?key={key}&stagePath={q}"), "stagePath"),
+            (format!("/dhk/dynwf?key={key}&stagePath={q}"), "stagePath"),
+            (format!("/dhk/dynwf?key={key}&stage={q}"), "stage"),
+            (format!("/dhk/fresh?key={key}&stagePath={q}&start=yes"), "stagePath"),
+        ] {
+            let r = bare_get(&api, &path);
+            assert_eq!(r.status, 400, "{path}: {}", r.text);
+            assert!(r.json["error"].as_str().unwrap_or_default().contains(field), "{path}: {}", r.text);
+        }
+        if !b.is_empty() {
+            let r = api.plain_get(&format!("{url}/stage/{q}"));
+            assert_eq!(r.status, 400, "{b}: {}", r.text);
+            assert!(r.text.contains("stage"), "{b}: {}", r.text);
+        }
+    }
+    // A dynamic pipeline's stage must be a path; a static one's unknown stage stays 404.
+    let r = bare_get(&api, &format!("/dhk/dynwf?key={key}&stagePath=abc"));
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = bare_get(&api, &format!("/shk/wf?key={key}&stage=4"));
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = bare_get(&api, &format!("/shk/wf?key={key}&stage=zzz"));
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Nothing was created or recorded.
+    assert!(!api.all_pages("get_monitors_paginated").iter().any(|m| m["slug"] == "fresh"));
+    assert!(instances(&api, &id).is_empty());
+}

@@ -49,6 +49,9 @@ pub enum StageResult {
     NotPipeline,
     /// The pipeline does not list this stage (nothing written).
     UnknownStage,
+    /// The stage text is not a valid path, and the pipeline has no stage of that name
+    /// (`pipeline::malformed_path`, or any non-path for a dynamic pipeline; nothing written).
+    BadPath,
     Applied(Box<PipelineChange>),
 }
 
@@ -292,7 +295,13 @@ impl Store {
                 return Ok(StageResult::NotPipeline);
             }
             let spec = m.pipeline.clone().unwrap_or_else(dynamic_spec);
-            let Some(path) = spec.resolve(&s.stage) else { return Ok(StageResult::UnknownStage) };
+            let Some(path) = spec.resolve(&s.stage) else {
+                return Ok(if spec.dynamic || pipeline::malformed_path(&s.stage) {
+                    StageResult::BadPath
+                } else {
+                    StageResult::UnknownStage
+                });
+            };
             let mut ping = s.ping;
             ping.path = path;
             let (mut ps, current) = load_pipeline(w, brand, id)?;
