@@ -137,7 +137,8 @@ fn stage_view(s: &Stage) -> Value {
 }
 
 /// The monitor fields of a pipeline (`null` for a heartbeat), and for a pipeline the
-/// heartbeat fields it has not (`interval_seconds` null, `next_due_at` = the stall instant).
+/// heartbeat fields it has not (`interval_seconds` and `grace_seconds` null, `next_due_at` =
+/// the stall instant).
 pub fn monitor_fields(m: &Monitor, st: &MonitorState, tz: &str) -> Value {
     match (&m.pipeline, m.kind) {
         (Some(p), MonitorKind::Pipeline) => json!({
@@ -148,6 +149,7 @@ pub fn monitor_fields(m: &Monitor, st: &MonitorState, tz: &str) -> Value {
             "budget_per_instance_usd": p.budget_per_instance_usd,
             "budget_per_day_usd": p.budget_per_day_usd,
             "interval_seconds": null,
+            "grace_seconds": null,
             "next_due_at": st.state.down_at.map(|t| format_in_zone(t, tz)),
         }),
         _ => json!({

@@ -545,3 +545,59 @@ fn a_malformed_stage_path_answers_400_naming_the_stage_field() {
     assert!(!api.all_pages("get_monitors_paginated").iter().any(|m| m["slug"] == "fresh"));
     assert!(instances(&api, &id).is_empty());
 }
+
+/// Issue 11 finding: a pipeline's up/down changes were not recorded and its stage pings not
+/// counted. Status changes go to the same bounded history as a heartbeat's (causes `stage`
+/// and `stalled`), stage pings count in `pings_total`, and `grace_seconds` is null.
+#[test]
+fn a_pipeline_records_its_status_changes_and_counts_its_stage_pings() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let (id, url) = pipeline(
+        &api,
+        json!({"monitor_name": "flips", "kind": "pipeline", "stages": ["a", "b", "c"], "strict": true, "timeout_seconds": 1}),
+    );
+    let det = details(&api, &id);
+    assert_eq!(
+        (&det["grace_seconds"], &det["interval_seconds"], &det["pings_total"]),
+        (&json!(null), &json!(null), &json!(0))
+    );
+    assert_eq!(det["status_changes"], json!([]));
+    assert_eq!(api.plain_get(&format!("{url}/stage/a")).status, 200);
+    // A refused stage is a ping too.
+    assert_eq!(api.plain_get(&format!("{url}/stage/c")).status, 409);
+    newest_with_status(&api, &id, "stalled");
+    wait_for("the monitor to be down", WAIT, || {
+        let det = details(&api, &id);
+        if det["status"] == "down" {
+            Some(det)
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        }
+    });
+    assert_eq!(api.plain_get(&format!("{url}/stage/b")).status, 200);
+    let det = details(&api, &id);
+    assert_eq!(
+        (&det["status"], &det["pings_total"], &det["grace_seconds"]),
+        (&json!("up"), &json!(3), &json!(null)),
+        "{det:#}"
+    );
+    let changes: Vec<(Value, Value, Value, Value)> = det["status_changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{det:#}"))
+        .iter()
+        .map(|f| (f["from"].clone(), f["to"].clone(), f["cause"].clone(), f["signal"].clone()))
+        .collect();
+    // Newest first.
+    assert_eq!(
+        changes,
+        [
+            (json!("down"), json!("up"), json!("stage"), json!(null)),
+            (json!("up"), json!("down"), json!("stalled"), json!("monitor_down")),
+            (json!("new"), json!("up"), json!("stage"), json!(null)),
+        ],
+        "{det:#}"
+    );
+    assert!(det["status_changes"][1]["deadline_at"].is_string(), "{det:#}");
+}

@@ -96,6 +96,25 @@ pub(super) fn resolve(
     }
 }
 
+/// Appends a status change to the monitor's bounded history (`k`: the monitor's key; `st`'s
+/// counters follow; the caller writes `st`).
+pub(super) fn put_flip(
+    w: &redb::WriteTransaction,
+    k: &[u8],
+    st: &mut MonitorState,
+    flip: &Flip,
+) -> Result<(), StoreError> {
+    let mut flips = w.open_table(MONITOR_FLIPS).map_err(StoreError::from_db)?;
+    put(&mut flips, &key(&[k, &st.flips_total.to_be_bytes()]), flip)?;
+    st.flips_total += 1;
+    st.flips_kept += 1;
+    if st.flips_kept > FLIPS_KEPT_MAX {
+        remove_oldest(&mut flips, k)?;
+        st.flips_kept -= 1;
+    }
+    Ok(())
+}
+
 /// Writes a transition's effects: the state, a status change record (bounded), the deadline
 /// index entry. Returns the deadline to arm.
 fn apply(
@@ -118,7 +137,6 @@ fn apply(
         super::alerts::enqueue_signal(w, brand, s, now)?;
     }
     if t.changed() {
-        let mut flips = w.open_table(MONITOR_FLIPS).map_err(StoreError::from_db)?;
         let flip = Flip {
             seq: st.flips_total,
             from: t.from,
@@ -128,13 +146,7 @@ fn apply(
             cause,
             signal: t.signal,
         };
-        put(&mut flips, &key(&[&k, &st.flips_total.to_be_bytes()]), &flip)?;
-        st.flips_total += 1;
-        st.flips_kept += 1;
-        if st.flips_kept > FLIPS_KEPT_MAX {
-            remove_oldest(&mut flips, &k)?;
-            st.flips_kept -= 1;
-        }
+        put_flip(w, &k, st, &flip)?;
     }
     let mut states = w.open_table(MONITOR_STATES).map_err(StoreError::from_db)?;
     put(&mut states, &k, st)?;
