@@ -229,11 +229,30 @@ pub fn cost_of(p: &Map<String, Value>) -> Result<Cost, ApiError> {
     })
 }
 
-/// Everything but `key` (and the stage-addressing fields), as the event's payload text (first
-/// 10 KiB).
+/// The stage ping fields hookwheel reads itself; they are never part of the event's payload.
+/// (`metadata` and any other field are the caller's, kept as payload.)
+pub const RESERVED_STAGE_FIELDS: [&str; 14] = [
+    "key",
+    "agent",
+    "cost_usd",
+    "model_id",
+    "tokens_in",
+    "tokens_out",
+    "input_tokens",
+    "output_tokens",
+    "usage",
+    "stagename",
+    "stagePath",
+    "stage",
+    "start",
+    "final",
+];
+
+/// Everything but the reserved fields ([`RESERVED_STAGE_FIELDS`]), as the event's payload
+/// text (first 10 KiB).
 fn payload_of(p: &Map<String, Value>) -> String {
     let mut m = p.clone();
-    for k in ["key", "stage", "stagePath", "start", "final"] {
+    for k in RESERVED_STAGE_FIELDS {
         m.remove(k);
     }
     if m.is_empty() {
@@ -898,5 +917,17 @@ mod tests {
         assert!(flag(&m(json!({"final": "yes"})), "final").unwrap());
         assert!(flag(&m(json!({"final": "maybe"})), "final").is_err());
         assert_eq!(payload_of(&m(json!({"key": "secret", "stage": "1", "task": "x"}))), "{\"task\":\"x\"}");
+        // Every reserved field is taken out; `metadata` and the rest stay.
+        let mut all: Map<String, Value> = RESERVED_STAGE_FIELDS.iter().map(|k| (k.to_string(), json!("1"))).collect();
+        assert_eq!(payload_of(&all), "");
+        all.insert("metadata".into(), json!({"run": 7}));
+        assert_eq!(payload_of(&all), "{\"metadata\":{\"run\":7}}");
+        // Bounds (issue 11): cost_usd 0..=1e6, tokens 0..=1e12.
+        assert_eq!(field(json!({"cost_usd": 1e308})), "cost_usd");
+        assert_eq!(field(json!({"cost_usd": "1000000.5"})), "cost_usd");
+        assert_eq!(field(json!({"tokens_out": 1_000_000_000_001u64})), "tokens_out");
+        assert_eq!(field(json!({"usage": {"input_tokens": u64::MAX}})), "usage.input_tokens");
+        let c = cost_of(&m(json!({"cost_usd": 1_000_000, "tokens_in": 1_000_000_000_000u64}))).unwrap();
+        assert_eq!((c.cost_usd, c.tokens_in), (Some(1e6), Some(1_000_000_000_000)));
     }
 }

@@ -322,7 +322,8 @@ pub struct Cost {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StagePing {
     pub path: StagePath,
-    /// A label given with the ping (`stagename`); a listed stage's name otherwise.
+    /// A label given with the ping (`stagename`); used only when the stage has no listed name
+    /// (a listed stage keeps its own).
     pub name: Option<String>,
     /// `start=yes`: open a new instance at this stage.
     pub start: bool,
@@ -546,7 +547,8 @@ pub fn on_stage(
     if !spec.dynamic && listed.is_none() {
         return Err(StageError::UnknownStage);
     }
-    let name = ping.name.clone().or_else(|| listed.and_then(|s| s.name.clone()));
+    // A listed stage's name wins: `stagename` only names a stage that has none.
+    let name = listed.and_then(|s| s.name.clone()).or_else(|| ping.name.clone());
     let mut day =
         if day.day == day_of(now) { day.clone() } else { DayBudget { day: day_of(now), ..DayBudget::default() } };
     let open = current.filter(|i| i.status.is_open());
@@ -757,6 +759,14 @@ mod tests {
         assert_eq!((i.status, i.stall_at, i.ended_ms), (InstanceStatus::Completed, None, Some(T0 + 12_000)));
         assert_eq!(i.events.iter().map(|e| e.elapsed_ms).collect::<Vec<_>>(), [0, 5_000, 7_000]);
         assert_eq!(i.events.iter().map(|e| e.step).collect::<Vec<_>>(), [0, 1, 2]);
+        // `stagename` does not rename a listed stage; it names one that has no name.
+        let mut named = spec.clone();
+        named.stages[1].name = None;
+        let p = |s: &str| StagePing { path: path(s), name: Some("renamed".into()), ..StagePing::default() };
+        let j = apply(&named, None, &p("1"), 9, T0).instance.unwrap();
+        assert_eq!(j.events[0].name.as_deref(), Some("s1"));
+        let j = apply(&named, Some(&j), &p("2"), 9, T0).instance.unwrap();
+        assert_eq!(j.events[1].name.as_deref(), Some("renamed"));
         // Stages named by name resolve to their paths.
         assert_eq!(spec.find("s2").map(|s| s.path.clone()), Some(path("2")));
         assert_eq!(spec.find("3").map(|s| s.path.clone()), Some(path("3")));

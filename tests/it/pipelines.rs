@@ -601,3 +601,40 @@ fn a_pipeline_records_its_status_changes_and_counts_its_stage_pings() {
     );
     assert!(det["status_changes"][1]["deadline_at"].is_string(), "{det:#}");
 }
+
+/// Issue 11 finding: the reserved stage ping fields leaked into the event's payload, and
+/// `stagename` renamed a listed stage. The payload keeps only the caller's other fields; a
+/// listed stage keeps its name; a dynamic stage keeps the first name it was given.
+#[test]
+fn reserved_fields_stay_out_of_the_payload_and_stagename_does_not_rename_a_listed_stage() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    pipeline(
+        &api,
+        json!({"monitor_name": "named", "slug": "named", "kind": "pipeline", "stages": ["ingest", "train"]}),
+    );
+    let r = bare_post(
+        &api,
+        &format!("/shk/named?key={key}&stage=1&stagename=other&agent=a1&start=yes&final=no"),
+        json!({"model_id": "m", "tokens_in": 1, "tokens_out": 2, "input_tokens": 1, "output_tokens": 2,
+               "usage": {"input_tokens": 1}, "cost_usd": 0.5, "stagePath": "1", "metadata": {"run": 7}, "task": "x"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let inst = r.json["instance_id"].as_str().unwrap_or_default().to_string();
+    let r = bare_get(&api, &format!("/api/instances/{inst}/timeline?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let step = &r.json["timeline"][0];
+    assert_eq!(step["payload"], json!({"metadata": {"run": 7}, "task": "x"}), "{step}");
+    assert_eq!((&step["stage_name"], &step["agent_code"]), (&json!("ingest"), &json!("a1")), "{step}");
+    let r = bare_get(&api, &format!("/dhk/named/tree?key={key}"));
+    assert_eq!(r.json["1"]["stage_name"], "ingest", "{}", r.text);
+
+    // A dynamic stage: the first stagename names it, a later one does not rename it.
+    let r = bare_get(&api, &format!("/dhk/dyn?key={key}&stagePath=1&start=yes&stagename=Ingest"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/dyn?key={key}&stagePath=1&start=yes&stagename=Other"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/dyn/tree?key={key}"));
+    assert_eq!(r.json["1"]["stage_name"], "Ingest", "{}", r.text);
+}

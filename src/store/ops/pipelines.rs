@@ -318,6 +318,13 @@ impl Store {
             let mut ping = s.ping;
             ping.path = path;
             let (mut ps, current) = load_pipeline(w, brand, id)?;
+            // A dynamic stage already named keeps its name (`stagename` names it once).
+            if spec.dynamic
+                && let Ok(i) = ps.seen.binary_search_by(|(p, _)| p.cmp(&ping.path))
+                && let Some(known) = &ps.seen[i].1
+            {
+                ping.name = Some(known.clone());
+            }
             let o = match pipeline::on_stage(&spec, current.as_ref(), &ps.day, &ping, s.new_instance, s.now) {
                 Ok(o) => o,
                 Err(pipeline::StageError::UnknownStage) => return Ok(StageResult::UnknownStage),
@@ -326,8 +333,10 @@ impl Store {
             if spec.dynamic {
                 let label = ping.name.clone();
                 match ps.seen.binary_search_by(|(p, _)| p.cmp(&ping.path)) {
+                    // The first label a stage is given sticks (a later `stagename` does
+                    // not rename it).
                     Ok(i) => {
-                        if label.is_some() {
+                        if ps.seen[i].1.is_none() {
                             ps.seen[i].1 = label;
                         }
                     }
