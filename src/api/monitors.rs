@@ -508,7 +508,7 @@ pub async fn update(cx: Cx, i: UpdateMonitor) -> ApiResult {
                 s.timeout_seconds = i.timeout_seconds.map(|t| t.u32()).or(s.timeout_seconds);
                 s.budget_per_instance_usd = i.budget_per_instance_usd.or(s.budget_per_instance_usd);
                 s.budget_per_day_usd = i.budget_per_day_usd.or(s.budget_per_day_usd);
-                s.validate().map_err(|e| ApiError::invalid(e.field, e.why))?;
+                s.validate().map_err(|e| ApiError::invalid(&e.field, e.why))?;
                 s
             }
         };

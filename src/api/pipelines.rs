@@ -99,36 +99,48 @@ pub fn spec_of(
     let mut out = Vec::with_capacity(stages.len());
     for (n, v) in stages.iter().enumerate() {
         let position = StagePath::nth(n as u32 + 1);
+        let at = |f: &str| format!("stages[{n}].{f}");
         let stage = match v {
-            Value::String(_) => Stage { path: position, name: label("stages", v)?, timeout_seconds: None },
+            Value::String(_) => {
+                Stage { path: position, name: label(&format!("stages[{n}]"), v)?, timeout_seconds: None }
+            }
             Value::Object(o) => {
-                if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "name" | "path" | "timeout_seconds")) {
-                    return Err(ApiError::invalid("stages", format!("unknown stage field `{k}`")));
+                const FIELDS: [&str; 3] = ["name", "path", "timeout_seconds"];
+                if let Some(k) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                    return Err(ApiError::UnknownField {
+                        field: format!("stages[{n}].{k}"),
+                        suggestion: super::input::closest(k, &FIELDS),
+                    });
                 }
                 let path = match o.get("path") {
                     None | Some(Value::Null) => position,
-                    Some(Value::String(p)) => StagePath::parse(p)
-                        .ok_or_else(|| ApiError::invalid("stages", format!("bad stage path {p:?} (e.g. \"2.1\")")))?,
-                    Some(_) => return Err(ApiError::invalid("stages", "a stage's path is a string such as \"2.1\"")),
+                    Some(Value::String(p)) => {
+                        StagePath::parse(p).ok_or_else(|| ApiError::invalid(&at("path"), pipeline::PATH_SHAPE))?
+                    }
+                    Some(_) => return Err(ApiError::invalid(&at("path"), pipeline::PATH_SHAPE)),
                 };
+                let max = pipeline::TIMEOUT_SECONDS_MAX;
+                let bad_timeout = || ApiError::invalid(&at("timeout_seconds"), format!("an integer, 1 to {max}"));
                 let timeout = match o.get("timeout_seconds") {
                     None | Some(Value::Null) => None,
-                    Some(Value::Number(t)) => Some(
-                        t.as_u64()
-                            .and_then(|t| u32::try_from(t).ok())
-                            .ok_or_else(|| ApiError::invalid("stages", "a stage's timeout_seconds is an integer"))?,
-                    ),
-                    Some(_) => return Err(ApiError::invalid("stages", "a stage's timeout_seconds is an integer")),
+                    Some(Value::Number(t)) => {
+                        Some(t.as_u64().and_then(|t| u32::try_from(t).ok()).ok_or_else(bad_timeout)?)
+                    }
+                    Some(_) => return Err(bad_timeout()),
                 };
-                Stage { path, name: label("stages", o.get("name").unwrap_or(&Value::Null))?, timeout_seconds: timeout }
+                Stage {
+                    path,
+                    name: label(&at("name"), o.get("name").unwrap_or(&Value::Null))?,
+                    timeout_seconds: timeout,
+                }
             }
-            _ => return Err(ApiError::invalid("stages", "each stage is a name or an object")),
+            _ => return Err(ApiError::invalid(&format!("stages[{n}]"), "each stage is a name or an object")),
         };
         out.push(stage);
     }
     let spec =
         Spec { stages: out, strict, dynamic: false, timeout_seconds, budget_per_instance_usd, budget_per_day_usd };
-    spec.validate().map_err(|e| ApiError::invalid(e.field, e.why))?;
+    spec.validate().map_err(|e| ApiError::invalid(&e.field, e.why))?;
     Ok(spec)
 }
 
@@ -893,9 +905,24 @@ mod tests {
             other => panic!("{:?}", other.map(|_| ())),
         };
         assert_eq!(field(spec_of(vec![], false, None, None, None)), "stages");
-        assert_eq!(field(spec_of(vec![json!(5)], false, None, None, None)), "stages");
-        assert_eq!(field(spec_of(vec![json!({"path": "2"}), json!({"path": "1"})], false, None, None, None)), "stages");
-        assert_eq!(field(spec_of(vec![json!({"bogus": 1})], false, None, None, None)), "stages");
+        assert_eq!(field(spec_of(vec![json!(5)], false, None, None, None)), "stages[0]");
+        assert_eq!(
+            field(spec_of(vec![json!({"path": "2"}), json!({"path": "1"})], false, None, None, None)),
+            "stages[1].path"
+        );
+        assert_eq!(field(spec_of(vec![json!("a"), json!({"path": "0"})], false, None, None, None)), "stages[1].path");
+        assert_eq!(
+            field(spec_of(vec![json!("a"), json!({"timeout_seconds": -1})], false, None, None, None)),
+            "stages[1].timeout_seconds"
+        );
+        assert_eq!(field(spec_of(vec![json!("2"), json!("1")], false, None, None, None)), "stages[0].name");
+        assert_eq!(field(spec_of(vec![json!("a/b")], false, None, None, None)), "stages[0].name");
+        match spec_of(vec![json!({"timeout_secnds": 5})], false, None, None, None) {
+            Err(e @ ApiError::UnknownField { .. }) => {
+                assert_eq!(e.message(), "Unknown field: stages[0].timeout_secnds (did you mean timeout_seconds?)")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
         assert_eq!(field(spec_of(vec![json!("a")], false, None, Some(0.0), None)), "budget_per_instance_usd");
     }
 

@@ -177,7 +177,8 @@ pub struct Spec {
 /// Why a spec was refused; names the API field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
-    pub field: &'static str,
+    /// `stages[2].timeout_seconds`, `budget_per_day_usd`, …
+    pub field: String,
     pub why: String,
 }
 
@@ -185,26 +186,46 @@ impl Spec {
     /// Checks the stage list (non-empty unless dynamic, increasing paths, at most
     /// [`STAGES_MAX`], unique names), timeouts and budgets.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let err = |field, why: &str| Err(SpecError { field, why: why.to_string() });
+        let err = |field: &str, why: &str| Err(SpecError { field: field.to_string(), why: why.to_string() });
         if !self.dynamic && self.stages.is_empty() {
             return err("stages", "a pipeline needs at least one stage");
         }
         if self.stages.len() > STAGES_MAX {
             return err("stages", &format!("at most {STAGES_MAX} stages"));
         }
-        for w in self.stages.windows(2) {
+        for (i, w) in self.stages.windows(2).enumerate() {
             if w[0].path >= w[1].path {
-                return err("stages", "stage paths must increase in the order listed");
+                return err(
+                    &format!("stages[{}].path", i + 1),
+                    &format!("stage paths must increase in the order listed ({} after {})", w[1].path, w[0].path),
+                );
             }
         }
         for (i, s) in self.stages.iter().enumerate() {
-            if let Some(n) = &s.name
-                && self.stages[..i].iter().any(|o| o.name.as_ref() == Some(n))
-            {
-                return err("stages", &format!("stage name {n:?} is listed twice"));
+            if let Some(n) = &s.name {
+                let field = format!("stages[{i}].name");
+                if self.stages[..i].iter().any(|o| o.name.as_ref() == Some(n)) {
+                    return err(&field, &format!("stage name {n:?} is listed twice"));
+                }
+                if n.contains('/') {
+                    return err(&field, "a stage name has no `/`");
+                }
+                // A name made like a path would be read as one: only the stage's own path.
+                if n.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'))
+                    && StagePath::parse(n).as_ref() != Some(&s.path)
+                {
+                    return err(
+                        &field,
+                        &format!(
+                            "stage name {n:?} reads as a stage path; a name of digits and dots may only be the \
+                             stage's own path ({})",
+                            s.path
+                        ),
+                    );
+                }
             }
             if s.timeout_seconds.is_some_and(|t| t == 0 || t > TIMEOUT_SECONDS_MAX) {
-                return err("stages", &format!("a stage's timeout_seconds is 1 to {TIMEOUT_SECONDS_MAX}"));
+                return err(&format!("stages[{i}].timeout_seconds"), &format!("1 to {TIMEOUT_SECONDS_MAX}"));
             }
         }
         if self.timeout_seconds.is_some_and(|t| t == 0 || t > TIMEOUT_SECONDS_MAX) {
@@ -492,8 +513,9 @@ impl Signal {
 /// Why a stage ping is refused (recorded; 409 at the API).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Strict mode: not the next listed stage.
-    OutOfOrder { expected: Option<StagePath> },
+    /// Strict mode: not the next listed stage (`expected` with its listed name; `None`: the
+    /// instance has no next stage).
+    OutOfOrder { expected: Option<StagePath>, name: Option<String> },
     /// Strict mode: no instance is open and this is not the first stage.
     NoInstance,
 }
@@ -501,8 +523,13 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::OutOfOrder { expected: Some(e) } => write!(f, "stage out of order: expected stage {e}"),
-            Refusal::OutOfOrder { expected: None } => f.write_str("stage out of order: the instance is complete"),
+            Refusal::OutOfOrder { expected: Some(e), name: Some(n) } => {
+                write!(f, "stage out of order: expected stage {e} ({n:?})")
+            }
+            Refusal::OutOfOrder { expected: Some(e), name: None } => {
+                write!(f, "stage out of order: expected stage {e}")
+            }
+            Refusal::OutOfOrder { expected: None, .. } => f.write_str("stage out of order: the instance is complete"),
             Refusal::NoInstance => f.write_str("no instance is open; the first stage opens one"),
         }
     }
@@ -589,9 +616,10 @@ pub fn on_stage(
     // Strict order: the next listed stage after the furthest reached.
     let fresh = inst.furthest.is_none();
     if spec.strict && !fresh {
-        let expected = inst.furthest.as_ref().and_then(|f| spec.next_after(f)).map(|s| s.path.clone());
-        if expected.as_ref() != Some(&ping.path) {
-            let r = Refusal::OutOfOrder { expected };
+        let next = inst.furthest.as_ref().and_then(|f| spec.next_after(f));
+        if next.map(|s| &s.path) != Some(&ping.path) {
+            let r =
+                Refusal::OutOfOrder { expected: next.map(|s| s.path.clone()), name: next.and_then(|s| s.name.clone()) };
             inst.refused_total = inst.refused_total.saturating_add(1);
             inst.record(ping, name, Some(r.to_string()), false, now);
             out.refused = Some(r);
@@ -600,7 +628,9 @@ pub fn on_stage(
         }
     } else if spec.strict && fresh && !opens {
         // A pending rerun in strict mode starts at the first stage.
-        let r = Refusal::OutOfOrder { expected: spec.first().cloned() };
+        let first = spec.stages.first();
+        let r =
+            Refusal::OutOfOrder { expected: first.map(|s| s.path.clone()), name: first.and_then(|s| s.name.clone()) };
         inst.refused_total = inst.refused_total.saturating_add(1);
         inst.record(ping, name, Some(r.to_string()), false, now);
         out.refused = Some(r);
@@ -788,11 +818,12 @@ mod tests {
                 continue;
             }
             let o = apply(&spec, Some(&i), &p, 2, T0 + 1);
-            assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2")) }));
+            assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2")), name: Some("s2".into()) }));
             let r = o.instance.unwrap();
             assert_eq!((r.id, r.status, r.refused_total), (id(1), InstanceStatus::Running, 1));
             let e = r.events.last().unwrap();
-            assert!(!e.accepted && e.refusal.as_deref().unwrap().contains("expected stage 2"));
+            assert_eq!(e.refusal.as_deref(), Some("stage out of order: expected stage 2 (\"s2\")"));
+            assert!(!e.accepted);
             assert_eq!(r.furthest, Some(path("1")));
         }
         // No instance open: a later stage is refused, nothing opened.
@@ -965,7 +996,8 @@ mod tests {
         assert_eq!(spec.validate(), Ok(()));
         let i = apply(&spec, None, &ping("1"), 1, T0).instance.unwrap();
         let o = apply(&spec, Some(&i), &ping("2.2"), 1, T0 + 1);
-        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2.1")) }));
+        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2.1")), name: None }));
+        assert_eq!(o.refused.unwrap().to_string(), "stage out of order: expected stage 2.1");
         let i = apply(&spec, Some(&i), &ping("2.1"), 1, T0 + 2).instance.unwrap();
         let i = apply(&spec, Some(&i), &ping("2.2"), 1, T0 + 3).instance.unwrap();
         let i = apply(&spec, Some(&i), &ping("3"), 1, T0 + 4).instance.unwrap();
@@ -1002,7 +1034,7 @@ mod tests {
         assert_eq!((i.id, i.status, i.started_ms), (id(7), InstanceStatus::Running, Some(T0 + 1)));
         // In strict mode a pending rerun must start at the first stage.
         let o = apply(&spec, Some(&pending), &ping("2"), 8, T0 + 1);
-        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("1")) }));
+        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("1")), name: Some("s1".into()) }));
     }
 
     #[test]
@@ -1010,7 +1042,7 @@ mod tests {
         let mut s = flat(2, false, None);
         assert_eq!(s.validate(), Ok(()));
         s.stages.swap(0, 1);
-        assert_eq!(s.validate().unwrap_err().field, "stages");
+        assert_eq!(s.validate().unwrap_err().field, "stages[1].path");
         let mut s = flat(2, false, Some(0));
         assert_eq!(s.validate().unwrap_err().field, "timeout_seconds");
         s.timeout_seconds = None;
@@ -1021,6 +1053,23 @@ mod tests {
         assert_eq!(flat(0, false, None).validate().unwrap_err().field, "stages");
         let mut s = flat(2, false, None);
         s.stages[1].name = s.stages[0].name.clone();
-        assert_eq!(s.validate().unwrap_err().field, "stages");
+        assert_eq!(s.validate().unwrap_err().field, "stages[1].name");
+        let mut s = flat(3, false, None);
+        s.stages[2].timeout_seconds = Some(TIMEOUT_SECONDS_MAX + 1);
+        let e = s.validate().unwrap_err();
+        assert_eq!((e.field.as_str(), e.why.as_str()), ("stages[2].timeout_seconds", "1 to 604800"));
+        // Names that read as another stage's path, or hold a `/`, are refused.
+        for (bad, at) in
+            [(["2", "1"], "stages[0].name"), (["1", "0"], "stages[1].name"), (["a/b", "c"], "stages[0].name")]
+        {
+            let mut s = flat(2, false, None);
+            s.stages[0].name = Some(bad[0].into());
+            s.stages[1].name = Some(bad[1].into());
+            assert_eq!(s.validate().unwrap_err().field, at, "{bad:?}");
+        }
+        let mut s = flat(2, false, None);
+        s.stages[0].name = Some("1".into());
+        s.stages[1].name = Some("2".into());
+        assert_eq!(s.validate(), Ok(()), "a name equal to its own path is fine");
     }
 }

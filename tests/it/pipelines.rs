@@ -638,3 +638,33 @@ fn reserved_fields_stay_out_of_the_payload_and_stagename_does_not_rename_a_liste
     let r = bare_get(&api, &format!("/dhk/dyn/tree?key={key}"));
     assert_eq!(r.json["1"]["stage_name"], "Ingest", "{}", r.text);
 }
+
+/// Issue 11 finding: errors inside `stages` name the stage's position, unknown stage fields
+/// get "did you mean", names that read as another stage's path or hold `/` are 400, and the
+/// strict refusal names the expected stage by path and name.
+#[test]
+fn stage_errors_name_the_position_and_the_strict_refusal_names_the_expected_stage() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    for (stages, field) in [
+        (json!(["2", "1"]), "stages[0].name"),
+        (json!(["a/b"]), "stages[0].name"),
+        (json!(["a", {"name": "b", "timeout_seconds": 0}]), "stages[1].timeout_seconds"),
+        (json!(["a", {"path": "1..2"}]), "stages[1].path"),
+        (json!(["a", {"name": "b", "timeout_secnds": 5}]), "stages[1].timeout_secnds (did you mean timeout_seconds?)"),
+    ] {
+        let r = api.post("add_monitor", json!({"monitor_name": "bad", "kind": "pipeline", "stages": stages}));
+        assert_eq!(r.status, 400, "{stages}: {}", r.text);
+        assert!(r.error().contains(field), "{stages}: {}", r.text);
+    }
+    let r = api.post(
+        "add_monitor",
+        json!({"monitor_name": "bad", "kind": "pipeline", "stages": ["a", {"timeout_seconds": 604801}]}),
+    );
+    assert!(r.error().contains("604800"), "{}", r.text);
+    let (_, url) =
+        pipeline(&api, json!({"monitor_name": "s", "kind": "pipeline", "stages": ["a", "b", "c"], "strict": true}));
+    assert_eq!(api.plain_get(&format!("{url}/stage/a")).status, 200);
+    let r = api.plain_get(&format!("{url}/stage/c"));
+    assert_eq!((r.status, r.text.as_str()), (409, "stage out of order: expected stage 2 (\"b\")"));
+}
