@@ -17,8 +17,10 @@
 //!
 //! Stage pings may carry `model_id`, `tokens_in` (or `input_tokens`, or `usage.input_tokens`),
 //! `tokens_out` (or `output_tokens`, `usage.output_tokens`) and `cost_usd`, in the query or a
-//! JSON body; the ping's other fields (never `key`) are kept with the stage event as its
-//! payload (first 10 KiB).
+//! JSON body (`cost_usd` 0 to 1,000,000, token counts 0 to 10^12; 400 naming the field); the
+//! ping's fields that are not [`RESERVED_STAGE_FIELDS`] are kept with the stage event as its
+//! payload (first 10 KiB). A malformed stage path is 400 naming `stage` / `stagePath`; a
+//! brand has at most `pipeline::DYNAMIC_PIPELINES_PER_BRAND_MAX` dynamic pipelines (409).
 
 use std::sync::Arc;
 
