@@ -263,7 +263,7 @@ pub fn or_list(items: &[&str]) -> String {
 const SUGGESTION_SIMILARITY_MIN: f64 = 0.8;
 
 /// The accepted name closest to `name`, if it is close enough to be a likely typo.
-fn closest(name: &str, accepted: &[&str]) -> Option<String> {
+pub(crate) fn closest(name: &str, accepted: &[&str]) -> Option<String> {
     accepted
         .iter()
         .map(|a| (strsim::jaro_winkler(name, a), *a))

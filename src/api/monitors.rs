@@ -93,11 +93,11 @@ pub struct AddMonitor {
     /// (1 to 604800); past it the instance is `stalled`. Default: none. `kind` `pipeline` only.
     pub timeout_seconds: Option<Int<1, { pipeline::TIMEOUT_SECONDS_MAX as i64 }>>,
     /// A budget per instance, USD: passing it raises `budget_exceeded` once per instance.
-    #[schemars(extend("exclusiveMinimum" = 0))]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000_000))]
     pub budget_per_instance_usd: Option<f64>,
     /// A budget per UTC day over the monitor's instances, USD: passing it raises
     /// `budget_exceeded` once per day.
-    #[schemars(extend("exclusiveMinimum" = 0))]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000_000))]
     pub budget_per_day_usd: Option<f64>,
 }
 
@@ -137,10 +137,10 @@ pub struct UpdateMonitor {
     /// A pipeline's default stage timeout, seconds.
     pub timeout_seconds: Option<Int<1, { pipeline::TIMEOUT_SECONDS_MAX as i64 }>>,
     /// A pipeline's budget per instance, USD.
-    #[schemars(extend("exclusiveMinimum" = 0))]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000_000))]
     pub budget_per_instance_usd: Option<f64>,
     /// A pipeline's budget per day, USD.
-    #[schemars(extend("exclusiveMinimum" = 0))]
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 1_000_000_000))]
     pub budget_per_day_usd: Option<f64>,
 }
 
@@ -508,7 +508,7 @@ pub async fn update(cx: Cx, i: UpdateMonitor) -> ApiResult {
                 s.timeout_seconds = i.timeout_seconds.map(|t| t.u32()).or(s.timeout_seconds);
                 s.budget_per_instance_usd = i.budget_per_instance_usd.or(s.budget_per_instance_usd);
                 s.budget_per_day_usd = i.budget_per_day_usd.or(s.budget_per_day_usd);
-                s.validate().map_err(|e| ApiError::invalid(e.field, e.why))?;
+                s.validate().map_err(|e| ApiError::invalid(&e.field, e.why))?;
                 s
             }
         };

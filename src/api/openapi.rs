@@ -1132,9 +1132,9 @@ fn pipeline_paths(paths: &mut Map<String, Value>) {
         q("agent", "The agent that ran the stage."),
         q("final", "`yes`: this stage completes the instance."),
         q("model_id", "The model used by the stage."),
-        q("tokens_in", "Input tokens (also `input_tokens`, or `usage.input_tokens` in a JSON body)."),
+        q("tokens_in", "Input tokens, 0 to 10^12 (also `input_tokens`, or `usage.input_tokens` in a JSON body)."),
         q("tokens_out", "Output tokens (also `output_tokens`, or `usage.output_tokens` in a JSON body)."),
-        q("cost_usd", "The stage's cost in USD."),
+        q("cost_usd", "The stage's cost in USD (0 to 1000000)."),
     ];
     let body = json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "description": "The same fields as the query, and any others (kept as the stage's payload, first 10 KiB; never `key`)."}}}});
     let ping_responses = json!({

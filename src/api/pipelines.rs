@@ -17,8 +17,10 @@
 //!
 //! Stage pings may carry `model_id`, `tokens_in` (or `input_tokens`, or `usage.input_tokens`),
 //! `tokens_out` (or `output_tokens`, `usage.output_tokens`) and `cost_usd`, in the query or a
-//! JSON body; the ping's other fields (never `key`) are kept with the stage event as its
-//! payload (first 10 KiB).
+//! JSON body (`cost_usd` 0 to 1,000,000, token counts 0 to 10^12; 400 naming the field); the
+//! ping's fields that are not [`RESERVED_STAGE_FIELDS`] are kept with the stage event as its
+//! payload (first 10 KiB). A malformed stage path is 400 naming `stage` / `stagePath`; a
+//! brand has at most `pipeline::DYNAMIC_PIPELINES_PER_BRAND_MAX` dynamic pipelines (409).
 
 use std::sync::Arc;
 
@@ -99,36 +101,48 @@ pub fn spec_of(
     let mut out = Vec::with_capacity(stages.len());
     for (n, v) in stages.iter().enumerate() {
         let position = StagePath::nth(n as u32 + 1);
+        let at = |f: &str| format!("stages[{n}].{f}");
         let stage = match v {
-            Value::String(_) => Stage { path: position, name: label("stages", v)?, timeout_seconds: None },
+            Value::String(_) => {
+                Stage { path: position, name: label(&format!("stages[{n}]"), v)?, timeout_seconds: None }
+            }
             Value::Object(o) => {
-                if let Some(k) = o.keys().find(|k| !matches!(k.as_str(), "name" | "path" | "timeout_seconds")) {
-                    return Err(ApiError::invalid("stages", format!("unknown stage field `{k}`")));
+                const FIELDS: [&str; 3] = ["name", "path", "timeout_seconds"];
+                if let Some(k) = o.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                    return Err(ApiError::UnknownField {
+                        field: format!("stages[{n}].{k}"),
+                        suggestion: super::input::closest(k, &FIELDS),
+                    });
                 }
                 let path = match o.get("path") {
                     None | Some(Value::Null) => position,
-                    Some(Value::String(p)) => StagePath::parse(p)
-                        .ok_or_else(|| ApiError::invalid("stages", format!("bad stage path {p:?} (e.g. \"2.1\")")))?,
-                    Some(_) => return Err(ApiError::invalid("stages", "a stage's path is a string such as \"2.1\"")),
+                    Some(Value::String(p)) => {
+                        StagePath::parse(p).ok_or_else(|| ApiError::invalid(&at("path"), pipeline::PATH_SHAPE))?
+                    }
+                    Some(_) => return Err(ApiError::invalid(&at("path"), pipeline::PATH_SHAPE)),
                 };
+                let max = pipeline::TIMEOUT_SECONDS_MAX;
+                let bad_timeout = || ApiError::invalid(&at("timeout_seconds"), format!("an integer, 1 to {max}"));
                 let timeout = match o.get("timeout_seconds") {
                     None | Some(Value::Null) => None,
-                    Some(Value::Number(t)) => Some(
-                        t.as_u64()
-                            .and_then(|t| u32::try_from(t).ok())
-                            .ok_or_else(|| ApiError::invalid("stages", "a stage's timeout_seconds is an integer"))?,
-                    ),
-                    Some(_) => return Err(ApiError::invalid("stages", "a stage's timeout_seconds is an integer")),
+                    Some(Value::Number(t)) => {
+                        Some(t.as_u64().and_then(|t| u32::try_from(t).ok()).ok_or_else(bad_timeout)?)
+                    }
+                    Some(_) => return Err(bad_timeout()),
                 };
-                Stage { path, name: label("stages", o.get("name").unwrap_or(&Value::Null))?, timeout_seconds: timeout }
+                Stage {
+                    path,
+                    name: label(&at("name"), o.get("name").unwrap_or(&Value::Null))?,
+                    timeout_seconds: timeout,
+                }
             }
-            _ => return Err(ApiError::invalid("stages", "each stage is a name or an object")),
+            _ => return Err(ApiError::invalid(&format!("stages[{n}]"), "each stage is a name or an object")),
         };
         out.push(stage);
     }
     let spec =
         Spec { stages: out, strict, dynamic: false, timeout_seconds, budget_per_instance_usd, budget_per_day_usd };
-    spec.validate().map_err(|e| ApiError::invalid(e.field, e.why))?;
+    spec.validate().map_err(|e| ApiError::invalid(&e.field, e.why))?;
     Ok(spec)
 }
 
@@ -137,7 +151,8 @@ fn stage_view(s: &Stage) -> Value {
 }
 
 /// The monitor fields of a pipeline (`null` for a heartbeat), and for a pipeline the
-/// heartbeat fields it has not (`interval_seconds` null, `next_due_at` = the stall instant).
+/// heartbeat fields it has not (`interval_seconds` and `grace_seconds` null, `next_due_at` =
+/// the stall instant).
 pub fn monitor_fields(m: &Monitor, st: &MonitorState, tz: &str) -> Value {
     match (&m.pipeline, m.kind) {
         (Some(p), MonitorKind::Pipeline) => json!({
@@ -148,6 +163,7 @@ pub fn monitor_fields(m: &Monitor, st: &MonitorState, tz: &str) -> Value {
             "budget_per_instance_usd": p.budget_per_instance_usd,
             "budget_per_day_usd": p.budget_per_day_usd,
             "interval_seconds": null,
+            "grace_seconds": null,
             "next_due_at": st.state.down_at.map(|t| format_in_zone(t, tz)),
         }),
         _ => json!({
@@ -179,24 +195,27 @@ fn flag(p: &Map<String, Value>, field: &str) -> Result<bool, ApiError> {
 }
 
 fn count(field: &str, v: Option<&Value>) -> Result<Option<u64>, ApiError> {
-    let bad = || ApiError::invalid(field, "a whole number of tokens (0 or more)");
-    match v {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(bad),
-        Some(Value::String(s)) => s.trim().parse::<u64>().map(Some).map_err(|_| bad()),
-        Some(_) => Err(bad()),
-    }
+    let max = pipeline::STAGE_TOKENS_MAX;
+    let bad = || ApiError::invalid(field, format!("a whole number of tokens, 0 to {max}"));
+    let n = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.as_u64().ok_or_else(bad)?,
+        Some(Value::String(s)) => s.trim().parse::<u64>().map_err(|_| bad())?,
+        Some(_) => return Err(bad()),
+    };
+    if n <= max { Ok(Some(n)) } else { Err(bad()) }
 }
 
 fn usd(field: &str, v: Option<&Value>) -> Result<Option<f64>, ApiError> {
-    let bad = || ApiError::invalid(field, "an amount in USD (0 or more)");
+    let max = pipeline::STAGE_COST_USD_MAX;
+    let bad = || ApiError::invalid(field, format!("an amount in USD, 0 to {max}"));
     let x = match v {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_f64().ok_or_else(bad)?,
         Some(Value::String(s)) if s.len() <= 32 => s.trim().parse::<f64>().map_err(|_| bad())?,
         Some(_) => return Err(bad()),
     };
-    if x.is_finite() && x >= 0.0 { Ok(Some(x)) } else { Err(bad()) }
+    if x.is_finite() && (0.0..=max).contains(&x) { Ok(Some(x)) } else { Err(bad()) }
 }
 
 /// The cost fields of a stage ping (PingPulse's `usage` object too); 400 naming the field.
@@ -224,11 +243,30 @@ pub fn cost_of(p: &Map<String, Value>) -> Result<Cost, ApiError> {
     })
 }
 
-/// Everything but `key` (and the stage-addressing fields), as the event's payload text (first
-/// 10 KiB).
+/// The stage ping fields hookwheel reads itself; they are never part of the event's payload.
+/// (`metadata` and any other field are the caller's, kept as payload.)
+pub const RESERVED_STAGE_FIELDS: [&str; 14] = [
+    "key",
+    "agent",
+    "cost_usd",
+    "model_id",
+    "tokens_in",
+    "tokens_out",
+    "input_tokens",
+    "output_tokens",
+    "usage",
+    "stagename",
+    "stagePath",
+    "stage",
+    "start",
+    "final",
+];
+
+/// Everything but the reserved fields ([`RESERVED_STAGE_FIELDS`]), as the event's payload
+/// text (first 10 KiB).
 fn payload_of(p: &Map<String, Value>) -> String {
     let mut m = p.clone();
-    for k in ["key", "stage", "stagePath", "start", "final"] {
+    for k in RESERVED_STAGE_FIELDS {
         m.remove(k);
     }
     if m.is_empty() {
@@ -319,6 +357,7 @@ pub(super) async fn ping_stage(
     Ok(match commit(app, target, stage.to_string(), ping).await? {
         StageResult::NotFound => text(StatusCode::NOT_FOUND, "not found"),
         StageResult::UnknownStage => text(StatusCode::NOT_FOUND, "stage not found"),
+        StageResult::BadPath => return Err(bad_path("stage")),
         StageResult::NotPipeline => text(
             StatusCode::CONFLICT,
             "this monitor is a heartbeat (kind: heartbeat): stage pings are for pipeline monitors",
@@ -377,9 +416,20 @@ fn stage_answer(slug: &str, c: &PipelineChange, dynamic_route: bool) -> Result<R
     Ok(answer(StatusCode::OK, body))
 }
 
-fn applied(r: StageResult, what: &'static str) -> Result<Box<PipelineChange>, Fail> {
+/// 400 for a stage text that is not a path (`field`: the route's stage field).
+fn bad_path(field: &str) -> ApiError {
+    ApiError::invalid(field, pipeline::PATH_SHAPE)
+}
+
+/// The stage text, refused (400 naming `field`) when it is a malformed path.
+fn checked_stage(field: &str, stage: String) -> Result<String, ApiError> {
+    if pipeline::malformed_path(&stage) { Err(bad_path(field)) } else { Ok(stage) }
+}
+
+fn applied(r: StageResult, what: &'static str, field: &str) -> Result<Box<PipelineChange>, Fail> {
     match r {
         StageResult::Applied(c) => Ok(c),
+        StageResult::BadPath => Err(bad_path(field).into()),
         StageResult::NotFound => Err(ApiError::NotFound(what).into()),
         StageResult::UnknownStage => Err(ApiError::NotFound("Stage").into()),
         StageResult::NotPipeline => Err(ApiError::conflict(
@@ -406,11 +456,12 @@ pub async fn shk(
         let params = Params::read(&app, query.as_deref(), body).await?;
         let (_, key_hash) = params.brand(&app)?;
         let stage = stage_text(&params.0, "stage")?.ok_or_else(|| ApiError::Missing("stage".into()))?;
+        let stage = checked_stage("stage", stage)?;
         let target = slug_target(key_hash, &workflow_id)?;
         let (_, id) = app.store.find_monitor_for_ping(&target)?.ok_or(ApiError::NotFound("Workflow"))?;
         super::ping::check_rate(&app, &id).map_err(Fail::Slow)?;
         let ping = stage_ping_of(&params.0)?;
-        let c = applied(commit(&app, target, stage, ping).await?, "Workflow")?;
+        let c = applied(commit(&app, target, stage, ping).await?, "Workflow", "stage")?;
         stage_answer(&workflow_id, &c, false)
     }
     .await;
@@ -434,10 +485,12 @@ pub async fn dhk(
         only(&method, &[Method::GET, Method::POST], "GET, POST")?;
         let params = Params::read(&app, query.as_deref(), body).await?;
         let (brand, key_hash) = params.brand(&app)?;
-        let stage = match stage_text(&params.0, "stagePath")? {
-            Some(s) => s,
-            None => stage_text(&params.0, "stage")?.ok_or_else(|| ApiError::Missing("stagePath".into()))?,
+        let (field, stage) = match stage_text(&params.0, "stagePath")? {
+            Some(s) => ("stagePath", s),
+            None => ("stage", stage_text(&params.0, "stage")?.ok_or_else(|| ApiError::Missing("stagePath".into()))?),
         };
+        // Checked before a start may create the monitor.
+        let stage = checked_stage(field, stage)?;
         let ping = stage_ping_of(&params.0)?;
         let target = slug_target(key_hash, &workflow_id)?;
         let id = match app.store.find_monitor_for_ping(&target)? {
@@ -457,17 +510,18 @@ pub async fn dhk(
                 .await;
                 match created {
                     Ok((m, _)) => m.id,
-                    // Created meanwhile by a concurrent start.
-                    Err(ApiError::Conflict { .. }) => {
-                        app.store.find_monitor_for_ping(&target)?.ok_or(ApiError::NotFound("Workflow"))?.1
-                    }
+                    // Created meanwhile by a concurrent start, else the brand's cap (409).
+                    Err(e @ ApiError::Conflict { .. }) => match app.store.find_monitor_for_ping(&target)? {
+                        Some((_, id)) => id,
+                        None => return Err(e.into()),
+                    },
                     Err(e) => return Err(e.into()),
                 }
             }
             None => return Err(ApiError::NotFound("Workflow").into()),
         };
         super::ping::check_rate(&app, &id).map_err(Fail::Slow)?;
-        let c = applied(commit(&app, target, stage, ping).await?, "Workflow")?;
+        let c = applied(commit(&app, target, stage, ping).await?, "Workflow", field)?;
         stage_answer(&workflow_id, &c, true)
     }
     .await;
@@ -853,9 +907,24 @@ mod tests {
             other => panic!("{:?}", other.map(|_| ())),
         };
         assert_eq!(field(spec_of(vec![], false, None, None, None)), "stages");
-        assert_eq!(field(spec_of(vec![json!(5)], false, None, None, None)), "stages");
-        assert_eq!(field(spec_of(vec![json!({"path": "2"}), json!({"path": "1"})], false, None, None, None)), "stages");
-        assert_eq!(field(spec_of(vec![json!({"bogus": 1})], false, None, None, None)), "stages");
+        assert_eq!(field(spec_of(vec![json!(5)], false, None, None, None)), "stages[0]");
+        assert_eq!(
+            field(spec_of(vec![json!({"path": "2"}), json!({"path": "1"})], false, None, None, None)),
+            "stages[1].path"
+        );
+        assert_eq!(field(spec_of(vec![json!("a"), json!({"path": "0"})], false, None, None, None)), "stages[1].path");
+        assert_eq!(
+            field(spec_of(vec![json!("a"), json!({"timeout_seconds": -1})], false, None, None, None)),
+            "stages[1].timeout_seconds"
+        );
+        assert_eq!(field(spec_of(vec![json!("2"), json!("1")], false, None, None, None)), "stages[0].name");
+        assert_eq!(field(spec_of(vec![json!("a/b")], false, None, None, None)), "stages[0].name");
+        match spec_of(vec![json!({"timeout_secnds": 5})], false, None, None, None) {
+            Err(e @ ApiError::UnknownField { .. }) => {
+                assert_eq!(e.message(), "Unknown field: stages[0].timeout_secnds (did you mean timeout_seconds?)")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
         assert_eq!(field(spec_of(vec![json!("a")], false, None, Some(0.0), None)), "budget_per_instance_usd");
     }
 
@@ -877,5 +946,17 @@ mod tests {
         assert!(flag(&m(json!({"final": "yes"})), "final").unwrap());
         assert!(flag(&m(json!({"final": "maybe"})), "final").is_err());
         assert_eq!(payload_of(&m(json!({"key": "secret", "stage": "1", "task": "x"}))), "{\"task\":\"x\"}");
+        // Every reserved field is taken out; `metadata` and the rest stay.
+        let mut all: Map<String, Value> = RESERVED_STAGE_FIELDS.iter().map(|k| (k.to_string(), json!("1"))).collect();
+        assert_eq!(payload_of(&all), "");
+        all.insert("metadata".into(), json!({"run": 7}));
+        assert_eq!(payload_of(&all), "{\"metadata\":{\"run\":7}}");
+        // Bounds (issue 11): cost_usd 0..=1e6, tokens 0..=1e12.
+        assert_eq!(field(json!({"cost_usd": 1e308})), "cost_usd");
+        assert_eq!(field(json!({"cost_usd": "1000000.5"})), "cost_usd");
+        assert_eq!(field(json!({"tokens_out": 1_000_000_000_001u64})), "tokens_out");
+        assert_eq!(field(json!({"usage": {"input_tokens": u64::MAX}})), "usage.input_tokens");
+        let c = cost_of(&m(json!({"cost_usd": 1_000_000, "tokens_in": 1_000_000_000_000u64}))).unwrap();
+        assert_eq!((c.cost_usd, c.tokens_in), (Some(1e6), Some(1_000_000_000_000)));
     }
 }

@@ -1659,7 +1659,7 @@ string_schema!(
 );
 string_schema!(
     /// What changed a monitor's status.
-    FlipCauseValue => {"type": "string", "enum": ["ping", "deadline", "pause", "resume", "update"]}
+    FlipCauseValue => {"type": "string", "enum": ["ping", "deadline", "pause", "resume", "update", "stage", "stalled"]}
 );
 string_schema!(
     /// A monitor signal.
@@ -1728,8 +1728,8 @@ pub struct MonitorItem {
     pub cron_expression: Option<String>,
     /// The cron period's zone.
     pub cron_timezone: Option<String>,
-    /// Grace, seconds.
-    pub grace_seconds: u32,
+    /// Grace, seconds (`null` for a pipeline, which has no heartbeat period).
+    pub grace_seconds: Option<u32>,
     /// The last success or failure ping (a start does not count).
     pub last_ping_at: Option<Local>,
     /// When the next success ping is due (up or late monitors).
@@ -1799,8 +1799,8 @@ pub struct MonitorDetail {
     pub cron_expression: Option<String>,
     /// The cron period's zone.
     pub cron_timezone: Option<String>,
-    /// Grace, seconds.
-    pub grace_seconds: u32,
+    /// Grace, seconds (`null` for a pipeline, which has no heartbeat period).
+    pub grace_seconds: Option<u32>,
     /// The last success or failure ping.
     pub last_ping_at: Option<Local>,
     /// When the next success ping is due.

@@ -108,6 +108,10 @@ pub enum FlipCause {
     Pause,
     Resume,
     Update,
+    /// A pipeline's stage ping (its current instance opened, continued or completed).
+    Stage,
+    /// A pipeline's current instance stalled (its stall deadline passed).
+    Stalled,
 }
 
 impl FlipCause {
@@ -118,6 +122,8 @@ impl FlipCause {
             FlipCause::Pause => "pause",
             FlipCause::Resume => "resume",
             FlipCause::Update => "update",
+            FlipCause::Stage => "stage",
+            FlipCause::Stalled => "stalled",
         }
     }
 }

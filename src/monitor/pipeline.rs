@@ -61,6 +61,9 @@ impl fmt::Display for InstanceId {
 
 /// Most stages a pipeline lists (or a dynamic pipeline learns).
 pub const STAGES_MAX: usize = 200;
+/// Most dynamic pipeline monitors (created by `/dhk … start=yes`) a brand may have; a start
+/// on a new slug beyond it is refused (409), so a leaked ping key cannot fill the store.
+pub const DYNAMIC_PIPELINES_PER_BRAND_MAX: usize = 1_000;
 /// Most segments of a hierarchical stage path.
 pub const PATH_SEGMENTS_MAX: usize = 8;
 /// Longest stage timeout, seconds (7 days).
@@ -69,6 +72,23 @@ pub const TIMEOUT_SECONDS_MAX: u32 = 604_800;
 pub const EVENTS_KEPT_MAX: usize = 500;
 /// One UTC day, ms.
 const DAY_MS: i64 = 86_400_000;
+/// Largest `cost_usd` one stage ping may carry, USD (larger ones are refused at the API).
+pub const STAGE_COST_USD_MAX: f64 = 1_000_000.0;
+/// Largest `tokens_in` / `tokens_out` one stage ping may carry (10^12).
+pub const STAGE_TOKENS_MAX: u64 = 1_000_000_000_000;
+/// Largest budget (`budget_per_instance_usd`, `budget_per_day_usd`), USD.
+pub const BUDGET_USD_MAX: f64 = 1_000_000_000.0;
+/// Cap of a running cost total (an instance's, a day's), USD: sums saturate here so a stored
+/// total is always finite (JSON has no infinity).
+pub const COST_TOTAL_USD_MAX: f64 = 1e15;
+
+/// `total + add`, saturating at [`COST_TOTAL_USD_MAX`]; a non-finite or negative `add` adds
+/// nothing, a non-finite `total` (an old record) counts as the cap.
+pub fn add_cost(total: f64, add: f64) -> f64 {
+    let total = if total.is_finite() { total.max(0.0) } else { COST_TOTAL_USD_MAX };
+    let add = if add.is_finite() && add > 0.0 { add.min(STAGE_COST_USD_MAX) } else { 0.0 };
+    (total + add).min(COST_TOTAL_USD_MAX)
+}
 
 /// A stage path: `1`, `2.1`, `3.4.2`; each segment 1 to 2^32-1. Ordered numerically by
 /// segments (the derived order of the segment vector).
@@ -103,6 +123,19 @@ impl StagePath {
     pub fn nth(n: u32) -> StagePath {
         StagePath(vec![n])
     }
+}
+
+/// What a stage path looks like, for error messages.
+pub const PATH_SHAPE: &str = "a stage path such as \"2.1\": 1 to 8 numbers of 1 to 999999999, joined by dots";
+
+/// A stage text that is made like a path (digits, dots, signs) but is not a valid one (`0`,
+/// `-1`, `1..2`, nine segments, a segment of ten digits), or is empty: a malformed request
+/// (400 naming the stage field), never an unknown stage (404). Stage names cannot look like
+/// paths ([`Spec::validate`]), so this needs no spec.
+pub fn malformed_path(stage: &str) -> bool {
+    let t = stage.trim();
+    t.is_empty()
+        || (t.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+')) && StagePath::parse(t).is_none())
 }
 
 impl fmt::Display for StagePath {
@@ -144,7 +177,8 @@ pub struct Spec {
 /// Why a spec was refused; names the API field at fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpecError {
-    pub field: &'static str,
+    /// `stages[2].timeout_seconds`, `budget_per_day_usd`, …
+    pub field: String,
     pub why: String,
 }
 
@@ -152,26 +186,46 @@ impl Spec {
     /// Checks the stage list (non-empty unless dynamic, increasing paths, at most
     /// [`STAGES_MAX`], unique names), timeouts and budgets.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let err = |field, why: &str| Err(SpecError { field, why: why.to_string() });
+        let err = |field: &str, why: &str| Err(SpecError { field: field.to_string(), why: why.to_string() });
         if !self.dynamic && self.stages.is_empty() {
             return err("stages", "a pipeline needs at least one stage");
         }
         if self.stages.len() > STAGES_MAX {
             return err("stages", &format!("at most {STAGES_MAX} stages"));
         }
-        for w in self.stages.windows(2) {
+        for (i, w) in self.stages.windows(2).enumerate() {
             if w[0].path >= w[1].path {
-                return err("stages", "stage paths must increase in the order listed");
+                return err(
+                    &format!("stages[{}].path", i + 1),
+                    &format!("stage paths must increase in the order listed ({} after {})", w[1].path, w[0].path),
+                );
             }
         }
         for (i, s) in self.stages.iter().enumerate() {
-            if let Some(n) = &s.name
-                && self.stages[..i].iter().any(|o| o.name.as_ref() == Some(n))
-            {
-                return err("stages", &format!("stage name {n:?} is listed twice"));
+            if let Some(n) = &s.name {
+                let field = format!("stages[{i}].name");
+                if self.stages[..i].iter().any(|o| o.name.as_ref() == Some(n)) {
+                    return err(&field, &format!("stage name {n:?} is listed twice"));
+                }
+                if n.contains('/') {
+                    return err(&field, "a stage name has no `/`");
+                }
+                // A name made like a path would be read as one: only the stage's own path.
+                if n.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+'))
+                    && StagePath::parse(n).as_ref() != Some(&s.path)
+                {
+                    return err(
+                        &field,
+                        &format!(
+                            "stage name {n:?} reads as a stage path; a name of digits and dots may only be the \
+                             stage's own path ({})",
+                            s.path
+                        ),
+                    );
+                }
             }
             if s.timeout_seconds.is_some_and(|t| t == 0 || t > TIMEOUT_SECONDS_MAX) {
-                return err("stages", &format!("a stage's timeout_seconds is 1 to {TIMEOUT_SECONDS_MAX}"));
+                return err(&format!("stages[{i}].timeout_seconds"), &format!("1 to {TIMEOUT_SECONDS_MAX}"));
             }
         }
         if self.timeout_seconds.is_some_and(|t| t == 0 || t > TIMEOUT_SECONDS_MAX) {
@@ -180,8 +234,8 @@ impl Spec {
         for (field, b) in
             [("budget_per_instance_usd", self.budget_per_instance_usd), ("budget_per_day_usd", self.budget_per_day_usd)]
         {
-            if b.is_some_and(|b| !b.is_finite() || b <= 0.0) {
-                return err(field, "a positive amount in USD");
+            if b.is_some_and(|b| !b.is_finite() || b <= 0.0 || b > BUDGET_USD_MAX) {
+                return err(field, &format!("a positive amount in USD, at most {BUDGET_USD_MAX}"));
             }
         }
         Ok(())
@@ -289,7 +343,8 @@ pub struct Cost {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StagePing {
     pub path: StagePath,
-    /// A label given with the ping (`stagename`); a listed stage's name otherwise.
+    /// A label given with the ping (`stagename`); used only when the stage has no listed name
+    /// (a listed stage keeps its own).
     pub name: Option<String>,
     /// `start=yes`: open a new instance at this stage.
     pub start: bool,
@@ -345,6 +400,8 @@ pub struct Instance {
     /// Stage pings in all (accepted and refused); `events` keeps the first [`EVENTS_KEPT_MAX`].
     pub events_total: u32,
     pub refused_total: u32,
+    /// Accepted costs, USD; finite, at most [`COST_TOTAL_USD_MAX`].
+    #[serde(deserialize_with = "total_usd")]
     pub cost_usd: f64,
     pub tokens_in: u64,
     pub tokens_out: u64,
@@ -412,11 +469,20 @@ impl Instance {
     }
 }
 
+/// Reads a stored cost total; `null` (an infinite sum written before totals saturated) reads
+/// as the cap, so such a record still loads.
+fn total_usd<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let v = Option::<f64>::deserialize(d)?;
+    Ok(v.filter(|x| x.is_finite()).map_or(COST_TOTAL_USD_MAX, |x| x.clamp(0.0, COST_TOTAL_USD_MAX)))
+}
+
 /// The monitor's spending in one UTC day (the per-day budget).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DayBudget {
     /// Days since the epoch (UTC).
     pub day: i64,
+    /// Finite, at most [`COST_TOTAL_USD_MAX`].
+    #[serde(deserialize_with = "total_usd")]
     pub cost_usd: f64,
     /// `budget_exceeded` raised for this day already.
     pub signaled: bool,
@@ -447,8 +513,9 @@ impl Signal {
 /// Why a stage ping is refused (recorded; 409 at the API).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Strict mode: not the next listed stage.
-    OutOfOrder { expected: Option<StagePath> },
+    /// Strict mode: not the next listed stage (`expected` with its listed name; `None`: the
+    /// instance has no next stage).
+    OutOfOrder { expected: Option<StagePath>, name: Option<String> },
     /// Strict mode: no instance is open and this is not the first stage.
     NoInstance,
 }
@@ -456,8 +523,13 @@ pub enum Refusal {
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::OutOfOrder { expected: Some(e) } => write!(f, "stage out of order: expected stage {e}"),
-            Refusal::OutOfOrder { expected: None } => f.write_str("stage out of order: the instance is complete"),
+            Refusal::OutOfOrder { expected: Some(e), name: Some(n) } => {
+                write!(f, "stage out of order: expected stage {e} ({n:?})")
+            }
+            Refusal::OutOfOrder { expected: Some(e), name: None } => {
+                write!(f, "stage out of order: expected stage {e}")
+            }
+            Refusal::OutOfOrder { expected: None, .. } => f.write_str("stage out of order: the instance is complete"),
             Refusal::NoInstance => f.write_str("no instance is open; the first stage opens one"),
         }
     }
@@ -502,7 +574,8 @@ pub fn on_stage(
     if !spec.dynamic && listed.is_none() {
         return Err(StageError::UnknownStage);
     }
-    let name = ping.name.clone().or_else(|| listed.and_then(|s| s.name.clone()));
+    // A listed stage's name wins: `stagename` only names a stage that has none.
+    let name = listed.and_then(|s| s.name.clone()).or_else(|| ping.name.clone());
     let mut day =
         if day.day == day_of(now) { day.clone() } else { DayBudget { day: day_of(now), ..DayBudget::default() } };
     let open = current.filter(|i| i.status.is_open());
@@ -543,9 +616,10 @@ pub fn on_stage(
     // Strict order: the next listed stage after the furthest reached.
     let fresh = inst.furthest.is_none();
     if spec.strict && !fresh {
-        let expected = inst.furthest.as_ref().and_then(|f| spec.next_after(f)).map(|s| s.path.clone());
-        if expected.as_ref() != Some(&ping.path) {
-            let r = Refusal::OutOfOrder { expected };
+        let next = inst.furthest.as_ref().and_then(|f| spec.next_after(f));
+        if next.map(|s| &s.path) != Some(&ping.path) {
+            let r =
+                Refusal::OutOfOrder { expected: next.map(|s| s.path.clone()), name: next.and_then(|s| s.name.clone()) };
             inst.refused_total = inst.refused_total.saturating_add(1);
             inst.record(ping, name, Some(r.to_string()), false, now);
             out.refused = Some(r);
@@ -554,7 +628,9 @@ pub fn on_stage(
         }
     } else if spec.strict && fresh && !opens {
         // A pending rerun in strict mode starts at the first stage.
-        let r = Refusal::OutOfOrder { expected: spec.first().cloned() };
+        let first = spec.stages.first();
+        let r =
+            Refusal::OutOfOrder { expected: first.map(|s| s.path.clone()), name: first.and_then(|s| s.name.clone()) };
         inst.refused_total = inst.refused_total.saturating_add(1);
         inst.record(ping, name, Some(r.to_string()), false, now);
         out.refused = Some(r);
@@ -573,11 +649,11 @@ pub fn on_stage(
         inst.furthest = Some(ping.path.clone());
     }
     let c = &ping.cost;
-    let cost = c.cost_usd.filter(|v| v.is_finite() && *v > 0.0).unwrap_or(0.0);
-    inst.cost_usd += cost;
-    inst.tokens_in = inst.tokens_in.saturating_add(c.tokens_in.unwrap_or(0));
-    inst.tokens_out = inst.tokens_out.saturating_add(c.tokens_out.unwrap_or(0));
-    day.cost_usd += cost;
+    let cost = c.cost_usd.unwrap_or(0.0);
+    inst.cost_usd = add_cost(inst.cost_usd, cost);
+    inst.tokens_in = inst.tokens_in.saturating_add(c.tokens_in.unwrap_or(0).min(STAGE_TOKENS_MAX));
+    inst.tokens_out = inst.tokens_out.saturating_add(c.tokens_out.unwrap_or(0).min(STAGE_TOKENS_MAX));
+    day.cost_usd = add_cost(day.cost_usd, cost);
     if let Some(b) = spec.budget_per_instance_usd
         && !inst.budget_exceeded
         && inst.cost_usd > b
@@ -681,7 +757,12 @@ mod tests {
         assert_eq!(path("3.4.2").to_string(), "3.4.2");
         for bad in ["", "0", "1.", ".1", "a", "1..2", "-1", "1.2.3.4.5.6.7.8.9"] {
             assert_eq!(StagePath::parse(bad), None, "{bad:?}");
+            assert_eq!(malformed_path(bad), bad != "a", "{bad:?}");
         }
+        for fine in ["1", "2.10", " 3 ", "ingest", "stage-1", "v1.2a"] {
+            assert!(!malformed_path(fine), "{fine:?}");
+        }
+        assert!(malformed_path("99999999999") && malformed_path("+1"));
         let mut v = [path("10"), path("2.10"), path("2.2"), path("2"), path("1"), path("2.1")];
         v.sort();
         let s: Vec<String> = v.iter().map(|p| p.to_string()).collect();
@@ -708,6 +789,14 @@ mod tests {
         assert_eq!((i.status, i.stall_at, i.ended_ms), (InstanceStatus::Completed, None, Some(T0 + 12_000)));
         assert_eq!(i.events.iter().map(|e| e.elapsed_ms).collect::<Vec<_>>(), [0, 5_000, 7_000]);
         assert_eq!(i.events.iter().map(|e| e.step).collect::<Vec<_>>(), [0, 1, 2]);
+        // `stagename` does not rename a listed stage; it names one that has no name.
+        let mut named = spec.clone();
+        named.stages[1].name = None;
+        let p = |s: &str| StagePing { path: path(s), name: Some("renamed".into()), ..StagePing::default() };
+        let j = apply(&named, None, &p("1"), 9, T0).instance.unwrap();
+        assert_eq!(j.events[0].name.as_deref(), Some("s1"));
+        let j = apply(&named, Some(&j), &p("2"), 9, T0).instance.unwrap();
+        assert_eq!(j.events[1].name.as_deref(), Some("renamed"));
         // Stages named by name resolve to their paths.
         assert_eq!(spec.find("s2").map(|s| s.path.clone()), Some(path("2")));
         assert_eq!(spec.find("3").map(|s| s.path.clone()), Some(path("3")));
@@ -729,11 +818,12 @@ mod tests {
                 continue;
             }
             let o = apply(&spec, Some(&i), &p, 2, T0 + 1);
-            assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2")) }));
+            assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2")), name: Some("s2".into()) }));
             let r = o.instance.unwrap();
             assert_eq!((r.id, r.status, r.refused_total), (id(1), InstanceStatus::Running, 1));
             let e = r.events.last().unwrap();
-            assert!(!e.accepted && e.refusal.as_deref().unwrap().contains("expected stage 2"));
+            assert_eq!(e.refusal.as_deref(), Some("stage out of order: expected stage 2 (\"s2\")"));
+            assert!(!e.accepted);
             assert_eq!(r.furthest, Some(path("1")));
         }
         // No instance open: a later stage is refused, nothing opened.
@@ -849,6 +939,48 @@ mod tests {
     }
 
     #[test]
+    fn cost_totals_saturate_finite_and_an_old_null_total_still_loads() {
+        let spec = flat(3, false, None);
+        let big = |p: &str| StagePing {
+            path: path(p),
+            cost: Cost { cost_usd: Some(1e308), tokens_in: Some(u64::MAX), ..Cost::default() },
+            ..StagePing::default()
+        };
+        let mut day = DayBudget::default();
+        let mut cur: Option<Instance> = None;
+        for p in ["1", "2", "2", "2"] {
+            let o = on_stage(&spec, cur.as_ref(), &day, &big(p), id(1), T0).unwrap();
+            day = o.day.clone();
+            cur = o.instance;
+        }
+        let i = cur.unwrap();
+        // Each ping counts at most STAGE_COST_USD_MAX; the sums stay finite.
+        assert_eq!(i.cost_usd, 4.0 * STAGE_COST_USD_MAX);
+        assert_eq!(day.cost_usd, 4.0 * STAGE_COST_USD_MAX);
+        assert_eq!(i.tokens_in, 4 * STAGE_TOKENS_MAX);
+        assert_eq!(add_cost(COST_TOTAL_USD_MAX, 5.0), COST_TOTAL_USD_MAX);
+        assert_eq!(add_cost(f64::INFINITY, 1.0), COST_TOTAL_USD_MAX);
+        assert_eq!(add_cost(1.0, f64::NAN), 1.0);
+        assert_eq!(add_cost(1.0, -3.0), 1.0);
+        // A record written with a null total (an infinite sum, before saturation) reads.
+        let mut v = serde_json::to_value(&i).unwrap();
+        v["cost_usd"] = serde_json::Value::Null;
+        let back: Instance = serde_json::from_value(v).unwrap();
+        assert_eq!(back.cost_usd, COST_TOTAL_USD_MAX);
+        let d: DayBudget = serde_json::from_str(r#"{"day": 3, "cost_usd": null, "signaled": true}"#).unwrap();
+        assert_eq!(d.cost_usd, COST_TOTAL_USD_MAX);
+        assert!(serde_json::to_value(&back).unwrap()["cost_usd"].is_f64());
+        // Budgets are bounded.
+        let mut s = flat(1, false, None);
+        s.budget_per_instance_usd = Some(BUDGET_USD_MAX * 2.0);
+        assert_eq!(s.validate().unwrap_err().field, "budget_per_instance_usd");
+        s.budget_per_instance_usd = Some(f64::INFINITY);
+        assert_eq!(s.validate().unwrap_err().field, "budget_per_instance_usd");
+        s.budget_per_instance_usd = Some(BUDGET_USD_MAX);
+        assert_eq!(s.validate(), Ok(()));
+    }
+
+    #[test]
     fn hierarchical_paths_in_strict_order_and_dynamic_pipelines() {
         let spec = Spec {
             stages: ["1", "2.1", "2.2", "3"]
@@ -864,7 +996,8 @@ mod tests {
         assert_eq!(spec.validate(), Ok(()));
         let i = apply(&spec, None, &ping("1"), 1, T0).instance.unwrap();
         let o = apply(&spec, Some(&i), &ping("2.2"), 1, T0 + 1);
-        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2.1")) }));
+        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("2.1")), name: None }));
+        assert_eq!(o.refused.unwrap().to_string(), "stage out of order: expected stage 2.1");
         let i = apply(&spec, Some(&i), &ping("2.1"), 1, T0 + 2).instance.unwrap();
         let i = apply(&spec, Some(&i), &ping("2.2"), 1, T0 + 3).instance.unwrap();
         let i = apply(&spec, Some(&i), &ping("3"), 1, T0 + 4).instance.unwrap();
@@ -901,7 +1034,7 @@ mod tests {
         assert_eq!((i.id, i.status, i.started_ms), (id(7), InstanceStatus::Running, Some(T0 + 1)));
         // In strict mode a pending rerun must start at the first stage.
         let o = apply(&spec, Some(&pending), &ping("2"), 8, T0 + 1);
-        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("1")) }));
+        assert_eq!(o.refused, Some(Refusal::OutOfOrder { expected: Some(path("1")), name: Some("s1".into()) }));
     }
 
     #[test]
@@ -909,7 +1042,7 @@ mod tests {
         let mut s = flat(2, false, None);
         assert_eq!(s.validate(), Ok(()));
         s.stages.swap(0, 1);
-        assert_eq!(s.validate().unwrap_err().field, "stages");
+        assert_eq!(s.validate().unwrap_err().field, "stages[1].path");
         let mut s = flat(2, false, Some(0));
         assert_eq!(s.validate().unwrap_err().field, "timeout_seconds");
         s.timeout_seconds = None;
@@ -920,6 +1053,23 @@ mod tests {
         assert_eq!(flat(0, false, None).validate().unwrap_err().field, "stages");
         let mut s = flat(2, false, None);
         s.stages[1].name = s.stages[0].name.clone();
-        assert_eq!(s.validate().unwrap_err().field, "stages");
+        assert_eq!(s.validate().unwrap_err().field, "stages[1].name");
+        let mut s = flat(3, false, None);
+        s.stages[2].timeout_seconds = Some(TIMEOUT_SECONDS_MAX + 1);
+        let e = s.validate().unwrap_err();
+        assert_eq!((e.field.as_str(), e.why.as_str()), ("stages[2].timeout_seconds", "1 to 604800"));
+        // Names that read as another stage's path, or hold a `/`, are refused.
+        for (bad, at) in
+            [(["2", "1"], "stages[0].name"), (["1", "0"], "stages[1].name"), (["a/b", "c"], "stages[0].name")]
+        {
+            let mut s = flat(2, false, None);
+            s.stages[0].name = Some(bad[0].into());
+            s.stages[1].name = Some(bad[1].into());
+            assert_eq!(s.validate().unwrap_err().field, at, "{bad:?}");
+        }
+        let mut s = flat(2, false, None);
+        s.stages[0].name = Some("1".into());
+        s.stages[1].name = Some("2".into());
+        assert_eq!(s.validate(), Ok(()), "a name equal to its own path is fine");
     }
 }

@@ -418,3 +418,253 @@ fn a_store_that_cannot_write_answers_503_to_stage_pings_and_recovers() {
     let got = instances(&api, &id);
     assert_eq!((got.len(), &got[0]["events_total"]), (1, &json!(1)), "only the ping after recovery: {got:#?}");
 }
+
+/// Issue 11 finding: a huge `cost_usd` made the running totals infinite (stored as JSON
+/// null), after which the pipeline could not be read and the daemon would not start. Stage
+/// numbers are bounded at input (400 naming the field); the pipeline reads and restarts fine.
+#[test]
+fn out_of_range_stage_numbers_answer_400_and_the_pipeline_still_reads_and_restarts() {
+    let mut d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=1&start=yes&cost_usd=1e308"));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.json["error"].as_str().unwrap_or_default().contains("cost_usd"), "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=1&start=yes&cost_usd=1000000"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    for (q, field) in [
+        ("cost_usd=1e308", "cost_usd"),
+        ("cost_usd=1000000.01", "cost_usd"),
+        ("cost_usd=-1", "cost_usd"),
+        ("cost_usd=inf", "cost_usd"),
+        ("cost_usd=NaN", "cost_usd"),
+        ("tokens_in=1000000000001", "tokens_in"),
+        ("tokens_out=18446744073709551615", "tokens_out"),
+        ("input_tokens=-5", "input_tokens"),
+    ] {
+        let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=2&{q}"));
+        assert_eq!(r.status, 400, "{q}: {}", r.text);
+        assert!(r.json["error"].as_str().unwrap_or_default().contains(field), "{q}: {}", r.text);
+    }
+    let r = bare_get(&api, &format!("/dhk/poison?key={key}&stagePath=2&cost_usd=1000000&tokens_in=1000000000000"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = bare_get(&api, &format!("/api/workflows/poison/instances?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["running_instance"]["total_cost_usd"], json!(2_000_000.0), "{}", r.text);
+    assert_eq!(r.json["running_instance"]["tokens_in"], json!(1_000_000_000_000u64), "{}", r.text);
+    // Budgets are bounded too.
+    let id = api
+        .all_pages("get_monitors_paginated")
+        .into_iter()
+        .find(|m| m["slug"] == "poison")
+        .unwrap_or_else(|| panic!("poison created"))["monitor_uuid"]
+        .clone();
+    for field in ["budget_per_instance_usd", "budget_per_day_usd"] {
+        let r = api.post("update_monitor", json!({"monitor_uuid": id, field: 1e308}));
+        assert_eq!(r.status, 400, "{field}: {}", r.text);
+        assert!(r.text.contains(field), "{}", r.text);
+    }
+    d.restart();
+    let api = d.client();
+    let r = bare_get(&api, &format!("/api/workflows/poison/instances?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["running_instance"]["total_cost_usd"], json!(2_000_000.0), "{}", r.text);
+    assert_ok(&api.post("get_monitor_details", json!({"monitor_uuid": id})));
+}
+
+/// Issue 11 finding: `/dhk/<new slug>?start=yes` let a ping key create monitors without
+/// bound. A brand may have at most 1,000 dynamic pipelines; a start on a new slug beyond that
+/// answers 409 naming the cap, existing ones keep working, and deleting one frees a place.
+#[test]
+fn a_ping_key_creates_at_most_1000_dynamic_pipelines_per_brand() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    // A listed pipeline does not count.
+    pipeline(&api, json!({"monitor_name": "listed", "kind": "pipeline", "stages": ["a"]}));
+    for n in 0..1000 {
+        let r = bare_get(&api, &format!("/dhk/dyn-{n}?key={key}&stagePath=1&start=yes"));
+        assert_eq!(r.status, 200, "{n}: {}", r.text);
+    }
+    let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1&start=yes"));
+    assert_eq!((r.status, &r.json["status"]), (409, &json!("error")), "{}", r.text);
+    assert!(r.text.contains("1000"), "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1"));
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Existing ones still take pings.
+    let r = bare_get(&api, &format!("/dhk/dyn-7?key={key}&stagePath=2"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    // add_monitor is not capped by it.
+    pipeline(&api, json!({"monitor_name": "listed 2", "kind": "pipeline", "stages": ["a"]}));
+    let all = api.all_pages("get_monitors_paginated");
+    assert_eq!(all.len(), 1002);
+    let victim = all.iter().find(|m| m["slug"] == "dyn-3").unwrap_or_else(|| panic!("dyn-3"));
+    assert_ok(&api.post("delete_monitor", json!({"monitor_uuid": victim["monitor_uuid"]})));
+    let r = bare_get(&api, &format!("/dhk/dyn-1000?key={key}&stagePath=1&start=yes"));
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
+/// Issue 11 finding: a malformed stage path answered 404 "Stage not found"; it is a bad
+/// request, 400 naming the stage field, on every stage route (nothing is created or recorded).
+#[test]
+fn a_malformed_stage_path_answers_400_naming_the_stage_field() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    let (id, url) =
+        pipeline(&api, json!({"monitor_name": "wf", "slug": "wf", "kind": "pipeline", "stages": ["a", "b", "c"]}));
+    assert_eq!(bare_get(&api, &format!("/dhk/dynwf?key={key}&stagePath=1&start=yes")).status, 200);
+    let bad = ["1..2", "-1", "0", "1.2.3.4.5.6.7.8.9", "99999999999", "", "1.", "+1"];
+    for b in bad {
+        let q: String = url::form_urlencoded::byte_serialize(b.as_bytes()).collect();
+        for (path, field) in [
+            (format!("/shk/wf?key={key}&stage={q}"), "stage"),
+            (format!("/dhk/wf?key={key}&stagePath={q}"), "stagePath"),
+            (format!("/dhk/dynwf?key={key}&stagePath={q}"), "stagePath"),
+            (format!("/dhk/dynwf?key={key}&stage={q}"), "stage"),
+            (format!("/dhk/fresh?key={key}&stagePath={q}&start=yes"), "stagePath"),
+        ] {
+            let r = bare_get(&api, &path);
+            assert_eq!(r.status, 400, "{path}: {}", r.text);
+            assert!(r.json["error"].as_str().unwrap_or_default().contains(field), "{path}: {}", r.text);
+        }
+        if !b.is_empty() {
+            let r = api.plain_get(&format!("{url}/stage/{q}"));
+            assert_eq!(r.status, 400, "{b}: {}", r.text);
+            assert!(r.text.contains("stage"), "{b}: {}", r.text);
+        }
+    }
+    // A dynamic pipeline's stage must be a path; a static one's unknown stage stays 404.
+    let r = bare_get(&api, &format!("/dhk/dynwf?key={key}&stagePath=abc"));
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = bare_get(&api, &format!("/shk/wf?key={key}&stage=4"));
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = bare_get(&api, &format!("/shk/wf?key={key}&stage=zzz"));
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Nothing was created or recorded.
+    assert!(!api.all_pages("get_monitors_paginated").iter().any(|m| m["slug"] == "fresh"));
+    assert!(instances(&api, &id).is_empty());
+}
+
+/// Issue 11 finding: a pipeline's up/down changes were not recorded and its stage pings not
+/// counted. Status changes go to the same bounded history as a heartbeat's (causes `stage`
+/// and `stalled`), stage pings count in `pings_total`, and `grace_seconds` is null.
+#[test]
+fn a_pipeline_records_its_status_changes_and_counts_its_stage_pings() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let (id, url) = pipeline(
+        &api,
+        json!({"monitor_name": "flips", "kind": "pipeline", "stages": ["a", "b", "c"], "strict": true, "timeout_seconds": 1}),
+    );
+    let det = details(&api, &id);
+    assert_eq!(
+        (&det["grace_seconds"], &det["interval_seconds"], &det["pings_total"]),
+        (&json!(null), &json!(null), &json!(0))
+    );
+    assert_eq!(det["status_changes"], json!([]));
+    assert_eq!(api.plain_get(&format!("{url}/stage/a")).status, 200);
+    // A refused stage is a ping too.
+    assert_eq!(api.plain_get(&format!("{url}/stage/c")).status, 409);
+    newest_with_status(&api, &id, "stalled");
+    wait_for("the monitor to be down", WAIT, || {
+        let det = details(&api, &id);
+        if det["status"] == "down" {
+            Some(det)
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            None
+        }
+    });
+    assert_eq!(api.plain_get(&format!("{url}/stage/b")).status, 200);
+    let det = details(&api, &id);
+    assert_eq!(
+        (&det["status"], &det["pings_total"], &det["grace_seconds"]),
+        (&json!("up"), &json!(3), &json!(null)),
+        "{det:#}"
+    );
+    let changes: Vec<(Value, Value, Value, Value)> = det["status_changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{det:#}"))
+        .iter()
+        .map(|f| (f["from"].clone(), f["to"].clone(), f["cause"].clone(), f["signal"].clone()))
+        .collect();
+    // Newest first.
+    assert_eq!(
+        changes,
+        [
+            (json!("down"), json!("up"), json!("stage"), json!(null)),
+            (json!("up"), json!("down"), json!("stalled"), json!("monitor_down")),
+            (json!("new"), json!("up"), json!("stage"), json!(null)),
+        ],
+        "{det:#}"
+    );
+    assert!(det["status_changes"][1]["deadline_at"].is_string(), "{det:#}");
+}
+
+/// Issue 11 finding: the reserved stage ping fields leaked into the event's payload, and
+/// `stagename` renamed a listed stage. The payload keeps only the caller's other fields; a
+/// listed stage keeps its name; a dynamic stage keeps the first name it was given.
+#[test]
+fn reserved_fields_stay_out_of_the_payload_and_stagename_does_not_rename_a_listed_stage() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    pipeline(
+        &api,
+        json!({"monitor_name": "named", "slug": "named", "kind": "pipeline", "stages": ["ingest", "train"]}),
+    );
+    let r = bare_post(
+        &api,
+        &format!("/shk/named?key={key}&stage=1&stagename=other&agent=a1&start=yes&final=no"),
+        json!({"model_id": "m", "tokens_in": 1, "tokens_out": 2, "input_tokens": 1, "output_tokens": 2,
+               "usage": {"input_tokens": 1}, "cost_usd": 0.5, "stagePath": "1", "metadata": {"run": 7}, "task": "x"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let inst = r.json["instance_id"].as_str().unwrap_or_default().to_string();
+    let r = bare_get(&api, &format!("/api/instances/{inst}/timeline?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let step = &r.json["timeline"][0];
+    assert_eq!(step["payload"], json!({"metadata": {"run": 7}, "task": "x"}), "{step}");
+    assert_eq!((&step["stage_name"], &step["agent_code"]), (&json!("ingest"), &json!("a1")), "{step}");
+    let r = bare_get(&api, &format!("/dhk/named/tree?key={key}"));
+    assert_eq!(r.json["1"]["stage_name"], "ingest", "{}", r.text);
+
+    // A dynamic stage: the first stagename names it, a later one does not rename it.
+    let r = bare_get(&api, &format!("/dhk/dyn?key={key}&stagePath=1&start=yes&stagename=Ingest"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/dyn?key={key}&stagePath=1&start=yes&stagename=Other"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = bare_get(&api, &format!("/dhk/dyn/tree?key={key}"));
+    assert_eq!(r.json["1"]["stage_name"], "Ingest", "{}", r.text);
+}
+
+/// Issue 11 finding: errors inside `stages` name the stage's position, unknown stage fields
+/// get "did you mean", names that read as another stage's path or hold `/` are 400, and the
+/// strict refusal names the expected stage by path and name.
+#[test]
+fn stage_errors_name_the_position_and_the_strict_refusal_names_the_expected_stage() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    for (stages, field) in [
+        (json!(["2", "1"]), "stages[0].name"),
+        (json!(["a/b"]), "stages[0].name"),
+        (json!(["a", {"name": "b", "timeout_seconds": 0}]), "stages[1].timeout_seconds"),
+        (json!(["a", {"path": "1..2"}]), "stages[1].path"),
+        (json!(["a", {"name": "b", "timeout_secnds": 5}]), "stages[1].timeout_secnds (did you mean timeout_seconds?)"),
+    ] {
+        let r = api.post("add_monitor", json!({"monitor_name": "bad", "kind": "pipeline", "stages": stages}));
+        assert_eq!(r.status, 400, "{stages}: {}", r.text);
+        assert!(r.error().contains(field), "{stages}: {}", r.text);
+    }
+    let r = api.post(
+        "add_monitor",
+        json!({"monitor_name": "bad", "kind": "pipeline", "stages": ["a", {"timeout_seconds": 604801}]}),
+    );
+    assert!(r.error().contains("604800"), "{}", r.text);
+    let (_, url) =
+        pipeline(&api, json!({"monitor_name": "s", "kind": "pipeline", "stages": ["a", "b", "c"], "strict": true}));
+    assert_eq!(api.plain_get(&format!("{url}/stage/a")).status, 200);
+    let r = api.plain_get(&format!("{url}/stage/c"));
+    assert_eq!((r.status, r.text.as_str()), (409, "stage out of order: expected stage 2 (\"b\")"));
+}

@@ -96,6 +96,25 @@ pub(super) fn resolve(
     }
 }
 
+/// Appends a status change to the monitor's bounded history (`k`: the monitor's key; `st`'s
+/// counters follow; the caller writes `st`).
+pub(super) fn put_flip(
+    w: &redb::WriteTransaction,
+    k: &[u8],
+    st: &mut MonitorState,
+    flip: &Flip,
+) -> Result<(), StoreError> {
+    let mut flips = w.open_table(MONITOR_FLIPS).map_err(StoreError::from_db)?;
+    put(&mut flips, &key(&[k, &st.flips_total.to_be_bytes()]), flip)?;
+    st.flips_total += 1;
+    st.flips_kept += 1;
+    if st.flips_kept > FLIPS_KEPT_MAX {
+        remove_oldest(&mut flips, k)?;
+        st.flips_kept -= 1;
+    }
+    Ok(())
+}
+
 /// Writes a transition's effects: the state, a status change record (bounded), the deadline
 /// index entry. Returns the deadline to arm.
 fn apply(
@@ -120,7 +139,6 @@ fn apply(
         super::alerts::enqueue_signal(w, brand, s, now)?;
     }
     if t.changed() {
-        let mut flips = w.open_table(MONITOR_FLIPS).map_err(StoreError::from_db)?;
         let flip = Flip {
             seq: st.flips_total,
             from: t.from,
@@ -130,13 +148,7 @@ fn apply(
             cause,
             signal: t.signal,
         };
-        put(&mut flips, &key(&[&k, &st.flips_total.to_be_bytes()]), &flip)?;
-        st.flips_total += 1;
-        st.flips_kept += 1;
-        if st.flips_kept > FLIPS_KEPT_MAX {
-            remove_oldest(&mut flips, &k)?;
-            st.flips_kept -= 1;
-        }
+        put_flip(w, &k, st, &flip)?;
     }
     let mut states = w.open_table(MONITOR_STATES).map_err(StoreError::from_db)?;
     put(&mut states, &k, st)?;
@@ -165,6 +177,23 @@ impl Store {
     pub async fn create_monitor(&self, m: Monitor, st: MonitorState) -> Result<Monitor, StoreError> {
         self.write(move |w| {
             let k = mkey(m.brand, m.id);
+            if m.pipeline.as_ref().is_some_and(|p| p.dynamic) {
+                // A ping key creates dynamic pipelines (`/dhk … start=yes`): bounded per brand.
+                let t = w.open_table(MONITORS).map_err(StoreError::from_db)?;
+                let mut n = 0usize;
+                scan_prefix(&t, m.brand.as_bytes(), |_, v| {
+                    let o: Monitor = codec::decode("monitors", v)?;
+                    n += usize::from(o.pipeline.as_ref().is_some_and(|p| p.dynamic));
+                    Ok(true)
+                })?;
+                let max = crate::monitor::pipeline::DYNAMIC_PIPELINES_PER_BRAND_MAX;
+                if n >= max {
+                    return Err(StoreError::State(format!(
+                        "this brand has {n} dynamic pipeline monitors, the most a ping key may create ({max}); \
+                         delete some, or create the pipeline with add_monitor"
+                    )));
+                }
+            }
             let mut slugs = w.open_table(MONITOR_SLUGS).map_err(StoreError::from_db)?;
             let sk = slug_key(m.brand, &m.slug);
             if let Some(existing) = get_raw(&slugs, &sk)? {

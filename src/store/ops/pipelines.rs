@@ -14,9 +14,10 @@
 use super::monitors::{MonitorChange, PingTarget};
 use super::{get, get_raw, put, put_raw, remove, scan_prefix};
 use crate::model::{
-    BrandId, INSTANCES_KEPT_MAX, InstanceId, Monitor, MonitorId, MonitorKind, MonitorState, Page, PipelineState,
+    BrandId, Flip, FlipCause, INSTANCES_KEPT_MAX, InstanceId, Monitor, MonitorId, MonitorKind, MonitorState, Page,
+    PipelineState,
 };
-use crate::monitor::heartbeat::{Status, Transition};
+use crate::monitor::heartbeat::{self, Status, Transition};
 use crate::monitor::pipeline::{self, Instance, InstanceStatus, Refusal, Signal, StagePing};
 use crate::store::codec;
 use crate::store::tables::{
@@ -49,6 +50,9 @@ pub enum StageResult {
     NotPipeline,
     /// The pipeline does not list this stage (nothing written).
     UnknownStage,
+    /// The stage text is not a valid path, and the pipeline has no stage of that name
+    /// (`pipeline::malformed_path`, or any non-path for a dynamic pipeline; nothing written).
+    BadPath,
     Applied(Box<PipelineChange>),
 }
 
@@ -155,18 +159,30 @@ fn settle(
     current: Option<&Instance>,
     signals: Vec<Signal>,
     deadline_ms: Option<Millis>,
+    cause: FlipCause,
     now: Millis,
 ) -> Result<MonitorChange, StoreError> {
     let k = mkey(brand, id);
-    let mut states = w.open_table(MONITOR_STATES).map_err(StoreError::from_db)?;
-    let mut st: MonitorState = get(&states, "monitor_states", &k)?
-        .ok_or(StoreError::Corrupt { table: "monitor_states", detail: "a monitor without its state".into() })?;
+    let mut st: MonitorState = {
+        let states = w.open_table(MONITOR_STATES).map_err(StoreError::from_db)?;
+        get(&states, "monitor_states", &k)?
+            .ok_or(StoreError::Corrupt { table: "monitor_states", detail: "a monitor without its state".into() })?
+    };
+    if cause == FlipCause::Stage {
+        st.pings_total += 1;
+    }
     let from = st.state.status;
     let to = status_for(current);
     if to != from {
         st.state.status = to;
         st.state.since_ms = now;
+        // Recorded like a heartbeat's status change (same bounded history).
+        // A stall raises `stalled`, alerted to `monitor_down` rules; a recovery raises none.
+        let signal = (to == Status::Down).then_some(heartbeat::Signal::MonitorDown);
+        let flip = Flip { seq: st.flips_total, from, to, at_ms: now, deadline_ms, cause, signal };
+        super::monitors::put_flip(w, &k, &mut st, &flip)?;
     }
+    let mut states = w.open_table(MONITOR_STATES).map_err(StoreError::from_db)?;
     st.state.last_ping_ms = current.and_then(|i| i.events.last()).map(|e| e.at_ms).or(st.state.last_ping_ms);
     // A pipeline has no heartbeat deadlines: only its current instance's stall instant,
     // shown as the monitor's `down_at` (the instant it turns down).
@@ -236,7 +252,7 @@ pub(super) fn pipeline_deadline(
         Some((inst, signal)) => {
             let due = current.as_ref().and_then(|i| i.stall_at);
             put_instance(w, brand, id, &mut ps, &inst, false)?;
-            settle(w, brand, id, &ps, Some(&inst), vec![signal], due, now)
+            settle(w, brand, id, &ps, Some(&inst), vec![signal], due, FlipCause::Stalled, now)
         }
         None => {
             let states = w.open_table(MONITOR_STATES).map_err(StoreError::from_db)?;
@@ -292,10 +308,23 @@ impl Store {
                 return Ok(StageResult::NotPipeline);
             }
             let spec = m.pipeline.clone().unwrap_or_else(dynamic_spec);
-            let Some(path) = spec.resolve(&s.stage) else { return Ok(StageResult::UnknownStage) };
+            let Some(path) = spec.resolve(&s.stage) else {
+                return Ok(if spec.dynamic || pipeline::malformed_path(&s.stage) {
+                    StageResult::BadPath
+                } else {
+                    StageResult::UnknownStage
+                });
+            };
             let mut ping = s.ping;
             ping.path = path;
             let (mut ps, current) = load_pipeline(w, brand, id)?;
+            // A dynamic stage already named keeps its name (`stagename` names it once).
+            if spec.dynamic
+                && let Ok(i) = ps.seen.binary_search_by(|(p, _)| p.cmp(&ping.path))
+                && let Some(known) = &ps.seen[i].1
+            {
+                ping.name = Some(known.clone());
+            }
             let o = match pipeline::on_stage(&spec, current.as_ref(), &ps.day, &ping, s.new_instance, s.now) {
                 Ok(o) => o,
                 Err(pipeline::StageError::UnknownStage) => return Ok(StageResult::UnknownStage),
@@ -304,8 +333,10 @@ impl Store {
             if spec.dynamic {
                 let label = ping.name.clone();
                 match ps.seen.binary_search_by(|(p, _)| p.cmp(&ping.path)) {
+                    // The first label a stage is given sticks (a later `stagename` does
+                    // not rename it).
                     Ok(i) => {
-                        if label.is_some() {
+                        if ps.seen[i].1.is_none() {
                             ps.seen[i].1 = label;
                         }
                     }
@@ -335,7 +366,7 @@ impl Store {
             }
             // A refusal without an open instance leaves the current (ended) one as it is.
             let shown = o.instance.as_ref().or(current.as_ref());
-            let change = settle(w, brand, id, &ps, shown, o.signals.clone(), None, s.now)?;
+            let change = settle(w, brand, id, &ps, shown, o.signals.clone(), None, FlipCause::Stage, s.now)?;
             Ok(StageResult::Applied(Box::new(PipelineChange {
                 monitor: m,
                 change,
@@ -387,7 +418,7 @@ impl Store {
                 moves.push((Some(gone), None));
             }
             ps.current = Some(inst.id);
-            let change = settle(w, brand, id, &ps, Some(&inst), Vec::new(), None, now)?;
+            let change = settle(w, brand, id, &ps, Some(&inst), Vec::new(), None, FlipCause::Update, now)?;
             moves.push((None, Some(inst.status)));
             Ok((m, inst, change, moves))
         })
