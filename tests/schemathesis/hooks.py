@@ -19,8 +19,9 @@ Keywords:
 - `x-differs-from: <other>`: its value differs from the sibling `<other>` when both are given.
 - `x-keys-unique-ignoring-case: true` on an object: no two keys differ only in case.
 - `x-unique-by: <key>` on an array of objects: no two items have the same `<key>`.
-- `x-stages-ordered: true` on a pipeline's `stages`: stage names are unique and stage paths
-  (given, or the item's 1-based position) increase numerically, segment by segment.
+- `x-stages-ordered: true` on a pipeline's `stages`: stage names are unique, stage paths
+  (given, or the item's 1-based position) increase numerically, segment by segment, and a
+  name made only of digits, dots and signs is its own stage's path.
 - `x-concurrent-without-step-variables: true` on a workflow: with `runtype: concurrently` (the
   default when `steps` are given), no step refers to `{{ step… }}` in its path, headers, query,
   body or condition field.
@@ -230,11 +231,13 @@ def _stages_ordered(stages):
     last = None
     for n, item in enumerate(stages, start=1):
         name = item if isinstance(item, str) else item.get("name") if isinstance(item, dict) else None
-        if isinstance(name, str) and name.strip():
-            names.append(name.strip())
         path = _stage_path(item, n)
         if path is None or (last is not None and path <= last):
             return False
+        if isinstance(name, str) and name.strip():
+            names.append(name.strip())
+            if re.fullmatch(r"[0-9.+-]+", name) and _stage_path({"path": name}, n) != path:
+                return False
         last = path
     return len(names) == len(set(names))
 
