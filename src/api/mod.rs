@@ -190,10 +190,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/api/{action}", any(dispatch::entry))
         .route("/v1/api/{action}/", any(dispatch::entry))
-        .route("/v1/ingest/{token}", any(ingest::entry))
-        .route("/v1/ingest/{token}/", any(ingest::entry))
-        .route("/v1/ingest/{token}/{*rest}", any(ingest::entry))
-        .route("/api/approvals", any(pingpulse::approvals))
         .route("/api/approvals/{approval_id}", any(pingpulse::approval))
         .route("/api/workflows/{workflow_id}/instances", any(pipelines::workflow_instances))
         .route("/api/instances/{instance_id}/timeline", any(pipelines::timeline))
@@ -206,14 +202,15 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/events/batch/", any(hook0::batch))
         .route("/api/v1/events/{event_id}", any(hook0::event))
         .route("/api/v1/events/{event_id}/", any(hook0::event))
-        .merge(signal_routes())
+        .merge(guarded_routes())
         .fallback(dispatch::not_found)
         .with_state(app)
 }
 
-/// The public routes that report work to monitors (heartbeat pings, process runs, stage
-/// pings), behind the alert-loop guard.
-fn signal_routes() -> Router<Arc<App>> {
+/// The public routes an alert could feed back into (heartbeat pings, process runs, stage
+/// pings, approval requests, and ingest URLs, whose subscriptions may call any of these),
+/// behind the alert-loop guard.
+fn guarded_routes() -> Router<Arc<App>> {
     Router::new()
         .route("/ping/{a}", any(ping::entry))
         .route("/ping/{a}/{b}", any(ping::entry))
@@ -224,20 +221,25 @@ fn signal_routes() -> Router<Arc<App>> {
         .route("/shk/{workflow_id}", any(pipelines::shk))
         .route("/dhk/{workflow_id}", any(pipelines::dhk))
         .route("/dhk/{workflow_id}/tree", any(pipelines::tree))
+        .route("/v1/ingest/{token}", any(ingest::entry))
+        .route("/v1/ingest/{token}/", any(ingest::entry))
+        .route("/v1/ingest/{token}/{*rest}", any(ingest::entry))
+        .route("/api/approvals", any(pingpulse::approvals))
         .route_layer(axum::middleware::from_fn(refuse_alert_loops))
 }
 
-/// Refuses (409) a monitor signal sent by a notification channel: every channel send carries
-/// [`crate::delivery::channel::ALERT_HEADER`], so an alert whose channel URL is a ping URL of
-/// this daemon (or of another hookwheel) cannot turn a monitor up or down and raise the next
-/// alert, round after round.
+/// Refuses (409) a request sent by a notification channel: every channel send carries
+/// [`crate::delivery::channel::ALERT_HEADER`], so an alert whose channel URL is a ping, approval
+/// or ingest URL of this daemon (or of another hookwheel) cannot turn a monitor up or down,
+/// open an approval or route an event whose deliveries do, and so raise the next alert, round
+/// after round.
 async fn refuse_alert_loops(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse;
     if req.headers().contains_key(crate::delivery::channel::ALERT_HEADER) {
         return (
             axum::http::StatusCode::CONFLICT,
             [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "refused: a notification channel's alert cannot signal a monitor (alert loop)",
+            "refused: a notification channel's alert cannot be sent back into hookwheel (alert loop)",
         )
             .into_response();
     }

@@ -69,6 +69,10 @@ pub fn check_url(raw: &str) -> Result<(reqwest::Url, String), &'static str> {
     if u.fragment().is_some() {
         return Err("a URL fragment is not sent; remove it");
     }
+    if !u.username().is_empty() || u.password().is_some() {
+        // Sent as Basic auth, they would come back in any receiver's echo of its request.
+        return Err("credentials in the URL (user:password@) are not supported");
+    }
     let origin = u.origin().ascii_serialization();
     Ok((u, origin))
 }
@@ -309,7 +313,14 @@ mod tests {
         let (_, origin) = check_url("https://hooks.slack.com/services/T000/B000/XXXXSECRET").unwrap();
         assert_eq!(origin, "https://hooks.slack.com");
         assert_eq!(check_url("http://127.0.0.1:8080/x").unwrap().1, "http://127.0.0.1:8080");
-        for bad in ["ftp://x/y", "not a url", "https://x/#frag", "file:///etc/passwd"] {
+        for bad in [
+            "ftp://x/y",
+            "not a url",
+            "https://x/#frag",
+            "file:///etc/passwd",
+            "http://user:pw@127.0.0.1/h",
+            "http://u@x/",
+        ] {
             let e = check_url(bad).unwrap_err();
             assert!(!e.contains(bad));
         }

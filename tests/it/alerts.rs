@@ -567,4 +567,21 @@ fn an_alert_sent_to_a_ping_url_of_the_daemon_is_refused_and_does_not_loop() {
     // A request without the header still pings.
     ping(&api, &url);
     wait_status(&api, &id, "up");
+
+    // The other routes an alert could feed back through refuse it too and write nothing: an
+    // ingest URL (its subscriptions may ping) and PingPulse's approval requests.
+    let (_, ingest) = crate::events::add_source(&api, json!({"source_name": "loop"}));
+    let key = api.get("get_ping_key").json["ping_key"].as_str().expect("ping key").to_string();
+    for path in [ingest.clone(), format!("/api/approvals?key={key}")] {
+        let r = Api::send(
+            api.bare(reqwest::Method::POST, &path)
+                .header("x-hookwheel-alert", "monitor_down")
+                .header("content-type", "application/json")
+                .body(r#"{"context": "Deploy"}"#),
+        );
+        assert_eq!(r.status, 409, "{path}: {}", r.text);
+        assert!(r.text.contains("alert loop"), "{}", r.text);
+    }
+    assert_eq!(api.get("get_events_paginated").json["data"], json!([]), "nothing ingested");
+    assert_eq!(api.get("get_all_pending_approvals_paginated").json["data"], json!([]), "no approval opened");
 }
