@@ -33,6 +33,7 @@ pub use ops::prune::{PRUNE_BATCH_MAX, PRUNE_SCAN_MAX, PruneCounts};
 pub use ops::schedules::FireWrite;
 pub use ops::secrets::{Resealed, SealedSecretRef};
 pub use ops::workflows::RunWrite;
+pub use ops::workflows::STANDALONE_WAITING_MAX;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

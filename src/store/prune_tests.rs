@@ -393,3 +393,32 @@ async fn standalone_approval_requests_are_never_orphans_and_go_once_decided_past
     store.prune_plans(i64::MAX).await.unwrap();
     assert_eq!(store.get_plan(b, waiting.id).unwrap(), Some(waiting));
 }
+
+#[tokio::test]
+async fn a_brand_holds_at_most_the_cap_of_waiting_standalone_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let (b, other) = (BrandId::new(), BrandId::new());
+    let standalone = |brand: BrandId, status: PlanStatus| {
+        let mut p = plan(brand, ExecutionId(uuid::Uuid::nil()), status);
+        p.standalone = Some(Box::new(StandaloneApproval {
+            title: "t".into(),
+            context: Map::new(),
+            on_approve: None,
+            on_reject: None,
+            timed_out: false,
+            execution: None,
+        }));
+        p
+    };
+    for _ in 0..STANDALONE_WAITING_MAX {
+        store.create_plan(standalone(b, PlanStatus::WaitingApproval)).await.unwrap();
+    }
+    let err = store.create_plan(standalone(b, PlanStatus::WaitingApproval)).await.unwrap_err();
+    assert!(matches!(&err, StoreError::State(m) if m.contains("1000 approval requests waiting")), "{err}");
+    // Decided requests, workflow steps' plans and other brands do not count.
+    store.create_plan(standalone(b, PlanStatus::Approved)).await.unwrap();
+    store.create_plan(plan(b, ExecutionId::new(), PlanStatus::WaitingApproval)).await.unwrap();
+    store.create_plan(standalone(other, PlanStatus::WaitingApproval)).await.unwrap();
+    assert_eq!(keys_of(&store, PLANS).len(), STANDALONE_WAITING_MAX + 3);
+}

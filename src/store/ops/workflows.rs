@@ -44,6 +44,10 @@ pub struct RunWrite {
     pub executions: Vec<Execution>,
 }
 
+/// Most standalone approval requests one brand may have waiting for a decision: a ping key
+/// can create them (`POST /api/approvals`), and each may raise an `approval_waiting` alert.
+pub const STANDALONE_WAITING_MAX: usize = 1_000;
+
 impl Store {
     pub async fn create_workflow(&self, wf: Workflow) -> Result<Workflow, StoreError> {
         self.write(move |w| {
@@ -192,10 +196,26 @@ impl Store {
         })
     }
 
-    /// Stores a new standalone approval request (`create_approval_request`).
+    /// Stores a new standalone approval request (`create_approval_request`, PingPulse's
+    /// `POST /api/approvals`). A brand holds at most [`STANDALONE_WAITING_MAX`] requests
+    /// waiting for a decision; one more is `StoreError::State` (409), checked inside the write.
     pub async fn create_plan(&self, plan: ApprovalPlan) -> Result<ApprovalPlan, StoreError> {
         self.write(move |w| {
             let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
+            if plan.is_standalone() && plan.status == PlanStatus::WaitingApproval {
+                let mut waiting = 0usize;
+                scan_prefix(&plans, plan.brand.as_bytes(), |_, v| {
+                    let p: ApprovalPlan = codec::decode("plans", v)?;
+                    waiting += usize::from(p.is_standalone() && p.status == PlanStatus::WaitingApproval);
+                    Ok(true)
+                })?;
+                if waiting >= STANDALONE_WAITING_MAX {
+                    return Err(StoreError::State(format!(
+                        "this brand has {waiting} approval requests waiting for a decision, the most it may have \
+                         ({STANDALONE_WAITING_MAX}); decide some first"
+                    )));
+                }
+            }
             put(&mut plans, &key(&[plan.brand.as_bytes(), plan.id.as_bytes()]), &plan)?;
             Ok(plan)
         })
