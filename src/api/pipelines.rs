@@ -64,12 +64,12 @@ pub fn stages_schema(_: &mut SchemaGenerator) -> Schema {
         "maxItems": pipeline::STAGES_MAX,
         "x-stages-ordered": true,
         "items": {"anyOf": [
-            {"type": "string", "minLength": 1, "maxLength": LABEL_CHARS_MAX},
+            {"type": "string", "minLength": 1, "maxLength": LABEL_CHARS_MAX, "pattern": "\\S"},
             {
                 "type": "object",
                 "additionalProperties": false,
                 "properties": {
-                    "name": {"type": ["string", "null"], "maxLength": LABEL_CHARS_MAX, "description": "The stage's name (unique in the pipeline); a stage ping may name the stage by it."},
+                    "name": {"type": ["string", "null"], "maxLength": LABEL_CHARS_MAX, "pattern": "\\S", "description": "The stage's name (unique in the pipeline); a stage ping may name the stage by it."},
                     "path": {"type": ["string", "null"], "pattern": "^[1-9][0-9]{0,8}(\\.[1-9][0-9]{0,8}){0,7}$", "description": "A hierarchical stage path such as `2.1` (default: the stage's 1-based position)."},
                     "timeout_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": pipeline::TIMEOUT_SECONDS_MAX, "description": "The time allowed to reach this stage after the previous one, seconds (default: the pipeline's `timeout_seconds`)."}
                 }
@@ -90,6 +90,14 @@ fn label(field: &str, v: &Value) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// A listed stage's name: like [`label`], but a blank one is refused rather than dropped.
+fn stage_name(field: &str, v: &Value) -> Result<Option<String>, ApiError> {
+    match v {
+        Value::String(s) if s.trim().is_empty() => Err(ApiError::invalid(field, "a stage name must not be blank")),
+        _ => label(field, v),
+    }
+}
+
 /// A pipeline spec from `add_monitor`'s / `update_monitor`'s fields; 400 naming the field.
 pub fn spec_of(
     stages: Vec<Value>,
@@ -104,7 +112,7 @@ pub fn spec_of(
         let at = |f: &str| format!("stages[{n}].{f}");
         let stage = match v {
             Value::String(_) => {
-                Stage { path: position, name: label(&format!("stages[{n}]"), v)?, timeout_seconds: None }
+                Stage { path: position, name: stage_name(&format!("stages[{n}]"), v)?, timeout_seconds: None }
             }
             Value::Object(o) => {
                 const FIELDS: [&str; 3] = ["name", "path", "timeout_seconds"];
@@ -132,7 +140,7 @@ pub fn spec_of(
                 };
                 Stage {
                     path,
-                    name: label(&at("name"), o.get("name").unwrap_or(&Value::Null))?,
+                    name: stage_name(&at("name"), o.get("name").unwrap_or(&Value::Null))?,
                     timeout_seconds: timeout,
                 }
             }
@@ -344,6 +352,12 @@ pub(super) async fn ping_stage(
     if !raw.iter().all(u8::is_ascii_whitespace) {
         match serde_json::from_slice::<Value>(&raw) {
             Ok(Value::Object(o)) => fields.extend(o),
+            // A body that opens like a JSON object carries stage fields (costs, `final`):
+            // one that does not parse is refused rather than kept as text with its fields
+            // silently lost. Any other body (log output) is kept as text.
+            Err(e) if raw.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') => {
+                return Err(ApiError::invalid("body", format!("not a valid JSON object ({e})")));
+            }
             _ => {
                 let kept = &raw[..raw.len().min(PING_BODY_BYTES_MAX)];
                 other_body = Some(String::from_utf8_lossy(kept).into_owned());
@@ -919,6 +933,10 @@ mod tests {
         );
         assert_eq!(field(spec_of(vec![json!("2"), json!("1")], false, None, None, None)), "stages[0].name");
         assert_eq!(field(spec_of(vec![json!("a/b")], false, None, None, None)), "stages[0].name");
+        assert_eq!(field(spec_of(vec![json!(" ")], false, None, None, None)), "stages[0]");
+        assert_eq!(field(spec_of(vec![json!("a"), json!({"name": ""})], false, None, None, None)), "stages[1].name");
+        // An object without a name is a stage known by its path.
+        assert_eq!(spec_of(vec![json!({})], false, None, None, None).unwrap().stages[0].name, None);
         match spec_of(vec![json!({"timeout_secnds": 5})], false, None, None, None) {
             Err(e @ ApiError::UnknownField { .. }) => {
                 assert_eq!(e.message(), "Unknown field: stages[0].timeout_secnds (did you mean timeout_seconds?)")

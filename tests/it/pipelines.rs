@@ -541,9 +541,20 @@ fn a_malformed_stage_path_answers_400_naming_the_stage_field() {
     assert_eq!(r.status, 404, "{}", r.text);
     let r = bare_get(&api, &format!("/shk/wf?key={key}&stage=zzz"));
     assert_eq!(r.status, 404, "{}", r.text);
+    // A body that opens like a JSON object but does not parse (a number out of range hides
+    // its cost) is refused naming `body`; plain text is kept as the payload.
+    let r = Api::send(
+        api.bare(reqwest::Method::POST, &format!("{url}/stage/a"))
+            .header("content-type", "application/json")
+            .body(r#"{"cost_usd": 500, "pad": 1e400}"#),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("body"), "{}", r.text);
     // Nothing was created or recorded.
     assert!(!api.all_pages("get_monitors_paginated").iter().any(|m| m["slug"] == "fresh"));
     assert!(instances(&api, &id).is_empty());
+    let r = Api::send(api.bare(reqwest::Method::POST, &format!("{url}/stage/a")).body("rows: 12\nok"));
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 /// Issue 11 finding: a pipeline's up/down changes were not recorded and its stage pings not
