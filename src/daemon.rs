@@ -495,7 +495,9 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days
 /// the burst of 4 KiB page buffers the store frees after a crash repair or a sweep over a large
 /// table would otherwise stay resident for the life of the process: measured on a 1.5 GiB store
 /// after a `kill -9`, RSS 273 MiB after start-up without it, 145 MiB with it (as after a clean
-/// start). Runs every maintenance tick (30 s) off the async workers; takes a few ms.
+/// start). Runs every maintenance tick (30 s) off the async workers; takes a few ms. The
+/// binary's global allocator is mimalloc (src/main.rs), which returns its own free pages; this
+/// covers what C code and the library's tests allocate through glibc.
 fn release_free_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointers and works on glibc's own heap under its own locks;
