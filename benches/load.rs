@@ -229,6 +229,11 @@ impl Api {
             .expect("request");
         r.json().unwrap_or(Value::Null)
     }
+    /// POST `/v1/api/<action>/` and the new object's id, the string at `field` of the answer.
+    fn id_of(&self, action: &str, body: Value, field: &str) -> String {
+        let r = self.post(action, body);
+        r[field].as_str().unwrap_or_else(|| panic!("{action}: no {field} in {r}")).to_string()
+    }
     /// GET `/v1/api/<action>/?<query>` (`action_and_query` = `action?query`).
     fn get(&self, action_and_query: &str) -> Value {
         let (action, query) = action_and_query.split_once('?').unwrap_or((action_and_query, ""));
@@ -509,17 +514,12 @@ fn lateness_hookwheel(fires: usize, seconds: i64) -> LatenessRun {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");
     let api = Api::new(&d, dir.path());
-    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let template = api.post(
+    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
+    let template = api.id_of(
         "add_webhook_template",
         json!({"webhook_name": "load", "method": "POST", "path": "/load", "domain_uuid": domain, "max_retries": 0}),
-    )["webhook_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        "webhook_uuid",
+    );
     // Anchors spread evenly over one second: `fires` fires per second, about the same number
     // due in every millisecond; creation goes first (about 2,000 per second).
     let start = (now_ms() / 1000 + 2 + fires as i64 / 2000) * 1000;
@@ -579,17 +579,8 @@ fn throughput(rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");
     let api = Api::new(&d, dir.path());
-    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let template = api.post(
-        "add_webhook_template",
-        json!({"webhook_name": "tp", "method": "POST", "path": "/tp", "domain_uuid": domain, "max_retries": 0, "request_body_json": {"k": "v"}}),
-    )["webhook_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
+    let template = api.id_of("add_webhook_template", json!({"webhook_name": "tp", "method": "POST", "path": "/tp", "domain_uuid": domain, "max_retries": 0, "request_body_json": {"k": "v"}}), "webhook_uuid");
     let start = (now_ms() / 1000 + 5 + n as i64 / 2000) * 1000;
     let api = Arc::new(api);
     let threads = 8;
@@ -655,17 +646,12 @@ fn workflows(rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");
     let api = Arc::new(Api::new(&d, dir.path()));
-    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let wf = api.post(
+    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
+    let wf = api.id_of(
         "add_workflow_template",
         json!({"workflow_name": "bench", "workflow_description": "", "runtype": "fifo_sequential"}),
-    )["workflow_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        "workflow_uuid",
+    );
     for (i, ident) in ["one", "two", "three"].iter().enumerate() {
         let r = api.post(
             "add_workflow_step",
@@ -743,17 +729,12 @@ fn create(rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");
     let api = Arc::new(Api::new(&d, dir.path()));
-    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": "127.0.0.1:9"}))["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let template = api.post(
+    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": "127.0.0.1:9"}), "domain_uuid");
+    let template = api.id_of(
         "add_webhook_template",
         json!({"webhook_name": "c", "method": "POST", "path": "/c", "domain_uuid": domain}),
-    )["webhook_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        "webhook_uuid",
+    );
     let t = stopwatch();
     let handles: Vec<_> = (0..threads)
         .map(|_| {

@@ -137,10 +137,7 @@ pub fn ingest(rows: &mut Vec<Row>) {
     let d = Daemon::start(dir.path(), "[events]\ningest_rate_per_second = 0\n");
     let pid = d.child.id();
     let api = Api::new(&d, dir.path());
-    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
     let source = api.post(
         "add_source",
         json!({"source_name": "bench", "verification": {"type": "none"}, "event_type_from": {"body_field": "type"}}),

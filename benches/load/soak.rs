@@ -376,19 +376,14 @@ pub fn soak(rows: &mut Vec<Row>) {
     let dir = tempfile::tempdir().unwrap();
     let mut d = Daemon::start(dir.path(), &store_config);
     let mut api = Api::new(&d, dir.path());
-    let domain = api.post("add_domain", json!({"protocol_type": "http", "domain": rx.host()}))["domain_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let template = api.post(
+    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
+    let template = api.id_of(
         "add_webhook_template",
         json!({"webhook_name": "soak", "method": "POST", "path": "/soak", "domain_uuid": domain,
                "max_retries": MAX_RETRIES, "retry_delay": 1, "retry_backoff_mode": "linear",
                "request_timeout_in_milliseconds": REQUEST_TIMEOUT_MS, "request_body_json": {"k": "v"}}),
-    )["webhook_uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        "webhook_uuid",
+    );
 
     // Anchors spread evenly over one second; schedule i fires at anchor_i + k s, k ≥ 0.
     let start = (now_ms() / 1000 + 5 + n as i64 / 1000) * 1000;
