@@ -61,6 +61,18 @@ pub struct MonitorChange {
     pub pipeline_signals: Vec<crate::monitor::pipeline::Signal>,
 }
 
+/// The field of a monitor record the dynamic-pipeline cap reads.
+#[derive(serde::Deserialize)]
+struct PipelineFlag {
+    #[serde(default)]
+    pipeline: Option<DynamicFlag>,
+}
+
+#[derive(serde::Deserialize)]
+struct DynamicFlag {
+    dynamic: bool,
+}
+
 fn mkey(brand: BrandId, id: MonitorId) -> Vec<u8> {
     key(&[brand.as_bytes(), id.as_bytes()])
 }
@@ -181,9 +193,10 @@ impl Store {
                 // A ping key creates dynamic pipelines (`/dhk … start=yes`): bounded per brand.
                 let t = w.open_table(MONITORS).map_err(StoreError::from_db)?;
                 let mut n = 0usize;
+                // Decodes only the flag it needs: this runs inside the writer.
                 scan_prefix(&t, m.brand.as_bytes(), |_, v| {
-                    let o: Monitor = codec::decode("monitors", v)?;
-                    n += usize::from(o.pipeline.as_ref().is_some_and(|p| p.dynamic));
+                    let o: PipelineFlag = codec::decode("monitors", v)?;
+                    n += usize::from(o.pipeline.is_some_and(|p| p.dynamic));
                     Ok(true)
                 })?;
                 let max = crate::monitor::pipeline::DYNAMIC_PIPELINES_PER_BRAND_MAX;

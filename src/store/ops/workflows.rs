@@ -44,6 +44,14 @@ pub struct RunWrite {
     pub executions: Vec<Execution>,
 }
 
+/// The fields of a plan record the waiting-requests cap reads.
+#[derive(serde::Deserialize)]
+struct PlanKind {
+    status: PlanStatus,
+    #[serde(default)]
+    standalone: Option<serde::de::IgnoredAny>,
+}
+
 /// Most standalone approval requests one brand may have waiting for a decision: a ping key
 /// can create them (`POST /api/approvals`), and each may raise an `approval_waiting` alert.
 pub const STANDALONE_WAITING_MAX: usize = 1_000;
@@ -204,9 +212,11 @@ impl Store {
             let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
             if plan.is_standalone() && plan.status == PlanStatus::WaitingApproval {
                 let mut waiting = 0usize;
+                // Decodes only the two fields it needs (not the plans' contexts): this runs
+                // inside the writer.
                 scan_prefix(&plans, plan.brand.as_bytes(), |_, v| {
-                    let p: ApprovalPlan = codec::decode("plans", v)?;
-                    waiting += usize::from(p.is_standalone() && p.status == PlanStatus::WaitingApproval);
+                    let p: PlanKind = codec::decode("plans", v)?;
+                    waiting += usize::from(p.standalone.is_some() && p.status == PlanStatus::WaitingApproval);
                     Ok(true)
                 })?;
                 if waiting >= STANDALONE_WAITING_MAX {
