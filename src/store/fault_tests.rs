@@ -13,10 +13,10 @@ use std::pin::Pin;
 
 use serde_json::{Map, json};
 
+use super::index_tests::schedule;
 use super::*;
 use crate::model::*;
 use crate::schedule::Driver;
-use crate::schedule::interval::{IntervalSpec, Period};
 
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(
@@ -61,39 +61,6 @@ fn template(brand: BrandId, domain: DomainId) -> WebhookTemplate {
         body: json!({"a": 1}),
         headers: Map::new(),
         query: Map::new(),
-        created_ms: 0,
-        updated_ms: 0,
-    }
-}
-
-fn schedule(brand: BrandId, target_kind: TargetKind, target: uuid::Uuid) -> Schedule {
-    Schedule {
-        id: ScheduleId::new(),
-        brand,
-        name: Some("s".into()),
-        target_kind,
-        target_id: target,
-        driver: Driver::Interval(IntervalSpec {
-            value: 1,
-            period: Period::Minute,
-            anchor_ms: 0,
-            anchor_fires: false,
-            one_off: false,
-        }),
-        initial_context: Map::new(),
-        misfire: MisfirePolicy::FireOnce,
-        misfire_grace_seconds: 60,
-        overlap: OverlapPolicy::Allow,
-        jitter_seconds: 0,
-        status: ScheduleStatus::Active,
-        reason: None,
-        rules: Vec::new(),
-        next_fire_ms: Some(60_000),
-        last_run_ms: None,
-        total_triggered: 0,
-        debounce: Default::default(),
-        buffered_ms: None,
-        version: 0,
         created_ms: 0,
         updated_ms: 0,
     }
@@ -1019,11 +986,12 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
         counted.push((name, writes));
     }
     // The prune passes exercise records of every kind they remove: five executions with their
-    // index rows, a run and its plan; a run without its execution and its plan; a stray plan.
+    // index rows (status, target, time, expiry, schedule) and counters, a run with its index
+    // row and counters and its plan; a run without its execution and its plan; a stray plan.
     let writes = |name: &str| counted.iter().find(|(n, _)| *n == name).map(|(_, w)| *w);
-    assert_eq!(writes("prune_executions"), Some(13), "{counted:?}");
-    assert_eq!(writes("prune_runs"), Some(2), "{counted:?}");
-    assert_eq!(writes("prune_plans"), Some(1), "{counted:?}");
+    assert_eq!(writes("prune_executions"), Some(47), "{counted:?}");
+    assert_eq!(writes("prune_runs"), Some(5), "{counted:?}");
+    assert_eq!(writes("prune_plans"), Some(3), "{counted:?}");
     assert!(counted.iter().all(|(_, n)| *n >= 1), "{counted:?}");
     // A ping that keeps the status writes its row, the state and the deadline index; a delete
     // removes the history (2 pings; 3 status changes: fail, pause, resume) and the five other

@@ -96,7 +96,7 @@ pub(crate) fn injected_fault(arg: Option<String>) -> StoreError {
 
 /// The schema version this binary writes. Bump it and add a step to [`migrate`] whenever a
 /// table or a record encoding changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookwheel.redb";
@@ -475,8 +475,10 @@ fn open_existing_file(path: &Path, cache_bytes: usize) -> Result<Database, Store
 }
 
 /// Brings a store file to [`SCHEMA_VERSION`]: creates the tables of a new file and records the
-/// version; refuses a file written by a newer binary. The migration hook: each future version
-/// adds one `from == N` step here, run inside the same transaction as the version bump.
+/// version; refuses a file written by a newer binary. Each version adds one step from the one
+/// before, run inside the same transaction as the version bump (a crash leaves the old version
+/// whole):
+/// - 1 → 2: the list indexes and counters (`ops::index`) are built from the records.
 fn migrate(db: &Database) -> Result<(), StoreError> {
     let w = db.begin_write().map_err(StoreError::from_db)?;
     let found = {
@@ -501,8 +503,22 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
                  upgrade hookwheel or restore a backup"
             )));
         }
+        Some(1) => {
+            for def in ALL_TABLES {
+                w.open_table(*def).map_err(StoreError::from_db)?;
+            }
+            let clock = crate::time::Stopwatch::start();
+            let n = ops::index::build_all(&w)?;
+            let mut meta = w.open_table(META).map_err(StoreError::from_db)?;
+            meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())
+                .map_err(StoreError::from_db)?;
+            tracing::info!(
+                records = n,
+                seconds = clock.elapsed_secs(),
+                "store migrated from schema version 1 to 2 (list indexes built)"
+            );
+        }
         Some(v) => {
-            // No older version exists yet: version 1 is the first. Future steps go here.
             return Err(StoreError::Invalid(format!("no migration from schema version {v}")));
         }
     }
@@ -521,6 +537,8 @@ pub(crate) static FAULT_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const
 
 #[cfg(all(test, feature = "failpoints"))]
 mod fault_tests;
+#[cfg(test)]
+mod index_tests;
 #[cfg(test)]
 mod prune_tests;
 

@@ -5,7 +5,7 @@
 use serde_json::Map;
 
 use super::ops::prune::PRUNE_BATCH_MAX;
-use super::ops::schedules::insert_executions;
+use super::ops::schedules::upsert_executions;
 use super::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, IDEMPOTENCY, PENDING_EXECUTIONS, PLANS, RUNS};
 use super::*;
 use crate::model::*;
@@ -39,7 +39,7 @@ fn execution(brand: BrandId, schedule: Option<ScheduleId>, finished_ms: Option<i
 async fn insert(store: &Store, execs: Vec<Execution>) {
     for chunk in execs.chunks(1_000) {
         let chunk = chunk.to_vec();
-        store.write(move |w| insert_executions(w, &chunk)).await.unwrap();
+        store.write(move |w| upsert_executions(w, &chunk)).await.unwrap();
     }
 }
 
@@ -135,6 +135,7 @@ fn assert_indexes_consistent(store: &Store) {
     let pending = pending(store);
     assert_eq!(pending.len(), keys_of(store, PENDING_EXECUTIONS).len(), "a pending row points at nothing");
     assert!(pending.iter().all(|e| !e.status.is_finished()));
+    super::ops::index::assert_consistent(store);
 }
 
 #[tokio::test]

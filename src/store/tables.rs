@@ -43,12 +43,27 @@ pub const SCHEDULES: Bytes = TableDefinition::new("schedules");
 pub const ARMED_SCHEDULES: Bytes = TableDefinition::new("armed_schedules");
 /// brand (16) + target id (16) + schedule id (16) -> empty; schedules of a template/workflow
 pub const SCHEDULE_BY_TARGET: Bytes = TableDefinition::new("schedule_by_target");
+/// brand (16) + status code (1) + schedule id (16) -> empty; schema 2
+pub const SCHEDULES_BY_STATUS: Bytes = TableDefinition::new("schedules_by_status");
 /// brand (16) + execution id (16) -> Execution
 pub const EXECUTIONS: Bytes = TableDefinition::new("executions");
 /// brand (16) + schedule id (16) + execution id (16) -> empty
+/// (schema 2: the value is the scheduled instant, i64 LE)
 pub const EXECUTIONS_BY_SCHEDULE: Bytes = TableDefinition::new("executions_by_schedule");
 /// execution id (16) -> brand (16); executions not finished yet (resumed after a restart)
 pub const PENDING_EXECUTIONS: Bytes = TableDefinition::new("pending_executions");
+/// brand (16) + status code (1) + execution id (16) -> scheduled instant (i64 LE); schema 2
+pub const EXEC_BY_STATUS: Bytes = TableDefinition::new("exec_by_status");
+/// brand (16) + target id (16) + execution id (16) -> scheduled instant (i64 LE); schema 2
+pub const EXEC_BY_TARGET: Bytes = TableDefinition::new("exec_by_target");
+/// brand (16) + ord(scheduled instant) (8) + execution id (16) -> empty; schema 2
+pub const EXEC_BY_TIME: Bytes = TableDefinition::new("exec_by_time");
+/// ord(finished instant) (8) + brand (16) + execution id (16) -> empty: finished executions
+/// in the order retention removes them; schema 2
+pub const EXEC_EXPIRY: Bytes = TableDefinition::new("exec_expiry");
+/// counter key (tag + parts, `ops::index::tag`) -> u64 LE: list totals without counting
+/// records; schema 2
+pub const COUNTS: Bytes = TableDefinition::new("counts");
 
 /// domain id (16) + execution id (16) -> brand (16); executions parked because their
 /// domain's in-memory queue was full (delivery.queue_memory_max), in creation order
@@ -62,6 +77,10 @@ pub const WORKFLOW_BY_DOMAIN: Bytes = TableDefinition::new("workflow_by_domain")
 pub const RUNS: Bytes = TableDefinition::new("runs");
 /// brand (16) + plan id (16) -> ApprovalPlan
 pub const PLANS: Bytes = TableDefinition::new("plans");
+/// brand (16) + workflow id (16) + run id (16) -> empty; schema 2
+pub const RUNS_BY_WORKFLOW: Bytes = TableDefinition::new("runs_by_workflow");
+/// brand (16) + plan id (16) -> empty: plans waiting for a decision; schema 2
+pub const PLANS_WAITING: Bytes = TableDefinition::new("plans_waiting");
 
 /// brand (16) + source id (16) -> Source
 pub const SOURCES: Bytes = TableDefinition::new("sources");
@@ -141,14 +160,22 @@ pub const ALL_TABLES: &[Bytes] = &[
     SCHEDULES,
     ARMED_SCHEDULES,
     SCHEDULE_BY_TARGET,
+    SCHEDULES_BY_STATUS,
     EXECUTIONS,
     EXECUTIONS_BY_SCHEDULE,
     PENDING_EXECUTIONS,
+    EXEC_BY_STATUS,
+    EXEC_BY_TARGET,
+    EXEC_BY_TIME,
+    EXEC_EXPIRY,
+    COUNTS,
     SPILLED,
     WORKFLOWS,
     WORKFLOW_BY_DOMAIN,
     RUNS,
     PLANS,
+    RUNS_BY_WORKFLOW,
+    PLANS_WAITING,
     SOURCES,
     SOURCE_TOKENS,
     SUBSCRIPTIONS,

@@ -150,7 +150,7 @@ fn apply_signal(
                 execs.push(channel_execution(brand, *ch, &alert_id.0.simple().to_string(), &payload, now));
             }
             drop(channels);
-            super::schedules::insert_executions(w, &execs)?;
+            super::schedules::upsert_executions(w, &execs)?;
             record.outcome = AlertOutcome::Sent;
             record.executions = execs.iter().map(|e| e.id).collect();
             pass.executions.extend(execs);

@@ -346,7 +346,7 @@ impl Store {
                     }
                 }
             }
-            super::schedules::insert_executions(w, &executions)?;
+            super::schedules::upsert_executions(w, &executions)?;
             let mut t = w.open_table(EVENTS).map_err(StoreError::from_db)?;
             put(&mut t, &bkey(brand, event.id.as_bytes()), &event)?;
             Ok(Recorded::Accepted { event, executions, debounced })
@@ -584,7 +584,7 @@ impl Store {
             if stored.status != JobStatus::Running || stored.cursor != expected_cursor {
                 return Ok(false);
             }
-            super::schedules::insert_executions(w, &executions)?;
+            super::schedules::upsert_executions(w, &executions)?;
             let mut et = w.open_table(EVENTS).map_err(StoreError::from_db)?;
             for (event, route) in routes {
                 let ek = bkey(job.brand, event.as_bytes());

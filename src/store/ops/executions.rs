@@ -1,11 +1,18 @@
 //! Executions: one per fire or manual run, updated attempt by attempt; unfinished ones are
 //! indexed so that a restart resumes them.
 
-use super::{get, page_prefix, put, remove, scan_prefix};
+use std::ops::Bound;
+
+use super::index::{self, ExecTables, tag};
+use super::{get, get_raw, remove, scan_prefix};
 use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId, TargetKind};
 use crate::store::codec;
-use crate::store::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SPILLED, key};
+use crate::store::tables::{
+    COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS,
+    SPILLED, key,
+};
 use crate::store::{Store, StoreError};
+use crate::time::Millis;
 
 /// Filters of the execution list.
 #[derive(Debug, Clone, Default)]
@@ -18,7 +25,8 @@ pub struct ExecutionFilter {
 }
 
 impl ExecutionFilter {
-    fn matches(&self, e: &Execution) -> bool {
+    /// True when `e` passes every filter (the meaning the indexed list reads keep).
+    pub fn matches(&self, e: &Execution) -> bool {
         self.status.is_none_or(|s| e.status == s)
             && self.target.is_none_or(|t| e.target_id == t)
             && self.schedule.is_none_or(|s| e.schedule == Some(s))
@@ -48,7 +56,7 @@ impl Store {
     /// Records a new execution (manual runs; fires go through `record_fires`).
     pub async fn create_execution(&self, e: Execution) -> Result<Execution, StoreError> {
         self.write(move |w| {
-            super::schedules::insert_executions(w, std::slice::from_ref(&e))?;
+            super::schedules::upsert_executions(w, std::slice::from_ref(&e))?;
             Ok(e)
         })
         .await
@@ -58,9 +66,8 @@ impl Store {
     /// pending index. A record cancelled meanwhile stays cancelled: `Ok(false)`.
     pub async fn put_execution(&self, e: Execution) -> Result<bool, StoreError> {
         self.write(move |w| {
-            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-            let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
-            let stored = match get::<Execution>(&t, "executions", &k)? {
+            let mut t = ExecTables::open(w)?;
+            let stored = match t.get(e.brand, e.id)? {
                 None => return Err(StoreError::NotFound("Execution")),
                 Some(stored)
                     if stored.status == ExecutionStatus::Cancelled && e.status != ExecutionStatus::Cancelled =>
@@ -69,14 +76,10 @@ impl Store {
                 }
                 Some(stored) => stored,
             };
-            put(&mut t, &k, &e)?;
-            drop(t);
+            t.save(&e)?;
+            t.finish(w)?;
             if stored.status != ExecutionStatus::Failed {
                 raise_execution_failed(w, &e)?;
-            }
-            if e.status.is_finished() {
-                let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-                remove(&mut pending, e.id.as_bytes())?;
             }
             Ok(true)
         })
@@ -86,9 +89,8 @@ impl Store {
     /// Cancels an unfinished execution; a finished one is a conflict.
     pub async fn cancel_execution(&self, brand: BrandId, id: ExecutionId, now: i64) -> Result<Execution, StoreError> {
         self.write(move |w| {
-            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-            let k = key(&[brand.as_bytes(), id.as_bytes()]);
-            let mut e: Execution = get(&t, "executions", &k)?.ok_or(StoreError::NotFound("Execution"))?;
+            let mut t = ExecTables::open(w)?;
+            let mut e = t.get(brand, id)?.ok_or(StoreError::NotFound("Execution"))?;
             if e.status.is_finished() {
                 return Err(StoreError::State(format!(
                     "Execution cannot be cancelled: the execution is already {}",
@@ -98,9 +100,8 @@ impl Store {
             e.status = ExecutionStatus::Cancelled;
             e.finished_ms = Some(now);
             e.next_attempt_ms = None;
-            put(&mut t, &k, &e)?;
-            let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-            remove(&mut pending, id.as_bytes())?;
+            t.save(&e)?;
+            t.finish(w)?;
             Ok(e)
         })
         .await
@@ -161,7 +162,17 @@ impl Store {
         })
     }
 
-    /// A brand's executions, newest first, filtered, one page.
+    /// A brand's executions, newest first, filtered, one page: reads the page's records and a
+    /// bounded number of index rows, never the brand's whole table.
+    ///
+    /// - No filter: the record table backwards from the brand's newest; total from a counter.
+    /// - One of status, schedule or target: that index backwards; total from its counter.
+    /// - A time range alone: the scheduled-instant index over the range, newest scheduled
+    ///   first; the total counts the range's index rows.
+    /// - Several filters: the filtered index with the smallest counter drives, each of its rows
+    ///   is checked against the others by a point lookup in their indexes (the scheduled
+    ///   instant is in the row), so the cost grows with the smallest filtered set, not with the
+    ///   brand's executions.
     pub fn list_executions(
         &self,
         brand: BrandId,
@@ -169,48 +180,114 @@ impl Store {
         page: u64,
         per_page: u64,
     ) -> Result<Page<Execution>, StoreError> {
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
         self.read(|r| {
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-            if filter.schedule.is_none()
-                && filter.status.is_none()
-                && filter.target.is_none()
-                && filter.from_ms.is_none()
-                && filter.to_ms.is_none()
-            {
-                let mut p: Page<Execution> = page_prefix(&t, "executions", brand.as_bytes(), 1, u64::MAX)?;
-                p.items.reverse();
-                let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
-                p.items = p.items.into_iter().skip(skip).take(per_page as usize).collect();
-                return Ok(p);
+            let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
+            let b = brand.as_bytes();
+            // (index table, key prefix, counter) of each filter given, besides time.
+            let mut dims: Vec<(crate::store::tables::Bytes, Vec<u8>, u64)> = Vec::new();
+            if let Some(st) = filter.status {
+                let code = [index::exec_status_code(st)];
+                let n = index::read_count(&counts, &index::counter_key(tag::EXEC_STATUS, &[b, &code]))?;
+                dims.push((EXEC_BY_STATUS, key(&[b, &code]), n));
             }
-            let mut all: Vec<Execution> = Vec::new();
-            match filter.schedule {
-                Some(s) => {
-                    let idx = r.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
-                    let prefix = key(&[brand.as_bytes(), s.as_bytes()]);
-                    let mut ids = Vec::new();
-                    scan_prefix(&idx, &prefix, |k, _| {
-                        ids.push(k[32..48].to_vec());
-                        Ok(true)
-                    })?;
-                    for id in ids {
-                        if let Some(e) = get::<Execution>(&t, "executions", &key(&[brand.as_bytes(), &id]))? {
-                            all.push(e);
+            if let Some(s) = filter.schedule {
+                let n = index::read_count(&counts, &index::counter_key(tag::EXEC_SCHEDULE, &[b, s.as_bytes()]))?;
+                dims.push((EXECUTIONS_BY_SCHEDULE, key(&[b, s.as_bytes()]), n));
+            }
+            if let Some(target) = filter.target {
+                let n = index::read_count(&counts, &index::counter_key(tag::EXEC_TARGET, &[b, target.as_bytes()]))?;
+                dims.push((EXEC_BY_TARGET, key(&[b, target.as_bytes()]), n));
+            }
+            let timed = filter.from_ms.is_some() || filter.to_ms.is_some();
+            let mut ids: Vec<[u8; 16]> = Vec::new();
+            let mut total = 0u64;
+            let mut take = |id: &[u8], total: &mut u64| {
+                if *total >= skip && (ids.len() as u64) < per_page {
+                    ids.push(id.try_into().unwrap_or([0; 16]));
+                }
+                *total += 1;
+            };
+            if dims.is_empty() && !timed {
+                total = index::read_count(&counts, &index::counter_key(tag::EXECUTIONS, &[b]))?;
+                let mut seen = 0u64;
+                let mut items = Vec::new();
+                if per_page > 0 {
+                    index::scan_prefix_rev(&t, b, |_, v| {
+                        if seen >= skip {
+                            items.push(codec::decode("executions", v)?);
                         }
-                    }
+                        seen += 1;
+                        Ok((items.len() as u64) < per_page)
+                    })?;
                 }
-                None => {
-                    scan_prefix(&t, brand.as_bytes(), |_, v| {
-                        all.push(codec::decode("executions", v)?);
+                return Ok(Page { items, total });
+            } else if dims.is_empty() {
+                let idx = r.open_table(EXEC_BY_TIME).map_err(StoreError::from_db)?;
+                let lo = key(&[b, &index::ord_ms(filter.from_ms.unwrap_or(Millis::MIN))]);
+                let hi = match filter.to_ms {
+                    Some(to) => key(&[b, &index::ord_ms(to)]),
+                    None => index::prefix_end(b).unwrap_or_default(),
+                };
+                index::scan_range(
+                    &idx,
+                    Bound::Included(lo.as_slice()),
+                    Bound::Excluded(hi.as_slice()),
+                    true,
+                    |k, _| {
+                        take(&k[24..40], &mut total);
+                        Ok(true)
+                    },
+                )?;
+            } else {
+                dims.sort_by_key(|d| d.2);
+                let (driver, prefix, n) = dims.remove(0);
+                let others = dims
+                    .iter()
+                    .map(|(def, prefix, _)| Ok((r.open_table(*def).map_err(StoreError::from_db)?, prefix.clone())))
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let idx = r.open_table(driver).map_err(StoreError::from_db)?;
+                if others.is_empty() && !timed {
+                    total = n;
+                    let mut seen = 0u64;
+                    if per_page > 0 {
+                        index::scan_prefix_rev(&idx, &prefix, |k, _| {
+                            if seen >= skip {
+                                ids.push(k[k.len() - 16..].try_into().unwrap_or([0; 16]));
+                            }
+                            seen += 1;
+                            Ok((ids.len() as u64) < per_page)
+                        })?;
+                    }
+                } else {
+                    index::scan_prefix_rev(&idx, &prefix, |k, v| {
+                        let id = &k[k.len() - 16..];
+                        let at = v.try_into().map_or(0, Millis::from_le_bytes);
+                        let in_time = filter.from_ms.is_none_or(|f| at >= f) && filter.to_ms.is_none_or(|to| at < to);
+                        if in_time {
+                            let mut all = true;
+                            for (t2, p2) in &others {
+                                if get_raw(t2, &key(&[p2, id]))?.is_none() {
+                                    all = false;
+                                    break;
+                                }
+                            }
+                            if all {
+                                take(id, &mut total);
+                            }
+                        }
                         Ok(true)
                     })?;
                 }
             }
-            all.retain(|e| filter.matches(e));
-            all.reverse();
-            let total = all.len() as u64;
-            let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
-            Ok(Page { items: all.into_iter().skip(skip).take(per_page as usize).collect(), total })
+            let mut items = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(e) = get::<Execution>(&t, "executions", &key(&[b, &id]))? {
+                    items.push(e);
+                }
+            }
+            Ok(Page { items, total })
         })
     }
 

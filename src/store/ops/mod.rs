@@ -6,6 +6,7 @@ pub mod domains;
 pub mod events;
 pub mod executions;
 pub mod idempotency;
+pub(crate) mod index;
 pub mod keys;
 pub mod monitors;
 pub mod pipelines;
@@ -82,12 +83,17 @@ pub(crate) fn put<T: Serialize>(t: &mut BytesTable<'_>, key: &[u8], rec: &T) -> 
 }
 
 pub(crate) fn put_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
+    replace_raw(t, key, value).map(drop)
+}
+
+/// [`put_raw`], returning the value it replaced (`None`: the key was new).
+pub(crate) fn replace_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
     failpoint!("store::write", |arg| Err(injected_fault(arg)));
     let old = t.insert(key, value).map_err(StoreError::from_db)?.map(|g| g.value().to_vec());
     if undo::active() {
-        undo::record(t.name(), key, old);
+        undo::record(t.name(), key, old.clone());
     }
-    Ok(())
+    Ok(old)
 }
 
 pub(crate) fn remove(t: &mut BytesTable<'_>, key: &[u8]) -> Result<(), StoreError> {
@@ -166,6 +172,29 @@ pub(crate) fn page_prefix<T: DeserializeOwned>(
         Ok(true)
     })?;
     Ok(Page { items, total })
+}
+
+/// The records under `prefix` after skipping `skip` of them (keys only, nothing decoded), at
+/// most `per_page`, oldest first; `total` is left 0 for the caller to fill from a counter.
+pub(crate) fn page_prefix_counted<T: DeserializeOwned>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    prefix: &[u8],
+    skip: u64,
+    per_page: u64,
+) -> Result<Page<T>, StoreError> {
+    let mut items = Vec::new();
+    let mut seen = 0u64;
+    if per_page > 0 {
+        scan_prefix(t, prefix, |_, v| {
+            if seen >= skip {
+                items.push(codec::decode(name, v)?);
+            }
+            seen += 1;
+            Ok((items.len() as u64) < per_page)
+        })?;
+    }
+    Ok(Page { items, total: 0 })
 }
 
 /// Every record under `prefix`.

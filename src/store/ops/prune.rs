@@ -16,13 +16,12 @@ use redb::WriteTransaction;
 use serde::Deserialize;
 
 use super::idempotency::IdempotentReply;
+use super::index::{self, ExecTables};
 use super::{get, get_raw, remove};
 use crate::model::{ApprovalPlan, ExecutionStatus, Run, RunStatus};
 #[cfg(feature = "failpoints")]
 use crate::store::injected_fault;
-use crate::store::tables::{
-    EVENT_DEDUP, EVENTS, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, IDEMPOTENCY, PENDING_EXECUTIONS, PLANS, RUNS, key,
-};
+use crate::store::tables::{EVENT_DEDUP, EVENTS, EXEC_EXPIRY, EXECUTIONS, IDEMPOTENCY, PLANS, RUNS, key};
 use crate::store::{Store, StoreError, failpoint};
 use crate::time::{Millis, Stopwatch};
 
@@ -97,19 +96,11 @@ enum Sweep {
     Dedup { before: Millis },
 }
 
-/// The fields of an execution record the candidate read needs (decoding less is faster).
-#[derive(Deserialize)]
-struct ExecutionEnd {
-    status: ExecutionStatus,
-    finished_ms: Option<Millis>,
-}
-
 /// The fields of an execution record a batch needs to remove it and its index rows.
 #[derive(Deserialize)]
 struct ExecutionRef {
     id: crate::model::ExecutionId,
     brand: crate::model::BrandId,
-    schedule: Option<crate::model::ScheduleId>,
     status: ExecutionStatus,
     finished_ms: Option<Millis>,
     #[serde(default)]
@@ -242,6 +233,9 @@ impl Store {
                 Sweep::Events { .. } => EVENTS,
                 Sweep::Dedup { .. } => EVENT_DEDUP,
             };
+            if let Sweep::Executions { before } = sweep {
+                return expired_executions(r, before, after, batch_max);
+            }
             let t = r.open_table(table).map_err(StoreError::from_db)?;
             let executions = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             let runs = r.open_table(RUNS).map_err(StoreError::from_db)?;
@@ -258,10 +252,7 @@ impl Store {
                 let (k, v) = (k.value(), v.value());
                 examined += 1;
                 let due = match sweep {
-                    Sweep::Executions { before } => {
-                        let e: ExecutionEnd = crate::store::codec::decode("executions", v)?;
-                        e.status.is_finished() && e.finished_ms.is_some_and(|f| f < before)
-                    }
+                    Sweep::Executions { .. } => false,
                     Sweep::Runs => {
                         let run: RunEnd = crate::store::codec::decode("runs", v)?;
                         run.status.is_finished() && get_raw(&executions, k)?.is_none()
@@ -333,7 +324,9 @@ fn remove_batch(w: &WriteTransaction, sweep: Sweep, keys: &[Vec<u8>]) -> Result<
                 if !due {
                     continue;
                 }
-                remove(&mut plans, k)?;
+                drop(plans);
+                index::remove_plan(w, p.brand, p.id)?;
+                plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
                 counts.plans += 1;
             }
         }
@@ -383,8 +376,9 @@ fn remove_execution(
     before: Millis,
     counts: &mut PruneCounts,
 ) -> Result<(), StoreError> {
-    let mut executions = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+    let executions = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
     let Some(e) = get::<ExecutionRef>(&executions, "executions", k)? else { return Ok(()) };
+    drop(executions);
     if !e.status.is_finished() || e.finished_ms.is_none_or(|f| f >= before) {
         return Ok(());
     }
@@ -401,18 +395,12 @@ fn remove_execution(
     if part_of.is_some_and(|r| !r.status.is_finished()) {
         return Ok(());
     }
-    remove(&mut executions, k)?;
-    drop(executions);
+    // The record goes with every index row of it (schedule, status, target, time, expiry,
+    // pending) and its counters.
+    let mut t = ExecTables::open(w)?;
+    t.remove(e.brand, e.id)?;
+    t.finish(w)?;
     counts.executions += 1;
-    if let Some(s) = e.schedule {
-        let mut idx = w.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
-        remove(&mut idx, &key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]))?;
-    }
-    // A finished execution has left the pending index already; a stale row would point at
-    // nothing once the record is gone.
-    let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-    remove(&mut pending, e.id.as_bytes())?;
-    drop(pending);
     if let Some(run) = own_run {
         remove_run(w, &run, counts)?;
     }
@@ -422,19 +410,46 @@ fn remove_execution(
 /// Removes a finished run and the approval plans it owns (those its visits name whose `run` is
 /// this run; a rerun's visits may name its predecessor's plans, which stay with their own run).
 fn remove_run(w: &WriteTransaction, run: &Run, counts: &mut PruneCounts) -> Result<(), StoreError> {
-    let mut runs = w.open_table(RUNS).map_err(StoreError::from_db)?;
-    remove(&mut runs, &key(&[run.brand.as_bytes(), run.id.as_bytes()]))?;
-    drop(runs);
+    index::remove_run(w, run.brand, run.id)?;
     counts.runs += 1;
-    let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
     for id in run.visits.iter().filter_map(|v| v.plan) {
-        let k = key(&[run.brand.as_bytes(), id.as_bytes()]);
-        if get::<ApprovalPlan>(&plans, "plans", &k)?.is_some_and(|p| p.run == run.id) {
-            remove(&mut plans, &k)?;
+        let plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
+        let owned = get::<ApprovalPlan>(&plans, "plans", &key(&[run.brand.as_bytes(), id.as_bytes()]))?
+            .is_some_and(|p| p.run == run.id);
+        drop(plans);
+        if owned {
+            index::remove_plan(w, run.brand, id)?;
             counts.plans += 1;
         }
     }
     Ok(())
+}
+
+/// Up to `batch_max` executions that finished before `before`, oldest finish first, after the
+/// expiry-index key `after`: a range read of the expiry index from its start, so it never
+/// looks at an execution that is not expired (the candidate's key is brand ‖ id).
+fn expired_executions(
+    r: &redb::ReadTransaction,
+    before: Millis,
+    after: Option<&[u8]>,
+    batch_max: usize,
+) -> Result<Candidates, StoreError> {
+    let t = r.open_table(EXEC_EXPIRY).map_err(StoreError::from_db)?;
+    failpoint!("store::get", |arg| Err(injected_fault(arg)));
+    let hi = index::ord_ms(before);
+    let lo = match after {
+        Some(k) => Bound::Excluded(k),
+        None => Bound::Unbounded,
+    };
+    let mut keys = Vec::new();
+    let mut last = None;
+    index::scan_range(&t, lo, Bound::Excluded(hi.as_slice()), false, |k, _| {
+        keys.push(k[8..40].to_vec());
+        last = Some(k.to_vec());
+        Ok(keys.len() < batch_max)
+    })?;
+    let next = if keys.len() >= batch_max { last } else { None };
+    Ok(Candidates { keys, next })
 }
 
 /// Hooks for the unit tests (`store::prune_tests`): the two halves of an executions batch, and

@@ -2,12 +2,12 @@
 //! writer (each write bumps `version`), and fired by [`Store::record_fires`], which commits the
 //! executions of a fire together with the schedule's advanced cursor.
 
-use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
+use super::index::{self, ExecTables, ScheduleFacts};
+use super::{all_prefix, get, get_raw, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
-    ARMED_SCHEDULES, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, SCHEDULE_BY_TARGET, SCHEDULES, TEMPLATES,
-    key,
+    ARMED_SCHEDULES, COUNTS, SCHEDULE_BY_TARGET, SCHEDULES, SCHEDULES_BY_STATUS, TEMPLATES, key,
 };
 use crate::store::{Store, StoreError};
 
@@ -15,10 +15,14 @@ pub(crate) fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
     key(&[brand.as_bytes(), id.as_bytes()])
 }
 
-/// Writes a schedule record and keeps its armed-index entry in step.
+/// Writes a schedule record and keeps its armed-index entry, status index and counters in
+/// step.
 pub(crate) fn save(w: &redb::WriteTransaction, t: &mut super::BytesTable<'_>, s: &Schedule) -> Result<(), StoreError> {
     let k = skey(s.brand, s.id);
-    put(t, &k, s)?;
+    let old = super::replace_raw(t, &k, &codec::encode(s))?;
+    let old = old.map(|v| codec::decode::<ScheduleFacts>("schedules", &v)).transpose()?;
+    let new = ScheduleFacts { id: s.id, brand: s.brand, status: s.status };
+    index::reindex_schedule(w, old.as_ref(), Some(&new))?;
     let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
     match s.timer_deadline() {
         Some(d) => put_raw(&mut armed, &k, &d.to_le_bytes()),
@@ -30,31 +34,14 @@ fn target_key(s: &Schedule) -> Vec<u8> {
     key(&[s.brand.as_bytes(), s.target_id.as_bytes(), s.id.as_bytes()])
 }
 
-/// Writes executions (and their indexes) inside an open transaction.
-pub(crate) fn insert_executions(w: &redb::WriteTransaction, execs: &[Execution]) -> Result<(), StoreError> {
-    let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-    let mut by_schedule = w.open_table(EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
-    let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-    for e in execs {
-        put(&mut t, &key(&[e.brand.as_bytes(), e.id.as_bytes()]), e)?;
-        if let Some(s) = e.schedule {
-            put_raw(&mut by_schedule, &key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]), &[])?;
-        }
-        if !e.status.is_finished() {
-            put_raw(&mut pending, e.id.as_bytes(), e.brand.as_bytes())?;
-        }
-    }
-    Ok(())
-}
-
-/// Writes executions whether new or existing (updates keep the indexes right).
+/// Writes executions, new or existing, with their index rows and counters, inside an open
+/// transaction.
 pub(crate) fn upsert_executions(w: &redb::WriteTransaction, execs: &[Execution]) -> Result<(), StoreError> {
-    insert_executions(w, execs)?;
-    let mut pending = w.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-    for e in execs.iter().filter(|e| e.status.is_finished()) {
-        remove(&mut pending, e.id.as_bytes())?;
+    let mut t = ExecTables::open(w)?;
+    for e in execs {
+        t.save(e)?;
     }
-    Ok(())
+    t.finish(w)
 }
 
 /// One schedule's fire, as computed by the scheduler from `expected_version`.
@@ -91,7 +78,9 @@ impl Store {
         })
     }
 
-    /// A brand's schedules, optionally only those in `status`, one page.
+    /// A brand's schedules, optionally only those in `status`, one page, oldest first. Reads
+    /// the page's records only: through the status index when filtered, the total from a
+    /// counter.
     pub fn list_schedules(
         &self,
         brand: BrandId,
@@ -101,20 +90,35 @@ impl Store {
     ) -> Result<Page<Schedule>, StoreError> {
         self.read(|r| {
             let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
             let skip = page.saturating_sub(1).saturating_mul(per_page);
-            let mut items = Vec::new();
-            let mut total = 0u64;
-            scan_prefix(&t, brand.as_bytes(), |_, v| {
-                let s: Schedule = codec::decode("schedules", v)?;
-                if status.is_none_or(|st| s.status == st) {
-                    if total >= skip && (items.len() as u64) < per_page {
-                        items.push(s);
-                    }
-                    total += 1;
+            let b = brand.as_bytes();
+            match status {
+                None => {
+                    let total = index::read_count(&counts, &index::counter_key(index::tag::SCHEDULES, &[b]))?;
+                    let mut p: Page<Schedule> = super::page_prefix_counted(&t, "schedules", b, skip, per_page)?;
+                    p.total = total;
+                    Ok(p)
                 }
-                Ok(true)
-            })?;
-            Ok(Page { items, total })
+                Some(st) => {
+                    let code = [index::schedule_status_code(st)];
+                    let total =
+                        index::read_count(&counts, &index::counter_key(index::tag::SCHEDULE_STATUS, &[b, &code]))?;
+                    let idx = r.open_table(SCHEDULES_BY_STATUS).map_err(StoreError::from_db)?;
+                    let mut items = Vec::new();
+                    let mut seen = 0u64;
+                    scan_prefix(&idx, &key(&[b, &code]), |k, _| {
+                        if seen >= skip {
+                            if let Some(s) = get::<Schedule>(&t, "schedules", &key(&[b, &k[17..33]]))? {
+                                items.push(s);
+                            }
+                        }
+                        seen += 1;
+                        Ok((items.len() as u64) < per_page)
+                    })?;
+                    Ok(Page { items, total })
+                }
+            }
         })
     }
 
@@ -177,7 +181,9 @@ impl Store {
             remove(&mut by_target, &target_key(&s))?;
             let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
             remove(&mut armed, &k)?;
-            remove(&mut t, &k)
+            remove(&mut t, &k)?;
+            let facts = ScheduleFacts { id: s.id, brand: s.brand, status: s.status };
+            index::reindex_schedule(w, Some(&facts), None)
         })
         .await
     }
@@ -203,7 +209,7 @@ impl Store {
                 results.push(ok);
             }
             drop(t);
-            insert_executions(w, &accepted)?;
+            upsert_executions(w, &accepted)?;
             Ok(results)
         })
         .await

@@ -1,12 +1,15 @@
 //! Workflows (with their steps), runs and approval plans.
 
-use super::{all_prefix, any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove, scan_prefix};
+use super::index;
+use super::{any_with_prefix, get, get_raw, page_prefix, put, put_raw, remove, scan_prefix};
 use crate::model::{
     ApprovalPlan, BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, PlanId, PlanStatus, Run, Workflow,
     WorkflowId,
 };
 use crate::store::codec;
-use crate::store::tables::{DOMAINS, EXECUTIONS, PLANS, RUNS, WORKFLOW_BY_DOMAIN, WORKFLOWS, key};
+use crate::store::tables::{
+    COUNTS, DOMAINS, EXECUTIONS, PLANS, PLANS_WAITING, RUNS, RUNS_BY_WORKFLOW, WORKFLOW_BY_DOMAIN, WORKFLOWS, key,
+};
 use crate::store::{Store, StoreError};
 
 fn wkey(brand: BrandId, id: WorkflowId) -> Vec<u8> {
@@ -42,14 +45,6 @@ pub struct RunWrite {
     pub plans: Vec<ApprovalPlan>,
     /// New step executions and parent-execution updates.
     pub executions: Vec<Execution>,
-}
-
-/// The fields of a plan record the waiting-requests cap reads.
-#[derive(serde::Deserialize)]
-struct PlanKind {
-    status: PlanStatus,
-    #[serde(default)]
-    standalone: Option<serde::de::IgnoredAny>,
 }
 
 /// Most standalone approval requests one brand may have waiting for a decision: a ping key
@@ -137,16 +132,12 @@ impl Store {
     /// Commits one engine step: the run, its plans, new or updated executions.
     pub async fn write_run(&self, rw: RunWrite) -> Result<(), StoreError> {
         self.write(move |w| {
-            let mut t = w.open_table(RUNS).map_err(StoreError::from_db)?;
             for run in &rw.runs {
-                put(&mut t, &key(&[run.brand.as_bytes(), run.id.as_bytes()]), run)?;
+                index::save_run(w, run)?;
             }
-            drop(t);
-            let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
             for p in &rw.plans {
-                put(&mut plans, &key(&[p.brand.as_bytes(), p.id.as_bytes()]), p)?;
+                index::save_plan(w, p)?;
             }
-            drop(plans);
             {
                 let t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
                 for e in rw.executions.iter().filter(|e| e.status == ExecutionStatus::Failed) {
@@ -169,7 +160,8 @@ impl Store {
         })
     }
 
-    /// A brand's runs, newest first, optionally of one workflow.
+    /// A brand's runs, newest first, optionally of one workflow: one page of records, through
+    /// the workflow index when filtered, the total from a counter.
     pub fn list_runs(
         &self,
         brand: BrandId,
@@ -177,14 +169,43 @@ impl Store {
         page: u64,
         per_page: u64,
     ) -> Result<Page<Run>, StoreError> {
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
         self.read(|r| {
             let t = r.open_table(RUNS).map_err(StoreError::from_db)?;
-            let mut all: Vec<Run> = all_prefix(&t, "runs", brand.as_bytes())?;
-            all.retain(|x| workflow.is_none_or(|w| x.workflow == w));
-            all.reverse();
-            let total = all.len() as u64;
-            let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
-            Ok(Page { items: all.into_iter().skip(skip).take(per_page as usize).collect(), total })
+            let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
+            let b = brand.as_bytes();
+            let mut items = Vec::new();
+            let mut seen = 0u64;
+            let total = match workflow {
+                None => {
+                    if per_page > 0 {
+                        index::scan_prefix_rev(&t, b, |_, v| {
+                            if seen >= skip {
+                                items.push(codec::decode("runs", v)?);
+                            }
+                            seen += 1;
+                            Ok((items.len() as u64) < per_page)
+                        })?;
+                    }
+                    index::read_count(&counts, &index::counter_key(index::tag::RUNS, &[b]))?
+                }
+                Some(wf) => {
+                    let idx = r.open_table(RUNS_BY_WORKFLOW).map_err(StoreError::from_db)?;
+                    if per_page > 0 {
+                        index::scan_prefix_rev(&idx, &key(&[b, wf.as_bytes()]), |k, _| {
+                            if seen >= skip
+                                && let Some(run) = get::<Run>(&t, "runs", &key(&[b, &k[32..48]]))?
+                            {
+                                items.push(run);
+                            }
+                            seen += 1;
+                            Ok((items.len() as u64) < per_page)
+                        })?;
+                    }
+                    index::read_count(&counts, &index::counter_key(index::tag::RUNS_WORKFLOW, &[b, wf.as_bytes()]))?
+                }
+            };
+            Ok(Page { items, total })
         })
     }
 
@@ -209,24 +230,20 @@ impl Store {
     /// waiting for a decision; one more is `StoreError::State` (409), checked inside the write.
     pub async fn create_plan(&self, plan: ApprovalPlan) -> Result<ApprovalPlan, StoreError> {
         self.write(move |w| {
-            let mut plans = w.open_table(PLANS).map_err(StoreError::from_db)?;
             if plan.is_standalone() && plan.status == PlanStatus::WaitingApproval {
-                let mut waiting = 0usize;
-                // Decodes only the two fields it needs (not the plans' contexts): this runs
-                // inside the writer.
-                scan_prefix(&plans, plan.brand.as_bytes(), |_, v| {
-                    let p: PlanKind = codec::decode("plans", v)?;
-                    waiting += usize::from(p.standalone.is_some() && p.status == PlanStatus::WaitingApproval);
-                    Ok(true)
-                })?;
-                if waiting >= STANDALONE_WAITING_MAX {
+                let counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
+                let waiting = index::read_count(
+                    &counts,
+                    &index::counter_key(index::tag::STANDALONE_WAITING, &[plan.brand.as_bytes()]),
+                )?;
+                if waiting >= STANDALONE_WAITING_MAX as u64 {
                     return Err(StoreError::State(format!(
                         "this brand has {waiting} approval requests waiting for a decision, the most it may have \
                          ({STANDALONE_WAITING_MAX}); decide some first"
                     )));
                 }
             }
-            put(&mut plans, &key(&[plan.brand.as_bytes(), plan.id.as_bytes()]), &plan)?;
+            index::save_plan(w, &plan)?;
             Ok(plan)
         })
         .await
@@ -239,24 +256,46 @@ impl Store {
         })
     }
 
-    /// A brand's plans waiting for a decision, oldest first.
+    /// A brand's plans waiting for a decision, oldest first: one page through the waiting
+    /// index, the total from a counter.
     pub fn waiting_plans(&self, brand: BrandId, page: u64, per_page: u64) -> Result<Page<ApprovalPlan>, StoreError> {
+        let skip = page.saturating_sub(1).saturating_mul(per_page);
         self.read(|r| {
             let t = r.open_table(PLANS).map_err(StoreError::from_db)?;
-            let mut all: Vec<ApprovalPlan> = all_prefix(&t, "plans", brand.as_bytes())?;
-            all.retain(|p| p.status == PlanStatus::WaitingApproval);
-            let total = all.len() as u64;
-            let skip = page.saturating_sub(1).saturating_mul(per_page) as usize;
-            Ok(Page { items: all.into_iter().skip(skip).take(per_page as usize).collect(), total })
+            let idx = r.open_table(PLANS_WAITING).map_err(StoreError::from_db)?;
+            let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
+            let b = brand.as_bytes();
+            let mut items = Vec::new();
+            let mut seen = 0u64;
+            if per_page > 0 {
+                scan_prefix(&idx, b, |k, _| {
+                    if seen >= skip
+                        && let Some(p) = get::<ApprovalPlan>(&t, "plans", k)?
+                    {
+                        items.push(p);
+                    }
+                    seen += 1;
+                    Ok((items.len() as u64) < per_page)
+                })?;
+            }
+            let total = index::read_count(&counts, &index::counter_key(index::tag::PLANS_WAITING, &[b]))?;
+            Ok(Page { items, total })
         })
     }
 
-    /// Every plan still waiting, of every brand (start-up: deadlines re-armed).
+    /// Every plan still waiting, of every brand (start-up: deadlines re-armed), from the
+    /// waiting index.
     pub fn all_waiting_plans(&self) -> Result<Vec<ApprovalPlan>, StoreError> {
         self.read(|r| {
             let t = r.open_table(PLANS).map_err(StoreError::from_db)?;
-            let mut all: Vec<ApprovalPlan> = all_prefix(&t, "plans", &[])?;
-            all.retain(|p| p.status == PlanStatus::WaitingApproval);
+            let idx = r.open_table(PLANS_WAITING).map_err(StoreError::from_db)?;
+            let mut all = Vec::new();
+            scan_prefix(&idx, &[], |k, _| {
+                if let Some(p) = get::<ApprovalPlan>(&t, "plans", k)? {
+                    all.push(p);
+                }
+                Ok(true)
+            })?;
             Ok(all)
         })
     }

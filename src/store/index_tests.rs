@@ -1,0 +1,251 @@
+//! The indexed list reads against a full scan: after random writes, status changes,
+//! cancellations and pruning, every filter combination gives the same page and total as
+//! filtering every record; and a store written by the previous release (schema 1) opens,
+//! migrates and answers as it did.
+
+use serde_json::Map;
+
+use super::ops::index::assert_consistent;
+use super::ops::schedules::upsert_executions;
+use super::tables::EXECUTIONS;
+use super::*;
+use crate::model::*;
+
+/// An active schedule firing every minute (the store tests' common record).
+pub(super) fn schedule(brand: BrandId, target_kind: TargetKind, target: uuid::Uuid) -> Schedule {
+    Schedule {
+        id: ScheduleId::new(),
+        brand,
+        name: Some("s".into()),
+        target_kind,
+        target_id: target,
+        driver: crate::schedule::Driver::Interval(crate::schedule::interval::IntervalSpec {
+            value: 1,
+            period: crate::schedule::interval::Period::Minute,
+            anchor_ms: 0,
+            anchor_fires: false,
+            one_off: false,
+        }),
+        initial_context: Map::new(),
+        misfire: MisfirePolicy::FireOnce,
+        misfire_grace_seconds: 60,
+        overlap: OverlapPolicy::Allow,
+        jitter_seconds: 0,
+        status: ScheduleStatus::Active,
+        reason: None,
+        rules: Vec::new(),
+        next_fire_ms: Some(60_000),
+        last_run_ms: None,
+        total_triggered: 0,
+        debounce: Default::default(),
+        buffered_ms: None,
+        version: 0,
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn settings() -> WriterSettings {
+    WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT }
+}
+
+/// A small deterministic generator (xorshift64*), so a failure replays.
+struct Gen(u64);
+
+impl Gen {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn all_executions(store: &Store, brand: BrandId) -> Vec<Execution> {
+    store
+        .read(|r| {
+            let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            ops::all_prefix(&t, "executions", brand.as_bytes())
+        })
+        .unwrap()
+}
+
+/// What a list must answer, computed from every record: filtered, newest first (by id; by
+/// scheduled instant then id when a time range is the only filter), one page.
+fn oracle(all: &[Execution], f: &ExecutionFilter, page: u64, per_page: u64) -> (Vec<ExecutionId>, u64) {
+    let mut hits: Vec<&Execution> = all.iter().filter(|e| f.matches(e)).collect();
+    let time_only = f.status.is_none() && f.schedule.is_none() && f.target.is_none();
+    if time_only && (f.from_ms.is_some() || f.to_ms.is_some()) {
+        hits.sort_by_key(|e| std::cmp::Reverse((e.scheduled_ms, e.id)));
+    } else {
+        hits.sort_by_key(|e| std::cmp::Reverse(e.id));
+    }
+    let skip = ((page - 1) * per_page) as usize;
+    (hits.iter().skip(skip).take(per_page as usize).map(|e| e.id).collect(), hits.len() as u64)
+}
+
+#[tokio::test]
+async fn every_filter_combination_pages_like_a_full_scan_after_writes_updates_and_pruning() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
+    let mut g = Gen(0x9E37_79B9_7F4A_7C15);
+    let brands = [BrandId::new(), BrandId::new()];
+    let schedules = [ScheduleId::new(), ScheduleId::new(), ScheduleId::new()];
+    let targets = [uuid::Uuid::now_v7(), uuid::Uuid::now_v7()];
+    let mut made: Vec<Execution> = Vec::new();
+    for round in 0..6 {
+        let mut batch = Vec::new();
+        for _ in 0..100 {
+            let brand = brands[g.below(2) as usize];
+            let schedule = match g.below(4) {
+                3 => None,
+                i => Some(schedules[i as usize]),
+            };
+            let target = targets[g.below(2) as usize];
+            let at = g.below(10_000) as i64 - 1_000;
+            let mut e = Execution::manual(brand, schedule, (TargetKind::Webhook, target), Map::new(), at);
+            e.status = ExecutionStatus::ALL[g.below(7) as usize];
+            if e.status.is_finished() {
+                e.finished_ms = Some(at + g.below(3_000) as i64);
+            }
+            batch.push(e);
+        }
+        made.extend(batch.iter().cloned());
+        store.write(move |w| upsert_executions(w, &batch)).await.unwrap();
+        // Status changes through the operations the engine uses.
+        for _ in 0..20 {
+            let mut e = made[g.below(made.len() as u64) as usize].clone();
+            let Some(current) = store.get_execution(e.brand, e.id).unwrap() else { continue };
+            if round % 2 == 0 && !current.status.is_finished() {
+                store.cancel_execution(e.brand, e.id, 4_000).await.unwrap();
+            } else {
+                e.status = ExecutionStatus::ALL[g.below(7) as usize];
+                e.finished_ms = e.status.is_finished().then_some(g.below(9_000) as i64);
+                store.put_execution(e).await.unwrap();
+            }
+        }
+    }
+    let pruned = store.prune_executions(2_500).await.unwrap();
+    assert!(pruned.executions > 0, "the pruning step removed nothing: {pruned:?}");
+    assert_consistent(&store);
+
+    let mut statuses: Vec<Option<ExecutionStatus>> = vec![None];
+    statuses.extend(ExecutionStatus::ALL.map(Some));
+    let times = [(None, None), (Some(2_000), Some(7_000)), (Some(4_000), None), (None, Some(1_000))];
+    let mut checked = 0;
+    for brand in brands {
+        let all = all_executions(&store, brand);
+        for status in &statuses {
+            for schedule in [None, Some(schedules[0]), Some(ScheduleId::new())] {
+                for target in [None, Some(targets[1])] {
+                    for (from_ms, to_ms) in times {
+                        let f = ExecutionFilter { schedule, status: *status, target, from_ms, to_ms };
+                        for page in 1..=3 {
+                            let got = store.list_executions(brand, &f, page, 7).unwrap();
+                            let (ids, total) = oracle(&all, &f, page, 7);
+                            assert_eq!(got.total, total, "total of {f:?}");
+                            assert_eq!(got.items.iter().map(|e| e.id).collect::<Vec<_>>(), ids, "page {page} of {f:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 8 * 3 * 2 * 4 * 3);
+}
+
+#[tokio::test]
+async fn schedules_list_by_status_through_the_index_with_exact_totals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
+    let brand = Brand { id: BrandId::new(), name: "b".into(), timezone: "UTC".into(), created_ms: 0 };
+    store.create_brand(brand.clone()).await.unwrap();
+    let workflow = WorkflowId::new();
+    let mut ids = Vec::new();
+    for _ in 0..25 {
+        let s = schedule(brand.id, TargetKind::Workflow, workflow.0);
+        ids.push(store.create_schedule(s).await.unwrap().id);
+    }
+    for id in ids.iter().step_by(3) {
+        store
+            .update_schedule(brand.id, *id, 10, |s| {
+                s.status = ScheduleStatus::Paused;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    store.delete_schedule(brand.id, ids[1]).await.unwrap();
+    store.delete_schedule(brand.id, ids[3]).await.unwrap();
+    assert_consistent(&store);
+    let all = store.list_schedules(brand.id, None, 1, 100).unwrap();
+    assert_eq!(all.total, 23);
+    assert_eq!(all.items.len(), 23);
+    let paused = store.list_schedules(brand.id, Some(ScheduleStatus::Paused), 1, 100).unwrap();
+    let want: Vec<ScheduleId> = ids.iter().step_by(3).copied().filter(|id| *id != ids[3]).collect();
+    assert_eq!(paused.total, want.len() as u64);
+    assert_eq!(paused.items.iter().map(|s| s.id).collect::<Vec<_>>(), want, "oldest first");
+    let page2 = store.list_schedules(brand.id, Some(ScheduleStatus::Active), 2, 5).unwrap();
+    assert_eq!(page2.total, 23 - want.len() as u64);
+    let active: Vec<ScheduleId> =
+        all.items.iter().filter(|s| s.status == ScheduleStatus::Active).map(|s| s.id).skip(5).take(5).collect();
+    assert_eq!(page2.items.iter().map(|s| s.id).collect::<Vec<_>>(), active);
+}
+
+/// `tests/fixtures/store-v1`: the store file a release with schema 1 wrote while the README's
+/// walkthrough ran (schedules, a workflow run, an approval waiting, an event, a failing
+/// delivery), stopped with SIGTERM. The figures below are what that release answered.
+#[tokio::test]
+async fn a_store_written_by_the_previous_release_migrates_and_lists_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1/hookwheel.redb");
+    std::fs::copy(&fixture, &path).unwrap();
+    assert!(
+        matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Invalid(m)) if m.contains("schema version 1")),
+        "a read-only open must not read a schema 1 store"
+    );
+    let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+    let version = store
+        .read(|r| {
+            let meta = r.open_table(tables::META).map_err(StoreError::from_db)?;
+            let v = meta.get(tables::META_SCHEMA_VERSION).map_err(StoreError::from_db)?;
+            codec::decode_u32(v.expect("version").value())
+        })
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    assert_consistent(&store);
+    let brands = store.list_brands().unwrap();
+    assert_eq!(brands.len(), 1);
+    let b = brands[0].id;
+    let count = |status| store.list_executions(b, &ExecutionFilter { status, ..Default::default() }, 1, 100).unwrap();
+    let all = count(None);
+    assert_eq!((all.total, all.items.len()), (11, 11));
+    assert_eq!(count(Some(ExecutionStatus::Succeeded)).total, 9);
+    assert_eq!(count(Some(ExecutionStatus::Pending)).total, 2);
+    assert_eq!(count(Some(ExecutionStatus::Failed)).total, 0);
+    let runs = store.list_runs(b, None, 1, 100).unwrap();
+    assert_eq!(runs.total, 3);
+    assert_eq!(runs.items[0].status, RunStatus::WaitingApproval, "newest first");
+    let waiting = store.waiting_plans(b, 1, 100).unwrap();
+    assert_eq!(waiting.total, 1);
+    assert_eq!(store.all_waiting_plans().unwrap().len(), 1);
+    let schedules = store.list_schedules(b, None, 1, 100).unwrap();
+    assert_eq!(schedules.total, schedules.items.len() as u64);
+    assert!(schedules.total >= 5, "the walkthrough made 5 schedules");
+    let by_schedule = all.items.iter().filter_map(|e| e.schedule).next().expect("a fire of a schedule");
+    let fires = store
+        .list_executions(b, &ExecutionFilter { schedule: Some(by_schedule), ..Default::default() }, 1, 100)
+        .unwrap();
+    assert_eq!(fires.total, all.items.iter().filter(|e| e.schedule == Some(by_schedule)).count() as u64);
+    store.shutdown().await;
+    // A second open finds schema 2 and changes nothing.
+    let again = Store::open(&path, settings(), Metrics::new()).unwrap();
+    assert_eq!(again.list_executions(b, &ExecutionFilter::default(), 1, 100).unwrap().total, 11);
+    assert_consistent(&again);
+    again.shutdown().await;
+}

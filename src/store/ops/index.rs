@@ -1,0 +1,674 @@
+//! Secondary indexes and counters: what makes a list page cost the same with 1,000 or
+//! 1,000,000 records (product.md §9, "indexed reads").
+//!
+//! Each indexed kind of record (executions, runs, approval plans, schedules) has a *facts*
+//! struct: the few fields its indexes are keyed on, decoded from a stored record without the
+//! rest of it. Every write of such a record goes through one function here that compares the
+//! facts of the record it replaces with the new one and changes only the index rows and
+//! counters that differ, in the same write (and so the same commit and undo log) as the record.
+//!
+//! Counters live in [`COUNTS`]: one `u64 LE` per key, a tag byte then the brand and the
+//! filter's value (a status code, a schedule id...). A list reads its `total_count` from one
+//! counter instead of counting records. Within one write, counter changes are summed in
+//! [`Deltas`] and applied once per key.
+//!
+//! Index row layouts (all keys sort newest last, as ids are UUIDv7 and instants are stored
+//! order-preserving, see [`ord_ms`]):
+//! - `exec_by_status`: brand ‖ status code ‖ execution id → scheduled instant (i64 LE)
+//! - `exec_by_target`: brand ‖ target id ‖ execution id → scheduled instant
+//! - `executions_by_schedule`: brand ‖ schedule id ‖ execution id → scheduled instant
+//! - `exec_by_time`: brand ‖ ord(scheduled instant) ‖ execution id → empty
+//! - `exec_expiry`: ord(finished instant) ‖ brand ‖ execution id → empty (finished ones only;
+//!   retention reads the expired ones from its start, never scanning the rest)
+//! - `pending_executions`: execution id → brand (unfinished ones; resumed after a restart)
+//! - `runs_by_workflow`: brand ‖ workflow id ‖ run id → empty
+//! - `plans_waiting`: brand ‖ plan id → empty (plans waiting for a decision)
+//! - `schedules_by_status`: brand ‖ status code ‖ schedule id → empty
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use redb::{ReadableTable, WriteTransaction};
+use serde::Deserialize;
+
+use super::{BytesTable, get_raw, put_raw, remove};
+use crate::model::{
+    BrandId, Execution, ExecutionId, ExecutionStatus, PlanId, PlanStatus, ScheduleId, ScheduleStatus, WorkflowId,
+};
+use crate::store::StoreError;
+use crate::store::codec;
+use crate::store::tables::{
+    Bytes, COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXEC_EXPIRY, EXECUTIONS, EXECUTIONS_BY_SCHEDULE,
+    PENDING_EXECUTIONS, PLANS, PLANS_WAITING, RUNS, RUNS_BY_WORKFLOW, SCHEDULES, SCHEDULES_BY_STATUS, key,
+};
+use crate::time::Millis;
+
+/// Counter tags (the first byte of a [`COUNTS`] key).
+pub(crate) mod tag {
+    /// brand → executions
+    pub const EXECUTIONS: u8 = b'e';
+    /// brand ‖ status code → executions in that status
+    pub const EXEC_STATUS: u8 = b's';
+    /// brand ‖ schedule id → executions of that schedule
+    pub const EXEC_SCHEDULE: u8 = b'c';
+    /// brand ‖ target id → executions of that template, workflow or channel
+    pub const EXEC_TARGET: u8 = b't';
+    /// brand → workflow runs
+    pub const RUNS: u8 = b'r';
+    /// brand ‖ workflow id → runs of that workflow
+    pub const RUNS_WORKFLOW: u8 = b'w';
+    /// brand → approval plans waiting for a decision
+    pub const PLANS_WAITING: u8 = b'p';
+    /// brand → standalone approval requests waiting for a decision
+    pub const STANDALONE_WAITING: u8 = b'q';
+    /// brand → schedules
+    pub const SCHEDULES: u8 = b'S';
+    /// brand ‖ status code → schedules in that status
+    pub const SCHEDULE_STATUS: u8 = b'u';
+}
+
+/// A [`COUNTS`] key: the tag, then the parts.
+pub(crate) fn counter_key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(tag);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+/// The value of one counter (0 when absent).
+pub(crate) fn read_count(t: &impl ReadableTable<&'static [u8], &'static [u8]>, k: &[u8]) -> Result<u64, StoreError> {
+    Ok(get_raw(t, k)?.map_or(0, |v| decode_u64(&v)))
+}
+
+fn decode_u64(v: &[u8]) -> u64 {
+    v.try_into().map_or(0, u64::from_le_bytes)
+}
+
+/// Counter changes of one write, summed per key and applied once by [`Deltas::apply`].
+#[derive(Debug, Default)]
+pub(crate) struct Deltas(BTreeMap<Vec<u8>, i64>);
+
+impl Deltas {
+    pub(crate) fn add(&mut self, k: Vec<u8>, d: i64) {
+        *self.0.entry(k).or_default() += d;
+    }
+
+    /// Writes the summed changes; a counter never goes below 0, and one that reaches 0 is
+    /// removed (so counters of deleted schedules or workflows do not pile up).
+    pub(crate) fn apply(self, counts: &mut BytesTable<'_>) -> Result<(), StoreError> {
+        for (k, d) in self.0 {
+            if d == 0 {
+                continue;
+            }
+            let now = read_count(counts, &k)?;
+            let next = if d < 0 { now.saturating_sub(d.unsigned_abs()) } else { now.saturating_add(d as u64) };
+            if next == 0 {
+                remove(counts, &k)?;
+            } else {
+                put_raw(counts, &k, &next.to_le_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn apply_in(self, w: &WriteTransaction) -> Result<(), StoreError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
+        self.apply(&mut counts)
+    }
+}
+
+/// An instant as 8 bytes that sort like the instant (sign bit flipped, big-endian).
+pub(crate) fn ord_ms(ms: Millis) -> [u8; 8] {
+    ((ms as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The smallest key greater than every key that starts with `prefix` (`None`: no such key,
+/// the prefix is all 0xff).
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// Visits the keys and values under `prefix` newest (greatest key) first, until `f` returns
+/// false.
+pub(crate) fn scan_prefix_rev(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+    f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let end = prefix_end(prefix);
+    let hi = match &end {
+        Some(e) => Bound::Excluded(e.as_slice()),
+        None => Bound::Unbounded,
+    };
+    scan_range(t, Bound::Included(prefix), hi, true, f)
+}
+
+/// Visits the entries of a key range in order (or reversed), until `f` returns false.
+pub(crate) fn scan_range(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    lo: Bound<&[u8]>,
+    hi: Bound<&[u8]>,
+    reverse: bool,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let range = t.range::<&[u8]>((lo, hi)).map_err(StoreError::from_db)?;
+    if reverse {
+        for entry in range.rev() {
+            let (k, v) = entry.map_err(StoreError::from_db)?;
+            if !f(k.value(), v.value())? {
+                break;
+            }
+        }
+    } else {
+        for entry in range {
+            let (k, v) = entry.map_err(StoreError::from_db)?;
+            if !f(k.value(), v.value())? {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The stored code of an execution status (index keys and counters; never renumber).
+pub(crate) fn exec_status_code(s: ExecutionStatus) -> u8 {
+    match s {
+        ExecutionStatus::Pending => 1,
+        ExecutionStatus::Running => 2,
+        ExecutionStatus::Succeeded => 3,
+        ExecutionStatus::Failed => 4,
+        ExecutionStatus::Skipped => 5,
+        ExecutionStatus::Missed => 6,
+        ExecutionStatus::Cancelled => 7,
+    }
+}
+
+/// The stored code of a schedule status (index keys and counters; never renumber).
+pub(crate) fn schedule_status_code(s: ScheduleStatus) -> u8 {
+    match s {
+        ScheduleStatus::Active => 1,
+        ScheduleStatus::Paused => 2,
+        ScheduleStatus::Completed => 3,
+        ScheduleStatus::Expired => 4,
+        ScheduleStatus::Inactive => 5,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executions
+
+/// The fields of an execution its indexes are keyed on.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct ExecFacts {
+    pub id: ExecutionId,
+    pub brand: BrandId,
+    pub schedule: Option<ScheduleId>,
+    pub target_id: uuid::Uuid,
+    pub status: ExecutionStatus,
+    pub scheduled_ms: Millis,
+    pub finished_ms: Option<Millis>,
+}
+
+impl From<&Execution> for ExecFacts {
+    fn from(e: &Execution) -> Self {
+        ExecFacts {
+            id: e.id,
+            brand: e.brand,
+            schedule: e.schedule,
+            target_id: e.target_id,
+            status: e.status,
+            scheduled_ms: e.scheduled_ms,
+            finished_ms: e.finished_ms,
+        }
+    }
+}
+
+/// The slots of [`ExecTables::idx`], in [`EXEC_INDEXES`] order.
+const BY_STATUS: usize = 0;
+const BY_TARGET: usize = 1;
+const BY_SCHEDULE: usize = 2;
+const BY_TIME: usize = 3;
+const EXPIRY: usize = 4;
+const PENDING: usize = 5;
+const EXEC_INDEXES: [Bytes; 6] =
+    [EXEC_BY_STATUS, EXEC_BY_TARGET, EXECUTIONS_BY_SCHEDULE, EXEC_BY_TIME, EXEC_EXPIRY, PENDING_EXECUTIONS];
+
+impl ExecFacts {
+    /// The index rows of this execution: (slot, key, value).
+    fn rows(&self) -> Vec<(usize, Vec<u8>, Vec<u8>)> {
+        let (b, id) = (self.brand.as_bytes(), self.id.as_bytes());
+        let at = self.scheduled_ms.to_le_bytes().to_vec();
+        let mut rows = vec![
+            (BY_STATUS, key(&[b, &[exec_status_code(self.status)], id]), at.clone()),
+            (BY_TARGET, key(&[b, self.target_id.as_bytes(), id]), at.clone()),
+            (BY_TIME, key(&[b, &ord_ms(self.scheduled_ms), id]), Vec::new()),
+        ];
+        if let Some(s) = self.schedule {
+            rows.push((BY_SCHEDULE, key(&[b, s.as_bytes(), id]), at));
+        }
+        if self.status.is_finished() {
+            if let Some(f) = self.finished_ms {
+                rows.push((EXPIRY, key(&[&ord_ms(f), b, id]), Vec::new()));
+            }
+        } else {
+            rows.push((PENDING, id.to_vec(), b.to_vec()));
+        }
+        rows
+    }
+
+    fn counters(&self) -> Vec<Vec<u8>> {
+        let b = self.brand.as_bytes();
+        let mut c = vec![
+            counter_key(tag::EXECUTIONS, &[b]),
+            counter_key(tag::EXEC_STATUS, &[b, &[exec_status_code(self.status)]]),
+            counter_key(tag::EXEC_TARGET, &[b, self.target_id.as_bytes()]),
+        ];
+        if let Some(s) = self.schedule {
+            c.push(counter_key(tag::EXEC_SCHEDULE, &[b, s.as_bytes()]));
+        }
+        c
+    }
+}
+
+/// The execution record table with its index tables and the counters, open in one write.
+/// Every write of an execution record goes through [`ExecTables::save`] or
+/// [`ExecTables::remove`]; [`ExecTables::finish`] writes the counter changes (an operation that
+/// returns early with an error skips it, and the writer takes the whole operation back).
+pub(crate) struct ExecTables<'w> {
+    pub records: BytesTable<'w>,
+    idx: Vec<BytesTable<'w>>,
+    deltas: Deltas,
+}
+
+impl<'w> ExecTables<'w> {
+    pub(crate) fn open(w: &'w WriteTransaction) -> Result<Self, StoreError> {
+        let records = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+        let idx =
+            EXEC_INDEXES.iter().map(|d| w.open_table(*d).map_err(StoreError::from_db)).collect::<Result<_, _>>()?;
+        Ok(ExecTables { records, idx, deltas: Deltas::default() })
+    }
+
+    pub(crate) fn get(&self, brand: BrandId, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+        super::get(&self.records, "executions", &key(&[brand.as_bytes(), id.as_bytes()]))
+    }
+
+    /// Writes an execution record (new or replacing one) and brings its index rows and
+    /// counters in step; returns the facts of the record it replaced.
+    pub(crate) fn save(&mut self, e: &Execution) -> Result<Option<ExecFacts>, StoreError> {
+        let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
+        let old = super::replace_raw(&mut self.records, &k, &codec::encode(e))?;
+        let old = old.map(|v| codec::decode::<ExecFacts>("executions", &v)).transpose()?;
+        self.reindex(old.as_ref(), Some(&ExecFacts::from(e)))?;
+        Ok(old)
+    }
+
+    /// Removes an execution record with its index rows; returns its facts (`None`: absent).
+    pub(crate) fn remove(&mut self, brand: BrandId, id: ExecutionId) -> Result<Option<ExecFacts>, StoreError> {
+        let k = key(&[brand.as_bytes(), id.as_bytes()]);
+        let Some(v) = get_raw(&self.records, &k)? else { return Ok(None) };
+        let old: ExecFacts = codec::decode("executions", &v)?;
+        remove(&mut self.records, &k)?;
+        self.reindex(Some(&old), None)?;
+        Ok(Some(old))
+    }
+
+    /// Adds the index rows and counters of a stored record (the schema 1 → 2 migration).
+    pub(crate) fn index_stored(&mut self, facts: &ExecFacts) -> Result<(), StoreError> {
+        self.reindex(None, Some(facts))
+    }
+
+    fn reindex(&mut self, old: Option<&ExecFacts>, new: Option<&ExecFacts>) -> Result<(), StoreError> {
+        if old.is_some() && old == new {
+            return Ok(());
+        }
+        let old_rows = old.map(ExecFacts::rows).unwrap_or_default();
+        let new_rows = new.map(ExecFacts::rows).unwrap_or_default();
+        for (slot, k, _) in old_rows.iter().filter(|r| !new_rows.iter().any(|n| n.0 == r.0 && n.1 == r.1)) {
+            remove(&mut self.idx[*slot], k)?;
+        }
+        for (slot, k, v) in &new_rows {
+            if !old_rows.iter().any(|o| o.0 == *slot && o.1 == *k && o.2 == *v) {
+                put_raw(&mut self.idx[*slot], k, v)?;
+            }
+        }
+        let old_c = old.map(ExecFacts::counters).unwrap_or_default();
+        let new_c = new.map(ExecFacts::counters).unwrap_or_default();
+        for c in old_c.iter().filter(|c| !new_c.contains(c)) {
+            self.deltas.add(c.clone(), -1);
+        }
+        for c in new_c.into_iter().filter(|c| !old_c.contains(c)) {
+            self.deltas.add(c, 1);
+        }
+        Ok(())
+    }
+
+    /// Writes the counter changes (after the tables are closed).
+    pub(crate) fn finish(self, w: &WriteTransaction) -> Result<(), StoreError> {
+        let ExecTables { records, idx, deltas } = self;
+        drop(records);
+        drop(idx);
+        deltas.apply_in(w)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runs, plans, schedules
+
+/// The fields of a run its index is keyed on.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RunFacts {
+    pub id: ExecutionId,
+    pub brand: BrandId,
+    pub workflow: WorkflowId,
+}
+
+/// Writes a run record; a new run gets its index row and counters.
+pub(crate) fn save_run(w: &WriteTransaction, run: &crate::model::Run) -> Result<(), StoreError> {
+    let mut t = w.open_table(RUNS).map_err(StoreError::from_db)?;
+    let old = super::replace_raw(&mut t, &key(&[run.brand.as_bytes(), run.id.as_bytes()]), &codec::encode(run))?;
+    drop(t);
+    if old.is_none() {
+        index_run(w, &RunFacts { id: run.id, brand: run.brand, workflow: run.workflow }, 1)?;
+    }
+    Ok(())
+}
+
+/// Removes a run record with its index row and counters.
+pub(crate) fn remove_run(w: &WriteTransaction, brand: BrandId, id: ExecutionId) -> Result<bool, StoreError> {
+    let mut t = w.open_table(RUNS).map_err(StoreError::from_db)?;
+    let k = key(&[brand.as_bytes(), id.as_bytes()]);
+    let Some(v) = get_raw(&t, &k)? else { return Ok(false) };
+    let facts: RunFacts = codec::decode("runs", &v)?;
+    remove(&mut t, &k)?;
+    drop(t);
+    index_run(w, &facts, -1)?;
+    Ok(true)
+}
+
+/// Adds (`d` = 1) or removes (`d` = −1) a run's index row and counts it.
+pub(crate) fn index_run(w: &WriteTransaction, f: &RunFacts, d: i64) -> Result<(), StoreError> {
+    let (b, wf) = (f.brand.as_bytes(), f.workflow.as_bytes());
+    let mut idx = w.open_table(RUNS_BY_WORKFLOW).map_err(StoreError::from_db)?;
+    let k = key(&[b, wf, f.id.as_bytes()]);
+    if d > 0 {
+        put_raw(&mut idx, &k, &[])?
+    } else {
+        remove(&mut idx, &k)?
+    }
+    drop(idx);
+    let mut deltas = Deltas::default();
+    deltas.add(counter_key(tag::RUNS, &[b]), d);
+    deltas.add(counter_key(tag::RUNS_WORKFLOW, &[b, wf]), d);
+    deltas.apply_in(w)
+}
+
+/// The fields of an approval plan its index is keyed on.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PlanFacts {
+    pub id: PlanId,
+    pub brand: BrandId,
+    pub status: PlanStatus,
+    #[serde(default)]
+    pub standalone: Option<serde::de::IgnoredAny>,
+}
+
+impl PlanFacts {
+    fn waiting(&self) -> bool {
+        self.status == PlanStatus::WaitingApproval
+    }
+}
+
+/// Writes an approval plan record and keeps the waiting index and counters in step.
+pub(crate) fn save_plan(w: &WriteTransaction, p: &crate::model::ApprovalPlan) -> Result<(), StoreError> {
+    let mut t = w.open_table(PLANS).map_err(StoreError::from_db)?;
+    let old = super::replace_raw(&mut t, &key(&[p.brand.as_bytes(), p.id.as_bytes()]), &codec::encode(p))?;
+    drop(t);
+    let old = old.map(|v| codec::decode::<PlanFacts>("plans", &v)).transpose()?;
+    let was = old.as_ref().is_some_and(PlanFacts::waiting);
+    let is = p.status == PlanStatus::WaitingApproval;
+    if was != is {
+        let facts = PlanFacts {
+            id: p.id,
+            brand: p.brand,
+            status: p.status,
+            standalone: p.is_standalone().then_some(serde::de::IgnoredAny),
+        };
+        index_waiting_plan(w, &facts, if is { 1 } else { -1 })?;
+    }
+    Ok(())
+}
+
+/// Removes an approval plan record with its index row and counters.
+pub(crate) fn remove_plan(w: &WriteTransaction, brand: BrandId, id: PlanId) -> Result<bool, StoreError> {
+    let mut t = w.open_table(PLANS).map_err(StoreError::from_db)?;
+    let k = key(&[brand.as_bytes(), id.as_bytes()]);
+    let Some(v) = get_raw(&t, &k)? else { return Ok(false) };
+    let facts: PlanFacts = codec::decode("plans", &v)?;
+    remove(&mut t, &k)?;
+    drop(t);
+    if facts.waiting() {
+        index_waiting_plan(w, &facts, -1)?;
+    }
+    Ok(true)
+}
+
+/// Adds (`d` = 1) or removes (`d` = −1) a waiting plan's index row and counts it.
+pub(crate) fn index_waiting_plan(w: &WriteTransaction, f: &PlanFacts, d: i64) -> Result<(), StoreError> {
+    let b = f.brand.as_bytes();
+    let mut idx = w.open_table(PLANS_WAITING).map_err(StoreError::from_db)?;
+    let k = key(&[b, f.id.as_bytes()]);
+    if d > 0 {
+        put_raw(&mut idx, &k, &[])?
+    } else {
+        remove(&mut idx, &k)?
+    }
+    drop(idx);
+    let mut deltas = Deltas::default();
+    deltas.add(counter_key(tag::PLANS_WAITING, &[b]), d);
+    if f.standalone.is_some() {
+        deltas.add(counter_key(tag::STANDALONE_WAITING, &[b]), d);
+    }
+    deltas.apply_in(w)
+}
+
+/// The fields of a schedule its index is keyed on.
+#[derive(Debug, Deserialize)]
+pub(crate) struct ScheduleFacts {
+    pub id: ScheduleId,
+    pub brand: BrandId,
+    pub status: ScheduleStatus,
+}
+
+/// Brings the status index and counters of a schedule in step with a write: `old` is the
+/// record it replaced (`None`: a new one), `new` the one written (`None`: removed).
+pub(crate) fn reindex_schedule(
+    w: &WriteTransaction,
+    old: Option<&ScheduleFacts>,
+    new: Option<&ScheduleFacts>,
+) -> Result<(), StoreError> {
+    let old_s = old.map(|f| f.status);
+    let new_s = new.map(|f| f.status);
+    if old.is_some() && old_s == new_s {
+        return Ok(());
+    }
+    let Some(f) = new.or(old) else { return Ok(()) };
+    let b = f.brand.as_bytes();
+    let mut idx = w.open_table(SCHEDULES_BY_STATUS).map_err(StoreError::from_db)?;
+    let mut deltas = Deltas::default();
+    if let Some(s) = old_s {
+        let code = schedule_status_code(s);
+        remove(&mut idx, &key(&[b, &[code], f.id.as_bytes()]))?;
+        deltas.add(counter_key(tag::SCHEDULE_STATUS, &[b, &[code]]), -1);
+    }
+    if let Some(s) = new_s {
+        let code = schedule_status_code(s);
+        put_raw(&mut idx, &key(&[b, &[code], f.id.as_bytes()]), &[])?;
+        deltas.add(counter_key(tag::SCHEDULE_STATUS, &[b, &[code]]), 1);
+    }
+    drop(idx);
+    match (old.is_some(), new.is_some()) {
+        (false, true) => deltas.add(counter_key(tag::SCHEDULES, &[b]), 1),
+        (true, false) => deltas.add(counter_key(tag::SCHEDULES, &[b]), -1),
+        _ => {}
+    }
+    deltas.apply_in(w)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema 1 → 2
+
+/// Builds every index and counter of schema 2 from the records of a schema 1 store, inside the
+/// migration's write: executions (whose `executions_by_schedule` rows gain the scheduled
+/// instant), runs, waiting plans and schedules. Returns how many records were indexed.
+pub(crate) fn build_all(w: &WriteTransaction) -> Result<u64, StoreError> {
+    let mut n = 0u64;
+    {
+        let mut facts = Vec::new();
+        let records = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+        super::scan_prefix(&records, &[], |_, v| {
+            facts.push(codec::decode::<ExecFacts>("executions", v)?);
+            Ok(true)
+        })?;
+        drop(records);
+        let mut t = ExecTables::open(w)?;
+        for f in &facts {
+            t.index_stored(f)?;
+        }
+        n += facts.len() as u64;
+        t.finish(w)?;
+    }
+    let runs: Vec<RunFacts> = collect(w, RUNS, "runs")?;
+    for r in &runs {
+        index_run(w, r, 1)?;
+    }
+    let plans: Vec<PlanFacts> = collect(w, PLANS, "plans")?;
+    for p in plans.iter().filter(|p| p.waiting()) {
+        index_waiting_plan(w, p, 1)?;
+    }
+    let schedules: Vec<ScheduleFacts> = collect(w, SCHEDULES, "schedules")?;
+    for s in &schedules {
+        reindex_schedule(w, None, Some(s))?;
+    }
+    Ok(n + (runs.len() + plans.len() + schedules.len()) as u64)
+}
+
+fn collect<T: serde::de::DeserializeOwned>(
+    w: &WriteTransaction,
+    def: Bytes,
+    name: &'static str,
+) -> Result<Vec<T>, StoreError> {
+    let t = w.open_table(def).map_err(StoreError::from_db)?;
+    super::all_prefix(&t, name, &[])
+}
+
+/// Test support: recomputes every index row and counter from the records and asserts the
+/// tables hold exactly those (no row missing, none extra, every counter exact).
+#[cfg(test)]
+pub(crate) fn assert_consistent(store: &crate::store::Store) {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use redb::TableHandle;
+    type Rows = BTreeSet<(Vec<u8>, Vec<u8>)>;
+    let table = |def: Bytes| -> Rows {
+        store
+            .read(|r| {
+                let t = r.open_table(def).map_err(StoreError::from_db)?;
+                let mut out = BTreeSet::new();
+                super::scan_prefix(&t, &[], |k, v| {
+                    out.insert((k.to_vec(), v.to_vec()));
+                    Ok(true)
+                })?;
+                Ok(out)
+            })
+            .expect("read table")
+    };
+    let decode_all = |def: Bytes| -> Vec<Vec<u8>> { table(def).into_iter().map(|(_, v)| v).collect() };
+    let mut expected: BTreeMap<String, Rows> = BTreeMap::new();
+    let mut counters: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for d in EXEC_INDEXES {
+        expected.insert(d.name().to_string(), Rows::new());
+    }
+    for v in decode_all(EXECUTIONS) {
+        let f: ExecFacts = codec::decode("executions", &v).expect("execution facts");
+        for (slot, k, v) in f.rows() {
+            expected.get_mut(&EXEC_INDEXES[slot].name().to_string()).expect("slot").insert((k, v));
+        }
+        for c in f.counters() {
+            *counters.entry(c).or_default() += 1;
+        }
+    }
+    let mut runs = Rows::new();
+    for v in decode_all(RUNS) {
+        let f: RunFacts = codec::decode("runs", &v).expect("run facts");
+        let (b, wf) = (f.brand.as_bytes(), f.workflow.as_bytes());
+        runs.insert((key(&[b, wf, f.id.as_bytes()]), Vec::new()));
+        *counters.entry(counter_key(tag::RUNS, &[b])).or_default() += 1;
+        *counters.entry(counter_key(tag::RUNS_WORKFLOW, &[b, wf])).or_default() += 1;
+    }
+    expected.insert(RUNS_BY_WORKFLOW.name().to_string(), runs);
+    let mut waiting = Rows::new();
+    for v in decode_all(PLANS) {
+        let f: PlanFacts = codec::decode("plans", &v).expect("plan facts");
+        if f.waiting() {
+            let b = f.brand.as_bytes();
+            waiting.insert((key(&[b, f.id.as_bytes()]), Vec::new()));
+            *counters.entry(counter_key(tag::PLANS_WAITING, &[b])).or_default() += 1;
+            if f.standalone.is_some() {
+                *counters.entry(counter_key(tag::STANDALONE_WAITING, &[b])).or_default() += 1;
+            }
+        }
+    }
+    expected.insert(PLANS_WAITING.name().to_string(), waiting);
+    let mut by_status = Rows::new();
+    for v in decode_all(SCHEDULES) {
+        let f: ScheduleFacts = codec::decode("schedules", &v).expect("schedule facts");
+        let (b, code) = (f.brand.as_bytes(), schedule_status_code(f.status));
+        by_status.insert((key(&[b, &[code], f.id.as_bytes()]), Vec::new()));
+        *counters.entry(counter_key(tag::SCHEDULES, &[b])).or_default() += 1;
+        *counters.entry(counter_key(tag::SCHEDULE_STATUS, &[b, &[code]])).or_default() += 1;
+    }
+    expected.insert(SCHEDULES_BY_STATUS.name().to_string(), by_status);
+    let defs = EXEC_INDEXES.iter().chain(&[RUNS_BY_WORKFLOW, PLANS_WAITING, SCHEDULES_BY_STATUS]).copied();
+    for def in defs {
+        let found = table(def);
+        let want = &expected[&def.name().to_string()];
+        let missing: Vec<_> = want.difference(&found).take(3).collect();
+        let extra: Vec<_> = found.difference(want).take(3).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "{}: missing {missing:?}, extra {extra:?}", def.name());
+    }
+    let found: BTreeMap<Vec<u8>, u64> = table(COUNTS).into_iter().map(|(k, v)| (k, decode_u64(&v))).collect();
+    assert_eq!(found, counters, "counters out of step with the records");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instants_sort_like_their_bytes_across_zero_and_the_extremes() {
+        let ms = [Millis::MIN, -1_000, -1, 0, 1, 1_796_131_953_553, Millis::MAX];
+        for pair in ms.windows(2) {
+            assert!(ord_ms(pair[0]) < ord_ms(pair[1]), "{} !< {}", pair[0], pair[1]);
+        }
+    }
+
+    #[test]
+    fn the_end_of_a_prefix_is_the_next_key_after_all_of_it() {
+        assert_eq!(prefix_end(&[1, 2, 3]), Some(vec![1, 2, 4]));
+        assert_eq!(prefix_end(&[1, 0xff, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff, 0xff]), None);
+        assert_eq!(prefix_end(&[]), None);
+    }
+}
