@@ -90,6 +90,10 @@ pub const SOURCE_TOKENS: Bytes = TableDefinition::new("source_tokens");
 pub const SUBSCRIPTIONS: Bytes = TableDefinition::new("subscriptions");
 /// brand (16) + event id (16) -> Event (accepted, rejected and duplicate requests)
 pub const EVENTS: Bytes = TableDefinition::new("events");
+/// brand (16) + source id (16; zeros: `send_event`) + event id (16) -> empty; schema 2
+pub const EVENTS_BY_SOURCE: Bytes = TableDefinition::new("events_by_source");
+/// brand (16) + status code (1) + event id (16) -> empty; schema 2
+pub const EVENTS_BY_STATUS: Bytes = TableDefinition::new("events_by_status");
 /// brand (16) + scope (16: the source id, or zeros for `send_event`) + SHA-256 of the dedup
 /// key (32) -> first event id (16) + expiry (i64 LE ms)
 pub const EVENT_DEDUP: Bytes = TableDefinition::new("event_dedup");
@@ -180,6 +184,8 @@ pub const ALL_TABLES: &[Bytes] = &[
     SOURCE_TOKENS,
     SUBSCRIPTIONS,
     EVENTS,
+    EVENTS_BY_SOURCE,
+    EVENTS_BY_STATUS,
     EVENT_DEDUP,
     JOBS,
     RUNNING_JOBS,

@@ -24,6 +24,8 @@
 //! - `runs_by_workflow`: brand ‖ workflow id ‖ run id → empty
 //! - `plans_waiting`: brand ‖ plan id → empty (plans waiting for a decision)
 //! - `schedules_by_status`: brand ‖ status code ‖ schedule id → empty
+//! - `events_by_source`: brand ‖ source id (zeros: `send_event`) ‖ event id → empty
+//! - `events_by_status`: brand ‖ status code ‖ event id → empty
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -33,13 +35,15 @@ use serde::Deserialize;
 
 use super::{BytesTable, get_raw, put_raw, remove};
 use crate::model::{
-    BrandId, Execution, ExecutionId, ExecutionStatus, PlanId, PlanStatus, ScheduleId, ScheduleStatus, WorkflowId,
+    BrandId, Event, EventId, EventStatus, Execution, ExecutionId, ExecutionStatus, PlanId, PlanStatus, ScheduleId,
+    ScheduleStatus, SourceId, WorkflowId,
 };
 use crate::store::StoreError;
 use crate::store::codec;
 use crate::store::tables::{
-    Bytes, COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXEC_EXPIRY, EXECUTIONS, EXECUTIONS_BY_SCHEDULE,
-    PENDING_EXECUTIONS, PLANS, PLANS_WAITING, RUNS, RUNS_BY_WORKFLOW, SCHEDULES, SCHEDULES_BY_STATUS, key,
+    Bytes, COUNTS, EVENTS, EVENTS_BY_SOURCE, EVENTS_BY_STATUS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME,
+    EXEC_EXPIRY, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, PLANS, PLANS_WAITING, RUNS, RUNS_BY_WORKFLOW,
+    SCHEDULES, SCHEDULES_BY_STATUS, key,
 };
 use crate::time::Millis;
 
@@ -65,6 +69,12 @@ pub(crate) mod tag {
     pub const SCHEDULES: u8 = b'S';
     /// brand ‖ status code → schedules in that status
     pub const SCHEDULE_STATUS: u8 = b'u';
+    /// brand → events
+    pub const EVENTS: u8 = b'v';
+    /// brand ‖ source id (zeros: published with `send_event`) → events of that source
+    pub const EVENT_SOURCE: u8 = b'o';
+    /// brand ‖ status code → events in that status
+    pub const EVENT_STATUS: u8 = b'x';
 }
 
 /// A [`COUNTS`] key: the tag, then the parts.
@@ -193,6 +203,20 @@ pub(crate) fn exec_status_code(s: ExecutionStatus) -> u8 {
         ExecutionStatus::Missed => 6,
         ExecutionStatus::Cancelled => 7,
     }
+}
+
+/// The stored code of an event status (index keys and counters; never renumber).
+pub(crate) fn event_status_code(s: EventStatus) -> u8 {
+    match s {
+        EventStatus::Accepted => 1,
+        EventStatus::Rejected => 2,
+        EventStatus::Duplicate => 3,
+    }
+}
+
+/// The source part of an event index key: the source id, or zeros for `send_event`.
+pub(crate) fn event_source_part(source: Option<SourceId>) -> [u8; 16] {
+    source.map_or([0; 16], |s| *s.as_bytes())
 }
 
 /// The stored code of a schedule status (index keys and counters; never renumber).
@@ -526,6 +550,51 @@ pub(crate) fn reindex_schedule(
     deltas.apply_in(w)
 }
 
+/// The fields of an event its indexes are keyed on (an event's source and status never change
+/// once it is stored).
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventFacts {
+    pub id: EventId,
+    pub brand: BrandId,
+    pub source: Option<SourceId>,
+    pub status: EventStatus,
+}
+
+/// Writes an event record (`t` is the open `events` table); a new event gets its index rows
+/// and counters.
+pub(crate) fn save_event(w: &WriteTransaction, t: &mut BytesTable<'_>, e: &Event) -> Result<(), StoreError> {
+    let old = super::replace_raw(t, &key(&[e.brand.as_bytes(), e.id.as_bytes()]), &codec::encode(e))?;
+    if old.is_none() {
+        index_event(w, &EventFacts { id: e.id, brand: e.brand, source: e.source, status: e.status }, 1)?;
+    }
+    Ok(())
+}
+
+/// Removes an event record (`t` is the open `events` table) with its index rows and counters.
+pub(crate) fn remove_event(w: &WriteTransaction, t: &mut BytesTable<'_>, k: &[u8]) -> Result<bool, StoreError> {
+    let Some(v) = get_raw(t, k)? else { return Ok(false) };
+    let facts: EventFacts = codec::decode("events", &v)?;
+    remove(t, k)?;
+    index_event(w, &facts, -1)?;
+    Ok(true)
+}
+
+/// Adds (`d` = 1) or removes (`d` = −1) an event's index rows and counts it.
+pub(crate) fn index_event(w: &WriteTransaction, f: &EventFacts, d: i64) -> Result<(), StoreError> {
+    let (b, id) = (f.brand.as_bytes(), f.id.as_bytes());
+    let source = event_source_part(f.source);
+    let code = [event_status_code(f.status)];
+    for (def, k) in [(EVENTS_BY_SOURCE, key(&[b, &source, id])), (EVENTS_BY_STATUS, key(&[b, &code, id]))] {
+        let mut idx = w.open_table(def).map_err(StoreError::from_db)?;
+        if d > 0 { put_raw(&mut idx, &k, &[])? } else { remove(&mut idx, &k)? }
+    }
+    let mut deltas = Deltas::default();
+    deltas.add(counter_key(tag::EVENTS, &[b]), d);
+    deltas.add(counter_key(tag::EVENT_SOURCE, &[b, &source]), d);
+    deltas.add(counter_key(tag::EVENT_STATUS, &[b, &code]), d);
+    deltas.apply_in(w)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Schema 1 → 2
 
@@ -561,7 +630,11 @@ pub(crate) fn build_all(w: &WriteTransaction) -> Result<u64, StoreError> {
     for s in &schedules {
         reindex_schedule(w, None, Some(s))?;
     }
-    Ok(n + (runs.len() + plans.len() + schedules.len()) as u64)
+    let events: Vec<EventFacts> = collect(w, EVENTS, "events")?;
+    for e in &events {
+        index_event(w, e, 1)?;
+    }
+    Ok(n + (runs.len() + plans.len() + schedules.len() + events.len()) as u64)
 }
 
 fn collect<T: serde::de::DeserializeOwned>(
@@ -640,7 +713,23 @@ pub(crate) fn assert_consistent(store: &crate::store::Store) {
         *counters.entry(counter_key(tag::SCHEDULE_STATUS, &[b, &[code]])).or_default() += 1;
     }
     expected.insert(SCHEDULES_BY_STATUS.name().to_string(), by_status);
-    let defs = EXEC_INDEXES.iter().chain(&[RUNS_BY_WORKFLOW, PLANS_WAITING, SCHEDULES_BY_STATUS]).copied();
+    let (mut by_source, mut ev_status) = (Rows::new(), Rows::new());
+    for v in decode_all(EVENTS) {
+        let f: EventFacts = codec::decode("events", &v).expect("event facts");
+        let (b, id) = (f.brand.as_bytes(), f.id.as_bytes());
+        let (source, code) = (event_source_part(f.source), event_status_code(f.status));
+        by_source.insert((key(&[b, &source, id]), Vec::new()));
+        ev_status.insert((key(&[b, &[code], id]), Vec::new()));
+        *counters.entry(counter_key(tag::EVENTS, &[b])).or_default() += 1;
+        *counters.entry(counter_key(tag::EVENT_SOURCE, &[b, &source])).or_default() += 1;
+        *counters.entry(counter_key(tag::EVENT_STATUS, &[b, &[code]])).or_default() += 1;
+    }
+    expected.insert(EVENTS_BY_SOURCE.name().to_string(), by_source);
+    expected.insert(EVENTS_BY_STATUS.name().to_string(), ev_status);
+    let defs = EXEC_INDEXES
+        .iter()
+        .chain(&[RUNS_BY_WORKFLOW, PLANS_WAITING, SCHEDULES_BY_STATUS, EVENTS_BY_SOURCE, EVENTS_BY_STATUS])
+        .copied();
     for def in defs {
         let found = table(def);
         let want = &expected[&def.name().to_string()];

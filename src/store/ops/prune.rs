@@ -347,7 +347,7 @@ fn remove_batch(w: &WriteTransaction, sweep: Sweep, keys: &[Vec<u8>]) -> Result<
             for k in keys {
                 match get::<Received>(&t, "events", k)? {
                     Some(e) if e.received_ms < before => {
-                        remove(&mut t, k)?;
+                        index::remove_event(w, &mut t, k)?;
                         counts.events += 1;
                     }
                     _ => {}
