@@ -39,17 +39,17 @@
 //! # Cost and memory
 //!
 //! Insert and cancel are O(1): entries live in a slab (`Vec<Entry>` with a free list) and are
-//! chained into per-slot doubly linked lists by `u32` index; a `HashMap<TimerId, u32>` finds
-//! an entry by id. A 64-bit occupancy bitmap per level finds the next occupied slot with one
+//! chained into per-slot doubly linked lists by `u32` index; a hash table of slab indices
+//! (`hashbrown::HashTable<u32>`, hashed and compared through the entry's id) finds an entry by
+//! id. A 64-bit occupancy bitmap per level finds the next occupied slot with one
 //! `trailing_zeros`. `advance` costs O(levels) per occupied slot it passes plus O(1) per entry
 //! moved or fired; each entry moves at most [`LEVELS`] times, plus once per overflow rescan.
-//! An entry costs 24 bytes in the slab plus 16 bytes and 1 control byte per index bucket: at
-//! 1,000,000 armed timers (slab capacity 2^20, 2^21 index buckets) that is ≈ 61 bytes/timer.
+//! An entry costs 24 bytes in the slab plus 4 bytes and 1 control byte per index bucket: at
+//! 1,000,000 armed timers (slab capacity 2^20, 2^21 index buckets) that is ≈ 36 bytes/timer.
 
-use std::collections::HashMap;
-use std::collections::hash_map;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use hashbrown::HashTable;
 
 /// Identifies an armed timer; assigned by the scheduler.
 pub type TimerId = u64;
@@ -153,27 +153,11 @@ impl Slab {
 }
 
 /// Hashes a `TimerId` with the MurmurHash3 64-bit finalizer: a bijection that spreads
-/// sequential ids over all 64 bits (the map uses both the low bits and the top 7). Ids are
+/// sequential ids over all 64 bits (the table uses both the low bits and the top 7). Ids are
 /// assigned by the scheduler, never chosen by a client, so no keyed (DoS-resistant) hash is
 /// needed, and this one is several times cheaper than SipHash.
-#[derive(Debug, Default, Clone, Copy)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached if a non-u64 key is ever hashed; fold bytes in, then mix.
-        for &b in bytes {
-            self.0 = fmix64(self.0.rotate_left(8) ^ u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = fmix64(self.0 ^ n);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+fn hash_id(id: TimerId) -> u64 {
+    fmix64(id)
 }
 
 fn fmix64(mut k: u64) -> u64 {
@@ -189,7 +173,8 @@ pub struct Wheel {
     /// The wheel's time: every armed deadline is later than this.
     elapsed: u64,
     slab: Slab,
-    index: HashMap<TimerId, u32, BuildHasherDefault<IdHasher>>,
+    /// Slab indices of the armed entries, found by the entry's id.
+    index: HashTable<u32>,
     /// Head of each slot's list.
     heads: [[u32; SLOTS]; LEVELS],
     /// Bit `s` of `occupied[L]` is set iff `heads[L][s]` is not `NIL`.
@@ -218,7 +203,7 @@ impl Wheel {
         Wheel {
             elapsed: now_ms,
             slab: Slab::new(),
-            index: HashMap::default(),
+            index: HashTable::new(),
             heads: [[NIL; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
             overflow_head: NIL,
@@ -250,14 +235,18 @@ impl Wheel {
             self.cancel(id);
             return Err(id);
         }
-        let idx = match self.index.entry(id) {
-            hash_map::Entry::Occupied(o) => {
-                let idx = *o.get();
+        let idx = match self.find(id) {
+            Some(idx) => {
                 self.unlink(idx);
                 self.slab.get_mut(idx).deadline = deadline_ms;
                 idx
             }
-            hash_map::Entry::Vacant(v) => *v.insert(self.slab.alloc(id, deadline_ms)),
+            None => {
+                let idx = self.slab.alloc(id, deadline_ms);
+                let Wheel { index, slab, .. } = self;
+                index.insert_unique(hash_id(id), idx, |&i| hash_id(slab.get(i).id));
+                idx
+            }
         };
         self.link(idx);
         Ok(())
@@ -265,7 +254,7 @@ impl Wheel {
 
     /// Disarms `id`; returns the deadline it had, or `None` if it was not armed.
     pub fn cancel(&mut self, id: TimerId) -> Option<u64> {
-        let idx = self.index.remove(&id)?;
+        let idx = self.unindex(id)?;
         let deadline = self.slab.get(idx).deadline;
         self.unlink(idx);
         self.slab.release(idx);
@@ -274,7 +263,18 @@ impl Wheel {
 
     /// The deadline of `id`, if armed.
     pub fn deadline(&self, id: TimerId) -> Option<u64> {
-        self.index.get(&id).map(|&idx| self.slab.get(idx).deadline)
+        self.find(id).map(|idx| self.slab.get(idx).deadline)
+    }
+
+    /// The slab index of `id`, if armed.
+    fn find(&self, id: TimerId) -> Option<u32> {
+        self.index.find(hash_id(id), |&i| self.slab.get(i).id == id).copied()
+    }
+
+    /// Takes `id` out of the index; returns its slab index, if it was armed.
+    fn unindex(&mut self, id: TimerId) -> Option<u32> {
+        let Wheel { index, slab, .. } = self;
+        index.find_entry(hash_id(id), |&i| slab.get(i).id == id).ok().map(|e| e.remove().0)
     }
 
     /// When the event loop should next call [`Wheel::advance`]: a lower bound of the earliest
@@ -356,7 +356,7 @@ impl Wheel {
             if deadline <= self.elapsed {
                 debug_assert_eq!(deadline, self.elapsed, "entry {id} was not fired in time");
                 expired.push((id, deadline));
-                let removed = self.index.remove(&id);
+                let removed = self.unindex(id);
                 debug_assert_eq!(removed, Some(idx));
                 self.slab.release(idx);
             } else {
@@ -444,7 +444,7 @@ impl Wheel {
                 assert_eq!(e.prev, prev, "broken back link");
                 assert!(e.deadline > self.elapsed, "armed entry {} is overdue", e.id);
                 assert_eq!(place_for(self.elapsed, e.deadline), expect, "misplaced {}", e.id);
-                assert_eq!(self.index.get(&e.id), Some(&idx), "index disagrees");
+                assert_eq!(self.find(e.id), Some(idx), "index disagrees");
                 if expect == Place::Overflow {
                     assert!(e.deadline >= self.overflow_floor, "overflow floor too high");
                 }

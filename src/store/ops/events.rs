@@ -99,6 +99,9 @@ impl EventFilter {
     }
 }
 
+/// An index table open for reading.
+type IndexTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
 fn bkey(brand: BrandId, id: &[u8; 16]) -> Vec<u8> {
     key(&[brand.as_bytes(), id])
 }
@@ -395,9 +398,7 @@ impl Store {
             }
             dims.sort_by_key(|d| d.2);
             let exact = filter.event_type.is_none() && filter.from_ms.is_none() && filter.to_ms.is_none();
-            let (driver, prefix, counted): (Option<redb::ReadOnlyTable<&[u8], &[u8]>>, Vec<u8>, u64) = match dims
-                .first()
-            {
+            let (driver, prefix, counted): (Option<IndexTable>, Vec<u8>, u64) = match dims.first() {
                 Some((def, prefix, n)) => (Some(r.open_table(*def).map_err(StoreError::from_db)?), prefix.clone(), *n),
                 None => (None, b.to_vec(), index::read_count(&counts, &index::counter_key(tag::EVENTS, &[b]))?),
             };

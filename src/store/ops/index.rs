@@ -676,7 +676,7 @@ pub(crate) fn assert_consistent(store: &crate::store::Store) {
     for v in decode_all(EXECUTIONS) {
         let f: ExecFacts = codec::decode("executions", &v).expect("execution facts");
         for (slot, k, v) in f.rows() {
-            expected.get_mut(&EXEC_INDEXES[slot].name().to_string()).expect("slot").insert((k, v));
+            expected.get_mut(EXEC_INDEXES[slot].name()).expect("slot").insert((k, v));
         }
         for c in f.counters() {
             *counters.entry(c).or_default() += 1;
@@ -732,7 +732,7 @@ pub(crate) fn assert_consistent(store: &crate::store::Store) {
         .copied();
     for def in defs {
         let found = table(def);
-        let want = &expected[&def.name().to_string()];
+        let want = &expected[def.name()];
         let missing: Vec<_> = want.difference(&found).take(3).collect();
         let extra: Vec<_> = found.difference(want).take(3).collect();
         assert!(missing.is_empty() && extra.is_empty(), "{}: missing {missing:?}, extra {extra:?}", def.name());

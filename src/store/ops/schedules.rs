@@ -108,10 +108,10 @@ impl Store {
                     let mut items = Vec::new();
                     let mut seen = 0u64;
                     scan_prefix(&idx, &key(&[b, &code]), |k, _| {
-                        if seen >= skip {
-                            if let Some(s) = get::<Schedule>(&t, "schedules", &key(&[b, &k[17..33]]))? {
-                                items.push(s);
-                            }
+                        if seen >= skip
+                            && let Some(s) = get::<Schedule>(&t, "schedules", &key(&[b, &k[17..33]]))?
+                        {
+                            items.push(s);
                         }
                         seen += 1;
                         Ok((items.len() as u64) < per_page)
