@@ -24,24 +24,19 @@
 //! iteration (more than 50 ms) are sampled flat with criterion's minimum of 10 samples of
 //! one iteration, so the whole run stays within a few minutes whatever the store does.
 
+#[path = "load/records.rs"]
+mod records;
+
 use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use hookwheel::metrics::Metrics;
-use hookwheel::model::{
-    Attempt, BrandId, Execution, ExecutionId, ExecutionStatus, MisfirePolicy, OverlapPolicy, Schedule, ScheduleId,
-    ScheduleStatus, TargetKind, Trigger, fire_idempotency_key,
-};
-use hookwheel::schedule::Driver;
-use hookwheel::schedule::cron::CronSpec;
+use hookwheel::model::{BrandId, Execution, ExecutionId, ExecutionStatus, Schedule, ScheduleId};
 use hookwheel::store::{
-    CACHE_BYTES_DEFAULT, ExecutionFilter, FireWrite, STORE_FILE, Store, WriterSettings, decode_record, encode_record,
+    CACHE_BYTES_DEFAULT, ExecutionFilter, STORE_FILE, Store, WriterSettings, decode_record, encode_record,
 };
-use serde_json::{Map, json};
 
-/// Executions per `record_fires` call while filling a store.
-const FILL_BATCH: usize = 10_000;
 /// A page of the list, as the API's default page size.
 const PER_PAGE: u64 = 100;
 /// An epoch-millisecond start for the stored executions (one per second of schedule time).
@@ -56,99 +51,10 @@ fn stopwatch() -> std::time::Instant {
     std::time::Instant::now()
 }
 
-/// A cron schedule as the API creates one: name, zone, initial context.
-fn sample_schedule(brand: BrandId) -> Schedule {
-    let mut context = Map::new();
-    context.insert("report".into(), json!("daily-sales"));
-    context.insert("region".into(), json!("eu-west"));
-    context.insert("recipients".into(), json!(["ops@example.com", "finance@example.com"]));
-    Schedule {
-        id: ScheduleId::new(),
-        brand,
-        name: Some("daily sales report".into()),
-        target_kind: TargetKind::Webhook,
-        target_id: uuid::Uuid::now_v7(),
-        driver: Driver::Cron(CronSpec::new("*/5 * * * *", "Europe/Berlin", false)),
-        initial_context: context,
-        misfire: MisfirePolicy::FireOnce,
-        misfire_grace_seconds: 300,
-        overlap: OverlapPolicy::Allow,
-        jitter_seconds: 0,
-        status: ScheduleStatus::Active,
-        reason: None,
-        rules: Vec::new(),
-        next_fire_ms: Some(T0 + 300_000),
-        last_run_ms: Some(T0),
-        total_triggered: 1_234,
-        debounce: Default::default(),
-        buffered_ms: None,
-        version: 1_235,
-        created_ms: T0 - 86_400_000,
-        updated_ms: T0,
-    }
-}
-
-/// One webhook attempt: the request as recorded (secrets masked) and the answer.
-fn attempt(n: u32, started_ms: i64, status: u16, i: usize) -> Attempt {
-    Attempt {
-        n,
-        started_ms,
-        latency_ms: 42,
-        status_code: Some(status),
-        error: (status >= 500).then(|| format!("HTTP {status}")),
-        request: json!({
-            "method": "POST",
-            "url": "https://api.example.com/hooks/orders",
-            "query": {},
-            "headers": {"content-type": "application/json", "authorization": "Bearer {{ #token }}"},
-            "body": {"order": i, "customer": "c-0042", "items": [1, 2, 3]},
-        }),
-        response_excerpt: Some(if status >= 500 { "{\"error\":\"unavailable\"}" } else { "{\"ok\":true}" }.into()),
-        response_json: None,
-    }
-}
-
-/// Execution `i` of `schedule`, fired at `T0 + i` seconds: failed after 2 attempts when
-/// `failed`, else succeeded at the first.
-fn execution(brand: BrandId, schedule: ScheduleId, target: uuid::Uuid, i: usize, failed: bool) -> Execution {
-    let instant = T0 + i as i64 * 1000;
-    let mut context = Map::new();
-    context.insert("order".into(), json!(i));
-    context.insert("customer".into(), json!("c-0042"));
-    let attempts = if failed {
-        vec![attempt(1, instant + 3, 503, i), attempt(2, instant + 1_050, 503, i)]
-    } else {
-        vec![attempt(1, instant + 3, 200, i)]
-    };
-    Execution {
-        id: ExecutionId::new(),
-        brand,
-        schedule: Some(schedule),
-        target_kind: TargetKind::Webhook,
-        target_id: target,
-        trigger: Trigger::Schedule,
-        scheduled_ms: instant,
-        due_ms: instant,
-        idempotency_key: fire_idempotency_key(schedule, instant),
-        status: if failed { ExecutionStatus::Failed } else { ExecutionStatus::Succeeded },
-        context,
-        skipped_rule: None,
-        reason: failed.then(|| "HTTP 503 after 2 attempts".to_string()),
-        attempts,
-        lateness_ms: Some(3),
-        next_attempt_ms: None,
-        retry_of: None,
-        step: None,
-        event: None,
-        created_ms: instant - 20,
-        finished_ms: Some(instant + if failed { 1_092 } else { 45 }),
-    }
-}
-
 fn codec(c: &mut Criterion) {
     let brand = BrandId::new();
-    let schedule = sample_schedule(brand);
-    let execution = execution(brand, schedule.id, schedule.target_id, 7, true);
+    let schedule = records::sample_schedule(brand, T0);
+    let execution = records::execution(brand, schedule.id, schedule.target_id, 7, T0, true);
     let (s_bytes, e_bytes) = (encode_record(&schedule), encode_record(&execution));
     println!("codec: schedule record {} bytes, execution record (2 attempts) {} bytes", s_bytes.len(), e_bytes.len());
 
@@ -186,39 +92,7 @@ fn fill(rows: usize, n_schedules: usize) -> Filled {
     .expect("open store");
     let brand = BrandId::new();
     let t = stopwatch();
-    let schedules = rt.block_on(async {
-        // Paused schedules: `record_fires` only checks their version, and nothing arms them.
-        // Their target is a workflow, which a schedule may name before it exists (a webhook
-        // template must exist); the executions' records do not depend on it.
-        let mut schedules = Vec::new();
-        for _ in 0..n_schedules {
-            let mut s = sample_schedule(brand);
-            s.status = ScheduleStatus::Paused;
-            s.target_kind = TargetKind::Workflow;
-            s.version = 0;
-            schedules.push(store.create_schedule(s).await.expect("create schedule"));
-        }
-        let mut written = 0;
-        while written < rows {
-            let n = FILL_BATCH.min(rows - written);
-            let mut fires: Vec<FireWrite> = schedules
-                .iter()
-                .map(|s| FireWrite { schedule: s.clone(), expected_version: s.version, executions: Vec::new() })
-                .collect();
-            for i in written..written + n {
-                let k = i % n_schedules;
-                let s = &schedules[k];
-                fires[k].executions.push(execution(brand, s.id, s.target_id, i, i % 100 == 37));
-            }
-            let done = store.record_fires(fires).await.expect("record fires");
-            assert!(done.iter().all(|ok| *ok), "every fire is committed");
-            for s in &mut schedules {
-                s.version += 1;
-            }
-            written += n;
-        }
-        schedules.into_iter().map(|s| s.id).collect()
-    });
+    let schedules = rt.block_on(records::fill_executions(&store, brand, rows, n_schedules, T0, 1000));
     let secs = t.elapsed().as_secs_f64();
     let size = std::fs::metadata(dir.path().join(STORE_FILE)).map(|m| m.len()).unwrap_or(0);
     println!(
