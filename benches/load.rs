@@ -705,8 +705,17 @@ const THROUGHPUT_GOAL: f64 = 20_000.0;
 ///   10,000 offered per second; a rate at the offered load only says that completions kept
 ///   pace on average over the window, while lateness can grow inside it;
 /// - the window: both measured 20 s after a 3 s warm-up, so the window alone does not explain
-///   the difference. The old figures are still computed from each run (`old_style`) and
-///   printed beside the new ones, so the two readings of the same fires can be compared.
+///   the difference.
+///
+/// The two figures the issue compares also came from different builds: README's "overhead
+/// p50 1–2 ms" from the build of 2026-11-27, the lateness scenario's p50 27 ms / p99 1.26 s
+/// at 10,000 fires/s from 2026-12-01 before the daemon used mimalloc. Run in one sitting on
+/// one build (2026-12-01, mimalloc, one run each at 10,000/s), the old code printed
+/// "overhead p50 1 ms, p99 79 ms" and the lateness scenario p50 1.7 ms, p99 48.5 ms, max
+/// 147 ms: the medians agree (up to the rounding down) and both see a tail of tens of ms,
+/// which the old summary line and README left out. The old figures are still computed from
+/// every run (`old_style`) and printed beside the new ones, so the two readings of the same
+/// fires can be compared.
 fn throughput(rows: &mut Vec<Row>) {
     let n = env_usize("HW_LOAD_THROUGHPUT_SCHEDULES", THROUGHPUT_GOAL as usize);
     let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;

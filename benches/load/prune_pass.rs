@@ -128,12 +128,6 @@ pub fn run(n: usize) -> PrunePass {
         lat.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
         assert_eq!(c.executions, n as u64, "every finished execution was pruned: {c:?}");
         store.shutdown().await;
-        PrunePass {
-            fill_s,
-            batches: c.batches,
-            longest_batch_ms: c.longest_batch_ms,
-            pass_s,
-            other_writes_ms: lat,
-        }
+        PrunePass { fill_s, batches: c.batches, longest_batch_ms: c.longest_batch_ms, pass_s, other_writes_ms: lat }
     })
 }
