@@ -715,7 +715,10 @@ const THROUGHPUT_GOAL: f64 = 20_000.0;
 /// 147 ms: the medians agree (up to the rounding down) and both see a tail of tens of ms,
 /// which the old summary line and README left out. The old figures are still computed from
 /// every run (`old_style`) and printed beside the new ones, so the two readings of the same
-/// fires can be compared.
+/// fires can be compared. One run of each also says little about hookwheel's tail: at
+/// 10,000 fires/s its p99 ranged from 4.6 ms to 178 ms between runs of that day (max up to
+/// 253 ms in a run, p50 steady at 1.6–1.8 ms), while the floor's stayed at 1.9–2.4 ms; hence
+/// medians with their range over HW_LOAD_RUNS runs in `lateness`.
 fn throughput(rows: &mut Vec<Row>) {
     let n = env_usize("HW_LOAD_THROUGHPUT_SCHEDULES", THROUGHPUT_GOAL as usize);
     let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;
