@@ -9,21 +9,33 @@
 //! - `rearm`: a store with HW_LOAD_SCHEDULES (1,000,000) active schedules is written through
 //!   the library, then the daemon is started on it HW_LOAD_RUNS (3) times: time to re-arm
 //!   (from the daemon's log) and resident memory once it serves (VmRSS), medians.
+//! - `list`: a store with HW_LOAD_LIST_ROWS (1,000,000) finished executions written through
+//!   the library, the daemon started on it, then `get_executions_paginated` page 1 (100 items)
+//!   HW_LOAD_LIST_REQUESTS (500) times over keep-alive, unfiltered, `filter_status=failed` and
+//!   with a `schedule_uuid`: p50/p99/max per filter and the daemon's CPU (each filter stops
+//!   after HW_LOAD_LIST_SECONDS, 60, and says so).
+//! - `prune`: the retention pass of `cargo bench --bench prune` with HW_LOAD_PRUNE_EXECUTIONS
+//!   (100,000) finished executions: the longest prune batch inside the writer, and another
+//!   write's latency (one per ms) meanwhile.
 //! - `lateness`: at each rate of HW_LOAD_FIRES (`2000,5000,10000`), HW_LOAD_RUNS (3) runs of
 //!   hookwheel and of the floor (a minimal scheduler in a child process, `load/floor.rs`: one
 //!   tokio `sleep_until` per fire + a pooled reqwest POST), one after the other, each against a
 //!   fresh in-process loopback receiver: `fires` schedules firing every second for
 //!   HW_LOAD_SECONDS (20), anchors spread evenly over the second; lateness = arrival at the
-//!   receiver − scheduled instant (from the Idempotency-Key) over all fires after a 3 s
-//!   warm-up, p50/p99/max as medians (min–max) of the runs, hookwheel / floor / ratio, with
-//!   each scheduler's CPU and the receiver's (% of one core).
-//! - `throughput`: HW_LOAD_THROUGHPUT_SCHEDULES (10,000) schedules firing every second to a
-//!   loopback receiver: executions recorded as succeeded per second (from /metrics), and the
-//!   delivery overhead (arrival − instant) p50/p99.
+//!   receiver − scheduled instant (from the Idempotency-Key) over all fires due after a 3 s
+//!   warm-up (a fire not arrived 3 s after the window counts as not arrived), p50/p99/max as
+//!   medians (min–max) of the runs, hookwheel / floor / ratio (the median of the per-run
+//!   ratios), with each scheduler's CPU and the receiver's (% of one core).
+//! - `throughput`: HW_LOAD_THROUGHPUT_SCHEDULES (20,000) webhook schedules firing every second
+//!   to a loopback receiver, measured as `lateness` measures (the tail as a user sees it):
+//!   executions/s from the receiver's count and from the daemon's recorded count, lateness
+//!   p50/p99/max, the share of due fires that arrived, the daemon's and the receiver's CPU,
+//!   and the floor at the same rate. Its doc comment says why its old "overhead p50 1–2 ms"
+//!   differed from the lateness scenario's tail.
 //! - `workflows`: HW_LOAD_RUNS_WF (1,000) 3-step FIFO workflow runs started at once: runs
 //!   per second and the step-to-step overhead p50/p99.
 //! - `create`: schedule creations through the API with 16 concurrent clients (durable
-//!   acknowledgement, group commit), creations per second.
+//!   acknowledgement, group commit), creations per second, and the daemon's RSS after them.
 //! - `ingest`: HW_LOAD_INGEST_CLIENTS (64) closed-loop keep-alive clients post events to one
 //!   source's ingest URL for HW_LOAD_INGEST_SECONDS (60), each event fanned out by 2
 //!   subscriptions to webhooks on a loopback receiver: events/s accepted, ingest latency
@@ -62,8 +74,12 @@ mod floor;
 mod ingest;
 #[path = "load/monitors.rs"]
 mod monitors;
+#[path = "load/prune_pass.rs"]
+mod prune_pass;
 #[path = "../tests/it/receiver.rs"]
 mod receiver;
+#[path = "load/records.rs"]
+mod records;
 #[path = "load/soak.rs"]
 mod soak;
 
@@ -118,11 +134,16 @@ struct Daemon {
 impl Daemon {
     /// Starts `serve` on `data` and waits until it listens.
     fn start(dir: &Path, extra: &str) -> Daemon {
+        Daemon::start_paged(dir, 1000, extra)
+    }
+
+    /// [`Daemon::start`] with the API's list pages of `page_size` items.
+    fn start_paged(dir: &Path, page_size: usize, extra: &str) -> Daemon {
         let config = dir.join("hookwheel.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\npage_size = 1000\n{extra}",
+                "[server]\nlisten = [\"127.0.0.1:0\"]\ndata_dir = \"{}\"\n[api]\nrate_limit_per_minute = 0\npage_size = {page_size}\n{extra}",
                 dir.join("data").display()
             ),
         )
@@ -314,10 +335,20 @@ fn populate(dir: &Path, n: usize) {
     });
 }
 
+/// One line of the table: a goal and what was measured against it. `floor`, `ratio` and `cpu`
+/// are filled where the scenario measures them (`-` in the table otherwise).
+#[derive(Default)]
 struct Row {
     metric: String,
     goal: String,
+    /// hookwheel's figure(s).
     measured: String,
+    /// The floor's figure(s) in the same run, where there is a floor.
+    floor: String,
+    /// hookwheel / floor of the figure the goal is about.
+    ratio: String,
+    /// CPU of the processes involved, % of one core (daemon, receiver, ...).
+    cpu: String,
     met: Option<bool>,
 }
 
@@ -332,43 +363,56 @@ fn rearm(rows: &mut Vec<Row>) {
         "rearm: wrote {n} schedules in {populate_s:.1} s ({:.0}/s through the library writer)",
         n as f64 / populate_s
     );
-    let (mut secs, mut rss, mut ready) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut secs, mut rss, mut ready, mut cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let t = stopwatch();
         let d = Daemon::start(dir.path(), "");
         ready.push(t.elapsed().as_secs_f64());
+        // The daemon's CPU time from its start until it serves (re-arm included).
+        let c = cpu_ticks(d.pid()) as f64 / ingest::ticks_per_second();
         std::thread::sleep(Duration::from_millis(500));
         let s = d.rearm_seconds().unwrap_or(f64::NAN);
         let r = d.rss_mib();
-        eprintln!("rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s, RSS {r:.0} MiB", ready.last().unwrap());
+        eprintln!(
+            "rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s ({c:.2} s of CPU), RSS {r:.0} MiB",
+            ready.last().unwrap()
+        );
         secs.push(s);
         rss.push(r);
+        cpu.push(c);
         d.stop();
     }
-    let (s, r, ready_s) = (median(secs), median(rss), median(ready));
+    let (s, r, ready_s, cpu_s) = (median(secs), median(rss), median(ready), median(cpu));
     rows.push(Row {
         metric: format!("restart re-arm, {n} schedules (median of {runs})"),
-        goal: "≤ 3 s".into(),
+        goal: "≤ 1 s".into(),
         measured: format!("{s:.2} s (ready to serve after {ready_s:.2} s)"),
-        met: Some(s <= 3.0),
+        cpu: format!("daemon {cpu_s:.2} s of CPU until it serves"),
+        met: Some(s <= 1.0),
+        ..Row::default()
     });
     rows.push(Row {
-        metric: format!("RSS with {n} armed schedules (median of {runs})"),
-        goal: "≤ 512 MiB".into(),
+        metric: format!("RSS with {n} armed schedules after a restart (median of {runs})"),
+        goal: "≤ 128 MiB".into(),
         measured: format!("{r:.0} MiB"),
-        met: Some(r <= 512.0),
+        met: Some(r <= 128.0),
+        ..Row::default()
     });
+}
+
+/// The scheduled instant a request carries at the end of its `Idempotency-Key`
+/// (`hw_<schedule>_<instant ms>`, `floor_<n>_<instant ms>`).
+fn instant_of(r: &receiver::Received) -> Option<i64> {
+    r.header("idempotency-key")?.rsplit('_').next()?.parse().ok()
 }
 
 /// Lateness in µs of every fire due in `[warm, end)` as the receiver saw it: arrival − the
 /// instant carried in the `Idempotency-Key` (`…_<instant ms>`), sorted.
-fn lateness_at_receiver(rx: &receiver::Receiver, warm: i64, end: i64) -> Vec<i64> {
-    let mut late: Vec<i64> = rx
-        .requests()
+fn lateness_at_receiver(requests: &[receiver::Received], warm: i64, end: i64) -> Vec<i64> {
+    let mut late: Vec<i64> = requests
         .iter()
         .filter_map(|r| {
-            let key = r.header("idempotency-key")?;
-            let instant: i64 = key.rsplit('_').next()?.parse().ok()?;
+            let instant = instant_of(r)?;
             (instant >= warm && instant < end).then_some(r.at_us - instant * 1000)
         })
         .collect();
@@ -387,30 +431,69 @@ fn cpu_percent(ticks: u64, secs: f64) -> f64 {
 }
 
 /// One measured run of a scheduler: lateness percentiles (ms), share of due fires that
-/// arrived, the scheduler's and the receiver's CPU (% of one core).
+/// arrived, requests per second the receiver saw, the scheduler's and the receiver's CPU
+/// (% of one core).
 #[derive(Clone, Copy)]
 struct LatenessRun {
     p50: f64,
     p99: f64,
     max: f64,
     arrived: f64,
+    /// Requests that arrived at the receiver in the measured window, per second.
+    received_rate: f64,
+    /// hookwheel only: executions recorded as succeeded in the window, per second (/metrics).
+    recorded_rate: f64,
     cpu: f64,
     receiver_cpu: f64,
+    /// The same run measured the way the old `throughput` scenario did (see its doc):
+    /// (p50, p99) in whole ms of the fires that had arrived when the window ended.
+    old_style: (i64, i64),
 }
+
+/// How long a run waits after its window for late fires of the window to arrive, before the
+/// scheduler is stopped: a fire later than this counts as not arrived.
+const DRAIN_MS: u64 = 3000;
 
 impl LatenessRun {
     fn measure(rx: &receiver::Receiver, warm: i64, end: i64, fires: usize, cpu: f64, receiver_cpu: f64) -> LatenessRun {
-        let late = lateness_at_receiver(rx, warm, end);
+        let requests = rx.requests();
+        let late = lateness_at_receiver(&requests, warm, end);
         let expected = fires as f64 * (end - warm) as f64 / 1000.0;
+        let secs = (end - warm) as f64 / 1000.0;
+        let received = requests.iter().filter(|r| r.at_us >= warm * 1000 && r.at_us < end * 1000).count();
+        let mut old: Vec<i64> = requests
+            .iter()
+            .filter_map(|r| {
+                let instant = instant_of(r)?;
+                (instant >= warm && instant < end && r.at_ms < end).then_some(r.at_ms - instant)
+            })
+            .collect();
+        old.sort();
         let ms = |us: i64| us as f64 / 1000.0;
         LatenessRun {
             p50: ms(percentile(&late, 0.5)),
             p99: ms(percentile(&late, 0.99)),
             max: ms(late.last().copied().unwrap_or(-1000)),
             arrived: late.len() as f64 / expected,
+            received_rate: received as f64 / secs,
+            recorded_rate: f64::NAN,
             cpu,
             receiver_cpu,
+            old_style: (percentile(&old, 0.5), percentile(&old, 0.99)),
         }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, {:.0} req/s at the receiver, CPU {:.0} %, receiver {:.0} %",
+            self.p50,
+            self.p99,
+            self.max,
+            self.arrived * 100.0,
+            self.received_rate,
+            self.cpu,
+            self.receiver_cpu
+        )
     }
 }
 
@@ -452,145 +535,88 @@ fn lateness(rows: &mut Vec<Row>) {
     for fires in rates {
         let (mut ours, mut floors) = (Vec::new(), Vec::new());
         for run in 0..runs {
-            let r = lateness_hookwheel(fires, seconds);
-            eprintln!(
-                "lateness {fires}/s run {run} hookwheel: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, CPU {:.0} %, receiver {:.0} %",
-                r.p50,
-                r.p99,
-                r.max,
-                r.arrived * 100.0,
-                r.cpu,
-                r.receiver_cpu
-            );
+            let r = hookwheel_run(fires, seconds, None);
+            eprintln!("lateness {fires}/s run {run} hookwheel: {}", r.describe());
             ours.push(r);
             let f = lateness_floor(fires, seconds);
-            eprintln!(
-                "lateness {fires}/s run {run} floor: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, CPU {:.0} %, receiver {:.0} %",
-                f.p50,
-                f.p99,
-                f.max,
-                f.arrived * 100.0,
-                f.cpu,
-                f.receiver_cpu
-            );
+            eprintln!("lateness {fires}/s run {run} floor: {}", f.describe());
             floors.push(f);
         }
         let (p99, p99_s) = spread(&ours, |r| r.p99);
-        let (floor_p99, floor_p99_s) = spread(&floors, |r| r.p99);
+        let (_, floor_p99_s) = spread(&floors, |r| r.p99);
         let (_, p50_s) = spread(&ours, |r| r.p50);
         let (_, max_s) = spread(&ours, |r| r.max);
         let (_, floor_p50_s) = spread(&floors, |r| r.p50);
         let (_, cpu_s) = spread(&ours, |r| r.cpu);
         let (_, floor_cpu_s) = spread(&floors, |r| r.cpu);
+        let (_, floor_max_s) = spread(&floors, |r| r.max);
         let (_, rx_cpu_s) = spread(&ours, |r| r.receiver_cpu);
+        let (_, floor_rx_cpu_s) = spread(&floors, |r| r.receiver_cpu);
         let (arrived, _) = spread(&ours, |r| r.arrived * 1000.0);
+        let (floor_arrived, _) = spread(&floors, |r| r.arrived * 1000.0);
         let limit = match fires {
             ..=2000 => Some(1.0),
             10_000.. => Some(5.0),
             _ => None,
         };
-        let ratio = p99 / floor_p99.max(0.001);
+        // The ratio within each run (hookwheel and the floor measured one after the other),
+        // then its median and range: absolute times move between sessions, ratios less.
+        let ratios: Vec<f64> = ours.iter().zip(&floors).map(|(o, f)| o.p99 / f.p99.max(0.001)).collect();
+        let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let ratio = median(ratios);
         rows.push(Row {
             metric: format!(
-                "fire lateness at {fires} fires/s, receiver arrival − instant, hookwheel / floor (median (min–max) of {runs} runs)"
+                "fire lateness at {fires} fires/s, receiver arrival − instant (median (min–max) of {runs} runs)"
             ),
             goal: match limit {
                 Some(l) => format!("p99 ≤ {l} ms and ≤ 0.5 × floor"),
                 None => "p99 ≤ 0.5 × floor".into(),
             },
             measured: format!(
-                "p99 {p99_s} / {floor_p99_s} ms (ratio {ratio:.2}); p50 {p50_s} / {floor_p50_s} ms; max {max_s} ms; \
-                 CPU {cpu_s} / {floor_cpu_s} %, receiver {rx_cpu_s} %; {:.1}% of due fires arrived",
+                "p99 {p99_s} ms; p50 {p50_s} ms; max {max_s} ms; {:.1}% of due fires arrived",
                 arrived / 10.0
             ),
+            floor: format!(
+                "p99 {floor_p99_s} ms; p50 {floor_p50_s} ms; max {floor_max_s} ms; {:.1}% arrived",
+                floor_arrived / 10.0
+            ),
+            ratio: format!("p99 {ratio:.2} ({lo:.2}–{hi:.2})"),
+            cpu: format!("daemon {cpu_s}, its receiver {rx_cpu_s}; floor {floor_cpu_s}, its receiver {floor_rx_cpu_s}"),
             met: Some(limit.is_none_or(|l| p99 <= l) && ratio <= 0.5),
         });
     }
 }
 
-/// One hookwheel run: a fresh daemon, `fires` interval schedules created through the API.
-fn lateness_hookwheel(fires: usize, seconds: i64) -> LatenessRun {
+/// One hookwheel run: a fresh daemon and receiver, `fires` interval schedules × 1 s created
+/// through the API (8 clients) with anchors spread evenly over the second, sending
+/// `request_body_json` = `body` when given; measured over `[start + 3 s, start + seconds)`,
+/// then [`DRAIN_MS`] for the window's late fires.
+fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun {
     let rx = receiver::Receiver::start();
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(dir.path(), "");
     let api = Api::new(&d, dir.path());
     let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
-    let template = api.id_of(
-        "add_webhook_template",
-        json!({"webhook_name": "load", "method": "POST", "path": "/load", "domain_uuid": domain, "max_retries": 0}),
-        "webhook_uuid",
-    );
-    // Anchors spread evenly over one second: `fires` fires per second, about the same number
-    // due in every millisecond; creation goes first (about 2,000 per second).
-    let start = (now_ms() / 1000 + 2 + fires as i64 / 2000) * 1000;
-    for i in 0..fires {
-        let start_iso =
-            jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / fires as i64).unwrap().to_string();
-        let r = api.post(
-            "add_interval_schedule",
-            json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1, "interval_period": "second",
-                   "is_one_off_task": false, "start_at": start_iso}),
-        );
-        assert_eq!(r["success"], true, "{r}");
+    let mut template =
+        json!({"webhook_name": "load", "method": "POST", "path": "/load", "domain_uuid": domain, "max_retries": 0});
+    if let Some(body) = body {
+        template["request_body_json"] = body;
     }
-    let run_start = now_ms().max(start);
-    let (warm, end) = (run_start + 3000, run_start + seconds * 1000);
-    std::thread::sleep(Duration::from_millis((warm - now_ms()).max(0) as u64));
-    let (daemon0, harness) = (cpu_ticks(d.pid()), HarnessCpu::start());
-    std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
-    let secs = (end - warm) as f64 / 1000.0;
-    let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(d.pid()).saturating_sub(daemon0), secs), harness.percent(secs));
-    std::thread::sleep(Duration::from_millis(1500));
-    d.stop();
-    LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
-}
-
-/// One floor run against a fresh receiver of the same kind.
-fn lateness_floor(fires: usize, seconds: i64) -> LatenessRun {
-    let rx = receiver::Receiver::start();
-    let start = (now_ms() / 1000 + 2) * 1000;
-    let mut child = floor::spawn(&format!("http://{}/load", rx.host()), fires, start, seconds);
-    let (warm, end) = (start + 3000, start + seconds * 1000);
-    std::thread::sleep(Duration::from_millis((warm - now_ms()).max(0) as u64));
-    let (floor0, harness) = (cpu_ticks(child.id()), HarnessCpu::start());
-    std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
-    let secs = (end - warm) as f64 / 1000.0;
-    let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(child.id()).saturating_sub(floor0), secs), harness.percent(secs));
-    let _ = child.wait();
-    LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
-}
-
-/// Reads one counter from /metrics (sum over label sets matching `filter`).
-fn metric(base: &str, name: &str, filter: &str) -> f64 {
-    let text = reqwest::blocking::get(format!("{base}/metrics")).and_then(|r| r.text()).unwrap_or_default();
-    text.lines()
-        .filter(|l| l.starts_with(name) && l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-        .sum()
-}
-
-/// End-to-end throughput: HW_LOAD_THROUGHPUT_SCHEDULES (10,000) schedules firing every second,
-/// anchors spread over the second, to a loopback receiver; executions recorded as succeeded
-/// per second over HW_LOAD_SECONDS, and the delivery overhead (request arrival − instant).
-fn throughput(rows: &mut Vec<Row>) {
-    let n = env_usize("HW_LOAD_THROUGHPUT_SCHEDULES", 10_000);
-    let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;
-    let rx = receiver::Receiver::start();
-    let dir = tempfile::tempdir().unwrap();
-    let d = Daemon::start(dir.path(), "");
-    let api = Api::new(&d, dir.path());
-    let domain = api.id_of("add_domain", json!({"protocol_type": "http", "domain": rx.host()}), "domain_uuid");
-    let template = api.id_of("add_webhook_template", json!({"webhook_name": "tp", "method": "POST", "path": "/tp", "domain_uuid": domain, "max_retries": 0, "request_body_json": {"k": "v"}}), "webhook_uuid");
-    let start = (now_ms() / 1000 + 5 + n as i64 / 2000) * 1000;
+    let template = api.id_of("add_webhook_template", template, "webhook_uuid");
+    // Creation goes first (about 2,000 per second per client at worst), then the first
+    // instant; about the same number of fires is due in every millisecond.
+    let start = (now_ms() / 1000 + 2 + fires as i64 / 2000) * 1000;
     let api = Arc::new(api);
     let threads = 8;
     let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (api, template) = (api.clone(), template.clone());
             std::thread::spawn(move || {
-                for i in (t..n).step_by(threads) {
-                    let at =
-                        jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / n as i64).unwrap().to_string();
+                for i in (t..fires).step_by(threads) {
+                    let at = jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / fires as i64)
+                        .unwrap()
+                        .to_string();
                     let r = api.post(
                         "add_interval_schedule",
                         json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1,
@@ -604,36 +630,141 @@ fn throughput(rows: &mut Vec<Row>) {
     for h in handles {
         h.join().unwrap();
     }
-    assert!(now_ms() < start, "creating {n} schedules took too long; lower HW_LOAD_THROUGHPUT_SCHEDULES");
-    std::thread::sleep(Duration::from_millis((start - now_ms()) as u64 + 3000));
-    let (t0, c0) = (now_ms(), metric(&d.base, "hookwheel_executions_total", "succeeded"));
-    std::thread::sleep(Duration::from_secs(seconds as u64));
-    let (t1, c1) = (now_ms(), metric(&d.base, "hookwheel_executions_total", "succeeded"));
-    let rate = (c1 - c0) / ((t1 - t0) as f64 / 1000.0);
+    let run_start = now_ms().max(start);
+    let (warm, end) = (run_start + 3000, run_start + seconds * 1000);
+    std::thread::sleep(Duration::from_millis((warm - now_ms()).max(0) as u64));
+    let (daemon0, harness) = (cpu_ticks(d.pid()), HarnessCpu::start());
+    let recorded0 = metric(&d.base, "hookwheel_executions_total", "succeeded");
+    std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
+    let secs = (end - warm) as f64 / 1000.0;
+    let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(d.pid()).saturating_sub(daemon0), secs), harness.percent(secs));
+    let recorded = metric(&d.base, "hookwheel_executions_total", "succeeded") - recorded0;
+    let recorded_secs = (now_ms() - warm) as f64 / 1000.0;
+    std::thread::sleep(Duration::from_millis(DRAIN_MS));
     d.stop();
-    let mut over: Vec<i64> = rx
-        .requests()
-        .iter()
-        .filter_map(|r| {
-            let instant: i64 = r.header("idempotency-key")?.rsplit('_').next()?.parse().ok()?;
-            (instant >= t0 && instant < t1).then_some(r.at_ms - instant)
-        })
-        .collect();
-    over.sort();
+    LatenessRun {
+        recorded_rate: recorded / recorded_secs,
+        ..LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
+    }
+}
+
+/// One floor run against a fresh receiver of the same kind.
+fn lateness_floor(fires: usize, seconds: i64) -> LatenessRun {
+    let rx = receiver::Receiver::start();
+    let start = (now_ms() / 1000 + 2) * 1000;
+    let mut child = floor::spawn(&format!("http://{}/load", rx.host()), fires, start, seconds);
+    let (warm, end) = (start + 3000, start + seconds * 1000);
+    std::thread::sleep(Duration::from_millis((warm - now_ms()).max(0) as u64));
+    let (floor0, harness) = (cpu_ticks(child.id()), HarnessCpu::start());
+    std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
+    let secs = (end - warm) as f64 / 1000.0;
+    let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(child.id()).saturating_sub(floor0), secs), harness.percent(secs));
+    std::thread::sleep(Duration::from_millis(DRAIN_MS));
+    let _ = child.kill();
+    let _ = child.wait();
+    LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
+}
+
+/// Reads one counter from /metrics (sum over label sets matching `filter`).
+fn metric(base: &str, name: &str, filter: &str) -> f64 {
+    let text = reqwest::blocking::get(format!("{base}/metrics")).and_then(|r| r.text()).unwrap_or_default();
+    text.lines()
+        .filter(|l| l.starts_with(name) && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// The throughput goal (product.md §9): durable webhook executions per second end to end.
+const THROUGHPUT_GOAL: f64 = 20_000.0;
+
+/// End-to-end throughput as a user sees it: HW_LOAD_THROUGHPUT_SCHEDULES (20,000) webhook
+/// schedules × 1 s (a JSON body), anchors spread evenly over the second, to a fresh loopback
+/// receiver, measured like the `lateness` scenario ([`hookwheel_run`]): over HW_LOAD_SECONDS
+/// after a 3 s warm-up, lateness = arrival at the receiver − the instant in the fire's
+/// `Idempotency-Key`, p50/p99/max over every fire due in the window (a fire that has not
+/// arrived [`DRAIN_MS`] after the window counts as not arrived, and the share that arrived is
+/// printed); executions/s is the receiver's count of requests that arrived in the window, beside
+/// the daemon's count of executions recorded succeeded (/metrics); the daemon's and the
+/// receiver's CPU. Then the floor at the same rate against a fresh receiver of the same kind.
+/// Met when the receiver's rate and the recorded rate are both ≥ 99 % of the 20,000/s goal
+/// with ≥ 99.9 % of due fires arrived: the offered load is the goal, so the rate shows that the
+/// daemon keeps up with it, not how far beyond it could go.
+///
+/// Why the old version of this scenario printed "delivery overhead p50 1–2 ms" at 10,000/s
+/// while the lateness scenario at 10,000 fires/s printed a p50 of tens of ms and a p99 over a
+/// second (issue 12), from its code:
+/// - which instants: the same instant (from the `Idempotency-Key`), but arrival in whole ms
+///   (`at_ms`, truncated), so every figure was rounded down to the ms below;
+/// - which fires it counted: only the requests that had reached the receiver when the window
+///   closed. It read the receiver right after stopping the daemon at the end of the window
+///   (SIGTERM, no drain), so a fire due near the end that was late never arrived and was not
+///   counted, and nothing compared the fires that arrived with the fires that were due: a
+///   backlog shortened the sample instead of showing in it. The tail a user sees (late fires)
+///   is exactly what that drops; p99 was over the survivors and no max was printed;
+/// - the rate: executions recorded succeeded per second in the daemon's own /metrics, with
+///   10,000 offered per second; a rate at the offered load only says that completions kept
+///   pace on average over the window, while lateness can grow inside it;
+/// - the window: both measured 20 s after a 3 s warm-up, so the window alone does not explain
+///   the difference.
+///
+/// The two figures the issue compares also came from different builds: README's "overhead
+/// p50 1–2 ms" from the build of 2026-11-27, the lateness scenario's p50 27 ms / p99 1.26 s
+/// at 10,000 fires/s from 2026-12-01 before the daemon used mimalloc. Run in one sitting on
+/// one build (2026-12-01, mimalloc, one run each at 10,000/s), the old code printed
+/// "overhead p50 1 ms, p99 79 ms" and the lateness scenario p50 1.7 ms, p99 48.5 ms, max
+/// 147 ms: the medians agree (up to the rounding down) and both see a tail of tens of ms,
+/// which the old summary line and README left out. The old figures are still computed from
+/// every run (`old_style`) and printed beside the new ones, so the two readings of the same
+/// fires can be compared. One run of each also says little about hookwheel's tail: at
+/// 10,000 fires/s its p99 ranged from 4.6 ms to 178 ms between runs of that day (max up to
+/// 253 ms in a run, p50 steady at 1.6–1.8 ms), while the floor's stayed at 1.9–2.4 ms; hence
+/// medians with their range over HW_LOAD_RUNS runs in `lateness`.
+fn throughput(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_THROUGHPUT_SCHEDULES", THROUGHPUT_GOAL as usize);
+    let seconds = env_usize("HW_LOAD_SECONDS", 20) as i64;
+    let ours = hookwheel_run(n, seconds, Some(json!({"k": "v"})));
     eprintln!(
-        "throughput: {rate:.0} executions/s recorded; overhead p50 {} ms, p99 {} ms",
-        percentile(&over, 0.5),
-        percentile(&over, 0.99)
+        "throughput {n}/s hookwheel: {}, {:.0} recorded succeeded/s; measured the old way: overhead p50 {} ms, p99 {} ms",
+        ours.describe(),
+        ours.recorded_rate,
+        ours.old_style.0,
+        ours.old_style.1
     );
+    let floor = lateness_floor(n, seconds);
+    eprintln!("throughput {n}/s floor: {}", floor.describe());
+    let goal = THROUGHPUT_GOAL * 0.99;
     rows.push(Row {
-        metric: format!("end-to-end executions/s, {n} schedules × 1/s, durable (fire recorded, sent, result recorded)"),
-        goal: "≥ 10,000 /s".into(),
-        measured: format!(
-            "{rate:.0} /s; delivery overhead p50 {} ms, p99 {} ms",
-            percentile(&over, 0.5),
-            percentile(&over, 0.99)
+        metric: format!(
+            "durable webhook executions/s end to end, {n} schedules × 1/s (fire recorded, sent, result recorded); \
+             lateness = receiver arrival − instant, one run"
         ),
-        met: Some(rate >= 10_000.0),
+        goal: "≥ 20,000 /s".into(),
+        measured: format!(
+            "{:.0} /s at the receiver, {:.0} /s recorded succeeded; lateness p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; \
+             {:.1}% of due fires arrived (the old reading of the same run: p50 {} ms, p99 {} ms)",
+            ours.received_rate,
+            ours.recorded_rate,
+            ours.p50,
+            ours.p99,
+            ours.max,
+            ours.arrived * 100.0,
+            ours.old_style.0,
+            ours.old_style.1
+        ),
+        floor: format!(
+            "{:.0} /s; lateness p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.1}% arrived",
+            floor.received_rate,
+            floor.p50,
+            floor.p99,
+            floor.max,
+            floor.arrived * 100.0
+        ),
+        ratio: format!("p99 {:.2}", ours.p99 / floor.p99.max(0.001)),
+        cpu: format!(
+            "daemon {:.0}, receiver {:.0}; floor {:.0}, its receiver {:.0}",
+            ours.cpu, ours.receiver_cpu, floor.cpu, floor.receiver_cpu
+        ),
+        met: Some(ours.received_rate >= goal && ours.recorded_rate >= goal && ours.arrived >= 0.999),
     });
 }
 
@@ -720,6 +851,7 @@ fn workflows(rows: &mut Vec<Row>) {
             percentile(&gaps, 0.99)
         ),
         met: None,
+        ..Row::default()
     });
 }
 
@@ -765,12 +897,148 @@ fn create(rows: &mut Vec<Row>) {
         goal: "≥ 10,000 /s".into(),
         measured: format!("{rate:.0} /s"),
         met: Some(rate >= 10_000.0),
+        ..Row::default()
     });
     rows.push(Row {
         metric: format!("RSS of the daemon after {} creations through the API", n / threads * threads),
         goal: "1,000,000 armed in ≤ 128 MiB".into(),
         measured: format!("{rss:.0} MiB"),
         met: None,
+        ..Row::default()
+    });
+}
+
+/// The list goal (product.md §9): a page in ≤ 5 ms p99 with 1,000,000 executions stored.
+const LIST_P99_GOAL_MS: f64 = 5.0;
+
+/// `list`: a store with HW_LOAD_LIST_ROWS (1,000,000) finished executions written through the
+/// library (`records::fill_executions`: 10 schedules, 1 % failed, one execution every 100 ms
+/// up to now, so retention keeps them all), the daemon started on it with pages of 100, then
+/// `get_executions_paginated` page 1 requested HW_LOAD_LIST_REQUESTS (500) times one after the
+/// other over one keep-alive connection, unfiltered, with `filter_status=failed` and with a
+/// `schedule_uuid` (a tenth of the rows): latency (request sent → whole answer read)
+/// p50/p99/max per filter, with the daemon's CPU. A filter stops early after
+/// HW_LOAD_LIST_SECONDS (60) of requests, and the row says how many it sent: a store whose
+/// page costs grow with the table would otherwise keep the harness busy for hours.
+fn list(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_LIST_ROWS", 1_000_000);
+    let requests = env_usize("HW_LOAD_LIST_REQUESTS", 500).max(1);
+    let budget = Duration::from_secs(env_usize("HW_LOAD_LIST_SECONDS", 60) as u64);
+    let dir = tempfile::tempdir().unwrap();
+    // A first start creates the brand and its key; the executions are then written for it.
+    Daemon::start_paged(dir.path(), 100, "").stop();
+    let (brand, _) = credentials(dir.path());
+    let brand = BrandId::parse(&brand).expect("brand uuid");
+    let t = stopwatch();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let schedules = rt.block_on(async {
+        let store = Store::open(
+            &dir.path().join("data").join(STORE_FILE),
+            WriterSettings { commit_batch_max: 64, write_queue_capacity: 256, cache_bytes: 256 * 1024 * 1024 },
+            Metrics::new(),
+        )
+        .unwrap();
+        let step_ms = 100;
+        let first = now_ms() - n as i64 * step_ms;
+        let schedules = records::fill_executions(&store, brand, n, 10, first, step_ms).await;
+        store.shutdown().await;
+        schedules
+    });
+    drop(rt);
+    let fill_s = t.elapsed().as_secs_f64();
+    let size = std::fs::metadata(dir.path().join("data").join(STORE_FILE)).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "list: wrote {n} executions in {fill_s:.1} s ({:.0}/s through the library writer), store file {:.0} MiB",
+        n as f64 / fill_s,
+        size as f64 / (1024.0 * 1024.0)
+    );
+    let d = Daemon::start_paged(dir.path(), 100, "");
+    let api = Api::new(&d, dir.path());
+    let filters = [
+        ("unfiltered", "page=1".to_string()),
+        ("filter_status=failed", "page=1&filter_status=failed".to_string()),
+        ("schedule_uuid", format!("page=1&schedule_uuid={}", schedules[0].0)),
+    ];
+    let mut measured = Vec::new();
+    let mut worst_p99 = 0.0f64;
+    let mut cpus = Vec::new();
+    for (label, query) in &filters {
+        // One untimed request: it answers a full page, newest first.
+        let first = api.get(&format!("get_executions_paginated?{query}"));
+        let items = first["data"].as_array().map_or(0, Vec::len);
+        assert!(items == 100 || items as u64 == first["meta"]["total_count"].as_u64().unwrap_or(0), "{label}: {first}");
+        let mut lat = Vec::new();
+        let cpu0 = cpu_ticks(d.pid());
+        let t = stopwatch();
+        while lat.len() < requests && t.elapsed() < budget {
+            let one = stopwatch();
+            let r = api.get(&format!("get_executions_paginated?{query}"));
+            lat.push(one.elapsed().as_micros() as i64);
+            assert_eq!(r["success"], true, "{label}: {r}");
+        }
+        let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_percent(cpu_ticks(d.pid()).saturating_sub(cpu0), secs);
+        lat.sort();
+        let ms = |us: i64| us as f64 / 1000.0;
+        let (p50, p99, max) = (ms(percentile(&lat, 0.5)), ms(percentile(&lat, 0.99)), ms(*lat.last().unwrap()));
+        eprintln!(
+            "list {label}: {} requests in {secs:.1} s, p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms, daemon CPU {cpu:.0} %",
+            lat.len()
+        );
+        let cut = if lat.len() < requests {
+            format!(" (stopped after {:.0} s)", budget.as_secs_f64())
+        } else {
+            String::new()
+        };
+        measured.push(format!(
+            "{label}: p99 {p99:.2} ms, p50 {p50:.2} ms, max {max:.2} ms over {} requests{cut}",
+            lat.len()
+        ));
+        cpus.push(format!("{label} {cpu:.0}"));
+        worst_p99 = worst_p99.max(p99);
+    }
+    d.stop();
+    rows.push(Row {
+        metric: format!(
+            "list page (get_executions_paginated page 1 of 100, newest first) with {n} executions stored, \
+             sequential keep-alive requests"
+        ),
+        goal: format!("p99 ≤ {LIST_P99_GOAL_MS} ms with 1,000,000 executions"),
+        measured: measured.join("; "),
+        cpu: format!("daemon: {}", cpus.join(", ")),
+        met: Some(worst_p99 <= LIST_P99_GOAL_MS),
+        ..Row::default()
+    });
+}
+
+/// `prune`: the retention pass of `cargo bench --bench prune` (`load/prune_pass.rs`) with
+/// HW_LOAD_PRUNE_EXECUTIONS (100,000) finished executions, in this process: the longest time
+/// one prune batch held the store's writer (what a fire commit queued behind it waits at
+/// most), and the latency of another write made every millisecond meanwhile.
+fn prune(rows: &mut Vec<Row>) {
+    let n = env_usize("HW_LOAD_PRUNE_EXECUTIONS", 100_000);
+    let harness = HarnessCpu::start();
+    let p = prune_pass::run(n);
+    let cpu = harness.percent(p.fill_s + p.pass_s);
+    let lat = &p.other_writes_ms;
+    let (p50, p99, max) =
+        (prune_pass::quantile(lat, 0.5), prune_pass::quantile(lat, 0.99), lat.last().copied().unwrap_or(f64::NAN));
+    eprintln!(
+        "prune: {n} executions in {} batches, longest batch {:.2} ms, pass {:.2} s; other writes p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+        p.batches, p.longest_batch_ms, p.pass_s
+    );
+    rows.push(Row {
+        metric: format!(
+            "pruning {n} finished executions while another write commits every ms: longest prune batch inside the writer"
+        ),
+        goal: "never stalls a fire commit by more than 2 ms".into(),
+        measured: format!(
+            "longest batch {:.2} ms ({} batches, pass {:.2} s); other writes (enqueue → durable) p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms",
+            p.longest_batch_ms, p.batches, p.pass_s
+        ),
+        cpu: format!("store (in the harness) {cpu:.0}"),
+        met: Some(p.longest_batch_ms <= 2.0),
+        ..Row::default()
     });
 }
 
@@ -783,6 +1051,12 @@ fn main() {
     let mut rows = Vec::new();
     if want("rearm") {
         rearm(&mut rows);
+    }
+    if want("list") {
+        list(&mut rows);
+    }
+    if want("prune") {
+        prune(&mut rows);
     }
     if want("lateness") {
         lateness(&mut rows);
@@ -806,13 +1080,24 @@ fn main() {
     if args.iter().any(|a| a == "soak") {
         soak::soak(&mut rows);
     }
-    println!("\n| metric | goal | measured | met |\n|---|---|---|---|");
+    println!(
+        "\n| metric | goal | hookwheel | floor | ratio | CPU % of one core | met |\n|---|---|---|---|---|---|---|"
+    );
+    let dash = |s: String| if s.is_empty() { "-".to_string() } else { s };
     for r in rows {
         let met = match r.met {
             Some(true) => "yes",
             Some(false) => "NO",
             None => "-",
         };
-        println!("| {} | {} | {} | {met} |", r.metric, r.goal, r.measured);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {met} |",
+            r.metric,
+            r.goal,
+            r.measured,
+            dash(r.floor),
+            dash(r.ratio),
+            dash(r.cpu)
+        );
     }
 }

@@ -11,130 +11,31 @@
 //! (`PruneCounts::longest_batch_ms`), the whole pass, and the other writes' latency
 //! (p50/p99/max, enqueue to durable commit).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+#[path = "load/prune_pass.rs"]
+mod prune_pass;
 
-use hookwheel::metrics::Metrics;
-use hookwheel::model::{Attempt, BrandId, Execution, ExecutionStatus, ScheduleId, TargetKind, Trigger};
-use hookwheel::store::{IdempotentReply, PRUNE_BATCH_MAX, RunWrite, Store, WriterSettings};
-use serde_json::{Map, json};
+use hookwheel::store::PRUNE_BATCH_MAX;
+use prune_pass::quantile;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-#[allow(clippy::disallowed_methods)] // the harness measures against the real clock
-fn stopwatch() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-/// A finished execution the size of a typical fire: context, one attempt with its request.
-fn finished(brand: BrandId, schedule: ScheduleId, i: usize) -> Execution {
-    let mut context = Map::new();
-    context.insert("order".into(), json!(i));
-    context.insert("customer".into(), json!("c-0042"));
-    let mut e = Execution::manual(brand, Some(schedule), (TargetKind::Webhook, uuid::Uuid::now_v7()), context, 1_000);
-    e.trigger = Trigger::Schedule;
-    e.status = ExecutionStatus::Succeeded;
-    e.finished_ms = Some(1_100);
-    e.lateness_ms = Some(3);
-    e.attempts = vec![Attempt {
-        n: 1,
-        started_ms: 1_003,
-        latency_ms: 42,
-        status_code: Some(200),
-        error: None,
-        request: json!({
-            "method": "POST",
-            "url": "https://api.example.com/hooks/orders",
-            "headers": {"content-type": "application/json", "authorization": "Bearer {{ #token }}"},
-            "body": {"order": i, "customer": "c-0042", "items": [1, 2, 3]},
-        }),
-        response_excerpt: Some("{\"ok\":true}".into()),
-        response_json: None,
-    }];
-    e
-}
-
 fn main() {
     let n = env_usize("HW_PRUNE_EXECUTIONS", 100_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    rt.block_on(async move {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("hookwheel.redb"),
-            WriterSettings {
-                commit_batch_max: 256,
-                write_queue_capacity: 1024,
-                cache_bytes: hookwheel::store::CACHE_BYTES_DEFAULT,
-            },
-            Metrics::new(),
-        )
-        .unwrap();
-        let brand = BrandId::new();
-        let schedules: Vec<ScheduleId> = (0..100).map(|_| ScheduleId::new()).collect();
-        let fill = stopwatch();
-        for start in (0..n).step_by(1_000) {
-            let executions = (start..(start + 1_000).min(n)).map(|i| finished(brand, schedules[i % 100], i)).collect();
-            store.write_run(RunWrite { executions, ..Default::default() }).await.unwrap();
-        }
-        eprintln!("filled {n} executions in {:.1} s", fill.elapsed().as_secs_f64());
-
-        // Another writer, as the API or the scheduler would be: one small write per ms.
-        let stop = Arc::new(AtomicBool::new(false));
-        let other = {
-            let (store, stop) = (store.clone(), stop.clone());
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let mut i = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let mut hash = [0u8; 32];
-                    hash[..8].copy_from_slice(&i.to_be_bytes());
-                    i += 1;
-                    let reply = IdempotentReply {
-                        action: "bench".into(),
-                        request_hash: [0; 32],
-                        status: 200,
-                        body: "{}".into(),
-                        created_ms: i64::MAX,
-                    };
-                    let t = stopwatch();
-                    store.put_idempotent(brand, hash, reply).await.unwrap();
-                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                latencies
-            })
-        };
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let pass = stopwatch();
-        let c = store.prune_executions(2_000).await.unwrap();
-        let pass_s = pass.elapsed().as_secs_f64();
-        stop.store(true, Ordering::Relaxed);
-        let mut lat = other.await.unwrap();
-        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
-        assert_eq!(c.executions, n as u64, "every finished execution was pruned: {c:?}");
-
-        println!("| Prune of {n} finished executions | Measured |");
-        println!("|---|---|");
-        println!("| batches (at most {PRUNE_BATCH_MAX} executions each) | {} |", c.batches);
-        println!("| longest batch inside the writer | {:.2} ms |", c.longest_batch_ms);
-        println!("| whole pass | {pass_s:.2} s |");
-        println!(
-            "| other writes meanwhile ({}): latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
-            lat.len(),
-            percentile(&lat, 0.5),
-            percentile(&lat, 0.99),
-            lat.last().copied().unwrap_or(f64::NAN)
-        );
-        store.shutdown().await;
-    });
+    let p = prune_pass::run(n);
+    eprintln!("filled {n} executions in {:.1} s", p.fill_s);
+    let lat = &p.other_writes_ms;
+    println!("| Prune of {n} finished executions | Measured |");
+    println!("|---|---|");
+    println!("| batches (at most {PRUNE_BATCH_MAX} executions each) | {} |", p.batches);
+    println!("| longest batch inside the writer | {:.2} ms |", p.longest_batch_ms);
+    println!("| whole pass | {:.2} s |", p.pass_s);
+    println!(
+        "| other writes meanwhile ({}): latency p50 / p99 / max | {:.2} / {:.2} / {:.2} ms |",
+        lat.len(),
+        quantile(lat, 0.5),
+        quantile(lat, 0.99),
+        lat.last().copied().unwrap_or(f64::NAN)
+    );
 }

@@ -395,6 +395,7 @@ pub fn monitors(rows: &mut Vec<Row>) {
              (of 200 %); created at {create_rate:.0}/s"
         ),
         met: None,
+        ..Row::default()
     });
     rows.push(Row {
         metric: format!("monitors: daemon RSS with {n} monitors over the {window_secs:.0} s of pings"),
@@ -403,6 +404,7 @@ pub fn monitors(rows: &mut Vec<Row>) {
             "{rss_start:.0} MiB at the start → {rss_end:.0} MiB at the end (after creation {rss_created:.0} MiB; peak {peak:.0} MiB)"
         ),
         met: None,
+        ..Row::default()
     });
     rows.push(Row {
         metric: format!(
@@ -414,5 +416,6 @@ pub fn monitors(rows: &mut Vec<Row>) {
             "p50 {d50} ms, p99 {d99} ms, max {dmax} ms; {others_not_up:.0} pinged monitors not up"
         ),
         met: Some(detection.len() == samples && d99 <= DETECTION_GOAL_MS && others_not_up == 0.0),
+        ..Row::default()
     });
 }

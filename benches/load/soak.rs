@@ -737,6 +737,7 @@ pub fn soak(rows: &mut Vec<Row>) {
             show(&status_of_due)
         ),
         met: Some(lost.is_empty() && unexpected_exits == 0),
+        ..Row::default()
     });
     rows.push(Row {
         metric: format!("soak: daemon RSS over {} lives (sampled every 5 s after a 10 s warm-up)", lives.len()),
@@ -751,6 +752,7 @@ pub fn soak(rows: &mut Vec<Row>) {
             rss_trend.map(|t| format!("{t:+.2} MiB/min")).unwrap_or("n/a".into())
         ),
         met: Some(rss_flat),
+        ..Row::default()
     });
     rows.push(Row {
         metric: "soak: daemon open file descriptors".into(),
@@ -765,6 +767,7 @@ pub fn soak(rows: &mut Vec<Row>) {
             fds_trend.map(|t| format!("{t:+.2}/min")).unwrap_or("n/a".into())
         ),
         met: Some(fds_flat),
+        ..Row::default()
     });
     rows.push(Row {
         metric: "soak: store commits, attempts and executions (/metrics, summed over lives)".into(),
@@ -776,5 +779,6 @@ pub fn soak(rows: &mut Vec<Row>) {
             show(&total.executions)
         ),
         met: None,
+        ..Row::default()
     });
 }

@@ -35,6 +35,11 @@ pub use ops::secrets::{Resealed, SealedSecretRef};
 pub use ops::workflows::RunWrite;
 pub use ops::workflows::STANDALONE_WAITING_MAX;
 
+/// The record codec, re-exported for the store's benchmarks (`benches/store.rs`): encode and
+/// decode one record as the tables hold it. Not an interface of the store.
+#[doc(hidden)]
+pub use codec::{decode as decode_record, encode as encode_record};
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
