@@ -63,6 +63,9 @@
 //!   is lost); HW_SOAK_CACHE_MIB (16) is the daemon's `store.cache_mib`, small so that the page
 //!   cache filling up is not mistaken for growth. Details in `benches/load/soak.rs`.
 //!
+//! HW_LOAD_DAEMON_EXTRA adds TOML lines to every daemon's configuration (e.g.
+//! `$'[store]\ncache_mib = 16'`, to see what the page cache adds to a memory figure).
+//!
 //! HW_LOAD_BIN runs another build of the daemon instead of this one (e.g. a copy of
 //! `target/release/hookwheel` from another commit, to compare two builds in one sitting).
 //!
@@ -148,6 +151,12 @@ impl Daemon {
             ),
         )
         .unwrap();
+        // HW_LOAD_DAEMON_EXTRA: TOML lines added to every daemon's configuration (e.g.
+        // `[store]\ncache_mib = 16` to see what the page cache adds to a figure).
+        if let Ok(more) = std::env::var("HW_LOAD_DAEMON_EXTRA") {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&config).unwrap();
+            std::io::Write::write_all(&mut f, format!("\n{more}\n").as_bytes()).unwrap();
+        }
         let bin = std::env::var("HW_LOAD_BIN").unwrap_or_else(|_| BIN.to_string());
         let mut child = Command::new(bin)
             .args(["serve", "--config"])

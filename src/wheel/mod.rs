@@ -212,6 +212,13 @@ impl Wheel {
         }
     }
 
+    /// Makes room for `n` more timers at once (a restart that re-arms a known number).
+    pub fn reserve(&mut self, n: usize) {
+        self.slab.entries.reserve_exact(n);
+        let Wheel { index, slab, .. } = self;
+        index.reserve(n, |&i| hash_id(slab.get(i).id));
+    }
+
     /// The wheel's current time: the last `now_ms` passed to [`Wheel::advance`] (or to `new`).
     pub fn elapsed(&self) -> u64 {
         self.elapsed

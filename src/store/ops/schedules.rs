@@ -130,6 +130,14 @@ impl Store {
         })
     }
 
+    /// How many schedules are armed (the armed index's length, read without a scan).
+    pub fn armed_count(&self) -> Result<usize, StoreError> {
+        self.read(|r| {
+            let t = r.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
+            Ok(redb::ReadableTableMetadata::len(&t).map_err(StoreError::from_db)? as usize)
+        })
+    }
+
     /// Calls `f(brand, schedule, timer deadline)` for every armed schedule, from the compact
     /// index (start-up re-arm reads 40 bytes per schedule, no records).
     pub fn for_each_armed(&self, mut f: impl FnMut(BrandId, ScheduleId, i64)) -> Result<(), StoreError> {
