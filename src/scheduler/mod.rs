@@ -246,8 +246,9 @@ enum Key {
 /// The armed timers, compactly: a slot per timer (its index is its timer id in the wheel)
 /// holding the brand's number and the key, plus a hash table of slot numbers found through the
 /// slot's key (`hashbrown::HashTable<u32>`: 4 bytes and a control byte per bucket, the key is
-/// not stored twice). A slot is 24 bytes; with the wheel's ≈ 36 bytes, a million armed
-/// schedules take ≈ 70 MiB (product.md §9: 1,000,000 armed schedules in 128 MiB RSS).
+/// not stored twice). A slot is 24 bytes, its bucket ≈ 10; with the wheel's 16 (its slab is
+/// indexed by these slot numbers), a million armed schedules take ≈ 50 MB (product.md §9:
+/// 1,000,000 armed schedules in 128 MiB RSS).
 #[derive(Default)]
 struct Armed {
     slots: Vec<Option<(u32, Key)>>,

@@ -145,7 +145,7 @@ async fn finished_executions_are_pruned_in_batches_and_unfinished_or_recent_ones
     let brand = BrandId::new();
     let schedules = [ScheduleId::new(), ScheduleId::new(), ScheduleId::new()];
     // Two full batches and part of a third (with the two below).
-    let old = 2 * PRUNE_BATCH_MAX + 50;
+    let old = 2 * PRUNE_BATCH_MAX + PRUNE_BATCH_MAX / 2;
     let mut execs = Vec::new();
     for i in 0..old {
         // Old finished ones, interleaved (in key order) with ones that must stay.

@@ -38,21 +38,24 @@
 //!
 //! # Cost and memory
 //!
-//! Insert and cancel are O(1): entries live in a slab (`Vec<Entry>` with a free list) and are
-//! chained into per-slot doubly linked lists by `u32` index; a hash table of slab indices
-//! (`hashbrown::HashTable<u32>`, hashed and compared through the entry's id) finds an entry by
-//! id. A 64-bit occupancy bitmap per level finds the next occupied slot with one
-//! `trailing_zeros`. `advance` costs O(levels) per occupied slot it passes plus O(1) per entry
-//! moved or fired; each entry moves at most [`LEVELS`] times, plus once per overflow rescan.
-//! An entry costs 24 bytes in the slab plus 4 bytes and 1 control byte per index bucket: at
-//! 1,000,000 armed timers (slab capacity 2^20, 2^21 index buckets) that is ≈ 36 bytes/timer.
+//! Insert and cancel are O(1): entries live in a slab indexed by the timer's id (ids are small
+//! integers the caller allocates and reuses, as the scheduler's timer slots are, see
+//! [`TimerId`]) and are chained into per-slot doubly linked lists by that index, so no map
+//! from id to entry is needed. A 64-bit occupancy bitmap per level finds the next occupied slot
+//! with one `trailing_zeros`. `advance` costs O(levels) per occupied slot it passes plus O(1)
+//! per entry moved or fired; each entry moves at most [`LEVELS`] times, plus once per overflow
+//! rescan. An entry costs 16 bytes (deadline, two links), and the slab is as long as the
+//! largest id + 1: 1,000,000 armed timers with dense ids take 16 MB.
 
 use std::fmt;
 
-use hashbrown::HashTable;
-
-/// Identifies an armed timer; assigned by the scheduler.
+/// Identifies an armed timer; assigned by the caller. Ids index the wheel's slab directly, so
+/// they must be dense (reuse the ids of fired and cancelled timers) and below [`ID_LIMIT`]:
+/// the slab is as long as the largest id ever armed + 1.
 pub type TimerId = u64;
+
+/// Ids must be below this (the slab's links are `u32`, two values are reserved).
+pub const ID_LIMIT: u64 = VACANT as u64;
 
 /// log2 of the slots per level: 64 slots, so one `u64` is a level's whole occupancy bitmap.
 const SLOT_BITS: u32 = 6;
@@ -71,17 +74,20 @@ const WHEEL_SPAN_MS: u64 = 1 << WHEEL_BITS;
 /// "No entry" in the slab's `u32` links. Slab indices are `u32` to keep an entry at 24 bytes;
 /// 4 billion armed timers would need ~100 GiB, so the limit is never the binding one.
 const NIL: u32 = u32::MAX;
+/// `Entry::prev` of a slab cell that holds no armed timer.
+const VACANT: u32 = u32::MAX - 1;
 
-/// One armed timer, or a vacant slab cell (then only `next` is meaningful: the free list).
+/// One armed timer (its id is its index in the slab), or a vacant cell (`prev` = `VACANT`).
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    id: TimerId,
     deadline: u64,
-    /// Previous entry in the same list, or `NIL` at the head.
+    /// Previous entry in the same list, `NIL` at the head, `VACANT` in a vacant cell.
     prev: u32,
-    /// Next entry in the same list (or in the free list), or `NIL` at the tail.
+    /// Next entry in the same list, or `NIL` at the tail.
     next: u32,
 }
+
+const VACANT_ENTRY: Entry = Entry { deadline: 0, prev: VACANT, next: NIL };
 
 /// Which list an entry belongs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,40 +113,40 @@ fn place_for(elapsed: u64, deadline: u64) -> Place {
     }
 }
 
-/// Entries by index, with vacant cells chained through `Entry::next`.
+/// Entries by timer id; vacant cells are marked, not chained (ids are reused by the caller).
 #[derive(Debug)]
 struct Slab {
     entries: Vec<Entry>,
-    free: u32,
+    /// Armed entries.
+    len: usize,
 }
 
 impl Slab {
     fn new() -> Slab {
-        Slab { entries: Vec::new(), free: NIL }
+        Slab { entries: Vec::new(), len: 0 }
     }
 
-    fn alloc(&mut self, id: TimerId, deadline: u64) -> u32 {
-        let entry = Entry { id, deadline, prev: NIL, next: NIL };
-        if self.free != NIL {
-            let idx = self.free;
-            self.free = self.entries[idx as usize].next;
-            self.entries[idx as usize] = entry;
-            idx
-        } else {
-            let idx = u32::try_from(self.entries.len())
-                .ok()
-                .filter(|&i| i != NIL)
-                .expect("timing wheel slab exceeds u32 indices");
-            self.entries.push(entry);
-            idx
+    /// The index of `id`'s cell, if it is armed.
+    fn armed(&self, id: TimerId) -> Option<u32> {
+        let idx = u32::try_from(id).ok()?;
+        self.entries.get(idx as usize).filter(|e| e.prev != VACANT).map(|_| idx)
+    }
+
+    /// Fills `id`'s (vacant) cell, growing the slab to reach it.
+    fn fill(&mut self, id: TimerId, deadline: u64) -> u32 {
+        let idx = u32::try_from(id).ok().filter(|&i| i < VACANT).expect("timer ids are below wheel::ID_LIMIT");
+        if idx as usize >= self.entries.len() {
+            self.entries.resize(idx as usize + 1, VACANT_ENTRY);
         }
+        debug_assert_eq!(self.entries[idx as usize].prev, VACANT, "filling an armed cell");
+        self.entries[idx as usize] = Entry { deadline, prev: NIL, next: NIL };
+        self.len += 1;
+        idx
     }
 
     fn release(&mut self, idx: u32) {
-        let entry = &mut self.entries[idx as usize];
-        entry.prev = NIL;
-        entry.next = self.free;
-        self.free = idx;
+        self.entries[idx as usize] = VACANT_ENTRY;
+        self.len -= 1;
     }
 
     fn get(&self, idx: u32) -> &Entry {
@@ -152,14 +158,8 @@ impl Slab {
     }
 }
 
-/// Hashes a `TimerId` with the MurmurHash3 64-bit finalizer: a bijection that spreads
-/// sequential ids over all 64 bits (the table uses both the low bits and the top 7). Ids are
-/// assigned by the scheduler, never chosen by a client, so no keyed (DoS-resistant) hash is
-/// needed, and this one is several times cheaper than SipHash.
-fn hash_id(id: TimerId) -> u64 {
-    fmix64(id)
-}
-
+/// MurmurHash3's 64-bit finalizer (the tests' spread of deadlines).
+#[cfg(test)]
 fn fmix64(mut k: u64) -> u64 {
     k ^= k >> 33;
     k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -173,8 +173,6 @@ pub struct Wheel {
     /// The wheel's time: every armed deadline is later than this.
     elapsed: u64,
     slab: Slab,
-    /// Slab indices of the armed entries, found by the entry's id.
-    index: HashTable<u32>,
     /// Head of each slot's list.
     heads: [[u32; SLOTS]; LEVELS],
     /// Bit `s` of `occupied[L]` is set iff `heads[L][s]` is not `NIL`.
@@ -203,7 +201,6 @@ impl Wheel {
         Wheel {
             elapsed: now_ms,
             slab: Slab::new(),
-            index: HashTable::new(),
             heads: [[NIL; SLOTS]; LEVELS],
             occupied: [0; LEVELS],
             overflow_head: NIL,
@@ -215,8 +212,6 @@ impl Wheel {
     /// Makes room for `n` more timers at once (a restart that re-arms a known number).
     pub fn reserve(&mut self, n: usize) {
         self.slab.entries.reserve_exact(n);
-        let Wheel { index, slab, .. } = self;
-        index.reserve(n, |&i| hash_id(slab.get(i).id));
     }
 
     /// The wheel's current time: the last `now_ms` passed to [`Wheel::advance`] (or to `new`).
@@ -226,11 +221,11 @@ impl Wheel {
 
     /// Number of armed timers.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.slab.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.slab.len == 0
     }
 
     /// Arms `id` to fire at `deadline_ms`, replacing its previous deadline if it is armed.
@@ -248,12 +243,7 @@ impl Wheel {
                 self.slab.get_mut(idx).deadline = deadline_ms;
                 idx
             }
-            None => {
-                let idx = self.slab.alloc(id, deadline_ms);
-                let Wheel { index, slab, .. } = self;
-                index.insert_unique(hash_id(id), idx, |&i| hash_id(slab.get(i).id));
-                idx
-            }
+            None => self.slab.fill(id, deadline_ms),
         };
         self.link(idx);
         Ok(())
@@ -261,7 +251,7 @@ impl Wheel {
 
     /// Disarms `id`; returns the deadline it had, or `None` if it was not armed.
     pub fn cancel(&mut self, id: TimerId) -> Option<u64> {
-        let idx = self.unindex(id)?;
+        let idx = self.find(id)?;
         let deadline = self.slab.get(idx).deadline;
         self.unlink(idx);
         self.slab.release(idx);
@@ -275,13 +265,7 @@ impl Wheel {
 
     /// The slab index of `id`, if armed.
     fn find(&self, id: TimerId) -> Option<u32> {
-        self.index.find(hash_id(id), |&i| self.slab.get(i).id == id).copied()
-    }
-
-    /// Takes `id` out of the index; returns its slab index, if it was armed.
-    fn unindex(&mut self, id: TimerId) -> Option<u32> {
-        let Wheel { index, slab, .. } = self;
-        index.find_entry(hash_id(id), |&i| slab.get(i).id == id).ok().map(|e| e.remove().0)
+        self.slab.armed(id)
     }
 
     /// When the event loop should next call [`Wheel::advance`]: a lower bound of the earliest
@@ -359,12 +343,11 @@ impl Wheel {
     /// from overflow, into the wheel or back into overflow).
     fn replace_all(&mut self, mut idx: u32, from: Place, expired: &mut Vec<(TimerId, u64)>) {
         while idx != NIL {
-            let Entry { id, deadline, next, .. } = *self.slab.get(idx);
+            let Entry { deadline, next, .. } = *self.slab.get(idx);
+            let id = TimerId::from(idx);
             if deadline <= self.elapsed {
                 debug_assert_eq!(deadline, self.elapsed, "entry {id} was not fired in time");
                 expired.push((id, deadline));
-                let removed = self.unindex(id);
-                debug_assert_eq!(removed, Some(idx));
                 self.slab.release(idx);
             } else {
                 debug_assert!(
@@ -449,9 +432,9 @@ impl Wheel {
             while idx != NIL {
                 let e = self.slab.get(idx);
                 assert_eq!(e.prev, prev, "broken back link");
-                assert!(e.deadline > self.elapsed, "armed entry {} is overdue", e.id);
-                assert_eq!(place_for(self.elapsed, e.deadline), expect, "misplaced {}", e.id);
-                assert_eq!(self.find(e.id), Some(idx), "index disagrees");
+                assert!(e.deadline > self.elapsed, "armed entry {idx} is overdue");
+                assert_eq!(place_for(self.elapsed, e.deadline), expect, "misplaced {idx}");
+                assert_ne!(e.prev, VACANT, "a vacant cell in a list");
                 if expect == Place::Overflow {
                     assert!(e.deadline >= self.overflow_floor, "overflow floor too high");
                 }
@@ -476,14 +459,9 @@ impl Wheel {
         } else {
             assert_eq!(self.overflow_floor, u64::MAX);
         }
-        assert_eq!(seen, self.index.len(), "entries outside every list");
-        let mut free = 0usize;
-        let mut idx = self.slab.free;
-        while idx != NIL {
-            free += 1;
-            idx = self.slab.get(idx).next;
-        }
-        assert_eq!(free + seen, self.slab.entries.len(), "slab cells leaked");
+        let armed = self.slab.entries.iter().filter(|e| e.prev != VACANT).count();
+        assert_eq!(seen, armed, "entries outside every list");
+        assert_eq!(seen, self.slab.len, "armed count");
     }
 }
 
