@@ -261,6 +261,9 @@ pub async fn serve(
         events_tx,
     )
     .context("cannot set up the delivery HTTP client")?;
+    delivery.set_release_timer(Arc::new(
+        crate::delivery::release::ReleaseTimer::start().context("cannot start the release timer thread")?,
+    ));
     let (scheduler, scheduler_task) =
         crate::scheduler::start(store.clone(), clock.clone(), delivery.clone(), metrics.clone(), events_rx).await?;
     scheduler.set_step_visits_max(cfg.workflows.step_visits_per_run_max).await;

@@ -28,6 +28,7 @@ pub mod channel;
 pub mod client;
 pub mod egress;
 pub mod guard;
+pub mod release;
 pub mod request;
 pub mod retry;
 pub mod signing;
@@ -132,6 +133,9 @@ pub struct Engine {
     live: std::sync::atomic::AtomicUsize,
     /// Config `[smtp]`: where `email` channel sends go (`None`: they fail with a reason).
     smtp: RwLock<Option<channel::SmtpConfig>>,
+    /// Finishes the wait for an instant precisely (the daemon's real clock); `None`: tokio's
+    /// timer alone (ms ticks; tests with a manual clock).
+    release: std::sync::OnceLock<Arc<release::ReleaseTimer>>,
 }
 
 impl Engine {
@@ -176,7 +180,14 @@ impl Engine {
             events,
             live: std::sync::atomic::AtomicUsize::new(0),
             smtp: RwLock::new(None),
+            release: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Waits for instants with `timer` from now on (the daemon, whose clock is the real one:
+    /// `release` module docs). A second call changes nothing.
+    pub fn set_release_timer(&self, timer: Arc<release::ReleaseTimer>) {
+        let _ = self.release.set(timer);
     }
 
     /// Sets the SMTP server `email` channels send through (config `[smtp]`).
@@ -379,9 +390,14 @@ impl Engine {
     /// finished, a workflow run, or failed here: a gone target, a render error).
     async fn prepare(&self, exec: Execution) -> Option<Prepared> {
         let at = exec.next_attempt_ms.unwrap_or(exec.due_ms);
-        let wait = at - self.clock.now_ms();
-        if wait > 0 {
-            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        match self.release.get() {
+            Some(timer) => timer.wait_until_us(at.saturating_mul(1_000)).await,
+            None => {
+                let wait = at - self.clock.now_ms();
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                }
+            }
         }
         // A retry re-reads its record: it may have been cancelled while it waited. (A first
         // attempt comes straight from its commit; a cancel racing it still wins, because the
