@@ -211,17 +211,7 @@ impl Store {
             };
             if dims.is_empty() && !timed {
                 total = index::read_count(&counts, &index::counter_key(tag::EXECUTIONS, &[b]))?;
-                let mut seen = 0u64;
-                let mut items = Vec::new();
-                if per_page > 0 {
-                    index::scan_prefix_rev(&t, b, |_, v| {
-                        if seen >= skip {
-                            items.push(codec::decode("executions", v)?);
-                        }
-                        seen += 1;
-                        Ok((items.len() as u64) < per_page)
-                    })?;
-                }
+                let items = index::page_of_records(&t, "executions", b, (skip, per_page), true)?;
                 return Ok(Page { items, total });
             } else if dims.is_empty() {
                 let idx = r.open_table(EXEC_BY_TIME).map_err(StoreError::from_db)?;
@@ -249,17 +239,9 @@ impl Store {
                     .collect::<Result<Vec<_>, StoreError>>()?;
                 let idx = r.open_table(driver).map_err(StoreError::from_db)?;
                 if others.is_empty() && !timed {
-                    total = n;
-                    let mut seen = 0u64;
-                    if per_page > 0 {
-                        index::scan_prefix_rev(&idx, &prefix, |k, _| {
-                            if seen >= skip {
-                                ids.push(k[k.len() - 16..].try_into().unwrap_or([0; 16]));
-                            }
-                            seen += 1;
-                            Ok((ids.len() as u64) < per_page)
-                        })?;
-                    }
+                    let records = (&t, "executions", &b[..]);
+                    let items = index::page_via_index(&idx, &prefix, records, (skip, per_page), true)?;
+                    return Ok(Page { items, total: n });
                 } else {
                     index::scan_prefix_rev(&idx, &prefix, |k, v| {
                         let id = &k[k.len() - 16..];

@@ -192,6 +192,67 @@ pub(crate) fn scan_range(
     Ok(())
 }
 
+/// One page of records straight from a record table: the entries under `prefix` (newest
+/// first when `reverse`), after skipping `skip` of them without decoding, at most `per_page`.
+pub(crate) fn page_of_records<T: serde::de::DeserializeOwned>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    prefix: &[u8],
+    (skip, per_page): (u64, u64),
+    reverse: bool,
+) -> Result<Vec<T>, StoreError> {
+    let mut items = Vec::new();
+    let mut seen = 0u64;
+    if per_page == 0 {
+        return Ok(items);
+    }
+    let visit = |_: &[u8], v: &[u8]| {
+        if seen >= skip {
+            items.push(codec::decode(name, v)?);
+        }
+        seen += 1;
+        Ok((items.len() as u64) < per_page)
+    };
+    if reverse {
+        scan_prefix_rev(t, prefix, visit)?
+    } else {
+        super::scan_prefix(t, prefix, visit)?
+    }
+    Ok(items)
+}
+
+/// One page of records through an index: the index rows under `prefix` (newest first when
+/// `reverse`), after skipping `skip` of them, at most `per_page`, each row's record read from
+/// `records` at `brand ‖ the row's last 16 bytes` (the record's id).
+pub(crate) fn page_via_index<T: serde::de::DeserializeOwned>(
+    idx: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+    (records, name, brand): (&impl ReadableTable<&'static [u8], &'static [u8]>, &'static str, &[u8]),
+    (skip, per_page): (u64, u64),
+    reverse: bool,
+) -> Result<Vec<T>, StoreError> {
+    let mut items = Vec::new();
+    let mut seen = 0u64;
+    if per_page == 0 {
+        return Ok(items);
+    }
+    let visit = |k: &[u8], _: &[u8]| {
+        if seen >= skip
+            && let Some(rec) = super::get::<T>(records, name, &key(&[brand, &k[k.len() - 16..]]))?
+        {
+            items.push(rec);
+        }
+        seen += 1;
+        Ok((items.len() as u64) < per_page)
+    };
+    if reverse {
+        scan_prefix_rev(idx, prefix, visit)?
+    } else {
+        super::scan_prefix(idx, prefix, visit)?
+    }
+    Ok(items)
+}
+
 /// The stored code of an execution status (index keys and counters; never renumber).
 pub(crate) fn exec_status_code(s: ExecutionStatus) -> u8 {
     match s {

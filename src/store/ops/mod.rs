@@ -174,29 +174,6 @@ pub(crate) fn page_prefix<T: DeserializeOwned>(
     Ok(Page { items, total })
 }
 
-/// The records under `prefix` after skipping `skip` of them (keys only, nothing decoded), at
-/// most `per_page`, oldest first; `total` is left 0 for the caller to fill from a counter.
-pub(crate) fn page_prefix_counted<T: DeserializeOwned>(
-    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
-    name: &'static str,
-    prefix: &[u8],
-    skip: u64,
-    per_page: u64,
-) -> Result<Page<T>, StoreError> {
-    let mut items = Vec::new();
-    let mut seen = 0u64;
-    if per_page > 0 {
-        scan_prefix(t, prefix, |_, v| {
-            if seen >= skip {
-                items.push(codec::decode(name, v)?);
-            }
-            seen += 1;
-            Ok((items.len() as u64) < per_page)
-        })?;
-    }
-    Ok(Page { items, total: 0 })
-}
-
 /// Every record under `prefix`.
 pub(crate) fn all_prefix<T: DeserializeOwned>(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,

@@ -96,26 +96,16 @@ impl Store {
             match status {
                 None => {
                     let total = index::read_count(&counts, &index::counter_key(index::tag::SCHEDULES, &[b]))?;
-                    let mut p: Page<Schedule> = super::page_prefix_counted(&t, "schedules", b, skip, per_page)?;
-                    p.total = total;
-                    Ok(p)
+                    let items = index::page_of_records(&t, "schedules", b, (skip, per_page), false)?;
+                    Ok(Page { items, total })
                 }
                 Some(st) => {
                     let code = [index::schedule_status_code(st)];
                     let total =
                         index::read_count(&counts, &index::counter_key(index::tag::SCHEDULE_STATUS, &[b, &code]))?;
                     let idx = r.open_table(SCHEDULES_BY_STATUS).map_err(StoreError::from_db)?;
-                    let mut items = Vec::new();
-                    let mut seen = 0u64;
-                    scan_prefix(&idx, &key(&[b, &code]), |k, _| {
-                        if seen >= skip
-                            && let Some(s) = get::<Schedule>(&t, "schedules", &key(&[b, &k[17..33]]))?
-                        {
-                            items.push(s);
-                        }
-                        seen += 1;
-                        Ok((items.len() as u64) < per_page)
-                    })?;
+                    let records = (&t, "schedules", &b[..]);
+                    let items = index::page_via_index(&idx, &key(&[b, &code]), records, (skip, per_page), false)?;
                     Ok(Page { items, total })
                 }
             }

@@ -174,35 +174,21 @@ impl Store {
             let t = r.open_table(RUNS).map_err(StoreError::from_db)?;
             let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
             let b = brand.as_bytes();
-            let mut items = Vec::new();
-            let mut seen = 0u64;
-            let total = match workflow {
-                None => {
-                    if per_page > 0 {
-                        index::scan_prefix_rev(&t, b, |_, v| {
-                            if seen >= skip {
-                                items.push(codec::decode("runs", v)?);
-                            }
-                            seen += 1;
-                            Ok((items.len() as u64) < per_page)
-                        })?;
-                    }
-                    index::read_count(&counts, &index::counter_key(index::tag::RUNS, &[b]))?
-                }
+            let (items, total) = match workflow {
+                None => (
+                    index::page_of_records(&t, "runs", b, (skip, per_page), true)?,
+                    index::read_count(&counts, &index::counter_key(index::tag::RUNS, &[b]))?,
+                ),
                 Some(wf) => {
                     let idx = r.open_table(RUNS_BY_WORKFLOW).map_err(StoreError::from_db)?;
-                    if per_page > 0 {
-                        index::scan_prefix_rev(&idx, &key(&[b, wf.as_bytes()]), |k, _| {
-                            if seen >= skip
-                                && let Some(run) = get::<Run>(&t, "runs", &key(&[b, &k[32..48]]))?
-                            {
-                                items.push(run);
-                            }
-                            seen += 1;
-                            Ok((items.len() as u64) < per_page)
-                        })?;
-                    }
-                    index::read_count(&counts, &index::counter_key(index::tag::RUNS_WORKFLOW, &[b, wf.as_bytes()]))?
+                    let prefix = key(&[b, wf.as_bytes()]);
+                    (
+                        index::page_via_index(&idx, &prefix, (&t, "runs", b), (skip, per_page), true)?,
+                        index::read_count(
+                            &counts,
+                            &index::counter_key(index::tag::RUNS_WORKFLOW, &[b, wf.as_bytes()]),
+                        )?,
+                    )
                 }
             };
             Ok(Page { items, total })
@@ -265,19 +251,7 @@ impl Store {
             let idx = r.open_table(PLANS_WAITING).map_err(StoreError::from_db)?;
             let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
             let b = brand.as_bytes();
-            let mut items = Vec::new();
-            let mut seen = 0u64;
-            if per_page > 0 {
-                scan_prefix(&idx, b, |k, _| {
-                    if seen >= skip
-                        && let Some(p) = get::<ApprovalPlan>(&t, "plans", k)?
-                    {
-                        items.push(p);
-                    }
-                    seen += 1;
-                    Ok((items.len() as u64) < per_page)
-                })?;
-            }
+            let items = index::page_via_index(&idx, b, (&t, "plans", b), (skip, per_page), false)?;
             let total = index::read_count(&counts, &index::counter_key(index::tag::PLANS_WAITING, &[b]))?;
             Ok(Page { items, total })
         })
