@@ -314,7 +314,7 @@ pub fn ingest(rows: &mut Vec<Row>) {
         ..Row::default()
     });
     rows.push(Row {
-        metric: format!("ingest: daemon RSS over the {secs:.0} s run (store.cache_mib 128)"),
+        metric: format!("ingest: daemon RSS over the {secs:.0} s run (the default store.cache_mib)"),
         goal: "flat".into(),
         measured: format!(
             "{rss_start:.0} MiB at the start → {rss_end:.0} MiB at the end (after {}s warm-up: {} MiB; peak {peak:.0} MiB)",
