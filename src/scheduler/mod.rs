@@ -260,6 +260,11 @@ struct Armed {
     brand_numbers: HashMap<BrandId, u32>,
 }
 
+/// The hash of the key in `slot` (the table rehashes through the slots when it grows).
+fn rehash(slots: &[Option<(u32, Key)>], hasher: &std::hash::RandomState, slot: u32) -> u64 {
+    slots[slot as usize].map_or(0, |(_, k)| std::hash::BuildHasher::hash_one(hasher, k))
+}
+
 impl Armed {
     fn len(&self) -> usize {
         self.by_key.len()
@@ -268,7 +273,7 @@ impl Armed {
     fn reserve(&mut self, n: usize) {
         self.slots.reserve_exact(n);
         let Armed { by_key, slots, hasher, .. } = self;
-        by_key.reserve(n, |&s| slots[s as usize].map_or(0, |(_, k)| std::hash::BuildHasher::hash_one(&*hasher, k)));
+        by_key.reserve(n, |&s| rehash(slots, hasher, s));
     }
     fn hash(&self, key: &Key) -> u64 {
         std::hash::BuildHasher::hash_one(&self.hasher, key)
@@ -294,9 +299,7 @@ impl Armed {
         };
         let hash = self.hash(&key);
         let Armed { by_key, slots, hasher, .. } = self;
-        by_key.insert_unique(hash, slot, |&s| {
-            slots[s as usize].map_or(0, |(_, k)| std::hash::BuildHasher::hash_one(&*hasher, k))
-        });
+        by_key.insert_unique(hash, slot, |&s| rehash(slots, hasher, s));
         TimerId::from(slot)
     }
     /// Forgets a timer; returns its id if it was armed.

@@ -136,12 +136,13 @@ fn trigger_debounce(
     if s.status != ScheduleStatus::Active {
         return Ok(Err(format!("schedule is {}", s.status.as_str())));
     }
+    let old = super::index::ScheduleFacts::of(&s);
     if let TriggerOutcome::FireAt(at) = spec.trigger(&mut s.debounce, now, Some(context)) {
         s.next_fire_ms = Some(at);
     }
     s.version += 1;
     s.updated_ms = now;
-    super::schedules::save(w, &mut t, &s)?;
+    super::schedules::save(w, &mut t, &s, Some(old))?;
     Ok(Ok(()))
 }
 

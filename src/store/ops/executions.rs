@@ -67,7 +67,8 @@ impl Store {
     pub async fn put_execution(&self, e: Execution) -> Result<bool, StoreError> {
         self.write(move |w| {
             let mut t = ExecTables::open(w)?;
-            let stored = match t.get(e.brand, e.id)? {
+            // The status is all this needs of the stored record.
+            let stored = match t.facts(e.brand, e.id)? {
                 None => return Err(StoreError::NotFound("Execution")),
                 Some(stored)
                     if stored.status == ExecutionStatus::Cancelled && e.status != ExecutionStatus::Cancelled =>

@@ -253,6 +253,11 @@ pub(crate) fn page_via_index<T: serde::de::DeserializeOwned>(
     Ok(items)
 }
 
+/// Writes (`d` > 0) or removes (`d` < 0) one empty-valued index row.
+fn set_row(idx: &mut BytesTable<'_>, k: &[u8], d: i64) -> Result<(), StoreError> {
+    if d > 0 { put_raw(idx, k, &[]) } else { remove(idx, k) }
+}
+
 /// The stored code of an execution status (index keys and counters; never renumber).
 pub(crate) fn exec_status_code(s: ExecutionStatus) -> u8 {
     match s {
@@ -386,6 +391,11 @@ impl<'w> ExecTables<'w> {
     }
 
     pub(crate) fn get(&self, brand: BrandId, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
+        super::get(&self.records, "executions", &key(&[brand.as_bytes(), id.as_bytes()]))
+    }
+
+    /// The indexed fields of a stored execution (decodes only those).
+    pub(crate) fn facts(&self, brand: BrandId, id: ExecutionId) -> Result<Option<ExecFacts>, StoreError> {
         super::get(&self.records, "executions", &key(&[brand.as_bytes(), id.as_bytes()]))
     }
 
@@ -568,12 +578,20 @@ pub(crate) fn index_waiting_plan(w: &WriteTransaction, f: &PlanFacts, d: i64) ->
     deltas.apply_in(w)
 }
 
-/// The fields of a schedule its index is keyed on.
+/// The fields of a schedule its index is keyed on, and its version (a fire's check).
 #[derive(Debug, Deserialize)]
 pub(crate) struct ScheduleFacts {
     pub id: ScheduleId,
     pub brand: BrandId,
     pub status: ScheduleStatus,
+    #[serde(default)]
+    pub version: u64,
+}
+
+impl ScheduleFacts {
+    pub(crate) fn of(s: &crate::model::Schedule) -> ScheduleFacts {
+        ScheduleFacts { id: s.id, brand: s.brand, status: s.status, version: s.version }
+    }
 }
 
 /// Brings the status index and counters of a schedule in step with a write: `old` is the
@@ -647,7 +665,7 @@ pub(crate) fn index_event(w: &WriteTransaction, f: &EventFacts, d: i64) -> Resul
     let code = [event_status_code(f.status)];
     for (def, k) in [(EVENTS_BY_SOURCE, key(&[b, &source, id])), (EVENTS_BY_STATUS, key(&[b, &code, id]))] {
         let mut idx = w.open_table(def).map_err(StoreError::from_db)?;
-        if d > 0 { put_raw(&mut idx, &k, &[])? } else { remove(&mut idx, &k)? }
+        set_row(&mut idx, &k, d)?;
     }
     let mut deltas = Deltas::default();
     deltas.add(counter_key(tag::EVENTS, &[b]), d);

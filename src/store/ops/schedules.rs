@@ -3,7 +3,7 @@
 //! executions of a fire together with the schedule's advanced cursor.
 
 use super::index::{self, ExecTables, ScheduleFacts};
-use super::{all_prefix, get, get_raw, put_raw, remove, scan_prefix};
+use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
@@ -16,13 +16,17 @@ pub(crate) fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
 }
 
 /// Writes a schedule record and keeps its armed-index entry, status index and counters in
-/// step.
-pub(crate) fn save(w: &redb::WriteTransaction, t: &mut super::BytesTable<'_>, s: &Schedule) -> Result<(), StoreError> {
+/// step; `old` is the record it replaces (`None`: a new schedule), which every caller has
+/// read already.
+pub(crate) fn save(
+    w: &redb::WriteTransaction,
+    t: &mut super::BytesTable<'_>,
+    s: &Schedule,
+    old: Option<ScheduleFacts>,
+) -> Result<(), StoreError> {
     let k = skey(s.brand, s.id);
-    let old = super::replace_raw(t, &k, &codec::encode(s))?;
-    let old = old.map(|v| codec::decode::<ScheduleFacts>("schedules", &v)).transpose()?;
-    let new = ScheduleFacts { id: s.id, brand: s.brand, status: s.status };
-    index::reindex_schedule(w, old.as_ref(), Some(&new))?;
+    put(t, &k, s)?;
+    index::reindex_schedule(w, old.as_ref(), Some(&ScheduleFacts::of(s)))?;
     let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
     match s.timer_deadline() {
         Some(d) => put_raw(&mut armed, &k, &d.to_le_bytes()),
@@ -64,7 +68,7 @@ impl Store {
             }
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             let mut by_target = w.open_table(SCHEDULE_BY_TARGET).map_err(StoreError::from_db)?;
-            save(w, &mut t, &s)?;
+            save(w, &mut t, &s, None)?;
             put_raw(&mut by_target, &target_key(&s), &[])?;
             Ok(s)
         })
@@ -160,10 +164,11 @@ impl Store {
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             let k = skey(brand, id);
             let mut s: Schedule = get(&t, "schedules", &k)?.ok_or(StoreError::NotFound("Schedule"))?;
+            let old = ScheduleFacts::of(&s);
             let out = f(&mut s)?;
             s.version += 1;
             s.updated_ms = now;
-            save(w, &mut t, &s)?;
+            save(w, &mut t, &s, Some(old))?;
             Ok((s, out))
         })
         .await
@@ -180,8 +185,7 @@ impl Store {
             let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
             remove(&mut armed, &k)?;
             remove(&mut t, &k)?;
-            let facts = ScheduleFacts { id: s.id, brand: s.brand, status: s.status };
-            index::reindex_schedule(w, Some(&facts), None)
+            index::reindex_schedule(w, Some(&ScheduleFacts::of(&s)), None)
         })
         .await
     }
@@ -196,12 +200,14 @@ impl Store {
             let mut accepted = Vec::new();
             for f in fires {
                 let k = skey(f.schedule.brand, f.schedule.id);
-                let current: Option<Schedule> = get(&t, "schedules", &k)?;
-                let ok = current.is_some_and(|c| c.version == f.expected_version);
+                // Only the version and the indexed fields are decoded (one read per fire).
+                let current: Option<ScheduleFacts> = get(&t, "schedules", &k)?;
+                let current = current.filter(|c| c.version == f.expected_version);
+                let ok = current.is_some();
                 if ok {
                     let mut s = f.schedule;
                     s.version = f.expected_version + 1;
-                    save(w, &mut t, &s)?;
+                    save(w, &mut t, &s, current)?;
                     accepted.extend(f.executions);
                 }
                 results.push(ok);
@@ -235,11 +241,12 @@ impl Store {
             if let Some(mut s) = get::<Schedule>(&t, "schedules", &k)?
                 && !s.status.is_final()
             {
+                let old = ScheduleFacts::of(&s);
                 s.status = ScheduleStatus::Inactive;
                 s.reason = Some(reason.to_string());
                 s.version += 1;
                 s.updated_ms = now;
-                save(w, &mut t, &s)?;
+                save(w, &mut t, &s, Some(old))?;
             }
         }
         Ok(ids)
