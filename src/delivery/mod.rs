@@ -386,23 +386,29 @@ impl Engine {
     }
 
     /// Waits for the execution's instant, reloads a retry's record (a cancel wins), resolves
-    /// its target and renders its request. `None` when there is nothing to send (cancelled,
+    /// its target and renders its request (a first attempt does both before the wait). `None` when there is nothing to send (cancelled,
     /// finished, a workflow run, or failed here: a gone target, a render error).
     async fn prepare(&self, exec: Execution) -> Option<Prepared> {
         let at = exec.next_attempt_ms.unwrap_or(exec.due_ms);
-        match self.release.get() {
-            Some(timer) => timer.wait_until_us(at.saturating_mul(1_000)).await,
-            None => {
-                let wait = at - self.clock.now_ms();
-                if wait > 0 {
-                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
-                }
-            }
+        let first = exec.attempts.is_empty() && exec.next_attempt_ms.is_none();
+        // A first attempt resolves its target and renders its request before the wait (it was
+        // recorded up to `scheduler::PREFIRE_MS` ahead), so that only admission, signing and
+        // the send remain after its instant. Anything but success is left to the path after
+        // the wait, which decides it at the instant as before.
+        if first
+            && (exec.step.is_some() || exec.target_kind != TargetKind::Workflow)
+            && let Some((target, req)) = self.resolve_now(&exec)
+        {
+            self.wait_for(at).await;
+            tracing::Span::current().record("attempt", 1);
+            tracing::Span::current().record("domain", tracing::field::display(target.domain.id));
+            return Some(Prepared { exec, target, req });
         }
+        self.wait_for(at).await;
         // A retry re-reads its record: it may have been cancelled while it waited. (A first
         // attempt comes straight from its commit; a cancel racing it still wins, because the
         // outcome is not written over a cancelled record.)
-        let exec = if exec.attempts.is_empty() && exec.next_attempt_ms.is_none() {
+        let exec = if first {
             exec
         } else {
             let (brand, id) = (exec.brand, exec.id);
@@ -473,6 +479,34 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// Waits for an attempt's instant (ms since the epoch): on the release timer when the
+    /// daemon has one, else on tokio's.
+    async fn wait_for(&self, at: i64) {
+        match self.release.get() {
+            Some(timer) => timer.wait_until_us(at.saturating_mul(1_000)).await,
+            None => {
+                let wait = at - self.clock.now_ms();
+                if wait > 0 {
+                    tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                }
+            }
+        }
+    }
+
+    /// The target and rendered request of an execution when both resolve without a fault;
+    /// `None` on any failure (the caller then takes the path that records it).
+    fn resolve_now(&self, exec: &Execution) -> Option<(Target, request::Rendered)> {
+        let target = self.target(exec).ok()?;
+        let req = match &target.channel {
+            Some(c) => self.render_channel(c, exec).ok()?,
+            None => {
+                request::render(&self.store, &self.vault, exec.brand, &target.template, &target.domain, &exec.context)
+                    .ok()?
+            }
+        };
+        Some((target, req))
     }
 
     /// The template (or workflow step) and domain an execution goes to.
