@@ -97,16 +97,30 @@ impl Activity {
         self.ended_row(e.status, execution_row(e));
     }
 
+    /// Whether [`Activity::ended_row`] would use the row of an execution (`id`, its UUID) that
+    /// ends with `status`: a failure (kept among the recent errors), a retry entry it replaces,
+    /// or an `executions tail` reader listening. Building the row costs more than the rest, so
+    /// a success nobody watches is only counted ([`Activity::ended_quietly`]). A reader who
+    /// subscribes between this answer and the end misses that one execution.
+    pub fn needs_row(&self, status: ExecutionStatus, id: &str) -> bool {
+        status == ExecutionStatus::Failed
+            || self.0.ended.receiver_count() > 0
+            || lock(&self.0.errors).iter().any(|r| r["execution_uuid"] == id)
+    }
+
+    /// An execution ended for which [`Activity::needs_row`] said no row is needed: counted.
+    pub fn ended_quietly(&self, status: ExecutionStatus) {
+        let mut w = lock(&self.0.window);
+        match status {
+            ExecutionStatus::Succeeded => w.succeeded += 1,
+            ExecutionStatus::Failed => w.failed += 1,
+            _ => {}
+        }
+    }
+
     /// [`Activity::ended`] for an execution already turned into its [`execution_row`].
     pub fn ended_row(&self, status: ExecutionStatus, row: Value) {
-        {
-            let mut w = lock(&self.0.window);
-            match status {
-                ExecutionStatus::Succeeded => w.succeeded += 1,
-                ExecutionStatus::Failed => w.failed += 1,
-                _ => {}
-            }
-        }
+        self.ended_quietly(status);
         let mut errors = lock(&self.0.errors);
         // An execution that was retrying has ended: its retry entry gives way to the outcome.
         errors.retain(|r| r["execution_uuid"] != row["execution_uuid"]);
@@ -223,6 +237,23 @@ mod tests {
         assert_eq!(p99(vec![7]), Some(7));
         assert_eq!(p99((1..=100).rev().collect()), Some(99));
         assert_eq!(p99((1..=1000).collect()), Some(990));
+    }
+
+    #[test]
+    fn a_success_nobody_watches_needs_no_row_and_is_still_counted() {
+        let a = Activity::default();
+        let id = "0190d4f0-0000-7000-8000-000000000001";
+        assert!(!a.needs_row(ExecutionStatus::Succeeded, id));
+        assert!(a.needs_row(ExecutionStatus::Failed, id), "failures are kept among the recent errors");
+        // A retry entry of this execution must give way to its outcome.
+        lock(&a.0.errors).push_back(serde_json::json!({"execution_uuid": id}));
+        assert!(a.needs_row(ExecutionStatus::Succeeded, id));
+        assert!(!a.needs_row(ExecutionStatus::Succeeded, "another"));
+        let tail = a.subscribe();
+        assert!(a.needs_row(ExecutionStatus::Succeeded, "another"), "a tail reader gets every row");
+        drop(tail);
+        a.ended_quietly(ExecutionStatus::Succeeded);
+        assert_eq!(a.take_window().succeeded, 1);
     }
 
     #[test]

@@ -880,7 +880,8 @@ impl Engine {
         let (brand, schedule, status, execution) = (exec.brand, exec.schedule, exec.status, exec.id);
         self.metrics.observe_execution(status.as_str());
         // Reported once recorded, so that a tail reader who looks the execution up finds it ended.
-        let ended = crate::activity::execution_row(&exec);
+        let activity = self.metrics.activity();
+        let ended = activity.needs_row(status, &execution.to_string()).then(|| crate::activity::execution_row(&exec));
         if status == ExecutionStatus::Failed && exec.target_kind == TargetKind::Channel {
             let rule_type = exec.context.get("rule_type").and_then(|v| v.as_str()).unwrap_or("test");
             self.metrics.observe_alert(rule_type, "failed");
@@ -908,7 +909,10 @@ impl Engine {
             }
         });
         if self.put_patiently(exec).await.is_some() {
-            self.metrics.activity().ended_row(status, ended);
+            match ended {
+                Some(row) => activity.ended_row(status, row),
+                None => activity.ended_quietly(status),
+            }
             let ev = step_event.unwrap_or(DeliveryEvent::Finished { brand, schedule, execution });
             let _ = self.events.send(ev).await;
         }
