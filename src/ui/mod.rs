@@ -507,7 +507,11 @@ async fn approval_confirm(
         Some("approve") => "approve",
         Some("reject") => "reject",
         _ => {
-            return pages::error(Some(&v), StatusCode::BAD_REQUEST, "Invalid field value: decision (approve or reject)");
+            return pages::error(
+                Some(&v),
+                StatusCode::BAD_REQUEST,
+                "Invalid field value: decision (approve or reject)",
+            );
         }
     };
     // The plan as the pending list shows it (one page of the same paginated read).

@@ -407,7 +407,7 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
                 }
                 div {
                     label for="schedule" { "Schedule id" }
-                    input #schedule name="schedule" value=(schedule) size="38" spellcheck="false";
+                    input #schedule name="schedule" value=(schedule) spellcheck="false";
                 }
                 button type="submit" { "Show" }
             }
