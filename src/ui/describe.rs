@@ -18,7 +18,7 @@ fn count(n: i64, unit: &str) -> String {
 fn offset(seconds: i64) -> String {
     let sign = if seconds < 0 { "\u{2212}" } else { "+" };
     let abs = seconds.unsigned_abs();
-    if abs % 60 == 0 { format!("{sign}{} min", abs / 60) } else { format!("{sign}{abs} s") }
+    if abs.is_multiple_of(60) { format!("{sign}{} min", abs / 60) } else { format!("{sign}{abs} s") }
 }
 
 /// The driver of a schedule in words; the `driver` object of the schedule's details (its
@@ -70,7 +70,7 @@ pub fn describe(driver: &Value) -> String {
             }
             s
         }
-        other if other.is_empty() => "unknown driver".to_string(),
+        "" => "unknown driver".to_string(),
         other => format!("{other} schedule"),
     }
 }
