@@ -13,7 +13,18 @@
 //! every `POST` must carry the session's CSRF token (form field `csrf` or the
 //! `X-CSRF-Token` header htmx sends), else 403 and nothing changes.
 
+/// Unwraps a page-or-early-answer chain.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(early) => return *early,
+        }
+    };
+}
+
 pub mod describe;
+mod more;
 mod pages;
 pub mod session;
 
@@ -77,6 +88,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/approvals/list", get(approvals_list))
         .route("/approvals/{id}/confirm", get(approval_confirm))
         .route("/approvals/{id}/decide", post(approval_decide))
+        .route("/workflows", get(more::workflows))
+        .route("/workflows/{id}", get(more::workflow))
+        .route("/runs/{id}", get(more::run))
+        .route("/events", get(more::events))
+        .route("/events/replay", post(more::replay))
+        .route("/events/{id}", get(more::event))
+        .route("/monitors", get(more::monitors))
+        .route("/monitors/board", get(more::monitors_board))
+        .route("/monitors/{id}/{action}", post(more::monitor_action))
+        .route("/domains", get(more::domains))
+        .route("/domains/{id}/reset", post(more::domain_reset))
+        .route("/domains/{id}/rotate", get(more::domain_rotate_confirm).post(more::domain_rotate))
+        .route("/alerts", get(more::alerts))
         .route("/assets/{name}", get(asset))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(security_headers))
@@ -263,16 +287,6 @@ async fn read_form(body: Body) -> Result<HashMap<String, String>, ApiError> {
 
 fn query(raw: Option<String>) -> HashMap<String, String> {
     pairs(raw.as_deref().unwrap_or(""))
-}
-
-/// Unwraps a page-or-early-answer chain.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(early) => return *early,
-        }
-    };
 }
 
 // ---- sign-in / sign-out ----

@@ -19,7 +19,7 @@ pub const EXECUTION_STATUSES: &[&str] =
     &["pending", "running", "succeeded", "failed", "skipped", "missed", "cancelled"];
 
 /// A value's text: strings as they are, numbers and booleans printed, null and absent as "—".
-fn t(v: &Value) -> String {
+pub(super) fn t(v: &Value) -> String {
     match v {
         Value::Null => "\u{2014}".into(),
         Value::String(s) => s.clone(),
@@ -28,7 +28,7 @@ fn t(v: &Value) -> String {
 }
 
 /// A path segment as it may go into a URL: ids are UUIDs; anything else is percent-encoded.
-pub fn url_part(s: &str) -> String {
+pub(super) fn url_part(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
@@ -42,7 +42,7 @@ pub fn url_part(s: &str) -> String {
 
 /// An RFC 3339 instant (`v`, as the API answers it) in `zone`, with the zone named:
 /// `2026-12-01 08:00:00 CET (Europe/Berlin)`, or `… UTC`. "—" when absent.
-pub fn when(v: &Value, zone: &str) -> String {
+pub(super) fn when(v: &Value, zone: &str) -> String {
     let Some(text) = v.as_str() else { return "\u{2014}".into() };
     let Ok(ts) = text.parse::<jiff::Timestamp>() else { return text.to_string() };
     let tz = crate::time::tz::zone(zone).unwrap_or(jiff::tz::TimeZone::UTC);
@@ -50,25 +50,25 @@ pub fn when(v: &Value, zone: &str) -> String {
     if zone == "UTC" || local.ends_with(zone) { local } else { format!("{local} ({zone})") }
 }
 
-fn time_el(v: &Value, zone: &str) -> Markup {
+pub(super) fn time_el(v: &Value, zone: &str) -> Markup {
     html! {
         @if let Some(utc) = v.as_str() { time datetime=(utc) { (when(v, zone)) } } @else { "\u{2014}" }
     }
 }
 
-fn status_badge(s: &Value) -> Markup {
+pub(super) fn status_badge(s: &Value) -> Markup {
     let s = t(s);
     html! { span class={ "status " (s) } { (s) } }
 }
 
 /// An HTML answer with `status`.
-pub fn html(status: StatusCode, body: Markup) -> Response {
+pub(super) fn html(status: StatusCode, body: Markup) -> Response {
     let mut r = (status, body.into_string()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r
 }
 
-fn csrf_field(v: &Viewer) -> Markup {
+pub(super) fn csrf_field(v: &Viewer) -> Markup {
     html! { input type="hidden" name="csrf" value=(v.session.csrf); }
 }
 
@@ -77,11 +77,16 @@ const NAV: &[(&str, &str, &str)] = &[
     ("schedules", "/ui/schedules", "Schedules"),
     ("executions", "/ui/executions", "Executions"),
     ("approvals", "/ui/approvals", "Approvals"),
+    ("workflows", "/ui/workflows", "Workflows"),
+    ("events", "/ui/events", "Events"),
+    ("monitors", "/ui/monitors", "Monitors"),
+    ("domains", "/ui/domains", "Domains"),
+    ("alerts", "/ui/alerts", "Alerts"),
 ];
 
 /// The page frame: head (stylesheet, htmx with its config in a meta tag), the navigation
 /// with sign-out when signed in, and `body`.
-fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current: &str, body: Markup) -> Response {
+pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current: &str, body: Markup) -> Response {
     let hx_headers = v.map(|v| format!("{{\"X-CSRF-Token\": \"{}\"}}", v.session.csrf));
     let markup = html! {
         (DOCTYPE)
@@ -177,19 +182,24 @@ pub fn sign_in(token: &str, problem: Option<&str>, status: StatusCode) -> Respon
     )
 }
 
-fn notice(n: Option<&str>) -> Markup {
+pub(super) fn notice(n: Option<&str>) -> Markup {
     let text = match n {
         Some("status") => "The schedule's status was changed.",
         Some("retry") => "Retried: this is the new execution.",
         Some("cancel") => "The execution was cancelled.",
         Some("approved") => "Approved.",
         Some("rejected") => "Rejected.",
+        Some("paused") => "The monitor is paused.",
+        Some("resumed") => "The monitor is resumed.",
+        Some("reset") => "The circuit is closed again.",
+        Some("rotated") => "A new signing key is in use; the previous one stays valid for the overlap time.",
+        Some("replay") => "The replay job started; its executions appear under Executions.",
         _ => return html! {},
     };
     html! { p.notice.ok role="status" { (text) } }
 }
 
-fn pager(list: &Value, base: &str) -> Markup {
+pub(super) fn pager(list: &Value, base: &str) -> Markup {
     let meta = &list["meta"];
     let page = meta["page"].as_u64().unwrap_or(1);
     let pages = meta["total_pages"].as_u64().unwrap_or(1).max(1);
@@ -354,7 +364,7 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
     )
 }
 
-fn executions_table(list: &Value, zone: &str) -> Markup {
+pub(super) fn executions_table(list: &Value, zone: &str) -> Markup {
     let rows = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
     html! {
         div.table-wrap {
@@ -417,7 +427,7 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
     )
 }
 
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
 

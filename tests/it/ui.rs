@@ -417,6 +417,10 @@ fn dashboard_in_a_real_headless_chromium() {
             .find(|e| e["retry_of"] == failed.as_str() && e["status"] == "succeeded")
     });
     assert_eq!(retried["trigger"], "manual");
+    // …and the domain's signing key was rotated (the new key and the previous one, overlapping).
+    let keys = api.post("get_domain_signing_secret", json!({"domain_uuid": domain}));
+    assert_ok(&keys);
+    assert_eq!(keys.json["data"]["active_secrets"].as_array().map(Vec::len), Some(2), "{}", keys.text);
     for width in [360, 1440] {
         for page in ["sign-in", "overview", "schedules", "schedule", "executions", "execution", "approvals", "confirm"]
         {

@@ -167,6 +167,32 @@ try:
     check(PLAN not in text(), "the approved plan left the pending list")
     console("approvals (after approving)")
 
+    # The other pages: workflows (graph, run timeline), events, monitors, domains, alerts.
+    visit("/ui/workflows", "workflows")
+    check("payout" in text(), "the workflow is listed")
+    console("workflows")
+    d.find_element(By.LINK_TEXT, "payout").click()
+    wait(lambda: "/ui/workflows/" in d.current_url, "the workflow page")
+    check(len(d.find_elements(By.CSS_SELECTOR, "svg.graph rect")) == 2, "the graph has a box per step")
+    shoot("workflow")
+    console("workflow")
+    d.find_element(By.CSS_SELECTOR, "a[href^='/ui/runs/']").click()
+    wait(lambda: "/ui/runs/" in d.current_url, "the run page")
+    check("prepare" in text() and "pay" in text(), "the run's timeline lists its steps")
+    shoot("run")
+    console("run")
+    for path, name in (("/ui/events", "events"), ("/ui/monitors", "monitors"), ("/ui/domains", "domains"), ("/ui/alerts", "alerts")):
+        visit(path, name)
+        console(name)
+    visit("/ui/domains")
+    d.find_element(By.LINK_TEXT, "Rotate\u2026").click()
+    wait(lambda: d.current_url.endswith("/rotate"), "the rotation's confirmation")
+    shoot("rotate")
+    console("rotate")
+    d.find_element(By.XPATH, "//button[normalize-space()='Yes, rotate']").click()
+    wait(lambda: "notice=rotated" in d.current_url, "the domains page after rotating")
+    console("domains (after rotating)")
+
     # A form post without the CSRF token is refused (403) and changes nothing.
     status = d.execute_async_script(
         """const done = arguments[arguments.length - 1];
