@@ -208,7 +208,7 @@ impl Ui {
         let Some(id) = cookie(headers, SESSION_COOKIE) else { return Err(Box::new(to_sign_in())) };
         let Some(session) = self.sessions.touch(id, now) else { return Err(Box::new(to_sign_in())) };
         let key = self.app.store.find_key_by_hash(&session.key_hash).map_err(|e| self.api_error(e.into(), None))?;
-        let live = key.is_some_and(|k| k.id == session.key_id && k.brand == session.brand && k.revoked_ms.is_none());
+        let live = key_still_valid(&session, key.as_ref());
         let brand = if live {
             self.app.store.get_brand(session.brand).map_err(|e| self.api_error(e.into(), None))?
         } else {
@@ -277,6 +277,12 @@ impl Ui {
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         f.get(&ip).is_some_and(|(n, since)| now - *since < SIGNIN_WINDOW_MS && *n >= SIGNIN_FAILURES_MAX)
     }
+}
+
+/// Whether `key` (the stored key found by the session's key hash, if any) is still the
+/// session's key: the same id and brand, not revoked. A session whose key fails this ends.
+pub fn key_still_valid(session: &Session, key: Option<&crate::model::ApiKey>) -> bool {
+    key.is_some_and(|k| k.id == session.key_id && k.brand == session.brand && k.revoked_ms.is_none())
 }
 
 async fn read_form(body: Body) -> Result<HashMap<String, String>, ApiError> {
@@ -564,6 +570,28 @@ mod tests {
         assert_eq!(f["to"], "paused", "the first value wins");
         assert_eq!(f["empty"], "");
         assert_eq!(f["x"], "1 2");
+    }
+
+    #[test]
+    fn a_revoked_replaced_or_missing_key_ends_the_session() {
+        use crate::model::{ApiKey, BrandId, KeyId};
+        let sessions = Sessions::default();
+        let (brand, key_id) = (BrandId(uuid::Uuid::now_v7()), KeyId(uuid::Uuid::now_v7()));
+        let (_, s) = sessions.open(brand, key_id, [7; 32], 0);
+        let key = ApiKey {
+            id: key_id,
+            brand,
+            prefix: "hwk_abcdefgh".into(),
+            hash: [7; 32],
+            created_ms: 0,
+            last_used_ms: None,
+            revoked_ms: None,
+        };
+        assert!(key_still_valid(&s, Some(&key)));
+        assert!(!key_still_valid(&s, None), "the key is gone");
+        assert!(!key_still_valid(&s, Some(&ApiKey { revoked_ms: Some(1), ..key.clone() })), "revoked");
+        assert!(!key_still_valid(&s, Some(&ApiKey { id: KeyId(uuid::Uuid::now_v7()), ..key.clone() })), "another key");
+        assert!(!key_still_valid(&s, Some(&ApiKey { brand: BrandId(uuid::Uuid::now_v7()), ..key })), "another brand");
     }
 
     #[test]

@@ -140,9 +140,10 @@ fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_he
     let d = TestDaemon::start_with(CONFIG);
     let mut ui = Ui::new(&d);
 
-    let r = ui.get("/ui/");
-    assert_eq!(r.status, 303, "signed out: to the sign-in page");
-    assert_eq!(r.location(), "/ui/sign-in");
+    for path in ["/ui/", "/ui", "/ui/executions"] {
+        let r = ui.get(path);
+        assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} signed out: to the sign-in page");
+    }
     let page = ui.get("/ui/sign-in");
     for (h, v) in [
         ("content-security-policy", hookwheel::ui::CSP),

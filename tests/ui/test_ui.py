@@ -4,9 +4,11 @@ credentials and the ids it prepared in the environment; prints ALL PASSED at the
 exits non-zero on the first failed check. Screenshots of every page at 360 and 1440 px go to
 $HW_SHOTS. Nothing is downloaded: the browser and driver are the system's."""
 
+import json
 import os
 import sys
 import time
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -154,8 +156,19 @@ try:
     # Approve a waiting workflow step, with a confirmation step.
     visit("/ui/approvals", "approvals")
     check(PLAN in text(), "the waiting plan is listed")
-    time.sleep(6)  # one htmx poll
-    check(PLAN in text(), "the list is still there after a refresh")
+    # Live: an approval requested now (through the API) shows up without a reload.
+    body = json.dumps({"title": "live approval request", "timeout_seconds": 600}).encode()
+    req = urllib.request.Request(
+        BASE + "/v1/api/create_approval_request/",
+        data=body,
+        method="POST",
+        headers={"x-brand-uuid": BRAND, "x-hookpulse-api-key": KEY, "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        check(r.status == 200, "create_approval_request")
+    url_before = d.current_url
+    wait(lambda: "live approval request" in text(), "the polled list to show the new request")
+    check(d.current_url == url_before and PLAN in text(), "updated in place, the other plan still listed")
     console("approvals (after a poll)")
     d.find_element(By.CSS_SELECTOR, f"a[href='/ui/approvals/{PLAN}/confirm?decision=approve']").click()
     wait(lambda: "/confirm" in d.current_url, "the confirmation page")
