@@ -377,6 +377,13 @@ fn dashboard_in_a_real_headless_chromium() {
     });
     let plan = plan["execution_plan_uuid"].as_str().expect("plan").to_string();
 
+    // A heartbeat monitor that has been pinged once (up), for the board.
+    let r = api.post("add_monitor", json!({"monitor_name": "nightly backup", "interval_seconds": 3600}));
+    assert_ok(&r);
+    let ping = r.json["ping_url"].as_str().expect("ping_url").to_string();
+    let r = api.bare(reqwest::Method::POST, &ping).send().expect("ping");
+    assert!(r.status().is_success(), "ping: {}", r.status());
+
     // Another brand's execution, for the 404 page.
     let other = d.new_brand("other", None);
     let other_api = api.as_brand(&other.brand, &other.key);
@@ -397,6 +404,7 @@ fn dashboard_in_a_real_headless_chromium() {
         .env("HW_FAILED", &failed)
         .env("HW_PLAN", &plan)
         .env("HW_OTHER_EXECUTION", &theirs)
+        .env("HW_MONITOR_NAME", "nightly backup")
         .env("HW_SHOTS", &shots)
         .env("HW_PROFILE", profile.path())
         .env("SE_OFFLINE", "true")

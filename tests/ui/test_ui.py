@@ -23,6 +23,7 @@ SCHEDULE_NAME = os.environ["HW_SCHEDULE_NAME"]
 FAILED = os.environ["HW_FAILED"]
 PLAN = os.environ["HW_PLAN"]
 OTHER_EXECUTION = os.environ["HW_OTHER_EXECUTION"]
+MONITOR_NAME = os.environ["HW_MONITOR_NAME"]
 SHOTS = os.environ["HW_SHOTS"]
 PROFILE = os.environ["HW_PROFILE"]
 WIDTHS = (360, 1440)
@@ -197,6 +198,14 @@ try:
     for path, name in (("/ui/events", "events"), ("/ui/monitors", "monitors"), ("/ui/domains", "domains"), ("/ui/alerts", "alerts")):
         visit(path, name)
         console(name)
+    visit("/ui/monitors")
+    row = d.find_element(By.XPATH, f"//tr[contains(., '{MONITOR_NAME}')]")
+    check("up" in row.text, f"the pinged monitor is up: {row.text}")
+    row.find_element(By.XPATH, ".//button[normalize-space()='Pause']").click()
+    wait(lambda: "notice=paused" in d.current_url, "the board after pausing")
+    row = d.find_element(By.XPATH, f"//tr[contains(., '{MONITOR_NAME}')]")
+    check("paused" in row.text, f"the monitor is paused: {row.text}")
+    console("monitors (after pausing)")
     visit("/ui/domains")
     d.find_element(By.LINK_TEXT, "Rotate\u2026").click()
     wait(lambda: d.current_url.endswith("/rotate"), "the rotation's confirmation")
