@@ -512,7 +512,7 @@ async fn approvals_list(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Respon
         }
     };
     let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
-    pages::html(StatusCode::OK, pages::approvals_table(&list))
+    pages::html(StatusCode::OK, pages::approvals_table(&list, &v.brand.timezone))
 }
 
 async fn approval_confirm(

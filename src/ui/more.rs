@@ -44,9 +44,9 @@ fn monitors_table(v: &Viewer, list: &Value) -> Markup {
                         @let id = t(&m["monitor_uuid"]);
                         tr {
                             td { (t(&m["monitor_name"])) br; span.muted { (t(&m["kind"])) " \u{b7} " span.mono { (t(&m["slug"])) } } }
-                            td { (status_badge(&m["status"])) br; span.muted { "since " (t(&m["status_since"])) } }
-                            td { (t(&m["last_ping_at"])) }
-                            td { (t(&m["next_due_at"])) }
+                            td { (status_badge(&m["status"])) br; span.muted { "since " (time_el(&m["status_since"], zone)) } }
+                            td { (time_el(&m["last_ping_at"], zone)) }
+                            td { (time_el(&m["next_due_at"], zone)) }
                             td { (t(&m["pings_total"])) }
                             td {
                                 @let (action, label) = if m["status"] == "paused" { ("resume", "Resume") } else { ("pause", "Pause") };
@@ -215,6 +215,7 @@ pub(super) async fn alerts(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
     let v = tri!(ui.viewer(&headers));
     let q = query(q);
     let list = tri!(ui.call(&v, "get_alerts_paginated", json!({"page": page_of(&q)})).await);
+    let zone = v.brand.timezone.as_str();
     page(
         Some(&v),
         StatusCode::OK,
@@ -228,7 +229,7 @@ pub(super) async fn alerts(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
                     tbody {
                         @for a in rows(&list) {
                             tr {
-                                td { (t(&a["raised_at"])) }
+                                td { (time_el(&a["raised_at"], zone)) }
                                 td { (t(&a["rule_type"])) }
                                 td { (status_badge(&a["outcome"])) }
                                 td { (t(&a["summary"])) }
@@ -254,6 +255,7 @@ pub(super) async fn workflows(State(ui): State<Arc<Ui>>, headers: HeaderMap, Raw
     let v = tri!(ui.viewer(&headers));
     let q = query(q);
     let list = tri!(ui.call(&v, "get_workflow_template_paginated", json!({"page": page_of(&q)})).await);
+    let zone = v.brand.timezone.as_str();
     page(
         Some(&v),
         StatusCode::OK,
@@ -270,7 +272,7 @@ pub(super) async fn workflows(State(ui): State<Arc<Ui>>, headers: HeaderMap, Raw
                                 td { a href={ "/ui/workflows/" (url_part(&t(&w["workflow_uuid"]))) } { (t(&w["workflow_name"])) } br; span.muted { (t(&w["workflow_description"])) } }
                                 td { (t(&w["runtype"])) }
                                 td { (t(&w["total_workflow_steps"])) }
-                                td { (t(&w["inserted_at"])) }
+                                td { (time_el(&w["inserted_at"], zone)) }
                             }
                         }
                         @if rows(&list).is_empty() { tr { td colspan="4" { "No workflows." } } }

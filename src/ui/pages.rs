@@ -494,12 +494,12 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
 }
 
 /// The pending approvals table (also the fragment htmx polls).
-pub fn approvals_table(list: &Value) -> Markup {
+pub fn approvals_table(list: &Value, zone: &str) -> Markup {
     let rows = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
     html! {
         div.table-wrap {
             table {
-                thead { tr { th { "What" } th { "Waiting since" } th { "Deadline (UTC)" } th { "Decide" } } }
+                thead { tr { th { "What" } th { "Waiting since" } th { "Deadline" } th { "Decide" } } }
                 tbody {
                     @for p in rows {
                         @let id = t(&p["execution_plan_uuid"]);
@@ -509,8 +509,8 @@ pub fn approvals_table(list: &Value) -> Markup {
                                 @else { (t(&p["workflow_name"])) ", step " span.mono { (t(&p["step_identifier"])) } }
                                 br; span.muted.mono { (id) }
                             }
-                            td { (t(&p["inserted_at"])) }
-                            td { (time_el(&p["deadline_at"], "UTC")) }
+                            td { (time_el(&p["inserted_at"], zone)) }
+                            td { (time_el(&p["deadline_at"], zone)) }
                             td {
                                 a.button href={ "/ui/approvals/" (url_part(&id)) "/confirm?decision=approve" } { "Approve\u{2026}" }
                                 " "
@@ -537,7 +537,7 @@ pub fn approvals(v: &Viewer, list: &Value, n: Option<&str>) -> Response {
             h1 { "Pending approvals" }
             p.muted { "This list refreshes every 5 seconds." }
             div #approvals hx-get="/ui/approvals/list" hx-trigger="every 5s" hx-swap="innerHTML" {
-                (approvals_table(list))
+                (approvals_table(list, &v.brand.timezone))
             }
         },
     )
@@ -559,7 +559,7 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
                         dt { "Workflow" } dd { (t(&p["workflow_name"])) }
                         dt { "Step" } dd.mono { (t(&p["step_identifier"])) }
                     }
-                    dt { "Waiting since" } dd { (t(&p["inserted_at"])) }
+                    dt { "Waiting since" } dd { (time_el(&p["inserted_at"], &v.brand.timezone)) }
                     dt { "Context" } dd { pre { (pretty(&p["context"])) } }
                 }
             } @else {
