@@ -52,7 +52,12 @@ fn cookie_value(set_cookie: &str) -> String {
 
 impl Ui {
     fn new(d: &TestDaemon) -> Ui {
+        crate::support::install_crypto();
         let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Ui { base: d.base.clone(), http, session: None }
+    }
+
+    fn with_http(d: &TestDaemon, http: Client) -> Ui {
         Ui { base: d.base.clone(), http, session: None }
     }
 
@@ -173,8 +178,11 @@ fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_he
         assert!(cookie.contains(attr), "{cookie} lacks {attr}");
     }
     assert!(!cookie.contains("Secure"), "plain HTTP: no Secure attribute");
-    let logged = d.output();
-    let after = logged.split("dashboard sign-in").nth(1).expect("the sign-in is logged");
+    let logged = wait_for("the sign-in in the log", WAIT, || {
+        let out = d.output();
+        out.contains("dashboard sign-in").then_some(out)
+    });
+    let after = logged.split("dashboard sign-in").nth(1).unwrap_or_default();
     assert!(!after.contains(&d.key) && !after.contains("hwk_not-the-key"), "the key is never logged: {logged}");
 
     let home = ui.get("/ui/");
@@ -294,6 +302,60 @@ fn revoking_the_key_and_signing_out_end_the_session() {
     assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
     let r = ui.get("/ui/schedules");
     assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the old cookie is refused");
+}
+
+#[test]
+fn under_tls_the_session_cookie_is_secure() {
+    let dir = crate::support::temp_dir();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
+    std::fs::write(&cert_file, cert.pem()).expect("cert");
+    std::fs::write(&key_file, signing_key.serialize_pem()).expect("key");
+    let d = TestDaemon::start_with(&format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n{CONFIG}",
+        cert_file.display(),
+        key_file.display()
+    ));
+    assert!(d.base.starts_with("https://"), "{}", d.base);
+    crate::support::install_crypto();
+    let http = Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert.pem().as_bytes()).expect("PEM")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut ui = Ui::with_http(&d, http);
+    let form = ui.get("/ui/sign-in");
+    assert!(
+        form.cookies().iter().any(|c| c.starts_with("hw_signin=") && c.contains("; Secure")),
+        "{:?}",
+        form.cookies()
+    );
+    let r = ui.sign_in(&d.brand, &d.key);
+    assert_eq!(r.status, 303, "{}", r.text);
+    let cookie = r.cookies().into_iter().find(|c| c.starts_with("hw_session=")).expect("session cookie");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert_eq!(ui.get("/ui/").status, 200);
+}
+
+#[test]
+fn failed_sign_ins_are_limited_per_address() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+    for n in 1..=10 {
+        let r = ui.sign_in(&d.brand, "hwk_wrong");
+        assert_eq!(r.status, 401, "attempt {n}: {}", r.text);
+    }
+    let r = ui.sign_in(&d.brand, "hwk_wrong");
+    assert_eq!(r.status, 429, "{}", r.text);
+    let r = ui.sign_in(&d.brand, &d.key);
+    assert_eq!(r.status, 429, "while limited, even the right key waits: {}", r.text);
+    assert!(ui.session.is_none());
+    let r = ui.sign_in("not-a-uuid", "hwk_wrong");
+    assert_eq!(r.status, 429, "{}", r.text);
 }
 
 /// The python of the browser tests' venv `target/ui-venv` (Selenium, pinned in
