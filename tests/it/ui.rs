@@ -453,6 +453,16 @@ fn dashboard_in_a_real_headless_chromium() {
     let other_template = other_api.add_template(&other_domain, "theirs");
     let theirs = failed_execution(&other_api, &rx, &other_template);
 
+    // An event routed to the template by a subscription, for the events pages and replay.
+    let r = api.post(
+        "add_subscription",
+        json!({"subscription_name": "orders", "schedule_to": "webhook", "model_to_schedule_uuid": template}),
+    );
+    assert_ok(&r);
+    let r = api.post("send_event", json!({"event_type": "order.created", "payload": {"n": 1}}));
+    assert_ok(&r);
+    let event = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("ui-screenshots");
     let profile = tempfile::tempdir().expect("profile dir");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/test_ui.py");
@@ -467,6 +477,7 @@ fn dashboard_in_a_real_headless_chromium() {
         .env("HW_PLAN", &plan)
         .env("HW_OTHER_EXECUTION", &theirs)
         .env("HW_MONITOR_NAME", "nightly backup")
+        .env("HW_EVENT", &event)
         .env("HW_SHOTS", &shots)
         .env("HW_PROFILE", profile.path())
         .env("SE_OFFLINE", "true")

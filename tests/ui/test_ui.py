@@ -24,6 +24,7 @@ FAILED = os.environ["HW_FAILED"]
 PLAN = os.environ["HW_PLAN"]
 OTHER_EXECUTION = os.environ["HW_OTHER_EXECUTION"]
 MONITOR_NAME = os.environ["HW_MONITOR_NAME"]
+EVENT = os.environ["HW_EVENT"]
 SHOTS = os.environ["HW_SHOTS"]
 PROFILE = os.environ["HW_PROFILE"]
 WIDTHS = (360, 1440)
@@ -195,6 +196,21 @@ try:
     check("prepare" in text() and "pay" in text(), "the run's timeline lists its steps")
     shoot("run")
     console("run")
+    visit("/ui/events")
+    check(EVENT in text() and "order.created" in text(), "the event is in the log")
+    d.find_element(By.LINK_TEXT, EVENT).click()
+    wait(lambda: f"/ui/events/{EVENT}" in d.current_url, "the event page")
+    check("/ui/executions/" in d.find_element(By.CSS_SELECTOR, "main table").get_attribute("innerHTML"), "the event's execution is linked")
+    shoot("event")
+    console("event")
+    visit("/ui/events")
+    now = time.time()
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    d.find_element(By.ID, "from").send_keys(iso(now - 3600))
+    d.find_element(By.ID, "to").send_keys(iso(now + 3600))
+    d.find_element(By.XPATH, "//button[normalize-space()='Replay']").click()
+    wait(lambda: "notice=replay" in d.current_url, "the events page after starting a replay")
+    console("events (after a replay)")
     for path, name in (("/ui/events", "events"), ("/ui/monitors", "monitors"), ("/ui/domains", "domains"), ("/ui/alerts", "alerts")):
         visit(path, name)
         console(name)
