@@ -78,6 +78,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(overview))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
+        .route("/zone", post(set_zone))
         .route("/schedules", get(schedules))
         .route("/schedules/{id}", get(schedule))
         .route("/schedules/{id}/status", post(schedule_status))
@@ -165,6 +166,13 @@ pub(crate) struct Viewer {
     pub session: Session,
     pub brand: Brand,
     pub now: Millis,
+}
+
+impl Viewer {
+    /// The zone times are shown in: the one the viewer chose, else the brand's.
+    pub fn zone(&self) -> &str {
+        self.session.zone.as_deref().unwrap_or(&self.brand.timezone)
+    }
 }
 
 /// The decoded `name=value` pairs of a query string or form body (first value of a name wins).
@@ -375,6 +383,33 @@ async fn sign_out(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     r
 }
 
+/// Sets the zone the viewer sees times in (form field `zone`; empty: the brand's), then goes
+/// back to the page the form was on (its same-origin `Referer`, else the overview).
+async fn set_zone(State(ui): State<Arc<Ui>>, req: Request) -> Response {
+    let referer = req.headers().get(header::REFERER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let id = cookie(req.headers(), SESSION_COOKIE).map(str::to_string).unwrap_or_default();
+    let (v, form) = tri!(ui.post(req).await);
+    let zone = form.get("zone").map(|z| z.trim()).unwrap_or("");
+    let zone = if zone.is_empty() {
+        None
+    } else if crate::time::tz::zone(zone).is_some() {
+        Some(zone.to_string())
+    } else {
+        return pages::error(
+            Some(&v),
+            StatusCode::BAD_REQUEST,
+            "Invalid field value: zone (an IANA zone name such as Europe/Berlin)",
+        );
+    };
+    ui.sessions.set_zone(&id, zone);
+    let back = referer
+        .as_deref()
+        .and_then(|r| r.find("/ui/").map(|at| &r[at..]))
+        .filter(|p| p.bytes().all(|b| b.is_ascii_graphic()) && !p.starts_with("/ui//"))
+        .unwrap_or("/ui/");
+    Redirect::to(back).into_response()
+}
+
 // ---- pages ----
 
 async fn not_found(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
@@ -512,7 +547,7 @@ async fn approvals_list(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Respon
         }
     };
     let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
-    pages::html(StatusCode::OK, pages::approvals_table(&list, &v.brand.timezone))
+    pages::html(StatusCode::OK, pages::approvals_table(&list, v.zone()))
 }
 
 async fn approval_confirm(

@@ -34,7 +34,7 @@ fn fragment_signed_out() -> Response {
 // ---- monitors ----
 
 fn monitors_table(v: &Viewer, list: &Value) -> Markup {
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     html! {
         div.table-wrap {
             table {
@@ -147,7 +147,7 @@ pub(super) async fn domains(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQu
                                     @if d["circuit_breaker_enabled"] == true {
                                         (status_badge(&h["state"]))
                                         br; span.muted { (t(&h["consecutive_failures"])) " failures in a row (opens at " (t(&d["failure_threshold"])) ")" }
-                                        @if !h["next_probe_at"].is_null() { br; span.muted { "next probe " (time_el(&h["next_probe_at"], &v.brand.timezone)) } }
+                                        @if !h["next_probe_at"].is_null() { br; span.muted { "next probe " (time_el(&h["next_probe_at"], v.zone())) } }
                                         @if h["state"] != "closed" {
                                             form.inline method="post" action={ "/ui/domains/" (url_part(&id)) "/reset" } {
                                                 (csrf_field(&v)) button.secondary type="submit" { "Close circuit" }
@@ -215,7 +215,7 @@ pub(super) async fn alerts(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
     let v = tri!(ui.viewer(&headers));
     let q = query(q);
     let list = tri!(ui.call(&v, "get_alerts_paginated", json!({"page": page_of(&q)})).await);
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     page(
         Some(&v),
         StatusCode::OK,
@@ -255,7 +255,7 @@ pub(super) async fn workflows(State(ui): State<Arc<Ui>>, headers: HeaderMap, Raw
     let v = tri!(ui.viewer(&headers));
     let q = query(q);
     let list = tri!(ui.call(&v, "get_workflow_template_paginated", json!({"page": page_of(&q)})).await);
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     page(
         Some(&v),
         StatusCode::OK,
@@ -358,7 +358,7 @@ pub(super) async fn workflow(
         tri!(ui.call(&v, "get_workflow_runs_paginated", json!({"workflow_uuid": id, "page": page_of(&q)})).await);
     let w = &w["data"];
     let steps = w["workflow_steps"].as_array().map(Vec::as_slice).unwrap_or_default();
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     page(
         Some(&v),
         StatusCode::OK,
@@ -420,7 +420,7 @@ pub(super) async fn run(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id):
     let v = tri!(ui.viewer(&headers));
     let r = tri!(ui.call(&v, "get_workflow_run_details", json!({"run_uuid": id})).await);
     let r = &r["data"];
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     let steps = r["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
     page(
         Some(&v),
@@ -468,7 +468,7 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
     }
     let list = tri!(ui.call(&v, "get_events_paginated", input).await);
     let sources = tri!(ui.call(&v, "get_sources_paginated", json!({})).await);
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     let source = q.get("source").map(|s| s.trim()).unwrap_or("");
     let status = q.get("status").map(String::as_str).unwrap_or("");
     let mut base = "/ui/events".to_string();
@@ -548,7 +548,7 @@ pub(super) async fn event(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id
     let v = tri!(ui.viewer(&headers));
     let e = tri!(ui.call(&v, "get_event_details", json!({"event_uuid": id})).await);
     let e = &e["data"];
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     let deliveries = e["deliveries"].as_array().map(Vec::as_slice).unwrap_or_default();
     page(
         Some(&v),

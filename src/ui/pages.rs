@@ -118,6 +118,17 @@ pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current:
                     }
                 }
                 main { (body) }
+                @if let Some(v) = v {
+                    footer {
+                        form.zone method="post" action="/ui/zone" {
+                            (csrf_field(v))
+                            label for="zone" { "Times shown in" }
+                            input #zone name="zone" value=(v.zone()) spellcheck="false" autocomplete="off";
+                            button.secondary type="submit" { "Change" }
+                            span.muted { "(empty: the brand's zone, " (v.brand.timezone) ")" }
+                        }
+                    }
+                }
             }
         }
     };
@@ -220,7 +231,7 @@ pub fn overview(
     failed: &Value,
     missed: u64,
 ) -> Response {
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     page(
         Some(v),
         StatusCode::OK,
@@ -247,7 +258,6 @@ pub fn overview(
             }
             h2 { "Latest failures (24 h)" }
             (executions_table(failed, zone))
-            p.muted { "Times in " (zone) ", the brand's zone." }
         },
     )
 }
@@ -277,7 +287,7 @@ fn status_button(v: &Viewer, s: &Value, back: &str) -> Markup {
 }
 
 pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>) -> Response {
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     let base = match status {
         Some(s) => format!("/ui/schedules?status={}", url_part(s)),
         None => "/ui/schedules".to_string(),
@@ -311,7 +321,7 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
                                 }
                                 td { (status_badge(&s["status"])) }
                                 td { (t(&s["total_triggered"])) }
-                                td { (time_el(&s["next_run_at"], own_zone(s, zone))) }
+                                td { (time_el(&s["next_run_at"], own_zone(s, &v.brand.timezone))) }
                                 td { (time_el(&s["next_run_at"], zone)) }
                                 td { (status_button(v, s, "list")) }
                             }
@@ -326,8 +336,8 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
 }
 
 pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<&str>) -> Response {
-    let zone = v.brand.timezone.as_str();
-    let own = own_zone(s, zone);
+    let zone = v.zone();
+    let own = own_zone(s, &v.brand.timezone);
     let id = t(&s["schedule_uuid"]);
     page(
         Some(v),
@@ -389,7 +399,7 @@ pub(super) fn executions_table(list: &Value, zone: &str) -> Markup {
 }
 
 pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Response {
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     let status = q.get("status").map(String::as_str).unwrap_or("");
     let schedule = q.get("schedule").map(|s| s.trim()).unwrap_or("");
     let mut base = "/ui/executions".to_string();
@@ -432,7 +442,7 @@ pub(super) fn pretty(v: &Value) -> String {
 }
 
 pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
-    let zone = v.brand.timezone.as_str();
+    let zone = v.zone();
     let id = t(&e["execution_uuid"]);
     let status = e["status"].as_str().unwrap_or("");
     let attempts = e["attempts"].as_array().map(Vec::as_slice).unwrap_or_default();
@@ -537,7 +547,7 @@ pub fn approvals(v: &Viewer, list: &Value, n: Option<&str>) -> Response {
             h1 { "Pending approvals" }
             p.muted { "This list refreshes every 5 seconds." }
             div #approvals hx-get="/ui/approvals/list" hx-trigger="every 5s" hx-swap="innerHTML" {
-                (approvals_table(list, &v.brand.timezone))
+                (approvals_table(list, v.zone()))
             }
         },
     )
@@ -559,7 +569,7 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
                         dt { "Workflow" } dd { (t(&p["workflow_name"])) }
                         dt { "Step" } dd.mono { (t(&p["step_identifier"])) }
                     }
-                    dt { "Waiting since" } dd { (time_el(&p["inserted_at"], &v.brand.timezone)) }
+                    dt { "Waiting since" } dd { (time_el(&p["inserted_at"], v.zone())) }
                     dt { "Context" } dd { pre { (pretty(&p["context"])) } }
                 }
             } @else {

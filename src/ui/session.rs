@@ -34,6 +34,8 @@ pub struct Session {
     pub csrf: String,
     pub created_ms: Millis,
     pub last_seen_ms: Millis,
+    /// The zone the viewer chose to see times in (`None`: the brand's).
+    pub zone: Option<String>,
 }
 
 impl Session {
@@ -81,7 +83,8 @@ impl Sessions {
     /// dropped first; when the table is still full, the least recently used one ends.
     pub fn open(&self, brand: BrandId, key_id: KeyId, key_hash: [u8; 32], now: Millis) -> (String, Session) {
         let id = random_hex();
-        let session = Session { brand, key_id, key_hash, csrf: random_hex(), created_ms: now, last_seen_ms: now };
+        let session =
+            Session { brand, key_id, key_hash, csrf: random_hex(), created_ms: now, last_seen_ms: now, zone: None };
         let mut t = self.lock();
         if t.len() >= self.max {
             t.retain(|_, s| !s.expired(now));
@@ -106,6 +109,18 @@ impl Sessions {
         }
         s.last_seen_ms = now;
         Some(s.clone())
+    }
+
+    /// Sets the zone the session's viewer sees times in (`None`: the brand's). Whether the
+    /// session was found.
+    pub fn set_zone(&self, id: &str, zone: Option<String>) -> bool {
+        match self.lock().get_mut(&crate::auth::sha256(id.as_bytes())) {
+            Some(s) => {
+                s.zone = zone;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Ends the session of the cookie value `id` (sign-out; a revoked key). Unknown ids are
@@ -173,6 +188,20 @@ mod tests {
         s.end(&id);
         assert!(s.touch(&id, 1).is_none());
         assert!(s.touch(&other, 1).is_some(), "only that session ended");
+    }
+
+    #[test]
+    fn the_viewer_zone_is_kept_per_session() {
+        let s = Sessions::default();
+        let (b, k) = ids();
+        let (one, _) = s.open(b, k, [1; 32], 0);
+        let (two, _) = s.open(b, k, [1; 32], 0);
+        assert!(s.set_zone(&one, Some("Asia/Tokyo".into())));
+        assert_eq!(s.touch(&one, 1).and_then(|x| x.zone).as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(s.touch(&two, 1).and_then(|x| x.zone), None);
+        assert!(s.set_zone(&one, None));
+        assert_eq!(s.touch(&one, 1).and_then(|x| x.zone), None);
+        assert!(!s.set_zone("unknown", None));
     }
 
     #[test]

@@ -244,6 +244,26 @@ fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() {
     let r = ui.post(&path, &[("to", "sideways"), ("csrf", &token)]);
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("update_status_to"), "{}", r.text);
+    // The viewer's zone: times in it beside the schedule's own (UTC here, the brand's).
+    let r = ui.post("/ui/zone", &[("zone", "Asia/Tokyo")]);
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = ui.post("/ui/zone", &[("zone", "Mars/Olympus"), ("csrf", &token)]);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("zone"), "{}", r.text);
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/schedules?status=active", ui.base))
+            .body(format!("zone=Asia%2FTokyo&csrf={token}")),
+    );
+    assert_eq!((r.status, r.location()), (303, "/ui/schedules?status=active"), "{}", r.text);
+    let list = ui.get("/ui/schedules");
+    assert!(list.text.contains("Next fire (Asia/Tokyo)") && list.text.contains("JST (Asia/Tokyo)"), "{}", list.text);
+    assert!(list.text.contains(" UTC</time>"), "the schedule's own zone too: {}", list.text);
+    let r = ui.post("/ui/zone", &[("zone", ""), ("csrf", &token)]);
+    assert_eq!((r.status, r.location()), (303, "/ui/"));
+    assert!(ui.get("/ui/schedules").text.contains("Next fire (UTC)"));
     // The sign-in form needs its own token too.
     let r = ui.post("/ui/sign-in", &[("brand_uuid", &d.brand), ("api_key", &d.key)]);
     assert_eq!(r.status, 403, "{}", r.text);
