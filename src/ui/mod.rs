@@ -630,6 +630,20 @@ mod tests {
     }
 
     #[test]
+    fn no_page_inserts_raw_html() {
+        for (file, text) in [
+            ("pages.rs", include_str!("pages.rs")),
+            ("more.rs", include_str!("more.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+        ] {
+            let raw = ["Pre", "Escaped"].concat();
+            assert!(!text.contains(&raw), "{file} inserts raw HTML");
+            let inline = ["<scr", "ipt>"].concat();
+            assert!(!text.contains(&inline), "{file} has an inline script");
+        }
+    }
+
+    #[test]
     fn asset_names_carry_their_content_hash_or_version() {
         assert!(css_name().starts_with("ui-") && css_name().ends_with(".css") && css_name().len() == 19);
         assert!(HTMX_NAME.contains("2.0.11"));

@@ -1,5 +1,5 @@
 //! The dashboard's HTML, rendered with maud from the JSON the API operations answer. Every
-//! value is escaped (no `PreEscaped` of data); no inline script or style (the CSP forbids
+//! value is escaped (no raw-HTML insertion of data); no inline script or style (the CSP forbids
 //! them). Times are shown with their zone.
 
 use std::collections::HashMap;

@@ -212,11 +212,16 @@ fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() {
     let domain = api.add_domain("127.0.0.1:9");
     let template = api.add_template(&domain, "t");
     let schedule = interval_schedule(&api, &template, "every five");
+    let hostile = "<script>alert(1)</script>&\"'";
+    interval_schedule(&api, &template, hostile);
     let mut ui = Ui::new(&d);
     assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
     let status =
         || api.post("get_single_schedule_details", json!({"schedule_uuid": schedule})).json["data"]["status"].clone();
 
+    let list = ui.get("/ui/schedules");
+    assert!(!list.text.contains(hostile) && !list.text.contains("<script>alert"), "{}", list.text);
+    assert!(list.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;'"), "escaped: {}", list.text);
     let page = ui.get(&format!("/ui/schedules/{schedule}"));
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("every 5 minutes"), "{}", page.text);
