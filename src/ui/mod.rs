@@ -104,14 +104,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/alerts", get(more::alerts))
         .route("/assets/{name}", get(asset))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(ui.clone(), security_headers))
         .with_state(ui)
 }
 
 /// The headers of every dashboard answer: [`CSP`], `X-Frame-Options: DENY`,
 /// `Referrer-Policy: same-origin`, `X-Content-Type-Options: nosniff`; pages are not cached.
-async fn security_headers(req: Request, next: axum::middleware::Next) -> Response {
+/// Each answer is counted in the request metrics under the route `ui` (its server time in
+/// the latency histogram).
+async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::middleware::Next) -> Response {
+    let watch = crate::time::Stopwatch::start();
     let mut r = next.run(req).await;
+    ui.app.metrics.observe_request("ui", r.status().as_u16(), watch.elapsed_secs());
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -327,6 +331,8 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let secure = secure(&req);
     let expected = cookie(req.headers(), SIGNIN_COOKIE).map(str::to_string);
+    // A session the browser still holds ends when it signs in again (a fresh id each time).
+    let previous = cookie(req.headers(), SESSION_COOKIE).map(str::to_string);
     let form = match read_form(req.into_body()).await {
         Ok(f) => f,
         Err(e) => return *ui.api_error(e, None),
@@ -354,6 +360,9 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
         Ok((brand, key_id)) => {
             if let Err(e) = dispatch::admit_key(&ui.app, key_id) {
                 return *ui.api_error(e, None);
+            }
+            if let Some(old) = &previous {
+                ui.sessions.end(old);
             }
             let (id, _) = ui.sessions.open(brand.id, key_id, crate::auth::sha256(key.as_bytes()), now);
             tracing::info!(brand = %brand.id, key = %key_id, "dashboard sign-in");

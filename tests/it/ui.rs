@@ -188,6 +188,16 @@ fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_he
     let home = ui.get("/ui/");
     assert_eq!(home.status, 200, "{}", home.text);
     assert!(home.text.contains("Overview") && home.text.contains("failed executions"), "{}", home.text);
+    let metrics = d.metrics();
+    assert!(metrics.contains("route=\"ui\""), "dashboard answers are in the request metrics: {metrics}");
+    // Signing in again ends the session the browser held.
+    let first = ui.session.clone();
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    assert_ne!(ui.session, first, "a new id at every sign-in");
+    let newer = ui.session.take();
+    ui.session = first;
+    assert_eq!(ui.get("/ui/").status, 303, "the earlier session ended");
+    ui.session = newer;
     assert_eq!(home.headers.get("content-security-policy").and_then(|v| v.to_str().ok()), Some(hookwheel::ui::CSP));
 
     // Assets: embedded, cached for a year under a versioned or hashed name.
