@@ -546,3 +546,64 @@ fn dashboard_in_a_real_headless_chromium() {
         }
     }
 }
+
+/// The load harness's record builders (`benches/load/records.rs`): realistic executions
+/// written through the library.
+#[path = "../../benches/load/records.rs"]
+mod records;
+
+/// Every list page reads one page through the indexed operations: with 100,000 executions
+/// stored (1 % failed, ten schedules), each page answers well within a generous bound. The
+/// times are printed (debug build, loopback, best of three); the bound only catches a page
+/// that reads the whole table, it is not a speed test.
+#[test]
+fn pages_read_one_page_with_100_000_executions_stored() {
+    const ROWS: usize = 100_000;
+    let mut d = TestDaemon::start_with(CONFIG);
+    d.stop();
+    let brand = hookwheel::model::BrandId::parse(&d.brand).expect("brand");
+    let store_file = d.store_file();
+    let schedules = tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
+        let store = hookwheel::store::Store::open(
+            &store_file,
+            hookwheel::store::WriterSettings {
+                commit_batch_max: 64,
+                write_queue_capacity: 256,
+                cache_bytes: 64 * 1024 * 1024,
+            },
+            hookwheel::metrics::Metrics::new(),
+        )
+        .expect("open the store");
+        let step_ms = 100;
+        let first = crate::support::unix_now_s() * 1000 - ROWS as i64 * step_ms;
+        let schedules = records::fill_executions(&store, brand, ROWS, 10, first, step_ms).await;
+        store.shutdown().await;
+        schedules
+    });
+    d.launch().expect("restart");
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let failed = ui.get("/ui/executions?status=failed");
+    let one =
+        failed.text.split("/ui/executions/").nth(1).and_then(|s| s.get(..36)).expect("a failed execution").to_string();
+    let schedule = schedules[0].0.to_string();
+    for path in [
+        "/ui/".to_string(),
+        "/ui/executions".to_string(),
+        "/ui/executions?status=failed&page=5".to_string(),
+        format!("/ui/executions?schedule={schedule}&page=3"),
+        "/ui/schedules".to_string(),
+        format!("/ui/schedules/{schedule}"),
+        format!("/ui/executions/{one}"),
+    ] {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = crate::support::now();
+            let r = ui.get(&path);
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            best = best.min(crate::support::now() - t);
+        }
+        println!("{path}: {} ms", best.as_millis());
+        assert!(best < Duration::from_secs(5), "{path} took {best:?} with {ROWS} executions");
+    }
+}
