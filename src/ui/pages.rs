@@ -410,6 +410,8 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
             sep = '&';
         }
     }
+    let page_no = list["meta"]["page"].as_u64().unwrap_or(1);
+    let self_url = format!("{base}{sep}page={page_no}");
     page(
         Some(v),
         StatusCode::OK,
@@ -431,8 +433,11 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
                 }
                 button type="submit" { "Show" }
             }
-            (executions_table(list, zone))
-            (pager(list, &base))
+            // Refreshed in place every 5 s (htmx takes `#live` from the page it fetches).
+            div #live hx-get=(self_url) hx-select="#live" hx-swap="outerHTML" hx-trigger="every 5s" {
+                (executions_table(list, zone))
+                (pager(list, &base))
+            }
         },
     )
 }
@@ -453,6 +458,11 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
         "executions",
         html! {
             (notice(n))
+            @let live = matches!(status, "pending" | "running");
+            @let self_url = format!("/ui/executions/{}", url_part(&id));
+            // While it may still change, refreshed in place every 5 s.
+            div #live hx-get=[live.then_some(&self_url)] hx-select=[live.then_some("#live")]
+                hx-swap=[live.then_some("outerHTML")] hx-trigger=[live.then_some("every 5s")] {
             h1 { "Execution " span.mono { (id) } }
             dl.facts {
                 dt { "Status" } dd { (status_badge(&e["status"])) @if !e["reason"].is_null() { " " span.muted { (t(&e["reason"])) } } }
@@ -499,6 +509,7 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
             }
             h2 { "Context" }
             pre { (pretty(&e["context"])) }
+            }
         },
     )
 }

@@ -513,6 +513,7 @@ fn dashboard_in_a_real_headless_chromium() {
         .env("HW_OTHER_EXECUTION", &theirs)
         .env("HW_MONITOR_NAME", "nightly backup")
         .env("HW_EVENT", &event)
+        .env("HW_TEMPLATE", &template)
         .env("HW_SHOTS", &shots)
         .env("HW_PROFILE", profile.path())
         .env("SE_OFFLINE", "true")

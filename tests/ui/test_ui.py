@@ -25,6 +25,7 @@ PLAN = os.environ["HW_PLAN"]
 OTHER_EXECUTION = os.environ["HW_OTHER_EXECUTION"]
 MONITOR_NAME = os.environ["HW_MONITOR_NAME"]
 EVENT = os.environ["HW_EVENT"]
+TEMPLATE = os.environ["HW_TEMPLATE"]
 SHOTS = os.environ["HW_SHOTS"]
 PROFILE = os.environ["HW_PROFILE"]
 WIDTHS = (360, 1440)
@@ -108,6 +109,19 @@ def visit(path, name=None):
         shoot(name)
 
 
+def api(action, body):
+    """One call of the HTTP API (outside the browser), as another client would make it."""
+    req = urllib.request.Request(
+        f"{BASE}/v1/api/{action}/",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"x-brand-uuid": BRAND, "x-hookpulse-api-key": KEY, "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        check(r.status == 200, f"{action}: {r.status}")
+        return json.loads(r.read())
+
+
 def text():
     return d.find_element(By.TAG_NAME, "body").text
 
@@ -142,6 +156,13 @@ try:
     console("schedule")
 
     # Retry a failed execution from its page.
+    # Live: an execution started now (through the API) shows up in the list without a reload.
+    visit("/ui/executions")
+    started = api("execute_webhook_template", {"webhook_uuid": TEMPLATE})["execution_uuid"]
+    url_before = d.current_url
+    wait(lambda: started in text(), "the polled executions list to show the new execution")
+    check(d.current_url == url_before, "the list was updated in place")
+    console("executions (after a poll)")
     visit("/ui/executions?status=failed", "executions")
     check(FAILED in text(), "the failed execution is listed under its filter")
     console("executions")
@@ -153,21 +174,14 @@ try:
     wait(lambda: "notice=retry" in d.current_url, "the retried execution's page")
     check(FAILED not in d.current_url.split("?")[0], "the retry is a new execution")
     check(FAILED in text(), "the new execution links to the failed one")
+    wait(lambda: "succeeded" in d.find_element(By.CSS_SELECTOR, "dl.facts dd").text, "the retry to succeed on its page")
     console("retried execution")
 
     # Approve a waiting workflow step, with a confirmation step.
     visit("/ui/approvals", "approvals")
     check(PLAN in text(), "the waiting plan is listed")
     # Live: an approval requested now (through the API) shows up without a reload.
-    body = json.dumps({"title": "live approval request", "timeout_seconds": 600}).encode()
-    req = urllib.request.Request(
-        BASE + "/v1/api/create_approval_request/",
-        data=body,
-        method="POST",
-        headers={"x-brand-uuid": BRAND, "x-hookpulse-api-key": KEY, "content-type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        check(r.status == 200, "create_approval_request")
+    api("create_approval_request", {"title": "live approval request", "timeout_seconds": 600})
     url_before = d.current_url
     wait(lambda: "live approval request" in text(), "the polled list to show the new request")
     check(d.current_url == url_before and PLAN in text(), "updated in place, the other plan still listed")
