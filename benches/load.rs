@@ -286,7 +286,12 @@ fn populate(dir: &Path, n: usize) {
     rt.block_on(async {
         let store = Store::open(
             &dir.join("data").join(STORE_FILE),
-            WriterSettings { commit_batch_max: 4096, write_queue_capacity: 16384, cache_bytes: 256 * 1024 * 1024 },
+            WriterSettings {
+                commit_batch_max: 4096,
+                write_queue_capacity: 16384,
+                cache_bytes: 256 * 1024 * 1024,
+                ..Default::default()
+            },
             Metrics::new(),
         )
         .unwrap();
@@ -943,7 +948,12 @@ fn list(rows: &mut Vec<Row>) {
     let schedules = rt.block_on(async {
         let store = Store::open(
             &dir.path().join("data").join(STORE_FILE),
-            WriterSettings { commit_batch_max: 64, write_queue_capacity: 256, cache_bytes: 256 * 1024 * 1024 },
+            WriterSettings {
+                commit_batch_max: 64,
+                write_queue_capacity: 256,
+                cache_bytes: 256 * 1024 * 1024,
+                ..Default::default()
+            },
             Metrics::new(),
         )
         .unwrap();

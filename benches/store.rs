@@ -86,7 +86,12 @@ fn fill(rows: usize, n_schedules: usize) -> Filled {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = Store::open(
         &dir.path().join(STORE_FILE),
-        WriterSettings { commit_batch_max: 64, write_queue_capacity: 256, cache_bytes: CACHE_BYTES_DEFAULT },
+        WriterSettings {
+            commit_batch_max: 64,
+            write_queue_capacity: 256,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        },
         Metrics::new(),
     )
     .expect("open store");

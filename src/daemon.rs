@@ -129,6 +129,8 @@ pub fn open_store(cfg: &Config, mode: OpenMode, metrics: Metrics) -> anyhow::Res
         commit_batch_max: cfg.commit_batch_max,
         write_queue_capacity: cfg.write_queue_capacity,
         cache_bytes: cfg.store_cache_bytes,
+        commit_delay: cfg.commit_delay,
+        commit_siblings: cfg.commit_siblings,
     };
     // Another process may hold the file for a moment (an admin command or view reading the
     // stopped store while the service starts): wait for it rather than fail the start.
@@ -411,6 +413,8 @@ async fn reload(
     if new.commit_batch_max != old.commit_batch_max
         || new.write_queue_capacity != old.write_queue_capacity
         || new.store_cache_bytes != old.store_cache_bytes
+        || new.commit_delay != old.commit_delay
+        || new.commit_siblings != old.commit_siblings
     {
         restart.push("store.*");
     }

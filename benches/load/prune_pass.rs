@@ -80,6 +80,7 @@ pub fn run(n: usize) -> PrunePass {
                 commit_batch_max: 256,
                 write_queue_capacity: 1024,
                 cache_bytes: hookwheel::store::CACHE_BYTES_DEFAULT,
+                ..Default::default()
             },
             Metrics::new(),
         )

@@ -96,6 +96,11 @@ pub struct Config {
     pub write_queue_capacity: usize,
     /// `store.cache_mib`, in bytes.
     pub store_cache_bytes: usize,
+    /// `store.commit_delay_us`: how long a busy batch waits for more writes (0 to 10,000 µs,
+    /// well inside the 20 ms a fire is recorded ahead of its instant).
+    pub commit_delay: Duration,
+    /// `store.commit_siblings`: writes queued at once that make a batch wait (1 to 1,000).
+    pub commit_siblings: usize,
     pub schedule_defaults: ScheduleDefaults,
     pub delivery: DeliveryLimits,
     pub egress: EgressPolicy,
@@ -436,6 +441,8 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
     let commit_batch_max = r.int("store.commit_batch_max", 1, 100_000) as usize;
     let write_queue_capacity = r.int("store.write_queue_capacity", 1, 1_000_000) as usize;
     let store_cache_bytes = r.int("store.cache_mib", 1, 65_536) as usize * 1024 * 1024;
+    let commit_delay = Duration::from_micros(r.int("store.commit_delay_us", 0, 10_000) as u64);
+    let commit_siblings = r.int("store.commit_siblings", 1, 1_000) as usize;
 
     let misfire = r.one_of("schedules.misfire_policy", &["fire_once", "skip", "fire_all"]);
     let schedule_defaults = ScheduleDefaults {
@@ -531,6 +538,8 @@ fn validate(root: &Table, errors: &mut Vec<ConfigError>) -> Config {
         commit_batch_max,
         write_queue_capacity,
         store_cache_bytes,
+        commit_delay,
+        commit_siblings,
         schedule_defaults,
         delivery,
         egress,

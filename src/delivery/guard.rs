@@ -376,7 +376,12 @@ mod tests {
     /// A store in a temporary directory with one domain, and that domain's circuit.
     async fn circuit_on(settings: BreakerSettings, now: Millis) -> (Arc<Circuit>, Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let ws = WriterSettings { commit_batch_max: 8, write_queue_capacity: 8, cache_bytes: CACHE_BYTES_DEFAULT };
+        let ws = WriterSettings {
+            commit_batch_max: 8,
+            write_queue_capacity: 8,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        };
         let store = Store::open(&dir.path().join("s.redb"), ws, Metrics::new()).unwrap();
         let d = Domain {
             id: DomainId::new(),

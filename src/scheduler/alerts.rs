@@ -179,8 +179,12 @@ mod tests {
     #[tokio::test]
     async fn a_failure_rate_window_raises_once_per_cooldown_and_its_alert_is_dispatched() {
         let dir = tempfile::tempdir().unwrap();
-        let settings =
-            WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT };
+        let settings = WriterSettings {
+            commit_batch_max: 64,
+            write_queue_capacity: 64,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        };
         let metrics = Metrics::new();
         let store = Store::open(&dir.path().join("s.redb"), settings, metrics.clone()).unwrap();
         let brand = BrandId::new();

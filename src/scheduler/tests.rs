@@ -42,6 +42,7 @@ fn store(dir: &tempfile::TempDir) -> Store {
             commit_batch_max: 1024,
             write_queue_capacity: 1024,
             cache_bytes: crate::store::CACHE_BYTES_DEFAULT,
+            ..Default::default()
         },
         Metrics::new(),
     )

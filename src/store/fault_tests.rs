@@ -21,7 +21,12 @@ use crate::schedule::Driver;
 fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(
         &dir.path().join("s.redb"),
-        WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT },
+        WriterSettings {
+            commit_batch_max: 64,
+            write_queue_capacity: 64,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        },
         Metrics::new(),
     )
     .expect("open store")

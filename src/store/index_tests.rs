@@ -46,7 +46,12 @@ pub(super) fn schedule(brand: BrandId, target_kind: TargetKind, target: uuid::Uu
 }
 
 fn settings() -> WriterSettings {
-    WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT }
+    WriterSettings {
+        commit_batch_max: 64,
+        write_queue_capacity: 64,
+        cache_bytes: CACHE_BYTES_DEFAULT,
+        ..Default::default()
+    }
 }
 
 /// A small deterministic generator (xorshift64*), so a failure replays.

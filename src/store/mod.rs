@@ -106,7 +106,8 @@ pub const SCHEMA_VERSION: u32 = 2;
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookwheel.redb";
 
-/// Tuning of the single writer.
+/// Tuning of the single writer. `Default` is what stores opened without a configuration
+/// (tools, tests) use: batches of 64, no commit delay.
 #[derive(Debug, Clone, Copy)]
 pub struct WriterSettings {
     /// Most operations folded into one commit.
@@ -115,6 +116,23 @@ pub struct WriterSettings {
     pub write_queue_capacity: usize,
     /// Bytes of redb's page cache (`store.cache_mib`).
     pub cache_bytes: usize,
+    /// `store.commit_delay_us`: how long a batch that found at least `commit_siblings`
+    /// operations queued waits for more before it commits. Zero: never waits.
+    pub commit_delay: std::time::Duration,
+    /// `store.commit_siblings`: operations queued at once that make a batch wait.
+    pub commit_siblings: usize,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        WriterSettings {
+            commit_batch_max: 64,
+            write_queue_capacity: 64,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            commit_delay: std::time::Duration::ZERO,
+            commit_siblings: 4,
+        }
+    }
 }
 
 /// The page cache of stores opened without a configuration (tools, tests): 64 MiB.
@@ -310,8 +328,12 @@ impl Store {
         });
         // The writer refuses every job of a read-only store (see `Store::write`); it only
         // exists so that the handle has the one shape.
-        let settings =
-            WriterSettings { commit_batch_max: 1, write_queue_capacity: 1, cache_bytes: CACHE_BYTES_DEFAULT };
+        let settings = WriterSettings {
+            commit_batch_max: 1,
+            write_queue_capacity: 1,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        };
         Ok(Self::assemble(slot, settings, metrics, false))
     }
 
@@ -553,7 +575,12 @@ mod read_only_tests {
     use crate::model::{Brand, BrandId};
 
     fn settings() -> WriterSettings {
-        WriterSettings { commit_batch_max: 8, write_queue_capacity: 8, cache_bytes: CACHE_BYTES_DEFAULT }
+        WriterSettings {
+            commit_batch_max: 8,
+            write_queue_capacity: 8,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        }
     }
 
     #[tokio::test]
@@ -578,5 +605,67 @@ mod read_only_tests {
         ro.shutdown().await;
         second.shutdown().await;
         assert_eq!(std::fs::read(&path).unwrap(), before, "a read-only store changed the file");
+    }
+}
+
+#[cfg(test)]
+mod commit_delay_tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{Brand, BrandId};
+
+    fn commits(m: &Metrics) -> u64 {
+        m.render()
+            .lines()
+            .find_map(|l| l.strip_prefix("hookwheel_store_commits_total "))
+            .and_then(|n| n.parse().ok())
+            .expect("the commit counter")
+    }
+
+    fn brand(n: i64) -> Brand {
+        Brand { id: BrandId::new(), name: format!("b{n}"), timezone: "UTC".into(), created_ms: n }
+    }
+
+    fn open(dir: &tempfile::TempDir, delay: Duration, siblings: usize, m: &Metrics) -> Store {
+        let s = WriterSettings { commit_delay: delay, commit_siblings: siblings, ..Default::default() };
+        Store::open(&dir.path().join(STORE_FILE), s, m.clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_busy_batch_waits_for_writes_that_arrive_during_its_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Metrics::new();
+        // Every batch counts as busy (one sibling) and waits a long time, so a write sent shortly
+        // after the first one joins its commit even on a slow machine.
+        let store = open(&dir, Duration::from_secs(3), 1, &m);
+        let before = commits(&m);
+        let first = tokio::spawn({
+            let s = store.clone();
+            async move { s.create_brand(brand(1)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        store.create_brand(brand(2)).await.unwrap();
+        first.await.unwrap().unwrap();
+        assert_eq!(commits(&m) - before, 1, "both writes in one commit");
+        assert_eq!(store.list_brands().unwrap().len(), 2);
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_write_alone_commits_without_the_delay() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = Metrics::new();
+        // A batch waits only once 2 writes are queued; a lone write must not wait the hour.
+        let store = open(&dir, Duration::from_secs(3600), 2, &m);
+        let before = commits(&m);
+        for n in 0..3 {
+            tokio::time::timeout(Duration::from_secs(60), store.create_brand(brand(n)))
+                .await
+                .expect("a lone write waited for the commit delay")
+                .unwrap();
+        }
+        assert_eq!(commits(&m) - before, 3);
+        store.shutdown().await;
     }
 }

@@ -20,6 +20,7 @@ fn open(dir: &tempfile::TempDir) -> Store {
             commit_batch_max: 64,
             write_queue_capacity: 64,
             cache_bytes: crate::store::CACHE_BYTES_DEFAULT,
+            ..Default::default()
         },
         Metrics::new(),
     )

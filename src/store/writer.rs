@@ -1,7 +1,8 @@
 //! The single writer: a dedicated thread that owns every redb write transaction.
 //!
 //! Callers enqueue operations on a bounded channel (they wait when it is full). The thread takes
-//! the first queued operation, drains up to `commit_batch_max - 1` more without waiting, runs
+//! the first queued operation, drains up to `commit_batch_max - 1` more without waiting (and,
+//! when at least `commit_siblings` were queued, waits `commit_delay` and drains again), runs
 //! them all in one write transaction and commits once (`Durability::Immediate`: durable when
 //! `commit` returns). Only then does each caller get its result. A write transaction is never
 //! held across an `.await`, because it lives on this thread alone.
@@ -83,6 +84,8 @@ impl Writer {
             health,
             metrics,
             batch_max,
+            commit_delay: settings.commit_delay,
+            commit_siblings: settings.commit_siblings.max(1),
             last_recovery: None,
             #[cfg(feature = "failpoints")]
             faults,
@@ -147,6 +150,10 @@ struct Thread {
     health: Arc<Health>,
     metrics: Metrics,
     batch_max: usize,
+    /// `store.commit_delay_us`: how long a busy batch waits for more operations.
+    commit_delay: Duration,
+    /// `store.commit_siblings`: the batch size (drained without waiting) that counts as busy.
+    commit_siblings: usize,
     /// When the last recovery attempt started (while not writable).
     last_recovery: Option<Stopwatch>,
     #[cfg(feature = "failpoints")]
@@ -214,6 +221,24 @@ impl Thread {
                     Ok(Msg::Job(j)) => jobs.push(j),
                     Ok(Msg::Stop(s)) => stop = Some(s),
                     Err(_) => break,
+                }
+            }
+            // Under load (at least `commit_siblings` operations were already queued), wait
+            // `commit_delay` for more before committing: fewer, larger commits cost less CPU per
+            // operation (each commit copies the pages it touches and syncs). Alone, an operation
+            // commits at once. The rule is PostgreSQL's `commit_delay` / `commit_siblings`.
+            if stop.is_none()
+                && jobs.len() >= self.commit_siblings
+                && jobs.len() < self.batch_max
+                && !self.commit_delay.is_zero()
+            {
+                std::thread::sleep(self.commit_delay);
+                while jobs.len() < self.batch_max && stop.is_none() {
+                    match rx.try_recv() {
+                        Ok(Msg::Job(j)) => jobs.push(j),
+                        Ok(Msg::Stop(s)) => stop = Some(s),
+                        Err(_) => break,
+                    }
                 }
             }
             if !jobs.is_empty() {

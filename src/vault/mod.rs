@@ -499,6 +499,7 @@ mod tests {
                 commit_batch_max: 8,
                 write_queue_capacity: 8,
                 cache_bytes: crate::store::CACHE_BYTES_DEFAULT,
+                ..Default::default()
             },
             crate::metrics::Metrics::new(),
         )

@@ -330,6 +330,7 @@ impl Sim {
             commit_batch_max: 64,
             write_queue_capacity: 256,
             cache_bytes: crate::store::CACHE_BYTES_DEFAULT,
+            ..Default::default()
         };
         // The previous life's writer thread may still hold the file for a moment.
         for _ in 0..10_000 {

@@ -535,8 +535,12 @@ mod tests {
     use crate::store::{CACHE_BYTES_DEFAULT, Store, StoreError, WriterSettings};
 
     fn open(dir: &tempfile::TempDir) -> Store {
-        let settings =
-            WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT };
+        let settings = WriterSettings {
+            commit_batch_max: 64,
+            write_queue_capacity: 64,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        };
         Store::open(&dir.path().join("s.redb"), settings, Metrics::new()).unwrap()
     }
 

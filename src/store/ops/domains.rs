@@ -208,8 +208,12 @@ mod tests {
     #[tokio::test]
     async fn circuit_records_keep_the_newest_and_go_with_their_domain() {
         let dir = tempfile::tempdir().unwrap();
-        let settings =
-            WriterSettings { commit_batch_max: 8, write_queue_capacity: 8, cache_bytes: CACHE_BYTES_DEFAULT };
+        let settings = WriterSettings {
+            commit_batch_max: 8,
+            write_queue_capacity: 8,
+            cache_bytes: CACHE_BYTES_DEFAULT,
+            ..Default::default()
+        };
         let store = Store::open(&dir.path().join("s.redb"), settings, Metrics::new()).unwrap();
         let brand = BrandId::new();
         let d = Domain {

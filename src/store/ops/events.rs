@@ -705,7 +705,12 @@ mod tests {
     fn open(dir: &tempfile::TempDir) -> Store {
         Store::open(
             &dir.path().join("s.redb"),
-            WriterSettings { commit_batch_max: 64, write_queue_capacity: 64, cache_bytes: CACHE_BYTES_DEFAULT },
+            WriterSettings {
+                commit_batch_max: 64,
+                write_queue_capacity: 64,
+                cache_bytes: CACHE_BYTES_DEFAULT,
+                ..Default::default()
+            },
             crate::metrics::Metrics::new(),
         )
         .expect("open store")
