@@ -571,6 +571,7 @@ fn pages_read_one_page_with_100_000_executions_stored() {
                 commit_batch_max: 64,
                 write_queue_capacity: 256,
                 cache_bytes: 64 * 1024 * 1024,
+                ..Default::default()
             },
             hookwheel::metrics::Metrics::new(),
         )
