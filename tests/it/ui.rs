@@ -445,6 +445,12 @@ fn dashboard_in_a_real_headless_chromium() {
     let template = api.add_template(&domain, "nightly report");
     let schedule = interval_schedule(&api, &template, "browser-visible schedule");
     let failed = failed_execution(&api, &rx, &template);
+    let r = api.post(
+        "add_cron_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "cron_expression": "0 7 * * 1-5",
+            "cron_timezone": "Europe/Berlin", "is_one_off_task": false, "name": "weekday report"}),
+    );
+    assert_ok(&r);
 
     // A workflow waiting for approval before its `pay` step.
     let wf = api.post(
