@@ -30,6 +30,7 @@ pub mod workflow;
 pub mod admin;
 pub mod api;
 pub mod server;
+pub mod ui;
 
 pub mod cli;
 pub mod cli_views;

@@ -270,6 +270,10 @@ impl Stream {
     }
 }
 
+/// A request extension: whether the request arrived over TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls(pub bool);
+
 async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
@@ -306,9 +310,12 @@ async fn connection(
         give_back: Some(give_back),
     };
     let router = shared.router.clone();
+    let over_tls = OverTls(shared.tls.is_some());
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         // The client's address, for ingest allow-lists and the event log.
         req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        // Whether the connection is TLS (the dashboard's cookie is `Secure` then).
+        req.extensions_mut().insert(over_tls);
         let (router, phase) = (router.clone(), phase.clone());
         async move { Ok::<_, Infallible>(serve_request(router, phase, limits, req).await) }
     });

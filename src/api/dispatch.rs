@@ -186,6 +186,53 @@ async fn handle(
     }
 }
 
+/// Runs the endpoint `action` for an already authenticated `brand` and key exactly as
+/// `/v1/api/<action>/` does after its key check: the same typed input reading and validation
+/// (`input` is the JSON object the request would carry: the body of a `POST` endpoint, or the
+/// query parameters of a `GET` one, each value as its text), the same brand scoping, the
+/// vault's sealing guard for a change. The dashboard's one way to read or change anything.
+/// The rate limit is taken once per dashboard request with [`admit_key`], not per call.
+/// Errors: the endpoint's own [`ApiError`]s; an unknown action is `UnknownAction`.
+pub(crate) async fn call(
+    app: &Arc<App>,
+    brand: Brand,
+    key_id: KeyId,
+    action: &str,
+    input: Value,
+) -> Result<Reply, ApiError> {
+    let endpoint = endpoints::find(action).ok_or_else(|| unknown_action(action))?;
+    let Value::Object(fields) = input else {
+        return Err(ApiError::BadBody(Some("expected a JSON object".into())));
+    };
+    let live = app.live();
+    let req = if endpoint.reads_query() {
+        let query = fields
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect();
+        Req { body: Map::new(), query, from_query: true }
+    } else {
+        Req { body: fields, query: Vec::new(), from_query: false }
+    };
+    let cx = Cx { app: app.clone(), brand, key_id, now: app.clock.now_ms(), page_size: live.api.page_size };
+    let vault = app.vault.clone();
+    let _sealing = if endpoint.mutating { Some(vault.sealing().await) } else { None };
+    (endpoint.op.run)(cx, req).await
+}
+
+/// The per-key rate limit and last-use record of [`admit`] for a caller outside `/v1/api/` (one
+/// dashboard request). Errors: `RateLimited`.
+pub(crate) fn admit_key(app: &App, key_id: KeyId) -> Result<(), ApiError> {
+    let mut rate = None;
+    admit(app, key_id, &app.live(), app.clock.now_ms(), &mut rate)
+}
+
 /// Runs a mutating call at most once per (brand, Idempotency-Key) within the TTL and replays
 /// the first successful answer. Concurrent duplicates get 409 while the first is running.
 async fn idempotent(
@@ -274,6 +321,12 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<(Brand, KeyId), ApiErr
         .ok_or(ApiError::Unauthorized("Missing API key: send it in the x-hookpulse-api-key header"))?;
     let brand_raw = header_str(headers, "x-brand-uuid")
         .ok_or(ApiError::Unauthorized("Missing brand UUID: send it in the x-brand-uuid header"))?;
+    authenticate_pair(app, brand_raw, presented)
+}
+
+/// The key check of [`authenticate`] for a brand UUID and an API key given some other way (the
+/// dashboard's sign-in form): the same 401s.
+pub(crate) fn authenticate_pair(app: &App, brand_raw: &str, presented: &str) -> Result<(Brand, KeyId), ApiError> {
     let brand_id = BrandId::parse(brand_raw).ok_or(ApiError::Unauthorized("Invalid brand UUID"))?;
     let key = api_key(app, presented)?;
     if key.brand != brand_id {

@@ -17,7 +17,7 @@
 mod alerts;
 mod approvals;
 pub mod compute;
-mod dispatch;
+pub(crate) mod dispatch;
 mod domains;
 pub mod endpoints;
 pub mod error;
@@ -203,6 +203,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/events/{event_id}", any(hook0::event))
         .route("/api/v1/events/{event_id}/", any(hook0::event))
         .merge(guarded_routes())
+        .nest_service("/ui", crate::ui::router(app.clone()))
         .fallback(dispatch::not_found)
         .with_state(app)
 }

@@ -33,4 +33,5 @@ mod support;
 mod templates;
 mod timezones;
 mod tls;
+mod ui;
 mod workflows;

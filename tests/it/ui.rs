@@ -1,0 +1,617 @@
+//! The dashboard at `/ui/` against the real binary: over plain HTTP (cookies, headers, CSRF,
+//! brand scoping, revocation, sign-out) and in a real headless Chromium driven by Selenium
+//! through the system's chromedriver (`tests/ui/test_ui.py`; screenshots at 360 and 1440 px
+//! into `target/ui-screenshots/`). The browser test fails, never skips, without Chromium.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::receiver::{Receiver, Script};
+use crate::support::{Api, TestDaemon, assert_ok, wait_for};
+
+const WAIT: Duration = Duration::from_secs(60);
+/// No API rate limit: the tests read many pages.
+const CONFIG: &str = "[api]\nrate_limit_per_minute = 0\n";
+
+/// A browser-less dashboard client: no redirects followed, the session cookie kept by hand.
+struct Ui {
+    base: String,
+    http: Client,
+    session: Option<String>,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    fn cookies(&self) -> Vec<String> {
+        self.headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect()
+    }
+    /// The first CSRF token in a form of the page.
+    fn csrf(&self) -> String {
+        let at = self.text.find("name=\"csrf\" value=\"").expect("a form with a csrf field") + 19;
+        self.text[at..at + 64].to_string()
+    }
+}
+
+fn cookie_value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().and_then(|kv| kv.split_once('=')).map(|(_, v)| v.to_string()).unwrap_or_default()
+}
+
+impl Ui {
+    fn new(d: &TestDaemon) -> Ui {
+        crate::support::install_crypto();
+        let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        Ui { base: d.base.clone(), http, session: None }
+    }
+
+    fn with_http(d: &TestDaemon, http: Client) -> Ui {
+        Ui { base: d.base.clone(), http, session: None }
+    }
+
+    fn send(&self, rb: reqwest::blocking::RequestBuilder) -> Page {
+        let rb = match &self.session {
+            Some(s) => rb.header(COOKIE, format!("hw_session={s}")),
+            None => rb,
+        };
+        let r = rb.send().expect("request");
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        Page { status, headers, text: r.text().unwrap_or_default() }
+    }
+
+    fn get(&self, path: &str) -> Page {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form.iter().map(|(k, v)| format!("{k}={}", urlencode(v))).collect::<Vec<_>>().join("&");
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+        )
+    }
+
+    /// Signs in with the sign-in page's own form; returns the answer of the `POST`.
+    fn sign_in(&mut self, brand: &str, key: &str) -> Page {
+        let form = self.get("/ui/sign-in");
+        assert_eq!(form.status, 200, "{}", form.text);
+        let signin =
+            form.cookies().iter().find(|c| c.starts_with("hw_signin=")).map(|c| cookie_value(c)).expect("cookie");
+        let token = form.csrf();
+        let body = format!("csrf={token}&brand_uuid={}&api_key={}", urlencode(brand), urlencode(key));
+        let r = self.send(
+            self.http
+                .post(format!("{}/ui/sign-in", self.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(COOKIE, format!("hw_signin={signin}"))
+                .body(body),
+        );
+        if let Some(c) = r.cookies().iter().find(|c| c.starts_with("hw_session=")) {
+            self.session = Some(cookie_value(c));
+        }
+        r
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+        })
+        .collect()
+}
+
+fn interval_schedule(api: &Api, template: &str, name: &str) -> String {
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 5,
+            "interval_period": "minute", "is_one_off_task": false, "name": name}),
+    );
+    assert_ok(&r);
+    r.json["schedule_uuid"].as_str().expect("schedule_uuid").to_string()
+}
+
+/// A webhook template on `rx` whose one run fails (the receiver answers 500 once); returns the
+/// failed execution's id.
+fn failed_execution(api: &Api, rx: &Receiver, template: &str) -> String {
+    rx.push_script(Script::status(500));
+    let r = api.post("execute_webhook_template", json!({"webhook_uuid": template}));
+    assert_ok(&r);
+    let id = r.json["execution_uuid"].as_str().expect("execution_uuid").to_string();
+    wait_for("the execution to fail", WAIT, || {
+        let r = api.post("get_execution_details", json!({"execution_uuid": id}));
+        (r.json["data"]["status"] == "failed").then_some(())
+    });
+    id
+}
+
+#[test]
+fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_headers() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+
+    for path in ["/ui/", "/ui", "/ui/executions"] {
+        let r = ui.get(path);
+        assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} signed out: to the sign-in page");
+    }
+    let page = ui.get("/ui/sign-in");
+    for (h, v) in [
+        ("content-security-policy", hookwheel::ui::CSP),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("x-content-type-options", "nosniff"),
+        ("content-type", "text/html; charset=utf-8"),
+    ] {
+        assert_eq!(page.headers.get(h).and_then(|v| v.to_str().ok()), Some(v), "{h}");
+    }
+    assert!(hookwheel::ui::CSP.contains("default-src 'self'") && hookwheel::ui::CSP.contains("frame-ancestors 'none'"));
+    assert!(!page.text.contains("<script>") && !page.text.contains("style="), "no inline script or style");
+
+    let wrong = ui.sign_in(&d.brand, "hwk_not-the-key");
+    assert_eq!(wrong.status, 401, "{}", wrong.text);
+    assert!(wrong.text.contains("not right"), "{}", wrong.text);
+    assert!(!wrong.text.contains("hwk_not-the-key"), "the key is never shown back");
+    assert!(ui.session.is_none());
+
+    let ok = ui.sign_in(&d.brand, &d.key);
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    assert_eq!(ok.location(), "/ui/");
+    let cookie = ok.cookies().into_iter().find(|c| c.starts_with("hw_session=")).expect("session cookie");
+    let id = cookie_value(&cookie);
+    assert_eq!(id.len(), 64, "256 bits in hex");
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(cookie.contains(attr), "{cookie} lacks {attr}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure attribute");
+    let logged = wait_for("the sign-in in the log", WAIT, || {
+        let out = d.output();
+        out.contains("dashboard sign-in").then_some(out)
+    });
+    let after = logged.split("dashboard sign-in").nth(1).unwrap_or_default();
+    assert!(!after.contains(&d.key) && !after.contains("hwk_not-the-key"), "the key is never logged: {logged}");
+
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200, "{}", home.text);
+    assert!(home.text.contains("Overview") && home.text.contains("failed executions"), "{}", home.text);
+    let metrics = d.metrics();
+    assert!(metrics.contains("route=\"ui\""), "dashboard answers are in the request metrics: {metrics}");
+    // Signing in again ends the session the browser held.
+    let first = ui.session.clone();
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    assert_ne!(ui.session, first, "a new id at every sign-in");
+    let newer = ui.session.take();
+    ui.session = first;
+    assert_eq!(ui.get("/ui/").status, 303, "the earlier session ended");
+    ui.session = newer;
+    assert_eq!(home.headers.get("content-security-policy").and_then(|v| v.to_str().ok()), Some(hookwheel::ui::CSP));
+
+    // Assets: embedded, cached for a year under a versioned or hashed name.
+    let css = ui.get(&format!("/ui/assets/{}", hookwheel::ui::css_name()));
+    assert_eq!(css.status, 200);
+    assert_eq!(
+        css.headers.get("cache-control").and_then(|v| v.to_str().ok()),
+        Some("public, max-age=31536000, immutable")
+    );
+    assert!(css.text.contains(":focus-visible"));
+    let js = ui.get(&format!("/ui/assets/{}", hookwheel::ui::HTMX_NAME));
+    assert_eq!(js.status, 200);
+    assert!(js.text.starts_with("/*! htmx 2.0.11"), "license header kept");
+    assert_eq!(ui.get("/ui/assets/other.js").status, 404);
+    assert_eq!(ui.get("/ui/no/such/page").status, 404);
+}
+
+#[test]
+fn a_post_without_the_csrf_token_is_refused_and_changes_nothing() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let domain = api.add_domain("127.0.0.1:9");
+    let template = api.add_template(&domain, "t");
+    let schedule = interval_schedule(&api, &template, "every five");
+    let hostile = "<script>alert(1)</script>&\"'";
+    interval_schedule(&api, &template, hostile);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let status =
+        || api.post("get_single_schedule_details", json!({"schedule_uuid": schedule})).json["data"]["status"].clone();
+
+    let list = ui.get("/ui/schedules");
+    assert!(!list.text.contains(hostile) && !list.text.contains("<script>alert"), "{}", list.text);
+    assert!(list.text.contains("&lt;script&gt;alert(1)&lt;/script&gt;&amp;&quot;'"), "escaped: {}", list.text);
+    let page = ui.get(&format!("/ui/schedules/{schedule}"));
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("every 5 minutes"), "{}", page.text);
+    let token = page.csrf();
+    let path = format!("/ui/schedules/{schedule}/status");
+    for form in [vec![("to", "paused")], vec![("to", "paused"), ("csrf", "0".repeat(64).as_str())]] {
+        let r = ui.post(&path, &form);
+        assert_eq!(r.status, 403, "{}", r.text);
+        assert_eq!(status(), "active", "a refused post changes nothing");
+    }
+    // The header htmx sends is accepted as well as the field.
+    let r = ui.send(
+        ui.http
+            .post(format!("{}{path}", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-csrf-token", &token)
+            .body("to=paused"),
+    );
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(status(), "paused");
+    let r = ui.post(&path, &[("to", "active"), ("csrf", &token)]);
+    assert_eq!(r.status, 303, "{}", r.text);
+    assert_eq!(status(), "active");
+    // The API's validation answers through the page: a bad value names the field.
+    let r = ui.post(&path, &[("to", "sideways"), ("csrf", &token)]);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("update_status_to"), "{}", r.text);
+    // The viewer's zone: times in it beside the schedule's own (UTC here, the brand's).
+    let r = ui.post("/ui/zone", &[("zone", "Asia/Tokyo")]);
+    assert_eq!(r.status, 403, "{}", r.text);
+    let r = ui.post("/ui/zone", &[("zone", "Mars/Olympus"), ("csrf", &token)]);
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("zone"), "{}", r.text);
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/schedules?status=active", ui.base))
+            .body(format!("zone=Asia%2FTokyo&csrf={token}")),
+    );
+    assert_eq!((r.status, r.location()), (303, "/ui/schedules?status=active"), "{}", r.text);
+    let list = ui.get("/ui/schedules");
+    assert!(list.text.contains("Next fire (Asia/Tokyo)") && list.text.contains("JST (Asia/Tokyo)"), "{}", list.text);
+    assert!(list.text.contains(" UTC</time>"), "the schedule's own zone too: {}", list.text);
+    let r = ui.post("/ui/zone", &[("zone", ""), ("csrf", &token)]);
+    assert_eq!((r.status, r.location()), (303, "/ui/"));
+    assert!(ui.get("/ui/schedules").text.contains("Next fire (UTC)"));
+    // The sign-in form needs its own token too.
+    let r = ui.post("/ui/sign-in", &[("brand_uuid", &d.brand), ("api_key", &d.key)]);
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+#[test]
+fn another_brands_ids_are_a_404_page() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let template = api.add_template(&domain, "t");
+    let execution = failed_execution(&api, &rx, &template);
+    let schedule = interval_schedule(&api, &template, "mine");
+
+    let other = d.new_brand("other", None);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&other.brand, &other.key).status, 303);
+    for path in [format!("/ui/executions/{execution}"), format!("/ui/schedules/{schedule}")] {
+        let r = ui.get(&path);
+        assert_eq!(r.status, 404, "{path}: {}", r.text);
+        assert!(r.text.contains("not found"), "{}", r.text);
+    }
+    let token = ui.get("/ui/").csrf();
+    let r = ui.post(&format!("/ui/executions/{execution}/retry"), &[("csrf", &token)]);
+    assert_eq!(r.status, 404, "{}", r.text);
+    let r = ui.get("/ui/executions/not-a-uuid");
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("execution_uuid"), "{}", r.text);
+}
+
+#[test]
+fn revoking_the_key_and_signing_out_end_the_session() {
+    let d = TestDaemon::start_with(CONFIG);
+    let c = d.new_brand("revocable", Some("Europe/Berlin"));
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&c.brand, &c.key).status, 303);
+    assert_eq!(ui.get("/ui/").status, 200);
+    let (code, out, err) = d.cli(&["key", "revoke", &c.key[..12]]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = ui.get("/ui/");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "a revoked key ends the session");
+    // A new key opens a new session; signing out ends it and its cookie.
+    let (code, out, err) = d.cli(&["key", "create", "--brand", &c.brand, "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let key: Value = serde_json::from_str(out.trim()).expect("json");
+    let key = key["api_key"].as_str().expect("api_key").to_string();
+    assert_eq!(ui.sign_in(&c.brand, &key).status, 303);
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("Europe/Berlin"), "times are shown in the brand's zone");
+    let r = ui.post("/ui/sign-out", &[]);
+    assert_eq!(r.status, 403, "sign-out is a form post with the token too");
+    let r = ui.post("/ui/sign-out", &[("csrf", &home.csrf())]);
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"));
+    assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
+    let r = ui.get("/ui/schedules");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the old cookie is refused");
+}
+
+#[test]
+fn under_tls_the_session_cookie_is_secure() {
+    let dir = crate::support::temp_dir();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("rcgen");
+    std::fs::write(&cert_file, cert.pem()).expect("cert");
+    std::fs::write(&key_file, signing_key.serialize_pem()).expect("key");
+    let d = TestDaemon::start_with(&format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n\n{CONFIG}",
+        cert_file.display(),
+        key_file.display()
+    ));
+    assert!(d.base.starts_with("https://"), "{}", d.base);
+    crate::support::install_crypto();
+    let http = Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert.pem().as_bytes()).expect("PEM")])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut ui = Ui::with_http(&d, http);
+    let form = ui.get("/ui/sign-in");
+    assert!(
+        form.cookies().iter().any(|c| c.starts_with("hw_signin=") && c.contains("; Secure")),
+        "{:?}",
+        form.cookies()
+    );
+    let r = ui.sign_in(&d.brand, &d.key);
+    assert_eq!(r.status, 303, "{}", r.text);
+    let cookie = r.cookies().into_iter().find(|c| c.starts_with("hw_session=")).expect("session cookie");
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert_eq!(ui.get("/ui/").status, 200);
+}
+
+#[test]
+fn failed_sign_ins_are_limited_per_address() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+    for n in 1..=10 {
+        let r = ui.sign_in(&d.brand, "hwk_wrong");
+        assert_eq!(r.status, 401, "attempt {n}: {}", r.text);
+    }
+    let r = ui.sign_in(&d.brand, "hwk_wrong");
+    assert_eq!(r.status, 429, "{}", r.text);
+    let r = ui.sign_in(&d.brand, &d.key);
+    assert_eq!(r.status, 429, "while limited, even the right key waits: {}", r.text);
+    assert!(ui.session.is_none());
+    let r = ui.sign_in("not-a-uuid", "hwk_wrong");
+    assert_eq!(r.status, 429, "{}", r.text);
+}
+
+/// The python of the browser tests' venv `target/ui-venv` (Selenium, pinned in
+/// `tests/ui/requirements.txt`), created on first use and rebuilt when the requirements change
+/// (needs PyPI access once). Selenium never downloads a browser or driver here: the script
+/// names the system's.
+fn selenium_python() -> std::path::PathBuf {
+    static READY: OnceLock<std::path::PathBuf> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let dir = root.join("target").join("ui-venv");
+            let py = dir.join("bin").join("python");
+            let requirements = root.join("tests/ui/requirements.txt");
+            let stamp = dir.join(".requirements");
+            let wanted = std::fs::read_to_string(&requirements).expect("tests/ui/requirements.txt");
+            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
+                return py;
+            }
+            let out =
+                Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir).output().expect("python3 -m venv");
+            assert!(out.status.success(), "venv: {}", String::from_utf8_lossy(&out.stderr));
+            let out = Command::new(&py)
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+                .arg(&requirements)
+                .output()
+                .expect("pip install");
+            assert!(
+                out.status.success(),
+                "pip install failed:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(&stamp, wanted).expect("stamp");
+            py
+        })
+        .clone()
+}
+
+#[test]
+fn dashboard_in_a_real_headless_chromium() {
+    for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+        assert!(
+            Path::new(bin).exists(),
+            "{bin} is missing: install Debian's chromium and chromium-driver (scripts/test does)"
+        );
+    }
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let template = api.add_template(&domain, "nightly report");
+    let schedule = interval_schedule(&api, &template, "browser-visible schedule");
+    let failed = failed_execution(&api, &rx, &template);
+    let r = api.post(
+        "add_cron_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "cron_expression": "0 7 * * 1-5",
+            "cron_timezone": "Europe/Berlin", "is_one_off_task": false, "name": "weekday report"}),
+    );
+    assert_ok(&r);
+
+    // A workflow waiting for approval before its `pay` step.
+    let wf = api.post(
+        "add_workflow_template",
+        json!({"workflow_name": "payout", "workflow_description": "ui test", "runtype": "fifo_sequential"}),
+    );
+    assert_ok(&wf);
+    let wf = wf.json["workflow_uuid"].as_str().expect("workflow_uuid").to_string();
+    for (index, ident, approval) in [(0, "prepare", false), (1, "pay", true)] {
+        let r = api.post(
+            "add_workflow_step",
+            json!({"index": index, "workflow_uuid": wf, "webhook_name": ident, "webhook_description": "s",
+                "method": "POST", "path": format!("/{ident}"), "domain_uuid": domain,
+                "human_approval_required": approval, "step_identifier": ident,
+                "on_success_next_step_identifier": "", "on_fail_next_step_identifier": "", "delay_to_next_step": 0,
+                "retry_delay": 1, "retry_backoff_mode": "linear", "max_retries": 0,
+                "request_timeout_in_milliseconds": 5000, "request_body_json": {}, "headers_json": {},
+                "query_params_json": {}}),
+        );
+        assert_ok(&r);
+    }
+    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {}}));
+    assert_ok(&r);
+    let run = r.json["run_uuid"].as_str().expect("run_uuid").to_string();
+    let plan = wait_for("the approval to be listed", WAIT, || {
+        api.all_pages("get_all_pending_approvals_paginated").into_iter().find(|p| p["run_uuid"] == run.as_str())
+    });
+    let plan = plan["execution_plan_uuid"].as_str().expect("plan").to_string();
+
+    // A heartbeat monitor that has been pinged once (up), for the board.
+    let r = api.post("add_monitor", json!({"monitor_name": "nightly backup", "interval_seconds": 3600}));
+    assert_ok(&r);
+    let ping = r.json["ping_url"].as_str().expect("ping_url").to_string();
+    let r = api.bare(reqwest::Method::POST, &ping).send().expect("ping");
+    assert!(r.status().is_success(), "ping: {}", r.status());
+
+    // Another brand's execution, for the 404 page.
+    let other = d.new_brand("other", None);
+    let other_api = api.as_brand(&other.brand, &other.key);
+    let other_domain = other_api.add_domain(&rx.host());
+    let other_template = other_api.add_template(&other_domain, "theirs");
+    let theirs = failed_execution(&other_api, &rx, &other_template);
+
+    // An event routed to the template by a subscription, for the events pages and replay.
+    let r = api.post(
+        "add_subscription",
+        json!({"subscription_name": "orders", "schedule_to": "webhook", "model_to_schedule_uuid": template}),
+    );
+    assert_ok(&r);
+    let r = api.post("send_event", json!({"event_type": "order.created", "payload": {"n": 1}}));
+    assert_ok(&r);
+    let event = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("ui-screenshots");
+    let profile = tempfile::tempdir().expect("profile dir");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/test_ui.py");
+    let out = Command::new(selenium_python())
+        .arg(script)
+        .env("HW_URL", &d.base)
+        .env("HW_BRAND", &d.brand)
+        .env("HW_KEY", &d.key)
+        .env("HW_SCHEDULE", &schedule)
+        .env("HW_SCHEDULE_NAME", "browser-visible schedule")
+        .env("HW_FAILED", &failed)
+        .env("HW_PLAN", &plan)
+        .env("HW_OTHER_EXECUTION", &theirs)
+        .env("HW_MONITOR_NAME", "nightly backup")
+        .env("HW_EVENT", &event)
+        .env("HW_TEMPLATE", &template)
+        .env("HW_SHOTS", &shots)
+        .env("HW_PROFILE", profile.path())
+        .env("SE_OFFLINE", "true")
+        .output()
+        .expect("run the browser script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "browser checks failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("ALL PASSED"), "{stdout}\n{stderr}");
+
+    // What the browser did reached the daemon: the run went on past its approval…
+    wait_for("the approved step at the receiver", WAIT, || {
+        rx.requests().iter().any(|r| r.path == "/pay").then_some(())
+    });
+    // …and the failed execution was retried (a new execution linked to it succeeded).
+    let retried = wait_for("the retry to succeed", WAIT, || {
+        api.all_pages("get_executions_paginated")
+            .into_iter()
+            .find(|e| e["retry_of"] == failed.as_str() && e["status"] == "succeeded")
+    });
+    assert_eq!(retried["trigger"], "manual");
+    // …and the domain's signing key was rotated (the new key and the previous one, overlapping).
+    let keys = api.post("get_domain_signing_secret", json!({"domain_uuid": domain}));
+    assert_ok(&keys);
+    assert_eq!(keys.json["data"]["active_secrets"].as_array().map(Vec::len), Some(2), "{}", keys.text);
+    for width in [360, 1440] {
+        for page in ["sign-in", "overview", "schedules", "schedule", "executions", "execution", "approvals", "confirm"]
+        {
+            let f = shots.join(format!("{page}-{width}.png"));
+            assert!(f.exists(), "no screenshot {}", f.display());
+        }
+    }
+}
+
+/// The load harness's record builders (`benches/load/records.rs`): realistic executions
+/// written through the library.
+#[path = "../../benches/load/records.rs"]
+mod records;
+
+/// Every list page reads one page through the indexed operations: with 100,000 executions
+/// stored (1 % failed, ten schedules), each page answers well within a generous bound. The
+/// times are printed (debug build, loopback, best of three); the bound only catches a page
+/// that reads the whole table, it is not a speed test.
+#[test]
+fn pages_read_one_page_with_100_000_executions_stored() {
+    const ROWS: usize = 100_000;
+    let mut d = TestDaemon::start_with(CONFIG);
+    d.stop();
+    let brand = hookwheel::model::BrandId::parse(&d.brand).expect("brand");
+    let store_file = d.store_file();
+    let schedules = tokio::runtime::Runtime::new().expect("runtime").block_on(async move {
+        let store = hookwheel::store::Store::open(
+            &store_file,
+            hookwheel::store::WriterSettings {
+                commit_batch_max: 64,
+                write_queue_capacity: 256,
+                cache_bytes: 64 * 1024 * 1024,
+                ..Default::default()
+            },
+            hookwheel::metrics::Metrics::new(),
+        )
+        .expect("open the store");
+        let step_ms = 100;
+        let first = crate::support::unix_now_s() * 1000 - ROWS as i64 * step_ms;
+        let schedules = records::fill_executions(&store, brand, ROWS, 10, first, step_ms).await;
+        store.shutdown().await;
+        schedules
+    });
+    d.launch().expect("restart");
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let failed = ui.get("/ui/executions?status=failed");
+    let one =
+        failed.text.split("/ui/executions/").nth(1).and_then(|s| s.get(..36)).expect("a failed execution").to_string();
+    let schedule = schedules[0].0.to_string();
+    for path in [
+        "/ui/".to_string(),
+        "/ui/executions".to_string(),
+        "/ui/executions?status=failed&page=5".to_string(),
+        format!("/ui/executions?schedule={schedule}&page=3"),
+        "/ui/schedules".to_string(),
+        format!("/ui/schedules/{schedule}"),
+        format!("/ui/executions/{one}"),
+    ] {
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = crate::support::now();
+            let r = ui.get(&path);
+            assert_eq!(r.status, 200, "{path}: {}", r.text);
+            best = best.min(crate::support::now() - t);
+        }
+        println!("{path}: {} ms", best.as_millis());
+        assert!(best < Duration::from_secs(5), "{path} took {best:?} with {ROWS} executions");
+    }
+}
