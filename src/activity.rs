@@ -6,13 +6,13 @@
 //! scheduler and the delivery engine report to it through the handle they already hold. It
 //! never reads the clock: callers pass the instants (an execution's own `finished_ms`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::model::{Execution, ExecutionStatus};
+use crate::model::{BrandId, Execution, ExecutionStatus};
 use crate::time::{Millis, format_utc};
 
 /// Most lateness samples kept per summary interval; past it the oldest are overwritten, so the
@@ -23,6 +23,41 @@ pub const RECENT_ERRORS_MAX: usize = 10;
 /// Ended executions buffered for slow `executions tail` readers; one that falls further behind
 /// is told how many it missed.
 pub const TAIL_BUFFER: usize = 1024;
+
+/// Upper bounds (ms, inclusive) of the lateness histogram behind [`Activity::lateness_summary`]
+/// (the 1-2-5 steps of Prometheus' default buckets, widened to an hour); a last bucket holds
+/// everything later.
+pub const LATENESS_BOUNDS_MS: [i64; 19] =
+    [0, 1, 2, 3, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000, 300_000, 3_600_000];
+/// Hours of lateness kept per brand.
+pub const LATENESS_HOURS_MAX: usize = 24;
+const HOUR_MS: i64 = 3_600_000;
+
+/// One hour of a brand's first-request lateness: a histogram over [`LATENESS_BOUNDS_MS`].
+#[derive(Clone)]
+struct LatenessHour {
+    /// Hours since the epoch.
+    hour: i64,
+    counts: [u64; LATENESS_BOUNDS_MS.len() + 1],
+    max_ms: i64,
+}
+
+/// A brand's first-request lateness over the last `hours` hours (see
+/// [`Activity::lateness_summary`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatenessSummary {
+    /// First requests measured (executions whose first request started in the window).
+    pub measured: u64,
+    /// The upper bound of the histogram bucket holding the median, ms (`None` without data;
+    /// `i64::MAX` past the last bound).
+    pub p50_at_most_ms: Option<i64>,
+    /// The same for the 99th percentile (nearest rank).
+    pub p99_at_most_ms: Option<i64>,
+    /// The largest lateness measured, exactly, ms.
+    pub max_ms: Option<i64>,
+    /// Start of the window: the hour the oldest bucket covers (ms since the epoch).
+    pub since_ms: Millis,
+}
 
 /// The counts of one summary interval (see [`Activity::take_window`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,6 +93,8 @@ struct Counts {
 
 struct Inner {
     window: Mutex<Counts>,
+    /// Per brand, up to [`LATENESS_HOURS_MAX`] hours of first-request lateness, oldest first.
+    hours: Mutex<HashMap<BrandId, VecDeque<LatenessHour>>>,
     errors: Mutex<VecDeque<Value>>,
     ended: broadcast::Sender<Value>,
 }
@@ -69,7 +106,7 @@ pub struct Activity(Arc<Inner>);
 impl Default for Activity {
     fn default() -> Self {
         let (ended, _) = broadcast::channel(TAIL_BUFFER);
-        Activity(Arc::new(Inner { window: Mutex::default(), errors: Mutex::default(), ended }))
+        Activity(Arc::new(Inner { window: Mutex::default(), hours: Mutex::default(), errors: Mutex::default(), ended }))
     }
 }
 
@@ -95,6 +132,62 @@ impl Activity {
     /// it failed, and sent to every `executions tail` reader.
     pub fn ended(&self, e: &Execution) {
         self.ended_row(e.status, execution_row(e));
+    }
+
+    /// A brand's execution made its first request at `now_ms`, `lateness_ms` after its
+    /// scheduled instant: counted in that hour's histogram. Memory: at most
+    /// [`LATENESS_HOURS_MAX`] hours of 20 counters per brand.
+    pub fn first_request(&self, brand: BrandId, now_ms: Millis, lateness_ms: i64) {
+        let hour = now_ms.div_euclid(HOUR_MS);
+        let mut all = lock(&self.0.hours);
+        let hours = all.entry(brand).or_default();
+        if hours.back().is_none_or(|h| h.hour < hour) {
+            hours.push_back(LatenessHour { hour, counts: [0; LATENESS_BOUNDS_MS.len() + 1], max_ms: i64::MIN });
+            while hours.len() > LATENESS_HOURS_MAX {
+                hours.pop_front();
+            }
+        }
+        // A clock stepped back files into the latest hour rather than reopening an old one.
+        let Some(h) = hours.back_mut() else { return };
+        let ms = lateness_ms.max(0);
+        let bucket = LATENESS_BOUNDS_MS.iter().position(|b| ms <= *b).unwrap_or(LATENESS_BOUNDS_MS.len());
+        h.counts[bucket] += 1;
+        h.max_ms = h.max_ms.max(ms);
+    }
+
+    /// A brand's first-request lateness over the last `hours` hours including the current one
+    /// (1 to [`LATENESS_HOURS_MAX`]), kept in memory since the daemon started: percentiles are
+    /// histogram bucket bounds ([`LATENESS_BOUNDS_MS`]), the maximum is exact.
+    pub fn lateness_summary(&self, brand: BrandId, now_ms: Millis, hours: usize) -> LatenessSummary {
+        let hours = hours.clamp(1, LATENESS_HOURS_MAX) as i64;
+        let first_hour = now_ms.div_euclid(HOUR_MS) - (hours - 1);
+        let mut counts = [0u64; LATENESS_BOUNDS_MS.len() + 1];
+        let mut max_ms = None::<i64>;
+        if let Some(kept) = lock(&self.0.hours).get(&brand) {
+            for h in kept.iter().filter(|h| h.hour >= first_hour) {
+                counts.iter_mut().zip(h.counts).for_each(|(c, n)| *c += n);
+                max_ms = Some(max_ms.map_or(h.max_ms, |m| m.max(h.max_ms)));
+            }
+        }
+        let measured: u64 = counts.iter().sum();
+        let at_rank = |q: u64| {
+            // Nearest rank: the smallest value with at least q% of the samples at or below it.
+            let rank = (measured * q).div_ceil(100).max(1);
+            let mut seen = 0;
+            counts.iter().position(|n| {
+                seen += n;
+                seen >= rank
+            })
+        };
+        let bound = |i: usize| LATENESS_BOUNDS_MS.get(i).copied().unwrap_or(i64::MAX);
+        let (p50, p99) = if measured == 0 { (None, None) } else { (at_rank(50).map(bound), at_rank(99).map(bound)) };
+        LatenessSummary {
+            measured,
+            p50_at_most_ms: p50,
+            p99_at_most_ms: p99,
+            max_ms: if measured == 0 { None } else { max_ms },
+            since_ms: first_hour * HOUR_MS,
+        }
     }
 
     /// Whether [`Activity::ended_row`] would use the row of an execution (`id`, its UUID) that
@@ -237,6 +330,40 @@ mod tests {
         assert_eq!(p99(vec![7]), Some(7));
         assert_eq!(p99((1..=100).rev().collect()), Some(99));
         assert_eq!(p99((1..=1000).collect()), Some(990));
+    }
+
+    #[test]
+    fn lateness_is_summarised_per_brand_over_the_last_hours() {
+        let a = Activity::default();
+        let (b, other) = (BrandId::new(), BrandId::new());
+        let h = 3_600_000;
+        let now = 1_000 * h + 5;
+        assert_eq!(a.lateness_summary(b, now, 24).measured, 0);
+        assert_eq!(a.lateness_summary(b, now, 24).p99_at_most_ms, None);
+        // 98 on time, one at 4 ms, one at 40 ms, an hour ago; one early (counted as 0) now.
+        for _ in 0..98 {
+            a.first_request(b, now - h, 0);
+        }
+        a.first_request(b, now - h, 4);
+        a.first_request(b, now - h, 40);
+        a.first_request(b, now, -3);
+        a.first_request(other, now, 90_000);
+        let s = a.lateness_summary(b, now, 24);
+        assert_eq!((s.measured, s.p50_at_most_ms, s.p99_at_most_ms, s.max_ms), (101, Some(0), Some(5), Some(40)));
+        assert_eq!(s.since_ms, (1_000 - 23) * h);
+        // The last hour alone holds only the early one.
+        let s = a.lateness_summary(b, now, 1);
+        assert_eq!((s.measured, s.p99_at_most_ms, s.max_ms), (1, Some(0), Some(0)));
+        // Another brand's figures stay its own; past the last bound is i64::MAX.
+        let s = a.lateness_summary(other, now, 24);
+        assert_eq!((s.measured, s.p99_at_most_ms, s.max_ms), (1, Some(300_000), Some(90_000)));
+        a.first_request(other, now, 4_000_000);
+        assert_eq!(a.lateness_summary(other, now, 24).p99_at_most_ms, Some(i64::MAX));
+        // Hours older than 24 fall out.
+        a.first_request(b, now + 30 * h, 1);
+        let s = a.lateness_summary(b, now + 30 * h, 24);
+        assert_eq!((s.measured, s.max_ms), (1, Some(1)));
+        assert!(lock(&a.0.hours)[&b].len() <= LATENESS_HOURS_MAX);
     }
 
     #[test]

@@ -467,6 +467,15 @@ pub static ENDPOINTS: &[Endpoint] = &[
         reply: reply::<responses::Paginated<responses::ExecutionItem>>,
     },
     Endpoint {
+        name: "get_lateness_summary",
+        methods: GET,
+        mutating: false,
+        tag: "executions",
+        summary: "First-request lateness of the brand's executions over the last 1–24 hours (since the daemon started): count, p50/p99 as histogram bounds, max (extension).",
+        op: op!(executions::lateness),
+        reply: reply::<responses::LatenessSummaryAnswer>,
+    },
+    Endpoint {
         name: "get_execution_details",
         methods: POST,
         mutating: false,

@@ -33,6 +33,14 @@ pub struct ExecutionsQuery {
     pub to: Option<InstantText>,
 }
 
+/// `get_lateness_summary` (query).
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LatenessQuery {
+    /// Hours to summarise, the current one included (1–24, default 24).
+    pub window_hours: Option<Int<1, { crate::activity::LATENESS_HOURS_MAX as i64 }>>,
+}
+
 /// An execution by id: `get_execution_details`, `retry_execution`, `cancel_execution`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -91,6 +99,29 @@ pub async fn list(cx: Cx, input: ExecutionsQuery) -> ApiResult {
     };
     let items = cx.app.store.list_executions(cx.brand.id, &filter, page, cx.page_size)?;
     paginated(items, page, cx.page_size, &cx.brand.timezone, summary)
+}
+
+/// `get_lateness_summary`: the brand's first-request lateness (request start − scheduled
+/// instant) over the last hours, from the daemon's memory (so only since its last start): how
+/// many first requests were measured, the p50 / p99 as the upper bound of their histogram
+/// bucket (`crate::activity::LATENESS_BOUNDS_MS`; `null` past the last bound or without data)
+/// and the exact maximum.
+pub async fn lateness(cx: Cx, input: LatenessQuery) -> ApiResult {
+    let hours = input.window_hours.map_or(crate::activity::LATENESS_HOURS_MAX as i64, |h| h.get()) as usize;
+    let s = cx.app.metrics.activity().lateness_summary(cx.brand.id, cx.now, hours);
+    let bound = |v: Option<i64>| v.filter(|ms| *ms != i64::MAX);
+    ok(json!({
+        "success": true,
+        "data": {
+            "window_hours": hours,
+            "since": format_utc(s.since_ms),
+            "measured": s.measured,
+            "lateness_p50_at_most_ms": bound(s.p50_at_most_ms),
+            "lateness_p99_at_most_ms": bound(s.p99_at_most_ms),
+            "lateness_max_ms": s.max_ms,
+            "bucket_bounds_ms": crate::activity::LATENESS_BOUNDS_MS,
+        }
+    }))
 }
 
 pub async fn detail(cx: Cx, input: ExecutionRef) -> ApiResult {

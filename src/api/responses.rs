@@ -1323,6 +1323,35 @@ pub struct Decided {
     pub message: String,
 }
 
+/// `get_lateness_summary`.
+#[derive(JsonSchema)]
+pub struct LatenessSummaryAnswer {
+    /// Always `true` on a success answer.
+    pub success: bool,
+    pub data: LatenessSummary,
+}
+
+/// A brand's first-request lateness over the last hours (kept in the daemon's memory since it
+/// started).
+#[derive(JsonSchema)]
+pub struct LatenessSummary {
+    /// Hours summarised, the current one included.
+    pub window_hours: u32,
+    /// Start of the first hour summarised (RFC 3339, UTC).
+    pub since: String,
+    /// First requests measured in the window.
+    pub measured: u64,
+    /// Upper bound (ms) of the histogram bucket holding the median; `null` without data or
+    /// past the last bound.
+    pub lateness_p50_at_most_ms: Option<i64>,
+    /// The same for the 99th percentile (nearest rank).
+    pub lateness_p99_at_most_ms: Option<i64>,
+    /// The largest lateness measured, ms; `null` without data.
+    pub lateness_max_ms: Option<i64>,
+    /// The histogram's bucket bounds, ms.
+    pub bucket_bounds_ms: Vec<i64>,
+}
+
 /// `get_timezones`.
 #[derive(JsonSchema)]
 pub struct Timezones {

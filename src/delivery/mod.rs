@@ -807,6 +807,7 @@ impl Engine {
             exec.lateness_ms = Some(result.attempt.started_ms - exec.scheduled_ms);
             self.metrics.observe_lateness(result.attempt.started_ms - exec.scheduled_ms);
             self.metrics.activity().lateness(result.attempt.started_ms - exec.scheduled_ms);
+            self.metrics.activity().first_request(exec.brand, now, result.attempt.started_ms - exec.scheduled_ms);
         }
         tracing::debug!(
             status_code = result.attempt.status_code,

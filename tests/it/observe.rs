@@ -459,3 +459,42 @@ fn a_target_failing_through_its_retries_shows_before_the_execution_ends() {
     let row = list.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{id} not listed: {list}"));
     assert!(row.contains("retrying at ") && row.ends_with(": HTTP 503"), "{row}");
 }
+
+#[test]
+fn the_lateness_summary_counts_a_brands_first_requests_and_no_other_brands() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let good = template(&api, &api.add_domain(&rx.host()), 0);
+    let schedule = every_second(&api, &good, false);
+    wait_for("two succeeded executions", WAIT, || (count(&api, "filter_status=succeeded") >= 2).then_some(()));
+    let r = api.post("change_schedule_status", json!({"schedule_uuid": schedule, "update_status_to": "paused"}));
+    assert_ok(&r);
+
+    let r = api.get("get_lateness_summary");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let s = &r.json["data"];
+    assert_eq!(s["window_hours"], 24);
+    assert!(s["measured"].as_u64().unwrap() >= 2, "{s}");
+    let (p50, p99, max) =
+        (s["lateness_p50_at_most_ms"].as_i64(), s["lateness_p99_at_most_ms"].as_i64(), s["lateness_max_ms"].as_i64());
+    assert!(p50.is_some() && p99.is_some() && max.is_some(), "{s}");
+    // The percentiles are bucket bounds: p50 ≤ p99, and the max lies within p99's bucket or above.
+    assert!(p50 <= p99, "{s}");
+    let bounds: Vec<i64> = s["bucket_bounds_ms"].as_array().unwrap().iter().filter_map(Value::as_i64).collect();
+    assert!(bounds.contains(&p99.unwrap()), "{s}");
+    let r = api.get("get_lateness_summary?window_hours=1");
+    assert_eq!(r.json["data"]["measured"], s["measured"], "{}", r.text);
+
+    // Another brand has measured nothing; a window outside 1–24 is refused by name.
+    let other = d.new_brand("other", None);
+    let r = api.as_brand(&other.brand, &other.key).get("get_lateness_summary");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["data"]["measured"], 0, "{}", r.text);
+    assert!(r.json["data"]["lateness_p99_at_most_ms"].is_null(), "{}", r.text);
+    for bad in ["0", "25", "x"] {
+        let r = api.get(&format!("get_lateness_summary?window_hours={bad}"));
+        assert_eq!(r.status, 400, "{bad}: {}", r.text);
+        assert!(r.text.contains("window_hours"), "{bad}: {}", r.text);
+    }
+}
