@@ -364,7 +364,14 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
             if let Some(old) = &previous {
                 ui.sessions.end(old);
             }
-            let (id, _) = ui.sessions.open(brand.id, key_id, crate::auth::sha256(key.as_bytes()), now);
+            let Some((id, _)) = ui.sessions.open(brand.id, key_id, crate::auth::sha256(key.as_bytes()), now) else {
+                tracing::warn!(brand = %brand.id, "dashboard sign-in refused: the session table is full");
+                return pages::error(
+                    None,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many dashboard sessions are open; try again later.",
+                );
+            };
             tracing::info!(brand = %brand.id, key = %key_id, "dashboard sign-in");
             let mut r = Redirect::to("/ui/").into_response();
             set_cookie(&mut r, &format!("{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict{secure}"));
@@ -621,7 +628,7 @@ mod tests {
         use crate::model::{ApiKey, BrandId, KeyId};
         let sessions = Sessions::default();
         let (brand, key_id) = (BrandId(uuid::Uuid::now_v7()), KeyId(uuid::Uuid::now_v7()));
-        let (_, s) = sessions.open(brand, key_id, [7; 32], 0);
+        let (_, s) = sessions.open(brand, key_id, [7; 32], 0).expect("room");
         let key = ApiKey {
             id: key_id,
             brand,
