@@ -348,15 +348,17 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
         return pages::forbidden(None);
     }
     let token = expected.unwrap_or_default();
-    if ui.sign_in_blocked(ip, now) {
+    let (brand_raw, key) = (field("brand_uuid"), field("api_key"));
+    let auth = (!brand_raw.is_empty() && !key.is_empty()).then(|| dispatch::authenticate_pair(&ui.app, brand_raw, key));
+    // The limiter throttles failures only: a right brand and key pair always signs in.
+    if !matches!(auth, Some(Ok(_))) && ui.sign_in_blocked(ip, now) {
         return pages::sign_in(&token, Some("Too many failed sign-ins; wait a minute."), StatusCode::TOO_MANY_REQUESTS);
     }
-    let (brand_raw, key) = (field("brand_uuid"), field("api_key"));
-    if brand_raw.is_empty() || key.is_empty() {
+    let Some(auth) = auth else {
         let which = if brand_raw.is_empty() { "Brand UUID" } else { "API key" };
         return pages::sign_in(&token, Some(&format!("{which} is required.")), StatusCode::BAD_REQUEST);
-    }
-    match dispatch::authenticate_pair(&ui.app, brand_raw, key) {
+    };
+    match auth {
         Ok((brand, key_id)) => {
             if let Err(e) = dispatch::admit_key(&ui.app, key_id) {
                 return *ui.api_error(e, None);
