@@ -240,12 +240,7 @@ impl Ui {
         let (parts, body) = req.into_parts();
         let viewer = self.viewer(&parts.headers)?;
         let form = read_form(body).await.map_err(|e| self.api_error(e, Some(&viewer)))?;
-        let presented = form
-            .get("csrf")
-            .map(String::as_str)
-            .or_else(|| parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
-            .unwrap_or("");
-        if !viewer.session.csrf_matches(presented) {
+        if !viewer.session.csrf_matches(presented_csrf(&form, &parts.headers)) {
             return Err(Box::new(pages::forbidden(Some(&viewer))));
         }
         Ok((viewer, form))
@@ -289,6 +284,11 @@ impl Ui {
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         f.get(&ip).is_some_and(|(n, since)| now - *since < SIGNIN_WINDOW_MS && *n >= SIGNIN_FAILURES_MAX)
     }
+}
+
+/// The CSRF token a `POST` presents: its form field `csrf`, else its `X-CSRF-Token` header.
+fn presented_csrf<'a>(form: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
+    form.get("csrf").map(String::as_str).or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok())).unwrap_or("")
 }
 
 /// Whether `key` (the stored key found by the session's key hash, if any) is still the
@@ -389,12 +389,22 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     }
 }
 
+/// Ends the session and clears its cookie. Only the session's CSRF token is checked: no key
+/// re-read and no API rate limit, so sign-out works while the key is rate-limited. Without a
+/// live session there is nothing to end: the cookie is cleared all the same.
 async fn sign_out(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     let secure = secure(&req);
-    let id = cookie(req.headers(), SESSION_COOKIE).map(str::to_string);
-    tri!(ui.post(req).await);
-    if let Some(id) = id {
-        ui.sessions.end(&id);
+    let (parts, body) = req.into_parts();
+    let id = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string);
+    if let Some((id, session)) = id.as_deref().and_then(|id| ui.sessions.touch(id, ui.now()).map(|s| (id, s))) {
+        let form = match read_form(body).await {
+            Ok(f) => f,
+            Err(e) => return *ui.api_error(e, None),
+        };
+        if !session.csrf_matches(presented_csrf(&form, &parts.headers)) {
+            return pages::forbidden(None);
+        }
+        ui.sessions.end(id);
     }
     let mut r = Redirect::to("/ui/sign-in").into_response();
     set_cookie(&mut r, &format!("{SESSION_COOKIE}=; Path=/ui; Max-Age=0; HttpOnly; SameSite=Strict{secure}"));

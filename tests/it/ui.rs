@@ -618,3 +618,24 @@ fn pages_read_one_page_with_100_000_executions_stored() {
         assert!(best < Duration::from_secs(5), "{path} took {best:?} with {ROWS} executions");
     }
 }
+
+/// A daemon whose API rate limit is 2 a minute: a sign-in and one page take both tokens (the
+/// next one comes 30 s later).
+const TWO_A_MINUTE: &str = "[api]\nrate_limit_per_minute = 2\n";
+
+#[test]
+fn sign_out_works_while_the_key_is_rate_limited() {
+    let d = TestDaemon::start_with(TWO_A_MINUTE);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200, "{}", home.text);
+    let token = home.csrf();
+    let r = ui.post("/ui/sign-out", &[("csrf", "0".repeat(64).as_str())]);
+    assert_eq!(r.status, 403, "a wrong token still refuses: {}", r.text);
+    let r = ui.post("/ui/sign-out", &[("csrf", &token)]);
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{}", r.text);
+    assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
+    let r = ui.get("/ui/");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the session ended");
+}
