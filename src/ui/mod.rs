@@ -200,8 +200,39 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Marks an answer that sends the browser to sign in because there is no valid session (so
+/// fragments can tell it from other errors).
+#[derive(Clone, Copy)]
+struct SignedOut;
+
 fn to_sign_in() -> Response {
-    Redirect::to("/ui/sign-in").into_response()
+    let mut r = Redirect::to("/ui/sign-in").into_response();
+    r.extensions_mut().insert(SignedOut);
+    r
+}
+
+/// Whether `r` is the answer of a request without a valid session.
+fn is_signed_out(r: &Response) -> bool {
+    r.extensions().get::<SignedOut>().is_some()
+}
+
+/// The 204 + `HX-Redirect: /ui/sign-in` answer a polled fragment gets instead of a 303 when
+/// there is no valid session.
+fn hx_to_sign_in(mut r: Response) -> Response {
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    *r.body_mut() = Body::empty();
+    let h = r.headers_mut();
+    h.remove(header::LOCATION);
+    h.remove(header::CONTENT_TYPE);
+    h.insert("hx-redirect", HeaderValue::from_static("/ui/sign-in"));
+    r
+}
+
+/// The answer of a polled fragment (approvals table, monitors board) whose read failed for
+/// another reason than a missing session (the API's rate limit, a store read error): 204 with
+/// no redirect, so htmx keeps the part as it was and the session stays.
+fn fragment_unchanged() -> Response {
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// What ends a request early: a page to answer with.
@@ -232,6 +263,15 @@ impl Ui {
         };
         dispatch::admit_key(&self.app, session.key_id).map_err(|e| self.api_error(e, None))?;
         Ok(Viewer { session, brand, now })
+    }
+
+    /// The viewer of a polled fragment, or its answer: 204 + `HX-Redirect` to sign in only when
+    /// the session is missing, expired or revoked; any other failure (the API's rate limit, a
+    /// store read error) leaves the fragment unchanged (204) and the session intact.
+    fn fragment_viewer(&self, headers: &HeaderMap) -> Result<Viewer, Early> {
+        self.viewer(headers).map_err(|early| {
+            Box::new(if is_signed_out(&early) { hx_to_sign_in(*early) } else { fragment_unchanged() })
+        })
     }
 
     /// A `POST`'s viewer and form: also checks the CSRF token (form field `csrf` or header
@@ -565,16 +605,10 @@ async fn approvals(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): R
 
 /// The approvals table alone (htmx polls it every 5 s).
 async fn approvals_list(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    let v = match ui.viewer(&headers) {
-        Ok(v) => v,
-        // htmx follows redirects into the fragment: send it the whole sign-in page instead.
-        Err(_) => {
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/ui/sign-in"));
-            return r;
-        }
+    let v = tri!(ui.fragment_viewer(&headers));
+    let Ok(list) = ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await else {
+        return fragment_unchanged();
     };
-    let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
     pages::html(StatusCode::OK, pages::approvals_table(&list, v.zone()))
 }
 

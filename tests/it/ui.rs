@@ -639,3 +639,21 @@ fn sign_out_works_while_the_key_is_rate_limited() {
     let r = ui.get("/ui/");
     assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the session ended");
 }
+
+#[test]
+fn a_rate_limited_poll_keeps_the_fragment_and_the_session() {
+    let d = TestDaemon::start_with(TWO_A_MINUTE);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    assert_eq!(ui.get("/ui/").status, 200, "the last token");
+    for path in ["/ui/monitors/board", "/ui/approvals/list"] {
+        let r = ui.send(ui.http.get(format!("{}{path}", ui.base)).header("HX-Request", "true"));
+        assert_eq!(r.status, 204, "{path}: {}", r.text);
+        assert!(r.headers.get("hx-redirect").is_none(), "{path}: not signed out: {:?}", r.headers);
+    }
+    // The session is still there: a wrong token is refused (without a session, sign-out has
+    // nothing to check and answers 303).
+    let r = ui.post("/ui/sign-out", &[("csrf", "0".repeat(64).as_str())]);
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
