@@ -114,7 +114,11 @@ pub fn router(app: Arc<App>) -> Router {
 /// the latency histogram).
 async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::middleware::Next) -> Response {
     let watch = crate::time::Stopwatch::start();
+    let htmx = req.headers().contains_key("hx-request");
     let mut r = next.run(req).await;
+    if htmx && is_signed_out(&r) {
+        r = hx_to_sign_in(r);
+    }
     ui.app.metrics.observe_request("ui", r.status().as_u16(), watch.elapsed_secs());
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
@@ -201,7 +205,8 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 /// Marks an answer that sends the browser to sign in because there is no valid session (so
-/// fragments can tell it from other errors).
+/// [`security_headers`] can turn it into `HX-Redirect` for htmx, and fragments can tell it
+/// from other errors).
 #[derive(Clone, Copy)]
 struct SignedOut;
 
@@ -216,8 +221,9 @@ fn is_signed_out(r: &Response) -> bool {
     r.extensions().get::<SignedOut>().is_some()
 }
 
-/// The 204 + `HX-Redirect: /ui/sign-in` answer a polled fragment gets instead of a 303 when
-/// there is no valid session.
+/// The 204 + `HX-Redirect: /ui/sign-in` answer htmx gets instead of a 303 when there is no
+/// valid session: htmx would follow a 303 into the part it swaps (a polled `#live` list went
+/// blank); this makes it load the whole sign-in page.
 fn hx_to_sign_in(mut r: Response) -> Response {
     *r.status_mut() = StatusCode::NO_CONTENT;
     *r.body_mut() = Body::empty();

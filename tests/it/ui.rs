@@ -657,3 +657,28 @@ fn a_rate_limited_poll_keeps_the_fragment_and_the_session() {
     assert_eq!(r.status, 403, "{}", r.text);
 }
 
+#[test]
+fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let token = ui.get("/ui/").csrf();
+    assert_eq!(ui.post("/ui/sign-out", &[("csrf", &token)]).status, 303);
+    for path in ["/ui/executions", "/ui/executions/0190a0b8-0000-7000-8000-000000000000", "/ui/approvals/list", "/ui/monitors/board", "/ui/"] {
+        let r = ui.send(ui.http.get(format!("{}{path}", ui.base)).header("HX-Request", "true"));
+        assert_eq!(r.status, 204, "{path}: {}", r.text);
+        assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"), "{path}");
+        assert!(r.headers.get(LOCATION).is_none(), "{path}");
+        let r = ui.get(path);
+        assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} without htmx: a redirect");
+    }
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("HX-Request", "true")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={token}&zone=")),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"));
+}
