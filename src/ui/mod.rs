@@ -355,8 +355,15 @@ fn query(raw: Option<String>) -> HashMap<String, String> {
 
 // ---- sign-in / sign-out ----
 
+/// Whether `t` has the exact form of a token the server makes ([`session::random_hex`]: 64
+/// lowercase hex characters). A sign-in cookie of any other form is not used.
+fn is_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 async fn sign_in_page(req: Request) -> Response {
-    let token = cookie(req.headers(), SIGNIN_COOKIE).map(str::to_string).unwrap_or_else(session::random_hex);
+    let token =
+        cookie(req.headers(), SIGNIN_COOKIE).filter(|t| is_token(t)).map(str::to_string).unwrap_or_else(session::random_hex);
     let mut r = pages::sign_in(&token, None, StatusCode::OK);
     set_cookie(&mut r, &format!("{SIGNIN_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict{}", secure(&req)));
     r
@@ -376,7 +383,7 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     let now = ui.now();
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let secure = secure(&req);
-    let expected = cookie(req.headers(), SIGNIN_COOKIE).map(str::to_string);
+    let expected = cookie(req.headers(), SIGNIN_COOKIE).filter(|t| is_token(t)).map(str::to_string);
     // A session the browser still holds ends when it signs in again (a fresh id each time).
     let previous = cookie(req.headers(), SESSION_COOKIE).map(str::to_string);
     let form = match read_form(req.into_body()).await {
@@ -673,6 +680,15 @@ mod tests {
         assert_eq!(f["to"], "paused", "the first value wins");
         assert_eq!(f["empty"], "");
         assert_eq!(f["x"], "1 2");
+    }
+
+    #[test]
+    fn only_a_token_of_the_servers_own_form_is_used() {
+        assert!(is_token(&session::random_hex()));
+        assert!(is_token(&"a".repeat(64)));
+        for bad in ["", "abc", &"a".repeat(63), &"a".repeat(65), &"A".repeat(64), &"g".repeat(64), &format!("{}\"", "a".repeat(63))] {
+            assert!(!is_token(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -682,3 +682,29 @@ fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
     assert_eq!(r.status, 204, "{}", r.text);
     assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"));
 }
+
+#[test]
+fn a_sign_in_cookie_not_of_the_servers_form_gets_a_fresh_token() {
+    let d = TestDaemon::start_with(CONFIG);
+    let ui = Ui::new(&d);
+    for bad in ["x", "AAAA", "<b>hi</b>", &"a".repeat(63), &"G".repeat(64)] {
+        let r = ui.send(ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={}", urlencode(bad))));
+        assert_eq!(r.status, 200, "{}", r.text);
+        let token = r.csrf();
+        assert_ne!(token.get(..bad.len()), Some(bad), "{bad}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{token}");
+        assert!(r.cookies().iter().any(|c| c.starts_with(&format!("hw_signin={token};"))), "{:?}", r.cookies());
+        // Signing in with the odd cookie and its own value as the token is refused.
+        let r = ui.send(
+            ui.http
+                .post(format!("{}/ui/sign-in", ui.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(COOKIE, format!("hw_signin={}", urlencode(bad)))
+                .body(format!("csrf={}&brand_uuid={}&api_key={}", urlencode(bad), d.brand, urlencode(&d.key))),
+        );
+        assert_eq!(r.status, 403, "{bad}: {}", r.text);
+    }
+    let good = "0123456789abcdef".repeat(4);
+    let r = ui.send(ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={good}")));
+    assert_eq!(r.csrf(), good, "a token of the server's form is kept");
+}
