@@ -64,6 +64,10 @@ const SIGNIN_ADDRESSES_MAX: usize = 10_000;
 /// inline script or style, no framing.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The `Strict-Transport-Security` of every `/ui/` answer over TLS (one year; not on plain
+/// HTTP, where browsers ignore it).
+pub const HSTS: &str = "max-age=31536000";
+
 /// The dashboard's state: the API's [`App`], the sessions, the failed sign-ins per address.
 pub struct Ui {
     app: Arc<App>,
@@ -109,12 +113,14 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// The headers of every dashboard answer: [`CSP`], `X-Frame-Options: DENY`,
-/// `Referrer-Policy: same-origin`, `X-Content-Type-Options: nosniff`; pages are not cached.
+/// `Referrer-Policy: same-origin`, `X-Content-Type-Options: nosniff`, [`HSTS`] when the request
+/// came over TLS; pages are not cached.
 /// Each answer is counted in the request metrics under the route `ui` (its server time in
 /// the latency histogram).
 async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::middleware::Next) -> Response {
     let watch = crate::time::Stopwatch::start();
     let htmx = req.headers().contains_key("hx-request");
+    let tls = req.extensions().get::<OverTls>().is_some_and(|t| t.0);
     let mut r = next.run(req).await;
     if htmx && is_signed_out(&r) {
         r = hx_to_sign_in(r);
@@ -125,6 +131,9 @@ async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::m
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

@@ -150,6 +150,7 @@ fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_he
         assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} signed out: to the sign-in page");
     }
     let page = ui.get("/ui/sign-in");
+    assert!(page.headers.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
     for (h, v) in [
         ("content-security-policy", hookwheel::ui::CSP),
         ("x-frame-options", "DENY"),
@@ -373,7 +374,16 @@ fn under_tls_the_session_cookie_is_secure() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    assert_eq!(ui.get("/ui/").status, 200);
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200);
+    for r in [&home, &form, &r] {
+        assert_eq!(
+            r.headers.get("strict-transport-security").and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{:?}",
+            r.headers
+        );
+    }
 }
 
 #[test]
