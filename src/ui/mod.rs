@@ -121,7 +121,11 @@ async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::m
     let watch = crate::time::Stopwatch::start();
     let htmx = req.headers().contains_key("hx-request");
     let tls = req.extensions().get::<OverTls>().is_some_and(|t| t.0);
-    let mut r = next.run(req).await;
+    let mut r = if req.method() == axum::http::Method::POST && !same_origin(&req) {
+        pages::forbidden(None)
+    } else {
+        next.run(req).await
+    };
     if htmx && is_signed_out(&r) {
         r = hx_to_sign_in(r);
     }
@@ -138,6 +142,21 @@ async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::m
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     r
+}
+
+/// Whether a `POST` may come from where it says: no `Origin` header (the CSRF token decides),
+/// or an `Origin` whose host and port are the request's own (its `Host` header, else the
+/// URI's authority), compared without case. The scheme is not compared: behind a reverse
+/// proxy that ends TLS, the browser's `https` origin reaches the daemon over plain HTTP.
+/// `Origin: null` and an unreadable one are refused.
+fn same_origin(req: &Request) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.is_empty() && o.eq_ignore_ascii_case(h),
+        _ => false,
+    }
 }
 
 // ---- assets ----
@@ -689,6 +708,24 @@ mod tests {
         assert_eq!(f["to"], "paused", "the first value wins");
         assert_eq!(f["empty"], "");
         assert_eq!(f["x"], "1 2");
+    }
+
+    #[test]
+    fn a_post_from_another_origin_is_told_apart() {
+        let req = |origin: Option<&str>, host: &str| {
+            let mut b = Request::builder().method("POST").uri("/ui/sign-out").header(header::HOST, host);
+            if let Some(o) = origin {
+                b = b.header(header::ORIGIN, o);
+            }
+            b.body(Body::empty()).expect("request")
+        };
+        assert!(same_origin(&req(None, "127.0.0.1:8080")), "no Origin: the token decides");
+        assert!(same_origin(&req(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")));
+        assert!(same_origin(&req(Some("https://Hooks.Example.com"), "hooks.example.com")), "behind a TLS proxy");
+        assert!(!same_origin(&req(Some("https://evil.example"), "hooks.example.com")));
+        assert!(!same_origin(&req(Some("http://127.0.0.1:8081"), "127.0.0.1:8080")), "another port");
+        assert!(!same_origin(&req(Some("null"), "127.0.0.1:8080")));
+        assert!(!same_origin(&req(Some("http://hooks.example.com.evil.example"), "hooks.example.com")));
     }
 
     #[test]

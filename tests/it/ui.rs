@@ -718,3 +718,29 @@ fn a_sign_in_cookie_not_of_the_servers_form_gets_a_fresh_token() {
     let r = ui.send(ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={good}")));
     assert_eq!(r.csrf(), good, "a token of the server's form is kept");
 }
+
+#[test]
+fn a_post_from_another_origin_is_refused_and_changes_nothing() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let token = ui.get("/ui/").csrf();
+    let post = |origin: &str| {
+        ui.send(
+            ui.http
+                .post(format!("{}/ui/zone", ui.base))
+                .header("origin", origin)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("csrf={token}&zone=Asia%2FTokyo")),
+        )
+    };
+    let r = post("https://evil.example");
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(!ui.get("/ui/").text.contains("Asia/Tokyo"), "nothing changed");
+    let own = d.base.trim_end_matches('/').to_string();
+    let r = post(&own);
+    assert_eq!(r.status, 303, "the daemon's own origin: {}", r.text);
+    assert!(ui.get("/ui/").text.contains("Asia/Tokyo"));
+    // No Origin at all: the token decides.
+    assert_eq!(ui.post("/ui/zone", &[("csrf", &token), ("zone", "")]).status, 303);
+}
