@@ -60,6 +60,9 @@ const SIGNIN_WINDOW_MS: Millis = 60_000;
 /// Client addresses whose failed sign-ins are remembered at most (then the table is cleared).
 const SIGNIN_ADDRESSES_MAX: usize = 10_000;
 
+/// Pages of pending approvals the confirmation page looks through for a workflow step's plan.
+const APPROVAL_PAGES_MAX: u64 = 100;
+
 /// The `Content-Security-Policy` of every `/ui/` answer: nothing from another origin, no
 /// inline script or style, no framing.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -672,11 +675,41 @@ async fn approval_confirm(
             );
         }
     };
-    // The plan as the pending list shows it (one page of the same paginated read).
-    let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
-    let item =
-        list["data"].as_array().and_then(|a| a.iter().find(|p| p["execution_plan_uuid"] == id.as_str())).cloned();
-    pages::approval_confirm(&v, &id, decision, item.as_ref())
+    // A standalone request is read by its own operation (a non-UUID is its 400 naming the
+    // field; a decided one is a 409 page); a workflow step's plan is found in the pending list.
+    let input = json!({"execution_plan_uuid": id});
+    match dispatch::call(&ui.app, v.brand.clone(), v.session.key_id, "get_approval_request", input).await {
+        Ok(reply) => {
+            let d = &reply.body["data"];
+            if d["status"] != "waiting_approval" {
+                let status = d["status"].as_str().unwrap_or("decided");
+                return pages::error(
+                    Some(&v),
+                    StatusCode::CONFLICT,
+                    &format!("This approval request is already decided (it is {status})."),
+                );
+            }
+            let item = json!({"kind": "standalone", "title": d["title"], "context": d["context"],
+                "inserted_at": d["created_at"]});
+            return pages::approval_confirm(&v, &id, decision, Some(&item));
+        }
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {}
+        Err(e) => return *ui.api_error(e, Some(&v)),
+    }
+    let mut page = 1u64;
+    loop {
+        let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({"page": page})).await);
+        let items = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if let Some(item) = items.iter().find(|p| p["execution_plan_uuid"] == id.as_str()) {
+            return pages::approval_confirm(&v, &id, decision, Some(item));
+        }
+        if items.is_empty() || list["meta"]["has_next"] != true || page >= APPROVAL_PAGES_MAX {
+            break;
+        }
+        page += 1;
+    }
+    // Unknown, another brand's, or a workflow step's plan that is no longer waiting.
+    pages::error(Some(&v), StatusCode::NOT_FOUND, "No pending approval with this execution_plan_uuid")
 }
 
 async fn approval_decide(State(ui): State<Arc<Ui>>, Path(id): Path<String>, req: Request) -> Response {

@@ -744,3 +744,40 @@ fn a_post_from_another_origin_is_refused_and_changes_nothing() {
     // No Origin at all: the token decides.
     assert_eq!(ui.post("/ui/zone", &[("csrf", &token), ("zone", "")]).status, 303);
 }
+
+#[test]
+fn the_approval_confirm_page_knows_the_plan() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let plan = |title: &str| {
+        let r = api.post("create_approval_request", json!({"title": title, "timeout_seconds": 3600}));
+        assert_ok(&r);
+        r.json["execution_plan_uuid"].as_str().expect("execution_plan_uuid").to_string()
+    };
+    let (waiting, decided) = (plan("Deploy to production"), plan("Rotate keys"));
+    assert_ok(&api.post("human_approval_action", json!({"execution_plan_uuid": decided, "action": "approve"})));
+    let other = d.new_brand("other", None);
+    let theirs = {
+        let api = Api::new(&d.base, &other.brand, &other.key);
+        let r = api.post("create_approval_request", json!({"title": "Theirs", "timeout_seconds": 3600}));
+        assert_ok(&r);
+        r.json["execution_plan_uuid"].as_str().expect("execution_plan_uuid").to_string()
+    };
+
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let r = ui.get(&format!("/ui/approvals/{waiting}/confirm?decision=approve"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Deploy to production"), "{}", r.text);
+    let r = ui.get(&format!("/ui/approvals/{decided}/confirm?decision=approve"));
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("already decided"), "{}", r.text);
+    for id in [theirs.as_str(), "0190a0b8-0000-7000-8000-000000000000"] {
+        let r = ui.get(&format!("/ui/approvals/{id}/confirm?decision=reject"));
+        assert_eq!(r.status, 404, "{id}: {}", r.text);
+        assert!(!r.text.contains("Theirs"), "{}", r.text);
+    }
+    let r = ui.get("/ui/approvals/not-a-uuid/confirm?decision=approve");
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("execution_plan_uuid"), "{}", r.text);
+}
