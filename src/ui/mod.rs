@@ -205,6 +205,8 @@ pub(crate) struct Viewer {
     pub session: Session,
     pub brand: Brand,
     pub now: Millis,
+    /// The banner every page shows while the store cannot write ([`store_note`]).
+    pub store_note: Option<&'static str>,
 }
 
 impl Viewer {
@@ -299,7 +301,8 @@ impl Ui {
             return Err(Box::new(to_sign_in()));
         };
         dispatch::admit_key(&self.app, session.key_id).map_err(|e| self.api_error(e, None))?;
-        Ok(Viewer { session, brand, now })
+        let store_note = store_note(&self.app.store.write_health());
+        Ok(Viewer { session, brand, now, store_note })
     }
 
     /// The viewer of a polled fragment, or its answer: 204 + `HX-Redirect` to sign in only when
@@ -360,6 +363,16 @@ impl Ui {
     fn sign_in_blocked(&self, ip: IpAddr, now: Millis) -> bool {
         let f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         f.get(&ip).is_some_and(|(n, since)| now - *since < SIGNIN_WINDOW_MS && *n >= SIGNIN_FAILURES_MAX)
+    }
+}
+
+/// The banner text while the store cannot write (the write health `/readyz` reports, kept in
+/// memory: no store read), else `None`.
+pub fn store_note(health: &crate::store::WriteHealth) -> Option<&'static str> {
+    match (health.writable, health.disk_full) {
+        (true, _) => None,
+        (false, true) => Some("The store cannot write (disk full): actions fail until it recovers."),
+        (false, false) => Some("The store cannot write: actions fail until it recovers."),
     }
 }
 
@@ -741,6 +754,16 @@ mod tests {
         assert_eq!(f["to"], "paused", "the first value wins");
         assert_eq!(f["empty"], "");
         assert_eq!(f["x"], "1 2");
+    }
+
+    #[test]
+    fn the_store_banner_follows_the_write_health() {
+        use crate::store::WriteHealth;
+        assert_eq!(store_note(&WriteHealth { writable: true, disk_full: false, last_error: None }), None);
+        let full = store_note(&WriteHealth { writable: false, disk_full: true, last_error: Some("ENOSPC".into()) });
+        assert_eq!(full, Some("The store cannot write (disk full): actions fail until it recovers."));
+        let other = store_note(&WriteHealth { writable: false, disk_full: false, last_error: None });
+        assert!(other.is_some_and(|n| n.starts_with("The store cannot write:")));
     }
 
     #[test]
