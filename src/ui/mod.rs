@@ -154,8 +154,13 @@ async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::m
 /// `Origin: null` and an unreadable one are refused.
 fn same_origin(req: &Request) -> bool {
     let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().authority().map(|a| a.as_str()));
-    let origin_host = origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/'));
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let origin_host =
+        origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/'));
     match (origin_host, host) {
         (Some(o), Some(h)) => !o.is_empty() && o.eq_ignore_ascii_case(h),
         _ => false,
@@ -309,9 +314,8 @@ impl Ui {
     /// the session is missing, expired or revoked; any other failure (the API's rate limit, a
     /// store read error) leaves the fragment unchanged (204) and the session intact.
     fn fragment_viewer(&self, headers: &HeaderMap) -> Result<Viewer, Early> {
-        self.viewer(headers).map_err(|early| {
-            Box::new(if is_signed_out(&early) { hx_to_sign_in(*early) } else { fragment_unchanged() })
-        })
+        self.viewer(headers)
+            .map_err(|early| Box::new(if is_signed_out(&early) { hx_to_sign_in(*early) } else { fragment_unchanged() }))
     }
 
     /// A `POST`'s viewer and form: also checks the CSRF token (form field `csrf` or header
@@ -378,7 +382,10 @@ pub fn store_note(health: &crate::store::WriteHealth) -> Option<&'static str> {
 
 /// The CSRF token a `POST` presents: its form field `csrf`, else its `X-CSRF-Token` header.
 fn presented_csrf<'a>(form: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
-    form.get("csrf").map(String::as_str).or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok())).unwrap_or("")
+    form.get("csrf")
+        .map(String::as_str)
+        .or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+        .unwrap_or("")
 }
 
 /// Whether `key` (the stored key found by the session's key hash, if any) is still the
@@ -406,8 +413,10 @@ fn is_token(t: &str) -> bool {
 }
 
 async fn sign_in_page(req: Request) -> Response {
-    let token =
-        cookie(req.headers(), SIGNIN_COOKIE).filter(|t| is_token(t)).map(str::to_string).unwrap_or_else(session::random_hex);
+    let token = cookie(req.headers(), SIGNIN_COOKIE)
+        .filter(|t| is_token(t))
+        .map(str::to_string)
+        .unwrap_or_else(session::random_hex);
     let mut r = pages::sign_in(&token, None, StatusCode::OK);
     set_cookie(&mut r, &format!("{SIGNIN_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict{}", secure(&req)));
     r
@@ -788,7 +797,15 @@ mod tests {
     fn only_a_token_of_the_servers_own_form_is_used() {
         assert!(is_token(&session::random_hex()));
         assert!(is_token(&"a".repeat(64)));
-        for bad in ["", "abc", &"a".repeat(63), &"a".repeat(65), &"A".repeat(64), &"g".repeat(64), &format!("{}\"", "a".repeat(63))] {
+        for bad in [
+            "",
+            "abc",
+            &"a".repeat(63),
+            &"a".repeat(65),
+            &"A".repeat(64),
+            &"g".repeat(64),
+            &format!("{}\"", "a".repeat(63)),
+        ] {
             assert!(!is_token(bad), "{bad:?}");
         }
     }

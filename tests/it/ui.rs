@@ -674,7 +674,13 @@ fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
     assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
     let token = ui.get("/ui/").csrf();
     assert_eq!(ui.post("/ui/sign-out", &[("csrf", &token)]).status, 303);
-    for path in ["/ui/executions", "/ui/executions/0190a0b8-0000-7000-8000-000000000000", "/ui/approvals/list", "/ui/monitors/board", "/ui/"] {
+    for path in [
+        "/ui/executions",
+        "/ui/executions/0190a0b8-0000-7000-8000-000000000000",
+        "/ui/approvals/list",
+        "/ui/monitors/board",
+        "/ui/",
+    ] {
         let r = ui.send(ui.http.get(format!("{}{path}", ui.base)).header("HX-Request", "true"));
         assert_eq!(r.status, 204, "{path}: {}", r.text);
         assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"), "{path}");
@@ -698,7 +704,9 @@ fn a_sign_in_cookie_not_of_the_servers_form_gets_a_fresh_token() {
     let d = TestDaemon::start_with(CONFIG);
     let ui = Ui::new(&d);
     for bad in ["x", "AAAA", "<b>hi</b>", &"a".repeat(63), &"G".repeat(64)] {
-        let r = ui.send(ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={}", urlencode(bad))));
+        let r = ui.send(
+            ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={}", urlencode(bad))),
+        );
         assert_eq!(r.status, 200, "{}", r.text);
         let token = r.csrf();
         assert_ne!(token.get(..bad.len()), Some(bad), "{bad}");
