@@ -685,8 +685,11 @@ fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
         assert_eq!(r.status, 204, "{path}: {}", r.text);
         assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"), "{path}");
         assert!(r.headers.get(LOCATION).is_none(), "{path}");
-        let r = ui.get(path);
-        assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} without htmx: a redirect");
+        if !path.ends_with("/list") && !path.ends_with("/board") {
+            // A page (not a fragment, which only htmx asks for) without htmx: a redirect.
+            let r = ui.get(path);
+            assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} without htmx");
+        }
     }
     let r = ui.send(
         ui.http
