@@ -775,6 +775,29 @@ mod tests {
         assert!(other.is_some_and(|n| n.starts_with("The store cannot write:")));
     }
 
+    #[tokio::test]
+    async fn every_signed_in_page_shows_the_store_banner_while_writes_fail() {
+        use crate::model::{BrandId, KeyId};
+        let (brand, key_id) = (BrandId(uuid::Uuid::now_v7()), KeyId(uuid::Uuid::now_v7()));
+        let (_, session) = Sessions::default().open(brand, key_id, [7; 32], 0).expect("room");
+        let note = "The store cannot write (disk full): actions fail until it recovers.";
+        let viewer = |store_note| Viewer {
+            session: session.clone(),
+            brand: Brand { id: brand, name: "b".into(), timezone: "UTC".into(), created_ms: 0 },
+            now: 0,
+            store_note,
+        };
+        let body = |r: Response| async {
+            let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.expect("body");
+            String::from_utf8(bytes.to_vec()).expect("utf-8")
+        };
+        let down = viewer(Some(note));
+        assert!(body(pages::error(Some(&down), StatusCode::NOT_FOUND, "Page not found")).await.contains(note));
+        assert!(body(pages::forbidden(Some(&down))).await.contains(note));
+        let up = viewer(None);
+        assert!(!body(pages::error(Some(&up), StatusCode::NOT_FOUND, "Page not found")).await.contains("cannot write"));
+    }
+
     #[test]
     fn a_post_from_another_origin_is_told_apart() {
         let req = |origin: Option<&str>, host: &str| {
