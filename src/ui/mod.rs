@@ -60,9 +60,16 @@ const SIGNIN_WINDOW_MS: Millis = 60_000;
 /// Client addresses whose failed sign-ins are remembered at most (then the table is cleared).
 const SIGNIN_ADDRESSES_MAX: usize = 10_000;
 
+/// Pages of pending approvals the confirmation page looks through for a workflow step's plan.
+const APPROVAL_PAGES_MAX: u64 = 100;
+
 /// The `Content-Security-Policy` of every `/ui/` answer: nothing from another origin, no
 /// inline script or style, no framing.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The `Strict-Transport-Security` of every `/ui/` answer over TLS (one year; not on plain
+/// HTTP, where browsers ignore it).
+pub const HSTS: &str = "max-age=31536000";
 
 /// The dashboard's state: the API's [`App`], the sessions, the failed sign-ins per address.
 pub struct Ui {
@@ -109,22 +116,55 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 /// The headers of every dashboard answer: [`CSP`], `X-Frame-Options: DENY`,
-/// `Referrer-Policy: same-origin`, `X-Content-Type-Options: nosniff`; pages are not cached.
+/// `Referrer-Policy: same-origin`, `X-Content-Type-Options: nosniff`, [`HSTS`] when the request
+/// came over TLS; pages are not cached.
 /// Each answer is counted in the request metrics under the route `ui` (its server time in
 /// the latency histogram).
 async fn security_headers(State(ui): State<Arc<Ui>>, req: Request, next: axum::middleware::Next) -> Response {
     let watch = crate::time::Stopwatch::start();
-    let mut r = next.run(req).await;
+    let htmx = req.headers().contains_key("hx-request");
+    let tls = req.extensions().get::<OverTls>().is_some_and(|t| t.0);
+    let mut r = if req.method() == axum::http::Method::POST && !same_origin(&req) {
+        pages::forbidden(None)
+    } else {
+        next.run(req).await
+    };
+    if htmx && is_signed_out(&r) {
+        r = hx_to_sign_in(r);
+    }
     ui.app.metrics.observe_request("ui", r.status().as_u16(), watch.elapsed_secs());
     let h = r.headers_mut();
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if tls {
+        h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     r
+}
+
+/// Whether a `POST` may come from where it says: no `Origin` header (the CSRF token decides),
+/// or an `Origin` whose host and port are the request's own (its `Host` header, else the
+/// URI's authority), compared without case. The scheme is not compared: behind a reverse
+/// proxy that ends TLS, the browser's `https` origin reaches the daemon over plain HTTP.
+/// `Origin: null` and an unreadable one are refused.
+fn same_origin(req: &Request) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return true };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    let origin_host =
+        origin.to_str().ok().and_then(|o| o.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.is_empty() && o.eq_ignore_ascii_case(h),
+        _ => false,
+    }
 }
 
 // ---- assets ----
@@ -170,6 +210,8 @@ pub(crate) struct Viewer {
     pub session: Session,
     pub brand: Brand,
     pub now: Millis,
+    /// The banner every page shows while the store cannot write ([`store_note`]).
+    pub store_note: Option<&'static str>,
 }
 
 impl Viewer {
@@ -200,8 +242,41 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
+/// Marks an answer that sends the browser to sign in because there is no valid session (so
+/// [`security_headers`] can turn it into `HX-Redirect` for htmx, and fragments can tell it
+/// from other errors).
+#[derive(Clone, Copy)]
+struct SignedOut;
+
 fn to_sign_in() -> Response {
-    Redirect::to("/ui/sign-in").into_response()
+    let mut r = Redirect::to("/ui/sign-in").into_response();
+    r.extensions_mut().insert(SignedOut);
+    r
+}
+
+/// Whether `r` is the answer of a request without a valid session.
+fn is_signed_out(r: &Response) -> bool {
+    r.extensions().get::<SignedOut>().is_some()
+}
+
+/// The 204 + `HX-Redirect: /ui/sign-in` answer htmx gets instead of a 303 when there is no
+/// valid session: htmx would follow a 303 into the part it swaps (a polled `#live` list went
+/// blank); this makes it load the whole sign-in page.
+fn hx_to_sign_in(mut r: Response) -> Response {
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    *r.body_mut() = Body::empty();
+    let h = r.headers_mut();
+    h.remove(header::LOCATION);
+    h.remove(header::CONTENT_TYPE);
+    h.insert("hx-redirect", HeaderValue::from_static("/ui/sign-in"));
+    r
+}
+
+/// The answer of a polled fragment (approvals table, monitors board) whose read failed for
+/// another reason than a missing session (the API's rate limit, a store read error): 204 with
+/// no redirect, so htmx keeps the part as it was and the session stays.
+fn fragment_unchanged() -> Response {
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// What ends a request early: a page to answer with.
@@ -231,7 +306,16 @@ impl Ui {
             return Err(Box::new(to_sign_in()));
         };
         dispatch::admit_key(&self.app, session.key_id).map_err(|e| self.api_error(e, None))?;
-        Ok(Viewer { session, brand, now })
+        let store_note = store_note(&self.app.store.write_health());
+        Ok(Viewer { session, brand, now, store_note })
+    }
+
+    /// The viewer of a polled fragment, or its answer: 204 + `HX-Redirect` to sign in only when
+    /// the session is missing, expired or revoked; any other failure (the API's rate limit, a
+    /// store read error) leaves the fragment unchanged (204) and the session intact.
+    fn fragment_viewer(&self, headers: &HeaderMap) -> Result<Viewer, Early> {
+        self.viewer(headers)
+            .map_err(|early| Box::new(if is_signed_out(&early) { hx_to_sign_in(*early) } else { fragment_unchanged() }))
     }
 
     /// A `POST`'s viewer and form: also checks the CSRF token (form field `csrf` or header
@@ -240,12 +324,7 @@ impl Ui {
         let (parts, body) = req.into_parts();
         let viewer = self.viewer(&parts.headers)?;
         let form = read_form(body).await.map_err(|e| self.api_error(e, Some(&viewer)))?;
-        let presented = form
-            .get("csrf")
-            .map(String::as_str)
-            .or_else(|| parts.headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
-            .unwrap_or("");
-        if !viewer.session.csrf_matches(presented) {
+        if !viewer.session.csrf_matches(presented_csrf(&form, &parts.headers)) {
             return Err(Box::new(pages::forbidden(Some(&viewer))));
         }
         Ok((viewer, form))
@@ -291,6 +370,24 @@ impl Ui {
     }
 }
 
+/// The banner text while the store cannot write (the write health `/readyz` reports, kept in
+/// memory: no store read), else `None`.
+pub fn store_note(health: &crate::store::WriteHealth) -> Option<&'static str> {
+    match (health.writable, health.disk_full) {
+        (true, _) => None,
+        (false, true) => Some("The store cannot write (disk full): actions fail until it recovers."),
+        (false, false) => Some("The store cannot write: actions fail until it recovers."),
+    }
+}
+
+/// The CSRF token a `POST` presents: its form field `csrf`, else its `X-CSRF-Token` header.
+fn presented_csrf<'a>(form: &'a HashMap<String, String>, headers: &'a HeaderMap) -> &'a str {
+    form.get("csrf")
+        .map(String::as_str)
+        .or_else(|| headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))
+        .unwrap_or("")
+}
+
 /// Whether `key` (the stored key found by the session's key hash, if any) is still the
 /// session's key: the same id and brand, not revoked. A session whose key fails this ends.
 pub fn key_still_valid(session: &Session, key: Option<&crate::model::ApiKey>) -> bool {
@@ -309,8 +406,17 @@ fn query(raw: Option<String>) -> HashMap<String, String> {
 
 // ---- sign-in / sign-out ----
 
+/// Whether `t` has the exact form of a token the server makes ([`session::random_hex`]: 64
+/// lowercase hex characters). A sign-in cookie of any other form is not used.
+fn is_token(t: &str) -> bool {
+    t.len() == 64 && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 async fn sign_in_page(req: Request) -> Response {
-    let token = cookie(req.headers(), SIGNIN_COOKIE).map(str::to_string).unwrap_or_else(session::random_hex);
+    let token = cookie(req.headers(), SIGNIN_COOKIE)
+        .filter(|t| is_token(t))
+        .map(str::to_string)
+        .unwrap_or_else(session::random_hex);
     let mut r = pages::sign_in(&token, None, StatusCode::OK);
     set_cookie(&mut r, &format!("{SIGNIN_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict{}", secure(&req)));
     r
@@ -330,7 +436,7 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     let now = ui.now();
     let ip = req.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
     let secure = secure(&req);
-    let expected = cookie(req.headers(), SIGNIN_COOKIE).map(str::to_string);
+    let expected = cookie(req.headers(), SIGNIN_COOKIE).filter(|t| is_token(t)).map(str::to_string);
     // A session the browser still holds ends when it signs in again (a fresh id each time).
     let previous = cookie(req.headers(), SESSION_COOKIE).map(str::to_string);
     let form = match read_form(req.into_body()).await {
@@ -348,15 +454,17 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
         return pages::forbidden(None);
     }
     let token = expected.unwrap_or_default();
-    if ui.sign_in_blocked(ip, now) {
+    let (brand_raw, key) = (field("brand_uuid"), field("api_key"));
+    let auth = (!brand_raw.is_empty() && !key.is_empty()).then(|| dispatch::authenticate_pair(&ui.app, brand_raw, key));
+    // The limiter throttles failures only: a right brand and key pair always signs in.
+    if !matches!(auth, Some(Ok(_))) && ui.sign_in_blocked(ip, now) {
         return pages::sign_in(&token, Some("Too many failed sign-ins; wait a minute."), StatusCode::TOO_MANY_REQUESTS);
     }
-    let (brand_raw, key) = (field("brand_uuid"), field("api_key"));
-    if brand_raw.is_empty() || key.is_empty() {
+    let Some(auth) = auth else {
         let which = if brand_raw.is_empty() { "Brand UUID" } else { "API key" };
         return pages::sign_in(&token, Some(&format!("{which} is required.")), StatusCode::BAD_REQUEST);
-    }
-    match dispatch::authenticate_pair(&ui.app, brand_raw, key) {
+    };
+    match auth {
         Ok((brand, key_id)) => {
             if let Err(e) = dispatch::admit_key(&ui.app, key_id) {
                 return *ui.api_error(e, None);
@@ -364,7 +472,14 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
             if let Some(old) = &previous {
                 ui.sessions.end(old);
             }
-            let (id, _) = ui.sessions.open(brand.id, key_id, crate::auth::sha256(key.as_bytes()), now);
+            let Some((id, _)) = ui.sessions.open(brand.id, key_id, crate::auth::sha256(key.as_bytes()), now) else {
+                tracing::warn!(brand = %brand.id, "dashboard sign-in refused: the session table is full");
+                return pages::error(
+                    None,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many dashboard sessions are open; try again later.",
+                );
+            };
             tracing::info!(brand = %brand.id, key = %key_id, "dashboard sign-in");
             let mut r = Redirect::to("/ui/").into_response();
             set_cookie(&mut r, &format!("{SESSION_COOKIE}={id}; Path=/ui; HttpOnly; SameSite=Strict{secure}"));
@@ -380,12 +495,22 @@ async fn sign_in(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     }
 }
 
+/// Ends the session and clears its cookie. Only the session's CSRF token is checked: no key
+/// re-read and no API rate limit, so sign-out works while the key is rate-limited. Without a
+/// live session there is nothing to end: the cookie is cleared all the same.
 async fn sign_out(State(ui): State<Arc<Ui>>, req: Request) -> Response {
     let secure = secure(&req);
-    let id = cookie(req.headers(), SESSION_COOKIE).map(str::to_string);
-    tri!(ui.post(req).await);
-    if let Some(id) = id {
-        ui.sessions.end(&id);
+    let (parts, body) = req.into_parts();
+    let id = cookie(&parts.headers, SESSION_COOKIE).map(str::to_string);
+    if let Some((id, session)) = id.as_deref().and_then(|id| ui.sessions.touch(id, ui.now()).map(|s| (id, s))) {
+        let form = match read_form(body).await {
+            Ok(f) => f,
+            Err(e) => return *ui.api_error(e, None),
+        };
+        if !session.csrf_matches(presented_csrf(&form, &parts.headers)) {
+            return pages::forbidden(None);
+        }
+        ui.sessions.end(id);
     }
     let mut r = Redirect::to("/ui/sign-in").into_response();
     set_cookie(&mut r, &format!("{SESSION_COOKIE}=; Path=/ui; Max-Age=0; HttpOnly; SameSite=Strict{secure}"));
@@ -546,16 +671,10 @@ async fn approvals(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): R
 
 /// The approvals table alone (htmx polls it every 5 s).
 async fn approvals_list(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
-    let v = match ui.viewer(&headers) {
-        Ok(v) => v,
-        // htmx follows redirects into the fragment: send it the whole sign-in page instead.
-        Err(_) => {
-            let mut r = StatusCode::NO_CONTENT.into_response();
-            r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/ui/sign-in"));
-            return r;
-        }
+    let v = tri!(ui.fragment_viewer(&headers));
+    let Ok(list) = ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await else {
+        return fragment_unchanged();
     };
-    let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
     pages::html(StatusCode::OK, pages::approvals_table(&list, v.zone()))
 }
 
@@ -578,11 +697,41 @@ async fn approval_confirm(
             );
         }
     };
-    // The plan as the pending list shows it (one page of the same paginated read).
-    let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
-    let item =
-        list["data"].as_array().and_then(|a| a.iter().find(|p| p["execution_plan_uuid"] == id.as_str())).cloned();
-    pages::approval_confirm(&v, &id, decision, item.as_ref())
+    // A standalone request is read by its own operation (a non-UUID is its 400 naming the
+    // field; a decided one is a 409 page); a workflow step's plan is found in the pending list.
+    let input = json!({"execution_plan_uuid": id});
+    match dispatch::call(&ui.app, v.brand.clone(), v.session.key_id, "get_approval_request", input).await {
+        Ok(reply) => {
+            let d = &reply.body["data"];
+            if d["status"] != "waiting_approval" {
+                let status = d["status"].as_str().unwrap_or("decided");
+                return pages::error(
+                    Some(&v),
+                    StatusCode::CONFLICT,
+                    &format!("This approval request is already decided (it is {status})."),
+                );
+            }
+            let item = json!({"kind": "standalone", "title": d["title"], "context": d["context"],
+                "inserted_at": d["created_at"]});
+            return pages::approval_confirm(&v, &id, decision, Some(&item));
+        }
+        Err(e) if e.status() == StatusCode::NOT_FOUND => {}
+        Err(e) => return *ui.api_error(e, Some(&v)),
+    }
+    let mut page = 1u64;
+    loop {
+        let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({"page": page})).await);
+        let items = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
+        if let Some(item) = items.iter().find(|p| p["execution_plan_uuid"] == id.as_str()) {
+            return pages::approval_confirm(&v, &id, decision, Some(item));
+        }
+        if items.is_empty() || list["meta"]["has_next"] != true || page >= APPROVAL_PAGES_MAX {
+            break;
+        }
+        page += 1;
+    }
+    // Unknown, another brand's, or a workflow step's plan that is no longer waiting.
+    pages::error(Some(&v), StatusCode::NOT_FOUND, "No pending approval with this execution_plan_uuid")
 }
 
 async fn approval_decide(State(ui): State<Arc<Ui>>, Path(id): Path<String>, req: Request) -> Response {
@@ -617,11 +766,79 @@ mod tests {
     }
 
     #[test]
+    fn the_store_banner_follows_the_write_health() {
+        use crate::store::WriteHealth;
+        assert_eq!(store_note(&WriteHealth { writable: true, disk_full: false, last_error: None }), None);
+        let full = store_note(&WriteHealth { writable: false, disk_full: true, last_error: Some("ENOSPC".into()) });
+        assert_eq!(full, Some("The store cannot write (disk full): actions fail until it recovers."));
+        let other = store_note(&WriteHealth { writable: false, disk_full: false, last_error: None });
+        assert!(other.is_some_and(|n| n.starts_with("The store cannot write:")));
+    }
+
+    #[tokio::test]
+    async fn every_signed_in_page_shows_the_store_banner_while_writes_fail() {
+        use crate::model::{BrandId, KeyId};
+        let (brand, key_id) = (BrandId(uuid::Uuid::now_v7()), KeyId(uuid::Uuid::now_v7()));
+        let (_, session) = Sessions::default().open(brand, key_id, [7; 32], 0).expect("room");
+        let note = "The store cannot write (disk full): actions fail until it recovers.";
+        let viewer = |store_note| Viewer {
+            session: session.clone(),
+            brand: Brand { id: brand, name: "b".into(), timezone: "UTC".into(), created_ms: 0 },
+            now: 0,
+            store_note,
+        };
+        let body = |r: Response| async {
+            let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.expect("body");
+            String::from_utf8(bytes.to_vec()).expect("utf-8")
+        };
+        let down = viewer(Some(note));
+        assert!(body(pages::error(Some(&down), StatusCode::NOT_FOUND, "Page not found")).await.contains(note));
+        assert!(body(pages::forbidden(Some(&down))).await.contains(note));
+        let up = viewer(None);
+        assert!(!body(pages::error(Some(&up), StatusCode::NOT_FOUND, "Page not found")).await.contains("cannot write"));
+    }
+
+    #[test]
+    fn a_post_from_another_origin_is_told_apart() {
+        let req = |origin: Option<&str>, host: &str| {
+            let mut b = Request::builder().method("POST").uri("/ui/sign-out").header(header::HOST, host);
+            if let Some(o) = origin {
+                b = b.header(header::ORIGIN, o);
+            }
+            b.body(Body::empty()).expect("request")
+        };
+        assert!(same_origin(&req(None, "127.0.0.1:8080")), "no Origin: the token decides");
+        assert!(same_origin(&req(Some("http://127.0.0.1:8080"), "127.0.0.1:8080")));
+        assert!(same_origin(&req(Some("https://Hooks.Example.com"), "hooks.example.com")), "behind a TLS proxy");
+        assert!(!same_origin(&req(Some("https://evil.example"), "hooks.example.com")));
+        assert!(!same_origin(&req(Some("http://127.0.0.1:8081"), "127.0.0.1:8080")), "another port");
+        assert!(!same_origin(&req(Some("null"), "127.0.0.1:8080")));
+        assert!(!same_origin(&req(Some("http://hooks.example.com.evil.example"), "hooks.example.com")));
+    }
+
+    #[test]
+    fn only_a_token_of_the_servers_own_form_is_used() {
+        assert!(is_token(&session::random_hex()));
+        assert!(is_token(&"a".repeat(64)));
+        for bad in [
+            "",
+            "abc",
+            &"a".repeat(63),
+            &"a".repeat(65),
+            &"A".repeat(64),
+            &"g".repeat(64),
+            &format!("{}\"", "a".repeat(63)),
+        ] {
+            assert!(!is_token(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn a_revoked_replaced_or_missing_key_ends_the_session() {
         use crate::model::{ApiKey, BrandId, KeyId};
         let sessions = Sessions::default();
         let (brand, key_id) = (BrandId(uuid::Uuid::now_v7()), KeyId(uuid::Uuid::now_v7()));
-        let (_, s) = sessions.open(brand, key_id, [7; 32], 0);
+        let (_, s) = sessions.open(brand, key_id, [7; 32], 0).expect("room");
         let key = ApiKey {
             id: key_id,
             brand,

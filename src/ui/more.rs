@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
@@ -22,13 +22,6 @@ fn rows(list: &Value) -> &[Value] {
 
 fn page_of(q: &HashMap<String, String>) -> String {
     q.get("page").cloned().unwrap_or_else(|| "1".into())
-}
-
-/// The 204 + `HX-Redirect` answer of a polled fragment whose session ended.
-fn fragment_signed_out() -> Response {
-    let mut r = StatusCode::NO_CONTENT.into_response();
-    r.headers_mut().insert("hx-redirect", HeaderValue::from_static("/ui/sign-in"));
-    r
 }
 
 // ---- monitors ----
@@ -90,9 +83,11 @@ pub(super) async fn monitors(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQ
 }
 
 pub(super) async fn monitors_board(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    let Ok(v) = ui.viewer(&headers) else { return fragment_signed_out() };
+    let v = tri!(ui.fragment_viewer(&headers));
     let q = query(q);
-    let list = tri!(ui.call(&v, "get_monitors_paginated", json!({"page": page_of(&q)})).await);
+    let Ok(list) = ui.call(&v, "get_monitors_paginated", json!({"page": page_of(&q)})).await else {
+        return super::fragment_unchanged();
+    };
     super::pages::html(StatusCode::OK, monitors_table(&v, &list))
 }
 

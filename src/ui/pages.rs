@@ -117,7 +117,10 @@ pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current:
                         }
                     }
                 }
-                main { (body) }
+                main {
+                    @if let Some(note) = v.and_then(|v| v.store_note) { p.notice.error role="alert" { (note) } }
+                    (body)
+                }
                 @if let Some(v) = v {
                     footer {
                         form.zone method="post" action="/ui/zone" {

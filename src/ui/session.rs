@@ -19,8 +19,12 @@ use crate::time::Millis;
 pub const IDLE_MS: Millis = 12 * 3600 * 1000;
 /// A session ends this long after sign-in, however busy (7 days).
 pub const ABSOLUTE_MS: Millis = 7 * 24 * 3600 * 1000;
-/// At most this many sessions at once; signing in beyond it ends the least recently used one.
+/// At most this many sessions at once over all keys: a last resort; signing in beyond it is
+/// refused (a 503 page) and ends nobody's session.
 pub const SESSIONS_MAX: usize = 10_000;
+/// At most this many sessions per API key; signing in beyond it ends that key's least recently
+/// used session (never another key's).
+pub const SESSIONS_PER_KEY_MAX: usize = 100;
 
 /// What a live session knows: who signed in, with which key, and its CSRF token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +57,12 @@ impl Session {
 pub struct Sessions {
     table: Mutex<HashMap<[u8; 32], Session>>,
     max: usize,
+    per_key: usize,
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions::with_max(SESSIONS_MAX)
+        Sessions::with_limits(SESSIONS_MAX, SESSIONS_PER_KEY_MAX)
     }
 }
 
@@ -70,31 +75,44 @@ pub fn random_hex() -> String {
 }
 
 impl Sessions {
-    /// A table that holds at most `max` sessions.
-    pub fn with_max(max: usize) -> Sessions {
-        Sessions { table: Mutex::new(HashMap::new()), max: max.max(1) }
+    /// A table that holds at most `max` sessions, at most `per_key` of them for one API key.
+    pub fn with_limits(max: usize, per_key: usize) -> Sessions {
+        Sessions { table: Mutex::new(HashMap::new()), max: max.max(1), per_key: per_key.max(1) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a session: its id (the cookie's value) and the session. Expired sessions are
-    /// dropped first; when the table is still full, the least recently used one ends.
-    pub fn open(&self, brand: BrandId, key_id: KeyId, key_hash: [u8; 32], now: Millis) -> (String, Session) {
-        let id = random_hex();
-        let session =
-            Session { brand, key_id, key_hash, csrf: random_hex(), created_ms: now, last_seen_ms: now, zone: None };
+    /// Opens a session: its id (the cookie's value) and the session. When the key already has
+    /// [`SESSIONS_PER_KEY_MAX`] sessions, its least recently used one ends. When the whole table
+    /// is full (expired sessions dropped first), `None`: the sign-in is refused and no other
+    /// key's session ends.
+    pub fn open(&self, brand: BrandId, key_id: KeyId, key_hash: [u8; 32], now: Millis) -> Option<(String, Session)> {
         let mut t = self.lock();
+        let mine = t.values().filter(|s| s.key_id == key_id).count();
+        if mine >= self.per_key {
+            t.retain(|_, s| s.key_id != key_id || !s.expired(now));
+        }
+        loop {
+            let mine = t.iter().filter(|(_, s)| s.key_id == key_id);
+            if mine.clone().count() < self.per_key {
+                break;
+            }
+            let Some(oldest) = mine.min_by_key(|(_, s)| s.last_seen_ms).map(|(k, _)| *k) else { break };
+            t.remove(&oldest);
+        }
         if t.len() >= self.max {
             t.retain(|_, s| !s.expired(now));
         }
-        while t.len() >= self.max {
-            let Some(oldest) = t.iter().min_by_key(|(_, s)| s.last_seen_ms).map(|(k, _)| *k) else { break };
-            t.remove(&oldest);
+        if t.len() >= self.max {
+            return None;
         }
+        let id = random_hex();
+        let session =
+            Session { brand, key_id, key_hash, csrf: random_hex(), created_ms: now, last_seen_ms: now, zone: None };
         t.insert(crate::auth::sha256(id.as_bytes()), session.clone());
-        (id, session)
+        Some((id, session))
     }
 
     /// The live session of the cookie value `id`, its last use moved to `now`; `None` for an
@@ -144,6 +162,10 @@ impl Sessions {
 mod tests {
     use super::*;
 
+    fn open(s: &Sessions, b: BrandId, k: KeyId, now: Millis) -> (String, Session) {
+        s.open(b, k, [1; 32], now).expect("room for a session")
+    }
+
     fn ids() -> (BrandId, KeyId) {
         (BrandId(uuid::Uuid::now_v7()), KeyId(uuid::Uuid::now_v7()))
     }
@@ -152,7 +174,7 @@ mod tests {
     fn a_session_lives_while_used_and_ends_after_the_idle_time() {
         let s = Sessions::default();
         let (b, k) = ids();
-        let (id, opened) = s.open(b, k, [1; 32], 1_000);
+        let (id, opened) = open(&s, b, k, 1_000);
         assert_eq!(id.len(), 64);
         assert_eq!(opened.csrf.len(), 64);
         assert_ne!(id, opened.csrf);
@@ -168,7 +190,7 @@ mod tests {
     fn a_busy_session_still_ends_at_the_absolute_expiry() {
         let s = Sessions::default();
         let (b, k) = ids();
-        let (id, _) = s.open(b, k, [1; 32], 0);
+        let (id, _) = open(&s, b, k, 0);
         let mut now = 0;
         while now + IDLE_MS / 2 < ABSOLUTE_MS {
             now += IDLE_MS / 2;
@@ -181,8 +203,8 @@ mod tests {
     fn sign_out_ends_the_session_and_unknown_ids_find_nothing() {
         let s = Sessions::default();
         let (b, k) = ids();
-        let (id, _) = s.open(b, k, [1; 32], 0);
-        let (other, _) = s.open(b, k, [1; 32], 0);
+        let (id, _) = open(&s, b, k, 0);
+        let (other, _) = open(&s, b, k, 0);
         assert!(s.touch("00", 1).is_none());
         assert!(s.touch(&id.to_uppercase(), 1).is_none());
         s.end(&id);
@@ -194,8 +216,8 @@ mod tests {
     fn the_viewer_zone_is_kept_per_session() {
         let s = Sessions::default();
         let (b, k) = ids();
-        let (one, _) = s.open(b, k, [1; 32], 0);
-        let (two, _) = s.open(b, k, [1; 32], 0);
+        let (one, _) = open(&s, b, k, 0);
+        let (two, _) = open(&s, b, k, 0);
         assert!(s.set_zone(&one, Some("Asia/Tokyo".into())));
         assert_eq!(s.touch(&one, 1).and_then(|x| x.zone).as_deref(), Some("Asia/Tokyo"));
         assert_eq!(s.touch(&two, 1).and_then(|x| x.zone), None);
@@ -205,25 +227,56 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_capped_by_ending_the_least_recently_used() {
-        let s = Sessions::with_max(2);
+    fn a_key_is_capped_by_ending_its_own_least_recently_used() {
+        let s = Sessions::with_limits(10, 2);
         let (b, k) = ids();
-        let (a, _) = s.open(b, k, [1; 32], 0);
-        let (c, _) = s.open(b, k, [1; 32], 10);
+        let (other_b, other_k) = ids();
+        let (x, _) = open(&s, other_b, other_k, 0);
+        let (a, _) = open(&s, b, k, 0);
+        let (c, _) = open(&s, b, k, 10);
         assert!(s.touch(&a, 20).is_some(), "a is now the most recently used");
-        let (d, _) = s.open(b, k, [1; 32], 30);
-        assert_eq!(s.len(), 2);
-        assert!(s.touch(&c, 40).is_none(), "c was the least recently used");
+        let (d, _) = open(&s, b, k, 30);
+        assert_eq!(s.len(), 3);
+        assert!(s.touch(&c, 40).is_none(), "c was the key's least recently used");
         assert!(s.touch(&a, 40).is_some());
         assert!(s.touch(&d, 40).is_some());
+        assert!(s.touch(&x, 40).is_some(), "another key's older session is untouched");
+    }
+
+    #[test]
+    fn one_key_signing_in_again_and_again_ends_no_other_keys_session() {
+        let s = Sessions::with_limits(50, 5);
+        let (b, k) = ids();
+        let others: Vec<_> = (0..10).map(|_| ids()).map(|(ob, ok)| open(&s, ob, ok, 0).0).collect();
+        for n in 0..1_000 {
+            open(&s, b, k, 1 + n);
+        }
+        assert_eq!(s.len(), 15, "10 others + the key's 5");
+        for o in &others {
+            assert!(s.touch(o, 2_000).is_some(), "another key's idle session survives");
+        }
+    }
+
+    #[test]
+    fn a_full_table_refuses_a_new_session_instead_of_ending_others() {
+        let s = Sessions::with_limits(3, 100);
+        let held: Vec<_> = (0..3).map(|_| ids()).map(|(b, k)| open(&s, b, k, 0).0).collect();
+        let (b, k) = ids();
+        assert!(s.open(b, k, [1; 32], 10).is_none(), "full: refused");
+        for h in &held {
+            assert!(s.touch(h, 20).is_some());
+        }
+        // Expired sessions make room.
+        assert!(s.open(b, k, [1; 32], 20 + IDLE_MS).is_some());
+        assert_eq!(s.len(), 1);
     }
 
     #[test]
     fn csrf_tokens_are_per_session_and_compared_exactly() {
         let s = Sessions::default();
         let (b, k) = ids();
-        let (_, one) = s.open(b, k, [1; 32], 0);
-        let (_, two) = s.open(b, k, [1; 32], 0);
+        let (_, one) = open(&s, b, k, 0);
+        let (_, two) = open(&s, b, k, 0);
         assert_ne!(one.csrf, two.csrf);
         assert!(one.csrf_matches(&one.csrf));
         assert!(!one.csrf_matches(&two.csrf));

@@ -150,6 +150,7 @@ fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_he
         assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} signed out: to the sign-in page");
     }
     let page = ui.get("/ui/sign-in");
+    assert!(page.headers.get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
     for (h, v) in [
         ("content-security-policy", hookwheel::ui::CSP),
         ("x-frame-options", "DENY"),
@@ -373,11 +374,20 @@ fn under_tls_the_session_cookie_is_secure() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
         "{cookie}"
     );
-    assert_eq!(ui.get("/ui/").status, 200);
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200);
+    for r in [&home, &form, &r] {
+        assert_eq!(
+            r.headers.get("strict-transport-security").and_then(|v| v.to_str().ok()),
+            Some("max-age=31536000"),
+            "{:?}",
+            r.headers
+        );
+    }
 }
 
 #[test]
-fn failed_sign_ins_are_limited_per_address() {
+fn failed_sign_ins_are_limited_per_address_but_never_the_right_pair() {
     let d = TestDaemon::start_with(CONFIG);
     let mut ui = Ui::new(&d);
     for n in 1..=10 {
@@ -386,11 +396,14 @@ fn failed_sign_ins_are_limited_per_address() {
     }
     let r = ui.sign_in(&d.brand, "hwk_wrong");
     assert_eq!(r.status, 429, "{}", r.text);
-    let r = ui.sign_in(&d.brand, &d.key);
-    assert_eq!(r.status, 429, "while limited, even the right key waits: {}", r.text);
-    assert!(ui.session.is_none());
     let r = ui.sign_in("not-a-uuid", "hwk_wrong");
     assert_eq!(r.status, 429, "{}", r.text);
+    assert!(ui.session.is_none());
+    // The limiter throttles failures only: the right pair from the same address signs in.
+    let r = ui.sign_in(&d.brand, &d.key);
+    assert_eq!((r.status, r.location()), (303, "/ui/"), "{}", r.text);
+    assert!(ui.session.is_some());
+    assert_eq!(ui.get("/ui/").status, 200);
 }
 
 /// The python of the browser tests' venv `target/ui-venv` (Selenium, pinned in
@@ -614,4 +627,168 @@ fn pages_read_one_page_with_100_000_executions_stored() {
         println!("{path}: {} ms", best.as_millis());
         assert!(best < Duration::from_secs(5), "{path} took {best:?} with {ROWS} executions");
     }
+}
+
+/// A daemon whose API rate limit is 2 a minute: a sign-in and one page take both tokens (the
+/// next one comes 30 s later).
+const TWO_A_MINUTE: &str = "[api]\nrate_limit_per_minute = 2\n";
+
+#[test]
+fn sign_out_works_while_the_key_is_rate_limited() {
+    let d = TestDaemon::start_with(TWO_A_MINUTE);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200, "{}", home.text);
+    let token = home.csrf();
+    let r = ui.post("/ui/sign-out", &[("csrf", "0".repeat(64).as_str())]);
+    assert_eq!(r.status, 403, "a wrong token still refuses: {}", r.text);
+    let r = ui.post("/ui/sign-out", &[("csrf", &token)]);
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{}", r.text);
+    assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
+    let r = ui.get("/ui/");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the session ended");
+}
+
+#[test]
+fn a_rate_limited_poll_keeps_the_fragment_and_the_session() {
+    let d = TestDaemon::start_with(TWO_A_MINUTE);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    assert_eq!(ui.get("/ui/").status, 200, "the last token");
+    for path in ["/ui/monitors/board", "/ui/approvals/list"] {
+        let r = ui.send(ui.http.get(format!("{}{path}", ui.base)).header("HX-Request", "true"));
+        assert_eq!(r.status, 204, "{path}: {}", r.text);
+        assert!(r.headers.get("hx-redirect").is_none(), "{path}: not signed out: {:?}", r.headers);
+    }
+    // The session is still there: a wrong token is refused (without a session, sign-out has
+    // nothing to check and answers 303).
+    let r = ui.post("/ui/sign-out", &[("csrf", "0".repeat(64).as_str())]);
+    assert_eq!(r.status, 403, "{}", r.text);
+}
+
+#[test]
+fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let token = ui.get("/ui/").csrf();
+    assert_eq!(ui.post("/ui/sign-out", &[("csrf", &token)]).status, 303);
+    for path in [
+        "/ui/executions",
+        "/ui/executions/0190a0b8-0000-7000-8000-000000000000",
+        "/ui/approvals/list",
+        "/ui/monitors/board",
+        "/ui/",
+    ] {
+        let r = ui.send(ui.http.get(format!("{}{path}", ui.base)).header("HX-Request", "true"));
+        assert_eq!(r.status, 204, "{path}: {}", r.text);
+        assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"), "{path}");
+        assert!(r.headers.get(LOCATION).is_none(), "{path}");
+        if !path.ends_with("/list") && !path.ends_with("/board") {
+            // A page (not a fragment, which only htmx asks for) without htmx: a redirect.
+            let r = ui.get(path);
+            assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} without htmx");
+        }
+    }
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("HX-Request", "true")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={token}&zone=")),
+    );
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"));
+}
+
+#[test]
+fn a_sign_in_cookie_not_of_the_servers_form_gets_a_fresh_token() {
+    let d = TestDaemon::start_with(CONFIG);
+    let ui = Ui::new(&d);
+    for bad in ["x", "AAAA", "<b>hi</b>", &"a".repeat(63), &"G".repeat(64)] {
+        let r = ui.send(
+            ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={}", urlencode(bad))),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+        let token = r.csrf();
+        assert_ne!(token.get(..bad.len()), Some(bad), "{bad}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{token}");
+        assert!(r.cookies().iter().any(|c| c.starts_with(&format!("hw_signin={token};"))), "{:?}", r.cookies());
+        // Signing in with the odd cookie and its own value as the token is refused.
+        let r = ui.send(
+            ui.http
+                .post(format!("{}/ui/sign-in", ui.base))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(COOKIE, format!("hw_signin={}", urlencode(bad)))
+                .body(format!("csrf={}&brand_uuid={}&api_key={}", urlencode(bad), d.brand, urlencode(&d.key))),
+        );
+        assert_eq!(r.status, 403, "{bad}: {}", r.text);
+    }
+    let good = "0123456789abcdef".repeat(4);
+    let r = ui.send(ui.http.get(format!("{}/ui/sign-in", ui.base)).header(COOKIE, format!("hw_signin={good}")));
+    assert_eq!(r.csrf(), good, "a token of the server's form is kept");
+}
+
+#[test]
+fn a_post_from_another_origin_is_refused_and_changes_nothing() {
+    let d = TestDaemon::start_with(CONFIG);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let token = ui.get("/ui/").csrf();
+    let post = |origin: &str| {
+        ui.send(
+            ui.http
+                .post(format!("{}/ui/zone", ui.base))
+                .header("origin", origin)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("csrf={token}&zone=Asia%2FTokyo")),
+        )
+    };
+    let r = post("https://evil.example");
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(!ui.get("/ui/").text.contains("Asia/Tokyo"), "nothing changed");
+    let own = d.base.trim_end_matches('/').to_string();
+    let r = post(&own);
+    assert_eq!(r.status, 303, "the daemon's own origin: {}", r.text);
+    assert!(ui.get("/ui/").text.contains("Asia/Tokyo"));
+    // No Origin at all: the token decides.
+    assert_eq!(ui.post("/ui/zone", &[("csrf", &token), ("zone", "")]).status, 303);
+}
+
+#[test]
+fn the_approval_confirm_page_knows_the_plan() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let plan = |title: &str| {
+        let r = api.post("create_approval_request", json!({"title": title, "timeout_seconds": 3600}));
+        assert_ok(&r);
+        r.json["execution_plan_uuid"].as_str().expect("execution_plan_uuid").to_string()
+    };
+    let (waiting, decided) = (plan("Deploy to production"), plan("Rotate keys"));
+    assert_ok(&api.post("human_approval_action", json!({"execution_plan_uuid": decided, "action": "approve"})));
+    let other = d.new_brand("other", None);
+    let theirs = {
+        let api = Api::new(&d.base, &other.brand, &other.key);
+        let r = api.post("create_approval_request", json!({"title": "Theirs", "timeout_seconds": 3600}));
+        assert_ok(&r);
+        r.json["execution_plan_uuid"].as_str().expect("execution_plan_uuid").to_string()
+    };
+
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let r = ui.get(&format!("/ui/approvals/{waiting}/confirm?decision=approve"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("Deploy to production"), "{}", r.text);
+    let r = ui.get(&format!("/ui/approvals/{decided}/confirm?decision=approve"));
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert!(r.text.contains("already decided"), "{}", r.text);
+    for id in [theirs.as_str(), "0190a0b8-0000-7000-8000-000000000000"] {
+        let r = ui.get(&format!("/ui/approvals/{id}/confirm?decision=reject"));
+        assert_eq!(r.status, 404, "{id}: {}", r.text);
+        assert!(!r.text.contains("Theirs"), "{}", r.text);
+    }
+    let r = ui.get("/ui/approvals/not-a-uuid/confirm?decision=approve");
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("execution_plan_uuid"), "{}", r.text);
 }
