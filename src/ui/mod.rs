@@ -37,7 +37,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::api::App;
@@ -77,29 +77,29 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(overview))
         .route("/sign-in", get(sign_in_page).post(sign_in))
-        .route("/sign-out", post(sign_out))
-        .route("/zone", post(set_zone))
+        .route("/sign-out", get(to_overview).post(sign_out))
+        .route("/zone", get(to_overview).post(set_zone))
         .route("/schedules", get(schedules))
         .route("/schedules/{id}", get(schedule))
-        .route("/schedules/{id}/status", post(schedule_status))
+        .route("/schedules/{id}/status", get(to_schedule).post(schedule_status))
         .route("/executions", get(executions))
         .route("/executions/{id}", get(execution))
-        .route("/executions/{id}/{action}", post(execution_action))
+        .route("/executions/{id}/{action}", get(to_execution).post(execution_action))
         .route("/approvals", get(approvals))
         .route("/approvals/list", get(approvals_list))
         .route("/approvals/{id}/confirm", get(approval_confirm))
-        .route("/approvals/{id}/decide", post(approval_decide))
+        .route("/approvals/{id}/decide", get(to_approvals).post(approval_decide))
         .route("/workflows", get(more::workflows))
         .route("/workflows/{id}", get(more::workflow))
         .route("/runs/{id}", get(more::run))
         .route("/events", get(more::events))
-        .route("/events/replay", post(more::replay))
+        .route("/events/replay", get(to_events).post(more::replay))
         .route("/events/{id}", get(more::event))
         .route("/monitors", get(more::monitors))
         .route("/monitors/board", get(more::monitors_board))
-        .route("/monitors/{id}/{action}", post(more::monitor_action))
+        .route("/monitors/{id}/{action}", get(to_monitors).post(more::monitor_action))
         .route("/domains", get(more::domains))
-        .route("/domains/{id}/reset", post(more::domain_reset))
+        .route("/domains/{id}/reset", get(to_domains).post(more::domain_reset))
         .route("/domains/{id}/rotate", get(more::domain_rotate_confirm).post(more::domain_rotate))
         .route("/alerts", get(more::alerts))
         .route("/assets/{name}", get(asset))
@@ -411,12 +411,62 @@ async fn set_zone(State(ui): State<Arc<Ui>>, req: Request) -> Response {
         );
     };
     ui.sessions.set_zone(&id, zone);
-    let back = referer
-        .as_deref()
-        .and_then(|r| r.find("/ui/").map(|at| &r[at..]))
-        .filter(|p| p.bytes().all(|b| b.is_ascii_graphic()) && !p.starts_with("/ui//"))
-        .unwrap_or("/ui/");
+    let back = referer.as_deref().and_then(back_target).unwrap_or("/ui/");
     Redirect::to(back).into_response()
+}
+
+// ---- a GET of a form's POST-only URL ----
+//
+// A reload or a bookmark of the page a form's POST answered (an error page) asks for the
+// POST-only URL with GET: it is sent on (303) to the page the action belongs to, never 405.
+
+async fn to_overview() -> Response {
+    Redirect::to("/ui/").into_response()
+}
+
+async fn to_schedule(Path(id): Path<String>) -> Response {
+    Redirect::to(&format!("/ui/schedules/{}", pages::url_part(&id))).into_response()
+}
+
+async fn to_execution(Path((id, _)): Path<(String, String)>) -> Response {
+    Redirect::to(&format!("/ui/executions/{}", pages::url_part(&id))).into_response()
+}
+
+async fn to_approvals() -> Response {
+    Redirect::to("/ui/approvals").into_response()
+}
+
+async fn to_events() -> Response {
+    Redirect::to("/ui/events").into_response()
+}
+
+async fn to_monitors() -> Response {
+    Redirect::to("/ui/monitors").into_response()
+}
+
+async fn to_domains() -> Response {
+    Redirect::to("/ui/domains").into_response()
+}
+
+/// The last path segments of the dashboard's POST-only URLs (`/ui/sign-out`, `/ui/zone`,
+/// `/ui/schedules/<id>/status`, …): a page to go back to never ends in one of them.
+const POST_ONLY: &[&str] = &["sign-out", "zone", "status", "retry", "cancel", "decide", "replay", "pause", "resume", "reset"];
+
+/// The dashboard GET page a same-origin `Referer` names (its path and query), to go back to
+/// after a form: `None` unless it is a `/ui/` path of printable ASCII that is not
+/// protocol-relative (`/ui//…`), not the sign-in page and not a POST-only URL ([`POST_ONLY`]).
+pub fn back_target(referer: &str) -> Option<&str> {
+    let after_scheme = referer.split_once("://").map_or(referer, |(_, rest)| rest);
+    let path = &after_scheme[after_scheme.find('/')?..];
+    if !path.starts_with("/ui/") || path.starts_with("/ui//") || !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let bare = path.split(['?', '#']).next().unwrap_or(path);
+    let last = bare.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if bare.starts_with("/ui/sign-in") || bare.starts_with("/ui/assets/") || (bare.len() > 4 && POST_ONLY.contains(&last)) {
+        return None;
+    }
+    Some(path)
 }
 
 // ---- pages ----
@@ -636,6 +686,31 @@ mod tests {
         assert!(!key_still_valid(&s, Some(&ApiKey { revoked_ms: Some(1), ..key.clone() })), "revoked");
         assert!(!key_still_valid(&s, Some(&ApiKey { id: KeyId(uuid::Uuid::now_v7()), ..key.clone() })), "another key");
         assert!(!key_still_valid(&s, Some(&ApiKey { brand: BrandId(uuid::Uuid::now_v7()), ..key })), "another brand");
+    }
+
+    #[test]
+    fn the_zone_form_goes_back_only_to_a_dashboard_get_page() {
+        assert_eq!(back_target("http://h:8080/ui/schedules?page=2"), Some("/ui/schedules?page=2"));
+        assert_eq!(back_target("https://h/ui/"), Some("/ui/"));
+        assert_eq!(back_target("http://h/ui/schedules/abc"), Some("/ui/schedules/abc"));
+        for bad in [
+            "http://h/ui/zone",
+            "http://h/ui/sign-out",
+            "http://h/ui/events/replay",
+            "http://h/ui/schedules/abc/status",
+            "http://h/ui/executions/abc/retry?x=1",
+            "http://h/ui/monitors/abc/pause",
+            "http://h/ui/domains/abc/reset",
+            "http://h/ui/approvals/abc/decide",
+            "http://h/ui/sign-in",
+            "http://h//evil.example/ui/",
+            "http://h/ui//evil.example/",
+            "http://evil.example/other?next=/ui/",
+            "http://h/ui/a b",
+            "garbage",
+        ] {
+            assert_eq!(back_target(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -615,3 +615,43 @@ fn pages_read_one_page_with_100_000_executions_stored() {
         assert!(best < Duration::from_secs(5), "{path} took {best:?} with {ROWS} executions");
     }
 }
+
+#[test]
+fn a_get_of_a_post_only_url_goes_to_the_page_of_its_action() {
+    let d = TestDaemon::start_with(CONFIG);
+    let c = d.new_brand("reloads", None);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&c.brand, &c.key).status, 303);
+    let id = "0192f6a4-1c7e-7d3a-9a51-2f0c8e6b4d21";
+    for (path, to) in [
+        ("/ui/zone".to_string(), "/ui/".to_string()),
+        ("/ui/sign-out".to_string(), "/ui/".to_string()),
+        ("/ui/events/replay".to_string(), "/ui/events".to_string()),
+        (format!("/ui/schedules/{id}/status"), format!("/ui/schedules/{id}")),
+        (format!("/ui/executions/{id}/retry"), format!("/ui/executions/{id}")),
+        (format!("/ui/approvals/{id}/decide"), "/ui/approvals".to_string()),
+        (format!("/ui/monitors/{id}/pause"), "/ui/monitors".to_string()),
+        (format!("/ui/domains/{id}/reset"), "/ui/domains".to_string()),
+    ] {
+        let r = ui.get(&path);
+        assert_eq!((r.status, r.location()), (303, to.as_str()), "{path}");
+    }
+    // A bad zone sent from a POST-only URL's page goes back to the overview, not to it.
+    let token = ui.get("/ui/").csrf();
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/events/replay", ui.base))
+            .body(format!("csrf={token}&zone=UTC")),
+    );
+    assert_eq!((r.status, r.location()), (303, "/ui/"));
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/schedules?page=1", ui.base))
+            .body(format!("csrf={token}&zone=UTC")),
+    );
+    assert_eq!((r.status, r.location()), (303, "/ui/schedules?page=1"));
+}
