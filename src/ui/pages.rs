@@ -40,6 +40,29 @@ pub(super) fn url_part(s: &str) -> String {
     out
 }
 
+/// The first 8 characters of an id (a UUID's first group), for tables and labels.
+pub(super) fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// An id as a table shows it: its first 8 characters, the whole id in the `title`.
+pub(super) fn short_id(id: &str) -> Markup {
+    html! { span.mono title=(id) { (short(id)) } }
+}
+
+/// What a schedule is called on the pages: its name, or, unnamed (the API's `name` null or
+/// empty), its driver in words and its short id (`every 5 minutes · 0192f6a4`).
+pub fn schedule_label(s: &Value) -> String {
+    match s["name"].as_str().map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => {
+            let id = s["schedule_uuid"].as_str().unwrap_or("");
+            let words = describe(&s["driver"]);
+            if id.is_empty() { words } else { format!("{words} \u{b7} {}", short(id)) }
+        }
+    }
+}
+
 /// An RFC 3339 instant (`v`, as the API answers it) in `zone`, with the zone named:
 /// `2026-12-01 08:00:00 CET (Europe/Berlin)`, or `… UTC`. "—" when absent.
 pub(super) fn when(v: &Value, zone: &str) -> String {
@@ -281,7 +304,7 @@ fn status_button(v: &Viewer, s: &Value, back: &str) -> Markup {
             (csrf_field(v))
             input type="hidden" name="to" value=(to);
             input type="hidden" name="back" value=(back);
-            button.secondary type="submit" aria-label={ (label) " " (t(&s["name"])) } { (label) }
+            button.secondary type="submit" aria-label={ (label) " " (schedule_label(s)) } { (label) }
         }
     }
 }
@@ -316,8 +339,8 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
                         @for s in rows {
                             tr {
                                 td {
-                                    a href={ "/ui/schedules/" (url_part(&t(&s["schedule_uuid"]))) } { (t(&s["name"])) }
-                                    br; span.muted { (describe(&s["driver"])) }
+                                    a.row-link href={ "/ui/schedules/" (url_part(&t(&s["schedule_uuid"]))) } { (schedule_label(s)) }
+                                    @if s["name"].as_str().is_some_and(|n| !n.trim().is_empty()) { br; span.muted { (describe(&s["driver"])) } }
                                 }
                                 td { (status_badge(&s["status"])) }
                                 td { (t(&s["total_triggered"])) }
@@ -342,11 +365,11 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
     page(
         Some(v),
         StatusCode::OK,
-        &t(&s["name"]),
+        &schedule_label(s),
         "schedules",
         html! {
             (notice(n))
-            h1 { (t(&s["name"])) }
+            h1 { (schedule_label(s)) }
             dl.facts {
                 dt { "Status" } dd { (status_badge(&s["status"])) @if !s["reason"].is_null() { " " span.muted { (t(&s["reason"])) } } }
                 dt { "Driver" } dd { (describe(&s["driver"])) }
@@ -600,4 +623,24 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_unnamed_schedule_is_labelled_by_its_driver_and_short_id() {
+        let driver = json!({"type": "interval", "interval_value": 5, "interval_period": "minute"});
+        let id = "0192f6a4-1c7e-7d3a-9a51-2f0c8e6b4d21";
+        for name in [json!(null), json!(""), json!("  ")] {
+            let s = json!({"schedule_uuid": id, "name": name, "driver": driver});
+            assert_eq!(schedule_label(&s), "every 5 minutes \u{b7} 0192f6a4");
+        }
+        let s = json!({"schedule_uuid": id, "name": "nightly", "driver": driver});
+        assert_eq!(schedule_label(&s), "nightly");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short(id), "0192f6a4");
+    }
 }

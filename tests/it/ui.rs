@@ -655,3 +655,28 @@ fn a_get_of_a_post_only_url_goes_to_the_page_of_its_action() {
     );
     assert_eq!((r.status, r.location()), (303, "/ui/schedules?page=1"));
 }
+
+#[test]
+fn an_unnamed_schedule_is_shown_by_its_driver_in_words() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let template = api.add_template(&domain, "t");
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 5,
+            "interval_period": "minute", "is_one_off_task": false}),
+    );
+    assert_ok(&r);
+    let id = r.json["schedule_uuid"].as_str().expect("schedule_uuid").to_string();
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let label = format!("every 5 minutes \u{b7} {}", &id[..8]);
+    let list = ui.get("/ui/schedules");
+    assert!(list.text.contains(&label), "{}", list.text);
+    assert!(list.text.contains(&format!("aria-label=\"Pause {label}\"")), "{}", list.text);
+    let page = ui.get(&format!("/ui/schedules/{id}"));
+    assert!(page.text.contains(&format!("<title>{label} \u{2014} hookwheel</title>")), "{}", page.text);
+    assert!(page.text.contains(&format!("<h1>{label}</h1>")), "{}", page.text);
+}
