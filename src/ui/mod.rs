@@ -204,6 +204,15 @@ fn to_sign_in() -> Response {
     Redirect::to("/ui/sign-in").into_response()
 }
 
+/// To the sign-in page of a browser whose session ended (expired, signed out elsewhere, the
+/// key revoked, the daemon restarted): the page says so ([`ENDED_QUERY`]).
+fn session_ended() -> Response {
+    Redirect::to(&format!("/ui/sign-in?{ENDED_QUERY}")).into_response()
+}
+
+/// The sign-in page's query after a session ended.
+pub const ENDED_QUERY: &str = "ended=1";
+
 /// What ends a request early: a page to answer with.
 type Early = Box<Response>;
 
@@ -218,7 +227,7 @@ impl Ui {
     fn viewer(&self, headers: &HeaderMap) -> Result<Viewer, Early> {
         let now = self.now();
         let Some(id) = cookie(headers, SESSION_COOKIE) else { return Err(Box::new(to_sign_in())) };
-        let Some(session) = self.sessions.touch(id, now) else { return Err(Box::new(to_sign_in())) };
+        let Some(session) = self.sessions.touch(id, now) else { return Err(Box::new(session_ended())) };
         let key = self.app.store.find_key_by_hash(&session.key_hash).map_err(|e| self.api_error(e.into(), None))?;
         let live = key_still_valid(&session, key.as_ref());
         let brand = if live {
@@ -228,7 +237,7 @@ impl Ui {
         };
         let Some(brand) = brand else {
             self.sessions.end(id);
-            return Err(Box::new(to_sign_in()));
+            return Err(Box::new(session_ended()));
         };
         dispatch::admit_key(&self.app, session.key_id).map_err(|e| self.api_error(e, None))?;
         Ok(Viewer { session, brand, now })
@@ -311,7 +320,9 @@ fn query(raw: Option<String>) -> HashMap<String, String> {
 
 async fn sign_in_page(req: Request) -> Response {
     let token = cookie(req.headers(), SIGNIN_COOKIE).map(str::to_string).unwrap_or_else(session::random_hex);
-    let mut r = pages::sign_in(&token, None, StatusCode::OK);
+    let ended = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == ENDED_QUERY));
+    let problem = ended.then_some("Your session ended; sign in again.");
+    let mut r = pages::sign_in(&token, problem, StatusCode::OK);
     set_cookie(&mut r, &format!("{SIGNIN_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict{}", secure(&req)));
     r
 }

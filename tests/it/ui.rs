@@ -320,7 +320,7 @@ fn revoking_the_key_and_signing_out_end_the_session() {
     let (code, out, err) = d.cli(&["key", "revoke", &c.key[..12]]);
     assert_eq!(code, 0, "{out}{err}");
     let r = ui.get("/ui/");
-    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "a revoked key ends the session");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in?ended=1"), "a revoked key ends the session");
     // A new key opens a new session; signing out ends it and its cookie.
     let (code, out, err) = d.cli(&["key", "create", "--brand", &c.brand, "--json"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -336,7 +336,12 @@ fn revoking_the_key_and_signing_out_end_the_session() {
     assert_eq!((r.status, r.location()), (303, "/ui/sign-in"));
     assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
     let r = ui.get("/ui/schedules");
-    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the old cookie is refused");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in?ended=1"), "the old cookie is refused");
+    let r = ui.post("/ui/zone", &[("zone", "UTC")]);
+    assert_eq!(r.location(), "/ui/sign-in?ended=1", "a form sent after the session ended too");
+    let page = ui.get("/ui/sign-in?ended=1");
+    assert!(page.text.contains("Your session ended; sign in again."), "{}", page.text);
+    assert!(!ui.get("/ui/sign-in").text.contains("session ended"));
 }
 
 #[test]
