@@ -124,6 +124,7 @@ pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current:
                 script src={ "/ui/assets/" (super::HTMX_NAME) } defer {}
             }
             body hx-headers=[hx_headers] {
+                a.skip href="#content" { "Skip to content" }
                 header.top {
                     a.brand href="/ui/" { "hookwheel" }
                     @if let Some(v) = v {
@@ -140,7 +141,7 @@ pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current:
                         }
                     }
                 }
-                main { (body) }
+                main #content tabindex="-1" { (body) }
                 @if let Some(v) = v {
                     footer {
                         form.zone method="post" action="/ui/zone" {

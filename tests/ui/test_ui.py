@@ -133,8 +133,11 @@ try:
     shoot("sign-in")
     console("sign-in")
     d.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
-    focused = d.switch_to.active_element.tag_name.lower()
-    check(focused in ("a", "input", "button"), f"Tab reaches a control first, got {focused}")
+    focused = d.switch_to.active_element
+    check(focused.text == "Skip to content", f"Tab reaches the skip link first, got {focused.text!r}")
+    check(focused.rect["y"] >= 0 and focused.is_displayed(), "the skip link is visible when focused")
+    focused.send_keys(Keys.ENTER)
+    check(d.current_url.endswith("#content"), "the skip link goes to the content")
     d.find_element(By.ID, "brand_uuid").send_keys(BRAND)
     d.find_element(By.ID, "api_key").send_keys(KEY)
     d.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
