@@ -529,7 +529,7 @@ async fn schedules(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): R
         let detail = tri!(ui.call(&v, "get_single_schedule_details", json!({"schedule_uuid": id})).await);
         rows.push(detail["data"].clone());
     }
-    pages::schedules(&v, &list, &rows, status.map(String::as_str))
+    pages::schedules(&v, &list, &rows, status.map(String::as_str), q.get("notice").map(String::as_str))
 }
 
 async fn schedule(

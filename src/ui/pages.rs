@@ -310,7 +310,7 @@ fn status_button(v: &Viewer, s: &Value, back: &str) -> Markup {
     }
 }
 
-pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>) -> Response {
+pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>, n: Option<&str>) -> Response {
     let zone = v.zone();
     let base = match status {
         Some(s) => format!("/ui/schedules?status={}", url_part(s)),
@@ -322,6 +322,7 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
         "Schedules",
         "schedules",
         html! {
+            (notice(n))
             h1 { "Schedules" }
             form.filters method="get" action="/ui/schedules" {
                 div {
