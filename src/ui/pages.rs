@@ -239,6 +239,14 @@ pub(super) fn pager(list: &Value, base: &str) -> Markup {
     let page = meta["page"].as_u64().unwrap_or(1);
     let pages = meta["total_pages"].as_u64().unwrap_or(1).max(1);
     let sep = if base.contains('?') { '&' } else { '?' };
+    if page > pages {
+        return html! {
+            nav.pager aria-label="Pages" {
+                span.muted { "No page " (page) ": there " @if pages == 1 { "is 1 page" } @else { "are " (pages) " pages" } "." }
+                a href={ (base) (sep) "page=" (pages) } { "Go to the last page" }
+            }
+        };
+    }
     html! {
         nav.pager aria-label="Pages" {
             @if meta["has_prev"] == true { a href={ (base) (sep) "page=" (page - 1) } { "\u{2190} Previous" } }
@@ -644,5 +652,19 @@ mod tests {
         assert_eq!(schedule_label(&s), "nightly");
         assert_eq!(short("abc"), "abc");
         assert_eq!(short(id), "0192f6a4");
+    }
+
+    #[test]
+    fn a_page_beyond_the_last_says_so_and_links_the_last() {
+        let list = json!({"meta": {"page": 999, "total_pages": 3, "total_count": 120, "has_prev": true, "has_next": false}});
+        let html = pager(&list, "/ui/executions?status=failed").into_string();
+        assert!(html.contains("No page 999: there are 3 pages."), "{html}");
+        assert!(html.contains("href=\"/ui/executions?status=failed&amp;page=3\""), "{html}");
+        assert!(!html.contains("of 3"), "{html}");
+        let empty = json!({"meta": {"page": 2, "total_pages": 0, "total_count": 0, "has_prev": true, "has_next": false}});
+        let html = pager(&empty, "/ui/schedules").into_string();
+        assert!(html.contains("there is 1 page") && html.contains("/ui/schedules?page=1"), "{html}");
+        let fine = json!({"meta": {"page": 1, "total_pages": 1, "total_count": 3, "has_prev": false, "has_next": false}});
+        assert!(pager(&fine, "/ui/schedules").into_string().contains("Page 1 of 1"));
     }
 }
