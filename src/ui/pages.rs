@@ -212,7 +212,12 @@ pub fn sign_in(token: &str, problem: Option<&str>, status: StatusCode) -> Respon
                 }
                 div { button type="submit" { "Sign in" } }
             }
-            p.muted { "The same brand UUID and API key the HTTP API takes." }
+            section.help {
+                h2 { "Where the credentials come from" }
+                p { "The same brand UUID and API key the HTTP API takes. On its first start the daemon prints brand \u{201c}default\u{201d} and an API key once and saves them to "
+                    code { "initial-credentials.json" } " in its data directory (" code { "./hookwheel-data" } " by default, " code { "/var/lib/hookwheel" } " as a service)." }
+                p { "Another key for a brand: " code { "hookwheel key create --brand <brand UUID>" } " (" code { "hookwheel brand list" } " shows the brands)." }
+            }
         },
     )
 }

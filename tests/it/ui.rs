@@ -341,6 +341,8 @@ fn revoking_the_key_and_signing_out_end_the_session() {
     assert_eq!(r.location(), "/ui/sign-in?ended=1", "a form sent after the session ended too");
     let page = ui.get("/ui/sign-in?ended=1");
     assert!(page.text.contains("Your session ended; sign in again."), "{}", page.text);
+    assert!(page.text.contains("initial-credentials.json"), "the sign-in page says where credentials come from");
+    assert!(page.text.contains("hookwheel key create --brand"), "{}", page.text);
     assert!(!ui.get("/ui/sign-in").text.contains("session ended"));
 }
 
