@@ -170,6 +170,9 @@ pub(crate) struct Viewer {
     pub session: Session,
     pub brand: Brand,
     pub now: Millis,
+    /// For a form's `POST`: the dashboard page the form was on (its same-origin `Referer`,
+    /// checked by [`back_target`]), which an error page links back to.
+    pub back: Option<String>,
 }
 
 impl Viewer {
@@ -240,14 +243,20 @@ impl Ui {
             return Err(Box::new(session_ended()));
         };
         dispatch::admit_key(&self.app, session.key_id).map_err(|e| self.api_error(e, None))?;
-        Ok(Viewer { session, brand, now })
+        Ok(Viewer { session, brand, now, back: None })
     }
 
     /// A `POST`'s viewer and form: also checks the CSRF token (form field `csrf` or header
     /// `X-CSRF-Token`); a missing or wrong one is a 403 page and nothing else happens.
     async fn post(&self, req: Request) -> Result<(Viewer, HashMap<String, String>), Early> {
         let (parts, body) = req.into_parts();
-        let viewer = self.viewer(&parts.headers)?;
+        let mut viewer = self.viewer(&parts.headers)?;
+        viewer.back = parts
+            .headers
+            .get(header::REFERER)
+            .and_then(|r| r.to_str().ok())
+            .and_then(back_target)
+            .map(str::to_string);
         let form = read_form(body).await.map_err(|e| self.api_error(e, Some(&viewer)))?;
         let presented = form
             .get("csrf")

@@ -529,8 +529,8 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
             p.muted { "Sends the events received in a time range through their subscriptions again (a replay job)." }
             form.filters method="post" action="/ui/events/replay" {
                 (csrf_field(&v))
-                div { label for="from" { "From (RFC 3339)" } input #from name="from" required placeholder="2026-01-01T00:00:00Z"; }
-                div { label for="to" { "To (RFC 3339)" } input #to name="to" required placeholder="2026-01-02T00:00:00Z"; }
+                div { label for="from" { "From (ISO-8601, e.g. 2026-01-01T00:00:00Z)" } input #from name="from" required placeholder="2026-01-01T00:00:00Z"; }
+                div { label for="to" { "To (ISO-8601, e.g. 2026-01-02T00:00:00Z)" } input #to name="to" required placeholder="2026-01-02T00:00:00Z"; }
                 div {
                     label for="replay_source" { "Source" }
                     select #replay_source name="source_uuid" {

@@ -176,7 +176,10 @@ pub fn error(v: Option<&Viewer>, status: StatusCode, message: &str) -> Response 
         html! {
             h1 { (title) }
             p.notice.error { (message) }
-            p { a href="/ui/" { "Back to the overview" } }
+            p.actions {
+                @if let Some(back) = v.and_then(|v| v.back.as_deref()) { a.button href=(back) { "Back" } }
+                a href="/ui/" { "Back to the overview" }
+            }
         },
     )
 }

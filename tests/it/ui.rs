@@ -661,6 +661,18 @@ fn a_get_of_a_post_only_url_goes_to_the_page_of_its_action() {
             .body(format!("csrf={token}&zone=UTC")),
     );
     assert_eq!((r.status, r.location()), (303, "/ui/schedules?page=1"));
+    // A bad value keeps a way back to the page the form was on.
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/events/replay", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/events?status=accepted", ui.base))
+            .body(format!("csrf={token}&from=yesterday&to=2026-01-02T00:00:00Z")),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("ISO-8601"), "{}", r.text);
+    assert!(r.text.contains("href=\"/ui/events?status=accepted\">Back</a>"), "{}", r.text);
+    assert!(ui.get("/ui/events").text.contains("From (ISO-8601"), "the form's label agrees with the error");
 }
 
 #[test]
