@@ -40,9 +40,14 @@ pub(super) fn url_part(s: &str) -> String {
     out
 }
 
-/// The first 8 characters of an id (a UUID's first group), for tables and labels.
-pub(super) fn short(id: &str) -> &str {
-    id.get(..8).unwrap_or(id)
+/// An id shortened for tables and labels: `…` and its last 8 characters. Not the first 8:
+/// the ids are UUIDv7, whose first 8 hex digits are the creation time's high bits, the same
+/// for everything created within about a minute; the last ones are random.
+pub(super) fn short(id: &str) -> String {
+    match id.len().checked_sub(8).and_then(|at| id.get(at..)) {
+        Some(tail) if id.len() > 9 => format!("\u{2026}{tail}"),
+        _ => id.to_string(),
+    }
 }
 
 /// An id as a table shows it: its first 8 characters, the whole id in the `title`.
@@ -297,7 +302,7 @@ pub fn overview(
                 }
             }
             h2 { "Latest failures (24 h)" }
-            (executions_table(failed, zone))
+            (executions_table(failed, zone, true))
         },
     )
 }
@@ -409,30 +414,67 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
                 @if preview["complete"] == false { p.muted { "More fires were not searched within the time budget." } }
             }
             h2 { "Executions" }
-            (executions_table(runs, zone))
+            (executions_table(runs, zone, false))
             (pager(runs, &format!("/ui/schedules/{}", url_part(&id))))
         },
     )
 }
 
-pub(super) fn executions_table(list: &Value, zone: &str) -> Markup {
+/// What an execution delivers, linked: a workflow run (the workflow and the run), a
+/// schedule's fire (the schedule), else the target's type and short id.
+pub(super) fn target_cell(e: &Value) -> Markup {
+    let id = t(&e["execution_uuid"]);
+    let target = t(&e["target_uuid"]);
+    html! {
+        @if e["target_type"] == "workflow" {
+            a href={ "/ui/workflows/" (url_part(&target)) } title=(target) { "workflow" }
+            " \u{b7} "
+            a href={ "/ui/runs/" (url_part(&id)) } title=(id) { "run" }
+        } @else if let Some(s) = e["schedule_uuid"].as_str() {
+            (t(&e["target_type"])) ", schedule " a.mono href={ "/ui/schedules/" (url_part(s)) } title=(s) { (short(s)) }
+        } @else {
+            (t(&e["target_type"])) " " (short_id(&target))
+        }
+    }
+}
+
+/// An attempt's heading: its HTTP status code, or, without one (no answer), its error.
+pub(super) fn attempt_heading(a: &Value) -> String {
+    let outcome = match (&a["status_code"], a["error"].as_str().filter(|e| !e.is_empty())) {
+        (Value::Null, Some(err)) => err.to_string(),
+        (Value::Null, None) => "no answer".to_string(),
+        (code, _) => t(code),
+    };
+    format!("Attempt {}: {outcome}", t(&a["attempt"]))
+}
+
+/// A table of executions (`with_reason`: a column with each one's reason, for failures).
+pub(super) fn executions_table(list: &Value, zone: &str, with_reason: bool) -> Markup {
     let rows = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let columns = if with_reason { 8 } else { 7 };
     html! {
         div.table-wrap {
             table {
-                thead { tr { th { "Execution" } th { "Status" } th { "Scheduled (" (zone) ")" } th { "Attempts" } th { "Last code" } th { "Trigger" } } }
+                thead { tr {
+                    th { "Execution" } th { "Target" } th { "Status" }
+                    @if with_reason { th { "Reason" } }
+                    th { "Scheduled (" (zone) ")" } th { "Attempts" } th { "Last code" } th { "Trigger" }
+                } }
                 tbody {
                     @for e in rows {
+                        @let id = t(&e["execution_uuid"]);
                         tr {
-                            td.mono { a href={ "/ui/executions/" (url_part(&t(&e["execution_uuid"]))) } { (t(&e["execution_uuid"])) } }
+                            td.mono { a.row-link href={ "/ui/executions/" (url_part(&id)) } title=(id) { (short(&id)) } }
+                            td { (target_cell(e)) }
                             td { (status_badge(&e["status"])) }
+                            @if with_reason { td { (t(&e["reason"])) } }
                             td { (time_el(&e["scheduled_at"], zone)) }
                             td { (t(&e["attempt_count"])) }
                             td { (t(&e["last_status_code"])) }
                             td { (t(&e["trigger"])) }
                         }
                     }
-                    @if rows.is_empty() { tr { td colspan="6" { "No executions." } } }
+                    @if rows.is_empty() { tr { td colspan=(columns) { "No executions." } } }
                 }
             }
         }
@@ -476,7 +518,7 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
             }
             // Refreshed in place every 5 s (htmx takes `#live` from the page it fetches).
             div #live hx-get=(self_url) hx-select="#live" hx-swap="outerHTML" hx-trigger="every 5s" {
-                (executions_table(list, zone))
+                (executions_table(list, zone, false))
                 (pager(list, &base))
             }
         },
@@ -508,7 +550,7 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
             dl.facts {
                 dt { "Status" } dd { (status_badge(&e["status"])) @if !e["reason"].is_null() { " " span.muted { (t(&e["reason"])) } } }
                 dt { "Trigger" } dd { (t(&e["trigger"])) }
-                dt { "Target" } dd { (t(&e["target_type"])) " " span.mono { (t(&e["target_uuid"])) } }
+                dt { "Target" } dd { (target_cell(e)) }
                 dt { "Schedule" } dd {
                     @if let Some(s) = e["schedule_uuid"].as_str() { a.mono href={ "/ui/schedules/" (url_part(s)) } { (s) } } @else { "\u{2014}" }
                 }
@@ -533,10 +575,18 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
                 }
             }
             h2 { "Attempts" }
-            @if attempts.is_empty() { p.muted { "No attempt yet." } }
+            @if attempts.is_empty() {
+                p.muted {
+                    @if e["target_type"] == "workflow" {
+                        "A workflow run's execution makes no HTTP attempt itself; its steps do: see "
+                        a href={ "/ui/runs/" (url_part(&id)) } { "the run" } "."
+                    } @else if live { "No attempt yet." }
+                    @else { "No attempt was made (" (status) ")." }
+                }
+            }
             @for a in attempts {
                 section {
-                    h3 { "Attempt " (t(&a["attempt"])) ": " (t(&a["status_code"])) }
+                    h3 { (attempt_heading(a)) }
                     dl.facts {
                         dt { "Started" } dd { (time_el(&a["started_at"], zone)) }
                         dt { "Latency" } dd { (t(&a["latency_ms"])) " ms" }
@@ -569,7 +619,7 @@ pub fn approvals_table(list: &Value, zone: &str) -> Markup {
                             td {
                                 @if p["kind"] == "standalone" { (t(&p["title"])) }
                                 @else { (t(&p["workflow_name"])) ", step " span.mono { (t(&p["step_identifier"])) } }
-                                br; span.muted.mono { (id) }
+                                br; span.muted { (short_id(&id)) }
                             }
                             td { (time_el(&p["inserted_at"], zone)) }
                             td { (time_el(&p["deadline_at"], zone)) }
@@ -654,12 +704,12 @@ mod tests {
         let id = "0192f6a4-1c7e-7d3a-9a51-2f0c8e6b4d21";
         for name in [json!(null), json!(""), json!("  ")] {
             let s = json!({"schedule_uuid": id, "name": name, "driver": driver});
-            assert_eq!(schedule_label(&s), "every 5 minutes \u{b7} 0192f6a4");
+            assert_eq!(schedule_label(&s), "every 5 minutes \u{b7} \u{2026}8e6b4d21");
         }
         let s = json!({"schedule_uuid": id, "name": "nightly", "driver": driver});
         assert_eq!(schedule_label(&s), "nightly");
         assert_eq!(short("abc"), "abc");
-        assert_eq!(short(id), "0192f6a4");
+        assert_eq!(short(id), "\u{2026}8e6b4d21");
     }
 
     #[test]
@@ -674,5 +724,23 @@ mod tests {
         assert!(html.contains("there is 1 page") && html.contains("/ui/schedules?page=1"), "{html}");
         let fine = json!({"meta": {"page": 1, "total_pages": 1, "total_count": 3, "has_prev": false, "has_next": false}});
         assert!(pager(&fine, "/ui/schedules").into_string().contains("Page 1 of 1"));
+    }
+
+    #[test]
+    fn an_attempt_without_an_answer_is_headed_by_its_error() {
+        let a = json!({"attempt": 1, "status_code": null, "error": "connection refused"});
+        assert_eq!(attempt_heading(&a), "Attempt 1: connection refused");
+        assert_eq!(attempt_heading(&json!({"attempt": 2, "status_code": 503, "error": null})), "Attempt 2: 503");
+        assert_eq!(attempt_heading(&json!({"attempt": 3, "status_code": null, "error": null})), "Attempt 3: no answer");
+    }
+
+    #[test]
+    fn an_execution_links_its_target() {
+        let run = json!({"execution_uuid": "r-1", "target_type": "workflow", "target_uuid": "w-1", "schedule_uuid": null});
+        let html = target_cell(&run).into_string();
+        assert!(html.contains("href=\"/ui/workflows/w-1\"") && html.contains("href=\"/ui/runs/r-1\""), "{html}");
+        let fire = json!({"execution_uuid": "e", "target_type": "webhook", "target_uuid": "t", "schedule_uuid": "0192f6a4-1c7e"});
+        let html = target_cell(&fire).into_string();
+        assert!(html.contains("href=\"/ui/schedules/0192f6a4-1c7e\"") && html.contains(">\u{2026}6a4-1c7e<"), "{html}");
     }
 }
