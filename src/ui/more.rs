@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::pages::{csrf_field, notice, page, pager, pretty, status_badge, t, time_el, url_part, when};
+use super::pages::{csrf_field, notice, page, pager, pretty, short, short_id, status_badge, t, time_el, url_part, when};
 use super::{Ui, Viewer, query};
 
 fn rows(list: &Value) -> &[Value] {
@@ -137,7 +137,7 @@ pub(super) async fn domains(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQu
                         @for (d, h) in rows(&list).iter().zip(&health) {
                             @let id = t(&d["domain_uuid"]);
                             tr {
-                                td { (t(&d["protocol_type"])) "://" (t(&d["domain_name"])) br; span.muted.mono { (id) } }
+                                td { (t(&d["protocol_type"])) "://" (t(&d["domain_name"])) br; span.muted { (short_id(&id)) } }
                                 td {
                                     @if d["rate_limit_enabled"] == true { (t(&d["max_requests_per_second"])) " req/s" } @else { "no rate limit" }
                                     br;
@@ -235,7 +235,7 @@ pub(super) async fn alerts(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
                                 td { (t(&a["summary"])) }
                                 td {
                                     @for e in a["execution_uuids"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                                        a.mono href={ "/ui/executions/" (url_part(&t(e))) } { (t(e)) } br;
+                                        a.mono href={ "/ui/executions/" (url_part(&t(e))) } title=(t(e)) { (short(&t(e))) } br;
                                     }
                                 }
                             }
@@ -401,7 +401,7 @@ pub(super) async fn workflow(
                     tbody {
                         @for r in rows(&runs) {
                             tr {
-                                td.mono { a href={ "/ui/runs/" (url_part(&t(&r["run_uuid"]))) } { (t(&r["run_uuid"])) } }
+                                td.mono { a.row-link href={ "/ui/runs/" (url_part(&t(&r["run_uuid"]))) } title=(t(&r["run_uuid"])) { (short(&t(&r["run_uuid"]))) } }
                                 td { (status_badge(&r["status"])) }
                                 td { (time_el(&r["created_at"], zone)) }
                                 td { (t(&r["steps_started"])) }
@@ -513,7 +513,7 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
                     tbody {
                         @for e in rows(&list) {
                             tr {
-                                td.mono { a href={ "/ui/events/" (url_part(&t(&e["event_uuid"]))) } { (t(&e["event_uuid"])) } }
+                                td.mono { a.row-link href={ "/ui/events/" (url_part(&t(&e["event_uuid"]))) } title=(t(&e["event_uuid"])) { (short(&t(&e["event_uuid"]))) } }
                                 td { (t(&e["event_type"])) }
                                 td { (status_badge(&e["status"])) @if !e["reason"].is_null() { br; span.muted { (t(&e["reason"])) } } }
                                 td { (time_el(&e["received_at"], zone)) }
@@ -568,10 +568,10 @@ pub(super) async fn event(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id
                     tbody {
                         @for d in deliveries {
                             tr {
-                                td.mono { (t(&d["subscription_uuid"])) }
+                                td { (short_id(&t(&d["subscription_uuid"]))) }
                                 td { (t(&d["outcome"])) @if !d["detail"].is_null() { br; span.muted { (t(&d["detail"])) } } }
                                 td {
-                                    @if let Some(x) = d["execution_uuid"].as_str() { a.mono href={ "/ui/executions/" (url_part(x)) } { (x) } " " (status_badge(&d["execution_status"])) } @else { "\u{2014}" }
+                                    @if let Some(x) = d["execution_uuid"].as_str() { a.mono href={ "/ui/executions/" (url_part(x)) } title=(x) { (short(x)) } " " (status_badge(&d["execution_status"])) } @else { "\u{2014}" }
                                 }
                                 td { (time_el(&d["routed_at"], zone)) }
                             }

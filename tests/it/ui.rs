@@ -691,7 +691,7 @@ fn an_unnamed_schedule_is_shown_by_its_driver_in_words() {
     let id = r.json["schedule_uuid"].as_str().expect("schedule_uuid").to_string();
     let mut ui = Ui::new(&d);
     assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
-    let label = format!("every 5 minutes \u{b7} {}", &id[..8]);
+    let label = format!("every 5 minutes \u{b7} \u{2026}{}", &id[id.len() - 8..]);
     let list = ui.get("/ui/schedules");
     assert!(list.text.contains(&label), "{}", list.text);
     assert!(list.text.contains(&format!("aria-label=\"Pause {label}\"")), "{}", list.text);

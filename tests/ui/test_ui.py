@@ -122,6 +122,11 @@ def api(action, body):
         return json.loads(r.read())
 
 
+def short(uuid):
+    """An id as tables show it: an ellipsis and its last 8 characters."""
+    return "\u2026" + uuid[-8:]
+
+
 def text():
     return d.find_element(By.TAG_NAME, "body").text
 
@@ -166,11 +171,12 @@ try:
     visit("/ui/executions")
     started = api("execute_webhook_template", {"webhook_uuid": TEMPLATE})["execution_uuid"]
     url_before = d.current_url
-    wait(lambda: started in text(), "the polled executions list to show the new execution")
+    wait(lambda: short(started) in text(), "the polled executions list to show the new execution")
     check(d.current_url == url_before, "the list was updated in place")
     console("executions (after a poll)")
     visit("/ui/executions?status=failed", "executions")
-    check(FAILED in text(), "the failed execution is listed under its filter")
+    check(short(FAILED) in text(), "the failed execution is listed under its filter (by its short id)")
+    check(d.find_element(By.CSS_SELECTOR, f"main a[title='{FAILED}']").text == short(FAILED), "the short id's link has the whole id as its title")
     console("executions")
     visit(f"/ui/executions/{FAILED}", "execution")
     check("failed" in text(), "the execution page shows its status")
@@ -185,12 +191,12 @@ try:
 
     # Approve a waiting workflow step, with a confirmation step.
     visit("/ui/approvals", "approvals")
-    check(PLAN in text(), "the waiting plan is listed")
+    check(short(PLAN) in text(), "the waiting plan is listed")
     # Live: an approval requested now (through the API) shows up without a reload.
     api("create_approval_request", {"title": "live approval request", "timeout_seconds": 600})
     url_before = d.current_url
     wait(lambda: "live approval request" in text(), "the polled list to show the new request")
-    check(d.current_url == url_before and PLAN in text(), "updated in place, the other plan still listed")
+    check(d.current_url == url_before and short(PLAN) in text(), "updated in place, the other plan still listed")
     console("approvals (after a poll)")
     d.find_element(By.CSS_SELECTOR, f"a[href='/ui/approvals/{PLAN}/confirm?decision=approve']").click()
     wait(lambda: "/confirm" in d.current_url, "the confirmation page")
@@ -199,7 +205,7 @@ try:
     console("confirm")
     d.find_element(By.XPATH, "//button[normalize-space()='Yes, approve']").click()
     wait(lambda: "notice=approved" in d.current_url, "back on the approvals page")
-    check(PLAN not in text(), "the approved plan left the pending list")
+    check(short(PLAN) not in text(), "the approved plan left the pending list")
     console("approvals (after approving)")
 
     # The other pages: workflows (graph, run timeline), events, monitors, domains, alerts.
@@ -217,8 +223,8 @@ try:
     shoot("run")
     console("run")
     visit("/ui/events")
-    check(EVENT in text() and "order.created" in text(), "the event is in the log")
-    d.find_element(By.LINK_TEXT, EVENT).click()
+    check(short(EVENT) in text() and "order.created" in text(), "the event is in the log")
+    d.find_element(By.LINK_TEXT, short(EVENT)).click()
     wait(lambda: f"/ui/events/{EVENT}" in d.current_url, "the event page")
     check("/ui/executions/" in d.find_element(By.CSS_SELECTOR, "main table").get_attribute("innerHTML"), "the event's execution is linked")
     shoot("event")
