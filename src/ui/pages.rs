@@ -395,7 +395,12 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
             h1 { (schedule_label(s)) }
             dl.facts {
                 dt { "Status" } dd { (status_badge(&s["status"])) @if !s["reason"].is_null() { " " span.muted { (t(&s["reason"])) } } }
-                dt { "Driver" } dd { (describe(&s["driver"])) }
+                dt { "Driver" } dd {
+                    (describe(&s["driver"]))
+                    @if let Some(fields) = s["driver"].as_object() {
+                        br; code.raw { @for (i, (k, val)) in fields.iter().filter(|(_, x)| !x.is_null()).enumerate() { @if i > 0 { ", " } (k) "=" (t(val)) } }
+                    }
+                }
                 dt { "Next fire" } dd { (time_el(&s["next_run_at"], own)) @if own != zone { br; (time_el(&s["next_run_at"], zone)) } }
                 dt { "Last run" } dd { (time_el(&s["last_run_at"], own)) }
                 dt { "Runs" } dd { (t(&s["total_triggered"])) }
@@ -409,7 +414,7 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
             @if fires.is_empty() { p.muted { "None: the schedule does not fire again as it stands." } }
             @else {
                 ol {
-                    @for f in fires { li { (time_el(&f["utc"], own)) } }
+                    @for f in fires { li { (time_el(&f["utc"], own)) @if own != zone { br; span.muted { (time_el(&f["utc"], zone)) } } } }
                 }
                 @if preview["complete"] == false { p.muted { "More fires were not searched within the time budget." } }
             }

@@ -164,6 +164,21 @@ try:
     visit(f"/ui/schedules/{SCHEDULE}", "schedule")
     fires = d.find_elements(By.CSS_SELECTOR, "main ol li time")
     check(len(fires) == 10, f"next-10 preview has {len(fires)}")
+    # The cron schedule's page: its raw expression, and its fires in its zone and the viewer's.
+    d.find_element(By.NAME, "zone").clear()
+    d.find_element(By.NAME, "zone").send_keys("Asia/Tokyo")
+    d.find_element(By.XPATH, "//button[normalize-space()='Change']").click()
+    wait(lambda: "Asia/Tokyo" in text(), "times in the viewer's zone")
+    visit("/ui/schedules")
+    d.find_element(By.LINK_TEXT, "weekday report").click()
+    wait(lambda: "cron_expression=" in text(), "the cron schedule's page with its raw expression")
+    fires = d.find_elements(By.CSS_SELECTOR, "main ol li time")
+    check(len(fires) == 20, f"each fire in its own zone and the viewer's: {len(fires)}")
+    check("(Asia/Tokyo)" in fires[1].text or "JST" in fires[1].text, f"the viewer's zone: {fires[1].text}")
+    shoot("schedule-cron")
+    d.find_element(By.NAME, "zone").clear()
+    d.find_element(By.XPATH, "//button[normalize-space()='Change']").click()
+    wait(lambda: "Asia/Tokyo" not in d.find_element(By.NAME, "zone").get_attribute("value"), "back to the brand's zone")
     console("schedule")
 
     # Retry a failed execution from its page.
