@@ -652,7 +652,16 @@ async fn approval_confirm(
     let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({})).await);
     let item =
         list["data"].as_array().and_then(|a| a.iter().find(|p| p["execution_plan_uuid"] == id.as_str())).cloned();
-    pages::approval_confirm(&v, &id, decision, item.as_ref())
+    // A standalone request carries its context; a workflow step's is the run's, as the run's
+    // details answer it for the waiting step (else the run's initial context).
+    let mut context = item.as_ref().map_or(Value::Null, |p| p["context"].clone());
+    if let Some(run) = item.as_ref().filter(|p| p["kind"] == "workflow_step").and_then(|p| p["run_uuid"].as_str()) {
+        let r = tri!(ui.call(&v, "get_workflow_run_details", json!({"run_uuid": run})).await);
+        let steps = r["data"]["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let step = steps.iter().find(|s| s["execution_plan_uuid"] == id.as_str());
+        context = step.map(|s| s["context"].clone()).filter(|c| !c.is_null()).unwrap_or(r["data"]["initial_context"].clone());
+    }
+    pages::approval_confirm(&v, &id, decision, item.as_ref(), &context)
 }
 
 async fn approval_decide(State(ui): State<Arc<Ui>>, Path(id): Path<String>, req: Request) -> Response {

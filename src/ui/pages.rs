@@ -660,7 +660,9 @@ pub fn approvals(v: &Viewer, list: &Value, n: Option<&str>) -> Response {
     )
 }
 
-pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Value>) -> Response {
+/// The confirmation page of a decision: the plan as the pending list shows it (`item`), with
+/// `context` (a standalone request's own; a workflow step's from its run).
+pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Value>, context: &Value) -> Response {
     let verb = if decision == "approve" { "Approve" } else { "Reject" };
     page(
         Some(v),
@@ -677,7 +679,8 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
                         dt { "Step" } dd.mono { (t(&p["step_identifier"])) }
                     }
                     dt { "Waiting since" } dd { (time_el(&p["inserted_at"], v.zone())) }
-                    dt { "Context" } dd { pre { (pretty(&p["context"])) } }
+                    @if let Some(run) = p["run_uuid"].as_str() { dt { "Run" } dd { a href={ "/ui/runs/" (url_part(run)) } title=(run) { (short(run)) } } }
+                    dt { "Context" } dd { @if context.is_null() { "\u{2014}" } @else { pre { (pretty(context)) } } }
                 }
             } @else {
                 p.muted { "This plan is not on the first page of pending approvals; its decision is checked when sent." }

@@ -479,7 +479,7 @@ fn dashboard_in_a_real_headless_chromium() {
         );
         assert_ok(&r);
     }
-    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {}}));
+    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {"amount": 5}}));
     assert_ok(&r);
     let run = r.json["run_uuid"].as_str().expect("run_uuid").to_string();
     let plan = wait_for("the approval to be listed", WAIT, || {

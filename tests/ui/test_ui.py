@@ -216,6 +216,7 @@ try:
     d.find_element(By.CSS_SELECTOR, f"a[href='/ui/approvals/{PLAN}/confirm?decision=approve']").click()
     wait(lambda: "/confirm" in d.current_url, "the confirmation page")
     check("payout" in text(), "the confirmation names the workflow")
+    check('"amount": 5' in text(), f"the confirmation shows the run's context: {text()}")
     shoot("confirm")
     console("confirm")
     d.find_element(By.XPATH, "//button[normalize-space()='Yes, approve']").click()
