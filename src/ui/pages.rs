@@ -287,7 +287,7 @@ pub fn overview(
             h2 { "Last 24 hours" }
             div.cards {
                 a.card href="/ui/executions?status=failed" { span.n { (failed["meta"]["total_count"].as_u64().unwrap_or(0)) } "failed executions" }
-                div.card { span.n { (missed) } "missed (late beyond their grace)" }
+                a.card href="/ui/executions?status=missed" { span.n { (missed) } "missed (late beyond their grace)" }
             }
             h2 { "Schedules" }
             div.cards {
@@ -372,7 +372,7 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>,
                                 td { (status_button(v, s, "list")) }
                             }
                         }
-                        @if rows.is_empty() { tr { td colspan="6" { "No schedules." } } }
+                        @if rows.is_empty() { tr { td colspan="6" { "No schedules. Create one with the API's add_interval_schedule, add_cron_schedule or add_clocked_schedule (POST /v1/api/<name>/; README, Walkthrough)." } } }
                     }
                 }
             }
