@@ -251,12 +251,8 @@ impl Ui {
     async fn post(&self, req: Request) -> Result<(Viewer, HashMap<String, String>), Early> {
         let (parts, body) = req.into_parts();
         let mut viewer = self.viewer(&parts.headers)?;
-        viewer.back = parts
-            .headers
-            .get(header::REFERER)
-            .and_then(|r| r.to_str().ok())
-            .and_then(back_target)
-            .map(str::to_string);
+        viewer.back =
+            parts.headers.get(header::REFERER).and_then(|r| r.to_str().ok()).and_then(back_target).map(str::to_string);
         let form = read_form(body).await.map_err(|e| self.api_error(e, Some(&viewer)))?;
         let presented = form
             .get("csrf")
@@ -470,7 +466,8 @@ async fn to_domains() -> Response {
 
 /// The last path segments of the dashboard's POST-only URLs (`/ui/sign-out`, `/ui/zone`,
 /// `/ui/schedules/<id>/status`, …): a page to go back to never ends in one of them.
-const POST_ONLY: &[&str] = &["sign-out", "zone", "status", "retry", "cancel", "decide", "replay", "pause", "resume", "reset"];
+const POST_ONLY: &[&str] =
+    &["sign-out", "zone", "status", "retry", "cancel", "decide", "replay", "pause", "resume", "reset"];
 
 /// The dashboard GET page a same-origin `Referer` names (its path and query), to go back to
 /// after a form: `None` unless it is a `/ui/` path of printable ASCII that is not
@@ -483,7 +480,10 @@ pub fn back_target(referer: &str) -> Option<&str> {
     }
     let bare = path.split(['?', '#']).next().unwrap_or(path);
     let last = bare.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    if bare.starts_with("/ui/sign-in") || bare.starts_with("/ui/assets/") || (bare.len() > 4 && POST_ONLY.contains(&last)) {
+    if bare.starts_with("/ui/sign-in")
+        || bare.starts_with("/ui/assets/")
+        || (bare.len() > 4 && POST_ONLY.contains(&last))
+    {
         return None;
     }
     Some(path)
@@ -659,7 +659,8 @@ async fn approval_confirm(
         let r = tri!(ui.call(&v, "get_workflow_run_details", json!({"run_uuid": run})).await);
         let steps = r["data"]["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
         let step = steps.iter().find(|s| s["execution_plan_uuid"] == id.as_str());
-        context = step.map(|s| s["context"].clone()).filter(|c| !c.is_null()).unwrap_or(r["data"]["initial_context"].clone());
+        context =
+            step.map(|s| s["context"].clone()).filter(|c| !c.is_null()).unwrap_or(r["data"]["initial_context"].clone());
     }
     pages::approval_confirm(&v, &id, decision, item.as_ref(), &context)
 }

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::pages::{csrf_field, notice, page, pager, pretty, short, short_id, status_badge, t, time_el, url_part, when};
+use super::pages::{
+    csrf_field, notice, page, pager, pretty, short, short_id, status_badge, t, time_el, url_part, when,
+};
 use super::{Ui, Viewer, query};
 
 fn rows(list: &Value) -> &[Value] {
@@ -572,12 +574,13 @@ pub(super) async fn event(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id
     let mut names: HashMap<String, String> = HashMap::new();
     for d in deliveries {
         let sid = t(&d["subscription_uuid"]);
-        if !names.contains_key(&sid) {
-            let name = match ui.call(&v, "get_subscription_details", json!({"subscription_uuid": sid})).await {
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(sid) {
+            let input = json!({"subscription_uuid": slot.key()});
+            let name = match ui.call(&v, "get_subscription_details", input).await {
                 Ok(s) => s["data"]["subscription_name"].as_str().map(str::to_string),
                 Err(_) => None,
             };
-            names.insert(sid, name.unwrap_or_default());
+            slot.insert(name.unwrap_or_default());
         }
     }
     page(

@@ -722,15 +722,18 @@ mod tests {
 
     #[test]
     fn a_page_beyond_the_last_says_so_and_links_the_last() {
-        let list = json!({"meta": {"page": 999, "total_pages": 3, "total_count": 120, "has_prev": true, "has_next": false}});
+        let list =
+            json!({"meta": {"page": 999, "total_pages": 3, "total_count": 120, "has_prev": true, "has_next": false}});
         let html = pager(&list, "/ui/executions?status=failed").into_string();
         assert!(html.contains("No page 999: there are 3 pages."), "{html}");
         assert!(html.contains("href=\"/ui/executions?status=failed&amp;page=3\""), "{html}");
         assert!(!html.contains("of 3"), "{html}");
-        let empty = json!({"meta": {"page": 2, "total_pages": 0, "total_count": 0, "has_prev": true, "has_next": false}});
+        let empty =
+            json!({"meta": {"page": 2, "total_pages": 0, "total_count": 0, "has_prev": true, "has_next": false}});
         let html = pager(&empty, "/ui/schedules").into_string();
         assert!(html.contains("there is 1 page") && html.contains("/ui/schedules?page=1"), "{html}");
-        let fine = json!({"meta": {"page": 1, "total_pages": 1, "total_count": 3, "has_prev": false, "has_next": false}});
+        let fine =
+            json!({"meta": {"page": 1, "total_pages": 1, "total_count": 3, "has_prev": false, "has_next": false}});
         assert!(pager(&fine, "/ui/schedules").into_string().contains("Page 1 of 1"));
     }
 
@@ -744,7 +747,8 @@ mod tests {
 
     #[test]
     fn an_execution_links_its_target() {
-        let run = json!({"execution_uuid": "r-1", "target_type": "workflow", "target_uuid": "w-1", "schedule_uuid": null});
+        let run =
+            json!({"execution_uuid": "r-1", "target_type": "workflow", "target_uuid": "w-1", "schedule_uuid": null});
         let html = target_cell(&run).into_string();
         assert!(html.contains("href=\"/ui/workflows/w-1\"") && html.contains("href=\"/ui/runs/r-1\""), "{html}");
         let fire = json!({"execution_uuid": "e", "target_type": "webhook", "target_uuid": "t", "schedule_uuid": "0192f6a4-1c7e"});

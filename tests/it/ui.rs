@@ -698,10 +698,19 @@ fn an_unnamed_schedule_is_shown_by_its_driver_in_words() {
     let page = ui.get(&format!("/ui/schedules/{id}"));
     assert!(page.text.contains(&format!("<title>{label} \u{2014} hookwheel</title>")), "{}", page.text);
     assert!(page.text.contains(&format!("<h1>{label}</h1>")), "{}", page.text);
-    assert!(page.text.contains("interval_value=5") && page.text.contains("interval_period=minute"), "raw driver values");
+    assert!(
+        page.text.contains("interval_value=5") && page.text.contains("interval_period=minute"),
+        "raw driver values"
+    );
     // Pausing from the list goes back to the list, which says what happened.
-    let r = ui.post(&format!("/ui/schedules/{id}/status"), &[("csrf", &list.csrf()), ("to", "paused"), ("back", "list")]);
+    let r =
+        ui.post(&format!("/ui/schedules/{id}/status"), &[("csrf", &list.csrf()), ("to", "paused"), ("back", "list")]);
     assert_eq!((r.status, r.location()), (303, "/ui/schedules?notice=status"));
     let list = ui.get(r.location());
-    assert!(list.text.contains("The schedule&#39;s status was changed.") || list.text.contains("The schedule's status was changed."), "{}", list.text);
+    assert!(
+        list.text.contains("The schedule&#39;s status was changed.")
+            || list.text.contains("The schedule's status was changed."),
+        "{}",
+        list.text
+    );
 }
