@@ -104,6 +104,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/alerts", get(more::alerts))
         .route("/assets/{name}", get(asset))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(ui.clone(), security_headers))
         .with_state(ui)
 }
@@ -494,6 +495,13 @@ pub fn back_target(referer: &str) -> Option<&str> {
 async fn not_found(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
     let v = ui.viewer(&headers).ok();
     pages::error(v.as_ref(), StatusCode::NOT_FOUND, "Page not found")
+}
+
+/// A method the URL does not take (e.g. a `POST` to a page): a 405 page in the dashboard's
+/// layout with a way back, not an empty answer.
+async fn method_not_allowed(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    let v = ui.viewer(&headers).ok();
+    pages::error(v.as_ref(), StatusCode::METHOD_NOT_ALLOWED, "This address does not take that kind of request.")
 }
 
 fn total(list: &Value) -> u64 {

@@ -643,6 +643,10 @@ fn a_get_of_a_post_only_url_goes_to_the_page_of_its_action() {
         let r = ui.get(&path);
         assert_eq!((r.status, r.location()), (303, to.as_str()), "{path}");
     }
+    // A method a page does not take: a 405 page in the layout with a way back.
+    let r = ui.post("/ui/schedules", &[]);
+    assert_eq!(r.status, 405);
+    assert!(r.text.contains("Back to the overview") && r.text.contains("<nav"), "{}", r.text);
     // A bad zone sent from a POST-only URL's page goes back to the overview, not to it.
     let token = ui.get("/ui/").csrf();
     let r = ui.send(
