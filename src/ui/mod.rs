@@ -37,7 +37,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::api::App;
@@ -84,33 +84,34 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(overview))
         .route("/sign-in", get(sign_in_page).post(sign_in))
-        .route("/sign-out", post(sign_out))
-        .route("/zone", post(set_zone))
+        .route("/sign-out", get(to_overview).post(sign_out))
+        .route("/zone", get(to_overview).post(set_zone))
         .route("/schedules", get(schedules))
         .route("/schedules/{id}", get(schedule))
-        .route("/schedules/{id}/status", post(schedule_status))
+        .route("/schedules/{id}/status", get(to_schedule).post(schedule_status))
         .route("/executions", get(executions))
         .route("/executions/{id}", get(execution))
-        .route("/executions/{id}/{action}", post(execution_action))
+        .route("/executions/{id}/{action}", get(to_execution).post(execution_action))
         .route("/approvals", get(approvals))
         .route("/approvals/list", get(approvals_list))
         .route("/approvals/{id}/confirm", get(approval_confirm))
-        .route("/approvals/{id}/decide", post(approval_decide))
+        .route("/approvals/{id}/decide", get(to_approvals).post(approval_decide))
         .route("/workflows", get(more::workflows))
         .route("/workflows/{id}", get(more::workflow))
         .route("/runs/{id}", get(more::run))
         .route("/events", get(more::events))
-        .route("/events/replay", post(more::replay))
+        .route("/events/replay", get(to_events).post(more::replay))
         .route("/events/{id}", get(more::event))
         .route("/monitors", get(more::monitors))
         .route("/monitors/board", get(more::monitors_board))
-        .route("/monitors/{id}/{action}", post(more::monitor_action))
+        .route("/monitors/{id}/{action}", get(to_monitors).post(more::monitor_action))
         .route("/domains", get(more::domains))
-        .route("/domains/{id}/reset", post(more::domain_reset))
+        .route("/domains/{id}/reset", get(to_domains).post(more::domain_reset))
         .route("/domains/{id}/rotate", get(more::domain_rotate_confirm).post(more::domain_rotate))
         .route("/alerts", get(more::alerts))
         .route("/assets/{name}", get(asset))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(ui.clone(), security_headers))
         .with_state(ui)
 }
@@ -212,6 +213,9 @@ pub(crate) struct Viewer {
     pub now: Millis,
     /// The banner every page shows while the store cannot write ([`store_note`]).
     pub store_note: Option<&'static str>,
+    /// For a form's `POST`: the dashboard page the form was on (its same-origin `Referer`,
+    /// checked by [`back_target`]), which an error page links back to.
+    pub back: Option<String>,
 }
 
 impl Viewer {
@@ -259,16 +263,21 @@ fn is_signed_out(r: &Response) -> bool {
     r.extensions().get::<SignedOut>().is_some()
 }
 
-/// The 204 + `HX-Redirect: /ui/sign-in` answer htmx gets instead of a 303 when there is no
+/// The 204 + `HX-Redirect: /ui/sign-in[?ended=1]` answer htmx gets instead of a 303 when there is no
 /// valid session: htmx would follow a 303 into the part it swaps (a polled `#live` list went
 /// blank); this makes it load the whole sign-in page.
 fn hx_to_sign_in(mut r: Response) -> Response {
+    if r.headers().contains_key("hx-redirect") {
+        // Already turned (a fragment's own answer, seen again by the response layer).
+        return r;
+    }
     *r.status_mut() = StatusCode::NO_CONTENT;
     *r.body_mut() = Body::empty();
     let h = r.headers_mut();
-    h.remove(header::LOCATION);
+    // The sign-in page the 303 named (with its "session ended" query, if any).
+    let to = h.remove(header::LOCATION).unwrap_or(HeaderValue::from_static("/ui/sign-in"));
     h.remove(header::CONTENT_TYPE);
-    h.insert("hx-redirect", HeaderValue::from_static("/ui/sign-in"));
+    h.insert("hx-redirect", to);
     r
 }
 
@@ -278,6 +287,17 @@ fn hx_to_sign_in(mut r: Response) -> Response {
 fn fragment_unchanged() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
+
+/// To the sign-in page of a browser whose session ended (expired, signed out elsewhere, the
+/// key revoked, the daemon restarted): the page says so ([`ENDED_QUERY`]).
+fn session_ended() -> Response {
+    let mut r = Redirect::to(&format!("/ui/sign-in?{ENDED_QUERY}")).into_response();
+    r.extensions_mut().insert(SignedOut);
+    r
+}
+
+/// The sign-in page's query after a session ended.
+pub const ENDED_QUERY: &str = "ended=1";
 
 /// What ends a request early: a page to answer with.
 type Early = Box<Response>;
@@ -293,7 +313,7 @@ impl Ui {
     fn viewer(&self, headers: &HeaderMap) -> Result<Viewer, Early> {
         let now = self.now();
         let Some(id) = cookie(headers, SESSION_COOKIE) else { return Err(Box::new(to_sign_in())) };
-        let Some(session) = self.sessions.touch(id, now) else { return Err(Box::new(to_sign_in())) };
+        let Some(session) = self.sessions.touch(id, now) else { return Err(Box::new(session_ended())) };
         let key = self.app.store.find_key_by_hash(&session.key_hash).map_err(|e| self.api_error(e.into(), None))?;
         let live = key_still_valid(&session, key.as_ref());
         let brand = if live {
@@ -303,11 +323,11 @@ impl Ui {
         };
         let Some(brand) = brand else {
             self.sessions.end(id);
-            return Err(Box::new(to_sign_in()));
+            return Err(Box::new(session_ended()));
         };
         dispatch::admit_key(&self.app, session.key_id).map_err(|e| self.api_error(e, None))?;
         let store_note = store_note(&self.app.store.write_health());
-        Ok(Viewer { session, brand, now, store_note })
+        Ok(Viewer { session, brand, now, store_note, back: None })
     }
 
     /// The viewer of a polled fragment, or its answer: 204 + `HX-Redirect` to sign in only when
@@ -322,7 +342,9 @@ impl Ui {
     /// `X-CSRF-Token`); a missing or wrong one is a 403 page and nothing else happens.
     async fn post(&self, req: Request) -> Result<(Viewer, HashMap<String, String>), Early> {
         let (parts, body) = req.into_parts();
-        let viewer = self.viewer(&parts.headers)?;
+        let mut viewer = self.viewer(&parts.headers)?;
+        viewer.back =
+            parts.headers.get(header::REFERER).and_then(|r| r.to_str().ok()).and_then(back_target).map(str::to_string);
         let form = read_form(body).await.map_err(|e| self.api_error(e, Some(&viewer)))?;
         if !viewer.session.csrf_matches(presented_csrf(&form, &parts.headers)) {
             return Err(Box::new(pages::forbidden(Some(&viewer))));
@@ -417,7 +439,9 @@ async fn sign_in_page(req: Request) -> Response {
         .filter(|t| is_token(t))
         .map(str::to_string)
         .unwrap_or_else(session::random_hex);
-    let mut r = pages::sign_in(&token, None, StatusCode::OK);
+    let ended = req.uri().query().is_some_and(|q| q.split('&').any(|p| p == ENDED_QUERY));
+    let problem = ended.then_some("Your session ended; sign in again.");
+    let mut r = pages::sign_in(&token, problem, StatusCode::OK);
     set_cookie(&mut r, &format!("{SIGNIN_COOKIE}={token}; Path=/ui; HttpOnly; SameSite=Strict{}", secure(&req)));
     r
 }
@@ -536,12 +560,66 @@ async fn set_zone(State(ui): State<Arc<Ui>>, req: Request) -> Response {
         );
     };
     ui.sessions.set_zone(&id, zone);
-    let back = referer
-        .as_deref()
-        .and_then(|r| r.find("/ui/").map(|at| &r[at..]))
-        .filter(|p| p.bytes().all(|b| b.is_ascii_graphic()) && !p.starts_with("/ui//"))
-        .unwrap_or("/ui/");
+    let back = referer.as_deref().and_then(back_target).unwrap_or("/ui/");
     Redirect::to(back).into_response()
+}
+
+// ---- a GET of a form's POST-only URL ----
+//
+// A reload or a bookmark of the page a form's POST answered (an error page) asks for the
+// POST-only URL with GET: it is sent on (303) to the page the action belongs to, never 405.
+
+async fn to_overview() -> Response {
+    Redirect::to("/ui/").into_response()
+}
+
+async fn to_schedule(Path(id): Path<String>) -> Response {
+    Redirect::to(&format!("/ui/schedules/{}", pages::url_part(&id))).into_response()
+}
+
+async fn to_execution(Path((id, _)): Path<(String, String)>) -> Response {
+    Redirect::to(&format!("/ui/executions/{}", pages::url_part(&id))).into_response()
+}
+
+async fn to_approvals() -> Response {
+    Redirect::to("/ui/approvals").into_response()
+}
+
+async fn to_events() -> Response {
+    Redirect::to("/ui/events").into_response()
+}
+
+async fn to_monitors() -> Response {
+    Redirect::to("/ui/monitors").into_response()
+}
+
+async fn to_domains() -> Response {
+    Redirect::to("/ui/domains").into_response()
+}
+
+/// The last path segments of the dashboard's POST-only URLs (`/ui/sign-out`, `/ui/zone`,
+/// `/ui/schedules/<id>/status`, …): a page to go back to never ends in one of them.
+const POST_ONLY: &[&str] =
+    &["sign-out", "zone", "status", "retry", "cancel", "decide", "replay", "pause", "resume", "reset"];
+
+/// The dashboard GET page a same-origin `Referer` names (its path and query), to go back to
+/// after a form: `None` unless it is a `/ui/` path of printable ASCII that is not
+/// protocol-relative (`/ui//…`), not the sign-in page and not a POST-only URL ([`POST_ONLY`]).
+pub fn back_target(referer: &str) -> Option<&str> {
+    let after_scheme = referer.split_once("://").map_or(referer, |(_, rest)| rest);
+    let path = &after_scheme[after_scheme.find('/')?..];
+    if !path.starts_with("/ui/") || path.starts_with("/ui//") || !path.bytes().all(|b| b.is_ascii_graphic()) {
+        return None;
+    }
+    let bare = path.split(['?', '#']).next().unwrap_or(path);
+    let last = bare.trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    if bare.starts_with("/ui/sign-in")
+        || bare.starts_with("/ui/assets/")
+        || (bare.len() > 4 && POST_ONLY.contains(&last))
+    {
+        return None;
+    }
+    Some(path)
 }
 
 // ---- pages ----
@@ -549,6 +627,13 @@ async fn set_zone(State(ui): State<Arc<Ui>>, req: Request) -> Response {
 async fn not_found(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
     let v = ui.viewer(&headers).ok();
     pages::error(v.as_ref(), StatusCode::NOT_FOUND, "Page not found")
+}
+
+/// A method the URL does not take (e.g. a `POST` to a page): a 405 page in the dashboard's
+/// layout with a way back, not an empty answer.
+async fn method_not_allowed(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
+    let v = ui.viewer(&headers).ok();
+    pages::error(v.as_ref(), StatusCode::METHOD_NOT_ALLOWED, "This address does not take that kind of request.")
 }
 
 fn total(list: &Value) -> u64 {
@@ -593,7 +678,7 @@ async fn schedules(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): R
         let detail = tri!(ui.call(&v, "get_single_schedule_details", json!({"schedule_uuid": id})).await);
         rows.push(detail["data"].clone());
     }
-    pages::schedules(&v, &list, &rows, status.map(String::as_str))
+    pages::schedules(&v, &list, &rows, status.map(String::as_str), q.get("notice").map(String::as_str))
 }
 
 async fn schedule(
@@ -713,25 +798,36 @@ async fn approval_confirm(
             }
             let item = json!({"kind": "standalone", "title": d["title"], "context": d["context"],
                 "inserted_at": d["created_at"]});
-            return pages::approval_confirm(&v, &id, decision, Some(&item));
+            let context = d["context"].clone();
+            return pages::approval_confirm(&v, &id, decision, Some(&item), &context);
         }
         Err(e) if e.status() == StatusCode::NOT_FOUND => {}
         Err(e) => return *ui.api_error(e, Some(&v)),
     }
     let mut page = 1u64;
-    loop {
+    let item = loop {
         let list = tri!(ui.call(&v, "get_all_pending_approvals_paginated", json!({"page": page})).await);
         let items = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
         if let Some(item) = items.iter().find(|p| p["execution_plan_uuid"] == id.as_str()) {
-            return pages::approval_confirm(&v, &id, decision, Some(item));
+            break item.clone();
         }
         if items.is_empty() || list["meta"]["has_next"] != true || page >= APPROVAL_PAGES_MAX {
-            break;
+            // Unknown, another brand's, or a workflow step's plan that is no longer waiting.
+            return pages::error(Some(&v), StatusCode::NOT_FOUND, "No pending approval with this execution_plan_uuid");
         }
         page += 1;
+    };
+    // A workflow step's context is the run's, as the run's details answer it for the waiting
+    // step (else the run's initial context).
+    let mut context = item["context"].clone();
+    if let Some(run) = Some(&item).filter(|p| p["kind"] == "workflow_step").and_then(|p| p["run_uuid"].as_str()) {
+        let r = tri!(ui.call(&v, "get_workflow_run_details", json!({"run_uuid": run})).await);
+        let steps = r["data"]["steps"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let step = steps.iter().find(|s| s["execution_plan_uuid"] == id.as_str());
+        context =
+            step.map(|s| s["context"].clone()).filter(|c| !c.is_null()).unwrap_or(r["data"]["initial_context"].clone());
     }
-    // Unknown, another brand's, or a workflow step's plan that is no longer waiting.
-    pages::error(Some(&v), StatusCode::NOT_FOUND, "No pending approval with this execution_plan_uuid")
+    pages::approval_confirm(&v, &id, decision, Some(&item), &context)
 }
 
 async fn approval_decide(State(ui): State<Arc<Ui>>, Path(id): Path<String>, req: Request) -> Response {
@@ -786,6 +882,7 @@ mod tests {
             brand: Brand { id: brand, name: "b".into(), timezone: "UTC".into(), created_ms: 0 },
             now: 0,
             store_note,
+            back: None,
         };
         let body = |r: Response| async {
             let bytes = axum::body::to_bytes(r.into_body(), usize::MAX).await.expect("body");
@@ -853,6 +950,31 @@ mod tests {
         assert!(!key_still_valid(&s, Some(&ApiKey { revoked_ms: Some(1), ..key.clone() })), "revoked");
         assert!(!key_still_valid(&s, Some(&ApiKey { id: KeyId(uuid::Uuid::now_v7()), ..key.clone() })), "another key");
         assert!(!key_still_valid(&s, Some(&ApiKey { brand: BrandId(uuid::Uuid::now_v7()), ..key })), "another brand");
+    }
+
+    #[test]
+    fn the_zone_form_goes_back_only_to_a_dashboard_get_page() {
+        assert_eq!(back_target("http://h:8080/ui/schedules?page=2"), Some("/ui/schedules?page=2"));
+        assert_eq!(back_target("https://h/ui/"), Some("/ui/"));
+        assert_eq!(back_target("http://h/ui/schedules/abc"), Some("/ui/schedules/abc"));
+        for bad in [
+            "http://h/ui/zone",
+            "http://h/ui/sign-out",
+            "http://h/ui/events/replay",
+            "http://h/ui/schedules/abc/status",
+            "http://h/ui/executions/abc/retry?x=1",
+            "http://h/ui/monitors/abc/pause",
+            "http://h/ui/domains/abc/reset",
+            "http://h/ui/approvals/abc/decide",
+            "http://h/ui/sign-in",
+            "http://h//evil.example/ui/",
+            "http://h/ui//evil.example/",
+            "http://evil.example/other?next=/ui/",
+            "http://h/ui/a b",
+            "garbage",
+        ] {
+            assert_eq!(back_target(bad), None, "{bad}");
+        }
     }
 
     #[test]

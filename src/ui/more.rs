@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::pages::{csrf_field, notice, page, pager, pretty, status_badge, t, time_el, url_part, when};
+use super::pages::{
+    csrf_field, notice, page, pager, pretty, short, short_id, status_badge, t, time_el, url_part, when,
+};
 use super::{Ui, Viewer, query};
 
 fn rows(list: &Value) -> &[Value] {
@@ -50,7 +52,7 @@ fn monitors_table(v: &Viewer, list: &Value) -> Markup {
                             }
                         }
                     }
-                    @if rows(list).is_empty() { tr { td colspan="6" { "No monitors." } } }
+                    @if rows(list).is_empty() { tr { td colspan="6" { "No monitors. Create one with the API's add_monitor (POST /v1/api/add_monitor/)." } } }
                 }
             }
         }
@@ -132,7 +134,7 @@ pub(super) async fn domains(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQu
                         @for (d, h) in rows(&list).iter().zip(&health) {
                             @let id = t(&d["domain_uuid"]);
                             tr {
-                                td { (t(&d["protocol_type"])) "://" (t(&d["domain_name"])) br; span.muted.mono { (id) } }
+                                td { (t(&d["protocol_type"])) "://" (t(&d["domain_name"])) br; span.muted { (short_id(&id)) } }
                                 td {
                                     @if d["rate_limit_enabled"] == true { (t(&d["max_requests_per_second"])) " req/s" } @else { "no rate limit" }
                                     br;
@@ -154,7 +156,7 @@ pub(super) async fn domains(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQu
                                 td { a href={ "/ui/domains/" (url_part(&id)) "/rotate" } { "Rotate\u{2026}" } }
                             }
                         }
-                        @if rows(&list).is_empty() { tr { td colspan="5" { "No domains." } } }
+                        @if rows(&list).is_empty() { tr { td colspan="5" { "No domains. Add one with the API's add_domain (POST /v1/api/add_domain/)." } } }
                     }
                 }
             }
@@ -169,6 +171,9 @@ pub(super) async fn domain_reset(State(ui): State<Arc<Ui>>, Path(id): Path<Strin
     Redirect::to("/ui/domains?notice=reset").into_response()
 }
 
+/// The most domain-list pages read to name the domain on the rotation's confirmation.
+const ROTATE_PAGES_MAX: u64 = 20;
+
 /// The confirmation page of a signing-key rotation (the keys themselves are never shown).
 pub(super) async fn domain_rotate_confirm(
     State(ui): State<Arc<Ui>>,
@@ -179,6 +184,21 @@ pub(super) async fn domain_rotate_confirm(
     // The domain must be the brand's (the API's 404 otherwise); its health names its id.
     let h = tri!(ui.call(&v, "get_domain_health", json!({"domain_uuid": id})).await);
     let h = &h["data"];
+    // The API has no single-domain read: its name is looked up in the domain list (at most
+    // ROTATE_PAGES_MAX pages; beyond that the id is shown).
+    let mut shown = t(&h["domain_uuid"]);
+    let mut page_no = 1u64;
+    while page_no <= ROTATE_PAGES_MAX {
+        let list = tri!(ui.call(&v, "get_domain_paginated", json!({"page": page_no})).await);
+        if let Some(d) = rows(&list).iter().find(|d| d["domain_uuid"] == h["domain_uuid"]) {
+            shown = format!("{}://{}", t(&d["protocol_type"]), t(&d["domain_name"]));
+            break;
+        }
+        if list["meta"]["has_next"] != true {
+            break;
+        }
+        page_no += 1;
+    }
     page(
         Some(&v),
         StatusCode::OK,
@@ -186,7 +206,7 @@ pub(super) async fn domain_rotate_confirm(
         "domains",
         html! {
             h1 { "Rotate the signing key?" }
-            p { "Deliveries to the domain " strong.mono { (t(&h["domain_uuid"])) } " will be signed with a new key. The current key stays valid for the overlap time, so receivers can switch over." }
+            p { "Deliveries to the domain " strong { (shown) } " will be signed with a new key. The current key stays valid for the overlap time, so receivers can switch over." }
             form method="post" action={ "/ui/domains/" (url_part(&id)) "/rotate" } {
                 (csrf_field(&v))
                 div.actions {
@@ -230,12 +250,12 @@ pub(super) async fn alerts(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
                                 td { (t(&a["summary"])) }
                                 td {
                                     @for e in a["execution_uuids"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                                        a.mono href={ "/ui/executions/" (url_part(&t(e))) } { (t(e)) } br;
+                                        a.mono href={ "/ui/executions/" (url_part(&t(e))) } title=(t(e)) { (short(&t(e))) } br;
                                     }
                                 }
                             }
                         }
-                        @if rows(&list).is_empty() { tr { td colspan="5" { "No alerts." } } }
+                        @if rows(&list).is_empty() { tr { td colspan="5" { "No alerts. Alerts are raised by alert rules (add_alert_rule) sent to notification channels (add_notification_channel)." } } }
                     }
                 }
             }
@@ -270,7 +290,7 @@ pub(super) async fn workflows(State(ui): State<Arc<Ui>>, headers: HeaderMap, Raw
                                 td { (time_el(&w["inserted_at"], zone)) }
                             }
                         }
-                        @if rows(&list).is_empty() { tr { td colspan="4" { "No workflows." } } }
+                        @if rows(&list).is_empty() { tr { td colspan="4" { "No workflows. Create one with the API's add_workflow_template and add_workflow_step." } } }
                     }
                 }
             }
@@ -396,7 +416,7 @@ pub(super) async fn workflow(
                     tbody {
                         @for r in rows(&runs) {
                             tr {
-                                td.mono { a href={ "/ui/runs/" (url_part(&t(&r["run_uuid"]))) } { (t(&r["run_uuid"])) } }
+                                td.mono { a.row-link href={ "/ui/runs/" (url_part(&t(&r["run_uuid"]))) } title=(t(&r["run_uuid"])) { (short(&t(&r["run_uuid"]))) } }
                                 td { (status_badge(&r["status"])) }
                                 td { (time_el(&r["created_at"], zone)) }
                                 td { (t(&r["steps_started"])) }
@@ -508,14 +528,14 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
                     tbody {
                         @for e in rows(&list) {
                             tr {
-                                td.mono { a href={ "/ui/events/" (url_part(&t(&e["event_uuid"]))) } { (t(&e["event_uuid"])) } }
+                                td.mono { a.row-link href={ "/ui/events/" (url_part(&t(&e["event_uuid"]))) } title=(t(&e["event_uuid"])) { (short(&t(&e["event_uuid"]))) } }
                                 td { (t(&e["event_type"])) }
                                 td { (status_badge(&e["status"])) @if !e["reason"].is_null() { br; span.muted { (t(&e["reason"])) } } }
                                 td { (time_el(&e["received_at"], zone)) }
                                 td { (t(&e["executions"])) }
                             }
                         }
-                        @if rows(&list).is_empty() { tr { td colspan="5" { "No events." } } }
+                        @if rows(&list).is_empty() { tr { td colspan="5" { "No events. Events arrive at a source's ingest URL (add_source) and are routed by subscriptions (add_subscription)." } } }
                     }
                 }
             }
@@ -524,8 +544,8 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
             p.muted { "Sends the events received in a time range through their subscriptions again (a replay job)." }
             form.filters method="post" action="/ui/events/replay" {
                 (csrf_field(&v))
-                div { label for="from" { "From (RFC 3339)" } input #from name="from" required placeholder="2026-01-01T00:00:00Z"; }
-                div { label for="to" { "To (RFC 3339)" } input #to name="to" required placeholder="2026-01-02T00:00:00Z"; }
+                div { label for="from" { "From (ISO-8601, e.g. 2026-01-01T00:00:00Z)" } input #from name="from" required placeholder="2026-01-01T00:00:00Z"; }
+                div { label for="to" { "To (ISO-8601, e.g. 2026-01-02T00:00:00Z)" } input #to name="to" required placeholder="2026-01-02T00:00:00Z"; }
                 div {
                     label for="replay_source" { "Source" }
                     select #replay_source name="source_uuid" {
@@ -545,6 +565,19 @@ pub(super) async fn event(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id
     let e = &e["data"];
     let zone = v.zone();
     let deliveries = e["deliveries"].as_array().map(Vec::as_slice).unwrap_or_default();
+    // Each subscription's name (one read per distinct subscription; a deleted one keeps its id).
+    let mut names: HashMap<String, String> = HashMap::new();
+    for d in deliveries {
+        let sid = t(&d["subscription_uuid"]);
+        if let std::collections::hash_map::Entry::Vacant(slot) = names.entry(sid) {
+            let input = json!({"subscription_uuid": slot.key()});
+            let name = match ui.call(&v, "get_subscription_details", input).await {
+                Ok(s) => s["data"]["subscription_name"].as_str().map(str::to_string),
+                Err(_) => None,
+            };
+            slot.insert(name.unwrap_or_default());
+        }
+    }
     page(
         Some(&v),
         StatusCode::OK,
@@ -553,6 +586,7 @@ pub(super) async fn event(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id
         html! {
             h1 { "Event " span.mono { (t(&e["event_uuid"])) } }
             dl.facts {
+                dt { "Type" } dd { (t(&e["event_type"])) }
                 dt { "Status" } dd { (status_badge(&e["status"])) }
                 dt { "Received" } dd { (time_el(&e["received_at"], zone)) }
             }
@@ -563,10 +597,11 @@ pub(super) async fn event(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id
                     tbody {
                         @for d in deliveries {
                             tr {
-                                td.mono { (t(&d["subscription_uuid"])) }
+                                @let sid = t(&d["subscription_uuid"]);
+                                td { @match names.get(&sid).filter(|n| !n.is_empty()) { Some(n) => { (n) br; span.muted { (short_id(&sid)) } } None => (short_id(&sid)) } }
                                 td { (t(&d["outcome"])) @if !d["detail"].is_null() { br; span.muted { (t(&d["detail"])) } } }
                                 td {
-                                    @if let Some(x) = d["execution_uuid"].as_str() { a.mono href={ "/ui/executions/" (url_part(x)) } { (x) } " " (status_badge(&d["execution_status"])) } @else { "\u{2014}" }
+                                    @if let Some(x) = d["execution_uuid"].as_str() { a.mono href={ "/ui/executions/" (url_part(x)) } title=(x) { (short(x)) } " " (status_badge(&d["execution_status"])) } @else { "\u{2014}" }
                                 }
                                 td { (time_el(&d["routed_at"], zone)) }
                             }

@@ -40,6 +40,34 @@ pub(super) fn url_part(s: &str) -> String {
     out
 }
 
+/// An id shortened for tables and labels: `…` and its last 8 characters. Not the first 8:
+/// the ids are UUIDv7, whose first 8 hex digits are the creation time's high bits, the same
+/// for everything created within about a minute; the last ones are random.
+pub(super) fn short(id: &str) -> String {
+    match id.len().checked_sub(8).and_then(|at| id.get(at..)) {
+        Some(tail) if id.len() > 9 => format!("\u{2026}{tail}"),
+        _ => id.to_string(),
+    }
+}
+
+/// An id as a table shows it: its first 8 characters, the whole id in the `title`.
+pub(super) fn short_id(id: &str) -> Markup {
+    html! { span.mono title=(id) { (short(id)) } }
+}
+
+/// What a schedule is called on the pages: its name, or, unnamed (the API's `name` null or
+/// empty), its driver in words and its short id (`every 5 minutes · 0192f6a4`).
+pub fn schedule_label(s: &Value) -> String {
+    match s["name"].as_str().map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => n.to_string(),
+        None => {
+            let id = s["schedule_uuid"].as_str().unwrap_or("");
+            let words = describe(&s["driver"]);
+            if id.is_empty() { words } else { format!("{words} \u{b7} {}", short(id)) }
+        }
+    }
+}
+
 /// An RFC 3339 instant (`v`, as the API answers it) in `zone`, with the zone named:
 /// `2026-12-01 08:00:00 CET (Europe/Berlin)`, or `… UTC`. "—" when absent.
 pub(super) fn when(v: &Value, zone: &str) -> String {
@@ -101,6 +129,7 @@ pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current:
                 script src={ "/ui/assets/" (super::HTMX_NAME) } defer {}
             }
             body hx-headers=[hx_headers] {
+                a.skip href="#content" { "Skip to content" }
                 header.top {
                     a.brand href="/ui/" { "hookwheel" }
                     @if let Some(v) = v {
@@ -117,7 +146,7 @@ pub(super) fn page(v: Option<&Viewer>, status: StatusCode, title: &str, current:
                         }
                     }
                 }
-                main {
+                main #content tabindex="-1" {
                     @if let Some(note) = v.and_then(|v| v.store_note) { p.notice.error role="alert" { (note) } }
                     (body)
                 }
@@ -155,7 +184,10 @@ pub fn error(v: Option<&Viewer>, status: StatusCode, message: &str) -> Response 
         html! {
             h1 { (title) }
             p.notice.error { (message) }
-            p { a href="/ui/" { "Back to the overview" } }
+            p.actions {
+                @if let Some(back) = v.and_then(|v| v.back.as_deref()) { a.button href=(back) { "Back" } }
+                a href="/ui/" { "Back to the overview" }
+            }
         },
     )
 }
@@ -191,7 +223,12 @@ pub fn sign_in(token: &str, problem: Option<&str>, status: StatusCode) -> Respon
                 }
                 div { button type="submit" { "Sign in" } }
             }
-            p.muted { "The same brand UUID and API key the HTTP API takes." }
+            section.help {
+                h2 { "Where the credentials come from" }
+                p { "The same brand UUID and API key the HTTP API takes. On its first start the daemon prints brand \u{201c}default\u{201d} and an API key once and saves them to "
+                    code { "initial-credentials.json" } " in its data directory (" code { "./hookwheel-data" } " by default, " code { "/var/lib/hookwheel" } " as a service)." }
+                p { "Another key for a brand: " code { "hookwheel key create --brand <brand UUID>" } " (" code { "hookwheel brand list" } " shows the brands)." }
+            }
         },
     )
 }
@@ -218,6 +255,14 @@ pub(super) fn pager(list: &Value, base: &str) -> Markup {
     let page = meta["page"].as_u64().unwrap_or(1);
     let pages = meta["total_pages"].as_u64().unwrap_or(1).max(1);
     let sep = if base.contains('?') { '&' } else { '?' };
+    if page > pages {
+        return html! {
+            nav.pager aria-label="Pages" {
+                span.muted { "No page " (page) ": there " @if pages == 1 { "is 1 page" } @else { "are " (pages) " pages" } "." }
+                a href={ (base) (sep) "page=" (pages) } { "Go to the last page" }
+            }
+        };
+    }
     html! {
         nav.pager aria-label="Pages" {
             @if meta["has_prev"] == true { a href={ (base) (sep) "page=" (page - 1) } { "\u{2190} Previous" } }
@@ -245,7 +290,7 @@ pub fn overview(
             h2 { "Last 24 hours" }
             div.cards {
                 a.card href="/ui/executions?status=failed" { span.n { (failed["meta"]["total_count"].as_u64().unwrap_or(0)) } "failed executions" }
-                div.card { span.n { (missed) } "missed (late beyond their grace)" }
+                a.card href="/ui/executions?status=missed" { span.n { (missed) } "missed (late beyond their grace)" }
             }
             h2 { "Schedules" }
             div.cards {
@@ -260,7 +305,7 @@ pub fn overview(
                 }
             }
             h2 { "Latest failures (24 h)" }
-            (executions_table(failed, zone))
+            (executions_table(failed, zone, true))
         },
     )
 }
@@ -284,12 +329,12 @@ fn status_button(v: &Viewer, s: &Value, back: &str) -> Markup {
             (csrf_field(v))
             input type="hidden" name="to" value=(to);
             input type="hidden" name="back" value=(back);
-            button.secondary type="submit" aria-label={ (label) " " (t(&s["name"])) } { (label) }
+            button.secondary type="submit" aria-label={ (label) " " (schedule_label(s)) } { (label) }
         }
     }
 }
 
-pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>) -> Response {
+pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>, n: Option<&str>) -> Response {
     let zone = v.zone();
     let base = match status {
         Some(s) => format!("/ui/schedules?status={}", url_part(s)),
@@ -301,6 +346,7 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
         "Schedules",
         "schedules",
         html! {
+            (notice(n))
             h1 { "Schedules" }
             form.filters method="get" action="/ui/schedules" {
                 div {
@@ -319,8 +365,8 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
                         @for s in rows {
                             tr {
                                 td {
-                                    a href={ "/ui/schedules/" (url_part(&t(&s["schedule_uuid"]))) } { (t(&s["name"])) }
-                                    br; span.muted { (describe(&s["driver"])) }
+                                    a.row-link href={ "/ui/schedules/" (url_part(&t(&s["schedule_uuid"]))) } { (schedule_label(s)) }
+                                    @if s["name"].as_str().is_some_and(|n| !n.trim().is_empty()) { br; span.muted { (describe(&s["driver"])) } }
                                 }
                                 td { (status_badge(&s["status"])) }
                                 td { (t(&s["total_triggered"])) }
@@ -329,7 +375,7 @@ pub fn schedules(v: &Viewer, list: &Value, rows: &[Value], status: Option<&str>)
                                 td { (status_button(v, s, "list")) }
                             }
                         }
-                        @if rows.is_empty() { tr { td colspan="6" { "No schedules." } } }
+                        @if rows.is_empty() { tr { td colspan="6" { "No schedules. Create one with the API's add_interval_schedule, add_cron_schedule or add_clocked_schedule (POST /v1/api/<name>/; README, Walkthrough)." } } }
                     }
                 }
             }
@@ -345,14 +391,19 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
     page(
         Some(v),
         StatusCode::OK,
-        &t(&s["name"]),
+        &schedule_label(s),
         "schedules",
         html! {
             (notice(n))
-            h1 { (t(&s["name"])) }
+            h1 { (schedule_label(s)) }
             dl.facts {
                 dt { "Status" } dd { (status_badge(&s["status"])) @if !s["reason"].is_null() { " " span.muted { (t(&s["reason"])) } } }
-                dt { "Driver" } dd { (describe(&s["driver"])) }
+                dt { "Driver" } dd {
+                    (describe(&s["driver"]))
+                    @if let Some(fields) = s["driver"].as_object() {
+                        br; code.raw { @for (i, (k, val)) in fields.iter().filter(|(_, x)| !x.is_null()).enumerate() { @if i > 0 { ", " } (k) "=" (t(val)) } }
+                    }
+                }
                 dt { "Next fire" } dd { (time_el(&s["next_run_at"], own)) @if own != zone { br; (time_el(&s["next_run_at"], zone)) } }
                 dt { "Last run" } dd { (time_el(&s["last_run_at"], own)) }
                 dt { "Runs" } dd { (t(&s["total_triggered"])) }
@@ -366,35 +417,72 @@ pub fn schedule(v: &Viewer, s: &Value, preview: &Value, runs: &Value, n: Option<
             @if fires.is_empty() { p.muted { "None: the schedule does not fire again as it stands." } }
             @else {
                 ol {
-                    @for f in fires { li { (time_el(&f["utc"], own)) } }
+                    @for f in fires { li { (time_el(&f["utc"], own)) @if own != zone { br; span.muted { (time_el(&f["utc"], zone)) } } } }
                 }
                 @if preview["complete"] == false { p.muted { "More fires were not searched within the time budget." } }
             }
             h2 { "Executions" }
-            (executions_table(runs, zone))
+            (executions_table(runs, zone, false))
             (pager(runs, &format!("/ui/schedules/{}", url_part(&id))))
         },
     )
 }
 
-pub(super) fn executions_table(list: &Value, zone: &str) -> Markup {
+/// What an execution delivers, linked: a workflow run (the workflow and the run), a
+/// schedule's fire (the schedule), else the target's type and short id.
+pub(super) fn target_cell(e: &Value) -> Markup {
+    let id = t(&e["execution_uuid"]);
+    let target = t(&e["target_uuid"]);
+    html! {
+        @if e["target_type"] == "workflow" {
+            a href={ "/ui/workflows/" (url_part(&target)) } title=(target) { "workflow" }
+            " \u{b7} "
+            a href={ "/ui/runs/" (url_part(&id)) } title=(id) { "run" }
+        } @else if let Some(s) = e["schedule_uuid"].as_str() {
+            (t(&e["target_type"])) ", schedule " a.mono href={ "/ui/schedules/" (url_part(s)) } title=(s) { (short(s)) }
+        } @else {
+            (t(&e["target_type"])) " " (short_id(&target))
+        }
+    }
+}
+
+/// An attempt's heading: its HTTP status code, or, without one (no answer), its error.
+pub(super) fn attempt_heading(a: &Value) -> String {
+    let outcome = match (&a["status_code"], a["error"].as_str().filter(|e| !e.is_empty())) {
+        (Value::Null, Some(err)) => err.to_string(),
+        (Value::Null, None) => "no answer".to_string(),
+        (code, _) => t(code),
+    };
+    format!("Attempt {}: {outcome}", t(&a["attempt"]))
+}
+
+/// A table of executions (`with_reason`: a column with each one's reason, for failures).
+pub(super) fn executions_table(list: &Value, zone: &str, with_reason: bool) -> Markup {
     let rows = list["data"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let columns = if with_reason { 8 } else { 7 };
     html! {
         div.table-wrap {
             table {
-                thead { tr { th { "Execution" } th { "Status" } th { "Scheduled (" (zone) ")" } th { "Attempts" } th { "Last code" } th { "Trigger" } } }
+                thead { tr {
+                    th { "Execution" } th { "Target" } th { "Status" }
+                    @if with_reason { th { "Reason" } }
+                    th { "Scheduled (" (zone) ")" } th { "Attempts" } th { "Last code" } th { "Trigger" }
+                } }
                 tbody {
                     @for e in rows {
+                        @let id = t(&e["execution_uuid"]);
                         tr {
-                            td.mono { a href={ "/ui/executions/" (url_part(&t(&e["execution_uuid"]))) } { (t(&e["execution_uuid"])) } }
+                            td.mono { a.row-link href={ "/ui/executions/" (url_part(&id)) } title=(id) { (short(&id)) } }
+                            td { (target_cell(e)) }
                             td { (status_badge(&e["status"])) }
+                            @if with_reason { td { (t(&e["reason"])) } }
                             td { (time_el(&e["scheduled_at"], zone)) }
                             td { (t(&e["attempt_count"])) }
                             td { (t(&e["last_status_code"])) }
                             td { (t(&e["trigger"])) }
                         }
                     }
-                    @if rows.is_empty() { tr { td colspan="6" { "No executions." } } }
+                    @if rows.is_empty() { tr { td colspan=(columns) { "No executions." } } }
                 }
             }
         }
@@ -438,7 +526,7 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
             }
             // Refreshed in place every 5 s (htmx takes `#live` from the page it fetches).
             div #live hx-get=(self_url) hx-select="#live" hx-swap="outerHTML" hx-trigger="every 5s" {
-                (executions_table(list, zone))
+                (executions_table(list, zone, false))
                 (pager(list, &base))
             }
         },
@@ -470,7 +558,7 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
             dl.facts {
                 dt { "Status" } dd { (status_badge(&e["status"])) @if !e["reason"].is_null() { " " span.muted { (t(&e["reason"])) } } }
                 dt { "Trigger" } dd { (t(&e["trigger"])) }
-                dt { "Target" } dd { (t(&e["target_type"])) " " span.mono { (t(&e["target_uuid"])) } }
+                dt { "Target" } dd { (target_cell(e)) }
                 dt { "Schedule" } dd {
                     @if let Some(s) = e["schedule_uuid"].as_str() { a.mono href={ "/ui/schedules/" (url_part(s)) } { (s) } } @else { "\u{2014}" }
                 }
@@ -495,10 +583,18 @@ pub fn execution(v: &Viewer, e: &Value, n: Option<&str>) -> Response {
                 }
             }
             h2 { "Attempts" }
-            @if attempts.is_empty() { p.muted { "No attempt yet." } }
+            @if attempts.is_empty() {
+                p.muted {
+                    @if e["target_type"] == "workflow" {
+                        "A workflow run's execution makes no HTTP attempt itself; its steps do: see "
+                        a href={ "/ui/runs/" (url_part(&id)) } { "the run" } "."
+                    } @else if live { "No attempt yet." }
+                    @else { "No attempt was made (" (status) ")." }
+                }
+            }
             @for a in attempts {
                 section {
-                    h3 { "Attempt " (t(&a["attempt"])) ": " (t(&a["status_code"])) }
+                    h3 { (attempt_heading(a)) }
                     dl.facts {
                         dt { "Started" } dd { (time_el(&a["started_at"], zone)) }
                         dt { "Latency" } dd { (t(&a["latency_ms"])) " ms" }
@@ -531,7 +627,7 @@ pub fn approvals_table(list: &Value, zone: &str) -> Markup {
                             td {
                                 @if p["kind"] == "standalone" { (t(&p["title"])) }
                                 @else { (t(&p["workflow_name"])) ", step " span.mono { (t(&p["step_identifier"])) } }
-                                br; span.muted.mono { (id) }
+                                br; span.muted { (short_id(&id)) }
                             }
                             td { (time_el(&p["inserted_at"], zone)) }
                             td { (time_el(&p["deadline_at"], zone)) }
@@ -567,7 +663,9 @@ pub fn approvals(v: &Viewer, list: &Value, n: Option<&str>) -> Response {
     )
 }
 
-pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Value>) -> Response {
+/// The confirmation page of a decision: the plan as the pending list shows it (`item`), with
+/// `context` (a standalone request's own; a workflow step's from its run).
+pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Value>, context: &Value) -> Response {
     let verb = if decision == "approve" { "Approve" } else { "Reject" };
     page(
         Some(v),
@@ -584,7 +682,8 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
                         dt { "Step" } dd.mono { (t(&p["step_identifier"])) }
                     }
                     dt { "Waiting since" } dd { (time_el(&p["inserted_at"], v.zone())) }
-                    dt { "Context" } dd { pre { (pretty(&p["context"])) } }
+                    @if let Some(run) = p["run_uuid"].as_str() { dt { "Run" } dd { a href={ "/ui/runs/" (url_part(run)) } title=(run) { (short(run)) } } }
+                    dt { "Context" } dd { @if context.is_null() { "\u{2014}" } @else { pre { (pretty(context)) } } }
                 }
             } @else {
                 p.muted { "This plan is not on the first page of pending approvals; its decision is checked when sent." }
@@ -603,4 +702,60 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
             }
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_unnamed_schedule_is_labelled_by_its_driver_and_short_id() {
+        let driver = json!({"type": "interval", "interval_value": 5, "interval_period": "minute"});
+        let id = "0192f6a4-1c7e-7d3a-9a51-2f0c8e6b4d21";
+        for name in [json!(null), json!(""), json!("  ")] {
+            let s = json!({"schedule_uuid": id, "name": name, "driver": driver});
+            assert_eq!(schedule_label(&s), "every 5 minutes \u{b7} \u{2026}8e6b4d21");
+        }
+        let s = json!({"schedule_uuid": id, "name": "nightly", "driver": driver});
+        assert_eq!(schedule_label(&s), "nightly");
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short(id), "\u{2026}8e6b4d21");
+    }
+
+    #[test]
+    fn a_page_beyond_the_last_says_so_and_links_the_last() {
+        let list =
+            json!({"meta": {"page": 999, "total_pages": 3, "total_count": 120, "has_prev": true, "has_next": false}});
+        let html = pager(&list, "/ui/executions?status=failed").into_string();
+        assert!(html.contains("No page 999: there are 3 pages."), "{html}");
+        assert!(html.contains("href=\"/ui/executions?status=failed&amp;page=3\""), "{html}");
+        assert!(!html.contains("of 3"), "{html}");
+        let empty =
+            json!({"meta": {"page": 2, "total_pages": 0, "total_count": 0, "has_prev": true, "has_next": false}});
+        let html = pager(&empty, "/ui/schedules").into_string();
+        assert!(html.contains("there is 1 page") && html.contains("/ui/schedules?page=1"), "{html}");
+        let fine =
+            json!({"meta": {"page": 1, "total_pages": 1, "total_count": 3, "has_prev": false, "has_next": false}});
+        assert!(pager(&fine, "/ui/schedules").into_string().contains("Page 1 of 1"));
+    }
+
+    #[test]
+    fn an_attempt_without_an_answer_is_headed_by_its_error() {
+        let a = json!({"attempt": 1, "status_code": null, "error": "connection refused"});
+        assert_eq!(attempt_heading(&a), "Attempt 1: connection refused");
+        assert_eq!(attempt_heading(&json!({"attempt": 2, "status_code": 503, "error": null})), "Attempt 2: 503");
+        assert_eq!(attempt_heading(&json!({"attempt": 3, "status_code": null, "error": null})), "Attempt 3: no answer");
+    }
+
+    #[test]
+    fn an_execution_links_its_target() {
+        let run =
+            json!({"execution_uuid": "r-1", "target_type": "workflow", "target_uuid": "w-1", "schedule_uuid": null});
+        let html = target_cell(&run).into_string();
+        assert!(html.contains("href=\"/ui/workflows/w-1\"") && html.contains("href=\"/ui/runs/r-1\""), "{html}");
+        let fire = json!({"execution_uuid": "e", "target_type": "webhook", "target_uuid": "t", "schedule_uuid": "0192f6a4-1c7e"});
+        let html = target_cell(&fire).into_string();
+        assert!(html.contains("href=\"/ui/schedules/0192f6a4-1c7e\"") && html.contains(">\u{2026}6a4-1c7e<"), "{html}");
+    }
 }

@@ -321,7 +321,7 @@ fn revoking_the_key_and_signing_out_end_the_session() {
     let (code, out, err) = d.cli(&["key", "revoke", &c.key[..12]]);
     assert_eq!(code, 0, "{out}{err}");
     let r = ui.get("/ui/");
-    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "a revoked key ends the session");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in?ended=1"), "a revoked key ends the session");
     // A new key opens a new session; signing out ends it and its cookie.
     let (code, out, err) = d.cli(&["key", "create", "--brand", &c.brand, "--json"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -337,7 +337,14 @@ fn revoking_the_key_and_signing_out_end_the_session() {
     assert_eq!((r.status, r.location()), (303, "/ui/sign-in"));
     assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
     let r = ui.get("/ui/schedules");
-    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the old cookie is refused");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in?ended=1"), "the old cookie is refused");
+    let r = ui.post("/ui/zone", &[("zone", "UTC")]);
+    assert_eq!(r.location(), "/ui/sign-in?ended=1", "a form sent after the session ended too");
+    let page = ui.get("/ui/sign-in?ended=1");
+    assert!(page.text.contains("Your session ended; sign in again."), "{}", page.text);
+    assert!(page.text.contains("initial-credentials.json"), "the sign-in page says where credentials come from");
+    assert!(page.text.contains("hookwheel key create --brand"), "{}", page.text);
+    assert!(!ui.get("/ui/sign-in").text.contains("session ended"));
 }
 
 #[test]
@@ -485,7 +492,7 @@ fn dashboard_in_a_real_headless_chromium() {
         );
         assert_ok(&r);
     }
-    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {}}));
+    let r = api.post("execute_workflow", json!({"workflow_uuid": wf, "initial_context": {"amount": 5}}));
     assert_ok(&r);
     let run = r.json["run_uuid"].as_str().expect("run_uuid").to_string();
     let plan = wait_for("the approval to be listed", WAIT, || {
@@ -647,7 +654,7 @@ fn sign_out_works_while_the_key_is_rate_limited() {
     assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{}", r.text);
     assert!(r.cookies().iter().any(|c| c.starts_with("hw_session=;") && c.contains("Max-Age=0")), "{:?}", r.cookies());
     let r = ui.get("/ui/");
-    assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "the session ended");
+    assert_eq!((r.status, r.location()), (303, "/ui/sign-in?ended=1"), "the session ended");
 }
 
 #[test]
@@ -683,12 +690,12 @@ fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
     ] {
         let r = ui.send(ui.http.get(format!("{}{path}", ui.base)).header("HX-Request", "true"));
         assert_eq!(r.status, 204, "{path}: {}", r.text);
-        assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"), "{path}");
+        assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in?ended=1"), "{path}");
         assert!(r.headers.get(LOCATION).is_none(), "{path}");
         if !path.ends_with("/list") && !path.ends_with("/board") {
             // A page (not a fragment, which only htmx asks for) without htmx: a redirect.
             let r = ui.get(path);
-            assert_eq!((r.status, r.location()), (303, "/ui/sign-in"), "{path} without htmx");
+            assert_eq!((r.status, r.location()), (303, "/ui/sign-in?ended=1"), "{path} without htmx");
         }
     }
     let r = ui.send(
@@ -699,7 +706,10 @@ fn without_a_session_every_htmx_request_gets_hx_redirect_to_sign_in() {
             .body(format!("csrf={token}&zone=")),
     );
     assert_eq!(r.status, 204, "{}", r.text);
-    assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in"));
+    assert_eq!(r.headers.get("hx-redirect").and_then(|v| v.to_str().ok()), Some("/ui/sign-in?ended=1"));
+    // Without any session cookie: the plain sign-in page.
+    let r = ui.send(ui.http.get(format!("{}/ui/executions", ui.base)).header("HX-Request", "true").header(COOKIE, ""));
+    assert_eq!(r.status, 204, "{}", r.text);
 }
 
 #[test]
@@ -791,4 +801,100 @@ fn the_approval_confirm_page_knows_the_plan() {
     let r = ui.get("/ui/approvals/not-a-uuid/confirm?decision=approve");
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("execution_plan_uuid"), "{}", r.text);
+}
+
+#[test]
+fn a_get_of_a_post_only_url_goes_to_the_page_of_its_action() {
+    let d = TestDaemon::start_with(CONFIG);
+    let c = d.new_brand("reloads", None);
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&c.brand, &c.key).status, 303);
+    let id = "0192f6a4-1c7e-7d3a-9a51-2f0c8e6b4d21";
+    for (path, to) in [
+        ("/ui/zone".to_string(), "/ui/".to_string()),
+        ("/ui/sign-out".to_string(), "/ui/".to_string()),
+        ("/ui/events/replay".to_string(), "/ui/events".to_string()),
+        (format!("/ui/schedules/{id}/status"), format!("/ui/schedules/{id}")),
+        (format!("/ui/executions/{id}/retry"), format!("/ui/executions/{id}")),
+        (format!("/ui/approvals/{id}/decide"), "/ui/approvals".to_string()),
+        (format!("/ui/monitors/{id}/pause"), "/ui/monitors".to_string()),
+        (format!("/ui/domains/{id}/reset"), "/ui/domains".to_string()),
+    ] {
+        let r = ui.get(&path);
+        assert_eq!((r.status, r.location()), (303, to.as_str()), "{path}");
+    }
+    // A method a page does not take: a 405 page in the layout with a way back.
+    let r = ui.post("/ui/schedules", &[]);
+    assert_eq!(r.status, 405);
+    assert!(r.text.contains("Back to the overview") && r.text.contains("<nav"), "{}", r.text);
+    // A bad zone sent from a POST-only URL's page goes back to the overview, not to it.
+    let token = ui.get("/ui/").csrf();
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/events/replay", ui.base))
+            .body(format!("csrf={token}&zone=UTC")),
+    );
+    assert_eq!((r.status, r.location()), (303, "/ui/"));
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/zone", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/schedules?page=1", ui.base))
+            .body(format!("csrf={token}&zone=UTC")),
+    );
+    assert_eq!((r.status, r.location()), (303, "/ui/schedules?page=1"));
+    // A bad value keeps a way back to the page the form was on.
+    let r = ui.send(
+        ui.http
+            .post(format!("{}/ui/events/replay", ui.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("referer", format!("{}/ui/events?status=accepted", ui.base))
+            .body(format!("csrf={token}&from=yesterday&to=2026-01-02T00:00:00Z")),
+    );
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert!(r.text.contains("ISO-8601"), "{}", r.text);
+    assert!(r.text.contains("href=\"/ui/events?status=accepted\">Back</a>"), "{}", r.text);
+    assert!(ui.get("/ui/events").text.contains("From (ISO-8601"), "the form's label agrees with the error");
+}
+
+#[test]
+fn an_unnamed_schedule_is_shown_by_its_driver_in_words() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let rx = Receiver::start();
+    let domain = api.add_domain(&rx.host());
+    let template = api.add_template(&domain, "t");
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 5,
+            "interval_period": "minute", "is_one_off_task": false}),
+    );
+    assert_ok(&r);
+    let id = r.json["schedule_uuid"].as_str().expect("schedule_uuid").to_string();
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let label = format!("every 5 minutes \u{b7} \u{2026}{}", &id[id.len() - 8..]);
+    let list = ui.get("/ui/schedules");
+    assert!(list.text.contains(&label), "{}", list.text);
+    assert!(list.text.contains(&format!("aria-label=\"Pause {label}\"")), "{}", list.text);
+    let page = ui.get(&format!("/ui/schedules/{id}"));
+    assert!(page.text.contains(&format!("<title>{label} \u{2014} hookwheel</title>")), "{}", page.text);
+    assert!(page.text.contains(&format!("<h1>{label}</h1>")), "{}", page.text);
+    assert!(
+        page.text.contains("interval_value=5") && page.text.contains("interval_period=minute"),
+        "raw driver values"
+    );
+    // Pausing from the list goes back to the list, which says what happened.
+    let r =
+        ui.post(&format!("/ui/schedules/{id}/status"), &[("csrf", &list.csrf()), ("to", "paused"), ("back", "list")]);
+    assert_eq!((r.status, r.location()), (303, "/ui/schedules?notice=status"));
+    let list = ui.get(r.location());
+    assert!(
+        list.text.contains("The schedule&#39;s status was changed.")
+            || list.text.contains("The schedule's status was changed."),
+        "{}",
+        list.text
+    );
 }

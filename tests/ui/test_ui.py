@@ -122,6 +122,11 @@ def api(action, body):
         return json.loads(r.read())
 
 
+def short(uuid):
+    """An id as tables show it: an ellipsis and its last 8 characters."""
+    return "\u2026" + uuid[-8:]
+
+
 def text():
     return d.find_element(By.TAG_NAME, "body").text
 
@@ -133,13 +138,17 @@ try:
     shoot("sign-in")
     console("sign-in")
     d.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
-    focused = d.switch_to.active_element.tag_name.lower()
-    check(focused in ("a", "input", "button"), f"Tab reaches a control first, got {focused}")
+    focused = d.switch_to.active_element
+    check(focused.text == "Skip to content", f"Tab reaches the skip link first, got {focused.text!r}")
+    check(focused.rect["y"] >= 0 and focused.is_displayed(), "the skip link is visible when focused")
+    focused.send_keys(Keys.ENTER)
+    check(d.current_url.endswith("#content"), "the skip link goes to the content")
     d.find_element(By.ID, "brand_uuid").send_keys(BRAND)
     d.find_element(By.ID, "api_key").send_keys(KEY)
     d.find_element(By.CSS_SELECTOR, "form.signin button[type=submit]").click()
     wait(lambda: d.current_url.endswith("/ui/") and "Overview" in d.find_element(By.TAG_NAME, "h1").text, "the overview")
     check("failed executions" in text(), "the overview counts failures of the last 24 h")
+    check(d.find_elements(By.CSS_SELECTOR, "a.card[href='/ui/executions?status=missed']"), "the missed card is a link")
     shoot("overview")
     console("overview")
 
@@ -156,6 +165,21 @@ try:
     visit(f"/ui/schedules/{SCHEDULE}", "schedule")
     fires = d.find_elements(By.CSS_SELECTOR, "main ol li time")
     check(len(fires) == 10, f"next-10 preview has {len(fires)}")
+    # The cron schedule's page: its raw expression, and its fires in its zone and the viewer's.
+    d.find_element(By.NAME, "zone").clear()
+    d.find_element(By.NAME, "zone").send_keys("Asia/Tokyo")
+    d.find_element(By.XPATH, "//button[normalize-space()='Change']").click()
+    wait(lambda: "Asia/Tokyo" in text(), "times in the viewer's zone")
+    visit("/ui/schedules")
+    d.find_element(By.LINK_TEXT, "weekday report").click()
+    wait(lambda: "cron_expression=" in text(), "the cron schedule's page with its raw expression")
+    fires = d.find_elements(By.CSS_SELECTOR, "main ol li time")
+    check(len(fires) == 20, f"each fire in its own zone and the viewer's: {len(fires)}")
+    check("(Asia/Tokyo)" in fires[1].text or "JST" in fires[1].text, f"the viewer's zone: {fires[1].text}")
+    shoot("schedule-cron")
+    d.find_element(By.NAME, "zone").clear()
+    d.find_element(By.XPATH, "//button[normalize-space()='Change']").click()
+    wait(lambda: "Asia/Tokyo" not in d.find_element(By.NAME, "zone").get_attribute("value"), "back to the brand's zone")
     console("schedule")
 
     # Retry a failed execution from its page.
@@ -163,11 +187,12 @@ try:
     visit("/ui/executions")
     started = api("execute_webhook_template", {"webhook_uuid": TEMPLATE})["execution_uuid"]
     url_before = d.current_url
-    wait(lambda: started in text(), "the polled executions list to show the new execution")
+    wait(lambda: short(started) in text(), "the polled executions list to show the new execution")
     check(d.current_url == url_before, "the list was updated in place")
     console("executions (after a poll)")
     visit("/ui/executions?status=failed", "executions")
-    check(FAILED in text(), "the failed execution is listed under its filter")
+    check(short(FAILED) in text(), "the failed execution is listed under its filter (by its short id)")
+    check(d.find_element(By.CSS_SELECTOR, f"main a[title='{FAILED}']").text == short(FAILED), "the short id's link has the whole id as its title")
     console("executions")
     visit(f"/ui/executions/{FAILED}", "execution")
     check("failed" in text(), "the execution page shows its status")
@@ -182,21 +207,22 @@ try:
 
     # Approve a waiting workflow step, with a confirmation step.
     visit("/ui/approvals", "approvals")
-    check(PLAN in text(), "the waiting plan is listed")
+    check(short(PLAN) in text(), "the waiting plan is listed")
     # Live: an approval requested now (through the API) shows up without a reload.
     api("create_approval_request", {"title": "live approval request", "timeout_seconds": 600})
     url_before = d.current_url
     wait(lambda: "live approval request" in text(), "the polled list to show the new request")
-    check(d.current_url == url_before and PLAN in text(), "updated in place, the other plan still listed")
+    check(d.current_url == url_before and short(PLAN) in text(), "updated in place, the other plan still listed")
     console("approvals (after a poll)")
     d.find_element(By.CSS_SELECTOR, f"a[href='/ui/approvals/{PLAN}/confirm?decision=approve']").click()
     wait(lambda: "/confirm" in d.current_url, "the confirmation page")
     check("payout" in text(), "the confirmation names the workflow")
+    check('"amount": 5' in text(), f"the confirmation shows the run's context: {text()}")
     shoot("confirm")
     console("confirm")
     d.find_element(By.XPATH, "//button[normalize-space()='Yes, approve']").click()
     wait(lambda: "notice=approved" in d.current_url, "back on the approvals page")
-    check(PLAN not in text(), "the approved plan left the pending list")
+    check(short(PLAN) not in text(), "the approved plan left the pending list")
     console("approvals (after approving)")
 
     # The other pages: workflows (graph, run timeline), events, monitors, domains, alerts.
@@ -214,9 +240,11 @@ try:
     shoot("run")
     console("run")
     visit("/ui/events")
-    check(EVENT in text() and "order.created" in text(), "the event is in the log")
-    d.find_element(By.LINK_TEXT, EVENT).click()
+    check(short(EVENT) in text() and "order.created" in text(), "the event is in the log")
+    d.find_element(By.LINK_TEXT, short(EVENT)).click()
     wait(lambda: f"/ui/events/{EVENT}" in d.current_url, "the event page")
+    check("order.created" in text(), "the event page names the event's type")
+    check("orders" in d.find_element(By.CSS_SELECTOR, "main table").text, "and the subscription by its name")
     check("/ui/executions/" in d.find_element(By.CSS_SELECTOR, "main table").get_attribute("innerHTML"), "the event's execution is linked")
     shoot("event")
     console("event")
@@ -242,6 +270,7 @@ try:
     visit("/ui/domains")
     d.find_element(By.LINK_TEXT, "Rotate\u2026").click()
     wait(lambda: d.current_url.endswith("/rotate"), "the rotation's confirmation")
+    check("://127.0.0.1" in d.find_element(By.TAG_NAME, "main").text, f"the confirmation names the domain: {text()}")
     shoot("rotate")
     console("rotate")
     d.find_element(By.XPATH, "//button[normalize-space()='Yes, rotate']").click()
