@@ -660,7 +660,8 @@ async fn overview(State(ui): State<Arc<Ui>>, headers: HeaderMap) -> Response {
     let since = rfc3339(v.now - 24 * 3600 * 1000);
     let failed = tri!(ui.call(&v, "get_executions_paginated", json!({"filter_status": "failed", "from": since})).await);
     let missed = tri!(ui.call(&v, "get_executions_paginated", json!({"filter_status": "missed", "from": since})).await);
-    pages::overview(&v, &schedules, &executions, &failed, total(&missed))
+    let lateness = tri!(ui.call(&v, "get_lateness_summary", json!({"window_hours": 24})).await);
+    pages::overview(&v, &schedules, &executions, &failed, total(&missed), &lateness["data"])
 }
 
 async fn schedules(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {

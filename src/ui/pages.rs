@@ -278,8 +278,10 @@ pub fn overview(
     executions: &[(&str, u64)],
     failed: &Value,
     missed: u64,
+    lateness: &Value,
 ) -> Response {
     let zone = v.zone();
+    let measured = lateness["measured"].as_u64().unwrap_or(0);
     page(
         Some(v),
         StatusCode::OK,
@@ -291,6 +293,19 @@ pub fn overview(
             div.cards {
                 a.card href="/ui/executions?status=failed" { span.n { (failed["meta"]["total_count"].as_u64().unwrap_or(0)) } "failed executions" }
                 a.card href="/ui/executions?status=missed" { span.n { (missed) } "missed (late beyond their grace)" }
+                @if measured > 0 {
+                    div.card { span.n { (at_most(&lateness["lateness_p50_at_most_ms"])) } "lateness p50" }
+                    div.card { span.n { (at_most(&lateness["lateness_p99_at_most_ms"])) } "lateness p99" }
+                    div.card { span.n { (duration_ms(lateness["lateness_max_ms"].as_i64().unwrap_or(0))) } "lateness max" }
+                }
+            }
+            p.muted {
+                @if measured > 0 {
+                    "Lateness: first request start − scheduled instant, over " (measured) " first requests since "
+                    (when(&lateness["since"], zone)) " (kept in memory since the daemon started)."
+                } @else {
+                    "No first request measured in the last 24 hours since the daemon started, so no lateness yet."
+                }
             }
             h2 { "Schedules" }
             div.cards {
@@ -308,6 +323,25 @@ pub fn overview(
             (executions_table(failed, zone, true))
         },
     )
+}
+
+/// A percentile bound of `get_lateness_summary`: "≤ 5 ms"; `null` is past the last bound.
+fn at_most(v: &Value) -> String {
+    match v.as_i64() {
+        Some(ms) => format!("≤ {}", duration_ms(ms)),
+        None => "> 1 h".into(),
+    }
+}
+
+/// A duration in ms as people read it: "0 ms", "250 ms", "2.5 s", "90 s".
+fn duration_ms(ms: i64) -> String {
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 10_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{} s", ms / 1000)
+    }
 }
 
 /// The zone a schedule's times are shown in: its driver's own zone (cron, clocked), else the

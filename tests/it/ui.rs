@@ -189,6 +189,7 @@ fn sign_in_sets_a_strict_session_cookie_and_every_answer_carries_the_security_he
     let home = ui.get("/ui/");
     assert_eq!(home.status, 200, "{}", home.text);
     assert!(home.text.contains("Overview") && home.text.contains("failed executions"), "{}", home.text);
+    assert!(home.text.contains("No first request measured"), "nothing fired yet: {}", home.text);
     let metrics = d.metrics();
     assert!(metrics.contains("route=\"ui\""), "dashboard answers are in the request metrics: {metrics}");
     // Signing in again ends the session the browser held.
@@ -309,6 +310,28 @@ fn another_brands_ids_are_a_404_page() {
     let r = ui.get("/ui/executions/not-a-uuid");
     assert_eq!(r.status, 400, "{}", r.text);
     assert!(r.text.contains("execution_uuid"), "{}", r.text);
+}
+
+#[test]
+fn the_overview_shows_the_lateness_of_the_last_24_hours() {
+    let d = TestDaemon::start_with(CONFIG);
+    let api = d.client();
+    let rx = Receiver::start();
+    let template = api.add_template(&api.add_domain(&rx.host()), "t");
+    let r = api.post("execute_webhook_template", json!({"webhook_uuid": template, "initial_context": {}}));
+    assert_ok(&r);
+    wait_for("a first request measured", WAIT, || {
+        let r = api.get("get_lateness_summary");
+        (r.json["data"]["measured"].as_u64() >= Some(1)).then_some(())
+    });
+    let mut ui = Ui::new(&d);
+    assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
+    let home = ui.get("/ui/");
+    assert_eq!(home.status, 200, "{}", home.text);
+    for what in ["lateness p50", "lateness p99", "lateness max", "over 1 first requests since"] {
+        assert!(home.text.contains(what), "{what}: {}", home.text);
+    }
+    assert!(!home.text.contains("No first request measured"), "{}", home.text);
 }
 
 #[test]
