@@ -1,7 +1,8 @@
 //! Helpers for tests that run Python tools: virtualenvs under `target/` with pinned packages
 //! (`tests/sdk/requirements.txt` for the SDK, `tests/schemathesis/requirements.txt` for the
 //! API fuzzer, `tests/senders/requirements.txt` for the webhook senders' signing libraries,
-//! `tests/smtp/requirements.txt` for the alert tests' SMTP sink),
+//! `tests/smtp/requirements.txt` for the alert tests' SMTP sink, `tests/ui/requirements.txt`
+//! for the dashboard's browser test),
 //! each created on first use (needs PyPI access once).
 
 use std::path::{Path, PathBuf};
@@ -73,4 +74,12 @@ pub fn senders() -> PathBuf {
 pub fn smtp_sink_python() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY.get_or_init(|| venv("smtp-venv", "tests/smtp/requirements.txt", &["python3"])).clone()
+}
+
+/// The python of the dashboard's browser test venv (Selenium, pinned in
+/// `tests/ui/requirements.txt`). Selenium never downloads a browser or driver here: the
+/// script names the system's.
+pub fn selenium() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY.get_or_init(|| venv("ui-venv", "tests/ui/requirements.txt", &["python3"])).clone()
 }

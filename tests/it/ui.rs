@@ -5,7 +5,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -436,43 +435,6 @@ fn failed_sign_ins_are_limited_per_address_but_never_the_right_pair() {
     assert_eq!(ui.get("/ui/").status, 200);
 }
 
-/// The python of the browser tests' venv `target/ui-venv` (Selenium, pinned in
-/// `tests/ui/requirements.txt`), created on first use and rebuilt when the requirements change
-/// (needs PyPI access once). Selenium never downloads a browser or driver here: the script
-/// names the system's.
-fn selenium_python() -> std::path::PathBuf {
-    static READY: OnceLock<std::path::PathBuf> = OnceLock::new();
-    READY
-        .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let dir = root.join("target").join("ui-venv");
-            let py = dir.join("bin").join("python");
-            let requirements = root.join("tests/ui/requirements.txt");
-            let stamp = dir.join(".requirements");
-            let wanted = std::fs::read_to_string(&requirements).expect("tests/ui/requirements.txt");
-            if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) && py.exists() {
-                return py;
-            }
-            let out =
-                Command::new("python3").args(["-m", "venv", "--clear"]).arg(&dir).output().expect("python3 -m venv");
-            assert!(out.status.success(), "venv: {}", String::from_utf8_lossy(&out.stderr));
-            let out = Command::new(&py)
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-                .arg(&requirements)
-                .output()
-                .expect("pip install");
-            assert!(
-                out.status.success(),
-                "pip install failed:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-            std::fs::write(&stamp, wanted).expect("stamp");
-            py
-        })
-        .clone()
-}
-
 #[test]
 fn dashboard_in_a_real_headless_chromium() {
     for bin in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
@@ -550,7 +512,7 @@ fn dashboard_in_a_real_headless_chromium() {
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("ui-screenshots");
     let profile = tempfile::tempdir().expect("profile dir");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui/test_ui.py");
-    let out = Command::new(selenium_python())
+    let out = Command::new(crate::python::selenium())
         .arg(script)
         .env("HW_URL", &d.base)
         .env("HW_BRAND", &d.brand)
