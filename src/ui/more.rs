@@ -502,6 +502,25 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
         html! {
             (notice(q.get("notice").map(String::as_str)))
             h1 { "Events" }
+            h2 { "Sources" }
+            div.table-wrap {
+                table {
+                    thead { tr { th { "Source" } th { "Verification" } th { "Event type from" } th { "Created" } } }
+                    tbody {
+                        @for s in rows(&sources) {
+                            tr {
+                                td { a href={ "/ui/events?source=" (url_part(&t(&s["source_uuid"]))) } title=(t(&s["source_uuid"])) { (t(&s["source_name"])) } }
+                                td { (t(&s["verification"]["type"])) }
+                                td.mono { @if s["event_type_from"].is_null() { "\u{2014}" } @else { (s["event_type_from"].to_string()) } }
+                                td { (t(&s["inserted_at"])) }
+                            }
+                        }
+                        @if rows(&sources).is_empty() { tr { td colspan="4" { "No sources. A source gives an ingest URL that receives events (add_source; get_source_details shows its URL)." } } }
+                    }
+                }
+            }
+            @if sources["meta"]["has_next"] == true { p.muted { "The first page of sources; get_sources_paginated lists the rest." } }
+            h2 { "Event log" }
             form.filters method="get" action="/ui/events" {
                 div {
                     label for="source" { "Source" }

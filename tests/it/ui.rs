@@ -508,6 +508,8 @@ fn dashboard_in_a_real_headless_chromium() {
     let r = api.post("send_event", json!({"event_type": "order.created", "payload": {"n": 1}}));
     assert_ok(&r);
     let event = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+    let r = api.post("add_source", json!({"source_name": "stripe-live", "verification": {"type": "none"}}));
+    assert_ok(&r);
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("ui-screenshots");
     let profile = tempfile::tempdir().expect("profile dir");

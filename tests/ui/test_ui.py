@@ -240,6 +240,7 @@ try:
     shoot("run")
     console("run")
     visit("/ui/events")
+    check("stripe-live" in d.find_element(By.CSS_SELECTOR, "main table").text, "the sources are listed first")
     check(short(EVENT) in text() and "order.created" in text(), "the event is in the log")
     d.find_element(By.LINK_TEXT, short(EVENT)).click()
     wait(lambda: f"/ui/events/{EVENT}" in d.current_url, "the event page")
