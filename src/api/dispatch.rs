@@ -103,7 +103,7 @@ fn error_response(e: &ApiError, rid: &str, endpoint: Option<&Endpoint>) -> Respo
 
 /// The headers an error's answer carries whatever its body's dialect: `Connection: close`
 /// after a 413, `Retry-After` while the store cannot write or a queue is full.
-pub(super) fn error_headers(e: &ApiError, r: &mut Response) {
+pub(crate) fn error_headers(e: &ApiError, r: &mut Response) {
     if let ApiError::TooLarge(_) = e {
         // The rest of the body is left unread and the connection is closed after this answer
         // (lingering, so a client still sending reads it: see `server`): say so, or a client

@@ -246,6 +246,10 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
+/// `Retry-After` (seconds) on the dashboard's 429 page: the per-key bucket refills a token at
+/// least once a minute.
+const RATE_LIMITED_RETRY_AFTER_S: u32 = 60;
+
 /// Marks an answer that sends the browser to sign in because there is no valid session (so
 /// [`security_headers`] can turn it into `HX-Redirect` for htmx, and fragments can tell it
 /// from other errors).
@@ -366,7 +370,14 @@ impl Ui {
         if let ApiError::Internal(detail) = &e {
             tracing::error!(route = "ui", error = %detail, "internal error");
         }
-        Box::new(pages::error(v, e.status(), &e.message()))
+        let mut r = pages::error(v, e.status(), &e.message());
+        // The API's own headers for the same error (`Retry-After` while the store cannot write
+        // or a queue is full); the per-key rate limit refills within the minute.
+        dispatch::error_headers(&e, &mut r);
+        if let ApiError::RateLimited = e {
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RATE_LIMITED_RETRY_AFTER_S));
+        }
+        Box::new(r)
     }
 
     /// Counts a failed sign-in from `ip`; whether it is still under the limit.
@@ -602,13 +613,18 @@ async fn to_domains() -> Response {
 const POST_ONLY: &[&str] =
     &["sign-out", "zone", "status", "retry", "cancel", "decide", "replay", "pause", "resume", "reset"];
 
-/// The dashboard GET page a same-origin `Referer` names (its path and query), to go back to
-/// after a form: `None` unless it is a `/ui/` path of printable ASCII that is not
-/// protocol-relative (`/ui//…`), not the sign-in page and not a POST-only URL ([`POST_ONLY`]).
+/// The dashboard GET page a `Referer` names (its path and query), to go back to after a form:
+/// `None` unless it is a `/ui/` path of printable ASCII without a backslash (browsers read `\`
+/// as `/`) that is not protocol-relative (`/ui//…`), not the sign-in page and not a POST-only
+/// URL ([`POST_ONLY`]). The Referer's host is not used: the target is always a path of this
+/// daemon's dashboard (a `POST` from another origin was already refused by its `Origin`).
 pub fn back_target(referer: &str) -> Option<&str> {
     let after_scheme = referer.split_once("://").map_or(referer, |(_, rest)| rest);
     let path = &after_scheme[after_scheme.find('/')?..];
-    if !path.starts_with("/ui/") || path.starts_with("/ui//") || !path.bytes().all(|b| b.is_ascii_graphic()) {
+    if !path.starts_with("/ui/")
+        || path.starts_with("/ui//")
+        || !path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+    {
         return None;
     }
     let bare = path.split(['?', '#']).next().unwrap_or(path);
@@ -972,6 +988,7 @@ mod tests {
             "http://h/ui//evil.example/",
             "http://evil.example/other?next=/ui/",
             "http://h/ui/a b",
+            "http://h/ui/\\evil.example",
             "garbage",
         ] {
             assert_eq!(back_target(bad), None, "{bad}");

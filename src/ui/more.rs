@@ -472,6 +472,20 @@ pub(super) async fn run(State(ui): State<Arc<Ui>>, headers: HeaderMap, Path(id):
 
 // ---- events ----
 
+/// A source's `event_type_from` in words: "header X-Event", "body field type", "always
+/// order.created", "—" when unset.
+fn type_from(v: &Value) -> String {
+    if let Some(h) = v["header"].as_str() {
+        format!("header {h}")
+    } else if let Some(p) = v["body_field"].as_str() {
+        format!("body field {p}")
+    } else if let Some(f) = v["fixed"].as_str() {
+        format!("always {f}")
+    } else {
+        "\u{2014}".into()
+    }
+}
+
 pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     let v = tri!(ui.viewer(&headers));
     let q = query(q);
@@ -505,14 +519,14 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
             h2 { "Sources" }
             div.table-wrap {
                 table {
-                    thead { tr { th { "Source" } th { "Verification" } th { "Event type from" } th { "Created" } } }
+                    thead { tr { th { "Source" } th { "Verification" } th { "Event type from" } th { "Created (" (zone) ")" } } }
                     tbody {
                         @for s in rows(&sources) {
                             tr {
                                 td { a href={ "/ui/events?source=" (url_part(&t(&s["source_uuid"]))) } title=(t(&s["source_uuid"])) { (t(&s["source_name"])) } }
                                 td { (t(&s["verification"]["type"])) }
-                                td.mono { @if s["event_type_from"].is_null() { "\u{2014}" } @else { (s["event_type_from"].to_string()) } }
-                                td { (t(&s["inserted_at"])) }
+                                td { (type_from(&s["event_type_from"])) }
+                                td { (time_el(&s["inserted_at"], zone)) }
                             }
                         }
                         @if rows(&sources).is_empty() { tr { td colspan="4" { "No sources. A source gives an ingest URL that receives events (add_source; get_source_details shows its URL)." } } }
@@ -650,6 +664,14 @@ pub(super) async fn replay(State(ui): State<Arc<Ui>>, req: Request) -> Response 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sources_event_type_rule_reads_as_words() {
+        assert_eq!(type_from(&json!({"header": "X-Event"})), "header X-Event");
+        assert_eq!(type_from(&json!({"body_field": "data.type"})), "body field data.type");
+        assert_eq!(type_from(&json!({"fixed": "order.created"})), "always order.created");
+        assert_eq!(type_from(&Value::Null), "\u{2014}");
+    }
 
     #[test]
     fn the_graph_draws_every_step_and_route_and_escapes_names() {

@@ -301,8 +301,8 @@ pub fn overview(
             }
             p.muted {
                 @if measured > 0 {
-                    "Lateness: first request start − scheduled instant, over " (measured) " first requests since "
-                    (when(&lateness["since"], zone)) " (kept in memory since the daemon started)."
+                    "Lateness: first request start − scheduled instant, over " (measured)
+                    " first requests of the last 24 hours (kept in memory: none from before the daemon last started)."
                 } @else {
                     "No first request measured in the last 24 hours since the daemon started, so no lateness yet."
                 }
@@ -328,6 +328,7 @@ pub fn overview(
 /// A percentile bound of `get_lateness_summary`: "≤ 5 ms"; `null` is past the last bound.
 fn at_most(v: &Value) -> String {
     match v.as_i64() {
+        Some(0) => "0 ms".into(),
         Some(ms) => format!("≤ {}", duration_ms(ms)),
         None => "> 1 h".into(),
     }

@@ -25,6 +25,9 @@ pub const SESSIONS_MAX: usize = 10_000;
 /// At most this many sessions per API key; signing in beyond it ends that key's least recently
 /// used session (never another key's).
 pub const SESSIONS_PER_KEY_MAX: usize = 100;
+/// At most this many sessions per brand (over all its keys); signing in beyond it ends that
+/// brand's least recently used session, so one brand with many keys cannot fill the table.
+pub const SESSIONS_PER_BRAND_MAX: usize = 1_000;
 
 /// What a live session knows: who signed in, with which key, and its CSRF token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +61,12 @@ pub struct Sessions {
     table: Mutex<HashMap<[u8; 32], Session>>,
     max: usize,
     per_key: usize,
+    per_brand: usize,
 }
 
 impl Default for Sessions {
     fn default() -> Self {
-        Sessions::with_limits(SESSIONS_MAX, SESSIONS_PER_KEY_MAX)
+        Sessions::with_limits(SESSIONS_MAX, SESSIONS_PER_KEY_MAX).per_brand(SESSIONS_PER_BRAND_MAX)
     }
 }
 
@@ -74,10 +78,33 @@ pub fn random_hex() -> String {
     hex::encode(b)
 }
 
+/// Leaves fewer than `limit` sessions that match `mine` in `t`: expired ones go first, then the
+/// least recently used ones. Sessions that do not match are never touched.
+fn make_room(t: &mut HashMap<[u8; 32], Session>, now: Millis, limit: usize, mine: impl Fn(&Session) -> bool) {
+    if t.values().filter(|s| mine(s)).count() < limit {
+        return;
+    }
+    t.retain(|_, s| !mine(s) || !s.expired(now));
+    loop {
+        let matching = t.iter().filter(|(_, s)| mine(s));
+        if matching.clone().count() < limit {
+            break;
+        }
+        let Some(oldest) = matching.min_by_key(|(_, s)| s.last_seen_ms).map(|(k, _)| *k) else { break };
+        t.remove(&oldest);
+    }
+}
+
 impl Sessions {
     /// A table that holds at most `max` sessions, at most `per_key` of them for one API key.
+    /// (No brand limit of its own: see [`Sessions::per_brand`].)
     pub fn with_limits(max: usize, per_key: usize) -> Sessions {
-        Sessions { table: Mutex::new(HashMap::new()), max: max.max(1), per_key: per_key.max(1) }
+        Sessions { table: Mutex::new(HashMap::new()), max: max.max(1), per_key: per_key.max(1), per_brand: usize::MAX }
+    }
+
+    /// The same table with at most `per_brand` sessions per brand.
+    pub fn per_brand(self, per_brand: usize) -> Sessions {
+        Sessions { per_brand: per_brand.max(1), ..self }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Session>> {
@@ -90,18 +117,8 @@ impl Sessions {
     /// key's session ends.
     pub fn open(&self, brand: BrandId, key_id: KeyId, key_hash: [u8; 32], now: Millis) -> Option<(String, Session)> {
         let mut t = self.lock();
-        let mine = t.values().filter(|s| s.key_id == key_id).count();
-        if mine >= self.per_key {
-            t.retain(|_, s| s.key_id != key_id || !s.expired(now));
-        }
-        loop {
-            let mine = t.iter().filter(|(_, s)| s.key_id == key_id);
-            if mine.clone().count() < self.per_key {
-                break;
-            }
-            let Some(oldest) = mine.min_by_key(|(_, s)| s.last_seen_ms).map(|(k, _)| *k) else { break };
-            t.remove(&oldest);
-        }
+        make_room(&mut t, now, self.per_key, |s| s.key_id == key_id);
+        make_room(&mut t, now, self.per_brand, |s| s.brand == brand);
         if t.len() >= self.max {
             t.retain(|_, s| !s.expired(now));
         }
@@ -255,6 +272,22 @@ mod tests {
         for o in &others {
             assert!(s.touch(o, 2_000).is_some(), "another key's idle session survives");
         }
+    }
+
+    #[test]
+    fn a_brand_with_many_keys_ends_its_own_sessions_not_another_brands() {
+        let s = Sessions::with_limits(30, 5).per_brand(10);
+        let (other_b, other_k) = ids();
+        let theirs = open(&s, other_b, other_k, 0).0;
+        let brand = ids().0;
+        // 20 keys of one brand, 5 sign-ins each: the brand keeps at most 10 sessions.
+        for n in 0..100 {
+            let k = KeyId(uuid::Uuid::from_u128(n / 5 + 1));
+            open(&s, brand, k, 1 + n as i64);
+        }
+        assert_eq!(s.len(), 11, "10 of the brand + the other brand's one");
+        assert!(s.touch(&theirs, 200).is_some(), "the other brand's idle session survives");
+        assert!(s.open(other_b, other_k, [1; 32], 201).is_some(), "and it can still sign in");
     }
 
     #[test]

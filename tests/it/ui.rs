@@ -327,7 +327,7 @@ fn the_overview_shows_the_lateness_of_the_last_24_hours() {
     assert_eq!(ui.sign_in(&d.brand, &d.key).status, 303);
     let home = ui.get("/ui/");
     assert_eq!(home.status, 200, "{}", home.text);
-    for what in ["lateness p50", "lateness p99", "lateness max", "over 1 first requests since"] {
+    for what in ["lateness p50", "lateness p99", "lateness max", "over 1 first requests of the last 24 hours"] {
         assert!(home.text.contains(what), "{what}: {}", home.text);
     }
     assert!(!home.text.contains("No first request measured"), "{}", home.text);
@@ -655,6 +655,10 @@ fn a_rate_limited_poll_keeps_the_fragment_and_the_session() {
         assert_eq!(r.status, 204, "{path}: {}", r.text);
         assert!(r.headers.get("hx-redirect").is_none(), "{path}: not signed out: {:?}", r.headers);
     }
+    // A page (not a fragment) answers the 429 page with a Retry-After.
+    let r = ui.get("/ui/schedules");
+    assert_eq!(r.status, 429, "{}", r.text);
+    assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
     // The session is still there: a wrong token is refused (without a session, sign-out has
     // nothing to check and answers 303).
     let r = ui.post("/ui/sign-out", &[("csrf", "0".repeat(64).as_str())]);
