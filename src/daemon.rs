@@ -284,7 +284,9 @@ pub async fn serve(
         scheduler.clone(),
         delivery.clone(),
     );
-    let router = api::router(app.clone());
+    // The API's routes and, under /ui, the dashboard (which calls the API's operations; the API
+    // knows nothing of it).
+    let router = api::router(app.clone()).nest_service("/ui", crate::ui::router(app.clone()));
     let admin_cx =
         Arc::new(AdminCtx { store: store.clone(), vault: vault.clone(), clock: clock.clone(), live: Some(live) });
     let socket = admin::socket_path(&cfg.data_dir);

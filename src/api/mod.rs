@@ -181,7 +181,7 @@ impl App {
     }
 }
 
-/// The complete router.
+/// The API's router (every route but the dashboard's, which `daemon` nests under `/ui`).
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
@@ -203,7 +203,6 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api/v1/events/{event_id}", any(hook0::event))
         .route("/api/v1/events/{event_id}/", any(hook0::event))
         .merge(guarded_routes())
-        .nest_service("/ui", crate::ui::router(app.clone()))
         .fallback(dispatch::not_found)
         .with_state(app)
 }
