@@ -195,10 +195,16 @@ impl Activity {
     /// or an `executions tail` reader listening. Building the row costs more than the rest, so
     /// a success nobody watches is only counted ([`Activity::ended_quietly`]). A reader who
     /// subscribes between this answer and the end misses that one execution.
-    pub fn needs_row(&self, status: ExecutionStatus, id: &str) -> bool {
-        status == ExecutionStatus::Failed
-            || self.0.ended.receiver_count() > 0
-            || lock(&self.0.errors).iter().any(|r| r["execution_uuid"] == id)
+    pub fn needs_row(&self, status: ExecutionStatus, id: impl std::fmt::Display) -> bool {
+        if status == ExecutionStatus::Failed || self.0.ended.receiver_count() > 0 {
+            return true;
+        }
+        let errors = lock(&self.0.errors);
+        // Formatted only when there is an entry to compare with (most of the time there is none).
+        !errors.is_empty() && {
+            let id = id.to_string();
+            errors.iter().any(|r| r["execution_uuid"] == id.as_str())
+        }
     }
 
     /// An execution ended for which [`Activity::needs_row`] said no row is needed: counted.

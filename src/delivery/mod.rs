@@ -882,7 +882,7 @@ impl Engine {
         self.metrics.observe_execution(status.as_str());
         // Reported once recorded, so that a tail reader who looks the execution up finds it ended.
         let activity = self.metrics.activity();
-        let ended = activity.needs_row(status, &execution.to_string()).then(|| crate::activity::execution_row(&exec));
+        let ended = activity.needs_row(status, execution).then(|| crate::activity::execution_row(&exec));
         if status == ExecutionStatus::Failed && exec.target_kind == TargetKind::Channel {
             let rule_type = exec.context.get("rule_type").and_then(|v| v.as_str()).unwrap_or("test");
             self.metrics.observe_alert(rule_type, "failed");

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use serde_json::{Value, json};
 
 use super::pages::{
-    csrf_field, notice, page, pager, pretty, short, short_id, status_badge, t, time_el, url_part, when,
+    csrf_field, list_url, notice, page, pager, pretty, short, short_id, status_badge, t, time_el, url_part, when,
 };
 use super::{Ui, Viewer, query};
 
@@ -500,14 +500,7 @@ pub(super) async fn events(State(ui): State<Arc<Ui>>, headers: HeaderMap, RawQue
     let zone = v.zone();
     let source = q.get("source").map(|s| s.trim()).unwrap_or("");
     let status = q.get("status").map(String::as_str).unwrap_or("");
-    let mut base = "/ui/events".to_string();
-    let mut sep = '?';
-    for (k, val) in [("status", status), ("source", source)] {
-        if !val.is_empty() {
-            base.push_str(&format!("{sep}{k}={}", url_part(val)));
-            sep = '&';
-        }
-    }
+    let base = list_url("/ui/events", &[("status", status), ("source", source)]);
     page(
         Some(&v),
         StatusCode::OK,

@@ -250,6 +250,17 @@ pub(super) fn notice(n: Option<&str>) -> Markup {
     html! { p.notice.ok role="status" { (text) } }
 }
 
+/// A list page's URL with its non-empty filters (`path?status=failed&schedule=…`), the base
+/// the [`pager`] adds `page` to.
+pub(super) fn list_url(path: &str, filters: &[(&str, &str)]) -> String {
+    let mut url = path.to_string();
+    for (k, val) in filters.iter().filter(|(_, v)| !v.is_empty()) {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        url.push_str(&format!("{sep}{k}={}", url_part(val)));
+    }
+    url
+}
+
 pub(super) fn pager(list: &Value, base: &str) -> Markup {
     let meta = &list["meta"];
     let page = meta["page"].as_u64().unwrap_or(1);
@@ -528,14 +539,8 @@ pub fn executions(v: &Viewer, list: &Value, q: &HashMap<String, String>) -> Resp
     let zone = v.zone();
     let status = q.get("status").map(String::as_str).unwrap_or("");
     let schedule = q.get("schedule").map(|s| s.trim()).unwrap_or("");
-    let mut base = "/ui/executions".to_string();
-    let mut sep = '?';
-    for (k, val) in [("status", status), ("schedule", schedule)] {
-        if !val.is_empty() {
-            base.push_str(&format!("{sep}{k}={}", url_part(val)));
-            sep = '&';
-        }
-    }
+    let base = list_url("/ui/executions", &[("status", status), ("schedule", schedule)]);
+    let sep = if base.contains('?') { '&' } else { '?' };
     let page_no = list["meta"]["page"].as_u64().unwrap_or(1);
     let self_url = format!("{base}{sep}page={page_no}");
     page(
@@ -742,6 +747,16 @@ pub fn approval_confirm(v: &Viewer, id: &str, decision: &str, item: Option<&Valu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_list_url_carries_its_non_empty_filters_escaped() {
+        assert_eq!(list_url("/ui/events", &[("status", ""), ("source", "")]), "/ui/events");
+        assert_eq!(list_url("/ui/events", &[("status", "failed"), ("source", "")]), "/ui/events?status=failed");
+        assert_eq!(
+            list_url("/ui/executions", &[("status", "failed"), ("schedule", "a b&c")]),
+            format!("/ui/executions?status=failed&schedule={}", url_part("a b&c"))
+        );
+    }
     use serde_json::json;
 
     #[test]

@@ -198,27 +198,10 @@ pub(crate) fn page_of_records<T: serde::de::DeserializeOwned>(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     name: &'static str,
     prefix: &[u8],
-    (skip, per_page): (u64, u64),
+    page: (u64, u64),
     reverse: bool,
 ) -> Result<Vec<T>, StoreError> {
-    let mut items = Vec::new();
-    let mut seen = 0u64;
-    if per_page == 0 {
-        return Ok(items);
-    }
-    let visit = |_: &[u8], v: &[u8]| {
-        if seen >= skip {
-            items.push(codec::decode(name, v)?);
-        }
-        seen += 1;
-        Ok((items.len() as u64) < per_page)
-    };
-    if reverse {
-        scan_prefix_rev(t, prefix, visit)?
-    } else {
-        super::scan_prefix(t, prefix, visit)?
-    }
-    Ok(items)
+    page_of(t, prefix, page, reverse, |_, v| codec::decode(name, v).map(Some))
 }
 
 /// One page of records through an index: the index rows under `prefix` (newest first when
@@ -228,27 +211,45 @@ pub(crate) fn page_via_index<T: serde::de::DeserializeOwned>(
     idx: &impl ReadableTable<&'static [u8], &'static [u8]>,
     prefix: &[u8],
     (records, name, brand): (&impl ReadableTable<&'static [u8], &'static [u8]>, &'static str, &[u8]),
+    page: (u64, u64),
+    reverse: bool,
+) -> Result<Vec<T>, StoreError> {
+    page_of(idx, prefix, page, reverse, |k, _| {
+        let id = k.len().checked_sub(16).map(|at| &k[at..]).ok_or_else(|| StoreError::Corrupt {
+            table: name,
+            detail: "an index row's key is shorter than a record id".into(),
+        })?;
+        super::get::<T>(records, name, &key(&[brand, id]))
+    })
+}
+
+/// The rows under `prefix` (newest first when `reverse`) from the `skip`-th on, each turned
+/// into an item by `item` (`None`: a row without its record, skipped), until `per_page` items.
+fn page_of<T>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
     (skip, per_page): (u64, u64),
     reverse: bool,
+    mut item: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, StoreError>,
 ) -> Result<Vec<T>, StoreError> {
     let mut items = Vec::new();
     let mut seen = 0u64;
     if per_page == 0 {
         return Ok(items);
     }
-    let visit = |k: &[u8], _: &[u8]| {
+    let visit = |k: &[u8], v: &[u8]| {
         if seen >= skip
-            && let Some(rec) = super::get::<T>(records, name, &key(&[brand, &k[k.len() - 16..]]))?
+            && let Some(it) = item(k, v)?
         {
-            items.push(rec);
+            items.push(it);
         }
         seen += 1;
         Ok((items.len() as u64) < per_page)
     };
     if reverse {
-        scan_prefix_rev(idx, prefix, visit)?
+        scan_prefix_rev(t, prefix, visit)?
     } else {
-        super::scan_prefix(idx, prefix, visit)?
+        super::scan_prefix(t, prefix, visit)?
     }
     Ok(items)
 }
