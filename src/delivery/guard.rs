@@ -220,7 +220,7 @@ impl Circuit {
             b.record(&self.settings(), now, v, probe).map(|t| (t, b.0))
         };
         if let Some((t, snap)) = change {
-            self.persist(t, snap).await;
+            Box::pin(self.persist(t, snap)).await;
         }
         self.wake.notify_one();
     }

@@ -32,6 +32,7 @@ pub mod release;
 pub mod request;
 pub mod retry;
 pub mod signing;
+pub mod targets;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -54,6 +55,9 @@ use crate::vault::Vault;
 use client::SharedPolicy;
 use egress::EgressPolicy;
 use retry::Outcome;
+
+/// A boxed future: rare paths return one, so that the hot steps' futures stay small.
+type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// Receives executions to carry out.
 pub trait Dispatch: Send + Sync + 'static {
@@ -136,6 +140,8 @@ pub struct Engine {
     /// Finishes the wait for an instant precisely (the daemon's real clock); `None`: tokio's
     /// timer alone (ms ticks; tests with a manual clock).
     release: std::sync::OnceLock<Arc<release::ReleaseTimer>>,
+    /// Webhook templates with their domains, kept between writes of them ([`targets`]).
+    targets: targets::TargetCache,
 }
 
 impl Engine {
@@ -181,6 +187,7 @@ impl Engine {
             live: std::sync::atomic::AtomicUsize::new(0),
             smtp: RwLock::new(None),
             release: std::sync::OnceLock::new(),
+            targets: targets::TargetCache::default(),
         })
     }
 
@@ -295,8 +302,8 @@ const STORE_RETRY_MAX_MS: u64 = 5000;
 
 /// What an execution is delivered to.
 struct Target {
-    template: WebhookTemplate,
-    domain: Domain,
+    template: Arc<WebhookTemplate>,
+    domain: Arc<Domain>,
     /// A notification channel's send: the template and domain are its carrier
     /// ([`channel::carrier`]).
     channel: Option<crate::model::NotificationChannel>,
@@ -317,11 +324,20 @@ impl From<StoreError> for Unresolvable {
 }
 
 /// An execution ready to go through its domain's guard: its current record, target and
-/// rendered request.
+/// rendered request. Boxed between the steps of an attempt (1.4 KiB moved as a pointer).
 struct Prepared {
     exec: Execution,
     target: Target,
     req: request::Rendered,
+}
+
+/// What [`Engine::resolve`] made of an execution.
+enum Resolution {
+    Ready(Box<Prepared>),
+    /// It cannot be sent (the reason): it fails, not retried.
+    Fail(Execution, String),
+    /// The store did not answer: it waits for it.
+    Wait(Execution, StoreError),
 }
 
 /// How one attempt ended, before it is recorded.
@@ -354,14 +370,17 @@ impl Engine {
         self.run_attempt(exec, refill).instrument(attempt).await
     }
 
+    /// One attempt: [`Engine::prepare`] → [`Engine::admit`] → [`Engine::attempt`] →
+    /// [`Engine::record`]. Each step's future is boxed: an execution's task then holds only the step it is in
+    /// (an unboxed chain made every spawned task 12.7 KiB, copied at each spawn).
     async fn run_attempt(self: Arc<Self>, exec: Execution, refill: bool) {
-        let Some(p) = self.prepare(exec).await else { return };
+        let Some(p) = Box::pin(self.prepare(exec)).await else { return };
         let limits = self.limits();
         // A channel send passes no domain guard and no circuit breaker.
         let (p, pass) = if p.target.channel.is_some() {
             (p, None)
         } else {
-            let Some((p, pass)) = self.clone().admit(p, refill, limits).await else { return };
+            let Some((p, pass)) = Box::pin(self.clone().admit(p, refill, limits)).await else { return };
             (p, Some(pass))
         };
         let Ok(global) = self.global.clone().acquire_owned().await else {
@@ -371,8 +390,8 @@ impl Engine {
             tracing::debug!("this attempt is the circuit breaker's probe");
         }
         let result = match &p.target.channel {
-            Some(c) if c.kind == crate::model::ChannelKind::Email => self.attempt_email(&p, c).await,
-            _ => self.attempt(&p, limits.max_response_bytes).await,
+            Some(c) if c.kind == crate::model::ChannelKind::Email => Box::pin(self.attempt_email(&p, c)).await,
+            _ => Box::pin(self.attempt(&p, limits.max_response_bytes)).await,
         };
         if let Some(pass) = pass {
             // Nothing was sent when the outcome is final without an HTTP status (egress
@@ -382,102 +401,106 @@ impl Engine {
             pass.finish(breaker::verdict(status, outcome, sent), self.clock.now_ms()).await;
         }
         drop(global);
-        self.record(p, result, limits).await;
+        Box::pin(self.record(p, result, limits)).await;
     }
 
     /// Waits for the execution's instant, reloads a retry's record (a cancel wins), resolves
-    /// its target and renders its request (a first attempt does both before the wait). `None` when there is nothing to send (cancelled,
-    /// finished, a workflow run, or failed here: a gone target, a render error).
-    async fn prepare(&self, exec: Execution) -> Option<Prepared> {
+    /// its target and renders its request (a first attempt does both before the wait). `None`
+    /// when there is nothing to send (cancelled, finished, a workflow run, or failed here: a
+    /// gone target, a render error).
+    ///
+    /// The resolving is synchronous ([`Engine::resolve`]); this future holds only the
+    /// execution and small values across its waits.
+    async fn prepare(&self, exec: Execution) -> Option<Box<Prepared>> {
         let at = exec.next_attempt_ms.unwrap_or(exec.due_ms);
         let first = exec.attempts.is_empty() && exec.next_attempt_ms.is_none();
+        // A workflow run itself is driven by the scheduler; only its steps come here.
+        let deliverable = |e: &Execution| e.step.is_some() || e.target_kind != TargetKind::Workflow;
         // A first attempt resolves its target and renders its request before the wait (it was
         // recorded up to `scheduler::PREFIRE_MS` ahead), so that only admission, signing and
         // the send remain after its instant. Anything but success is left to the path after
         // the wait, which decides it at the instant as before.
-        if first
-            && (exec.step.is_some() || exec.target_kind != TargetKind::Workflow)
-            && let Some((target, req)) = self.resolve_now(&exec)
-        {
-            self.wait_for(at).await;
-            tracing::Span::current().record("attempt", 1);
-            tracing::Span::current().record("domain", tracing::field::display(target.domain.id));
-            return Some(Prepared { exec, target, req });
-        }
+        let mut exec = if first && deliverable(&exec) {
+            match self.resolve(exec, false) {
+                Resolution::Ready(p) => {
+                    self.wait_for(at).await;
+                    tracing::Span::current().record("attempt", 1);
+                    tracing::Span::current().record("domain", tracing::field::display(p.target.domain.id));
+                    return Some(p);
+                }
+                Resolution::Fail(exec, _) | Resolution::Wait(exec, _) => exec,
+            }
+        } else {
+            exec
+        };
         self.wait_for(at).await;
         // A retry re-reads its record: it may have been cancelled while it waited. (A first
         // attempt comes straight from its commit; a cancel racing it still wins, because the
         // outcome is not written over a cancelled record.)
-        let exec = if first {
-            exec
-        } else {
+        if !first {
             let (brand, id) = (exec.brand, exec.id);
-            match self.patiently(id, || self.store.get_execution(brand, id)).await {
+            let reread = Box::pin(self.patiently(id, || self.store.get_execution(brand, id)));
+            exec = match reread.await {
                 Ok(Some(e)) if !e.status.is_finished() => e,
                 Ok(_) => return None,
                 Err(e) => {
                     tracing::error!(error = %e, execution = %id, "cannot read an execution to retry; it resumes on the next start");
                     return None;
                 }
-            }
-        };
-        // A workflow run itself is driven by the scheduler; only its steps come here.
-        if exec.step.is_none() && exec.target_kind == TargetKind::Workflow {
+            };
+        }
+        if !deliverable(&exec) {
             return None;
         }
         // A retry's record was just re-read: its attempt number is the stored one.
         tracing::Span::current().record("attempt", exec.attempts.len() + 1);
         let mut attempt = 0u32;
-        let mut domain_known = false;
+        let mut record_domain = true;
         loop {
-            let failure = match self.target(&exec) {
-                Ok(target) => {
-                    if !domain_known {
-                        tracing::Span::current().record("domain", tracing::field::display(target.domain.id));
-                        domain_known = true;
-                    }
-                    if let Some(c) = &target.channel {
-                        match self.render_channel(c, &exec) {
-                            Ok(req) => return Some(Prepared { exec, target, req }),
-                            Err(why) => {
-                                self.fail(exec, why).await;
-                                return None;
-                            }
-                        }
-                    }
-                    let r = request::render(
-                        &self.store,
-                        &self.vault,
-                        exec.brand,
-                        &target.template,
-                        &target.domain,
-                        &exec.context,
-                    );
-                    match r {
-                        Ok(req) => return Some(Prepared { exec, target, req }),
-                        Err(request::RenderError::Store(e)) => Unresolvable::Store(e),
-                        Err(e) => {
-                            self.fail(exec, e.to_string()).await;
-                            return None;
-                        }
-                    }
-                }
-                Err(u) => u,
-            };
-            match failure {
-                Unresolvable::Gone(why) => {
-                    self.fail(exec, why.to_string()).await;
+            match self.resolve(exec, record_domain) {
+                Resolution::Ready(p) => return Some(p),
+                Resolution::Fail(exec, why) => {
+                    self.fail(exec, why).await;
                     return None;
                 }
-                Unresolvable::Store(e) if e.is_unavailable() => {
-                    self.store_wait(exec.id, &e, &mut attempt).await;
-                }
-                Unresolvable::Store(e) => {
-                    // A corrupt record: no later attempt can do better.
-                    self.fail(exec, format!("store: {e}")).await;
-                    return None;
+                Resolution::Wait(back, e) => {
+                    record_domain = false;
+                    self.store_wait(back.id, &e, &mut attempt).await;
+                    exec = back;
                 }
             }
+        }
+    }
+
+    /// Resolves an execution's target and renders its request, without waiting
+    /// (`record_domain`: the domain is recorded on the current span once known).
+    fn resolve(&self, exec: Execution, record_domain: bool) -> Resolution {
+        let target = match self.target(&exec) {
+            Ok(target) => target,
+            Err(Unresolvable::Gone(why)) => return Resolution::Fail(exec, why.to_string()),
+            Err(Unresolvable::Store(e)) if e.is_unavailable() => return Resolution::Wait(exec, e),
+            // A corrupt record: no later attempt can do better.
+            Err(Unresolvable::Store(e)) => return Resolution::Fail(exec, format!("store: {e}")),
+        };
+        if record_domain {
+            tracing::Span::current().record("domain", tracing::field::display(target.domain.id));
+        }
+        // Err(Ok(why)): the execution fails; Err(Err(e)): it waits for the store.
+        let rendered: Result<_, Result<String, StoreError>> = match &target.channel {
+            Some(c) => self.render_channel(c, &exec).map_err(Ok),
+            None => {
+                request::render(&self.store, &self.vault, exec.brand, &target.template, &target.domain, &exec.context)
+                    .map_err(|e| match e {
+                        request::RenderError::Store(e) if e.is_unavailable() => Err(e),
+                        request::RenderError::Store(e) => Ok(format!("store: {e}")),
+                        e => Ok(e.to_string()),
+                    })
+            }
+        };
+        match rendered {
+            Ok(req) => Resolution::Ready(Box::new(Prepared { exec, target, req })),
+            Err(Ok(why)) => Resolution::Fail(exec, why),
+            Err(Err(e)) => Resolution::Wait(exec, e),
         }
     }
 
@@ -495,20 +518,6 @@ impl Engine {
         }
     }
 
-    /// The target and rendered request of an execution when both resolve without a fault;
-    /// `None` on any failure (the caller then takes the path that records it).
-    fn resolve_now(&self, exec: &Execution) -> Option<(Target, request::Rendered)> {
-        let target = self.target(exec).ok()?;
-        let req = match &target.channel {
-            Some(c) => self.render_channel(c, exec).ok()?,
-            None => {
-                request::render(&self.store, &self.vault, exec.brand, &target.template, &target.domain, &exec.context)
-                    .ok()?
-            }
-        };
-        Some((target, req))
-    }
-
     /// The template (or workflow step) and domain an execution goes to.
     fn target(&self, exec: &Execution) -> Result<Target, Unresolvable> {
         let brand = exec.brand;
@@ -518,31 +527,44 @@ impl Engine {
                 .get_channel(brand, crate::model::ChannelId(exec.target_id))?
                 .ok_or(Unresolvable::Gone("notification channel not found (deleted?)"))?;
             let (template, domain) = channel::carrier(&c);
-            return Ok(Target { template, domain, channel: Some(c) });
+            return Ok(Target { template: Arc::new(template), domain: Arc::new(domain), channel: Some(c) });
         }
-        let template = match exec.step {
-            Some(sr) => {
-                let wf = self
-                    .store
-                    .get_workflow(brand, sr.workflow)?
-                    .ok_or(Unresolvable::Gone("workflow not found (deleted?)"))?;
-                let step = wf
-                    .steps
-                    .iter()
-                    .find(|s| s.id == sr.step)
-                    .ok_or(Unresolvable::Gone("workflow step not found (deleted?)"))?;
-                step.as_template(brand)
-            }
-            None => self
-                .store
-                .get_template(brand, TemplateId(exec.target_id))?
-                .ok_or(Unresolvable::Gone("webhook template not found (deleted?)"))?,
+        let Some(sr) = exec.step else {
+            let (template, domain) = self.webhook_target(brand, TemplateId(exec.target_id))?;
+            return Ok(Target { template, domain, channel: None });
         };
+        let wf =
+            self.store.get_workflow(brand, sr.workflow)?.ok_or(Unresolvable::Gone("workflow not found (deleted?)"))?;
+        let step = wf
+            .steps
+            .iter()
+            .find(|s| s.id == sr.step)
+            .ok_or(Unresolvable::Gone("workflow step not found (deleted?)"))?;
+        let template = step.as_template(brand);
         let domain = self
             .store
             .get_domain(brand, template.domain)?
             .ok_or(Unresolvable::Gone("the target's domain was not found"))?;
-        Ok(Target { template, domain, channel: None })
+        Ok(Target { template: Arc::new(template), domain: Arc::new(domain), channel: None })
+    }
+
+    /// A webhook template with its domain, from the [`targets`] cache while no template or
+    /// domain has been written since they were read.
+    fn webhook_target(&self, brand: BrandId, id: TemplateId) -> Result<targets::Copies, Unresolvable> {
+        // Read before the records: a write in between leaves an entry no later lookup uses.
+        let generation = self.store.catalog_generation();
+        if let Some(copies) = self.targets.get(&(brand, id), generation) {
+            return Ok(copies);
+        }
+        let template =
+            self.store.get_template(brand, id)?.ok_or(Unresolvable::Gone("webhook template not found (deleted?)"))?;
+        let domain = self
+            .store
+            .get_domain(brand, template.domain)?
+            .ok_or(Unresolvable::Gone("the target's domain was not found"))?;
+        let copies = (Arc::new(template), Arc::new(domain));
+        self.targets.put((brand, id), generation, copies.clone());
+        Ok(copies)
     }
 
     /// The request (or, for email, the record) of a channel send; the error fails it.
@@ -614,10 +636,10 @@ impl Engine {
     /// the store instead (`None`: parked, it comes back through [`Engine::refill`]).
     async fn admit(
         self: Arc<Self>,
-        p: Prepared,
+        p: Box<Prepared>,
         refill: bool,
         limits: DeliveryLimits,
-    ) -> Option<(Prepared, guard::Pass)> {
+    ) -> Option<(Box<Prepared>, guard::Pass)> {
         let domain = p.target.domain.id;
         let circuit = self.circuit_patiently(&p).await;
         let gate = self.gate(&circuit);
@@ -625,7 +647,7 @@ impl Engine {
             && (gate.spilled.load(Ordering::SeqCst) > 0
                 || gate.queued.load(Ordering::SeqCst) >= limits.queue_memory_max)
         {
-            match self.store.spill(domain, p.exec.brand, p.exec.id).await {
+            match Box::pin(self.store.spill(domain, p.exec.brand, p.exec.id)).await {
                 Ok(()) => {
                     gate.spilled.fetch_add(1, Ordering::SeqCst);
                     // The queue may have drained while this one was being parked (its last
@@ -799,8 +821,8 @@ impl Engine {
     }
 
     /// Records an attempt: the next attempt's time (and a wheel timer), or the final status.
-    async fn record(&self, p: Prepared, result: AttemptResult, limits: DeliveryLimits) {
-        let Prepared { mut exec, target, .. } = p;
+    async fn record(&self, p: Box<Prepared>, result: AttemptResult, limits: DeliveryLimits) {
+        let Prepared { mut exec, target, .. } = *p;
         let attempts_done = exec.attempts.len() as u32 + 1;
         let now = self.clock.now_ms();
         if exec.lateness_ms.is_none() {
@@ -833,7 +855,7 @@ impl Engine {
                 exec.next_attempt_ms = Some(at);
                 let (brand, id) = (exec.brand, exec.id);
                 self.metrics.activity().retrying(&exec);
-                if let Some(true) = self.put_patiently(exec).await {
+                if let Some(true) = Box::pin(self.put_patiently(exec)).await {
                     let _ = self.events.send(DeliveryEvent::RetryAt { brand, execution: id, at }).await;
                 }
             }
@@ -860,18 +882,21 @@ impl Engine {
                     exec.reason = Some(format!("failed after {tries}: {last}"));
                 }
                 exec.finished_ms = Some(now);
-                self.finish(exec).await;
+                Box::pin(self.finish(exec)).await;
             }
         }
     }
 
     /// Fails an execution before any request (rendering, missing template): not retried.
-    async fn fail(&self, mut exec: Execution, reason: String) {
-        exec.status = ExecutionStatus::Failed;
-        exec.reason = Some(reason);
-        exec.next_attempt_ms = None;
-        exec.finished_ms = Some(self.clock.now_ms());
-        self.finish(exec).await;
+    /// (Boxed: a rare path, kept out of the futures of the steps that call it.)
+    fn fail(&self, mut exec: Execution, reason: String) -> Boxed<'_, ()> {
+        Box::pin(async move {
+            exec.status = ExecutionStatus::Failed;
+            exec.reason = Some(reason);
+            exec.next_attempt_ms = None;
+            exec.finished_ms = Some(self.clock.now_ms());
+            self.finish(exec).await;
+        })
     }
 
     /// Records a final status and tells the scheduler. A failed execution is logged: one WARN
@@ -948,13 +973,14 @@ impl Engine {
         }
     }
 
-    async fn store_wait(&self, id: ExecutionId, e: &StoreError, attempt: &mut u32) {
+    /// Logs the first wait for an unavailable store and sleeps its backoff (boxed: a rare path).
+    fn store_wait(&self, id: ExecutionId, e: &StoreError, attempt: &mut u32) -> Boxed<'static, ()> {
         if *attempt == 0 {
             tracing::warn!(error = %e, execution = %id, "the store is unavailable; the execution waits for it");
         }
         let ms = (STORE_RETRY_MIN_MS << (*attempt).min(6)).min(STORE_RETRY_MAX_MS);
         *attempt += 1;
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Box::pin(tokio::time::sleep(Duration::from_millis(ms)))
     }
 }
 
@@ -965,5 +991,27 @@ fn attempt_summary(a: &Attempt) -> String {
         (Some(code), None) => format!("HTTP {code}"),
         (None, Some(e)) => e.clone(),
         (None, None) => "no answer".into(),
+    }
+}
+
+#[cfg(test)]
+#[allow(unreachable_code, clippy::diverging_sub_expression)]
+mod future_size_tests {
+    use super::*;
+
+    /// The size of the future `make` would return (never called).
+    fn size_of_future<F>(_make: impl FnOnce() -> F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// Each dispatched execution is a task whose future tokio allocates and copies whole at
+    /// the spawn; the steps of an attempt are boxed so that it holds only the step it is in.
+    /// Unboxed, it was 12,752 bytes (rustc 1.95); boxed, 1,904.
+    #[test]
+    fn an_execution_task_stays_small() {
+        let engine: fn() -> Arc<Engine> = || unreachable!();
+        let exec: fn() -> Execution = || unreachable!();
+        let task = size_of_future(|| engine().run(exec(), false));
+        assert!(task <= 4096, "an execution's task is {task} bytes");
     }
 }

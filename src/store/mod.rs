@@ -175,6 +175,8 @@ pub struct Store {
     slot: Arc<DbSlot>,
     health: Arc<Health>,
     writer: writer::Writer,
+    /// [`Store::catalog_generation`].
+    catalog: Arc<std::sync::atomic::AtomicU64>,
     /// Whether failpoints apply to this store (test builds).
     #[cfg(feature = "failpoints")]
     faults: Arc<std::sync::atomic::AtomicBool>,
@@ -273,11 +275,13 @@ impl Store {
         let faults = Arc::new(std::sync::atomic::AtomicBool::new(faults_on));
         #[cfg(not(feature = "failpoints"))]
         let _ = faults_on;
+        let catalog = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let writer = writer::Writer::start(
             slot.clone(),
             health.clone(),
             settings,
             metrics,
+            catalog.clone(),
             #[cfg(feature = "failpoints")]
             faults.clone(),
         );
@@ -285,9 +289,18 @@ impl Store {
             slot,
             health,
             writer,
+            catalog,
             #[cfg(feature = "failpoints")]
             faults,
         }
+    }
+
+    /// A counter bumped after every batch of writes that wrote a template or a domain record
+    /// (committed or not), before the writers hear back. A copy of those records is current as
+    /// long as this still returns the value read *before* the copy was read: the delivery
+    /// engine's target cache keys its entries on it.
+    pub fn catalog_generation(&self) -> u64 {
+        self.catalog.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Opens an existing store file for reading only (the CLI's views while the daemon is

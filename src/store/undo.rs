@@ -39,6 +39,11 @@ pub(super) fn active() -> bool {
     LOG.with(|l| l.borrow().is_some())
 }
 
+/// Whether any of `entries` wrote to one of `tables` (by name).
+pub(super) fn touches(entries: &[Entry], tables: &[&str]) -> bool {
+    entries.iter().any(|e| tables.contains(&e.table.as_str()))
+}
+
 /// Records that `key` in `table` held `old` before a write.
 pub(super) fn record(table: &str, key: &[u8], old: Option<Vec<u8>>) {
     LOG.with(|l| {

@@ -18,14 +18,16 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use redb::{Database, WriteTransaction};
+use redb::{Database, TableHandle, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::health::Health;
 #[cfg(feature = "failpoints")]
 use super::injected_fault;
+use super::tables::{DOMAINS, TEMPLATES};
 use super::{DbSlot, StoreError, WriterSettings, failpoint, undo};
 use crate::metrics::Metrics;
 use crate::time::Stopwatch;
@@ -75,6 +77,7 @@ impl Writer {
         health: Arc<Health>,
         settings: WriterSettings,
         metrics: Metrics,
+        catalog: Arc<AtomicU64>,
         #[cfg(feature = "failpoints")] faults: Arc<std::sync::atomic::AtomicBool>,
     ) -> Writer {
         let (tx, rx) = mpsc::channel(settings.write_queue_capacity.max(1));
@@ -87,6 +90,7 @@ impl Writer {
             commit_delay: settings.commit_delay,
             commit_siblings: settings.commit_siblings.max(1),
             last_recovery: None,
+            catalog,
             #[cfg(feature = "failpoints")]
             faults,
         };
@@ -156,6 +160,9 @@ struct Thread {
     commit_siblings: usize,
     /// When the last recovery attempt started (while not writable).
     last_recovery: Option<Stopwatch>,
+    /// [`super::Store::catalog_generation`]: bumped after a batch that wrote a template or a
+    /// domain, before its callers hear back.
+    catalog: Arc<AtomicU64>,
     #[cfg(feature = "failpoints")]
     faults: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -277,11 +284,13 @@ impl Thread {
         };
         let mut completions: Vec<Completion> = Vec::with_capacity(batch);
         let mut broken: Option<StoreError> = None;
+        let mut catalog_written = false;
         let mut jobs = jobs.into_iter();
         for job in jobs.by_ref() {
             undo::begin();
             let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
             let writes = undo::take();
+            catalog_written |= undo::touches(&writes, &[TEMPLATES.name(), DOMAINS.name()]);
             let failed = match ran {
                 Ok(Ran { error: None, complete }) => {
                     completions.push(complete);
@@ -321,6 +330,7 @@ impl Thread {
             let e =
                 if e.is_unavailable() { e } else { StoreError::Unavailable { disk_full: false, cause: e.to_string() } };
             self.fault("write", &e);
+            self.catalog_written(catalog_written);
             let outcome = Err(e.clone());
             completions.into_iter().for_each(|c| c(&outcome));
             fail_all(jobs.collect(), &e);
@@ -333,7 +343,16 @@ impl Thread {
             Err(e) => self.fault("commit", e),
         }
         self.metrics.observe_commit(watch.elapsed_secs(), batch);
+        self.catalog_written(catalog_written);
         completions.into_iter().for_each(|c| c(&outcome));
+    }
+
+    /// Bumps the catalog generation after a batch that wrote a template or a domain (whether
+    /// it committed or not: a copy taken before it is then never used again).
+    fn catalog_written(&self, written: bool) {
+        if written {
+            self.catalog.fetch_add(1, Ordering::Release);
+        }
     }
 
     /// Records a fault. An I/O fault makes the store not writable and drops the database

@@ -77,7 +77,7 @@ impl Store {
                 }
                 Some(stored) => stored,
             };
-            t.save(&e)?;
+            t.save_over(&e, &stored)?;
             t.finish(w)?;
             if stored.status != ExecutionStatus::Failed {
                 raise_execution_failed(w, &e)?;

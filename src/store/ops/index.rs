@@ -410,6 +410,14 @@ impl<'w> ExecTables<'w> {
         Ok(old)
     }
 
+    /// [`ExecTables::save`] over a stored record whose facts the caller has just read (the
+    /// replaced record is not decoded again).
+    pub(crate) fn save_over(&mut self, e: &Execution, old: &ExecFacts) -> Result<(), StoreError> {
+        let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
+        super::replace_raw(&mut self.records, &k, &codec::encode(e))?;
+        self.reindex(Some(old), Some(&ExecFacts::from(e)))
+    }
+
     /// Removes an execution record with its index rows; returns its facts (`None`: absent).
     pub(crate) fn remove(&mut self, brand: BrandId, id: ExecutionId) -> Result<Option<ExecFacts>, StoreError> {
         let k = key(&[brand.as_bytes(), id.as_bytes()]);
