@@ -254,3 +254,48 @@ async fn a_store_written_by_the_previous_release_migrates_and_lists_as_before() 
     assert_consistent(&again);
     again.shutdown().await;
 }
+
+/// Inside the writer, counter changes are summed over a batch and applied once before its
+/// commit: a batch of many fires changes each counter once, and an operation that fails
+/// after changing counters leaves them as they were, like its records.
+#[tokio::test]
+async fn a_batch_sums_its_counter_changes_and_a_failed_operation_changes_none() {
+    let dir = tempfile::tempdir().unwrap();
+    // Writes sent together wait for each other, so they share batches.
+    let grouped =
+        WriterSettings { commit_delay: std::time::Duration::from_millis(50), commit_siblings: 2, ..settings() };
+    let metrics = Metrics::new();
+    let store = Store::open(&dir.path().join("s.redb"), grouped, metrics.clone()).unwrap();
+    let brand = BrandId::new();
+    let target = uuid::Uuid::now_v7();
+    let writes = (0..40i64).map(|i| {
+        let store = store.clone();
+        let e = Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i);
+        tokio::spawn(async move {
+            store
+                .write(move |w| {
+                    upsert_executions(w, std::slice::from_ref(&e))?;
+                    if i % 4 == 0 {
+                        return Err(StoreError::Invalid("refused after its writes".into()));
+                    }
+                    Ok(())
+                })
+                .await
+        })
+    });
+    let mut refused = 0;
+    for w in writes.collect::<Vec<_>>() {
+        refused += usize::from(w.await.unwrap().is_err());
+    }
+    assert_eq!(refused, 10);
+    let commits: u64 = metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("hookwheel_store_commits_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the commit counter");
+    assert!(commits < 40, "the writes shared batches ({commits} commits)");
+    let page = store.list_executions(brand, &ExecutionFilter::default(), 1, 100).unwrap();
+    assert_eq!(page.total, 30, "the counter counts the 30 written, not the refused");
+    assert_consistent(&store);
+}

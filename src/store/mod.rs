@@ -682,3 +682,40 @@ mod commit_delay_tests {
         store.shutdown().await;
     }
 }
+
+#[cfg(test)]
+mod catalog_generation_tests {
+    use super::*;
+    use crate::model::{Brand, BrandId};
+
+    fn put(w: &redb::WriteTransaction, table: tables::Bytes) -> Result<(), StoreError> {
+        let mut t = w.open_table(table).map_err(StoreError::from_db)?;
+        ops::put_raw(&mut t, b"k", b"v")
+    }
+
+    /// The delivery engine keeps templates and domains while this is unchanged: it must move
+    /// with every write of either, before the writer hears back, and only with those.
+    #[tokio::test]
+    async fn the_catalog_generation_moves_with_template_and_domain_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join(STORE_FILE), WriterSettings::default(), Metrics::new()).unwrap();
+        let g = store.catalog_generation();
+        store
+            .create_brand(Brand { id: BrandId::new(), name: "b".into(), timezone: "UTC".into(), created_ms: 1 })
+            .await
+            .unwrap();
+        assert_eq!(store.catalog_generation(), g, "a brand is not a template or a domain");
+        store.write(|w| put(w, tables::TEMPLATES)).await.unwrap();
+        assert_eq!(store.catalog_generation(), g + 1, "seen as soon as the write is acknowledged");
+        store.write(|w| put(w, tables::DOMAINS)).await.unwrap();
+        assert_eq!(store.catalog_generation(), g + 2);
+        // A refused operation's writes are undone; a copy read meanwhile is dropped anyway.
+        let refused = store.write(|w| {
+            put(w, tables::DOMAINS)?;
+            Err::<(), _>(StoreError::Invalid("refused".into()))
+        });
+        assert!(refused.await.is_err());
+        assert_eq!(store.catalog_generation(), g + 3);
+        store.shutdown().await;
+    }
+}

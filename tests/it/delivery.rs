@@ -328,6 +328,42 @@ fn unresolvable_variables_and_missing_secrets_fail_before_any_request() {
 
 // 3 ------------------------------------------------------------------------------------------
 
+/// The engine keeps templates and domains between writes of them: each change (a template's
+/// path or domain, a domain's host) is used by the very next execution.
+#[test]
+fn every_change_of_a_template_or_its_domain_is_used_by_the_next_execution() {
+    let e = env("");
+    let t = template(&e.api, &e.domain, json!({"path": "/first"}));
+    let delivered = |rx: &Receiver, n: usize| {
+        poll(WAIT, || (rx.requests().len() >= n).then(|| rx.requests()))
+            .unwrap_or_else(|| panic!("{n} deliveries did not arrive"))
+    };
+    for (i, path) in ["/first", "/first", "/second", "/third"].into_iter().enumerate() {
+        if i >= 2 {
+            assert_ok(&e.api.post("update_webhook_template", json!({"webhook_uuid": t, "path": path})));
+        }
+        let done = wait_final(&e.api, &execute(&e.api, &t, json!({})), WAIT);
+        assert_eq!(done["status"], "succeeded", "{done:#}");
+        assert_eq!(delivered(&e.rx, i + 1)[i].path, path, "delivery {i} went to the template as it was");
+    }
+    // The domain renamed onto another receiver: the next execution goes there.
+    let rx2 = Receiver::start();
+    let r =
+        e.api.post("update_domain", json!({"domain_uuid": e.domain, "domain": rx2.host(), "protocol_type": "http"}));
+    assert_ok(&r);
+    let done = wait_final(&e.api, &execute(&e.api, &t, json!({})), WAIT);
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(delivered(&rx2, 1)[0].path, "/third");
+    assert_eq!(e.rx.requests().len(), 4, "nothing more reached the old host");
+    // Moved to a new domain on the first receiver again.
+    let back = e.api.add_domain(&e.rx.host());
+    assert_ok(&e.api.post("update_webhook_template", json!({"webhook_uuid": t, "domain_uuid": back})));
+    let done = wait_final(&e.api, &execute(&e.api, &t, json!({})), WAIT);
+    assert_eq!(done["status"], "succeeded", "{done:#}");
+    assert_eq!(delivered(&e.rx, 5).len(), 5);
+    assert_eq!(rx2.requests().len(), 1);
+}
+
 #[test]
 fn linear_retries_wait_delay_times_n_and_end_in_success() {
     let e = env("");
