@@ -426,16 +426,25 @@ impl ExecFacts {
 /// returns early with an error skips it, and the writer takes the whole operation back).
 pub(crate) struct ExecTables<'w> {
     pub records: BytesTable<'w>,
-    idx: Vec<BytesTable<'w>>,
+    w: &'w WriteTransaction,
+    /// The index tables, each opened at its first write (a finished execution changes 3 of
+    /// the 6; opening a table costs a B-tree lookup of its root).
+    idx: [Option<BytesTable<'w>>; 6],
     deltas: Deltas,
 }
 
 impl<'w> ExecTables<'w> {
     pub(crate) fn open(w: &'w WriteTransaction) -> Result<Self, StoreError> {
         let records = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-        let idx =
-            EXEC_INDEXES.iter().map(|d| w.open_table(*d).map_err(StoreError::from_db)).collect::<Result<_, _>>()?;
-        Ok(ExecTables { records, idx, deltas: Deltas::default() })
+        Ok(ExecTables { records, w, idx: Default::default(), deltas: Deltas::default() })
+    }
+
+    /// The index table of `slot`, opened at its first use.
+    fn index(&mut self, slot: usize) -> Result<&mut BytesTable<'w>, StoreError> {
+        match &mut self.idx[slot] {
+            Some(t) => Ok(t),
+            empty => Ok(empty.insert(self.w.open_table(EXEC_INDEXES[slot]).map_err(StoreError::from_db)?)),
+        }
     }
 
     pub(crate) fn get(&self, brand: BrandId, id: ExecutionId) -> Result<Option<Execution>, StoreError> {
@@ -487,11 +496,11 @@ impl<'w> ExecTables<'w> {
         let old_rows = old.map(ExecFacts::rows).unwrap_or_default();
         let new_rows = new.map(ExecFacts::rows).unwrap_or_default();
         for (slot, k, _) in old_rows.iter().filter(|r| !new_rows.iter().any(|n| n.0 == r.0 && n.1 == r.1)) {
-            remove(&mut self.idx[*slot], k)?;
+            remove(self.index(*slot)?, k)?;
         }
         for (slot, k, v) in &new_rows {
             if !old_rows.iter().any(|o| o.0 == *slot && o.1 == *k && o.2 == *v) {
-                put_raw(&mut self.idx[*slot], k, v)?;
+                put_raw(self.index(*slot)?, k, v)?;
             }
         }
         let old_c = old.map(ExecFacts::counters).unwrap_or_default();
@@ -507,7 +516,7 @@ impl<'w> ExecTables<'w> {
 
     /// Writes the counter changes (after the tables are closed).
     pub(crate) fn finish(self, w: &WriteTransaction) -> Result<(), StoreError> {
-        let ExecTables { records, idx, deltas } = self;
+        let ExecTables { records, idx, deltas, .. } = self;
         drop(records);
         drop(idx);
         deltas.apply_in(w)

@@ -83,7 +83,14 @@ pub(crate) fn put<T: Serialize>(t: &mut BytesTable<'_>, key: &[u8], rec: &T) -> 
 }
 
 pub(crate) fn put_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-    replace_raw(t, key, value).map(drop)
+    failpoint!("store::write", |arg| Err(injected_fault(arg)));
+    let active = undo::active();
+    // The previous value is copied only for the undo log.
+    let old = t.insert(key, value).map_err(StoreError::from_db)?.filter(|_| active).map(|g| g.value().to_vec());
+    if active {
+        undo::record(t.name(), key, old);
+    }
+    Ok(())
 }
 
 /// [`put_raw`], returning the value it replaced (`None`: the key was new).
