@@ -255,11 +255,10 @@ async fn a_store_written_by_the_previous_release_migrates_and_lists_as_before() 
     again.shutdown().await;
 }
 
-/// Inside the writer, counter changes are summed over a batch and applied once before its
-/// commit: a batch of many fires changes each counter once, and an operation that fails
-/// after changing counters leaves them as they were, like its records.
+/// Operations that share a batch each change the counters, and one that fails after changing
+/// them leaves them as they were, like its records (its writes are undone before the commit).
 #[tokio::test]
-async fn a_batch_sums_its_counter_changes_and_a_failed_operation_changes_none() {
+async fn operations_sharing_a_batch_count_and_a_failed_one_changes_no_counter() {
     let dir = tempfile::tempdir().unwrap();
     // Writes sent together wait for each other, so they share batches.
     let grouped =

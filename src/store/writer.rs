@@ -27,7 +27,6 @@ use tokio::sync::{mpsc, oneshot};
 use super::health::Health;
 #[cfg(feature = "failpoints")]
 use super::injected_fault;
-use super::ops::index::{self, Deltas};
 use super::tables::{DOMAINS, TEMPLATES};
 use super::{DbSlot, StoreError, WriterSettings, failpoint, undo};
 use crate::metrics::Metrics;
@@ -286,19 +285,14 @@ impl Thread {
         let mut completions: Vec<Completion> = Vec::with_capacity(batch);
         let mut broken: Option<StoreError> = None;
         let mut catalog_written = false;
-        // The counter changes of the operations that succeeded, applied once before the commit.
-        let mut counts = Deltas::default();
         let mut jobs = jobs.into_iter();
         for job in jobs.by_ref() {
             undo::begin();
-            index::defer_counts();
             let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
             let writes = undo::take();
-            let op_counts = index::take_deferred_counts();
             catalog_written |= undo::touches(&writes, &[TEMPLATES.name(), DOMAINS.name()]);
             let failed = match ran {
                 Ok(Ran { error: None, complete }) => {
-                    counts.merge(op_counts);
                     completions.push(complete);
                     continue;
                 }
@@ -329,13 +323,6 @@ impl Thread {
                 broken = Some(e);
                 break;
             }
-        }
-        if broken.is_none()
-            && !counts.is_empty()
-            && let Err(e) = counts.apply_in(&w)
-        {
-            tracing::error!(error = %e, "could not write the batch's counter changes; the batch is abandoned");
-            broken = Some(e);
         }
         if let Some(e) = broken {
             drop(w);

@@ -9,11 +9,8 @@
 //!
 //! Counters live in [`COUNTS`]: one `u64 LE` per key, a tag byte then the brand and the
 //! filter's value (a status code, a schedule id...). A list reads its `total_count` from one
-//! counter instead of counting records. Counter changes are summed in [`Deltas`]; inside the
-//! writer, those of every operation of a batch that succeeds are summed again and applied
-//! once per key just before the batch commits ([`defer_counts`]), so that 30 fires in one
-//! commit change their brand's counters once, not 30 times. Nothing in a write transaction
-//! reads a counter: they are read by list reads only, after the commit.
+//! counter instead of counting records. Within one write, counter changes are summed in
+//! [`Deltas`] and applied once per key.
 //!
 //! Index row layouts (all keys sort newest last, as ids are UUIDv7 and instants are stored
 //! order-preserving, see [`ord_ms`]):
@@ -30,7 +27,6 @@
 //! - `events_by_source`: brand ‖ source id (zeros: `send_event`) ‖ event id → empty
 //! - `events_by_status`: brand ‖ status code ‖ event id → empty
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
@@ -127,56 +123,13 @@ impl Deltas {
         Ok(())
     }
 
-    /// Applies the changes now, or, while the writer defers them ([`defer_counts`]), adds
-    /// them to the running operation's.
     pub(crate) fn apply_in(self, w: &WriteTransaction) -> Result<(), StoreError> {
         if self.0.is_empty() {
             return Ok(());
         }
-        // `Some`: not deferred, apply now.
-        let now = DEFERRED.with(|d| match d.borrow_mut().as_mut() {
-            Some(op) => {
-                op.merge(self);
-                None
-            }
-            None => Some(self),
-        });
-        match now {
-            Some(deltas) => deltas.apply(&mut w.open_table(COUNTS).map_err(StoreError::from_db)?),
-            None => Ok(()),
-        }
+        let mut counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
+        self.apply(&mut counts)
     }
-}
-
-impl Deltas {
-    /// Adds `other`'s changes to these.
-    pub(crate) fn merge(&mut self, other: Deltas) {
-        for (k, d) in other.0 {
-            self.add(k, d);
-        }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.values().all(|d| *d == 0)
-    }
-}
-
-thread_local! {
-    /// The counter changes of the operation the writer is running, while it defers them.
-    static DEFERRED: RefCell<Option<Deltas>> = const { RefCell::new(None) };
-}
-
-/// Defers the counter changes of the operation about to run on this thread (the writer,
-/// before each operation): [`Deltas::apply_in`] keeps them until [`take_deferred_counts`].
-/// The writer sums those of the operations that succeed and applies the sum with
-/// [`Deltas::apply_in`] before the commit; a failed operation's are dropped with its writes.
-pub(crate) fn defer_counts() {
-    DEFERRED.with(|d| *d.borrow_mut() = Some(Deltas::default()));
-}
-
-/// Stops deferring; returns the running operation's counter changes.
-pub(crate) fn take_deferred_counts() -> Deltas {
-    DEFERRED.with(|d| d.borrow_mut().take()).unwrap_or_default()
 }
 
 /// An instant as 8 bytes that sort like the instant (sign bit flipped, big-endian).
