@@ -55,6 +55,12 @@ pub const PREFIRE_MS: i64 = 20;
 const MONITOR_DEADLINES_PER_COMMIT_MAX: usize = 4096;
 /// Most workflow step results folded into one commit.
 const STEP_RESULTS_BATCH_MAX: usize = 512;
+/// A schedule is kept in memory after its fire ([`Scheduler::fired`]) when its next timer is
+/// within this many ms.
+const FIRED_KEPT_WITHIN_MS: Millis = 60_000;
+/// At most this many schedules are kept after their fire (about 1 KiB each).
+const FIRED_KEPT_MAX: usize = 16_384;
+
 /// Most due schedules fired in one tick (one commit); the rest follow in the next tick, after
 /// the loop has looked at its channels.
 const FIRES_PER_TICK_MAX: usize = 4096;
@@ -328,6 +334,13 @@ pub struct Scheduler<D: Dispatch> {
     /// Executions of each schedule that are still running (overlap policies), by id: each is
     /// counted once when it starts and once when it ends, however it was started.
     running: HashMap<ScheduleId, HashSet<ExecutionId>>,
+    /// Schedules as this loop's own fire commits wrote them, kept for their next fire when it
+    /// is near ([`FIRED_KEPT_WITHIN_MS`], at most [`FIRED_KEPT_MAX`]), so that a schedule firing
+    /// every second is not read back from the store each time. An API change sends `Arm` or
+    /// `Disarm`, which drops the copy; any other write bumps the record's version, so a fire
+    /// computed from a stale copy is refused by the store's version check and the stored
+    /// record is re-read ([`Scheduler::after_fires`]).
+    fired: HashMap<ScheduleId, Schedule>,
     /// Instants due before this came due while the daemon was down (or the store could not
     /// write) and follow the misfire policy; later ones all fire.
     started_at: Millis,
@@ -374,6 +387,7 @@ pub async fn start<D: Dispatch>(
         wheel: Wheel::new(now.max(0) as u64),
         armed: Armed::default(),
         running: HashMap::new(),
+        fired: HashMap::new(),
         started_at: now,
         step_visits_max: runs::MAX_STEPS_PER_RUN,
         work: VecDeque::new(),
@@ -674,6 +688,7 @@ impl<D: Dispatch> Scheduler<D> {
     async fn command(&mut self, cmd: Command) -> bool {
         match cmd {
             Command::Arm(brand, id) => {
+                self.fired.remove(&id);
                 match self.read(|st| st.get_schedule(brand, id)).await {
                     Ok(Some(s)) => self.arm(&s),
                     Ok(None) => self.disarm(id),
@@ -682,6 +697,7 @@ impl<D: Dispatch> Scheduler<D> {
                 self.metrics.set_armed(self.armed.len());
             }
             Command::Disarm(id) => {
+                self.fired.remove(&id);
                 self.disarm(id);
                 self.metrics.set_armed(self.armed.len());
             }
@@ -817,7 +833,12 @@ impl<D: Dispatch> Scheduler<D> {
             let mut writes = Vec::with_capacity(ids.len());
             for &(brand, id) in &ids {
                 self.disarm(id);
-                let s = match self.read(|st| st.get_schedule(brand, id)).await {
+                let kept = self.fired.remove(&id).filter(|s| s.brand == brand);
+                let s = match kept {
+                    Some(s) => Ok(Some(s)),
+                    None => self.read(|st| st.get_schedule(brand, id)).await,
+                };
+                let s = match s {
                     Ok(Some(s)) => s,
                     Ok(None) => continue,
                     Err(e) => {
@@ -925,9 +946,21 @@ impl<D: Dispatch> Scheduler<D> {
                     }
                 }
             }
+            drop(_in_fire);
+            self.keep_fired(s);
         }
         self.start_runs(runs).await;
         self.metrics.set_armed(self.armed.len());
+    }
+
+    /// Keeps a schedule as its fire commit stored it, when its next timer is near.
+    fn keep_fired(&mut self, s: Schedule) {
+        let near = s.timer_deadline().is_some_and(|d| d - self.clock.now_ms() <= FIRED_KEPT_WITHIN_MS);
+        if near && (self.fired.len() < FIRED_KEPT_MAX || self.fired.contains_key(&s.id)) {
+            self.fired.insert(s.id, s);
+        } else {
+            self.fired.remove(&s.id);
+        }
     }
 
     /// An execution of a schedule finished: it no longer counts as running; when none does, a

@@ -494,3 +494,48 @@ async fn approval_deadlines_and_notes_standalone_and_workflow() {
     handle.shutdown().await;
     task.await.unwrap();
 }
+
+/// The loop keeps a schedule after its fire for the next one (`Scheduler::fired`). A change
+/// written to the store without telling the loop (no `Arm`) is still obeyed: the fire computed
+/// from the kept copy is refused by the store's version check, and the stored record decides
+/// from then on.
+#[tokio::test(start_paused = true)]
+async fn a_schedule_changed_in_the_store_alone_is_obeyed_from_its_next_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_ms: i64 = 1_798_761_600_000;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let store = store(&dir);
+    let every = move |value| {
+        Driver::Interval(IntervalSpec {
+            value,
+            period: Period::Second,
+            anchor_ms: start_ms,
+            anchor_fires: false,
+            one_off: false,
+        })
+    };
+    let s = schedule(every(1), start_ms, fixture(&store).await);
+    store.create_schedule(s.clone()).await.unwrap();
+    let (ftx, frx) = mpsc::channel(16);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    let seen = rec.seen.clone();
+    assert!(until(600, || seen.lock().unwrap().len() >= 3).await, "it fires every second");
+    let changed_at = clock.now_ms();
+    store
+        .update_schedule(s.brand, s.id, changed_at, move |s| {
+            s.driver = every(3);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let after = || -> Vec<i64> {
+        let since = changed_at - start_ms + 2_000;
+        seen.lock().unwrap().iter().map(|e| e.scheduled_ms - start_ms).filter(|t| *t > since).collect()
+    };
+    assert!(until(600, || after().len() >= 3).await, "it still fires after the change: {:?}", after());
+    handle.shutdown().await;
+    task.await.unwrap();
+    let after = after();
+    assert!(after.iter().all(|t| t % 3_000 == 0), "every fire after the change is 3 s apart: {after:?}");
+}
