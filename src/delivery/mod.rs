@@ -336,8 +336,9 @@ enum Resolution {
     Ready(Box<Prepared>),
     /// It cannot be sent (the reason): it fails, not retried.
     Fail(Execution, String),
-    /// The store did not answer: it waits for it.
-    Wait(Execution, StoreError),
+    /// The store did not answer: it waits for it (`true`: its target had resolved, so its
+    /// domain is known).
+    Wait(Execution, StoreError, bool),
 }
 
 /// How one attempt ended, before it is recorded.
@@ -428,7 +429,7 @@ impl Engine {
                     tracing::Span::current().record("domain", tracing::field::display(p.target.domain.id));
                     return Some(p);
                 }
-                Resolution::Fail(exec, _) | Resolution::Wait(exec, _) => exec,
+                Resolution::Fail(exec, _) | Resolution::Wait(exec, ..) => exec,
             }
         } else {
             exec
@@ -463,8 +464,9 @@ impl Engine {
                     self.fail(exec, why).await;
                     return None;
                 }
-                Resolution::Wait(back, e) => {
-                    record_domain = false;
+                Resolution::Wait(back, e, target_resolved) => {
+                    // The domain is recorded once, when first known.
+                    record_domain &= !target_resolved;
                     self.store_wait(back.id, &e, &mut attempt).await;
                     exec = back;
                 }
@@ -478,7 +480,7 @@ impl Engine {
         let target = match self.target(&exec) {
             Ok(target) => target,
             Err(Unresolvable::Gone(why)) => return Resolution::Fail(exec, why.to_string()),
-            Err(Unresolvable::Store(e)) if e.is_unavailable() => return Resolution::Wait(exec, e),
+            Err(Unresolvable::Store(e)) if e.is_unavailable() => return Resolution::Wait(exec, e, false),
             // A corrupt record: no later attempt can do better.
             Err(Unresolvable::Store(e)) => return Resolution::Fail(exec, format!("store: {e}")),
         };
@@ -500,7 +502,7 @@ impl Engine {
         match rendered {
             Ok(req) => Resolution::Ready(Box::new(Prepared { exec, target, req })),
             Err(Ok(why)) => Resolution::Fail(exec, why),
-            Err(Err(e)) => Resolution::Wait(exec, e),
+            Err(Err(e)) => Resolution::Wait(exec, e, true),
         }
     }
 
