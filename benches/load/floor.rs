@@ -2,7 +2,8 @@
 //! receiver, so every lateness figure can be read as hookwheel / floor / ratio.
 //!
 //! The floor keeps nothing durable: one tokio task per schedule sleeps until each instant
-//! (`tokio::time::sleep_until`) and sends one POST through a pooled `reqwest` client, carrying
+//! (`tokio::time::sleep_until`) and sends one POST through a pooled `reqwest` client, at most
+//! [`IN_FLIGHT_MAX`] at once (the daemon's default `delivery.max_in_flight`), carrying
 //! the instant in its `Idempotency-Key` (`floor_<schedule>_<instant ms>`) the way hookwheel's
 //! keys do (`hw_<schedule>_<instant ms>`), so the harness computes lateness the same way for
 //! both. It runs in a child process (this bench binary started again with
@@ -14,6 +15,12 @@ use std::time::Duration;
 /// harness. Its arguments: receiver base URL, fires per second, first anchor (ms since the
 /// epoch), seconds to run.
 pub const ROLE_ENV: &str = "HW_LOAD_FLOOR_ROLE";
+
+/// Requests in flight at most, as the daemon's default `delivery.max_in_flight` (1024). Without
+/// a bound, a receiver slowed by a loaded machine made the floor open a connection per request
+/// until the harness (which runs the receiver) ran out of file descriptors and the floor's row
+/// failed (seen when `throughput` ran after another scenario).
+pub const IN_FLIGHT_MAX: usize = 1024;
 
 /// Runs the floor scheduler when this process was started as one; returns false otherwise.
 pub fn run_if_child() -> bool {
@@ -39,9 +46,10 @@ async fn schedule_all(url: String, fires: usize, start: i64, seconds: i64) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().expect("client");
     let (base_instant, base_ms) = (tokio::time::Instant::now(), super::now_ms());
     let end = start + seconds * 1000;
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_MAX));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..fires {
-        let (client, url) = (client.clone(), url.clone());
+        let (client, url, in_flight) = (client.clone(), url.clone(), in_flight.clone());
         let anchor = start + (i as i64 * 1000) / fires as i64;
         tasks.spawn(async move {
             let mut instant = anchor;
@@ -53,8 +61,10 @@ async fn schedule_all(url: String, fires: usize, start: i64, seconds: i64) {
                     .header("idempotency-key", format!("floor_{i}_{instant}"))
                     .header("content-type", "application/json")
                     .body(r#"{"source":"floor"}"#);
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
                 tokio::spawn(async move {
                     let _ = request.send().await;
+                    drop(permit);
                 });
                 instant += 1000;
             }
