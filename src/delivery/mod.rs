@@ -543,11 +543,13 @@ impl Engine {
             .find(|s| s.id == sr.step)
             .ok_or(Unresolvable::Gone("workflow step not found (deleted?)"))?;
         let template = step.as_template(brand);
-        let domain = self
-            .store
-            .get_domain(brand, template.domain)?
-            .ok_or(Unresolvable::Gone("the target's domain was not found"))?;
+        let domain = self.domain(brand, template.domain)?;
         Ok(Target { template: Arc::new(template), domain: Arc::new(domain), channel: None })
+    }
+
+    /// The domain a template (or workflow step) sends to.
+    fn domain(&self, brand: BrandId, id: DomainId) -> Result<Domain, Unresolvable> {
+        self.store.get_domain(brand, id)?.ok_or(Unresolvable::Gone("the target's domain was not found"))
     }
 
     /// A webhook template with its domain, from the [`targets`] cache while no template or
@@ -560,10 +562,7 @@ impl Engine {
         }
         let template =
             self.store.get_template(brand, id)?.ok_or(Unresolvable::Gone("webhook template not found (deleted?)"))?;
-        let domain = self
-            .store
-            .get_domain(brand, template.domain)?
-            .ok_or(Unresolvable::Gone("the target's domain was not found"))?;
+        let domain = self.domain(brand, template.domain)?;
         let copies = (Arc::new(template), Arc::new(domain));
         self.targets.put((brand, id), generation, copies.clone());
         Ok(copies)

@@ -919,7 +919,9 @@ impl<D: Dispatch> Scheduler<D> {
                 continue;
             }
             s.version += 1;
-            self.arm(&s);
+            // Computed once: with jitter it hashes the fire's key.
+            let deadline = s.timer_deadline();
+            self.arm_at(s.brand, s.id, deadline);
             if s.status.is_final() {
                 tracing::info!(brand = %s.brand, schedule = %s.id, status = s.status.as_str(),
                     reason = s.reason.as_deref().unwrap_or(""), "schedule ended");
@@ -947,15 +949,15 @@ impl<D: Dispatch> Scheduler<D> {
                 }
             }
             drop(_in_fire);
-            self.keep_fired(s);
+            self.keep_fired(s, deadline);
         }
         self.start_runs(runs).await;
         self.metrics.set_armed(self.armed.len());
     }
 
-    /// Keeps a schedule as its fire commit stored it, when its next timer is near.
-    fn keep_fired(&mut self, s: Schedule) {
-        let near = s.timer_deadline().is_some_and(|d| d - self.clock.now_ms() <= FIRED_KEPT_WITHIN_MS);
+    /// Keeps a schedule as its fire commit stored it, when its next timer (`deadline`) is near.
+    fn keep_fired(&mut self, s: Schedule, deadline: Option<Millis>) {
+        let near = deadline.is_some_and(|d| d - self.clock.now_ms() <= FIRED_KEPT_WITHIN_MS);
         if near && (self.fired.len() < FIRED_KEPT_MAX || self.fired.contains_key(&s.id)) {
             self.fired.insert(s.id, s);
         } else {

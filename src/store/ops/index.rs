@@ -423,7 +423,7 @@ impl<'w> ExecTables<'w> {
     /// replaced record is not decoded again).
     pub(crate) fn save_over(&mut self, e: &Execution, old: &ExecFacts) -> Result<(), StoreError> {
         let k = key(&[e.brand.as_bytes(), e.id.as_bytes()]);
-        super::replace_raw(&mut self.records, &k, &codec::encode(e))?;
+        put_raw(&mut self.records, &k, &codec::encode(e))?;
         self.reindex(Some(old), Some(&ExecFacts::from(e)))
     }
 

@@ -83,22 +83,29 @@ pub(crate) fn put<T: Serialize>(t: &mut BytesTable<'_>, key: &[u8], rec: &T) -> 
 }
 
 pub(crate) fn put_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-    failpoint!("store::write", |arg| Err(injected_fault(arg)));
-    let active = undo::active();
-    // The previous value is copied only for the undo log.
-    let old = t.insert(key, value).map_err(StoreError::from_db)?.filter(|_| active).map(|g| g.value().to_vec());
-    if active {
-        undo::record(t.name(), key, old);
-    }
-    Ok(())
+    insert_raw(t, key, value, false).map(drop)
 }
 
 /// [`put_raw`], returning the value it replaced (`None`: the key was new).
 pub(crate) fn replace_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    insert_raw(t, key, value, true)
+}
+
+/// Writes `value` under `key`, recording the previous value in the undo log while an
+/// operation runs. The previous value is copied out of the page only for the undo log or the
+/// caller (`want_old`), and returned only to the caller.
+fn insert_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8], want_old: bool) -> Result<Option<Vec<u8>>, StoreError> {
     failpoint!("store::write", |arg| Err(injected_fault(arg)));
-    let old = t.insert(key, value).map_err(StoreError::from_db)?.map(|g| g.value().to_vec());
-    if undo::active() {
-        undo::record(t.name(), key, old.clone());
+    let active = undo::active();
+    let old =
+        t.insert(key, value).map_err(StoreError::from_db)?.filter(|_| active || want_old).map(|g| g.value().to_vec());
+    match (active, want_old) {
+        (true, true) => undo::record(t.name(), key, old.clone()),
+        (true, false) => {
+            undo::record(t.name(), key, old);
+            return Ok(None);
+        }
+        (false, _) => {}
     }
     Ok(old)
 }
