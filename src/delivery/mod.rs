@@ -952,7 +952,7 @@ impl Engine {
     async fn put_patiently(&self, exec: Execution) -> Option<bool> {
         let mut attempt = 0u32;
         loop {
-            match self.store.put_execution(exec.clone()).await {
+            match self.store.put_execution(&exec).await {
                 Ok(written) => return Some(written),
                 Err(e) if e.is_unavailable() => self.store_wait(exec.id, &e, &mut attempt).await,
                 Err(e) => {

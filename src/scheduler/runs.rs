@@ -66,7 +66,7 @@ impl<D: Dispatch> Scheduler<D> {
                     if self
                         .write(|st| {
                             let e = e.clone();
-                            async move { st.put_execution(e).await }
+                            async move { st.put_execution(&e).await }
                         })
                         .await
                         .is_ok()

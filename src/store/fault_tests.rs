@@ -665,7 +665,7 @@ fn operations(f: &Fixture) -> Vec<(&'static str, Op)> {
         let mut x = s.get_execution(b, e.id)?.expect("execution");
         x.status = ExecutionStatus::Succeeded;
         x.finished_ms = Some(3_000);
-        s.put_execution(x).await
+        s.put_execution(&x).await
     }));
     let e = f.to_cancel.clone();
     ops.push(op!("cancel_execution", [e], |s| s.cancel_execution(b, e.id, 4_000).await));

@@ -129,7 +129,7 @@ async fn every_filter_combination_pages_like_a_full_scan_after_writes_updates_an
             } else {
                 e.status = ExecutionStatus::ALL[g.below(7) as usize];
                 e.finished_ms = e.status.is_finished().then_some(g.below(9_000) as i64);
-                store.put_execution(e).await.unwrap();
+                store.put_execution(&e).await.unwrap();
             }
         }
     }

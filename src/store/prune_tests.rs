@@ -324,7 +324,7 @@ async fn a_candidate_that_changed_since_the_read_is_left_alone() {
     // run that is still running appears for another.
     let mut later = moved.clone();
     later.finished_ms = Some(CUTOFF + 1);
-    store.put_execution(later).await.unwrap();
+    store.put_execution(&later).await.unwrap();
     store
         .write_run(RunWrite { runs: vec![run(b, live_exec.id, RunStatus::Running, &[])], ..Default::default() })
         .await

@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use super::index::{self, ExecTables, tag};
+use super::index::{self, EncodedExecution, ExecTables, tag};
 use super::{get, get_raw, remove, scan_prefix};
 use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId, TargetKind};
 use crate::store::codec;
@@ -35,12 +35,13 @@ impl ExecutionFilter {
     }
 }
 
-/// Raises `execution_failed` for an execution that has just ended failed after its retries:
-/// a webhook delivery or a workflow run (a workflow step's failure shows as its run's). A
-/// channel send never raises it (no alert loops).
-pub(crate) fn raise_execution_failed(w: &redb::WriteTransaction, e: &Execution) -> Result<(), StoreError> {
+/// The `execution_failed` signal of an execution that has ended failed after its retries: a
+/// webhook delivery or a workflow run (a workflow step's failure shows as its run's). A
+/// channel send never raises it (no alert loops). Returns the brand, the signal and its
+/// instant.
+fn execution_failed_signal(e: &Execution) -> Option<(BrandId, crate::monitor::alert::Signal, Millis)> {
     if e.status != ExecutionStatus::Failed || e.step.is_some() || e.target_kind == TargetKind::Channel {
-        return Ok(());
+        return None;
     }
     let signal = crate::monitor::alert::Signal::ExecutionFailed {
         execution: e.id.0,
@@ -49,7 +50,16 @@ pub(crate) fn raise_execution_failed(w: &redb::WriteTransaction, e: &Execution) 
         target: e.target_id,
         reason: e.reason.clone().unwrap_or_default(),
     };
-    super::alerts::enqueue_signal(w, e.brand, signal, e.finished_ms.unwrap_or(e.created_ms))
+    Some((e.brand, signal, e.finished_ms.unwrap_or(e.created_ms)))
+}
+
+/// Raises `execution_failed` for an execution that has just ended failed after its retries
+/// (see [`execution_failed_signal`]).
+pub(crate) fn raise_execution_failed(w: &redb::WriteTransaction, e: &Execution) -> Result<(), StoreError> {
+    match execution_failed_signal(e) {
+        Some((brand, signal, at)) => super::alerts::enqueue_signal(w, brand, signal, at),
+        None => Ok(()),
+    }
 }
 
 impl Store {
@@ -63,24 +73,28 @@ impl Store {
     }
 
     /// Replaces an execution record (attempt results, status); a finished one leaves the
-    /// pending index. A record cancelled meanwhile stays cancelled: `Ok(false)`.
-    pub async fn put_execution(&self, e: Execution) -> Result<bool, StoreError> {
+    /// pending index. A record cancelled meanwhile stays cancelled: `Ok(false)`. The record is
+    /// encoded on the caller's thread, before the write.
+    pub async fn put_execution(&self, e: &Execution) -> Result<bool, StoreError> {
+        let encoded = EncodedExecution::of(e);
+        let failed = execution_failed_signal(e);
         self.write(move |w| {
+            let (brand, id, status) = (encoded.facts.brand, encoded.facts.id, encoded.facts.status);
             let mut t = ExecTables::open(w)?;
             // The status is all this needs of the stored record.
-            let stored = match t.facts(e.brand, e.id)? {
+            let stored = match t.facts(brand, id)? {
                 None => return Err(StoreError::NotFound("Execution")),
-                Some(stored)
-                    if stored.status == ExecutionStatus::Cancelled && e.status != ExecutionStatus::Cancelled =>
-                {
+                Some(stored) if stored.status == ExecutionStatus::Cancelled && status != ExecutionStatus::Cancelled => {
                     return Ok(false);
                 }
                 Some(stored) => stored,
             };
-            t.save_over(&e, &stored)?;
+            t.save_over(&encoded, &stored)?;
             t.finish(w)?;
-            if stored.status != ExecutionStatus::Failed {
-                raise_execution_failed(w, &e)?;
+            if stored.status != ExecutionStatus::Failed
+                && let Some((brand, signal, at)) = failed
+            {
+                super::alerts::enqueue_signal(w, brand, signal, at)?;
             }
             Ok(true)
         })

@@ -2,7 +2,7 @@
 //! writer (each write bumps `version`), and fired by [`Store::record_fires`], which commits the
 //! executions of a fire together with the schedule's advanced cursor.
 
-use super::index::{self, ExecTables, ScheduleFacts};
+use super::index::{self, EncodedExecution, ExecTables, ScheduleFacts};
 use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
@@ -44,6 +44,15 @@ pub(crate) fn upsert_executions(w: &redb::WriteTransaction, execs: &[Execution])
     let mut t = ExecTables::open(w)?;
     for e in execs {
         t.save(e)?;
+    }
+    t.finish(w)
+}
+
+/// [`upsert_executions`] of records encoded before the write.
+fn upsert_encoded(w: &redb::WriteTransaction, execs: &[EncodedExecution]) -> Result<(), StoreError> {
+    let mut t = ExecTables::open(w)?;
+    for e in execs {
+        t.save_encoded(e)?;
     }
     t.finish(w)
 }
@@ -194,11 +203,20 @@ impl Store {
     /// computed from, the new schedule state and its executions, all in this one commit.
     /// Returns, per fire, whether it was committed (`false`: the schedule changed meanwhile).
     pub async fn record_fires(&self, fires: Vec<FireWrite>) -> Result<Vec<bool>, StoreError> {
+        // The executions are encoded here, on the caller's thread, not on the writer's.
+        let fires: Vec<(FireWrite, Vec<EncodedExecution>)> = fires
+            .into_iter()
+            .map(|mut f| {
+                let encoded = f.executions.iter().map(EncodedExecution::of).collect();
+                f.executions = Vec::new();
+                (f, encoded)
+            })
+            .collect();
         self.write(move |w| {
             let mut results = Vec::with_capacity(fires.len());
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
             let mut accepted = Vec::new();
-            for f in fires {
+            for (f, executions) in fires {
                 let k = skey(f.schedule.brand, f.schedule.id);
                 // Only the version and the indexed fields are decoded (one read per fire).
                 let current: Option<ScheduleFacts> = get(&t, "schedules", &k)?;
@@ -208,12 +226,12 @@ impl Store {
                     let mut s = f.schedule;
                     s.version = f.expected_version + 1;
                     save(w, &mut t, &s, current)?;
-                    accepted.extend(f.executions);
+                    accepted.extend(executions);
                 }
                 results.push(ok);
             }
             drop(t);
-            upsert_executions(w, &accepted)?;
+            upsert_encoded(w, &accepted)?;
             Ok(results)
         })
         .await
