@@ -3,7 +3,7 @@
 //! executions of a fire together with the schedule's advanced cursor.
 
 use super::index::{self, EncodedExecution, ExecTables, ScheduleFacts};
-use super::{all_prefix, get, get_raw, put, put_raw, remove, scan_prefix};
+use super::{all_prefix, get, get_raw, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
@@ -24,13 +24,39 @@ pub(crate) fn save(
     s: &Schedule,
     old: Option<ScheduleFacts>,
 ) -> Result<(), StoreError> {
-    let k = skey(s.brand, s.id);
-    put(t, &k, s)?;
-    index::reindex_schedule(w, old.as_ref(), Some(&ScheduleFacts::of(s)))?;
     let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
-    match s.timer_deadline() {
-        Some(d) => put_raw(&mut armed, &k, &d.to_le_bytes()),
-        None => remove(&mut armed, &k),
+    save_encoded(w, t, &mut armed, &EncodedSchedule::of(s), old)
+}
+
+/// A schedule record encoded by its caller, before the write, with what its indexes need.
+struct EncodedSchedule {
+    facts: ScheduleFacts,
+    /// The armed index's deadline (`Schedule::timer_deadline`; `None`: not armed).
+    deadline: Option<crate::time::Millis>,
+    bytes: Vec<u8>,
+}
+
+impl EncodedSchedule {
+    fn of(s: &Schedule) -> Self {
+        EncodedSchedule { facts: ScheduleFacts::of(s), deadline: s.timer_deadline(), bytes: codec::encode(s) }
+    }
+}
+
+/// [`save`] of an encoded record, with the armed index already open (a batch of fires opens it
+/// once).
+fn save_encoded(
+    w: &redb::WriteTransaction,
+    t: &mut super::BytesTable<'_>,
+    armed: &mut super::BytesTable<'_>,
+    s: &EncodedSchedule,
+    old: Option<ScheduleFacts>,
+) -> Result<(), StoreError> {
+    let k = skey(s.facts.brand, s.facts.id);
+    put_raw(t, &k, &s.bytes)?;
+    index::reindex_schedule(w, old.as_ref(), Some(&s.facts))?;
+    match s.deadline {
+        Some(d) => put_raw(armed, &k, &d.to_le_bytes()),
+        None => remove(armed, &k),
     }
 }
 
@@ -203,34 +229,34 @@ impl Store {
     /// computed from, the new schedule state and its executions, all in this one commit.
     /// Returns, per fire, whether it was committed (`false`: the schedule changed meanwhile).
     pub async fn record_fires(&self, fires: Vec<FireWrite>) -> Result<Vec<bool>, StoreError> {
-        // The executions are encoded here, on the caller's thread, not on the writer's.
-        let fires: Vec<(FireWrite, Vec<EncodedExecution>)> = fires
+        // The records are encoded here, on the caller's thread, not on the writer's: each
+        // schedule as it will be stored if its version still matches.
+        let fires: Vec<(u64, EncodedSchedule, Vec<EncodedExecution>)> = fires
             .into_iter()
             .map(|mut f| {
-                let encoded = f.executions.iter().map(EncodedExecution::of).collect();
-                f.executions = Vec::new();
-                (f, encoded)
+                f.schedule.version = f.expected_version + 1;
+                let executions = f.executions.iter().map(EncodedExecution::of).collect();
+                (f.expected_version, EncodedSchedule::of(&f.schedule), executions)
             })
             .collect();
         self.write(move |w| {
             let mut results = Vec::with_capacity(fires.len());
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
+            let mut armed = w.open_table(ARMED_SCHEDULES).map_err(StoreError::from_db)?;
             let mut accepted = Vec::new();
-            for (f, executions) in fires {
-                let k = skey(f.schedule.brand, f.schedule.id);
+            for (expected_version, schedule, executions) in fires {
+                let k = skey(schedule.facts.brand, schedule.facts.id);
                 // Only the version and the indexed fields are decoded (one read per fire).
                 let current: Option<ScheduleFacts> = get(&t, "schedules", &k)?;
-                let current = current.filter(|c| c.version == f.expected_version);
+                let current = current.filter(|c| c.version == expected_version);
                 let ok = current.is_some();
                 if ok {
-                    let mut s = f.schedule;
-                    s.version = f.expected_version + 1;
-                    save(w, &mut t, &s, current)?;
+                    save_encoded(w, &mut t, &mut armed, &schedule, current)?;
                     accepted.extend(executions);
                 }
                 results.push(ok);
             }
-            drop(t);
+            drop((t, armed));
             upsert_encoded(w, &accepted)?;
             Ok(results)
         })
