@@ -20,6 +20,19 @@
 //!   through `Store::record_fires`, 10,000 executions per commit; the set-up time is printed.
 //!   Only page 1 is measured: a deep page is not what a user opens.
 //!
+//! - `write_path/fire_and_outcome`: what the store writer spends per execution on the fire
+//!   path, through the public store API on a real redb file opened with the daemon's default
+//!   writer settings (`config/hookwheel.toml`: batches of up to 1,024, 2 ms commit delay once 4
+//!   writes are queued, a 16 MiB page cache). Each iteration records 1,000 fires (1,000
+//!   schedules × 1 pending execution, as the load harness's throughput scenario: one
+//!   `record_fires`), then their 1,000 outcomes
+//!   (`put_execution`, all in flight at once, so the writer groups them as under load). Time
+//!   per execution, commits and fsyncs included; the store grows by 1,000 executions per
+//!   iteration. `write_path/writer_cpu` runs the same iterations and reports the CPU time of
+//!   the `store-writer` thread alone (user + system, from `/proc/self/task`, in clock ticks of
+//!   10 ms summed over a sample): the one thread whose work per execution bounds the
+//!   daemon's throughput.
+//!
 //! Every list iteration reads a fresh snapshot, as one API request does. Groups with a slow
 //! iteration (more than 50 ms) are sampled flat with criterion's minimum of 10 samples of
 //! one iteration, so the whole run stays within a few minutes whatever the store does.
@@ -34,7 +47,7 @@ use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_g
 use hookwheel::metrics::Metrics;
 use hookwheel::model::{BrandId, Execution, ExecutionId, ExecutionStatus, Schedule, ScheduleId};
 use hookwheel::store::{
-    CACHE_BYTES_DEFAULT, ExecutionFilter, STORE_FILE, Store, WriterSettings, decode_record, encode_record,
+    CACHE_BYTES_DEFAULT, ExecutionFilter, FireWrite, STORE_FILE, Store, WriterSettings, decode_record, encode_record,
 };
 
 /// A page of the list, as the API's default page size.
@@ -182,9 +195,105 @@ fn point_read(c: &mut Criterion) {
     group.finish();
 }
 
+/// Schedules, and executions per schedule, of one `write_path` iteration.
+const WRITE_SCHEDULES: usize = 1_000;
+const WRITE_PER_SCHEDULE: usize = 1;
+
+fn write_path(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = WriterSettings {
+        commit_batch_max: 1024,
+        write_queue_capacity: 4096,
+        cache_bytes: 16 * 1024 * 1024,
+        commit_delay: Duration::from_micros(2000),
+        commit_siblings: 4,
+    };
+    let store = Store::open(&dir.path().join(STORE_FILE), settings, Metrics::new()).expect("open store");
+    let brand = BrandId::new();
+    // Paused schedules: `record_fires` only checks their version, and nothing arms them.
+    let mut schedules: Vec<Schedule> = rt.block_on(async {
+        let mut out = Vec::new();
+        for _ in 0..WRITE_SCHEDULES {
+            let mut s = records::sample_schedule(brand, T0);
+            s.status = hookwheel::model::ScheduleStatus::Paused;
+            s.target_kind = hookwheel::model::TargetKind::Workflow;
+            s.version = 0;
+            out.push(store.create_schedule(s).await.expect("create schedule"));
+        }
+        out
+    });
+    let mut next = 0usize;
+    let mut group = c.benchmark_group("write_path");
+    group.throughput(Throughput::Elements((WRITE_SCHEDULES * WRITE_PER_SCHEDULE) as u64));
+    group.sample_size(20);
+    let mut one = |clock: &dyn Fn() -> Duration| {
+        let mut fires = Vec::with_capacity(WRITE_SCHEDULES);
+        let mut outcomes = Vec::with_capacity(WRITE_SCHEDULES * WRITE_PER_SCHEDULE);
+        for s in &schedules {
+            let mut executions = Vec::with_capacity(WRITE_PER_SCHEDULE);
+            for _ in 0..WRITE_PER_SCHEDULE {
+                next += 1;
+                let done = records::execution(brand, s.id, s.target_id, next, T0 + next as i64 * 1000, false);
+                let mut fired = done.clone();
+                fired.status = ExecutionStatus::Pending;
+                fired.attempts.clear();
+                fired.finished_ms = None;
+                fired.lateness_ms = None;
+                executions.push(fired);
+                outcomes.push(done);
+            }
+            fires.push(FireWrite { schedule: s.clone(), expected_version: s.version, executions });
+        }
+        let start = clock();
+        rt.block_on(async {
+            let done = store.record_fires(fires).await.expect("record fires");
+            assert!(done.iter().all(|ok| *ok), "every fire is committed");
+            let mut set = tokio::task::JoinSet::new();
+            for e in outcomes {
+                let store = store.clone();
+                set.spawn(async move { store.put_execution(&e).await });
+            }
+            while let Some(written) = set.join_next().await {
+                assert!(written.expect("task").expect("put"), "every outcome is recorded");
+            }
+        });
+        let took = clock().saturating_sub(start);
+        for s in &mut schedules {
+            s.version += 1;
+        }
+        took
+    };
+    let t0 = stopwatch();
+    let wall = move || t0.elapsed();
+    group.bench_function("fire_and_outcome", |b| b.iter_custom(|iters| (0..iters).map(|_| one(&wall)).sum()));
+    group.bench_function("writer_cpu", |b| b.iter_custom(|iters| (0..iters).map(|_| one(&writer_cpu)).sum()));
+    group.finish();
+}
+
+/// CPU time (user + system) the `store-writer` thread of this process has used so far, from
+/// `/proc/self/task/<tid>/stat` (fields 14 and 15, in clock ticks).
+fn writer_cpu() -> Duration {
+    // SAFETY: sysconf takes no pointers.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task").flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != "store-writer" {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).expect("stat");
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+        let f: Vec<u64> = rest.split(' ').map(|x| x.parse().unwrap_or(0)).collect();
+        // State is field 3 (index 0 here), so utime (14) and stime (15) are at 11 and 12.
+        return Duration::from_millis((f[11] + f[12]) * 1000 / hz);
+    }
+    panic!("no store-writer thread")
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = codec, point_read, list
+    targets = codec, point_read, write_path, list
 }
 criterion_main!(benches);
