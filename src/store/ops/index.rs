@@ -330,7 +330,7 @@ impl From<&Execution> for ExecFacts {
 /// thread then only copies the bytes and changes the index rows (encoding an execution as
 /// JSON was 2.8 % of the daemon's CPU at 20,000 offered executions/s, all of it on that
 /// thread).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct EncodedExecution {
     pub facts: ExecFacts,
     /// The record as stored ([`codec::encode`]).
