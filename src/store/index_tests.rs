@@ -1,7 +1,7 @@
 //! The indexed list reads against a full scan: after random writes, status changes,
 //! cancellations and pruning, every filter combination gives the same page and total as
-//! filtering every record; and a store written by the previous release (schema 1) opens,
-//! migrates and answers as it did.
+//! filtering every record; and stores written by earlier releases (schemas 1 and 2) open,
+//! migrate and answer as they did.
 
 use serde_json::Map;
 
@@ -248,7 +248,7 @@ async fn a_store_written_by_the_previous_release_migrates_and_lists_as_before() 
         .unwrap();
     assert_eq!(fires.total, all.items.iter().filter(|e| e.schedule == Some(by_schedule)).count() as u64);
     store.shutdown().await;
-    // A second open finds schema 2 and changes nothing.
+    // A second open finds the current schema and changes nothing.
     let again = Store::open(&path, settings(), Metrics::new()).unwrap();
     assert_eq!(again.list_executions(b, &ExecutionFilter::default(), 1, 100).unwrap().total, 11);
     assert_consistent(&again);
@@ -296,5 +296,75 @@ async fn operations_sharing_a_batch_count_and_a_failed_one_changes_no_counter() 
     assert!(commits < 40, "the writes shared batches ({commits} commits)");
     let page = store.list_executions(brand, &ExecutionFilter::default(), 1, 100).unwrap();
     assert_eq!(page.total, 30, "the counter counts the 30 written, not the refused");
+    assert_consistent(&store);
+}
+
+/// `tests/fixtures/store-v2`: the schema 1 fixture above as the schema 2 release left it after
+/// opening it (its `pending_executions` table holding the 2 unfinished executions). The 2 → 3
+/// migration deletes that table; the same 2 executions are still the ones a restart resumes.
+#[tokio::test]
+async fn a_schema_2_store_migrates_and_resumes_the_same_unfinished_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v2/hookwheel.redb");
+    std::fs::copy(&fixture, &path).unwrap();
+    let tables_of = |path: &std::path::Path| -> Vec<String> {
+        let db = redb::Database::open(path).unwrap();
+        let r = db.begin_read().unwrap();
+        r.list_tables().unwrap().map(|t| redb::TableHandle::name(&t).to_string()).collect()
+    };
+    assert!(tables_of(&path).contains(&"pending_executions".to_string()), "the fixture is a schema 2 store");
+    assert!(
+        matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Invalid(m)) if m.contains("schema version 2")),
+        "a read-only open must not read a schema 2 store"
+    );
+    let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+    assert_consistent(&store);
+    let b = store.list_brands().unwrap()[0].id;
+    let listed: std::collections::BTreeSet<ExecutionId> = store
+        .list_executions(b, &ExecutionFilter { status: Some(ExecutionStatus::Pending), ..Default::default() }, 1, 100)
+        .unwrap()
+        .items
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    let mut resumed = std::collections::BTreeSet::new();
+    store.for_each_pending(|e| assert!(resumed.insert(e.id), "resumed twice: {}", e.id)).unwrap();
+    assert_eq!(resumed, listed);
+    assert_eq!(store.pending_count().unwrap(), 2);
+    assert_eq!(store.list_executions(b, &ExecutionFilter::default(), 1, 100).unwrap().total, 11);
+    store.shutdown().await;
+    assert!(!tables_of(&path).contains(&"pending_executions".to_string()), "the 2 → 3 migration deletes the table");
+}
+
+/// A restart resumes every unfinished execution of every brand exactly once, and no finished
+/// one: through the status index, seeking brand by brand (a brand with only finished
+/// executions, and the greatest possible brand id, included).
+#[tokio::test]
+async fn every_brands_unfinished_executions_are_resumed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
+    let brands =
+        [BrandId::new(), BrandId::new(), BrandId::new(), BrandId(uuid::Uuid::max()), BrandId(uuid::Uuid::nil())];
+    let mut want = std::collections::BTreeSet::new();
+    for (i, brand) in brands.iter().enumerate() {
+        let target = uuid::Uuid::now_v7();
+        for n in 0..6i64 {
+            let mut e = Execution::manual(*brand, None, (TargetKind::Webhook, target), Map::new(), n);
+            // Brand 1 has only finished executions; the others a mix.
+            if i == 1 || n % 2 == 0 {
+                e.status = if n % 4 == 0 { ExecutionStatus::Succeeded } else { ExecutionStatus::Failed };
+                e.finished_ms = Some(n + 1);
+            } else {
+                want.insert(e.id);
+            }
+            store.write(move |w| upsert_executions(w, std::slice::from_ref(&e))).await.unwrap();
+        }
+    }
+    let mut resumed = std::collections::BTreeSet::new();
+    store.for_each_pending(|e| assert!(resumed.insert(e.id), "resumed twice: {}", e.id)).unwrap();
+    assert_eq!(resumed, want);
+    assert_eq!(store.pending_count().unwrap(), want.len() as u64);
     assert_consistent(&store);
 }

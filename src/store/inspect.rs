@@ -5,9 +5,10 @@
 
 use std::collections::HashSet;
 
-use redb::{ReadTransaction, ReadableDatabase, ReadableTableMetadata};
+use redb::{ReadTransaction, ReadableDatabase};
 
-use super::tables::{EXECUTIONS, PENDING_EXECUTIONS, SCHEDULES, key};
+use super::ops::index::{self, UNFINISHED_CODES, tag};
+use super::tables::{COUNTS, EXEC_BY_STATUS, EXECUTIONS, SCHEDULES, key};
 use super::{Store, StoreError, codec};
 use crate::model::{BrandId, Execution, ExecutionId, Schedule, ScheduleId};
 
@@ -73,21 +74,30 @@ impl Inspect {
         Ok(())
     }
 
-    /// The ids in the pending index (executions recorded and not finished).
-    pub fn pending(&self) -> Result<HashSet<ExecutionId>, StoreError> {
-        let t = self.r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+    /// The ids of `brand`'s executions recorded and not finished (its `exec_by_status` rows
+    /// of the pending and running codes).
+    pub fn pending(&self, brand: BrandId) -> Result<HashSet<ExecutionId>, StoreError> {
+        let t = self.r.open_table(EXEC_BY_STATUS).map_err(StoreError::from_db)?;
         let mut out = HashSet::new();
-        for entry in t.range::<&[u8]>(..).map_err(StoreError::from_db)? {
-            let (k, _) = entry.map_err(StoreError::from_db)?;
-            out.insert(ExecutionId(codec::decode_id("pending_executions", k.value())?));
+        for code in UNFINISHED_CODES {
+            let prefix = key(&[brand.as_bytes(), &[code]]);
+            for entry in t.range::<&[u8]>(prefix.as_slice()..).map_err(StoreError::from_db)? {
+                let (k, _) = entry.map_err(StoreError::from_db)?;
+                let Some(id) = k.value().strip_prefix(prefix.as_slice()) else { break };
+                out.insert(ExecutionId(codec::decode_id("exec_by_status", id)?));
+            }
         }
         Ok(out)
     }
 
-    /// How many ids the pending index holds (O(1)).
-    pub fn pending_len(&self) -> Result<u64, StoreError> {
-        let t = self.r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-        t.len().map_err(StoreError::from_db)
+    /// How many of `brand`'s executions are unfinished, from its status counters (O(1)).
+    pub fn pending_len(&self, brand: BrandId) -> Result<u64, StoreError> {
+        let counts = self.r.open_table(COUNTS).map_err(StoreError::from_db)?;
+        let mut n = 0;
+        for code in UNFINISHED_CODES {
+            n += index::read_count(&counts, &index::counter_key(tag::EXEC_STATUS, &[brand.as_bytes(), &[code]]))?;
+        }
+        Ok(n)
     }
 
     /// One execution record.

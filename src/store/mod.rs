@@ -101,7 +101,7 @@ pub(crate) fn injected_fault(arg: Option<String>) -> StoreError {
 
 /// The schema version this binary writes. Bump it and add a step to [`migrate`] whenever a
 /// table or a record encoding changes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookwheel.redb";
@@ -518,7 +518,9 @@ fn open_existing_file(path: &Path, cache_bytes: usize) -> Result<Database, Store
 /// version; refuses a file written by a newer binary. Each version adds one step from the one
 /// before, run inside the same transaction as the version bump (a crash leaves the old version
 /// whole):
-/// - 1 → 2: the list indexes and counters (`ops::index`) are built from the records.
+/// - 1 → 2: the list indexes and counters (`ops::index`) are built from the records;
+/// - 2 → 3: the `pending_executions` table is deleted (unfinished executions are read from
+///   `exec_by_status`).
 fn migrate(db: &Database) -> Result<(), StoreError> {
     let w = db.begin_write().map_err(StoreError::from_db)?;
     let found = {
@@ -543,19 +545,22 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
                  upgrade hookwheel or restore a backup"
             )));
         }
-        Some(1) => {
+        Some(from @ (1 | 2)) => {
             for def in ALL_TABLES {
                 w.open_table(*def).map_err(StoreError::from_db)?;
             }
             let clock = crate::time::Stopwatch::start();
-            let n = ops::index::build_all(&w)?;
+            let records = if from == 1 { ops::index::build_all(&w)? } else { 0 };
+            // 2 → 3: unfinished executions are found through `exec_by_status`; the table that
+            // repeated them (in schema 1 and 2 files) goes.
+            w.delete_table(tables::PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
             let mut meta = w.open_table(META).map_err(StoreError::from_db)?;
             meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())
                 .map_err(StoreError::from_db)?;
             tracing::info!(
-                records = n,
+                records,
                 seconds = clock.elapsed_secs(),
-                "store migrated from schema version 1 to 2 (list indexes built)"
+                "store migrated from schema version {from} to {SCHEMA_VERSION}"
             );
         }
         Some(v) => {

@@ -50,7 +50,8 @@ pub const EXECUTIONS: Bytes = TableDefinition::new("executions");
 /// brand (16) + schedule id (16) + execution id (16) -> empty
 /// (schema 2: the value is the scheduled instant, i64 LE)
 pub const EXECUTIONS_BY_SCHEDULE: Bytes = TableDefinition::new("executions_by_schedule");
-/// execution id (16) -> brand (16); executions not finished yet (resumed after a restart)
+/// execution id (16) -> brand (16); executions not finished yet. Schema 2 only: the 2 → 3
+/// migration deletes it, as `exec_by_status` holds the same rows (`ops::index`).
 pub const PENDING_EXECUTIONS: Bytes = TableDefinition::new("pending_executions");
 /// brand (16) + status code (1) + execution id (16) -> scheduled instant (i64 LE); schema 2
 pub const EXEC_BY_STATUS: Bytes = TableDefinition::new("exec_by_status");
@@ -167,7 +168,6 @@ pub const ALL_TABLES: &[Bytes] = &[
     SCHEDULES_BY_STATUS,
     EXECUTIONS,
     EXECUTIONS_BY_SCHEDULE,
-    PENDING_EXECUTIONS,
     EXEC_BY_STATUS,
     EXEC_BY_TARGET,
     EXEC_BY_TIME,

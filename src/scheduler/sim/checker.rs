@@ -231,7 +231,8 @@ impl Checker {
             // what finished: read it whole only when its size says something finished (and
             // now and then, to find ids it should not hold).
             let expected = self.pending.len() + fresh.iter().filter(|e| !e.status.is_finished()).count();
-            let pending = if v.pending_len()? != expected as u64 || full_scan { Some(v.pending()?) } else { None };
+            let pending =
+                if v.pending_len(brand)? != expected as u64 || full_scan { Some(v.pending(brand)?) } else { None };
             let mut left = Vec::new();
             if let Some(pending) = &pending {
                 for id in self.pending.iter().filter(|id| !pending.contains(id)) {

@@ -8,8 +8,7 @@ use super::{get, get_raw, remove, scan_prefix};
 use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
-    COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS,
-    SPILLED, key,
+    COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, SPILLED, key,
 };
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
@@ -288,26 +287,27 @@ impl Store {
         })
     }
 
-    /// How many executions are recorded and not finished (the unfinished index's length).
+    /// How many executions are recorded and not finished (from the status counters).
     pub fn pending_count(&self) -> Result<u64, StoreError> {
         self.read(|r| {
-            let pending = r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
-            redb::ReadableTableMetadata::len(&pending).map_err(StoreError::from_db)
+            let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
+            index::unfinished_count(&counts)
         })
     }
 
-    /// Executions recorded but not finished (to resume after a restart).
-    /// Visits every unfinished execution (one read snapshot; nothing is collected, so a
-    /// start-up with a million pending executions does not hold them all in memory).
+    /// Visits every execution recorded and not finished, to resume it after a restart: brand
+    /// by brand, oldest first ([`index::for_each_unfinished`]). One read snapshot; nothing is
+    /// collected, so a start-up with a million pending executions does not hold them all in
+    /// memory.
     pub fn for_each_pending(&self, mut f: impl FnMut(Execution)) -> Result<(), StoreError> {
         self.read(|r| {
-            let pending = r.open_table(PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+            let by_status = r.open_table(EXEC_BY_STATUS).map_err(StoreError::from_db)?;
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
-            scan_prefix(&pending, &[], |k, v| {
-                if let Some(e) = get::<Execution>(&t, "executions", &key(&[v, k]))? {
+            index::for_each_unfinished(&by_status, |brand, id| {
+                if let Some(e) = get::<Execution>(&t, "executions", &key(&[brand, id]))? {
                     f(e);
                 }
-                Ok(true)
+                Ok(())
             })
         })
     }

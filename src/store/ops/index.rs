@@ -20,7 +20,10 @@
 //! - `exec_by_time`: brand ‖ ord(scheduled instant) ‖ execution id → empty
 //! - `exec_expiry`: ord(finished instant) ‖ brand ‖ execution id → empty (finished ones only;
 //!   retention reads the expired ones from its start, never scanning the rest)
-//! - `pending_executions`: execution id → brand (unfinished ones; resumed after a restart)
+//! - unfinished executions (resumed after a restart) are the `exec_by_status` rows of the
+//!   pending and running codes: schema 2 kept them in a table of their own too
+//!   (`pending_executions`), two more row changes per execution on the fire path, dropped by
+//!   the 2 → 3 migration
 //! - `runs_by_workflow`: brand ‖ workflow id ‖ run id → empty
 //! - `plans_waiting`: brand ‖ plan id → empty (plans waiting for a decision)
 //! - `schedules_by_status`: brand ‖ status code ‖ schedule id → empty
@@ -42,8 +45,8 @@ use crate::store::StoreError;
 use crate::store::codec;
 use crate::store::tables::{
     Bytes, COUNTS, EVENTS, EVENTS_BY_SOURCE, EVENTS_BY_STATUS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME,
-    EXEC_EXPIRY, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PENDING_EXECUTIONS, PLANS, PLANS_WAITING, RUNS, RUNS_BY_WORKFLOW,
-    SCHEDULES, SCHEDULES_BY_STATUS, key,
+    EXEC_EXPIRY, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, PLANS, PLANS_WAITING, RUNS, RUNS_BY_WORKFLOW, SCHEDULES,
+    SCHEDULES_BY_STATUS, key,
 };
 use crate::time::Millis;
 
@@ -349,9 +352,11 @@ const BY_TARGET: usize = 1;
 const BY_SCHEDULE: usize = 2;
 const BY_TIME: usize = 3;
 const EXPIRY: usize = 4;
-const PENDING: usize = 5;
-const EXEC_INDEXES: [Bytes; 6] =
-    [EXEC_BY_STATUS, EXEC_BY_TARGET, EXECUTIONS_BY_SCHEDULE, EXEC_BY_TIME, EXEC_EXPIRY, PENDING_EXECUTIONS];
+const EXEC_INDEXES: [Bytes; 5] = [EXEC_BY_STATUS, EXEC_BY_TARGET, EXECUTIONS_BY_SCHEDULE, EXEC_BY_TIME, EXEC_EXPIRY];
+
+/// The status codes of executions not finished yet ([`exec_status_code`] of pending and
+/// running): their `exec_by_status` rows are what a restart resumes.
+pub(crate) const UNFINISHED_CODES: [u8; 2] = [1, 2];
 
 impl ExecFacts {
     /// The index rows of this execution: (slot, key, value).
@@ -366,12 +371,10 @@ impl ExecFacts {
         if let Some(s) = self.schedule {
             rows.push((BY_SCHEDULE, key(&[b, s.as_bytes(), id]), at));
         }
-        if self.status.is_finished() {
-            if let Some(f) = self.finished_ms {
-                rows.push((EXPIRY, key(&[&ord_ms(f), b, id]), Vec::new()));
-            }
-        } else {
-            rows.push((PENDING, id.to_vec(), b.to_vec()));
+        if self.status.is_finished()
+            && let Some(f) = self.finished_ms
+        {
+            rows.push((EXPIRY, key(&[&ord_ms(f), b, id]), Vec::new()));
         }
         rows
     }
@@ -390,6 +393,56 @@ impl ExecFacts {
     }
 }
 
+/// Visits the unfinished executions of every brand through `exec_by_status`: `f(brand, id)`
+/// for each row of the [`UNFINISHED_CODES`], brand by brand, oldest first within a status.
+/// It seeks from one brand to the next, so it reads those rows and one more key per brand,
+/// never the finished ones.
+///
+/// Errors: `Corrupt` for a row whose key is not brand (16) ‖ code (1) ‖ id (16).
+pub(crate) fn for_each_unfinished(
+    idx: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const ROW: usize = 16 + 1 + 16;
+    let corrupt =
+        || StoreError::Corrupt { table: "exec_by_status", detail: "a row's key is not brand ‖ code ‖ id".into() };
+    let mut from = Vec::new();
+    loop {
+        let brand: Vec<u8> = {
+            let mut range = idx.range::<&[u8]>(from.as_slice()..).map_err(StoreError::from_db)?;
+            let Some(entry) = range.next() else { return Ok(()) };
+            let (k, _) = entry.map_err(StoreError::from_db)?;
+            k.value().get(..16).ok_or_else(corrupt)?.to_vec()
+        };
+        for code in UNFINISHED_CODES {
+            super::scan_prefix(idx, &key(&[&brand, &[code]]), |k, _| {
+                if k.len() != ROW {
+                    return Err(corrupt());
+                }
+                f(&brand, &k[17..])?;
+                Ok(true)
+            })?;
+        }
+        match prefix_end(&brand) {
+            Some(next) => from = next,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// How many executions are unfinished, summed over every brand's status counters (one
+/// counter row per brand and status, never the records).
+pub(crate) fn unfinished_count(counts: &impl ReadableTable<&'static [u8], &'static [u8]>) -> Result<u64, StoreError> {
+    let mut n = 0u64;
+    super::scan_prefix(counts, &[tag::EXEC_STATUS], |k, v| {
+        if k.len() == 1 + 16 + 1 && UNFINISHED_CODES.contains(&k[17]) {
+            n = n.saturating_add(decode_u64(v));
+        }
+        Ok(true)
+    })?;
+    Ok(n)
+}
+
 /// The execution record table with its index tables and the counters, open in one write.
 /// Every write of an execution record goes through [`ExecTables::save`] or
 /// [`ExecTables::remove`]; [`ExecTables::finish`] writes the counter changes (an operation that
@@ -397,9 +450,9 @@ impl ExecFacts {
 pub(crate) struct ExecTables<'w> {
     pub records: BytesTable<'w>,
     w: &'w WriteTransaction,
-    /// The index tables, each opened at its first write (a finished execution changes 3 of
-    /// the 6; opening a table costs a B-tree lookup of its root).
-    idx: [Option<BytesTable<'w>>; 6],
+    /// The index tables, each opened at its first write (a finished execution changes 2 of
+    /// the 5; opening a table costs a B-tree lookup of its root).
+    idx: [Option<BytesTable<'w>>; 5],
     deltas: Deltas,
 }
 
