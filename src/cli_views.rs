@@ -416,6 +416,7 @@ fn status_text(v: &Value) -> String {
         );
         out += &format!("armed timers:     {}\n", s(&v["armed_timers"]));
         out += &format!("in flight:        {}\n", s(&v["in_flight"]));
+        out += &format!("deferred:         {}\n", s(&v["deferred"]));
         let depths: Vec<String> = v["queue_depths"]
             .as_array()
             .into_iter()

@@ -483,6 +483,7 @@ async fn maintenance(app: Arc<App>, idempotency_ttl_seconds: u64, retention_days
             tracing::warn!(error = %e, "could not record API key usage");
         }
         app.metrics.set_queue_depths(app.delivery.queue_depths());
+        app.metrics.set_deferred(app.delivery.deferred_len());
         let _ = tokio::task::spawn_blocking(release_free_heap).await;
         since_prune += KEY_USAGE_FLUSH_SECONDS;
         if since_prune >= PRUNE_SECONDS {
@@ -561,6 +562,9 @@ impl admin::views::EngineView for EngineLoad {
     }
     fn in_flight(&self) -> usize {
         crate::delivery::Dispatch::load(&self.0)
+    }
+    fn deferred(&self) -> usize {
+        self.0.deferred_len()
     }
 }
 

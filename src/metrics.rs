@@ -69,6 +69,8 @@ struct Inner {
     /// execution final status -> count
     executions: Mutex<BTreeMap<String, u64>>,
     armed: std::sync::atomic::AtomicU64,
+    /// executions waiting as ids for a delivery task (`delivery::DEFER_FACTOR`)
+    deferred: std::sync::atomic::AtomicU64,
     /// store fault kind (`write`, `commit`, `panic`, `reopen`) -> count
     store_faults: Mutex<BTreeMap<&'static str, u64>>,
     /// 1 while the store accepts writes, 0 while it cannot write (disk full, I/O error)
@@ -210,6 +212,11 @@ impl Metrics {
 
     pub fn set_armed(&self, n: usize) {
         self.0.armed.store(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Executions waiting as ids for a delivery task, as last reported.
+    pub fn set_deferred(&self, n: usize) {
+        self.0.deferred.store(n as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Timers armed in the scheduler's wheel, as last reported by the scheduler.
@@ -409,6 +416,11 @@ impl Metrics {
             "# HELP hookwheel_armed_timers Schedules armed in the timing wheel.\n# TYPE hookwheel_armed_timers gauge\n",
         );
         let _ = writeln!(out, "hookwheel_armed_timers {}", self.0.armed.load(std::sync::atomic::Ordering::Relaxed));
+        out.push_str(
+            "# HELP hookwheel_delivery_deferred Recorded executions waiting as ids for a delivery task (delivery is behind its fires).\n# TYPE hookwheel_delivery_deferred gauge\n",
+        );
+        let _ =
+            writeln!(out, "hookwheel_delivery_deferred {}", self.0.deferred.load(std::sync::atomic::Ordering::Relaxed));
         out.push_str("# HELP hookwheel_monitors Heartbeat monitors by status.\n# TYPE hookwheel_monitors gauge\n");
         let monitors = lock(&self.0.monitors).clone();
         for status in crate::monitor::heartbeat::Status::ALL {

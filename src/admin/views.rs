@@ -34,6 +34,8 @@ pub trait EngineView: Send + Sync {
     fn queue_depths(&self) -> Vec<(DomainId, usize)>;
     /// Executions handed to delivery and not done yet.
     fn in_flight(&self) -> usize;
+    /// Recorded executions waiting, as ids, for a delivery task (the engine is behind).
+    fn deferred(&self) -> usize;
 }
 
 /// The running daemon's side of the views (absent while it is stopped).
@@ -266,6 +268,7 @@ pub fn status(store: &Store, live: Option<&Live>, now: Millis) -> Result<Value, 
         "uptime_seconds": (now - live.started_ms).max(0) / 1000,
         "armed_timers": live.metrics.armed(),
         "in_flight": live.engine.in_flight(),
+        "deferred": live.engine.deferred(),
         "queue_depths": depths.iter().map(|(d, n)| json!({"domain_uuid": d.to_string(), "depth": n})).collect::<Vec<_>>(),
         "store_writable": health.writable,
         "store_error": health.last_error,
