@@ -1101,6 +1101,44 @@ fn a_backlog_beyond_the_busy_bound_waits_as_ids_and_every_execution_is_delivered
     assert!(rx.max_in_flight() <= 2, "max_in_flight = 2 held: {}", rx.max_in_flight());
 }
 
+/// Deferred executions are only ids in memory: a `kill -9` while many wait loses none of
+/// them (each is pending in the store, and a start resumes every pending execution).
+#[test]
+fn a_kill_while_executions_are_deferred_loses_none_of_them() {
+    const N: usize = 80;
+    let mut d = daemon("[delivery]\nmax_in_flight = 1\n");
+    let api = d.client();
+    let rx = Receiver::start();
+    rx.set_script(Script::default().with_delay(Duration::from_millis(100)));
+    let domain = domain_with(&api, &rx.host(), json!({}));
+    let t = template(&api, &domain, json!({"max_retries": 0}));
+    let ids = execute_many(&api, &t, N);
+    let waiting = poll(Duration::from_secs(10), || {
+        let (_, out, _) = d.cli(&["status", "--json"]);
+        let v: Value = serde_json::from_str(&out).ok()?;
+        (v["deferred"].as_u64()? > 20).then_some(())
+    });
+    assert!(waiting.is_some(), "executions were deferred before the kill");
+    d.kill9();
+    assert!(rx.count() < N, "the kill came before every execution was sent");
+    d.restart();
+    let api = d.client();
+    let query = format!("target_uuid={t}&filter_status=succeeded");
+    let mut succeeded = 0;
+    let all = poll(Duration::from_secs(60), || {
+        succeeded = count_executions(&api, &query);
+        (succeeded == N as u64).then_some(())
+    });
+    assert!(all.is_some(), "only {succeeded} of {N} succeeded after the restart");
+    let keys: HashSet<String> =
+        rx.requests().iter().map(|r| r.header("idempotency-key").unwrap().to_string()).collect();
+    assert_eq!(keys.len(), N, "every execution arrived");
+    // At least once: the request in flight at the kill, and those whose outcome was not yet
+    // committed, are sent again; the deferred ones were never sent and come once.
+    assert!(rx.count() <= N + 4, "{} requests for {N} executions", rx.count());
+    assert_eq!(ids.len(), N);
+}
+
 #[test]
 fn failures_are_logged_with_their_ids_and_the_reason_is_always_set() {
     // Case 24: an execution that ends failed after its retries, one failed by an unresolved
