@@ -561,7 +561,7 @@ impl admin::views::EngineView for EngineLoad {
         self.0.queue_depths()
     }
     fn in_flight(&self) -> usize {
-        crate::delivery::Dispatch::load(&self.0)
+        self.0.live_tasks()
     }
     fn deferred(&self) -> usize {
         self.0.deferred_len()

@@ -32,7 +32,7 @@ const STORE_RECENT_FAILURES: u64 = 5;
 pub trait EngineView: Send + Sync {
     /// Executions waiting at each domain's traffic guard (in memory + parked in the store).
     fn queue_depths(&self) -> Vec<(DomainId, usize)>;
-    /// Executions handed to delivery and not done yet.
+    /// Delivery tasks running (the deferred executions are counted apart).
     fn in_flight(&self) -> usize;
     /// Recorded executions waiting, as ids, for a delivery task (the engine is behind).
     fn deferred(&self) -> usize;

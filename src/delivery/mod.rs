@@ -145,6 +145,9 @@ pub struct Engine {
     /// A task looks at the deferred ones every [`DEFER_TICK`] while any wait (so that they go
     /// on when the busy tasks move to a stalled domain's guard instead of ending).
     deferred_ticking: std::sync::atomic::AtomicBool,
+    /// Busy tasks beyond which executions are deferred: [`DEFER_FACTOR`] × `max_in_flight` as
+    /// at the start (the in-flight semaphore keeps its start-up size too).
+    defer_at: usize,
     /// Config `[smtp]`: where `email` channel sends go (`None`: they fail with a reason).
     smtp: RwLock<Option<channel::SmtpConfig>>,
     /// Finishes the wait for an instant precisely (the daemon's real clock); `None`: tokio's
@@ -198,6 +201,7 @@ impl Engine {
             gated: std::sync::atomic::AtomicUsize::new(0),
             deferred: Mutex::new(std::collections::VecDeque::new()),
             deferred_ticking: std::sync::atomic::AtomicBool::new(false),
+            defer_at: limits.max_in_flight.max(1).saturating_mul(DEFER_FACTOR),
             smtp: RwLock::new(None),
             release: std::sync::OnceLock::new(),
             targets: targets::TargetCache::default(),
@@ -310,8 +314,46 @@ impl Dispatch for Arc<Engine> {
         self.spawn_run(exec, false);
     }
 
+    /// Live tasks plus deferred executions: everything handed over and not done.
     fn load(&self) -> usize {
-        self.live.load(Ordering::SeqCst)
+        self.live.load(Ordering::SeqCst) + self.deferred_len()
+    }
+}
+
+/// One live delivery task, counted in [`Engine::live`] until dropped (also when its future is
+/// dropped or panics); its end lets the next deferred executions go.
+struct LiveTask(Arc<Engine>);
+
+impl LiveTask {
+    fn start(engine: &Arc<Engine>) -> LiveTask {
+        engine.live.fetch_add(1, Ordering::SeqCst);
+        LiveTask(engine.clone())
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+        // Not while a runtime drops its tasks from outside (nothing could start then).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.0.pump();
+        }
+    }
+}
+
+/// A task waiting at a domain's guard, counted in [`Engine::gated`] until dropped.
+struct Gated<'a>(&'a Engine);
+
+impl<'a> Gated<'a> {
+    fn enter(engine: &'a Engine) -> Gated<'a> {
+        engine.gated.fetch_add(1, Ordering::SeqCst);
+        Gated(engine)
+    }
+}
+
+impl Drop for Gated<'_> {
+    fn drop(&mut self) {
+        self.0.gated.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -331,7 +373,12 @@ impl Engine {
     }
 
     fn defer_at(&self) -> usize {
-        self.limits().max_in_flight.max(1).saturating_mul(DEFER_FACTOR)
+        self.defer_at
+    }
+
+    /// Delivery tasks running (waiting for an instant, at a guard, in flight, being recorded).
+    pub fn live_tasks(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 
     /// Executions waiting as ids for a delivery task (see [`Dispatch::dispatch`]).
@@ -342,12 +389,10 @@ impl Engine {
     /// Runs one execution in its own task, counted in [`Dispatch::load`]; when it ends, the
     /// next deferred ones get their turn.
     fn spawn_run(self: &Arc<Self>, exec: Execution, refill: bool) {
-        let me = self.clone();
-        me.live.fetch_add(1, Ordering::SeqCst);
+        let live = LiveTask::start(self);
         tokio::spawn(async move {
-            me.clone().run(exec, refill).await;
-            me.live.fetch_sub(1, Ordering::SeqCst);
-            me.pump();
+            live.0.clone().run(exec, refill).await;
+            drop(live);
         });
     }
 
@@ -383,18 +428,23 @@ impl Engine {
             let Some((brand, id)) = self.deferred.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                 return;
             };
-            let me = self.clone();
-            me.live.fetch_add(1, Ordering::SeqCst);
+            let live = LiveTask::start(self);
             tokio::spawn(async move {
+                let me = live.0.clone();
                 match me.patiently(id, || me.store.get_execution(brand, id)).await {
-                    Ok(Some(e)) if !e.status.is_finished() => me.clone().run(e, false).await,
+                    Ok(Some(e)) if !e.status.is_finished() => me.run(e, false).await,
+                    // Cancelled while it waited: the scheduler still counts it as running (its
+                    // overlap policy waits for its end), so it hears of the end here.
+                    Ok(Some(e)) if e.step.is_none() => {
+                        let ended = DeliveryEvent::Finished { brand, schedule: e.schedule, execution: id };
+                        let _ = me.events.send(ended).await;
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::error!(error = %e, execution = %id, "cannot read a deferred execution; it resumes on the next start")
                     }
                 }
-                me.live.fetch_sub(1, Ordering::SeqCst);
-                me.pump();
+                drop(live);
             });
         }
     }
@@ -770,9 +820,9 @@ impl Engine {
         // `queue_memory_max`) must not hold back the other domains' executions.
         // (Entering the guard starts no deferred execution: a healthy domain's guard passes at
         // once, and a start per entry made tasks pile up at the in-flight limit behind it.)
-        self.gated.fetch_add(1, Ordering::SeqCst);
+        let gated = Gated::enter(&self);
         let pass = gate.pass(guard::Limits::of(&p.target.domain)).await;
-        self.gated.fetch_sub(1, Ordering::SeqCst);
+        drop(gated);
         let pass = pass?;
         self.clone().refill(domain, gate.clone(), limits.queue_memory_max);
         Some((p, pass))

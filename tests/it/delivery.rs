@@ -1139,6 +1139,47 @@ fn a_kill_while_executions_are_deferred_loses_none_of_them() {
     assert_eq!(ids.len(), N);
 }
 
+/// An execution cancelled while it waited as an id still ends for the scheduler: its
+/// schedule's `skip` overlap policy does not count it as running forever. (Found by review:
+/// every later fire was skipped until a restart.)
+#[test]
+fn a_deferred_execution_cancelled_while_it_waits_does_not_hold_its_schedule() {
+    const N: usize = 60;
+    let d = daemon("[delivery]\nmax_in_flight = 1\n");
+    let api = d.client();
+    let rx = Receiver::start();
+    rx.set_script(Script::default().with_delay(Duration::from_millis(100)));
+    let domain = domain_with(&api, &rx.host(), json!({}));
+    let t = template(&api, &domain, json!({"max_retries": 0}));
+    execute_many(&api, &t, N);
+    let r = api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": t, "interval_value": 2,
+               "interval_period": "second", "is_one_off_task": false, "overlap_policy": "skip"}),
+    );
+    assert_ok(&r);
+    let schedule = r.json["schedule_uuid"].as_str().expect("schedule_uuid").to_string();
+    // Its first fire lands behind the backlog, deferred: cancel it there.
+    let first = poll(WAIT, || {
+        let r = api.get(&format!("get_executions_paginated?schedule_uuid={schedule}&filter_status=pending&page=1"));
+        r.json["data"].as_array().and_then(|a| a.first()).and_then(|e| e["execution_uuid"].as_str()).map(str::to_string)
+    })
+    .expect("a pending execution of the schedule");
+    let (_, out, _) = d.cli(&["status", "--json"]);
+    let status: Value = serde_json::from_str(&out).expect("status JSON");
+    assert!(status["deferred"].as_u64().unwrap_or(0) > 0, "the backlog is deferred: {status}");
+    assert_ok(&api.post("cancel_execution", json!({"execution_uuid": first})));
+    // The backlog drains (about 6 s); then the schedule's fires run again.
+    let ran = poll(Duration::from_secs(30), || {
+        (count_executions(&api, &format!("schedule_uuid={schedule}&filter_status=succeeded")) > 0).then_some(())
+    });
+    let skipped = count_executions(&api, &format!("schedule_uuid={schedule}&filter_status=skipped"));
+    assert!(
+        ran.is_some(),
+        "no fire of the schedule ran after its deferred execution was cancelled ({skipped} skipped)"
+    );
+}
+
 #[test]
 fn failures_are_logged_with_their_ids_and_the_reason_is_always_set() {
     // Case 24: an execution that ends failed after its retries, one failed by an unresolved
