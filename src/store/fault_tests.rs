@@ -991,12 +991,14 @@ async fn every_operation_writes_nothing_when_it_fails_after_any_of_its_writes() 
         counted.push((name, writes));
     }
     // The prune passes exercise records of every kind they remove: five executions with their
-    // index rows (status, target, time, expiry, schedule) and counters, a run with its index
-    // row and counters and its plan; a run without its execution and its plan; a stray plan.
+    // index rows (status, target, time, expiry, schedule; one has no schedule), a run with its
+    // index row and its plan; a run without its execution and its plan; a stray plan. (The
+    // counters are written once per batch, after its operations:
+    // `a_failed_batch_counter_write_fails_the_whole_batch_and_changes_nothing`.)
     let writes = |name: &str| counted.iter().find(|(n, _)| *n == name).map(|(_, w)| *w);
-    assert_eq!(writes("prune_executions"), Some(47), "{counted:?}");
-    assert_eq!(writes("prune_runs"), Some(5), "{counted:?}");
-    assert_eq!(writes("prune_plans"), Some(3), "{counted:?}");
+    assert_eq!(writes("prune_executions"), Some(29), "{counted:?}");
+    assert_eq!(writes("prune_runs"), Some(3), "{counted:?}");
+    assert_eq!(writes("prune_plans"), Some(2), "{counted:?}");
     assert!(counted.iter().all(|(_, n)| *n >= 1), "{counted:?}");
     // A ping that keeps the status writes its row, the state and the deadline index; a delete
     // removes the history (2 pings; 3 status changes: fail, pause, resume) and the five other
@@ -1112,6 +1114,45 @@ async fn a_failed_commit_fails_the_batch_marks_the_store_unwritable_and_recovers
     assert!(before == after, "nothing of the failed batch was written");
     store.create_domain(domain(fx.brand, "back.example")).await.unwrap();
     assert!(store.find_domain(fx.brand, Protocol::Https, "back.example").unwrap().is_some());
+}
+
+/// The list counters of a batch are written once, after its operations: an I/O error there
+/// fails the whole batch like a failed commit (records and counters unchanged), and once the
+/// store recovers the counters count what was written, no more.
+#[tokio::test]
+async fn a_failed_batch_counter_write_fails_the_whole_batch_and_changes_nothing() {
+    let _serial = super::FAULT_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let fx = fixture(&store).await;
+    let target = fx.template.id.0;
+    let total = |store: &Store| store.list_executions(fx.brand, &ExecutionFilter::default(), 1, 1).unwrap().total;
+    let n = total(&store);
+    let before = store.dump().unwrap();
+    fail::cfg("store::counts", "return(eio)").unwrap();
+    store.inject_faults(true);
+    let lost = Execution::manual(fx.brand, None, (TargetKind::Webhook, target), Map::new(), 5);
+    let r = store.create_execution(lost.clone()).await;
+    assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
+    fail::remove("store::counts");
+    store.inject_faults(false);
+    let mut recovered = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if store.write_health().writable {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the store did not recover: {:?}", store.write_health());
+    let after: Vec<_> =
+        store.dump().unwrap().into_iter().filter(|(t, k, _)| !(*t == "meta" && k == b"write_probe")).collect();
+    assert!(before == after, "nothing of the failed batch was written");
+    assert!(store.get_execution(fx.brand, lost.id).unwrap().is_none());
+    let kept = Execution::manual(fx.brand, None, (TargetKind::Webhook, target), Map::new(), 6);
+    store.create_execution(kept).await.unwrap();
+    assert_eq!(total(&store), n + 1, "the counter counts the one written");
+    super::ops::index::assert_consistent(&store);
 }
 
 #[tokio::test]

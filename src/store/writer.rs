@@ -10,6 +10,8 @@
 //! Faults never end the thread:
 //! - an operation that returns an error or panics has its writes undone ([`super::undo`]) and
 //!   gets its error; the rest of the batch commits;
+//! - the list counters the batch's operations changed are written once, after the last one
+//!   (`ops::index::batch_counts`); a failure there fails the whole batch, as a failed commit;
 //! - an I/O error (disk full, EIO) fails the whole batch with [`StoreError::Unavailable`] and
 //!   marks the store not writable ([`Health`]). redb refuses every later operation on that
 //!   handle ("previous I/O error"), so the thread reopens the database file, at most once per
@@ -27,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::health::Health;
 #[cfg(feature = "failpoints")]
 use super::injected_fault;
+use super::ops::index::batch_counts;
 use super::tables::{DOMAINS, TEMPLATES};
 use super::{DbSlot, StoreError, WriterSettings, failpoint, undo};
 use crate::metrics::Metrics;
@@ -286,11 +289,13 @@ impl Thread {
         let mut broken: Option<StoreError> = None;
         let mut catalog_written = false;
         let mut jobs = jobs.into_iter();
+        batch_counts::begin();
         for job in jobs.by_ref() {
             undo::begin();
             let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
             let writes = undo::take();
             catalog_written |= undo::touches(&writes, &[TEMPLATES.name(), DOMAINS.name()]);
+            batch_counts::operation_ended(matches!(ran, Ok(Ran { error: None, .. })));
             let failed = match ran {
                 Ok(Ran { error: None, complete }) => {
                     completions.push(complete);
@@ -323,6 +328,13 @@ impl Thread {
                 broken = Some(e);
                 break;
             }
+        }
+        // The batch's counter changes, once per key, before the commit.
+        if let Some(counts) = batch_counts::end()
+            && broken.is_none()
+            && let Err(e) = counts.apply_batch(&w)
+        {
+            broken = Some(e);
         }
         if let Some(e) = broken {
             drop(w);

@@ -115,8 +115,7 @@ impl Deltas {
             if d == 0 {
                 continue;
             }
-            let now = read_count(counts, &k)?;
-            let next = if d < 0 { now.saturating_sub(d.unsigned_abs()) } else { now.saturating_add(d as u64) };
+            let next = shifted(read_count(counts, &k)?, d);
             if next == 0 {
                 remove(counts, &k)?;
             } else {
@@ -126,13 +125,101 @@ impl Deltas {
         Ok(())
     }
 
+    /// Writes the changes in `w`, or, while the writer runs a batch ([`batch_counts`]), adds
+    /// them to the running operation's share of the batch's changes.
     pub(crate) fn apply_in(self, w: &WriteTransaction) -> Result<(), StoreError> {
         if self.0.is_empty() {
             return Ok(());
         }
+        let Some(this) = batch_counts::hold(self) else { return Ok(()) };
         let mut counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
-        self.apply(&mut counts)
+        this.apply(&mut counts)
     }
+
+    /// Writes a whole batch's changes (the writer, after the batch's last operation, before
+    /// its commit): straight to the table, outside every operation's undo log. An error fails
+    /// the whole batch, as a failed commit does.
+    pub(crate) fn apply_batch(self, w: &WriteTransaction) -> Result<(), StoreError> {
+        crate::store::failpoint!("store::counts", |arg| Err(crate::store::injected_fault(arg)));
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
+        for (k, d) in self.0 {
+            if d == 0 {
+                continue;
+            }
+            let now = counts.get(k.as_slice()).map_err(StoreError::from_db)?.map_or(0, |v| decode_u64(v.value()));
+            let next = shifted(now, d);
+            if next == 0 {
+                counts.remove(k.as_slice()).map_err(StoreError::from_db)?;
+            } else {
+                counts.insert(k.as_slice(), next.to_le_bytes().as_slice()).map_err(StoreError::from_db)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn merge(&mut self, other: Deltas) {
+        for (k, d) in other.0 {
+            self.add(k, d);
+        }
+    }
+}
+
+/// Counter changes summed over the writer's whole batch and written once per key before its
+/// commit, instead of once per operation (a batch of 500 outcomes of one brand changes the
+/// same two status counters 500 times). An operation's share joins the batch's only when the
+/// operation succeeds: a failed one's is dropped, as its other writes are undone. No write
+/// reads a counter (lists read them in read transactions, after the commit).
+pub(crate) mod batch_counts {
+    use std::cell::RefCell;
+
+    use super::Deltas;
+
+    thread_local! {
+        /// (the batch's changes, the running operation's), while the writer runs a batch.
+        static HELD: RefCell<Option<(Deltas, Deltas)>> = const { RefCell::new(None) };
+    }
+
+    /// The writer, before a batch's first operation.
+    pub(crate) fn begin() {
+        HELD.with(|h| *h.borrow_mut() = Some((Deltas::default(), Deltas::default())));
+    }
+
+    /// The writer, after each operation: its changes join the batch's (`ok`) or are dropped.
+    pub(crate) fn operation_ended(ok: bool) {
+        HELD.with(|h| {
+            if let Some((batch, op)) = h.borrow_mut().as_mut() {
+                let op = std::mem::take(op);
+                if ok {
+                    batch.merge(op);
+                }
+            }
+        })
+    }
+
+    /// The writer, after a batch's last operation: the changes to write (`None` outside a
+    /// batch). Nothing is held afterwards.
+    pub(crate) fn end() -> Option<Deltas> {
+        HELD.with(|h| h.borrow_mut().take()).map(|(batch, _)| batch)
+    }
+
+    /// Adds `d` to the running operation's changes while a batch runs; otherwise gives it back.
+    pub(super) fn hold(d: Deltas) -> Option<Deltas> {
+        HELD.with(|h| match h.borrow_mut().as_mut() {
+            Some((_, op)) => {
+                op.merge(d);
+                None
+            }
+            None => Some(d),
+        })
+    }
+}
+
+/// A counter moved by `d`, never below 0.
+fn shifted(now: u64, d: i64) -> u64 {
+    if d < 0 { now.saturating_sub(d.unsigned_abs()) } else { now.saturating_add(d as u64) }
 }
 
 /// An instant as 8 bytes that sort like the instant (sign bit flipped, big-endian).
