@@ -427,4 +427,21 @@ async fn a_brand_holds_at_most_the_cap_of_waiting_standalone_requests() {
     store.create_plan(plan(b, ExecutionId::new(), PlanStatus::WaitingApproval)).await.unwrap();
     store.create_plan(standalone(other, PlanStatus::WaitingApproval)).await.unwrap();
     assert_eq!(keys_of(&store, PLANS).len(), STANDALONE_WAITING_MAX + 3);
+    // Sent all at once, the requests share the writer's batches, whose counter changes are
+    // written after their last operation: each check still sees the ones before it.
+    let third = BrandId::new();
+    let sent: Vec<_> = (0..STANDALONE_WAITING_MAX + 10)
+        .map(|_| {
+            let (store, p) = (store.clone(), standalone(third, PlanStatus::WaitingApproval));
+            tokio::spawn(async move { store.create_plan(p).await })
+        })
+        .collect();
+    let mut created = 0;
+    for r in sent {
+        match r.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(e) => assert!(matches!(&e, StoreError::State(_)), "{e}"),
+        }
+    }
+    assert_eq!(created, STANDALONE_WAITING_MAX, "the cap holds for requests sharing batches");
 }

@@ -95,6 +95,16 @@ pub(crate) fn read_count(t: &impl ReadableTable<&'static [u8], &'static [u8]>, k
     Ok(get_raw(t, k)?.map_or(0, |v| decode_u64(&v)))
 }
 
+/// The value of one counter as a write sees it: the stored value plus the changes the writer's
+/// batch holds for it so far ([`batch_counts`]). A write that checks a counter (a cap) reads it
+/// with this, so that operations sharing a batch see each other's changes.
+pub(crate) fn read_count_in_write(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    k: &[u8],
+) -> Result<u64, StoreError> {
+    Ok(shifted(read_count(t, k)?, batch_counts::held(k)))
+}
+
 fn decode_u64(v: &[u8]) -> u64 {
     v.try_into().map_or(0, u64::from_le_bytes)
 }
@@ -171,7 +181,8 @@ impl Deltas {
 /// commit, instead of once per operation (a batch of 500 outcomes of one brand changes the
 /// same two status counters 500 times). An operation's share joins the batch's only when the
 /// operation succeeds: a failed one's is dropped, as its other writes are undone. No write
-/// reads a counter (lists read them in read transactions, after the commit).
+/// checks a counter without [`read_count_in_write`] (lists read them in read transactions,
+/// after the commit).
 pub(crate) mod batch_counts {
     use std::cell::RefCell;
 
@@ -203,6 +214,15 @@ pub(crate) mod batch_counts {
     /// batch). Nothing is held afterwards.
     pub(crate) fn end() -> Option<Deltas> {
         HELD.with(|h| h.borrow_mut().take()).map(|(batch, _)| batch)
+    }
+
+    /// The change held for counter `k` so far: the batch's and the running operation's.
+    pub(super) fn held(k: &[u8]) -> i64 {
+        HELD.with(|h| {
+            h.borrow()
+                .as_ref()
+                .map_or(0, |(batch, op)| batch.0.get(k).copied().unwrap_or(0) + op.0.get(k).copied().unwrap_or(0))
+        })
     }
 
     /// Adds `d` to the running operation's changes while a batch runs; otherwise gives it back.

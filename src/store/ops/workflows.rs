@@ -218,7 +218,7 @@ impl Store {
         self.write(move |w| {
             if plan.is_standalone() && plan.status == PlanStatus::WaitingApproval {
                 let counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
-                let waiting = index::read_count(
+                let waiting = index::read_count_in_write(
                     &counts,
                     &index::counter_key(index::tag::STANDALONE_WAITING, &[plan.brand.as_bytes()]),
                 )?;
