@@ -368,3 +368,132 @@ async fn every_brands_unfinished_executions_are_resumed_once() {
     assert_eq!(store.pending_count().unwrap(), want.len() as u64);
     assert_consistent(&store);
 }
+
+/// Random mixes of successful, refused (an error after their writes), panicking and
+/// fault-injected operations sharing batches keep every counter equal to the records: an
+/// operation's counter changes join its batch's only when it succeeds.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn random_operations_sharing_batches_with_failures_keep_every_counter_exact() {
+    use super::ops::index::{ExecTables, remove_plan, save_plan};
+    let _serial = super::FAULT_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let grouped =
+        WriterSettings { commit_delay: std::time::Duration::from_millis(20), commit_siblings: 2, ..settings() };
+    let store = Store::open(&dir.path().join("s.redb"), grouped, Metrics::new()).unwrap();
+    let brands = [BrandId::new(), BrandId::new()];
+    let target = uuid::Uuid::now_v7();
+    let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+    let known: Vec<Execution> = (0..60)
+        .map(|i| Execution::manual(brands[i % 2], None, (TargetKind::Webhook, target), Map::new(), i as i64))
+        .collect();
+    let plans: Vec<ApprovalPlan> = (0..30)
+        .map(|i| {
+            let mut p = ApprovalPlan {
+                id: PlanId::new(),
+                brand: brands[i % 2],
+                run: ExecutionId::new(),
+                workflow: WorkflowId::new(),
+                workflow_name: "w".into(),
+                step: StepId::new(),
+                identifier: "a".into(),
+                index: 0,
+                visit: 0,
+                delay_to_next_step_seconds: 0,
+                status: PlanStatus::WaitingApproval,
+                deadline_ms: None,
+                timeout_action: TimeoutAction::Reject,
+                decided_by: None,
+                decided_at: None,
+                created_ms: 0,
+                notes: None,
+                standalone: None,
+            };
+            if i % 3 == 0 {
+                p.standalone = Some(Box::new(StandaloneApproval {
+                    title: "t".into(),
+                    context: Map::new(),
+                    on_approve: None,
+                    on_reject: None,
+                    timed_out: false,
+                    execution: None,
+                }));
+            }
+            p
+        })
+        .collect();
+    {
+        let k = known.clone();
+        store.write(move |w| upsert_executions(w, &k)).await.unwrap();
+    }
+    fail::cfg("store::write", "2%return(corrupt)").unwrap();
+    store.inject_faults(true);
+    let (mut ok, mut err, mut panicked) = (0, 0, 0);
+    for round in 0..15u64 {
+        let mut tasks = vec![];
+        for j in 0..48u64 {
+            let store = store.clone();
+            let kind = g.below(7);
+            let fail = g.below(10);
+            let pick = known[g.below(known.len() as u64) as usize].clone();
+            let pick2 = known[g.below(known.len() as u64) as usize].clone();
+            let mut plan = plans[g.below(plans.len() as u64) as usize].clone();
+            let brand = brands[g.below(2) as usize];
+            let status = ExecutionStatus::ALL[g.below(7) as usize];
+            let decided = g.below(2) == 0;
+            let n = (round * 100 + j) as i64;
+            tasks.push(tokio::spawn(async move {
+                store
+                    .write(move |w| {
+                        let with = |mut e: Execution, s: ExecutionStatus| {
+                            e.status = s;
+                            e.finished_ms = s.is_finished().then_some(n);
+                            e
+                        };
+                        match kind {
+                            0 => upsert_executions(
+                                w,
+                                &[Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), n)],
+                            )?,
+                            1 | 2 => upsert_executions(w, &[with(pick, status)])?,
+                            3 => {
+                                let mut t = ExecTables::open(w)?;
+                                t.remove(pick.brand, pick.id)?;
+                                t.finish(w)?;
+                            }
+                            4 => {
+                                upsert_executions(w, &[with(pick, status)])?;
+                                upsert_executions(w, &[with(pick2, ExecutionStatus::Cancelled)])?;
+                            }
+                            5 => {
+                                if decided {
+                                    plan.status = PlanStatus::Approved;
+                                }
+                                save_plan(w, &plan)?;
+                            }
+                            _ => {
+                                remove_plan(w, plan.brand, plan.id)?;
+                            }
+                        }
+                        match fail {
+                            0 | 1 => Err(StoreError::Invalid("after writes".into())),
+                            2 => panic!("after writes"),
+                            _ => Ok(()),
+                        }
+                    })
+                    .await
+            }));
+        }
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(()) => ok += 1,
+                Err(StoreError::Panicked) => panicked += 1,
+                Err(_) => err += 1,
+            }
+        }
+    }
+    fail::remove("store::write");
+    store.inject_faults(false);
+    assert!(ok > 0 && err > 0 && panicked > 0, "every path ran: {ok} ok, {err} refused, {panicked} panicked");
+    assert_consistent(&store);
+}

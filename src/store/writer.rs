@@ -289,7 +289,7 @@ impl Thread {
         let mut broken: Option<StoreError> = None;
         let mut catalog_written = false;
         let mut jobs = jobs.into_iter();
-        batch_counts::begin();
+        let held = batch_counts::begin();
         for job in jobs.by_ref() {
             undo::begin();
             let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
@@ -330,8 +330,8 @@ impl Thread {
             }
         }
         // The batch's counter changes, once per key, before the commit.
-        if let Some(counts) = batch_counts::end()
-            && broken.is_none()
+        let counts = held.end();
+        if broken.is_none()
             && let Err(e) = counts.apply_batch(&w)
         {
             broken = Some(e);

@@ -4,13 +4,16 @@
 //! Each indexed kind of record (executions, runs, approval plans, schedules) has a *facts*
 //! struct: the few fields its indexes are keyed on, decoded from a stored record without the
 //! rest of it. Every write of such a record goes through one function here that compares the
-//! facts of the record it replaces with the new one and changes only the index rows and
-//! counters that differ, in the same write (and so the same commit and undo log) as the record.
+//! facts of the record it replaces with the new one and changes only the index rows that
+//! differ, in the same write (and so the same commit and undo log) as the record, and the
+//! counters that differ.
 //!
 //! Counters live in [`COUNTS`]: one `u64 LE` per key, a tag byte then the brand and the
 //! filter's value (a status code, a schedule id...). A list reads its `total_count` from one
-//! counter instead of counting records. Within one write, counter changes are summed in
-//! [`Deltas`] and applied once per key.
+//! counter instead of counting records. Counter changes are summed in [`Deltas`]; inside the
+//! writer's batches they are held over the whole batch and written once per key before its
+//! commit ([`batch_counts`]), and a write that checks a counter reads it with
+//! [`read_count_in_write`].
 //!
 //! Index row layouts (all keys sort newest last, as ids are UUIDv7 and instants are stored
 //! order-preserving, see [`ord_ms`]):
@@ -91,7 +94,14 @@ pub(crate) fn counter_key(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// The value of one counter (0 when absent).
+/// Not for a write that checks a counter inside the writer's batch: that one reads
+/// [`read_count_in_write`] (a debug assertion says so).
 pub(crate) fn read_count(t: &impl ReadableTable<&'static [u8], &'static [u8]>, k: &[u8]) -> Result<u64, StoreError> {
+    debug_assert!(!batch_counts::active(), "a counter read inside a batch must add its held changes");
+    stored_count(t, k)
+}
+
+fn stored_count(t: &impl ReadableTable<&'static [u8], &'static [u8]>, k: &[u8]) -> Result<u64, StoreError> {
     Ok(get_raw(t, k)?.map_or(0, |v| decode_u64(&v)))
 }
 
@@ -102,7 +112,7 @@ pub(crate) fn read_count_in_write(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     k: &[u8],
 ) -> Result<u64, StoreError> {
-    Ok(shifted(read_count(t, k)?, batch_counts::held(k)))
+    Ok(shifted(stored_count(t, k)?, batch_counts::held(k)))
 }
 
 fn decode_u64(v: &[u8]) -> u64 {
@@ -125,7 +135,7 @@ impl Deltas {
             if d == 0 {
                 continue;
             }
-            let next = shifted(read_count(counts, &k)?, d);
+            let next = shifted(stored_count(counts, &k)?, d);
             if next == 0 {
                 remove(counts, &k)?;
             } else {
@@ -193,9 +203,32 @@ pub(crate) mod batch_counts {
         static HELD: RefCell<Option<(Deltas, Deltas)>> = const { RefCell::new(None) };
     }
 
-    /// The writer, before a batch's first operation.
-    pub(crate) fn begin() {
+    /// The writer, before a batch's first operation: holds changes until [`Batch::end`] (or
+    /// until the guard is dropped, should the batch's own code panic: nothing stays held).
+    pub(crate) fn begin() -> Batch {
         HELD.with(|h| *h.borrow_mut() = Some((Deltas::default(), Deltas::default())));
+        Batch(())
+    }
+
+    /// A batch holding counter changes (see [`begin`]).
+    pub(crate) struct Batch(());
+
+    impl Batch {
+        /// After the batch's last operation: the changes to write. Nothing is held afterwards.
+        pub(crate) fn end(self) -> Deltas {
+            HELD.with(|h| h.borrow_mut().take()).map(|(batch, _)| batch).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Batch {
+        fn drop(&mut self) {
+            HELD.with(|h| h.borrow_mut().take());
+        }
+    }
+
+    /// True while the writer runs a batch on this thread.
+    pub(crate) fn active() -> bool {
+        HELD.with(|h| h.borrow().is_some())
     }
 
     /// The writer, after each operation: its changes join the batch's (`ok`) or are dropped.
@@ -208,12 +241,6 @@ pub(crate) mod batch_counts {
                 }
             }
         })
-    }
-
-    /// The writer, after a batch's last operation: the changes to write (`None` outside a
-    /// batch). Nothing is held afterwards.
-    pub(crate) fn end() -> Option<Deltas> {
-        HELD.with(|h| h.borrow_mut().take()).map(|(batch, _)| batch)
     }
 
     /// The change held for counter `k` so far: the batch's and the running operation's.
