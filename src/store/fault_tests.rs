@@ -1080,6 +1080,21 @@ async fn a_panicking_operation_is_undone_and_the_writer_keeps_serving() {
     assert!(store.find_domain(fx.brand, Protocol::Https, "after.example").unwrap().is_some());
 }
 
+/// Waits (bounded) for the writer's probe to find the store writable again, then dumps it
+/// without the probe's own key.
+async fn dump_once_recovered(store: &Store) -> Vec<DumpRow> {
+    let mut recovered = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if store.write_health().writable {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "the store did not recover: {:?}", store.write_health());
+    store.dump().unwrap().into_iter().filter(|(t, k, _)| !(*t == "meta" && k == b"write_probe")).collect()
+}
+
 #[tokio::test]
 async fn a_failed_commit_fails_the_batch_marks_the_store_unwritable_and_recovers() {
     let _serial = super::FAULT_LOCK.lock().await;
@@ -1099,18 +1114,7 @@ async fn a_failed_commit_fails_the_batch_marks_the_store_unwritable_and_recovers
     assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
     fail::remove("store::commit");
     store.inject_faults(false);
-    // The writer probes about once a second; wait for the recovery (bounded).
-    let mut recovered = false;
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        if store.write_health().writable {
-            recovered = true;
-            break;
-        }
-    }
-    assert!(recovered, "the store did not recover: {:?}", store.write_health());
-    let after: Vec<_> =
-        store.dump().unwrap().into_iter().filter(|(t, k, _)| !(*t == "meta" && k == b"write_probe")).collect();
+    let after = dump_once_recovered(&store).await;
     assert!(before == after, "nothing of the failed batch was written");
     store.create_domain(domain(fx.brand, "back.example")).await.unwrap();
     assert!(store.find_domain(fx.brand, Protocol::Https, "back.example").unwrap().is_some());
@@ -1136,17 +1140,7 @@ async fn a_failed_batch_counter_write_fails_the_whole_batch_and_changes_nothing(
     assert!(matches!(r, Err(StoreError::Unavailable { .. })), "{r:?}");
     fail::remove("store::counts");
     store.inject_faults(false);
-    let mut recovered = false;
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        if store.write_health().writable {
-            recovered = true;
-            break;
-        }
-    }
-    assert!(recovered, "the store did not recover: {:?}", store.write_health());
-    let after: Vec<_> =
-        store.dump().unwrap().into_iter().filter(|(t, k, _)| !(*t == "meta" && k == b"write_probe")).collect();
+    let after = dump_once_recovered(&store).await;
     assert!(before == after, "nothing of the failed batch was written");
     assert!(store.get_execution(fx.brand, lost.id).unwrap().is_none());
     let kept = Execution::manual(fx.brand, None, (TargetKind::Webhook, target), Map::new(), 6);

@@ -389,26 +389,7 @@ async fn random_operations_sharing_batches_with_failures_keep_every_counter_exac
         .collect();
     let plans: Vec<ApprovalPlan> = (0..30)
         .map(|i| {
-            let mut p = ApprovalPlan {
-                id: PlanId::new(),
-                brand: brands[i % 2],
-                run: ExecutionId::new(),
-                workflow: WorkflowId::new(),
-                workflow_name: "w".into(),
-                step: StepId::new(),
-                identifier: "a".into(),
-                index: 0,
-                visit: 0,
-                delay_to_next_step_seconds: 0,
-                status: PlanStatus::WaitingApproval,
-                deadline_ms: None,
-                timeout_action: TimeoutAction::Reject,
-                decided_by: None,
-                decided_at: None,
-                created_ms: 0,
-                notes: None,
-                standalone: None,
-            };
+            let mut p = super::prune_tests::plan(brands[i % 2], ExecutionId::new(), PlanStatus::WaitingApproval);
             if i % 3 == 0 {
                 p.standalone = Some(Box::new(StandaloneApproval {
                     title: "t".into(),

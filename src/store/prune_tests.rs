@@ -77,7 +77,7 @@ fn run(brand: BrandId, id: ExecutionId, status: RunStatus, plans: &[PlanId]) -> 
     }
 }
 
-fn plan(brand: BrandId, run: ExecutionId, status: PlanStatus) -> ApprovalPlan {
+pub(super) fn plan(brand: BrandId, run: ExecutionId, status: PlanStatus) -> ApprovalPlan {
     ApprovalPlan {
         id: PlanId::new(),
         brand,

@@ -1061,6 +1061,21 @@ fn spilled_executions_come_back_even_when_the_queue_drains_meanwhile() {
     }
 }
 
+/// A daemon with `delivery.max_in_flight = max_in_flight` and `n` executions just started
+/// against a receiver that takes 100 ms per request (a backlog that delivery works off at
+/// `max_in_flight` × 10/s): the daemon, its client, the receiver, the template and the
+/// execution ids.
+fn slow_backlog(max_in_flight: usize, n: usize) -> (TestDaemon, Api, Receiver, String, Vec<String>) {
+    let d = daemon(&format!("[delivery]\nmax_in_flight = {max_in_flight}\n"));
+    let api = d.client();
+    let rx = Receiver::start();
+    rx.set_script(Script::default().with_delay(Duration::from_millis(100)));
+    let domain = domain_with(&api, &rx.host(), json!({}));
+    let t = template(&api, &domain, json!({"max_retries": 0}));
+    let ids = execute_many(&api, &t, n);
+    (d, api, rx, t, ids)
+}
+
 /// Delivery slower than what it is handed holds a bounded number of tasks: beyond 4 ×
 /// `max_in_flight` busy ones (`delivery::DEFER_FACTOR`), recorded executions wait as ids and
 /// are read back as tasks end; every one is still delivered, exactly once. (Before, each held
@@ -1069,13 +1084,7 @@ fn spilled_executions_come_back_even_when_the_queue_drains_meanwhile() {
 fn a_backlog_beyond_the_busy_bound_waits_as_ids_and_every_execution_is_delivered_once() {
     const N: usize = 120;
     const BOUND: u64 = 4 * 2;
-    let d = daemon("[delivery]\nmax_in_flight = 2\n");
-    let api = d.client();
-    let rx = Receiver::start();
-    rx.set_script(Script::default().with_delay(Duration::from_millis(100)));
-    let domain = domain_with(&api, &rx.host(), json!({}));
-    let t = template(&api, &domain, json!({"max_retries": 0}));
-    let ids = execute_many(&api, &t, N);
+    let (d, api, rx, t, ids) = slow_backlog(2, N);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), N);
 
     let query = format!("target_uuid={t}&filter_status=succeeded");
@@ -1106,13 +1115,7 @@ fn a_backlog_beyond_the_busy_bound_waits_as_ids_and_every_execution_is_delivered
 #[test]
 fn a_kill_while_executions_are_deferred_loses_none_of_them() {
     const N: usize = 80;
-    let mut d = daemon("[delivery]\nmax_in_flight = 1\n");
-    let api = d.client();
-    let rx = Receiver::start();
-    rx.set_script(Script::default().with_delay(Duration::from_millis(100)));
-    let domain = domain_with(&api, &rx.host(), json!({}));
-    let t = template(&api, &domain, json!({"max_retries": 0}));
-    let ids = execute_many(&api, &t, N);
+    let (mut d, _, rx, t, ids) = slow_backlog(1, N);
     let waiting = poll(Duration::from_secs(10), || {
         let (_, out, _) = d.cli(&["status", "--json"]);
         let v: Value = serde_json::from_str(&out).ok()?;
@@ -1144,14 +1147,7 @@ fn a_kill_while_executions_are_deferred_loses_none_of_them() {
 /// every later fire was skipped until a restart.)
 #[test]
 fn a_deferred_execution_cancelled_while_it_waits_does_not_hold_its_schedule() {
-    const N: usize = 60;
-    let d = daemon("[delivery]\nmax_in_flight = 1\n");
-    let api = d.client();
-    let rx = Receiver::start();
-    rx.set_script(Script::default().with_delay(Duration::from_millis(100)));
-    let domain = domain_with(&api, &rx.host(), json!({}));
-    let t = template(&api, &domain, json!({"max_retries": 0}));
-    execute_many(&api, &t, N);
+    let (d, api, _rx, t, _) = slow_backlog(1, 60);
     let r = api.post(
         "add_interval_schedule",
         json!({"schedule_to": "webhook", "model_to_schedule_uuid": t, "interval_value": 2,
