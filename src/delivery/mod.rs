@@ -598,7 +598,15 @@ impl Engine {
             let reread = Box::pin(self.patiently(id, || self.store.get_execution(brand, id)));
             exec = match reread.await {
                 Ok(Some(e)) if !e.status.is_finished() => e,
-                Ok(_) => return None,
+                Ok(Some(e)) => {
+                    // Cancelled meanwhile: it ends for the scheduler (overlap policies).
+                    if e.step.is_none() {
+                        let ended = DeliveryEvent::Finished { brand, schedule: e.schedule, execution: id };
+                        let _ = self.events.send(ended).await;
+                    }
+                    return None;
+                }
+                Ok(None) => return None,
                 Err(e) => {
                     tracing::error!(error = %e, execution = %id, "cannot read an execution to retry; it resumes on the next start");
                     return None;

@@ -487,7 +487,8 @@ impl<D: Dispatch> Scheduler<D> {
 
     async fn resume_execution(&mut self, brand: BrandId, execution: ExecutionId) {
         match self.read(|st| st.get_execution(brand, execution)).await {
-            Ok(Some(e)) if e.status.is_finished() => {}
+            // Cancelled while its retry waited: it ends here for its schedule's overlap policy.
+            Ok(Some(e)) if e.status.is_finished() => self.ended_elsewhere(&e),
             // A workflow run whose start was delayed: the engine starts it (once: a run that
             // exists already is left alone).
             Ok(Some(e)) if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => {
@@ -671,7 +672,7 @@ impl<D: Dispatch> Scheduler<D> {
         for _ in 0..RESUME_BATCH {
             let Some((brand, id)) = self.resume.pop_front() else { break };
             match self.read(|st| st.get_execution(brand, id)).await {
-                Ok(Some(e)) if e.status.is_finished() => {}
+                Ok(Some(e)) if e.status.is_finished() => self.ended_elsewhere(&e),
                 Ok(Some(e)) if e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none() => runs.push(e),
                 Ok(Some(e)) => self.delivery.dispatch(e),
                 Ok(None) => {}
@@ -967,6 +968,16 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// An execution of a schedule finished: it no longer counts as running; when none does, a
     /// buffered fire is released (by the loop).
+    /// An execution that ended without delivery (cancelled while it waited for a retry or
+    /// to be resumed): it no longer counts as running for its schedule.
+    fn ended_elsewhere(&mut self, e: &crate::model::Execution) {
+        if let Some(schedule) = e.schedule
+            && e.step.is_none()
+        {
+            self.on_finished(e.brand, schedule, e.id);
+        }
+    }
+
     fn on_finished(&mut self, brand: BrandId, id: ScheduleId, execution: ExecutionId) {
         let Some(set) = self.running.get_mut(&id) else { return };
         if !set.remove(&execution) || !set.is_empty() {

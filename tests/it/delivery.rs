@@ -1176,6 +1176,44 @@ fn a_deferred_execution_cancelled_while_it_waits_does_not_hold_its_schedule() {
     );
 }
 
+/// An execution cancelled while its retry waits ends for its schedule too: a `skip` schedule
+/// runs its next fires instead of skipping them as if the cancelled one still ran.
+#[test]
+fn a_retry_cancelled_while_it_waits_does_not_hold_its_schedule() {
+    let e = env("");
+    e.rx.set_script(Script::status(503));
+    let t = template(&e.api, &e.domain, json!({"max_retries": 3, "retry_delay": 4, "retry_backoff_mode": "linear"}));
+    let r = e.api.post(
+        "add_interval_schedule",
+        json!({"schedule_to": "webhook", "model_to_schedule_uuid": t, "interval_value": 2,
+               "interval_period": "second", "is_one_off_task": false, "overlap_policy": "skip"}),
+    );
+    assert_ok(&r);
+    let schedule = r.json["schedule_uuid"].as_str().expect("schedule_uuid").to_string();
+    let of_schedule = |status: &str| {
+        let r = e.api.get(&format!("get_executions_paginated?schedule_uuid={schedule}&filter_status={status}&page=1"));
+        r.json["data"].as_array().cloned().unwrap_or_default()
+    };
+    let first =
+        poll(WAIT, || of_schedule("pending").first().and_then(|x| x["execution_uuid"].as_str()).map(str::to_string))
+            .expect("a fire of the schedule");
+    wait_retry_pending(&e.api, &first, 1);
+    assert_ok(&e.api.post("cancel_execution", json!({"execution_uuid": first})));
+    // After the cancelled one's retry was due (4 s), a later fire is attempted, not skipped.
+    let attempted = poll(Duration::from_secs(20), || {
+        of_schedule("pending")
+            .iter()
+            .chain(of_schedule("failed").iter())
+            .find(|x| x["execution_uuid"] != first.as_str() && x["attempt_count"].as_u64().unwrap_or(0) > 0)
+            .cloned()
+    });
+    assert!(
+        attempted.is_some(),
+        "no later fire was attempted after the waiting retry was cancelled ({} skipped)",
+        of_schedule("skipped").len()
+    );
+}
+
 #[test]
 fn failures_are_logged_with_their_ids_and_the_reason_is_always_set() {
     // Case 24: an execution that ends failed after its retries, one failed by an unresolved
