@@ -303,7 +303,7 @@ impl Dispatch for Arc<Engine> {
     fn dispatch(&self, exec: Execution) {
         {
             let mut deferred = self.deferred.lock().unwrap_or_else(|e| e.into_inner());
-            if !deferred.is_empty() || self.busy() >= self.defer_at() {
+            if !deferred.is_empty() || self.busy() >= self.defer_at {
                 deferred.push_back((exec.brand, exec.id));
                 drop(deferred);
                 self.pump();
@@ -372,8 +372,14 @@ impl Engine {
         self.live.load(Ordering::SeqCst).saturating_sub(self.gated.load(Ordering::SeqCst))
     }
 
-    fn defer_at(&self) -> usize {
-        self.defer_at
+    /// An execution found finished before it was sent (cancelled while it waited, deferred
+    /// or for its retry): it ends for the scheduler, whose overlap policies count it as
+    /// running until then. (A workflow step's run is cancelled as a whole, by the engine.)
+    async fn ended_unsent(&self, e: &Execution) {
+        if e.step.is_none() {
+            let ended = DeliveryEvent::Finished { brand: e.brand, schedule: e.schedule, execution: e.id };
+            let _ = self.events.send(ended).await;
+        }
     }
 
     /// Delivery tasks running (waiting for an instant, at a guard, in flight, being recorded).
@@ -422,7 +428,7 @@ impl Engine {
     /// read resumes on the next start, like every unfinished execution).
     fn pump(self: &Arc<Self>) {
         loop {
-            if self.busy() >= self.defer_at() {
+            if self.busy() >= self.defer_at {
                 return;
             }
             let Some((brand, id)) = self.deferred.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
@@ -433,13 +439,8 @@ impl Engine {
                 let me = live.0.clone();
                 match me.patiently(id, || me.store.get_execution(brand, id)).await {
                     Ok(Some(e)) if !e.status.is_finished() => me.run(e, false).await,
-                    // Cancelled while it waited: the scheduler still counts it as running (its
-                    // overlap policy waits for its end), so it hears of the end here.
-                    Ok(Some(e)) if e.step.is_none() => {
-                        let ended = DeliveryEvent::Finished { brand, schedule: e.schedule, execution: id };
-                        let _ = me.events.send(ended).await;
-                    }
-                    Ok(_) => {}
+                    Ok(Some(e)) => me.ended_unsent(&e).await,
+                    Ok(None) => {}
                     Err(e) => {
                         tracing::error!(error = %e, execution = %id, "cannot read a deferred execution; it resumes on the next start")
                     }
@@ -599,11 +600,7 @@ impl Engine {
             exec = match reread.await {
                 Ok(Some(e)) if !e.status.is_finished() => e,
                 Ok(Some(e)) => {
-                    // Cancelled meanwhile: it ends for the scheduler (overlap policies).
-                    if e.step.is_none() {
-                        let ended = DeliveryEvent::Finished { brand, schedule: e.schedule, execution: id };
-                        let _ = self.events.send(ended).await;
-                    }
+                    self.ended_unsent(&e).await;
                     return None;
                 }
                 Ok(None) => return None,

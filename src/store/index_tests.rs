@@ -389,18 +389,11 @@ async fn random_operations_sharing_batches_with_failures_keep_every_counter_exac
         .collect();
     let plans: Vec<ApprovalPlan> = (0..30)
         .map(|i| {
-            let mut p = super::prune_tests::plan(brands[i % 2], ExecutionId::new(), PlanStatus::WaitingApproval);
             if i % 3 == 0 {
-                p.standalone = Some(Box::new(StandaloneApproval {
-                    title: "t".into(),
-                    context: Map::new(),
-                    on_approve: None,
-                    on_reject: None,
-                    timed_out: false,
-                    execution: None,
-                }));
+                super::prune_tests::standalone_plan(brands[i % 2], PlanStatus::WaitingApproval)
+            } else {
+                super::prune_tests::plan(brands[i % 2], ExecutionId::new(), PlanStatus::WaitingApproval)
             }
-            p
         })
         .collect();
     {

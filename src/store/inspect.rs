@@ -79,14 +79,10 @@ impl Inspect {
     pub fn pending(&self, brand: BrandId) -> Result<HashSet<ExecutionId>, StoreError> {
         let t = self.r.open_table(EXEC_BY_STATUS).map_err(StoreError::from_db)?;
         let mut out = HashSet::new();
-        for code in UNFINISHED_CODES {
-            let prefix = key(&[brand.as_bytes(), &[code]]);
-            for entry in t.range::<&[u8]>(prefix.as_slice()..).map_err(StoreError::from_db)? {
-                let (k, _) = entry.map_err(StoreError::from_db)?;
-                let Some(id) = k.value().strip_prefix(prefix.as_slice()) else { break };
-                out.insert(ExecutionId(codec::decode_id("exec_by_status", id)?));
-            }
-        }
+        index::for_each_unfinished_of(&t, brand.as_bytes(), |id| {
+            out.insert(ExecutionId(codec::decode_id("exec_by_status", id)?));
+            Ok(())
+        })?;
         Ok(out)
     }
 

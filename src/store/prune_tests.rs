@@ -77,6 +77,20 @@ fn run(brand: BrandId, id: ExecutionId, status: RunStatus, plans: &[PlanId]) -> 
     }
 }
 
+/// A standalone approval request (no run) of `brand` in `status`.
+pub(super) fn standalone_plan(brand: BrandId, status: PlanStatus) -> ApprovalPlan {
+    let mut p = plan(brand, ExecutionId(uuid::Uuid::nil()), status);
+    p.standalone = Some(Box::new(StandaloneApproval {
+        title: "t".into(),
+        context: Map::new(),
+        on_approve: None,
+        on_reject: None,
+        timed_out: false,
+        execution: None,
+    }));
+    p
+}
+
 pub(super) fn plan(brand: BrandId, run: ExecutionId, status: PlanStatus) -> ApprovalPlan {
     ApprovalPlan {
         id: PlanId::new(),
@@ -368,18 +382,7 @@ async fn standalone_approval_requests_are_never_orphans_and_go_once_decided_past
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let b = BrandId::new();
-    let standalone = |status: PlanStatus| {
-        let mut p = plan(b, ExecutionId(uuid::Uuid::nil()), status);
-        p.standalone = Some(Box::new(StandaloneApproval {
-            title: "t".into(),
-            context: Map::new(),
-            on_approve: None,
-            on_reject: None,
-            timed_out: false,
-            execution: None,
-        }));
-        p
-    };
+    let standalone = |status: PlanStatus| standalone_plan(b, status);
     let decided_at = |status: PlanStatus, at: i64| {
         let mut p = standalone(status);
         p.decided_at = Some(at);
@@ -405,18 +408,7 @@ async fn a_brand_holds_at_most_the_cap_of_waiting_standalone_requests() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let (b, other) = (BrandId::new(), BrandId::new());
-    let standalone = |brand: BrandId, status: PlanStatus| {
-        let mut p = plan(brand, ExecutionId(uuid::Uuid::nil()), status);
-        p.standalone = Some(Box::new(StandaloneApproval {
-            title: "t".into(),
-            context: Map::new(),
-            on_approve: None,
-            on_reject: None,
-            timed_out: false,
-            execution: None,
-        }));
-        p
-    };
+    let standalone = standalone_plan;
     for _ in 0..STANDALONE_WAITING_MAX {
         store.create_plan(standalone(b, PlanStatus::WaitingApproval)).await.unwrap();
     }

@@ -119,7 +119,8 @@ fn decode_u64(v: &[u8]) -> u64 {
     v.try_into().map_or(0, u64::from_le_bytes)
 }
 
-/// Counter changes of one write, summed per key and applied once by [`Deltas::apply`].
+/// Counter changes, summed per key and written once by [`Deltas::apply_in`] or
+/// [`Deltas::apply_batch`].
 #[derive(Debug, Default)]
 pub(crate) struct Deltas(BTreeMap<Vec<u8>, i64>);
 
@@ -128,32 +129,14 @@ impl Deltas {
         *self.0.entry(k).or_default() += d;
     }
 
-    /// Writes the summed changes; a counter never goes below 0, and one that reaches 0 is
-    /// removed (so counters of deleted schedules or workflows do not pile up).
-    pub(crate) fn apply(self, counts: &mut BytesTable<'_>) -> Result<(), StoreError> {
-        for (k, d) in self.0 {
-            if d == 0 {
-                continue;
-            }
-            let next = shifted(stored_count(counts, &k)?, d);
-            if next == 0 {
-                remove(counts, &k)?;
-            } else {
-                put_raw(counts, &k, &next.to_le_bytes())?;
-            }
-        }
-        Ok(())
-    }
-
     /// Writes the changes in `w`, or, while the writer runs a batch ([`batch_counts`]), adds
-    /// them to the running operation's share of the batch's changes.
+    /// them to the running operation's share of the batch's changes (outside a batch: the
+    /// migrations, which run before the writer starts).
     pub(crate) fn apply_in(self, w: &WriteTransaction) -> Result<(), StoreError> {
-        if self.0.is_empty() {
-            return Ok(());
+        match batch_counts::hold(self) {
+            Some(unheld) => unheld.write(w),
+            None => Ok(()),
         }
-        let Some(this) = batch_counts::hold(self) else { return Ok(()) };
-        let mut counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
-        this.apply(&mut counts)
     }
 
     /// Writes a whole batch's changes (the writer, after the batch's last operation, before
@@ -161,7 +144,13 @@ impl Deltas {
     /// the whole batch, as a failed commit does.
     pub(crate) fn apply_batch(self, w: &WriteTransaction) -> Result<(), StoreError> {
         crate::store::failpoint!("store::counts", |arg| Err(crate::store::injected_fault(arg)));
-        if self.0.is_empty() {
+        self.write(w)
+    }
+
+    /// Writes the summed changes; a counter never goes below 0, and one that reaches 0 is
+    /// removed (so counters of deleted schedules or workflows do not pile up).
+    fn write(self, w: &WriteTransaction) -> Result<(), StoreError> {
+        if self.0.values().all(|d| *d == 0) {
             return Ok(());
         }
         let mut counts = w.open_table(COUNTS).map_err(StoreError::from_db)?;
@@ -537,31 +526,49 @@ pub(crate) fn for_each_unfinished(
     idx: &impl ReadableTable<&'static [u8], &'static [u8]>,
     mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    const ROW: usize = 16 + 1 + 16;
-    let corrupt =
-        || StoreError::Corrupt { table: "exec_by_status", detail: "a row's key is not brand ‖ code ‖ id".into() };
     let mut from = Vec::new();
     loop {
         let brand: Vec<u8> = {
             let mut range = idx.range::<&[u8]>(from.as_slice()..).map_err(StoreError::from_db)?;
             let Some(entry) = range.next() else { return Ok(()) };
             let (k, _) = entry.map_err(StoreError::from_db)?;
-            k.value().get(..16).ok_or_else(corrupt)?.to_vec()
+            k.value().get(..16).ok_or_else(unfinished_row_corrupt)?.to_vec()
         };
-        for code in UNFINISHED_CODES {
-            super::scan_prefix(idx, &key(&[&brand, &[code]]), |k, _| {
-                if k.len() != ROW {
-                    return Err(corrupt());
-                }
-                f(&brand, &k[17..])?;
-                Ok(true)
-            })?;
-        }
+        for_each_unfinished_of(idx, &brand, |id| f(&brand, id))?;
         match prefix_end(&brand) {
             Some(next) => from = next,
             None => return Ok(()),
         }
     }
+}
+
+/// Visits one brand's unfinished executions (its `exec_by_status` rows of the
+/// [`UNFINISHED_CODES`]): `f(id)`, oldest first within a status.
+///
+/// Errors: `Corrupt` for a row whose key is not brand (16) ‖ code (1) ‖ id (16).
+pub(crate) fn for_each_unfinished_of(
+    idx: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    brand: &[u8],
+    mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    // A plain range (no read failpoint): the simulation's checker reads through this too,
+    // around the faults it injects into the daemon (`store::inspect`).
+    for code in UNFINISHED_CODES {
+        let prefix = key(&[brand, &[code]]);
+        for entry in idx.range::<&[u8]>(prefix.as_slice()..).map_err(StoreError::from_db)? {
+            let (k, _) = entry.map_err(StoreError::from_db)?;
+            let Some(id) = k.value().strip_prefix(prefix.as_slice()) else { break };
+            if id.len() != 16 {
+                return Err(unfinished_row_corrupt());
+            }
+            f(id)?;
+        }
+    }
+    Ok(())
+}
+
+fn unfinished_row_corrupt() -> StoreError {
+    StoreError::Corrupt { table: "exec_by_status", detail: "a row's key is not brand ‖ code ‖ id".into() }
 }
 
 /// How many executions are unfinished, summed over every brand's status counters (one
