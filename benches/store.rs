@@ -24,8 +24,8 @@
 //!   path, through the public store API on a real redb file opened with the daemon's default
 //!   writer settings (`config/hookwheel.toml`: batches of up to 1,024, 2 ms commit delay once 4
 //!   writes are queued, a 16 MiB page cache). Each iteration records 1,000 fires (1,000
-//!   schedules × 1 pending execution, as the load harness's throughput scenario: one
-//!   `record_fires`), then their 1,000 outcomes
+//!   active schedules × 1 pending execution, each fire moving its schedule's cursor a second
+//!   on, as the load harness's throughput scenario: one `record_fires`), then their 1,000 outcomes
 //!   (`put_execution`, all in flight at once, so the writer groups them as under load). Time
 //!   per execution, commits and fsyncs included; the store grows by 1,000 executions per
 //!   iteration. `write_path/writer_cpu` runs the same iterations and reports the CPU time of
@@ -211,12 +211,13 @@ fn write_path(c: &mut Criterion) {
     };
     let store = Store::open(&dir.path().join(STORE_FILE), settings, Metrics::new()).expect("open store");
     let brand = BrandId::new();
-    // Paused schedules: `record_fires` only checks their version, and nothing arms them.
+    // Active schedules, as the scheduler fires them: each fire advances the cursor by a
+    // second, so the armed index sees the deadlines move (no scheduler runs here to act on
+    // them).
     let mut schedules: Vec<Schedule> = rt.block_on(async {
         let mut out = Vec::new();
         for _ in 0..WRITE_SCHEDULES {
             let mut s = records::sample_schedule(brand, T0);
-            s.status = hookwheel::model::ScheduleStatus::Paused;
             s.target_kind = hookwheel::model::TargetKind::Workflow;
             s.version = 0;
             out.push(store.create_schedule(s).await.expect("create schedule"));
@@ -243,7 +244,9 @@ fn write_path(c: &mut Criterion) {
                 executions.push(fired);
                 outcomes.push(done);
             }
-            fires.push(FireWrite { schedule: s.clone(), expected_version: s.version, executions });
+            let mut fired = s.clone();
+            fired.next_fire_ms = s.next_fire_ms.map(|n| n + 1000);
+            fires.push(FireWrite { schedule: fired, expected_version: s.version, executions });
         }
         let start = clock();
         rt.block_on(async {
@@ -261,6 +264,7 @@ fn write_path(c: &mut Criterion) {
         let took = clock().saturating_sub(start);
         for s in &mut schedules {
             s.version += 1;
+            s.next_fire_ms = s.next_fire_ms.map(|n| n + 1000);
         }
         took
     };

@@ -857,6 +857,15 @@ impl<D: Dispatch> Scheduler<D> {
                     running,
                     &mut crate::model::FreshIds,
                 );
+                if plan.executions.is_empty() && plan.schedule == s {
+                    // Woken before its instant (the start-up re-arm reads a lower bound of each
+                    // deadline, `store::ARMED_SLACK_MS`) or no longer armable: nothing to
+                    // record, only the timer to set.
+                    self.arm(&s);
+                    let deadline = s.timer_deadline();
+                    self.keep_fired(s, deadline);
+                    continue;
+                }
                 if let Some(at) = s.timer_deadline() {
                     self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
                 }

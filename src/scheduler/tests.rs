@@ -539,3 +539,98 @@ async fn a_schedule_changed_in_the_store_alone_is_obeyed_from_its_next_fire() {
     let after = after();
     assert!(after.iter().all(|t| t % 3_000 == 0), "every fire after the change is 3 s apart: {after:?}");
 }
+
+/// The armed index keeps a lower bound of each deadline, rewritten only once it is more than
+/// `ARMED_SLACK_MS` behind: a restart wakes the schedule early at that bound, which fires
+/// nothing and writes nothing, and the schedule then fires each instant exactly once.
+#[tokio::test(start_paused = true)]
+async fn a_restart_at_a_stale_armed_bound_fires_every_instant_once_without_extra_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_ms: i64 = 1_798_761_600_000;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let every_10s = Driver::Interval(IntervalSpec {
+        value: 10,
+        period: Period::Second,
+        anchor_ms: start_ms,
+        anchor_fires: false,
+        one_off: false,
+    });
+    let bound_of = |store: &Store, id: ScheduleId| {
+        let mut bound = None;
+        store.for_each_armed(|_, s, d| bound = bound.or((s == id).then_some(d))).unwrap();
+        bound.expect("the schedule is armed")
+    };
+    let recorder = |ftx| Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let mut fired: BTreeMap<ExecutionId, i64> = BTreeMap::new();
+    let note = |fired: &mut BTreeMap<ExecutionId, i64>, rec: &Recorder| {
+        for e in rec.seen.lock().unwrap().iter() {
+            fired.insert(e.id, (e.scheduled_ms - start_ms) / 1000);
+        }
+    };
+    let s = {
+        let store = store(&dir);
+        let mut s = schedule(every_10s, start_ms, fixture(&store).await);
+        s.misfire = MisfirePolicy::FireAll;
+        store.create_schedule(s.clone()).await.unwrap();
+        let (ftx, frx) = mpsc::channel(64);
+        let rec = recorder(ftx);
+        let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+        let mut bounds = std::collections::BTreeSet::new();
+        // 300 s of fires, then on until the restart will find a bound at least 10 s stale and
+        // the next instant at least 5 s away.
+        for step in 0.. {
+            advance_in_steps(1).await;
+            // The schedule as of the bound: the loop may commit a fire between two reads.
+            let (bound, next) = loop {
+                let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+                let bound = bound_of(&store, s.id);
+                if store.get_schedule(s.brand, s.id).unwrap().unwrap().version == stored.version {
+                    break (bound, stored.timer_deadline().unwrap());
+                }
+            };
+            assert!(bound <= next && next - bound <= crate::store::ARMED_SLACK_MS, "{bound} for {next}");
+            bounds.insert(bound);
+            if step >= 300 && next - bound >= 10_000 && next - clock.now_ms() >= 5_000 {
+                break;
+            }
+            assert!(step < 1_000, "the loop never caught up");
+        }
+        let fires = rec.seen.lock().unwrap().len();
+        assert!(fires >= 30, "only {fires} fires");
+        assert!(bounds.len() <= fires / 6 + 1, "{fires} fires rewrote the armed entry {} times", bounds.len());
+        handle.shutdown().await;
+        task.await.unwrap();
+        store.shutdown().await;
+        note(&mut fired, &rec);
+        s
+    };
+    let store = store(&dir);
+    let before = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+    assert!(before.next_fire_ms.unwrap() - bound_of(&store, s.id) >= 10_000, "the restart starts from a stale bound");
+    let (ftx, frx) = mpsc::channel(64);
+    let rec = recorder(ftx);
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    // The stale bound has passed: the schedule wakes at once, finds nothing due and writes
+    // nothing.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let woken = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+    assert_eq!(woken.version, before.version, "the early wake wrote the schedule");
+    assert!(rec.seen.lock().unwrap().iter().all(|e| fired.contains_key(&e.id)), "the early wake fired");
+    advance_in_steps(60).await;
+    for _ in 0..1_000 {
+        let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+        if stored.next_fire_ms.is_some_and(|n| n > clock.now_ms()) {
+            break;
+        }
+        advance_in_steps(1).await;
+    }
+    handle.shutdown().await;
+    task.await.unwrap();
+    note(&mut fired, &rec);
+    let instants: Vec<i64> = fired.values().copied().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    assert_eq!(instants.len(), fired.len(), "an instant fired twice: {fired:?}");
+    let expected: Vec<i64> = (1..=instants.len() as i64).map(|i| i * 10).collect();
+    assert_eq!(instants, expected, "every instant once, across the restart");
+    let after = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+    assert!(bound_of(&store, s.id) <= after.timer_deadline().unwrap(), "the bound is never late");
+}

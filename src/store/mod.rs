@@ -30,7 +30,7 @@ pub use ops::keys::KeyRef;
 pub use ops::monitors::{MonitorChange, PingTarget, PingWrite, new_ping};
 pub use ops::pipelines::{PipelineChange, StageResult, StageWrite, dynamic_spec};
 pub use ops::prune::{PRUNE_BATCH_MAX, PRUNE_SCAN_MAX, PruneCounts};
-pub use ops::schedules::FireWrite;
+pub use ops::schedules::{ARMED_SLACK_MS, FireWrite};
 pub use ops::secrets::{Resealed, SealedSecretRef};
 pub use ops::workflows::RunWrite;
 pub use ops::workflows::STANDALONE_WAITING_MAX;
