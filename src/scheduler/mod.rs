@@ -848,24 +848,20 @@ impl<D: Dispatch> Scheduler<D> {
                         continue;
                     }
                 };
-                let running = self.running.get(&id).map_or(0, HashSet::len);
-                let plan = fire::on_due_until(
-                    &s,
-                    now,
-                    now + PREFIRE_MS,
-                    self.started_at,
-                    running,
-                    &mut crate::model::FreshIds,
-                );
-                if plan.executions.is_empty() && plan.schedule == s {
-                    // Woken before its instant (the start-up re-arm reads a lower bound of each
-                    // deadline, `store::ARMED_SLACK_MS`) or no longer armable: nothing to
-                    // record, only the timer to set.
+                // Woken before its deadline (the start-up re-arm reads a lower bound of each
+                // deadline, `store::ARMED_SLACK_MS`; with jitter the cursor alone could already
+                // be due then), or no longer armable: nothing to record, only the timer to set.
+                let early = s.timer_deadline().is_some_and(|d| d > now + PREFIRE_MS);
+                let plan = (!early).then(|| {
+                    let running = self.running.get(&id).map_or(0, HashSet::len);
+                    fire::on_due_until(&s, now, now + PREFIRE_MS, self.started_at, running, &mut crate::model::FreshIds)
+                });
+                let Some(plan) = plan.filter(|p| !p.executions.is_empty() || p.schedule != s) else {
                     self.arm(&s);
                     let deadline = s.timer_deadline();
                     self.keep_fired(s, deadline);
                     continue;
-                }
+                };
                 if let Some(at) = s.timer_deadline() {
                     self.metrics.observe_fire_lateness(now + PREFIRE_MS - at);
                 }
@@ -876,6 +872,7 @@ impl<D: Dispatch> Scheduler<D> {
                 });
             }
             if writes.is_empty() {
+                self.metrics.set_armed(self.armed.len());
                 return;
             }
             match self.store.record_fires(writes.clone()).await {

@@ -540,6 +540,13 @@ async fn a_schedule_changed_in_the_store_alone_is_obeyed_from_its_next_fire() {
     assert!(after.iter().all(|t| t % 3_000 == 0), "every fire after the change is 3 s apart: {after:?}");
 }
 
+/// The armed index's entry of a schedule (a lower bound of its timer deadline).
+fn armed_bound(store: &Store, id: ScheduleId) -> i64 {
+    let mut bound = None;
+    store.for_each_armed(|_, s, d| bound = bound.or((s == id).then_some(d))).unwrap();
+    bound.expect("the schedule is armed")
+}
+
 /// The armed index keeps a lower bound of each deadline, rewritten only once it is more than
 /// `ARMED_SLACK_MS` behind: a restart wakes the schedule early at that bound, which fires
 /// nothing and writes nothing, and the schedule then fires each instant exactly once.
@@ -555,11 +562,7 @@ async fn a_restart_at_a_stale_armed_bound_fires_every_instant_once_without_extra
         anchor_fires: false,
         one_off: false,
     });
-    let bound_of = |store: &Store, id: ScheduleId| {
-        let mut bound = None;
-        store.for_each_armed(|_, s, d| bound = bound.or((s == id).then_some(d))).unwrap();
-        bound.expect("the schedule is armed")
-    };
+    let bound_of = armed_bound;
     let recorder = |ftx| Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
     let mut fired: BTreeMap<ExecutionId, i64> = BTreeMap::new();
     let note = |fired: &mut BTreeMap<ExecutionId, i64>, rec: &Recorder| {
@@ -633,4 +636,68 @@ async fn a_restart_at_a_stale_armed_bound_fires_every_instant_once_without_extra
     assert_eq!(instants, expected, "every instant once, across the restart");
     let after = store.get_schedule(s.brand, s.id).unwrap().unwrap();
     assert!(bound_of(&store, s.id) <= after.timer_deadline().unwrap(), "the bound is never late");
+}
+
+/// A bound kept across a change of jitter lies between the cursor and the jittered deadline: a
+/// restart wakes the schedule there with its cursor already inside the prefire window, and
+/// still nothing is recorded before the deadline's own prefire.
+#[tokio::test(start_paused = true)]
+async fn a_stale_bound_between_the_cursor_and_a_jittered_deadline_records_nothing_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_ms: i64 = 1_798_761_600_000;
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let hourly = Driver::Interval(IntervalSpec {
+        value: 1,
+        period: Period::Hour,
+        anchor_ms: start_ms,
+        anchor_fires: false,
+        one_off: false,
+    });
+    let (s, deadline) = {
+        let store = store(&dir);
+        let fix = fixture(&store).await;
+        // A schedule whose jitter, once set, puts its deadline at least 5 s after its cursor.
+        let (s, deadline) = loop {
+            let s = schedule(hourly.clone(), start_ms, fix);
+            let jittered = Schedule { jitter_seconds: 60, ..s.clone() };
+            let d = jittered.timer_deadline().unwrap();
+            if d - s.next_fire_ms.unwrap() >= 5_000 {
+                break (s, d);
+            }
+        };
+        store.create_schedule(s.clone()).await.unwrap();
+        store
+            .update_schedule(s.brand, s.id, start_ms, |s| {
+                s.jitter_seconds = 60;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(armed_bound(&store, s.id), s.next_fire_ms.unwrap(), "the entry stays at the cursor");
+        store.shutdown().await;
+        (s, deadline)
+    };
+    let cursor = s.next_fire_ms.unwrap();
+    tokio::time::sleep(Duration::from_millis((cursor - 10_000 - clock.now_ms()) as u64)).await;
+    let store = store(&dir);
+    let (ftx, frx) = mpsc::channel(64);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    // Past the cursor, up to a second before the deadline's prefire: nothing is recorded.
+    advance_in_steps((deadline - PREFIRE_MS - 1_000 - clock.now_ms()) / 1000).await;
+    assert!(clock.now_ms() > cursor);
+    let recorded = store.list_executions(s.brand, &Default::default(), 1, 10).unwrap();
+    assert_eq!(recorded.total, 0, "recorded before its deadline: {:?}", recorded.items);
+    assert!(rec.seen.lock().unwrap().is_empty());
+    for _ in 0..100 {
+        if !rec.seen.lock().unwrap().is_empty() {
+            break;
+        }
+        advance_in_steps(1).await;
+    }
+    handle.shutdown().await;
+    task.await.unwrap();
+    let seen = rec.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!((seen[0].scheduled_ms, seen[0].due_ms), (cursor, deadline));
 }
