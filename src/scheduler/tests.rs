@@ -559,7 +559,10 @@ async fn a_frequent_schedules_armed_entry_is_rewritten_about_once_a_minute_and_n
     let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
     let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
     let mut bounds = std::collections::BTreeSet::new();
-    for _ in 0..300 {
+    // Until the cursor passes 300 s (the paused clock may run ahead of the loop while the
+    // store thread commits; the loop then catches up in bigger steps).
+    for step in 0.. {
+        assert!(step < 3_000, "the loop never reached 300 s");
         advance_in_steps(1).await;
         // The schedule as of the bound: the loop may commit a fire between two reads.
         let (bound, next) = loop {
@@ -571,12 +574,21 @@ async fn a_frequent_schedules_armed_entry_is_rewritten_about_once_a_minute_and_n
         };
         assert!(bound <= next && next - bound <= crate::store::ARMED_SLACK_MS, "{bound} for {next}");
         bounds.insert(bound);
+        if next > start_ms + 300_000 {
+            break;
+        }
     }
     handle.shutdown().await;
     task.await.unwrap();
-    let fires = rec.seen.lock().unwrap().len();
-    assert!(fires >= 20, "only {fires} fires in 300 s");
-    assert!(bounds.len() <= fires / 6 + 1, "{fires} fires rewrote the armed entry {} times", bounds.len());
+    // Each rewrite happened only once the entry was more than the slack behind: the entries
+    // seen are more than a minute apart (every 7th fire of 10 s when none is late), however the fires
+    // were grouped.
+    let bounds: Vec<i64> = bounds.into_iter().collect();
+    assert!(bounds.len() >= 2, "300 s of fires never rewrote the armed entry");
+    for pair in bounds.windows(2) {
+        assert!(pair[1] - pair[0] > crate::store::ARMED_SLACK_MS, "rewritten after {} ms", pair[1] - pair[0]);
+    }
+    assert!(!rec.seen.lock().unwrap().is_empty());
 }
 
 /// A restart that finds a schedule's armed entry up to a minute before its deadline wakes it
