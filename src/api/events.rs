@@ -1124,35 +1124,39 @@ pub async fn plan_routes(
 }
 
 /// Selects, plans and stores an arriving event (with its dedup check), then dispatches what it
-/// created. The event is durable, with all its routing, before this returns.
+/// created. The event is durable, with all its routing, before this returns: (the record, with
+/// its executions handed to the engine, and how many executions it created).
 pub async fn route_event(
     app: &Arc<App>,
     mut event: Event,
     dedup: Option<DedupWrite>,
     now: Millis,
-) -> Result<Recorded, ApiError> {
+) -> Result<(Recorded, usize), ApiError> {
     let subs: Vec<Subscription> = if event.status == EventStatus::Accepted {
         let ctx = route::context(&event);
-        app.store.brand_subscriptions(event.brand)?.into_iter().filter(|s| route::selects(s, &event, &ctx)).collect()
+        app.subscriptions_of(event.brand)?.iter().filter(|s| route::selects(s, &event, &ctx)).cloned().collect()
     } else {
         Vec::new()
     };
     let routing = plan_routes(app, &event, &subs, now, None).await?;
     event.routes = routing.routes;
     let source = event.source;
-    let recorded = app
+    let mut recorded = app
         .store
         .record_event(EventWrite { event, dedup, executions: routing.executions, debounce: routing.debounce, now })
         .await?;
-    match &recorded {
+    let mut created = 0;
+    match &mut recorded {
         Recorded::Accepted { event, executions, debounced } => {
+            created = executions.len();
             app.metrics
                 .observe_event(source, if event.status == EventStatus::Rejected { "rejected" } else { "accepted" });
-            for x in executions {
+            // The engine takes the executions; the caller keeps their number only.
+            for x in std::mem::take(executions) {
                 if let Some(r) = x.event {
                     app.metrics.observe_event_executions(r.subscription, 1);
                 }
-                app.dispatch(x.clone()).await;
+                app.dispatch(x).await;
             }
             for s in debounced {
                 app.scheduler.arm(event.brand, *s).await;
@@ -1160,7 +1164,7 @@ pub async fn route_event(
         }
         Recorded::Duplicate { .. } => app.metrics.observe_event(source, "duplicate"),
     }
-    Ok(recorded)
+    Ok((recorded, created))
 }
 
 pub async fn send_event(cx: Cx, i: SendEvent) -> ApiResult {
@@ -1223,8 +1227,8 @@ pub async fn publish(
     let window_ms = if retention_days == 0 { i64::MAX } else { i64::from(retention_days) * 86_400_000 };
     let dedup = event_id.map(|key| DedupWrite { scope: SEND_EVENT_SCOPE, key, window_ms });
     Ok(match route_event(app, event, dedup, now).await? {
-        Recorded::Accepted { event, executions, .. } => (event.id, false, executions.len()),
-        Recorded::Duplicate { first, .. } => (first, true, 0),
+        (Recorded::Accepted { event, .. }, created) => (event.id, false, created),
+        (Recorded::Duplicate { first, .. }, _) => (first, true, 0),
     })
 }
 

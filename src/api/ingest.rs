@@ -130,7 +130,7 @@ async fn ingest(
     body: Body,
     rid: &str,
 ) -> Result<Response, ApiError> {
-    let source = app.store.find_source_by_token(&token_hash(token))?.ok_or(ApiError::NotFound("Ingest URL"))?;
+    let source = app.source_by_token(&token_hash(token))?.ok_or(ApiError::NotFound("Ingest URL"))?;
     let live = app.live();
     let now = app.clock.now_ms();
     if let Err(wait) = app.ingest_limiter.check(live.events, source.id) {
@@ -204,7 +204,7 @@ async fn ingest(
         Some(DedupWrite { scope: *source.id.as_bytes(), key, window_ms: i64::from(d.window_seconds) * 1000 })
     });
     event.dedup_key = dedup.as_ref().map(|d| d.key.clone());
-    match route_event(app, event, dedup, now).await? {
+    match route_event(app, event, dedup, now).await?.0 {
         Recorded::Duplicate { first, .. } => {
             let r =
                 answer(StatusCode::OK, json!({"success": true, "duplicate": true, "event_uuid": first.to_string()}));

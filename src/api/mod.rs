@@ -54,11 +54,12 @@ use axum::Router;
 use axum::routing::{any, get};
 
 use crate::config::{ApiLimits, ScheduleDefaults};
+use crate::delivery::targets::GenerationCache;
 use crate::delivery::{Dispatch, Engine};
 use crate::metrics::Metrics;
 use crate::model::{BrandId, KeyId};
 use crate::scheduler::SchedulerHandle;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::time::{Clock, Millis};
 use crate::vault::Vault;
 
@@ -98,6 +99,12 @@ pub struct App {
     approval_limiter: pingpulse::ApprovalLimiter,
     /// Compiled subscription transforms by source text (`events::contexts`).
     transforms: Mutex<HashMap<String, crate::events::transform::Transform>>,
+    /// Sources by token hash, as the ingest path resolves them, kept while
+    /// [`Store::catalog_generation`] is unchanged (unknown tokens are not kept).
+    sources: GenerationCache<[u8; 32], Arc<crate::model::Source>>,
+    /// Each brand's subscriptions, as every arriving event is matched against them, kept the
+    /// same way.
+    subscriptions: GenerationCache<BrandId, Arc<Vec<crate::model::Subscription>>>,
 }
 
 impl App {
@@ -127,7 +134,34 @@ impl App {
             ping_limiter: ping::PingLimiter::default(),
             approval_limiter: pingpulse::ApprovalLimiter::default(),
             transforms: Mutex::new(HashMap::new()),
+            sources: GenerationCache::default(),
+            subscriptions: GenerationCache::default(),
         })
+    }
+
+    /// The source whose ingest token hashes to `hash`: a store read and a decode the first
+    /// time, then the kept copy until a source, token or subscription is written.
+    pub fn source_by_token(&self, hash: &[u8; 32]) -> Result<Option<Arc<crate::model::Source>>, StoreError> {
+        // The generation before the record: a write in between leaves an entry no lookup uses.
+        let generation = self.store.catalog_generation();
+        if let Some(s) = self.sources.get(hash, generation) {
+            return Ok(Some(s));
+        }
+        let Some(source) = self.store.find_source_by_token(hash)? else { return Ok(None) };
+        let source = Arc::new(source);
+        self.sources.put(*hash, generation, source.clone());
+        Ok(Some(source))
+    }
+
+    /// A brand's subscriptions (every one, in id order), kept like [`App::source_by_token`].
+    pub fn subscriptions_of(&self, brand: BrandId) -> Result<Arc<Vec<crate::model::Subscription>>, StoreError> {
+        let generation = self.store.catalog_generation();
+        if let Some(subs) = self.subscriptions.get(&brand, generation) {
+            return Ok(subs);
+        }
+        let subs = Arc::new(self.store.brand_subscriptions(brand)?);
+        self.subscriptions.put(brand, generation, subs.clone());
+        Ok(subs)
     }
 
     pub fn delivery_limits(&self) -> crate::config::DeliveryLimits {

@@ -295,10 +295,11 @@ impl Store {
         }
     }
 
-    /// A counter bumped after every batch of writes that wrote a template or a domain record
-    /// (committed or not), before the writers hear back. A copy of those records is current as
-    /// long as this still returns the value read *before* the copy was read: the delivery
-    /// engine's target cache keys its entries on it.
+    /// A counter bumped after every batch of writes that wrote a template, domain, source or
+    /// subscription record (the writer's `CATALOG`; committed or not), before the writers hear
+    /// back. A copy of those records is current as long as this still returns the value read
+    /// *before* the copy was read: the delivery engine's target cache and the ingest path's
+    /// source and subscription caches key their entries on it.
     pub fn catalog_generation(&self) -> u64 {
         self.catalog.load(std::sync::atomic::Ordering::Acquire)
     }
@@ -698,10 +699,11 @@ mod catalog_generation_tests {
         ops::put_raw(&mut t, b"k", b"v")
     }
 
-    /// The delivery engine keeps templates and domains while this is unchanged: it must move
-    /// with every write of either, before the writer hears back, and only with those.
+    /// The delivery engine keeps templates and domains, the ingest path sources and
+    /// subscriptions, while this is unchanged: it must move with every write of one of them,
+    /// before the writer hears back, and only with those.
     #[tokio::test]
-    async fn the_catalog_generation_moves_with_template_and_domain_writes_only() {
+    async fn the_catalog_generation_moves_with_catalog_writes_only() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join(STORE_FILE), WriterSettings::default(), Metrics::new()).unwrap();
         let g = store.catalog_generation();
@@ -721,6 +723,13 @@ mod catalog_generation_tests {
         });
         assert!(refused.await.is_err());
         assert_eq!(store.catalog_generation(), g + 3);
+        // The ingest path keeps sources (by token) and subscriptions the same way.
+        for (i, table) in [tables::SOURCES, tables::SOURCE_TOKENS, tables::SUBSCRIPTIONS].into_iter().enumerate() {
+            store.write(move |w| put(w, table)).await.unwrap();
+            assert_eq!(store.catalog_generation(), g + 4 + i as u64, "{}", redb::TableHandle::name(&table));
+        }
+        store.write(|w| put(w, tables::EXECUTIONS)).await.unwrap();
+        assert_eq!(store.catalog_generation(), g + 6, "an execution is not part of the catalog");
         store.shutdown().await;
     }
 }

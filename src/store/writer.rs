@@ -30,10 +30,16 @@ use super::health::Health;
 #[cfg(feature = "failpoints")]
 use super::injected_fault;
 use super::ops::index::batch_counts;
-use super::tables::{DOMAINS, TEMPLATES};
+use super::tables::{DOMAINS, SOURCE_TOKENS, SOURCES, SUBSCRIPTIONS, TEMPLATES};
 use super::{DbSlot, StoreError, WriterSettings, failpoint, undo};
 use crate::metrics::Metrics;
 use crate::time::Stopwatch;
+
+/// The tables whose records are kept in memory between writes, keyed on
+/// [`super::Store::catalog_generation`]: what a delivery attempt resolves (templates, domains)
+/// and what an ingest request resolves (sources by token, a brand's subscriptions). They change
+/// rarely; no per-fire or per-event write touches them.
+pub const CATALOG: [super::tables::Bytes; 5] = [TEMPLATES, DOMAINS, SOURCES, SOURCE_TOKENS, SUBSCRIPTIONS];
 
 /// How often a store that cannot write tries to recover (reopen the file, commit a probe).
 /// Writes that arrive in between fail at once instead of waiting for the disk. Unit tests use
@@ -163,8 +169,8 @@ struct Thread {
     commit_siblings: usize,
     /// When the last recovery attempt started (while not writable).
     last_recovery: Option<Stopwatch>,
-    /// [`super::Store::catalog_generation`]: bumped after a batch that wrote a template or a
-    /// domain, before its callers hear back.
+    /// [`super::Store::catalog_generation`]: bumped after a batch that wrote a [`CATALOG`]
+    /// table, before its callers hear back.
     catalog: Arc<AtomicU64>,
     #[cfg(feature = "failpoints")]
     faults: Arc<std::sync::atomic::AtomicBool>,
@@ -294,7 +300,7 @@ impl Thread {
             undo::begin();
             let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
             let writes = undo::take();
-            catalog_written |= undo::touches(&writes, &[TEMPLATES.name(), DOMAINS.name()]);
+            catalog_written |= CATALOG.iter().any(|t| undo::touches(&writes, &[t.name()]));
             batch_counts::operation_ended(matches!(ran, Ok(Ran { error: None, .. })));
             let failed = match ran {
                 Ok(Ran { error: None, complete }) => {
@@ -359,8 +365,8 @@ impl Thread {
         completions.into_iter().for_each(|c| c(&outcome));
     }
 
-    /// Bumps the catalog generation after a batch that wrote a template or a domain (whether
-    /// it committed or not: a copy taken before it is then never used again).
+    /// Bumps the catalog generation after a batch that wrote a [`CATALOG`] table (whether it
+    /// committed or not: a copy taken before it is then never used again).
     fn catalog_written(&self, written: bool) {
         if written {
             self.catalog.fetch_add(1, Ordering::Release);

@@ -492,3 +492,70 @@ fn a_source_over_its_rate_answers_429_and_keeps_a_bounded_record() {
         "every 429 is counted: {metrics}"
     );
 }
+
+/// Sources and subscriptions are kept in memory between writes of them (every arriving event
+/// resolves both): each change applies to the very next request after its answer, with the
+/// copies warm.
+#[test]
+fn a_source_or_subscription_change_applies_to_the_next_event() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let template = event_template(&api, &rx, json!({"sub": "{{ sub }}", "n": "{{ event.body.n }}"}));
+    let (source, url) = add_source(&api, json!({"source_name": "kept"}));
+    let add = |name: &str| {
+        subscribe(
+            &api,
+            json!({"subscription_name": name, "event_types": [], "schedule_to": "webhook",
+                "model_to_schedule_uuid": template, "transform": format!("{{sub: \"{name}\", event: .event}}")}),
+        )
+    };
+    let first = add("first");
+    let send = |url: &str, n: u32| ingest(&api, url, &[], format!(r#"{{"n":{n}}}"#).as_bytes());
+    // Two events warm both copies.
+    assert_eq!(send(&url, 1).status, 202);
+    assert_eq!(send(&url, 2).status, 202);
+
+    let r = api.post("update_source", json!({"source_uuid": source, "response_status_code": 200}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(send(&url, 3).status, 200, "the source's new answer at once");
+
+    add("second");
+    assert_eq!(send(&url, 4).status, 200);
+    let r = api.post("update_subscription", json!({"subscription_uuid": first, "enabled": false}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(send(&url, 5).status, 200);
+
+    let r = api.post("rotate_source_ingest_token", json!({"source_uuid": source}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rotated = r.json["ingest_url"].as_str().expect("ingest_url").to_string();
+    assert_eq!(send(&url, 6).status, 404, "the previous URL is gone at once");
+    assert_eq!(send(&rotated, 7).status, 200);
+    let r = api.post("delete_source", json!({"source_uuid": source}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(send(&rotated, 8).status, 404, "a deleted source takes nothing more");
+
+    // Every execution is recorded before its event is answered: exactly these seven.
+    let r = api.get("get_executions_paginated?page=1");
+    assert_eq!(r.json["meta"]["total_count"], 7, "{}", r.text);
+    assert_eq!(rx.wait_for(7, WAIT), 7);
+    let mut seen: Vec<(String, String)> = rx
+        .requests()
+        .iter()
+        .map(|r| (r.json()["n"].to_string(), r.json()["sub"].as_str().unwrap_or("").into()))
+        .collect();
+    seen.sort();
+    let want: Vec<(String, String)> = [
+        ("1", "first"),
+        ("2", "first"),
+        ("3", "first"),
+        ("4", "first"),
+        ("4", "second"),
+        ("5", "second"),
+        ("7", "second"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(seen, want);
+}
