@@ -1085,17 +1085,17 @@ pub struct Routing {
     pub debounce: Vec<(usize, ScheduleId, Map<String, Value>)>,
 }
 
-/// Routes an event to `subs` (already selected): one route each, an execution for webhook and
-/// workflow targets, a trigger for debounce schedules.
+/// Routes an event to `subs` (already selected over `ctx`, the event's [`route::context`]): one
+/// route each, an execution for webhook and workflow targets, a trigger for debounce schedules.
 pub async fn plan_routes(
     app: &App,
     e: &Event,
+    ctx: &Value,
     subs: &[Subscription],
     now: Millis,
     job: Option<JobId>,
 ) -> Result<Routing, ApiError> {
-    let ctx = route::context(e);
-    let contexts = contexts(app, subs, &ctx).await?;
+    let contexts = contexts(app, subs, ctx).await?;
     let mut r = Routing { routes: Vec::new(), executions: Vec::new(), debounce: Vec::new() };
     for (sub, context) in subs.iter().zip(contexts) {
         let mut route =
@@ -1132,13 +1132,14 @@ pub async fn route_event(
     dedup: Option<DedupWrite>,
     now: Millis,
 ) -> Result<(Recorded, usize), ApiError> {
+    let ctx = route::context(&event);
     let subs: Vec<Subscription> = if event.status == EventStatus::Accepted {
-        let ctx = route::context(&event);
         app.subscriptions_of(event.brand)?.iter().filter(|s| route::selects(s, &event, &ctx)).cloned().collect()
     } else {
         Vec::new()
     };
-    let routing = plan_routes(app, &event, &subs, now, None).await?;
+    let routing = plan_routes(app, &event, &ctx, &subs, now, None).await?;
+    drop(ctx);
     event.routes = routing.routes;
     let source = event.source;
     let mut recorded = app

@@ -128,7 +128,7 @@ async fn step(app: &Arc<App>, job: &Job) -> Result<Option<Job>, String> {
                     continue;
                 }
                 next.matched += 1;
-                let r = plan_routes(app, e, &chosen, now, Some(job.id)).await.map_err(|e| format!("{e:?}"))?;
+                let r = plan_routes(app, e, &ctx, &chosen, now, Some(job.id)).await.map_err(|e| format!("{e:?}"))?;
                 routes.extend(r.routes.into_iter().map(|route| (e.id, route)));
                 executions.extend(r.executions);
             }

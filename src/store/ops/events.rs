@@ -21,6 +21,7 @@ use crate::model::{
 use crate::schedule::Driver;
 use crate::schedule::debounce::TriggerOutcome;
 use crate::store::codec;
+use crate::store::ops::index::EncodedExecution;
 use crate::store::tables::{
     COUNTS, EVENT_DEDUP, EVENTS, EVENTS_BY_SOURCE, EVENTS_BY_STATUS, EXECUTIONS, JOBS, RUNNING_JOBS, SCHEDULES,
     SOURCE_TOKENS, SOURCES, SUBSCRIPTIONS, key,
@@ -315,7 +316,12 @@ impl Store {
     // ---- events ----
 
     /// Stores an arriving event with its routing, in one operation (see the module docs).
+    ///
+    /// The executions are encoded before the write, and so is the event when no debounce
+    /// route can change it inside the write: the writer thread only stores bytes.
     pub async fn record_event(&self, ew: EventWrite) -> Result<Recorded, StoreError> {
+        let encoded: Vec<EncodedExecution> = ew.executions.iter().map(EncodedExecution::of).collect();
+        let event_bytes = ew.debounce.is_empty().then(|| codec::encode(&ew.event));
         self.write(move |w| {
             let EventWrite { mut event, dedup, executions, debounce, now } = ew;
             let brand = event.brand;
@@ -351,9 +357,13 @@ impl Store {
                     }
                 }
             }
-            super::schedules::upsert_executions(w, &executions)?;
+            super::schedules::upsert_encoded(w, &encoded)?;
             let mut t = w.open_table(EVENTS).map_err(StoreError::from_db)?;
-            super::index::save_event(w, &mut t, &event)?;
+            match &event_bytes {
+                // Nothing above changed an accepted event without debounce routes.
+                Some(bytes) => super::index::save_event_encoded(w, &mut t, &event, bytes)?,
+                None => super::index::save_event(w, &mut t, &event)?,
+            }
             Ok(Recorded::Accepted { event, executions, debounced })
         })
         .await

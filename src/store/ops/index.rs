@@ -876,7 +876,17 @@ pub(crate) struct EventFacts {
 /// Writes an event record (`t` is the open `events` table); a new event gets its index rows
 /// and counters.
 pub(crate) fn save_event(w: &WriteTransaction, t: &mut BytesTable<'_>, e: &Event) -> Result<(), StoreError> {
-    let old = super::replace_raw(t, &key(&[e.brand.as_bytes(), e.id.as_bytes()]), &codec::encode(e))?;
+    save_event_encoded(w, t, e, &codec::encode(e))
+}
+
+/// [`save_event`] of `e` as encoded before the write (off the writer thread).
+pub(crate) fn save_event_encoded(
+    w: &WriteTransaction,
+    t: &mut BytesTable<'_>,
+    e: &Event,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let old = super::replace_raw(t, &key(&[e.brand.as_bytes(), e.id.as_bytes()]), bytes)?;
     if old.is_none() {
         index_event(w, &EventFacts { id: e.id, brand: e.brand, source: e.source, status: e.status }, 1)?;
     }

@@ -96,7 +96,7 @@ pub(crate) fn upsert_executions(w: &redb::WriteTransaction, execs: &[Execution])
 }
 
 /// [`upsert_executions`] of records encoded before the write.
-fn upsert_encoded(w: &redb::WriteTransaction, execs: &[EncodedExecution]) -> Result<(), StoreError> {
+pub(crate) fn upsert_encoded(w: &redb::WriteTransaction, execs: &[EncodedExecution]) -> Result<(), StoreError> {
     let mut t = ExecTables::open(w)?;
     for e in execs {
         t.save_encoded(e)?;
