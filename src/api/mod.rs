@@ -74,6 +74,17 @@ pub struct LiveSettings {
     pub events: crate::config::EventLimits,
 }
 
+/// What each of the ingest path's caches (sources by token, brands' subscriptions) keeps at
+/// most, in KiB of the records' JSON (each record counts 1 KiB more): about 16 MiB. A record
+/// or a brand's list larger than that is read from the store for each event, as without the
+/// cache.
+pub const INGEST_CACHE_KIB_MAX: usize = 16 * 1024;
+
+/// A record's weight in an ingest cache: 1 + its JSON size in KiB.
+fn kib_weight<T: serde::Serialize>(rec: &T) -> usize {
+    1 + serde_json::to_vec(rec).map_or(0, |b| b.len() / 1024)
+}
+
 /// Shared state of the API.
 pub struct App {
     pub store: Store,
@@ -100,10 +111,11 @@ pub struct App {
     /// Compiled subscription transforms by source text (`events::contexts`).
     transforms: Mutex<HashMap<String, crate::events::transform::Transform>>,
     /// Sources by token hash, as the ingest path resolves them, kept while
-    /// [`Store::catalog_generation`] is unchanged (unknown tokens are not kept).
+    /// [`Store::catalog_generation`] is unchanged (unknown tokens are not kept); at most
+    /// [`INGEST_CACHE_KIB_MAX`].
     sources: GenerationCache<[u8; 32], Arc<crate::model::Source>>,
     /// Each brand's subscriptions, as every arriving event is matched against them, kept the
-    /// same way.
+    /// same way; at most [`INGEST_CACHE_KIB_MAX`].
     subscriptions: GenerationCache<BrandId, Arc<Vec<crate::model::Subscription>>>,
 }
 
@@ -134,8 +146,8 @@ impl App {
             ping_limiter: ping::PingLimiter::default(),
             approval_limiter: pingpulse::ApprovalLimiter::default(),
             transforms: Mutex::new(HashMap::new()),
-            sources: GenerationCache::default(),
-            subscriptions: GenerationCache::default(),
+            sources: GenerationCache::with_max_weight(INGEST_CACHE_KIB_MAX),
+            subscriptions: GenerationCache::with_max_weight(INGEST_CACHE_KIB_MAX),
         })
     }
 
@@ -148,8 +160,9 @@ impl App {
             return Ok(Some(s));
         }
         let Some(source) = self.store.find_source_by_token(hash)? else { return Ok(None) };
+        let weight = kib_weight(&source);
         let source = Arc::new(source);
-        self.sources.put(*hash, generation, source.clone());
+        self.sources.put_weighted(*hash, generation, source.clone(), weight);
         Ok(Some(source))
     }
 
@@ -160,7 +173,9 @@ impl App {
             return Ok(subs);
         }
         let subs = Arc::new(self.store.brand_subscriptions(brand)?);
-        self.subscriptions.put(brand, generation, subs.clone());
+        // A brand without subscriptions still takes a place.
+        let weight = subs.iter().map(kib_weight).sum::<usize>().max(1);
+        self.subscriptions.put_weighted(brand, generation, subs.clone(), weight);
         Ok(subs)
     }
 

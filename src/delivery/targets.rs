@@ -26,14 +26,31 @@ pub type Copies = (Arc<WebhookTemplate>, Arc<Domain>);
 pub type TargetCache = GenerationCache<(BrandId, TemplateId), Copies>;
 
 /// Values tagged with the generation they were read at; a lookup names the current one.
+///
+/// Bounded by a total weight (1 per entry unless [`GenerationCache::put_weighted`] says
+/// otherwise): an entry that would pass the bound empties the cache first.
 pub struct GenerationCache<K, V> {
-    entries: Mutex<HashMap<K, (u64, V)>>,
+    entries: Mutex<Entries<K, V>>,
     max: usize,
+}
+
+struct Entries<K, V> {
+    /// key → (generation, value, weight).
+    map: HashMap<K, (u64, V, usize)>,
+    /// The sum of the weights in `map`.
+    weight: usize,
 }
 
 impl<K, V> Default for GenerationCache<K, V> {
     fn default() -> Self {
-        GenerationCache { entries: Mutex::new(HashMap::new()), max: TARGET_CACHE_MAX }
+        GenerationCache::with_max_weight(TARGET_CACHE_MAX)
+    }
+}
+
+impl<K, V> GenerationCache<K, V> {
+    /// An empty cache holding at most `max` of weight.
+    pub fn with_max_weight(max: usize) -> Self {
+        GenerationCache { entries: Mutex::new(Entries { map: HashMap::new(), weight: 0 }), max }
     }
 }
 
@@ -41,17 +58,31 @@ impl<K: Hash + Eq, V: Clone> GenerationCache<K, V> {
     /// The value of `key` when it was read at `generation`.
     pub fn get(&self, key: &K, generation: u64) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(key).filter(|(g, _)| *g == generation).map(|(_, v)| v.clone())
+        entries.map.get(key).filter(|(g, ..)| *g == generation).map(|(_, v, _)| v.clone())
     }
 
     /// Keeps a value read after the generation was `generation` (read it first, then the
     /// value: a write between the two then only makes the entry useless, never wrong).
     pub fn put(&self, key: K, generation: u64, value: V) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= self.max && !entries.contains_key(&key) {
-            entries.clear();
+        self.put_weighted(key, generation, value, 1);
+    }
+
+    /// [`GenerationCache::put`] of a value that counts `weight` towards the bound (e.g. a
+    /// list: its length). A value heavier than the whole bound is not kept.
+    pub fn put_weighted(&self, key: K, generation: u64, value: V, weight: usize) {
+        if weight > self.max {
+            return;
         }
-        entries.insert(key, (generation, value));
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let replaced = entries.map.get(&key).map_or(0, |e| e.2);
+        if entries.weight - replaced + weight > self.max {
+            entries.map.clear();
+            entries.weight = 0;
+        } else {
+            entries.weight -= replaced;
+        }
+        entries.weight += weight;
+        entries.map.insert(key, (generation, value, weight));
     }
 }
 
@@ -72,7 +103,7 @@ mod tests {
 
     #[test]
     fn the_cache_starts_over_at_its_bound() {
-        let cache = GenerationCache::<usize, usize> { entries: Mutex::default(), max: 3 };
+        let cache = GenerationCache::<usize, usize>::with_max_weight(3);
         for k in 0..3 {
             cache.put(k, 1, k);
         }
@@ -81,5 +112,21 @@ mod tests {
         cache.put(3, 1, 3);
         assert_eq!(cache.get(&1, 1), None, "full: emptied before the new key");
         assert_eq!(cache.get(&3, 1), Some(3));
+    }
+
+    #[test]
+    fn weighted_entries_count_their_weight_and_one_heavier_than_the_bound_is_never_kept() {
+        let cache = GenerationCache::<u8, &str>::with_max_weight(10);
+        cache.put_weighted(1, 1, "six", 6);
+        cache.put_weighted(2, 1, "four", 4);
+        assert_eq!((cache.get(&1, 1), cache.get(&2, 1)), (Some("six"), Some("four")));
+        cache.put_weighted(2, 1, "three", 3);
+        assert_eq!(cache.get(&1, 1), Some("six"), "a lighter replacement fits");
+        cache.put_weighted(3, 1, "two", 2);
+        assert_eq!(cache.get(&1, 1), None, "11 > 10: emptied first");
+        assert_eq!(cache.get(&3, 1), Some("two"));
+        cache.put_weighted(4, 1, "eleven", 11);
+        assert_eq!(cache.get(&4, 1), None, "heavier than the whole bound");
+        assert_eq!(cache.get(&3, 1), Some("two"), "and it evicts nothing");
     }
 }
