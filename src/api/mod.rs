@@ -75,14 +75,20 @@ pub struct LiveSettings {
 }
 
 /// What each of the ingest path's caches (sources by token, brands' subscriptions) keeps at
-/// most, in KiB of the records' JSON (each record counts 1 KiB more): about 16 MiB. A record
-/// or a brand's list larger than that is read from the store for each event, as without the
+/// most, in KiB of the decoded records' estimated memory ([`kib_weight`]): 32 MiB. A record
+/// or a brand's list heavier than that is read from the store for each event, as without the
 /// cache.
-pub const INGEST_CACHE_KIB_MAX: usize = 16 * 1024;
+pub const INGEST_CACHE_KIB_MAX: usize = 32 * 1024;
 
-/// A record's weight in an ingest cache: 1 + its JSON size in KiB.
+/// Bytes of memory per byte of compact JSON text a decoded record may take: `0,` is 2 bytes
+/// of text and a 32-byte `serde_json::Value` in an array (measured: a 0.94 MB array of zeros
+/// kept as a source's `response_body` held about 30 MB).
+const MEMORY_PER_TEXT_BYTE: usize = 32;
+
+/// A record's weight in an ingest cache, in KiB: 1 + its estimated memory (its compact JSON
+/// size × [`MEMORY_PER_TEXT_BYTE`]).
 fn kib_weight<T: serde::Serialize>(rec: &T) -> usize {
-    1 + serde_json::to_vec(rec).map_or(0, |b| b.len() / 1024)
+    1 + serde_json::to_vec(rec).map_or(0, |b| b.len().saturating_mul(MEMORY_PER_TEXT_BYTE) / 1024)
 }
 
 /// Shared state of the API.

@@ -28,7 +28,9 @@ pub type TargetCache = GenerationCache<(BrandId, TemplateId), Copies>;
 /// Values tagged with the generation they were read at; a lookup names the current one.
 ///
 /// Bounded by a total weight (1 per entry unless [`GenerationCache::put_weighted`] says
-/// otherwise): an entry that would pass the bound empties the cache first.
+/// otherwise): an entry that would pass the bound empties the cache first. Only entries of
+/// the newest generation seen are kept: the generation never goes back, so older ones can
+/// never be used again and are dropped at the first lookup or put that names a newer one.
 pub struct GenerationCache<K, V> {
     entries: Mutex<Entries<K, V>>,
     max: usize,
@@ -39,6 +41,21 @@ struct Entries<K, V> {
     map: HashMap<K, (u64, V, usize)>,
     /// The sum of the weights in `map`.
     weight: usize,
+    /// The newest generation named by a lookup or a put: every entry is of this one.
+    newest: u64,
+}
+
+impl<K, V> Entries<K, V> {
+    /// Drops every entry when `generation` is newer than theirs; false when it is older (a
+    /// value read at it is already out of date).
+    fn at(&mut self, generation: u64) -> bool {
+        if generation > self.newest {
+            self.map.clear();
+            self.weight = 0;
+            self.newest = generation;
+        }
+        generation == self.newest
+    }
 }
 
 impl<K, V> Default for GenerationCache<K, V> {
@@ -50,14 +67,17 @@ impl<K, V> Default for GenerationCache<K, V> {
 impl<K, V> GenerationCache<K, V> {
     /// An empty cache holding at most `max` of weight.
     pub fn with_max_weight(max: usize) -> Self {
-        GenerationCache { entries: Mutex::new(Entries { map: HashMap::new(), weight: 0 }), max }
+        GenerationCache { entries: Mutex::new(Entries { map: HashMap::new(), weight: 0, newest: 0 }), max }
     }
 }
 
 impl<K: Hash + Eq, V: Clone> GenerationCache<K, V> {
     /// The value of `key` when it was read at `generation`.
     pub fn get(&self, key: &K, generation: u64) -> Option<V> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if !entries.at(generation) {
+            return None;
+        }
         entries.map.get(key).filter(|(g, ..)| *g == generation).map(|(_, v, _)| v.clone())
     }
 
@@ -74,6 +94,9 @@ impl<K: Hash + Eq, V: Clone> GenerationCache<K, V> {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if !entries.at(generation) {
+            return;
+        }
         let replaced = entries.map.get(&key).map_or(0, |e| e.2);
         if entries.weight - replaced + weight > self.max {
             entries.map.clear();
@@ -112,6 +135,21 @@ mod tests {
         cache.put(3, 1, 3);
         assert_eq!(cache.get(&1, 1), None, "full: emptied before the new key");
         assert_eq!(cache.get(&3, 1), Some(3));
+    }
+
+    #[test]
+    fn a_newer_generation_drops_every_older_entry_and_an_older_put_is_not_kept() {
+        let cache = GenerationCache::<u8, &str>::with_max_weight(10);
+        cache.put_weighted(1, 5, "big", 9);
+        assert_eq!(cache.get(&2, 6), None);
+        let e = cache.entries.lock().unwrap();
+        assert_eq!((e.map.len(), e.weight), (0, 0), "a lookup at a newer generation frees the old entries");
+        drop(e);
+        cache.put(1, 5, "late");
+        assert_eq!(cache.get(&1, 5), None, "read before the newest generation: never kept");
+        assert!(cache.entries.lock().unwrap().map.is_empty());
+        cache.put(1, 6, "v6");
+        assert_eq!(cache.get(&1, 6), Some("v6"));
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub enum VaultError {
     Store(#[from] StoreError),
 }
 
+#[derive(Clone)]
 struct MasterKey(Zeroizing<[u8; 32]>);
 
 impl MasterKey {
@@ -136,10 +137,36 @@ impl MasterKey {
     }
 }
 
+/// The master key, and from the start of a key rotation the other key of the pair: the new
+/// one while the rotation commits, then the previous one until the next rotation or restart.
+/// A record read just before or after a rotation's commit is sealed under either, so opening
+/// tries both (AES-GCM authenticates: the wrong key fails, it never returns other bytes).
+struct Keys {
+    current: MasterKey,
+    other: Option<MasterKey>,
+}
+
+impl Keys {
+    fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Sealed {
+        self.current.seal(aad, plaintext)
+    }
+
+    fn open(&self, aad: &[u8], sealed: &Sealed) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        self.current.open(aad, sealed).or_else(|e| match &self.other {
+            Some(other) => other.open(aad, sealed),
+            None => Err(e),
+        })
+    }
+
+    fn keyed_digest(&self, purpose: &[u8], data: &[u8]) -> [u8; 32] {
+        self.current.keyed_digest(purpose, data)
+    }
+}
+
 /// Seals and opens secret values. Cheap to clone; rotation swaps the key for every clone.
 #[derive(Clone)]
 pub struct Vault {
-    key: Arc<RwLock<MasterKey>>,
+    key: Arc<RwLock<Keys>>,
     source: KeySource,
     /// Held shared by every mutating API call (from sealing a value until its record is
     /// committed), and exclusively by a key rotation, so no value sealed with the old key
@@ -174,10 +201,14 @@ impl Vault {
             Some(_) => {}
             None => store.set_vault_check(key.seal(CHECK_AAD, CHECK_PLAINTEXT)).await?,
         }
-        Ok(Vault { key: Arc::new(RwLock::new(key)), source, rotation: Arc::new(tokio::sync::RwLock::new(())) })
+        Ok(Vault {
+            key: Arc::new(RwLock::new(Keys { current: key, other: None })),
+            source,
+            rotation: Arc::new(tokio::sync::RwLock::new(())),
+        })
     }
 
-    fn key(&self) -> std::sync::RwLockReadGuard<'_, MasterKey> {
+    fn key(&self) -> std::sync::RwLockReadGuard<'_, Keys> {
         self.key.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -266,6 +297,11 @@ impl Vault {
     /// key file. A crash after (1) leaves the old key valid (the `.new` file is ignored because it
     /// fails the check); a crash after (2) is finished at the next start, which finds that only
     /// `.new` opens the check and renames it into place.
+    ///
+    /// In the running daemon, opening tries both keys of the pair from the start of (2) on
+    /// (the new key while the commit lands, then the previous one), so a request that read a
+    /// record on either side of the commit never fails to open it; the previous key stays in
+    /// memory until the next rotation or restart.
     pub async fn rotate_key(&self, store: &Store) -> Result<usize, VaultError> {
         let KeySource::File(path) = &self.source else {
             return Err(VaultError::RotateNeedsFile);
@@ -325,7 +361,10 @@ impl Vault {
                 *sealed = new_key.seal(&aad, &plain);
             }
         }
-        let n = store
+        // From here a record may be read sealed under either key (the commit below is not
+        // seen by every reader at the same instant as the key swap after it).
+        self.key.write().unwrap_or_else(|e| e.into_inner()).other = Some(new_key.clone());
+        let resealed = store
             .reseal_all(
                 crate::store::Resealed {
                     secrets: resealed,
@@ -343,10 +382,22 @@ impl Vault {
                 },
                 new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
             )
-            .await?;
+            .await;
+        let n = match resealed {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing was resealed: the new key never sealed a stored value.
+                self.key.write().unwrap_or_else(|e| e.into_inner()).other = None;
+                return Err(e.into());
+            }
+        };
+        {
+            let mut keys = self.key.write().unwrap_or_else(|e| e.into_inner());
+            let previous = std::mem::replace(&mut keys.current, new_key);
+            keys.other = Some(previous);
+        }
         std::fs::rename(&pending, path)?;
         sync_parent(path);
-        *self.key.write().unwrap_or_else(|e| e.into_inner()) = new_key;
         Ok(n)
     }
 }
@@ -490,11 +541,9 @@ mod tests {
         assert!(!s1.ciphertext.windows(7).any(|w| w == b"hunter2"));
     }
 
-    #[tokio::test]
-    async fn only_create_if_missing_generates_a_key_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &dir.path().join("s.redb"),
+    fn small_store(dir: &Path) -> Store {
+        Store::open(
+            &dir.join("s.redb"),
             crate::store::WriterSettings {
                 commit_batch_max: 8,
                 write_queue_capacity: 8,
@@ -503,7 +552,41 @@ mod tests {
             },
             crate::metrics::Metrics::new(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A record read just before a rotation's commit holds the old key's seal, one read just
+    /// after it the new key's, whichever key the reader's vault holds at that instant: both
+    /// open, on both sides of the swap. (A flood of ingest requests during
+    /// `hookwheel vault rotate-key` got one 401 in 2,549 when only the current key was tried.)
+    #[tokio::test]
+    async fn a_value_read_on_either_side_of_a_rotation_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        let path = dir.path().join("vault.key");
+        let vault = Vault::load(KeySource::File(path.clone()), &store).await.unwrap();
+        let id = SecretId::new();
+        let before = vault.seal(id, b"v");
+        // While the rotation commits, a record may already hold the new key's seal.
+        let next = MasterKey::generate();
+        vault.key.write().unwrap().other = Some(next.clone());
+        let resealed = next.seal(id.as_bytes(), b"v");
+        assert_eq!(vault.open(id, &resealed).unwrap().as_slice(), b"v");
+        vault.key.write().unwrap().other = None;
+        assert!(vault.open(id, &resealed).is_err(), "a key outside the pair never opens a value");
+        // After the swap, a copy read before the commit still opens.
+        vault.rotate_key(&store).await.unwrap();
+        assert_eq!(vault.open(id, &before).unwrap().as_slice(), b"v");
+        let fresh = Vault::load_with(KeySource::File(path), &store, OpenMode::MustExist).await.unwrap();
+        assert!(fresh.open(id, &before).is_err(), "the key file holds the new key only");
+        assert_eq!(fresh.open(id, &vault.seal(id, b"w")).unwrap().as_slice(), b"w", "new values use the new key");
+        store.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn only_create_if_missing_generates_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
         let path = dir.path().join("vault.key");
         // A store that never sealed anything (no key check) and no key file: an admin command
         // refuses and creates nothing.
