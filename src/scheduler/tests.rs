@@ -241,6 +241,19 @@ async fn advance_in_steps(seconds: i64) {
     }
 }
 
+/// Advances the paused clock a second at a time until the schedule's stored next fire is past
+/// `ms` (the loop may lag behind the clock while the store thread commits; see the note in
+/// the first test), at most 1,000 s.
+async fn catch_up_past(store: &Store, s: &Schedule, ms: i64) {
+    for _ in 0..1_000 {
+        let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
+        if stored.next_fire_ms.is_some_and(|n| n > ms) {
+            return;
+        }
+        advance_in_steps(1).await;
+    }
+}
+
 async fn start_scheduler(
     store: Store,
     clock: Arc<TokioClock>,
@@ -270,14 +283,7 @@ async fn a_restart_resumes_and_applies_the_misfire_policy() {
     let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
     let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
     advance_in_steps(10).await;
-    // Let the loop catch up with the paused clock (see the note in the first test).
-    for _ in 0..1000 {
-        let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
-        if stored.next_fire_ms.is_some_and(|n| n > start_ms + 100_000) {
-            break;
-        }
-        advance_in_steps(1).await;
-    }
+    catch_up_past(&store, &s, start_ms + 100_000).await;
     handle.shutdown().await;
     task.await.unwrap();
     let fired: Vec<i64> =
@@ -630,13 +636,7 @@ async fn a_restart_at_a_stale_armed_bound_wakes_early_without_a_write_and_fires_
     assert!(rec.seen.lock().unwrap().is_empty(), "the early wake fired");
     assert_eq!(armed_bound(&store, s.id), start_ms + 10_000, "the entry is only read");
     advance_in_steps(70).await;
-    for _ in 0..1_000 {
-        let stored = store.get_schedule(s.brand, s.id).unwrap().unwrap();
-        if stored.next_fire_ms.is_some_and(|n| n > start_ms + 100_000) {
-            break;
-        }
-        advance_in_steps(1).await;
-    }
+    catch_up_past(&store, &s, start_ms + 100_000).await;
     handle.shutdown().await;
     task.await.unwrap();
     let fired: Vec<i64> =
