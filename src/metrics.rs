@@ -60,14 +60,14 @@ struct Inner {
     /// (commits, operations)
     commits: Mutex<(u64, u64)>,
     /// (driver, execution status) -> count
-    fires: Mutex<BTreeMap<(String, String), u64>>,
+    fires: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     fire_lateness: Mutex<Histogram>,
     delivery_lateness: Mutex<Histogram>,
     delivery_latency: Mutex<Histogram>,
     /// attempt outcome -> count
     attempts: Mutex<BTreeMap<&'static str, u64>>,
     /// execution final status -> count
-    executions: Mutex<BTreeMap<String, u64>>,
+    executions: Mutex<BTreeMap<&'static str, u64>>,
     armed: std::sync::atomic::AtomicU64,
     /// executions waiting as ids for a delivery task (`delivery::DEFER_FACTOR`)
     deferred: std::sync::atomic::AtomicU64,
@@ -135,8 +135,10 @@ impl Metrics {
 
     /// A schedule instant processed by the scheduler, by driver and resulting status
     /// (`pending` = fired, `skipped`, `missed`).
-    pub fn observe_fire(&self, driver: &str, status: &str) {
-        *lock(&self.0.fires).entry((driver.to_string(), status.to_string())).or_default() += 1;
+    /// One instant processed: the driver's kind and the execution's status (`pending` = fired).
+    /// The labels are the model's static names, so counting allocates nothing.
+    pub fn observe_fire(&self, driver: &'static str, status: &'static str) {
+        *lock(&self.0.fires).entry((driver, status)).or_default() += 1;
     }
 
     /// How late the scheduler processed a due instant (ms).
@@ -158,8 +160,9 @@ impl Metrics {
         *lock(&self.0.attempts).entry(if success { "success" } else { "failure" }).or_default() += 1;
     }
 
-    pub fn observe_execution(&self, status: &str) {
-        *lock(&self.0.executions).entry(status.to_string()).or_default() += 1;
+    /// An execution reached a final status (the model's static name).
+    pub fn observe_execution(&self, status: &'static str) {
+        *lock(&self.0.executions).entry(status).or_default() += 1;
     }
 
     pub fn set_queue_depths(&self, depths: Vec<(crate::model::DomainId, usize)>) {
