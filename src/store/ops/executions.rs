@@ -80,8 +80,10 @@ impl Store {
         self.write(move |w| {
             let (brand, id, status) = (encoded.facts.brand, encoded.facts.id, encoded.facts.status);
             let mut t = ExecTables::open(w)?;
-            // The status is all this needs of the stored record.
-            let stored = match t.facts(brand, id)? {
+            // The status is all this needs of the stored record: an unfinished one is known
+            // from its status row, without reading the record.
+            let known = t.unfinished_facts(&encoded.facts)?;
+            let stored = match known.map_or_else(|| t.facts(brand, id), |f| Ok(Some(f)))? {
                 None => return Err(StoreError::NotFound("Execution")),
                 Some(stored) if stored.status == ExecutionStatus::Cancelled && status != ExecutionStatus::Cancelled => {
                     return Ok(false);

@@ -620,6 +620,24 @@ impl<'w> ExecTables<'w> {
         super::get(&self.records, "executions", &key(&[brand.as_bytes(), id.as_bytes()]))
     }
 
+    /// The facts of the stored record of `new`'s execution when that record is unfinished
+    /// (pending or running), read from `exec_by_status` instead of decoding the record: an
+    /// execution has exactly one status row, and its other indexed fields (brand, schedule,
+    /// target, scheduled instant) never change once it is stored, while `finished_ms` is
+    /// keyed only for finished ones. `None`: the stored record is finished, or absent; the
+    /// caller then reads it ([`ExecTables::facts`]). Costs one or two lookups in the status
+    /// index instead of a record read and a JSON decode on every outcome write.
+    pub(crate) fn unfinished_facts(&mut self, new: &ExecFacts) -> Result<Option<ExecFacts>, StoreError> {
+        let (b, id) = (new.brand.as_bytes(), new.id.as_bytes());
+        for (code, status) in [(1, ExecutionStatus::Pending), (2, ExecutionStatus::Running)] {
+            debug_assert_eq!(exec_status_code(status), code);
+            if super::get_raw(self.index(BY_STATUS)?, &key(&[b, &[code], id]))?.is_some() {
+                return Ok(Some(ExecFacts { status, finished_ms: None, ..new.clone() }));
+            }
+        }
+        Ok(None)
+    }
+
     /// Writes an execution record (new or replacing one) and brings its index rows and
     /// counters in step; returns the facts of the record it replaced.
     pub(crate) fn save(&mut self, e: &Execution) -> Result<Option<ExecFacts>, StoreError> {
