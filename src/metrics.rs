@@ -134,9 +134,8 @@ impl Metrics {
     }
 
     /// A schedule instant processed by the scheduler, by driver and resulting status
-    /// (`pending` = fired, `skipped`, `missed`).
-    /// One instant processed: the driver's kind and the execution's status (`pending` = fired).
-    /// The labels are the model's static names, so counting allocates nothing.
+    /// (`pending` = fired, `skipped`, `missed`). The labels are the model's static names, so
+    /// counting allocates nothing.
     pub fn observe_fire(&self, driver: &'static str, status: &'static str) {
         *lock(&self.0.fires).entry((driver, status)).or_default() += 1;
     }

@@ -984,9 +984,11 @@ impl<D: Dispatch> Scheduler<D> {
 
     /// An execution of a schedule finished: it no longer counts as running; when none does, a
     /// buffered fire is released (by the loop). A schedule kept after its fire
-    /// ([`Scheduler::fired`]) without a buffered fire has nothing to release: only a fire
-    /// buffers one, and every fire and API change of the record replaces or drops the kept
-    /// copy, so it is not read back from the store (it was, on every execution's end).
+    /// ([`Scheduler::fired`]) without a buffered fire has nothing to release, and is not read
+    /// back from the store (it was, on every execution's end): only a committed fire buffers
+    /// one, and that commit replaces the kept copy. Other writes only clear a buffered
+    /// instant, so a kept copy can be stale only the other way (it says buffered, the store
+    /// does not), and then the release reads the store and finds nothing to do.
     fn on_finished(&mut self, brand: BrandId, id: ScheduleId, execution: ExecutionId) {
         let Some(set) = self.running.get_mut(&id) else { return };
         if !set.remove(&execution) || !set.is_empty() {
