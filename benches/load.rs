@@ -25,7 +25,10 @@
 //!   receiver − scheduled instant (from the Idempotency-Key) over all fires due after a 3 s
 //!   warm-up (a fire not arrived 3 s after the window counts as not arrived), p50/p99/max as
 //!   medians (min–max) of the runs, hookwheel / floor / ratio (the median of the per-run
-//!   ratios), with each scheduler's CPU and the receiver's (% of one core).
+//!   ratios), with each scheduler's CPU and the receiver's (% of one core). Each hookwheel
+//!   run's line (stderr) adds the daemon's own view of the window from /metrics: fires the
+//!   scheduler processed more than 5 ms after their instant, commits over 25 ms, first
+//!   attempts started more than 5 ms late, so that a tail can be put down to a stage.
 //! - `throughput`: HW_LOAD_THROUGHPUT_SCHEDULES (20,000) webhook schedules firing every second
 //!   to a loopback receiver, measured as `lateness` measures (the tail as a user sees it):
 //!   executions/s from the receiver's count and from the daemon's recorded count, lateness
@@ -462,6 +465,70 @@ struct LatenessRun {
     /// The same run measured the way the old `throughput` scenario did (see its doc):
     /// (p50, p99) in whole ms of the fires that had arrived when the window ended.
     old_style: (i64, i64),
+    /// hookwheel only: where a late fire was late, from the daemon's /metrics over the window
+    /// ([`Stages`]).
+    stages: Option<Stages>,
+}
+
+/// The daemon's own view of a run's window, read from /metrics at its start and end, so that a
+/// lateness tail at the receiver can be put down to a stage: the scheduler recording fires
+/// late (a fire's commit is meant to start `scheduler::PREFIRE_MS` before its instant), slow
+/// commits, or delivery starting late (request start − instant, by the daemon's clock).
+#[derive(Debug, Clone, Copy, Default)]
+struct Stages {
+    /// Fires, and those the scheduler processed more than 5 ms after their instant (its
+    /// `hookwheel_fire_lateness_seconds` is measured from 20 ms before the instant, so above
+    /// its 25 ms bucket).
+    fires: f64,
+    fires_processed_late: f64,
+    /// Store commits, and those that took more than 25 ms.
+    commits: f64,
+    commits_slow: f64,
+    /// First attempts started, and those started more than 5 ms after their instant.
+    attempts: f64,
+    attempts_started_late: f64,
+}
+
+impl Stages {
+    fn read(base: &str) -> Stages {
+        let text = metrics_text(base);
+        let m = |name: &str, filter: &str| metric_in(&text, name, filter);
+        Stages {
+            fires: m("hookwheel_fire_lateness_seconds_count", ""),
+            fires_processed_late: m("hookwheel_fire_lateness_seconds_count", "")
+                - m("hookwheel_fire_lateness_seconds_bucket", "le=\"0.025\""),
+            commits: m("hookwheel_store_commit_duration_seconds_count", ""),
+            commits_slow: m("hookwheel_store_commit_duration_seconds_count", "")
+                - m("hookwheel_store_commit_duration_seconds_bucket", "le=\"0.025\""),
+            attempts: m("hookwheel_delivery_lateness_seconds_count", ""),
+            attempts_started_late: m("hookwheel_delivery_lateness_seconds_count", "")
+                - m("hookwheel_delivery_lateness_seconds_bucket", "le=\"0.005\""),
+        }
+    }
+
+    fn since(self, before: Stages) -> Stages {
+        Stages {
+            fires: self.fires - before.fires,
+            fires_processed_late: self.fires_processed_late - before.fires_processed_late,
+            commits: self.commits - before.commits,
+            commits_slow: self.commits_slow - before.commits_slow,
+            attempts: self.attempts - before.attempts,
+            attempts_started_late: self.attempts_started_late - before.attempts_started_late,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "daemon's view: {:.0} of {:.0} fires processed > 5 ms after their instant, {:.0} of {:.0} commits > 25 ms, \
+             {:.0} of {:.0} attempts started > 5 ms late",
+            self.fires_processed_late,
+            self.fires,
+            self.commits_slow,
+            self.commits,
+            self.attempts_started_late,
+            self.attempts
+        )
+    }
 }
 
 /// How long a run waits after its window for late fires of the window to arrive, before the
@@ -494,6 +561,7 @@ impl LatenessRun {
             cpu,
             receiver_cpu,
             old_style: (percentile(&old, 0.5), percentile(&old, 0.99)),
+            stages: None,
         }
     }
 
@@ -507,7 +575,7 @@ impl LatenessRun {
             self.received_rate,
             self.cpu,
             self.receiver_cpu
-        )
+        ) + &self.stages.map(|s| format!("; {}", s.describe())).unwrap_or_default()
     }
 }
 
@@ -649,7 +717,9 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
     std::thread::sleep(Duration::from_millis((warm - now_ms()).max(0) as u64));
     let (daemon0, harness) = (cpu_ticks(d.pid()), HarnessCpu::start());
     let recorded0 = metric(&d.base, "hookwheel_executions_total", "succeeded");
+    let stages0 = Stages::read(&d.base);
     std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
+    let stages = Stages::read(&d.base).since(stages0);
     let secs = (end - warm) as f64 / 1000.0;
     let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(d.pid()).saturating_sub(daemon0), secs), harness.percent(secs));
     let recorded = metric(&d.base, "hookwheel_executions_total", "succeeded") - recorded0;
@@ -658,6 +728,7 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
     d.stop();
     LatenessRun {
         recorded_rate: recorded / recorded_secs,
+        stages: Some(stages),
         ..LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
     }
 }
@@ -681,7 +752,16 @@ fn lateness_floor(fires: usize, seconds: i64) -> LatenessRun {
 
 /// Reads one counter from /metrics (sum over label sets matching `filter`).
 fn metric(base: &str, name: &str, filter: &str) -> f64 {
-    let text = reqwest::blocking::get(format!("{base}/metrics")).and_then(|r| r.text()).unwrap_or_default();
+    metric_in(&metrics_text(base), name, filter)
+}
+
+/// The daemon's /metrics text (empty when it cannot be read).
+fn metrics_text(base: &str) -> String {
+    reqwest::blocking::get(format!("{base}/metrics")).and_then(|r| r.text()).unwrap_or_default()
+}
+
+/// One counter of a /metrics text: the sum over the lines of `name` that contain `filter`.
+fn metric_in(text: &str, name: &str, filter: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(name) && l.contains(filter))
         .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
