@@ -30,6 +30,19 @@ fn walkthrough_blocks(readme: &str) -> Vec<String> {
     blocks
 }
 
+/// True when `addr` answers `GET /healthz` with 200.
+fn answers_healthz(addr: &str) -> bool {
+    use std::io::Write;
+    let Ok(mut c) = std::net::TcpStream::connect(addr) else { return false };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    if c.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.1 200")
+}
+
 /// Waits until `path` holds at least `want` lines containing all of `needles`; returns the
 /// file's text either way.
 fn wait_for_lines(path: &Path, needles: &[&str], want: usize) -> String {
@@ -68,16 +81,19 @@ fn the_readme_walkthrough_runs_verbatim_and_the_receiver_sees_every_delivery() {
                 .stderr(serve_log)
                 .spawn()
                 .expect("start serve");
+            // Ready when it answers HTTP, as a user sees it: the listening socket is bound
+            // before the first start writes `initial-credentials.json` (a busy port fails
+            // first), so an accepted connect alone raced the walkthrough's first line.
             let mut ready = false;
             let deadline = now() + Duration::from_secs(30);
             while now() < deadline {
-                if std::net::TcpStream::connect("127.0.0.1:8080").is_ok() {
+                if answers_healthz("127.0.0.1:8080") {
                     ready = true;
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(ready, "serve did not listen on 127.0.0.1:8080");
+            assert!(ready, "serve did not answer GET /healthz on 127.0.0.1:8080");
 
             let script = format!("set -euo pipefail\n{}\n", blocks.join("\n"));
             let mut shell = Command::new("bash")
