@@ -82,8 +82,11 @@ impl Store {
             let mut t = ExecTables::open(w)?;
             // The status is all this needs of the stored record: an unfinished one is known
             // from its status row, without reading the record.
-            let known = t.unfinished_facts(&encoded.facts)?;
-            let stored = match known.map_or_else(|| t.facts(brand, id), |f| Ok(Some(f)))? {
+            let stored = match t.unfinished_facts(&encoded.facts)? {
+                Some(unfinished) => Some(unfinished),
+                None => t.facts(brand, id)?,
+            };
+            let stored = match stored {
                 None => return Err(StoreError::NotFound("Execution")),
                 Some(stored) if stored.status == ExecutionStatus::Cancelled && status != ExecutionStatus::Cancelled => {
                     return Ok(false);

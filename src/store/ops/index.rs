@@ -629,9 +629,8 @@ impl<'w> ExecTables<'w> {
     /// index instead of a record read and a JSON decode on every outcome write.
     pub(crate) fn unfinished_facts(&mut self, new: &ExecFacts) -> Result<Option<ExecFacts>, StoreError> {
         let (b, id) = (new.brand.as_bytes(), new.id.as_bytes());
-        for (code, status) in [(1, ExecutionStatus::Pending), (2, ExecutionStatus::Running)] {
-            debug_assert_eq!(exec_status_code(status), code);
-            if super::get_raw(self.index(BY_STATUS)?, &key(&[b, &[code], id]))?.is_some() {
+        for status in [ExecutionStatus::Pending, ExecutionStatus::Running] {
+            if super::get_raw(self.index(BY_STATUS)?, &key(&[b, &[exec_status_code(status)], id]))?.is_some() {
                 return Ok(Some(ExecFacts { status, finished_ms: None, ..new.clone() }));
             }
         }
