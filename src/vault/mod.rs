@@ -363,31 +363,38 @@ impl Vault {
         }
         // From here a record may be read sealed under either key (the commit below is not
         // seen by every reader at the same instant as the key swap after it).
-        self.key.write().unwrap_or_else(|e| e.into_inner()).other = Some(new_key.clone());
-        let resealed = store
-            .reseal_all(
-                crate::store::Resealed {
-                    secrets: resealed,
-                    expected_secrets: secrets,
-                    domains: resealed_domains,
-                    expected_domains: domains,
-                    sources: resealed_sources,
-                    expected_sources: sources,
-                    monitors: resealed_monitors,
-                    expected_monitors: monitors,
-                    ping_keys: resealed_ping_keys,
-                    expected_ping_keys: ping_keys,
-                    channels: resealed_channels,
-                    expected_channels: channels,
-                },
-                new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
-            )
-            .await;
+        let prior_other = self.key.write().unwrap_or_else(|e| e.into_inner()).other.replace(new_key.clone());
+        let resealed = async {
+            // A failed commit (disk full, a concurrent change), for the rotation's failure path.
+            #[cfg(feature = "failpoints")]
+            fail::fail_point!("vault::reseal", |arg| Err(crate::store::injected_fault(arg)));
+            store
+                .reseal_all(
+                    crate::store::Resealed {
+                        secrets: resealed,
+                        expected_secrets: secrets,
+                        domains: resealed_domains,
+                        expected_domains: domains,
+                        sources: resealed_sources,
+                        expected_sources: sources,
+                        monitors: resealed_monitors,
+                        expected_monitors: monitors,
+                        ping_keys: resealed_ping_keys,
+                        expected_ping_keys: ping_keys,
+                        channels: resealed_channels,
+                        expected_channels: channels,
+                    },
+                    new_key.seal(CHECK_AAD, CHECK_PLAINTEXT),
+                )
+                .await
+        }
+        .await;
         let n = match resealed {
             Ok(n) => n,
             Err(e) => {
-                // Nothing was resealed: the new key never sealed a stored value.
-                self.key.write().unwrap_or_else(|e| e.into_inner()).other = None;
+                // Nothing was resealed: the new key never sealed a stored value, so the
+                // fallback key goes back to what it was before this rotation.
+                self.key.write().unwrap_or_else(|e| e.into_inner()).other = prior_other;
                 return Err(e.into());
             }
         };
@@ -580,6 +587,34 @@ mod tests {
         let fresh = Vault::load_with(KeySource::File(path), &store, OpenMode::MustExist).await.unwrap();
         assert!(fresh.open(id, &before).is_err(), "the key file holds the new key only");
         assert_eq!(fresh.open(id, &vault.seal(id, b"w")).unwrap().as_slice(), b"w", "new values use the new key");
+        store.shutdown().await;
+    }
+
+    /// A rotation whose commit fails leaves the vault as it was: the current key, and the
+    /// previous rotation's key still accepted for a copy read before that rotation committed.
+    #[cfg(feature = "failpoints")]
+    #[tokio::test]
+    async fn a_failed_rotation_keeps_both_keys_of_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = small_store(dir.path());
+        let path = dir.path().join("vault.key");
+        let vault = Vault::load(KeySource::File(path.clone()), &store).await.unwrap();
+        let id = SecretId::new();
+        let before_first = vault.seal(id, b"v");
+        vault.rotate_key(&store).await.unwrap();
+        let after_first = vault.seal(id, b"v");
+        fail::cfg("vault::reseal", "1*return").unwrap();
+        let failed = vault.rotate_key(&store).await;
+        fail::remove("vault::reseal");
+        assert!(failed.is_err(), "the injected commit failure is reported");
+        assert_eq!(vault.open(id, &after_first).unwrap().as_slice(), b"v");
+        assert_eq!(
+            vault.open(id, &before_first).unwrap().as_slice(),
+            b"v",
+            "the key the last rotation replaced still opens a copy read before it"
+        );
+        let fresh = Vault::load_with(KeySource::File(path), &store, OpenMode::MustExist).await.unwrap();
+        assert_eq!(fresh.open(id, &after_first).unwrap().as_slice(), b"v", "the key file is unchanged");
         store.shutdown().await;
     }
 
