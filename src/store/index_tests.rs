@@ -338,6 +338,101 @@ async fn a_schema_2_store_migrates_and_resumes_the_same_unfinished_executions() 
     assert!(!tables_of(&path).contains(&"pending_executions".to_string()), "the 2 → 3 migration deletes the table");
 }
 
+/// The raw record of a schedule, as stored.
+fn raw_schedule(store: &Store, brand: BrandId, id: ScheduleId) -> Vec<u8> {
+    store
+        .read(|r| {
+            let t = r.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
+            super::ops::get_raw(&t, &super::ops::schedules::skey(brand, id))
+        })
+        .unwrap()
+        .expect("the schedule record")
+}
+
+/// `tests/fixtures/store-v3`: a store the schema 3 release wrote (brand `default`, the
+/// walkthrough's domain and template, a schedule every second that fired a few times and a
+/// paused hourly one, both paused at the end), stopped with SIGTERM. Schema 4 rewrites
+/// nothing: its schedule records stay in record format 1 until their next write, and a fire
+/// checks their version by parsing them; the fire's write stores format 2, whose header the
+/// next fire reads.
+#[tokio::test]
+async fn a_schema_3_store_migrates_and_its_format_1_schedules_fire() {
+    use super::ops::index::ScheduleFacts;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v3/hookwheel.redb");
+    std::fs::copy(&fixture, &path).unwrap();
+    assert!(
+        matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Invalid(m)) if m.contains("schema version 3")),
+        "a read-only open must not read a schema 3 store"
+    );
+    let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+    assert_consistent(&store);
+    let b = store.list_brands().unwrap()[0].id;
+    let schedules = store.list_schedules(b, None, 1, 100).unwrap();
+    assert_eq!(schedules.total, 2);
+    assert!(schedules.items.iter().all(|s| s.status == ScheduleStatus::Paused));
+    let fired = store.list_executions(b, &ExecutionFilter::default(), 1, 100).unwrap();
+    assert!(fired.total >= 3, "the fixture's schedule fired ({} executions)", fired.total);
+    let s = schedules.items.iter().find(|s| s.id == fired.items[0].schedule.unwrap()).unwrap().clone();
+    let k = super::ops::schedules::skey(b, s.id);
+    let raw = raw_schedule(&store, b, s.id);
+    assert_eq!(raw[0], 1, "the record is still in format 1");
+    let facts = ScheduleFacts::read(&k, &raw).unwrap();
+    assert_eq!((facts.id, facts.brand, facts.status, facts.version), (s.id, b, s.status, s.version));
+
+    let fire = |expected_version: u64| FireWrite { schedule: s.clone(), expected_version, executions: vec![] };
+    assert_eq!(store.record_fires(vec![fire(s.version + 1)]).await.unwrap(), [false], "a stale version is refused");
+    assert_eq!(store.record_fires(vec![fire(s.version)]).await.unwrap(), [true]);
+    let raw = raw_schedule(&store, b, s.id);
+    assert_eq!(raw[0], 2, "the fire's write stores format 2");
+    let facts = ScheduleFacts::read(&k, &raw).unwrap();
+    assert_eq!((facts.id, facts.brand, facts.status, facts.version), (s.id, b, s.status, s.version + 1));
+    let stored = store.get_schedule(b, s.id).unwrap().unwrap();
+    assert_eq!(stored, Schedule { version: s.version + 1, ..s.clone() }, "the JSON after the header is the record");
+    assert_eq!(store.record_fires(vec![fire(s.version)]).await.unwrap(), [false], "the header's version is checked");
+    assert_eq!(store.record_fires(vec![fire(s.version + 1)]).await.unwrap(), [true]);
+    assert_consistent(&store);
+    store.shutdown().await;
+    let reopened = Store::open_read_only(&path, Metrics::new()).unwrap();
+    assert_eq!(reopened.get_schedule(b, s.id).unwrap().unwrap().version, s.version + 2);
+}
+
+/// A schedule's facts read from its record's header are the ones its JSON holds, for every
+/// status; a header that is cut short, of another length or with an unknown status code is
+/// reported as corrupt, never read as a version.
+#[test]
+fn schedule_facts_from_the_header_match_the_record() {
+    use super::ops::index::ScheduleFacts;
+    let brand = BrandId::new();
+    for (n, status) in ScheduleStatus::ALL.into_iter().enumerate() {
+        let mut s = schedule(brand, TargetKind::Webhook, uuid::Uuid::now_v7());
+        s.status = status;
+        s.version = 7 + n as u64 * u64::from(u32::MAX);
+        let k = super::ops::schedules::skey(brand, s.id);
+        let f = ScheduleFacts::of(&s);
+        let v2 = codec::encode_with_header(&f.header(), &s);
+        for bytes in [&v2, &codec::encode(&s)] {
+            let read = ScheduleFacts::read(&k, bytes).unwrap();
+            assert_eq!((read.id, read.brand, read.status, read.version), (s.id, brand, status, s.version));
+            assert_eq!(codec::decode::<Schedule>("schedules", bytes).unwrap(), s);
+        }
+    }
+    let s = schedule(brand, TargetKind::Webhook, uuid::Uuid::now_v7());
+    let k = super::ops::schedules::skey(brand, s.id);
+    let mut bad_code = ScheduleFacts::of(&s).header();
+    bad_code[8] = 99;
+    for bytes in [
+        codec::encode_with_header(&bad_code, &s),
+        codec::encode_with_header(&bad_code[..8], &s),
+        vec![2, 9, 1, 2, 3],
+        vec![2],
+    ] {
+        assert!(matches!(ScheduleFacts::read(&k, &bytes), Err(StoreError::Corrupt { .. })), "{bytes:?}");
+    }
+    assert!(matches!(codec::decode::<Schedule>("schedules", &[2, 9, 1]), Err(StoreError::Corrupt { .. })));
+}
+
 /// A restart resumes every unfinished execution of every brand exactly once, and no finished
 /// one: through the status index, seeking brand by brand (a brand with only finished
 /// executions, and the greatest possible brand id, included).

@@ -101,7 +101,7 @@ pub(crate) fn injected_fault(arg: Option<String>) -> StoreError {
 
 /// The schema version this binary writes. Bump it and add a step to [`migrate`] whenever a
 /// table or a record encoding changes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookwheel.redb";
@@ -521,7 +521,11 @@ fn open_existing_file(path: &Path, cache_bytes: usize) -> Result<Database, Store
 /// whole):
 /// - 1 → 2: the list indexes and counters (`ops::index`) are built from the records;
 /// - 2 → 3: the `pending_executions` table is deleted (unfinished executions are read from
-///   `exec_by_status`).
+///   `exec_by_status`);
+/// - 3 → 4: nothing is rewritten. Schedule records written from now on are in record format 2
+///   (`codec`: a header with version and status before the JSON), which a schema 3 binary
+///   cannot read, so the version bump makes it refuse the file instead; format 1 records
+///   stay readable and are replaced at their next write.
 fn migrate(db: &Database) -> Result<(), StoreError> {
     let w = db.begin_write().map_err(StoreError::from_db)?;
     let found = {
@@ -546,7 +550,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
                  upgrade hookwheel or restore a backup"
             )));
         }
-        Some(from @ (1 | 2)) => {
+        Some(from @ (1..=3)) => {
             for def in ALL_TABLES {
                 w.open_table(*def).map_err(StoreError::from_db)?;
             }
@@ -554,7 +558,9 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
             let records = if from == 1 { ops::index::build_all(&w)? } else { 0 };
             // 2 → 3: unfinished executions are found through `exec_by_status`; the table that
             // repeated them (in schema 1 and 2 files) goes.
-            w.delete_table(tables::PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+            if from < 3 {
+                w.delete_table(tables::PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
+            }
             let mut meta = w.open_table(META).map_err(StoreError::from_db)?;
             meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())
                 .map_err(StoreError::from_db)?;

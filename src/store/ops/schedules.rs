@@ -38,7 +38,9 @@ struct EncodedSchedule {
 
 impl EncodedSchedule {
     fn of(s: &Schedule) -> Self {
-        EncodedSchedule { facts: ScheduleFacts::of(s), deadline: s.timer_deadline(), bytes: codec::encode(s) }
+        let facts = ScheduleFacts::of(s);
+        let bytes = codec::encode_with_header(&facts.header(), s);
+        EncodedSchedule { facts, deadline: s.timer_deadline(), bytes }
     }
 }
 
@@ -268,8 +270,8 @@ impl Store {
             let mut accepted = Vec::new();
             for (expected_version, schedule, executions) in fires {
                 let k = skey(schedule.facts.brand, schedule.facts.id);
-                // Only the version and the indexed fields are decoded (one read per fire).
-                let current: Option<ScheduleFacts> = get(&t, "schedules", &k)?;
+                // Only the version and the indexed fields are read (from the record's header).
+                let current = get_raw(&t, &k)?.map(|v| ScheduleFacts::read(&k, &v)).transpose()?;
                 let current = current.filter(|c| c.version == expected_version);
                 let ok = current.is_some();
                 if ok {
