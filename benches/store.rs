@@ -6,7 +6,9 @@
 //!     cargo bench --bench store -- codec                        # criterion's name filter
 //!
 //! - `codec/{encode,decode}_{schedule,execution}`: one record through the store's record codec
-//!   (`store::encode_record` / `store::decode_record`, what every table write and read does): a
+//!   (`store::encode_record` / `store::decode_record`: record format 1, JSON after a format
+//!   byte, as every record but schedules is written; a schedule's format 2 adds a 9-byte
+//!   header before the same JSON, and its decode skips it): a
 //!   cron schedule with a name and an initial context, and a failed webhook execution
 //!   with 2 attempts (request with headers and body, response excerpt). Time per record; the
 //!   encoded size is printed.

@@ -1088,8 +1088,15 @@ pub(crate) fn assert_consistent(store: &crate::store::Store) {
     }
     expected.insert(PLANS_WAITING.name().to_string(), waiting);
     let mut by_status = Rows::new();
-    for v in decode_all(SCHEDULES) {
+    for (k, v) in table(SCHEDULES) {
         let f: ScheduleFacts = codec::decode("schedules", &v).expect("schedule facts");
+        // What a fire reads of the record (its header, in format 2) is what its JSON holds.
+        let read = ScheduleFacts::read(&k, &v).expect("schedule header");
+        assert_eq!(
+            (read.id, read.brand, read.status, read.version),
+            (f.id, f.brand, f.status, f.version),
+            "a schedule's record header disagrees with its JSON"
+        );
         let (b, code) = (f.brand.as_bytes(), schedule_status_code(f.status));
         by_status.insert((key(&[b, &[code], f.id.as_bytes()]), Vec::new()));
         *counters.entry(counter_key(tag::SCHEDULES, &[b])).or_default() += 1;

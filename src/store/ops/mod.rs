@@ -57,15 +57,27 @@ pub(crate) fn get<T: DeserializeOwned>(
     name: &'static str,
     key: &[u8],
 ) -> Result<Option<T>, StoreError> {
+    get_with(t, name, key, |v| codec::decode(name, v))
+}
+
+/// Reads a raw value (index tables).
+/// Reads one record in place: `f` gets its stored bytes (no copy), as [`get`] decodes them.
+pub(crate) fn get_with<T>(
+    t: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    name: &'static str,
+    key: &[u8],
+    f: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
     #[cfg(feature = "failpoints")]
     read_fault(Some(name))?;
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
     match t.get(key).map_err(StoreError::from_db)? {
-        Some(v) => codec::decode(name, v.value()).map(Some),
+        Some(v) => f(v.value()).map(Some),
         None => Ok(None),
     }
 }
 
-/// Reads a raw value (index tables).
 pub(crate) fn get_raw(
     t: &impl ReadableTable<&'static [u8], &'static [u8]>,
     key: &[u8],

@@ -271,7 +271,7 @@ impl Store {
             for (expected_version, schedule, executions) in fires {
                 let k = skey(schedule.facts.brand, schedule.facts.id);
                 // Only the version and the indexed fields are read (from the record's header).
-                let current = get_raw(&t, &k)?.map(|v| ScheduleFacts::read(&k, &v)).transpose()?;
+                let current = super::get_with(&t, "schedules", &k, |v| ScheduleFacts::read(&k, v))?;
                 let current = current.filter(|c| c.version == expected_version);
                 let ok = current.is_some();
                 if ok {
