@@ -338,6 +338,137 @@ async fn a_schema_2_store_migrates_and_resumes_the_same_unfinished_executions() 
     assert!(!tables_of(&path).contains(&"pending_executions".to_string()), "the 2 → 3 migration deletes the table");
 }
 
+/// The writer operations a store has run so far (`hookwheel_store_operations_total`).
+fn operations(metrics: &Metrics) -> u64 {
+    metrics
+        .render()
+        .lines()
+        .find_map(|l| l.strip_prefix("hookwheel_store_operations_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the operations counter")
+}
+
+/// 40 pending executions (one of them cancelled) and the outcomes of all 40 plus 2 of
+/// executions never stored, written at once: `(store, metrics, brand, the 42 outcomes)`.
+async fn outcomes_at_once(dir: &tempfile::TempDir) -> (Store, Metrics, BrandId, Vec<Execution>) {
+    let metrics = Metrics::new();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), metrics.clone()).unwrap();
+    let brand = BrandId::new();
+    let target = uuid::Uuid::now_v7();
+    let mut outcomes = Vec::new();
+    for i in 0..42i64 {
+        let e = Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i);
+        if i < 40 {
+            store.create_execution(e.clone()).await.unwrap();
+        }
+        outcomes.push(Execution { status: ExecutionStatus::Succeeded, finished_ms: Some(100 + i), ..e });
+    }
+    store.cancel_execution(brand, outcomes[7].id, 50).await.unwrap();
+    (store, metrics, brand, outcomes)
+}
+
+async fn put_all(store: &Store, outcomes: &[Execution]) -> Vec<Result<bool, StoreError>> {
+    let tasks: Vec<_> = outcomes
+        .iter()
+        .cloned()
+        .map(|e| {
+            let store = store.clone();
+            tokio::spawn(async move { store.put_execution(&e).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    answers
+}
+
+/// Outcomes written at the same time share writer operations, and each caller still gets its
+/// own answer: written, `false` for the execution cancelled meanwhile (which stays
+/// cancelled), `NotFound` for one never stored (which fails nobody else's).
+#[tokio::test]
+async fn outcomes_written_together_share_an_operation_and_answer_each_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics, brand, outcomes) = outcomes_at_once(&dir).await;
+    let before = operations(&metrics);
+    let answers = put_all(&store, &outcomes).await;
+    let ran = operations(&metrics) - before;
+    assert!(ran < 10, "42 outcomes sent at once took {ran} writer operations");
+    for (i, a) in answers.iter().enumerate() {
+        match i {
+            7 => assert!(matches!(a, Ok(false)), "the cancelled one: {a:?}"),
+            40 | 41 => assert!(matches!(a, Err(StoreError::NotFound(_))), "never stored: {a:?}"),
+            _ => assert!(matches!(a, Ok(true)), "outcome {i}: {a:?}"),
+        }
+    }
+    let count = |status| {
+        store
+            .list_executions(brand, &ExecutionFilter { status: Some(status), ..Default::default() }, 1, 100)
+            .unwrap()
+            .total
+    };
+    assert_eq!(count(ExecutionStatus::Succeeded), 39);
+    assert_eq!(count(ExecutionStatus::Cancelled), 1);
+    assert_eq!(count(ExecutionStatus::Pending), 0);
+    assert_eq!(store.get_execution(brand, outcomes[3].id).unwrap().unwrap().finished_ms, Some(103));
+    assert_consistent(&store);
+    store.shutdown().await;
+}
+
+/// A fault in an operation shared by several outcomes fails only the outcome it belongs to:
+/// after a one-off fault (a corrupt record) every outcome is written again on its own and
+/// answered as if it had been alone. An I/O fault fails them all, and none stays unanswered.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_fault_in_a_shared_outcome_operation_answers_each_outcome_as_if_alone() {
+    let _serial = super::FAULT_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, brand, outcomes) = outcomes_at_once(&dir).await;
+    store.inject_faults(true);
+    // The 30th write of the shared operation fails, well after some outcomes were written.
+    fail::cfg("store::write", "29*off->1*return(corrupt)->off").unwrap();
+    let answers = put_all(&store, &outcomes[..40]).await;
+    fail::remove("store::write");
+    store.inject_faults(false);
+    for (i, a) in answers.iter().enumerate() {
+        assert!(matches!(a, Ok(written) if *written == (i != 7)), "outcome {i}: {a:?}");
+    }
+    let succeeded = store
+        .list_executions(
+            brand,
+            &ExecutionFilter { status: Some(ExecutionStatus::Succeeded), ..Default::default() },
+            1,
+            100,
+        )
+        .unwrap();
+    assert_eq!(succeeded.total, 39);
+    assert_consistent(&store);
+    let outcomes: Vec<Execution> =
+        outcomes.into_iter().map(|e| Execution { finished_ms: e.finished_ms.map(|f| f + 1), ..e }).collect();
+    // An I/O fault in the shared operation: every outcome fails, and while the store cannot
+    // write, the writer refuses the next operation without running it, which still answers
+    // every outcome queued behind it (none waits forever) and leaves the queue to the next.
+    store.inject_faults(true);
+    fail::cfg("store::write", "29*off->1*return(eio)->off").unwrap();
+    let answers = put_all(&store, &outcomes[..40]).await;
+    fail::remove("store::write");
+    store.inject_faults(false);
+    assert!(answers.iter().all(|a| a.is_err()), "{answers:?}");
+    let mut written = Vec::new();
+    for _ in 0..100 {
+        written = tokio::time::timeout(std::time::Duration::from_secs(10), put_all(&store, &outcomes[..40]))
+            .await
+            .expect("every outcome is answered, also while the store cannot write");
+        if written.iter().all(|a| !matches!(a, Err(StoreError::Unavailable { .. }))) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(written.iter().filter(|a| matches!(a, Ok(true))).count(), 39, "{written:?}");
+    assert_consistent(&store);
+    store.shutdown().await;
+}
+
 /// The raw record of a schedule, as stored.
 fn raw_schedule(store: &Store, brand: BrandId, id: ScheduleId) -> Vec<u8> {
     store

@@ -177,6 +177,8 @@ pub struct Store {
     writer: writer::Writer,
     /// [`Store::catalog_generation`].
     catalog: Arc<std::sync::atomic::AtomicU64>,
+    /// Outcome writes waiting to share one writer operation ([`Store::put_execution`]).
+    outcomes: Arc<ops::executions::OutcomeQueue>,
     /// Whether failpoints apply to this store (test builds).
     #[cfg(feature = "failpoints")]
     faults: Arc<std::sync::atomic::AtomicBool>,
@@ -290,6 +292,7 @@ impl Store {
             health,
             writer,
             catalog,
+            outcomes: Arc::default(),
             #[cfg(feature = "failpoints")]
             faults,
         }
