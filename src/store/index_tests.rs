@@ -415,6 +415,79 @@ async fn outcomes_written_together_share_an_operation_and_answer_each_caller() {
     store.shutdown().await;
 }
 
+/// More outcomes at once than one operation takes: the same task writes them in several
+/// operations, one after another, and every caller is answered.
+#[tokio::test]
+async fn a_flood_of_outcomes_is_written_in_bounded_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Metrics::new();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), metrics.clone()).unwrap();
+    let brand = BrandId::new();
+    let target = uuid::Uuid::now_v7();
+    let pending: Vec<Execution> =
+        (0..600).map(|i| Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i)).collect();
+    let stored = pending.clone();
+    store.write(move |w| upsert_executions(w, &stored)).await.unwrap();
+    let outcomes: Vec<Execution> = pending
+        .into_iter()
+        .map(|e| Execution { status: ExecutionStatus::Succeeded, finished_ms: Some(1_000), ..e })
+        .collect();
+    let before = operations(&metrics);
+    let answers = put_all(&store, &outcomes).await;
+    assert!(answers.iter().all(|a| matches!(a, Ok(true))), "{:?}", answers.iter().find(|a| !matches!(a, Ok(true))));
+    let ran = operations(&metrics) - before;
+    assert!((3..600).contains(&ran), "600 outcomes at once took {ran} operations (at most 256 each)");
+    let page = store
+        .list_executions(
+            brand,
+            &ExecutionFilter { status: Some(ExecutionStatus::Succeeded), ..Default::default() },
+            1,
+            1,
+        )
+        .unwrap();
+    assert_eq!(page.total, 600);
+    assert_consistent(&store);
+    store.shutdown().await;
+}
+
+/// A record that cannot be read fails only its own outcome, though it shares an operation
+/// with 41 others: the shared operation is undone and each outcome is written again on its
+/// own, with the answer it would have had alone.
+#[tokio::test]
+async fn a_corrupt_record_fails_only_its_own_outcome_of_a_shared_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics, brand, outcomes) = outcomes_at_once(&dir).await;
+    // Execution 5 finished already, and its stored record is then damaged: its next outcome
+    // has to read the record (a finished one has no unfinished status row).
+    assert!(store.put_execution(&outcomes[5]).await.unwrap());
+    let k = super::tables::key(&[brand.as_bytes(), outcomes[5].id.as_bytes()]);
+    store
+        .write(move |w| {
+            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            super::ops::put_raw(&mut t, &k, b"\x01{not json")
+        })
+        .await
+        .unwrap();
+    let before = operations(&metrics);
+    let answers = put_all(&store, &outcomes).await;
+    for (i, a) in answers.iter().enumerate() {
+        match i {
+            5 => assert!(matches!(a, Err(StoreError::Corrupt { .. })), "the damaged one: {a:?}"),
+            7 => assert!(matches!(a, Ok(false)), "the cancelled one: {a:?}"),
+            40 | 41 => assert!(matches!(a, Err(StoreError::NotFound(_))), "never stored: {a:?}"),
+            _ => assert!(matches!(a, Ok(true)), "outcome {i}: {a:?}"),
+        }
+    }
+    let ran = operations(&metrics) - before;
+    assert!(ran > 42, "the failed shared operation, then each outcome alone: {ran} operations");
+    for (i, o) in outcomes[..40].iter().enumerate().filter(|(i, _)| *i != 5) {
+        let stored = store.get_execution(brand, o.id).unwrap().unwrap();
+        let want = if i == 7 { ExecutionStatus::Cancelled } else { ExecutionStatus::Succeeded };
+        assert_eq!(stored.status, want, "execution {i}");
+    }
+    store.shutdown().await;
+}
+
 /// A fault in an operation shared by several outcomes fails only the outcome it belongs to:
 /// after a one-off fault (a corrupt record) every outcome is written again on its own and
 /// answered as if it had been alone. An I/O fault fails them all, and none stays unanswered.
@@ -445,15 +518,19 @@ async fn a_fault_in_a_shared_outcome_operation_answers_each_outcome_as_if_alone(
     assert_consistent(&store);
     let outcomes: Vec<Execution> =
         outcomes.into_iter().map(|e| Execution { finished_ms: e.finished_ms.map(|f| f + 1), ..e }).collect();
-    // An I/O fault in the shared operation: every outcome fails, and while the store cannot
-    // write, the writer refuses the next operation without running it, which still answers
-    // every outcome queued behind it (none waits forever) and leaves the queue to the next.
+    // Commits fail: the shared operation runs and its commit fails, so every outcome fails.
+    // The store then cannot write (its recovery probe fails too), and the writer refuses the
+    // next operation without running it: every outcome queued behind it is still answered.
     store.inject_faults(true);
-    fail::cfg("store::write", "29*off->1*return(eio)->off").unwrap();
-    let answers = put_all(&store, &outcomes[..40]).await;
-    fail::remove("store::write");
+    fail::cfg("store::commit", "return").unwrap();
+    for round in ["commit fails", "operation refused"] {
+        let answers = tokio::time::timeout(std::time::Duration::from_secs(10), put_all(&store, &outcomes[..40]))
+            .await
+            .unwrap_or_else(|_| panic!("{round}: an outcome was never answered"));
+        assert!(answers.iter().all(|a| a.as_ref().is_err_and(|e| e.is_unavailable())), "{round}: {answers:?}");
+    }
+    fail::remove("store::commit");
     store.inject_faults(false);
-    assert!(answers.iter().all(|a| a.is_err()), "{answers:?}");
     let mut written = Vec::new();
     for _ in 0..100 {
         written = tokio::time::timeout(std::time::Duration::from_secs(10), put_all(&store, &outcomes[..40]))

@@ -91,10 +91,60 @@ impl OutcomeQueue {
         q.len() == 1
     }
 
-    /// Every queued outcome, inside the writer operation (the queue is empty afterwards, so
-    /// the next outcome starts another operation).
+    /// The oldest queued outcomes, at most [`OUTCOMES_PER_OPERATION`], inside the writer
+    /// operation. What stays queued is left to the same task's next operation
+    /// ([`Store::put_execution`]); once the queue is empty, the next outcome starts another.
     fn take(&self) -> Vec<QueuedOutcome> {
+        let mut q = self.queued.lock().unwrap_or_else(|e| e.into_inner());
+        let n = q.len().min(OUTCOMES_PER_OPERATION);
+        q.drain(..n).collect()
+    }
+
+    /// Every queued outcome (to answer them all when the writer refuses an operation).
+    fn take_all(&self) -> Vec<QueuedOutcome> {
         std::mem::take(&mut *self.queued.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    }
+}
+
+/// The most outcomes one shared operation writes: it bounds the operation's undo log (a copy
+/// of each replaced record) and how long it holds the writer, and a fire queued behind a
+/// flood of outcomes waits for at most this many.
+const OUTCOMES_PER_OPERATION: usize = 256;
+
+/// One shared operation of [`Store::put_execution`]: writes the outcomes it takes from
+/// `queue` and answers each after the commit (a failed commit or operation answers each with
+/// its error instead). False when the writer refused the operation without running it (the
+/// store is closed or cannot write): then every queued outcome is answered with that error,
+/// as no other operation takes the queue while it is not empty.
+async fn write_queued_outcomes(store: &Store, queue: &Arc<OutcomeQueue>) -> bool {
+    // The answers, filled inside the operation; `None` afterwards: it never ran.
+    let answers: Arc<Mutex<Option<Vec<Answer>>>> = Arc::default();
+    let (filled, taken) = (answers.clone(), queue.clone());
+    let written = store
+        .write(move |w| {
+            let mut out = filled.lock().unwrap_or_else(|e| e.into_inner());
+            write_outcomes(w, taken.take(), out.insert(Vec::new()))
+        })
+        .await;
+    let ran = answers.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match ran {
+        Some(answers) => {
+            for (reply, answer) in answers {
+                let _ = reply.send(written.clone().and(answer));
+            }
+            true
+        }
+        None => {
+            let e = written.err().unwrap_or(StoreError::Panicked);
+            for o in queue.take_all() {
+                let _ = o.reply.send(Err(e.clone()));
+            }
+            false
+        }
     }
 }
 
@@ -107,6 +157,9 @@ fn write_outcomes(
     outcomes: Vec<QueuedOutcome>,
     out: &mut Vec<Answer>,
 ) -> Result<(), StoreError> {
+    if outcomes.is_empty() {
+        return Ok(()); // another task's operation took them
+    }
     let mut outcomes = outcomes.into_iter();
     let mut signals = Vec::new();
     let written = (|| {
@@ -188,33 +241,8 @@ impl Store {
             // hear back even if this caller stops waiting.
             let (store, queue) = (self.clone(), self.outcomes.clone());
             tokio::spawn(async move {
-                // The answers of this operation's outcomes, filled inside it, sent after its
-                // commit (a failed commit or operation answers each with its error instead).
-                // `None` afterwards: the writer refused the operation without running it.
-                let answers: Arc<Mutex<Option<Vec<Answer>>>> = Arc::default();
-                let (filled, taken) = (answers.clone(), queue.clone());
-                let written = store
-                    .write(move |w| {
-                        let mut out = filled.lock().unwrap_or_else(|e| e.into_inner());
-                        write_outcomes(w, taken.take(), out.insert(Vec::new()))
-                    })
-                    .await;
-                let ran = answers.lock().unwrap_or_else(|e| e.into_inner()).take();
-                match ran {
-                    Some(answers) => {
-                        for (reply, answer) in answers {
-                            let _ = reply.send(written.clone().and(answer));
-                        }
-                    }
-                    // Not run (the store is closed or cannot write): every outcome queued
-                    // since this one is this operation's, as none has taken the queue since.
-                    None => {
-                        let e = written.err().unwrap_or(StoreError::Panicked);
-                        for o in queue.take() {
-                            let _ = o.reply.send(Err(e.clone()));
-                        }
-                    }
-                }
+                // One operation after another until the queue is empty.
+                while write_queued_outcomes(&store, &queue).await && !queue.is_empty() {}
             });
         }
         // A dropped reply without an answer: the shared operation panicked (the writer logged
