@@ -1011,12 +1011,20 @@ pub fn event_execution(
 /// each; a failing one is `Err(message)`.
 pub async fn contexts(
     app: &App,
-    subs: &[Subscription],
-    ctx: &Value,
+    subs: &[&Subscription],
+    ctx: Value,
 ) -> Result<Vec<Result<Map<String, Value>, String>>, ApiError> {
-    let plain = ctx.as_object().cloned().unwrap_or_default();
     if subs.iter().all(|s| s.transform.is_none()) {
-        return Ok(subs.iter().map(|_| Ok(plain.clone())).collect());
+        // One copy per subscription but the last, which takes the context itself.
+        let plain = match ctx {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        let mut out: Vec<_> = (1..subs.len()).map(|_| Ok(plain.clone())).collect();
+        if !subs.is_empty() {
+            out.push(Ok(plain));
+        }
+        return Ok(out);
     }
     // Compiled programs are kept by source text (`App::transforms`), so an event compiles none
     // that an earlier one already compiled.
@@ -1026,7 +1034,7 @@ pub async fn contexts(
     };
     let budget_ms = app.live().events.transform_budget_ms;
     let tenant = subs.first().map_or(uuid::Uuid::nil(), |s| s.brand.0);
-    let input = ctx.clone();
+    let input = ctx;
     let (out, compiled) = app
         .compute
         .run_fair(Lane::Transform, tenant, budget_ms * cached.len().max(1) as u64, move |_| {
@@ -1085,13 +1093,14 @@ pub struct Routing {
     pub debounce: Vec<(usize, ScheduleId, Map<String, Value>)>,
 }
 
-/// Routes an event to `subs` (already selected over `ctx`, the event's [`route::context`]): one
-/// route each, an execution for webhook and workflow targets, a trigger for debounce schedules.
+/// Routes an event to `subs` (already selected over `ctx`, the event's [`route::context`], which
+/// the executions' contexts take): one route each, an execution for webhook and workflow
+/// targets, a trigger for debounce schedules.
 pub async fn plan_routes(
     app: &App,
     e: &Event,
-    ctx: &Value,
-    subs: &[Subscription],
+    ctx: Value,
+    subs: &[&Subscription],
     now: Millis,
     job: Option<JobId>,
 ) -> Result<Routing, ApiError> {
@@ -1133,13 +1142,12 @@ pub async fn route_event(
     now: Millis,
 ) -> Result<(Recorded, usize), ApiError> {
     let ctx = route::context(&event);
-    let subs: Vec<Subscription> = if event.status == EventStatus::Accepted {
-        app.subscriptions_of(event.brand)?.iter().filter(|s| route::selects(s, &event, &ctx)).cloned().collect()
-    } else {
-        Vec::new()
-    };
-    let routing = plan_routes(app, &event, &ctx, &subs, now, None).await?;
-    drop(ctx);
+    // The brand's subscriptions are shared with the cache; the selected ones are borrowed.
+    let all = if event.status == EventStatus::Accepted { Some(app.subscriptions_of(event.brand)?) } else { None };
+    let subs: Vec<&Subscription> =
+        all.iter().flat_map(|all| all.iter()).filter(|s| route::selects(s, &event, &ctx)).collect();
+    let routing = plan_routes(app, &event, ctx, &subs, now, None).await?;
+    drop(subs);
     event.routes = routing.routes;
     let source = event.source;
     let mut recorded = app

@@ -115,20 +115,19 @@ async fn step(app: &Arc<App>, job: &Job) -> Result<Option<Job>, String> {
                     && event_type.as_ref().is_none_or(|t| route::type_matches(t, e.event_type.as_deref()))
             }) {
                 let ctx = route::context(e);
-                let chosen: Vec<Subscription> = subs
+                let chosen: Vec<&Subscription> = subs
                     .iter()
                     .filter(|s| {
                         // A named subscription is replayed to even while disabled.
                         let s2 = Subscription { enabled: true, ..(*s).clone() };
                         (subscription.is_some() || s.enabled) && route::selects(&s2, e, &ctx)
                     })
-                    .cloned()
                     .collect();
                 if chosen.is_empty() {
                     continue;
                 }
                 next.matched += 1;
-                let r = plan_routes(app, e, &ctx, &chosen, now, Some(job.id)).await.map_err(|e| format!("{e:?}"))?;
+                let r = plan_routes(app, e, ctx, &chosen, now, Some(job.id)).await.map_err(|e| format!("{e:?}"))?;
                 routes.extend(r.routes.into_iter().map(|route| (e.id, route)));
                 executions.extend(r.executions);
             }
