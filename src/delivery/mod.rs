@@ -56,6 +56,13 @@ use client::SharedPolicy;
 use egress::EgressPolicy;
 use retry::Outcome;
 
+// The daemon's own headers (`request::DAEMON_HEADERS`), named once: a `&str` name is parsed
+// again at every insert.
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+const WEBHOOK_ID: header::HeaderName = header::HeaderName::from_static("webhook-id");
+const WEBHOOK_TIMESTAMP: header::HeaderName = header::HeaderName::from_static("webhook-timestamp");
+const WEBHOOK_SIGNATURE: header::HeaderName = header::HeaderName::from_static("webhook-signature");
+
 /// A boxed future: rare paths return one, so that the hot steps' futures stay small.
 type Boxed<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -550,9 +557,10 @@ impl Engine {
         if pass.as_ref().is_some_and(|p| p.is_probe()) {
             tracing::debug!("this attempt is the circuit breaker's probe");
         }
+        let mut p = p;
         let result = match &p.target.channel {
             Some(c) if c.kind == crate::model::ChannelKind::Email => Box::pin(self.attempt_email(&p, c)).await,
-            _ => Box::pin(self.attempt(&p, limits.max_response_bytes)).await,
+            _ => Box::pin(self.attempt(&mut p, limits.max_response_bytes)).await,
         };
         if let Some(pass) = pass {
             // Nothing was sent when the outcome is final without an HTTP status (egress
@@ -884,7 +892,13 @@ impl Engine {
     }
 
     /// Signs and sends one attempt and classifies what came back.
-    async fn attempt(&self, p: &Prepared, max_response_bytes: usize) -> AttemptResult {
+    ///
+    /// The daemon's headers are [`request::DAEMON_HEADERS`]: the idempotency key twice
+    /// (`idempotency-key`, and `webhook-id` with `webhook-timestamp` and `webhook-signature`
+    /// as Standard Webhooks names them).
+    async fn attempt(&self, p: &mut Prepared, max_response_bytes: usize) -> AttemptResult {
+        // The recorded request goes into the attempt (`record` drops the rendered one).
+        let masked = std::mem::take(&mut p.req.masked);
         let (exec, domain, req) = (&p.exec, &p.target.domain, &p.req);
         let timeout_ms = p.target.template.retry.request_timeout_ms;
         let started = self.clock.now_ms();
@@ -900,7 +914,7 @@ impl Engine {
                 latency_ms,
                 status_code,
                 error,
-                request: req.masked.clone(),
+                request: masked,
                 response_excerpt: excerpt,
                 response_json: None,
             },
@@ -908,7 +922,7 @@ impl Engine {
             classified_ms: self.clock.now_ms(),
         };
         let ts = started.div_euclid(1000);
-        let body = req.body.clone().unwrap_or_default();
+        let body = req.body.as_deref().unwrap_or_default();
         let secrets: Vec<zeroize::Zeroizing<String>> =
             domain.active_signing(started).filter_map(|k| self.vault.open_signing(domain.id, k).ok()).collect();
         let refs: Vec<&str> = secrets.iter().map(|s| s.as_str()).collect();
@@ -922,15 +936,15 @@ impl Engine {
             let why = "the execution's idempotency key is not a valid header value".to_string();
             return finish(None, Some(why), None, 0, Outcome::Permanent);
         };
-        headers.insert("idempotency-key", key.clone());
-        headers.insert("webhook-id", key);
-        headers.insert("webhook-timestamp", HeaderValue::from(ts));
+        headers.insert(IDEMPOTENCY_KEY, key.clone());
+        headers.insert(WEBHOOK_ID, key);
+        headers.insert(WEBHOOK_TIMESTAMP, HeaderValue::from(ts));
         if refs.is_empty() {
-            headers.remove("webhook-signature");
+            headers.remove(WEBHOOK_SIGNATURE);
         } else {
-            let sig = signing::signature_header(&refs, &exec.idempotency_key, ts, &body);
+            let sig = signing::signature_header(&refs, &exec.idempotency_key, ts, body);
             match HeaderValue::from_str(&sig) {
-                Ok(v) => headers.insert("webhook-signature", v),
+                Ok(v) => headers.insert(WEBHOOK_SIGNATURE, v),
                 Err(_) => {
                     let why = "the signature is not a valid header value".to_string();
                     return finish(None, Some(why), None, 0, Outcome::Permanent);
