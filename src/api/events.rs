@@ -1147,7 +1147,6 @@ pub async fn route_event(
     let subs: Vec<&Subscription> =
         all.iter().flat_map(|all| all.iter()).filter(|s| route::selects(s, &event, &ctx)).collect();
     let routing = plan_routes(app, &event, ctx, &subs, now, None).await?;
-    drop(subs);
     event.routes = routing.routes;
     let source = event.source;
     let mut recorded = app

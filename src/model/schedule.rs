@@ -271,13 +271,6 @@ pub struct Context {
     encoded: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
 }
 
-impl Context {
-    /// The map, without the kept JSON text.
-    pub fn into_map(self) -> Map<String, Value> {
-        self.map
-    }
-}
-
 impl From<Map<String, Value>> for Context {
     fn from(map: Map<String, Value>) -> Self {
         Context { map, encoded: std::sync::OnceLock::new() }
