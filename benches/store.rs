@@ -6,12 +6,14 @@
 //!     cargo bench --bench store -- codec                        # criterion's name filter
 //!
 //! - `codec/{encode,decode}_{schedule,execution}`: one record through the store's record codec
-//!   (`store::encode_record` / `store::decode_record`: record format 1, JSON after a format
-//!   byte, as every record but schedules is written; a schedule's format 2 adds a 9-byte
-//!   header before the same JSON, and its decode skips it): a
+//!   (`store::encode_record` / `store::decode_record`: record format 3, MessagePack after a
+//!   format byte and an empty header, as every record but schedules is written; a schedule
+//!   adds a 9-byte header before the same MessagePack, and its decode skips it): a
 //!   cron schedule with a name and an initial context, and a failed webhook execution
 //!   with 2 attempts (request with headers and body, response excerpt). Time per record; the
-//!   encoded size is printed.
+//!   encoded size is printed. `codec/{encode,decode}_execution_json` put the same execution
+//!   through format 1 (JSON), which a store written before schema 5 still holds: the
+//!   reference the binary format is measured against in the same run.
 //! - `point_read/get_execution`: `Store::get_execution` of one of 1,000 stored records
 //!   (a read transaction, one B-tree get, one decode), through the public store API.
 //! - `list_<rows>/{newest,failed,schedule}`: `Store::list_executions` page 1 of 100, newest
@@ -82,6 +84,18 @@ fn codec(c: &mut Criterion) {
     group.bench_function("encode_execution", |b| b.iter(|| encode_record(black_box(&execution))));
     group.bench_function("decode_execution", |b| {
         b.iter(|| decode_record::<Execution>("executions", black_box(&e_bytes)).expect("decodes"))
+    });
+    // Format 1, as a store written before schema 5 holds it.
+    let json = |e: &Execution| {
+        let mut out = vec![1];
+        serde_json::to_writer(&mut out, e).expect("encodes");
+        out
+    };
+    let j_bytes = json(&execution);
+    println!("codec: the same execution in JSON (format 1) {} bytes", j_bytes.len());
+    group.bench_function("encode_execution_json", |b| b.iter(|| json(black_box(&execution))));
+    group.bench_function("decode_execution_json", |b| {
+        b.iter(|| decode_record::<Execution>("executions", black_box(&j_bytes)).expect("decodes"))
     });
     group.finish();
 }

@@ -100,7 +100,7 @@ pub fn execution(
         due_ms: instant,
         idempotency_key: fire_idempotency_key(schedule, instant),
         status: if failed { ExecutionStatus::Failed } else { ExecutionStatus::Succeeded },
-        context: context.into(),
+        context,
         skipped_rule: None,
         reason: failed.then(|| "HTTP 503 after 2 attempts".to_string()),
         attempts,

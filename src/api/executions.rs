@@ -129,7 +129,7 @@ pub async fn detail(cx: Cx, input: ExecutionRef) -> ApiResult {
     let e = cx.app.store.get_execution(cx.brand.id, id)?.ok_or(ApiError::NotFound("Execution"))?;
     let mut data = summary(&e);
     let o = data.as_object_mut().expect("object");
-    o.insert("context".into(), Value::Object((*e.context).clone()));
+    o.insert("context".into(), Value::Object(e.context.clone()));
     o.insert("inserted_at".into(), json!(tz::format_in_zone(e.created_ms, &cx.brand.timezone)));
     o.insert("attempts".into(), Value::Array(e.attempts.iter().map(crate::activity::attempt_row).collect()));
     ok(json!({"success": true, "data": data}))

@@ -254,80 +254,6 @@ pub struct Attempt {
     pub response_json: Option<Value>,
 }
 
-/// An execution's initial context (a JSON object: `{"event": …}` for an event's execution, the
-/// caller's `initial_context` for a manual run), read through `Deref` as the map.
-///
-/// It also keeps the JSON text of its first encoding: an execution's record is written at
-/// least twice (when it is created and when its outcome is recorded), and the context, often
-/// a whole event with its headers and body, was encoded again each time (about 7,700
-/// instructions per write for the load harness's event, of about 19,000 for the record). The
-/// copy is dropped by any
-/// change through `DerefMut`, so a changed context is encoded anew. It serialises as the same
-/// bytes as the map (compact JSON, keys in their order), so records are unchanged; only
-/// `serde_json` serialisers are used on it (the store's codec and `to_value`).
-#[derive(Default)]
-pub struct Context {
-    map: Map<String, Value>,
-    encoded: std::sync::OnceLock<Box<serde_json::value::RawValue>>,
-}
-
-impl From<Map<String, Value>> for Context {
-    fn from(map: Map<String, Value>) -> Self {
-        Context { map, encoded: std::sync::OnceLock::new() }
-    }
-}
-
-impl std::ops::Deref for Context {
-    type Target = Map<String, Value>;
-    fn deref(&self) -> &Map<String, Value> {
-        &self.map
-    }
-}
-
-impl std::ops::DerefMut for Context {
-    fn deref_mut(&mut self) -> &mut Map<String, Value> {
-        self.encoded.take();
-        &mut self.map
-    }
-}
-
-impl Clone for Context {
-    fn clone(&self) -> Self {
-        Context { map: self.map.clone(), encoded: self.encoded.clone() }
-    }
-}
-
-impl PartialEq for Context {
-    fn eq(&self, other: &Self) -> bool {
-        self.map == other.map
-    }
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.map.fmt(f)
-    }
-}
-
-impl Serialize for Context {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if let Some(raw) = self.encoded.get() {
-            return raw.serialize(s);
-        }
-        match serde_json::value::to_raw_value(&self.map) {
-            Ok(raw) => self.encoded.get_or_init(|| raw).serialize(s),
-            // Not reached (a map of JSON values always encodes); the map says it itself.
-            Err(_) => self.map.serialize(s),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for Context {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Map::deserialize(d).map(Context::from)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Execution {
     pub id: ExecutionId,
@@ -343,7 +269,7 @@ pub struct Execution {
     /// Stable across attempts and restarts: schedule id + scheduled instant.
     pub idempotency_key: String,
     pub status: ExecutionStatus,
-    pub context: Context,
+    pub context: Map<String, Value>,
     /// The rule that blocked a skipped fire, or why it was skipped/missed.
     pub skipped_rule: Option<RuleId>,
     pub reason: Option<String>,
@@ -400,7 +326,7 @@ impl Execution {
             due_ms: now,
             idempotency_key: format!("hw_manual_{}", id.0.simple()),
             status: ExecutionStatus::Pending,
-            context: context.into(),
+            context,
             skipped_rule: None,
             reason: None,
             attempts: Vec::new(),
@@ -439,44 +365,4 @@ pub fn jitter_ms(key: &str, jitter_seconds: u32) -> i64 {
     let h = sha2::Sha256::digest(key.as_bytes());
     let n = u64::from_le_bytes(h[..8].try_into().expect("8 bytes"));
     (n % (u64::from(jitter_seconds) * 1000)) as i64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn execution(context: Value) -> Execution {
-        let id = ExecutionId(Uuid::from_u128(9));
-        let target = (TargetKind::Webhook, Uuid::from_u128(3));
-        Execution::manual_as(id, BrandId(Uuid::from_u128(1)), None, target, context.as_object().unwrap().clone(), 5)
-    }
-
-    #[test]
-    fn a_kept_context_encodes_as_its_map_and_a_change_is_encoded_anew() {
-        let ctx = json!({"event": {"type": "order.created", "body": {"n": 1, "s": "a \"quoted\" é\n"}, "z": null}, "a": [1, 2.5]});
-        let mut x = execution(ctx.clone());
-        // What the map alone encodes to, keys in their order.
-        let plain = |x: &Execution| {
-            let mut v = serde_json::to_value(x).unwrap();
-            v["context"] = Value::Object((*x.context).clone());
-            v
-        };
-        let first = serde_json::to_vec(&x).unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&first).unwrap(), plain(&x));
-        assert_eq!(serde_json::to_vec(&x).unwrap(), first, "the kept text encodes the same bytes");
-        assert_eq!(serde_json::to_vec(&x.clone()).unwrap(), first, "a copy keeps it too");
-        let text = String::from_utf8(first.clone()).unwrap();
-        assert!(text.contains(&serde_json::to_string(&ctx).unwrap()), "{text}");
-
-        // A change through the map drops the kept text.
-        x.context.insert("added".into(), json!(true));
-        x.context["a"] = json!("changed");
-        let second = serde_json::to_vec(&x).unwrap();
-        let back: Execution = serde_json::from_slice(&second).unwrap();
-        assert_eq!(back.context["added"], json!(true));
-        assert_eq!(back.context["a"], json!("changed"));
-        assert_eq!(back, x);
-        assert_eq!(serde_json::to_value(&x).unwrap(), plain(&x));
-    }
 }

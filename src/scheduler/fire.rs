@@ -59,7 +59,7 @@ fn new_execution(
         due_ms: due,
         idempotency_key: key,
         status,
-        context: s.initial_context.clone().into(),
+        context: s.initial_context.clone(),
         skipped_rule: None,
         reason: None,
         attempts: Vec::new(),

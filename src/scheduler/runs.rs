@@ -81,7 +81,7 @@ impl<D: Dispatch> Scheduler<D> {
                     continue;
                 }
             };
-            let run = workflow::new_run(exec.id, &wf, (*exec.context).clone(), self.clock.now_ms());
+            let run = workflow::new_run(exec.id, &wf, exec.context.clone(), self.clock.now_ms());
             if let Ok(p) = self.prepare(run, &wf, Event::Start, Some(exec)).await {
                 prepared.push(p);
             }
@@ -199,7 +199,7 @@ impl<D: Dispatch> Scheduler<D> {
                         due_ms: step_due_ms,
                         idempotency_key: format!("{base_key}_{}_{visit}", v.identifier),
                         status: ExecutionStatus::Pending,
-                        context: context.into(),
+                        context,
                         skipped_rule: None,
                         reason: None,
                         attempts: Vec::new(),

@@ -1,12 +1,22 @@
-//! Record encoding: one format byte, then the record as JSON. JSON keeps the file debuggable;
-//! the format byte lets a schema change the encoding record by record.
+//! Record encoding: one format byte, then the record. The format byte lets a schema change the
+//! encoding record by record: [`decode`] reads every format ever written, [`encode`] writes
+//! the newest, and a record is rewritten in it at its next write.
 //!
-//! - Format 1: `[1] ‖ JSON`.
-//! - Format 2 (schema 4): `[2] ‖ n (u8) ‖ header (n bytes) ‖ JSON`. The header repeats a few
-//!   fields of the record in fixed binary form, so a write that needs only those reads them
-//!   without parsing the JSON (a schedule's version and status on every fire:
-//!   [`crate::store::ops::index::ScheduleFacts::read`]). The JSON is the whole record, header
-//!   fields included; [`decode`] reads either format.
+//! - Format 1 (schema 1 to 4): `[1] ‖ JSON`.
+//! - Format 2 (schema 4, schedules): `[2] ‖ n (u8) ‖ header (n bytes) ‖ JSON`. The header
+//!   repeats a few fields of the record in fixed binary form, so a write that needs only those
+//!   reads them without decoding the record (a schedule's version and status on every fire:
+//!   [`crate::store::ops::index::ScheduleFacts::read`]).
+//! - Format 3 (schema 5, every record): `[3] ‖ n (u8) ‖ header (n bytes) ‖ MessagePack`, `n`
+//!   is 0 for a record without a header. The record is MessagePack with named fields
+//!   (`rmp_serde::encode::write_named`: a struct is a map from field name to value, so a field
+//!   added later is read as absent from older records, as with JSON), ids as 16-byte binary
+//!   strings. Without string escaping and with length-prefixed strings, an execution with 2
+//!   attempts encodes in half its JSON's time and decodes in two thirds, 24 % smaller
+//!   (`benches/store.rs`, `codec`).
+//!
+//! In every format with a header the record after it is the whole record, header fields
+//! included.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,45 +25,51 @@ use super::StoreError;
 
 const RECORD_V1: u8 = 1;
 const RECORD_V2: u8 = 2;
+const RECORD_V3: u8 = 3;
 
+/// Encodes a record in the newest format (3) without a header.
 pub fn encode<T: Serialize>(rec: &T) -> Vec<u8> {
-    let mut out = vec![RECORD_V1];
-    // Serializing our own model types to a Vec cannot fail (no maps with non-string keys).
-    serde_json::to_writer(&mut out, rec).expect("model types serialize");
-    out
+    encode_with_header(&[], rec)
 }
 
-/// Format 2: `header` (at most 255 bytes, the caller's fixed layout), then the record as JSON.
+/// Encodes a record in the newest format (3) after `header` (at most 255 bytes, the caller's
+/// fixed layout).
 pub(crate) fn encode_with_header<T: Serialize>(header: &[u8], rec: &T) -> Vec<u8> {
     let n = u8::try_from(header.len()).expect("a record header is at most 255 bytes");
-    let mut out = Vec::with_capacity(2 + header.len() + 512);
-    out.push(RECORD_V2);
+    let mut out = Vec::with_capacity(2 + header.len() + 384);
+    out.push(RECORD_V3);
     out.push(n);
     out.extend_from_slice(header);
-    serde_json::to_writer(&mut out, rec).expect("model types serialize");
+    // Our model types always encode: every map has string keys and every sequence a length.
+    rmp_serde::encode::write_named(&mut out, rec).expect("model types serialize");
     out
 }
 
-/// The header of a format 2 record; `None` for a format 1 record (or bytes too short to hold
-/// the header they announce, which [`decode`] reports as corrupt).
+/// The header of a format 2 or 3 record; `None` for a record without one (format 1, or a
+/// header length of 0) or bytes too short to hold the header they announce (which [`decode`]
+/// reports as corrupt).
 pub(crate) fn header(bytes: &[u8]) -> Option<&[u8]> {
     match bytes {
-        [RECORD_V2, n, rest @ ..] => rest.get(..usize::from(*n)),
+        [RECORD_V2 | RECORD_V3, n, rest @ ..] if *n > 0 => rest.get(..usize::from(*n)),
         _ => None,
     }
 }
 
+/// Decodes a record of any format. Errors: [`StoreError::Corrupt`] naming `table`, for an
+/// empty record, an unknown format byte, a header longer than the record, or a body that
+/// does not decode as `T`.
 pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    let json =
-        |rest: &[u8]| serde_json::from_slice(rest).map_err(|e| StoreError::Corrupt { table, detail: e.to_string() });
+    let corrupt = |detail: String| StoreError::Corrupt { table, detail };
+    fn after_header(rest: &[u8]) -> Option<&[u8]> {
+        rest.split_first().and_then(|(n, rest)| rest.get(usize::from(*n)..))
+    }
+    let after_header = |rest| after_header(rest).ok_or_else(|| corrupt("record shorter than its header".into()));
     match bytes.split_first() {
-        Some((&RECORD_V1, rest)) => json(rest),
-        Some((&RECORD_V2, rest)) => match rest.split_first().and_then(|(n, rest)| rest.get(usize::from(*n)..)) {
-            Some(rest) => json(rest),
-            None => Err(StoreError::Corrupt { table, detail: "record shorter than its header".into() }),
-        },
-        Some((v, _)) => Err(StoreError::Corrupt { table, detail: format!("unknown record version {v}") }),
-        None => Err(StoreError::Corrupt { table, detail: "empty record".into() }),
+        Some((&RECORD_V1, rest)) => serde_json::from_slice(rest).map_err(|e| corrupt(e.to_string())),
+        Some((&RECORD_V2, rest)) => serde_json::from_slice(after_header(rest)?).map_err(|e| corrupt(e.to_string())),
+        Some((&RECORD_V3, rest)) => rmp_serde::from_slice(after_header(rest)?).map_err(|e| corrupt(e.to_string())),
+        Some((v, _)) => Err(corrupt(format!("unknown record version {v}"))),
+        None => Err(corrupt("empty record".into())),
     }
 }
 
@@ -64,4 +80,80 @@ pub fn decode_u32(bytes: &[u8]) -> Result<u32, StoreError> {
 
 pub fn decode_id(table: &'static str, bytes: &[u8]) -> Result<uuid::Uuid, StoreError> {
     uuid::Uuid::from_slice(bytes).map_err(|_| StoreError::Corrupt { table, detail: "bad id".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde::{Deserialize, Serialize};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Old {
+        id: uuid::Uuid,
+        name: String,
+        context: Value,
+    }
+
+    /// `Old` as a later release writes it: one field more, optional.
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct New {
+        id: uuid::Uuid,
+        name: String,
+        context: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        added: Option<u64>,
+    }
+
+    fn old() -> Old {
+        Old {
+            id: uuid::Uuid::from_u128(7),
+            name: "a \"quoted\" name, é\n".into(),
+            context: json!({"n": -3, "f": 2.5, "big": u64::MAX, "s": "x", "z": null, "a": [true, {}], "o": {"k": "v"}}),
+        }
+    }
+
+    /// Each format reads the same record; a field added later reads as its default from an
+    /// older record and an unknown field is skipped, as with JSON.
+    #[test]
+    fn every_format_reads_the_same_record_and_tolerates_added_fields() {
+        let r = old();
+        let json = serde_json::to_vec(&r).unwrap();
+        let v1 = [&[RECORD_V1][..], &json].concat();
+        let v2 = [&[RECORD_V2, 3, 9, 9, 9][..], &json].concat();
+        let v3 = encode(&r);
+        assert_eq!(v3[..2], [RECORD_V3, 0]);
+        assert!(v3.len() < v1.len(), "MessagePack is the smaller ({} vs {} bytes)", v3.len(), v1.len());
+        let v3h = encode_with_header(&[9, 9, 9], &r);
+        assert_eq!(header(&v3h), Some(&[9, 9, 9][..]));
+        assert_eq!(header(&v2), Some(&[9, 9, 9][..]));
+        assert_eq!(header(&v3), None, "a header of length 0 is no header");
+        assert_eq!(header(&v1), None);
+        for bytes in [&v1, &v2, &v3, &v3h] {
+            assert_eq!(decode::<Old>("t", bytes).unwrap(), r);
+            let newer: New = decode("t", bytes).unwrap();
+            assert_eq!((newer.id, newer.added), (r.id, None));
+        }
+        let later = encode(&New { id: r.id, name: r.name.clone(), context: r.context.clone(), added: Some(5) });
+        assert_eq!(decode::<Old>("t", &later).unwrap(), r, "an unknown field is skipped");
+        assert_eq!(decode::<New>("t", &later).unwrap().added, Some(5));
+    }
+
+    proptest! {
+        /// Whatever the bytes (a torn or overwritten record), decoding answers a value or
+        /// `Corrupt`, never a panic.
+        #[test]
+        fn any_bytes_decode_or_are_corrupt(tail in proptest::collection::vec(any::<u8>(), 0..64), cut in 0usize..200) {
+            let mut whole = encode(&old());
+            whole.truncate(cut.max(2));
+            for bytes in [[&[RECORD_V3, 0][..], &tail].concat(), whole] {
+                match decode::<Old>("t", &bytes) {
+                    Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+                    Err(e) => prop_assert!(false, "{e}"),
+                }
+            }
+        }
+    }
 }

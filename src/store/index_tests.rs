@@ -561,8 +561,8 @@ fn raw_schedule(store: &Store, brand: BrandId, id: ScheduleId) -> Vec<u8> {
 /// walkthrough's domain and template, a schedule every second that fired a few times and a
 /// paused hourly one, both paused at the end), stopped with SIGTERM. Schema 4 rewrites
 /// nothing: its schedule records stay in record format 1 until their next write, and a fire
-/// checks their version by parsing them; the fire's write stores format 2, whose header the
-/// next fire reads.
+/// checks their version by parsing them; the fire's write stores the newest format (3 since
+/// schema 5), whose header the next fire reads.
 #[tokio::test]
 async fn a_schema_3_store_migrates_and_its_format_1_schedules_fire() {
     use super::ops::index::ScheduleFacts;
@@ -593,11 +593,11 @@ async fn a_schema_3_store_migrates_and_its_format_1_schedules_fire() {
     assert_eq!(store.record_fires(vec![fire(s.version + 1)]).await.unwrap(), [false], "a stale version is refused");
     assert_eq!(store.record_fires(vec![fire(s.version)]).await.unwrap(), [true]);
     let raw = raw_schedule(&store, b, s.id);
-    assert_eq!(raw[0], 2, "the fire's write stores format 2");
+    assert_eq!(raw[0], 3, "the fire's write stores the newest format");
     let facts = ScheduleFacts::read(&k, &raw).unwrap();
     assert_eq!((facts.id, facts.brand, facts.status, facts.version), (s.id, b, s.status, s.version + 1));
     let stored = store.get_schedule(b, s.id).unwrap().unwrap();
-    assert_eq!(stored, Schedule { version: s.version + 1, ..s.clone() }, "the JSON after the header is the record");
+    assert_eq!(stored, Schedule { version: s.version + 1, ..s.clone() }, "the record after the header is the record");
     assert_eq!(store.record_fires(vec![fire(s.version)]).await.unwrap(), [false], "the header's version is checked");
     assert_eq!(store.record_fires(vec![fire(s.version + 1)]).await.unwrap(), [true]);
     assert_consistent(&store);
@@ -606,9 +606,120 @@ async fn a_schema_3_store_migrates_and_its_format_1_schedules_fire() {
     assert_eq!(reopened.get_schedule(b, s.id).unwrap().unwrap().version, s.version + 2);
 }
 
-/// A schedule's facts read from its record's header are the ones its JSON holds, for every
-/// status; a header that is cut short, of another length or with an unknown status code is
-/// reported as corrupt, never read as a version.
+/// Every record of `table` (record formats 1 and 2: JSON) decodes as `T`, and the record
+/// written from it in the newest format decodes to the same value. Returns how many there are.
+fn same_in_the_newest_format<T: serde::Serialize + serde::de::DeserializeOwned>(
+    store: &Store,
+    table: tables::Bytes,
+    name: &'static str,
+) -> usize {
+    let rows = store
+        .read(|r| {
+            let t = r.open_table(table).map_err(StoreError::from_db)?;
+            let mut rows = Vec::new();
+            super::ops::scan_prefix(&t, &[], |_, v| {
+                rows.push(v.to_vec());
+                Ok(true)
+            })?;
+            Ok(rows)
+        })
+        .unwrap();
+    for raw in &rows {
+        assert!(matches!(raw[0], 1 | 2), "{name}: a schema 4 record is JSON (format {})", raw[0]);
+        let old: T = codec::decode(name, raw).unwrap();
+        let again = codec::encode(&old);
+        assert_eq!(again[..2], [3, 0], "{name}");
+        let new: T = codec::decode(name, &again).unwrap();
+        assert_eq!(serde_json::to_value(&new).unwrap(), serde_json::to_value(&old).unwrap(), "{name}");
+    }
+    rows.len()
+}
+
+/// `tests/fixtures/store-v4`: a store the schema 4 release wrote while the README's walkthrough
+/// ran (a schedule of each driver and 9 executions, two workflow runs, one of them approved,
+/// an event routed by a subscription, a heartbeat monitor pinged once, a system secret),
+/// stopped with SIGTERM.
+/// Schema 5 rewrites nothing: every record, in JSON (formats 1 and 2), reads as before, and
+/// the store's next writes of a schedule and an execution store format 3 (MessagePack),
+/// which reads back as the same record, after a restart too.
+#[tokio::test]
+async fn a_schema_4_store_migrates_and_its_json_records_read_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v4/hookwheel.redb");
+    std::fs::copy(&fixture, &path).unwrap();
+    assert!(
+        matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Invalid(m)) if m.contains("schema version 4")),
+        "a read-only open must not read a schema 4 store"
+    );
+    let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+    assert_consistent(&store);
+
+    // What the walkthrough left, record by record, in JSON and after a round through format 3.
+    let counts = [
+        same_in_the_newest_format::<Brand>(&store, tables::BRANDS, "brands"),
+        same_in_the_newest_format::<ApiKey>(&store, tables::API_KEYS, "api_keys"),
+        same_in_the_newest_format::<Domain>(&store, tables::DOMAINS, "domains"),
+        same_in_the_newest_format::<WebhookTemplate>(&store, tables::TEMPLATES, "templates"),
+        same_in_the_newest_format::<Secret>(&store, tables::SECRETS, "secrets"),
+        same_in_the_newest_format::<Schedule>(&store, tables::SCHEDULES, "schedules"),
+        same_in_the_newest_format::<Execution>(&store, tables::EXECUTIONS, "executions"),
+        same_in_the_newest_format::<Workflow>(&store, tables::WORKFLOWS, "workflows"),
+        same_in_the_newest_format::<Run>(&store, tables::RUNS, "runs"),
+        same_in_the_newest_format::<ApprovalPlan>(&store, tables::PLANS, "plans"),
+        same_in_the_newest_format::<Source>(&store, tables::SOURCES, "sources"),
+        same_in_the_newest_format::<Subscription>(&store, tables::SUBSCRIPTIONS, "subscriptions"),
+        same_in_the_newest_format::<Event>(&store, tables::EVENTS, "events"),
+        same_in_the_newest_format::<Monitor>(&store, tables::MONITORS, "monitors"),
+        same_in_the_newest_format::<MonitorState>(&store, tables::MONITOR_STATES, "monitor_states"),
+        same_in_the_newest_format::<Ping>(&store, tables::MONITOR_PINGS, "monitor_pings"),
+    ];
+    assert_eq!(counts, [1, 1, 1, 1, 1, 5, 9, 2, 2, 1, 1, 1, 1, 1, 1, 1], "records per table");
+
+    // The event's execution (its context is the subscription's transform of the event),
+    // written again in format 3.
+    let b = store.list_brands().unwrap()[0].id;
+    let events = store.list_events(b, &Default::default(), 1, 10).unwrap();
+    assert_eq!(events.total, 1);
+    let fired = store.list_executions(b, &ExecutionFilter::default(), 1, 100).unwrap();
+    let from_event = fired.items.iter().find(|e| e.event.is_some()).expect("the event's execution").clone();
+    assert_eq!(from_event.context["greeting"], "order A-18");
+    assert!(store.put_execution(&from_event).await.unwrap());
+    let raw = |table: tables::Bytes, k: Vec<u8>| {
+        store
+            .read(|r| super::ops::get_raw(&r.open_table(table).map_err(StoreError::from_db)?, &k))
+            .unwrap()
+            .expect("the record")
+    };
+    let ekey = [b.as_bytes().as_slice(), from_event.id.as_bytes()].concat();
+    assert_eq!(raw(tables::EXECUTIONS, ekey.clone())[..2], [3, 0], "the execution is rewritten in format 3");
+    assert_eq!(store.get_execution(b, from_event.id).unwrap().unwrap(), from_event);
+
+    // A fire of the paused interval schedule: its record is rewritten in format 3, header first.
+    let s = store
+        .list_schedules(b, None, 1, 100)
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|s| s.id == fired.items.iter().find(|e| e.schedule.is_some()).unwrap().schedule.unwrap())
+        .unwrap();
+    let fire = FireWrite { schedule: s.clone(), expected_version: s.version, executions: vec![] };
+    assert_eq!(store.record_fires(vec![fire]).await.unwrap(), [true]);
+    let raw_s = raw(tables::SCHEDULES, super::ops::schedules::skey(b, s.id));
+    assert_eq!(raw_s[..2], [3, 9], "format 3 with the schedule's 9-byte header");
+    assert_eq!(store.get_schedule(b, s.id).unwrap().unwrap(), Schedule { version: s.version + 1, ..s.clone() });
+    assert_consistent(&store);
+    store.shutdown().await;
+
+    let reopened = Store::open_read_only(&path, Metrics::new()).unwrap();
+    assert_eq!(reopened.get_execution(b, from_event.id).unwrap().unwrap(), from_event);
+    assert_eq!(reopened.get_schedule(b, s.id).unwrap().unwrap().version, s.version + 1);
+}
+
+/// A schedule's facts read from its record's header are the ones the record holds, for every
+/// status and every record format (1: JSON; 2: header and JSON; 3: header and MessagePack, or
+/// MessagePack alone); a header that is cut short, of another length or with an unknown
+/// status code is reported as corrupt, never read as a version.
 #[test]
 fn schedule_facts_from_the_header_match_the_record() {
     use super::ops::index::ScheduleFacts;
@@ -619,8 +730,12 @@ fn schedule_facts_from_the_header_match_the_record() {
         s.version = 7 + n as u64 * u64::from(u32::MAX);
         let k = super::ops::schedules::skey(brand, s.id);
         let f = ScheduleFacts::of(&s);
-        let v2 = codec::encode_with_header(&f.header(), &s);
-        for bytes in [&v2, &codec::encode(&s)] {
+        let json = serde_json::to_vec(&s).unwrap();
+        let v1 = [&[1][..], &json].concat();
+        let v2 = [&[2, 9][..], &f.header(), &json].concat();
+        let v3 = codec::encode_with_header(&f.header(), &s);
+        assert_eq!(&v3[..11], [&[3, 9][..], &f.header()].concat());
+        for bytes in [&v1, &v2, &v3, &codec::encode(&s)] {
             let read = ScheduleFacts::read(&k, bytes).unwrap();
             assert_eq!((read.id, read.brand, read.status, read.version), (s.id, brand, status, s.version));
             assert_eq!(codec::decode::<Schedule>("schedules", bytes).unwrap(), s);
@@ -634,11 +749,16 @@ fn schedule_facts_from_the_header_match_the_record() {
         codec::encode_with_header(&bad_code, &s),
         codec::encode_with_header(&bad_code[..8], &s),
         vec![2, 9, 1, 2, 3],
+        vec![3, 9, 1, 2, 3],
         vec![2],
+        vec![3],
+        vec![3, 0],
     ] {
         assert!(matches!(ScheduleFacts::read(&k, &bytes), Err(StoreError::Corrupt { .. })), "{bytes:?}");
     }
-    assert!(matches!(codec::decode::<Schedule>("schedules", &[2, 9, 1]), Err(StoreError::Corrupt { .. })));
+    for bytes in [&[2, 9, 1][..], &[3, 9, 1], &[3, 0], &[3, 0, 0x81], &[4, 0, 0x80], &[]] {
+        assert!(matches!(codec::decode::<Schedule>("schedules", bytes), Err(StoreError::Corrupt { .. })), "{bytes:?}");
+    }
 }
 
 /// A restart resumes every unfinished execution of every brand exactly once, and no finished

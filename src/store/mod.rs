@@ -101,7 +101,7 @@ pub(crate) fn injected_fault(arg: Option<String>) -> StoreError {
 
 /// The schema version this binary writes. Bump it and add a step to [`migrate`] whenever a
 /// table or a record encoding changes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookwheel.redb";
@@ -528,7 +528,10 @@ fn open_existing_file(path: &Path, cache_bytes: usize) -> Result<Database, Store
 /// - 3 → 4: nothing is rewritten. Schedule records written from now on are in record format 2
 ///   (`codec`: a header with version and status before the JSON), which a schema 3 binary
 ///   cannot read, so the version bump makes it refuse the file instead; format 1 records
-///   stay readable and are replaced at their next write.
+///   stay readable and are replaced at their next write;
+/// - 4 → 5: nothing is rewritten either. Every record written from now on is in record format
+///   3 (`codec`: MessagePack instead of JSON), which a schema 4 binary cannot read; format 1
+///   and 2 records stay readable and are replaced at their next write.
 fn migrate(db: &Database) -> Result<(), StoreError> {
     let w = db.begin_write().map_err(StoreError::from_db)?;
     let found = {
@@ -553,7 +556,7 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
                  upgrade hookwheel or restore a backup"
             )));
         }
-        Some(from @ (1..=3)) => {
+        Some(from @ (1..=4)) => {
             for def in ALL_TABLES {
                 w.open_table(*def).map_err(StoreError::from_db)?;
             }

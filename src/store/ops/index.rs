@@ -848,8 +848,8 @@ impl ScheduleFacts {
         ScheduleFacts { id: s.id, brand: s.brand, status: s.status, version: s.version }
     }
 
-    /// The record header of a schedule with these facts (record format 2, see `codec`); brand
-    /// and id are the record's key.
+    /// The record header of a schedule with these facts (record formats 2 and 3, see `codec`);
+    /// brand and id are the record's key.
     pub(crate) fn header(&self) -> [u8; SCHEDULE_HEADER] {
         let mut h = [0; SCHEDULE_HEADER];
         h[..8].copy_from_slice(&self.version.to_le_bytes());
@@ -858,12 +858,13 @@ impl ScheduleFacts {
     }
 
     /// The facts of a stored schedule record under `key` (brand ‖ id): from the header of a
-    /// format 2 record, without parsing its JSON (a fire reads them for every schedule it
-    /// advances: parsing was 9 % of the store writer's instructions per execution in
-    /// `write_path`); a format 1 record (written before schema 4) is parsed.
+    /// format 2 or 3 record, without decoding the record (a fire reads them for every
+    /// schedule it advances: parsing the JSON was 9 % of the store writer's instructions per
+    /// execution in `write_path`); a record without a header (format 1, written before
+    /// schema 4) is decoded.
     ///
     /// Errors: `Corrupt` for a key that is not 32 bytes, a header of another length or an
-    /// unknown status code, or a format 1 record that does not parse.
+    /// unknown status code, or a record without a header that does not decode.
     pub(crate) fn read(key: &[u8], bytes: &[u8]) -> Result<ScheduleFacts, StoreError> {
         let Some(h) = codec::header(bytes) else { return codec::decode("schedules", bytes) };
         let corrupt = |detail: &str| StoreError::Corrupt { table: "schedules", detail: detail.into() };
@@ -1090,12 +1091,12 @@ pub(crate) fn assert_consistent(store: &crate::store::Store) {
     let mut by_status = Rows::new();
     for (k, v) in table(SCHEDULES) {
         let f: ScheduleFacts = codec::decode("schedules", &v).expect("schedule facts");
-        // What a fire reads of the record (its header, in format 2) is what its JSON holds.
+        // What a fire reads of the record (its header) is what the record holds.
         let read = ScheduleFacts::read(&k, &v).expect("schedule header");
         assert_eq!(
             (read.id, read.brand, read.status, read.version),
             (f.id, f.brand, f.status, f.version),
-            "a schedule's record header disagrees with its JSON"
+            "a schedule's record header disagrees with its record"
         );
         let (b, code) = (f.brand.as_bytes(), schedule_status_code(f.status));
         by_status.insert((key(&[b, &[code], f.id.as_bytes()]), Vec::new()));
