@@ -27,6 +27,12 @@ const RECORD_V1: u8 = 1;
 const RECORD_V2: u8 = 2;
 const RECORD_V3: u8 = 3;
 
+/// The deepest nesting a format 3 record may have (rmp-serde allows 1,024 by default): the
+/// deepest body the API accepts (`api.json_depth_max`, at most 128) plus the levels of the
+/// record around it (an execution's context holds the event holding the body), with room.
+/// A damaged record nested deeper is reported as corrupt instead of being followed down.
+const DEPTH_MAX: usize = 192;
+
 /// Encodes a record in the newest format (3) without a header.
 pub fn encode<T: Serialize>(rec: &T) -> Vec<u8> {
     encode_with_header(&[], rec)
@@ -67,7 +73,11 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
     match bytes.split_first() {
         Some((&RECORD_V1, rest)) => serde_json::from_slice(rest).map_err(|e| corrupt(e.to_string())),
         Some((&RECORD_V2, rest)) => serde_json::from_slice(after_header(rest)?).map_err(|e| corrupt(e.to_string())),
-        Some((&RECORD_V3, rest)) => rmp_serde::from_slice(after_header(rest)?).map_err(|e| corrupt(e.to_string())),
+        Some((&RECORD_V3, rest)) => {
+            let mut de = rmp_serde::Deserializer::from_read_ref(after_header(rest)?);
+            de.set_max_depth(DEPTH_MAX);
+            T::deserialize(&mut de).map_err(|e| corrupt(e.to_string()))
+        }
         Some((v, _)) => Err(corrupt(format!("unknown record version {v}"))),
         None => Err(corrupt("empty record".into())),
     }
@@ -139,6 +149,17 @@ mod tests {
         let later = encode(&New { id: r.id, name: r.name.clone(), context: r.context.clone(), added: Some(5) });
         assert_eq!(decode::<Old>("t", &later).unwrap(), r, "an unknown field is skipped");
         assert_eq!(decode::<New>("t", &later).unwrap().added, Some(5));
+    }
+
+    /// A record nested deeper than [`DEPTH_MAX`] (a damaged one: the API refuses such bodies)
+    /// is reported as corrupt instead of being followed down.
+    #[test]
+    fn a_record_nested_too_deep_is_corrupt() {
+        // MessagePack: `0x91` opens an array of one element, `0xc0` is nil.
+        let nested = |depth: usize| [&[RECORD_V3, 0][..], &vec![0x91; depth], &[0xc0]].concat();
+        assert!(decode::<Value>("t", &nested(128 + 16)).is_ok(), "the deepest body the API takes, in a record");
+        assert!(decode::<Value>("t", &nested(DEPTH_MAX + 1)).is_err());
+        assert!(matches!(decode::<Value>("t", &nested(100_000)), Err(StoreError::Corrupt { .. })));
     }
 
     proptest! {
