@@ -513,6 +513,28 @@ fn json_depth_is_limited() {
     assert_eq!(api.total("get_webhook_template_paginated"), 2);
 }
 
+/// An event whose body nests as deep as JSON is parsed at all (127 levels: serde_json stops at
+/// 128) is accepted, listed and shown. A schema 4 store accepted it (202) and then answered
+/// every list of the brand's events with a 500: its JSON record nests one level more than the
+/// body, past the limit. Record format 3 reads up to 192 levels. The answer's text is checked
+/// (the body kept as JSON, not as text), as it nests past what this test's JSON parser reads.
+#[test]
+fn the_deepest_json_event_body_reads_back() {
+    let d = TestDaemon::start();
+    let api = d.client();
+    let (_, url) = crate::events::add_source(&api, json!({"source_name": "deep"}));
+    let body = "[".repeat(127) + &"]".repeat(127);
+    let r = crate::events::ingest(&api, &url, &[], body.as_bytes());
+    assert_eq!(r.status, 202, "{}", r.text);
+    let id = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+    let r = api.get("get_events_paginated");
+    assert_ok(&r);
+    assert_eq!(r.json["data"][0]["event_uuid"], id.as_str(), "{}", r.text);
+    let r = api.post("get_event_details", json!({"event_uuid": id}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains(&format!("\"body\":{body},\"body_encoding\":\"json\"")), "{}", r.text);
+}
+
 fn header_i64(r: &Resp, name: &str) -> i64 {
     r.headers
         .get(name)
