@@ -27,7 +27,8 @@ const RECORD_V1: u8 = 1;
 const RECORD_V2: u8 = 2;
 const RECORD_V3: u8 = 3;
 
-/// The deepest nesting a format 3 record may have (rmp-serde allows 1,024 by default): the
+/// The deepest nesting a record may have (rmp-serde allows 1,024 by default, serde_json 127;
+/// [`decode_json`]): the
 /// deepest body the API accepts (`api.json_depth_max`, at most 128) plus the levels of the
 /// record around it (an execution's context holds the event holding the body), with room.
 /// A damaged record nested deeper is reported as corrupt instead of being followed down.
@@ -71,8 +72,8 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
     }
     let after_header = |rest| after_header(rest).ok_or_else(|| corrupt("record shorter than its header".into()));
     match bytes.split_first() {
-        Some((&RECORD_V1, rest)) => serde_json::from_slice(rest).map_err(|e| corrupt(e.to_string())),
-        Some((&RECORD_V2, rest)) => serde_json::from_slice(after_header(rest)?).map_err(|e| corrupt(e.to_string())),
+        Some((&RECORD_V1, rest)) => decode_json(rest).map_err(corrupt),
+        Some((&RECORD_V2, rest)) => decode_json(after_header(rest)?).map_err(corrupt),
         Some((&RECORD_V3, rest)) => {
             let mut de = rmp_serde::Deserializer::from_read_ref(after_header(rest)?);
             de.set_max_depth(DEPTH_MAX);
@@ -81,6 +82,58 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
         Some((v, _)) => Err(corrupt(format!("unknown record version {v}"))),
         None => Err(corrupt("empty record".into())),
     }
+}
+
+/// Decodes the JSON of a format 1 or 2 record nested at most [`DEPTH_MAX`] levels deep.
+///
+/// serde_json refuses a 128th level by default, one short of what the schema 4 build wrote:
+/// an ingested body is kept as JSON when it parses at all, up to 127 levels, and the event
+/// record around it is one level deeper, so that build stored such an event and could never
+/// read it back (every list of the brand's events answered 500, and would again after the
+/// upgrade). The depth is checked first, on the bytes, then the record is decoded without
+/// serde_json's limit: such a record reads in a migrated store while a damaged one nested
+/// deeper than [`DEPTH_MAX`] is refused before the decoder follows it down.
+fn decode_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> {
+    let depth = json_depth(json, DEPTH_MAX);
+    if depth > DEPTH_MAX {
+        return Err(format!("JSON nested deeper than {DEPTH_MAX} levels"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(json);
+    de.disable_recursion_limit();
+    let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
+    de.end().map_err(|e| e.to_string())?;
+    Ok(v)
+}
+
+/// The deepest nesting of arrays and objects in `json` (brackets inside strings do not
+/// count), counted up to `stop + 1`. It only counts: bytes that are not JSON are left to the
+/// decoder to refuse.
+fn json_depth(json: &[u8], stop: usize) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                if deepest > stop {
+                    break;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 pub fn decode_u32(bytes: &[u8]) -> Result<u32, StoreError> {
@@ -162,6 +215,38 @@ mod tests {
         assert!(matches!(decode::<Value>("t", &nested(100_000)), Err(StoreError::Corrupt { .. })));
     }
 
+    /// A JSON record (formats 1 and 2, written before schema 5) as deep as the schema 4 build
+    /// stored — an event holding a 127-level body is 128 levels, which serde_json's default
+    /// limit refused — reads back; one nested deeper than [`DEPTH_MAX`] is corrupt, and
+    /// brackets inside strings do not count.
+    #[test]
+    fn a_json_record_as_deep_as_the_api_allowed_reads_and_a_deeper_one_is_corrupt() {
+        let nested = |depth: usize| format!("{}null{}", "[".repeat(depth), "]".repeat(depth));
+        let event = format!(r#"{{"id":"x","body":{},"note":"[[[{{\"]]"}}"#, nested(127));
+        for bytes in
+            [[&[RECORD_V1][..], event.as_bytes()].concat(), [&[RECORD_V2, 1, 0][..], event.as_bytes()].concat()]
+        {
+            assert!(
+                serde_json::from_slice::<Value>(&bytes[bytes.len() - event.len()..]).is_err(),
+                "past serde_json's default"
+            );
+            let v: Value = decode("events", &bytes).expect("a 128-level record reads");
+            assert_eq!(v["note"], "[[[{\"]]");
+            let mut body = &v["body"];
+            for _ in 0..127 {
+                body = &body[0];
+            }
+            assert!(body.is_null());
+        }
+        assert!(decode::<Value>("t", &[&[RECORD_V1][..], nested(DEPTH_MAX).as_bytes()].concat()).is_ok());
+        for depth in [DEPTH_MAX + 1, 100_000] {
+            let deep = [&[RECORD_V1][..], nested(depth).as_bytes()].concat();
+            assert!(matches!(decode::<Value>("t", &deep), Err(StoreError::Corrupt { .. })), "{depth}");
+        }
+        assert!(matches!(decode::<Value>("t", b"\x01[1] x"), Err(StoreError::Corrupt { .. })), "trailing bytes");
+        assert_eq!(json_depth(br#"["]]]]","\\",{"a":[{}]}]"#, 10), 4);
+    }
+
     proptest! {
         /// Whatever the bytes (a torn or overwritten record), decoding answers a value or
         /// `Corrupt`, never a panic.
@@ -169,7 +254,8 @@ mod tests {
         fn any_bytes_decode_or_are_corrupt(tail in proptest::collection::vec(any::<u8>(), 0..64), cut in 0usize..200) {
             let mut whole = encode(&old());
             whole.truncate(cut.max(2));
-            for bytes in [[&[RECORD_V3, 0][..], &tail].concat(), whole] {
+            let json = [&[RECORD_V1][..], &tail].concat();
+            for bytes in [[&[RECORD_V3, 0][..], &tail].concat(), json, whole] {
                 match decode::<Old>("t", &bytes) {
                     Ok(_) | Err(StoreError::Corrupt { .. }) => {}
                     Err(e) => prop_assert!(false, "{e}"),

@@ -716,6 +716,32 @@ async fn a_schema_4_store_migrates_and_its_json_records_read_as_before() {
     assert_eq!(reopened.get_schedule(b, s.id).unwrap().unwrap().version, s.version + 1);
 }
 
+/// `tests/fixtures/store-v4-deep`: a store the schema 4 release wrote with one source and two
+/// events ingested, the first with a body nested 127 levels deep (the deepest serde_json
+/// parses, so the build kept it as JSON and answered 202) and then every list of the brand's
+/// events answered 500: the event's JSON record nests 128 levels, past serde_json's default
+/// limit. After the upgrade the list reads both events and the body is whole.
+#[tokio::test]
+async fn a_schema_4_event_as_deep_as_ingest_accepted_reads_after_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v4-deep/hookwheel.redb");
+    std::fs::copy(&fixture, &path).unwrap();
+    let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+    assert_consistent(&store);
+    let b = store.list_brands().unwrap()[0].id;
+    let events = store.list_events(b, &Default::default(), 1, 10).unwrap();
+    assert_eq!(events.total, 2);
+    let deep = events.items.iter().find(|e| e.body.is_array()).expect("the deep event");
+    let mut body = &deep.body;
+    for level in 0..126 {
+        body = body.get(0).unwrap_or_else(|| panic!("level {level} of the body"));
+    }
+    assert_eq!(body, &serde_json::json!([]), "the innermost array");
+    assert!(events.items.iter().any(|e| e.body == serde_json::json!({"shallow": true})));
+    assert_eq!(store.get_event(b, deep.id).unwrap().as_ref(), Some(deep));
+}
+
 /// A schedule's facts read from its record's header are the ones the record holds, for every
 /// status and every record format (1: JSON; 2: header and JSON; 3: header and MessagePack, or
 /// MessagePack alone); a header that is cut short, of another length or with an unknown
