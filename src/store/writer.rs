@@ -300,7 +300,7 @@ impl Thread {
             undo::begin();
             let ran = catch_unwind(AssertUnwindSafe(|| job(Ok(&w))));
             let writes = undo::take();
-            catalog_written |= CATALOG.iter().any(|t| undo::touches(&writes, &[t.name()]));
+            catalog_written |= CATALOG.iter().any(|t| writes.touches(&[t.name()]));
             batch_counts::operation_ended(matches!(ran, Ok(Ran { error: None, .. })));
             let failed = match ran {
                 Ok(Ran { error: None, complete }) => {
@@ -328,7 +328,7 @@ impl Thread {
                 break;
             }
             if !writes.is_empty()
-                && let Err(e) = undo::rollback(&w, writes)
+                && let Err(e) = writes.rollback(&w)
             {
                 tracing::error!(error = %e, "could not undo a failed store operation; the batch is abandoned");
                 broken = Some(e);

@@ -108,27 +108,27 @@ pub(crate) fn replace_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8]) -> R
 /// caller (`want_old`), and returned only to the caller.
 fn insert_raw(t: &mut BytesTable<'_>, key: &[u8], value: &[u8], want_old: bool) -> Result<Option<Vec<u8>>, StoreError> {
     failpoint!("store::write", |arg| Err(injected_fault(arg)));
-    let active = undo::active();
-    let old =
-        t.insert(key, value).map_err(StoreError::from_db)?.filter(|_| active || want_old).map(|g| g.value().to_vec());
-    match (active, want_old) {
-        (true, true) => undo::record(t.name(), key, old.clone()),
-        (true, false) => {
-            undo::record(t.name(), key, old);
-            return Ok(None);
-        }
-        (false, _) => {}
+    let logged = undo::table(t.name());
+    if logged.is_none() && !want_old {
+        t.insert(key, value).map_err(StoreError::from_db)?;
+        return Ok(None);
     }
-    Ok(old)
+    let old = t.insert(key, value).map_err(StoreError::from_db)?;
+    let old = old.as_ref().map(|g| g.value());
+    if let Some(table) = logged {
+        undo::record(table, key, old);
+    }
+    Ok(if want_old { old.map(<[u8]>::to_vec) } else { None })
 }
 
 pub(crate) fn remove(t: &mut BytesTable<'_>, key: &[u8]) -> Result<(), StoreError> {
     failpoint!("store::write", |arg| Err(injected_fault(arg)));
-    let old = t.remove(key).map_err(StoreError::from_db)?.map(|g| g.value().to_vec());
-    if let Some(old) = old
-        && undo::active()
-    {
-        undo::record(t.name(), key, Some(old));
+    let Some(table) = undo::table(t.name()) else {
+        t.remove(key).map_err(StoreError::from_db)?;
+        return Ok(());
+    };
+    if let Some(old) = t.remove(key).map_err(StoreError::from_db)? {
+        undo::record(table, key, Some(old.value()));
     }
     Ok(())
 }
