@@ -169,7 +169,8 @@ impl Metrics {
     }
 
     /// A store fault: `write` (an operation's write failed), `commit`, `panic` (an operation
-    /// panicked inside the writer), `reopen` (the database file was reopened after an I/O error).
+    /// panicked inside the writer), `reopen` (the database file was reopened after an I/O error),
+    /// `corrupt` (an unfinished execution's record did not decode at start-up and was skipped).
     pub fn observe_store_fault(&self, kind: &'static str) {
         *lock(&self.0.store_faults).entry(kind).or_default() += 1;
     }

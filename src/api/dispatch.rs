@@ -13,7 +13,7 @@ use super::endpoints::{self, Endpoint};
 use super::error::ApiError;
 use super::ratelimit::Decision;
 use super::reply::Reply;
-use super::request::{Cx, Req, json_depth, percent_decode};
+use super::request::{Cx, Req, percent_decode};
 use super::{App, LiveSettings};
 use crate::auth;
 use crate::model::{ApiKey, Brand, BrandId, KeyId};
@@ -424,7 +424,7 @@ pub(super) fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, 
     if raw.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
-    let depth = json_depth(raw);
+    let depth = crate::model::json_depth(raw, usize::MAX);
     if depth > live.api.json_depth_max {
         return Err(ApiError::BadBody(Some(format!(
             "JSON nested {depth} levels deep; the limit is {}",
@@ -433,6 +433,9 @@ pub(super) fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, 
     }
     let duplicate = std::cell::RefCell::new(None);
     let mut de = serde_json::Deserializer::from_slice(raw);
+    // The depth is bounded above; serde_json's own limit (127 levels) would refuse a body as
+    // deep as `api.json_depth_max` allows (128) as "recursion limit exceeded" instead.
+    de.disable_recursion_limit();
     let parsed = serde::de::DeserializeSeed::deserialize(NoDuplicateKeys(&duplicate), &mut de).and_then(|v| {
         de.end()?;
         Ok(v)

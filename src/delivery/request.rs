@@ -56,9 +56,37 @@ pub enum RenderError {
     /// The domain's host does not make a base URL (a record written by an older version).
     #[error("the domain {host:?} is not a valid host for a URL")]
     Domain { host: String },
+    /// The rendered body nests deeper than [`BODY_DEPTH_MAX`]: a placeholder that is a whole
+    /// value put a nested value into a nested template. Nothing is sent, and the request is
+    /// not recorded (a record must stay readable: `store::codec` reads 192 levels).
+    #[error(
+        "body: the rendered body nests more than {BODY_DEPTH_MAX} levels deep (the template's nesting plus the value a placeholder put in)"
+    )]
+    BodyTooDeep,
     /// A secret could not be read from the store: the execution waits, it does not fail.
     #[error("store: {0}")]
     Store(crate::store::StoreError),
+}
+
+/// The deepest rendered body sent: the deepest body the API accepts (`api.json_depth_max` is
+/// at most 128). A template's body is at most that deep, but a placeholder that is the whole
+/// of a string (`"{{ x }}"`) is replaced by its value, arrays and objects included, so the
+/// rendered body can nest as deep as the template plus that value.
+pub const BODY_DEPTH_MAX: usize = 128;
+
+/// The nesting depth of `v` (a scalar is 0, `[]` and `{}` are 1), counted up to `stop + 1`.
+fn value_depth(v: &Value, stop: usize) -> usize {
+    fn below<'a>(items: impl Iterator<Item = &'a Value>, stop: usize) -> usize {
+        match stop.checked_sub(1) {
+            Some(next) => 1 + items.map(|x| value_depth(x, next)).max().unwrap_or(0),
+            None => 1,
+        }
+    }
+    match v {
+        Value::Array(a) => below(a.iter(), stop),
+        Value::Object(o) => below(o.values(), stop),
+        _ => 0,
+    }
 }
 
 const BAD_VALUE: &str = "the rendered value contains CR, LF or another character not allowed in a header value";
@@ -390,6 +418,11 @@ fn render_with(
     let headers = render_map(&t.headers, &mut r)?;
     let has_body = t.method != HttpMethod::Get;
     let body = if has_body { Some(render_value(&t.body, &mut r)?) } else { None };
+    if let Some(b) = &body
+        && value_depth(b, BODY_DEPTH_MAX) > BODY_DEPTH_MAX
+    {
+        return Err(RenderError::BodyTooDeep);
+    }
     let body_bytes = body.as_ref().map(|b| serde_json::to_vec(b).expect("JSON values serialise"));
 
     // `Masked` differs from the plain resolver only where a secret is used, so a request that
@@ -483,6 +516,34 @@ mod tests {
             created_ms: 0,
             updated_ms: 0,
         }
+    }
+
+    /// A placeholder that is a whole value puts arrays and objects into the body, so a nested
+    /// template and a nested value can render a body deeper than any the API accepts — and
+    /// deeper than the store reads back once recorded in the attempt (a schema 5 build wrote
+    /// such an execution and then could not list it or start). The render refuses past
+    /// [`BODY_DEPTH_MAX`] levels; exactly that many render.
+    #[test]
+    fn a_rendered_body_deeper_than_the_api_accepts_is_refused() {
+        let nest = |depth: usize, inner: Value| (0..depth).fold(inner, |v, _| json!([v]));
+        let d = domain(crate::model::Protocol::Http, "127.0.0.1:9");
+        let t = template("/", json!({}), nest(31, json!("{{ x }}")));
+        for (value_depth, ok) in [(0, true), (BODY_DEPTH_MAX - 31, true), (BODY_DEPTH_MAX - 30, false), (157, false)] {
+            let ctx = json!({"x": nest(value_depth, json!(1))}).as_object().unwrap().clone();
+            match render_with(&ctx, |_| None, &t, &d) {
+                Ok(r) => {
+                    assert!(ok, "{value_depth}: rendered");
+                    assert_eq!(super::value_depth(&r.masked["body"], 1000), 31 + value_depth);
+                }
+                Err(e) => {
+                    assert!(!ok && matches!(e, RenderError::BodyTooDeep), "{value_depth}: {e}");
+                    assert!(e.to_string().starts_with("body: the rendered body nests more than 128 levels"), "{e}");
+                }
+            }
+        }
+        assert_eq!(super::value_depth(&json!({"a": [1, {}], "b": 2}), 10), 3);
+        assert_eq!(super::value_depth(&json!("x"), 10), 0);
+        assert_eq!(super::value_depth(&nest(50, json!(1)), 3), 4, "counted up to stop + 1");
     }
 
     #[test]

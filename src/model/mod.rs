@@ -22,7 +22,7 @@ pub use ids::{
 };
 pub use monitor::*;
 pub use schedule::*;
-pub use text::is_invisible_format;
+pub use text::{is_invisible_format, json_depth};
 pub use workflow::*;
 
 use serde::{Deserialize, Serialize};

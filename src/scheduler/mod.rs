@@ -425,8 +425,9 @@ pub async fn start<D: Dispatch>(
     }
     let mut resumed = 0usize;
     let mut retries = Vec::new();
-    let (running, resume) = (&mut s.running, &mut s.resume);
-    s.store.for_each_pending(|e| {
+    let (running, resume, metrics) = (&mut s.running, &mut s.resume, &s.metrics);
+    s.store.for_each_pending(
+        |e| {
         resumed += 1;
         // A workflow step's execution carries its run's schedule, but only the run's own
         // execution counts as running (it alone reports its end to `on_finished`).
@@ -445,7 +446,14 @@ pub async fn start<D: Dispatch>(
             }
             _ => resume.push_back((e.brand, e.id)),
         }
-    })?;
+        },
+        |id, e| {
+            // Left in the store as it is (a later release or a repair may read it); counted
+            // and logged, never resumed.
+            metrics.observe_store_fault("corrupt");
+            tracing::error!(execution = %id.0, error = %e, "an unfinished execution's record cannot be read; it is not resumed");
+        },
+    )?;
     for (brand, id, at) in retries {
         s.arm_retry(brand, id, at);
     }

@@ -76,7 +76,9 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
         Some((&RECORD_V2, rest)) => decode_json(after_header(rest)?).map_err(corrupt),
         Some((&RECORD_V3, rest)) => {
             let mut de = rmp_serde::Deserializer::from_read_ref(after_header(rest)?);
-            de.set_max_depth(DEPTH_MAX);
+            // rmp-serde counts its limit down before each level and refuses at 0, so a limit
+            // of n admits n - 1 levels (rmp-serde 1.3, `depth_count!`).
+            de.set_max_depth(DEPTH_MAX + 1);
             T::deserialize(&mut de).map_err(|e| corrupt(e.to_string()))
         }
         Some((v, _)) => Err(corrupt(format!("unknown record version {v}"))),
@@ -94,7 +96,7 @@ pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<
 /// serde_json's limit: such a record reads in a migrated store while a damaged one nested
 /// deeper than [`DEPTH_MAX`] is refused before the decoder follows it down.
 fn decode_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> {
-    let depth = json_depth(json, DEPTH_MAX);
+    let depth = crate::model::json_depth(json, DEPTH_MAX);
     if depth > DEPTH_MAX {
         return Err(format!("JSON nested deeper than {DEPTH_MAX} levels"));
     }
@@ -103,37 +105,6 @@ fn decode_json<T: DeserializeOwned>(json: &[u8]) -> Result<T, String> {
     let v = T::deserialize(&mut de).map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(v)
-}
-
-/// The deepest nesting of arrays and objects in `json` (brackets inside strings do not
-/// count), counted up to `stop + 1`. It only counts: bytes that are not JSON are left to the
-/// decoder to refuse.
-fn json_depth(json: &[u8], stop: usize) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in json {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-                if deepest > stop {
-                    break;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    deepest
 }
 
 pub fn decode_u32(bytes: &[u8]) -> Result<u32, StoreError> {
@@ -211,7 +182,13 @@ mod tests {
         // MessagePack: `0x91` opens an array of one element, `0xc0` is nil.
         let nested = |depth: usize| [&[RECORD_V3, 0][..], &vec![0x91; depth], &[0xc0]].concat();
         assert!(decode::<Value>("t", &nested(128 + 16)).is_ok(), "the deepest body the API takes, in a record");
+        // The same limit as JSON records (`decode_json`): a record read as JSON at 192 levels
+        // reads again once it is rewritten in format 3.
+        assert!(decode::<Value>("t", &nested(DEPTH_MAX)).is_ok(), "exactly DEPTH_MAX levels read");
         assert!(decode::<Value>("t", &nested(DEPTH_MAX + 1)).is_err());
+        let json = format!("{}null{}", "[".repeat(DEPTH_MAX), "]".repeat(DEPTH_MAX));
+        let v: Value = decode("t", &[&[RECORD_V1][..], json.as_bytes()].concat()).expect("192 levels of JSON read");
+        assert_eq!(decode::<Value>("t", &encode(&v)).expect("and read again as format 3"), v);
         assert!(matches!(decode::<Value>("t", &nested(100_000)), Err(StoreError::Corrupt { .. })));
     }
 
@@ -244,7 +221,7 @@ mod tests {
             assert!(matches!(decode::<Value>("t", &deep), Err(StoreError::Corrupt { .. })), "{depth}");
         }
         assert!(matches!(decode::<Value>("t", b"\x01[1] x"), Err(StoreError::Corrupt { .. })), "trailing bytes");
-        assert_eq!(json_depth(br#"["]]]]","\\",{"a":[{}]}]"#, 10), 4);
+        assert_eq!(crate::model::json_depth(br#"["]]]]","\\",{"a":[{}]}]"#, 10), 4);
     }
 
     proptest! {

@@ -330,7 +330,9 @@ async fn a_schema_2_store_migrates_and_resumes_the_same_unfinished_executions() 
         .collect();
     assert_eq!(listed.len(), 2);
     let mut resumed = std::collections::BTreeSet::new();
-    store.for_each_pending(|e| assert!(resumed.insert(e.id), "resumed twice: {}", e.id)).unwrap();
+    store
+        .for_each_pending(|e| assert!(resumed.insert(e.id), "resumed twice: {}", e.id), |id, e| panic!("{id:?}: {e}"))
+        .unwrap();
     assert_eq!(resumed, listed);
     assert_eq!(store.pending_count().unwrap(), 2);
     assert_eq!(store.list_executions(b, &ExecutionFilter::default(), 1, 100).unwrap().total, 11);
@@ -485,6 +487,35 @@ async fn a_corrupt_record_fails_only_its_own_outcome_of_a_shared_operation() {
         let want = if i == 7 { ExecutionStatus::Cancelled } else { ExecutionStatus::Succeeded };
         assert_eq!(stored.status, want, "execution {i}");
     }
+    store.shutdown().await;
+}
+
+/// An unfinished execution whose record does not decode (here nested past the 192 levels a
+/// record is read to) is reported with its id and skipped when executions are resumed at
+/// start-up; every other unfinished execution is still visited. A schema 5 build before this
+/// check stopped the visit there, and with it the daemon's start-up.
+#[tokio::test]
+async fn an_unreadable_unfinished_execution_is_reported_and_the_others_still_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _metrics, brand, outcomes) = outcomes_at_once(&dir).await;
+    let k = super::tables::key(&[brand.as_bytes(), outcomes[3].id.as_bytes()]);
+    let too_deep = [&[3u8, 0][..], &[0x91; 200], &[0xc0]].concat();
+    store
+        .write(move |w| {
+            let mut t = w.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
+            super::ops::put_raw(&mut t, &k, &too_deep)
+        })
+        .await
+        .unwrap();
+    let (mut resumed, mut unreadable) = (std::collections::BTreeSet::new(), Vec::new());
+    store.for_each_pending(|e| assert!(resumed.insert(e.id)), |id, e| unreadable.push((id, e))).unwrap();
+    assert!(
+        matches!(unreadable.as_slice(), [(id, StoreError::Corrupt { .. })] if *id == outcomes[3].id),
+        "{unreadable:?}"
+    );
+    let want: std::collections::BTreeSet<_> =
+        outcomes[..40].iter().enumerate().filter(|(i, _)| ![3, 7].contains(i)).map(|(_, e)| e.id).collect();
+    assert_eq!(resumed, want, "every other unfinished execution (7 was cancelled)");
     store.shutdown().await;
 }
 
@@ -812,7 +843,9 @@ async fn every_brands_unfinished_executions_are_resumed_once() {
         }
     }
     let mut resumed = std::collections::BTreeSet::new();
-    store.for_each_pending(|e| assert!(resumed.insert(e.id), "resumed twice: {}", e.id)).unwrap();
+    store
+        .for_each_pending(|e| assert!(resumed.insert(e.id), "resumed twice: {}", e.id), |id, e| panic!("{id:?}: {e}"))
+        .unwrap();
     assert_eq!(resumed, want);
     assert_eq!(store.pending_count().unwrap(), want.len() as u64);
     assert_consistent(&store);

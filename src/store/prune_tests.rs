@@ -373,7 +373,7 @@ async fn a_pass_continues_past_read_windows_without_candidates() {
 /// Every unfinished execution.
 fn pending(store: &Store) -> Vec<Execution> {
     let mut out = Vec::new();
-    store.for_each_pending(|e| out.push(e)).unwrap();
+    store.for_each_pending(|e| out.push(e), |id, e| panic!("{id:?}: {e}")).unwrap();
     out
 }
 

@@ -513,6 +513,27 @@ fn json_depth_is_limited() {
     assert_eq!(api.total("get_webhook_template_paginated"), 2);
 }
 
+/// At the highest `api.json_depth_max` (128) a body exactly that deep is accepted: serde_json's
+/// own limit (127 levels) refused it as "recursion limit exceeded" before. One level more is
+/// refused naming the depth.
+#[test]
+fn a_body_as_deep_as_the_highest_depth_limit_is_accepted() {
+    let d = TestDaemon::start_with("[api]\njson_depth_max = 128\n");
+    let api = d.client();
+    let domain = api.add_domain("deep.example");
+    let send = |body: String| {
+        Api::send(
+            api.authed(Method::POST, "/v1/api/add_webhook_template/")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+    };
+    assert_ok(&send(nested_template_body(&domain, "deep128", 128)));
+    let r = send(nested_template_body(&domain, "deep129", 129));
+    assert_error_starts(&r, 400, "Invalid request body");
+    assert!(r.text.contains("JSON nested 129 levels deep; the limit is 128"), "{}", r.text);
+}
+
 /// An event whose body nests as deep as JSON is parsed at all (127 levels: serde_json stops at
 /// 128) is accepted, listed and shown. A schema 4 store accepted it (202) and then answered
 /// every list of the brand's events with a 500: its JSON record nests one level more than the

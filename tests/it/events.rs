@@ -559,3 +559,44 @@ fn a_source_or_subscription_change_applies_to_the_next_event() {
     .collect();
     assert_eq!(seen, want);
 }
+
+/// A template whose body nests 31 arrays around a whole-value placeholder, given a value 157
+/// levels deep by a subscription's transform, renders a body 188 levels deep: deeper than any
+/// body the API accepts and, recorded in the execution, deeper than the store reads back. A
+/// schema 5 build wrote that record, then answered every list of the brand's executions with
+/// a 500 and refused to start. The execution now fails before any request, saying why; the
+/// event and the lists read, nothing reached the receiver, and the daemon restarts.
+#[test]
+fn a_rendered_body_deeper_than_the_api_accepts_fails_its_execution_and_nothing_else() {
+    let mut d = TestDaemon::start();
+    let api = d.client();
+    let rx = Receiver::start();
+    let nest = |depth: usize, inner: Value| (0..depth).fold(inner, |v, _| json!([v]));
+    let template = event_template(&api, &rx, nest(31, json!("{{ x }}")));
+    let (_, url) = add_source(&api, json!({"source_name": "deep", "event_type_from": {"body_field": "type"}}));
+    subscribe(
+        &api,
+        json!({"subscription_name": "deep", "event_types": ["deep.1"], "schedule_to": "webhook",
+            "model_to_schedule_uuid": template, "transform": "{x: (reduce range(157) as $i (0; [.]))}"}),
+    );
+    let r = ingest(&api, &url, &[], br#"{"type":"deep.1"}"#);
+    assert_eq!(r.status, 202, "{}", r.text);
+    let event = r.json["event_uuid"].as_str().expect("event_uuid").to_string();
+    let execution = wait_for("the execution to end", WAIT, || {
+        let d = event_details(&api, &event);
+        (d["deliveries"][0]["execution_status"] == "failed").then(|| d["deliveries"][0]["execution_uuid"].clone())
+    });
+    // The answers hold the 158-level context, past what this test's JSON parser reads: their
+    // text is checked.
+    let x = api.post("get_execution_details", json!({"execution_uuid": execution}));
+    assert_eq!(x.status, 200, "{}", x.text);
+    assert!(x.text.contains("the rendered body nests more than 128 levels deep"), "{}", x.text);
+    assert_eq!(rx.count(), 0, "nothing was sent");
+    let list = api.get("get_executions_paginated");
+    assert_eq!(list.status, 200, "{}", list.text);
+    assert!(list.text.contains(r#""status":"failed""#), "{}", list.text);
+    d.restart();
+    let api = d.client();
+    assert_eq!(api.get("get_executions_paginated").status, 200);
+    assert_eq!(event_details(&api, &event)["deliveries"][0]["execution_status"], "failed");
+}

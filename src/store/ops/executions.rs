@@ -467,13 +467,27 @@ impl Store {
     /// by brand, oldest first ([`index::for_each_unfinished`]). One read snapshot; nothing is
     /// collected, so a start-up with a million pending executions does not hold them all in
     /// memory.
-    pub fn for_each_pending(&self, mut f: impl FnMut(Execution)) -> Result<(), StoreError> {
+    ///
+    /// A record that does not decode (`Corrupt`) goes to `unreadable(id, error)` and the
+    /// visit goes on: one damaged execution must not keep every brand's daemon from starting.
+    /// Errors: a read fault of the store (the visit stops).
+    pub fn for_each_pending(
+        &self,
+        mut f: impl FnMut(Execution),
+        mut unreadable: impl FnMut(ExecutionId, StoreError),
+    ) -> Result<(), StoreError> {
         self.read(|r| {
             let by_status = r.open_table(EXEC_BY_STATUS).map_err(StoreError::from_db)?;
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             index::for_each_unfinished(&by_status, |brand, id| {
-                if let Some(e) = get::<Execution>(&t, "executions", &key(&[brand, id]))? {
-                    f(e);
+                match get::<Execution>(&t, "executions", &key(&[brand, id])) {
+                    Ok(Some(e)) => f(e),
+                    Ok(None) => {}
+                    Err(e @ StoreError::Corrupt { .. }) => {
+                        let id = uuid::Uuid::from_slice(id).map_err(|_| index::unfinished_row_corrupt())?;
+                        unreadable(ExecutionId(id), e)
+                    }
+                    Err(e) => return Err(e),
                 }
                 Ok(())
             })

@@ -567,7 +567,7 @@ pub(crate) fn for_each_unfinished_of(
     Ok(())
 }
 
-fn unfinished_row_corrupt() -> StoreError {
+pub(crate) fn unfinished_row_corrupt() -> StoreError {
     StoreError::Corrupt { table: "exec_by_status", detail: "a row's key is not brand ‖ code ‖ id".into() }
 }
 
