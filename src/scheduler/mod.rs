@@ -428,30 +428,34 @@ pub async fn start<D: Dispatch>(
     let (running, resume, metrics) = (&mut s.running, &mut s.resume, &s.metrics);
     s.store.for_each_pending(
         |e| {
-        resumed += 1;
-        // A workflow step's execution carries its run's schedule, but only the run's own
-        // execution counts as running (it alone reports its end to `on_finished`).
-        if let Some(id) = e.schedule
-            && e.step.is_none()
-        {
-            running.entry(id).or_default().insert(e.id);
-        }
-        match e.next_attempt_ms {
-            Some(at)
-                if at > now
-                    && (e.trigger == crate::model::Trigger::Event
-                        || !(e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none())) =>
+            resumed += 1;
+            // A workflow step's execution carries its run's schedule, but only the run's own
+            // execution counts as running (it alone reports its end to `on_finished`).
+            if let Some(id) = e.schedule
+                && e.step.is_none()
             {
-                retries.push((e.brand, e.id, at))
+                running.entry(id).or_default().insert(e.id);
             }
-            _ => resume.push_back((e.brand, e.id)),
-        }
+            match e.next_attempt_ms {
+                Some(at)
+                    if at > now
+                        && (e.trigger == crate::model::Trigger::Event
+                            || !(e.target_kind == crate::model::TargetKind::Workflow && e.step.is_none())) =>
+                {
+                    retries.push((e.brand, e.id, at))
+                }
+                _ => resume.push_back((e.brand, e.id)),
+            }
         },
         |id, e| {
             // Left in the store as it is (a later release or a repair may read it); counted
             // and logged, never resumed.
             metrics.observe_store_fault("corrupt");
-            tracing::error!(execution = %id.0, error = %e, "an unfinished execution's record cannot be read; it is not resumed");
+            tracing::error!(
+                execution = %id.0,
+                error = %e,
+                "an unfinished execution's record cannot be read; it is not resumed"
+            );
         },
     )?;
     for (brand, id, at) in retries {
