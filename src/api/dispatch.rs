@@ -255,7 +255,7 @@ async fn idempotent(
             return Err(ApiError::conflict("Idempotency-Key was already used for a different request"));
         }
         let status = StatusCode::from_u16(prev.status).unwrap_or(StatusCode::OK);
-        let body: Value = serde_json::from_str(&prev.body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let body = stored_answer(&prev.body)?;
         return Ok((Reply { status, body }, true));
     }
     let slot = (brand, key_hash);
@@ -418,6 +418,20 @@ pub(super) async fn read_limited(mut body: Body, limit: usize) -> Result<bytes::
         return Err(ApiError::TooLarge(limit));
     }
     Ok(buf.freeze())
+}
+
+/// An answer kept for an `Idempotency-Key`, read back for the replay. It is our own JSON, as
+/// deep as the answer was, so serde_json's 127-level limit does not apply; its depth is
+/// checked on the bytes first, so a damaged one cannot exhaust the stack.
+fn stored_answer(text: &str) -> Result<Value, ApiError> {
+    const DEPTH_MAX: usize = 256;
+    if crate::model::json_depth(text.as_bytes(), DEPTH_MAX) > DEPTH_MAX {
+        return Err(ApiError::Internal(format!("a kept answer nests more than {DEPTH_MAX} levels")));
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.disable_recursion_limit();
+    let v = serde::Deserialize::deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    v.map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 pub(super) fn parse_body(raw: &[u8], live: &LiveSettings) -> Result<Map<String, Value>, ApiError> {

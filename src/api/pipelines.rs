@@ -734,7 +734,13 @@ pub async fn timeline(
                 let payload = if e.payload.is_empty() {
                     Value::Null
                 } else {
-                    serde_json::from_str::<Value>(&e.payload).unwrap_or_else(|_| Value::String(e.payload.clone()))
+                    // An object body is kept as its JSON (cut at 10 KiB, then it reads as the
+                    // text it is); any other body as text, which stays text even when it reads
+                    // as JSON (`123`, `[1]`).
+                    match serde_json::from_str::<Value>(&e.payload) {
+                        Ok(o @ Value::Object(_)) => o,
+                        _ => Value::String(e.payload.clone()),
+                    }
                 };
                 json!({
                     "step": e.step,

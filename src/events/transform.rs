@@ -884,7 +884,8 @@ fn type_name(v: &Val) -> &'static str {
 /// Numbers follow jq 1.7: integral values print as integers (`2000 / 100` is `20`), NaN as
 /// `null`, infinities as the largest finite double.
 fn to_json(v: &Val, size: &mut usize, depth: usize) -> Result<Value, TransformError> {
-    if depth > VALUE_DEPTH_MAX {
+    // `depth` containers hold `v`: one more (an array or object here) is level `depth + 1`.
+    if depth >= VALUE_DEPTH_MAX && matches!(v, Val::Arr(_) | Val::Obj(_)) {
         return Err(TransformError::ResultTooDeep);
     }
     let mut add = |n: usize| {
@@ -1246,6 +1247,12 @@ mod tests {
         assert_eq!(e, TransformError::ResultTooDeep);
         let e = run("{a: reduce range(200) as $i (0; [.])}", &json!(0)).unwrap_err();
         assert_eq!(e, TransformError::ValueTooDeep);
+        // The result nests at most VALUE_DEPTH_MAX levels, the object around it included
+        // (one more passed: an empty array at the bottom was not counted).
+        let deepest = run("{x: (reduce range(158) as $i ([]; [.]))}", &json!(0)).unwrap();
+        assert_eq!(crate::model::json_depth(deepest.to_string().as_bytes(), usize::MAX), VALUE_DEPTH_MAX);
+        let e = run("{x: (reduce range(159) as $i ([]; [.]))}", &json!(0)).unwrap_err();
+        assert_eq!(e, TransformError::ResultTooDeep);
         let e = run("reduce range(200) as $i (0; [.]) | {s: tojson}", &json!(0)).unwrap_err();
         assert!(e.to_string().contains("nested more than"), "{e}");
         // Loops that wrap a value in itself stop at the depth limit, long before freeing the

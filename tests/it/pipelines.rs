@@ -557,6 +557,33 @@ fn a_malformed_stage_path_answers_400_naming_the_stage_field() {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
+/// A stage ping's body that is not a JSON object is kept as text, and reads back as that
+/// text even when it would read as JSON (`123`, `[1]`, `true`): it read back as a number, an
+/// array or a boolean. An object body reads back as the object.
+#[test]
+fn a_stage_body_kept_as_text_reads_back_as_text() {
+    let d = TestDaemon::start_with(BASE_CONFIG);
+    let api = d.client();
+    let key = ping_key(&api);
+    let (id, url) = pipeline(
+        &api,
+        json!({"monitor_name": "texts", "slug": "texts", "kind": "pipeline", "stages": ["a", "b", "c", "d"]}),
+    );
+    let bodies = ["123", "[1]", "true", r#"{"k": [1]}"#];
+    for (stage, body) in ["a", "b", "c", "d"].iter().zip(bodies) {
+        let r = Api::send(api.bare(reqwest::Method::POST, &format!("{url}/stage/{stage}")).body(body));
+        assert_eq!(r.status, 200, "{body}: {}", r.text);
+    }
+    let all = instances(&api, &id);
+    assert_eq!(all.len(), 1, "{all:?}");
+    let inst = all[0]["instance_uuid"].as_str().unwrap_or_else(|| panic!("{all:?}")).to_string();
+    let r = bare_get(&api, &format!("/api/instances/{inst}/timeline?key={key}"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let payloads: Vec<&Value> =
+        r.json["timeline"].as_array().expect("timeline").iter().map(|s| &s["payload"]).collect();
+    assert_eq!(payloads, [&json!("123"), &json!("[1]"), &json!("true"), &json!({"k": [1]})], "{}", r.text);
+}
+
 /// Issue 11 finding: a pipeline's up/down changes were not recorded and its stage pings not
 /// counted. Status changes go to the same bounded history as a heartbeat's (causes `stage`
 /// and `stalled`), stage pings count in `pings_total`, and `grace_seconds` is null.
