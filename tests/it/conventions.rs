@@ -486,18 +486,19 @@ fn nested_template_body(domain: &str, name: &str, depth: usize) -> String {
     )
 }
 
+/// `add_webhook_template` with `body` sent as it is.
+fn add_template_raw(api: &Api, body: String) -> Resp {
+    Api::send(
+        api.authed(Method::POST, "/v1/api/add_webhook_template/").header("content-type", "application/json").body(body),
+    )
+}
+
 #[test]
 fn json_depth_is_limited() {
     let d = TestDaemon::start_with("[api]\njson_depth_max = 4\n");
     let api = d.client();
     let domain = api.add_domain("deep.example");
-    let send = |body: String| {
-        Api::send(
-            api.authed(Method::POST, "/v1/api/add_webhook_template/")
-                .header("content-type", "application/json")
-                .body(body),
-        )
-    };
+    let send = |body: String| add_template_raw(&api, body);
     let r = send(nested_template_body(&domain, "deep6", 6));
     assert_error_starts(&r, 400, "Invalid request body");
     let r = send(nested_template_body(&domain, "deep5", 5));
@@ -521,13 +522,7 @@ fn a_body_as_deep_as_the_highest_depth_limit_is_accepted() {
     let d = TestDaemon::start_with("[api]\njson_depth_max = 128\n");
     let api = d.client();
     let domain = api.add_domain("deep.example");
-    let send = |body: String| {
-        Api::send(
-            api.authed(Method::POST, "/v1/api/add_webhook_template/")
-                .header("content-type", "application/json")
-                .body(body),
-        )
-    };
+    let send = |body: String| add_template_raw(&api, body);
     assert_ok(&send(nested_template_body(&domain, "deep128", 128)));
     let r = send(nested_template_body(&domain, "deep129", 129));
     assert_error_starts(&r, 400, "Invalid request body");
