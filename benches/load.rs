@@ -69,6 +69,9 @@
 //! HW_LOAD_DAEMON_EXTRA adds TOML lines to every daemon's configuration (e.g.
 //! `$'[store]\ncache_mib = 16'`, to see what the page cache adds to a memory figure).
 //!
+//! HW_LOAD_CREATE_RATE (1,000): creations per second the `lateness` and `throughput` runs
+//! allow for before their first instant (the lead is schedules / rate + 2 s).
+//!
 //! HW_LOAD_BIN runs another build of the daemon instead of this one (e.g. a copy of
 //! `target/release/hookwheel` from another commit, to compare two builds in one sitting).
 //!
@@ -686,9 +689,13 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
         template["request_body_json"] = body;
     }
     let template = api.id_of("add_webhook_template", template, "webhook_uuid");
-    // Creation goes first (about 2,000 per second per client at worst), then the first
-    // instant; about the same number of fires is due in every millisecond.
-    let start = (now_ms() / 1000 + 2 + fires as i64 / 2000) * 1000;
+    // Creation goes first, then the first instant; about the same number of fires is due in
+    // every millisecond. The lead assumes HW_LOAD_CREATE_RATE creations per second (1,000; it
+    // was 2,000): on a slow box creation overran the first instant, the schedules created
+    // by then fired faster than the daemon could take, and the rest of the creations crawled
+    // behind them for minutes (seen at 20,000 schedules, 2026-12-03).
+    let create_rate = env_usize("HW_LOAD_CREATE_RATE", 1000).max(1) as i64;
+    let start = (now_ms() / 1000 + 2 + fires as i64 / create_rate) * 1000;
     let api = Arc::new(api);
     let threads = 8;
     let handles: Vec<_> = (0..threads)
@@ -711,6 +718,13 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
         .collect();
     for h in handles {
         h.join().unwrap();
+    }
+    if now_ms() > start {
+        eprintln!(
+            "creating {fires} schedules overran their first instant by {} ms: the window starts late \
+             (set HW_LOAD_CREATE_RATE lower than {create_rate})",
+            now_ms() - start
+        );
     }
     let run_start = now_ms().max(start);
     let (warm, end) = (run_start + 3000, run_start + seconds * 1000);
