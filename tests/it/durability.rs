@@ -470,7 +470,10 @@ fn data_directories_of_the_previous_release_open_and_list() {
             let r = api.get(list);
             assert_eq!(r.status, 200, "{round}: {list}: {}", r.text);
         }
-        assert_eq!(api.total("get_executions_paginated"), 9, "{round}");
+        // The 9 that release recorded, and more once the fixture's active schedule fires
+        // again after the start (its misfire policy decides when).
+        let executions = api.total("get_executions_paginated");
+        assert!(executions >= 9, "{round}: {executions} executions");
         let schedules: u64 = ["active", "inactive", "paused", "completed", "expired"]
             .iter()
             .map(|s| {
