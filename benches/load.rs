@@ -69,8 +69,10 @@
 //! HW_LOAD_DAEMON_EXTRA adds TOML lines to every daemon's configuration (e.g.
 //! `$'[store]\ncache_mib = 16'`, to see what the page cache adds to a memory figure).
 //!
-//! HW_LOAD_CREATE_RATE (1,000): creations per second the `lateness` and `throughput` runs
-//! allow for before their first instant (the lead is schedules / rate + 2 s).
+//! HW_LOAD_CREATE_RATE: creations per second the `lateness` and `throughput` runs allow for
+//! before their first instant (the lead is schedules / rate + 2 s). Unset, each run measures it
+//! first: it times the creation of a probe of schedules (1/20 of the run's, at most 1,000) whose
+//! first instant is an hour away, and allows for two thirds of that rate.
 //!
 //! HW_LOAD_BIN runs another build of the daemon instead of this one (e.g. a copy of
 //! `target/release/hookwheel` from another commit, to compare two builds in one sitting).
@@ -114,6 +116,17 @@ fn env_usize(name: &str, default: usize) -> usize {
 #[allow(clippy::disallowed_methods)] // the harness measures against the real clock
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Calls `f(i)` for every `i` in `0..n`, spread over `threads` threads (i ≡ t mod threads on
+/// thread t), and returns when all have returned.
+fn parallel(threads: usize, n: usize, f: impl Fn(usize) + Sync) {
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let f = &f;
+            s.spawn(move || (t..n).step_by(threads).for_each(f));
+        }
+    });
 }
 
 #[allow(clippy::disallowed_methods)]
@@ -465,6 +478,8 @@ struct LatenessRun {
     recorded_rate: f64,
     cpu: f64,
     receiver_cpu: f64,
+    /// The box's steal over the window, % of its CPU time ([`BoxTicks`]).
+    steal: f64,
     /// The same run measured the way the old `throughput` scenario did (see its doc):
     /// (p50, p99) in whole ms of the fires that had arrived when the window ended.
     old_style: (i64, i64),
@@ -539,7 +554,9 @@ impl Stages {
 const DRAIN_MS: u64 = 3000;
 
 impl LatenessRun {
-    fn measure(rx: &receiver::Receiver, warm: i64, end: i64, fires: usize, cpu: f64, receiver_cpu: f64) -> LatenessRun {
+    /// `cpu`, `receiver_cpu` and `steal` are read at the window's end, before the drain.
+    fn measure(rx: &receiver::Receiver, warm: i64, end: i64, fires: usize, cpu: (f64, f64, f64)) -> LatenessRun {
+        let (cpu, receiver_cpu, steal) = cpu;
         let requests = rx.requests();
         let late = lateness_at_receiver(&requests, warm, end);
         let expected = fires as f64 * (end - warm) as f64 / 1000.0;
@@ -563,21 +580,30 @@ impl LatenessRun {
             recorded_rate: f64::NAN,
             cpu,
             receiver_cpu,
+            steal,
             old_style: (percentile(&old, 0.5), percentile(&old, 0.99)),
             stages: None,
         }
     }
 
+    /// CPU time of the scheduler per request that arrived in the window (µs).
+    fn cpu_per_request_us(&self) -> f64 {
+        self.cpu * 10_000.0 / self.received_rate.max(f64::MIN_POSITIVE)
+    }
+
     fn describe(&self) -> String {
         format!(
-            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, {:.0} req/s at the receiver, CPU {:.0} %, receiver {:.0} %",
+            "p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.1}% arrived, {:.0} req/s at the receiver, CPU {:.0} % \
+             ({:.0} µs per request), receiver {:.0} %, box steal {:.0} %",
             self.p50,
             self.p99,
             self.max,
             self.arrived * 100.0,
             self.received_rate,
             self.cpu,
-            self.receiver_cpu
+            self.cpu_per_request_us(),
+            self.receiver_cpu,
+            self.steal
         ) + &self.stages.map(|s| format!("; {}", s.describe())).unwrap_or_default()
     }
 }
@@ -593,14 +619,45 @@ fn spread(runs: &[LatenessRun], f: impl Fn(&LatenessRun) -> f64) -> (f64, String
 
 /// The harness's own CPU over a window: the in-process receiver's (the harness's main thread
 /// only sleeps while a run goes on).
-struct HarnessCpu(u64);
+struct HarnessCpu(u64, BoxTicks);
 
 impl HarnessCpu {
     fn start() -> HarnessCpu {
-        HarnessCpu(cpu_ticks(std::process::id()))
+        HarnessCpu(cpu_ticks(std::process::id()), BoxTicks::read())
     }
     fn percent(&self, secs: f64) -> f64 {
         cpu_percent(cpu_ticks(std::process::id()).saturating_sub(self.0), secs)
+    }
+    /// The box's steal since the start, % of all its CPU time ([`BoxTicks::steal_since`]).
+    fn steal(&self) -> f64 {
+        BoxTicks::read().steal_since(self.1)
+    }
+}
+
+/// The whole box's CPU ticks from the first line of /proc/stat (proc(5)): all of them, and
+/// those stolen (time the hypervisor ran something else while this VM wanted to run).
+#[derive(Clone, Copy, Default)]
+struct BoxTicks {
+    total: u64,
+    steal: u64,
+}
+
+impl BoxTicks {
+    fn read() -> BoxTicks {
+        let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let fields: Vec<u64> =
+            text.lines().next().unwrap_or_default().split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal guest guest_nice; guest time is
+        // already counted in user and nice.
+        BoxTicks { total: fields.iter().take(8).sum(), steal: fields.get(7).copied().unwrap_or(0) }
+    }
+
+    /// % of the box's CPU time stolen since `before`: on a VM that shares its host, a run
+    /// with much steal had fewer cycles than its CPU % says, so its rates compare only with
+    /// runs of similar steal; CPU per execution compares across them.
+    fn steal_since(self, before: BoxTicks) -> f64 {
+        let total = self.total.saturating_sub(before.total).max(1);
+        self.steal.saturating_sub(before.steal) as f64 * 100.0 / total as f64
     }
 }
 
@@ -637,6 +694,7 @@ fn lateness(rows: &mut Vec<Row>) {
         let (_, floor_max_s) = spread(&floors, |r| r.max);
         let (_, rx_cpu_s) = spread(&ours, |r| r.receiver_cpu);
         let (_, floor_rx_cpu_s) = spread(&floors, |r| r.receiver_cpu);
+        let (_, steal_s) = spread(&ours.iter().chain(&floors).copied().collect::<Vec<_>>(), |r| r.steal);
         let (arrived, _) = spread(&ours, |r| r.arrived * 1000.0);
         let (floor_arrived, _) = spread(&floors, |r| r.arrived * 1000.0);
         let limit = match fires {
@@ -667,7 +725,9 @@ fn lateness(rows: &mut Vec<Row>) {
                 floor_arrived / 10.0
             ),
             ratio: format!("p99 {ratio:.2} ({lo:.2}–{hi:.2})"),
-            cpu: format!("daemon {cpu_s}, its receiver {rx_cpu_s}; floor {floor_cpu_s}, its receiver {floor_rx_cpu_s}"),
+            cpu: format!(
+                "daemon {cpu_s}, its receiver {rx_cpu_s}; floor {floor_cpu_s}, its receiver {floor_rx_cpu_s}; box steal {steal_s}"
+            ),
             met: Some(limit.is_none_or(|l| p99 <= l) && ratio <= 0.5),
         });
     }
@@ -690,39 +750,36 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
     }
     let template = api.id_of("add_webhook_template", template, "webhook_uuid");
     // Creation goes first, then the first instant; about the same number of fires is due in
-    // every millisecond. The lead assumes HW_LOAD_CREATE_RATE creations per second (1,000; it
-    // was 2,000): on a slow box creation overran the first instant, the schedules created
-    // by then fired faster than the daemon could take, and the rest of the creations crawled
-    // behind them for minutes (seen at 20,000 schedules, 2026-12-03).
-    let create_rate = env_usize("HW_LOAD_CREATE_RATE", 1000).max(1) as i64;
-    let start = (now_ms() / 1000 + 2 + fires as i64 / create_rate) * 1000;
-    let api = Arc::new(api);
-    let threads = 8;
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (api, template) = (api.clone(), template.clone());
-            std::thread::spawn(move || {
-                for i in (t..fires).step_by(threads) {
-                    let at = jiff::Timestamp::from_millisecond(start + (i as i64 * 1000) / fires as i64)
-                        .unwrap()
-                        .to_string();
-                    let r = api.post(
-                        "add_interval_schedule",
-                        json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1,
-                               "interval_period": "second", "is_one_off_task": false, "start_at": at}),
-                    );
-                    assert_eq!(r["success"], true, "{r}");
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    // every millisecond. The lead allows for the creation rate this box reaches now: with a
+    // fixed guess, a slow box overran the first instant, the schedules created by then fired
+    // faster than the daemon could take, and the rest of the creations crawled behind them
+    // for minutes (seen at 20,000 schedules, 2026-12-03, when creation ran at 1,500 /s).
+    let create = |api: &Api, template: &str, at: i64| {
+        let at = jiff::Timestamp::from_millisecond(at).unwrap().to_string();
+        let r = api.post(
+            "add_interval_schedule",
+            json!({"schedule_to": "webhook", "model_to_schedule_uuid": template, "interval_value": 1,
+                   "interval_period": "second", "is_one_off_task": false, "start_at": at}),
+        );
+        assert_eq!(r["success"], true, "{r}");
+    };
+    let create_rate = match std::env::var("HW_LOAD_CREATE_RATE").ok().and_then(|v| v.parse::<f64>().ok()) {
+        Some(rate) => rate.max(1.0),
+        None => {
+            let probe = (fires / 20).clamp(50, 1000);
+            let t = stopwatch();
+            parallel(8, probe, |i| create(&api, &template, now_ms() + 3_600_000 + i as i64));
+            let rate = probe as f64 / t.elapsed().as_secs_f64() * 2.0 / 3.0;
+            eprintln!("creation probe: {probe} schedules at {:.0} /s; allowing for {rate:.0} /s", rate * 1.5);
+            rate
+        }
+    };
+    let start = (now_ms() / 1000 + 2 + (fires as f64 / create_rate).ceil() as i64) * 1000;
+    parallel(8, fires, |i| create(&api, &template, start + (i as i64 * 1000) / fires as i64));
     if now_ms() > start {
         eprintln!(
             "creating {fires} schedules overran their first instant by {} ms: the window starts late \
-             (set HW_LOAD_CREATE_RATE lower than {create_rate})",
+             (set HW_LOAD_CREATE_RATE lower than {create_rate:.0})",
             now_ms() - start
         );
     }
@@ -735,7 +792,7 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
     std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
     let stages = Stages::read(&d.base).since(stages0);
     let secs = (end - warm) as f64 / 1000.0;
-    let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(d.pid()).saturating_sub(daemon0), secs), harness.percent(secs));
+    let cpu = (cpu_percent(cpu_ticks(d.pid()).saturating_sub(daemon0), secs), harness.percent(secs), harness.steal());
     let recorded = metric(&d.base, "hookwheel_executions_total", "succeeded") - recorded0;
     let recorded_secs = (now_ms() - warm) as f64 / 1000.0;
     std::thread::sleep(Duration::from_millis(DRAIN_MS));
@@ -743,7 +800,7 @@ fn hookwheel_run(fires: usize, seconds: i64, body: Option<Value>) -> LatenessRun
     LatenessRun {
         recorded_rate: recorded / recorded_secs,
         stages: Some(stages),
-        ..LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
+        ..LatenessRun::measure(&rx, warm, end, fires, cpu)
     }
 }
 
@@ -757,11 +814,11 @@ fn lateness_floor(fires: usize, seconds: i64) -> LatenessRun {
     let (floor0, harness) = (cpu_ticks(child.id()), HarnessCpu::start());
     std::thread::sleep(Duration::from_millis((end - now_ms()).max(0) as u64));
     let secs = (end - warm) as f64 / 1000.0;
-    let (cpu, receiver_cpu) = (cpu_percent(cpu_ticks(child.id()).saturating_sub(floor0), secs), harness.percent(secs));
+    let cpu = (cpu_percent(cpu_ticks(child.id()).saturating_sub(floor0), secs), harness.percent(secs), harness.steal());
     std::thread::sleep(Duration::from_millis(DRAIN_MS));
     let _ = child.kill();
     let _ = child.wait();
-    LatenessRun::measure(&rx, warm, end, fires, cpu, receiver_cpu)
+    LatenessRun::measure(&rx, warm, end, fires, cpu)
 }
 
 /// Reads one counter from /metrics (sum over label sets matching `filter`).
@@ -867,10 +924,22 @@ fn throughput(rows: &mut Vec<Row>) {
             floor.max,
             floor.arrived * 100.0
         ),
-        ratio: format!("p99 {:.2}", ours.p99 / floor.p99.max(0.001)),
+        ratio: format!(
+            "p99 {:.2}; CPU per request {:.2}",
+            ours.p99 / floor.p99.max(0.001),
+            ours.cpu_per_request_us() / floor.cpu_per_request_us()
+        ),
         cpu: format!(
-            "daemon {:.0}, receiver {:.0}; floor {:.0}, its receiver {:.0}",
-            ours.cpu, ours.receiver_cpu, floor.cpu, floor.receiver_cpu
+            "daemon {:.0} ({:.0} µs per request), receiver {:.0}; floor {:.0} ({:.0} µs per request), its receiver {:.0}; \
+             box steal {:.0} / {:.0}",
+            ours.cpu,
+            ours.cpu_per_request_us(),
+            ours.receiver_cpu,
+            floor.cpu,
+            floor.cpu_per_request_us(),
+            floor.receiver_cpu,
+            ours.steal,
+            floor.steal
         ),
         met: Some(ours.received_rate >= goal && ours.recorded_rate >= goal && ours.arrived >= 0.999),
     });
