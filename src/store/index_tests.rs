@@ -10,6 +10,7 @@ use super::ops::schedules::upsert_executions;
 use super::tables::EXECUTIONS;
 use super::*;
 use crate::model::*;
+use std::time::Duration;
 
 /// An active schedule firing every minute (the store tests' common record).
 pub(super) fn schedule(brand: BrandId, target_kind: TargetKind, target: uuid::Uuid) -> Schedule {
@@ -448,6 +449,39 @@ async fn a_flood_of_outcomes_is_written_in_bounded_operations() {
         )
         .unwrap();
     assert_eq!(page.total, 600);
+    assert_consistent(&store);
+    store.shutdown().await;
+}
+
+/// Outcome operations are paced: one that comes 1 ms after the previous operation started
+/// waits until 4 ms after it (time for others to join), while one that comes alone after a
+/// quiet spell is written at once. Paused time: only sleeps move the clock, so each wait is
+/// exactly the pacing's.
+#[tokio::test(start_paused = true)]
+async fn an_outcome_soon_after_another_waits_for_the_pacing_and_a_lone_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
+    let brand = BrandId::new();
+    let target = uuid::Uuid::now_v7();
+    let pending: Vec<Execution> =
+        (0..4).map(|i| Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i)).collect();
+    let stored = pending.clone();
+    store.write(move |w| upsert_executions(w, &stored)).await.unwrap();
+    let outcomes: Vec<Execution> = pending
+        .into_iter()
+        .map(|e| Execution { status: ExecutionStatus::Succeeded, finished_ms: Some(1_000), ..e })
+        .collect();
+    let mut waited = Vec::new();
+    for (i, e) in outcomes.iter().enumerate() {
+        // The first after a quiet spell, then two 1 ms after the previous one was answered,
+        // then one after another quiet spell.
+        tokio::time::sleep(Duration::from_millis(if i == 0 || i == 3 { 50 } else { 1 })).await;
+        let t = tokio::time::Instant::now();
+        assert!(matches!(store.put_execution(e).await, Ok(true)));
+        waited.push(t.elapsed());
+    }
+    let ms = Duration::from_millis;
+    assert_eq!(waited, vec![ms(0), ms(3), ms(3), ms(0)], "how long each outcome waited for its operation");
     assert_consistent(&store);
     store.shutdown().await;
 }
