@@ -370,6 +370,20 @@ async fn outcomes_at_once(dir: &tempfile::TempDir) -> (Store, Metrics, BrandId, 
     (store, metrics, brand, outcomes)
 }
 
+/// Stores `n` pending manual executions of `brand` (one operation) and returns each as it
+/// would come back from a successful delivery (finished at 1,000 ms).
+async fn stored_then_succeeded(store: &Store, brand: BrandId, n: i64) -> Vec<Execution> {
+    let target = uuid::Uuid::now_v7();
+    let pending: Vec<Execution> =
+        (0..n).map(|i| Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i)).collect();
+    let stored = pending.clone();
+    store.write(move |w| upsert_executions(w, &stored)).await.unwrap();
+    pending
+        .into_iter()
+        .map(|e| Execution { status: ExecutionStatus::Succeeded, finished_ms: Some(1_000), ..e })
+        .collect()
+}
+
 async fn put_all(store: &Store, outcomes: &[Execution]) -> Vec<Result<bool, StoreError>> {
     let tasks: Vec<_> = outcomes
         .iter()
@@ -426,15 +440,7 @@ async fn a_flood_of_outcomes_is_written_in_bounded_operations() {
     let metrics = Metrics::new();
     let store = Store::open(&dir.path().join("s.redb"), settings(), metrics.clone()).unwrap();
     let brand = BrandId::new();
-    let target = uuid::Uuid::now_v7();
-    let pending: Vec<Execution> =
-        (0..600).map(|i| Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i)).collect();
-    let stored = pending.clone();
-    store.write(move |w| upsert_executions(w, &stored)).await.unwrap();
-    let outcomes: Vec<Execution> = pending
-        .into_iter()
-        .map(|e| Execution { status: ExecutionStatus::Succeeded, finished_ms: Some(1_000), ..e })
-        .collect();
+    let outcomes = stored_then_succeeded(&store, brand, 600).await;
     let before = operations(&metrics);
     let answers = put_all(&store, &outcomes).await;
     assert!(answers.iter().all(|a| matches!(a, Ok(true))), "{:?}", answers.iter().find(|a| !matches!(a, Ok(true))));
@@ -462,15 +468,7 @@ async fn an_outcome_soon_after_another_waits_for_the_pacing_and_a_lone_one_does_
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
     let brand = BrandId::new();
-    let target = uuid::Uuid::now_v7();
-    let pending: Vec<Execution> =
-        (0..4).map(|i| Execution::manual(brand, None, (TargetKind::Webhook, target), Map::new(), i)).collect();
-    let stored = pending.clone();
-    store.write(move |w| upsert_executions(w, &stored)).await.unwrap();
-    let outcomes: Vec<Execution> = pending
-        .into_iter()
-        .map(|e| Execution { status: ExecutionStatus::Succeeded, finished_ms: Some(1_000), ..e })
-        .collect();
+    let outcomes = stored_then_succeeded(&store, brand, 4).await;
     let mut waited = Vec::new();
     for (i, e) in outcomes.iter().enumerate() {
         // The first after a quiet spell, then two 1 ms after the previous one was answered,
