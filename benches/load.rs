@@ -490,7 +490,8 @@ struct LatenessRun {
 
 /// The daemon's own view of a run's window, read from /metrics at its start and end, so that a
 /// lateness tail at the receiver can be put down to a stage: the scheduler recording fires
-/// late (a fire's commit is meant to start `scheduler::PREFIRE_MS` before its instant), slow
+/// late (a fire's commit is meant to start `scheduler::PREFIRE_MS` or up to
+/// `scheduler::FIRE_SLOT_MS` earlier before its instant), slow
 /// commits, or delivery starting late (request start − instant, by the daemon's clock).
 #[derive(Debug, Clone, Copy, Default)]
 struct Stages {

@@ -702,3 +702,51 @@ async fn a_stale_bound_between_the_cursor_and_a_jittered_deadline_records_nothin
     assert_eq!(seen.len(), 1);
     assert_eq!((seen[0].scheduled_ms, seen[0].due_ms), (cursor, deadline));
 }
+
+/// Schedules whose instants fall in one fire slot are recorded at one wake-up (one commit), at
+/// the slot's start: never more than `PREFIRE_MS + FIRE_SLOT_MS - 1` ms ahead of an instant,
+/// never less than `PREFIRE_MS`; the next slot's instant waits for its own wake-up.
+#[tokio::test(start_paused = true)]
+async fn instants_within_one_fire_slot_are_recorded_together_at_the_slots_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let start_ms: i64 = 1_798_761_600_000;
+    assert_eq!(start_ms % FIRE_SLOT_MS, 0);
+    let clock = Arc::new(TokioClock::new(start_ms));
+    let store = store(&dir);
+    let fix = fixture(&store).await;
+    // Every second from an instant 1 s away: offsets 0, 1 and 3 ms share the slot that starts
+    // PREFIRE_MS before the first; 4 ms is in the next one.
+    let first = start_ms + 1_000;
+    let offsets = [0, 1, FIRE_SLOT_MS - 1, FIRE_SLOT_MS];
+    for offset in offsets {
+        let s = schedule(every(1, Period::Second, start_ms + offset), start_ms, fix);
+        assert_eq!(s.next_fire_ms, Some(first + offset));
+        store.create_schedule(s).await.unwrap();
+    }
+    let (ftx, frx) = mpsc::channel(64);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let (handle, task) = start_scheduler(store.clone(), clock.clone(), rec.clone(), frx).await;
+    let seen = |rec: &Recorder| -> Vec<(i64, i64)> {
+        let mut v: Vec<_> =
+            rec.seen.lock().unwrap().iter().map(|e| (e.scheduled_ms - first, e.created_ms - first)).collect();
+        v.sort();
+        v
+    };
+    let slot = first - PREFIRE_MS;
+    tokio::time::sleep(Duration::from_millis((slot - 1 - clock.now_ms()) as u64)).await;
+    settle().await;
+    assert_eq!(seen(&rec), vec![], "recorded before the slot's start");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    settle().await;
+    let at = -PREFIRE_MS;
+    assert_eq!(seen(&rec), vec![(0, at), (1, at), (FIRE_SLOT_MS - 1, at)], "one wake-up for the slot");
+    tokio::time::sleep(Duration::from_millis(FIRE_SLOT_MS as u64 - 1)).await;
+    settle().await;
+    assert_eq!(seen(&rec).len(), 3, "the next slot's instant was taken early");
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    settle().await;
+    let next = (FIRE_SLOT_MS, FIRE_SLOT_MS - PREFIRE_MS);
+    assert_eq!(seen(&rec), vec![(0, at), (1, at), (FIRE_SLOT_MS - 1, at), next]);
+    handle.shutdown().await;
+    task.await.unwrap();
+}
