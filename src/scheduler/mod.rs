@@ -53,8 +53,8 @@ const SLEEP_MAX_MS: i64 = 1000;
 pub const PREFIRE_MS: i64 = 20;
 /// Schedule timers are grouped into slots of this many ms: a schedule's timer goes off at the
 /// start of the slot holding its instant − [`PREFIRE_MS`], so the fires due within one slot
-/// are taken at one wake-up and recorded by one commit (at 5,000 fires/s about 20 per commit
-/// instead of the few that come due in one 1 ms tick). A fire is thus recorded between
+/// are taken at one wake-up and recorded by one store operation (at 5,000 fires/s about 20
+/// per wake-up instead of the 5 due in one 1 ms tick). A fire is thus recorded between
 /// `PREFIRE_MS` and `PREFIRE_MS + FIRE_SLOT_MS − 1` ms ahead; its send still waits for the
 /// instant. Retry, run, approval and monitor timers are not grouped: none of them may go off
 /// early.
