@@ -394,25 +394,8 @@ pub async fn start<D: Dispatch>(
     finished: mpsc::Receiver<DeliveryEvent>,
 ) -> Result<(SchedulerHandle, tokio::task::JoinHandle<()>), crate::store::StoreError> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
-    let now = clock.now_ms();
-    let stopping = Arc::new(AtomicBool::new(false));
-    let mut s = Scheduler {
-        store,
-        clock,
-        delivery,
-        metrics,
-        wheel: Wheel::new(now.max(0) as u64),
-        armed: Armed::default(),
-        running: HashMap::new(),
-        fired: HashMap::new(),
-        started_at: now,
-        step_visits_max: runs::MAX_STEPS_PER_RUN,
-        work: VecDeque::new(),
-        resume: VecDeque::new(),
-        outage_since: None,
-        stopping: stopping.clone(),
-        decision_notes: None,
-    };
+    let mut s = Scheduler::new(store, clock, delivery, metrics);
+    let (now, stopping) = (s.started_at, s.stopping.clone());
     let watch = crate::time::Stopwatch::start();
     // Straight from the index into the wheel, with room made once: no list of a million
     // entries in between, and no table doubling (each would leave its peak in the RSS).
@@ -493,6 +476,28 @@ pub async fn start<D: Dispatch>(
 }
 
 impl<D: Dispatch> Scheduler<D> {
+    /// A scheduler with nothing armed, its wheel at the clock's time.
+    fn new(store: Store, clock: Arc<dyn Clock>, delivery: D, metrics: Metrics) -> Self {
+        let now = clock.now_ms();
+        Scheduler {
+            store,
+            clock,
+            delivery,
+            metrics,
+            wheel: Wheel::new(now.max(0) as u64),
+            armed: Armed::default(),
+            running: HashMap::new(),
+            fired: HashMap::new(),
+            started_at: now,
+            step_visits_max: runs::MAX_STEPS_PER_RUN,
+            work: VecDeque::new(),
+            resume: VecDeque::new(),
+            outage_since: None,
+            stopping: Arc::new(AtomicBool::new(false)),
+            decision_notes: None,
+        }
+    }
+
     /// Arms (or re-arms, or disarms) a schedule per its stored state. A timer that is already
     /// due goes to the work queue.
     fn arm(&mut self, s: &Schedule) {
@@ -509,9 +514,34 @@ impl<D: Dispatch> Scheduler<D> {
         if let Some(old) = self.armed.remove(key) {
             self.wheel.cancel(old);
         }
-        let at = (at.max(0) as u64).max(self.wheel.elapsed() + 1);
         let timer = self.armed.insert(brand, key);
-        let _ = self.wheel.insert(timer, at);
+        if self.wheel_insert(timer, at).is_err() {
+            let _ = self.wheel.insert(timer, self.wheel.elapsed() + 1);
+        }
+    }
+
+    /// Puts `timer` in the wheel at `at` (epoch ms); `Err` when `at` is due by the wall clock.
+    ///
+    /// The wheel's time is the latest clock reading the loop has seen. When the wall clock has
+    /// since stepped back (a manual `date -s`, a VM resumed from an old snapshot), an instant
+    /// between the clock and the wheel's time is not due yet, but the wheel would call it due
+    /// and a schedule armed for it would go round arm → due → woken early → arm without ever
+    /// sleeping. So the wheel is first moved back to the clock ([`Wheel::rewind`], once per
+    /// step back: the wheel then follows the clock again).
+    fn wheel_insert(&mut self, timer: TimerId, at: Millis) -> Result<(), TimerId> {
+        let at = at.max(0) as u64;
+        if at <= self.wheel.elapsed() {
+            let now = self.clock.now_ms().max(0) as u64;
+            if at > now {
+                tracing::warn!(
+                    stepped_back_ms = self.wheel.elapsed() - now,
+                    armed = self.wheel.len(),
+                    "the wall clock stepped back; the timers are re-placed at its time"
+                );
+                self.wheel.rewind(now);
+            }
+        }
+        self.wheel.insert(timer, at)
     }
 
     async fn resume_execution(&mut self, brand: BrandId, execution: ExecutionId) {
@@ -537,7 +567,7 @@ impl<D: Dispatch> Scheduler<D> {
             return;
         };
         let timer = self.armed.insert(brand, Key::Schedule(id));
-        if self.wheel.insert(timer, deadline.max(0) as u64).is_err() {
+        if self.wheel_insert(timer, deadline).is_err() {
             self.armed.remove(Key::Schedule(id));
             self.work.push_back(Work::Fire(brand, id));
         }

@@ -750,3 +750,42 @@ async fn instants_within_one_fire_slot_are_recorded_together_at_the_slots_start(
     handle.shutdown().await;
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_wall_clock_stepped_back_re_places_the_timers_instead_of_calling_them_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let t0: i64 = 1_798_761_600_000; // 2027-01-01T00:00:00Z, a multiple of the fire slot
+    let clock = Arc::new(crate::time::ManualClock::new(t0));
+    let (ftx, _frx) = mpsc::channel(16);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let mut s = Scheduler::new(store.clone(), clock.clone(), rec, Metrics::new());
+    let (brand, target) = fixture(&store).await;
+    let hourly = schedule(every(1, Period::Hour, t0), t0, (brand, target));
+    s.arm(&hourly);
+    // The loop has seen the clock at t0 + 10 s; then the clock steps back 6 s.
+    let mut expired = Vec::new();
+    s.wheel.advance((t0 + 10_000) as u64, &mut expired);
+    assert!(expired.is_empty());
+    clock.set(t0 + 4_000);
+    // A retry due in 1 s and a schedule due in 3 s by the clock: neither is due yet.
+    let (execution, id) = (ExecutionId::new(), ScheduleId::new());
+    s.arm_retry(brand, execution, t0 + 5_000);
+    s.arm_at(brand, id, Some(t0 + 7_000));
+    assert!(s.work.is_empty(), "a schedule the clock has not reached was queued to fire: {:?}", s.work);
+    // Each goes off when the clock reaches it (the schedule at its slot, the prefire ahead),
+    // and the hourly schedule stays armed.
+    let mut fired = Vec::new();
+    while fired.len() < 2 {
+        let at = s.wheel.next_deadline().expect("timers armed");
+        s.wheel.advance(at, &mut expired);
+        for (timer, deadline) in expired.drain(..) {
+            fired.push((s.armed.by_timer(timer).map(|(_, key)| key), deadline as i64));
+        }
+    }
+    assert_eq!(
+        fired,
+        vec![(Some(Key::Retry(execution)), t0 + 5_000), (Some(Key::Schedule(id)), t0 + 7_000 - PREFIRE_MS),]
+    );
+    assert_eq!(s.wheel.len(), 1, "the hourly schedule is still armed");
+}

@@ -34,7 +34,8 @@
 //!   list can be recomputed from its deadline (no per-entry location field is stored).
 //! - A level's occupancy bit is set exactly when its slot list is non-empty.
 //! - `overflow_floor` is `<=` every overflow deadline, and its 2^36 block is after `elapsed`'s.
-//! - Time never moves backwards, and never past an occupied slot's start without processing it.
+//! - Time never moves backwards (except by an explicit [`Wheel::rewind`], which re-places every
+//!   entry), and never past an occupied slot's start without processing it.
 //!
 //! # Cost and memory
 //!
@@ -291,6 +292,30 @@ impl Wheel {
             self.replace_all(head, place, expired);
         }
         self.elapsed = self.elapsed.max(now_ms);
+    }
+
+    /// Moves the wheel's time back to `now_ms` (a wall clock stepped backwards: a manual
+    /// `date -s`, a VM resumed from an old snapshot) and re-places every armed entry relative
+    /// to it; no entry fires or is lost. Without this, a deadline between `now_ms` and
+    /// [`Wheel::elapsed`] could not be armed ([`Wheel::insert`] would call it due although the
+    /// clock has not reached it). A `now_ms` not before `elapsed()` changes nothing. O(armed
+    /// entries + slab length): for a rare event, not for every tick.
+    pub fn rewind(&mut self, now_ms: u64) {
+        if now_ms >= self.elapsed {
+            return;
+        }
+        self.elapsed = now_ms;
+        self.heads = [[NIL; SLOTS]; LEVELS];
+        self.occupied = [0; LEVELS];
+        self.overflow_head = NIL;
+        self.overflow_len = 0;
+        self.overflow_floor = u64::MAX;
+        // Every armed deadline was later than the old time, so it is later than the new one.
+        for idx in 0..self.slab.entries.len() as u32 {
+            if self.slab.get(idx).prev != VACANT {
+                self.link(idx);
+            }
+        }
     }
 
     /// The earliest slot (or the overflow list) to process and the time at which to process

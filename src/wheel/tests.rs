@@ -300,6 +300,33 @@ fn advance_never_moves_time_backwards() {
 }
 
 #[test]
+fn rewind_re_places_every_entry_and_fires_each_at_its_deadline() {
+    let mut w = Wheel::new(T0);
+    let deadlines = [T0 + 10 * SECOND + 1, T0 + 11 * SECOND, T0 + 2 * DAY, T0 + 3 * YEAR];
+    for (id, &d) in deadlines.iter().enumerate() {
+        w.insert(id as TimerId, d).unwrap();
+    }
+    assert_eq!(advance(&mut w, T0 + 10 * SECOND), vec![]);
+    // The clock steps back 6 s: a deadline the wheel's time has passed is armable again.
+    w.rewind(T0 + 4 * SECOND);
+    w.check_invariants();
+    assert_eq!(w.elapsed(), T0 + 4 * SECOND);
+    assert_eq!(w.len(), 4);
+    w.insert(9, T0 + 7 * SECOND).unwrap();
+    // Rewinding forwards is not a rewind: nothing changes.
+    w.rewind(T0 + 5 * SECOND);
+    assert_eq!(w.elapsed(), T0 + 4 * SECOND);
+    let mut fired = Vec::new();
+    while let Some(at) = w.next_deadline() {
+        fired.extend(advance(&mut w, at));
+    }
+    let mut want: Vec<(TimerId, u64)> = deadlines.iter().enumerate().map(|(id, &d)| (id as TimerId, d)).collect();
+    want.push((9, T0 + 7 * SECOND));
+    want.sort_by_key(|&(_, d)| d);
+    assert_eq!(fired, want);
+}
+
+#[test]
 fn reuses_slab_cells() {
     let mut w = Wheel::new(T0);
     for round in 0..10 {
@@ -342,6 +369,10 @@ enum Op {
     Backwards {
         by: u64,
     },
+    /// Rewind the wheel's time by `by` ms (a wall clock stepped back): every entry stays.
+    Rewind {
+        by: u64,
+    },
 }
 
 /// Time distances of every magnitude: sub-slot, each level's span, overflow, and beyond.
@@ -368,6 +399,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::AdvanceToNext),
         2 => (0..ID_SPACE).prop_map(|id| Op::AdvanceToDeadline { id }),
         1 => magnitude().prop_map(|by| Op::Backwards { by }),
+        1 => magnitude().prop_map(|by| Op::Rewind { by }),
     ]
 }
 
@@ -429,6 +461,11 @@ fn run_ops(start: u64, ops: &[Op]) {
             Op::AdvanceToNext => Some(w.next_deadline().unwrap_or(now)),
             Op::AdvanceToDeadline { id } => Some(oracle.get(&id).copied().unwrap_or(now.saturating_add(1))),
             Op::Backwards { by } => Some(now.saturating_sub(by)),
+            Op::Rewind { by } => {
+                w.rewind(now.saturating_sub(by));
+                assert_eq!(w.elapsed(), now.saturating_sub(by));
+                None
+            }
         };
         if let Some(to) = advance_to {
             let mut fired = Vec::new();
