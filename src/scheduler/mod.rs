@@ -526,13 +526,14 @@ impl<D: Dispatch> Scheduler<D> {
     /// since stepped back (a manual `date -s`, a VM resumed from an old snapshot), an instant
     /// between the clock and the wheel's time is not due yet, but the wheel would call it due
     /// and a schedule armed for it would go round arm → due → woken early → arm without ever
-    /// sleeping. So the wheel is first moved back to the clock ([`Wheel::rewind`], once per
-    /// step back: the wheel then follows the clock again).
+    /// sleeping; and a timer that is due, put just after the wheel's time, would wait for the
+    /// clock to regain that time. So the wheel is first moved back to the clock
+    /// ([`Wheel::rewind`], once per step back: the wheel then follows the clock again).
     fn wheel_insert(&mut self, timer: TimerId, at: Millis) -> Result<(), TimerId> {
         let at = at.max(0) as u64;
         if at <= self.wheel.elapsed() {
             let now = self.clock.now_ms().max(0) as u64;
-            if at > now {
+            if now < self.wheel.elapsed() {
                 tracing::warn!(
                     stepped_back_ms = self.wheel.elapsed() - now,
                     armed = self.wheel.len(),

@@ -768,15 +768,18 @@ async fn a_wall_clock_stepped_back_re_places_the_timers_instead_of_calling_them_
     s.wheel.advance((t0 + 10_000) as u64, &mut expired);
     assert!(expired.is_empty());
     clock.set(t0 + 4_000);
+    // A retry due 1 s ago goes off at the next tick, not when the clock regains +10 s.
+    let overdue = ExecutionId::new();
+    s.arm_retry(brand, overdue, t0 + 3_000);
     // A retry due in 1 s and a schedule due in 3 s by the clock: neither is due yet.
     let (execution, id) = (ExecutionId::new(), ScheduleId::new());
     s.arm_retry(brand, execution, t0 + 5_000);
     s.arm_at(brand, id, Some(t0 + 7_000));
     assert!(s.work.is_empty(), "a schedule the clock has not reached was queued to fire: {:?}", s.work);
-    // Each goes off when the clock reaches it (the schedule at its slot, the prefire ahead),
-    // and the hourly schedule stays armed.
+    // Each goes off when the clock reaches it (the overdue retry a millisecond after the
+    // clock's time, the schedule at its slot, the prefire ahead); the hourly one stays armed.
     let mut fired = Vec::new();
-    while fired.len() < 2 {
+    while fired.len() < 3 {
         let at = s.wheel.next_deadline().expect("timers armed");
         s.wheel.advance(at, &mut expired);
         for (timer, deadline) in expired.drain(..) {
@@ -785,7 +788,11 @@ async fn a_wall_clock_stepped_back_re_places_the_timers_instead_of_calling_them_
     }
     assert_eq!(
         fired,
-        vec![(Some(Key::Retry(execution)), t0 + 5_000), (Some(Key::Schedule(id)), t0 + 7_000 - PREFIRE_MS),]
+        vec![
+            (Some(Key::Retry(overdue)), t0 + 4_001),
+            (Some(Key::Retry(execution)), t0 + 5_000),
+            (Some(Key::Schedule(id)), t0 + 7_000 - PREFIRE_MS),
+        ]
     );
     assert_eq!(s.wheel.len(), 1, "the hourly schedule is still armed");
 }
