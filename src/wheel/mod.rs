@@ -304,13 +304,11 @@ impl Wheel {
         if now_ms >= self.elapsed {
             return;
         }
-        self.elapsed = now_ms;
-        self.heads = [[NIL; SLOTS]; LEVELS];
-        self.occupied = [0; LEVELS];
-        self.overflow_head = NIL;
-        self.overflow_len = 0;
-        self.overflow_floor = u64::MAX;
-        // Every armed deadline was later than the old time, so it is later than the new one.
+        // An empty wheel at `now_ms` that keeps the slab (the armed entries and their
+        // deadlines), then every entry linked again: each armed deadline was later than the
+        // old time, so it is later than the new one.
+        let slab = std::mem::replace(&mut self.slab, Slab::new());
+        *self = Wheel { slab, ..Wheel::new(now_ms) };
         for idx in 0..self.slab.entries.len() as u32 {
             if self.slab.get(idx).prev != VACANT {
                 self.link(idx);
