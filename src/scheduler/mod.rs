@@ -365,6 +365,9 @@ pub struct Scheduler<D: Dispatch> {
     step_visits_max: u32,
     /// Follow-up work for the loop (schedules due now, buffered fires to release).
     work: VecDeque<Work>,
+    /// Timers other than schedules' that were due when armed: they go off at the next tick
+    /// ([`Scheduler::collect_due`]) instead of waiting in the wheel.
+    due: Vec<(TimerId, Key)>,
     /// Unfinished executions found at start-up, still to hand to delivery (or to start, for a
     /// workflow run): ids only, resumed in batches as delivery's load allows.
     resume: VecDeque<(BrandId, ExecutionId)>,
@@ -491,6 +494,7 @@ impl<D: Dispatch> Scheduler<D> {
             started_at: now,
             step_visits_max: runs::MAX_STEPS_PER_RUN,
             work: VecDeque::new(),
+            due: Vec::new(),
             resume: VecDeque::new(),
             outage_since: None,
             stopping: Arc::new(AtomicBool::new(false)),
@@ -516,7 +520,23 @@ impl<D: Dispatch> Scheduler<D> {
         }
         let timer = self.armed.insert(brand, key);
         if self.wheel_insert(timer, at).is_err() {
-            let _ = self.wheel.insert(timer, self.wheel.elapsed() + 1);
+            // Due already: it goes off at the next tick, whatever the clock reads then (a
+            // stand-in deadline just after the wheel's time would wait for the clock to regain
+            // it if the clock stepped back before that tick).
+            self.due.push((timer, key));
+        }
+    }
+
+    /// Collects into `expired` the timers due at `now_ms`: those the wheel expires, then those
+    /// that were due already when armed ([`Scheduler::arm_key`]) and are still armed as they
+    /// were (not cancelled, not re-armed for a later instant), each with `now_ms` as its
+    /// deadline.
+    fn collect_due(&mut self, now_ms: u64, expired: &mut Vec<(TimerId, u64)>) {
+        self.wheel.advance(now_ms, expired);
+        for (timer, key) in self.due.drain(..) {
+            if self.wheel.deadline(timer).is_none() && self.armed.by_timer(timer).is_some_and(|(_, k)| k == key) {
+                expired.push((timer, now_ms));
+            }
         }
     }
 
@@ -587,8 +607,8 @@ impl<D: Dispatch> Scheduler<D> {
         loop {
             self.do_work().await;
             let now = self.clock.now_ms();
-            let sleep_ms = if !self.work.is_empty() {
-                0 // more work queued: just give the channels a turn
+            let sleep_ms = if !self.work.is_empty() || !self.due.is_empty() {
+                0 // more work queued, or timers due: just give the channels a turn
             } else if !self.resume.is_empty() {
                 // A start-up backlog waits for delivery's load to drop: look again soon.
                 50
@@ -661,7 +681,7 @@ impl<D: Dispatch> Scheduler<D> {
             // Re-read the wall clock: fire whatever is due now, however long we slept.
             let now = self.clock.now_ms();
             expired.clear();
-            self.wheel.advance(now.max(0) as u64, &mut expired);
+            self.collect_due(now.max(0) as u64, &mut expired);
             for (timer, _) in expired.drain(..) {
                 match self.armed.by_timer(timer) {
                     Some((brand, key @ Key::Schedule(id))) => {

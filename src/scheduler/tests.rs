@@ -776,23 +776,57 @@ async fn a_wall_clock_stepped_back_re_places_the_timers_instead_of_calling_them_
     s.arm_retry(brand, execution, t0 + 5_000);
     s.arm_at(brand, id, Some(t0 + 7_000));
     assert!(s.work.is_empty(), "a schedule the clock has not reached was queued to fire: {:?}", s.work);
-    // Each goes off when the clock reaches it (the overdue retry a millisecond after the
-    // clock's time, the schedule at its slot, the prefire ahead); the hourly one stays armed.
+    // Each goes off when the clock reaches it (the overdue retry at the next tick, the
+    // schedule at its slot, the prefire ahead); the hourly one stays armed.
     let mut fired = Vec::new();
+    let mut at = (t0 + 4_000) as u64;
     while fired.len() < 3 {
-        let at = s.wheel.next_deadline().expect("timers armed");
-        s.wheel.advance(at, &mut expired);
+        s.collect_due(at, &mut expired);
         for (timer, deadline) in expired.drain(..) {
             fired.push((s.armed.by_timer(timer).map(|(_, key)| key), deadline as i64));
         }
+        at = s.wheel.next_deadline().expect("timers armed");
     }
     assert_eq!(
         fired,
         vec![
-            (Some(Key::Retry(overdue)), t0 + 4_001),
+            (Some(Key::Retry(overdue)), t0 + 4_000),
             (Some(Key::Retry(execution)), t0 + 5_000),
             (Some(Key::Schedule(id)), t0 + 7_000 - PREFIRE_MS),
         ]
     );
     assert_eq!(s.wheel.len(), 1, "the hourly schedule is still armed");
+}
+
+#[tokio::test]
+async fn a_timer_due_when_armed_goes_off_at_the_next_tick_even_if_the_clock_steps_back_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let t0: i64 = 1_798_761_600_000;
+    let clock = Arc::new(crate::time::ManualClock::new(t0 + 10_000));
+    let (ftx, _frx) = mpsc::channel(16);
+    let rec = Recorder { seen: Arc::new(Mutex::new(Vec::new())), finished: ftx };
+    let mut s = Scheduler::new(store.clone(), clock.clone(), rec, Metrics::new());
+    let (brand, _) = fixture(&store).await;
+    let mut expired = Vec::new();
+    s.collect_due((t0 + 10_000) as u64, &mut expired);
+    // Armed while the clock and the wheel agree: due 1 s ago (a retry whose backoff passed,
+    // a monitor deadline found due). A second one is armed due, then cancelled by being
+    // re-armed for later: it must not go off early.
+    let (due, rearmed) = (ExecutionId::new(), ExecutionId::new());
+    s.arm_retry(brand, due, t0 + 9_000);
+    s.arm_retry(brand, rearmed, t0 + 9_500);
+    s.arm_retry(brand, rearmed, t0 + 60_000);
+    // The clock steps back 6 s before the loop's next tick.
+    clock.set(t0 + 4_000);
+    s.collect_due((t0 + 4_000) as u64, &mut expired);
+    let fired: Vec<_> =
+        expired.drain(..).map(|(timer, at)| (s.armed.by_timer(timer).map(|(_, k)| k), at as i64)).collect();
+    assert_eq!(fired, vec![(Some(Key::Retry(due)), t0 + 4_000)], "the due retry goes off at the tick, and only it");
+    // The re-armed one waits for its new instant.
+    s.collect_due((t0 + 59_999) as u64, &mut expired);
+    assert!(expired.is_empty(), "{expired:?}");
+    s.collect_due((t0 + 60_000) as u64, &mut expired);
+    let fired: Vec<_> = expired.drain(..).map(|(timer, _)| s.armed.by_timer(timer).map(|(_, k)| k)).collect();
+    assert_eq!(fired, vec![Some(Key::Retry(rearmed))]);
 }
