@@ -36,7 +36,17 @@ fn kill_9_ten_times_loses_no_fire() {
     let mut d = TestDaemon::start_with("[api]\npage_size = 1000\nrate_limit_per_minute = 0\n");
     let api = d.client();
     let domain = api.add_domain(&rx.host());
-    let template = api.add_template(&domain, "crash");
+    // A receiver starved of CPU (the suite runs tests side by side) may answer late: a generous
+    // timeout and retries keep a slow answer from ending as a failed delivery, so that every
+    // instant is either delivered or recorded missed/skipped.
+    let r = api.post(
+        "add_webhook_template",
+        json!({"webhook_name": "crash", "webhook_description": "test", "method": "POST", "path": "/hook",
+               "domain_uuid": domain, "retry_delay": 1, "retry_backoff_mode": "linear", "max_retries": 5,
+               "request_timeout_in_milliseconds": 10000, "request_body_json": {}, "headers_json": {}, "query_params_json": {}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let template = r.json["webhook_uuid"].as_str().unwrap().to_string();
 
     // A common anchor a few seconds ahead, on a whole second: instants are start + k s.
     let start = (now_ms() / 1000 + 4) * 1000;
@@ -61,73 +71,114 @@ fn kill_9_ten_times_loses_no_fire() {
         d.restart();
     }
     std::thread::sleep(Duration::from_secs(4));
-    // Every instant up to here must be accounted for once the daemon has had time to deliver.
+    // Every instant up to here must be accounted for: delivered, or recorded missed/skipped.
     let horizon = now_ms() - 1000;
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(d.stop(), Some(0), "graceful stop");
 
-    // What the receiver got, by idempotency key.
+    // An execution still queued at the graceful stop is kept in the store and delivered after
+    // the next start: on a loaded machine delivery can run seconds behind, and that is late,
+    // not lost. So the check restarts the daemon (the receiver is still up) and gives the
+    // backlog up to a minute; an instant with no record at all never arrives and fails it.
+    d.restart();
+    let api = d.client();
+    let wait_until = now_ms() + 60_000;
+    let (missing, fired, missed, duplicates) = loop {
+        let (missing, fired, missed, duplicates) = account(&api, &rx, &ids, start, horizon);
+        if missing.is_empty() || now_ms() > wait_until {
+            break (missing, fired, missed, duplicates);
+        }
+        println!("{} due instants not delivered yet; waiting", missing.len());
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    println!("fired {fired}, missed/skipped {missed}, duplicate deliveries {duplicates}");
+    if !missing.is_empty() {
+        // What the store holds for the first few, to tell "never created" from "never sent".
+        let detail: Vec<String> =
+            missing.iter().take(10).map(|(id, t)| format!("{id} @ {t}: {}", stored_status(&api, id, *t))).collect();
+        panic!("seed {seed}: {} due instants neither delivered nor recorded, e.g. {detail:#?}", missing.len());
+    }
+    assert!(fired > SCHEDULES * 30, "seed {seed}: only {fired} deliveries");
+}
+
+/// Matches every due instant of `ids` from `start` to `horizon` (each second) to a request the
+/// receiver got (by Idempotency-Key) or to a `missed`/`skipped` execution. Returns the
+/// unaccounted instants, and how many were delivered, recorded missed/skipped, and delivered
+/// more than once (extra copies, which carry the original's key).
+fn account(
+    api: &crate::support::Api,
+    rx: &Receiver,
+    ids: &[String],
+    start: i64,
+    horizon: i64,
+) -> (Vec<(String, i64)>, usize, usize, usize) {
     let mut received: HashMap<String, usize> = HashMap::new();
     for r in rx.requests() {
         let key = r.header("idempotency-key").expect("every request carries Idempotency-Key").to_string();
         assert_eq!(r.header("webhook-id"), Some(key.as_str()), "webhook-id equals the Idempotency-Key");
         *received.entry(key).or_default() += 1;
     }
-    let valid: HashSet<String> = ids
-        .iter()
-        .flat_map(|id| {
-            let simple = id.replace('-', "");
-            (0..)
-                .map(move |k| start + k * 1000)
-                .take_while(|t| *t <= horizon + 60_000)
-                .map(move |t| format!("hw_{simple}_{t}"))
-        })
-        .collect();
+    // Each key names one of the schedules and one of its instants (on the whole-second grid).
+    let simple_ids: HashSet<String> = ids.iter().map(|id| id.replace('-', "")).collect();
     for key in received.keys() {
-        assert!(valid.contains(key), "a request carried an unknown key {key}");
+        let known = key
+            .strip_prefix("hw_")
+            .and_then(|k| k.split_once('_'))
+            .and_then(|(id, t)| Some((id, t.parse::<i64>().ok()?)))
+            .is_some_and(|(id, t)| simple_ids.contains(id) && t >= start && (t - start) % 1000 == 0);
+        assert!(known, "a request carried an unknown key {key}");
     }
-
-    d.restart();
-    let api = d.client();
     let mut missing = Vec::new();
     let (mut fired, mut missed, mut duplicates) = (0usize, 0usize, 0usize);
-    for id in &ids {
+    for id in ids {
         let simple = id.replace('-', "");
         let mut accounted: HashSet<i64> = HashSet::new();
         for status in ["missed", "skipped"] {
-            let r = api.get(&format!("get_executions_paginated?schedule_uuid={id}&filter_status={status}&page=1"));
-            assert_eq!(r.status, 200, "{}", r.text);
-            assert!(r.json["meta"]["total_count"].as_u64().unwrap() <= 1000, "more than one page");
-            for e in r.json["data"].as_array().unwrap() {
-                let at = jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", e["scheduled_at"].as_str().unwrap())
-                    .map(|t| t.as_millisecond())
-                    .unwrap_or_else(|_| {
-                        e["scheduled_at"].as_str().unwrap().parse::<jiff::Timestamp>().unwrap().as_millisecond()
-                    });
+            for at in scheduled_ats(api, id, Some(status)).into_iter().map(|(at, _)| at) {
                 accounted.insert(at);
                 missed += 1;
             }
         }
         let mut t = start;
         while t <= horizon {
-            let key = format!("hw_{simple}_{t}");
-            match received.get(&key) {
+            match received.get(&format!("hw_{simple}_{t}")) {
                 Some(n) => {
                     fired += 1;
                     duplicates += n - 1;
                 }
                 None if accounted.contains(&t) => {}
-                None => missing.push(format!("{id} @ {t}")),
+                None => missing.push((id.clone(), t)),
             }
             t += 1000;
         }
     }
-    println!("fired {fired}, missed/skipped {missed}, duplicate deliveries {duplicates}");
-    assert!(
-        missing.is_empty(),
-        "seed {seed}: {} due instants neither delivered nor recorded, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
-    assert!(fired > SCHEDULES * 30, "seed {seed}: only {fired} deliveries");
+    (missing, fired, missed, duplicates)
+}
+
+/// A schedule's executions (first page of up to 1,000, optionally of one status) as
+/// (scheduled instant in ms, status).
+fn scheduled_ats(api: &crate::support::Api, id: &str, status: Option<&str>) -> Vec<(i64, String)> {
+    let filter = status.map(|s| format!("&filter_status={s}")).unwrap_or_default();
+    let r = api.get(&format!("get_executions_paginated?schedule_uuid={id}{filter}&page=1"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.json["meta"]["total_count"].as_u64().unwrap() <= 1000, "more than one page");
+    r.json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = e["scheduled_at"].as_str().unwrap();
+            let at = jiff::Timestamp::strptime("%Y-%m-%dT%H:%M:%S%.fZ", text)
+                .map(|t| t.as_millisecond())
+                .unwrap_or_else(|_| text.parse::<jiff::Timestamp>().unwrap().as_millisecond());
+            (at, e["status"].as_str().unwrap_or("?").to_string())
+        })
+        .collect()
+}
+
+/// The status of the execution recorded for schedule `id` at instant `t`, or that there is none.
+fn stored_status(api: &crate::support::Api, id: &str, t: i64) -> String {
+    let found: Vec<String> =
+        scheduled_ats(api, id, None).into_iter().filter(|(at, _)| *at == t).map(|(_, s)| s).collect();
+    if found.is_empty() { "no execution recorded".to_string() } else { format!("execution(s) {found:?}") }
 }
