@@ -397,6 +397,7 @@ fn rearm(rows: &mut Vec<Row>) {
         n as f64 / populate_s
     );
     let (mut secs, mut rss, mut ready, mut cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut rss5 = Vec::new();
     for run in 0..runs {
         let t = stopwatch();
         let d = Daemon::start(dir.path(), "");
@@ -406,16 +407,21 @@ fn rearm(rows: &mut Vec<Row>) {
         std::thread::sleep(Duration::from_millis(500));
         let s = d.rearm_seconds().unwrap_or(f64::NAN);
         let r = d.rss_mib();
+        // And once the allocator's delayed purge (1 s in mimalloc 3) has had time to run.
+        std::thread::sleep(Duration::from_millis(4500));
+        let r5 = d.rss_mib();
         eprintln!(
-            "rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s ({c:.2} s of CPU), RSS {r:.0} MiB",
+            "rearm run {run}: re-armed in {s:.2} s, ready after {:.2} s ({c:.2} s of CPU), RSS {r:.0} MiB 0.5 s after it serves, {r5:.0} MiB 5 s after",
             ready.last().unwrap()
         );
         secs.push(s);
         rss.push(r);
+        rss5.push(r5);
         cpu.push(c);
         d.stop();
     }
     let (s, r, ready_s, cpu_s) = (median(secs), median(rss), median(ready), median(cpu));
+    let r5 = median(rss5);
     rows.push(Row {
         metric: format!("restart re-arm, {n} schedules (median of {runs})"),
         goal: "≤ 1 s".into(),
@@ -427,7 +433,7 @@ fn rearm(rows: &mut Vec<Row>) {
     rows.push(Row {
         metric: format!("RSS with {n} armed schedules after a restart (median of {runs})"),
         goal: "≤ 128 MiB".into(),
-        measured: format!("{r:.0} MiB"),
+        measured: format!("{r:.0} MiB 0.5 s after it serves, {r5:.0} MiB 5 s after"),
         met: Some(r <= 128.0),
         ..Row::default()
     });
