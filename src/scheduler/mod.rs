@@ -365,8 +365,8 @@ pub struct Scheduler<D: Dispatch> {
     step_visits_max: u32,
     /// Follow-up work for the loop (schedules due now, buffered fires to release).
     work: VecDeque<Work>,
-    /// Timers other than schedules' that were due when armed: they go off at the next tick
-    /// ([`Scheduler::collect_due`]) instead of waiting in the wheel.
+    /// Timers armed through [`Scheduler::arm_key`] that were due when armed: they go off at
+    /// the next tick ([`Scheduler::collect_due`]) instead of waiting in the wheel.
     due: Vec<(TimerId, Key)>,
     /// Unfinished executions found at start-up, still to hand to delivery (or to start, for a
     /// workflow run): ids only, resumed in batches as delivery's load allows.
@@ -532,12 +532,14 @@ impl<D: Dispatch> Scheduler<D> {
     /// were (not cancelled, not re-armed for a later instant), each with `now_ms` as its
     /// deadline.
     fn collect_due(&mut self, now_ms: u64, expired: &mut Vec<(TimerId, u64)>) {
-        self.wheel.advance(now_ms, expired);
+        // The queue first: a timer re-armed into the wheel since it was queued is skipped
+        // here and expired once by the wheel below.
         for (timer, key) in self.due.drain(..) {
             if self.wheel.deadline(timer).is_none() && self.armed.by_timer(timer).is_some_and(|(_, k)| k == key) {
                 expired.push((timer, now_ms));
             }
         }
+        self.wheel.advance(now_ms, expired);
     }
 
     /// Puts `timer` in the wheel at `at` (epoch ms); `Err` when `at` is due by the wall clock.

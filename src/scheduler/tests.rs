@@ -829,4 +829,13 @@ async fn a_timer_due_when_armed_goes_off_at_the_next_tick_even_if_the_clock_step
     s.collect_due((t0 + 60_000) as u64, &mut expired);
     let fired: Vec<_> = expired.drain(..).map(|(timer, _)| s.armed.by_timer(timer).map(|(_, k)| k)).collect();
     assert_eq!(fired, vec![Some(Key::Retry(rearmed))]);
+    // Queued as due, re-armed for a later instant (the same timer slot, now in the wheel), and
+    // the next tick comes after that instant: it goes off once.
+    clock.set(t0 + 61_000);
+    let twice = ExecutionId::new();
+    s.arm_retry(brand, twice, t0 + 59_000);
+    s.arm_retry(brand, twice, t0 + 60_500);
+    s.collect_due((t0 + 61_000) as u64, &mut expired);
+    let fired: Vec<_> = expired.drain(..).map(|(timer, _)| s.armed.by_timer(timer).map(|(_, k)| k)).collect();
+    assert_eq!(fired, vec![Some(Key::Retry(twice))]);
 }
