@@ -527,10 +527,10 @@ impl<D: Dispatch> Scheduler<D> {
         }
     }
 
-    /// Collects into `expired` the timers due at `now_ms`: those the wheel expires, then those
-    /// that were due already when armed ([`Scheduler::arm_key`]) and are still armed as they
-    /// were (not cancelled, not re-armed for a later instant), each with `now_ms` as its
-    /// deadline.
+    /// Collects into `expired` the timers due at `now_ms`: first those that were due already
+    /// when armed ([`Scheduler::arm_key`]) and are still armed as they were (not cancelled,
+    /// not re-armed for a later instant), each with `now_ms` as its deadline, then those the
+    /// wheel expires.
     fn collect_due(&mut self, now_ms: u64, expired: &mut Vec<(TimerId, u64)>) {
         // The queue first: a timer re-armed into the wheel since it was queued is skipped
         // here and expired once by the wheel below.
