@@ -35,7 +35,11 @@
 //!   iteration. `write_path/writer_cpu` runs the same iterations and reports the CPU time of
 //!   the `store-writer` thread alone (user + system, from `/proc/self/task`, in clock ticks of
 //!   10 ms summed over a sample): the one thread whose work per execution bounds the
-//!   daemon's throughput.
+//!   daemon's throughput. `HW_BENCH_WRITE_SCHEDULES` sets the schedules (and so the fires)
+//!   per iteration, `HW_BENCH_FIRES_PER_COMMIT` splits the fires into `record_fires` calls of
+//!   that many, each awaited before the next (a commit each, as a daemon firing a few dozen
+//!   schedules per timer slot; 0 or unset: one call). docs/design.md compares 20,000
+//!   schedules at 64 per commit with the default.
 //!
 //! Every list iteration reads a fresh snapshot, as one API request does. Groups with a slow
 //! iteration (more than 50 ms) are sampled flat with criterion's minimum of 10 samples of
@@ -211,7 +215,8 @@ fn point_read(c: &mut Criterion) {
     group.finish();
 }
 
-/// Schedules, and executions per schedule, of one `write_path` iteration.
+/// Schedules, and executions per schedule, of one `write_path` iteration
+/// (`HW_BENCH_WRITE_SCHEDULES` changes the first).
 const WRITE_SCHEDULES: usize = 1_000;
 const WRITE_PER_SCHEDULE: usize = 1;
 
@@ -227,12 +232,19 @@ fn write_path(c: &mut Criterion) {
     };
     let store = Store::open(&dir.path().join(STORE_FILE), settings, Metrics::new()).expect("open store");
     let brand = BrandId::new();
+    let write_schedules = env_usize("HW_BENCH_WRITE_SCHEDULES", WRITE_SCHEDULES);
+    // Fires per `record_fires` call, each awaited before the next, so each is a commit of its
+    // own as in a daemon firing a few dozen schedules per timer slot; 0: one call for all.
+    let per_call = match env_usize("HW_BENCH_FIRES_PER_COMMIT", 0) {
+        0 => write_schedules,
+        n => n,
+    };
     // Active schedules, as the scheduler fires them: each fire advances the cursor by a
     // second, so the armed index sees the deadlines move (no scheduler runs here to act on
     // them).
     let mut schedules: Vec<Schedule> = rt.block_on(async {
         let mut out = Vec::new();
-        for _ in 0..WRITE_SCHEDULES {
+        for _ in 0..write_schedules {
             let mut s = records::sample_schedule(brand, T0);
             s.target_kind = hookwheel::model::TargetKind::Workflow;
             s.version = 0;
@@ -242,11 +254,11 @@ fn write_path(c: &mut Criterion) {
     });
     let mut next = 0usize;
     let mut group = c.benchmark_group("write_path");
-    group.throughput(Throughput::Elements((WRITE_SCHEDULES * WRITE_PER_SCHEDULE) as u64));
+    group.throughput(Throughput::Elements((write_schedules * WRITE_PER_SCHEDULE) as u64));
     group.sample_size(20);
     let mut one = |clock: &dyn Fn() -> Duration| {
-        let mut fires = Vec::with_capacity(WRITE_SCHEDULES);
-        let mut outcomes = Vec::with_capacity(WRITE_SCHEDULES * WRITE_PER_SCHEDULE);
+        let mut fires = Vec::with_capacity(write_schedules);
+        let mut outcomes = Vec::with_capacity(write_schedules * WRITE_PER_SCHEDULE);
         for s in &schedules {
             let mut executions = Vec::with_capacity(WRITE_PER_SCHEDULE);
             for _ in 0..WRITE_PER_SCHEDULE {
@@ -266,8 +278,12 @@ fn write_path(c: &mut Criterion) {
         }
         let start = clock();
         rt.block_on(async {
-            let done = store.record_fires(fires).await.expect("record fires");
-            assert!(done.iter().all(|ok| *ok), "every fire is committed");
+            let mut fires = fires.into_iter().peekable();
+            while fires.peek().is_some() {
+                let call: Vec<FireWrite> = fires.by_ref().take(per_call).collect();
+                let done = store.record_fires(call).await.expect("record fires");
+                assert!(done.iter().all(|ok| *ok), "every fire is committed");
+            }
             let mut set = tokio::task::JoinSet::new();
             for e in outcomes {
                 let store = store.clone();
