@@ -202,6 +202,77 @@ async fn schedules_list_by_status_through_the_index_with_exact_totals() {
     assert_eq!(page2.items.iter().map(|s| s.id).collect::<Vec<_>>(), active);
 }
 
+/// A schedule's executions are rows of the schedule table (schema 6), newest first right after
+/// its record; no read of schedules sees them (the lists, every schedule, the raw walk), and
+/// the executions of a deleted schedule stay listed by its id.
+#[tokio::test]
+async fn execution_rows_beside_their_schedule_are_never_read_as_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
+    let brand = Brand { id: BrandId::new(), name: "b".into(), timezone: "UTC".into(), created_ms: 0 };
+    store.create_brand(brand.clone()).await.unwrap();
+    let template = uuid::Uuid::now_v7();
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let s = schedule(brand.id, TargetKind::Workflow, template);
+        ids.push(store.create_schedule(s).await.unwrap().id);
+    }
+    // Three executions per schedule, written in rounds so each schedule's rows interleave in
+    // time with the others'.
+    let mut fired: std::collections::BTreeMap<ScheduleId, Vec<ExecutionId>> = Default::default();
+    for round in 0..3 {
+        let batch: Vec<Execution> = ids
+            .iter()
+            .map(|id| Execution::manual(brand.id, Some(*id), (TargetKind::Workflow, template), Map::new(), round))
+            .collect();
+        for e in &batch {
+            fired.entry(e.schedule.unwrap()).or_default().push(e.id);
+        }
+        store.write(move |w| upsert_executions(w, &batch)).await.unwrap();
+    }
+    store.delete_schedule(brand.id, ids[4]).await.unwrap();
+    assert_consistent(&store);
+
+    let live: Vec<ScheduleId> = ids.iter().copied().filter(|id| *id != ids[4]).collect();
+    let all = store.list_schedules(brand.id, None, 1, 100).unwrap();
+    assert_eq!((all.total, all.items.iter().map(|s| s.id).collect::<Vec<_>>()), (11, live.clone()));
+    let page = store.list_schedules(brand.id, None, 2, 4).unwrap();
+    assert_eq!(page.items.iter().map(|s| s.id).collect::<Vec<_>>(), live[4..8].to_vec(), "page 2 of 4, oldest first");
+    let mut every: Vec<ScheduleId> = store.all_schedules().unwrap().into_iter().map(|s| s.id).collect();
+    every.sort();
+    assert_eq!(every, live);
+    let mut raw = Vec::new();
+    store
+        .inspect(|i| i.schedules_raw(brand.id, |id, v| raw.push((id, Inspect::decode_schedule(v).map(|s| s.id).ok()))))
+        .unwrap();
+    assert_eq!(raw, live.iter().map(|id| (*id, Some(*id))).collect::<Vec<_>>());
+
+    for id in &ids {
+        let filter = ExecutionFilter { schedule: Some(*id), ..Default::default() };
+        let listed = store.list_executions(brand.id, &filter, 1, 10).unwrap();
+        let mut want = fired[id].clone();
+        want.sort_by(|a, b| b.cmp(a));
+        assert_eq!(listed.total, 3);
+        assert_eq!(listed.items.iter().map(|e| e.id).collect::<Vec<_>>(), want, "newest first, deleted or not");
+        let second = store.list_executions(brand.id, &filter, 2, 2).unwrap();
+        assert_eq!(second.items.iter().map(|e| e.id).collect::<Vec<_>>(), want[2..].to_vec());
+    }
+    // The entry after a live schedule's record is its newest execution's row.
+    let k = super::ops::schedules::skey(brand.id, ids[0]);
+    let next = store
+        .read(|r| {
+            let t = r.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
+            let mut range = t
+                .range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded))
+                .map_err(StoreError::from_db)?;
+            Ok(range.next().unwrap().unwrap().0.value().to_vec())
+        })
+        .unwrap();
+    let newest = *fired[&ids[0]].iter().max().unwrap();
+    assert_eq!(next, super::ops::index::schedule_row_key(brand.id.as_bytes(), ids[0].as_bytes(), newest.as_bytes()));
+    store.shutdown().await;
+}
+
 /// `tests/fixtures/store-v1`: the store file a release with schema 1 wrote while the README's
 /// walkthrough ran (schedules, a workflow run, an approval waiting, an event, a failing
 /// delivery), stopped with SIGTERM. The figures below are what that release answered.
@@ -680,8 +751,12 @@ fn same_in_the_newest_format<T: serde::Serialize + serde::de::DeserializeOwned>(
         .read(|r| {
             let t = r.open_table(table).map_err(StoreError::from_db)?;
             let mut rows = Vec::new();
-            super::ops::scan_prefix(&t, &[], |_, v| {
-                rows.push(v.to_vec());
+            // The schedule table holds its schedules' execution rows too (schema 6).
+            let schedules = redb::TableHandle::name(&table) == redb::TableHandle::name(&tables::SCHEDULES);
+            super::ops::scan_prefix(&t, &[], |k, v| {
+                if !schedules || k.len() == super::ops::index::SCHEDULE_KEY_LEN {
+                    rows.push(v.to_vec());
+                }
                 Ok(true)
             })?;
             Ok(rows)
@@ -803,6 +878,86 @@ async fn a_schema_4_event_as_deep_as_ingest_accepted_reads_after_the_upgrade() {
     assert_eq!(body, &serde_json::json!([]), "the innermost array");
     assert!(events.items.iter().any(|e| e.body == serde_json::json!({"shallow": true})));
     assert_eq!(store.get_event(b, deep.id).unwrap().as_ref(), Some(deep));
+}
+
+/// `tests/fixtures/store-v5`: a store the schema 5 release wrote while the README's walkthrough
+/// ran, then a schedule every second that fired a few times and was deleted, stopped with
+/// SIGTERM. Schema 6 moves each schedule's `executions_by_schedule` rows into the schedule
+/// table beside its record and deletes that table: every list by schedule answers what the
+/// old rows held (newest first), the deleted schedule's too, the schedule lists see only the
+/// schedules, and a fire's row lands right after its schedule's record.
+#[tokio::test]
+async fn a_schema_5_store_moves_its_by_schedule_rows_beside_the_schedules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(STORE_FILE);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v5/hookwheel.redb");
+    std::fs::copy(&fixture, &path).unwrap();
+    // What schema 5 held, read straight from the file: schedule → its executions.
+    let mut before: std::collections::BTreeMap<ScheduleId, Vec<ExecutionId>> = Default::default();
+    let tables_before = {
+        let db = redb::Database::open(&path).unwrap();
+        let r = db.begin_read().unwrap();
+        let t = r.open_table(tables::EXECUTIONS_BY_SCHEDULE).unwrap();
+        for entry in redb::ReadableTable::range::<&[u8]>(&t, ..).unwrap() {
+            let (k, _) = entry.unwrap();
+            let k = k.value();
+            let s = ScheduleId(uuid::Uuid::from_slice(&k[16..32]).unwrap());
+            before.entry(s).or_default().push(ExecutionId(uuid::Uuid::from_slice(&k[32..48]).unwrap()));
+        }
+        r.list_tables().unwrap().map(|t| redb::TableHandle::name(&t).to_string()).collect::<Vec<_>>()
+    };
+    assert!(tables_before.contains(&"executions_by_schedule".to_string()), "the fixture is a schema 5 store");
+    assert!(
+        matches!(Store::open_read_only(&path, Metrics::new()), Err(StoreError::Invalid(m)) if m.contains("schema version 5")),
+        "a read-only open must not read a schema 5 store"
+    );
+    let store = Store::open(&path, settings(), Metrics::new()).unwrap();
+    assert_consistent(&store);
+    let b = store.list_brands().unwrap()[0].id;
+    let schedules = store.list_schedules(b, None, 1, 100).unwrap();
+    assert_eq!((schedules.total, schedules.items.len()), (5, 5), "the walkthrough's five schedules");
+    assert_eq!(store.all_schedules().unwrap().len(), 5);
+    let deleted: Vec<&ScheduleId> = before.keys().filter(|s| !schedules.items.iter().any(|x| x.id == **s)).collect();
+    assert_eq!(deleted.len(), 1, "the deleted schedule's executions are in the fixture");
+    assert!(before.values().map(Vec::len).sum::<usize>() >= 5);
+    for (s, ids) in &before {
+        let listed =
+            store.list_executions(b, &ExecutionFilter { schedule: Some(*s), ..Default::default() }, 1, 100).unwrap();
+        let mut want = ids.clone();
+        want.sort_by(|x, y| y.cmp(x));
+        assert_eq!(listed.total, want.len() as u64, "{s:?}");
+        assert_eq!(listed.items.iter().map(|e| e.id).collect::<Vec<_>>(), want, "{s:?}: newest first");
+    }
+
+    // A fire of the paused interval schedule: its execution's row follows its record.
+    let interval =
+        schedules.items.iter().find(|x| before.contains_key(&x.id) && x.status == ScheduleStatus::Paused).unwrap();
+    let e = Execution::manual(b, Some(interval.id), (TargetKind::Webhook, interval.target_id), Map::new(), 1);
+    let fire =
+        FireWrite { schedule: interval.clone(), expected_version: interval.version, executions: vec![e.clone()] };
+    assert_eq!(store.record_fires(vec![fire]).await.unwrap(), [true]);
+    let k = super::ops::schedules::skey(b, interval.id);
+    let next = store
+        .read(|r| {
+            let t = r.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
+            let mut range = t
+                .range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded))
+                .map_err(StoreError::from_db)?;
+            Ok(range.next().unwrap().unwrap().0.value().to_vec())
+        })
+        .unwrap();
+    assert_eq!(next, super::ops::index::schedule_row_key(b.as_bytes(), interval.id.as_bytes(), e.id.as_bytes()));
+    let listed =
+        store.list_executions(b, &ExecutionFilter { schedule: Some(interval.id), ..Default::default() }, 1, 1).unwrap();
+    assert_eq!((listed.total, listed.items[0].id), (before[&interval.id].len() as u64 + 1, e.id));
+    assert_consistent(&store);
+    store.shutdown().await;
+
+    let db = redb::Database::open(&path).unwrap();
+    let names: Vec<String> =
+        db.begin_read().unwrap().list_tables().unwrap().map(|t| redb::TableHandle::name(&t).to_string()).collect();
+    assert!(!names.contains(&"executions_by_schedule".to_string()), "the 5 → 6 migration deletes the table");
+    assert!(names.contains(&"schedule_ids".to_string()));
 }
 
 /// A schedule's facts read from its record's header are the ones the record holds, for every

@@ -31,15 +31,10 @@ impl Inspect {
     /// Calls `f(id, raw record)` for every schedule of `brand`, in key order.
     pub fn schedules_raw(&self, brand: BrandId, mut f: impl FnMut(ScheduleId, &[u8])) -> Result<(), StoreError> {
         let t = self.r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
-        for entry in t.range::<&[u8]>(brand.as_bytes().as_slice()..).map_err(StoreError::from_db)? {
-            let (k, v) = entry.map_err(StoreError::from_db)?;
-            let k = k.value();
-            if !k.starts_with(brand.as_bytes()) {
-                break;
-            }
-            f(ScheduleId(codec::decode_id("schedules", &k[16..32])?), v.value());
-        }
-        Ok(())
+        super::ops::schedules::scan_records(&t, brand.as_bytes(), |k, v| {
+            f(ScheduleId(codec::decode_id("schedules", &k[16..32])?), v);
+            Ok(true)
+        })
     }
 
     /// Decodes a raw schedule record from [`Inspect::schedules_raw`].

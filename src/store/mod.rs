@@ -101,7 +101,7 @@ pub(crate) fn injected_fault(arg: Option<String>) -> StoreError {
 
 /// The schema version this binary writes. Bump it and add a step to [`migrate`] whenever a
 /// table or a record encoding changes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Name of the store file inside the data directory.
 pub const STORE_FILE: &str = "hookwheel.redb";
@@ -531,7 +531,12 @@ fn open_existing_file(path: &Path, cache_bytes: usize) -> Result<Database, Store
 ///   stay readable and are replaced at their next write;
 /// - 4 → 5: nothing is rewritten either. Every record written from now on is in record format
 ///   3 (`codec`: MessagePack instead of JSON), which a schema 4 binary cannot read; format 1
-///   and 2 records stay readable and are replaced at their next write.
+///   and 2 records stay readable and are replaced at their next write;
+/// - 5 → 6: the rows of `executions_by_schedule` move into the schedule table, after their
+///   schedule's record, keyed by the flipped execution id (`ops::index::schedule_row_key`),
+///   and that table is deleted; `schedule_ids` is filled from the schedule records (the
+///   unfiltered schedule list pages through it). A schema 5 binary would read the rows as
+///   schedule records, so it refuses the file.
 fn migrate(db: &Database) -> Result<(), StoreError> {
     let w = db.begin_write().map_err(StoreError::from_db)?;
     let found = {
@@ -556,17 +561,21 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
                  upgrade hookwheel or restore a backup"
             )));
         }
-        Some(from @ (1..=4)) => {
+        Some(from @ (1..=5)) => {
             for def in ALL_TABLES {
                 w.open_table(*def).map_err(StoreError::from_db)?;
             }
             let clock = crate::time::Stopwatch::start();
-            let records = if from == 1 { ops::index::build_all(&w)? } else { 0 };
+            // 1 → 2 builds the indexes in the newest layout (the by-schedule rows straight into
+            // the schedule table), so 5 → 6 has nothing left to move.
+            let records = if from == 1 { ops::index::build_all(&w)? } else { move_schedule_rows(&w)? };
             // 2 → 3: unfinished executions are found through `exec_by_status`; the table that
             // repeated them (in schema 1 and 2 files) goes.
             if from < 3 {
                 w.delete_table(tables::PENDING_EXECUTIONS).map_err(StoreError::from_db)?;
             }
+            // 5 → 6: the by-schedule rows live in the schedule table now.
+            w.delete_table(tables::EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
             let mut meta = w.open_table(META).map_err(StoreError::from_db)?;
             meta.insert(tables::META_SCHEMA_VERSION, SCHEMA_VERSION.to_le_bytes().as_slice())
                 .map_err(StoreError::from_db)?;
@@ -585,6 +594,38 @@ fn migrate(db: &Database) -> Result<(), StoreError> {
     }
     w.commit().map_err(StoreError::from_db)?;
     Ok(())
+}
+
+/// The 5 → 6 step of [`migrate`]: fills `schedule_ids` from the schedule records, then moves
+/// every `executions_by_schedule` row (brand ‖ schedule ‖ execution id → scheduled instant)
+/// into the schedule table at `ops::index::schedule_row_key`. Returns how many rows it wrote.
+fn move_schedule_rows(w: &redb::WriteTransaction) -> Result<u64, StoreError> {
+    let mut n = 0u64;
+    {
+        let schedules = w.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
+        let mut ids = w.open_table(tables::SCHEDULE_IDS).map_err(StoreError::from_db)?;
+        ops::schedules::scan_records(&schedules, &[], |k, _| {
+            ids.insert(k, [].as_slice()).map_err(StoreError::from_db)?;
+            n += 1;
+            Ok(true)
+        })?;
+    }
+    let old = w.open_table(tables::EXECUTIONS_BY_SCHEDULE).map_err(StoreError::from_db)?;
+    let mut schedules = w.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
+    for entry in redb::ReadableTable::range::<&[u8]>(&old, ..).map_err(StoreError::from_db)? {
+        let (k, v) = entry.map_err(StoreError::from_db)?;
+        let k = k.value();
+        if k.len() != 48 {
+            return Err(StoreError::Corrupt {
+                table: "executions_by_schedule",
+                detail: "a row's key is not brand ‖ schedule ‖ execution id".into(),
+            });
+        }
+        let row = ops::index::schedule_row_key(&k[..16], &k[16..32], &k[32..]);
+        schedules.insert(row.as_slice(), v.value()).map_err(StoreError::from_db)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// One fault-injecting test at a time: failpoints are process-wide (the `fail` crate), so the

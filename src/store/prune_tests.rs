@@ -6,7 +6,7 @@ use serde_json::Map;
 
 use super::ops::prune::PRUNE_BATCH_MAX;
 use super::ops::schedules::upsert_executions;
-use super::tables::{EXECUTIONS, EXECUTIONS_BY_SCHEDULE, IDEMPOTENCY, PLANS, RUNS};
+use super::tables::{EXECUTIONS, IDEMPOTENCY, PLANS, RUNS, SCHEDULES};
 use super::*;
 use crate::model::*;
 
@@ -128,11 +128,12 @@ fn keys_of(store: &Store, table: tables::Bytes) -> Vec<Vec<u8>> {
         .unwrap()
 }
 
-/// Every `executions_by_schedule` row names an existing execution of that schedule, and every
-/// execution of a schedule has its row; the executions resumed after a restart are exactly the
+/// Every execution row in the schedule table names an existing execution of that schedule,
+/// and every execution of a schedule has its row; the executions resumed after a restart are exactly the
 /// unfinished ones, as many as the status counters say.
 fn assert_indexes_consistent(store: &Store) {
-    let by_schedule = keys_of(store, EXECUTIONS_BY_SCHEDULE);
+    let by_schedule: Vec<Vec<u8>> =
+        keys_of(store, SCHEDULES).into_iter().filter(|k| k.len() > ops::index::SCHEDULE_KEY_LEN).collect();
     let mut expected = Vec::new();
     let mut unfinished = 0;
     for k in keys_of(store, EXECUTIONS) {
@@ -145,11 +146,11 @@ fn assert_indexes_consistent(store: &Store) {
             .unwrap();
         unfinished += usize::from(!e.status.is_finished());
         if let Some(s) = e.schedule {
-            expected.push(tables::key(&[e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()]));
+            expected.push(ops::index::schedule_row_key(e.brand.as_bytes(), s.as_bytes(), e.id.as_bytes()));
         }
     }
     expected.sort();
-    assert_eq!(by_schedule, expected, "executions_by_schedule out of step with executions");
+    assert_eq!(by_schedule, expected, "the schedule table's execution rows out of step with executions");
     let pending = pending(store);
     assert_eq!(pending.len(), unfinished, "every unfinished execution is resumed, once");
     assert_eq!(store.pending_count().unwrap(), unfinished as u64);

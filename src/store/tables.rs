@@ -36,8 +36,17 @@ pub const SECRET_NAMES: Bytes = TableDefinition::new("secret_names");
 /// brand (16) + SHA-256(Idempotency-Key) (32) -> IdempotentReply
 pub const IDEMPOTENCY: Bytes = TableDefinition::new("idempotency");
 
-/// brand (16) + schedule id (16) -> Schedule (driver, rules, cursor, debounce state)
+/// Two kinds of entry (schema 6):
+/// - brand (16) + schedule id (16) -> Schedule (driver, rules, cursor, debounce state);
+/// - brand (16) + schedule id (16) + !execution id (16, every bit flipped) -> the execution's
+///   scheduled instant (i64 LE): the schedule's executions, newest first right after its
+///   record, so that a fire's record and its row share a B-tree leaf
+///   (`ops::index::schedule_row_key`). They stay when the schedule is deleted.
+///
+/// A walk over the records seeks past each schedule's rows (`ops::schedules::scan_records`).
 pub const SCHEDULES: Bytes = TableDefinition::new("schedules");
+/// brand (16) + schedule id (16) -> empty; every schedule, for the unfiltered list (schema 6)
+pub const SCHEDULE_IDS: Bytes = TableDefinition::new("schedule_ids");
 /// brand (16) + schedule id (16) -> timer deadline (i64 LE ms): every active schedule with a
 /// next fire, so a restart re-arms without decoding schedule records
 pub const ARMED_SCHEDULES: Bytes = TableDefinition::new("armed_schedules");
@@ -47,8 +56,9 @@ pub const SCHEDULE_BY_TARGET: Bytes = TableDefinition::new("schedule_by_target")
 pub const SCHEDULES_BY_STATUS: Bytes = TableDefinition::new("schedules_by_status");
 /// brand (16) + execution id (16) -> Execution
 pub const EXECUTIONS: Bytes = TableDefinition::new("executions");
-/// brand (16) + schedule id (16) + execution id (16) -> empty
-/// (schema 2: the value is the scheduled instant, i64 LE)
+/// brand (16) + schedule id (16) + execution id (16) -> empty (schema 2 to 5: the value is
+/// the scheduled instant, i64 LE). Schema 1 to 5 only: the 5 → 6 migration moves its rows
+/// into [`SCHEDULES`] and deletes it.
 pub const EXECUTIONS_BY_SCHEDULE: Bytes = TableDefinition::new("executions_by_schedule");
 /// execution id (16) -> brand (16); executions not finished yet. Schema 2 only: the 2 → 3
 /// migration deletes it, as `exec_by_status` holds the same rows (`ops::index`).
@@ -166,8 +176,8 @@ pub const ALL_TABLES: &[Bytes] = &[
     ARMED_SCHEDULES,
     SCHEDULE_BY_TARGET,
     SCHEDULES_BY_STATUS,
+    SCHEDULE_IDS,
     EXECUTIONS,
-    EXECUTIONS_BY_SCHEDULE,
     EXEC_BY_STATUS,
     EXEC_BY_TARGET,
     EXEC_BY_TIME,

@@ -8,9 +8,7 @@ use super::index::{self, EncodedExecution, ExecTables, tag};
 use super::{get, get_raw, remove, scan_prefix};
 use crate::model::{BrandId, DomainId, Execution, ExecutionId, ExecutionStatus, Page, ScheduleId, TargetKind};
 use crate::store::codec;
-use crate::store::tables::{
-    COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXECUTIONS, EXECUTIONS_BY_SCHEDULE, SPILLED, key,
-};
+use crate::store::tables::{COUNTS, EXEC_BY_STATUS, EXEC_BY_TARGET, EXEC_BY_TIME, EXECUTIONS, SCHEDULES, SPILLED, key};
 use crate::store::{Store, StoreError};
 use crate::time::Millis;
 
@@ -397,7 +395,9 @@ impl Store {
             let t = r.open_table(EXECUTIONS).map_err(StoreError::from_db)?;
             let counts = r.open_table(COUNTS).map_err(StoreError::from_db)?;
             let b = brand.as_bytes();
-            // (index table, key prefix, counter) of each filter given, besides time.
+            // (index table, key prefix, counter) of each filter given, besides time. The
+            // schedule's rows are in the schedule table, keyed by the flipped id
+            // (`index::schedule_row_key`); the other indexes end in the plain id.
             let mut dims: Vec<(crate::store::tables::Bytes, Vec<u8>, u64)> = Vec::new();
             if let Some(st) = filter.status {
                 let code = [index::exec_status_code(st)];
@@ -406,7 +406,7 @@ impl Store {
             }
             if let Some(s) = filter.schedule {
                 let n = index::read_count(&counts, &index::counter_key(tag::EXEC_SCHEDULE, &[b, s.as_bytes()]))?;
-                dims.push((EXECUTIONS_BY_SCHEDULE, key(&[b, s.as_bytes()]), n));
+                dims.push((SCHEDULES, key(&[b, s.as_bytes()]), n));
             }
             if let Some(target) = filter.target {
                 let n = index::read_count(&counts, &index::counter_key(tag::EXEC_TARGET, &[b, target.as_bytes()]))?;
@@ -447,22 +447,30 @@ impl Store {
                 let (driver, prefix, n) = dims.remove(0);
                 let others = dims
                     .iter()
-                    .map(|(def, prefix, _)| Ok((r.open_table(*def).map_err(StoreError::from_db)?, prefix.clone())))
+                    .map(|(def, prefix, _)| {
+                        Ok((*def, r.open_table(*def).map_err(StoreError::from_db)?, prefix.clone()))
+                    })
                     .collect::<Result<Vec<_>, StoreError>>()?;
                 let idx = r.open_table(driver).map_err(StoreError::from_db)?;
                 if others.is_empty() && !timed {
-                    let records = (&t, "executions", &b[..]);
-                    let items = index::page_via_index(&idx, &prefix, records, (skip, per_page), true)?;
-                    return Ok(Page { items, total: n });
+                    // One filter: the page's rows only, after skipping the earlier ones.
+                    total = n;
+                    let mut seen = 0u64;
+                    index::scan_exec_rows(driver, &idx, &prefix, |id, _| {
+                        if seen >= skip {
+                            ids.push(id.try_into().unwrap_or([0; 16]));
+                        }
+                        seen += 1;
+                        Ok((ids.len() as u64) < per_page)
+                    })?;
                 } else {
-                    index::scan_prefix_rev(&idx, &prefix, |k, v| {
-                        let id = &k[k.len() - 16..];
+                    index::scan_exec_rows(driver, &idx, &prefix, |id, v| {
                         let at = v.try_into().map_or(0, Millis::from_le_bytes);
                         let in_time = filter.from_ms.is_none_or(|f| at >= f) && filter.to_ms.is_none_or(|to| at < to);
                         if in_time {
                             let mut all = true;
-                            for (t2, p2) in &others {
-                                if get_raw(t2, &key(&[p2, id]))?.is_none() {
+                            for (def, t2, p2) in &others {
+                                if get_raw(t2, &index::exec_row_key(*def, p2, id))?.is_none() {
                                     all = false;
                                     break;
                                 }

@@ -3,16 +3,54 @@
 //! executions of a fire together with the schedule's advanced cursor.
 
 use super::index::{self, EncodedExecution, ExecTables, ScheduleFacts};
-use super::{all_prefix, get, get_raw, put_raw, remove, scan_prefix};
+use super::{get, get_raw, put_raw, remove, scan_prefix};
 use crate::model::{BrandId, Execution, Page, Schedule, ScheduleId, ScheduleStatus, TargetKind};
 use crate::store::codec;
 use crate::store::tables::{
-    ARMED_SCHEDULES, COUNTS, SCHEDULE_BY_TARGET, SCHEDULES, SCHEDULES_BY_STATUS, TEMPLATES, key,
+    ARMED_SCHEDULES, COUNTS, SCHEDULE_BY_TARGET, SCHEDULE_IDS, SCHEDULES, SCHEDULES_BY_STATUS, TEMPLATES, key,
 };
 use crate::store::{Store, StoreError};
 
 pub(crate) fn skey(brand: BrandId, id: ScheduleId) -> Vec<u8> {
     key(&[brand.as_bytes(), id.as_bytes()])
+}
+
+/// Visits the schedule records under `prefix` (a brand, or nothing for all brands) in key
+/// order, `f(key, record)` until it returns false, seeking past each schedule's execution rows
+/// (`index::schedule_row_key`) instead of reading them: the cost grows with the schedules, not
+/// with their executions. A plain range with no read failpoint: the simulation's checker reads
+/// through this too (`store::inspect`).
+///
+/// Errors: the store's read errors; nothing is decoded here.
+pub(crate) fn scan_records(
+    t: &impl redb::ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<bool, StoreError>,
+) -> Result<(), StoreError> {
+    let mut from = prefix.to_vec();
+    loop {
+        let mut seek = None;
+        for entry in t.range::<&[u8]>(from.as_slice()..).map_err(StoreError::from_db)? {
+            let (k, v) = entry.map_err(StoreError::from_db)?;
+            let k = k.value();
+            if !k.starts_with(prefix) {
+                return Ok(());
+            }
+            if k.len() == index::SCHEDULE_KEY_LEN {
+                if !f(k, v.value())? {
+                    return Ok(());
+                }
+            } else {
+                // An execution row: the next record is past all of this schedule's rows.
+                seek = Some(k.get(..index::SCHEDULE_KEY_LEN).and_then(index::prefix_end));
+                break;
+            }
+        }
+        match seek {
+            Some(Some(next)) => from = next,
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// Writes a schedule record and keeps its armed-index entry, status index and counters in
@@ -158,7 +196,9 @@ impl Store {
             match status {
                 None => {
                     let total = index::read_count(&counts, &index::counter_key(index::tag::SCHEDULES, &[b]))?;
-                    let items = index::page_of_records(&t, "schedules", b, (skip, per_page), false)?;
+                    let idx = r.open_table(SCHEDULE_IDS).map_err(StoreError::from_db)?;
+                    let records = (&t, "schedules", &b[..]);
+                    let items = index::page_via_index(&idx, b, records, (skip, per_page), false)?;
                     Ok(Page { items, total })
                 }
                 Some(st) => {
@@ -178,7 +218,12 @@ impl Store {
     pub fn all_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
         self.read(|r| {
             let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
-            all_prefix(&t, "schedules", &[])
+            let mut out = Vec::new();
+            scan_records(&t, &[], |_, v| {
+                out.push(codec::decode("schedules", v)?);
+                Ok(true)
+            })?;
+            Ok(out)
         })
     }
 
@@ -233,7 +278,8 @@ impl Store {
         .await
     }
 
-    /// Deletes a schedule and its rules (its executions stay in the log).
+    /// Deletes a schedule and its rules (its executions stay in the log, and so do their rows
+    /// in the schedule table: `get_executions_paginated?schedule_uuid=` still lists them).
     pub async fn delete_schedule(&self, brand: BrandId, id: ScheduleId) -> Result<(), StoreError> {
         self.write(move |w| {
             let mut t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
