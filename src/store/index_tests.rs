@@ -202,6 +202,54 @@ async fn schedules_list_by_status_through_the_index_with_exact_totals() {
     assert_eq!(page2.items.iter().map(|s| s.id).collect::<Vec<_>>(), active);
 }
 
+/// A fire computed from a version the schedule no longer has, or of a schedule deleted
+/// meanwhile, is refused and changes nothing (the record, the rows, the counters), also in a
+/// batch whose other fire commits.
+#[tokio::test]
+async fn a_stale_fire_or_one_of_a_deleted_schedule_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("s.redb"), settings(), Metrics::new()).unwrap();
+    let b = BrandId::new();
+    let workflow = uuid::Uuid::now_v7();
+    let s = store.create_schedule(schedule(b, TargetKind::Workflow, workflow)).await.unwrap();
+    let fire = |s: &Schedule, expected_version: u64| FireWrite {
+        schedule: Schedule { next_fire_ms: Some(120_000), ..s.clone() },
+        expected_version,
+        executions: vec![Execution::manual(b, Some(s.id), (TargetKind::Workflow, workflow), Map::new(), 60_000)],
+    };
+    let before = raw_schedule(&store, b, s.id);
+    assert_eq!(store.record_fires(vec![fire(&s, s.version + 1)]).await.unwrap(), [false]);
+    assert_eq!(raw_schedule(&store, b, s.id), before, "a stale fire leaves the record as it was");
+    assert_eq!(store.list_executions(b, &ExecutionFilter::default(), 1, 10).unwrap().total, 0);
+    assert_consistent(&store);
+
+    store.delete_schedule(b, s.id).await.unwrap();
+    let other = store.create_schedule(schedule(b, TargetKind::Workflow, workflow)).await.unwrap();
+    let done = store.record_fires(vec![fire(&s, s.version), fire(&other, other.version)]).await.unwrap();
+    assert_eq!(done, [false, true]);
+    assert_eq!(store.get_schedule(b, s.id).unwrap(), None, "the deleted schedule stays deleted");
+    let listed = store.list_schedules(b, None, 1, 10).unwrap();
+    assert_eq!((listed.total, listed.items.len(), listed.items[0].next_fire_ms), (1, 1, Some(120_000)));
+    let fired = store.list_executions(b, &ExecutionFilter::default(), 1, 10).unwrap();
+    assert_eq!((fired.total, fired.items[0].schedule), (1, Some(other.id)));
+    assert_consistent(&store);
+    store.shutdown().await;
+}
+
+/// The key that follows a schedule's record in the schedule table.
+fn key_after_schedule(store: &Store, brand: BrandId, id: ScheduleId) -> Vec<u8> {
+    let k = super::ops::schedules::skey(brand, id);
+    store
+        .read(|r| {
+            let t = r.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
+            let mut range = t
+                .range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded))
+                .map_err(StoreError::from_db)?;
+            Ok(range.next().expect("a key after the record").map_err(StoreError::from_db)?.0.value().to_vec())
+        })
+        .unwrap()
+}
+
 /// A schedule's executions are rows of the schedule table (schema 6), newest first right after
 /// its record; no read of schedules sees them (the lists, every schedule, the raw walk), and
 /// the executions of a deleted schedule stay listed by its id.
@@ -258,16 +306,7 @@ async fn execution_rows_beside_their_schedule_are_never_read_as_schedules() {
         assert_eq!(second.items.iter().map(|e| e.id).collect::<Vec<_>>(), want[2..].to_vec());
     }
     // The entry after a live schedule's record is its newest execution's row.
-    let k = super::ops::schedules::skey(brand.id, ids[0]);
-    let next = store
-        .read(|r| {
-            let t = r.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
-            let mut range = t
-                .range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded))
-                .map_err(StoreError::from_db)?;
-            Ok(range.next().unwrap().unwrap().0.value().to_vec())
-        })
-        .unwrap();
+    let next = key_after_schedule(&store, brand.id, ids[0]);
     let newest = *fired[&ids[0]].iter().max().unwrap();
     assert_eq!(next, super::ops::index::schedule_row_key(brand.id.as_bytes(), ids[0].as_bytes(), newest.as_bytes()));
     store.shutdown().await;
@@ -936,16 +975,7 @@ async fn a_schema_5_store_moves_its_by_schedule_rows_beside_the_schedules() {
     let fire =
         FireWrite { schedule: interval.clone(), expected_version: interval.version, executions: vec![e.clone()] };
     assert_eq!(store.record_fires(vec![fire]).await.unwrap(), [true]);
-    let k = super::ops::schedules::skey(b, interval.id);
-    let next = store
-        .read(|r| {
-            let t = r.open_table(tables::SCHEDULES).map_err(StoreError::from_db)?;
-            let mut range = t
-                .range::<&[u8]>((std::ops::Bound::Excluded(k.as_slice()), std::ops::Bound::Unbounded))
-                .map_err(StoreError::from_db)?;
-            Ok(range.next().unwrap().unwrap().0.value().to_vec())
-        })
-        .unwrap();
+    let next = key_after_schedule(&store, b, interval.id);
     assert_eq!(next, super::ops::index::schedule_row_key(b.as_bytes(), interval.id.as_bytes(), e.id.as_bytes()));
     let listed =
         store.list_executions(b, &ExecutionFilter { schedule: Some(interval.id), ..Default::default() }, 1, 1).unwrap();

@@ -457,7 +457,7 @@ impl Store {
                     total = n;
                     let mut seen = 0u64;
                     index::scan_exec_rows(driver, &idx, &prefix, |id, _| {
-                        if seen >= skip {
+                        if seen >= skip && (ids.len() as u64) < per_page {
                             ids.push(id.try_into().unwrap_or([0; 16]));
                         }
                         seen += 1;

@@ -91,8 +91,19 @@ fn save_encoded(
     s: &EncodedSchedule,
     old: Option<ScheduleFacts>,
 ) -> Result<(), StoreError> {
+    put_raw(t, &skey(s.facts.brand, s.facts.id), &s.bytes)?;
+    index_saved(w, armed, s, old)
+}
+
+/// Brings the status index, the counters and the armed index in step with a schedule record
+/// just written; `old` is the one it replaced (`None`: a new schedule).
+fn index_saved(
+    w: &redb::WriteTransaction,
+    armed: &mut super::BytesTable<'_>,
+    s: &EncodedSchedule,
+    old: Option<ScheduleFacts>,
+) -> Result<(), StoreError> {
     let k = skey(s.facts.brand, s.facts.id);
-    put_raw(t, &k, &s.bytes)?;
     index::reindex_schedule(w, old.as_ref(), Some(&s.facts))?;
     match s.deadline {
         Some(d) => {
@@ -316,13 +327,22 @@ impl Store {
             let mut accepted = Vec::new();
             for (expected_version, schedule, executions) in fires {
                 let k = skey(schedule.facts.brand, schedule.facts.id);
-                // Only the version and the indexed fields are read (from the record's header).
-                let current = super::get_with(&t, "schedules", &k, |v| ScheduleFacts::read(&k, v))?;
-                let current = current.filter(|c| c.version == expected_version);
-                let ok = current.is_some();
+                // The new record is written first and the one it replaced checked after: one
+                // walk down the schedule table instead of a read and then a write (the table
+                // holds every schedule's execution rows too). Only the replaced record's header
+                // is read. A fire computed from another version (the schedule was changed or
+                // deleted meanwhile, which is rare) puts back what it replaced.
+                let old = super::replace_raw(&mut t, &k, &schedule.bytes)?;
+                let current = old.as_deref().map(|v| ScheduleFacts::read(&k, v)).transpose()?;
+                let ok = current.as_ref().is_some_and(|c| c.version == expected_version);
                 if ok {
-                    save_encoded(w, &mut t, &mut armed, &schedule, current)?;
+                    index_saved(w, &mut armed, &schedule, current)?;
                     accepted.extend(executions);
+                } else {
+                    match &old {
+                        Some(v) => put_raw(&mut t, &k, v)?,
+                        None => remove(&mut t, &k)?,
+                    }
                 }
                 results.push(ok);
             }
