@@ -615,7 +615,7 @@ fn move_schedule_rows(w: &redb::WriteTransaction) -> Result<u64, StoreError> {
     for entry in redb::ReadableTable::range::<&[u8]>(&old, ..).map_err(StoreError::from_db)? {
         let (k, v) = entry.map_err(StoreError::from_db)?;
         let k = k.value();
-        if k.len() != 48 {
+        if k.len() != ops::index::SCHEDULE_KEY_LEN + 16 {
             return Err(StoreError::Corrupt {
                 table: "executions_by_schedule",
                 detail: "a row's key is not brand ‖ schedule ‖ execution id".into(),

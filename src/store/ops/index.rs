@@ -1094,15 +1094,8 @@ pub(crate) fn build_all(w: &WriteTransaction) -> Result<u64, StoreError> {
     for p in plans.iter().filter(|p| p.waiting()) {
         index_waiting_plan(w, p, 1)?;
     }
-    let schedules: Vec<ScheduleFacts> = {
-        let t = w.open_table(SCHEDULES).map_err(StoreError::from_db)?;
-        let mut out = Vec::new();
-        super::schedules::scan_records(&t, &[], |_, v| {
-            out.push(codec::decode("schedules", v)?);
-            Ok(true)
-        })?;
-        out
-    };
+    let schedules: Vec<ScheduleFacts> =
+        super::schedules::all_records(&w.open_table(SCHEDULES).map_err(StoreError::from_db)?, &[])?;
     for s in &schedules {
         reindex_schedule(w, None, Some(s))?;
     }

@@ -152,8 +152,8 @@ struct Candidates {
 
 impl Store {
     /// Deletes finished executions that finished before `before`, with their index rows (the
-    /// by-schedule one in the schedule table); an execution that is a workflow run's goes together with
-    /// the run record (finished) and the run's approval plans. Never touches an unfinished
+    /// by-schedule one in the schedule table); an execution that is a workflow run's goes
+    /// together with the run record (finished) and the run's approval plans. Never touches an unfinished
     /// execution, nor any execution of a run that is still running or waiting (its own or a
     /// step's). Runs in batches of at most [`PRUNE_BATCH_MAX`] executions, each its own write.
     pub async fn prune_executions(&self, before: Millis) -> Result<PruneCounts, StoreError> {

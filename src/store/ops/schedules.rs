@@ -53,6 +53,21 @@ pub(crate) fn scan_records(
     }
 }
 
+/// Every schedule record under `prefix`, decoded, in key order ([`scan_records`]).
+///
+/// Errors: the store's read errors; `Corrupt` for a record that does not decode.
+pub(crate) fn all_records<T: serde::de::DeserializeOwned>(
+    t: &impl redb::ReadableTable<&'static [u8], &'static [u8]>,
+    prefix: &[u8],
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    scan_records(t, prefix, |_, v| {
+        out.push(codec::decode("schedules", v)?);
+        Ok(true)
+    })?;
+    Ok(out)
+}
+
 /// Writes a schedule record and keeps its armed-index entry, status index and counters in
 /// step; `old` is the record it replaces (`None`: a new schedule), which every caller has
 /// read already.
@@ -229,12 +244,7 @@ impl Store {
     pub fn all_schedules(&self) -> Result<Vec<Schedule>, StoreError> {
         self.read(|r| {
             let t = r.open_table(SCHEDULES).map_err(StoreError::from_db)?;
-            let mut out = Vec::new();
-            scan_records(&t, &[], |_, v| {
-                out.push(codec::decode("schedules", v)?);
-                Ok(true)
-            })?;
-            Ok(out)
+            all_records(&t, &[])
         })
     }
 
